@@ -1,0 +1,40 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DATA   ?= ./var
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when the packaging changes.
+$(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/xds-server serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+# Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs
+# the whole suite; the pytest header and summary name the databases it ran on.
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check xds_server tests bench
+	XDS_TEST_POSTGRES_URL="$$(sh tests/postgres.sh)" $(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/soap_core.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check xds_server tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,103 @@
+"""Wires the actors to the endpoints: the WSGI application that gunicorn serves.
+
+Routes: POST/GET?wsdl /xds/registry and /xds/repository (SOAP 1.2), GET /health, GET /metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from . import __version__
+from .config import Settings, load_settings
+from .ops.health import health_report
+from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .ops.metrics import Metrics
+from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
+from .soap.wsdl import build_wsdl
+from .store.blobs import FilesystemBlobStore
+from .store.database import check_database, make_engine
+from .transactions.echo import ECHO_OPERATION
+
+REGISTRY_PATH = "/xds/registry"
+REPOSITORY_PATH = "/xds/repository"
+
+
+def registry_operations(settings: Settings) -> list[Operation]:
+    return [ECHO_OPERATION] if settings.diagnostics else []
+
+
+def repository_operations(settings: Settings) -> list[Operation]:
+    return [ECHO_OPERATION] if settings.diagnostics else []
+
+
+class XdsApplication:
+    """The WSGI callable. Built once per worker process (engines are not shared across forks)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.engine = make_engine(settings.database_url)
+        self.blobs = FilesystemBlobStore(settings.blob_dir)
+        self.blobs.ensure()
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        common = {
+            "max_request_bytes": settings.max_request_bytes,
+            "spool_dir": settings.spool_dir,
+            "spool_threshold": settings.spool_threshold_bytes,
+            "observer": self.metrics.observe,
+        }
+        self.routes: dict[str, Any] = {
+            REGISTRY_PATH: SoapEndpoint(
+                "registry", registry_operations(settings),
+                wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops), **common),
+            REPOSITORY_PATH: SoapEndpoint(
+                "repository", repository_operations(settings),
+                wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
+            "/health": self._health,
+            "/metrics": self._metrics,
+            "/": self._index,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
+        route = self.routes.get(path)
+        if route is None:
+            return _text(start_response, 404, f"no such path {path}; see / for the endpoints\n",
+                         request_id_of(environ))
+        return route(environ, start_response)
+
+    def _health(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        status, body = health_report(lambda: check_database(self.engine),
+                                     self.blobs.check_writable, self.settings.profile)
+        start_response(status_line(status), [("Content-Type", "application/json"),
+                                             ("Content-Length", str(len(body))),
+                                             ("Cache-Control", "no-store")])
+        return [body]
+
+    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        body = self.metrics.render()
+        start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _index(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        text = (f"xds-server {__version__} (profile {self.settings.profile})\n"
+                f"  POST {REGISTRY_PATH}    SOAP 1.2 document registry   (GET ?wsdl)\n"
+                f"  POST {REPOSITORY_PATH}  SOAP 1.2 document repository (GET ?wsdl)\n"
+                "  GET  /health           JSON health\n"
+                "  GET  /metrics          Prometheus metrics\n")
+        return _text(start_response, 200, text, request_id_of(environ))
+
+
+def _text(start_response: StartResponse, status: int, text: str,
+          request_id: str) -> list[bytes]:
+    body = text.encode()
+    start_response(status_line(status), [("Content-Type", "text/plain; charset=utf-8"),
+                                         ("Content-Length", str(len(body))),
+                                         ("X-Request-Id", request_id)])
+    return [body]
+
+
+def create_app(settings: Settings | None = None) -> XdsApplication:
+    return XdsApplication(settings or load_settings())

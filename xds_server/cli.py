@@ -1,0 +1,72 @@
+"""The `xds-server` command: a thin face over the library (serve, config; more with each actor)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(overrides, config_file=ctx.obj.get("config_file"))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="xds-server")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML settings file (default $XDS_CONFIG, else ./xds-server.toml if present)")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """IHE XDS.b document registry, repository and consumer for the DMP and the ANS CI-SIS."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None) -> None:
+    """Start the SOAP endpoints, /health and /metrics under gunicorn."""
+    settings = _settings(ctx, data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
+    from .server import run_gunicorn  # after the metrics directory is in the environment
+
+    run_gunicorn(settings, host, port, workers)
+
+
+def _prepare_multiprocess_metrics(directory: Path) -> None:
+    """prometheus-client reads PROMETHEUS_MULTIPROC_DIR at import: set it, empty, before that."""
+    if "prometheus_client" in sys.modules:
+        raise click.ClickException("internal: prometheus_client imported before serve set it up")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+@main.command("config")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def show_config(ctx: click.Context, data_dir: str | None) -> None:
+    """Print the effective settings, where each comes from, and its environment variable."""
+    rows = _settings(ctx, data_dir=data_dir).as_rows()
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for name, value, source, env in rows:
+        click.echo(f"{name:<{widths[0]}}  {value:<{widths[1]}}  {source:<{widths[2]}}  {env}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

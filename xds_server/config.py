@@ -1,0 +1,212 @@
+"""Effective settings: defaults < optional TOML file < `XDS_*` variables < CLI options.
+
+Every setting is declared once in `SETTINGS` (name, type, default, help), so the environment
+variable, the TOML key and the `xds-server config` listing can never drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: its TOML key, the `XDS_` variable derived from it, its parser and default."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return "XDS_" + self.name.upper()
+
+
+# None as a default means "derived from other settings" (see Settings.resolve).
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("data_dir", str, "./var", "directory for the SQLite database and document store"),
+    SettingSpec("database_url", str, None, "SQLAlchemy URL; default sqlite under the data dir",
+                secret=True),
+    SettingSpec("profile", _parse_choice("cisis", "ihe"), "cisis",
+                "metadata rules: 'ihe' (IHE TF only) or 'cisis' (IHE + French CI-SIS rules)"),
+    SettingSpec("repository_unique_id", str, None,
+                "OID of this document repository; default a 2.25 OID derived from the data dir"),
+    SettingSpec("home_community_id", str, None,
+                "urn:oid: home community id; default a 2.25 OID derived from the data dir"),
+    SettingSpec("registry_url", str, "",
+                "remote ITI-42 registry endpoint; empty means the in-process registry"),
+    SettingSpec("max_request_bytes", int, 64 * MIB, "largest HTTP request body accepted"),
+    SettingSpec("max_document_bytes", int, 64 * MIB, "largest single document accepted"),
+    SettingSpec("spool_threshold_bytes", int, 1 * MIB,
+                "MTOM parts larger than this are spilled to temporary files"),
+    SettingSpec("max_leaf_class_results", int, 1000,
+                "LeafClass query results above this give XDSTooManyResults"),
+    SettingSpec("diagnostics", _parse_bool, True,
+                "serve the diagnostic Echo action (SOAP/MTOM connectivity check)"),
+    SettingSpec("log_level", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
+                "logging level"),
+    SettingSpec("request_timeout", int, 120, "seconds a worker may spend on one request"),
+)
+
+SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    profile: str
+    repository_unique_id: str
+    home_community_id: str
+    registry_url: str
+    max_request_bytes: int
+    max_document_bytes: int
+    spool_threshold_bytes: int
+    max_leaf_class_results: int
+    diagnostics: bool
+    log_level: str
+    request_timeout: int
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    def as_rows(self) -> list[tuple[str, str, str, str]]:
+        """(setting, value, source, environment variable), secrets redacted, for `config`."""
+        rows = []
+        for spec in SETTINGS:
+            value = getattr(self, spec.name)
+            shown = redact_url(str(value)) if spec.secret else str(value)
+            rows.append((spec.name, shown, self.sources.get(spec.name, "default"), spec.env_var))
+        return rows
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL (`user:secret@host` → `user:***@host`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def _oid_for(data_dir: Path, purpose: str) -> str:
+    """A stable 2.25 (UUID-based, ISO/IEC 9834-8) OID for this installation's data directory."""
+    name = f"xds-server:{purpose}:{data_dir.resolve()}"
+    return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, name).int)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    table = document.get("xds-server", document)
+    unknown = sorted(set(table) - set(SPECS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(SPECS_BY_NAME)}")
+    return table
+
+
+def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
+    if isinstance(raw, bool | int) and spec.parse in (int, _parse_bool):
+        if spec.parse is int and isinstance(raw, bool):
+            raise ConfigError(f"{spec.name} from {source}: expected an integer, got {raw!r}")
+        return raw
+    try:
+        value = spec.parse(str(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
+    if spec.parse is int and value < 0:
+        raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
+    return value
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge defaults < TOML file < environment < overrides (CLI options), recording each source.
+
+    The TOML file is `config_file`, else `$XDS_CONFIG`, else `xds-server.toml` in the current
+    directory when it exists. Keys may sit at top level or in an `[xds-server]` table.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {spec.name: spec.default for spec in SETTINGS}
+    sources: dict[str, str] = {}
+
+    path = config_file or environ.get("XDS_CONFIG")
+    if path is None and Path("xds-server.toml").is_file():
+        path = "xds-server.toml"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        for name, raw in _read_toml(path).items():
+            values[name] = _coerce(SPECS_BY_NAME[name], raw, str(path))
+            sources[name] = str(path)
+
+    for spec in SETTINGS:
+        if spec.env_var in environ:
+            values[spec.name] = _coerce(spec, environ[spec.env_var], spec.env_var)
+            sources[spec.name] = spec.env_var
+
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        values[name] = _coerce(SPECS_BY_NAME[name], raw, "command line")
+        sources[name] = "command line"
+
+    data_dir = Path(values["data_dir"])
+    values["data_dir"] = data_dir
+    if not values["database_url"]:
+        values["database_url"] = f"sqlite:///{data_dir.resolve() / 'registry.sqlite3'}"
+    if not values["repository_unique_id"]:
+        values["repository_unique_id"] = _oid_for(data_dir, "repository")
+    if not values["home_community_id"]:
+        values["home_community_id"] = "urn:oid:" + _oid_for(data_dir, "community")
+    for name in ("database_url", "repository_unique_id", "home_community_id"):
+        sources.setdefault(name, "derived")
+    return Settings(**{f.name: values[f.name] for f in fields(Settings) if f.name != "sources"},
+                    sources=sources)

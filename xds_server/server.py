@@ -1,0 +1,53 @@
+"""gunicorn, embedded: `xds-server serve` runs this so there is one command and one config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Settings
+from .logs import configure_logging
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        # Called in each worker after fork: database engines and parsers are per process.
+        configure_logging(self._settings.log_level)
+        from .app import create_app
+
+        return create_app(self._settings)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    configure_logging(settings.log_level)
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "timeout": settings.request_timeout,
+        "graceful_timeout": 30,
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "child_exit": _child_exit,
+        "proc_name": "xds-server",
+        "limit_request_field_size": 16384,
+    }
+    _Gunicorn(settings, options).run()

@@ -1,0 +1,227 @@
+"""One SOAP 1.2 endpoint as a WSGI application, dispatching on wsa:Action through a table.
+
+Every request gets a request id (from `X-Request-Id` when the caller sends a sane one), which is
+logged with the outcome and carried by every fault, so an integrator can quote it to an operator.
+No exception text or stack trace ever reaches the wire: unexpected errors are logged here and
+answered with a Receiver fault that carries only the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from .envelope import new_message_id
+from .faults import RECEIVER, SENDER, SoapFault, fault_envelope, problem_action_detail, sender
+from .message import EncodedMessage, SoapRequest, SoapResponse, encode_response, read_request
+from .namespaces import WSA
+
+log = logging.getLogger("xds_server.soap")
+
+Handler = Callable[[SoapRequest], SoapResponse]
+Observer = Callable[[str, str, str, float], None]
+StartResponse = Callable[..., Any]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+
+def status_line(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
+
+
+def request_id_of(environ: dict[str, Any]) -> str:
+    """The caller's X-Request-Id when it is a short token, else a fresh one; kept in environ."""
+    existing = environ.get("xds.request_id")
+    if existing:
+        return existing
+    offered = environ.get("HTTP_X_REQUEST_ID", "")
+    request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    environ["xds.request_id"] = request_id
+    return request_id
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One row of an endpoint's dispatch table."""
+
+    name: str               # short name for logs and metrics, e.g. "ITI-18"
+    action: str             # request wsa:Action
+    response_action: str
+    request_element: str    # Clark QName of the body element the action requires
+    response_element: str
+    handler: Handler
+    wsdl_name: str = ""     # WSDL operation name, e.g. "DocumentRegistry_RegistryStoredQuery"
+
+
+class BoundedInput:
+    """wsgi.input that refuses to deliver more than `limit` bytes (chunked bodies included)."""
+
+    def __init__(self, stream: Any, content_length: int | None, limit: int) -> None:
+        self._stream = stream
+        self._remaining = content_length
+        self._limit = limit
+        self.consumed = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining is not None:
+            if self._remaining <= 0:
+                return b""
+            size = self._remaining if size < 0 else min(size, self._remaining)
+        elif size < 0:
+            chunks = []
+            while block := self.read(65536):
+                chunks.append(block)
+            return b"".join(chunks)
+        data = self._stream.read(size)
+        self.consumed += len(data)
+        if self._remaining is not None:
+            self._remaining -= len(data)
+        if self.consumed > self._limit:
+            raise _too_large(self._limit)
+        return data
+
+
+def _too_large(limit: int) -> SoapFault:
+    return sender(f"request body exceeds the maximum of {limit} bytes (XDS_MAX_REQUEST_BYTES)",
+                  "RequestTooLarge")
+
+
+class _ClosingIterable:
+    """Response chunks, with a hook run when the server is done with them (WSGI close())."""
+
+    def __init__(self, chunks: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        self._on_close()
+
+
+class SoapEndpoint:
+    """WSGI app for one endpoint path (e.g. /xds/registry)."""
+
+    def __init__(self, name: str, operations: Iterable[Operation], *, max_request_bytes: int,
+                 spool_dir: Path | None, spool_threshold: int,
+                 wsdl: Callable[[str, list[Operation]], bytes] | None = None,
+                 observer: Observer | None = None) -> None:
+        self.name = name
+        self.operations = {op.action: op for op in operations}
+        self.max_request_bytes = max_request_bytes
+        self.spool_dir = spool_dir
+        self.spool_threshold = spool_threshold
+        self._wsdl = wsdl
+        self._observer = observer
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request_id = request_id_of(environ)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "GET" and environ.get("QUERY_STRING", "").lower() in ("wsdl", "wsdl="):
+            return self._serve_wsdl(environ, start_response, request_id)
+        if method != "POST":
+            body = (f"{self.name} is a SOAP 1.2 endpoint: POST a SOAP message, or GET ?wsdl\n"
+                    ).encode()
+            start_response(status_line(405), [("Content-Type", "text/plain; charset=utf-8"),
+                                              ("Allow", "POST, GET"),
+                                              ("Content-Length", str(len(body))),
+                                              ("X-Request-Id", request_id)])
+            return [body]
+        return self._handle_post(environ, start_response, request_id)
+
+    def _serve_wsdl(self, environ: dict[str, Any], start_response: StartResponse,
+                    request_id: str) -> list[bytes]:
+        if self._wsdl is None:
+            start_response(status_line(405), [("Content-Length", "0")])
+            return [b""]
+        body = self._wsdl(endpoint_url(environ), list(self.operations.values()))
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
+                                  ("Content-Length", str(len(body))),
+                                  ("X-Request-Id", request_id)])
+        return [body]
+
+    def _handle_post(self, environ: dict[str, Any], start_response: StartResponse,
+                     request_id: str) -> Iterable[bytes]:
+        started = time.perf_counter()
+        operation_name = "unknown"
+        relates_to: str | None = None
+        request: SoapRequest | None = None
+        try:
+            length_header = environ.get("CONTENT_LENGTH") or ""
+            content_length = int(length_header) if length_header.strip() else None
+            if content_length is not None and content_length > self.max_request_bytes:
+                raise _too_large(self.max_request_bytes)
+            stream = BoundedInput(environ["wsgi.input"], content_length, self.max_request_bytes)
+            request = read_request(stream, environ.get("CONTENT_TYPE", ""), request_id,
+                                   spool_dir=self.spool_dir,
+                                   spool_threshold=self.spool_threshold)
+            relates_to = request.addressing.message_id
+            operation = self._operation_for(request)
+            operation_name = operation.name
+            response = operation.handler(request)
+            encoded = encode_response(response, response.action or operation.response_action,
+                                      relates_to, request.mtom)
+            outcome = response.outcome
+            status = 200
+        except SoapFault as fault:
+            encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
+        except Exception:
+            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                          request_id, self.name, operation_name)
+            fault = SoapFault(RECEIVER, f"internal error; quote request id {request_id} to the "
+                                        "operator", subcodes=())
+            encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
+        elapsed = time.perf_counter() - started
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
+                 "ms=%.1f", request_id, self.name, operation_name, outcome, status,
+                 request.size if request else 0, elapsed * 1000)
+        if self._observer is not None:
+            self._observer(self.name, operation_name, outcome, elapsed)
+        start_response(status_line(status), [("Content-Type", encoded.content_type),
+                                             ("Content-Length", str(encoded.length)),
+                                             ("X-Request-Id", request_id)])
+        if request is None:
+            return encoded.chunks
+        return _ClosingIterable(encoded.chunks, request.close)
+
+    def _operation_for(self, request: SoapRequest) -> Operation:
+        action = request.addressing.action
+        operation = self.operations.get(action)
+        if operation is None:
+            supported = ", ".join(sorted(self.operations)) or "none"
+            raise SoapFault(SENDER, f"action {action!r} is not supported by {self.name} "
+                                    f"(supported: {supported})",
+                            subcodes=((WSA, "ActionNotSupported"),),
+                            detail=[problem_action_detail(action)], addressing_fault=True)
+        if request.payload.tag != operation.request_element:
+            raise sender(f"action {action} expects body element {operation.request_element}, "
+                         f"got {request.payload.tag}", "WrongBodyElement")
+        return operation
+
+    def _fault(self, fault: SoapFault, request_id: str, relates_to: str | None,
+               operation_name: str) -> tuple[EncodedMessage, int, str]:
+        level = logging.WARNING if fault.status < 500 else logging.ERROR
+        log.log(level, "request_id=%s endpoint=%s transaction=%s fault=%s subcode=%s reason=%s",
+                request_id, self.name, operation_name, fault.code, fault.subcode_text,
+                fault.reason)
+        xml = fault_envelope(fault, request_id, relates_to, new_message_id())
+        content_type = "application/soap+xml; charset=UTF-8"
+        return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
+            f"fault:{fault.subcode_text}"
+
+
+def endpoint_url(environ: dict[str, Any]) -> str:
+    """The URL the caller used for this endpoint (for the WSDL's soap12:address)."""
+    scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or (
+        f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"

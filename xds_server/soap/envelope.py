@@ -1,0 +1,204 @@
+"""SOAP 1.2 envelopes: read a request's header blocks and body, build a response envelope.
+
+WS-Addressing 1.0 (SOAP binding) is read here because dispatch depends on it: the Action header,
+not the body element, chooses the operation (ITI-42 and ITI-57 share `lcm:SubmitObjectsRequest`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from .faults import (
+    MUST_UNDERSTAND,
+    VERSION_MISMATCH,
+    SoapFault,
+    addressing_fault,
+    problem_header_detail,
+    sender,
+)
+from .namespaces import (
+    ROLE_NEXT,
+    ROLE_ULTIMATE_RECEIVER,
+    SOAP11,
+    SOAP12,
+    WSA,
+    WSA_ANONYMOUS,
+    WSA_NONE,
+    WSSE,
+    qn,
+    split_qn,
+)
+
+# Header blocks this core processes, so mustUnderstand="true" on them is honoured.
+UNDERSTOOD_HEADERS = frozenset(
+    {qn(WSA, name) for name in ("Action", "MessageID", "To", "ReplyTo", "FaultTo", "From",
+                                "RelatesTo")}
+    | {qn(WSSE, "Security")}
+)
+_SINGLE_WSA = ("Action", "MessageID", "To", "ReplyTo", "FaultTo", "From")
+_TRUE = ("true", "1")
+
+
+def new_message_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+@dataclass
+class Addressing:
+    """The WS-Addressing properties of a request."""
+
+    action: str
+    message_id: str
+    to: str | None = None
+    reply_to: str = WSA_ANONYMOUS
+    fault_to: str | None = None
+
+
+@dataclass
+class Envelope:
+    header: etree._Element | None
+    body: etree._Element
+    payload: etree._Element
+    addressing: Addressing
+    headers: list[etree._Element] = field(default_factory=list)
+
+    def header_block(self, tag: str) -> etree._Element | None:
+        for block in self.headers:
+            if block.tag == tag:
+                return block
+        return None
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    return [child for child in element if isinstance(child.tag, str)]
+
+
+def read_envelope(root: etree._Element) -> Envelope:
+    """Check the envelope shape, mustUnderstand and addressing; return its parts."""
+    if root.tag != qn(SOAP12, "Envelope"):
+        if root.tag == qn(SOAP11, "Envelope"):
+            raise SoapFault(VERSION_MISMATCH,
+                            "SOAP 1.1 envelope received; this endpoint speaks SOAP 1.2 "
+                            f"(namespace {SOAP12})")
+        namespace, local = split_qn(root.tag)
+        if local == "Envelope":
+            raise SoapFault(VERSION_MISMATCH, f"unknown envelope namespace {namespace!r}; "
+                                              f"expected SOAP 1.2 ({SOAP12})")
+        raise sender(f"root element is {root.tag}, not a SOAP 1.2 Envelope", "NotSoapEnvelope")
+
+    children = _children(root)
+    header = body = None
+    for child in children:
+        if child.tag == qn(SOAP12, "Header") and header is None and body is None:
+            header = child
+        elif child.tag == qn(SOAP12, "Body") and body is None:
+            body = child
+        else:
+            raise sender(f"unexpected element {child.tag} in env:Envelope (expected an optional "
+                         "env:Header then one env:Body)", "InvalidEnvelope")
+    if body is None:
+        raise sender("env:Envelope has no env:Body", "InvalidEnvelope")
+
+    headers = _children(header) if header is not None else []
+    _check_must_understand(headers)
+    addressing = read_addressing(headers)
+
+    payload_elements = _children(body)
+    if not payload_elements:
+        raise sender("env:Body is empty: expected the request element", "EmptyBody")
+    if len(payload_elements) > 1:
+        raise sender(f"env:Body holds {len(payload_elements)} elements; expected exactly one",
+                     "InvalidEnvelope")
+    return Envelope(header, body, payload_elements[0], addressing, headers)
+
+
+def _targets_us(block: etree._Element) -> bool:
+    role = block.get(qn(SOAP12, "role"))
+    return role in (None, "", ROLE_NEXT, ROLE_ULTIMATE_RECEIVER)
+
+
+def _check_must_understand(headers: list[etree._Element]) -> None:
+    missed = [
+        block for block in headers
+        if (block.get(qn(SOAP12, "mustUnderstand")) or "").strip() in _TRUE
+        and _targets_us(block)
+        and block.tag not in UNDERSTOOD_HEADERS
+    ]
+    if missed:
+        names = ", ".join(block.tag for block in missed)
+        raise SoapFault(MUST_UNDERSTAND,
+                        f"header block(s) marked mustUnderstand are not understood: {names}",
+                        not_understood=tuple(split_qn(block.tag) for block in missed))
+
+
+def _address_of(block: etree._Element, name: str) -> str:
+    address = block.find(qn(WSA, "Address"))
+    if address is None or not (address.text or "").strip():
+        raise addressing_fault(f"wsa:{name} has no wsa:Address", "InvalidAddressingHeader",
+                               "InvalidEPR", detail=[problem_header_detail(name)])
+    return address.text.strip()
+
+
+def read_addressing(headers: list[etree._Element]) -> Addressing:
+    """WS-Addressing 1.0: Action and MessageID required, each header at most once."""
+    found: dict[str, etree._Element] = {}
+    for block in headers:
+        namespace, local = split_qn(block.tag)
+        if namespace != WSA or local not in _SINGLE_WSA or not _targets_us(block):
+            continue
+        if local in found:
+            raise addressing_fault(f"wsa:{local} appears more than once",
+                                   "InvalidAddressingHeader", "InvalidCardinality",
+                                   detail=[problem_header_detail(local)])
+        found[local] = block
+
+    def text_of(local: str) -> str | None:
+        block = found.get(local)
+        return None if block is None else (block.text or "").strip()
+
+    action = text_of("Action")
+    if not action:
+        raise addressing_fault(
+            "wsa:Action header is required: it names the IHE transaction (for example "
+            "urn:ihe:iti:2007:RegistryStoredQuery)", "MessageAddressingHeaderRequired",
+            detail=[problem_header_detail("Action")])
+    message_id = text_of("MessageID")
+    if not message_id:
+        raise addressing_fault("wsa:MessageID header is required for a request that expects a "
+                               "reply", "MessageAddressingHeaderRequired",
+                               detail=[problem_header_detail("MessageID")])
+    reply_to = WSA_ANONYMOUS
+    if "ReplyTo" in found:
+        reply_to = _address_of(found["ReplyTo"], "ReplyTo")
+        if reply_to not in (WSA_ANONYMOUS,):
+            raise addressing_fault(
+                f"wsa:ReplyTo {reply_to} is not supported: this endpoint answers synchronously "
+                f"(use {WSA_ANONYMOUS})", "InvalidAddressingHeader",
+                "OnlyAnonymousAddressSupported", detail=[problem_header_detail("ReplyTo")])
+    fault_to = _address_of(found["FaultTo"], "FaultTo") if "FaultTo" in found else None
+    if fault_to not in (None, WSA_ANONYMOUS, WSA_NONE):
+        raise addressing_fault(
+            f"wsa:FaultTo {fault_to} is not supported: faults are returned on the HTTP response",
+            "InvalidAddressingHeader", "OnlyAnonymousAddressSupported",
+            detail=[problem_header_detail("FaultTo")])
+    return Addressing(action=action, message_id=message_id, to=text_of("To"), reply_to=reply_to,
+                      fault_to=fault_to)
+
+
+def response_envelope(payload: etree._Element, action: str, relates_to: str | None,
+                      message_id: str) -> etree._Element:
+    """env:Envelope with the addressing headers of a synchronous reply around `payload`."""
+    env = etree.Element(qn(SOAP12, "Envelope"), nsmap={"env": SOAP12, "wsa": WSA})
+    header = etree.SubElement(env, qn(SOAP12, "Header"))
+    action_el = etree.SubElement(header, qn(WSA, "Action"))
+    action_el.set(qn(SOAP12, "mustUnderstand"), "true")
+    action_el.text = action
+    etree.SubElement(header, qn(WSA, "MessageID")).text = message_id
+    if relates_to:
+        etree.SubElement(header, qn(WSA, "RelatesTo")).text = relates_to
+    body = etree.SubElement(env, qn(SOAP12, "Body"))
+    body.append(payload)
+    return env

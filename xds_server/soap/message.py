@@ -1,0 +1,195 @@
+"""Requests and responses as the operations see them, and their wire encoding (plain or MTOM).
+
+Binary content stays outside the XML tree: a request's `binary(element)` resolves an
+`xop:Include` to its attachment (or decodes inline base64); a response's `set_binary` marks an
+element whose content is written as an MTOM part or, for a plain request, as base64 text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from lxml import etree
+
+from .attachments import Attachment, decode_base64_text
+from .envelope import Addressing, Envelope, new_message_id, read_envelope, response_envelope
+from .faults import SoapFault, sender
+from .mime import MimeError, MultipartBody, MultipartReader, parse_header_value, write_multipart
+from .namespaces import XOP, qn
+from .xmlparse import parse_soap_xml
+
+SOAP_XML = "application/soap+xml"
+XOP_XML = "application/xop+xml"
+ACCEPTED_TYPES = (SOAP_XML, "text/xml", "application/xml")
+_INCLUDE = qn(XOP, "Include")
+
+
+@dataclass
+class SoapRequest:
+    """A decoded request: the payload element, its addressing, its attachments by content id."""
+
+    envelope: Envelope
+    attachments: dict[str, Attachment]
+    mtom: bool
+    request_id: str
+    size: int = 0
+
+    @property
+    def payload(self) -> etree._Element:
+        return self.envelope.payload
+
+    @property
+    def addressing(self) -> Addressing:
+        return self.envelope.addressing
+
+    def binary(self, element: etree._Element) -> Attachment:
+        """The bytes carried by `element`: its xop:Include attachment or its base64 text."""
+        include = element.find(_INCLUDE)
+        if include is not None:
+            return self.attachments[_cid_of(include)]
+        try:
+            data = decode_base64_text(element.text)
+        except ValueError as exc:
+            raise sender(f"{_describe(element)}: {exc}", "InvalidBase64") from None
+        return Attachment.from_bytes(data)
+
+    def close(self) -> None:
+        for attachment in self.attachments.values():
+            attachment.close()
+
+
+@dataclass
+class SoapResponse:
+    """What an operation answers: a payload element and the binaries hung on its elements."""
+
+    payload: etree._Element
+    action: str | None = None
+    outcome: str = "success"
+    binaries: list[tuple[etree._Element, Attachment]] = field(default_factory=list)
+
+    def set_binary(self, element: etree._Element, attachment: Attachment) -> None:
+        self.binaries.append((element, attachment))
+
+
+def _describe(element: etree._Element) -> str:
+    line = f" (line {element.sourceline})" if element.sourceline else ""
+    return f"element {element.tag}{line}"
+
+
+def _cid_of(include: etree._Element) -> str:
+    href = include.get("href") or ""
+    if not href.startswith("cid:"):
+        raise sender(f"xop:Include href {href!r} is not a cid: URL", "InvalidXopInclude")
+    return unquote(href[4:])
+
+
+def _check_includes(root: etree._Element, attachments: dict[str, Attachment]) -> None:
+    """Every xop:Include must name a part that arrived, and be the only content of its parent."""
+    for include in root.iter(_INCLUDE):
+        cid = _cid_of(include)
+        if cid not in attachments:
+            raise sender(f"xop:Include refers to cid:{cid}, but no MIME part has Content-ID "
+                         f"<{cid}>", "MissingAttachment")
+        parent = include.getparent()
+        if parent is not None and (len(parent) > 1 or (parent.text or "").strip()):
+            raise sender(f"{_describe(parent)} mixes xop:Include with other content",
+                         "InvalidXopInclude")
+
+
+def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
+                 spool_dir: Path | None, spool_threshold: int) -> SoapRequest:
+    """Decode an HTTP body (already bounded) into a SoapRequest."""
+    media_type, params = parse_header_value(content_type)
+    if media_type == "multipart/related":
+        return _read_multipart(stream, params, request_id, spool_dir, spool_threshold)
+    if media_type not in ACCEPTED_TYPES:
+        raise sender(f"unsupported Content-Type {media_type or '(none)'!r}: send "
+                     f"{SOAP_XML} or multipart/related (MTOM/XOP)", "UnsupportedMediaType",
+                     http_status=415)
+    data = stream.read()
+    root = parse_soap_xml(data)
+    envelope = read_envelope(root)
+    _check_includes(root, {})
+    return SoapRequest(envelope, {}, mtom=False, request_id=request_id, size=len(data))
+
+
+def _read_multipart(stream: BinaryIO, params: dict[str, str], request_id: str,
+                    spool_dir: Path | None, threshold: int) -> SoapRequest:
+    related_type = params.get("type", "").lower()
+    if related_type not in (XOP_XML, SOAP_XML, "text/xml"):
+        raise sender(f"multipart/related type {related_type or '(none)'!r} is not supported; "
+                     f"MTOM uses type=\"{XOP_XML}\"", "UnsupportedMediaType", http_status=415)
+    try:
+        parts = MultipartReader(stream, params.get("boundary", ""), spool_dir,
+                                threshold).read_parts()
+    except MimeError as exc:
+        raise sender(f"MTOM message is malformed: {exc}", "MalformedMime") from None
+    attachments: dict[str, Attachment] = {}
+    try:
+        start = params.get("start", "").strip().strip("<>")
+        root_part = next((p for p in parts if p.content_id == start), None) if start else parts[0]
+        if root_part is None:
+            raise sender(f"multipart start=<{start}> names no MIME part", "MalformedMime")
+        for part in parts:
+            if part is not root_part:
+                if part.content_id in attachments:
+                    raise sender(f"two MIME parts share Content-ID <{part.content_id}>",
+                                 "MalformedMime")
+                attachments[part.content_id] = part.attachment
+        root_bytes = root_part.attachment.read_bytes()
+        root_part.attachment.close()
+        root = parse_soap_xml(root_bytes)
+        envelope = read_envelope(root)
+        _check_includes(root, attachments)
+    except SoapFault:
+        for part in parts:
+            part.attachment.close()
+        raise
+    size = len(root_bytes) + sum(a.size for a in attachments.values())
+    return SoapRequest(envelope, attachments, mtom=True, request_id=request_id, size=size)
+
+
+@dataclass
+class EncodedMessage:
+    content_type: str
+    length: int
+    chunks: Iterator[bytes] | list[bytes]
+
+
+def encode_response(response: SoapResponse, action: str, relates_to: str | None,
+                    mtom: bool) -> EncodedMessage:
+    """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
+    parts: list[Attachment] = []
+    for index, (element, attachment) in enumerate(response.binaries):
+        for child in list(element):
+            element.remove(child)
+        if mtom:
+            cid = f"{index}.{new_message_id()[9:]}@xds-server"
+            parts.append(attachment.with_content_id(cid))
+            element.text = None
+            etree.SubElement(element, _INCLUDE, nsmap={"xop": XOP}).set("href", f"cid:{cid}")
+        else:
+            element.text = attachment.base64_text()
+    envelope = response_envelope(response.payload, action, relates_to, new_message_id())
+    xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    return encode_envelope(xml, action, parts if mtom else None)
+
+
+def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> EncodedMessage:
+    """Plain SOAP 1.2, or MTOM when `parts` is a list (possibly empty)."""
+    if parts is None:
+        return EncodedMessage(f'{SOAP_XML}; charset=UTF-8; action="{action}"', len(xml), [xml])
+    body: MultipartBody = write_multipart(
+        xml,
+        root_type=f'{XOP_XML}; charset=UTF-8; type="{SOAP_XML}"',
+        root_id=f"root.{new_message_id()[9:]}@xds-server",
+        attachments=parts,
+        related_type=XOP_XML,
+        start_info=SOAP_XML,
+        extra_params=f'; action="{action}"',
+    )
+    return EncodedMessage(body.content_type, body.length, body.chunks)

@@ -1,0 +1,205 @@
+"""MIME plumbing for MTOM/XOP: header parameters, a streaming multipart/related reader and writer.
+
+The reader never holds a whole message: it pulls the body in chunks from a bounded stream and
+writes each part to an AttachmentWriter, which spills large parts to disk.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .attachments import CHUNK, Attachment, AttachmentWriter
+
+_PARAM = re.compile(
+    r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)', re.S
+)
+MAX_PART_HEADER_BYTES = 16 * 1024
+MAX_PARTS = 10_000
+
+
+class MimeError(ValueError):
+    """The multipart body is not what its headers announce."""
+
+
+def parse_header_value(value: str) -> tuple[str, dict[str, str]]:
+    """`type/sub; a=1; b="x y"` → ('type/sub', {'a': '1', 'b': 'x y'}), names lower-cased."""
+    main, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for match in _PARAM.finditer(";" + rest):
+        raw = match.group(2)
+        if raw.startswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[match.group(1).lower()] = raw
+    return main.strip().lower(), params
+
+
+def strip_angle(content_id: str) -> str:
+    content_id = content_id.strip()
+    if content_id.startswith("<") and content_id.endswith(">"):
+        return content_id[1:-1]
+    return content_id
+
+
+@dataclass
+class Part:
+    headers: dict[str, str]
+    attachment: Attachment
+
+    @property
+    def content_id(self) -> str:
+        return strip_angle(self.headers.get("content-id", ""))
+
+
+class MultipartReader:
+    """Splits a multipart body read from `stream` into parts, one buffer of CHUNK at a time."""
+
+    def __init__(self, stream: BinaryIO, boundary: str, spool_dir: Path | None,
+                 threshold: int) -> None:
+        if not boundary or len(boundary) > 200:
+            raise MimeError("multipart boundary missing or longer than 200 characters")
+        self._stream = stream
+        self._boundary = boundary.encode("latin-1")
+        self._spool_dir = spool_dir
+        self._threshold = threshold
+        self._buf = bytearray()
+        self._eof = False
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        block = self._stream.read(CHUNK)
+        if not block:
+            self._eof = True
+            return False
+        self._buf += block
+        return True
+
+    def _read_until(self, marker: bytes, sink: Callable[[bytes], None] | None,
+                    limit: int | None = None, what: str = "") -> None:
+        """Feed bytes up to `marker` to `sink`, consume the marker; fail at EOF or past `limit`."""
+        keep = len(marker) - 1
+        seen = 0
+        while True:
+            index = self._buf.find(marker)
+            if index >= 0:
+                if sink is not None:
+                    sink(bytes(self._buf[:index]))
+                del self._buf[:index + len(marker)]
+                return
+            if len(self._buf) > keep:
+                flushed = len(self._buf) - keep
+                seen += flushed
+                if limit is not None and seen > limit:
+                    raise MimeError(f"{what} longer than {limit} bytes")
+                if sink is not None:
+                    sink(bytes(self._buf[:flushed]))
+                del self._buf[:flushed]
+            if not self._fill():
+                raise MimeError(f"message ended inside {what or 'a part'}: missing boundary "
+                                f"'--{self._boundary.decode('latin-1')}'")
+
+    def _peek(self, count: int) -> bytes:
+        while len(self._buf) < count and self._fill():
+            pass
+        return bytes(self._buf[:count])
+
+    def read_parts(self) -> list[Part]:
+        """All parts, in order. On error every spool file written so far is removed."""
+        parts: list[Part] = []
+        try:
+            self._read_until(b"--" + self._boundary, None, limit=64 * 1024, what="the preamble")
+            delimiter = b"\r\n--" + self._boundary
+            while True:
+                tail = self._peek(2)
+                if tail == b"--":
+                    break
+                self._read_until(b"\r\n", None, limit=256, what="the boundary line")
+                header_bytes = bytearray()
+                self._read_until(b"\r\n\r\n", header_bytes.extend, MAX_PART_HEADER_BYTES,
+                                 what="part headers")
+                headers = _parse_part_headers(bytes(header_bytes))
+                writer = AttachmentWriter(
+                    headers.get("content-type", "application/octet-stream"),
+                    strip_angle(headers.get("content-id", "")),
+                    self._spool_dir,
+                    self._threshold,
+                )
+                try:
+                    self._read_until(delimiter, writer.write, what="a part")
+                except BaseException:
+                    writer.abort()
+                    raise
+                parts.append(Part(headers, writer.finish()))
+                if len(parts) > MAX_PARTS:
+                    raise MimeError(f"more than {MAX_PARTS} MIME parts")
+        except BaseException:
+            for part in parts:
+                part.attachment.close()
+            raise
+        if not parts:
+            raise MimeError("multipart message has no part")
+        return parts
+
+
+def _parse_part_headers(raw: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    text = raw.decode("latin-1")
+    if text.startswith("\r\n"):
+        text = text[2:]
+    for line in re.split(r"\r\n(?![ \t])", text):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise MimeError(f"malformed MIME part header line {line[:80]!r}")
+        headers[name.strip().lower()] = " ".join(value.split())
+    return headers
+
+
+def new_boundary() -> str:
+    return "MIMEBoundary_" + uuid.uuid4().hex
+
+
+@dataclass
+class MultipartBody:
+    """A multipart/related body ready to stream: its Content-Type, length and chunks."""
+
+    content_type: str
+    length: int
+    chunks: Iterator[bytes]
+
+
+def write_multipart(root: bytes, root_type: str, root_id: str, attachments: list[Attachment],
+                    related_type: str, start_info: str, extra_params: str = "") -> MultipartBody:
+    """Lay out a multipart/related message whose first part is `root`; attachments stream."""
+    boundary = new_boundary()
+    b = boundary.encode("ascii")
+    head = (b"--" + b + b"\r\nContent-Type: " + root_type.encode("latin-1")
+            + b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <"
+            + root_id.encode("latin-1") + b">\r\n\r\n")
+    part_heads = []
+    for attachment in attachments:
+        part_heads.append(
+            b"\r\n--" + b + b"\r\nContent-Type: " + attachment.content_type.encode("latin-1")
+            + b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <"
+            + attachment.content_id.encode("latin-1") + b">\r\n\r\n"
+        )
+    closing = b"\r\n--" + b + b"--\r\n"
+    length = (len(head) + len(root) + sum(map(len, part_heads))
+              + sum(a.size for a in attachments) + len(closing))
+
+    def chunks() -> Iterator[bytes]:
+        yield head + root
+        for part_head, attachment in zip(part_heads, attachments, strict=True):
+            yield part_head
+            yield from attachment.iter_chunks()
+        yield closing
+
+    content_type = (f'multipart/related; boundary="{boundary}"; type="{related_type}"; '
+                    f'start="<{root_id}>"; start-info="{start_info}"{extra_params}')
+    return MultipartBody(content_type, length, chunks())

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables and queries (SQLite embedded, PostgreSQL production), blobs."""

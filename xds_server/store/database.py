@@ -1,0 +1,41 @@
+"""Database engines: one place that knows how SQLite and PostgreSQL are set up.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout, so several gunicorn workers can
+share the embedded database; PostgreSQL uses a pre-pinged pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def check_database(engine: Engine) -> tuple[bool, str]:
+    """(reachable, detail) for /health: a round trip, never an exception."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True, engine.dialect.name
+    except Exception as exc:  # reported in /health, never raised
+        return False, f"{engine.dialect.name}: {type(exc).__name__}"

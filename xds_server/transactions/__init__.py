@@ -1,0 +1,1 @@
+"""One small module per transaction: its wsa:Action pair, decode, call the actor, encode."""
