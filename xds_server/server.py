@@ -18,7 +18,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings differ across gunicorn releases
+                self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]
         # Called in each worker after fork: database engines and parsers are per process.
@@ -49,5 +50,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         "child_exit": _child_exit,
         "proc_name": "xds-server",
         "limit_request_field_size": 16384,
+        # gunicorn 24+ opens a control socket in ~/.gunicorn; two servers on one host would clash.
+        "control_socket_disable": True,
     }
     _Gunicorn(settings, options).run()

@@ -188,9 +188,10 @@ def read_addressing(headers: list[etree._Element]) -> Addressing:
                       fault_to=fault_to)
 
 
-def response_envelope(payload: etree._Element, action: str, relates_to: str | None,
-                      message_id: str) -> etree._Element:
-    """env:Envelope with the addressing headers of a synchronous reply around `payload`."""
+def build_envelope(payload: etree._Element, *, action: str, message_id: str,
+                   relates_to: str | None = None, to: str | None = None,
+                   reply_to: str | None = None) -> etree._Element:
+    """env:Envelope with WS-Addressing headers around `payload` (a request or a reply)."""
     env = etree.Element(qn(SOAP12, "Envelope"), nsmap={"env": SOAP12, "wsa": WSA})
     header = etree.SubElement(env, qn(SOAP12, "Header"))
     action_el = etree.SubElement(header, qn(WSA, "Action"))
@@ -199,6 +200,13 @@ def response_envelope(payload: etree._Element, action: str, relates_to: str | No
     etree.SubElement(header, qn(WSA, "MessageID")).text = message_id
     if relates_to:
         etree.SubElement(header, qn(WSA, "RelatesTo")).text = relates_to
+    if reply_to:
+        reply = etree.SubElement(header, qn(WSA, "ReplyTo"))
+        etree.SubElement(reply, qn(WSA, "Address")).text = reply_to
+    if to:
+        to_el = etree.SubElement(header, qn(WSA, "To"))
+        to_el.set(qn(SOAP12, "mustUnderstand"), "true")
+        to_el.text = to
     body = etree.SubElement(env, qn(SOAP12, "Body"))
     body.append(payload)
     return env

@@ -7,6 +7,7 @@ element whose content is written as an MTOM part or, for a plain request, as bas
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from .attachments import Attachment, decode_base64_text
-from .envelope import Addressing, Envelope, new_message_id, read_envelope, response_envelope
+from .envelope import Addressing, Envelope, build_envelope, new_message_id, read_envelope
 from .faults import SoapFault, sender
 from .mime import MimeError, MultipartBody, MultipartReader, parse_header_value, write_multipart
 from .namespaces import XOP, qn
@@ -100,25 +101,52 @@ def _check_includes(root: etree._Element, attachments: dict[str, Attachment]) ->
                          "InvalidXopInclude")
 
 
-def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
-                 spool_dir: Path | None, spool_threshold: int) -> SoapRequest:
-    """Decode an HTTP body (already bounded) into a SoapRequest."""
+@dataclass
+class RawMessage:
+    """A decoded SOAP message before envelope checks: root element, attachments, framing."""
+
+    root: etree._Element
+    attachments: dict[str, Attachment]
+    mtom: bool
+    size: int
+
+    def close(self) -> None:
+        for attachment in self.attachments.values():
+            attachment.close()
+
+
+def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
+                 spool_threshold: int) -> RawMessage:
+    """Decode an HTTP body (plain SOAP 1.2 or MTOM/XOP) into its root element and attachments."""
     media_type, params = parse_header_value(content_type)
     if media_type == "multipart/related":
-        return _read_multipart(stream, params, request_id, spool_dir, spool_threshold)
+        return _read_multipart(stream, params, spool_dir, spool_threshold)
     if media_type not in ACCEPTED_TYPES:
         raise sender(f"unsupported Content-Type {media_type or '(none)'!r}: send "
                      f"{SOAP_XML} or multipart/related (MTOM/XOP)", "UnsupportedMediaType",
                      http_status=415)
     data = stream.read()
     root = parse_soap_xml(data)
-    envelope = read_envelope(root)
     _check_includes(root, {})
-    return SoapRequest(envelope, {}, mtom=False, request_id=request_id, size=len(data))
+    return RawMessage(root, {}, mtom=False, size=len(data))
 
 
-def _read_multipart(stream: BinaryIO, params: dict[str, str], request_id: str,
-                    spool_dir: Path | None, threshold: int) -> SoapRequest:
+def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
+                 spool_dir: Path | None, spool_threshold: int) -> SoapRequest:
+    """Decode an HTTP request body (already bounded) into a SoapRequest."""
+    raw = read_message(stream, content_type, spool_dir=spool_dir,
+                       spool_threshold=spool_threshold)
+    try:
+        envelope = read_envelope(raw.root)
+    except SoapFault:
+        raw.close()
+        raise
+    return SoapRequest(envelope, raw.attachments, mtom=raw.mtom, request_id=request_id,
+                       size=raw.size)
+
+
+def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | None,
+                    threshold: int) -> RawMessage:
     related_type = params.get("type", "").lower()
     if related_type not in (XOP_XML, SOAP_XML, "text/xml"):
         raise sender(f"multipart/related type {related_type or '(none)'!r} is not supported; "
@@ -143,14 +171,13 @@ def _read_multipart(stream: BinaryIO, params: dict[str, str], request_id: str,
         root_bytes = root_part.attachment.read_bytes()
         root_part.attachment.close()
         root = parse_soap_xml(root_bytes)
-        envelope = read_envelope(root)
         _check_includes(root, attachments)
     except SoapFault:
         for part in parts:
             part.attachment.close()
         raise
     size = len(root_bytes) + sum(a.size for a in attachments.values())
-    return SoapRequest(envelope, attachments, mtom=True, request_id=request_id, size=size)
+    return RawMessage(root, attachments, mtom=True, size=size)
 
 
 @dataclass
@@ -160,23 +187,34 @@ class EncodedMessage:
     chunks: Iterator[bytes] | list[bytes]
 
 
-def encode_response(response: SoapResponse, action: str, relates_to: str | None,
-                    mtom: bool) -> EncodedMessage:
-    """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
+def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
+                         mtom: bool) -> list[Attachment] | None:
+    """Write each binary into its element: an xop:Include to a new part (MTOM) or base64 text.
+
+    Returns the MTOM parts to send, or None for a plain message.
+    """
     parts: list[Attachment] = []
-    for index, (element, attachment) in enumerate(response.binaries):
+    for index, (element, attachment) in enumerate(binaries):
         for child in list(element):
             element.remove(child)
         if mtom:
-            cid = f"{index}.{new_message_id()[9:]}@xds-server"
+            cid = f"{index}.{uuid.uuid4().hex}@xds-server"
             parts.append(attachment.with_content_id(cid))
             element.text = None
             etree.SubElement(element, _INCLUDE, nsmap={"xop": XOP}).set("href", f"cid:{cid}")
         else:
             element.text = attachment.base64_text()
-    envelope = response_envelope(response.payload, action, relates_to, new_message_id())
+    return parts if mtom else None
+
+
+def encode_response(response: SoapResponse, action: str, relates_to: str | None,
+                    mtom: bool) -> EncodedMessage:
+    """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
+    parts = externalize_binaries(response.binaries, mtom)
+    envelope = build_envelope(response.payload, action=action, message_id=new_message_id(),
+                              relates_to=relates_to)
     xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-    return encode_envelope(xml, action, parts if mtom else None)
+    return encode_envelope(xml, action, parts)
 
 
 def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> EncodedMessage:
@@ -186,7 +224,7 @@ def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> 
     body: MultipartBody = write_multipart(
         xml,
         root_type=f'{XOP_XML}; charset=UTF-8; type="{SOAP_XML}"',
-        root_id=f"root.{new_message_id()[9:]}@xds-server",
+        root_id=f"root.{uuid.uuid4().hex}@xds-server",
         attachments=parts,
         related_type=XOP_XML,
         start_info=SOAP_XML,

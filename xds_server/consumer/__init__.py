@@ -1,0 +1,1 @@
+"""The client side: talk to any XDS.b registry or repository (request builders, MTOM, replies)."""

@@ -1,0 +1,1 @@
+"""DMP management services (patient records, authorisations) as typed spyne services."""

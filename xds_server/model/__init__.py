@@ -1,0 +1,1 @@
+"""Plain dataclasses of XDS metadata (DocumentEntry, SubmissionSet, Folder, Association, ...)."""

@@ -1,0 +1,26 @@
+"""The caller of a transaction. Every actor method takes one from the first day, so access policy
+is a parameter of the actors rather than something bolted on later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a national identifier, a role, a structure, a purpose of use (VIHF fields)."""
+
+    subject_id: str
+    role: str
+    structure_id: str = ""
+    purpose_of_use: str = "normal"
+    patient_id: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == "system"
+
+
+# The principal of unauthenticated calls while XDS_SECURITY is `none` (test labs, IHE profile).
+SYSTEM = Principal(subject_id="xds-server", role="system")

@@ -1,0 +1,45 @@
+"""The one enumeration of registry error codes (IHE ITI TF-3 Table 4.2.4.1-2 and extensions).
+
+Every rejection in the product names one of these, with a codeContext that says which object and
+which field, so an integrator knows what to fix without reading our logs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    REGISTRY_ERROR = "XDSRegistryError"
+    REGISTRY_BUSY = "XDSRegistryBusy"
+    REGISTRY_OUT_OF_RESOURCES = "XDSRegistryOutOfResources"
+    REGISTRY_METADATA_ERROR = "XDSRegistryMetadataError"
+    REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE = "XDSRegistryDuplicateUniqueIdInMessage"
+    DUPLICATE_UNIQUE_ID_IN_REGISTRY = "XDSDuplicateUniqueIdInRegistry"
+    REPOSITORY_ERROR = "XDSRepositoryError"
+    REPOSITORY_BUSY = "XDSRepositoryBusy"
+    REPOSITORY_OUT_OF_RESOURCES = "XDSRepositoryOutOfResources"
+    REPOSITORY_METADATA_ERROR = "XDSRepositoryMetadataError"
+    REPOSITORY_DUPLICATE_UNIQUE_ID_IN_MESSAGE = "XDSRepositoryDuplicateUniqueIdInMessage"
+    MISSING_DOCUMENT = "XDSMissingDocument"
+    MISSING_DOCUMENT_METADATA = "XDSMissingDocumentMetadata"
+    NON_IDENTICAL_HASH = "XDSNonIdenticalHash"
+    NON_IDENTICAL_SIZE = "XDSNonIdenticalSize"
+    PATIENT_ID_DOES_NOT_MATCH = "XDSPatientIdDoesNotMatch"
+    UNKNOWN_PATIENT_ID = "XDSUnknownPatientId"
+    UNKNOWN_REPOSITORY_ID = "XDSUnknownRepositoryId"
+    UNKNOWN_COMMUNITY = "XDSUnknownCommunity"
+    DOCUMENT_UNIQUE_ID_ERROR = "XDSDocumentUniqueIdError"
+    UNKNOWN_STORED_QUERY = "XDSUnknownStoredQuery"
+    STORED_QUERY_MISSING_PARAM = "XDSStoredQueryMissingParam"
+    STORED_QUERY_PARAM_NUMBER = "XDSStoredQueryParamNumber"
+    RESULT_NOT_SINGLE_PATIENT = "XDSResultNotSinglePatient"
+    TOO_MANY_RESULTS = "XDSTooManyResults"
+    EXTRA_METADATA_NOT_SAVED = "XDSExtraMetadataNotSaved"
+    METADATA_UPDATE_ERROR = "XDSMetadataUpdateError"
+    METADATA_VERSION_ERROR = "XDSMetadataVersionError"
+    METADATA_ANNOTATION_ERROR = "XDSMetadataAnnotationError"
+    REPLACE_FAILED = "XDSReplaceFailed"
+    UNRESOLVED_REFERENCE = "UnresolvedReferenceException"
+    REFERENCES_EXIST = "ReferencesExistException"
+    UNAVAILABLE_DOCUMENT = "XDSUnavailableDocument"
