@@ -11,14 +11,19 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from lxml import etree
 
 from ..soap.attachments import Attachment, decode_base64_text
 from ..soap.envelope import build_envelope, new_message_id
 from ..soap.faults import SoapFault
-from ..soap.message import encode_envelope, externalize_binaries, read_message
+from ..soap.message import (
+    encode_envelope,
+    externalize_binaries,
+    read_message,
+    resolve_include,
+)
 from ..soap.namespaces import SOAP12, WSA, WSA_ANONYMOUS, XDSSRV, XOP, qn
 
 _INCLUDE = qn(XOP, "Include")
@@ -74,10 +79,7 @@ class SoapReply:
         include = element.find(_INCLUDE)
         if include is None:
             return decode_base64_text(element.text)
-        cid = unquote((include.get("href") or "")[4:])
-        if cid not in self.attachments:
-            raise TransportError(f"reply refers to cid:{cid} that is not in the message")
-        return self.attachments[cid].read_bytes()
+        return resolve_include(include, self.attachments).read_bytes()
 
     def close(self) -> None:
         for attachment in self.attachments.values():

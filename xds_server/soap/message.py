@@ -51,7 +51,7 @@ class SoapRequest:
         """The bytes carried by `element`: its xop:Include attachment or its base64 text."""
         include = element.find(_INCLUDE)
         if include is not None:
-            return self.attachments[_cid_of(include)]
+            return resolve_include(include, self.attachments)
         try:
             data = decode_base64_text(element.text)
         except ValueError as exc:
@@ -85,16 +85,28 @@ def _cid_of(include: etree._Element) -> str:
     href = include.get("href") or ""
     if not href.startswith("cid:"):
         raise sender(f"xop:Include href {href!r} is not a cid: URL", "InvalidXopInclude")
-    return unquote(href[4:])
+    return href[4:]
+
+
+def resolve_include(include: etree._Element,
+                    attachments: dict[str, Attachment]) -> Attachment:
+    """The part an xop:Include names. RFC 2392 says the href is percent-encoded and the
+    Content-ID is not; stacks differ, so both spellings are tried on both sides."""
+    raw = _cid_of(include)
+    for candidate in (unquote(raw), raw):
+        if candidate in attachments:
+            return attachments[candidate]
+    for content_id, attachment in attachments.items():
+        if unquote(content_id) in (raw, unquote(raw)):
+            return attachment
+    raise sender(f"xop:Include refers to cid:{raw}, but no MIME part has Content-ID "
+                 f"<{unquote(raw)}>", "MissingAttachment")
 
 
 def _check_includes(root: etree._Element, attachments: dict[str, Attachment]) -> None:
     """Every xop:Include must name a part that arrived, and be the only content of its parent."""
     for include in root.iter(_INCLUDE):
-        cid = _cid_of(include)
-        if cid not in attachments:
-            raise sender(f"xop:Include refers to cid:{cid}, but no MIME part has Content-ID "
-                         f"<{cid}>", "MissingAttachment")
+        resolve_include(include, attachments)
         parent = include.getparent()
         if parent is not None and (len(parent) > 1 or (parent.text or "").strip()):
             raise sender(f"{_describe(parent)} mixes xop:Include with other content",

@@ -148,7 +148,10 @@ class MultipartReader:
 
 def _parse_part_headers(raw: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
-    text = raw.decode("latin-1")
+    try:  # MIME headers should be ASCII; some stacks send UTF-8 content ids anyway
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
     if text.startswith("\r\n"):
         text = text[2:]
     for line in re.split(r"\r\n(?![ \t])", text):

@@ -1,0 +1,183 @@
+"""Shared fixtures: the databases the suite runs on, settings, a live gunicorn server, WSGI calls.
+
+The databases are SQLite always, plus PostgreSQL when `make test` found one (XDS_TEST_POSTGRES_URL,
+set by tests/postgres.sh). The header and the summary of every run name them, so nothing is
+skipped silently.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xds_server.config import Settings, load_settings
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+POSTGRES_URL = os.environ.get("XDS_TEST_POSTGRES_URL", "").strip()
+DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _databases_line() -> str:
+    if POSTGRES_URL:
+        return f"databases: sqlite, postgresql ({POSTGRES_URL})"
+    return ("databases: sqlite ONLY - PostgreSQL not available (XDS_TEST_POSTGRES_URL unset; "
+            "see tests/postgres.sh output above)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _databases_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(_databases_line())
+
+
+def database_url_for(kind: str, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url_for(request.param, tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path):
+    """Settings isolated from the developer's environment, under tmp_path."""
+
+    def make(**overrides: Any) -> Settings:
+        values = {"data_dir": str(tmp_path / "var"), **overrides}
+        return load_settings(values, environ={})
+
+    return make
+
+
+@dataclass
+class WsgiResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+def call_wsgi(app: Any, method: str, path: str, body: bytes | io.RawIOBase = b"",
+              content_type: str = "", headers: dict[str, str] | None = None,
+              content_length: int | None = None) -> WsgiResult:
+    """Call a WSGI app in-process the way gunicorn would, collecting the whole response."""
+    path, _, query = path.partition("?")
+    stream = io.BytesIO(body) if isinstance(body, bytes) else body
+    length = len(body) if isinstance(body, bytes) else content_length
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+        "wsgi.input": stream, "CONTENT_TYPE": content_type, "HTTP_HOST": "testserver",
+    }
+    if length is not None:
+        environ["CONTENT_LENGTH"] = str(length)
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        captured["status"] = int(status.split()[0])
+        captured["headers"] = {k.lower(): v for k, v in response_headers}
+
+    iterable = app(environ, start_response)
+    try:
+        data = b"".join(iterable)
+    finally:
+        if hasattr(iterable, "close"):
+            iterable.close()
+    return WsgiResult(captured["status"], captured["headers"], data)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    pid: int
+    data_dir: Path
+    log_path: Path
+    database: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(data_dir: Path, env: dict[str, str], workers: int = 2) -> tuple[
+        subprocess.Popen, str, Path]:
+    """Start `xds-server serve` on a free loopback port; wait until /health answers."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    child_env.update(env)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xds_server.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers), "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=child_env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, url, log_path
+        except OSError:
+            time.sleep(0.1)
+    stop_server(process)
+    raise RuntimeError(f"server did not answer /health in 30 s:\n{log_path.read_text()}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop the server by its pid: SIGTERM to the gunicorn master, SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+LIVE_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def live_server(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp(f"live-{request.param}")
+    env = {"XDS_MAX_REQUEST_BYTES": str(LIVE_MAX_REQUEST_BYTES),
+           "XDS_SPOOL_THRESHOLD_BYTES": str(256 * 1024),
+           "XDS_DATABASE_URL": database_url_for(request.param, data_dir)}
+    process, url, log_path = start_server(data_dir, env)
+    try:
+        yield LiveServer(url, process.pid, data_dir, log_path, request.param)
+    finally:
+        stop_server(process)
