@@ -1,0 +1,86 @@
+"""A small closed-loop HTTP load generator for loopback benchmarks (no dependency but stdlib).
+
+Each client process sends a pre-built request, reads the reply to the end (gunicorn sync workers
+close the connection), and records the latency. Bounded by time and count; stops by itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import statistics
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+def http_request(url: str, body: bytes, content_type: str) -> bytes:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = (f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    return head + body
+
+
+def _client(address: tuple[str, int], request: bytes, seconds: float, max_requests: int,
+            queue: multiprocessing.Queue) -> None:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
+        started = time.perf_counter()
+        try:
+            with socket.create_connection(address, timeout=10) as sock:
+                sock.sendall(request)
+                first = sock.recv(65536)
+                while sock.recv(65536):
+                    pass
+            if first.startswith(b"HTTP/1.1 200") or first.startswith(b"HTTP/1.0 200"):
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+        except OSError:
+            errors += 1
+    queue.put((latencies, errors))
+
+
+def run_load(url: str, request: bytes, *, clients: int, seconds: float,
+             max_requests: int = 1_000_000) -> LoadResult:
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    processes = [multiprocessing.Process(target=_client,
+                                         args=(address, request, seconds,
+                                               max_requests // clients, queue))
+                 for _ in range(clients)]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=seconds + 60) for _ in processes]
+    for process in processes:
+        process.join(timeout=10)
+    elapsed = time.perf_counter() - started
+    latencies = [value for lat, _ in results for value in lat]
+    return LoadResult(len(latencies), sum(e for _, e in results), elapsed, latencies)

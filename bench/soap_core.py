@@ -1,0 +1,99 @@
+"""Benchmark: the SOAP core on a small action against a bare lxml WSGI handler, same run.
+
+Both run under gunicorn with the same number of sync workers on loopback; a closed-loop load
+generator drives each in turn, alternating rounds to cancel drift. Prints requests/s, median
+and p99 latency of each, and the ratio core/bare (budget: >= 0.8).
+
+    .venv/bin/python bench/soap_core.py [--seconds 5] [--rounds 3] [--clients 4] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from loadgen import http_request, run_load  # noqa: E402
+
+from tests.conftest import free_port, start_server, stop_server  # noqa: E402
+from tests.soap_messages import echo_body, envelope  # noqa: E402
+
+BUDGET = 0.8
+
+
+def start_bare(workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-w", str(workers), "-k", "sync",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--no-control-socket",
+         "bare_wsgi:app"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/xds/registry"
+    body = envelope(echo_body("ping"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, body, {"Content-Type": "application/soap+xml"})
+            urllib.request.urlopen(request, timeout=2).read()
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("bare server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round and server")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    args = parser.parse_args()
+
+    body = envelope(echo_body("ping"))
+    content_type = "application/soap+xml; charset=UTF-8"
+    with tempfile.TemporaryDirectory(prefix="bench-soap-") as tmp:
+        core_process, core_base, _ = start_server(
+            Path(tmp) / "core", {"XDS_LOG_LEVEL": "WARNING"}, workers=args.workers)
+        bare_process, bare_url = start_bare(args.workers)
+        core_url = core_base + "/xds/registry"
+        try:
+            results: dict[str, list] = {"bare": [], "core": []}
+            for url in (bare_url, core_url):  # warm-up
+                run_load(url, http_request(url, body, content_type), clients=args.clients,
+                         seconds=1.0)
+            for _ in range(args.rounds):
+                for name, url in (("bare", bare_url), ("core", core_url)):
+                    results[name].append(run_load(url, http_request(url, body, content_type),
+                                                  clients=args.clients, seconds=args.seconds))
+        finally:
+            stop_server(core_process)
+            stop_server(bare_process)
+
+    print(f"SOAP core benchmark: Echo, {len(body)} B request, {args.workers} sync workers, "
+          f"{args.clients} clients, {args.rounds} x {args.seconds:.0f} s per server, "
+          f"{os.cpu_count()} cores")
+    print(f"{'server':<6} {'req/s':>9} {'median ms':>10} {'p99 ms':>8} {'errors':>7}")
+    summary = {}
+    for name, runs in results.items():
+        rate = sum(r.requests for r in runs) / sum(r.seconds for r in runs)
+        latencies = [x for r in runs for x in r.latencies_ms]
+        merged = type(runs[0])(len(latencies), sum(r.errors for r in runs), 1.0, latencies)
+        summary[name] = rate
+        print(f"{name:<6} {rate:>9.0f} {merged.median_ms:>10.2f} {merged.percentile(0.99):>8.2f} "
+              f"{merged.errors:>7}")
+    ratio = summary["core"] / summary["bare"]
+    verdict = "within" if ratio >= BUDGET else "OVER"
+    print(f"ratio core/bare: {ratio:.2f} (budget >= {BUDGET}: {verdict} budget)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Settings: defaults < TOML < XDS_* environment < command line; errors name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xds_server.cli import main
+from xds_server.config import SETTINGS, ConfigError, load_settings
+
+
+def test_defaults_are_the_embedded_setup(tmp_path):
+    settings = load_settings({"data_dir": str(tmp_path)}, environ={})
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'registry.sqlite3'}"
+    assert settings.profile == "cisis"
+    assert settings.max_request_bytes == 64 * 1024 * 1024
+    assert settings.repository_unique_id.startswith("2.25.")
+    assert settings.home_community_id.startswith("urn:oid:2.25.")
+    again = load_settings({"data_dir": str(tmp_path)}, environ={})
+    assert again.repository_unique_id == settings.repository_unique_id  # stable per data dir
+
+
+def test_precedence_toml_then_environment_then_command_line(tmp_path):
+    toml = tmp_path / "xds.toml"
+    toml.write_text('[xds-server]\nprofile = "ihe"\nmax_request_bytes = 1000\n'
+                    'repository_unique_id = "1.2.3"\nlog_level = "DEBUG"\n')
+    settings = load_settings({"log_level": "ERROR"}, config_file=toml,
+                             environ={"XDS_MAX_REQUEST_BYTES": "2000", "XDS_LOG_LEVEL": "INFO"})
+    assert settings.profile == "ihe"
+    assert settings.repository_unique_id == "1.2.3"
+    assert settings.max_request_bytes == 2000
+    assert settings.log_level == "ERROR"
+    assert settings.sources["profile"] == str(toml)
+    assert settings.sources["max_request_bytes"] == "XDS_MAX_REQUEST_BYTES"
+    assert settings.sources["log_level"] == "command line"
+
+
+def test_config_file_from_environment(tmp_path):
+    toml = tmp_path / "x.toml"
+    toml.write_text('registry_url = "http://registry.example/xds"\n')
+    settings = load_settings(environ={"XDS_CONFIG": str(toml)})
+    assert settings.registry_url == "http://registry.example/xds"
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"XDS_PROFILE": "french"}, "profile from XDS_PROFILE: expected one of cisis, ihe"),
+    ({"XDS_MAX_REQUEST_BYTES": "lots"}, "max_request_bytes from XDS_MAX_REQUEST_BYTES"),
+    ({"XDS_MAX_REQUEST_BYTES": "-1"}, "must not be negative"),
+    ({"XDS_DIAGNOSTICS": "maybe"}, "expected true or false"),
+])
+def test_bad_values_name_the_setting_and_its_source(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=environ)
+
+
+def test_unknown_toml_key_is_refused(tmp_path):
+    toml = tmp_path / "x.toml"
+    toml.write_text("max_request_size = 5\n")
+    with pytest.raises(ConfigError, match=r"unknown setting.*max_request_size"):
+        load_settings(config_file=toml, environ={})
+
+
+def test_config_command_prints_every_setting_with_source_and_hides_passwords(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["config", "--data-dir", str(tmp_path)],
+                           env={"XDS_DATABASE_URL": "postgresql+psycopg://xds:s3cret@db/xds"})
+    assert result.exit_code == 0, result.output
+    for spec in SETTINGS:
+        assert spec.name in result.output and spec.env_var in result.output
+    assert "s3cret" not in result.output
+    assert "postgresql+psycopg://xds:***@db/xds" in result.output
+    assert "XDS_DATABASE_URL" in result.output
+
+
+def test_config_command_reports_bad_settings_without_traceback():
+    result = CliRunner().invoke(main, ["config"], env={"XDS_PROFILE": "nope"})
+    assert result.exit_code != 0
+    assert "profile from XDS_PROFILE" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_example_file_in_readme_is_valid(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "x.toml").write_text(block)
+    load_settings(config_file=tmp_path / "x.toml", environ={})

@@ -1,0 +1,55 @@
+"""/health and /metrics in-process, on every database the suite has."""
+
+from __future__ import annotations
+
+import json
+
+from xds_server.app import create_app
+
+from .conftest import call_wsgi
+from .soap_messages import echo_body, envelope
+
+
+def test_health_reports_database_and_store(make_settings, database_url):
+    app = create_app(make_settings(database_url=database_url))
+    result = call_wsgi(app, "GET", "/health")
+    assert result.status == 200
+    report = json.loads(result.body)
+    assert report["status"] == "ok"
+    assert report["database"] == {"reachable": True,
+                                  "detail": "sqlite" if "sqlite" in database_url
+                                  else "postgresql"}
+    assert report["blob_store"]["writable"] is True
+    assert report["version"]
+
+
+def test_health_is_503_when_the_database_is_unreachable(make_settings):
+    app = create_app(make_settings(
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"))
+    result = call_wsgi(app, "GET", "/health")
+    assert result.status == 503
+    report = json.loads(result.body)
+    assert report["status"] == "unavailable"
+    assert report["database"]["reachable"] is False
+    assert "nobody" not in result.body.decode()  # no credentials or URLs in the answer
+
+
+def test_health_is_503_when_the_store_is_not_writable(make_settings, tmp_path):
+    app = create_app(make_settings())
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    app.blobs.root = blocker / "documents"
+    report = json.loads(call_wsgi(app, "GET", "/health").body)
+    assert report["blob_store"]["writable"] is False
+
+
+def test_metrics_count_requests_by_transaction_and_outcome(make_settings):
+    app = create_app(make_settings())
+    call_wsgi(app, "POST", "/xds/registry", envelope(echo_body()), "application/soap+xml")
+    call_wsgi(app, "POST", "/xds/registry", envelope(echo_body(), action="urn:x"),
+              "application/soap+xml")
+    text = call_wsgi(app, "GET", "/metrics").body.decode()
+    assert ('xds_requests_total{endpoint="registry",outcome="success",transaction="Echo"} 1.0'
+            in text)
+    assert 'outcome="fault:wsa:ActionNotSupported",transaction="unknown"} 1.0' in text
+    assert "xds_request_duration_seconds_bucket" in text
