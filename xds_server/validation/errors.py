@@ -1,4 +1,5 @@
-"""The one enumeration of registry error codes (IHE ITI TF-3 Table 4.2.4.1-2 and extensions).
+"""The one enumeration of registry error codes (IHE ITI TF-3 Table 4.2.4.1-2 and extensions),
+and the error item every layer reports.
 
 Every rejection in the product names one of these, with a codeContext that says which object and
 which field, so an integrator knows what to fix without reading our logs.
@@ -6,6 +7,7 @@ which field, so an integrator knows what to fix without reading our logs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -43,3 +45,38 @@ class ErrorCode(StrEnum):
     UNRESOLVED_REFERENCE = "UnresolvedReferenceException"
     REFERENCES_EXIST = "ReferencesExistException"
     UNAVAILABLE_DOCUMENT = "XDSUnavailableDocument"
+
+
+class Severity(StrEnum):
+    ERROR = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"
+    WARNING = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Warning"
+
+
+@dataclass(frozen=True)
+class RegistryError:
+    """One rs:RegistryError: the code, a context that names object and field, a location."""
+
+    code: ErrorCode
+    context: str
+    location: str = ""
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+def error(code: ErrorCode, context: str, location: str = "") -> RegistryError:
+    return RegistryError(code, context, location)
+
+
+def warning(code: ErrorCode, context: str, location: str = "") -> RegistryError:
+    return RegistryError(code, context, location, Severity.WARNING)
+
+
+class RegistryFailure(Exception):
+    """Stops a transaction with these errors; nothing it did is kept."""
+
+    def __init__(self, errors: list[RegistryError]) -> None:
+        super().__init__("; ".join(f"{e.code}: {e.context}" for e in errors))
+        self.errors = errors

@@ -1,0 +1,270 @@
+"""lcm:SubmitObjectsRequest → Submission: symbolic ids become urn:uuid: ids, ebRIM becomes model.
+
+The decoder is lenient about what it can read and exact about what it cannot: every problem is
+reported as a RegistryError naming the object (as the source named it) and the field, and the
+rules decide later what is fatal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from ..model import vocabulary as v
+from ..model.metadata import (
+    Association,
+    Author,
+    Code,
+    DocumentEntry,
+    Folder,
+    RegistryObject,
+    Submission,
+    SubmissionSet,
+)
+from ..validation.errors import ErrorCode, RegistryError, error
+from .fields import (
+    AUTHOR_SLOTS,
+    DOCUMENT_LAYOUT,
+    FOLDER_LAYOUT,
+    SUBMISSION_SET_LAYOUT,
+    ObjectLayout,
+)
+from .namespaces import LCM, lcm, rim
+
+_OBJECT_TAGS = (rim("ExtrinsicObject"), rim("RegistryPackage"), rim("Association"))
+META = ErrorCode.REGISTRY_METADATA_ERROR
+
+
+@dataclass
+class DecodeResult:
+    submission: Submission
+    errors: list[RegistryError] = field(default_factory=list)
+
+
+def new_uuid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def localized(element: etree._Element | None) -> str | None:
+    """The first LocalizedString value of a rim:Name or rim:Description."""
+    if element is None:
+        return None
+    string = element.find(rim("LocalizedString"))
+    return None if string is None else string.get("value")
+
+
+def read_slots(element: etree._Element) -> dict[str, list[str]]:
+    """Direct rim:Slot children → {name: values}; repeated names are merged in order."""
+    slots: dict[str, list[str]] = {}
+    for slot in element.findall(rim("Slot")):
+        values = [(value.text or "").strip() for value in slot.iter(rim("Value"))]
+        slots.setdefault(slot.get("name") or "", []).extend(values)
+    return slots
+
+
+class _Decoder:
+    def __init__(self, request: etree._Element) -> None:
+        self.request = request
+        self.errors: list[RegistryError] = []
+        self.ids: dict[str, str] = {}
+
+    def fail(self, context: str, location: str = "", code: ErrorCode = META) -> None:
+        self.errors.append(error(code, context, location))
+
+    def resolve(self, ref: str | None, what: str, owner: str) -> str:
+        if not ref:
+            self.fail(f"{owner}: {what} is missing")
+            return ""
+        if ref in self.ids:
+            return self.ids[ref]
+        if ref.startswith("urn:uuid:"):
+            return ref
+        self.fail(f"{owner}: {what} '{ref}' is neither a urn:uuid: id nor an object of this "
+                  "submission", code=ErrorCode.UNRESOLVED_REFERENCE)
+        return ref
+
+    def decode(self) -> DecodeResult:
+        object_list = self.request.find(rim("RegistryObjectList"))
+        if self.request.tag != lcm("SubmitObjectsRequest") or object_list is None:
+            self.fail(f"expected {{{LCM}}}SubmitObjectsRequest with a rim:RegistryObjectList")
+            return DecodeResult(Submission(None), self.errors)
+        elements = [e for e in object_list if isinstance(e.tag, str)]
+        for element in elements:
+            if element.tag in _OBJECT_TAGS:
+                source_id = element.get("id") or ""
+                if not source_id:
+                    self.fail(f"a {etree.QName(element).localname} has no id attribute")
+                    continue
+                if source_id in self.ids:
+                    self.fail(f"id '{source_id}' is used by two objects of the submission")
+                    continue
+                self.ids[source_id] = source_id if source_id.startswith("urn:uuid:") \
+                    else new_uuid()
+
+        nodes = self._classification_nodes(elements)
+        submission = Submission(None, symbolic_ids=dict(self.ids))
+        for element in elements:
+            tag = element.tag
+            if tag == rim("ExtrinsicObject"):
+                submission.documents.append(self._document(element))
+            elif tag == rim("RegistryPackage"):
+                self._package(element, nodes, submission)
+            elif tag == rim("Association"):
+                submission.associations.append(self._association(element))
+            elif tag == rim("ObjectRef"):
+                submission.object_refs.append(element.get("id") or "")
+            elif tag == rim("Classification"):
+                continue  # read by _classification_nodes
+            else:
+                self.fail(f"unexpected element {tag} in rim:RegistryObjectList")
+        return DecodeResult(submission, self.errors)
+
+    def _classification_nodes(self, elements: list[etree._Element]) -> dict[str, str]:
+        """{package uuid: node} from top-level and nested node classifications."""
+        nodes: dict[str, str] = {}
+        candidates = [e for e in elements if e.tag == rim("Classification")]
+        for package in (e for e in elements if e.tag == rim("RegistryPackage")):
+            candidates += package.findall(rim("Classification"))
+        for classification in candidates:
+            node = classification.get("classificationNode")
+            target = classification.get("classifiedObject")
+            if not node:
+                if classification.getparent().tag == rim("RegistryObjectList"):
+                    self.fail("a top-level rim:Classification has no classificationNode")
+                continue
+            if target in self.ids or (target or "").startswith("urn:uuid:"):
+                nodes[self.ids.get(target, target)] = node
+            else:
+                self.fail(f"classification {classification.get('id')}: classifiedObject "
+                          f"'{target}' is not in the submission",
+                          code=ErrorCode.UNRESOLVED_REFERENCE)
+        return nodes
+
+    def _common(self, element: etree._Element, obj: RegistryObject,
+                layout: ObjectLayout) -> None:
+        name = element.get("id") or obj.entry_uuid
+        obj.title = localized(element.find(rim("Name")))
+        obj.comments = localized(element.find(rim("Description")))
+        obj.home = element.get("home")
+        lid = element.get("lid")
+        obj.logical_id = self.ids.get(lid, lid) if lid else None
+        version = element.find(rim("VersionInfo"))
+        obj.version = version.get("versionName") if version is not None else None
+
+        slots = read_slots(element)
+        for slot_field in layout.slots:
+            values = slots.pop(slot_field.slot, None)
+            if values is None:
+                continue
+            if slot_field.multiple:
+                setattr(obj, slot_field.attribute, values)
+            else:
+                if len(values) != 1:
+                    self.fail(f"{name}: slot {slot_field.slot} has {len(values)} values; "
+                              "exactly one is allowed", f"{name}/Slot[@name='{slot_field.slot}']")
+                setattr(obj, slot_field.attribute, values[0] if values else None)
+        obj.extra_slots = slots
+
+        codes = {f.scheme: f for f in layout.codes}
+        for classification in element.findall(rim("Classification")):
+            scheme = classification.get("classificationScheme")
+            if classification.get("classificationNode") and not scheme:
+                continue  # submission set / folder node
+            if scheme and scheme == layout.author_scheme:
+                obj.authors.append(self._author(classification))  # type: ignore[attr-defined]
+                continue
+            code_field = codes.get(scheme or "")
+            if code_field is None:
+                self.fail(f"{name}: classification {classification.get('id')} has unknown "
+                          f"classificationScheme '{scheme}'",
+                          f"{name}/Classification[@id='{classification.get('id')}']")
+                continue
+            code = self._code(classification, name, code_field.attribute)
+            if code_field.multiple:
+                getattr(obj, code_field.attribute).append(code)
+            elif getattr(obj, code_field.attribute) is not None:
+                self.fail(f"{name}: {code_field.attribute} appears more than once; one is "
+                          "allowed", f"{name}/Classification[@classificationScheme='{scheme}']")
+            else:
+                setattr(obj, code_field.attribute, code)
+
+        ids = {f.scheme: f for f in layout.ids}
+        for identifier in element.findall(rim("ExternalIdentifier")):
+            scheme = identifier.get("identificationScheme") or ""
+            id_field = ids.get(scheme)
+            if id_field is None:
+                self.fail(f"{name}: ExternalIdentifier {identifier.get('id')} has unknown "
+                          f"identificationScheme '{scheme}'")
+                continue
+            setattr(obj, id_field.attribute, (identifier.get("value") or "").strip())
+
+    def _code(self, classification: etree._Element, owner: str, attribute: str) -> Code:
+        schemes = read_slots(classification).get("codingScheme", [])
+        if len(schemes) != 1:
+            self.fail(f"{owner}: {attribute} '{classification.get('nodeRepresentation')}' needs "
+                      f"exactly one codingScheme slot value (found {len(schemes)})",
+                      f"{owner}/Classification[@id='{classification.get('id')}']")
+        return Code(classification.get("nodeRepresentation") or "",
+                    schemes[0] if schemes else "",
+                    localized(classification.find(rim("Name"))) or "")
+
+    def _author(self, classification: etree._Element) -> Author:
+        slots = read_slots(classification)
+        author = Author()
+        for slot_field in AUTHOR_SLOTS:
+            values = slots.get(slot_field.slot)
+            if values is None:
+                continue
+            if slot_field.multiple:
+                setattr(author, slot_field.attribute, values)
+            else:
+                setattr(author, slot_field.attribute, values[0] if values else None)
+        return author
+
+    def _document(self, element: etree._Element) -> DocumentEntry:
+        entry_uuid = self.ids.get(element.get("id") or "", "")
+        document = DocumentEntry(entry_uuid=entry_uuid,
+                                 object_type=element.get("objectType") or "",
+                                 mime_type=element.get("mimeType") or "")
+        self._common(element, document, DOCUMENT_LAYOUT)
+        return document
+
+    def _package(self, element: etree._Element, nodes: dict[str, str],
+                 submission: Submission) -> None:
+        entry_uuid = self.ids.get(element.get("id") or "", "")
+        node = nodes.get(entry_uuid)
+        if node == v.SUBMISSION_SET_NODE:
+            package: Any = SubmissionSet(entry_uuid=entry_uuid)
+            self._common(element, package, SUBMISSION_SET_LAYOUT)
+            if submission.submission_set is not None:
+                self.fail("the submission has more than one SubmissionSet")
+            submission.submission_set = package
+        elif node == v.FOLDER_NODE:
+            package = Folder(entry_uuid=entry_uuid)
+            self._common(element, package, FOLDER_LAYOUT)
+            submission.folders.append(package)
+        else:
+            self.fail(f"RegistryPackage {element.get('id')} is classified neither as a "
+                      f"SubmissionSet ({v.SUBMISSION_SET_NODE}) nor as a Folder "
+                      f"({v.FOLDER_NODE})", f"RegistryPackage[@id='{element.get('id')}']")
+
+    def _association(self, element: etree._Element) -> Association:
+        source_id = element.get("id") or ""
+        kind = element.get("associationType") or ""
+        kind = v.LEGACY_ASSOCIATION_TYPES.get(kind, kind)
+        return Association(
+            entry_uuid=self.ids.get(source_id, source_id),
+            type=kind,
+            source=self.resolve(element.get("sourceObject"), "sourceObject", source_id),
+            target=self.resolve(element.get("targetObject"), "targetObject", source_id),
+            slots=read_slots(element),
+            home=element.get("home"),
+        )
+
+
+def decode_submission(request: etree._Element) -> DecodeResult:
+    """Decode a lcm:SubmitObjectsRequest element."""
+    return _Decoder(request).decode()

@@ -1,0 +1,183 @@
+"""Model → ebRIM 3.0 elements (LeafClass), and the RegistryResponse / AdhocQueryResponse shells.
+
+Objects are encoded once, when registered, and stored as XML; queries return the stored bytes
+(with the current status), so a LeafClass answer never re-derives what the source sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lxml import etree
+
+from ..model import vocabulary as v
+from ..model.metadata import Association, Author, Code, DocumentEntry, Folder, SubmissionSet
+from ..validation.errors import RegistryError, Severity
+from .decode import new_uuid
+from .fields import (
+    AUTHOR_SLOTS,
+    DOCUMENT_LAYOUT,
+    FOLDER_LAYOUT,
+    SUBMISSION_SET_LAYOUT,
+    ObjectLayout,
+)
+from .namespaces import FAILURE, PARTIAL_SUCCESS, QUERY, RIM, RS, SUCCESS, query, rim, rs
+
+_RIM_MAP = {"rim": RIM}
+
+
+def add_slot(parent: etree._Element, name: str, values: Iterable[str]) -> None:
+    slot = etree.SubElement(parent, rim("Slot"), name=name)
+    value_list = etree.SubElement(slot, rim("ValueList"))
+    for value in values:
+        etree.SubElement(value_list, rim("Value")).text = value
+
+
+def _localized(parent: etree._Element, tag: str, text: str | None) -> None:
+    if text is not None:
+        holder = etree.SubElement(parent, rim(tag))
+        etree.SubElement(holder, rim("LocalizedString"), value=text)
+
+
+def _code(parent: etree._Element, scheme: str, owner: str, code: Code) -> None:
+    classification = etree.SubElement(
+        parent, rim("Classification"), id=new_uuid(), objectType=v.CLASSIFICATION_TYPE,
+        classificationScheme=scheme, classifiedObject=owner, nodeRepresentation=code.code)
+    add_slot(classification, "codingScheme", [code.scheme])
+    _localized(classification, "Name", code.display)
+
+
+def _author(parent: etree._Element, scheme: str, owner: str, author: Author) -> None:
+    classification = etree.SubElement(
+        parent, rim("Classification"), id=new_uuid(), objectType=v.CLASSIFICATION_TYPE,
+        classificationScheme=scheme, classifiedObject=owner, nodeRepresentation="")
+    for slot_field in AUTHOR_SLOTS:
+        value = getattr(author, slot_field.attribute)
+        if slot_field.multiple and value:
+            add_slot(classification, slot_field.slot, value)
+        elif not slot_field.multiple and value is not None:
+            add_slot(classification, slot_field.slot, [value])
+
+
+def _common(element: etree._Element, obj, layout: ObjectLayout, node: str | None) -> None:
+    """Children in ebRIM order: Slot*, Name, Description, VersionInfo, Classification*, EI*."""
+    for slot_field in layout.slots:
+        value = getattr(obj, slot_field.attribute)
+        if slot_field.multiple and value:
+            add_slot(element, slot_field.slot, value)
+        elif not slot_field.multiple and value is not None:
+            add_slot(element, slot_field.slot, [value])
+    _localized(element, "Name", obj.title)
+    _localized(element, "Description", obj.comments)
+    if obj.version is not None:
+        etree.SubElement(element, rim("VersionInfo"), versionName=obj.version)
+    if layout.author_scheme:
+        for author in obj.authors:
+            _author(element, layout.author_scheme, obj.entry_uuid, author)
+    for code_field in layout.codes:
+        value = getattr(obj, code_field.attribute)
+        for code in (value if code_field.multiple else [value] if value else []):
+            _code(element, code_field.scheme, obj.entry_uuid, code)
+    if node:
+        etree.SubElement(element, rim("Classification"), id=new_uuid(),
+                         objectType=v.CLASSIFICATION_TYPE, classifiedObject=obj.entry_uuid,
+                         classificationNode=node)
+    for id_field in layout.ids:
+        value = getattr(obj, id_field.attribute)
+        if value:
+            identifier = etree.SubElement(
+                element, rim("ExternalIdentifier"), id=new_uuid(),
+                objectType=v.EXTERNAL_IDENTIFIER_TYPE, registryObject=obj.entry_uuid,
+                identificationScheme=id_field.scheme, value=value)
+            _localized(identifier, "Name", id_field.name)
+
+
+def _attributes(obj, object_type: str) -> dict[str, str]:
+    attributes = {"id": obj.entry_uuid, "objectType": object_type, "status": obj.status}
+    if obj.logical_id:
+        attributes["lid"] = obj.logical_id
+    if obj.home:
+        attributes["home"] = obj.home
+    return attributes
+
+
+def encode_document(document: DocumentEntry) -> etree._Element:
+    element = etree.Element(rim("ExtrinsicObject"), _attributes(document, document.object_type),
+                            nsmap=_RIM_MAP)
+    element.set("mimeType", document.mime_type)
+    _common(element, document, DOCUMENT_LAYOUT, None)
+    return element
+
+
+def encode_submission_set(submission_set: SubmissionSet) -> etree._Element:
+    element = etree.Element(rim("RegistryPackage"),
+                            _attributes(submission_set, v.REGISTRY_PACKAGE_TYPE), nsmap=_RIM_MAP)
+    _common(element, submission_set, SUBMISSION_SET_LAYOUT, v.SUBMISSION_SET_NODE)
+    return element
+
+
+def encode_folder(folder: Folder) -> etree._Element:
+    element = etree.Element(rim("RegistryPackage"), _attributes(folder, v.REGISTRY_PACKAGE_TYPE),
+                            nsmap=_RIM_MAP)
+    _common(element, folder, FOLDER_LAYOUT, v.FOLDER_NODE)
+    return element
+
+
+def encode_association(association: Association) -> etree._Element:
+    attributes = {"id": association.entry_uuid, "objectType": v.ASSOCIATION_TYPE,
+                  "associationType": association.type, "sourceObject": association.source,
+                  "targetObject": association.target, "status": association.status}
+    if association.home:
+        attributes["home"] = association.home
+    element = etree.Element(rim("Association"), attributes, nsmap=_RIM_MAP)
+    for name, values in association.slots.items():
+        add_slot(element, name, values)
+    return element
+
+
+def object_ref(entry_uuid: str, home: str | None = None) -> etree._Element:
+    element = etree.Element(rim("ObjectRef"), id=entry_uuid, nsmap=_RIM_MAP)
+    if home:
+        element.set("home", home)
+    return element
+
+
+def response_status(errors: list[RegistryError], partial: bool = False) -> str:
+    if any(e.is_error for e in errors):
+        return PARTIAL_SUCCESS if partial else FAILURE
+    return SUCCESS
+
+
+def error_list(errors: list[RegistryError]) -> etree._Element | None:
+    if not errors:
+        return None
+    highest = Severity.ERROR if any(e.is_error for e in errors) else Severity.WARNING
+    element = etree.Element(rs("RegistryErrorList"), highestSeverity=highest.value,
+                            nsmap={"rs": RS})
+    for item in errors:
+        etree.SubElement(element, rs("RegistryError"), errorCode=item.code.value,
+                         codeContext=item.context, location=item.location,
+                         severity=item.severity.value)
+    return element
+
+
+def registry_response(errors: list[RegistryError], status: str | None = None) -> etree._Element:
+    element = etree.Element(rs("RegistryResponse"), status=status or response_status(errors),
+                            nsmap={"rs": RS})
+    errors_element = error_list(errors)
+    if errors_element is not None:
+        element.append(errors_element)
+    return element
+
+
+def adhoc_query_response(objects: Iterable[etree._Element], errors: list[RegistryError],
+                         status: str | None = None) -> etree._Element:
+    element = etree.Element(query("AdhocQueryResponse"),
+                            status=status or response_status(errors),
+                            nsmap={"query": QUERY, "rs": RS, "rim": RIM})
+    errors_element = error_list(errors)
+    if errors_element is not None:
+        element.append(errors_element)
+    object_list = etree.SubElement(element, rim("RegistryObjectList"))
+    object_list.extend(objects)
+    return element

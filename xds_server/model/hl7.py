@@ -1,0 +1,95 @@
+"""HL7 v2 data types as XDS carries them in strings: CX, XCN, XON, and DTM timestamps.
+
+Parsed only as far as the rules need; the original string is what is stored and returned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+OID = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))+")
+UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                      r"[0-9a-fA-F]{12}")
+DTM = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2})?)?)?)?)?")
+
+
+def is_oid(value: str) -> bool:
+    return bool(OID.fullmatch(value)) and len(value) <= 64
+
+
+def is_uuid_urn(value: str) -> bool:
+    return bool(UUID_URN.fullmatch(value))
+
+
+def is_dtm(value: str) -> bool:
+    """XDS DTM: YYYY[MM[DD[hh[mm[ss]]]]], UTC, no fractions or zone (ITI TF-3 Table 4.2.3.1.7-2)."""
+    if not DTM.fullmatch(value):
+        return False
+    month, day = value[4:6], value[6:8]
+    hour, minute, second = value[8:10], value[10:12], value[12:14]
+    return ((not month or 1 <= int(month) <= 12) and (not day or 1 <= int(day) <= 31)
+            and (not hour or int(hour) <= 23) and (not minute or int(minute) <= 59)
+            and (not second or int(second) <= 59))
+
+
+def dtm_key(value: str) -> str:
+    """A 14-digit key that orders timestamps of any precision (missing parts count as zero)."""
+    return value.ljust(14, "0")[:14]
+
+
+@dataclass(frozen=True)
+class Cx:
+    """`id^^^&OID&ISO[^type]`: a patient identifier with its assigning authority."""
+
+    id: str
+    authority_oid: str
+    id_type: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Cx | None:
+        """None when `value` is not a CX with an ISO assigning authority (XDS requires one)."""
+        parts = value.split("^")
+        if len(parts) < 4 or not parts[0] or any(parts[1:3]):
+            return None
+        authority = parts[3].split("&")
+        if len(authority) != 3 or authority[0] or authority[2] != "ISO" \
+                or not is_oid(authority[1]):
+            return None
+        if len(parts) > 5 or "&" in parts[0]:
+            return None
+        return cls(parts[0], authority[1], parts[4] if len(parts) > 4 else "")
+
+    def __str__(self) -> str:
+        base = f"{self.id}^^^&{self.authority_oid}&ISO"
+        return f"{base}^{self.id_type}" if self.id_type else base
+
+
+def xcn_is_valid(value: str) -> bool:
+    """XCN: an id (XCN.1) or a family name (XCN.2); with an id, XCN.9 names its authority."""
+    parts = value.split("^")
+    if len(parts) > 23 or not value.strip():
+        return False
+    has_id = bool(parts[0])
+    has_name = len(parts) > 1 and bool(parts[1])
+    if not (has_id or has_name):
+        return False
+    if has_id and len(parts) > 8 and parts[8]:
+        authority = parts[8].split("&")
+        return len(authority) == 3 and authority[2] == "ISO" and is_oid(authority[1])
+    return True
+
+
+def xon_is_valid(value: str) -> bool:
+    """XON: an organisation name (XON.1); XON.10 an id, with XON.6 its ISO authority if OID-like."""
+    parts = value.split("^")
+    if not parts[0] or len(parts) > 10:
+        return False
+    if len(parts) >= 10 and parts[9] and len(parts) > 5 and parts[5]:
+        authority = parts[5].split("&")
+        return len(authority) == 3 and authority[2] == "ISO" and is_oid(authority[1])
+    return True
+
+
+def xcn_id(value: str) -> str:
+    return value.split("^", 1)[0]
