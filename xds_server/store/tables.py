@@ -1,0 +1,129 @@
+"""Registry tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Every patient-scoped table starts its primary key with `patient_id`, the sharding key at national
+scale (hash partitions / Citus): a query for one patient never crosses shards. The only
+cross-patient lookups, by entryUUID and uniqueId, go through the narrow `object_index` table.
+Each object row keeps the ebRIM XML it was registered with, so LeafClass answers are returned
+as registered rather than re-derived.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+PATIENT = String(256)
+UUID = String(64)
+CODE = String(256)
+DTM = String(14)
+
+patients = Table(
+    "patients", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("status", String(16), nullable=False),   # open | closed
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+object_index = Table(
+    "object_index", metadata,
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("unique_id", String(256)),
+    Column("kind", String(16), nullable=False),  # document, submission_set, folder, association
+    Column("patient_id", PATIENT, nullable=False),
+    Index("ix_object_index_unique_id", "unique_id"),
+)
+
+document_entries = Table(
+    "document_entries", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("unique_id", String(128), nullable=False),
+    Column("logical_id", UUID, nullable=False),
+    Column("version", String(16)),
+    Column("status", String(64), nullable=False),
+    Column("object_type", UUID, nullable=False),
+    Column("class_code", CODE), Column("class_scheme", CODE),
+    Column("type_code", CODE), Column("type_scheme", CODE),
+    Column("format_code", CODE), Column("format_scheme", CODE),
+    Column("facility_code", CODE), Column("facility_scheme", CODE),
+    Column("practice_code", CODE), Column("practice_scheme", CODE),
+    Column("creation_time", DTM),
+    Column("service_start_time", DTM),
+    Column("service_stop_time", DTM),
+    Column("repository_unique_id", String(64)),
+    Column("hash", String(40)),
+    Column("size", BigInteger),
+    Column("mime_type", String(128)),
+    Column("submission_set", UUID),
+    Column("registered_seq", BigInteger, nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Index("ix_document_entries_patient_status", "patient_id", "status", "creation_time"),
+    Index("ix_document_entries_logical_id", "patient_id", "logical_id"),
+)
+
+submission_sets = Table(
+    "submission_sets", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("unique_id", String(128), nullable=False),
+    Column("source_id", String(128)),
+    Column("submission_time", DTM),
+    Column("content_type_code", CODE), Column("content_type_scheme", CODE),
+    Column("status", String(64), nullable=False),
+    Column("registered_seq", BigInteger, nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Index("ix_submission_sets_patient_status", "patient_id", "status", "submission_time"),
+)
+
+folders = Table(
+    "folders", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("unique_id", String(128), nullable=False),
+    Column("logical_id", UUID, nullable=False),
+    Column("last_update_time", DTM),
+    Column("status", String(64), nullable=False),
+    Column("registered_seq", BigInteger, nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Index("ix_folders_patient_status", "patient_id", "status", "last_update_time"),
+)
+
+associations = Table(
+    "associations", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("type", String(96), nullable=False),
+    Column("source", UUID, nullable=False),
+    Column("target", UUID, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("registered_seq", BigInteger, nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Index("ix_associations_source", "patient_id", "source"),
+    Index("ix_associations_target", "patient_id", "target"),
+)
+
+# Multi-valued attributes: event codes, confidentiality codes, author persons, folder codes,
+# reference ids. `kind` names which; `scheme` is empty where the value has none.
+object_values = Table(
+    "object_values", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("entry_uuid", UUID, primary_key=True),
+    Column("kind", String(24), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Column("scheme", CODE, primary_key=True),
+    Index("ix_object_values_lookup", "patient_id", "kind", "value"),
+)
+
+OBJECT_TABLES = {"document": document_entries, "submission_set": submission_sets,
+                 "folder": folders, "association": associations}

@@ -1,0 +1,117 @@
+"""Rules that look at a whole submission but not at the registry (ITI TF-3 §4.1, §4.2.2).
+
+One submission set, one patient, unique uniqueIds, a HasMember from the set to every new object,
+well-formed associations. Rules that need the registry's state live in the registry actor.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..model import vocabulary as v
+from ..model.metadata import Association, Submission
+from .errors import ErrorCode, RegistryError, error
+
+META = ErrorCode.REGISTRY_METADATA_ERROR
+
+
+def check_structure(submission: Submission) -> list[RegistryError]:
+    errors: list[RegistryError] = []
+    name = submission.source_name
+    submission_set = submission.submission_set
+    if submission_set is None:
+        return [error(META, "the submission has no SubmissionSet (a RegistryPackage classified "
+                            f"as {v.SUBMISSION_SET_NODE})", "SubmissionSet")]
+
+    patient = submission_set.patient_id
+    for obj in (*submission.documents, *submission.folders):
+        if obj.patient_id and patient and obj.patient_id != patient:
+            errors.append(error(
+                ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+                f"{type(obj).__name__} {name(obj.entry_uuid)}: patientId '{obj.patient_id}' "
+                f"differs from the SubmissionSet's '{patient}'",
+                f"{type(obj).__name__}.patientId"))
+
+    unique_ids = Counter(o.unique_id for o in (submission_set, *submission.documents,
+                                                *submission.folders) if o.unique_id)
+    for unique_id, count in unique_ids.items():
+        if count > 1:
+            errors.append(error(ErrorCode.REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE,
+                                f"uniqueId '{unique_id}' is used by {count} objects of the "
+                                "submission", "uniqueId"))
+
+    errors += _check_associations(submission)
+    return errors
+
+
+def _check_associations(submission: Submission) -> list[RegistryError]:
+    errors: list[RegistryError] = []
+    name = submission.source_name
+    set_id = submission.submission_set.entry_uuid if submission.submission_set else ""
+    documents = {d.entry_uuid for d in submission.documents}
+    folders = {f.entry_uuid for f in submission.folders}
+    associations = {a.entry_uuid for a in submission.associations}
+    members: set[str] = set()
+
+    for association in submission.associations:
+        label = f"Association {name(association.entry_uuid)}"
+        if association.type not in v.ASSOCIATION_TYPES:
+            errors.append(error(META, f"{label}: associationType '{association.type}' is not an "
+                                      "XDS association type", "Association.associationType"))
+            continue
+        if association.type == v.UPDATE_AVAILABILITY_STATUS:
+            errors.append(error(META, f"{label}: UpdateAvailabilityStatus belongs to metadata "
+                                      "update (ITI-57), not to ITI-42",
+                                "Association.associationType"))
+            continue
+        if association.type == v.HAS_MEMBER:
+            errors += _check_has_member(association, label, set_id, documents, folders,
+                                        associations, members)
+        elif association.source not in documents:
+            errors.append(error(META, f"{label}: the source of a {_short(association.type)} "
+                                      "association must be a DocumentEntry of this submission "
+                                      f"(got {name(association.source)})",
+                                "Association.sourceObject"))
+        elif association.target in documents:
+            errors.append(error(META, f"{label}: a {_short(association.type)} association must "
+                                      "target a document already in the registry",
+                                "Association.targetObject"))
+
+    for entry_uuid in (documents | folders) - members:
+        kind = "DocumentEntry" if entry_uuid in documents else "Folder"
+        errors.append(error(META, f"{kind} {name(entry_uuid)} has no HasMember association from "
+                                  "the SubmissionSet", "Association"))
+    return errors
+
+
+def _check_has_member(association: Association, label: str, set_id: str, documents: set[str],
+                      folders: set[str], associations: set[str],
+                      members: set[str]) -> list[RegistryError]:
+    errors: list[RegistryError] = []
+    status = association.slot(v.SUBMISSION_SET_STATUS)
+    if association.source == set_id:
+        target = association.target
+        if target in documents:
+            members.add(target)
+            if status != "Original":
+                errors.append(error(META, f"{label}: HasMember from the SubmissionSet to a new "
+                                          "DocumentEntry needs slot SubmissionSetStatus=Original",
+                                    "Association.SubmissionSetStatus"))
+        elif target in folders:
+            members.add(target)
+        elif target in associations:
+            pass  # the set holds a folder membership
+        elif status != "Reference":
+            errors.append(error(META, f"{label}: HasMember from the SubmissionSet to an existing "
+                                      "object needs slot SubmissionSetStatus=Reference",
+                                "Association.SubmissionSetStatus"))
+    elif association.source in folders or association.source.startswith("urn:uuid:"):
+        pass  # folder membership; targets are checked against the registry
+    else:
+        errors.append(error(META, f"{label}: HasMember source must be the SubmissionSet or a "
+                                  "Folder", "Association.sourceObject"))
+    return errors
+
+
+def _short(association_type: str) -> str:
+    return association_type.rsplit(":", 1)[-1]
