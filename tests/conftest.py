@@ -7,6 +7,7 @@ skipped silently.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,15 +46,54 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(_databases_line())
 
 
-def database_url_for(kind: str, tmp_path: Path) -> str:
+def _postgres_schema_url(schema: str) -> str:
+    """The test database with its own schema first on the search path: isolation per test."""
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def _postgres_admin(statement: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def database_for(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL of `kind`, removed afterwards."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-    return POSTGRES_URL
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    _postgres_admin(f"CREATE SCHEMA {schema}")
+    try:
+        yield _postgres_schema_url(schema)
+    finally:
+        _postgres_admin(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return database_url_for(request.param, tmp_path)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_for(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def make_app(make_settings, database_url):
+    """An in-process application on a migrated database (each database in turn)."""
+    from xds_server.app import create_app
+    from xds_server.store.schema import migrate
+
+    def make(**overrides: Any):
+        settings = make_settings(database_url=database_url, **overrides)
+        app = create_app(settings)
+        migrate(app.engine)
+        return app
+
+    return make
 
 
 @pytest.fixture
@@ -121,6 +162,7 @@ class LiveServer:
     data_dir: Path
     log_path: Path
     database: str
+    database_url: str
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -173,11 +215,13 @@ LIVE_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 def live_server(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp(f"live-{request.param}")
-    env = {"XDS_MAX_REQUEST_BYTES": str(LIVE_MAX_REQUEST_BYTES),
-           "XDS_SPOOL_THRESHOLD_BYTES": str(256 * 1024),
-           "XDS_DATABASE_URL": database_url_for(request.param, data_dir)}
-    process, url, log_path = start_server(data_dir, env)
-    try:
-        yield LiveServer(url, process.pid, data_dir, log_path, request.param)
-    finally:
-        stop_server(process)
+    with database_for(request.param, data_dir) as database_url:
+        env = {"XDS_MAX_REQUEST_BYTES": str(LIVE_MAX_REQUEST_BYTES),
+               "XDS_SPOOL_THRESHOLD_BYTES": str(256 * 1024),
+               "XDS_PROFILE": "ihe",
+               "XDS_DATABASE_URL": database_url}
+        process, url, log_path = start_server(data_dir, env)
+        try:
+            yield LiveServer(url, process.pid, data_dir, log_path, request.param, database_url)
+        finally:
+            stop_server(process)

@@ -10,8 +10,8 @@ from .conftest import call_wsgi
 from .soap_messages import echo_body, envelope
 
 
-def test_health_reports_database_and_store(make_settings, database_url):
-    app = create_app(make_settings(database_url=database_url))
+def test_health_reports_database_and_store(make_app, database_url):
+    app = make_app()
     result = call_wsgi(app, "GET", "/health")
     assert result.status == 200
     report = json.loads(result.body)

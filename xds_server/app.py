@@ -13,18 +13,22 @@ from .config import Settings, load_settings
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
+from .registry.actor import Registry
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
 from .store.database import check_database, make_engine
 from .transactions.echo import ECHO_OPERATION
+from .transactions.iti18 import iti18_operation
+from .transactions.iti42 import iti42_operation
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"
 
 
-def registry_operations(settings: Settings) -> list[Operation]:
-    return [ECHO_OPERATION] if settings.diagnostics else []
+def registry_operations(settings: Settings, registry: Registry) -> list[Operation]:
+    operations = [iti42_operation(registry), iti18_operation(registry)]
+    return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 
 def repository_operations(settings: Settings) -> list[Operation]:
@@ -38,6 +42,7 @@ class XdsApplication:
         self.settings = settings
         self.metrics = Metrics()
         self.engine = make_engine(settings.database_url)
+        self.registry = Registry(self.engine, settings.max_leaf_class_results)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +54,7 @@ class XdsApplication:
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
-                "registry", registry_operations(settings),
+                "registry", registry_operations(settings, self.registry),
                 wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops), **common),
             REPOSITORY_PATH: SoapEndpoint(
                 "repository", repository_operations(settings),

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, redact_url
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -42,6 +42,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     """Start the SOAP endpoints, /health and /metrics under gunicorn."""
     settings = _settings(ctx, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
@@ -55,6 +56,99 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _upgrade_database(settings: Settings) -> None:
+    from .store.database import make_engine
+    from .store.schema import migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def db_upgrade(ctx: click.Context, data_dir: str | None) -> None:
+    """Create or migrate the registry tables to the current schema."""
+    settings = _settings(ctx, data_dir=data_dir)
+    _upgrade_database(settings)
+    click.echo(f"database at current schema: {redact_url(settings.database_url)}")
+
+
+@main.group()
+def patient() -> None:
+    """The registry's known patients (the DMP's open records)."""
+
+
+def _patient_engine(ctx: click.Context, data_dir: str | None):
+    from .store.database import make_engine
+
+    settings = _settings(ctx, data_dir=data_dir)
+    _upgrade_database(settings)
+    return make_engine(settings.database_url)
+
+
+def _check_patient_id(patient_id: str) -> None:
+    from .model.hl7 import Cx
+
+    if Cx.parse(patient_id) is None:
+        raise click.BadParameter(f"'{patient_id}' is not a CX identifier 'ID^^^&OID&ISO' "
+                                 "(with an ISO assigning authority OID)", param_hint="PATIENT_ID")
+
+
+@patient.command("add")
+@click.argument("patient_ids", metavar="PATIENT_ID...", nargs=-1, required=True)
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def patient_add(ctx: click.Context, patient_ids: tuple[str, ...], data_dir: str | None) -> None:
+    """Open the record of one or more patients, e.g. 'ID^^^&1.2.250.1.213.1.4.10&ISO'."""
+    from .store import registry_store
+
+    for patient_id in patient_ids:
+        _check_patient_id(patient_id)
+    engine = _patient_engine(ctx, data_dir)
+    with engine.begin() as connection:
+        for patient_id in patient_ids:
+            new = registry_store.add_patient(connection, patient_id)
+            key = registry_store.patient_key(patient_id)
+            click.echo(f"{'opened' if new else 'already open'}: {key}")
+
+
+@patient.command("close")
+@click.argument("patient_id")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def patient_close(ctx: click.Context, patient_id: str, data_dir: str | None) -> None:
+    """Close a patient's record: new submissions for it are refused (XDSUnknownPatientId)."""
+    from .store import registry_store
+
+    engine = _patient_engine(ctx, data_dir)
+    with engine.begin() as connection:
+        if not registry_store.close_patient(connection, patient_id):
+            raise click.ClickException(f"no open record for {patient_id}")
+    click.echo(f"closed: {registry_store.patient_key(patient_id)}")
+
+
+@patient.command("list")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def patient_list(ctx: click.Context, data_dir: str | None) -> None:
+    """Known patients with their record status."""
+    from .store import registry_store
+
+    engine = _patient_engine(ctx, data_dir)
+    with engine.connect() as connection:
+        for row in registry_store.list_patients(connection):
+            click.echo(f"{row.status:<6}  {row.patient_id}")
 
 
 @main.command("config")

@@ -67,6 +67,8 @@ def _common(element: etree._Element, obj, layout: ObjectLayout, node: str | None
             add_slot(element, slot_field.slot, value)
         elif not slot_field.multiple and value is not None:
             add_slot(element, slot_field.slot, [value])
+    for name, values in obj.extra_slots.items():
+        add_slot(element, name, values)
     _localized(element, "Name", obj.title)
     _localized(element, "Description", obj.comments)
     if obj.version is not None:

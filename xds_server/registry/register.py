@@ -102,7 +102,11 @@ class RegistryWriter:
         documents = {d.unique_id: d for d in submission.documents}
         packages = {p.unique_id: p for p in (submission.submission_set, *submission.folders)
                     if p is not None}
+        seen: set[str | None] = set()
         for existing in store.find_by_unique_ids(connection, [*documents, *packages]):
+            if existing.unique_id in seen:
+                continue  # the same document registered several times: one verdict
+            seen.add(existing.unique_id)
             if existing.unique_id in packages:
                 obj = packages[existing.unique_id]
                 errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
@@ -214,6 +218,8 @@ class RegistryWriter:
         patient = plan.patient
         documents, sets, folder_rows, association_rows, values, index = [], [], [], [], [], []
 
+        for obj in (submission_set, *submission.documents, *submission.folders):
+            obj.extra_slots = {}  # reported as XDSExtraMetadataNotSaved, not stored
         sets.append(self._set_row(submission_set, patient, clock()))
         values += _author_values(submission_set, patient)
         index.append(_index(submission_set.entry_uuid, submission_set.unique_id,

@@ -113,6 +113,25 @@ def object_rows(connection: Connection, kind: str, patient_id: str,
         .order_by(table.c.registered_seq)))
 
 
+def object_rows_by_unique_id(connection: Connection, kind: str, patient_id: str,
+                             unique_ids: Sequence[str]) -> list[Row]:
+    table = OBJECT_TABLES[kind]
+    return list(connection.execute(
+        select(table).where(and_(table.c.patient_id == patient_id,
+                                 table.c.unique_id.in_(list(unique_ids))))
+        .order_by(table.c.registered_seq)))
+
+
+def object_rows_by_logical_id(connection: Connection, kind: str, patient_id: str,
+                              logical_ids: Sequence[str]) -> list[Row]:
+    """Every version of the objects with these logical ids (metadata update, ITI-57)."""
+    table = OBJECT_TABLES[kind]
+    return list(connection.execute(
+        select(table).where(and_(table.c.patient_id == patient_id,
+                                 table.c.logical_id.in_(list(logical_ids))))
+        .order_by(table.c.registered_seq)))
+
+
 def documents_by_unique_id(connection: Connection, patient_id: str, unique_id: str) -> list[Row]:
     return list(connection.execute(
         select(document_entries).where(and_(document_entries.c.patient_id == patient_id,

@@ -1,0 +1,44 @@
+"""The document registry actor: what ITI-42 and ITI-18 (and the CLI) call."""
+
+from __future__ import annotations
+
+from lxml import etree
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..ebxml.query import AdhocQuery
+from ..model.metadata import Submission
+from ..security.principal import Principal
+from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .register import RegistryWriter
+from .stored_queries import StoredQueries
+
+
+class Registry:
+    def __init__(self, engine: Engine, max_leaf_class_results: int = 1000) -> None:
+        self.engine = engine
+        self.writer = RegistryWriter(engine)
+        self.queries = StoredQueries(engine, max_leaf_class_results)
+
+    def register(self, submission: Submission, principal: Principal,
+                 decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
+        """Warnings on success; RegistryFailure otherwise (nothing stored)."""
+        try:
+            return self.writer.register(submission, principal, decode_errors)
+        except IntegrityError:
+            # Two sources raced with the same entryUUID: the loser learns it precisely.
+            raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
+                                         "an entryUUID of this submission was registered by a "
+                                         "concurrent submission", "entryUUID")]) from None
+        except OperationalError:
+            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
+                                         "the registry database is unavailable; retry later",
+                                         "")]) from None
+
+    def query(self, adhoc: AdhocQuery, principal: Principal) -> list[etree._Element]:
+        try:
+            return self.queries.run(adhoc, principal)
+        except OperationalError:
+            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
+                                         "the registry database is unavailable; retry later",
+                                         "")]) from None

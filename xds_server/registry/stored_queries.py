@@ -1,0 +1,338 @@
+"""Registry Stored Query (ITI-18): runs the 14 stored queries and renders LeafClass or ObjectRef.
+
+Each query is a small method named in `HANDLERS`; they share the lookups (by entryUUID, uniqueId
+or logicalId, always resolved to one patient first) and the rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Row
+
+from ..ebxml.encode import object_ref
+from ..ebxml.namespaces import rim
+from ..ebxml.query import AdhocQuery
+from ..model import vocabulary as v
+from ..security.principal import Principal
+from ..store import queries as sql
+from ..store import registry_store as store
+from ..validation.errors import ErrorCode, RegistryFailure, error
+from .query_args import QueryArgs, check_query
+
+DE = "$XDSDocumentEntry"
+
+
+@dataclass
+class QueryResult:
+    documents: list[Row] = field(default_factory=list)
+    submission_sets: list[Row] = field(default_factory=list)
+    folders: list[Row] = field(default_factory=list)
+    associations: list[Row] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return (len(self.documents) + len(self.submission_sets) + len(self.folders)
+                + len(self.associations))
+
+    def patients(self) -> set[str]:
+        return {row.patient_id for rows in (self.documents, self.submission_sets, self.folders,
+                                            self.associations) for row in rows}
+
+
+def _patterns(values: Iterable[str]) -> list[str]:
+    """AuthorPerson values use % and _ as wildcards, like SQL LIKE."""
+    return list(values)
+
+
+class StoredQueries:
+    def __init__(self, engine: Engine, max_leaf_class_results: int) -> None:
+        self.engine = engine
+        self.max_leaf_class_results = max_leaf_class_results
+
+    def run(self, adhoc: AdhocQuery, principal: Principal) -> list[etree._Element]:
+        """The objects to return, or RegistryFailure with the errors."""
+        args = check_query(adhoc)
+        with self.engine.connect() as connection:
+            handler = HANDLERS[args.query.name]
+            result = handler(self, connection, args)
+        if len(result.patients()) > 1:
+            raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
+                                         f"{args.query.name}: the objects asked for belong to "
+                                         f"{len(result.patients())} patients; a stored query "
+                                         "answers for one patient", "")])
+        if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
+            raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
+                                         f"{args.query.name}: {result.count} objects match, more "
+                                         f"than the {self.max_leaf_class_results} this registry "
+                                         "returns as LeafClass; ask for ObjectRef and fetch them "
+                                         "in pages", "")])
+        return render(result, args.return_type)
+
+    # --- Find* --------------------------------------------------------------------------------
+
+    def _document_filters(self, args: QueryArgs, patient: str) -> sql.Filters:
+        filters = sql.Filters(store.patient_key(patient), args.values(f"{DE}Status"))
+        filters.object_types = args.values(f"{DE}Type") or [v.DOC_STABLE]
+        for param, prefix in (("ClassCode", "class"), ("TypeCode", "type"),
+                              ("PracticeSettingCode", "practice"),
+                              ("HealthcareFacilityTypeCode", "facility"),
+                              ("FormatCode", "format")):
+            if args.has(f"{DE}{param}"):
+                filters.codes[prefix] = args.values(f"{DE}{param}")
+        for param, kind in (("EventCodeList", "event_code"),
+                            ("ConfidentialityCode", "confidentiality_code")):
+            for group in args.and_groups(f"{DE}{param}"):
+                filters.value_groups.append((kind, group))
+        if args.has(f"{DE}AuthorPerson"):
+            filters.patterns.append(("author_person", _patterns(args.values(f"{DE}AuthorPerson"))))
+        for param, column in (("CreationTime", "creation_time"),
+                              ("ServiceStartTime", "service_start_time"),
+                              ("ServiceStopTime", "service_stop_time")):
+            start, end = args.value(f"{DE}{param}From"), args.value(f"{DE}{param}To")
+            if start is not None or end is not None:
+                filters.times[column] = (start, end)
+        return filters
+
+    def find_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        filters = self._document_filters(args, args.value(f"{DE}PatientId"))
+        if args.has(f"{DE}ReferenceIdList"):
+            filters.value_groups.append(
+                ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))
+        limit = self.max_leaf_class_results + 1 if args.return_type == "LeafClass" else None
+        return QueryResult(documents=sql.find_documents(connection, filters, limit))
+
+    def find_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        filters = sql.Filters(store.patient_key(args.value("$XDSSubmissionSetPatientId")),
+                              args.values("$XDSSubmissionSetStatus"))
+        if args.has("$XDSSubmissionSetSourceId"):
+            filters.column_in["source_id"] = args.values("$XDSSubmissionSetSourceId")
+        if args.has("$XDSSubmissionSetContentType"):
+            filters.codes["content_type"] = args.values("$XDSSubmissionSetContentType")
+        if args.has("$XDSSubmissionSetAuthorPerson"):
+            filters.patterns.append(("author_person",
+                                     _patterns(args.values("$XDSSubmissionSetAuthorPerson"))))
+        start = args.value("$XDSSubmissionSetSubmissionTimeFrom")
+        end = args.value("$XDSSubmissionSetSubmissionTimeTo")
+        if start is not None or end is not None:
+            filters.times["submission_time"] = (start, end)
+        return QueryResult(submission_sets=sql.find_submission_sets(connection, filters))
+
+    def find_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        filters = sql.Filters(store.patient_key(args.value("$XDSFolderPatientId")),
+                              args.values("$XDSFolderStatus"))
+        for group in args.and_groups("$XDSFolderCodeList"):
+            filters.value_groups.append(("folder_code", group))
+        start = args.value("$XDSFolderLastUpdateTimeFrom")
+        end = args.value("$XDSFolderLastUpdateTimeTo")
+        if start is not None or end is not None:
+            filters.times["last_update_time"] = (start, end)
+        return QueryResult(folders=sql.find_folders(connection, filters))
+
+    def get_all(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        patient = store.patient_key(args.value("$patientId"))
+        document_filters = self._content_filters(args, patient, args.values(f"{DE}Status"))
+        result = QueryResult(
+            documents=sql.find_documents(connection, document_filters),
+            submission_sets=sql.find_submission_sets(
+                connection, sql.Filters(patient, args.values("$XDSSubmissionSetStatus"))),
+            folders=sql.find_folders(connection,
+                                     sql.Filters(patient, args.values("$XDSFolderStatus"))))
+        returned = _uuids(result.documents, result.submission_sets, result.folders)
+        result.associations = [
+            row for row in store.associations_touching(connection, patient, sorted(returned))
+            if row.source in returned and row.target in returned]
+        return result
+
+    # --- Get* by id ---------------------------------------------------------------------------
+
+    def _resolve(self, connection: Connection, args: QueryArgs, prefix: str,
+                 kind: str) -> tuple[str | None, list[Row]]:
+        """Rows of `kind` named by EntryUUID, UniqueId or LogicalID; one patient or an error."""
+        if args.has(f"{prefix}EntryUUID"):
+            entries = store.find_by_uuids(connection, args.values(f"{prefix}EntryUUID")).values()
+        elif args.has(f"{prefix}UniqueId"):
+            entries = store.find_by_unique_ids(connection, args.values(f"{prefix}UniqueId"), kind)
+        else:
+            entries = store.find_by_uuids(connection, args.values(f"{prefix}LogicalID")).values()
+        entries = [e for e in entries if e.kind == kind]
+        patients = {e.patient_id for e in entries}
+        if len(patients) > 1:
+            raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
+                                         f"{args.query.name}: the ids given belong to "
+                                         f"{len(patients)} patients", f"{prefix}EntryUUID")])
+        if not entries:
+            return None, []
+        patient = patients.pop()
+        if args.has(f"{prefix}LogicalID"):
+            rows = store.object_rows_by_logical_id(connection, kind, patient,
+                                                   args.values(f"{prefix}LogicalID"))
+        elif args.has(f"{prefix}UniqueId"):
+            rows = store.object_rows_by_unique_id(connection, kind, patient,
+                                                  args.values(f"{prefix}UniqueId"))
+        else:
+            rows = store.object_rows(connection, kind, patient, [e.entry_uuid for e in entries])
+        return patient, rows
+
+    def get_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        return QueryResult(documents=self._resolve(connection, args, DE, "document")[1])
+
+    def get_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        return QueryResult(folders=self._resolve(connection, args, "$XDSFolder", "folder")[1])
+
+    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        uuids = args.values("$uuid")
+        result = QueryResult()
+        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+            result.associations += store.associations_touching(connection, patient, uuids)
+        return result
+
+    def get_documents_and_associations(self, connection: Connection,
+                                       args: QueryArgs) -> QueryResult:
+        patient, documents = self._resolve(connection, args, DE, "document")
+        result = QueryResult(documents=documents)
+        if patient:
+            result.associations = store.associations_touching(
+                connection, patient, [row.entry_uuid for row in documents])
+        return result
+
+    def get_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        uuids = args.values("$uuid")
+        result = QueryResult()
+        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+            links = [row for row in store.associations_touching(connection, patient, uuids,
+                                                                "target")
+                     if row.type == v.HAS_MEMBER]
+            sets = store.object_rows(connection, "submission_set", patient,
+                                     sorted({row.source for row in links}))
+            set_ids = {row.entry_uuid for row in sets}
+            result.submission_sets += sets
+            result.associations += [row for row in links if row.source in set_ids]
+        return result
+
+    def _content_filters(self, args: QueryArgs, patient: str,
+                         statuses: list[str]) -> sql.Filters:
+        filters = sql.Filters(patient, statuses)
+        filters.object_types = args.values(f"{DE}Type") or [v.DOC_STABLE]
+        if args.has(f"{DE}FormatCode"):
+            filters.codes["format"] = args.values(f"{DE}FormatCode")
+        for group in args.and_groups(f"{DE}ConfidentialityCode"):
+            filters.value_groups.append(("confidentiality_code", group))
+        return filters
+
+    def _package_contents(self, connection: Connection, args: QueryArgs, patient: str,
+                          package: Row, include_folders: bool) -> QueryResult:
+        links = [row for row in store.associations_touching(connection, patient,
+                                                            [package.entry_uuid], "source")
+                 if row.type == v.HAS_MEMBER]
+        members = [row.target for row in links]
+        filters = self._content_filters(args, patient, list(v.STATUSES))
+        filters.column_in["entry_uuid"] = members or [""]
+        documents = sql.find_documents(connection, filters)
+        found = {row.entry_uuid for row in documents}
+        folder_rows: list[Row] = []
+        if include_folders:
+            folder_rows = store.object_rows(connection, "folder", patient, members)
+            found |= {row.entry_uuid for row in folder_rows}
+        result = QueryResult(documents=documents, folders=folder_rows)
+        result.associations = [row for row in links if row.target in found]
+        if include_folders:  # folder memberships recorded by this set
+            linked = {row.target for row in links}
+            result.associations += [row for row in store.object_rows(
+                connection, "association", patient, sorted(linked))
+                if row.source in found and row.target in found]
+        return result
+
+    def get_submission_set_and_contents(self, connection: Connection,
+                                        args: QueryArgs) -> QueryResult:
+        patient, sets = self._resolve(connection, args, "$XDSSubmissionSet", "submission_set")
+        if not sets or patient is None:
+            return QueryResult()
+        result = self._package_contents(connection, args, patient, sets[0], True)
+        result.submission_sets = sets[:1]
+        return result
+
+    def get_folder_and_contents(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        patient, folder_rows = self._resolve(connection, args, "$XDSFolder", "folder")
+        if not folder_rows or patient is None:
+            return QueryResult()
+        result = self._package_contents(connection, args, patient, folder_rows[0], False)
+        result.folders = folder_rows[:1]
+        return result
+
+    def get_folders_for_document(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        patient, documents = self._resolve(connection, args, DE, "document")
+        if not documents or patient is None:
+            return QueryResult()
+        links = [row for row in store.associations_touching(
+            connection, patient, [row.entry_uuid for row in documents], "target")
+            if row.type == v.HAS_MEMBER]
+        return QueryResult(folders=store.object_rows(connection, "folder", patient,
+                                                     sorted({row.source for row in links})))
+
+    def get_related_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
+        patient, documents = self._resolve(connection, args, DE, "document")
+        if not documents or patient is None:
+            return QueryResult()
+        wanted_types = {v.LEGACY_ASSOCIATION_TYPES.get(t, t)
+                        for t in args.values("$AssociationTypes")}
+        origin = documents[0].entry_uuid
+        links = [row for row in store.associations_touching(connection, patient, [origin])
+                 if row.type in wanted_types]
+        if not links:
+            return QueryResult()
+        related = sorted({row.source for row in links} | {row.target for row in links})
+        types = args.values(f"{DE}Type") or list(v.DOCUMENT_ENTRY_TYPES)
+        rows = [row for row in store.object_rows(connection, "document", patient, related)
+                if row.object_type in types]
+        kept = {row.entry_uuid for row in rows}
+        return QueryResult(documents=rows,
+                           associations=[row for row in links
+                                         if row.source in kept and row.target in kept])
+
+
+def _uuids(*groups: Sequence[Row]) -> set[str]:
+    return {row.entry_uuid for rows in groups for row in rows}
+
+
+HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult]] = {
+    "FindDocuments": StoredQueries.find_documents,
+    "FindDocumentsByReferenceId": StoredQueries.find_documents,
+    "FindSubmissionSets": StoredQueries.find_submission_sets,
+    "FindFolders": StoredQueries.find_folders,
+    "GetAll": StoredQueries.get_all,
+    "GetDocuments": StoredQueries.get_documents,
+    "GetFolders": StoredQueries.get_folders,
+    "GetAssociations": StoredQueries.get_associations,
+    "GetDocumentsAndAssociations": StoredQueries.get_documents_and_associations,
+    "GetSubmissionSets": StoredQueries.get_submission_sets,
+    "GetSubmissionSetAndContents": StoredQueries.get_submission_set_and_contents,
+    "GetFolderAndContents": StoredQueries.get_folder_and_contents,
+    "GetFoldersForDocument": StoredQueries.get_folders_for_document,
+    "GetRelatedDocuments": StoredQueries.get_related_documents,
+}
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+
+
+def _leaf(row: Row, kind: str) -> etree._Element:
+    """The registered XML with what changes after registration (status, lastUpdateTime)."""
+    element = etree.fromstring(row.xml, _PARSER)
+    element.set("status", row.status)
+    if kind == "folder" and row.last_update_time:
+        for slot in element.findall(rim("Slot")):
+            if slot.get("name") == "lastUpdateTime":
+                slot.find(f"{rim('ValueList')}/{rim('Value')}").text = row.last_update_time
+                break
+    return element
+
+
+def render(result: QueryResult, return_type: str) -> list[etree._Element]:
+    groups = (("document", result.documents), ("submission_set", result.submission_sets),
+              ("folder", result.folders), ("association", result.associations))
+    if return_type == "ObjectRef":
+        return [object_ref(row.entry_uuid) for _, rows in groups for row in rows]
+    return [_leaf(row, kind) for kind, rows in groups for row in rows]

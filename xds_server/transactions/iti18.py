@@ -1,0 +1,41 @@
+"""ITI-18 Registry Stored Query on the registry endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from ..ebxml.encode import adhoc_query_response
+from ..ebxml.namespaces import QUERY
+from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
+from ..registry.actor import Registry
+from ..security.principal import SYSTEM
+from ..soap.endpoint import Operation
+from ..soap.message import SoapRequest, SoapResponse
+from ..soap.namespaces import qn
+from ..validation.errors import ErrorCode, RegistryFailure, error
+from .outcome import outcome_label
+
+log = logging.getLogger("xds_server.registry")
+
+ACTION = "urn:ihe:iti:2007:RegistryStoredQuery"
+RESPONSE_ACTION = "urn:ihe:iti:2007:RegistryStoredQueryResponse"
+
+
+def iti18_operation(registry: Registry) -> Operation:
+    def handle(request: SoapRequest) -> SoapResponse:
+        try:
+            adhoc = decode_adhoc_query(request.payload)
+            objects = registry.query(adhoc, SYSTEM)
+            payload = adhoc_query_response(objects, [])
+        except QuerySyntaxError as exc:
+            payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),
+                                                      "AdhocQueryRequest")])
+        except RegistryFailure as failure:
+            log.info("request_id=%s ITI-18 failed: %s", request.request_id,
+                     "; ".join(f"{e.code}: {e.context}" for e in failure.errors[:5]))
+            payload = adhoc_query_response([], failure.errors)
+        return SoapResponse(payload, outcome=outcome_label(payload.get("status")))
+
+    return Operation("ITI-18", ACTION, RESPONSE_ACTION, qn(QUERY, "AdhocQueryRequest"),
+                     qn(QUERY, "AdhocQueryResponse"), handle,
+                     wsdl_name="DocumentRegistry_RegistryStoredQuery")
