@@ -61,6 +61,8 @@ def _unquote(item: str) -> str:
     item = item.strip()
     if len(item) >= 2 and item[0] == "'" and item[-1] == "'":
         return item[1:-1].replace("''", "'")
+    if len(item) >= 2 and item[0] == "\u2018" and item[-1] == "\u2019":
+        return item[1:-1]  # typographic quotes, as in the IHE ITI-18 example
     return item
 
 
@@ -71,7 +73,7 @@ def decode_adhoc_query(request: etree._Element) -> AdhocQuery:
     if adhoc is None:
         raise QuerySyntaxError("query:AdhocQueryRequest has no rim:AdhocQuery")
     option = request.find(query("ResponseOption"))
-    result = AdhocQuery(adhoc.get("id") or "",
+    result = AdhocQuery((adhoc.get("id") or "").strip(),
                         (option.get("returnType") if option is not None else None) or "LeafClass",
                         adhoc.get("home"))
     for slot in adhoc.findall(rim("Slot")):

@@ -16,6 +16,7 @@ from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_params import COMMON_PARAMS, QUERIES_BY_ID, Kind, QueryDef
 
 RETURN_TYPES = ("LeafClass", "ObjectRef")
+_OASIS_STATUSES = {s.rsplit(":", 1)[-1]: s for s in (v.APPROVED, v.DEPRECATED, v.SUBMITTED)}
 
 
 @dataclass
@@ -53,6 +54,10 @@ def _convert(query: QueryDef, name: str, kind: Kind, raw: str) -> object:
             raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR,
                                          f"{where}: '{raw}' is not code^^codingScheme", name)])
         return (code, scheme if separator else None)
+    if kind is Kind.STATUS:
+        # ebRIM statuses by their last segment, so '...:ResponseStatusType:Approved' (a slip in
+        # the IHE example) still means Approved; the CI-SIS statuses are kept as sent.
+        return _OASIS_STATUSES.get(raw.rsplit(":", 1)[-1], raw)
     if kind is Kind.ENTRY_TYPE and raw not in v.DOCUMENT_ENTRY_TYPES:
         raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR,
                                      f"{where}: '{raw}' is not a DocumentEntry type "
