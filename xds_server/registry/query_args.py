@@ -49,11 +49,12 @@ def _convert(query: QueryDef, name: str, kind: Kind, raw: str) -> object:
                                          "[ss]]]]])", name)])
         return hl7.dtm_key(raw)
     if kind is Kind.CODE:
-        code, separator, scheme = raw.partition("^^")
-        if not code:
+        code, _, scheme = raw.partition("^^")
+        if not code or not scheme or "^" in scheme:
             raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR,
-                                         f"{where}: '{raw}' is not code^^codingScheme", name)])
-        return (code, scheme if separator else None)
+                                         f"{where}: '{raw}' is not code^^codingScheme (a coded "
+                                         "value needs its coding scheme)", name)])
+        return (code, scheme)
     if kind is Kind.STATUS:
         # ebRIM statuses by their last segment, so '...:ResponseStatusType:Approved' (a slip in
         # the IHE example) still means Approved; the CI-SIS statuses are kept as sent.

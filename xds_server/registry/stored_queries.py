@@ -142,9 +142,12 @@ class StoredQueries:
             folders=sql.find_folders(connection,
                                      sql.Filters(patient, args.values("$XDSFolderStatus"))))
         returned = _uuids(result.documents, result.submission_sets, result.folders)
-        result.associations = [
-            row for row in store.associations_touching(connection, patient, sorted(returned))
-            if row.source in returned and row.target in returned]
+        touching = store.associations_touching(connection, patient, sorted(returned))
+        between = [row for row in touching if row.source in returned and row.target in returned]
+        # ... and the set→association HasMembers that record folder memberships among them
+        memberships = {row.entry_uuid for row in between}
+        result.associations = between + [row for row in touching if row.source in returned
+                                         and row.target in memberships]
         return result
 
     # --- Get* by id ---------------------------------------------------------------------------
@@ -282,14 +285,14 @@ class StoredQueries:
         origin = documents[0].entry_uuid
         links = [row for row in store.associations_touching(connection, patient, [origin])
                  if row.type in wanted_types]
-        if not links:
-            return QueryResult()
-        related = sorted({row.source for row in links} | {row.target for row in links})
+        others = sorted({row.source if row.target == origin else row.target for row in links})
         types = args.values(f"{DE}Type") or list(v.DOCUMENT_ENTRY_TYPES)
-        rows = [row for row in store.object_rows(connection, "document", patient, related)
-                if row.object_type in types]
-        kept = {row.entry_uuid for row in rows}
-        return QueryResult(documents=rows,
+        related = [row for row in store.object_rows(connection, "document", patient, others)
+                   if row.object_type in types]
+        if not related:  # only documents count: a set or folder is not a related document
+            return QueryResult()
+        kept = {row.entry_uuid for row in related} | {origin}
+        return QueryResult(documents=[documents[0], *related],
                            associations=[row for row in links
                                          if row.source in kept and row.target in kept])
 

@@ -1,0 +1,342 @@
+"""Plays conformance scenarios over HTTP against any XDS.b registry (and repository).
+
+It does what the NIST toolkit does with its test plans: feeds a patient, gives each submission
+fresh uniqueIds (and UUIDs when asked), fills placeholders from earlier steps, sends, and checks
+the status, the error code and what a query returns. Every step gives one row: scenario, step,
+expected, got.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from ..consumer.transport import SoapClient, TransportError
+from ..model import vocabulary as v
+from .scenario import Scenario, Step, Use
+
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
+ACTIONS = {"ITI-42": "urn:ihe:iti:2007:RegisterDocumentSet-b",
+           "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery"}
+REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "patient-feed", "new-patient", "assert", "none"}
+UNIQUE_ID_SCHEMES = (v.DE_UNIQUE_ID, v.SS_UNIQUE_ID, v.FOL_UNIQUE_ID)
+PATIENT_SCHEMES = (v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID)
+REFERENCE_ATTRIBUTES = ("sourceObject", "targetObject", "classifiedObject", "registryObject")
+NIST_AUTHORITY = "1.3.6.1.4.1.21367.13.20.1000"
+GET_SS_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
+
+PatientFeed = Callable[[str], None]
+
+
+@dataclass
+class StepRecord:
+    patient: str | None = None
+    uids: dict[str, str] = field(default_factory=dict)
+    uuids: dict[str, str] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    output: etree._Element | None = None
+    set_uid: str | None = None
+
+
+@dataclass
+class Row:
+    scenario: str
+    step: str
+    expected: str
+    got: str
+    passed: bool
+    detail: str = ""
+
+
+class StepFailure(Exception):
+    pass
+
+
+def new_patient_id() -> str:
+    return f"CONF{uuid.uuid4().hex[:12].upper()}^^^&{NIST_AUTHORITY}&ISO"
+
+
+def new_oid() -> str:
+    return f"2.25.{uuid.uuid4().int}"
+
+
+class Runner:
+    def __init__(self, registry_url: str, patient_feed: PatientFeed | None,
+                 scenarios: dict[str, Scenario], repository_url: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.registry = SoapClient(registry_url, timeout=timeout)
+        self.repository = SoapClient(repository_url, timeout=timeout) if repository_url else None
+        self.feed = patient_feed
+        self.scenarios = scenarios
+        self.records: dict[tuple[str, str, str], StepRecord] = {}
+        self.rows: list[Row] = []
+        self._done: set[str] = set()
+        self._patients: dict[tuple[str, str], str] = {}
+
+    # --- scenarios ----------------------------------------------------------------------------
+
+    def run(self, selected: list[Scenario]) -> list[Row]:
+        for scenario in selected:
+            self._run_with_requirements(scenario)
+        return self.rows
+
+    def _run_with_requirements(self, scenario: Scenario) -> None:
+        if scenario.id in self._done:
+            return
+        self._done.add(scenario.id)
+        for required in scenario.requires:
+            if required in self.scenarios:
+                self._run_with_requirements(self.scenarios[required])
+        last_output: etree._Element | None = None
+        for step in scenario.steps:
+            record = StepRecord()
+            expected = step.expected_status + (f" {step.expected_error}"
+                                               if step.expected_error else "")
+            try:
+                got, detail, passed = self._play(scenario, step, record, last_output)
+            except StepFailure as failure:
+                got, detail, passed = "not run", str(failure), False
+            except TransportError as failure:
+                got, detail, passed = "no answer", str(failure), False
+            self.records[(scenario.id, step.section, step.step)] = record
+            if record.output is not None:
+                last_output = record.output
+            if step.transaction not in ("none", "new-patient"):
+                self.rows.append(Row(scenario.id, step.key, expected, got, passed, detail))
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _play(self, scenario: Scenario, step: Step, record: StepRecord,
+              last_output: etree._Element | None) -> tuple[str, str, bool]:
+        if step.transaction in ("none", "new-patient"):
+            return "", "", True
+        if step.transaction == "patient-feed":
+            record.patient = self._fresh_fed_patient()
+            return "Success", f"fed {record.patient}", True
+        if step.transaction == "assert":
+            return self._assert(step, last_output, record)
+        if step.transaction not in ACTIONS:
+            raise StepFailure(f"transaction {step.transaction} is not played by this runner")
+        record.patient = self._patient_for(scenario, step)
+        text = self._substitute(scenario, step, scenario.message(step), record.patient)
+        message = etree.fromstring(text.encode("utf-8"))
+        if step.transaction == "ITI-42":
+            self._prepare_registration(step, message, record)
+        reply = self.registry.call(ACTIONS[step.transaction], message)
+        if reply.fault is not None:
+            return (f"SOAP fault {reply.fault.code}", reply.fault.reason,
+                    step.expected_status == "Failure")
+        payload = reply.payload
+        record.output = payload
+        status = (payload.get("status") or "").rsplit(":", 1)[-1]
+        codes = [e.get("errorCode") for e in payload.iter(f"{{{RS}}}RegistryError")
+                 if (e.get("severity") or "").endswith("Error")]
+        got = status + (f" {' '.join(codes)}" if codes else "")
+        detail = "; ".join(f"{e.get('errorCode')}: {e.get('codeContext')}"
+                           for e in payload.iter(f"{{{RS}}}RegistryError"))[:300]
+        passed = status == step.expected_status and (
+            step.expected_error is None or step.expected_error in codes)
+        if passed and status == "Success" and step.transaction == "ITI-42" \
+                and not step.assign_uuids:
+            self._learn_uuids(record)
+        if passed and step.expected_contents:
+            problems = check_contents(payload, step.expected_contents)
+            if problems:
+                return f"{got}, {problems}", detail, False
+        return got, detail, passed
+
+    # --- patients -------------------------------------------------------------------------------
+
+    def _fresh_fed_patient(self) -> str:
+        patient = new_patient_id()
+        if self.feed is not None:
+            self.feed(patient)
+        return patient
+
+    def _patient_for(self, scenario: Scenario, step: Step) -> str:
+        if step.patient == "unknown":
+            return new_patient_id()  # never fed: the registry must not know it
+        if step.patient == "new":
+            return self._fresh_fed_patient()
+        key = (scenario.id, "default")
+        if key not in self._patients:
+            self._patients[key] = self._fresh_fed_patient()
+        return self._patients[key]
+
+    # --- placeholders ---------------------------------------------------------------------------
+
+    def _resolve(self, scenario: Scenario, use: Use) -> str:
+        if use.source == "patient" and not use.step:  # a patient feed (UseReport test=...)
+            # Used as the test's patient it is the scenario's patient; used as anything else
+            # ($altpatientid$) it is a second patient, also known to the registry.
+            main = use.symbol in ("$patientid$", "$patient_id$")
+            key = (scenario.id, "default" if main else use.feed or use.symbol)
+            if key not in self._patients:
+                self._patients[key] = self._fresh_fed_patient()
+            return self._patients[key]
+        where = f"{use.test or scenario.id}/{use.section}/{use.step}".replace("//", "/")
+        record = self.records.get((use.test or scenario.id, use.section, use.step or ""))
+        if record is None:
+            raise StepFailure(f"{use.symbol} needs step {where}, which has not run")
+        if use.source == "patient":
+            value = record.patient
+        elif use.source == "report":
+            value = record.reports.get(use.name or "")
+        else:
+            value = (record.uids if use.source == "uid" else record.uuids).get(use.id or "")
+        if value is None:
+            raise StepFailure(f"{use.symbol}: step {where} recorded no {use.source} "
+                              f"for {use.id or use.name or 'it'}")
+        return value
+
+    def _substitute(self, scenario: Scenario, step: Step, text: str, patient: str) -> str:
+        for use in step.uses:
+            text = text.replace(use.symbol, escape(self._resolve(scenario, use)))
+        for symbol in ("$patientid$", "$patient_id$"):
+            text = text.replace(symbol, escape(patient))
+        return text
+
+    # --- registrations --------------------------------------------------------------------------
+
+    def _prepare_registration(self, step: Step, message: etree._Element,
+                              record: StepRecord) -> None:
+        identifiers = list(message.iter(f"{{{RIM}}}ExternalIdentifier"))
+        if step.replace_patient_id:
+            for identifier in identifiers:
+                if identifier.get("identificationScheme") in PATIENT_SCHEMES:
+                    identifier.set("value", record.patient or "")
+        for identifier in identifiers:
+            if identifier.get("identificationScheme") not in UNIQUE_ID_SCHEMES:
+                continue
+            owner = identifier.get("registryObject") or identifier.getparent().get("id")
+            if owner not in step.keep_unique_ids:
+                identifier.set("value", new_oid())
+            record.uids[owner] = identifier.get("value")
+            if identifier.get("identificationScheme") == v.SS_UNIQUE_ID:
+                record.set_uid = identifier.get("value")
+        if step.assign_uuids:
+            objects = message.find(f"{{{RIM}}}RegistryObjectList")
+            mapping = {e.get("id"): f"urn:uuid:{uuid.uuid4()}" for e in objects.iter()
+                       if e.get("id") and not e.get("id").startswith("urn:uuid:")}
+            for element in message.iter():
+                for attribute in ("id", *REFERENCE_ATTRIBUTES):
+                    value = element.get(attribute)
+                    if value in mapping:
+                        element.set(attribute, mapping[value])
+            record.uuids.update(mapping)
+        for name, xpath in step.reports:
+            result = message.xpath(xpath)
+            value = result[0] if isinstance(result, list) and result else result
+            record.reports[name] = str(value) if value is not None else ""
+
+    def _learn_uuids(self, record: StepRecord) -> None:
+        """Symbolic ids were resolved by the registry: ask it which UUIDs it chose."""
+        if not record.set_uid:
+            return
+        query = _adhoc(GET_SS_AND_CONTENTS, {"$XDSSubmissionSetUniqueId": f"'{record.set_uid}'"})
+        reply = self.registry.call(ACTIONS["ITI-18"], query)
+        if reply.fault is not None or reply.payload is None:
+            return
+        by_uid = {}
+        for element in reply.payload.iter(f"{{{RIM}}}ExtrinsicObject",
+                                          f"{{{RIM}}}RegistryPackage"):
+            for identifier in element.findall(f"{{{RIM}}}ExternalIdentifier"):
+                if identifier.get("identificationScheme") in UNIQUE_ID_SCHEMES:
+                    by_uid[identifier.get("value")] = element.get("id")
+        for symbolic, value in record.uids.items():
+            if value in by_uid:
+                record.uuids[symbolic] = by_uid[value]
+
+    # --- assertions -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _assert(step: Step, output: etree._Element | None,
+                record: StepRecord) -> tuple[str, str, bool]:
+        if output is None:
+            raise StepFailure("no earlier answer to assert on")
+        failed = [xpath for xpath in step.assertions if not output.xpath(f"boolean({xpath})")]
+        record.output = output
+        return ("assertions hold" if not failed else "assertion failed",
+                "; ".join(failed)[:300], not failed)
+
+
+def _adhoc(query_id: str, params: dict[str, str]) -> etree._Element:
+    query_ns = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+    request = etree.Element(f"{{{query_ns}}}AdhocQueryRequest", nsmap={"query": query_ns,
+                                                                       "rim": RIM})
+    etree.SubElement(request, f"{{{query_ns}}}ResponseOption", returnType="LeafClass",
+                     returnComposedObjects="true")
+    adhoc = etree.SubElement(request, f"{{{RIM}}}AdhocQuery", id=query_id)
+    for name, value in params.items():
+        slot = etree.SubElement(adhoc, f"{{{RIM}}}Slot", name=name)
+        etree.SubElement(etree.SubElement(slot, f"{{{RIM}}}ValueList"),
+                         f"{{{RIM}}}Value").text = value
+    return request
+
+
+def _package_kinds(payload: etree._Element) -> dict[str, str]:
+    """RegistryPackage id → 'set' or 'folder', from nested or top-level node classifications."""
+    kinds = {}
+    for classification in payload.iter(f"{{{RIM}}}Classification"):
+        node = classification.get("classificationNode")
+        target = classification.get("classifiedObject")
+        if node == v.SUBMISSION_SET_NODE:
+            kinds[target] = "set"
+        elif node == v.FOLDER_NODE:
+            kinds[target] = "folder"
+    return kinds
+
+
+def count_objects(payload: etree._Element) -> dict[str, int]:
+    object_list = payload.find(f"{{{RIM}}}RegistryObjectList")
+    children = [] if object_list is None else [c for c in object_list if isinstance(c.tag, str)]
+    kinds = _package_kinds(payload)
+    local = [etree.QName(c).localname for c in children]
+    packages = [c.get("id") for c in children if etree.QName(c).localname == "RegistryPackage"]
+    return {
+        "Documents": local.count("ExtrinsicObject"),
+        "SubmissionSets": sum(1 for p in packages if kinds.get(p) == "set"),
+        "Folders": sum(1 for p in packages if kinds.get(p) == "folder"),
+        "Associations": local.count("Association"),
+        "ObjectRefs": local.count("ObjectRef"),
+    }
+
+
+_SHAPES = {
+    "SSwithOneDoc": {"SubmissionSets": 1, "Documents": 1, "Folders": 0},
+    "SSwithTwoDoc": {"SubmissionSets": 1, "Documents": 2, "Folders": 0},
+    "SSwithOneDocOneFol": {"SubmissionSets": 1, "Documents": 1, "Folders": 1},
+    "SSwithTwoDocOneFol": {"SubmissionSets": 1, "Documents": 2, "Folders": 1},
+    "SSwithOneFol": {"SubmissionSets": 1, "Documents": 0, "Folders": 1},
+}
+
+
+def check_contents(payload: etree._Element, expected: dict) -> str:
+    """'' when the answer holds what `expected` says, else what differs."""
+    counts = count_objects(payload)
+    problems = []
+    for name, value in expected.items():
+        if name in counts and isinstance(value, int) and not isinstance(value, bool):
+            if counts[name] != value:
+                problems.append(f"{name} {counts[name]} (expected {value})")
+        elif name in _SHAPES:
+            for kind, count in _SHAPES[name].items():
+                if counts[kind] != count:
+                    problems.append(f"{name}: {kind} {counts[kind]} (expected {count})")
+        elif name == "None":
+            if any(counts.values()):
+                problems.append(f"objects returned {counts} (expected none)")
+        elif name in ("SSApproved", "DocApp", "DocDep"):
+            tag = "RegistryPackage" if name == "SSApproved" else "ExtrinsicObject"
+            wanted = v.DEPRECATED if name == "DocDep" else v.APPROVED
+            statuses = [e.get("status") for e in payload.iter(f"{{{RIM}}}{tag}")]
+            if not statuses or any(s != wanted for s in statuses):
+                problems.append(f"{name}: statuses {[s.rsplit(':', 1)[-1] for s in statuses]}")
+        else:
+            problems.append(f"unknown expectation {name}")
+    return "; ".join(problems)
