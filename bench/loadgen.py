@@ -44,12 +44,15 @@ def http_request(url: str, body: bytes, content_type: str) -> bytes:
     return head + body
 
 
-def _client(address: tuple[str, int], request: bytes, seconds: float, max_requests: int,
+def _client(address: tuple[str, int], requests: list[bytes], seconds: float, max_requests: int,
             queue: multiprocessing.Queue) -> None:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
+    sent = 0
+    while time.perf_counter() < deadline and sent < max_requests:
+        request = requests[sent % len(requests)]
+        sent += 1
         started = time.perf_counter()
         try:
             with socket.create_connection(address, timeout=10) as sock:
@@ -57,7 +60,8 @@ def _client(address: tuple[str, int], request: bytes, seconds: float, max_reques
                 first = sock.recv(65536)
                 while sock.recv(65536):
                     pass
-            if first.startswith(b"HTTP/1.1 200") or first.startswith(b"HTTP/1.0 200"):
+            if (first.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+                    and b"ResponseStatusType:Failure" not in first):
                 latencies.append((time.perf_counter() - started) * 1000)
             else:
                 errors += 1
@@ -66,15 +70,18 @@ def _client(address: tuple[str, int], request: bytes, seconds: float, max_reques
     queue.put((latencies, errors))
 
 
-def run_load(url: str, request: bytes, *, clients: int, seconds: float,
+def run_load(url: str, request: bytes | list[bytes], *, clients: int, seconds: float,
              max_requests: int = 1_000_000) -> LoadResult:
+    """Closed loop: each client sends its share of `request` (cycled) until time or count."""
     parts = urlsplit(url)
     address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    requests = request if isinstance(request, list) else [request]
     queue: multiprocessing.Queue = multiprocessing.Queue()
+    shares = [requests[i::clients] or requests for i in range(clients)]
     processes = [multiprocessing.Process(target=_client,
-                                         args=(address, request, seconds,
+                                         args=(address, share, seconds,
                                                max_requests // clients, queue))
-                 for _ in range(clients)]
+                 for share in shares]
     started = time.perf_counter()
     for process in processes:
         process.start()

@@ -172,6 +172,18 @@ def registry_response(errors: list[RegistryError], status: str | None = None) ->
     return element
 
 
+_OBJECTS_SPLICE = "\u2063objects\u2063"
+
+
+def adhoc_query_response_bytes(objects: Iterable[bytes], errors: list[RegistryError],
+                               status: str | None = None) -> bytes:
+    """The response around objects already serialised (stored LeafClass XML), unparsed."""
+    shell = adhoc_query_response([], errors, status)
+    shell.find(rim("RegistryObjectList")).text = _OBJECTS_SPLICE
+    return etree.tostring(shell, encoding="UTF-8", xml_declaration=False).replace(
+        _OBJECTS_SPLICE.encode(), b"".join(objects), 1)
+
+
 def adhoc_query_response(objects: Iterable[etree._Element], errors: list[RegistryError],
                          status: str | None = None) -> etree._Element:
     element = etree.Element(query("AdhocQueryResponse"),

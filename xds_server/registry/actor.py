@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from lxml import etree
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -35,7 +34,8 @@ class Registry:
                                          "the registry database is unavailable; retry later",
                                          "")]) from None
 
-    def query(self, adhoc: AdhocQuery, principal: Principal) -> list[etree._Element]:
+    def query(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
+        """The matching objects, serialised (LeafClass or ObjectRef)."""
         try:
             return self.queries.run(adhoc, principal)
         except OperationalError:

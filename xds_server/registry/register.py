@@ -83,27 +83,32 @@ class RegistryWriter:
                 "(or the record is closed)", "SubmissionSet.patientId")])
         plan = _Plan(patient)
 
-        new_ids = [o.entry_uuid for o in (submission_set, *submission.documents,
-                                          *submission.folders, *submission.associations)]
-        for entry_uuid in store.find_by_uuids(connection, new_ids):
-            errors.append(error(META, f"entryUUID {entry_uuid} ({name(entry_uuid)}) is already "
-                                      "registered; UUIDs must be new", "entryUUID"))
-
-        errors += self._check_unique_ids(connection, submission, patient)
+        new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
+                                          *submission.folders, *submission.associations)}
+        unique_ids = [o.unique_id for o in (submission_set, *submission.documents,
+                                            *submission.folders)]
+        existing = store.find_existing(connection, new_ids, unique_ids)
+        for entry in existing:
+            if entry.entry_uuid in new_ids:
+                errors.append(error(META, f"entryUUID {entry.entry_uuid} "
+                                          f"({name(entry.entry_uuid)}) is already registered; "
+                                          "UUIDs must be new", "entryUUID"))
+        errors += self._check_unique_ids(connection, submission,
+                                         [e for e in existing if e.unique_id in unique_ids])
         errors += self._check_references(connection, submission, plan)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
     def _check_unique_ids(self, connection: Connection, submission: Submission,
-                          patient: str) -> list[RegistryError]:
+                          existing_entries: list[store.IndexEntry]) -> list[RegistryError]:
         errors: list[RegistryError] = []
         name = submission.source_name
         documents = {d.unique_id: d for d in submission.documents}
         packages = {p.unique_id: p for p in (submission.submission_set, *submission.folders)
                     if p is not None}
         seen: set[str | None] = set()
-        for existing in store.find_by_unique_ids(connection, [*documents, *packages]):
+        for existing in existing_entries:
             if existing.unique_id in seen:
                 continue  # the same document registered several times: one verdict
             seen.add(existing.unique_id)
@@ -297,7 +302,7 @@ def _key(value: str | None) -> str | None:
 
 
 def _xml(element: etree._Element) -> bytes:
-    return etree.tostring(element, encoding="UTF-8")
+    return etree.tostring(element, encoding="UTF-8", xml_declaration=False)
 
 
 def _index(entry_uuid: str, unique_id: str | None, kind: str, patient: str) -> dict:

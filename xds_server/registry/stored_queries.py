@@ -53,7 +53,7 @@ class StoredQueries:
         self.engine = engine
         self.max_leaf_class_results = max_leaf_class_results
 
-    def run(self, adhoc: AdhocQuery, principal: Principal) -> list[etree._Element]:
+    def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
         args = check_query(adhoc)
         with self.engine.connect() as connection:
@@ -318,24 +318,33 @@ HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult
     "GetRelatedDocuments": StoredQueries.get_related_documents,
 }
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+_APPROVED_ATTRIBUTE = f'status="{v.APPROVED}"'.encode()
 
 
-def _leaf(row: Row, kind: str) -> etree._Element:
-    """The registered XML with what changes after registration (status, lastUpdateTime)."""
-    element = etree.fromstring(row.xml, _PARSER)
-    element.set("status", row.status)
+def _leaf(row: Row, kind: str) -> bytes:
+    """The registered XML with what changes after registration (status, lastUpdateTime).
+
+    Registered XML says Approved; a later status is patched into the root's attribute without
+    parsing. A folder whose lastUpdateTime moved is re-serialised (rare)."""
+    xml = row.xml
+    if xml.startswith(b"<?xml"):
+        xml = xml[xml.index(b"?>") + 2:].lstrip()
+    if row.status != v.APPROVED:
+        xml = xml.replace(_APPROVED_ATTRIBUTE, f'status="{row.status}"'.encode(), 1)
     if kind == "folder" and row.last_update_time:
+        element = etree.fromstring(xml)
         for slot in element.findall(rim("Slot")):
             if slot.get("name") == "lastUpdateTime":
                 slot.find(f"{rim('ValueList')}/{rim('Value')}").text = row.last_update_time
                 break
-    return element
+        xml = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    return xml
 
 
-def render(result: QueryResult, return_type: str) -> list[etree._Element]:
+def render(result: QueryResult, return_type: str) -> list[bytes]:
     groups = (("document", result.documents), ("submission_set", result.submission_sets),
               ("folder", result.folders), ("association", result.associations))
     if return_type == "ObjectRef":
-        return [object_ref(row.entry_uuid) for _, rows in groups for row in rows]
+        return [etree.tostring(object_ref(row.entry_uuid)) for _, rows in groups
+                for row in rows]
     return [_leaf(row, kind) for kind, rows in groups for row in rows]

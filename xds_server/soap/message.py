@@ -27,6 +27,7 @@ SOAP_XML = "application/soap+xml"
 XOP_XML = "application/xop+xml"
 ACCEPTED_TYPES = (SOAP_XML, "text/xml", "application/xml")
 _INCLUDE = qn(XOP, "Include")
+_SPLICE = "\u2063splice\u2063"  # text no real payload contains; replaced by the payload bytes
 
 
 @dataclass
@@ -67,7 +68,7 @@ class SoapRequest:
 class SoapResponse:
     """What an operation answers: a payload element and the binaries hung on its elements."""
 
-    payload: etree._Element
+    payload: etree._Element | bytes  # bytes: one serialised element, spliced in as is
     action: str | None = None
     outcome: str = "success"
     binaries: list[tuple[etree._Element, Attachment]] = field(default_factory=list)
@@ -223,9 +224,19 @@ def encode_response(response: SoapResponse, action: str, relates_to: str | None,
                     mtom: bool) -> EncodedMessage:
     """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
     parts = externalize_binaries(response.binaries, mtom)
-    envelope = build_envelope(response.payload, action=action, message_id=new_message_id(),
-                              relates_to=relates_to)
-    xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    if isinstance(response.payload, bytes):
+        holder = etree.Element(qn(XOP, "Marker"))
+        envelope = build_envelope(holder, action=action, message_id=new_message_id(),
+                                  relates_to=relates_to)
+        body = holder.getparent()
+        body.remove(holder)
+        body.text = _SPLICE
+        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8").replace(
+            _SPLICE.encode(), response.payload, 1)
+    else:
+        envelope = build_envelope(response.payload, action=action, message_id=new_message_id(),
+                                  relates_to=relates_to)
+        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     return encode_envelope(xml, action, parts)
 
 

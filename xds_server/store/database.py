@@ -28,7 +28,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5)
 
 
 def check_database(engine: Engine) -> tuple[bool, str]:

@@ -67,8 +67,14 @@ def _where(table: Table, filters: Filters) -> list[ColumnElement[bool]]:
     return clauses
 
 
+# What answering needs: the stored XML and what is patched into it; not the filter columns.
+_RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
+                   "last_update_time")
+
+
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None) -> list[Row]:
-    query = select(table).where(*_where(table, filters)).order_by(table.c.registered_seq)
+    columns = [table.c[name] for name in _RESULT_COLUMNS if name in table.c]
+    query = select(*columns).where(*_where(table, filters)).order_by(table.c.registered_seq)
     if limit is not None:
         query = query.limit(limit)
     return list(connection.execute(query))

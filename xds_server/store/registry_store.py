@@ -81,6 +81,8 @@ class IndexEntry:
 def find_by_uuids(connection: Connection, uuids: Iterable[str]) -> dict[str, IndexEntry]:
     wanted = list(set(uuids))
     found: dict[str, IndexEntry] = {}
+    if not wanted:
+        return found
     for start in range(0, len(wanted), 500):
         rows = connection.execute(select(object_index)
                                   .where(object_index.c.entry_uuid.in_(wanted[start:start + 500])))
@@ -88,6 +90,15 @@ def find_by_uuids(connection: Connection, uuids: Iterable[str]) -> dict[str, Ind
             found[row.entry_uuid] = IndexEntry(row.entry_uuid, row.unique_id, row.kind,
                                                row.patient_id)
     return found
+
+
+def find_existing(connection: Connection, uuids: Iterable[str],
+                  unique_ids: Iterable[str]) -> list[IndexEntry]:
+    """Index entries having one of these entryUUIDs or uniqueIds: one round trip for both."""
+    query = select(object_index).where(object_index.c.entry_uuid.in_(list(set(uuids)))
+                                       | object_index.c.unique_id.in_(list(set(unique_ids))))
+    return [IndexEntry(r.entry_uuid, r.unique_id, r.kind, r.patient_id)
+            for r in connection.execute(query)]
 
 
 def find_by_unique_ids(connection: Connection, unique_ids: Iterable[str],

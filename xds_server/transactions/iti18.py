@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..ebxml.encode import adhoc_query_response
+from ..ebxml.encode import adhoc_query_response, adhoc_query_response_bytes
 from ..ebxml.namespaces import QUERY
 from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
 from ..registry.actor import Registry
@@ -26,7 +26,8 @@ def iti18_operation(registry: Registry) -> Operation:
         try:
             adhoc = decode_adhoc_query(request.payload)
             objects = registry.query(adhoc, SYSTEM)
-            payload = adhoc_query_response(objects, [])
+            payload = adhoc_query_response_bytes(objects, [])
+            return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:
             payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),
                                                       "AdhocQueryRequest")])

@@ -1,0 +1,246 @@
+"""Bulk loader of realistic registry content for benchmarks: N document entries, about 20 per
+patient, in submissions of 1 to 4 documents, with French codes, authors and folders' worth of
+associations. Rows go straight to the tables (COPY on PostgreSQL, executemany on SQLite); each
+document's LeafClass XML comes from the real encoder, through a template per code combination.
+
+    python bench/datagen.py --database-url URL --documents 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from lxml import etree
+from sqlalchemy import Engine, insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from xds_server.ebxml.encode import (
+    encode_association,
+    encode_document,
+    encode_submission_set,
+)
+from xds_server.model import vocabulary as v
+from xds_server.model.metadata import (
+    Association,
+    Author,
+    Code,
+    DocumentEntry,
+    SubmissionSet,
+)
+from xds_server.store.database import make_engine
+from xds_server.store.schema import migrate
+from xds_server.store.tables import (
+    associations,
+    document_entries,
+    object_index,
+    object_values,
+    patients,
+    submission_sets,
+)
+
+INS_TEST = "1.2.250.1.213.1.4.10"
+OPENED = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+CLASS_TYPE = [("10", "11502-2"), ("10", "18748-4"), ("11", "60591-5"), ("10", "34112-3"),
+              ("11", "34133-9"), ("10", "11490-0")]
+FORMATS = ["urn:ihe:lab:xd-lab:2008", "urn:asip:ci-sis:vsm:2012", "urn:ihe:iti:xds-sd:pdf:2008"]
+PRACTICES = ["AMBULATOIRE", "ETABLISSEMENT", "HAD"]
+FACILITIES = ["SA01", "SA07", "SA25"]
+AUTHORS = [f"8{n:011d}^NOM{n}^Prenom{n}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+           for n in range(50)]
+
+
+def patient_id(n: int) -> str:
+    return f"{2_000_000_000_000 + n:015d}^^^&{INS_TEST}&ISO"
+
+
+class Templates:
+    """Encoded XML with markers, made once per code combination, filled per row."""
+
+    def __init__(self) -> None:
+        self.documents: dict[tuple, str] = {}
+        document_set = SubmissionSet("@UUID@", unique_id="@UID@", patient_id="@PID@",
+                                     source_id="1.2.250.1.999.1", submission_time="@TIME@",
+                                     content_type_code=Code("26", "1.2.250.1.213.2.2"),
+                                     authors=[Author(person="@AUTHOR@")])
+        self.set_xml = etree.tostring(encode_submission_set(document_set)).decode()
+        self.association_xml = etree.tostring(encode_association(Association(
+            "@UUID@", v.HAS_MEMBER, "@SRC@", "@TGT@",
+            slots={v.SUBMISSION_SET_STATUS: ["Original"]}))).decode()
+
+    def document(self, key: tuple) -> str:
+        if key not in self.documents:
+            (class_code, type_code), format_code, practice, facility = key
+            entry = DocumentEntry(
+                "@UUID@", unique_id="@UID@", patient_id="@PID@", title="Compte rendu",
+                mime_type="text/xml", class_code=Code(class_code, "1.2.250.1.213.1.1.4.1"),
+                type_code=Code(type_code, "2.16.840.1.113883.6.1"),
+                format_code=Code(format_code, "1.3.6.1.4.1.19376.1.2.3"),
+                healthcare_facility_type_code=Code(facility, "1.2.250.1.71.4.2.4"),
+                practice_setting_code=Code(practice, "1.2.250.1.213.1.1.4.9"),
+                confidentiality_codes=[Code("N", "2.16.840.1.113883.5.25")],
+                event_codes=[Code("@EVENT@", "1.2.250.1.215.300.1")],
+                authors=[Author(person="@AUTHOR@", institutions=[
+                    "Hopital^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1750100125"])],
+                creation_time="@TIME@", service_start_time="@TIME@", hash="0" * 40,
+                size="51200", language_code="fr-FR", repository_unique_id="1.2.250.1.999.2",
+                source_patient_id="@PID@", logical_id="@UUID@", version="1")
+            self.documents[key] = etree.tostring(encode_document(entry)).decode()
+        return self.documents[key]
+
+
+_NESTED_ID = re.compile(r' id="urn:uuid:[0-9a-f-]{36}"')
+
+
+def fill(template: str, **values: str) -> bytes:
+    """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row."""
+    template = _NESTED_ID.sub(lambda _: f' id="urn:uuid:{uuid.uuid4()}"', template)
+    for name, value in values.items():
+        template = template.replace(f"@{name}@", escape(value))
+    return template.encode()
+
+
+def generate(first_patient: int, documents: int, seed: int = 7):
+    """Rows for `documents` entries starting at patient number `first_patient`."""
+    rng = random.Random(seed + first_patient)
+    templates = Templates()
+    rows: dict[str, list[dict]] = {name: [] for name in
+                                   ("patients", "documents", "sets", "associations", "values",
+                                    "index")}
+    seq = time.time_ns() // 1000 * 1000
+    made, patient = 0, first_patient
+    while made < documents:
+        pid = patient_id(patient)
+        rows["patients"].append({"patient_id": pid, "status": "open",
+                                 "opened_at": OPENED})
+        in_patient = min(20, documents - made)
+        done = 0
+        while done < in_patient:
+            batch = min(rng.randint(1, 4), in_patient - done)
+            set_uuid = f"urn:uuid:{uuid.uuid4()}"
+            set_uid = f"2.25.{uuid.uuid4().int}"
+            when = f"20{rng.randint(15, 25):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+            author = rng.choice(AUTHORS)
+            seq += 1
+            rows["sets"].append({"patient_id": pid, "entry_uuid": set_uuid, "unique_id": set_uid,
+                                 "source_id": "1.2.250.1.999.1",
+                                 "submission_time": when.ljust(14, "0"),
+                                 "content_type_code": "26",
+                                 "content_type_scheme": "1.2.250.1.213.2.2",
+                                 "status": v.APPROVED, "registered_seq": seq,
+                                 "xml": fill(templates.set_xml, UUID=set_uuid, UID=set_uid,
+                                             PID=pid, TIME=when, AUTHOR=author)})
+            rows["index"].append({"entry_uuid": set_uuid, "unique_id": set_uid,
+                                  "kind": "submission_set", "patient_id": pid})
+            rows["values"].append({"patient_id": pid, "entry_uuid": set_uuid,
+                                   "kind": "author_person", "value": author, "scheme": ""})
+            for _ in range(batch):
+                key = (rng.choice(CLASS_TYPE), rng.choice(FORMATS), rng.choice(PRACTICES),
+                       rng.choice(FACILITIES))
+                doc_uuid, doc_uid = f"urn:uuid:{uuid.uuid4()}", f"2.25.{uuid.uuid4().int}"
+                event = f"ZZQK{rng.randint(0, 99):03d}"
+                seq += 1
+                rows["documents"].append({
+                    "patient_id": pid, "entry_uuid": doc_uuid, "unique_id": doc_uid,
+                    "logical_id": doc_uuid, "version": "1",
+                    "status": v.APPROVED if rng.random() > 0.05 else v.DEPRECATED,
+                    "object_type": v.DOC_STABLE,
+                    "class_code": key[0][0], "class_scheme": "1.2.250.1.213.1.1.4.1",
+                    "type_code": key[0][1], "type_scheme": "2.16.840.1.113883.6.1",
+                    "format_code": key[1], "format_scheme": "1.3.6.1.4.1.19376.1.2.3",
+                    "facility_code": key[3], "facility_scheme": "1.2.250.1.71.4.2.4",
+                    "practice_code": key[2], "practice_scheme": "1.2.250.1.213.1.1.4.9",
+                    "creation_time": when.ljust(14, "0"),
+                    "service_start_time": when.ljust(14, "0"), "service_stop_time": None,
+                    "repository_unique_id": "1.2.250.1.999.2", "hash": "0" * 40,
+                    "size": 51200, "mime_type": "text/xml", "submission_set": set_uuid,
+                    "registered_seq": seq,
+                    "xml": fill(templates.document(key), UUID=doc_uuid, UID=doc_uid, PID=pid,
+                                TIME=when, AUTHOR=author, EVENT=event)})
+                rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
+                                      "kind": "document", "patient_id": pid})
+                for kind, value, scheme in (("author_person", author, ""),
+                                            ("event_code", event, "1.2.250.1.215.300.1"),
+                                            ("confidentiality_code", "N",
+                                             "2.16.840.1.113883.5.25")):
+                    rows["values"].append({"patient_id": pid, "entry_uuid": doc_uuid,
+                                           "kind": kind, "value": value, "scheme": scheme})
+                association_uuid = f"urn:uuid:{uuid.uuid4()}"
+                seq += 1
+                rows["associations"].append({
+                    "patient_id": pid, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
+                    "source": set_uuid, "target": doc_uuid, "status": v.APPROVED,
+                    "registered_seq": seq,
+                    "xml": fill(templates.association_xml, UUID=association_uuid, SRC=set_uuid,
+                                TGT=doc_uuid)})
+                rows["index"].append({"entry_uuid": association_uuid, "unique_id": None,
+                                      "kind": "association", "patient_id": pid})
+                done += 1
+                made += 1
+        patient += 1
+    return rows, patient
+
+
+TABLES = {"patients": patients, "documents": document_entries, "sets": submission_sets,
+          "associations": associations, "values": object_values, "index": object_index}
+
+
+def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            for name, table in TABLES.items():
+                if not rows[name]:
+                    continue
+                columns = list(rows[name][0])
+                with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows[name]:
+                        copy.write_row([row[c] for c in columns])
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 50_000) -> int:
+    """Add `documents` entries; returns the next free patient number."""
+    migrate(engine)
+    patient = first_patient
+    remaining = documents
+    while remaining > 0:
+        size = min(chunk, remaining)
+        rows, patient = generate(patient, size)
+        if engine.dialect.name == "postgresql":
+            _copy(engine, rows)
+        else:
+            with engine.begin() as connection:
+                for name, table in TABLES.items():
+                    if rows[name]:
+                        connection.execute(insert(table), rows[name])
+        remaining -= size
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    return patient
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--documents", type=int, default=10_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    patients_made = load(make_engine(args.database_url), args.documents)
+    print(f"{args.documents} documents for {patients_made} patients in "
+          f"{time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
