@@ -289,3 +289,14 @@ def test_alembic_schema_matches_the_table_definitions(app):
 
 def test_reference_dir_is_there():
     assert Path(IHE_EXAMPLES).is_dir()
+
+
+def test_signature_document_signs_its_own_submission_set(app, patient):
+    """The DMP's submission-set signature: a document of the submission signs the set."""
+    submission = single_document_submission(patient)
+    signature = document(patient, "Signature01", mime_type="text/xml", language_code="art")
+    submission.documents.append(signature)
+    submission.associations += [has_member("SubmissionSet01", "Signature01"),
+                                relationship(v.SIGNS, "Signature01", "SubmissionSet01")]
+    reply = register(app, submission)
+    assert (reply.status, reply.errors) == (SUCCESS, [])

@@ -170,7 +170,8 @@ class RegistryWriter:
                     errors.append(error(META, f"{label}: {side}Object {ref} is "
                                               f"{_short(statuses.get(ref, '?'))}, not Approved",
                                         f"Association.{side}Object"))
-            if association.type in v.DOCUMENT_RELATIONSHIPS and association.target in known:
+            if association.type in v.DOCUMENT_RELATIONSHIPS and association.target in known \
+                    and association.type != v.SIGNS:
                 if known[association.target].kind != "document":
                     errors.append(error(META, f"{label}: target of {_short(association.type)} "
                                               "must be a DocumentEntry",

@@ -72,7 +72,9 @@ def _check_associations(submission: Submission) -> list[RegistryError]:
                                       "association must be a DocumentEntry of this submission "
                                       f"(got {name(association.source)})",
                                 "Association.sourceObject"))
-        elif association.target in documents:
+        elif association.target in documents and association.type != v.SIGNS:
+            # a signature may sign its own submission set or documents; lifecycle changes
+            # (RPLC, APND, XFRM, XFRM_RPLC) apply to what is already registered
             errors.append(error(META, f"{label}: a {_short(association.type)} association must "
                                       "target a document already in the registry",
                                 "Association.targetObject"))
