@@ -10,17 +10,22 @@ from typing import Any
 
 from . import __version__
 from .config import Settings, load_settings
+from .consumer.registry_link import RemoteRegistryLink
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
 from .registry.actor import Registry
+from .repository.actor import Repository
+from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
 from .store.database import check_database, make_engine
 from .transactions.echo import ECHO_OPERATION
 from .transactions.iti18 import iti18_operation
+from .transactions.iti41 import iti41_operation
 from .transactions.iti42 import iti42_operation
+from .transactions.iti43 import iti43_operation
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"
@@ -31,8 +36,16 @@ def registry_operations(settings: Settings, registry: Registry) -> list[Operatio
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 
-def repository_operations(settings: Settings) -> list[Operation]:
-    return [ECHO_OPERATION] if settings.diagnostics else []
+def repository_operations(settings: Settings, repository: Repository) -> list[Operation]:
+    operations = [iti41_operation(repository), iti43_operation(repository)]
+    return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
+
+
+def registry_link(settings: Settings, registry: Registry, engine) -> RegistryLink:
+    """In-process registry by default; a remote ITI-42 registry when XDS_REGISTRY_URL is set."""
+    if settings.registry_url:
+        return RemoteRegistryLink(settings.registry_url, engine)
+    return InProcessRegistryLink(registry)
 
 
 class XdsApplication:
@@ -45,6 +58,9 @@ class XdsApplication:
         self.registry = Registry(self.engine, settings.max_leaf_class_results)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
+        self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
+                                     registry_link(settings, self.registry, self.engine),
+                                     settings.max_document_bytes)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         common = {
             "max_request_bytes": settings.max_request_bytes,
@@ -57,7 +73,7 @@ class XdsApplication:
                 "registry", registry_operations(settings, self.registry),
                 wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops), **common),
             REPOSITORY_PATH: SoapEndpoint(
-                "repository", repository_operations(settings),
+                "repository", repository_operations(settings, self.repository),
                 wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
             "/health": self._health,
             "/metrics": self._metrics,

@@ -44,6 +44,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
+    _recover_repository(settings)
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
     run_gunicorn(settings, host, port, workers)
@@ -67,6 +68,17 @@ def _upgrade_database(settings: Settings) -> None:
         migrate(engine)
     finally:
         engine.dispose()
+
+
+def _recover_repository(settings: Settings) -> None:
+    """Finish what a crash left half done, before any worker takes a request."""
+    from .app import create_app
+
+    app = create_app(settings)
+    try:
+        app.repository.recover()
+    finally:
+        app.engine.dispose()
 
 
 @main.group()

@@ -19,6 +19,7 @@ from ..soap.attachments import Attachment, decode_base64_text
 from ..soap.envelope import build_envelope, new_message_id
 from ..soap.faults import SoapFault
 from ..soap.message import (
+    EncodedMessage,
     encode_envelope,
     externalize_binaries,
     read_message,
@@ -86,6 +87,33 @@ class SoapReply:
             attachment.close()
 
 
+def encode_request(url: str, action: str, payload: etree._Element, *,
+                   binaries: Iterable[tuple[etree._Element, Attachment]] = (), mtom: bool = True,
+                   extra_headers: Iterable[etree._Element] = (),
+                   message_id: str | None = None) -> EncodedMessage:
+    """A SOAP 1.2 request with WS-Addressing headers, plain or MTOM."""
+    parts = externalize_binaries(list(binaries), mtom)
+    envelope = build_envelope(payload, action=action, message_id=message_id or new_message_id(),
+                              to=url, reply_to=WSA_ANONYMOUS)
+    header = envelope.find(qn(SOAP12, "Header"))
+    for extra in extra_headers:
+        header.append(extra)
+    xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    return encode_envelope(xml, action, parts)
+
+
+def decode_reply(status: int, headers: dict[str, str], stream, content_type: str, *,
+                 spool_dir: Path | None = None, spool_threshold: int = 8 * 1024 * 1024
+                 ) -> SoapReply:
+    try:
+        raw = read_message(stream, content_type, spool_dir=spool_dir,
+                           spool_threshold=spool_threshold)
+    except SoapFault as exc:
+        raise TransportError(f"HTTP {status}: reply is not a usable SOAP message: "
+                             f"{exc.reason}") from None
+    return SoapReply(status, headers, raw.root, raw.attachments, raw.mtom)
+
+
 class SoapClient:
     """Sends one SOAP 1.2 request per call over HTTP(S) and decodes the reply."""
 
@@ -114,14 +142,8 @@ class SoapClient:
              extra_headers: Iterable[etree._Element] = (),
              message_id: str | None = None) -> SoapReply:
         """Send `payload` under `action`; binaries go as MTOM parts (or inline base64)."""
-        parts = externalize_binaries(list(binaries), mtom)
-        envelope = build_envelope(payload, action=action, message_id=message_id or new_message_id(),
-                                  to=self.url, reply_to=WSA_ANONYMOUS)
-        header = envelope.find(qn(SOAP12, "Header"))
-        for extra in extra_headers:
-            header.append(extra)
-        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-        encoded = encode_envelope(xml, action, parts)
+        encoded = encode_request(self.url, action, payload, binaries=binaries, mtom=mtom,
+                                 extra_headers=extra_headers, message_id=message_id)
         return self.send_raw(encoded.content_type, encoded.chunks, encoded.length)
 
     def send_raw(self, content_type: str, body: Iterable[bytes] | bytes,
@@ -139,15 +161,11 @@ class SoapClient:
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
-            reply_type = response.getheader("Content-Type", "")
-            try:
-                raw = read_message(response, reply_type, spool_dir=self._spool_dir,
-                                   spool_threshold=self._spool_threshold)
-            except SoapFault as exc:
-                raise TransportError(f"HTTP {response.status} from {self.url}: reply is not a "
-                                     f"usable SOAP message: {exc.reason}") from None
-            return SoapReply(response.status, {k.lower(): v for k, v in response.getheaders()},
-                             raw.root, raw.attachments, raw.mtom)
+            return decode_reply(response.status,
+                                {k.lower(): v for k, v in response.getheaders()}, response,
+                                response.getheader("Content-Type", ""),
+                                spool_dir=self._spool_dir,
+                                spool_threshold=self._spool_threshold)
         except OSError as exc:
             raise TransportError(f"cannot reach {self.url}: {exc}") from exc
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..ebxml.query import AdhocQuery
@@ -20,10 +22,11 @@ class Registry:
         self.queries = StoredQueries(engine, max_leaf_class_results)
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
+                 decode_errors: list[RegistryError] | None = None,
+                 within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored)."""
         try:
-            return self.writer.register(submission, principal, decode_errors)
+            return self.writer.register(submission, principal, decode_errors, within)
         except IntegrityError:
             # Two sources raced with the same entryUUID: the loser learns it precisely.
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,

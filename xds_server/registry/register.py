@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -53,8 +54,12 @@ class RegistryWriter:
         self.engine = engine
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
-        """Store `submission` or raise RegistryFailure; returns the warnings on success."""
+                 decode_errors: list[RegistryError] | None = None,
+                 within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
+        """Store `submission` or raise RegistryFailure; returns the warnings on success.
+
+        `within` runs inside the same database transaction (the repository records its
+        documents there, so registration and storage commit together)."""
         findings = list(decode_errors or [])
         findings += check_structure(submission)
         findings += check_submission_objects(submission)
@@ -64,6 +69,8 @@ class RegistryWriter:
         with self.engine.begin() as connection:
             plan = self._check_against_registry(connection, submission)
             self._write(connection, submission, plan)
+            if within is not None:
+                within(connection)
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

@@ -1,27 +1,151 @@
-"""Filesystem document store root; the put/commit/open/delete/sweep interface grows with ITI-41.
+"""Filesystem document store: stage, commit, open, delete, sweep.
 
-Writability is checked the way documents will be written: a temporary file, fsync, rename, delete.
+A document is written to a staging file and fsynced before the registry commits; it becomes
+visible (renamed into place) only after. File names derive from a hash of the document's
+uniqueId, never from client text, and shard into two directory levels.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+
+def blob_key(unique_id: str) -> str:
+    return hashlib.sha256(unique_id.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    key: str
+    path: Path
+    size: int
+    sha1: str
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class FilesystemBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.staging = self.root / ".staging"
 
     def ensure(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def final_path(self, key: str) -> Path:
+        return self.root / key[:2] / key[2:4] / key
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def stage(self, unique_id: str, source: BinaryIO | Path) -> StagedBlob:
+        """Copy (or move, for a spool file on the same disk) the bytes into staging, durably."""
+        self.ensure()
+        key = blob_key(unique_id)
+        target = self.staging / f"{key}.{uuid.uuid4().hex}.staged"
+        digest = hashlib.sha1()
+        size = 0
+        if isinstance(source, Path):
+            with open(source, "rb") as handle:
+                while block := handle.read(CHUNK):
+                    digest.update(block)
+                    size += len(block)
+            try:
+                os.link(source, target)  # same filesystem: no copy
+            except OSError:
+                shutil.copyfile(source, target)
+            with open(target, "rb+") as handle:
+                os.fsync(handle.fileno())
+        else:
+            with open(target, "wb") as handle:
+                while block := source.read(CHUNK):
+                    digest.update(block)
+                    size += len(block)
+                    handle.write(block)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _fsync_dir(self.staging)
+        return StagedBlob(key, target, size, digest.hexdigest())
+
+    def commit(self, staged: StagedBlob) -> Path:
+        """Make a staged blob visible under its final name (atomic rename, then fsync dir)."""
+        final = self.final_path(staged.key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged.path, final)
+        _fsync_dir(final.parent)
+        return final
+
+    def discard(self, staged: StagedBlob) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            staged.path.unlink()
+
+    def delete(self, unique_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.final_path(blob_key(unique_id)).unlink()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def open(self, unique_id: str) -> BinaryIO:
+        return open(self.final_path(blob_key(unique_id)), "rb")
+
+    def exists(self, unique_id: str) -> bool:
+        return self.final_path(blob_key(unique_id)).is_file()
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    def staged_keys(self, older_than: float = 0.0) -> list[tuple[str, Path]]:
+        """(key, path) of staged files last written more than `older_than` seconds ago."""
+        if not self.staging.is_dir():
+            return []
+        limit = time.time() - older_than
+        found = []
+        for path in self.staging.iterdir():
+            if path.name.endswith(".staged") and path.stat().st_mtime <= limit:
+                found.append((path.name.split(".", 1)[0], path))
+        return found
+
+    def sweep(self, is_committed: Callable[[str], bool], older_than: float) -> tuple[int, int]:
+        """Finish or drop what a crash left in staging: a blob whose row committed is moved
+        into place, any other older than `older_than` seconds is deleted. (finished, dropped)"""
+        finished = dropped = 0
+        for key, path in self.staged_keys(older_than):
+            if is_committed(key):
+                final = self.final_path(key)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, final)
+                finished += 1
+            else:
+                path.unlink(missing_ok=True)
+                dropped += 1
+        return finished, dropped
+
+    def final_keys(self) -> Iterable[str]:
+        for path in self.root.glob("??/??/*"):
+            if path.is_file():
+                yield path.name
 
     def check_writable(self) -> tuple[bool, str]:
         """(writable, detail) for /health; never raises."""
         try:
             self.ensure()
-            descriptor, name = tempfile.mkstemp(prefix=".health-", dir=self.root)
+            descriptor, name = tempfile.mkstemp(prefix=".health-", dir=self.staging)
             try:
                 os.write(descriptor, b"ok")
                 os.fsync(descriptor)

@@ -125,5 +125,19 @@ object_values = Table(
     Index("ix_object_values_lookup", "patient_id", "kind", "value"),
 )
 
+# The repository's own record of the documents it holds, by documentUniqueId (how ITI-43 asks).
+# `state` is 'pending' while a remote registry is being asked, 'committed' once registered.
+repository_documents = Table(
+    "repository_documents", metadata,
+    Column("unique_id", String(128), primary_key=True),
+    Column("blob_key", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("hash", String(40), nullable=False),
+    Column("mime_type", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_repository_documents_blob_key", "blob_key"),
+)
+
 OBJECT_TABLES = {"document": document_entries, "submission_set": submission_sets,
                  "folder": folders, "association": associations}

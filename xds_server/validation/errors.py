@@ -56,7 +56,7 @@ class Severity(StrEnum):
 class RegistryError:
     """One rs:RegistryError: the code, a context that names object and field, a location."""
 
-    code: ErrorCode
+    code: ErrorCode | str  # str: a code passed through from another actor, unchanged
     context: str
     location: str = ""
     severity: Severity = Severity.ERROR

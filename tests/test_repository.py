@@ -1,0 +1,238 @@
+"""ITI-41 and ITI-43 in-process over SOAP (MTOM and inline base64), on every database."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from lxml import etree
+
+from xds_server.consumer.documents import (
+    PROVIDE,
+    RETRIEVE,
+    parse_retrieve,
+    provide_request,
+    retrieve_request,
+)
+from xds_server.consumer.metadata import has_member
+from xds_server.consumer.transport import decode_reply, encode_request
+from xds_server.model.content import Attachment
+from xds_server.model.metadata import Submission
+from xds_server.store import repository_store
+
+from .conftest import REFERENCE, call_wsgi
+from .registry_data import (
+    document,
+    new_patient,
+    open_patient,
+    single_document_submission,
+    submission_set,
+)
+
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 300 + b"\n%%EOF\n"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(profile="ihe", spool_threshold_bytes=16 * 1024)
+
+
+@pytest.fixture
+def patient(app):
+    patient_id = new_patient()
+    open_patient(app, patient_id)
+    return patient_id
+
+
+def exchange(app, action, payload, binaries=(), mtom=True):
+    encoded = encode_request("http://testserver/xds/repository", action, payload,
+                             binaries=binaries, mtom=mtom)
+    body = b"".join(encoded.chunks)
+    result = call_wsgi(app, "POST", "/xds/repository", body, encoded.content_type)
+    return decode_reply(result.status, result.headers, io.BytesIO(result.body),
+                        result.headers["content-type"])
+
+
+def provide(app, submission, documents, mtom=True):
+    payload, binaries = provide_request(
+        submission, {k: Attachment.from_bytes(v, "application/pdf") for k, v in documents.items()})
+    reply = exchange(app, PROVIDE, payload, binaries, mtom)
+    status = reply.payload.get("status", "").rsplit(":", 1)[-1]
+    codes = [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")]
+    contexts = [e.get("codeContext") for e in reply.payload.iter("{*}RegistryError")]
+    return status, codes, contexts
+
+
+def retrieve(app, items, mtom=True):
+    return parse_retrieve(exchange(app, RETRIEVE, retrieve_request(items), mtom=mtom))
+
+
+def held_files(app) -> list:
+    return [p for p in app.blobs.root.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("mtom", [True, False], ids=["mtom", "base64"])
+def test_provide_then_retrieve_byte_identical(app, patient, mtom):
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None, mime_type="application/pdf")
+    assert provide(app, submission, {"Document01": PDF}, mtom)[:2] == ("Success", [])
+    unique_id = submission.documents[0].unique_id
+    result = retrieve(app, [(app.settings.repository_unique_id, unique_id)], mtom)
+    assert result.status == "Success"
+    [doc] = result.documents
+    assert (doc.data, doc.mime_type, doc.document_unique_id) == (PDF, "application/pdf",
+                                                                  unique_id)
+    with app.engine.connect() as connection:
+        row = repository_store.documents(connection, [unique_id])[unique_id]
+    assert (row.size, row.hash) == (len(PDF), hashlib.sha1(PDF).hexdigest())
+
+
+def test_registry_gets_the_repository_values(app, patient):
+    from .registry_data import run_query
+
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    provide(app, submission, {"Document01": PDF})
+    reply = run_query(app, "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+                      {"$XDSDocumentEntryUniqueId": [submission.documents[0].unique_id]})
+    slots = {s.get("name"): s.findtext("{*}ValueList/{*}Value")
+             for s in reply.objects("ExtrinsicObject")[0].findall("{*}Slot")}
+    assert slots["size"] == str(len(PDF))
+    assert slots["hash"] == hashlib.sha1(PDF).hexdigest()
+    assert slots["repositoryUniqueId"] == app.settings.repository_unique_id
+
+
+def test_source_hash_and_size_must_match(app, patient):
+    submission = single_document_submission(patient, hash="0" * 40, size="3",
+                                            repository_unique_id=None)
+    status, codes, contexts = provide(app, submission, {"Document01": PDF})
+    assert status == "Failure"
+    assert codes == ["XDSRepositoryMetadataError", "XDSRepositoryMetadataError"]
+    assert "DocumentEntry Document01: size '3' given by the source" in contexts[0]
+    assert held_files(app) == []
+
+
+def test_missing_document_and_missing_metadata(app, patient):
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    status, codes, contexts = provide(app, submission, {"Document99": PDF})
+    assert status == "Failure"
+    assert sorted(codes) == ["XDSMissingDocument", "XDSMissingDocumentMetadata"]
+    assert any("Document99" in c for c in contexts)
+
+
+def test_registry_errors_pass_through_and_nothing_is_kept(app):
+    submission = single_document_submission(new_patient(), hash=None, size=None,
+                                            repository_unique_id=None)
+    status, codes, _ = provide(app, submission, {"Document01": PDF})
+    assert (status, codes) == ("Failure", ["XDSUnknownPatientId"])
+    assert held_files(app) == []
+    with app.engine.connect() as connection:
+        assert repository_store.documents(connection,
+                                          [submission.documents[0].unique_id]) == {}
+
+
+def test_retrieve_several_with_unknown_and_wrong_repository(app, patient):
+    first = single_document_submission(patient, hash=None, size=None, repository_unique_id=None)
+    provide(app, first, {"Document01": PDF})
+    second = single_document_submission(patient, hash=None, size=None, repository_unique_id=None)
+    provide(app, second, {"Document01": b"second"})
+    repo = app.settings.repository_unique_id
+    result = retrieve(app, [(repo, first.documents[0].unique_id),
+                            (repo, second.documents[0].unique_id), (repo, "1.2.3.404"),
+                            ("9.9.9", first.documents[0].unique_id)])
+    assert result.status == "PartialSuccess"
+    assert [d.data for d in result.documents] == [PDF, b"second"]
+    assert sorted(code for code, _ in result.errors) == ["XDSDocumentUniqueIdError",
+                                                          "XDSUnknownRepositoryId"]
+    assert retrieve(app, [(repo, "1.2.3.404")]).status == "Failure"
+
+
+def test_two_documents_in_one_submission(app, patient):
+    package = submission_set(patient)
+    docs = [document(patient, f"Document0{i}", hash=None, size=None, repository_unique_id=None)
+            for i in (1, 2)]
+    submission = Submission(package, docs, associations=[
+        has_member("SubmissionSet01", d.entry_uuid) for d in docs])
+    assert provide(app, submission, {"Document01": b"one", "Document02": b"two"})[0] == \
+        "Success"
+    result = retrieve(app, [(app.settings.repository_unique_id, d.unique_id) for d in docs])
+    assert [d.data for d in result.documents] == [b"one", b"two"]
+
+
+def test_resubmission_of_the_same_document_is_idempotent(app, patient):
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    unique_id = submission.documents[0].unique_id
+    assert provide(app, submission, {"Document01": PDF})[0] == "Success"
+    again = single_document_submission(patient, unique_id=unique_id, hash=None, size=None,
+                                       repository_unique_id=None)
+    assert provide(app, again, {"Document01": PDF})[0] == "Success"
+    other = single_document_submission(patient, unique_id=unique_id, hash=None, size=None,
+                                       repository_unique_id=None)
+    assert provide(app, other, {"Document01": b"different"})[1] == ["XDSNonIdenticalHash"]
+    assert len(held_files(app)) == 1
+
+
+def test_document_over_the_limit(make_app):
+    app = make_app(profile="ihe", max_document_bytes=1000)
+    patient = new_patient()
+    open_patient(app, patient)
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    status, codes, contexts = provide(app, submission, {"Document01": PDF})
+    assert (status, codes) == ("Failure", ["XDSRepositoryError"])
+    assert "over the limit of 1000" in contexts[0]
+
+
+def test_nist_validator_pnr_without_document_is_missing_document(app):
+    envelope = etree.parse(str(REFERENCE / "xds-messages/nist-validators/pnr_soap.xml")).getroot()
+    payload = envelope.find("{*}Body")[0]
+    patient = payload.find(".//{*}ExternalIdentifier[@identificationScheme="
+                           "'urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446']").get("value")
+    open_patient(app, patient)
+    reply = exchange(app, PROVIDE, payload)
+    codes = [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")]
+    assert "XDSMissingDocument" in codes
+
+
+def test_ihe_example_provide_request(app):
+    """The IHE ITI-41 example, its patient opened; it carries the hash and size the example's
+    own tiny document has, and no repositoryUniqueId, so it registers here."""
+    envelope = etree.parse(str(REFERENCE / "xds-messages/ihe-iti-examples/XDS.b/"
+                                           "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"))
+    payload = envelope.getroot().find("{*}Body")[0]
+    patient = payload.find(".//{*}ExternalIdentifier[@identificationScheme="
+                           "'urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446']").get("value")
+    open_patient(app, patient)
+    reply = exchange(app, PROVIDE, payload, mtom=False)
+    errors = [(e.get("errorCode"), e.get("codeContext"))
+              for e in reply.payload.iter("{*}RegistryError")]
+    # Its sourceId is not an OID (IHE's own illustrative value): refused by name, nothing kept.
+    assert reply.payload.get("status").endswith("Failure")
+    assert any("sourceId" in context for _, context in errors)
+    assert held_files(app) == []
+
+
+def test_crash_between_commit_and_rename_is_finished_by_recovery(app, patient):
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    commit = app.blobs.commit
+    app.blobs.commit = lambda staged: None  # the process "dies" before the rename
+    try:
+        assert provide(app, submission, {"Document01": PDF})[0] == "Success"
+    finally:
+        app.blobs.commit = commit
+    unique_id = submission.documents[0].unique_id
+    assert not app.blobs.exists(unique_id) and app.blobs.staged_keys()
+    assert app.repository.recover()["finished"] == 1
+    assert app.blobs.exists(unique_id)
+    result = retrieve(app, [(app.settings.repository_unique_id, unique_id)])
+    assert result.documents[0].data == PDF
+
+
+def test_staged_blob_without_registration_is_dropped(app):
+    app.blobs.stage("1.2.3.999", io.BytesIO(b"orphan"))
+    assert app.repository.recover()["dropped"] == 1
+    assert app.blobs.staged_keys() == [] and not app.blobs.exists("1.2.3.999")

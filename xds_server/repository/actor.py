@@ -1,0 +1,228 @@
+"""The document repository actor: Provide and Register (ITI-41) and Retrieve (ITI-43).
+
+Order of a provide, so that a registered document is always retrievable and no bytes are
+visible without registration, whatever moment the process dies at:
+
+1. each document is staged (written, fsynced) under the repository's staging directory;
+2. the registry registers the metadata; in-process, the repository's rows commit in the same
+   database transaction; with a remote registry the rows are written 'pending' first and marked
+   committed after the registry's Success;
+3. only then are staged files renamed into place.
+
+`recover()` (run before the server takes requests) finishes what a crash interrupted: staged
+files whose rows committed are moved into place, the others are dropped, and pending rows are
+settled by asking the remote registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ..model.content import Attachment
+from ..model.metadata import DocumentEntry, Submission
+from ..security.principal import Principal
+from ..store import repository_store as rows
+from ..store.blobs import FilesystemBlobStore, StagedBlob, blob_key
+from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .registry_link import RegistryLink
+
+log = logging.getLogger("xds_server.repository")
+REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    repository_unique_id: str
+    document_unique_id: str
+    home_community_id: str | None = None
+
+
+@dataclass
+class RetrievedDocument:
+    request: DocumentRequest
+    mime_type: str
+    content: Attachment
+
+
+class Repository:
+    def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
+                 registry: RegistryLink, max_document_bytes: int) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.repository_unique_id = repository_unique_id
+        self.registry = registry
+        self.max_document_bytes = max_document_bytes
+
+    # --- ITI-41 -------------------------------------------------------------------------------
+
+    def provide(self, submission: Submission, documents: dict[str, Attachment],
+                principal: Principal,
+                decode_errors: list[RegistryError]) -> list[RegistryError]:
+        """Store and register; warnings on success, RegistryFailure otherwise (nothing kept).
+
+        `documents` maps each Document/@id to its bytes; ids are resolved through the
+        submission's symbolic ids."""
+        entries = self._match(submission, documents)
+        existing = self._check_existing(entries)
+        staged: list[tuple[DocumentEntry, StagedBlob]] = []
+        try:
+            for entry, attachment in entries:
+                if entry.unique_id in existing:
+                    continue  # the same bytes are already held (a resubmission)
+                source = attachment.path if attachment.path is not None \
+                    else io.BytesIO(attachment.read_bytes())
+                staged.append((entry, self.blobs.stage(entry.unique_id, source)))
+            warnings = self.registry.register(
+                submission, principal, decode_errors,
+                records=[_record(entry, blob) for entry, blob in staged])
+        except BaseException:
+            for _, blob in staged:
+                self.blobs.discard(blob)
+            raise
+        for _, blob in staged:
+            self.blobs.commit(blob)
+        return warnings
+
+    def _match(self, submission: Submission,
+               documents: dict[str, Attachment]) -> list[tuple[DocumentEntry, Attachment]]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit."""
+        errors: list[RegistryError] = []
+        by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
+                   for doc_id, attachment in documents.items()}
+        entries = {entry.entry_uuid: entry for entry in submission.documents}
+        pairs = []
+        for entry_uuid, entry in entries.items():
+            name = submission.source_name(entry_uuid)
+            if entry_uuid not in by_uuid:
+                errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                                    f"DocumentEntry {name} has no Document element with "
+                                    f"id='{name}' in the request", "Document"))
+                continue
+            attachment = by_uuid[entry_uuid][1]
+            errors += self._complete(entry, name, attachment)
+            pairs.append((entry, attachment))
+        for entry_uuid, (doc_id, _) in by_uuid.items():
+            if entry_uuid not in entries:
+                errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
+                                    f"Document id='{doc_id}' has no DocumentEntry "
+                                    "(ExtrinsicObject) with that id", "Document/@id"))
+        if not submission.documents and not documents and submission.submission_set is None:
+            errors.append(error(REPO_META, "the request holds no metadata", ""))
+        if errors:
+            raise RegistryFailure(errors)
+        return pairs
+
+    def _complete(self, entry: DocumentEntry, name: str,
+                  attachment: Attachment) -> list[RegistryError]:
+        """The repository's own values: size, hash, repositoryUniqueId; check the source's."""
+        errors = []
+        if attachment.size > self.max_document_bytes:
+            errors.append(error(ErrorCode.REPOSITORY_ERROR,
+                                f"DocumentEntry {name}: the document is {attachment.size} bytes, "
+                                f"over the limit of {self.max_document_bytes} "
+                                "(XDS_MAX_DOCUMENT_BYTES)", "Document"))
+        checks = (("size", entry.size, str(attachment.size)),
+                  ("hash", (entry.hash or "").lower() or None, attachment.sha1),
+                  ("repositoryUniqueId", entry.repository_unique_id, self.repository_unique_id))
+        for field, given, actual in checks:
+            if given is not None and given != actual:
+                errors.append(error(REPO_META, f"DocumentEntry {name}: {field} '{given}' given "
+                                               f"by the source, but this repository has "
+                                               f"'{actual}'", f"DocumentEntry.{field}"))
+        entry.size = str(attachment.size)
+        entry.hash = attachment.sha1
+        entry.repository_unique_id = self.repository_unique_id
+        if not entry.mime_type:
+            entry.mime_type = attachment.content_type.split(";")[0].strip()
+        return errors
+
+    def _check_existing(self, entries: list[tuple[DocumentEntry, Attachment]]) -> set[str]:
+        """uniqueIds already held with the same bytes; different bytes are refused."""
+        if not entries:
+            return set()
+        with self.engine.connect() as connection:
+            held = rows.documents(connection, [e.unique_id for e, _ in entries])
+        errors = []
+        for entry, attachment in entries:
+            row = held.get(entry.unique_id)
+            if row is not None and row.hash != attachment.sha1:
+                errors.append(error(ErrorCode.NON_IDENTICAL_HASH,
+                                    f"document uniqueId '{entry.unique_id}' is already held with "
+                                    f"hash {row.hash}; this one has {attachment.sha1}",
+                                    "DocumentEntry.uniqueId"))
+        if errors:
+            raise RegistryFailure(errors)
+        return {e.unique_id for e, _ in entries if e.unique_id in held}
+
+    # --- ITI-43 -------------------------------------------------------------------------------
+
+    def retrieve(self, requests: list[DocumentRequest], principal: Principal
+                 ) -> tuple[list[RetrievedDocument], list[RegistryError]]:
+        found: list[RetrievedDocument] = []
+        errors: list[RegistryError] = []
+        wanted = [r.document_unique_id for r in requests
+                  if r.repository_unique_id == self.repository_unique_id]
+        with self.engine.connect() as connection:
+            held = rows.documents(connection, wanted) if wanted else {}
+        for request in requests:
+            if request.repository_unique_id != self.repository_unique_id:
+                errors.append(error(ErrorCode.UNKNOWN_REPOSITORY_ID,
+                                    f"repositoryUniqueId '{request.repository_unique_id}' is not "
+                                    f"this repository ({self.repository_unique_id})",
+                                    request.document_unique_id))
+                continue
+            row = held.get(request.document_unique_id)
+            path = self._path_of(row) if row is not None and row.state == rows.COMMITTED \
+                else None
+            if path is None:
+                errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR,
+                                    f"document '{request.document_unique_id}' is not held by "
+                                    "this repository", request.document_unique_id))
+                continue
+            found.append(RetrievedDocument(request, row.mime_type, Attachment(
+                row.mime_type, "", path=path, size=row.size, sha1=row.hash)))
+        return found, errors
+
+    def _path_of(self, row) -> Path | None:
+        path = self.blobs.final_path(row.blob_key)
+        if path.is_file():
+            return path
+        # committed but not yet moved into place (a crash between commit and rename)
+        self.blobs.sweep(lambda key: key == row.blob_key, older_than=0.0)
+        return path if path.is_file() else None
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    def recover(self, older_than: float = 0.0) -> dict[str, int]:
+        """Settle what a crash left half done. Run before serving (or periodically)."""
+        settled = {"registered": 0, "abandoned": 0}
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
+        with self.engine.begin() as connection:
+            for row in rows.pending(connection, cutoff):
+                if self.registry.is_registered(row.unique_id):
+                    rows.mark_committed(connection, [row.unique_id])
+                    settled["registered"] += 1
+                else:
+                    rows.remove(connection, [row.unique_id])
+                    settled["abandoned"] += 1
+        with self.engine.connect() as connection:
+            finished, dropped = self.blobs.sweep(
+                lambda key: rows.committed_key(connection, key), older_than)
+        settled.update(finished=finished, dropped=dropped)
+        if any(settled.values()):
+            log.warning("repository recovery: %s", settled)
+        return settled
+
+
+def _record(entry: DocumentEntry, blob: StagedBlob) -> dict:
+    return {"unique_id": entry.unique_id, "blob_key": blob.key, "size": blob.size,
+            "sha1": blob.sha1, "mime_type": entry.mime_type}
+
+
+__all__ = ["DocumentRequest", "Repository", "RetrievedDocument", "blob_key"]

@@ -1,0 +1,49 @@
+"""Rows of the repository's document table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.engine import Row
+
+from .tables import repository_documents
+
+PENDING = "pending"
+COMMITTED = "committed"
+
+
+def add_document(connection: Connection, *, unique_id: str, blob_key: str, size: int,
+                 sha1: str, mime_type: str, state: str = COMMITTED) -> None:
+    connection.execute(insert(repository_documents).values(
+        unique_id=unique_id, blob_key=blob_key, size=size, hash=sha1, mime_type=mime_type,
+        state=state, stored_at=dt.datetime.now(dt.UTC)))
+
+
+def mark_committed(connection: Connection, unique_ids: list[str]) -> None:
+    connection.execute(update(repository_documents)
+                       .where(repository_documents.c.unique_id.in_(unique_ids))
+                       .values(state=COMMITTED))
+
+
+def remove(connection: Connection, unique_ids: list[str]) -> None:
+    connection.execute(delete(repository_documents)
+                       .where(repository_documents.c.unique_id.in_(unique_ids)))
+
+
+def documents(connection: Connection, unique_ids: list[str]) -> dict[str, Row]:
+    rows = connection.execute(select(repository_documents)
+                              .where(repository_documents.c.unique_id.in_(unique_ids)))
+    return {row.unique_id: row for row in rows}
+
+
+def committed_key(connection: Connection, blob_key: str) -> bool:
+    return connection.execute(
+        select(repository_documents.c.unique_id)
+        .where(repository_documents.c.blob_key == blob_key,
+               repository_documents.c.state == COMMITTED).limit(1)).first() is not None
+
+
+def pending(connection: Connection, older_than: dt.datetime) -> list[Row]:
+    return list(connection.execute(select(repository_documents).where(
+        repository_documents.c.state == PENDING, repository_documents.c.stored_at < older_than)))

@@ -1,0 +1,66 @@
+"""ITI-43 Retrieve Document Set on the repository endpoint."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from ..ebxml.encode import error_list, response_status
+from ..ebxml.namespaces import PARTIAL_SUCCESS, RS, XDSB
+from ..repository.actor import DocumentRequest, Repository
+from ..security.principal import SYSTEM
+from ..soap.endpoint import Operation
+from ..soap.faults import sender
+from ..soap.message import SoapRequest, SoapResponse
+from ..soap.namespaces import qn
+from .outcome import outcome_label
+
+ACTION = "urn:ihe:iti:2007:RetrieveDocumentSet"
+RESPONSE_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
+
+
+def _text(parent: etree._Element, local: str) -> str | None:
+    value = parent.findtext(qn(XDSB, local))
+    return value.strip() if value is not None else None
+
+
+def iti43_operation(repository: Repository) -> Operation:
+    def handle(request: SoapRequest) -> SoapResponse:
+        requests = []
+        for element in request.payload.findall(qn(XDSB, "DocumentRequest")):
+            repository_id = _text(element, "RepositoryUniqueId")
+            document_id = _text(element, "DocumentUniqueId")
+            if not repository_id or not document_id:
+                raise sender("each xdsb:DocumentRequest needs RepositoryUniqueId and "
+                             "DocumentUniqueId", "InvalidDocumentRequest")
+            requests.append(DocumentRequest(repository_id, document_id,
+                                            _text(element, "HomeCommunityId")))
+        if not requests:
+            raise sender("RetrieveDocumentSetRequest holds no DocumentRequest",
+                         "InvalidDocumentRequest")
+        found, errors = repository.retrieve(requests, SYSTEM)
+        answer = etree.Element(qn(XDSB, "RetrieveDocumentSetResponse"),
+                               nsmap={"xdsb": XDSB, "rs": RS})
+        status = response_status(errors, partial=bool(found))
+        if errors and found:
+            status = PARTIAL_SUCCESS
+        registry_response = etree.SubElement(answer, qn(RS, "RegistryResponse"), status=status)
+        errors_element = error_list(errors)
+        if errors_element is not None:
+            registry_response.append(errors_element)
+        response = SoapResponse(answer, outcome=outcome_label(status))
+        for document in found:
+            item = etree.SubElement(answer, qn(XDSB, "DocumentResponse"))
+            if document.request.home_community_id:
+                etree.SubElement(item, qn(XDSB, "HomeCommunityId")).text = \
+                    document.request.home_community_id
+            etree.SubElement(item, qn(XDSB, "RepositoryUniqueId")).text = \
+                document.request.repository_unique_id
+            etree.SubElement(item, qn(XDSB, "DocumentUniqueId")).text = \
+                document.request.document_unique_id
+            etree.SubElement(item, qn(XDSB, "mimeType")).text = document.mime_type
+            response.set_binary(etree.SubElement(item, qn(XDSB, "Document")), document.content)
+        return response
+
+    return Operation("ITI-43", ACTION, RESPONSE_ACTION, qn(XDSB, "RetrieveDocumentSetRequest"),
+                     qn(XDSB, "RetrieveDocumentSetResponse"), handle,
+                     wsdl_name="DocumentRepository_RetrieveDocumentSet")
