@@ -151,3 +151,40 @@ def _assert_every_blob_registered(database_url: str, root: Path) -> None:
             assert row is not None and row.state == "committed", f"unregistered blob {key}"
             assert registry_store.find_by_unique_ids(connection, [row.unique_id], "document")
     engine.dispose()
+
+
+def test_cli_submit_query_retrieve(live_server, tmp_path):
+    from .test_conformance import run_cli
+
+    patient = new_patient()
+    open_patient_at(live_server.database_url, patient)
+    sample = REFERENCE / "cda-samples" / "ans-ci-sis" / "BIO-CR-BIO_2024.01_TSH_1.xml"
+    pdf = tmp_path / "courrier.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + os.urandom(5000) + b"\n%%EOF\n")
+    submitted = run_cli("submit", str(sample), str(pdf), "--patient", patient, "--repository",
+                        live_server.url + "/xds/repository")
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    unique_ids = [line.split()[0] for line in submitted.stdout.splitlines()]
+    assert len(unique_ids) == 2
+
+    listed = run_cli("query", "--patient", patient, "--registry",
+                     live_server.url + "/xds/registry")
+    assert listed.returncode == 0, listed.stderr
+    assert "2 document(s)" in listed.stdout
+    assert all(uid in listed.stdout for uid in unique_ids)
+    assert "courrier" in listed.stdout
+
+    for unique_id, original in zip(unique_ids, (sample, pdf), strict=True):
+        out = tmp_path / "out.bin"
+        fetched = run_cli("retrieve", unique_id, "--out", str(out), "--repository",
+                          live_server.url + "/xds/repository", "--registry",
+                          live_server.url + "/xds/registry")
+        assert fetched.returncode == 0, fetched.stderr
+        assert out.read_bytes() == original.read_bytes()
+
+    unknown = run_cli("retrieve", "1.2.3.404", "--out", str(tmp_path / "x"), "--registry",
+                      live_server.url + "/xds/registry")
+    assert unknown.returncode != 0 and "knows no document" in unknown.stderr
+    refused = run_cli("submit", str(pdf), "--patient", new_patient(), "--repository",
+                      live_server.url + "/xds/repository")
+    assert refused.returncode != 0 and "XDSUnknownPatientId" in refused.stderr

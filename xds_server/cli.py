@@ -231,6 +231,135 @@ def _local_feed(ctx: click.Context, data_dir: str | None):
     return feed
 
 
+DEFAULT_REGISTRY = "http://127.0.0.1:8080/xds/registry"
+DEFAULT_REPOSITORY = "http://127.0.0.1:8080/xds/repository"
+
+
+def _code_option(value: str | None):
+    from .consumer.sources import parse_code
+
+    if value is None:
+        return None
+    try:
+        return parse_code(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--patient", required=True, help="patient id, 'ID^^^&OID&ISO'")
+@click.option("--repository", "repository_url", default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--class", "class_code", help="classCode as code^^scheme[^^display]")
+@click.option("--type", "type_code", help="typeCode (default: the CDA's code)")
+@click.option("--format", "format_code", help="formatCode")
+@click.option("--title", help="title (default: the CDA's title, else the file name)")
+@click.option("--author", help="author person (XCN)")
+@click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
+def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code: str | None,
+           type_code: str | None, format_code: str | None, title: str | None,
+           author: str | None, inline: bool) -> None:
+    """Provide and register documents (ITI-41); metadata from the CDA header when there is one."""
+    from pathlib import Path
+
+    from .consumer.documents import PROVIDE, provide_request
+    from .consumer.sources import SourceOptions, submission_for_files
+    from .consumer.transport import SoapClient, TransportError
+    from .model.content import Attachment
+
+    options = SourceOptions(title=title, author=author, type_code=_code_option(type_code),
+                            format_code=_code_option(format_code))
+    if class_code:
+        options.class_code = _code_option(class_code)
+    submission, paths = submission_for_files([Path(f) for f in files], patient, options)
+    documents = {doc_id: Attachment.from_file(path, next(
+        d.mime_type for d in submission.documents if d.entry_uuid == doc_id))
+        for doc_id, path in paths.items()}
+    payload, binaries = provide_request(submission, documents)
+    try:
+        reply = SoapClient(repository_url).call(PROVIDE, payload, binaries=binaries,
+                                                mtom=not inline)
+    except TransportError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report_registry_reply(reply)
+    for document in submission.documents:
+        click.echo(f"{document.unique_id}  {document.title}  ({document.mime_type})")
+
+
+def _report_registry_reply(reply) -> None:
+    if reply.fault is not None:
+        raise click.ClickException(f"SOAP fault {reply.fault.code} "
+                                   f"{' '.join(reply.fault.subcodes)}: {reply.fault.reason} "
+                                   f"(request id {reply.fault.request_id})")
+    status = (reply.payload.get("status") or "").rsplit(":", 1)[-1]
+    problems = [(e.get("errorCode"), e.get("codeContext"), e.get("severity") or "")
+                for e in reply.payload.iter("{*}RegistryError")]
+    for code, context, severity in problems:
+        click.echo(f"{severity.rsplit(':', 1)[-1]}: {code}: {context}", err=True)
+    if status != "Success":
+        raise click.ClickException(f"{status} (request id {reply.headers.get('x-request-id')})")
+
+
+@main.command()
+@click.option("--patient", required=True, help="patient id, 'ID^^^&OID&ISO'")
+@click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True)
+@click.option("--status", "statuses", multiple=True, default=("Approved",), show_default=True,
+              help="Approved, Deprecated, or a full status URN; repeat for several")
+@click.option("--class", "class_codes", multiple=True, help="classCode code^^scheme (OR)")
+def query(patient: str, registry_url: str, statuses: tuple[str, ...],
+          class_codes: tuple[str, ...]) -> None:
+    """FindDocuments (ITI-18) for a patient, printed as a table."""
+    from .consumer.queries import find_documents_request
+    from .consumer.sources import listing
+    from .consumer.transport import SoapClient, TransportError
+
+    request = find_documents_request(patient, list(statuses), list(class_codes))
+    try:
+        reply = SoapClient(registry_url).call("urn:ihe:iti:2007:RegistryStoredQuery", request)
+    except TransportError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report_registry_reply(reply)
+    rows = listing(list(reply.payload.iter("{*}ExtrinsicObject")))
+    headers = ("title", "type", "date", "author", "uniqueId")
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(f"{len(rows)} document(s)")
+
+
+@main.command()
+@click.argument("unique_id")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--repository", "repository_url", default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True,
+              help="asked for the repositoryUniqueId when --repository-id is not given")
+@click.option("--repository-id", help="repositoryUniqueId of the document")
+def retrieve(unique_id: str, out_path: str, repository_url: str, registry_url: str,
+             repository_id: str | None) -> None:
+    """Retrieve one document (ITI-43) into a file."""
+    from pathlib import Path
+
+    from .consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
+    from .consumer.queries import repository_of
+    from .consumer.transport import SoapClient, TransportError
+
+    try:
+        if repository_id is None:
+            repository_id = repository_of(SoapClient(registry_url), unique_id)
+        reply = SoapClient(repository_url).call(RETRIEVE, retrieve_request(
+            [(repository_id, unique_id)]))
+    except (TransportError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    result = parse_retrieve(reply)
+    if not result.documents:
+        detail = "; ".join(f"{code}: {context}" for code, context in result.errors)
+        raise click.ClickException(f"{result.status}: {detail}")
+    Path(out_path).write_bytes(result.documents[0].data)
+    click.echo(f"{out_path}: {len(result.documents[0].data)} bytes, "
+               f"{result.documents[0].mime_type}")
+
+
 @main.command("config")
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.pass_context

@@ -1,0 +1,53 @@
+"""Stored-query requests a consumer sends (ITI-18), built from plain values."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from ..ebxml.namespaces import QUERY, RIM
+from ..model import vocabulary as v
+from .transport import SoapClient
+
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+_STATUSES = {s.rsplit(":", 1)[-1]: s for s in v.STATUSES}
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def adhoc_query(query_id: str, params: dict[str, str | list[str]],
+                return_type: str = "LeafClass") -> etree._Element:
+    request = etree.Element(f"{{{QUERY}}}AdhocQueryRequest", nsmap={"query": QUERY, "rim": RIM})
+    etree.SubElement(request, f"{{{QUERY}}}ResponseOption", returnType=return_type,
+                     returnComposedObjects="true")
+    adhoc = etree.SubElement(request, f"{{{RIM}}}AdhocQuery", id=query_id)
+    for name, value in params.items():
+        slot = etree.SubElement(adhoc, f"{{{RIM}}}Slot", name=name)
+        text = "(" + ",".join(_quote(x) for x in value) + ")" if isinstance(value, list) \
+            else _quote(value)
+        etree.SubElement(etree.SubElement(slot, f"{{{RIM}}}ValueList"),
+                         f"{{{RIM}}}Value").text = text
+    return request
+
+
+def find_documents_request(patient: str, statuses: list[str],
+                           class_codes: list[str] | None = None) -> etree._Element:
+    params: dict[str, str | list[str]] = {
+        "$XDSDocumentEntryPatientId": patient,
+        "$XDSDocumentEntryStatus": [_STATUSES.get(s, s) for s in statuses]}
+    if class_codes:
+        params["$XDSDocumentEntryClassCode"] = class_codes
+    return adhoc_query(FIND_DOCUMENTS, params)
+
+
+def repository_of(registry: SoapClient, document_unique_id: str) -> str:
+    """The repositoryUniqueId the registry holds for a document."""
+    reply = registry.call(STORED_QUERY, adhoc_query(
+        GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [document_unique_id]}))
+    for slot in (reply.payload.iter(f"{{{RIM}}}Slot") if reply.payload is not None else []):
+        if slot.get("name") == "repositoryUniqueId":
+            return slot.findtext(f"{{{RIM}}}ValueList/{{{RIM}}}Value") or ""
+    raise LookupError(f"the registry knows no document with uniqueId {document_unique_id}")

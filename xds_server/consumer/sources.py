@@ -1,0 +1,188 @@
+"""What a document source sends: metadata for a file, from its CDA header when it is a CDA,
+from the caller's options otherwise; and the FindDocuments listing a consumer prints.
+
+The CDA mapping here reads the header fields every CDA has (id, code, title, effectiveTime,
+confidentialityCode, languageCode, author, documentationOf/serviceEvent); the CI-SIS profile's
+full CDA ⇄ metadata rules live in cda/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from ..model import vocabulary as v
+from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
+from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+from .metadata import has_member, new_oid
+
+HL7 = "urn:hl7-org:v3"
+
+
+@dataclass
+class SourceOptions:
+    """Coded values a source gives for what the file itself does not say."""
+
+    class_code: Code = field(default_factory=lambda: Code("10", "1.2.250.1.213.1.1.4.1",
+                                                         "Compte rendu"))
+    type_code: Code | None = None
+    format_code: Code | None = None
+    facility: Code = field(default_factory=lambda: Code("SA01", "1.2.250.1.71.4.2.4"))
+    practice: Code = field(default_factory=lambda: Code("ETABLISSEMENT",
+                                                        "1.2.250.1.213.1.1.4.9"))
+    confidentiality: Code = field(default_factory=lambda: Code("N", "2.16.840.1.113883.5.25"))
+    content_type: Code = field(default_factory=lambda: Code("04", "1.2.250.1.213.2.2"))
+    source_id: str = "1.2.250.1.999.1.1"
+    author: str | None = None
+    title: str | None = None
+    language: str = "fr-FR"
+
+
+def parse_code(text: str) -> Code:
+    """`code^^scheme[^^display]` as given on a command line."""
+    parts = text.split("^^")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError(f"'{text}' is not code^^codingScheme")
+    return Code(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+
+
+def _dtm(value: str | None) -> str | None:
+    """CDA TS (may carry a zone) → XDS DTM in UTC."""
+    if not value:
+        return None
+    digits = value.split("+")[0].split("-")[0].split(".")[0]
+    zone = value[len(digits):]
+    if zone[:1] in "+-" and len(zone) >= 5 and len(digits) >= 12:
+        moment = dt.datetime.strptime(digits[:14].ljust(14, "0"), "%Y%m%d%H%M%S")
+        offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        moment = moment - offset if zone[0] == "+" else moment + offset
+        return moment.strftime("%Y%m%d%H%M%S")[:len(digits)]
+    return digits
+
+
+def _cda_header(data: bytes) -> etree._Element | None:
+    try:
+        root = parse_xml(data)
+    except (MalformedXmlError, UnsafeXmlError):
+        return None
+    return root if root.tag == f"{{{HL7}}}ClinicalDocument" else None
+
+
+def document_for_file(path: Path, patient: str, options: SourceOptions,
+                      symbol: str = "Document01") -> DocumentEntry:
+    data = path.read_bytes()
+    cda = _cda_header(data)
+    entry = DocumentEntry(
+        entry_uuid=symbol, unique_id=new_oid(), patient_id=patient, source_patient_id=patient,
+        mime_type=(mimetypes.guess_type(path.name)[0] or "application/octet-stream"),
+        class_code=options.class_code, type_code=options.type_code,
+        format_code=options.format_code, healthcare_facility_type_code=options.facility,
+        practice_setting_code=options.practice, confidentiality_codes=[options.confidentiality],
+        creation_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
+        language_code=options.language, title=options.title or path.stem,
+        authors=[Author(person=options.author)] if options.author else [])
+    if cda is not None:
+        _from_cda(entry, cda)
+    if entry.type_code is None:
+        entry.type_code = Code("55107-7", "2.16.840.1.113883.6.1", "Document")
+    if entry.format_code is None:
+        entry.format_code = Code("urn:ihe:iti:xds-sd:pdf:2008" if entry.mime_type ==
+                                 "application/pdf" else "urn:ihe:iti:xds-sd:text:2008",
+                                 "1.3.6.1.4.1.19376.1.2.3")
+    return entry
+
+
+def _from_cda(entry: DocumentEntry, cda: etree._Element) -> None:
+    ns = {"h": HL7}
+
+    def first(xpath: str) -> etree._Element | None:
+        found = cda.xpath(xpath, namespaces=ns)
+        return found[0] if found else None
+
+    entry.mime_type = "text/xml"
+    identifier = first("h:id")
+    if identifier is not None and identifier.get("root"):
+        extension = identifier.get("extension")
+        entry.unique_id = f"{identifier.get('root')}^{extension}" if extension \
+            else identifier.get("root")
+    code = first("h:code")
+    if code is not None and code.get("code"):
+        entry.type_code = Code(code.get("code"), code.get("codeSystem") or "",
+                               code.get("displayName") or "")
+    title = first("h:title")
+    if title is not None and (title.text or "").strip():
+        entry.title = title.text.strip()
+    effective = first("h:effectiveTime")
+    if effective is not None:
+        entry.creation_time = _dtm(effective.get("value")) or entry.creation_time
+    confidentiality = first("h:confidentialityCode")
+    if confidentiality is not None and confidentiality.get("code"):
+        entry.confidentiality_codes = [Code(confidentiality.get("code"),
+                                            confidentiality.get("codeSystem") or
+                                            "2.16.840.1.113883.5.25")]
+    language = first("h:languageCode")
+    if language is not None and language.get("code"):
+        entry.language_code = language.get("code")
+    start = first("h:documentationOf/h:serviceEvent/h:effectiveTime/h:low")
+    stop = first("h:documentationOf/h:serviceEvent/h:effectiveTime/h:high")
+    entry.service_start_time = _dtm(start.get("value")) if start is not None else None
+    entry.service_stop_time = _dtm(stop.get("value")) if stop is not None else None
+    author = first("h:author/h:assignedAuthor")
+    if author is not None and not entry.authors:
+        ident = author.find("h:id", ns)
+        family = author.findtext("h:assignedPerson/h:name/h:family", namespaces=ns) or ""
+        given = author.findtext("h:assignedPerson/h:name/h:given", namespaces=ns) or ""
+        if ident is not None and ident.get("extension"):
+            person = (f"{ident.get('extension')}^{family}^{given}^^^^^^"
+                      f"&{ident.get('root')}&ISO")
+        else:
+            person = f"^{family}^{given}"
+        entry.authors = [Author(person=person)]
+
+
+def submission_for_files(paths: list[Path], patient: str,
+                         options: SourceOptions) -> tuple[Submission, dict[str, Path]]:
+    """One submission set holding one DocumentEntry per file; returns Document ids → files."""
+    documents = [document_for_file(path, patient, options, f"Document{i + 1:02d}")
+                 for i, path in enumerate(paths)]
+    package = SubmissionSet("SubmissionSet01", unique_id=new_oid(), patient_id=patient,
+                            source_id=options.source_id,
+                            submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
+                            content_type_code=options.content_type,
+                            authors=[a for d in documents for a in d.authors][:1])
+    submission = Submission(package, documents, associations=[
+        has_member(package.entry_uuid, d.entry_uuid) for d in documents])
+    return submission, {d.entry_uuid: path for d, path in zip(documents, paths, strict=True)}
+
+
+def listing(objects: list[etree._Element]) -> list[tuple[str, str, str, str, str]]:
+    """(title, type, date, author, uniqueId) of each ExtrinsicObject of a LeafClass answer."""
+    rim = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+    rows = []
+    for element in objects:
+        slots = {s.get("name"): s.findtext(f"{{{rim}}}ValueList/{{{rim}}}Value") or ""
+                 for s in element.findall(f"{{{rim}}}Slot")}
+        classes = {c.get("classificationScheme"): c for c in
+                   element.findall(f"{{{rim}}}Classification")}
+        type_code = classes.get(v.DE_TYPE_CODE)
+        type_text = ""
+        if type_code is not None:
+            display = type_code.find(f"{{{rim}}}Name/{{{rim}}}LocalizedString")
+            type_text = (display.get("value") if display is not None else "") \
+                or type_code.get("nodeRepresentation", "")
+        author = classes.get(v.DE_AUTHOR)
+        person = ""
+        if author is not None:
+            for slot in author.findall(f"{{{rim}}}Slot"):
+                if slot.get("name") == "authorPerson":
+                    person = slot.findtext(f"{{{rim}}}ValueList/{{{rim}}}Value") or ""
+        title = element.find(f"{{{rim}}}Name/{{{rim}}}LocalizedString")
+        unique_id = next((e.get("value") for e in element.findall(f"{{{rim}}}ExternalIdentifier")
+                          if e.get("identificationScheme") == v.DE_UNIQUE_ID), "")
+        rows.append((title.get("value") if title is not None else "", type_text,
+                     slots.get("creationTime", ""), person, unique_id))
+    return rows
