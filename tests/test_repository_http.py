@@ -188,3 +188,73 @@ def test_cli_submit_query_retrieve(live_server, tmp_path):
     refused = run_cli("submit", str(pdf), "--patient", new_patient(), "--repository",
                       live_server.url + "/xds/repository")
     assert refused.returncode != 0 and "XDSUnknownPatientId" in refused.stderr
+
+
+def _worker_of(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    assert len(children) == 1
+    return int(children[0])
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def _reset_peak(pid: int) -> int:
+    """Reset the peak RSS of `pid` (Linux clear_refs 5); returns the current RSS in KiB."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return _memory_kib(pid, "VmRSS")
+
+
+def test_100_mb_document_is_stored_and_served_in_bounded_memory(tmp_path):
+    import hashlib
+
+    size = 100 * 1024 * 1024
+    big = tmp_path / "big.bin"
+    digest = hashlib.sha1()
+    with open(big, "wb") as handle:
+        for _ in range(size // (4 * 1024 * 1024)):
+            block = os.urandom(4 * 1024 * 1024)
+            digest.update(block)
+            handle.write(block)
+    data_dir = tmp_path / "var"
+    with database_for("sqlite", tmp_path) as database_url:
+        env = {"XDS_DATABASE_URL": database_url, "XDS_PROFILE": "ihe",
+               "XDS_MAX_REQUEST_BYTES": str(size + 16 * 1024 * 1024),
+               "XDS_MAX_DOCUMENT_BYTES": str(size), "XDS_LOG_LEVEL": "WARNING"}
+        process, url, _ = start_server(data_dir, env, workers=1)
+        try:
+            patient = new_patient()
+            open_patient_at(database_url, patient)
+            client = SoapClient(url + "/xds/repository", spool_dir=tmp_path,
+                                spool_threshold=1024 * 1024)
+            worker = _worker_of(process.pid)
+            provide_one(client, patient, b"warm-up", "text/plain")  # imports, caches
+
+            base = _reset_peak(worker)
+            submission = single_document_submission(patient, hash=None, size=None,
+                                                    repository_unique_id=None,
+                                                    mime_type="application/octet-stream")
+            payload, binaries = provide_request(submission, {"Document01": Attachment(
+                "application/octet-stream", "", path=big, size=size, sha1=digest.hexdigest())})
+            reply = client.call(PROVIDE, payload, binaries=binaries)
+            assert reply.payload.get("status").endswith("Success")
+            storing = (_memory_kib(worker, "VmHWM") - base) * 1024
+
+            base = _reset_peak(worker)
+            reply = client.call(RETRIEVE, retrieve_request(
+                [(_repository_id_at(data_dir), submission.documents[0].unique_id)]))
+            serving = (_memory_kib(worker, "VmHWM") - base) * 1024
+            [part] = reply.attachments.values()
+            assert (part.size, part.sha1) == (size, digest.hexdigest())
+            reply.close()
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+    print(f"100 MiB document: worker peak grew by {storing / 2**20:.1f} MiB storing, "
+          f"{serving / 2**20:.1f} MiB serving")
+    assert storing < 2.5 * size
+    assert serving < 1.5 * size

@@ -75,9 +75,12 @@ class Repository:
             for entry, attachment in entries:
                 if entry.unique_id in existing:
                     continue  # the same bytes are already held (a resubmission)
-                source = attachment.path if attachment.path is not None \
-                    else io.BytesIO(attachment.read_bytes())
-                staged.append((entry, self.blobs.stage(entry.unique_id, source)))
+                if attachment.path is not None:  # spooled while received: link, no copy
+                    blob = self.blobs.stage(entry.unique_id, attachment.path,
+                                            known=(attachment.size, attachment.sha1))
+                else:
+                    blob = self.blobs.stage(entry.unique_id, io.BytesIO(attachment.read_bytes()))
+                staged.append((entry, blob))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, blob) for entry, blob in staged])

@@ -55,18 +55,21 @@ class FilesystemBlobStore:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def stage(self, unique_id: str, source: BinaryIO | Path) -> StagedBlob:
-        """Copy (or move, for a spool file on the same disk) the bytes into staging, durably."""
+    def stage(self, unique_id: str, source: BinaryIO | Path,
+              known: tuple[int, str] | None = None) -> StagedBlob:
+        """Copy (or hard-link, for a spool file on the same disk) the bytes into staging,
+        durably. `known` is (size, sha1) when the caller computed them while receiving."""
         self.ensure()
         key = blob_key(unique_id)
         target = self.staging / f"{key}.{uuid.uuid4().hex}.staged"
         digest = hashlib.sha1()
         size = 0
         if isinstance(source, Path):
-            with open(source, "rb") as handle:
-                while block := handle.read(CHUNK):
-                    digest.update(block)
-                    size += len(block)
+            if known is None:
+                with open(source, "rb") as handle:
+                    while block := handle.read(CHUNK):
+                        digest.update(block)
+                        size += len(block)
             try:
                 os.link(source, target)  # same filesystem: no copy
             except OSError:
@@ -82,6 +85,8 @@ class FilesystemBlobStore:
                 handle.flush()
                 os.fsync(handle.fileno())
         _fsync_dir(self.staging)
+        if known is not None and isinstance(source, Path):
+            return StagedBlob(key, target, known[0], known[1])
         return StagedBlob(key, target, size, digest.hexdigest())
 
     def commit(self, staged: StagedBlob) -> Path:
