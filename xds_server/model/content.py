@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 64 * 1024
+FILE_CHUNK = 1024 * 1024  # large reads for streaming: fewer syscalls, bounded memory
 
 
 class Attachment:
@@ -79,11 +80,10 @@ class Attachment:
         assert self._path is not None
         return open(self._path, "rb")
 
-    def iter_chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+    def iter_chunks(self, size: int = FILE_CHUNK) -> Iterator[bytes]:
+        """The content in pieces for a streaming writer; in-memory content goes out whole."""
         if self._data is not None:
-            view = memoryview(self._data)
-            for start in range(0, len(view), size):
-                yield bytes(view[start:start + size])
+            yield self._data
             return
         with self.open() as handle:
             while block := handle.read(size):

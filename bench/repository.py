@@ -1,0 +1,188 @@
+"""Benchmark of the document repository over HTTP (PostgreSQL by default, durable commits).
+
+- ITI-41: submissions per second, one 50 KB CDA per submission, MTOM (budget >= 150/s on
+  PostgreSQL);
+- ITI-43: MB/s retrieving 1 MB documents (MTOM), against a bare WSGI handler serving the same
+  bytes from the same file under the same gunicorn, same run (budget >= 0.7x its MB/s);
+- memory: the worker's peak RSS growth storing and serving one 100 MB document.
+
+    .venv/bin/python bench/repository.py [--database postgresql|sqlite] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from loadgen import http_request, run_load  # noqa: E402
+from registry import postgres_url  # noqa: E402
+
+from tests.conftest import free_port, start_server, stop_server  # noqa: E402
+from tests.registry_data import new_patient, single_document_submission  # noqa: E402
+from tests.test_repository_http import _memory_kib, _reset_peak, _worker_of  # noqa: E402
+from xds_server.config import load_settings  # noqa: E402
+from xds_server.consumer.documents import PROVIDE, RETRIEVE, provide_request, retrieve_request  # noqa: E402  # noqa: E402
+from xds_server.consumer.transport import SoapClient, encode_request  # noqa: E402
+from xds_server.model.content import Attachment  # noqa: E402
+from xds_server.store import registry_store  # noqa: E402
+from xds_server.store.database import make_engine  # noqa: E402
+
+CDA_50K = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">'
+           + b"<component><nonXMLBody><text>" + b"A" * 51000
+           + b"</text></nonXMLBody></component></ClinicalDocument>\n")
+
+
+def raw_request(url: str, action: str, payload, binaries) -> bytes:
+    encoded = encode_request(url, action, payload, binaries=binaries, mtom=True)
+    return http_request(url, b"".join(encoded.chunks), encoded.content_type)
+
+
+def provide_requests(url: str, patient: str, count: int, content: bytes,
+                     mime: str) -> tuple[list[bytes], list[str]]:
+    bodies, unique_ids = [], []
+    for _ in range(count):
+        submission = single_document_submission(patient, hash=None, size=None,
+                                                 repository_unique_id=None, mime_type=mime)
+        payload, binaries = provide_request(submission, {
+            "Document01": Attachment.from_bytes(content, mime)})
+        bodies.append(raw_request(url, PROVIDE, payload, binaries))
+        unique_ids.append(submission.documents[0].unique_id)
+    return bodies, unique_ids
+
+
+def start_bare_file_server(path: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "BENCH_FILE": str(path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-w", str(workers),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--no-control-socket",
+         "bare_file_wsgi:app"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/file"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("bare file server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--submissions", type=int, default=2500)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
+        url = postgres_url("bench_repository") if args.database == "postgresql" \
+            else f"sqlite:///{tmp}/registry.sqlite3"
+        data_dir = Path(tmp) / "var"
+        env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_LOG_LEVEL": "WARNING",
+               "XDS_MAX_REQUEST_BYTES": str(160 * 2**20),
+               "XDS_MAX_DOCUMENT_BYTES": str(128 * 2**20)}
+        process, base, _ = start_server(data_dir, env, args.workers)
+        patient = new_patient()
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            registry_store.add_patient(connection, patient)
+        repository_id = load_settings({"data_dir": str(data_dir)}, environ={}
+                                      ).repository_unique_id
+        endpoint = base + "/xds/repository"
+        try:
+            # ITI-41, 50 KB
+            bodies, _ = provide_requests(endpoint, patient, args.submissions, CDA_50K,
+                                         "text/xml")
+            run_load(endpoint, bodies[:100], clients=args.clients, seconds=5,
+                     max_requests=100)
+            submissions = run_load(endpoint, bodies[100:], clients=args.clients,
+                                   seconds=args.seconds, max_requests=len(bodies) - 100)
+
+            # ITI-43, 1 MB, against a bare handler serving the same stored file
+            megabyte = os.urandom(2**20)
+            stored, unique_ids = provide_requests(endpoint, patient, 1, megabyte,
+                                                  "application/octet-stream")
+            run_load(endpoint, stored, clients=1, seconds=10, max_requests=1)
+            blob = next(p for p in (data_dir / "documents").glob("??/??/*")
+                        if p.stat().st_size == 2**20)
+            retrieval = raw_request(endpoint, RETRIEVE,
+                                    retrieve_request([(repository_id, unique_ids[0])]), [])
+            bare_process, bare_url = start_bare_file_server(blob, args.workers)
+            bare_request = (b"GET /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                            )
+            try:
+                run_load(bare_url, bare_request, clients=args.clients, seconds=2)
+                bare = run_load(bare_url, bare_request, clients=args.clients,
+                                seconds=args.seconds)
+                ours = run_load(endpoint, retrieval, clients=args.clients, seconds=args.seconds)
+            finally:
+                stop_server(bare_process)
+
+        finally:
+            stop_server(process)
+        # memory, 100 MB, on a one-worker server (the peak is read from that worker)
+        process, base, _ = start_server(data_dir, env, 1)
+        try:
+            memory = measure_100mb(base + "/xds/repository", patient, repository_id, Path(tmp),
+                                   process.pid)
+        finally:
+            stop_server(process)
+            engine.dispose()
+
+    print(f"\nRepository benchmark on {args.database}: {args.workers} sync workers, "
+          f"{args.clients} clients")
+    print(f"ITI-41 (50 KB CDA, MTOM): {submissions.rate:.0f} submissions/s, p50 "
+          f"{submissions.percentile(0.5):.1f} ms, p99 {submissions.percentile(0.99):.1f} ms, "
+          f"errors {submissions.errors} (budget >= 150/s: "
+          f"{'within' if submissions.rate >= 150 else 'OVER'})")
+    ratio = ours.rate / bare.rate
+    print(f"ITI-43 (1 MB, MTOM): {ours.rate:.0f} MB/s against bare file handler {bare.rate:.0f} "
+          f"MB/s: {ratio:.2f} (budget >= 0.7: {'within' if ratio >= 0.7 else 'OVER'})")
+    print(memory)
+
+
+def measure_100mb(endpoint: str, patient: str, repository_id: str, tmp: Path,
+                  master: int) -> str:
+    size = 100 * 2**20
+    big = tmp / "big.bin"
+    digest = hashlib.sha1()
+    with open(big, "wb") as handle:
+        for _ in range(25):
+            block = os.urandom(4 * 2**20)
+            digest.update(block)
+            handle.write(block)
+    worker = _worker_of(master)
+    client = SoapClient(endpoint, spool_dir=tmp, spool_threshold=2**20)
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None,
+                                            mime_type="application/octet-stream")
+    payload, binaries = provide_request(submission, {"Document01": Attachment(
+        "application/octet-stream", "", path=big, size=size, sha1=digest.hexdigest())})
+    base = _reset_peak(worker)
+    client.call(PROVIDE, payload, binaries=binaries)
+    storing = (_memory_kib(worker, "VmHWM") - base) / 1024
+    base = _reset_peak(worker)
+    reply = client.call(RETRIEVE, retrieve_request(
+        [(repository_id, submission.documents[0].unique_id)]))
+    serving = (_memory_kib(worker, "VmHWM") - base) / 1024
+    reply.close()
+    return (f"memory, 100 MiB document: worker peak RSS grew {storing:.1f} MiB storing "
+            f"(budget < 250), {serving:.1f} MiB serving (budget < 150)")
+
+
+if __name__ == "__main__":
+    main()
