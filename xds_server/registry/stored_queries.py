@@ -51,13 +51,17 @@ def _patterns(values: Iterable[str]) -> list[str]:
 class StoredQueries:
     def __init__(self, engine: Engine, max_leaf_class_results: int) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.max_leaf_class_results = max_leaf_class_results
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
         args = check_query(adhoc)
-        with self.engine.connect() as connection:
-            handler = HANDLERS[args.query.name]
+        handler = HANDLERS[args.query.name]
+        # One-statement queries run in autocommit: no BEGIN/ROLLBACK round trips. Queries of
+        # several statements keep one transaction, so they read one state of the registry.
+        engine = self._autocommit if args.query.name in SINGLE_STATEMENT else self.engine
+        with engine.connect() as connection:
             result = handler(self, connection, args)
         if len(result.patients()) > 1:
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
@@ -103,7 +107,8 @@ class StoredQueries:
             filters.value_groups.append(
                 ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))
         limit = self.max_leaf_class_results + 1 if args.return_type == "LeafClass" else None
-        return QueryResult(documents=sql.find_documents(connection, filters, limit))
+        return QueryResult(documents=sql.find_documents(
+            connection, filters, limit, with_xml=args.return_type == "LeafClass"))
 
     def find_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
         filters = sql.Filters(store.patient_key(args.value("$XDSSubmissionSetPatientId")),
@@ -300,6 +305,9 @@ class StoredQueries:
 def _uuids(*groups: Sequence[Row]) -> set[str]:
     return {row.entry_uuid for rows in groups for row in rows}
 
+
+SINGLE_STATEMENT = frozenset({"FindDocuments", "FindDocumentsByReferenceId", "FindSubmissionSets",
+                              "FindFolders"})
 
 HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult]] = {
     "FindDocuments": StoredQueries.find_documents,

@@ -72,17 +72,19 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
                    "last_update_time")
 
 
-def _find(connection: Connection, table: Table, filters: Filters, limit: int | None) -> list[Row]:
-    columns = [table.c[name] for name in _RESULT_COLUMNS if name in table.c]
+def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
+          with_xml: bool = True) -> list[Row]:
+    columns = [table.c[name] for name in _RESULT_COLUMNS
+               if name in table.c and (with_xml or name != "xml")]
     query = select(*columns).where(*_where(table, filters)).order_by(table.c.registered_seq)
     if limit is not None:
         query = query.limit(limit)
     return list(connection.execute(query))
 
 
-def find_documents(connection: Connection, filters: Filters,
-                   limit: int | None = None) -> list[Row]:
-    return _find(connection, document_entries, filters, limit)
+def find_documents(connection: Connection, filters: Filters, limit: int | None = None,
+                   with_xml: bool = True) -> list[Row]:
+    return _find(connection, document_entries, filters, limit, with_xml)
 
 
 def find_submission_sets(connection: Connection, filters: Filters,
