@@ -50,15 +50,23 @@ TRANSACTIONS = {
     "PatientIdentityFeedTransaction": "patient-feed",
     "NullTransaction": "assert",
 }
-GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18")
+GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18", "ITI-41", "ITI-43")
 PARSER = etree.XMLParser(remove_comments=True, remove_blank_text=True, resolve_entities=False,
                          no_network=True)
 
 
-def convert_message(source: Path, origin: str) -> bytes:
+def convert_message(source: Path, origin: str, provided: bool = False) -> bytes:
+    """`provided`: metadata of an ITI-41 whose documents are replaced by our own content, so
+    the hash and size slots (of the toolkit's files) are dropped for the repository to fill."""
     root = etree.parse(str(source), PARSER).getroot()
     if etree.QName(root).namespace == RS21:
         root = _ebrs21_to_30(root)
+    if provided:
+        for slot in root.iter(f"{{{RIM}}}Slot"):
+            parent = slot.getparent()
+            if slot.get("name") in ("hash", "size") and \
+                    etree.QName(parent).localname == "ExtrinsicObject":
+                parent.remove(slot)
     etree.cleanup_namespaces(root)
     body = etree.tostring(root, pretty_print=True, encoding="unicode")
     return (f"<!-- Converted by conformance/tools/convert_nist.py from the NIST XDS Toolkit "
@@ -123,6 +131,20 @@ def _reorder(element: etree._Element) -> None:
     children.sort(key=lambda c: _ORDER[etree.QName(c).localname])  # stable: keeps slot order
     for child in children:
         element.append(child)
+
+
+def _our_document(name: str, where: str) -> bytes:
+    """Content of our own for a test's document: the toolkit's files are not copied; what a
+    test checks is that the bytes sent come back, not what they say."""
+    text = f"Test document for conformance scenario {where} ({name}), xds-server.\n"
+    if name.endswith(".pdf"):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text.strip()}) Tj ET".encode()
+        return (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+                b"3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n"
+                + f"4 0 obj << /Length {len(stream)} >> stream\n".encode() + stream
+                + b"\nendstream endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    return text.encode()
 
 
 def _sections(test_dir: Path) -> list[str]:
@@ -210,12 +232,26 @@ def convert_step(step: etree._Element, test: str, section: str, out_dir: Path,
     uses = [_use_id(e, test, section) for e in t if e.tag in ("UseId", "UseReport")]
     if uses:
         result["uses"] = uses
-    reports = [{"name": e.get("name"), "xpath": _text(e)} for e in t.findall("Report")]
+    reports = [{"name": e.get("name"), "xpath": _text(e),
+                "on": "output" if e.get("section") == "Result" else "input"}
+               for e in t.findall("Report")]
     if reports:
         result["reports"] = reports
     contents = _contents(t.find("ExpectedContents"))
     if contents:
         result["expected_contents"] = contents
+    documents = {}
+    for element in t.findall("Document"):
+        name = _text(element) or "document.txt"
+        target = out_dir / (section or ".") / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_our_document(name, f"{test}/{section}"))
+        documents[element.get("id")] = (Path(section) / name).as_posix() if section else name
+    if documents:
+        result["documents"] = documents
+    references = [element.get("uid") for element in t.findall("ReferenceDocument")]
+    if references:
+        result["reference_documents"] = references
     asserts = [_text(a) for a in t.findall("Assertions/Assert")]
     if asserts:
         result["assertions"] = asserts
@@ -223,8 +259,8 @@ def convert_step(step: etree._Element, test: str, section: str, out_dir: Path,
     if metadata and (source_dir / metadata).is_file():
         target = out_dir / (section or ".") / metadata
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(convert_message(source_dir / metadata,
-                                           f"{origin}/{metadata}"))
+        target.write_bytes(convert_message(source_dir / metadata, f"{origin}/{metadata}",
+                                           provided=t.tag == "ProvideAndRegisterTransaction"))
         result["message"] = (Path(section) / metadata).as_posix() if section else metadata
     return result
 

@@ -17,12 +17,18 @@ from lxml import etree
 
 from ..consumer.transport import SoapClient, TransportError
 from ..model import vocabulary as v
+from ..model.content import Attachment
 from .scenario import Scenario, Step, Use
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 ACTIONS = {"ITI-42": "urn:ihe:iti:2007:RegisterDocumentSet-b",
-           "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery"}
+           "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery",
+           "ITI-41": "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
+           "ITI-43": "urn:ihe:iti:2007:RetrieveDocumentSet"}
+REPOSITORY_TRANSACTIONS = {"ITI-41", "ITI-43"}
+XDSB = "urn:ihe:iti:xds-b:2007"
 REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "patient-feed", "new-patient", "assert", "none"}
 UNIQUE_ID_SCHEMES = (v.DE_UNIQUE_ID, v.SS_UNIQUE_ID, v.FOL_UNIQUE_ID)
 PATIENT_SCHEMES = (v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID)
@@ -41,6 +47,7 @@ class StepRecord:
     reports: dict[str, str] = field(default_factory=dict)
     output: etree._Element | None = None
     set_uid: str | None = None
+    sent: dict[str, bytes] = field(default_factory=dict)  # uniqueId -> document bytes
 
 
 @dataclass
@@ -103,6 +110,8 @@ class Runner:
                 got, detail, passed = "not run", str(failure), False
             except TransportError as failure:
                 got, detail, passed = "no answer", str(failure), False
+            except Exception as failure:  # a bad scenario file must not stop the whole run
+                got, detail, passed = "runner error", f"{type(failure).__name__}: {failure}", False
             self.records[(scenario.id, step.section, step.step)] = record
             if record.output is not None:
                 last_output = record.output
@@ -125,14 +134,31 @@ class Runner:
         record.patient = self._patient_for(scenario, step)
         text = self._substitute(scenario, step, scenario.message(step), record.patient)
         message = etree.fromstring(text.encode("utf-8"))
-        if step.transaction == "ITI-42":
+        binaries: list = []
+        if etree.QName(message).localname == "ProvideAndRegisterDocumentSetRequest":
+            message = message.find(f"{{{LCM}}}SubmitObjectsRequest")  # documents come from step
+            if message is None:
+                raise StepFailure("the provide template holds no lcm:SubmitObjectsRequest")
+        if step.transaction in ("ITI-42", "ITI-41"):
             self._prepare_registration(step, message, record)
-        reply = self.registry.call(ACTIONS[step.transaction], message)
+        if step.transaction == "ITI-41":
+            message, binaries = self._provide_request(scenario, step, message, record)
+        client = self.registry
+        if step.transaction in REPOSITORY_TRANSACTIONS:
+            if self.repository is None:
+                raise StepFailure("this step needs --repository")
+            client = self.repository
+        reply = client.call(ACTIONS[step.transaction], message, binaries=binaries)
         if reply.fault is not None:
             return (f"SOAP fault {reply.fault.code}", reply.fault.reason,
                     step.expected_status == "Failure")
         payload = reply.payload
+        if step.transaction == "ITI-43":
+            return self._check_retrieval(scenario, step, reply, record)
         record.output = payload
+        for name, xpath, where in step.reports:
+            if where == "output":
+                record.reports[name] = _xpath_text(payload, xpath)
         status = (payload.get("status") or "").rsplit(":", 1)[-1]
         codes = [e.get("errorCode") for e in payload.iter(f"{{{RS}}}RegistryError")
                  if (e.get("severity") or "").endswith("Error")]
@@ -141,7 +167,7 @@ class Runner:
                            for e in payload.iter(f"{{{RS}}}RegistryError"))[:300]
         passed = status == step.expected_status and (
             step.expected_error is None or step.expected_error in codes)
-        if passed and status == "Success" and step.transaction == "ITI-42" \
+        if passed and status == "Success" and step.transaction in ("ITI-42", "ITI-41") \
                 and not step.assign_uuids:
             self._learn_uuids(record)
         if passed and step.expected_contents:
@@ -186,7 +212,12 @@ class Runner:
         if use.source == "patient":
             value = record.patient
         elif use.source == "report":
-            value = record.reports.get(use.name or "")
+            name = use.name or ""
+            value = record.reports.get(name)
+            if value is None and name.endswith("_uid"):  # the toolkit's implicit reports
+                value = record.uids.get(name[:-4])
+            elif value is None and name.endswith("_uuid"):
+                value = record.uuids.get(name[:-5])
         else:
             value = (record.uids if use.source == "uid" else record.uuids).get(use.id or "")
         if value is None:
@@ -221,6 +252,8 @@ class Runner:
                 record.set_uid = identifier.get("value")
         if step.assign_uuids:
             objects = message.find(f"{{{RIM}}}RegistryObjectList")
+            if objects is None:
+                raise StepFailure("the registration template holds no rim:RegistryObjectList")
             mapping = {e.get("id"): f"urn:uuid:{uuid.uuid4()}" for e in objects.iter()
                        if e.get("id") and not e.get("id").startswith("urn:uuid:")}
             for element in message.iter():
@@ -229,10 +262,48 @@ class Runner:
                     if value in mapping:
                         element.set(attribute, mapping[value])
             record.uuids.update(mapping)
-        for name, xpath in step.reports:
-            result = message.xpath(xpath)
-            value = result[0] if isinstance(result, list) and result else result
-            record.reports[name] = str(value) if value is not None else ""
+        for name, xpath, where in step.reports:
+            if where == "input":
+                record.reports[name] = _xpath_text(message, xpath)
+
+    def _provide_request(self, scenario: Scenario, step: Step, metadata: etree._Element,
+                         record: StepRecord) -> tuple[etree._Element, list]:
+        request = etree.Element(f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest",
+                                nsmap={"xdsb": XDSB})
+        request.append(metadata)
+        binaries = []
+        for doc_id, relative in step.documents.items():
+            data = scenario.document(relative)
+            element = etree.SubElement(request, f"{{{XDSB}}}Document",
+                                       id=record.uuids.get(doc_id, doc_id))
+            binaries.append((element, Attachment.from_bytes(data, "application/octet-stream")))
+            if doc_id in record.uids:
+                record.sent[record.uids[doc_id]] = data
+        return request, binaries
+
+    def _check_retrieval(self, scenario: Scenario, step: Step, reply,
+                         record: StepRecord) -> tuple[str, str, bool]:
+        payload = reply.payload
+        response = payload.find(f"{{{RS}}}RegistryResponse")
+        status = (response.get("status") if response is not None else "").rsplit(":", 1)[-1]
+        codes = [e.get("errorCode") for e in payload.iter(f"{{{RS}}}RegistryError")]
+        got = status + (f" {' '.join(codes)}" if codes else "")
+        returned = {}
+        for item in payload.findall(f"{{{XDSB}}}DocumentResponse"):
+            returned[item.findtext(f"{{{XDSB}}}DocumentUniqueId") or ""] = reply.binary(
+                item.find(f"{{{XDSB}}}Document"))
+        problems = []
+        for symbol in step.reference_documents:
+            use = next((u for u in step.uses if u.symbol == symbol), None)
+            uid = self._resolve(scenario, use) if use else symbol
+            sent = next((r.sent[uid] for r in self.records.values() if uid in r.sent), None)
+            if uid not in returned:
+                problems.append(f"document {uid} not returned")
+            elif sent is not None and returned[uid] != sent:
+                problems.append(f"document {uid}: bytes differ from those provided")
+        passed = status == step.expected_status and not problems and (
+            step.expected_error is None or step.expected_error in codes)
+        return (got + (f", {'; '.join(problems)}" if problems else ""), "", passed)
 
     def _learn_uuids(self, record: StepRecord) -> None:
         """Symbolic ids were resolved by the registry: ask it which UUIDs it chose."""
@@ -263,6 +334,14 @@ class Runner:
         record.output = output
         return ("assertions hold" if not failed else "assertion failed",
                 "; ".join(failed)[:300], not failed)
+
+
+def _xpath_text(root: etree._Element, xpath: str) -> str:
+    result = root.xpath(xpath)
+    value = result[0] if isinstance(result, list) and result else result
+    if isinstance(value, etree._Element):
+        return (value.text or "").strip()
+    return str(value) if value not in (None, []) else ""
 
 
 def _adhoc(query_id: str, params: dict[str, str]) -> etree._Element:

@@ -41,7 +41,9 @@ class Step:
     replace_patient_id: bool = True
     keep_unique_ids: tuple[str, ...] = ()
     uses: tuple[Use, ...] = ()
-    reports: tuple[tuple[str, str], ...] = ()
+    reports: tuple[tuple[str, str, str], ...] = ()   # (name, xpath, input|output)
+    documents: dict = field(default_factory=dict)    # Document id -> file in the scenario
+    reference_documents: tuple[str, ...] = ()        # uniqueId symbols whose bytes must return
     expected_contents: dict = field(default_factory=dict)
     assertions: tuple[str, ...] = ()
     goal: str | None = None
@@ -64,6 +66,9 @@ class Scenario:
         assert step.message is not None
         return (self.directory / step.message).read_text(encoding="utf-8")
 
+    def document(self, relative: str) -> bytes:
+        return (self.directory / relative).read_bytes()
+
 
 def _step(data: dict) -> Step:
     uses = tuple(Use(symbol=u["symbol"], source=u["from"], test=u.get("test"),
@@ -76,7 +81,10 @@ def _step(data: dict) -> Step:
         patient=data.get("patient"), assign_uuids=data.get("assign_uuids", False),
         replace_patient_id=data.get("replace_patient_id", True),
         keep_unique_ids=tuple(data.get("keep_unique_ids", [])), uses=uses,
-        reports=tuple((r["name"], r["xpath"]) for r in data.get("reports", [])),
+        reports=tuple((r["name"], r["xpath"], r.get("on", "input"))
+                      for r in data.get("reports", [])),
+        documents=data.get("documents", {}),
+        reference_documents=tuple(data.get("reference_documents", [])),
         expected_contents=data.get("expected_contents", {}),
         assertions=tuple(data.get("assertions", [])), goal=data.get("goal"))
 
