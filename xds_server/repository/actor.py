@@ -54,6 +54,7 @@ class Repository:
     def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.blobs = blobs
         self.repository_unique_id = repository_unique_id
         self.registry = registry
@@ -171,7 +172,7 @@ class Repository:
         errors: list[RegistryError] = []
         wanted = [r.document_unique_id for r in requests
                   if r.repository_unique_id == self.repository_unique_id]
-        with self.engine.connect() as connection:
+        with self._autocommit.connect() as connection:  # one SELECT: no transaction needed
             held = rows.documents(connection, wanted) if wanted else {}
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:

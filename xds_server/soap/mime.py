@@ -19,6 +19,7 @@ _PARAM = re.compile(
     r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)', re.S
 )
 MAX_PART_HEADER_BYTES = 16 * 1024
+_COALESCE = 256 * 1024
 MAX_PARTS = 10_000
 
 
@@ -196,12 +197,24 @@ def write_multipart(root: bytes, root_type: str, root_id: str, attachments: list
     length = (len(head) + len(root) + sum(map(len, part_heads))
               + sum(a.size for a in attachments) + len(closing))
 
-    def chunks() -> Iterator[bytes]:
+    def pieces() -> Iterator[bytes]:
         yield head + root
         for part_head, attachment in zip(part_heads, attachments, strict=True):
             yield part_head
             yield from attachment.iter_chunks()
         yield closing
+
+    def chunks() -> Iterator[bytes]:
+        # Small pieces ride with their large neighbours: a small write after a large one waits
+        # for the peer's delayed ACK (Nagle), tens of milliseconds per response.
+        buffer = b""
+        for piece in pieces():
+            if len(buffer) >= _COALESCE and len(piece) >= _COALESCE:
+                yield buffer
+                buffer = piece
+            else:
+                buffer += piece
+        yield buffer
 
     content_type = (f'multipart/related; boundary="{boundary}"; type="{related_type}"; '
                     f'start="<{root_id}>"; start-info="{start_info}"{extra_params}')
