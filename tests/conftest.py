@@ -26,7 +26,9 @@ import pytest
 
 from xds_server.config import Settings, load_settings
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+# The shared reference material (IHE examples, NIST cases, CDA samples), beside the checkout.
+REFERENCE = Path(os.environ.get("XDS_REFERENCE_DIR") or
+                 Path(__file__).resolve().parents[1].parent / "shared" / "reference")
 POSTGRES_URL = os.environ.get("XDS_TEST_POSTGRES_URL", "").strip()
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -39,7 +41,13 @@ def _databases_line() -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return _databases_line()
+    return f"{_databases_line()}\nreference material: {REFERENCE}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not (REFERENCE / "MANIFEST.md").is_file():
+        pytest.exit(f"the reference material is not at {REFERENCE}: check out next to ../shared "
+                    "or set XDS_REFERENCE_DIR", returncode=3)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
