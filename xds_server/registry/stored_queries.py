@@ -176,11 +176,11 @@ class StoredQueries:
             return None, []
         patient = patients.pop()
         if args.has(f"{prefix}LogicalID"):
-            rows = store.object_rows_by_logical_id(connection, kind, patient,
-                                                   args.values(f"{prefix}LogicalID"))
+            rows = store.object_rows(connection, kind, patient,
+                                     args.values(f"{prefix}LogicalID"), by="logical_id")
         elif args.has(f"{prefix}UniqueId"):
-            rows = store.object_rows_by_unique_id(connection, kind, patient,
-                                                  args.values(f"{prefix}UniqueId"))
+            rows = store.object_rows(connection, kind, patient,
+                                     args.values(f"{prefix}UniqueId"), by="unique_id")
         else:
             rows = store.object_rows(connection, kind, patient, [e.entry_uuid for e in entries])
         return patient, rows

@@ -113,33 +113,16 @@ def find_by_unique_ids(connection: Connection, unique_ids: Iterable[str],
 
 # --- object rows ------------------------------------------------------------------------------
 
-def object_rows(connection: Connection, kind: str, patient_id: str,
-                uuids: Sequence[str]) -> list[Row]:
+def object_rows(connection: Connection, kind: str, patient_id: str, values: Sequence[str],
+                by: str = "entry_uuid") -> list[Row]:
+    """One patient's objects of `kind` whose `by` column (entry_uuid, unique_id or logical_id,
+    the last giving every version) is one of `values`, in registration order."""
     table = OBJECT_TABLES[kind]
-    if not uuids:
+    if not values:
         return []
     return list(connection.execute(
         select(table).where(and_(table.c.patient_id == patient_id,
-                                 table.c.entry_uuid.in_(list(uuids))))
-        .order_by(table.c.registered_seq)))
-
-
-def object_rows_by_unique_id(connection: Connection, kind: str, patient_id: str,
-                             unique_ids: Sequence[str]) -> list[Row]:
-    table = OBJECT_TABLES[kind]
-    return list(connection.execute(
-        select(table).where(and_(table.c.patient_id == patient_id,
-                                 table.c.unique_id.in_(list(unique_ids))))
-        .order_by(table.c.registered_seq)))
-
-
-def object_rows_by_logical_id(connection: Connection, kind: str, patient_id: str,
-                              logical_ids: Sequence[str]) -> list[Row]:
-    """Every version of the objects with these logical ids (metadata update, ITI-57)."""
-    table = OBJECT_TABLES[kind]
-    return list(connection.execute(
-        select(table).where(and_(table.c.patient_id == patient_id,
-                                 table.c.logical_id.in_(list(logical_ids))))
+                                 table.c[by].in_(list(values))))
         .order_by(table.c.registered_seq)))
 
 

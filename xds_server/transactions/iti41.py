@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from ..ebxml.decode import decode_submission
-from ..ebxml.encode import registry_response
 from ..ebxml.namespaces import LCM, RS, XDSB
 from ..model.content import Attachment
 from ..repository.actor import Repository
@@ -14,10 +11,7 @@ from ..soap.endpoint import Operation
 from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
-from ..validation.errors import RegistryFailure
-from .outcome import outcome_label
-
-log = logging.getLogger("xds_server.repository")
+from .outcome import registry_answer
 
 ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
 RESPONSE_ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse"
@@ -41,14 +35,8 @@ def iti41_operation(repository: Repository) -> Operation:
                              "DuplicateDocumentId")
             documents[doc_id] = attachment
         decoded = decode_submission(metadata)
-        try:
-            errors = repository.provide(decoded.submission, documents, SYSTEM, decoded.errors)
-        except RegistryFailure as failure:
-            errors = failure.errors
-            log.info("request_id=%s ITI-41 rejected: %s", request.request_id,
-                     "; ".join(f"{e.code}: {e.context}" for e in errors[:5]))
-        payload = registry_response(errors)
-        return SoapResponse(payload, outcome=outcome_label(payload.get("status")))
+        return registry_answer("ITI-41", request.request_id, lambda: repository.provide(
+            decoded.submission, documents, SYSTEM, decoded.errors))
 
     return Operation("ITI-41", ACTION, RESPONSE_ACTION,
                      qn(XDSB, "ProvideAndRegisterDocumentSetRequest"), qn(RS, "RegistryResponse"),
