@@ -25,6 +25,8 @@ QUERY_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 
 
 class RemoteRegistryLink:
+    checks_resubmissions = False  # its rows are written before the registry is asked
+
     def __init__(self, registry_url: str, engine: Engine, timeout: float = 60.0) -> None:
         self.client = SoapClient(registry_url, timeout=timeout)
         self.engine = engine

@@ -7,9 +7,10 @@ addenda and transforms, and the replacement joins the folders of the original.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -43,6 +44,19 @@ class _Plan:
     extra_associations: list[Association] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL (psycopg 3), send the writes of a submission without waiting for each
+    answer: one round trip instead of one per table. Elsewhere, nothing changes."""
+    driver = connection.connection.driver_connection
+    pipeline = getattr(driver, "pipeline", None)
+    if connection.dialect.name != "postgresql" or pipeline is None:
+        yield
+        return
+    with pipeline():
+        yield
+
+
 def now_dtm() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
 
@@ -68,9 +82,10 @@ class RegistryWriter:
         warnings = findings
         with self.engine.begin() as connection:
             plan = self._check_against_registry(connection, submission)
-            self._write(connection, submission, plan)
-            if within is not None:
-                within(connection)
+            with pipelined(connection):
+                self._write(connection, submission, plan)
+                if within is not None:
+                    within(connection)
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

@@ -70,7 +70,8 @@ class Repository:
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids."""
         entries = self._match(submission, documents)
-        existing = self._check_existing(entries)
+        existing = set() if self.registry.checks_resubmissions \
+            else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedBlob]] = []
         try:
             for entry, attachment in entries:
@@ -150,7 +151,7 @@ class Repository:
         """uniqueIds already held with the same bytes; different bytes are refused."""
         if not entries:
             return set()
-        with self.engine.connect() as connection:
+        with self._autocommit.connect() as connection:
             held = rows.documents(connection, [e.unique_id for e, _ in entries])
         errors = []
         for entry, attachment in entries:

@@ -19,6 +19,10 @@ from ..validation.errors import RegistryError
 
 
 class RegistryLink(Protocol):
+    # True when the link itself refuses a uniqueId resubmitted with other bytes, so the
+    # repository need not look first (the in-process registry does, in the same transaction).
+    checks_resubmissions: bool
+
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError], records: list[dict]
                  ) -> list[RegistryError]: ...
@@ -29,6 +33,8 @@ class RegistryLink(Protocol):
 class InProcessRegistryLink:
     """Registry and repository in one database: one transaction holds both."""
 
+    checks_resubmissions = True
+
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
@@ -37,7 +43,7 @@ class InProcessRegistryLink:
                  ) -> list[RegistryError]:
         def store_records(connection: Connection) -> None:
             for record in records:
-                rows.add_document(connection, **record)
+                rows.add_document(connection, if_absent=True, **record)
 
         return self.registry.register(submission, principal, decode_errors, within=store_records)
 

@@ -48,7 +48,8 @@ class FilesystemBlobStore:
         self.staging = self.root / ".staging"
 
     def ensure(self) -> None:
-        self.staging.mkdir(parents=True, exist_ok=True)
+        if not self.staging.is_dir():
+            self.staging.mkdir(parents=True, exist_ok=True)
 
     def final_path(self, key: str) -> Path:
         return self.root / key[:2] / key[2:4] / key
@@ -90,11 +91,16 @@ class FilesystemBlobStore:
         return StagedBlob(key, target, size, digest.hexdigest())
 
     def commit(self, staged: StagedBlob) -> Path:
-        """Make a staged blob visible under its final name (atomic rename, then fsync dir)."""
+        """Make a staged blob visible under its final name (atomic rename).
+
+        The rename is not fsynced: if a crash loses it, the file is still in staging under a
+        committed row, and recovery moves it into place again."""
         final = self.final_path(staged.key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, final)
-        _fsync_dir(final.parent)
+        try:
+            os.replace(staged.path, final)
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.path, final)
         return final
 
     def discard(self, staged: StagedBlob) -> None:

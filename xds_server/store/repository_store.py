@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
 from .tables import repository_documents
@@ -14,10 +16,19 @@ COMMITTED = "committed"
 
 
 def add_document(connection: Connection, *, unique_id: str, blob_key: str, size: int,
-                 sha1: str, mime_type: str, state: str = COMMITTED) -> None:
-    connection.execute(insert(repository_documents).values(
-        unique_id=unique_id, blob_key=blob_key, size=size, hash=sha1, mime_type=mime_type,
-        state=state, stored_at=dt.datetime.now(dt.UTC)))
+                 sha1: str, mime_type: str, state: str = COMMITTED,
+                 if_absent: bool = False) -> None:
+    """Record a held document; `if_absent` leaves an existing row (the same document
+    resubmitted, which the registry has already checked has the same hash) untouched."""
+    values = {"unique_id": unique_id, "blob_key": blob_key, "size": size, "hash": sha1,
+              "mime_type": mime_type, "state": state, "stored_at": dt.datetime.now(dt.UTC)}
+    if not if_absent:
+        connection.execute(insert(repository_documents).values(**values))
+        return
+    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[
+        connection.dialect.name]
+    connection.execute(dialect_insert(repository_documents).values(**values)
+                       .on_conflict_do_nothing(index_elements=["unique_id"]))
 
 
 def mark_committed(connection: Connection, unique_ids: list[str]) -> None:
