@@ -82,6 +82,11 @@ def register_requests(url: str, patients: int, count: int) -> list[bytes]:
     return bodies
 
 
+def merge(runs: list[LoadResult]) -> LoadResult:
+    return LoadResult(sum(r.requests for r in runs), sum(r.errors for r in runs),
+                      sum(r.seconds for r in runs), [x for r in runs for x in r.latencies_ms])
+
+
 def summary(result: LoadResult) -> str:
     return (f"{result.rate:8.0f} req/s  p50 {result.percentile(0.5):6.2f} ms  "
             f"p99 {result.percentile(0.99):6.2f} ms  errors {result.errors}")
@@ -91,7 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="per measure, all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--registrations", type=int, default=3000)
@@ -116,8 +122,14 @@ def main() -> None:
                 echo = http_request(endpoint, envelope(echo_body("ping")), CONTENT_TYPE)
                 finds = find_requests(endpoint, next_patient)
                 run_load(endpoint, finds, clients=args.clients, seconds=2)  # warm-up
-                baseline = run_load(endpoint, echo, clients=args.clients, seconds=args.seconds)
-                find = run_load(endpoint, finds, clients=args.clients, seconds=args.seconds)
+                # alternate rounds, so both see the same machine (its load varies)
+                echo_runs, find_runs = [], []
+                for _ in range(args.rounds):
+                    echo_runs.append(run_load(endpoint, echo, clients=args.clients,
+                                              seconds=args.seconds / args.rounds))
+                    find_runs.append(run_load(endpoint, finds, clients=args.clients,
+                                              seconds=args.seconds / args.rounds))
+                baseline, find = merge(echo_runs), merge(find_runs)
                 rows.append((size, baseline, find))
                 print(f"  echo          {summary(baseline)}", flush=True)
                 print(f"  FindDocuments {summary(find)}", flush=True)

@@ -3,13 +3,13 @@ the multi-valued table, so each query stays on one patient's rows (one shard).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Table, and_, exists, or_, select
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
 
-from .tables import document_entries, folders, object_values, submission_sets
+from .tables import document_entries, folders, submission_sets
 
 CodeValue = tuple[str, str | None]  # (code, scheme or None for any scheme)
 
@@ -29,41 +29,60 @@ class Filters:
     column_in: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _code_match(table: Table, prefix: str, values: list[CodeValue]) -> ColumnElement[bool]:
-    code_column = table.c[f"{prefix}_code"]
-    scheme_column = table.c[f"{prefix}_scheme"]
-    return or_(*[and_(code_column == code, scheme_column == scheme) if scheme is not None
-                 else code_column == code for code, scheme in values])
+class _Sql:
+    """SQL text with positional parameters in the driver's own style.
+
+    Find* run for every consumer search, so their SQL is written directly rather than built as
+    SQLAlchemy expressions: building and compiling those cost more than the query itself.
+    Every value is a parameter; only the fixed column names below are spliced in."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self.params: list[object] = []
+
+    def value(self, value: object) -> str:
+        self.params.append(value)
+        return self.mark
+
+    def values(self, values: list) -> str:
+        return "(" + ", ".join(self.value(v) for v in values) + ")"
 
 
-def _values_exist(table: Table, kind: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(and_(object_values.c.patient_id == table.c.patient_id,
-                               object_values.c.entry_uuid == table.c.entry_uuid,
-                               object_values.c.kind == kind, condition))
+def _codes(sql: _Sql, code_column: str, scheme_column: str, values: list[CodeValue]) -> str:
+    terms = [f"({code_column} = {sql.value(code)} AND {scheme_column} = {sql.value(scheme)})"
+             if scheme is not None else f"{code_column} = {sql.value(code)}"
+             for code, scheme in values]
+    return "(" + " OR ".join(terms) + ")"
 
 
-def _where(table: Table, filters: Filters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [table.c.patient_id == filters.patient_id,
-                                          table.c.status.in_(filters.statuses)]
+def _exists(sql: _Sql, kind: str, condition: Callable[[], str]) -> str:
+    """EXISTS on object_values; `condition` is built after `kind`, keeping parameter order."""
+    head = ("EXISTS (SELECT 1 FROM object_values v WHERE v.patient_id = t.patient_id AND "
+            f"v.entry_uuid = t.entry_uuid AND v.kind = {sql.value(kind)} AND ")
+    return head + condition() + ")"
+
+
+def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
+    clauses = [f"t.patient_id = {sql.value(filters.patient_id)}",
+               f"t.status IN {sql.values(filters.statuses)}"]
     if filters.object_types:
-        clauses.append(table.c.object_type.in_(filters.object_types))
+        clauses.append(f"t.object_type IN {sql.values(filters.object_types)}")
     for prefix, values in filters.codes.items():
-        clauses.append(_code_match(table, prefix, values))
+        clauses.append(_codes(sql, f"t.{table.c[prefix + '_code'].name}",
+                              f"t.{table.c[prefix + '_scheme'].name}", values))
     for column, values in filters.column_in.items():
-        clauses.append(table.c[column].in_(values))
+        clauses.append(f"t.{table.c[column].name} IN {sql.values(values)}")
     for kind, values in filters.value_groups:
-        clauses.append(_values_exist(table, kind, or_(*[
-            and_(object_values.c.value == code, object_values.c.scheme == scheme)
-            if scheme is not None else object_values.c.value == code
-            for code, scheme in values])))
+        clauses.append(_exists(sql, kind, lambda v=values: _codes(sql, "v.value", "v.scheme", v)))
     for kind, patterns in filters.patterns:
-        clauses.append(_values_exist(table, kind, or_(*[
-            object_values.c.value.like(pattern, escape="\\") for pattern in patterns])))
+        clauses.append(_exists(sql, kind, lambda p=patterns: "(" + " OR ".join(
+            f"v.value LIKE {sql.value(x)} ESCAPE '\\'" for x in p) + ")"))
     for column, (start, end) in filters.times.items():
+        name = table.c[column].name
         if start is not None:
-            clauses.append(table.c[column] >= start)
+            clauses.append(f"t.{name} >= {sql.value(start)}")
         if end is not None:
-            clauses.append(table.c[column] < end)
+            clauses.append(f"t.{name} < {sql.value(end)}")
     return clauses
 
 
@@ -74,12 +93,14 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
 
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
           with_xml: bool = True) -> list[Row]:
-    columns = [table.c[name] for name in _RESULT_COLUMNS
-               if name in table.c and (with_xml or name != "xml")]
-    query = select(*columns).where(*_where(table, filters)).order_by(table.c.registered_seq)
+    sql = _Sql(connection)
+    columns = ", ".join(f"t.{name}" for name in _RESULT_COLUMNS
+                        if name in table.c and (with_xml or name != "xml"))
+    text = (f"SELECT {columns} FROM {table.name} t WHERE "
+            + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
-        query = query.limit(limit)
-    return list(connection.execute(query))
+        text += f" LIMIT {int(limit)}"
+    return list(connection.exec_driver_sql(text, tuple(sql.params)))
 
 
 def find_documents(connection: Connection, filters: Filters, limit: int | None = None,
