@@ -6,9 +6,12 @@ share the embedded database; PostgreSQL uses a pre-pinged pool.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
@@ -39,3 +42,20 @@ def check_database(engine: Engine) -> tuple[bool, str]:
         return True, engine.dialect.name
     except Exception as exc:  # reported in /health, never raised
         return False, f"{engine.dialect.name}: {type(exc).__name__}"
+
+
+def param_mark(connection: Connection) -> str:
+    """The driver's positional placeholder: '?' for sqlite3, '%s' for psycopg."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def fetch(connection: Connection, sql: str, params: Sequence[object]) -> list[Any]:
+    """Rows (attribute access by column name) of a hot-path query written as SQL text.
+
+    On PostgreSQL the rows come in binary format: the stored XML arrives as bytes, not as hex
+    text to decode (a third of a FindDocuments' CPU on 130 KB of LeafClass)."""
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+            return cursor.execute(sql, tuple(params)).fetchall()
+    return list(connection.exec_driver_sql(sql, tuple(params)))

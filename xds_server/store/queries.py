@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Row
 
+from .database import fetch, param_mark
 from .tables import document_entries, folders, submission_sets
 
 CodeValue = tuple[str, str | None]  # (code, scheme or None for any scheme)
@@ -37,7 +38,7 @@ class _Sql:
     Every value is a parameter; only the fixed column names below are spliced in."""
 
     def __init__(self, connection: Connection) -> None:
-        self.mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self.mark = param_mark(connection)
         self.params: list[object] = []
 
     def value(self, value: object) -> str:
@@ -100,7 +101,7 @@ def _find(connection: Connection, table: Table, filters: Filters, limit: int | N
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
         text += f" LIMIT {int(limit)}"
-    return list(connection.exec_driver_sql(text, tuple(sql.params)))
+    return fetch(connection, text, sql.params)
 
 
 def find_documents(connection: Connection, filters: Filters, limit: int | None = None,

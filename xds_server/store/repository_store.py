@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
+from .database import fetch, param_mark
 from .tables import repository_documents
 
 PENDING = "pending"
@@ -47,10 +48,10 @@ def documents(connection: Connection, unique_ids: list[str]) -> dict[str, Row]:
     Core expression costs more than the lookup."""
     if not unique_ids:
         return {}
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([param_mark(connection)] * len(unique_ids))
     text = ("SELECT unique_id, blob_key, size, hash, mime_type, state FROM repository_documents"
-            f" WHERE unique_id IN ({', '.join([mark] * len(unique_ids))})")
-    return {row.unique_id: row for row in connection.exec_driver_sql(text, tuple(unique_ids))}
+            f" WHERE unique_id IN ({marks})")
+    return {row.unique_id: row for row in fetch(connection, text, unique_ids)}
 
 
 def committed_key(connection: Connection, blob_key: str) -> bool:
