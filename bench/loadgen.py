@@ -7,10 +7,15 @@ close the connection), and records the latency. Bounded by time and count; stops
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -91,3 +96,28 @@ def run_load(url: str, request: bytes | list[bytes], *, clients: int, seconds: f
     elapsed = time.perf_counter() - started
     latencies = [value for lat, _ in results for value in lat]
     return LoadResult(len(latencies), sum(e for _, e in results), elapsed, latencies)
+
+
+def start_bare_gunicorn(app: str, workers: int, probe: Callable[[str], None],
+                        path: str = "/", env: dict[str, str] | None = None
+                        ) -> tuple[subprocess.Popen, str]:
+    """A baseline WSGI app of bench/ under gunicorn on a free loopback port, once `probe(url)`
+    succeeds. Stop it with tests.conftest.stop_server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--chdir", str(Path(__file__).parent), "-w",
+         str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--no-control-socket", app], env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}{path}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            probe(url)
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{app} did not start")

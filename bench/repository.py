@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -25,10 +24,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import http_request, run_load  # noqa: E402
+from loadgen import http_request, run_load, start_bare_gunicorn  # noqa: E402
 from registry import postgres_url  # noqa: E402
 
-from tests.conftest import free_port, start_server, stop_server  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.registry_data import new_patient, single_document_submission  # noqa: E402
 from tests.test_repository_http import _memory_kib, _reset_peak, _worker_of  # noqa: E402
 from xds_server.config import load_settings  # noqa: E402
@@ -62,21 +61,9 @@ def provide_requests(url: str, patient: str, count: int, content: bytes,
 
 
 def start_bare_file_server(path: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "BENCH_FILE": str(path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-w", str(workers),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--no-control-socket",
-         "bare_file_wsgi:app"], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/file"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("bare file server did not start")
+    return start_bare_gunicorn("bare_file_wsgi:app", workers,
+                               lambda url: urllib.request.urlopen(url, timeout=2).read(),
+                               "/file", {"BENCH_FILE": str(path)})
 
 
 def main() -> None:

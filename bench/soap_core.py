@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,32 +21,22 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import http_request, run_load  # noqa: E402
+from loadgen import http_request, run_load, start_bare_gunicorn  # noqa: E402
 
-from tests.conftest import free_port, start_server, stop_server  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.soap_messages import echo_body, envelope  # noqa: E402
 
 BUDGET = 0.8
 
 
 def start_bare(workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-w", str(workers), "-k", "sync",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--no-control-socket",
-         "bare_wsgi:app"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/xds/registry"
     body = envelope(echo_body("ping"))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            request = urllib.request.Request(url, body, {"Content-Type": "application/soap+xml"})
-            urllib.request.urlopen(request, timeout=2).read()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("bare server did not start")
+
+    def probe(url: str) -> None:
+        request = urllib.request.Request(url, body, {"Content-Type": "application/soap+xml"})
+        urllib.request.urlopen(request, timeout=2).read()
+
+    return start_bare_gunicorn("bare_wsgi:app", workers, probe, "/xds/registry")
 
 
 def main() -> None:
