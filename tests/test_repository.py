@@ -175,13 +175,14 @@ def test_resubmission_of_the_same_document_is_idempotent(app, patient):
     assert len(held_files(app)) == 1
 
 
-def test_document_over_the_limit(make_app):
+def test_inline_document_over_the_limit(make_app):
+    """Inline base64 (bounded by the request size): refused by the repository, by name."""
     app = make_app(profile="ihe", max_document_bytes=1000)
     patient = new_patient()
     open_patient(app, patient)
     submission = single_document_submission(patient, hash=None, size=None,
                                             repository_unique_id=None)
-    status, codes, contexts = provide(app, submission, {"Document01": PDF})
+    status, codes, contexts = provide(app, submission, {"Document01": PDF}, mtom=False)
     assert (status, codes) == ("Failure", ["XDSRepositoryError"])
     assert "over the limit of 1000" in contexts[0]
 
@@ -236,3 +237,22 @@ def test_staged_blob_without_registration_is_dropped(app):
     app.blobs.stage("1.2.3.999", io.BytesIO(b"orphan"))
     assert app.repository.recover()["dropped"] == 1
     assert app.blobs.staged_keys() == [] and not app.blobs.exists("1.2.3.999")
+
+
+def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):
+    """The part is cut off at the limit: never read whole, nothing spooled or stored."""
+    app = make_app(profile="ihe", max_document_bytes=100_000, spool_threshold_bytes=4096)
+    patient = new_patient()
+    open_patient(app, patient)
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None)
+    payload, binaries = provide_request(submission, {"Document01": Attachment.from_bytes(
+        b"x" * 1_000_000, "application/pdf")})
+    encoded = encode_request("http://testserver/xds/repository", PROVIDE, payload,
+                             binaries=binaries)
+    result = call_wsgi(app, "POST", "/xds/repository", b"".join(encoded.chunks),
+                       encoded.content_type)
+    assert result.status == 400
+    assert b"DocumentTooLarge" in result.body and b"XDS_MAX_DOCUMENT_BYTES" in result.body
+    assert list(app.settings.spool_dir.iterdir()) == []
+    assert held_files(app) == []

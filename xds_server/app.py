@@ -66,6 +66,8 @@ class XdsApplication:
             "max_request_bytes": settings.max_request_bytes,
             "spool_dir": settings.spool_dir,
             "spool_threshold": settings.spool_threshold_bytes,
+            # an MTOM part holds one document (or the metadata): bounded as a document is
+            "max_part_bytes": settings.max_document_bytes + 64 * 1024,
             "observer": self.metrics.observe,
         }
         self.routes: dict[str, Any] = {

@@ -112,7 +112,7 @@ class SoapEndpoint:
     """WSGI app for one endpoint path (e.g. /xds/registry)."""
 
     def __init__(self, name: str, operations: Iterable[Operation], *, max_request_bytes: int,
-                 spool_dir: Path | None, spool_threshold: int,
+                 spool_dir: Path | None, spool_threshold: int, max_part_bytes: int | None = None,
                  wsdl: Callable[[str, list[Operation]], bytes] | None = None,
                  observer: Observer | None = None) -> None:
         self.name = name
@@ -120,6 +120,7 @@ class SoapEndpoint:
         self.max_request_bytes = max_request_bytes
         self.spool_dir = spool_dir
         self.spool_threshold = spool_threshold
+        self.max_part_bytes = max_part_bytes
         self._wsdl = wsdl
         self._observer = observer
 
@@ -163,7 +164,8 @@ class SoapEndpoint:
             stream = BoundedInput(environ["wsgi.input"], content_length, self.max_request_bytes)
             request = read_request(stream, environ.get("CONTENT_TYPE", ""), request_id,
                                    spool_dir=self.spool_dir,
-                                   spool_threshold=self.spool_threshold)
+                                   spool_threshold=self.spool_threshold,
+                                   max_part_bytes=self.max_part_bytes)
             relates_to = request.addressing.message_id
             operation = self._operation_for(request)
             operation_name = operation.name

@@ -19,7 +19,14 @@ from lxml import etree
 from .attachments import Attachment, decode_base64_text
 from .envelope import Addressing, Envelope, build_envelope, new_message_id, read_envelope
 from .faults import SoapFault, sender
-from .mime import MimeError, MultipartBody, MultipartReader, parse_header_value, write_multipart
+from .mime import (
+    MimeError,
+    MultipartBody,
+    MultipartReader,
+    PartTooLarge,
+    parse_header_value,
+    write_multipart,
+)
 from .namespaces import XOP, qn
 from .xmlparse import parse_soap_xml
 
@@ -129,11 +136,11 @@ class RawMessage:
 
 
 def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
-                 spool_threshold: int) -> RawMessage:
+                 spool_threshold: int, max_part_bytes: int | None = None) -> RawMessage:
     """Decode an HTTP body (plain SOAP 1.2 or MTOM/XOP) into its root element and attachments."""
     media_type, params = parse_header_value(content_type)
     if media_type == "multipart/related":
-        return _read_multipart(stream, params, spool_dir, spool_threshold)
+        return _read_multipart(stream, params, spool_dir, spool_threshold, max_part_bytes)
     if media_type not in ACCEPTED_TYPES:
         raise sender(f"unsupported Content-Type {media_type or '(none)'!r}: send "
                      f"{SOAP_XML} or multipart/related (MTOM/XOP)", "UnsupportedMediaType",
@@ -145,10 +152,11 @@ def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
 
 
 def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
-                 spool_dir: Path | None, spool_threshold: int) -> SoapRequest:
+                 spool_dir: Path | None, spool_threshold: int,
+                 max_part_bytes: int | None = None) -> SoapRequest:
     """Decode an HTTP request body (already bounded) into a SoapRequest."""
     raw = read_message(stream, content_type, spool_dir=spool_dir,
-                       spool_threshold=spool_threshold)
+                       spool_threshold=spool_threshold, max_part_bytes=max_part_bytes)
     try:
         envelope = read_envelope(raw.root)
     except SoapFault:
@@ -159,14 +167,17 @@ def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
 
 
 def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | None,
-                    threshold: int) -> RawMessage:
+                    threshold: int, max_part_bytes: int | None) -> RawMessage:
     related_type = params.get("type", "").lower()
     if related_type not in (XOP_XML, SOAP_XML, "text/xml"):
         raise sender(f"multipart/related type {related_type or '(none)'!r} is not supported; "
                      f"MTOM uses type=\"{XOP_XML}\"", "UnsupportedMediaType", http_status=415)
     try:
         parts = MultipartReader(stream, params.get("boundary", ""), spool_dir,
-                                threshold).read_parts()
+                                threshold, max_part_bytes).read_parts()
+    except PartTooLarge as exc:
+        raise sender(f"MTOM message refused: {exc} (XDS_MAX_DOCUMENT_BYTES); nothing of it was "
+                     "kept", "DocumentTooLarge") from None
     except MimeError as exc:
         raise sender(f"MTOM message is malformed: {exc}", "MalformedMime") from None
     attachments: dict[str, Attachment] = {}

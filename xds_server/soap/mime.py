@@ -27,6 +27,10 @@ class MimeError(ValueError):
     """The multipart body is not what its headers announce."""
 
 
+class PartTooLarge(MimeError):
+    """A part is longer than the configured maximum; reading stopped there."""
+
+
 def parse_header_value(value: str) -> tuple[str, dict[str, str]]:
     """`type/sub; a=1; b="x y"` → ('type/sub', {'a': '1', 'b': 'x y'}), names lower-cased."""
     main, _, rest = value.partition(";")
@@ -60,13 +64,14 @@ class MultipartReader:
     """Splits a multipart body read from `stream` into parts, one buffer of CHUNK at a time."""
 
     def __init__(self, stream: BinaryIO, boundary: str, spool_dir: Path | None,
-                 threshold: int) -> None:
+                 threshold: int, max_part_bytes: int | None = None) -> None:
         if not boundary or len(boundary) > 200:
             raise MimeError("multipart boundary missing or longer than 200 characters")
         self._stream = stream
         self._boundary = boundary.encode("latin-1")
         self._spool_dir = spool_dir
         self._threshold = threshold
+        self._max_part_bytes = max_part_bytes
         self._buf = bytearray()
         self._eof = False
 
@@ -88,6 +93,9 @@ class MultipartReader:
         while True:
             index = self._buf.find(marker)
             if index >= 0:
+                if limit is not None and seen + index > limit:
+                    error = PartTooLarge if what.startswith("MIME part") else MimeError
+                    raise error(f"{what} longer than {limit} bytes")
                 if sink is not None:
                     sink(bytes(self._buf[:index]))
                 del self._buf[:index + len(marker)]
@@ -96,7 +104,8 @@ class MultipartReader:
                 flushed = len(self._buf) - keep
                 seen += flushed
                 if limit is not None and seen > limit:
-                    raise MimeError(f"{what} longer than {limit} bytes")
+                    error = PartTooLarge if what.startswith("MIME part") else MimeError
+                    raise error(f"{what} longer than {limit} bytes")
                 if sink is not None:
                     sink(bytes(self._buf[:flushed]))
                 del self._buf[:flushed]
@@ -131,7 +140,8 @@ class MultipartReader:
                     self._threshold,
                 )
                 try:
-                    self._read_until(delimiter, writer.write, what="a part")
+                    self._read_until(delimiter, writer.write, self._max_part_bytes,
+                                     what=f"MIME part <{writer.content_id}>")
                 except BaseException:
                     writer.abort()
                     raise
