@@ -4,14 +4,10 @@ byte-identical, and the crash test (SIGKILL at random moments during a stream of
 from __future__ import annotations
 
 import os
-import random
 import signal
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from xds_server.consumer.documents import (
     PROVIDE,
@@ -20,42 +16,22 @@ from xds_server.consumer.documents import (
     provide_request,
     retrieve_request,
 )
-from xds_server.consumer.transport import SoapClient, TransportError
+from xds_server.consumer.transport import SoapClient
 from xds_server.model.content import Attachment
-from xds_server.store import registry_store
-from xds_server.store.blobs import FilesystemBlobStore
-from xds_server.store.database import make_engine
-from xds_server.store.tables import repository_documents
 
 from .conftest import DATABASES, REFERENCE, database_for, start_server
+from .crash import open_patient_at, provide_one, repository_id_at, run_crash_campaign
 from .registry_data import new_patient, single_document_submission
 
 CDA_SAMPLES = sorted(p for p in (REFERENCE / "cda-samples").rglob("*") if p.is_file())
 KILLS = int(os.environ.get("XDS_CRASH_KILLS", "50"))
 
 
-def open_patient_at(database_url: str, patient: str) -> None:
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        registry_store.add_patient(connection, patient)
-    engine.dispose()
-
-
-def provide_one(client: SoapClient, patient: str, data: bytes, mime_type: str,
-                mtom: bool = True) -> tuple[str, str]:
-    submission = single_document_submission(patient, hash=None, size=None,
-                                            repository_unique_id=None, mime_type=mime_type)
-    payload, binaries = provide_request(submission, {"Document01": Attachment.from_bytes(
-        data, mime_type)})
-    reply = client.call(PROVIDE, payload, binaries=binaries, mtom=mtom)
-    return reply.payload.get("status", "").rsplit(":", 1)[-1], submission.documents[0].unique_id
-
-
 def test_every_reference_cda_document_round_trips(live_server):
     patient = new_patient()
     open_patient_at(live_server.database_url, patient)
     repository = SoapClient(live_server.url + "/xds/repository")
-    repository_id = _repository_id(live_server)
+    repository_id = repository_id_at(live_server.data_dir)
     stored = {}
     for path in CDA_SAMPLES:
         data = path.read_bytes()
@@ -73,84 +49,18 @@ def test_every_reference_cda_document_round_trips(live_server):
         assert document.mime_type == "text/xml"
 
 
-def _repository_id(server) -> str:
-    from xds_server.config import load_settings
-
-    return load_settings({"data_dir": str(server.data_dir)}, environ={}).repository_unique_id
-
-
 @pytest.mark.parametrize("kind", DATABASES)
 def test_sigkill_during_submissions_loses_nothing(kind, tmp_path):
     """Kill the server (SIGKILL, whole process group) at random moments while a source streams
     ITI-41 submissions; restart; every acknowledged document is retrievable byte for byte and
     every stored blob is registered."""
-    rng = random.Random(20261123)
-    data_dir = tmp_path / "var"
     with database_for(kind, tmp_path) as database_url:
-        env = {"XDS_DATABASE_URL": database_url, "XDS_PROFILE": "ihe",
-               "XDS_LOG_LEVEL": "WARNING", "XDS_SPOOL_THRESHOLD_BYTES": "4096"}
-        patient = new_patient()
-        acknowledged: dict[str, bytes] = {}
-        for _ in range(KILLS):
-            process, url, _ = start_server(data_dir, env, workers=1)
-            open_patient_at(database_url, patient)
-            stop = threading.Event()
-
-            def stream(base: str = url, stop: threading.Event = stop) -> None:
-                client = SoapClient(base + "/xds/repository", timeout=10)
-                while not stop.is_set():
-                    data = os.urandom(rng.choice((200, 5000, 60000)))
-                    try:
-                        status, unique_id = provide_one(client, patient, data,
-                                                        "application/octet-stream")
-                    except (TransportError, OSError, AttributeError):
-                        return  # the server died under us: that request is not acknowledged
-                    if status == "Success":
-                        acknowledged[unique_id] = data
-
-            thread = threading.Thread(target=stream)
-            thread.start()
-            time.sleep(rng.uniform(0.05, 0.6))
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-            stop.set()
-            thread.join(timeout=30)
-
-        process, url, _ = start_server(data_dir, env, workers=1)  # recovery runs at start
-        try:
-            client = SoapClient(url + "/xds/repository")
-            repository_id = _repository_id_at(data_dir)
-            ids = list(acknowledged)
-            assert len(ids) > KILLS  # the stream did run between kills
-            for start in range(0, len(ids), 50):
-                batch = ids[start:start + 50]
-                result = parse_retrieve(client.call(RETRIEVE, retrieve_request(
-                    [(repository_id, uid) for uid in batch])))
-                assert result.status == "Success", result.errors[:3]
-                for document in result.documents:
-                    assert document.data == acknowledged[document.document_unique_id]
-            _assert_every_blob_registered(database_url, data_dir / "documents")
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-
-
-def _repository_id_at(data_dir: Path) -> str:
-    from xds_server.config import load_settings
-
-    return load_settings({"data_dir": str(data_dir)}, environ={}).repository_unique_id
-
-
-def _assert_every_blob_registered(database_url: str, root: Path) -> None:
-    blobs = FilesystemBlobStore(root)
-    engine = make_engine(database_url)
-    with engine.connect() as connection:
-        rows = {row.blob_key: row for row in connection.execute(select(repository_documents))}
-        for key in blobs.final_keys():
-            row = rows.get(key)
-            assert row is not None and row.state == "committed", f"unregistered blob {key}"
-            assert registry_store.find_by_unique_ids(connection, [row.unique_id], "document")
-    engine.dispose()
+        report = run_crash_campaign(database_url, tmp_path / "var", KILLS)
+    print(f"{kind}: {report.kills} kills, {report.acknowledged} acknowledged documents, "
+          f"{report.seconds:.0f} s")
+    assert report.kills == KILLS
+    assert report.acknowledged > KILLS  # the stream did run between kills
+    assert (report.lost, report.altered, report.unregistered) == ([], [], [])
 
 
 def test_cli_submit_query_retrieve(live_server, tmp_path):
@@ -246,7 +156,7 @@ def test_100_mb_document_is_stored_and_served_in_bounded_memory(tmp_path):
 
             base = _reset_peak(worker)
             reply = client.call(RETRIEVE, retrieve_request(
-                [(_repository_id_at(data_dir), submission.documents[0].unique_id)]))
+                [(repository_id_at(data_dir), submission.documents[0].unique_id)]))
             serving = (_memory_kib(worker, "VmHWM") - base) * 1024
             [part] = reply.attachments.values()
             assert (part.size, part.sha1) == (size, digest.hexdigest())
