@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .config import Settings
+from . import __version__
+from .config import Settings, redact_url
 from .logs import configure_logging
 
 
@@ -37,6 +39,11 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
     configure_logging(settings.log_level)
+    logging.getLogger("xds_server").info(
+        "xds-server %s: profile %s, database %s, documents in %s, repository %s; "
+        "registry %s", __version__, settings.profile, redact_url(settings.database_url),
+        settings.blob_dir, settings.repository_unique_id,
+        settings.registry_url or "in-process")
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
