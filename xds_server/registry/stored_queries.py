@@ -254,22 +254,28 @@ class StoredQueries:
                 if row.source in found and row.target in found]
         return result
 
-    def get_submission_set_and_contents(self, connection: Connection,
-                                        args: QueryArgs) -> QueryResult:
-        patient, sets = self._resolve(connection, args, "$XDSSubmissionSet", "submission_set")
-        if not sets or patient is None:
+    def _package_and_contents(self, connection: Connection, args: QueryArgs, prefix: str,
+                              kind: str) -> QueryResult:
+        """A submission set or folder named by id, with its members (and, for a set, its
+        folders and the folder memberships it recorded)."""
+        patient, packages = self._resolve(connection, args, prefix, kind)
+        if not packages or patient is None:
             return QueryResult()
-        result = self._package_contents(connection, args, patient, sets[0], True)
-        result.submission_sets = sets[:1]
+        is_set = kind == "submission_set"
+        result = self._package_contents(connection, args, patient, packages[0], is_set)
+        if is_set:
+            result.submission_sets = packages[:1]
+        else:
+            result.folders = packages[:1]
         return result
 
+    def get_submission_set_and_contents(self, connection: Connection,
+                                        args: QueryArgs) -> QueryResult:
+        return self._package_and_contents(connection, args, "$XDSSubmissionSet",
+                                          "submission_set")
+
     def get_folder_and_contents(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        patient, folder_rows = self._resolve(connection, args, "$XDSFolder", "folder")
-        if not folder_rows or patient is None:
-            return QueryResult()
-        result = self._package_contents(connection, args, patient, folder_rows[0], False)
-        result.folders = folder_rows[:1]
-        return result
+        return self._package_and_contents(connection, args, "$XDSFolder", "folder")
 
     def get_folders_for_document(self, connection: Connection, args: QueryArgs) -> QueryResult:
         patient, documents = self._resolve(connection, args, DE, "document")
