@@ -109,7 +109,7 @@ def make_settings(tmp_path: Path):
     """Settings isolated from the developer's environment, under tmp_path."""
 
     def make(**overrides: Any) -> Settings:
-        values = {"data_dir": str(tmp_path / "var"), **overrides}
+        values = {"data_dir": str(tmp_path / "var"), "profile": "ihe", **overrides}
         return load_settings(values, environ={})
 
     return make

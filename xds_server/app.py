@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
+from .cda.header_rules import RuleContext
+from .cda.schema import schema_for
+from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_link import RemoteRegistryLink
 from .ops.health import health_report
@@ -16,6 +19,7 @@ from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
 from .registry.actor import Registry
 from .repository.actor import Repository
+from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
@@ -26,6 +30,7 @@ from .transactions.iti18 import iti18_operation
 from .transactions.iti41 import iti41_operation
 from .transactions.iti42 import iti42_operation
 from .transactions.iti43 import iti43_operation
+from .validation.profiles import profile_for
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"
@@ -48,6 +53,15 @@ def registry_link(settings: Settings, registry: Registry, engine) -> RegistryLin
     return InProcessRegistryLink(registry)
 
 
+def content_check(settings: Settings) -> CdaContentCheck | None:
+    """The CI-SIS CDA checks on ITI-41 documents: profile cisis, unless XDS_VALIDATE_CDA=false."""
+    if settings.profile != "cisis" or not settings.validate_cda:
+        return None
+    kit = settings.kit_dir if settings.kit_dir.is_dir() else None
+    return CdaContentCheck(CdaValidator(schema_for(kit),
+                                        RuleContext(accept_test_ins=settings.accept_test_ins)))
+
+
 class XdsApplication:
     """The WSGI callable. Built once per worker process (engines are not shared across forks)."""
 
@@ -55,12 +69,14 @@ class XdsApplication:
         self.settings = settings
         self.metrics = Metrics()
         self.engine = make_engine(settings.database_url)
-        self.registry = Registry(self.engine, settings.max_leaf_class_results)
+        self.registry = Registry(self.engine, settings.max_leaf_class_results,
+                                 profile_for(settings.profile, settings.kit_dir,
+                                             settings.accept_test_ins))
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
                                      registry_link(settings, self.registry, self.engine),
-                                     settings.max_document_bytes)
+                                     settings.max_document_bytes, content_check(settings))
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         common = {
             "max_request_bytes": settings.max_request_bytes,

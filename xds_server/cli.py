@@ -373,3 +373,13 @@ def show_config(ctx: click.Context, data_dir: str | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _register_cda_commands() -> None:
+    from .cli_cda import kit, validate
+
+    main.add_command(validate)
+    main.add_command(kit)
+
+
+_register_cda_commands()

@@ -61,6 +61,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 secret=True),
     SettingSpec("profile", _parse_choice("cisis", "ihe"), "cisis",
                 "metadata rules: 'ihe' (IHE TF only) or 'cisis' (IHE + French CI-SIS rules)"),
+    SettingSpec("accept_test_ins", _parse_bool, False,
+                "accept the test and demo INS OIDs (1.2.250.1.213.1.4.10/.11): test platforms"),
+    SettingSpec("validate_cda", _parse_bool, True,
+                "cisis profile: validate each text/xml CDA of an ITI-41 and check it against its "
+                "DocumentEntry"),
     SettingSpec("repository_unique_id", str, None,
                 "OID of this document repository; default a 2.25 OID derived from the data dir"),
     SettingSpec("home_community_id", str, None,
@@ -88,6 +93,8 @@ class Settings:
     data_dir: Path
     database_url: str
     profile: str
+    accept_test_ins: bool
+    validate_cda: bool
     repository_unique_id: str
     home_community_id: str
     registry_url: str
@@ -103,6 +110,11 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def kit_dir(self) -> Path:
+        """Where `xds-server kit install` puts the ANS TestContenuCDA kit."""
+        return self.data_dir / "kit"
 
     @property
     def spool_dir(self) -> Path:

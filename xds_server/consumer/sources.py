@@ -15,9 +15,12 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..cda.header import read_header
+from ..cda.mapping import entry_values
 from ..model import vocabulary as v
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
 from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+from ..valuesets import load_value_sets
 from .metadata import has_member, new_oid
 
 HL7 = "urn:hl7-org:v3"
@@ -50,20 +53,6 @@ def parse_code(text: str) -> Code:
     return Code(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
 
 
-def _dtm(value: str | None) -> str | None:
-    """CDA TS (may carry a zone) → XDS DTM in UTC."""
-    if not value:
-        return None
-    digits = value.split("+")[0].split("-")[0].split(".")[0]
-    zone = value[len(digits):]
-    if zone[:1] in "+-" and len(zone) >= 5 and len(digits) >= 12:
-        moment = dt.datetime.strptime(digits[:14].ljust(14, "0"), "%Y%m%d%H%M%S")
-        offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
-        moment = moment - offset if zone[0] == "+" else moment + offset
-        return moment.strftime("%Y%m%d%H%M%S")[:len(digits)]
-    return digits
-
-
 def _cda_header(data: bytes) -> etree._Element | None:
     try:
         root = parse_xml(data)
@@ -86,7 +75,10 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
         language_code=options.language, title=options.title or path.stem,
         authors=[Author(person=options.author)] if options.author else [])
     if cda is not None:
+        given_title, given_authors = options.title, entry.authors
         _from_cda(entry, cda)
+        entry.title = given_title or entry.title
+        entry.authors = given_authors or entry.authors
     if entry.type_code is None:
         entry.type_code = Code("55107-7", "2.16.840.1.113883.6.1", "Document")
     if entry.format_code is None:
@@ -97,51 +89,13 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
 
 
 def _from_cda(entry: DocumentEntry, cda: etree._Element) -> None:
-    ns = {"h": HL7}
-
-    def first(xpath: str) -> etree._Element | None:
-        found = cda.xpath(xpath, namespaces=ns)
-        return found[0] if found else None
-
-    entry.mime_type = "text/xml"
-    identifier = first("h:id")
-    if identifier is not None and identifier.get("root"):
-        extension = identifier.get("extension")
-        entry.unique_id = f"{identifier.get('root')}^{extension}" if extension \
-            else identifier.get("root")
-    code = first("h:code")
-    if code is not None and code.get("code"):
-        entry.type_code = Code(code.get("code"), code.get("codeSystem") or "",
-                               code.get("displayName") or "")
-    title = first("h:title")
-    if title is not None and (title.text or "").strip():
-        entry.title = title.text.strip()
-    effective = first("h:effectiveTime")
-    if effective is not None:
-        entry.creation_time = _dtm(effective.get("value")) or entry.creation_time
-    confidentiality = first("h:confidentialityCode")
-    if confidentiality is not None and confidentiality.get("code"):
-        entry.confidentiality_codes = [Code(confidentiality.get("code"),
-                                            confidentiality.get("codeSystem") or
-                                            "2.16.840.1.113883.5.25")]
-    language = first("h:languageCode")
-    if language is not None and language.get("code"):
-        entry.language_code = language.get("code")
-    start = first("h:documentationOf/h:serviceEvent/h:effectiveTime/h:low")
-    stop = first("h:documentationOf/h:serviceEvent/h:effectiveTime/h:high")
-    entry.service_start_time = _dtm(start.get("value")) if start is not None else None
-    entry.service_stop_time = _dtm(stop.get("value")) if stop is not None else None
-    author = first("h:author/h:assignedAuthor")
-    if author is not None and not entry.authors:
-        ident = author.find("h:id", ns)
-        family = author.findtext("h:assignedPerson/h:name/h:family", namespaces=ns) or ""
-        given = author.findtext("h:assignedPerson/h:name/h:given", namespaces=ns) or ""
-        if ident is not None and ident.get("extension"):
-            person = (f"{ident.get('extension')}^{family}^{given}^^^^^^"
-                      f"&{ident.get('root')}&ISO")
-        else:
-            person = f"^{family}^{given}"
-        entry.authors = [Author(person=person)]
+    """Every DocumentEntry value the CI-SIS maps from the header (cda/mapping.py); options the
+    caller gave explicitly (type, format, title, author) are kept."""
+    values = entry_values(read_header(cda), load_value_sets())
+    explicit = {"type_code": entry.type_code, "format_code": entry.format_code}
+    for attribute, value in values.items():
+        if value is not None and explicit.get(attribute) is None:
+            setattr(entry, attribute, value)
 
 
 def submission_for_files(paths: list[Path], patient: str,

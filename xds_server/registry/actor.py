@@ -11,14 +11,17 @@ from ..ebxml.query import AdhocQuery
 from ..model.metadata import Submission
 from ..security.principal import Principal
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from ..validation.profiles import IHE, MetadataProfile
 from .register import RegistryWriter
 from .stored_queries import StoredQueries
 
 
 class Registry:
-    def __init__(self, engine: Engine, max_leaf_class_results: int = 1000) -> None:
+    def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
+                 profile: MetadataProfile = IHE) -> None:
         self.engine = engine
-        self.writer = RegistryWriter(engine)
+        self.profile = profile
+        self.writer = RegistryWriter(engine, profile)
         self.queries = StoredQueries(engine, max_leaf_class_results)
 
     def register(self, submission: Submission, principal: Principal,

@@ -28,8 +28,7 @@ from ..model.metadata import Association, DocumentEntry, Submission, SubmissionS
 from ..security.principal import Principal
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
-from ..validation.ihe import check_submission_objects
-from ..validation.submission import check_structure
+from ..validation.profiles import IHE, MetadataProfile
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -64,8 +63,9 @@ def now_dtm() -> str:
 class RegistryWriter:
     """The write side of the registry actor."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, profile: MetadataProfile = IHE) -> None:
         self.engine = engine
+        self.profile = profile
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
@@ -75,8 +75,7 @@ class RegistryWriter:
         `within` runs inside the same database transaction (the repository records its
         documents there, so registration and storage commit together)."""
         findings = list(decode_errors or [])
-        findings += check_structure(submission)
-        findings += check_submission_objects(submission)
+        findings += self.profile.check(submission)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
         warnings = findings

@@ -21,6 +21,7 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -34,6 +35,13 @@ from .registry_link import RegistryLink
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
+
+
+class ContentCheck(Protocol):
+    """Checks a document's bytes against its DocumentEntry (the CI-SIS CDA checks)."""
+
+    def __call__(self, entry: DocumentEntry, name: str,
+                 attachment: Attachment) -> list[RegistryError]: ...
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,15 @@ class RetrievedDocument:
 
 class Repository:
     def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
-                 registry: RegistryLink, max_document_bytes: int) -> None:
+                 registry: RegistryLink, max_document_bytes: int,
+                 content_check: ContentCheck | None = None) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.blobs = blobs
         self.repository_unique_id = repository_unique_id
         self.registry = registry
         self.max_document_bytes = max_document_bytes
+        self.content_check = content_check
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -111,6 +121,8 @@ class Repository:
                 continue
             attachment = by_uuid[entry_uuid][1]
             errors += self._complete(entry, name, attachment)
+            if self.content_check is not None and attachment.size <= self.max_document_bytes:
+                errors += self.content_check(entry, name, attachment)
             pairs.append((entry, attachment))
         for entry_uuid, (doc_id, _) in by_uuid.items():
             if entry_uuid not in entries:

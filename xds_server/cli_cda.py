@@ -1,0 +1,87 @@
+"""`xds-server validate` and `xds-server kit install`: CDA validation from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings({k: v for k, v in overrides.items() if v is not None},
+                             config_file=(ctx.obj or {}).get("config_file"))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="one JSON report for all files")
+@click.option("--accept-test-ins", is_flag=True, default=None,
+              help="accept the test/demo INS OIDs (default: XDS_ACCEPT_TEST_INS)")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="data directory whose installed ANS kit is used (XDS_DATA_DIR)")
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
+             accept_test_ins: bool | None, data_dir: str | None) -> None:
+    """Validate CDA documents: schema, CI-SIS header rules. Exit 0 when all are valid."""
+    from .cda.findings import Finding, Kind, Report
+    from .cda.header_rules import RuleContext
+    from .cda.schema import schema_for
+    from .cda.validator import CdaValidator
+
+    settings = _settings(ctx, data_dir=data_dir, accept_test_ins=accept_test_ins)
+    kit = settings.kit_dir if settings.kit_dir.is_dir() else None
+    validator = CdaValidator(schema_for(kit), RuleContext(settings.accept_test_ins))
+    reports = []
+    for name in files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            report = Report(name, [Finding(Kind.NOT_CDA, "file", f"cannot read: {exc.strerror}")])
+        else:
+            report = validator.validate(data, name).report
+        reports.append(report)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=1))
+    else:
+        for report in reports:
+            verdict = "valid" if report.valid else "INVALID"
+            checked = f" ({'; '.join(report.checked)})" if report.checked else ""
+            click.echo(f"{report.source}: {verdict}{checked}")
+            for finding in report.findings:
+                click.echo(f"  {finding.text()}")
+    ctx.exit(0 if all(r.valid for r in reports) else 1)
+
+
+@click.group()
+def kit() -> None:
+    """The official ANS TestContenuCDA kit (schema, schematrons, value sets)."""
+
+
+@kit.command("install")
+@click.option("--from", "source", required=True, type=click.Path(file_okay=False, exists=True),
+              help="an ANS TestContenuCDA tree (infrastructure/cda, schematrons, jeuxDeValeurs)")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
+@click.pass_context
+def kit_install(ctx: click.Context, source: str, data_dir: str | None) -> None:
+    """Install the kit into DATA_DIR/kit; the server validates with it from its next start."""
+    from .cda.kit import KitError, install_kit
+
+    settings = _settings(ctx, data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = install_kit(Path(source), settings.kit_dir)
+    except KitError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"installed {source} into {summary.target}: {summary.schematrons} schematron "
+               f"files, {summary.value_set_files} value sets")
+    for generated in summary.generated:
+        click.echo(f"  generated {generated} (missing from the published kit)")
+    click.echo(f"  value sets refreshed: {', '.join(summary.value_sets)}")
