@@ -1,0 +1,141 @@
+"""Benchmark of CDA validation and of ITI-41 in the `cisis` profile.
+
+- documents validated per second, in process, for a ~50 KB and a 1.5 MB ANS CDA: schema only,
+  and schema + CI-SIS header rules (the schema is the installed ANS kit's until the project's
+  own schema lands; schematrons are not run yet);
+- ITI-41 submissions per second over HTTP for a ~50 KB CDA, profile `cisis` with validation on
+  (schema + header rules + CDA ⇄ metadata consistency), against the same server with
+  XDS_VALIDATE_CDA=false in the same run (budget >= 100/s with validation on).
+
+    .venv/bin/python bench/cda.py [--database postgresql|sqlite] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from loadgen import run_load  # noqa: E402
+from registry import postgres_url  # noqa: E402
+from repository import raw_request  # noqa: E402
+
+from tests.cda_data import ANS_KIT, ANS_SAMPLES, TEST_INS, mutate, set_attribute  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
+from xds_server.cda.header_rules import RuleContext  # noqa: E402
+from xds_server.cda.kit import install_kit  # noqa: E402
+from xds_server.cda.schema import schema_for  # noqa: E402
+from xds_server.cda.validator import CdaValidator  # noqa: E402
+from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
+from xds_server.consumer.sources import SourceOptions, submission_for_files  # noqa: E402
+from xds_server.model.content import Attachment  # noqa: E402
+from xds_server.store import registry_store  # noqa: E402
+from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.store.schema import migrate  # noqa: E402
+
+SMALL = ANS_SAMPLES / "DLU-EHPAD-FLUDT_2022.01.xml"   # 52 KB
+LARGE = ANS_SAMPLES / "IPS-FR_2024.01.xml"            # 1.5 MB
+
+
+def per_second(action, seconds: float) -> float:
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        action()
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def validation_rates(kit_dir: Path, seconds: float) -> list[tuple[str, float, float]]:
+    from xds_server.cda.document import parse_cda
+
+    schema = schema_for(kit_dir)
+    validator = CdaValidator(schema, RuleContext(accept_test_ins=True))
+    rows = []
+    for path in (SMALL, LARGE):
+        data = path.read_bytes()
+        assert validator.validate(data).report.valid
+        schema_only = per_second(lambda d=data: schema.check(parse_cda(d)), seconds)
+        full = per_second(lambda d=data: validator.validate(d), seconds)
+        rows.append((f"{path.name} ({len(data) // 1024} KB)", schema_only, full))
+    return rows
+
+
+def provide_bodies(endpoint: str, count: int, tmp: Path) -> list[bytes]:
+    """`count` ITI-41 requests, each with its own copy of SMALL (its own id and setId)."""
+    bodies = []
+    for index in range(count):
+        root = f"1.2.250.1.999.42.{index + 1}"
+        path = tmp / "doc.xml"
+        path.write_bytes(mutate(SMALL, set_attribute("h:id", "root", root),
+                                set_attribute("h:id", "extension", str(index + 1)),
+                                set_attribute("h:setId", "root", root + ".0")))
+        submission, _ = submission_for_files([path], TEST_INS, SourceOptions())
+        payload, binaries = provide_request(submission, {
+            "Document01": Attachment.from_bytes(path.read_bytes(), "text/xml")})
+        bodies.append(raw_request(endpoint, PROVIDE, payload, binaries))
+    return bodies
+
+
+def submission_rate(url: str, data_dir: Path, validate: bool, args, tmp: Path):
+    env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true",
+           "XDS_VALIDATE_CDA": "true" if validate else "false", "XDS_LOG_LEVEL": "WARNING"}
+    process, base, _ = start_server(data_dir, env, args.workers)
+    try:
+        endpoint = base + "/xds/repository"
+        bodies = provide_bodies(endpoint, args.submissions, tmp)
+        warm = run_load(endpoint, bodies[:50], clients=args.clients, seconds=5, max_requests=50)
+        result = run_load(endpoint, bodies[50:], clients=args.clients, seconds=args.seconds,
+                          max_requests=len(bodies) - 50)
+        return result, warm.errors
+    finally:
+        stop_server(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--submissions", type=int, default=2000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-cda-") as name:
+        tmp = Path(name)
+        kit_dir = tmp / "var1" / "kit"   # the validation-on server's data dir
+        install_kit(ANS_KIT, kit_dir)
+        rates = validation_rates(kit_dir, min(args.seconds, 3.0))
+        results = {}
+        for validate in (False, True):
+            url = postgres_url(f"bench_cda_{int(validate)}") if args.database == "postgresql" \
+                else f"sqlite:///{tmp}/registry-{int(validate)}.sqlite3"
+            engine = make_engine(url)
+            migrate(engine)
+            with engine.begin() as connection:
+                registry_store.add_patient(connection, TEST_INS)
+            engine.dispose()
+            results[validate] = submission_rate(url, tmp / f"var{int(validate)}", validate,
+                                                args, tmp)
+
+    print("\nCDA validation (in process, one core):")
+    for label, schema_only, full in rates:
+        print(f"  {label}: schema {schema_only:.0f}/s, schema + CI-SIS header rules "
+              f"{full:.0f}/s")
+    print("  schematrons: not measured (the schematron engine is not built yet)")
+    off, on = results[False][0], results[True][0]
+    print(f"\nITI-41, 50 KB CDA, profile cisis, {args.database}, {args.workers} workers, "
+          f"{args.clients} clients:")
+    print(f"  validation off: {off.rate:.0f} submissions/s (errors {off.errors})")
+    print(f"  validation on:  {on.rate:.0f} submissions/s (errors {on.errors}), ratio "
+          f"{on.rate / off.rate:.2f} (budget >= 100/s: "
+          f"{'within' if on.rate >= 100 else 'OVER'})")
+
+
+if __name__ == "__main__":
+    main()
