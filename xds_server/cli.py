@@ -371,10 +371,6 @@ def show_config(ctx: click.Context, data_dir: str | None) -> None:
         click.echo(f"{name:<{widths[0]}}  {value:<{widths[1]}}  {source:<{widths[2]}}  {env}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 def _register_cda_commands() -> None:
     from .cli_cda import kit, validate
 
@@ -383,3 +379,8 @@ def _register_cda_commands() -> None:
 
 
 _register_cda_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

@@ -1,0 +1,59 @@
+"""The CI-SIS flow over real HTTP, as an integrator runs it: install the ANS kit, start the
+server in the `cisis` profile, submit ANS CDA documents with `xds-server submit --patient` only,
+query and retrieve them; a submission that contradicts its document is refused, naming both."""
+
+from __future__ import annotations
+
+import pytest
+
+from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
+from .conftest import start_server, stop_server
+from .test_conformance import run_cli
+
+
+@pytest.fixture(scope="module")
+def cisis_server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cisis") / "var"
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true"}
+    installed = run_cli("kit", "install", "--from", str(ANS_KIT), env=env)
+    assert installed.returncode == 0, installed.stderr
+    process, url, _ = start_server(data_dir, env, workers=1)
+    added = run_cli("patient", "add", TEST_INS, env=env)
+    assert added.returncode == 0, added.stderr
+    yield url
+    stop_server(process)
+
+
+def test_submit_query_retrieve_ans_documents(cisis_server, tmp_path):
+    repository, registry = cisis_server + "/xds/repository", cisis_server + "/xds/registry"
+    submitted = run_cli("submit", str(LEVEL1), str(CR_BIO), "--patient", TEST_INS,
+                        "--repository", repository)
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    unique_ids = [line.split()[0] for line in submitted.stdout.splitlines()]
+    assert unique_ids[0] == "1.3.6.1.4.1.19376.1.2.20.12345.1.1"  # the CDA's id
+    listed = run_cli("query", "--patient", TEST_INS, "--registry", registry)
+    assert listed.returncode == 0 and "Compte rendu d'examens biologiques" in listed.stdout
+    out = tmp_path / "out.xml"
+    fetched = run_cli("retrieve", unique_ids[1], "--out", str(out), "--repository", repository,
+                      "--registry", registry)
+    assert fetched.returncode == 0, fetched.stderr
+    assert out.read_bytes() == CR_BIO.read_bytes()
+
+
+def test_contradicting_metadata_is_refused_over_http(cisis_server, tmp_path):
+    copy = tmp_path / "copy.xml"
+    copy.write_bytes(LEVEL1.read_bytes().replace(b"12345.1.1\"", b"12345.1.9\""))
+    refused = run_cli("submit", str(copy), "--patient", TEST_INS, "--title", "Autre titre",
+                      "--repository", cisis_server + "/xds/repository")
+    assert refused.returncode != 0
+    assert "XDSRepositoryMetadataError" in refused.stderr
+    assert "title 'Autre titre' but the document's title is 'Compte rendu" in refused.stderr
+
+
+def test_non_ins_patient_is_refused_with_the_rule(cisis_server, tmp_path):
+    pdf = tmp_path / "courrier.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    refused = run_cli("submit", str(pdf), "--patient", "P1^^^&1.2.3.4&ISO",
+                      "--repository", cisis_server + "/xds/repository")
+    assert refused.returncode != 0
+    assert "is not an INS" in refused.stderr
