@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import run_load  # noqa: E402
+from loadgen import run_load, server_bench_arguments  # noqa: E402
 from registry import postgres_url  # noqa: E402
 from repository import raw_request  # noqa: E402
 
@@ -98,13 +97,7 @@ def submission_rate(url: str, data_dir: Path, validate: bool, args, tmp: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--submissions", type=int, default=2000)
-    args = parser.parse_args()
+    args = server_bench_arguments(__doc__.split("\n")[0], submissions=2000)
 
     with tempfile.TemporaryDirectory(prefix="bench-cda-") as name:
         tmp = Path(name)

@@ -6,6 +6,7 @@ close the connection), and records the latency. Bounded by time and count; stops
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import socket
@@ -121,3 +122,15 @@ def start_bare_gunicorn(app: str, workers: int, probe: Callable[[str], None],
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{app} did not start")
+
+
+def server_bench_arguments(description: str, submissions: int) -> argparse.Namespace:
+    """The options every server benchmark takes: database, duration, clients, workers and how
+    many requests to prepare."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--submissions", type=int, default=submissions)
+    return parser.parse_args()

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import subprocess
@@ -24,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import http_request, run_load, start_bare_gunicorn  # noqa: E402
+from loadgen import http_request, run_load, server_bench_arguments, start_bare_gunicorn  # noqa: E402
 from registry import postgres_url  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
@@ -67,13 +66,7 @@ def start_bare_file_server(path: Path, workers: int) -> tuple[subprocess.Popen, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--submissions", type=int, default=2500)
-    args = parser.parse_args()
+    args = server_bench_arguments(__doc__.split("\n")[0], submissions=2500)
 
     with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
         url = postgres_url("bench_repository") if args.database == "postgresql" \

@@ -6,19 +6,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings, redact_url
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return load_settings(overrides, config_file=ctx.obj.get("config_file"))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from .cli_settings import command_settings as _settings
+from .config import Settings, redact_url
 
 
 @click.group()

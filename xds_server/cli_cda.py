@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .config import ConfigError, Settings, load_settings
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return load_settings({k: v for k, v in overrides.items() if v is not None},
-                             config_file=(ctx.obj or {}).get("config_file"))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from .cli_settings import command_settings as _settings
 
 
 @click.command()

@@ -73,13 +73,6 @@ def _confidentiality(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismat
                        f"'{cda.code}^^{cda.system}'")
 
 
-def _language(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
-    if entry.language_code and header.language and entry.language_code != header.language:
-        yield Mismatch(MISMATCH, "languageCode",
-                       f"languageCode '{entry.language_code}' but the document's languageCode "
-                       f"is '{header.language}'")
-
-
 def _service_times(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
     pairs = (("serviceStartTime", entry.service_start_time, header.service_start, "low"),
              ("serviceStopTime", entry.service_stop_time, header.service_stop, "high"))
@@ -124,23 +117,25 @@ def _authors(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
                            f"(author/assignedAuthor/id: {listed})")
 
 
-def _unique_id(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
-    if header.unique_id and entry.unique_id and entry.unique_id != header.unique_id:
-        yield Mismatch(MISMATCH, "uniqueId",
-                       f"uniqueId '{entry.unique_id}' but the document's id is "
-                       f"'{header.unique_id}' (root^extension)")
+def _same_text(field: str, given: Callable[[DocumentEntry], str | None],
+               cda: Callable[[CdaHeader], str], cda_name: str) -> Rule:
+    """A value the entry must repeat exactly (whitespace runs count as one space)."""
 
+    def rule(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
+        ours, theirs = " ".join((given(entry) or "").split()), cda(header)
+        if ours and theirs and ours != theirs:
+            yield Mismatch(MISMATCH, field,
+                           f"{field} '{ours}' but the document's {cda_name} is '{theirs}'")
 
-def _title(entry: DocumentEntry, header: CdaHeader) -> Iterator[Mismatch]:
-    given = " ".join((entry.title or "").split())
-    if given and header.title and given != header.title:
-        yield Mismatch(MISMATCH, "title",
-                       f"title '{given}' but the document's title is '{header.title}'")
+    return rule
 
 
 CONSISTENCY_RULES: tuple[Rule, ...] = (
-    _patient, _type_code, _creation_time, _confidentiality, _language, _service_times,
-    _legal_authenticator, _authors, _unique_id, _title)
+    _patient, _type_code, _creation_time, _confidentiality, _service_times,
+    _legal_authenticator, _authors,
+    _same_text("languageCode", lambda e: e.language_code, lambda h: h.language, "languageCode"),
+    _same_text("uniqueId", lambda e: e.unique_id, lambda h: h.unique_id, "id"),
+    _same_text("title", lambda e: e.title, lambda h: h.title, "title"))
 
 
 def check_consistency(entry: DocumentEntry, header: CdaHeader) -> list[Mismatch]:

@@ -75,10 +75,9 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
         language_code=options.language, title=options.title or path.stem,
         authors=[Author(person=options.author)] if options.author else [])
     if cda is not None:
-        given_title, given_authors = options.title, entry.authors
-        _from_cda(entry, cda)
-        entry.title = given_title or entry.title
-        entry.authors = given_authors or entry.authors
+        explicit = {"type_code": options.type_code, "format_code": options.format_code,
+                    "title": options.title, "authors": options.author}
+        _from_cda(entry, cda, {name for name, given in explicit.items() if given})
     if entry.type_code is None:
         entry.type_code = Code("55107-7", "2.16.840.1.113883.6.1", "Document")
     if entry.format_code is None:
@@ -88,13 +87,12 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
     return entry
 
 
-def _from_cda(entry: DocumentEntry, cda: etree._Element) -> None:
-    """Every DocumentEntry value the CI-SIS maps from the header (cda/mapping.py); options the
-    caller gave explicitly (type, format, title, author) are kept."""
+def _from_cda(entry: DocumentEntry, cda: etree._Element, explicit: set[str]) -> None:
+    """Every DocumentEntry value the CI-SIS maps from the header (cda/mapping.py), except the
+    attributes the caller gave explicitly."""
     values = entry_values(read_header(cda), load_value_sets())
-    explicit = {"type_code": entry.type_code, "format_code": entry.format_code}
     for attribute, value in values.items():
-        if value is not None and explicit.get(attribute) is None:
+        if value is not None and attribute not in explicit:
             setattr(entry, attribute, value)
 
 
