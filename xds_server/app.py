@@ -11,6 +11,7 @@ from typing import Any
 from . import __version__
 from .cda.header_rules import RuleContext
 from .cda.schema import schema_for
+from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_link import RemoteRegistryLink
@@ -58,8 +59,11 @@ def content_check(settings: Settings) -> CdaContentCheck | None:
     if settings.profile != "cisis" or not settings.validate_cda:
         return None
     kit = settings.kit_dir if settings.kit_dir.is_dir() else None
+    schematrons = (KitSchematrons(kit) if kit is not None and settings.validate_schematron
+                   else None)
     return CdaContentCheck(CdaValidator(schema_for(kit),
-                                        RuleContext(accept_test_ins=settings.accept_test_ins)))
+                                        RuleContext(accept_test_ins=settings.accept_test_ins),
+                                        schematrons))
 
 
 class XdsApplication:

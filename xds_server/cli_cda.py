@@ -15,12 +15,20 @@ from .cli_settings import command_settings as _settings
 @click.option("--json", "as_json", is_flag=True, help="one JSON report for all files")
 @click.option("--accept-test-ins", is_flag=True, default=None,
               help="accept the test/demo INS OIDs (default: XDS_ACCEPT_TEST_INS)")
+@click.option("--schematron", is_flag=True,
+              help="also run the installed kit's schematrons: minimal structure and the volet "
+                   "the document's templateId names")
+@click.option("--volet", metavar="NAME",
+              help="with --schematron: the volet schematron to run, e.g. BIO-CR-BIO_2024.01 "
+                   "(default: the newest version of the document's volet)")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="data directory whose installed ANS kit is used (XDS_DATA_DIR)")
 @click.pass_context
 def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
-             accept_test_ins: bool | None, data_dir: str | None) -> None:
-    """Validate CDA documents: schema, CI-SIS header rules. Exit 0 when all are valid."""
+             accept_test_ins: bool | None, schematron: bool, volet: str | None,
+             data_dir: str | None) -> None:
+    """Validate CDA documents: schema, CI-SIS header rules, and on request the ANS
+    schematrons. Exit 0 when all are valid."""
     from .cda.findings import Finding, Kind, Report
     from .cda.header_rules import RuleContext
     from .cda.schema import schema_for
@@ -28,7 +36,16 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
 
     settings = _settings(ctx, data_dir=data_dir, accept_test_ins=accept_test_ins)
     kit = settings.kit_dir if settings.kit_dir.is_dir() else None
-    validator = CdaValidator(schema_for(kit), RuleContext(settings.accept_test_ins))
+    schematrons = None
+    if schematron or volet:
+        if kit is None:
+            raise click.ClickException(
+                f"--schematron needs the ANS kit in {settings.kit_dir}: run "
+                "`xds-server kit install --from DIR` first")
+        from .cda.schematron import KitSchematrons
+
+        schematrons = KitSchematrons(kit, volet)
+    validator = CdaValidator(schema_for(kit), RuleContext(settings.accept_test_ins), schematrons)
     reports = []
     for name in files:
         path = Path(name)

@@ -66,6 +66,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("validate_cda", _parse_bool, True,
                 "cisis profile: validate each text/xml CDA of an ITI-41 and check it against its "
                 "DocumentEntry"),
+    SettingSpec("validate_schematron", _parse_bool, False,
+                "with validate_cda and an installed ANS kit: also run the kit's schematrons "
+                "(minimal structure + the document's volet) on each ITI-41 CDA"),
     SettingSpec("repository_unique_id", str, None,
                 "OID of this document repository; default a 2.25 OID derived from the data dir"),
     SettingSpec("home_community_id", str, None,
@@ -95,6 +98,7 @@ class Settings:
     profile: str
     accept_test_ins: bool
     validate_cda: bool
+    validate_schematron: bool
     repository_unique_id: str
     home_community_id: str
     registry_url: str

@@ -1,0 +1,171 @@
+"""Runs the installed kit's schematrons on a CDA with Saxon (saxonche, XSLT 2.0).
+
+Which schematrons: the ANS minimal structure profile (every CI-SIS document) and the volet the
+document declares by its templateId, in the newest version the kit holds (or the one asked
+for). Each schematron is compiled to XSLT once and the XSLT kept beside its `.sch`, where the
+kit's relative value-set paths (`../jeuxDeValeurs/…`, `include/voc-…`) still resolve; Saxon
+compiles it once per process."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from lxml import etree
+
+from ..findings import Finding, Kind
+from .assemble import SchematronError, assemble
+from .xslt import SVRL, to_xslt
+
+COMPILER_VERSION = "1"
+STRUCTURE_MIN = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
+NOT_ERRORS = {"warning", "warn", "info", "information"}
+MAX_FINDINGS = 200
+
+# the document-level templateId of each CI-SIS volet (CI-SIS volet specifications, section
+# "En-tête"; read from the ANS examples) -> the name its schematron files begin with
+VOLET_TEMPLATES = {
+    "1.2.250.1.213.1.1.1.5.1": "CSE-CS8",
+    "1.2.250.1.213.1.1.1.13": "VSM",
+    "1.2.250.1.213.1.1.1.23": "DLU-EHPAD-FLUDT",
+    "1.2.250.1.213.1.1.1.29": "LDL-SES",
+    "1.2.250.1.213.1.1.1.30": "SDM-MR",
+    "1.2.250.1.213.1.1.1.36": "CNAM-HR",
+    "1.2.250.1.213.1.1.1.37": "VAC",
+    "1.2.250.1.213.1.1.1.39": "EP-MED-DM",
+    "1.2.250.1.213.1.1.1.45": "IMG-CR-IMG",
+    "1.2.250.1.213.1.1.1.51": "IPS-FR",
+    "1.2.250.1.213.1.1.1.55": "BIO-CR-BIO",
+    "1.2.250.1.213.1.1.1.59": "BIO-TROD",
+}
+_VERSION = re.compile(r"_(\d{4})\.(\d{2})\.sch$")
+_STEP = re.compile(r"^([^\[]+)\[(\d+)\]$")
+
+_saxon_lock = threading.Lock()
+_saxon: dict[str, object] = {}
+
+
+def _processor():
+    """One Saxon processor per process, created on first use (it starts a Java-free VM)."""
+    if "processor" not in _saxon:
+        from saxonche import PySaxonProcessor  # noqa: PLC0415 (heavy; only when asked)
+
+        _saxon["processor"] = PySaxonProcessor(license=False)
+        _saxon["xslt"] = _saxon["processor"].new_xslt30_processor()
+    return _saxon["processor"]
+
+
+def compiled_path(sch: Path) -> Path:
+    return sch.with_name(f".{sch.name}.xds-{COMPILER_VERSION}.xsl")
+
+
+def compile_schematron(sch: Path) -> Path:
+    """The XSLT for `sch`, written beside it unless an up-to-date one is there already."""
+    target = compiled_path(sch)
+    if target.is_file() and target.stat().st_mtime >= sch.stat().st_mtime:
+        return target
+    stylesheet = to_xslt(assemble(sch))
+    staging = target.with_name(target.name + ".tmp")
+    staging.write_bytes(etree.tostring(stylesheet, xml_declaration=True, encoding="UTF-8"))
+    staging.replace(target)
+    return target
+
+
+def volet_schematron(kit_schematrons: Path, root: etree._Element) -> Path | None:
+    """The newest schematron of the volet the document's templateIds name."""
+    roots = root.xpath("/*/*[local-name()='templateId']/@root")
+    for template in roots:
+        volet = VOLET_TEMPLATES.get(str(template))
+        if volet:
+            candidates = [p for p in kit_schematrons.glob(f"CI-SIS_{volet}_*.sch")
+                          if _VERSION.search(p.name)]
+            if candidates:
+                return max(candidates, key=lambda p: _VERSION.search(p.name).groups())
+    return None
+
+
+def node_at(root: etree._Element, location: str) -> etree._Element | None:
+    """The element a schematron location (/local[n]/…/@attribute) points at."""
+    steps = [s for s in location.split("/") if s and not s.startswith("@") and s != "text()"]
+    if not steps:
+        return root
+    match = _STEP.match(steps[0])
+    if not match or etree.QName(root).localname != match.group(1):
+        return None
+    node = root
+    for step in steps[1:]:
+        match = _STEP.match(step)
+        if not match:
+            return None
+        same = [c for c in node if isinstance(c.tag, str)
+                and etree.QName(c).localname == match.group(1)]
+        index = int(match.group(2)) - 1
+        if index >= len(same):
+            return None
+        node = same[index]
+    return node
+
+
+class KitSchematrons:
+    """A SchematronRunner over an installed kit (`DATA_DIR/kit/schematrons`)."""
+
+    def __init__(self, kit_dir: Path, volet: str | None = None) -> None:
+        self.directory = kit_dir / "schematrons"
+        self.volet = volet
+        self._executables: dict[Path, object] = {}
+
+    def schematrons_for(self, root: etree._Element) -> list[Path]:
+        chosen = [self.directory / STRUCTURE_MIN]
+        if self.volet:
+            chosen.append(self.directory / f"CI-SIS_{self.volet}.sch")
+        elif (volet := volet_schematron(self.directory, root)) is not None:
+            chosen.append(volet)
+        return chosen
+
+    def _executable(self, sch: Path):
+        with _saxon_lock:
+            if sch not in self._executables:
+                _processor()
+                self._executables[sch] = _saxon["xslt"].compile_stylesheet(
+                    stylesheet_file=str(compile_schematron(sch)))
+            return self._executables[sch]
+
+    def check(self, root: etree._Element, source: str) -> tuple[list[str], list[Finding]]:
+        names, findings = [], []
+        text = etree.tostring(root, encoding="unicode")
+        for sch in self.schematrons_for(root):
+            name = sch.name
+            try:
+                if not sch.is_file():
+                    raise SchematronError(f"{name} is not in the installed kit")
+                executable = self._executable(sch)
+                with _saxon_lock:
+                    node = _processor().parse_xml(xml_text=text)
+                    output = executable.transform_to_string(xdm_node=node)
+            except Exception as exc:  # noqa: BLE001 (Saxon raises its own error types)
+                findings.append(Finding(Kind.SCHEMATRON, name, "the schematron could not be "
+                                        f"run: {str(exc)[:300]}", is_error=False))
+                continue
+            names.append(name)
+            findings += self._findings(name, output, root)
+        return names, findings
+
+    @staticmethod
+    def _findings(name: str, output: str, root: etree._Element) -> list[Finding]:
+        svrl = etree.fromstring(output.encode("utf-8"))
+        findings = []
+        for result in svrl.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
+            location = result.get("location", "")
+            node = node_at(root, location)
+            message = " ".join("".join(result.itertext()).split())
+            findings.append(Finding(
+                Kind.SCHEMATRON, result.get("id") or name, message, location,
+                node.sourceline if node is not None else None,
+                is_error=(result.get("role") or "error").lower() not in NOT_ERRORS))
+            if len(findings) >= MAX_FINDINGS:
+                findings.append(Finding(Kind.SCHEMATRON, name, f"more than {MAX_FINDINGS} "
+                                        "schematron findings: the rest are not shown",
+                                        is_error=False))
+                break
+        return findings
