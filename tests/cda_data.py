@@ -48,3 +48,11 @@ def set_text(xpath: str, value: str):
             element.text = value
 
     return edit
+
+
+def remove_attribute(xpath: str, name: str):
+    def edit(root):
+        for element in root.xpath(xpath, namespaces=NS):
+            element.attrib.pop(name, None)
+
+    return edit

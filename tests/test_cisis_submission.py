@@ -14,7 +14,7 @@ from xds_server.consumer.sources import SourceOptions, submission_for_files
 from xds_server.model.metadata import Author, Code
 from xds_server.validation.profiles import profile_for
 
-from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS, mutate, set_text
+from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS, mutate, remove_attribute, set_text
 from .registry_data import open_patient
 from .test_repository import held_files, provide, retrieve
 
@@ -161,3 +161,18 @@ def test_authors_need_national_ids_and_specialties_from_j01():
     assert any("must be a national identifier" in c for c in contexts)
     assert any("authorSpecialty 'ZZZ^Inconnu" in c for c in contexts)
     assert any("needs XON.6 = &1.2.250.1.71.4.2.2&ISO" in c for c in contexts)
+
+
+def test_with_schematrons_on_a_schematron_error_refuses_the_submission(make_app, tmp_path):
+    """XDS_VALIDATE_SCHEMATRON=true: the kit's schematrons run on each CDA of an ITI-41."""
+    install_kit(ANS_KIT, tmp_path / "var" / "kit")
+    app = make_app(profile="cisis", accept_test_ins=True, validate_schematron=True)
+    open_patient(app, TEST_INS)
+    # the family name without its qualifier: valid for the schema and the header rules,
+    # an error for the minimal structure schematron
+    data = mutate(CR_BIO, remove_attribute(
+        "/h:ClinicalDocument/h:recordTarget/h:patientRole/h:patient/h:name/h:family", "qualifier"))
+    status, codes, contexts = submit(app, CR_BIO, data=data)
+    assert status == "Failure" and set(codes) == {"XDSRepositoryError"}
+    assert any("schematron" in c and "qualifier" in c for c in contexts), contexts
+    assert submit(app, CR_BIO) == ("Success", [], [])  # the refusal left nothing behind

@@ -49,7 +49,7 @@ _saxon: dict[str, object] = {}
 def _processor():
     """One Saxon processor per process, created on first use (it starts a Java-free VM)."""
     if "processor" not in _saxon:
-        from saxonche import PySaxonProcessor  # noqa: PLC0415 (heavy; only when asked)
+        from saxonche import PySaxonProcessor
 
         _saxon["processor"] = PySaxonProcessor(license=False)
         _saxon["xslt"] = _saxon["processor"].new_xslt30_processor()
@@ -143,7 +143,7 @@ class KitSchematrons:
                 with _saxon_lock:
                     node = _processor().parse_xml(xml_text=text)
                     output = executable.transform_to_string(xdm_node=node)
-            except Exception as exc:  # noqa: BLE001 (Saxon raises its own error types)
+            except Exception as exc:
                 findings.append(Finding(Kind.SCHEMATRON, name, "the schematron could not be "
                                         f"run: {str(exc)[:300]}", is_error=False))
                 continue
