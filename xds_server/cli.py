@@ -249,10 +249,13 @@ def _code_option(value: str | None):
 @click.option("--title", help="title (default: the CDA's title, else the file name)")
 @click.option("--author", help="author person (XCN)")
 @click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
+@click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True,
+              help="asked for the entryUUID of a document a CDA replaces (relatedDocument RPLC)")
 def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code: str | None,
            type_code: str | None, format_code: str | None, title: str | None,
-           author: str | None, inline: bool) -> None:
-    """Provide and register documents (ITI-41); metadata from the CDA header when there is one."""
+           author: str | None, inline: bool, registry_url: str) -> None:
+    """Provide and register documents (ITI-41); metadata from the CDA header when there is one,
+    and an RPLC association when the CDA replaces a registered document."""
     from pathlib import Path
 
     from .consumer.documents import PROVIDE, provide_request
@@ -264,7 +267,8 @@ def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code
                             format_code=_code_option(format_code))
     if class_code:
         options.class_code = _code_option(class_code)
-    submission, paths = submission_for_files([Path(f) for f in files], patient, options)
+    submission, paths = submission_for_files([Path(f) for f in files], patient, options,
+                                             _replaced_entries(files, registry_url))
     documents = {doc_id: Attachment.from_file(path, next(
         d.mime_type for d in submission.documents if d.entry_uuid == doc_id))
         for doc_id, path in paths.items()}
@@ -277,6 +281,24 @@ def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code
     _report_registry_reply(reply)
     for document in submission.documents:
         click.echo(f"{document.unique_id}  {document.title}  ({document.mime_type})")
+
+
+def _replaced_entries(files: tuple[str, ...], registry_url: str) -> dict[str, str]:
+    """uniqueId → entryUUID of every registered document the CDAs say they replace."""
+    from pathlib import Path
+
+    from .consumer.queries import registered_entry
+    from .consumer.sources import replaced_unique_ids
+    from .consumer.transport import SoapClient, TransportError
+
+    wanted = {u for f in files for u in replaced_unique_ids(Path(f))}
+    found = {}
+    for unique_id in sorted(wanted):
+        try:
+            found[unique_id] = registered_entry(SoapClient(registry_url), unique_id).get("id")
+        except (LookupError, TransportError) as exc:
+            raise click.ClickException(f"the document replaces {unique_id}: {exc}") from None
+    return found
 
 
 def _report_registry_reply(reply) -> None:

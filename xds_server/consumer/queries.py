@@ -43,11 +43,20 @@ def find_documents_request(patient: str, statuses: list[str],
     return adhoc_query(FIND_DOCUMENTS, params)
 
 
-def repository_of(registry: SoapClient, document_unique_id: str) -> str:
-    """The repositoryUniqueId the registry holds for a document."""
+def registered_entry(registry: SoapClient, document_unique_id: str) -> etree._Element:
+    """The registry's ExtrinsicObject for a document uniqueId (GetDocuments)."""
     reply = registry.call(STORED_QUERY, adhoc_query(
         GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [document_unique_id]}))
-    for slot in (reply.payload.iter(f"{{{RIM}}}Slot") if reply.payload is not None else []):
+    entry = (next(reply.payload.iter(f"{{{RIM}}}ExtrinsicObject"), None)
+             if reply.payload is not None else None)
+    if entry is None:
+        raise LookupError(f"the registry knows no document with uniqueId {document_unique_id}")
+    return entry
+
+
+def repository_of(registry: SoapClient, document_unique_id: str) -> str:
+    """The repositoryUniqueId the registry holds for a document."""
+    for slot in registered_entry(registry, document_unique_id).iter(f"{{{RIM}}}Slot"):
         if slot.get("name") == "repositoryUniqueId":
             return slot.findtext(f"{{{RIM}}}ValueList/{{{RIM}}}Value") or ""
-    raise LookupError(f"the registry knows no document with uniqueId {document_unique_id}")
+    raise LookupError(f"the registry gives no repositoryUniqueId for {document_unique_id}")

@@ -21,7 +21,7 @@ from ..model import vocabulary as v
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
 from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
 from ..valuesets import load_value_sets
-from .metadata import has_member, new_oid
+from .metadata import has_member, new_oid, relationship
 
 HL7 = "urn:hl7-org:v3"
 
@@ -96,18 +96,30 @@ def _from_cda(entry: DocumentEntry, cda: etree._Element, explicit: set[str]) -> 
             setattr(entry, attribute, value)
 
 
-def submission_for_files(paths: list[Path], patient: str,
-                         options: SourceOptions) -> tuple[Submission, dict[str, Path]]:
-    """One submission set holding one DocumentEntry per file; returns Document ids → files."""
+def replaced_unique_ids(path: Path) -> list[str]:
+    """The documents a CDA says it replaces (relatedDocument typeCode RPLC), as uniqueIds."""
+    cda = _cda_header(path.read_bytes())
+    return [str(i) for i in read_header(cda).replaces] if cda is not None else []
+
+
+def submission_for_files(paths: list[Path], patient: str, options: SourceOptions,
+                         replaced: dict[str, str] | None = None,
+                         ) -> tuple[Submission, dict[str, Path]]:
+    """One submission set holding one DocumentEntry per file; returns Document ids → files.
+    `replaced` maps the uniqueIds of registered documents to their entryUUIDs: a CDA that
+    replaces one of them gets the RPLC association the registry needs."""
     documents = [document_for_file(path, patient, options, f"Document{i + 1:02d}")
                  for i, path in enumerate(paths)]
+    replacements = [relationship(v.RPLC, document.entry_uuid, (replaced or {})[unique_id])
+                    for document, path in zip(documents, paths, strict=True)
+                    for unique_id in replaced_unique_ids(path) if unique_id in (replaced or {})]
     package = SubmissionSet("SubmissionSet01", unique_id=new_oid(), patient_id=patient,
                             source_id=options.source_id,
                             submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
                             content_type_code=options.content_type,
                             authors=[a for d in documents for a in d.authors][:1])
     submission = Submission(package, documents, associations=[
-        has_member(package.entry_uuid, d.entry_uuid) for d in documents])
+        *(has_member(package.entry_uuid, d.entry_uuid) for d in documents), *replacements])
     return submission, {d.entry_uuid: path for d, path in zip(documents, paths, strict=True)}
 
 
