@@ -8,6 +8,8 @@ import pytest
 
 from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
 from .conftest import start_server, stop_server
+from .test_cda_samples import LAB_REPLACEMENT, SAMPLES
+from .test_cda_samples import PATIENT as SAMPLES_PATIENT
 from .test_conformance import run_cli
 
 
@@ -18,8 +20,9 @@ def cisis_server(tmp_path_factory):
     installed = run_cli("kit", "install", "--from", str(ANS_KIT), env=env)
     assert installed.returncode == 0, installed.stderr
     process, url, _ = start_server(data_dir, env, workers=1)
-    added = run_cli("patient", "add", TEST_INS, env=env)
-    assert added.returncode == 0, added.stderr
+    for patient in (TEST_INS, SAMPLES_PATIENT):
+        added = run_cli("patient", "add", patient, env=env)
+        assert added.returncode == 0, added.stderr
     yield url
     stop_server(process)
 
@@ -57,3 +60,22 @@ def test_non_ins_patient_is_refused_with_the_rule(cisis_server, tmp_path):
                       "--repository", cisis_server + "/xds/repository")
     assert refused.returncode != 0
     assert "is not an INS" in refused.stderr
+
+
+def test_the_readme_demo_with_the_project_samples(cisis_server, tmp_path):
+    """cda_samples/ as the README submits them: three documents, then the lab report's
+    replacement, whose RPLC target the CLI asks of the registry."""
+    repository, registry = cisis_server + "/xds/repository", cisis_server + "/xds/registry"
+    first = [str(p) for p in SAMPLES if p != LAB_REPLACEMENT]
+    submitted = run_cli("submit", *first, "--patient", SAMPLES_PATIENT, "--repository", repository)
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    replaced = run_cli("submit", str(LAB_REPLACEMENT), "--patient", SAMPLES_PATIENT,
+                       "--repository", repository, "--registry", registry)
+    assert replaced.returncode == 0, replaced.stderr + replaced.stdout
+    approved = run_cli("query", "--patient", SAMPLES_PATIENT, "--registry", registry)
+    assert "1.2.250.1.999.7.1.2" in approved.stdout and "1.2.250.1.999.7.1.1" not in \
+        approved.stdout                              # the original is Deprecated now
+    out = tmp_path / "replacement.xml"
+    fetched = run_cli("retrieve", "1.2.250.1.999.7.1.2", "--out", str(out), "--repository",
+                      repository, "--registry", registry)
+    assert fetched.returncode == 0 and out.read_bytes() == LAB_REPLACEMENT.read_bytes()
