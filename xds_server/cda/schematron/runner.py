@@ -16,9 +16,9 @@ from lxml import etree
 
 from ..findings import Finding, Kind
 from .assemble import SchematronError, assemble
-from .xslt import SVRL, to_xslt
+from .xslt import OWN, SVRL, to_xslt
 
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "3"
 STRUCTURE_MIN = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
 NOT_ERRORS = {"warning", "warn", "info", "information"}
 MAX_FINDINGS = 200
@@ -126,9 +126,15 @@ class KitSchematrons:
     def _executable(self, sch: Path):
         with _saxon_lock:
             if sch not in self._executables:
-                _processor()
-                self._executables[sch] = _saxon["xslt"].compile_stylesheet(
-                    stylesheet_file=str(compile_schematron(sch)))
+                processor = _processor()
+                compiled = compile_schematron(sch)
+                executable = _saxon["xslt"].compile_stylesheet(stylesheet_file=str(compiled))
+                for document in etree.parse(str(compiled)).getroot().iter(f"{{{OWN}}}document"):
+                    path = compiled.parent / document.get("href", "")
+                    if path.is_file():        # else the stylesheet's own doc() call reports it
+                        executable.set_parameter(document.get("param"), processor.parse_xml(
+                            xml_file_name=str(path.resolve())))
+                self._executables[sch] = executable
             return self._executables[sch]
 
     def check(self, root: etree._Element, source: str) -> tuple[list[str], list[Finding]]:

@@ -5,6 +5,8 @@ the node as a path that lxml can follow back to a line number."""
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .assemble import Assembled, sch
@@ -114,7 +116,33 @@ def to_xslt(schema: Assembled) -> etree._Element:
         written.add(name)
         called |= _rule_body(_xsl(stylesheet, "template", name=_abstract(name)),
                              schema.abstract_rules[name])
+    _hoist_documents(stylesheet)
     return stylesheet
+
+
+_LITERAL_DOCUMENT = re.compile(r"\b(?:doc|document)\(\s*'([^']+)'\s*\)")
+EXPRESSION_ATTRIBUTES = ("select", "test", "match")
+
+
+def _hoist_documents(stylesheet: etree._Element) -> None:
+    """Each `doc('literal')` becomes a global parameter whose default is that call, listed in
+    an `xdssch:document` element: the runner parses those value sets once per process and
+    passes them in, instead of Saxon reading them again on every transformation."""
+    params: dict[str, str] = {}
+
+    def parameter(match: re.Match[str]) -> str:
+        name = params.setdefault(match.group(1), f"xdsdoc{len(params)}")
+        return f"${name}"
+
+    for element in stylesheet.iter(f"{{{XSL}}}*"):
+        for attribute in EXPRESSION_ATTRIBUTES:
+            value = element.get(attribute)
+            if value and ("doc(" in value or "document(" in value):
+                element.set(attribute, _LITERAL_DOCUMENT.sub(parameter, value))
+    for position, (href, name) in enumerate(params.items()):
+        param = etree.Element(f"{{{XSL}}}param", name=name, select=f"doc('{href}')")
+        stylesheet.insert(1 + position, param)
+        etree.SubElement(stylesheet, f"{{{OWN}}}document", param=name, href=href)
 
 
 def _abstract(name: str) -> str:
