@@ -175,3 +175,47 @@ def test_validate_cli_asks_for_the_kit(tmp_path):
     result = CliRunner().invoke(cli, ["validate", "--schematron", "--data-dir",
                                       str(tmp_path), str(CR_BIO)])
     assert result.exit_code == 1 and "kit install" in result.output
+
+
+def test_node_at_reads_the_iso_skeleton_locations_too():
+    root = etree.fromstring(DOC)
+    location = ("/*:doc[namespace-uri()='urn:example'][1]"
+                "/*:item[namespace-uri()='urn:example'][2]/@n")
+    assert node_at(root, location).get("code") == "B"
+
+
+# a stand-in for the kit's moteur/: two pass-through stages and a last stage that writes a
+# stylesheet reporting one failure, so the test sees which compiler ran
+PASS_THROUGH = """<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+  <xsl:template match="@*|node()"><xsl:copy><xsl:apply-templates select="@*|node()"/>
+  </xsl:copy></xsl:template></xsl:stylesheet>"""
+SVRL_STAGE = """<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:out="urn:output-xsl" xmlns:svrl="http://purl.oclc.org/dsdl/svrl">
+  <xsl:namespace-alias stylesheet-prefix="out" result-prefix="xsl"/>
+  <xsl:template match="/">
+    <out:stylesheet version="2.0">
+      <out:template match="/">
+        <svrl:schematron-output><svrl:failed-assert id="from-skeleton"
+            location="/*:doc[namespace-uri()='urn:example'][1]/*:item[namespace-uri()='urn:example'][1]">
+          <svrl:text>compiled by the kit's skeleton</svrl:text></svrl:failed-assert>
+        </svrl:schematron-output>
+      </out:template>
+    </out:stylesheet>
+  </xsl:template></xsl:stylesheet>"""
+
+
+def test_the_kits_own_compile_stylesheets_are_used_when_installed(tmp_path):
+    kit = tmp_path / "kit"
+    moteur = kit / "schematrons" / "moteur" / "schematron" / "code"
+    write(moteur, "iso_dsdl_include.xsl", PASS_THROUGH)
+    write(moteur, "iso_abstract_expand.xsl", PASS_THROUGH)
+    write(moteur, "iso_svrl_for_xslt2.xsl", SVRL_STAGE)
+    sch = write(kit / "schematrons", "main.sch", f'<schema {SCH} queryBinding="xslt2"/>')
+    runner = KitSchematrons(kit)
+    assert runner.skeleton is not None
+    runner.schematrons_for = lambda root: [sch]
+    names, findings = runner.check(etree.fromstring(DOC), "doc")
+    assert names == ["main.sch"]
+    assert [(f.rule, f.message, f.line) for f in findings] == [
+        ("from-skeleton", "compiled by the kit's skeleton", 1)]
+    assert compiled_path(sch, "kit-skeleton").is_file()

@@ -19,6 +19,7 @@ from .assemble import SchematronError, assemble
 from .xslt import OWN, SVRL, to_xslt
 
 COMPILER_VERSION = "3"
+SKELETON_STAGES = ("iso_dsdl_include.xsl", "iso_abstract_expand.xsl", "iso_svrl_for_xslt2.xsl")
 STRUCTURE_MIN = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
 NOT_ERRORS = {"warning", "warn", "info", "information"}
 MAX_FINDINGS = 200
@@ -40,7 +41,8 @@ VOLET_TEMPLATES = {
     "1.2.250.1.213.1.1.1.59": "BIO-TROD",
 }
 _VERSION = re.compile(r"_(\d{4})\.(\d{2})\.sch$")
-_STEP = re.compile(r"^([^\[]+)\[(\d+)\]$")
+# a location step: ours (`item[2]`) or the ISO skeleton's (`*:item[namespace-uri()='…'][2]`)
+_STEP = re.compile(r"^(?:\*:)?([^\[:]+)(?:\[namespace-uri\(\)='[^']*'\])?\[(\d+)\]$")
 
 _saxon_lock = threading.Lock()
 _saxon: dict[str, object] = {}
@@ -56,20 +58,50 @@ def _processor():
     return _saxon["processor"]
 
 
-def compiled_path(sch: Path) -> Path:
-    return sch.with_name(f".{sch.name}.xds-{COMPILER_VERSION}.xsl")
+def compiled_path(sch: Path, engine: str = f"xds-{COMPILER_VERSION}") -> Path:
+    return sch.with_name(f".{sch.name}.{engine}.xsl")
 
 
-def compile_schematron(sch: Path) -> Path:
-    """The XSLT for `sch`, written beside it unless an up-to-date one is there already."""
-    target = compiled_path(sch)
-    if target.is_file() and target.stat().st_mtime >= sch.stat().st_mtime:
-        return target
-    stylesheet = to_xslt(assemble(sch))
+def kit_skeleton(schematrons: Path) -> list[Path] | None:
+    """The kit's own ISO Schematron compile stylesheets (`schematrons/moteur/`), when the
+    installed kit has all three stages; the published reference copy leaves them out."""
+    moteur = schematrons / "moteur"
+    found = {p.name: p for p in moteur.rglob("*.xsl")} if moteur.is_dir() else {}
+    return [found[s] for s in SKELETON_STAGES] if all(s in found for s in SKELETON_STAGES) \
+        else None
+
+
+def _write(target: Path, content: bytes) -> Path:
     staging = target.with_name(target.name + ".tmp")
-    staging.write_bytes(etree.tostring(stylesheet, xml_declaration=True, encoding="UTF-8"))
+    staging.write_bytes(content)
     staging.replace(target)
     return target
+
+
+def compile_schematron(sch: Path, skeleton: list[Path] | None = None) -> Path:
+    """The XSLT for `sch`, written beside it unless an up-to-date one is there already: by the
+    kit's skeleton when given, else by the product's compiler."""
+    target = compiled_path(sch, "kit-skeleton" if skeleton else f"xds-{COMPILER_VERSION}")
+    if target.is_file() and target.stat().st_mtime >= sch.stat().st_mtime:
+        return target
+    if skeleton:
+        return _write(target, _run_skeleton(sch, skeleton).encode("utf-8"))
+    stylesheet = to_xslt(assemble(sch))
+    return _write(target, etree.tostring(stylesheet, xml_declaration=True, encoding="UTF-8"))
+
+
+def _run_skeleton(sch: Path, stages: list[Path]) -> str:
+    """include → abstract expansion → SVRL stylesheet, as the kit's own tools chain them."""
+    processor = _processor()
+    text = ""
+    for number, stage in enumerate(stages):
+        executable = _saxon["xslt"].compile_stylesheet(stylesheet_file=str(stage))
+        if number == 0:       # the first stage reads the file itself, so includes resolve
+            text = executable.transform_to_string(source_file=str(sch.resolve()))
+        else:
+            text = executable.transform_to_string(
+                xdm_node=processor.parse_xml(xml_text=text))
+    return text
 
 
 def volet_schematron(kit_schematrons: Path, root: etree._Element) -> Path | None:
@@ -85,9 +117,22 @@ def volet_schematron(kit_schematrons: Path, root: etree._Element) -> Path | None
     return None
 
 
+def _steps(location: str) -> list[str]:
+    """The steps of a location path; a slash inside a predicate does not split."""
+    steps, current, depth = [], "", 0
+    for char in location:
+        if char == "/" and depth == 0:
+            steps.append(current)
+            current = ""
+            continue
+        depth += (char == "[") - (char == "]")
+        current += char
+    return [*steps, current]
+
+
 def node_at(root: etree._Element, location: str) -> etree._Element | None:
     """The element a schematron location (/local[n]/…/@attribute) points at."""
-    steps = [s for s in location.split("/") if s and not s.startswith("@") and s != "text()"]
+    steps = [s for s in _steps(location) if s and not s.startswith("@") and s != "text()"]
     if not steps:
         return root
     match = _STEP.match(steps[0])
@@ -113,6 +158,7 @@ class KitSchematrons:
     def __init__(self, kit_dir: Path, volet: str | None = None) -> None:
         self.directory = kit_dir / "schematrons"
         self.volet = volet
+        self.skeleton = kit_skeleton(self.directory)
         self._executables: dict[Path, object] = {}
 
     def schematrons_for(self, root: etree._Element) -> list[Path]:
@@ -127,7 +173,7 @@ class KitSchematrons:
         with _saxon_lock:
             if sch not in self._executables:
                 processor = _processor()
-                compiled = compile_schematron(sch)
+                compiled = compile_schematron(sch, self.skeleton)
                 executable = _saxon["xslt"].compile_stylesheet(stylesheet_file=str(compiled))
                 for document in etree.parse(str(compiled)).getroot().iter(f"{{{OWN}}}document"):
                     path = compiled.parent / document.get("href", "")
