@@ -50,7 +50,7 @@ TRANSACTIONS = {
     "PatientIdentityFeedTransaction": "patient-feed",
     "NullTransaction": "assert",
 }
-GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18", "ITI-41", "ITI-43")
+GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18", "ITI-41", "ITI-43", "ITI-57")
 PARSER = etree.XMLParser(remove_comments=True, remove_blank_text=True, resolve_entities=False,
                          no_network=True)
 

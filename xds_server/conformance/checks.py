@@ -62,6 +62,11 @@ def check_contents(payload: etree._Element, expected: dict) -> str:
         elif name == "None":
             if any(counts.values()):
                 problems.append(f"objects returned {counts} (expected none)")
+        elif name in ("OneDocApp", "OneDocDep"):
+            wanted = v.DEPRECATED if name == "OneDocDep" else v.APPROVED
+            statuses = [e.get("status") for e in payload.iter(f"{{{RIM}}}ExtrinsicObject")]
+            if statuses != [wanted]:
+                problems.append(f"{name}: statuses {[s.rsplit(':', 1)[-1] for s in statuses]}")
         elif name in ("SSApproved", "DocApp", "DocDep"):
             tag = "RegistryPackage" if name == "SSApproved" else "ExtrinsicObject"
             wanted = v.DEPRECATED if name == "DocDep" else v.APPROVED

@@ -8,6 +8,8 @@ expected, got.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +29,13 @@ RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 ACTIONS = {"ITI-42": "urn:ihe:iti:2007:RegisterDocumentSet-b",
            "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery",
            "ITI-41": "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
-           "ITI-43": "urn:ihe:iti:2007:RetrieveDocumentSet"}
+           "ITI-43": "urn:ihe:iti:2007:RetrieveDocumentSet",
+           "ITI-57": "urn:ihe:iti:2010:UpdateDocumentSet"}
 REPOSITORY_TRANSACTIONS = {"ITI-41", "ITI-43"}
+REGISTRATIONS = ("ITI-42", "ITI-41", "ITI-57")   # messages whose ids the runner assigns
 XDSB = "urn:ihe:iti:xds-b:2007"
-REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "patient-feed", "new-patient", "assert", "none"}
+REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "ITI-57", "patient-feed", "new-patient", "assert",
+                         "none"}
 UNIQUE_ID_SCHEMES = (v.DE_UNIQUE_ID, v.SS_UNIQUE_ID, v.FOL_UNIQUE_ID)
 PATIENT_SCHEMES = (v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID)
 REFERENCE_ATTRIBUTES = ("sourceObject", "targetObject", "classifiedObject", "registryObject")
@@ -47,6 +52,7 @@ class StepRecord:
     uuids: dict[str, str] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     output: etree._Element | None = None
+    input: etree._Element | None = None     # the metadata a registration or update sent
     set_uid: str | None = None
     sent: dict[str, bytes] = field(default_factory=dict)  # uniqueId -> document bytes
 
@@ -129,7 +135,7 @@ class Runner:
             record.patient = self._fresh_fed_patient()
             return "Success", f"fed {record.patient}", True
         if step.transaction == "assert":
-            return self._assert(step, last_output, record)
+            return self._assert(scenario, step, last_output, record)
         if step.transaction not in ACTIONS:
             raise StepFailure(f"transaction {step.transaction} is not played by this runner")
         record.patient = self._patient_for(scenario, step)
@@ -140,7 +146,7 @@ class Runner:
             message = message.find(f"{{{LCM}}}SubmitObjectsRequest")  # documents come from step
             if message is None:
                 raise StepFailure("the provide template holds no lcm:SubmitObjectsRequest")
-        if step.transaction in ("ITI-42", "ITI-41"):
+        if step.transaction in REGISTRATIONS:
             self._prepare_registration(step, message, record)
         if step.transaction == "ITI-41":
             message, binaries = self._provide_request(scenario, step, message, record)
@@ -168,7 +174,7 @@ class Runner:
                            for e in payload.iter(f"{{{RS}}}RegistryError"))[:300]
         passed = status == step.expected_status and (
             step.expected_error is None or step.expected_error in codes)
-        if passed and status == "Success" and step.transaction in ("ITI-42", "ITI-41") \
+        if passed and status == "Success" and step.transaction in REGISTRATIONS \
                 and not step.assign_uuids:
             self._learn_uuids(record)
         if passed and step.expected_contents:
@@ -266,6 +272,7 @@ class Runner:
         for name, xpath, where in step.reports:
             if where == "input":
                 record.reports[name] = _xpath_text(message, xpath)
+        record.input = message
 
     def _provide_request(self, scenario: Scenario, step: Step, metadata: etree._Element,
                          record: StepRecord) -> tuple[etree._Element, list]:
@@ -326,15 +333,37 @@ class Runner:
 
     # --- assertions -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _assert(step: Step, output: etree._Element | None,
+    def _assert(self, scenario: Scenario, step: Step, output: etree._Element | None,
                 record: StepRecord) -> tuple[str, str, bool]:
+        """The step's XPath assertions on the last answer, its placeholders (reports of earlier
+        steps; section THIS is the step's own) filled in first."""
         if output is None:
             raise StepFailure("no earlier answer to assert on")
-        failed = [xpath for xpath in step.assertions if not output.xpath(f"boolean({xpath})")]
+        assertions = list(step.assertions)
+        for use in step.uses:
+            if use.section == "THIS":
+                use = dataclasses.replace(use, section=step.section)
+            value = self._resolve(scenario, use)
+            assertions = [a.replace(use.symbol, value) for a in assertions]
+        log = self._section_log(scenario, step)
+        failed = [xpath for xpath in assertions if not log.xpath(f"boolean({xpath})")]
         record.output = output
         return ("assertions hold" if not failed else "assertion failed",
                 "; ".join(failed)[:300], not failed)
+
+
+    def _section_log(self, scenario: Scenario, step: Step) -> etree._Element:
+        """What the toolkit asserts on (`DataRef file="THIS"`): the log of the step's section,
+        i.e. the metadata its earlier steps sent and the answers they got, in order."""
+        log = etree.Element("SectionLog")
+        for earlier in scenario.steps:
+            if earlier.section != step.section or earlier is step:
+                continue
+            record = self.records.get((scenario.id, earlier.section, earlier.step))
+            for part in (record.input, record.output) if record else ():
+                if part is not None:
+                    log.append(copy.deepcopy(part))
+        return log
 
 
 def _xpath_text(root: etree._Element, xpath: str) -> str:

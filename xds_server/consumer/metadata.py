@@ -19,7 +19,7 @@ from ..ebxml.encode import (
 )
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
-from ..model.metadata import Association, DocumentEntry, Folder, Submission
+from ..model.metadata import Association, DocumentEntry, Folder, Submission, SubmissionSet
 
 _ENCODERS = {"documents": encode_document, "folders": encode_folder,
              "associations": encode_association}
@@ -70,3 +70,23 @@ def folder_and_document_links(folder: Folder, documents: list[DocumentEntry],
         membership = has_member(folder.entry_uuid, document.entry_uuid, status=None)
         links += [membership, has_member(set_id, membership.entry_uuid, status=None)]
     return links
+
+
+def new_version(submission_set: SubmissionSet, document: DocumentEntry, logical_id: str,
+                previous_version: str) -> Submission:
+    """ITI-57: `document` as the next version of the registered entry `logical_id` (a fresh
+    symbolic entryUUID, the same uniqueId), announced with PreviousVersion."""
+    document.logical_id = logical_id
+    document.version = None                  # the registry numbers versions
+    membership = has_member(submission_set.entry_uuid, document.entry_uuid)
+    membership.slots[v.PREVIOUS_VERSION] = [previous_version]
+    return Submission(submission_set, [document], associations=[membership])
+
+
+def status_update(submission_set: SubmissionSet, target: str, original: str,
+                  new: str) -> Submission:
+    """ITI-57: move a registered object from availability status `original` to `new`."""
+    change = Association(f"as-{uuid.uuid4().hex[:12]}", v.UPDATE_AVAILABILITY_STATUS,
+                         submission_set.entry_uuid, target,
+                         slots={v.ORIGINAL_STATUS: [original], v.NEW_STATUS: [new]})
+    return Submission(submission_set, [], associations=[change])

@@ -72,3 +72,5 @@ LEGACY_ASSOCIATION_TYPES = {"HasMember": HAS_MEMBER, "RPLC": RPLC, "APND": APND,
 REFERENCE_ID_LIST = "urn:ihe:iti:xds:2013:referenceIdList"
 SUBMISSION_SET_STATUS = "SubmissionSetStatus"
 PREVIOUS_VERSION = "PreviousVersion"
+ORIGINAL_STATUS = "OriginalStatus"   # UpdateAvailabilityStatus slots (ITI-57)
+NEW_STATUS = "NewStatus"

@@ -14,6 +14,7 @@ from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .register import RegistryWriter
 from .stored_queries import StoredQueries
+from .update import MetadataUpdater
 
 
 class Registry:
@@ -22,14 +23,25 @@ class Registry:
         self.engine = engine
         self.profile = profile
         self.writer = RegistryWriter(engine, profile)
+        self.updater = MetadataUpdater(self.writer)
         self.queries = StoredQueries(engine, max_leaf_class_results)
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
                  within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored)."""
+        return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
+                                                          within))
+
+    def update(self, submission: Submission, principal: Principal,
+               decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
+        """ITI-57: new versions and status changes; RegistryFailure otherwise."""
+        return self._writing(lambda: self.updater.update(submission, principal, decode_errors))
+
+    @staticmethod
+    def _writing(write: Callable[[], list[RegistryError]]) -> list[RegistryError]:
         try:
-            return self.writer.register(submission, principal, decode_errors, within)
+            return write()
         except IntegrityError:
             # Two sources raced with the same entryUUID: the loser learns it precisely.
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,

@@ -19,8 +19,9 @@ class MetadataProfile:
     name: str
     cisis: CisisRules | None = None
 
-    def check(self, submission: Submission) -> list[RegistryError]:
-        findings = check_structure(submission) + check_submission_objects(submission)
+    def check(self, submission: Submission, update: bool = False) -> list[RegistryError]:
+        """`update`: the submission is an ITI-57 metadata update."""
+        findings = check_structure(submission, update) + check_submission_objects(submission)
         if self.cisis is not None:
             findings += self.cisis.check(submission)
         return findings

@@ -15,7 +15,7 @@ from .errors import ErrorCode, RegistryError, error
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
 
-def check_structure(submission: Submission) -> list[RegistryError]:
+def check_structure(submission: Submission, update: bool = False) -> list[RegistryError]:
     errors: list[RegistryError] = []
     name = submission.source_name
     submission_set = submission.submission_set
@@ -40,11 +40,12 @@ def check_structure(submission: Submission) -> list[RegistryError]:
                                 f"uniqueId '{unique_id}' is used by {count} objects of the "
                                 "submission", "uniqueId"))
 
-    errors += _check_associations(submission)
+    errors += _check_associations(submission, update)
     return errors
 
 
-def _check_associations(submission: Submission) -> list[RegistryError]:
+def _check_associations(submission: Submission, update: bool) -> list[RegistryError]:
+    """`update`: an ITI-57, where UpdateAvailabilityStatus is checked by the updater."""
     errors: list[RegistryError] = []
     name = submission.source_name
     set_id = submission.submission_set.entry_uuid if submission.submission_set else ""
@@ -58,6 +59,8 @@ def _check_associations(submission: Submission) -> list[RegistryError]:
         if association.type not in v.ASSOCIATION_TYPES:
             errors.append(error(META, f"{label}: associationType '{association.type}' is not an "
                                       "XDS association type", "Association.associationType"))
+            continue
+        if association.type == v.UPDATE_AVAILABILITY_STATUS and update:
             continue
         if association.type == v.UPDATE_AVAILABILITY_STATUS:
             errors.append(error(META, f"{label}: UpdateAvailabilityStatus belongs to metadata "

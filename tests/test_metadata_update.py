@@ -1,0 +1,184 @@
+"""ITI-57 Restricted Update Document Set, in process over SOAP on every database: new versions
+(same logicalId and uniqueId, PreviousVersion checked, the old version Deprecated), availability
+status changes including the CI-SIS Archived and Deleted, and the refusals, which change
+nothing. The NIST ITI-57 cases run over HTTP in test_conformance."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from lxml import etree
+
+from xds_server.consumer.metadata import has_member, new_version, status_update, \
+    submit_objects_request
+from xds_server.model import vocabulary as v
+from xds_server.model.metadata import Submission
+from xds_server.registry.update import ARCHIVED, DELETED
+
+from .conftest import REFERENCE
+from .registry_data import (
+    FAILURE,
+    SUCCESS,
+    document,
+    new_patient,
+    open_patient,
+    register,
+    run_query,
+    single_document_submission,
+    soap_call,
+    submission_set,
+)
+
+UPDATE = "urn:ihe:iti:2010:UpdateDocumentSet"
+GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+MU_EXAMPLE = REFERENCE / "xds-messages" / "ihe-iti-examples" / "MU" / "example01"
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(profile="ihe")
+
+
+@pytest.fixture
+def patient(app):
+    patient_id = new_patient()
+    open_patient(app, patient_id)
+    return patient_id
+
+
+def update(app, submission: Submission):
+    return soap_call(app, "/xds/registry", UPDATE, submit_objects_request(submission))
+
+
+def registered(app, patient):
+    """A registered document: (its model, its entryUUID)."""
+    submission = single_document_submission(patient)
+    assert register(app, submission).status == SUCCESS
+    original = submission.documents[0]
+    versions = versions_of(app, original.unique_id)
+    return original, versions[0].get("id")
+
+
+def versions_of(app, unique_id: str) -> list[etree._Element]:
+    reply = run_query(app, GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [unique_id],
+                                           "$MetadataLevel": 2})
+    return sorted(reply.objects("ExtrinsicObject"),
+                  key=lambda e: int(e.find(f"{{{RIM}}}VersionInfo").get("versionName")))
+
+
+def next_version(patient, original, logical_id: str, previous: str = "1", **changes):
+    entry = copy.deepcopy(original)
+    entry.entry_uuid = "Document01"
+    for name, value in changes.items():
+        setattr(entry, name, value)
+    return new_version(submission_set(patient), entry, logical_id, previous)
+
+
+def test_a_new_version_deprecates_the_previous_one(app, patient):
+    original, entry_uuid = registered(app, patient)
+    reply = update(app, next_version(patient, original, entry_uuid, title="Titre corrigé"))
+    assert reply.status == SUCCESS, reply.errors
+    first, second = versions_of(app, original.unique_id)
+    assert first.get("id") == entry_uuid and first.get("status") == v.DEPRECATED
+    assert second.get("lid") == entry_uuid and second.get("status") == v.APPROVED
+    assert second.find(f"{{{RIM}}}VersionInfo").get("versionName") == "2"
+    assert second.find(f"{{{RIM}}}Name/{{{RIM}}}LocalizedString").get("value") == "Titre corrigé"
+    by_lid = run_query(app, GET_DOCUMENTS, {"$XDSDocumentEntryLogicalID": [entry_uuid],
+                                            "$MetadataLevel": 2})
+    assert len(by_lid.objects("ExtrinsicObject")) == 2
+    approved = run_query(app, FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": patient,
+                                               "$XDSDocumentEntryStatus": [v.APPROVED]})
+    assert [e.get("id") for e in approved.objects("ExtrinsicObject")] == [second.get("id")]
+    third = update(app, next_version(patient, original, entry_uuid, previous="2",
+                                     title="Encore"))
+    assert third.status == SUCCESS
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [
+        v.DEPRECATED, v.DEPRECATED, v.APPROVED]
+
+
+@pytest.mark.parametrize("changes, code, says", [
+    ({"previous": "5"}, "XDSMetadataVersionError", "PreviousVersion 5 but the latest version"),
+    ({"unique_id": "1.2.3.999"}, "XDSMetadataUpdateError", "uniqueId cannot change"),
+    ({"logical_id": "urn:uuid:00000000-0000-4000-8000-000000000000"},
+     "XDSMetadataUpdateError", "is not registered"),
+])
+def test_refused_updates_change_nothing(app, patient, changes, code, says):
+    original, entry_uuid = registered(app, patient)
+    previous = changes.pop("previous", "1")
+    logical_id = changes.pop("logical_id", entry_uuid)
+    reply = update(app, next_version(patient, original, logical_id, previous, **changes))
+    assert reply.status == FAILURE and code in reply.codes
+    assert says in " ".join(e["context"] for e in reply.errors)
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]
+
+
+def test_a_stale_update_loses_to_the_one_before_it(app, patient):
+    original, entry_uuid = registered(app, patient)
+    assert update(app, next_version(patient, original, entry_uuid)).status == SUCCESS
+    late = update(app, next_version(patient, original, entry_uuid, title="Trop tard"))
+    assert late.status == FAILURE and late.codes == ["XDSMetadataVersionError"]
+
+
+def test_an_update_cannot_move_a_document_to_another_patient(app, patient):
+    original, entry_uuid = registered(app, patient)
+    other = new_patient()
+    open_patient(app, other)
+    reply = update(app, next_version(other, original, entry_uuid, patient_id=other,
+                                     source_patient_id=other))
+    assert reply.status == FAILURE and "XDSMetadataUpdateError" in reply.codes
+    assert "belongs to another patient" in reply.errors[0]["context"]
+
+
+def test_new_documents_do_not_go_through_iti57(app, patient):
+    entry = document(patient)
+    package = submission_set(patient)
+    reply = update(app, Submission(package, [entry],
+                                   associations=[has_member(package.entry_uuid, "Document01")]))
+    assert reply.status == FAILURE and "XDSMetadataUpdateError" in reply.codes
+
+
+@pytest.mark.parametrize("path", [
+    [v.DEPRECATED, v.APPROVED],          # deprecate, then undeprecate
+    [ARCHIVED], [DELETED],               # the CI-SIS statuses (DMP archive and delete)
+])
+def test_availability_status_changes(app, patient, path):
+    original, entry_uuid = registered(app, patient)
+    current = v.APPROVED
+    for new in path:
+        reply = update(app, status_update(submission_set(patient), entry_uuid, current, new))
+        assert reply.status == SUCCESS, reply.errors
+        current = new
+        assert versions_of(app, original.unique_id)[0].get("status") == new
+
+
+def test_a_status_change_from_the_wrong_status_is_refused(app, patient):
+    original, entry_uuid = registered(app, patient)
+    reply = update(app, status_update(submission_set(patient), entry_uuid, v.DEPRECATED,
+                                      v.APPROVED))
+    assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateError"]
+    assert "OriginalStatus is Deprecated but the object is Approved" in reply.errors[0]["context"]
+
+
+def test_the_ihe_metadata_update_example(app):
+    """ihe-iti-examples/MU/example01: the original (from query_result.xml) registered by
+    ITI-42, then update.xml (a new classCode) as ITI-57."""
+    result = etree.parse(str(MU_EXAMPLE / "query_result.xml")).getroot()
+    original = next(result.iter(f"{{{RIM}}}ExtrinsicObject"))
+    patient = next(e.get("value") for e in original.iter(f"{{{RIM}}}ExternalIdentifier")
+                   if e.get("identificationScheme") == v.DE_PATIENT_ID)
+    open_patient(app, patient)
+    request = submit_objects_request(Submission(submission_set(patient), [], associations=[
+        has_member("SubmissionSet01", original.get("id"))]))
+    request.find(f"{{{RIM}}}RegistryObjectList").insert(0, original)
+    assert register(app, request).status == SUCCESS
+    reply = soap_call(app, "/xds/registry", UPDATE,
+                      etree.parse(str(MU_EXAMPLE / "update.xml")).getroot())
+    assert reply.status == SUCCESS, reply.errors
+    by_lid = run_query(app, GET_DOCUMENTS, {"$XDSDocumentEntryLogicalID": [original.get("id")],
+                                            "$MetadataLevel": 2})
+    statuses = sorted(e.get("status").rsplit(":", 1)[-1]
+                      for e in by_lid.objects("ExtrinsicObject"))
+    assert statuses == ["Approved", "Deprecated"]

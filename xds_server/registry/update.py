@@ -1,0 +1,193 @@
+"""Restricted Update Document Set (ITI-57, ITI TF-2 §3.57): new versions of DocumentEntries and
+changes of availability status, checked against the registry and written in one transaction.
+
+A new version keeps its logicalId (`lid`) and uniqueId, gets a new entryUUID and version n+1,
+and is announced by a HasMember from the submission set carrying `PreviousVersion=n`; version n
+becomes Deprecated. An `UpdateAvailabilityStatus` association from the submission set moves a
+registered object from `OriginalStatus` to `NewStatus` (Approved, Deprecated, and the CI-SIS
+Archived and Deleted). Anything else an ITI-57 carries is refused: new documents go by ITI-42.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from ..model import vocabulary as v
+from ..model.metadata import Association, DocumentEntry, Submission
+from ..security.principal import Principal
+from ..store import registry_store as store
+from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .register import RegistryWriter, _Plan, pipelined
+
+UPDATE = ErrorCode.METADATA_UPDATE_ERROR
+VERSION = ErrorCode.METADATA_VERSION_ERROR
+ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+AVAILABILITY_STATUSES = (v.APPROVED, v.DEPRECATED, ARCHIVED, DELETED)
+# what identifies the document: an update that changes one of these is a different document
+UNCHANGEABLE = (("unique_id", "uniqueId"), ("patient_id", "patientId"),
+                ("object_type", "objectType"))
+
+
+@dataclass
+class _StatusChange:
+    association: Association
+    kind: str
+    original: str
+    new: str
+
+
+@dataclass
+class _UpdatePlan(_Plan):
+    inherited_status: dict[str, str] = field(default_factory=dict)   # new version → status
+    status_changes: list[_StatusChange] = field(default_factory=list)
+
+
+class MetadataUpdater:
+    """The ITI-57 side of the registry writer."""
+
+    def __init__(self, writer: RegistryWriter) -> None:
+        self.writer = writer
+
+    def update(self, submission: Submission, principal: Principal,
+               decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
+        findings = list(decode_errors or [])
+        findings += self.writer.profile.check(submission, update=True)
+        if any(f.is_error for f in findings):
+            raise RegistryFailure(findings)
+        with self.writer.engine.begin() as connection:
+            plan = self._check(connection, submission)
+            with pipelined(connection):
+                self.writer._write(connection, submission, plan)
+                self._apply(connection, plan)
+        return findings
+
+    # --- checks --------------------------------------------------------------------------------
+
+    def _check(self, connection: Connection, submission: Submission) -> _UpdatePlan:
+        submission_set = submission.submission_set
+        assert submission_set is not None
+        patient = store.patient_key(submission_set.patient_id)
+        if store.patient_status(connection, patient) != store.OPEN:
+            raise RegistryFailure([error(
+                ErrorCode.UNKNOWN_PATIENT_ID, f"SubmissionSet: patientId "
+                f"'{submission_set.patient_id}' is not a patient known to this registry "
+                "(or the record is closed)", "SubmissionSet.patientId")])
+        plan = _UpdatePlan(patient)
+        errors: list[RegistryError] = []
+        new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
+                                          *submission.folders, *submission.associations)}
+        for entry in store.find_existing(connection, new_ids, [submission_set.unique_id]):
+            errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
+                                f"{entry.entry_uuid} ({entry.kind}) is already registered: "
+                                "an update needs new entryUUIDs and a new submission set",
+                                "entryUUID"))
+        if submission.folders:
+            errors.append(error(UPDATE, "Folder updates are not supported by this registry "
+                                        "yet", "Folder"))
+        for document in submission.documents:
+            errors += self._check_new_version(connection, submission, document, plan)
+        for association in submission.associations:
+            if association.type == v.UPDATE_AVAILABILITY_STATUS:
+                errors += self._check_status_change(connection, submission, association, plan)
+        if errors:
+            raise RegistryFailure(errors)
+        return plan
+
+    def _check_new_version(self, connection: Connection, submission: Submission,
+                           document: DocumentEntry, plan: _UpdatePlan) -> list[RegistryError]:
+        label = f"DocumentEntry {submission.source_name(document.entry_uuid)}"
+        lid = document.logical_id
+        if not lid or lid == document.entry_uuid:
+            return [error(UPDATE, f"{label}: an ITI-57 DocumentEntry must name the logicalId "
+                                  "(lid) of a registered document; new documents are "
+                                  "registered with ITI-42 or ITI-41", "DocumentEntry.lid")]
+        versions = store.object_rows(connection, "document", plan.patient, [lid],
+                                     by="logical_id")
+        if not versions:
+            owner = store.find_by_uuids(connection, [lid]).get(lid)
+            reason = ("belongs to another patient: an update cannot change the patient"
+                      if owner is not None else "is not registered")
+            return [error(UPDATE, f"{label}: logicalId {lid} {reason}", "DocumentEntry.lid")]
+        latest = max(versions, key=lambda row: int(row.version or "1"))
+        membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
+                           and a.target == document.entry_uuid), None)
+        previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
+        if previous is None:
+            return [error(UPDATE, f"{label}: the HasMember association from the submission "
+                                  "set must carry the PreviousVersion slot",
+                          "Association.PreviousVersion")]
+        if previous != (latest.version or "1"):
+            return [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
+                                   f"version of logicalId {lid} is {latest.version}",
+                          "Association.PreviousVersion")]
+        errors = []
+        current = {"unique_id": latest.unique_id, "patient_id": plan.patient,
+                   "object_type": latest.object_type}
+        for attribute, name in UNCHANGEABLE:
+            given = getattr(document, attribute)
+            if attribute == "patient_id":
+                given = store.patient_key(given or "")
+            if given not in (None, "") and str(given).lower() != str(current[attribute]).lower():
+                errors.append(error(UPDATE, f"{label}: {name} cannot change in an update "
+                                            f"('{current[attribute]}' registered, '{given}' "
+                                            "sent)", f"DocumentEntry.{name}"))
+        document.hash = document.hash or latest.hash
+        document.size = document.size or (str(latest.size) if latest.size else None)
+        document.repository_unique_id = (document.repository_unique_id
+                                         or latest.repository_unique_id)
+        document.version = str(int(latest.version or "1") + 1)
+        plan.deprecate.add(latest.entry_uuid)
+        plan.inherited_status[document.entry_uuid] = (
+            latest.status if latest.status != v.DEPRECATED else v.APPROVED)
+        return errors
+
+    def _check_status_change(self, connection: Connection, submission: Submission,
+                             association: Association, plan: _UpdatePlan) -> list[RegistryError]:
+        label = f"Association {submission.source_name(association.entry_uuid)}"
+        original = association.slot(v.ORIGINAL_STATUS)
+        new = association.slot(v.NEW_STATUS)
+        problems = []
+        if association.source != submission.submission_set.entry_uuid:
+            problems.append("its sourceObject must be the submission set")
+        for name, value in (("OriginalStatus", original), ("NewStatus", new)):
+            if value is None:
+                problems.append(f"the {name} slot is missing")
+            elif value not in AVAILABILITY_STATUSES:
+                problems.append(f"{name} '{value}' is not an availability status")
+        others = sorted(set(association.slots) - {v.ORIGINAL_STATUS, v.NEW_STATUS})
+        if others:
+            problems.append(f"slots {', '.join(others)} do not belong on it (only "
+                            "OriginalStatus and NewStatus)")
+        if original is not None and original == new:
+            problems.append("NewStatus is the same as OriginalStatus")
+        entry = store.find_by_uuids(connection, [association.target]).get(association.target)
+        if entry is None or entry.patient_id != plan.patient or \
+                entry.kind not in ("document", "folder"):
+            problems.append(f"targetObject {association.target} is not a registered "
+                            "DocumentEntry or Folder of this patient")
+        elif not problems:
+            row = store.object_rows(connection, entry.kind, plan.patient, [entry.entry_uuid])[0]
+            if row.status != original:
+                problems.append(f"OriginalStatus is {_short(original)} but the object is "
+                                f"{_short(row.status)}")
+            plan.status_changes.append(_StatusChange(association, entry.kind, original, new))
+        return [error(UPDATE, f"{label} (UpdateAvailabilityStatus): {p}",
+                      "Association.UpdateAvailabilityStatus") for p in problems]
+
+    # --- writing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _apply(connection: Connection, plan: _UpdatePlan) -> None:
+        for entry_uuid, status in plan.inherited_status.items():
+            if status != v.APPROVED:
+                store.set_status(connection, "document", plan.patient, [entry_uuid], status)
+        for change in plan.status_changes:
+            store.set_status(connection, change.kind, plan.patient,
+                             [change.association.target], change.new)
+
+
+def _short(urn: str | None) -> str:
+    return (urn or "?").rsplit(":", 1)[-1]
