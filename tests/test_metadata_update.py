@@ -10,8 +10,12 @@ import copy
 import pytest
 from lxml import etree
 
-from xds_server.consumer.metadata import has_member, new_version, status_update, \
-    submit_objects_request
+from xds_server.consumer.metadata import (
+    has_member,
+    new_version,
+    status_update,
+    submit_objects_request,
+)
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Submission
 from xds_server.registry.update import ARCHIVED, DELETED
@@ -155,7 +159,7 @@ def test_availability_status_changes(app, patient, path):
 
 
 def test_a_status_change_from_the_wrong_status_is_refused(app, patient):
-    original, entry_uuid = registered(app, patient)
+    _original, entry_uuid = registered(app, patient)
     reply = update(app, status_update(submission_set(patient), entry_uuid, v.DEPRECATED,
                                       v.APPROVED))
     assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateError"]
