@@ -111,6 +111,7 @@ def test_a_new_version_deprecates_the_previous_one(app, patient):
 ])
 def test_refused_updates_change_nothing(app, patient, changes, code, says):
     original, entry_uuid = registered(app, patient)
+    changes = dict(changes)          # the parameters are shared by every database's run
     previous = changes.pop("previous", "1")
     logical_id = changes.pop("logical_id", entry_uuid)
     reply = update(app, next_version(patient, original, logical_id, previous, **changes))

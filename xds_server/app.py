@@ -32,6 +32,7 @@ from .transactions.iti41 import iti41_operation
 from .transactions.iti42 import iti42_operation
 from .transactions.iti43 import iti43_operation
 from .transactions.iti57 import iti57_operation
+from .transactions.iti62 import iti62_operation
 from .validation.profiles import profile_for
 
 REGISTRY_PATH = "/xds/registry"
@@ -40,7 +41,7 @@ REPOSITORY_PATH = "/xds/repository"
 
 def registry_operations(settings: Settings, registry: Registry) -> list[Operation]:
     operations = [iti42_operation(registry), iti18_operation(registry),
-                  iti57_operation(registry)]
+                  iti57_operation(registry), iti62_operation(registry)]
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 

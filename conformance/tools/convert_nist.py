@@ -46,11 +46,13 @@ TRANSACTIONS = {
     "UpdateDocumentSetTransaction": "ITI-57",
     "MuTransaction": "ITI-57",
     "DeleteDocumentSetTransaction": "ITI-62",
+    "RemoveMetadataTransaction": "ITI-62",
     "RemoveDocumentsTransaction": "ITI-86",
     "PatientIdentityFeedTransaction": "patient-feed",
     "NullTransaction": "assert",
 }
-GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18", "ITI-41", "ITI-43", "ITI-57")
+GROUPS = ("ITI-42-testdata-for-ITI-18", "ITI-42", "ITI-18", "ITI-41", "ITI-43", "ITI-57",
+          "ITI-62")
 PARSER = etree.XMLParser(remove_comments=True, remove_blank_text=True, resolve_entities=False,
                          no_network=True)
 

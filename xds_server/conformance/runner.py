@@ -30,12 +30,13 @@ ACTIONS = {"ITI-42": "urn:ihe:iti:2007:RegisterDocumentSet-b",
            "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery",
            "ITI-41": "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
            "ITI-43": "urn:ihe:iti:2007:RetrieveDocumentSet",
-           "ITI-57": "urn:ihe:iti:2010:UpdateDocumentSet"}
+           "ITI-57": "urn:ihe:iti:2010:UpdateDocumentSet",
+           "ITI-62": "urn:ihe:iti:2010:DeleteDocumentSet"}
 REPOSITORY_TRANSACTIONS = {"ITI-41", "ITI-43"}
 REGISTRATIONS = ("ITI-42", "ITI-41", "ITI-57")   # messages whose ids the runner assigns
 XDSB = "urn:ihe:iti:xds-b:2007"
-REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "ITI-57", "patient-feed", "new-patient", "assert",
-                         "none"}
+REGISTRY_TRANSACTIONS = {"ITI-42", "ITI-18", "ITI-57", "ITI-62", "patient-feed", "new-patient",
+                         "assert", "none"}
 UNIQUE_ID_SCHEMES = (v.DE_UNIQUE_ID, v.SS_UNIQUE_ID, v.FOL_UNIQUE_ID)
 PATIENT_SCHEMES = (v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID)
 REFERENCE_ATTRIBUTES = ("sourceObject", "targetObject", "classifiedObject", "registryObject")

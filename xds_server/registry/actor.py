@@ -13,6 +13,7 @@ from ..security.principal import Principal
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .register import RegistryWriter
+from .remove import RegistryRemover
 from .stored_queries import StoredQueries
 from .update import MetadataUpdater
 
@@ -24,6 +25,7 @@ class Registry:
         self.profile = profile
         self.writer = RegistryWriter(engine, profile)
         self.updater = MetadataUpdater(self.writer)
+        self.remover = RegistryRemover(engine)
         self.queries = StoredQueries(engine, max_leaf_class_results)
 
     def register(self, submission: Submission, principal: Principal,
@@ -37,6 +39,14 @@ class Registry:
                decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
         """ITI-57: new versions and status changes; RegistryFailure otherwise."""
         return self._writing(lambda: self.updater.update(submission, principal, decode_errors))
+
+    def remove(self, object_ids: list[str], principal: Principal) -> list[RegistryError]:
+        """ITI-62: remove the objects for good; RegistryFailure otherwise (nothing removed)."""
+        def write() -> list[RegistryError]:
+            self.remover.remove(object_ids)
+            return []
+
+        return self._writing(write)
 
     @staticmethod
     def _writing(write: Callable[[], list[RegistryError]]) -> list[RegistryError]:

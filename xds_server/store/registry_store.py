@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from ..model.hl7 import Cx
@@ -181,3 +181,16 @@ def insert_rows(connection: Connection, *, documents: list[dict], sets: list[dic
                         (object_values, values), (object_index, index)):
         if rows:
             connection.execute(insert(table), rows)
+
+
+def delete_objects(connection: Connection, patient_id: str, by_kind: dict[str, list[str]]) -> None:
+    """Remove registry objects for good (ITI-62): their rows, multi-valued attributes and index
+    entries."""
+    for kind, uuids in by_kind.items():
+        table = OBJECT_TABLES[kind]
+        connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
+                                                    table.c.entry_uuid.in_(uuids))))
+    every = [u for uuids in by_kind.values() for u in uuids]
+    connection.execute(delete(object_values).where(and_(object_values.c.patient_id == patient_id,
+                                                        object_values.c.entry_uuid.in_(every))))
+    connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))

@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     REPLACE_FAILED = "XDSReplaceFailed"
     UNRESOLVED_REFERENCE = "UnresolvedReferenceException"
     REFERENCES_EXIST = "ReferencesExistException"
+    UNREFERENCED_OBJECT = "XDSUnreferencedObjectException"
     UNAVAILABLE_DOCUMENT = "XDSUnavailableDocument"
 
 

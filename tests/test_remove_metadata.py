@@ -1,0 +1,66 @@
+"""ITI-62 Delete Document Set in process on every database: all or nothing, and nothing left
+pointing at nothing. The NIST ITI-62 cases run over HTTP in test_conformance."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from xds_server.ebxml.namespaces import LCM, RIM
+
+from .registry_data import (
+    FAILURE,
+    SUCCESS,
+    new_patient,
+    open_patient,
+    register,
+    run_query,
+    single_document_submission,
+    soap_call,
+)
+
+DELETE = "urn:ihe:iti:2010:DeleteDocumentSet"
+SS_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(profile="ihe")
+
+
+def remove(app, ids: list[str]):
+    request = etree.Element(f"{{{LCM}}}RemoveObjectsRequest", nsmap={"lcm": LCM, "rim": RIM})
+    refs = etree.SubElement(request, f"{{{RIM}}}ObjectRefList")
+    for object_id in ids:
+        etree.SubElement(refs, f"{{{RIM}}}ObjectRef", id=object_id)
+    return soap_call(app, "/xds/registry", DELETE, request)
+
+
+def contents(app, set_unique_id: str) -> dict[str, str]:
+    """id → kind of everything GetSubmissionSetAndContents returns."""
+    reply = run_query(app, SS_AND_CONTENTS, {"$XDSSubmissionSetUniqueId": set_unique_id})
+    return {e.get("id"): etree.QName(e).localname for e in reply.objects()}
+
+
+def test_remove_a_whole_submission_and_only_then(app):
+    patient = new_patient()
+    open_patient(app, patient)
+    submission = single_document_submission(patient)
+    assert register(app, submission).status == SUCCESS
+    objects = contents(app, submission.submission_set.unique_id)
+    by_kind = {kind: [i for i, k in objects.items() if k == kind] for kind in objects.values()}
+    document, = by_kind["ExtrinsicObject"]
+    package, = by_kind["RegistryPackage"]
+    membership, = by_kind["Association"]
+
+    refused = remove(app, [document, membership])        # the set would hold nothing
+    assert refused.status == FAILURE and refused.codes == ["XDSUnreferencedObjectException"]
+    refused = remove(app, [package])                       # its HasMember still points at it
+    assert refused.status == FAILURE and refused.codes == ["ReferencesExistException"]
+    refused = remove(app, [document, "urn:uuid:00000000-0000-4000-8000-00000000dead"])
+    assert "UnresolvedReferenceException" in refused.codes
+    assert contents(app, submission.submission_set.unique_id) == objects   # all or nothing
+
+    assert remove(app, [document, membership, package]).status == SUCCESS
+    assert contents(app, submission.submission_set.unique_id) == {}
+    assert remove(app, [document]).codes == ["UnresolvedReferenceException"]
