@@ -256,3 +256,28 @@ def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):
     assert b"DocumentTooLarge" in result.body and b"XDS_MAX_DOCUMENT_BYTES" in result.body
     assert list(app.settings.spool_dir.iterdir()) == []
     assert held_files(app) == []
+
+
+def test_remove_documents_iti86(app, patient):
+    """ITI-86: the repository deletes what it holds (rows and files), names what it does not
+    hold, and says PartialSuccess when both happen."""
+    from xds_server.consumer.documents import REMOVE, remove_request
+
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None, mime_type="application/pdf")
+    assert provide(app, submission, {"Document01": PDF})[:2] == ("Success", [])
+    ours, unique_id = app.settings.repository_unique_id, submission.documents[0].unique_id
+    assert len(held_files(app)) == 1
+
+    reply = exchange(app, REMOVE, remove_request([(ours, unique_id), (ours, "1.2.3.404")]))
+    assert reply.payload.get("status").endswith(":PartialSuccess")
+    assert [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")] == [
+        "XDSDocumentUniqueIdError"]
+    assert held_files(app) == []
+    got = retrieve(app, [(ours, unique_id)])
+    assert got.status == "Failure" and got.documents == []
+
+    again = exchange(app, REMOVE, remove_request([("9.9.9", unique_id)]))
+    assert again.payload.get("status").endswith(":Failure")
+    assert [e.get("errorCode") for e in again.payload.iter("{*}RegistryError")] == [
+        "XDSUnknownRepositoryId"]

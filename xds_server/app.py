@@ -33,6 +33,7 @@ from .transactions.iti42 import iti42_operation
 from .transactions.iti43 import iti43_operation
 from .transactions.iti57 import iti57_operation
 from .transactions.iti62 import iti62_operation
+from .transactions.iti86 import iti86_operation
 from .validation.profiles import profile_for
 
 REGISTRY_PATH = "/xds/registry"
@@ -46,7 +47,8 @@ def registry_operations(settings: Settings, registry: Registry) -> list[Operatio
 
 
 def repository_operations(settings: Settings, repository: Repository) -> list[Operation]:
-    operations = [iti41_operation(repository), iti43_operation(repository)]
+    operations = [iti41_operation(repository), iti43_operation(repository),
+                  iti86_operation(repository)]
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 

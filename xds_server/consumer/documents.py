@@ -32,9 +32,20 @@ def provide_request(submission: Submission, documents: dict[str, Attachment]
     return request, binaries
 
 
-def retrieve_request(items: list[tuple[str, str]], home: str | None = None) -> etree._Element:
-    """xdsb:RetrieveDocumentSetRequest for (repositoryUniqueId, documentUniqueId) pairs."""
-    request = etree.Element(_x("RetrieveDocumentSetRequest"), nsmap={"xdsb": XDSB})
+REMOVE = "urn:ihe:iti:2017:RemoveDocuments"
+REMOVE_ROOT = "{urn:ihe:iti:rmd:2017}RemoveDocumentsRequest"
+
+
+def remove_request(items: list[tuple[str, str]]) -> etree._Element:
+    """rmd:RemoveDocumentsRequest (ITI-86) for (repositoryUniqueId, documentUniqueId) pairs."""
+    return retrieve_request(items, root=REMOVE_ROOT)
+
+
+def retrieve_request(items: list[tuple[str, str]], home: str | None = None,
+                     root: str = "") -> etree._Element:
+    """xdsb:RetrieveDocumentSetRequest for (repositoryUniqueId, documentUniqueId) pairs, or
+    another root holding the same DocumentRequests (ITI-86's rmd:RemoveDocumentsRequest)."""
+    request = etree.Element(root or _x("RetrieveDocumentSetRequest"), nsmap={"xdsb": XDSB})
     for repository_id, document_id in items:
         item = etree.SubElement(request, _x("DocumentRequest"))
         if home:

@@ -206,6 +206,32 @@ class Repository:
                 row.mime_type, "", path=path, size=row.size, sha1=row.hash)))
         return found, errors
 
+    def remove(self, requests: list[DocumentRequest], principal: Principal
+               ) -> tuple[list[DocumentRequest], list[RegistryError]]:
+        """ITI-86: delete documents this repository holds (the registry's metadata is ITI-62's
+        business). The rows go in one transaction; the files after it commits, so a crash in
+        between leaves an unreferenced file for recovery, never a row without its file."""
+        removed: list[DocumentRequest] = []
+        errors: list[RegistryError] = []
+        with self.engine.begin() as connection:
+            held = rows.documents(connection, [r.document_unique_id for r in requests])
+            for request in requests:
+                if request.repository_unique_id != self.repository_unique_id:
+                    errors.append(error(ErrorCode.UNKNOWN_REPOSITORY_ID,
+                                        f"repositoryUniqueId '{request.repository_unique_id}' "
+                                        f"is not this repository ({self.repository_unique_id})",
+                                        request.document_unique_id))
+                elif request.document_unique_id not in held:
+                    errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR,
+                                        f"document '{request.document_unique_id}' is not held "
+                                        "by this repository", request.document_unique_id))
+                else:
+                    removed.append(request)
+            rows.remove(connection, [r.document_unique_id for r in removed])
+        for request in removed:
+            self.blobs.delete(request.document_unique_id)
+        return removed, errors
+
     def _path_of(self, row) -> Path | None:
         path = self.blobs.final_path(row.blob_key)
         if path.is_file():

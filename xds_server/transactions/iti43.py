@@ -23,21 +23,26 @@ def _text(parent: etree._Element, local: str) -> str | None:
     return value.strip() if value is not None else None
 
 
+def document_requests(payload: etree._Element) -> list[DocumentRequest]:
+    """The xdsb:DocumentRequest children of a retrieve (ITI-43) or remove (ITI-86) request."""
+    requests = []
+    for element in payload.findall(qn(XDSB, "DocumentRequest")):
+        repository_id = _text(element, "RepositoryUniqueId")
+        document_id = _text(element, "DocumentUniqueId")
+        if not repository_id or not document_id:
+            raise sender("each xdsb:DocumentRequest needs RepositoryUniqueId and "
+                         "DocumentUniqueId", "InvalidDocumentRequest")
+        requests.append(DocumentRequest(repository_id, document_id,
+                                        _text(element, "HomeCommunityId")))
+    if not requests:
+        raise sender(f"{etree.QName(payload).localname} holds no DocumentRequest",
+                     "InvalidDocumentRequest")
+    return requests
+
+
 def iti43_operation(repository: Repository) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        requests = []
-        for element in request.payload.findall(qn(XDSB, "DocumentRequest")):
-            repository_id = _text(element, "RepositoryUniqueId")
-            document_id = _text(element, "DocumentUniqueId")
-            if not repository_id or not document_id:
-                raise sender("each xdsb:DocumentRequest needs RepositoryUniqueId and "
-                             "DocumentUniqueId", "InvalidDocumentRequest")
-            requests.append(DocumentRequest(repository_id, document_id,
-                                            _text(element, "HomeCommunityId")))
-        if not requests:
-            raise sender("RetrieveDocumentSetRequest holds no DocumentRequest",
-                         "InvalidDocumentRequest")
-        found, errors = repository.retrieve(requests, SYSTEM)
+        found, errors = repository.retrieve(document_requests(request.payload), SYSTEM)
         answer = etree.Element(qn(XDSB, "RetrieveDocumentSetResponse"),
                                nsmap={"xdsb": XDSB, "rs": RS})
         status = response_status(errors, partial=bool(found))
