@@ -21,20 +21,22 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+# A local test platform: callers are not asked for a VIHF unless XDS_SECURITY=vihf is set.
 run: $(VENV)/.installed-run
-	$(BIN)/xds-server serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+	XDS_SECURITY=$${XDS_SECURITY:-none} $(BIN)/xds-server serve --host $(HOST) --port $(PORT) \
+		--data-dir $(DATA)
 
 # Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs
 # the whole suite; the pytest header and summary name the databases it ran on.
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check xds_server tests bench conformance
+	$(BIN)/ruff check xds_server tests bench conformance schemas cda_samples
 	XDS_TEST_POSTGRES_URL="$$(sh tests/postgres.sh)" $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/soap_core.py
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check xds_server tests bench conformance
+	$(BIN)/ruff check xds_server tests bench conformance schemas cda_samples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -93,6 +93,7 @@ def provide_bodies(endpoint: str, count: int, tmp: Path) -> list[bytes]:
 
 def submission_rate(url: str, data_dir: Path, validate: bool, args, tmp: Path):
     env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true",
+           "XDS_SECURITY": "none",
            "XDS_VALIDATE_CDA": "true" if validate else "false", "XDS_LOG_LEVEL": "WARNING"}
     process, base, _ = start_server(data_dir, env, args.workers)
     try:

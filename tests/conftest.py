@@ -109,7 +109,9 @@ def make_settings(tmp_path: Path):
     """Settings isolated from the developer's environment, under tmp_path."""
 
     def make(**overrides: Any) -> Settings:
-        values = {"data_dir": str(tmp_path / "var"), "profile": "ihe", **overrides}
+        # security off unless a test asks for VIHF (it then brings its trusted authority)
+        values = {"data_dir": str(tmp_path / "var"), "profile": "ihe", "security": "none",
+                  **overrides}
         return load_settings(values, environ={})
 
     return make

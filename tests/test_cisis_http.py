@@ -16,7 +16,8 @@ from .test_conformance import run_cli
 @pytest.fixture(scope="module")
 def cisis_server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("cisis") / "var"
-    env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true"}
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true",
+           "XDS_SECURITY": "none"}
     installed = run_cli("kit", "install", "--from", str(ANS_KIT), env=env)
     assert installed.returncode == 0, installed.stderr
     process, url, _ = start_server(data_dir, env, workers=1)

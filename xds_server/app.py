@@ -22,6 +22,7 @@ from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
+from .security.authentication import authenticator_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
@@ -94,6 +95,7 @@ class XdsApplication:
             # an MTOM part holds one document (or the metadata): bounded as a document is
             "max_part_bytes": settings.max_document_bytes + 64 * 1024,
             "observer": self.metrics.observe,
+            "authenticate": authenticator_for(settings),
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(

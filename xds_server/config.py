@@ -69,6 +69,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("validate_schematron", _parse_bool, False,
                 "with validate_cda and an installed ANS kit: also run the kit's schematrons "
                 "(minimal structure + the document's volet) on each ITI-41 CDA"),
+    SettingSpec("security", _parse_choice("vihf", "none"), None,
+                "how callers prove who they are: 'vihf' (a signed SAML assertion; default in the "
+                "cisis profile) or 'none' (default in ihe; test platforms)"),
+    SettingSpec("vihf_trusted_certs", str, "",
+                "PEM file or directory of the authorities whose VIHF signatures are trusted"),
     SettingSpec("repository_unique_id", str, None,
                 "OID of this document repository; default a 2.25 OID derived from the data dir"),
     SettingSpec("home_community_id", str, None,
@@ -99,6 +104,8 @@ class Settings:
     accept_test_ins: bool
     validate_cda: bool
     validate_schematron: bool
+    security: str
+    vihf_trusted_certs: str
     repository_unique_id: str
     home_community_id: str
     registry_url: str
@@ -222,7 +229,9 @@ def load_settings(
         values["repository_unique_id"] = _oid_for(data_dir, "repository")
     if not values["home_community_id"]:
         values["home_community_id"] = "urn:oid:" + _oid_for(data_dir, "community")
-    for name in ("database_url", "repository_unique_id", "home_community_id"):
+    if not values["security"]:
+        values["security"] = "vihf" if values["profile"] == "cisis" else "none"
+    for name in ("database_url", "repository_unique_id", "home_community_id", "security"):
         sources.setdefault(name, "derived")
     return Settings(**{f.name: values[f.name] for f in fields(Settings) if f.name != "sources"},
                     sources=sources)

@@ -25,6 +25,7 @@ from ..ebxml.encode import (
 from ..model import vocabulary as v
 from ..model.hl7 import dtm_key
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
+from ..security.policy import check_patient
 from ..security.principal import Principal
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -78,6 +79,7 @@ class RegistryWriter:
         findings += self.profile.check(submission)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
+        check_patient(principal, [submission.submission_set.patient_id], "the submission")
         warnings = findings
         with self.engine.begin() as connection:
             plan = self._check_against_registry(connection, submission)

@@ -17,6 +17,7 @@ from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
+from ..security.policy import check_patient
 from ..security.principal import Principal
 from ..store import queries as sql
 from ..store import registry_store as store
@@ -43,6 +44,10 @@ class QueryResult:
                                             self.associations) for row in rows}
 
 
+PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
+                      "$patientId")
+
+
 def _patterns(values: Iterable[str]) -> list[str]:
     """AuthorPerson values use % and _ as wildcards, like SQL LIKE."""
     return list(values)
@@ -57,6 +62,8 @@ class StoredQueries:
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
         args = check_query(adhoc)
+        check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
+                                  if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
         # One-statement queries run in autocommit: no BEGIN/ROLLBACK round trips. Queries of
         # several statements keep one transaction, so they read one state of the registry.
@@ -68,6 +75,7 @@ class StoredQueries:
                                          f"{args.query.name}: the objects asked for belong to "
                                          f"{len(result.patients())} patients; a stored query "
                                          "answers for one patient", "")])
+        check_patient(principal, result.patients(), args.query.name)
         if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
             raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
                                          f"{args.query.name}: {result.count} objects match, more "

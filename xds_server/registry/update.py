@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from ..model import vocabulary as v
 from ..model.metadata import Association, DocumentEntry, Submission
+from ..security.policy import check_patient
 from ..security.principal import Principal
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -57,6 +58,7 @@ class MetadataUpdater:
         findings += self.writer.profile.check(submission, update=True)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
+        check_patient(principal, [submission.submission_set.patient_id], "the update")
         with self.writer.engine.begin() as connection:
             plan = self._check(connection, submission)
             with pipelined(connection):

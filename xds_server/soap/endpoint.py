@@ -114,7 +114,10 @@ class SoapEndpoint:
     def __init__(self, name: str, operations: Iterable[Operation], *, max_request_bytes: int,
                  spool_dir: Path | None, spool_threshold: int, max_part_bytes: int | None = None,
                  wsdl: Callable[[str, list[Operation]], bytes] | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None,
+                 authenticate: Callable[[SoapRequest], Any] | None = None) -> None:
+        """`authenticate` turns a request into its caller (security/, e.g. VIHF) or raises a
+        SoapFault; it runs before any operation, and what it returns is `request.principal`."""
         self.name = name
         self.operations = {op.action: op for op in operations}
         self.max_request_bytes = max_request_bytes
@@ -123,6 +126,7 @@ class SoapEndpoint:
         self.max_part_bytes = max_part_bytes
         self._wsdl = wsdl
         self._observer = observer
+        self._authenticate = authenticate
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = request_id_of(environ)
@@ -169,6 +173,8 @@ class SoapEndpoint:
             relates_to = request.addressing.message_id
             operation = self._operation_for(request)
             operation_name = operation.name
+            if self._authenticate is not None:
+                request.principal = self._authenticate(request)
             response = operation.handler(request)
             encoded = encode_response(response, response.action or operation.response_action,
                                       relates_to, request.mtom)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from lxml import etree
@@ -46,6 +46,7 @@ class SoapRequest:
     mtom: bool
     request_id: str
     size: int = 0
+    principal: Any = None       # who is calling, set by the endpoint's authenticator
 
     @property
     def payload(self) -> etree._Element:

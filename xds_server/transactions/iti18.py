@@ -8,7 +8,7 @@ from ..ebxml.encode import adhoc_query_response, adhoc_query_response_bytes
 from ..ebxml.namespaces import QUERY
 from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
 from ..registry.actor import Registry
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
@@ -25,7 +25,7 @@ def iti18_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         try:
             adhoc = decode_adhoc_query(request.payload)
-            objects = registry.query(adhoc, SYSTEM)
+            objects = registry.query(adhoc, caller(request))
             payload = adhoc_query_response_bytes(objects, [])
             return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:

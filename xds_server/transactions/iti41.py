@@ -6,7 +6,7 @@ from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS, XDSB
 from ..model.content import Attachment
 from ..repository.actor import Repository
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
@@ -36,7 +36,7 @@ def iti41_operation(repository: Repository) -> Operation:
             documents[doc_id] = attachment
         decoded = decode_submission(metadata)
         return registry_answer("ITI-41", request.request_id, lambda: repository.provide(
-            decoded.submission, documents, SYSTEM, decoded.errors))
+            decoded.submission, documents, caller(request), decoded.errors))
 
     return Operation("ITI-41", ACTION, RESPONSE_ACTION,
                      qn(XDSB, "ProvideAndRegisterDocumentSetRequest"), qn(RS, "RegistryResponse"),

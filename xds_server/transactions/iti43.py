@@ -7,7 +7,7 @@ from lxml import etree
 from ..ebxml.encode import error_list, response_status
 from ..ebxml.namespaces import PARTIAL_SUCCESS, RS, XDSB
 from ..repository.actor import DocumentRequest, Repository
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
@@ -42,7 +42,7 @@ def document_requests(payload: etree._Element) -> list[DocumentRequest]:
 
 def iti43_operation(repository: Repository) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        found, errors = repository.retrieve(document_requests(request.payload), SYSTEM)
+        found, errors = repository.retrieve(document_requests(request.payload), caller(request))
         answer = etree.Element(qn(XDSB, "RetrieveDocumentSetResponse"),
                                nsmap={"xdsb": XDSB, "rs": RS})
         status = response_status(errors, partial=bool(found))

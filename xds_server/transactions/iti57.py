@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS
 from ..registry.actor import Registry
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
@@ -19,7 +19,7 @@ def iti57_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         decoded = decode_submission(request.payload)
         return registry_answer("ITI-57", request.request_id, lambda: registry.update(
-            decoded.submission, SYSTEM, decoded.errors))
+            decoded.submission, caller(request), decoded.errors))
 
     return Operation("ITI-57", ACTION, RESPONSE_ACTION, qn(LCM, "SubmitObjectsRequest"),
                      qn(RS, "RegistryResponse"), handle,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ebxml.namespaces import LCM, RIM, RS
 from ..registry.actor import Registry
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
@@ -18,7 +18,7 @@ def iti62_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         ids = [ref.get("id", "") for ref in request.payload.iter(qn(RIM, "ObjectRef"))]
         return registry_answer("ITI-62", request.request_id,
-                               lambda: registry.remove(ids, SYSTEM))
+                               lambda: registry.remove(ids, caller(request)))
 
     return Operation("ITI-62", ACTION, RESPONSE_ACTION, qn(LCM, "RemoveObjectsRequest"),
                      qn(RS, "RegistryResponse"), handle,

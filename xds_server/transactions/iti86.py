@@ -9,7 +9,7 @@ from lxml import etree
 from ..ebxml.encode import error_list, response_status
 from ..ebxml.namespaces import RS
 from ..repository.actor import Repository
-from ..security.principal import SYSTEM
+from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
@@ -23,7 +23,7 @@ RESPONSE_ACTION = "urn:ihe:iti:2017:RemoveDocumentsResponse"
 
 def iti86_operation(repository: Repository) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        removed, errors = repository.remove(document_requests(request.payload), SYSTEM)
+        removed, errors = repository.remove(document_requests(request.payload), caller(request))
         status = response_status(errors, partial=bool(removed))
         answer = etree.Element(qn(RS, "RegistryResponse"), nsmap={"rs": RS}, status=status)
         errors_element = error_list(errors)

@@ -1,0 +1,98 @@
+"""VIHF verification: a signed assertion from a trusted authority becomes a Principal; every
+way of getting it wrong is refused with its reason."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+from lxml import etree
+
+from xds_server.security.vihf import SAML, VihfError, VihfVerifier
+from xds_server.security.x509 import parse_dn
+
+from .vihf_data import NON_PROFESSIONAL, SIGNER_DN, SigningAuthority, assertion, security_header
+
+PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"
+
+
+@pytest.fixture(scope="session")
+def authority(tmp_path_factory) -> SigningAuthority:
+    return SigningAuthority.create(tmp_path_factory.mktemp("vihf-ca"))
+
+
+@pytest.fixture
+def verifier(authority) -> VihfVerifier:
+    return VihfVerifier.from_path(authority.trusted)
+
+
+def test_a_signed_assertion_gives_the_principal(authority, verifier):
+    principal = verifier.principal(security_header(authority.sign(assertion(PATIENT))))
+    assert principal.subject_id == "810101234567" and principal.role == "professional"
+    assert principal.patient_id == PATIENT and principal.structure_id == "1750099991"
+    assert principal.purpose_of_use == "normal"
+    assert principal.attributes["specialities"] == "SM26^1.2.250.1.71.4.2.5"
+
+
+@pytest.mark.parametrize("role, kind", [
+    (("PATIENT", NON_PROFESSIONAL), "patient"),
+    (("REPRESENTANT_LEGAL", NON_PROFESSIONAL), "legal_representative"),
+    (("60", "1.2.250.1.71.1.2.7"), "professional"),
+])
+def test_role_kinds(authority, verifier, role, kind):
+    signed = authority.sign(assertion(PATIENT, role=role, speciality=None))
+    assert verifier.principal(security_header(signed)).role == kind
+
+
+def _tamper(signed: etree._Element) -> etree._Element:
+    value = next(a for a in signed.iter(f"{{{SAML}}}AttributeValue")
+                 if (a.text or "").startswith("279035121518989"))
+    value.text = "1850675123456^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    return signed
+
+
+def _wrapped(signed: etree._Element) -> etree._Element:
+    """The signed assertion moved aside, an unsigned copy with another patient in its place."""
+    header = security_header(signed)
+    forged = _tamper(copy.deepcopy(signed))
+    header.insert(0, forged)
+    return header
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda a: None, "no wsse:Security header"),
+    (lambda a: security_header(assertion(PATIENT)), "not signed"),
+    (lambda a: security_header(_tamper(a.sign(assertion(PATIENT)))), "does not verify"),
+    (lambda a: security_header(a.sign(assertion(PATIENT), impostor=True)), "does not verify"),
+    (lambda a: security_header(a.sign(assertion(PATIENT, issuer="C=FR, CN=Autre"))),
+     "is not the subject of the signing certificate"),
+    (lambda a: security_header(a.sign(assertion(
+        PATIENT, issued=dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)))), "expired"),
+    (lambda a: security_header(a.sign(assertion(
+        PATIENT, issued=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))), "in the future"),
+    (lambda a: security_header(a.sign(assertion(PATIENT, purpose="pourquoi_pas"))),
+     "purposeofuse must be one of"),
+    (lambda a: security_header(a.sign(assertion(PATIENT, omit=("Identifiant_Structure",)))),
+     "lacks the attribute(s) Identifiant_Structure"),
+    (lambda a: security_header(a.sign(assertion(PATIENT, role=("X", "1.2.3")))),
+     "not a role this server knows"),
+    (lambda a: _wrapped(a.sign(assertion(PATIENT))), "one saml:Assertion"),
+])
+def test_bad_assertions_are_refused_with_the_reason(authority, verifier, make, says):
+    with pytest.raises(VihfError, match=None) as caught:
+        verifier.principal(make(authority))
+    assert says in str(caught.value)
+
+
+def test_a_duplicated_id_is_signature_wrapping(authority, verifier):
+    signed = authority.sign(assertion(PATIENT))
+    header = security_header(signed)
+    decoy = etree.SubElement(header, "{urn:example}Decoy", ID=signed.get("ID"))
+    assert decoy is not None
+    with pytest.raises(VihfError, match="appears more than once"):
+        verifier.principal(header)
+
+
+def test_distinguished_names_compare_whatever_the_spacing():
+    assert parse_dn("C=FR,ST=Paris (75),O=Hopital Exemple,CN=DMP SIGN") == parse_dn(SIGNER_DN)

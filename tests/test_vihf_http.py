@@ -1,0 +1,91 @@
+"""XDS_SECURITY=vihf over real HTTP: a server that trusts a test authority answers a caller with
+a signed VIHF, refuses the rest with a SOAP fault saying why, and refuses a request about a
+patient the VIHF is not for."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from lxml import etree
+
+from xds_server.consumer.documents import PROVIDE, provide_request
+from xds_server.consumer.queries import STORED_QUERY, find_documents_request
+from xds_server.consumer.sources import SourceOptions, submission_for_files
+from xds_server.consumer.transport import SoapClient
+from xds_server.model.content import Attachment
+
+from .cda_data import CR_BIO, TEST_INS
+from .conftest import start_server, stop_server
+from .test_conformance import run_cli
+from .vihf_data import SigningAuthority, assertion, security_header
+
+OTHER = "1850675123456^^^&1.2.250.1.213.1.4.10&ISO^NH"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vihf-server")
+    authority = SigningAuthority.create(root / "ca")
+    data_dir = root / "var"
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_SECURITY": "vihf",
+           "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted), "XDS_ACCEPT_TEST_INS": "true"}
+    for patient in (TEST_INS, OTHER):
+        assert run_cli("patient", "add", patient, env=env).returncode == 0
+    process, url, _ = start_server(data_dir, env, workers=1)
+    yield authority, url
+    stop_server(process)
+
+
+def vihf(authority, patient: str = TEST_INS, **options) -> etree._Element:
+    return security_header(authority.sign(assertion(patient, **options)))
+
+
+def query(url: str, patient: str, header: etree._Element | None):
+    return SoapClient(url + "/xds/registry").call(
+        STORED_QUERY, find_documents_request(patient, ["Approved"]),
+        extra_headers=[header] if header is not None else [])
+
+
+def test_a_signed_vihf_is_accepted(secured):
+    authority, url = secured
+    reply = query(url, TEST_INS, vihf(authority))
+    assert reply.fault is None and reply.payload.get("status").endswith(":Success")
+
+
+def test_without_a_vihf_the_fault_says_so(secured):
+    _, url = secured
+    reply = query(url, TEST_INS, None)
+    assert reply.status == 400 and reply.fault is not None
+    assert any(code.endswith(":InvalidSecurity") for code in reply.fault.subcodes), \
+        reply.fault.subcodes
+    assert "no wsse:Security header" in reply.fault.reason
+
+
+def test_a_tampered_vihf_is_refused(secured):
+    authority, url = secured
+    header = vihf(authority)
+    forged = copy.deepcopy(header)
+    value = next(v for v in forged.iter("{*}AttributeValue") if (v.text or "").startswith("27"))
+    value.text = OTHER
+    reply = query(url, OTHER, forged)
+    assert reply.fault is not None and "does not verify" in reply.fault.reason
+
+
+def test_a_request_about_another_patient_is_refused(secured):
+    authority, url = secured
+    reply = query(url, OTHER, vihf(authority, TEST_INS))
+    assert reply.fault is None and reply.payload.get("status").endswith(":Failure")
+    codes = [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")]
+    assert codes == ["XDSPatientIdDoesNotMatch"]
+
+
+def test_a_submission_with_a_vihf(secured):
+    authority, url = secured
+    submission, _ = submission_for_files([CR_BIO], TEST_INS, SourceOptions())
+    payload, binaries = provide_request(submission, {
+        "Document01": Attachment.from_bytes(CR_BIO.read_bytes(), "text/xml")})
+    reply = SoapClient(url + "/xds/repository").call(
+        PROVIDE, payload, binaries=binaries, extra_headers=[vihf(authority)])
+    assert reply.fault is None and reply.payload.get("status").endswith(":Success"), \
+        etree.tostring(reply.payload)[:600]

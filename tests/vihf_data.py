@@ -1,0 +1,132 @@
+"""A test certificate authority (made with the openssl CLI) and VIHF assertions signed with it,
+shaped like the DMP's (reference/security/VIHF_example_automate_DMP.xml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import xmlsec
+from lxml import etree
+
+from xds_server.security.vihf import DS, HL7, PURPOSE_OF_USE_SYSTEM, SAML
+
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+SIGNER_DN = "C=FR, ST=Paris (75), O=Hopital Exemple, CN=DMP SIGN"
+PROFESSION = "1.2.250.1.71.1.2.7"
+NON_PROFESSIONAL = "1.2.250.1.213.1.1.4.6"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@dataclass
+class SigningAuthority:
+    """A CA, a signing certificate it issued, and a self-signed impostor with the same DN."""
+
+    directory: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> SigningAuthority:
+        directory.mkdir(parents=True, exist_ok=True)
+        subject = "/" + "/".join(SIGNER_DN.split(", "))
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+                 "ca.pem", "-days", "3", "-subj", "/C=FR/O=Test IGC-Sante/CN=Test CA",
+                 cwd=directory)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "signer.key", "-out",
+                 "signer.csr", "-subj", subject, cwd=directory)
+        _openssl("x509", "-req", "-in", "signer.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", "signer.pem", "-days", "2", cwd=directory)
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "impostor.key",
+                 "-out", "impostor.pem", "-days", "2", "-subj", subject, cwd=directory)
+        return cls(directory)
+
+    @property
+    def trusted(self) -> Path:
+        return self.directory / "ca.pem"
+
+    def sign(self, assertion: etree._Element, impostor: bool = False) -> etree._Element:
+        name = "impostor" if impostor else "signer"
+        signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N,
+                                           xmlsec.constants.TransformRsaSha256)
+        assertion.insert(1, signature)                     # after Issuer
+        reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
+                                                  uri=f"#{assertion.get('ID')}")
+        xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+        xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+        key_info = xmlsec.template.ensure_key_info(signature)
+        xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
+        key = xmlsec.Key.from_file(str(self.directory / f"{name}.key"),
+                                   xmlsec.constants.KeyDataFormatPem)
+        key.load_cert_from_file(str(self.directory / f"{name}.pem"),
+                                xmlsec.constants.KeyDataFormatPem)
+        context = xmlsec.SignatureContext()
+        context.key = key
+        xmlsec.tree.add_ids(assertion, ["ID"])
+        context.sign(signature)
+        return assertion
+
+
+def assertion(patient: str, *, role: tuple[str, str] = ("10", PROFESSION),
+              speciality: tuple[str, str] | None = ("SM26", "1.2.250.1.71.4.2.5"),
+              purpose: str = "normal", subject: str = "810101234567",
+              structure: str = "1750099991", issued: dt.datetime | None = None,
+              issuer: str = SIGNER_DN, omit: tuple[str, ...] = ()) -> etree._Element:
+    """An unsigned VIHF assertion for `patient` (INS in CX form)."""
+    issued = issued or dt.datetime.now(dt.UTC)
+    root = etree.Element(f"{{{SAML}}}Assertion", nsmap={None: SAML, "xsi": XSI},
+                         ID=f"_{uuid.uuid4()}", Version="2.0",
+                         IssueInstant=issued.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    etree.SubElement(root, f"{{{SAML}}}Issuer",
+                     Format="urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
+                     ).text = issuer
+    etree.SubElement(etree.SubElement(root, f"{{{SAML}}}Subject"), f"{{{SAML}}}NameID"
+                     ).text = subject
+    statement = etree.SubElement(root, f"{{{SAML}}}AttributeStatement")
+
+    def attribute(name: str, value: str | etree._Element) -> None:
+        if name in omit:
+            return
+        holder = etree.SubElement(etree.SubElement(statement, f"{{{SAML}}}Attribute",
+                                                   Name=name), f"{{{SAML}}}AttributeValue")
+        if isinstance(value, str):
+            holder.text = value
+        else:
+            holder.append(value)
+
+    def coded(tag: str, code: str, system: str) -> etree._Element:
+        element = etree.Element(f"{{{HL7}}}{tag}", nsmap={None: HL7}, code=code,
+                                codeSystem=system)
+        element.set(f"{{{XSI}}}type", "CE")
+        return element
+
+    attribute("VIHF_Version", "3.0")
+    attribute("Authentification_Mode", "INDIRECTE")
+    attribute("Secteur_Activite", "SA07^1.2.250.1.71.4.2.4")
+    attribute("Identifiant_Structure", structure)
+    attribute("urn:oasis:names:tc:xacml:2.0:resource:resource-id", patient)
+    attribute("Ressource_URN", "urn:dmp")
+    attribute("urn:oasis:names:tc:xspa:1.0:subject:subject-id", "DR EXEMPLE")
+    attribute("urn:oasis:names:tc:xspa:1.0:subject:purposeofuse",
+              coded("PurposeOfUse", purpose, PURPOSE_OF_USE_SYSTEM))
+    if "urn:oasis:names:tc:xacml:2.0:subject:role" not in omit:
+        role_attribute = etree.SubElement(statement, f"{{{SAML}}}Attribute",
+                                          Name="urn:oasis:names:tc:xacml:2.0:subject:role")
+        for code, system in [role, *([speciality] if speciality else [])]:
+            etree.SubElement(role_attribute, f"{{{SAML}}}AttributeValue").append(
+                coded("Role", code, system))
+    return root
+
+
+def security_header(signed: etree._Element) -> etree._Element:
+    header = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE})
+    header.append(signed)
+    return header
+
+
+__all__ = ["DS", "SigningAuthority", "assertion", "security_header"]

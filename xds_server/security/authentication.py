@@ -1,0 +1,47 @@
+"""Who is calling, for every SOAP transaction: by VIHF (XDS_SECURITY=vihf) or nobody in
+particular (`none`, test platforms: every call acts as the SYSTEM principal)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import ConfigError, Settings
+from ..soap.faults import sender
+from ..soap.message import SoapRequest
+from ..soap.namespaces import WSSE, qn
+from .principal import SYSTEM, Principal
+from .vihf import VihfError, VihfVerifier
+
+# WS-Security 1.0 fault codes (OASIS WSS SOAP Message Security §12)
+INVALID_SECURITY = "InvalidSecurity"
+FAILED_AUTHENTICATION = "FailedAuthentication"
+
+
+def authenticator_for(settings: Settings) -> Callable[[SoapRequest], Principal] | None:
+    if settings.security == "none":
+        return None
+    if not settings.vihf_trusted_certs or not Path(settings.vihf_trusted_certs).exists():
+        raise ConfigError("XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS: the PEM file or "
+                          "directory of the authorities that sign VIHF assertions (or "
+                          "XDS_SECURITY=none on a test platform)")
+    try:
+        verifier = VihfVerifier.from_path(Path(settings.vihf_trusted_certs))
+    except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
+        raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
+                          ) from None
+
+    def authenticate(request: SoapRequest) -> Principal:
+        security = request.envelope.header_block(qn(WSSE, "Security"))
+        try:
+            return verifier.principal(security)
+        except VihfError as exc:
+            code = INVALID_SECURITY if security is None else FAILED_AUTHENTICATION
+            raise sender(f"VIHF refused: {exc}", code, WSSE) from None
+
+    return authenticate
+
+
+def caller(request: SoapRequest) -> Principal:
+    """The request's principal: the authenticated caller, or SYSTEM when security is off."""
+    return request.principal if isinstance(request.principal, Principal) else SYSTEM
