@@ -86,7 +86,9 @@ class XdsApplication:
         self.blobs.ensure()
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
                                      registry_link(settings, self.registry, self.engine),
-                                     settings.max_document_bytes, content_check(settings))
+                                     settings.max_document_bytes, content_check(settings),
+                                     None if settings.registry_url else
+                                     self.registry.readable_documents)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         common = {
             "max_request_bytes": settings.max_request_bytes,

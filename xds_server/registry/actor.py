@@ -14,7 +14,7 @@ from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .register import RegistryWriter
 from .remove import RegistryRemover
-from .stored_queries import StoredQueries
+from .stored_queries import StoredQueries, readable
 from .update import MetadataUpdater
 
 
@@ -47,6 +47,13 @@ class Registry:
             return []
 
         return self._writing(write)
+
+    def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:
+        """The uniqueIds among these that this caller may read (ITI-43 asks before serving)."""
+        if principal.is_system:
+            return set(unique_ids)
+        with self.engine.connect() as connection:
+            return readable(connection, principal, unique_ids)
 
     @staticmethod
     def _writing(write: Callable[[], list[RegistryError]]) -> list[RegistryError]:

@@ -18,6 +18,8 @@ from ..model import vocabulary as v
 from ..model.metadata import Association, DocumentEntry, Submission
 from ..security.policy import check_patient
 from ..security.principal import Principal
+from ..security.visibility import DELETED, may_delete, may_see
+from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .register import RegistryWriter, _Plan, pipelined
@@ -25,7 +27,6 @@ from .register import RegistryWriter, _Plan, pipelined
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
 VERSION = ErrorCode.METADATA_VERSION_ERROR
 ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 AVAILABILITY_STATUSES = (v.APPROVED, v.DEPRECATED, ARCHIVED, DELETED)
 # what identifies the document: an update that changes one of these is a different document
 UNCHANGEABLE = (("unique_id", "uniqueId"), ("patient_id", "patientId"),
@@ -60,7 +61,7 @@ class MetadataUpdater:
             raise RegistryFailure(findings)
         check_patient(principal, [submission.submission_set.patient_id], "the update")
         with self.writer.engine.begin() as connection:
-            plan = self._check(connection, submission)
+            plan = self._check(connection, submission, principal)
             with pipelined(connection):
                 self.writer._write(connection, submission, plan)
                 self._apply(connection, plan)
@@ -68,7 +69,8 @@ class MetadataUpdater:
 
     # --- checks --------------------------------------------------------------------------------
 
-    def _check(self, connection: Connection, submission: Submission) -> _UpdatePlan:
+    def _check(self, connection: Connection, submission: Submission,
+               principal: Principal) -> _UpdatePlan:
         submission_set = submission.submission_set
         assert submission_set is not None
         patient = store.patient_key(submission_set.patient_id)
@@ -94,6 +96,7 @@ class MetadataUpdater:
         for association in submission.associations:
             if association.type == v.UPDATE_AVAILABILITY_STATUS:
                 errors += self._check_status_change(connection, submission, association, plan)
+        errors += self._check_policy(connection, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
@@ -178,6 +181,29 @@ class MetadataUpdater:
             plan.status_changes.append(_StatusChange(association, entry.kind, original, new))
         return [error(UPDATE, f"{label} (UpdateAvailabilityStatus): {p}",
                       "Association.UpdateAvailabilityStatus") for p in problems]
+
+    @staticmethod
+    def _check_policy(connection: Connection, plan: _UpdatePlan,
+                      principal: Principal) -> list[RegistryError]:
+        """Only what the caller may see can be updated; only its author deletes a document."""
+        if principal.is_system:
+            return []
+        targets = sorted({*plan.deprecate,
+                          *(c.association.target for c in plan.status_changes
+                            if c.kind == "document")})
+        rows = store.object_rows(connection, "document", plan.patient, targets)
+        access = access_store.record_access(connection, plan.patient, principal.subject_id)
+        facts = access_store.document_facts(connection, plan.patient, rows)
+        errors = [error(UPDATE, f"document {entry_uuid} is not registered", "entryUUID")
+                  for entry_uuid, fact in facts.items()
+                  if not may_see(principal, access, fact)]
+        for change in plan.status_changes:
+            fact = facts.get(change.association.target)
+            if change.new == DELETED and fact is not None and not may_delete(principal, fact):
+                errors.append(error(UPDATE, f"only the author of document "
+                                            f"{change.association.target} may delete it",
+                                    "Association.NewStatus"))
+        return errors
 
     # --- writing -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -61,7 +62,10 @@ class RetrievedDocument:
 class Repository:
     def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
-                 content_check: ContentCheck | None = None) -> None:
+                 content_check: ContentCheck | None = None,
+                 readable: Callable[[Principal, list[str]], set[str]] | None = None) -> None:
+        """`readable` says which documents a caller may read (the in-process registry's access
+        policy); without it (a remote registry) retrieval serves every caller."""
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.blobs = blobs
@@ -69,6 +73,7 @@ class Repository:
         self.registry = registry
         self.max_document_bytes = max_document_bytes
         self.content_check = content_check
+        self.readable = readable
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -185,6 +190,9 @@ class Repository:
         errors: list[RegistryError] = []
         wanted = [r.document_unique_id for r in requests
                   if r.repository_unique_id == self.repository_unique_id]
+        if self.readable is not None and not principal.is_system:
+            allowed = self.readable(principal, wanted)     # hidden = not held, to this caller
+            wanted = [unique_id for unique_id in wanted if unique_id in allowed]
         with self._autocommit.connect() as connection:  # one SELECT: no transaction needed
             held = rows.documents(connection, wanted) if wanted else {}
         for request in requests:

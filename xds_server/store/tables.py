@@ -14,10 +14,12 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -33,6 +35,37 @@ patients = Table(
     Column("status", String(16), nullable=False),   # open | closed
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
+    # emergency access modes the patient refused (space-separated: bris_de_glace centre_15)
+    Column("opposed_modes", String(64), nullable=False, server_default=""),
+)
+
+# A patient's authorisation for a professional (national id) to read their record.
+authorizations = Table(
+    "authorizations", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("professional_id", String(64), primary_key=True),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per transaction: who did what on which patient's record, with what outcome. Written
+# in the database transaction of the change it describes.
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("transaction", String(16), nullable=False),
+    Column("action", String(16), nullable=False),        # C create, R read, U update, D delete
+    Column("outcome", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("structure_id", String(64), nullable=False),
+    Column("purpose_of_use", String(32), nullable=False),
+    Column("patient_id", PATIENT),
+    Column("documents", Text, nullable=False),           # uniqueIds, space-separated
+    Index("ix_audit_events_patient", "patient_id", "at"),
+    Index("ix_audit_events_at", "at"),
 )
 
 object_index = Table(
