@@ -4,6 +4,7 @@ DMP states them, one table per rule, independently of security/visibility.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -184,3 +185,21 @@ def _unique_ids(app, patient, names) -> dict[str, str]:
                          if e.get("identificationScheme") == v.DE_UNIQUE_ID)
         found[names[entry.get("id")]] = unique_id
     return found
+
+
+def test_changes_and_refusals_are_audited(record):
+    app, patient, names = record
+    plain = next(uuid for uuid, name in names.items() if name == "plain")
+    reader = Principal(subject_id=READER, role="professional", patient_id=patient,
+                       request_id="req-1", transaction="ITI-57")
+    with pytest.raises(RegistryFailure):
+        app.registry.update(_decoded(status_update(submission_set(patient), plain, v.APPROVED,
+                                                   DELETED)), reader)
+    visible(app, patient, names, dataclasses.replace(reader, transaction="ITI-18"))
+    with app.engine.connect() as connection:
+        trail = access_store.audit_trail(connection, patient)
+    mine = [(row.transaction, row.action, row.outcome) for row in trail
+            if row.subject_id == READER]
+    assert mine == [("ITI-57", "U", "failure"), ("ITI-18", "R", "success")]
+    created = [row for row in trail if row.action == "C"]
+    assert len(created) == len(DOCUMENTS) and all(row.outcome == "success" for row in created)

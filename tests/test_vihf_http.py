@@ -33,7 +33,7 @@ def secured(tmp_path_factory):
     for patient in (TEST_INS, OTHER):
         assert run_cli("patient", "add", patient, env=env).returncode == 0
     process, url, _ = start_server(data_dir, env, workers=1)
-    yield authority, url
+    yield authority, url, env
     stop_server(process)
 
 
@@ -48,13 +48,13 @@ def query(url: str, patient: str, header: etree._Element | None):
 
 
 def test_a_signed_vihf_is_accepted(secured):
-    authority, url = secured
+    authority, url, _ = secured
     reply = query(url, TEST_INS, vihf(authority))
     assert reply.fault is None and reply.payload.get("status").endswith(":Success")
 
 
 def test_without_a_vihf_the_fault_says_so(secured):
-    _, url = secured
+    _, url, _ = secured
     reply = query(url, TEST_INS, None)
     assert reply.status == 400 and reply.fault is not None
     assert any(code.endswith(":InvalidSecurity") for code in reply.fault.subcodes), \
@@ -63,7 +63,7 @@ def test_without_a_vihf_the_fault_says_so(secured):
 
 
 def test_a_tampered_vihf_is_refused(secured):
-    authority, url = secured
+    authority, url, _ = secured
     header = vihf(authority)
     forged = copy.deepcopy(header)
     value = next(v for v in forged.iter("{*}AttributeValue") if (v.text or "").startswith("27"))
@@ -73,7 +73,7 @@ def test_a_tampered_vihf_is_refused(secured):
 
 
 def test_a_request_about_another_patient_is_refused(secured):
-    authority, url = secured
+    authority, url, _ = secured
     reply = query(url, OTHER, vihf(authority, TEST_INS))
     assert reply.fault is None and reply.payload.get("status").endswith(":Failure")
     codes = [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")]
@@ -81,7 +81,7 @@ def test_a_request_about_another_patient_is_refused(secured):
 
 
 def test_a_submission_with_a_vihf(secured):
-    authority, url = secured
+    authority, url, _ = secured
     submission, _ = submission_for_files([CR_BIO], TEST_INS, SourceOptions())
     payload, binaries = provide_request(submission, {
         "Document01": Attachment.from_bytes(CR_BIO.read_bytes(), "text/xml")})
@@ -89,3 +89,21 @@ def test_a_submission_with_a_vihf(secured):
         PROVIDE, payload, binaries=binaries, extra_headers=[vihf(authority)])
     assert reply.fault is None and reply.payload.get("status").endswith(":Success"), \
         etree.tostring(reply.payload)[:600]
+
+
+def test_every_transaction_is_traced_and_exported(secured, tmp_path):
+    """The patient's access history names who read and wrote, and why; the export is ATNA."""
+    authority, url, env = secured
+    reader = vihf(authority, subject="810109999999", purpose="bris_de_glace")
+    assert query(url, TEST_INS, reader).fault is None
+    shown = run_cli("audit", "show", "--patient", TEST_INS, env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if "810109999999" in line]
+    assert lines and "ITI-18" in lines[-1] and "bris_de_glace" in lines[-1]
+    out = tmp_path / "audit.xml"
+    exported = run_cli("audit", "export", "--out", str(out), "--format", "dicom", env=env)
+    assert exported.returncode == 0, exported.stderr
+    messages = etree.parse(str(out)).getroot().findall("AuditMessage")
+    queries = [m for m in messages if m.find("EventIdentification/EventTypeCode")
+               .get("csd-code") == "ITI-18"]
+    assert queries and queries[-1].find("ActiveParticipant").get("UserID") == "810109999999"

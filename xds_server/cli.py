@@ -387,10 +387,12 @@ def show_config(ctx: click.Context, data_dir: str | None) -> None:
 
 
 def _register_cda_commands() -> None:
+    from .cli_audit import audit
     from .cli_cda import kit, validate
 
     main.add_command(validate)
     main.add_command(kit)
+    main.add_command(audit)
 
 
 _register_cda_commands()

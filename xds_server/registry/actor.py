@@ -10,11 +10,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ..ebxml.query import AdhocQuery
 from ..model.metadata import Submission
 from ..security.principal import Principal
+from ..store import access_store
+from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
+from .query_policy import readable
 from .register import RegistryWriter
 from .remove import RegistryRemover
-from .stored_queries import StoredQueries, readable
+from .stored_queries import StoredQueries
 from .update import MetadataUpdater
 
 
@@ -33,20 +36,30 @@ class Registry:
                  within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored)."""
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
-                                                          within))
+                                                          within),
+                             principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,
                decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
         """ITI-57: new versions and status changes; RegistryFailure otherwise."""
-        return self._writing(lambda: self.updater.update(submission, principal, decode_errors))
+        return self._writing(lambda: self.updater.update(submission, principal, decode_errors),
+                             principal, "U", _patient_of(submission))
 
     def remove(self, object_ids: list[str], principal: Principal) -> list[RegistryError]:
         """ITI-62: remove the objects for good; RegistryFailure otherwise (nothing removed)."""
         def write() -> list[RegistryError]:
-            self.remover.remove(object_ids)
+            self.remover.remove(object_ids, principal)
             return []
 
-        return self._writing(write)
+        return self._writing(write, principal, "D", None)
+
+    def _audit_refusal(self, principal: Principal, action: str, patient: str | None) -> None:
+        try:
+            with self.engine.begin() as connection:
+                access_store.audit(connection, principal, action, "failure",
+                                   store.patient_key(patient) if patient else None)
+        except OperationalError:
+            pass  # the database is down: the refusal itself is still answered and logged
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:
         """The uniqueIds among these that this caller may read (ITI-43 asks before serving)."""
@@ -55,10 +68,14 @@ class Registry:
         with self.engine.connect() as connection:
             return readable(connection, principal, unique_ids)
 
-    @staticmethod
-    def _writing(write: Callable[[], list[RegistryError]]) -> list[RegistryError]:
+    def _writing(self, write: Callable[[], list[RegistryError]], principal: Principal,
+                 action: str, patient: str | None) -> list[RegistryError]:
+        """Run a write; a refused one is audited too, in its own transaction."""
         try:
             return write()
+        except RegistryFailure:
+            self._audit_refusal(principal, action, patient)
+            raise
         except IntegrityError:
             # Two sources raced with the same entryUUID: the loser learns it precisely.
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
@@ -77,3 +94,7 @@ class Registry:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
                                          "the registry database is unavailable; retry later",
                                          "")]) from None
+
+
+def _patient_of(submission: Submission) -> str | None:
+    return submission.submission_set.patient_id if submission.submission_set else None

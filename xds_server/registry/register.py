@@ -27,6 +27,7 @@ from ..model.hl7 import dtm_key
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
 from ..security.policy import check_patient
 from ..security.principal import Principal
+from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
@@ -87,6 +88,8 @@ class RegistryWriter:
                 self._write(connection, submission, plan)
                 if within is not None:
                     within(connection)
+                access_store.audit(connection, principal, "C", "success", plan.patient,
+                                   [d.unique_id for d in submission.documents], "ITI-42")
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

@@ -16,6 +16,8 @@ from collections import defaultdict
 from sqlalchemy import Connection, Engine
 
 from ..model import vocabulary as v
+from ..security.principal import Principal
+from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 
@@ -24,13 +26,15 @@ class RegistryRemover:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def remove(self, object_ids: list[str]) -> None:
+    def remove(self, object_ids: list[str], principal: Principal) -> None:
         if not object_ids:
             raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, "RemoveObjectsRequest: "
                                          "the ObjectRefList names no object", "ObjectRefList")])
         with self.engine.begin() as connection:
             by_kind, patient = self._check(connection, object_ids)
             store.delete_objects(connection, patient, by_kind)
+            access_store.audit(connection, principal, "D", "success", patient,
+                               by_kind.get("document", []), "ITI-62")
 
     def _check(self, connection: Connection,
                object_ids: list[str]) -> tuple[dict[str, list[str]], str]:

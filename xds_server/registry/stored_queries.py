@@ -7,7 +7,6 @@ or logicalId, always resolved to one patient first) and the rendering.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 from lxml import etree
 from sqlalchemy import Connection, Engine
@@ -19,64 +18,15 @@ from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..security.policy import check_patient
 from ..security.principal import Principal
-from ..security.visibility import may_read_record, may_see
 from ..store import access_store
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryFailure, error
 from .query_args import QueryArgs, check_query
+from .query_policy import visible_part
+from .query_result import QueryResult
 
 DE = "$XDSDocumentEntry"
-
-
-@dataclass
-class QueryResult:
-    documents: list[Row] = field(default_factory=list)
-    submission_sets: list[Row] = field(default_factory=list)
-    folders: list[Row] = field(default_factory=list)
-    associations: list[Row] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return (len(self.documents) + len(self.submission_sets) + len(self.folders)
-                + len(self.associations))
-
-    def patients(self) -> set[str]:
-        return {row.patient_id for rows in (self.documents, self.submission_sets, self.folders,
-                                            self.associations) for row in rows}
-
-
-def visible_part(connection: Connection, result: QueryResult,
-                 principal: Principal) -> QueryResult:
-    """What of a one-patient answer this caller may see (security/visibility.py): hidden
-    documents are left out with the associations that touch them; a professional the record
-    is closed to keeps only the documents they wrote."""
-    patient = next(iter(result.patients()))
-    access = access_store.record_access(connection, patient, principal.subject_id)
-    facts = access_store.document_facts(connection, patient, result.documents)
-    documents = [row for row in result.documents
-                 if may_see(principal, access, facts[row.entry_uuid])]
-    hidden = {row.entry_uuid for row in result.documents} - {row.entry_uuid for row in documents}
-    open_record = may_read_record(principal, access)
-    return QueryResult(
-        documents=documents,
-        submission_sets=result.submission_sets if open_record else [],
-        folders=result.folders if open_record else [],
-        associations=[row for row in result.associations
-                      if row.source not in hidden and row.target not in hidden
-                      and (open_record or (row.source in {d.entry_uuid for d in documents}
-                                           and row.target in {d.entry_uuid for d in documents}))])
-
-
-def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:
-    """The documents (by uniqueId) of the caller's patient that the caller may see."""
-    if not principal.patient_id:
-        return set()
-    patient = store.patient_key(principal.patient_id)
-    rows = store.object_rows(connection, "document", patient, unique_ids, by="unique_id")
-    shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
-        else []
-    return {row.unique_id for row in shown}
 
 
 PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
@@ -113,6 +63,8 @@ class StoredQueries:
                                          f"{len(result.patients())} patients; a stored query "
                                          "answers for one patient", "")])
         check_patient(principal, result.patients(), args.query.name)
+        if not principal.is_system:
+            self._audit_read(principal, result)
         if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
             raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
                                          f"{args.query.name}: {result.count} objects match, more "
@@ -120,6 +72,16 @@ class StoredQueries:
                                          "returns as LeafClass; ask for ObjectRef and fetch them "
                                          "in pages", "")])
         return render(result, args.return_type)
+
+    def _audit_read(self, principal: Principal, result: QueryResult) -> None:
+        """Every read by an authenticated caller is traced, for the patient to see."""
+        patients = result.patients()
+        patient = next(iter(patients)) if patients else (
+            store.patient_key(principal.patient_id) if principal.patient_id else None)
+        with self.engine.begin() as connection:
+            access_store.audit(connection, principal, "R", "success", patient,
+                               [row._mapping.get("unique_id") or row.entry_uuid
+                                for row in result.documents], "ITI-18")
 
     # --- Find* --------------------------------------------------------------------------------
 

@@ -65,6 +65,10 @@ class MetadataUpdater:
             with pipelined(connection):
                 self.writer._write(connection, submission, plan)
                 self._apply(connection, plan)
+                changed = [d.unique_id for d in submission.documents] + \
+                    [c.association.target for c in plan.status_changes]
+                access_store.audit(connection, principal, "U", "success", plan.patient,
+                                   changed, "ITI-57")
         return findings
 
     # --- checks --------------------------------------------------------------------------------

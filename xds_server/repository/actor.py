@@ -29,8 +29,10 @@ from sqlalchemy import Engine
 from ..model.content import Attachment
 from ..model.metadata import DocumentEntry, Submission
 from ..security.principal import Principal
+from ..store import access_store
 from ..store import repository_store as rows
 from ..store.blobs import FilesystemBlobStore, StagedBlob, blob_key
+from ..store.registry_store import patient_key
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .registry_link import RegistryLink
 
@@ -212,6 +214,11 @@ class Repository:
                 continue
             found.append(RetrievedDocument(request, row.mime_type, Attachment(
                 row.mime_type, "", path=path, size=row.size, sha1=row.hash)))
+        if not principal.is_system:
+            with self.engine.begin() as connection:
+                access_store.audit(connection, principal, "R",
+                                   "success" if found else "failure", _patient(principal),
+                                   [d.request.document_unique_id for d in found], "ITI-43")
         return found, errors
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
@@ -236,6 +243,9 @@ class Repository:
                 else:
                     removed.append(request)
             rows.remove(connection, [r.document_unique_id for r in removed])
+            access_store.audit(connection, principal, "D", "success" if removed else "failure",
+                               _patient(principal),
+                               [r.document_unique_id for r in removed], "ITI-86")
         for request in removed:
             self.blobs.delete(request.document_unique_id)
         return removed, errors
@@ -269,6 +279,10 @@ class Repository:
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)
         return settled
+
+
+def _patient(principal: Principal) -> str | None:
+    return patient_key(principal.patient_id) if principal.patient_id else None
 
 
 def _record(entry: DocumentEntry, blob: StagedBlob) -> dict:

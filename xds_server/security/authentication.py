@@ -3,6 +3,7 @@ particular (`none`, test platforms: every call acts as the SYSTEM principal)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,5 +44,8 @@ def authenticator_for(settings: Settings) -> Callable[[SoapRequest], Principal] 
 
 
 def caller(request: SoapRequest) -> Principal:
-    """The request's principal: the authenticated caller, or SYSTEM when security is off."""
-    return request.principal if isinstance(request.principal, Principal) else SYSTEM
+    """The request's principal (the authenticated caller, or SYSTEM when security is off),
+    carrying the request id and transaction the audit trail records."""
+    principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
+    return dataclasses.replace(principal, request_id=request.request_id,
+                               transaction=request.transaction)

@@ -16,6 +16,9 @@ class Principal:
     purpose_of_use: str = "normal"
     patient_id: str | None = None
     attributes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # the request this principal acts in, for the audit trail
+    request_id: str = field(default="", compare=False)
+    transaction: str = field(default="", compare=False)
 
     @property
     def is_system(self) -> bool:

@@ -173,6 +173,7 @@ class SoapEndpoint:
             relates_to = request.addressing.message_id
             operation = self._operation_for(request)
             operation_name = operation.name
+            request.transaction = operation.name
             if self._authenticate is not None:
                 request.principal = self._authenticate(request)
             response = operation.handler(request)

@@ -47,6 +47,7 @@ class SoapRequest:
     request_id: str
     size: int = 0
     principal: Any = None       # who is calling, set by the endpoint's authenticator
+    transaction: str = ""       # the operation's name (ITI-18, …), set by the endpoint
 
     @property
     def payload(self) -> etree._Element:

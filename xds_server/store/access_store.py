@@ -76,12 +76,14 @@ def document_facts(connection: Connection, patient_id: str,
             for row in documents}
 
 
-def audit(connection: Connection, *, request_id: str, transaction: str, action: str,
-          outcome: str, principal: Principal, patient_id: str | None,
-          documents: Sequence[str] = ()) -> None:
+def audit(connection: Connection, principal: Principal, action: str, outcome: str,
+          patient_id: str | None, documents: Sequence[str] = (), transaction: str = "") -> None:
+    """One audit record: who (the principal, its request and transaction), did what (C, R, U,
+    D) to which patient's documents, with which outcome."""
     connection.execute(insert(audit_events).values(
-        at=dt.datetime.now(dt.UTC), request_id=request_id, transaction=transaction,
-        action=action, outcome=outcome, subject_id=principal.subject_id, role=principal.role,
+        at=dt.datetime.now(dt.UTC), request_id=principal.request_id or "-",
+        transaction=principal.transaction or transaction or "-", action=action,
+        outcome=outcome, subject_id=principal.subject_id, role=principal.role,
         structure_id=principal.structure_id, purpose_of_use=principal.purpose_of_use,
         patient_id=patient_id, documents=" ".join(documents)))
 
