@@ -15,6 +15,7 @@ from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_link import RemoteRegistryLink
+from .dmp.wsgi import dmp_routes
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
@@ -22,7 +23,7 @@ from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
-from .security.authentication import authenticator_for
+from .security.authentication import authenticator_for, verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
@@ -90,6 +91,7 @@ class XdsApplication:
                                      None if settings.registry_url else
                                      self.registry.readable_documents)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.verifier = verifier_for(settings)
         common = {
             "max_request_bytes": settings.max_request_bytes,
             "spool_dir": settings.spool_dir,
@@ -97,7 +99,7 @@ class XdsApplication:
             # an MTOM part holds one document (or the metadata): bounded as a document is
             "max_part_bytes": settings.max_document_bytes + 64 * 1024,
             "observer": self.metrics.observe,
-            "authenticate": authenticator_for(settings),
+            "authenticate": authenticator_for(self.verifier),
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
@@ -106,6 +108,7 @@ class XdsApplication:
             REPOSITORY_PATH: SoapEndpoint(
                 "repository", repository_operations(settings, self.repository),
                 wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
+            **dmp_routes(self.engine, self.verifier, settings.max_request_bytes),
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,

@@ -19,7 +19,8 @@ INVALID_SECURITY = "InvalidSecurity"
 FAILED_AUTHENTICATION = "FailedAuthentication"
 
 
-def authenticator_for(settings: Settings) -> Callable[[SoapRequest], Principal] | None:
+def verifier_for(settings: Settings) -> VihfVerifier | None:
+    """The VIHF verifier XDS_SECURITY asks for (None: security off), or ConfigError."""
     if settings.security == "none":
         return None
     if not settings.vihf_trusted_certs or not Path(settings.vihf_trusted_certs).exists():
@@ -27,10 +28,16 @@ def authenticator_for(settings: Settings) -> Callable[[SoapRequest], Principal] 
                           "directory of the authorities that sign VIHF assertions (or "
                           "XDS_SECURITY=none on a test platform)")
     try:
-        verifier = VihfVerifier.from_path(Path(settings.vihf_trusted_certs))
+        return VihfVerifier.from_path(Path(settings.vihf_trusted_certs))
     except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
         raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
                           ) from None
+
+
+def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], Principal] | None:
+    """What the SOAP endpoints run before each operation."""
+    if verifier is None:
+        return None
 
     def authenticate(request: SoapRequest) -> Principal:
         security = request.envelope.header_block(qn(WSSE, "Security"))
