@@ -196,6 +196,7 @@ def test_changes_and_refusals_are_audited(record):
         app.registry.update(_decoded(status_update(submission_set(patient), plain, v.APPROVED,
                                                    DELETED)), reader)
     visible(app, patient, names, dataclasses.replace(reader, transaction="ITI-18"))
+    app.registry.queries.audit_writer.flush()          # reads are written in batches
     with app.engine.connect() as connection:
         trail = access_store.audit_trail(connection, patient)
     mine = [(row.transaction, row.action, row.outcome) for row in trail
@@ -203,3 +204,20 @@ def test_changes_and_refusals_are_audited(record):
     assert mine == [("ITI-57", "U", "failure"), ("ITI-18", "R", "success")]
     created = [row for row in trail if row.action == "C"]
     assert len(created) == len(DOCUMENTS) and all(row.outcome == "success" for row in created)
+
+
+def test_the_masked_count_is_told_only_when_enabled(record):
+    """XDS_DISCLOSE_MASKED_COUNT (off by default): the professional learns that two documents
+    are masked, and their classes, not what they are."""
+    app, patient, _ = record
+    reader = Principal(subject_id=READER, role="professional", patient_id=patient)
+    query = AdhocQuery(FIND_DOCUMENTS, slots={"$XDSDocumentEntryPatientId": [[patient]],
+                                              "$XDSDocumentEntryStatus": [[v.APPROVED]]})
+    assert app.registry.query_with_notices(query, reader)[1] == []
+    app.registry.queries.disclose_masked_count = True
+    objects, notices = app.registry.query_with_notices(query, reader)
+    assert len(objects) == 3 and len(notices) == 1 and not notices[0].is_error
+    assert "2 document(s) of this record are masked" in notices[0].context
+    assert "classCode 10 x2" in notices[0].context
+    patient_view = Principal(subject_id="285067512345639", role="patient", patient_id=patient)
+    assert app.registry.query_with_notices(query, patient_view)[1] == []

@@ -96,3 +96,14 @@ def test_a_duplicated_id_is_signature_wrapping(authority, verifier):
 
 def test_distinguished_names_compare_whatever_the_spacing():
     assert parse_dn("C=FR,ST=Paris (75),O=Hopital Exemple,CN=DMP SIGN") == parse_dn(SIGNER_DN)
+
+
+def test_a_verified_assertion_is_remembered_but_still_expires(authority):
+    moment = [dt.datetime.now(dt.UTC)]
+    verifier = VihfVerifier.from_path(authority.trusted, now=lambda: moment[0])
+    header = security_header(authority.sign(assertion(PATIENT)))
+    first = verifier.principal(header)
+    assert verifier.principal(copy.deepcopy(header)) == first      # the same bytes: cached
+    moment[0] += dt.timedelta(hours=2)
+    with pytest.raises(VihfError, match="expired"):
+        verifier.principal(header)

@@ -82,7 +82,8 @@ class XdsApplication:
         self.engine = make_engine(settings.database_url)
         self.registry = Registry(self.engine, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
-                                             settings.accept_test_ins))
+                                             settings.accept_test_ins),
+                                 settings.disclose_masked_count)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,

@@ -74,6 +74,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "cisis profile) or 'none' (default in ihe; test platforms)"),
     SettingSpec("vihf_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose VIHF signatures are trusted"),
+    SettingSpec("disclose_masked_count", _parse_bool, False,
+                "opt-in: tell a professional how many documents of a record the patient masked "
+                "(MASQUE_PS) and of which classes, without showing them"),
     SettingSpec("repository_unique_id", str, None,
                 "OID of this document repository; default a 2.25 OID derived from the data dir"),
     SettingSpec("home_community_id", str, None,
@@ -106,6 +109,7 @@ class Settings:
     validate_schematron: bool
     security: str
     vihf_trusted_certs: str
+    disclose_masked_count: bool
     repository_unique_id: str
     home_community_id: str
     registry_url: str

@@ -23,13 +23,13 @@ from .update import MetadataUpdater
 
 class Registry:
     def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
-                 profile: MetadataProfile = IHE) -> None:
+                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False) -> None:
         self.engine = engine
         self.profile = profile
         self.writer = RegistryWriter(engine, profile)
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(engine)
-        self.queries = StoredQueries(engine, max_leaf_class_results)
+        self.queries = StoredQueries(engine, max_leaf_class_results, disclose_masked_count)
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
@@ -88,8 +88,13 @@ class Registry:
 
     def query(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The matching objects, serialised (LeafClass or ObjectRef)."""
+        return self.query_with_notices(adhoc, principal)[0]
+
+    def query_with_notices(self, adhoc: AdhocQuery, principal: Principal
+                           ) -> tuple[list[bytes], list[RegistryError]]:
+        """The matching objects and the warnings that go with them."""
         try:
-            return self.queries.run(adhoc, principal)
+            return self.queries.run_with_notices(adhoc, principal)
         except OperationalError:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
                                          "the registry database is unavailable; retry later",

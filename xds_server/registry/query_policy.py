@@ -3,12 +3,15 @@ this applies it to rows): hidden documents are left out, with the associations t
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import Connection
 
 from ..security.principal import Principal
-from ..security.visibility import may_read_record, may_see
+from ..security.visibility import DELETED, MASQUE_PS, may_read_record, may_see
 from ..store import access_store
 from ..store import registry_store as store
+from ..validation.errors import ErrorCode, RegistryError, warning
 from .query_result import QueryResult
 
 
@@ -18,8 +21,8 @@ def visible_part(connection: Connection, result: QueryResult,
     documents are left out with the associations that touch them; a professional the record
     is closed to keeps only the documents they wrote."""
     patient = next(iter(result.patients()))
-    access = access_store.record_access(connection, patient, principal.subject_id)
-    facts = access_store.document_facts(connection, patient, result.documents)
+    access, facts = access_store.access_and_facts(connection, patient, principal.subject_id,
+                                                  result.documents)
     documents = [row for row in result.documents
                  if may_see(principal, access, facts[row.entry_uuid])]
     hidden = {row.entry_uuid for row in result.documents} - {row.entry_uuid for row in documents}
@@ -43,3 +46,26 @@ def readable(connection: Connection, principal: Principal, unique_ids: list[str]
     shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
         else []
     return {row.unique_id for row in shown}
+
+
+def masked_notice(connection: Connection, before: QueryResult, after: QueryResult,
+                  principal: Principal) -> RegistryError | None:
+    """The opt-in notice (XDS_DISCLOSE_MASKED_COUNT): how many documents of the record are
+    masked from this professional, and of which classes, without showing them."""
+    if principal.role != "professional" or not before.documents:
+        return None
+    patient = next(iter(before.patients()))
+    shown = {row.entry_uuid for row in after.documents}
+    hidden = [row.entry_uuid for row in before.documents if row.entry_uuid not in shown]
+    rows = store.object_rows(connection, "document", patient, hidden)
+    facts = access_store.document_facts(connection, patient, rows)
+    masked = [row for row in rows if MASQUE_PS in facts[row.entry_uuid].visibility_codes
+              and row.status != DELETED]
+    if not masked:
+        return None
+    classes = Counter(f"{row.class_code}" for row in masked)
+    listing = ", ".join(f"{code} x{count}" for code, count in sorted(classes.items()))
+    return warning(ErrorCode.REGISTRY_ERROR,
+                   f"{len(masked)} document(s) of this record are masked from you by the "
+                   f"patient (MASQUE_PS); classCode {listing}. They are not shown; the "
+                   "patient or their author can show them", "MASQUE_PS")

@@ -18,15 +18,23 @@ from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..security.policy import check_patient
 from ..security.principal import Principal
-from ..store import access_store
 from ..store import queries as sql
 from ..store import registry_store as store
-from ..validation.errors import ErrorCode, RegistryFailure, error
+from ..store.audit_writer import ReadAuditWriter
+from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
-from .query_policy import visible_part
+from .query_policy import masked_notice, visible_part
 from .query_result import QueryResult
 
 DE = "$XDSDocumentEntry"
+
+
+def _document_id(row) -> str:
+    """The uniqueId when the query read it (Get*), else the entryUUID (Find* rows are lean)."""
+    try:
+        return row.unique_id
+    except (AttributeError, KeyError):
+        return row.entry_uuid
 
 
 PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
@@ -39,13 +47,22 @@ def _patterns(values: Iterable[str]) -> list[str]:
 
 
 class StoredQueries:
-    def __init__(self, engine: Engine, max_leaf_class_results: int) -> None:
+    def __init__(self, engine: Engine, max_leaf_class_results: int,
+                 disclose_masked_count: bool = False) -> None:
         self.engine = engine
+        self.disclose_masked_count = disclose_masked_count
+        self.audit_writer = ReadAuditWriter(engine)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.max_leaf_class_results = max_leaf_class_results
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
+        return self.run_with_notices(adhoc, principal)[0]
+
+    def run_with_notices(self, adhoc: AdhocQuery, principal: Principal
+                         ) -> tuple[list[bytes], list[RegistryError]]:
+        """The objects and the warnings that go with them (the masked-documents notice)."""
+        notices: list[RegistryError] = []
         args = check_query(adhoc)
         check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
@@ -55,33 +72,35 @@ class StoredQueries:
         engine = self._autocommit if args.query.name in SINGLE_STATEMENT else self.engine
         with engine.connect() as connection:
             result = handler(self, connection, args)
+            check_patient(principal, result.patients(), args.query.name)
             if not principal.is_system and len(result.patients()) == 1:
-                result = visible_part(connection, result, principal)
+                shown = visible_part(connection, result, principal)
+                if self.disclose_masked_count:
+                    notice = masked_notice(connection, result, shown, principal)
+                    notices += [notice] if notice is not None else []
+                result = shown
+        if not principal.is_system:
+            self._audit_read(principal, result)
         if len(result.patients()) > 1:
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{args.query.name}: the objects asked for belong to "
                                          f"{len(result.patients())} patients; a stored query "
                                          "answers for one patient", "")])
-        check_patient(principal, result.patients(), args.query.name)
-        if not principal.is_system:
-            self._audit_read(principal, result)
         if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
             raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
                                          f"{args.query.name}: {result.count} objects match, more "
                                          f"than the {self.max_leaf_class_results} this registry "
                                          "returns as LeafClass; ask for ObjectRef and fetch them "
                                          "in pages", "")])
-        return render(result, args.return_type)
+        return render(result, args.return_type), notices
 
     def _audit_read(self, principal: Principal, result: QueryResult) -> None:
         """Every read by an authenticated caller is traced, for the patient to see."""
         patients = result.patients()
         patient = next(iter(patients)) if patients else (
             store.patient_key(principal.patient_id) if principal.patient_id else None)
-        with self.engine.begin() as connection:
-            access_store.audit(connection, principal, "R", "success", patient,
-                               [row._mapping.get("unique_id") or row.entry_uuid
-                                for row in result.documents], "ITI-18")
+        self.audit_writer.record(principal, "R", "success", patient,
+                                 [_document_id(row) for row in result.documents], "ITI-18")
 
     # --- Find* --------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ Verified, in this order, so that what is read is what was signed:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,10 +79,15 @@ def trusted_keys(path: Path) -> xmlsec.KeysManager:
 
 @dataclass
 class VihfVerifier:
+    """Verifies assertions; one already verified (the same bytes: a client sends its VIHF on
+    every call of a session) is not verified again, only its validity window is."""
+
     keys: xmlsec.KeysManager
     max_age: dt.timedelta = dt.timedelta(hours=1)
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    cache_size: int = 10_000
+    _verified: OrderedDict[bytes, Principal] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def from_path(cls, path: Path, **options) -> VihfVerifier:
@@ -95,9 +102,19 @@ class VihfVerifier:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        self._verify_signature(assertion)
-        self._check_times(assertion)
-        return self._read(assertion)
+        key = hashlib.sha256(etree.tostring(assertion)).digest()
+        principal = self._verified.get(key)
+        if principal is None:
+            self._verify_signature(assertion)
+            self._check_times(assertion)
+            principal = self._read(assertion)
+            self._verified[key] = principal
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        else:
+            self._verified.move_to_end(key)
+            self._check_times(assertion)              # a cached assertion still expires
+        return principal
 
     # --- signature -----------------------------------------------------------------------------
 

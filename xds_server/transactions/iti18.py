@@ -25,8 +25,8 @@ def iti18_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         try:
             adhoc = decode_adhoc_query(request.payload)
-            objects = registry.query(adhoc, caller(request))
-            payload = adhoc_query_response_bytes(objects, [])
+            objects, notices = registry.query_with_notices(adhoc, caller(request))
+            payload = adhoc_query_response_bytes(objects, notices)
             return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:
             payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),

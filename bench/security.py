@@ -1,0 +1,106 @@
+"""Benchmark of the cost of security on ITI-18: FindDocuments (LeafClass, one patient, about 20
+documents) by an authorised professional with a signed VIHF (signature verified with xmlsec,
+access policy applied, the read audited) against the same query with XDS_SECURITY=none, same
+data, same run. Budget (issue 6): at most 1.3x the cost (secured rate >= unsecured / 1.3).
+
+    .venv/bin/python bench/security.py [--database postgresql|sqlite] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from lxml import etree
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from datagen import load, patient_id  # noqa: E402
+from loadgen import http_request, run_load  # noqa: E402
+from registry import CONTENT_TYPE, postgres_url  # noqa: E402
+
+from tests.conftest import start_server, stop_server  # noqa: E402
+from tests.registry_data import stored_query  # noqa: E402
+from tests.soap_messages import envelope  # noqa: E402
+from tests.vihf_data import SigningAuthority, assertion, security_header  # noqa: E402
+from xds_server.model import vocabulary as v  # noqa: E402
+from xds_server.store import access_store  # noqa: E402
+from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.store.registry_store import patient_key  # noqa: E402
+
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+PROFESSIONAL = "810101234567"
+
+
+def bodies(url: str, patients: int, authority: SigningAuthority | None) -> list[bytes]:
+    requests = []
+    for n in range(patients):
+        patient = patient_id(n)
+        query = etree.tostring(stored_query(FIND_DOCUMENTS, {
+            "$XDSDocumentEntryPatientId": patient,
+            "$XDSDocumentEntryStatus": [v.APPROVED]})).decode()
+        header = ""
+        if authority is not None:
+            signed = authority.sign(assertion(patient + "^NH", subject=PROFESSIONAL))
+            header = etree.tostring(security_header(signed)).decode()
+        requests.append(http_request(url, envelope(query, STORED_QUERY, extra_headers=header),
+                                     CONTENT_TYPE))
+    return requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--patients", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-security-") as name:
+        tmp = Path(name)
+        url = postgres_url("bench_security") if args.database == "postgresql" \
+            else f"sqlite:///{tmp}/registry.sqlite3"
+        engine = make_engine(url)
+        load(engine, 20 * args.patients)
+        with engine.begin() as connection:
+            for n in range(args.patients):
+                access_store.grant(connection, patient_key(patient_id(n)), PROFESSIONAL)
+        engine.dispose()
+        authority = SigningAuthority.create(tmp / "ca")
+        rates = {}
+        for secured in (False, True):
+            env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_LOG_LEVEL": "WARNING",
+                   "XDS_SECURITY": "vihf" if secured else "none",
+                   "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted)}
+            process, base, log = start_server(tmp / f"data-{int(secured)}", env, args.workers)
+            try:
+                endpoint = base + "/xds/registry"
+                requests = bodies(endpoint, args.patients, authority if secured else None)
+                run_load(endpoint, requests, clients=args.clients, seconds=2)   # warm up
+                rates[secured] = run_load(endpoint, requests, clients=args.clients,
+                                          seconds=args.seconds)
+            finally:
+                stop_server(process)
+            if rates[secured].errors:
+                print(f"errors with XDS_SECURITY={env['XDS_SECURITY']}; server log ends:\n"
+                      + "\n".join(log.read_text().splitlines()[-8:]))
+
+    plain, secured = rates[False], rates[True]
+    ratio = plain.rate / secured.rate if secured.rate else float("inf")
+    print(f"\nITI-18 FindDocuments, LeafClass, ~20 documents, {args.database}, "
+          f"{args.workers} workers, {args.clients} clients:")
+    for label, result in (("none", plain), ("vihf", secured)):
+        print(f"  XDS_SECURITY={label}: {result.rate:.0f} req/s, "
+              f"p50 {result.percentile(0.5):.1f} ms (errors {result.errors})")
+    print(f"  signature, policy and audit cost {ratio:.2f}x "
+          f"(budget <= 1.3x: {'within' if ratio <= 1.3 else 'OVER'})")
+
+
+if __name__ == "__main__":
+    main()
