@@ -86,3 +86,10 @@ def test_example_file_in_readme_is_valid(tmp_path):
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "x.toml").write_text(block)
     load_settings(config_file=tmp_path / "x.toml", environ={})
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from xds_server.config import SETTINGS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert [s.env_var for s in SETTINGS if f"`{s.env_var}`" not in readme] == []
