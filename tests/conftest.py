@@ -95,13 +95,18 @@ def make_app(make_settings, database_url):
     from xds_server.app import create_app
     from xds_server.store.schema import migrate
 
+    made = []
+
     def make(**overrides: Any):
         settings = make_settings(database_url=database_url, **overrides)
         app = create_app(settings)
         migrate(app.engine)
+        made.append(app)
         return app
 
-    return make
+    yield make
+    for app in made:     # write the queued read audits while the test's database still exists
+        app.registry.queries.audit_writer.close()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ class QueryArgs:
     query: QueryDef
     return_type: str
     groups: dict[str, list[list]] = field(default_factory=dict)
+    reader: str | None = None      # the caller the access policy applies to (None: system)
 
     def has(self, name: str) -> bool:
         return name in self.groups

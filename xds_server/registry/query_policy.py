@@ -8,7 +8,14 @@ from collections import Counter
 from sqlalchemy import Connection
 
 from ..security.principal import Principal
-from ..security.visibility import DELETED, MASQUE_PS, may_read_record, may_see
+from ..security.visibility import (
+    DELETED,
+    MASQUE_PS,
+    DocumentFacts,
+    RecordAccess,
+    may_read_record,
+    may_see,
+)
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, warning
@@ -21,8 +28,11 @@ def visible_part(connection: Connection, result: QueryResult,
     documents are left out with the associations that touch them; a professional the record
     is closed to keeps only the documents they wrote."""
     patient = next(iter(result.patients()))
-    access, facts = access_store.access_and_facts(connection, patient, principal.subject_id,
-                                                  result.documents)
+    if result.documents and _carries_policy(result.documents[0]):
+        access, facts = _from_rows(result.documents)
+    else:
+        access, facts = access_store.access_and_facts(connection, patient,
+                                                      principal.subject_id, result.documents)
     documents = [row for row in result.documents
                  if may_see(principal, access, facts[row.entry_uuid])]
     hidden = {row.entry_uuid for row in result.documents} - {row.entry_uuid for row in documents}
@@ -35,6 +45,26 @@ def visible_part(connection: Connection, result: QueryResult,
                       if row.source not in hidden and row.target not in hidden
                       and (open_record or (row.source in {d.entry_uuid for d in documents}
                                            and row.target in {d.entry_uuid for d in documents}))])
+
+
+def _carries_policy(row) -> bool:
+    try:
+        row.policy_granted  # noqa: B018 (probing the row's columns)
+    except (AttributeError, KeyError):
+        return False
+    return True
+
+
+def _from_rows(rows) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
+    """The policy's facts from Find* rows that carry them (store/queries.py policy_reader)."""
+    first = rows[0]
+    access = RecordAccess(bool(first.policy_granted),
+                          frozenset((first.policy_opposed or "").split()))
+    facts = {row.entry_uuid: DocumentFacts(
+        row.status, frozenset((row.policy_codes or "").split("|")) - {""},
+        frozenset(a.split("^", 1)[0] for a in (row.policy_authors or "").split("|") if a))
+        for row in rows}
+    return access, facts
 
 
 def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:

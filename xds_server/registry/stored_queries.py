@@ -64,6 +64,7 @@ class StoredQueries:
         """The objects and the warnings that go with them (the masked-documents notice)."""
         notices: list[RegistryError] = []
         args = check_query(adhoc)
+        args.reader = None if principal.is_system else principal.subject_id
         check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
@@ -129,6 +130,7 @@ class StoredQueries:
 
     def find_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
         filters = self._document_filters(args, args.value(f"{DE}PatientId"))
+        filters.policy_reader = args.reader
         if args.has(f"{DE}ReferenceIdList"):
             filters.value_groups.append(
                 ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))

@@ -20,6 +20,7 @@ from ..security.principal import Principal
 from . import access_store
 
 log = logging.getLogger("xds_server.audit")
+MAX_ATTEMPTS = 50        # about a minute of retries before records are reported lost
 
 
 class ReadAuditWriter:
@@ -30,8 +31,10 @@ class ReadAuditWriter:
         self._pending: list[tuple] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._failures = 0
 
     def record(self, principal: Principal, action: str, outcome: str, patient_id: str | None,
                documents: Sequence[str], transaction: str) -> None:
@@ -40,32 +43,57 @@ class ReadAuditWriter:
                                   transaction))
             if self._thread is None or self._pid != os.getpid():   # first use, or after fork
                 self._pid = os.getpid()
+                self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="audit-writer",
                                                 daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
+                atexit.register(self.close)
         self._wake.set()
 
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
-            self._wake.wait(self.interval)        # let a batch gather
+            if self._stop.wait(self.interval if not self._failures else 1.0):
+                break
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Write what is queued; False when the database refused (the records stay queued)."""
         with self._lock:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
         if not batch:
-            return
+            return True
         try:
             with self.engine.begin() as connection:
                 for principal, action, outcome, patient, documents, transaction in batch:
                     access_store.audit(connection, principal, action, outcome, patient,
                                        documents, transaction)
-        except Exception:
-            log.exception("read audit records could not be written; retrying")
-            with self._lock:
-                self._pending[:0] = batch
+        except Exception as exc:
+            self._failures += 1
+            if self._failures >= MAX_ATTEMPTS:
+                log.error("%d read audit records lost: %s", len(batch), exc)
+                self._failures = 0
+            else:
+                with self._lock:
+                    self._pending[:0] = batch
+                if self._failures == 1:
+                    log.warning("read audit records not written yet (%s); retrying", exc)
+            return False
+        self._failures = 0
         if self._pending:
             self._wake.set()
+        return True
+
+    def close(self) -> None:
+        """Stop the thread and write what is left (once: at exit there is no retrying)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._thread = None
+        self.flush()
+        with self._lock:
+            if self._pending:
+                log.error("%d read audit records lost at exit", len(self._pending))
+                self._pending.clear()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Row
 
+from ..security.visibility import VISIBILITY_SYSTEM
 from .database import fetch, param_mark
 from .tables import document_entries, folders, submission_sets
 
@@ -28,6 +29,9 @@ class Filters:
     times: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     object_types: list[str] = field(default_factory=list)
     column_in: dict[str, list[str]] = field(default_factory=dict)
+    # a reader the access policy applies to: the rows then carry what it needs (visibility
+    # codes, authors, the record's oppositions, the reader's authorisation), no extra query
+    policy_reader: str | None = None
 
 
 class _Sql:
@@ -38,6 +42,7 @@ class _Sql:
     Every value is a parameter; only the fixed column names below are spliced in."""
 
     def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self.mark = param_mark(connection)
         self.params: list[object] = []
 
@@ -92,11 +97,30 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
                    "last_update_time")
 
 
+def _policy_columns(sql: _Sql, reader: str) -> str:
+    aggregate = "string_agg(v.value, '|')" if sql.connection.dialect.name == "postgresql" \
+        else "group_concat(v.value, '|')"
+
+    def values(kind: str, scheme: str | None) -> str:
+        kind_mark = sql.value(kind)                    # parameters in the order of the text
+        condition = f" AND v.scheme = {sql.value(scheme)}" if scheme else ""
+        return (f"(SELECT {aggregate} FROM object_values v WHERE v.patient_id = t.patient_id "
+                f"AND v.entry_uuid = t.entry_uuid AND v.kind = {kind_mark}{condition})")
+
+    return (f", {values('confidentiality_code', VISIBILITY_SYSTEM)} AS policy_codes"
+            f", {values('author_person', None)} AS policy_authors"
+            ", (SELECT p.opposed_modes FROM patients p WHERE p.patient_id = t.patient_id)"
+            " AS policy_opposed, (SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
+            f"t.patient_id AND a.professional_id = {sql.value(reader)}) AS policy_granted")
+
+
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
           with_xml: bool = True) -> list[Row]:
     sql = _Sql(connection)
     columns = ", ".join(f"t.{name}" for name in _RESULT_COLUMNS
                         if name in table.c and (with_xml or name != "xml"))
+    if filters.policy_reader is not None and table is document_entries:
+        columns += _policy_columns(sql, filters.policy_reader)
     text = (f"SELECT {columns} FROM {table.name} t WHERE "
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
