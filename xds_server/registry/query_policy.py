@@ -60,10 +60,13 @@ def _from_rows(rows) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
     first = rows[0]
     access = RecordAccess(bool(first.policy_granted),
                           frozenset((first.policy_opposed or "").split()))
-    facts = {row.entry_uuid: DocumentFacts(
-        row.status, frozenset((row.policy_codes or "").split("|")) - {""},
-        frozenset(a.split("^", 1)[0] for a in (row.policy_authors or "").split("|") if a))
-        for row in rows}
+    facts = {}
+    for row in rows:
+        pairs = [item.split("=", 1) for item in (row.policy_values or "").split("|") if item]
+        facts[row.entry_uuid] = DocumentFacts(
+            row.status,
+            frozenset(value for kind, value in pairs if kind == "confidentiality_code"),
+            frozenset(value.split("^", 1)[0] for kind, value in pairs if kind == "author_person"))
     return access, facts
 
 

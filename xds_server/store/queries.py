@@ -97,21 +97,22 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
                    "last_update_time")
 
 
-def _policy_columns(sql: _Sql, reader: str) -> str:
-    aggregate = "string_agg(v.value, '|')" if sql.connection.dialect.name == "postgresql" \
-        else "group_concat(v.value, '|')"
-
-    def values(kind: str, scheme: str | None) -> str:
-        kind_mark = sql.value(kind)                    # parameters in the order of the text
-        condition = f" AND v.scheme = {sql.value(scheme)}" if scheme else ""
-        return (f"(SELECT {aggregate} FROM object_values v WHERE v.patient_id = t.patient_id "
-                f"AND v.entry_uuid = t.entry_uuid AND v.kind = {kind_mark}{condition})")
-
-    return (f", {values('confidentiality_code', VISIBILITY_SYSTEM)} AS policy_codes"
-            f", {values('author_person', None)} AS policy_authors"
-            ", (SELECT p.opposed_modes FROM patients p WHERE p.patient_id = t.patient_id)"
-            " AS policy_opposed, (SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
-            f"t.patient_id AND a.professional_id = {sql.value(reader)}) AS policy_granted")
+def _policy_columns(sql: _Sql, reader: str, patient_id: str) -> str:
+    """What the access policy needs, in the rows: each document's visibility codes and authors
+    (one index probe, `kind=value|…`), and the record's oppositions and the reader's
+    authorisation (uncorrelated: evaluated once per query, not per row)."""
+    join = "string_agg" if sql.connection.dialect.name == "postgresql" else "group_concat"
+    scheme = sql.value(VISIBILITY_SYSTEM)
+    values = (f"(SELECT {join}(v.kind || '=' || v.value, '|') FROM object_values v "
+              "WHERE v.patient_id = t.patient_id AND v.entry_uuid = t.entry_uuid AND "
+              f"((v.kind = 'confidentiality_code' AND v.scheme = {scheme}) OR "
+              "v.kind = 'author_person')) AS policy_values")
+    opposed = (f"(SELECT p.opposed_modes FROM patients p WHERE p.patient_id = "
+               f"{sql.value(patient_id)}) AS policy_opposed")
+    granted = (f"(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
+               f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)}) "
+               "AS policy_granted")
+    return f", {values}, {opposed}, {granted}"
 
 
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
@@ -120,7 +121,7 @@ def _find(connection: Connection, table: Table, filters: Filters, limit: int | N
     columns = ", ".join(f"t.{name}" for name in _RESULT_COLUMNS
                         if name in table.c and (with_xml or name != "xml"))
     if filters.policy_reader is not None and table is document_entries:
-        columns += _policy_columns(sql, filters.policy_reader)
+        columns += _policy_columns(sql, filters.policy_reader, filters.patient_id)
     text = (f"SELECT {columns} FROM {table.name} t WHERE "
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
