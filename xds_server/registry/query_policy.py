@@ -50,7 +50,7 @@ def visible_part(connection: Connection, result: QueryResult,
 def _carries_policy(row) -> bool:
     try:
         row.policy_granted  # noqa: B018 (probing the row's columns)
-    except (AttributeError, KeyError):
+    except (AttributeError, KeyError):   # SQLAlchemy's NoSuchColumnError is a KeyError
         return False
     return True
 
@@ -60,14 +60,7 @@ def _from_rows(rows) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
     first = rows[0]
     access = RecordAccess(bool(first.policy_granted),
                           frozenset((first.policy_opposed or "").split()))
-    facts = {}
-    for row in rows:
-        pairs = [item.split("=", 1) for item in (row.policy_values or "").split("|") if item]
-        facts[row.entry_uuid] = DocumentFacts(
-            row.status,
-            frozenset(value for kind, value in pairs if kind == "confidentiality_code"),
-            frozenset(value.split("^", 1)[0] for kind, value in pairs if kind == "author_person"))
-    return access, facts
+    return access, {row.entry_uuid: access_store.facts_of(row) for row in rows}
 
 
 def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:

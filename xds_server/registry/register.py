@@ -27,6 +27,7 @@ from ..model.hl7 import dtm_key
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
 from ..security.policy import check_patient
 from ..security.principal import Principal
+from ..security.visibility import VISIBILITY_SYSTEM
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -314,7 +315,11 @@ class RegistryWriter:
                "hash": (document.hash or "").lower() or None,
                "size": int(document.size) if document.size else None,
                "mime_type": document.mime_type, "submission_set": set_uuid,
-               "registered_seq": seq, "xml": _xml(encode_document(document))}
+               "registered_seq": seq, "xml": _xml(encode_document(document)),
+               "visibility_codes": " ".join(c.code for c in document.confidentiality_codes
+                                            if c.scheme == VISIBILITY_SYSTEM),
+               "author_ids": " ".join(a.person.split("^", 1)[0] for a in document.authors
+                                      if a.person)}
         for column, code in (("class", document.class_code), ("type", document.type_code),
                              ("format", document.format_code),
                              ("facility", document.healthcare_facility_type_code),

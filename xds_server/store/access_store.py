@@ -10,8 +10,9 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from ..security.principal import Principal
-from ..security.visibility import VISIBILITY_SYSTEM, DocumentFacts, RecordAccess
+from ..security.visibility import DocumentFacts, RecordAccess
 from .database import fetch, param_mark
+from .registry_store import object_rows
 from .tables import audit_events, authorizations, patients
 
 
@@ -58,52 +59,33 @@ def authorized_records(connection: Connection, professional_id: str) -> list[Row
         .order_by(authorizations.c.granted_at)))
 
 
-def access_and_facts(connection: Connection, patient_id: str, professional_id: str,
-                     documents: Sequence[Row]) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
-    """record_access and document_facts in one round trip (the policy of every query by an
-    authenticated caller): the record's row first, then the documents' values."""
-    mark = param_mark(connection)
-    uuids = [row.entry_uuid for row in documents]
-    in_list = ", ".join([mark] * len(uuids)) or "NULL"
-    rows = fetch(connection,
-                 "SELECT '' AS entry_uuid, 'record' AS kind, COALESCE((SELECT opposed_modes FROM "
-                 f"patients WHERE patient_id = {mark}), '') AS value, CAST((SELECT COUNT(*) "
-                 f"FROM authorizations WHERE patient_id = {mark} AND professional_id = {mark}) "
-                 "AS VARCHAR(8)) AS scheme "
-                 "UNION ALL SELECT entry_uuid, kind, value, scheme FROM object_values "
-                 f"WHERE patient_id = {mark} AND kind IN ('confidentiality_code', "
-                 f"'author_person') AND entry_uuid IN ({in_list})",
-                 [patient_id, patient_id, professional_id, patient_id, *uuids])
-    record = next(row for row in rows if row.kind == "record")
-    access = RecordAccess(record.scheme not in ("0", None), frozenset(record.value.split()))
-    return access, _facts(documents, [row for row in rows if row.kind != "record"])
+def _has(row: Row, column: str) -> bool:
+    try:
+        getattr(row, column)
+    except (AttributeError, KeyError):   # SQLAlchemy's NoSuchColumnError is a KeyError
+        return False
+    return True
 
 
-def _facts(documents: Sequence[Row], values: Sequence[Row]) -> dict[str, DocumentFacts]:
-    codes: dict[str, set[str]] = {row.entry_uuid: set() for row in documents}
-    authors: dict[str, set[str]] = {row.entry_uuid: set() for row in documents}
-    for row in values:
-        if row.kind == "author_person":
-            authors[row.entry_uuid].add(row.value.split("^", 1)[0])
-        elif row.scheme == VISIBILITY_SYSTEM:
-            codes[row.entry_uuid].add(row.value)
-    return {row.entry_uuid: DocumentFacts(row.status, frozenset(codes[row.entry_uuid]),
-                                          frozenset(authors[row.entry_uuid]))
-            for row in documents}
+def facts_of(row: Row) -> DocumentFacts:
+    """A document row's policy facts (columns kept at registration, migration 0004)."""
+    return DocumentFacts(row.status, frozenset((row.visibility_codes or "").split()),
+                         frozenset((row.author_ids or "").split()))
 
 
 def document_facts(connection: Connection, patient_id: str,
                    documents: Sequence[Row]) -> dict[str, DocumentFacts]:
-    """Visibility codes and author ids of registered documents, by entryUUID."""
-    uuids = [row.entry_uuid for row in documents]
-    if not uuids:
-        return {}
-    mark = param_mark(connection)
-    values = fetch(connection, "SELECT entry_uuid, kind, value, scheme FROM object_values "
-                               f"WHERE patient_id = {mark} AND kind IN ('confidentiality_code',"
-                               f" 'author_person') AND entry_uuid IN "
-                               f"({', '.join([mark] * len(uuids))})", [patient_id, *uuids])
-    return _facts(documents, values)
+    """Visibility codes and author ids of registered documents, by entryUUID (rows that do not
+    carry the columns, such as lean Find* rows, are read again)."""
+    if documents and not _has(documents[0], "author_ids"):
+        documents = store_rows(connection, patient_id, [row.entry_uuid for row in documents])
+    return {row.entry_uuid: facts_of(row) for row in documents}
+
+
+def access_and_facts(connection: Connection, patient_id: str, professional_id: str,
+                     documents: Sequence[Row]) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
+    return (record_access(connection, patient_id, professional_id),
+            document_facts(connection, patient_id, documents))
 
 
 # quoted: "transaction" is a keyword in SQLite
@@ -112,20 +94,32 @@ AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
     "structure_id", "purpose_of_use", "patient_id", "documents"))
 
 
+def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
+    """Several audit records in one statement: (principal, action, outcome, patient_id,
+    documents, transaction) each."""
+    if not records:
+        return
+    rows = [_audit_values(connection, *record) for record in records]
+    mark = param_mark(connection)
+    connection.exec_driver_sql(f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES "
+                               f"({', '.join([mark] * len(rows[0]))})", rows)
+
+
+def _audit_values(connection: Connection, principal: Principal, action: str, outcome: str,
+                  patient_id: str | None, documents: Sequence[str], transaction: str) -> tuple:
+    now = dt.datetime.now(dt.UTC)
+    at = now if connection.dialect.name == "postgresql" else \
+        now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's form
+    return (at, principal.request_id or "-", principal.transaction or transaction or "-",
+            action, outcome, principal.subject_id, principal.role, principal.structure_id,
+            principal.purpose_of_use, patient_id, " ".join(documents))
+
+
 def audit(connection: Connection, principal: Principal, action: str, outcome: str,
           patient_id: str | None, documents: Sequence[str] = (), transaction: str = "") -> None:
     """One audit record: who (the principal, its request and transaction), did what (C, R, U,
     D) to which patient's documents, with which outcome."""
-    now = dt.datetime.now(dt.UTC)
-    at = now if connection.dialect.name == "postgresql" else \
-        now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's form
-    values = (at, principal.request_id or "-",
-              principal.transaction or transaction or "-", action, outcome,
-              principal.subject_id, principal.role, principal.structure_id,
-              principal.purpose_of_use, patient_id, " ".join(documents))
-    mark = param_mark(connection)
-    connection.exec_driver_sql(f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES "
-                               f"({', '.join([mark] * len(values))})", values)
+    audit_many(connection, [(principal, action, outcome, patient_id, documents, transaction)])
 
 
 def audit_trail(connection: Connection, patient_id: str | None = None,
@@ -138,3 +132,7 @@ def audit_trail(connection: Connection, patient_id: str | None = None,
     if until is not None:
         query = query.where(audit_events.c.at < until)
     return list(connection.execute(query))
+
+
+def store_rows(connection: Connection, patient_id: str, uuids: Sequence[str]) -> list[Row]:
+    return object_rows(connection, "document", patient_id, list(uuids))

@@ -66,9 +66,7 @@ class ReadAuditWriter:
             return True
         try:
             with self.engine.begin() as connection:
-                for principal, action, outcome, patient, documents, transaction in batch:
-                    access_store.audit(connection, principal, action, outcome, patient,
-                                       documents, transaction)
+                access_store.audit_many(connection, batch)
         except Exception as exc:
             self._failures += 1
             if self._failures >= MAX_ATTEMPTS:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Row
 
-from ..security.visibility import VISIBILITY_SYSTEM
 from .database import fetch, param_mark
 from .tables import document_entries, folders, submission_sets
 
@@ -98,21 +97,13 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
 
 
 def _policy_columns(sql: _Sql, reader: str, patient_id: str) -> str:
-    """What the access policy needs, in the rows: each document's visibility codes and authors
-    (one index probe, `kind=value|…`), and the record's oppositions and the reader's
-    authorisation (uncorrelated: evaluated once per query, not per row)."""
-    join = "string_agg" if sql.connection.dialect.name == "postgresql" else "group_concat"
-    scheme = sql.value(VISIBILITY_SYSTEM)
-    values = (f"(SELECT {join}(v.kind || '=' || v.value, '|') FROM object_values v "
-              "WHERE v.patient_id = t.patient_id AND v.entry_uuid = t.entry_uuid AND "
-              f"((v.kind = 'confidentiality_code' AND v.scheme = {scheme}) OR "
-              "v.kind = 'author_person')) AS policy_values")
-    opposed = (f"(SELECT p.opposed_modes FROM patients p WHERE p.patient_id = "
-               f"{sql.value(patient_id)}) AS policy_opposed")
-    granted = (f"(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
-               f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)}) "
-               "AS policy_granted")
-    return f", {values}, {opposed}, {granted}"
+    """What the access policy needs beside the row's own visibility codes and authors: the
+    record's oppositions and the reader's authorisation (uncorrelated: evaluated once)."""
+    return (", t.visibility_codes, t.author_ids, (SELECT p.opposed_modes FROM patients p "
+            f"WHERE p.patient_id = {sql.value(patient_id)}) AS policy_opposed, "
+            "(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
+            f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)}) "
+            "AS policy_granted")
 
 
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,

@@ -101,6 +101,10 @@ document_entries = Table(
     Column("submission_set", UUID),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
+    # what the access policy reads on every authenticated query, kept beside the row: the DMP
+    # visibility codes (1.2.250.1.213.1.1.4.13) and the authors' ids, space-separated
+    Column("visibility_codes", String(256), nullable=False, server_default=""),
+    Column("author_ids", String(1024), nullable=False, server_default=""),
     Index("ix_document_entries_patient_status", "patient_id", "status", "creation_time"),
     Index("ix_document_entries_logical_id", "patient_id", "logical_id"),
 )
