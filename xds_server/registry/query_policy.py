@@ -11,7 +11,6 @@ from ..security.principal import Principal
 from ..security.visibility import (
     DELETED,
     MASQUE_PS,
-    DocumentFacts,
     RecordAccess,
     may_read_record,
     may_see,
@@ -29,7 +28,13 @@ def visible_part(connection: Connection, result: QueryResult,
     is closed to keeps only the documents they wrote."""
     patient = next(iter(result.patients()))
     if result.documents and _carries_policy(result.documents[0]):
-        access, facts = _from_rows(result.documents)
+        first = result.documents[0]
+        access = RecordAccess(bool(first.policy_granted),
+                              frozenset((first.policy_opposed or "").split()))
+        if may_read_record(principal, access) and principal.role != "administrator" and not any(
+                row.visibility_codes or row.status == DELETED for row in result.documents):
+            return result            # the usual case: an open record, nothing masked
+        facts = {row.entry_uuid: access_store.facts_of(row) for row in result.documents}
     else:
         access, facts = access_store.access_and_facts(connection, patient,
                                                       principal.subject_id, result.documents)
@@ -53,14 +58,6 @@ def _carries_policy(row) -> bool:
     except (AttributeError, KeyError):   # SQLAlchemy's NoSuchColumnError is a KeyError
         return False
     return True
-
-
-def _from_rows(rows) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
-    """The policy's facts from Find* rows that carry them (store/queries.py policy_reader)."""
-    first = rows[0]
-    access = RecordAccess(bool(first.policy_granted),
-                          frozenset((first.policy_opposed or "").split()))
-    return access, {row.entry_uuid: access_store.facts_of(row) for row in rows}
 
 
 def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:
