@@ -29,12 +29,16 @@ from .query_result import QueryResult
 DE = "$XDSDocumentEntry"
 
 
-def _document_id(row) -> str:
-    """The uniqueId when the query read it (Get*), else the entryUUID (Find* rows are lean)."""
+def _document_ids(rows) -> list[str]:
+    """The uniqueIds when the query read them (Get*), else the entryUUIDs (Find* rows are
+    lean); asked of the first row only."""
+    if not rows:
+        return []
     try:
-        return row.unique_id
-    except (AttributeError, KeyError):
-        return row.entry_uuid
+        rows[0].unique_id  # noqa: B018 (probing the rows' columns)
+    except (AttributeError, KeyError):   # SQLAlchemy's NoSuchColumnError is a KeyError
+        return [row.entry_uuid for row in rows]
+    return [row.unique_id for row in rows]
 
 
 PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
@@ -101,7 +105,7 @@ class StoredQueries:
         patient = next(iter(patients)) if patients else (
             store.patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,
-                                 [_document_id(row) for row in result.documents], "ITI-18")
+                                 _document_ids(result.documents), "ITI-18")
 
     # --- Find* --------------------------------------------------------------------------------
 

@@ -87,7 +87,9 @@ class VihfVerifier:
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cache_size: int = 10_000
-    _verified: OrderedDict[bytes, Principal] = field(default_factory=OrderedDict, repr=False)
+    # assertion digest → (principal, issued at, not on or after)
+    _verified: OrderedDict[bytes, tuple[Principal, dt.datetime, dt.datetime | None]] = field(
+        default_factory=OrderedDict, repr=False)
 
     @classmethod
     def from_path(cls, path: Path, **options) -> VihfVerifier:
@@ -103,17 +105,18 @@ class VihfVerifier:
                             "found)")
         assertion = assertions[0]
         key = hashlib.sha256(etree.tostring(assertion)).digest()
-        principal = self._verified.get(key)
-        if principal is None:
+        cached = self._verified.get(key)
+        if cached is None:
             self._verify_signature(assertion)
-            self._check_times(assertion)
+            window = self._check_times(assertion)
             principal = self._read(assertion)
-            self._verified[key] = principal
+            self._verified[key] = (principal, *window)
             if len(self._verified) > self.cache_size:
                 self._verified.popitem(last=False)
-        else:
-            self._verified.move_to_end(key)
-            self._check_times(assertion)              # a cached assertion still expires
+            return principal
+        self._verified.move_to_end(key)
+        principal, issued, not_after = cached
+        self._check_window(issued, not_after)          # a cached assertion still expires
         return principal
 
     # --- signature -----------------------------------------------------------------------------
@@ -147,23 +150,30 @@ class VihfVerifier:
             raise VihfError(f"the Issuer '{issuer}' is not the subject of the signing "
                             "certificate")
 
-    def _check_times(self, assertion: etree._Element) -> None:
+    def _check_times(self, assertion: etree._Element) -> tuple[dt.datetime, dt.datetime | None]:
+        """Check the validity window; returns it (IssueInstant, NotOnOrAfter) for the cache."""
         now = self.now()
         issued = _utc(assertion.get("IssueInstant"), "IssueInstant")
-        if issued > now + self.clock_skew:
-            raise VihfError(f"the assertion is issued in the future ({issued.isoformat()})")
-        if now - issued > self.max_age + self.clock_skew:
-            raise VihfError(f"the assertion expired: issued {issued.isoformat()}, valid "
-                            f"{int(self.max_age.total_seconds())} s")
+        not_after = None
         conditions = assertion.find(f"{{{SAML}}}Conditions")
         if conditions is not None:
             if conditions.get("NotBefore") and \
                     now + self.clock_skew < _utc(conditions.get("NotBefore"), "NotBefore"):
                 raise VihfError("the assertion is not valid yet (NotBefore)")
-            if conditions.get("NotOnOrAfter") and \
-                    now - self.clock_skew >= _utc(conditions.get("NotOnOrAfter"),
-                                                   "NotOnOrAfter"):
-                raise VihfError("the assertion expired (NotOnOrAfter)")
+            if conditions.get("NotOnOrAfter"):
+                not_after = _utc(conditions.get("NotOnOrAfter"), "NotOnOrAfter")
+        self._check_window(issued, not_after)
+        return issued, not_after
+
+    def _check_window(self, issued: dt.datetime, not_after: dt.datetime | None) -> None:
+        now = self.now()
+        if issued > now + self.clock_skew:
+            raise VihfError(f"the assertion is issued in the future ({issued.isoformat()})")
+        if now - issued > self.max_age + self.clock_skew:
+            raise VihfError(f"the assertion expired: issued {issued.isoformat()}, valid "
+                            f"{int(self.max_age.total_seconds())} s")
+        if not_after is not None and now - self.clock_skew >= not_after:
+            raise VihfError("the assertion expired (NotOnOrAfter)")
 
     # --- attributes ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ transaction, so a submission is written all or nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ OPEN = "open"
 CLOSED = "closed"
 
 
+@functools.lru_cache(maxsize=4096)
 def patient_key(patient_id: str) -> str:
-    """The registry's key for a patient: `id^^^&OID&ISO` (a CX type code such as ^NH dropped)."""
+    """The registry's key for a patient: `id^^^&OID&ISO` (a CX type code such as ^NH dropped).
+    Cached: every authenticated request asks it several times of the same few patients."""
     cx = Cx.parse(patient_id)
     return f"{cx.id}^^^&{cx.authority_oid}&ISO" if cx else patient_id.strip()
 
