@@ -36,6 +36,7 @@ from .registry_data import (
 
 UPDATE = "urn:ihe:iti:2010:UpdateDocumentSet"
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+GET_FOLDERS = "urn:uuid:5737b14c-8a1a-4539-b659-e03a34a5e1e4"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 MU_EXAMPLE = REFERENCE / "xds-messages" / "ihe-iti-examples" / "MU" / "example01"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
@@ -187,3 +188,28 @@ def test_the_ihe_metadata_update_example(app):
     statuses = sorted(e.get("status").rsplit(":", 1)[-1]
                       for e in by_lid.objects("ExtrinsicObject"))
     assert statuses == ["Approved", "Deprecated"]
+
+
+def test_a_folder_gets_a_new_version(app, patient):
+    from .registry_data import folder
+
+    package, group = submission_set(patient), folder(patient)
+    assert register(app, Submission(package, [], [group], associations=[
+        has_member(package.entry_uuid, group.entry_uuid)])).status == SUCCESS
+    first = run_query(app, GET_FOLDERS, {"$XDSFolderUniqueId": [group.unique_id]}
+                      ).objects("RegistryPackage")[0].get("id")
+    renamed = copy.deepcopy(group)
+    renamed.entry_uuid, renamed.title = "Folder01", "Suivi diabète (2026)"
+    renamed.logical_id, renamed.version = first, None
+    package = submission_set(patient)
+    membership = has_member(package.entry_uuid, "Folder01")
+    membership.slots[v.PREVIOUS_VERSION] = ["1"]
+    reply = update(app, Submission(package, [], [renamed], associations=[membership]))
+    assert reply.status == SUCCESS, reply.errors
+    versions = run_query(app, GET_FOLDERS, {"$XDSFolderLogicalID": [first],
+                                            "$MetadataLevel": 2}).objects("RegistryPackage")
+    assert sorted(f.get("status").rsplit(":", 1)[-1] for f in versions) == ["Approved",
+                                                                              "Deprecated"]
+    stale = update(app, Submission(submission_set(patient), [], [copy.deepcopy(renamed)],
+                                   associations=[membership]))
+    assert stale.codes == ["XDSMetadataVersionError"]

@@ -42,6 +42,7 @@ class _Plan:
 
     patient: str
     deprecate: set[str] = field(default_factory=set)
+    deprecate_folders: set[str] = field(default_factory=set)
     touched_folders: set[str] = field(default_factory=set)
     extra_associations: list[Association] = field(default_factory=list)
 
@@ -270,6 +271,7 @@ class RegistryWriter:
             folder.last_update_time = timestamp
             folder_rows.append({"patient_id": patient, "entry_uuid": folder.entry_uuid,
                                 "unique_id": folder.unique_id, "logical_id": folder.logical_id,
+                                "version": folder.version,
                                 "last_update_time": timestamp, "status": v.APPROVED,
                                 "registered_seq": clock(), "xml": _xml(encode_folder(folder))})
             values += [_value(patient, folder.entry_uuid, "folder_code", c.code, c.scheme)
@@ -287,6 +289,9 @@ class RegistryWriter:
                           association_rows=association_rows, values=values, index=index)
         if plan.deprecate:
             store.set_status(connection, "document", patient, sorted(plan.deprecate),
+                             v.DEPRECATED)
+        if plan.deprecate_folders:
+            store.set_status(connection, "folder", patient, sorted(plan.deprecate_folders),
                              v.DEPRECATED)
         if plan.touched_folders:
             store.touch_folders(connection, patient, sorted(plan.touched_folders), timestamp)

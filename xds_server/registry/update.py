@@ -1,5 +1,6 @@
 """Restricted Update Document Set (ITI-57, ITI TF-2 §3.57): new versions of DocumentEntries and
-changes of availability status, checked against the registry and written in one transaction.
+Folders and changes of availability status, checked against the registry and written in one
+transaction.
 
 A new version keeps its logicalId (`lid`) and uniqueId, gets a new entryUUID and version n+1,
 and is announced by a HasMember from the submission set carrying `PreviousVersion=n`; version n
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from ..model import vocabulary as v
-from ..model.metadata import Association, DocumentEntry, Submission
+from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..security.policy import check_patient
 from ..security.principal import Principal
 from ..security.visibility import DELETED, may_delete, may_see
@@ -92,11 +93,10 @@ class MetadataUpdater:
                                 f"{entry.entry_uuid} ({entry.kind}) is already registered: "
                                 "an update needs new entryUUIDs and a new submission set",
                                 "entryUUID"))
-        if submission.folders:
-            errors.append(error(UPDATE, "Folder updates are not supported by this registry "
-                                        "yet", "Folder"))
         for document in submission.documents:
             errors += self._check_new_version(connection, submission, document, plan)
+        for folder in submission.folders:
+            errors += self._check_new_folder_version(connection, submission, folder, plan)
         for association in submission.associations:
             if association.type == v.UPDATE_AVAILABILITY_STATUS:
                 errors += self._check_status_change(connection, submission, association, plan)
@@ -152,6 +152,39 @@ class MetadataUpdater:
         plan.inherited_status[document.entry_uuid] = (
             latest.status if latest.status != v.DEPRECATED else v.APPROVED)
         return errors
+
+    def _check_new_folder_version(self, connection: Connection, submission: Submission,
+                                  folder: Folder, plan: _UpdatePlan) -> list[RegistryError]:
+        """A Folder's new version: the same rules as a DocumentEntry's (lid, PreviousVersion,
+        uniqueId kept); its memberships stay with the versions they were made for."""
+        label = f"Folder {submission.source_name(folder.entry_uuid)}"
+        lid = folder.logical_id
+        if not lid or lid == folder.entry_uuid:
+            return [error(UPDATE, f"{label}: an ITI-57 Folder must name the logicalId (lid) of "
+                                  "a registered folder", "Folder.lid")]
+        versions = store.object_rows(connection, "folder", plan.patient, [lid], by="logical_id")
+        if not versions:
+            return [error(UPDATE, f"{label}: logicalId {lid} is not a registered folder of "
+                                  "this patient", "Folder.lid")]
+        latest = max(versions, key=lambda row: int(row.version or "1"))
+        membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
+                           and a.target == folder.entry_uuid), None)
+        previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
+        if previous is None:
+            return [error(UPDATE, f"{label}: the HasMember association from the submission "
+                                  "set must carry the PreviousVersion slot",
+                          "Association.PreviousVersion")]
+        if previous != (latest.version or "1"):
+            return [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
+                                   f"version of logicalId {lid} is {latest.version or '1'}",
+                          "Association.PreviousVersion")]
+        if folder.unique_id != latest.unique_id:
+            return [error(UPDATE, f"{label}: uniqueId cannot change in an update "
+                                  f"('{latest.unique_id}' registered, '{folder.unique_id}' "
+                                  "sent)", "Folder.uniqueId")]
+        folder.version = str(int(latest.version or "1") + 1)
+        plan.deprecate_folders.add(latest.entry_uuid)
+        return []
 
     def _check_status_change(self, connection: Connection, submission: Submission,
                              association: Association, plan: _UpdatePlan) -> list[RegistryError]:

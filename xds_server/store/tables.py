@@ -129,6 +129,7 @@ folders = Table(
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
+    Column("version", String(16)),
     Column("last_update_time", DTM),
     Column("status", String(64), nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
