@@ -5,6 +5,7 @@ patient the VIHF is not for."""
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 from lxml import etree
@@ -96,9 +97,13 @@ def test_every_transaction_is_traced_and_exported(secured, tmp_path):
     authority, url, env = secured
     reader = vihf(authority, subject="810109999999", purpose="bris_de_glace")
     assert query(url, TEST_INS, reader).fault is None
-    shown = run_cli("audit", "show", "--patient", TEST_INS, env=env)
-    assert shown.returncode == 0, shown.stderr
-    lines = [line for line in shown.stdout.splitlines() if "810109999999" in line]
+    for _ in range(10):          # reads are written in batches, a fraction of a second later
+        shown = run_cli("audit", "show", "--patient", TEST_INS, env=env)
+        assert shown.returncode == 0, shown.stderr
+        lines = [line for line in shown.stdout.splitlines() if "810109999999" in line]
+        if lines:
+            break
+        time.sleep(0.3)
     assert lines and "ITI-18" in lines[-1] and "bris_de_glace" in lines[-1]
     out = tmp_path / "audit.xml"
     exported = run_cli("audit", "export", "--out", str(out), "--format", "dicom", env=env)

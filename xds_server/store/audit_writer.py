@@ -24,7 +24,7 @@ MAX_ATTEMPTS = 50        # about a minute of retries before records are reported
 
 
 class ReadAuditWriter:
-    def __init__(self, engine: Engine, interval: float = 0.02, max_batch: int = 1000) -> None:
+    def __init__(self, engine: Engine, interval: float = 0.25, max_batch: int = 1000) -> None:
         self.engine = engine
         self.interval = interval
         self.max_batch = max_batch
