@@ -110,6 +110,22 @@ def make_app(make_settings, database_url):
 
 
 @pytest.fixture
+def app(make_app):
+    """An in-process application in the IHE profile (modules that need another override it)."""
+    return make_app(profile="ihe")
+
+
+@pytest.fixture
+def patient(app) -> str:
+    """A patient whose record is open in `app`."""
+    from .registry_data import new_patient, open_patient
+
+    patient_id = new_patient()
+    open_patient(app, patient_id)
+    return patient_id
+
+
+@pytest.fixture
 def make_settings(tmp_path: Path):
     """Settings isolated from the developer's environment, under tmp_path."""
 

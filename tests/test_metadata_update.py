@@ -42,18 +42,6 @@ MU_EXAMPLE = REFERENCE / "xds-messages" / "ihe-iti-examples" / "MU" / "example01
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 
 
-@pytest.fixture
-def app(make_app):
-    return make_app(profile="ihe")
-
-
-@pytest.fixture
-def patient(app):
-    patient_id = new_patient()
-    open_patient(app, patient_id)
-    return patient_id
-
-
 def update(app, submission: Submission):
     return soap_call(app, "/xds/registry", UPDATE, submit_objects_request(submission))
 

@@ -33,18 +33,6 @@ SS_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
 IHE_EXAMPLES = REFERENCE / "xds-messages" / "ihe-iti-examples" / "XDS.b"
 
 
-@pytest.fixture
-def app(make_app):
-    return make_app(profile="ihe")
-
-
-@pytest.fixture
-def patient(app):
-    patient_id = new_patient()
-    open_patient(app, patient_id)
-    return patient_id
-
-
 def row_counts(app) -> dict[str, int]:
     with app.engine.connect() as connection:
         return {table.name: connection.execute(select(func.count()).select_from(table)).scalar()

@@ -3,7 +3,6 @@ pointing at nothing. The NIST ITI-62 cases run over HTTP in test_conformance."""
 
 from __future__ import annotations
 
-import pytest
 from lxml import etree
 
 from xds_server.ebxml.namespaces import LCM, RIM
@@ -21,11 +20,6 @@ from .registry_data import (
 
 DELETE = "urn:ihe:iti:2010:DeleteDocumentSet"
 SS_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app(profile="ihe")
 
 
 def remove(app, ids: list[str]):

@@ -38,13 +38,6 @@ def app(make_app):
     return make_app(profile="ihe", spool_threshold_bytes=16 * 1024)
 
 
-@pytest.fixture
-def patient(app):
-    patient_id = new_patient()
-    open_patient(app, patient_id)
-    return patient_id
-
-
 def exchange(app, action, payload, binaries=(), mtom=True):
     encoded = encode_request("http://testserver/xds/repository", action, payload,
                              binaries=binaries, mtom=mtom)

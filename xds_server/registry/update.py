@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import Row
 
 from ..model import vocabulary as v
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
@@ -105,49 +106,64 @@ class MetadataUpdater:
             raise RegistryFailure(errors)
         return plan
 
-    def _check_new_version(self, connection: Connection, submission: Submission,
-                           document: DocumentEntry, plan: _UpdatePlan) -> list[RegistryError]:
-        label = f"DocumentEntry {submission.source_name(document.entry_uuid)}"
-        lid = document.logical_id
-        if not lid or lid == document.entry_uuid:
-            return [error(UPDATE, f"{label}: an ITI-57 DocumentEntry must name the logicalId "
-                                  "(lid) of a registered document; new documents are "
-                                  "registered with ITI-42 or ITI-41", "DocumentEntry.lid")]
-        versions = store.object_rows(connection, "document", plan.patient, [lid],
-                                     by="logical_id")
+    def _latest_version(self, connection: Connection, submission: Submission,
+                        obj: DocumentEntry | Folder, kind: str, plan: _UpdatePlan
+                        ) -> tuple[Row | None, list[RegistryError]]:
+        """The registered version `obj` updates, after the rules every new version follows:
+        a lid naming a registered object of this patient, and a HasMember from the submission
+        set whose PreviousVersion is that object's latest version."""
+        type_name = type(obj).__name__
+        label = f"{type_name} {submission.source_name(obj.entry_uuid)}"
+        lid = obj.logical_id
+        if not lid or lid == obj.entry_uuid:
+            return None, [error(UPDATE, f"{label}: an ITI-57 {type_name} must name the "
+                                        f"logicalId (lid) of a registered {kind}; new objects "
+                                        "are registered with ITI-42 or ITI-41",
+                                f"{type_name}.lid")]
+        versions = store.object_rows(connection, kind, plan.patient, [lid], by="logical_id")
         if not versions:
             owner = store.find_by_uuids(connection, [lid]).get(lid)
             reason = ("belongs to another patient: an update cannot change the patient"
-                      if owner is not None else "is not registered")
-            return [error(UPDATE, f"{label}: logicalId {lid} {reason}", "DocumentEntry.lid")]
+                      if owner is not None else f"is not registered as a {kind} of this patient")
+            return None, [error(UPDATE, f"{label}: logicalId {lid} {reason}", f"{type_name}.lid")]
         latest = max(versions, key=lambda row: int(row.version or "1"))
         membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
-                           and a.target == document.entry_uuid), None)
+                           and a.target == obj.entry_uuid), None)
         previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
         if previous is None:
-            return [error(UPDATE, f"{label}: the HasMember association from the submission "
-                                  "set must carry the PreviousVersion slot",
-                          "Association.PreviousVersion")]
+            return None, [error(UPDATE, f"{label}: the HasMember association from the "
+                                        "submission set must carry the PreviousVersion slot",
+                                "Association.PreviousVersion")]
         if previous != (latest.version or "1"):
-            return [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
-                                   f"version of logicalId {lid} is {latest.version}",
-                          "Association.PreviousVersion")]
-        errors = []
+            return None, [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
+                                         f"version of logicalId {lid} is "
+                                         f"{latest.version or '1'}",
+                                "Association.PreviousVersion")]
         current = {"unique_id": latest.unique_id, "patient_id": plan.patient,
-                   "object_type": latest.object_type}
+                   "object_type": getattr(latest, "object_type", None)}
+        errors = []
         for attribute, name in UNCHANGEABLE:
-            given = getattr(document, attribute)
+            given = getattr(obj, attribute, None)
             if attribute == "patient_id":
                 given = store.patient_key(given or "")
-            if given not in (None, "") and str(given).lower() != str(current[attribute]).lower():
+            if given not in (None, "") and current[attribute] is not None and \
+                    str(given).lower() != str(current[attribute]).lower():
                 errors.append(error(UPDATE, f"{label}: {name} cannot change in an update "
                                             f"('{current[attribute]}' registered, '{given}' "
-                                            "sent)", f"DocumentEntry.{name}"))
+                                            "sent)", f"{type_name}.{name}"))
+        obj.version = str(int(latest.version or "1") + 1)
+        return latest, errors
+
+    def _check_new_version(self, connection: Connection, submission: Submission,
+                           document: DocumentEntry, plan: _UpdatePlan) -> list[RegistryError]:
+        latest, errors = self._latest_version(connection, submission, document, "document",
+                                              plan)
+        if latest is None:
+            return errors
         document.hash = document.hash or latest.hash
         document.size = document.size or (str(latest.size) if latest.size else None)
         document.repository_unique_id = (document.repository_unique_id
                                          or latest.repository_unique_id)
-        document.version = str(int(latest.version or "1") + 1)
         plan.deprecate.add(latest.entry_uuid)
         plan.inherited_status[document.entry_uuid] = (
             latest.status if latest.status != v.DEPRECATED else v.APPROVED)
@@ -155,36 +171,11 @@ class MetadataUpdater:
 
     def _check_new_folder_version(self, connection: Connection, submission: Submission,
                                   folder: Folder, plan: _UpdatePlan) -> list[RegistryError]:
-        """A Folder's new version: the same rules as a DocumentEntry's (lid, PreviousVersion,
-        uniqueId kept); its memberships stay with the versions they were made for."""
-        label = f"Folder {submission.source_name(folder.entry_uuid)}"
-        lid = folder.logical_id
-        if not lid or lid == folder.entry_uuid:
-            return [error(UPDATE, f"{label}: an ITI-57 Folder must name the logicalId (lid) of "
-                                  "a registered folder", "Folder.lid")]
-        versions = store.object_rows(connection, "folder", plan.patient, [lid], by="logical_id")
-        if not versions:
-            return [error(UPDATE, f"{label}: logicalId {lid} is not a registered folder of "
-                                  "this patient", "Folder.lid")]
-        latest = max(versions, key=lambda row: int(row.version or "1"))
-        membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
-                           and a.target == folder.entry_uuid), None)
-        previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
-        if previous is None:
-            return [error(UPDATE, f"{label}: the HasMember association from the submission "
-                                  "set must carry the PreviousVersion slot",
-                          "Association.PreviousVersion")]
-        if previous != (latest.version or "1"):
-            return [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
-                                   f"version of logicalId {lid} is {latest.version or '1'}",
-                          "Association.PreviousVersion")]
-        if folder.unique_id != latest.unique_id:
-            return [error(UPDATE, f"{label}: uniqueId cannot change in an update "
-                                  f"('{latest.unique_id}' registered, '{folder.unique_id}' "
-                                  "sent)", "Folder.uniqueId")]
-        folder.version = str(int(latest.version or "1") + 1)
-        plan.deprecate_folders.add(latest.entry_uuid)
-        return []
+        """Its memberships stay with the versions they were made for."""
+        latest, errors = self._latest_version(connection, submission, folder, "folder", plan)
+        if latest is not None:
+            plan.deprecate_folders.add(latest.entry_uuid)
+        return errors
 
     def _check_status_change(self, connection: Connection, submission: Submission,
                              association: Association, plan: _UpdatePlan) -> list[RegistryError]:

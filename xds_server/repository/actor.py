@@ -199,18 +199,13 @@ class Repository:
             held = rows.documents(connection, wanted) if wanted else {}
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
-                errors.append(error(ErrorCode.UNKNOWN_REPOSITORY_ID,
-                                    f"repositoryUniqueId '{request.repository_unique_id}' is not "
-                                    f"this repository ({self.repository_unique_id})",
-                                    request.document_unique_id))
+                errors.append(self._foreign(request))
                 continue
             row = held.get(request.document_unique_id)
             path = self._path_of(row) if row is not None and row.state == rows.COMMITTED \
                 else None
             if path is None:
-                errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR,
-                                    f"document '{request.document_unique_id}' is not held by "
-                                    "this repository", request.document_unique_id))
+                errors.append(_not_held(request))
                 continue
             found.append(RetrievedDocument(request, row.mime_type, Attachment(
                 row.mime_type, "", path=path, size=row.size, sha1=row.hash)))
@@ -232,14 +227,9 @@ class Repository:
             held = rows.documents(connection, [r.document_unique_id for r in requests])
             for request in requests:
                 if request.repository_unique_id != self.repository_unique_id:
-                    errors.append(error(ErrorCode.UNKNOWN_REPOSITORY_ID,
-                                        f"repositoryUniqueId '{request.repository_unique_id}' "
-                                        f"is not this repository ({self.repository_unique_id})",
-                                        request.document_unique_id))
+                    errors.append(self._foreign(request))
                 elif request.document_unique_id not in held:
-                    errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR,
-                                        f"document '{request.document_unique_id}' is not held "
-                                        "by this repository", request.document_unique_id))
+                    errors.append(_not_held(request))
                 else:
                     removed.append(request)
             rows.remove(connection, [r.document_unique_id for r in removed])
@@ -249,6 +239,11 @@ class Repository:
         for request in removed:
             self.blobs.delete(request.document_unique_id)
         return removed, errors
+
+    def _foreign(self, request: DocumentRequest) -> RegistryError:
+        return error(ErrorCode.UNKNOWN_REPOSITORY_ID,
+                     f"repositoryUniqueId '{request.repository_unique_id}' is not this "
+                     f"repository ({self.repository_unique_id})", request.document_unique_id)
 
     def _path_of(self, row) -> Path | None:
         path = self.blobs.final_path(row.blob_key)
@@ -279,6 +274,11 @@ class Repository:
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)
         return settled
+
+
+def _not_held(request: DocumentRequest) -> RegistryError:
+    return error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"document '{request.document_unique_id}' "
+                 "is not held by this repository", request.document_unique_id)
 
 
 def _patient(principal: Principal) -> str | None:

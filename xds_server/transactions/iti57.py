@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from ..ebxml.decode import decode_submission
-from ..ebxml.namespaces import LCM, RS
 from ..registry.actor import Registry
-from ..security.authentication import caller
 from ..soap.endpoint import Operation
-from ..soap.message import SoapRequest, SoapResponse
-from ..soap.namespaces import qn
-from .outcome import registry_answer
+from .submissions import submission_operation
 
 ACTION = "urn:ihe:iti:2010:UpdateDocumentSet"
 RESPONSE_ACTION = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
 
 
 def iti57_operation(registry: Registry) -> Operation:
-    def handle(request: SoapRequest) -> SoapResponse:
-        decoded = decode_submission(request.payload)
-        return registry_answer("ITI-57", request.request_id, lambda: registry.update(
-            decoded.submission, caller(request), decoded.errors))
-
-    return Operation("ITI-57", ACTION, RESPONSE_ACTION, qn(LCM, "SubmitObjectsRequest"),
-                     qn(RS, "RegistryResponse"), handle,
-                     wsdl_name="DocumentRegistry_UpdateDocumentSet")
+    return submission_operation("ITI-57", ACTION, RESPONSE_ACTION,
+                                "DocumentRegistry_UpdateDocumentSet", registry.update)

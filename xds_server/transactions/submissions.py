@@ -1,0 +1,30 @@
+"""Registry transactions whose request is an lcm:SubmitObjectsRequest and whose answer is an
+rs:RegistryResponse (ITI-42, ITI-57): decoded once, handed to the registry with the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..ebxml.decode import decode_submission
+from ..ebxml.namespaces import LCM, RS
+from ..model.metadata import Submission
+from ..security.authentication import caller
+from ..security.principal import Principal
+from ..soap.endpoint import Operation
+from ..soap.message import SoapRequest, SoapResponse
+from ..soap.namespaces import qn
+from ..validation.errors import RegistryError
+from .outcome import registry_answer
+
+Write = Callable[[Submission, Principal, list[RegistryError]], list[RegistryError]]
+
+
+def submission_operation(name: str, action: str, response_action: str, wsdl_name: str,
+                         write: Write) -> Operation:
+    def handle(request: SoapRequest) -> SoapResponse:
+        decoded = decode_submission(request.payload)
+        return registry_answer(name, request.request_id, lambda: write(
+            decoded.submission, caller(request), decoded.errors))
+
+    return Operation(name, action, response_action, qn(LCM, "SubmitObjectsRequest"),
+                     qn(RS, "RegistryResponse"), handle, wsdl_name=wsdl_name)
