@@ -21,6 +21,7 @@ from ..security.principal import Principal
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
+from ..store.database import ReadConnection
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
 from .query_policy import masked_notice, visible_part
@@ -56,7 +57,7 @@ class StoredQueries:
         self.engine = engine
         self.disclose_masked_count = disclose_masked_count
         self.audit_writer = ReadAuditWriter(engine)
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = ReadConnection(engine)
         self.max_leaf_class_results = max_leaf_class_results
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
@@ -72,18 +73,26 @@ class StoredQueries:
         check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
-        # One-statement queries run in autocommit: no BEGIN/ROLLBACK round trips. Queries of
-        # several statements keep one transaction, so they read one state of the registry.
-        engine = self._autocommit if args.query.name in SINGLE_STATEMENT else self.engine
-        with engine.connect() as connection:
+
+        def answer(connection: Connection) -> QueryResult:
             result = handler(self, connection, args)
             check_patient(principal, result.patients(), args.query.name)
             if not principal.is_system and len(result.patients()) == 1:
                 shown = visible_part(connection, result, principal)
                 if self.disclose_masked_count:
                     notice = masked_notice(connection, result, shown, principal)
-                    notices += [notice] if notice is not None else []
+                    notices.extend([notice] if notice is not None else [])
                 result = shown
+            return result
+
+        # One-statement queries run in autocommit on the kept connection: no BEGIN/ROLLBACK
+        # round trips, no pool checkout. Queries of several statements keep one transaction,
+        # so they read one state of the registry.
+        if args.query.name in SINGLE_STATEMENT:
+            result = self._reads.run(answer)
+        else:
+            with self.engine.connect() as connection:
+                result = answer(connection)
         if not principal.is_system:
             self._audit_read(principal, result)
         if len(result.patients()) > 1:

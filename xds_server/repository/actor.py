@@ -32,6 +32,7 @@ from ..security.principal import Principal
 from ..store import access_store
 from ..store import repository_store as rows
 from ..store.blobs import FilesystemBlobStore, StagedBlob, blob_key
+from ..store.database import ReadConnection
 from ..store.registry_store import patient_key
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .registry_link import RegistryLink
@@ -69,7 +70,7 @@ class Repository:
         """`readable` says which documents a caller may read (the in-process registry's access
         policy); without it (a remote registry) retrieval serves every caller."""
         self.engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = ReadConnection(engine)
         self.blobs = blobs
         self.repository_unique_id = repository_unique_id
         self.registry = registry
@@ -170,8 +171,8 @@ class Repository:
         """uniqueIds already held with the same bytes; different bytes are refused."""
         if not entries:
             return set()
-        with self._autocommit.connect() as connection:
-            held = rows.documents(connection, [e.unique_id for e, _ in entries])
+        unique_ids = [e.unique_id for e, _ in entries]
+        held = self._reads.run(lambda connection: rows.documents(connection, unique_ids))
         errors = []
         for entry, attachment in entries:
             row = held.get(entry.unique_id)
@@ -195,8 +196,8 @@ class Repository:
         if self.readable is not None and not principal.is_system:
             allowed = self.readable(principal, wanted)     # hidden = not held, to this caller
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
-        with self._autocommit.connect() as connection:  # one SELECT: no transaction needed
-            held = rows.documents(connection, wanted) if wanted else {}
+        held = self._reads.run(lambda connection: rows.documents(connection, wanted)) \
+            if wanted else {}
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
                 errors.append(self._foreign(request))

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -22,6 +22,7 @@ from .envelope import new_message_id
 from .faults import RECEIVER, SENDER, SoapFault, fault_envelope, problem_action_detail, sender
 from .message import EncodedMessage, SoapRequest, SoapResponse, encode_response, read_request
 from .namespaces import WSA
+from .response_body import ResponseBody, kernel_file_sender
 
 log = logging.getLogger("xds_server.soap")
 
@@ -92,20 +93,6 @@ class BoundedInput:
 def _too_large(limit: int) -> SoapFault:
     return sender(f"request body exceeds the maximum of {limit} bytes (XDS_MAX_REQUEST_BYTES)",
                   "RequestTooLarge")
-
-
-class _ClosingIterable:
-    """Response chunks, with a hook run when the server is done with them (WSGI close())."""
-
-    def __init__(self, chunks: Iterable[bytes], on_close: Callable[[], None]) -> None:
-        self._chunks = chunks
-        self._on_close = on_close
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._chunks)
-
-    def close(self) -> None:
-        self._on_close()
 
 
 class SoapEndpoint:
@@ -198,9 +185,8 @@ class SoapEndpoint:
         start_response(status_line(status), [("Content-Type", encoded.content_type),
                                              ("Content-Length", str(encoded.length)),
                                              ("X-Request-Id", request_id)])
-        if request is None:
-            return encoded.chunks
-        return _ClosingIterable(encoded.chunks, request.close)
+        return ResponseBody(encoded.segments, request.close if request else None,
+                            kernel_file_sender(environ))
 
     def _operation_for(self, request: SoapRequest) -> Operation:
         action = request.addressing.action

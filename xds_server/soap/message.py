@@ -8,7 +8,7 @@ element whose content is written as an MTOM part or, for a plain request, as bas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +24,8 @@ from .mime import (
     MultipartBody,
     MultipartReader,
     PartTooLarge,
+    Segment,
+    expand_segments,
     parse_header_value,
     write_multipart,
 )
@@ -208,9 +210,15 @@ def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | 
 
 @dataclass
 class EncodedMessage:
+    """A message ready for the wire: bytes, and whole files a server may send with sendfile."""
+
     content_type: str
     length: int
-    chunks: Iterator[bytes] | list[bytes]
+    segments: Iterable[Segment]
+
+    @property
+    def chunks(self) -> Iterator[bytes]:
+        return expand_segments(self.segments)
 
 
 def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
@@ -266,4 +274,4 @@ def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> 
         start_info=SOAP_XML,
         extra_params=f'; action="{action}"',
     )
-    return EncodedMessage(body.content_type, body.length, body.chunks)
+    return EncodedMessage(body.content_type, body.length, body.segments)

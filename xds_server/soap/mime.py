@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .attachments import CHUNK, Attachment, AttachmentWriter
+from .attachments import CHUNK, FILE_CHUNK, Attachment, AttachmentWriter
 
 _PARAM = re.compile(
     r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)', re.S
@@ -179,13 +179,44 @@ def new_boundary() -> str:
     return "MIMEBoundary_" + uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class FileSegment:
+    """A whole file that goes into a message as it is. A server that can hands it to the kernel
+    (sendfile: no copy through Python); any other writer reads it in large blocks."""
+
+    path: Path
+    size: int
+
+    def read_chunks(self, size: int = FILE_CHUNK) -> Iterator[bytes]:
+        with open(self.path, "rb") as handle:
+            while block := handle.read(size):
+                yield block
+
+
+Segment = bytes | FileSegment
+
+
+def expand_segments(segments: Iterable[Segment]) -> Iterator[bytes]:
+    """The bytes of `segments`, file segments read from their files."""
+    for segment in segments:
+        if isinstance(segment, FileSegment):
+            yield from segment.read_chunks()
+        else:
+            yield segment
+
+
 @dataclass
 class MultipartBody:
-    """A multipart/related body ready to stream: its Content-Type, length and chunks."""
+    """A multipart/related body ready to stream: its Content-Type, length and segments (bytes,
+    and the files of attachments held on disk)."""
 
     content_type: str
     length: int
-    chunks: Iterator[bytes]
+    segments: Iterator[Segment]
+
+    @property
+    def chunks(self) -> Iterator[bytes]:
+        return expand_segments(self.segments)
 
 
 def write_multipart(root: bytes, root_type: str, root_id: str, attachments: list[Attachment],
@@ -207,18 +238,22 @@ def write_multipart(root: bytes, root_type: str, root_id: str, attachments: list
     length = (len(head) + len(root) + sum(map(len, part_heads))
               + sum(a.size for a in attachments) + len(closing))
 
-    def pieces() -> Iterator[bytes]:
+    def pieces() -> Iterator[Segment]:
         yield head + root
         for part_head, attachment in zip(part_heads, attachments, strict=True):
             yield part_head
-            yield from attachment.iter_chunks()
+            if attachment.in_memory:
+                yield attachment.read_bytes()
+            else:
+                assert attachment.path is not None
+                yield FileSegment(attachment.path, attachment.size)
         yield closing
 
-    def chunks() -> Iterator[bytes]:
-        # Small pieces are joined (fewer writes); large ones pass as they are, never copied.
+    def segments() -> Iterator[Segment]:
+        # Small pieces are joined (fewer writes); large ones and files pass as they are.
         small: list[bytes] = []
         for piece in pieces():
-            if len(piece) < _COALESCE:
+            if isinstance(piece, bytes) and len(piece) < _COALESCE:
                 small.append(piece)
                 continue
             if small:
@@ -230,4 +265,4 @@ def write_multipart(root: bytes, root_type: str, root_id: str, attachments: list
 
     content_type = (f'multipart/related; boundary="{boundary}"; type="{related_type}"; '
                     f'start="<{root_id}>"; start-info="{start_info}"{extra_params}')
-    return MultipartBody(content_type, length, chunks())
+    return MultipartBody(content_type, length, segments())

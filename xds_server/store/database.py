@@ -6,13 +6,18 @@ share the embedded database; PostgreSQL uses a pre-pinged pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -59,3 +64,59 @@ def fetch(connection: Connection, sql: str, params: Sequence[object]) -> list[An
         with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
             return cursor.execute(sql, tuple(params)).fetchall()
     return list(connection.exec_driver_sql(sql, tuple(params)))
+
+
+class ReadConnection:
+    """One autocommit connection per thread, kept across requests, for one-statement reads.
+
+    Checking a connection out of SQLAlchemy's pool and back (events, isolation level set and
+    reset) costs about as much CPU as the lookup of an ITI-43 retrieval. A connection lost
+    (the database restarted, an idle timeout) is dropped and the read tried once more on a new
+    one: the work given to `run` must be a read, safe to repeat."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._local = threading.local()
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                return work(connection)
+            except (DBAPIError, psycopg.Error):
+                if attempt == 2 or not _unusable(connection):
+                    raise
+                self.close()            # lost: try once more on a new connection
+            finally:
+                if not _unusable(connection):
+                    connection.rollback()   # ends SQLAlchemy's autobegun state; sends nothing
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None or _unusable(connection):
+            if connection is not None:
+                self.close()
+            connection = self._engine.connect()
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        """Give this thread's connection back (or discard it when it is broken)."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is None:
+            return
+        try:
+            if _unusable(connection) and not connection.invalidated:
+                connection.invalidate()
+            connection.close()
+        except Exception:   # closing a broken connection may fail again; it is gone anyway
+            pass
+
+
+def _unusable(connection: Connection) -> bool:
+    if connection.closed or connection.invalidated:
+        return True
+    driver = connection.connection.driver_connection
+    return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
