@@ -21,8 +21,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from datagen import load, patient_id  # noqa: E402
-from loadgen import http_request, run_load  # noqa: E402
-from registry import CONTENT_TYPE, postgres_url  # noqa: E402
+from loadgen import LoadResult, http_request, run_load  # noqa: E402
+from registry import CONTENT_TYPE, merge, postgres_url  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.registry_data import stored_query  # noqa: E402
@@ -61,29 +61,36 @@ def in_process_ms(url: str, tmp: Path, authority: SigningAuthority, patients: in
     from xds_server.app import create_app
     from xds_server.config import load_settings
 
-    times = {}
+    apps, requests = {}, {}
     for secured in (False, True):
-        app = create_app(load_settings({
+        apps[secured] = create_app(load_settings({
             "data_dir": str(tmp / f"inproc-{int(secured)}"), "profile": "ihe",
             "security": "vihf" if secured else "none",
             "vihf_trusted_certs": str(authority.trusted), "database_url": url}, environ={}))
-        requests = [r.split(b"\r\n\r\n", 1)[1] for r in
-                    bodies("http://x/xds/registry", patients, authority if secured else None)]
-        for body in requests:                                   # warm: caches, prepared plans
-            call_wsgi(app, "POST", "/xds/registry", body, CONTENT_TYPE)
-        started = time.perf_counter()
-        for n in range(rounds):
-            call_wsgi(app, "POST", "/xds/registry", requests[n % len(requests)], CONTENT_TYPE)
-        times[secured] = (time.perf_counter() - started) / rounds * 1000
+        requests[secured] = [r.split(b"\r\n\r\n", 1)[1] for r in
+                             bodies("http://x/xds/registry", patients,
+                                    authority if secured else None)]
+        for body in requests[secured]:                     # warm: caches, prepared plans
+            call_wsgi(apps[secured], "POST", "/xds/registry", body, CONTENT_TYPE)
+    spent = {False: 0.0, True: 0.0}
+    for _ in range(3):                                      # alternated, as over HTTP
+        for secured in (False, True):
+            started = time.perf_counter()
+            for n in range(rounds // 3):
+                call_wsgi(apps[secured], "POST", "/xds/registry",
+                          requests[secured][n % len(requests[secured])], CONTENT_TYPE)
+            spent[secured] += time.perf_counter() - started
+    for app in apps.values():
         app.registry.queries.audit_writer.close()
         app.engine.dispose()
-    return times
+    return {secured: seconds / (rounds // 3 * 3) * 1000 for secured, seconds in spent.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="per measure, all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--patients", type=int, default=200)
@@ -100,24 +107,33 @@ def main() -> None:
                 access_store.grant(connection, patient_key(patient_id(n)), PROFESSIONAL)
         engine.dispose()
         authority = SigningAuthority.create(tmp / "ca")
-        rates = {}
         server_ms = in_process_ms(url, tmp, authority, min(args.patients, 50))
-        for secured in (False, True):
-            env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_LOG_LEVEL": "WARNING",
-                   "XDS_SECURITY": "vihf" if secured else "none",
-                   "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted)}
-            process, base, log = start_server(tmp / f"data-{int(secured)}", env, args.workers)
-            try:
-                endpoint = base + "/xds/registry"
-                requests = bodies(endpoint, args.patients, authority if secured else None)
-                run_load(endpoint, requests, clients=args.clients, seconds=2)   # warm up
-                rates[secured] = run_load(endpoint, requests, clients=args.clients,
-                                          seconds=args.seconds)
-            finally:
+        servers, requests = {}, {}
+        try:
+            for secured in (False, True):
+                env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_LOG_LEVEL": "WARNING",
+                       "XDS_SECURITY": "vihf" if secured else "none",
+                       "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted)}
+                servers[secured] = start_server(tmp / f"data-{int(secured)}", env, args.workers)
+                endpoint = servers[secured][1] + "/xds/registry"
+                requests[secured] = bodies(endpoint, args.patients,
+                                           authority if secured else None)
+                run_load(endpoint, requests[secured], clients=args.clients, seconds=2)  # warm
+            # both servers up, rounds alternated: both see the same machine (its load varies)
+            runs: dict[bool, list[LoadResult]] = {False: [], True: []}
+            for _ in range(args.rounds):
+                for secured in (False, True):
+                    runs[secured].append(run_load(
+                        servers[secured][1] + "/xds/registry", requests[secured],
+                        clients=args.clients, seconds=args.seconds / args.rounds))
+        finally:
+            for process, _, _ in servers.values():
                 stop_server(process)
+        rates = {secured: merge(result) for secured, result in runs.items()}
+        for secured, (_, _, log) in servers.items():
             if rates[secured].errors:
-                print(f"errors with XDS_SECURITY={env['XDS_SECURITY']}; server log ends:\n"
-                      + "\n".join(log.read_text().splitlines()[-8:]))
+                print(f"errors with XDS_SECURITY={'vihf' if secured else 'none'}; server log "
+                      "ends:\n" + "\n".join(log.read_text().splitlines()[-8:]))
 
     plain, secured = rates[False], rates[True]
     ratio = plain.rate / secured.rate if secured.rate else float("inf")

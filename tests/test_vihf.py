@@ -107,3 +107,16 @@ def test_a_verified_assertion_is_remembered_but_still_expires(authority):
     moment[0] += dt.timedelta(hours=2)
     with pytest.raises(VihfError, match="expired"):
         verifier.principal(header)
+
+
+def test_an_assertion_altered_under_a_verified_signature_gains_nothing(authority, verifier):
+    """The cache knows a verified assertion by its signature: an altered copy (another patient
+    under the same signature) gets the principal that signature was verified for, never the
+    altered text; never seen before, the altered copy is refused."""
+    signed = authority.sign(assertion(PATIENT))
+    with pytest.raises(VihfError, match="does not verify"):
+        VihfVerifier.from_path(authority.trusted).principal(
+            security_header(_tamper(copy.deepcopy(signed))))
+    genuine = verifier.principal(security_header(signed))
+    altered = verifier.principal(security_header(_tamper(copy.deepcopy(signed))))
+    assert altered == genuine and altered.patient_id == PATIENT

@@ -50,6 +50,21 @@ ROLE_KINDS: dict[tuple[str, str], str] = {
 PROFESSION_SYSTEMS = ("1.2.250.1.71.1.2.7", "1.2.250.1.71.1.2.8")
 
 
+def _cache_key(assertion: etree._Element) -> bytes:
+    """What identifies a verified assertion without serialising it: its ID and the texts of its
+    signature (SignatureValue signs SignedInfo, which holds the digest of the whole assertion).
+    An assertion altered under a copied signature finds the principal that signature was
+    verified for, never one read from the altered text; an unsigned one finds nothing."""
+    signature = assertion.find(f"{{{DS}}}Signature")
+    if signature is None:
+        return b""
+    digest = hashlib.sha256((assertion.get("ID") or "").encode())
+    for element in signature.iter(f"{{{DS}}}SignatureValue", f"{{{DS}}}DigestValue",
+                                  f"{{{DS}}}Reference"):
+        digest.update(b"\0" + (element.get("URI") or element.text or "").encode())
+    return digest.digest()
+
+
 class VihfError(Exception):
     """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason."""
 
@@ -104,13 +119,13 @@ class VihfVerifier:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        key = hashlib.sha256(etree.tostring(assertion)).digest()
-        cached = self._verified.get(key)
+        key = _cache_key(assertion)
+        cached = self._verified.get(key) if key else None
         if cached is None:
             self._verify_signature(assertion)
             window = self._check_times(assertion)
             principal = self._read(assertion)
-            self._verified[key] = (principal, *window)
+            self._verified[key] = (principal, *window)   # signed: key is not empty
             if len(self._verified) > self.cache_size:
                 self._verified.popitem(last=False)
             return principal

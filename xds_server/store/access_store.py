@@ -96,21 +96,32 @@ AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
 
 def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
     """Several audit records in one statement: (principal, action, outcome, patient_id,
-    documents, transaction) each."""
+    documents, transaction[, at]) each; `at`, when the record was queued, defaults to now.
+    On PostgreSQL a batch goes by COPY: a read audit per query is most of what the database
+    writes, and a row copied costs it a fraction of an INSERT executed."""
     if not records:
         return
     rows = [_audit_values(connection, *record) for record in records]
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql" and not driver.pgconn.pipeline_status:
+        # (a registration writes its own record inside its pipeline, where COPY cannot run)
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY audit_events ({AUDIT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     mark = param_mark(connection)
     connection.exec_driver_sql(f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES "
                                f"({', '.join([mark] * len(rows[0]))})", rows)
 
 
 def _audit_values(connection: Connection, principal: Principal, action: str, outcome: str,
-                  patient_id: str | None, documents: Sequence[str], transaction: str) -> tuple:
-    now = dt.datetime.now(dt.UTC)
-    at = now if connection.dialect.name == "postgresql" else \
-        now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's form
-    return (at, principal.request_id or "-", principal.transaction or transaction or "-",
+                  patient_id: str | None, documents: Sequence[str], transaction: str,
+                  at: dt.datetime | None = None) -> tuple:
+    moment = at or dt.datetime.now(dt.UTC)
+    stored = moment if connection.dialect.name == "postgresql" else \
+        moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
+    return (stored, principal.request_id or "-", principal.transaction or transaction or "-",
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
             principal.purpose_of_use, patient_id, " ".join(documents))
 

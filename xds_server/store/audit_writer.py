@@ -9,6 +9,7 @@ exit) writes them.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import os
 import threading
@@ -35,12 +36,13 @@ class ReadAuditWriter:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._failures = 0
+        self._woken = False     # the thread was told of the queued records
 
     def record(self, principal: Principal, action: str, outcome: str, patient_id: str | None,
                documents: Sequence[str], transaction: str) -> None:
         with self._lock:
             self._pending.append((principal, action, outcome, patient_id, tuple(documents),
-                                  transaction))
+                                  transaction, dt.datetime.now(dt.UTC)))   # when it happened
             if self._thread is None or self._pid != os.getpid():   # first use, or after fork
                 self._pid = os.getpid()
                 self._stop.clear()
@@ -48,7 +50,9 @@ class ReadAuditWriter:
                                                 daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
-        self._wake.set()
+            wake, self._woken = not self._woken, True
+        if wake:        # once per batch: setting an Event takes a lock and notifies
+            self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -62,6 +66,7 @@ class ReadAuditWriter:
         """Write what is queued; False when the database refused (the records stay queued)."""
         with self._lock:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            self._woken = bool(self._pending)
         if not batch:
             return True
         try:
@@ -75,6 +80,8 @@ class ReadAuditWriter:
             else:
                 with self._lock:
                     self._pending[:0] = batch
+                    self._woken = True
+                self._wake.set()        # try again after the back-off
                 if self._failures == 1:
                     log.warning("read audit records not written yet (%s); retrying", exc)
             return False

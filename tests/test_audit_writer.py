@@ -1,0 +1,72 @@
+"""Read audits written off the request path: in batches (COPY on PostgreSQL), each record with
+the moment of the read, not of the write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from xds_server.security.principal import Principal
+from xds_server.store import access_store
+from xds_server.store.audit_writer import ReadAuditWriter
+from xds_server.store.database import make_engine
+from xds_server.store.schema import migrate
+
+from .conftest import DATABASES, database_for
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_a_batch_keeps_each_read_and_its_moment(kind, tmp_path):
+    with database_for(kind, tmp_path) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        writer = ReadAuditWriter(engine, interval=60)        # nothing written until flush()
+        moments = []
+        for n in range(3):
+            before = dt.datetime.now(dt.UTC)
+            reader = Principal(subject_id=f"81010123456{n}", role="professional",
+                               request_id=f"req-{n}", transaction="ITI-18")
+            writer.record(reader, "R", "success", "P1", [f"1.2.3.{n}", "1.2.3.9"], "ITI-18")
+            moments.append((before, dt.datetime.now(dt.UTC)))
+            time.sleep(0.05)
+        assert writer.flush()
+        with engine.connect() as connection:
+            trail = access_store.audit_trail(connection, "P1")
+        assert [(r.request_id, r.subject_id, r.documents) for r in trail] == [
+            (f"req-{n}", f"81010123456{n}", f"1.2.3.{n} 1.2.3.9") for n in range(3)]
+        for row, (before, after) in zip(trail, moments, strict=True):
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+            assert before - dt.timedelta(milliseconds=1) <= at <= after + \
+                dt.timedelta(milliseconds=1)
+        writer.close()
+        engine.dispose()
+
+
+def _trail(engine, patient):
+    with engine.connect() as connection:
+        return access_store.audit_trail(connection, patient)
+
+
+def test_the_thread_writes_and_retries_until_the_database_takes_them(tmp_path):
+    """Records queued while the database refuses them (here: no table yet) are written once it
+    takes them, without another read to wake the writer."""
+    with database_for("sqlite", tmp_path) as url:
+        engine = make_engine(url)
+        writer = ReadAuditWriter(engine, interval=0.02)
+        reader = Principal(subject_id="810101234567", role="professional", request_id="r1")
+        writer.record(reader, "R", "success", "P2", ["1.2.3"], "ITI-18")
+        time.sleep(0.2)                       # the first attempt failed: no audit table
+        migrate(engine)
+        deadline = time.monotonic() + 10
+        while not _trail(engine, "P2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [row.request_id for row in _trail(engine, "P2")] == ["r1"]
+        writer.record(reader, "R", "success", "P2", ["1.2.4"], "ITI-18")
+        deadline = time.monotonic() + 5
+        while len(_trail(engine, "P2")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_trail(engine, "P2")) == 2
+        writer.close()
+        engine.dispose()
