@@ -6,6 +6,7 @@ Objects are encoded once, when registered, and stored as XML; queries return the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from lxml import etree
@@ -175,13 +176,26 @@ def registry_response(errors: list[RegistryError], status: str | None = None) ->
 _OBJECTS_SPLICE = "\u2063objects\u2063"
 
 
-def adhoc_query_response_bytes(objects: Iterable[bytes], errors: list[RegistryError],
-                               status: str | None = None) -> bytes:
-    """The response around objects already serialised (stored LeafClass XML), unparsed."""
-    shell = adhoc_query_response([], errors, status)
-    shell.find(rim("RegistryObjectList")).text = _OBJECTS_SPLICE
-    return etree.tostring(shell, encoding="UTF-8", xml_declaration=False).replace(
-        _OBJECTS_SPLICE.encode(), b"".join(objects), 1)
+def adhoc_query_response_pieces(objects: Iterable[bytes], errors: list[RegistryError],
+                                status: str | None = None) -> list[bytes]:
+    """The response around objects already serialised (stored LeafClass XML), unparsed: its
+    start, the objects, its end, to be joined once with the envelope around them. The shell of
+    an answer without errors is the same every time, so it is serialised once."""
+    head, tail = _empty_shell(status or response_status([])) if not errors else \
+        _shell(adhoc_query_response([], errors, status))
+    return [head, *objects, tail]
+
+
+def _shell(element: etree._Element) -> tuple[bytes, bytes]:
+    element.find(rim("RegistryObjectList")).text = _OBJECTS_SPLICE
+    head, _, tail = etree.tostring(element, encoding="UTF-8", xml_declaration=False).partition(
+        _OBJECTS_SPLICE.encode())
+    return head, tail
+
+
+@functools.cache
+def _empty_shell(status: str) -> tuple[bytes, bytes]:
+    return _shell(adhoc_query_response([], [], status))
 
 
 def adhoc_query_response(objects: Iterable[etree._Element], errors: list[RegistryError],

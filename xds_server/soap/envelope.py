@@ -6,6 +6,7 @@ not the body element, chooses the operation (ITI-42 and ITI-57 share `lcm:Submit
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 
@@ -210,3 +211,42 @@ def build_envelope(payload: etree._Element, *, action: str, message_id: str,
     body = etree.SubElement(env, qn(SOAP12, "Body"))
     body.append(payload)
     return env
+
+
+_MARK_ID, _MARK_RELATES, _MARK_BODY = "\u2063id\u2063", "\u2063relates\u2063", "\u2063body\u2063"
+
+
+@functools.lru_cache(maxsize=256)
+def _reply_template(action: str, with_relates_to: bool) -> tuple[bytes, bytes, bytes, bytes]:
+    """build_envelope's serialisation cut where the message id, the RelatesTo and the body go.
+    Serialising an envelope tree for every answer cost more than an echo's whole handler."""
+    holder = etree.Element("{urn:xds-server}marker")
+    envelope = build_envelope(holder, action=action, message_id=_MARK_ID,
+                              relates_to=_MARK_RELATES if with_relates_to else None)
+    body = holder.getparent()
+    body.remove(holder)
+    body.text = _MARK_BODY
+    xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    before_id, _, rest = xml.partition(_MARK_ID.encode())
+    if with_relates_to:
+        between, _, rest = rest.partition(_MARK_RELATES.encode())
+    else:
+        between = b""
+    before_body, _, after_body = rest.partition(_MARK_BODY.encode())
+    return before_id, between, before_body, after_body
+
+
+def _text(value: str) -> bytes:
+    """Character data as lxml writes it."""
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;").encode("utf-8"))
+
+
+def reply_envelope(payload: list[bytes], *, action: str, relates_to: str | None) -> bytes:
+    """A reply envelope (as build_envelope writes it) around a payload already serialised,
+    given in pieces: joined once, never parsed again."""
+    before_id, between, before_body, after_body = _reply_template(action, bool(relates_to))
+    head = [before_id, _text(new_message_id())]
+    if relates_to:
+        head += [between, _text(relates_to)]
+    return b"".join([*head, before_body, *payload, after_body])

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from .attachments import Attachment, decode_base64_text
-from .envelope import Addressing, Envelope, build_envelope, new_message_id, read_envelope
+from .envelope import Addressing, Envelope, read_envelope, reply_envelope
 from .faults import SoapFault, sender
 from .mime import (
     MimeError,
@@ -36,7 +36,6 @@ SOAP_XML = "application/soap+xml"
 XOP_XML = "application/xop+xml"
 ACCEPTED_TYPES = (SOAP_XML, "text/xml", "application/xml")
 _INCLUDE = qn(XOP, "Include")
-_SPLICE = "\u2063splice\u2063"  # text no real payload contains; replaced by the payload bytes
 
 
 @dataclass
@@ -79,7 +78,7 @@ class SoapRequest:
 class SoapResponse:
     """What an operation answers: a payload element and the binaries hung on its elements."""
 
-    payload: etree._Element | bytes  # bytes: one serialised element, spliced in as is
+    payload: etree._Element | list[bytes]  # pieces of one serialised element, as is
     action: str | None = None
     outcome: str = "success"
     binaries: list[tuple[etree._Element, Attachment]] = field(default_factory=list)
@@ -245,19 +244,9 @@ def encode_response(response: SoapResponse, action: str, relates_to: str | None,
                     mtom: bool) -> EncodedMessage:
     """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
     parts = externalize_binaries(response.binaries, mtom)
-    if isinstance(response.payload, bytes):
-        holder = etree.Element(qn(XOP, "Marker"))
-        envelope = build_envelope(holder, action=action, message_id=new_message_id(),
-                                  relates_to=relates_to)
-        body = holder.getparent()
-        body.remove(holder)
-        body.text = _SPLICE
-        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8").replace(
-            _SPLICE.encode(), response.payload, 1)
-    else:
-        envelope = build_envelope(response.payload, action=action, message_id=new_message_id(),
-                                  relates_to=relates_to)
-        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    payload = response.payload if isinstance(response.payload, list) else \
+        [etree.tostring(response.payload, encoding="UTF-8", xml_declaration=False, with_tail=False)]
+    xml = reply_envelope(payload, action=action, relates_to=relates_to)
     return encode_envelope(xml, action, parts)
 
 

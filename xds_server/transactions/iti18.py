@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..ebxml.encode import adhoc_query_response, adhoc_query_response_bytes
+from ..ebxml.encode import adhoc_query_response, adhoc_query_response_pieces
 from ..ebxml.namespaces import QUERY
 from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
 from ..registry.actor import Registry
@@ -26,7 +26,7 @@ def iti18_operation(registry: Registry) -> Operation:
         try:
             adhoc = decode_adhoc_query(request.payload)
             objects, notices = registry.query_with_notices(adhoc, caller(request))
-            payload = adhoc_query_response_bytes(objects, notices)
+            payload = adhoc_query_response_pieces(objects, notices)
             return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:
             payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),
