@@ -46,6 +46,7 @@ from xds_server.store.tables import (
     patients,
     submission_sets,
 )
+from xds_server.store.xml_packing import pack
 
 INS_TEST = "1.2.250.1.213.1.4.10"
 OPENED = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -101,11 +102,12 @@ _NESTED_ID = re.compile(r' id="urn:uuid:[0-9a-f-]{36}"')
 
 
 def fill(template: str, **values: str) -> bytes:
-    """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row."""
+    """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row.
+    Stored packed, as the registry stores what it registers."""
     template = _NESTED_ID.sub(lambda _: f' id="urn:uuid:{uuid.uuid4()}"', template)
     for name, value in values.items():
         template = template.replace(f"@{name}@", escape(value))
-    return template.encode()
+    return pack(template.encode())
 
 
 def generate(first_patient: int, documents: int, seed: int = 7):

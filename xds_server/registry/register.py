@@ -30,6 +30,7 @@ from ..security.principal import Principal
 from ..security.visibility import VISIBILITY_SYSTEM
 from ..store import access_store
 from ..store import registry_store as store
+from ..store.xml_packing import pack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 
@@ -339,7 +340,7 @@ def _key(value: str | None) -> str | None:
 
 
 def _xml(element: etree._Element) -> bytes:
-    return etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
 
 
 def _index(entry_uuid: str, unique_id: str | None, kind: str, patient: str) -> dict:

@@ -22,6 +22,7 @@ from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import ReadConnection
+from ..store.xml_packing import unpack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
 from .query_policy import masked_notice, visible_part
@@ -381,7 +382,7 @@ def _leaf(row: Row, kind: str) -> bytes:
 
     Registered XML says Approved; a later status is patched into the root's attribute without
     parsing. A folder whose lastUpdateTime moved is re-serialised (rare)."""
-    xml = row.xml
+    xml = unpack(row.xml)
     if xml.startswith(b"<?xml"):
         xml = xml[xml.index(b"?>") + 2:].lstrip()
     if row.status != v.APPROVED:
