@@ -24,9 +24,17 @@ class Metrics:
                                  ("endpoint", "transaction", "outcome"), buckets=_BUCKETS,
                                  registry=self._registry)
 
+        # labelled children by label values: labels() checks and hashes them on every call
+        self._children: dict[tuple[str, str, str], tuple] = {}
+
     def observe(self, endpoint: str, transaction: str, outcome: str, seconds: float) -> None:
-        self.requests.labels(endpoint, transaction, outcome).inc()
-        self.latency.labels(endpoint, transaction, outcome).observe(seconds)
+        key = (endpoint, transaction, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key),
+                                               self.latency.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
