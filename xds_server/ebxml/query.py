@@ -7,6 +7,7 @@ means AND where one slot's list means OR (ITI TF-2 §3.18.4.1.2.3.5).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -26,10 +27,17 @@ class AdhocQuery:
     slots: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
+# a list of plain quoted items, the usual form: ('a') or ('a', 'b'), no quote inside an item
+_PLAIN_LIST = re.compile(r"\(\s*'[^']*'(?:\s*,\s*'[^']*')*\s*\)")
+_PLAIN_ITEM = re.compile(r"'([^']*)'")
+
+
 def parse_values(text: str) -> list[str]:
     """One rim:Value in stored-query syntax → its items."""
     text = text.strip()
     if text.startswith("(") and text.endswith(")"):
+        if _PLAIN_LIST.fullmatch(text):      # the usual case, without the character walk
+            return _PLAIN_ITEM.findall(text)
         return [_unquote(item) for item in _split(text[1:-1]) if item.strip()]
     return [_unquote(text)]
 

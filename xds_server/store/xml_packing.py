@@ -44,6 +44,6 @@ def unpack(stored: bytes) -> bytes:
     if int.from_bytes(stored[1:5], "little") > MAX_UNPACKED:
         raise PackingError("stored XML claims an unpacked size over 16 MiB")
     try:
-        return lz4.block.decompress(stored[1:], dict=dictionary)
+        return lz4.block.decompress(memoryview(stored)[1:], dict=dictionary)
     except lz4.block.LZ4BlockError as exc:
         raise PackingError(f"stored XML does not unpack: {exc}") from None
