@@ -36,9 +36,7 @@ def _document_ids(rows) -> list[str]:
     lean); asked of the first row only."""
     if not rows:
         return []
-    try:
-        rows[0].unique_id  # noqa: B018 (probing the rows' columns)
-    except (AttributeError, KeyError):   # SQLAlchemy's NoSuchColumnError is a KeyError
+    if "unique_id" not in rows[0]._fields:     # psycopg's and SQLAlchemy's rows both name them
         return [row.entry_uuid for row in rows]
     return [row.unique_id for row in rows]
 
@@ -77,8 +75,9 @@ class StoredQueries:
 
         def answer(connection: Connection) -> QueryResult:
             result = handler(self, connection, args)
-            check_patient(principal, result.patients(), args.query.name)
-            if not principal.is_system and len(result.patients()) == 1:
+            patients = result.patients()
+            check_patient(principal, patients, args.query.name)
+            if not principal.is_system and len(patients) == 1:
                 shown = visible_part(connection, result, principal)
                 if self.disclose_masked_count:
                     notice = masked_notice(connection, result, shown, principal)
@@ -94,12 +93,13 @@ class StoredQueries:
         else:
             with self.engine.connect() as connection:
                 result = answer(connection)
+        patients = result.patients()
         if not principal.is_system:
-            self._audit_read(principal, result)
-        if len(result.patients()) > 1:
+            self._audit_read(principal, result, patients)
+        if len(patients) > 1:
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{args.query.name}: the objects asked for belong to "
-                                         f"{len(result.patients())} patients; a stored query "
+                                         f"{len(patients)} patients; a stored query "
                                          "answers for one patient", "")])
         if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
             raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
@@ -109,9 +109,9 @@ class StoredQueries:
                                          "in pages", "")])
         return render(result, args.return_type), notices
 
-    def _audit_read(self, principal: Principal, result: QueryResult) -> None:
+    def _audit_read(self, principal: Principal, result: QueryResult,
+                    patients: set[str]) -> None:
         """Every read by an authenticated caller is traced, for the patient to see."""
-        patients = result.patients()
         patient = next(iter(patients)) if patients else (
             store.patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,

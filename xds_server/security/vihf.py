@@ -55,14 +55,20 @@ def _cache_key(assertion: etree._Element) -> bytes:
     signature (SignatureValue signs SignedInfo, which holds the digest of the whole assertion).
     An assertion altered under a copied signature finds the principal that signature was
     verified for, never one read from the altered text; an unsigned one finds nothing."""
-    signature = assertion.find(f"{{{DS}}}Signature")
+    signature = assertion.find(_SIGNATURE)
     if signature is None:
         return b""
-    digest = hashlib.sha256((assertion.get("ID") or "").encode())
-    for element in signature.iter(f"{{{DS}}}SignatureValue", f"{{{DS}}}DigestValue",
-                                  f"{{{DS}}}Reference"):
-        digest.update(b"\0" + (element.get("URI") or element.text or "").encode())
-    return digest.digest()
+    reference = signature.find(_REFERENCE)
+    parts = (assertion.get("ID") or "", signature.findtext(_SIGNATURE_VALUE) or "",
+             "" if reference is None else reference.get("URI") or "",
+             "" if reference is None else reference.findtext(_DIGEST_VALUE) or "")
+    return hashlib.sha256("\0".join(parts).encode()).digest()
+
+
+_SIGNATURE = f"{{{DS}}}Signature"
+_SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
+_REFERENCE = f"{{{DS}}}SignedInfo/{{{DS}}}Reference"
+_DIGEST_VALUE = f"{{{DS}}}DigestValue"
 
 
 class VihfError(Exception):
