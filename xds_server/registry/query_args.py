@@ -25,6 +25,7 @@ class QueryArgs:
     return_type: str
     groups: dict[str, list[list]] = field(default_factory=dict)
     reader: str | None = None      # the caller the access policy applies to (None: system)
+    reader_needs: frozenset[str] = frozenset()   # the record facts the policy reads for it
 
     def has(self, name: str) -> bool:
         return name in self.groups

@@ -18,6 +18,7 @@ from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..security.policy import check_patient
 from ..security.principal import Principal
+from ..security.visibility import record_facts_needed
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
@@ -69,6 +70,7 @@ class StoredQueries:
         notices: list[RegistryError] = []
         args = check_query(adhoc)
         args.reader = None if principal.is_system else principal.subject_id
+        args.reader_needs = record_facts_needed(principal)
         check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
@@ -145,6 +147,7 @@ class StoredQueries:
     def find_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
         filters = self._document_filters(args, args.value(f"{DE}PatientId"))
         filters.policy_reader = args.reader
+        filters.policy_needs = args.reader_needs
         if args.has(f"{DE}ReferenceIdList"):
             filters.value_groups.append(
                 ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))

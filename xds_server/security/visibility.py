@@ -44,6 +44,17 @@ class DocumentFacts:
     author_ids: frozenset[str]               # national ids of its authors
 
 
+def record_facts_needed(principal: Principal) -> frozenset[str]:
+    """What of the record may_read_record will look at for this caller, so a query fetches
+    only that: a professional's authorisation, and the patient's oppositions only in an
+    emergency mode."""
+    if principal.role != "professional":
+        return frozenset()
+    if principal.purpose_of_use in EMERGENCY_MODES:
+        return frozenset({"authorization", "oppositions"})
+    return frozenset({"authorization"})
+
+
 def may_read_record(principal: Principal, access: RecordAccess) -> bool:
     """Whether a professional may read the record at all (patients, representatives and
     administrators are not subject to authorisations)."""

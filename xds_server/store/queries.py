@@ -31,6 +31,7 @@ class Filters:
     # a reader the access policy applies to: the rows then carry what it needs (visibility
     # codes, authors, the record's oppositions, the reader's authorisation), no extra query
     policy_reader: str | None = None
+    policy_needs: frozenset[str] = frozenset()   # "authorization", "oppositions"
 
 
 class _Sql:
@@ -96,14 +97,17 @@ _RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
                    "last_update_time")
 
 
-def _policy_columns(sql: _Sql, reader: str, patient_id: str) -> str:
+def _policy_columns(sql: _Sql, reader: str, patient_id: str, needs: frozenset[str]) -> str:
     """What the access policy needs beside the row's own visibility codes and authors: the
-    record's oppositions and the reader's authorisation (uncorrelated: evaluated once)."""
-    return (", t.visibility_codes, t.author_ids, (SELECT p.opposed_modes FROM patients p "
-            f"WHERE p.patient_id = {sql.value(patient_id)}) AS policy_opposed, "
-            "(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
-            f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)}) "
-            "AS policy_granted")
+    record's oppositions and the reader's authorisation (uncorrelated: evaluated once), each
+    only when the policy will read it for this reader (security/visibility.py)."""
+    opposed = ("(SELECT p.opposed_modes FROM patients p WHERE p.patient_id = "
+               f"{sql.value(patient_id)})") if "oppositions" in needs else "''"
+    granted = ("(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
+               f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)})"
+               ) if "authorization" in needs else "0"
+    return (f", t.visibility_codes, t.author_ids, {opposed} AS policy_opposed, "
+            f"{granted} AS policy_granted")
 
 
 def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
@@ -112,7 +116,8 @@ def _find(connection: Connection, table: Table, filters: Filters, limit: int | N
     columns = ", ".join(f"t.{name}" for name in _RESULT_COLUMNS
                         if name in table.c and (with_xml or name != "xml"))
     if filters.policy_reader is not None and table is document_entries:
-        columns += _policy_columns(sql, filters.policy_reader, filters.patient_id)
+        columns += _policy_columns(sql, filters.policy_reader, filters.patient_id,
+                                   filters.policy_needs)
     text = (f"SELECT {columns} FROM {table.name} t WHERE "
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
