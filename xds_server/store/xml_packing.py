@@ -2,9 +2,9 @@
 
 A FindDocuments answer is the stored XML of ~20 entries, ~6.4 KB each. Sent raw, that is most
 of the database's work for the query (TOAST reads, decompression, 120 KB pushed through its
-8 KB send buffer); packed with `dictionaries/ebrim-1.xml` an entry is ~0.9 KB, inline in its row,
-and unpacks in about a microsecond. The first byte says the format, so rows written before
-packing (raw XML, starting with '<') stay readable as they are.
+8 KB send buffer); packed with `dictionaries/ebrim-1.xml` (made by ebxml/boilerplate.py) an
+entry is ~0.9 KB, inline in its row, and unpacks in about a microsecond. The first byte says
+the format, so rows written before packing (raw XML, starting with '<') stay readable as is.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""How `ebrim-1.xml`, the dictionary the registry compresses its stored LeafClass XML with, was
-made: the project's own encoder writing one object of each kind with placeholder values, so the
-dictionary holds ebRIM 3.0 / XDS.b boilerplate (element and attribute names, classification and
-identification schemes, object types, slot names) and no data of anyone's (the nested ids are
-fresh UUIDs, so a build differs from the shipped file in those only).
+"""How `store/dictionaries/ebrim-1.xml`, the dictionary the registry packs its stored LeafClass
+XML with, was made: this package's encoder writing one object of each kind with placeholder
+values (it lives here so that store/ never imports the wire format). The dictionary holds
+ebRIM 3.0 / XDS.b boilerplate (element and attribute names, classification and identification
+schemes, object types, slot names) and no data of anyone's; the nested ids are fresh UUIDs, so a
+build differs from the shipped file in those only.
 
 Never rebuild ebrim-1.xml in place: rows written with it must stay readable. A better dictionary
 is a new file with the next number (xml_packing.DICTIONARIES), and tests pin every file's hash.
 
-    .venv/bin/python xds_server/store/dictionaries/build.py OUT.xml
+    .venv/bin/python -m xds_server.ebxml.boilerplate OUT.xml
 """
 
 from __future__ import annotations
@@ -17,21 +18,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from xds_server.ebxml.encode import (
-    encode_association,
-    encode_document,
-    encode_folder,
-    encode_submission_set,
-)
-from xds_server.model import vocabulary as v
-from xds_server.model.metadata import (
-    Association,
-    Author,
-    Code,
-    DocumentEntry,
-    Folder,
-    SubmissionSet,
-)
+from ..model import vocabulary as v
+from ..model.metadata import Association, Author, Code, DocumentEntry, Folder, SubmissionSet
+from .encode import encode_association, encode_document, encode_folder, encode_submission_set
 
 UUID = "urn:uuid:00000000-0000-4000-8000-000000000000"
 PATIENT = "0000000000^^^&1.2.250.1.213.1.4.10&ISO"
