@@ -9,11 +9,13 @@ the format, so rows written before packing (raw XML, starting with '<') stay rea
 
 from __future__ import annotations
 
+import struct
 from importlib import resources
 
 import lz4.block
 
 RAW = b"<"
+_SIZE = struct.Struct("<I")    # LZ4's stored size prefix
 MAX_UNPACKED = 16 * 2**20      # a LeafClass object is a few KB; a larger claim is corruption
 
 
@@ -41,9 +43,9 @@ def unpack(stored: bytes) -> bytes:
     dictionary = DICTIONARIES.get(marker)
     if dictionary is None or len(stored) < 5:
         raise PackingError(f"stored XML in an unknown format (first byte {marker!r})")
-    if int.from_bytes(stored[1:5], "little") > MAX_UNPACKED:
+    if _SIZE.unpack_from(stored, 1)[0] > MAX_UNPACKED:
         raise PackingError("stored XML claims an unpacked size over 16 MiB")
     try:
-        return lz4.block.decompress(memoryview(stored)[1:], dict=dictionary)
+        return lz4.block.decompress(stored[1:], dict=dictionary)
     except lz4.block.LZ4BlockError as exc:
         raise PackingError(f"stored XML does not unpack: {exc}") from None
