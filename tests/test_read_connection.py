@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from xds_server.store.database import ReadConnection, make_engine
+from xds_server.store.database import ReadConnection, fetch, make_engine
 
 from .conftest import DATABASES, database_for
 
@@ -34,6 +34,11 @@ def test_a_connection_the_server_dropped_is_replaced(tmp_path):
             admin.commit()
         again = reads.run(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar())
         assert again != backend
+        with engine.connect() as admin:     # the hot-path reads go to the driver directly
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": again})
+            admin.commit()
+        third = reads.run(lambda c: fetch(c, "SELECT pg_backend_pid() AS pid", [])[0].pid)
+        assert third not in (backend, again)
         reads.close()
         engine.dispose()
 

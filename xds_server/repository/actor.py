@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,7 +249,7 @@ class Repository:
 
     def _path_of(self, row) -> Path | None:
         path = self.blobs.final_path(row.blob_key)
-        if path.is_file():
+        if os.path.isfile(path):
             return path
         # committed but not yet moved into place (a crash between commit and rename)
         self.blobs.sweep(lambda key: key == row.blob_key, older_than=0.0)

@@ -45,6 +45,7 @@ def _fsync_dir(directory: Path) -> None:
 class FilesystemBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root = str(self.root)
         self.staging = self.root / ".staging"
 
     def ensure(self) -> None:
@@ -52,7 +53,7 @@ class FilesystemBlobStore:
             self.staging.mkdir(parents=True, exist_ok=True)
 
     def final_path(self, key: str) -> Path:
-        return self.root / key[:2] / key[2:4] / key
+        return Path(os.path.join(self._root, key[:2], key[2:4], key))   # joined as text: hot
 
     # --- writing ------------------------------------------------------------------------------
 

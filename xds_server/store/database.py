@@ -93,13 +93,14 @@ class ReadConnection:
                     raise
                 self.close()            # lost: try once more on a new connection
             finally:
-                if not _unusable(connection):
+                if not connection.closed and connection.in_transaction():
                     connection.rollback()   # ends SQLAlchemy's autobegun state; sends nothing
         raise AssertionError("unreachable")
 
     def _connection(self) -> Connection:
+        # a connection the server dropped since is found by the read that fails on it
         connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None or _unusable(connection):
+        if connection is None or connection.closed or connection.invalidated:
             if connection is not None:
                 self.close()
             connection = self._engine.connect()
