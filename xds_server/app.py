@@ -27,7 +27,7 @@ from .security.authentication import authenticator_for, verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
-from .store.database import check_database, make_engine
+from .store.database import ReadConnection, check_database, make_engine
 from .transactions.echo import ECHO_OPERATION
 from .transactions.iti18 import iti18_operation
 from .transactions.iti41 import iti41_operation
@@ -80,17 +80,18 @@ class XdsApplication:
         self.settings = settings
         self.metrics = Metrics()
         self.engine = make_engine(settings.database_url)
+        reads = ReadConnection(self.engine)   # one kept connection for both actors' reads
         self.registry = Registry(self.engine, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
-                                 settings.disclose_masked_count)
+                                 settings.disclose_masked_count, reads)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
                                      registry_link(settings, self.registry, self.engine),
                                      settings.max_document_bytes, content_check(settings),
                                      None if settings.registry_url else
-                                     self.registry.readable_documents)
+                                     self.registry.readable_documents, reads)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier_for(settings)
         common = {

@@ -19,6 +19,13 @@ CHUNK = 64 * 1024
 FILE_CHUNK = 1024 * 1024  # large reads for streaming: fewer syscalls, bounded memory
 
 
+def file_chunks(path: Path, size: int = FILE_CHUNK) -> Iterator[bytes]:
+    """A file's bytes in large blocks, for a streaming writer."""
+    with open(path, "rb") as handle:
+        while block := handle.read(size):
+            yield block
+
+
 class Attachment:
     """Bytes with a content type and a content id, held in memory or in a spool file."""
 
@@ -85,9 +92,8 @@ class Attachment:
         if self._data is not None:
             yield self._data
             return
-        with self.open() as handle:
-            while block := handle.read(size):
-                yield block
+        assert self._path is not None
+        yield from file_chunks(self._path, size)
 
     def base64_text(self) -> str:
         return base64.b64encode(self.read_bytes()).decode("ascii")

@@ -12,6 +12,7 @@ from ..model.metadata import Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
+from ..store.database import ReadConnection
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable
@@ -23,13 +24,16 @@ from .update import MetadataUpdater
 
 class Registry:
     def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
-                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False) -> None:
+                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False,
+                 reads: ReadConnection | None = None) -> None:
+        """`reads`: the kept read connection, shared with the repository in one process."""
         self.engine = engine
         self.profile = profile
         self.writer = RegistryWriter(engine, profile)
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(engine)
-        self.queries = StoredQueries(engine, max_leaf_class_results, disclose_masked_count)
+        self.queries = StoredQueries(engine, max_leaf_class_results, disclose_masked_count,
+                                     reads or ReadConnection(engine))
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,

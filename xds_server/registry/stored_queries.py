@@ -53,11 +53,11 @@ def _patterns(values: Iterable[str]) -> list[str]:
 
 class StoredQueries:
     def __init__(self, engine: Engine, max_leaf_class_results: int,
-                 disclose_masked_count: bool = False) -> None:
+                 disclose_masked_count: bool = False, reads: ReadConnection | None = None) -> None:
         self.engine = engine
         self.disclose_masked_count = disclose_masked_count
         self.audit_writer = ReadAuditWriter(engine)
-        self._reads = ReadConnection(engine)
+        self._reads = reads or ReadConnection(engine)
         self.max_leaf_class_results = max_leaf_class_results
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:

@@ -67,11 +67,13 @@ class Repository:
     def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
-                 readable: Callable[[Principal, list[str]], set[str]] | None = None) -> None:
+                 readable: Callable[[Principal, list[str]], set[str]] | None = None,
+                 reads: ReadConnection | None = None) -> None:
         """`readable` says which documents a caller may read (the in-process registry's access
-        policy); without it (a remote registry) retrieval serves every caller."""
+        policy); without it (a remote registry) retrieval serves every caller. `reads`: the
+        kept read connection, shared with the registry in one process."""
         self.engine = engine
-        self._reads = ReadConnection(engine)
+        self._reads = reads or ReadConnection(engine)
         self.blobs = blobs
         self.repository_unique_id = repository_unique_id
         self.registry = registry

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from ..model.content import CHUNK, FILE_CHUNK, Attachment
+from ..model.content import CHUNK, Attachment
 
-__all__ = ["CHUNK", "FILE_CHUNK", "Attachment", "AttachmentWriter", "decode_base64_text"]
+__all__ = ["CHUNK", "Attachment", "AttachmentWriter", "decode_base64_text"]
 
 
 class AttachmentWriter:

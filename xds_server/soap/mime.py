@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .attachments import CHUNK, FILE_CHUNK, Attachment, AttachmentWriter
+from ..model.content import file_chunks
+from .attachments import CHUNK, Attachment, AttachmentWriter
 
 _PARAM = re.compile(   # quoted-string unrolled ("[^"\\]*(?:\\.[^"\\]*)*"): 3x the alternation
     r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^;\s]*)', re.S
@@ -189,10 +190,8 @@ class FileSegment:
     path: Path
     size: int
 
-    def read_chunks(self, size: int = FILE_CHUNK) -> Iterator[bytes]:
-        with open(self.path, "rb") as handle:
-            while block := handle.read(size):
-                yield block
+    def read_chunks(self) -> Iterator[bytes]:
+        return file_chunks(self.path)
 
 
 Segment = bytes | FileSegment
