@@ -9,6 +9,11 @@ visible without registration, whatever moment the process dies at:
    committed after the registry's Success;
 3. only then are staged files renamed into place.
 
+A file under its final name is therefore a committed document, and a retrieval serves it from
+the blob store alone (the mime type is kept with the bytes); the database is asked only for a
+document whose file is not in place. A removal (ITI-86) takes the file from its final name
+before its rows' deletion commits, and deletes it after.
+
 `recover()` (run before the server takes requests) finishes what a crash interrupted: staged
 files whose rows committed are moved into place, the others are dropped, and pending rows are
 settled by asking the remote registry.
@@ -26,13 +31,14 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Row
 
 from ..model.content import Attachment
 from ..model.metadata import DocumentEntry, Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import repository_store as rows
-from ..store.blobs import FilesystemBlobStore, StagedBlob, blob_key
+from ..store.blobs import STAGED, WITHDRAWN, FilesystemBlobStore, HeldBlob, StagedBlob, blob_key
 from ..store.database import ReadConnection
 from ..store.registry_store import patient_key
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -100,9 +106,11 @@ class Repository:
                     continue  # the same bytes are already held (a resubmission)
                 if attachment.path is not None:  # spooled while received: link, no copy
                     blob = self.blobs.stage(entry.unique_id, attachment.path,
-                                            known=(attachment.size, attachment.sha1))
+                                            known=(attachment.size, attachment.sha1),
+                                            mime_type=entry.mime_type)
                 else:
-                    blob = self.blobs.stage(entry.unique_id, io.BytesIO(attachment.read_bytes()))
+                    blob = self.blobs.stage(entry.unique_id, io.BytesIO(attachment.read_bytes()),
+                                            mime_type=entry.mime_type)
                 staged.append((entry, blob))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
@@ -199,20 +207,20 @@ class Repository:
         if self.readable is not None and not principal.is_system:
             allowed = self.readable(principal, wanted)     # hidden = not held, to this caller
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
-        held = self._reads.run(lambda connection: rows.documents(connection, wanted)) \
-            if wanted else {}
+        in_place = {unique_id: blob for unique_id in wanted
+                    if (blob := self.blobs.find(blob_key(unique_id))) is not None}
+        asked = [unique_id for unique_id in wanted if unique_id not in in_place]
+        held = self._reads.run(lambda connection: rows.documents(connection, asked)) \
+            if asked else {}
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
                 errors.append(self._foreign(request))
                 continue
-            row = held.get(request.document_unique_id)
-            path = self._path_of(row) if row is not None and row.state == rows.COMMITTED \
-                else None
-            if path is None:
+            document = self._held(request, in_place, held)
+            if document is None:
                 errors.append(_not_held(request))
-                continue
-            found.append(RetrievedDocument(request, row.mime_type, Attachment(
-                row.mime_type, "", path=path, size=row.size, sha1=row.hash)))
+            else:
+                found.append(document)
         if not principal.is_system:
             with self.engine.begin() as connection:
                 access_store.audit(connection, principal, "R",
@@ -220,28 +228,52 @@ class Repository:
                                    [d.request.document_unique_id for d in found], "ITI-43")
         return found, errors
 
+    def _held(self, request: DocumentRequest, in_place: dict[str, HeldBlob],
+              held: dict[str, Row]) -> RetrievedDocument | None:
+        blob = in_place.get(request.document_unique_id)
+        if blob is not None:
+            return RetrievedDocument(request, blob.mime_type, Attachment(
+                blob.mime_type, "", path=blob.path, size=blob.size))
+        row = held.get(request.document_unique_id)
+        path = self._path_of(row) if row is not None and row.state == rows.COMMITTED else None
+        if path is None:
+            return None
+        return RetrievedDocument(request, row.mime_type, Attachment(
+            row.mime_type, "", path=path, size=row.size, sha1=row.hash))
+
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
         """ITI-86: delete documents this repository holds (the registry's metadata is ITI-62's
-        business). The rows go in one transaction; the files after it commits, so a crash in
-        between leaves an unreferenced file for recovery, never a row without its file."""
+        business). The files leave their final names first (no retrieval serves them from
+        then on), the rows go in one transaction, and the files are deleted once it committed;
+        if it does not, they go back. A crash in between is settled by `recover`: a withdrawn
+        file whose row is still there goes back, any other is deleted."""
         removed: list[DocumentRequest] = []
         errors: list[RegistryError] = []
-        with self.engine.begin() as connection:
-            held = rows.documents(connection, [r.document_unique_id for r in requests])
-            for request in requests:
-                if request.repository_unique_id != self.repository_unique_id:
-                    errors.append(self._foreign(request))
-                elif request.document_unique_id not in held:
-                    errors.append(_not_held(request))
-                else:
-                    removed.append(request)
-            rows.remove(connection, [r.document_unique_id for r in removed])
-            access_store.audit(connection, principal, "D", "success" if removed else "failure",
-                               _patient(principal),
-                               [r.document_unique_id for r in removed], "ITI-86")
-        for request in removed:
-            self.blobs.delete(request.document_unique_id)
+        withdrawn: list[Path] = []
+        try:
+            with self.engine.begin() as connection:
+                held = rows.documents(connection, [r.document_unique_id for r in requests])
+                for request in requests:
+                    if request.repository_unique_id != self.repository_unique_id:
+                        errors.append(self._foreign(request))
+                    elif request.document_unique_id not in held:
+                        errors.append(_not_held(request))
+                    else:
+                        removed.append(request)
+                for request in removed:
+                    if (path := self.blobs.withdraw(request.document_unique_id)) is not None:
+                        withdrawn.append(path)
+                rows.remove(connection, [r.document_unique_id for r in removed])
+                access_store.audit(connection, principal, "D",
+                                   "success" if removed else "failure", _patient(principal),
+                                   [r.document_unique_id for r in removed], "ITI-86")
+        except BaseException:
+            for path in withdrawn:
+                self.blobs.restore(path)
+            raise
+        for path in withdrawn:
+            self.blobs.discard_withdrawn(path)
         return removed, errors
 
     def _foreign(self, request: DocumentRequest) -> RegistryError:
@@ -273,7 +305,8 @@ class Repository:
                     settled["abandoned"] += 1
         with self.engine.connect() as connection:
             finished, dropped = self.blobs.sweep(
-                lambda key: rows.committed_key(connection, key), older_than)
+                lambda key: rows.committed_key(connection, key), older_than,
+                suffixes=(STAGED, WITHDRAWN))
         settled.update(finished=finished, dropped=dropped)
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)

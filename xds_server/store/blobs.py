@@ -1,8 +1,11 @@
-"""Filesystem document store: stage, commit, open, delete, sweep.
+"""Filesystem document store: stage, commit, find, withdraw, sweep.
 
 A document is written to a staging file and fsynced before the registry commits; it becomes
-visible (renamed into place) only after. File names derive from a hash of the document's
-uniqueId, never from client text, and shard into two directory levels.
+visible (renamed into place) only after, and leaves its final name (renamed back into staging)
+before its removal commits. So a file under its final name is a committed document: a retrieval
+finds it, its size and its mime type (an extended attribute written with the bytes) without a
+database round trip. File names derive from a hash of the document's uniqueId, never from
+client text, and shard into two directory levels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+MIME_TYPE_XATTR = "user.xds.mime-type"
+STAGED = ".staged"        # bytes written, waiting for their registration to commit
+WITHDRAWN = ".withdrawn"  # taken from its final name, waiting for its removal to commit
 
 
 def blob_key(unique_id: str) -> str:
@@ -32,6 +38,23 @@ class StagedBlob:
     path: Path
     size: int
     sha1: str
+
+
+@dataclass(frozen=True)
+class HeldBlob:
+    """A committed document's file as a retrieval needs it."""
+
+    path: Path
+    size: int
+    mime_type: str
+
+
+def _write_mime_type(descriptor: int, mime_type: str | None) -> None:
+    """Kept beside the bytes; a filesystem without user attributes leaves the database as the
+    only place to read it from (retrieval then asks it)."""
+    if mime_type:
+        with contextlib.suppress(OSError):
+            os.setxattr(descriptor, MIME_TYPE_XATTR, mime_type.encode("utf-8"))
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -58,12 +81,13 @@ class FilesystemBlobStore:
     # --- writing ------------------------------------------------------------------------------
 
     def stage(self, unique_id: str, source: BinaryIO | Path,
-              known: tuple[int, str] | None = None) -> StagedBlob:
+              known: tuple[int, str] | None = None, mime_type: str | None = None) -> StagedBlob:
         """Copy (or hard-link, for a spool file on the same disk) the bytes into staging,
-        durably. `known` is (size, sha1) when the caller computed them while receiving."""
+        durably, with their mime type. `known` is (size, sha1) when the caller computed them
+        while receiving."""
         self.ensure()
         key = blob_key(unique_id)
-        target = self.staging / f"{key}.{uuid.uuid4().hex}.staged"
+        target = self.staging / f"{key}.{uuid.uuid4().hex}{STAGED}"
         digest = hashlib.sha1()
         size = 0
         if isinstance(source, Path):
@@ -77,6 +101,7 @@ class FilesystemBlobStore:
             except OSError:
                 shutil.copyfile(source, target)
             with open(target, "rb+") as handle:
+                _write_mime_type(handle.fileno(), mime_type)
                 os.fsync(handle.fileno())
         else:
             with open(target, "wb") as handle:
@@ -85,6 +110,7 @@ class FilesystemBlobStore:
                     size += len(block)
                     handle.write(block)
                 handle.flush()
+                _write_mime_type(handle.fileno(), mime_type)
                 os.fsync(handle.fileno())
         _fsync_dir(self.staging)
         if known is not None and isinstance(source, Path):
@@ -108,11 +134,36 @@ class FilesystemBlobStore:
         with contextlib.suppress(FileNotFoundError):
             staged.path.unlink()
 
-    def delete(self, unique_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.final_path(blob_key(unique_id)).unlink()
+    def withdraw(self, unique_id: str) -> Path | None:
+        """Take a document from its final name before its removal commits (None: no file).
+        Then `discard_withdrawn` once it committed, or `restore` if it did not."""
+        key = blob_key(unique_id)
+        withdrawn = self.staging / f"{key}.{uuid.uuid4().hex}{WITHDRAWN}"
+        try:
+            os.replace(self.final_path(key), withdrawn)
+        except FileNotFoundError:
+            return None
+        return withdrawn
+
+    def restore(self, withdrawn: Path) -> None:
+        os.replace(withdrawn, self.final_path(withdrawn.name.split(".", 1)[0]))
+
+    def discard_withdrawn(self, withdrawn: Path) -> None:
+        withdrawn.unlink(missing_ok=True)
 
     # --- reading ------------------------------------------------------------------------------
+
+    def find(self, key: str) -> HeldBlob | None:
+        """The committed file of `key` with its size and mime type, or None when the file is
+        not in place or carries no mime type (written before, or on a filesystem without user
+        attributes): the database then has the answer."""
+        path = os.path.join(self._root, key[:2], key[2:4], key)
+        try:
+            mime_type = os.getxattr(path, MIME_TYPE_XATTR)
+            size = os.stat(path).st_size
+        except OSError:
+            return None
+        return HeldBlob(Path(path), size, mime_type.decode("utf-8"))
 
     def open(self, unique_id: str) -> BinaryIO:
         return open(self.final_path(blob_key(unique_id)), "rb")
@@ -122,22 +173,27 @@ class FilesystemBlobStore:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    def staged_keys(self, older_than: float = 0.0) -> list[tuple[str, Path]]:
-        """(key, path) of staged files last written more than `older_than` seconds ago."""
+    def staged_keys(self, older_than: float = 0.0,
+                    suffixes: tuple[str, ...] = (STAGED,)) -> list[tuple[str, Path]]:
+        """(key, path) of staging files with these suffixes last written more than
+        `older_than` seconds ago."""
         if not self.staging.is_dir():
             return []
         limit = time.time() - older_than
         found = []
         for path in self.staging.iterdir():
-            if path.name.endswith(".staged") and path.stat().st_mtime <= limit:
+            if path.name.endswith(suffixes) and path.stat().st_mtime <= limit:
                 found.append((path.name.split(".", 1)[0], path))
         return found
 
-    def sweep(self, is_committed: Callable[[str], bool], older_than: float) -> tuple[int, int]:
-        """Finish or drop what a crash left in staging: a blob whose row committed is moved
-        into place, any other older than `older_than` seconds is deleted. (finished, dropped)"""
+    def sweep(self, is_committed: Callable[[str], bool], older_than: float,
+              suffixes: tuple[str, ...] = (STAGED,)) -> tuple[int, int]:
+        """Finish or drop what a crash left in staging: a file whose row is committed goes
+        (back) into place, any other older than `older_than` seconds is deleted. Recovery
+        takes withdrawn files too (a removal that did not commit puts its file back); a
+        retrieval must not, or it would undo a removal in progress. (finished, dropped)"""
         finished = dropped = 0
-        for key, path in self.staged_keys(older_than):
+        for key, path in self.staged_keys(older_than, suffixes):
             if is_committed(key):
                 final = self.final_path(key)
                 final.parent.mkdir(parents=True, exist_ok=True)
