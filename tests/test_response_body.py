@@ -61,3 +61,66 @@ def test_without_a_plain_socket_files_are_read(tmp_path):
     assert b"".join(body) == b"<document bytes>"
     body.close()
     assert closed == [True]
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    return server, client
+
+
+def _corked(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+
+
+def test_a_tcp_answer_is_corked_while_written_and_uncorked_at_its_end(tmp_path):
+    """Headers, framing and file leave in full segments; nothing is held once it is written."""
+    (segment,) = _files(tmp_path, [b"x" * 100_000])
+    server, client = _tcp_pair()
+    received = bytearray()
+    reader = threading.Thread(target=_drain, args=(client, received))
+    reader.start()
+    send_file = kernel_file_sender({"gunicorn.socket": server, "wsgi.url_scheme": "http"})
+    states = []
+    body = ResponseBody([b"head;", segment, b";end"], send_file=send_file)
+    for chunk in body:
+        states.append(_corked(server))
+        server.sendall(chunk)
+    states.append(_corked(server))
+    body.close()
+    server.close()
+    reader.join(timeout=10)
+    assert states == [True, True, False]
+    assert bytes(received) == b"head;" + b"x" * 100_000 + b";end"
+    client.close()
+
+
+def test_an_answer_cut_short_is_uncorked_by_close(tmp_path):
+    (segment,) = _files(tmp_path, [b"y" * 1000])
+    server, client = _tcp_pair()
+    body = ResponseBody([b"head;", segment, b";end"], send_file=kernel_file_sender(
+        {"gunicorn.socket": server, "wsgi.url_scheme": "http"}))
+    next(iter(body))            # the server gives up after the first chunk (client gone)
+    assert _corked(server)
+    body.close()
+    assert not _corked(server)
+    server.close()
+    client.close()
+
+
+def test_a_socket_with_a_timeout_still_gets_the_whole_file(tmp_path):
+    (segment,) = _files(tmp_path, [bytes(range(256)) * 8192])   # 2 MiB: the buffer fills
+    server, client = _tcp_pair()
+    server.settimeout(10)
+    received = bytearray()
+    reader = threading.Thread(target=_drain, args=(client, received))
+    reader.start()
+    body = ResponseBody([b"<", segment, b">"], send_file=kernel_file_sender(
+        {"gunicorn.socket": server, "wsgi.url_scheme": "http"}))
+    for chunk in body:
+        server.sendall(chunk)
+    server.close()
+    reader.join(timeout=10)
+    assert bytes(received) == b"<" + segment.path.read_bytes() + b">"
+    client.close()

@@ -8,10 +8,15 @@ is read in large blocks and yielded like any other bytes.
 
 The socket is used only after the first bytes were yielded: gunicorn has then written the status
 line and headers, and the framing before the file, so the byte order on the wire is the message's.
+A TCP socket is corked for the whole answer: headers, framing and file leave in full segments
+instead of a small packet each (each one a wakeup of the reader; measured on ITI-43: a sixth of
+the kernel time of an answer).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
@@ -19,25 +24,57 @@ from typing import Any
 
 from .mime import FileSegment, Segment
 
+_CORK = getattr(socket, "TCP_CORK", None)   # Linux
+
+
+class KernelFileSender:
+    """sendfile(2) on the request's socket; corks and uncorks a TCP one around the answer."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._corkable = _CORK is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+
+    def cork(self, on: bool) -> None:
+        if self._corkable:
+            with contextlib.suppress(OSError):   # the peer may be gone; the write will say so
+                self._sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1 if on else 0)
+
+    def __call__(self, segment: FileSegment) -> None:
+        if segment.size == 0:      # sendfile with nothing to send
+            return
+        if self._sock.gettimeout() is not None:   # non-blocking underneath: let socket wait
+            with open(segment.path, "rb") as handle:
+                sent = self._sock.sendfile(handle, 0, segment.size)
+        else:                      # blocking (gunicorn's sync worker): the system call alone
+            sent = _sendfile_blocking(self._sock.fileno(), segment)
+        if sent != segment.size:   # the file shrank under us: the answer cannot be completed
+            raise OSError(f"{segment.path} gave {sent} of {segment.size} bytes")
+
+
+def _sendfile_blocking(out: int, segment: FileSegment) -> int:
+    descriptor = os.open(segment.path, os.O_RDONLY)
+    try:
+        offset = 0
+        while offset < segment.size:
+            sent = os.sendfile(out, descriptor, offset, segment.size - offset)
+            if sent == 0:
+                break
+            offset += sent
+        return offset
+    finally:
+        os.close(descriptor)
+
+
 SendFile = Callable[[FileSegment], None]
 
 
-def kernel_file_sender(environ: dict[str, Any]) -> SendFile | None:
+def kernel_file_sender(environ: dict[str, Any]) -> KernelFileSender | None:
     """A sendfile(2) writer on the request's own socket, when the server exposes a plain one."""
     sock = environ.get("gunicorn.socket")
     if (not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket)
             or environ.get("wsgi.url_scheme") != "http"):
         return None
-
-    def send(segment: FileSegment) -> None:
-        if segment.size == 0:      # socket.sendfile refuses a count of 0
-            return
-        with open(segment.path, "rb") as handle:
-            sent = sock.sendfile(handle, 0, segment.size)
-        if sent != segment.size:   # the file shrank under us: the answer cannot be completed
-            raise OSError(f"{segment.path} gave {sent} of {segment.size} bytes")
-
-    return send
+    return KernelFileSender(sock)
 
 
 class ResponseBody:
@@ -48,9 +85,11 @@ class ResponseBody:
         self._segments = segments
         self._on_close = on_close
         self._send_file = send_file
+        self._corked = False
 
     def __iter__(self) -> Iterator[bytes]:
         started = False
+        self._set_cork(True)
         for segment in self._segments:
             if isinstance(segment, bytes):
                 if segment:
@@ -62,7 +101,14 @@ class ResponseBody:
                 for block in segment.read_chunks():
                     started = True
                     yield block
+        self._set_cork(False)
+
+    def _set_cork(self, on: bool) -> None:
+        if isinstance(self._send_file, KernelFileSender) and self._corked != on:
+            self._send_file.cork(on)
+            self._corked = on
 
     def close(self) -> None:
+        self._set_cork(False)       # an answer cut short is not left corked
         if self._on_close is not None:
             self._on_close()
