@@ -7,13 +7,13 @@ rules decide later what is fatal.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
 from ..model import vocabulary as v
+from ..model.ids import urn_uuid
 from ..model.metadata import (
     Association,
     Author,
@@ -45,7 +45,7 @@ class DecodeResult:
 
 
 def new_uuid() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
+    return urn_uuid()
 
 
 def localized(element: etree._Element | None) -> str | None:

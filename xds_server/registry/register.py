@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from ..ebxml.encode import (
 )
 from ..model import vocabulary as v
 from ..model.hl7 import dtm_key
+from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
 from ..security.policy import check_patient
 from ..security.principal import Principal
@@ -239,7 +239,7 @@ class RegistryWriter:
                 folder = store.find_by_uuids(connection, [row.source]).get(row.source)
                 if folder is not None and folder.kind == "folder":
                     plan.extra_associations.append(Association(
-                        entry_uuid=f"urn:uuid:{uuid.uuid4()}", type=v.HAS_MEMBER,
+                        entry_uuid=urn_uuid(), type=v.HAS_MEMBER,
                         source=row.source, target=replacement_of[row.target]))
                     plan.touched_folders.add(row.source)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from ..model.ids import random_hex
 from .envelope import new_message_id
 from .faults import RECEIVER, SENDER, SoapFault, fault_envelope, problem_action_detail, sender
 from .message import EncodedMessage, SoapRequest, SoapResponse, encode_response, read_request
@@ -44,7 +44,7 @@ def request_id_of(environ: dict[str, Any]) -> str:
     if existing:
         return existing
     offered = environ.get("HTTP_X_REQUEST_ID", "")
-    request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    request_id = offered if _REQUEST_ID.fullmatch(offered) else random_hex()
     environ["xds.request_id"] = request_id
     return request_id
 

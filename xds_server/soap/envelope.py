@@ -7,11 +7,11 @@ not the body element, chooses the operation (ITI-42 and ITI-57 share `lcm:Submit
 from __future__ import annotations
 
 import functools
-import uuid
 from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..model.ids import urn_uuid
 from .faults import (
     MUST_UNDERSTAND,
     VERSION_MISMATCH,
@@ -44,7 +44,7 @@ _TRUE = ("true", "1")
 
 
 def new_message_id() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
+    return urn_uuid()
 
 
 @dataclass

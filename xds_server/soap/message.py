@@ -7,7 +7,6 @@ element whose content is written as an MTOM part or, for a plain request, as bas
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from ..model.ids import random_hex
 from .attachments import Attachment, decode_base64_text
 from .envelope import Addressing, Envelope, read_envelope, reply_envelope
 from .faults import SoapFault, sender
@@ -231,7 +231,7 @@ def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
         for child in list(element):
             element.remove(child)
         if mtom:
-            cid = f"{index}.{uuid.uuid4().hex}@xds-server"
+            cid = f"{index}.{random_hex()}@xds-server"
             parts.append(attachment.with_content_id(cid))
             element.text = None
             etree.SubElement(element, _INCLUDE, nsmap={"xop": XOP}).set("href", f"cid:{cid}")
@@ -257,7 +257,7 @@ def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> 
     body: MultipartBody = write_multipart(
         xml,
         root_type=f'{XOP_XML}; charset=UTF-8; type="{SOAP_XML}"',
-        root_id=f"root.{uuid.uuid4().hex}@xds-server",
+        root_id=f"root.{random_hex()}@xds-server",
         attachments=parts,
         related_type=XOP_XML,
         start_info=SOAP_XML,

@@ -7,13 +7,13 @@ writes each part to an AttachmentWriter, which spills large parts to disk.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..model.content import file_chunks
+from ..model.ids import random_hex
 from .attachments import CHUNK, Attachment, AttachmentWriter
 
 _PARAM = re.compile(   # quoted-string unrolled ("[^"\\]*(?:\\.[^"\\]*)*"): 3x the alternation
@@ -179,7 +179,7 @@ def _parse_part_headers(raw: bytes) -> dict[str, str]:
 
 
 def new_boundary() -> str:
-    return "MIMEBoundary_" + uuid.uuid4().hex
+    return "MIMEBoundary_" + random_hex()
 
 
 @dataclass(frozen=True)
