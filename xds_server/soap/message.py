@@ -36,6 +36,7 @@ SOAP_XML = "application/soap+xml"
 XOP_XML = "application/xop+xml"
 ACCEPTED_TYPES = (SOAP_XML, "text/xml", "application/xml")
 _INCLUDE = qn(XOP, "Include")
+_INCLUDE_START = f'<xop:Include xmlns:xop="{XOP}" href="cid:'.encode("ascii")
 
 
 @dataclass
@@ -76,9 +77,11 @@ class SoapRequest:
 
 @dataclass
 class SoapResponse:
-    """What an operation answers: a payload element and the binaries hung on its elements."""
+    """What an operation answers: a payload element and the binaries hung on its elements, or
+    the pieces of one serialised element, an Attachment piece standing for an element's
+    binary content (written as an xop:Include or base64 text)."""
 
-    payload: etree._Element | list[bytes]  # pieces of one serialised element, as is
+    payload: etree._Element | list[bytes | Attachment]
     action: str | None = None
     outcome: str = "success"
     binaries: list[tuple[etree._Element, Attachment]] = field(default_factory=list)
@@ -240,12 +243,32 @@ def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
     return parts if mtom else None
 
 
+def externalize_pieces(pieces: list[bytes | Attachment], mtom: bool
+                       ) -> tuple[list[bytes], list[Attachment] | None]:
+    """The bytes of `pieces`, each Attachment written as externalize_binaries writes it."""
+    out: list[bytes] = []
+    parts: list[Attachment] = []
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            out.append(piece)
+        elif mtom:
+            cid = f"{len(parts)}.{random_hex()}@xds-server"
+            parts.append(piece.with_content_id(cid))
+            out.append(_INCLUDE_START + cid.encode("ascii") + b'"/>')
+        else:
+            out.append(piece.base64_text().encode("ascii"))
+    return out, parts if mtom else None
+
+
 def encode_response(response: SoapResponse, action: str, relates_to: str | None,
                     mtom: bool) -> EncodedMessage:
     """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
-    parts = externalize_binaries(response.binaries, mtom)
-    payload = response.payload if isinstance(response.payload, list) else \
-        [etree.tostring(response.payload, encoding="UTF-8", xml_declaration=False, with_tail=False)]
+    if isinstance(response.payload, list):
+        payload, parts = externalize_pieces(response.payload, mtom)
+    else:
+        parts = externalize_binaries(response.binaries, mtom)
+        payload = [etree.tostring(response.payload, encoding="UTF-8", xml_declaration=False,
+                                  with_tail=False)]
     xml = reply_envelope(payload, action=action, relates_to=relates_to)
     return encode_envelope(xml, action, parts)
 

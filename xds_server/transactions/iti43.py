@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..ebxml.encode import error_list, response_status
-from ..ebxml.namespaces import PARTIAL_SUCCESS, RS, XDSB
+from ..ebxml.encode import response_status
+from ..ebxml.namespaces import PARTIAL_SUCCESS, XDSB
 from ..repository.actor import DocumentRequest, Repository
 from ..security.authentication import caller
 from ..soap.endpoint import Operation
@@ -13,6 +13,7 @@ from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from .outcome import outcome_label
+from .retrieve_response import retrieve_response_pieces
 
 ACTION = "urn:ihe:iti:2007:RetrieveDocumentSet"
 RESPONSE_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
@@ -43,28 +44,11 @@ def document_requests(payload: etree._Element) -> list[DocumentRequest]:
 def iti43_operation(repository: Repository) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         found, errors = repository.retrieve(document_requests(request.payload), caller(request))
-        answer = etree.Element(qn(XDSB, "RetrieveDocumentSetResponse"),
-                               nsmap={"xdsb": XDSB, "rs": RS})
         status = response_status(errors, partial=bool(found))
         if errors and found:
             status = PARTIAL_SUCCESS
-        registry_response = etree.SubElement(answer, qn(RS, "RegistryResponse"), status=status)
-        errors_element = error_list(errors)
-        if errors_element is not None:
-            registry_response.append(errors_element)
-        response = SoapResponse(answer, outcome=outcome_label(status))
-        for document in found:
-            item = etree.SubElement(answer, qn(XDSB, "DocumentResponse"))
-            if document.request.home_community_id:
-                etree.SubElement(item, qn(XDSB, "HomeCommunityId")).text = \
-                    document.request.home_community_id
-            etree.SubElement(item, qn(XDSB, "RepositoryUniqueId")).text = \
-                document.request.repository_unique_id
-            etree.SubElement(item, qn(XDSB, "DocumentUniqueId")).text = \
-                document.request.document_unique_id
-            etree.SubElement(item, qn(XDSB, "mimeType")).text = document.mime_type
-            response.set_binary(etree.SubElement(item, qn(XDSB, "Document")), document.content)
-        return response
+        return SoapResponse(retrieve_response_pieces(found, errors, status),
+                            outcome=outcome_label(status))
 
     return Operation("ITI-43", ACTION, RESPONSE_ACTION, qn(XDSB, "RetrieveDocumentSetRequest"),
                      qn(XDSB, "RetrieveDocumentSetResponse"), handle,
