@@ -37,12 +37,16 @@ class Attachment:
         self._data = data
         self._path = path
         self._owns_file = owns_file
-        if data is not None:
-            self.size = len(data)
-            self.sha1 = sha1 or hashlib.sha1(data).hexdigest()
-        else:
-            self.size = size
-            self.sha1 = sha1
+        self.size = len(data) if data is not None else size
+        self._sha1 = sha1
+
+    @property
+    def sha1(self) -> str:
+        """Hex SHA-1 of the content; for bytes in memory computed when first asked (most
+        parts, a SOAP envelope among them, are never asked)."""
+        if not self._sha1 and self._data is not None:
+            self._sha1 = hashlib.sha1(self._data).hexdigest()
+        return self._sha1
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str = "application/octet-stream",

@@ -1,7 +1,8 @@
 """Binary content of SOAP messages: kept as bytes or in a spool file, never as base64 in a tree.
 
-An `Attachment` is what an MTOM part or an inline base64 element becomes. Its size and SHA-1 are
-computed while it is written, so a repository never needs a second pass over a document.
+An `Attachment` is what an MTOM part or an inline base64 element becomes. A spooled part's SHA-1
+is computed while it is written, so a repository never needs a second pass over a document; a
+part kept in memory is hashed only if asked.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class AttachmentWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        self._digest.update(data)
         self.size += len(data)
         if self._file is not None:
+            self._digest.update(data)
             self._file.write(data)
             return
         self._buffer += data
@@ -52,6 +53,7 @@ class AttachmentWriter:
             prefix="part-", suffix=".bin", dir=self._spool_dir, delete=False)
         self._file = handle  # type: ignore[assignment]
         self._path = Path(handle.name)
+        self._digest.update(self._buffer)   # a part kept in memory is hashed when asked
         handle.write(self._buffer)
         self._buffer = bytearray()
 

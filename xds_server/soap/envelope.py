@@ -73,13 +73,19 @@ class Envelope:
         return None
 
 
+_ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
+_ROLE, _MUST_UNDERSTAND = qn(SOAP12, "role"), qn(SOAP12, "mustUnderstand")
+_ADDRESS = qn(WSA, "Address")
+_WSA_PREFIX = "{" + WSA + "}"
+
+
 def _children(element: etree._Element) -> list[etree._Element]:
     return [child for child in element if isinstance(child.tag, str)]
 
 
 def read_envelope(root: etree._Element) -> Envelope:
     """Check the envelope shape, mustUnderstand and addressing; return its parts."""
-    if root.tag != qn(SOAP12, "Envelope"):
+    if root.tag != _ENVELOPE:
         if root.tag == qn(SOAP11, "Envelope"):
             raise SoapFault(VERSION_MISMATCH,
                             "SOAP 1.1 envelope received; this endpoint speaks SOAP 1.2 "
@@ -93,9 +99,9 @@ def read_envelope(root: etree._Element) -> Envelope:
     children = _children(root)
     header = body = None
     for child in children:
-        if child.tag == qn(SOAP12, "Header") and header is None and body is None:
+        if child.tag == _HEADER and header is None and body is None:
             header = child
-        elif child.tag == qn(SOAP12, "Body") and body is None:
+        elif child.tag == _BODY and body is None:
             body = child
         else:
             raise sender(f"unexpected element {child.tag} in env:Envelope (expected an optional "
@@ -117,14 +123,14 @@ def read_envelope(root: etree._Element) -> Envelope:
 
 
 def _targets_us(block: etree._Element) -> bool:
-    role = block.get(qn(SOAP12, "role"))
+    role = block.get(_ROLE)
     return role in (None, "", ROLE_NEXT, ROLE_ULTIMATE_RECEIVER)
 
 
 def _check_must_understand(headers: list[etree._Element]) -> None:
     missed = [
         block for block in headers
-        if (block.get(qn(SOAP12, "mustUnderstand")) or "").strip() in _TRUE
+        if (block.get(_MUST_UNDERSTAND) or "").strip() in _TRUE
         and _targets_us(block)
         and block.tag not in UNDERSTOOD_HEADERS
     ]
@@ -136,7 +142,7 @@ def _check_must_understand(headers: list[etree._Element]) -> None:
 
 
 def _address_of(block: etree._Element, name: str) -> str:
-    address = block.find(qn(WSA, "Address"))
+    address = block.find(_ADDRESS)
     if address is None or not (address.text or "").strip():
         raise addressing_fault(f"wsa:{name} has no wsa:Address", "InvalidAddressingHeader",
                                "InvalidEPR", detail=[problem_header_detail(name)])
@@ -147,8 +153,10 @@ def read_addressing(headers: list[etree._Element]) -> Addressing:
     """WS-Addressing 1.0: Action and MessageID required, each header at most once."""
     found: dict[str, etree._Element] = {}
     for block in headers:
-        namespace, local = split_qn(block.tag)
-        if namespace != WSA or local not in _SINGLE_WSA or not _targets_us(block):
+        if not block.tag.startswith(_WSA_PREFIX):
+            continue
+        local = block.tag[len(_WSA_PREFIX):]
+        if local not in _SINGLE_WSA or not _targets_us(block):
             continue
         if local in found:
             raise addressing_fault(f"wsa:{local} appears more than once",

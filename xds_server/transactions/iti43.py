@@ -19,22 +19,33 @@ ACTION = "urn:ihe:iti:2007:RetrieveDocumentSet"
 RESPONSE_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
 
 
-def _text(parent: etree._Element, local: str) -> str | None:
-    value = parent.findtext(qn(XDSB, local))
-    return value.strip() if value is not None else None
+_DOCUMENT_REQUEST = qn(XDSB, "DocumentRequest")
+_FIELDS = {qn(XDSB, name): name for name in
+           ("RepositoryUniqueId", "DocumentUniqueId", "HomeCommunityId")}
+
+
+def _fields(element: etree._Element) -> dict[str, str]:
+    """The first text of each DocumentRequest child this transaction reads, stripped."""
+    values: dict[str, str] = {}
+    for child in element:
+        name = _FIELDS.get(child.tag)
+        if name is not None and name not in values:
+            values[name] = (child.text or "").strip()
+    return values
 
 
 def document_requests(payload: etree._Element) -> list[DocumentRequest]:
     """The xdsb:DocumentRequest children of a retrieve (ITI-43) or remove (ITI-86) request."""
     requests = []
-    for element in payload.findall(qn(XDSB, "DocumentRequest")):
-        repository_id = _text(element, "RepositoryUniqueId")
-        document_id = _text(element, "DocumentUniqueId")
+    for element in payload.iterchildren(_DOCUMENT_REQUEST):
+        values = _fields(element)
+        repository_id = values.get("RepositoryUniqueId")
+        document_id = values.get("DocumentUniqueId")
         if not repository_id or not document_id:
             raise sender("each xdsb:DocumentRequest needs RepositoryUniqueId and "
                          "DocumentUniqueId", "InvalidDocumentRequest")
         requests.append(DocumentRequest(repository_id, document_id,
-                                        _text(element, "HomeCommunityId")))
+                                        values.get("HomeCommunityId")))
     if not requests:
         raise sender(f"{etree.QName(payload).localname} holds no DocumentRequest",
                      "InvalidDocumentRequest")
