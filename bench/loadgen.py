@@ -124,13 +124,17 @@ def start_bare_gunicorn(app: str, workers: int, probe: Callable[[str], None],
     raise RuntimeError(f"{app} did not start")
 
 
-def server_bench_arguments(description: str, submissions: int) -> argparse.Namespace:
-    """The options every server benchmark takes: database, duration, clients, workers and how
-    many requests to prepare."""
+def server_bench_arguments(description: str, submissions: int,
+                           rounds: int | None = None) -> argparse.Namespace:
+    """The options every server benchmark takes: database, duration, clients, workers, how
+    many requests to prepare and in how many alternated rounds to measure."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--submissions", type=int, default=submissions)
+    if rounds is not None:   # a benchmark that compares two servers
+        parser.add_argument("--rounds", type=int, default=rounds,
+                            help="alternated rounds, each --seconds/2 a side")
     return parser.parse_args()
