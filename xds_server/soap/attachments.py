@@ -31,7 +31,7 @@ class AttachmentWriter:
         self._buffer = bytearray()
         self._file: BinaryIO | None = None
         self._path: Path | None = None
-        self._digest = hashlib.sha1()
+        self._digest: hashlib._Hash | None = None    # made when the part spills to disk
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -39,6 +39,7 @@ class AttachmentWriter:
             return
         self.size += len(data)
         if self._file is not None:
+            assert self._digest is not None
             self._digest.update(data)
             self._file.write(data)
             return
@@ -53,7 +54,7 @@ class AttachmentWriter:
             prefix="part-", suffix=".bin", dir=self._spool_dir, delete=False)
         self._file = handle  # type: ignore[assignment]
         self._path = Path(handle.name)
-        self._digest.update(self._buffer)   # a part kept in memory is hashed when asked
+        self._digest = hashlib.sha1(self._buffer)   # a part kept in memory: hashed when asked
         handle.write(self._buffer)
         self._buffer = bytearray()
 
@@ -61,6 +62,7 @@ class AttachmentWriter:
         if self._file is None:
             return Attachment(self.content_type, self.content_id, data=bytes(self._buffer))
         self._file.close()
+        assert self._digest is not None
         return Attachment(self.content_type, self.content_id, path=self._path, size=self.size,
                           sha1=self._digest.hexdigest(), owns_file=True)
 

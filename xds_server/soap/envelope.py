@@ -142,7 +142,7 @@ def _check_must_understand(headers: list[etree._Element]) -> None:
 
 
 def _address_of(block: etree._Element, name: str) -> str:
-    address = block.find(_ADDRESS)
+    address = next(block.iterchildren(_ADDRESS), None)   # find() parses a path: 5x slower
     if address is None or not (address.text or "").strip():
         raise addressing_fault(f"wsa:{name} has no wsa:Address", "InvalidAddressingHeader",
                                "InvalidEPR", detail=[problem_header_detail(name)])

@@ -20,6 +20,7 @@ _PARAM = re.compile(   # quoted-string unrolled ("[^"\\]*(?:\\.[^"\\]*)*"): 3x t
     r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^;\s]*)', re.S
 )
 _QUOTED_PAIR = re.compile(r"\\(.)")
+_HEADER_LINE_BREAK = re.compile(r"\r\n(?![ \t])")   # a CRLF not followed by folding
 MAX_PART_HEADER_BYTES = 16 * 1024
 _COALESCE = 256 * 1024
 MAX_PARTS = 10_000
@@ -168,7 +169,7 @@ def _parse_part_headers(raw: bytes) -> dict[str, str]:
         text = raw.decode("latin-1")
     if text.startswith("\r\n"):
         text = text[2:]
-    for line in re.split(r"\r\n(?![ \t])", text):
+    for line in _HEADER_LINE_BREAK.split(text):
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
