@@ -159,11 +159,11 @@ class FilesystemBlobStore:
         attributes): the database then has the answer."""
         path = os.path.join(self._root, key[:2], key[2:4], key)
         try:
-            mime_type = os.getxattr(path, MIME_TYPE_XATTR)
+            mime_type = os.getxattr(path, MIME_TYPE_XATTR).decode("utf-8")
             size = os.stat(path).st_size
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return None
-        return HeldBlob(Path(path), size, mime_type.decode("utf-8"))
+        return HeldBlob(Path(path), size, mime_type)
 
     def open(self, unique_id: str) -> BinaryIO:
         return open(self.final_path(blob_key(unique_id)), "rb")
