@@ -128,3 +128,14 @@ def test_removal_over_soap_leaves_nothing(app, patient):
     assert reply.payload.get("status").endswith(":Success")
     assert held_files(app) == []
     assert retrieve(app, [(ours, unique_id)]).documents == []
+
+
+def test_a_sweep_with_an_age_leaves_a_removal_in_progress_alone(app, patient):
+    """A withdrawn file is as young as its removal, whatever the document's age."""
+    ours = app.settings.repository_unique_id
+    unique_id = _provided(app, patient)
+    os.utime(_final(app, unique_id), (1_000_000_000, 1_000_000_000))   # stored in 2001
+    app.blobs.withdraw(unique_id)
+    assert app.repository.recover(older_than=60.0)["finished"] == 0
+    assert app.blobs.staged_keys(suffixes=(WITHDRAWN,))
+    assert retrieve(app, [(ours, unique_id)]).documents == []

@@ -143,7 +143,8 @@ class FilesystemBlobStore:
             os.replace(self.final_path(key), withdrawn)
         except FileNotFoundError:
             return None
-        return withdrawn
+        os.utime(withdrawn)   # its age is the removal's, as a staged file's is its provide's:
+        return withdrawn      # a sweep with older_than leaves a removal in progress alone
 
     def restore(self, withdrawn: Path) -> None:
         os.replace(withdrawn, self.final_path(withdrawn.name.split(".", 1)[0]))
