@@ -47,15 +47,15 @@ def _parser() -> etree.XMLParser:
 
 
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
+_PROLOG_SCAN = 65536
 
 
 def _has_doctype_prolog(data: bytes) -> bool:
     """True when a DOCTYPE appears before the root element: refused before libxml2 reads it."""
-    head = data[:65536]
-    position = head.find(b"<!DOCTYPE")
+    position = data.find(b"<!DOCTYPE", 0, _PROLOG_SCAN)   # bounds, not a copy of the head
     if position < 0:
         return False
-    element = _FIRST_ELEMENT.search(head)
+    element = _FIRST_ELEMENT.search(data, 0, _PROLOG_SCAN)
     return element is None or position < element.start()
 
 

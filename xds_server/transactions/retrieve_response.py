@@ -24,6 +24,7 @@ from ..validation.errors import RegistryError
 _VALUES = ("HomeCommunityId", "RepositoryUniqueId", "DocumentUniqueId", "mimeType")
 _HOLE = "@xds-hole@"
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ESCAPED = re.compile("[&<>\r]")   # most values (OIDs, mime types) have none
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -32,7 +33,9 @@ def xml_text(value: str) -> bytes:
     if _NOT_XML.search(value):
         raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL "
                          "bytes or control characters")
-    return value.translate(_TEXT_ESCAPES).encode("utf-8")
+    if _ESCAPED.search(value):
+        value = value.translate(_TEXT_ESCAPES)
+    return value.encode("utf-8")
 
 
 def answer_tree(status: str, errors: list[RegistryError]) -> etree._Element:
