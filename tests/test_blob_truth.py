@@ -139,3 +139,15 @@ def test_a_sweep_with_an_age_leaves_a_removal_in_progress_alone(app, patient):
     assert app.repository.recover(older_than=60.0)["finished"] == 0
     assert app.blobs.staged_keys(suffixes=(WITHDRAWN,))
     assert retrieve(app, [(ours, unique_id)]).documents == []
+
+
+def test_a_platform_without_extended_attributes_keeps_working(app, patient, monkeypatch):
+    """os.setxattr and os.getxattr exist on Linux only (a developer's macOS has neither)."""
+    from xds_server.store import blobs
+    monkeypatch.setattr(blobs, "_HAS_XATTR", False)
+    unique_id = _provided(app, patient)
+    with pytest.raises(OSError):
+        os.getxattr(_final(app, unique_id), MIME_TYPE_XATTR)
+    assert app.blobs.find(blob_key(unique_id)) is None
+    [doc] = retrieve(app, [(app.settings.repository_unique_id, unique_id)]).documents
+    assert (doc.data, doc.mime_type) == (PDF, "application/pdf")

@@ -7,6 +7,8 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
+
 from xds_server.soap.mime import FileSegment
 from xds_server.soap.response_body import ResponseBody, kernel_file_sender
 
@@ -74,6 +76,10 @@ def _corked(sock: socket.socket) -> bool:
     return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
 
 
+_LINUX_CORK = pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="TCP_CORK is Linux's")
+
+
+@_LINUX_CORK
 def test_a_tcp_answer_is_corked_while_written_and_uncorked_at_its_end(tmp_path):
     """Headers, framing and file leave in full segments; nothing is held once it is written."""
     (segment,) = _files(tmp_path, [b"x" * 100_000])
@@ -96,6 +102,7 @@ def test_a_tcp_answer_is_corked_while_written_and_uncorked_at_its_end(tmp_path):
     client.close()
 
 
+@_LINUX_CORK
 def test_an_answer_cut_short_is_uncorked_by_close(tmp_path):
     (segment,) = _files(tmp_path, [b"y" * 1000])
     server, client = _tcp_pair()

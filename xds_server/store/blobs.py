@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 CHUNK = 1024 * 1024
 MIME_TYPE_XATTR = "user.xds.mime-type"
+_HAS_XATTR = hasattr(os, "setxattr")   # Linux; elsewhere the database keeps the mime type
 STAGED = ".staged"        # bytes written, waiting for their registration to commit
 WITHDRAWN = ".withdrawn"  # taken from its final name, waiting for its removal to commit
 
@@ -52,7 +53,7 @@ class HeldBlob:
 def _write_mime_type(descriptor: int, mime_type: str | None) -> None:
     """Kept beside the bytes; a filesystem without user attributes leaves the database as the
     only place to read it from (retrieval then asks it)."""
-    if mime_type:
+    if mime_type and _HAS_XATTR:
         with contextlib.suppress(OSError):
             os.setxattr(descriptor, MIME_TYPE_XATTR, mime_type.encode("utf-8"))
 
@@ -159,6 +160,8 @@ class FilesystemBlobStore:
         not in place or carries no mime type (written before, or on a filesystem without user
         attributes): the database then has the answer."""
         path = os.path.join(self._root, key[:2], key[2:4], key)
+        if not _HAS_XATTR:
+            return None
         try:
             mime_type = os.getxattr(path, MIME_TYPE_XATTR).decode("utf-8")
             size = os.stat(path).st_size
