@@ -80,7 +80,8 @@ _WSA_PREFIX = "{" + WSA + "}"
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
-    return [child for child in element if isinstance(child.tag, str)]
+    """Element children, comments and processing instructions left out (filtered in lxml)."""
+    return list(element.iterchildren(etree.Element))
 
 
 def read_envelope(root: etree._Element) -> Envelope:
