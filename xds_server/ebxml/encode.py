@@ -186,10 +186,15 @@ def adhoc_query_response_pieces(objects: Iterable[bytes], errors: list[RegistryE
     return [head, *objects, tail]
 
 
+def serialised_cuts(element: etree._Element, hole: str) -> list[bytes]:
+    """`element` serialised once and cut where the text `hole` was put: the fixed bytes of an
+    answer whose variable parts are written between them."""
+    return etree.tostring(element, encoding="UTF-8", xml_declaration=False).split(hole.encode())
+
+
 def _shell(element: etree._Element) -> tuple[bytes, bytes]:
     element.find(rim("RegistryObjectList")).text = _OBJECTS_SPLICE
-    head, _, tail = etree.tostring(element, encoding="UTF-8", xml_declaration=False).partition(
-        _OBJECTS_SPLICE.encode())
+    head, tail = serialised_cuts(element, _OBJECTS_SPLICE)
     return head, tail
 
 

@@ -223,6 +223,10 @@ class EncodedMessage:
         return expand_segments(self.segments)
 
 
+def _new_content_id(index: int) -> str:
+    return f"{index}.{random_hex()}@xds-server"
+
+
 def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
                          mtom: bool) -> list[Attachment] | None:
     """Write each binary into its element: an xop:Include to a new part (MTOM) or base64 text.
@@ -234,7 +238,7 @@ def externalize_binaries(binaries: list[tuple[etree._Element, Attachment]],
         for child in list(element):
             element.remove(child)
         if mtom:
-            cid = f"{index}.{random_hex()}@xds-server"
+            cid = _new_content_id(index)
             parts.append(attachment.with_content_id(cid))
             element.text = None
             etree.SubElement(element, _INCLUDE, nsmap={"xop": XOP}).set("href", f"cid:{cid}")
@@ -252,7 +256,7 @@ def externalize_pieces(pieces: list[bytes | Attachment], mtom: bool
         if isinstance(piece, bytes):
             out.append(piece)
         elif mtom:
-            cid = f"{len(parts)}.{random_hex()}@xds-server"
+            cid = _new_content_id(len(parts))
             parts.append(piece.with_content_id(cid))
             out.append(_INCLUDE_START + cid.encode("ascii") + b'"/>')
         else:

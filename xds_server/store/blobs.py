@@ -77,7 +77,10 @@ class FilesystemBlobStore:
             self.staging.mkdir(parents=True, exist_ok=True)
 
     def final_path(self, key: str) -> Path:
-        return Path(os.path.join(self._root, key[:2], key[2:4], key))   # joined as text: hot
+        return Path(self._final_name(key))
+
+    def _final_name(self, key: str) -> str:
+        return os.path.join(self._root, key[:2], key[2:4], key)   # joined as text: hot
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class FilesystemBlobStore:
         """The committed file of `key` with its size and mime type, or None when the file is
         not in place or carries no mime type (written before, or on a filesystem without user
         attributes): the database then has the answer."""
-        path = os.path.join(self._root, key[:2], key[2:4], key)
+        path = self._final_name(key)
         if not _HAS_XATTR:
             return None
         try:

@@ -14,7 +14,7 @@ import re
 
 from lxml import etree
 
-from ..ebxml.encode import error_list
+from ..ebxml.encode import error_list, serialised_cuts
 from ..ebxml.namespaces import RS, XDSB
 from ..model.content import Attachment
 from ..repository.actor import RetrievedDocument
@@ -61,16 +61,14 @@ def add_document_response(answer: etree._Element, values: dict[str, str | None]
 @functools.cache
 def _document_template(with_home: bool) -> tuple[bytes, ...]:
     """A DocumentResponse's bytes, cut where its values and its content go."""
+    head, tail = _cached_shell("status")
     answer = answer_tree("status", [])
-    bare = etree.tostring(answer, encoding="UTF-8")
     names = _VALUES if with_home else _VALUES[1:]
-    document = add_document_response(answer, {name: _HOLE for name in names})
-    document.text = _HOLE
-    full = etree.tostring(answer, encoding="UTF-8")
-    tail = b"</xdsb:RetrieveDocumentSetResponse>"
-    assert bare.endswith(b"/>" + tail)
-    head_length = len(bare) - len(tail)
-    return tuple(full[head_length:-len(tail)].split(_HOLE.encode()))
+    add_document_response(answer, {name: _HOLE for name in names}).text = _HOLE
+    whole = serialised_cuts(answer, _HOLE)
+    assert whole[0].startswith(head) and whole[-1].endswith(tail)
+    whole[0], whole[-1] = whole[0][len(head):], whole[-1][:-len(tail)]
+    return tuple(whole)
 
 
 def _shell(status: str, errors: list[RegistryError]) -> tuple[bytes, bytes]:
@@ -84,7 +82,7 @@ def _cached_shell(status: str) -> tuple[bytes, bytes]:
 
 def _split_shell(answer: etree._Element) -> tuple[bytes, bytes]:
     answer[0].tail = _HOLE          # after rs:RegistryResponse, where the documents go
-    head, _, tail = etree.tostring(answer, encoding="UTF-8").partition(_HOLE.encode())
+    head, tail = serialised_cuts(answer, _HOLE)
     return head, tail
 
 
