@@ -16,6 +16,10 @@ class Principal:
     purpose_of_use: str = "normal"
     patient_id: str | None = None
     attributes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # the calling system, from its verified TLS client certificate (mutual TLS): the DMP
+    # authenticates the system by its IGC Santé certificate and the person by the VIHF
+    client_subject: str = field(default="", compare=False)
+    client_serial: str = field(default="", compare=False)
     # the request this principal acts in, for the audit trail
     request_id: str = field(default="", compare=False)
     transaction: str = field(default="", compare=False)
