@@ -30,10 +30,31 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
+@click.option("--certfile", type=click.Path(dir_okay=False),
+              help="PEM certificate (chain) of the server: serve HTTPS (XDS_CERTFILE)")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="its private key (XDS_KEYFILE)")
+@click.option("--ca-certs", type=click.Path(dir_okay=False),
+              help="PEM authorities of accepted client certificates (XDS_CA_CERTS)")
+@click.option("--client-cert", type=click.Choice(["required", "optional", "none"]),
+              help="ask clients for a certificate: required = mutual TLS (XDS_CLIENT_CERT)")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None) -> None:
-    """Start the SOAP endpoints, /health and /metrics under gunicorn."""
-    settings = _settings(ctx, data_dir=data_dir)
+def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
+          certfile: str | None, keyfile: str | None, ca_certs: str | None,
+          client_cert: str | None) -> None:
+    """Start the SOAP endpoints, /health and /metrics under gunicorn (HTTP or HTTPS)."""
+    settings = _settings(ctx, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
+                         ca_certs=ca_certs, client_cert=client_cert)
+    if settings.certfile:
+        from .config import ConfigError
+        from .serving.tls import server_context
+
+        try:   # a bad certificate is said here, before any worker starts
+            server_context(settings.certfile, settings.keyfile, settings.ca_certs,
+                           settings.client_cert)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif settings.client_cert != "none":
+        raise click.ClickException("client_cert needs HTTPS: give --certfile and --keyfile")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
