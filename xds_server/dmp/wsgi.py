@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from ..security.vihf import VihfError, VihfVerifier
 from ..soap.namespaces import SOAP12, WSSE, qn
-from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
     PATIENTS_NS,
@@ -53,6 +53,8 @@ class GuardedService:
         body = environ["wsgi.input"].read(length)
         try:
             envelope = parse_xml(body)
+        except XmlTooLargeError as exc:
+            return _plain(start_response, 413, f"not an acceptable SOAP message: {exc}")
         except (UnsafeXmlError, MalformedXmlError) as exc:
             return _plain(start_response, 400, f"not an acceptable SOAP message: {exc}")
         if self.verifier is not None:
