@@ -162,7 +162,7 @@ def _read_at_most(stream: BinaryIO, limit: int | None) -> bytes:
         return stream.read()
     chunks, total = [], 0
     while total <= limit:
-        block = stream.read(min(limit + 1 - total, 1 << 20))
+        block = stream.read(min(limit + 1 - total, 65536))
         if not block:
             break
         chunks.append(block)
