@@ -14,7 +14,10 @@ from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
 from sqlalchemy import Engine
 
+from ..security.authentication import with_client_certificate
+from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
+from ..soap.endpoint import client_certificate
 from ..soap.namespaces import SOAP12, WSSE, qn
 from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
@@ -57,13 +60,17 @@ class GuardedService:
             return _plain(start_response, 413, f"not an acceptable SOAP message: {exc}")
         except (UnsafeXmlError, MalformedXmlError) as exc:
             return _plain(start_response, 400, f"not an acceptable SOAP message: {exc}")
+        certificate = client_certificate(environ)
         if self.verifier is not None:
             header = envelope.find(qn(SOAP12, "Header"))
             security = header.find(qn(WSSE, "Security")) if header is not None else None
             try:
-                environ[PRINCIPAL_KEY] = self.verifier.principal(security)
+                environ[PRINCIPAL_KEY] = with_client_certificate(
+                    self.verifier.principal(security), *certificate)
             except VihfError as exc:
                 environ[REFUSAL_KEY] = str(exc)
+        elif any(certificate):
+            environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
         environ["wsgi.input"] = io.BytesIO(body)
         return self.spyne_app(environ, start_response)
 

@@ -171,6 +171,7 @@ class SoapEndpoint:
                                    max_part_bytes=self.max_part_bytes,
                                    max_envelope_bytes=self.max_envelope_bytes)
             relates_to = request.addressing.message_id
+            request.client_subject, request.client_serial = client_certificate(environ)
             operation = self._operation_for(request)
             operation_name = operation.name
             request.transaction = operation.name
@@ -225,6 +226,14 @@ class SoapEndpoint:
         content_type = "application/soap+xml; charset=UTF-8"
         return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
             f"fault:{fault.subcode_text}"
+
+
+def client_certificate(environ: dict[str, Any]) -> tuple[str, str]:
+    """(subject, serial) of the client certificate the TLS handshake verified, else ("", "").
+    Set by the server (mod_ssl's names), never from a request header (those are HTTP_*)."""
+    if environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":
+        return "", ""
+    return environ.get("SSL_CLIENT_S_DN", ""), environ.get("SSL_CLIENT_M_SERIAL", "")
 
 
 def endpoint_url(environ: dict[str, Any]) -> str:

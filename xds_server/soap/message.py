@@ -51,6 +51,9 @@ class SoapRequest:
     size: int = 0
     principal: Any = None       # who is calling, set by the endpoint's authenticator
     transaction: str = ""       # the operation's name (ITI-18, …), set by the endpoint
+    # the calling system's TLS client certificate as the server verified it ("" without one)
+    client_subject: str = ""
+    client_serial: str = ""
 
     @property
     def payload(self) -> etree._Element:

@@ -91,7 +91,8 @@ def access_and_facts(connection: Connection, patient_id: str, professional_id: s
 # quoted: "transaction" is a keyword in SQLite
 AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
     "at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
-    "structure_id", "purpose_of_use", "patient_id", "documents"))
+    "structure_id", "purpose_of_use", "patient_id", "documents", "client_subject",
+    "client_serial"))
 
 
 def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
@@ -123,7 +124,8 @@ def _audit_values(connection: Connection, principal: Principal, action: str, out
         moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
     return (stored, principal.request_id or "-", principal.transaction or transaction or "-",
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
-            principal.purpose_of_use, patient_id, " ".join(documents))
+            principal.purpose_of_use, patient_id, " ".join(documents),
+            principal.client_subject[:512], principal.client_serial[:64])
 
 
 def audit(connection: Connection, principal: Principal, action: str, outcome: str,

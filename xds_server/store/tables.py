@@ -64,6 +64,9 @@ audit_events = Table(
     Column("purpose_of_use", String(32), nullable=False),
     Column("patient_id", PATIENT),
     Column("documents", Text, nullable=False),           # uniqueIds, space-separated
+    # the calling system's verified TLS client certificate (migration 0006); "" without one
+    Column("client_subject", String(512), nullable=False, server_default=""),
+    Column("client_serial", String(64), nullable=False, server_default=""),
     Index("ix_audit_events_patient", "patient_id", "at"),
     Index("ix_audit_events_at", "at"),
 )
