@@ -27,7 +27,8 @@ OPTIONS = (
     click.option("--vihf-subject", help="the professional's national id (NameID) of the VIHF"),
     click.option("--vihf-role", default="10", show_default=True,
                  help="role code (TRE_G15 profession, or PATIENT...)"),
-    click.option("--vihf-structure", default="", help="Identifiant_Structure of the VIHF"),
+    click.option("--vihf-structure", default="",
+                 help="the professional's structure (Identifiant_Structure) in the VIHF"),
     click.option("--vihf-purpose", default="normal", show_default=True,
                  help="purpose of use: normal, or bris_de_glace / centre_15"),
 )
@@ -89,9 +90,11 @@ class Connection:
             return [security_header(assertion)]
         if not (self.vihf_key or self.vihf_cert):
             return []
-        if not (self.vihf_key and self.vihf_cert and self.vihf_subject and patient):
+        if not (self.vihf_key and self.vihf_cert and self.vihf_subject and self.vihf_structure
+                and patient):
             raise click.ClickException("signing a VIHF needs --vihf-key, --vihf-cert, "
-                                       "--vihf-subject and the patient (--patient)")
+                                       "--vihf-subject, --vihf-structure and the patient "
+                                       "(--patient)")
         claims = VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
                             role=self.vihf_role, structure_id=self.vihf_structure,
                             purpose_of_use=self.vihf_purpose)

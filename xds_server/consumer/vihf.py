@@ -83,8 +83,7 @@ def build_assertion(claims: VihfClaims, issuer: str,
     attribute("VIHF_Version", "3.0")
     attribute("Authentification_Mode", "INDIRECTE")
     attribute("Secteur_Activite", claims.activity_sector)
-    if claims.structure_id:
-        attribute("Identifiant_Structure", claims.structure_id)
+    attribute("Identifiant_Structure", claims.structure_id)
     attribute("urn:oasis:names:tc:xacml:2.0:resource:resource-id", claims.patient_id)
     attribute("Ressource_URN", "urn:dmp")
     attribute("urn:oasis:names:tc:xspa:1.0:subject:subject-id",
