@@ -98,9 +98,12 @@ def attribute_flood(count: int) -> bytes:
 
 
 def envelope_of(size: int) -> bytes:
-    """A well-formed Echo of about `size` bytes (one text node of spaces and letters)."""
-    text = "x" * max(0, size - len(envelope(echo_body(""))))
-    return envelope(echo_body(text))
+    """A well-formed Echo of about `size` bytes: text in elements of 8 MB at most (libxml2
+    refuses a text node over 10 MB)."""
+    room = max(0, size - len(envelope(echo_body(""))))
+    chunk = 8_000_000
+    pieces = [f"<t>{'x' * min(chunk, room - n)}</t>" for n in range(0, room, chunk + 7)]
+    return envelope(echo_body("".join(pieces)))
 
 
 def repeated_part(times: int, part: bytes = b"\x00" * 100_000) -> tuple[bytes, str]:

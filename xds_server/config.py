@@ -98,10 +98,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("max_envelope_bytes", int, 16 * MIB,
                 "largest SOAP envelope (the XML part of a message, inline base64 documents "
                 "included), in a request and in an answer; documents beyond go as MTOM parts"),
-    SettingSpec("max_xml_markup", int, 500_000,
+    SettingSpec("max_xml_markup", int, 300_000,
                 "most markup characters '<' in an XML message (bounds its elements, comments and "
                 "text nodes before it is parsed)"),
-    SettingSpec("max_xml_attributes", int, 500_000,
+    SettingSpec("max_xml_attributes", int, 300_000,
                 "most '=' characters in an XML message (bounds its attributes before parsing)"),
     SettingSpec("max_response_bytes", int, 256 * MIB,
                 "largest answer (MTOM documents included); a request asking more gets a fault"),
