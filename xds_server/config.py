@@ -105,7 +105,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "most '=' characters in an XML message (bounds its attributes before parsing)"),
     SettingSpec("max_response_bytes", int, 256 * MIB,
                 "largest answer (MTOM documents included); a request asking more gets a fault"),
-    SettingSpec("threads", int, 2, "threads per worker that run requests once fully read"),
+    SettingSpec("threads", int, 0,
+                "threads per worker that run requests once fully read; 0: the worker's event "
+                "loop runs them itself (least CPU: a thread hand-off cost 0.2 ms a request)"),
     SettingSpec("max_connections", int, 500,
                 "open connections per worker; over it a connection gets 503 and is closed"),
     SettingSpec("head_timeout", float, 10.0,

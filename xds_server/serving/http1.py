@@ -264,8 +264,11 @@ class HttpConnection(asyncio.Protocol):
         keep = (head.keep_alive and not incoming.too_large and site.alive
                 and self.served < self.limits.max_requests_per_connection)
         try:
-            answer = await site.loop.run_in_executor(site.executor, call_application,
-                                                     site.app, environ)
+            if site.executor is None:    # XDS_THREADS=0: in the loop's own thread
+                answer = call_application(site.app, environ)
+            else:
+                answer = await site.loop.run_in_executor(site.executor, call_application,
+                                                         site.app, environ)
         except Exception:
             site.log.exception("request %s %s: the application failed", head.method,
                                head.target[:200])

@@ -19,7 +19,7 @@ log = logging.getLogger("xds_server.serving")
 class Site:
     app: Callable[..., Iterable[bytes]]
     loop: asyncio.AbstractEventLoop
-    executor: ThreadPoolExecutor
+    executor: ThreadPoolExecutor | None      # None: the application runs in the loop's thread
     limits: HttpLimits
     scheme: str = "http"
     log: logging.Logger = log
