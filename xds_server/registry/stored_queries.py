@@ -16,9 +16,8 @@ from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
-from ..security.policy import check_patient
+from ..security.access import check_scope, record_facts_needed, scope
 from ..security.principal import Principal
-from ..security.visibility import record_facts_needed
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
@@ -26,7 +25,7 @@ from ..store.database import ReadConnection
 from ..store.xml_packing import unpack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
-from .query_policy import masked_notice, visible_part
+from .query_policy import hidden_documents, masked_notice, visible_part
 from .query_result import QueryResult
 
 DE = "$XDSDocumentEntry"
@@ -71,14 +70,16 @@ class StoredQueries:
         args = check_query(adhoc)
         args.reader = None if principal.is_system else principal.subject_id
         args.reader_needs = record_facts_needed(principal)
-        check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
+        args.scope = scope(principal)
+        args.principal = principal
+        check_scope(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
 
         def answer(connection: Connection) -> QueryResult:
             result = handler(self, connection, args)
             patients = result.patients()
-            check_patient(principal, patients, args.query.name)
+            check_scope(principal, patients, args.query.name)
             if not principal.is_system and len(patients) == 1:
                 shown = visible_part(connection, result, principal)
                 if self.disclose_masked_count:
@@ -211,7 +212,7 @@ class StoredQueries:
             entries = store.find_by_unique_ids(connection, args.values(f"{prefix}UniqueId"), kind)
         else:
             entries = store.find_by_uuids(connection, args.values(f"{prefix}LogicalID")).values()
-        entries = [e for e in entries if e.kind == kind]
+        entries = [e for e in entries if e.kind == kind and args.in_scope(e.patient_id)]
         patients = {e.patient_id for e in entries}
         if len(patients) > 1:
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
@@ -228,6 +229,10 @@ class StoredQueries:
                                      args.values(f"{prefix}UniqueId"), by="unique_id")
         else:
             rows = store.object_rows(connection, kind, patient, [e.entry_uuid for e in entries])
+        if kind == "document":     # a hidden document, asked for by id, does not exist
+            hidden = hidden_documents(connection, args.principal, patient,
+                                      [row.entry_uuid for row in rows])
+            rows = [row for row in rows if row.entry_uuid not in hidden]
         return patient, rows
 
     def get_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
@@ -236,10 +241,23 @@ class StoredQueries:
     def get_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
         return QueryResult(folders=self._resolve(connection, args, "$XDSFolder", "folder")[1])
 
-    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
+    def _asked_objects(self, connection: Connection, args: QueryArgs
+                       ) -> dict[str, list[str]]:
+        """The $uuid objects of a query, by patient: those of the caller's patient only, hidden
+        documents left out (to the caller, they do not exist)."""
         uuids = args.values("$uuid")
+        by_patient: dict[str, list[str]] = {}
+        for entry in store.find_by_uuids(connection, uuids).values():
+            if args.in_scope(entry.patient_id):
+                by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
+        for patient, asked in by_patient.items():
+            hidden = hidden_documents(connection, args.principal, patient, asked)
+            by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
+        return by_patient
+
+    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
         result = QueryResult()
-        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+        for patient, uuids in self._asked_objects(connection, args).items():
             result.associations += store.associations_touching(connection, patient, uuids)
         return result
 
@@ -253,9 +271,8 @@ class StoredQueries:
         return result
 
     def get_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        uuids = args.values("$uuid")
         result = QueryResult()
-        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+        for patient, uuids in self._asked_objects(connection, args).items():
             links = [row for row in store.associations_touching(connection, patient, uuids,
                                                                 "target")
                      if row.type == v.HAS_MEMBER]

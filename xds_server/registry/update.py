@@ -18,12 +18,12 @@ from sqlalchemy.engine import Row
 
 from ..model import vocabulary as v
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
-from ..security.policy import check_patient
-from ..security.principal import Principal
-from ..security.visibility import DELETED, may_delete, may_see
+from ..security.access import DELETED, Action, check_scope, may_ask, may_delete
+from ..security.principal import SYSTEM, Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .query_policy import hidden_documents
 from .register import RegistryWriter, _Plan, pipelined
 
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
@@ -47,6 +47,11 @@ class _StatusChange:
 class _UpdatePlan(_Plan):
     inherited_status: dict[str, str] = field(default_factory=dict)   # new version → status
     status_changes: list[_StatusChange] = field(default_factory=list)
+    principal: Principal = SYSTEM
+
+    def hidden(self, connection: Connection, uuids: list[str]) -> set[str]:
+        """Which of these are documents the caller may not see: to them, not registered."""
+        return hidden_documents(connection, self.principal, self.patient, uuids)
 
 
 class MetadataUpdater:
@@ -61,7 +66,7 @@ class MetadataUpdater:
         findings += self.writer.profile.check(submission, update=True)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
-        check_patient(principal, [submission.submission_set.patient_id], "the update")
+        check_scope(principal, [submission.submission_set.patient_id], "the update")
         with self.writer.engine.begin() as connection:
             plan = self._check(connection, submission, principal)
             with pipelined(connection):
@@ -85,7 +90,7 @@ class MetadataUpdater:
                 ErrorCode.UNKNOWN_PATIENT_ID, f"SubmissionSet: patientId "
                 f"'{submission_set.patient_id}' is not a patient known to this registry "
                 "(or the record is closed)", "SubmissionSet.patientId")])
-        plan = _UpdatePlan(patient)
+        plan = _UpdatePlan(patient, principal=principal)
         errors: list[RegistryError] = []
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
                                           *submission.folders, *submission.associations)}
@@ -121,12 +126,13 @@ class MetadataUpdater:
                                         "are registered with ITI-42 or ITI-41",
                                 f"{type_name}.lid")]
         versions = store.object_rows(connection, kind, plan.patient, [lid], by="logical_id")
-        if not versions:
-            owner = store.find_by_uuids(connection, [lid]).get(lid)
+        latest = max(versions, key=lambda row: int(row.version or "1")) if versions else None
+        if latest is None or plan.hidden(connection, [latest.entry_uuid]):
+            owner = store.find_by_uuids(connection, [lid]).get(lid) if latest is None \
+                and plan.principal.is_system else None
             reason = ("belongs to another patient: an update cannot change the patient"
                       if owner is not None else f"is not registered as a {kind} of this patient")
             return None, [error(UPDATE, f"{label}: logicalId {lid} {reason}", f"{type_name}.lid")]
-        latest = max(versions, key=lambda row: int(row.version or "1"))
         membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
                            and a.target == obj.entry_uuid), None)
         previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
@@ -198,7 +204,8 @@ class MetadataUpdater:
             problems.append("NewStatus is the same as OriginalStatus")
         entry = store.find_by_uuids(connection, [association.target]).get(association.target)
         if entry is None or entry.patient_id != plan.patient or \
-                entry.kind not in ("document", "folder"):
+                entry.kind not in ("document", "folder") or \
+                plan.hidden(connection, [association.target]):
             problems.append(f"targetObject {association.target} is not a registered "
                             "DocumentEntry or Folder of this patient")
         elif not problems:
@@ -213,18 +220,18 @@ class MetadataUpdater:
     @staticmethod
     def _check_policy(connection: Connection, plan: _UpdatePlan,
                       principal: Principal) -> list[RegistryError]:
-        """Only what the caller may see can be updated; only its author deletes a document."""
+        """Only what the caller may see can be updated (what they may not see was answered as
+        not registered by the checks before); only its author deletes a document."""
         if principal.is_system:
             return []
-        targets = sorted({*plan.deprecate,
-                          *(c.association.target for c in plan.status_changes
-                            if c.kind == "document")})
+        if not may_ask(principal, Action.UPDATE):
+            return [error(UPDATE, f"a caller with the role {principal.role} may not update a "
+                                  "record's metadata", "VIHF role")]
+        targets = sorted({c.association.target for c in plan.status_changes
+                          if c.kind == "document"})
         rows = store.object_rows(connection, "document", plan.patient, targets)
-        access = access_store.record_access(connection, plan.patient, principal.subject_id)
         facts = access_store.document_facts(connection, plan.patient, rows)
-        errors = [error(UPDATE, f"document {entry_uuid} is not registered", "entryUUID")
-                  for entry_uuid, fact in facts.items()
-                  if not may_see(principal, access, fact)]
+        errors = []
         for change in plan.status_changes:
             fact = facts.get(change.association.target)
             if change.new == DELETED and fact is not None and not may_delete(principal, fact):

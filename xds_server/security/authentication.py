@@ -17,6 +17,7 @@ from .vihf import VihfError, VihfVerifier
 # WS-Security 1.0 fault codes (OASIS WSS SOAP Message Security §12)
 INVALID_SECURITY = "InvalidSecurity"
 FAILED_AUTHENTICATION = "FailedAuthentication"
+_SECURITY = qn(WSSE, "Security")
 
 
 def verifier_for(settings: Settings) -> VihfVerifier | None:
@@ -40,8 +41,11 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
         return None
 
     def authenticate(request: SoapRequest) -> Principal:
-        security = request.envelope.header_block(qn(WSSE, "Security"))
+        blocks = [block for block in request.envelope.headers if block.tag == _SECURITY]
+        security = blocks[0] if blocks else None
         try:
+            if len(blocks) > 1:    # which one would be read? (a forged one beside the signed)
+                raise VihfError("the message carries more than one wsse:Security header")
             return verifier.principal(security)
         except VihfError as exc:
             code = INVALID_SECURITY if security is None else FAILED_AUTHENTICATION

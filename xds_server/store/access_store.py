@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
+from ..security.access import DocumentFacts, RecordAccess
 from ..security.principal import Principal
-from ..security.visibility import DocumentFacts, RecordAccess
 from .database import fetch, param_mark
 from .registry_store import object_rows
-from .tables import audit_events, authorizations, patients
+from .tables import audit_events, authorizations, object_values, patients
 
 
 def record_access(connection: Connection, patient_id: str, professional_id: str) -> RecordAccess:
@@ -86,6 +86,25 @@ def access_and_facts(connection: Connection, patient_id: str, professional_id: s
                      documents: Sequence[Row]) -> tuple[RecordAccess, dict[str, DocumentFacts]]:
     return (record_access(connection, patient_id, professional_id),
             document_facts(connection, patient_id, documents))
+
+
+def authors_of(connection: Connection, patient_id: str,
+               uuids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The national ids of the authors of these documents and submission sets (an author
+    removes what they wrote); an object with no author, or of another kind, is absent."""
+    found = {row.entry_uuid: frozenset((row.author_ids or "").split())
+             for row in object_rows(connection, "document", patient_id, list(uuids))}
+    rest = [uuid for uuid in uuids if uuid not in found]
+    if rest:
+        rows = connection.execute(select(object_values.c.entry_uuid, object_values.c.value)
+                                  .where(and_(object_values.c.patient_id == patient_id,
+                                              object_values.c.kind == "author_person",
+                                              object_values.c.entry_uuid.in_(rest))))
+        sets: dict[str, set[str]] = {}
+        for row in rows:
+            sets.setdefault(row.entry_uuid, set()).add(row.value.split("^", 1)[0])
+        found.update({uuid: frozenset(ids - {""}) for uuid, ids in sets.items()})
+    return found
 
 
 # quoted: "transaction" is a keyword in SQLite
