@@ -64,7 +64,8 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
                         Action.MANAGE_CONSENT, Action.READ_HISTORY}),
     REPRESENTATIVE: frozenset({Action.READ, Action.FEED, Action.UPDATE, Action.REMOVE,
                                Action.MANAGE_CONSENT, Action.READ_HISTORY}),
-    ADMINISTRATOR: frozenset(Action),
+    # an administrator runs records, writes no clinical document
+    ADMINISTRATOR: frozenset(Action) - {Action.FEED},
 }
 
 # visibility code → the reader kinds it hides the document from (the author always sees it)
