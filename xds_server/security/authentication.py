@@ -56,7 +56,10 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
 
 def caller(request: SoapRequest) -> Principal:
     """The request's principal (the authenticated caller, or SYSTEM when security is off),
-    carrying the request id and transaction the audit trail records."""
+    carrying the request id and transaction the audit trail records, and the header that
+    proved it (forwarded to a remote registry)."""
     principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
+    credential = None if principal.is_system else \
+        request.envelope.header_block(_SECURITY)
     return dataclasses.replace(principal, request_id=request.request_id,
-                               transaction=request.transaction)
+                               transaction=request.transaction, credential=credential)
