@@ -95,8 +95,9 @@ def test_a_new_version_deprecates_the_previous_one(app, patient):
 @pytest.mark.parametrize("changes, code, says", [
     ({"previous": "5"}, "XDSMetadataVersionError", "PreviousVersion 5 but the latest version"),
     ({"unique_id": "1.2.3.999"}, "XDSMetadataUpdateError", "uniqueId cannot change"),
+    # no version to follow: XDSMetadataVersionError (MU Table 4.2.4.1-2; NIST 15800b)
     ({"logical_id": "urn:uuid:00000000-0000-4000-8000-000000000000"},
-     "XDSMetadataUpdateError", "is not registered"),
+     "XDSMetadataVersionError", "is not registered"),
 ])
 def test_refused_updates_change_nothing(app, patient, changes, code, says):
     original, entry_uuid = registered(app, patient)

@@ -311,7 +311,12 @@ def test_get_submission_sets_and_set_contents(world):
                             {"$XDSSubmissionSetUniqueId": world.set_uids[0]})
     assert len(with_folder.objects("ExtrinsicObject")) == 1
     assert len(with_folder.objects("RegistryPackage")) == 2  # the set and its folder
-    assert len(with_folder.objects("Association")) == 3
+    # set→document, set→folder, folder→document and the set's HasMember on that folder
+    # membership (ITI TF-2a 3.18.4.1.2.3.7.6; NIST 11906 SSwithOneDocOneFol)
+    associations = with_folder.objects("Association")
+    assert len(associations) == 4
+    ids = {a.get("id") for a in associations}
+    assert sum(1 for a in associations if a.get("targetObject") in ids) == 1
     filtered = run_query(world.app, Q["GetSubmissionSetAndContents"], {
         "$XDSSubmissionSetUniqueId": world.set_uids[0],
         "$XDSDocumentEntryFormatCode": ["nothing^^x"]})

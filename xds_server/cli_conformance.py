@@ -87,7 +87,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     if outcome.aborted:
         click.echo(f"conformance: {outcome.aborted}; run stopped", err=True)
         ctx.exit(2)
-    if any(row.verdict in ("failed", "error") for row in outcome.rows):
+    if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
         ctx.exit(1)
 
 

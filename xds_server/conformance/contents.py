@@ -183,7 +183,7 @@ class _Check:
 
     def snapshot(self) -> None:
         links = [a for a in self.a.associations
-                 if _short(a.get("associationType")) == "isSnapshotOf"]
+                 if _short(a.get("associationType")).lower() == "issnapshotof"]
         if len(links) != 1:
             self.err(f"{len(links)} IsSnapshotOf associations (expected 1)")
             return

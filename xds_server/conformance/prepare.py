@@ -41,6 +41,19 @@ def load_message(directory: Path, name: str | None) -> etree._Element:
     return root
 
 
+def _submission_of(root: etree._Element) -> etree._Element:
+    """The SubmitObjectsRequest of a template (some wrap it in the ProvideAndRegister request:
+    the toolkit parses out the metadata and builds the request anew)."""
+    if etree.QName(root).localname == "SubmitObjectsRequest":
+        return root
+    inner = [e for e in root.iter() if isinstance(e.tag, str)
+             and etree.QName(e).localname == "SubmitObjectsRequest"]
+    if len(inner) != 1:
+        raise TemplateError(f"the {etree.QName(root).localname} template holds "
+                            f"{len(inner)} SubmitObjectsRequest")
+    return inner[0]
+
+
 def _patient_for(scope: Scope, step: Step, alt_patient: str | None) -> str:
     if step.alt_patient_id and alt_patient:
         return alt_patient
@@ -51,6 +64,8 @@ def _patient_for(scope: Scope, step: Step, alt_patient: str | None) -> str:
 def prepare(scope: Scope, step: Step, t: Transaction, record: StepRecord,
             alt_patient: str | None) -> Prepared:
     root = load_message(scope.section.directory, t.metadata_file)
+    if t.parse_metadata and t.iti in ("ITI-41", "ITI-42", "ITI-57"):
+        root = _submission_of(root)
     if ebrs21.is_ebrs21(root) and t.convert:
         root = ebrs21.translate(root)
     prepared = Prepared(root)

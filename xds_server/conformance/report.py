@@ -22,7 +22,9 @@ _LABEL = {PASSED: "ok", FAILED: "FAIL", ERROR: "ERROR", NOT_RUN: "NOT RUN"}
 
 
 def test_verdict(rows: Iterable[Row]) -> str:
-    verdicts = {row.verdict for row in rows}
+    """Failed, error, not run or passed, from the steps of the sections index.idx lists."""
+    rows = list(rows)
+    verdicts = {row.verdict for row in rows if row.indexed} or {row.verdict for row in rows}
     for verdict in (FAILED, ERROR, NOT_RUN):
         if verdict in verdicts:
             return verdict
@@ -36,16 +38,23 @@ def by_test(outcome: Outcome) -> dict[str, list[Row]]:
     return grouped
 
 
+def decisive(rows: Iterable[Row]) -> list[Row]:
+    """The rows that decide the run's exit status (sections outside index.idx do not)."""
+    return [row for row in rows if row.indexed]
+
+
 def counts(outcome: Outcome) -> dict:
     groups = {test.id: test.group for test in outcome.tests}
     tests: dict[str, Counter] = defaultdict(Counter)
     for test, rows in by_test(outcome).items():
         tests[groups.get(test, "")][test_verdict(rows)] += 1
     steps: dict[str, Counter] = defaultdict(Counter)
+    outside: Counter = Counter()
     for row in outcome.rows:
-        steps[row.transaction][row.verdict] += 1
+        (steps[row.transaction] if row.indexed else outside)[row.verdict] += 1
     return {"tests": {g: dict(c) for g, c in sorted(tests.items())},
-            "steps": {t: dict(c) for t, c in sorted(steps.items())}}
+            "steps": {t: dict(c) for t, c in sorted(steps.items())},
+            "outside_index": dict(outside)}
 
 
 def _line(counter: dict) -> str:
@@ -56,6 +65,8 @@ def table(outcome: Outcome, verbose: bool = False) -> str:
     lines = []
     for row in outcome.rows:
         where = "/".join(p for p in (row.test, row.section, row.step) if p)
+        if not row.indexed:
+            where += " (outside index.idx, not counted)"
         lines.append(f"{_LABEL[row.verdict]:<8} {where}  [{row.transaction}] expected "
                      f"{row.expected or '-'}, got {row.got or '-'}")
         if row.detail and (verbose or row.verdict != PASSED):
@@ -67,9 +78,13 @@ def table(outcome: Outcome, verbose: bool = False) -> str:
     lines += [f"  {group}: {_line(c)}" for group, c in summary["tests"].items()]
     lines.append("steps by transaction:")
     lines += [f"  {kind}: {_line(c)}" for kind, c in summary["steps"].items()]
+    if summary["outside_index"]:
+        lines.append(f"  sections outside index.idx (not counted): "
+                     f"{_line(summary['outside_index'])}")
     total_tests = Counter(test_verdict(r) for r in by_test(outcome).values())
-    total_steps = Counter(row.verdict for row in outcome.rows)
-    lines.append(f"{len(outcome.tests)} tests: {_line(total_tests)}; {len(outcome.rows)} "
+    counted = decisive(outcome.rows)
+    total_steps = Counter(row.verdict for row in counted)
+    lines.append(f"{len(outcome.tests)} tests: {_line(total_tests)}; {len(counted)} "
                  f"steps: {_line(total_steps)}; {outcome.seconds:.1f} s")
     return "\n".join(lines)
 
@@ -78,14 +93,16 @@ def junit(outcome: Outcome, path: Path) -> None:
     """One testsuite per toolkit test, one testcase per step (classname: group.test.section),
     failure / error / skipped as JUnit viewers expect."""
     groups = {test.id: test.group for test in outcome.tests}
-    total = Counter(row.verdict for row in outcome.rows)
+    total = Counter(row.verdict if row.indexed or row.verdict == PASSED else NOT_RUN
+                    for row in outcome.rows)
     root = etree.Element("testsuites", name="xds-server conformance",
                          tests=str(len(outcome.rows)), failures=str(total[FAILED]),
                          errors=str(total[ERROR]), skipped=str(total[NOT_RUN]),
                          time=f"{outcome.seconds:.3f}")
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     for test, rows in by_test(outcome).items():
-        mine = Counter(row.verdict for row in rows)
+        mine = Counter(row.verdict if row.indexed or row.verdict == PASSED else NOT_RUN
+                       for row in rows)
         suite = etree.SubElement(
             root, "testsuite", name=f"{groups.get(test, '')}/{test}".lstrip("/"),
             tests=str(len(rows)), failures=str(mine[FAILED]), errors=str(mine[ERROR]),
@@ -96,7 +113,10 @@ def junit(outcome: Outcome, path: Path) -> None:
             case = etree.SubElement(suite, "testcase", classname=classname, name=row.step,
                                     time=f"{row.seconds:.3f}")
             message = f"expected {row.expected}, got {row.got}: {row.detail}"[:500]
-            if row.verdict == FAILED:
+            if not row.indexed and row.verdict != PASSED:
+                etree.SubElement(case, "skipped", message=f"outside index.idx (the toolkit "
+                                 f"does not run it), {row.verdict}: {message}"[:500])
+            elif row.verdict == FAILED:
                 etree.SubElement(case, "failure", message=message,
                                  type=row.transaction).text = row.detail
             elif row.verdict == ERROR:

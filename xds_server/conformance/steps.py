@@ -38,6 +38,7 @@ class Row:
     verdict: str
     detail: str = ""
     seconds: float = 0.0
+    indexed: bool = True         # False: its section is not in index.idx (see testkit.py)
 
 
 class _Verdict(Exception):
@@ -56,7 +57,7 @@ def play(scope: Scope, step: Step) -> Row | None:
         return None
     kind = (t.iti or t.kind) if t else "-"
     row = Row(scope.test.id, scope.test.group, scope.section.name, step.id, kind,
-              step.expected, "", PASSED)
+              step.expected, "", PASSED, indexed=scope.section.indexed)
     record = scope.log.start(step.id, t.kind if t else "")
     started = time.monotonic()
     try:
@@ -91,7 +92,7 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
     if t.iti in REPOSITORY_SIDE and scope.run.endpoints.repository is None:
         raise _Verdict(NOT_RUN, f"{t.iti} needs --repository")
     prepared = prepare(scope, step, t, record, alt_patient)
-    reply, documents = send(scope, t, prepared, record)
+    reply, documents, unbound = send(scope, t, prepared, record)
     add_xml(record, "Result", reply.payload)
     if t.iti == "ITI-43":
         problems = _retrieve_problems(scope, step, t, prepared, reply, documents)
@@ -104,7 +105,11 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
     detail_errors = "; ".join(str(e) for e in reply.errors)
     if problems and detail_errors:
         problems.append(f"the answer says: {detail_errors}"[:400])
-    return reply.summary(), problems
+    got = reply.summary()
+    if unbound:
+        got += f" (ReferenceDocument {', '.join(unbound)} not compared: bound by UseReport, " \
+               "which the toolkit does not bind)"
+    return got, problems
 
 
 def _assertions(scope: Scope, t: Transaction) -> tuple[str, list[str]]:

@@ -2,7 +2,10 @@
 
 A test is a directory holding `index.idx` (its sections, one per line) or a `testplan.xml`.
 Every section directory with a testplan.xml is run: those index.idx lists first, in its order,
-then the others by name (a section the index forgets is not skipped silently). A top-level
+then the others by name. The toolkit runs only the listed ones: an unlisted section is run and
+reported (never skipped silently) but its verdict is shown apart and does not decide the test's
+(in the reference kit they are patient feeds and one stale query, 11897/no_matching_classcode,
+whose readme says "must return nothing" while its testplan expects Failure). A top-level
 testplan.xml beside sections is not run, as in the toolkit; the run says so.
 
 Paths between tests are the toolkit's log paths: a section logs under `<test>/<section>`, so
@@ -28,6 +31,7 @@ class Section:
     directory: Path
     steps: list[Step] = field(default_factory=list)
     problem: str = ""          # why it cannot be read
+    indexed: bool = True       # False: a section directory index.idx does not list
 
 
 @dataclass
@@ -81,7 +85,10 @@ def load_test(directory: Path, only: str | None = None) -> KitTest:
             else:
                 sections.append(Section(name, directory / name,
                                         problem=f"index.idx lists {name}, which has no {PLAN}"))
-        sections += [_section(name, directory / name) for name in present if name not in listed]
+        for name in present:
+            if name not in listed:
+                sections.append(_section(name, directory / name))
+                sections[-1].indexed = False
         if (directory / PLAN).is_file():
             notes.append(f"{PLAN} beside the sections is not run (the toolkit runs the "
                          "sections index.idx names)")

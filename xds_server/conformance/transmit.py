@@ -42,31 +42,38 @@ def _provide_request(scope: Scope, t: Transaction, prepared: Prepared
     return request, binaries
 
 
-def _reference_files(scope: Scope, t: Transaction, prepared: Prepared) -> dict[str, bytes]:
-    """ReferenceDocument uid → bytes. As in the toolkit, a uid symbol is bound through UseId,
-    UseRepositoryUniqueId or UseObjectRef values only (not UseReport): a reference whose uid
-    stays symbolic is not compared, and says so in no check."""
-    bound = {use.symbol for use in t.use_ids} | {use.symbol for use in t.use_results}
-    files = {}
+def _reference_files(scope: Scope, t: Transaction, prepared: Prepared
+                     ) -> tuple[dict[str, bytes], list[str]]:
+    """ReferenceDocument uid → bytes, and the references left unbound. As in the toolkit
+    (RetrieveTransaction), a uid symbol is bound through UseId, UseRepositoryUniqueId or
+    UseObjectRef values only, not UseReport: an unbound reference is not compared (and its
+    file not read); the step's detail names it."""
+    bound = {use.symbol: prepared.values.get(use.symbol) for use in (*t.use_ids,
+                                                                      *t.use_results)}
+    files, unbound = {}, []
     for uid, name in t.reference_documents:
-        real = prepared.values.get(uid, uid) if uid in bound else uid
-        files[real] = _read(scope, name)
-    return files
+        real = bound.get(uid) or (uid if "$" not in uid else None)
+        if real is None:
+            unbound.append(uid)
+        else:
+            files[real] = _read(scope, name)
+    return files, unbound
 
 
 def send(scope: Scope, t: Transaction, prepared: Prepared, record: StepRecord
-         ) -> tuple[Reply, dict[str, bytes]]:
+         ) -> tuple[Reply, dict[str, bytes], list[str]]:
     assert t.iti is not None
     binaries: list[tuple[etree._Element, Attachment]] = []
     payload = prepared.message
     files: dict[str, bytes] = {}
+    unbound: list[str] = []
     if t.iti == "ITI-41":
         payload, binaries = _provide_request(scope, t, prepared)
         scope.run.provided.update(
             e.get("value") or "" for e in prepared.message.iter(f"{{{RIM}}}ExternalIdentifier")
             if e.get("identificationScheme") == DE_UNIQUE_ID)
     elif t.iti == "ITI-43":
-        files = _reference_files(scope, t, prepared)
+        files, unbound = _reference_files(scope, t, prepared)
     reply = scope.run.endpoints.send(t.iti, payload, binaries, t.mtom)
     add_xml(record, "InputMetadata", payload)
-    return reply, files
+    return reply, files, unbound
