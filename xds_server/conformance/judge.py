@@ -5,6 +5,7 @@ problem said in one line."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 from lxml import etree
 
@@ -124,7 +125,9 @@ def assertion_problems(assertions: list[tuple[str, str]], data_refs: list[tuple[
         wrapper = etree.SubElement(data, name or "output")
         wrapper.append(copy.deepcopy(log.root))
     problems = []
+    today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")     # the toolkit's $DATE$
     for ident, xpath in assertions:
+        xpath = xpath.replace("$DATE$", today)
         if "equalsIgnoreCase" in xpath:
             left, _, right = xpath.partition("equalsIgnoreCase")
             xpath = f"{left.lower()} = {right.lower()}"

@@ -104,6 +104,7 @@ class Transaction:
     expected_mime_type: str | None = None
     create_new_patient: bool = False
     feed_patient: str | None = None
+    wait_ms: int = 0
     unsupported: list[str] = field(default_factory=list)
 
     @property
@@ -209,6 +210,8 @@ def _transaction(element: etree._Element) -> Transaction:
             t.create_new_patient = True
         elif name == "PatientID":
             t.feed_patient = _text(part)
+        elif name == "WaitBefore" and _text(part).isdigit() and 0 < int(_text(part)) <= 60000:
+            t.wait_ms = int(_text(part))        # the toolkit waits; a minute at most here
         else:
             t.unsupported.append(name)
     if t.kind not in TRANSACTIONS:

@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass
 
 from . import contents, judge
-from .exchange import REPOSITORY_SIDE, Reply
+from .exchange import REPOSITORY_SIDE, Reply, Unreachable
 from .log import Missing, StepRecord, add_xml, evaluate_report
 from .patients import FeedError
 from .plan import Step, Transaction
 from .prepare import Prepared, TemplateError, prepare
 from .scope import PATIENT, Scope
+from .testkit import BadTestdir
 from .transmit import send
 
 PASSED, FAILED, ERROR, NOT_RUN = "passed", "failed", "error", "not run"
@@ -72,10 +73,15 @@ def play(scope: Scope, step: Step) -> Row | None:
         row.verdict, row.detail, row.got = verdict.verdict, verdict.detail, verdict.got
     except Missing as missing:
         row.verdict, row.detail = NOT_RUN, f"needs {missing}"
-    except (TemplateError, judge.PlanError, contents.UnknownAssertion) as exc:
+    except (TemplateError, judge.PlanError, contents.UnknownAssertion, BadTestdir) as exc:
         row.verdict, row.detail = ERROR, str(exc)
     except FeedError as exc:
         row.verdict, row.detail = NOT_RUN, f"patient feed failed: {exc}"
+    except Unreachable:
+        raise
+    except Exception as exc:     # a test the runner chokes on is an ERROR row, not a crash
+        row.verdict, row.detail = ERROR, f"the runner could not run this step: " \
+                                         f"{type(exc).__name__}: {exc}"
     row.seconds = time.monotonic() - started
     record.verdict = row.verdict
     if row.verdict != PASSED:
@@ -91,6 +97,8 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
         return _feed(scope, t, record)
     if t.iti in REPOSITORY_SIDE and scope.run.endpoints.repository is None:
         raise _Verdict(NOT_RUN, f"{t.iti} needs --repository")
+    if t.wait_ms:
+        time.sleep(t.wait_ms / 1000)
     prepared = prepare(scope, step, t, record, alt_patient)
     reply, documents, unbound = send(scope, t, prepared, record)
     add_xml(record, "Result", reply.payload)

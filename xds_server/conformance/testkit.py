@@ -159,6 +159,10 @@ def find_test(test_id: str, places: list[Path]) -> KitTest | None:
     return None
 
 
+class BadTestdir(ValueError):
+    """A testdir that names no test section (the testplan's error)."""
+
+
 def log_path(test: str, section: str) -> str:
     return f"{test}/{section}" if section else test
 
@@ -168,7 +172,7 @@ def resolve(test: str, section: str, testdir: str) -> tuple[str, str]:
     joined = posixpath.normpath(posixpath.join(log_path(test, section), testdir))
     parts = [p for p in joined.split("/") if p not in ("", ".")]
     if not parts or ".." in parts or len(parts) > 2:
-        raise ValueError(f"testdir {testdir!r} (from {log_path(test, section)}) names no "
+        raise BadTestdir(f"testdir {testdir!r} (from {log_path(test, section)}) names no "
                          "test section")
     return parts[0], parts[1] if len(parts) == 2 else ""
 
