@@ -121,6 +121,11 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
 
 
 def _assertions(scope: Scope, t: Transaction) -> tuple[str, list[str]]:
+    if any(file == "THIS" for file, _ in t.data_refs):
+        unheard = [r.step for r in scope.log.steps.values() if r.verdict in (NOT_RUN, ERROR)]
+        if unheard:     # their answers are not in the log: the assertions would judge nothing
+            raise Missing(f"the answers of step {', '.join(unheard)} of {scope.path}, which "
+                          "did not run")
     values = {use.use_as: scope.use_report(use) for use in t.use_reports}
     assertions = []
     for ident, xpath in t.assertions:
