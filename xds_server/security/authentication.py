@@ -55,4 +55,6 @@ def caller(request: SoapRequest) -> Principal:
     carrying the request id and transaction the audit trail records."""
     principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
     return dataclasses.replace(principal, request_id=request.request_id,
-                               transaction=request.transaction)
+                               transaction=request.transaction,
+                               client_address=request.client_address,
+                               endpoint=request.endpoint)
