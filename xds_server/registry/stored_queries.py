@@ -96,8 +96,7 @@ class StoredQueries:
             with self.engine.connect() as connection:
                 result = answer(connection)
         patients = result.patients()
-        if not principal.is_system:
-            self._audit_read(principal, result, patients)
+        self._audit_read(principal, result, patients, args)   # every read, VIHF or not
         if len(patients) > 1 and _one_patient_only(args):
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{args.query.name}: the objects asked for belong to "
@@ -112,12 +111,14 @@ class StoredQueries:
         return render(result, args.return_type), notices
 
     def _audit_read(self, principal: Principal, result: QueryResult,
-                    patients: set[str]) -> None:
-        """Every read by an authenticated caller is traced, for the patient to see."""
+                    patients: set[str], args: QueryArgs) -> None:
+        """Every read is traced, for the patient to see; without VIHF the record names the
+        network caller (its address, its TLS subject) the principal carries."""
         patient = next(iter(patients)) if patients else (
             store.patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,
-                                 _document_ids(result.documents), "ITI-18")
+                                 _document_ids(result.documents), "ITI-18",
+                                 f"query={args.query.id}\nreturn_type={args.return_type}")
 
     # --- Find* --------------------------------------------------------------------------------
 

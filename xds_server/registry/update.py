@@ -70,7 +70,8 @@ class MetadataUpdater:
                 changed = [d.unique_id for d in submission.documents] + \
                     [c.association.target for c in plan.status_changes]
                 access_store.audit(connection, principal, "U", "success", plan.patient,
-                                   changed, "ITI-57")
+                                   changed, "ITI-57",
+                                   f"submission_set={submission.submission_set.unique_id}")
         return findings
 
     # --- checks --------------------------------------------------------------------------------
