@@ -297,3 +297,17 @@ def test_a_registration_with_a_type_outside_the_xds_list_is_a_metadata_error(app
     reply = register(app, submission)
     assert reply.status == FAILURE and reply.codes == ["XDSRegistryMetadataError"]
     assert "Table 4.2.2-1" in reply.errors[0]["context"]
+
+
+@pytest.mark.parametrize("value, accepted", [("no", True), ("yes", True), ("maybe", False)])
+def test_association_propagation_is_yes_or_no(app, patient, value, accepted):
+    """ITI TF-2b 3.57.4.1.3.1.3.4 (NIST 20002b): another value cannot be decoded."""
+    original, entry_uuid = registered(app, patient)
+    submission = next_version(patient, original, entry_uuid)
+    submission.associations[0].slots["AssociationPropagation"] = [value]
+    reply = update(app, submission)
+    if accepted:
+        assert reply.status == SUCCESS, reply.errors
+    else:
+        assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateOperationError"]
+        assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]

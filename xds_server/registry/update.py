@@ -29,6 +29,7 @@ from .register import RegistryWriter, _Plan, pipelined
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
 VERSION = ErrorCode.METADATA_VERSION_ERROR
 ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+ASSOCIATION_PROPAGATION = "AssociationPropagation"
 AVAILABILITY_STATUSES = (v.APPROVED, v.DEPRECATED, ARCHIVED, DELETED)
 # what identifies the document: an update that changes one of these is a different document
 UNCHANGEABLE = (("unique_id", "uniqueId"), ("patient_id", "patientId"),
@@ -141,6 +142,12 @@ class MetadataUpdater:
             return None, [error(UPDATE, f"{label}: the HasMember association from the "
                                         "submission set must carry the PreviousVersion slot",
                                 "Association.PreviousVersion")]
+        propagation = membership.slot(ASSOCIATION_PROPAGATION) if membership else None
+        if propagation is not None and propagation.lower() not in ("yes", "no"):
+            # ITI TF-2b 3.57.4.1.3.1.3.4: "yes" or "no"; anything else cannot be decoded
+            return None, [error(ErrorCode.METADATA_UPDATE_OPERATION_ERROR,
+                                f"{label}: AssociationPropagation '{propagation}' is neither "
+                                "'yes' nor 'no'", "Association.AssociationPropagation")]
         if previous != (latest.version or "1"):
             return None, [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
                                          f"version of logicalId {lid} is "
