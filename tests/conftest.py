@@ -107,6 +107,7 @@ def make_app(make_settings, database_url):
     yield make
     for app in made:     # write the queued read audits while the test's database still exists
         app.registry.queries.audit_writer.close()
+        app.repository.audit_writer.close()
 
 
 @pytest.fixture

@@ -93,7 +93,8 @@ class RegistryWriter:
                 if within is not None:
                     within(connection)
                 access_store.audit(connection, principal, "C", "success", plan.patient,
-                                   [d.unique_id for d in submission.documents], "ITI-42")
+                                   [d.unique_id for d in submission.documents], "ITI-42",
+                                   f"submission_set={submission.submission_set.unique_id}")
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

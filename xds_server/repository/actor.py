@@ -37,6 +37,7 @@ from ..model.metadata import DocumentEntry, Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import repository_store as rows
+from ..store.audit_writer import ReadAuditWriter
 from ..store.blobs import STAGED, WITHDRAWN, FilesystemBlobStore, HeldBlob, StagedBlob, blob_key
 from ..store.database import ReadConnection
 from ..store.registry_store import patient_key
@@ -99,6 +100,7 @@ class Repository:
         self.max_document_bytes = max_document_bytes
         self.content_check = content_check
         self.policy = policy
+        self.audit_writer = ReadAuditWriter(engine)
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -235,11 +237,13 @@ class Repository:
                 errors.append(_not_held(request))
             else:
                 found.append(document)
-        if not principal.is_system:
+        record = (principal, "R", "success" if found else "failure", _patient(principal),
+                  [d.request.document_unique_id for d in found], "ITI-43")
+        if principal.is_system:     # no VIHF: the network caller, off the request path
+            self.audit_writer.record(*record)
+        else:
             with self.engine.begin() as connection:
-                access_store.audit(connection, principal, "R",
-                                   "success" if found else "failure", _patient(principal),
-                                   [d.request.document_unique_id for d in found], "ITI-43")
+                access_store.audit(connection, *record)
         return found, errors
 
     def _held(self, request: DocumentRequest, in_place: dict[str, HeldBlob],

@@ -62,4 +62,6 @@ def caller(request: SoapRequest) -> Principal:
     credential = None if principal.is_system else \
         request.envelope.header_block(_SECURITY)
     return dataclasses.replace(principal, request_id=request.request_id,
-                               transaction=request.transaction, credential=credential)
+                               transaction=request.transaction, credential=credential,
+                               client_address=request.client_address,
+                               endpoint=request.endpoint)

@@ -27,6 +27,10 @@ class Principal:
     # the request this principal acts in, for the audit trail
     request_id: str = field(default="", compare=False)
     transaction: str = field(default="", compare=False)
+    # the network caller (peer address) and the endpoint it called, for the audit trail:
+    # without VIHF they are all that identifies a caller
+    client_address: str = field(default="", compare=False)
+    endpoint: str = field(default="", compare=False)
 
     @property
     def is_system(self) -> bool:

@@ -50,6 +50,8 @@ class SoapRequest:
     size: int = 0
     principal: Any = None       # who is calling, set by the endpoint's authenticator
     transaction: str = ""       # the operation's name (ITI-18, …), set by the endpoint
+    client_address: str = ""    # the peer's address (REMOTE_ADDR), set by the endpoint
+    endpoint: str = ""          # the URL called, set by the endpoint (for the audit trail)
 
     @property
     def payload(self) -> etree._Element:

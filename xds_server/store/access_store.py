@@ -110,7 +110,8 @@ def authors_of(connection: Connection, patient_id: str,
 # quoted: "transaction" is a keyword in SQLite
 AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
     "at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
-    "structure_id", "purpose_of_use", "patient_id", "documents"))
+    "structure_id", "purpose_of_use", "patient_id", "documents", "client_address",
+    "client_subject", "endpoint", "detail"))
 
 
 def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
@@ -136,20 +137,25 @@ def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
 
 def _audit_values(connection: Connection, principal: Principal, action: str, outcome: str,
                   patient_id: str | None, documents: Sequence[str], transaction: str,
-                  at: dt.datetime | None = None) -> tuple:
+                  at: dt.datetime | None = None, detail: str = "") -> tuple:
     moment = at or dt.datetime.now(dt.UTC)
     stored = moment if connection.dialect.name == "postgresql" else \
         moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
     return (stored, principal.request_id or "-", principal.transaction or transaction or "-",
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
-            principal.purpose_of_use, patient_id, " ".join(documents))
+            principal.purpose_of_use, patient_id, " ".join(documents),
+            principal.client_address[:64], principal.client_subject[:256],
+            principal.endpoint[:256], detail)
 
 
 def audit(connection: Connection, principal: Principal, action: str, outcome: str,
-          patient_id: str | None, documents: Sequence[str] = (), transaction: str = "") -> None:
+          patient_id: str | None, documents: Sequence[str] = (), transaction: str = "",
+          detail: str = "") -> None:
     """One audit record: who (the principal, its request and transaction), did what (C, R, U,
-    D) to which patient's documents, with which outcome."""
-    audit_many(connection, [(principal, action, outcome, patient_id, documents, transaction)])
+    D) to which patient's documents, with which outcome; `detail` the other objects the
+    transaction's audit message names (submission_set=uniqueId, query=id)."""
+    audit_many(connection, [(principal, action, outcome, patient_id, documents, transaction,
+                             None, detail)])
 
 
 def audit_trail(connection: Connection, patient_id: str | None = None,
