@@ -125,6 +125,11 @@ class RegistryRemover:
         memberships = [row for row in store.object_rows(connection, "association", patient,
                                                         sorted(removed))
                        if row.type == v.HAS_MEMBER]
+        # only a submission set holds an object in the registry's sense: a folder's HasMember
+        # (a document filed in a folder) may go alone (NIST 30003)
+        kinds = store.find_by_uuids(connection, {row.source for row in memberships})
+        memberships = [row for row in memberships if row.source in kinds
+                       and kinds[row.source].kind == "submission_set"]
         for row in memberships:
             if row.target not in removed:     # the member stays, its link to a set goes
                 target = store.find_by_uuids(connection, [row.target]).get(row.target)
