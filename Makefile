@@ -29,14 +29,14 @@ run: $(VENV)/.installed-run
 # Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs
 # the whole suite; the pytest header and summary name the databases it ran on.
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check xds_server tests bench conformance schemas cda_samples
+	$(BIN)/ruff check xds_server tests bench schemas cda_samples
 	XDS_TEST_POSTGRES_URL="$$(sh tests/postgres.sh)" $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/soap_core.py
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check xds_server tests bench conformance schemas cda_samples
+	$(BIN)/ruff check xds_server tests bench schemas cda_samples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

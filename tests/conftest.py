@@ -107,6 +107,7 @@ def make_app(make_settings, database_url):
     yield make
     for app in made:     # write the queued read audits while the test's database still exists
         app.registry.queries.audit_writer.close()
+        app.repository.audit_writer.close()
 
 
 @pytest.fixture
@@ -258,3 +259,14 @@ def live_server(request: pytest.FixtureRequest,
             yield LiveServer(url, process.pid, data_dir, log_path, request.param, database_url)
         finally:
             stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def trust_server(tmp_path_factory: pytest.TempPathFactory):
+    """A VIHF-secured server with two patients' documents (tests/trust_data.py)."""
+    from .test_conformance import run_cli
+    from .trust_data import start_trust_server
+
+    server, process = start_trust_server(tmp_path_factory.mktemp("trust"), run_cli)
+    yield server
+    stop_server(process)

@@ -73,6 +73,9 @@ def test_self_presenting_xslt_wrapper_is_named(validator):
     (remove("h:title"), "CI-SIS-TITLE"),
     (set_attribute("h:effectiveTime", "value", "2021-04-01"), "CI-SIS-EFFECTIVETIME"),
     (set_attribute("h:confidentialityCode", "code", "U"), "CI-SIS-CONFIDENTIALITY"),
+    # N, R and V are a set, not the string "NRV": its substrings are not codes
+    (set_attribute("h:confidentialityCode", "code", "NR"), "CI-SIS-CONFIDENTIALITY"),
+    (set_attribute("h:confidentialityCode", "code", "RV"), "CI-SIS-CONFIDENTIALITY"),
     (set_attribute("h:languageCode", "code", "fr"), "CI-SIS-LANGUAGE"),
     (remove("h:setId"), "CI-SIS-SETID"),
     (remove("h:versionNumber"), "CI-SIS-VERSION"),
@@ -170,10 +173,14 @@ def test_validate_cli_exit_codes_and_json(kit_dir, tmp_path):
     bad_file.write_bytes(mutate(LEVEL1, remove("h:realmCode")))
     empty = tmp_path / "empty.xml"
     empty.write_bytes(b"")
+    invalid = run_cli("validate", "--json", "--accept-test-ins", "--data-dir", data_dir,
+                      str(LEVEL1), str(bad_file))
+    assert invalid.exit_code == 1            # checked, and one is invalid
     result = run_cli("validate", "--json", "--accept-test-ins", "--data-dir", data_dir,
                      str(LEVEL1), str(bad_file), str(empty))
-    assert result.exit_code == 1
+    assert result.exit_code == 2             # one could not be checked: not the same answer
     reports = json.loads(result.output)
+    assert [r["verdict"] for r in reports] == ["valid", "invalid", "not checked"]
     assert [r["valid"] for r in reports] == [True, False, False]
     assert reports[1]["findings"][0]["rule"] == "CI-SIS-REALM"
     assert reports[2]["findings"][0]["kind"] == "not-cda"
@@ -181,5 +188,6 @@ def test_validate_cli_exit_codes_and_json(kit_dir, tmp_path):
 
 def test_validate_cli_reports_unreadable_files_without_traceback(tmp_path):
     result = run_cli("validate", "--data-dir", str(tmp_path), str(tmp_path / "missing.xml"))
-    assert result.exit_code == 1 and "cannot read" in result.output
+    assert result.exit_code == 2 and "cannot read" in result.output
+    assert "NOT CHECKED" in result.output
     assert "Traceback" not in result.output

@@ -95,8 +95,9 @@ def test_a_new_version_deprecates_the_previous_one(app, patient):
 @pytest.mark.parametrize("changes, code, says", [
     ({"previous": "5"}, "XDSMetadataVersionError", "PreviousVersion 5 but the latest version"),
     ({"unique_id": "1.2.3.999"}, "XDSMetadataUpdateError", "uniqueId cannot change"),
+    # no version to follow: XDSMetadataVersionError (MU Table 4.2.4.1-2; NIST 15800b)
     ({"logical_id": "urn:uuid:00000000-0000-4000-8000-000000000000"},
-     "XDSMetadataUpdateError", "is not registered"),
+     "XDSMetadataVersionError", "is not registered"),
 ])
 def test_refused_updates_change_nothing(app, patient, changes, code, says):
     original, entry_uuid = registered(app, patient)
@@ -201,3 +202,112 @@ def test_a_folder_gets_a_new_version(app, patient):
     stale = update(app, Submission(submission_set(patient), [], [copy.deepcopy(renamed)],
                                    associations=[membership]))
     assert stale.codes == ["XDSMetadataVersionError"]
+
+
+# --- what the NIST toolkit's tests exposed (issue #14) -----------------------------------------
+
+def test_a_status_change_of_an_older_version_is_refused(app, patient):
+    """Deprecated version 1 of a document whose version 2 is Approved: moving version 1 back to
+    Approved would leave two current versions. The change must target the latest version
+    (ITI TF-2b 3.57.4.1.3.3.2.3); nothing changes."""
+    original, entry_uuid = registered(app, patient)
+    assert update(app, next_version(patient, original, entry_uuid)).status == SUCCESS
+    reply = update(app, status_update(submission_set(patient), entry_uuid, v.DEPRECATED,
+                                      v.APPROVED))
+    assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateError"]
+    assert "not its latest version" in reply.errors[0]["context"]
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [
+        v.DEPRECATED, v.APPROVED]
+
+
+def test_a_status_change_may_target_the_version_the_same_request_submits(app, patient):
+    """New version 2 and, in the same ITI-57, its move from Approved to Deprecated: the change
+    sees the version submitted beside it."""
+    original, entry_uuid = registered(app, patient)
+    submission = next_version(patient, original, entry_uuid)
+    change = status_update(submission.submission_set, "Document01", v.APPROVED, v.DEPRECATED)
+    submission.associations += change.associations
+    reply = update(app, submission)
+    assert reply.status == SUCCESS, reply.errors
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [
+        v.DEPRECATED, v.DEPRECATED]
+
+
+@pytest.mark.parametrize("slots, says", [
+    ({v.NEW_STATUS: [v.DEPRECATED]}, "OriginalStatus slot is missing"),
+    ({v.ORIGINAL_STATUS: [v.APPROVED]}, "NewStatus slot is missing"),
+    ({v.ORIGINAL_STATUS: [v.APPROVED], v.NEW_STATUS: ["urn:oasis:names:tc:ebxml-regrep:"
+                                                      "StatusType:Withdrawn"]},
+     "is not an availability status"),
+    ({v.ORIGINAL_STATUS: [v.APPROVED], v.NEW_STATUS: [v.APPROVED]}, "same as OriginalStatus"),
+    ({v.ORIGINAL_STATUS: [v.APPROVED], v.NEW_STATUS: [v.DEPRECATED], "PreviousVersion": ["1"]},
+     "do not belong on it"),
+])
+def test_an_undecodable_status_change_is_an_operation_error(app, patient, slots, says):
+    """XDSMetadataUpdateOperationError, "cannot decode the requested metadata update" (MU
+    Table 4.2.4.1-2; NIST 20002), not the generic XDSMetadataUpdateError."""
+    original, entry_uuid = registered(app, patient)
+    submission = status_update(submission_set(patient), entry_uuid, v.APPROVED, v.DEPRECATED)
+    submission.associations[0].slots = dict(slots)
+    reply = update(app, submission)
+    assert reply.status == FAILURE and set(reply.codes) == {"XDSMetadataUpdateOperationError"}
+    assert says in " ".join(e["context"] for e in reply.errors)
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]
+
+
+def test_an_update_may_carry_a_document_relationship_of_the_xds_list(app, patient):
+    """A type of ITI TF-3 Table 4.2.2-1 (APND) beside a new version is accepted by ITI-57."""
+    from xds_server.consumer.metadata import relationship
+
+    original, entry_uuid = registered(app, patient)
+    _other, other_uuid = registered(app, patient)
+    submission = next_version(patient, original, entry_uuid)
+    submission.associations.append(relationship(v.APND, "Document01", other_uuid))
+    reply = update(app, submission)
+    assert reply.status == SUCCESS, reply.errors
+
+
+@pytest.mark.parametrize("association_type, says", [
+    ("urn:example:AssociationType:Custom", "nor a Metadata Update operation"),
+    (v.SUBMIT_ASSOCIATION, "SubmitAssociation is not supported"),
+])
+def test_an_update_with_a_type_outside_the_lists_is_an_operation_error(
+        app, patient, association_type, says):
+    """Outside Table 4.2.2-1 and the MU operations this registry carries out: the update
+    cannot be decoded (XDSMetadataUpdateOperationError), and nothing changes."""
+    from xds_server.consumer.metadata import relationship
+
+    original, entry_uuid = registered(app, patient)
+    _other, other_uuid = registered(app, patient)
+    submission = next_version(patient, original, entry_uuid)
+    submission.associations.append(relationship(association_type, "Document01", other_uuid))
+    reply = update(app, submission)
+    assert reply.status == FAILURE and "XDSMetadataUpdateOperationError" in reply.codes
+    assert says in " ".join(e["context"] for e in reply.errors)
+    assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]
+
+
+def test_a_registration_with_a_type_outside_the_xds_list_is_a_metadata_error(app, patient):
+    from xds_server.consumer.metadata import relationship
+
+    _original, entry_uuid = registered(app, patient)
+    submission = single_document_submission(patient)
+    submission.associations.append(relationship("urn:example:AssociationType:Custom",
+                                                "Document01", entry_uuid))
+    reply = register(app, submission)
+    assert reply.status == FAILURE and reply.codes == ["XDSRegistryMetadataError"]
+    assert "Table 4.2.2-1" in reply.errors[0]["context"]
+
+
+@pytest.mark.parametrize("value, accepted", [("no", True), ("yes", True), ("maybe", False)])
+def test_association_propagation_is_yes_or_no(app, patient, value, accepted):
+    """ITI TF-2b 3.57.4.1.3.1.3.4 (NIST 20002b): another value cannot be decoded."""
+    original, entry_uuid = registered(app, patient)
+    submission = next_version(patient, original, entry_uuid)
+    submission.associations[0].slots["AssociationPropagation"] = [value]
+    reply = update(app, submission)
+    if accepted:
+        assert reply.status == SUCCESS, reply.errors
+    else:
+        assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateOperationError"]
+        assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]

@@ -279,6 +279,26 @@ def test_get_documents_across_patients_is_not_single_patient(world):
     assert (reply.status, reply.codes) == (FAILURE, ["XDSResultNotSinglePatient"])
 
 
+@pytest.mark.parametrize("query, ids, key", [
+    ("GetDocuments", "uids", "$XDSDocumentEntryUniqueId"),
+    ("GetDocuments", "uuids", "$XDSDocumentEntryEntryUUID"),
+    ("GetDocumentsAndAssociations", "uuids", "$XDSDocumentEntryEntryUUID"),
+])
+def test_object_refs_across_patients_are_answered(world, query, ids, key):
+    """XDSResultNotSinglePatient is for LeafClass: an ObjectRef answer names UUIDs of several
+    patients and discloses nothing of them (ITI TF-3 Table 4.2.4.1-2; NIST 12368)."""
+    [other] = run_query(world.app, Q["GetDocuments"], {
+        "$XDSDocumentEntryUniqueId": [world.uids["X"]]}).objects("ExtrinsicObject")
+    uuids = {"A": world.uuids["A"], "X": other.get("id")}
+    wanted = [world.uids["A"], world.uids["X"]] if ids == "uids" else list(uuids.values())
+    refs = run_query(world.app, Q[query], {key: wanted}, return_type="ObjectRef")
+    assert refs.status == SUCCESS, refs.errors
+    ids_back = {e.get("id") for e in refs.objects("ObjectRef")}
+    assert set(uuids.values()) <= ids_back
+    leaf = run_query(world.app, Q[query], {key: wanted})
+    assert (leaf.status, leaf.codes) == (FAILURE, ["XDSResultNotSinglePatient"])
+
+
 def test_get_folders_and_folder_contents(world):
     folders = run_query(world.app, Q["GetFolders"], {"$XDSFolderUniqueId": [world.folder_uid]})
     [package] = folders.objects("RegistryPackage")
@@ -311,7 +331,12 @@ def test_get_submission_sets_and_set_contents(world):
                             {"$XDSSubmissionSetUniqueId": world.set_uids[0]})
     assert len(with_folder.objects("ExtrinsicObject")) == 1
     assert len(with_folder.objects("RegistryPackage")) == 2  # the set and its folder
-    assert len(with_folder.objects("Association")) == 3
+    # set→document, set→folder, folder→document and the set's HasMember on that folder
+    # membership (ITI TF-2a 3.18.4.1.2.3.7.6; NIST 11906 SSwithOneDocOneFol)
+    associations = with_folder.objects("Association")
+    assert len(associations) == 4
+    ids = {a.get("id") for a in associations}
+    assert sum(1 for a in associations if a.get("targetObject") in ids) == 1
     filtered = run_query(world.app, Q["GetSubmissionSetAndContents"], {
         "$XDSSubmissionSetUniqueId": world.set_uids[0],
         "$XDSDocumentEntryFormatCode": ["nothing^^x"]})

@@ -58,3 +58,33 @@ def test_remove_a_whole_submission_and_only_then(app):
     assert remove(app, [document, membership, package]).status == SUCCESS
     assert contents(app, submission.submission_set.unique_id) == {}
     assert remove(app, [document]).codes == ["UnresolvedReferenceException"]
+
+
+def test_a_folder_membership_is_removed_alone(app):
+    """A document filed in a folder (HasMember folder→document, recorded by a HasMember
+    set→association) leaves the folder alone: the document stays held by its own submission
+    set (NIST toolkit test 30003)."""
+    import uuid
+
+    from xds_server.consumer.metadata import has_member
+    from xds_server.model.metadata import Submission
+
+    from .registry_data import document, folder, submission_set
+
+    def urn() -> str:
+        return f"urn:uuid:{uuid.uuid4()}"
+
+    patient = new_patient()
+    open_patient(app, patient)
+    entry, package, filing = (document(patient, urn()), submission_set(patient, urn()),
+                              folder(patient, urn()))
+    filed = has_member(filing.entry_uuid, entry.entry_uuid, status=None, entry_uuid=urn())
+    recorded = has_member(package.entry_uuid, filed.entry_uuid, status=None, entry_uuid=urn())
+    submission = Submission(package, [entry], [filing], associations=[
+        has_member(package.entry_uuid, entry.entry_uuid, entry_uuid=urn()),
+        has_member(package.entry_uuid, filing.entry_uuid, entry_uuid=urn()), filed, recorded])
+    assert register(app, submission).status == SUCCESS
+    assert remove(app, [filed.entry_uuid, recorded.entry_uuid]).status == SUCCESS
+    left = contents(app, package.unique_id)
+    assert entry.entry_uuid in left and filing.entry_uuid in left
+    assert filed.entry_uuid not in left and recorded.entry_uuid not in left

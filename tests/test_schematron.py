@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from xds_server.cda.findings import Kind
+from xds_server.cda.findings import Kind, Report
 from xds_server.cda.kit import install_kit
 from xds_server.cda.schematron import KitSchematrons, SchematronError, assemble
 from xds_server.cda.schematron.runner import STRUCTURE_MIN, compiled_path, node_at
@@ -219,3 +219,69 @@ def test_the_kits_own_compile_stylesheets_are_used_when_installed(tmp_path):
     assert [(f.rule, f.message, f.line) for f in findings] == [
         ("from-skeleton", "compiled by the kit's skeleton", 1)]
     assert compiled_path(sch, "kit-skeleton").is_file()
+
+
+# --- the volet table, read from the kit ----------------------------------------------------
+
+def _document(*template_roots: str) -> etree._Element:
+    templates = "".join(f'<templateId root="{r}"/>' for r in template_roots)
+    return etree.fromstring(f'<ClinicalDocument xmlns="urn:hl7-org:v3">{templates}'
+                            "</ClinicalDocument>")
+
+
+@pytest.mark.parametrize("roots, volet", [
+    (("1.2.250.1.213.1.1.1.1", "1.2.250.1.213.1.1.1.21"), "CI-SIS_LDL-EES_2022.01.sch"),
+    (("1.2.250.1.213.1.1.1.1", "1.2.250.1.213.1.1.1.46"), "CI-SIS_VAC-NOTE_2023.01.sch"),
+    (("1.2.250.1.213.1.1.1.1", "1.2.250.1.213.1.1.1.54"), "CI-SIS_eDISP-MED_2024.01.sch"),
+    # named only in a comment of an included file, newest of three versions
+    (("1.2.250.1.213.1.1.1.1", "1.2.250.1.213.1.1.1.55"), "CI-SIS_BIO-CR-BIO_2024.01.sch"),
+    # the generic CSE template and its CS8 specialisation: the specific one decides
+    (("1.2.250.1.213.1.1.1.5", "1.2.250.1.213.1.1.1.5.1"), "CI-SIS_CSE-CS8_2025.01.sch"),
+    # VSM 1.4 (2022) and VSM (2023) both name it: the newer file
+    (("1.2.250.1.213.1.1.1.13",), "CI-SIS_VSM_2023.01.sch"),
+])
+def test_the_volet_comes_from_what_the_kit_schematrons_name(kit_runner, roots, volet):
+    chosen = kit_runner.schematrons_for(_document(*roots))
+    assert [p.name for p in chosen] == ["ASIP-STRUCT-MIN-StrucMin.sch", volet]
+
+
+def test_a_new_volet_needs_no_code(tmp_path):
+    from xds_server.cda.schematron.volets import VoletIndex
+
+    include = write(tmp_path, "include/New/Entete.sch",
+                    f'<pattern {SCH}><rule context="cda:ClinicalDocument"><assert '
+                    """test="cda:templateId[@root='1.2.250.1.213.1.1.1.999']">x</assert>"""
+                    "</rule></pattern>")
+    write(tmp_path, "CI-SIS_NEW-VOLET_2030.01.sch",
+          f'<schema {SCH}><include href="{include.relative_to(tmp_path)}"/></schema>')
+    index = VoletIndex.of(tmp_path)
+    chosen = index.choose(["1.2.250.1.213.1.1.1.1", "1.2.250.1.213.1.1.1.999"])
+    assert chosen is not None and chosen.name == "CI-SIS_NEW-VOLET_2030.01.sch"
+    assert index.choose(["1.2.250.1.213.1.1.1.1"]) is None    # the generic template: no volet
+
+
+def test_a_schematron_that_cannot_run_leaves_the_document_not_checked(tmp_path):
+    """Not a warning on a valid document: an error of its own kind (Kind.NOT_CHECKED)."""
+    sch = write(tmp_path, "broken.sch", f'<schema {SCH} queryBinding="xslt2"><pattern id="p">'
+                '<rule context="*"><assert test="((">x</assert></rule></pattern></schema>')
+    runner = KitSchematrons(tmp_path / "kit")
+    runner.schematrons_for = lambda root: [sch]
+    names, findings = runner.check(etree.fromstring(DOC), "doc")
+    assert names == []
+    assert [(f.kind, f.is_error) for f in findings] == [(Kind.NOT_CHECKED, True)]
+    report = Report("doc", findings)
+    assert not report.fully_checked and report.verdict == "not checked"
+
+
+def test_validate_cli_says_not_checked_when_a_schematron_fails(tmp_path):
+    kit = tmp_path / "kit"
+    install_kit(ANS_KIT, kit)
+    write(kit / "schematrons", "CI-SIS_BROKEN_2099.01.sch",
+          f'<schema {SCH} queryBinding="xslt2"><pattern id="p"><rule context="*">'
+          '<assert test="((">x</assert></rule></pattern></schema>')
+    result = CliRunner().invoke(cli, ["validate", "--volet", "BROKEN_2099.01",
+                                      "--accept-test-ins", "--data-dir", str(tmp_path),
+                                      str(LEVEL1)])
+    assert result.exit_code == 2, result.output
+    assert "NOT CHECKED" in result.output and "[not-checked]" in result.output
+    assert "Traceback" not in result.output

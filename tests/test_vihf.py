@@ -109,14 +109,16 @@ def test_a_verified_assertion_is_remembered_but_still_expires(authority):
         verifier.principal(header)
 
 
-def test_an_assertion_altered_under_a_verified_signature_gains_nothing(authority, verifier):
+def test_an_assertion_altered_under_a_verified_signature_is_refused(authority, verifier):
     """The cache knows a verified assertion by its signature: an altered copy (another patient
-    under the same signature) gets the principal that signature was verified for, never the
-    altered text; never seen before, the altered copy is refused."""
+    under the same signature) is read again, reads differently and is refused, whether the
+    genuine one was seen before or not."""
     signed = authority.sign(assertion(PATIENT))
     with pytest.raises(VihfError, match="does not verify"):
         VihfVerifier.from_path(authority.trusted).principal(
             security_header(_tamper(copy.deepcopy(signed))))
     genuine = verifier.principal(security_header(signed))
-    altered = verifier.principal(security_header(_tamper(copy.deepcopy(signed))))
-    assert altered == genuine and altered.patient_id == PATIENT
+    assert genuine.patient_id == PATIENT
+    with pytest.raises(VihfError, match="altered after it was signed"):
+        verifier.principal(security_header(_tamper(copy.deepcopy(signed))))
+    assert verifier.principal(security_header(signed)) == genuine

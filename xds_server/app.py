@@ -90,11 +90,10 @@ class XdsApplication:
                                  settings.disclose_masked_count, reads)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
+        link = registry_link(settings, self.registry, self.engine)
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
-                                     registry_link(settings, self.registry, self.engine),
-                                     settings.max_document_bytes, content_check(settings),
-                                     None if settings.registry_url else
-                                     self.registry.readable_documents, reads)
+                                     link, settings.max_document_bytes, content_check(settings),
+                                     link if settings.registry_url else self.registry, reads)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier_for(settings)
         common = {

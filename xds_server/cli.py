@@ -178,74 +178,6 @@ def patient_list(ctx: click.Context, data_dir: str | None) -> None:
             click.echo(f"{row.status:<6}  {row.patient_id}")
 
 
-@main.group()
-def conformance() -> None:
-    """Conformance scenarios (NIST XDS Toolkit cases) against any XDS.b endpoint."""
-
-
-@conformance.command("run")
-@click.option("--registry", "registry_url", required=True, help="registry endpoint URL")
-@click.option("--repository", "repository_url", help="repository endpoint URL")
-@click.option("--only", "pattern", help="glob on scenario id or group, e.g. '119*' or 'ITI-18'")
-@click.option("--scenarios", "scenario_dir", type=click.Path(file_okay=False, exists=True),
-              help="scenario directory (default: conformance/scenarios of this checkout)")
-@click.option("--patient-feed", "feed_command",
-              help="command that makes a patient known to the registry; {patient} is replaced "
-                   "(default: add it to this server's database, see --data-dir)")
-@click.option("--no-patient-feed", is_flag=True, help="the registry accepts any patient")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="data dir of the xds-server under test, for the default patient feed")
-@click.option("--verbose", is_flag=True, help="show details of passing steps too")
-@click.pass_context
-def conformance_run(ctx: click.Context, registry_url: str, repository_url: str | None,
-                    pattern: str | None, scenario_dir: str | None, feed_command: str | None,
-                    no_patient_feed: bool, data_dir: str | None, verbose: bool) -> None:
-    """Play scenarios over HTTP; print scenario / step / expected / got; exit 1 on a failure."""
-    from pathlib import Path
-
-    from .conformance.report import format_table
-    from .conformance.runner import REGISTRY_TRANSACTIONS, Runner
-    from .conformance.scenario import default_directory, load_scenarios, select
-
-    directory = Path(scenario_dir) if scenario_dir else default_directory()
-    if directory is None:
-        raise click.ClickException("no scenario directory: pass --scenarios DIR")
-    scenarios = load_scenarios(directory)
-    transactions = set(REGISTRY_TRANSACTIONS) | ({"ITI-41", "ITI-43"} if repository_url else set())
-    chosen = select(scenarios, pattern, transactions)
-    if not chosen:
-        raise click.ClickException(f"no scenario matches {pattern!r} in {directory}")
-    feed = None if no_patient_feed else (_command_feed(feed_command) if feed_command
-                                         else _local_feed(ctx, data_dir))
-    rows = Runner(registry_url, feed, scenarios, repository_url).run(chosen)
-    click.echo(format_table(rows, verbose))
-    if not all(row.passed for row in rows):
-        ctx.exit(1)
-
-
-def _command_feed(template: str):
-    import shlex
-    import subprocess
-
-    def feed(patient_id: str) -> None:
-        command = [part.replace("{patient}", patient_id) for part in shlex.split(template)]
-        subprocess.run(command, check=True, capture_output=True)
-
-    return feed
-
-
-def _local_feed(ctx: click.Context, data_dir: str | None):
-    from .store import registry_store
-
-    engine = _patient_engine(ctx, data_dir)
-
-    def feed(patient_id: str) -> None:
-        with engine.begin() as connection:
-            registry_store.add_patient(connection, patient_id)
-
-    return feed
-
-
 DEFAULT_REGISTRY = "http://127.0.0.1:8080/xds/registry"
 DEFAULT_REPOSITORY = "http://127.0.0.1:8080/xds/repository"
 
@@ -418,10 +350,12 @@ def show_config(ctx: click.Context, data_dir: str | None) -> None:
 def _register_cda_commands() -> None:
     from .cli_audit import audit
     from .cli_cda import kit, validate
+    from .cli_conformance import conformance
 
     main.add_command(validate)
     main.add_command(kit)
     main.add_command(audit)
+    main.add_command(conformance)
 
 
 _register_cda_commands()

@@ -28,7 +28,8 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
              accept_test_ins: bool | None, schematron: bool, volet: str | None,
              data_dir: str | None) -> None:
     """Validate CDA documents: schema, CI-SIS header rules, and on request the ANS
-    schematrons. Exit 0 when all are valid."""
+    schematrons. Exit 0 when all are valid, 1 when one is invalid, 2 when one could not be
+    checked (unreadable, not a CDA, a schematron that fails to run)."""
     from .cda.findings import Finding, Kind, Report
     from .cda.header_rules import RuleContext
     from .cda.schema import schema_for
@@ -52,7 +53,8 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
         try:
             data = path.read_bytes()
         except OSError as exc:
-            report = Report(name, [Finding(Kind.NOT_CDA, "file", f"cannot read: {exc.strerror}")])
+            report = Report(name, [Finding(Kind.NOT_CHECKED, "file",
+                                           f"cannot read: {exc.strerror}")])
         else:
             report = validator.validate(data, name).report
         reports.append(report)
@@ -60,11 +62,16 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
         click.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=1))
     else:
         for report in reports:
-            verdict = "valid" if report.valid else "INVALID"
+            verdict = {"valid": "valid", "invalid": "INVALID",
+                       "not checked": "NOT CHECKED"}[report.verdict]
             checked = f" ({'; '.join(report.checked)})" if report.checked else ""
             click.echo(f"{report.source}: {verdict}{checked}")
             for finding in report.findings:
                 click.echo(f"  {finding.text()}")
+    # 2: a document could not be checked (unreadable, not a CDA, a schematron that fails);
+    # 1: a document is invalid; 0: all were checked and are valid
+    if not all(r.fully_checked for r in reports):
+        ctx.exit(2)
     ctx.exit(0 if all(r.valid for r in reports) else 1)
 
 

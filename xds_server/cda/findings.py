@@ -7,7 +7,8 @@ from enum import StrEnum
 
 
 class Kind(StrEnum):
-    NOT_CDA = "not-cda"
+    NOT_CDA = "not-cda"            # the file is no CDA (or cannot be read): nothing was checked
+    NOT_CHECKED = "not-checked"    # a check could not be made (a schematron that fails to run)
     SCHEMA = "schema"
     HEADER = "header"          # the CI-SIS header rules of this project
     SCHEMATRON = "schematron"  # the official ANS schematrons, when a kit is installed
@@ -30,6 +31,9 @@ class Finding:
         return f"{level} [{self.kind}] {self.rule}{where}: {self.message}"
 
 
+UNCHECKED = frozenset({Kind.NOT_CDA, Kind.NOT_CHECKED})
+
+
 @dataclass
 class Report:
     """Every finding about one document; valid when none is an error."""
@@ -42,6 +46,17 @@ class Report:
     def valid(self) -> bool:
         return not any(f.is_error for f in self.findings)
 
+    @property
+    def fully_checked(self) -> bool:
+        """False when a check could not be made: the verdict is not known, which is not
+        "invalid" (`xds-server validate` exits 2, not 1)."""
+        return not any(f.kind in UNCHECKED for f in self.findings)
+
+    @property
+    def verdict(self) -> str:
+        return "not checked" if not self.fully_checked else "valid" if self.valid else "invalid"
+
     def as_dict(self) -> dict:
-        return {"file": self.source, "valid": self.valid, "checked": self.checked,
+        return {"file": self.source, "valid": self.valid, "verdict": self.verdict,
+                "checked": self.checked,
                 "findings": [{**asdict(f), "kind": str(f.kind)} for f in self.findings]}

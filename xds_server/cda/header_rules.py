@@ -103,9 +103,14 @@ def _effective_time(root, header, ctx):
                "(YYYYMMDD[hhmm[ss]][+zzzz])", "/ClinicalDocument/effectiveTime")
 
 
+# normal, restricted, very restricted (a set: a substring test would take "NR" or "")
+CONFIDENTIALITY_LEVELS = frozenset({"N", "R", "V"})
+
+
 def _confidentiality(root, header, ctx):
     code = header.confidentiality
-    if code is None or code.system != CONFIDENTIALITY_SYSTEM or code.code not in "NRV":
+    if code is None or code.system != CONFIDENTIALITY_SYSTEM or \
+            code.code not in CONFIDENTIALITY_LEVELS:
         yield (f"confidentialityCode must be N, R or V of {CONFIDENTIALITY_SYSTEM}",
                "/ClinicalDocument/confidentialityCode")
 

@@ -1,1 +1,1 @@
-"""Conformance scenarios (converted from the NIST XDS Toolkit) and a runner for any endpoint."""
+"""Runs NIST XDS Toolkit test directories as shipped against any XDS.b registry/repository."""

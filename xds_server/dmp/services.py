@@ -1,11 +1,14 @@
 """The DMP management services (typed SOAP with spyne; WSDL at `?wsdl`): open and close a
-record with the patient's oppositions to emergency access, authorise professionals, list who may
-read a record and which records a professional may read, read a record's access history.
+record with the patient's oppositions (to emergency access, to feeding), authorise
+professionals, list who may read a record and which records a professional may read, read a
+record's access history.
 
-Who may call what: the patient (VIHF role patient, about their own record) manages their
-authorisations, oppositions and reads their history; a legal representative likewise; an
-administrator opens and closes records; a professional lists the records they may read. With
-XDS_SECURITY=none every call acts as the system (test platforms).
+Who may call what is the access decision's (security/access.py, `ROLE_ACTIONS`): the patient
+(VIHF role patient, about their own record) manages their authorisations and oppositions and
+reads their history; a legal representative likewise; an administrator opens and closes
+records; a professional lists the records they may read. Every caller acts on the patient
+their VIHF names (resource-id) only. With XDS_SECURITY=none every call acts as the system
+(test platforms). Changes are audited, so the patient's history shows who changed what.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 from spyne import Array, ComplexModel, Fault, ServiceBase, Unicode, rpc
 from sqlalchemy import Engine
 
+from ..security.access import OPPOSITIONS, Action, in_scope, may_ask
 from ..security.principal import SYSTEM, Principal
-from ..security.visibility import EMERGENCY_MODES
 from ..store import access_store
 from ..store import registry_store as store
 
@@ -22,6 +25,11 @@ PATIENTS_NS = "urn:xds-server:dmp:patients"
 AUTHORIZATIONS_NS = "urn:xds-server:dmp:authorizations"
 PRINCIPAL_KEY = "xds.principal"
 REFUSAL_KEY = "xds.refusal"
+
+
+# required and not empty: an empty patient id is a schema error, answered before any service runs
+PatientId = Unicode(min_occurs=1, min_len=1, nillable=False)
+ProfessionalId = Unicode(min_occurs=1, min_len=1, max_len=64, nillable=False)
 
 
 class AccessEvent(ComplexModel):
@@ -41,28 +49,41 @@ def _engine(ctx) -> Engine:
     return ctx.app.config["engine"]
 
 
-def _principal(ctx, patient_id: str | None, allowed: tuple[str, ...]) -> Principal:
-    """The caller, when its role may do this (on this patient's record); a Fault otherwise."""
+# the transaction names the audit trail records for the services' changes (16 characters)
+AUDITED = {"OpenRecord": "DMP-OpenRecord", "CloseRecord": "DMP-CloseRecord",
+           "SetOppositions": "DMP-Oppositions", "AddAuthorization": "DMP-Authorize",
+           "RemoveAuthorization": "DMP-Unauthorize"}
+
+
+def _principal(ctx, patient_id: str | None, action: Action) -> Principal:
+    """The caller, when the access decision lets them do this (on this patient's record); a
+    Fault otherwise. The refusal names no identifier."""
     environ = ctx.transport.req_env
     if environ.get(REFUSAL_KEY):
         raise Fault("Client.Authentication", f"VIHF refused: {environ[REFUSAL_KEY]}")
     principal = environ.get(PRINCIPAL_KEY) or SYSTEM
-    if principal.is_system:
-        return principal
-    if principal.role not in allowed:
+    if not may_ask(principal, action):
         raise Fault("Client.Forbidden", f"a {principal.role} may not do this")
-    if patient_id is not None and principal.role != "administrator" and \
-            store.patient_key(principal.patient_id or "") != store.patient_key(patient_id):
+    if patient_id is not None and not in_scope(principal, patient_id):
         raise Fault("Client.Forbidden", "the VIHF (resource-id) is for another patient")
     return principal
 
 
+def _audit(ctx, connection, principal: Principal, patient: str) -> None:
+    """An authenticated caller's change, in the record's history (as reads are)."""
+    if principal.is_system:
+        return
+    operation = ctx.method_request_string.rsplit("}", 1)[-1]
+    access_store.audit(connection, principal, "U", "success", patient, (),
+                       AUDITED.get(operation, "DMP"))
+
+
 def _modes(modes) -> list[str]:
     chosen = list(modes or [])
-    unknown = sorted(set(chosen) - set(EMERGENCY_MODES))
+    unknown = sorted(set(chosen) - set(OPPOSITIONS))
     if unknown:
         raise Fault("Client.InvalidMode", f"unknown access mode(s) {', '.join(unknown)}; "
-                                          f"known: {', '.join(EMERGENCY_MODES)}")
+                                          f"known: {', '.join(OPPOSITIONS)}")
     return chosen
 
 
@@ -74,37 +95,41 @@ def _known(connection, patient: str) -> None:
 class PatientService(ServiceBase):
     """Records: open, close, oppositions, access history."""
 
-    @rpc(Unicode(min_occurs=1), Array(Unicode), _returns=Unicode)
+    @rpc(PatientId, Array(Unicode), _returns=Unicode)
     def OpenRecord(ctx, patient_id, opposed_modes):
-        _principal(ctx, None, ("administrator",))
+        principal = _principal(ctx, patient_id, Action.OPEN_RECORD)
         modes = _modes(opposed_modes)
         with _engine(ctx).begin() as connection:
             created = store.add_patient(connection, patient_id)
             access_store.set_opposed_modes(connection, store.patient_key(patient_id), modes)
+            _audit(ctx, connection, principal, store.patient_key(patient_id))
         return "opened" if created else "already open"
 
-    @rpc(Unicode(min_occurs=1), _returns=Unicode)
+    @rpc(PatientId, _returns=Unicode)
     def CloseRecord(ctx, patient_id):
-        _principal(ctx, None, ("administrator",))
+        principal = _principal(ctx, patient_id, Action.OPEN_RECORD)
         with _engine(ctx).begin() as connection:
             closed = store.close_patient(connection, patient_id)
+            if closed:
+                _audit(ctx, connection, principal, store.patient_key(patient_id))
         if not closed:
             raise Fault("Client.UnknownPatient", f"no open record for patient {patient_id}")
         return "closed"
 
-    @rpc(Unicode(min_occurs=1), Array(Unicode), _returns=Unicode)
+    @rpc(PatientId, Array(Unicode), _returns=Unicode)
     def SetOppositions(ctx, patient_id, opposed_modes):
-        _principal(ctx, patient_id, ("patient", "legal_representative", "administrator"))
+        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
         modes = _modes(opposed_modes)
         patient = store.patient_key(patient_id)
         with _engine(ctx).begin() as connection:
             _known(connection, patient)
             access_store.set_opposed_modes(connection, patient, modes)
+            _audit(ctx, connection, principal, patient)
         return " ".join(sorted(modes)) or "none"
 
-    @rpc(Unicode(min_occurs=1), _returns=Array(AccessEvent))
+    @rpc(PatientId, _returns=Array(AccessEvent))
     def AccessHistory(ctx, patient_id):
-        _principal(ctx, patient_id, ("patient", "legal_representative", "administrator"))
+        _principal(ctx, patient_id, Action.READ_HISTORY)
         with _engine(ctx).connect() as connection:
             rows = access_store.audit_trail(connection, store.patient_key(patient_id))
         return [AccessEvent(at=row.at.isoformat(), transaction=row.transaction,
@@ -117,34 +142,38 @@ class PatientService(ServiceBase):
 class AuthorizationService(ServiceBase):
     """Which professionals may read which records."""
 
-    @rpc(Unicode(min_occurs=1), Unicode(min_occurs=1), _returns=Unicode)
+    @rpc(PatientId, ProfessionalId, _returns=Unicode)
     def AddAuthorization(ctx, patient_id, professional_id):
-        _principal(ctx, patient_id, ("patient", "legal_representative", "administrator"))
+        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
         patient = store.patient_key(patient_id)
         with _engine(ctx).begin() as connection:
             _known(connection, patient)
             added = access_store.grant(connection, patient, professional_id)
+            if added:
+                _audit(ctx, connection, principal, patient)
         return "authorised" if added else "already authorised"
 
-    @rpc(Unicode(min_occurs=1), Unicode(min_occurs=1), _returns=Unicode)
+    @rpc(PatientId, ProfessionalId, _returns=Unicode)
     def RemoveAuthorization(ctx, patient_id, professional_id):
-        _principal(ctx, patient_id, ("patient", "legal_representative", "administrator"))
+        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
+        patient = store.patient_key(patient_id)
         with _engine(ctx).begin() as connection:
-            removed = access_store.revoke(connection, store.patient_key(patient_id),
-                                          professional_id)
+            removed = access_store.revoke(connection, patient, professional_id)
+            if removed:
+                _audit(ctx, connection, principal, patient)
         return "removed" if removed else "was not authorised"
 
-    @rpc(Unicode(min_occurs=1), _returns=Array(Unicode))
+    @rpc(PatientId, _returns=Array(Unicode))
     def ListProfessionals(ctx, patient_id):
-        _principal(ctx, patient_id, ("patient", "legal_representative", "administrator"))
+        _principal(ctx, patient_id, Action.MANAGE_CONSENT)
         with _engine(ctx).connect() as connection:
             rows = access_store.authorized_professionals(connection,
                                                          store.patient_key(patient_id))
         return [row.professional_id for row in rows]
 
-    @rpc(Unicode(min_occurs=1), _returns=Array(Unicode))
+    @rpc(ProfessionalId, _returns=Array(Unicode))
     def ListRecords(ctx, professional_id):
-        principal = _principal(ctx, None, ("professional", "administrator"))
+        principal = _principal(ctx, None, Action.LIST_RECORDS)
         if principal.role == "professional" and principal.subject_id != professional_id:
             raise Fault("Client.Forbidden", "a professional lists only their own records")
         with _engine(ctx).connect() as connection:

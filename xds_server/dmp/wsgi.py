@@ -1,6 +1,13 @@
-"""The DMP management services as WSGI apps, behind the same VIHF check as the XDS endpoints:
-the body is read (bounded) and parsed by the project's hardened parser first, so spyne never
-sees a DTD or an oversized message, and the caller is put in the WSGI environ."""
+"""The DMP management services as WSGI apps, behind the same VIHF check as the XDS endpoints.
+
+spyne is trusted with what it does well (typed operations, the WSDL) and nothing else: the
+body is read (bounded) and parsed by the project's hardened parser, the envelope, operation
+and parameters are checked against the schema spyne derives from the services, and the caller
+is put in the WSGI environ, all before spyne runs. Every answer is a SOAP 1.2 message: a
+client's mistake (not SOAP, an unknown operation, a missing or empty parameter, a refused
+VIHF) is a Sender fault with HTTP 400, anything unexpected a Receiver fault with the request
+id; no HTML error page leaves the server (spyne's own schema errors end in a TypeError).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from lxml import etree
 from spyne import Application
 from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
@@ -17,7 +25,9 @@ from sqlalchemy import Engine
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
-from ..soap.endpoint import client_certificate
+from ..soap.endpoint import client_certificate, request_id_of, status_line
+from ..soap.envelope import new_message_id
+from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
 from ..soap.namespaces import SOAP12, WSSE, qn
 from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
@@ -29,57 +39,149 @@ from .services import (
     PatientService,
 )
 
+log = logging.getLogger("xds_server.dmp")
 # spyne logs every client fault as an error with its traceback; the client has its answer
 logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
 
 PATHS = {"/dmp/patients": (PatientService, PATIENTS_NS, "DmpPatients"),
          "/dmp/authorizations": (AuthorizationService, AUTHORIZATIONS_NS, "DmpAuthorizations")}
+_ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
+_SECURITY = qn(WSSE, "Security")
+_SENDER_CODE = f"{{{SOAP12}}}Code/{{{SOAP12}}}Value"
 
 
 class GuardedService:
     """A spyne WSGI app with the body checked and the caller identified before spyne runs."""
 
-    def __init__(self, spyne_app: WsgiApplication, verifier: VihfVerifier | None,
-                 max_request_bytes: int) -> None:
+    def __init__(self, spyne_app: WsgiApplication, namespace: str, schema: etree.XMLSchema,
+                 verifier: VihfVerifier | None, max_request_bytes: int) -> None:
         self.spyne_app = spyne_app
+        self.namespace = namespace
+        self.schema = schema
+        self.operations = sorted(etree.QName(name).localname
+                                 for name in spyne_app.app.interface.service_method_map)
         self.verifier = verifier
         self.max_request_bytes = max_request_bytes
 
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request_id = request_id_of(environ)
         if environ.get("REQUEST_METHOD") != "POST":
             return self.spyne_app(environ, start_response)       # ?wsdl
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            body = self._read(environ)
+            envelope = self._check(body)
+            self._identify(envelope, environ)
+        except SoapFault as fault:
+            return _fault(start_response, fault, request_id)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            return self._answer(environ, start_response, request_id)
+        except Exception:
+            log.exception("request_id=%s DMP service failed", request_id)
+            return _fault(start_response, SoapFault(
+                RECEIVER, f"internal error; quote request id {request_id} to the operator",
+                subcodes=()), request_id)
+
+    def _read(self, environ: dict[str, Any]) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > self.max_request_bytes:
-            return _plain(start_response, 413 if length else 411,
-                          f"a SOAP request of 1 to {self.max_request_bytes} bytes is expected")
-        body = environ["wsgi.input"].read(length)
+            raise sender(f"a SOAP request of 1 to {self.max_request_bytes} bytes is expected "
+                         "(Content-Length)", "RequestTooLarge" if length > 0 else
+                         "LengthRequired", http_status=413 if length > 0 else 411)
+        return environ["wsgi.input"].read(length)
+
+    def _check(self, body: bytes) -> etree._Element:
+        """The parsed envelope, after checking it holds one known operation whose parameters
+        the services' schema accepts."""
         try:
             envelope = parse_xml(body)
-        except XmlTooLargeError as exc:
-            return _plain(start_response, 413, f"not an acceptable SOAP message: {exc}")
+        except XmlTooLargeError as exc:      # refused before parsing (issue 13, finding 10)
+            raise sender(f"not an acceptable SOAP message: {exc}", "XmlTooLarge",
+                         http_status=413) from None
         except (UnsafeXmlError, MalformedXmlError) as exc:
-            return _plain(start_response, 400, f"not an acceptable SOAP message: {exc}")
-        certificate = client_certificate(environ)
-        if self.verifier is not None:
-            header = envelope.find(qn(SOAP12, "Header"))
-            security = header.find(qn(WSSE, "Security")) if header is not None else None
-            try:
-                environ[PRINCIPAL_KEY] = with_client_certificate(
-                    self.verifier.principal(security), *certificate)
-            except VihfError as exc:
-                environ[REFUSAL_KEY] = str(exc)
-        elif any(certificate):
-            environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
-        environ["wsgi.input"] = io.BytesIO(body)
-        return self.spyne_app(environ, start_response)
+            raise _sender(f"not an acceptable SOAP message: {exc}", "MalformedXml") from None
+        if envelope.tag != _ENVELOPE:
+            raise _sender(f"the root element is {envelope.tag}, not a SOAP 1.2 Envelope",
+                          "NotSoap12Envelope")
+        bodies = [child for child in envelope if child.tag == _BODY]
+        operations = [child for child in bodies[0] if isinstance(child.tag, str)] \
+            if len(bodies) == 1 else []
+        if len(operations) != 1:
+            raise _sender("the SOAP Body must hold one operation element", "InvalidBody")
+        operation = etree.QName(operations[0])
+        if operation.namespace != self.namespace or operation.localname not in self.operations:
+            raise _sender(f"unknown operation {operation.text}; this service has "
+                          f"{', '.join(self.operations)} in {self.namespace}",
+                          "UnknownOperation")
+        if not self.schema.validate(operations[0]):
+            problem = self.schema.error_log.last_error
+            raise _sender(f"{operation.localname}: {problem.message if problem else 'invalid'}",
+                          "InvalidParameters")
+        return envelope
+
+    def _identify(self, envelope: etree._Element, environ: dict[str, Any]) -> None:
+        certificate = client_certificate(environ)      # the calling system (mutual TLS)
+        if self.verifier is None:
+            if any(certificate):
+                environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
+            return
+        headers = [child for child in envelope if child.tag == _HEADER]
+        blocks = [block for header in headers for block in header if block.tag == _SECURITY]
+        try:
+            if len(blocks) > 1:
+                raise VihfError("the message carries more than one wsse:Security header")
+            environ[PRINCIPAL_KEY] = with_client_certificate(
+                self.verifier.principal(blocks[0] if blocks else None), *certificate)
+        except VihfError as exc:
+            environ[REFUSAL_KEY] = str(exc)
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                request_id: str) -> list[bytes]:
+        """spyne's answer, with a Sender fault's status set to 400 (SOAP 1.2 HTTP binding:
+        spyne answers every fault with 500)."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
+            captured.update(status=status, headers=headers)
+
+        body = b"".join(self.spyne_app(environ, capture))
+        status = captured["status"]
+        if status.startswith("500") and _is_sender_fault(body):
+            status = status_line(400)
+        headers = [(name, value) for name, value in captured["headers"]
+                   if name.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body))),
+                                 ("X-Request-Id", request_id)])
+        return [body]
 
 
-def _plain(start_response: Callable[..., Any], status: int, text: str) -> list[bytes]:
-    body = (text + "\n").encode()
-    reasons = {400: "Bad Request", 411: "Length Required", 413: "Content Too Large"}
-    start_response(f"{status} {reasons[status]}", [("Content-Type", "text/plain; charset=utf-8"),
-                                                   ("Content-Length", str(len(body)))])
+def _is_sender_fault(body: bytes) -> bool:
+    try:
+        root = etree.fromstring(body)
+    except etree.XMLSyntaxError:
+        return False
+    code = root.findtext(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault/{_SENDER_CODE}") or ""
+    return code.endswith(":Sender")
+
+
+def _sender(reason: str, subcode: str) -> SoapFault:
+    return sender(reason, subcode, http_status=400)
+
+
+def _fault(start_response: Callable[..., Any], fault: SoapFault,
+           request_id: str) -> list[bytes]:
+    level = logging.WARNING if fault.status < 500 else logging.ERROR
+    log.log(level, "request_id=%s DMP service fault=%s reason=%s", request_id,
+            fault.subcode_text, fault.reason)
+    body = fault_envelope(fault, request_id, None, new_message_id())
+    start_response(status_line(fault.status), [
+        ("Content-Type", "application/soap+xml; charset=UTF-8"),
+        ("Content-Length", str(len(body))), ("X-Request-Id", request_id)])
     return [body]
 
 
@@ -88,7 +190,10 @@ def dmp_routes(engine: Engine, verifier: VihfVerifier | None,
     routes = {}
     for path, (service, namespace, name) in PATHS.items():
         application = Application([service], tns=namespace, name=name,
-                                  in_protocol=Soap12(validator="lxml"), out_protocol=Soap12(),
+                                  in_protocol=Soap12(), out_protocol=Soap12(),
                                   config={"engine": engine})
-        routes[path] = GuardedService(WsgiApplication(application), verifier, max_request_bytes)
+        xml_schema = application.interface.docs.xml_schema
+        xml_schema.build_validation_schema()
+        routes[path] = GuardedService(WsgiApplication(application), namespace,
+                                      xml_schema.validation_schema, verifier, max_request_bytes)
     return routes

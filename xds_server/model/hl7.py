@@ -5,6 +5,7 @@ Parsed only as far as the rules need; the original string is what is stored and 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -93,3 +94,11 @@ def xon_is_valid(value: str) -> bool:
 
 def xcn_id(value: str) -> str:
     return value.split("^", 1)[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def patient_key(patient_id: str) -> str:
+    """The registry's key for a patient: `id^^^&OID&ISO` (a CX type code such as ^NH dropped).
+    Cached: every authenticated request asks it several times of the same few patients."""
+    cx = Cx.parse(patient_id)
+    return f"{cx.id}^^^&{cx.authority_oid}&ISO" if cx else patient_id.strip()

@@ -59,14 +59,17 @@ APND = "urn:ihe:iti:2007:AssociationType:APND"
 XFRM = "urn:ihe:iti:2007:AssociationType:XFRM"
 XFRM_RPLC = "urn:ihe:iti:2007:AssociationType:XFRM_RPLC"
 SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
-IS_SNAPSHOT_OF = "urn:ihe:iti:2007:AssociationType:isSnapshotOf"
+IS_SNAPSHOT_OF = "urn:ihe:iti:2010:AssociationType:IsSnapshotOf"     # ITI TF-3 Table 4.2.2-1
 UPDATE_AVAILABILITY_STATUS = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
+SUBMIT_ASSOCIATION = "urn:ihe:iti:2010:AssociationType:SubmitAssociation"   # MU, not supported
 DOCUMENT_RELATIONSHIPS = (RPLC, APND, XFRM, XFRM_RPLC, SIGNS, IS_SNAPSHOT_OF)
 REPLACING = (RPLC, XFRM_RPLC)
 ASSOCIATION_TYPES = (HAS_MEMBER, *DOCUMENT_RELATIONSHIPS, UPDATE_AVAILABILITY_STATUS)
 # ebRS 2.1 short names still sent by older sources (and the IHE examples): read, never written.
 LEGACY_ASSOCIATION_TYPES = {"HasMember": HAS_MEMBER, "RPLC": RPLC, "APND": APND, "XFRM": XFRM,
-                            "XFRM_RPLC": XFRM_RPLC, "signs": SIGNS}
+                            "XFRM_RPLC": XFRM_RPLC, "signs": SIGNS,
+                            # the URN this registry wrote before following Table 4.2.2-1
+                            "urn:ihe:iti:2007:AssociationType:isSnapshotOf": IS_SNAPSHOT_OF}
 
 # Slots
 REFERENCE_ID_LIST = "urn:ihe:iti:xds:2013:referenceIdList"

@@ -15,7 +15,7 @@ from ..store import registry_store as store
 from ..store.database import ReadConnection
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
-from .query_policy import readable
+from .query_policy import readable, removable
 from .register import RegistryWriter
 from .remove import RegistryRemover
 from .stored_queries import StoredQueries
@@ -71,6 +71,15 @@ class Registry:
             return set(unique_ids)
         with self.engine.connect() as connection:
             return readable(connection, principal, unique_ids)
+
+    def removable_documents(self, principal: Principal, unique_ids: list[str]
+                            ) -> tuple[set[str], set[str]]:
+        """(the uniqueIds among these this caller sees, those of them they may remove): ITI-86
+        asks before removing bytes, by the registry's rule (ITI-62's)."""
+        if principal.is_system:
+            return set(unique_ids), set(unique_ids)
+        with self.engine.connect() as connection:
+            return removable(connection, principal, unique_ids)
 
     def _writing(self, write: Callable[[], list[RegistryError]], principal: Principal,
                  action: str, patient: str | None) -> list[RegistryError]:

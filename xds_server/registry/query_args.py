@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..ebxml.query import AdhocQuery
 from ..model import hl7
 from ..model import vocabulary as v
+from ..security.principal import SYSTEM, Principal
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_params import COMMON_PARAMS, QUERIES_BY_ID, Kind, QueryDef
 
@@ -26,6 +27,13 @@ class QueryArgs:
     groups: dict[str, list[list]] = field(default_factory=dict)
     reader: str | None = None      # the caller the access policy applies to (None: system)
     reader_needs: frozenset[str] = frozenset()   # the record facts the policy reads for it
+    # the one patient (registry key) the caller may act on, None for the system: objects of
+    # another patient are, to this query, objects that do not exist
+    scope: str | None = None
+    principal: Principal = SYSTEM
+
+    def in_scope(self, patient: str) -> bool:
+        return self.scope is None or patient == self.scope
 
     def has(self, name: str) -> bool:
         return name in self.groups

@@ -1,5 +1,5 @@
-"""The access policy on stored-query answers and retrievals (security/visibility.py decides;
-this applies it to rows): hidden documents are left out, with the associations touching them."""
+"""The access policy on stored-query answers and retrievals (security/access.py decides; this
+applies it to rows): hidden documents are left out, with the associations touching them."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from collections import Counter
 
 from sqlalchemy import Connection
 
-from ..security.principal import Principal
-from ..security.visibility import (
+from ..security.access import (
     DELETED,
     MASQUE_PS,
+    DocumentFacts,
     RecordAccess,
     may_read_record,
+    may_remove,
     may_see,
+    scope,
 )
+from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, warning
@@ -23,11 +26,13 @@ from .query_result import QueryResult
 
 def visible_part(connection: Connection, result: QueryResult,
                  principal: Principal) -> QueryResult:
-    """What of a one-patient answer this caller may see (security/visibility.py): hidden
-    documents are left out with the associations that touch them; a professional the record
-    is closed to keeps only the documents they wrote."""
+    """What of a one-patient answer this caller may see (security/access.py decides): hidden
+    documents are left out, and so is every association that touches one, whether the
+    document is in the answer or only at the association's other end (a HasMember of a set to
+    a masked document would name it); a professional the record is closed to keeps only the
+    documents they wrote and the associations between them."""
     patient = next(iter(result.patients()))
-    if result.documents and _carries_policy(result.documents[0]):
+    if result.documents and not result.associations and _carries_policy(result.documents[0]):
         first = result.documents[0]
         access = RecordAccess(bool(first.policy_granted),
                               frozenset((first.policy_opposed or "").split()))
@@ -38,18 +43,43 @@ def visible_part(connection: Connection, result: QueryResult,
     else:
         access, facts = access_store.access_and_facts(connection, patient,
                                                       principal.subject_id, result.documents)
-    documents = [row for row in result.documents
-                 if may_see(principal, access, facts[row.entry_uuid])]
-    hidden = {row.entry_uuid for row in result.documents} - {row.entry_uuid for row in documents}
+    facts.update(_facts_at_the_far_end(connection, patient, result))
+    hidden = {uuid for uuid, fact in facts.items() if not may_see(principal, access, fact)}
+    documents = [row for row in result.documents if row.entry_uuid not in hidden]
     open_record = may_read_record(principal, access)
-    return QueryResult(
-        documents=documents,
-        submission_sets=result.submission_sets if open_record else [],
-        folders=result.folders if open_record else [],
-        associations=[row for row in result.associations
-                      if row.source not in hidden and row.target not in hidden
-                      and (open_record or (row.source in {d.entry_uuid for d in documents}
-                                           and row.target in {d.entry_uuid for d in documents}))])
+    own = {row.entry_uuid for row in documents}
+    associations = [row for row in result.associations
+                    if row.source not in hidden and row.target not in hidden
+                    and (open_record or (row.source in own and row.target in own))]
+    return QueryResult(documents=documents,
+                       submission_sets=result.submission_sets if open_record else [],
+                       folders=result.folders if open_record else [],
+                       associations=_without_dangling(associations, result.associations))
+
+
+def _facts_at_the_far_end(connection: Connection, patient: str,
+                          result: QueryResult) -> dict[str, DocumentFacts]:
+    """The policy facts of the documents the answer's associations point to but the answer
+    does not hold."""
+    held = {row.entry_uuid for rows in (result.documents, result.submission_sets,
+                                        result.folders, result.associations) for row in rows}
+    ends = sorted({end for row in result.associations for end in (row.source, row.target)}
+                  - held)
+    if not ends:
+        return {}
+    rows = store.object_rows(connection, "document", patient, ends)
+    return access_store.document_facts(connection, patient, rows) if rows else {}
+
+
+def _without_dangling(kept: list, before: list) -> list:
+    """Drop, until none is left, an association whose end is an association dropped (the
+    HasMember from a set that records a folder membership of a hidden document)."""
+    dropped = {row.entry_uuid for row in before} - {row.entry_uuid for row in kept}
+    while dropped:
+        now = [row for row in kept if row.source not in dropped and row.target not in dropped]
+        dropped = {row.entry_uuid for row in kept} - {row.entry_uuid for row in now}
+        kept = now
+    return kept
 
 
 def _carries_policy(row) -> bool:
@@ -60,15 +90,45 @@ def _carries_policy(row) -> bool:
     return True
 
 
+def hidden_documents(connection: Connection, principal: Principal, patient: str,
+                     uuids: list[str]) -> set[str]:
+    """Which of these entryUUIDs name documents of the record hidden from this caller: a
+    query about them answers as if they did not exist."""
+    if principal.is_system or not uuids:
+        return set()
+    rows = store.object_rows(connection, "document", patient, sorted(set(uuids)))
+    if not rows:
+        return set()
+    access, facts = access_store.access_and_facts(connection, patient, principal.subject_id,
+                                                  rows)
+    return {row.entry_uuid for row in rows
+            if not may_see(principal, access, facts[row.entry_uuid])}
+
+
 def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:
     """The documents (by uniqueId) of the caller's patient that the caller may see."""
-    if not principal.patient_id:
-        return set()
-    patient = store.patient_key(principal.patient_id)
+    patient = scope(principal)
+    if patient is None:
+        return set(unique_ids)
     rows = store.object_rows(connection, "document", patient, unique_ids, by="unique_id")
     shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
         else []
     return {row.unique_id for row in shown}
+
+
+def removable(connection: Connection, principal: Principal,
+              unique_ids: list[str]) -> tuple[set[str], set[str]]:
+    """(the documents by uniqueId the caller sees, those they may remove: as administrator or
+    author)."""
+    patient = scope(principal)
+    if patient is None:
+        return set(unique_ids), set(unique_ids)
+    rows = store.object_rows(connection, "document", patient, unique_ids, by="unique_id")
+    shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
+        else []
+    return ({row.unique_id for row in shown},
+            {row.unique_id for row in shown
+             if may_remove(principal, access_store.facts_of(row).author_ids)})
 
 
 def masked_notice(connection: Connection, before: QueryResult, after: QueryResult,

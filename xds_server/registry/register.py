@@ -25,14 +25,15 @@ from ..model import vocabulary as v
 from ..model.hl7 import dtm_key
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
-from ..security.policy import check_patient
+from ..security.access import VISIBILITY_SYSTEM, check_scope
 from ..security.principal import Principal
-from ..security.visibility import VISIBILITY_SYSTEM
 from ..store import access_store
 from ..store import registry_store as store
 from ..store.xml_packing import pack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
+from .feeding import check_feeding
+from .query_policy import hidden_documents
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -83,22 +84,23 @@ class RegistryWriter:
         findings += self.profile.check(submission)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
-        check_patient(principal, [submission.submission_set.patient_id], "the submission")
+        check_scope(principal, [submission.submission_set.patient_id], "the submission")
         warnings = findings
         with self.engine.begin() as connection:
-            plan = self._check_against_registry(connection, submission)
+            plan = self._check_against_registry(connection, submission, principal)
             with pipelined(connection):
                 self._write(connection, submission, plan)
                 if within is not None:
                     within(connection)
                 access_store.audit(connection, principal, "C", "success", plan.patient,
-                                   [d.unique_id for d in submission.documents], "ITI-42")
+                                   [d.unique_id for d in submission.documents], "ITI-42",
+                                   f"submission_set={submission.submission_set.unique_id}")
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------
 
-    def _check_against_registry(self, connection: Connection,
-                                submission: Submission) -> _Plan:
+    def _check_against_registry(self, connection: Connection, submission: Submission,
+                                principal: Principal) -> _Plan:
         submission_set = submission.submission_set
         assert submission_set is not None
         name = submission.source_name
@@ -110,6 +112,7 @@ class RegistryWriter:
                 f"SubmissionSet {name(submission_set.entry_uuid)}: patientId "
                 f"'{submission_set.patient_id}' is not a patient known to this registry "
                 "(or the record is closed)", "SubmissionSet.patientId")])
+        check_feeding(connection, principal, patient)
         plan = _Plan(patient)
 
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
@@ -123,14 +126,16 @@ class RegistryWriter:
                                           f"({name(entry.entry_uuid)}) is already registered; "
                                           "UUIDs must be new", "entryUUID"))
         errors += self._check_unique_ids(connection, submission,
-                                         [e for e in existing if e.unique_id in unique_ids])
-        errors += self._check_references(connection, submission, plan)
+                                         [e for e in existing if e.unique_id in unique_ids],
+                                         principal)
+        errors += self._check_references(connection, submission, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
     def _check_unique_ids(self, connection: Connection, submission: Submission,
-                          existing_entries: list[store.IndexEntry]) -> list[RegistryError]:
+                          existing_entries: list[store.IndexEntry],
+                          principal: Principal) -> list[RegistryError]:
         errors: list[RegistryError] = []
         name = submission.source_name
         documents = {d.unique_id: d for d in submission.documents}
@@ -158,17 +163,21 @@ class RegistryWriter:
             for row in store.documents_by_unique_id(connection, existing.patient_id,
                                                     document.unique_id):
                 if (row.hash or "").lower() != (document.hash or "").lower():
+                    # another patient's document: its hash is not this caller's to read
+                    held = f" with hash {row.hash}" if principal.is_system else ""
                     errors.append(error(
                         ErrorCode.NON_IDENTICAL_HASH,
                         f"DocumentEntry {name(document.entry_uuid)}: uniqueId "
-                        f"'{document.unique_id}' is already registered with hash {row.hash}, "
-                        f"this submission says {document.hash}", "DocumentEntry.hash"))
+                        f"'{document.unique_id}' is already registered{held}, with other "
+                        f"bytes than this submission's ({document.hash})", "DocumentEntry.hash"))
                     break
         return errors
 
     def _check_references(self, connection: Connection, submission: Submission,
-                          plan: _Plan) -> list[RegistryError]:
-        """Targets outside the submission must exist, belong to the patient, be Approved."""
+                          plan: _Plan, principal: Principal) -> list[RegistryError]:
+        """Targets outside the submission must exist, belong to the patient, be Approved. To
+        a caller under the access policy, another patient's object and a document hidden from
+        them do not exist."""
         errors: list[RegistryError] = []
         name = submission.source_name
         local = {o.entry_uuid for o in (*submission.documents, *submission.folders,
@@ -178,6 +187,11 @@ class RegistryWriter:
         outside = {ref for a in submission.associations for ref in (a.source, a.target)
                    if ref not in local}
         known = store.find_by_uuids(connection, outside)
+        if not principal.is_system:
+            known = {ref: entry for ref, entry in known.items()
+                     if entry.patient_id == plan.patient}
+            hidden = hidden_documents(connection, principal, plan.patient, sorted(known))
+            known = {ref: entry for ref, entry in known.items() if ref not in hidden}
         statuses = self._statuses(connection, plan.patient, known.values())
         for association in submission.associations:
             label = f"Association {name(association.entry_uuid)}"

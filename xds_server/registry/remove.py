@@ -6,20 +6,30 @@ nothing, leaving no association pointing at nothing and no object that nothing h
   ReferencesExistException;
 - a DocumentEntry or Folder left without the HasMember of its submission set, or a submission
   set left holding nothing → XDSUnreferencedObjectException.
-The DMP itself never removes (CI-SIS: deletion is the Deleted status, by ITI-57).
+
+The access decision (security/access.py) comes first: to a caller, another patient's objects
+and the documents hidden from them are ids the registry does not hold; what they see they
+remove only as an administrator, or as the author of what they wrote (an association: as the
+author of its source object; a folder has no author: administrators only). Error texts name
+only objects the caller may see. The DMP itself never removes (CI-SIS: deletion is the
+Deleted status, by ITI-57).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 
 from sqlalchemy import Connection, Engine
 
 from ..model import vocabulary as v
+from ..security.access import may_remove, scope
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
+from ..store.registry_store import IndexEntry
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .query_policy import hidden_documents
 
 
 class RegistryRemover:
@@ -29,16 +39,28 @@ class RegistryRemover:
     def remove(self, object_ids: list[str], principal: Principal) -> None:
         if not object_ids:
             raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, "RemoveObjectsRequest: "
-                                         "the ObjectRefList names no object", "ObjectRefList")])
+                                         "the ObjectRefList names no object", "ObjectRef")])
         with self.engine.begin() as connection:
-            by_kind, patient = self._check(connection, object_ids)
+            by_kind, patient = self._check(connection, object_ids, principal)
             store.delete_objects(connection, patient, by_kind)
             access_store.audit(connection, principal, "D", "success", patient,
                                by_kind.get("document", []), "ITI-62")
 
-    def _check(self, connection: Connection,
-               object_ids: list[str]) -> tuple[dict[str, list[str]], str]:
-        known = store.find_by_uuids(connection, object_ids)
+    def _known(self, connection: Connection, object_ids: list[str],
+               principal: Principal) -> dict[str, IndexEntry]:
+        """The objects named that exist for this caller: of their patient, not hidden."""
+        allowed = scope(principal)
+        known = {uuid: entry for uuid, entry in store.find_by_uuids(connection, object_ids).items()
+                 if allowed is None or entry.patient_id == allowed}
+        if allowed is not None and known:
+            hidden = hidden_documents(connection, principal, allowed,
+                                      [u for u, e in known.items() if e.kind == "document"])
+            known = {uuid: entry for uuid, entry in known.items() if uuid not in hidden}
+        return known
+
+    def _check(self, connection: Connection, object_ids: list[str],
+               principal: Principal) -> tuple[dict[str, list[str]], str]:
+        known = self._known(connection, object_ids, principal)
         missing = [i for i in object_ids if i not in known]
         if missing:
             raise RegistryFailure([error(ErrorCode.UNRESOLVED_REFERENCE,
@@ -50,10 +72,12 @@ class RegistryRemover:
                                          "belong to several patients; remove them one patient "
                                          "at a time", "ObjectRef")])
         patient = patients.pop()
+        self._check_permission(connection, principal, patient, known)
         removed = set(object_ids)
         by_kind: dict[str, list[str]] = defaultdict(list)
         for entry in known.values():
             by_kind[entry.kind].append(entry.entry_uuid)
+        seen = _Seen(connection, principal, patient)
         errors: list[RegistryError] = []
         touching = store.associations_touching(connection, patient, sorted(removed))
         for row in touching:
@@ -63,13 +87,35 @@ class RegistryRemover:
                 if side in removed:
                     errors.append(error(
                         ErrorCode.REFERENCES_EXIST,
-                        f"{known[side].kind} {side} is still referenced by association "
-                        f"{row.entry_uuid} ({_short(row.type)}), which is not removed with it",
+                        f"{known[side].kind} {side} is still referenced by "
+                        f"{seen.name_of_association(row)}, which is not removed with it",
                         "ObjectRef"))
         errors += self._unreferenced(connection, patient, removed)
         if errors:
             raise RegistryFailure(errors)
         return dict(by_kind), patient
+
+    @staticmethod
+    def _check_permission(connection: Connection, principal: Principal, patient: str,
+                          known: dict[str, IndexEntry]) -> None:
+        """Administrators remove what they see; others what they wrote."""
+        if principal.is_system or may_remove(principal, frozenset()):
+            return
+        associations = [uuid for uuid, entry in known.items() if entry.kind == "association"]
+        sources = {row.entry_uuid: row.source for row in
+                   store.object_rows(connection, "association", patient, associations)}
+        authors = access_store.authors_of(connection, patient,
+                                          sorted({*known, *sources.values()}))
+        refused = [entry for uuid, entry in known.items()
+                   if not may_remove(principal, authors.get(sources.get(uuid, uuid),
+                                                            frozenset()))]
+        if refused:
+            raise RegistryFailure([error(
+                ErrorCode.REGISTRY_ERROR,
+                f"{entry.kind} {entry.entry_uuid}: only an administrator, or its author, may "
+                "remove it" + (" (for an association: the author of its source object)"
+                               if entry.kind == "association" else ""), "ObjectRef")
+                for entry in refused])
 
     @staticmethod
     def _unreferenced(connection: Connection, patient: str,
@@ -79,6 +125,11 @@ class RegistryRemover:
         memberships = [row for row in store.object_rows(connection, "association", patient,
                                                         sorted(removed))
                        if row.type == v.HAS_MEMBER]
+        # only a submission set holds an object in the registry's sense: a folder's HasMember
+        # (a document filed in a folder) may go alone (NIST 30003)
+        kinds = store.find_by_uuids(connection, {row.source for row in memberships})
+        memberships = [row for row in memberships if row.source in kinds
+                       and kinds[row.source].kind == "submission_set"]
         for row in memberships:
             if row.target not in removed:     # the member stays, its link to a set goes
                 target = store.find_by_uuids(connection, [row.target]).get(row.target)
@@ -98,6 +149,20 @@ class RegistryRemover:
                                     f"removing its members would leave submission set {source} "
                                     "holding nothing; remove it too", "ObjectRef"))
         return errors
+
+
+class _Seen:
+    """Names an association in an error text only when the caller may see both its ends."""
+
+    def __init__(self, connection: Connection, principal: Principal, patient: str) -> None:
+        self.connection, self.principal, self.patient = connection, principal, patient
+
+    def name_of_association(self, row) -> str:
+        hidden: Collection[str] = hidden_documents(self.connection, self.principal,
+                                                   self.patient, [row.source, row.target])
+        if hidden:
+            return "an association you may not see"
+        return f"association {row.entry_uuid} ({_short(row.type)})"
 
 
 def _short(urn: str) -> str:

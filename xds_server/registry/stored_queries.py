@@ -16,9 +16,8 @@ from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
-from ..security.policy import check_patient
+from ..security.access import check_scope, record_facts_needed, scope
 from ..security.principal import Principal
-from ..security.visibility import record_facts_needed
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
@@ -26,7 +25,7 @@ from ..store.database import ReadConnection
 from ..store.xml_packing import unpack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
-from .query_policy import masked_notice, visible_part
+from .query_policy import hidden_documents, masked_notice, visible_part
 from .query_result import QueryResult
 
 DE = "$XDSDocumentEntry"
@@ -71,14 +70,16 @@ class StoredQueries:
         args = check_query(adhoc)
         args.reader = None if principal.is_system else principal.subject_id
         args.reader_needs = record_facts_needed(principal)
-        check_patient(principal, [args.value(name) for name in PATIENT_PARAMETERS
+        args.scope = scope(principal)
+        args.principal = principal
+        check_scope(principal, [args.value(name) for name in PATIENT_PARAMETERS
                                   if args.has(name)], args.query.name)
         handler = HANDLERS[args.query.name]
 
         def answer(connection: Connection) -> QueryResult:
             result = handler(self, connection, args)
             patients = result.patients()
-            check_patient(principal, patients, args.query.name)
+            check_scope(principal, patients, args.query.name)
             if not principal.is_system and len(patients) == 1:
                 shown = visible_part(connection, result, principal)
                 if self.disclose_masked_count:
@@ -96,9 +97,8 @@ class StoredQueries:
             with self.engine.connect() as connection:
                 result = answer(connection)
         patients = result.patients()
-        if not principal.is_system:
-            self._audit_read(principal, result, patients)
-        if len(patients) > 1:
+        self._audit_read(principal, result, patients, args)   # every read, VIHF or not
+        if len(patients) > 1 and _one_patient_only(args):
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{args.query.name}: the objects asked for belong to "
                                          f"{len(patients)} patients; a stored query "
@@ -112,12 +112,14 @@ class StoredQueries:
         return render(result, args.return_type), notices
 
     def _audit_read(self, principal: Principal, result: QueryResult,
-                    patients: set[str]) -> None:
-        """Every read by an authenticated caller is traced, for the patient to see."""
+                    patients: set[str], args: QueryArgs) -> None:
+        """Every read is traced, for the patient to see; without VIHF the record names the
+        network caller (its address, its TLS subject) the principal carries."""
         patient = next(iter(patients)) if patients else (
             store.patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,
-                                 _document_ids(result.documents), "ITI-18")
+                                 _document_ids(result.documents), "ITI-18",
+                                 f"query={args.query.id}\nreturn_type={args.return_type}")
 
     # --- Find* --------------------------------------------------------------------------------
 
@@ -211,24 +213,32 @@ class StoredQueries:
             entries = store.find_by_unique_ids(connection, args.values(f"{prefix}UniqueId"), kind)
         else:
             entries = store.find_by_uuids(connection, args.values(f"{prefix}LogicalID")).values()
-        entries = [e for e in entries if e.kind == kind]
+        entries = [e for e in entries if e.kind == kind and args.in_scope(e.patient_id)]
         patients = {e.patient_id for e in entries}
-        if len(patients) > 1:
+        if len(patients) > 1 and _one_patient_only(args):
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{args.query.name}: the ids given belong to "
                                          f"{len(patients)} patients", f"{prefix}EntryUUID")])
         if not entries:
             return None, []
-        patient = patients.pop()
-        if args.has(f"{prefix}LogicalID"):
-            rows = store.object_rows(connection, kind, patient,
-                                     args.values(f"{prefix}LogicalID"), by="logical_id")
-        elif args.has(f"{prefix}UniqueId"):
-            rows = store.object_rows(connection, kind, patient,
-                                     args.values(f"{prefix}UniqueId"), by="unique_id")
-        else:
-            rows = store.object_rows(connection, kind, patient, [e.entry_uuid for e in entries])
-        return patient, rows
+        rows = []
+        for patient in sorted(patients):
+            if args.has(f"{prefix}LogicalID"):
+                found = store.object_rows(connection, kind, patient,
+                                          args.values(f"{prefix}LogicalID"), by="logical_id")
+            elif args.has(f"{prefix}UniqueId"):
+                found = store.object_rows(connection, kind, patient,
+                                          args.values(f"{prefix}UniqueId"), by="unique_id")
+            else:
+                found = store.object_rows(connection, kind, patient,
+                                          [e.entry_uuid for e in entries
+                                           if e.patient_id == patient])
+            if kind == "document":     # a hidden document, asked for by id, does not exist
+                hidden = hidden_documents(connection, args.principal, patient,
+                                          [row.entry_uuid for row in found])
+                found = [row for row in found if row.entry_uuid not in hidden]
+            rows += found
+        return (patients.pop() if len(patients) == 1 else None), rows
 
     def get_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
         return QueryResult(documents=self._resolve(connection, args, DE, "document")[1])
@@ -236,26 +246,39 @@ class StoredQueries:
     def get_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
         return QueryResult(folders=self._resolve(connection, args, "$XDSFolder", "folder")[1])
 
-    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
+    def _asked_objects(self, connection: Connection, args: QueryArgs
+                       ) -> dict[str, list[str]]:
+        """The $uuid objects of a query, by patient: those of the caller's patient only, hidden
+        documents left out (to the caller, they do not exist)."""
         uuids = args.values("$uuid")
+        by_patient: dict[str, list[str]] = {}
+        for entry in store.find_by_uuids(connection, uuids).values():
+            if args.in_scope(entry.patient_id):
+                by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
+        for patient, asked in by_patient.items():
+            hidden = hidden_documents(connection, args.principal, patient, asked)
+            by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
+        return by_patient
+
+    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
         result = QueryResult()
-        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+        for patient, uuids in self._asked_objects(connection, args).items():
             result.associations += store.associations_touching(connection, patient, uuids)
         return result
 
     def get_documents_and_associations(self, connection: Connection,
                                        args: QueryArgs) -> QueryResult:
-        patient, documents = self._resolve(connection, args, DE, "document")
+        documents = self._resolve(connection, args, DE, "document")[1]
         result = QueryResult(documents=documents)
-        if patient:
-            result.associations = store.associations_touching(
-                connection, patient, [row.entry_uuid for row in documents])
+        for patient in sorted({row.patient_id for row in documents}):
+            result.associations += store.associations_touching(
+                connection, patient, [row.entry_uuid for row in documents
+                                      if row.patient_id == patient])
         return result
 
     def get_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        uuids = args.values("$uuid")
         result = QueryResult()
-        for patient in {e.patient_id for e in store.find_by_uuids(connection, uuids).values()}:
+        for patient, uuids in self._asked_objects(connection, args).items():
             links = [row for row in store.associations_touching(connection, patient, uuids,
                                                                 "target")
                      if row.type == v.HAS_MEMBER]
@@ -292,11 +315,15 @@ class StoredQueries:
             found |= {row.entry_uuid for row in folder_rows}
         result = QueryResult(documents=documents, folders=folder_rows)
         result.associations = [row for row in links if row.target in found]
-        if include_folders:  # folder memberships recorded by this set
+        if include_folders:
+            # the folder memberships this set recorded, and the set's HasMember on each
+            # (ITI TF-2a 3.18.4.1.2.3.7.6: HasMember SubmissionSet → Association)
             linked = {row.target for row in links}
-            result.associations += [row for row in store.object_rows(
+            memberships = [row for row in store.object_rows(
                 connection, "association", patient, sorted(linked))
                 if row.source in found and row.target in found]
+            kept = {row.entry_uuid for row in memberships}
+            result.associations += memberships + [row for row in links if row.target in kept]
         return result
 
     def _package_and_contents(self, connection: Connection, args: QueryArgs, prefix: str,
@@ -351,6 +378,14 @@ class StoredQueries:
         return QueryResult(documents=[documents[0], *related],
                            associations=[row for row in links
                                          if row.source in kept and row.target in kept])
+
+
+def _one_patient_only(args: QueryArgs) -> bool:
+    """XDSResultNotSinglePatient guards full metadata only: "a single request would have
+    returned content for multiple Patient Ids" (ITI TF-3 Table 4.2.4.1-2) is about LeafClass
+    content; an ObjectRef answer lists UUIDs and discloses no patient data (the NIST toolkit's
+    test 12368 reads it so: "When ObjectRefs are requested, there is no restriction")."""
+    return args.return_type == "LeafClass"
 
 
 def _uuids(*groups: Sequence[Row]) -> set[str]:

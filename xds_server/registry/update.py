@@ -18,17 +18,18 @@ from sqlalchemy.engine import Row
 
 from ..model import vocabulary as v
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
-from ..security.policy import check_patient
-from ..security.principal import Principal
-from ..security.visibility import DELETED, may_delete, may_see
+from ..security.access import DELETED, Action, check_scope, may_ask, may_delete
+from ..security.principal import SYSTEM, Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .query_policy import hidden_documents
 from .register import RegistryWriter, _Plan, pipelined
 
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
 VERSION = ErrorCode.METADATA_VERSION_ERROR
 ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+ASSOCIATION_PROPAGATION = "AssociationPropagation"
 AVAILABILITY_STATUSES = (v.APPROVED, v.DEPRECATED, ARCHIVED, DELETED)
 # what identifies the document: an update that changes one of these is a different document
 UNCHANGEABLE = (("unique_id", "uniqueId"), ("patient_id", "patientId"),
@@ -47,6 +48,11 @@ class _StatusChange:
 class _UpdatePlan(_Plan):
     inherited_status: dict[str, str] = field(default_factory=dict)   # new version → status
     status_changes: list[_StatusChange] = field(default_factory=list)
+    principal: Principal = SYSTEM
+
+    def hidden(self, connection: Connection, uuids: list[str]) -> set[str]:
+        """Which of these are documents the caller may not see: to them, not registered."""
+        return hidden_documents(connection, self.principal, self.patient, uuids)
 
 
 class MetadataUpdater:
@@ -61,7 +67,7 @@ class MetadataUpdater:
         findings += self.writer.profile.check(submission, update=True)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
-        check_patient(principal, [submission.submission_set.patient_id], "the update")
+        check_scope(principal, [submission.submission_set.patient_id], "the update")
         with self.writer.engine.begin() as connection:
             plan = self._check(connection, submission, principal)
             with pipelined(connection):
@@ -70,7 +76,8 @@ class MetadataUpdater:
                 changed = [d.unique_id for d in submission.documents] + \
                     [c.association.target for c in plan.status_changes]
                 access_store.audit(connection, principal, "U", "success", plan.patient,
-                                   changed, "ITI-57")
+                                   changed, "ITI-57",
+                                   f"submission_set={submission.submission_set.unique_id}")
         return findings
 
     # --- checks --------------------------------------------------------------------------------
@@ -85,7 +92,7 @@ class MetadataUpdater:
                 ErrorCode.UNKNOWN_PATIENT_ID, f"SubmissionSet: patientId "
                 f"'{submission_set.patient_id}' is not a patient known to this registry "
                 "(or the record is closed)", "SubmissionSet.patientId")])
-        plan = _UpdatePlan(patient)
+        plan = _UpdatePlan(patient, principal=principal)
         errors: list[RegistryError] = []
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
                                           *submission.folders, *submission.associations)}
@@ -121,12 +128,20 @@ class MetadataUpdater:
                                         "are registered with ITI-42 or ITI-41",
                                 f"{type_name}.lid")]
         versions = store.object_rows(connection, kind, plan.patient, [lid], by="logical_id")
-        if not versions:
-            owner = store.find_by_uuids(connection, [lid]).get(lid)
-            reason = ("belongs to another patient: an update cannot change the patient"
-                      if owner is not None else f"is not registered as a {kind} of this patient")
-            return None, [error(UPDATE, f"{label}: logicalId {lid} {reason}", f"{type_name}.lid")]
-        latest = max(versions, key=lambda row: int(row.version or "1"))
+        latest = max(versions, key=lambda row: int(row.version or "1")) if versions else None
+        if latest is None or plan.hidden(connection, [latest.entry_uuid]):
+            if latest is None and plan.principal.is_system and \
+                    store.find_by_uuids(connection, [lid]).get(lid) is not None:
+                return None, [error(UPDATE, f"{label}: logicalId {lid} belongs to another "
+                                            "patient: an update cannot change the patient",
+                                    f"{type_name}.lid")]
+            # No version to follow (or none this caller may see, which is the same to them):
+            # the version the update claims to follow does not exist (XDSMetadataVersionError,
+            # "the version number included in the update request did not match the existing
+            # object", MU supplement Table 4.2.4.1-2; NIST test 15800b).
+            return None, [error(VERSION, f"{label}: logicalId {lid} is not registered as a "
+                                         f"{kind} of this patient: there is no version to "
+                                         "update", f"{type_name}.lid")]
         membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
                            and a.target == obj.entry_uuid), None)
         previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
@@ -134,6 +149,12 @@ class MetadataUpdater:
             return None, [error(UPDATE, f"{label}: the HasMember association from the "
                                         "submission set must carry the PreviousVersion slot",
                                 "Association.PreviousVersion")]
+        propagation = membership.slot(ASSOCIATION_PROPAGATION) if membership else None
+        if propagation is not None and propagation.lower() not in ("yes", "no"):
+            # ITI TF-2b 3.57.4.1.3.1.3.4: "yes" or "no"; anything else cannot be decoded
+            return None, [error(ErrorCode.METADATA_UPDATE_OPERATION_ERROR,
+                                f"{label}: AssociationPropagation '{propagation}' is neither "
+                                "'yes' nor 'no'", "Association.AssociationPropagation")]
         if previous != (latest.version or "1"):
             return None, [error(VERSION, f"{label}: PreviousVersion {previous} but the latest "
                                          f"version of logicalId {lid} is "
@@ -179,52 +200,84 @@ class MetadataUpdater:
 
     def _check_status_change(self, connection: Connection, submission: Submission,
                              association: Association, plan: _UpdatePlan) -> list[RegistryError]:
+        """An UpdateAvailabilityStatus association. A request the registry cannot decode
+        (slots missing, unknown, not statuses, no change) is XDSMetadataUpdateOperationError
+        ("cannot decode the requested metadata update", MU Table 4.2.4.1-2; NIST test 20002);
+        a well-formed one that does not fit the registry is XDSMetadataUpdateError. The target
+        is the latest version of its object (ITI TF-2b 3.57.4.1.3.3.2.3: a status change of an
+        older, Deprecated version would leave two current versions), which may be the version
+        this same request submits."""
         label = f"Association {submission.source_name(association.entry_uuid)}"
         original = association.slot(v.ORIGINAL_STATUS)
         new = association.slot(v.NEW_STATUS)
-        problems = []
+        malformed = []
         if association.source != submission.submission_set.entry_uuid:
-            problems.append("its sourceObject must be the submission set")
+            malformed.append("its sourceObject must be the submission set")
         for name, value in (("OriginalStatus", original), ("NewStatus", new)):
             if value is None:
-                problems.append(f"the {name} slot is missing")
+                malformed.append(f"the {name} slot is missing")
             elif value not in AVAILABILITY_STATUSES:
-                problems.append(f"{name} '{value}' is not an availability status")
+                malformed.append(f"{name} '{value}' is not an availability status")
         others = sorted(set(association.slots) - {v.ORIGINAL_STATUS, v.NEW_STATUS})
         if others:
-            problems.append(f"slots {', '.join(others)} do not belong on it (only "
-                            "OriginalStatus and NewStatus)")
+            malformed.append(f"slots {', '.join(others)} do not belong on it (only "
+                             "OriginalStatus and NewStatus)")
         if original is not None and original == new:
-            problems.append("NewStatus is the same as OriginalStatus")
-        entry = store.find_by_uuids(connection, [association.target]).get(association.target)
+            malformed.append("NewStatus is the same as OriginalStatus")
+        if malformed:
+            return [error(ErrorCode.METADATA_UPDATE_OPERATION_ERROR,
+                          f"{label} (UpdateAvailabilityStatus): {p}",
+                          "Association.UpdateAvailabilityStatus") for p in malformed]
+        kind, current, problem = self._status_target(connection, submission,
+                                                     association.target, plan)
+        if problem is None and current != original:
+            problem = f"OriginalStatus is {_short(original)} but the object is {_short(current)}"
+        if problem is not None:
+            return [error(UPDATE, f"{label} (UpdateAvailabilityStatus): {problem}",
+                          "Association.UpdateAvailabilityStatus")]
+        assert original is not None and new is not None and kind is not None
+        plan.status_changes.append(_StatusChange(association, kind, original, new))
+        return []
+
+    @staticmethod
+    def _status_target(connection: Connection, submission: Submission, target: str,
+                       plan: _UpdatePlan) -> tuple[str | None, str | None, str | None]:
+        """(kind, current status, problem) of the object a status change targets."""
+        if target in {d.entry_uuid for d in submission.documents}:
+            return "document", plan.inherited_status.get(target, v.APPROVED), None
+        if target in {f.entry_uuid for f in submission.folders}:
+            return "folder", v.APPROVED, None
+        entry = store.find_by_uuids(connection, [target]).get(target)
         if entry is None or entry.patient_id != plan.patient or \
-                entry.kind not in ("document", "folder"):
-            problems.append(f"targetObject {association.target} is not a registered "
-                            "DocumentEntry or Folder of this patient")
-        elif not problems:
-            row = store.object_rows(connection, entry.kind, plan.patient, [entry.entry_uuid])[0]
-            if row.status != original:
-                problems.append(f"OriginalStatus is {_short(original)} but the object is "
-                                f"{_short(row.status)}")
-            plan.status_changes.append(_StatusChange(association, entry.kind, original, new))
-        return [error(UPDATE, f"{label} (UpdateAvailabilityStatus): {p}",
-                      "Association.UpdateAvailabilityStatus") for p in problems]
+                entry.kind not in ("document", "folder") or plan.hidden(connection, [target]):
+            return None, None, (f"targetObject {target} is not a registered DocumentEntry or "
+                                "Folder of this patient")
+        row = store.object_rows(connection, entry.kind, plan.patient, [target])[0]
+        versions = store.object_rows(connection, entry.kind, plan.patient,
+                                     [row.logical_id or target], by="logical_id")
+        latest = max(versions, key=lambda r: int(r.version or "1"))
+        if latest.entry_uuid != target or target in plan.deprecate | plan.deprecate_folders:
+            return None, None, (f"targetObject {target} is version {row.version or '1'} of "
+                                f"logicalId {row.logical_id or target}, not its latest version "
+                                f"({latest.version or '1'}): only the latest version's status "
+                                "changes")
+        return entry.kind, row.status, None
 
     @staticmethod
     def _check_policy(connection: Connection, plan: _UpdatePlan,
                       principal: Principal) -> list[RegistryError]:
-        """Only what the caller may see can be updated; only its author deletes a document."""
+        """Only what the caller may see can be updated (what they may not see was answered as
+        not registered by the checks before); only its author deletes a document."""
         if principal.is_system:
             return []
-        targets = sorted({*plan.deprecate,
-                          *(c.association.target for c in plan.status_changes
-                            if c.kind == "document")})
+        if not may_ask(principal, Action.UPDATE):
+            return [error(UPDATE, f"a caller with the role {principal.role} may not update a "
+                                  "record's metadata", "VIHF role")]
+        targets = sorted({c.association.target for c in plan.status_changes
+                          if c.kind == "document"})
         rows = store.object_rows(connection, "document", plan.patient, targets)
-        access = access_store.record_access(connection, plan.patient, principal.subject_id)
         facts = access_store.document_facts(connection, plan.patient, rows)
-        errors = [error(UPDATE, f"document {entry_uuid} is not registered", "entryUUID")
-                  for entry_uuid, fact in facts.items()
-                  if not may_see(principal, access, fact)]
+        errors = []
         for change in plan.status_changes:
             fact = facts.get(change.association.target)
             if change.new == DELETED and fact is not None and not may_delete(principal, fact):

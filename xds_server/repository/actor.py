@@ -25,7 +25,6 @@ import datetime as dt
 import io
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +37,7 @@ from ..model.metadata import DocumentEntry, Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import repository_store as rows
+from ..store.audit_writer import ReadAuditWriter
 from ..store.blobs import STAGED, WITHDRAWN, FilesystemBlobStore, HeldBlob, StagedBlob, blob_key
 from ..store.database import ReadConnection
 from ..store.registry_store import patient_key
@@ -46,6 +46,18 @@ from .registry_link import RegistryLink
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
+
+
+class DocumentPolicy(Protocol):
+    """The registry's access decision on documents, by uniqueId (security/access.py rules,
+    applied to the registry's facts): the in-process registry is one."""
+
+    def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]: ...
+
+    def removable_documents(self, principal: Principal, unique_ids: list[str]
+                            ) -> tuple[set[str], set[str]]:
+        """(the ones the caller sees, the ones among those they may remove)"""
+        ...
 
 
 class ContentCheck(Protocol):
@@ -73,11 +85,13 @@ class Repository:
     def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
-                 readable: Callable[[Principal, list[str]], set[str]] | None = None,
+                 policy: DocumentPolicy | None = None,
                  reads: ReadConnection | None = None) -> None:
-        """`readable` says which documents a caller may read (the in-process registry's access
-        policy); without it (a remote registry) retrieval serves every caller. `reads`: the
-        kept read connection, shared with the registry in one process."""
+        """`policy` says which documents a caller may read or remove (the in-process
+        registry's access decision). Without it (a remote registry holds the facts) only the
+        system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
+        cannot be decided for, so is refused. `reads`: the kept read connection, shared with
+        the registry in one process."""
         self.engine = engine
         self._reads = reads or ReadConnection(engine)
         self.blobs = blobs
@@ -85,7 +99,8 @@ class Repository:
         self.registry = registry
         self.max_document_bytes = max_document_bytes
         self.content_check = content_check
-        self.readable = readable
+        self.policy = policy
+        self.audit_writer = ReadAuditWriter(engine)
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -204,8 +219,9 @@ class Repository:
         errors: list[RegistryError] = []
         wanted = [r.document_unique_id for r in requests
                   if r.repository_unique_id == self.repository_unique_id]
-        if self.readable is not None and not principal.is_system:
-            allowed = self.readable(principal, wanted)     # hidden = not held, to this caller
+        if not principal.is_system:          # hidden = not held, to this caller
+            allowed = self.policy.readable_documents(principal, wanted) \
+                if self.policy is not None else set()
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
         in_place = {unique_id: blob for unique_id in wanted
                     if (blob := self.blobs.find(blob_key(unique_id))) is not None}
@@ -221,11 +237,13 @@ class Repository:
                 errors.append(_not_held(request))
             else:
                 found.append(document)
-        if not principal.is_system:
+        record = (principal, "R", "success" if found else "failure", _patient(principal),
+                  [d.request.document_unique_id for d in found], "ITI-43")
+        if principal.is_system:     # no VIHF: the network caller, off the request path
+            self.audit_writer.record(*record)
+        else:
             with self.engine.begin() as connection:
-                access_store.audit(connection, principal, "R",
-                                   "success" if found else "failure", _patient(principal),
-                                   [d.request.document_unique_id for d in found], "ITI-43")
+                access_store.audit(connection, *record)
         return found, errors
 
     def _held(self, request: DocumentRequest, in_place: dict[str, HeldBlob],
@@ -251,14 +269,20 @@ class Repository:
         removed: list[DocumentRequest] = []
         errors: list[RegistryError] = []
         withdrawn: list[Path] = []
+        seen, removable = self._removal_decision(principal, requests)
         try:
             with self.engine.begin() as connection:
                 held = rows.documents(connection, [r.document_unique_id for r in requests])
                 for request in requests:
+                    unique_id = request.document_unique_id
                     if request.repository_unique_id != self.repository_unique_id:
                         errors.append(self._foreign(request))
-                    elif request.document_unique_id not in held:
+                    elif unique_id not in held or (seen is not None and unique_id not in seen):
                         errors.append(_not_held(request))
+                    elif removable is not None and unique_id not in removable:
+                        errors.append(error(ErrorCode.REPOSITORY_ERROR, f"document "
+                                            f"'{unique_id}': only an administrator, or its "
+                                            "author, may remove it", unique_id))
                     else:
                         removed.append(request)
                 for request in removed:
@@ -275,6 +299,16 @@ class Repository:
         for path in withdrawn:
             self.blobs.discard_withdrawn(path)
         return removed, errors
+
+    def _removal_decision(self, principal: Principal, requests: list[DocumentRequest]
+                          ) -> tuple[set[str] | None, set[str] | None]:
+        """(seen, removable) uniqueIds for this caller; (None, None): the system, every one."""
+        if principal.is_system:
+            return None, None
+        if self.policy is None:
+            return set(), set()
+        return self.policy.removable_documents(principal,
+                                               [r.document_unique_id for r in requests])
 
     def _foreign(self, request: DocumentRequest) -> RegistryError:
         return error(ErrorCode.UNKNOWN_REPOSITORY_ID,

@@ -1,29 +1,60 @@
 """The audit trail as audit messages an ATNA repository takes: IETF RFC 3881 or its DICOM
 PS3.15 A.5 form (same structure; codes written code/codeSystemName/displayName in RFC 3881,
-csd-code/codeSystemName/originalText in DICOM). One AuditMessage per recorded transaction."""
+csd-code/codeSystemName/originalText in DICOM). One AuditMessage per recorded transaction,
+shaped by the audit table of that transaction in IHE ITI TF-2 ("Security Considerations", the
+Document Registry's or Document Repository's message): event, active participants, objects.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lxml import etree
 from sqlalchemy.engine import Row
 
-# IHE ITI TF-2 audit event per transaction: (DICOM EventID code, its name)
-EVENT_IDS = {
-    "ITI-18": ("110112", "Query"),
-    "ITI-41": ("110106", "Export"),
-    "ITI-42": ("110107", "Import"),
-    "ITI-43": ("110106", "Export"),
-    "ITI-57": ("110110", "Patient Record"),
-    "ITI-62": ("110110", "Patient Record"),
-    "ITI-86": ("110110", "Patient Record"),
-}
-TRANSACTION_NAMES = {
-    "ITI-18": "Registry Stored Query", "ITI-41": "Provide and Register Document Set-b",
-    "ITI-42": "Register Document Set-b", "ITI-43": "Retrieve Document Set",
-    "ITI-57": "Update Document Set", "ITI-62": "Delete Document Set",
-    "ITI-86": "Remove Documents",
+SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+SOURCE_ROLE = ("110153", "Source Role ID")
+DESTINATION_ROLE = ("110152", "Destination Role ID")
+
+
+@dataclass(frozen=True)
+class AuditTable:
+    """What ITI TF-2 says the receiving actor's message holds for one transaction."""
+
+    event: tuple[str, str]      # EventID, DCM
+    action: str                 # EventActionCode
+    name: str                   # EventTypeCode's display name
+    caller_is_source: bool      # the network caller is the Source (else the Destination)
+    objects: tuple[str, ...]    # patient, submission_set, query, documents
+
+
+TABLES = {
+    # 3.18.5.1.2 Document Registry audit message
+    "ITI-18": AuditTable(("110112", "Query"), "E", "Registry Stored Query", True,
+                         ("patient", "query")),
+    # 3.41.5.1.2 Document Repository: Import, the repository is the Destination
+    "ITI-41": AuditTable(("110107", "Import"), "C", "Provide and Register Document Set-b", True,
+                         ("patient", "submission_set")),
+    # 3.42.5.1.2 Document Registry
+    "ITI-42": AuditTable(("110107", "Import"), "C", "Register Document Set-b", True,
+                         ("patient", "submission_set")),
+    # 3.43.5.1.2 Document Repository: Export, the repository is the Source, the consumer the
+    # Destination
+    "ITI-43": AuditTable(("110106", "Export"), "R", "Retrieve Document Set", False,
+                         ("documents",)),
+    # MU supplement 3.57.5.1.2 Document Registry
+    "ITI-57": AuditTable(("110110", "Patient Record"), "U", "Update Document Set", True,
+                         ("patient", "submission_set")),
+    # RMD 3.62.5.1.2 Document Registry
+    "ITI-62": AuditTable(("110110", "Patient Record"), "D", "Delete Document Set", True,
+                         ("patient", "documents")),
+    # RMD 3.86.5.1.2 Document Repository
+    "ITI-86": AuditTable(("110110", "Patient Record"), "D", "Remove Documents", True,
+                         ("documents",)),
 }
 OUTCOMES = {"success": "0", "failure": "4"}
 FORMATS = ("rfc3881", "dicom")
@@ -38,40 +69,103 @@ def _code(parent: etree._Element, tag: str, code: str, system: str, display: str
     return element
 
 
+def _access_point(element: etree._Element, host: str) -> None:
+    """NetworkAccessPointTypeCode 1 (machine name) or 2 (IP address), and its ID."""
+    if not host:
+        return
+    try:
+        ipaddress.ip_address(host)
+        kind = "2"
+    except ValueError:
+        kind = "1"
+    element.set("NetworkAccessPointTypeCode", kind)
+    element.set("NetworkAccessPointID", host)
+
+
+def _utc(moment: dt.datetime) -> str:
+    """EventDateTime with its time zone (SQLite gives back naive UTC datetimes)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def _details(row: Row) -> dict[str, str]:
+    text = getattr(row, "detail", "") or ""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _participant(message: etree._Element, user_id: str, requestor: bool,
+                 role: tuple[str, str], host: str, dicom: bool) -> etree._Element:
+    element = etree.SubElement(message, "ActiveParticipant", UserID=user_id or "unknown",
+                               UserIsRequestor="true" if requestor else "false")
+    _access_point(element, host)
+    _code(element, "RoleIDCode", role[0], "DCM", role[1], dicom)
+    return element
+
+
+def _object(message: etree._Element, object_id: str, type_code: str, role: str,
+            id_type: tuple[str, str, str], dicom: bool) -> etree._Element:
+    element = etree.SubElement(message, "ParticipantObjectIdentification",
+                               ParticipantObjectID=object_id,
+                               ParticipantObjectTypeCode=type_code,
+                               ParticipantObjectTypeCodeRole=role)
+    _code(element, "ParticipantObjectIDTypeCode", *id_type, dicom)
+    return element
+
+
 def audit_message(row: Row, source_id: str, dicom: bool = False) -> etree._Element:
+    table = TABLES.get(row.transaction)
     message = etree.Element("AuditMessage")
-    event_code, event_name = EVENT_IDS.get(row.transaction, ("110100", "Application Activity"))
-    event = etree.SubElement(message, "EventIdentification", EventActionCode=row.action,
-                             EventDateTime=row.at.isoformat(),
+    event = etree.SubElement(message, "EventIdentification",
+                             EventActionCode=table.action if table else row.action,
+                             EventDateTime=_utc(row.at),
                              EventOutcomeIndicator=OUTCOMES.get(row.outcome, "8"))
-    _code(event, "EventID", event_code, "DCM", event_name, dicom)
+    event_id = table.event if table else ("110100", "Application Activity")
+    _code(event, "EventID", event_id[0], "DCM", event_id[1], dicom)
     _code(event, "EventTypeCode", row.transaction, "IHE Transactions",
-          TRANSACTION_NAMES.get(row.transaction, row.transaction), dicom)
+          table.name if table else row.transaction, dicom)
     if row.purpose_of_use:
         _code(event, "PurposeOfUse", row.purpose_of_use, "1.2.250.1.213.1.1.4.248",
               row.purpose_of_use, dicom)
-    person = etree.SubElement(message, "ActiveParticipant", UserID=row.subject_id,
-                              UserIsRequestor="true")
-    _code(person, "RoleIDCode", row.role, "xds-server roles", row.role, dicom)
-    if row.structure_id:
-        etree.SubElement(message, "ActiveParticipant", UserID=row.structure_id,
-                         UserIsRequestor="false")
+    caller_is_source = table.caller_is_source if table else True
+    # the network caller: its TLS client subject when it showed one, else its address
+    caller_id = getattr(row, "client_subject", "") or getattr(row, "client_address", "")
+    _participant(message, caller_id, True, SOURCE_ROLE if caller_is_source
+                 else DESTINATION_ROLE, getattr(row, "client_address", ""), dicom)
+    if row.role != "system":       # the person a VIHF named: Human Requestor
+        person = etree.SubElement(message, "ActiveParticipant", UserID=row.subject_id,
+                                  UserIsRequestor="true")
+        if row.structure_id:
+            person.set("AlternativeUserID", row.structure_id)
+        _code(person, "RoleIDCode", row.role, "xds-server roles", row.role, dicom)
+    endpoint = getattr(row, "endpoint", "") or source_id
+    _participant(message, endpoint, False, DESTINATION_ROLE if caller_is_source
+                 else SOURCE_ROLE, urlsplit(endpoint).hostname or "", dicom)
     etree.SubElement(message, "AuditSourceIdentification", AuditSourceID=source_id)
-    if row.patient_id:
-        patient = etree.SubElement(message, "ParticipantObjectIdentification",
-                                   ParticipantObjectID=row.patient_id,
-                                   ParticipantObjectTypeCode="1",
-                                   ParticipantObjectTypeCodeRole="1")
-        _code(patient, "ParticipantObjectIDTypeCode", "2", "RFC-3881", "Patient Number", dicom)
-    for document in row.documents.split():
-        item = etree.SubElement(message, "ParticipantObjectIdentification",
-                                ParticipantObjectID=document, ParticipantObjectTypeCode="2",
-                                ParticipantObjectTypeCodeRole="3")
-        _code(item, "ParticipantObjectIDTypeCode", "9", "RFC-3881", "Report Number", dicom)
+    _objects(message, row, table.objects if table else ("patient", "documents"), dicom)
+    return message
+
+
+def _objects(message: etree._Element, row: Row, wanted: tuple[str, ...], dicom: bool) -> None:
+    details = _details(row)
+    if "patient" in wanted and row.patient_id:
+        _object(message, row.patient_id, "1", "1", ("2", "RFC-3881", "Patient Number"), dicom)
+    if "submission_set" in wanted and details.get("submission_set"):
+        _object(message, details["submission_set"], "2", "20",
+                (SUBMISSION_SET_NODE, "IHE XDS Metadata", "submission set classificationNode"),
+                dicom)
+    if "query" in wanted and details.get("query"):
+        query = _object(message, details["query"], "2", "24",
+                        ("ITI-18", "IHE Transactions", "Registry Stored Query"), dicom)
+        etree.SubElement(query, "ParticipantObjectDetail", type="QueryEncoding",
+                         value="VVRGLTg=")         # base64 of UTF-8
+    if "documents" in wanted:
+        for document in row.documents.split():
+            _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
+    # the request id, to find the request in the server's log (DICOM: any other object)
     etree.SubElement(message, "ParticipantObjectIdentification",
                      ParticipantObjectID=row.request_id, ParticipantObjectTypeCode="4",
                      ParticipantObjectTypeCodeRole="13")
-    return message
 
 
 def export(rows: Iterable[Row], source_id: str, fmt: str = "rfc3881") -> bytes:

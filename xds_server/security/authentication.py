@@ -17,6 +17,7 @@ from .vihf import VihfError, VihfVerifier
 # WS-Security 1.0 fault codes (OASIS WSS SOAP Message Security §12)
 INVALID_SECURITY = "InvalidSecurity"
 FAILED_AUTHENTICATION = "FailedAuthentication"
+_SECURITY = qn(WSSE, "Security")
 
 
 def verifier_for(settings: Settings) -> VihfVerifier | None:
@@ -40,8 +41,11 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
         return None
 
     def authenticate(request: SoapRequest) -> Principal:
-        security = request.envelope.header_block(qn(WSSE, "Security"))
+        blocks = [block for block in request.envelope.headers if block.tag == _SECURITY]
+        security = blocks[0] if blocks else None
         try:
+            if len(blocks) > 1:    # which one would be read? (a forged one beside the signed)
+                raise VihfError("the message carries more than one wsse:Security header")
             return verifier.principal(security)
         except VihfError as exc:
             code = INVALID_SECURITY if security is None else FAILED_AUTHENTICATION
@@ -52,10 +56,15 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
 
 def caller(request: SoapRequest) -> Principal:
     """The request's principal (the authenticated caller, or SYSTEM when security is off),
-    carrying the request id and transaction the audit trail records."""
+    carrying the request id and transaction the audit trail records, and the header that
+    proved it (forwarded to a remote registry)."""
     principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
+    credential = None if principal.is_system else \
+        request.envelope.header_block(_SECURITY)
     return dataclasses.replace(principal, request_id=request.request_id,
-                               transaction=request.transaction,
+                               transaction=request.transaction, credential=credential,
+                               client_address=request.client_address,
+                               endpoint=request.endpoint,
                                client_subject=request.client_subject,
                                client_serial=request.client_serial)
 

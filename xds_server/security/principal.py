@@ -4,6 +4,7 @@ is a parameter of the actors rather than something bolted on later."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,16 @@ class Principal:
     # authenticates the system by its IGC Santé certificate and the person by the VIHF
     client_subject: str = field(default="", compare=False)
     client_serial: str = field(default="", compare=False)
+    # what proved the caller (the verified wsse:Security header), forwarded when the
+    # repository asks a remote registry on their behalf; None for the system
+    credential: Any = field(default=None, compare=False, repr=False)
     # the request this principal acts in, for the audit trail
     request_id: str = field(default="", compare=False)
     transaction: str = field(default="", compare=False)
+    # the network caller (peer address) and the endpoint it called, for the audit trail:
+    # without VIHF they are all that identifies a caller
+    client_address: str = field(default="", compare=False)
+    endpoint: str = field(default="", compare=False)
 
     @property
     def is_system(self) -> bool:

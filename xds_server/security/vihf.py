@@ -2,13 +2,14 @@
 client puts in `wsse:Security`, verified and read into a Principal (CI-SIS "Sécurité", HV2).
 
 Verified, in this order, so that what is read is what was signed:
-- exactly one `saml:Assertion`, with an enveloped `ds:Signature` whose single Reference points
-  at that assertion's ID, an ID no other element of the message carries (signature wrapping);
+- one `wsse:Security` header holding one `saml:Assertion`, whose ID no other element of the
+  message carries, with one enveloped `ds:Signature` of the shape `vihf_reading` allows (one
+  Reference to that ID, nothing unsigned inside the Signature);
 - the signature, by xmlsec, with a certificate that chains to `XDS_VIHF_TRUSTED_CERTS`;
 - the Issuer is the subject of that certificate;
 - the validity window: IssueInstant not in the future nor older than `max_age`, and the
   Conditions NotBefore / NotOnOrAfter when present (with a clock skew);
-- the attributes the DMP requires, and a purpose of use from 1.2.250.1.213.1.1.4.248.
+- the principal, read by `vihf_reading.read_principal` from the signed content only.
 """
 
 from __future__ import annotations
@@ -24,55 +25,36 @@ import xmlsec
 from lxml import etree
 
 from .principal import Principal
+from .vihf_reading import (
+    DS,
+    HL7,
+    PURPOSE_OF_USE_SYSTEM,
+    PURPOSES,
+    SAML,
+    SignatureParts,
+    VihfError,
+    fingerprint,
+    issuer_of,
+    read_principal,
+    signature_of,
+    whole_text,
+)
 from .x509 import CertificateError, parse_dn, subject_of_base64
 
-SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
-DS = "http://www.w3.org/2000/09/xmldsig#"
-HL7 = "urn:hl7-org:v3"
-PURPOSE_OF_USE_SYSTEM = "1.2.250.1.213.1.1.4.248"
-PURPOSES = ("normal", "bris_de_glace", "centre_15")
-RESOURCE_ID = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
-ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"
-PURPOSE = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"
-SUBJECT_NAME = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"
-REQUIRED = ("VIHF_Version", "Authentification_Mode", "Identifiant_Structure", RESOURCE_ID,
-            ROLE, PURPOSE)
+__all__ = ["DS", "HL7", "PURPOSES", "PURPOSE_OF_USE_SYSTEM", "SAML", "VihfError",
+           "VihfVerifier", "trusted_keys"]
 
-# What a role code makes of the caller for the access policy. Professions (TRE_G15 / G16) are
-# professionals; TRE_A00 (1.2.250.1.213.1.1.4.6) carries the non-professional callers. The
-# patient, legal-representative and administrator codes are this server's, in that system.
-ROLE_KINDS: dict[tuple[str, str], str] = {
-    ("1.2.250.1.213.1.1.4.6", "AUTOMATE"): "professional",
-    ("1.2.250.1.213.1.1.4.6", "PATIENT"): "patient",
-    ("1.2.250.1.213.1.1.4.6", "REPRESENTANT_LEGAL"): "legal_representative",
-    ("1.2.250.1.213.1.1.4.6", "ADMINISTRATEUR"): "administrator",
-}
-PROFESSION_SYSTEMS = ("1.2.250.1.71.1.2.7", "1.2.250.1.71.1.2.8")
+_ASSERTION = f"{{{SAML}}}Assertion"
 
 
-def _cache_key(assertion: etree._Element) -> bytes:
+def _cache_key(assertion: etree._Element, parts: SignatureParts) -> bytes:
     """What identifies a verified assertion without serialising it: its ID and the texts of its
     signature (SignatureValue signs SignedInfo, which holds the digest of the whole assertion).
-    An assertion altered under a copied signature finds the principal that signature was
-    verified for, never one read from the altered text; an unsigned one finds nothing."""
-    signature = assertion.find(_SIGNATURE)
-    if signature is None:
-        return b""
-    reference = signature.find(_REFERENCE)
-    parts = (assertion.get("ID") or "", signature.findtext(_SIGNATURE_VALUE) or "",
-             "" if reference is None else reference.get("URI") or "",
-             "" if reference is None else reference.findtext(_DIGEST_VALUE) or "")
-    return hashlib.sha256("\0".join(parts).encode()).digest()
-
-
-_SIGNATURE = f"{{{DS}}}Signature"
-_SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
-_REFERENCE = f"{{{DS}}}SignedInfo/{{{DS}}}Reference"
-_DIGEST_VALUE = f"{{{DS}}}DigestValue"
-
-
-class VihfError(Exception):
-    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason."""
+    A cache hit is read again and must read the same (`VihfVerifier.principal`), so an
+    assertion altered under a copied signature is refused, never served."""
+    texts = (assertion.get("ID") or "", parts.signature_value, parts.reference_uri,
+             parts.digest_value)
+    return hashlib.sha256("\0".join(texts).encode()).digest()
 
 
 def _utc(text: str | None, what: str) -> dt.datetime:
@@ -99,18 +81,25 @@ def trusted_keys(path: Path) -> xmlsec.KeysManager:
 
 
 @dataclass
+class _Verified:
+    principal: Principal
+    fingerprint: tuple
+    issued: dt.datetime
+    not_after: dt.datetime | None
+
+
+@dataclass
 class VihfVerifier:
-    """Verifies assertions; one already verified (the same bytes: a client sends its VIHF on
-    every call of a session) is not verified again, only its validity window is."""
+    """Verifies assertions; one already verified (the same signature: a client sends its VIHF
+    on every call of a session) is not verified again: its validity window is checked, and it
+    is read again, which must give what the verified reading gave."""
 
     keys: xmlsec.KeysManager
     max_age: dt.timedelta = dt.timedelta(hours=1)
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cache_size: int = 10_000
-    # assertion digest → (principal, issued at, not on or after)
-    _verified: OrderedDict[bytes, tuple[Principal, dt.datetime, dt.datetime | None]] = field(
-        default_factory=OrderedDict, repr=False)
+    _verified: OrderedDict[bytes, _Verified] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def from_path(cls, path: Path, **options) -> VihfVerifier:
@@ -120,49 +109,49 @@ class VihfVerifier:
         """The caller the `wsse:Security` header proves, or VihfError."""
         if security is None:
             raise VihfError("no wsse:Security header: a signed VIHF assertion is required")
-        assertions = security.findall(f"{{{SAML}}}Assertion")
+        assertions = security.findall(_ASSERTION)
         if len(assertions) != 1:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        key = _cache_key(assertion)
-        cached = self._verified.get(key) if key else None
+        parts = signature_of(assertion)
+        key = _cache_key(assertion, parts)
+        cached = self._verified.get(key)
         if cached is None:
-            self._verify_signature(assertion)
-            window = self._check_times(assertion)
-            principal = self._read(assertion)
-            self._verified[key] = (principal, *window)   # signed: key is not empty
+            self._verify_signature(assertion, parts)
+            issued, not_after = self._check_times(assertion)
+            principal = read_principal(assertion)
+            self._verified[key] = _Verified(principal, fingerprint(principal), issued, not_after)
             if len(self._verified) > self.cache_size:
                 self._verified.popitem(last=False)
             return principal
         self._verified.move_to_end(key)
-        principal, issued, not_after = cached
-        self._check_window(issued, not_after)          # a cached assertion still expires
-        return principal
+        self._check_window(cached.issued, cached.not_after)     # a cached assertion expires
+        self._check_unique_id(assertion)
+        if fingerprint(read_principal(assertion)) != cached.fingerprint:
+            raise VihfError("the assertion was altered after it was signed")
+        return cached.principal
 
     # --- signature -----------------------------------------------------------------------------
 
-    def _verify_signature(self, assertion: etree._Element) -> None:
-        signature = assertion.find(f"{{{DS}}}Signature")
-        if signature is None:
-            raise VihfError("the VIHF assertion is not signed")
+    @staticmethod
+    def _check_unique_id(assertion: etree._Element) -> None:
         assertion_id = assertion.get("ID") or ""
-        references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
-        if len(references) != 1 or references[0].get("URI") != f"#{assertion_id}":
-            raise VihfError("the signature must cover the assertion itself (one Reference to "
-                            f"#{assertion_id})")
         root = assertion.getroottree().getroot()
         if len(root.xpath("//*[@ID=$id]", id=assertion_id)) != 1:
             raise VihfError(f"the ID {assertion_id} appears more than once in the message")
+
+    def _verify_signature(self, assertion: etree._Element, parts: SignatureParts) -> None:
+        self._check_unique_id(assertion)
         xmlsec.tree.add_ids(assertion, ["ID"])
         context = xmlsec.SignatureContext(self.keys)
         try:
-            context.verify(signature)
+            context.verify(parts.signature)
         except xmlsec.Error:
             raise VihfError("the VIHF signature does not verify (altered assertion, or a "
                             "certificate this server does not trust)") from None
-        certificate = signature.findtext(f".//{{{DS}}}X509Certificate") or ""
-        issuer = assertion.findtext(f"{{{SAML}}}Issuer") or ""
+        certificate = whole_text(parts.certificate, "X509Certificate")
+        issuer = issuer_of(assertion)
         try:
             signer = subject_of_base64(certificate)
         except CertificateError as exc:
@@ -195,45 +184,3 @@ class VihfVerifier:
                             f"{int(self.max_age.total_seconds())} s")
         if not_after is not None and now - self.clock_skew >= not_after:
             raise VihfError("the assertion expired (NotOnOrAfter)")
-
-    # --- attributes ----------------------------------------------------------------------------
-
-    def _read(self, assertion: etree._Element) -> Principal:
-        values: dict[str, list[etree._Element]] = {}
-        for attribute in assertion.iter(f"{{{SAML}}}Attribute"):
-            values.setdefault(attribute.get("Name", ""), []).extend(
-                attribute.findall(f"{{{SAML}}}AttributeValue"))
-        missing = [name for name in REQUIRED if not values.get(name)]
-        if missing:
-            raise VihfError(f"the VIHF lacks the attribute(s) {', '.join(missing)}")
-
-        def text(name: str) -> str:
-            return (values[name][0].text or "").strip() if values.get(name) else ""
-
-        purpose = values[PURPOSE][0].find(f"{{{HL7}}}PurposeOfUse")
-        if purpose is None or purpose.get("codeSystem") != PURPOSE_OF_USE_SYSTEM or \
-                purpose.get("code") not in PURPOSES:
-            raise VihfError(f"purposeofuse must be one of {', '.join(PURPOSES)} in "
-                            f"{PURPOSE_OF_USE_SYSTEM}")
-        roles = [r for v in values[ROLE] for r in v.findall(f"{{{HL7}}}Role")]
-        if not roles:
-            raise VihfError("the role attribute holds no hl7:Role")
-        first = roles[0]
-        kind = ROLE_KINDS.get((first.get("codeSystem", ""), first.get("code", "")))
-        if kind is None and first.get("codeSystem") in PROFESSION_SYSTEMS:
-            kind = "professional"
-        if kind is None:
-            raise VihfError(f"role {first.get('code')} of {first.get('codeSystem')} is not a "
-                            "role this server knows")
-        subject = (assertion.findtext(f"{{{SAML}}}Subject/{{{SAML}}}NameID") or "").strip()
-        if not subject:
-            raise VihfError("Subject/NameID (the caller's national identifier) is missing")
-        return Principal(
-            subject_id=subject, role=kind, structure_id=text("Identifiant_Structure"),
-            purpose_of_use=purpose.get("code", "normal"), patient_id=text(RESOURCE_ID),
-            attributes={"profession": f"{first.get('code')}^{first.get('codeSystem')}",
-                        "specialities": " ".join(f"{r.get('code')}^{r.get('codeSystem')}"
-                                                 for r in roles[1:]),
-                        "authentication_mode": text("Authentification_Mode"),
-                        "sector": text("Secteur_Activite"), "name": text(SUBJECT_NAME),
-                        "vihf_version": text("VIHF_Version")})

@@ -175,6 +175,8 @@ class SoapEndpoint:
             operation = self._operation_for(request)
             operation_name = operation.name
             request.transaction = operation.name
+            request.client_address = environ.get("REMOTE_ADDR", "")
+            request.endpoint = endpoint_url(environ)
             if self._authenticate is not None:
                 request.principal = self._authenticate(request)
             response = operation.handler(request)

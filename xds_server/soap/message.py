@@ -54,6 +54,8 @@ class SoapRequest:
     # the calling system's TLS client certificate as the server verified it ("" without one)
     client_subject: str = ""
     client_serial: str = ""
+    client_address: str = ""    # the peer's address (REMOTE_ADDR), set by the endpoint
+    endpoint: str = ""          # the URL called, set by the endpoint (for the audit trail)
 
     @property
     def payload(self) -> etree._Element:

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
+from ..security.access import DocumentFacts, RecordAccess
 from ..security.principal import Principal
-from ..security.visibility import DocumentFacts, RecordAccess
 from .database import fetch, param_mark
 from .registry_store import object_rows
-from .tables import audit_events, authorizations, patients
+from .tables import audit_events, authorizations, object_values, patients
 
 
 def record_access(connection: Connection, patient_id: str, professional_id: str) -> RecordAccess:
@@ -88,11 +88,30 @@ def access_and_facts(connection: Connection, patient_id: str, professional_id: s
             document_facts(connection, patient_id, documents))
 
 
+def authors_of(connection: Connection, patient_id: str,
+               uuids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The national ids of the authors of these documents and submission sets (an author
+    removes what they wrote); an object with no author, or of another kind, is absent."""
+    found = {row.entry_uuid: frozenset((row.author_ids or "").split())
+             for row in object_rows(connection, "document", patient_id, list(uuids))}
+    rest = [uuid for uuid in uuids if uuid not in found]
+    if rest:
+        rows = connection.execute(select(object_values.c.entry_uuid, object_values.c.value)
+                                  .where(and_(object_values.c.patient_id == patient_id,
+                                              object_values.c.kind == "author_person",
+                                              object_values.c.entry_uuid.in_(rest))))
+        sets: dict[str, set[str]] = {}
+        for row in rows:
+            sets.setdefault(row.entry_uuid, set()).add(row.value.split("^", 1)[0])
+        found.update({uuid: frozenset(ids - {""}) for uuid, ids in sets.items()})
+    return found
+
+
 # quoted: "transaction" is a keyword in SQLite
 AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
     "at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
-    "structure_id", "purpose_of_use", "patient_id", "documents", "client_subject",
-    "client_serial"))
+    "structure_id", "purpose_of_use", "patient_id", "documents", "client_address",
+    "client_subject", "endpoint", "detail", "client_serial"))
 
 
 def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
@@ -118,21 +137,25 @@ def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
 
 def _audit_values(connection: Connection, principal: Principal, action: str, outcome: str,
                   patient_id: str | None, documents: Sequence[str], transaction: str,
-                  at: dt.datetime | None = None) -> tuple:
+                  at: dt.datetime | None = None, detail: str = "") -> tuple:
     moment = at or dt.datetime.now(dt.UTC)
     stored = moment if connection.dialect.name == "postgresql" else \
         moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
     return (stored, principal.request_id or "-", principal.transaction or transaction or "-",
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
             principal.purpose_of_use, patient_id, " ".join(documents),
-            principal.client_subject[:512], principal.client_serial[:64])
+            principal.client_address[:64], principal.client_subject[:256],
+            principal.endpoint[:256], detail, principal.client_serial[:64])
 
 
 def audit(connection: Connection, principal: Principal, action: str, outcome: str,
-          patient_id: str | None, documents: Sequence[str] = (), transaction: str = "") -> None:
+          patient_id: str | None, documents: Sequence[str] = (), transaction: str = "",
+          detail: str = "") -> None:
     """One audit record: who (the principal, its request and transaction), did what (C, R, U,
-    D) to which patient's documents, with which outcome."""
-    audit_many(connection, [(principal, action, outcome, patient_id, documents, transaction)])
+    D) to which patient's documents, with which outcome; `detail` the other objects the
+    transaction's audit message names (submission_set=uniqueId, query=id)."""
+    audit_many(connection, [(principal, action, outcome, patient_id, documents, transaction,
+                             None, detail)])
 
 
 def audit_trail(connection: Connection, patient_id: str | None = None,

@@ -39,10 +39,11 @@ class ReadAuditWriter:
         self._woken = False     # the thread was told of the queued records
 
     def record(self, principal: Principal, action: str, outcome: str, patient_id: str | None,
-               documents: Sequence[str], transaction: str) -> None:
+               documents: Sequence[str], transaction: str, detail: str = "") -> None:
         with self._lock:
             self._pending.append((principal, action, outcome, patient_id, tuple(documents),
-                                  transaction, dt.datetime.now(dt.UTC)))   # when it happened
+                                  transaction, dt.datetime.now(dt.UTC),   # when it happened
+                                  detail))
             if self._thread is None or self._pid != os.getpid():   # first use, or after fork
                 self._pid = os.getpid()
                 self._stop.clear()

@@ -4,7 +4,6 @@ transaction, so a submission is written all or nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
-from ..model.hl7 import Cx
+from ..model.hl7 import patient_key
 from .tables import (
     OBJECT_TABLES,
     associations,
@@ -26,14 +25,6 @@ from .tables import (
 
 OPEN = "open"
 CLOSED = "closed"
-
-
-@functools.lru_cache(maxsize=4096)
-def patient_key(patient_id: str) -> str:
-    """The registry's key for a patient: `id^^^&OID&ISO` (a CX type code such as ^NH dropped).
-    Cached: every authenticated request asks it several times of the same few patients."""
-    cx = Cx.parse(patient_id)
-    return f"{cx.id}^^^&{cx.authority_oid}&ISO" if cx else patient_id.strip()
 
 
 # --- patients ---------------------------------------------------------------------------------

@@ -64,9 +64,12 @@ audit_events = Table(
     Column("purpose_of_use", String(32), nullable=False),
     Column("patient_id", PATIENT),
     Column("documents", Text, nullable=False),           # uniqueIds, space-separated
-    # the calling system's verified TLS client certificate (migration 0006); "" without one
-    Column("client_subject", String(512), nullable=False, server_default=""),
-    Column("client_serial", String(64), nullable=False, server_default=""),
+    # the network caller and the endpoint it called (ATNA Source / Destination participants)
+    Column("client_address", String(64), nullable=False, server_default=""),
+    Column("client_subject", String(256), nullable=False, server_default=""),
+    Column("client_serial", String(64), nullable=False, server_default=""),   # 0007
+    Column("endpoint", String(256), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),   # key=value, one per line
     Index("ix_audit_events_patient", "patient_id", "at"),
     Index("ix_audit_events_at", "at"),
 )

@@ -23,6 +23,8 @@ from .errors import ErrorCode, RegistryError, error
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 CONFIDENTIALITY_HL7 = "2.16.840.1.113883.5.25"
+# normal, restricted, very restricted (a set: a substring test would take "NR" or "")
+CONFIDENTIALITY_LEVELS = frozenset({"N", "R", "V"})
 VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"   # TRE_A07: the DMP's masking / visibility codes
 VISIBILITY_CODES = frozenset({"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
 LANGUAGE = "fr-FR"
@@ -117,7 +119,7 @@ class CisisRules:
             if code.scheme == VISIBILITY_SYSTEM and code.code in VISIBILITY_CODES:
                 continue
             if (code.code, code.scheme) in self.value_sets["J08"] \
-                    and code.scheme == CONFIDENTIALITY_HL7 and code.code in "NRV":
+                    and code.scheme == CONFIDENTIALITY_HL7 and code.code in CONFIDENTIALITY_LEVELS:
                 levels.append(code.code)
                 continue
             yield META, "confidentialityCode", (

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     EXTRA_METADATA_NOT_SAVED = "XDSExtraMetadataNotSaved"
     METADATA_UPDATE_ERROR = "XDSMetadataUpdateError"
     METADATA_VERSION_ERROR = "XDSMetadataVersionError"
+    METADATA_UPDATE_OPERATION_ERROR = "XDSMetadataUpdateOperationError"
     METADATA_ANNOTATION_ERROR = "XDSMetadataAnnotationError"
     REPLACE_FAILED = "XDSReplaceFailed"
     UNRESOLVED_REFERENCE = "UnresolvedReferenceException"

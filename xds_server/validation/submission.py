@@ -44,6 +44,27 @@ def check_structure(submission: Submission, update: bool = False) -> list[Regist
     return errors
 
 
+def _unknown_type(association: Association, label: str, update: bool) -> RegistryError:
+    """An association type outside ITI TF-3 Table 4.2.2-1 ("An Association type shall be
+    specified as a URN. [...] The valid Association types are specified in the following
+    table.") is not valid metadata: XDSRegistryMetadataError in ITI-41/42. An ITI-57 may also
+    carry the Metadata Update supplement's operation types; of those this registry implements
+    UpdateAvailabilityStatus, not SubmitAssociation. An update it cannot carry out is
+    XDSMetadataUpdateOperationError, "Document Registry cannot decode the requested metadata
+    update" (MU supplement Table 4.2.4.1-2)."""
+    if not update:
+        return error(META, f"{label}: associationType '{association.type}' is not an XDS "
+                           "association type (ITI TF-3 Table 4.2.2-1)",
+                     "Association.associationType")
+    reason = ("the Metadata Update operation SubmitAssociation is not supported by this "
+              "registry" if association.type == v.SUBMIT_ASSOCIATION else
+              "neither an XDS association type (ITI TF-3 Table 4.2.2-1) nor a Metadata Update "
+              "operation")
+    return error(ErrorCode.METADATA_UPDATE_OPERATION_ERROR,
+                 f"{label}: associationType '{association.type}': {reason}",
+                 "Association.associationType")
+
+
 def _check_associations(submission: Submission, update: bool) -> list[RegistryError]:
     """`update`: an ITI-57, where UpdateAvailabilityStatus is checked by the updater."""
     errors: list[RegistryError] = []
@@ -57,8 +78,7 @@ def _check_associations(submission: Submission, update: bool) -> list[RegistryEr
     for association in submission.associations:
         label = f"Association {name(association.entry_uuid)}"
         if association.type not in v.ASSOCIATION_TYPES:
-            errors.append(error(META, f"{label}: associationType '{association.type}' is not an "
-                                      "XDS association type", "Association.associationType"))
+            errors.append(_unknown_type(association, label, update))
             continue
         if association.type == v.UPDATE_AVAILABILITY_STATUS and update:
             continue

@@ -16,6 +16,7 @@ from lxml import etree
 
 from ..findings import Finding, Kind
 from .assemble import SchematronError, assemble
+from .volets import VoletIndex
 from .xslt import OWN, SVRL, to_xslt
 
 COMPILER_VERSION = "3"
@@ -24,22 +25,6 @@ STRUCTURE_MIN = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-Str
 NOT_ERRORS = {"warning", "warn", "info", "information"}
 MAX_FINDINGS = 200
 
-# the document-level templateId of each CI-SIS volet (CI-SIS volet specifications, section
-# "En-tête"; read from the ANS examples) -> the name its schematron files begin with
-VOLET_TEMPLATES = {
-    "1.2.250.1.213.1.1.1.5.1": "CSE-CS8",
-    "1.2.250.1.213.1.1.1.13": "VSM",
-    "1.2.250.1.213.1.1.1.23": "DLU-EHPAD-FLUDT",
-    "1.2.250.1.213.1.1.1.29": "LDL-SES",
-    "1.2.250.1.213.1.1.1.30": "SDM-MR",
-    "1.2.250.1.213.1.1.1.36": "CNAM-HR",
-    "1.2.250.1.213.1.1.1.37": "VAC",
-    "1.2.250.1.213.1.1.1.39": "EP-MED-DM",
-    "1.2.250.1.213.1.1.1.45": "IMG-CR-IMG",
-    "1.2.250.1.213.1.1.1.51": "IPS-FR",
-    "1.2.250.1.213.1.1.1.55": "BIO-CR-BIO",
-    "1.2.250.1.213.1.1.1.59": "BIO-TROD",
-}
 _VERSION = re.compile(r"_(\d{4})\.(\d{2})\.sch$")
 # a location step: ours (`item[2]`) or the ISO skeleton's (`*:item[namespace-uri()='…'][2]`)
 _STEP = re.compile(r"^(?:\*:)?([^\[:]+)(?:\[namespace-uri\(\)='[^']*'\])?\[(\d+)\]$")
@@ -105,16 +90,9 @@ def _run_skeleton(sch: Path, stages: list[Path]) -> str:
 
 
 def volet_schematron(kit_schematrons: Path, root: etree._Element) -> Path | None:
-    """The newest schematron of the volet the document's templateIds name."""
-    roots = root.xpath("/*/*[local-name()='templateId']/@root")
-    for template in roots:
-        volet = VOLET_TEMPLATES.get(str(template))
-        if volet:
-            candidates = [p for p in kit_schematrons.glob(f"CI-SIS_{volet}_*.sch")
-                          if _VERSION.search(p.name)]
-            if candidates:
-                return max(candidates, key=lambda p: _VERSION.search(p.name).groups())
-    return None
+    """The newest schematron of the volet the document's templateIds name (volets.py)."""
+    roots = [str(r) for r in root.xpath("/*/*[local-name()='templateId']/@root")]
+    return VoletIndex.of(kit_schematrons).choose(roots)
 
 
 def _steps(location: str) -> list[str]:
@@ -160,13 +138,18 @@ class KitSchematrons:
         self.volet = volet
         self.skeleton = kit_skeleton(self.directory)
         self._executables: dict[Path, object] = {}
+        self._volets: VoletIndex | None = None
 
     def schematrons_for(self, root: etree._Element) -> list[Path]:
         chosen = [self.directory / STRUCTURE_MIN]
         if self.volet:
             chosen.append(self.directory / f"CI-SIS_{self.volet}.sch")
-        elif (volet := volet_schematron(self.directory, root)) is not None:
-            chosen.append(volet)
+        else:
+            roots = [str(r) for r in root.xpath("/*/*[local-name()='templateId']/@root")]
+            if self._volets is None:
+                self._volets = VoletIndex.of(self.directory)
+            if (volet := self._volets.choose(roots)) is not None:
+                chosen.append(volet)
         return chosen
 
     def _executable(self, sch: Path):
@@ -195,9 +178,10 @@ class KitSchematrons:
                 with _saxon_lock:
                     node = _processor().parse_xml(xml_text=text)
                     output = executable.transform_to_string(xdm_node=node)
-            except Exception as exc:
-                findings.append(Finding(Kind.SCHEMATRON, name, "the schematron could not be "
-                                        f"run: {str(exc)[:300]}", is_error=False))
+            except Exception as exc:      # compile or run: the document is not checked
+                findings.append(Finding(Kind.NOT_CHECKED, name, "the schematron could not be "
+                                        f"run, the document is not checked against it: "
+                                        f"{str(exc)[:300]}"))
                 continue
             names.append(name)
             findings += self._findings(name, output, root)

@@ -1,0 +1,236 @@
+"""The access decision on every transaction: ITI-18 (Get* by id, associations), ITI-43,
+ITI-57 (status change, deletion), ITI-62, ITI-86, ITI-41 (feeding) × every reader kind
+(and a caller whose VIHF names another patient) × every visibility code × access mode ×
+the patient's oppositions, through the actors on every database.
+
+The expectations are written here from the DMP's rules (tests/test_access_policy.py holds the
+reading rule, `expected`), independently of security/access.py:
+- a change (ITI-57 status change) touches what the caller sees;
+- only the author deletes (the Deleted status), among what they see;
+- removal for good (ITI-62, ITI-86) is for administrators or the author, among what they see;
+- professionals, patients and their representatives feed a record, administrators do not,
+  and a patient's opposition to feeding refuses professionals;
+- a caller whose VIHF names another patient sees and changes nothing of this record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+from lxml import etree
+
+from xds_server.consumer.metadata import has_member, status_update, submit_objects_request
+from xds_server.ebxml.decode import decode_submission
+from xds_server.ebxml.query import AdhocQuery
+from xds_server.model import vocabulary as v
+from xds_server.model.content import Attachment
+from xds_server.model.metadata import Author, Code, Submission
+from xds_server.registry.update import DELETED
+from xds_server.repository.actor import DocumentRequest
+from xds_server.security.principal import SYSTEM, Principal
+from xds_server.store import access_store
+from xds_server.validation.errors import RegistryFailure
+
+from .registry_data import document, new_patient, open_patient, submission_set
+from .test_access_policy import DOCUMENTS, READERS, VISIBILITY, expected
+from .test_access_policy import READER as AUTHORISED
+
+ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+GET_ASSOCIATIONS = "urn:uuid:a7ae438b-4bc2-4642-93e9-be891f7bb155"
+ELSEWHERE = "another patient's caller"
+WRITE_MODES = (("normal", False), ("bris_de_glace", False), ("bris_de_glace", True))
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+class Record:
+    """One patient's record in an app, its documents stored through the repository."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.patient = new_patient()
+        self.elsewhere = new_patient()
+        open_patient(app, self.patient)
+        open_patient(app, self.elsewhere)
+        with app.engine.begin() as connection:
+            access_store.grant(connection, self.patient, AUTHORISED)
+
+    def store(self, name: str) -> dict[str, str]:
+        """A document like DOCUMENTS[name] (visibility, author, deleted), with its set."""
+        code, author, deleted = DOCUMENTS[name]
+        person = f"{author}^AUTEUR^{name}^^^^^^&1.2.250.1.71.4.2.1&ISO"
+        content = f"{name} {uuid.uuid4()}".encode()
+        entry = document(self.patient, _urn(), content=content, mime_type="text/plain",
+                         repository_unique_id=None, authors=[Author(person=person)],
+                         confidentiality_codes=[Code("N", "2.16.840.1.113883.5.25")] + (
+                             [Code(code, VISIBILITY)] if code else []))
+        package = submission_set(self.patient, _urn(), authors=[Author(person=person)])
+        link = has_member(package.entry_uuid, entry.entry_uuid, entry_uuid=_urn())
+        self.app.repository.provide(Submission(package, [entry], associations=[link]),
+                                    {entry.entry_uuid: Attachment.from_bytes(content)},
+                                    SYSTEM, [])
+        ids = {"entry": entry.entry_uuid, "unique": entry.unique_id,
+               "set": package.entry_uuid, "link": link.entry_uuid,
+               "status": v.APPROVED, "others": []}
+        if deleted:
+            change = status_update(submission_set(self.patient, _urn()), ids["entry"],
+                                   v.APPROVED, DELETED)
+            change.associations[0].entry_uuid = _urn()
+            self.update(change, SYSTEM)
+            ids["status"] = DELETED
+            ids["others"] = [change.submission_set.entry_uuid, change.associations[0].entry_uuid]
+        return ids
+
+    def update(self, submission: Submission, principal: Principal) -> None:
+
+        decoded = decode_submission(submit_objects_request(submission)).submission
+        self.app.registry.update(decoded, principal)
+
+    def set_oppositions(self, modes: list[str]) -> None:
+        with self.app.engine.begin() as connection:
+            access_store.set_opposed_modes(connection, self.patient, modes)
+
+
+@pytest.fixture
+def record(make_app) -> Record:
+    return Record(make_app(profile="ihe"))
+
+
+def principal_of(record: Record, reader: str, mode: str) -> Principal:
+    if reader == ELSEWHERE:
+        return Principal(subject_id=DOCUMENTS["plain"][1], role="professional",
+                         purpose_of_use=mode, patient_id=record.elsewhere)
+    kind, subject, _ = READERS[reader]
+    return Principal(subject_id=subject, role=kind, purpose_of_use=mode,
+                     patient_id=record.patient)
+
+
+def sees(reader: str, name: str, mode: str, opposed: bool) -> bool:
+    return reader != ELSEWHERE and name in expected(reader, mode, opposed)
+
+
+def is_author(reader: str, name: str) -> bool:
+    return reader != ELSEWHERE and READERS[reader][1] == DOCUMENTS[name][1]
+
+
+def is_admin(reader: str) -> bool:
+    return reader != ELSEWHERE and READERS[reader][0] == "administrator"
+
+
+def record_open(reader: str, mode: str, opposed: bool) -> bool:
+    kind, _, authorised = READERS[reader]
+    return kind != "professional" or authorised or (mode != "normal" and not opposed)
+
+
+# --- reading: ITI-18 by id and ITI-43 -----------------------------------------------------------
+
+def test_reading_by_id_and_retrieving(record):
+    stored = {name: record.store(name) for name in DOCUMENTS}
+    by_uuid = {ids["entry"]: name for name, ids in stored.items()}
+    by_unique = {ids["unique"]: name for name, ids in stored.items()}
+    links = {ids["link"]: name for name, ids in stored.items()}
+    for opposed in (False, True):
+        record.set_oppositions(["bris_de_glace", "centre_15"] if opposed else [])
+        for reader, mode in itertools.product([*READERS, ELSEWHERE],
+                                              ("normal", "bris_de_glace", "centre_15")):
+            principal = principal_of(record, reader, mode)
+            want = {name for name in DOCUMENTS if sees(reader, name, mode, opposed)}
+            case = (reader, mode, opposed)
+            got = _query(record, GET_DOCUMENTS, {
+                "$XDSDocumentEntryEntryUUID": [list(by_uuid)],
+                "$XDSDocumentEntryStatus": [[v.APPROVED, DELETED]]}, principal)
+            assert {by_uuid[o.get("id")] for o in got} == want, case
+            got = _query(record, GET_ASSOCIATIONS, {"$uuid": [[ids["set"] for ids in
+                                                               stored.values()]]}, principal)
+            shown = {links[o.get("id")] for o in got}
+            assert shown == (want if reader != ELSEWHERE and
+                             record_open(reader, mode, opposed) else set()), case
+            found, _ = record.app.repository.retrieve(
+                [DocumentRequest(record.app.settings.repository_unique_id, unique_id)
+                 for unique_id in by_unique], principal)
+            assert {by_unique[d.request.document_unique_id] for d in found} == want, case
+
+
+def _query(record: Record, query_id: str, slots: dict, principal: Principal) -> list:
+    answer = record.app.registry.query(AdhocQuery(query_id, slots=slots), principal)
+    return [etree.fromstring(xml) for xml in answer]
+
+
+# --- changing: ITI-57, ITI-62, ITI-86 -----------------------------------------------------------
+
+def _cases():
+    for reader, name in itertools.product([*READERS, ELSEWHERE], DOCUMENTS):
+        for mode, opposed in WRITE_MODES:
+            yield reader, name, mode, opposed
+
+
+def _change(record: Record, operation: str, ids: dict, principal: Principal):
+    """Runs `operation` on the stored document `ids`; its errors (an empty list: done)."""
+    repository_id = record.app.settings.repository_unique_id
+    if operation in ("status change", "deletion"):
+        new = ARCHIVED if operation == "status change" else DELETED
+        return record.update(status_update(submission_set(record.patient, _urn()),
+                                           ids["entry"], ids["status"], new), principal)
+    if operation == "ITI-62":
+        return record.app.registry.remove(
+            [ids["entry"], ids["set"], ids["link"], *ids["others"]], principal)
+    return record.app.repository.remove([DocumentRequest(repository_id, ids["unique"])],
+                                        principal)[1]
+
+
+def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
+    if operation == "status change":
+        return visible
+    if operation == "deletion":
+        return visible and is_author(reader, name)
+    return visible and (is_admin(reader) or is_author(reader, name))
+
+
+@pytest.mark.parametrize("operation", ["status change", "deletion", "ITI-62", "ITI-86"])
+def test_changes_follow_the_rules(record, operation):
+    failures = []
+    for reader, name, mode, opposed in _cases():
+        if operation == "deletion" and DOCUMENTS[name][2]:
+            continue                      # already Deleted
+        record.set_oppositions(["bris_de_glace", "centre_15"] if opposed else [])
+        ids = record.store(name)
+        want = _wanted(operation, reader, name, sees(reader, name, mode, opposed))
+        try:
+            done = not _change(record, operation, ids, principal_of(record, reader, mode))
+        except RegistryFailure:
+            done = False
+        if done != want:
+            failures.append((reader, name, mode, opposed, "done" if done else "refused"))
+    assert not failures, failures
+
+
+# --- feeding: ITI-41 ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("opposed_feeding", [False, True])
+def test_who_feeds_a_record(record, opposed_feeding):
+    record.set_oppositions(["alimentation"] if opposed_feeding else [])
+    failures = []
+    for reader in [*READERS, ELSEWHERE]:
+        principal = principal_of(record, reader, "normal")
+        kind = READERS[reader][0] if reader != ELSEWHERE else None
+        want = reader != ELSEWHERE and kind != "administrator" and not (
+            opposed_feeding and kind == "professional")
+        content = f"fed by {reader}".encode()
+        entry = document(record.patient, _urn(), content=content, mime_type="text/plain",
+                         repository_unique_id=None)
+        package = submission_set(record.patient, _urn())
+        try:
+            record.app.repository.provide(Submission(package, [entry], associations=[
+                has_member(package.entry_uuid, entry.entry_uuid)]),
+                {entry.entry_uuid: Attachment.from_bytes(content)}, principal, [])
+            done = True
+        except RegistryFailure:
+            done = False
+        if done != want:
+            failures.append((reader, "done" if done else "refused"))
+    assert not failures, failures

@@ -1,0 +1,106 @@
+"""`xds-server conformance run`: NIST XDS Toolkit tests, as shipped, against any XDS.b endpoint.
+
+Exit status: 0 every step ran and passed (steps not run are listed), 1 a step failed or could
+not be judged, 2 the run could not be made (an endpoint down, no test found).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli_settings import command_settings as _settings
+
+
+@click.group()
+def conformance() -> None:
+    """Conformance tests (the NIST XDS Toolkit's) against any XDS.b registry and repository."""
+
+
+@conformance.command("run")
+@click.option("--nist-testkit", "testkit", multiple=True, required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="toolkit test directory, or a directory holding tests (repeatable; "
+                   "also as extra arguments)")
+@click.argument("more", nargs=-1, type=click.Path(exists=True, file_okay=False,
+                                                  path_type=Path))
+@click.option("--registry", "registry_url", required=True, help="registry endpoint URL")
+@click.option("--repository", "repository_url",
+              help="repository endpoint URL (ITI-41, ITI-43 and ITI-86 steps need it)")
+@click.option("--patient-feed", "patient_feed", default="none", show_default=True,
+              help="how test patients become known to the registry: 'none', 'cli' (this "
+                   "server's database, as `xds-server patient add`), or a command where "
+                   "{patient} is replaced")
+@click.option("--patient-authority", default="1.3.6.1.4.1.21367.13.20.1000", show_default=True,
+              help="assigning authority OID of the test patients")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="write a JUnit XML report")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="write a JSON report")
+@click.option("--keep", is_flag=True, help="leave what the run registered (no cleanup)")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="with --patient-feed cli: the server's data directory (XDS_DATA_DIR)")
+@click.option("--verbose", is_flag=True, help="show the detail of passing steps too")
+@click.pass_context
+def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
+        registry_url: str, repository_url: str | None, patient_feed: str,
+        patient_authority: str, junit_path: Path | None, json_path: Path | None, keep: bool,
+        timeout: float, data_dir: str | None, verbose: bool) -> None:
+    """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
+    from .conformance import report
+    from .conformance.cleanup import clean
+    from .conformance.exchange import Endpoints
+    from .conformance.patients import Patients, command_feed
+    from .conformance.runner import Runner, reachable
+    from .conformance.testkit import discover
+
+    kit, asked = discover([*testkit, *more])
+    if not asked:
+        raise click.ClickException("no toolkit test (index.idx or testplan.xml) under "
+                                   + ", ".join(map(str, (*testkit, *more))))
+    for url in filter(None, (registry_url, repository_url)):
+        problem = reachable(url)
+        if problem:
+            click.echo(f"conformance: {problem}; nothing was run", err=True)
+            ctx.exit(2)
+    try:
+        endpoints = Endpoints(registry_url, repository_url, timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    feed = None
+    if patient_feed == "cli":
+        feed = _database_feed(ctx, data_dir)
+    elif patient_feed != "none":
+        feed = command_feed(patient_feed)
+    patients = Patients(feed, patient_authority)
+    runner = Runner(kit, endpoints, patients)
+    outcome = runner.run(asked)
+    if not keep and not outcome.aborted:
+        outcome.notes.append(clean(endpoints, patients.allocated, runner.provided))
+    click.echo(report.table(outcome, verbose))
+    if junit_path:
+        report.junit(outcome, junit_path)
+    if json_path:
+        report.write_json(outcome, json_path)
+    if outcome.aborted:
+        click.echo(f"conformance: {outcome.aborted}; run stopped", err=True)
+        ctx.exit(2)
+    if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
+        ctx.exit(1)
+
+
+def _database_feed(ctx: click.Context, data_dir: str | None):
+    """Open the record the way `xds-server patient add` does, on this server's database."""
+    from .store import registry_store
+    from .store.database import make_engine
+
+    settings = _settings(ctx, data_dir=data_dir)
+    engine = make_engine(settings.database_url)
+
+    def feed(patient_id: str) -> None:
+        with engine.begin() as connection:
+            registry_store.add_patient(connection, patient_id)
+
+    return feed

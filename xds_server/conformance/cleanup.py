@@ -1,0 +1,111 @@
+"""After a run: remove what it registered, as any consumer could, so a peer's registry is left
+as it was found. For each patient the run made up: its documents leave the repository (ITI-86
+Remove Documents) and every registry object of the patient goes in one Delete Document Set
+(ITI-62), found with GetAll and GetAssociations. Registries without RMD keep the data; the
+run says so in one line."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from ..consumer.queries import adhoc_query
+from ..model import vocabulary as v
+from .exchange import Endpoints, Reply
+
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
+XDSB = "urn:ihe:iti:xds-b:2007"
+RMD = "urn:ihe:iti:rmd:2017"
+GET_ALL = "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3"
+GET_ASSOCIATIONS = "urn:uuid:a7ae438b-4bc2-4642-93e9-be891f7bb155"
+_EVERY_STATUS = list(v.STATUSES)
+
+
+def _query(endpoints: Endpoints, query_id: str, params: dict, return_type: str) -> Reply:
+    return endpoints.send("ITI-18", adhoc_query(query_id, params, return_type))
+
+
+def _get_all(endpoints: Endpoints, patient: str, return_type: str) -> Reply:
+    return _query(endpoints, GET_ALL, {
+        "$patientId": patient, "$XDSDocumentEntryStatus": _EVERY_STATUS,
+        "$XDSSubmissionSetStatus": _EVERY_STATUS, "$XDSFolderStatus": _EVERY_STATUS,
+        "$XDSDocumentEntryType": list(v.DOCUMENT_ENTRY_TYPES)}, return_type)
+
+
+def _ids(reply: Reply) -> set[str]:
+    if reply.payload is None:
+        return set()
+    return {e.get("id") or "" for e in reply.payload.iter(f"{{{RIM}}}ObjectRef")}
+
+
+def _documents(reply: Reply) -> list[tuple[str, str]]:
+    """(repositoryUniqueId, uniqueId) of the DocumentEntries of a LeafClass answer."""
+    found = []
+    for entry in [] if reply.payload is None else reply.payload.iter(
+            f"{{{RIM}}}ExtrinsicObject"):
+        unique_id = next((e.get("value") for e in entry.findall(f"{{{RIM}}}ExternalIdentifier")
+                          if e.get("identificationScheme") == v.DE_UNIQUE_ID), None)
+        repository = next((s.findtext(f"{{{RIM}}}ValueList/{{{RIM}}}Value")
+                           for s in entry.findall(f"{{{RIM}}}Slot")
+                           if s.get("name") == "repositoryUniqueId"), None)
+        if unique_id and repository:
+            found.append((repository.strip(), unique_id))
+    return found
+
+
+def _remove_documents(endpoints: Endpoints, documents: list[tuple[str, str]]) -> Reply:
+    request = etree.Element(f"{{{RMD}}}RemoveDocumentsRequest", nsmap={"rmd": RMD, "xdsb": XDSB})
+    for repository, unique_id in documents:
+        item = etree.SubElement(request, f"{{{XDSB}}}DocumentRequest")
+        etree.SubElement(item, f"{{{XDSB}}}RepositoryUniqueId").text = repository
+        etree.SubElement(item, f"{{{XDSB}}}DocumentUniqueId").text = unique_id
+    return endpoints.send("ITI-86", request)
+
+
+def _remove_objects(endpoints: Endpoints, ids: set[str]) -> Reply:
+    request = etree.Element(f"{{{LCM}}}RemoveObjectsRequest", nsmap={"lcm": LCM, "rim": RIM})
+    listed = etree.SubElement(request, f"{{{RIM}}}ObjectRefList")
+    for ident in sorted(ids):
+        etree.SubElement(listed, f"{{{RIM}}}ObjectRef", id=ident)
+    return endpoints.send("ITI-62", request)
+
+
+def _objects_of(endpoints: Endpoints, patient: str) -> set[str]:
+    ids = _ids(_get_all(endpoints, patient, "ObjectRef"))
+    pending = set(ids)
+    while pending:          # associations of associations (folder memberships), replacements
+        more = _ids(_query(endpoints, GET_ASSOCIATIONS, {"$uuid": sorted(pending)},
+                           "ObjectRef"))
+        pending = more - ids
+        ids |= more
+    return ids
+
+
+def clean(endpoints: Endpoints, patients: list[str], provided: set[str]) -> str:
+    """Remove the run's data (`provided`: uniqueIds of the documents the run sent to the
+    repository); one line saying what was removed and what could not be."""
+    removed_objects = removed_documents = 0
+    refused: list[str] = []
+    for patient in patients:
+        if endpoints.repository is not None:
+            documents = [d for d in _documents(_get_all(endpoints, patient, "LeafClass"))
+                         if d[1] in provided]
+            if documents:
+                reply = _remove_documents(endpoints, documents)
+                if reply.short_status in ("Success", "PartialSuccess"):
+                    removed_documents += len(documents)
+                else:
+                    refused.append(f"ITI-86 {reply.summary()}")
+        ids = _objects_of(endpoints, patient)
+        if not ids:
+            continue
+        reply = _remove_objects(endpoints, ids)
+        if reply.short_status == "Success":
+            removed_objects += len(ids)
+        else:
+            refused.append(f"ITI-62 {reply.summary()}")
+    line = (f"cleanup: {removed_objects} registry objects and {removed_documents} documents of "
+            f"{len(patients)} test patients removed")
+    if refused:
+        line += f"; refused: {'; '.join(sorted(set(refused)))[:300]}"
+    return line

@@ -1,0 +1,194 @@
+"""The one access decision: may this caller do this to this record, or to this document of it?
+
+Every transaction and service asks it (ITI-18, ITI-41/42, ITI-43, ITI-57, ITI-62, ITI-86, the
+DMP services), with the caller's `Principal` and the facts of the record and documents
+concerned; the rules are the tables below, so a front never carries a rule of its own.
+
+- **Scope**: a VIHF names the one patient it is about (resource-id). A caller acts on that
+  record only; another patient's objects are, to them, objects that do not exist.
+- **Roles**: what each kind of caller may ask at all (`ROLE_ACTIONS`).
+- **Record**: a professional reads a record with the patient's authorisation, or in an
+  emergency mode (bris de glace, SAMU centre 15) unless the patient opposed that mode; without
+  either, only the documents they wrote. A record whose patient opposed its feeding takes no
+  new document. Authorisations gate reading only, not feeding (CI-SIS, P4D TD02).
+- **Documents**: MASQUE_PS hides a document from professionals other than its author,
+  INVISIBLE_PATIENT from the patient, INVISIBLE_REPRESENTANTS_LEGAUX from legal
+  representatives; Deleted documents are for administrators. A hidden document is absent
+  from answers, never an error.
+- **Deletion and removal**: only the author deletes a document (the DMP's Deleted status);
+  removal for good (ITI-62, ITI-86) is for administrators, or the author for what they wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..model.hl7 import patient_key
+from ..validation.errors import ErrorCode, RegistryFailure, error
+from .principal import Principal
+
+VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"
+MASQUE_PS = "MASQUE_PS"
+INVISIBLE_PATIENT = "INVISIBLE_PATIENT"
+INVISIBLE_REPRESENTANTS = "INVISIBLE_REPRESENTANTS_LEGAUX"
+DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+
+# What a patient may oppose (stored with the record): an emergency mode, or the feeding of
+# the record by professionals.
+BRIS_DE_GLACE, CENTRE_15, FEEDING = "bris_de_glace", "centre_15", "alimentation"
+EMERGENCY_MODES = (BRIS_DE_GLACE, CENTRE_15)
+OPPOSITIONS = (*EMERGENCY_MODES, FEEDING)
+
+
+class Action(StrEnum):
+    READ = "read"                      # ITI-18, ITI-43
+    FEED = "feed"                      # ITI-41, ITI-42: new documents in a record
+    UPDATE = "update"                  # ITI-57: new metadata versions, status changes
+    REMOVE = "remove"                  # ITI-62, ITI-86: objects and bytes removed for good
+    OPEN_RECORD = "open_record"        # DMP service: OpenRecord, CloseRecord
+    MANAGE_CONSENT = "manage_consent"  # oppositions and authorisations, who may read
+    READ_HISTORY = "read_history"      # the record's access history
+    LIST_RECORDS = "list_records"      # the records a professional may read
+
+
+PROFESSIONAL, PATIENT, REPRESENTATIVE, ADMINISTRATOR = (
+    "professional", "patient", "legal_representative", "administrator")
+
+# role kind → what it may ask at all (the facts then decide: scope, record, document)
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    PROFESSIONAL: frozenset({Action.READ, Action.FEED, Action.UPDATE, Action.REMOVE,
+                             Action.LIST_RECORDS}),
+    PATIENT: frozenset({Action.READ, Action.FEED, Action.UPDATE, Action.REMOVE,
+                        Action.MANAGE_CONSENT, Action.READ_HISTORY}),
+    REPRESENTATIVE: frozenset({Action.READ, Action.FEED, Action.UPDATE, Action.REMOVE,
+                               Action.MANAGE_CONSENT, Action.READ_HISTORY}),
+    # an administrator runs records, writes no clinical document
+    ADMINISTRATOR: frozenset(Action) - {Action.FEED},
+}
+
+# visibility code → the reader kinds it hides the document from (the author always sees it)
+HIDDEN_FROM: dict[str, frozenset[str]] = {
+    MASQUE_PS: frozenset({PROFESSIONAL}),
+    INVISIBLE_PATIENT: frozenset({PATIENT}),
+    INVISIBLE_REPRESENTANTS: frozenset({REPRESENTATIVE}),
+}
+
+
+@dataclass(frozen=True)
+class RecordAccess:
+    """What the patient decided about this caller and this record."""
+
+    authorized: bool = False                  # an authorisation for this professional
+    opposed_modes: frozenset[str] = frozenset()   # oppositions (OPPOSITIONS) of the patient
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    status: str
+    visibility_codes: frozenset[str]          # codes of 1.2.250.1.213.1.1.4.13 it carries
+    author_ids: frozenset[str]                # national ids of its authors
+
+
+def may_ask(principal: Principal, action: Action) -> bool:
+    """Whether the caller's role may ask this at all."""
+    return principal.is_system or action in ROLE_ACTIONS.get(principal.role, frozenset())
+
+
+def scope(principal: Principal) -> str | None:
+    """The one patient (registry key) this caller may act on; None for the system, which acts
+    on every record. A VIHF without a resource-id never gets here (vihf_reading refuses it)."""
+    if principal.is_system:
+        return None
+    return patient_key(principal.patient_id or "")
+
+
+def in_scope(principal: Principal, patient: str | None) -> bool:
+    """Whether a patient (CX or registry key) is the caller's to act on."""
+    allowed = scope(principal)
+    return allowed is None or (patient is not None and patient_key(patient) == allowed)
+
+
+def all_in_scope(principal: Principal, patients: Iterable[str | None]) -> bool:
+    return all(in_scope(principal, patient) for patient in patients if patient)
+
+
+def check_scope(principal: Principal, patients: Iterable[str | None], what: str) -> None:
+    """Refuse a request naming a patient the caller may not act on. The answer names no
+    identifier: the caller learns nothing of the patient they named, nor of any other."""
+    if not all_in_scope(principal, patients):
+        raise RegistryFailure([error(
+            ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+            f"{what} is about another patient than the one the VIHF (resource-id) names",
+            "VIHF resource-id")])
+
+
+def record_facts_needed(principal: Principal) -> frozenset[str]:
+    """What of the record may_read_record will look at for this caller, so a query fetches
+    only that: a professional's authorisation, and the patient's oppositions only in an
+    emergency mode."""
+    if principal.role != PROFESSIONAL:
+        return frozenset()
+    if principal.purpose_of_use in EMERGENCY_MODES:
+        return frozenset({"authorization", "oppositions"})
+    return frozenset({"authorization"})
+
+
+def may_read_record(principal: Principal, access: RecordAccess) -> bool:
+    """Whether a professional may read the record at all (patients, representatives and
+    administrators are not subject to authorisations)."""
+    if principal.role != PROFESSIONAL:
+        return True
+    if access.authorized:
+        return True
+    return principal.purpose_of_use in EMERGENCY_MODES and \
+        principal.purpose_of_use not in access.opposed_modes
+
+
+def may_feed(principal: Principal, access: RecordAccess) -> bool:
+    """Whether the caller may add documents to the record: its role feeds, and the patient did
+    not oppose feeding (the patient's own documents excepted: the opposition is to others)."""
+    if principal.is_system:
+        return True
+    if not may_ask(principal, Action.FEED):
+        return False
+    return FEEDING not in access.opposed_modes or principal.role in (PATIENT, REPRESENTATIVE)
+
+
+def is_author(principal: Principal, document: DocumentFacts) -> bool:
+    return principal.subject_id in document.author_ids
+
+
+def may_see(principal: Principal, access: RecordAccess, document: DocumentFacts) -> bool:
+    if principal.is_system:
+        return True
+    if document.status == DELETED:
+        return principal.role == ADMINISTRATOR
+    if principal.role == ADMINISTRATOR:
+        return True
+    author = is_author(principal, document)
+    if principal.role == PROFESSIONAL and not author and not may_read_record(principal, access):
+        return False
+    if author:
+        return True
+    return not any(principal.role in HIDDEN_FROM.get(code, ())
+                   for code in document.visibility_codes)
+
+
+def may_update(principal: Principal, access: RecordAccess, document: DocumentFacts) -> bool:
+    """A new metadata version or a status change: of a document the caller sees."""
+    return may_ask(principal, Action.UPDATE) and may_see(principal, access, document)
+
+
+def may_delete(principal: Principal, document: DocumentFacts) -> bool:
+    """Only the author deletes (CI-SIS: the Deleted status by ITI-57)."""
+    return principal.is_system or is_author(principal, document)
+
+
+def may_remove(principal: Principal, authors: frozenset[str]) -> bool:
+    """Removal for good (ITI-62, ITI-86) of an object whose authors are `authors` (for an
+    association, the authors of its source object: the one who made the link)."""
+    if principal.is_system or principal.role == ADMINISTRATOR:
+        return True
+    return may_ask(principal, Action.REMOVE) and principal.subject_id in authors

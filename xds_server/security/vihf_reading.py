@@ -1,0 +1,307 @@
+"""What a verified VIHF assertion may say, and how it is read: only from bytes its signature
+covers, each value as its whole text, each identity attribute once.
+
+An enveloped signature covers its assertion minus the `ds:Signature` element itself, and
+canonicalisation drops comments, so anything planted inside the Signature, and any comment
+spliced into a value, still verifies. These rules close that gap. Each row says the attack it
+stops; `tests/test_vihf_attacks.py` mounts each attack.
+
+Each rule, and the attack it stops:
+
+1. One `wsse:Security` header, holding one `saml:Assertion` as a direct child: a second,
+   forged assertion or header read instead of the signed one (XSW).
+2. The assertion's ID appears once in the whole message and the single Reference is `#ID`:
+   signature wrapping (XSW1-8), the Reference resolving to a copy hidden elsewhere.
+3. One `ds:Signature`, a direct child of the assertion, holding exactly SignedInfo,
+   SignatureValue and KeyInfo/X509Data/X509Certificate: attributes planted in a `ds:Object`
+   or in `ds:KeyInfo` after signing (unsigned, yet inside the assertion).
+4. Reference transforms only enveloped-signature and canonicalisation, known algorithms: an
+   XPath or XSLT transform leaving parts of the assertion out of the digest.
+5. The principal is read from the assertion's own `saml:Subject` and its direct
+   `saml:AttributeStatement` children only: attributes read from Advice, Evidence or the
+   Signature.
+6. A value is an element with no child node (element, comment, processing instruction):
+   CVE-2017-11427-style truncation, `810101234567<!--x-->0` read as `810101234567`.
+7. NameID, resource-id, role, purpose of use and structure present and not empty, the
+   resource-id a CX with an ISO authority: an empty resource-id skipping the patient check,
+   an anonymous caller.
+8. An attribute this server reads appears once (the role once, one code per value): two
+   resource-ids or two purposes of use, one checked and the other used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from lxml import etree
+
+from ..model.hl7 import Cx
+from .principal import Principal
+
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+HL7 = "urn:hl7-org:v3"
+EXC_C14N_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
+PURPOSE_OF_USE_SYSTEM = "1.2.250.1.213.1.1.4.248"
+PURPOSES = ("normal", "bris_de_glace", "centre_15")
+RESOURCE_ID = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
+ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"
+PURPOSE = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"
+SUBJECT_NAME = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"
+
+# text attributes: name → required
+TEXT_ATTRIBUTES: dict[str, bool] = {
+    "VIHF_Version": True, "Authentification_Mode": True, "Identifiant_Structure": True,
+    RESOURCE_ID: True, "Secteur_Activite": False, SUBJECT_NAME: False,
+}
+READ_ATTRIBUTES = frozenset({*TEXT_ATTRIBUTES, ROLE, PURPOSE})
+
+# What a role code makes of the caller for the access policy. Professions (TRE_G15 / G16) are
+# professionals; TRE_A00 (1.2.250.1.213.1.1.4.6) carries the non-professional callers. The
+# patient, legal-representative and administrator codes are this server's, in that system.
+ROLE_KINDS: dict[tuple[str, str], str] = {
+    ("1.2.250.1.213.1.1.4.6", "AUTOMATE"): "professional",
+    ("1.2.250.1.213.1.1.4.6", "PATIENT"): "patient",
+    ("1.2.250.1.213.1.1.4.6", "REPRESENTANT_LEGAL"): "legal_representative",
+    ("1.2.250.1.213.1.1.4.6", "ADMINISTRATEUR"): "administrator",
+}
+PROFESSION_SYSTEMS = ("1.2.250.1.71.1.2.7", "1.2.250.1.71.1.2.8")
+
+_C14N = frozenset({
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+})
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+TRANSFORMS = _C14N | {ENVELOPED}
+SIGNATURE_METHODS = frozenset({
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",          # older DMP clients (CI-SIS)
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+})
+DIGEST_METHODS = frozenset({
+    "http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512", "http://www.w3.org/2000/09/xmldsig#sha1",
+})
+
+
+class VihfError(Exception):
+    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason."""
+
+
+def _ds(name: str) -> str:
+    return f"{{{DS}}}{name}"
+
+
+def _saml(name: str) -> str:
+    return f"{{{SAML}}}{name}"
+
+
+def _elements(parent: etree._Element) -> list[etree._Element]:
+    """The element children (comments between elements are not content of the signature
+    structure, but text is: a Signature child carrying text is refused by the caller)."""
+    return [child for child in parent if isinstance(child.tag, str)]
+
+
+def _only(parent: etree._Element, names: tuple[str, ...], where: str) -> list[etree._Element]:
+    """`parent`'s element children, which must be exactly `names` in that order, with no text
+    between them and no processing instruction."""
+    children = _elements(parent)
+    tags = tuple(child.tag for child in children)
+    if tags != tuple(_ds(name) for name in names):
+        found = ", ".join(etree.QName(tag).localname for tag in tags) or "nothing"
+        raise VihfError(f"{where} must hold exactly {', '.join(names)} (found {found}): "
+                        "anything else inside a signature is not signed")
+    if (parent.text or "").strip() or any((child.tail or "").strip() for child in parent) \
+            or any(isinstance(child, etree._ProcessingInstruction) for child in parent):
+        raise VihfError(f"{where} holds text or processing instructions besides its elements")
+    return children
+
+
+class SignatureParts(NamedTuple):
+    """The elements of a checked signature that the verifier reads."""
+
+    signature: etree._Element
+    signature_value: str
+    reference_uri: str
+    digest_value: str
+    certificate: etree._Element
+
+
+def signature_of(assertion: etree._Element) -> SignatureParts:
+    """The assertion's enveloped signature and the parts of it that are read, after checking
+    their shape (rules 3 and 4)."""
+    signatures = [child for child in assertion if child.tag == _ds("Signature")]
+    if not signatures:
+        raise VihfError("the VIHF assertion is not signed")
+    if len(signatures) > 1 or sum(1 for _ in assertion.iter(_ds("Signature"))) > 1:
+        raise VihfError("the VIHF assertion must carry exactly one ds:Signature")
+    signature = signatures[0]
+    signed_info, signature_value, key_info = _only(
+        signature, ("SignedInfo", "SignatureValue", "KeyInfo"), "ds:Signature")
+    _, method, reference = _only(signed_info, ("CanonicalizationMethod", "SignatureMethod",
+                                               "Reference"), "ds:SignedInfo")
+    canonicalization = _elements(signed_info)[0].get("Algorithm")
+    if canonicalization not in _C14N:
+        raise VihfError(f"canonicalisation {canonicalization} is not accepted")
+    if method.get("Algorithm") not in SIGNATURE_METHODS:
+        raise VihfError(f"signature method {method.get('Algorithm')} is not accepted")
+    expected = f"#{assertion.get('ID') or ''}"
+    if reference.get("URI") != expected or not assertion.get("ID"):
+        raise VihfError(f"the signature must cover the assertion itself (one Reference to "
+                        f"{expected})")
+    _check_reference(reference)
+    (x509_data,) = _only(key_info, ("X509Data",), "ds:KeyInfo")
+    (certificate,) = _only(x509_data, ("X509Certificate",), "ds:X509Data")
+    return SignatureParts(signature, signature_value.text or "", expected,
+                          _elements(reference)[-1].text or "", certificate)
+
+
+def _check_reference(reference: etree._Element) -> None:
+    children = _elements(reference)
+    names = tuple(etree.QName(child).localname for child in children)
+    if names not in (("Transforms", "DigestMethod", "DigestValue"),
+                     ("DigestMethod", "DigestValue")):
+        raise VihfError("ds:Reference must hold Transforms, DigestMethod and DigestValue")
+    if children[-2].get("Algorithm") not in DIGEST_METHODS:
+        raise VihfError(f"digest method {children[-2].get('Algorithm')} is not accepted")
+    if names[0] != "Transforms":
+        raise VihfError("an enveloped signature needs the enveloped-signature transform")
+    algorithms = []
+    for transform in _elements(children[0]):
+        algorithm = transform.get("Algorithm")
+        if transform.tag != _ds("Transform") or algorithm not in TRANSFORMS:
+            raise VihfError(f"transform {algorithm} is not accepted (enveloped-signature and "
+                            "canonicalisation only)")
+        extra = [child for child in _elements(transform)
+                 if child.tag != f"{{{EXC_C14N_NS}}}InclusiveNamespaces"]
+        if extra:
+            raise VihfError(f"transform {algorithm} carries {extra[0].tag}")
+        algorithms.append(algorithm)
+    if ENVELOPED not in algorithms:
+        raise VihfError("an enveloped signature needs the enveloped-signature transform")
+
+
+def whole_text(element: etree._Element, what: str) -> str:
+    """The element's text, which must be all its content: a comment, processing instruction or
+    element inside it is refused (rule 6), and so is an empty value (rule 7)."""
+    if len(element):
+        raise VihfError(f"{what} must be plain text (it holds a comment, a processing "
+                        "instruction or an element)")
+    text = (element.text or "").strip()
+    if not text:
+        raise VihfError(f"{what} is empty")
+    return text
+
+
+def _attribute_values(assertion: etree._Element) -> dict[str, list[etree._Element]]:
+    """The AttributeValues of each attribute this server reads, from the assertion's direct
+    AttributeStatements only (rule 5), each attribute once (rule 8)."""
+    values: dict[str, list[etree._Element]] = {}
+    for statement in assertion.iterchildren(_saml("AttributeStatement")):
+        for attribute in statement.iterchildren(_saml("Attribute")):
+            name = attribute.get("Name", "")
+            if name not in READ_ATTRIBUTES:
+                continue
+            if name in values:
+                raise VihfError(f"the attribute {name} appears twice")
+            values[name] = list(attribute.iterchildren(_saml("AttributeValue")))
+    return values
+
+
+def _single(values: dict[str, list[etree._Element]], name: str) -> etree._Element | None:
+    found = values.get(name)
+    if found is None:
+        return None
+    if len(found) != 1:
+        raise VihfError(f"the attribute {name} must hold one AttributeValue ({len(found)} "
+                        "found)")
+    return found[0]
+
+
+def _coded(value: etree._Element, tag: str, what: str) -> etree._Element:
+    """The one HL7 coded element (Role, PurposeOfUse) an AttributeValue holds, and nothing
+    else."""
+    elements = _elements(value)
+    if len(elements) != 1 or elements[0].tag != f"{{{HL7}}}{tag}" or \
+            (value.text or "").strip() or (elements[0].tail or "").strip():
+        raise VihfError(f"{what} must hold exactly one hl7:{tag}")
+    code, system = elements[0].get("code", ""), elements[0].get("codeSystem", "")
+    if not code.strip() or not system.strip():
+        raise VihfError(f"{what}: hl7:{tag} needs a code and a codeSystem")
+    return elements[0]
+
+
+def _roles(values: dict[str, list[etree._Element]]) -> Iterator[etree._Element]:
+    for value in values.get(ROLE, []):
+        yield _coded(value, "Role", "the role attribute")
+
+
+def read_principal(assertion: etree._Element) -> Principal:
+    """The caller, read from a verified assertion by the rules above, or VihfError."""
+    subjects = list(assertion.iterchildren(_saml("Subject")))
+    name_ids = list(subjects[0].iterchildren(_saml("NameID"))) if len(subjects) == 1 else []
+    if len(name_ids) != 1:
+        raise VihfError("Subject/NameID (the caller's national identifier) is missing")
+    subject = whole_text(name_ids[0], "Subject/NameID")
+
+    values = _attribute_values(assertion)
+    texts: dict[str, str] = {}
+    for name, required in TEXT_ATTRIBUTES.items():
+        value = _single(values, name)
+        if value is None:
+            if required:
+                raise VihfError(f"the VIHF lacks the attribute(s) {name}")
+            continue
+        texts[name] = whole_text(value, f"the attribute {name}")
+    if Cx.parse(texts[RESOURCE_ID]) is None:
+        raise VihfError("resource-id must be the patient's INS as a CX identifier "
+                        "'ID^^^&OID&ISO'")
+
+    purpose_value = _single(values, PURPOSE)
+    if purpose_value is None:
+        raise VihfError(f"the VIHF lacks the attribute(s) {PURPOSE}")
+    purpose = _coded(purpose_value, "PurposeOfUse", "purposeofuse")
+    if purpose.get("codeSystem") != PURPOSE_OF_USE_SYSTEM or purpose.get("code") not in PURPOSES:
+        raise VihfError(f"purposeofuse must be one of {', '.join(PURPOSES)} in "
+                        f"{PURPOSE_OF_USE_SYSTEM}")
+
+    roles = list(_roles(values))
+    if not roles:
+        raise VihfError(f"the VIHF lacks the attribute(s) {ROLE} (one hl7:Role at least)")
+    first = roles[0]
+    kind = ROLE_KINDS.get((first.get("codeSystem", ""), first.get("code", "")))
+    if kind is None and first.get("codeSystem") in PROFESSION_SYSTEMS:
+        kind = "professional"
+    if kind is None:
+        raise VihfError(f"role {first.get('code')} of {first.get('codeSystem')} is not a "
+                        "role this server knows")
+    return Principal(
+        subject_id=subject, role=kind, structure_id=texts["Identifiant_Structure"],
+        purpose_of_use=purpose.get("code", "normal"), patient_id=texts[RESOURCE_ID],
+        attributes={"profession": f"{first.get('code')}^{first.get('codeSystem')}",
+                    "specialities": " ".join(f"{r.get('code')}^{r.get('codeSystem')}"
+                                             for r in roles[1:]),
+                    "authentication_mode": texts["Authentification_Mode"],
+                    "sector": texts.get("Secteur_Activite", ""),
+                    "name": texts.get(SUBJECT_NAME, ""),
+                    "vihf_version": texts["VIHF_Version"]})
+
+
+def issuer_of(assertion: etree._Element) -> str:
+    issuers = list(assertion.iterchildren(_saml("Issuer")))
+    if len(issuers) != 1:
+        raise VihfError("the assertion must have one Issuer")
+    return whole_text(issuers[0], "Issuer")
+
+
+def fingerprint(principal: Principal) -> tuple:
+    """Everything read from an assertion: two readings of one signature must agree on it."""
+    return (principal.subject_id, principal.role, principal.structure_id,
+            principal.purpose_of_use, principal.patient_id,
+            tuple(sorted(principal.attributes.items())))
