@@ -200,9 +200,11 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, env: dict[str, str], workers: int = 2) -> tuple[
-        subprocess.Popen, str, Path]:
-    """Start `xds-server serve` on a free loopback port; wait until /health answers."""
+def start_server(data_dir: Path, env: dict[str, str], workers: int = 2,
+                 tls: Any = None) -> tuple[subprocess.Popen, str, Path]:
+    """Start `xds-server serve` on a free loopback port; wait until /health answers.
+    With `tls` (the client's ssl.SSLContext), the server is given XDS_CERTFILE… in `env` and
+    is probed over https."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
@@ -213,13 +215,13 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int = 2) -> tuple
             [sys.executable, "-m", "xds_server.cli", "serve", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(workers), "--data-dir", str(data_dir)],
             stdout=log, stderr=subprocess.STDOUT, env=child_env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+            with urllib.request.urlopen(url + "/health", timeout=2, context=tls) as response:
                 if response.status == 200:
                     return process, url, log_path
         except OSError:

@@ -114,7 +114,7 @@ def test_oversized_request_refused_before_the_body_is_read(live_server):
     body = response.read()
     sock.close()
     assert time.monotonic() - started < 5
-    assert response.status == 400
+    assert response.status == 413
     assert b"RequestTooLarge" in body and str(LIVE_MAX_REQUEST_BYTES).encode() in body
 
 
@@ -132,7 +132,7 @@ def test_oversized_chunked_request_is_cut_off(live_server):
                            headers={"Content-Type": "application/soap+xml"},
                            encode_chunked=True)
         response = connection.getresponse()
-        assert response.status == 400
+        assert response.status == 413
         assert b"RequestTooLarge" in response.read()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server answered and closed while we were still sending: also a refusal

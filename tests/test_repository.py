@@ -245,7 +245,7 @@ def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):
                              binaries=binaries)
     result = call_wsgi(app, "POST", "/xds/repository", b"".join(encoded.chunks),
                        encoded.content_type)
-    assert result.status == 400
+    assert result.status == 413
     assert b"DocumentTooLarge" in result.body and b"XDS_MAX_DOCUMENT_BYTES" in result.body
     assert list(app.settings.spool_dir.iterdir()) == []
     assert held_files(app) == []

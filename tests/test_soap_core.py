@@ -313,7 +313,7 @@ def test_oversized_declared_length_refused_without_reading(app):
     stream = CountingStream(50 * 1024 * 1024)
     result = call_wsgi(app, "POST", "/xds/registry", stream, SOAP_XML,
                        content_length=50 * 1024 * 1024)
-    assert result.status == 400
+    assert result.status == 413
     assert fault_of(result)["subcodes"] == ["xds:RequestTooLarge"]
     assert stream.read_total == 0
 
@@ -321,8 +321,17 @@ def test_oversized_declared_length_refused_without_reading(app):
 def test_oversized_chunked_body_stops_reading_at_the_limit(app):
     stream = CountingStream(50 * 1024 * 1024)
     result = call_wsgi(app, "POST", "/xds/registry", stream, SOAP_XML, content_length=None)
-    assert fault_of(result)["subcodes"] == ["xds:RequestTooLarge"]
-    assert stream.read_total <= app.settings.max_request_bytes + 65536
+    # a plain SOAP body is all envelope: cut at the lower of the two limits
+    assert result.status == 413
+    assert fault_of(result)["subcodes"] == [_first_limit(app)[0]]
+    assert stream.read_total <= _first_limit(app)[1] + 65536
+
+
+def _first_limit(app) -> tuple[str, int]:
+    settings = app.settings
+    if settings.max_envelope_bytes < settings.max_request_bytes:
+        return "xds:EnvelopeTooLarge", settings.max_envelope_bytes
+    return "xds:RequestTooLarge", settings.max_request_bytes
 
 
 def test_oversized_mtom_body_stops_reading_and_leaves_no_spool_file(app):
@@ -336,8 +345,10 @@ def test_oversized_mtom_body_stops_reading_and_leaves_no_spool_file(app):
     chained = io.BufferedReader(_Chain(prefix, stream))
     result = call_wsgi(app, "POST", "/xds/registry", chained,
                        'multipart/related; type="application/xop+xml"; boundary=b')
-    assert fault_of(result)["subcodes"] == ["xds:RequestTooLarge"]
-    assert stream.read_total <= app.settings.max_request_bytes + 2 * 65536
+    # the first part is the envelope (no start parameter): cut at the lower limit
+    assert result.status == 413
+    assert fault_of(result)["subcodes"] == [_first_limit(app)[0]]
+    assert stream.read_total <= _first_limit(app)[1] + 2 * 65536
     assert list(app.settings.spool_dir.iterdir()) == []
 
 

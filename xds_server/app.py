@@ -26,6 +26,7 @@ from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .security.authentication import authenticator_for, verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
+from .soap.xmlparse import XmlLimits, configure_limits
 from .store.blobs import FilesystemBlobStore
 from .store.database import ReadConnection, check_database, make_engine
 from .transactions.echo import ECHO_OPERATION
@@ -78,6 +79,8 @@ class XdsApplication:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # every XML parse of this process is bounded before the tree exists (finding 10)
+        configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
         self.metrics = Metrics()
         self.engine = make_engine(settings.database_url)
         reads = ReadConnection(self.engine)   # one kept connection for both actors' reads
@@ -101,6 +104,8 @@ class XdsApplication:
             "max_part_bytes": settings.max_document_bytes + 64 * 1024,
             "observer": self.metrics.observe,
             "authenticate": authenticator_for(self.verifier),
+            "max_envelope_bytes": settings.max_envelope_bytes,
+            "max_response_bytes": settings.max_response_bytes,
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
@@ -109,7 +114,8 @@ class XdsApplication:
             REPOSITORY_PATH: SoapEndpoint(
                 "repository", repository_operations(settings, self.repository),
                 wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
-            **dmp_routes(self.engine, self.verifier, settings.max_request_bytes),
+            **dmp_routes(self.engine, self.verifier,
+                         min(settings.max_request_bytes, settings.max_envelope_bytes)),
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,

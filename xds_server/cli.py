@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cli_client import Connection, client_options
 from .cli_settings import command_settings as _settings
 from .config import Settings, redact_url
 
@@ -30,10 +31,31 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
+@click.option("--certfile", type=click.Path(dir_okay=False),
+              help="PEM certificate (chain) of the server: serve HTTPS (XDS_CERTFILE)")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="its private key (XDS_KEYFILE)")
+@click.option("--ca-certs", type=click.Path(dir_okay=False),
+              help="PEM authorities of accepted client certificates (XDS_CA_CERTS)")
+@click.option("--client-cert", type=click.Choice(["required", "optional", "none"]),
+              help="ask clients for a certificate: required = mutual TLS (XDS_CLIENT_CERT)")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None) -> None:
-    """Start the SOAP endpoints, /health and /metrics under gunicorn."""
-    settings = _settings(ctx, data_dir=data_dir)
+def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
+          certfile: str | None, keyfile: str | None, ca_certs: str | None,
+          client_cert: str | None) -> None:
+    """Start the SOAP endpoints, /health and /metrics under gunicorn (HTTP or HTTPS)."""
+    settings = _settings(ctx, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
+                         ca_certs=ca_certs, client_cert=client_cert)
+    if settings.certfile:
+        from .config import ConfigError
+        from .serving.tls import server_context
+
+        try:   # a bad certificate is said here, before any worker starts
+            server_context(settings.certfile, settings.keyfile, settings.ca_certs,
+                           settings.client_cert)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif settings.client_cert != "none":
+        raise click.ClickException("client_cert needs HTTPS: give --certfile and --keyfile")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
@@ -183,31 +205,34 @@ def _code_option(value: str | None):
 @click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
 @click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True,
               help="asked for the entryUUID of a document a CDA replaces (relatedDocument RPLC)")
+@client_options
 def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code: str | None,
            type_code: str | None, format_code: str | None, title: str | None,
-           author: str | None, inline: bool, registry_url: str) -> None:
+           author: str | None, inline: bool, registry_url: str, connection: Connection) -> None:
     """Provide and register documents (ITI-41); metadata from the CDA header when there is one,
     and an RPLC association when the CDA replaces a registered document."""
     from pathlib import Path
 
     from .consumer.documents import PROVIDE, provide_request
     from .consumer.sources import SourceOptions, submission_for_files
-    from .consumer.transport import SoapClient, TransportError
+    from .consumer.transport import TransportError
     from .model.content import Attachment
 
     options = SourceOptions(title=title, author=author, type_code=_code_option(type_code),
                             format_code=_code_option(format_code))
     if class_code:
         options.class_code = _code_option(class_code)
-    submission, paths = submission_for_files([Path(f) for f in files], patient, options,
-                                             _replaced_entries(files, registry_url))
+    submission, paths = submission_for_files(
+        [Path(f) for f in files], patient, options,
+        _replaced_entries(files, connection.client(registry_url, patient)))
     documents = {doc_id: Attachment.from_file(path, next(
         d.mime_type for d in submission.documents if d.entry_uuid == doc_id))
         for doc_id, path in paths.items()}
     payload, binaries = provide_request(submission, documents)
     try:
-        reply = SoapClient(repository_url).call(PROVIDE, payload, binaries=binaries,
-                                                mtom=not inline)
+        reply = connection.client(repository_url, patient).call(PROVIDE, payload,
+                                                                binaries=binaries,
+                                                                mtom=not inline)
     except TransportError as exc:
         raise click.ClickException(str(exc)) from None
     _report_registry_reply(reply)
@@ -215,19 +240,19 @@ def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code
         click.echo(f"{document.unique_id}  {document.title}  ({document.mime_type})")
 
 
-def _replaced_entries(files: tuple[str, ...], registry_url: str) -> dict[str, str]:
+def _replaced_entries(files: tuple[str, ...], registry) -> dict[str, str]:
     """uniqueId → entryUUID of every registered document the CDAs say they replace."""
     from pathlib import Path
 
     from .consumer.queries import registered_entry
     from .consumer.sources import replaced_unique_ids
-    from .consumer.transport import SoapClient, TransportError
+    from .consumer.transport import TransportError
 
     wanted = {u for f in files for u in replaced_unique_ids(Path(f))}
     found = {}
     for unique_id in sorted(wanted):
         try:
-            found[unique_id] = registered_entry(SoapClient(registry_url), unique_id).get("id")
+            found[unique_id] = registered_entry(registry, unique_id).get("id")
         except (LookupError, TransportError) as exc:
             raise click.ClickException(f"the document replaces {unique_id}: {exc}") from None
     return found
@@ -253,16 +278,18 @@ def _report_registry_reply(reply) -> None:
 @click.option("--status", "statuses", multiple=True, default=("Approved",), show_default=True,
               help="Approved, Deprecated, or a full status URN; repeat for several")
 @click.option("--class", "class_codes", multiple=True, help="classCode code^^scheme (OR)")
+@client_options
 def query(patient: str, registry_url: str, statuses: tuple[str, ...],
-          class_codes: tuple[str, ...]) -> None:
+          class_codes: tuple[str, ...], connection: Connection) -> None:
     """FindDocuments (ITI-18) for a patient, printed as a table."""
     from .consumer.queries import find_documents_request
     from .consumer.sources import listing
-    from .consumer.transport import SoapClient, TransportError
+    from .consumer.transport import TransportError
 
     request = find_documents_request(patient, list(statuses), list(class_codes))
     try:
-        reply = SoapClient(registry_url).call("urn:ihe:iti:2007:RegistryStoredQuery", request)
+        reply = connection.client(registry_url, patient).call(
+            "urn:ihe:iti:2007:RegistryStoredQuery", request)
     except TransportError as exc:
         raise click.ClickException(str(exc)) from None
     _report_registry_reply(reply)
@@ -282,19 +309,21 @@ def query(patient: str, registry_url: str, statuses: tuple[str, ...],
 @click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True,
               help="asked for the repositoryUniqueId when --repository-id is not given")
 @click.option("--repository-id", help="repositoryUniqueId of the document")
+@click.option("--patient", help="the document's patient: the resource-id of a VIHF signed here")
+@client_options
 def retrieve(unique_id: str, out_path: str, repository_url: str, registry_url: str,
-             repository_id: str | None) -> None:
+             repository_id: str | None, patient: str | None, connection: Connection) -> None:
     """Retrieve one document (ITI-43) into a file."""
     from pathlib import Path
 
     from .consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
     from .consumer.queries import repository_of
-    from .consumer.transport import SoapClient, TransportError
+    from .consumer.transport import TransportError
 
     try:
         if repository_id is None:
-            repository_id = repository_of(SoapClient(registry_url), unique_id)
-        reply = SoapClient(repository_url).call(RETRIEVE, retrieve_request(
+            repository_id = repository_of(connection.client(registry_url, patient), unique_id)
+        reply = connection.client(repository_url, patient).call(RETRIEVE, retrieve_request(
             [(repository_id, unique_id)]))
     except (TransportError, LookupError) as exc:
         raise click.ClickException(str(exc)) from None

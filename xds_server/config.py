@@ -94,6 +94,39 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("log_level", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
                 "logging level"),
     SettingSpec("request_timeout", int, 120, "seconds a worker may spend on one request"),
+    # What one request may cost the server (issue 13: no size or speed is the attacker's choice)
+    SettingSpec("max_envelope_bytes", int, 16 * MIB,
+                "largest SOAP envelope (the XML part of a message, inline base64 documents "
+                "included), in a request and in an answer; documents beyond go as MTOM parts"),
+    SettingSpec("max_xml_markup", int, 300_000,
+                "most markup characters '<' in an XML message (bounds its elements, comments and "
+                "text nodes before it is parsed)"),
+    SettingSpec("max_xml_attributes", int, 300_000,
+                "most '=' characters in an XML message (bounds its attributes before parsing)"),
+    SettingSpec("max_response_bytes", int, 256 * MIB,
+                "largest answer (MTOM documents included); a request asking more gets a fault"),
+    SettingSpec("threads", int, 0,
+                "threads per worker that run requests once fully read; 0: the worker's event "
+                "loop runs them itself (least CPU: a thread hand-off cost 0.2 ms a request)"),
+    SettingSpec("max_connections", int, 500,
+                "open connections per worker; over it a connection gets 503 and is closed"),
+    SettingSpec("head_timeout", float, 10.0,
+                "seconds for a request line and headers to arrive, else 408 and closed"),
+    SettingSpec("body_timeout", float, 20.0,
+                "seconds granted to a request body (and to an answer being sent) before the "
+                "minimum rate applies, else 408 and closed"),
+    SettingSpec("min_rate_bytes", int, 2048,
+                "bytes per second a body (or an answer) must move on average after body_timeout"),
+    SettingSpec("keepalive_timeout", float, 5.0,
+                "seconds an idle kept-alive connection waits for the next request"),
+    SettingSpec("max_head_bytes", int, 32 * 1024,
+                "largest request line plus headers (431 beyond)"),
+    SettingSpec("certfile", str, "", "PEM certificate chain of the server: serve HTTPS"),
+    SettingSpec("keyfile", str, "", "PEM private key of certfile"),
+    SettingSpec("ca_certs", str, "",
+                "PEM file of the authorities whose client certificates are accepted"),
+    SettingSpec("client_cert", _parse_choice("required", "optional", "none"), "none",
+                "TLS client certificate: 'required' (mutual TLS), 'optional' or 'none'"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -120,6 +153,21 @@ class Settings:
     diagnostics: bool
     log_level: str
     request_timeout: int
+    max_envelope_bytes: int
+    max_xml_markup: int
+    max_xml_attributes: int
+    max_response_bytes: int
+    threads: int
+    max_connections: int
+    head_timeout: float
+    body_timeout: float
+    min_rate_bytes: int
+    keepalive_timeout: float
+    max_head_bytes: int
+    certfile: str
+    keyfile: str
+    ca_certs: str
+    client_cert: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -176,15 +224,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
-    if isinstance(raw, bool | int) and spec.parse in (int, _parse_bool):
-        if spec.parse is int and isinstance(raw, bool):
-            raise ConfigError(f"{spec.name} from {source}: expected an integer, got {raw!r}")
-        return raw
-    try:
-        value = spec.parse(str(raw))
-    except ValueError as exc:
-        raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
-    if spec.parse is int and value < 0:
+    numeric = spec.parse in (int, float)
+    if isinstance(raw, bool | int | float) and (numeric or spec.parse is _parse_bool):
+        if (numeric and isinstance(raw, bool)) or (spec.parse is int and isinstance(raw, float)):
+            raise ConfigError(f"{spec.name} from {source}: expected a number, got {raw!r}")
+        value = spec.parse(raw) if numeric else raw
+    else:
+        try:
+            value = spec.parse(str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
+    if numeric and value < 0:
         raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
     return value
 

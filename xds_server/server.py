@@ -1,4 +1,9 @@
-"""gunicorn, embedded: `xds-server serve` runs this so there is one command and one config."""
+"""gunicorn, embedded: `xds-server serve` runs this so there is one command and one config.
+
+gunicorn manages the processes; each worker is the project's own event-loop worker
+(serving/worker.py): requests are read whole under deadlines and limits before a thread runs
+the application, so slow clients cannot take the threads (issue 13, finding 9).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,22 @@ from gunicorn.app.base import BaseApplication
 from . import __version__
 from .config import Settings, redact_url
 from .logs import configure_logging
+from .serving.limits import HttpLimits
+from .serving.tls import server_context
+
+WORKER_CLASS = "xds_server.serving.worker.XdsWorker"
 
 
 class _Gunicorn(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         self._settings = settings
         self._options = options
+        # read by XdsWorker in each worker
+        self.http_limits = HttpLimits.from_settings(settings)
+        self.threads = settings.threads
+        self.ssl_context = (server_context(settings.certfile, settings.keyfile,
+                                           settings.ca_certs, settings.client_cert)
+                            if settings.certfile else None)
         super().__init__()
 
     def load_config(self) -> None:
@@ -41,13 +56,14 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
     configure_logging(settings.log_level)
     logging.getLogger("xds_server").info(
         "xds-server %s: profile %s, database %s, documents in %s, repository %s; "
-        "registry %s", __version__, settings.profile, redact_url(settings.database_url),
+        "registry %s; %s", __version__, settings.profile, redact_url(settings.database_url),
         settings.blob_dir, settings.repository_unique_id,
-        settings.registry_url or "in-process")
+        settings.registry_url or "in-process",
+        f"HTTPS, client certificates {settings.client_cert}" if settings.certfile else "HTTP")
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": WORKER_CLASS,
         "timeout": settings.request_timeout,
         "graceful_timeout": 30,
         "preload_app": False,

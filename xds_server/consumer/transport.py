@@ -6,9 +6,10 @@ send is what an integrator's stack sends: real HTTP, real multipart framing.
 
 from __future__ import annotations
 
+import copy
 import http.client
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -119,7 +120,11 @@ class SoapClient:
 
     def __init__(self, url: str, *, timeout: float = 120.0, spool_dir: Path | None = None,
                  spool_threshold: int = 8 * 1024 * 1024,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 security_headers: Sequence[etree._Element] = ()) -> None:
+        """`ssl_context` for https (the server verified, a client certificate for mutual
+        TLS: serving/tls.client_context); `security_headers` go in every request (a VIHF's
+        wsse:Security block)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -129,6 +134,7 @@ class SoapClient:
         self._spool_dir = spool_dir
         self._spool_threshold = spool_threshold
         self._ssl_context = ssl_context
+        self._security_headers = list(security_headers)
 
     def _connection(self) -> http.client.HTTPConnection:
         host, port = self._parts.hostname or "", self._parts.port
@@ -142,8 +148,9 @@ class SoapClient:
              extra_headers: Iterable[etree._Element] = (),
              message_id: str | None = None) -> SoapReply:
         """Send `payload` under `action`; binaries go as MTOM parts (or inline base64)."""
+        headers = [copy.deepcopy(h) for h in self._security_headers] + list(extra_headers)
         encoded = encode_request(self.url, action, payload, binaries=binaries, mtom=mtom,
-                                 extra_headers=extra_headers, message_id=message_id)
+                                 extra_headers=headers, message_id=message_id)
         return self.send_raw(encoded.content_type, encoded.chunks, encoded.length)
 
     def send_raw(self, content_type: str, body: Iterable[bytes] | bytes,

@@ -22,12 +22,14 @@ from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
 from sqlalchemy import Engine
 
+from ..security.authentication import with_client_certificate
+from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
-from ..soap.endpoint import request_id_of, status_line
+from ..soap.endpoint import client_certificate, request_id_of, status_line
 from ..soap.envelope import new_message_id
 from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
 from ..soap.namespaces import SOAP12, WSSE, qn
-from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
     PATIENTS_NS,
@@ -98,6 +100,9 @@ class GuardedService:
         the services' schema accepts."""
         try:
             envelope = parse_xml(body)
+        except XmlTooLargeError as exc:      # refused before parsing (issue 13, finding 10)
+            raise sender(f"not an acceptable SOAP message: {exc}", "XmlTooLarge",
+                         http_status=413) from None
         except (UnsafeXmlError, MalformedXmlError) as exc:
             raise _sender(f"not an acceptable SOAP message: {exc}", "MalformedXml") from None
         if envelope.tag != _ENVELOPE:
@@ -120,14 +125,18 @@ class GuardedService:
         return envelope
 
     def _identify(self, envelope: etree._Element, environ: dict[str, Any]) -> None:
+        certificate = client_certificate(environ)      # the calling system (mutual TLS)
         if self.verifier is None:
+            if any(certificate):
+                environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
             return
         headers = [child for child in envelope if child.tag == _HEADER]
         blocks = [block for header in headers for block in header if block.tag == _SECURITY]
         try:
             if len(blocks) > 1:
                 raise VihfError("the message carries more than one wsse:Security header")
-            environ[PRINCIPAL_KEY] = self.verifier.principal(blocks[0] if blocks else None)
+            environ[PRINCIPAL_KEY] = with_client_certificate(
+                self.verifier.principal(blocks[0] if blocks else None), *certificate)
         except VihfError as exc:
             environ[REFUSAL_KEY] = str(exc)
 

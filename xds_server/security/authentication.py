@@ -64,4 +64,13 @@ def caller(request: SoapRequest) -> Principal:
     return dataclasses.replace(principal, request_id=request.request_id,
                                transaction=request.transaction, credential=credential,
                                client_address=request.client_address,
-                               endpoint=request.endpoint)
+                               endpoint=request.endpoint,
+                               client_subject=request.client_subject,
+                               client_serial=request.client_serial)
+
+
+def with_client_certificate(principal: Principal, subject: str, serial: str) -> Principal:
+    """The principal with the calling system's verified TLS certificate (mutual TLS)."""
+    if not subject and not serial:
+        return principal
+    return dataclasses.replace(principal, client_subject=subject, client_serial=serial)

@@ -20,7 +20,14 @@ from typing import Any
 from ..model.ids import random_hex
 from .envelope import new_message_id
 from .faults import RECEIVER, SENDER, SoapFault, fault_envelope, problem_action_detail, sender
-from .message import EncodedMessage, SoapRequest, SoapResponse, encode_response, read_request
+from .message import (
+    EncodedMessage,
+    ResponseLimits,
+    SoapRequest,
+    SoapResponse,
+    encode_response,
+    read_request,
+)
 from .namespaces import WSA
 from .response_body import ResponseBody, kernel_file_sender
 
@@ -92,7 +99,7 @@ class BoundedInput:
 
 def _too_large(limit: int) -> SoapFault:
     return sender(f"request body exceeds the maximum of {limit} bytes (XDS_MAX_REQUEST_BYTES)",
-                  "RequestTooLarge")
+                  "RequestTooLarge", http_status=413)
 
 
 class SoapEndpoint:
@@ -102,7 +109,9 @@ class SoapEndpoint:
                  spool_dir: Path | None, spool_threshold: int, max_part_bytes: int | None = None,
                  wsdl: Callable[[str, list[Operation]], bytes] | None = None,
                  observer: Observer | None = None,
-                 authenticate: Callable[[SoapRequest], Any] | None = None) -> None:
+                 authenticate: Callable[[SoapRequest], Any] | None = None,
+                 max_envelope_bytes: int | None = None,
+                 max_response_bytes: int | None = None) -> None:
         """`authenticate` turns a request into its caller (security/, e.g. VIHF) or raises a
         SoapFault; it runs before any operation, and what it returns is `request.principal`."""
         self.name = name
@@ -114,6 +123,9 @@ class SoapEndpoint:
         self._wsdl = wsdl
         self._observer = observer
         self._authenticate = authenticate
+        self.max_envelope_bytes = max_envelope_bytes
+        self.response_limits = None if max_envelope_bytes is None else ResponseLimits(
+            max_envelope_bytes, max_response_bytes or 1 << 62)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = request_id_of(environ)
@@ -156,8 +168,10 @@ class SoapEndpoint:
             request = read_request(stream, environ.get("CONTENT_TYPE", ""), request_id,
                                    spool_dir=self.spool_dir,
                                    spool_threshold=self.spool_threshold,
-                                   max_part_bytes=self.max_part_bytes)
+                                   max_part_bytes=self.max_part_bytes,
+                                   max_envelope_bytes=self.max_envelope_bytes)
             relates_to = request.addressing.message_id
+            request.client_subject, request.client_serial = client_certificate(environ)
             operation = self._operation_for(request)
             operation_name = operation.name
             request.transaction = operation.name
@@ -167,7 +181,7 @@ class SoapEndpoint:
                 request.principal = self._authenticate(request)
             response = operation.handler(request)
             encoded = encode_response(response, response.action or operation.response_action,
-                                      relates_to, request.mtom)
+                                      relates_to, request.mtom, self.response_limits)
             outcome = response.outcome
             status = 200
         except SoapFault as fault:
@@ -214,6 +228,14 @@ class SoapEndpoint:
         content_type = "application/soap+xml; charset=UTF-8"
         return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
             f"fault:{fault.subcode_text}"
+
+
+def client_certificate(environ: dict[str, Any]) -> tuple[str, str]:
+    """(subject, serial) of the client certificate the TLS handshake verified, else ("", "").
+    Set by the server (mod_ssl's names), never from a request header (those are HTTP_*)."""
+    if environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":
+        return "", ""
+    return environ.get("SSL_CLIENT_S_DN", ""), environ.get("SSL_CLIENT_M_SERIAL", "")
 
 
 def endpoint_url(environ: dict[str, Any]) -> str:

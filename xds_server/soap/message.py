@@ -24,6 +24,7 @@ from .mime import (
     MultipartBody,
     MultipartReader,
     PartTooLarge,
+    RootPartTooLarge,
     Segment,
     expand_segments,
     parse_header_value,
@@ -50,6 +51,9 @@ class SoapRequest:
     size: int = 0
     principal: Any = None       # who is calling, set by the endpoint's authenticator
     transaction: str = ""       # the operation's name (ITI-18, …), set by the endpoint
+    # the calling system's TLS client certificate as the server verified it ("" without one)
+    client_subject: str = ""
+    client_serial: str = ""
     client_address: str = ""    # the peer's address (REMOTE_ADDR), set by the endpoint
     endpoint: str = ""          # the URL called, set by the endpoint (for the audit trail)
 
@@ -120,9 +124,17 @@ def resolve_include(include: etree._Element,
 
 
 def _check_includes(root: etree._Element, attachments: dict[str, Attachment]) -> None:
-    """Every xop:Include must name a part that arrived, and be the only content of its parent."""
+    """Every xop:Include must name a part that arrived, be the only content of its parent, and
+    be the only one to name its part: one 3 MB part named 20,000 times made an Echo answer of
+    60 GB (issue 13, finding 10), and no transaction needs the same bytes twice."""
+    named: set[int] = set()
     for include in root.iter(_INCLUDE):
-        resolve_include(include, attachments)
+        attachment = resolve_include(include, attachments)
+        if id(attachment) in named:
+            raise sender(f"MIME part <{include.get('href', '')[4:]}> is named by more than one "
+                         "xop:Include: each part carries one binary content",
+                         "RepeatedXopInclude")
+        named.add(id(attachment))
         parent = include.getparent()
         if parent is not None and (len(parent) > 1 or (parent.text or "").strip()):
             raise sender(f"{_describe(parent)} mixes xop:Include with other content",
@@ -143,17 +155,42 @@ class RawMessage:
             attachment.close()
 
 
+def envelope_too_large(limit: int, what: str = "SOAP envelope") -> SoapFault:
+    return sender(f"{what} is longer than {limit} bytes (XDS_MAX_ENVELOPE_BYTES): send documents "
+                  "as MTOM parts; nothing of the message was parsed", "EnvelopeTooLarge",
+                  http_status=413)
+
+
+def _read_at_most(stream: BinaryIO, limit: int | None) -> bytes:
+    """The stream's bytes, at most `limit` + 1 of them (enough to know it is over)."""
+    if limit is None:
+        return stream.read()
+    chunks, total = [], 0
+    while total <= limit:
+        block = stream.read(min(limit + 1 - total, 65536))
+        if not block:
+            break
+        chunks.append(block)
+        total += len(block)
+    return b"".join(chunks)
+
+
 def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
-                 spool_threshold: int, max_part_bytes: int | None = None) -> RawMessage:
-    """Decode an HTTP body (plain SOAP 1.2 or MTOM/XOP) into its root element and attachments."""
+                 spool_threshold: int, max_part_bytes: int | None = None,
+                 max_envelope_bytes: int | None = None) -> RawMessage:
+    """Decode an HTTP body (plain SOAP 1.2 or MTOM/XOP) into its root element and attachments.
+    The envelope (the whole body, or the MTOM root part) is at most `max_envelope_bytes`."""
     media_type, params = parse_header_value(content_type)
     if media_type == "multipart/related":
-        return _read_multipart(stream, params, spool_dir, spool_threshold, max_part_bytes)
+        return _read_multipart(stream, params, spool_dir, spool_threshold, max_part_bytes,
+                               max_envelope_bytes)
     if media_type not in ACCEPTED_TYPES:
         raise sender(f"unsupported Content-Type {media_type or '(none)'!r}: send "
                      f"{SOAP_XML} or multipart/related (MTOM/XOP)", "UnsupportedMediaType",
                      http_status=415)
-    data = stream.read()
+    data = _read_at_most(stream, max_envelope_bytes)
+    if max_envelope_bytes is not None and len(data) > max_envelope_bytes:
+        raise envelope_too_large(max_envelope_bytes)
     root = parse_soap_xml(data)
     _check_includes(root, {})
     return RawMessage(root, {}, mtom=False, size=len(data))
@@ -161,10 +198,12 @@ def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
 
 def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
                  spool_dir: Path | None, spool_threshold: int,
-                 max_part_bytes: int | None = None) -> SoapRequest:
+                 max_part_bytes: int | None = None,
+                 max_envelope_bytes: int | None = None) -> SoapRequest:
     """Decode an HTTP request body (already bounded) into a SoapRequest."""
     raw = read_message(stream, content_type, spool_dir=spool_dir,
-                       spool_threshold=spool_threshold, max_part_bytes=max_part_bytes)
+                       spool_threshold=spool_threshold, max_part_bytes=max_part_bytes,
+                       max_envelope_bytes=max_envelope_bytes)
     try:
         envelope = read_envelope(raw.root)
     except SoapFault:
@@ -175,22 +214,26 @@ def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
 
 
 def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | None,
-                    threshold: int, max_part_bytes: int | None) -> RawMessage:
+                    threshold: int, max_part_bytes: int | None,
+                    max_envelope_bytes: int | None) -> RawMessage:
     related_type = params.get("type", "").lower()
     if related_type not in (XOP_XML, SOAP_XML, "text/xml"):
         raise sender(f"multipart/related type {related_type or '(none)'!r} is not supported; "
                      f"MTOM uses type=\"{XOP_XML}\"", "UnsupportedMediaType", http_status=415)
+    start = params.get("start", "").strip().strip("<>")
     try:
         parts = MultipartReader(stream, params.get("boundary", ""), spool_dir,
-                                threshold, max_part_bytes).read_parts()
+                                threshold, max_part_bytes, root_id=start,
+                                max_root_bytes=max_envelope_bytes).read_parts()
+    except RootPartTooLarge:
+        raise envelope_too_large(max_envelope_bytes or 0, "the SOAP envelope part") from None
     except PartTooLarge as exc:
         raise sender(f"MTOM message refused: {exc} (XDS_MAX_DOCUMENT_BYTES); nothing of it was "
-                     "kept", "DocumentTooLarge") from None
+                     "kept", "DocumentTooLarge", http_status=413) from None
     except MimeError as exc:
         raise sender(f"MTOM message is malformed: {exc}", "MalformedMime") from None
     attachments: dict[str, Attachment] = {}
     try:
-        start = params.get("start", "").strip().strip("<>")
         root_part = next((p for p in parts if p.content_id == start), None) if start else parts[0]
         if root_part is None:
             raise sender(f"multipart start=<{start}> names no MIME part", "MalformedMime")
@@ -266,17 +309,58 @@ def externalize_pieces(pieces: list[bytes | Attachment], mtom: bool
     return out, parts if mtom else None
 
 
+@dataclass(frozen=True)
+class ResponseLimits:
+    """An answer's bounds: its envelope (inline base64 included, all of it in memory) and its
+    whole length (MTOM parts included, sent from files). A request cannot choose the size of
+    what it is answered (issue 13: an Echo of one part named 20,000 times answered 60 GB)."""
+
+    max_envelope_bytes: int
+    max_response_bytes: int
+
+
+def _response_too_large(size: int, limit: int, setting: str, hint: str = "") -> SoapFault:
+    return sender(f"the answer would be {size} bytes, over the maximum of {limit} ({setting})"
+                  f"{hint}; ask for less in one request", "ResponseTooLarge")
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def _check_inline(binary_sizes: Iterable[int], other: int, mtom: bool,
+                  limits: ResponseLimits | None) -> None:
+    """Before base64 text is made: an inline answer's envelope must fit its limit."""
+    if limits is None or mtom:
+        return
+    size = other + sum(_base64_length(s) for s in binary_sizes)
+    if size > limits.max_envelope_bytes:
+        raise _response_too_large(size, limits.max_envelope_bytes, "XDS_MAX_ENVELOPE_BYTES",
+                                  ": documents that large are sent as MTOM parts only")
+
+
 def encode_response(response: SoapResponse, action: str, relates_to: str | None,
-                    mtom: bool) -> EncodedMessage:
-    """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise."""
+                    mtom: bool, limits: ResponseLimits | None = None) -> EncodedMessage:
+    """Serialise `response`; binaries become MTOM parts when `mtom`, base64 text otherwise.
+    With `limits`, an answer over them is refused (ResponseTooLarge) before it is written."""
     if isinstance(response.payload, list):
-        payload, parts = externalize_pieces(response.payload, mtom)
+        pieces = response.payload
+        _check_inline([p.size for p in pieces if isinstance(p, Attachment)],
+                      sum(len(p) for p in pieces if isinstance(p, bytes)), mtom, limits)
+        payload, parts = externalize_pieces(pieces, mtom)
     else:
+        _check_inline([a.size for _, a in response.binaries], 0, mtom, limits)
         parts = externalize_binaries(response.binaries, mtom)
         payload = [etree.tostring(response.payload, encoding="UTF-8", xml_declaration=False,
                                   with_tail=False)]
     xml = reply_envelope(payload, action=action, relates_to=relates_to)
-    return encode_envelope(xml, action, parts)
+    if limits is not None and len(xml) > limits.max_envelope_bytes:
+        raise _response_too_large(len(xml), limits.max_envelope_bytes, "XDS_MAX_ENVELOPE_BYTES")
+    encoded = encode_envelope(xml, action, parts)
+    if limits is not None and encoded.length > limits.max_response_bytes:
+        raise _response_too_large(encoded.length, limits.max_response_bytes,
+                                  "XDS_MAX_RESPONSE_BYTES")
+    return encoded
 
 
 def encode_envelope(xml: bytes, action: str, parts: list[Attachment] | None) -> EncodedMessage:

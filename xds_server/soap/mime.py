@@ -34,6 +34,10 @@ class PartTooLarge(MimeError):
     """A part is longer than the configured maximum; reading stopped there."""
 
 
+class RootPartTooLarge(PartTooLarge):
+    """The root part (the SOAP envelope) is longer than its maximum; reading stopped there."""
+
+
 def parse_header_value(value: str) -> tuple[str, dict[str, str]]:
     """`type/sub; a=1; b="x y"` → ('type/sub', {'a': '1', 'b': 'x y'}), names lower-cased."""
     main, _, rest = value.partition(";")
@@ -68,7 +72,10 @@ class MultipartReader:
     """Splits a multipart body read from `stream` into parts, one buffer of CHUNK at a time."""
 
     def __init__(self, stream: BinaryIO, boundary: str, spool_dir: Path | None,
-                 threshold: int, max_part_bytes: int | None = None) -> None:
+                 threshold: int, max_part_bytes: int | None = None, *, root_id: str = "",
+                 max_root_bytes: int | None = None) -> None:
+        """The root part is the one whose Content-ID is `root_id`, else the first; it is
+        bounded by `max_root_bytes` (the SOAP envelope), the others by `max_part_bytes`."""
         if not boundary or len(boundary) > 200:
             raise MimeError("multipart boundary missing or longer than 200 characters")
         self._stream = stream
@@ -76,6 +83,8 @@ class MultipartReader:
         self._spool_dir = spool_dir
         self._threshold = threshold
         self._max_part_bytes = max_part_bytes
+        self._root_id = root_id
+        self._max_root_bytes = max_root_bytes
         self._buf = bytearray()
         self._eof = False
 
@@ -143,9 +152,20 @@ class MultipartReader:
                     self._spool_dir,
                     self._threshold,
                 )
+                is_root = (writer.content_id == self._root_id if self._root_id
+                           else not parts)
+                limit = self._max_part_bytes
+                if is_root and self._max_root_bytes is not None:
+                    limit = self._max_root_bytes if limit is None else min(limit,
+                                                                           self._max_root_bytes)
                 try:
-                    self._read_until(delimiter, writer.write, self._max_part_bytes,
+                    self._read_until(delimiter, writer.write, limit,
                                      what=f"MIME part <{writer.content_id}>")
+                except PartTooLarge as exc:
+                    writer.abort()
+                    if is_root and limit == self._max_root_bytes:
+                        raise RootPartTooLarge(str(exc)) from None
+                    raise
                 except BaseException:
                     writer.abort()
                     raise

@@ -1,10 +1,12 @@
 """The WSGI response iterable: a message's bytes, with its files sent by the kernel when it can.
 
-A retrieved document is a whole blob file between a few hundred bytes of MIME framing. Under
-gunicorn on plain HTTP the connection's socket is in `environ["gunicorn.socket"]`, so the file
-goes out with sendfile(2): no read into Python, no copy through user space (a 1 MB document is
-most of the work of an ITI-43 answer). Elsewhere (TLS, another server, in-process tests) the file
-is read in large blocks and yielded like any other bytes.
+A retrieved document is a whole blob file between a few hundred bytes of MIME framing. The
+project's worker (serving/) takes the file itself through `environ["xds.send_file"]` and sends it
+with sendfile(2) on a plain connection (read in blocks over TLS); under gunicorn's sync worker on
+plain HTTP the connection's socket is in `environ["gunicorn.socket"]`, so the file goes out with
+sendfile(2) here: no read into Python, no copy through user space (a 1 MB document is most of the
+work of an ITI-43 answer). Elsewhere (another server, in-process tests) the file is read in large
+blocks and yielded like any other bytes.
 
 The socket is used only after the first bytes were yielded: gunicorn has then written the status
 line and headers, and the framing before the file, so the byte order on the wire is the message's.
@@ -68,8 +70,13 @@ def _sendfile_blocking(out: int, segment: FileSegment) -> int:
 SendFile = Callable[[FileSegment], None]
 
 
-def kernel_file_sender(environ: dict[str, Any]) -> KernelFileSender | None:
-    """A sendfile(2) writer on the request's own socket, when the server exposes a plain one."""
+def kernel_file_sender(environ: dict[str, Any]) -> SendFile | None:
+    """Who sends a whole file: xds-server's own worker takes it as it is (`xds.send_file`: it
+    leaves by sendfile(2) from the event loop, or is read there for TLS); under gunicorn's sync
+    worker, sendfile(2) on the request's plain socket; elsewhere nobody (the file is read)."""
+    deferred = environ.get("xds.send_file")
+    if deferred is not None:
+        return deferred
     sock = environ.get("gunicorn.socket")
     if (not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket)
             or environ.get("wsgi.url_scheme") != "http"):

@@ -111,7 +111,7 @@ def authors_of(connection: Connection, patient_id: str,
 AUDIT_COLUMNS = ", ".join(f'"{name}"' for name in (
     "at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
     "structure_id", "purpose_of_use", "patient_id", "documents", "client_address",
-    "client_subject", "endpoint", "detail"))
+    "client_subject", "endpoint", "detail", "client_serial"))
 
 
 def audit_many(connection: Connection, records: Sequence[tuple]) -> None:
@@ -145,7 +145,7 @@ def _audit_values(connection: Connection, principal: Principal, action: str, out
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
             principal.purpose_of_use, patient_id, " ".join(documents),
             principal.client_address[:64], principal.client_subject[:256],
-            principal.endpoint[:256], detail)
+            principal.endpoint[:256], detail, principal.client_serial[:64])
 
 
 def audit(connection: Connection, principal: Principal, action: str, outcome: str,

@@ -67,6 +67,7 @@ audit_events = Table(
     # the network caller and the endpoint it called (ATNA Source / Destination participants)
     Column("client_address", String(64), nullable=False, server_default=""),
     Column("client_subject", String(256), nullable=False, server_default=""),
+    Column("client_serial", String(64), nullable=False, server_default=""),   # 0007
     Column("endpoint", String(256), nullable=False, server_default=""),
     Column("detail", Text, nullable=False, server_default=""),   # key=value, one per line
     Index("ix_audit_events_patient", "patient_id", "at"),
