@@ -26,7 +26,6 @@ from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .security.authentication import authenticator_for, verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
-from .soap.xmlparse import XmlLimits, configure_limits
 from .store.blobs import FilesystemBlobStore
 from .store.database import ReadConnection, check_database, make_engine
 from .transactions.echo import ECHO_OPERATION
@@ -38,6 +37,7 @@ from .transactions.iti57 import iti57_operation
 from .transactions.iti62 import iti62_operation
 from .transactions.iti86 import iti86_operation
 from .validation.profiles import profile_for
+from .xmlsafe import XmlLimits, configure_limits
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"

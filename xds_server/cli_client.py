@@ -78,7 +78,7 @@ class Connection:
 
     def _vihf(self, patient: str | None) -> list:
         from .consumer.vihf import VihfClaims, security_header, signed_vihf
-        from .soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+        from .xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 
         if self.vihf_file:
             try:

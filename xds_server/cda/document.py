@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
+from ..xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 
 HL7 = "urn:hl7-org:v3"
 NS = {"h": HL7}

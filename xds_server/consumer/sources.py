@@ -19,8 +19,8 @@ from ..cda.header import read_header
 from ..cda.mapping import entry_values
 from ..model import vocabulary as v
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
-from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, parse_xml
 from ..valuesets import load_value_sets
+from ..xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 from .metadata import has_member, new_oid, relationship
 
 HL7 = "urn:hl7-org:v3"

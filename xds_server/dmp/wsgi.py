@@ -29,7 +29,7 @@ from ..soap.endpoint import client_certificate, request_id_of, status_line
 from ..soap.envelope import new_message_id
 from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
 from ..soap.namespaces import SOAP12, WSSE, qn
-from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
+from ..xmlsafe import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
     PATIENTS_NS,

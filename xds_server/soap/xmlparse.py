@@ -1,161 +1,17 @@
-"""The one way this project parses untrusted XML: no DTD, no entities, no network, bounded size.
-
-A document that carries a DOCTYPE is refused outright, even when nothing would be expanded:
-no SOAP or CDA exchange needs one, and refusing it closes XXE and billion-laughs at once.
-
-Memory is bounded before the tree exists (issue 13, finding 10: 57 MiB of empty elements took a
-worker to 1.9 GB). libxml2 spends about 124 bytes per node and 200-300 per attribute whatever
-the input spends on them (`<a/>` is 4 bytes: 30x), so the bytes are counted first: every element,
-comment, processing instruction, CDATA section and end tag starts with '<', every attribute and
-namespace declaration holds a '='. Counting them in the raw bytes gives upper bounds on what the
-tree will hold, at memchr speed, provided '<' and '=' are the bytes 0x3C and 0x3D: true of UTF-8,
-UTF-16, ASCII and ISO-8859 texts, so any other encoding (EBCDIC, whose '<' is 0x4C) is refused.
-Depth is bounded by libxml2 itself (256 levels without XML_PARSE_HUGE), text nodes at 10 MB.
-"""
+"""The SOAP core's parse: the hardened parser (xmlsafe.py), its refusals as Sender faults."""
 
 from __future__ import annotations
 
-import re
-import threading
-from dataclasses import dataclass
-
 from lxml import etree
 
+from ..xmlsafe import (
+    MalformedXmlError,
+    UnsafeXmlError,
+    UnsupportedEncodingError,
+    XmlTooLargeError,
+    parse_xml,
+)
 from .faults import sender
-
-_local = threading.local()
-
-
-class UnsafeXmlError(ValueError):
-    """The document declares a DTD or entities."""
-
-
-class XmlTooLargeError(UnsafeXmlError):
-    """More markup or attributes than the limits admit; nothing was parsed. (An UnsafeXmlError:
-    every caller that refuses unsafe XML refuses this too.)"""
-
-
-class UnsupportedEncodingError(UnsafeXmlError):
-    """An encoding in which '<' is not the byte 0x3C (or not one SOAP allows)."""
-
-
-@dataclass(frozen=True)
-class XmlLimits:
-    """Upper bounds on one document's nodes and attributes (see the module's docstring)."""
-
-    max_markup: int = 300_000        # '<' characters: elements, end tags, comments, PIs
-    max_attributes: int = 300_000    # '=' characters: attributes, namespace declarations
-
-
-_limits = XmlLimits()
-
-
-def configure_limits(limits: XmlLimits) -> None:
-    """The limits every parse_xml of this process applies (set from the settings at start)."""
-    global _limits
-    _limits = limits
-
-
-def check_size(data: bytes, limits: XmlLimits | None = None) -> None:
-    """Refuse, before parsing, a document whose tree could exceed the limits."""
-    limits = limits or _limits
-    markup = data.count(b"<")
-    if markup > limits.max_markup:
-        raise XmlTooLargeError(f"{markup} markup characters '<' (elements, end tags, comments); "
-                               f"at most {limits.max_markup} are accepted (XDS_MAX_XML_MARKUP)")
-    attributes = data.count(b"=")
-    if attributes > limits.max_attributes:
-        raise XmlTooLargeError(f"{attributes} '=' characters (attributes); at most "
-                               f"{limits.max_attributes} are accepted (XDS_MAX_XML_ATTRIBUTES)")
-
-
-# Encodings in which '<' and '=' are the bytes 0x3C and 0x3D, by their canonical names.
-ALLOWED_ENCODINGS = frozenset({"utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii",
-                               "ascii", "iso-8859-1", "latin1", "iso-8859-15", "latin-1",
-                               "windows-1252", "cp1252"})
-_DECLARED = re.compile(
-    rb"""^<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
-
-
-def check_encoding(data: bytes) -> None:
-    """Refuse an encoding the byte counts cannot see through (EBCDIC, UTF-32, UTF-7…)."""
-    head = data[:4]
-    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        if head.startswith((b"\xff\xfe\x00\x00",)):
-            raise UnsupportedEncodingError("UTF-32 is not accepted: send UTF-8 or UTF-16")
-        text = data[:400].decode("utf-8" if head[0] == 0xEF else "utf-16", "replace")
-        declared = _DECLARED.match(text.lstrip("\ufeff").encode("ascii", "replace"))
-    elif head in (b"\x3c\x00\x3f\x00", b"\x00\x3c\x00\x3f"):
-        text = data[:400].decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", "replace")
-        declared = _DECLARED.match(text.encode("ascii", "replace"))
-    elif head.startswith(b"<") or head[:1].isspace() or not head:
-        declared = _DECLARED.match(data[:300])
-    else:
-        raise UnsupportedEncodingError(
-            f"the document starts with bytes {head.hex()}: not UTF-8 or UTF-16 XML")
-    if declared is not None:
-        name = declared.group(1).decode("ascii").lower()
-        if name not in ALLOWED_ENCODINGS:
-            raise UnsupportedEncodingError(f"encoding {name!r} is not accepted: send UTF-8 or "
-                                           "UTF-16")
-
-
-class MalformedXmlError(ValueError):
-    """Not well-formed; `line` and `column` say where (1-based), when libxml2 knows."""
-
-    def __init__(self, message: str, line: int | None, column: int | None) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
-
-
-def _parser() -> etree.XMLParser:
-    # lxml parsers are not thread-safe; one per thread keeps gthread workers correct.
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            load_dtd=False,
-            dtd_validation=False,
-            no_network=True,
-            huge_tree=False,
-            remove_blank_text=False,
-            collect_ids=False,
-        )
-        _local.parser = parser
-    return parser
-
-
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
-_PROLOG_SCAN = 65536
-
-
-def _has_doctype_prolog(data: bytes) -> bool:
-    """True when a DOCTYPE appears before the root element: refused before libxml2 reads it."""
-    position = data.find(b"<!DOCTYPE", 0, _PROLOG_SCAN)   # bounds, not a copy of the head
-    if position < 0:
-        return False
-    element = _FIRST_ELEMENT.search(data, 0, _PROLOG_SCAN)
-    return element is None or position < element.start()
-
-
-def parse_xml(data: bytes, limits: XmlLimits | None = None) -> etree._Element:
-    """Parse bytes into an element; raise UnsafeXmlError, XmlTooLargeError,
-    UnsupportedEncodingError or MalformedXmlError."""
-    check_encoding(data)
-    check_size(data, limits)
-    if _has_doctype_prolog(data):
-        raise UnsafeXmlError("a DOCTYPE (DTD or entity declaration) is not allowed")
-    try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position if exc.position else (None, None)
-        raise MalformedXmlError(exc.msg or str(exc), line, column) from None
-    info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None:
-        # Reached only for encodings the byte pre-check cannot see (UTF-16, EBCDIC).
-        raise UnsafeXmlError("a DOCTYPE (DTD or entity declaration) is not allowed")
-    return root
 
 
 def parse_soap_xml(data: bytes, what: str = "SOAP message") -> etree._Element:
