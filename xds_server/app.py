@@ -23,11 +23,12 @@ from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
-from .security.authentication import authenticator_for, verifier_for
+from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
 from .store.database import ReadConnection, check_database, make_engine
+from .transactions.authentication import authenticator_for
 from .transactions.echo import ECHO_OPERATION
 from .transactions.iti18 import iti18_operation
 from .transactions.iti41 import iti41_operation

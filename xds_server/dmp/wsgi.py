@@ -28,7 +28,8 @@ from ..security.vihf import VihfError, VihfVerifier
 from ..soap.endpoint import client_certificate, request_id_of, status_line
 from ..soap.envelope import new_message_id
 from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
-from ..soap.namespaces import SOAP12, WSSE, qn
+from ..soap.namespaces import SOAP12, qn
+from ..transactions.authentication import vihf_principal
 from ..xmlsafe import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
@@ -46,7 +47,6 @@ logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
 PATHS = {"/dmp/patients": (PatientService, PATIENTS_NS, "DmpPatients"),
          "/dmp/authorizations": (AuthorizationService, AUTHORIZATIONS_NS, "DmpAuthorizations")}
 _ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
-_SECURITY = qn(WSSE, "Security")
 _SENDER_CODE = f"{{{SOAP12}}}Code/{{{SOAP12}}}Value"
 
 
@@ -130,13 +130,10 @@ class GuardedService:
             if any(certificate):
                 environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
             return
-        headers = [child for child in envelope if child.tag == _HEADER]
-        blocks = [block for header in headers for block in header if block.tag == _SECURITY]
+        blocks = [block for header in envelope if header.tag == _HEADER for block in header]
         try:
-            if len(blocks) > 1:
-                raise VihfError("the message carries more than one wsse:Security header")
             environ[PRINCIPAL_KEY] = with_client_certificate(
-                self.verifier.principal(blocks[0] if blocks else None), *certificate)
+                vihf_principal(self.verifier, blocks), *certificate)
         except VihfError as exc:
             environ[REFUSAL_KEY] = str(exc)
 

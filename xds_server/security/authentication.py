@@ -1,23 +1,18 @@
-"""Who is calling, for every SOAP transaction: by VIHF (XDS_SECURITY=vihf) or nobody in
-particular (`none`, test platforms: every call acts as the SYSTEM principal)."""
+"""What every authentication adapter shares, whatever its transport: the VIHF verifier the
+settings ask for, and the calling system's certificate attached to a principal.
+
+The adapters themselves sit with their fronts (the SOAP one in transactions/authentication.py
+reads the VIHF from the wsse:Security header); each produces the same `Principal`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ConfigError, Settings
-from ..soap.faults import sender
-from ..soap.message import SoapRequest
-from ..soap.namespaces import WSSE, qn
-from .principal import SYSTEM, Principal
-from .vihf import VihfError, VihfVerifier
-
-# WS-Security 1.0 fault codes (OASIS WSS SOAP Message Security §12)
-INVALID_SECURITY = "InvalidSecurity"
-FAILED_AUTHENTICATION = "FailedAuthentication"
-_SECURITY = qn(WSSE, "Security")
+from .principal import Principal
+from .vihf import VihfVerifier
 
 
 def verifier_for(settings: Settings) -> VihfVerifier | None:
@@ -33,40 +28,6 @@ def verifier_for(settings: Settings) -> VihfVerifier | None:
     except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
         raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
                           ) from None
-
-
-def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], Principal] | None:
-    """What the SOAP endpoints run before each operation."""
-    if verifier is None:
-        return None
-
-    def authenticate(request: SoapRequest) -> Principal:
-        blocks = [block for block in request.envelope.headers if block.tag == _SECURITY]
-        security = blocks[0] if blocks else None
-        try:
-            if len(blocks) > 1:    # which one would be read? (a forged one beside the signed)
-                raise VihfError("the message carries more than one wsse:Security header")
-            return verifier.principal(security)
-        except VihfError as exc:
-            code = INVALID_SECURITY if security is None else FAILED_AUTHENTICATION
-            raise sender(f"VIHF refused: {exc}", code, WSSE) from None
-
-    return authenticate
-
-
-def caller(request: SoapRequest) -> Principal:
-    """The request's principal (the authenticated caller, or SYSTEM when security is off),
-    carrying the request id and transaction the audit trail records, and the header that
-    proved it (forwarded to a remote registry)."""
-    principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
-    credential = None if principal.is_system else \
-        request.envelope.header_block(_SECURITY)
-    return dataclasses.replace(principal, request_id=request.request_id,
-                               transaction=request.transaction, credential=credential,
-                               client_address=request.client_address,
-                               endpoint=request.endpoint,
-                               client_subject=request.client_subject,
-                               client_serial=request.client_serial)
 
 
 def with_client_certificate(principal: Principal, subject: str, serial: str) -> Principal:

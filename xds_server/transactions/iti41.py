@@ -6,11 +6,11 @@ from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS, XDSB
 from ..model.content import Attachment
 from ..repository.actor import Repository
-from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
+from .authentication import caller
 from .outcome import registry_answer
 
 ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"

@@ -7,11 +7,11 @@ from lxml import etree
 from ..ebxml.encode import response_status
 from ..ebxml.namespaces import PARTIAL_SUCCESS, XDSB
 from ..repository.actor import DocumentRequest, Repository
-from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
+from .authentication import caller
 from .outcome import outcome_label
 from .retrieve_response import retrieve_response_pieces
 

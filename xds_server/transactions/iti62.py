@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..ebxml.namespaces import LCM, RIM, RS
 from ..registry.actor import Registry
-from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
+from .authentication import caller
 from .outcome import registry_answer
 
 ACTION = "urn:ihe:iti:2010:DeleteDocumentSet"

@@ -9,10 +9,10 @@ from lxml import etree
 from ..ebxml.encode import error_list, response_status
 from ..ebxml.namespaces import RS
 from ..repository.actor import Repository
-from ..security.authentication import caller
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
+from .authentication import caller
 from .iti43 import document_requests
 from .outcome import outcome_label
 
