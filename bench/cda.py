@@ -35,8 +35,8 @@ from xds_server.cda.validator import CdaValidator  # noqa: E402
 from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
 from xds_server.consumer.sources import SourceOptions, submission_for_files  # noqa: E402
 from xds_server.model.content import Attachment  # noqa: E402
-from xds_server.store import registry_store  # noqa: E402
-from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.records.actor import Records  # noqa: E402
+from xds_server.store.database import Database  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
 
 SMALL = ANS_SAMPLES / "DLU-EHPAD-FLUDT_2022.01.xml"   # 52 KB
@@ -119,11 +119,10 @@ def main() -> None:
         for validate in (False, True):
             url = postgres_url(f"bench_cda_{int(validate)}") if args.database == "postgresql" \
                 else f"sqlite:///{tmp}/registry-{int(validate)}.sqlite3"
-            engine = make_engine(url)
-            migrate(engine)
-            with engine.begin() as connection:
-                registry_store.add_patient(connection, TEST_INS)
-            engine.dispose()
+            database = Database.from_url(url)
+            migrate(database.engine)
+            Records(database).open(TEST_INS)
+            database.dispose()
             results[validate] = submission_rate(url, tmp / f"var{int(validate)}", validate,
                                                 args, tmp)
 

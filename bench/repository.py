@@ -45,8 +45,8 @@ from xds_server.config import load_settings  # noqa: E402
 from xds_server.consumer.documents import PROVIDE, RETRIEVE, provide_request, retrieve_request  # noqa: E402  # noqa: E402
 from xds_server.consumer.transport import SoapClient, encode_request  # noqa: E402
 from xds_server.model.content import Attachment  # noqa: E402
-from xds_server.store import registry_store  # noqa: E402
-from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.records.actor import Records  # noqa: E402
+from xds_server.store.database import Database  # noqa: E402
 
 CDA_50K = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">'
            + b"<component><nonXMLBody><text>" + b"A" * 51000
@@ -89,9 +89,8 @@ def main() -> None:
                "XDS_MAX_DOCUMENT_BYTES": str(128 * 2**20)}
         process, base, _ = start_server(data_dir, env, args.workers)
         patient = new_patient()
-        engine = make_engine(url)
-        with engine.begin() as connection:
-            registry_store.add_patient(connection, patient)
+        database = Database.from_url(url)
+        Records(database).open(patient)
         repository_id = load_settings({"data_dir": str(data_dir)}, environ={}
                                       ).repository_unique_id
         endpoint = base + "/xds/repository"
@@ -139,7 +138,7 @@ def main() -> None:
                                    process.pid)
         finally:
             stop_server(process)
-            engine.dispose()
+            database.dispose()
 
     print(f"\nRepository benchmark on {args.database}: {args.workers} sync workers, "
           f"{args.clients} clients")

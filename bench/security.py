@@ -29,9 +29,9 @@ from tests.registry_data import stored_query  # noqa: E402
 from tests.soap_messages import envelope  # noqa: E402
 from tests.vihf_data import SigningAuthority, assertion, security_header  # noqa: E402
 from xds_server.model import vocabulary as v  # noqa: E402
-from xds_server.store import access_store  # noqa: E402
-from xds_server.store.database import make_engine  # noqa: E402
-from xds_server.store.registry_store import patient_key  # noqa: E402
+from xds_server.model.hl7 import patient_key  # noqa: E402
+from xds_server.store import records_store  # noqa: E402
+from xds_server.store.database import Database  # noqa: E402
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
@@ -100,12 +100,12 @@ def main() -> None:
         tmp = Path(name)
         url = postgres_url("bench_security") if args.database == "postgresql" \
             else f"sqlite:///{tmp}/registry.sqlite3"
-        engine = make_engine(url)
-        load(engine, 20 * args.patients)
-        with engine.begin() as connection:
+        database = Database.from_url(url)
+        load(database.engine, 20 * args.patients)
+        with database.transaction() as uow:
             for n in range(args.patients):
-                access_store.grant(connection, patient_key(patient_id(n)), PROFESSIONAL)
-        engine.dispose()
+                records_store.grant(uow, patient_key(patient_id(n)), PROFESSIONAL)
+        database.dispose()
         authority = SigningAuthority.create(tmp / "ca")
         server_ms = in_process_ms(url, tmp, authority, min(args.patients, 50))
         servers, requests = {}, {}

@@ -25,9 +25,10 @@ from xds_server.consumer.documents import (
 )
 from xds_server.consumer.transport import SoapClient, TransportError
 from xds_server.model.content import Attachment
+from xds_server.records.actor import Records
 from xds_server.store import registry_store
 from xds_server.store.blobs import FilesystemBlobStore
-from xds_server.store.database import make_engine
+from xds_server.store.database import Database, make_engine
 from xds_server.store.tables import repository_documents
 
 from .conftest import start_server, stop_server
@@ -45,10 +46,9 @@ class CrashReport:
 
 
 def open_patient_at(database_url: str, patient: str) -> None:
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        registry_store.add_patient(connection, patient)
-    engine.dispose()
+    database = Database.from_url(database_url)
+    Records(database).open(patient)
+    database.dispose()
 
 
 def provide_one(client: SoapClient, patient: str, data: bytes, mime_type: str,

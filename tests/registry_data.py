@@ -152,10 +152,7 @@ def run_query(app, query_id: str, params: dict[str, object],
 
 
 def open_patient(app, patient: str) -> None:
-    from xds_server.store import registry_store
-
-    with app.engine.begin() as connection:
-        registry_store.add_patient(connection, patient)
+    app.records.open(patient)
 
 
 __all__ = ["NSMAP", "v"]

@@ -30,7 +30,6 @@ from xds_server.model.metadata import Author, Code, Submission
 from xds_server.registry.update import DELETED
 from xds_server.repository.actor import DocumentRequest
 from xds_server.security.principal import SYSTEM, Principal
-from xds_server.store import access_store
 from xds_server.validation.errors import RegistryFailure
 
 from .registry_data import document, new_patient, open_patient, submission_set
@@ -57,8 +56,7 @@ class Record:
         self.elsewhere = new_patient()
         open_patient(app, self.patient)
         open_patient(app, self.elsewhere)
-        with app.engine.begin() as connection:
-            access_store.grant(connection, self.patient, AUTHORISED)
+        app.records.authorize(self.patient, AUTHORISED)
 
     def store(self, name: str) -> dict[str, str]:
         """A document like DOCUMENTS[name] (visibility, author, deleted), with its set."""
@@ -92,8 +90,7 @@ class Record:
         self.app.registry.update(decoded, principal)
 
     def set_oppositions(self, modes: list[str]) -> None:
-        with self.app.engine.begin() as connection:
-            access_store.set_opposed_modes(connection, self.patient, modes)
+        self.app.records.set_oppositions(self.patient, modes)
 
 
 @pytest.fixture

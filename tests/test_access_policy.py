@@ -16,7 +16,6 @@ from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Author, Code
 from xds_server.registry.update import DELETED
 from xds_server.security.principal import SYSTEM, Principal
-from xds_server.store import access_store
 from xds_server.validation.errors import RegistryFailure
 
 from .registry_data import (
@@ -96,8 +95,7 @@ def record(make_app):
             reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(
                 status_update(submission_set(patient), entry_uuid, v.APPROVED, DELETED)))
             assert reply.status.endswith(":Success"), reply.errors
-    with app.engine.begin() as connection:
-        access_store.grant(connection, patient, READER)
+    app.records.authorize(patient, READER)
     return app, patient, names
 
 
@@ -112,9 +110,7 @@ def visible(app, patient: str, names: dict[str, str], principal: Principal) -> s
 def test_the_policy_matrix(record):
     app, patient, names = record
     for opposed in (False, True):
-        with app.engine.begin() as connection:
-            access_store.set_opposed_modes(connection, patient,
-                                           ["bris_de_glace", "centre_15"] if opposed else [])
+        app.records.set_oppositions(patient, ["bris_de_glace", "centre_15"] if opposed else [])
         for reader, mode in itertools.product(READERS, MODES):
             kind, subject, _ = READERS[reader]
             principal = Principal(subject_id=subject, role=kind, purpose_of_use=mode,
@@ -125,8 +121,7 @@ def test_the_policy_matrix(record):
 
 def test_an_opposition_covers_only_the_mode_refused(record):
     app, patient, names = record
-    with app.engine.begin() as connection:
-        access_store.set_opposed_modes(connection, patient, ["bris_de_glace"])
+    app.records.set_oppositions(patient, ["bris_de_glace"])
     stranger = Principal(subject_id=READER + "0", role="professional",
                          purpose_of_use="centre_15", patient_id=patient)
     assert visible(app, patient, names, stranger) == {"plain", "invisible_patient",
@@ -197,8 +192,7 @@ def test_changes_and_refusals_are_audited(record):
                                                    DELETED)), reader)
     visible(app, patient, names, dataclasses.replace(reader, transaction="ITI-18"))
     app.registry.queries.audit_writer.flush()          # reads are written in batches
-    with app.engine.connect() as connection:
-        trail = access_store.audit_trail(connection, patient)
+    trail = app.records.history(patient)
     mine = [(row.transaction, row.action, row.outcome) for row in trail
             if row.subject_id == READER]
     assert mine == [("ITI-57", "U", "failure"), ("ITI-18", "R", "success")]

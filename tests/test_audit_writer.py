@@ -9,9 +9,9 @@ import time
 import pytest
 
 from xds_server.security.principal import Principal
-from xds_server.store import access_store
+from xds_server.store import audit_store
 from xds_server.store.audit_writer import ReadAuditWriter
-from xds_server.store.database import make_engine
+from xds_server.store.database import UnitOfWork, make_engine
 from xds_server.store.schema import migrate
 
 from .conftest import DATABASES, database_for
@@ -32,8 +32,7 @@ def test_a_batch_keeps_each_read_and_its_moment(kind, tmp_path):
             moments.append((before, dt.datetime.now(dt.UTC)))
             time.sleep(0.05)
         assert writer.flush()
-        with engine.connect() as connection:
-            trail = access_store.audit_trail(connection, "P1")
+        trail = _trail(engine, "P1")
         assert [(r.request_id, r.subject_id, r.documents) for r in trail] == [
             (f"req-{n}", f"81010123456{n}", f"1.2.3.{n} 1.2.3.9") for n in range(3)]
         for row, (before, after) in zip(trail, moments, strict=True):
@@ -46,7 +45,7 @@ def test_a_batch_keeps_each_read_and_its_moment(kind, tmp_path):
 
 def _trail(engine, patient):
     with engine.connect() as connection:
-        return access_store.audit_trail(connection, patient)
+        return audit_store.trail(UnitOfWork(connection), patient)
 
 
 def test_the_thread_writes_and_retries_until_the_database_takes_them(tmp_path):

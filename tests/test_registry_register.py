@@ -81,10 +81,7 @@ def test_ihe_example_register_request_is_accepted(app):
 def test_unknown_and_closed_patients_are_refused(app, patient):
     reply = register(app, single_document_submission(new_patient()))
     assert reply.codes == ["XDSUnknownPatientId"]
-    from xds_server.store import registry_store
-
-    with app.engine.begin() as connection:
-        registry_store.close_patient(connection, patient)
+    app.records.close(patient)
     assert register(app, single_document_submission(patient)).codes == ["XDSUnknownPatientId"]
 
 

@@ -11,9 +11,10 @@ import ssl
 
 import pytest
 import trustme
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from xds_server.store import access_store, registry_store
+from xds_server.records.actor import Records
+from xds_server.store.database import Database
 
 from .cda_data import CR_BIO, TEST_INS
 from .conftest import start_server, stop_server
@@ -103,9 +104,8 @@ def test_the_readme_workflow_over_mutual_tls_with_a_signed_vihf(pki, secured, tm
                         url + "/xds/repository", *endpoints, *connection, env=env)
     assert submitted.returncode == 0, submitted.stderr + submitted.stdout
     unique_id = submitted.stdout.split()[0]
-    engine = create_engine(f"sqlite:///{secured[2] / 'registry.sqlite3'}")
-    with engine.begin() as db:    # the patient authorised this professional (DMP rule)
-        access_store.grant(db, registry_store.patient_key(TEST_INS), PROFESSIONAL)
+    database = Database.from_url(f"sqlite:///{secured[2] / 'registry.sqlite3'}")
+    Records(database).authorize(TEST_INS, PROFESSIONAL)   # the patient's authorisation (DMP)
 
     listed = run_cli("query", "--patient", TEST_INS, *endpoints, *connection, env=env)
     assert listed.returncode == 0, listed.stderr
@@ -118,10 +118,10 @@ def test_the_readme_workflow_over_mutual_tls_with_a_signed_vihf(pki, secured, tm
     assert hashlib.sha256(out.read_bytes()).digest() == \
         hashlib.sha256(CR_BIO.read_bytes()).digest()
 
-    with engine.connect() as db:
+    with database.engine.connect() as db:
         rows = db.execute(text("SELECT client_subject, client_serial, subject_id "
                                "FROM audit_events")).all()
-    engine.dispose()
+    database.dispose()
     assert rows, "the transactions were audited"
     serial = format(_serial(files["client"]), "X")
     for subject, recorded_serial, person in rows:

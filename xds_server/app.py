@@ -19,6 +19,7 @@ from .dmp.wsgi import dmp_routes
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
+from .records.actor import Records
 from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
@@ -27,7 +28,7 @@ from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
 from .store.blobs import FilesystemBlobStore
-from .store.database import ReadConnection, check_database, make_engine
+from .store.database import Database, ReadConnection, check_database
 from .transactions.authentication import authenticator_for
 from .transactions.echo import ECHO_OPERATION
 from .transactions.iti18 import iti18_operation
@@ -83,8 +84,10 @@ class XdsApplication:
         # every XML parse of this process is bounded before the tree exists (finding 10)
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
         self.metrics = Metrics()
-        self.engine = make_engine(settings.database_url)
+        self.database = Database.from_url(settings.database_url)
+        self.engine = self.database.engine
         reads = ReadConnection(self.engine)   # one kept connection for both actors' reads
+        self.records = Records(self.database)
         self.registry = Registry(self.engine, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
@@ -115,7 +118,7 @@ class XdsApplication:
             REPOSITORY_PATH: SoapEndpoint(
                 "repository", repository_operations(settings, self.repository),
                 wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
-            **dmp_routes(self.engine, self.verifier,
+            **dmp_routes(self.records, self.verifier,
                          min(settings.max_request_bytes, settings.max_envelope_bytes)),
             "/health": self._health,
             "/metrics": self._metrics,

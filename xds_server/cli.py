@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +16,9 @@ from . import __version__
 from .cli_client import Connection, client_options
 from .cli_settings import command_settings as _settings
 from .config import Settings, redact_url
+
+if TYPE_CHECKING:
+    from .records.actor import Records
 
 
 @click.group()
@@ -116,12 +122,19 @@ def patient() -> None:
     """The registry's known patients (the DMP's open records)."""
 
 
-def _patient_engine(ctx: click.Context, data_dir: str | None):
-    from .store.database import make_engine
+@contextlib.contextmanager
+def _records(ctx: click.Context, data_dir: str | None) -> Iterator[Records]:
+    """The records actor on the configured database (brought to the current schema first)."""
+    from .records.actor import Records
+    from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
     _upgrade_database(settings)
-    return make_engine(settings.database_url)
+    database = Database.from_url(settings.database_url)
+    try:
+        yield Records(database)
+    finally:
+        database.dispose()
 
 
 def _check_patient_id(patient_id: str) -> None:
@@ -138,16 +151,14 @@ def _check_patient_id(patient_id: str) -> None:
 @click.pass_context
 def patient_add(ctx: click.Context, patient_ids: tuple[str, ...], data_dir: str | None) -> None:
     """Open the record of one or more patients, e.g. 'ID^^^&1.2.250.1.213.1.4.10&ISO'."""
-    from .store import registry_store
+    from .model.hl7 import patient_key
 
     for patient_id in patient_ids:
         _check_patient_id(patient_id)
-    engine = _patient_engine(ctx, data_dir)
-    with engine.begin() as connection:
+    with _records(ctx, data_dir) as records:
         for patient_id in patient_ids:
-            new = registry_store.add_patient(connection, patient_id)
-            key = registry_store.patient_key(patient_id)
-            click.echo(f"{'opened' if new else 'already open'}: {key}")
+            new = records.open(patient_id)
+            click.echo(f"{'opened' if new else 'already open'}: {patient_key(patient_id)}")
 
 
 @patient.command("close")
@@ -156,13 +167,15 @@ def patient_add(ctx: click.Context, patient_ids: tuple[str, ...], data_dir: str 
 @click.pass_context
 def patient_close(ctx: click.Context, patient_id: str, data_dir: str | None) -> None:
     """Close a patient's record: new submissions for it are refused (XDSUnknownPatientId)."""
-    from .store import registry_store
+    from .model.hl7 import patient_key
+    from .records.actor import UnknownRecord
 
-    engine = _patient_engine(ctx, data_dir)
-    with engine.begin() as connection:
-        if not registry_store.close_patient(connection, patient_id):
-            raise click.ClickException(f"no open record for {patient_id}")
-    click.echo(f"closed: {registry_store.patient_key(patient_id)}")
+    with _records(ctx, data_dir) as records:
+        try:
+            records.close(patient_id)
+        except UnknownRecord:
+            raise click.ClickException(f"no open record for {patient_id}") from None
+    click.echo(f"closed: {patient_key(patient_id)}")
 
 
 @patient.command("list")
@@ -170,12 +183,9 @@ def patient_close(ctx: click.Context, patient_id: str, data_dir: str | None) -> 
 @click.pass_context
 def patient_list(ctx: click.Context, data_dir: str | None) -> None:
     """Known patients with their record status."""
-    from .store import registry_store
-
-    engine = _patient_engine(ctx, data_dir)
-    with engine.connect() as connection:
-        for row in registry_store.list_patients(connection):
-            click.echo(f"{row.status:<6}  {row.patient_id}")
+    with _records(ctx, data_dir) as records:
+        for record in records.records():
+            click.echo(f"{record.status:<6}  {record.patient_id}")
 
 
 DEFAULT_REGISTRY = "http://127.0.0.1:8080/xds/registry"

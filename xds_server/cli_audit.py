@@ -21,21 +21,20 @@ def _moment(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _rows(ctx: click.Context, data_dir: str | None, patient: str | None,
-          since: str | None, until: str | None):
-    from .store import access_store
-    from .store.database import make_engine
-    from .store.registry_store import patient_key
+def _events(ctx: click.Context, data_dir: str | None, patient: str | None,
+            since: str | None, until: str | None):
+    from .model.hl7 import patient_key
+    from .store import audit_store
+    from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    engine = make_engine(settings.database_url)
+    database = Database.from_url(settings.database_url)
     try:
-        with engine.connect() as connection:
-            return settings, access_store.audit_trail(
-                connection, patient_key(patient) if patient else None, _moment(since),
-                _moment(until))
+        with database.reading() as uow:
+            return settings, audit_store.trail(uow, patient_key(patient) if patient else None,
+                                               _moment(since), _moment(until))
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 @click.group()
@@ -51,12 +50,14 @@ def audit() -> None:
 def audit_show(ctx: click.Context, patient: str, since: str | None,
                data_dir: str | None) -> None:
     """A patient's access history, oldest first."""
-    _, rows = _rows(ctx, data_dir, patient, since, None)
-    for row in rows:
-        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {row.transaction:6} {row.action} "
-                   f"{row.outcome:7}  {row.subject_id} ({row.role}, {row.structure_id or '-'}, "
-                   f"{row.purpose_of_use})  {row.documents or '-'}  request {row.request_id}")
-    click.echo(f"{len(rows)} event(s)")
+    _, events = _events(ctx, data_dir, patient, since, None)
+    for event in events:
+        who = f"{event.subject_id} ({event.role}, {event.structure_id or '-'}, " \
+              f"{event.purpose_of_use})"
+        click.echo(f"{event.at:%Y-%m-%d %H:%M:%S}  {event.transaction:6} {event.action} "
+                   f"{event.outcome:7}  {who}  {event.documents or '-'}  "
+                   f"request {event.request_id}")
+    click.echo(f"{len(events)} event(s)")
 
 
 @audit.command("export")
@@ -72,6 +73,6 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: 
     """Write the period's audit messages to a file."""
     from .security.audit_export import export
 
-    settings, rows = _rows(ctx, data_dir, None, since, until)
-    Path(out).write_bytes(export(rows, settings.home_community_id, fmt))
-    click.echo(f"{len(rows)} audit message(s) written to {out} ({fmt})")
+    settings, events = _events(ctx, data_dir, None, since, until)
+    Path(out).write_bytes(export(events, settings.home_community_id, fmt))
+    click.echo(f"{len(events)} audit message(s) written to {out} ({fmt})")

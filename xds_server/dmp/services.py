@@ -3,7 +3,8 @@ record with the patient's oppositions (to emergency access, to feeding), authori
 professionals, list who may read a record and which records a professional may read, read a
 record's access history.
 
-Who may call what is the access decision's (security/access.py, `ROLE_ACTIONS`): the patient
+A typed SOAP face of the records actor (records/actor.py), which asks the access decision
+(security/access.py, `ROLE_ACTIONS`) who may call what: the patient
 (VIHF role patient, about their own record) manages their authorisations and oppositions and
 reads their history; a legal representative likewise; an administrator opens and closes
 records; a professional lists the records they may read. Every caller acts on the patient
@@ -13,18 +14,20 @@ their VIHF names (resource-id) only. With XDS_SECURITY=none every call acts as t
 
 from __future__ import annotations
 
-from spyne import Array, ComplexModel, Fault, ServiceBase, Unicode, rpc
-from sqlalchemy import Engine
+import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
 
-from ..security.access import OPPOSITIONS, Action, in_scope, may_ask
+from spyne import Array, ComplexModel, Fault, ServiceBase, Unicode, rpc
+
+from ..records.actor import InvalidMode, NotAllowed, Records, RecordsRefusal, UnknownRecord
 from ..security.principal import SYSTEM, Principal
-from ..store import access_store
-from ..store import registry_store as store
 
 PATIENTS_NS = "urn:xds-server:dmp:patients"
 AUTHORIZATIONS_NS = "urn:xds-server:dmp:authorizations"
 PRINCIPAL_KEY = "xds.principal"
 REFUSAL_KEY = "xds.refusal"
+T = TypeVar("T")
 
 
 # required and not empty: an empty patient id is a schema error, answered before any service runs
@@ -45,51 +48,29 @@ class AccessEvent(ComplexModel):
     documents = Unicode
 
 
-def _engine(ctx) -> Engine:
-    return ctx.app.config["engine"]
-
-
 # the transaction names the audit trail records for the services' changes (16 characters)
 AUDITED = {"OpenRecord": "DMP-OpenRecord", "CloseRecord": "DMP-CloseRecord",
            "SetOppositions": "DMP-Oppositions", "AddAuthorization": "DMP-Authorize",
            "RemoveAuthorization": "DMP-Unauthorize"}
+# the records actor's refusals as the services' faults
+FAULTS: dict[type[RecordsRefusal], str] = {NotAllowed: "Client.Forbidden",
+                                            UnknownRecord: "Client.UnknownPatient",
+                                            InvalidMode: "Client.InvalidMode"}
 
 
-def _principal(ctx, patient_id: str | None, action: Action) -> Principal:
-    """The caller, when the access decision lets them do this (on this patient's record); a
-    Fault otherwise. The refusal names no identifier."""
+def _call(ctx, work: Callable[[Records, Principal], T]) -> T:
+    """Run `work` with the records actor and the caller (named for the audit trail by the
+    operation); the actor's refusals as Faults, which name no identifier but the caller's."""
     environ = ctx.transport.req_env
     if environ.get(REFUSAL_KEY):
         raise Fault("Client.Authentication", f"VIHF refused: {environ[REFUSAL_KEY]}")
     principal = environ.get(PRINCIPAL_KEY) or SYSTEM
-    if not may_ask(principal, action):
-        raise Fault("Client.Forbidden", f"a {principal.role} may not do this")
-    if patient_id is not None and not in_scope(principal, patient_id):
-        raise Fault("Client.Forbidden", "the VIHF (resource-id) is for another patient")
-    return principal
-
-
-def _audit(ctx, connection, principal: Principal, patient: str) -> None:
-    """An authenticated caller's change, in the record's history (as reads are)."""
-    if principal.is_system:
-        return
     operation = ctx.method_request_string.rsplit("}", 1)[-1]
-    access_store.audit(connection, principal, "U", "success", patient, (),
-                       AUDITED.get(operation, "DMP"))
-
-
-def _modes(modes) -> list[str]:
-    chosen = list(modes or [])
-    unknown = sorted(set(chosen) - set(OPPOSITIONS))
-    if unknown:
-        raise Fault("Client.InvalidMode", f"unknown access mode(s) {', '.join(unknown)}; "
-                                          f"known: {', '.join(OPPOSITIONS)}")
-    return chosen
-
-
-def _known(connection, patient: str) -> None:
-    if store.patient_status(connection, patient) is None:
-        raise Fault("Client.UnknownPatient", f"no record for patient {patient}")
+    principal = dataclasses.replace(principal, transaction=AUDITED.get(operation, "DMP"))
+    try:
+        return work(ctx.app.config["records"], principal)
+    except RecordsRefusal as refusal:
+        raise Fault(FAULTS[type(refusal)], str(refusal)) from None
 
 
 class PatientService(ServiceBase):
@@ -97,46 +78,30 @@ class PatientService(ServiceBase):
 
     @rpc(PatientId, Array(Unicode), _returns=Unicode)
     def OpenRecord(ctx, patient_id, opposed_modes):
-        principal = _principal(ctx, patient_id, Action.OPEN_RECORD)
-        modes = _modes(opposed_modes)
-        with _engine(ctx).begin() as connection:
-            created = store.add_patient(connection, patient_id)
-            access_store.set_opposed_modes(connection, store.patient_key(patient_id), modes)
-            _audit(ctx, connection, principal, store.patient_key(patient_id))
-        return "opened" if created else "already open"
+        opened = _call(ctx, lambda records, caller: records.open(
+            patient_id, caller, list(opposed_modes or [])))
+        return "opened" if opened else "already open"
 
     @rpc(PatientId, _returns=Unicode)
     def CloseRecord(ctx, patient_id):
-        principal = _principal(ctx, patient_id, Action.OPEN_RECORD)
-        with _engine(ctx).begin() as connection:
-            closed = store.close_patient(connection, patient_id)
-            if closed:
-                _audit(ctx, connection, principal, store.patient_key(patient_id))
-        if not closed:
-            raise Fault("Client.UnknownPatient", f"no open record for patient {patient_id}")
+        _call(ctx, lambda records, caller: records.close(patient_id, caller))
         return "closed"
 
     @rpc(PatientId, Array(Unicode), _returns=Unicode)
     def SetOppositions(ctx, patient_id, opposed_modes):
-        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
-        modes = _modes(opposed_modes)
-        patient = store.patient_key(patient_id)
-        with _engine(ctx).begin() as connection:
-            _known(connection, patient)
-            access_store.set_opposed_modes(connection, patient, modes)
-            _audit(ctx, connection, principal, patient)
-        return " ".join(sorted(modes)) or "none"
+        modes = _call(ctx, lambda records, caller: records.set_oppositions(
+            patient_id, list(opposed_modes or []), caller))
+        return " ".join(modes) or "none"
 
     @rpc(PatientId, _returns=Array(AccessEvent))
     def AccessHistory(ctx, patient_id):
-        _principal(ctx, patient_id, Action.READ_HISTORY)
-        with _engine(ctx).connect() as connection:
-            rows = access_store.audit_trail(connection, store.patient_key(patient_id))
-        return [AccessEvent(at=row.at.isoformat(), transaction=row.transaction,
-                            action=row.action, outcome=row.outcome, subject_id=row.subject_id,
-                            role=row.role, structure_id=row.structure_id,
-                            purpose_of_use=row.purpose_of_use, documents=row.documents)
-                for row in rows]
+        events = _call(ctx, lambda records, caller: records.history(patient_id, caller))
+        return [AccessEvent(at=event.at.isoformat(), transaction=event.transaction,
+                            action=event.action, outcome=event.outcome,
+                            subject_id=event.subject_id, role=event.role,
+                            structure_id=event.structure_id,
+                            purpose_of_use=event.purpose_of_use, documents=event.documents)
+                for event in events]
 
 
 class AuthorizationService(ServiceBase):
@@ -144,38 +109,22 @@ class AuthorizationService(ServiceBase):
 
     @rpc(PatientId, ProfessionalId, _returns=Unicode)
     def AddAuthorization(ctx, patient_id, professional_id):
-        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
-        patient = store.patient_key(patient_id)
-        with _engine(ctx).begin() as connection:
-            _known(connection, patient)
-            added = access_store.grant(connection, patient, professional_id)
-            if added:
-                _audit(ctx, connection, principal, patient)
+        added = _call(ctx, lambda records, caller: records.authorize(
+            patient_id, professional_id, caller))
         return "authorised" if added else "already authorised"
 
     @rpc(PatientId, ProfessionalId, _returns=Unicode)
     def RemoveAuthorization(ctx, patient_id, professional_id):
-        principal = _principal(ctx, patient_id, Action.MANAGE_CONSENT)
-        patient = store.patient_key(patient_id)
-        with _engine(ctx).begin() as connection:
-            removed = access_store.revoke(connection, patient, professional_id)
-            if removed:
-                _audit(ctx, connection, principal, patient)
+        removed = _call(ctx, lambda records, caller: records.revoke(
+            patient_id, professional_id, caller))
         return "removed" if removed else "was not authorised"
 
     @rpc(PatientId, _returns=Array(Unicode))
     def ListProfessionals(ctx, patient_id):
-        _principal(ctx, patient_id, Action.MANAGE_CONSENT)
-        with _engine(ctx).connect() as connection:
-            rows = access_store.authorized_professionals(connection,
-                                                         store.patient_key(patient_id))
-        return [row.professional_id for row in rows]
+        granted = _call(ctx, lambda records, caller: records.professionals(patient_id, caller))
+        return [authorization.professional_id for authorization in granted]
 
     @rpc(ProfessionalId, _returns=Array(Unicode))
     def ListRecords(ctx, professional_id):
-        principal = _principal(ctx, None, Action.LIST_RECORDS)
-        if principal.role == "professional" and principal.subject_id != professional_id:
-            raise Fault("Client.Forbidden", "a professional lists only their own records")
-        with _engine(ctx).connect() as connection:
-            rows = access_store.authorized_records(connection, professional_id)
-        return [row.patient_id for row in rows]
+        granted = _call(ctx, lambda records, caller: records.records_of(professional_id, caller))
+        return [authorization.patient_id for authorization in granted]

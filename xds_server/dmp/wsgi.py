@@ -20,8 +20,8 @@ from lxml import etree
 from spyne import Application
 from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
-from sqlalchemy import Engine
 
+from ..records.actor import Records
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
@@ -182,13 +182,13 @@ def _fault(start_response: Callable[..., Any], fault: SoapFault,
     return [body]
 
 
-def dmp_routes(engine: Engine, verifier: VihfVerifier | None,
+def dmp_routes(records: Records, verifier: VihfVerifier | None,
                max_request_bytes: int) -> dict[str, GuardedService]:
     routes = {}
     for path, (service, namespace, name) in PATHS.items():
         application = Application([service], tns=namespace, name=name,
                                   in_protocol=Soap12(), out_protocol=Soap12(),
-                                  config={"engine": engine})
+                                  config={"records": records})
         xml_schema = application.interface.docs.xml_schema
         xml_schema.build_validation_schema()
         routes[path] = GuardedService(WsgiApplication(application), namespace,

@@ -52,6 +52,14 @@ CISIS_ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
 CISIS_DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 STATUSES = (APPROVED, DEPRECATED, SUBMITTED, CISIS_ARCHIVED, CISIS_DELETED)
 
+# The DMP's visibility codes (CI-SIS TRE_A07), carried as confidentiality codes: what the access
+# decision hides from whom (security/access.py)
+VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"
+MASQUE_PS = "MASQUE_PS"
+INVISIBLE_PATIENT = "INVISIBLE_PATIENT"
+INVISIBLE_REPRESENTANTS = "INVISIBLE_REPRESENTANTS_LEGAUX"
+VISIBILITY_CODES = frozenset({MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS})
+
 # Association types
 HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
 RPLC = "urn:ihe:iti:2007:AssociationType:RPLC"

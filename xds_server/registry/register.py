@@ -25,7 +25,8 @@ from ..model import vocabulary as v
 from ..model.hl7 import dtm_key
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
-from ..security.access import VISIBILITY_SYSTEM, check_scope
+from ..model.vocabulary import VISIBILITY_SYSTEM
+from ..security.access import check_scope
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store

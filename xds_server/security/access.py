@@ -22,18 +22,20 @@ concerned; the rules are the tables below, so a front never carries a rule of it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 
+from ..model.facts import DocumentFacts, RecordAccess
 from ..model.hl7 import patient_key
+from ..model.vocabulary import (
+    CISIS_DELETED,
+    INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS,
+    MASQUE_PS,
+)
 from ..validation.errors import ErrorCode, RegistryFailure, error
 from .principal import Principal
 
-VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"
-MASQUE_PS = "MASQUE_PS"
-INVISIBLE_PATIENT = "INVISIBLE_PATIENT"
-INVISIBLE_REPRESENTANTS = "INVISIBLE_REPRESENTANTS_LEGAUX"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+DELETED = CISIS_DELETED
 
 # What a patient may oppose (stored with the record): an emergency mode, or the feeding of
 # the record by professionals.
@@ -74,21 +76,6 @@ HIDDEN_FROM: dict[str, frozenset[str]] = {
     INVISIBLE_PATIENT: frozenset({PATIENT}),
     INVISIBLE_REPRESENTANTS: frozenset({REPRESENTATIVE}),
 }
-
-
-@dataclass(frozen=True)
-class RecordAccess:
-    """What the patient decided about this caller and this record."""
-
-    authorized: bool = False                  # an authorisation for this professional
-    opposed_modes: frozenset[str] = frozenset()   # oppositions (OPPOSITIONS) of the patient
-
-
-@dataclass(frozen=True)
-class DocumentFacts:
-    status: str
-    visibility_codes: frozenset[str]          # codes of 1.2.250.1.213.1.1.4.13 it carries
-    author_ids: frozenset[str]                # national ids of its authors
 
 
 def may_ask(principal: Principal, action: Action) -> bool:

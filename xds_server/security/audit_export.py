@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from lxml import etree
-from sqlalchemy.engine import Row
+
+from ..model.audit import AuditEvent
 
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 SOURCE_ROLE = ("110153", "Source Role ID")
@@ -89,8 +90,8 @@ def _utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
 
 
-def _details(row: Row) -> dict[str, str]:
-    text = getattr(row, "detail", "") or ""
+def _details(record: AuditEvent) -> dict[str, str]:
+    text = record.detail
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
@@ -113,43 +114,44 @@ def _object(message: etree._Element, object_id: str, type_code: str, role: str,
     return element
 
 
-def audit_message(row: Row, source_id: str, dicom: bool = False) -> etree._Element:
-    table = TABLES.get(row.transaction)
+def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> etree._Element:
+    table = TABLES.get(record.transaction)
     message = etree.Element("AuditMessage")
     event = etree.SubElement(message, "EventIdentification",
-                             EventActionCode=table.action if table else row.action,
-                             EventDateTime=_utc(row.at),
-                             EventOutcomeIndicator=OUTCOMES.get(row.outcome, "8"))
+                             EventActionCode=table.action if table else record.action,
+                             EventDateTime=_utc(record.at),
+                             EventOutcomeIndicator=OUTCOMES.get(record.outcome, "8"))
     event_id = table.event if table else ("110100", "Application Activity")
     _code(event, "EventID", event_id[0], "DCM", event_id[1], dicom)
-    _code(event, "EventTypeCode", row.transaction, "IHE Transactions",
-          table.name if table else row.transaction, dicom)
-    if row.purpose_of_use:
-        _code(event, "PurposeOfUse", row.purpose_of_use, "1.2.250.1.213.1.1.4.248",
-              row.purpose_of_use, dicom)
+    _code(event, "EventTypeCode", record.transaction, "IHE Transactions",
+          table.name if table else record.transaction, dicom)
+    if record.purpose_of_use:
+        _code(event, "PurposeOfUse", record.purpose_of_use, "1.2.250.1.213.1.1.4.248",
+              record.purpose_of_use, dicom)
     caller_is_source = table.caller_is_source if table else True
     # the network caller: its TLS client subject when it showed one, else its address
-    caller_id = getattr(row, "client_subject", "") or getattr(row, "client_address", "")
+    caller_id = record.client_subject or record.client_address
     _participant(message, caller_id, True, SOURCE_ROLE if caller_is_source
-                 else DESTINATION_ROLE, getattr(row, "client_address", ""), dicom)
-    if row.role != "system":       # the person a VIHF named: Human Requestor
-        person = etree.SubElement(message, "ActiveParticipant", UserID=row.subject_id,
+                 else DESTINATION_ROLE, record.client_address, dicom)
+    if record.role != "system":       # the person a VIHF named: Human Requestor
+        person = etree.SubElement(message, "ActiveParticipant", UserID=record.subject_id,
                                   UserIsRequestor="true")
-        if row.structure_id:
-            person.set("AlternativeUserID", row.structure_id)
-        _code(person, "RoleIDCode", row.role, "xds-server roles", row.role, dicom)
-    endpoint = getattr(row, "endpoint", "") or source_id
+        if record.structure_id:
+            person.set("AlternativeUserID", record.structure_id)
+        _code(person, "RoleIDCode", record.role, "xds-server roles", record.role, dicom)
+    endpoint = record.endpoint or source_id
     _participant(message, endpoint, False, DESTINATION_ROLE if caller_is_source
                  else SOURCE_ROLE, urlsplit(endpoint).hostname or "", dicom)
     etree.SubElement(message, "AuditSourceIdentification", AuditSourceID=source_id)
-    _objects(message, row, table.objects if table else ("patient", "documents"), dicom)
+    _objects(message, record, table.objects if table else ("patient", "documents"), dicom)
     return message
 
 
-def _objects(message: etree._Element, row: Row, wanted: tuple[str, ...], dicom: bool) -> None:
-    details = _details(row)
-    if "patient" in wanted and row.patient_id:
-        _object(message, row.patient_id, "1", "1", ("2", "RFC-3881", "Patient Number"), dicom)
+def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...],
+             dicom: bool) -> None:
+    details = _details(record)
+    if "patient" in wanted and record.patient_id:
+        _object(message, record.patient_id, "1", "1", ("2", "RFC-3881", "Patient Number"), dicom)
     if "submission_set" in wanted and details.get("submission_set"):
         _object(message, details["submission_set"], "2", "20",
                 (SUBMISSION_SET_NODE, "IHE XDS Metadata", "submission set classificationNode"),
@@ -160,17 +162,17 @@ def _objects(message: etree._Element, row: Row, wanted: tuple[str, ...], dicom: 
         etree.SubElement(query, "ParticipantObjectDetail", type="QueryEncoding",
                          value="VVRGLTg=")         # base64 of UTF-8
     if "documents" in wanted:
-        for document in row.documents.split():
+        for document in record.documents.split():
             _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
     # the request id, to find the request in the server's log (DICOM: any other object)
     etree.SubElement(message, "ParticipantObjectIdentification",
-                     ParticipantObjectID=row.request_id, ParticipantObjectTypeCode="4",
+                     ParticipantObjectID=record.request_id, ParticipantObjectTypeCode="4",
                      ParticipantObjectTypeCodeRole="13")
 
 
-def export(rows: Iterable[Row], source_id: str, fmt: str = "rfc3881") -> bytes:
+def export(records: Iterable[AuditEvent], source_id: str, fmt: str = "rfc3881") -> bytes:
     """The messages of a period, wrapped in one AuditMessages element."""
     root = etree.Element("AuditMessages", format=fmt)
-    for row in rows:
-        root.append(audit_message(row, source_id, dicom=fmt == "dicom"))
+    for record in records:
+        root.append(audit_message(record, source_id, dicom=fmt == "dicom"))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

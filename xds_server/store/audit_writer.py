@@ -9,7 +9,6 @@ exit) writes them.
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import logging
 import os
 import threading
@@ -17,8 +16,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from ..security.principal import Principal
-from . import access_store
+from ..model.audit import AuditEvent, Caller
+from . import audit_store
+from .database import UnitOfWork
 
 log = logging.getLogger("xds_server.audit")
 MAX_ATTEMPTS = 50        # about a minute of retries before records are reported lost
@@ -29,7 +29,7 @@ class ReadAuditWriter:
         self.engine = engine
         self.interval = interval
         self.max_batch = max_batch
-        self._pending: list[tuple] = []
+        self._pending: list[AuditEvent] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -38,12 +38,12 @@ class ReadAuditWriter:
         self._failures = 0
         self._woken = False     # the thread was told of the queued records
 
-    def record(self, principal: Principal, action: str, outcome: str, patient_id: str | None,
+    def record(self, caller: Caller, action: str, outcome: str, patient_id: str | None,
                documents: Sequence[str], transaction: str, detail: str = "") -> None:
+        """Queue the record of a read, stamped now (when it happened)."""
+        event = AuditEvent.of(caller, action, outcome, patient_id, documents, transaction, detail)
         with self._lock:
-            self._pending.append((principal, action, outcome, patient_id, tuple(documents),
-                                  transaction, dt.datetime.now(dt.UTC),   # when it happened
-                                  detail))
+            self._pending.append(event)
             if self._thread is None or self._pid != os.getpid():   # first use, or after fork
                 self._pid = os.getpid()
                 self._stop.clear()
@@ -72,7 +72,7 @@ class ReadAuditWriter:
             return True
         try:
             with self.engine.begin() as connection:
-                access_store.audit_many(connection, batch)
+                audit_store.write(UnitOfWork(connection), batch)
         except Exception as exc:
             self._failures += 1
             if self._failures >= MAX_ATTEMPTS:

@@ -1,13 +1,18 @@
-"""Database engines: one place that knows how SQLite and PostgreSQL are set up.
+"""Database engines: one place that knows how SQLite and PostgreSQL are set up, and the only
+face of them the actors see: a `Database` that hands out units of work.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout, so several gunicorn workers can
-share the embedded database; PostgreSQL uses a pre-pinged pool.
+share the embedded database; PostgreSQL uses a pre-pinged pool. The actors never hold a
+connection or a row: they open a `UnitOfWork` (one transaction, or one read) and pass it to the
+store's functions, which take and return model objects. A database that is down or refuses a
+write reaches them as `StoreUnavailable` or `StoreConflict`, whatever the driver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +20,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 T = TypeVar("T")
 
@@ -126,3 +131,74 @@ def _unusable(connection: Connection) -> bool:
         return True
     driver = connection.connection.driver_connection
     return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or gave up (down, restarting, out of connections)."""
+
+
+class StoreConflict(Exception):
+    """A write collided with another one (a key written concurrently)."""
+
+
+class UnitOfWork:
+    """One transaction, or one read, as the store's functions take it. Opaque to the actors:
+    what is inside is the store's business."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @property
+    def dialect(self) -> str:
+        return self.connection.dialect.name
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The driver's failures as the store's own exceptions."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise StoreConflict(str(exc.orig)) from exc
+    except (OperationalError, psycopg.OperationalError) as exc:
+        raise StoreUnavailable(str(exc)) from exc
+
+
+class Database:
+    """The registry's database: units of work for the actors, and one kept autocommit
+    connection per thread for one-statement reads (shared by every actor of a process)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reads = ReadConnection(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(make_engine(url))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with _translated(), self.engine.begin() as connection:
+            yield UnitOfWork(connection)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        """Several reads that see one state of the database."""
+        with _translated(), self.engine.connect() as connection:
+            yield UnitOfWork(connection)
+
+    def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """One read on the kept connection: no pool checkout, no BEGIN; `work` must be safe to
+        run twice (it is, once, if the connection turns out lost)."""
+        with _translated():
+            return self._reads.run(lambda connection: work(UnitOfWork(connection)))
+
+    def check(self) -> tuple[bool, str]:
+        return check_database(self.engine)
+
+    def dispose(self) -> None:
+        self._reads.close()
+        self.engine.dispose()

@@ -3,7 +3,6 @@ transaction, so a submission is written all or nothing."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,9 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from ..model.hl7 import patient_key
+from ..model.patients import OPEN
+from . import records_store
+from .database import UnitOfWork
 from .tables import (
     OBJECT_TABLES,
     associations,
@@ -19,47 +21,15 @@ from .tables import (
     folders,
     object_index,
     object_values,
-    patients,
     submission_sets,
 )
 
-OPEN = "open"
-CLOSED = "closed"
-
-
-# --- patients ---------------------------------------------------------------------------------
-
-def add_patient(connection: Connection, patient_id: str) -> bool:
-    """Open a patient's record; True when it was new or reopened."""
-    key = patient_key(patient_id)
-    now = dt.datetime.now(dt.UTC)
-    current = patient_status(connection, key)
-    if current == OPEN:
-        return False
-    if current == CLOSED:
-        connection.execute(update(patients).where(patients.c.patient_id == key)
-                           .values(status=OPEN, closed_at=None))
-    else:
-        connection.execute(insert(patients).values(patient_id=key, status=OPEN, opened_at=now))
-    return True
-
-
-def close_patient(connection: Connection, patient_id: str) -> bool:
-    result = connection.execute(
-        update(patients).where(and_(patients.c.patient_id == patient_key(patient_id),
-                                    patients.c.status == OPEN))
-        .values(status=CLOSED, closed_at=dt.datetime.now(dt.UTC)))
-    return result.rowcount == 1
+__all__ = ["OPEN", "patient_key"]   # read here by the registry, beside patient_status
 
 
 def patient_status(connection: Connection, patient_id: str) -> str | None:
-    return connection.execute(select(patients.c.status)
-                              .where(patients.c.patient_id == patient_key(patient_id))
-                              ).scalar_one_or_none()
-
-
-def list_patients(connection: Connection) -> list[Row]:
-    return list(connection.execute(select(patients).order_by(patients.c.patient_id)))
+    """records_store.patient_status within the registry's connection."""
+    return records_store.patient_status(UnitOfWork(connection), patient_id)
 
 
 # --- the object index -------------------------------------------------------------------------

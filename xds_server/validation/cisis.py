@@ -18,6 +18,7 @@ from ..model.french_ids import (
     ins_problem,
 )
 from ..model.metadata import Code, DocumentEntry, Folder, RegistryObject, Submission, SubmissionSet
+from ..model.vocabulary import VISIBILITY_CODES, VISIBILITY_SYSTEM
 from ..valuesets import ValueSets
 from .errors import ErrorCode, RegistryError, error
 
@@ -25,8 +26,6 @@ META = ErrorCode.REGISTRY_METADATA_ERROR
 CONFIDENTIALITY_HL7 = "2.16.840.1.113883.5.25"
 # normal, restricted, very restricted (a set: a substring test would take "NR" or "")
 CONFIDENTIALITY_LEVELS = frozenset({"N", "R", "V"})
-VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"   # TRE_A07: the DMP's masking / visibility codes
-VISIBILITY_CODES = frozenset({"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
 LANGUAGE = "fr-FR"
 
 # SubmissionSet.contentTypeCode (JDV_J03): the complete value set is not published as a file;

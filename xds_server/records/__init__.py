@@ -1,0 +1,1 @@
+"""The records actor: patients' records, their status, oppositions and authorisations."""

@@ -1,0 +1,165 @@
+"""The records actor: a patient's record (opened, closed), what the patient decided about it
+(oppositions to emergency access or to feeding, the professionals authorised to read it) and
+who did what to it (the access history).
+
+Every front that manages records calls it: the DMP services (dmp/), the command line, and next
+the HL7 v2 patient feed. Who may do what is the access decision's (security/access.py); a
+refusal is a `RecordsRefusal` that names no other patient, which each front words its own way.
+Changes made by an authenticated caller are audited in their own transaction, so the patient's
+history shows who changed what; the system's (XDS_SECURITY=none, the command line) are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model.audit import AuditEvent
+from ..model.hl7 import patient_key
+from ..model.patients import Authorization, PatientRecord
+from ..security.access import OPPOSITIONS, PROFESSIONAL, Action, in_scope, may_ask
+from ..security.principal import SYSTEM, Principal
+from ..store import audit_store
+from ..store import records_store as store
+from ..store.database import Database, UnitOfWork
+
+AUDITED_AS = "records"      # the transaction the trail names when the front named none
+
+
+class RecordsRefusal(Exception):
+    """A records request refused; the text says why and names no other patient."""
+
+
+class NotAllowed(RecordsRefusal):
+    """The caller may not do this (their role), or not on this record (their scope)."""
+
+
+class UnknownRecord(RecordsRefusal):
+    """No record (or no open record) for this patient."""
+
+
+class InvalidMode(RecordsRefusal):
+    """An opposition that is not one of security.access.OPPOSITIONS."""
+
+
+class Records:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # --- the record ---------------------------------------------------------------------------
+
+    def open(self, patient_id: str, principal: Principal = SYSTEM,
+             opposed_modes: Sequence[str] | None = None) -> bool:
+        """Open (or reopen) a record, with the patient's oppositions when given; False when
+        it was open already."""
+        self._allow(principal, Action.OPEN_RECORD, patient_id)
+        modes = None if opposed_modes is None else _modes(opposed_modes)
+        with self.database.transaction() as uow:
+            opened = store.open_record(uow, patient_id)
+            if modes is not None:
+                store.set_opposed_modes(uow, patient_key(patient_id), modes)
+            self._audit(uow, principal, patient_id)
+        return opened
+
+    def close(self, patient_id: str, principal: Principal = SYSTEM) -> None:
+        """Close an open record: new submissions for it are refused from then on."""
+        self._allow(principal, Action.OPEN_RECORD, patient_id)
+        with self.database.transaction() as uow:
+            if not store.close_record(uow, patient_id):
+                raise UnknownRecord(f"no open record for patient {patient_id}")
+            self._audit(uow, principal, patient_id)
+
+    def record(self, patient_id: str) -> PatientRecord | None:
+        with self.database.reading() as uow:
+            return store.record(uow, patient_id)
+
+    def records(self) -> list[PatientRecord]:
+        """Every record, open or closed (an operator's listing)."""
+        with self.database.reading() as uow:
+            return store.records(uow)
+
+    # --- what the patient decided -------------------------------------------------------------
+
+    def set_oppositions(self, patient_id: str, opposed_modes: Sequence[str],
+                        principal: Principal = SYSTEM) -> list[str]:
+        """Replace the patient's oppositions; returns them, sorted."""
+        self._allow(principal, Action.MANAGE_CONSENT, patient_id)
+        modes = _modes(opposed_modes)
+        with self.database.transaction() as uow:
+            self._known(uow, patient_id)
+            store.set_opposed_modes(uow, patient_key(patient_id), modes)
+            self._audit(uow, principal, patient_id)
+        return sorted(modes)
+
+    def authorize(self, patient_id: str, professional_id: str,
+                  principal: Principal = SYSTEM) -> bool:
+        """Authorise a professional to read the record; False when they already were."""
+        self._allow(principal, Action.MANAGE_CONSENT, patient_id)
+        with self.database.transaction() as uow:
+            self._known(uow, patient_id)
+            added = store.grant(uow, patient_key(patient_id), professional_id)
+            if added:
+                self._audit(uow, principal, patient_id)
+        return added
+
+    def revoke(self, patient_id: str, professional_id: str,
+               principal: Principal = SYSTEM) -> bool:
+        """Withdraw a professional's authorisation; False when there was none."""
+        self._allow(principal, Action.MANAGE_CONSENT, patient_id)
+        with self.database.transaction() as uow:
+            removed = store.revoke(uow, patient_key(patient_id), professional_id)
+            if removed:
+                self._audit(uow, principal, patient_id)
+        return removed
+
+    def professionals(self, patient_id: str,
+                      principal: Principal = SYSTEM) -> list[Authorization]:
+        """Who the patient authorised, in the order they were."""
+        self._allow(principal, Action.MANAGE_CONSENT, patient_id)
+        with self.database.reading() as uow:
+            return store.authorized_professionals(uow, patient_key(patient_id))
+
+    def records_of(self, professional_id: str,
+                   principal: Principal = SYSTEM) -> list[Authorization]:
+        """The records a professional is authorised to read (a professional asks only their
+        own)."""
+        self._allow(principal, Action.LIST_RECORDS, None)
+        if principal.role == PROFESSIONAL and principal.subject_id != professional_id:
+            raise NotAllowed("a professional lists only their own records")
+        with self.database.reading() as uow:
+            return store.authorized_records(uow, professional_id)
+
+    def history(self, patient_id: str, principal: Principal = SYSTEM) -> list[AuditEvent]:
+        """Who did what to the record, oldest first."""
+        self._allow(principal, Action.READ_HISTORY, patient_id)
+        with self.database.reading() as uow:
+            return audit_store.trail(uow, patient_key(patient_id))
+
+    # --- rules --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _allow(principal: Principal, action: Action, patient_id: str | None) -> None:
+        if not may_ask(principal, action):
+            raise NotAllowed(f"a {principal.role} may not do this")
+        if patient_id is not None and not in_scope(principal, patient_id):
+            raise NotAllowed("the VIHF (resource-id) is for another patient")
+
+    @staticmethod
+    def _known(uow: UnitOfWork, patient_id: str) -> None:
+        if store.patient_status(uow, patient_id) is None:
+            raise UnknownRecord(f"no record for patient {patient_key(patient_id)}")
+
+    @staticmethod
+    def _audit(uow: UnitOfWork, principal: Principal, patient_id: str) -> None:
+        """An authenticated caller's change, in the record's history (as reads are)."""
+        if not principal.is_system:
+            audit_store.record(uow, principal, "U", "success", patient_key(patient_id), (),
+                               AUDITED_AS)
+
+
+def _modes(modes: Sequence[str]) -> list[str]:
+    chosen = list(modes)
+    unknown = sorted(set(chosen) - set(OPPOSITIONS))
+    if unknown:
+        raise InvalidMode(f"unknown access mode(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(OPPOSITIONS)}")
+    return chosen

@@ -1,0 +1,71 @@
+"""The audit trail's rows: written in the transaction of the change they record (or in
+batches, for reads: store/audit_writer.py), read back as model `AuditEvent`s."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from ..model.audit import AuditEvent, Caller
+from .database import UnitOfWork, param_mark
+from .tables import audit_events
+
+# the record's fields in the table's column order; quoted: "transaction" is a keyword in SQLite
+FIELDS = ("at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
+          "structure_id", "purpose_of_use", "patient_id", "documents", "client_address",
+          "client_subject", "endpoint", "detail", "client_serial")
+COLUMNS = ", ".join(f'"{name}"' for name in FIELDS)
+_EVENT_FIELDS = frozenset(field.name for field in dataclasses.fields(AuditEvent))
+
+
+def _values(uow: UnitOfWork, event: AuditEvent) -> tuple:
+    moment = event.at if uow.dialect == "postgresql" else \
+        event.at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
+    return (moment, *(getattr(event, name) for name in FIELDS[1:]))
+
+
+def write(uow: UnitOfWork, events: Sequence[AuditEvent]) -> None:
+    """Several records in one statement. On PostgreSQL a batch goes by COPY: a read audit per
+    query is most of what the database writes, and a row copied costs it a fraction of an
+    INSERT executed."""
+    if not events:
+        return
+    rows = [_values(uow, event) for event in events]
+    connection = uow.connection
+    driver = connection.connection.driver_connection
+    if uow.dialect == "postgresql" and not driver.pgconn.pipeline_status:
+        # (a registration writes its own record inside its pipeline, where COPY cannot run)
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY audit_events ({COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = param_mark(connection)
+    connection.exec_driver_sql(f"INSERT INTO audit_events ({COLUMNS}) VALUES "
+                               f"({', '.join([mark] * len(FIELDS))})", rows)
+
+
+def record(uow: UnitOfWork, caller: Caller, action: str, outcome: str, patient_id: str | None,
+           documents: Sequence[str] = (), transaction: str = "", detail: str = "") -> None:
+    """One record of what `caller` did, now; `detail` the other objects the transaction's
+    audit message names (submission_set=uniqueId, query=id)."""
+    write(uow, [AuditEvent.of(caller, action, outcome, patient_id, documents, transaction,
+                              detail)])
+
+
+def trail(uow: UnitOfWork, patient_id: str | None = None, since: dt.datetime | None = None,
+          until: dt.datetime | None = None) -> list[AuditEvent]:
+    """The records of a patient (or all), oldest first, within [since, until)."""
+    query = select(audit_events).order_by(audit_events.c.at, audit_events.c.id)
+    if patient_id is not None:
+        query = query.where(audit_events.c.patient_id == patient_id)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.at < until)
+    return [AuditEvent(**{key: value for key, value in row._mapping.items()
+                          if key in _EVENT_FIELDS})
+            for row in uow.connection.execute(query)]
