@@ -27,8 +27,8 @@ from xds_server.consumer.transport import SoapClient, TransportError
 from xds_server.model.content import Attachment
 from xds_server.records.actor import Records
 from xds_server.store import registry_store
-from xds_server.store.blobs import FilesystemBlobStore
 from xds_server.store.database import Database, make_engine
+from xds_server.store.documents import FilesystemDocumentStore
 from xds_server.store.tables import repository_documents
 
 from .conftest import start_server, stop_server
@@ -124,7 +124,7 @@ def run_crash_campaign(database_url: str, data_dir: Path, kills: int,
 
 
 def unregistered_blobs(database_url: str, root: Path) -> list[str]:
-    blobs = FilesystemBlobStore(root)
+    blobs = FilesystemDocumentStore(root)
     engine = make_engine(database_url)
     problems = []
     with engine.connect() as connection:

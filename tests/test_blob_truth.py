@@ -16,7 +16,7 @@ from xds_server.consumer.documents import REMOVE, remove_request
 from xds_server.repository.actor import DocumentRequest
 from xds_server.security.principal import SYSTEM
 from xds_server.store import repository_store
-from xds_server.store.blobs import MIME_TYPE_XATTR, WITHDRAWN, blob_key
+from xds_server.store.documents import MIME_TYPE_XATTR, WITHDRAWN, blob_key
 
 from .registry_data import single_document_submission
 from .test_repository import PDF, exchange, held_files, provide, retrieve
@@ -37,7 +37,7 @@ def _provided(app, patient, content=PDF, mime_type="application/pdf") -> str:
 
 
 def _final(app, unique_id):
-    return app.blobs.final_path(blob_key(unique_id))
+    return app.document_store.final_path(blob_key(unique_id))
 
 
 def _no_database_lookup(monkeypatch):
@@ -93,7 +93,7 @@ def test_removal_that_does_not_commit_puts_the_file_back(app, patient, monkeypat
         app.repository.remove([DocumentRequest(ours, unique_id)], SYSTEM)
     monkeypatch.undo()
     assert _final(app, unique_id).is_file()
-    assert app.blobs.staged_keys(suffixes=(WITHDRAWN,)) == []
+    assert app.document_store.staged_keys(suffixes=(WITHDRAWN,)) == []
     [doc] = retrieve(app, [(ours, unique_id)]).documents
     assert doc.data == PDF
 
@@ -101,10 +101,10 @@ def test_removal_that_does_not_commit_puts_the_file_back(app, patient, monkeypat
 def test_crash_after_withdrawal_before_commit_is_undone_by_recovery(app, patient):
     ours = app.settings.repository_unique_id
     unique_id = _provided(app, patient)
-    app.blobs.withdraw(unique_id)            # the process dies here: the row is still there
+    app.document_store.withdraw(unique_id)   # the process dies here: the row is still there
     got = retrieve(app, [(ours, unique_id)])
     assert got.documents == []               # a removal in progress: not served meanwhile,
-    assert app.blobs.staged_keys(suffixes=(WITHDRAWN,))   # and the retrieval left it alone
+    assert app.document_store.staged_keys(suffixes=(WITHDRAWN,))   # and the retrieval left it alone
     assert app.repository.recover()["finished"] == 1
     [doc] = retrieve(app, [(ours, unique_id)]).documents
     assert doc.data == PDF
@@ -113,7 +113,7 @@ def test_crash_after_withdrawal_before_commit_is_undone_by_recovery(app, patient
 def test_crash_after_the_removal_committed_is_finished_by_recovery(app, patient):
     ours = app.settings.repository_unique_id
     unique_id = _provided(app, patient)
-    app.blobs.withdraw(unique_id)
+    app.document_store.withdraw(unique_id)
     with app.engine.begin() as connection:   # committed; the process dies before the unlink
         repository_store.remove(connection, [unique_id])
     assert app.repository.recover()["dropped"] == 1
@@ -135,19 +135,19 @@ def test_a_sweep_with_an_age_leaves_a_removal_in_progress_alone(app, patient):
     ours = app.settings.repository_unique_id
     unique_id = _provided(app, patient)
     os.utime(_final(app, unique_id), (1_000_000_000, 1_000_000_000))   # stored in 2001
-    app.blobs.withdraw(unique_id)
+    app.document_store.withdraw(unique_id)
     assert app.repository.recover(older_than=60.0)["finished"] == 0
-    assert app.blobs.staged_keys(suffixes=(WITHDRAWN,))
+    assert app.document_store.staged_keys(suffixes=(WITHDRAWN,))
     assert retrieve(app, [(ours, unique_id)]).documents == []
 
 
 def test_a_platform_without_extended_attributes_keeps_working(app, patient, monkeypatch):
     """os.setxattr and os.getxattr exist on Linux only (a developer's macOS has neither)."""
-    from xds_server.store import blobs
-    monkeypatch.setattr(blobs, "_HAS_XATTR", False)
+    from xds_server.store import documents
+    monkeypatch.setattr(documents, "_HAS_XATTR", False)
     unique_id = _provided(app, patient)
     with pytest.raises(OSError):
         os.getxattr(_final(app, unique_id), MIME_TYPE_XATTR)
-    assert app.blobs.find(blob_key(unique_id)) is None
+    assert app.document_store.open(unique_id) is None
     [doc] = retrieve(app, [(app.settings.repository_unique_id, unique_id)]).documents
     assert (doc.data, doc.mime_type) == (PDF, "application/pdf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from xds_server.app import create_app
-from xds_server.store.blobs import FilesystemBlobStore
+from xds_server.store.documents import FilesystemDocumentStore
 
 from .conftest import call_wsgi
 from .soap_messages import echo_body, envelope
@@ -39,7 +39,7 @@ def test_health_is_503_when_the_store_is_not_writable(make_settings, tmp_path):
     app = create_app(make_settings())
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
-    app.blobs = FilesystemBlobStore(blocker / "documents")
+    app.document_store = FilesystemDocumentStore(blocker / "documents")
     report = json.loads(call_wsgi(app, "GET", "/health").body)
     assert report["blob_store"]["writable"] is False
 

@@ -62,7 +62,7 @@ def retrieve(app, items, mtom=True):
 
 
 def held_files(app) -> list:
-    return [p for p in app.blobs.root.rglob("*") if p.is_file()]
+    return [p for p in app.document_store.root.rglob("*") if p.is_file()]
 
 
 @pytest.mark.parametrize("mtom", [True, False], ids=["mtom", "base64"])
@@ -212,24 +212,24 @@ def test_ihe_example_provide_request(app):
 def test_crash_between_commit_and_rename_is_finished_by_recovery(app, patient):
     submission = single_document_submission(patient, hash=None, size=None,
                                             repository_unique_id=None)
-    commit = app.blobs.commit
-    app.blobs.commit = lambda staged: None  # the process "dies" before the rename
+    commit = app.document_store.commit
+    app.document_store.commit = lambda staged: None  # the process "dies" before the rename
     try:
         assert provide(app, submission, {"Document01": PDF})[0] == "Success"
     finally:
-        app.blobs.commit = commit
+        app.document_store.commit = commit
     unique_id = submission.documents[0].unique_id
-    assert not app.blobs.exists(unique_id) and app.blobs.staged_keys()
+    assert not app.document_store.exists(unique_id) and app.document_store.staged_keys()
     assert app.repository.recover()["finished"] == 1
-    assert app.blobs.exists(unique_id)
+    assert app.document_store.exists(unique_id)
     result = retrieve(app, [(app.settings.repository_unique_id, unique_id)])
     assert result.documents[0].data == PDF
 
 
 def test_staged_blob_without_registration_is_dropped(app):
-    app.blobs.stage("1.2.3.999", io.BytesIO(b"orphan"))
+    app.document_store.stage("1.2.3.999", Attachment.from_bytes(b"orphan"))
     assert app.repository.recover()["dropped"] == 1
-    assert app.blobs.staged_keys() == [] and not app.blobs.exists("1.2.3.999")
+    assert app.document_store.staged_keys() == [] and not app.document_store.exists("1.2.3.999")
 
 
 def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):

@@ -27,8 +27,8 @@ from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
-from .store.blobs import FilesystemBlobStore
 from .store.database import Database, ReadConnection, check_database
+from .store.documents import FilesystemDocumentStore
 from .transactions.authentication import authenticator_for
 from .transactions.echo import ECHO_OPERATION
 from .transactions.iti18 import iti18_operation
@@ -92,10 +92,11 @@ class XdsApplication:
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count, reads)
-        self.blobs = FilesystemBlobStore(settings.blob_dir)
-        self.blobs.ensure()
+        self.document_store = FilesystemDocumentStore(settings.blob_dir)
+        self.document_store.ensure()
         link = registry_link(settings, self.registry, self.engine)
-        self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
+        self.repository = Repository(self.engine, self.document_store,
+                                     settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry, reads)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +136,7 @@ class XdsApplication:
 
     def _health(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         status, body = health_report(lambda: check_database(self.engine),
-                                     self.blobs.check_writable, self.settings.profile)
+                                     self.document_store.check_writable, self.settings.profile)
         start_response(status_line(status), [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body))),
                                              ("Cache-Control", "no-store")])

@@ -9,24 +9,24 @@ visible without registration, whatever moment the process dies at:
    committed after the registry's Success;
 3. only then are staged files renamed into place.
 
-A file under its final name is therefore a committed document, and a retrieval serves it from
-the blob store alone (the mime type is kept with the bytes); the database is asked only for a
-document whose file is not in place. A removal (ITI-86) takes the file from its final name
-before its rows' deletion commits, and deletes it after.
+A document the store can open is therefore a committed document, and a retrieval serves it from
+the document store alone (the mime type is kept with the bytes); the database is asked only for
+a document the store cannot open. A removal (ITI-86) withdraws the document from the store
+before its rows' deletion commits, and has the store forget it after.
+
+The bytes live behind the `DocumentStore` protocol (document_store.py): the filesystem store
+(store/documents.py) is one implementation; this module knows no path.
 
 `recover()` (run before the server takes requests) finishes what a crash interrupted: staged
-files whose rows committed are moved into place, the others are dropped, and pending rows are
+documents whose rows committed are made visible, the others are dropped, and pending rows are
 settled by asking the remote registry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -38,10 +38,10 @@ from ..security.principal import Principal
 from ..store import access_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
-from ..store.blobs import STAGED, WITHDRAWN, FilesystemBlobStore, HeldBlob, StagedBlob, blob_key
 from ..store.database import ReadConnection
 from ..store.registry_store import patient_key
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
+from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink
 
 log = logging.getLogger("xds_server.repository")
@@ -82,7 +82,7 @@ class RetrievedDocument:
 
 
 class Repository:
-    def __init__(self, engine: Engine, blobs: FilesystemBlobStore, repository_unique_id: str,
+    def __init__(self, engine: Engine, documents: DocumentStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
                  policy: DocumentPolicy | None = None,
@@ -94,7 +94,7 @@ class Repository:
         the registry in one process."""
         self.engine = engine
         self._reads = reads or ReadConnection(engine)
-        self.blobs = blobs
+        self.documents = documents
         self.repository_unique_id = repository_unique_id
         self.registry = registry
         self.max_document_bytes = max_document_bytes
@@ -114,28 +114,22 @@ class Repository:
         entries = self._match(submission, documents)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
-        staged: list[tuple[DocumentEntry, StagedBlob]] = []
+        staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
             for entry, attachment in entries:
                 if entry.unique_id in existing:
                     continue  # the same bytes are already held (a resubmission)
-                if attachment.path is not None:  # spooled while received: link, no copy
-                    blob = self.blobs.stage(entry.unique_id, attachment.path,
-                                            known=(attachment.size, attachment.sha1),
-                                            mime_type=entry.mime_type)
-                else:
-                    blob = self.blobs.stage(entry.unique_id, io.BytesIO(attachment.read_bytes()),
-                                            mime_type=entry.mime_type)
-                staged.append((entry, blob))
+                staged.append((entry, self.documents.stage(entry.unique_id, attachment,
+                                                           entry.mime_type)))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
-                records=[_record(entry, blob) for entry, blob in staged])
+                records=[_record(entry, document) for entry, document in staged])
         except BaseException:
-            for _, blob in staged:
-                self.blobs.discard(blob)
+            for _, document in staged:
+                self.documents.discard(document)
             raise
-        for _, blob in staged:
-            self.blobs.commit(blob)
+        for _, document in staged:
+            self.documents.commit(document)
         return warnings
 
     def _match(self, submission: Submission,
@@ -223,8 +217,8 @@ class Repository:
             allowed = self.policy.readable_documents(principal, wanted) \
                 if self.policy is not None else set()
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
-        in_place = {unique_id: blob for unique_id in wanted
-                    if (blob := self.blobs.find(blob_key(unique_id))) is not None}
+        in_place = {unique_id: content for unique_id in wanted
+                    if (content := self.documents.open(unique_id)) is not None}
         asked = [unique_id for unique_id in wanted if unique_id not in in_place]
         held = self._reads.run(lambda connection: rows.documents(connection, asked)) \
             if asked else {}
@@ -246,18 +240,16 @@ class Repository:
                 access_store.audit(connection, *record)
         return found, errors
 
-    def _held(self, request: DocumentRequest, in_place: dict[str, HeldBlob],
+    def _held(self, request: DocumentRequest, in_place: dict[str, Attachment],
               held: dict[str, Row]) -> RetrievedDocument | None:
-        blob = in_place.get(request.document_unique_id)
-        if blob is not None:
-            return RetrievedDocument(request, blob.mime_type, Attachment(
-                blob.mime_type, "", path=blob.path, size=blob.size))
-        row = held.get(request.document_unique_id)
-        path = self._path_of(row) if row is not None and row.state == rows.COMMITTED else None
-        if path is None:
-            return None
-        return RetrievedDocument(request, row.mime_type, Attachment(
-            row.mime_type, "", path=path, size=row.size, sha1=row.hash))
+        content = in_place.get(request.document_unique_id)
+        if content is None:
+            row = held.get(request.document_unique_id)
+            if row is None or row.state != rows.COMMITTED:
+                return None
+            content = self._committed(request.document_unique_id, row)
+        return RetrievedDocument(request, content.content_type, content) \
+            if content is not None else None
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
@@ -268,7 +260,7 @@ class Repository:
         file whose row is still there goes back, any other is deleted."""
         removed: list[DocumentRequest] = []
         errors: list[RegistryError] = []
-        withdrawn: list[Path] = []
+        withdrawn: list[object] = []
         seen, removable = self._removal_decision(principal, requests)
         try:
             with self.engine.begin() as connection:
@@ -286,18 +278,18 @@ class Repository:
                     else:
                         removed.append(request)
                 for request in removed:
-                    if (path := self.blobs.withdraw(request.document_unique_id)) is not None:
-                        withdrawn.append(path)
+                    if (held := self.documents.withdraw(request.document_unique_id)) is not None:
+                        withdrawn.append(held)
                 rows.remove(connection, [r.document_unique_id for r in removed])
                 access_store.audit(connection, principal, "D",
                                    "success" if removed else "failure", _patient(principal),
                                    [r.document_unique_id for r in removed], "ITI-86")
         except BaseException:
-            for path in withdrawn:
-                self.blobs.restore(path)
+            for held in withdrawn:
+                self.documents.restore(held)
             raise
-        for path in withdrawn:
-            self.blobs.discard_withdrawn(path)
+        for held in withdrawn:
+            self.documents.forget(held)
         return removed, errors
 
     def _removal_decision(self, principal: Principal, requests: list[DocumentRequest]
@@ -315,13 +307,15 @@ class Repository:
                      f"repositoryUniqueId '{request.repository_unique_id}' is not this "
                      f"repository ({self.repository_unique_id})", request.document_unique_id)
 
-    def _path_of(self, row) -> Path | None:
-        path = self.blobs.final_path(row.blob_key)
-        if os.path.isfile(path):
-            return path
-        # committed but not yet moved into place (a crash between commit and rename)
-        self.blobs.sweep(lambda key: key == row.blob_key, older_than=0.0)
-        return path if path.is_file() else None
+    def _committed(self, unique_id: str, row: Row) -> Attachment | None:
+        """A document the database says is committed but the store did not open on its own
+        (its mime type is the database's): committed but not yet made visible (a crash between
+        commit and rename) is finished here."""
+        content = self.documents.open(unique_id, row.mime_type)
+        if content is None:
+            self.documents.sweep(lambda key: key == row.blob_key)
+            content = self.documents.open(unique_id, row.mime_type)
+        return content
 
     # --- recovery -----------------------------------------------------------------------------
 
@@ -338,9 +332,9 @@ class Repository:
                     rows.remove(connection, [row.unique_id])
                     settled["abandoned"] += 1
         with self.engine.connect() as connection:
-            finished, dropped = self.blobs.sweep(
+            finished, dropped = self.documents.sweep(
                 lambda key: rows.committed_key(connection, key), older_than,
-                suffixes=(STAGED, WITHDRAWN))
+                include_withdrawn=True)
         settled.update(finished=finished, dropped=dropped)
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)
@@ -356,9 +350,6 @@ def _patient(principal: Principal) -> str | None:
     return patient_key(principal.patient_id) if principal.patient_id else None
 
 
-def _record(entry: DocumentEntry, blob: StagedBlob) -> dict:
-    return {"unique_id": entry.unique_id, "blob_key": blob.key, "size": blob.size,
-            "sha1": blob.sha1, "mime_type": entry.mime_type}
-
-
-__all__ = ["DocumentRequest", "Repository", "RetrievedDocument", "blob_key"]
+def _record(entry: DocumentEntry, document: StagedDocument) -> dict:
+    return {"unique_id": entry.unique_id, "blob_key": document.key, "size": document.size,
+            "sha1": document.sha1, "mime_type": entry.mime_type}

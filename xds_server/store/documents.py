@@ -1,4 +1,5 @@
-"""Filesystem document store: stage, commit, find, withdraw, sweep.
+"""The filesystem document store (repository/document_store.py's DocumentStore): stage,
+commit, open, withdraw, sweep.
 
 A document is written to a staging file and fsynced before the registry commits; it becomes
 visible (renamed into place) only after, and leaves its final name (renamed back into staging)
@@ -20,9 +21,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-CHUNK = 1024 * 1024
+from ..model.content import Attachment
+
 MIME_TYPE_XATTR = "user.xds.mime-type"
 _HAS_XATTR = hasattr(os, "setxattr")   # Linux; elsewhere the database keeps the mime type
 STAGED = ".staged"        # bytes written, waiting for their registration to commit
@@ -41,15 +42,6 @@ class StagedBlob:
     sha1: str
 
 
-@dataclass(frozen=True)
-class HeldBlob:
-    """A committed document's file as a retrieval needs it."""
-
-    path: Path
-    size: int
-    mime_type: str
-
-
 def _write_mime_type(descriptor: int, mime_type: str | None) -> None:
     """Kept beside the bytes; a filesystem without user attributes leaves the database as the
     only place to read it from (retrieval then asks it)."""
@@ -66,7 +58,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(descriptor)
 
 
-class FilesystemBlobStore:
+class FilesystemDocumentStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._root = str(self.root)
@@ -84,44 +76,32 @@ class FilesystemBlobStore:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def stage(self, unique_id: str, source: BinaryIO | Path,
-              known: tuple[int, str] | None = None, mime_type: str | None = None) -> StagedBlob:
+    def stage(self, unique_id: str, content: Attachment,
+              mime_type: str | None = None) -> StagedBlob:
         """Copy (or hard-link, for a spool file on the same disk) the bytes into staging,
-        durably, with their mime type. `known` is (size, sha1) when the caller computed them
-        while receiving."""
+        durably, with their mime type; size and SHA-1 are the content's, computed while it was
+        received."""
         self.ensure()
         key = blob_key(unique_id)
         target = self.staging / f"{key}.{uuid.uuid4().hex}{STAGED}"
-        digest = hashlib.sha1()
-        size = 0
-        if isinstance(source, Path):
-            if known is None:
-                with open(source, "rb") as handle:
-                    while block := handle.read(CHUNK):
-                        digest.update(block)
-                        size += len(block)
+        if content.path is not None:
             try:
-                os.link(source, target)  # same filesystem: no copy
+                os.link(content.path, target)  # same filesystem: no copy
             except OSError:
-                shutil.copyfile(source, target)
+                shutil.copyfile(content.path, target)
             with open(target, "rb+") as handle:
                 _write_mime_type(handle.fileno(), mime_type)
                 os.fsync(handle.fileno())
         else:
             with open(target, "wb") as handle:
-                while block := source.read(CHUNK):
-                    digest.update(block)
-                    size += len(block)
-                    handle.write(block)
+                handle.write(content.read_bytes())
                 handle.flush()
                 _write_mime_type(handle.fileno(), mime_type)
                 os.fsync(handle.fileno())
         _fsync_dir(self.staging)
-        if known is not None and isinstance(source, Path):
-            return StagedBlob(key, target, known[0], known[1])
-        return StagedBlob(key, target, size, digest.hexdigest())
+        return StagedBlob(key, target, content.size, content.sha1)
 
-    def commit(self, staged: StagedBlob) -> Path:
+    def commit(self, staged: StagedBlob) -> None:
         """Make a staged blob visible under its final name (atomic rename).
 
         The rename is not fsynced: if a crash loses it, the file is still in staging under a
@@ -132,7 +112,6 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged.path, final)
-        return final
 
     def discard(self, staged: StagedBlob) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -153,27 +132,26 @@ class FilesystemBlobStore:
     def restore(self, withdrawn: Path) -> None:
         os.replace(withdrawn, self.final_path(withdrawn.name.split(".", 1)[0]))
 
-    def discard_withdrawn(self, withdrawn: Path) -> None:
+    def forget(self, withdrawn: Path) -> None:
         withdrawn.unlink(missing_ok=True)
 
     # --- reading ------------------------------------------------------------------------------
 
-    def find(self, key: str) -> HeldBlob | None:
-        """The committed file of `key` with its size and mime type, or None when the file is
-        not in place or carries no mime type (written before, or on a filesystem without user
-        attributes): the database then has the answer."""
-        path = self._final_name(key)
-        if not _HAS_XATTR:
-            return None
+    def open(self, unique_id: str, mime_type: str | None = None) -> Attachment | None:
+        """The committed document's file with its size and mime type (`mime_type`, else the
+        one kept with the bytes), or None when the file is not in place, or carries no mime
+        type and none is given (written before, or on a filesystem without user attributes):
+        the database then has the answer."""
+        path = self._final_name(blob_key(unique_id))
         try:
-            mime_type = os.getxattr(path, MIME_TYPE_XATTR).decode("utf-8")
+            if mime_type is None:
+                if not _HAS_XATTR:
+                    return None
+                mime_type = os.getxattr(path, MIME_TYPE_XATTR).decode("utf-8")
             size = os.stat(path).st_size
         except (OSError, UnicodeDecodeError):
             return None
-        return HeldBlob(Path(path), size, mime_type)
-
-    def open(self, unique_id: str) -> BinaryIO:
-        return open(self.final_path(blob_key(unique_id)), "rb")
+        return Attachment(mime_type, "", path=Path(path), size=size)
 
     def exists(self, unique_id: str) -> bool:
         return self.final_path(blob_key(unique_id)).is_file()
@@ -193,12 +171,13 @@ class FilesystemBlobStore:
                 found.append((path.name.split(".", 1)[0], path))
         return found
 
-    def sweep(self, is_committed: Callable[[str], bool], older_than: float,
-              suffixes: tuple[str, ...] = (STAGED,)) -> tuple[int, int]:
+    def sweep(self, is_committed: Callable[[str], bool], older_than: float = 0.0,
+              include_withdrawn: bool = False) -> tuple[int, int]:
         """Finish or drop what a crash left in staging: a file whose row is committed goes
         (back) into place, any other older than `older_than` seconds is deleted. Recovery
         takes withdrawn files too (a removal that did not commit puts its file back); a
         retrieval must not, or it would undo a removal in progress. (finished, dropped)"""
+        suffixes = (STAGED, WITHDRAWN) if include_withdrawn else (STAGED,)
         finished = dropped = 0
         for key, path in self.staged_keys(older_than, suffixes):
             if is_committed(key):
