@@ -11,7 +11,7 @@ import pytest
 from xds_server.security.principal import Principal
 from xds_server.store import audit_store
 from xds_server.store.audit_writer import ReadAuditWriter
-from xds_server.store.database import UnitOfWork, make_engine
+from xds_server.store.database import Database, UnitOfWork, make_engine
 from xds_server.store.schema import migrate
 
 from .conftest import DATABASES, database_for
@@ -22,7 +22,7 @@ def test_a_batch_keeps_each_read_and_its_moment(kind, tmp_path):
     with database_for(kind, tmp_path) as url:
         engine = make_engine(url)
         migrate(engine)
-        writer = ReadAuditWriter(engine, interval=60)        # nothing written until flush()
+        writer = ReadAuditWriter(Database(engine), interval=60)   # nothing written until flush()
         moments = []
         for n in range(3):
             before = dt.datetime.now(dt.UTC)
@@ -53,7 +53,7 @@ def test_the_thread_writes_and_retries_until_the_database_takes_them(tmp_path):
     takes them, without another read to wake the writer."""
     with database_for("sqlite", tmp_path) as url:
         engine = make_engine(url)
-        writer = ReadAuditWriter(engine, interval=0.02)
+        writer = ReadAuditWriter(Database(engine), interval=0.02)
         reader = Principal(subject_id="810101234567", role="professional", request_id="r1")
         writer.record(reader, "R", "success", "P2", ["1.2.3"], "ITI-18")
         time.sleep(0.2)                       # the first attempt failed: no audit table

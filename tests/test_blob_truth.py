@@ -114,8 +114,8 @@ def test_crash_after_the_removal_committed_is_finished_by_recovery(app, patient)
     ours = app.settings.repository_unique_id
     unique_id = _provided(app, patient)
     app.document_store.withdraw(unique_id)
-    with app.engine.begin() as connection:   # committed; the process dies before the unlink
-        repository_store.remove(connection, [unique_id])
+    with app.database.transaction() as uow:   # committed; the process dies before the unlink
+        repository_store.remove(uow, [unique_id])
     assert app.repository.recover()["dropped"] == 1
     assert held_files(app) == []
     assert retrieve(app, [(ours, unique_id)]).documents == []

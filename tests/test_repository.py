@@ -76,8 +76,8 @@ def test_provide_then_retrieve_byte_identical(app, patient, mtom):
     [doc] = result.documents
     assert (doc.data, doc.mime_type, doc.document_unique_id) == (PDF, "application/pdf",
                                                                   unique_id)
-    with app.engine.connect() as connection:
-        row = repository_store.documents(connection, [unique_id])[unique_id]
+    with app.database.reading() as uow:
+        row = repository_store.documents(uow, [unique_id])[unique_id]
     assert (row.size, row.hash) == (len(PDF), hashlib.sha1(PDF).hexdigest())
 
 
@@ -121,9 +121,8 @@ def test_registry_errors_pass_through_and_nothing_is_kept(app):
     status, codes, _ = provide(app, submission, {"Document01": PDF})
     assert (status, codes) == ("Failure", ["XDSUnknownPatientId"])
     assert held_files(app) == []
-    with app.engine.connect() as connection:
-        assert repository_store.documents(connection,
-                                          [submission.documents[0].unique_id]) == {}
+    with app.database.reading() as uow:
+        assert repository_store.documents(uow, [submission.documents[0].unique_id]) == {}
 
 
 def test_retrieve_several_with_unknown_and_wrong_repository(app, patient):

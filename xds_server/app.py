@@ -14,7 +14,7 @@ from .cda.schema import schema_for
 from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
 from .config import Settings, load_settings
-from .consumer.registry_link import RemoteRegistryLink
+from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -24,10 +24,11 @@ from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
+from .repository.remote_registry import RemoteRegistryLink
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import build_wsdl
-from .store.database import Database, ReadConnection, check_database
+from .store.database import Database
 from .store.documents import FilesystemDocumentStore
 from .transactions.authentication import authenticator_for
 from .transactions.echo import ECHO_OPERATION
@@ -57,10 +58,10 @@ def repository_operations(settings: Settings, repository: Repository) -> list[Op
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 
-def registry_link(settings: Settings, registry: Registry, engine) -> RegistryLink:
+def registry_link(settings: Settings, registry: Registry, database: Database) -> RegistryLink:
     """In-process registry by default; a remote ITI-42 registry when XDS_REGISTRY_URL is set."""
     if settings.registry_url:
-        return RemoteRegistryLink(settings.registry_url, engine)
+        return RemoteRegistryLink(SoapRegistryClient(settings.registry_url), database)
     return InProcessRegistryLink(registry)
 
 
@@ -86,19 +87,18 @@ class XdsApplication:
         self.metrics = Metrics()
         self.database = Database.from_url(settings.database_url)
         self.engine = self.database.engine
-        reads = ReadConnection(self.engine)   # one kept connection for both actors' reads
         self.records = Records(self.database)
-        self.registry = Registry(self.engine, settings.max_leaf_class_results,
+        self.registry = Registry(self.database, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
-                                 settings.disclose_masked_count, reads)
+                                 settings.disclose_masked_count)
         self.document_store = FilesystemDocumentStore(settings.blob_dir)
         self.document_store.ensure()
-        link = registry_link(settings, self.registry, self.engine)
-        self.repository = Repository(self.engine, self.document_store,
+        link = registry_link(settings, self.registry, self.database)
+        self.repository = Repository(self.database, self.document_store,
                                      settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
-                                     link if settings.registry_url else self.registry, reads)
+                                     link if settings.registry_url else self.registry)
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier_for(settings)
         common = {
@@ -135,7 +135,7 @@ class XdsApplication:
         return route(environ, start_response)
 
     def _health(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        status, body = health_report(lambda: check_database(self.engine),
+        status, body = health_report(self.database.check,
                                      self.document_store.check_writable, self.settings.profile)
         start_response(status_line(status), [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body))),

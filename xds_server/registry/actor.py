@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..ebxml.query import AdhocQuery
@@ -12,7 +12,7 @@ from ..model.metadata import Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
-from ..store.database import ReadConnection
+from ..store.database import Database
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable, removable
@@ -23,17 +23,14 @@ from .update import MetadataUpdater
 
 
 class Registry:
-    def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
-                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False,
-                 reads: ReadConnection | None = None) -> None:
-        """`reads`: the kept read connection, shared with the repository in one process."""
-        self.engine = engine
+    def __init__(self, database: Database, max_leaf_class_results: int = 1000,
+                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False) -> None:
+        engine = self.engine = database.engine
         self.profile = profile
         self.writer = RegistryWriter(engine, profile)
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(engine)
-        self.queries = StoredQueries(engine, max_leaf_class_results, disclose_masked_count,
-                                     reads or ReadConnection(engine))
+        self.queries = StoredQueries(database, max_leaf_class_results, disclose_masked_count)
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
@@ -64,6 +61,11 @@ class Registry:
                                    store.patient_key(patient) if patient else None)
         except OperationalError:
             pass  # the database is down: the refusal itself is still answered and logged
+
+    def holds_document(self, document_unique_id: str) -> bool:
+        """Whether a document with this uniqueId is registered (a repository's recovery asks)."""
+        with self.engine.connect() as connection:
+            return bool(store.find_by_unique_ids(connection, [document_unique_id], "document"))
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:
         """The uniqueIds among these that this caller may read (ITI-43 asks before serving)."""

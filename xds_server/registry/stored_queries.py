@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from lxml import etree
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from ..ebxml.encode import object_ref
@@ -21,7 +21,7 @@ from ..security.principal import Principal
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import ReadConnection
+from ..store.database import Database
 from ..store.xml_packing import unpack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
@@ -51,12 +51,12 @@ def _patterns(values: Iterable[str]) -> list[str]:
 
 
 class StoredQueries:
-    def __init__(self, engine: Engine, max_leaf_class_results: int,
-                 disclose_masked_count: bool = False, reads: ReadConnection | None = None) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, max_leaf_class_results: int,
+                 disclose_masked_count: bool = False) -> None:
+        self.engine = database.engine
         self.disclose_masked_count = disclose_masked_count
-        self.audit_writer = ReadAuditWriter(engine)
-        self._reads = reads or ReadConnection(engine)
+        self.audit_writer = ReadAuditWriter(database)
+        self._reads = database.reads
         self.max_leaf_class_results = max_leaf_class_results
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:

@@ -29,17 +29,15 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import Row
-
 from ..model.content import Attachment
+from ..model.held import COMMITTED, HeldDocument
+from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
 from ..security.principal import Principal
-from ..store import access_store
+from ..store import audit_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import ReadConnection
-from ..store.registry_store import patient_key
+from ..store.database import Database
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink
@@ -82,25 +80,22 @@ class RetrievedDocument:
 
 
 class Repository:
-    def __init__(self, engine: Engine, documents: DocumentStore, repository_unique_id: str,
+    def __init__(self, database: Database, documents: DocumentStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
-                 policy: DocumentPolicy | None = None,
-                 reads: ReadConnection | None = None) -> None:
+                 policy: DocumentPolicy | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
-        cannot be decided for, so is refused. `reads`: the kept read connection, shared with
-        the registry in one process."""
-        self.engine = engine
-        self._reads = reads or ReadConnection(engine)
+        cannot be decided for, so is refused."""
+        self.database = database
         self.documents = documents
         self.repository_unique_id = repository_unique_id
         self.registry = registry
         self.max_document_bytes = max_document_bytes
         self.content_check = content_check
         self.policy = policy
-        self.audit_writer = ReadAuditWriter(engine)
+        self.audit_writer = ReadAuditWriter(database)
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -192,7 +187,7 @@ class Repository:
         if not entries:
             return set()
         unique_ids = [e.unique_id for e, _ in entries]
-        held = self._reads.run(lambda connection: rows.documents(connection, unique_ids))
+        held = self.database.read(lambda uow: rows.documents(uow, unique_ids))
         errors = []
         for entry, attachment in entries:
             row = held.get(entry.unique_id)
@@ -220,7 +215,7 @@ class Repository:
         in_place = {unique_id: content for unique_id in wanted
                     if (content := self.documents.open(unique_id)) is not None}
         asked = [unique_id for unique_id in wanted if unique_id not in in_place]
-        held = self._reads.run(lambda connection: rows.documents(connection, asked)) \
+        held = self.database.read(lambda uow: rows.documents(uow, asked)) \
             if asked else {}
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
@@ -236,18 +231,18 @@ class Repository:
         if principal.is_system:     # no VIHF: the network caller, off the request path
             self.audit_writer.record(*record)
         else:
-            with self.engine.begin() as connection:
-                access_store.audit(connection, *record)
+            with self.database.transaction() as uow:
+                audit_store.record(uow, *record)
         return found, errors
 
     def _held(self, request: DocumentRequest, in_place: dict[str, Attachment],
-              held: dict[str, Row]) -> RetrievedDocument | None:
+              held: dict[str, HeldDocument]) -> RetrievedDocument | None:
         content = in_place.get(request.document_unique_id)
         if content is None:
             row = held.get(request.document_unique_id)
-            if row is None or row.state != rows.COMMITTED:
+            if row is None or row.state != COMMITTED:
                 return None
-            content = self._committed(request.document_unique_id, row)
+            content = self._committed(row)
         return RetrievedDocument(request, content.content_type, content) \
             if content is not None else None
 
@@ -263,8 +258,8 @@ class Repository:
         withdrawn: list[object] = []
         seen, removable = self._removal_decision(principal, requests)
         try:
-            with self.engine.begin() as connection:
-                held = rows.documents(connection, [r.document_unique_id for r in requests])
+            with self.database.transaction() as uow:
+                held = rows.documents(uow, [r.document_unique_id for r in requests])
                 for request in requests:
                     unique_id = request.document_unique_id
                     if request.repository_unique_id != self.repository_unique_id:
@@ -280,8 +275,8 @@ class Repository:
                 for request in removed:
                     if (held := self.documents.withdraw(request.document_unique_id)) is not None:
                         withdrawn.append(held)
-                rows.remove(connection, [r.document_unique_id for r in removed])
-                access_store.audit(connection, principal, "D",
+                rows.remove(uow, [r.document_unique_id for r in removed])
+                audit_store.record(uow, principal, "D",
                                    "success" if removed else "failure", _patient(principal),
                                    [r.document_unique_id for r in removed], "ITI-86")
         except BaseException:
@@ -307,14 +302,14 @@ class Repository:
                      f"repositoryUniqueId '{request.repository_unique_id}' is not this "
                      f"repository ({self.repository_unique_id})", request.document_unique_id)
 
-    def _committed(self, unique_id: str, row: Row) -> Attachment | None:
+    def _committed(self, held: HeldDocument) -> Attachment | None:
         """A document the database says is committed but the store did not open on its own
         (its mime type is the database's): committed but not yet made visible (a crash between
         commit and rename) is finished here."""
-        content = self.documents.open(unique_id, row.mime_type)
+        content = self.documents.open(held.unique_id, held.mime_type)
         if content is None:
-            self.documents.sweep(lambda key: key == row.blob_key)
-            content = self.documents.open(unique_id, row.mime_type)
+            self.documents.sweep(lambda key: key == held.key)
+            content = self.documents.open(held.unique_id, held.mime_type)
         return content
 
     # --- recovery -----------------------------------------------------------------------------
@@ -323,17 +318,17 @@ class Repository:
         """Settle what a crash left half done. Run before serving (or periodically)."""
         settled = {"registered": 0, "abandoned": 0}
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
-        with self.engine.begin() as connection:
-            for row in rows.pending(connection, cutoff):
-                if self.registry.is_registered(row.unique_id):
-                    rows.mark_committed(connection, [row.unique_id])
+        with self.database.transaction() as uow:
+            for held in rows.pending(uow, cutoff):
+                if self.registry.is_registered(held.unique_id):
+                    rows.mark_committed(uow, [held.unique_id])
                     settled["registered"] += 1
                 else:
-                    rows.remove(connection, [row.unique_id])
+                    rows.remove(uow, [held.unique_id])
                     settled["abandoned"] += 1
-        with self.engine.connect() as connection:
+        with self.database.reading() as uow:
             finished, dropped = self.documents.sweep(
-                lambda key: rows.committed_key(connection, key), older_than,
+                lambda key: rows.committed_key(uow, key), older_than,
                 include_withdrawn=True)
         settled.update(finished=finished, dropped=dropped)
         if any(settled.values()):
@@ -350,6 +345,6 @@ def _patient(principal: Principal) -> str | None:
     return patient_key(principal.patient_id) if principal.patient_id else None
 
 
-def _record(entry: DocumentEntry, document: StagedDocument) -> dict:
-    return {"unique_id": entry.unique_id, "blob_key": document.key, "size": document.size,
-            "sha1": document.sha1, "mime_type": entry.mime_type}
+def _record(entry: DocumentEntry, document: StagedDocument) -> HeldDocument:
+    return HeldDocument(entry.unique_id, document.key, document.size, document.sha1,
+                        entry.mime_type)

@@ -1,20 +1,20 @@
-"""How the repository registers what it stores: the in-process registry, or a remote one.
+"""How the repository registers what it stores: the in-process registry, or a registry on
+another host (remote_registry.py).
 
-`records` are the repository's own rows for the documents being stored; a link commits them
-exactly when the registry accepts the submission (see repository/actor.py).
+`records` are the repository's own records of the documents being stored; a link commits them
+exactly when the registry accepts the submission (see actor.py).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy import Connection
-
+from ..model.held import HeldDocument
 from ..model.metadata import Submission
 from ..registry.actor import Registry
 from ..security.principal import Principal
-from ..store import registry_store
 from ..store import repository_store as rows
+from ..store.database import UnitOfWork
 from ..validation.errors import RegistryError
 
 
@@ -24,7 +24,7 @@ class RegistryLink(Protocol):
     checks_resubmissions: bool
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError], records: list[dict]
+                 decode_errors: list[RegistryError], records: list[HeldDocument]
                  ) -> list[RegistryError]: ...
 
     def is_registered(self, document_unique_id: str) -> bool: ...
@@ -39,15 +39,12 @@ class InProcessRegistryLink:
         self.registry = registry
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError], records: list[dict]
+                 decode_errors: list[RegistryError], records: list[HeldDocument]
                  ) -> list[RegistryError]:
-        def store_records(connection: Connection) -> None:
-            for record in records:
-                rows.add_document(connection, if_absent=True, **record)
-
-        return self.registry.register(submission, principal, decode_errors, within=store_records)
+        return self.registry.register(
+            submission, principal, decode_errors,
+            within=lambda connection: rows.add_documents(UnitOfWork(connection), records,
+                                                         if_absent=True))
 
     def is_registered(self, document_unique_id: str) -> bool:
-        with self.registry.engine.connect() as connection:
-            return bool(registry_store.find_by_unique_ids(connection, [document_unique_id],
-                                                          "document"))
+        return self.registry.holds_document(document_unique_id)

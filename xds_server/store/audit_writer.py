@@ -14,19 +14,18 @@ import os
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy import Engine
-
 from ..model.audit import AuditEvent, Caller
 from . import audit_store
-from .database import UnitOfWork
+from .database import Database
 
 log = logging.getLogger("xds_server.audit")
 MAX_ATTEMPTS = 50        # about a minute of retries before records are reported lost
 
 
 class ReadAuditWriter:
-    def __init__(self, engine: Engine, interval: float = 0.25, max_batch: int = 1000) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, interval: float = 0.25,
+                 max_batch: int = 1000) -> None:
+        self.database = database
         self.interval = interval
         self.max_batch = max_batch
         self._pending: list[AuditEvent] = []
@@ -71,8 +70,8 @@ class ReadAuditWriter:
         if not batch:
             return True
         try:
-            with self.engine.begin() as connection:
-                audit_store.write(UnitOfWork(connection), batch)
+            with self.database.transaction() as uow:
+                audit_store.write(uow, batch)
         except Exception as exc:
             self._failures += 1
             if self._failures >= MAX_ATTEMPTS:

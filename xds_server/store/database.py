@@ -172,7 +172,7 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._reads = ReadConnection(engine)
+        self.reads = ReadConnection(engine)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -194,11 +194,11 @@ class Database:
         """One read on the kept connection: no pool checkout, no BEGIN; `work` must be safe to
         run twice (it is, once, if the connection turns out lost)."""
         with _translated():
-            return self._reads.run(lambda connection: work(UnitOfWork(connection)))
+            return self.reads.run(lambda connection: work(UnitOfWork(connection)))
 
     def check(self) -> tuple[bool, str]:
         return check_database(self.engine)
 
     def dispose(self) -> None:
-        self._reads.close()
+        self.reads.close()
         self.engine.dispose()

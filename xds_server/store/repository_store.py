@@ -1,66 +1,74 @@
-"""Rows of the repository's document table."""
+"""Rows of the repository's document table, as model `HeldDocument`s."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 
-from .database import fetch, param_mark
+from ..model.held import COMMITTED, PENDING, HeldDocument
+from .database import UnitOfWork, fetch, param_mark
 from .tables import repository_documents
 
-PENDING = "pending"
-COMMITTED = "committed"
+# HeldDocument field → column
+COLUMNS = (("unique_id", "unique_id"), ("key", "blob_key"), ("size", "size"), ("hash", "hash"),
+           ("mime_type", "mime_type"), ("state", "state"))
+_SELECT = "SELECT " + ", ".join(column for _, column in COLUMNS) + " FROM repository_documents"
 
 
-def add_document(connection: Connection, *, unique_id: str, blob_key: str, size: int,
-                 sha1: str, mime_type: str, state: str = COMMITTED,
-                 if_absent: bool = False) -> None:
-    """Record a held document; `if_absent` leaves an existing row (the same document
+def add_documents(uow: UnitOfWork, documents: Sequence[HeldDocument],
+                  if_absent: bool = False) -> None:
+    """Record held documents; `if_absent` leaves an existing row (the same document
     resubmitted, which the registry has already checked has the same hash) untouched."""
-    values = {"unique_id": unique_id, "blob_key": blob_key, "size": size, "hash": sha1,
-              "mime_type": mime_type, "state": state, "stored_at": dt.datetime.now(dt.UTC)}
-    if not if_absent:
-        connection.execute(insert(repository_documents).values(**values))
-        return
-    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[
-        connection.dialect.name]
-    connection.execute(dialect_insert(repository_documents).values(**values)
-                       .on_conflict_do_nothing(index_elements=["unique_id"]))
+    now = dt.datetime.now(dt.UTC)
+    connection = uow.connection
+    for document in documents:
+        values = {column: getattr(document, name) for name, column in COLUMNS}
+        values["stored_at"] = now
+        if not if_absent:
+            connection.execute(insert(repository_documents).values(**values))
+            continue
+        dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[uow.dialect]
+        connection.execute(dialect_insert(repository_documents).values(**values)
+                           .on_conflict_do_nothing(index_elements=["unique_id"]))
 
 
-def mark_committed(connection: Connection, unique_ids: list[str]) -> None:
-    connection.execute(update(repository_documents)
-                       .where(repository_documents.c.unique_id.in_(unique_ids))
-                       .values(state=COMMITTED))
+def mark_committed(uow: UnitOfWork, unique_ids: Sequence[str]) -> None:
+    uow.connection.execute(update(repository_documents)
+                           .where(repository_documents.c.unique_id.in_(list(unique_ids)))
+                           .values(state=COMMITTED))
 
 
-def remove(connection: Connection, unique_ids: list[str]) -> None:
-    connection.execute(delete(repository_documents)
-                       .where(repository_documents.c.unique_id.in_(unique_ids)))
+def remove(uow: UnitOfWork, unique_ids: Sequence[str]) -> None:
+    uow.connection.execute(delete(repository_documents)
+                           .where(repository_documents.c.unique_id.in_(list(unique_ids))))
 
 
-def documents(connection: Connection, unique_ids: list[str]) -> dict[str, Row]:
-    """The rows for these uniqueIds. Plain SQL text: every retrieval asks this, and building a
-    Core expression costs more than the lookup."""
+def documents(uow: UnitOfWork, unique_ids: Sequence[str]) -> dict[str, HeldDocument]:
+    """The documents held under these uniqueIds. Plain SQL text: every retrieval of a document
+    the store cannot open asks this, and building a Core expression costs more than the
+    lookup."""
     if not unique_ids:
         return {}
-    marks = ", ".join([param_mark(connection)] * len(unique_ids))
-    text = ("SELECT unique_id, blob_key, size, hash, mime_type, state FROM repository_documents"
-            f" WHERE unique_id IN ({marks})")
-    return {row.unique_id: row for row in fetch(connection, text, unique_ids)}
+    marks = ", ".join([param_mark(uow.connection)] * len(unique_ids))
+    return {row[0]: HeldDocument(*row) for row in fetch(
+        uow.connection, f"{_SELECT} WHERE unique_id IN ({marks})", list(unique_ids))}
 
 
-def committed_key(connection: Connection, blob_key: str) -> bool:
-    return connection.execute(
+def committed_key(uow: UnitOfWork, key: str) -> bool:
+    """Whether a committed document has this document-store key (a sweep asks)."""
+    return uow.connection.execute(
         select(repository_documents.c.unique_id)
-        .where(repository_documents.c.blob_key == blob_key,
+        .where(repository_documents.c.blob_key == key,
                repository_documents.c.state == COMMITTED).limit(1)).first() is not None
 
 
-def pending(connection: Connection, older_than: dt.datetime) -> list[Row]:
-    return list(connection.execute(select(repository_documents).where(
-        repository_documents.c.state == PENDING, repository_documents.c.stored_at < older_than)))
+def pending(uow: UnitOfWork, older_than: dt.datetime) -> list[HeldDocument]:
+    """Documents stored for a remote registry that has not answered since `older_than`."""
+    columns = [repository_documents.c[column] for _, column in COLUMNS]
+    return [HeldDocument(*row) for row in uow.connection.execute(select(*columns).where(
+        repository_documents.c.state == PENDING,
+        repository_documents.c.stored_at < older_than))]
