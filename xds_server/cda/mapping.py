@@ -63,11 +63,6 @@ def author_of(person: Person) -> Author:
         if specialty is not None else [])
 
 
-def patient_cx(header: CdaHeader, ins_oids: frozenset[str]) -> str | None:
-    ins = next((i for i in header.patient_ids if i.root in ins_oids), None)
-    return f"{ins.extension}^^^&{ins.root}&ISO^NH" if ins is not None else None
-
-
 def format_code(header: CdaHeader) -> Code | None:
     if header.body_media_type is not None:
         media = LEVEL1_FORMATS.get(header.body_media_type)

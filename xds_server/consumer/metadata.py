@@ -6,7 +6,6 @@ as most sources do.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from lxml import etree
@@ -19,7 +18,7 @@ from ..ebxml.encode import (
 )
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
-from ..model.metadata import Association, DocumentEntry, Folder, Submission, SubmissionSet
+from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
 
 _ENCODERS = {"documents": encode_document, "folders": encode_folder,
              "associations": encode_association}
@@ -28,10 +27,6 @@ _ENCODERS = {"documents": encode_document, "folders": encode_folder,
 def new_oid(root: str = "2.25") -> str:
     """A fresh, globally unique OID (2.25 UUID arc)."""
     return f"{root}.{uuid.uuid4().int}" if root == "2.25" else f"{root}.{uuid.uuid4().int % 10**12}"
-
-
-def utc_now_dtm() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
 def has_member(source: str, target: str, status: str | None = "Original",
@@ -60,16 +55,6 @@ def submit_objects_request(submission: Submission) -> etree._Element:
     for ref in submission.object_refs:
         etree.SubElement(object_list, rim("ObjectRef"), id=ref)
     return request
-
-
-def folder_and_document_links(folder: Folder, documents: list[DocumentEntry],
-                              set_id: str) -> list[Association]:
-    """HasMember folder→document, each recorded by a HasMember set→association."""
-    links = []
-    for document in documents:
-        membership = has_member(folder.entry_uuid, document.entry_uuid, status=None)
-        links += [membership, has_member(set_id, membership.entry_uuid, status=None)]
-    return links
 
 
 def new_version(submission_set: SubmissionSet, document: DocumentEntry, logical_id: str,

@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 CHUNK = 64 * 1024
 FILE_CHUNK = 1024 * 1024  # large reads for streaming: fewer syscalls, bounded memory
@@ -84,20 +82,6 @@ class Attachment:
             return self._data
         assert self._path is not None
         return self._path.read_bytes()
-
-    def open(self) -> BinaryIO:
-        if self._data is not None:
-            return io.BytesIO(self._data)
-        assert self._path is not None
-        return open(self._path, "rb")
-
-    def iter_chunks(self, size: int = FILE_CHUNK) -> Iterator[bytes]:
-        """The content in pieces for a streaming writer; in-memory content goes out whole."""
-        if self._data is not None:
-            yield self._data
-            return
-        assert self._path is not None
-        yield from file_chunks(self._path, size)
 
     def base64_text(self) -> str:
         return base64.b64encode(self.read_bytes()).decode("ascii")

@@ -92,10 +92,6 @@ def xon_is_valid(value: str) -> bool:
     return True
 
 
-def xcn_id(value: str) -> str:
-    return value.split("^", 1)[0]
-
-
 @functools.lru_cache(maxsize=4096)
 def patient_key(patient_id: str) -> str:
     """The registry's key for a patient: `id^^^&OID&ISO` (a CX type code such as ^NH dropped).

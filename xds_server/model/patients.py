@@ -18,10 +18,6 @@ class PatientRecord:
     closed_at: dt.datetime | None = None
     opposed_modes: frozenset[str] = frozenset()
 
-    @property
-    def is_open(self) -> bool:
-        return self.status == OPEN
-
 
 @dataclass(frozen=True)
 class Authorization:

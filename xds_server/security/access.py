@@ -163,11 +163,6 @@ def may_see(principal: Principal, access: RecordAccess, document: DocumentFacts)
                    for code in document.visibility_codes)
 
 
-def may_update(principal: Principal, access: RecordAccess, document: DocumentFacts) -> bool:
-    """A new metadata version or a status change: of a document the caller sees."""
-    return may_ask(principal, Action.UPDATE) and may_see(principal, access, document)
-
-
 def may_delete(principal: Principal, document: DocumentFacts) -> bool:
     """Only the author deletes (CI-SIS: the Deleted status by ITI-57)."""
     return principal.is_system or is_author(principal, document)

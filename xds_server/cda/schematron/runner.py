@@ -89,12 +89,6 @@ def _run_skeleton(sch: Path, stages: list[Path]) -> str:
     return text
 
 
-def volet_schematron(kit_schematrons: Path, root: etree._Element) -> Path | None:
-    """The newest schematron of the volet the document's templateIds name (volets.py)."""
-    roots = [str(r) for r in root.xpath("/*/*[local-name()='templateId']/@root")]
-    return VoletIndex.of(kit_schematrons).choose(roots)
-
-
 def _steps(location: str) -> list[str]:
     """The steps of a location path; a slash inside a predicate does not split."""
     steps, current, depth = [], "", 0
