@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./var
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check xds_server tests bench schemas cda_samples
 	XDS_TEST_POSTGRES_URL="$$(sh tests/postgres.sh)" $(BIN)/python -m pytest
+
+# The in-process tests only, on SQLite (no server started: the `http` marker, which
+# tests/conftest.py enforces): the quick loop while working. `make test` stays the whole suite.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/ruff check xds_server tests bench schemas cda_samples
+	$(BIN)/python -m pytest -m "not http" -q
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/soap_core.py

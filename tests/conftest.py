@@ -40,6 +40,23 @@ def _databases_line() -> str:
             "see tests/postgres.sh output above)")
 
 
+# The test being run: a server started outside an `http`-marked test is a mistake (make
+# test-fast leaves those out, and must stay in-process), caught by start_server.
+_RUNNING: list[pytest.Item] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the live server fixture talks to a real server."""
+    for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.http)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _RUNNING[:] = [item]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"{_databases_line()}\nreference material: {REFERENCE}"
 
@@ -205,6 +222,10 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int = 2,
     """Start `xds-server serve` on a free loopback port; wait until /health answers.
     With `tls` (the client's ssl.SSLContext), the server is given XDS_CERTFILE… in `env` and
     is probed over https."""
+    test = _RUNNING[0] if _RUNNING else None
+    if test is not None and test.get_closest_marker("http") is None:
+        raise RuntimeError(f"{test.nodeid} starts a server: mark it pytest.mark.http "
+                           "(make test-fast leaves such tests out)")
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"

@@ -38,6 +38,13 @@ def kit(tmp_path_factory) -> Path:
     return kit_dir
 
 
+@pytest.fixture(scope="module")
+def validator(kit) -> CdaValidator:
+    """One for the module: each schematron is compiled once (seconds with Saxon)."""
+    official = CdaSchema(REFERENCE / "schemas" / "cda-fr" / "CDA_extended.xsd", "official")
+    return CdaValidator(official, RuleContext(accept_test_ins=True), KitSchematrons(kit))
+
+
 def test_the_samples_are_what_the_builder_writes():
     assert [p.name for p in SAMPLES] == [
         "CR-BIO_glycemie-creatinine.xml", "CR-BIO_glycemie-creatinine_RPLC.xml",
@@ -48,9 +55,7 @@ def test_the_samples_are_what_the_builder_writes():
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
-def test_each_sample_passes_the_official_schema_and_schematrons(kit, sample):
-    official = CdaSchema(REFERENCE / "schemas" / "cda-fr" / "CDA_extended.xsd", "official")
-    validator = CdaValidator(official, RuleContext(accept_test_ins=True), KitSchematrons(kit))
+def test_each_sample_passes_the_official_schema_and_schematrons(validator, sample):
     report = validator.validate(sample.read_bytes(), sample.name).report
     assert report.valid, [f.text() for f in report.findings if f.is_error]
     schematrons = [c for c in report.checked if c.startswith("schematron:")]

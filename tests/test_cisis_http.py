@@ -12,6 +12,8 @@ from .test_cda_samples import LAB_REPLACEMENT, SAMPLES
 from .test_cda_samples import PATIENT as SAMPLES_PATIENT
 from .test_conformance import run_cli
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 
 @pytest.fixture(scope="module")
 def cisis_server(tmp_path_factory):

@@ -13,6 +13,8 @@ from .registry_data import new_patient
 from .test_vihf_http import secured  # noqa: F401 (the VIHF-secured server fixture)
 from .vihf_data import NON_PROFESSIONAL, assertion, security_header
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 PATIENT_INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
 
 

@@ -21,6 +21,8 @@ from .crash import open_patient_at, provide_one, repository_id_at
 from .registry_data import new_patient
 from .soap_messages import echo_body, envelope
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 LIMITS = {"XDS_MAX_REQUEST_BYTES": str(4 * 1024 * 1024),
           "XDS_MAX_ENVELOPE_BYTES": str(1024 * 1024),
           "XDS_MAX_XML_MARKUP": "20000", "XDS_MAX_XML_ATTRIBUTES": "20000",

@@ -15,6 +15,8 @@ from .test_conformance import run_cli
 from .trust_data import AUTHOR_A, READER, STRANGER, TrustServer, authorize, new_patient
 from .vihf_data import SigningAuthority
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):

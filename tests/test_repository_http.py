@@ -49,6 +49,7 @@ def test_every_reference_cda_document_round_trips(live_server):
         assert document.mime_type == "text/xml"
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("kind", DATABASES)
 def test_sigkill_during_submissions_loses_nothing(kind, tmp_path):
     """Kill the server (SIGKILL, whole process group) at random moments while a source streams
@@ -119,6 +120,7 @@ def _reset_peak(pid: int) -> int:
     return _memory_kib(pid, "VmRSS")
 
 
+@pytest.mark.http
 def test_100_mb_document_is_stored_and_served_in_bounded_memory(tmp_path):
     import hashlib
 

@@ -14,6 +14,8 @@ from . import hostile
 from .conftest import start_server, stop_server
 from .test_http import echo_payload
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 
 @pytest.fixture(scope="module")
 def threaded(tmp_path_factory):

@@ -21,6 +21,8 @@ from .conftest import start_server, stop_server
 from .test_conformance import run_cli
 from .vihf_data import SigningAuthority
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 PROFESSIONAL = "810101234567"
 
 

@@ -29,6 +29,8 @@ from .trust_data import (
     raw_post,
 )
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 RESOURCE_ID = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
 ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"

@@ -13,6 +13,8 @@ from lxml import etree
 
 from .trust_data import AUTHOR_A, READER, STRANGER, TrustServer
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 UUID = re.compile(rb"urn:uuid:[0-9a-f-]{36}")
 OID = re.compile(rb"\b\d+(\.\d+){3,}\b")
 DE = "$XDSDocumentEntry"

@@ -21,6 +21,8 @@ from .conftest import start_server, stop_server
 from .test_conformance import run_cli
 from .vihf_data import SigningAuthority, assertion, security_header
 
+pytestmark = pytest.mark.http   # every test here talks to a server over loopback
+
 OTHER = "1850675123456^^^&1.2.250.1.213.1.4.10&ISO^NH"
 
 
