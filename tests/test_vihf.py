@@ -122,3 +122,24 @@ def test_an_assertion_altered_under_a_verified_signature_is_refused(authority, v
     with pytest.raises(VihfError, match="altered after it was signed"):
         verifier.principal(security_header(_tamper(copy.deepcopy(signed))))
     assert verifier.principal(security_header(signed)) == genuine
+
+
+def test_a_signer_verified_once_is_trusted_by_its_exact_certificate_only(authority, verifier):
+    """The chain of a signing certificate is verified once, then its key verifies the next
+    assertions it signs; an impostor with the same subject (other bytes, other key) is still
+    checked against the trusted authorities, and refused."""
+    assert verifier.principal(security_header(authority.sign(assertion(PATIENT)))).patient_id
+    assert len(verifier._signers) == 1
+    for _ in range(3):                                  # new assertions, the kept key
+        verifier.principal(security_header(authority.sign(assertion(PATIENT))))
+    with pytest.raises(VihfError, match="does not verify"):
+        verifier.principal(security_header(authority.sign(assertion(PATIENT), impostor=True)))
+
+
+def test_a_kept_signer_expires_with_its_certificate(authority):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)     # the test certificate: 2 days
+    verifier = VihfVerifier.from_path(authority.trusted)
+    verifier.principal(security_header(authority.sign(assertion(PATIENT))))
+    verifier.now = lambda: later
+    with pytest.raises(VihfError, match="not valid now"):
+        verifier.principal(security_header(authority.sign(assertion(PATIENT, issued=later))))
