@@ -292,14 +292,14 @@ def _report_registry_reply(reply) -> None:
 def query(patient: str, registry_url: str, statuses: tuple[str, ...],
           class_codes: tuple[str, ...], connection: Connection) -> None:
     """FindDocuments (ITI-18) for a patient, printed as a table."""
-    from .consumer.queries import find_documents_request
+    from .consumer.queries import STORED_QUERY, find_documents_request
     from .consumer.sources import listing
     from .consumer.transport import TransportError
 
     request = find_documents_request(patient, list(statuses), list(class_codes))
     try:
         reply = connection.client(registry_url, patient).call(
-            "urn:ihe:iti:2007:RegistryStoredQuery", request)
+            STORED_QUERY, request)
     except TransportError as exc:
         raise click.ClickException(str(exc)) from None
     _report_registry_reply(reply)

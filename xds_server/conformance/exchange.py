@@ -9,22 +9,14 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..consumer.transport import SoapClient, TransportError
+from ..ebxml.actions import TRANSACTIONS
+from ..ebxml.namespaces import RS, XDSB
 from ..model.content import Attachment
 
-RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-XDSB = "urn:ihe:iti:xds-b:2007"
 RESPONSE_STATUS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:"
 IHE_RESPONSE_STATUS = "urn:ihe:iti:2007:ResponseStatusType:"
 
-ACTIONS = {
-    "ITI-42": "urn:ihe:iti:2007:RegisterDocumentSet-b",
-    "ITI-41": "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
-    "ITI-18": "urn:ihe:iti:2007:RegistryStoredQuery",
-    "ITI-43": "urn:ihe:iti:2007:RetrieveDocumentSet",
-    "ITI-57": "urn:ihe:iti:2010:UpdateDocumentSet",
-    "ITI-62": "urn:ihe:iti:2010:DeleteDocumentSet",
-    "ITI-86": "urn:ihe:iti:2017:RemoveDocuments",
-}
+ACTIONS = {name: transaction.action for name, transaction in TRANSACTIONS.items()}
 ANSWERS = {"ITI-18": "AdhocQueryResponse", "ITI-43": "RetrieveDocumentSetResponse"}
 REPOSITORY_SIDE = {"ITI-41", "ITI-43", "ITI-86"}
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ..ebxml.actions import ITI_41, ITI_43, ITI_86
 from ..ebxml.namespaces import LCM, RIM, RS, XDSB
 from ..model.content import Attachment
 from ..model.metadata import Submission
 from .metadata import submit_objects_request
 from .transport import SoapReply
 
-PROVIDE = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
-RETRIEVE = "urn:ihe:iti:2007:RetrieveDocumentSet"
+PROVIDE, RETRIEVE, REMOVE = ITI_41.action, ITI_43.action, ITI_86.action
 
 
 def _x(local: str) -> str:
@@ -32,7 +32,6 @@ def provide_request(submission: Submission, documents: dict[str, Attachment]
     return request, binaries
 
 
-REMOVE = "urn:ihe:iti:2017:RemoveDocuments"
 REMOVE_ROOT = "{urn:ihe:iti:rmd:2017}RemoveDocumentsRequest"
 
 

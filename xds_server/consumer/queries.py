@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..ebxml.actions import ITI_18
 from ..ebxml.namespaces import QUERY, RIM
 from ..model import vocabulary as v
 from .transport import SoapClient
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
-STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+STORED_QUERY = ITI_18.action
 _STATUSES = {s.rsplit(":", 1)[-1]: s for s in v.STATUSES}
 
 

@@ -12,17 +12,16 @@ from typing import Any
 
 from lxml import etree
 
+from ..ebxml.actions import ITI_18, ITI_42
 from ..ebxml.namespaces import RIM, RS
 from ..model import vocabulary as v
 from ..model.metadata import Submission
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, Severity, error
 from .metadata import submit_objects_request
-from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
+from .queries import GET_DOCUMENTS, adhoc_query
 from .transport import SoapClient, TransportError
 
 log = logging.getLogger("xds_server.repository")
-
-REGISTER = "urn:ihe:iti:2007:RegisterDocumentSet-b"
 
 
 class SoapRegistryClient:
@@ -31,7 +30,7 @@ class SoapRegistryClient:
 
     def register(self, submission: Submission, credential: Any) -> list[RegistryError]:
         try:
-            reply = self.client.call(REGISTER, submit_objects_request(submission),
+            reply = self.client.call(ITI_42.action, submit_objects_request(submission),
                                      extra_headers=_on_behalf(credential))
         except TransportError as exc:
             raise RegistryFailure([error(ErrorCode.REPOSITORY_ERROR,
@@ -58,7 +57,7 @@ class SoapRegistryClient:
         if not unique_ids:
             return {}
         try:
-            reply = self.client.call(STORED_QUERY, adhoc_query(
+            reply = self.client.call(ITI_18.action, adhoc_query(
                 GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": list(unique_ids)}),
                 extra_headers=_on_behalf(credential))
         except TransportError as exc:
@@ -75,7 +74,7 @@ class SoapRegistryClient:
         return shown
 
     def is_registered(self, document_unique_id: str) -> bool:
-        reply = self.client.call(STORED_QUERY, adhoc_query(
+        reply = self.client.call(ITI_18.action, adhoc_query(
             GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [document_unique_id]}, "ObjectRef"))
         return reply.payload is not None and any(
             True for _ in reply.payload.iter(f"{{{RIM}}}ObjectRef"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ..ebxml.actions import ITI_18
 from ..ebxml.encode import adhoc_query_response, adhoc_query_response_pieces
 from ..ebxml.namespaces import QUERY
 from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
@@ -13,12 +14,10 @@ from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from ..validation.errors import ErrorCode, RegistryFailure, error
 from .authentication import caller
-from .outcome import outcome_label
+from .outcome import operation, outcome_label
 
 log = logging.getLogger("xds_server.registry")
 
-ACTION = "urn:ihe:iti:2007:RegistryStoredQuery"
-RESPONSE_ACTION = "urn:ihe:iti:2007:RegistryStoredQueryResponse"
 
 
 def iti18_operation(registry: Registry) -> Operation:
@@ -37,6 +36,6 @@ def iti18_operation(registry: Registry) -> Operation:
             payload = adhoc_query_response([], failure.errors)
         return SoapResponse(payload, outcome=outcome_label(payload.get("status")))
 
-    return Operation("ITI-18", ACTION, RESPONSE_ACTION, qn(QUERY, "AdhocQueryRequest"),
+    return operation(ITI_18, qn(QUERY, "AdhocQueryRequest"),
                      qn(QUERY, "AdhocQueryResponse"), handle,
-                     wsdl_name="DocumentRegistry_RegistryStoredQuery")
+                     "DocumentRegistry_RegistryStoredQuery")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ebxml.actions import ITI_41
 from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS, XDSB
 from ..model.content import Attachment
@@ -11,10 +12,7 @@ from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from .authentication import caller
-from .outcome import registry_answer
-
-ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
-RESPONSE_ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse"
+from .outcome import operation, registry_answer
 
 
 def iti41_operation(repository: Repository) -> Operation:
@@ -35,9 +33,9 @@ def iti41_operation(repository: Repository) -> Operation:
                              "DuplicateDocumentId")
             documents[doc_id] = attachment
         decoded = decode_submission(metadata)
-        return registry_answer("ITI-41", request.request_id, lambda: repository.provide(
+        return registry_answer(ITI_41.name, request.request_id, lambda: repository.provide(
             decoded.submission, documents, caller(request), decoded.errors))
 
-    return Operation("ITI-41", ACTION, RESPONSE_ACTION,
+    return operation(ITI_41,
                      qn(XDSB, "ProvideAndRegisterDocumentSetRequest"), qn(RS, "RegistryResponse"),
                      handle, wsdl_name="DocumentRepository_ProvideAndRegisterDocumentSet-b")

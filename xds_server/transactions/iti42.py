@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from ..ebxml.actions import ITI_42
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
 from .submissions import submission_operation
 
-ACTION = "urn:ihe:iti:2007:RegisterDocumentSet-b"
-RESPONSE_ACTION = "urn:ihe:iti:2007:RegisterDocumentSet-bResponse"
-
 
 def iti42_operation(registry: Registry) -> Operation:
-    return submission_operation("ITI-42", ACTION, RESPONSE_ACTION,
+    return submission_operation(ITI_42,
                                 "DocumentRegistry_RegisterDocumentSet-b", registry.register)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..ebxml.actions import ITI_43
 from ..ebxml.encode import response_status
 from ..ebxml.namespaces import PARTIAL_SUCCESS, XDSB
 from ..repository.actor import DocumentRequest, Repository
@@ -12,12 +13,8 @@ from ..soap.faults import sender
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from .authentication import caller
-from .outcome import outcome_label
+from .outcome import operation, outcome_label
 from .retrieve_response import retrieve_response_pieces
-
-ACTION = "urn:ihe:iti:2007:RetrieveDocumentSet"
-RESPONSE_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
-
 
 _DOCUMENT_REQUEST = qn(XDSB, "DocumentRequest")
 _FIELDS = {qn(XDSB, name): name for name in
@@ -61,6 +58,6 @@ def iti43_operation(repository: Repository) -> Operation:
         return SoapResponse(retrieve_response_pieces(found, errors, status),
                             outcome=outcome_label(status))
 
-    return Operation("ITI-43", ACTION, RESPONSE_ACTION, qn(XDSB, "RetrieveDocumentSetRequest"),
+    return operation(ITI_43, qn(XDSB, "RetrieveDocumentSetRequest"),
                      qn(XDSB, "RetrieveDocumentSetResponse"), handle,
-                     wsdl_name="DocumentRepository_RetrieveDocumentSet")
+                     "DocumentRepository_RetrieveDocumentSet")

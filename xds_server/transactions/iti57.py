@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from ..ebxml.actions import ITI_57
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
 from .submissions import submission_operation
 
-ACTION = "urn:ihe:iti:2010:UpdateDocumentSet"
-RESPONSE_ACTION = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
-
 
 def iti57_operation(registry: Registry) -> Operation:
-    return submission_operation("ITI-57", ACTION, RESPONSE_ACTION,
+    return submission_operation(ITI_57,
                                 "DocumentRegistry_UpdateDocumentSet", registry.update)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+from ..ebxml.actions import ITI_62
 from ..ebxml.namespaces import LCM, RIM, RS
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from .authentication import caller
-from .outcome import registry_answer
-
-ACTION = "urn:ihe:iti:2010:DeleteDocumentSet"
-RESPONSE_ACTION = "urn:ihe:iti:2010:DeleteDocumentSetResponse"
+from .outcome import operation, registry_answer
 
 
 def iti62_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         ids = [ref.get("id", "") for ref in request.payload.iter(qn(RIM, "ObjectRef"))]
-        return registry_answer("ITI-62", request.request_id,
+        return registry_answer(ITI_62.name, request.request_id,
                                lambda: registry.remove(ids, caller(request)))
 
-    return Operation("ITI-62", ACTION, RESPONSE_ACTION, qn(LCM, "RemoveObjectsRequest"),
+    return operation(ITI_62, qn(LCM, "RemoveObjectsRequest"),
                      qn(RS, "RegistryResponse"), handle,
-                     wsdl_name="DocumentRegistry_DeleteDocumentSet")
+                     "DocumentRegistry_DeleteDocumentSet")

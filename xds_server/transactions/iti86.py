@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..ebxml.actions import ITI_86
 from ..ebxml.encode import error_list, response_status
 from ..ebxml.namespaces import RS
 from ..repository.actor import Repository
@@ -14,11 +15,9 @@ from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from .authentication import caller
 from .iti43 import document_requests
-from .outcome import outcome_label
+from .outcome import operation, outcome_label
 
 RMD = "urn:ihe:iti:rmd:2017"
-ACTION = "urn:ihe:iti:2017:RemoveDocuments"
-RESPONSE_ACTION = "urn:ihe:iti:2017:RemoveDocumentsResponse"
 
 
 def iti86_operation(repository: Repository) -> Operation:
@@ -31,6 +30,6 @@ def iti86_operation(repository: Repository) -> Operation:
             answer.append(errors_element)
         return SoapResponse(answer, outcome=outcome_label(status))
 
-    return Operation("ITI-86", ACTION, RESPONSE_ACTION, qn(RMD, "RemoveDocumentsRequest"),
+    return operation(ITI_86, qn(RMD, "RemoveDocumentsRequest"),
                      qn(RS, "RegistryResponse"), handle,
-                     wsdl_name="DocumentRepository_RemoveDocuments")
+                     "DocumentRepository_RemoveDocuments")

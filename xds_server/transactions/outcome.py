@@ -1,18 +1,28 @@
-"""RegistryResponse answers: run an actor call, log a refusal with the request id, label it."""
+"""What every XDS transaction's operation shares: its row of the endpoint's dispatch table, and
+RegistryResponse answers (run an actor call, log a refusal with the request id, label it)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
+from ..ebxml.actions import Transaction
 from ..ebxml.encode import registry_response
 from ..ebxml.namespaces import FAILURE, PARTIAL_SUCCESS, SUCCESS
+from ..soap.endpoint import Handler, Operation
 from ..soap.message import SoapResponse
 from ..validation.errors import RegistryError, RegistryFailure
 
 log = logging.getLogger("xds_server.transactions")
 
 _LABELS = {SUCCESS: "success", FAILURE: "failure", PARTIAL_SUCCESS: "partial_success"}
+
+
+def operation(transaction: Transaction, request_element: str, response_element: str,
+              handler: Handler, wsdl_name: str) -> Operation:
+    """The endpoint's row for `transaction`: its actions, the body elements, the handler."""
+    return Operation(transaction.name, transaction.action, transaction.response_action,
+                     request_element, response_element, handler, wsdl_name=wsdl_name)
 
 
 def outcome_label(status: str) -> str:

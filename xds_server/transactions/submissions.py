@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..ebxml.actions import Transaction
 from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS
 from ..model.metadata import Submission
@@ -14,17 +15,16 @@ from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
 from ..validation.errors import RegistryError
 from .authentication import caller
-from .outcome import registry_answer
+from .outcome import operation, registry_answer
 
 Write = Callable[[Submission, Principal, list[RegistryError]], list[RegistryError]]
 
 
-def submission_operation(name: str, action: str, response_action: str, wsdl_name: str,
-                         write: Write) -> Operation:
+def submission_operation(transaction: Transaction, wsdl_name: str, write: Write) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         decoded = decode_submission(request.payload)
-        return registry_answer(name, request.request_id, lambda: write(
+        return registry_answer(transaction.name, request.request_id, lambda: write(
             decoded.submission, caller(request), decoded.errors))
 
-    return Operation(name, action, response_action, qn(LCM, "SubmitObjectsRequest"),
-                     qn(RS, "RegistryResponse"), handle, wsdl_name=wsdl_name)
+    return operation(transaction, qn(LCM, "SubmitObjectsRequest"), qn(RS, "RegistryResponse"),
+                     handle, wsdl_name)
