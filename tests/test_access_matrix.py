@@ -26,11 +26,11 @@ from xds_server.ebxml.decode import decode_submission
 from xds_server.ebxml.query import AdhocQuery
 from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
+from xds_server.model.errors import RegistryFailure
 from xds_server.model.metadata import Author, Code, Submission
 from xds_server.registry.update import DELETED
 from xds_server.repository.actor import DocumentRequest
 from xds_server.security.principal import SYSTEM, Principal
-from xds_server.validation.errors import RegistryFailure
 
 from .registry_data import document, new_patient, open_patient, submission_set
 from .test_access_policy import DOCUMENTS, READERS, VISIBILITY, expected

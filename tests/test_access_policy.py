@@ -13,10 +13,10 @@ from lxml import etree
 from xds_server.consumer.metadata import status_update, submit_objects_request
 from xds_server.ebxml.query import AdhocQuery
 from xds_server.model import vocabulary as v
+from xds_server.model.errors import RegistryFailure
 from xds_server.model.metadata import Author, Code
 from xds_server.registry.update import DELETED
 from xds_server.security.principal import SYSTEM, Principal
-from xds_server.validation.errors import RegistryFailure
 
 from .registry_data import (
     new_patient,

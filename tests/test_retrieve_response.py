@@ -10,6 +10,7 @@ from lxml import etree
 
 from xds_server.ebxml.namespaces import FAILURE, PARTIAL_SUCCESS, SUCCESS
 from xds_server.model.content import Attachment
+from xds_server.model.errors import ErrorCode, error
 from xds_server.repository.actor import DocumentRequest, RetrievedDocument
 from xds_server.soap.message import SoapResponse, encode_response
 from xds_server.transactions.retrieve_response import (
@@ -18,7 +19,6 @@ from xds_server.transactions.retrieve_response import (
     retrieve_response_pieces,
     xml_text,
 )
-from xds_server.validation.errors import ErrorCode, error
 
 ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..model import hl7
+from ..model.errors import ErrorCode
 from ..model.metadata import DocumentEntry
-from ..validation.errors import ErrorCode
 from .header import CdaHeader, to_dtm
 from .mapping import xcn_of
 

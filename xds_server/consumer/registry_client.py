@@ -15,8 +15,8 @@ from lxml import etree
 from ..ebxml.actions import ITI_18, ITI_42
 from ..ebxml.namespaces import RIM, RS
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, Severity, error
 from ..model.metadata import Submission
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, Severity, error
 from .metadata import submit_objects_request
 from .queries import GET_DOCUMENTS, adhoc_query
 from .transport import SoapClient, TransportError

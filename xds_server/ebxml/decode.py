@@ -13,6 +13,7 @@ from typing import Any
 from lxml import etree
 
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, error
 from ..model.ids import urn_uuid
 from ..model.metadata import (
     Association,
@@ -24,7 +25,6 @@ from ..model.metadata import (
     Submission,
     SubmissionSet,
 )
-from ..validation.errors import ErrorCode, RegistryError, error
 from .fields import (
     AUTHOR_SLOTS,
     DOCUMENT_LAYOUT,

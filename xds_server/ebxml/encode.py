@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from lxml import etree
 
 from ..model import vocabulary as v
+from ..model.errors import RegistryError, Severity
 from ..model.metadata import Association, Author, Code, DocumentEntry, Folder, SubmissionSet
-from ..validation.errors import RegistryError, Severity
 from .decode import new_uuid
 from .fields import (
     AUTHOR_SLOTS,

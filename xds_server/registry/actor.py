@@ -8,12 +8,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..ebxml.query import AdhocQuery
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Submission
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..store.database import Database
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable, removable
 from .register import RegistryWriter

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from ..model.errors import ErrorCode, RegistryFailure, error
 from ..security.access import FEEDING, Action, may_ask, may_feed
 from ..security.principal import Principal
 from ..store import access_store
-from ..validation.errors import ErrorCode, RegistryFailure, error
 
 
 def check_feeding(connection: Connection, principal: Principal, patient: str) -> None:

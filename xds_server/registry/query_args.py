@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from ..ebxml.query import AdhocQuery
 from ..model import hl7
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..security.principal import SYSTEM, Principal
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_params import COMMON_PARAMS, QUERIES_BY_ID, Kind, QueryDef
 
 RETURN_TYPES = ("LeafClass", "ObjectRef")

@@ -7,6 +7,7 @@ from collections import Counter
 
 from sqlalchemy import Connection
 
+from ..model.errors import ErrorCode, RegistryError, warning
 from ..security.access import (
     DELETED,
     MASQUE_PS,
@@ -20,7 +21,6 @@ from ..security.access import (
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
-from ..validation.errors import ErrorCode, RegistryError, warning
 from .query_result import QueryResult
 
 

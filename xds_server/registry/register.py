@@ -22,6 +22,7 @@ from ..ebxml.encode import (
     encode_submission_set,
 )
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import dtm_key
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
@@ -31,7 +32,6 @@ from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..store.xml_packing import pack
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding
 from .query_policy import hidden_documents

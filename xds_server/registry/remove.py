@@ -23,12 +23,12 @@ from collections.abc import Collection
 from sqlalchemy import Connection, Engine
 
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..security.access import may_remove, scope
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..store.registry_store import IndexEntry
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_policy import hidden_documents
 
 

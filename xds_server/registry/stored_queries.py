@@ -16,6 +16,7 @@ from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..security.access import check_scope, record_facts_needed, scope
 from ..security.principal import Principal
 from ..store import queries as sql
@@ -23,7 +24,6 @@ from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database
 from ..store.xml_packing import unpack
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
 from .query_policy import hidden_documents, masked_notice, visible_part
 from .query_result import QueryResult

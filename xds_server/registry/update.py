@@ -17,12 +17,12 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..security.access import DELETED, Action, check_scope, may_ask, may_delete
 from ..security.principal import SYSTEM, Principal
 from ..store import access_store
 from ..store import registry_store as store
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_policy import hidden_documents
 from .register import RegistryWriter, _Plan, pipelined
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..model.content import Attachment
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
@@ -38,7 +39,6 @@ from ..store import audit_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database
-from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from ..cda.consistency import check_consistency
 from ..cda.validator import CdaValidator
 from ..model.content import Attachment
+from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import DocumentEntry
-from ..validation.errors import ErrorCode, RegistryError, error
 
 CDA_MIME_TYPES = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
 MAX_REPORTED = 10

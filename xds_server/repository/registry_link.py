@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..model.errors import RegistryError
 from ..model.held import HeldDocument
 from ..model.metadata import Submission
 from ..registry.actor import Registry
 from ..security.principal import Principal
 from ..store import repository_store as rows
 from ..store.database import UnitOfWork
-from ..validation.errors import RegistryError
 
 
 class RegistryLink(Protocol):

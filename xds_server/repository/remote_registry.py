@@ -20,13 +20,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..model.errors import RegistryError, RegistryFailure
 from ..model.held import PENDING, HeldDocument
 from ..model.metadata import Submission
 from ..security.access import may_remove
 from ..security.principal import Principal
 from ..store import repository_store as rows
 from ..store.database import Database
-from ..validation.errors import RegistryError, RegistryFailure
 
 
 class RegistryClient(Protocol):

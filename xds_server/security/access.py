@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.facts import DocumentFacts, RecordAccess
 from ..model.hl7 import patient_key
 from ..model.vocabulary import (
@@ -32,7 +33,6 @@ from ..model.vocabulary import (
     INVISIBLE_REPRESENTANTS,
     MASQUE_PS,
 )
-from ..validation.errors import ErrorCode, RegistryFailure, error
 from .principal import Principal
 
 DELETED = CISIS_DELETED

@@ -8,11 +8,11 @@ from ..ebxml.actions import ITI_18
 from ..ebxml.encode import adhoc_query_response, adhoc_query_response_pieces
 from ..ebxml.namespaces import QUERY
 from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
+from ..model.errors import ErrorCode, RegistryFailure, error
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
-from ..validation.errors import ErrorCode, RegistryFailure, error
 from .authentication import caller
 from .outcome import operation, outcome_label
 

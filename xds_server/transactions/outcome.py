@@ -9,9 +9,9 @@ from collections.abc import Callable
 from ..ebxml.actions import Transaction
 from ..ebxml.encode import registry_response
 from ..ebxml.namespaces import FAILURE, PARTIAL_SUCCESS, SUCCESS
+from ..model.errors import RegistryError, RegistryFailure
 from ..soap.endpoint import Handler, Operation
 from ..soap.message import SoapResponse
-from ..validation.errors import RegistryError, RegistryFailure
 
 log = logging.getLogger("xds_server.transactions")
 

@@ -17,9 +17,9 @@ from lxml import etree
 from ..ebxml.encode import error_list, serialised_cuts
 from ..ebxml.namespaces import RS, XDSB
 from ..model.content import Attachment
+from ..model.errors import RegistryError
 from ..repository.actor import RetrievedDocument
 from ..soap.namespaces import qn
-from ..validation.errors import RegistryError
 
 _VALUES = ("HomeCommunityId", "RepositoryUniqueId", "DocumentUniqueId", "mimeType")
 _HOLE = "@xds-hole@"

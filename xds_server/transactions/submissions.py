@@ -8,12 +8,12 @@ from collections.abc import Callable
 from ..ebxml.actions import Transaction
 from ..ebxml.decode import decode_submission
 from ..ebxml.namespaces import LCM, RS
+from ..model.errors import RegistryError
 from ..model.metadata import Submission
 from ..security.principal import Principal
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
 from ..soap.namespaces import qn
-from ..validation.errors import RegistryError
 from .authentication import caller
 from .outcome import operation, registry_answer
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..model import hl7
+from ..model.errors import ErrorCode, RegistryError, error
 from ..model.french_ids import (
     INS_PRODUCTION,
     INS_TEST,
@@ -20,7 +21,6 @@ from ..model.french_ids import (
 from ..model.metadata import Code, DocumentEntry, Folder, RegistryObject, Submission, SubmissionSet
 from ..model.vocabulary import VISIBILITY_CODES, VISIBILITY_SYSTEM
 from ..valuesets import ValueSets
-from .errors import ErrorCode, RegistryError, error
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 CONFIDENTIALITY_HL7 = "2.16.840.1.113883.5.25"

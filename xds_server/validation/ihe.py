@@ -14,8 +14,8 @@ from typing import Any
 
 from ..model import hl7
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, error, warning
 from ..model.metadata import Code, DocumentEntry, Folder, RegistryObject, Submission, SubmissionSet
-from .errors import ErrorCode, RegistryError, error, warning
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 

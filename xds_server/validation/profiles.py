@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model.errors import RegistryError
 from ..model.metadata import Submission
 from ..valuesets import load_value_sets
 from .cisis import CisisRules
-from .errors import RegistryError
 from .ihe import check_submission_objects
 from .submission import check_structure
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import Association, Submission
-from .errors import ErrorCode, RegistryError, error
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 

@@ -2,7 +2,8 @@
 and the error item every layer reports.
 
 Every rejection in the product names one of these, with a codeContext that says which object and
-which field, so an integrator knows what to fix without reading our logs.
+which field, so an integrator knows what to fix without reading our logs. Neutral: no transport,
+no storage; the ebXML front writes them as rs:RegistryError, another front in its own words.
 """
 
 from __future__ import annotations
