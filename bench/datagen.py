@@ -28,6 +28,7 @@ from xds_server.ebxml.encode import (
     encode_document,
     encode_submission_set,
 )
+from xds_server.ebxml.packing import pack
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import (
     Association,
@@ -46,7 +47,6 @@ from xds_server.store.tables import (
     patients,
     submission_sets,
 )
-from xds_server.store.xml_packing import pack
 
 INS_TEST = "1.2.250.1.213.1.4.10"
 OPENED = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from lxml import etree
 
-from xds_server.store import xml_packing
+from xds_server.ebxml import packing as xml_packing
 
 from .conftest import REFERENCE
 

@@ -1,12 +1,12 @@
-"""How `store/dictionaries/ebrim-1.xml`, the dictionary the registry packs its stored LeafClass
+"""How `ebxml/dictionaries/ebrim-1.xml`, the dictionary the registry packs its stored LeafClass
 XML with, was made: this package's encoder writing one object of each kind with placeholder
-values (it lives here so that store/ never imports the wire format). The dictionary holds
+values (it lives with the codec whose output it packs). The dictionary holds
 ebRIM 3.0 / XDS.b boilerplate (element and attribute names, classification and identification
 schemes, object types, slot names) and no data of anyone's; the nested ids are fresh UUIDs, so a
 build differs from the shipped file in those only.
 
 Never rebuild ebrim-1.xml in place: rows written with it must stay readable. A better dictionary
-is a new file with the next number (xml_packing.DICTIONARIES), and tests pin every file's hash.
+is a new file with the next number (packing.DICTIONARIES), and tests pin every file's hash.
 
     .venv/bin/python -m xds_server.ebxml.boilerplate OUT.xml
 """

@@ -21,6 +21,7 @@ from ..ebxml.encode import (
     encode_folder,
     encode_submission_set,
 )
+from ..ebxml.packing import pack
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import dtm_key
@@ -31,7 +32,6 @@ from ..security.access import check_scope
 from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
-from ..store.xml_packing import pack
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding
 from .query_policy import hidden_documents

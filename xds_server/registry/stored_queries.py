@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 
 from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
+from ..ebxml.packing import unpack
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -23,7 +24,6 @@ from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database
-from ..store.xml_packing import unpack
 from .query_args import QueryArgs, check_query
 from .query_policy import hidden_documents, masked_notice, visible_part
 from .query_result import QueryResult

@@ -1,4 +1,5 @@
-"""The registry's stored LeafClass XML, packed: LZ4 with a dictionary of ebRIM boilerplate.
+"""The registry's stored LeafClass XML, packed: LZ4 with a dictionary of ebRIM boilerplate. The
+registry keeps what this makes as opaque bytes (ebxml/stored.py is the form it registers).
 
 A FindDocuments answer is the stored XML of ~20 entries, ~6.4 KB each. Sent raw, that is most
 of the database's work for the query (TOAST reads, decompression, 120 KB pushed through its
