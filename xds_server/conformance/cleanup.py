@@ -22,7 +22,10 @@ _EVERY_STATUS = list(v.STATUSES)
 
 
 def _query(endpoints: Endpoints, query_id: str, params: dict, return_type: str) -> Reply:
-    return endpoints.send("ITI-18", adhoc_query(query_id, params, return_type))
+    """$MetadataLevel 2: every version and every association, Deprecated ones included (a
+    registry without the Metadata Update option ignores the parameter)."""
+    return endpoints.send("ITI-18", adhoc_query(query_id, {**params, "$MetadataLevel": 2},
+                                                return_type))
 
 
 def _get_all(endpoints: Endpoints, patient: str, return_type: str) -> Reply:
