@@ -8,14 +8,19 @@ tests are written, played over HTTP against a live server (once per database):
 - a Retrieve applies no UseId, as the toolkit's RetrieveTransaction (12021);
 - a placeholder nothing fills is not sent: the step is not run, unless --param gives it
   (15816's $repuid$);
-- $now$ comes after what earlier steps registered (11899 in_updatetime).
+- $now$ comes after what earlier steps registered (11899 in_updatetime);
+- cleanup removes every version (old ones only show at $MetadataLevel 2).
 """
 
 from __future__ import annotations
 
 import shutil
 
+from lxml import etree
+
 from xds_server.conformance import runner as runner_module
+from xds_server.conformance.cleanup import clean
+from xds_server.conformance.exchange import Error, Reply
 from xds_server.conformance.runner import Runner
 
 from .test_conformance import TESTKIT, _copy_test, _edit, run_cli, run_kit
@@ -138,3 +143,45 @@ def test_now_comes_after_the_last_write(monkeypatch):
     clock["now"] = 1001.02                            # already the next second
     run.after_last_write()
     assert len(slept) == 1
+
+
+class _Endpoints:
+    """A registry and repository that hold one document whose bytes a test removed already."""
+
+    repository = "repository"
+
+    def __init__(self) -> None:
+        self.asked: list[etree._Element] = []
+
+    def send(self, iti: str, payload: etree._Element, binaries=(), mtom: bool = True) -> Reply:
+        self.asked.append(payload)
+        if iti == "ITI-86":
+            return Reply(status=RESPONSE + "Failure", errors=[Error(
+                "XDSDocumentUniqueIdError", "not held", "", "")])
+        leaf = payload.find("{*}ResponseOption").get("returnType") == "LeafClass"
+        answer = etree.fromstring(ANSWER if leaf else EMPTY)
+        return Reply(status=RESPONSE + "Success", payload=answer)
+
+
+RESPONSE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:"
+EMPTY = ('<q:AdhocQueryResponse xmlns:q="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0" '
+         'xmlns:r="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"><r:RegistryObjectList/>'
+         '</q:AdhocQueryResponse>')
+ANSWER = EMPTY.replace("<r:RegistryObjectList/>", (
+    '<r:RegistryObjectList><r:ExtrinsicObject id="urn:uuid:1">'
+    '<r:Slot name="repositoryUniqueId"><r:ValueList><r:Value>1.2.3</r:Value></r:ValueList>'
+    '</r:Slot><r:ExternalIdentifier identificationScheme="urn:uuid:2e82c1f6-a085-4c72-9da3-'
+    '8640a32e42ab" value="1.2.3.4"/></r:ExtrinsicObject></r:RegistryObjectList>'))
+
+
+def test_cleanup_sees_every_version_and_what_is_gone_already():
+    """Cleanup asks $MetadataLevel 2 (old versions, Deprecated associations: a level 1 answer
+    would leave them, and ITI-62 refuse the rest); a document an ITI-86 test removed is gone
+    already, not a refusal."""
+    endpoints = _Endpoints()
+    line = clean(endpoints, ["P1^^^&1.2&ISO"], {"1.2.3.4"})  # type: ignore[arg-type]
+    assert "1 documents were gone already" in line and "refused" not in line, line
+    levels = [slot.findtext("{*}ValueList/{*}Value") for request in endpoints.asked
+              for slot in request.iter("{*}Slot") if slot.get("name") == "$MetadataLevel"]
+    queries = [r for r in endpoints.asked if r.find("{*}ResponseOption") is not None]
+    assert levels and len(levels) == len(queries) and set(levels) == {"2"}
