@@ -18,7 +18,7 @@ from ..ebxml.encode import (
 )
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
-from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
+from ..model.metadata import Association, DocumentEntry, Folder, Submission, SubmissionSet
 
 _ENCODERS = {"documents": encode_document, "folders": encode_folder,
              "associations": encode_association}
@@ -57,6 +57,16 @@ def submit_objects_request(submission: Submission) -> etree._Element:
     return request
 
 
+def folder_and_document_links(folder: Folder, documents: list[DocumentEntry],
+                              set_id: str) -> list[Association]:
+    """HasMember folder→document, each recorded by a HasMember set→association."""
+    links = []
+    for document in documents:
+        membership = has_member(folder.entry_uuid, document.entry_uuid, status=None)
+        links += [membership, has_member(set_id, membership.entry_uuid, status=None)]
+    return links
+
+
 def new_version(submission_set: SubmissionSet, document: DocumentEntry, logical_id: str,
                 previous_version: str) -> Submission:
     """ITI-57: `document` as the next version of the registered entry `logical_id` (a fresh
@@ -75,3 +85,11 @@ def status_update(submission_set: SubmissionSet, target: str, original: str,
                          submission_set.entry_uuid, target,
                          slots={v.ORIGINAL_STATUS: [original], v.NEW_STATUS: [new]})
     return Submission(submission_set, [], associations=[change])
+
+
+def submit_association(submission_set: SubmissionSet, association: Association) -> Submission:
+    """ITI-57: add `association` between registered objects (a relationship, or a document
+    filed in a folder), carried by a SubmitAssociation from the submission set."""
+    operation = Association(f"as-{uuid.uuid4().hex[:12]}", v.SUBMIT_ASSOCIATION,
+                            submission_set.entry_uuid, association.entry_uuid)
+    return Submission(submission_set, [], associations=[operation, association])
