@@ -198,8 +198,7 @@ def in_process_us(url: str, data_dir: Path, patient: str, content: bytes,
         spent = time.process_time() - started
     finally:
         endpoint.kernel_file_sender = kernel_file_sender
-        app.registry.queries.audit_writer.close()
-        app.engine.dispose()
+        app.close()
     return spent / answers * 1e6
 
 

@@ -81,8 +81,7 @@ def in_process_ms(url: str, tmp: Path, authority: SigningAuthority, patients: in
                           requests[secured][n % len(requests[secured])], CONTENT_TYPE)
             spent[secured] += time.perf_counter() - started
     for app in apps.values():
-        app.registry.queries.audit_writer.close()
-        app.engine.dispose()
+        app.close()
     return {secured: seconds / (rounds // 3 * 3) * 1000 for secured, seconds in spent.items()}
 
 

@@ -117,18 +117,13 @@ def make_app(make_settings, database_url):
     def make(**overrides: Any):
         settings = make_settings(database_url=database_url, **overrides)
         app = create_app(settings)
-        migrate(app.engine)
+        migrate(app.database.engine)
         made.append(app)
         return app
 
     yield make
-    for app in made:     # write the queued read audits while the test's database still exists
-        app.registry.queries.audit_writer.close()
-        app.repository.audit_writer.close()
-        # then give the connections back now, not when the collector finds the app: suites
-        # share the PostgreSQL server's connection limit
-        app.registry.queries._reads.close()
-        app.engine.dispose()
+    for app in made:     # write the queued read audits while the test's database still exists,
+        app.close()      # and give the connections back now (suites share PostgreSQL's limit)
 
 
 @pytest.fixture
@@ -265,6 +260,20 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def ans_kit_schematrons(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The ANS kit installed once and its schematrons compiled once (seconds each), for the
+    tests that only read them."""
+    from xds_server.cda.kit import install_kit
+    from xds_server.cda.schematron import KitSchematrons
+
+    from .cda_data import ANS_KIT
+
+    kit = tmp_path_factory.mktemp("ans-kit") / "kit"
+    install_kit(ANS_KIT, kit)
+    return KitSchematrons(kit)
 
 
 LIVE_MAX_REQUEST_BYTES = 16 * 1024 * 1024

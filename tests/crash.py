@@ -27,7 +27,7 @@ from xds_server.consumer.transport import SoapClient, TransportError
 from xds_server.model.content import Attachment
 from xds_server.records.actor import Records
 from xds_server.store import registry_store
-from xds_server.store.database import Database, make_engine
+from xds_server.store.database import Database, UnitOfWork, make_engine
 from xds_server.store.documents import FilesystemDocumentStore
 from xds_server.store.tables import repository_documents
 
@@ -132,7 +132,7 @@ def unregistered_blobs(database_url: str, root: Path) -> list[str]:
         for key in blobs.final_keys():
             row = rows.get(key)
             if row is None or row.state != "committed" or not registry_store.find_by_unique_ids(
-                    connection, [row.unique_id], "document"):
+                    UnitOfWork(connection), [row.unique_id], "document"):
                 problems.append(key)
     engine.dispose()
     return problems

@@ -151,6 +151,18 @@ def run_query(app, query_id: str, params: dict[str, object],
                      stored_query(query_id, params, return_type))
 
 
+def library_query(app, query_id: str, slots: dict[str, list[list[str]]], principal
+                  ) -> tuple[list[bytes], list]:
+    """A stored query asked of the registry actor itself (no SOAP): its LeafClass objects as
+    the ebXML front writes them, and its notices."""
+    from xds_server.ebxml.stored import registry_objects
+    from xds_server.model.stored_queries import parse
+
+    query = parse(query_id, slots)
+    answer = app.registry.query(query, principal)
+    return registry_objects(answer.result, query.return_type), answer.notices
+
+
 def open_patient(app, patient: str) -> None:
     app.records.open(patient)
 

@@ -32,7 +32,6 @@ from xds_server.consumer.metadata import (
     submit_objects_request,
 )
 from xds_server.ebxml.decode import decode_submission
-from xds_server.ebxml.query import AdhocQuery
 from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
 from xds_server.model.errors import RegistryFailure
@@ -41,7 +40,13 @@ from xds_server.registry.update import DELETED
 from xds_server.repository.actor import DocumentRequest
 from xds_server.security.principal import SYSTEM, Principal
 
-from .registry_data import document, new_patient, open_patient, submission_set
+from .registry_data import (
+    document,
+    library_query,
+    new_patient,
+    open_patient,
+    submission_set,
+)
 from .test_access_policy import DOCUMENTS, READERS, VISIBILITY, expected
 from .test_access_policy import READER as AUTHORISED
 
@@ -163,7 +168,7 @@ def test_reading_by_id_and_retrieving(record):
 
 
 def _query(record: Record, query_id: str, slots: dict, principal: Principal) -> list:
-    answer = record.app.registry.query(AdhocQuery(query_id, slots=slots), principal)
+    answer, _ = library_query(record.app, query_id, slots, principal)
     return [etree.fromstring(xml) for xml in answer]
 
 

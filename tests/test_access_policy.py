@@ -11,7 +11,6 @@ import pytest
 from lxml import etree
 
 from xds_server.consumer.metadata import status_update, submit_objects_request
-from xds_server.ebxml.query import AdhocQuery
 from xds_server.model import vocabulary as v
 from xds_server.model.errors import RegistryFailure
 from xds_server.model.metadata import Author, Code
@@ -19,6 +18,7 @@ from xds_server.registry.update import DELETED
 from xds_server.security.principal import SYSTEM, Principal
 
 from .registry_data import (
+    library_query,
     new_patient,
     open_patient,
     register,
@@ -100,10 +100,10 @@ def record(make_app):
 
 
 def visible(app, patient: str, names: dict[str, str], principal: Principal) -> set[str]:
-    query = AdhocQuery(FIND_DOCUMENTS, slots={
-        "$XDSDocumentEntryPatientId": [[patient]],
-        "$XDSDocumentEntryStatus": [[v.APPROVED, v.DEPRECATED, DELETED]]})
-    objects = [etree.fromstring(b) for b in app.registry.query(query, principal)]
+    query = {"$XDSDocumentEntryPatientId": [[patient]],
+             "$XDSDocumentEntryStatus": [[v.APPROVED, v.DEPRECATED, DELETED]]}
+    objects = [etree.fromstring(b)
+               for b in library_query(app, FIND_DOCUMENTS, query, principal)[0]]
     return {names[o.get("id")] for o in objects if o.get("id") in names}
 
 
@@ -205,13 +205,13 @@ def test_the_masked_count_is_told_only_when_enabled(record):
     are masked, and their classes, not what they are."""
     app, patient, _ = record
     reader = Principal(subject_id=READER, role="professional", patient_id=patient)
-    query = AdhocQuery(FIND_DOCUMENTS, slots={"$XDSDocumentEntryPatientId": [[patient]],
-                                              "$XDSDocumentEntryStatus": [[v.APPROVED]]})
-    assert app.registry.query_with_notices(query, reader)[1] == []
+    query = {"$XDSDocumentEntryPatientId": [[patient]],
+             "$XDSDocumentEntryStatus": [[v.APPROVED]]}
+    assert library_query(app, FIND_DOCUMENTS, query, reader)[1] == []
     app.registry.queries.disclose_masked_count = True
-    objects, notices = app.registry.query_with_notices(query, reader)
+    objects, notices = library_query(app, FIND_DOCUMENTS, query, reader)
     assert len(objects) == 3 and len(notices) == 1 and not notices[0].is_error
     assert "2 document(s) of this record are masked" in notices[0].context
     assert "classCode 10 x2" in notices[0].context
     patient_view = Principal(subject_id="285067512345639", role="patient", patient_id=patient)
-    assert app.registry.query_with_notices(query, patient_view)[1] == []
+    assert library_query(app, FIND_DOCUMENTS, query, patient_view)[1] == []

@@ -14,7 +14,6 @@ from lxml import etree
 from xds_server.cda.header_rules import RuleContext
 from xds_server.cda.kit import install_kit
 from xds_server.cda.schema import CdaSchema, schema_for
-from xds_server.cda.schematron import KitSchematrons
 from xds_server.cda.validator import CdaValidator
 from xds_server.consumer.sources import SourceOptions, submission_for_files
 
@@ -32,17 +31,10 @@ GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory) -> Path:
-    kit_dir = tmp_path_factory.mktemp("samples") / "kit"
-    install_kit(ANS_KIT, kit_dir)
-    return kit_dir
-
-
-@pytest.fixture(scope="module")
-def validator(kit) -> CdaValidator:
-    """One for the module: each schematron is compiled once (seconds with Saxon)."""
+def validator(ans_kit_schematrons) -> CdaValidator:
+    """The session's schematrons: each is compiled once (seconds with Saxon)."""
     official = CdaSchema(REFERENCE / "schemas" / "cda-fr" / "CDA_extended.xsd", "official")
-    return CdaValidator(official, RuleContext(accept_test_ins=True), KitSchematrons(kit))
+    return CdaValidator(official, RuleContext(accept_test_ins=True), ans_kit_schematrons)
 
 
 def test_the_samples_are_what_the_builder_writes():

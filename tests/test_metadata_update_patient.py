@@ -21,9 +21,9 @@ from xds_server.consumer.metadata import (
 from xds_server.ebxml.decode import decode_submission
 from xds_server.model import vocabulary as v
 from xds_server.model.errors import RegistryFailure
+from xds_server.model.hl7 import patient_key
 from xds_server.model.metadata import Submission
 from xds_server.security.principal import Principal
-from xds_server.store import registry_store as store
 
 from .registry_data import (
     FAILURE,
@@ -172,7 +172,7 @@ def test_a_vihf_caller_moves_nothing_and_learns_nothing(app, patient, other, sco
     said = [(e.code, e.context.replace(entry_uuid, "LID")) for e in refused.value.errors]
     assert said == [(e.code, e.context.replace(made_up, "LID"))
                     for e in unknown.value.errors]
-    assert len(said) == 1 and store.patient_key(patient) not in str(said)
+    assert len(said) == 1 and patient_key(patient) not in str(said)
     assert entry_uuid in approved(app, patient) and approved(app, other) == []
     element = run_query(app, GET_DOCUMENTS, {"$XDSDocumentEntryEntryUUID": [entry_uuid]})
     assert element.objects("ExtrinsicObject")[0].find(f"{{{RIM}}}VersionInfo").get(

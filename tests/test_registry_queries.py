@@ -150,9 +150,9 @@ def world(request, tmp_path_factory):
         settings = load_settings({"data_dir": str(tmp / "var"), "database_url": url,
                                   "profile": "ihe"}, environ={})
         app = create_app(settings)
-        migrate(app.engine)
+        migrate(app.database.engine)
         yield _load(app)
-        app.engine.dispose()
+        app.close()
 
 
 # --- FindDocuments semantics ------------------------------------------------------------------
@@ -395,7 +395,7 @@ def test_too_many_results_for_leaf_class_but_not_object_ref(world):
     assert "ObjectRef" in reply.errors[0]["context"]
     assert len(run_query(small, Q["GetAll"], many, "ObjectRef").objects()) > 5
     assert len(run_query(small, Q["FindDocuments"], params).objects()) == 5
-    small.engine.dispose()
+    small.close()
 
 
 def test_ihe_example_query_is_refused_for_its_code_without_scheme(world):

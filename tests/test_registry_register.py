@@ -34,7 +34,7 @@ IHE_EXAMPLES = REFERENCE / "xds-messages" / "ihe-iti-examples" / "XDS.b"
 
 
 def row_counts(app) -> dict[str, int]:
-    with app.engine.connect() as connection:
+    with app.database.engine.connect() as connection:
         return {table.name: connection.execute(select(func.count()).select_from(table)).scalar()
                 for table in registry_tables.sorted_tables if table.name != "patients"}
 
@@ -267,7 +267,7 @@ def test_alembic_schema_matches_the_table_definitions(app):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    with app.engine.connect() as connection:
+    with app.database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), registry_tables)
     assert diff == []
 

@@ -119,11 +119,9 @@ def test_node_at_follows_locations_back_to_elements():
 
 # --- the ANS kit -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def kit_runner(tmp_path_factory) -> KitSchematrons:
-    kit = tmp_path_factory.mktemp("schematron") / "kit"
-    install_kit(ANS_KIT, kit)
-    return KitSchematrons(kit)
+@pytest.fixture
+def kit_runner(ans_kit_schematrons) -> KitSchematrons:
+    return ans_kit_schematrons
 
 
 @pytest.mark.parametrize("sample", [CR_BIO, LEVEL1, ANS_SAMPLES / "VSM_1.4_2022.01.xml",

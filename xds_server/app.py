@@ -16,6 +16,7 @@ from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
+from .ebxml.stored import EbrimStoredForm
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
@@ -86,9 +87,9 @@ class XdsApplication:
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
         self.metrics = Metrics()
         self.database = Database.from_url(settings.database_url)
-        self.engine = self.database.engine
         self.records = Records(self.database)
-        self.registry = Registry(self.database, settings.max_leaf_class_results,
+        self.registry = Registry(self.database, EbrimStoredForm(),
+                                 settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count)
@@ -125,6 +126,12 @@ class XdsApplication:
             "/metrics": self._metrics,
             "/": self._index,
         }
+
+    def close(self) -> None:
+        """Write the queued read audits, then give the database connections back."""
+        self.registry.queries.audit_writer.close()
+        self.repository.audit_writer.close()
+        self.database.dispose()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"

@@ -99,7 +99,7 @@ def _recover_repository(settings: Settings) -> None:
     try:
         app.repository.recover()
     finally:
-        app.engine.dispose()
+        app.close()
 
 
 @main.group()

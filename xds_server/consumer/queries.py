@@ -7,10 +7,10 @@ from lxml import etree
 from ..ebxml.actions import ITI_18
 from ..ebxml.namespaces import QUERY, RIM
 from ..model import vocabulary as v
+from ..model.stored_queries import FindDocuments, GetDocuments
 from .transport import SoapClient
 
-FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+FIND_DOCUMENTS, GET_DOCUMENTS = FindDocuments.ID, GetDocuments.ID
 STORED_QUERY = ITI_18.action
 _STATUSES = {s.rsplit(":", 1)[-1]: s for s in v.STATUSES}
 

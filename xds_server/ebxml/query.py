@@ -1,8 +1,9 @@
-"""query:AdhocQueryRequest → the stored query's id, return type and raw parameter values.
+"""query:AdhocQueryRequest → the typed stored query (model/stored_queries.py).
 
 Values keep the stored-query syntax decoded: `('a','b')` → ['a', 'b'], `'a'` → ['a'],
 `200412` → ['200412']. Each rim:Slot is kept apart, because a parameter repeated in several slots
-means AND where one slot's list means OR (ITI TF-2 §3.18.4.1.2.3.5).
+means AND where one slot's list means OR (ITI TF-2 §3.18.4.1.2.3.5); the typed query's rules
+(model/stored_queries.parse) then check and convert them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..model.stored_queries import StoredQuery, parse
 from .namespaces import query, rim
 
 
@@ -90,3 +92,10 @@ def decode_adhoc_query(request: etree._Element) -> AdhocQuery:
             values += parse_values(value.text or "")
         result.slots.setdefault(slot.get("name") or "", []).append(values)
     return result
+
+
+def decode_stored_query(request: etree._Element) -> StoredQuery:
+    """The typed query a query:AdhocQueryRequest asks; QuerySyntaxError for a request that is
+    not one, RegistryFailure for parameters the query's rules refuse."""
+    adhoc = decode_adhoc_query(request)
+    return parse(adhoc.query_id, adhoc.slots, adhoc.return_type)

@@ -1,10 +1,11 @@
 """The facts the access decision reads (security/access.py): what the patient decided about a
-caller and their record, and what a document carries. Plain values, so the store can return
-them and a remote registry's answer can be read into them."""
+caller and their record, and what a document carries. Plain values the store returns (a
+registered document's record carries its facts: model/registered.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -15,8 +16,16 @@ class RecordAccess:
     opposed_modes: frozenset[str] = frozenset()   # oppositions (security.access.OPPOSITIONS)
 
 
-@dataclass(frozen=True)
-class DocumentFacts:
-    status: str
-    visibility_codes: frozenset[str]          # codes of VISIBILITY_SYSTEM it carries
-    author_ids: frozenset[str]                # national ids of its authors
+class DocumentFacts(Protocol):
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def visibility_codes(self) -> frozenset[str] | None:
+        """The codes of VISIBILITY_SYSTEM it carries."""
+        ...
+
+    @property
+    def author_ids(self) -> frozenset[str] | None:
+        """The national ids of its authors."""
+        ...

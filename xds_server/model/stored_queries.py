@@ -64,6 +64,7 @@ def _p(name: str, field: str, kind: Kind, *flags: str) -> Param:
 
 DE = "$XDSDocumentEntry"
 SS = "$XDSSubmissionSet"
+ID_FIELDS = ("entry_uuids", "unique_ids", "logical_ids")   # a query naming its objects
 FOL = "$XDSFolder"
 CODE, TIME, STATUS, UUID, STRING = Kind.CODE, Kind.TIME, Kind.STATUS, Kind.UUID, Kind.STRING
 Codes = tuple[CodeValue, ...]
@@ -83,7 +84,7 @@ class StoredQuery:
     NAME: ClassVar[str]
     ID: ClassVar[str]
     PARAMS: ClassVar[tuple[Param, ...]]
-    ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = ()       # wire names, exactly one given
+    ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = ()       # exactly one given, of each
     BY_NAME: ClassVar[dict[str, Param]]
 
     return_type: ReturnType = ReturnType.LEAF_CLASS
@@ -93,6 +94,9 @@ class StoredQuery:
         super().__init_subclass__(**kwargs)
         if "PARAMS" in cls.__dict__:
             cls.BY_NAME = {param.name: param for param in cls.PARAMS}
+            # a query that names its objects takes exactly one kind of identifier
+            ids = tuple(param.name for param in cls.PARAMS if param.field in ID_FIELDS)
+            cls.ONE_OF = (ids,) if ids else ()
 
     @property
     def named_patients(self) -> list[str]:
@@ -249,10 +253,6 @@ def _by_id(prefix: str, multiple: bool = True, logical: bool = True) -> tuple[Pa
             *([_p(f"{prefix}LogicalID", "logical_ids", UUID, *flags)] if logical else []))
 
 
-def _one_of(params: tuple[Param, ...]) -> tuple[tuple[str, ...], ...]:
-    return (tuple(param.name for param in params),)
-
-
 @dataclass(frozen=True, kw_only=True)
 class _ById:
     """The objects a query names, by one kind of identifier (ONE_OF)."""
@@ -267,7 +267,6 @@ class GetDocuments(_ById, StoredQuery):
     NAME = "GetDocuments"
     ID = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
     PARAMS = (*_by_id(DE), LEVEL)
-    ONE_OF = _one_of(_by_id(DE))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,7 +274,6 @@ class GetFolders(_ById, StoredQuery):
     NAME = "GetFolders"
     ID = "urn:uuid:5737b14c-8a1a-4539-b659-e03a34a5e1e4"
     PARAMS = (*_by_id(FOL), LEVEL)
-    ONE_OF = _one_of(_by_id(FOL))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,7 +289,6 @@ class GetDocumentsAndAssociations(_ById, _WithAssociationStatus):
     NAME = "GetDocumentsAndAssociations"
     ID = "urn:uuid:bab9529a-4a10-40b3-a01f-f68a615d247a"
     PARAMS = (*_by_id(DE, logical=False), LEVEL, ASSOCIATION_STATUS)
-    ONE_OF = _one_of(_by_id(DE, logical=False))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,7 +305,6 @@ class GetSubmissionSetAndContents(_ById, _ContentFilters, _WithAssociationStatus
     ID = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
     PARAMS = (*_by_id(SS, multiple=False, logical=False), *_CONTENT, LEVEL,
               ASSOCIATION_STATUS)
-    ONE_OF = _one_of(_by_id(SS, logical=False))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,7 +313,6 @@ class GetFolderAndContents(_ById, _ContentFilters, _WithAssociationStatus):
     ID = "urn:uuid:b909a503-523d-4517-8acf-8e5834dfc4c7"
     PARAMS = (*_by_id(FOL, multiple=False, logical=False), *_CONTENT, LEVEL,
               ASSOCIATION_STATUS)
-    ONE_OF = _one_of(_by_id(FOL, logical=False))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,7 +320,6 @@ class GetFoldersForDocument(_ById, _WithAssociationStatus):
     NAME = "GetFoldersForDocument"
     ID = "urn:uuid:10cae35a-c7f9-4cf5-b61e-fc3278ffb578"
     PARAMS = (*_by_id(DE, multiple=False, logical=False), LEVEL, ASSOCIATION_STATUS)
-    ONE_OF = _one_of(_by_id(DE, logical=False))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,7 +331,6 @@ class GetRelatedDocuments(_ById, _WithAssociationStatus):
     PARAMS = (*_by_id(DE, multiple=False, logical=False),
               _p("$AssociationTypes", "association_types", STRING, "R", "M"),
               _p(f"{DE}Type", "object_types", Kind.ENTRY_TYPE, "M"), LEVEL, ASSOCIATION_STATUS)
-    ONE_OF = _one_of(_by_id(DE, logical=False))
 
 
 QUERIES: tuple[type[StoredQuery], ...] = (
@@ -385,9 +378,6 @@ def _convert(query: type[StoredQuery], param: Param, raw: str) -> object:
                                          "2 (ITI TF-2a 3.18.4.1.2.3.5.1.1)", param.name)])
         return int(raw)
     return raw
-
-
-ID_FIELDS = ("entry_uuids", "unique_ids", "logical_ids")
 
 
 def _shaped(param: Param, groups: list[list[object]]) -> object:

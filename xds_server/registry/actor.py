@@ -1,41 +1,51 @@
-"""The document registry actor: what ITI-42 and ITI-18 (and the CLI) call."""
+"""The document registry actor: register (ITI-42), query (ITI-18), update (ITI-57), remove
+(ITI-62), and the access decision on documents the repository asks. Typed requests in (model
+objects, model/stored_queries.py), model records out (model/registered.py); every front
+(transactions/ for SOAP, the coming FHIR and HL7 v2 ones, the CLI) is an adapter over it.
+
+It knows no wire format: the registered form of each object is the `StoredForm` a front gives
+it (ebxml/stored.py), kept opaque; and no database: the store's functions, on units of work.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
-
-from ..ebxml.query import AdhocQuery
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
+from ..model.hl7 import patient_key
 from ..model.metadata import Submission
+from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
-from ..store import access_store
+from ..store import audit_store
 from ..store import registry_store as store
-from ..store.database import Database
+from ..store.database import Database, StoreConflict, StoreUnavailable, UnitOfWork
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable, removable
 from .register import RegistryWriter
 from .remove import RegistryRemover
-from .stored_queries import StoredQueries
+from .stored_form import StoredForm
+from .stored_queries import QueryAnswer, StoredQueries
 from .update import MetadataUpdater
+
+BUSY = "the registry database is unavailable; retry later"
 
 
 class Registry:
-    def __init__(self, database: Database, max_leaf_class_results: int = 1000,
-                 profile: MetadataProfile = IHE, disclose_masked_count: bool = False) -> None:
-        engine = self.engine = database.engine
+    def __init__(self, database: Database, stored_form: StoredForm,
+                 max_leaf_class_results: int = 1000, profile: MetadataProfile = IHE,
+                 disclose_masked_count: bool = False) -> None:
+        self.database = database
         self.profile = profile
-        self.writer = RegistryWriter(engine, profile)
+        self.writer = RegistryWriter(database, stored_form, profile)
         self.updater = MetadataUpdater(self.writer)
-        self.remover = RegistryRemover(engine)
+        self.remover = RegistryRemover(database)
         self.queries = StoredQueries(database, max_leaf_class_results, disclose_masked_count)
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
-                 within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
-        """Warnings on success; RegistryFailure otherwise (nothing stored)."""
+                 within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+        """Warnings on success; RegistryFailure otherwise (nothing stored). `within` runs in
+        the registration's transaction (the repository records its documents there)."""
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
                                                           within),
                              principal, "C", _patient_of(submission))
@@ -54,25 +64,25 @@ class Registry:
 
         return self._writing(write, principal, "D", None)
 
-    def _audit_refusal(self, principal: Principal, action: str, patient: str | None) -> None:
+    def query(self, query: StoredQuery, principal: Principal) -> QueryAnswer:
+        """What the query finds that this caller may see, with the warnings that go with it;
+        RegistryFailure otherwise."""
         try:
-            with self.engine.begin() as connection:
-                access_store.audit(connection, principal, action, "failure",
-                                   store.patient_key(patient) if patient else None)
-        except OperationalError:
-            pass  # the database is down: the refusal itself is still answered and logged
+            return self.queries.run(query, principal)
+        except StoreUnavailable:
+            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 
     def holds_document(self, document_unique_id: str) -> bool:
         """Whether a document with this uniqueId is registered (a repository's recovery asks)."""
-        with self.engine.connect() as connection:
-            return bool(store.find_by_unique_ids(connection, [document_unique_id], "document"))
+        with self.database.reading() as uow:
+            return bool(store.find_by_unique_ids(uow, [document_unique_id], "document"))
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:
         """The uniqueIds among these that this caller may read (ITI-43 asks before serving)."""
         if principal.is_system:
             return set(unique_ids)
-        with self.engine.connect() as connection:
-            return readable(connection, principal, unique_ids)
+        with self.database.reading() as uow:
+            return readable(uow, principal, unique_ids)
 
     def removable_documents(self, principal: Principal, unique_ids: list[str]
                             ) -> tuple[set[str], set[str]]:
@@ -80,8 +90,8 @@ class Registry:
         asks before removing bytes, by the registry's rule (ITI-62's)."""
         if principal.is_system:
             return set(unique_ids), set(unique_ids)
-        with self.engine.connect() as connection:
-            return removable(connection, principal, unique_ids)
+        with self.database.reading() as uow:
+            return removable(uow, principal, unique_ids)
 
     def _writing(self, write: Callable[[], list[RegistryError]], principal: Principal,
                  action: str, patient: str | None) -> list[RegistryError]:
@@ -91,29 +101,21 @@ class Registry:
         except RegistryFailure:
             self._audit_refusal(principal, action, patient)
             raise
-        except IntegrityError:
+        except StoreConflict:
             # Two sources raced with the same entryUUID: the loser learns it precisely.
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
                                          "an entryUUID of this submission was registered by a "
                                          "concurrent submission", "entryUUID")]) from None
-        except OperationalError:
-            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
-                                         "the registry database is unavailable; retry later",
-                                         "")]) from None
+        except StoreUnavailable:
+            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 
-    def query(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
-        """The matching objects, serialised (LeafClass or ObjectRef)."""
-        return self.query_with_notices(adhoc, principal)[0]
-
-    def query_with_notices(self, adhoc: AdhocQuery, principal: Principal
-                           ) -> tuple[list[bytes], list[RegistryError]]:
-        """The matching objects and the warnings that go with them."""
+    def _audit_refusal(self, principal: Principal, action: str, patient: str | None) -> None:
         try:
-            return self.queries.run_with_notices(adhoc, principal)
-        except OperationalError:
-            raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY,
-                                         "the registry database is unavailable; retry later",
-                                         "")]) from None
+            with self.database.transaction() as uow:
+                audit_store.record(uow, principal, action, "failure",
+                                   patient_key(patient) if patient else None)
+        except StoreUnavailable:
+            pass  # the database is down: the refusal itself is still answered and logged
 
 
 def _patient_of(submission: Submission) -> str | None:

@@ -3,82 +3,71 @@ search turned into the filters of store/queries.py, one SQL statement each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from sqlalchemy import Connection
-
 from ..model import vocabulary as v
+from ..model.hl7 import patient_key
+from ..model.registered import QueryResult
+from ..model.stored_queries import (
+    FindDocuments,
+    FindDocumentsByReferenceId,
+    FindFolders,
+    FindSubmissionSets,
+    ReturnType,
+)
 from ..store import queries as sql
-from ..store import registry_store as store
-from .query_args import QueryArgs
-from .query_result import QueryResult
+from ..store.database import UnitOfWork
+from .query_context import QueryContext
 
-DE = "$XDSDocumentEntry"
+# FindDocuments' coded parameters → the columns they filter (store/tables.py prefixes)
+_CODES = (("class_codes", "class"), ("type_codes", "type"), ("practice_setting_codes", "practice"),
+          ("healthcare_facility_type_codes", "facility"), ("format_codes", "format"))
+_CODE_GROUPS = (("event_codes", "event_code"), ("confidentiality_codes", "confidentiality_code"))
+_TIMES = (("creation_time", "creation_time"), ("service_start_time", "service_start_time"),
+          ("service_stop_time", "service_stop_time"))
 
 
-def _patterns(values: Iterable[str]) -> list[str]:
-    """AuthorPerson values use % and _ as wildcards, like SQL LIKE."""
-    return list(values)
+def _time(filters: sql.Filters, column: str, start: str | None, end: str | None) -> None:
+    if start is not None or end is not None:
+        filters.times[column] = (start, end)
 
 
-def _document_filters(args: QueryArgs, patient: str) -> sql.Filters:
-    filters = sql.Filters(store.patient_key(patient), args.values(f"{DE}Status"))
-    filters.object_types = args.values(f"{DE}Type") or [v.DOC_STABLE]
-    for param, prefix in (("ClassCode", "class"), ("TypeCode", "type"),
-                          ("PracticeSettingCode", "practice"),
-                          ("HealthcareFacilityTypeCode", "facility"),
-                          ("FormatCode", "format")):
-        if args.has(f"{DE}{param}"):
-            filters.codes[prefix] = args.values(f"{DE}{param}")
-    for param, kind in (("EventCodeList", "event_code"),
-                        ("ConfidentialityCode", "confidentiality_code")):
-        for group in args.and_groups(f"{DE}{param}"):
-            filters.value_groups.append((kind, group))
-    if args.has(f"{DE}AuthorPerson"):
-        filters.patterns.append(("author_person", _patterns(args.values(f"{DE}AuthorPerson"))))
-    for param, column in (("CreationTime", "creation_time"),
-                          ("ServiceStartTime", "service_start_time"),
-                          ("ServiceStopTime", "service_stop_time")):
-        start, end = args.value(f"{DE}{param}From"), args.value(f"{DE}{param}To")
-        if start is not None or end is not None:
-            filters.times[column] = (start, end)
-    return filters
-
-def find_documents(connection: Connection, args: QueryArgs, max_leaf_class_results: int
-                   ) -> QueryResult:
-    filters = _document_filters(args, args.value(f"{DE}PatientId"))
-    filters.policy_reader = args.reader
-    filters.policy_needs = args.reader_needs
-    if args.has(f"{DE}ReferenceIdList"):
+def find_documents(uow: UnitOfWork, query: FindDocuments, context: QueryContext,
+                   max_leaf_class_results: int) -> QueryResult:
+    filters = sql.Filters(patient_key(query.patient_id), list(query.statuses))
+    filters.object_types = list(query.object_types) or [v.DOC_STABLE]
+    for field, prefix in _CODES:
+        if codes := getattr(query, field):
+            filters.codes[prefix] = list(codes)
+    for field, kind in _CODE_GROUPS:
+        filters.value_groups += [(kind, list(group)) for group in getattr(query, field)]
+    if query.author_persons:    # % and _ are wildcards, as in SQL LIKE
+        filters.patterns.append(("author_person", list(query.author_persons)))
+    for field, column in _TIMES:
+        _time(filters, column, getattr(query, f"{field}_from"), getattr(query, f"{field}_to"))
+    filters.policy_reader = context.reader
+    filters.policy_needs = context.reader_needs
+    if isinstance(query, FindDocumentsByReferenceId):
         filters.value_groups.append(
-            ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))
-    limit = max_leaf_class_results + 1 if args.return_type == "LeafClass" else None
-    return QueryResult(documents=sql.find_documents(
-        connection, filters, limit, with_xml=args.return_type == "LeafClass"))
+            ("reference_id", [(value, None) for value in query.reference_ids]))
+    leaf_class = query.return_type is ReturnType.LEAF_CLASS
+    documents, access = sql.find_documents(
+        uow, filters, max_leaf_class_results + 1 if leaf_class else None, leaf_class)
+    return QueryResult(documents=documents, access=access)
 
-def find_submission_sets(connection: Connection, args: QueryArgs) -> QueryResult:
-    filters = sql.Filters(store.patient_key(args.value("$XDSSubmissionSetPatientId")),
-                          args.values("$XDSSubmissionSetStatus"))
-    if args.has("$XDSSubmissionSetSourceId"):
-        filters.column_in["source_id"] = args.values("$XDSSubmissionSetSourceId")
-    if args.has("$XDSSubmissionSetContentType"):
-        filters.codes["content_type"] = args.values("$XDSSubmissionSetContentType")
-    if args.has("$XDSSubmissionSetAuthorPerson"):
-        filters.patterns.append(("author_person",
-                                 _patterns(args.values("$XDSSubmissionSetAuthorPerson"))))
-    start = args.value("$XDSSubmissionSetSubmissionTimeFrom")
-    end = args.value("$XDSSubmissionSetSubmissionTimeTo")
-    if start is not None or end is not None:
-        filters.times["submission_time"] = (start, end)
-    return QueryResult(submission_sets=sql.find_submission_sets(connection, filters))
 
-def find_folders(connection: Connection, args: QueryArgs) -> QueryResult:
-    filters = sql.Filters(store.patient_key(args.value("$XDSFolderPatientId")),
-                          args.values("$XDSFolderStatus"))
-    for group in args.and_groups("$XDSFolderCodeList"):
-        filters.value_groups.append(("folder_code", group))
-    start = args.value("$XDSFolderLastUpdateTimeFrom")
-    end = args.value("$XDSFolderLastUpdateTimeTo")
-    if start is not None or end is not None:
-        filters.times["last_update_time"] = (start, end)
-    return QueryResult(folders=sql.find_folders(connection, filters))
+def find_submission_sets(uow: UnitOfWork, query: FindSubmissionSets) -> QueryResult:
+    filters = sql.Filters(patient_key(query.patient_id), list(query.statuses))
+    if query.source_ids:
+        filters.column_in["source_id"] = list(query.source_ids)
+    if query.content_type_codes:
+        filters.codes["content_type"] = list(query.content_type_codes)
+    if query.author_persons:
+        filters.patterns.append(("author_person", list(query.author_persons)))
+    _time(filters, "submission_time", query.submission_time_from, query.submission_time_to)
+    return QueryResult(submission_sets=sql.find_submission_sets(uow, filters))
+
+
+def find_folders(uow: UnitOfWork, query: FindFolders) -> QueryResult:
+    filters = sql.Filters(patient_key(query.patient_id), list(query.statuses))
+    filters.value_groups += [("folder_code", list(group)) for group in query.codes]
+    _time(filters, "last_update_time", query.last_update_time_from, query.last_update_time_to)
+    return QueryResult(folders=sql.find_folders(uow, filters))

@@ -23,35 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import Connection
-from sqlalchemy.engine import Row
-
 from ..model import vocabulary as v
-from ..model.errors import ErrorCode, RegistryFailure, error
+from ..model.registered import AssociationRecord, QueryResult, Record
+from ..model.stored_queries import StoredQuery
 from ..store import registry_store as store
-from .query_args import QueryArgs
-from .query_result import QueryResult
-
-LEVELS = (1, 2)
+from ..store.database import UnitOfWork
 
 
-def metadata_level(args: QueryArgs) -> int:
-    """1 (the default) or 2; another value is the caller's mistake, said precisely."""
-    level = int(args.value("$MetadataLevel") or 1)
-    if level not in LEVELS:
-        raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR,
-                                     f"{args.query.name}: $MetadataLevel {level} is not 1 or 2 "
-                                     "(ITI TF-2a 3.18.4.1.2.3.5.1.1)", "$MetadataLevel")])
-    return level
-
-
-def association_filter(args: QueryArgs) -> Callable[[Row], bool]:
+def association_filter(query: StoredQuery) -> Callable[[AssociationRecord], bool]:
     """Which associations the query may return: not Deprecated at level 1, and of a status
-    $XDSAssociationStatus lists when given."""
-    listed = set(args.values("$XDSAssociationStatus"))
-    level = metadata_level(args)
+    $XDSAssociationStatus lists when given (the parameter's values: model/stored_queries.py
+    holds $MetadataLevel to 1 or 2)."""
+    listed = set(getattr(query, "association_statuses", ()))
+    level = query.metadata_level
 
-    def shown(row: Row) -> bool:
+    def shown(row: Record) -> bool:
         if level == 1 and row.status == v.DEPRECATED:
             return False
         return not listed or row.status in listed
@@ -59,7 +45,7 @@ def association_filter(args: QueryArgs) -> Callable[[Row], bool]:
     return shown
 
 
-def versions_of(connection: Connection, kind: str, rows: Iterable[Row]) -> list[Row]:
+def versions_of(uow: UnitOfWork, kind: str, rows: Iterable[Record]) -> list[Record]:
     """Every version of these DocumentEntries or Folders (their logicalIds), in whichever
     patient's record each version is."""
     rows = list(rows)
@@ -67,52 +53,52 @@ def versions_of(connection: Connection, kind: str, rows: Iterable[Row]) -> list[
         return []
     lids = sorted({row.logical_id or row.entry_uuid for row in rows})
     patients = {entry.patient_id for entry in
-                store.find_by_unique_ids(connection, {row.unique_id for row in rows}, kind)}
+                store.find_by_unique_ids(uow, {row.unique_id for row in rows}, kind)}
     return [version for patient in sorted(patients)
-            for version in store.object_rows(connection, kind, patient, lids, by="logical_id")]
+            for version in store.objects(uow, kind, patient, lids, by="logical_id")]
 
 
-def _number(row: Row) -> int:
+def _number(row: Record) -> int:
     return int(row.version or "1")
 
 
-def not_latest(connection: Connection, kind: str, rows: list[Row]) -> set[str]:
-    """The entryUUIDs of these rows of which a later version exists. Only a Deprecated row can
+def not_latest(uow: UnitOfWork, kind: str, rows: list[Record]) -> set[str]:
+    """The entryUUIDs of these records of which a later version exists. Only a Deprecated one can
     be one: a new version deprecates the one it follows, and only the latest version's status
-    changes (update.py), so an answer without Deprecated rows costs nothing here."""
+    changes (update.py), so an answer without Deprecated records costs nothing here."""
     candidates = [row for row in rows if row.status == v.DEPRECATED]
     if not candidates:
         return set()
     by_patient: dict[str, list[str]] = {}
     for row in candidates:
         by_patient.setdefault(row.patient_id, []).append(row.entry_uuid)
-    full = [row for patient, uuids in by_patient.items()      # Find* rows are lean
-            for row in store.object_rows(connection, kind, patient, uuids)]
+    full = [row for patient, uuids in by_patient.items()      # Find* records are lean
+            for row in store.objects(uow, kind, patient, uuids)]
     latest: dict[str, int] = {}
-    for version in versions_of(connection, kind, full):
+    for version in versions_of(uow, kind, full):
         lid = version.logical_id or version.entry_uuid
         latest[lid] = max(latest.get(lid, 0), _number(version))
     return {row.entry_uuid for row in full
             if _number(row) < latest.get(row.logical_id or row.entry_uuid, 0)}
 
 
-def hidden_at_level(connection: Connection, kind: str, rows: list[Row], level: int) -> set[str]:
-    """The rows of `kind` (document or folder) a level 1 answer leaves out."""
+def hidden_at_level(uow: UnitOfWork, kind: str, rows: list[Record], level: int) -> set[str]:
+    """The records of `kind` (document or folder) a level 1 answer leaves out."""
     if level != 1 or not rows:
         return set()
-    hidden = not_latest(connection, kind, rows)
+    hidden = not_latest(uow, kind, rows)
     if kind == "folder":
         hidden |= {row.entry_uuid for row in rows if row.status == v.DEPRECATED}
     return hidden
 
 
-def level_view(connection: Connection, result: QueryResult, args: QueryArgs) -> QueryResult:
+def level_view(uow: UnitOfWork, result: QueryResult, query: StoredQuery) -> QueryResult:
     """The answer as $MetadataLevel and $XDSAssociationStatus allow; an association whose end
     was left out goes too (it would name an object the answer does not show)."""
-    level = metadata_level(args)
-    shown = association_filter(args)
-    removed = hidden_at_level(connection, "document", result.documents, level) | \
-        hidden_at_level(connection, "folder", result.folders, level)
+    level = query.metadata_level
+    shown = association_filter(query)
+    removed = hidden_at_level(uow, "document", result.documents, level) | \
+        hidden_at_level(uow, "folder", result.folders, level)
     associations = [row for row in result.associations if shown(row)]
     removed |= {row.entry_uuid for row in result.associations} - \
         {row.entry_uuid for row in associations}
@@ -128,4 +114,4 @@ def level_view(connection: Connection, result: QueryResult, args: QueryArgs) -> 
     return QueryResult(documents=[r for r in result.documents if r.entry_uuid not in removed],
                        submission_sets=result.submission_sets,
                        folders=[r for r in result.folders if r.entry_uuid not in removed],
-                       associations=associations)
+                       associations=associations, access=result.access)

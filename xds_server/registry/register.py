@@ -7,34 +7,24 @@ addenda and transforms, and the replacement joins the folders of the original.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lxml import etree
-from sqlalchemy import Connection, Engine
-
-from ..ebxml.encode import (
-    encode_association,
-    encode_document,
-    encode_folder,
-    encode_submission_set,
-)
-from ..ebxml.packing import pack
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
-from ..model.hl7 import dtm_key
 from ..model.ids import urn_uuid
-from ..model.metadata import Association, DocumentEntry, Submission, SubmissionSet
-from ..model.vocabulary import VISIBILITY_SYSTEM
+from ..model.metadata import Association, Submission
+from ..model.registered import IndexEntry
 from ..security.access import check_scope
 from ..security.principal import Principal
-from ..store import access_store
+from ..store import audit_store
 from ..store import registry_store as store
+from ..store.database import Database, UnitOfWork, pipelined
 from ..validation.profiles import IHE, MetadataProfile
-from .feeding import check_feeding
+from .feeding import check_feeding, open_record
 from .query_policy import hidden_documents
+from .stored_form import StoredForm
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -50,19 +40,6 @@ class _Plan:
     extra_associations: list[Association] = field(default_factory=list)
 
 
-@contextlib.contextmanager
-def pipelined(connection: Connection) -> Iterator[None]:
-    """On PostgreSQL (psycopg 3), send the writes of a submission without waiting for each
-    answer: one round trip instead of one per table. Elsewhere, nothing changes."""
-    driver = connection.connection.driver_connection
-    pipeline = getattr(driver, "pipeline", None)
-    if connection.dialect.name != "postgresql" or pipeline is None:
-        yield
-        return
-    with pipeline():
-        yield
-
-
 def now_dtm() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
 
@@ -70,13 +47,15 @@ def now_dtm() -> str:
 class RegistryWriter:
     """The write side of the registry actor."""
 
-    def __init__(self, engine: Engine, profile: MetadataProfile = IHE) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, stored_form: StoredForm,
+                 profile: MetadataProfile = IHE) -> None:
+        self.database = database
+        self.stored_form = stored_form
         self.profile = profile
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
-                 within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
+                 within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
         """Store `submission` or raise RegistryFailure; returns the warnings on success.
 
         `within` runs inside the same database transaction (the repository records its
@@ -87,55 +66,50 @@ class RegistryWriter:
             raise RegistryFailure(findings)
         check_scope(principal, [submission.submission_set.patient_id], "the submission")
         warnings = findings
-        with self.engine.begin() as connection:
-            plan = self._check_against_registry(connection, submission, principal)
-            with pipelined(connection):
-                self._write(connection, submission, plan)
+        with self.database.transaction() as uow:
+            plan = self._check_against_registry(uow, submission, principal)
+            with pipelined(uow):
+                self.write(uow, submission, plan)
                 if within is not None:
-                    within(connection)
-                access_store.audit(connection, principal, "C", "success", plan.patient,
+                    within(uow)
+                audit_store.record(uow, principal, "C", "success", plan.patient,
                                    [d.unique_id for d in submission.documents], "ITI-42",
                                    f"submission_set={submission.submission_set.unique_id}")
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------
 
-    def _check_against_registry(self, connection: Connection, submission: Submission,
+    def _check_against_registry(self, uow: UnitOfWork, submission: Submission,
                                 principal: Principal) -> _Plan:
         submission_set = submission.submission_set
         assert submission_set is not None
         name = submission.source_name
-        patient = store.patient_key(submission_set.patient_id)
+        patient = open_record(uow, submission_set.patient_id,
+                              f"SubmissionSet {name(submission_set.entry_uuid)}")
         errors: list[RegistryError] = []
-        if store.patient_status(connection, patient) != store.OPEN:
-            raise RegistryFailure([error(
-                ErrorCode.UNKNOWN_PATIENT_ID,
-                f"SubmissionSet {name(submission_set.entry_uuid)}: patientId "
-                f"'{submission_set.patient_id}' is not a patient known to this registry "
-                "(or the record is closed)", "SubmissionSet.patientId")])
-        check_feeding(connection, principal, patient)
+        check_feeding(uow, principal, patient)
         plan = _Plan(patient)
 
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
                                           *submission.folders, *submission.associations)}
         unique_ids = [o.unique_id for o in (submission_set, *submission.documents,
                                             *submission.folders)]
-        existing = store.find_existing(connection, new_ids, unique_ids)
+        existing = store.find_existing(uow, new_ids, unique_ids)
         for entry in existing:
             if entry.entry_uuid in new_ids:
                 errors.append(error(META, f"entryUUID {entry.entry_uuid} "
                                           f"({name(entry.entry_uuid)}) is already registered; "
                                           "UUIDs must be new", "entryUUID"))
-        errors += self._check_unique_ids(connection, submission,
+        errors += self._check_unique_ids(uow, submission,
                                          [e for e in existing if e.unique_id in unique_ids],
                                          principal)
-        errors += self._check_references(connection, submission, plan, principal)
+        errors += self._check_references(uow, submission, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
-    def _check_unique_ids(self, connection: Connection, submission: Submission,
-                          existing_entries: list[store.IndexEntry],
+    def _check_unique_ids(self, uow: UnitOfWork, submission: Submission,
+                          existing_entries: list[IndexEntry],
                           principal: Principal) -> list[RegistryError]:
         errors: list[RegistryError] = []
         name = submission.source_name
@@ -161,7 +135,7 @@ class RegistryWriter:
                                     f"a {existing.kind}", "uniqueId"))
                 continue
             # The same document submitted again (same uniqueId) must be the same bytes.
-            for row in store.documents_by_unique_id(connection, existing.patient_id,
+            for row in store.documents_by_unique_id(uow, existing.patient_id,
                                                     document.unique_id):
                 if (row.hash or "").lower() != (document.hash or "").lower():
                     # another patient's document: its hash is not this caller's to read
@@ -174,7 +148,7 @@ class RegistryWriter:
                     break
         return errors
 
-    def _check_references(self, connection: Connection, submission: Submission,
+    def _check_references(self, uow: UnitOfWork, submission: Submission,
                           plan: _Plan, principal: Principal) -> list[RegistryError]:
         """Targets outside the submission must exist, belong to the patient, be Approved. To
         a caller under the access policy, another patient's object and a document hidden from
@@ -187,13 +161,13 @@ class RegistryWriter:
             local.add(submission.submission_set.entry_uuid)
         outside = {ref for a in submission.associations for ref in (a.source, a.target)
                    if ref not in local}
-        known = store.find_by_uuids(connection, outside)
+        known = store.find_by_uuids(uow, outside)
         if not principal.is_system:
             known = {ref: entry for ref, entry in known.items()
                      if entry.patient_id == plan.patient}
-            hidden = hidden_documents(connection, principal, plan.patient, sorted(known))
+            hidden = hidden_documents(uow, principal, plan.patient, sorted(known))
             known = {ref: entry for ref, entry in known.items() if ref not in hidden}
-        statuses = self._statuses(connection, plan.patient, known.values())
+        statuses = self._statuses(uow, plan.patient, known.values())
         for association in submission.associations:
             label = f"Association {name(association.entry_uuid)}"
             for side in ("source", "target"):
@@ -227,164 +201,72 @@ class RegistryWriter:
                 if entry is not None and entry.kind == "folder":
                     plan.touched_folders.add(association.source)
         if plan.deprecate and not errors:
-            self._plan_replacements(connection, submission, plan)
+            self._plan_replacements(uow, submission, plan)
         return errors
 
-    def _statuses(self, connection: Connection, patient: str, entries) -> dict[str, str]:
+    def _statuses(self, uow: UnitOfWork, patient: str, entries) -> dict[str, str]:
         statuses: dict[str, str] = {}
         by_kind: dict[str, list[str]] = {}
         for entry in entries:
             if entry.patient_id == patient:
                 by_kind.setdefault(entry.kind, []).append(entry.entry_uuid)
         for kind, uuids in by_kind.items():
-            for row in store.object_rows(connection, kind, patient, uuids):
+            for row in store.objects(uow, kind, patient, uuids):
                 statuses[row.entry_uuid] = row.status
         return statuses
 
-    def _plan_replacements(self, connection: Connection, submission: Submission,
+    def _plan_replacements(self, uow: UnitOfWork, submission: Submission,
                            plan: _Plan) -> None:
+        """What a replacement changes besides its target: the target's addenda and
+        transforms are deprecated with it, and the replacement joins the target's folders."""
         replaced = sorted(plan.deprecate)
-        for row in store.associations_touching(connection, plan.patient, replaced, "target"):
+        touching = store.associations_touching(uow, plan.patient, replaced, "target")
+        for row in touching:
             if row.type in (v.APND, v.XFRM) and row.status == v.APPROVED:
                 plan.deprecate.add(row.source)  # addenda and transforms go with the original
         replacement_of = {a.target: a.source for a in submission.associations
                           if a.type in v.REPLACING}
-        for row in store.associations_touching(connection, plan.patient, replaced, "target"):
-            if row.type == v.HAS_MEMBER and row.target in replacement_of:
-                folder = store.find_by_uuids(connection, [row.source]).get(row.source)
-                if folder is not None and folder.kind == "folder":
-                    plan.extra_associations.append(Association(
-                        entry_uuid=urn_uuid(), type=v.HAS_MEMBER,
-                        source=row.source, target=replacement_of[row.target]))
-                    plan.touched_folders.add(row.source)
+        memberships = [row for row in touching
+                       if row.type == v.HAS_MEMBER and row.target in replacement_of]
+        holders = store.find_by_uuids(uow, {row.source for row in memberships})
+        for row in memberships:
+            holder = holders.get(row.source)
+            if holder is not None and holder.kind == "folder":
+                plan.extra_associations.append(Association(
+                    entry_uuid=urn_uuid(), type=v.HAS_MEMBER,
+                    source=row.source, target=replacement_of[row.target]))
+                plan.touched_folders.add(row.source)
 
     # --- writing -------------------------------------------------------------------------------
 
-    def _write(self, connection: Connection, submission: Submission, plan: _Plan) -> None:
+    def write(self, uow: UnitOfWork, submission: Submission, plan: _Plan) -> None:
+        """Store the submission's objects as registered (Approved, new versions numbered,
+        folders stamped), each with its registered form, and what the plan changes."""
         submission_set = submission.submission_set
         assert submission_set is not None
-        clock = store.SequenceClock()
         timestamp = now_dtm()
-        patient = plan.patient
-        documents, sets, folder_rows, association_rows, values, index = [], [], [], [], [], []
-
         for obj in (submission_set, *submission.documents, *submission.folders):
             obj.extra_slots = {}  # reported as XDSExtraMetadataNotSaved, not stored
-        sets.append(self._set_row(submission_set, patient, clock()))
-        values += _author_values(submission_set, patient)
-        index.append(_index(submission_set.entry_uuid, submission_set.unique_id,
-                            "submission_set", patient))
-        for document in submission.documents:
-            document.logical_id = document.logical_id or document.entry_uuid
-            document.version = document.version or "1"
-            documents.append(self._document_row(document, patient, submission_set.entry_uuid,
-                                                clock()))
-            values += _document_values(document, patient)
-            index.append(_index(document.entry_uuid, document.unique_id, "document", patient))
+        for versioned in (*submission.documents, *submission.folders):
+            versioned.logical_id = versioned.logical_id or versioned.entry_uuid
+            versioned.version = versioned.version or "1"
         for folder in submission.folders:
-            folder.logical_id = folder.logical_id or folder.entry_uuid
-            folder.version = folder.version or "1"
             folder.last_update_time = timestamp
-            folder_rows.append({"patient_id": patient, "entry_uuid": folder.entry_uuid,
-                                "unique_id": folder.unique_id, "logical_id": folder.logical_id,
-                                "version": folder.version,
-                                "last_update_time": timestamp, "status": v.APPROVED,
-                                "registered_seq": clock(), "xml": _xml(encode_folder(folder))})
-            values += [_value(patient, folder.entry_uuid, "folder_code", c.code, c.scheme)
-                       for c in folder.codes]
-            index.append(_index(folder.entry_uuid, folder.unique_id, "folder", patient))
-        for association in (*submission.associations, *plan.extra_associations):
-            association_rows.append({
-                "patient_id": patient, "entry_uuid": association.entry_uuid,
-                "type": association.type, "source": association.source,
-                "target": association.target, "status": v.APPROVED,
-                "registered_seq": clock(), "xml": _xml(encode_association(association))})
-            index.append(_index(association.entry_uuid, None, "association", patient))
-
-        store.insert_rows(connection, documents=documents, sets=sets, folder_rows=folder_rows,
-                          association_rows=association_rows, values=values, index=index)
+        associations = [*submission.associations, *plan.extra_associations]
+        registered = self.stored_form.registered
+        stored = {obj.entry_uuid: registered(obj)
+                  for obj in (submission_set, *submission.documents, *submission.folders,
+                              *associations)}
+        store.register(uow, plan.patient, submission_set, submission.documents,
+                     submission.folders, associations, stored)
         if plan.deprecate:
-            store.set_status(connection, "document", patient, sorted(plan.deprecate),
+            store.set_status(uow, "document", plan.patient, sorted(plan.deprecate),
                              v.DEPRECATED)
         if plan.deprecate_folders:
-            store.set_status(connection, "folder", patient, sorted(plan.deprecate_folders),
+            store.set_status(uow, "folder", plan.patient, sorted(plan.deprecate_folders),
                              v.DEPRECATED)
         if plan.touched_folders:
-            store.touch_folders(connection, patient, sorted(plan.touched_folders), timestamp)
-
-    @staticmethod
-    def _set_row(submission_set: SubmissionSet, patient: str, seq: int) -> dict:
-        code = submission_set.content_type_code
-        return {"patient_id": patient, "entry_uuid": submission_set.entry_uuid,
-                "unique_id": submission_set.unique_id, "source_id": submission_set.source_id,
-                "submission_time": dtm_key(submission_set.submission_time or ""),
-                "content_type_code": code.code if code else None,
-                "content_type_scheme": code.scheme if code else None,
-                "status": v.APPROVED, "registered_seq": seq,
-                "xml": _xml(encode_submission_set(submission_set))}
-
-    @staticmethod
-    def _document_row(document: DocumentEntry, patient: str, set_uuid: str, seq: int) -> dict:
-        row = {"patient_id": patient, "entry_uuid": document.entry_uuid,
-               "unique_id": document.unique_id, "logical_id": document.logical_id,
-               "version": document.version, "status": v.APPROVED,
-               "object_type": document.object_type,
-               "creation_time": _key(document.creation_time),
-               "service_start_time": _key(document.service_start_time),
-               "service_stop_time": _key(document.service_stop_time),
-               "repository_unique_id": document.repository_unique_id,
-               "hash": (document.hash or "").lower() or None,
-               "size": int(document.size) if document.size else None,
-               "mime_type": document.mime_type, "submission_set": set_uuid,
-               "registered_seq": seq, "xml": _xml(encode_document(document)),
-               "visibility_codes": " ".join(c.code for c in document.confidentiality_codes
-                                            if c.scheme == VISIBILITY_SYSTEM),
-               "author_ids": " ".join(a.person.split("^", 1)[0] for a in document.authors
-                                      if a.person)}
-        for column, code in (("class", document.class_code), ("type", document.type_code),
-                             ("format", document.format_code),
-                             ("facility", document.healthcare_facility_type_code),
-                             ("practice", document.practice_setting_code)):
-            row[f"{column}_code"] = code.code if code else None
-            row[f"{column}_scheme"] = code.scheme if code else None
-        return row
-
-
-def _key(value: str | None) -> str | None:
-    return dtm_key(value) if value else None
-
-
-def _xml(element: etree._Element) -> bytes:
-    return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
-
-
-def _index(entry_uuid: str, unique_id: str | None, kind: str, patient: str) -> dict:
-    return {"entry_uuid": entry_uuid, "unique_id": unique_id, "kind": kind, "patient_id": patient}
-
-
-def _value(patient: str, entry_uuid: str, kind: str, value: str, scheme: str = "") -> dict:
-    return {"patient_id": patient, "entry_uuid": entry_uuid, "kind": kind, "value": value[:512],
-            "scheme": scheme or ""}
-
-
-def _unique(rows: list[dict]) -> list[dict]:
-    return list({(r["kind"], r["value"], r["scheme"]): r for r in rows}.values())
-
-
-def _author_values(obj: DocumentEntry | SubmissionSet, patient: str) -> list[dict]:
-    return _unique([_value(patient, obj.entry_uuid, "author_person", a.person)
-                    for a in obj.authors if a.person])
-
-
-def _document_values(document: DocumentEntry, patient: str) -> list[dict]:
-    rows = _author_values(document, patient)
-    rows += [_value(patient, document.entry_uuid, "event_code", c.code, c.scheme)
-             for c in document.event_codes]
-    rows += [_value(patient, document.entry_uuid, "confidentiality_code", c.code, c.scheme)
-             for c in document.confidentiality_codes]
-    rows += [_value(patient, document.entry_uuid, "reference_id", r)
-             for r in document.reference_ids]
-    return _unique(rows)
+            store.touch_folders(uow, plan.patient, sorted(plan.touched_folders), timestamp)
 
 
 def _needs_approved(association: Association, kind: str) -> bool:

@@ -20,47 +20,46 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Connection, Engine
-
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
+from ..model.registered import IndexEntry
 from ..security.access import may_remove, scope
 from ..security.principal import Principal
-from ..store import access_store
+from ..store import audit_store
 from ..store import registry_store as store
-from ..store.registry_store import IndexEntry
+from ..store.database import Database, UnitOfWork
 from .query_policy import hidden_documents
 
 
 class RegistryRemover:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def remove(self, object_ids: list[str], principal: Principal) -> None:
         if not object_ids:
             raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, "RemoveObjectsRequest: "
                                          "the ObjectRefList names no object", "ObjectRef")])
-        with self.engine.begin() as connection:
-            by_kind, patient = self._check(connection, object_ids, principal)
-            store.delete_objects(connection, patient, by_kind)
-            access_store.audit(connection, principal, "D", "success", patient,
+        with self.database.transaction() as uow:
+            by_kind, patient = self._check(uow, object_ids, principal)
+            store.delete_objects(uow, patient, by_kind)
+            audit_store.record(uow, principal, "D", "success", patient,
                                by_kind.get("document", []), "ITI-62")
 
-    def _known(self, connection: Connection, object_ids: list[str],
+    def _known(self, uow: UnitOfWork, object_ids: list[str],
                principal: Principal) -> dict[str, IndexEntry]:
         """The objects named that exist for this caller: of their patient, not hidden."""
         allowed = scope(principal)
-        known = {uuid: entry for uuid, entry in store.find_by_uuids(connection, object_ids).items()
+        known = {uuid: entry for uuid, entry in store.find_by_uuids(uow, object_ids).items()
                  if allowed is None or entry.patient_id == allowed}
         if allowed is not None and known:
-            hidden = hidden_documents(connection, principal, allowed,
+            hidden = hidden_documents(uow, principal, allowed,
                                       [u for u, e in known.items() if e.kind == "document"])
             known = {uuid: entry for uuid, entry in known.items() if uuid not in hidden}
         return known
 
-    def _check(self, connection: Connection, object_ids: list[str],
+    def _check(self, uow: UnitOfWork, object_ids: list[str],
                principal: Principal) -> tuple[dict[str, list[str]], str]:
-        known = self._known(connection, object_ids, principal)
+        known = self._known(uow, object_ids, principal)
         missing = [i for i in object_ids if i not in known]
         if missing:
             raise RegistryFailure([error(ErrorCode.UNRESOLVED_REFERENCE,
@@ -72,14 +71,14 @@ class RegistryRemover:
                                          "belong to several patients; remove them one patient "
                                          "at a time", "ObjectRef")])
         patient = patients.pop()
-        self._check_permission(connection, principal, patient, known)
+        self._check_permission(uow, principal, patient, known)
         removed = set(object_ids)
         by_kind: dict[str, list[str]] = defaultdict(list)
         for entry in known.values():
             by_kind[entry.kind].append(entry.entry_uuid)
-        seen = _Seen(connection, principal, patient)
+        seen = _Seen(uow, principal, patient)
         errors: list[RegistryError] = []
-        touching = store.associations_touching(connection, patient, sorted(removed))
+        touching = store.associations_touching(uow, patient, sorted(removed))
         for row in touching:
             if row.entry_uuid in removed:
                 continue
@@ -90,22 +89,21 @@ class RegistryRemover:
                         f"{known[side].kind} {side} is still referenced by "
                         f"{seen.name_of_association(row)}, which is not removed with it",
                         "ObjectRef"))
-        errors += self._unreferenced(connection, patient, removed)
+        errors += self._unreferenced(uow, patient, removed)
         if errors:
             raise RegistryFailure(errors)
         return dict(by_kind), patient
 
     @staticmethod
-    def _check_permission(connection: Connection, principal: Principal, patient: str,
+    def _check_permission(uow: UnitOfWork, principal: Principal, patient: str,
                           known: dict[str, IndexEntry]) -> None:
         """Administrators remove what they see; others what they wrote."""
         if principal.is_system or may_remove(principal, frozenset()):
             return
         associations = [uuid for uuid, entry in known.items() if entry.kind == "association"]
         sources = {row.entry_uuid: row.source for row in
-                   store.object_rows(connection, "association", patient, associations)}
-        authors = access_store.authors_of(connection, patient,
-                                          sorted({*known, *sources.values()}))
+                   store.objects(uow, "association", patient, associations)}
+        authors = store.authors_of(uow, patient, sorted({*known, *sources.values()}))
         refused = [entry for uuid, entry in known.items()
                    if not may_remove(principal, authors.get(sources.get(uuid, uuid),
                                                             frozenset()))]
@@ -118,33 +116,32 @@ class RegistryRemover:
                 for entry in refused])
 
     @staticmethod
-    def _unreferenced(connection: Connection, patient: str,
+    def _unreferenced(uow: UnitOfWork, patient: str,
                       removed: set[str]) -> list[RegistryError]:
         """Objects that would be left hanging by the removed HasMember associations."""
         errors = []
-        memberships = [row for row in store.object_rows(connection, "association", patient,
+        memberships = [row for row in store.objects(uow, "association", patient,
                                                         sorted(removed))
                        if row.type == v.HAS_MEMBER]
         # only a submission set holds an object in the registry's sense: a folder's HasMember
         # (a document filed in a folder) may go alone (NIST 30003)
-        kinds = store.find_by_uuids(connection, {row.source for row in memberships})
+        kinds = store.find_by_uuids(uow, {row.source for row in memberships})
         memberships = [row for row in memberships if row.source in kinds
                        and kinds[row.source].kind == "submission_set"]
+        staying = {row.target for row in memberships if row.target not in removed}
+        targets = store.find_by_uuids(uow, staying)
         for row in memberships:
-            if row.target not in removed:     # the member stays, its link to a set goes
-                target = store.find_by_uuids(connection, [row.target]).get(row.target)
-                if target is not None and target.kind in ("document", "folder"):
-                    errors.append(error(
-                        ErrorCode.UNREFERENCED_OBJECT,
-                        f"removing association {row.entry_uuid} would leave {target.kind} "
-                        f"{row.target} held by no submission set", "ObjectRef"))
-        sources = {row.source for row in memberships if row.source not in removed}
-        for source in sorted(sources):
-            left = [a for a in store.associations_touching(connection, patient, [source],
-                                                           "source")
-                    if a.type == v.HAS_MEMBER and a.entry_uuid not in removed]
-            entry = store.find_by_uuids(connection, [source]).get(source)
-            if not left and entry is not None and entry.kind == "submission_set":
+            target = targets.get(row.target)     # the member stays, its link to a set goes
+            if target is not None and target.kind in ("document", "folder"):
+                errors.append(error(
+                    ErrorCode.UNREFERENCED_OBJECT,
+                    f"removing association {row.entry_uuid} would leave {target.kind} "
+                    f"{row.target} held by no submission set", "ObjectRef"))
+        sources = sorted({row.source for row in memberships if row.source not in removed})
+        held = {a.source for a in store.associations_touching(uow, patient, sources, "source")
+                if a.type == v.HAS_MEMBER and a.entry_uuid not in removed}
+        for source in sources:     # each a submission set (kinds, above)
+            if source not in held:
                 errors.append(error(ErrorCode.UNREFERENCED_OBJECT,
                                     f"removing its members would leave submission set {source} "
                                     "holding nothing; remove it too", "ObjectRef"))
@@ -154,11 +151,11 @@ class RegistryRemover:
 class _Seen:
     """Names an association in an error text only when the caller may see both its ends."""
 
-    def __init__(self, connection: Connection, principal: Principal, patient: str) -> None:
-        self.connection, self.principal, self.patient = connection, principal, patient
+    def __init__(self, uow: UnitOfWork, principal: Principal, patient: str) -> None:
+        self.uow, self.principal, self.patient = uow, principal, patient
 
     def name_of_association(self, row) -> str:
-        hidden: Collection[str] = hidden_documents(self.connection, self.principal,
+        hidden: Collection[str] = hidden_documents(self.uow, self.principal,
                                                    self.patient, [row.source, row.target])
         if hidden:
             return "an association you may not see"

@@ -1,81 +1,94 @@
-"""Registry Stored Query (ITI-18): runs the 14 stored queries and renders LeafClass or ObjectRef.
+"""Registry Stored Query (ITI-18): runs the 14 stored queries (typed: model/stored_queries.py)
+and answers with model records (model/registered.py); a front renders them (ebxml/stored.py).
 
 Each query is a small method named in `HANDLERS`; they share the lookups (by entryUUID, uniqueId
-or logicalId, always resolved to one patient first) and the rendering.
+or logicalId, always resolved to one patient first). Then the answer is cut to what the query's
+$MetadataLevel and $XDSAssociationStatus show (query_versions.py) and to what the caller may see
+(query_policy.py), every read is audited, and the IHE limits apply.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.engine import Row
-
-from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
-from ..security.access import check_scope, record_facts_needed, scope
+from ..model.hl7 import patient_key
+from ..model.registered import AssociationRecord, QueryResult, Record
+from ..model.stored_queries import (
+    FindDocuments,
+    FindDocumentsByReferenceId,
+    FindFolders,
+    FindSubmissionSets,
+    GetAll,
+    GetAssociations,
+    GetDocuments,
+    GetDocumentsAndAssociations,
+    GetFolderAndContents,
+    GetFolders,
+    GetFoldersForDocument,
+    GetRelatedDocuments,
+    GetSubmissionSetAndContents,
+    GetSubmissionSets,
+    ReturnType,
+    StoredQuery,
+)
+from ..security.access import check_scope
 from ..security.principal import Principal
 from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import Database
-from .query_args import QueryArgs, check_query
-from .query_find import DE, find_documents, find_folders, find_submission_sets
+from ..store.database import Database, UnitOfWork
+from .query_context import QueryContext
+from .query_find import find_documents, find_folders, find_submission_sets
 from .query_policy import hidden_documents, masked_notice, visible_part
-from .query_result import QueryResult, render
-from .query_versions import association_filter, hidden_at_level, level_view, metadata_level
+from .query_versions import association_filter, hidden_at_level, level_view
 
 
-def _document_ids(rows) -> list[str]:
-    """The uniqueIds when the query read them (Get*), else the entryUUIDs (Find* rows are
-    lean); asked of the first row only."""
-    if not rows:
+@dataclass
+class QueryAnswer:
+    """What a stored query found that the caller may see, and the warnings that go with it
+    (the masked-documents notice)."""
+
+    result: QueryResult
+    notices: list[RegistryError] = field(default_factory=list)
+
+
+def _document_ids(documents) -> list[str]:
+    """The uniqueIds when the query read them (Get*), else the entryUUIDs (Find* records are
+    lean); asked of the first record only."""
+    if not documents:
         return []
-    if "unique_id" not in rows[0]._fields:     # psycopg's and SQLAlchemy's rows both name them
-        return [row.entry_uuid for row in rows]
-    return [row.unique_id for row in rows]
-
-
-_ID_PARAMETERS = {"entry_uuid": "EntryUUID", "unique_id": "UniqueId", "logical_id": "LogicalID"}
-PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
-                      "$patientId")
+    if documents[0].unique_id is None:
+        return [record.entry_uuid for record in documents]
+    return [record.unique_id for record in documents]
 
 
 class StoredQueries:
     def __init__(self, database: Database, max_leaf_class_results: int,
                  disclose_masked_count: bool = False) -> None:
-        self.engine = database.engine
+        self.database = database
         self.disclose_masked_count = disclose_masked_count
         self.audit_writer = ReadAuditWriter(database)
-        self._reads = database.reads
         self.max_leaf_class_results = max_leaf_class_results
 
-    def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
-        """The objects to return, or RegistryFailure with the errors."""
-        return self.run_with_notices(adhoc, principal)[0]
-
-    def run_with_notices(self, adhoc: AdhocQuery, principal: Principal
-                         ) -> tuple[list[bytes], list[RegistryError]]:
-        """The objects and the warnings that go with them (the masked-documents notice)."""
+    def run(self, query: StoredQuery, principal: Principal) -> QueryAnswer:
+        """The objects and the warnings that go with them, or RegistryFailure."""
+        context = QueryContext.of(principal)
+        check_scope(principal, query.named_patients, query.NAME)
+        handler = HANDLERS[type(query)]
         notices: list[RegistryError] = []
-        args = check_query(adhoc)
-        args.reader = None if principal.is_system else principal.subject_id
-        args.reader_needs = record_facts_needed(principal)
-        args.scope = scope(principal)
-        args.principal = principal
-        check_scope(principal, [args.value(name) for name in PATIENT_PARAMETERS
-                                  if args.has(name)], args.query.name)
-        handler = HANDLERS[args.query.name]
 
-        def answer(connection: Connection) -> QueryResult:
-            result = level_view(connection, handler(self, connection, args), args)
+        def answer(uow: UnitOfWork) -> QueryResult:
+            result = level_view(uow, handler(self, uow, query, context), query)
             patients = result.patients()
-            check_scope(principal, patients, args.query.name)
+            check_scope(principal, patients, query.NAME)
             if not principal.is_system and len(patients) == 1:
-                shown = visible_part(connection, result, principal)
+                shown = visible_part(uow, result, principal)
                 if self.disclose_masked_count:
-                    notice = masked_notice(connection, result, shown, principal)
+                    notice = masked_notice(uow, result, shown, principal)
                     notices.extend([notice] if notice is not None else [])
                 result = shown
             return result
@@ -83,58 +96,59 @@ class StoredQueries:
         # One-statement queries run in autocommit on the kept connection: no BEGIN/ROLLBACK
         # round trips, no pool checkout. Queries of several statements keep one transaction,
         # so they read one state of the registry.
-        if args.query.name in SINGLE_STATEMENT:
-            result = self._reads.run(answer)
+        if type(query) in SINGLE_STATEMENT:
+            result = self.database.read(answer)
         else:
-            with self.engine.connect() as connection:
-                result = answer(connection)
+            with self.database.reading() as uow:
+                result = answer(uow)
         patients = result.patients()
-        self._audit_read(principal, result, patients, args)   # every read, VIHF or not
-        if len(patients) > 1 and _one_patient_only(args):
+        self._audit_read(principal, result, patients, query)   # every read, VIHF or not
+        if len(patients) > 1 and _one_patient_only(query):
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
-                                         f"{args.query.name}: the objects asked for belong to "
+                                         f"{query.NAME}: the objects asked for belong to "
                                          f"{len(patients)} patients; a stored query "
                                          "answers for one patient", "")])
-        if args.return_type == "LeafClass" and result.count > self.max_leaf_class_results:
+        if query.return_type is ReturnType.LEAF_CLASS and \
+                result.count > self.max_leaf_class_results:
             raise RegistryFailure([error(ErrorCode.TOO_MANY_RESULTS,
-                                         f"{args.query.name}: {result.count} objects match, more "
+                                         f"{query.NAME}: {result.count} objects match, more "
                                          f"than the {self.max_leaf_class_results} this registry "
                                          "returns as LeafClass; ask for ObjectRef and fetch them "
                                          "in pages", "")])
-        return render(result, args.return_type), notices
+        return QueryAnswer(result, notices)
 
     def _audit_read(self, principal: Principal, result: QueryResult,
-                    patients: set[str], args: QueryArgs) -> None:
+                    patients: set[str], query: StoredQuery) -> None:
         """Every read is traced, for the patient to see; without VIHF the record names the
         network caller (its address, its TLS subject) the principal carries."""
         patient = next(iter(patients)) if patients else (
-            store.patient_key(principal.patient_id) if principal.patient_id else None)
+            patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,
                                  _document_ids(result.documents), "ITI-18",
-                                 f"query={args.query.id}\nreturn_type={args.return_type}")
+                                 f"query={query.ID}\nreturn_type={query.return_type}")
 
     @staticmethod
-    def _links(connection: Connection, args: QueryArgs, patient: str, uuids: Sequence[str],
-               side: str = "both") -> list[Row]:
+    def _links(uow: UnitOfWork, query: StoredQuery, patient: str, uuids: Sequence[str],
+               side: str = "both") -> list[AssociationRecord]:
         """The associations touching these objects that the query may return (its
         $MetadataLevel and $XDSAssociationStatus): what it selects through them follows."""
-        shown = association_filter(args)
-        return [row for row in store.associations_touching(connection, patient, uuids, side)
+        shown = association_filter(query)
+        return [row for row in store.associations_touching(uow, patient, uuids, side)
                 if shown(row)]
 
     # --- Find* (query_find.py) and GetAll -----------------------------------------------------
 
-    def get_all(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        patient = store.patient_key(args.value("$patientId"))
-        document_filters = self._content_filters(args, patient, args.values(f"{DE}Status"))
+    def get_all(self, uow: UnitOfWork, query: GetAll, context: QueryContext) -> QueryResult:
+        patient = patient_key(query.patient_id)
+        documents, _ = sql.find_documents(
+            uow, _content_filters(query, patient, list(query.statuses)))
         result = QueryResult(
-            documents=sql.find_documents(connection, document_filters),
+            documents=documents,
             submission_sets=sql.find_submission_sets(
-                connection, sql.Filters(patient, args.values("$XDSSubmissionSetStatus"))),
-            folders=sql.find_folders(connection,
-                                     sql.Filters(patient, args.values("$XDSFolderStatus"))))
+                uow, sql.Filters(patient, list(query.submission_set_statuses))),
+            folders=sql.find_folders(uow, sql.Filters(patient, list(query.folder_statuses))))
         returned = _uuids(result.documents, result.submission_sets, result.folders)
-        touching = self._links(connection, args, patient, sorted(returned))
+        touching = self._links(uow, query, patient, sorted(returned))
         between = [row for row in touching if row.source in returned and row.target in returned]
         # ... and the set→association HasMembers that record folder memberships among them
         memberships = {row.entry_uuid for row in between}
@@ -144,146 +158,141 @@ class StoredQueries:
 
     # --- Get* by id ---------------------------------------------------------------------------
 
-    def _resolve(self, connection: Connection, args: QueryArgs, prefix: str,
-                 kind: str) -> tuple[str | None, list[Row]]:
-        """Rows of `kind` named by EntryUUID, UniqueId or LogicalID; one patient or an error.
-        A uniqueId or logicalId names every version of an object, wherever an update moved it
-        (its versions share the uniqueId object_index holds for every patient)."""
-        if args.has(f"{prefix}EntryUUID"):
-            by, values = "entry_uuid", args.values(f"{prefix}EntryUUID")
-            entries = list(store.find_by_uuids(connection, values).values())
+    @staticmethod
+    def _resolve(uow: UnitOfWork, query: StoredQuery, context: QueryContext,
+                 kind: str) -> tuple[str | None, list[Any]]:
+        """Records of `kind` the query names by entryUUID, uniqueId or logicalId; one patient
+        or an error. A uniqueId or logicalId names every version of an object, wherever an
+        update moved it (its versions share the uniqueId object_index holds for every
+        patient)."""
+        by, values = query.ids()
+        if by == "entry_uuid":
+            entries = list(store.find_by_uuids(uow, values).values())
         else:
-            by = "unique_id" if args.has(f"{prefix}UniqueId") else "logical_id"
-            values = args.values(f"{prefix}UniqueId" if by == "unique_id" else
-                                 f"{prefix}LogicalID")
             unique_ids = values if by == "unique_id" else \
-                [e.unique_id for e in store.find_by_uuids(connection, values).values()
+                [e.unique_id for e in store.find_by_uuids(uow, values).values()
                  if e.kind == kind]
-            entries = store.find_by_unique_ids(connection, unique_ids, kind)
-        entries = [e for e in entries if e.kind == kind and args.in_scope(e.patient_id)]
-        rows: list[Row] = []
+            entries = store.find_by_unique_ids(uow, unique_ids, kind)
+        entries = [e for e in entries if e.kind == kind and context.in_scope(e.patient_id)]
+        records: list[Any] = []
         for patient in sorted({e.patient_id for e in entries}):
             asked = values if by != "entry_uuid" else \
                 [e.entry_uuid for e in entries if e.patient_id == patient]
-            found = store.object_rows(connection, kind, patient, asked, by=by)
+            found = store.objects(uow, kind, patient, asked, by=by)
             if kind == "document":     # a hidden document, asked for by id, does not exist
-                hidden = hidden_documents(connection, args.principal, patient,
+                hidden = hidden_documents(uow, context.principal, patient,
                                           [row.entry_uuid for row in found])
                 found = [row for row in found if row.entry_uuid not in hidden]
-            rows += found
-        patients = {row.patient_id for row in rows}
-        if len(patients) > 1 and _one_patient_only(args):
+            records += found
+        patients = {row.patient_id for row in records}
+        if len(patients) > 1 and _one_patient_only(query):
+            field_name = f"{by}s"
+            parameter = next(p.name for p in query.PARAMS if p.field == field_name)
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
-                                         f"{args.query.name}: the ids given name objects of "
-                                         f"{len(patients)} patients",
-                                         f"{prefix}{_ID_PARAMETERS[by]}")])
-        return (patients.pop() if len(patients) == 1 else None), rows
+                                         f"{query.NAME}: the ids given name objects of "
+                                         f"{len(patients)} patients", parameter)])
+        return (patients.pop() if len(patients) == 1 else None), records
 
-    def get_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        return QueryResult(documents=self._resolve(connection, args, DE, "document")[1])
+    def get_documents(self, uow: UnitOfWork, query: GetDocuments,
+                      context: QueryContext) -> QueryResult:
+        return QueryResult(documents=self._resolve(uow, query, context, "document")[1])
 
-    def get_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        return QueryResult(folders=self._resolve(connection, args, "$XDSFolder", "folder")[1])
+    def get_folders(self, uow: UnitOfWork, query: GetFolders,
+                    context: QueryContext) -> QueryResult:
+        return QueryResult(folders=self._resolve(uow, query, context, "folder")[1])
 
-    def _asked_objects(self, connection: Connection, args: QueryArgs
-                       ) -> dict[str, list[str]]:
+    @staticmethod
+    def _asked_objects(uow: UnitOfWork, uuids: Sequence[str],
+                       context: QueryContext) -> dict[str, list[str]]:
         """The $uuid objects of a query, by patient: those of the caller's patient only, hidden
         documents left out (to the caller, they do not exist)."""
-        uuids = args.values("$uuid")
         by_patient: dict[str, list[str]] = {}
-        for entry in store.find_by_uuids(connection, uuids).values():
-            if args.in_scope(entry.patient_id):
+        for entry in store.find_by_uuids(uow, uuids).values():
+            if context.in_scope(entry.patient_id):
                 by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
         for patient, asked in by_patient.items():
-            hidden = hidden_documents(connection, args.principal, patient, asked)
+            hidden = hidden_documents(uow, context.principal, patient, asked)
             by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
         return by_patient
 
-    def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
+    def get_associations(self, uow: UnitOfWork, query: GetAssociations,
+                         context: QueryContext) -> QueryResult:
         result = QueryResult()
-        for patient, uuids in self._asked_objects(connection, args).items():
-            result.associations += self._links(connection, args, patient, uuids)
+        for patient, uuids in self._asked_objects(uow, query.uuids, context).items():
+            result.associations += self._links(uow, query, patient, uuids)
         return result
 
-    def get_documents_and_associations(self, connection: Connection,
-                                       args: QueryArgs) -> QueryResult:
-        documents = self._resolve(connection, args, DE, "document")[1]
+    def get_documents_and_associations(self, uow: UnitOfWork,
+                                       query: GetDocumentsAndAssociations,
+                                       context: QueryContext) -> QueryResult:
+        documents = self._resolve(uow, query, context, "document")[1]
         result = QueryResult(documents=documents)
         for patient in sorted({row.patient_id for row in documents}):
             result.associations += self._links(
-                connection, args, patient, [row.entry_uuid for row in documents
-                                            if row.patient_id == patient])
+                uow, query, patient, [row.entry_uuid for row in documents
+                                      if row.patient_id == patient])
         return result
 
-    def get_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
+    def get_submission_sets(self, uow: UnitOfWork, query: GetSubmissionSets,
+                            context: QueryContext) -> QueryResult:
         result = QueryResult()
-        for patient, uuids in self._asked_objects(connection, args).items():
-            links = [row for row in self._links(connection, args, patient, uuids, "target")
+        for patient, uuids in self._asked_objects(uow, query.uuids, context).items():
+            links = [row for row in self._links(uow, query, patient, uuids, "target")
                      if row.type == v.HAS_MEMBER]
-            sets = store.object_rows(connection, "submission_set", patient,
-                                     sorted({row.source for row in links}))
+            sets = store.objects(uow, "submission_set", patient,
+                                 sorted({row.source for row in links}))
             set_ids = {row.entry_uuid for row in sets}
             result.submission_sets += sets
             result.associations += [row for row in links if row.source in set_ids]
         return result
 
-    def _content_filters(self, args: QueryArgs, patient: str,
-                         statuses: list[str]) -> sql.Filters:
-        filters = sql.Filters(patient, statuses)
-        filters.object_types = args.values(f"{DE}Type") or [v.DOC_STABLE]
-        if args.has(f"{DE}FormatCode"):
-            filters.codes["format"] = args.values(f"{DE}FormatCode")
-        for group in args.and_groups(f"{DE}ConfidentialityCode"):
-            filters.value_groups.append(("confidentiality_code", group))
-        return filters
-
-    def _package_contents(self, connection: Connection, args: QueryArgs, patient: str,
-                          package: Row, include_folders: bool) -> QueryResult:
-        links = [row for row in self._links(connection, args, patient, [package.entry_uuid],
+    def _package_contents(self, uow: UnitOfWork, query: Any, patient: str,
+                          package: Record, include_folders: bool) -> QueryResult:
+        links = [row for row in self._links(uow, query, patient, [package.entry_uuid],
                                             "source")
                  if row.type == v.HAS_MEMBER]
         members = [row.target for row in links]
-        filters = self._content_filters(args, patient, list(v.STATUSES))
+        filters = _content_filters(query, patient, list(v.STATUSES))
         filters.column_in["entry_uuid"] = members or [""]
-        documents = sql.find_documents(connection, filters)
+        documents, _ = sql.find_documents(uow, filters)
         found = {row.entry_uuid for row in documents}
-        folder_rows: list[Row] = []
+        folder_records: list[Any] = []
         if include_folders:
-            folder_rows = store.object_rows(connection, "folder", patient, members)
-            found |= {row.entry_uuid for row in folder_rows}
-        result = QueryResult(documents=documents, folders=folder_rows)
+            folder_records = store.objects(uow, "folder", patient, members)
+            found |= {row.entry_uuid for row in folder_records}
+        result = QueryResult(documents=documents, folders=folder_records)
         result.associations = [row for row in links if row.target in found]
         if include_folders:
             # the folder memberships this set recorded, and the set's HasMember on each
             # (ITI TF-2a 3.18.4.1.2.3.7.6: HasMember SubmissionSet → Association)
             linked = {row.target for row in links}
-            shown = association_filter(args)
-            memberships = [row for row in store.object_rows(
-                connection, "association", patient, sorted(linked))
-                if row.source in found and row.target in found and shown(row)]
+            shown = association_filter(query)
+            memberships = [row for row in store.objects(uow, "association", patient,
+                                                        sorted(linked))
+                           if row.source in found and row.target in found and shown(row)]
             kept = {row.entry_uuid for row in memberships}
             result.associations += memberships + [row for row in links if row.target in kept]
         return result
 
-    def _package_and_contents(self, connection: Connection, args: QueryArgs, prefix: str,
+    def _package_and_contents(self, uow: UnitOfWork, query: Any, context: QueryContext,
                               kind: str) -> QueryResult:
         """A submission set or folder named by id, with its members (and, for a set, its
         folders and the folder memberships it recorded). A folder's uniqueId names its
         versions: each one the level shows comes with its own members (NIST 20000d/e)."""
-        patient, packages = self._resolve(connection, args, prefix, kind)
+        patient, packages = self._resolve(uow, query, context, kind)
         if not packages or patient is None:
             return QueryResult()
         is_set = kind == "submission_set"
         if is_set:
             packages = packages[:1]
         else:
-            hidden = hidden_at_level(connection, "folder", packages, metadata_level(args))
+            hidden = hidden_at_level(uow, "folder", packages, query.metadata_level)
             packages = [row for row in packages if row.entry_uuid not in hidden]
         result = QueryResult(submission_sets=packages if is_set else [],
                              folders=[] if is_set else packages)
         seen: set[str] = set()
         for package in packages:
-            contents = self._package_contents(connection, args, patient, package, is_set)
+            contents = self._package_contents(uow, query, patient, package, is_set)
             for mine, theirs in ((result.documents, contents.documents),
                                  (result.folders, contents.folders),
                                  (result.associations, contents.associations)):
@@ -291,38 +300,40 @@ class StoredQueries:
                 seen |= {row.entry_uuid for row in theirs}
         return result
 
-    def get_submission_set_and_contents(self, connection: Connection,
-                                        args: QueryArgs) -> QueryResult:
-        return self._package_and_contents(connection, args, "$XDSSubmissionSet",
-                                          "submission_set")
+    def get_submission_set_and_contents(self, uow: UnitOfWork,
+                                        query: GetSubmissionSetAndContents,
+                                        context: QueryContext) -> QueryResult:
+        return self._package_and_contents(uow, query, context, "submission_set")
 
-    def get_folder_and_contents(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        return self._package_and_contents(connection, args, "$XDSFolder", "folder")
+    def get_folder_and_contents(self, uow: UnitOfWork, query: GetFolderAndContents,
+                                context: QueryContext) -> QueryResult:
+        return self._package_and_contents(uow, query, context, "folder")
 
-    def get_folders_for_document(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        patient, documents = self._resolve(connection, args, DE, "document")
+    def get_folders_for_document(self, uow: UnitOfWork, query: GetFoldersForDocument,
+                                 context: QueryContext) -> QueryResult:
+        patient, documents = self._resolve(uow, query, context, "document")
         if not documents or patient is None:
             return QueryResult()
         links = [row for row in self._links(
-            connection, args, patient, [row.entry_uuid for row in documents], "target")
+            uow, query, patient, [row.entry_uuid for row in documents], "target")
             if row.type == v.HAS_MEMBER]
-        return QueryResult(folders=store.object_rows(connection, "folder", patient,
-                                                     sorted({row.source for row in links})))
+        return QueryResult(folders=store.objects(uow, "folder", patient,
+                                                 sorted({row.source for row in links})))
 
-    def get_related_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        patient, documents = self._resolve(connection, args, DE, "document")
-        hidden = hidden_at_level(connection, "document", documents, metadata_level(args))
+    def get_related_documents(self, uow: UnitOfWork, query: GetRelatedDocuments,
+                              context: QueryContext) -> QueryResult:
+        patient, documents = self._resolve(uow, query, context, "document")
+        hidden = hidden_at_level(uow, "document", documents, query.metadata_level)
         documents = [row for row in documents if row.entry_uuid not in hidden]
         if not documents or patient is None:
             return QueryResult()
-        wanted_types = {v.LEGACY_ASSOCIATION_TYPES.get(t, t)
-                        for t in args.values("$AssociationTypes")}
+        wanted_types = {v.LEGACY_ASSOCIATION_TYPES.get(t, t) for t in query.association_types}
         origin = documents[0].entry_uuid
-        links = [row for row in self._links(connection, args, patient, [origin])
+        links = [row for row in self._links(uow, query, patient, [origin])
                  if row.type in wanted_types]
         others = sorted({row.source if row.target == origin else row.target for row in links})
-        types = args.values(f"{DE}Type") or list(v.DOCUMENT_ENTRY_TYPES)
-        related = [row for row in store.object_rows(connection, "document", patient, others)
+        types = query.object_types or v.DOCUMENT_ENTRY_TYPES
+        related = [row for row in store.objects(uow, "document", patient, others)
                    if row.object_type in types]
         if not related:  # only documents count: a set or folder is not a related document
             return QueryResult()
@@ -332,37 +343,48 @@ class StoredQueries:
                                          if row.source in kept and row.target in kept])
 
 
-def _one_patient_only(args: QueryArgs) -> bool:
+def _content_filters(query: Any, patient: str, statuses: list[str]) -> sql.Filters:
+    """What GetAll and the *AndContents queries filter documents by."""
+    filters = sql.Filters(patient, statuses)
+    filters.object_types = list(query.object_types) or [v.DOC_STABLE]
+    if query.format_codes:
+        filters.codes["format"] = list(query.format_codes)
+    filters.value_groups += [("confidentiality_code", list(group))
+                             for group in query.confidentiality_codes]
+    return filters
+
+
+def _one_patient_only(query: StoredQuery) -> bool:
     """XDSResultNotSinglePatient guards full metadata only: "a single request would have
     returned content for multiple Patient Ids" (ITI TF-3 Table 4.2.4.1-2) is about LeafClass
     content; an ObjectRef answer lists UUIDs and discloses no patient data (the NIST toolkit's
     test 12368 reads it so: "When ObjectRefs are requested, there is no restriction")."""
-    return args.return_type == "LeafClass"
+    return query.return_type is ReturnType.LEAF_CLASS
 
 
-def _uuids(*groups: Sequence[Row]) -> set[str]:
+def _uuids(*groups: Sequence[Record]) -> set[str]:
     return {row.entry_uuid for rows in groups for row in rows}
 
 
-SINGLE_STATEMENT = frozenset({"FindDocuments", "FindDocumentsByReferenceId", "FindSubmissionSets",
-                              "FindFolders"})
+SINGLE_STATEMENT = frozenset({FindDocuments, FindDocumentsByReferenceId, FindSubmissionSets,
+                              FindFolders})
 
-HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult]] = {
-    "FindDocuments": lambda queries, connection, args: find_documents(
-        connection, args, queries.max_leaf_class_results),
-    "FindDocumentsByReferenceId": lambda queries, connection, args: find_documents(
-        connection, args, queries.max_leaf_class_results),
-    "FindSubmissionSets": lambda _queries, connection, args: find_submission_sets(connection,
-                                                                                  args),
-    "FindFolders": lambda _queries, connection, args: find_folders(connection, args),
-    "GetAll": StoredQueries.get_all,
-    "GetDocuments": StoredQueries.get_documents,
-    "GetFolders": StoredQueries.get_folders,
-    "GetAssociations": StoredQueries.get_associations,
-    "GetDocumentsAndAssociations": StoredQueries.get_documents_and_associations,
-    "GetSubmissionSets": StoredQueries.get_submission_sets,
-    "GetSubmissionSetAndContents": StoredQueries.get_submission_set_and_contents,
-    "GetFolderAndContents": StoredQueries.get_folder_and_contents,
-    "GetFoldersForDocument": StoredQueries.get_folders_for_document,
-    "GetRelatedDocuments": StoredQueries.get_related_documents,
+Handler = Callable[[StoredQueries, UnitOfWork, Any, QueryContext], QueryResult]
+HANDLERS: dict[type[StoredQuery], Handler] = {
+    FindDocuments: lambda queries, uow, query, context: find_documents(
+        uow, query, context, queries.max_leaf_class_results),
+    FindDocumentsByReferenceId: lambda queries, uow, query, context: find_documents(
+        uow, query, context, queries.max_leaf_class_results),
+    FindSubmissionSets: lambda _queries, uow, query, _context: find_submission_sets(uow, query),
+    FindFolders: lambda _queries, uow, query, _context: find_folders(uow, query),
+    GetAll: StoredQueries.get_all,
+    GetDocuments: StoredQueries.get_documents,
+    GetFolders: StoredQueries.get_folders,
+    GetAssociations: StoredQueries.get_associations,
+    GetDocumentsAndAssociations: StoredQueries.get_documents_and_associations,
+    GetSubmissionSets: StoredQueries.get_submission_sets,
+    GetSubmissionSetAndContents: StoredQueries.get_submission_set_and_contents,
+    GetFolderAndContents: StoredQueries.get_folder_and_contents,
+    GetFoldersForDocument: StoredQueries.get_folders_for_document,
+    GetRelatedDocuments: StoredQueries.get_related_documents,
 }

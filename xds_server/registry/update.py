@@ -16,16 +16,16 @@ refused.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Submission
 from ..security.access import DELETED, Action, check_scope, may_ask, may_delete
 from ..security.principal import Principal
-from ..store import access_store
+from ..store import audit_store
 from ..store import registry_store as store
-from .register import RegistryWriter, pipelined
+from ..store.database import UnitOfWork, pipelined
+from .feeding import open_record
+from .register import RegistryWriter
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
 from .update_plan import ARCHIVED, UPDATE, UpdatePlan
 from .update_versions import check_document_version, check_folder_version
@@ -46,65 +46,60 @@ class MetadataUpdater:
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
         check_scope(principal, [submission.submission_set.patient_id], "the update")
-        with self.writer.engine.begin() as connection:
-            plan = self._check(connection, submission, principal)
-            with pipelined(connection):
-                self.writer._write(connection, submission, plan)
-                self._apply(connection, plan)
+        with self.writer.database.transaction() as uow:
+            plan = self._check(uow, submission, principal)
+            with pipelined(uow):
+                self.writer.write(uow, submission, plan)
+                self._apply(uow, plan)
                 changed = [d.unique_id for d in submission.documents] + \
                     [c.association.target for c in plan.status_changes]
                 detail = f"submission_set={submission.submission_set.unique_id}"
-                access_store.audit(connection, principal, "U", "success", plan.patient,
+                audit_store.record(uow, principal, "U", "success", plan.patient,
                                    changed, "ITI-57", detail)
                 for former in sorted({patient for _, patient in plan.moved.values()}):
                     # the former record's history says a version left it, not where it went
-                    access_store.audit(connection, principal, "U", "success", former,
+                    audit_store.record(uow, principal, "U", "success", former,
                                        [d.unique_id for d in submission.documents], "ITI-57",
                                        f"{detail}\npatient_change=moved to another record")
         return findings
 
     # --- checks --------------------------------------------------------------------------------
 
-    def _check(self, connection: Connection, submission: Submission,
+    def _check(self, uow: UnitOfWork, submission: Submission,
                principal: Principal) -> UpdatePlan:
         submission_set = submission.submission_set
         assert submission_set is not None
-        patient = store.patient_key(submission_set.patient_id)
-        if store.patient_status(connection, patient) != store.OPEN:
-            raise RegistryFailure([error(
-                ErrorCode.UNKNOWN_PATIENT_ID, f"SubmissionSet: patientId "
-                f"'{submission_set.patient_id}' is not a patient known to this registry "
-                "(or the record is closed)", "SubmissionSet.patientId")])
+        patient = open_record(uow, submission_set.patient_id, "SubmissionSet")
         plan = UpdatePlan(patient, principal=principal)
         errors: list[RegistryError] = []
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
                                           *submission.folders, *submission.associations)}
-        for entry in store.find_existing(connection, new_ids, [submission_set.unique_id]):
+        for entry in store.find_existing(uow, new_ids, [submission_set.unique_id]):
             errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
                                 f"{entry.entry_uuid} ({entry.kind}) is already registered: "
                                 "an update needs new entryUUIDs and a new submission set",
                                 "entryUUID"))
         for document in submission.documents:
-            errors += check_document_version(connection, submission, document, plan)
+            errors += check_document_version(uow, submission, document, plan)
         for folder in submission.folders:
-            errors += check_folder_version(connection, submission, folder, plan)
+            errors += check_folder_version(uow, submission, folder, plan)
         submitted = {a.target for a in submission.associations
                      if a.type == v.SUBMIT_ASSOCIATION}
         for association in submission.associations:
             if association.type == v.UPDATE_AVAILABILITY_STATUS:
-                errors += check_status_change(connection, submission, association, plan)
+                errors += check_status_change(uow, submission, association, plan)
             elif association.type == v.SUBMIT_ASSOCIATION:
-                errors += check_submitted(connection, submission, association, plan)
+                errors += check_submitted(uow, submission, association, plan)
             elif association.entry_uuid not in submitted and \
                     association.type not in OPERATIONS:
-                errors += check_references(connection, submission, association, plan)
-        errors += self._check_policy(connection, plan, principal)
+                errors += check_references(uow, submission, association, plan)
+        errors += self._check_policy(uow, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
     @staticmethod
-    def _check_policy(connection: Connection, plan: UpdatePlan,
+    def _check_policy(uow: UnitOfWork, plan: UpdatePlan,
                       principal: Principal) -> list[RegistryError]:
         """Only what the caller may see can be updated (what they may not see was answered as
         not registered by the checks before); only its author deletes a document."""
@@ -115,8 +110,8 @@ class MetadataUpdater:
                                   "record's metadata", "VIHF role")]
         targets = sorted({c.association.target for c in plan.status_changes
                           if c.kind == "document"})
-        rows = store.object_rows(connection, "document", plan.patient, targets)
-        facts = access_store.document_facts(connection, plan.patient, rows)
+        facts = {row.entry_uuid: row
+                 for row in store.objects(uow, "document", plan.patient, targets)}
         errors = []
         for change in plan.status_changes:
             fact = facts.get(change.association.target)
@@ -129,12 +124,12 @@ class MetadataUpdater:
     # --- writing -------------------------------------------------------------------------------
 
     @staticmethod
-    def _apply(connection: Connection, plan: UpdatePlan) -> None:
+    def _apply(uow: UnitOfWork, plan: UpdatePlan) -> None:
         for entry_uuid, status in plan.inherited_status.items():
             if status != v.APPROVED:
-                store.set_status(connection, "document", plan.patient, [entry_uuid], status)
+                store.set_status(uow, "document", plan.patient, [entry_uuid], status)
         for entry_uuid, (kind, former) in plan.moved.items():
-            store.set_status(connection, kind, former, [entry_uuid], v.DEPRECATED)
+            store.set_status(uow, kind, former, [entry_uuid], v.DEPRECATED)
         for change in plan.status_changes:
-            store.set_status(connection, change.kind, plan.patient,
+            store.set_status(uow, change.kind, plan.patient,
                              [change.association.target], change.new)

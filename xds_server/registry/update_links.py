@@ -7,12 +7,12 @@ are not registered: every refusal about one reads as about an object that does n
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import Association, Submission
+from ..model.registered import IndexEntry
 from ..store import registry_store as store
+from ..store.database import UnitOfWork
 from .update_plan import (
     ARCHIVED,
     ASSOCIATION_PROPAGATION,
@@ -36,7 +36,7 @@ def _label(submission: Submission, association: Association) -> str:
 
 # --- UpdateAvailabilityStatus ------------------------------------------------------------------
 
-def check_status_change(connection: Connection, submission: Submission,
+def check_status_change(uow: UnitOfWork, submission: Submission,
                         association: Association, plan: UpdatePlan) -> list[RegistryError]:
     """An UpdateAvailabilityStatus association. A request the registry cannot decode (slots
     missing, unknown, not statuses, no change) is XDSMetadataUpdateOperationError ("cannot
@@ -65,7 +65,7 @@ def check_status_change(connection: Connection, submission: Submission,
     if malformed:
         return [error(OPERATION, f"{label}: {p}", "Association.UpdateAvailabilityStatus")
                 for p in malformed]
-    kind, current, problem = _status_target(connection, submission, association.target, plan)
+    kind, current, problem = _status_target(uow, submission, association.target, plan)
     if problem is None and current != original:
         problem = f"OriginalStatus is {short(original)} but the object is {short(current)}"
     if problem is None and kind == "association" and new not in (v.APPROVED, v.DEPRECATED):
@@ -77,7 +77,7 @@ def check_status_change(connection: Connection, submission: Submission,
     return []
 
 
-def _status_target(connection: Connection, submission: Submission, target: str,
+def _status_target(uow: UnitOfWork, submission: Submission, target: str,
                    plan: UpdatePlan) -> tuple[str | None, str | None, str | None]:
     """(kind, current status, problem) of the object a status change targets."""
     if target in {d.entry_uuid for d in submission.documents}:
@@ -87,16 +87,16 @@ def _status_target(connection: Connection, submission: Submission, target: str,
     if target in {a.target for a in submission.associations
                   if a.type == v.SUBMIT_ASSOCIATION}:
         return "association", v.APPROVED, None      # added by this request (NIST 20005)
-    entry = store.find_by_uuids(connection, [target]).get(target)
+    entry = store.find_by_uuids(uow, [target]).get(target)
     if entry is None or entry.patient_id != plan.patient or \
             entry.kind not in ("document", "folder", "association") or \
-            plan.hidden(connection, [target]):
+            plan.hidden(uow, [target]):
         return None, None, (f"targetObject {target} is not a registered DocumentEntry, Folder "
                             "or Association of this patient")
-    row = store.object_rows(connection, entry.kind, plan.patient, [target])[0]
+    row = store.objects(uow, entry.kind, plan.patient, [target])[0]
     if entry.kind == "association":
-        return _association_target(connection, plan, row)
-    versions = store.object_rows(connection, entry.kind, plan.patient,
+        return _association_target(uow, plan, row)
+    versions = store.objects(uow, entry.kind, plan.patient,
                                  [row.logical_id or target], by="logical_id")
     latest = max(versions, key=lambda r: int(r.version or "1"))
     if latest.entry_uuid != target or target in plan.deprecate | plan.deprecate_folders:
@@ -107,19 +107,19 @@ def _status_target(connection: Connection, submission: Submission, target: str,
     return entry.kind, row.status, None
 
 
-def _association_target(connection: Connection, plan: UpdatePlan, row
+def _association_target(uow: UnitOfWork, plan: UpdatePlan, row
                         ) -> tuple[str | None, str | None, str | None]:
     """An association's status changes when it links documents or files one in a folder (the
     supplement's Update Association Status: NIST 20001 deprecates and undeprecates an APND); a
     submission set's HasMember records what was submitted and keeps its status (the NIST
     registry simulator refuses it the same way)."""
-    source = store.find_by_uuids(connection, [row.source]).get(row.source)
+    source = store.find_by_uuids(uow, [row.source]).get(row.source)
     if row.type == v.HAS_MEMBER and (source is None or source.kind != "folder"):
         return None, None, (f"targetObject {row.entry_uuid} is a submission set's HasMember: "
                             "it records a submission and keeps its status")
     if row.type in OPERATIONS:
         return None, None, f"targetObject {row.entry_uuid} is a metadata update operation"
-    hidden = plan.hidden(connection, [row.source, row.target])
+    hidden = plan.hidden(uow, [row.source, row.target])
     if hidden:
         return None, None, (f"targetObject {row.entry_uuid} is not a registered DocumentEntry, "
                             "Folder or Association of this patient")
@@ -128,7 +128,7 @@ def _association_target(connection: Connection, plan: UpdatePlan, row
 
 # --- SubmitAssociation -------------------------------------------------------------------------
 
-def check_submitted(connection: Connection, submission: Submission, operation: Association,
+def check_submitted(uow: UnitOfWork, submission: Submission, operation: Association,
                     plan: UpdatePlan) -> list[RegistryError]:
     """A SubmitAssociation: the submission set adds the association it targets, between two
     registered objects (MU supplement, Submit Associations). Both ends are Approved objects of
@@ -159,7 +159,7 @@ def check_submitted(connection: Connection, submission: Submission, operation: A
                       "Association.associationType")]
     ends, errors = {}, []
     for side in ("source", "target"):
-        found, problem = _end(connection, submission, plan, getattr(added, side))
+        found, problem = _end(uow, submission, plan, getattr(added, side))
         if problem:
             errors.append(error(problem[0], f"{what}: {side}Object {problem[1]}",
                                 f"Association.{side}Object"))
@@ -172,7 +172,7 @@ def check_submitted(connection: Connection, submission: Submission, operation: A
         return [error(UPDATE, f"{what} must link a {wanted[0]} to a {wanted[1]}, not a "
                               f"{ends['source'].kind} to a {ends['target'].kind}",
                       "Association.associationType")]
-    existing = [row for row in store.associations_touching(connection, plan.patient,
+    existing = [row for row in store.associations_touching(uow, plan.patient,
                                                            [added.source], "source")
                 if row.target == added.target and row.type == added.type
                 and row.status == v.APPROVED]
@@ -184,7 +184,7 @@ def check_submitted(connection: Connection, submission: Submission, operation: A
     return []
 
 
-def _end(connection: Connection, submission: Submission, plan: UpdatePlan, ref: str):
+def _end(uow: UnitOfWork, submission: Submission, plan: UpdatePlan, ref: str):
     """(the object, None) or (None, (code, what is wrong with it)): a new version of this
     request, or a registered object."""
     versions = {o.entry_uuid: ("document" if o in submission.documents else "folder", o)
@@ -200,14 +200,14 @@ def _end(connection: Connection, submission: Submission, plan: UpdatePlan, ref: 
                                      "request submits with association propagation: its "
                                      "links are the registry's to plan (AssociationPropagation "
                                      "'no' adds them by hand)")
-        return store.IndexEntry(ref, obj.unique_id, kind, plan.patient), None
-    return _registered_end(connection, plan, ref)
+        return IndexEntry(ref, obj.unique_id, kind, plan.patient), None
+    return _registered_end(uow, plan, ref)
 
 
-def _registered_end(connection: Connection, plan: UpdatePlan, ref: str):
-    entry = store.find_by_uuids(connection, [ref]).get(ref)
+def _registered_end(uow: UnitOfWork, plan: UpdatePlan, ref: str):
+    entry = store.find_by_uuids(uow, [ref]).get(ref)
     visible = entry is not None and (plan.principal.is_system or (
-        entry.patient_id == plan.patient and not plan.hidden(connection, [ref])))
+        entry.patient_id == plan.patient and not plan.hidden(uow, [ref])))
     if not visible or entry.kind not in ("document", "folder"):
         kind = entry.kind if visible and entry is not None else None
         return None, (UPDATE, f"{ref} is not a registered DocumentEntry or Folder of this "
@@ -215,7 +215,7 @@ def _registered_end(connection: Connection, plan: UpdatePlan, ref: str):
     if entry.patient_id != plan.patient:       # the system only: the others do not see it
         return None, (RECONCILIATION, f"{ref} belongs to another patient: an association "
                                       "links objects of one patient")
-    row = store.object_rows(connection, entry.kind, plan.patient, [ref])[0]
+    row = store.objects(uow, entry.kind, plan.patient, [ref])[0]
     if row.status != v.APPROVED:
         return None, (UPDATE, f"{ref} is {short(row.status)}, not Approved")
     return entry, None
@@ -223,7 +223,7 @@ def _registered_end(connection: Connection, plan: UpdatePlan, ref: str):
 
 # --- any other association ---------------------------------------------------------------------
 
-def check_references(connection: Connection, submission: Submission,
+def check_references(uow: UnitOfWork, submission: Submission,
                      association: Association, plan: UpdatePlan) -> list[RegistryError]:
     """An association an update carries beside its operations (a relationship of the new
     version, a folder membership): an end outside the request is a registered object of this
@@ -235,9 +235,9 @@ def check_references(connection: Connection, submission: Submission,
         ref = getattr(association, side)
         if ref in local:
             continue
-        entry = store.find_by_uuids(connection, [ref]).get(ref)
+        entry = store.find_by_uuids(uow, [ref]).get(ref)
         visible = entry is not None and (plan.principal.is_system or (
-            entry.patient_id == plan.patient and not plan.hidden(connection, [ref])))
+            entry.patient_id == plan.patient and not plan.hidden(uow, [ref])))
         if not visible:
             errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
                                 f"{_label(submission, association)}: {side}Object {ref} is "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
-
 from ..model.errors import ErrorCode
 from ..model.metadata import Association
 from ..security.access import DELETED
 from ..security.principal import SYSTEM, Principal
+from ..store.database import UnitOfWork
 from .query_policy import hidden_documents
 from .register import _Plan
 
@@ -39,9 +38,9 @@ class UpdatePlan(_Plan):
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
     principal: Principal = SYSTEM
 
-    def hidden(self, connection: Connection, uuids: list[str]) -> set[str]:
+    def hidden(self, uow: UnitOfWork, uuids: list[str]) -> set[str]:
         """Which of these are documents the caller may not see: to them, not registered."""
-        return hidden_documents(connection, self.principal, self.patient, uuids)
+        return hidden_documents(uow, self.principal, self.patient, uuids)
 
 
 def short(urn: str | None) -> str:

@@ -24,14 +24,13 @@ registered (the answer names nothing of it).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-from sqlalchemy.engine import Row
-
 from ..model import vocabulary as v
 from ..model.errors import RegistryError, error
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
+from ..model.registered import Record
 from ..store import registry_store as store
+from ..store.database import UnitOfWork
 from .query_versions import versions_of
 from .update_plan import (
     ASSOCIATION_PROPAGATION,
@@ -47,9 +46,9 @@ from .update_plan import (
 UNCHANGEABLE = (("unique_id", "uniqueId"), ("object_type", "objectType"))
 
 
-def check_document_version(connection: Connection, submission: Submission,
+def check_document_version(uow: UnitOfWork, submission: Submission,
                            document: DocumentEntry, plan: UpdatePlan) -> list[RegistryError]:
-    latest, _membership, errors = _latest_version(connection, submission, document,
+    latest, _membership, errors = _latest_version(uow, submission, document,
                                                   "document", plan)
     if latest is None:
         return errors
@@ -63,12 +62,12 @@ def check_document_version(connection: Connection, submission: Submission,
     return errors
 
 
-def check_folder_version(connection: Connection, submission: Submission, folder: Folder,
+def check_folder_version(uow: UnitOfWork, submission: Submission, folder: Folder,
                          plan: UpdatePlan) -> list[RegistryError]:
     """Association propagation (3.57.4.1.3.3.3.5; AssociationPropagation absent or "yes"): the
     new version holds the Approved DocumentEntries the previous one held, through new
     HasMember associations; the previous version keeps its own (NIST 20000d, 20000e)."""
-    latest, membership, errors = _latest_version(connection, submission, folder, "folder",
+    latest, membership, errors = _latest_version(uow, submission, folder, "folder",
                                                  plan)
     if latest is None or errors:
         return errors
@@ -76,14 +75,14 @@ def check_folder_version(connection: Connection, submission: Submission, folder:
     propagation = (membership.slot(ASSOCIATION_PROPAGATION) or "yes").lower() \
         if membership else "yes"
     if propagation == "yes" and latest.patient_id == plan.patient:
-        for document in _members(connection, latest):
+        for document in _members(uow, latest):
             plan.extra_associations.append(Association(
                 entry_uuid=urn_uuid(), type=v.HAS_MEMBER, source=folder.entry_uuid,
                 target=document))
     return errors
 
 
-def _deprecate(plan: UpdatePlan, latest: Row, kind: str) -> None:
+def _deprecate(plan: UpdatePlan, latest: Record, kind: str) -> None:
     if latest.patient_id != plan.patient:
         plan.moved[latest.entry_uuid] = (kind, latest.patient_id)
     elif kind == "document":
@@ -92,12 +91,12 @@ def _deprecate(plan: UpdatePlan, latest: Row, kind: str) -> None:
         plan.deprecate_folders.add(latest.entry_uuid)
 
 
-def _members(connection: Connection, folder: Row) -> list[str]:
+def _members(uow: UnitOfWork, folder: Record) -> list[str]:
     """The Approved DocumentEntries an Approved HasMember of this folder version holds."""
-    links = [row for row in store.associations_touching(connection, folder.patient_id,
+    links = [row for row in store.associations_touching(uow, folder.patient_id,
                                                         [folder.entry_uuid], "source")
              if row.type == v.HAS_MEMBER and row.status == v.APPROVED]
-    documents = store.object_rows(connection, "document", folder.patient_id,
+    documents = store.objects(uow, "document", folder.patient_id,
                                   [row.target for row in links])
     return [row.entry_uuid for row in documents if row.status == v.APPROVED]
 
@@ -106,26 +105,26 @@ def _label(submission: Submission, obj: DocumentEntry | Folder) -> str:
     return f"{type(obj).__name__} {submission.source_name(obj.entry_uuid)}"
 
 
-def _versions(connection: Connection, lid: str, kind: str, plan: UpdatePlan) -> list[Row]:
+def _versions(uow: UnitOfWork, lid: str, kind: str, plan: UpdatePlan) -> list[Record]:
     """The versions of logicalId `lid`, in whichever record each is; for a caller under the
     access policy, none unless the latest is in their record and visible to them (a version
     moved there earlier leaves its history elsewhere: it is still theirs to update)."""
-    first = store.find_by_uuids(connection, [lid]).get(lid)
+    first = store.find_by_uuids(uow, [lid]).get(lid)
     if first is None or first.kind != kind:
         return []
-    versions = versions_of(connection, kind, store.object_rows(
-        connection, kind, first.patient_id, [lid]))
+    versions = versions_of(uow, kind, store.objects(
+        uow, kind, first.patient_id, [lid]))
     if plan.principal.is_system or not versions:
         return versions
     latest = max(versions, key=lambda row: int(row.version or "1"))
-    if latest.patient_id != plan.patient or plan.hidden(connection, [latest.entry_uuid]):
+    if latest.patient_id != plan.patient or plan.hidden(uow, [latest.entry_uuid]):
         return []
     return versions
 
 
-def _latest_version(connection: Connection, submission: Submission,
+def _latest_version(uow: UnitOfWork, submission: Submission,
                     obj: DocumentEntry | Folder, kind: str, plan: UpdatePlan
-                    ) -> tuple[Row | None, Association | None, list[RegistryError]]:
+                    ) -> tuple[Record | None, Association | None, list[RegistryError]]:
     """The registered version `obj` updates, the HasMember announcing it, and the errors of
     the rules every new version follows."""
     type_name = type(obj).__name__
@@ -136,7 +135,7 @@ def _latest_version(connection: Connection, submission: Submission,
                                           f"logicalId (lid) of a registered {kind}; new "
                                           "objects are registered with ITI-42 or ITI-41",
                                   f"{type_name}.lid")]
-    versions = _versions(connection, lid, kind, plan)
+    versions = _versions(uow, lid, kind, plan)
     if not versions:
         # No version to follow (or none this caller may see, which is the same to them): the
         # version the update claims to follow does not exist (XDSMetadataVersionError, "the
@@ -174,26 +173,26 @@ def _latest_version(connection: Connection, submission: Submission,
                                         f"('{current}' registered, '{given}' sent)",
                                 f"{type_name}.{name}"))
     if latest.patient_id != plan.patient:
-        errors += _check_move(connection, label, latest, kind)
+        errors += _check_move(uow, label, latest, kind)
     obj.version = str(int(latest.version or "1") + 1)
     return latest, membership, errors
 
 
-def _check_move(connection: Connection, label: str, latest: Row,
+def _check_move(uow: UnitOfWork, label: str, latest: Record,
                 kind: str) -> list[RegistryError]:
     """A new version for another patient: refused while the version it follows is linked to
     another DocumentEntry or Folder (see the module's docstring). A submission set's
     HasMember records a submission, not a link between documents: it stays."""
-    sets = {row.entry_uuid for row in store.object_rows(
-        connection, "submission_set", latest.patient_id,
+    sets = {row.entry_uuid for row in store.objects(
+        uow, "submission_set", latest.patient_id,
         [row.source for row in store.associations_touching(
-            connection, latest.patient_id, [latest.entry_uuid], "target")])}
-    links = [row for row in store.associations_touching(connection, latest.patient_id,
+            uow, latest.patient_id, [latest.entry_uuid], "target")])}
+    links = [row for row in store.associations_touching(uow, latest.patient_id,
                                                         [latest.entry_uuid])
              if row.status == v.APPROVED and row.source not in sets]
     ends = sorted({row.target if row.source == latest.entry_uuid else row.source
                    for row in links})
-    others = {entry.entry_uuid: entry for entry in store.find_by_uuids(connection,
+    others = {entry.entry_uuid: entry for entry in store.find_by_uuids(uow,
                                                                        ends).values()
               if entry.kind in ("document", "folder")}
     return [error(RECONCILIATION,

@@ -15,7 +15,6 @@ from ..model.metadata import Submission
 from ..registry.actor import Registry
 from ..security.principal import Principal
 from ..store import repository_store as rows
-from ..store.database import UnitOfWork
 
 
 class RegistryLink(Protocol):
@@ -43,8 +42,7 @@ class InProcessRegistryLink:
                  ) -> list[RegistryError]:
         return self.registry.register(
             submission, principal, decode_errors,
-            within=lambda connection: rows.add_documents(UnitOfWork(connection), records,
-                                                         if_absent=True))
+            within=lambda uow: rows.add_documents(uow, records, if_absent=True))
 
     def is_registered(self, document_unique_id: str) -> bool:
         return self.registry.holds_document(document_unique_id)

@@ -144,7 +144,7 @@ def may_feed(principal: Principal, access: RecordAccess) -> bool:
 
 
 def is_author(principal: Principal, document: DocumentFacts) -> bool:
-    return principal.subject_id in document.author_ids
+    return principal.subject_id in (document.author_ids or ())
 
 
 def may_see(principal: Principal, access: RecordAccess, document: DocumentFacts) -> bool:
@@ -160,7 +160,7 @@ def may_see(principal: Principal, access: RecordAccess, document: DocumentFacts)
     if author:
         return True
     return not any(principal.role in HIDDEN_FROM.get(code, ())
-                   for code in document.visibility_codes)
+                   for code in document.visibility_codes or ())
 
 
 def may_delete(principal: Principal, document: DocumentFacts) -> bool:

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.engine import Row
 
-from .database import fetch, param_mark
+from ..model.facts import RecordAccess
+from ..model.registered import DocumentRecord, FolderRecord, SubmissionSetRecord
+from ..model.stored_queries import CodeValue
+from .database import UnitOfWork, fetch, param_mark
+from .registry_store import words
 from .tables import document_entries, folders, submission_sets
-
-CodeValue = tuple[str, str | None]  # (code, scheme or None for any scheme)
 
 
 @dataclass
@@ -92,48 +93,69 @@ def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
     return clauses
 
 
-# What answering needs: the stored XML and what is patched into it; not the filter columns.
-_RESULT_COLUMNS = ("patient_id", "entry_uuid", "status", "xml", "object_type",
-                   "last_update_time")
+# What answering needs: the registered form and what an answer patches into it (status, a
+# folder's lastUpdateTime), the first fields of each record (model/registered.py), not the
+# filter columns.
+_RESULT_COLUMNS = {"document": ("patient_id", "entry_uuid", "status", "xml", "object_type"),
+                   "submission_set": ("patient_id", "entry_uuid", "status", "xml"),
+                   "folder": ("patient_id", "entry_uuid", "status", "xml")}
+_TABLES = {"document": document_entries, "submission_set": submission_sets, "folder": folders}
 
 
 def _policy_columns(sql: _Sql, reader: str, patient_id: str, needs: frozenset[str]) -> str:
     """What the access policy needs beside the row's own visibility codes and authors: the
     record's oppositions and the reader's authorisation (uncorrelated: evaluated once), each
-    only when the policy will read it for this reader (security/visibility.py)."""
+    only when the policy will read it for this reader (security/access.py)."""
     opposed = ("(SELECT p.opposed_modes FROM patients p WHERE p.patient_id = "
                f"{sql.value(patient_id)})") if "oppositions" in needs else "''"
     granted = ("(SELECT COUNT(*) FROM authorizations a WHERE a.patient_id = "
                f"{sql.value(patient_id)} AND a.professional_id = {sql.value(reader)})"
                ) if "authorization" in needs else "0"
-    return (f", t.visibility_codes, t.author_ids, {opposed} AS policy_opposed, "
-            f"{granted} AS policy_granted")
+    return f", t.visibility_codes, t.author_ids, {opposed}, {granted}"
 
 
-def _find(connection: Connection, table: Table, filters: Filters, limit: int | None,
-          with_xml: bool = True) -> list[Row]:
-    sql = _Sql(connection)
-    columns = ", ".join(f"t.{name}" for name in _RESULT_COLUMNS
-                        if name in table.c and (with_xml or name != "xml"))
-    if filters.policy_reader is not None and table is document_entries:
+def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
+          with_stored: bool = True) -> list[tuple]:
+    table = _TABLES[kind]
+    sql = _Sql(uow.connection)
+    columns = ", ".join(f"t.{name}" if with_stored or name != "xml" else "NULL"
+                        for name in _RESULT_COLUMNS[kind])
+    if kind == "folder":
+        columns += ", t.unique_id, t.logical_id, t.version, t.last_update_time"
+    if filters.policy_reader is not None and kind == "document":
         columns += _policy_columns(sql, filters.policy_reader, filters.patient_id,
                                    filters.policy_needs)
     text = (f"SELECT {columns} FROM {table.name} t WHERE "
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
         text += f" LIMIT {int(limit)}"
-    return fetch(connection, text, sql.params)
+    return fetch(uow.connection, text, sql.params)
 
 
-def find_documents(connection: Connection, filters: Filters, limit: int | None = None,
-                   with_xml: bool = True) -> list[Row]:
-    return _find(connection, document_entries, filters, limit, with_xml)
+_new = tuple.__new__
+_UNREAD = (None,) * 7      # the record's fields between object_type and its access facts
 
 
-def find_submission_sets(connection: Connection, filters: Filters,
-                         limit: int | None = None) -> list[Row]:
-    return _find(connection, submission_sets, filters, limit)
+def find_documents(uow: UnitOfWork, filters: Filters, limit: int | None = None,
+                   with_stored: bool = True
+                   ) -> tuple[list[DocumentRecord], RecordAccess | None]:
+    """The documents, and, when the filters name a policy reader, what the record's patient
+    decided about them (read in the same statement)."""
+    rows = _find(uow, "document", filters, limit, with_stored)
+    if filters.policy_reader is None:
+        return [DocumentRecord(*row) for row in rows], None
+    # built as tuples (no keyword arguments): this runs for every document of every answer
+    records = [_new(DocumentRecord, (*row[:5], *_UNREAD, words(row[5]), words(row[6])))
+               for row in rows]
+    access = RecordAccess(bool(rows[0][8]), words(rows[0][7])) if rows else None
+    return records, access
 
 
-def find_folders(connection: Connection, filters: Filters, limit: int | None = None) -> list[Row]:
-    return _find(connection, folders, filters, limit)
+def find_submission_sets(uow: UnitOfWork, filters: Filters,
+                         limit: int | None = None) -> list[SubmissionSetRecord]:
+    return [SubmissionSetRecord(*row) for row in _find(uow, "submission_set", filters, limit)]
+
+
+def find_folders(uow: UnitOfWork, filters: Filters, limit: int | None = None
+                 ) -> list[FolderRecord]:
+    return [FolderRecord(*row) for row in _find(uow, "folder", filters, limit)]

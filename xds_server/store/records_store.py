@@ -75,11 +75,11 @@ def record_access(uow: UnitOfWork, patient_id: str, professional_id: str) -> Rec
     """One round trip, plain SQL: every query by an authenticated caller asks it."""
     connection = uow.connection
     mark = param_mark(connection)
-    row = fetch(connection, f"SELECT (SELECT opposed_modes FROM patients WHERE patient_id = "
-                            f"{mark}) AS opposed, (SELECT COUNT(*) FROM authorizations WHERE "
-                            f"patient_id = {mark} AND professional_id = {mark}) AS granted",
-                [patient_id, patient_id, professional_id])[0]
-    return RecordAccess(bool(row.granted), frozenset((row.opposed or "").split()))
+    opposed, granted = fetch(
+        connection, f"SELECT (SELECT opposed_modes FROM patients WHERE patient_id = {mark}), "
+                    f"(SELECT COUNT(*) FROM authorizations WHERE patient_id = {mark} AND "
+                    f"professional_id = {mark})", [patient_id, patient_id, professional_id])[0]
+    return RecordAccess(bool(granted), frozenset((opposed or "").split()))
 
 
 def grant(uow: UnitOfWork, patient_id: str, professional_id: str) -> bool:

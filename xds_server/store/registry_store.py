@@ -1,19 +1,39 @@
-"""Reads and writes of registry rows. Every function takes an open connection: the caller owns the
-transaction, so a submission is written all or nothing."""
+"""Reads and writes of the registry's objects, as model records (model/registered.py). Every
+function takes a unit of work: the registry owns the transaction, so a submission is written all
+or nothing; the column tables are registry_columns.py's."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy import insert as sql_insert
 
-from ..model.hl7 import patient_key
-from ..model.patients import OPEN
-from . import records_store
+from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
+from ..model.registered import (
+    AssociationRecord,
+    DocumentRecord,
+    FolderRecord,
+    IndexEntry,
+    Record,
+    SubmissionSetRecord,
+)
+from ..model.vocabulary import APPROVED
 from .database import UnitOfWork
+from .registry_columns import (
+    ASSOCIATION_COLUMNS,
+    DOCUMENT_COLUMNS,
+    DOCUMENT_VALUES,
+    FOLDER_COLUMNS,
+    FOLDER_VALUES,
+    MAX_VALUE,
+    READ_COLUMNS,
+    SUBMISSION_SET_COLUMNS,
+    SUBMISSION_SET_VALUES,
+    Column,
+)
 from .tables import (
     OBJECT_TABLES,
     associations,
@@ -24,105 +44,140 @@ from .tables import (
     submission_sets,
 )
 
-__all__ = ["OPEN", "patient_key"]   # read here by the registry, beside patient_status
+_EMPTY: frozenset[str] = frozenset()
 
 
-def patient_status(connection: Connection, patient_id: str) -> str | None:
-    """records_store.patient_status within the registry's connection."""
-    return records_store.patient_status(UnitOfWork(connection), patient_id)
+def words(text: str | None) -> frozenset[str]:
+    """A space-separated column (visibility codes, author ids) as a set."""
+    return frozenset(text.split()) if text else _EMPTY
+
+
+def _document(row: Sequence[Any]) -> DocumentRecord:
+    return DocumentRecord(*row[:12], words(row[12]), words(row[13]))
+
+
+_MAKERS: dict[str, Any] = {"document": _document,
+                           "submission_set": lambda row: SubmissionSetRecord(*row),
+                           "folder": lambda row: FolderRecord(*row),
+                           "association": lambda row: AssociationRecord(*row)}
+
+
+def _select(kind: str):
+    table = OBJECT_TABLES[kind]
+    return table, select(*[table.c[name] for name in READ_COLUMNS[kind]])
 
 
 # --- the object index -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class IndexEntry:
-    entry_uuid: str
-    unique_id: str | None
-    kind: str
-    patient_id: str
-
-
-def find_by_uuids(connection: Connection, uuids: Iterable[str]) -> dict[str, IndexEntry]:
+def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry]:
     wanted = list(set(uuids))
     found: dict[str, IndexEntry] = {}
-    if not wanted:
-        return found
     for start in range(0, len(wanted), 500):
-        rows = connection.execute(select(object_index)
-                                  .where(object_index.c.entry_uuid.in_(wanted[start:start + 500])))
-        for row in rows:
-            found[row.entry_uuid] = IndexEntry(row.entry_uuid, row.unique_id, row.kind,
-                                               row.patient_id)
+        rows = uow.connection.execute(select(*_INDEX).where(
+            object_index.c.entry_uuid.in_(wanted[start:start + 500])))
+        found.update((row[0], IndexEntry(*row)) for row in rows)
     return found
 
 
-def find_existing(connection: Connection, uuids: Iterable[str],
+_INDEX = (object_index.c.entry_uuid, object_index.c.unique_id, object_index.c.kind,
+          object_index.c.patient_id)
+
+
+def find_existing(uow: UnitOfWork, uuids: Iterable[str],
                   unique_ids: Iterable[str]) -> list[IndexEntry]:
     """Index entries having one of these entryUUIDs or uniqueIds: one round trip for both."""
-    query = select(object_index).where(object_index.c.entry_uuid.in_(list(set(uuids)))
-                                       | object_index.c.unique_id.in_(list(set(unique_ids))))
-    return [IndexEntry(r.entry_uuid, r.unique_id, r.kind, r.patient_id)
-            for r in connection.execute(query)]
+    query = select(*_INDEX).where(object_index.c.entry_uuid.in_(list(set(uuids)))
+                                  | object_index.c.unique_id.in_(list(set(unique_ids))))
+    return [IndexEntry(*row) for row in uow.connection.execute(query)]
 
 
-def find_by_unique_ids(connection: Connection, unique_ids: Iterable[str],
+def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
                        kind: str | None = None) -> list[IndexEntry]:
-    wanted = list(set(unique_ids))
-    query = select(object_index).where(object_index.c.unique_id.in_(wanted))
+    query = select(*_INDEX).where(object_index.c.unique_id.in_(list(set(unique_ids))))
     if kind:
         query = query.where(object_index.c.kind == kind)
-    return [IndexEntry(r.entry_uuid, r.unique_id, r.kind, r.patient_id)
-            for r in connection.execute(query)]
+    return [IndexEntry(*row) for row in uow.connection.execute(query)]
 
 
-# --- object rows ------------------------------------------------------------------------------
+# --- objects ----------------------------------------------------------------------------------
 
-def object_rows(connection: Connection, kind: str, patient_id: str, values: Sequence[str],
-                by: str = "entry_uuid") -> list[Row]:
+def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
+            by: str = "entry_uuid") -> list[Record]:
     """One patient's objects of `kind` whose `by` column (entry_uuid, unique_id or logical_id,
     the last giving every version) is one of `values`, in registration order."""
-    table = OBJECT_TABLES[kind]
+    values = list(values)
     if not values:
         return []
-    return list(connection.execute(
-        select(table).where(and_(table.c.patient_id == patient_id,
-                                 table.c[by].in_(list(values))))
-        .order_by(table.c.registered_seq)))
+    table, query = _select(kind)
+    make = _MAKERS[kind]
+    return [make(row) for row in uow.connection.execute(
+        query.where(and_(table.c.patient_id == patient_id, table.c[by].in_(values)))
+        .order_by(table.c.registered_seq))]
 
 
-def documents_by_unique_id(connection: Connection, patient_id: str, unique_id: str) -> list[Row]:
-    return list(connection.execute(
-        select(document_entries).where(and_(document_entries.c.patient_id == patient_id,
-                                            document_entries.c.unique_id == unique_id))))
+def documents_by_unique_id(uow: UnitOfWork, patient_id: str,
+                           unique_id: str) -> list[DocumentRecord]:
+    return objects(uow, "document", patient_id, [unique_id], by="unique_id")
 
 
-def associations_touching(connection: Connection, patient_id: str, uuids: Sequence[str],
-                          side: str = "both") -> list[Row]:
+def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str],
+                          side: str = "both") -> list[AssociationRecord]:
     """Associations whose source and/or target is one of `uuids`."""
+    uuids = list(uuids)
     if not uuids:
         return []
-    uuids = list(uuids)
     condition = {"source": associations.c.source.in_(uuids),
                  "target": associations.c.target.in_(uuids)}
     where = (condition["source"] | condition["target"]) if side == "both" else condition[side]
-    return list(connection.execute(
-        select(associations).where(and_(associations.c.patient_id == patient_id, where))
-        .order_by(associations.c.registered_seq)))
+    _, query = _select("association")
+    return [AssociationRecord(*row) for row in uow.connection.execute(
+        query.where(and_(associations.c.patient_id == patient_id, where))
+        .order_by(associations.c.registered_seq))]
 
 
-def set_status(connection: Connection, kind: str, patient_id: str, uuids: Sequence[str],
+def with_facts(uow: UnitOfWork, patient_id: str,
+               documents: Sequence[DocumentRecord]) -> dict[str, DocumentRecord]:
+    """These documents by entryUUID, each with its access facts (visibility codes, authors):
+    records read without them (lean Find* records) are read again."""
+    if documents and documents[0].author_ids is None:
+        documents = objects(uow, "document", patient_id, [d.entry_uuid for d in documents])
+    return {document.entry_uuid: document for document in documents}
+
+
+def authors_of(uow: UnitOfWork, patient_id: str,
+               uuids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The national ids of the authors of these documents and submission sets (an author
+    removes what they wrote); an object with no author, or of another kind, is absent."""
+    found = {record.entry_uuid: record.author_ids or _EMPTY
+             for record in objects(uow, "document", patient_id, uuids)}
+    rest = [uuid for uuid in uuids if uuid not in found]
+    if rest:
+        rows = uow.connection.execute(select(object_values.c.entry_uuid, object_values.c.value)
+                                      .where(and_(object_values.c.patient_id == patient_id,
+                                                  object_values.c.kind == "author_person",
+                                                  object_values.c.entry_uuid.in_(rest))))
+        sets: dict[str, set[str]] = {}
+        for entry_uuid, value in rows:
+            sets.setdefault(entry_uuid, set()).add(value.split("^", 1)[0])
+        found.update({uuid: frozenset(ids - {""}) for uuid, ids in sets.items()})
+    return found
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+def set_status(uow: UnitOfWork, kind: str, patient_id: str, uuids: Iterable[str],
                status: str) -> None:
     table = OBJECT_TABLES[kind]
-    connection.execute(update(table).where(and_(table.c.patient_id == patient_id,
-                                                table.c.entry_uuid.in_(list(uuids))))
-                       .values(status=status))
+    uow.connection.execute(update(table).where(and_(table.c.patient_id == patient_id,
+                                                    table.c.entry_uuid.in_(list(uuids))))
+                           .values(status=status))
 
 
-def touch_folders(connection: Connection, patient_id: str, uuids: Sequence[str],
+def touch_folders(uow: UnitOfWork, patient_id: str, uuids: Iterable[str],
                   timestamp: str) -> None:
-    connection.execute(update(folders).where(and_(folders.c.patient_id == patient_id,
-                                                  folders.c.entry_uuid.in_(list(uuids))))
-                       .values(last_update_time=timestamp))
+    uow.connection.execute(update(folders).where(and_(folders.c.patient_id == patient_id,
+                                                      folders.c.entry_uuid.in_(list(uuids))))
+                           .values(last_update_time=timestamp))
 
 
 class SequenceClock:
@@ -137,24 +192,61 @@ class SequenceClock:
         return self._base + self._next
 
 
-def insert_rows(connection: Connection, *, documents: list[dict], sets: list[dict],
-                folder_rows: list[dict], association_rows: list[dict], values: list[dict],
-                index: list[dict]) -> None:
-    for table, rows in ((document_entries, documents), (submission_sets, sets),
-                        (folders, folder_rows), (associations, association_rows),
-                        (object_values, values), (object_index, index)):
-        if rows:
-            connection.execute(insert(table), rows)
+def _row(columns: tuple[Column, ...], obj: Any, **registration: object) -> dict:
+    return {**{name: get(obj) for name, get in columns}, **registration}
 
 
-def delete_objects(connection: Connection, patient_id: str, by_kind: dict[str, list[str]]) -> None:
+def _values(patient_id: str, obj: Any, kinds) -> list[dict]:
+    """One object_values row per distinct value of each multi-valued attribute."""
+    rows = {}
+    for kind, values_of in kinds:
+        for value, scheme in values_of(obj):
+            rows[(kind, value[:MAX_VALUE], scheme)] = {
+                "patient_id": patient_id, "entry_uuid": obj.entry_uuid, "kind": kind,
+                "value": value[:MAX_VALUE], "scheme": scheme or ""}
+    return list(rows.values())
+
+
+def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
+           documents: Sequence[DocumentEntry], folder_list: Sequence[Folder],
+           association_list: Sequence[Association], stored: Mapping[str, bytes]) -> None:
+    """Register these objects, Approved, in the order given, each with its registered form
+    (`stored`, by entryUUID); the documents belong to `submission_set`."""
+    clock = SequenceClock()
+
+    def registered(obj: Any) -> dict:
+        return {"patient_id": patient_id, "status": APPROVED, "registered_seq": clock(),
+                "xml": stored[obj.entry_uuid]}
+
+    rows: dict[Any, list[dict]] = {submission_sets: [], document_entries: [], folders: [],
+                                   associations: [], object_values: [], object_index: []}
+    for table, columns, kinds, kind, items in (
+            (submission_sets, SUBMISSION_SET_COLUMNS, SUBMISSION_SET_VALUES, "submission_set",
+             [submission_set]),
+            (document_entries, DOCUMENT_COLUMNS, DOCUMENT_VALUES, "document", documents),
+            (folders, FOLDER_COLUMNS, FOLDER_VALUES, "folder", folder_list),
+            (associations, ASSOCIATION_COLUMNS, (), "association", association_list)):
+        for obj in items:
+            extra = {"submission_set": submission_set.entry_uuid} if kind == "document" else {}
+            rows[table].append(_row(columns, obj, **registered(obj), **extra))
+            rows[object_values] += _values(patient_id, obj, kinds)
+            rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
+                                       "unique_id": getattr(obj, "unique_id", None),
+                                       "patient_id": patient_id})
+    for table, table_rows in rows.items():
+        if table_rows:
+            uow.connection.execute(sql_insert(table), table_rows)
+
+
+def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:
     """Remove registry objects for good (ITI-62): their rows, multi-valued attributes and index
     entries."""
     for kind, uuids in by_kind.items():
         table = OBJECT_TABLES[kind]
-        connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
-                                                    table.c.entry_uuid.in_(uuids))))
+        uow.connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
+                                                        table.c.entry_uuid.in_(uuids))))
     every = [u for uuids in by_kind.values() for u in uuids]
-    connection.execute(delete(object_values).where(and_(object_values.c.patient_id == patient_id,
-                                                        object_values.c.entry_uuid.in_(every))))
-    connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))
+    uow.connection.execute(delete(object_values).where(
+        and_(object_values.c.patient_id == patient_id, object_values.c.entry_uuid.in_(every))))
+    uow.connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))
+

@@ -7,7 +7,8 @@ import logging
 from ..ebxml.actions import ITI_18
 from ..ebxml.encode import adhoc_query_response, adhoc_query_response_pieces
 from ..ebxml.namespaces import QUERY
-from ..ebxml.query import QuerySyntaxError, decode_adhoc_query
+from ..ebxml.query import QuerySyntaxError, decode_stored_query
+from ..ebxml.stored import registry_objects
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
@@ -23,9 +24,10 @@ log = logging.getLogger("xds_server.registry")
 def iti18_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
         try:
-            adhoc = decode_adhoc_query(request.payload)
-            objects, notices = registry.query_with_notices(adhoc, caller(request))
-            payload = adhoc_query_response_pieces(objects, notices)
+            query = decode_stored_query(request.payload)
+            answer = registry.query(query, caller(request))
+            payload = adhoc_query_response_pieces(
+                registry_objects(answer.result, query.return_type), answer.notices)
             return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:
             payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),

@@ -1,0 +1,196 @@
+"""The layers of xds_server, read from the source: what each part may import of the others and
+of the libraries, and no loop between parts. A new import across layers is a decision made here,
+beside the reason the layer gives (README, "Architecture").
+
+Every `import` counts, wherever it is (in a function, under TYPE_CHECKING): a lazy import is
+still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import xds_server
+
+PACKAGE = Path(xds_server.__file__).parent
+
+# part → the parts it may import (the rest of the package is refused), lowest layers first
+LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed in {
+    # plain types and the one vocabulary of errors: import nothing of the package
+    "model": (),
+    "xmlsafe": (),
+    "config": (),
+    "logs": (),
+    "valuesets": (),
+    "__init__": (),
+    # the access core and the authentication verifiers (no transport)
+    "security": ("model", "config"),
+    # rules: metadata profiles, CDA checks
+    "validation": ("model", "valuesets"),
+    "cda": ("model", "valuesets", "xmlsafe"),
+    # storage: model objects in and out, every driver detail inside
+    "store": ("model",),
+    # the actors
+    "records": ("model", "security", "store"),
+    "registry": ("model", "security", "store", "validation"),
+    "repository": ("model", "security", "store", "registry", "cda"),
+    # wire formats and fronts
+    "ebxml": ("model",),
+    "soap": ("model", "xmlsafe"),
+    "transactions": ("model", "ebxml", "soap", "security", "registry", "repository"),
+    "dmp": ("model", "records", "security", "soap", "transactions", "xmlsafe"),
+    "consumer": ("model", "ebxml", "soap", "security", "cda", "valuesets", "xmlsafe"),
+    "conformance": ("model", "ebxml", "consumer"),
+    "ops": ("__init__",),
+    "serving": ("config", "soap"),
+    # the wiring and the faces
+    "app": ("__init__", "model", "config", "xmlsafe", "security", "validation", "cda",
+            "store", "records", "registry", "repository", "ebxml", "soap", "transactions",
+            "dmp", "consumer", "ops"),
+    "server": ("__init__", "app", "config", "logs", "serving"),
+    "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
+            "serving", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
+            "cli_settings"),
+    "cli_settings": ("config",),
+    "cli_audit": ("cli_settings", "model", "security", "store"),
+    "cli_cda": ("cli_settings", "cda"),
+    "cli_client": ("consumer", "serving", "xmlsafe"),
+    "cli_conformance": ("cli_settings", "conformance", "records", "store"),
+}.items()}
+
+# part → libraries it must not import: the actors and the access core know no wire format and
+# no database; the store knows no wire format
+NO_WIRE = {"lxml", "spyne", "zeep"}
+NO_DATABASE = {"sqlalchemy", "psycopg", "alembic"}
+FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
+    "model": NO_WIRE | NO_DATABASE,
+    "registry": NO_WIRE | NO_DATABASE,
+    "repository": NO_WIRE | NO_DATABASE,
+    "records": NO_WIRE | NO_DATABASE,
+    "security": NO_DATABASE | {"spyne", "zeep"},   # lxml/xmlsec read the signed VIHF
+    "validation": NO_WIRE | NO_DATABASE,
+    "store": NO_WIRE,
+    "ebxml": NO_DATABASE,
+    "soap": NO_DATABASE,
+}
+
+
+def _part(module: list[str]) -> str:
+    """xds_server.a.b → a (a package or a top-level module); xds_server → __init__."""
+    return module[1] if len(module) > 1 else "__init__"
+
+
+def imports(package: Path = PACKAGE) -> dict[str, dict[str, set[str]]]:
+    """part → {imported part or library → the modules of the part that import it}."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package.parent).with_suffix("")
+        module = list(relative.parts)
+        is_package = module[-1] == "__init__"
+        if is_package:
+            module = module[:-1]
+        here = _part(module)
+        targets: list[list[str]] = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets += [alias.name.split(".") for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = module if is_package else module[:-1]
+                    base = base[:len(base) - node.level + 1]
+                    name = [*base, *(node.module.split(".") if node.module else [])]
+                    targets += [[*name, alias.name] if not node.module else name
+                                for alias in node.names]
+                else:
+                    targets.append((node.module or "").split("."))
+        for target in targets:
+            if target[0] == package.name:
+                there = _part(target)
+            elif target[0]:
+                there = target[0]
+            else:
+                continue
+            if there != here:
+                found.setdefault(here, {}).setdefault(there, set()).add(".".join(module))
+    return found
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One loop of the graph (its parts in order, the first repeated at the end), or None."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _internal(found: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
+    parts = set(LAYERS) | set(found)
+    return {part: {t for t in targets if t in parts} for part, targets in found.items()}
+
+
+def test_every_part_is_placed_in_a_layer():
+    found = imports()
+    assert set(found) | {p for targets in _internal(found).values() for p in targets} \
+        <= set(LAYERS), "a new part of the package: give it a layer in LAYERS"
+
+
+def test_each_part_imports_only_the_layers_it_may():
+    found = imports()
+    crossing = {f"{part} -> {target} ({', '.join(sorted(modules))})"
+                for part, targets in found.items()
+                for target, modules in targets.items()
+                if target in LAYERS and target not in LAYERS.get(part, frozenset())}
+    assert not crossing, sorted(crossing)
+
+
+def test_the_actors_the_access_core_and_the_store_keep_off_wire_formats_and_databases():
+    found = imports()
+    refused = {f"{part} -> {library} ({', '.join(sorted(modules))})"
+               for part, libraries in FORBIDDEN_LIBRARIES.items()
+               for library, modules in found.get(part, {}).items() if library in libraries}
+    assert not refused, sorted(refused)
+
+
+def test_no_loop_between_parts():
+    assert cycle(_internal(imports())) is None
+
+
+def test_the_reading_sees_loops_and_lazy_imports(tmp_path):
+    """The checks above cannot pass by not reading: a package whose layers loop through an
+    import inside a function is caught, with the loop named."""
+    root = tmp_path / "pkg"
+    (root / "low").mkdir(parents=True)
+    (root / "high").mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "low" / "__init__.py").write_text("")
+    (root / "high" / "__init__.py").write_text("")
+    (root / "high" / "a.py").write_text("from ..low import b\n")
+    (root / "low" / "b.py").write_text("def f():\n    from ..high.a import x\n    import lxml\n")
+    found = imports(root)
+    assert found["low"] == {"high": {"pkg.low.b"}, "lxml": {"pkg.low.b"}}
+    assert cycle({part: set(targets) - {"lxml"} for part, targets in found.items()}) in (
+        ["high", "low", "high"], ["low", "high", "low"])
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN_LIBRARIES))
+def test_each_guarded_part_exists(part):
+    """A guard on a part that is gone would pass for nothing."""
+    assert (PACKAGE / part).is_dir()

@@ -1,0 +1,16 @@
+"""The registered form of an object: what a front makes of it when it is registered, kept by
+the registry as opaque bytes and given back by queries untouched (so an answer returns what the
+source sent, never re-derives it). The ebXML front's is its packed LeafClass XML
+(ebxml/stored.py); app.py gives the registry the one it uses."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
+
+
+class StoredForm(Protocol):
+    def registered(self, obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
+        """The form kept with a newly registered object (Approved, as every new object is)."""
+        ...
