@@ -33,7 +33,7 @@ from ..store.xml_packing import pack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding
-from .query_policy import hidden_documents
+from .query_policy import hidden_objects
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -190,7 +190,7 @@ class RegistryWriter:
         if not principal.is_system:
             known = {ref: entry for ref, entry in known.items()
                      if entry.patient_id == plan.patient}
-            hidden = hidden_documents(connection, principal, plan.patient, sorted(known))
+            hidden = hidden_objects(connection, principal, plan.patient, sorted(known))
             known = {ref: entry for ref, entry in known.items() if ref not in hidden}
         statuses = self._statuses(connection, plan.patient, known.values())
         for association in submission.associations:

@@ -22,7 +22,7 @@ from ..store.database import ReadConnection
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
 from .query_find import DE, find_documents, find_folders, find_submission_sets
-from .query_policy import hidden_documents, masked_notice, visible_part
+from .query_policy import hidden_objects, masked_notice, visible_part
 from .query_result import QueryResult, render
 from .query_versions import association_filter, hidden_at_level, level_view, metadata_level
 
@@ -167,7 +167,7 @@ class StoredQueries:
                 [e.entry_uuid for e in entries if e.patient_id == patient]
             found = store.object_rows(connection, kind, patient, asked, by=by)
             if kind == "document":     # a hidden document, asked for by id, does not exist
-                hidden = hidden_documents(connection, args.principal, patient,
+                hidden = hidden_objects(connection, args.principal, patient,
                                           [row.entry_uuid for row in found])
                 found = [row for row in found if row.entry_uuid not in hidden]
             rows += found
@@ -195,7 +195,7 @@ class StoredQueries:
             if args.in_scope(entry.patient_id):
                 by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
         for patient, asked in by_patient.items():
-            hidden = hidden_documents(connection, args.principal, patient, asked)
+            hidden = hidden_objects(connection, args.principal, patient, asked)
             by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
         return by_patient
 
