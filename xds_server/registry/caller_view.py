@@ -4,11 +4,12 @@ them (security/access.py decides; this gathers the facts and applies the rules t
 - a DocumentEntry: by its visibility codes, status and authors (`may_see`);
 - a Folder: when the record is closed to the caller, or it is Deleted and they are not an
   administrator;
-- a SubmissionSet: when the record is closed to the caller, or every document it holds is
-  hidden from them (its time and author would tell that hidden documents were filed);
+- a SubmissionSet: when the record is closed to the caller and they are not among its
+  authors, or every document it holds is hidden from them (its time and author would tell
+  that hidden documents were filed);
 - an Association: when either end is hidden (an end may be an association: the HasMember from
-  a set that records a folder membership), or, the record closed to the caller, unless it links
-  two documents they see.
+  a set that records a folder membership). A professional the record is closed to thus sees
+  what they wrote (their documents, their submission sets) and the links between those.
 
 To a caller a hidden object is an object that does not exist: queries leave it out, and every
 write that names it (ITI-57, ITI-62, ITI-86, an association of ITI-41/42) answers as for an id
@@ -95,8 +96,11 @@ class CallerView:
         if not uuids:
             return
         if not self.open_record:
-            self._hidden.update(dict.fromkeys(uuids, True))
-            return
+            authors = access_store.authors_of(self.connection, self.patient, uuids)
+            theirs = [uuid for uuid in uuids
+                      if self.principal.subject_id in authors.get(uuid, frozenset())]
+            self._hidden.update({uuid: True for uuid in uuids if uuid not in theirs})
+            uuids = theirs
         members: dict[str, list[str]] = {}
         for row in store.associations_touching(self.connection, self.patient, uuids, "source"):
             if row.type == v.HAS_MEMBER:
@@ -117,16 +121,9 @@ class CallerView:
                       - set(self._hidden) - set(uuids))
         if ends and depth < _MAX_DEPTH:
             self._decide(ends, depth + 1)
-        documents = set()
-        if not self.open_record:
-            documents = {row.entry_uuid for row in store.object_rows(
-                self.connection, "document", self.patient,
-                sorted({end for row in rows for end in (row.source, row.target)}))}
         for row in rows:
-            hidden = bool(self._hidden.get(row.source) or self._hidden.get(row.target))
-            if not self.open_record:     # only links between documents they see
-                hidden = hidden or row.source not in documents or row.target not in documents
-            self._hidden[row.entry_uuid] = hidden
+            self._hidden[row.entry_uuid] = bool(self._hidden.get(row.source)
+                                                or self._hidden.get(row.target))
         changed = True
         while changed:                   # an association whose end is a hidden association
             changed = False

@@ -85,17 +85,25 @@ def readable(connection: Connection, principal: Principal, unique_ids: list[str]
 
 def removable(connection: Connection, principal: Principal,
               unique_ids: list[str]) -> tuple[set[str], set[str]]:
-    """(the documents by uniqueId the caller sees, those they may remove: as administrator or
-    author)."""
+    """(the documents by uniqueId the caller sees, those whose bytes they may remove). The bytes
+    of a uniqueId are every registration's of it: they may be removed only by a caller who may
+    remove each one (an administrator, or the author of each), and none lies in another
+    record."""
     patient = scope(principal)
     if patient is None:
         return set(unique_ids), set(unique_ids)
     rows = store.object_rows(connection, "document", patient, unique_ids, by="unique_id")
     shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
         else []
-    return ({row.unique_id for row in shown},
-            {row.unique_id for row in shown
-             if may_remove(principal, access_store.facts_of(row).author_ids)})
+    seen = {row.unique_id for row in shown}
+    elsewhere = {entry.unique_id for entry in store.find_by_unique_ids(connection, seen,
+                                                                       "document")
+                 if entry.patient_id != patient}
+    shown_ids = {row.entry_uuid for row in shown}
+    refused = {row.unique_id for row in rows
+               if row.entry_uuid not in shown_ids
+               or not may_remove(principal, access_store.facts_of(row).author_ids)}
+    return seen, seen - refused - elsewhere
 
 
 def masked_notice(connection: Connection, before: QueryResult, after: QueryResult,

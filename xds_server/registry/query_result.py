@@ -11,7 +11,8 @@ from sqlalchemy.engine import Row
 from ..ebxml.encode import object_ref
 from ..ebxml.namespaces import rim
 from ..model import vocabulary as v
-from ..store.xml_packing import unpack
+from ..store.xml_packing import PackingError, unpack, unpacked_size
+from ..validation.errors import ErrorCode, RegistryFailure, error
 
 
 @dataclass
@@ -54,10 +55,24 @@ def _leaf(row: Row, kind: str) -> bytes:
     return xml
 
 
-def render(result: QueryResult, return_type: str) -> list[bytes]:
+def render(result: QueryResult, return_type: str, max_bytes: int = 16 * 2**20) -> list[bytes]:
+    """The answer's objects; a LeafClass answer is measured before a byte of it is unpacked
+    (the packed rows say their size) and refused over `max_bytes`, so no query builds an answer
+    the server would not send (XDS_MAX_ENVELOPE_BYTES)."""
     groups = (("document", result.documents), ("submission_set", result.submission_sets),
               ("folder", result.folders), ("association", result.associations))
     if return_type == "ObjectRef":
         return [etree.tostring(object_ref(row.entry_uuid)) for _, rows in groups
                 for row in rows]
-    return [_leaf(row, kind) for kind, rows in groups for row in rows]
+    size = sum(unpacked_size(row.xml) for _, rows in groups for row in rows)
+    if size > max_bytes:
+        raise RegistryFailure([error(
+            ErrorCode.TOO_MANY_RESULTS, f"the {result.count} objects that match make a "
+            f"LeafClass answer of {size} bytes, over the {max_bytes} this registry sends: ask "
+            "for ObjectRef and fetch them in smaller groups", "")])
+    try:
+        return [_leaf(row, kind) for kind, rows in groups for row in rows]
+    except PackingError as exc:
+        raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, f"a stored object cannot be "
+                                     f"read back ({exc}); quote this to the operator",
+                                     "")]) from None

@@ -53,8 +53,7 @@ class RegistryRemover:
         known = {uuid: entry for uuid, entry in store.find_by_uuids(connection, object_ids).items()
                  if allowed is None or entry.patient_id == allowed}
         if allowed is not None and known:
-            hidden = hidden_objects(connection, principal, allowed,
-                                      [u for u, e in known.items() if e.kind == "document"])
+            hidden = hidden_objects(connection, principal, allowed, list(known))
             known = {uuid: entry for uuid, entry in known.items() if uuid not in hidden}
         return known
 

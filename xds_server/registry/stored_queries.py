@@ -44,12 +44,14 @@ PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolde
 
 class StoredQueries:
     def __init__(self, engine: Engine, max_leaf_class_results: int,
-                 disclose_masked_count: bool = False, reads: ReadConnection | None = None) -> None:
+                 disclose_masked_count: bool = False, reads: ReadConnection | None = None,
+                 max_answer_bytes: int = 16 * 2**20) -> None:
         self.engine = engine
         self.disclose_masked_count = disclose_masked_count
         self.audit_writer = ReadAuditWriter(engine)
         self._reads = reads or ReadConnection(engine)
         self.max_leaf_class_results = max_leaf_class_results
+        self.max_answer_bytes = max_answer_bytes
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
@@ -101,7 +103,7 @@ class StoredQueries:
                                          f"than the {self.max_leaf_class_results} this registry "
                                          "returns as LeafClass; ask for ObjectRef and fetch them "
                                          "in pages", "")])
-        return render(result, args.return_type), notices
+        return render(result, args.return_type, self.max_answer_bytes), notices
 
     def _audit_read(self, principal: Principal, result: QueryResult,
                     patients: set[str], args: QueryArgs) -> None:
