@@ -48,14 +48,17 @@ REPOSITORY_PATH = "/xds/repository"
 
 
 def registry_operations(settings: Settings, registry: Registry) -> list[Operation]:
-    operations = [iti42_operation(registry), iti18_operation(registry),
+    # the largest LeafClass answer built: the envelope limit, less the envelope around it
+    max_answer_bytes = settings.max_envelope_bytes - 64 * 1024
+    operations = [iti42_operation(registry), iti18_operation(registry, max_answer_bytes),
                   iti57_operation(registry), iti62_operation(registry)]
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 
 def repository_operations(settings: Settings, repository: Repository) -> list[Operation]:
-    operations = [iti41_operation(repository), iti43_operation(repository),
-                  iti86_operation(repository)]
+    limit = settings.max_documents_per_request
+    operations = [iti41_operation(repository), iti43_operation(repository, limit),
+                  iti86_operation(repository, limit)]
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 

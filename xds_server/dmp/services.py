@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
-from spyne import Array, ComplexModel, Fault, ServiceBase, Unicode, rpc
+from spyne import Array, ComplexModel, DateTime, Fault, Integer, ServiceBase, Unicode, rpc
 
 from ..records.actor import InvalidMode, NotAllowed, Records, RecordsRefusal, UnknownRecord
 from ..security.principal import SYSTEM, Principal
@@ -26,8 +26,21 @@ from ..security.principal import SYSTEM, Principal
 PATIENTS_NS = "urn:xds-server:dmp:patients"
 AUTHORIZATIONS_NS = "urn:xds-server:dmp:authorizations"
 PRINCIPAL_KEY = "xds.principal"
-REFUSAL_KEY = "xds.refusal"
 T = TypeVar("T")
+MAX_HISTORY = 1000          # events in one AccessHistory answer
+HISTORY_BYTES = 4 * 1024 * 1024   # and about this much of their text at most
+
+
+def _newest_within(events: list, budget: int) -> list:
+    """The newest of these time-ordered events whose text fits `budget` (an event naming many
+    documents is long: the answer stays bounded; `since` pages through the rest)."""
+    kept, used = [], 0
+    for event in reversed(events):
+        used += 256 + len(event.documents or "")
+        if used > budget and kept:
+            break
+        kept.append(event)
+    return kept[::-1]
 
 
 # required and not empty: an empty patient id is a schema error, answered before any service runs
@@ -61,10 +74,7 @@ FAULTS: dict[type[RecordsRefusal], str] = {NotAllowed: "Client.Forbidden",
 def _call(ctx, work: Callable[[Records, Principal], T]) -> T:
     """Run `work` with the records actor and the caller (named for the audit trail by the
     operation); the actor's refusals as Faults, which name no identifier but the caller's."""
-    environ = ctx.transport.req_env
-    if environ.get(REFUSAL_KEY):
-        raise Fault("Client.Authentication", f"VIHF refused: {environ[REFUSAL_KEY]}")
-    principal = environ.get(PRINCIPAL_KEY) or SYSTEM
+    principal = ctx.transport.req_env.get(PRINCIPAL_KEY) or SYSTEM
     operation = ctx.method_request_string.rsplit("}", 1)[-1]
     principal = dataclasses.replace(principal, transaction=AUDITED.get(operation, "DMP"))
     try:
@@ -93,9 +103,14 @@ class PatientService(ServiceBase):
             patient_id, list(opposed_modes or []), caller))
         return " ".join(modes) or "none"
 
-    @rpc(PatientId, _returns=Array(AccessEvent))
-    def AccessHistory(ctx, patient_id):
-        events = _call(ctx, lambda records, caller: records.history(patient_id, caller))
+    @rpc(PatientId, DateTime(min_occurs=0), Integer(min_occurs=0, ge=1, le=MAX_HISTORY),
+         _returns=Array(AccessEvent))
+    def AccessHistory(ctx, patient_id, since, last):
+        """The record's history, oldest first: the `last` most recent events (at most
+        MAX_HISTORY, the default), from `since` when given; ask again with a later `since` for
+        the next ones. An answer is bounded whatever the history holds."""
+        events = _newest_within(_call(ctx, lambda records, caller: records.history(
+            patient_id, caller, since=since, last=last or MAX_HISTORY)), HISTORY_BYTES)
         return [AccessEvent(at=event.at.isoformat(), transaction=event.transaction,
                             action=event.action, outcome=event.outcome,
                             subject_id=event.subject_id, role=event.role,

@@ -27,15 +27,21 @@ from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
 from ..soap.endpoint import client_certificate, request_id_of, status_line
 from ..soap.envelope import new_message_id
-from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
-from ..soap.namespaces import SOAP12, qn
-from ..transactions.authentication import vihf_principal
+from ..soap.faults import MUST_UNDERSTAND, RECEIVER, SoapFault, fault_envelope, sender
+from ..soap.namespaces import SOAP12, WSA, WSSE, qn
+from ..transactions.authentication import (
+    FAILED_AUTHENTICATION,
+    INVALID_SECURITY,
+    OUR_ROLES,
+    SECURITY,
+    security_headers,
+    vihf_principal,
+)
 from ..xmlsafe import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
     PATIENTS_NS,
     PRINCIPAL_KEY,
-    REFUSAL_KEY,
     AuthorizationService,
     PatientService,
 )
@@ -108,6 +114,11 @@ class GuardedService:
         if envelope.tag != _ENVELOPE:
             raise _sender(f"the root element is {envelope.tag}, not a SOAP 1.2 Envelope",
                           "NotSoap12Envelope")
+        parts = [child.tag for child in envelope if isinstance(child.tag, str)]
+        if parts not in ([_BODY], [_HEADER, _BODY]):
+            raise _sender("a SOAP 1.2 Envelope holds an optional Header, then one Body",
+                          "InvalidEnvelope")
+        _check_must_understand(envelope)
         bodies = [child for child in envelope if child.tag == _BODY]
         operations = [child for child in bodies[0] if isinstance(child.tag, str)] \
             if len(bodies) == 1 else []
@@ -134,8 +145,9 @@ class GuardedService:
         try:
             environ[PRINCIPAL_KEY] = with_client_certificate(
                 vihf_principal(self.verifier, blocks), *certificate)
-        except VihfError as exc:
-            environ[REFUSAL_KEY] = str(exc)
+        except VihfError as exc:        # answered here, with the request id, as on /xds
+            raise sender(f"VIHF refused: {exc}", FAILED_AUTHENTICATION
+                         if security_headers(blocks) else INVALID_SECURITY, WSSE) from None
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
                 request_id: str) -> list[bytes]:
@@ -155,6 +167,22 @@ class GuardedService:
         start_response(status, [*headers, ("Content-Length", str(len(body))),
                                  ("X-Request-Id", request_id)])
         return [body]
+
+
+def _check_must_understand(envelope: etree._Element) -> None:
+    """A header block this node must understand and does not is a MustUnderstand fault (SOAP
+    1.2 part 1, 5.2.3): only wsse:Security and WS-Addressing are understood here."""
+    header = envelope.find(_HEADER)
+    for block in [] if header is None else header:
+        if not isinstance(block.tag, str):
+            continue
+        flag = block.get(f"{{{SOAP12}}}mustUnderstand", "false").strip()
+        namespace = etree.QName(block).namespace
+        if flag in ("true", "1") and block.tag != SECURITY and namespace != WSA and \
+                block.get(f"{{{SOAP12}}}role") in OUR_ROLES:
+            raise SoapFault(MUST_UNDERSTAND, f"header {block.tag} is not understood by this "
+                                             "service", subcodes=(),
+                            not_understood=((namespace or "", etree.QName(block).localname),))
 
 
 def _is_sender_fault(body: bytes) -> bool:

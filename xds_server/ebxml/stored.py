@@ -12,6 +12,7 @@ from typing import Any
 from lxml import etree
 
 from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
 from ..model.registered import FolderRecord, QueryResult, Record
 from ..model.stored_queries import ReturnType
@@ -24,11 +25,15 @@ from .encode import (
     object_ref,
 )
 from .namespaces import LCM, RIM, lcm, rim
-from .packing import pack, unpack
+from .packing import PackingError, pack, unpack, unpacked_size
 
 _ENCODERS: dict[type, Any] = {DocumentEntry: encode_document, SubmissionSet: encode_submission_set,
                               Folder: encode_folder, Association: encode_association}
 _APPROVED_ATTRIBUTE = f'status="{v.APPROVED}"'.encode()
+# The largest object the registry keeps, as its LeafClass XML. A DocumentEntry is a few KB;
+# the cap stops an object that grows when stored (a Description of 2.5 MB of '"' is 15 MB of
+# '&quot;') from making every later answer about its record huge, or unreadable.
+MAX_STORED_OBJECT_BYTES = 512 * 1024
 
 
 class EbrimStoredForm:
@@ -36,9 +41,18 @@ class EbrimStoredForm:
 
     @staticmethod
     def registered(obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
-        """The form kept with a newly registered object (it says Approved)."""
+        """The form kept with a newly registered object (it says Approved); RegistryFailure
+        for an object too large to keep."""
         element = _ENCODERS[type(obj)](obj)
-        return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
+        xml = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+        if len(xml) > MAX_STORED_OBJECT_BYTES:
+            kind = etree.QName(element).localname
+            raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
+                                         f"{kind} {element.get('id')}: its metadata is "
+                                         f"{len(xml)} bytes as stored, over the "
+                                         f"{MAX_STORED_OBJECT_BYTES} an object may have",
+                                         kind)])
+        return pack(xml)
 
 
 def leaf_class(record: Record) -> bytes:
@@ -61,13 +75,28 @@ def leaf_class(record: Record) -> bytes:
     return xml
 
 
-def registry_objects(result: QueryResult, return_type: ReturnType) -> list[bytes]:
+def registry_objects(result: QueryResult, return_type: ReturnType,
+                     max_bytes: int = 16 * 2**20) -> list[bytes]:
     """A query's objects in an AdhocQueryResponse's RegistryObjectList: LeafClass as
-    registered, or ObjectRefs."""
+    registered, or ObjectRefs. A LeafClass answer is measured before a byte of it is unpacked
+    (the packed forms say their size) and refused over `max_bytes`, so no query builds an
+    answer the server would not send (XDS_MAX_ENVELOPE_BYTES)."""
     if return_type is ReturnType.OBJECT_REF:
         return [etree.tostring(object_ref(record.entry_uuid))
                 for _, records in result.by_kind() for record in records]
-    return [leaf_class(record) for _, records in result.by_kind() for record in records]
+    size = sum(unpacked_size(record.stored) for _, records in result.by_kind()
+               for record in records)
+    if size > max_bytes:
+        raise RegistryFailure([error(
+            ErrorCode.TOO_MANY_RESULTS, f"the {result.count} objects that match make a "
+            f"LeafClass answer of {size} bytes, over the {max_bytes} this registry sends: ask "
+            "for ObjectRef and fetch them in smaller groups", "")])
+    try:
+        return [leaf_class(record) for _, records in result.by_kind() for record in records]
+    except PackingError as exc:
+        raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, f"a stored object cannot be "
+                                     f"read back ({exc}); quote this to the operator",
+                                     "")]) from None
 
 
 def model_object(record: Record) -> DocumentEntry | SubmissionSet | Folder | Association:

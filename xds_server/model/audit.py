@@ -38,7 +38,7 @@ class AuditEvent:
     structure_id: str
     purpose_of_use: str
     patient_id: str | None
-    documents: str               # the documents' uniqueIds, space-separated, as recorded
+    documents: str               # the documents' uniqueIds, each once, space-separated
     client_address: str = ""     # the network caller (ATNA Source / Destination)
     client_subject: str = ""     # its TLS certificate's subject and serial (mutual TLS)
     client_serial: str = ""
@@ -53,6 +53,6 @@ class AuditEvent:
         return cls(at or dt.datetime.now(dt.UTC), caller.request_id or "-",
                    caller.transaction or transaction or "-", action, outcome,
                    caller.subject_id, caller.role, caller.structure_id, caller.purpose_of_use,
-                   patient_id, " ".join(documents), caller.client_address[:64],
+                   patient_id, " ".join(dict.fromkeys(documents)), caller.client_address[:64],
                    caller.client_subject[:256], caller.client_serial[:64],
                    caller.endpoint[:256], detail)

@@ -11,6 +11,7 @@ history shows who changed what; the system's (XDS_SECURITY=none, the command lin
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from ..model.audit import AuditEvent
@@ -128,11 +129,12 @@ class Records:
         with self.database.reading() as uow:
             return store.authorized_records(uow, professional_id)
 
-    def history(self, patient_id: str, principal: Principal = SYSTEM) -> list[AuditEvent]:
-        """Who did what to the record, oldest first."""
+    def history(self, patient_id: str, principal: Principal = SYSTEM,
+                since: dt.datetime | None = None, last: int | None = None) -> list[AuditEvent]:
+        """Who did what to the record, oldest first: from `since`, the `last` most recent."""
         self._allow(principal, Action.READ_HISTORY, patient_id)
         with self.database.reading() as uow:
-            return audit_store.trail(uow, patient_key(patient_id))
+            return audit_store.trail(uow, patient_key(patient_id), since=since, last=last)
 
     # --- rules --------------------------------------------------------------------------------
 

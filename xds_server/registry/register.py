@@ -23,7 +23,7 @@ from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork, pipelined
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding, open_record
-from .query_policy import hidden_documents
+from .query_policy import hidden_objects
 from .stored_form import StoredForm
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
@@ -102,15 +102,19 @@ class RegistryWriter:
                                           "UUIDs must be new", "entryUUID"))
         errors += self._check_unique_ids(uow, submission,
                                          [e for e in existing if e.unique_id in unique_ids],
-                                         principal)
+                                         principal, patient)
         errors += self._check_references(uow, submission, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
     def _check_unique_ids(self, uow: UnitOfWork, submission: Submission,
-                          existing_entries: list[IndexEntry],
-                          principal: Principal) -> list[RegistryError]:
+                          existing_entries: list[IndexEntry], principal: Principal,
+                          patient: str) -> list[RegistryError]:
+        """A uniqueId names one object of one record. A document submitted again (the same
+        uniqueId, the same bytes) is accepted only into its own record and only from a caller
+        who sees it: a copy in another record, or one made by someone it is hidden from, would
+        give them a claim on bytes that are not theirs (ITI-86 removes by uniqueId)."""
         errors: list[RegistryError] = []
         name = submission.source_name
         documents = {d.unique_id: d for d in submission.documents}
@@ -134,17 +138,22 @@ class RegistryWriter:
                                     f"uniqueId '{existing.unique_id}' is already registered for "
                                     f"a {existing.kind}", "uniqueId"))
                 continue
+            if existing.patient_id != patient or hidden_objects(
+                    uow, principal, patient, [existing.entry_uuid]):
+                errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                                    f"DocumentEntry {name(document.entry_uuid)}: uniqueId "
+                                    f"'{document.unique_id}' is already registered",
+                                    "DocumentEntry.uniqueId"))
+                continue
             # The same document submitted again (same uniqueId) must be the same bytes.
             for row in store.documents_by_unique_id(uow, existing.patient_id,
                                                     document.unique_id):
                 if (row.hash or "").lower() != (document.hash or "").lower():
-                    # another patient's document: its hash is not this caller's to read
-                    held = f" with hash {row.hash}" if principal.is_system else ""
                     errors.append(error(
                         ErrorCode.NON_IDENTICAL_HASH,
                         f"DocumentEntry {name(document.entry_uuid)}: uniqueId "
-                        f"'{document.unique_id}' is already registered{held}, with other "
-                        f"bytes than this submission's ({document.hash})", "DocumentEntry.hash"))
+                        f"'{document.unique_id}' is already registered with hash {row.hash}, "
+                        f"this submission says {document.hash}", "DocumentEntry.hash"))
                     break
         return errors
 
@@ -165,7 +174,7 @@ class RegistryWriter:
         if not principal.is_system:
             known = {ref: entry for ref, entry in known.items()
                      if entry.patient_id == plan.patient}
-            hidden = hidden_documents(uow, principal, plan.patient, sorted(known))
+            hidden = hidden_objects(uow, principal, plan.patient, sorted(known))
             known = {ref: entry for ref, entry in known.items() if ref not in hidden}
         statuses = self._statuses(uow, plan.patient, known.values())
         for association in submission.associations:

@@ -28,7 +28,7 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork
-from .query_policy import hidden_documents
+from .query_policy import hidden_objects
 
 
 class RegistryRemover:
@@ -52,8 +52,7 @@ class RegistryRemover:
         known = {uuid: entry for uuid, entry in store.find_by_uuids(uow, object_ids).items()
                  if allowed is None or entry.patient_id == allowed}
         if allowed is not None and known:
-            hidden = hidden_documents(uow, principal, allowed,
-                                      [u for u, e in known.items() if e.kind == "document"])
+            hidden = hidden_objects(uow, principal, allowed, list(known))
             known = {uuid: entry for uuid, entry in known.items() if uuid not in hidden}
         return known
 
@@ -155,7 +154,7 @@ class _Seen:
         self.uow, self.principal, self.patient = uow, principal, patient
 
     def name_of_association(self, row) -> str:
-        hidden: Collection[str] = hidden_documents(self.uow, self.principal,
+        hidden: Collection[str] = hidden_objects(self.uow, self.principal,
                                                    self.patient, [row.source, row.target])
         if hidden:
             return "an association you may not see"

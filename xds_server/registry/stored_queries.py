@@ -43,7 +43,7 @@ from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database, UnitOfWork
 from .query_context import QueryContext
 from .query_find import find_documents, find_folders, find_submission_sets
-from .query_policy import hidden_documents, masked_notice, visible_part
+from .query_policy import hidden_objects, masked_notice, visible_part
 from .query_versions import association_filter, hidden_at_level, level_view
 
 
@@ -180,7 +180,7 @@ class StoredQueries:
                 [e.entry_uuid for e in entries if e.patient_id == patient]
             found = store.objects(uow, kind, patient, asked, by=by)
             if kind == "document":     # a hidden document, asked for by id, does not exist
-                hidden = hidden_documents(uow, context.principal, patient,
+                hidden = hidden_objects(uow, context.principal, patient,
                                           [row.entry_uuid for row in found])
                 found = [row for row in found if row.entry_uuid not in hidden]
             records += found
@@ -211,7 +211,7 @@ class StoredQueries:
             if context.in_scope(entry.patient_id):
                 by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
         for patient, asked in by_patient.items():
-            hidden = hidden_documents(uow, context.principal, patient, asked)
+            hidden = hidden_objects(uow, context.principal, patient, asked)
             by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
         return by_patient
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Submission
-from ..security.access import DELETED, Action, check_scope, may_ask, may_delete
+from ..security.access import ADMINISTRATOR, DELETED, Action, check_scope, may_ask, may_delete
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
@@ -114,10 +114,18 @@ class MetadataUpdater:
                  for row in store.objects(uow, "document", plan.patient, targets)}
         errors = []
         for change in plan.status_changes:
+            if change.new != DELETED:
+                continue
             fact = facts.get(change.association.target)
-            if change.new == DELETED and fact is not None and not may_delete(principal, fact):
+            if change.kind == "document" and fact is not None and \
+                    not may_delete(principal, fact):
                 errors.append(error(UPDATE, f"only the author of document "
                                             f"{change.association.target} may delete it",
+                                    "Association.NewStatus"))
+            elif change.kind != "document" and principal.role != ADMINISTRATOR:
+                # a folder or an association has no author: deleting it is an administrator's
+                errors.append(error(UPDATE, f"only an administrator may delete the "
+                                            f"{change.kind} {change.association.target}",
                                     "Association.NewStatus"))
         return errors
 

@@ -9,7 +9,7 @@ from ..model.metadata import Association
 from ..security.access import DELETED
 from ..security.principal import SYSTEM, Principal
 from ..store.database import UnitOfWork
-from .query_policy import hidden_documents
+from .caller_view import CallerView
 from .register import _Plan
 
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
@@ -37,10 +37,15 @@ class UpdatePlan(_Plan):
     # whose record it stays in, Deprecated)
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
     principal: Principal = SYSTEM
+    _view: CallerView | None = field(default=None, repr=False, compare=False)
 
     def hidden(self, uow: UnitOfWork, uuids: list[str]) -> set[str]:
-        """Which of these are documents the caller may not see: to them, not registered."""
-        return hidden_documents(uow, self.principal, self.patient, uuids)
+        """Which of these name objects the caller may not see: to them, not registered."""
+        if self.principal.is_system or not uuids:
+            return set()
+        if self._view is None:
+            self._view = CallerView(uow, self.principal, self.patient)
+        return self._view.hidden(uuids)
 
 
 def short(urn: str | None) -> str:

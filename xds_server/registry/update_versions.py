@@ -29,6 +29,7 @@ from ..model.errors import RegistryError, error
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..model.registered import Record
+from ..security.access import ADMINISTRATOR
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
 from .query_versions import versions_of
@@ -172,10 +173,27 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
             errors.append(error(UPDATE, f"{label}: {name} cannot change in an update "
                                         f"('{current}' registered, '{given}' sent)",
                                 f"{type_name}.{name}"))
+    if kind == "document":
+        errors += _check_authors(obj, latest, label, plan)
     if latest.patient_id != plan.patient:
         errors += _check_move(uow, label, latest, kind)
     obj.version = str(int(latest.version or "1") + 1)
     return latest, membership, errors
+
+
+def _check_authors(document: DocumentEntry, latest: Record, label: str,
+                   plan: UpdatePlan) -> list[RegistryError]:
+    """Authorship is what deletion and removal are decided on (security/access.py): a caller
+    other than the system or an administrator cannot change a document's authors in an
+    update. (Attack stopped: an authorised reader posting a version naming himself author,
+    then deleting the document or removing its bytes.)"""
+    if plan.principal.is_system or plan.principal.role == ADMINISTRATOR:
+        return []
+    given = frozenset(a.person.split("^", 1)[0] for a in document.authors if a.person) - {""}
+    if given == (latest.author_ids or frozenset()):
+        return []
+    return [error(UPDATE, f"{label}: its authors cannot change in an update (only an "
+                          "administrator may correct them)", "DocumentEntry.author")]
 
 
 def _check_move(uow: UnitOfWork, label: str, latest: Record,

@@ -24,7 +24,8 @@ def verifier_for(settings: Settings) -> VihfVerifier | None:
                           "directory of the authorities that sign VIHF assertions (or "
                           "XDS_SECURITY=none on a test platform)")
     try:
-        return VihfVerifier.from_path(Path(settings.vihf_trusted_certs))
+        return VihfVerifier.from_path(Path(settings.vihf_trusted_certs),
+                                      accept_sha1=settings.vihf_accept_sha1)
     except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
         raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
                           ) from None

@@ -109,6 +109,7 @@ class VihfVerifier:
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cache_size: int = 10_000
+    accept_sha1: bool = False          # XDS_VIHF_ACCEPT_SHA1: older clients' rsa-sha1
     _verified: OrderedDict[bytes, _Verified] = field(default_factory=OrderedDict, repr=False)
     # SHA-256 of a signing certificate's DER → its verified chain's result (never per
     # assertion text: every new assertion's signature is verified)
@@ -128,7 +129,7 @@ class VihfVerifier:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        parts = signature_of(assertion)
+        parts = signature_of(assertion, self.accept_sha1)
         key = _cache_key(assertion, parts)
         cached = self._verified.get(key)
         if cached is None:

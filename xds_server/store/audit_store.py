@@ -57,15 +57,21 @@ def record(uow: UnitOfWork, caller: Caller, action: str, outcome: str, patient_i
 
 
 def trail(uow: UnitOfWork, patient_id: str | None = None, since: dt.datetime | None = None,
-          until: dt.datetime | None = None) -> list[AuditEvent]:
-    """The records of a patient (or all), oldest first, within [since, until)."""
-    query = select(audit_events).order_by(audit_events.c.at, audit_events.c.id)
+          until: dt.datetime | None = None, last: int | None = None) -> list[AuditEvent]:
+    """The records of a patient (or all), oldest first, within [since, until); with `last`,
+    only the most recent `last` of them."""
+    query = select(audit_events)
     if patient_id is not None:
         query = query.where(audit_events.c.patient_id == patient_id)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
     if until is not None:
         query = query.where(audit_events.c.at < until)
+    if last is None:
+        rows = list(uow.connection.execute(query.order_by(audit_events.c.at,
+                                                          audit_events.c.id)))
+    else:
+        rows = list(uow.connection.execute(query.order_by(
+            audit_events.c.at.desc(), audit_events.c.id.desc()).limit(last)))[::-1]
     return [AuditEvent(**{key: value for key, value in row._mapping.items()
-                          if key in _EVENT_FIELDS})
-            for row in uow.connection.execute(query)]
+                          if key in _EVENT_FIELDS}) for row in rows]

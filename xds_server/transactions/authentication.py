@@ -13,17 +13,28 @@ from ..security.principal import SYSTEM, Principal
 from ..security.vihf import VihfError, VihfVerifier
 from ..soap.faults import sender
 from ..soap.message import SoapRequest
-from ..soap.namespaces import WSSE, qn
+from ..soap.namespaces import SOAP12, WSSE, qn
 
 # WS-Security 1.0 fault codes (OASIS WSS SOAP Message Security §12)
 INVALID_SECURITY = "InvalidSecurity"
 FAILED_AUTHENTICATION = "FailedAuthentication"
 SECURITY = qn(WSSE, "Security")
+_ROLE = qn(SOAP12, "role")
+# the SOAP 1.2 roles this node plays (a header without a role is for the ultimate receiver)
+OUR_ROLES = (None, f"{SOAP12}/role/next", f"{SOAP12}/role/ultimateReceiver")
+
+
+def security_headers(headers: Iterable[etree._Element]) -> list[etree._Element]:
+    """The wsse:Security header blocks addressed to this node: one targeted at another SOAP
+    role is not ours to read (nor to be tricked by)."""
+    return [block for block in headers if block.tag == SECURITY
+            and block.get(_ROLE) in OUR_ROLES]
 
 
 def vihf_principal(verifier: VihfVerifier, header_blocks: Iterable[etree._Element]) -> Principal:
-    """The caller the VIHF of the one wsse:Security header names; VihfError otherwise."""
-    blocks = [block for block in header_blocks if block.tag == SECURITY]
+    """The caller the VIHF of the one wsse:Security header addressed to this node names;
+    VihfError otherwise."""
+    blocks = security_headers(header_blocks)
     if len(blocks) > 1:    # which one would be read? (a forged one beside the signed)
         raise VihfError("the message carries more than one wsse:Security header")
     return verifier.principal(blocks[0] if blocks else None)
@@ -39,8 +50,7 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
         try:
             return vihf_principal(verifier, headers)
         except VihfError as exc:
-            present = any(block.tag == SECURITY for block in headers)
-            code = FAILED_AUTHENTICATION if present else INVALID_SECURITY
+            code = FAILED_AUTHENTICATION if security_headers(headers) else INVALID_SECURITY
             raise sender(f"VIHF refused: {exc}", code, WSSE) from None
 
     return authenticate
@@ -51,7 +61,8 @@ def caller(request: SoapRequest) -> Principal:
     carrying the request id and transaction the audit trail records, and the header that
     proved it (forwarded to a remote registry)."""
     principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
-    credential = None if principal.is_system else request.envelope.header_block(SECURITY)
+    blocks = [] if principal.is_system else security_headers(request.envelope.headers)
+    credential = blocks[0] if blocks else None
     return dataclasses.replace(principal, request_id=request.request_id,
                                transaction=request.transaction, credential=credential,
                                client_address=request.client_address,

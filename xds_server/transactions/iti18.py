@@ -21,13 +21,15 @@ log = logging.getLogger("xds_server.registry")
 
 
 
-def iti18_operation(registry: Registry) -> Operation:
+def iti18_operation(registry: Registry, max_answer_bytes: int = 16 * 2**20) -> Operation:
+    """`max_answer_bytes`: the largest LeafClass answer built (the envelope limit)."""
     def handle(request: SoapRequest) -> SoapResponse:
         try:
             query = decode_stored_query(request.payload)
             answer = registry.query(query, caller(request))
             payload = adhoc_query_response_pieces(
-                registry_objects(answer.result, query.return_type), answer.notices)
+                registry_objects(answer.result, query.return_type, max_answer_bytes),
+                answer.notices)
             return SoapResponse(payload, outcome="success")
         except QuerySyntaxError as exc:
             payload = adhoc_query_response([], [error(ErrorCode.REGISTRY_ERROR, str(exc),
