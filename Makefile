@@ -36,7 +36,7 @@ test: $(VENV)/.installed-test
 # tests/conftest.py enforces): the quick loop while working. `make test` stays the whole suite.
 test-fast: $(VENV)/.installed-test
 	$(BIN)/ruff check xds_server tests bench schemas cda_samples
-	$(BIN)/python -m pytest -m "not http" -q
+	$(BIN)/python -m pytest -m "not http" -q -n 2
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/soap_core.py

@@ -9,6 +9,7 @@ still a dependency.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ def _part(module: list[str]) -> str:
     return module[1] if len(module) > 1 else "__init__"
 
 
+@functools.cache
 def imports(package: Path = PACKAGE) -> dict[str, dict[str, set[str]]]:
     """part → {imported part or library → the modules of the part that import it}."""
     found: dict[str, dict[str, set[str]]] = {}
