@@ -1,16 +1,17 @@
 """One HTTP/1.1 connection in the event loop: the request read whole under limits and deadlines
-(httptools' llhttp parser), the application run in a thread, the answer written back.
+(httptools' llhttp parser), the application run, the answer written back at the client's pace.
 
 No thread is given to a connection before its request is complete, so a slow or silent client
-costs a socket and a few kilobytes, never a thread (see limits.py for each rule and the attack it
-stops). Requests on one connection are answered in order; reading pauses while one is served.
+costs a socket and a few kilobytes, never a thread; what its body and its answer hold waits in
+the worker's budgets (budget.py), never beyond them (see limits.py for each rule and the attack
+it stops). Requests on one connection are answered in order; reading pauses while one is served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
+import io
 import socket
 import time
 from collections import deque
@@ -18,28 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from ..soap.mime import FileSegment
-from .body import SpooledBody
-from .limits import MAX_HEADER_LINES
+from . import forwarded
+from .admission import BUSY, RECEIVING, WAITING
+from .body import SpooledBody, SpoolFull
+from .limits import MAX_HEADER_LINES, client_key
+from .responses import answer_head, plain_response
+from .sending import SLICE, NoRoom, PlacedAnswer, Progress, SpoolSlice, place, send_file
 from .wsgi_call import Answer, RequestHead, build_environ, call_application
 
 if TYPE_CHECKING:
     from .site import Site
 
 _CORK = getattr(socket, "TCP_CORK", None)
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
-                         "upgrade", "proxy-connection", "te", "trailer"})
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
-            414: "URI Too Long", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable"}
-
-
-def plain_response(status: int, text: str) -> bytes:
-    """A complete answer of the server's own, after which the connection closes."""
-    body = (text + "\n").encode()
-    return (f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+WRITE_CHUNK = 64 * 1024     # an in-memory answer goes to the transport this much at a time
+TRIM_REQUEST_BYTES = 1024 * 1024
 
 
 class _Refuse(Exception):
@@ -52,11 +45,11 @@ class _Refuse(Exception):
 class _Incoming:
     """A request being received."""
 
-    def __init__(self, limits) -> None:
+    def __init__(self, site: Site) -> None:
         self.target = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head: RequestHead | None = None
-        self.body = SpooledBody(limits.spool_threshold, limits.spool_dir)
+        self.body = SpooledBody(site.limits.spool_threshold, site.budget)
         self.declared: int | None = None
         self.too_large = False
         self.started = 0.0
@@ -80,7 +73,9 @@ class HttpConnection(asyncio.Protocol):
         self.head_bytes = 0
         self.read_deadline: float | None = None   # head or body being received
         self.idle_deadline: float | None = None   # kept alive, waiting for a request
-        self.send_deadline: float | None = None   # an answer being written
+        self.sending: Progress | None = None       # an answer being written
+        self.send_started = 0.0
+        self._task: asyncio.Task | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future | None = None
         self.peer: Any = None
@@ -91,13 +86,16 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         site = self.site
-        site.connections.add(self)
-        if len(site.connections) > self.limits.max_connections:
-            site.refused += 1
-            transport.write(plain_response(503, "too many connections; try again"))  # type: ignore[attr-defined]
+        self.peer = transport.get_extra_info("peername")
+        address = str(self.peer[0]) if isinstance(self.peer, tuple) and self.peer else ""
+        refusal = site.table.admit(self, client_key(address),
+                                   self.limits.is_trusted_proxy(address))
+        if refusal is not None:
+            site.log.debug("connection from %s refused: %s", self.peer, refusal)
+            self.closed = True
+            transport.write(plain_response(503, refusal))  # type: ignore[attr-defined]
             transport.close()
             return
-        self.peer = transport.get_extra_info("peername")
         self.server_address = transport.get_extra_info("sockname") or ("", 0)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -107,9 +105,11 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.site.connections.discard(self)
+        self.site.table.leave(self)
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionError("connection lost"))
+        if self.sending is not None and self._task is not None:
+            self._task.cancel()      # a sendfile in progress never learns that the socket went
         if self.incoming is not None:
             self.incoming.discard()
         for pending in self.ready:
@@ -150,7 +150,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- parser callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self.incoming = _Incoming(self.limits)
+        self.incoming = _Incoming(self.site)
 
     def on_url(self, url: bytes) -> None:
         assert self.incoming is not None
@@ -182,16 +182,26 @@ class HttpConnection(asyncio.Protocol):
         now = time.monotonic()
         incoming.started = now
         self.read_deadline = self.limits.transfer_deadline(now, 0)
+        self.site.table.state(self, RECEIVING)
         if incoming.declared is not None and incoming.declared > self.limits.max_body_bytes:
             self._body_refused(incoming)
-        elif expect == b"100-continue" and self.transport is not None:
+            return
+        try:
+            incoming.body.reserve(incoming.declared or 0)
+        except SpoolFull:
+            raise _Refuse(503, "server busy: no room for a request body this large now; "
+                               "retry") from None
+        if expect == b"100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, data: bytes) -> None:
         incoming = self.incoming
         if incoming is None or incoming.too_large:
             return
-        incoming.body.write(data)
+        try:
+            incoming.body.write(data)
+        except SpoolFull:
+            raise _Refuse(503, "server busy: no room for the request body now; retry") from None
         if incoming.body.size > self.limits.max_body_bytes:
             self._body_refused(incoming)
             return
@@ -216,10 +226,11 @@ class HttpConnection(asyncio.Protocol):
     def _enqueue(self, incoming: _Incoming) -> None:
         self.ready.append(incoming)
         self.read_deadline = None
+        self.site.table.state(self, BUSY)
         self._pause_reading()
         if not self.busy:
             self.busy = True
-            self.site.loop.create_task(self._serve())
+            self._task = self.site.loop.create_task(self._serve())
 
     def _pause_reading(self) -> None:
         if not self.paused and self.transport is not None and not self.closed:
@@ -230,21 +241,36 @@ class HttpConnection(asyncio.Protocol):
         try:
             while self.ready and not self.closed:
                 incoming = self.ready.popleft()
-                keep = await self._answer(incoming)
-                incoming.discard()
+                try:
+                    keep = await self._answer(incoming)
+                finally:
+                    incoming.discard()
+                    self.site.budget.maybe_trim()
                 if not keep:
                     self._close()
                     return
+        except ConnectionError as exc:     # the client went away: nothing to report
+            self.site.log.debug("connection from %s ended while answering: %s", self.peer, exc)
+            self.abort()
+            return
+        except Exception:
+            self.site.log.exception("serving a connection from %s failed", self.peer)
+            self.abort()
+            return
         finally:
             self.busy = False
+            self._task = None
         if self.closed:
             return
         now = time.monotonic()
         if self.incoming is not None:      # a pipelined request begun in the last read
-            self.read_deadline = (now + self.limits.head_timeout if self.incoming.head is None
-                                  else self.limits.transfer_deadline(now, 0))
+            head_done = self.incoming.head is not None
+            self.read_deadline = (self.limits.transfer_deadline(now, 0) if head_done
+                                  else now + self.limits.head_timeout)
+            self.site.table.state(self, RECEIVING if head_done else WAITING)
         else:
             self.idle_deadline = now + self.limits.keepalive_timeout
+            self.site.table.state(self, WAITING)
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
@@ -253,13 +279,19 @@ class HttpConnection(asyncio.Protocol):
         head = incoming.head
         assert head is not None
         site = self.site
+        if site.budget.exhausted and not incoming.too_large:
+            # answers already waiting fill memory and the spool: no work started for this one
+            site.budget.refused += 1
+            self._write(plain_response(503, "server busy sending answers; retry"))
+            return False
         if incoming.too_large:
-            body, length = _EMPTY_INPUT(), max(incoming.declared or 0,
-                                              self.limits.max_body_bytes + 1)
+            body, length = io.BytesIO(b""), max(incoming.declared or 0,
+                                                self.limits.max_body_bytes + 1)
         else:
             body, length = incoming.body.reader(), incoming.body.size
         environ = build_environ(head, body, length, self.server_address, self.peer,
                                 site.scheme, self.tls)
+        forwarded.apply(environ, self.limits)
         self.served += 1
         keep = (head.keep_alive and not incoming.too_large and site.alive
                 and self.served < self.limits.max_requests_per_connection)
@@ -274,64 +306,94 @@ class HttpConnection(asyncio.Protocol):
                                head.target[:200])
             self._write(plain_response(500, "internal error"))
             return False
+        finally:
+            del environ
+            incoming.discard()           # the body's memory or spool room is free again
+            if length >= TRIM_REQUEST_BYTES:
+                site.budget.note_freed(length)
         try:
-            await self._send(answer, head, keep)
-        except ConnectionError:
-            return False
+            return await self._deliver(answer, head, keep)
         finally:
             if answer.close is not None:
                 try:
                     answer.close()
                 except Exception:
                     site.log.exception("closing an answer failed")
+
+    async def _deliver(self, answer: Answer, head: RequestHead, keep: bool) -> bool:
+        try:
+            placed = place(answer, self.site.budget)
+        except (NoRoom, OSError) as exc:
+            self.site.budget.refused += 1
+            self.site.log.warning("answer to %s %s dropped: no room to hold it (%s); 503",
+                                  head.method, head.target[:200], exc)
+            self._write(plain_response(503, "server busy sending answers; retry"))
+            return False
+        try:
+            await self._send(placed, answer, head, keep)
+        finally:
+            placed.release()
         return keep
 
-    async def _send(self, answer: Answer, head: RequestHead, keep: bool) -> None:
-        length = answer.length
-        lines = [f"HTTP/1.1 {answer.status}\r\n"]
-        for name, value in answer.headers:
-            if name.lower() not in _HOP_BY_HOP:
-                lines.append(f"{name}: {value}\r\n")
-        lines.append(f"Content-Length: {length}\r\nDate: {_http_date()}\r\n")
-        if not keep:
-            lines.append("Connection: close\r\n")
-        elif head.version == "1.0":
-            lines.append("Connection: keep-alive\r\n")
-        lines.append("\r\n")
-        pending = ["".join(lines).encode("latin-1")]
-        self.send_deadline = self.limits.transfer_deadline(time.monotonic(), length)
+    async def _send(self, placed: PlacedAnswer, answer: Answer, head: RequestHead,
+                    keep: bool) -> None:
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            raise ConnectionError("connection lost")
+        progress = Progress(transport)
+        self.sending, self.send_started = progress, time.monotonic()
         cork = self._cork(True)
         try:
-            if head.method != "HEAD":
-                for segment in answer.segments:
-                    if isinstance(segment, bytes):
-                        pending.append(segment)
+            pending = [answer_head(answer, head, placed.length, keep)]
+            pieces = placed.pieces if head.method != "HEAD" else []
+            for index, piece in enumerate(pieces):
+                if isinstance(piece, bytes):
+                    if len(piece) <= WRITE_CHUNK:
+                        pending.append(piece)
+                        placed.sent_bytes(len(piece))
+                        pieces[index] = b""
+                        if sum(map(len, pending)) > WRITE_CHUNK:
+                            await self._write_counted(b"".join(pending), progress)
+                            pending = []
                         continue
-                    self._write(b"".join(pending))
+                    await self._write_counted(b"".join(pending), progress)
                     pending = []
-                    await self._send_file(segment)
-            self._write(b"".join(pending))
-            await self._drain()
+                    view = memoryview(piece)
+                    for start in range(0, len(view), WRITE_CHUNK):
+                        await self._write_counted(view[start:start + WRITE_CHUNK], progress)
+                    view.release()
+                    placed.sent_bytes(len(piece))
+                else:
+                    await self._write_counted(b"".join(pending), progress)
+                    pending = []
+                    await self._send_piece(piece, progress)
+                pieces[index] = b""      # sent: its memory can go
+            await self._write_counted(b"".join(pending), progress)
         finally:
             if cork:
                 self._cork(False)
-            self.send_deadline = None
+            self.sending = None
 
-    async def _send_file(self, segment: FileSegment) -> None:
-        if segment.size == 0:
+    async def _send_piece(self, piece: Any, progress: Progress) -> None:
+        assert self.transport is not None
+        if isinstance(piece, SpoolSlice):
+            await send_file(self.site.loop, self.transport, piece.handle, piece.offset,
+                            piece.size, progress)
             return
-        await self._drain()
-        if self.closed or self.transport is None:
-            raise ConnectionError("connection lost")
-        with open(segment.path, "rb") as handle:
-            sent = await self.site.loop.sendfile(self.transport, handle, 0, segment.size)
-        if sent != segment.size:      # the file shrank under us: the answer cannot be completed
-            self.site.log.error("%s gave %d of %d bytes", segment.path, sent, segment.size)
-            self.abort()
-            raise ConnectionError("file shorter than announced")
+        if piece.size == 0:
+            return
+        with open(piece.path, "rb") as handle:
+            await send_file(self.site.loop, self.transport, handle, 0, piece.size, progress)
 
-    def _write(self, data: bytes) -> None:
-        if self.closed or self.transport is None:
+    async def _write_counted(self, data: bytes | memoryview, progress: Progress) -> None:
+        if not data:
+            return
+        self._write(data)
+        progress.written += len(data)
+        await self._drain()
+
+    def _write(self, data: bytes | memoryview) -> None:
+        if self.closed or self.transport is None or self.transport.is_closing():
             raise ConnectionError("connection lost")
         if data:
             self.transport.write(data)
@@ -364,7 +426,7 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request the server itself refuses, then close (nothing more is read)."""
         if self.closed or self.transport is None:
             return
-        self.site.log.info("refused %s from %s: %s", status, self.peer, text)
+        self.site.log.debug("refused %s from %s: %s", status, self.peer, text)
         if not self.busy:
             self.transport.write(plain_response(status, text))
         self._close()
@@ -379,13 +441,22 @@ class HttpConnection(asyncio.Protocol):
             self.transport.abort()
         self.closed = True
 
+    def evict(self) -> None:
+        """The worker is full and this connection has waited longest for a request: cut."""
+        self.site.log.debug("connection from %s closed to make room", self.peer)
+        self.abort()
+
     def check_deadlines(self, now: float) -> None:
         """Called about twice a second by the worker: enforce the deadlines (limits.py)."""
         if self.closed:
             return
-        if self.send_deadline is not None and now > self.send_deadline:
-            self.site.log.info("answer to %s not read in time: connection cut", self.peer)
-            self.abort()
+        sending = self.sending
+        if sending is not None:
+            elapsed = now - self.send_started
+            if self.limits.send_too_slow(elapsed, sending.delivered(), sending.in_flight):
+                self.site.log.info("answer to %s not read in time (%d bytes in %.0f s): "
+                                   "connection cut", self.peer, sending.delivered(), elapsed)
+                self.abort()
         elif self.read_deadline is not None and not self.paused and now > self.read_deadline:
             receiving = self.incoming is not None or self.head_bytes
             if receiving:
@@ -401,18 +472,4 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
 
-def _EMPTY_INPUT():
-    import io
-
-    return io.BytesIO(b"")
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
-    return _date_cache[1]
+__all__ = ["SLICE", "HttpConnection", "plain_response"]

@@ -31,6 +31,7 @@ from .limits import HttpLimits
 from .site import Site
 
 TICK = 0.5     # seconds between heartbeats and deadline sweeps
+REPORT_EVERY = 60.0   # seconds between summaries of refused and cut connections
 
 
 class XdsWorker(base.Worker):
@@ -82,6 +83,7 @@ class XdsWorker(base.Worker):
                 lambda: HttpConnection(site), sock=listener.sock, ssl=ssl_context,
                 ssl_handshake_timeout=site.limits.head_timeout if ssl_context else None,
                 backlog=2048))
+        next_report, reported = time.monotonic() + REPORT_EVERY, (0, 0, 0)
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -90,6 +92,8 @@ class XdsWorker(base.Worker):
             now = time.monotonic()
             for connection in list(site.connections):
                 connection.check_deadlines(now)
+            if now >= next_report:
+                next_report, reported = now + REPORT_EVERY, _report(site, reported)
             await asyncio.sleep(TICK)
         site.alive = False
         for server in servers:
@@ -106,6 +110,18 @@ class XdsWorker(base.Worker):
             await asyncio.sleep(0.1)
         for connection in list(site.connections):
             connection.abort()
+
+
+def _report(site: Site, before: tuple[int, int, int]) -> tuple[int, int, int]:
+    """One line a minute instead of one a connection: a flood must not flood the log too."""
+    counts = (site.table.refused, site.table.evicted, site.budget.refused)
+    if counts != before:
+        site.log.info("last minute: %d connections refused (per-client or worker cap), %d "
+                      "closed to make room, %d requests refused for want of buffer room; "
+                      "now %d connections, %d bytes in memory, %d in the spool",
+                      *(now - then for now, then in zip(counts, before, strict=True)),
+                      len(site.table), site.budget.memory, site.budget.spool)
+    return counts
 
 
 def _raise_open_files_limit() -> None:
