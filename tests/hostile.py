@@ -160,13 +160,14 @@ __all__ = ["ECHO_ACTION"]
 
 
 # -- slow readers and crowds (problems found after the serving layer was built) -------------------
-def slow_readers(url: str, data: bytes, count: int, source: str = "") -> list[socket.socket]:
-    """`count` connections that each send `data` (a request) and read nothing, with a small
-    receive window: the answers wait in the server."""
+def slow_readers(url: str, data: bytes, count: int, source: str = "",
+                 window: int = 4096) -> list[socket.socket]:
+    """`count` connections that each send `data` (a request) and read nothing, with a receive
+    buffer of `window` bytes: the answers wait in the server."""
     held = []
     for _ in range(count):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window)
         if source:
             sock.bind((source, 0))
         sock.settimeout(10)

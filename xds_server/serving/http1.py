@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import io
 import socket
+import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -24,13 +25,14 @@ from .admission import BUSY, RECEIVING, WAITING
 from .body import SpooledBody, SpoolFull
 from .limits import MAX_HEADER_LINES, client_key
 from .responses import answer_head, plain_response
-from .sending import SLICE, NoRoom, PlacedAnswer, Progress, SpoolSlice, place, send_file
+from .sending import NoRoom, PlacedAnswer, Progress, SpoolSlice, place, send_file
 from .wsgi_call import Answer, RequestHead, build_environ, call_application
 
 if TYPE_CHECKING:
     from .site import Site
 
 _CORK = getattr(socket, "TCP_CORK", None)
+_LINGER_RESET = struct.pack("ii", 1, 0)
 WRITE_CHUNK = 64 * 1024     # an in-memory answer goes to the transport this much at a time
 TRIM_REQUEST_BYTES = 1024 * 1024
 
@@ -75,7 +77,8 @@ class HttpConnection(asyncio.Protocol):
         self.idle_deadline: float | None = None   # kept alive, waiting for a request
         self.sending: Progress | None = None       # an answer being written
         self.send_started = 0.0
-        self._task: asyncio.Task | None = None
+        self.in_sendfile = False
+        self._task: asyncio.Task | None = None     # kept: the loop holds tasks weakly
         self._write_paused = False
         self._drain_waiter: asyncio.Future | None = None
         self.peer: Any = None
@@ -108,8 +111,6 @@ class HttpConnection(asyncio.Protocol):
         self.site.table.leave(self)
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionError("connection lost"))
-        if self.sending is not None and self._task is not None:
-            self._task.cancel()      # a sendfile in progress never learns that the socket went
         if self.incoming is not None:
             self.incoming.discard()
         for pending in self.ready:
@@ -134,14 +135,16 @@ class HttpConnection(asyncio.Protocol):
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except _Refuse as refusal:
-            self._refuse(refusal.status, refusal.text)
-            return
         except httptools.HttpParserUpgrade:
             self._refuse(501, "protocol upgrades are not supported")
             return
         except httptools.HttpParserError as exc:
-            self._refuse(400, f"malformed HTTP request: {exc}")
+            # a callback's exception reaches here wrapped (HttpParserCallbackError)
+            refusal = exc.__context__
+            if isinstance(refusal, _Refuse):
+                self._refuse(refusal.status, refusal.text)
+            else:
+                self._refuse(400, f"malformed HTTP request: {exc}")
             return
         if (self.incoming is not None and self.incoming.head is None
                 and self.head_bytes > self.limits.max_head_bytes):
@@ -376,14 +379,19 @@ class HttpConnection(asyncio.Protocol):
 
     async def _send_piece(self, piece: Any, progress: Progress) -> None:
         assert self.transport is not None
-        if isinstance(piece, SpoolSlice):
-            await send_file(self.site.loop, self.transport, piece.handle, piece.offset,
-                            piece.size, progress)
-            return
-        if piece.size == 0:
-            return
-        with open(piece.path, "rb") as handle:
-            await send_file(self.site.loop, self.transport, handle, 0, piece.size, progress)
+        self.in_sendfile = True
+        try:
+            if isinstance(piece, SpoolSlice):
+                await send_file(self.site.loop, self.transport, piece.handle, piece.offset,
+                                piece.size, progress)
+            elif piece.size:
+                with open(piece.path, "rb") as handle:
+                    await send_file(self.site.loop, self.transport, handle, 0, piece.size,
+                                    progress)
+        except OSError as exc:           # the socket was shut (cut) or reset
+            raise ConnectionError(str(exc)) from None
+        finally:
+            self.in_sendfile = False
 
     async def _write_counted(self, data: bytes | memoryview, progress: Progress) -> None:
         if not data:
@@ -437,8 +445,23 @@ class HttpConnection(asyncio.Protocol):
             self.closed = True
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        """Cut at once: a reset, and what the kernel still queues for the client dropped (a
+        slow reader's unread megabytes are not left to an orphaned socket)."""
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                if self.in_sendfile:
+                    # asyncio's sendfile waits on the socket itself: aborting the transport
+                    # would leave it waiting for ever; a shut socket makes it fail, and the
+                    # answer's end closes the transport
+                    sock.shutdown(socket.SHUT_RDWR)
+                    self.closed = True
+                    return
+        transport.abort()
         self.closed = True
 
     def evict(self) -> None:
@@ -453,7 +476,7 @@ class HttpConnection(asyncio.Protocol):
         sending = self.sending
         if sending is not None:
             elapsed = now - self.send_started
-            if self.limits.send_too_slow(elapsed, sending.delivered(), sending.in_flight):
+            if self.limits.send_too_slow(elapsed, sending.delivered()):
                 self.site.log.info("answer to %s not read in time (%d bytes in %.0f s): "
                                    "connection cut", self.peer, sending.delivered(), elapsed)
                 self.abort()
@@ -472,4 +495,4 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
 
-__all__ = ["SLICE", "HttpConnection", "plain_response"]
+__all__ = ["HttpConnection", "plain_response"]

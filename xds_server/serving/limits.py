@@ -80,13 +80,12 @@ class HttpLimits:
         """When a request body that began at `started` and moved `moved` bytes must be done."""
         return started + self.body_timeout + moved / self.min_rate_bytes
 
-    def send_too_slow(self, elapsed: float, delivered: int, slack: int = 0) -> bool:
-        """An answer begun `elapsed` seconds ago that has handed `delivered` bytes to the
-        kernel (a lower bound, short by at most `slack`) is cut."""
+    def send_too_slow(self, elapsed: float, delivered: int) -> bool:
+        """Whether an answer begun `elapsed` seconds ago, of which the client has taken
+        `delivered` bytes, is cut."""
         if elapsed > self.max_send_seconds:
             return True
-        owed = (elapsed - self.body_timeout) * self.min_send_rate_bytes
-        return delivered + slack < owed
+        return delivered < (elapsed - self.body_timeout) * self.min_send_rate_bytes
 
     def is_trusted_proxy(self, address: str) -> bool:
         if not self.trusted_proxies or not address:
