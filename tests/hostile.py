@@ -5,6 +5,7 @@ heavy ones). Each builds raw bytes, so nothing a client library would tidy up is
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from pathlib import Path
@@ -202,3 +203,17 @@ def get_from(url: str, path: str, source: str = "", timeout: float = 5.0,
                 chunks.append(block)
     answer = b"".join(chunks)
     return (int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.") else 0), answer
+
+
+def spool_bytes(pid: int) -> int:
+    """Bytes of the unlinked spool files `pid` holds open (request bodies, answers, parts)."""
+    total = 0
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+            if "/spool/" in target:
+                total += os.stat(fd).st_size
+        except OSError:
+            continue
+    return total
