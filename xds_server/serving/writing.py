@@ -33,6 +33,7 @@ class AnswerWriting:
     sending: Progress | None
     send_started: float
     in_sendfile: bool
+    tls: dict[str, str]
     _write_paused: bool
     _drain_waiter: asyncio.Future | None
 
@@ -69,19 +70,21 @@ class AnswerWriting:
         cork = self._cork(True)
         try:
             pending = [answer_head(answer, head, placed.length, keep)]
+            pending_size = len(pending[0])
             pieces = placed.pieces if head.method != "HEAD" else []
             for index, piece in enumerate(pieces):
                 if isinstance(piece, bytes):
-                    if len(piece) <= WRITE_CHUNK:
+                    if len(piece) <= WRITE_CHUNK:       # small pieces leave together
                         pending.append(piece)
+                        pending_size += len(piece)
                         placed.sent_bytes(len(piece))
                         pieces[index] = b""
-                        if sum(map(len, pending)) > WRITE_CHUNK:
+                        if pending_size > WRITE_CHUNK:
                             await self._write_counted(b"".join(pending), progress)
-                            pending = []
+                            pending, pending_size = [], 0
                         continue
                     await self._write_counted(b"".join(pending), progress)
-                    pending = []
+                    pending, pending_size = [], 0
                     view = memoryview(piece)
                     for start in range(0, len(view), WRITE_CHUNK):
                         await self._write_counted(view[start:start + WRITE_CHUNK], progress)
@@ -89,7 +92,7 @@ class AnswerWriting:
                     placed.sent_bytes(len(piece))
                 else:
                     await self._write_counted(b"".join(pending), progress)
-                    pending = []
+                    pending, pending_size = [], 0
                     await self._send_piece(piece, progress)
                 pieces[index] = b""      # sent: its memory can go
             await self._write_counted(b"".join(pending), progress)
