@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import resource
 import signal
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,6 +43,7 @@ class XdsWorker(base.Worker):
     def init_process(self) -> None:
         _raise_open_files_limit()
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_loop_exception)
         asyncio.set_event_loop(self.loop)
         super().init_process()
 
@@ -110,6 +113,16 @@ class XdsWorker(base.Worker):
             await asyncio.sleep(0.1)
         for connection in list(site.connections):
             connection.abort()
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A client that went away, as asyncio reports it, is a DEBUG line: a crowd of clients
+    aborting downloads must not flood the log with tracebacks. Anything else is a real error."""
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | ssl.SSLError | TimeoutError):
+        logging.getLogger("xds_server.serving").debug("%s: %s", context.get("message"), exc)
+        return
+    loop.default_exception_handler(context)
 
 
 def _report(site: Site, before: tuple[int, int, int]) -> tuple[int, int, int]:
