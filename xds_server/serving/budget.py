@@ -32,6 +32,7 @@ class WorkerBudget:
         self.max_buffer_bytes = max_buffer_bytes
         self.max_spool_bytes = max_spool_bytes
         self.spool_dir = spool_dir
+        self._spool_prefix = (os.path.abspath(spool_dir) + os.sep) if spool_dir else None
         self.memory = 0          # bytes held in memory for connections
         self.spool = 0           # bytes held in spool files for connections
         self.refused = 0         # requests answered 503 for want of room
@@ -84,14 +85,8 @@ class WorkerBudget:
     def in_spool(self, path: Path) -> bool:
         """Whether `path` is one of this worker's spool files (an MTOM part an answer echoes),
         as opposed to a stored document (which costs no budget: it is kept anyway)."""
-        if self.spool_dir is None:
-            return False
-        try:
-            return os.path.commonpath([os.path.abspath(path),
-                                       os.path.abspath(self.spool_dir)]) == \
-                os.path.abspath(self.spool_dir)
-        except ValueError:
-            return False
+        return (self._spool_prefix is not None
+                and os.path.abspath(path).startswith(self._spool_prefix))
 
     # -- giving memory back -----------------------------------------------------------------
     def note_freed(self, size: int) -> None:

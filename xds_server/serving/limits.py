@@ -29,6 +29,7 @@ Each rule names the attack it stops:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +91,18 @@ class HttpLimits:
     def is_trusted_proxy(self, address: str) -> bool:
         if not self.trusted_proxies or not address:
             return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in network for network in self.trusted_proxies)
+        return _in_networks(address, self.trusted_proxies)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_networks(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -104,6 +110,7 @@ def parse_networks(text: str) -> tuple[Network, ...]:
                  for item in text.split(",") if item.strip())
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(address: str) -> str:
     """Whose connection this is, for the per-client cap: the address, an IPv6 one by its /64
     (a single host usually holds a whole /64 and can pick any address in it)."""
