@@ -108,6 +108,7 @@ class XdsApplication:
             "authenticate": authenticator_for(self.verifier),
             "max_envelope_bytes": settings.max_envelope_bytes,
             "max_response_bytes": settings.max_response_bytes,
+            "max_mime_parts": settings.max_mime_parts,
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
