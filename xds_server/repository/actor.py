@@ -67,6 +67,14 @@ class ContentCheck(Protocol):
                  attachment: Attachment) -> list[RegistryError]: ...
 
 
+class SubmissionCheck(Protocol):
+    """Checks a whole submission and its documents' bytes (by entryUUID): the signed
+    submission set (dsig/check.py)."""
+
+    def __call__(self, submission: Submission, documents: dict[str, Attachment],
+                 principal: Principal) -> list[RegistryError]: ...
+
+
 @dataclass(frozen=True)
 class DocumentRequest:
     repository_unique_id: str
@@ -86,7 +94,8 @@ class Repository:
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
                  policy: DocumentPolicy | None = None,
-                 reads: ReadConnection | None = None) -> None:
+                 reads: ReadConnection | None = None,
+                 submission_check: SubmissionCheck | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
@@ -101,6 +110,7 @@ class Repository:
         self.content_check = content_check
         self.policy = policy
         self.audit_writer = ReadAuditWriter(engine)
+        self.submission_check = submission_check
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -112,6 +122,11 @@ class Repository:
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids."""
         entries = self._match(submission, documents)
+        if self.submission_check is not None:
+            refused = self.submission_check(submission, {e.entry_uuid: a for e, a in entries},
+                                            principal)
+            if refused:
+                raise RegistryFailure(refused)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedBlob]] = []
