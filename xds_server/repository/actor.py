@@ -121,12 +121,7 @@ class Repository:
 
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids."""
-        entries = self._match(submission, documents)
-        if self.submission_check is not None:
-            refused = self.submission_check(submission, {e.entry_uuid: a for e, a in entries},
-                                            principal)
-            if refused:
-                raise RegistryFailure(refused)
+        entries = self._match(submission, documents, principal)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedBlob]] = []
@@ -153,9 +148,11 @@ class Repository:
             self.blobs.commit(blob)
         return warnings
 
-    def _match(self, submission: Submission,
-               documents: dict[str, Attachment]) -> list[tuple[DocumentEntry, Attachment]]:
-        """Pair entries with documents; compute size and hash; refuse what does not fit."""
+    def _match(self, submission: Submission, documents: dict[str, Attachment],
+               principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit
+        (the submission check, the signed set's, sees every pair and reports beside the
+        content checks)."""
         errors: list[RegistryError] = []
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
@@ -180,6 +177,9 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
+        if self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid):
+            errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
+                                            principal)
         if errors:
             raise RegistryFailure(errors)
         return pairs
