@@ -45,7 +45,13 @@ from .vocabulary import (
     XADES_NAMESPACES,
 )
 from .xades import read_signed_properties, signer_of
-from .xmlcore import C14N_TRANSFORMS, DIGEST_TRANSFORMS, SIGNATURE_TRANSFORMS, deny_external_uris
+from .xmlcore import (
+    C14N_TRANSFORMS,
+    DIGEST_TRANSFORMS,
+    SIGNATURE_TRANSFORMS,
+    deny_external_uris,
+    public_key,
+)
 
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 DS_NAMESPACE_BYTES = b"http://www.w3.org/2000/09/xmldsig#"
@@ -211,8 +217,7 @@ def _verify_core(root: etree._Element, signature: etree._Element,
         context.enable_reference_transform(transform)
     for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
         context.enable_signature_transform(transform)
-    context.key = xmlsec.Key.from_memory(signer.public_bytes(serialization.Encoding.DER),
-                                         xmlsec.constants.KeyDataFormatCertDer)
+    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
     try:
         context.verify(signature)
     except xmlsec.Error:

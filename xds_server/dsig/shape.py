@@ -85,7 +85,7 @@ def elements(parent: etree._Element) -> list[etree._Element]:
 
 
 def local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    return element.tag.rpartition("}")[2]
 
 
 def no_text(parent: etree._Element, where: str) -> None:

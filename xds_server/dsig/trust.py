@@ -19,7 +19,7 @@ was. Each rule, and the attack it stops:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from .problems import SignatureRefused
 
 MAX_DEPTH = 6
+MAX_PATHS = 1024
 WHERE = "Signature/KeyInfo/X509Data"
 
 
@@ -49,6 +50,10 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 @dataclass(frozen=True)
 class TrustStore:
     anchors: tuple[x509.Certificate, ...]
+    # signer and intermediates (DER) → the path found; validity is checked at each use, for
+    # each signing time. Bounded: a new entry past MAX_PATHS clears it.
+    _paths: dict[tuple[bytes, ...], list[x509.Certificate]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_path(cls, path: Path) -> TrustStore:
@@ -70,6 +75,19 @@ class TrustStore:
         """The chain from `signer` to a trusted authority, each valid at `at`; or
         SignatureRefused saying which link fails and why. `others`: the certificates the
         signature carries besides the signer's (intermediates)."""
+        key = tuple(c.public_bytes(serialization.Encoding.DER) for c in (signer, *others))
+        path = self._paths.get(key)
+        if path is None:
+            path = self._path(signer, others)
+            if len(self._paths) >= MAX_PATHS:
+                self._paths.clear()
+            self._paths[key] = path
+        for certificate in path:
+            _check_validity(certificate, at, certificate is signer)
+        return path
+
+    def _path(self, signer: x509.Certificate, others: list[x509.Certificate]
+              ) -> list[x509.Certificate]:
         _check_usage(signer)
         path = [signer]
         current = signer
@@ -80,8 +98,6 @@ class TrustStore:
                                               f"{MAX_DEPTH} links")
             current = self._issuer_of(current, others, path)
             path.append(current)
-        for certificate in path:
-            _check_validity(certificate, at, certificate is signer)
         return path
 
     def _issuer_of(self, certificate: x509.Certificate, others: list[x509.Certificate],

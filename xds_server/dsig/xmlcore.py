@@ -54,6 +54,13 @@ def deny_external_uris() -> None:
     xmlsec.cleanup_callbacks()
 
 
+@functools.lru_cache(maxsize=256)
+def public_key(certificate_der: bytes) -> xmlsec.Key:
+    """The certificate's key for xmlsec, loaded once (a context takes a copy of it): a
+    source signs every submission with the same seal."""
+    return xmlsec.Key.from_memory(certificate_der, xmlsec.constants.KeyDataFormatCertDer)
+
+
 def _hold_manifest(manifest: etree._Element) -> None:
     parent = manifest.getparent()
     context = manifest.nsmap
@@ -78,8 +85,7 @@ def verify_core(parts: SignatureParts, signer: x509.Certificate) -> None:
         context.enable_reference_transform(transform)
     for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
         context.enable_signature_transform(transform)
-    der = signer.public_bytes(serialization.Encoding.DER)
-    context.key = xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatCertDer)
+    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
     try:
         context.verify(root)
     except xmlsec.Error:
