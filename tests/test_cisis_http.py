@@ -5,11 +5,14 @@ query and retrieve them; a submission that contradicts its document is refused, 
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
 from .conftest import start_server, stop_server
-from .dsig_data import SealAuthority
 from .test_cda_samples import LAB_REPLACEMENT, SAMPLES
 from .test_cda_samples import PATIENT as SAMPLES_PATIENT
 from .test_conformance import run_cli
@@ -17,17 +20,24 @@ from .test_conformance import run_cli
 
 @pytest.fixture(scope="module")
 def seal(tmp_path_factory):
-    """The organisation's seal: its authority (what the server trusts) and the submit options."""
-    authority = SealAuthority.create(tmp_path_factory.mktemp("seal"))
-    key, certificate = authority.files()
-    return authority, ["--sign-key", str(key), "--sign-cert", str(certificate)]
+    """The organisation's seal, made by the README's own openssl commands: the authority the
+    server trusts, and the submit options."""
+    directory = tmp_path_factory.mktemp("seal")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("# a test PKI", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line.startswith("openssl ")]
+    assert len(commands) == 3
+    for command in commands:
+        subprocess.run(shlex.split(command), cwd=directory, check=True, capture_output=True)
+    return directory / "ca.pem", ["--sign-key", str(directory / "seal.key"),
+                                  "--sign-cert", str(directory / "seal.pem")]
 
 
 @pytest.fixture(scope="module")
 def cisis_server(tmp_path_factory, seal):
     data_dir = tmp_path_factory.mktemp("cisis") / "var"
     env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_ACCEPT_TEST_INS": "true",
-           "XDS_SECURITY": "none", "XDS_SIGNATURE_TRUSTED_CERTS": str(seal[0].trusted)}
+           "XDS_SECURITY": "none", "XDS_SIGNATURE_TRUSTED_CERTS": str(seal[0])}
     installed = run_cli("kit", "install", "--from", str(ANS_KIT), env=env)
     assert installed.returncode == 0, installed.stderr
     process, url, _ = start_server(data_dir, env, workers=1)
