@@ -7,6 +7,7 @@ ATNA export."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 import uuid
@@ -147,6 +148,26 @@ def test_an_unsigned_set_is_refused_by_the_repository_and_the_registry(server, t
                          for e in reply.payload.iter("{*}RegistryError")]
     assert code == "XDSRegistryMetadataError" and "not signed" in context
     assert registered(url, [entry.unique_id]) == []
+
+
+def test_iti42_takes_the_metadata_of_a_signed_set(server, authority, tmp_path):
+    """A repository elsewhere verified the bytes; the registry checks the metadata part."""
+    url, _ = server
+    submission, documents, entry = signed_submission(authority, [fresh(LEVEL1, tmp_path)],
+                                                     TEST_INS)
+    for document in submission.documents:
+        content = documents[document.entry_uuid].read_bytes()
+        document.hash = hashlib.sha1(content).hexdigest()
+        document.size, document.repository_unique_id = str(len(content)), "1.2.250.1.999.3"
+    reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
+    assert reply.payload.get("status").endswith(":Success"), etree.tostring(reply.payload)
+    entry.type_code = None                                  # no longer a signature's codes
+    submission.submission_set.unique_id = f"2.25.{uuid.uuid4().int}"
+    for document in submission.documents:
+        document.unique_id = f"2.25.{uuid.uuid4().int}"
+    reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
+    contexts = [e.get("codeContext") for e in reply.payload.iter("{*}RegistryError")]
+    assert any("typeCode missing: a signature document's is 'E1762'" in c for c in contexts)
 
 
 @pytest.mark.parametrize("attack, says", [
