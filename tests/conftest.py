@@ -108,6 +108,10 @@ def make_app(make_settings, database_url):
     for app in made:     # write the queued read audits while the test's database still exists
         app.registry.queries.audit_writer.close()
         app.repository.audit_writer.close()
+        # then give the connections back now, not when the collector finds the app: suites
+        # share the PostgreSQL server's connection limit
+        app.registry.queries._reads.close()
+        app.engine.dispose()
 
 
 @pytest.fixture

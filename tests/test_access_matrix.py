@@ -5,23 +5,34 @@ the patient's oppositions, through the actors on every database.
 
 The expectations are written here from the DMP's rules (tests/test_access_policy.py holds the
 reading rule, `expected`), independently of security/access.py:
-- a change (ITI-57 status change) touches what the caller sees;
+- a change (ITI-57 status change, new metadata version, association added by
+  SubmitAssociation) touches what the caller sees, both ends of an association included;
 - only the author deletes (the Deleted status), among what they see;
 - removal for good (ITI-62, ITI-86) is for administrators or the author, among what they see;
 - professionals, patients and their representatives feed a record, administrators do not,
   and a patient's opposition to feeding refuses professionals;
-- a caller whose VIHF names another patient sees and changes nothing of this record.
+- a caller whose VIHF names another patient sees and changes nothing of this record;
+- a professional the record is closed to sees what they wrote: their documents, their
+  submission sets, and the associations between those.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import uuid
 
 import pytest
 from lxml import etree
 
-from xds_server.consumer.metadata import has_member, status_update, submit_objects_request
+from xds_server.consumer.metadata import (
+    has_member,
+    new_version,
+    relationship,
+    status_update,
+    submit_association,
+    submit_objects_request,
+)
 from xds_server.ebxml.decode import decode_submission
 from xds_server.ebxml.query import AdhocQuery
 from xds_server.model import vocabulary as v
@@ -76,7 +87,7 @@ class Record:
                                     SYSTEM, [])
         ids = {"entry": entry.entry_uuid, "unique": entry.unique_id,
                "set": package.entry_uuid, "link": link.entry_uuid,
-               "status": v.APPROVED, "others": []}
+               "status": v.APPROVED, "others": [], "model": entry}
         if deleted:
             change = status_update(submission_set(self.patient, _urn()), ids["entry"],
                                    v.APPROVED, DELETED)
@@ -148,8 +159,9 @@ def test_reading_by_id_and_retrieving(record):
             got = _query(record, GET_ASSOCIATIONS, {"$uuid": [[ids["set"] for ids in
                                                                stored.values()]]}, principal)
             shown = {links[o.get("id")] for o in got}
-            assert shown == (want if reader != ELSEWHERE and
-                             record_open(reader, mode, opposed) else set()), case
+            # a record closed to a professional: the links of what they wrote (their sets)
+            assert shown == (want if reader != ELSEWHERE and record_open(reader, mode, opposed)
+                             else {name for name in want if is_author(reader, name)}), case
             found, _ = record.app.repository.retrieve(
                 [DocumentRequest(record.app.settings.repository_unique_id, unique_id)
                  for unique_id in by_unique], principal)
@@ -176,6 +188,16 @@ def _change(record: Record, operation: str, ids: dict, principal: Principal):
         new = ARCHIVED if operation == "status change" else DELETED
         return record.update(status_update(submission_set(record.patient, _urn()),
                                            ids["entry"], ids["status"], new), principal)
+    if operation == "new version":
+        entry = copy.deepcopy(ids["model"])
+        entry.entry_uuid, entry.title = _urn(), "Titre corrigé"
+        return record.update(new_version(submission_set(record.patient, _urn()), entry,
+                                         ids["entry"], "1"), principal)
+    if operation == "association":
+        other = record.store("plain")
+        return record.update(submit_association(
+            submission_set(record.patient, _urn()),
+            relationship(v.APND, other["entry"], ids["entry"])), principal)
     if operation == "ITI-62":
         return record.app.registry.remove(
             [ids["entry"], ids["set"], ids["link"], *ids["others"]], principal)
@@ -184,14 +206,15 @@ def _change(record: Record, operation: str, ids: dict, principal: Principal):
 
 
 def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
-    if operation == "status change":
+    if operation in ("status change", "new version", "association"):
         return visible
     if operation == "deletion":
         return visible and is_author(reader, name)
     return visible and (is_admin(reader) or is_author(reader, name))
 
 
-@pytest.mark.parametrize("operation", ["status change", "deletion", "ITI-62", "ITI-86"])
+@pytest.mark.parametrize("operation", ["status change", "new version", "association",
+                                       "deletion", "ITI-62", "ITI-86"])
 def test_changes_follow_the_rules(record, operation):
     failures = []
     for reader, name, mode, opposed in _cases():
@@ -199,7 +222,11 @@ def test_changes_follow_the_rules(record, operation):
             continue                      # already Deleted
         record.set_oppositions(["bris_de_glace", "centre_15"] if opposed else [])
         ids = record.store(name)
-        want = _wanted(operation, reader, name, sees(reader, name, mode, opposed))
+        visible = sees(reader, name, mode, opposed)
+        if operation == "association":       # the other end, a plain document, too; and
+            visible = visible and sees(reader, "plain", mode, opposed) and \
+                not DOCUMENTS[name][2]       # an added link joins Approved documents only
+        want = _wanted(operation, reader, name, visible)
         try:
             done = not _change(record, operation, ids, principal_of(record, reader, mode))
         except RegistryFailure:

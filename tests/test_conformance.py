@@ -35,14 +35,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           text=True, env=child_env, timeout=600)
 
 
-def run_kit(server, *dirs: Path, tmp_path: Path, feed: str = "cli") -> tuple[
-        subprocess.CompletedProcess, dict, Path]:
+def run_kit(server, *dirs: Path, tmp_path: Path, feed: str = "cli",
+            extra: list[str] | None = None) -> tuple[subprocess.CompletedProcess, dict, Path]:
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
     args = ["conformance", "run", *[f"--nist-testkit={d}" for d in dirs],
             "--registry", server.url + "/xds/registry",
             "--repository", server.url + "/xds/repository",
             "--patient-feed", feed, "--data-dir", str(server.data_dir),
-            "--junit", str(junit), "--json", str(report)]
+            "--junit", str(junit), "--json", str(report), *(extra or [])]
     result = run_cli(*args, env={"XDS_DATABASE_URL": server.database_url})
     data = json.loads(report.read_text()) if report.is_file() else {}
     return result, data, junit
@@ -141,11 +141,12 @@ def test_a_bad_hash_is_sent_as_written_and_must_be_refused(live_server, tmp_path
 
 
 def test_what_the_runner_cannot_judge_is_an_error_not_a_pass(live_server, tmp_path):
-    """An ExpectedContents assertion it does not know (11990) and an instruction it does not
-    know (11991): errors, and what depends on them is not run; none is a pass."""
+    """An ExpectedContents assertion it does not know (11990: the toolkit's schema check of
+    the answer) and an instruction it does not know (11991): errors, and what depends on them
+    is not run; none is a pass."""
     assertion = _copy_test("ITI-42", "11990", tmp_path)
     _edit(assertion / "eval" / "testplan.xml", "<ExpectedContents>",
-          "<ExpectedContents><DocumentEntries><Include/></DocumentEntries>")
+          "<ExpectedContents><RegistryResponseIsValid/>")
     instruction = _copy_test("ITI-42", "11991", tmp_path)
     _edit(instruction / "submit" / "testplan.xml", "<XDSb/>",
           "<XDSb/><SomeFutureInstruction/>")
@@ -153,7 +154,7 @@ def test_what_the_runner_cannot_judge_is_an_error_not_a_pass(live_server, tmp_pa
     assert result.returncode == 1
     rows = {(t["id"], s["step"]): s for t in report["tests"] for s in t["steps"]}
     unknown = rows[("11990", "by_uid")]
-    assert unknown["verdict"] == "error" and "DocumentEntries" in unknown["detail"]
+    assert unknown["verdict"] == "error" and "RegistryResponseIsValid" in unknown["detail"]
     assert rows[("11990", "submit")]["verdict"] == "passed"
     assert rows[("11991", "submit")]["verdict"] == "error"
     assert "SomeFutureInstruction" in rows[("11991", "submit")]["detail"]

@@ -25,7 +25,6 @@ from .registry_data import (
     FAILURE,
     SUCCESS,
     document,
-    new_patient,
     open_patient,
     register,
     run_query,
@@ -115,16 +114,6 @@ def test_a_stale_update_loses_to_the_one_before_it(app, patient):
     assert update(app, next_version(patient, original, entry_uuid)).status == SUCCESS
     late = update(app, next_version(patient, original, entry_uuid, title="Trop tard"))
     assert late.status == FAILURE and late.codes == ["XDSMetadataVersionError"]
-
-
-def test_an_update_cannot_move_a_document_to_another_patient(app, patient):
-    original, entry_uuid = registered(app, patient)
-    other = new_patient()
-    open_patient(app, other)
-    reply = update(app, next_version(other, original, entry_uuid, patient_id=other,
-                                     source_patient_id=other))
-    assert reply.status == FAILURE and "XDSMetadataUpdateError" in reply.codes
-    assert "belongs to another patient" in reply.errors[0]["context"]
 
 
 def test_new_documents_do_not_go_through_iti57(app, patient):
@@ -269,12 +258,12 @@ def test_an_update_may_carry_a_document_relationship_of_the_xds_list(app, patien
 
 @pytest.mark.parametrize("association_type, says", [
     ("urn:example:AssociationType:Custom", "nor a Metadata Update operation"),
-    (v.SUBMIT_ASSOCIATION, "SubmitAssociation is not supported"),
 ])
 def test_an_update_with_a_type_outside_the_lists_is_an_operation_error(
         app, patient, association_type, says):
-    """Outside Table 4.2.2-1 and the MU operations this registry carries out: the update
-    cannot be decoded (XDSMetadataUpdateOperationError), and nothing changes."""
+    """Outside Table 4.2.2-1 and the MU operations (UpdateAvailabilityStatus,
+    SubmitAssociation: tests/test_metadata_update_links.py): the update cannot be decoded
+    (XDSMetadataUpdateOperationError), and nothing changes."""
     from xds_server.consumer.metadata import relationship
 
     original, entry_uuid = registered(app, patient)

@@ -137,3 +137,39 @@ def test_mixed_ids_answer_for_the_callers_patient_only(trust_server):
                          server.vihf(server.patient_a, AUTHOR_A))
     ids = [o.get("id") for o in reply.payload.iter("{*}ExtrinsicObject")]
     assert ids == [a_plain.entry_uuid]
+
+
+UPDATE = "urn:ihe:iti:2010:UpdateDocumentSet"
+
+
+@pytest.mark.parametrize("target", ["b_plain", "a_masked"])
+def test_a_link_to_what_the_caller_cannot_see_is_a_link_to_nothing(trust_server, target):
+    """ITI-57 SubmitAssociation: another patient's document, or one masked from the caller, is
+    to them not registered; the refusal is the one a never-registered id gets, and names
+    neither the other patient nor the hidden document's uniqueId."""
+    from xds_server.consumer.metadata import (
+        relationship,
+        submit_association,
+        submit_objects_request,
+    )
+
+    from .registry_data import submission_set
+
+    server = trust_server
+    plain, hidden = server.documents["a_plain"], server.documents[target]
+    reader = server.vihf(server.patient_a, READER)
+
+    def link(to: str):
+        added = relationship("urn:ihe:iti:2007:AssociationType:APND", plain.entry_uuid, to)
+        added.entry_uuid = "Association01"
+        submission = submit_association(
+            submission_set(server.patient_a, f"urn:uuid:{uuid.uuid4()}"), added)
+        submission.associations[0].entry_uuid = "SubmitAssociation01"
+        return submit_objects_request(submission)
+
+    reply = server.registry(UPDATE, link(hidden.entry_uuid), reader)
+    never = server.registry(UPDATE, link(_Never().entry_uuid), reader)
+    assert _shape(reply) == _shape(never) and _shape(reply)[1] == ["XDSMetadataUpdateError"]
+    text = etree.tostring(reply.envelope)
+    assert server.patient_b.split("^")[0].encode() not in text
+    assert hidden.unique_id.encode() not in text

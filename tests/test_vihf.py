@@ -12,7 +12,15 @@ from lxml import etree
 from xds_server.security.vihf import SAML, VihfError, VihfVerifier
 from xds_server.security.x509 import parse_dn
 
-from .vihf_data import NON_PROFESSIONAL, SIGNER_DN, SigningAuthority, assertion, security_header
+from .vihf_data import (
+    DS,
+    NON_PROFESSIONAL,
+    SIGNER_DN,
+    WSSE,
+    SigningAuthority,
+    assertion,
+    security_header,
+)
 
 PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"
 
@@ -122,3 +130,83 @@ def test_an_assertion_altered_under_a_verified_signature_is_refused(authority, v
     with pytest.raises(VihfError, match="altered after it was signed"):
         verifier.principal(security_header(_tamper(copy.deepcopy(signed))))
     assert verifier.principal(security_header(signed)) == genuine
+
+
+def test_a_signer_verified_once_is_trusted_by_its_exact_certificate_only(authority, verifier):
+    """The chain of a signing certificate is verified once, then its key verifies the next
+    assertions it signs; an impostor with the same subject (other bytes, other key) is still
+    checked against the trusted authorities, and refused."""
+    assert verifier.principal(security_header(authority.sign(assertion(PATIENT)))).patient_id
+    assert len(verifier._signers) == 1
+    for _ in range(3):                                  # new assertions, the kept key
+        verifier.principal(security_header(authority.sign(assertion(PATIENT))))
+    with pytest.raises(VihfError, match="does not verify"):
+        verifier.principal(security_header(authority.sign(assertion(PATIENT), impostor=True)))
+
+
+def test_a_kept_signer_expires_with_its_certificate(authority):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)     # the test certificate: 2 days
+    verifier = VihfVerifier.from_path(authority.trusted)
+    verifier.principal(security_header(authority.sign(assertion(PATIENT))))
+    verifier.now = lambda: later
+    with pytest.raises(VihfError, match="not valid now"):
+        verifier.principal(security_header(authority.sign(assertion(PATIENT, issued=later))))
+
+
+def _forged(signed: etree._Element, new_id: bool = False) -> etree._Element:
+    forged = _tamper(copy.deepcopy(signed))
+    if new_id:
+        forged.set("ID", "_evil")
+    return forged
+
+
+def _signature(element: etree._Element) -> etree._Element:
+    return next(child for child in element if child.tag == f"{{{DS}}}Signature")
+
+
+def _xsw(shape: int, signed: etree._Element) -> etree._Element:
+    """Signature wrapping shapes (Somorovsky et al., XSW1-8) in a WS-Security header: the
+    genuine signed assertion is kept somewhere, a forged one (another patient) is offered."""
+    header = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE})
+    if shape == 1:      # the genuine one inside the forged one's signature (ds:Object)
+        forged = _forged(signed)
+        etree.SubElement(_signature(forged), f"{{{DS}}}Object").append(signed)
+        header.append(forged)
+    elif shape == 2:    # the genuine one beside the forged one
+        header.extend([_forged(signed), signed])
+    elif shape == 3:    # the forged one, same ID, before the genuine one
+        header.extend([_forged(signed), signed])
+        header.insert(0, header[1])
+    elif shape == 4:    # the genuine one inside the forged one
+        forged = _forged(signed, new_id=True)
+        forged.append(signed)
+        header.append(forged)
+    elif shape == 5:    # the forged one carries the genuine signature; the genuine one elsewhere
+        forged = _forged(signed)
+        holder = etree.SubElement(header, "{urn:example}Elsewhere")
+        holder.append(signed)
+        header.insert(0, forged)
+    elif shape == 6:    # the genuine one inside the forged one's Object, forged keeps signature
+        forged = _forged(signed, new_id=True)
+        etree.SubElement(_signature(forged), f"{{{DS}}}Object").append(signed)
+        header.append(forged)
+    elif shape == 7:    # the genuine one in an extension element of the forged one
+        forged = _forged(signed)
+        etree.SubElement(forged, f"{{{SAML}}}Advice").append(signed)
+        header.append(forged)
+    else:               # the genuine one inside an Object of the forged one, forged's ID new
+        forged = _forged(signed, new_id=True)
+        obj = etree.SubElement(_signature(forged), f"{{{DS}}}Object")
+        obj.append(copy.deepcopy(signed))
+        header.append(forged)
+    return header
+
+
+@pytest.mark.parametrize("shape", range(1, 9))
+def test_signature_wrapping_shapes_are_refused(authority, verifier, shape):
+    signed = authority.sign(assertion(PATIENT))
+    verifier.principal(security_header(copy.deepcopy(signed)))   # known: cached by signature
+    with pytest.raises(VihfError):
+        VihfVerifier.from_path(authority.trusted).principal(_xsw(shape, copy.deepcopy(signed)))
+    with pytest.raises(VihfError):
+        verifier.principal(_xsw(shape, copy.deepcopy(signed)))

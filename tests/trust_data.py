@@ -35,6 +35,7 @@ ROLES = {"patient": ("PATIENT", NON_PROFESSIONAL),
 QUERIES = {
     "FindDocuments": "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d",
     "GetAll": "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3",
+    "FindSubmissionSets": "urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9",
     "GetDocuments": "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
     "GetAssociations": "urn:uuid:a7ae438b-4bc2-4642-93e9-be891f7bb155",
     "GetDocumentsAndAssociations": "urn:uuid:bab9529a-4a10-40b3-a01f-f68a615d247a",

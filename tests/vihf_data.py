@@ -50,12 +50,15 @@ class SigningAuthority:
     def trusted(self) -> Path:
         return self.directory / "ca.pem"
 
-    def sign(self, assertion: etree._Element, impostor: bool = False) -> etree._Element:
+    def sign(self, assertion: etree._Element, impostor: bool = False,
+             sha1: bool = False) -> etree._Element:
         name = "impostor" if impostor else "signer"
-        signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N,
-                                           xmlsec.constants.TransformRsaSha256)
+        method, digest = ((xmlsec.constants.TransformRsaSha1, xmlsec.constants.TransformSha1)
+                          if sha1 else (xmlsec.constants.TransformRsaSha256,
+                                        xmlsec.constants.TransformSha256))
+        signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N, method)
         assertion.insert(1, signature)                     # after Issuer
-        reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
+        reference = xmlsec.template.add_reference(signature, digest,
                                                   uri=f"#{assertion.get('ID')}")
         xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
         xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)

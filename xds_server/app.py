@@ -51,8 +51,9 @@ def registry_operations(settings: Settings, registry: Registry) -> list[Operatio
 
 
 def repository_operations(settings: Settings, repository: Repository) -> list[Operation]:
-    operations = [iti41_operation(repository), iti43_operation(repository),
-                  iti86_operation(repository)]
+    limit = settings.max_documents_per_request
+    operations = [iti41_operation(repository), iti43_operation(repository, limit),
+                  iti86_operation(repository, limit)]
     return operations + ([ECHO_OPERATION] if settings.diagnostics else [])
 
 
@@ -89,7 +90,8 @@ class XdsApplication:
         self.registry = Registry(self.engine, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
-                                 settings.disclose_masked_count, reads, signed_metadata)
+                                 settings.disclose_masked_count, reads,
+                                 settings.max_envelope_bytes - 64 * 1024, signed_metadata)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         link = registry_link(settings, self.registry, self.engine)

@@ -43,11 +43,15 @@ def conformance() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="with --patient-feed cli: the server's data directory (XDS_DATA_DIR)")
 @click.option("--verbose", is_flag=True, help="show the detail of passing steps too")
+@click.option("--param", "params", multiple=True, metavar="'$NAME$=VALUE'",
+              help="a toolkit test parameter (typed in the toolkit's UI), e.g. "
+                   "'$repuid$=1.2.3' (repeatable); a message still holding a $NAME$ no step "
+                   "filled is not run")
 @click.pass_context
 def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         registry_url: str, repository_url: str | None, patient_feed: str,
         patient_authority: str, junit_path: Path | None, json_path: Path | None, keep: bool,
-        timeout: float, data_dir: str | None, verbose: bool) -> None:
+        timeout: float, data_dir: str | None, verbose: bool, params: tuple[str, ...]) -> None:
     """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
     from .conformance import report
     from .conformance.cleanup import clean
@@ -60,6 +64,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     if not asked:
         raise click.ClickException("no toolkit test (index.idx or testplan.xml) under "
                                    + ", ".join(map(str, (*testkit, *more))))
+    test_parameters = _test_parameters(params)
     for url in filter(None, (registry_url, repository_url)):
         problem = reachable(url)
         if problem:
@@ -75,7 +80,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     elif patient_feed != "none":
         feed = command_feed(patient_feed)
     patients = Patients(feed, patient_authority)
-    runner = Runner(kit, endpoints, patients)
+    runner = Runner(kit, endpoints, patients, test_parameters)
     outcome = runner.run(asked)
     if not keep and not outcome.aborted:
         outcome.notes.append(clean(endpoints, patients.allocated, runner.provided))
@@ -89,6 +94,19 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         ctx.exit(2)
     if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
         ctx.exit(1)
+
+
+def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:
+    """'$NAME$=VALUE' pairs; the name is the toolkit's placeholder, dollars included."""
+    from .conformance.linkage import PLACEHOLDER
+
+    params = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not PLACEHOLDER.fullmatch(name):
+            raise click.BadParameter(f"{item!r}: expected '$NAME$=VALUE'", param_hint="--param")
+        params[name] = value
+    return params
 
 
 def _database_feed(ctx: click.Context, data_dir: str | None):

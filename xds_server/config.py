@@ -74,6 +74,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "cisis profile) or 'none' (default in ihe; test platforms)"),
     SettingSpec("vihf_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose VIHF signatures are trusted"),
+    SettingSpec("vihf_accept_sha1", _parse_bool, False,
+                "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
+                "clients make them; off: SHA-256 and stronger only"),
     SettingSpec("require_submission_signature", _parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
@@ -98,6 +101,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("max_document_bytes", int, 64 * MIB, "largest single document accepted"),
     SettingSpec("spool_threshold_bytes", int, 1 * MIB,
                 "MTOM parts larger than this are spilled to temporary files"),
+    SettingSpec("max_documents_per_request", int, 1000,
+                "DocumentRequests one ITI-43 or ITI-86 may name (each becomes a MIME part and "
+                "an audit entry)"),
     SettingSpec("max_leaf_class_results", int, 1000,
                 "LeafClass query results above this give XDSTooManyResults"),
     SettingSpec("diagnostics", _parse_bool, True,
@@ -153,6 +159,7 @@ class Settings:
     validate_schematron: bool
     security: str
     vihf_trusted_certs: str
+    vihf_accept_sha1: bool
     require_submission_signature: bool
     signature_trusted_certs: str
     signature_max_age: int
@@ -164,6 +171,7 @@ class Settings:
     max_request_bytes: int
     max_document_bytes: int
     spool_threshold_bytes: int
+    max_documents_per_request: int
     max_leaf_class_results: int
     diagnostics: bool
     log_level: str

@@ -253,15 +253,85 @@ _ASSERTIONS: dict[str, Callable[[_Check, int], None]] = {
 _NEEDS_COUNT = {"ObjectRefs", "Documents", "Folders", "SubmissionSets", "Associations"}
 
 
-def check(expected: etree._Element, payload: etree._Element | None) -> list[str]:
+# ExpectedContents/DocumentEntries selections (Validator.verifyDocumentEntries)
+_SELECTIONS = ("Include", "MustOnlyInclude", "Exclude")
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    return [c for c in element if isinstance(c.tag, str)]
+
+
+def _document_entries(element: etree._Element, answer: Answer,
+                      resolve: Callable[[etree._Element], str] | None) -> list[str]:
+    """ExpectedContents/DocumentEntries: `Include` and `MustOnlyInclude` name DocumentEntries
+    (each by a UseId, with an optional DocumentEntryType its objectType must be) that must be
+    in the answer, MustOnlyInclude with nothing else; `Exclude` names ones that must not be;
+    a DocumentEntryType directly under DocumentEntries is the objectType of every entry
+    returned. The toolkit's Validator stops at the first entry it finds (an early return that
+    skips the type and the "only" count): each rule is checked here, as the testplans state
+    them (12000.1a: "exactly one Document Entry, the same one that was previously
+    submitted")."""
+    by_id = {d.get("id"): d for d in answer.documents}
+    problems: list[str] = []
+    for selection in _children(element):
+        kind = _local(selection)
+        if kind == "DocumentEntryType":
+            wanted = (selection.text or "").strip()
+            problems += [f"DocumentEntry {d.get('id')} has objectType {d.get('objectType')}, "
+                         f"not {wanted}" for d in answer.documents
+                         if d.get("objectType") != wanted][:1]
+            continue
+        if kind not in _SELECTIONS:
+            raise UnknownAssertion(f"ExpectedContents/DocumentEntries/{kind} is not a selection "
+                                   "this runner evaluates")
+        named = []
+        for entry in _children(selection):
+            if _local(entry) != "DocumentEntry":
+                raise UnknownAssertion(f"ExpectedContents/DocumentEntries/{kind}/"
+                                       f"{_local(entry)} is not a DocumentEntry")
+            uses = [c for c in _children(entry) if _local(c) == "UseId"]
+            if not uses or resolve is None:
+                raise UnknownAssertion("ExpectedContents/DocumentEntries: a DocumentEntry "
+                                       "names its entry by a UseId")
+            entry_id = resolve(uses[0])
+            named.append(entry_id)
+            found = by_id.get(entry_id)
+            if kind == "Exclude":
+                if found is not None:
+                    problems.append(f"DocumentEntry {entry_id} is in the answer ({kind})")
+                continue
+            if found is None:
+                problems.append(f"DocumentEntry {entry_id} is not in the answer ({kind})")
+                continue
+            for detail in _children(entry):
+                if _local(detail) == "DocumentEntryType" and \
+                        found.get("objectType") != (detail.text or "").strip():
+                    problems.append(f"DocumentEntry {entry_id} has objectType "
+                                    f"{found.get('objectType')}, not {(detail.text or '').strip()}")
+        if kind == "MustOnlyInclude" and len(answer.documents) != len(set(named)):
+            problems.append(f"{len(answer.documents)} DocumentEntries in the answer, "
+                            f"{len(set(named))} named (MustOnlyInclude)")
+    return problems
+
+
+def check(expected: etree._Element, payload: etree._Element | None,
+          resolve: Callable[[etree._Element], str] | None = None) -> list[str]:
     """What differs from `expected` (an ExpectedContents element); [] when it all holds.
-    UnknownAssertion when it names an assertion this runner cannot evaluate."""
+    UnknownAssertion when it names an assertion this runner cannot evaluate. `resolve` gives
+    the value of a UseId element inside an assertion (DocumentEntries)."""
     answer = Answer.of(payload)
     problems: list[str] = []
     for child in expected:
         if not isinstance(child.tag, str):
             continue
         name = etree.QName(child).localname
+        if name == "DocumentEntries":
+            problems += [f"{name}: {p}" for p in _document_entries(child, answer, resolve)]
+            continue
         evaluate = _ASSERTIONS.get(name)
         if evaluate is None:
             raise UnknownAssertion(f"ExpectedContents/{name} is not an assertion this runner "

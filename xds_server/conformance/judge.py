@@ -55,18 +55,21 @@ def status_problems(step: Step, reply: Reply) -> list[str]:
 
 def retrieve_problems(requested: list[tuple[str, str]], reply: Reply,
                       reference: etree._Element | None, expected_mime: str | None,
-                      files: dict[str, bytes]) -> list[str]:
+                      files: dict[str, bytes], partial: bool = False) -> list[str]:
     """The documents of a Retrieve: each one asked for is there, from the repository asked,
     with the mime type, hash and size the registry holds (ReferenceMetadata) and, for a
-    ReferenceDocument, the bytes of its file."""
+    ReferenceDocument, the bytes of its file. `partial`: the answer is the PartialSuccess the
+    step expects, so some documents asked for are missing by design; those returned are
+    checked all the same."""
     problems = []
-    if len(reply.documents) != len(requested):
+    if len(reply.documents) != len(requested) and not partial:
         problems.append(f"asked for {len(requested)} documents, got {len(reply.documents)}")
     entries = _entries_by_uid(reference) if reference is not None else None
     for repository, uid in requested:
         got: Retrieved | None = reply.documents.get(uid)
         if got is None:
-            problems.append(f"document {uid} not returned")
+            if not partial:
+                problems.append(f"document {uid} not returned")
             continue
         if got.repository != repository:
             problems.append(f"document {uid} from repository {got.repository}, asked "
@@ -92,6 +95,15 @@ def retrieve_problems(requested: list[tuple[str, str]], reply: Reply,
         if uid in files and files[uid] != got.data:
             problems.append(f"document {uid}: bytes differ from the reference document")
     return problems
+
+
+def failed_retrieve_problems(reply: Reply) -> list[str]:
+    """A Retrieve that must fail returns no document (ITI TF-2b 3.43.4.2.3: Failure, "no
+    documents are being returned"): the documents asked for are not compared, as the toolkit
+    does not compare them either (RetrieveB ignores its checks when an error is expected)."""
+    if reply.documents:
+        return [f"a Failure answer returned {len(reply.documents)} documents"]
+    return []
 
 
 def _entries_by_uid(payload: etree._Element) -> dict[str, dict[str, str]]:

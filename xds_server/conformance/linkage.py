@@ -5,12 +5,14 @@ the testplan's own instructions and the xds-b Document elements (their content i
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 
 from lxml import etree
 
 XDSB = "urn:ihe:iti:xds-b:2007"
 _SKIPPED = {"Report", "UseReport", "UseId"}
+PLACEHOLDER = re.compile(r"\$[A-Za-z_][A-Za-z0-9_.]*\$")
 
 
 def _skipped(element: etree._Element) -> bool:
@@ -37,6 +39,21 @@ def replace(root: etree._Element, values: Mapping[str, str]) -> None:
         for child in element:
             child.tail = _replace_in(child.tail, pairs) if child.tail else child.tail
             stack.append(child)
+
+
+def unfilled(root: etree._Element) -> list[str]:
+    """The `$name$` placeholders still in `root` once every value was filled (where `replace`
+    looks): a message holding one would send the toolkit's symbol as a value."""
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if not isinstance(element.tag, str) or _skipped(element):
+            continue
+        for text in (element.text, element.tail, *element.attrib.values()):
+            found += PLACEHOLDER.findall(text or "")
+        stack.extend(element)
+    return sorted(set(found))
 
 
 def _replace_in(text: str | None, pairs: list[tuple[str, str]]) -> str | None:

@@ -28,6 +28,11 @@ TRANSACTIONS = {
     "NullTransaction": None,
 }
 
+# Transactions the toolkit runs without metadata processing (BasicTransaction
+# noMetadataProcessing): their UseId, UseRepositoryUniqueId and UseObjectRef instructions are
+# logged, never applied; only UseReport and $now$/$lastyear$ fill their message.
+NO_METADATA_PROCESSING = frozenset({"RetrieveTransaction"})
+
 # Step-level instructions (StepContext.run) and transaction-level ones (parseBasicInstruction and
 # each transaction's parseInstruction) that change nothing the runner sends or checks.
 _INERT = {"Rule", "Goal", "Standard", "XDSb", "InteractionSequence", "SOAP12"}
@@ -111,6 +116,11 @@ class Transaction:
     def iti(self) -> str | None:
         return TRANSACTIONS.get(self.kind)
 
+    @property
+    def applies_use_ids(self) -> bool:
+        """Whether UseId, UseRepositoryUniqueId and UseObjectRef fill this message."""
+        return self.kind not in NO_METADATA_PROCESSING
+
 
 @dataclass
 class Step:
@@ -131,7 +141,7 @@ class Step:
         return " ".join(words)
 
 
-def _use_id(e: etree._Element) -> UseId:
+def use_id_of(e: etree._Element) -> UseId:
     return UseId(e.get("id") or "", e.get("step") or "", e.get("section") or "",
                  e.get("symbol") or "", e.get("testdir") or None, e.get("value") or None)
 
@@ -164,7 +174,7 @@ def _transaction(element: etree._Element) -> Transaction:
         elif name == "NoMTOM":
             t.mtom = False
         elif name == "UseId":
-            t.use_ids.append(_use_id(part))
+            t.use_ids.append(use_id_of(part))
         elif name == "UseReport":
             t.use_reports.append(UseReport(part.get("reportName") or "",
                                            part.get("section") or "None",

@@ -1,7 +1,8 @@
 """A step's message as the toolkit builds it from the template, in the toolkit's order
 (BasicTransaction.prepareMetadata): test parameters, UseReport values, then for a submission
 $now$/$lastyear$, the patient, UseId values, new uniqueIds and UUIDs; then UseId,
-UseRepositoryUniqueId/UseObjectRef values and $now$/$lastyear$ once more."""
+UseRepositoryUniqueId/UseObjectRef values (not in a Retrieve, which the toolkit fills from
+UseReport only) and $now$/$lastyear$ once more."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def prepare(scope: Scope, step: Step, t: Transaction, record: StepRecord,
 
     params = scope.params()
     text = etree.tostring(root, encoding="unicode")
+    if "$now$" in text:
+        scope.run.after_last_write()
     if PATIENT in text:
         scope.run.patients.ensure_fed(scope.state.patient)
     fill(prepared, {k: v for k, v in params.items() if k in text})
@@ -94,8 +97,9 @@ def prepare(scope: Scope, step: Step, t: Transaction, record: StepRecord,
                 raise TemplateError(str(exc)) from None
             add_assignments(record, "AssignedUuids", prepared.uuids)
             uid_reports.update({f"{k}_uuid": v for k, v in prepared.uuids.items()})
-    fill(prepared, {use.symbol: scope.use_id(use, step.id) for use in t.use_ids})
-    fill(prepared, {use.symbol: scope.use_result(use, step.id) for use in t.use_results})
+    if t.applies_use_ids:
+        fill(prepared, {use.symbol: scope.use_id(use, step.id) for use in t.use_ids})
+        fill(prepared, {use.symbol: scope.use_result(use, step.id) for use in t.use_results})
     fill(prepared, {symbol: f"urn:uuid:{uuid.uuid4()}" for symbol in t.new_uuid_symbols})
     fill(prepared, linkage.standard_values())
     return prepared

@@ -44,10 +44,15 @@ def reachable(url: str, timeout: float = 5.0) -> str:
 
 
 class Runner:
-    def __init__(self, kit: dict[str, KitTest], endpoints: Endpoints, patients: Patients) -> None:
+    def __init__(self, kit: dict[str, KitTest], endpoints: Endpoints, patients: Patients,
+                 params: dict[str, str] | None = None) -> None:
+        """`params`: the toolkit's test parameters the user gives (its UI fields, e.g.
+        `$repuid$`), filled in every test's messages."""
         self.kit = dict(kit)
         self.endpoints = endpoints
         self.patients = patients
+        self.params = dict(params or {})
+        self.last_write = 0.0             # when the last submission, update or removal answered
         self.runlog = RunLog()
         self.outcome = Outcome()
         self._done: set[str] = set()
@@ -70,6 +75,15 @@ class Runner:
                 f"test {test_id} (a toolkit patient feed) is not in the kit: patient {patient} "
                 + ("fed by the runner" if fed else "not fed (--patient-feed none)"))
         return self._feed_tests[test_id]
+
+    def after_last_write(self) -> None:
+        """Wait, if need be, until the clock's second is past the last write's. A `$now$` is
+        to the second, as the toolkit's; filled in the second an earlier step registered
+        something, it would not come after it (NIST 11899 in_updatetime asks for the folders
+        updated before $now$, an exclusive bound, expecting those its data test loaded; the
+        toolkit loads that data long before)."""
+        if int(time.time()) == int(self.last_write):
+            time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
     # --- running -------------------------------------------------------------------------------
 
@@ -108,7 +122,7 @@ class Runner:
         self._done.add(test_id)
         self.outcome.tests.append(test)
         self.outcome.notes += [f"{test.id}: {note}" for note in test.notes]
-        state = TestState(self._test_patient(test))
+        state = TestState(self._test_patient(test), dict(self.params))
         for section in test.sections:
             scope = Scope(self, test, section, state)
             if section.problem:

@@ -23,8 +23,11 @@ class Run(Protocol):
     endpoints: Endpoints
     patients: Patients
     provided: set[str]
+    last_write: float
 
     def known(self, test_id: str) -> bool: ...
+
+    def after_last_write(self) -> None: ...
 
     def feed_test_patient(self, test_id: str) -> str: ...
 

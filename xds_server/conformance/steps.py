@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from . import contents, judge
 from .exchange import REPOSITORY_SIDE, Reply, Unreachable
+from .linkage import unfilled
 from .log import Missing, StepRecord, add_xml, evaluate_report
 from .patients import FeedError
-from .plan import Step, Transaction
+from .plan import Step, Transaction, use_id_of
 from .prepare import Prepared, TemplateError, prepare
 from .scope import PATIENT, Scope
 from .testkit import BadTestdir
@@ -100,6 +101,11 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
     if t.wait_ms:
         time.sleep(t.wait_ms / 1000)
     prepared = prepare(scope, step, t, record, alt_patient)
+    left = unfilled(prepared.message)
+    if left:
+        raise _Verdict(NOT_RUN, f"the message still holds {', '.join(left)}: no step, report "
+                                "or test parameter gave it a value (the toolkit's test "
+                                "parameters, typed in its UI, are given with --param)")
     reply, documents, unbound = send(scope, t, prepared, record)
     add_xml(record, "Result", reply.payload)
     if t.iti == "ITI-43":
@@ -107,7 +113,8 @@ def _run(scope: Scope, step: Step, t: Transaction, record: StepRecord,
     else:
         problems = judge.status_problems(step, reply)
     if t.expected_contents is not None:
-        problems += contents.check(t.expected_contents, reply.payload)
+        problems += contents.check(t.expected_contents, reply.payload,
+                                   lambda e: scope.use_id(use_id_of(e), step.id))
     if not problems and "Fault" not in judge.expected_statuses(step):
         _publish_reports(scope, t, record, prepared, reply)
     detail_errors = "; ".join(str(e) for e in reply.errors)
@@ -154,15 +161,19 @@ def _feed(scope: Scope, t: Transaction, record: StepRecord) -> tuple[str, list[s
 def _retrieve_problems(scope: Scope, step: Step, t: Transaction, prepared: Prepared,
                        reply: Reply, files: dict[str, bytes]) -> list[str]:
     problems = judge.status_problems(step, reply)
+    expected = judge.expected_statuses(step)
     if reply.fault or step.expected_error_message or step.expected_error_code:
         return problems
+    if "Success" not in expected and "PartialSuccess" not in expected:
+        return problems + judge.failed_retrieve_problems(reply)
+    partial = "PartialSuccess" in expected and reply.short_status == "PartialSuccess"
     reference = None
     if t.reference_metadata:
         testdir, ref_step = t.reference_metadata
         reference = scope.record(testdir, ref_step, step.id).result()
     requested = judge.requested_documents(prepared.message)
     return problems + judge.retrieve_problems(requested, reply, reference,
-                                              t.expected_mime_type, files)
+                                              t.expected_mime_type, files, partial)
 
 
 def _publish_reports(scope: Scope, t: Transaction, record: StepRecord, prepared: Prepared,

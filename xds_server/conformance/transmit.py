@@ -4,6 +4,8 @@ ReferenceDocuments must come back as; the request as sent is logged as InputMeta
 
 from __future__ import annotations
 
+import time
+
 from lxml import etree
 
 from ..model.content import Attachment
@@ -17,6 +19,7 @@ from .scope import Scope
 XDSB = "urn:ihe:iti:xds-b:2007"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 DE_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+WRITES = frozenset({"ITI-41", "ITI-42", "ITI-57", "ITI-62", "ITI-86"})
 
 
 def _read(scope: Scope, name: str) -> bytes:
@@ -42,21 +45,18 @@ def _provide_request(scope: Scope, t: Transaction, prepared: Prepared
     return request, binaries
 
 
-def _reference_files(scope: Scope, t: Transaction, prepared: Prepared
-                     ) -> tuple[dict[str, bytes], list[str]]:
-    """ReferenceDocument uid → bytes, and the references left unbound. As in the toolkit
-    (RetrieveTransaction), a uid symbol is bound through UseId, UseRepositoryUniqueId or
-    UseObjectRef values only, not UseReport: an unbound reference is not compared (and its
-    file not read); the step's detail names it."""
-    bound = {use.symbol: prepared.values.get(use.symbol) for use in (*t.use_ids,
-                                                                      *t.use_results)}
+def _reference_files(scope: Scope, t: Transaction) -> tuple[dict[str, bytes], list[str]]:
+    """ReferenceDocument uid → bytes (its file, from the section's directory, the toolkit's
+    testplanDir), and the references left unbound. A Retrieve has no metadata processing in
+    the toolkit (RetrieveTransaction): its ReferenceDocument uids are matched as written, so a
+    symbolic one (`$docuid1$`, even when a UseReport fills the same symbol in the request) is
+    never compared, and its file never read; the step's detail names it."""
     files, unbound = {}, []
     for uid, name in t.reference_documents:
-        real = bound.get(uid) or (uid if "$" not in uid else None)
-        if real is None:
+        if "$" in uid:
             unbound.append(uid)
         else:
-            files[real] = _read(scope, name)
+            files[uid] = _read(scope, name)
     return files, unbound
 
 
@@ -73,7 +73,9 @@ def send(scope: Scope, t: Transaction, prepared: Prepared, record: StepRecord
             e.get("value") or "" for e in prepared.message.iter(f"{{{RIM}}}ExternalIdentifier")
             if e.get("identificationScheme") == DE_UNIQUE_ID)
     elif t.iti == "ITI-43":
-        files, unbound = _reference_files(scope, t, prepared)
+        files, unbound = _reference_files(scope, t)
     reply = scope.run.endpoints.send(t.iti, payload, binaries, t.mtom)
+    if t.iti in WRITES:
+        scope.run.last_write = time.time()
     add_xml(record, "InputMetadata", payload)
     return reply, files, unbound

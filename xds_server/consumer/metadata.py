@@ -90,3 +90,11 @@ def status_update(submission_set: SubmissionSet, target: str, original: str,
                          submission_set.entry_uuid, target,
                          slots={v.ORIGINAL_STATUS: [original], v.NEW_STATUS: [new]})
     return Submission(submission_set, [], associations=[change])
+
+
+def submit_association(submission_set: SubmissionSet, association: Association) -> Submission:
+    """ITI-57: add `association` between registered objects (a relationship, or a document
+    filed in a folder), carried by a SubmitAssociation from the submission set."""
+    operation = Association(f"as-{uuid.uuid4().hex[:12]}", v.SUBMIT_ASSOCIATION,
+                            submission_set.entry_uuid, association.entry_uuid)
+    return Submission(submission_set, [], associations=[operation, association])

@@ -14,11 +14,14 @@ STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
 _STATUSES = {s.rsplit(":", 1)[-1]: s for s in v.STATUSES}
 
 
-def _quote(value: str) -> str:
+def _quote(value: str | int) -> str:
+    """A slot value: a string quoted, a number as is ($MetadataLevel)."""
+    if isinstance(value, int):
+        return str(value)
     return "'" + value.replace("'", "''") + "'"
 
 
-def adhoc_query(query_id: str, params: dict[str, str | list[str]],
+def adhoc_query(query_id: str, params: dict[str, str | int | list[str]],
                 return_type: str = "LeafClass") -> etree._Element:
     request = etree.Element(f"{{{QUERY}}}AdhocQueryRequest", nsmap={"query": QUERY, "rim": RIM})
     etree.SubElement(request, f"{{{QUERY}}}ResponseOption", returnType=return_type,

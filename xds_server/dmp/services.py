@@ -13,7 +13,7 @@ their VIHF names (resource-id) only. With XDS_SECURITY=none every call acts as t
 
 from __future__ import annotations
 
-from spyne import Array, ComplexModel, Fault, ServiceBase, Unicode, rpc
+from spyne import Array, ComplexModel, DateTime, Fault, Integer, ServiceBase, Unicode, rpc
 from sqlalchemy import Engine
 
 from ..security.access import OPPOSITIONS, Action, in_scope, may_ask
@@ -26,6 +26,21 @@ AUTHORIZATIONS_NS = "urn:xds-server:dmp:authorizations"
 PRINCIPAL_KEY = "xds.principal"
 REFUSAL_KEY = "xds.refusal"
 
+
+MAX_HISTORY = 1000          # events in one AccessHistory answer
+HISTORY_BYTES = 4 * 1024 * 1024   # and about this much of their text at most
+
+
+def _newest_within(rows: list, budget: int) -> list:
+    """The newest of these time-ordered events whose text fits `budget` (an event naming many
+    documents is long: the answer stays bounded; `since` pages through the rest)."""
+    kept, used = [], 0
+    for row in reversed(rows):
+        used += 256 + len(row.documents or "")
+        if used > budget and kept:
+            break
+        kept.append(row)
+    return kept[::-1]
 
 # required and not empty: an empty patient id is a schema error, answered before any service runs
 PatientId = Unicode(min_occurs=1, min_len=1, nillable=False)
@@ -127,11 +142,17 @@ class PatientService(ServiceBase):
             _audit(ctx, connection, principal, patient)
         return " ".join(sorted(modes)) or "none"
 
-    @rpc(PatientId, _returns=Array(AccessEvent))
-    def AccessHistory(ctx, patient_id):
+    @rpc(PatientId, DateTime(min_occurs=0), Integer(min_occurs=0, ge=1, le=MAX_HISTORY),
+         _returns=Array(AccessEvent))
+    def AccessHistory(ctx, patient_id, since, last):
+        """The record's history, oldest first: the `last` most recent events (at most
+        MAX_HISTORY, the default), from `since` when given; ask again with a later `since` for
+        the next ones. An answer is bounded whatever the history holds."""
         _principal(ctx, patient_id, Action.READ_HISTORY)
         with _engine(ctx).connect() as connection:
-            rows = access_store.audit_trail(connection, store.patient_key(patient_id))
+            rows = access_store.audit_trail(connection, store.patient_key(patient_id),
+                                            since=since, last=last or MAX_HISTORY)
+        rows = _newest_within(rows, HISTORY_BYTES)
         return [AccessEvent(at=row.at.isoformat(), transaction=row.transaction,
                             action=row.action, outcome=row.outcome, subject_id=row.subject_id,
                             role=row.role, structure_id=row.structure_id,

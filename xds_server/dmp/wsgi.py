@@ -22,19 +22,24 @@ from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
 from sqlalchemy import Engine
 
-from ..security.authentication import with_client_certificate
+from ..security.authentication import (
+    FAILED_AUTHENTICATION,
+    INVALID_SECURITY,
+    OUR_ROLES,
+    security_headers,
+    with_client_certificate,
+)
 from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
 from ..soap.endpoint import client_certificate, request_id_of, status_line
 from ..soap.envelope import new_message_id
-from ..soap.faults import RECEIVER, SoapFault, fault_envelope, sender
-from ..soap.namespaces import SOAP12, WSSE, qn
+from ..soap.faults import MUST_UNDERSTAND, RECEIVER, SoapFault, fault_envelope, sender
+from ..soap.namespaces import SOAP12, WSA, WSSE, qn
 from ..soap.xmlparse import MalformedXmlError, UnsafeXmlError, XmlTooLargeError, parse_xml
 from .services import (
     AUTHORIZATIONS_NS,
     PATIENTS_NS,
     PRINCIPAL_KEY,
-    REFUSAL_KEY,
     AuthorizationService,
     PatientService,
 )
@@ -108,6 +113,11 @@ class GuardedService:
         if envelope.tag != _ENVELOPE:
             raise _sender(f"the root element is {envelope.tag}, not a SOAP 1.2 Envelope",
                           "NotSoap12Envelope")
+        parts = [child.tag for child in envelope if isinstance(child.tag, str)]
+        if parts not in ([_BODY], [_HEADER, _BODY]):
+            raise _sender("a SOAP 1.2 Envelope holds an optional Header, then one Body",
+                          "InvalidEnvelope")
+        _check_must_understand(envelope)
         bodies = [child for child in envelope if child.tag == _BODY]
         operations = [child for child in bodies[0] if isinstance(child.tag, str)] \
             if len(bodies) == 1 else []
@@ -131,14 +141,15 @@ class GuardedService:
                 environ[PRINCIPAL_KEY] = with_client_certificate(SYSTEM, *certificate)
             return
         headers = [child for child in envelope if child.tag == _HEADER]
-        blocks = [block for header in headers for block in header if block.tag == _SECURITY]
+        blocks = security_headers(headers[0]) if headers else []
         try:
             if len(blocks) > 1:
                 raise VihfError("the message carries more than one wsse:Security header")
             environ[PRINCIPAL_KEY] = with_client_certificate(
                 self.verifier.principal(blocks[0] if blocks else None), *certificate)
-        except VihfError as exc:
-            environ[REFUSAL_KEY] = str(exc)
+        except VihfError as exc:        # answered here, with the request id, as on /xds
+            raise sender(f"VIHF refused: {exc}", FAILED_AUTHENTICATION if blocks
+                         else INVALID_SECURITY, WSSE) from None
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
                 request_id: str) -> list[bytes]:
@@ -158,6 +169,22 @@ class GuardedService:
         start_response(status, [*headers, ("Content-Length", str(len(body))),
                                  ("X-Request-Id", request_id)])
         return [body]
+
+
+def _check_must_understand(envelope: etree._Element) -> None:
+    """A header block this node must understand and does not is a MustUnderstand fault (SOAP
+    1.2 part 1, 5.2.3): only wsse:Security and WS-Addressing are understood here."""
+    header = envelope.find(_HEADER)
+    for block in [] if header is None else header:
+        if not isinstance(block.tag, str):
+            continue
+        flag = block.get(f"{{{SOAP12}}}mustUnderstand", "false").strip()
+        namespace = etree.QName(block).namespace
+        if flag in ("true", "1") and block.tag != _SECURITY and namespace != WSA and \
+                block.get(f"{{{SOAP12}}}role") in OUR_ROLES:
+            raise SoapFault(MUST_UNDERSTAND, f"header {block.tag} is not understood by this "
+                                             "service", subcodes=(),
+                            not_understood=((namespace or "", etree.QName(block).localname),))
 
 
 def _is_sender_fault(body: bytes) -> bool:

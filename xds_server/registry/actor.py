@@ -26,9 +26,11 @@ class Registry:
     def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
                  profile: MetadataProfile = IHE, disclose_masked_count: bool = False,
                  reads: ReadConnection | None = None,
+                 max_answer_bytes: int = 16 * 2**20,
                  submission_check: Callable[[Submission], list[RegistryError]] | None = None
                  ) -> None:
         """`reads`: the kept read connection, shared with the repository in one process;
+        `max_answer_bytes`: the largest LeafClass answer built (the envelope limit);
         `submission_check`: run on every registration (the signed set's metadata part)."""
         self.engine = engine
         self.profile = profile
@@ -37,7 +39,7 @@ class Registry:
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(engine)
         self.queries = StoredQueries(engine, max_leaf_class_results, disclose_masked_count,
-                                     reads or ReadConnection(engine))
+                                     reads or ReadConnection(engine), max_answer_bytes)
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,

@@ -10,7 +10,6 @@ from sqlalchemy import Connection
 from ..security.access import (
     DELETED,
     MASQUE_PS,
-    DocumentFacts,
     RecordAccess,
     may_read_record,
     may_remove,
@@ -21,65 +20,38 @@ from ..security.principal import Principal
 from ..store import access_store
 from ..store import registry_store as store
 from ..validation.errors import ErrorCode, RegistryError, warning
+from .caller_view import CallerView
 from .query_result import QueryResult
 
 
 def visible_part(connection: Connection, result: QueryResult,
                  principal: Principal) -> QueryResult:
-    """What of a one-patient answer this caller may see (security/access.py decides): hidden
-    documents are left out, and so is every association that touches one, whether the
-    document is in the answer or only at the association's other end (a HasMember of a set to
-    a masked document would name it); a professional the record is closed to keeps only the
-    documents they wrote and the associations between them."""
+    """What of a one-patient answer this caller may see (registry/caller_view.py says what is
+    hidden, of every kind): hidden documents are left out, and so is every association that
+    touches a hidden object, whether that object is in the answer or only at the
+    association's other end; a professional the record is closed to keeps only the documents
+    they wrote and the associations between them."""
     patient = next(iter(result.patients()))
     if result.documents and not result.associations and _carries_policy(result.documents[0]):
         first = result.documents[0]
         access = RecordAccess(bool(first.policy_granted),
                               frozenset((first.policy_opposed or "").split()))
         if may_read_record(principal, access) and principal.role != "administrator" and not any(
-                row.visibility_codes or row.status == DELETED for row in result.documents):
+                row.visibility_codes or row.status == DELETED for row in result.documents) \
+                and not result.submission_sets and not result.folders:
             return result            # the usual case: an open record, nothing masked
         facts = {row.entry_uuid: access_store.facts_of(row) for row in result.documents}
     else:
         access, facts = access_store.access_and_facts(connection, patient,
                                                       principal.subject_id, result.documents)
-    facts.update(_facts_at_the_far_end(connection, patient, result))
-    hidden = {uuid for uuid, fact in facts.items() if not may_see(principal, access, fact)}
-    documents = [row for row in result.documents if row.entry_uuid not in hidden]
-    open_record = may_read_record(principal, access)
-    own = {row.entry_uuid for row in documents}
-    associations = [row for row in result.associations
-                    if row.source not in hidden and row.target not in hidden
-                    and (open_record or (row.source in own and row.target in own))]
-    return QueryResult(documents=documents,
-                       submission_sets=result.submission_sets if open_record else [],
-                       folders=result.folders if open_record else [],
-                       associations=_without_dangling(associations, result.associations))
-
-
-def _facts_at_the_far_end(connection: Connection, patient: str,
-                          result: QueryResult) -> dict[str, DocumentFacts]:
-    """The policy facts of the documents the answer's associations point to but the answer
-    does not hold."""
-    held = {row.entry_uuid for rows in (result.documents, result.submission_sets,
-                                        result.folders, result.associations) for row in rows}
-    ends = sorted({end for row in result.associations for end in (row.source, row.target)}
-                  - held)
-    if not ends:
-        return {}
-    rows = store.object_rows(connection, "document", patient, ends)
-    return access_store.document_facts(connection, patient, rows) if rows else {}
-
-
-def _without_dangling(kept: list, before: list) -> list:
-    """Drop, until none is left, an association whose end is an association dropped (the
-    HasMember from a set that records a folder membership of a hidden document)."""
-    dropped = {row.entry_uuid for row in before} - {row.entry_uuid for row in kept}
-    while dropped:
-        now = [row for row in kept if row.source not in dropped and row.target not in dropped]
-        dropped = {row.entry_uuid for row in kept} - {row.entry_uuid for row in now}
-        kept = now
-    return kept
+    view = CallerView(connection, principal, patient, access)
+    view.know({uuid: not may_see(principal, access, fact) for uuid, fact in facts.items()})
+    hidden = view.hidden([row.entry_uuid for rows in (result.documents, result.submission_sets,
+                                                       result.folders, result.associations)
+                          for row in rows])
+    return QueryResult(*([row for row in rows if row.entry_uuid not in hidden]
+                         for rows in (result.documents, result.submission_sets, result.folders,
+                                      result.associations)))
 
 
 def _carries_policy(row) -> bool:
@@ -90,19 +62,14 @@ def _carries_policy(row) -> bool:
     return True
 
 
-def hidden_documents(connection: Connection, principal: Principal, patient: str,
-                     uuids: list[str]) -> set[str]:
-    """Which of these entryUUIDs name documents of the record hidden from this caller: a
-    query about them answers as if they did not exist."""
+def hidden_objects(connection: Connection, principal: Principal, patient: str,
+                   uuids: list[str]) -> set[str]:
+    """Which of these entryUUIDs name objects of the record hidden from this caller (any kind:
+    registry/caller_view.py): a query or a write about them answers as if they did not
+    exist."""
     if principal.is_system or not uuids:
         return set()
-    rows = store.object_rows(connection, "document", patient, sorted(set(uuids)))
-    if not rows:
-        return set()
-    access, facts = access_store.access_and_facts(connection, patient, principal.subject_id,
-                                                  rows)
-    return {row.entry_uuid for row in rows
-            if not may_see(principal, access, facts[row.entry_uuid])}
+    return CallerView(connection, principal, patient).hidden(uuids)
 
 
 def readable(connection: Connection, principal: Principal, unique_ids: list[str]) -> set[str]:
@@ -118,17 +85,25 @@ def readable(connection: Connection, principal: Principal, unique_ids: list[str]
 
 def removable(connection: Connection, principal: Principal,
               unique_ids: list[str]) -> tuple[set[str], set[str]]:
-    """(the documents by uniqueId the caller sees, those they may remove: as administrator or
-    author)."""
+    """(the documents by uniqueId the caller sees, those whose bytes they may remove). The bytes
+    of a uniqueId are every registration's of it: they may be removed only by a caller who may
+    remove each one (an administrator, or the author of each), and none lies in another
+    record."""
     patient = scope(principal)
     if patient is None:
         return set(unique_ids), set(unique_ids)
     rows = store.object_rows(connection, "document", patient, unique_ids, by="unique_id")
     shown = visible_part(connection, QueryResult(documents=rows), principal).documents if rows \
         else []
-    return ({row.unique_id for row in shown},
-            {row.unique_id for row in shown
-             if may_remove(principal, access_store.facts_of(row).author_ids)})
+    seen = {row.unique_id for row in shown}
+    elsewhere = {entry.unique_id for entry in store.find_by_unique_ids(connection, seen,
+                                                                       "document")
+                 if entry.patient_id != patient}
+    shown_ids = {row.entry_uuid for row in shown}
+    refused = {row.unique_id for row in rows
+               if row.entry_uuid not in shown_ids
+               or not may_remove(principal, access_store.facts_of(row).author_ids)}
+    return seen, seen - refused - elsewhere
 
 
 def masked_notice(connection: Connection, before: QueryResult, after: QueryResult,

@@ -33,7 +33,7 @@ from ..store.xml_packing import pack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding
-from .query_policy import hidden_documents
+from .query_policy import hidden_objects
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -127,15 +127,19 @@ class RegistryWriter:
                                           "UUIDs must be new", "entryUUID"))
         errors += self._check_unique_ids(connection, submission,
                                          [e for e in existing if e.unique_id in unique_ids],
-                                         principal)
+                                         principal, patient)
         errors += self._check_references(connection, submission, plan, principal)
         if errors:
             raise RegistryFailure(errors)
         return plan
 
     def _check_unique_ids(self, connection: Connection, submission: Submission,
-                          existing_entries: list[store.IndexEntry],
-                          principal: Principal) -> list[RegistryError]:
+                          existing_entries: list[store.IndexEntry], principal: Principal,
+                          patient: str) -> list[RegistryError]:
+        """A uniqueId names one object of one record. A document submitted again (the same
+        uniqueId, the same bytes) is accepted only into its own record and only from a caller
+        who sees it: a copy in another record, or one made by someone it is hidden from, would
+        give them a claim on bytes that are not theirs (ITI-86 removes by uniqueId)."""
         errors: list[RegistryError] = []
         name = submission.source_name
         documents = {d.unique_id: d for d in submission.documents}
@@ -159,17 +163,22 @@ class RegistryWriter:
                                     f"uniqueId '{existing.unique_id}' is already registered for "
                                     f"a {existing.kind}", "uniqueId"))
                 continue
+            if existing.patient_id != patient or hidden_objects(
+                    connection, principal, patient, [existing.entry_uuid]):
+                errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                                    f"DocumentEntry {name(document.entry_uuid)}: uniqueId "
+                                    f"'{document.unique_id}' is already registered",
+                                    "DocumentEntry.uniqueId"))
+                continue
             # The same document submitted again (same uniqueId) must be the same bytes.
             for row in store.documents_by_unique_id(connection, existing.patient_id,
                                                     document.unique_id):
                 if (row.hash or "").lower() != (document.hash or "").lower():
-                    # another patient's document: its hash is not this caller's to read
-                    held = f" with hash {row.hash}" if principal.is_system else ""
                     errors.append(error(
                         ErrorCode.NON_IDENTICAL_HASH,
                         f"DocumentEntry {name(document.entry_uuid)}: uniqueId "
-                        f"'{document.unique_id}' is already registered{held}, with other "
-                        f"bytes than this submission's ({document.hash})", "DocumentEntry.hash"))
+                        f"'{document.unique_id}' is already registered with hash {row.hash}, "
+                        f"this submission says {document.hash}", "DocumentEntry.hash"))
                     break
         return errors
 
@@ -190,7 +199,7 @@ class RegistryWriter:
         if not principal.is_system:
             known = {ref: entry for ref, entry in known.items()
                      if entry.patient_id == plan.patient}
-            hidden = hidden_documents(connection, principal, plan.patient, sorted(known))
+            hidden = hidden_objects(connection, principal, plan.patient, sorted(known))
             known = {ref: entry for ref, entry in known.items() if ref not in hidden}
         statuses = self._statuses(connection, plan.patient, known.values())
         for association in submission.associations:
@@ -353,8 +362,21 @@ def _key(value: str | None) -> str | None:
     return dtm_key(value) if value else None
 
 
+# The largest object the registry keeps, as its LeafClass XML. A DocumentEntry is a few KB;
+# the cap stops an object that grows when stored (a Description of 2.5 MB of '"' is 15 MB of
+# '&quot;') from making every later answer about its record huge, or unreadable.
+MAX_STORED_OBJECT_BYTES = 512 * 1024
+
+
 def _xml(element: etree._Element) -> bytes:
-    return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
+    xml = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    if len(xml) > MAX_STORED_OBJECT_BYTES:
+        kind = etree.QName(element).localname
+        raise RegistryFailure([error(META, f"{kind} {element.get('id')}: its metadata is "
+                                           f"{len(xml)} bytes as stored, over the "
+                                           f"{MAX_STORED_OBJECT_BYTES} an object may have",
+                                     kind)])
+    return pack(xml)
 
 
 def _index(entry_uuid: str, unique_id: str | None, kind: str, patient: str) -> dict:

@@ -29,7 +29,7 @@ from ..store import access_store
 from ..store import registry_store as store
 from ..store.registry_store import IndexEntry
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
-from .query_policy import hidden_documents
+from .query_policy import hidden_objects
 
 
 class RegistryRemover:
@@ -53,8 +53,7 @@ class RegistryRemover:
         known = {uuid: entry for uuid, entry in store.find_by_uuids(connection, object_ids).items()
                  if allowed is None or entry.patient_id == allowed}
         if allowed is not None and known:
-            hidden = hidden_documents(connection, principal, allowed,
-                                      [u for u, e in known.items() if e.kind == "document"])
+            hidden = hidden_objects(connection, principal, allowed, list(known))
             known = {uuid: entry for uuid, entry in known.items() if uuid not in hidden}
         return known
 
@@ -158,7 +157,7 @@ class _Seen:
         self.connection, self.principal, self.patient = connection, principal, patient
 
     def name_of_association(self, row) -> str:
-        hidden: Collection[str] = hidden_documents(self.connection, self.principal,
+        hidden: Collection[str] = hidden_objects(self.connection, self.principal,
                                                    self.patient, [row.source, row.target])
         if hidden:
             return "an association you may not see"

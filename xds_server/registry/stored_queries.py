@@ -6,14 +6,11 @@ or logicalId, always resolved to one patient first) and the rendering.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
-from lxml import etree
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Row
 
-from ..ebxml.encode import object_ref
-from ..ebxml.namespaces import rim
 from ..ebxml.query import AdhocQuery
 from ..model import vocabulary as v
 from ..security.access import check_scope, record_facts_needed, scope
@@ -22,13 +19,12 @@ from ..store import queries as sql
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import ReadConnection
-from ..store.xml_packing import unpack
 from ..validation.errors import ErrorCode, RegistryError, RegistryFailure, error
 from .query_args import QueryArgs, check_query
-from .query_policy import hidden_documents, masked_notice, visible_part
-from .query_result import QueryResult
-
-DE = "$XDSDocumentEntry"
+from .query_find import DE, find_documents, find_folders, find_submission_sets
+from .query_policy import hidden_objects, masked_notice, visible_part
+from .query_result import QueryResult, render
+from .query_versions import association_filter, hidden_at_level, level_view, metadata_level
 
 
 def _document_ids(rows) -> list[str]:
@@ -41,23 +37,21 @@ def _document_ids(rows) -> list[str]:
     return [row.unique_id for row in rows]
 
 
+_ID_PARAMETERS = {"entry_uuid": "EntryUUID", "unique_id": "UniqueId", "logical_id": "LogicalID"}
 PATIENT_PARAMETERS = (f"{DE}PatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId",
                       "$patientId")
 
 
-def _patterns(values: Iterable[str]) -> list[str]:
-    """AuthorPerson values use % and _ as wildcards, like SQL LIKE."""
-    return list(values)
-
-
 class StoredQueries:
     def __init__(self, engine: Engine, max_leaf_class_results: int,
-                 disclose_masked_count: bool = False, reads: ReadConnection | None = None) -> None:
+                 disclose_masked_count: bool = False, reads: ReadConnection | None = None,
+                 max_answer_bytes: int = 16 * 2**20) -> None:
         self.engine = engine
         self.disclose_masked_count = disclose_masked_count
         self.audit_writer = ReadAuditWriter(engine)
         self._reads = reads or ReadConnection(engine)
         self.max_leaf_class_results = max_leaf_class_results
+        self.max_answer_bytes = max_answer_bytes
 
     def run(self, adhoc: AdhocQuery, principal: Principal) -> list[bytes]:
         """The objects to return, or RegistryFailure with the errors."""
@@ -77,7 +71,7 @@ class StoredQueries:
         handler = HANDLERS[args.query.name]
 
         def answer(connection: Connection) -> QueryResult:
-            result = handler(self, connection, args)
+            result = level_view(connection, handler(self, connection, args), args)
             patients = result.patients()
             check_scope(principal, patients, args.query.name)
             if not principal.is_system and len(patients) == 1:
@@ -109,7 +103,7 @@ class StoredQueries:
                                          f"than the {self.max_leaf_class_results} this registry "
                                          "returns as LeafClass; ask for ObjectRef and fetch them "
                                          "in pages", "")])
-        return render(result, args.return_type), notices
+        return render(result, args.return_type, self.max_answer_bytes), notices
 
     def _audit_read(self, principal: Principal, result: QueryResult,
                     patients: set[str], args: QueryArgs) -> None:
@@ -121,68 +115,16 @@ class StoredQueries:
                                  _document_ids(result.documents), "ITI-18",
                                  f"query={args.query.id}\nreturn_type={args.return_type}")
 
-    # --- Find* --------------------------------------------------------------------------------
+    @staticmethod
+    def _links(connection: Connection, args: QueryArgs, patient: str, uuids: Sequence[str],
+               side: str = "both") -> list[Row]:
+        """The associations touching these objects that the query may return (its
+        $MetadataLevel and $XDSAssociationStatus): what it selects through them follows."""
+        shown = association_filter(args)
+        return [row for row in store.associations_touching(connection, patient, uuids, side)
+                if shown(row)]
 
-    def _document_filters(self, args: QueryArgs, patient: str) -> sql.Filters:
-        filters = sql.Filters(store.patient_key(patient), args.values(f"{DE}Status"))
-        filters.object_types = args.values(f"{DE}Type") or [v.DOC_STABLE]
-        for param, prefix in (("ClassCode", "class"), ("TypeCode", "type"),
-                              ("PracticeSettingCode", "practice"),
-                              ("HealthcareFacilityTypeCode", "facility"),
-                              ("FormatCode", "format")):
-            if args.has(f"{DE}{param}"):
-                filters.codes[prefix] = args.values(f"{DE}{param}")
-        for param, kind in (("EventCodeList", "event_code"),
-                            ("ConfidentialityCode", "confidentiality_code")):
-            for group in args.and_groups(f"{DE}{param}"):
-                filters.value_groups.append((kind, group))
-        if args.has(f"{DE}AuthorPerson"):
-            filters.patterns.append(("author_person", _patterns(args.values(f"{DE}AuthorPerson"))))
-        for param, column in (("CreationTime", "creation_time"),
-                              ("ServiceStartTime", "service_start_time"),
-                              ("ServiceStopTime", "service_stop_time")):
-            start, end = args.value(f"{DE}{param}From"), args.value(f"{DE}{param}To")
-            if start is not None or end is not None:
-                filters.times[column] = (start, end)
-        return filters
-
-    def find_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        filters = self._document_filters(args, args.value(f"{DE}PatientId"))
-        filters.policy_reader = args.reader
-        filters.policy_needs = args.reader_needs
-        if args.has(f"{DE}ReferenceIdList"):
-            filters.value_groups.append(
-                ("reference_id", [(value, None) for value in args.values(f"{DE}ReferenceIdList")]))
-        limit = self.max_leaf_class_results + 1 if args.return_type == "LeafClass" else None
-        return QueryResult(documents=sql.find_documents(
-            connection, filters, limit, with_xml=args.return_type == "LeafClass"))
-
-    def find_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        filters = sql.Filters(store.patient_key(args.value("$XDSSubmissionSetPatientId")),
-                              args.values("$XDSSubmissionSetStatus"))
-        if args.has("$XDSSubmissionSetSourceId"):
-            filters.column_in["source_id"] = args.values("$XDSSubmissionSetSourceId")
-        if args.has("$XDSSubmissionSetContentType"):
-            filters.codes["content_type"] = args.values("$XDSSubmissionSetContentType")
-        if args.has("$XDSSubmissionSetAuthorPerson"):
-            filters.patterns.append(("author_person",
-                                     _patterns(args.values("$XDSSubmissionSetAuthorPerson"))))
-        start = args.value("$XDSSubmissionSetSubmissionTimeFrom")
-        end = args.value("$XDSSubmissionSetSubmissionTimeTo")
-        if start is not None or end is not None:
-            filters.times["submission_time"] = (start, end)
-        return QueryResult(submission_sets=sql.find_submission_sets(connection, filters))
-
-    def find_folders(self, connection: Connection, args: QueryArgs) -> QueryResult:
-        filters = sql.Filters(store.patient_key(args.value("$XDSFolderPatientId")),
-                              args.values("$XDSFolderStatus"))
-        for group in args.and_groups("$XDSFolderCodeList"):
-            filters.value_groups.append(("folder_code", group))
-        start = args.value("$XDSFolderLastUpdateTimeFrom")
-        end = args.value("$XDSFolderLastUpdateTimeTo")
-        if start is not None or end is not None:
-            filters.times["last_update_time"] = (start, end)
-        return QueryResult(folders=sql.find_folders(connection, filters))
+    # --- Find* (query_find.py) and GetAll -----------------------------------------------------
 
     def get_all(self, connection: Connection, args: QueryArgs) -> QueryResult:
         patient = store.patient_key(args.value("$patientId"))
@@ -194,7 +136,7 @@ class StoredQueries:
             folders=sql.find_folders(connection,
                                      sql.Filters(patient, args.values("$XDSFolderStatus"))))
         returned = _uuids(result.documents, result.submission_sets, result.folders)
-        touching = store.associations_touching(connection, patient, sorted(returned))
+        touching = self._links(connection, args, patient, sorted(returned))
         between = [row for row in touching if row.source in returned and row.target in returned]
         # ... and the set→association HasMembers that record folder memberships among them
         memberships = {row.entry_uuid for row in between}
@@ -206,38 +148,37 @@ class StoredQueries:
 
     def _resolve(self, connection: Connection, args: QueryArgs, prefix: str,
                  kind: str) -> tuple[str | None, list[Row]]:
-        """Rows of `kind` named by EntryUUID, UniqueId or LogicalID; one patient or an error."""
+        """Rows of `kind` named by EntryUUID, UniqueId or LogicalID; one patient or an error.
+        A uniqueId or logicalId names every version of an object, wherever an update moved it
+        (its versions share the uniqueId object_index holds for every patient)."""
         if args.has(f"{prefix}EntryUUID"):
-            entries = store.find_by_uuids(connection, args.values(f"{prefix}EntryUUID")).values()
-        elif args.has(f"{prefix}UniqueId"):
-            entries = store.find_by_unique_ids(connection, args.values(f"{prefix}UniqueId"), kind)
+            by, values = "entry_uuid", args.values(f"{prefix}EntryUUID")
+            entries = list(store.find_by_uuids(connection, values).values())
         else:
-            entries = store.find_by_uuids(connection, args.values(f"{prefix}LogicalID")).values()
+            by = "unique_id" if args.has(f"{prefix}UniqueId") else "logical_id"
+            values = args.values(f"{prefix}UniqueId" if by == "unique_id" else
+                                 f"{prefix}LogicalID")
+            unique_ids = values if by == "unique_id" else \
+                [e.unique_id for e in store.find_by_uuids(connection, values).values()
+                 if e.kind == kind]
+            entries = store.find_by_unique_ids(connection, unique_ids, kind)
         entries = [e for e in entries if e.kind == kind and args.in_scope(e.patient_id)]
-        patients = {e.patient_id for e in entries}
-        if len(patients) > 1 and _one_patient_only(args):
-            raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
-                                         f"{args.query.name}: the ids given belong to "
-                                         f"{len(patients)} patients", f"{prefix}EntryUUID")])
-        if not entries:
-            return None, []
-        rows = []
-        for patient in sorted(patients):
-            if args.has(f"{prefix}LogicalID"):
-                found = store.object_rows(connection, kind, patient,
-                                          args.values(f"{prefix}LogicalID"), by="logical_id")
-            elif args.has(f"{prefix}UniqueId"):
-                found = store.object_rows(connection, kind, patient,
-                                          args.values(f"{prefix}UniqueId"), by="unique_id")
-            else:
-                found = store.object_rows(connection, kind, patient,
-                                          [e.entry_uuid for e in entries
-                                           if e.patient_id == patient])
+        rows: list[Row] = []
+        for patient in sorted({e.patient_id for e in entries}):
+            asked = values if by != "entry_uuid" else \
+                [e.entry_uuid for e in entries if e.patient_id == patient]
+            found = store.object_rows(connection, kind, patient, asked, by=by)
             if kind == "document":     # a hidden document, asked for by id, does not exist
-                hidden = hidden_documents(connection, args.principal, patient,
+                hidden = hidden_objects(connection, args.principal, patient,
                                           [row.entry_uuid for row in found])
                 found = [row for row in found if row.entry_uuid not in hidden]
             rows += found
+        patients = {row.patient_id for row in rows}
+        if len(patients) > 1 and _one_patient_only(args):
+            raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
+                                         f"{args.query.name}: the ids given name objects of "
+                                         f"{len(patients)} patients",
+                                         f"{prefix}{_ID_PARAMETERS[by]}")])
         return (patients.pop() if len(patients) == 1 else None), rows
 
     def get_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
@@ -256,14 +197,14 @@ class StoredQueries:
             if args.in_scope(entry.patient_id):
                 by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
         for patient, asked in by_patient.items():
-            hidden = hidden_documents(connection, args.principal, patient, asked)
+            hidden = hidden_objects(connection, args.principal, patient, asked)
             by_patient[patient] = [uuid for uuid in asked if uuid not in hidden]
         return by_patient
 
     def get_associations(self, connection: Connection, args: QueryArgs) -> QueryResult:
         result = QueryResult()
         for patient, uuids in self._asked_objects(connection, args).items():
-            result.associations += store.associations_touching(connection, patient, uuids)
+            result.associations += self._links(connection, args, patient, uuids)
         return result
 
     def get_documents_and_associations(self, connection: Connection,
@@ -271,16 +212,15 @@ class StoredQueries:
         documents = self._resolve(connection, args, DE, "document")[1]
         result = QueryResult(documents=documents)
         for patient in sorted({row.patient_id for row in documents}):
-            result.associations += store.associations_touching(
-                connection, patient, [row.entry_uuid for row in documents
-                                      if row.patient_id == patient])
+            result.associations += self._links(
+                connection, args, patient, [row.entry_uuid for row in documents
+                                            if row.patient_id == patient])
         return result
 
     def get_submission_sets(self, connection: Connection, args: QueryArgs) -> QueryResult:
         result = QueryResult()
         for patient, uuids in self._asked_objects(connection, args).items():
-            links = [row for row in store.associations_touching(connection, patient, uuids,
-                                                                "target")
+            links = [row for row in self._links(connection, args, patient, uuids, "target")
                      if row.type == v.HAS_MEMBER]
             sets = store.object_rows(connection, "submission_set", patient,
                                      sorted({row.source for row in links}))
@@ -301,8 +241,8 @@ class StoredQueries:
 
     def _package_contents(self, connection: Connection, args: QueryArgs, patient: str,
                           package: Row, include_folders: bool) -> QueryResult:
-        links = [row for row in store.associations_touching(connection, patient,
-                                                            [package.entry_uuid], "source")
+        links = [row for row in self._links(connection, args, patient, [package.entry_uuid],
+                                            "source")
                  if row.type == v.HAS_MEMBER]
         members = [row.target for row in links]
         filters = self._content_filters(args, patient, list(v.STATUSES))
@@ -319,9 +259,10 @@ class StoredQueries:
             # the folder memberships this set recorded, and the set's HasMember on each
             # (ITI TF-2a 3.18.4.1.2.3.7.6: HasMember SubmissionSet → Association)
             linked = {row.target for row in links}
+            shown = association_filter(args)
             memberships = [row for row in store.object_rows(
                 connection, "association", patient, sorted(linked))
-                if row.source in found and row.target in found]
+                if row.source in found and row.target in found and shown(row)]
             kept = {row.entry_uuid for row in memberships}
             result.associations += memberships + [row for row in links if row.target in kept]
         return result
@@ -329,16 +270,27 @@ class StoredQueries:
     def _package_and_contents(self, connection: Connection, args: QueryArgs, prefix: str,
                               kind: str) -> QueryResult:
         """A submission set or folder named by id, with its members (and, for a set, its
-        folders and the folder memberships it recorded)."""
+        folders and the folder memberships it recorded). A folder's uniqueId names its
+        versions: each one the level shows comes with its own members (NIST 20000d/e)."""
         patient, packages = self._resolve(connection, args, prefix, kind)
         if not packages or patient is None:
             return QueryResult()
         is_set = kind == "submission_set"
-        result = self._package_contents(connection, args, patient, packages[0], is_set)
         if is_set:
-            result.submission_sets = packages[:1]
+            packages = packages[:1]
         else:
-            result.folders = packages[:1]
+            hidden = hidden_at_level(connection, "folder", packages, metadata_level(args))
+            packages = [row for row in packages if row.entry_uuid not in hidden]
+        result = QueryResult(submission_sets=packages if is_set else [],
+                             folders=[] if is_set else packages)
+        seen: set[str] = set()
+        for package in packages:
+            contents = self._package_contents(connection, args, patient, package, is_set)
+            for mine, theirs in ((result.documents, contents.documents),
+                                 (result.folders, contents.folders),
+                                 (result.associations, contents.associations)):
+                mine += [row for row in theirs if row.entry_uuid not in seen]
+                seen |= {row.entry_uuid for row in theirs}
         return result
 
     def get_submission_set_and_contents(self, connection: Connection,
@@ -353,20 +305,22 @@ class StoredQueries:
         patient, documents = self._resolve(connection, args, DE, "document")
         if not documents or patient is None:
             return QueryResult()
-        links = [row for row in store.associations_touching(
-            connection, patient, [row.entry_uuid for row in documents], "target")
+        links = [row for row in self._links(
+            connection, args, patient, [row.entry_uuid for row in documents], "target")
             if row.type == v.HAS_MEMBER]
         return QueryResult(folders=store.object_rows(connection, "folder", patient,
                                                      sorted({row.source for row in links})))
 
     def get_related_documents(self, connection: Connection, args: QueryArgs) -> QueryResult:
         patient, documents = self._resolve(connection, args, DE, "document")
+        hidden = hidden_at_level(connection, "document", documents, metadata_level(args))
+        documents = [row for row in documents if row.entry_uuid not in hidden]
         if not documents or patient is None:
             return QueryResult()
         wanted_types = {v.LEGACY_ASSOCIATION_TYPES.get(t, t)
                         for t in args.values("$AssociationTypes")}
         origin = documents[0].entry_uuid
-        links = [row for row in store.associations_touching(connection, patient, [origin])
+        links = [row for row in self._links(connection, args, patient, [origin])
                  if row.type in wanted_types]
         others = sorted({row.source if row.target == origin else row.target for row in links})
         types = args.values(f"{DE}Type") or list(v.DOCUMENT_ENTRY_TYPES)
@@ -396,10 +350,13 @@ SINGLE_STATEMENT = frozenset({"FindDocuments", "FindDocumentsByReferenceId", "Fi
                               "FindFolders"})
 
 HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult]] = {
-    "FindDocuments": StoredQueries.find_documents,
-    "FindDocumentsByReferenceId": StoredQueries.find_documents,
-    "FindSubmissionSets": StoredQueries.find_submission_sets,
-    "FindFolders": StoredQueries.find_folders,
+    "FindDocuments": lambda queries, connection, args: find_documents(
+        connection, args, queries.max_leaf_class_results),
+    "FindDocumentsByReferenceId": lambda queries, connection, args: find_documents(
+        connection, args, queries.max_leaf_class_results),
+    "FindSubmissionSets": lambda _queries, connection, args: find_submission_sets(connection,
+                                                                                  args),
+    "FindFolders": lambda _queries, connection, args: find_folders(connection, args),
     "GetAll": StoredQueries.get_all,
     "GetDocuments": StoredQueries.get_documents,
     "GetFolders": StoredQueries.get_folders,
@@ -411,34 +368,3 @@ HANDLERS: dict[str, Callable[[StoredQueries, Connection, QueryArgs], QueryResult
     "GetFoldersForDocument": StoredQueries.get_folders_for_document,
     "GetRelatedDocuments": StoredQueries.get_related_documents,
 }
-
-_APPROVED_ATTRIBUTE = f'status="{v.APPROVED}"'.encode()
-
-
-def _leaf(row: Row, kind: str) -> bytes:
-    """The registered XML with what changes after registration (status, lastUpdateTime).
-
-    Registered XML says Approved; a later status is patched into the root's attribute without
-    parsing. A folder whose lastUpdateTime moved is re-serialised (rare)."""
-    xml = unpack(row.xml)
-    if xml.startswith(b"<?xml"):
-        xml = xml[xml.index(b"?>") + 2:].lstrip()
-    if row.status != v.APPROVED:
-        xml = xml.replace(_APPROVED_ATTRIBUTE, f'status="{row.status}"'.encode(), 1)
-    if kind == "folder" and row.last_update_time:
-        element = etree.fromstring(xml)
-        for slot in element.findall(rim("Slot")):
-            if slot.get("name") == "lastUpdateTime":
-                slot.find(f"{rim('ValueList')}/{rim('Value')}").text = row.last_update_time
-                break
-        xml = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
-    return xml
-
-
-def render(result: QueryResult, return_type: str) -> list[bytes]:
-    groups = (("document", result.documents), ("submission_set", result.submission_sets),
-              ("folder", result.folders), ("association", result.associations))
-    if return_type == "ObjectRef":
-        return [etree.tostring(object_ref(row.entry_uuid)) for _, rows in groups
-                for row in rows]
-    return [_leaf(row, kind) for kind, rows in groups for row in rows]

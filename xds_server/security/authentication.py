@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import ConfigError, Settings
 from ..soap.faults import sender
 from ..soap.message import SoapRequest
-from ..soap.namespaces import WSSE, qn
+from ..soap.namespaces import SOAP12, WSSE, qn
 from .principal import SYSTEM, Principal
 from .vihf import VihfError, VihfVerifier
 
@@ -18,6 +18,16 @@ from .vihf import VihfError, VihfVerifier
 INVALID_SECURITY = "InvalidSecurity"
 FAILED_AUTHENTICATION = "FailedAuthentication"
 _SECURITY = qn(WSSE, "Security")
+_ROLE = qn(SOAP12, "role")
+# the SOAP 1.2 roles this node plays (a header without a role is for the ultimate receiver)
+OUR_ROLES = (None, f"{SOAP12}/role/next", f"{SOAP12}/role/ultimateReceiver")
+
+
+def security_headers(headers) -> list:
+    """The wsse:Security header blocks addressed to this node: one targeted at another SOAP
+    role is not ours to read (nor to be tricked by)."""
+    return [block for block in headers if block.tag == _SECURITY
+            and block.get(_ROLE) in OUR_ROLES]
 
 
 def verifier_for(settings: Settings) -> VihfVerifier | None:
@@ -29,7 +39,8 @@ def verifier_for(settings: Settings) -> VihfVerifier | None:
                           "directory of the authorities that sign VIHF assertions (or "
                           "XDS_SECURITY=none on a test platform)")
     try:
-        return VihfVerifier.from_path(Path(settings.vihf_trusted_certs))
+        return VihfVerifier.from_path(Path(settings.vihf_trusted_certs),
+                                      accept_sha1=settings.vihf_accept_sha1)
     except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
         raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
                           ) from None
@@ -41,7 +52,7 @@ def authenticator_for(verifier: VihfVerifier | None) -> Callable[[SoapRequest], 
         return None
 
     def authenticate(request: SoapRequest) -> Principal:
-        blocks = [block for block in request.envelope.headers if block.tag == _SECURITY]
+        blocks = security_headers(request.envelope.headers)
         security = blocks[0] if blocks else None
         try:
             if len(blocks) > 1:    # which one would be read? (a forged one beside the signed)
@@ -59,8 +70,8 @@ def caller(request: SoapRequest) -> Principal:
     carrying the request id and transaction the audit trail records, and the header that
     proved it (forwarded to a remote registry)."""
     principal = request.principal if isinstance(request.principal, Principal) else SYSTEM
-    credential = None if principal.is_system else \
-        request.envelope.header_block(_SECURITY)
+    blocks = [] if principal.is_system else security_headers(request.envelope.headers)
+    credential = blocks[0] if blocks else None
     return dataclasses.replace(principal, request_id=request.request_id,
                                transaction=request.transaction, credential=credential,
                                client_address=request.client_address,

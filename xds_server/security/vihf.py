@@ -39,7 +39,7 @@ from .vihf_reading import (
     signature_of,
     whole_text,
 )
-from .x509 import CertificateError, parse_dn, subject_of_base64
+from .x509 import CertificateError, CertificateFacts, der_of_base64, facts_of, parse_dn
 
 __all__ = ["DS", "HL7", "PURPOSES", "PURPOSE_OF_USE_SYSTEM", "SAML", "VihfError",
            "VihfVerifier", "trusted_keys"]
@@ -80,6 +80,16 @@ def trusted_keys(path: Path) -> xmlsec.KeysManager:
     return manager
 
 
+@dataclass(frozen=True)
+class _TrustedSigner:
+    """A signing certificate whose chain to a trusted authority xmlsec verified once, with its
+    key ready: assertions it signs later are verified with that key alone (the chain of the
+    same certificate bytes cannot change; its validity window is checked on each use)."""
+
+    key: xmlsec.Key
+    facts: CertificateFacts
+
+
 @dataclass
 class _Verified:
     principal: Principal
@@ -99,7 +109,12 @@ class VihfVerifier:
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cache_size: int = 10_000
+    accept_sha1: bool = False          # XDS_VIHF_ACCEPT_SHA1: older clients' rsa-sha1
     _verified: OrderedDict[bytes, _Verified] = field(default_factory=OrderedDict, repr=False)
+    # SHA-256 of a signing certificate's DER → its verified chain's result (never per
+    # assertion text: every new assertion's signature is verified)
+    _signers: dict[bytes, _TrustedSigner] = field(default_factory=dict, repr=False)
+    signer_cache_size: int = 1_000
 
     @classmethod
     def from_path(cls, path: Path, **options) -> VihfVerifier:
@@ -114,7 +129,7 @@ class VihfVerifier:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        parts = signature_of(assertion)
+        parts = signature_of(assertion, self.accept_sha1)
         key = _cache_key(assertion, parts)
         cached = self._verified.get(key)
         if cached is None:
@@ -143,22 +158,48 @@ class VihfVerifier:
 
     def _verify_signature(self, assertion: etree._Element, parts: SignatureParts) -> None:
         self._check_unique_id(assertion)
+        try:
+            der = der_of_base64(whole_text(parts.certificate, "X509Certificate"))
+        except CertificateError as exc:
+            raise VihfError(f"the signing certificate cannot be read: {exc}") from None
+        fingerprint = hashlib.sha256(der).digest()
+        signer = self._signers.get(fingerprint)
         xmlsec.tree.add_ids(assertion, ["ID"])
-        context = xmlsec.SignatureContext(self.keys)
+        if signer is None:
+            context = xmlsec.SignatureContext(self.keys)   # the chain, verified by xmlsec
+        else:
+            self._check_certificate_window(signer.facts)
+            context = xmlsec.SignatureContext()
+            context.key = signer.key
         try:
             context.verify(parts.signature)
         except xmlsec.Error:
             raise VihfError("the VIHF signature does not verify (altered assertion, or a "
                             "certificate this server does not trust)") from None
-        certificate = whole_text(parts.certificate, "X509Certificate")
+        if signer is None:
+            signer = self._trust(fingerprint, der)
         issuer = issuer_of(assertion)
-        try:
-            signer = subject_of_base64(certificate)
-        except CertificateError as exc:
-            raise VihfError(f"the signing certificate cannot be read: {exc}") from None
-        if parse_dn(issuer) != signer:
+        if parse_dn(issuer) != signer.facts.subject:
             raise VihfError(f"the Issuer '{issuer}' is not the subject of the signing "
                             "certificate")
+
+    def _trust(self, fingerprint: bytes, der: bytes) -> _TrustedSigner:
+        try:
+            facts = facts_of(der)
+            key = xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatCertDer)
+        except (CertificateError, xmlsec.Error) as exc:
+            raise VihfError(f"the signing certificate cannot be read: {exc}") from None
+        signer = _TrustedSigner(key, facts)
+        if len(self._signers) >= self.signer_cache_size:
+            self._signers.clear()
+        self._signers[fingerprint] = signer
+        return signer
+
+    def _check_certificate_window(self, facts: CertificateFacts) -> None:
+        now = self.now()
+        if not facts.not_before <= now <= facts.not_after:
+            raise VihfError("the VIHF signature does not verify (the signing certificate is "
+                            "not valid now)")
 
     def _check_times(self, assertion: etree._Element) -> tuple[dt.datetime, dt.datetime | None]:
         """Check the validity window; returns it (IssueInstant, NotOnOrAfter) for the cache."""

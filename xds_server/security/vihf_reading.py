@@ -4,24 +4,30 @@ covers, each value as its whole text, each identity attribute once.
 An enveloped signature covers its assertion minus the `ds:Signature` element itself, and
 canonicalisation drops comments, so anything planted inside the Signature, and any comment
 spliced into a value, still verifies. These rules close that gap. Each row says the attack it
-stops; `tests/test_vihf_attacks.py` mounts each attack.
+stops; tests/test_trust_attacks.py, test_trust_round2.py and test_vihf.py (the XSW1-8 shapes)
+mount each attack.
 
 Each rule, and the attack it stops:
 
-1. One `wsse:Security` header, holding one `saml:Assertion` as a direct child: a second,
-   forged assertion or header read instead of the signed one (XSW).
+1. One `wsse:Security` header addressed to this node (no SOAP role, or next/ultimateReceiver),
+   holding one `saml:Assertion` as a direct child: a second, forged assertion or header read
+   instead of the signed one (XSW).
 2. The assertion's ID appears once in the whole message and the single Reference is `#ID`:
    signature wrapping (XSW1-8), the Reference resolving to a copy hidden elsewhere.
 3. One `ds:Signature`, a direct child of the assertion, holding exactly SignedInfo,
-   SignatureValue and KeyInfo/X509Data/X509Certificate: attributes planted in a `ds:Object`
-   or in `ds:KeyInfo` after signing (unsigned, yet inside the assertion).
-4. Reference transforms only enveloped-signature and canonicalisation, known algorithms: an
-   XPath or XSLT transform leaving parts of the assertion out of the digest.
+   SignatureValue and KeyInfo/X509Data/X509Certificate, each element of it in its place and
+   the value elements holding their text alone, no comment or processing instruction:
+   attributes planted in a `ds:Object`, in `ds:KeyInfo` or in `ds:SignatureValue` after
+   signing (unsigned, yet inside the assertion).
+4. Reference transforms only enveloped-signature and canonicalisation, known algorithms (SHA-1
+   only with XDS_VIHF_ACCEPT_SHA1): an XPath or XSLT transform leaving parts of the assertion
+   out of the digest; a collision-prone digest.
 5. The principal is read from the assertion's own `saml:Subject` and its direct
    `saml:AttributeStatement` children only: attributes read from Advice, Evidence or the
    Signature.
-6. A value is an element with no child node (element, comment, processing instruction):
-   CVE-2017-11427-style truncation, `810101234567<!--x-->0` read as `810101234567`.
+6. A value is an element with no child node (element, comment, processing instruction), only
+   XML whitespace stripped from it: CVE-2017-11427-style truncation, `810101234567<!--x-->0`
+   read as `810101234567`; two NameIDs differing by a no-break space read as one caller.
 7. NameID, resource-id, role, purpose of use and structure present and not empty, the
    resource-id a CX with an ISO authority: an empty resource-id skipping the patient check,
    an anonymous caller.
@@ -81,13 +87,35 @@ SIGNATURE_METHODS = frozenset({
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",          # older DMP clients (CI-SIS)
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
 })
 DIGEST_METHODS = frozenset({
     "http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512", "http://www.w3.org/2000/09/xmldsig#sha1",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
 })
+# SHA-1, which older DMP clients sign with (CI-SIS): accepted only when XDS_VIHF_ACCEPT_SHA1
+SHA1_SIGNATURE_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#rsa-sha1"})
+SHA1_DIGEST_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#sha1"})
+
+# what each element of the signature may hold (rule 3): anything else, anywhere inside the
+# Signature, is content nobody signed; a text element holds text alone
+_INCLUSIVE = f"{{{EXC_C14N_NS}}}InclusiveNamespaces"
+_CHILDREN: dict[str, frozenset[str]] = {
+    "SignedInfo": frozenset({"CanonicalizationMethod", "SignatureMethod", "Reference"}),
+    "CanonicalizationMethod": frozenset({_INCLUSIVE}),
+    "SignatureMethod": frozenset(),
+    "Reference": frozenset({"Transforms", "DigestMethod", "DigestValue"}),
+    "Transforms": frozenset({"Transform"}),
+    "Transform": frozenset({_INCLUSIVE}),
+    "DigestMethod": frozenset(),
+    "KeyInfo": frozenset({"X509Data"}),
+    "X509Data": frozenset({"X509Certificate"}),
+    _INCLUSIVE: frozenset(),
+}
+_TEXT_ONLY = frozenset({"SignatureValue", "DigestValue", "X509Certificate"})
+# XML's own whitespace, the only one stripped from a value: NBSP and other Unicode spaces are
+# part of the value (two NameIDs differing by them are two callers)
+XML_SPACE = " \t\r\n"
 
 
 class VihfError(Exception):
@@ -117,7 +145,8 @@ def _only(parent: etree._Element, names: tuple[str, ...], where: str) -> list[et
         found = ", ".join(etree.QName(tag).localname for tag in tags) or "nothing"
         raise VihfError(f"{where} must hold exactly {', '.join(names)} (found {found}): "
                         "anything else inside a signature is not signed")
-    if (parent.text or "").strip() or any((child.tail or "").strip() for child in parent) \
+    if (parent.text or "").strip(XML_SPACE) or \
+            any((child.tail or "").strip(XML_SPACE) for child in parent) \
             or any(isinstance(child, etree._ProcessingInstruction) for child in parent):
         raise VihfError(f"{where} holds text or processing instructions besides its elements")
     return children
@@ -133,7 +162,34 @@ class SignatureParts(NamedTuple):
     certificate: etree._Element
 
 
-def signature_of(assertion: etree._Element) -> SignatureParts:
+def _check_contents(signature: etree._Element) -> None:
+    """Every element inside the Signature is one the signature is made of, in its place; no
+    comment or processing instruction anywhere in it (rule 3)."""
+    for element in signature.iter():
+        if not isinstance(element.tag, str):
+            raise VihfError("ds:Signature holds a comment or processing instruction")
+        if element is signature:
+            continue
+        local = element.tag if element.tag == _INCLUSIVE else etree.QName(element).localname
+        if element.tag != _INCLUSIVE and etree.QName(element).namespace != DS:
+            raise VihfError(f"ds:Signature holds {element.tag}: nothing there is signed")
+        if local in _TEXT_ONLY:
+            if len(element):
+                raise VihfError(f"ds:{local} must hold its value alone")
+            continue
+        allowed = _CHILDREN.get(local)
+        for child in element:
+            if not isinstance(child.tag, str):
+                raise VihfError("ds:Signature holds a comment or processing instruction")
+            name = child.tag if child.tag == _INCLUSIVE else etree.QName(child).localname
+            if allowed is None or name not in allowed or (
+                    child.tag != _INCLUSIVE and etree.QName(child).namespace != DS):
+                raise VihfError(f"ds:{local} holds {child.tag}: nothing there is signed")
+        if (element.text or "").strip(XML_SPACE):
+            raise VihfError(f"ds:{local} holds text")
+
+
+def signature_of(assertion: etree._Element, accept_sha1: bool = False) -> SignatureParts:
     """The assertion's enveloped signature and the parts of it that are read, after checking
     their shape (rules 3 and 4)."""
     signatures = [child for child in assertion if child.tag == _ds("Signature")]
@@ -142,6 +198,7 @@ def signature_of(assertion: etree._Element) -> SignatureParts:
     if len(signatures) > 1 or sum(1 for _ in assertion.iter(_ds("Signature"))) > 1:
         raise VihfError("the VIHF assertion must carry exactly one ds:Signature")
     signature = signatures[0]
+    _check_contents(signature)
     signed_info, signature_value, key_info = _only(
         signature, ("SignedInfo", "SignatureValue", "KeyInfo"), "ds:Signature")
     _, method, reference = _only(signed_info, ("CanonicalizationMethod", "SignatureMethod",
@@ -149,26 +206,30 @@ def signature_of(assertion: etree._Element) -> SignatureParts:
     canonicalization = _elements(signed_info)[0].get("Algorithm")
     if canonicalization not in _C14N:
         raise VihfError(f"canonicalisation {canonicalization} is not accepted")
-    if method.get("Algorithm") not in SIGNATURE_METHODS:
-        raise VihfError(f"signature method {method.get('Algorithm')} is not accepted")
+    methods = SIGNATURE_METHODS | (SHA1_SIGNATURE_METHODS if accept_sha1 else frozenset())
+    if method.get("Algorithm") not in methods:
+        raise VihfError(f"signature method {method.get('Algorithm')} is not accepted"
+                        + (" (SHA-1: XDS_VIHF_ACCEPT_SHA1)" if method.get("Algorithm") in
+                           SHA1_SIGNATURE_METHODS else ""))
     expected = f"#{assertion.get('ID') or ''}"
     if reference.get("URI") != expected or not assertion.get("ID"):
         raise VihfError(f"the signature must cover the assertion itself (one Reference to "
                         f"{expected})")
-    _check_reference(reference)
+    _check_reference(reference, accept_sha1)
     (x509_data,) = _only(key_info, ("X509Data",), "ds:KeyInfo")
     (certificate,) = _only(x509_data, ("X509Certificate",), "ds:X509Data")
     return SignatureParts(signature, signature_value.text or "", expected,
                           _elements(reference)[-1].text or "", certificate)
 
 
-def _check_reference(reference: etree._Element) -> None:
+def _check_reference(reference: etree._Element, accept_sha1: bool) -> None:
     children = _elements(reference)
     names = tuple(etree.QName(child).localname for child in children)
     if names not in (("Transforms", "DigestMethod", "DigestValue"),
                      ("DigestMethod", "DigestValue")):
         raise VihfError("ds:Reference must hold Transforms, DigestMethod and DigestValue")
-    if children[-2].get("Algorithm") not in DIGEST_METHODS:
+    digests = DIGEST_METHODS | (SHA1_DIGEST_METHODS if accept_sha1 else frozenset())
+    if children[-2].get("Algorithm") not in digests:
         raise VihfError(f"digest method {children[-2].get('Algorithm')} is not accepted")
     if names[0] != "Transforms":
         raise VihfError("an enveloped signature needs the enveloped-signature transform")
@@ -193,7 +254,7 @@ def whole_text(element: etree._Element, what: str) -> str:
     if len(element):
         raise VihfError(f"{what} must be plain text (it holds a comment, a processing "
                         "instruction or an element)")
-    text = (element.text or "").strip()
+    text = (element.text or "").strip(XML_SPACE)
     if not text:
         raise VihfError(f"{what} is empty")
     return text
@@ -229,10 +290,10 @@ def _coded(value: etree._Element, tag: str, what: str) -> etree._Element:
     else."""
     elements = _elements(value)
     if len(elements) != 1 or elements[0].tag != f"{{{HL7}}}{tag}" or \
-            (value.text or "").strip() or (elements[0].tail or "").strip():
+            (value.text or "").strip(XML_SPACE) or (elements[0].tail or "").strip(XML_SPACE):
         raise VihfError(f"{what} must hold exactly one hl7:{tag}")
     code, system = elements[0].get("code", ""), elements[0].get("codeSystem", "")
-    if not code.strip() or not system.strip():
+    if not code.strip(XML_SPACE) or not system.strip(XML_SPACE):
         raise VihfError(f"{what}: hl7:{tag} needs a code and a codeSystem")
     return elements[0]
 

@@ -1,83 +1,61 @@
-"""Just enough X.509 to compare a SAML Issuer with the certificate that signed the assertion:
-the subject distinguished name, read from the DER with a small reader (RFC 5280 §4.1; X.690
-DER). Signature and trust are xmlsec's business, not this module's."""
+"""What the VIHF check reads of an X.509 certificate: its subject (to compare with the SAML
+Issuer) and its validity window (to expire a signer whose chain was verified once). Read with
+`cryptography`; signature and trust stay xmlsec's business."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
 
-# attribute type OIDs (RFC 4519) and the short names DNs are written with
-NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
-         "2.5.4.11": "OU", "2.5.4.5": "SERIALNUMBER", "1.2.840.113549.1.9.1": "E"}
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+# the short names DNs are written with, by attribute OID (RFC 4514; E and SERIALNUMBER as
+# OpenSSL and the DMP's certificates write them)
+NAMES = {NameOID.COMMON_NAME: "CN", NameOID.COUNTRY_NAME: "C", NameOID.LOCALITY_NAME: "L",
+         NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.ORGANIZATION_NAME: "O",
+         NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+         NameOID.EMAIL_ADDRESS: "E"}
 
 
 class CertificateError(ValueError):
     """The bytes are not an X.509 certificate this reader understands."""
 
 
-def _read(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, start of content, end of content) of the DER element at `offset`."""
-    if offset + 2 > len(data):
-        raise CertificateError("truncated DER")
-    tag, length = data[offset], data[offset + 1]
-    offset += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or offset + count > len(data):
-            raise CertificateError("bad DER length")
-        length = int.from_bytes(data[offset:offset + count], "big")
-        offset += count
-    if offset + length > len(data):
-        raise CertificateError("truncated DER")
-    return tag, offset, offset + length
+@dataclass(frozen=True)
+class CertificateFacts:
+    subject: frozenset[tuple[str, str]]
+    not_before: dt.datetime
+    not_after: dt.datetime
 
 
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    children, offset = [], start
-    while offset < end:
-        tag, content, stop = _read(data, offset)
-        children.append((tag, content, stop))
-        offset = stop
-    return children
-
-
-def _oid(value: bytes) -> str:
-    first, rest = divmod(value[0], 40) if value[0] < 80 else (2, value[0] - 80)
-    parts, number = [first, rest], 0
-    for byte in value[1:]:
-        number = (number << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(number)
-            number = 0
-    return ".".join(str(p) for p in parts)
+def facts_of(der: bytes) -> CertificateFacts:
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateError(f"not an X.509 certificate: {exc}") from None
+    pairs = frozenset((NAMES.get(attribute.oid, attribute.oid.dotted_string),
+                       str(attribute.value)) for attribute in certificate.subject)
+    return CertificateFacts(pairs, certificate.not_valid_before_utc,
+                            certificate.not_valid_after_utc)
 
 
 def subject_of(der: bytes) -> frozenset[tuple[str, str]]:
     """The subject DN as a set of (short name, value) pairs."""
-    _, start, end = _read(der, 0)                      # Certificate
-    _, tbs_start, tbs_end = _children(der, start, end)[0]  # tbsCertificate
-    fields = _children(der, tbs_start, tbs_end)
-    if fields and fields[0][0] == 0xA0:                 # [0] version
-        fields = fields[1:]
-    if len(fields) < 5:
-        raise CertificateError("not an X.509 certificate")
-    _, name_start, name_end = fields[4]                 # serial, alg, issuer, validity, subject
-    pairs = []
-    for _, set_start, set_end in _children(der, name_start, name_end):
-        for _, seq_start, seq_end in _children(der, set_start, set_end):
-            (_, oid_start, oid_end), (_, value_start, value_end) = \
-                _children(der, seq_start, seq_end)[:2]
-            oid = _oid(der[oid_start:oid_end])
-            value = der[value_start:value_end].decode("utf-8", errors="replace")
-            pairs.append((NAMES.get(oid, oid), value))
-    return frozenset(pairs)
+    return facts_of(der).subject
+
+
+def der_of_base64(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise CertificateError(f"not a base64 X.509 certificate: {exc}") from None
 
 
 def subject_of_base64(text: str) -> frozenset[tuple[str, str]]:
-    try:
-        return subject_of(base64.b64decode("".join(text.split()), validate=True))
-    except (ValueError, IndexError) as exc:
-        raise CertificateError(f"not a base64 X.509 certificate: {exc}") from exc
+    return subject_of(der_of_base64(text))
 
 
 def parse_dn(text: str) -> frozenset[tuple[str, str]]:

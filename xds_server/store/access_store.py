@@ -143,7 +143,7 @@ def _audit_values(connection: Connection, principal: Principal, action: str, out
         moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
     return (stored, principal.request_id or "-", principal.transaction or transaction or "-",
             action, outcome, principal.subject_id, principal.role, principal.structure_id,
-            principal.purpose_of_use, patient_id, " ".join(documents),
+            principal.purpose_of_use, patient_id, " ".join(dict.fromkeys(documents)),
             principal.client_address[:64], principal.client_subject[:256],
             principal.endpoint[:256], detail, principal.client_serial[:64])
 
@@ -159,15 +159,21 @@ def audit(connection: Connection, principal: Principal, action: str, outcome: st
 
 
 def audit_trail(connection: Connection, patient_id: str | None = None,
-                since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[Row]:
-    query = select(audit_events).order_by(audit_events.c.at, audit_events.c.id)
+                since: dt.datetime | None = None, until: dt.datetime | None = None,
+                last: int | None = None) -> list[Row]:
+    """Audit records in time order; with `last`, only the most recent `last` of them."""
+    query = select(audit_events)
     if patient_id is not None:
         query = query.where(audit_events.c.patient_id == patient_id)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
     if until is not None:
         query = query.where(audit_events.c.at < until)
-    return list(connection.execute(query))
+    if last is None:
+        return list(connection.execute(query.order_by(audit_events.c.at, audit_events.c.id)))
+    newest = connection.execute(query.order_by(audit_events.c.at.desc(),
+                                               audit_events.c.id.desc()).limit(last))
+    return list(reversed(list(newest)))
 
 
 def store_rows(connection: Connection, patient_id: str, uuids: Sequence[str]) -> list[Row]:

@@ -36,6 +36,13 @@ def pack(xml: bytes) -> bytes:
     return CURRENT + lz4.block.compress(xml, store_size=True, dict=DICTIONARIES[CURRENT])
 
 
+def unpacked_size(stored: bytes) -> int:
+    """The size `unpack` will give, read from the packed header (no decompression)."""
+    if stored[:1] == RAW:
+        return len(stored)
+    return _SIZE.unpack_from(stored, 1)[0] if len(stored) >= 1 + _SIZE.size else len(stored)
+
+
 def unpack(stored: bytes) -> bytes:
     marker = stored[:1]
     if marker == RAW:

@@ -34,10 +34,16 @@ def _fields(element: etree._Element) -> dict[str, str]:
     return values
 
 
-def document_requests(payload: etree._Element) -> list[DocumentRequest]:
-    """The xdsb:DocumentRequest children of a retrieve (ITI-43) or remove (ITI-86) request."""
+def document_requests(payload: etree._Element, limit: int) -> list[DocumentRequest]:
+    """The xdsb:DocumentRequest children of a retrieve (ITI-43) or remove (ITI-86) request, at
+    most `limit` (XDS_MAX_DOCUMENTS_PER_REQUEST: each is a MIME part of the answer and an entry
+    of the audit; one document named 40,000 times must not make an answer of 40,000 parts)."""
     requests = []
     for element in payload.iterchildren(_DOCUMENT_REQUEST):
+        if len(requests) == limit:
+            raise sender(f"{etree.QName(payload).localname} names more than {limit} "
+                         "documents (XDS_MAX_DOCUMENTS_PER_REQUEST): send them in several "
+                         "requests", "TooManyDocumentRequests")
         values = _fields(element)
         repository_id = values.get("RepositoryUniqueId")
         document_id = values.get("DocumentUniqueId")
@@ -52,9 +58,10 @@ def document_requests(payload: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
-def iti43_operation(repository: Repository) -> Operation:
+def iti43_operation(repository: Repository, max_requests: int = 1000) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        found, errors = repository.retrieve(document_requests(request.payload), caller(request))
+        found, errors = repository.retrieve(document_requests(request.payload, max_requests),
+                                            caller(request))
         status = response_status(errors, partial=bool(found))
         if errors and found:
             status = PARTIAL_SUCCESS

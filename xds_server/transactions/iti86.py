@@ -21,9 +21,10 @@ ACTION = "urn:ihe:iti:2017:RemoveDocuments"
 RESPONSE_ACTION = "urn:ihe:iti:2017:RemoveDocumentsResponse"
 
 
-def iti86_operation(repository: Repository) -> Operation:
+def iti86_operation(repository: Repository, max_requests: int = 1000) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        removed, errors = repository.remove(document_requests(request.payload), caller(request))
+        removed, errors = repository.remove(document_requests(request.payload, max_requests),
+                                            caller(request))
         status = response_status(errors, partial=bool(removed))
         answer = etree.Element(qn(RS, "RegistryResponse"), nsmap={"rs": RS}, status=status)
         errors_element = error_list(errors)

@@ -42,6 +42,8 @@ class ErrorCode(StrEnum):
     METADATA_VERSION_ERROR = "XDSMetadataVersionError"
     METADATA_UPDATE_OPERATION_ERROR = "XDSMetadataUpdateOperationError"
     METADATA_ANNOTATION_ERROR = "XDSMetadataAnnotationError"
+    # MU supplement Table 4.2.4.1-2: "Update encountered error where Patient IDs did not match"
+    PATIENT_ID_RECONCILIATION_ERROR = "XDSPatientIDReconciliationError"
     REPLACE_FAILED = "XDSReplaceFailed"
     UNRESOLVED_REFERENCE = "UnresolvedReferenceException"
     REFERENCES_EXIST = "ReferencesExistException"

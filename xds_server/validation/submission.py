@@ -48,25 +48,35 @@ def _unknown_type(association: Association, label: str, update: bool) -> Registr
     """An association type outside ITI TF-3 Table 4.2.2-1 ("An Association type shall be
     specified as a URN. [...] The valid Association types are specified in the following
     table.") is not valid metadata: XDSRegistryMetadataError in ITI-41/42. An ITI-57 may also
-    carry the Metadata Update supplement's operation types; of those this registry implements
-    UpdateAvailabilityStatus, not SubmitAssociation. An update it cannot carry out is
+    carry the Metadata Update supplement's operations (UpdateAvailabilityStatus,
+    SubmitAssociation); a type that is neither names an update the registry cannot carry out:
     XDSMetadataUpdateOperationError, "Document Registry cannot decode the requested metadata
     update" (MU supplement Table 4.2.4.1-2)."""
     if not update:
         return error(META, f"{label}: associationType '{association.type}' is not an XDS "
                            "association type (ITI TF-3 Table 4.2.2-1)",
                      "Association.associationType")
-    reason = ("the Metadata Update operation SubmitAssociation is not supported by this "
-              "registry" if association.type == v.SUBMIT_ASSOCIATION else
-              "neither an XDS association type (ITI TF-3 Table 4.2.2-1) nor a Metadata Update "
-              "operation")
     return error(ErrorCode.METADATA_UPDATE_OPERATION_ERROR,
-                 f"{label}: associationType '{association.type}': {reason}",
+                 f"{label}: associationType '{association.type}': neither an XDS association "
+                 "type (ITI TF-3 Table 4.2.2-1) nor a Metadata Update operation",
                  "Association.associationType")
 
 
+def _check_submitted(association: Association, label: str) -> list[RegistryError]:
+    """An association a SubmitAssociation adds (ITI-57) links registered objects, which the
+    updater checks; what it is must be metadata: a type of Table 4.2.2-1 (NIST 20001: an
+    unknown one is XDSRegistryMetadataError)."""
+    if association.type in v.ASSOCIATION_TYPES and \
+            association.type != v.UPDATE_AVAILABILITY_STATUS:
+        return []
+    return [error(META, f"{label}: associationType '{association.type}' is not an XDS "
+                        "association type (ITI TF-3 Table 4.2.2-1)",
+                  "Association.associationType")]
+
+
 def _check_associations(submission: Submission, update: bool) -> list[RegistryError]:
-    """`update`: an ITI-57, where UpdateAvailabilityStatus is checked by the updater."""
+    """`update`: an ITI-57, where UpdateAvailabilityStatus, SubmitAssociation and the
+    associations a SubmitAssociation adds are checked by the updater (registry/update*.py)."""
     errors: list[RegistryError] = []
     name = submission.source_name
     set_id = submission.submission_set.entry_uuid if submission.submission_set else ""
@@ -74,9 +84,16 @@ def _check_associations(submission: Submission, update: bool) -> list[RegistryEr
     folders = {f.entry_uuid for f in submission.folders}
     associations = {a.entry_uuid for a in submission.associations}
     members: set[str] = set()
+    submitted = {a.target for a in submission.associations
+                 if update and a.type == v.SUBMIT_ASSOCIATION}
 
     for association in submission.associations:
         label = f"Association {name(association.entry_uuid)}"
+        if association.entry_uuid in submitted:
+            errors += _check_submitted(association, label)
+            continue
+        if association.type == v.SUBMIT_ASSOCIATION and update:
+            continue
         if association.type not in v.ASSOCIATION_TYPES:
             errors.append(_unknown_type(association, label, update))
             continue

@@ -1,0 +1,226 @@
+"""New versions of DocumentEntries and Folders in an ITI-57 (ITI TF-2b 3.57.4.1.3.3.1 and
+3.57.4.1.3.3.3, Metadata Update supplement).
+
+A new version names the logicalId (`lid`) of a registered object, keeps its uniqueId and
+objectType, gets version n+1 from the HasMember of the submission set whose PreviousVersion is
+n, and version n becomes Deprecated.
+
+A new version may belong to another patient than the version it follows: the supplement's
+"Patient ID Management" of Update DocumentEntry Metadata (3.57.4.1.3.3.1.7) and Update Folder
+Metadata (3.57.4.1.3.3.3.7) is how a document or folder filed under the wrong patient is moved
+(NIST 21002, "accept an update to a Document Entry object that has a different patient
+identifier and is not associated to another existing Folder or DocumentEntry", and 21003 for a
+Folder "not associated to other existing DocumentEntry objects"). What must hold is that no
+association links objects of two patients ("Update encountered error where Patient IDs did not
+match": XDSPatientIDReconciliationError, MU Table 4.2.4.1-2). So a move is refused while the
+version it follows is linked, by an Approved association, to another DocumentEntry or Folder
+(a folder membership, a relationship): those links are the old patient's and would otherwise
+either cross records or be silently lost; the source deprecates them first (UpdateAvailability
+Status), then moves the object. The previous version stays, Deprecated, in the old record; the
+new one is written in the new record. Only the system principal moves anything: a VIHF caller
+acts on one record (security/access.py), and to them another patient's object is not
+registered (the answer names nothing of it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Row
+
+from ..model import vocabulary as v
+from ..model.ids import urn_uuid
+from ..model.metadata import Association, DocumentEntry, Folder, Submission
+from ..security.access import ADMINISTRATOR
+from ..store import registry_store as store
+from ..validation.errors import RegistryError, error
+from .query_versions import versions_of
+from .update_plan import (
+    ASSOCIATION_PROPAGATION,
+    OPERATION,
+    RECONCILIATION,
+    UPDATE,
+    VERSION,
+    UpdatePlan,
+    short,
+)
+
+# what identifies the object: an update that changes one of these is a different object
+UNCHANGEABLE = (("unique_id", "uniqueId"), ("object_type", "objectType"))
+
+
+def check_document_version(connection: Connection, submission: Submission,
+                           document: DocumentEntry, plan: UpdatePlan) -> list[RegistryError]:
+    latest, _membership, errors = _latest_version(connection, submission, document,
+                                                  "document", plan)
+    if latest is None:
+        return errors
+    document.hash = document.hash or latest.hash
+    document.size = document.size or (str(latest.size) if latest.size else None)
+    document.repository_unique_id = (document.repository_unique_id
+                                     or latest.repository_unique_id)
+    _deprecate(plan, latest, "document")
+    plan.inherited_status[document.entry_uuid] = (
+        latest.status if latest.status != v.DEPRECATED else v.APPROVED)
+    return errors
+
+
+def check_folder_version(connection: Connection, submission: Submission, folder: Folder,
+                         plan: UpdatePlan) -> list[RegistryError]:
+    """Association propagation (3.57.4.1.3.3.3.5; AssociationPropagation absent or "yes"): the
+    new version holds the Approved DocumentEntries the previous one held, through new
+    HasMember associations; the previous version keeps its own (NIST 20000d, 20000e)."""
+    latest, membership, errors = _latest_version(connection, submission, folder, "folder",
+                                                 plan)
+    if latest is None or errors:
+        return errors
+    _deprecate(plan, latest, "folder")
+    propagation = (membership.slot(ASSOCIATION_PROPAGATION) or "yes").lower() \
+        if membership else "yes"
+    if propagation == "yes" and latest.patient_id == plan.patient:
+        for document in _members(connection, latest):
+            plan.extra_associations.append(Association(
+                entry_uuid=urn_uuid(), type=v.HAS_MEMBER, source=folder.entry_uuid,
+                target=document))
+    return errors
+
+
+def _deprecate(plan: UpdatePlan, latest: Row, kind: str) -> None:
+    if latest.patient_id != plan.patient:
+        plan.moved[latest.entry_uuid] = (kind, latest.patient_id)
+    elif kind == "document":
+        plan.deprecate.add(latest.entry_uuid)
+    else:
+        plan.deprecate_folders.add(latest.entry_uuid)
+
+
+def _members(connection: Connection, folder: Row) -> list[str]:
+    """The Approved DocumentEntries an Approved HasMember of this folder version holds."""
+    links = [row for row in store.associations_touching(connection, folder.patient_id,
+                                                        [folder.entry_uuid], "source")
+             if row.type == v.HAS_MEMBER and row.status == v.APPROVED]
+    documents = store.object_rows(connection, "document", folder.patient_id,
+                                  [row.target for row in links])
+    return [row.entry_uuid for row in documents if row.status == v.APPROVED]
+
+
+def _label(submission: Submission, obj: DocumentEntry | Folder) -> str:
+    return f"{type(obj).__name__} {submission.source_name(obj.entry_uuid)}"
+
+
+def _versions(connection: Connection, lid: str, kind: str, plan: UpdatePlan) -> list[Row]:
+    """The versions of logicalId `lid`, in whichever record each is; for a caller under the
+    access policy, none unless the latest is in their record and visible to them (a version
+    moved there earlier leaves its history elsewhere: it is still theirs to update)."""
+    first = store.find_by_uuids(connection, [lid]).get(lid)
+    if first is None or first.kind != kind:
+        return []
+    versions = versions_of(connection, kind, store.object_rows(
+        connection, kind, first.patient_id, [lid]))
+    if plan.principal.is_system or not versions:
+        return versions
+    latest = max(versions, key=lambda row: int(row.version or "1"))
+    if latest.patient_id != plan.patient or plan.hidden(connection, [latest.entry_uuid]):
+        return []
+    return versions
+
+
+def _latest_version(connection: Connection, submission: Submission,
+                    obj: DocumentEntry | Folder, kind: str, plan: UpdatePlan
+                    ) -> tuple[Row | None, Association | None, list[RegistryError]]:
+    """The registered version `obj` updates, the HasMember announcing it, and the errors of
+    the rules every new version follows."""
+    type_name = type(obj).__name__
+    label = _label(submission, obj)
+    lid = obj.logical_id
+    if not lid or lid == obj.entry_uuid:
+        return None, None, [error(UPDATE, f"{label}: an ITI-57 {type_name} must name the "
+                                          f"logicalId (lid) of a registered {kind}; new "
+                                          "objects are registered with ITI-42 or ITI-41",
+                                  f"{type_name}.lid")]
+    versions = _versions(connection, lid, kind, plan)
+    if not versions:
+        # No version to follow (or none this caller may see, which is the same to them): the
+        # version the update claims to follow does not exist (XDSMetadataVersionError, "the
+        # version number included in the update request did not match the existing object",
+        # MU supplement Table 4.2.4.1-2; NIST test 15800b).
+        return None, None, [error(VERSION, f"{label}: logicalId {lid} is not registered as a "
+                                           f"{kind} of this patient: there is no version to "
+                                           "update", f"{type_name}.lid")]
+    latest = max(versions, key=lambda row: int(row.version or "1"))
+    membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
+                       and a.target == obj.entry_uuid), None)
+    previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
+    if previous is None:
+        return None, membership, [error(UPDATE, f"{label}: the HasMember association from "
+                                                "the submission set must carry the "
+                                                "PreviousVersion slot",
+                                        "Association.PreviousVersion")]
+    propagation = membership.slot(ASSOCIATION_PROPAGATION) if membership else None
+    if propagation is not None and propagation.lower() not in ("yes", "no"):
+        # ITI TF-2b 3.57.4.1.3.1.3.4: "yes" or "no"; anything else cannot be decoded
+        return None, membership, [error(OPERATION, f"{label}: AssociationPropagation "
+                                                   f"'{propagation}' is neither 'yes' nor "
+                                                   "'no'", "Association.AssociationPropagation")]
+    if previous != (latest.version or "1"):
+        return None, membership, [error(VERSION, f"{label}: PreviousVersion {previous} but "
+                                                 f"the latest version of logicalId {lid} is "
+                                                 f"{latest.version or '1'}",
+                                        "Association.PreviousVersion")]
+    errors = []
+    for attribute, name in UNCHANGEABLE:
+        given, current = getattr(obj, attribute, None), getattr(latest, attribute, None)
+        if given not in (None, "") and current is not None and \
+                str(given).lower() != str(current).lower():
+            errors.append(error(UPDATE, f"{label}: {name} cannot change in an update "
+                                        f"('{current}' registered, '{given}' sent)",
+                                f"{type_name}.{name}"))
+    if kind == "document":
+        errors += _check_authors(obj, latest, label, plan)
+    if latest.patient_id != plan.patient:
+        errors += _check_move(connection, label, latest, kind)
+    obj.version = str(int(latest.version or "1") + 1)
+    return latest, membership, errors
+
+
+def _check_authors(document: DocumentEntry, latest: Row, label: str,
+                   plan: UpdatePlan) -> list[RegistryError]:
+    """Authorship is what deletion and removal are decided on (security/access.py): a caller
+    other than the system or an administrator cannot change a document's authors in an
+    update. (Attack stopped: an authorised reader posting a version naming himself author,
+    then deleting the document or removing its bytes.)"""
+    if plan.principal.is_system or plan.principal.role == ADMINISTRATOR:
+        return []
+    given = frozenset(a.person.split("^", 1)[0] for a in document.authors if a.person) - {""}
+    registered = frozenset((latest.author_ids or "").split())
+    if given == registered:
+        return []
+    return [error(UPDATE, f"{label}: its authors cannot change in an update (only an "
+                          "administrator may correct them)", "DocumentEntry.author")]
+
+
+def _check_move(connection: Connection, label: str, latest: Row,
+                kind: str) -> list[RegistryError]:
+    """A new version for another patient: refused while the version it follows is linked to
+    another DocumentEntry or Folder (see the module's docstring). A submission set's
+    HasMember records a submission, not a link between documents: it stays."""
+    sets = {row.entry_uuid for row in store.object_rows(
+        connection, "submission_set", latest.patient_id,
+        [row.source for row in store.associations_touching(
+            connection, latest.patient_id, [latest.entry_uuid], "target")])}
+    links = [row for row in store.associations_touching(connection, latest.patient_id,
+                                                        [latest.entry_uuid])
+             if row.status == v.APPROVED and row.source not in sets]
+    ends = sorted({row.target if row.source == latest.entry_uuid else row.source
+                   for row in links})
+    others = {entry.entry_uuid: entry for entry in store.find_by_uuids(connection,
+                                                                       ends).values()
+              if entry.kind in ("document", "folder")}
+    return [error(RECONCILIATION,
+                  f"{label}: its patient changes, but version {latest.version or '1'} "
+                  f"({latest.entry_uuid}) is linked by the Approved {short(row.type)} "
+                  f"association {row.entry_uuid} to {others[end].kind} {end} of the former "
+                  "patient; deprecate that association first (UpdateAvailabilityStatus)",
+                  f"{kind}.patientId")
+            for row in links
+            for end in [row.target if row.source == latest.entry_uuid else row.source]
+            if end in others]
