@@ -176,6 +176,11 @@ def external_reference(root, _):
     root.find(f"{ds('SignedInfo')}/{ds('Reference')}").set("URI", "file:///etc/passwd")
 
 
+def planted_in_unsigned_properties(root, _):
+    etree.SubElement(root.find(f".//{ds('SignatureProperty')}"), f"{{{XADES_111}}}SigningTime"
+                     ).text = "2000-01-01T00:00:00Z"
+
+
 def foreign_object(root, _):
     etree.SubElement(etree.SubElement(root, ds("Object")), "{urn:evil}Payload")
 
@@ -274,6 +279,8 @@ ATTACKS = [
      "must be plain text"),
     ("external-reference", edit_signature(external_reference), "Signature/SignedInfo/Reference",
      "Reference URI 'file:///etc/passwd' is not the #Id of an element"),
+    ("planted-in-unsigned-properties", edit_signature(planted_in_unsigned_properties),
+     "Signature/Object/SignatureProperties", "unsigned content holds text only"),
     ("foreign-object", edit_signature(foreign_object), "Signature/Object",
      "a ds:Object holds <Payload>"),
     ("not-a-signature", edit_signature(not_a_signature), "/",

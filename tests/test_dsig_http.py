@@ -122,11 +122,12 @@ def test_get_related_documents_with_signs_finds_the_signature(server, authority,
 
 
 def test_a_drimbox_style_signature_is_accepted(server, authority, tmp_path):
-    """Default namespace, RSA-SHA1, each CDA digested as canonical XML with the transform."""
+    """Default namespace, each CDA digested as canonical XML with the transform (SHA-256:
+    SHA-1, the DRIMbox's, needs XDS_SIGNATURE_ACCEPT_SHA1, tests/test_dsig_verify.py)."""
     url, _ = server
     submission, documents = cda_submission([fresh(CR_BIO, tmp_path)], TEST_INS)
-    content = drim_signature(authority, submission, documents)
-    entry, _ = sign_submission(submission, documents, authority.seal(), digest="sha1")
+    content = drim_signature(authority, submission, documents, digest="sha256")
+    entry, _ = sign_submission(submission, documents, authority.seal())
     documents[entry.entry_uuid] = Attachment.from_bytes(content, "text/xml")
     entry.hash, entry.size = None, None       # the repository computes them
     assert provide(url, submission, documents) == ("Success", [])

@@ -34,14 +34,21 @@ def verifier(authority):
     return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
 
 
+@pytest.fixture(scope="module")
+def sha1_verifier(authority):
+    """XDS_SIGNATURE_ACCEPT_SHA1=true: what the DMP's older clients sign with."""
+    return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted), accept_sha1=True)
+
+
 @pytest.mark.parametrize("prefix", ["ds", None], ids=["ds-prefix", "default-namespace"])
 @pytest.mark.parametrize("digest", ["sha256", "sha1"])
-def test_a_signed_set_verifies_in_both_prefix_styles(authority, verifier, prefix, digest):
+def test_a_signed_set_verifies_in_both_prefix_styles(authority, verifier, sha1_verifier,
+                                                      prefix, digest):
     submission, documents, entry = signed_submission(authority, [CR_BIO, LEVEL1], TEST_INS,
                                                      prefix=prefix, digest=digest)
     root = etree.fromstring(documents[entry.entry_uuid].read_bytes())
     assert root.prefix == prefix and root.nsmap[prefix] == DS
-    verdict = verifier.verify(submission, documents)
+    verdict = (sha1_verifier if digest == "sha1" else verifier).verify(submission, documents)
     assert verdict.errors == [] and verdict.valid
     assert verdict.signer == SEAL_NAME.rfc4514_string()
     assert verdict.signature_unique_id == entry.unique_id
@@ -62,23 +69,27 @@ def test_an_ec_key_and_a_chain_through_an_intermediate_verify(authority, verifie
     assert verifier.verify(submission, documents).errors == []
 
 
-def drim_signature(authority, submission, documents, prefix=None):
+def drim_signature(authority, submission, documents, digest="sha1"):
     """The DMP client's layout: every document digested as its canonical XML (C14N with
-    comments) with the transform declared, SHA-1, RSA-SHA1, no prefix."""
-    signed = [SignedDocument(d.unique_id, base64.b64encode(hashlib.sha1(canonical(
+    comments) with the transform declared, SHA-1 and RSA-SHA1, no prefix."""
+    signed = [SignedDocument(d.unique_id, base64.b64encode(hashlib.new(digest, canonical(
         documents[d.entry_uuid].read_bytes(), C14N_COMMENTS)).digest()).decode(),
         C14N_COMMENTS) for d in submission.documents]
     return signature_document(submission.submission_set.unique_id, signed,
-                              authority.seal(), digest="sha1", prefix=prefix)
+                              authority.seal(), digest=digest, prefix=None)
 
 
-def test_a_drimbox_style_signature_verifies(authority, verifier):
+def test_a_drimbox_style_signature_verifies_when_sha1_is_accepted(authority, verifier,
+                                                                  sha1_verifier):
     submission, documents = cda_submission([CR_BIO, LEVEL1], TEST_INS)
     content = drim_signature(authority, submission, documents)
     entry, _ = sign_submission(submission, documents, authority.seal())     # the metadata
     documents[entry.entry_uuid] = Attachment.from_bytes(content)
     assert b'<Transform Algorithm="' + C14N_COMMENTS.encode() in content
-    assert verifier.verify(submission, documents).errors == []
+    assert sha1_verifier.verify(submission, documents).errors == []
+    [refusal] = verifier.verify(submission, documents).errors
+    assert refusal.location == "Signature/SignedInfo/SignatureMethod"
+    assert "SHA-1 is accepted only with XDS_SIGNATURE_ACCEPT_SHA1=true" in refusal.context
 
 
 def test_the_signature_entry_passes_the_cisis_profile_and_the_registry_check(authority):

@@ -88,10 +88,11 @@ def _signature_verifier(settings):
     from .dsig.check import trust_store
 
     try:
-        return CdaSignatureVerifier(trust_store(settings))
+        return CdaSignatureVerifier(trust_store(settings),
+                                    accept_sha1=settings.signature_accept_sha1)
     except ConfigError as exc:
         if not settings.signature_trusted_certs:     # the ITI-41 requirement: not ours here
-            return CdaSignatureVerifier(None)
+            return CdaSignatureVerifier(None, accept_sha1=settings.signature_accept_sha1)
         raise click.ClickException(str(exc)) from None
 
 

@@ -85,6 +85,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "submission sets and CDA documents; signatures are verified when it is set"),
     SettingSpec("signature_max_age", int, 86400,
                 "seconds a submission-set signature stays acceptable after its signing time"),
+    SettingSpec("signature_accept_sha1", _parse_bool, False,
+                "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
+                "digests), as older DMP clients make them; off: SHA-256 and stronger only"),
     SettingSpec("require_cda_signature", _parse_bool, False,
                 "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
                 "a CDA's signature is verified and recorded in the audit, never required)"),
@@ -163,6 +166,7 @@ class Settings:
     require_submission_signature: bool
     signature_trusted_certs: str
     signature_max_age: int
+    signature_accept_sha1: bool
     require_cda_signature: bool
     disclose_masked_count: bool
     repository_unique_id: str

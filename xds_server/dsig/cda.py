@@ -40,6 +40,8 @@ from .vocabulary import (
     CANONICALIZATIONS,
     DIGEST_URIS,
     DIGESTS,
+    SHA1_ONLY,
+    SHA1_SIGNATURE_METHODS,
     SIGNATURE_METHODS,
     XADES_111,
     XADES_NAMESPACES,
@@ -89,6 +91,7 @@ def may_be_signed(data: bytes) -> bool:
 class CdaSignatureVerifier:
     trust: TrustStore | None
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    accept_sha1: bool = False
 
     def check_bytes(self, data: bytes) -> CdaSignature:
         if not may_be_signed(data):
@@ -118,6 +121,9 @@ class CdaSignatureVerifier:
         certificates = read_certificates(signature.find(ds("KeyInfo")))
         properties = read_signed_properties(properties_element) \
             if properties_element is not None else None
+        weak = _sha1_in(signature) or (properties.uses_sha1 if properties else None)
+        if weak and not self.accept_sha1:
+            raise SignatureRefused(weak, SHA1_ONLY)
         if properties is not None:
             signer = signer_of(certificates, properties)
         elif len(certificates) == 1:
@@ -133,6 +139,17 @@ class CdaSignatureVerifier:
             return CdaSignature("valid", trusted=False, **result)
         self.trust.chain(signer, [c for c in certificates if c != signer], signed_at)
         return CdaSignature("valid", trusted=True, **result)
+
+
+def _sha1_in(signature: etree._Element) -> str | None:
+    signed_info = signature.find(ds("SignedInfo"))
+    method = signed_info.find(ds("SignatureMethod"))
+    if method is not None and method.get("Algorithm") in SHA1_SIGNATURE_METHODS:
+        return "SignedInfo/SignatureMethod"
+    if any(DIGESTS.get(d.get("Algorithm") or "") == "sha1"
+           for d in signed_info.iter(ds("DigestMethod"))):
+        return "SignedInfo/Reference/DigestMethod"
+    return None
 
 
 def _shape(signature: etree._Element) -> etree._Element | None:

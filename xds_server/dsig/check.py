@@ -6,7 +6,8 @@
 - the registry, on every ITI-42: the metadata part (metadata.py).
 
 Settings: XDS_REQUIRE_SUBMISSION_SIGNATURE (on in the cisis profile), XDS_SIGNATURE_TRUSTED_CERTS
-(the authorities of seal certificates), XDS_SIGNATURE_MAX_AGE, XDS_REQUIRE_CDA_SIGNATURE.
+(the authorities of seal certificates), XDS_SIGNATURE_MAX_AGE, XDS_SIGNATURE_ACCEPT_SHA1,
+XDS_REQUIRE_CDA_SIGNATURE.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def signature_checks(settings: Settings
         return None, metadata
     verifier = SubmissionSignatureVerifier(
         trust, settings.require_submission_signature, dmp,
-        max_age=dt.timedelta(seconds=settings.signature_max_age))
-    return SignedSubmissionCheck(verifier, CdaSignatureVerifier(trust),
-                                 settings.require_cda_signature), metadata
+        max_age=dt.timedelta(seconds=settings.signature_max_age),
+        accept_sha1=settings.signature_accept_sha1)
+    cda = CdaSignatureVerifier(trust, accept_sha1=settings.signature_accept_sha1)
+    return SignedSubmissionCheck(verifier, cda, settings.require_cda_signature), metadata
 
 
 def trust_store(settings: Settings) -> TrustStore | None:

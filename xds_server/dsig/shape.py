@@ -42,6 +42,7 @@ from .vocabulary import (
     DIGESTS,
     DS,
     MANIFEST_TYPE,
+    SHA1_SIGNATURE_METHODS,
     SIGNATURE_METHODS,
     SIGNED_PROPERTIES_TYPES,
     XADES_NAMESPACES,
@@ -78,6 +79,18 @@ class SignatureParts:
     qualifying_properties: etree._Element
     signed_properties: etree._Element
     certificates: list[x509.Certificate]
+    signed_info_digests: list[str]           # hashlib names, for the SHA-1 policy
+
+    @property
+    def uses_sha1(self) -> str | None:
+        """Where SHA-1 is used (signature method, a digest), or None."""
+        if self.signature_method in SHA1_SIGNATURE_METHODS:
+            return "Signature/SignedInfo/SignatureMethod"
+        if "sha1" in self.signed_info_digests:
+            return "Signature/SignedInfo/Reference/DigestMethod"
+        if any(r.digest == "sha1" for r in self.manifest_references):
+            return "Manifest/Reference/DigestMethod"
+        return None
 
 
 def elements(parent: etree._Element) -> list[etree._Element]:
@@ -160,7 +173,7 @@ def read_signature(root: etree._Element) -> SignatureParts:
     signed_info, _, key_info = children[:3]
     objects = children[3:]
     manifest, qualifying, signed_properties = _objects(root, objects)
-    canonicalization, method, references = _signed_info(signed_info, ids)
+    canonicalization, method, references, digests = _signed_info(signed_info, ids)
     targets = [target for _, target in references]
     for wanted, what in ((manifest, "the Manifest"), (signed_properties, "the SignedProperties")):
         if targets.count(wanted) != 1:
@@ -181,7 +194,7 @@ def read_signature(root: etree._Element) -> SignatureParts:
                                f"(Target='#{signature_id or '<Signature/@Id>'}')")
     return SignatureParts(root, signature_id, canonicalization, method, references, manifest,
                           _manifest_references(manifest), qualifying, signed_properties,
-                          read_certificates(key_info))
+                          read_certificates(key_info), digests)
 
 
 def _objects(root: etree._Element, objects: list[etree._Element]
@@ -219,8 +232,9 @@ def _objects(root: etree._Element, objects: list[etree._Element]
     for obj in objects:
         no_text(obj, "Signature/Object")
         for child in elements(obj):
-            if child is not manifest and child is not qualifying[0] and \
-                    child.tag != ds("SignatureProperties"):
+            if child.tag == ds("SignatureProperties"):
+                _unsigned_properties(child)
+            elif child is not manifest and child is not qualifying[0]:
                 raise SignatureRefused("Signature/Object", f"a ds:Object holds <{local(child)}>"
                                                            ": only the Manifest, the XAdES "
                                                            "properties and SignatureProperties "
@@ -228,8 +242,19 @@ def _objects(root: etree._Element, objects: list[etree._Element]
     return manifest, qualifying[0], parts[0]
 
 
+def _unsigned_properties(properties: etree._Element) -> None:
+    """SignatureProperties, where DMP clients put the purpose unsigned: never read, so held to
+    text values (rule 2: nothing else can hide there)."""
+    no_text(properties, "Signature/Object/SignatureProperties")
+    for prop in elements(properties):
+        if prop.tag != ds("SignatureProperty") or elements(prop):
+            raise SignatureRefused("Signature/Object/SignatureProperties",
+                                   f"SignatureProperties holds <{local(prop)}> with elements: "
+                                   "unsigned content holds text only")
+
+
 def _signed_info(signed_info: etree._Element, ids: dict[str, etree._Element]
-                 ) -> tuple[str, str, list[tuple[str, etree._Element]]]:
+                 ) -> tuple[str, str, list[tuple[str, etree._Element]], list[str]]:
     where = "Signature/SignedInfo"
     no_text(signed_info, where)
     children = elements(signed_info)
@@ -244,7 +269,7 @@ def _signed_info(signed_info: etree._Element, ids: dict[str, etree._Element]
         raise SignatureRefused(f"{where}/CanonicalizationMethod",
                                "CanonicalizationMethod carries parameters")
     method = _algorithm(children[1], SIGNATURE_METHODS, f"{where}/SignatureMethod")
-    references = []
+    references, digests = [], []
     for reference in children[2:]:
         uri = reference.get("URI") or ""
         target = ids.get(uri[1:]) if uri.startswith("#") else None
@@ -252,9 +277,10 @@ def _signed_info(signed_info: etree._Element, ids: dict[str, etree._Element]
             raise SignatureRefused(f"{where}/Reference", f"Reference URI '{uri}' is not the "
                                                          "#Id of an element of this signature")
         _check_type(reference, target)
-        _, _, value = reference_parts(reference, f"{where}/Reference[@URI='{uri}']")
+        _, digest, value = reference_parts(reference, f"{where}/Reference[@URI='{uri}']")
         references.append((value, target))
-    return canonicalization, method, references
+        digests.append(digest)
+    return canonicalization, method, references, digests
 
 
 def _check_type(reference: etree._Element, target: etree._Element) -> None:

@@ -3,7 +3,8 @@ signed (ITI-41: metadata, then the signature document, then the bytes):
 
 1. the metadata part (metadata.py): one signature DocumentEntry, its codes, its `signs`;
 2. the signature document, no larger than MAX_SIGNATURE_BYTES, parsed by the hardened parser;
-3. its shape (shape.py), the certificate SigningCertificate names (xades.py);
+3. its shape (shape.py), SHA-256 or stronger (SHA-1 with XDS_SIGNATURE_ACCEPT_SHA1, as for
+   the VIHF), the certificate SigningCertificate names (xades.py);
 4. XML-Signature core validation by xmlsec with that certificate's key (xmlcore.py);
 5. the signing time: not in the future, not older than `max_age` (a signature made long ago,
    or backdated into a since-expired certificate's validity, replayed now);
@@ -31,7 +32,7 @@ from .metadata import UNSIGNED, find_signature
 from .problems import SignatureRefused
 from .shape import read_signature
 from .trust import TrustStore
-from .vocabulary import PURPOSE_SYSTEM
+from .vocabulary import PURPOSE_SYSTEM, SHA1_ONLY
 from .xades import read_signed_properties, signer_of
 from .xmlcore import verify_core
 
@@ -72,6 +73,7 @@ class SubmissionSignatureVerifier:
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     max_bytes: int = MAX_SIGNATURE_BYTES
+    accept_sha1: bool = False
 
     def verify(self, submission: Submission, documents: dict[str, Attachment],
                code: ErrorCode = ErrorCode.REPOSITORY_METADATA_ERROR) -> Verdict:
@@ -106,6 +108,9 @@ class SubmissionSignatureVerifier:
             raise SignatureRefused("Document", f"not XML this server reads: {exc}") from None
         parts = read_signature(root)
         properties = read_signed_properties(parts.signed_properties)
+        weak = parts.uses_sha1 or properties.uses_sha1
+        if weak and not self.accept_sha1:
+            raise SignatureRefused(weak, SHA1_ONLY)
         signer = signer_of(parts.certificates, properties)
         verify_core(parts, signer)
         verdict.signer = signer.subject.rfc4514_string()

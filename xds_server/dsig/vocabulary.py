@@ -46,6 +46,9 @@ SIGNATURE_METHODS = frozenset({
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
 })
+SHA1_SIGNATURE_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#rsa-sha1"})
+SHA1_ONLY = ("SHA-1 is accepted only with XDS_SIGNATURE_ACCEPT_SHA1=true (older DMP clients sign "
+             "with it; SHA-256 is what IHE DSG requires)")
 SIGNATURE_METHOD_URIS = {"sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
                          "sha256": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"}
 

@@ -39,6 +39,12 @@ class SignedProperties:
     certificates: tuple[CertReference, ...]
     purposes: tuple[str, ...]
 
+    @property
+    def uses_sha1(self) -> str | None:
+        if any(c.digest == "sha1" for c in self.certificates):
+            return f"{WHERE}/SigningCertificate/Cert/CertDigest"
+        return None
+
 
 def _one(parent: etree._Element, name: str, where: str, required: bool = True
          ) -> etree._Element | None:
