@@ -16,6 +16,7 @@ from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_link import RemoteRegistryLink
 from .dmp.wsgi import dmp_routes
+from .dsig.check import signature_checks
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
@@ -85,17 +86,21 @@ class XdsApplication:
         self.metrics = Metrics()
         self.engine = make_engine(settings.database_url)
         reads = ReadConnection(self.engine)   # one kept connection for both actors' reads
+        signed, signed_metadata = signature_checks(settings)     # the signed submission set
         self.registry = Registry(self.engine, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count, reads,
-                                 settings.max_envelope_bytes - 64 * 1024)
+                                 settings.max_envelope_bytes - 64 * 1024, signed_metadata)
         self.blobs = FilesystemBlobStore(settings.blob_dir)
         self.blobs.ensure()
         link = registry_link(settings, self.registry, self.engine)
         self.repository = Repository(self.engine, self.blobs, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
-                                     link if settings.registry_url else self.registry, reads)
+                                     link if settings.registry_url else self.registry, reads,
+                                     submission_check=signed)
+        if signed is not None:      # the verification is audited with the repository's reads
+            signed.audit = self.repository.audit_writer.record
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier_for(settings)
         common = {

@@ -89,6 +89,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
                 "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
                 "clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("require_submission_signature", _parse_bool, None,
+                "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
+                "the DMP requires); default true in the cisis profile, false in ihe"),
+    SettingSpec("signature_trusted_certs", str, "",
+                "PEM file or directory of the authorities whose seal certificates may sign "
+                "submission sets and CDA documents; signatures are verified when it is set"),
+    SettingSpec("signature_max_age", int, 86400,
+                "seconds a submission-set signature stays acceptable after its signing time"),
+    SettingSpec("signature_accept_sha1", _parse_bool, False,
+                "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
+                "digests), as older DMP clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("require_cda_signature", _parse_bool, False,
+                "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
+                "a CDA's signature is verified and recorded in the audit, never required)"),
     SettingSpec("disclose_masked_count", _parse_bool, False,
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
@@ -181,6 +195,11 @@ class Settings:
     security: str
     vihf_trusted_certs: str
     vihf_accept_sha1: bool
+    require_submission_signature: bool
+    signature_trusted_certs: str
+    signature_max_age: int
+    signature_accept_sha1: bool
+    require_cda_signature: bool
     disclose_masked_count: bool
     repository_unique_id: str
     home_community_id: str
@@ -332,7 +351,10 @@ def load_settings(
         values["home_community_id"] = "urn:oid:" + _oid_for(data_dir, "community")
     if not values["security"]:
         values["security"] = "vihf" if values["profile"] == "cisis" else "none"
-    for name in ("database_url", "repository_unique_id", "home_community_id", "security"):
+    if values["require_submission_signature"] is None:
+        values["require_submission_signature"] = values["profile"] == "cisis"
+    for name in ("database_url", "repository_unique_id", "home_community_id", "security",
+                 "require_submission_signature"):
         sources.setdefault(name, "derived")
     if values["max_connections_per_client"] >= values["max_connections"]:
         raise ConfigError(f"max_connections_per_client ({values['max_connections_per_client']}) "

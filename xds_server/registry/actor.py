@@ -26,11 +26,15 @@ class Registry:
     def __init__(self, engine: Engine, max_leaf_class_results: int = 1000,
                  profile: MetadataProfile = IHE, disclose_masked_count: bool = False,
                  reads: ReadConnection | None = None,
-                 max_answer_bytes: int = 16 * 2**20) -> None:
+                 max_answer_bytes: int = 16 * 2**20,
+                 submission_check: Callable[[Submission], list[RegistryError]] | None = None
+                 ) -> None:
         """`reads`: the kept read connection, shared with the repository in one process;
-        `max_answer_bytes`: the largest LeafClass answer built (the envelope limit)."""
+        `max_answer_bytes`: the largest LeafClass answer built (the envelope limit);
+        `submission_check`: run on every registration (the signed set's metadata part)."""
         self.engine = engine
         self.profile = profile
+        self.submission_check = submission_check
         self.writer = RegistryWriter(engine, profile)
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(engine)
@@ -41,6 +45,8 @@ class Registry:
                  decode_errors: list[RegistryError] | None = None,
                  within: Callable[[Connection], None] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored)."""
+        if self.submission_check is not None:
+            decode_errors = [*(decode_errors or []), *self.submission_check(submission)]
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
                                                           within),
                              principal, "C", _patient_of(submission))

@@ -67,6 +67,14 @@ class ContentCheck(Protocol):
                  attachment: Attachment) -> list[RegistryError]: ...
 
 
+class SubmissionCheck(Protocol):
+    """Checks a whole submission and its documents' bytes (by entryUUID): the signed
+    submission set (dsig/check.py)."""
+
+    def __call__(self, submission: Submission, documents: dict[str, Attachment],
+                 principal: Principal) -> list[RegistryError]: ...
+
+
 @dataclass(frozen=True)
 class DocumentRequest:
     repository_unique_id: str
@@ -86,7 +94,8 @@ class Repository:
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
                  policy: DocumentPolicy | None = None,
-                 reads: ReadConnection | None = None) -> None:
+                 reads: ReadConnection | None = None,
+                 submission_check: SubmissionCheck | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
@@ -101,6 +110,7 @@ class Repository:
         self.content_check = content_check
         self.policy = policy
         self.audit_writer = ReadAuditWriter(engine)
+        self.submission_check = submission_check
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -111,7 +121,7 @@ class Repository:
 
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids."""
-        entries = self._match(submission, documents)
+        entries = self._match(submission, documents, principal)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedBlob]] = []
@@ -138,9 +148,11 @@ class Repository:
             self.blobs.commit(blob)
         return warnings
 
-    def _match(self, submission: Submission,
-               documents: dict[str, Attachment]) -> list[tuple[DocumentEntry, Attachment]]:
-        """Pair entries with documents; compute size and hash; refuse what does not fit."""
+    def _match(self, submission: Submission, documents: dict[str, Attachment],
+               principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit
+        (the submission check, the signed set's, sees every pair and reports beside the
+        content checks)."""
         errors: list[RegistryError] = []
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
@@ -165,6 +177,9 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
+        if self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid):
+            errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
+                                            principal)
         if errors:
             raise RegistryFailure(errors)
         return pairs

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..cda.consistency import check_consistency
 from ..cda.validator import CdaValidator
+from ..dsig.vocabulary import claims_to_be_signature
 from ..model.content import Attachment
 from ..model.metadata import DocumentEntry
 from ..validation.errors import ErrorCode, RegistryError, error
@@ -22,7 +23,8 @@ class CdaContentCheck:
 
     def __call__(self, entry: DocumentEntry, name: str,
                  attachment: Attachment) -> list[RegistryError]:
-        if (entry.mime_type or "").split(";")[0].strip() not in CDA_MIME_TYPES:
+        if (entry.mime_type or "").split(";")[0].strip() not in CDA_MIME_TYPES \
+                or claims_to_be_signature(entry):      # XML, but a signature (dsig/)
             return []
         checked = self.validator.validate(attachment.read_bytes(), name)
         problems = [f for f in checked.report.findings if f.is_error]
