@@ -21,10 +21,13 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-# A local test platform: callers are not asked for a VIHF unless XDS_SECURITY=vihf is set.
+# A local test platform: callers are not asked for a VIHF unless XDS_SECURITY=vihf is set, nor
+# for signed submission sets unless XDS_REQUIRE_SUBMISSION_SIGNATURE=true is (with
+# XDS_SIGNATURE_TRUSTED_CERTS: see the README).
 run: $(VENV)/.installed-run
-	XDS_SECURITY=$${XDS_SECURITY:-none} $(BIN)/xds-server serve --host $(HOST) --port $(PORT) \
-		--data-dir $(DATA)
+	XDS_SECURITY=$${XDS_SECURITY:-none} \
+	XDS_REQUIRE_SUBMISSION_SIGNATURE=$${XDS_REQUIRE_SUBMISSION_SIGNATURE:-false} \
+		$(BIN)/xds-server serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs
 # the whole suite; the pytest header and summary name the databases it ran on.

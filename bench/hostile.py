@@ -5,10 +5,13 @@
   FindDocuments (10,000 entries, PostgreSQL) every 0.25 s: p50, p99, max and failures
   (budget: /health p99 < 1 s; FindDocuments answered within 1 s throughout);
 - the peak RSS growth of a worker for the largest requests the limits admit (envelope,
-  elements, attributes, an MTOM part at the document limit): budget 256 MB.
+  elements, attributes, an MTOM part at the document limit): budget 256 MB;
+- the transport under the second attack (bench/hostile_transport.py): worker RSS and spool
+  bytes under 20 and 200 slow readers of 15 MB answers, /health p99 under 1,200 trickling
+  connections from one address and from 12, and request bodies that would fill the spool.
 
     .venv/bin/python bench/hostile.py [--database postgresql|sqlite] [--seconds 60]
-                                      [--connections 100]
+                                      [--connections 100] [--only trickle|transport]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+import hostile_transport  # noqa: E402
 from datagen import load, patient_id  # noqa: E402
 from lxml import etree  # noqa: E402
 from registry import CONTENT_TYPE, FIND_DOCUMENTS, postgres_url  # noqa: E402
@@ -73,7 +77,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", choices=("trickle", "transport"), default=None)
     args = parser.parse_args()
+    if args.only != "transport":
+        trickle_and_memory(args)
+    if args.only != "trickle":
+        with tempfile.TemporaryDirectory(prefix="bench-transport-") as tmp:
+            hostile_transport.run(Path(tmp), args.seconds)
+
+
+def trickle_and_memory(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
         url = postgres_url("bench_hostile") if args.database == "postgresql" \
             else f"sqlite:///{tmp}/registry.sqlite3"

@@ -46,19 +46,27 @@ class Trickler:
     """`connections` sockets, each sending one byte of `mode`'s request every `interval` s."""
 
     def __init__(self, url: str, connections: int, interval: float = 5.0,
-                 mode: str = "headers") -> None:
+                 mode: str = "headers", sources: tuple[str, ...] = ()) -> None:
+        """`sources`: loopback addresses the connections come from, in turn (127.0.0.2, …: as
+        many clients to the server); none: the system's choice (127.0.0.1)."""
         parts = urlsplit(url)
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.connections = connections
         self.interval = interval
         self.mode = mode
+        self.sources = sources
+        self._next_source = 0
         self.report = TrickleReport()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _open(self) -> tuple[socket.socket, int] | None:
+        source = None
+        if self.sources:
+            source = (self.sources[self._next_source % len(self.sources)], 0)
+            self._next_source += 1
         try:
-            sock = socket.create_connection(self.address, timeout=2)
+            sock = socket.create_connection(self.address, timeout=2, source_address=source)
         except OSError:
             self.report.refused += 1
             return None
@@ -151,8 +159,10 @@ def probe(checks: dict[str, Callable[[], bool]], seconds: float, every: float = 
 
 
 def http_check(url: str, body: bytes | None = None, content_type: str = "",
-               timeout: float = 5.0, expect: bytes = b" 200 ") -> Callable[[], bool]:
-    """A check that sends one request on a new connection and reads the whole answer."""
+               timeout: float = 5.0, expect: bytes = b" 200 ", source: str = "",
+               ) -> Callable[[], bool]:
+    """A check that sends one request on a new connection (from `source` when given) and
+    reads the whole answer."""
     parts = urlsplit(url)
     address = (parts.hostname or "127.0.0.1", parts.port or 80)
     method = "GET" if body is None else "POST"
@@ -162,7 +172,8 @@ def http_check(url: str, body: bytes | None = None, content_type: str = "",
     request = head.encode() + b"\r\n" + (body or b"")
 
     def check() -> bool:
-        with socket.create_connection(address, timeout=timeout) as sock:
+        with socket.create_connection(address, timeout=timeout,
+                                      source_address=(source, 0) if source else None) as sock:
             sock.settimeout(timeout)
             sock.sendall(request)
             chunks = []

@@ -5,6 +5,7 @@ heavy ones). Each builds raw bytes, so nothing a client library would tidy up is
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from pathlib import Path
@@ -157,3 +158,62 @@ def reset_peak(pid: int) -> int:
 
 
 __all__ = ["ECHO_ACTION"]
+
+
+# -- slow readers and crowds (problems found after the serving layer was built) -------------------
+def slow_readers(url: str, data: bytes, count: int, source: str = "",
+                 window: int = 4096) -> list[socket.socket]:
+    """`count` connections that each send `data` (a request) and read nothing, with a receive
+    buffer of `window` bytes: the answers wait in the server."""
+    held = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window)
+        if source:
+            sock.bind((source, 0))
+        sock.settimeout(10)
+        sock.connect(address(url))
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+        held.append(sock)
+    return held
+
+
+def connect_from(url: str, source: str, timeout: float = 5.0) -> socket.socket:
+    """A connection from another loopback address (127.0.0.2, …): another client."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.bind((source, 0))
+    sock.connect(address(url))
+    return sock
+
+
+def get_from(url: str, path: str, source: str = "", timeout: float = 5.0,
+             extra: str = "") -> tuple[int, bytes]:
+    """GET `path` on a new connection (from `source` when given): (status, whole answer)."""
+    data = (f"GET {path} HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\n{extra}"
+            "Connection: close\r\n\r\n").encode()
+    sock = connect_from(url, source or "127.0.0.1", timeout)
+    with sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while block := sock.recv(65536):
+                chunks.append(block)
+    answer = b"".join(chunks)
+    return (int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.") else 0), answer
+
+
+def spool_bytes(pid: int) -> int:
+    """Bytes of the unlinked spool files `pid` holds open (request bodies, answers, parts)."""
+    total = 0
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+            if "/spool/" in target:
+                total += os.stat(fd).st_size
+        except OSError:
+            continue
+    return total

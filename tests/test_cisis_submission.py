@@ -22,7 +22,9 @@ from .test_repository import held_files, provide, retrieve
 @pytest.fixture
 def app(make_app, tmp_path):
     install_kit(ANS_KIT, tmp_path / "var" / "kit")
-    application = make_app(profile="cisis", accept_test_ins=True)
+    # about the CDA checks: the signed submission set is tests/test_dsig_*.py's business
+    application = make_app(profile="cisis", accept_test_ins=True,
+                           require_submission_signature=False)
     open_patient(application, TEST_INS)
     return application
 
@@ -166,7 +168,8 @@ def test_authors_need_national_ids_and_specialties_from_j01():
 def test_with_schematrons_on_a_schematron_error_refuses_the_submission(make_app, tmp_path):
     """XDS_VALIDATE_SCHEMATRON=true: the kit's schematrons run on each CDA of an ITI-41."""
     install_kit(ANS_KIT, tmp_path / "var" / "kit")
-    app = make_app(profile="cisis", accept_test_ins=True, validate_schematron=True)
+    app = make_app(profile="cisis", accept_test_ins=True, validate_schematron=True,
+                   require_submission_signature=False)
     open_patient(app, TEST_INS)
     # the family name without its qualifier: valid for the schema and the header rules,
     # an error for the minimal structure schematron

@@ -49,6 +49,10 @@ def test_config_file_from_environment(tmp_path):
     ({"XDS_MAX_REQUEST_BYTES": "lots"}, "max_request_bytes from XDS_MAX_REQUEST_BYTES"),
     ({"XDS_MAX_REQUEST_BYTES": "-1"}, "must not be negative"),
     ({"XDS_DIAGNOSTICS": "maybe"}, "expected true or false"),
+    ({"XDS_TRUSTED_PROXIES": "10.0.0.1, proxy.example"},
+     "trusted_proxies from XDS_TRUSTED_PROXIES: not an IP address or network: 'proxy.example'"),
+    ({"XDS_MAX_CONNECTIONS": "100"}, r"max_connections_per_client \(128\) must be below "
+                                     r"max_connections \(100\)"),
 ])
 def test_bad_values_name_the_setting_and_its_source(environ, message):
     with pytest.raises(ConfigError, match=message):
@@ -93,3 +97,8 @@ def test_every_setting_is_documented_in_the_readme():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert [s.env_var for s in SETTINGS if f"`{s.env_var}`" not in readme] == []
+
+
+def test_trusted_proxies_are_normalised_networks():
+    settings = load_settings(environ={"XDS_TRUSTED_PROXIES": " 10.0.0.5 ,192.168.1.7/24,::1"})
+    assert settings.trusted_proxies == "10.0.0.5/32,192.168.1.0/24,::1/128"

@@ -28,7 +28,8 @@ LIMITS = {"XDS_MAX_REQUEST_BYTES": str(4 * 1024 * 1024),
           "XDS_MAX_XML_MARKUP": "20000", "XDS_MAX_XML_ATTRIBUTES": "20000",
           "XDS_MAX_RESPONSE_BYTES": str(2 * 1024 * 1024),
           "XDS_HEAD_TIMEOUT": "1.5", "XDS_BODY_TIMEOUT": "1.5", "XDS_MIN_RATE_BYTES": "1000",
-          "XDS_KEEPALIVE_TIMEOUT": "1", "XDS_MAX_CONNECTIONS": "40"}
+          "XDS_KEEPALIVE_TIMEOUT": "1", "XDS_MAX_CONNECTIONS": "40",
+          "XDS_MAX_CONNECTIONS_PER_CLIENT": "20"}
 GROWTH_BOUND_KIB = 256 * 1024
 
 
@@ -209,14 +210,17 @@ def test_idle_kept_alive_connections_are_closed(target):
     target.assert_intact()
 
 
-def test_connections_over_the_limit_get_503_at_once(target):
+def test_connections_over_a_clients_cap_get_503_at_once(target):
+    """40 silent connections from one address, whose cap is 20: its next one is refused at once,
+    without reading (test_hostile_transport.py: other clients are served meanwhile)."""
     held = hostile.silent_connections(target.url, 40)
     try:
         time.sleep(0.2)
         started = time.monotonic()
-        status, _ = hostile.exchange(target.url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-                                     timeout=5)
+        status, answer = hostile.exchange(target.url,
+                                          b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
         assert status == 503 and time.monotonic() - started < 1
+        assert b"from your address" in answer
     finally:
         for sock in held:
             sock.close()

@@ -32,6 +32,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # rules: metadata profiles, CDA checks
     "validation": ("model", "valuesets"),
     "cda": ("model", "valuesets", "xmlsafe"),
+    # signatures (IHE DSG, XAdES): the actors get its checks as callables from the wiring
+    "dsig": ("model", "xmlsafe", "config", "security"),
     # storage: model objects in and out, every driver detail inside
     "store": ("model",),
     # the actors
@@ -43,12 +45,12 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     "soap": ("model", "xmlsafe"),
     "transactions": ("model", "ebxml", "soap", "security", "registry", "repository"),
     "dmp": ("model", "records", "security", "soap", "transactions", "xmlsafe"),
-    "consumer": ("model", "ebxml", "soap", "security", "cda", "valuesets", "xmlsafe"),
+    "consumer": ("model", "config", "ebxml", "soap", "security", "cda", "valuesets", "xmlsafe"),
     "conformance": ("model", "ebxml", "consumer"),
     "ops": ("__init__",),
     "serving": ("config", "soap"),
     # the wiring and the faces
-    "app": ("__init__", "model", "config", "xmlsafe", "security", "validation", "cda",
+    "app": ("__init__", "model", "config", "xmlsafe", "security", "validation", "cda", "dsig",
             "store", "records", "registry", "repository", "ebxml", "soap", "transactions",
             "dmp", "consumer", "ops"),
     "server": ("__init__", "app", "config", "logs", "serving"),
@@ -57,8 +59,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
             "cli_settings"),
     "cli_settings": ("config",),
     "cli_audit": ("cli_settings", "model", "security", "store"),
-    "cli_cda": ("cli_settings", "cda"),
-    "cli_client": ("consumer", "serving", "xmlsafe"),
+    "cli_cda": ("cli_settings", "config", "cda", "dsig"),
+    "cli_client": ("model", "consumer", "serving", "xmlsafe", "dsig"),
     "cli_conformance": ("cli_settings", "conformance", "records", "store"),
 }.items()}
 
@@ -76,6 +78,7 @@ FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "store": NO_WIRE,
     "ebxml": NO_DATABASE,
     "soap": NO_DATABASE,
+    "dsig": NO_DATABASE | {"spyne", "zeep"},
 }
 
 

@@ -55,7 +55,9 @@ def secured(pki, tmp_path_factory):
     env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_SECURITY": "vihf",
            "XDS_VIHF_TRUSTED_CERTS": str(vihf.trusted), "XDS_ACCEPT_TEST_INS": "true",
            "XDS_CERTFILE": str(files["server"]), "XDS_KEYFILE": str(files["server"]),
-           "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required"}
+           "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required",
+           # the organisation seal signs the VIHF and the submission set (CI-SIS §5)
+           "XDS_SIGNATURE_TRUSTED_CERTS": str(vihf.trusted)}
     assert run_cli("patient", "add", TEST_INS, env=env).returncode == 0
     process, url, _ = start_server(data_dir, env, workers=1, tls=_client_context(files))
     yield url, env, data_dir
@@ -102,8 +104,10 @@ def test_the_readme_workflow_over_mutual_tls_with_a_signed_vihf(pki, secured, tm
                   "--vihf-cert", str(vihf.directory / "signer.pem"),
                   "--vihf-subject", PROFESSIONAL, "--vihf-structure", "1750099991"]
     endpoints = ["--registry", url + "/xds/registry"]
+    seal = ["--sign-key", str(vihf.directory / "signer.key"),
+            "--sign-cert", str(vihf.directory / "signer.pem")]
     submitted = run_cli("submit", str(CR_BIO), "--patient", TEST_INS, "--repository",
-                        url + "/xds/repository", *endpoints, *connection, env=env)
+                        url + "/xds/repository", *endpoints, *connection, *seal, env=env)
     assert submitted.returncode == 0, submitted.stderr + submitted.stdout
     unique_id = submitted.stdout.split()[0]
     database = Database.from_url(f"sqlite:///{secured[2] / 'registry.sqlite3'}")

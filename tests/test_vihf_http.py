@@ -32,7 +32,9 @@ def secured(tmp_path_factory):
     authority = SigningAuthority.create(root / "ca")
     data_dir = root / "var"
     env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_SECURITY": "vihf",
-           "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted), "XDS_ACCEPT_TEST_INS": "true"}
+           "XDS_VIHF_TRUSTED_CERTS": str(authority.trusted), "XDS_ACCEPT_TEST_INS": "true",
+           # about the VIHF (and the DMP services, tests/test_dmp_services.py): unsigned sets
+           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"}
     for patient in (TEST_INS, OTHER):
         assert run_cli("patient", "add", patient, env=env).returncode == 0
     process, url, _ = start_server(data_dir, env, workers=1)

@@ -16,6 +16,7 @@ from .cda.validator import CdaValidator
 from .config import Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
+from .dsig.check import signature_checks
 from .ebxml.stored import EbrimStoredForm
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -91,18 +92,23 @@ class XdsApplication:
         self.metrics = Metrics()
         self.database = Database.from_url(settings.database_url)
         self.records = Records(self.database)
+        signed, signed_metadata = signature_checks(settings)     # the signed submission set
         self.registry = Registry(self.database, EbrimStoredForm(),
                                  settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
-                                 settings.disclose_masked_count)
+                                 settings.disclose_masked_count,
+                                 submission_check=signed_metadata)
         self.document_store = FilesystemDocumentStore(settings.blob_dir)
         self.document_store.ensure()
         link = registry_link(settings, self.registry, self.database)
         self.repository = Repository(self.database, self.document_store,
                                      settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
-                                     link if settings.registry_url else self.registry)
+                                     link if settings.registry_url else self.registry,
+                                     submission_check=signed)
+        if signed is not None:      # the verification is audited with the repository's reads
+            signed.audit = self.repository.audit_writer.record
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier_for(settings)
         common = {
@@ -115,6 +121,7 @@ class XdsApplication:
             "authenticate": authenticator_for(self.verifier),
             "max_envelope_bytes": settings.max_envelope_bytes,
             "max_response_bytes": settings.max_response_bytes,
+            "max_mime_parts": settings.max_mime_parts,
         }
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__
-from .cli_client import Connection, client_options
+from .cli_client import Connection, client_options, sign_submission_set, signing_options
 from .cli_settings import command_settings as _settings
 from .config import Settings, redact_url
 
@@ -215,10 +215,12 @@ def _code_option(value: str | None):
 @click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
 @click.option("--registry", "registry_url", default=DEFAULT_REGISTRY, show_default=True,
               help="asked for the entryUUID of a document a CDA replaces (relatedDocument RPLC)")
+@signing_options
 @client_options
 def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code: str | None,
            type_code: str | None, format_code: str | None, title: str | None,
-           author: str | None, inline: bool, registry_url: str, connection: Connection) -> None:
+           author: str | None, inline: bool, registry_url: str, sign_key: str | None,
+           sign_cert: str | None, sign_digest: str, connection: Connection) -> None:
     """Provide and register documents (ITI-41); metadata from the CDA header when there is one,
     and an RPLC association when the CDA replaces a registered document."""
     from pathlib import Path
@@ -238,6 +240,7 @@ def submit(files: tuple[str, ...], patient: str, repository_url: str, class_code
     documents = {doc_id: Attachment.from_file(path, next(
         d.mime_type for d in submission.documents if d.entry_uuid == doc_id))
         for doc_id, path in paths.items()}
+    sign_submission_set(submission, documents, sign_key, sign_cert, sign_digest)
     payload, binaries = provide_request(submission, documents)
     try:
         reply = connection.client(repository_url, patient).call(PROVIDE, payload,

@@ -47,6 +47,7 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
 
         schematrons = KitSchematrons(kit, volet)
     validator = CdaValidator(schema_for(kit), RuleContext(settings.accept_test_ins), schematrons)
+    signatures = _signature_verifier(settings)
     reports = []
     for name in files:
         path = Path(name)
@@ -56,7 +57,11 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
             report = Report(name, [Finding(Kind.NOT_CHECKED, "file",
                                            f"cannot read: {exc.strerror}")])
         else:
-            report = validator.validate(data, name).report
+            checked = validator.validate(data, name)
+            report = checked.report
+            if checked.root is not None:
+                _report_signature(report, checked.root, signatures,
+                                  settings.require_cda_signature)
         reports.append(report)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=1))
@@ -73,6 +78,39 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
     if not all(r.fully_checked for r in reports):
         ctx.exit(2)
     ctx.exit(0 if all(r.valid for r in reports) else 1)
+
+
+def _signature_verifier(settings):
+    """A CDA's own signature is verified against XDS_SIGNATURE_TRUSTED_CERTS when set (else
+    only whether it is intact)."""
+    from .config import ConfigError
+    from .dsig.cda import CdaSignatureVerifier
+    from .dsig.check import trust_store
+
+    try:
+        return CdaSignatureVerifier(trust_store(settings),
+                                    accept_sha1=settings.signature_accept_sha1)
+    except ConfigError as exc:
+        if not settings.signature_trusted_certs:     # the ITI-41 requirement: not ours here
+            return CdaSignatureVerifier(None, accept_sha1=settings.signature_accept_sha1)
+        raise click.ClickException(str(exc)) from None
+
+
+def _report_signature(report, root, verifier, required: bool) -> None:
+    """The signature's verdict: in what was checked when valid; a finding when invalid (an
+    error only when XDS_REQUIRE_CDA_SIGNATURE asks for one), or absent and required."""
+    from .cda.findings import Finding, Kind
+
+    result = verifier.check(root)
+    if result.status == "valid":
+        report.checked.append(result.describe())
+        if not result.trusted and required:
+            report.findings.append(Finding(Kind.SIGNATURE, "XDS_REQUIRE_CDA_SIGNATURE",
+                                           result.describe()))
+    elif result.status == "invalid" or required:
+        report.findings.append(Finding(Kind.SIGNATURE, "XDS_REQUIRE_CDA_SIGNATURE"
+                                       if required else "signature", result.describe(),
+                                       is_error=required))
 
 
 @click.group()

@@ -1,5 +1,6 @@
 """The consumer commands' connection options (submit, query, retrieve): TLS with a client
-certificate, and a VIHF sent with every request (a file, or one signed here for the patient)."""
+certificate, and a VIHF sent with every request (a file, or one signed here for the patient);
+and the source's signature of what it submits (submit --sign-key/--sign-cert)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,41 @@ class Connection:
         except Exception as exc:     # xmlsec.Error, ValueError: an unusable key or certificate
             raise click.ClickException(f"cannot sign the VIHF: {exc}") from None
         return [security_header(signed)]
+
+
+SIGNING_OPTIONS = (
+    click.option("--sign-key", type=_FILE,
+                 help="sign the submission set (IHE DSG XAdES, as the DMP requires) with this "
+                      "PEM key..."),
+    click.option("--sign-cert", type=_FILE,
+                 help="...and this PEM seal certificate (then its authorities, if any)"),
+    click.option("--sign-digest", type=click.Choice(["sha256", "sha1"]), default="sha256",
+                 show_default=True, help="digest of the signature (sha1: older DMP clients)"),
+)
+
+
+def signing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(SIGNING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def sign_submission_set(submission, documents: dict, key: str | None, certificate: str | None,
+                        digest: str):
+    """Add the signature document (dsig/produce.py) to `submission` and `documents`; returns
+    its DocumentEntry, or None when no signing option was given."""
+    if not (key or certificate):
+        return None
+    if not (key and certificate):
+        raise click.ClickException("signing needs both --sign-key and --sign-cert")
+    from .dsig.produce import sign_submission
+    from .dsig.seal import Seal, SealError
+    from .model.content import Attachment
+
+    try:
+        seal = Seal.from_files(Path(key), Path(certificate))
+        entry, content = sign_submission(submission, documents, seal, digest=digest)
+    except SealError as exc:
+        raise click.ClickException(f"cannot sign: {exc}") from None
+    documents[entry.entry_uuid] = Attachment.from_bytes(content, entry.mime_type)
+    return entry

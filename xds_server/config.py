@@ -6,6 +6,7 @@ variable, the TOML key and the `xds-server config` listing can never drift apart
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 import uuid
@@ -28,6 +29,17 @@ def _parse_bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _parse_networks(text: str) -> str:
+    """Comma-separated addresses or networks ('10.0.0.5, 192.168.1.0/24'); normalised."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {item!r} ({exc})") from None
+    return ",".join(networks)
 
 
 def _parse_choice(*choices: str) -> Callable[[str], str]:
@@ -77,6 +89,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
                 "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
                 "clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("require_submission_signature", _parse_bool, None,
+                "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
+                "the DMP requires); default true in the cisis profile, false in ihe"),
+    SettingSpec("signature_trusted_certs", str, "",
+                "PEM file or directory of the authorities whose seal certificates may sign "
+                "submission sets and CDA documents; signatures are verified when it is set"),
+    SettingSpec("signature_max_age", int, 86400,
+                "seconds a submission-set signature stays acceptable after its signing time"),
+    SettingSpec("signature_accept_sha1", _parse_bool, False,
+                "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
+                "digests), as older DMP clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("require_cda_signature", _parse_bool, False,
+                "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
+                "a CDA's signature is verified and recorded in the audit, never required)"),
     SettingSpec("disclose_masked_count", _parse_bool, False,
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
@@ -115,7 +141,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "threads per worker that run requests once fully read; 0: the worker's event "
                 "loop runs them itself (least CPU: a thread hand-off cost 0.2 ms a request)"),
     SettingSpec("max_connections", int, 500,
-                "open connections per worker; over it a connection gets 503 and is closed"),
+                "open connections per worker; a new one past it closes the connection that has "
+                "waited longest for its request, or gets 503 when every one is being served"),
+    SettingSpec("max_connections_per_client", int, 128,
+                "open connections per worker from one client address (an IPv6 client by its "
+                "/64), below max_connections; past it 503 at once; trusted proxies exempt"),
     SettingSpec("head_timeout", float, 10.0,
                 "seconds for a request line and headers to arrive, else 408 and closed"),
     SettingSpec("body_timeout", float, 20.0,
@@ -123,6 +153,22 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "minimum rate applies, else 408 and closed"),
     SettingSpec("min_rate_bytes", int, 2048,
                 "bytes per second a body (or an answer) must move on average after body_timeout"),
+    SettingSpec("min_send_rate_bytes", int, 32 * 1024,
+                "bytes per second a client must read an answer at, on average, after "
+                "body_timeout; a slower reader is cut (its answer no longer held)"),
+    SettingSpec("max_send_seconds", float, 600.0,
+                "most seconds an answer may take to send, whatever its size"),
+    SettingSpec("max_buffer_bytes", int, 64 * MIB,
+                "bytes of request bodies and answers a worker holds in memory for its "
+                "connections; past it they go to the spool directory"),
+    SettingSpec("max_spool_bytes", int, 1024 * MIB,
+                "bytes a worker may hold in its spool directory at once (request bodies, "
+                "answers waiting for slow readers); past it 503 before a body is read"),
+    SettingSpec("max_mime_parts", int, 10_000,
+                "most MIME parts in an MTOM request or answer (the consumer's default too)"),
+    SettingSpec("trusted_proxies", _parse_networks, "",
+                "addresses or networks (comma-separated) of reverse proxies whose "
+                "X-Forwarded-For/-Proto/-Host are believed; empty: nobody's"),
     SettingSpec("keepalive_timeout", float, 5.0,
                 "seconds an idle kept-alive connection waits for the next request"),
     SettingSpec("max_head_bytes", int, 32 * 1024,
@@ -149,6 +195,11 @@ class Settings:
     security: str
     vihf_trusted_certs: str
     vihf_accept_sha1: bool
+    require_submission_signature: bool
+    signature_trusted_certs: str
+    signature_max_age: int
+    signature_accept_sha1: bool
+    require_cda_signature: bool
     disclose_masked_count: bool
     repository_unique_id: str
     home_community_id: str
@@ -167,9 +218,16 @@ class Settings:
     max_response_bytes: int
     threads: int
     max_connections: int
+    max_connections_per_client: int
     head_timeout: float
     body_timeout: float
     min_rate_bytes: int
+    min_send_rate_bytes: int
+    max_send_seconds: float
+    max_buffer_bytes: int
+    max_spool_bytes: int
+    max_mime_parts: int
+    trusted_proxies: str
     keepalive_timeout: float
     max_head_bytes: int
     certfile: str
@@ -293,7 +351,14 @@ def load_settings(
         values["home_community_id"] = "urn:oid:" + _oid_for(data_dir, "community")
     if not values["security"]:
         values["security"] = "vihf" if values["profile"] == "cisis" else "none"
-    for name in ("database_url", "repository_unique_id", "home_community_id", "security"):
+    if values["require_submission_signature"] is None:
+        values["require_submission_signature"] = values["profile"] == "cisis"
+    for name in ("database_url", "repository_unique_id", "home_community_id", "security",
+                 "require_submission_signature"):
         sources.setdefault(name, "derived")
+    if values["max_connections_per_client"] >= values["max_connections"]:
+        raise ConfigError(f"max_connections_per_client ({values['max_connections_per_client']}) "
+                          f"must be below max_connections ({values['max_connections']}), so "
+                          "that one client never holds every connection of a worker")
     return Settings(**{f.name: values[f.name] for f in fields(Settings) if f.name != "sources"},
                     sources=sources)

@@ -13,6 +13,7 @@ class Kind(StrEnum):
     HEADER = "header"          # the CI-SIS header rules of this project
     SCHEMATRON = "schematron"  # the official ANS schematrons, when a kit is installed
     CONSISTENCY = "consistency"
+    SIGNATURE = "signature"    # the document's own signature (dsig/cda.py)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ header rules, and (when a kit is installed and asked for) the official ANS schem
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,10 +15,25 @@ from .header import CdaHeader, read_header
 from .header_rules import RuleContext, check_header
 from .schema import CdaSchema
 
+DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
 
 class SchematronRunner(Protocol):
     def check(self, root: etree._Element, source: str) -> tuple[list[str], list[Finding]]:
         """The schematrons it ran, and their findings."""
+
+
+def unsigned(root: etree._Element) -> etree._Element:
+    """The document without its enveloped signature: the CI-SIS allows a signed CDA, whose
+    `ds:Signature` (last child of ClinicalDocument) the CDA schema does not know; the schema
+    checks the document it signs (dsig/cda.py verifies the signature)."""
+    signatures = [child for child in root if child.tag == DS_SIGNATURE]
+    if not signatures:
+        return root
+    copy = deepcopy(root)
+    for child in [c for c in copy if c.tag == DS_SIGNATURE]:
+        copy.remove(child)
+    return copy
 
 
 @dataclass
@@ -44,7 +60,7 @@ class CdaValidator:
             return Checked(report)
         if self.schema is not None:
             report.checked.append(f"schema: {self.schema.label}")
-            report.findings += self.schema.check(root)
+            report.findings += self.schema.check(unsigned(root))
         else:
             report.findings.append(Finding(
                 Kind.SCHEMA, "XSD", "the CDA schema was not checked: no schema is available "

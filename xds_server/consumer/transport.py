@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from ..config import SPECS_BY_NAME
 from ..soap.attachments import Attachment, decode_base64_text
 from ..soap.envelope import build_envelope, new_message_id
 from ..soap.faults import SoapFault
@@ -33,6 +34,53 @@ _INCLUDE = qn(XOP, "Include")
 
 class TransportError(Exception):
     """The peer could not be reached, or what it answered is not a SOAP 1.2 message."""
+
+
+class ReplyTooLarge(TransportError):
+    """The reply is over one of the client's limits; it was not read further."""
+
+
+def _default(name: str) -> int:
+    return int(SPECS_BY_NAME[name].default)
+
+
+@dataclass(frozen=True)
+class ReplyLimits:
+    """What the client reads of a reply, whoever the server is: a peer cannot make it hold an
+    unbounded envelope in memory, write unbounded files, or open unbounded parts. The defaults
+    are the server's own limits on what it answers (config.py), so this server never sends a
+    reply its own client refuses."""
+
+    max_envelope_bytes: int = _default("max_envelope_bytes")
+    max_parts: int = _default("max_mime_parts")
+    max_reply_bytes: int = _default("max_response_bytes")
+
+
+class _BoundedReply:
+    """The reply's body, refused past `limit` bytes."""
+
+    def __init__(self, stream, limit: int, url: str) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._url = url
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._limit + 1 - self.read_bytes     # one more: enough to know it is over
+        if size < 0 or size > remaining:
+            size = remaining
+        if size == 0:
+            return b""
+        data = self._stream.read(size)
+        self.read_bytes += len(data)
+        if self.read_bytes > self._limit:
+            raise ReplyTooLarge(f"reply from {self._url} is longer than {self._limit} bytes "
+                                "(the client's max_reply_bytes); not read further")
+        return data
+
+
+_SIZE_FAULTS = {"xds:EnvelopeTooLarge": "max_envelope_bytes", "xds:TooManyParts": "max_parts",
+                "xds:DocumentTooLarge": "max_reply_bytes"}
 
 
 @dataclass
@@ -104,12 +152,26 @@ def encode_request(url: str, action: str, payload: etree._Element, *,
 
 
 def decode_reply(status: int, headers: dict[str, str], stream, content_type: str, *,
-                 spool_dir: Path | None = None, spool_threshold: int = 8 * 1024 * 1024
-                 ) -> SoapReply:
+                 spool_dir: Path | None = None, spool_threshold: int = 8 * 1024 * 1024,
+                 limits: ReplyLimits = ReplyLimits(), url: str = "the server") -> SoapReply:
+    """The reply read within `limits`: ReplyTooLarge, naming the limit, past any of them."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_reply_bytes:
+        raise ReplyTooLarge(f"reply from {url} announces {declared} bytes, over the client's "
+                            f"max_reply_bytes ({limits.max_reply_bytes}); not read")
+    bounded = _BoundedReply(stream, limits.max_reply_bytes, url)
     try:
-        raw = read_message(stream, content_type, spool_dir=spool_dir,
-                           spool_threshold=spool_threshold)
+        raw = read_message(bounded, content_type, spool_dir=spool_dir,
+                           spool_threshold=spool_threshold,
+                           max_part_bytes=limits.max_reply_bytes,
+                           max_envelope_bytes=limits.max_envelope_bytes,
+                           max_parts=limits.max_parts)
     except SoapFault as exc:
+        limit = _SIZE_FAULTS.get(exc.subcode_text)
+        if limit is not None:
+            raise ReplyTooLarge(f"HTTP {status}: reply from {url} refused: "
+                                f"{exc.reason.split(' (XDS_')[0]} (the client's {limit}: "
+                                f"{getattr(limits, limit)})") from None
         raise TransportError(f"HTTP {status}: reply is not a usable SOAP message: "
                              f"{exc.reason}") from None
     return SoapReply(status, headers, raw.root, raw.attachments, raw.mtom)
@@ -121,10 +183,11 @@ class SoapClient:
     def __init__(self, url: str, *, timeout: float = 120.0, spool_dir: Path | None = None,
                  spool_threshold: int = 8 * 1024 * 1024,
                  ssl_context: ssl.SSLContext | None = None,
-                 security_headers: Sequence[etree._Element] = ()) -> None:
+                 security_headers: Sequence[etree._Element] = (),
+                 limits: ReplyLimits = ReplyLimits()) -> None:
         """`ssl_context` for https (the server verified, a client certificate for mutual
         TLS: serving/tls.client_context); `security_headers` go in every request (a VIHF's
-        wsse:Security block)."""
+        wsse:Security block); `limits` bound what is read of a reply."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -135,6 +198,7 @@ class SoapClient:
         self._spool_threshold = spool_threshold
         self._ssl_context = ssl_context
         self._security_headers = list(security_headers)
+        self.limits = limits
 
     def _connection(self) -> http.client.HTTPConnection:
         host, port = self._parts.hostname or "", self._parts.port
@@ -172,7 +236,8 @@ class SoapClient:
                                 {k.lower(): v for k, v in response.getheaders()}, response,
                                 response.getheader("Content-Type", ""),
                                 spool_dir=self._spool_dir,
-                                spool_threshold=self._spool_threshold)
+                                spool_threshold=self._spool_threshold,
+                                limits=self.limits, url=self.url)
         except OSError as exc:
             raise TransportError(f"cannot reach {self.url}: {exc}") from exc
         finally:

@@ -83,6 +83,15 @@ class Attachment:
         assert self._path is not None
         return self._path.read_bytes()
 
+    def iter_chunks(self, size: int = FILE_CHUNK) -> Iterator[bytes]:
+        """The content in pieces (a digest over a spooled document reads no whole file);
+        in-memory content comes whole."""
+        if self._data is not None:
+            yield self._data
+            return
+        assert self._path is not None
+        yield from file_chunks(self._path, size)
+
     def base64_text(self) -> str:
         return base64.b64encode(self.read_bytes()).decode("ascii")
 

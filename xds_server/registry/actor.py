@@ -33,9 +33,14 @@ BUSY = "the registry database is unavailable; retry later"
 class Registry:
     def __init__(self, database: Database, stored_form: StoredForm,
                  max_leaf_class_results: int = 1000, profile: MetadataProfile = IHE,
-                 disclose_masked_count: bool = False) -> None:
+                 disclose_masked_count: bool = False,
+                 submission_check: Callable[[Submission], list[RegistryError]] | None = None
+                 ) -> None:
+        """`submission_check`: run on every registration (the signed set's metadata part,
+        dsig/metadata.py, given by the wiring)."""
         self.database = database
         self.profile = profile
+        self.submission_check = submission_check
         self.writer = RegistryWriter(database, stored_form, profile)
         self.updater = MetadataUpdater(self.writer)
         self.remover = RegistryRemover(database)
@@ -46,6 +51,8 @@ class Registry:
                  within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored). `within` runs in
         the registration's transaction (the repository records its documents there)."""
+        if self.submission_check is not None:
+            decode_errors = [*(decode_errors or []), *self.submission_check(submission)]
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
                                                           within),
                              principal, "C", _patient_of(submission))

@@ -65,6 +65,14 @@ class ContentCheck(Protocol):
                  attachment: Attachment) -> list[RegistryError]: ...
 
 
+class SubmissionCheck(Protocol):
+    """Checks a whole submission and its documents' bytes (by entryUUID): the signed
+    submission set (dsig/check.py)."""
+
+    def __call__(self, submission: Submission, documents: dict[str, Attachment],
+                 principal: Principal) -> list[RegistryError]: ...
+
+
 @dataclass(frozen=True)
 class DocumentRequest:
     repository_unique_id: str
@@ -83,7 +91,8 @@ class Repository:
     def __init__(self, database: Database, documents: DocumentStore, repository_unique_id: str,
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
-                 policy: DocumentPolicy | None = None) -> None:
+                 policy: DocumentPolicy | None = None,
+                 submission_check: SubmissionCheck | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
@@ -96,6 +105,7 @@ class Repository:
         self.content_check = content_check
         self.policy = policy
         self.audit_writer = ReadAuditWriter(database)
+        self.submission_check = submission_check
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -106,7 +116,7 @@ class Repository:
 
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids."""
-        entries = self._match(submission, documents)
+        entries = self._match(submission, documents, principal)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
@@ -127,9 +137,11 @@ class Repository:
             self.documents.commit(document)
         return warnings
 
-    def _match(self, submission: Submission,
-               documents: dict[str, Attachment]) -> list[tuple[DocumentEntry, Attachment]]:
-        """Pair entries with documents; compute size and hash; refuse what does not fit."""
+    def _match(self, submission: Submission, documents: dict[str, Attachment],
+               principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit
+        (the submission check, the signed set's, sees every pair and reports beside the
+        content checks)."""
         errors: list[RegistryError] = []
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
@@ -154,6 +166,9 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
+        if self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid):
+            errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
+                                            principal)
         if errors:
             raise RegistryFailure(errors)
         return pairs

@@ -11,6 +11,7 @@ from ..cda.validator import CdaValidator
 from ..model.content import Attachment
 from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import DocumentEntry
+from ..model.signature_entry import claims_to_be_signature
 
 CDA_MIME_TYPES = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
 MAX_REPORTED = 10
@@ -22,7 +23,8 @@ class CdaContentCheck:
 
     def __call__(self, entry: DocumentEntry, name: str,
                  attachment: Attachment) -> list[RegistryError]:
-        if (entry.mime_type or "").split(";")[0].strip() not in CDA_MIME_TYPES:
+        if (entry.mime_type or "").split(";")[0].strip() not in CDA_MIME_TYPES \
+                or claims_to_be_signature(entry):      # XML, but a signature (dsig/)
             return []
         checked = self.validator.validate(attachment.read_bytes(), name)
         problems = [f for f in checked.report.findings if f.is_error]

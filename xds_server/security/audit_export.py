@@ -31,6 +31,7 @@ class AuditTable:
     name: str                   # EventTypeCode's display name
     caller_is_source: bool      # the network caller is the Source (else the Destination)
     objects: tuple[str, ...]    # patient, submission_set, query, documents
+    type_code: str = ""         # the EventTypeCode's code, when not the transaction's name
 
 
 TABLES = {
@@ -56,6 +57,9 @@ TABLES = {
     # RMD 3.86.5.1.2 Document Repository
     "ITI-86": AuditTable(("110110", "Patient Record"), "D", "Remove Documents", True,
                          ("documents",)),
+    # DSG ITI TF-3 5.5.7.2 Content Consumer: the signatures of an ITI-41 verified (dsig/)
+    "DSG": AuditTable(("110007", "Report Verification"), "R", "Document Digital Signature",
+                      True, ("patient", "submission_set", "documents"), "urn:ihe:iti:dsg"),
 }
 OUTCOMES = {"success": "0", "failure": "4"}
 FORMATS = ("rfc3881", "dicom")
@@ -123,8 +127,8 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
                              EventOutcomeIndicator=OUTCOMES.get(record.outcome, "8"))
     event_id = table.event if table else ("110100", "Application Activity")
     _code(event, "EventID", event_id[0], "DCM", event_id[1], dicom)
-    _code(event, "EventTypeCode", record.transaction, "IHE Transactions",
-          table.name if table else record.transaction, dicom)
+    _code(event, "EventTypeCode", (table.type_code if table else "") or record.transaction,
+          "IHE Transactions", table.name if table else record.transaction, dicom)
     if record.purpose_of_use:
         _code(event, "PurposeOfUse", record.purpose_of_use, "1.2.250.1.213.1.1.4.248",
               record.purpose_of_use, dicom)

@@ -1,45 +1,35 @@
 """One HTTP/1.1 connection in the event loop: the request read whole under limits and deadlines
-(httptools' llhttp parser), the application run in a thread, the answer written back.
+(httptools' llhttp parser), the application run, the answer written back at the client's pace.
 
 No thread is given to a connection before its request is complete, so a slow or silent client
-costs a socket and a few kilobytes, never a thread (see limits.py for each rule and the attack it
-stops). Requests on one connection are answered in order; reading pauses while one is served.
+costs a socket and a few kilobytes, never a thread; what its body and its answer hold waits in
+the worker's budgets (budget.py), never beyond them (see limits.py for each rule and the attack
+it stops). Requests on one connection are answered in order; reading pauses while one is served.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import socket
+import io
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from ..soap.mime import FileSegment
-from .body import SpooledBody
-from .limits import MAX_HEADER_LINES
-from .wsgi_call import Answer, RequestHead, build_environ, call_application
+from . import forwarded
+from .admission import BUSY, RECEIVING, WAITING
+from .body import SpooledBody, SpoolFull
+from .limits import MAX_HEADER_LINES, client_key
+from .responses import plain_response
+from .sending import Progress
+from .writing import AnswerWriting
+from .wsgi_call import RequestHead, build_environ, call_application
 
 if TYPE_CHECKING:
     from .site import Site
 
-_CORK = getattr(socket, "TCP_CORK", None)
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
-                         "upgrade", "proxy-connection", "te", "trailer"})
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
-            414: "URI Too Long", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable"}
-
-
-def plain_response(status: int, text: str) -> bytes:
-    """A complete answer of the server's own, after which the connection closes."""
-    body = (text + "\n").encode()
-    return (f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+TRIM_REQUEST_BYTES = 1024 * 1024
 
 
 class _Refuse(Exception):
@@ -52,11 +42,11 @@ class _Refuse(Exception):
 class _Incoming:
     """A request being received."""
 
-    def __init__(self, limits) -> None:
+    def __init__(self, site: Site) -> None:
         self.target = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head: RequestHead | None = None
-        self.body = SpooledBody(limits.spool_threshold, limits.spool_dir)
+        self.body = SpooledBody(site.limits.spool_threshold, site.budget)
         self.declared: int | None = None
         self.too_large = False
         self.started = 0.0
@@ -65,7 +55,7 @@ class _Incoming:
         self.body.close()
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(AnswerWriting, asyncio.Protocol):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.limits = site.limits
@@ -80,7 +70,10 @@ class HttpConnection(asyncio.Protocol):
         self.head_bytes = 0
         self.read_deadline: float | None = None   # head or body being received
         self.idle_deadline: float | None = None   # kept alive, waiting for a request
-        self.send_deadline: float | None = None   # an answer being written
+        self.sending: Progress | None = None       # an answer being written
+        self.send_started = 0.0
+        self.in_sendfile = False
+        self._task: asyncio.Task | None = None     # kept: the loop holds tasks weakly
         self._write_paused = False
         self._drain_waiter: asyncio.Future | None = None
         self.peer: Any = None
@@ -91,13 +84,16 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         site = self.site
-        site.connections.add(self)
-        if len(site.connections) > self.limits.max_connections:
-            site.refused += 1
-            transport.write(plain_response(503, "too many connections; try again"))  # type: ignore[attr-defined]
+        self.peer = transport.get_extra_info("peername")
+        address = str(self.peer[0]) if isinstance(self.peer, tuple) and self.peer else ""
+        refusal = site.table.admit(self, client_key(address),
+                                   self.limits.is_trusted_proxy(address))
+        if refusal is not None:
+            site.log.debug("connection from %s refused: %s", self.peer, refusal)
+            self.closed = True
+            transport.write(plain_response(503, refusal))  # type: ignore[attr-defined]
             transport.close()
             return
-        self.peer = transport.get_extra_info("peername")
         self.server_address = transport.get_extra_info("sockname") or ("", 0)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -107,7 +103,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.site.connections.discard(self)
+        self.site.table.leave(self)
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionError("connection lost"))
         if self.incoming is not None:
@@ -115,14 +111,6 @@ class HttpConnection(asyncio.Protocol):
         for pending in self.ready:
             pending.discard()
         self.ready.clear()
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -134,14 +122,16 @@ class HttpConnection(asyncio.Protocol):
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except _Refuse as refusal:
-            self._refuse(refusal.status, refusal.text)
-            return
         except httptools.HttpParserUpgrade:
             self._refuse(501, "protocol upgrades are not supported")
             return
         except httptools.HttpParserError as exc:
-            self._refuse(400, f"malformed HTTP request: {exc}")
+            # a callback's exception reaches here wrapped (HttpParserCallbackError)
+            refusal = exc.__context__
+            if isinstance(refusal, _Refuse):
+                self._refuse(refusal.status, refusal.text)
+            else:
+                self._refuse(400, f"malformed HTTP request: {exc}")
             return
         if (self.incoming is not None and self.incoming.head is None
                 and self.head_bytes > self.limits.max_head_bytes):
@@ -150,7 +140,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- parser callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self.incoming = _Incoming(self.limits)
+        self.incoming = _Incoming(self.site)
 
     def on_url(self, url: bytes) -> None:
         assert self.incoming is not None
@@ -182,16 +172,26 @@ class HttpConnection(asyncio.Protocol):
         now = time.monotonic()
         incoming.started = now
         self.read_deadline = self.limits.transfer_deadline(now, 0)
+        self.site.table.state(self, RECEIVING)
         if incoming.declared is not None and incoming.declared > self.limits.max_body_bytes:
             self._body_refused(incoming)
-        elif expect == b"100-continue" and self.transport is not None:
+            return
+        try:
+            incoming.body.reserve(incoming.declared or 0)
+        except SpoolFull:
+            raise _Refuse(503, "server busy: no room for a request body this large now; "
+                               "retry") from None
+        if expect == b"100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, data: bytes) -> None:
         incoming = self.incoming
         if incoming is None or incoming.too_large:
             return
-        incoming.body.write(data)
+        try:
+            incoming.body.write(data)
+        except SpoolFull:
+            raise _Refuse(503, "server busy: no room for the request body now; retry") from None
         if incoming.body.size > self.limits.max_body_bytes:
             self._body_refused(incoming)
             return
@@ -216,10 +216,11 @@ class HttpConnection(asyncio.Protocol):
     def _enqueue(self, incoming: _Incoming) -> None:
         self.ready.append(incoming)
         self.read_deadline = None
+        self.site.table.state(self, BUSY)
         self._pause_reading()
         if not self.busy:
             self.busy = True
-            self.site.loop.create_task(self._serve())
+            self._task = self.site.loop.create_task(self._serve())
 
     def _pause_reading(self) -> None:
         if not self.paused and self.transport is not None and not self.closed:
@@ -230,21 +231,36 @@ class HttpConnection(asyncio.Protocol):
         try:
             while self.ready and not self.closed:
                 incoming = self.ready.popleft()
-                keep = await self._answer(incoming)
-                incoming.discard()
+                try:
+                    keep = await self._answer(incoming)
+                finally:
+                    incoming.discard()
+                    self.site.budget.maybe_trim()
                 if not keep:
                     self._close()
                     return
+        except ConnectionError as exc:     # the client went away: nothing to report
+            self.site.log.debug("connection from %s ended while answering: %s", self.peer, exc)
+            self.abort()
+            return
+        except Exception:
+            self.site.log.exception("serving a connection from %s failed", self.peer)
+            self.abort()
+            return
         finally:
             self.busy = False
+            self._task = None
         if self.closed:
             return
         now = time.monotonic()
         if self.incoming is not None:      # a pipelined request begun in the last read
-            self.read_deadline = (now + self.limits.head_timeout if self.incoming.head is None
-                                  else self.limits.transfer_deadline(now, 0))
+            head_done = self.incoming.head is not None
+            self.read_deadline = (self.limits.transfer_deadline(now, 0) if head_done
+                                  else now + self.limits.head_timeout)
+            self.site.table.state(self, RECEIVING if head_done else WAITING)
         else:
             self.idle_deadline = now + self.limits.keepalive_timeout
+            self.site.table.state(self, WAITING)
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
@@ -253,13 +269,19 @@ class HttpConnection(asyncio.Protocol):
         head = incoming.head
         assert head is not None
         site = self.site
+        if site.budget.exhausted and not incoming.too_large:
+            # answers already waiting fill memory and the spool: no work started for this one
+            site.budget.refused += 1
+            self._write(plain_response(503, "server busy sending answers; retry"))
+            return False
         if incoming.too_large:
-            body, length = _EMPTY_INPUT(), max(incoming.declared or 0,
-                                              self.limits.max_body_bytes + 1)
+            body, length = io.BytesIO(b""), max(incoming.declared or 0,
+                                                self.limits.max_body_bytes + 1)
         else:
             body, length = incoming.body.reader(), incoming.body.size
         environ = build_environ(head, body, length, self.server_address, self.peer,
                                 site.scheme, self.tls)
+        forwarded.apply(environ, self.limits)
         self.served += 1
         keep = (head.keep_alive and not incoming.too_large and site.alive
                 and self.served < self.limits.max_requests_per_connection)
@@ -274,97 +296,26 @@ class HttpConnection(asyncio.Protocol):
                                head.target[:200])
             self._write(plain_response(500, "internal error"))
             return False
+        finally:
+            del environ
+            incoming.discard()           # the body's memory or spool room is free again
+            if length >= TRIM_REQUEST_BYTES:
+                site.budget.note_freed(length)
         try:
-            await self._send(answer, head, keep)
-        except ConnectionError:
-            return False
+            return await self._deliver(answer, head, keep)
         finally:
             if answer.close is not None:
                 try:
                     answer.close()
                 except Exception:
                     site.log.exception("closing an answer failed")
-        return keep
-
-    async def _send(self, answer: Answer, head: RequestHead, keep: bool) -> None:
-        length = answer.length
-        lines = [f"HTTP/1.1 {answer.status}\r\n"]
-        for name, value in answer.headers:
-            if name.lower() not in _HOP_BY_HOP:
-                lines.append(f"{name}: {value}\r\n")
-        lines.append(f"Content-Length: {length}\r\nDate: {_http_date()}\r\n")
-        if not keep:
-            lines.append("Connection: close\r\n")
-        elif head.version == "1.0":
-            lines.append("Connection: keep-alive\r\n")
-        lines.append("\r\n")
-        pending = ["".join(lines).encode("latin-1")]
-        self.send_deadline = self.limits.transfer_deadline(time.monotonic(), length)
-        cork = self._cork(True)
-        try:
-            if head.method != "HEAD":
-                for segment in answer.segments:
-                    if isinstance(segment, bytes):
-                        pending.append(segment)
-                        continue
-                    self._write(b"".join(pending))
-                    pending = []
-                    await self._send_file(segment)
-            self._write(b"".join(pending))
-            await self._drain()
-        finally:
-            if cork:
-                self._cork(False)
-            self.send_deadline = None
-
-    async def _send_file(self, segment: FileSegment) -> None:
-        if segment.size == 0:
-            return
-        await self._drain()
-        if self.closed or self.transport is None:
-            raise ConnectionError("connection lost")
-        with open(segment.path, "rb") as handle:
-            sent = await self.site.loop.sendfile(self.transport, handle, 0, segment.size)
-        if sent != segment.size:      # the file shrank under us: the answer cannot be completed
-            self.site.log.error("%s gave %d of %d bytes", segment.path, sent, segment.size)
-            self.abort()
-            raise ConnectionError("file shorter than announced")
-
-    def _write(self, data: bytes) -> None:
-        if self.closed or self.transport is None:
-            raise ConnectionError("connection lost")
-        if data:
-            self.transport.write(data)
-
-    async def _drain(self) -> None:
-        if self.closed:
-            raise ConnectionError("connection lost")
-        if not self._write_paused:
-            return
-        self._drain_waiter = self.site.loop.create_future()
-        try:
-            await self._drain_waiter
-        finally:
-            self._drain_waiter = None
-
-    def _cork(self, on: bool) -> bool:
-        """TCP_CORK around an answer: head, framing and file leave in full segments."""
-        if _CORK is None or self.tls or self.transport is None:
-            return False
-        sock = self.transport.get_extra_info("socket")
-        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return False
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1 if on else 0)
-            return True
-        return False
 
     # -- ending ------------------------------------------------------------------------------
     def _refuse(self, status: int, text: str) -> None:
         """Answer a request the server itself refuses, then close (nothing more is read)."""
         if self.closed or self.transport is None:
             return
-        self.site.log.info("refused %s from %s: %s", status, self.peer, text)
+        self.site.log.debug("refused %s from %s: %s", status, self.peer, text)
         if not self.busy:
             self.transport.write(plain_response(status, text))
         self._close()
@@ -374,18 +325,22 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
             self.closed = True
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-        self.closed = True
+    def evict(self) -> None:
+        """The worker is full and this connection has waited longest for a request: cut."""
+        self.site.log.debug("connection from %s closed to make room", self.peer)
+        self.abort()
 
     def check_deadlines(self, now: float) -> None:
         """Called about twice a second by the worker: enforce the deadlines (limits.py)."""
         if self.closed:
             return
-        if self.send_deadline is not None and now > self.send_deadline:
-            self.site.log.info("answer to %s not read in time: connection cut", self.peer)
-            self.abort()
+        sending = self.sending
+        if sending is not None:
+            elapsed = now - self.send_started
+            if self.limits.send_too_slow(elapsed, sending.delivered()):
+                self.site.log.info("answer to %s not read in time (%d bytes in %.0f s): "
+                                   "connection cut", self.peer, sending.delivered(), elapsed)
+                self.abort()
         elif self.read_deadline is not None and not self.paused and now > self.read_deadline:
             receiving = self.incoming is not None or self.head_bytes
             if receiving:
@@ -401,18 +356,4 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
 
-def _EMPTY_INPUT():
-    import io
-
-    return io.BytesIO(b"")
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
-    return _date_cache[1]
+__all__ = ["HttpConnection", "plain_response"]

@@ -1,4 +1,5 @@
-"""What the connections of one worker share: the application, its threads, the limits, TLS."""
+"""What the connections of one worker share: the application, its threads, the limits and
+budgets, the table of connections, TLS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .admission import ConnectionTable
+from .budget import WorkerBudget
 from .limits import HttpLimits
 
 log = logging.getLogger("xds_server.serving")
@@ -24,8 +27,17 @@ class Site:
     scheme: str = "http"
     log: logging.Logger = log
     alive: bool = True
-    refused: int = 0
-    connections: set = field(default_factory=set)
+    table: ConnectionTable = field(init=False)
+    budget: WorkerBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.table = ConnectionTable(self.limits)
+        self.budget = WorkerBudget(self.limits.max_buffer_bytes, self.limits.max_spool_bytes,
+                                   self.limits.spool_dir)
+
+    @property
+    def connections(self) -> ConnectionTable:
+        return self.table
 
     def client_certificate_environ(self, ssl_object: ssl.SSLObject) -> dict[str, str]:
         """mod_ssl's names for the verified client certificate: the subject's distinguished

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import resource
 import signal
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +33,7 @@ from .limits import HttpLimits
 from .site import Site
 
 TICK = 0.5     # seconds between heartbeats and deadline sweeps
+REPORT_EVERY = 60.0   # seconds between summaries of refused and cut connections
 
 
 class XdsWorker(base.Worker):
@@ -40,6 +43,7 @@ class XdsWorker(base.Worker):
     def init_process(self) -> None:
         _raise_open_files_limit()
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_loop_exception)
         asyncio.set_event_loop(self.loop)
         super().init_process()
 
@@ -82,6 +86,7 @@ class XdsWorker(base.Worker):
                 lambda: HttpConnection(site), sock=listener.sock, ssl=ssl_context,
                 ssl_handshake_timeout=site.limits.head_timeout if ssl_context else None,
                 backlog=2048))
+        next_report, reported = time.monotonic() + REPORT_EVERY, (0, 0, 0)
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -90,6 +95,8 @@ class XdsWorker(base.Worker):
             now = time.monotonic()
             for connection in list(site.connections):
                 connection.check_deadlines(now)
+            if now >= next_report:
+                next_report, reported = now + REPORT_EVERY, _report(site, reported)
             await asyncio.sleep(TICK)
         site.alive = False
         for server in servers:
@@ -106,6 +113,28 @@ class XdsWorker(base.Worker):
             await asyncio.sleep(0.1)
         for connection in list(site.connections):
             connection.abort()
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A client that went away, as asyncio reports it, is a DEBUG line: a crowd of clients
+    aborting downloads must not flood the log with tracebacks. Anything else is a real error."""
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | ssl.SSLError | TimeoutError):
+        logging.getLogger("xds_server.serving").debug("%s: %s", context.get("message"), exc)
+        return
+    loop.default_exception_handler(context)
+
+
+def _report(site: Site, before: tuple[int, int, int]) -> tuple[int, int, int]:
+    """One line a minute instead of one a connection: a flood must not flood the log too."""
+    counts = (site.table.refused, site.table.evicted, site.budget.refused)
+    if counts != before:
+        site.log.info("last minute: %d connections refused (per-client or worker cap), %d "
+                      "closed to make room, %d requests refused for want of buffer room; "
+                      "now %d connections, %d bytes in memory, %d in the spool",
+                      *(now - then for now, then in zip(counts, before, strict=True)),
+                      len(site.table), site.budget.memory, site.budget.spool)
+    return counts
 
 
 def _raise_open_files_limit() -> None:

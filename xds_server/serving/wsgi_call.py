@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from ..soap.mime import FileSegment
+from .forwarded import socket_host
 
 log = logging.getLogger("xds_server.serving")
 
@@ -57,7 +58,7 @@ def build_environ(head: RequestHead, body: BinaryIO, body_length: int | None,
         "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
         "QUERY_STRING": query.decode("latin-1"),
         "RAW_URI": head.target.decode("latin-1"),
-        "SERVER_NAME": server[0],
+        "SERVER_NAME": str(server[0]),
         "SERVER_PORT": str(server[1]),
         "SERVER_PROTOCOL": f"HTTP/{head.version}",
         "REMOTE_ADDR": peer[0] if peer else "",
@@ -69,6 +70,7 @@ def build_environ(head: RequestHead, body: BinaryIO, body_length: int | None,
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
+        "xds.public_host": socket_host(server),
         **extra,
     }
     for name, value in head.headers:

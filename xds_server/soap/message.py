@@ -20,12 +20,14 @@ from .attachments import Attachment, decode_base64_text
 from .envelope import Addressing, Envelope, read_envelope, reply_envelope
 from .faults import SoapFault, sender
 from .mime import (
+    MAX_PARTS,
     MimeError,
     MultipartBody,
     MultipartReader,
     PartTooLarge,
     RootPartTooLarge,
     Segment,
+    TooManyParts,
     expand_segments,
     parse_header_value,
     write_multipart,
@@ -177,13 +179,15 @@ def _read_at_most(stream: BinaryIO, limit: int | None) -> bytes:
 
 def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
                  spool_threshold: int, max_part_bytes: int | None = None,
-                 max_envelope_bytes: int | None = None) -> RawMessage:
+                 max_envelope_bytes: int | None = None, max_parts: int = MAX_PARTS
+                 ) -> RawMessage:
     """Decode an HTTP body (plain SOAP 1.2 or MTOM/XOP) into its root element and attachments.
-    The envelope (the whole body, or the MTOM root part) is at most `max_envelope_bytes`."""
+    The envelope (the whole body, or the MTOM root part) is at most `max_envelope_bytes`, the
+    MIME parts at most `max_parts`."""
     media_type, params = parse_header_value(content_type)
     if media_type == "multipart/related":
         return _read_multipart(stream, params, spool_dir, spool_threshold, max_part_bytes,
-                               max_envelope_bytes)
+                               max_envelope_bytes, max_parts)
     if media_type not in ACCEPTED_TYPES:
         raise sender(f"unsupported Content-Type {media_type or '(none)'!r}: send "
                      f"{SOAP_XML} or multipart/related (MTOM/XOP)", "UnsupportedMediaType",
@@ -199,11 +203,12 @@ def read_message(stream: BinaryIO, content_type: str, *, spool_dir: Path | None,
 def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
                  spool_dir: Path | None, spool_threshold: int,
                  max_part_bytes: int | None = None,
-                 max_envelope_bytes: int | None = None) -> SoapRequest:
+                 max_envelope_bytes: int | None = None,
+                 max_parts: int = MAX_PARTS) -> SoapRequest:
     """Decode an HTTP request body (already bounded) into a SoapRequest."""
     raw = read_message(stream, content_type, spool_dir=spool_dir,
                        spool_threshold=spool_threshold, max_part_bytes=max_part_bytes,
-                       max_envelope_bytes=max_envelope_bytes)
+                       max_envelope_bytes=max_envelope_bytes, max_parts=max_parts)
     try:
         envelope = read_envelope(raw.root)
     except SoapFault:
@@ -215,7 +220,7 @@ def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
 
 def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | None,
                     threshold: int, max_part_bytes: int | None,
-                    max_envelope_bytes: int | None) -> RawMessage:
+                    max_envelope_bytes: int | None, max_parts: int) -> RawMessage:
     related_type = params.get("type", "").lower()
     if related_type not in (XOP_XML, SOAP_XML, "text/xml"):
         raise sender(f"multipart/related type {related_type or '(none)'!r} is not supported; "
@@ -224,12 +229,16 @@ def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | 
     try:
         parts = MultipartReader(stream, params.get("boundary", ""), spool_dir,
                                 threshold, max_part_bytes, root_id=start,
-                                max_root_bytes=max_envelope_bytes).read_parts()
+                                max_root_bytes=max_envelope_bytes,
+                                max_parts=max_parts).read_parts()
     except RootPartTooLarge:
         raise envelope_too_large(max_envelope_bytes or 0, "the SOAP envelope part") from None
     except PartTooLarge as exc:
         raise sender(f"MTOM message refused: {exc} (XDS_MAX_DOCUMENT_BYTES); nothing of it was "
                      "kept", "DocumentTooLarge", http_status=413) from None
+    except TooManyParts as exc:
+        raise sender(f"MTOM message refused: {exc} (XDS_MAX_MIME_PARTS); nothing of it was "
+                     "kept", "TooManyParts", http_status=413) from None
     except MimeError as exc:
         raise sender(f"MTOM message is malformed: {exc}", "MalformedMime") from None
     attachments: dict[str, Attachment] = {}
@@ -317,11 +326,18 @@ class ResponseLimits:
 
     max_envelope_bytes: int
     max_response_bytes: int
+    max_parts: int = MAX_PARTS       # the consumer's own default: never answer what it refuses
 
 
 def _response_too_large(size: int, limit: int, setting: str, hint: str = "") -> SoapFault:
     return sender(f"the answer would be {size} bytes, over the maximum of {limit} ({setting})"
                   f"{hint}; ask for less in one request", "ResponseTooLarge")
+
+
+def _response_too_large_parts(count: int, limit: int) -> SoapFault:
+    return sender(f"the answer would have {count} MIME parts, over the maximum of {limit} "
+                  "(XDS_MAX_MIME_PARTS); ask for fewer documents in one request",
+                  "ResponseTooLarge")
 
 
 def _base64_length(size: int) -> int:
@@ -356,6 +372,8 @@ def encode_response(response: SoapResponse, action: str, relates_to: str | None,
     xml = reply_envelope(payload, action=action, relates_to=relates_to)
     if limits is not None and len(xml) > limits.max_envelope_bytes:
         raise _response_too_large(len(xml), limits.max_envelope_bytes, "XDS_MAX_ENVELOPE_BYTES")
+    if limits is not None and parts is not None and len(parts) + 1 > limits.max_parts:
+        raise _response_too_large_parts(len(parts) + 1, limits.max_parts)
     encoded = encode_envelope(xml, action, parts)
     if limits is not None and encoded.length > limits.max_response_bytes:
         raise _response_too_large(encoded.length, limits.max_response_bytes,

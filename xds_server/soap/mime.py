@@ -23,7 +23,7 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 _HEADER_LINE_BREAK = re.compile(r"\r\n(?![ \t])")   # a CRLF not followed by folding
 MAX_PART_HEADER_BYTES = 16 * 1024
 _COALESCE = 256 * 1024
-MAX_PARTS = 10_000
+MAX_PARTS = 10_000      # default bound on the parts of one message, read or written
 
 
 class MimeError(ValueError):
@@ -32,6 +32,10 @@ class MimeError(ValueError):
 
 class PartTooLarge(MimeError):
     """A part is longer than the configured maximum; reading stopped there."""
+
+
+class TooManyParts(MimeError):
+    """The message has more parts than the configured maximum; reading stopped there."""
 
 
 class RootPartTooLarge(PartTooLarge):
@@ -73,7 +77,7 @@ class MultipartReader:
 
     def __init__(self, stream: BinaryIO, boundary: str, spool_dir: Path | None,
                  threshold: int, max_part_bytes: int | None = None, *, root_id: str = "",
-                 max_root_bytes: int | None = None) -> None:
+                 max_root_bytes: int | None = None, max_parts: int = MAX_PARTS) -> None:
         """The root part is the one whose Content-ID is `root_id`, else the first; it is
         bounded by `max_root_bytes` (the SOAP envelope), the others by `max_part_bytes`."""
         if not boundary or len(boundary) > 200:
@@ -85,6 +89,7 @@ class MultipartReader:
         self._max_part_bytes = max_part_bytes
         self._root_id = root_id
         self._max_root_bytes = max_root_bytes
+        self._max_parts = max_parts
         self._buf = bytearray()
         self._eof = False
 
@@ -170,8 +175,8 @@ class MultipartReader:
                     writer.abort()
                     raise
                 parts.append(Part(headers, writer.finish()))
-                if len(parts) > MAX_PARTS:
-                    raise MimeError(f"more than {MAX_PARTS} MIME parts")
+                if len(parts) > self._max_parts:
+                    raise TooManyParts(f"more than {self._max_parts} MIME parts")
         except BaseException:
             for part in parts:
                 part.attachment.close()

@@ -97,7 +97,10 @@ class ResponseBody:
     def __iter__(self) -> Iterator[bytes]:
         started = False
         self._set_cork(True)
-        for segment in self._segments:
+        # given up as it is read: whoever took the chunks (a server holding an answer for a
+        # slow reader, or moving it to a spool file) is then their only holder
+        segments, self._segments = self._segments, ()
+        for segment in segments:
             if isinstance(segment, bytes):
                 if segment:
                     started = True

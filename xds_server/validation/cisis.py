@@ -19,6 +19,7 @@ from ..model.french_ids import (
     ins_problem,
 )
 from ..model.metadata import Code, DocumentEntry, Folder, RegistryObject, Submission, SubmissionSet
+from ..model.signature_entry import claims_to_be_signature
 from ..model.vocabulary import VISIBILITY_CODES, VISIBILITY_SYSTEM
 from ..valuesets import ValueSets
 
@@ -50,6 +51,9 @@ CODE_RULES = (
     CodeRule(DocumentEntry, "healthcare_facility_type_code", "healthcareFacilityTypeCode", "J02"),
     CodeRule(DocumentEntry, "practice_setting_code", "practiceSettingCode", "J04"),
 )
+# checked for a signature document by dsig/metadata.py (DSG and the DMP fix them: the
+# classCode URN and the formatCode xmldsig# are in no CI-SIS value set); its language is 'art'
+SIGNATURE_ATTRIBUTES = frozenset({"class_code", "type_code", "format_code"})
 REQUIRED = (  # required in France, optional or R2 in IHE
     (DocumentEntry, "title", "title"),
     (DocumentEntry, "legal_authenticator", "legalAuthenticator"),
@@ -91,7 +95,10 @@ class CisisRules:
             yield META, "patientId", f"patientId '{obj.patient_id}' is not an INS: {problem}"
 
     def _codes(self, obj: RegistryObject) -> Iterator[tuple[ErrorCode, str, str]]:
+        signature = isinstance(obj, DocumentEntry) and claims_to_be_signature(obj)
         for rule in CODE_RULES:
+            if signature and rule.attribute in SIGNATURE_ATTRIBUTES:
+                continue    # a signature document's codes are IHE DSG's (dsig/metadata.py)
             code = getattr(obj, rule.attribute, None) if isinstance(obj, rule.kind) else None
             if code is not None and (code.code, code.scheme) not in self.value_sets[rule.value_set]:
                 yield META, rule.name, self._not_in(rule.name, code, rule.value_set)
@@ -132,7 +139,7 @@ class CisisRules:
 
     def _language(self, obj: RegistryObject) -> Iterator[tuple[ErrorCode, str, str]]:
         if isinstance(obj, DocumentEntry) and obj.language_code \
-                and obj.language_code != LANGUAGE:
+                and obj.language_code != LANGUAGE and not claims_to_be_signature(obj):
             yield META, "languageCode", f"languageCode '{obj.language_code}' must be {LANGUAGE}"
 
     def _content_type(self, obj: RegistryObject) -> Iterator[tuple[ErrorCode, str, str]]:

@@ -1,0 +1,142 @@
+"""Benchmark of signed submission sets: ITI-41 with one ~50 KB CDA, profile cisis (CDA
+validation on), signed and verified (IHE DSG XAdES: xmlsec core validation, chain at the
+signing time, Manifest digests, audit record) against the same submission unsigned on a server
+that does not require signatures, in the same run, in alternated rounds (goal: ratio >= 0.8).
+
+A third server takes the same signed sets without verifying them (no trusted authorities, the
+requirement off): what a signed set costs besides its verification (a second document stored
+and registered, its HasMember and `signs` associations). And the verification alone, in process.
+
+    .venv/bin/python bench/dsig.py [--database postgresql|sqlite] [--seconds 8] [--rounds 4]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from cda import SMALL  # noqa: E402
+from loadgen import LoadResult, run_load, server_bench_arguments  # noqa: E402
+from registry import merge, postgres_url  # noqa: E402
+from repository import raw_request  # noqa: E402
+
+from tests.cda_data import TEST_INS, mutate, set_attribute  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
+from tests.dsig_data import SealAuthority  # noqa: E402
+from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
+from xds_server.consumer.sources import SourceOptions, submission_for_files  # noqa: E402
+from xds_server.dsig.produce import sign_submission  # noqa: E402
+from xds_server.dsig.trust import TrustStore  # noqa: E402
+from xds_server.dsig.verify import SubmissionSignatureVerifier  # noqa: E402
+from xds_server.model.content import Attachment  # noqa: E402
+from xds_server.store import registry_store  # noqa: E402
+from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.store.schema import migrate  # noqa: E402
+
+
+def submission(index: int, tmp: Path, seal=None):
+    """One ITI-41 of its own copy of SMALL (own id and setId), signed when `seal` is given."""
+    root = f"1.2.250.1.999.43.{index + 1}.{int(seal is not None)}"
+    path = tmp / "doc.xml"
+    path.write_bytes(mutate(SMALL, set_attribute("h:id", "root", root),
+                            set_attribute("h:id", "extension", str(index + 1)),
+                            set_attribute("h:setId", "root", root + ".0")))
+    built, _ = submission_for_files([path], TEST_INS, SourceOptions())
+    documents = {"Document01": Attachment.from_bytes(path.read_bytes(), "text/xml")}
+    if seal is not None:
+        entry, content = sign_submission(built, documents, seal)
+        documents[entry.entry_uuid] = Attachment.from_bytes(content, "text/xml")
+    return built, documents
+
+
+def verification_ms(authority: SealAuthority, tmp: Path, count: int = 200) -> float:
+    """The verifier alone (parse, shape, xmlsec, chain, Manifest digests), per submission."""
+    verifier = SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
+    cases = [submission(10_000 + n, tmp, authority.seal()) for n in range(count)]
+    for built, documents in cases[:20]:
+        assert verifier.verify(built, documents).valid
+    started = time.perf_counter()
+    for built, documents in cases:
+        verifier.verify(built, documents)
+    return (time.perf_counter() - started) / count * 1000
+
+
+def main() -> None:
+    args = server_bench_arguments(__doc__.split("\n")[0], submissions=2500, rounds=4)
+    with tempfile.TemporaryDirectory(prefix="bench-dsig-") as name:
+        tmp = Path(name)
+        authority = SealAuthority.create(tmp / "pki")
+        seal = authority.seal()
+        verify_ms = verification_ms(authority, tmp)
+        servers, bodies = {}, {}
+        kinds = ("unsigned", "signed, not verified", "signed")
+        try:
+            for kind in kinds:
+                url = postgres_url(f"bench_dsig_{kinds.index(kind)}") \
+                    if args.database == "postgresql" \
+                    else f"sqlite:///{tmp}/registry-{kinds.index(kind)}.sqlite3"
+                engine = make_engine(url)
+                migrate(engine)
+                with engine.begin() as connection:
+                    registry_store.add_patient(connection, TEST_INS)
+                engine.dispose()
+                verified = kind == "signed"
+                env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",
+                       "XDS_ACCEPT_TEST_INS": "true", "XDS_LOG_LEVEL": "WARNING",
+                       "XDS_REQUIRE_SUBMISSION_SIGNATURE": "true" if verified else "false",
+                       **({"XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}
+                          if verified else {})}
+                servers[kind] = start_server(tmp / f"var-{kinds.index(kind)}", env,
+                                             args.workers)
+                endpoint = servers[kind][1] + "/xds/repository"
+                if kind != "signed":      # the two signed servers take the same requests
+                    started = time.perf_counter()
+                    bodies[kind] = [raw_request(endpoint, PROVIDE, *provide_request(
+                        *submission(n, tmp, seal if kind != "unsigned" else None)))
+                        for n in range(args.submissions)]
+                    print(f"{kind}: {args.submissions} requests built in "
+                          f"{time.perf_counter() - started:.1f} s", flush=True)
+                else:
+                    bodies[kind] = bodies["signed, not verified"]
+                warm = run_load(endpoint, bodies[kind][:50], clients=args.clients, seconds=5,
+                                max_requests=50)
+                assert warm.errors == 0, f"warm-up errors ({kind})"
+            runs: dict[str, list[LoadResult]] = {kind: [] for kind in kinds}
+            offset, share = 50, (args.submissions - 50) // args.rounds
+            for _ in range(args.rounds):        # alternated: the machine's load drifts
+                for kind in kinds:
+                    chunk = bodies[kind][offset:offset + share]
+                    runs[kind].append(run_load(
+                        servers[kind][1] + "/xds/repository", chunk, clients=args.clients,
+                        seconds=args.seconds / args.rounds, max_requests=len(chunk)))
+                offset += share
+        finally:
+            for process, _, _ in servers.values():
+                stop_server(process)
+    results = {kind: merge(runs[kind]) for kind in kinds}
+    plain, signed = results["unsigned"], results["signed"]
+    per_round = [s.rate / p.rate for p, s in zip(runs["unsigned"], runs["signed"], strict=True)]
+    ratio = signed.rate / plain.rate
+    print(f"\nITI-41, one 50 KB CDA, profile cisis (CDA validation on), {args.database}, "
+          f"{args.workers} workers, {args.clients} clients, {args.rounds} alternated rounds:")
+    for kind, result in results.items():
+        print(f"  {kind + ':':<22}{result.rate:5.0f} submissions/s, p50 "
+              f"{result.percentile(0.5):5.1f} ms (errors {result.errors})")
+    print(f"  ratio signed/unsigned {ratio:.2f} (rounds: "
+          f"{', '.join(f'{r:.2f}' for r in per_round)}; goal >= 0.8: "
+          f"{'met' if ratio >= 0.8 else 'NOT MET'})")
+    unverified = results["signed, not verified"]
+    print(f"  of which the verification: signed/signed-not-verified "
+          f"{signed.rate / unverified.rate:.2f}; the signature document's storage and "
+          f"registration: signed-not-verified/unsigned {unverified.rate / plain.rate:.2f}")
+    print(f"  the verification alone, in process: {verify_ms:.2f} ms a submission")
+
+
+if __name__ == "__main__":
+    main()
