@@ -179,6 +179,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "PEM file of the authorities whose client certificates are accepted"),
     SettingSpec("client_cert", _parse_choice("required", "optional", "none"), "none",
                 "TLS client certificate: 'required' (mutual TLS), 'optional' or 'none'"),
+    SettingSpec("mllp_port", int, 0,
+                "HL7 v2 MLLP listener port (PAM-FR feed, ORU/MDM documents); 0: off"),
+    SettingSpec("mllp_host", str, "127.0.0.1", "address the MLLP listener listens on"),
+    SettingSpec("mllp_plain", _parse_bool, False,
+                "MLLP without TLS even when certfile is set (TLS by default then)"),
+    SettingSpec("mllp_max_message_bytes", int, 20 * MIB,
+                "largest HL7 v2 message over MLLP (answered AR and closed beyond)"),
+    SettingSpec("mllp_message_timeout", float, 120.0,
+                "seconds a message has to arrive whole from its first byte"),
+    SettingSpec("mllp_idle_timeout", float, 300.0,
+                "seconds an MLLP connection may stay without a message (and to take an ACK)"),
+    SettingSpec("mllp_max_connections", int, 64, "MLLP connections at once (more are closed)"),
+    SettingSpec("mllp_workers", int, 4, "threads acting on MLLP messages"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -234,6 +247,14 @@ class Settings:
     keyfile: str
     ca_certs: str
     client_cert: str
+    mllp_port: int
+    mllp_host: str
+    mllp_plain: bool
+    mllp_max_message_bytes: int
+    mllp_message_timeout: float
+    mllp_idle_timeout: float
+    mllp_max_connections: int
+    mllp_workers: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

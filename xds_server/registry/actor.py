@@ -58,9 +58,12 @@ class Registry:
                              principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,
-               decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
-        """ITI-57: new versions and status changes; RegistryFailure otherwise."""
-        return self._writing(lambda: self.updater.update(submission, principal, decode_errors),
+               decode_errors: list[RegistryError] | None = None,
+               within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+        """ITI-57: new versions and status changes; RegistryFailure otherwise. `within` runs
+        in the update's transaction."""
+        return self._writing(lambda: self.updater.update(submission, principal, decode_errors,
+                                                         within),
                              principal, "U", _patient_of(submission))
 
     def remove(self, object_ids: list[str], principal: Principal) -> list[RegistryError]:
