@@ -11,6 +11,11 @@ from pathlib import Path
 
 from lxml import etree
 
+from xds_server.model import vocabulary as v
+from xds_server.model.stored_queries import FindDocuments, GetDocuments
+from xds_server.repository.actor import DocumentRequest
+from xds_server.security.principal import SYSTEM
+
 from .conftest import REFERENCE
 
 ANS = REFERENCE / "hl7v2" / "ansforge-hl7v2-exemples"
@@ -185,3 +190,55 @@ def adt(event: str, ins: str, *, status: str = "VALI", control_id: str | None = 
     if zfa:
         lines.append(zfa)
     return join(lines)
+
+
+@dataclass
+class Hl7Setup:
+    xds: Any          # the XdsApplication (the SOAP side: ITI-18, ITI-43 actors)
+    hl7: Any          # the Hl7Application (the MLLP side)
+
+    def send(self, message: bytes):
+        return parse_ack(self.hl7.service.handle(message))
+
+    def documents(self, statuses=(v.APPROVED,), patient: str = INS) -> list[str]:
+        """The uniqueIds FindDocuments (ITI-18) finds for the patient."""
+        answer = self.xds.registry.query(FindDocuments(patient_id=patient + "^NH",
+                                                       statuses=tuple(statuses)), SYSTEM)
+        uuids = tuple(d.entry_uuid for d in answer.result.documents)
+        if not uuids:
+            return []
+        found = self.xds.registry.query(GetDocuments(entry_uuids=uuids), SYSTEM)
+        return sorted(d.unique_id for d in found.result.documents)
+
+    def document(self, unique_id: str):
+        answer = self.xds.registry.query(GetDocuments(unique_ids=(unique_id,)), SYSTEM)
+        return answer.result.documents[0] if answer.result.documents else None
+
+    def retrieve(self, unique_id: str) -> bytes:
+        found, errors = self.xds.repository.retrieve(
+            [DocumentRequest(self.xds.settings.repository_unique_id, unique_id)], SYSTEM)
+        assert not errors, errors
+        return found[0].content.read_bytes()
+
+
+@contextlib.contextmanager
+def hl7_setups(make_settings, database_url):
+    """make(**settings) → an Hl7Setup on the test's database; everything closed after."""
+    from xds_server.app import Hl7Application, create_app
+    from xds_server.store.schema import migrate
+
+    made = []
+
+    def make(**overrides: Any) -> Hl7Setup:
+        values = {"profile": "cisis", "accept_test_ins": True,
+                  "require_submission_signature": False, **overrides}
+        settings = make_settings(database_url=database_url, **values)
+        xds = create_app(settings)
+        migrate(xds.database.engine)
+        hl7 = Hl7Application(settings)
+        made.extend([xds, hl7])
+        return Hl7Setup(xds, hl7)
+
+    yield make
+    for app in made:
+        app.close()

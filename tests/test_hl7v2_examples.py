@@ -5,15 +5,9 @@ for byte. Each folder is a scenario of its own (the ANS reuse control ids across
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
 from xds_server.model import vocabulary as v
-from xds_server.model.stored_queries import FindDocuments, GetDocuments
-from xds_server.repository.actor import DocumentRequest
-from xds_server.security.principal import SYSTEM
 
 from .hl7v2_data import (
     CONSENT,
@@ -26,6 +20,7 @@ from .hl7v2_data import (
     ORU_RPLC,
     SGL,
     cda_of,
+    hl7_setups,
     load,
     new_control_id,
     new_oid,
@@ -37,55 +32,10 @@ from .hl7v2_data import (
 FEED_PERSON = "810000023084"   # ROL-4 of the consent examples: RPPS 10000023084 → idNat_PS
 
 
-@dataclass
-class Hl7Setup:
-    xds: Any          # the XdsApplication (the SOAP side: ITI-18, ITI-43 actors)
-    hl7: Any          # the Hl7Application (the MLLP side)
-
-    def send(self, message: bytes):
-        return parse_ack(self.hl7.service.handle(message))
-
-    def documents(self, statuses=(v.APPROVED,), patient: str = INS) -> list[str]:
-        """The uniqueIds FindDocuments (ITI-18) finds for the patient."""
-        answer = self.xds.registry.query(FindDocuments(patient_id=patient + "^NH",
-                                                       statuses=tuple(statuses)), SYSTEM)
-        uuids = tuple(d.entry_uuid for d in answer.result.documents)
-        if not uuids:
-            return []
-        found = self.xds.registry.query(GetDocuments(entry_uuids=uuids), SYSTEM)
-        return sorted(d.unique_id for d in found.result.documents)
-
-    def document(self, unique_id: str):
-        answer = self.xds.registry.query(GetDocuments(unique_ids=(unique_id,)), SYSTEM)
-        return answer.result.documents[0] if answer.result.documents else None
-
-    def retrieve(self, unique_id: str) -> bytes:
-        found, errors = self.xds.repository.retrieve(
-            [DocumentRequest(self.xds.settings.repository_unique_id, unique_id)], SYSTEM)
-        assert not errors, errors
-        return found[0].content.read_bytes()
-
-
 @pytest.fixture
 def make_hl7(make_settings, database_url):
-    from xds_server.app import Hl7Application, create_app
-    from xds_server.store.schema import migrate
-
-    made = []
-
-    def make(**overrides: Any) -> Hl7Setup:
-        settings = make_settings(database_url=database_url, profile="cisis",
-                                 accept_test_ins=True, require_submission_signature=False,
-                                 **overrides)
-        xds = create_app(settings)
-        migrate(xds.database.engine)
-        hl7 = Hl7Application(settings)
-        made.extend([xds, hl7])
-        return Hl7Setup(xds, hl7)
-
-    yield make
-    for app in made:
-        app.close()
+    with hl7_setups(make_settings, database_url) as make:
+        yield make
 
 
 @pytest.fixture
