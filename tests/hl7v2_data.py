@@ -5,9 +5,11 @@ the document it replaces), and messages of the same volets written here."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 

@@ -39,7 +39,7 @@ def make_hl7(make_settings, database_url):
 
 
 @pytest.fixture
-def setup(make_hl7) -> Hl7Setup:
+def setup(make_hl7):
     return make_hl7()
 
 
