@@ -149,6 +149,9 @@ class MllpServer:
             searched = max(0, len(buffer) - 1)
             buffer += chunk
             end = buffer.find(END, searched)
+            if len(buffer) > limit + len(END) and (end < 0 or end > limit):
+                raise FramingError(f"the message is over {limit} bytes "
+                                   "(XDS_MLLP_MAX_MESSAGE_BYTES)", bytes(buffer[:CHUNK]))
             if end >= 0:
                 if end + len(END) != len(buffer):
                     raise FramingError("data after FS CR in the same read: a sender waits "
@@ -157,9 +160,6 @@ class MllpServer:
                     raise FramingError("VT inside a message: two messages without FS CR",
                                        bytes(buffer))
                 return bytes(buffer[:end])
-            if len(buffer) > limit:
-                raise FramingError(f"the message is over {limit} bytes "
-                                   "(XDS_MLLP_MAX_MESSAGE_BYTES)", bytes(buffer[:CHUNK]))
 
     async def _answer(self, writer: asyncio.StreamWriter, reply: bytes, peer: Peer) -> bool:
         writer.write(frame(reply))
