@@ -189,7 +189,8 @@ def limited(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hl7-limits") / "var"
     process, port = _listener(data_dir, {
         "XDS_MLLP_MAX_MESSAGE_BYTES": "4096", "XDS_MLLP_MESSAGE_TIMEOUT": "1",
-        "XDS_MLLP_IDLE_TIMEOUT": "2", "XDS_MLLP_MAX_CONNECTIONS": "3"})
+        "XDS_MLLP_IDLE_TIMEOUT": "2", "XDS_MLLP_MAX_CONNECTIONS": "3",
+        "XDS_MLLP_PROCESSES": "1"})
     yield port, data_dir
     _stop(process)
 

@@ -71,18 +71,19 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     _recover_repository(settings)
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
-    listener = None
+    listeners = []
     if settings.mllp_port:
-        from .cli_hl7 import check_tls, start_listener_process
+        from .cli_hl7 import check_tls, start_listener_processes
 
         check_tls(settings)
-        listener = start_listener_process(settings)
+        listeners = start_listener_processes(settings)
     try:
         run_gunicorn(settings, host, port, workers)
     finally:
-        if listener is not None and listener.is_alive():
-            listener.terminate()
-            listener.join(10)
+        if listeners:
+            from .cli_hl7 import stop_listener_processes
+
+            stop_listener_processes(listeners)
 
 
 def _prepare_multiprocess_metrics(directory: Path) -> None:

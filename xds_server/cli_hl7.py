@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -19,8 +20,9 @@ _FILE = click.Path(exists=True, dir_okay=False)
 log = logging.getLogger("xds_server.hl7v2")
 
 
-def run_listener(settings: Settings) -> None:
-    """Serve MLLP until SIGTERM or SIGINT (the database at the current schema already)."""
+def run_listener(settings: Settings, reuse_port: bool = False) -> None:
+    """Serve MLLP until SIGTERM or SIGINT (the database at the current schema already); with
+    `reuse_port`, as one of several processes on the port."""
     from .app import Hl7Application
     from .hl7v2.mllp import MllpLimits, MllpServer
     from .logs import configure_logging
@@ -38,7 +40,7 @@ def run_listener(settings: Settings) -> None:
     server = MllpServer(application.service.handle, limits, context)
 
     async def serve() -> None:
-        await server.start(settings.mllp_host, settings.mllp_port)
+        await server.start(settings.mllp_host, settings.mllp_port, reuse_port)
         log.info("MLLP listening on %s:%d (%s)", settings.mllp_host, server.port,
                  "TLS" if context else "plain")
         stop = asyncio.Event()
@@ -54,12 +56,28 @@ def run_listener(settings: Settings) -> None:
         application.close()
 
 
-def start_listener_process(settings: Settings) -> multiprocessing.Process:
-    """The listener in a child process of `serve` (gunicorn's master keeps the foreground)."""
-    process = multiprocessing.get_context("fork").Process(
-        target=run_listener, args=(settings,), name="xds-server-mllp", daemon=True)
-    process.start()
-    return process
+def start_listener_processes(settings: Settings) -> list[multiprocessing.Process]:
+    """XDS_MLLP_PROCESSES listeners on one port, children of the caller (gunicorn's master
+    keeps the foreground for `serve`): the messages' work is CPU (CDA validation), so one
+    process per core, as the HTTP side has its workers."""
+    processes = []
+    for number in range(max(1, settings.mllp_processes)):
+        process = multiprocessing.get_context("fork").Process(
+            target=run_listener, args=(settings, True), name=f"xds-server-mllp-{number}",
+            daemon=True)
+        process.start()
+        processes.append(process)
+    return processes
+
+
+def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
 
 
 def check_tls(settings: Settings) -> None:
@@ -93,7 +111,16 @@ def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str |
         migrate(engine)
     finally:
         engine.dispose()
-    run_listener(settings)
+    if settings.mllp_processes <= 1:
+        run_listener(settings)
+        return
+    processes = start_listener_processes(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(p.is_alive() for p in processes):
+        stop.wait(1)
+    stop_listener_processes(processes)
 
 
 @click.group("hl7")

@@ -191,7 +191,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mllp_idle_timeout", float, 300.0,
                 "seconds an MLLP connection may stay without a message (and to take an ACK)"),
     SettingSpec("mllp_max_connections", int, 64, "MLLP connections at once (more are closed)"),
-    SettingSpec("mllp_workers", int, 4, "threads acting on MLLP messages"),
+    SettingSpec("mllp_workers", int, 4, "threads acting on MLLP messages, in each process"),
+    SettingSpec("mllp_processes", int, 2,
+                "MLLP listener processes (one port, shared: SO_REUSEPORT)"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -255,6 +257,7 @@ class Settings:
     mllp_idle_timeout: float
     mllp_max_connections: int
     mllp_workers: int
+    mllp_processes: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

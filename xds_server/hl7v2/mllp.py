@@ -9,7 +9,8 @@ Limits, each against an attack (the sender chooses neither size nor speed):
   sender holding a connection and a buffer forever, slowloris);
 - `idle_timeout`: a connection with no message for that long is closed (idle connections
   piling up); the TLS handshake has the same bound;
-- `max_connections`: connections beyond it are closed at once (descriptor exhaustion);
+- `max_connections`: connections beyond it (in one listener process) are closed at once
+  (descriptor exhaustion);
 - the ACK must be taken by the sender within `idle_timeout` (a reader that never reads).
 A framing error (bytes outside VT … FS CR) is answered with an AR when a message header can be
 read from them, and the connection is closed: after it, message boundaries are unknown.
@@ -68,11 +69,13 @@ class MllpServer:
                                                           thread_name_prefix="hl7v2")
         self.server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> asyncio.Server:
+        """Listen; with `reuse_port`, beside other processes on the same port (the kernel
+        spreads the connections)."""
         self.server = await asyncio.start_server(
             self._connection, host, port, ssl=self.ssl_context, limit=CHUNK,
             ssl_handshake_timeout=self.limits.idle_timeout if self.ssl_context else None,
-            backlog=self.limits.max_connections)
+            backlog=self.limits.max_connections, reuse_port=reuse_port or None)
         return self.server
 
     @property

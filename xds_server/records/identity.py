@@ -63,9 +63,10 @@ class IdentityFeed:
 
     def admit(self, patient_id: str, local_ids: Sequence[str], consent: ConsentChange,
               principal: Principal, within: Within | None = None) -> Admitted:
-        """Create (or reopen) the record of a patient with a qualified INS; keep their local
-        identifiers; apply what they decided. An identifier held by another patient is an
-        identity conflict (identitovigilance), refused whole."""
+        """Create the record of a patient with a qualified INS when there is none (a closed
+        record stays closed: closing it is the patient's act); keep their local identifiers;
+        apply what they decided. An identifier held by another patient is an identity
+        conflict (identitovigilance), refused whole."""
         key = patient_key(patient_id)
         locals_ = [patient_key(i) for i in local_ids]
         with self.database.transaction() as uow:
@@ -79,7 +80,7 @@ class IdentityFeed:
                     raise IdentityConflict(f"local identifier {identifier} already names "
                                            "another patient")
             created = status is None
-            if status != OPEN:
+            if created:        # a closed record stays closed: closing is the patient's act
                 store.open_record(uow, key)
             new = feed_store.add_identifiers(uow, key, locals_)
             changed = self._consent(uow, key, consent)
@@ -88,7 +89,7 @@ class IdentityFeed:
                                if (new or changed) else "")
             if within is not None:
                 within(uow)
-        return Admitted(key, created or status == CLOSED, tuple(new), changed)
+        return Admitted(key, created, tuple(new), changed)
 
     def merge(self, surviving: str, merged: str, principal: Principal,
               within: Within | None = None) -> list[str]:
