@@ -25,11 +25,11 @@ from ..model import vocabulary as v
 from ..model.content import Attachment
 from ..model.errors import RegistryError, RegistryFailure
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
-from ..model.stored_queries import GetDocuments
+from ..model.registered import DocumentRecord
 from ..records.identity import Within
 from ..registry.actor import Registry
 from ..repository.actor import Repository
-from ..security.principal import SYSTEM, Principal
+from ..security.principal import Principal
 from ..valuesets import ValueSets
 from . import ack
 from .ack import Problem, Refused
@@ -228,9 +228,8 @@ class DocumentFeed:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _registered(self, unique_ids: list[str]) -> dict[str, object]:
-        answer = self.registry.query(GetDocuments(unique_ids=tuple(unique_ids)), SYSTEM)
-        return {record.unique_id: record for record in answer.result.documents}
+    def _registered(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
+        return self.registry.registered_documents(unique_ids)
 
     @staticmethod
     def _content_type(message: Message) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import patient_key
 from ..model.metadata import Submission
+from ..model.registered import DocumentRecord
 from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
 from ..store import audit_store
@@ -81,6 +82,17 @@ class Registry:
             return self.queries.run(query, principal)
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
+
+    def registered_documents(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
+        """The registered documents with these uniqueIds, whoever's, by uniqueId: a front's own
+        lookup before it acts (which document a replacement or deletion names, whether a
+        message sent again was done already), not a consumer's query, so not audited."""
+        with self.database.reading() as uow:
+            by_patient: dict[str, list[str]] = {}
+            for entry in store.find_by_unique_ids(uow, unique_ids, "document"):
+                by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
+            return {record.unique_id: record for patient, uuids in by_patient.items()
+                    for record in store.objects(uow, "document", patient, uuids)}
 
     def holds_document(self, document_unique_id: str) -> bool:
         """Whether a document with this uniqueId is registered (a repository's recovery asks)."""
