@@ -206,6 +206,34 @@ def test_a_message_over_the_size_limit_is_answered_and_closed(limited):
         assert closed_within(sock, 5)
 
 
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("hl7-crowd") / "var"
+    process, port = _listener(data_dir, {
+        "XDS_MLLP_MAX_MESSAGE_BYTES": "4096", "XDS_MLLP_MESSAGE_TIMEOUT": "5",
+        "XDS_MLLP_MAX_CONNECTIONS": "20", "XDS_MLLP_PROCESSES": "1"})
+    yield port
+    _stop(process)
+
+
+def test_many_large_messages_at_once_share_a_bounded_budget(crowded):
+    """Each under the size limit, together over four messages' worth: the ones beyond are
+    answered AR (busy) instead of buffered (the listener's memory is not the senders' to
+    choose)."""
+    partial = VT + adt("A28", nir(), control_id="PART", extra=["NTE|1||" + "x" * 3500])
+    socks = [socket.create_connection(("127.0.0.1", crowded)) for _ in range(6)]
+    try:
+        for sock in socks:
+            sock.sendall(partial)           # no FS CR: each still being read
+            time.sleep(0.05)
+        answers = [receive(sock, 6) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    busy = [a for a in answers if b"too many large messages" in a]
+    assert len(busy) >= 1 and all(parse_ack(a).code == "AR" for a in busy)
+
+
 def test_a_slow_sender_is_cut_off(limited):
     """A message trickled in is closed after XDS_MLLP_MESSAGE_TIMEOUT (slowloris)."""
     port, _ = limited

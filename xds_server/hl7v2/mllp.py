@@ -11,6 +11,9 @@ Limits, each against an attack (the sender chooses neither size nor speed):
   piling up); the TLS handshake has the same bound;
 - `max_connections`: connections beyond it (in one listener process) are closed at once
   (descriptor exhaustion);
+- the bytes of messages being read, all connections together, stay under four messages'
+  worth (`max_message_bytes` × 4): many senders each sending a large message at once (each
+  under the size limit) get AR "busy" instead of the process's memory;
 - the ACK must be taken by the sender within `idle_timeout` (a reader that never reads).
 A framing error (bytes outside VT … FS CR) is answered with an AR when a message header can be
 read from them, and the connection is closed: after it, message boundaries are unknown.
@@ -65,6 +68,7 @@ class MllpServer:
         self.limits = limits
         self.ssl_context = ssl_context
         self.connections = 0
+        self.buffered = 0          # bytes of messages being read, every connection together
         self.pool = concurrent.futures.ThreadPoolExecutor(limits.workers,
                                                           thread_name_prefix="hl7v2")
         self.server: asyncio.Server | None = None
@@ -142,13 +146,24 @@ class MllpServer:
                 return
 
     async def _message(self, reader: asyncio.StreamReader) -> bytes:
-        """The bytes up to FS CR (the VT read already)."""
+        """The bytes up to FS CR (the VT read already), counted in the shared budget while
+        they are read."""
         buffer = bytearray()
+        try:
+            return await self._read_message(reader, buffer)
+        finally:
+            self.buffered -= len(buffer)
+
+    async def _read_message(self, reader: asyncio.StreamReader, buffer: bytearray) -> bytes:
         limit = self.limits.max_message_bytes
         while True:
             chunk = await reader.read(CHUNK)
             if not chunk:
                 raise asyncio.IncompleteReadError(bytes(buffer), None)
+            if self.buffered + len(chunk) > 4 * limit:
+                raise FramingError("the server is reading too many large messages at once; "
+                                   "send again later", bytes(buffer[:CHUNK]))
+            self.buffered += len(chunk)
             searched = max(0, len(buffer) - 1)
             buffer += chunk
             end = buffer.find(END, searched)
