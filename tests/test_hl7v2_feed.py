@@ -312,3 +312,28 @@ def test_a47_changes_the_ins(setup):
     assert ack.code == "AA", ack.raw
     assert setup.documents(patient=key(new)) == [document]
     assert setup.documents(patient=key(old)) == []
+
+
+def test_the_same_document_from_several_connections_at_once_acts_once(setup):
+    """A sender that resends while the first is still being processed: one effect; every
+    answer is the first's ACK, or an AR asking to send again (never an AE)."""
+    import threading
+
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    answers: list[bytes] = []
+
+    def send() -> None:
+        answers.append(setup.hl7.service.handle(message))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    done = [a for a in answers if parse_ack(a).code == "AA"]
+    assert done and all(a == done[0] for a in done), answers
+    assert all(parse_ack(a).code in ("AA", "AR") for a in answers)
+    assert setup.hl7.service.handle(message) == done[0]
+    assert setup.documents(patient=key(ins)) == [document_id]

@@ -128,6 +128,9 @@ class Hl7Service:
         if isinstance(refusal, Er7Error):
             refusal = Refused(Problem(refusal.code, refusal.location, str(refusal)),
                               reject=True)
+        twin = self.messages.seen(header.sender[:256], key)
+        if twin is not None:      # the same message, done meanwhile on another connection
+            return self._replayed(header, twin, digest, request_id)
         code = AR if refusal.reject else AE
         reply = acknowledgement(header, code, refusal.problems)
         log.info("request_id=%s hl7 %s^%s %s from %s: %s %s", request_id, header.message_type,
