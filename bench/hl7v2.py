@@ -1,8 +1,10 @@
-"""Benchmark of the HL7 v2 front: ORU^R01 messages each carrying a ~50 KB CDA (its own id),
+"""Benchmark of the HL7 v2 front: ORU^R01 messages each carrying a ~60 KB CDA (its own id),
 sent over MLLP by 4 senders (one connection each, each waiting for its ACK), against ITI-41
 submissions of the same CDA to the same server and database, in the same run, in alternated
-rounds (goal: ORU/ITI-41 >= 0.8). Profile cisis, CDA validation on, in both. Then ADT^A31
-updates/s (4 senders, each message changing a patient's consent).
+rounds (goal: ORU/ITI-41 >= 0.8). Profile cisis, CDA validation on, in both. The document is
+the ANS's VSM sample (64 KB, the 50 KB class: the smaller DLU-EHPAD has a template whose
+formatCode the CI-SIS mapping does not name, so an HL7 v2 message cannot carry it). Then
+ADT^A31 updates/s (4 senders, each message changing a patient's consent).
 
     .venv/bin/python bench/hl7v2.py [--database postgresql|sqlite] [--seconds 8] [--rounds 4]
 """
@@ -22,36 +24,48 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from cda import SMALL  # noqa: E402
-from dsig import submission  # noqa: E402
 from loadgen import LoadResult, run_load, server_bench_arguments  # noqa: E402
 from registry import merge, postgres_url  # noqa: E402
 from repository import raw_request  # noqa: E402
 
-from tests.cda_data import TEST_INS, mutate, set_attribute  # noqa: E402
+from tests.cda_data import ANS_SAMPLES, TEST_INS, mutate, set_attribute  # noqa: E402
 from tests.conftest import free_port, start_server, stop_server  # noqa: E402
 from tests.hl7v2_data import ORU_INIT, adt, load, nir, set_field  # noqa: E402
 from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
+from xds_server.consumer.sources import SourceOptions, submission_for_files  # noqa: E402
+from xds_server.model.content import Attachment  # noqa: E402
 from xds_server.records.actor import Records  # noqa: E402
 from xds_server.store.database import Database, make_engine  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
 
 VT, END = b"\x0b", b"\x1c\x0d"
+DOCUMENT = ANS_SAMPLES / "VSM_1.4_2022.01.xml"
+
+
+def document(index: int) -> bytes:
+    """Its own copy of the document (own id and setId)."""
+    root = f"1.2.250.1.999.44.{index + 1}"
+    return mutate(DOCUMENT, set_attribute("h:id", "root", root),
+                  set_attribute("h:setId", "root", root + ".0"))
+
+
+def submission(index: int, tmp: Path):
+    """The ITI-41 of document(index), its metadata from its header (the consumer's)."""
+    path = tmp / "doc.xml"
+    path.write_bytes(document(index))
+    built, _ = submission_for_files([path], TEST_INS, SourceOptions())
+    return built, {"Document01": Attachment.from_bytes(path.read_bytes(), "text/xml")}
 
 
 def oru_messages(count: int, first: int) -> list[bytes]:
-    """ORU^R01 (the ANS first transmission) each with its own copy of SMALL (own id, setId)
-    and control id."""
+    """ORU^R01 (the ANS first transmission) each with its own copy of the document and its
+    own control id."""
     template = load(ORU_INIT / "message_ORU_CR_Bio_INIT_N3_SEGUR.hl7")
     before, _, after = template.partition(b"^TEXT^XML^Base64^")
     after = after[after.index(b"|"):]
     messages = []
     for index in range(first, first + count):
-        root = f"1.2.250.1.999.44.{index + 1}"
-        cda = mutate(SMALL, set_attribute("h:id", "root", root),
-                     set_attribute("h:id", "extension", str(index + 1)),
-                     set_attribute("h:setId", "root", root + ".0"))
-        message = before + b"^TEXT^XML^Base64^" + base64.b64encode(cda) + after
+        message = before + b"^TEXT^XML^Base64^" + base64.b64encode(document(index)) + after
         messages.append(set_field(message, "MSH", 10, f"B{index}"))
     return messages
 
@@ -150,7 +164,7 @@ def main() -> None:
     iti, oru_result = merge(runs["ITI-41"]), merge(runs["ORU"])
     per_round = [o.rate / i.rate for i, o in zip(runs["ITI-41"], runs["ORU"], strict=True)]
     ratio = oru_result.rate / iti.rate
-    print(f"\nOne ~50 KB CDA per request, profile cisis (CDA validation on), {args.database}, "
+    print(f"\nOne 64 KB CDA per request, profile cisis (CDA validation on), {args.database}, "
           f"{args.workers} HTTP workers, {args.clients} senders, {args.rounds} alternated "
           "rounds:")
     for label, result in (("ITI-41 over HTTP", iti), ("ORU^R01 over MLLP", oru_result)):

@@ -18,6 +18,7 @@ import hl7
 CHARSETS = {"": "utf-8", "ASCII": "ascii", "UNICODE UTF-8": "utf-8", "UTF-8": "utf-8",
             "8859/1": "latin-1", "8859/15": "iso8859-15"}
 _SEGMENT_BREAK = re.compile(rb"\r\n|\n\r|\n|\r")
+_TEXT_SEGMENT_BREAK = re.compile("\r\n|\n\r|\n|\r")
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
@@ -135,15 +136,14 @@ def parse(data: bytes) -> Message:
     except UnicodeDecodeError as exc:
         raise Er7Error(f"the message is not {header.charset or 'UTF-8'} text (MSH-18): byte "
                        f"{exc.start}", "102", "MSH^1^18") from None
-    lines = [line for line in _SEGMENT_BREAK.split(text.encode("utf-8")) if line.strip()]
+    lines = [line for line in _TEXT_SEGMENT_BREAK.split(text) if line and not line.isspace()]
+    separator = text[3:4]
     for number, line in enumerate(lines, 1):
-        if not _SEGMENT_ID.fullmatch(line[:3].decode("utf-8", "replace")) or \
-                (len(line) > 3 and line[3:4] != data[3:4]):
+        if not _SEGMENT_ID.fullmatch(line[:3]) or (len(line) > 3 and line[3] != separator):
             raise Er7Error(f"segment {number} is not a segment (a 3-character id and the "
-                           "field separator)", "100", f"{line[:3].decode('utf-8', 'replace')}"
-                           f"^{number}")
+                           "field separator)", "100", f"{line[:3]}^{number}")
     try:
-        parsed = hl7.parse("\r".join(line.decode("utf-8") for line in lines))
+        parsed = hl7.parse("\r".join(lines))
     except Exception as exc:     # python-hl7's ParseException and its IndexErrors alike
         raise Er7Error(f"the message cannot be parsed: {exc}", "102", "MSH") from None
     return Message(parsed)
