@@ -337,3 +337,35 @@ def test_the_same_document_from_several_connections_at_once_acts_once(setup):
     assert all(parse_ack(a).code in ("AA", "AR") for a in answers)
     assert setup.hl7.service.handle(message) == done[0]
     assert setup.documents(patient=key(ins)) == [document_id]
+
+
+def test_documents_audited_like_soap_with_the_sender_as_caller(setup):
+    """The registration is audited as ITI-42 by the author; the message itself with the
+    sending application and facility (MSH-3^MSH-4) as the caller; both exportable as ATNA."""
+    from xds_server.security.audit_export import export
+
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    assert setup.send(message).code == "AA"
+    events = trail(setup, key(ins))
+    registration = [e for e in events if e.transaction == "ITI-42"]
+    assert registration and document_id in registration[0].documents.split()
+    assert registration[0].role == "professional"
+    assert registration[0].structure_id == "1120459876"       # PRT-8.10 of SB
+    [received] = [e for e in events if e.transaction == "ORU^R01"]
+    assert (received.subject_id, received.outcome) == ("SIL-Y^labo", "success")
+    assert "control_id=" in received.detail and document_id in received.documents
+    feed = [e for e in events if e.transaction == "ITI-30"]
+    atna = export(feed + registration, "xds-server").decode()
+    assert "Patient Identity Management" in atna and "Register Document Set-b" in atna
+
+
+def test_a47_renames_a_local_identifier(setup):
+    ins = nir()
+    setup.send(adt("A28", ins, local="IPP-OLD"))
+    ack = setup.send(adt("A47", ins, local="IPP-NEW",
+                         mrg="IPP-OLD^^^CHU-Y&1.2.250.1.999.7&ISO^PI"))
+    assert ack.code == "AA", ack.raw
+    identifiers = setup.hl7.service.patients.identities.identifiers(key(ins))
+    assert [i for i, _ in identifiers] == ["IPP-NEW^^^&1.2.250.1.999.7&ISO"]

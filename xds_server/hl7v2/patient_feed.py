@@ -82,8 +82,9 @@ class PatientFeed:
         outcome.action = "C" if admitted.created else "U"
         return outcome
 
-    def _pair(self, message: Message) -> tuple[str, str]:
-        """(PID-3's record, MRG-1's identifier) of an A40 or A47: INS first, else local."""
+    def _pair(self, message: Message, same_kind: bool = False) -> tuple[str, str]:
+        """(PID-3's identifier, MRG-1's) of an A40 or A47: INS first, else local; with
+        `same_kind` (A47), PID-3's of the kind MRG-1 names (a local identifier renamed)."""
         if message.first("MRG") is None:
             raise Refused(Problem(ack.SEGMENT_SEQUENCE_ERROR, "MRG",
                                   "an A40 or A47 needs its MRG segment"))
@@ -93,7 +94,10 @@ class PatientFeed:
         if old is None:
             raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, "MRG^1^1",
                                   "MRG-1 names no identifier"))
-        new = identity.ins or identity.local_ids[0]
+        if same_kind and ins is None and identity.local_ids:
+            new = identity.local_ids[0]
+        else:
+            new = identity.ins or identity.local_ids[0]
         if identity.ins is not None and not identity.qualified:
             raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, "PID^1^32",
                                   f"the identity status (PID-32) is '{identity.status}', not "
@@ -122,7 +126,7 @@ class PatientFeed:
         return outcome
 
     def _change(self, message: Message, principal_for, within) -> FeedOutcome:
-        new, old = self._pair(message)
+        new, old = self._pair(message, same_kind=True)
         outcome = FeedOutcome(AA, new, "U", detail=f"event=A47\nold={old}\nnew={new}")
         try:
             outcome.documents = self.identities.change_identifier(old, new, principal_for(new),

@@ -177,10 +177,11 @@ class Hl7Service:
                 within_for)
         return self.documents.handle(
             message, event == CANCEL,
+            # the registry labels what it does as over SOAP (ITI-42 import, ITI-57 update)
             lambda patient, person, organisation: dataclasses.replace(
                 caller, subject_id=(person or caller.subject_id)[:64], role=PROFESSIONAL,
                 structure_id=(organisation or caller.structure_id)[:64],
-                patient_id=f"{patient}^NH"),
+                patient_id=f"{patient}^NH", transaction=""),
             within_for)
 
     @staticmethod
