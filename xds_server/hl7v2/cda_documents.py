@@ -68,8 +68,8 @@ def read_documents(message: Message, cancel: bool) -> list[CdaDocument]:
     current: CdaDocument | None = None
     obx_count = 0
     v = message.value
-    for segment in message.parsed:
-        name = str(segment[0])
+    for segment in message.all:
+        name = segment.name
         if name == "OBX":
             obx_count += 1
             location = f"OBX^{obx_count}"

@@ -54,33 +54,77 @@ class Header:
         return f"{self.sending_application}^{self.sending_facility}"
 
 
+class Segment:
+    """One segment: its fields as written, split further only when a position is asked."""
+
+    __slots__ = ("fields", "name")
+
+    def __init__(self, line: str, field_separator: str) -> None:
+        self.fields = line.split(field_separator)
+        self.name = self.fields[0]
+
+    def field(self, number: int) -> str:
+        """Field `number` as written (MSH counted as HL7 does: MSH-1 is the separator)."""
+        index = number - 1 if self.name == "MSH" else number
+        if self.name == "MSH" and number == 1:
+            return ""
+        return self.fields[index] if 0 < index < len(self.fields) else ""
+
+
 class Message:
-    def __init__(self, parsed: hl7.Message) -> None:
-        self.parsed = parsed
+    """A message's segments. Positions are read by splitting a field on the encoding
+    characters of MSH-2 when asked (a 60 KB CDA in OBX-5 is never split character by
+    character); escape sequences are undone by python-hl7, with those characters."""
 
-    def segments(self, name: str) -> list[hl7.Segment]:
-        return [segment for segment in self.parsed if str(segment[0]) == name]
+    def __init__(self, segments: list[Segment], escapes: hl7.Message) -> None:
+        self.all = segments
+        self.escapes = escapes
+        encoding = segments[0].fields[1] if len(segments[0].fields) > 1 else "^~\\&"
+        encoding = (encoding + "^~\\&"[len(encoding):])[:4]
+        self.component, self.repetition, self.escape, self.subcomponent = encoding
 
-    def first(self, name: str) -> hl7.Segment | None:
-        found = self.segments(name)
-        return found[0] if found else None
+    def segments(self, name: str) -> list[Segment]:
+        return [segment for segment in self.all if segment.name == name]
+
+    def first(self, name: str) -> Segment | None:
+        return next((segment for segment in self.all if segment.name == name), None)
 
     def names(self) -> list[str]:
-        return [str(segment[0]) for segment in self.parsed]
+        return [segment.name for segment in self.all]
 
-    def value(self, segment: hl7.Segment | None, field: int, component: int = 1,
+    def raw(self, segment: Segment | None, field: int, component: int = 1,
+            repetition: int = 1, subcomponent: int = 1) -> str:
+        """The value at a position as written (escape sequences kept); '' when absent."""
+        if segment is None:
+            return ""
+        if segment.name == "MSH" and field == 2:
+            return segment.fields[1] if len(segment.fields) > 1 else ""
+        value = segment.field(field)
+        for separator, index in ((self.repetition, repetition), (self.component, component),
+                                 (self.subcomponent, subcomponent)):
+            if separator not in value:
+                if index != 1:
+                    return ""
+                continue
+            parts = value.split(separator)
+            if index > len(parts):
+                return ""
+            value = parts[index - 1]
+        return value
+
+    def value(self, segment: Segment | None, field: int, component: int = 1,
               repetition: int = 1, subcomponent: int = 1) -> str:
         """One value, unescaped; '' when absent."""
-        raw = raw_value(segment, field, component, repetition, subcomponent)
-        return self.parsed.unescape(raw) if "\\" in raw else raw
+        raw = self.raw(segment, field, component, repetition, subcomponent)
+        return self.escapes.unescape(raw) if self.escape in raw else raw
 
-    def repetitions(self, segment: hl7.Segment | None, field: int) -> Iterator[int]:
+    def repetitions(self, segment: Segment | None, field: int) -> Iterator[int]:
         """The repetition numbers of a field that hold something."""
-        if segment is None or len(segment) <= field:
+        if segment is None:
             return iter(())
-        count = len(segment[field])
-        return iter(n for n in range(1, count + 1) if raw_value(segment, field, 1, n)
-                    or raw_value(segment, field, 4, n))
+        count = segment.field(field).count(self.repetition) + 1
+        return iter(n for n in range(1, count + 1) if self.raw(segment, field, 1, n)
+                    or self.raw(segment, field, 4, n))
 
     def header(self) -> Header:
         msh = self.first("MSH")
@@ -91,23 +135,13 @@ class Message:
                       v(msh, 17))
 
 
-def raw_value(segment: hl7.Segment | None, field: int, component: int = 1,
-              repetition: int = 1, subcomponent: int = 1) -> str:
-    """The value at a position as written (escape sequences kept). python-hl7 nests field →
-    repetition → component → subcomponent, a level being a plain string when it has no
-    separator: the walk stops there (the rest of the position must then be 1)."""
-    if segment is None or len(segment) <= field:
-        return ""
-    if str(segment[0]) == "MSH" and field <= 2:
-        return str(segment[field])
-    value = segment[field]
-    for index in (repetition, component, subcomponent):
-        if isinstance(value, str):
-            return value if index == 1 else ""
-        if len(value) < index:
-            return ""
-        value = value[index - 1]
-    return str(value)
+def _message(lines: list[str]) -> Message:
+    separator = lines[0][3:4]
+    try:
+        escapes = hl7.parse(lines[0])
+    except Exception:        # python-hl7 raises several kinds on a broken MSH
+        raise Er7Error("MSH cannot be read", "102", "MSH") from None
+    return Message([Segment(line, separator) for line in lines], escapes)
 
 
 def header_of(data: bytes) -> Header | None:
@@ -117,8 +151,8 @@ def header_of(data: bytes) -> Header | None:
     if not first.startswith(b"MSH") or len(first) < 8:
         return None
     try:
-        return Message(hl7.parse(first.decode("latin-1"))).header()
-    except Exception:        # python-hl7 raises several kinds on a broken MSH
+        return _message([first.decode("latin-1")]).header()
+    except Exception:        # a broken MSH, whatever breaks in it
         return None
 
 
@@ -142,8 +176,4 @@ def parse(data: bytes) -> Message:
         if not _SEGMENT_ID.fullmatch(line[:3]) or (len(line) > 3 and line[3] != separator):
             raise Er7Error(f"segment {number} is not a segment (a 3-character id and the "
                            "field separator)", "100", f"{line[:3]}^{number}")
-    try:
-        parsed = hl7.parse("\r".join(lines))
-    except Exception as exc:     # python-hl7's ParseException and its IndexErrors alike
-        raise Er7Error(f"the message cannot be parsed: {exc}", "102", "MSH") from None
-    return Message(parsed)
+    return _message(lines)
