@@ -131,10 +131,6 @@ class DocumentFeed:
         symbols: dict[str, str] = {}
         for document in documents:
             entry = self._entry(message, identity, document, patient)
-            registered = self._registered([entry.unique_id]).get(entry.unique_id)
-            if registered is not None and registered.patient_id == identity.ins and \
-                    registered.hash == entry.hash:
-                continue         # sent again (its ACK was lost): already done, once
             entries.append(entry)
             symbols[document.name] = entry.entry_uuid
             attachments[entry.entry_uuid] = Attachment("text/xml", entry.entry_uuid,
@@ -145,16 +141,25 @@ class DocumentFeed:
             if document.action == REPLACEMENT:
                 associations.append(Association(_uuid(), v.RPLC, entry.entry_uuid,
                                                 self._replaced(message, identity, document)))
-        if not entries:
-            if within is not None:
-                with self.registry.database.transaction() as uow:
-                    within(uow)
-            return
         package.authors = [a for e in entries for a in e.authors][:1]
         submission = Submission(package, entries, associations=associations,
                                 symbolic_ids=symbols)
-        _refused_as_ack(lambda: self.repository.provide(submission, attachments, principal,
-                                                        [], within), documents)
+        try:
+            self.repository.provide(submission, attachments, principal, [], within)
+        except RegistryFailure as failure:
+            if not self._done_already(identity, entries):
+                raise _as_refusal(failure, documents) from None
+            # sent again after its ACK was lost, where the log could not be written with the
+            # registration (a remote registry): the documents are there, once
+            if within is not None:
+                with self.registry.database.transaction() as uow:
+                    within(uow)
+
+    def _done_already(self, identity: Identity, entries: list[DocumentEntry]) -> bool:
+        registered = self._registered([entry.unique_id for entry in entries])
+        return all((record := registered.get(entry.unique_id)) is not None
+                   and record.patient_id == identity.ins and record.hash == entry.hash
+                   for entry in entries)
 
     def _entry(self, message: Message, identity: Identity, document: CdaDocument,
                patient: str) -> DocumentEntry:
@@ -240,25 +245,29 @@ class DocumentFeed:
 
 def _refused_as_ack(call: Callable[[], list[RegistryError]],
                     documents: list[CdaDocument]) -> list[RegistryError]:
-    """The actor's refusal as the ACK's problems, each naming the document it is about."""
     try:
         return call()
     except RegistryFailure as failure:
-        problems = []
-        for error in failure.errors:
-            if not error.is_error:
-                continue
-            document = next((d for d in documents if d.name in error.context
-                             or d.header.unique_id in error.context), documents[0]
-                            if len(documents) == 1 else None)
-            where = f"{document.location}^5" if document else "OBX"
-            prefix = f"{document.name}: " if document and document.name not in \
-                error.context else ""
-            problems.append(Problem(ack.APPLICATION_INTERNAL_ERROR if error.code ==
-                                    "XDSRegistryBusy" else ack.TABLE_VALUE_NOT_FOUND,
-                                    where, f"{prefix}{error.code}: {error.context}"))
-        raise Refused(*problems, reject=any(e.code == "XDSRegistryBusy"
-                                            for e in failure.errors)) from None
+        raise _as_refusal(failure, documents) from None
+
+
+def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
+    """The actor's refusal as the ACK's problems, each naming the document it is about."""
+    problems = []
+    for error in failure.errors:
+        if not error.is_error:
+            continue
+        document = next((d for d in documents if d.name in error.context
+                         or d.header.unique_id in error.context), documents[0]
+                        if len(documents) == 1 else None)
+        where = f"{document.location}^5" if document else "OBX"
+        prefix = f"{document.name}: " if document and document.name not in \
+            error.context else ""
+        problems.append(Problem(ack.APPLICATION_INTERNAL_ERROR if error.code ==
+                                "XDSRegistryBusy" else ack.TABLE_VALUE_NOT_FOUND,
+                                where, f"{prefix}{error.code}: {error.context}"))
+    return Refused(*problems, reject=any(e.code == "XDSRegistryBusy"
+                                         for e in failure.errors))
 
 
 def _uuid() -> str:

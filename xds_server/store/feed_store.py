@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, delete, insert, select, update
 
-from .database import UnitOfWork
+from .database import UnitOfWork, fetch, param_mark
 from .tables import (
     OBJECT_TABLES,
     authorizations,
@@ -75,17 +75,19 @@ def drop_identifier(uow: UnitOfWork, patient_id: str, identifier: str) -> bool:
 # --- the message log -------------------------------------------------------------------------
 
 def logged(uow: UnitOfWork, sender: str, control_id: str) -> LoggedMessage | None:
-    row = uow.connection.execute(select(hl7_messages.c.digest, hl7_messages.c.ack).where(and_(
-        hl7_messages.c.sender == sender, hl7_messages.c.control_id == control_id))).first()
-    return LoggedMessage(row.digest, bytes(row.ack)) if row is not None else None
+    """Asked of every message before anything else: plain SQL, one round trip."""
+    mark = param_mark(uow.connection)
+    rows = fetch(uow.connection, f"SELECT digest, ack FROM hl7_messages WHERE sender = {mark} "
+                                 f"AND control_id = {mark}", [sender, control_id])
+    return LoggedMessage(rows[0][0], bytes(rows[0][1])) if rows else None
 
 
 def log_message(uow: UnitOfWork, sender: str, control_id: str, digest: str, ack: bytes,
                 patient_id: str | None) -> None:
     """Raises StoreConflict when another worker logged the same message first."""
-    uow.connection.execute(insert(hl7_messages).values(
-        sender=sender, control_id=control_id, digest=digest, ack=ack, patient_id=patient_id,
-        received_at=dt.datetime.now(dt.UTC)))
+    uow.connection.execute(insert(hl7_messages), {
+        "sender": sender, "control_id": control_id, "digest": digest, "ack": ack,
+        "patient_id": patient_id, "received_at": dt.datetime.now(dt.UTC)})
 
 
 # --- merge and identifier change -------------------------------------------------------------
