@@ -369,3 +369,15 @@ def test_a47_renames_a_local_identifier(setup):
     assert ack.code == "AA", ack.raw
     identifiers = setup.hl7.service.patients.identities.identifiers(key(ins))
     assert [i for i, _ in identifiers] == ["IPP-NEW^^^&1.2.250.1.999.7&ISO"]
+
+
+def test_an_admission_does_not_reopen_a_closed_record(setup):
+    """Closing a record is the patient's act (the DMP services): an ADT message updates the
+    identifiers and consent of a closed record but leaves it closed."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    setup.xds.records.close(key(ins))
+    ack = setup.send(adt("A01", ins, local="IPP-C", zfa="ZFA|FERME||||||||IO||NA|"))
+    assert ack.code == "AA"
+    record = setup.xds.records.record(key(ins))
+    assert record.status == "closed" and "alimentation" in record.opposed_modes
