@@ -223,3 +223,18 @@ def test_cleanup_removes_what_the_run_added_to_a_given_patient_and_nothing_else(
     line = clean(endpoints, [], set(), before)                # type: ignore[arg-type]
     assert endpoints.removed == [{"urn:uuid:u2", "urn:uuid:a2"}], line
     assert "2 registry objects" in line and "given by --param" in line
+
+
+def test_an_expected_status_nobody_knows_is_the_plans_error():
+    """A typo (`Sucess`) in ExpectedStatus cannot be judged: an error of the run, never the
+    endpoint's failure."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from xds_server.conformance.judge import PlanError, status_problems
+
+    step = SimpleNamespace(expected_statuses=["Sucess"], expected_error_message=None,
+                           expected_error_code=None)
+    with pytest.raises(PlanError, match="Sucess"):
+        status_problems(step, Reply(status=RESPONSE + "Success"))   # type: ignore[arg-type]
