@@ -17,6 +17,7 @@ from .config import Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
+from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -29,7 +30,7 @@ from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
-from .soap.wsdl import build_wsdl
+from .soap.wsdl import ServedSchemas, build_wsdl
 from .store.database import Database
 from .store.documents import FilesystemDocumentStore
 from .transactions.authentication import authenticator_for
@@ -123,13 +124,18 @@ class XdsApplication:
             "max_response_bytes": settings.max_response_bytes,
             "max_mime_parts": settings.max_mime_parts,
         }
+        # the message schemas, imported by both WSDLs and served beside them (?xsd=NAME)
+        schemas = ServedSchemas(schema_paths(), SCHEMA_FILES)
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
-                "registry", registry_operations(settings, self.registry),
-                wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops), **common),
+                "registry", registry_operations(settings, self.registry), schemas=schemas,
+                wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops, schemas=schemas),
+                **common),
             REPOSITORY_PATH: SoapEndpoint(
-                "repository", repository_operations(settings, self.repository),
-                wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
+                "repository", repository_operations(settings, self.repository), schemas=schemas,
+                wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops,
+                                                 schemas=schemas),
+                **common),
             **dmp_routes(self.records, self.verifier,
                          min(settings.max_request_bytes, settings.max_envelope_bytes)),
             "/health": self._health,

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..model.ids import random_hex
 from .envelope import new_message_id
@@ -31,6 +32,9 @@ from .message import (
 from .mime import MAX_PARTS
 from .namespaces import WSA
 from .response_body import ResponseBody, kernel_file_sender
+
+if TYPE_CHECKING:
+    from .wsdl import ServedSchemas
 
 log = logging.getLogger("xds_server.soap")
 
@@ -113,7 +117,8 @@ class SoapEndpoint:
                  authenticate: Callable[[SoapRequest], Any] | None = None,
                  max_envelope_bytes: int | None = None,
                  max_response_bytes: int | None = None,
-                 max_mime_parts: int = MAX_PARTS) -> None:
+                 max_mime_parts: int = MAX_PARTS,
+                 schemas: ServedSchemas | None = None) -> None:
         """`authenticate` turns a request into its caller (security/, e.g. VIHF) or raises a
         SoapFault; it runs before any operation, and what it returns is `request.principal`."""
         self.name = name
@@ -123,6 +128,7 @@ class SoapEndpoint:
         self.spool_threshold = spool_threshold
         self.max_part_bytes = max_part_bytes
         self._wsdl = wsdl
+        self._schemas = schemas         # served as ?xsd=NAME beside the WSDL that imports them
         self._observer = observer
         self._authenticate = authenticate
         self.max_envelope_bytes = max_envelope_bytes
@@ -133,8 +139,11 @@ class SoapEndpoint:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = request_id_of(environ)
         method = environ.get("REQUEST_METHOD", "GET")
-        if method == "GET" and environ.get("QUERY_STRING", "").lower() in ("wsdl", "wsdl="):
+        query = environ.get("QUERY_STRING", "")
+        if method == "GET" and query.lower() in ("wsdl", "wsdl="):
             return self._serve_wsdl(environ, start_response, request_id)
+        if method == "GET" and query.startswith("xsd="):
+            return self._serve_schema(unquote(query[4:]), start_response, request_id)
         if method != "POST":
             body = (f"{self.name} is a SOAP 1.2 endpoint: POST a SOAP message, or GET ?wsdl\n"
                     ).encode()
@@ -154,6 +163,22 @@ class SoapEndpoint:
         start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                   ("Content-Length", str(len(body))),
                                   ("X-Request-Id", request_id)])
+        return [body]
+
+    def _serve_schema(self, name: str, start_response: StartResponse,
+                      request_id: str) -> list[bytes]:
+        """One schema of the WSDL's set, by its exact name; any other name is a 404 that lists
+        the set (the name is looked up, never joined to a path)."""
+        body = self._schemas.get(name) if self._schemas is not None else None
+        status = 200
+        content_type = "text/xml; charset=utf-8"
+        if body is None:
+            names = ", ".join(self._schemas.names) if self._schemas is not None else "none"
+            body = f"{self.name} serves no schema by that name (served: {names})\n".encode()
+            status, content_type = 404, "text/plain; charset=utf-8"
+        start_response(status_line(status), [("Content-Type", content_type),
+                                             ("Content-Length", str(len(body))),
+                                             ("X-Request-Id", request_id)])
         return [body]
 
     def _handle_post(self, environ: dict[str, Any], start_response: StartResponse,
