@@ -5,6 +5,7 @@ Routes: POST/GET?wsdl /xds/registry and /xds/repository (SOAP 1.2), GET /health,
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,18 +20,22 @@ from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm
+from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Metrics
+from .ops.syslog import TlsOptions, format_message, sender_for
 from .records.actor import Records
 from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
+from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import ServedSchemas, build_wsdl
+from .store.audit_forwarder import AuditForwarder
 from .store.database import Database
 from .store.documents import FilesystemDocumentStore
 from .transactions.authentication import authenticator_for
@@ -83,6 +88,21 @@ def content_check(settings: Settings) -> CdaContentCheck | None:
                                         schematrons))
 
 
+def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | None:
+    """The audit trail sent on to XDS_ATNA_URL as DICOM audit messages in RFC 5424 syslog."""
+    if not settings.atna_url:
+        return None
+    sender = sender_for(settings.atna_url, TlsOptions(
+        settings.atna_certfile, settings.atna_keyfile, settings.atna_ca_certs))
+    hostname = socket.getfqdn()
+
+    def render(event: AuditEvent) -> bytes:
+        return format_message(dicom_audit_message(event, settings.home_community_id),
+                              event.at, hostname)
+
+    return AuditForwarder(database, render, sender.send, settings.data_dir / "atna.lock")
+
+
 class XdsApplication:
     """The WSGI callable. Built once per worker process (engines are not shared across forks)."""
 
@@ -91,7 +111,11 @@ class XdsApplication:
         # every XML parse of this process is bounded before the tree exists (finding 10)
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
         self.metrics = Metrics()
-        self.database = Database.from_url(settings.database_url)
+        self.database = Database.from_url(settings.database_url,
+                                          forward_audits=bool(settings.atna_url))
+        self.atna = atna_forwarder(settings, self.database)
+        if self.atna is not None:
+            self.atna.start()
         self.records = Records(self.database)
         signed, signed_metadata = signature_checks(settings)     # the signed submission set
         self.registry = Registry(self.database, EbrimStoredForm(),
@@ -147,6 +171,8 @@ class XdsApplication:
         """Write the queued read audits, then give the database connections back."""
         self.registry.queries.audit_writer.close()
         self.repository.audit_writer.close()
+        if self.atna is not None:
+            self.atna.close()
         self.database.dispose()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -158,10 +158,11 @@ class UnitOfWork:
     """One transaction, or one read, as the store's functions take it. Opaque to the actors:
     what is inside is the store's business."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "forward_audits")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, forward_audits: bool = False) -> None:
         self.connection = connection
+        self.forward_audits = forward_audits    # audit records written here queue for ATNA
 
     @property
     def dialect(self) -> str:
@@ -183,19 +184,22 @@ class Database:
     """The registry's database: units of work for the actors, and one kept autocommit
     connection per thread for one-statement reads (shared by every actor of a process)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, forward_audits: bool = False) -> None:
+        """`forward_audits`: the audit records written through this database are queued for
+        the audit record repository (XDS_ATNA_URL), in the transaction that writes them."""
         self.engine = engine
+        self.forward_audits = forward_audits
         self._reads = ReadConnection(engine)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, forward_audits: bool = False) -> Database:
+        return cls(make_engine(url), forward_audits)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with _translated(), self.engine.begin() as connection:
-            yield UnitOfWork(connection)
+            yield UnitOfWork(connection, self.forward_audits)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
