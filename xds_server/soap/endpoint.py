@@ -222,9 +222,16 @@ class SoapEndpoint:
                                         "operator", subcodes=())
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
         elapsed = time.perf_counter() - started
+        caller = caller_of(request)
+        client = environ.get("REMOTE_ADDR", "")     # a field of the JSON form only
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
-                 "ms=%.1f", request_id, self.name, operation_name, outcome, status,
-                 request.size if request else 0, elapsed * 1000)
+                 "ms=%.1f caller=%s", request_id, self.name, operation_name, outcome,
+                 status, request.size if request else 0, elapsed * 1000, caller,
+                 extra={"xds": {"request_id": request_id, "front": "soap",
+                                "endpoint": self.name, "transaction": operation_name,
+                                "caller": caller, "client": client, "outcome": outcome,
+                                "status": status, "size": request.size if request else 0,
+                                "duration_ms": round(elapsed * 1000, 3)}})
         if self._observer is not None:
             self._observer(self.name, operation_name, outcome, elapsed)
         start_response(status_line(status), [("Content-Type", encoded.content_type),
@@ -248,14 +255,33 @@ class SoapEndpoint:
 
     def _fault(self, fault: SoapFault, request_id: str, relates_to: str | None,
                operation_name: str) -> tuple[EncodedMessage, int, str]:
-        level = logging.WARNING if fault.status < 500 else logging.ERROR
-        log.log(level, "request_id=%s endpoint=%s transaction=%s fault=%s subcode=%s reason=%s",
-                request_id, self.name, operation_name, fault.code, fault.subcode_text,
-                fault.reason)
+        log.log(fault_level(fault), "request_id=%s endpoint=%s transaction=%s fault=%s "
+                "subcode=%s reason=%s", request_id, self.name, operation_name, fault.code,
+                fault.subcode_text, fault.reason,
+                extra={"xds": {"request_id": request_id, "front": "soap",
+                               "endpoint": self.name, "transaction": operation_name,
+                               "fault": fault.code, "subcode": fault.subcode_text}})
         xml = fault_envelope(fault, request_id, relates_to, new_message_id())
         content_type = "application/soap+xml; charset=UTF-8"
         return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
             f"fault:{fault.subcode_text}"
+
+
+def fault_level(fault: SoapFault) -> int:
+    """ERROR for the server's own failures (Receiver), WARNING for every fault the caller
+    caused: Sender, and VersionMismatch (a SOAP 1.1 message) or MustUnderstand, which SOAP 1.2
+    answers with HTTP 500 although the request is what is wrong. An operator's ERROR lines are
+    then the server's problems only."""
+    return logging.ERROR if fault.code == RECEIVER else logging.WARNING
+
+
+def caller_of(request: SoapRequest | None) -> str:
+    """Who called, for the log: the authenticated subject, else the TLS client's subject,
+    else '-' (the address is logged beside it)."""
+    if request is None:
+        return "-"
+    subject = getattr(request.principal, "subject_id", "") or request.client_subject
+    return subject or "-"
 
 
 def client_certificate(environ: dict[str, Any]) -> tuple[str, str]:
