@@ -23,7 +23,7 @@ from .ebxml.stored import EbrimStoredForm
 from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .ops.metrics import Metrics
+from .ops.metrics import Gauges, Metrics
 from .ops.syslog import TlsOptions, format_message, sender_for
 from .records.actor import Records
 from .registry.actor import Registry
@@ -35,6 +35,7 @@ from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import ServedSchemas, build_wsdl
+from .store import audit_store, repository_store
 from .store.audit_forwarder import AuditForwarder
 from .store.database import Database
 from .store.documents import FilesystemDocumentStore
@@ -103,6 +104,15 @@ def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | N
     return AuditForwarder(database, render, sender.send, settings.data_dir / "atna.lock")
 
 
+def metrics_for(database: Database, atna: AuditForwarder | None) -> Metrics:
+    """The metrics, with the state they read from the database and the pool they watch."""
+    metrics = Metrics(Gauges(
+        documents_stored=lambda: database.read(repository_store.stored_totals),
+        atna_queue=(lambda: database.read(audit_store.forwarding_backlog)) if atna else None))
+    database.watch_pool(metrics.db_in_use.inc, metrics.db_capacity.set)
+    return metrics
+
+
 class XdsApplication:
     """The WSGI callable. Built once per worker process (engines are not shared across forks)."""
 
@@ -110,12 +120,12 @@ class XdsApplication:
         self.settings = settings
         # every XML parse of this process is bounded before the tree exists (finding 10)
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
-        self.metrics = Metrics()
         self.database = Database.from_url(settings.database_url,
                                           forward_audits=bool(settings.atna_url))
         self.atna = atna_forwarder(settings, self.database)
         if self.atna is not None:
             self.atna.start()
+        self.metrics = metrics_for(self.database, self.atna)
         self.records = Records(self.database)
         signed, signed_metadata = signature_checks(settings)     # the signed submission set
         self.registry = Registry(self.database, EbrimStoredForm(),
@@ -132,6 +142,8 @@ class XdsApplication:
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
                                      submission_check=signed)
+        for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
+            writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
             signed.audit = self.repository.audit_writer.record
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +154,7 @@ class XdsApplication:
             "spool_threshold": settings.spool_threshold_bytes,
             # an MTOM part holds one document (or the metadata): bounded as a document is
             "max_part_bytes": settings.max_document_bytes + 64 * 1024,
-            "observer": self.metrics.observe,
+            "observer": self.metrics.observer("soap"),
             "authenticate": authenticator_for(self.verifier),
             "max_envelope_bytes": settings.max_envelope_bytes,
             "max_response_bytes": settings.max_response_bytes,
@@ -161,7 +173,8 @@ class XdsApplication:
                                                  schemas=schemas),
                 **common),
             **dmp_routes(self.records, self.verifier,
-                         min(settings.max_request_bytes, settings.max_envelope_bytes)),
+                         min(settings.max_request_bytes, settings.max_envelope_bytes),
+                         self.metrics.observer("dmp")),
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,

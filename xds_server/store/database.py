@@ -216,6 +216,18 @@ class Database:
     def check(self) -> tuple[bool, str]:
         return check_database(self.engine)
 
+    def watch_pool(self, in_use: Callable[[int], None], capacity: Callable[[int], None]
+                   ) -> None:
+        """Report connections checked out (+1, -1 as they come and go) and the pool's capacity
+        (the metrics): SQLAlchemy's pool events, so every actor's use counts."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        if callable(size):
+            capacity(size() + max(overflow, 0))
+        event.listen(pool, "checkout", lambda *_: in_use(1))
+        event.listen(pool, "checkin", lambda *_: in_use(-1))
+
     def dispose(self) -> None:
         self._reads.close()
         self.engine.dispose()
