@@ -206,3 +206,4 @@ def test_a_served_server_sends_each_record_once(tmp_path):
     finally:
         stop_server(process)
         receiver.stop()
+
