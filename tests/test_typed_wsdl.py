@@ -185,3 +185,24 @@ def test_zeep_reads_a_typed_failure(live_server):
     [error] = answer.RegistryErrorList.RegistryError
     assert error.errorCode == "XDSStoredQueryMissingParam"
     assert "$XDSDocumentEntryPatientId" in error.codeContext
+
+
+@pytest.mark.parametrize("location", ["http://example.org/rim.xsd", "../rim.xsd",
+                                      "/etc/rim.xsd", "other.xsd"])
+def test_a_schema_importing_outside_the_set_refuses_to_start(tmp_path, location):
+    """The served set stays closed: an import of anything but a sibling of the set (a URL a
+    client would fetch, a path) is refused when the server starts, not served."""
+    from xds_server.soap.wsdl import ServedSchemas
+
+    (tmp_path / "a.xsd").write_text(
+        f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:a">'
+        f'<xs:import namespace="urn:b" schemaLocation="{location}"/></xs:schema>')
+    (tmp_path / "b.xsd").write_text(f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:b"/>')
+    files = {"a.xsd": tmp_path / "a.xsd", "b.xsd": tmp_path / "b.xsd"}
+    with pytest.raises(ValueError, match="not a served schema"):
+        ServedSchemas(files, {"urn:a": "a.xsd", "urn:b": "b.xsd"})
+    (tmp_path / "a.xsd").write_text(
+        f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:a">'
+        f'<xs:import namespace="urn:b" schemaLocation="b.xsd"/></xs:schema>')
+    served = ServedSchemas(files, {"urn:a": "a.xsd", "urn:b": "b.xsd"})
+    assert b'schemaLocation="?xsd=b.xsd"' in served.get("a.xsd")
