@@ -148,7 +148,10 @@ class StoredQueries:
                 uow, sql.Filters(patient, list(query.submission_set_statuses))),
             folders=sql.find_folders(uow, sql.Filters(patient, list(query.folder_statuses))))
         returned = _uuids(result.documents, result.submission_sets, result.folders)
-        touching = self._links(uow, query, patient, sorted(returned))
+        # the patient's associations in one range of the index: GetAll returns the record whole
+        shown = association_filter(query)
+        touching = [row for row in store.associations_of(uow, patient)
+                    if (row.source in returned or row.target in returned) and shown(row)]
         between = [row for row in touching if row.source in returned and row.target in returned]
         # ... and the set→association HasMembers that record folder memberships among them
         memberships = {row.entry_uuid for row in between}
