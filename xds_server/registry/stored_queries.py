@@ -94,13 +94,12 @@ class StoredQueries:
             return result
 
         # One-statement queries run in autocommit on the kept connection: no BEGIN/ROLLBACK
-        # round trips, no pool checkout. Queries of several statements keep one transaction,
-        # so they read one state of the registry.
+        # round trips, no pool checkout. Queries of several statements see what each of their
+        # statements sees (the store says where: Database.read_several).
         if type(query) in SINGLE_STATEMENT:
             result = self.database.read(answer)
         else:
-            with self.database.reading() as uow:
-                result = answer(uow)
+            result = self.database.read_several(answer)
         patients = result.patients()
         self._audit_read(principal, result, patients, query)   # every read, VIHF or not
         if len(patients) > 1 and _one_patient_only(query):
