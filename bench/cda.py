@@ -102,6 +102,7 @@ def submission_rates(urls: dict[bool, str], tmp: Path, args) -> dict[bool, LoadR
         for validate, url in urls.items():
             env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis",
                    "XDS_ACCEPT_TEST_INS": "true", "XDS_SECURITY": "none",
+                   "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false",   # bench/dsig.py measures it
                    "XDS_VALIDATE_CDA": "true" if validate else "false",
                    "XDS_LOG_LEVEL": "WARNING"}
             servers[validate] = start_server(tmp / f"var{int(validate)}", env, args.workers)
