@@ -23,6 +23,7 @@ x10 <= 3.5x Echo p50, GetAll <= 5x.
 
     .venv/bin/python bench/registry.py [--database postgresql|sqlite] [--sizes 10000,1000000]
     .venv/bin/python bench/registry.py --urls postgresql+psycopg:///xds_bench_10k,...  # kept
+    cd /tmp && .../bench/registry.py --urls ... --baseline-code /path/to/older/checkout
 """
 
 from __future__ import annotations
@@ -124,9 +125,11 @@ class Registry:
     """One loaded registry served by its own server, with its pools of patients: hot ones,
     and cold ones each asked at most once in the run."""
 
-    def __init__(self, size: int, url: str, patients: int, unique_ids: dict[int, list[str]]
-                 ) -> None:
+    def __init__(self, size: int, url: str, patients: int, unique_ids: dict[int, list[str]],
+                 code: str = "") -> None:
         self.size, self.url, self.patients = size, url, patients
+        self.code = code        # another checkout's xds_server to serve with ("": this one)
+        self.key = f"{size} ({Path(code).name})" if code else str(size)
         order = list(range(patients))
         random.Random(size).shuffle(order)
         self.hot = order[:HOT]
@@ -138,6 +141,10 @@ class Registry:
         self.endpoint = ""
         self.process: subprocess.Popen | None = None
         self.log = Path()
+
+    def share_cold(self, part: int, parts: int) -> None:
+        """Keep one part of the cold patients: servers of one registry share none."""
+        self.cold = {name: pool[part::parts] for name, pool in self.cold.items()}
 
     def requests(self, name: str, numbers: list[int]) -> list[bytes]:
         if name == "FindDocuments":
@@ -214,27 +221,43 @@ def main() -> None:
     parser.add_argument("--schema", default="bench_registry", help="PostgreSQL schema prefix")
     parser.add_argument("--reuse", action="store_true",
                         help="keep registries loaded by an earlier run into the same schemas")
+    parser.add_argument("--baseline-code", default="",
+                        help="a checkout of another version (its root): the largest registry "
+                             "is also served by that code, in the same alternated rounds, "
+                             "each server asked about cold patients of its own")
     args = parser.parse_args()
 
     names = ("Echo", "FindDocuments hot", "FindDocuments", "GetDocuments x10", "GetAll")
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
         loaded = registries(args, tmp)
-        for registry in loaded:    # cold patients per round: their share, at most 4,000
+        servers = list(loaded)
+        if args.baseline_code:
+            if (Path.cwd() / "xds_server").is_dir():
+                raise SystemExit("--baseline-code: run from a directory without xds_server/ "
+                                 "(python -m would import it before the baseline's)")
+            largest = loaded[-1]
+            servers.append(Registry(largest.size, largest.url, largest.patients,
+                                    largest.unique_ids, args.baseline_code))
+            largest.share_cold(0, 2)
+            servers[-1].share_cold(1, 2)
+        for registry in servers:   # cold patients per round: their share, at most 4,000
             registry.quota = {name: min(4000, len(pool) // args.rounds)
                               for name, pool in registry.cold.items()}
         runs: dict[tuple[int, str], list[LoadResult]] = {}
         try:
-            for registry in loaded:
+            for number, registry in enumerate(servers):
                 env = {"XDS_DATABASE_URL": registry.url, "XDS_PROFILE": "ihe",
                        "XDS_LOG_LEVEL": "WARNING", "XDS_SECURITY": "none"}
+                if registry.code:    # found before this checkout (run from another directory)
+                    env["PYTHONPATH"] = registry.code
                 registry.process, base, registry.log = start_server(
-                    Path(tmp) / f"data-{registry.size}", env, args.workers)
+                    Path(tmp) / f"data-{number}", env, args.workers)
                 registry.endpoint = base + "/xds/registry"
                 hot = registry.requests("FindDocuments", registry.hot)
                 run_load(registry.endpoint, hot, clients=args.clients, seconds=2)  # warm-up
             for _ in range(args.rounds):       # alternated: sizes and queries see one machine
                 for name in names:
-                    for registry in loaded:
+                    for registry in servers:
                         if name == "Echo":
                             requests = [http_request(registry.endpoint,
                                                      envelope(echo_body("ping")), CONTENT_TYPE)]
@@ -248,7 +271,7 @@ def main() -> None:
                         result = run_load(registry.endpoint, requests, clients=args.clients,
                                           seconds=args.seconds,
                                           max_requests=len(requests) if cold else 1_000_000)
-                        runs.setdefault((registry.size, name), []).append(result)
+                        runs.setdefault((registry.key, name), []).append(result)
             # ITI-42 at the smallest and the largest size, each against an Echo of the same
             # bytes, all four alternated: the rate at scale as a ratio of the rate at 10,000
             ends = [loaded[0], loaded[-1]] if len(loaded) > 1 else loaded
@@ -265,41 +288,56 @@ def main() -> None:
                             registry.endpoint, share, clients=args.clients_write, seconds=60,
                             max_requests=len(share)))
         finally:
-            for registry in loaded:
+            for registry in servers:
                 if registry.process is not None:
                     stop_server(registry.process)
-            for registry in loaded:    # what the servers said about requests that failed
+            for registry in servers:   # what the servers said about requests that failed
                 lines = [line for line in registry.log.read_text(errors="replace").splitlines()
                          if " ERROR " in line or "Traceback" in line or " 50" in line]
                 if lines:
-                    print(f"server log at {registry.size}, errors:\n  " + "\n  ".join(lines[-8:]))
+                    print(f"server log at {registry.key}, errors:\n  " + "\n  ".join(lines[-8:]))
 
     print(f"\nRegistry benchmark on {args.database}: {args.workers} workers, {args.clients} "
           f"client(s), {args.rounds} alternated rounds x {args.seconds:.0f} s per measure")
-    for registry in loaded:
-        echo = merge(runs[(registry.size, "Echo")])
-        print(f"{registry.size:>10} entries ({registry.patients} patients)")
+    for registry in servers:
+        echo = merge(runs[(registry.key, "Echo")])
+        print(f"{registry.key:>10} entries ({registry.patients} patients)")
         for name in names:
-            if (registry.size, name) not in runs:
+            if (registry.key, name) not in runs:
                 continue
-            result = merge(runs[(registry.size, name)])
+            result = merge(runs[(registry.key, name)])
             print(f"  {name:<18} {summary(result)}  p50/Echo p50 "
                   f"{result.percentile(0.5) / echo.percentile(0.5):5.2f}")
     if len(loaded) > 1:
         small, large = loaded[0], loaded[-1]
         for name in names[1:]:
-            if (small.size, name) in runs and (large.size, name) in runs:
-                ratio = merge(runs[(large.size, name)]).percentile(0.99) / \
-                    merge(runs[(small.size, name)]).percentile(0.99)
+            if (small.key, name) in runs and (large.key, name) in runs:
+                ratio = merge(runs[(large.key, name)]).percentile(0.99) / \
+                    merge(runs[(small.key, name)]).percentile(0.99)
                 each = [b.percentile(0.99) / a.percentile(0.99) for a, b in
-                        zip(runs[(small.size, name)], runs[(large.size, name)], strict=False)]
+                        zip(runs[(small.key, name)], runs[(large.key, name)], strict=False)]
                 print(f"p99 {name} at {large.size} / at {small.size}: {ratio:.2f} (rounds "
                       f"{min(each):.2f}-{max(each):.2f}; budget <= 1.5 for FindDocuments)")
-        if (small.size, "FindDocuments hot") in runs and (large.size, "FindDocuments") in runs:
-            ratio = merge(runs[(large.size, "FindDocuments")]).percentile(0.99) / \
-                merge(runs[(small.size, "FindDocuments hot")]).percentile(0.99)
+        if (small.key, "FindDocuments hot") in runs and (large.key, "FindDocuments") in runs:
+            ratio = merge(runs[(large.key, "FindDocuments")]).percentile(0.99) / \
+                merge(runs[(small.key, "FindDocuments hot")]).percentile(0.99)
             print(f"p99 FindDocuments cold at {large.size} / hot at {small.size} (the budget's "
                   f"comparison before issue 20, done honestly): {ratio:.2f}")
+    if args.baseline_code:
+        ours, theirs = loaded[-1], servers[-1]
+        print(f"this code against {theirs.key}, same rounds: p50 (as a multiple of each "
+              "server's Echo p50) and p99, ours / theirs")
+        for name in names[1:]:
+            if (ours.key, name) not in runs or (theirs.key, name) not in runs:
+                continue
+            a, b = merge(runs[(ours.key, name)]), merge(runs[(theirs.key, name)])
+            ea, eb = merge(runs[(ours.key, "Echo")]), merge(runs[(theirs.key, "Echo")])
+            each = [x.percentile(0.5) / y.percentile(0.5) for x, y in
+                    zip(runs[(ours.key, name)], runs[(theirs.key, name)], strict=False)]
+            print(f"  {name:<18} p50 {a.percentile(0.5) / ea.percentile(0.5):5.2f}x vs "
+                  f"{b.percentile(0.5) / eb.percentile(0.5):5.2f}x Echo; p50 ours/theirs "
+                  f"{a.percentile(0.5) / b.percentile(0.5):.2f} (rounds {min(each):.2f}-"
+                  f"{max(each):.2f}); p99 {a.percentile(0.99) / b.percentile(0.99):.2f}")
     rates = {}
     for registry in ends:
         echo_w = merge(write_runs[(registry.size, True)])
