@@ -27,15 +27,11 @@ if [ "$status" != "online" ]; then
         exit 1
     fi
     say "starting PostgreSQL $version/$cluster"
-    # The server outlives this script: it must not inherit our open files, above all the lock
-    # of `flock /tmp/xds-heavy.lock make test`, which it would otherwise hold until it stops
-    # (every later flock on the machine then waits for ever).
-    (
-        for fd in $(ls /proc/$$/fd 2>/dev/null); do
-            case $fd in [3-9]) eval "exec $fd>&-" ;; esac   # sh names fds 0-9 only
-        done
-        exec pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >&2
-    ) || { say "could not start PostgreSQL $version/$cluster"; exit 1; }
+    # descriptors 3-9 closed: the server would inherit them for its whole life (a caller's
+    # `flock LOCKFILE make test` lock, held by PostgreSQL after the suite ended)
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >&2 \
+            3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- || {
+        say "could not start PostgreSQL $version/$cluster"; exit 1; }
 fi
 if [ "$(id -u)" = 0 ]; then
     su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" \
