@@ -1,16 +1,16 @@
 """HL7 v2 feed: the patients' other identifiers (local PI, merged INS) and the message log that
 makes a message sent twice act once.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
