@@ -45,6 +45,10 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     "soap": ("model", "xmlsafe"),
     "transactions": ("model", "ebxml", "soap", "security", "registry", "repository"),
     "dmp": ("model", "records", "security", "soap", "transactions", "xmlsafe"),
+    # the HL7 v2 front (MLLP, PAM-FR, CDA in ORU/MDM): the records actor for identities, the
+    # repository and registry for documents, the CDA mapping for their metadata
+    "hl7v2": ("model", "records", "registry", "repository", "security", "store", "cda",
+              "valuesets"),
     "consumer": ("model", "config", "ebxml", "soap", "security", "cda", "valuesets", "xmlsafe"),
     "conformance": ("model", "ebxml", "consumer"),
     "ops": ("__init__",),
@@ -52,12 +56,13 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # the wiring and the faces
     "app": ("__init__", "model", "config", "xmlsafe", "security", "validation", "cda", "dsig",
             "store", "records", "registry", "repository", "ebxml", "soap", "transactions",
-            "dmp", "consumer", "ops"),
+            "dmp", "consumer", "ops", "hl7v2", "valuesets"),
     "server": ("__init__", "app", "config", "logs", "serving"),
     "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
             "serving", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
-            "cli_settings"),
+            "cli_settings", "cli_hl7"),
     "cli_settings": ("config",),
+    "cli_hl7": ("cli_settings", "config", "app", "hl7v2", "logs", "serving", "store"),
     "cli_audit": ("cli_settings", "model", "security", "store"),
     "cli_cda": ("cli_settings", "config", "cda", "dsig"),
     "cli_client": ("model", "consumer", "serving", "xmlsafe", "dsig"),
@@ -79,6 +84,7 @@ FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "ebxml": NO_DATABASE,
     "soap": NO_DATABASE,
     "dsig": NO_DATABASE | {"spyne", "zeep"},
+    "hl7v2": NO_DATABASE | {"spyne", "zeep"},
 }
 
 

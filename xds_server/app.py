@@ -20,12 +20,17 @@ from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm
+from .hl7v2.documents import DocumentFeed
+from .hl7v2.patient_feed import PatientFeed
+from .hl7v2.service import Hl7Service
 from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
 from .ops.syslog import TlsOptions, format_message, sender_for
 from .records.actor import Records
+from .records.identity import IdentityFeed
+from .records.message_log import MessageLog
 from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
@@ -49,6 +54,7 @@ from .transactions.iti57 import iti57_operation
 from .transactions.iti62 import iti62_operation
 from .transactions.iti86 import iti86_operation
 from .validation.profiles import profile_for
+from .valuesets import load_value_sets
 from .xmlsafe import XmlLimits, configure_limits
 
 REGISTRY_PATH = "/xds/registry"
@@ -230,3 +236,37 @@ def _text(start_response: StartResponse, status: int, text: str,
 
 def create_app(settings: Settings | None = None) -> XdsApplication:
     return XdsApplication(settings or load_settings())
+
+
+class Hl7Application:
+    """The actors behind the HL7 v2 front, built once per listener process. The registry and
+    the repository are the server's, without the signed-submission-set checks: an HL7 v2
+    message carries no XAdES signature (the CI-SIS volet has none), its source is proven by
+    its connection (TLS client certificate) and named by MSH-3/4 in the audit trail."""
+
+    def __init__(self, settings: Settings) -> None:
+        configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
+        self.database = Database.from_url(settings.database_url)
+        stored_form = EbrimStoredForm()
+        self.registry = Registry(self.database, stored_form, settings.max_leaf_class_results,
+                                 profile_for(settings.profile, settings.kit_dir,
+                                             settings.accept_test_ins),
+                                 settings.disclose_masked_count)
+        documents = FilesystemDocumentStore(settings.blob_dir)
+        documents.ensure()
+        link = registry_link(settings, self.registry, self.database)
+        self.repository = Repository(self.database, documents, settings.repository_unique_id,
+                                     link, settings.max_document_bytes, content_check(settings),
+                                     link if settings.registry_url else self.registry)
+        kit = settings.kit_dir if settings.kit_dir.is_dir() else None
+        self.service = Hl7Service(
+            PatientFeed(IdentityFeed(self.database, stored_form.with_patient),
+                        settings.accept_test_ins),
+            DocumentFeed(self.repository, self.registry, load_value_sets(kit),
+                         settings.accept_test_ins, settings.repository_unique_id),
+            MessageLog(self.database))
+
+    def close(self) -> None:
+        self.registry.queries.audit_writer.close()
+        self.repository.audit_writer.close()
+        self.database.dispose()

@@ -44,13 +44,16 @@ def main(ctx: click.Context, config_file: str | None) -> None:
               help="PEM authorities of accepted client certificates (XDS_CA_CERTS)")
 @click.option("--client-cert", type=click.Choice(["required", "optional", "none"]),
               help="ask clients for a certificate: required = mutual TLS (XDS_CLIENT_CERT)")
+@click.option("--mllp-port", type=int,
+              help="also serve HL7 v2 over MLLP on this port (XDS_MLLP_PORT; off by default)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
           certfile: str | None, keyfile: str | None, ca_certs: str | None,
-          client_cert: str | None) -> None:
-    """Start the SOAP endpoints, /health and /metrics under gunicorn (HTTP or HTTPS)."""
+          client_cert: str | None, mllp_port: int | None) -> None:
+    """Start the SOAP endpoints, /health and /metrics under gunicorn (HTTP or HTTPS), and the
+    MLLP listener when a port is given."""
     settings = _settings(ctx, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
-                         ca_certs=ca_certs, client_cert=client_cert)
+                         ca_certs=ca_certs, client_cert=client_cert, mllp_port=mllp_port)
     if settings.certfile:
         from .config import ConfigError
         from .serving.tls import server_context
@@ -68,7 +71,19 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     _recover_repository(settings)
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
-    run_gunicorn(settings, host, port, workers)
+    listeners = []
+    if settings.mllp_port:
+        from .cli_hl7 import check_tls, start_listener_processes
+
+        check_tls(settings)
+        listeners = start_listener_processes(settings)
+    try:
+        run_gunicorn(settings, host, port, workers)
+    finally:
+        if listeners:
+            from .cli_hl7 import stop_listener_processes
+
+            stop_listener_processes(listeners)
 
 
 def _prepare_multiprocess_metrics(directory: Path) -> None:
@@ -374,6 +389,15 @@ def _register_cda_commands() -> None:
 _register_cda_commands()
 
 
+def _register_hl7_commands() -> None:
+    from .cli_hl7 import hl7, mllp
+
+    main.add_command(mllp)
+    main.add_command(hl7)
+
+
+_register_hl7_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
-

@@ -197,6 +197,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "PEM file of the authorities whose client certificates are accepted"),
     SettingSpec("client_cert", _parse_choice("required", "optional", "none"), "none",
                 "TLS client certificate: 'required' (mutual TLS), 'optional' or 'none'"),
+    SettingSpec("mllp_port", int, 0,
+                "HL7 v2 MLLP listener port (PAM-FR feed, ORU/MDM documents); 0: off"),
+    SettingSpec("mllp_host", str, "127.0.0.1", "address the MLLP listener listens on"),
+    SettingSpec("mllp_plain", _parse_bool, False,
+                "MLLP without TLS even when certfile is set (TLS by default then)"),
+    SettingSpec("mllp_max_message_bytes", int, 20 * MIB,
+                "largest HL7 v2 message over MLLP (answered AR and closed beyond)"),
+    SettingSpec("mllp_message_timeout", float, 120.0,
+                "seconds a message has to arrive whole from its first byte"),
+    SettingSpec("mllp_idle_timeout", float, 300.0,
+                "seconds an MLLP connection may stay without a message (and to take an ACK)"),
+    SettingSpec("mllp_max_connections", int, 64, "MLLP connections at once (more are closed)"),
+    SettingSpec("mllp_workers", int, 4, "threads acting on MLLP messages, in each process"),
+    SettingSpec("mllp_processes", int, 2,
+                "MLLP listener processes (one port, shared: SO_REUSEPORT)"),
     # Operations (issue 18): audit forwarding and log format
     SettingSpec("atna_url", _parse_syslog_url, "",
                 "audit record repository (ATNA): tls://HOST:PORT (RFC 5425) or udp://HOST:PORT "
@@ -264,6 +279,15 @@ class Settings:
     keyfile: str
     ca_certs: str
     client_cert: str
+    mllp_port: int
+    mllp_host: str
+    mllp_plain: bool
+    mllp_max_message_bytes: int
+    mllp_message_timeout: float
+    mllp_idle_timeout: float
+    mllp_max_connections: int
+    mllp_workers: int
+    mllp_processes: int
     atna_url: str
     atna_certfile: str
     atna_keyfile: str

@@ -54,6 +54,20 @@ class EbrimStoredForm:
                                          kind)])
         return pack(xml)
 
+    @staticmethod
+    def with_patient(stored: bytes, patient_id: str) -> bytes:
+        """The registered form with its patientId replaced (a patient merge, ITI-8 A40 / A47:
+        the object now belongs to the surviving patient). sourcePatientId is the source's and
+        stays."""
+        element = etree.fromstring(unpack(stored))
+        for identifier in element.iter(f"{{{RIM}}}ExternalIdentifier"):
+            if identifier.get("identificationScheme") in _PATIENT_SCHEMES:
+                identifier.set("value", patient_id)
+        return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
+
+
+_PATIENT_SCHEMES = frozenset({v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID})
+
 
 def leaf_class(record: Record) -> bytes:
     """The registered XML with what changes after registration (status, lastUpdateTime).

@@ -26,3 +26,22 @@ class Authorization:
     patient_id: str
     professional_id: str
     granted_at: dt.datetime
+
+
+MERGED = "merged"     # a record merged into another (HL7 v2 A40): its documents moved there
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """What a patient decided, as an identity feed reports it (PAM-FR ZFA, ROL): oppositions
+    (security.access.OPPOSITIONS) to add or withdraw, professionals (national ids) to authorise
+    or no longer authorise. What the message does not say is left as it was."""
+
+    oppose: frozenset[str] = frozenset()
+    withdraw: frozenset[str] = frozenset()
+    grant: tuple[str, ...] = ()
+    revoke: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.oppose or self.withdraw or self.grant or self.revoke)

@@ -15,6 +15,7 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import patient_key
 from ..model.metadata import Submission
 from ..model.query_check import check as check_query
+from ..model.registered import DocumentRecord
 from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
 from ..store import audit_store
@@ -59,9 +60,12 @@ class Registry:
                              principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,
-               decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
-        """ITI-57: new versions and status changes; RegistryFailure otherwise."""
-        return self._writing(lambda: self.updater.update(submission, principal, decode_errors),
+               decode_errors: list[RegistryError] | None = None,
+               within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+        """ITI-57: new versions and status changes; RegistryFailure otherwise. `within` runs
+        in the update's transaction."""
+        return self._writing(lambda: self.updater.update(submission, principal, decode_errors,
+                                                         within),
                              principal, "U", _patient_of(submission))
 
     def remove(self, object_ids: list[str], principal: Principal) -> list[RegistryError]:
@@ -81,6 +85,17 @@ class Registry:
             return self.queries.run(query, principal)
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
+
+    def registered_documents(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
+        """The registered documents with these uniqueIds, whoever's, by uniqueId: a front's own
+        lookup before it acts (which document a replacement or deletion names, whether a
+        message sent again was done already), not a consumer's query, so not audited."""
+        with self.database.reading() as uow:
+            by_patient: dict[str, list[str]] = {}
+            for entry in store.find_by_unique_ids(uow, unique_ids, "document"):
+                by_patient.setdefault(entry.patient_id, []).append(entry.entry_uuid)
+            return {record.unique_id: record for patient, uuids in by_patient.items()
+                    for record in store.objects(uow, "document", patient, uuids)}
 
     def holds_document(self, document_unique_id: str) -> bool:
         """Whether a document with this uniqueId is registered (a repository's recovery asks)."""

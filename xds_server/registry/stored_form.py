@@ -14,3 +14,7 @@ class StoredForm(Protocol):
     def registered(self, obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
         """The form kept with a newly registered object (Approved, as every new object is)."""
         ...
+
+    def with_patient(self, stored: bytes, patient_id: str) -> bytes:
+        """The form of a registered object moved to another patient (a merge)."""
+        ...

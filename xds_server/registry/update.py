@@ -16,6 +16,8 @@ refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Submission
@@ -48,7 +50,9 @@ class MetadataUpdater:
         self.writer = writer
 
     def update(self, submission: Submission, principal: Principal,
-               decode_errors: list[RegistryError] | None = None) -> list[RegistryError]:
+               decode_errors: list[RegistryError] | None = None,
+               within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+        """`within` runs in the update's transaction (the HL7 v2 front logs its message)."""
         findings = list(decode_errors or [])
         findings += self.writer.profile.check(submission, update=True)
         if any(f.is_error for f in findings):
@@ -69,6 +73,8 @@ class MetadataUpdater:
                     audit_store.record(uow, principal, "U", "success", former,
                                        [d.unique_id for d in submission.documents], "ITI-57",
                                        f"{detail}\npatient_change=moved to another record")
+                if within is not None:
+                    within(uow)
         return findings
 
     # --- checks --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database
 from .document_store import DocumentStore, StagedDocument
-from .registry_link import RegistryLink
+from .registry_link import RegistryLink, Within
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
@@ -111,11 +111,13 @@ class Repository:
 
     def provide(self, submission: Submission, documents: dict[str, Attachment],
                 principal: Principal,
-                decode_errors: list[RegistryError]) -> list[RegistryError]:
+                decode_errors: list[RegistryError],
+                within: Within | None = None) -> list[RegistryError]:
         """Store and register; warnings on success, RegistryFailure otherwise (nothing kept).
 
         `documents` maps each Document/@id to its bytes; ids are resolved through the
-        submission's symbolic ids."""
+        submission's symbolic ids. `within` runs in the registration's transaction when the
+        registry is in-process (the HL7 v2 front logs its message there), after it otherwise."""
         entries = self._match(submission, documents, principal)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
@@ -128,7 +130,8 @@ class Repository:
                     [(e.unique_id, a, e.mime_type) for e, a in new]), strict=True))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
-                records=[_record(entry, document) for entry, document in staged])
+                records=[_record(entry, document) for entry, document in staged],
+                within=within)
         except BaseException:
             for _, document in staged:
                 self.documents.discard(document)

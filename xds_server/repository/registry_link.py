@@ -7,6 +7,7 @@ exactly when the registry accepts the submission (see actor.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from ..model.errors import RegistryError
@@ -15,6 +16,10 @@ from ..model.metadata import Submission
 from ..registry.actor import Registry
 from ..security.principal import Principal
 from ..store import repository_store as rows
+from ..store.database import UnitOfWork
+
+# what a front writes in the registration's transaction (the HL7 v2 message log)
+Within = Callable[[UnitOfWork], None]
 
 
 class RegistryLink(Protocol):
@@ -23,8 +28,8 @@ class RegistryLink(Protocol):
     checks_resubmissions: bool
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError], records: list[HeldDocument]
-                 ) -> list[RegistryError]: ...
+                 decode_errors: list[RegistryError], records: list[HeldDocument],
+                 within: Within | None = None) -> list[RegistryError]: ...
 
     def is_registered(self, document_unique_id: str) -> bool: ...
 
@@ -38,11 +43,15 @@ class InProcessRegistryLink:
         self.registry = registry
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError], records: list[HeldDocument]
-                 ) -> list[RegistryError]:
-        return self.registry.register(
-            submission, principal, decode_errors,
-            within=lambda uow: rows.add_documents(uow, records, if_absent=True))
+                 decode_errors: list[RegistryError], records: list[HeldDocument],
+                 within: Within | None = None) -> list[RegistryError]:
+        def in_transaction(uow: UnitOfWork) -> None:
+            rows.add_documents(uow, records, if_absent=True)
+            if within is not None:
+                within(uow)
+
+        return self.registry.register(submission, principal, decode_errors,
+                                      within=in_transaction)
 
     def is_registered(self, document_unique_id: str) -> bool:
         return self.registry.holds_document(document_unique_id)

@@ -17,7 +17,7 @@ ITI-42 and ITI-18 over SOAP); this module knows no wire format.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ..model.errors import RegistryError, RegistryFailure
@@ -26,7 +26,7 @@ from ..model.metadata import Submission
 from ..security.access import may_remove
 from ..security.principal import Principal
 from ..store import repository_store as rows
-from ..store.database import Database
+from ..store.database import Database, UnitOfWork
 
 
 class RegistryClient(Protocol):
@@ -52,8 +52,8 @@ class RemoteRegistryLink:
         self.database = database
 
     def register(self, submission: Submission, principal: Principal,
-                 decode_errors: list[RegistryError], records: list[HeldDocument]
-                 ) -> list[RegistryError]:
+                 decode_errors: list[RegistryError], records: list[HeldDocument],
+                 within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
         if any(e.is_error for e in decode_errors):
             raise RegistryFailure(decode_errors)
         with self.database.transaction() as uow:
@@ -68,6 +68,8 @@ class RemoteRegistryLink:
             raise
         with self.database.transaction() as uow:
             rows.mark_committed(uow, unique_ids)
+            if within is not None:      # after the remote registry's Success: its own step
+                within(uow)
         return [*decode_errors, *warnings]
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:

@@ -57,6 +57,12 @@ TABLES = {
     # RMD 3.86.5.1.2 Document Repository
     "ITI-86": AuditTable(("110110", "Patient Record"), "D", "Remove Documents", True,
                          ("documents",)),
+    # ITI TF-2 3.30.5.1 Patient Identity Management (PAM-FR feed, hl7v2/): Patient Record
+    "ITI-30": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Management",
+                         True, ("patient",)),
+    # ITI TF-2 3.8.5.1 Patient Identity Feed, for the merge (A40)
+    "ITI-8": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Feed", True,
+                        ("patient", "documents")),
     # DSG ITI TF-3 5.5.7.2 Content Consumer: the signatures of an ITI-41 verified (dsig/)
     "DSG": AuditTable(("110007", "Report Verification"), "R", "Document Digital Signature",
                       True, ("patient", "submission_set", "documents"), "urn:ihe:iti:dsg"),

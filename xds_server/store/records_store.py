@@ -11,7 +11,7 @@ from sqlalchemy.engine import Row
 
 from ..model.facts import RecordAccess
 from ..model.hl7 import patient_key
-from ..model.patients import CLOSED, OPEN, Authorization, PatientRecord
+from ..model.patients import CLOSED, MERGED, OPEN, Authorization, PatientRecord
 from .database import UnitOfWork, fetch, param_mark
 from .tables import authorizations, patients
 
@@ -29,7 +29,7 @@ def open_record(uow: UnitOfWork, patient_id: str) -> bool:
     """Open a patient's record; True when it was new or reopened."""
     key = patient_key(patient_id)
     current = patient_status(uow, key)
-    if current == OPEN:
+    if current in (OPEN, MERGED):      # a merged record lives on in its survivor's
         return False
     if current == CLOSED:
         uow.connection.execute(update(patients).where(patients.c.patient_id == key)

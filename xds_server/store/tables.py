@@ -35,7 +35,7 @@ DTM = String(14)
 patients = Table(
     "patients", metadata,
     Column("patient_id", PATIENT, primary_key=True),
-    Column("status", String(16), nullable=False),   # open | closed
+    Column("status", String(16), nullable=False),   # open | closed | merged (A40)
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
     # emergency access modes the patient refused (space-separated: bris_de_glace centre_15)
@@ -48,6 +48,32 @@ authorizations = Table(
     Column("patient_id", PATIENT, primary_key=True),
     Column("professional_id", String(64), primary_key=True),
     Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+# The patient's other identifiers (HL7 v2 PAM-FR feed): the local ids (PI) an establishment
+# knows the patient by, and the INS of records merged into this one (A40), so a message naming
+# either finds the record. Keyed by the patient; looked up by identifier.
+patient_identifiers = Table(
+    "patient_identifiers", metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("identifier", PATIENT, primary_key=True),     # CX: id^^^&OID&ISO (or NS&OID&type)
+    Column("kind", String(16), nullable=False),           # local | merged
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Index("ix_patient_identifiers_identifier", "identifier"),
+)
+
+# Every HL7 v2 message acted on, by sender and control id (MSH-3/4, MSH-10), with the digest of
+# its content and the ACK it was given: a message sent again after a lost ACK gets the same
+# ACK and no second effect; the same control id with other content is refused. Written in the
+# transaction of the message's effect. Not a patient-scoped row: a message log.
+hl7_messages = Table(
+    "hl7_messages", metadata,
+    Column("sender", String(256), primary_key=True),
+    Column("control_id", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("ack", LargeBinary, nullable=False),
+    Column("patient_id", PATIENT),
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )
 
 # One row per transaction: who did what on which patient's record, with what outcome. Written

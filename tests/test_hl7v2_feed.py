@@ -1,0 +1,383 @@
+"""The HL7 v2 front with messages of the same volets written here: PAM-FR identities (INS and
+its status, local identifiers, refusals), A40 merges and A47 identifier changes, idempotence,
+several documents in one message, other segment orders, escape sequences and character sets.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xds_server.model import vocabulary as v
+from xds_server.model.stored_queries import GetDocuments
+from xds_server.security.principal import SYSTEM
+from xds_server.store import audit_store
+
+from .hl7v2_data import (
+    ORU_INIT,
+    TEST_NIR,
+    adt,
+    cda_of,
+    field,
+    hl7_setups,
+    join,
+    load,
+    new_control_id,
+    new_oid,
+    nir,
+    parse_ack,
+    rewrite_cda,
+    segments,
+    set_field,
+    with_cda,
+)
+
+
+@pytest.fixture
+def make_hl7(make_settings, database_url):
+    with hl7_setups(make_settings, database_url) as make:
+        yield make
+
+
+@pytest.fixture
+def setup(make_hl7):
+    return make_hl7()
+
+
+def key(ins: str, oid: str = TEST_NIR) -> str:
+    return f"{ins}^^^&{oid}&ISO"
+
+
+def oru_for(ins: str, document_id: str | None = None) -> tuple[bytes, str]:
+    """The ANS ORU first transmission, for another patient and with a new document id (the
+    README's integration instructions)."""
+    message = load(ORU_INIT / "message_ORU_CR_Bio_INIT_N3_SEGUR.hl7")
+    document_id = document_id or new_oid()
+    cda = rewrite_cda(cda_of(message), document_id=document_id, patient=ins)
+    message = set_field(with_cda(message, cda), "PID", 3,
+                        f"{ins}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS^^20101207")
+    return new_control_id(message), document_id
+
+
+def trail(setup, patient: str, transaction: str | None = None):
+    with setup.xds.database.reading() as uow:
+        events = audit_store.trail(uow, patient)
+    return [e for e in events if transaction is None or e.transaction == transaction]
+
+
+# --- identities ---------------------------------------------------------------------------------
+
+def test_a28_creates_and_a31_updates_with_local_identifiers(setup):
+    ins = nir()
+    ack = setup.send(adt("A28", ins, local="IPP-1"))
+    assert ack.code == "AA", ack.raw
+    assert setup.xds.records.record(key(ins)).status == "open"
+    ack = setup.send(adt("A31", ins, local="IPP-1",
+                         zfa="ZFA|ACTIF|20261202||||Y|N||IO|20261202|NA|"))
+    assert ack.code == "AA"
+    assert setup.xds.records.record(key(ins)).opposed_modes == {"bris_de_glace",
+                                                                 "alimentation"}
+    identifiers = setup.hl7.service.patients.identities.identifiers(key(ins))
+    assert identifiers == [("IPP-1^^^&1.2.250.1.999.7&ISO", "local")]
+    events = trail(setup, key(ins))
+    assert {e.transaction for e in events} == {"ITI-30"}
+    assert all(e.subject_id == "GAM^CHU-Y" and e.structure_id == "CHU-Y" for e in events)
+
+
+def test_identity_not_qualified_changes_nothing(setup):
+    """PID-32 PROV: acknowledged (the ADT sends every patient) with a warning, no record."""
+    ins = nir()
+    ack = setup.send(adt("A28", ins, status="PROV"))
+    assert ack.code == "AA"
+    [error] = ack.errors
+    assert error[2] == "PID^1^32" and error[4] == "W" and "VALI" in error[8]
+    assert setup.xds.records.record(key(ins)) is None
+
+
+def test_ins_refused_with_the_field(make_hl7):
+    setup = make_hl7(accept_test_ins=False)
+    ack = setup.send(adt("A28", nir()))           # the test NIR OID on a production server
+    assert ack.code == "AE" and ack.errors[0][2] == "PID^1^3^1"
+    assert ack.errors[0][3].startswith("103") and "XDS_ACCEPT_TEST_INS" in ack.texts
+    bad_key = nir()[:13] + "00"
+    ack = setup.send(adt("A28", bad_key, oid="1.2.250.1.213.1.4.8"))
+    assert ack.code == "AE" and ack.errors[0][3].startswith("102") and "key" in ack.texts
+    good = nir()
+    assert setup.send(adt("A28", good, oid="1.2.250.1.213.1.4.8")).code == "AA"
+
+
+def test_local_identifier_of_another_patient_is_refused(setup):
+    assert setup.send(adt("A28", nir(), local="IPP-9")).code == "AA"
+    other = nir()
+    ack = setup.send(adt("A28", other, local="IPP-9"))
+    assert ack.code == "AE" and ack.errors[0][3].startswith("205")
+    assert setup.xds.records.record(key(other)) is None
+
+
+@pytest.mark.parametrize(("message", "code", "error"), [
+    (b"garbage\r", "AR", "100"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||SIU^S12|1|P|2.5\r", "AR", "200"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A09|1|P|2.5\r", "AR", "201"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|X|2.5\r", "AR", "202"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|3.0\r", "AR", "203"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28||P|2.5\r", "AR", "101"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5\rEVN||1\r", "AE", "100"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5||||||ISO-2022\r", "AR", "103"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5\rPID|1||\xff\xfe\r", "AR", "102"),
+    (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5\rP!D|1\r", "AR", "100"),
+])
+def test_malformed_messages_are_answered(setup, message, code, error):
+    ack = setup.send(message)
+    assert ack.code == code and ack.errors[0][3].split("^")[0] == error, ack.raw
+    assert b"Traceback" not in ack.raw
+
+
+def test_latin1_and_crlf_and_escapes(setup):
+    ins = nir()
+    message = adt("A28", ins, charset="8859/1", family="LÉGER\\S\\X").decode()
+    raw = message.replace("\r", "\r\n").encode("latin-1")
+    ack = setup.send(raw)
+    assert ack.code == "AA", ack.raw
+    assert setup.xds.records.record(key(ins)) is not None
+
+
+# --- idempotence --------------------------------------------------------------------------------
+
+def test_same_message_twice_acts_once(setup):
+    ins = nir()
+    message = adt("A31", ins, control_id="C-1", zfa="ZFA|ACTIF||||||||IO||NA|")
+    first = setup.hl7.service.handle(message)
+    audited = trail(setup, key(ins))
+    assert {e.detail.split("\n")[0] for e in audited} >= {"message=ADT^A31"}
+    again = setup.hl7.service.handle(message.replace(b"\r", b"\n"))   # the same message
+    assert first == again and parse_ack(first).code == "AA"
+    assert trail(setup, key(ins)) == audited
+
+
+def test_same_control_id_other_content_is_refused(setup):
+    ins = nir()
+    assert setup.send(adt("A31", ins, control_id="C-2")).code == "AA"
+    ack = setup.send(adt("A31", ins, control_id="C-2", zfa="ZFA|ACTIF||||||||IO||NA|"))
+    assert ack.code == "AR" and ack.errors[0][2] == "MSH^1^10"
+    assert ack.errors[0][3].startswith("205")
+    assert setup.xds.records.record(key(ins)).opposed_modes == frozenset()
+
+
+def test_refused_message_leaves_its_control_id_free(setup):
+    """An AE had no effect: the corrected message may use the same control id."""
+    ins = nir()
+    assert setup.send(adt("A31", ins, control_id="C-3", zfa="ZFA|ACTIF||||||||XX||NA|")
+                      ).code == "AE"
+    assert setup.send(adt("A31", ins, control_id="C-3")).code == "AA"
+
+
+def test_document_sent_twice_is_registered_once(setup):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    first = setup.hl7.service.handle(message)
+    assert parse_ack(first).code == "AA", first
+    assert setup.hl7.service.handle(message) == first
+    assert setup.documents(patient=key(ins)) == [document_id]
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+def test_several_documents_in_one_message_and_segment_orders(setup):
+    """Two CDA documents in one ORU, each followed by its own flags; the second's PRT before
+    its flags, and an escape sequence in OBR-4: both registered, each with its flags."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, first_id = oru_for(ins)
+    lines = segments(message)
+    document = next(i for i, line in enumerate(lines) if line.startswith("OBX|1|ED|"))
+    second_id = new_oid()
+    second = rewrite_cda(cda_of(message), document_id=second_id, patient=ins)
+    tail = [line for line in lines[document + 1:] if line.startswith(("OBX|", "PRT|"))]
+    copy = [line for line in tail if line.startswith("PRT|")] + \
+        [line.replace("MASQUE_PS^Masqué aux professionnels de Santé^MetaDMPMSS||N",
+                      "MASQUE_PS^Masqué\\T\\caché^MetaDMPMSS||Y")
+         for line in tail if line.startswith("OBX|")]
+    lines = [line.replace("11502-2^CR d'examens biologiques^LN",
+                          "11502-2^CR d'examens \\T\\ biologiques^LN")
+             if line.startswith("OBR|") else line for line in lines]
+    lines += [lines[document].replace("OBX|1|", "OBX|13|"), *copy]
+    message = with_cda(join(lines), second, obx=2)
+    ack = setup.send(message)
+    assert ack.code == "AA", ack.raw
+    assert setup.documents(patient=key(ins)) == sorted([first_id, second_id])
+    answer = setup.xds.registry.query(GetDocuments(unique_ids=(first_id, second_id)), SYSTEM)
+    flags = {d.unique_id: d.visibility_codes for d in answer.result.documents}
+    assert flags == {first_id: frozenset(), second_id: {v.MASQUE_PS}}
+    assert setup.retrieve(second_id) == second
+
+
+def test_document_for_an_identity_not_qualified_is_refused(setup):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, _ = oru_for(ins)
+    pid = field(message, "PID", 32)
+    assert pid == "VALI"
+    ack = setup.send(set_field(message, "PID", 32, "PROV"))
+    assert ack.code == "AE" and ack.errors[0][2] == "PID^1^32"
+
+
+def test_document_for_an_unknown_patient_is_refused(setup):
+    message, _ = oru_for(nir())
+    ack = setup.send(message)
+    assert ack.code == "AE" and "XDSUnknownPatientId" in ack.texts and "OBX-1" in ack.texts
+
+
+def test_bad_obx_values_name_the_field(setup):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, _ = oru_for(ins)
+    lines = segments(message)
+    index = next(i for i, line in enumerate(lines) if line.startswith("OBX|1|ED|"))
+    parts = lines[index].split("|")
+    parts[11] = "X"
+    ack = setup.send(join([*lines[:index], "|".join(parts), *lines[index + 1:]]))
+    assert ack.code == "AE" and ack.errors[0][2] == "OBX^1^11"
+    value = parts[5].split("^")
+    value[4] = "!!not base64!!"
+    parts[5], parts[11] = "^".join(value), "F"
+    ack = setup.send(join([*lines[:index], "|".join(parts), *lines[index + 1:]]))
+    assert ack.code == "AE" and ack.errors[0][2] == "OBX^1^5^1^5"
+
+
+# --- A40 and A47 --------------------------------------------------------------------------------
+
+def test_a40_merge_moves_documents_and_keeps_the_history(setup):
+    survivor, merged = nir(), nir()
+    for ins in (survivor, merged):
+        assert setup.send(adt("A28", ins)).code == "AA"
+    kept_message, kept = oru_for(survivor)
+    moved_message, moved = oru_for(merged)
+    assert setup.send(kept_message).code == "AA"
+    assert setup.send(moved_message).code == "AA"
+    merge = adt("A40", survivor,
+                mrg=f"{merged}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS")
+    ack = setup.send(merge)
+    assert ack.code == "AA", ack.raw
+    assert setup.documents(patient=key(survivor)) == sorted([kept, moved])
+    assert setup.documents(patient=key(merged)) == []
+    # the registered form now names the survivor (what ITI-18 LeafClass returns)
+    from xds_server.ebxml.stored import model_object
+
+    answer = setup.xds.registry.query(GetDocuments(unique_ids=(moved,)), SYSTEM)
+    assert model_object(answer.result.documents[0]).patient_id == key(survivor)
+    assert setup.xds.records.record(key(merged)).status == "merged"
+    merges = trail(setup, key(survivor), "ITI-8") + trail(setup, key(merged), "ITI-8")
+    assert any(f"merged={key(merged)}" in e.detail and moved in e.documents.split()
+               for e in merges)
+    # sent again: the same ACK, nothing more
+    assert setup.hl7.service.handle(merge) == ack.raw
+    # the merged identifier takes no document any more, and no second merge (nor a cycle)
+    again, _ = oru_for(merged)
+    assert setup.send(again).code == "AE"
+    cycle = adt("A40", merged, mrg=f"{survivor}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS")
+    ack = setup.send(cycle)
+    assert ack.code == "AE" and ack.errors[0][3].startswith("205")
+
+
+def test_a40_unknown_patient_is_refused(setup):
+    survivor = nir()
+    setup.send(adt("A28", survivor))
+    ack = setup.send(adt("A40", survivor,
+                         mrg=f"{nir()}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS"))
+    assert ack.code == "AE" and ack.errors[0][2] == "MRG^1^1"
+    assert ack.errors[0][3].startswith("204")
+    ack = setup.send(adt("A40", survivor,
+                         mrg=f"{survivor}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS"))
+    assert ack.code == "AE"
+
+
+def test_a40_by_local_identifier(setup):
+    survivor, merged = nir(), nir()
+    setup.send(adt("A28", survivor, local="IPP-S"))
+    setup.send(adt("A28", merged, local="IPP-M"))
+    ack = setup.send(adt("A40", survivor, local="IPP-S",
+                         mrg="IPP-M^^^CHU-Y&1.2.250.1.999.7&ISO^PI"))
+    assert ack.code == "AA", ack.raw
+    assert setup.xds.records.record(key(merged)).status == "merged"
+    identities = setup.hl7.service.patients.identities
+    assert identities.resolve(["IPP-M^^^&1.2.250.1.999.7&ISO"]) == key(survivor)
+
+
+def test_a47_changes_the_ins(setup):
+    old, new = nir(), nir()
+    setup.send(adt("A28", old))
+    message, document = oru_for(old)
+    assert setup.send(message).code == "AA"
+    ack = setup.send(adt("A47", new, mrg=f"{old}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS"))
+    assert ack.code == "AA", ack.raw
+    assert setup.documents(patient=key(new)) == [document]
+    assert setup.documents(patient=key(old)) == []
+
+
+def test_the_same_document_from_several_connections_at_once_acts_once(setup):
+    """A sender that resends while the first is still being processed: one effect; every
+    answer is the first's ACK, or an AR asking to send again (never an AE)."""
+    import threading
+
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    answers: list[bytes] = []
+
+    def send() -> None:
+        answers.append(setup.hl7.service.handle(message))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    done = [a for a in answers if parse_ack(a).code == "AA"]
+    assert done and all(a == done[0] for a in done), answers
+    assert all(parse_ack(a).code in ("AA", "AR") for a in answers)
+    assert setup.hl7.service.handle(message) == done[0]
+    assert setup.documents(patient=key(ins)) == [document_id]
+
+
+def test_documents_audited_like_soap_with_the_sender_as_caller(setup):
+    """The registration is audited as ITI-42 by the author; the message itself with the
+    sending application and facility (MSH-3^MSH-4) as the caller; both exportable as ATNA."""
+    from xds_server.security.audit_export import export
+
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    assert setup.send(message).code == "AA"
+    events = trail(setup, key(ins))
+    registration = [e for e in events if e.transaction == "ITI-42"]
+    assert registration and document_id in registration[0].documents.split()
+    assert registration[0].role == "professional"
+    assert registration[0].structure_id == "1120459876"       # PRT-8.10 of SB
+    [received] = [e for e in events if e.transaction == "ORU^R01"]
+    assert (received.subject_id, received.outcome) == ("SIL-Y^labo", "success")
+    assert "control_id=" in received.detail and document_id in received.documents
+    feed = [e for e in events if e.transaction == "ITI-30"]
+    atna = export(feed + registration, "xds-server").decode()
+    assert "Patient Identity Management" in atna and "Register Document Set-b" in atna
+
+
+def test_a47_renames_a_local_identifier(setup):
+    ins = nir()
+    setup.send(adt("A28", ins, local="IPP-OLD"))
+    ack = setup.send(adt("A47", ins, local="IPP-NEW",
+                         mrg="IPP-OLD^^^CHU-Y&1.2.250.1.999.7&ISO^PI"))
+    assert ack.code == "AA", ack.raw
+    identifiers = setup.hl7.service.patients.identities.identifiers(key(ins))
+    assert [i for i, _ in identifiers] == ["IPP-NEW^^^&1.2.250.1.999.7&ISO"]
+
+
+def test_an_admission_does_not_reopen_a_closed_record(setup):
+    """Closing a record is the patient's act (the DMP services): an ADT message updates the
+    identifiers and consent of a closed record but leaves it closed."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    setup.xds.records.close(key(ins))
+    ack = setup.send(adt("A01", ins, local="IPP-C", zfa="ZFA|FERME||||||||IO||NA|"))
+    assert ack.code == "AA"
+    record = setup.xds.records.record(key(ins))
+    assert record.status == "closed" and "alimentation" in record.opposed_modes

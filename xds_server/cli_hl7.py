@@ -1,0 +1,177 @@
+"""The HL7 v2 commands: `xds-server mllp` (the listener on its own), `xds-server hl7 send`
+(a small MLLP client), and the listener `serve --mllp-port` starts beside the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from .cli_settings import command_settings
+from .config import ConfigError, Settings
+
+_FILE = click.Path(exists=True, dir_okay=False)
+log = logging.getLogger("xds_server.hl7v2")
+
+
+def run_listener(settings: Settings, reuse_port: bool = False) -> None:
+    """Serve MLLP until SIGTERM or SIGINT (the database at the current schema already); with
+    `reuse_port`, as one of several processes on the port."""
+    from .app import Hl7Application
+    from .hl7v2.mllp import MllpLimits, MllpServer
+    from .logs import configure_logging
+    from .serving.tls import server_context
+
+    configure_logging(settings.log_level)
+    context = None
+    if settings.certfile and not settings.mllp_plain:
+        context = server_context(settings.certfile, settings.keyfile, settings.ca_certs,
+                                 settings.client_cert)
+    application = Hl7Application(settings)
+    limits = MllpLimits(settings.mllp_max_message_bytes, settings.mllp_message_timeout,
+                        settings.mllp_idle_timeout, settings.mllp_max_connections,
+                        settings.mllp_workers)
+    server = MllpServer(application.service.handle, limits, context)
+
+    async def serve() -> None:
+        await server.start(settings.mllp_host, settings.mllp_port, reuse_port)
+        log.info("MLLP listening on %s:%d (%s)", settings.mllp_host, server.port,
+                 "TLS" if context else "plain")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.close()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        application.close()
+
+
+def start_listener_processes(settings: Settings) -> list[multiprocessing.Process]:
+    """XDS_MLLP_PROCESSES listeners on one port, children of the caller (gunicorn's master
+    keeps the foreground for `serve`): the messages' work is CPU (CDA validation), so one
+    process per core, as the HTTP side has its workers."""
+    processes = []
+    for number in range(max(1, settings.mllp_processes)):
+        process = multiprocessing.get_context("fork").Process(
+            target=run_listener, args=(settings, True), name=f"xds-server-mllp-{number}",
+            daemon=True)
+        process.start()
+        processes.append(process)
+    return processes
+
+
+def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+
+
+def check_tls(settings: Settings) -> None:
+    if settings.certfile and not settings.mllp_plain:
+        from .serving.tls import server_context
+
+        try:
+            server_context(settings.certfile, settings.keyfile, settings.ca_certs,
+                           settings.client_cert)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.command("mllp")
+@click.option("--host", help="address to listen on (XDS_MLLP_HOST)")
+@click.option("--port", type=int, help="port (XDS_MLLP_PORT; 2575 when unset)")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
+@click.pass_context
+def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str | None) -> None:
+    """Serve the HL7 v2 front alone: the PAM-FR feed and ORU/MDM documents over MLLP."""
+    settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=port)
+    if not settings.mllp_port:
+        settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=2575)
+    check_tls(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from .store.database import make_engine
+    from .store.schema import migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    if settings.mllp_processes <= 1:
+        run_listener(settings)
+        return
+    processes = start_listener_processes(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(p.is_alive() for p in processes):
+        stop.wait(1)
+    stop_listener_processes(processes)
+
+
+@click.group("hl7")
+def hl7() -> None:
+    """HL7 v2 over MLLP."""
+
+
+@hl7.command("send")
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option("--to", "target", required=True, help="HOST:PORT of the MLLP listener")
+@click.option("--tls", is_flag=True, help="speak TLS")
+@click.option("--cacert", type=_FILE, help="PEM authorities of the server's certificate")
+@click.option("--cert", type=_FILE, help="PEM client certificate (mutual TLS)")
+@click.option("--key", type=_FILE, help="its private key")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds for each ACK")
+def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
+         cert: str | None, key: str | None, timeout: float) -> None:
+    """Send each FILE (one HL7 v2 message) and print its ACK; exit 1 if one is AE or AR."""
+    from .hl7v2.client import MllpClient, MllpClientError, as_message
+    from .serving.tls import client_context
+
+    host, _, port_text = target.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise click.BadParameter("HOST:PORT", param_hint="--to")
+    context = None
+    if tls or cacert or cert:
+        try:
+            context = client_context(cacert, cert, key)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"TLS settings: {exc}") from None
+    refused = 0
+    try:
+        with MllpClient(host.strip("[]"), int(port_text), context, timeout) as client:
+            for name in files:
+                answer = client.send(as_message(Path(name).read_bytes()))
+                text = answer.decode("utf-8", "replace")
+                click.echo(f"# {name}")
+                click.echo(text.replace("\r", "\n").rstrip("\n"))
+                code = _ack_code(text)
+                if code != "AA" and code != "CA":
+                    refused += 1
+    except MllpClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(1 if refused else 0)
+
+
+def _ack_code(text: str) -> str:
+    for segment in text.replace("\n", "\r").split("\r"):
+        if segment.startswith("MSA"):
+            parts = segment.split(segment[3:4] or "|")
+            return parts[1] if len(parts) > 1 else ""
+    return ""

@@ -1,0 +1,298 @@
+"""ORU / MDM documents into the registry and repository, exactly as an ITI-41 would put them:
+the DocumentEntry from the CDA header (cda/mapping.py, the CI-SIS mapping the document source
+uses), the patientId the qualified INS of PID-3, the visibility flags of the message added to
+the confidentiality codes, then `repository.provide` (CDA validation, CDA ⇄ metadata
+consistency, the access decision's feeding rule) for first transmissions and replacements
+(an RPLC association to the registered document), and an ITI-57 status change to the CI-SIS
+Deleted status for deletions (only the author deletes, as the DMP).
+
+The sending system acts for the document's author (the CDA's first author, else the
+professional PRT-5 "sent by" names): a professional of the record, so the access decision's
+rules hold as over SOAP (a patient's opposition to feeding refuses the document; only its
+author replaces what they see or deletes it), scoped to the patient of PID-3. The message's
+own audit record names the sending application and facility (MSH-3/4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..cda.mapping import entry_values
+from ..model import vocabulary as v
+from ..model.content import Attachment
+from ..model.errors import RegistryError, RegistryFailure
+from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
+from ..model.registered import DocumentRecord
+from ..records.identity import Within
+from ..registry.actor import Registry
+from ..repository.actor import Repository
+from ..security.principal import Principal
+from ..valuesets import ValueSets
+from . import ack
+from .ack import Problem, Refused
+from .cda_documents import DELETION, INITIAL, REPLACEMENT, CdaDocument, read_documents
+from .er7 import Message
+from .identity import Identity, read_identity
+
+CONTENT_TYPE_SYSTEM = "1.2.250.1.213.2.2"
+# PV1-2 (patient class) → the submission set's contentTypeCode (HV2 mapping)
+CONTENT_TYPES = {"I": "03", "O": "07", "E": "07", "R": "19", "N": "97"}
+DEFAULT_CONTENT_TYPE = "07"
+
+
+@dataclass
+class DocumentsOutcome:
+    code: str
+    patient_id: str
+    action: str
+    documents: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    detail: str = ""
+
+
+class DocumentFeed:
+    def __init__(self, repository: Repository, registry: Registry, value_sets: ValueSets,
+                 accept_test_ins: bool, source_id: str) -> None:
+        self.repository = repository
+        self.registry = registry
+        self.value_sets = value_sets
+        self.accept_test_ins = accept_test_ins
+        self.source_id = source_id
+
+    def handle(self, message: Message, cancel: bool,
+               principal_for: Callable[[str, str, str], Principal],
+               within: Callable[[DocumentsOutcome], Within]) -> DocumentsOutcome:
+        """Register, replace or delete the message's documents; Refused naming the document
+        otherwise. `principal_for(patient, person, organisation)` is the sender."""
+        identity = read_identity(message, self.accept_test_ins)
+        if not identity.qualified:
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, "PID^1^32" if identity.ins
+                                  else "PID^1^3",
+                                  "a document feeds a DMP record only for a qualified "
+                                  f"identity: PID-32 is '{identity.status or 'empty'}', not "
+                                  "VALI" if identity.ins else "PID-3 holds no INS"))
+        assert identity.ins is not None
+        documents = read_documents(message, cancel)
+        for document in documents:
+            self._check_document(message, identity, document)
+        first = documents[0]
+        principal = principal_for(identity.ins, _author_id(first) or first.sender_person,
+                                  first.sender_organization)
+        provided = [d for d in documents if d.action != DELETION]
+        deleted = [d for d in documents if d.action == DELETION]
+        outcome = DocumentsOutcome(ack.AA, identity.ins, "C" if not deleted else "D",
+                                   [d.header.unique_id for d in documents],
+                                   detail="\n".join(f"{d.name}: {d.action}" for d in documents))
+        if provided:
+            self._provide(message, identity, provided, principal,
+                          within(outcome) if not deleted else None)
+        if deleted:
+            self._delete(identity, deleted, principal, within(outcome))
+        return outcome
+
+    # --- checks --------------------------------------------------------------------------------
+
+    def _check_document(self, message: Message, identity: Identity,
+                        document: CdaDocument) -> None:
+        """The CDA is about PID-3's patient, and has the id TXA-12 gives (MDM)."""
+        ins = {f"{i.extension}^^^&{i.root}&ISO" for i in document.header.patient_ids}
+        if identity.ins not in ins:
+            raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
+                                  f"{document.name}: its recordTarget is not the patient of "
+                                  "PID-3 (the INS differs)"))
+        if not document.header.unique_id:
+            raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^5",
+                                  f"{document.name}: the CDA has no id"))
+        txa = message.first("TXA")
+        given = message.value(txa, 12, 1) if txa is not None else ""
+        if given and len(message.segments("TXA")) == 1 and \
+                given != document.header.unique_id:
+            raise Refused(Problem(ack.DATA_TYPE_ERROR, "TXA^1^12",
+                                  f"TXA-12 is '{given}' but {document.name} has the id "
+                                  f"'{document.header.unique_id}'"))
+
+    # --- first transmissions and replacements --------------------------------------------------
+
+    def _provide(self, message: Message, identity: Identity, documents: list[CdaDocument],
+                 principal: Principal, within: Within | None) -> None:
+        patient = f"{identity.ins}^NH"
+        now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+        package = SubmissionSet(_uuid(), unique_id=f"2.25.{uuid.uuid4().int}",
+                                patient_id=patient, source_id=self.source_id,
+                                submission_time=now,
+                                content_type_code=Code(self._content_type(message),
+                                                       CONTENT_TYPE_SYSTEM))
+        entries: list[DocumentEntry] = []
+        associations: list[Association] = []
+        attachments: dict[str, Attachment] = {}
+        symbols: dict[str, str] = {}
+        for document in documents:
+            entry = self._entry(message, identity, document, patient)
+            entries.append(entry)
+            symbols[document.name] = entry.entry_uuid
+            attachments[entry.entry_uuid] = Attachment("text/xml", entry.entry_uuid,
+                                                       data=document.content)
+            associations.append(Association(_uuid(), v.HAS_MEMBER, package.entry_uuid,
+                                            entry.entry_uuid,
+                                            slots={v.SUBMISSION_SET_STATUS: ["Original"]}))
+            if document.action == REPLACEMENT:
+                associations.append(Association(_uuid(), v.RPLC, entry.entry_uuid,
+                                                self._replaced(message, identity, document)))
+        package.authors = [a for e in entries for a in e.authors][:1]
+        submission = Submission(package, entries, associations=associations,
+                                symbolic_ids=symbols)
+        try:
+            self.repository.provide(submission, attachments, principal, [], within)
+        except RegistryFailure as failure:
+            if not self._done_already(identity, entries):
+                raise _as_refusal(failure, documents) from None
+            # sent again after its ACK was lost, where the log could not be written with the
+            # registration (a remote registry): the documents are there, once
+            if within is not None:
+                with self.registry.database.transaction() as uow:
+                    within(uow)
+
+    def _done_already(self, identity: Identity, entries: list[DocumentEntry]) -> bool:
+        registered = self._registered([entry.unique_id for entry in entries])
+        return all((record := registered.get(entry.unique_id)) is not None
+                   and record.patient_id == identity.ins and record.hash == entry.hash
+                   for entry in entries)
+
+    def _entry(self, message: Message, identity: Identity, document: CdaDocument,
+               patient: str) -> DocumentEntry:
+        pid = message.first("PID")
+        values = entry_values(document.header, self.value_sets)
+        entry = DocumentEntry(_uuid(), patient_id=patient,
+                              source_patient_id=_source_patient(identity),
+                              source_patient_info=[f"PID-{n}|{message.value(pid, n, 1)}"
+                                                   f"{_rest(message, pid, n)}"
+                                                   for n in (5, 7, 8)
+                                                   if message.value(pid, n, 1)])
+        for attribute, value in values.items():
+            if value is not None:
+                setattr(entry, attribute, value)
+        entry.confidentiality_codes = [*entry.confidentiality_codes,
+                                       *(Code(code, v.VISIBILITY_SYSTEM)
+                                         for code in sorted(document.visibility))]
+        if document.action == INITIAL or document.action == REPLACEMENT:
+            entry.hash = Attachment("text/xml", "", data=document.content).sha1
+        return entry
+
+    def _replaced(self, message: Message, identity: Identity, document: CdaDocument) -> str:
+        """The entryUUID of the registered document a replacement replaces."""
+        txa = message.first("TXA")
+        parents = [str(i) for i in document.header.replaces] or \
+            ([message.value(txa, 13, 1)] if txa is not None and message.value(txa, 13, 1)
+             else [])
+        if not parents:
+            raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^11",
+                                  f"{document.name}: a replacement (OBX-11 = C) names the "
+                                  "document it replaces (CDA relatedDocument RPLC, TXA-13)"))
+        record = self._registered(parents).get(parents[0])
+        if record is None or record.patient_id != identity.ins:
+            raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
+                                  f"{document.name} replaces document '{parents[0]}', which "
+                                  "is not registered for this patient"))
+        return record.entry_uuid
+
+    # --- deletions -----------------------------------------------------------------------------
+
+    def _delete(self, identity: Identity, documents: list[CdaDocument], principal: Principal,
+                within: Within) -> None:
+        registered = self._registered([d.header.unique_id for d in documents])
+        package = SubmissionSet(_uuid(), unique_id=f"2.25.{uuid.uuid4().int}",
+                                patient_id=f"{identity.ins}^NH", source_id=self.source_id,
+                                submission_time=dt.datetime.now(dt.UTC)
+                                .strftime("%Y%m%d%H%M%S"),
+                                content_type_code=Code(DEFAULT_CONTENT_TYPE,
+                                                       CONTENT_TYPE_SYSTEM))
+        changes = []
+        for document in documents:
+            record = registered.get(document.header.unique_id)
+            if record is None or record.patient_id != identity.ins:
+                raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
+                                      f"{document.name}: no such document is registered for "
+                                      "this patient"))
+            if record.status == v.CISIS_DELETED:
+                continue         # deleted already (its ACK was lost): once
+            changes.append(Association(_uuid(), v.UPDATE_AVAILABILITY_STATUS,
+                                       package.entry_uuid, record.entry_uuid,
+                                       slots={v.ORIGINAL_STATUS: [record.status],
+                                              v.NEW_STATUS: [v.CISIS_DELETED]}))
+        if not changes:
+            with self.registry.database.transaction() as uow:
+                within(uow)
+            return
+        package.authors = []
+        submission = Submission(package, associations=changes)
+        _refused_as_ack(lambda: self.registry.update(submission, principal, [], within),
+                        documents)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _registered(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
+        return self.registry.registered_documents(unique_ids)
+
+    @staticmethod
+    def _content_type(message: Message) -> str:
+        pv1 = message.first("PV1")
+        return CONTENT_TYPES.get(message.value(pv1, 2).upper(), DEFAULT_CONTENT_TYPE) \
+            if pv1 is not None else DEFAULT_CONTENT_TYPE
+
+
+def _refused_as_ack(call: Callable[[], list[RegistryError]],
+                    documents: list[CdaDocument]) -> list[RegistryError]:
+    try:
+        return call()
+    except RegistryFailure as failure:
+        raise _as_refusal(failure, documents) from None
+
+
+def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
+    """The actor's refusal as the ACK's problems, each naming the document it is about."""
+    problems = []
+    for error in failure.errors:
+        if not error.is_error:
+            continue
+        document = next((d for d in documents if d.name in error.context
+                         or d.header.unique_id in error.context), documents[0]
+                        if len(documents) == 1 else None)
+        where = f"{document.location}^5" if document else "OBX"
+        prefix = f"{document.name}: " if document and document.name not in \
+            error.context else ""
+        problems.append(Problem(ack.APPLICATION_INTERNAL_ERROR if error.code ==
+                                "XDSRegistryBusy" else ack.TABLE_VALUE_NOT_FOUND,
+                                where, f"{prefix}{error.code}: {error.context}"))
+    return Refused(*problems, reject=any(e.code == "XDSRegistryBusy"
+                                         for e in failure.errors))
+
+
+def _uuid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _author_id(document: CdaDocument) -> str:
+    for author in document.header.authors:
+        for ident in author.ids:
+            if ident.extension:
+                return ident.extension
+    return ""
+
+
+def _source_patient(identity: Identity) -> str:
+    """sourcePatientId: the local identifier (IPP) when it is an ISO CX, else the INS (NH)."""
+    for local in identity.local_ids:
+        if local.endswith("&ISO"):
+            return f"{local}^PI"
+    return f"{identity.ins}^NH"
+
+
+def _rest(message: Message, segment, field: int) -> str:
+    """The components after the first of a PID field, as sourcePatientInfo keeps them."""
+    parts = [message.value(segment, field, n) for n in range(2, 8)]
+    while parts and not parts[-1]:
+        parts.pop()
+    return "".join(f"^{p}" for p in parts)
