@@ -11,6 +11,7 @@ from .outcome import FhirError, issue
 
 MAX_OPERATIONS = 20
 _BY_URL = re.compile(r"(\w+)\[url:'([^']+)'\]")
+_STEP = re.compile(r"(?:[^/\[]|\[[^\]]*\])+")
 
 
 def _fail(message: str, position: int) -> FhirError:
@@ -20,7 +21,11 @@ def _fail(message: str, position: int) -> FhirError:
 def _steps(path: Any, position: int) -> list[str]:
     if not isinstance(path, str) or not path.startswith("/"):
         raise _fail("path is a JSON Pointer (/…)", position)
-    return [s.replace("~1", "/").replace("~0", "~") for s in path[1:].split("/")]
+    # a step in [...] may hold slashes (the extension's url): split outside brackets only
+    steps = _STEP.findall(path[1:])
+    if "/".join(steps) != path[1:]:
+        raise _fail("path is a JSON Pointer (/…)", position)
+    return [s.replace("~1", "/").replace("~0", "~") for s in steps]
 
 
 def _resolve_step(node: Any, step: str, create: bool, position: int) -> tuple[Any, Any]:
