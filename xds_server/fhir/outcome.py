@@ -40,11 +40,13 @@ LOCATIONS: dict[str, str] = {
     "SubmissionSet.uniqueId": "List.identifier",
     "Document": "DocumentReference.content[0].attachment",
     "entryUUID": "Bundle.entry.fullUrl",
+    "VIHF resource-id": "patient",      # the caller's patient: ihe_iua.person_id on this front
 }
 HTTP_OF: dict[str, int] = {
     ErrorCode.REGISTRY_BUSY: 503, ErrorCode.REPOSITORY_BUSY: 503,
     ErrorCode.UNKNOWN_PATIENT_ID: 404,     # the record is not open (refusal, discloses none)
     ErrorCode.TOO_MANY_RESULTS: 422,
+    ErrorCode.PATIENT_ID_DOES_NOT_MATCH: 403,   # the token names another patient
 }
 
 
@@ -85,7 +87,7 @@ def from_registry(errors: list[RegistryError], locations: dict[str, str] | None 
     open), one issue per error with its code and the element's FHIRPath (`locations` adds the
     names of the request at hand, e.g. the search parameters)."""
     status = max((HTTP_OF.get(e.code, 422) for e in errors if e.is_error), default=422)
-    kind = {422: "processing", 503: "transient", 404: "not-found"}[status]
+    kind = {422: "processing", 503: "transient", 404: "not-found", 403: "forbidden"}[status]
     names = {**LOCATIONS, **(locations or {})}
     return FhirError(status, [issue(e.context, names.get(e.location, e.location), kind,
                                     str(e.code), "error" if e.is_error else "warning")
