@@ -38,6 +38,9 @@ LOCATIONS: dict[str, str] = {
     "SubmissionSet.submissionTime": "List.date",
     "SubmissionSet.author": "List.source",
     "SubmissionSet.uniqueId": "List.identifier",
+    "Folder.uniqueId": "List.identifier",
+    "Folder.patientId": "List.subject",
+    "Folder.codeList": "List.extension('ihe-designationType')",
     "Document": "DocumentReference.content[0].attachment",
     "entryUUID": "Bundle.entry.fullUrl",
     "VIHF resource-id": "patient",      # the caller's patient: ihe_iua.person_id on this front
