@@ -187,12 +187,7 @@ def _set(node: dict, name: str, value: Any) -> None:
     value = _typed(name, value)
     if (node.get("resourceType"), name) in SCALARS:
         node[name] = value
-    elif name in LIST_ELEMENTS and not isinstance(value, list) and name not in ("coding",):
-        if name == "content":
-            node[name] = [value]
-        elif name in ("given", "prefix", "suffix", "profile"):
-            node[name] = [value]
-        else:
-            node[name] = [value]
+    elif name in LIST_ELEMENTS and not isinstance(value, list) and name != "coding":
+        node[name] = [value]
     else:
         node[name] = value
