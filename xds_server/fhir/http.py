@@ -100,7 +100,8 @@ def binary_url(base: str, unique_id: str) -> str:
 
 def json_answer(start_response: StartResponse, status: int, resource: Any, request_id: str,
                 headers: list[tuple[str, str]] = ()) -> list[bytes]:
-    body = json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+    body = resource if isinstance(resource, bytes) else \
+        json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
     start_response(status_line(status), [("Content-Type", f"{FHIR_JSON}; charset=utf-8"),
                                          ("Content-Length", str(len(body))),
                                          ("X-Request-Id", request_id), *headers])

@@ -4,6 +4,7 @@ repository's retrieve) with the caller's Principal, as ITI-18 and ITI-43 do, and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -15,6 +16,7 @@ from ..registry.actor import Registry
 from ..repository.actor import DocumentRequest, Repository
 from ..security.principal import Principal
 from .document_reference import to_fhir
+from .forms import FhirForms
 from .http import FhirRequest, binary_url
 from .lists import folder_to_fhir, submission_set_to_fhir
 from .outcome import FhirError, issue, operation_outcome
@@ -34,6 +36,7 @@ class Reader:
         self.registry = registry
         self.repository = repository
         self.model_object = model_object
+        self.forms = FhirForms(model_object)
 
     def document_reference(self, record: Record, base: str) -> dict:
         entry: DocumentEntry = self.model_object(record)
@@ -41,14 +44,21 @@ class Reader:
 
     # --- ITI-67 -----------------------------------------------------------------------------
 
-    def find_documents(self, request: FhirRequest, principal: Principal) -> dict:
+    def find_documents(self, request: FhirRequest, principal: Principal) -> bytes:
+        """The searchset Bundle as JSON bytes (each resource's text from FhirForms)."""
         search = document_search(request.query_string)
         answer = self.registry.query(search.queries[0], principal)
         records = _held_to(search, answer.result.documents, answer.result.associations)
         page = records[search.offset:search.offset + search.count]
-        resources = [self.document_reference(record, request.base) for record in page]
-        return bundle(request, "DocumentReference", resources, len(records), search,
-                      [n.context for n in answer.notices])
+        shell = bundle(request, "DocumentReference", [], len(records), search,
+                       [n.context for n in answer.notices])
+        entries = [f'{{"fullUrl":"{request.base}/DocumentReference/'
+                   f'{record.entry_uuid.removeprefix("urn:uuid:")}","resource":'
+                   f'{self.forms.document(record, request.base)},'
+                   '"search":{"mode":"match"}}' for record in page]
+        outcome = [json.dumps(e, ensure_ascii=False) for e in shell.pop("entry")]
+        text = json.dumps(shell, ensure_ascii=False, separators=(",", ":"))
+        return (text[:-1] + ',"entry":[' + ",".join(entries + outcome) + "]}").encode()
 
     # --- ITI-66 -----------------------------------------------------------------------------
 
