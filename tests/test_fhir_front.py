@@ -138,6 +138,8 @@ def test_iti66_lists_and_reads(app, patient):
     [found] = folders["entry"]
     read = fhir(app, "GET", f"/List/{found['resource']['id']}")
     assert read.status == 200 and read.json["title"] == box.title
+    [member] = read.json["entry"]          # a read lists the members
+    assert member["item"]["reference"].startswith("DocumentReference/")
     docs = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current")
     doc_id = docs.json["entry"][0]["resource"]["id"]
     assert fhir(app, "GET", f"/DocumentReference/{doc_id}").json["id"] == doc_id

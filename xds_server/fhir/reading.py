@@ -11,7 +11,11 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from ..model.metadata import DocumentEntry, Folder, SubmissionSet
 from ..model.registered import DocumentRecord, Record
-from ..model.stored_queries import GetDocuments, GetFolders, GetSubmissionSetAndContents
+from ..model.stored_queries import (
+    GetDocuments,
+    GetFolderAndContents,
+    GetSubmissionSetAndContents,
+)
 from ..registry.actor import Registry
 from ..repository.actor import DocumentRequest, Repository
 from ..security.principal import Principal
@@ -74,12 +78,14 @@ class Reader:
         return bundle(request, "List", [self.list_resource(r) for r in page], len(records),
                       search, notices)
 
-    def list_resource(self, record: Record) -> dict:
+    def list_resource(self, record: Record, members: list[str] = ()) -> dict:
+        """A List; searches (ITI-66) leave its members out (List.entry is 0..*: one query
+        per List would multiply the cost of a search), a read lists them."""
         obj = self.model_object(record)
         if isinstance(obj, SubmissionSet):
-            return submission_set_to_fhir(obj)
+            return submission_set_to_fhir(obj, list(members))
         assert isinstance(obj, Folder)
-        return folder_to_fhir(obj)
+        return folder_to_fhir(obj, list(members))
 
     # --- reads by id ------------------------------------------------------------------------
 
@@ -92,12 +98,16 @@ class Reader:
                 return self.document_reference(found.result.documents[0], request.base)
         else:
             for query in (GetSubmissionSetAndContents(entry_uuids=(uuid,)),
-                          GetFolders(entry_uuids=(uuid,))):
+                          GetFolderAndContents(entry_uuids=(uuid,))):
                 result = self.registry.query(query, principal).result
                 hits = [r for r in result.submission_sets + result.folders
                         if r.entry_uuid == uuid]
-                if hits:
-                    return self.list_resource(hits[0])
+                if hits:    # a read lists the members this caller sees (List.entry)
+                    members = [f"DocumentReference/{d.entry_uuid.removeprefix('urn:uuid:')}"
+                               for d in result.documents] + \
+                        [f"List/{f.entry_uuid.removeprefix('urn:uuid:')}"
+                         for f in result.folders if f.entry_uuid != uuid]
+                    return self.list_resource(hits[0], members)
         raise not_found(f"{kind}/{resource_id}")
 
     # --- ITI-68 -----------------------------------------------------------------------------
