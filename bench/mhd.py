@@ -88,12 +88,16 @@ def bundle_requests(base: str, patient: str, count: int) -> list[bytes]:
 
 
 def alternate(url_a, requests_a, url_b, requests_b, rounds, seconds, clients, limit=None):
+    """Rounds of A then B; with `limit` (submissions: each sent once), each round sends its own
+    slice of the requests."""
     runs_a, runs_b = [], []
-    for _ in range(rounds):
-        runs_a.append(run_load(url_a, requests_a, clients=clients, seconds=seconds / rounds,
-                               **({"max_requests": limit} if limit else {})))
-        runs_b.append(run_load(url_b, requests_b, clients=clients, seconds=seconds / rounds,
-                               **({"max_requests": limit} if limit else {})))
+    for number in range(rounds):
+        a = requests_a[number::rounds] if limit else requests_a
+        b = requests_b[number::rounds] if limit else requests_b
+        runs_a.append(run_load(url_a, a, clients=clients, seconds=seconds / rounds,
+                               **({"max_requests": len(a)} if limit else {})))
+        runs_b.append(run_load(url_b, b, clients=clients, seconds=seconds / rounds,
+                               **({"max_requests": len(b)} if limit else {})))
     return merge(runs_a), merge(runs_b)
 
 

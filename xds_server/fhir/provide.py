@@ -52,7 +52,7 @@ class Provider:
         if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
             raise FhirError(413, [issue(f"a Bundle of at most {MAX_ENTRIES} entries",
                                         "Bundle.entry", "too-costly")])
-        structure(Bundle, body)
+        structure(Bundle, _without_payloads(body))
         if body.get("type") != "transaction":
             raise FhirError(422, [issue("ITI-65 takes a Bundle of type transaction",
                                         "Bundle.type", "invalid")])
@@ -66,6 +66,25 @@ class Provider:
                 "entry": [{"response": {"status": "201 Created",
                                         "location": location(base, entry)}}
                           for entry in located]}
+
+
+def _without_payloads(body: Json) -> Json:
+    """The Bundle with each document's base64 as a token of the same type: the models check
+    structure and types (a 50 KB document's base64 cost them 4 ms to check); the bytes are
+    decoded, strictly, by _content."""
+    entries = []
+    for entry in body.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("data"), str):
+            entry = {**entry, "resource": {**resource, "data": "AA=="}}
+        elif isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference":
+            contents = [{**c, "attachment": {**c["attachment"], "data": "AA=="}}
+                        if isinstance(c, dict) and isinstance(c.get("attachment"), dict)
+                        and isinstance(c["attachment"].get("data"), str) else c
+                        for c in resource.get("content") or []]
+            entry = {**entry, "resource": {**resource, "content": contents}}
+        entries.append(entry)
+    return {**body, "entry": entries}
 
 
 def location(base: str, where: tuple[str, str]) -> str:
