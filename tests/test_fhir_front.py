@@ -4,7 +4,6 @@ behind."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 import pytest
@@ -13,7 +12,6 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
 from xds_server.consumer.metadata import has_member
 from xds_server.model import vocabulary as v
-from xds_server.model.content import Attachment
 from xds_server.model.metadata import Submission
 from xds_server.model.stored_queries import FindDocuments
 from xds_server.security.principal import SYSTEM
@@ -203,17 +201,3 @@ def test_client_mistakes_get_an_operation_outcome_never_a_500(app, patient, muta
     assert 400 <= answer.status < 500, answer.body
     assert answer.json["resourceType"] == "OperationOutcome"
     assert all(i.get("diagnostics") for i in answer.json["issue"])
-
-
-def test_another_patients_document_is_not_found(app, patient):
-    entry = _provide_soap(app, patient)
-    stranger = dict(zip(("subject_id", "role", "patient_id"),
-                        ("810101234567", "professional", "X^^^&1.2.3&ISO"), strict=True))
-    from xds_server.fhir.reading import Reader
-    from xds_server.security.principal import Principal
-    reader: Reader = app.routes["/fhir"].reader
-    with pytest.raises(Exception) as refused:
-        reader.retrieve(Principal(**stranger), entry.unique_id)
-    assert getattr(refused.value, "status", None) == 404
-    assert hashlib.sha1(PDF).hexdigest() not in str(refused.value)
-    assert Attachment  # the document stays where it is

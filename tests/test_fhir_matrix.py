@@ -187,3 +187,23 @@ def test_a_patch_of_anything_else_is_refused(secured):
                   [{"op": "add", "path": "/description", "value": "changed"}],
                   "application/json-patch+json", headers=issuer.header(patient, subject=AUTHOR))
     assert answer.status == 422 and answer.expressions == ["DocumentReference.description"]
+
+
+@pytest.mark.parametrize("patch", [
+    [{"op": "replace", "path": "/extension", "value": "x"}],
+    [{"op": "add", "path": "/securityLabel/-", "value": "MASQUE_PS"}],
+    [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system":
+        "urn:oid:1.2.250.1.213.1.1.4.13", "code": "TOUT_MASQUER"}]}}],
+    [{"op": "replace", "path": "/status", "value": 7}],
+    [{"op": "move", "from": "/status", "path": "/description"}],
+    [{"op": "remove", "path": "/securityLabel/99"}],
+    {"op": "replace"}, [],
+])
+def test_a_malformed_patch_is_a_precise_refusal(secured, patch):
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    answer = fhir(app, "PATCH", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                  patch, "application/json-patch+json",
+                  headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status in (400, 422), answer.body
+    assert all(i.get("diagnostics") for i in answer.json["issue"])

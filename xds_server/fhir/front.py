@@ -159,7 +159,10 @@ def _form(request: FhirRequest, limit: int) -> str:
             "application/x-www-form-urlencoded":
         raise FhirError(415, [issue("POST _search takes application/x-www-form-urlencoded",
                                     "", "not-supported")])
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise FhirError(400, [issue("Content-Length is not a number", "", "invalid")]) from None
     if length > min(limit, 8192):
         raise FhirError(414, [issue("the search is over 8192 bytes", "", "too-costly")])
     body = environ["wsgi.input"].read(length).decode("latin-1")

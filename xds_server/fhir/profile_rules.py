@@ -67,7 +67,7 @@ def missing(resource: Json, rules: tuple[tuple[str, str], ...], where: str) -> l
             for path, why in rules if _get(resource, path) is None]
 
 
-def structure(model: Any, body: Any) -> Any:
+def structure(model: Any, body: Any, root: str = "Bundle") -> Any:
     """The body as an R4B model (structure, types, primitive formats), or 422 with one issue
     per problem and its FHIRPath."""
     try:
@@ -75,12 +75,12 @@ def structure(model: Any, body: Any) -> Any:
     except ValidationError as exc:
         issues = []
         for problem in exc.errors()[:50]:
-            path = "Bundle"
+            path = root
             for step in problem.get("loc", ()):
                 path += f"[{step}]" if isinstance(step, int) else f".{step}"
             issues.append(issue(problem.get("msg", "invalid"), path, "structure",
                                 "XDSRegistryMetadataError"))
         raise FhirError(422, issues) from None
     except (ValueError, TypeError) as exc:
-        raise FhirError(422, [issue(f"the resource cannot be read: {exc}", "Bundle",
+        raise FhirError(422, [issue(f"the resource cannot be read: {exc}", root,
                                     "structure")]) from None

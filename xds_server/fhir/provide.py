@@ -49,7 +49,9 @@ class Provider:
         if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
             raise FhirError(400, [issue("ITI-65 takes a Bundle", "Bundle", "structure")])
         entries = body.get("entry") or []
-        if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+        if not isinstance(entries, list):
+            raise FhirError(422, [issue("Bundle.entry is a list", "Bundle.entry", "structure")])
+        if len(entries) > MAX_ENTRIES:
             raise FhirError(413, [issue(f"a Bundle of at most {MAX_ENTRIES} entries",
                                         "Bundle.entry", "too-costly")])
         structure(Bundle, _without_payloads(body))

@@ -23,6 +23,8 @@ import copy
 import datetime as dt
 from typing import Any
 
+from fhir.resources.R4B.documentreference import DocumentReference
+
 from ..model import vocabulary as v
 from ..model.errors import RegistryFailure
 from ..model.ids import random_hex, urn_uuid
@@ -35,6 +37,7 @@ from .document_reference import to_fhir
 from .http import FhirRequest, binary_url
 from .json_patch import apply_patch
 from .outcome import FhirError, bad_request, from_registry, invalid, issue
+from .profile_rules import structure
 from .reading import ModelObject, not_found
 from .search import parse_query_string
 from .vocabulary import IS_ARCHIVED
@@ -54,6 +57,7 @@ class Updater:
         entry: DocumentEntry = self.model_object(record)
         before = to_fhir(entry, binary_url(request.base, entry.unique_id))
         after = apply_patch(copy.deepcopy(before), patch)
+        structure(DocumentReference, after, "DocumentReference")   # types, before reading
         changed = [k for k in set(before) | set(after)
                    if before.get(k) != after.get(k)]
         refused = [k for k in changed if k not in CHANGEABLE]
