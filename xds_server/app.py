@@ -209,7 +209,7 @@ class XdsApplication:
         text = (f"xds-server {__version__} (profile {self.settings.profile})\n"
                 f"  POST {REGISTRY_PATH}    SOAP 1.2 document registry   (GET ?wsdl)\n"
                 f"  POST {REPOSITORY_PATH}  SOAP 1.2 document repository (GET ?wsdl)\n"
-                f"       {FHIR_PATH}/…           MHD / PDSm (FHIR R4): GET {FHIR_PATH}/metadata\n"
+                f"  *    {FHIR_PATH}/…            MHD / PDSm, FHIR R4 (GET {FHIR_PATH}/metadata)\n"
                 "  GET  /health           JSON health\n"
                 "  GET  /metrics          Prometheus metrics\n")
         return _text(start_response, 200, text, request_id_of(environ))
