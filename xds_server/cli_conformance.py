@@ -54,7 +54,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         timeout: float, data_dir: str | None, verbose: bool, params: tuple[str, ...]) -> None:
     """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
     from .conformance import report
-    from .conformance.cleanup import clean
+    from .conformance.cleanup import clean, snapshot
     from .conformance.exchange import Endpoints
     from .conformance.patients import Patients, command_feed
     from .conformance.runner import Runner, reachable
@@ -81,9 +81,10 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         feed = command_feed(patient_feed)
     patients = Patients(feed, patient_authority)
     runner = Runner(kit, endpoints, patients, test_parameters)
+    given = {} if keep else snapshot(endpoints, _given_patients(test_parameters))
     outcome = runner.run(asked)
     if not keep and not outcome.aborted:
-        outcome.notes.append(clean(endpoints, patients.allocated, runner.provided))
+        outcome.notes.append(clean(endpoints, patients.allocated, runner.provided, given))
     click.echo(report.table(outcome, verbose))
     if junit_path:
         report.junit(outcome, junit_path)
@@ -94,6 +95,12 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         ctx.exit(2)
     if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
         ctx.exit(1)
+
+
+def _given_patients(params: dict[str, str]) -> list[str]:
+    """The --param values that are patient ids (CX with an ISO assigning authority), whatever
+    the placeholder's name: the toolkit's tests name them $patientid$, $patient_id2$, …"""
+    return sorted({value for value in params.values() if "^^^&" in value and "&ISO" in value})
 
 
 def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:

@@ -12,7 +12,7 @@ An implementation passes the contract suite in tests/document_store_contract.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..model.content import Attachment
@@ -35,9 +35,20 @@ class StagedDocument(Protocol):
 
 
 class DocumentStore(Protocol):
+    def ensure(self) -> None:
+        """Make the store usable (directories, buckets); called once by the wiring before the
+        first request. Idempotent."""
+        ...
+
     def stage(self, unique_id: str, content: Attachment,
               mime_type: str | None = None) -> StagedDocument:
         """Write `content` durably, invisible, with its mime type."""
+        ...
+
+    def stage_all(self, documents: Sequence[tuple[str, Attachment, str | None]]
+                  ) -> list[StagedDocument]:
+        """`stage` for each (uniqueId, content, mime type) of one submission, in order: all
+        durable when it returns (an implementation may write them together)."""
         ...
 
     def commit(self, staged: StagedDocument) -> None:
@@ -57,7 +68,10 @@ class DocumentStore(Protocol):
 
     def withdraw(self, unique_id: str) -> object | None:
         """Make a committed document invisible before its removal commits; the handle is then
-        given to `forget` (committed) or `restore` (not). None: nothing was visible."""
+        given to `forget` (committed) or `restore` (not). None: nothing was visible. A withdrawn
+        document stays known under the key it was staged with: after a crash, `sweep` (with
+        `include_withdrawn`) asks `is_committed(key)` of that key, and makes it visible again
+        when its row is still there (the removal did not commit), else deletes it."""
         ...
 
     def restore(self, withdrawn: object) -> None: ...
