@@ -13,7 +13,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from xds_server.consumer.metadata import has_member
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Submission
-from xds_server.model.stored_queries import FindDocuments
+from xds_server.model.stored_queries import CodeValue, FindDocuments
 from xds_server.security.principal import SYSTEM
 
 from .fhir_data import fhir, patient_query, provide_bundle
@@ -97,7 +97,7 @@ def test_iti67_answers_what_finddocuments_answers(app, patient):
                       class_code=document(patient).class_code.__class__(
                           code, "1.2.250.1.213.1.1.4.1"))
     xds = app.registry.query(FindDocuments(patient_id=patient, statuses=(v.APPROVED,),
-                                           class_codes=(("10", "1.2.250.1.213.1.1.4.1"),)),
+                                           class_codes=(CodeValue("10", "1.2.250.1.213.1.1.4.1"),)),
                              SYSTEM).result.documents
     answer = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
                               "&category=urn:oid:1.2.250.1.213.1.1.4.1|10")
