@@ -42,7 +42,8 @@ from .updates import Updater
 
 log = logging.getLogger("xds_server.fhir")
 Observer = Callable[[str, str, str, float], None]
-NAME = "fhir"
+NAME = "fhir"               # the front, in logs and metrics
+ENDPOINT = "mhd"            # its endpoint (docs/monitoring.md)
 
 
 class FhirFront:
@@ -65,23 +66,33 @@ class FhirFront:
             outcome, status = "success", request.extra.get("status", 200)
         except FhirError as error:
             answer = error_answer(start_response, error, request.request_id)
-            outcome, status = f"error:{error.status}", error.status
+            outcome, status = "failure", error.status
             log.log(logging.WARNING if status < 500 else logging.ERROR,
-                    "request_id=%s endpoint=fhir transaction=%s status=%d issues=%s",
-                    request.request_id, request.transaction, status, str(error)[:500])
+                    "request_id=%s endpoint=%s transaction=%s status=%d issues=%s",
+                    request.request_id, ENDPOINT, request.transaction, status, str(error)[:500],
+                    extra={"xds": {"request_id": request.request_id, "front": NAME,
+                                   "endpoint": ENDPOINT, "transaction": request.transaction,
+                                   "issues": str(error)[:500]}})
         except Exception:
-            log.exception("request_id=%s endpoint=fhir transaction=%s unexpected error",
-                          request.request_id, request.transaction)
+            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                          request.request_id, ENDPOINT, request.transaction)
             error = FhirError(500, [issue(f"internal error; quote request id "
                                           f"{request.request_id} to the operator", "",
                                           "exception")])
             answer = error_answer(start_response, error, request.request_id)
-            outcome, status = "error:500", 500
+            outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
-        log.info("request_id=%s endpoint=fhir transaction=%s outcome=%s status=%d ms=%.1f",
-                 request.request_id, request.transaction, outcome, status, elapsed * 1000)
+        caller = request.extra.get("caller", "-")
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
+                 "caller=%s", request.request_id, ENDPOINT, request.transaction, outcome,
+                 status, elapsed * 1000, caller,
+                 extra={"xds": {"request_id": request.request_id, "front": NAME,
+                                "endpoint": ENDPOINT, "transaction": request.transaction,
+                                "caller": caller, "client": environ.get("REMOTE_ADDR", ""),
+                                "outcome": outcome, "status": status,
+                                "duration_ms": round(elapsed * 1000, 3)}})
         if self.observer is not None:
-            self.observer(NAME, request.transaction, outcome, elapsed)
+            self.observer(ENDPOINT, request.transaction, outcome, elapsed)
         return answer
 
     def _caller(self, request: FhirRequest, transaction: str) -> Principal:
@@ -92,6 +103,8 @@ class FhirFront:
         principal = SYSTEM if self.authenticate is None else \
             self.authenticate(environ, transaction)
         subject, serial = client_certificate(environ)
+        request.extra["caller"] = principal.subject_id if not principal.is_system else \
+            (subject or "-")
         return dataclasses.replace(
             principal, request_id=request.request_id, transaction=transaction,
             client_address=environ.get("REMOTE_ADDR", ""),
