@@ -49,6 +49,9 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # repository and registry for documents, the CDA mapping for their metadata
     "hl7v2": ("model", "records", "registry", "repository", "security", "store", "cda",
               "valuesets"),
+    # the MHD / PDSm front (FHIR R4): an adapter over the same actors; of soap/ it takes the
+    # HTTP pieces every front shares (request id, status line, the sendfile'd file segment)
+    "fhir": ("__init__", "model", "security", "registry", "repository", "records", "soap"),
     "consumer": ("model", "config", "ebxml", "soap", "security", "cda", "valuesets", "xmlsafe"),
     "conformance": ("model", "ebxml", "consumer"),
     "ops": ("__init__",),
@@ -56,7 +59,7 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # the wiring and the faces
     "app": ("__init__", "model", "config", "xmlsafe", "security", "validation", "cda", "dsig",
             "store", "records", "registry", "repository", "ebxml", "soap", "transactions",
-            "dmp", "consumer", "ops", "hl7v2", "valuesets"),
+            "dmp", "consumer", "ops", "hl7v2", "valuesets", "fhir"),
     "server": ("__init__", "app", "config", "logs", "serving"),
     "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
             "serving", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
@@ -85,6 +88,7 @@ FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "soap": NO_DATABASE,
     "dsig": NO_DATABASE | {"spyne", "zeep"},
     "hl7v2": NO_DATABASE | {"spyne", "zeep"},
+    "fhir": NO_DATABASE | {"lxml", "spyne", "zeep"},
 }
 
 

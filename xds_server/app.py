@@ -1,12 +1,14 @@
 """Wires the actors to the endpoints: the WSGI application that gunicorn serves.
 
-Routes: POST/GET?wsdl /xds/registry and /xds/repository (SOAP 1.2), GET /health, GET /metrics.
+Routes: POST/GET?wsdl /xds/registry and /xds/repository (SOAP 1.2), /fhir/… (MHD / PDSm over
+FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -14,12 +16,18 @@ from .cda.header_rules import RuleContext
 from .cda.schema import schema_for
 from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
-from .config import Settings, load_settings
+from .config import ConfigError, Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
-from .ebxml.stored import EbrimStoredForm
+from .ebxml.stored import EbrimStoredForm, model_object
+from .fhir.bearer import BearerVerifier, authenticator, load_keys
+from .fhir.front import FhirFront
+from .fhir.outcome import FhirError, issue
+from .fhir.provide import Provider
+from .fhir.reading import Reader
+from .fhir.updates import Updater
 from .hl7v2.documents import DocumentFeed
 from .hl7v2.patient_feed import PatientFeed
 from .hl7v2.service import Hl7Service
@@ -59,6 +67,7 @@ from .xmlsafe import XmlLimits, configure_limits
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"
+FHIR_PATH = "/fhir"
 
 
 def registry_operations(settings: Settings, registry: Registry) -> list[Operation]:
@@ -93,6 +102,33 @@ def content_check(settings: Settings) -> CdaContentCheck | None:
     return CdaContentCheck(CdaValidator(schema_for(kit),
                                         RuleContext(accept_test_ins=settings.accept_test_ins),
                                         schematrons))
+
+
+def fhir_authenticator(settings: Settings):
+    """IUA bearer tokens when callers must prove who they are (XDS_SECURITY=vihf); without
+    XDS_IUA_* every FHIR call is refused (fail closed); None when security is off."""
+    if settings.security == "none":
+        return None
+    if not (settings.iua_jwks and settings.iua_issuers and settings.iua_audience):
+        def refuse(environ: dict[str, Any], transaction: str):
+            raise FhirError(401, [issue("this server takes no FHIR calls: IUA tokens are not "
+                                        "configured (XDS_IUA_JWKS, XDS_IUA_ISSUERS, "
+                                        "XDS_IUA_AUDIENCE)", "", "login")])
+        return refuse
+    try:
+        keys = load_keys(Path(settings.iua_jwks))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"XDS_IUA_JWKS: cannot load the keys: {exc}") from None
+    issuers = [i.strip() for i in settings.iua_issuers.split(",") if i.strip()]
+    return authenticator(BearerVerifier(keys, issuers, settings.iua_audience))
+
+
+def fhir_front(settings: Settings, registry: Registry, repository: Repository,
+               observer) -> FhirFront:
+    return FhirFront(Reader(registry, repository, model_object),
+                     Provider(repository, settings.max_document_bytes),
+                     Updater(registry, model_object), fhir_authenticator(settings),
+                     settings.max_request_bytes, observer)
 
 
 def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | None:
@@ -181,6 +217,8 @@ class XdsApplication:
             **dmp_routes(self.records, self.verifier,
                          min(settings.max_request_bytes, settings.max_envelope_bytes),
                          self.metrics.observer("dmp")),
+            FHIR_PATH: fhir_front(settings, self.registry, self.repository,
+                                  self.metrics.observer("fhir")),
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
@@ -197,6 +235,8 @@ class XdsApplication:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
         route = self.routes.get(path)
+        if route is None and path.startswith(FHIR_PATH + "/"):
+            route = self.routes[FHIR_PATH]
         if route is None:
             return _text(start_response, 404, f"no such path {path}; see / for the endpoints\n",
                          request_id_of(environ))
@@ -220,6 +260,7 @@ class XdsApplication:
         text = (f"xds-server {__version__} (profile {self.settings.profile})\n"
                 f"  POST {REGISTRY_PATH}    SOAP 1.2 document registry   (GET ?wsdl)\n"
                 f"  POST {REPOSITORY_PATH}  SOAP 1.2 document repository (GET ?wsdl)\n"
+                f"  *    {FHIR_PATH}/…            MHD / PDSm, FHIR R4 (GET {FHIR_PATH}/metadata)\n"
                 "  GET  /health           JSON health\n"
                 "  GET  /metrics          Prometheus metrics\n")
         return _text(start_response, 200, text, request_id_of(environ))

@@ -107,6 +107,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
                 "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
                 "clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("iua_jwks", str, "",
+                "FHIR front (XDS_SECURITY=vihf): JWKS file or PEM file of the public keys or "
+                "certificates whose IUA bearer tokens are trusted"),
+    SettingSpec("iua_issuers", str, "",
+                "FHIR front: comma-separated iss values of the trusted IUA authorization "
+                "servers"),
+    SettingSpec("iua_audience", str, "",
+                "FHIR front: the aud an IUA token must name (this server's FHIR base URL)"),
     SettingSpec("require_submission_signature", _parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
@@ -240,6 +248,9 @@ class Settings:
     security: str
     vihf_trusted_certs: str
     vihf_accept_sha1: bool
+    iua_jwks: str
+    iua_issuers: str
+    iua_audience: str
     require_submission_signature: bool
     signature_trusted_certs: str
     signature_max_age: int

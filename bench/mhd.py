@@ -1,0 +1,182 @@
+"""Benchmark of the FHIR front against the SOAP one, over HTTP, in the same run, in alternated
+rounds (both see the same machine):
+
+- ITI-67 (GET /fhir/DocumentReference?patient.identifier=…&status=current) against ITI-18
+  FindDocuments (LeafClass) for the same random patients of a registry of --size entries
+  (bench/datagen.py: about 20 per patient): requests/s ratio, goal >= 0.8. Measured twice:
+  "warm", the same 2,000 requests cycled (the workers keep the FHIR form of what they wrote
+  once, fhir/forms.py), and "cold", patients never asked before, each once (every
+  DocumentReference decoded from its registered form and written);
+- ITI-65 (a transaction Bundle: SubmissionSet List, DocumentReference, Binary) against ITI-41
+  (MTOM) with the same 50 KB CDA, one document per submission: requests/s ratio, goal >= 0.8.
+
+The profile is ihe on both sides (no CDA validation: the ratio measures the fronts, the actors
+being the same). Security off (XDS_SECURITY=none) on both.
+
+    .venv/bin/python bench/mhd.py [--database postgresql|sqlite] [--size 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from datagen import load, patient_id  # noqa: E402
+from loadgen import http_request, run_load  # noqa: E402
+from lxml import etree  # noqa: E402
+from registry import CONTENT_TYPE, FIND_DOCUMENTS, find_requests, merge, postgres_url, summary  # noqa: E402
+from repository import CDA_50K, provide_requests  # noqa: E402
+
+from tests.conftest import start_server, stop_server  # noqa: E402
+from tests.fhir_data import provide_bundle  # noqa: E402
+from tests.registry_data import document, new_patient, stored_query, submission_set  # noqa: E402
+from tests.soap_messages import envelope  # noqa: E402
+from xds_server.model import vocabulary as v  # noqa: E402
+from xds_server.records.actor import Records  # noqa: E402
+from xds_server.store.database import Database, make_engine  # noqa: E402
+from xds_server.store.schema import migrate  # noqa: E402
+
+
+def get_request(url: str) -> bytes:
+    host = url.split("/")[2]
+    path = "/" + url.split("/", 3)[3]
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/fhir+json\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def find_requests_for(url: str, numbers: list[int]) -> list[bytes]:
+    bodies = []
+    for number in numbers:
+        query = stored_query(FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": patient_id(number),
+                                              "$XDSDocumentEntryStatus": [v.APPROVED]})
+        bodies.append(http_request(url, envelope(etree.tostring(query).decode(),
+                                                 action="urn:ihe:iti:2007:RegistryStoredQuery"),
+                                   CONTENT_TYPE))
+    return bodies
+
+
+def search_requests(base: str, numbers: list[int]) -> list[bytes]:
+    requests = []
+    for number in numbers:
+        value, _, rest = patient_id(number).partition("^^^&")
+        authority = rest.split("&")[0]
+        requests.append(get_request(f"{base}/fhir/DocumentReference?patient.identifier="
+                                    f"urn:oid:{authority}%7C{value}&status=current"))
+    return requests
+
+
+def bundle_requests(base: str, patient: str, count: int) -> list[bytes]:
+    requests = []
+    for _ in range(count):
+        entry = document(patient, f"urn:uuid:{uuid.uuid4()}", content=CDA_50K,
+                         mime_type="text/xml", repository_unique_id=None)
+        bundle = provide_bundle(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"),
+                                [(entry, CDA_50K)])
+        requests.append(http_request(f"{base}/fhir", json.dumps(bundle).encode(),
+                                     "application/fhir+json"))
+    return requests
+
+
+def alternate(url_a, requests_a, url_b, requests_b, rounds, seconds, clients, limit=None):
+    """Rounds of A then B; with `limit` (submissions: each sent once), each round sends its own
+    slice of the requests."""
+    runs_a, runs_b = [], []
+    for number in range(rounds):
+        a = requests_a[number::rounds] if limit else requests_a
+        b = requests_b[number::rounds] if limit else requests_b
+        runs_a.append(run_load(url_a, a, clients=clients, seconds=seconds / rounds,
+                               **({"max_requests": len(a)} if limit else {})))
+        runs_b.append(run_load(url_b, b, clients=clients, seconds=seconds / rounds,
+                               **({"max_requests": len(b)} if limit else {})))
+    return merge(runs_a), merge(runs_b)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=12.0, help="per measure, all rounds")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--submissions", type=int, default=1500)
+    parser.add_argument("--schema", default="bench_mhd")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-mhd-") as tmp:
+        url = postgres_url(args.schema) if args.database == "postgresql" \
+            else f"sqlite:///{tmp}/registry.sqlite3"
+        engine = make_engine(url)
+        migrate(engine)
+        started = time.perf_counter()
+        patients = load(engine, args.size)
+        engine.dispose()
+        print(f"loaded {args.size} documents ({patients} patients) in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        data_dir = Path(tmp) / "data"
+        env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_SECURITY": "none",
+               "XDS_LOG_LEVEL": "WARNING"}
+        patient = new_patient()
+        database = Database.from_url(url)
+        Records(database).open(patient)
+        database.dispose()
+        process, base, _ = start_server(data_dir, env, args.workers)
+        try:
+            registry = base + "/xds/registry"
+            finds = find_requests(registry, patients)
+            rng = random.Random(11)       # the same patients, in the same order, as finds
+            searches = search_requests(base, [rng.randrange(patients) for _ in finds])
+            run_load(registry, finds, clients=args.clients, seconds=2)      # warm-up
+            run_load(base + "/fhir", searches, clients=args.clients, seconds=2)
+            find, search = alternate(registry, finds, base + "/fhir", searches, args.rounds,
+                                     args.seconds, args.clients)
+            print(f"  FindDocuments (ITI-18) {summary(find)}", flush=True)
+            print(f"  ITI-67                 {summary(search)}", flush=True)
+            rng = random.Random(11)
+            warm = {rng.randrange(patients) for _ in finds}
+            fresh = [n for n in random.Random(23).sample(range(patients),
+                                                         min(patients, len(warm) + 4000))
+                     if n not in warm][:4000]
+            half = len(fresh) // 2
+            cold_find = run_load(registry, find_requests_for(registry, fresh[:half]),
+                                 clients=args.clients, seconds=60, max_requests=half)
+            cold_search = run_load(base + "/fhir", search_requests(base, fresh[half:]),
+                                   clients=args.clients, seconds=60, max_requests=half)
+            print(f"  FindDocuments, cold    {summary(cold_find)}", flush=True)
+            print(f"  ITI-67, cold           {summary(cold_search)}", flush=True)
+            repository = base + "/xds/repository"
+            provides, _ = provide_requests(repository, patient, args.submissions, CDA_50K,
+                                           "text/xml")
+            bundles = bundle_requests(base, patient, args.submissions)
+            per_round = args.submissions // (2 * args.rounds)
+            iti41, iti65 = alternate(repository, provides, base + "/fhir", bundles,
+                                     args.rounds, args.seconds, args.clients, per_round)
+            print(f"  ITI-41                 {summary(iti41)}", flush=True)
+            print(f"  ITI-65                 {summary(iti65)}", flush=True)
+        finally:
+            stop_server(process)
+
+    print(f"\nMHD benchmark on {args.database}, {args.size} entries: {args.workers} workers, "
+          f"{args.clients} clients, {args.seconds:.0f} s per measure in {args.rounds} "
+          "alternated rounds")
+    for name, baseline, measured in (("ITI-67 / FindDocuments, warm", find, search),
+                                     ("ITI-67 / FindDocuments, cold", cold_find, cold_search),
+                                     ("ITI-65 / ITI-41 (50 KB CDA)", iti41, iti65)):
+        ratio = measured.rate / baseline.rate if baseline.rate else 0.0
+        print(f"{name:<28} {measured.rate:>7.0f}/s vs {baseline.rate:>7.0f}/s = {ratio:.2f} "
+              f"(goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT MET'}); errors "
+              f"{measured.errors}/{baseline.errors}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""One access decision for both fronts: a document masked over FHIR (PATCH, PDSM4DMP TD3.3a/b)
+is hidden from the same readers over SOAP (ITI-18), and one masked over SOAP (ITI-57) from the
+same readers over FHIR (ITI-67), for every visibility code and every reader kind; archiving and
+deletion by PATCH are the ITI-57 status changes, with ITI-57's rule (only the author deletes).
+Callers prove who they are on each front: a signed VIHF (SOAP), an IUA token (FHIR)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from lxml import etree
+
+from xds_server.consumer.metadata import (
+    has_member,
+    new_version,
+    submit_objects_request,
+)
+from xds_server.model import vocabulary as v
+from xds_server.model.content import Attachment
+from xds_server.model.metadata import Author, Code, Submission
+from xds_server.model.stored_queries import GetDocuments
+from xds_server.security.principal import SYSTEM
+
+from .conftest import call_wsgi
+from .fhir_data import fhir, patient_query
+from .iua_data import TokenIssuer
+from .registry_data import document, new_patient, open_patient, stored_query, submission_set
+from .soap_messages import envelope
+from .vihf_data import NON_PROFESSIONAL, PROFESSION, SigningAuthority, assertion, security_header
+
+AUTHOR, READER = "810000000001", "810000000099"
+VISIBILITY = "1.2.250.1.213.1.1.4.13"
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+HIDES = {"MASQUE_PS": {"professional"}, "INVISIBLE_PATIENT": {"patient"},
+         "INVISIBLE_REPRESENTANTS_LEGAUX": {"legal_representative"}}
+# reader → (kind, subject)
+READERS = {"author": ("professional", AUTHOR), "authorised professional":
+           ("professional", READER), "patient": ("patient", "PATIENT-1"),
+           "legal representative": ("legal_representative", "LR-1")}
+VIHF_ROLES = {"professional": ("10", PROFESSION), "patient": ("PATIENT", NON_PROFESSIONAL),
+              "legal_representative": ("REPRESENTANT_LEGAL", NON_PROFESSIONAL)}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fhir-matrix")
+    return SigningAuthority.create(root / "ca"), TokenIssuer.create(root / "iua")
+
+
+@pytest.fixture
+def secured(make_app, keys):
+    authority, issuer = keys
+    app = make_app(profile="ihe", vihf_trusted_certs=str(authority.trusted), **issuer.settings())
+    patient = new_patient()
+    open_patient(app, patient)
+    app.records.authorize(patient, READER)
+    return app, authority, issuer, patient
+
+
+def _store(app, patient: str) -> tuple[str, str]:
+    person = f"{AUTHOR}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO"
+    content = f"doc {uuid.uuid4()}".encode()
+    entry = document(patient, f"urn:uuid:{uuid.uuid4()}", content=content,
+                     mime_type="text/plain", repository_unique_id=None,
+                     authors=[Author(person=person)])
+    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}",
+                             authors=[Author(person=person)])
+    app.repository.provide(Submission(package, [entry], associations=[has_member(
+        package.entry_uuid, entry.entry_uuid, entry_uuid=f"urn:uuid:{uuid.uuid4()}")]),
+        {entry.entry_uuid: Attachment.from_bytes(content)}, SYSTEM, [])
+    return entry.entry_uuid, entry.unique_id
+
+
+def _vihf(authority, patient: str, kind: str, subject: str) -> str:
+    return etree.tostring(security_header(authority.sign(assertion(
+        patient, role=VIHF_ROLES[kind], speciality=None, subject=subject)))).decode()
+
+
+def _soap(app, action: str, payload, header: str):
+    body = envelope(etree.tostring(payload).decode(), action=action, extra_headers=header)
+    result = call_wsgi(app, "POST", "/xds/registry", body, "application/soap+xml")
+    assert result.status == 200, result.body[:500]
+    root = etree.fromstring(result.body)
+    return root.find("{http://www.w3.org/2003/05/soap-envelope}Body")[0]
+
+
+def _sees_over_soap(app, authority, patient, kind, subject, unique_id) -> bool:
+    request = stored_query(FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": patient,
+                                            "$XDSDocumentEntryStatus": [v.APPROVED]})
+    answer = _soap(app, "urn:ihe:iti:2007:RegistryStoredQuery", request,
+                   _vihf(authority, patient, kind, subject))
+    values = {e.get("value") for e in answer.iter("{*}ExternalIdentifier")}
+    return unique_id in values
+
+
+def _sees_over_fhir(app, issuer, patient, kind, subject, unique_id) -> bool:
+    answer = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current",
+                  headers=issuer.header(patient, kind=kind, subject=subject))
+    assert answer.status == 200, answer.body
+    return f"urn:oid:{unique_id}" in {e["resource"]["masterIdentifier"]["value"]
+                                      for e in answer.json.get("entry", [])
+                                      if e["resource"]["resourceType"] == "DocumentReference"}
+
+
+def _mask_over_fhir(app, issuer, patient, entry_uuid, code):
+    patch = [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
+                  "TRE-A07-StatutVisibiliteDocument", "code": code}]}}]
+    answer = fhir(app, "PATCH", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                  patch, "application/json-patch+json",
+                  headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status == 200, answer.body
+    assert any(c["coding"][0]["code"] == code for c in answer.json["securityLabel"])
+
+
+def _mask_over_soap(app, authority, patient, entry_uuid, code):
+    [record] = app.registry.query(GetDocuments(entry_uuids=(entry_uuid,)),
+                                  SYSTEM).result.documents
+    from xds_server.ebxml.stored import model_object
+    entry = model_object(record)
+    entry.entry_uuid = "NewVersion"
+    entry.confidentiality_codes = [*entry.confidentiality_codes, Code(code, VISIBILITY)]
+    person = f"{AUTHOR}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO"
+    update = new_version(submission_set(patient, "Update01", authors=[Author(person=person)]),
+                         entry, record.logical_id or entry_uuid, record.version or "1")
+    answer = _soap(app, "urn:ihe:iti:2010:UpdateDocumentSet", submit_objects_request(update),
+                   _vihf(authority, patient, "professional", AUTHOR))
+    assert answer.get("status", "").endswith("Success"), etree.tostring(answer)[:800]
+
+
+@pytest.mark.parametrize("mask_front", ["fhir", "soap"])
+@pytest.mark.parametrize("code", sorted(HIDES))
+def test_a_masking_on_one_front_hides_on_both(secured, code, mask_front):
+    app, authority, issuer, patient = secured
+    entry_uuid, unique_id = _store(app, patient)
+    if mask_front == "fhir":
+        _mask_over_fhir(app, issuer, patient, entry_uuid, code)
+    else:
+        _mask_over_soap(app, authority, patient, entry_uuid, code)
+    for reader, (kind, subject) in READERS.items():
+        expected = reader == "author" or kind not in HIDES[code]
+        seen = (_sees_over_soap(app, authority, patient, kind, subject, unique_id),
+                _sees_over_fhir(app, issuer, patient, kind, subject, unique_id))
+        assert seen == (expected, expected), (reader, code, mask_front)
+
+
+def test_archiving_and_deletion_by_patch_follow_iti57_rules(secured):
+    app, _, issuer, patient = secured
+    entry_uuid, unique_id = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    archive = [{"op": "replace", "path": "/extension[url:'https://interop.esante.gouv.fr/ig/"
+                "fhir/pdsm/StructureDefinition/pdsm-ext-is-archived']/valueBoolean",
+                "value": True}]
+    author = issuer.header(patient, subject=AUTHOR)
+    answer = fhir(app, "PATCH", f"/DocumentReference?identifier=urn:ietf:rfc:3986|"
+                                f"urn:oid:{unique_id}", archive, "application/json-patch+json",
+                  headers=author)
+    assert answer.status == 200, answer.body
+    assert answer.json["extension"][0]["valueBoolean"] is True
+    [record] = app.registry.query(GetDocuments(entry_uuids=(entry_uuid,)),
+                                  SYSTEM).result.documents
+    assert record.status == v.CISIS_ARCHIVED
+    archived = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
+                                "&isArchived=true", headers=author).json
+    assert [e["resource"]["id"] for e in archived["entry"]] == [rid]
+    archive[0]["value"] = False
+    assert fhir(app, "PATCH", f"/DocumentReference/{rid}", archive,
+                "application/json-patch+json", headers=author).status == 200
+    delete = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
+    reader = issuer.header(patient, subject=READER)
+    refused = fhir(app, "PATCH", f"/DocumentReference/{rid}", delete,
+                   "application/json-patch+json", headers=reader)
+    assert refused.status in (403, 422) and refused.json["resourceType"] == "OperationOutcome"
+    done = fhir(app, "PATCH", f"/DocumentReference/{rid}", delete,
+                "application/json-patch+json", headers=author)
+    assert done.status == 200 and done.json["status"] == "entered-in-error"
+    gone = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current",
+                headers=author).json
+    assert gone.get("entry", []) == []
+
+
+def test_a_patch_of_anything_else_is_refused(secured):
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    answer = fhir(app, "PATCH", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                  [{"op": "add", "path": "/description", "value": "changed"}],
+                  "application/json-patch+json", headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status == 422 and answer.expressions == ["DocumentReference.description"]
+
+
+@pytest.mark.parametrize("patch", [
+    [{"op": "replace", "path": "/extension", "value": "x"}],
+    [{"op": "add", "path": "/securityLabel/-", "value": "MASQUE_PS"}],
+    [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system":
+        "urn:oid:1.2.250.1.213.1.1.4.13", "code": "TOUT_MASQUER"}]}}],
+    [{"op": "replace", "path": "/status", "value": 7}],
+    [{"op": "move", "from": "/status", "path": "/description"}],
+    [{"op": "remove", "path": "/securityLabel/99"}],
+    {"op": "replace"}, [],
+])
+def test_a_malformed_patch_is_a_precise_refusal(secured, patch):
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    answer = fhir(app, "PATCH", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                  patch, "application/json-patch+json",
+                  headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status in (400, 422), answer.body
+    assert all(i.get("diagnostics") for i in answer.json["issue"])

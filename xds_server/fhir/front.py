@@ -1,0 +1,182 @@
+"""The /fhir front as a WSGI application: routes, authentication, one log line, metrics and
+errors as OperationOutcome for every call; the transactions themselves are reading.py,
+provide.py and updates.py over the same actors as the SOAP front.
+
+| method and path | transaction |
+|---|---|
+| GET /fhir/metadata | CapabilityStatement (capability.py) |
+| GET /fhir/DocumentReference?…, POST /fhir/DocumentReference/_search | ITI-67 |
+| GET /fhir/DocumentReference/{id} | read (GetDocuments) |
+| PATCH /fhir/DocumentReference/{id} or ?identifier=… | ITI-57 (PDSM4DMP TD3.3) |
+| GET /fhir/List?…, POST /fhir/List/_search | ITI-66 |
+| GET /fhir/List/{id} | read |
+| GET /fhir/Binary/{uniqueId} | ITI-68 |
+| POST /fhir (a transaction Bundle) | ITI-65 |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..model.errors import RegistryFailure
+from ..security.principal import SYSTEM, Principal
+from ..soap.endpoint import StartResponse, client_certificate
+from .bearer import Authenticator
+from .capability import capability_statement
+from .http import (
+    PATCH_TYPES,
+    FhirRequest,
+    document_answer,
+    error_answer,
+    json_answer,
+    new_request,
+)
+from .outcome import FhirError, from_registry, issue
+from .provide import Provider
+from .reading import Reader
+from .updates import Updater
+
+log = logging.getLogger("xds_server.fhir")
+Observer = Callable[[str, str, str, float], None]
+NAME = "fhir"               # the front, in logs and metrics
+ENDPOINT = "mhd"            # its endpoint (docs/monitoring.md)
+
+
+class FhirFront:
+    def __init__(self, reader: Reader, provider: Provider, updater: Updater,
+                 authenticate: Authenticator | None, max_request_bytes: int,
+                 observer: Observer | None = None) -> None:
+        self.reader = reader
+        self.provider = provider
+        self.updater = updater
+        self.authenticate = authenticate
+        self.max_request_bytes = max_request_bytes
+        self.observer = observer
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request = new_request(environ)
+        try:
+            answer = self._route(request, start_response)
+            outcome, status = "success", request.extra.get("status", 200)
+        except FhirError as error:
+            answer = error_answer(start_response, error, request.request_id)
+            outcome, status = "failure", error.status
+            log.log(logging.WARNING if status < 500 else logging.ERROR,
+                    "request_id=%s endpoint=%s transaction=%s status=%d issues=%s",
+                    request.request_id, ENDPOINT, request.transaction, status, str(error)[:500],
+                    extra={"xds": {"request_id": request.request_id, "front": NAME,
+                                   "endpoint": ENDPOINT, "transaction": request.transaction,
+                                   "issues": str(error)[:500]}})
+        except Exception:
+            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                          request.request_id, ENDPOINT, request.transaction)
+            error = FhirError(500, [issue(f"internal error; quote request id "
+                                          f"{request.request_id} to the operator", "",
+                                          "exception")])
+            answer = error_answer(start_response, error, request.request_id)
+            outcome, status = "failure", 500
+        elapsed = time.perf_counter() - started
+        caller = request.extra.get("caller", "-")
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
+                 "caller=%s", request.request_id, ENDPOINT, request.transaction, outcome,
+                 status, elapsed * 1000, caller,
+                 extra={"xds": {"request_id": request.request_id, "front": NAME,
+                                "endpoint": ENDPOINT, "transaction": request.transaction,
+                                "caller": caller, "client": environ.get("REMOTE_ADDR", ""),
+                                "outcome": outcome, "status": status,
+                                "duration_ms": round(elapsed * 1000, 3)}})
+        if self.observer is not None:
+            self.observer(ENDPOINT, request.transaction, outcome, elapsed)
+        return answer
+
+    def _caller(self, request: FhirRequest, transaction: str) -> Principal:
+        """The caller, carrying what the audit trail records (the front named by the
+        endpoint, /fhir/…, and the IHE transaction)."""
+        request.transaction = transaction
+        environ = request.environ
+        principal = SYSTEM if self.authenticate is None else \
+            self.authenticate(environ, transaction)
+        subject, serial = client_certificate(environ)
+        request.extra["caller"] = principal.subject_id if not principal.is_system else \
+            (subject or "-")
+        return dataclasses.replace(
+            principal, request_id=request.request_id, transaction=transaction,
+            client_address=environ.get("REMOTE_ADDR", ""),
+            endpoint=f"{request.base}/{'/'.join(request.parts)}",
+            client_subject=subject, client_serial=serial)
+
+    def _route(self, request: FhirRequest, start_response: StartResponse) -> Iterable[bytes]:
+        method, parts = request.method, request.parts
+        rid = request.request_id
+        kind = parts[0] if parts else ""
+        try:
+            if method == "GET" and parts == ["metadata"]:
+                request.transaction = "metadata"
+                return json_answer(start_response, 200, capability_statement(request.base),
+                                   rid)
+            if method == "POST" and not parts:
+                principal = self._caller(request, "ITI-65")
+                result = self.provider.provide(request.body(self.max_request_bytes),
+                                               principal, request.base)
+                return json_answer(start_response, 200, result, rid)
+            if kind in ("DocumentReference", "List") and len(parts) <= 2:
+                return self._resource(request, start_response, kind, parts[1:])
+            if method == "GET" and kind == "Binary" and len(parts) == 2:
+                principal = self._caller(request, "ITI-68")
+                content, mime_type = self.reader.retrieve(principal, parts[1])
+                status = 206 if request.environ.get("HTTP_RANGE") else 200
+                request.extra["status"] = status
+                return document_answer(request.environ, start_response, content, mime_type,
+                                       rid)
+        except RegistryFailure as failure:
+            raise from_registry(failure.errors) from None
+        raise FhirError(404 if method in ("GET", "POST", "PATCH") else 405, [issue(
+            f"{method} /fhir/{'/'.join(parts)} is not served (see /fhir/metadata)", "",
+            "not-supported")])
+
+    def _resource(self, request: FhirRequest, start_response: StartResponse, kind: str,
+                  rest: list[str]) -> Iterable[bytes]:
+        method, rid = request.method, request.request_id
+        search = "ITI-67" if kind == "DocumentReference" else "ITI-66"
+        if rest == ["_search"] and method == "POST":
+            request.query_string = _form(request, self.max_request_bytes)
+            rest = []
+        if method == "GET" and not rest:
+            principal = self._caller(request, search)
+            found = self.reader.find_documents(request, principal) \
+                if kind == "DocumentReference" else self.reader.find_lists(request, principal)
+            return json_answer(start_response, 200, found, rid)
+        if method == "GET":
+            principal = self._caller(request, "read")
+            return json_answer(start_response, 200,
+                               self.reader.read(request, principal, kind, rest[0]), rid)
+        if method == "PATCH" and kind == "DocumentReference":
+            principal = self._caller(request, "ITI-57")
+            patch = request.body(self.max_request_bytes, PATCH_TYPES)
+            updated = self.updater.patch(request, principal, rest[0] if rest else None, patch)
+            return json_answer(start_response, 200, updated, rid)
+        raise FhirError(405, [issue(f"{method} on {kind} is not served (see /fhir/metadata)",
+                                    "", "not-supported")])
+
+
+def _form(request: FhirRequest, limit: int) -> str:
+    """The parameters of a POST _search (application/x-www-form-urlencoded), with the URL's."""
+    environ = request.environ
+    if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != \
+            "application/x-www-form-urlencoded":
+        raise FhirError(415, [issue("POST _search takes application/x-www-form-urlencoded",
+                                    "", "not-supported")])
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise FhirError(400, [issue("Content-Length is not a number", "", "invalid")]) from None
+    if length > min(limit, 8192):
+        raise FhirError(414, [issue("the search is over 8192 bytes", "", "too-costly")])
+    body = environ["wsgi.input"].read(length).decode("latin-1")
+    return "&".join(filter(None, (request.query_string, body)))

@@ -1,0 +1,239 @@
+"""ITI-65 Provide Document Bundle → the repository's provide, the path ITI-41 takes (the same
+CI-SIS metadata profile, CDA checks, signatures, registry and store, all or nothing).
+
+A transaction Bundle holds one SubmissionSet List, one or more DocumentReferences, their
+Binary resources (or attachment.data), optional Folder Lists and relatesTo. It becomes one
+`Submission`: every DocumentReference and Folder a member of the set (HasMember), each Folder
+entry a HasMember folder→document recorded by the set, each relatesTo an association
+(replaces → RPLC, appends → APND, transforms → XFRM, signs → signs) to the registered
+document it names. The answer is the MHD transaction-response Bundle."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+
+from ..model import vocabulary as v
+from ..model.content import Attachment
+from ..model.errors import RegistryFailure
+from ..model.ids import urn_uuid
+from ..model.metadata import Association, DocumentEntry, Folder, Submission
+from ..repository.actor import Repository
+from ..security.principal import Principal
+from .datatypes import Invalid, Json
+from .document_reference import from_fhir
+from .http import binary_url
+from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
+from .outcome import FhirError, from_registry, invalid, issue
+from .profile_rules import (
+    DOCUMENT_REQUIRED,
+    FOLDER_REQUIRED,
+    SUBMISSION_SET_REQUIRED,
+    missing,
+    structure,
+)
+from .vocabulary import RELATES_TO
+
+MAX_ENTRIES = 1000
+
+
+class Provider:
+    def __init__(self, repository: Repository, max_document_bytes: int) -> None:
+        self.repository = repository
+        self.max_document_bytes = max_document_bytes
+
+    def provide(self, body: Any, principal: Principal, base: str) -> Json:
+        if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+            raise FhirError(400, [issue("ITI-65 takes a Bundle", "Bundle", "structure")])
+        entries = body.get("entry") or []
+        if not isinstance(entries, list):
+            raise FhirError(422, [issue("Bundle.entry is a list", "Bundle.entry", "structure")])
+        if len(entries) > MAX_ENTRIES:
+            raise FhirError(413, [issue(f"a Bundle of at most {MAX_ENTRIES} entries",
+                                        "Bundle.entry", "too-costly")])
+        structure(Bundle, _without_payloads(body))
+        if body.get("type") != "transaction":
+            raise FhirError(422, [issue("ITI-65 takes a Bundle of type transaction",
+                                        "Bundle.type", "invalid")])
+        submission, documents, located = _submission(entries, self.max_document_bytes)
+        try:
+            self.repository.provide(submission, documents, principal, [])
+        except RegistryFailure as failure:
+            raise from_registry(failure.errors) from None
+        return {"resourceType": "Bundle", "type": "transaction-response",
+                "link": [{"relation": "self", "url": base}],
+                "entry": [{"response": {"status": "201 Created",
+                                        "location": location(base, entry)}}
+                          for entry in located]}
+
+
+def _without_payloads(body: Json) -> Json:
+    """The Bundle with each document's base64 as a token of the same type: the models check
+    structure and types (a 50 KB document's base64 cost them 4 ms to check); the bytes are
+    decoded, strictly, by _content."""
+    entries = []
+    for entry in body.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("data"), str):
+            entry = {**entry, "resource": {**resource, "data": "AA=="}}
+        elif isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference":
+            contents = [{**c, "attachment": {**c["attachment"], "data": "AA=="}}
+                        if isinstance(c, dict) and isinstance(c.get("attachment"), dict)
+                        and isinstance(c["attachment"].get("data"), str) else c
+                        for c in resource.get("content") or []]
+            entry = {**entry, "resource": {**resource, "content": contents}}
+        entries.append(entry)
+    return {**body, "entry": entries}
+
+
+def location(base: str, where: tuple[str, str]) -> str:
+    kind, ident = where
+    return binary_url(base, ident) if kind == "Binary" else \
+        f"{base}/{kind}/{ident.removeprefix('urn:uuid:')}"
+
+
+def _uuid(entry: Json) -> str:
+    full = entry.get("fullUrl") or ""
+    return full if full.startswith("urn:uuid:") and len(full) == 45 else urn_uuid()
+
+
+def _submission(entries: list[Json], max_bytes: int
+                ) -> tuple[Submission, dict[str, Attachment], list[tuple[str, str]]]:
+    """The Submission, its documents by entryUUID, and where each entry went (answer order)."""
+    by_url: dict[str, str] = {}           # fullUrl → entryUUID
+    binaries: dict[str, Json] = {}        # fullUrl and Binary/<id> → Binary
+    sets, documents, folders, binary_entries = [], [], [], []
+    issues: list[Json] = []
+    for position, entry in enumerate(entries):
+        where = f"Bundle.entry[{position}]"
+        resource = entry.get("resource") or {}
+        kind = resource.get("resourceType")
+        if (entry.get("request") or {}).get("method") != "POST":
+            issues.append(issue("every entry is created (request.method POST)",
+                                f"{where}.request.method", "invalid"))
+        uuid = _uuid(entry)
+        for name in filter(None, (entry.get("fullUrl"),
+                                  f"{kind}/{resource['id']}" if resource.get("id") else "")):
+            by_url[name] = uuid
+        if kind == "Binary":
+            binary_entries.append((position, resource))
+            for name in filter(None, (entry.get("fullUrl"), f"Binary/{resource.get('id')}")):
+                binaries[name] = resource
+        elif kind == "DocumentReference":
+            documents.append((position, uuid, resource))
+        elif kind == "List" and list_kind(resource) == SUBMISSION_SET:
+            sets.append((position, uuid, resource))
+        elif kind == "List" and list_kind(resource) == FOLDER:
+            folders.append((position, uuid, resource))
+        else:
+            issues.append(issue(f"a {kind} has no place in ITI-65 (SubmissionSet and Folder "
+                                "Lists, DocumentReferences, Binaries)", f"{where}.resource",
+                                "invalid"))
+    if len(sets) != 1:
+        issues.append(issue("the Bundle holds exactly one SubmissionSet List",
+                            "Bundle.entry", "required", "XDSRegistryMetadataError"))
+    if not documents:
+        issues.append(issue("the Bundle holds one DocumentReference at least", "Bundle.entry",
+                            "required", "XDSMissingDocumentMetadata"))
+    for position, _, resource in documents:
+        issues += missing(resource, DOCUMENT_REQUIRED, f"Bundle.entry[{position}].resource")
+    for position, _, resource in sets:
+        issues += missing(resource, SUBMISSION_SET_REQUIRED,
+                          f"Bundle.entry[{position}].resource")
+    for position, _, resource in folders:
+        issues += missing(resource, FOLDER_REQUIRED, f"Bundle.entry[{position}].resource")
+    if issues:
+        raise FhirError(422, issues)
+    try:
+        return _build(sets[0], documents, folders, by_url, binaries, binary_entries,
+                      max_bytes)
+    except Invalid as exc:
+        raise invalid(exc) from None
+
+
+def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_bytes):
+    position, set_uuid, set_resource = set_entry
+    package = submission_set_from_fhir(set_resource, set_uuid,
+                                       f"Bundle.entry[{position}].resource")
+    submission = Submission(package, symbolic_ids={})
+    contents: dict[str, Attachment] = {}
+    located = {position: ("List", set_uuid)}
+    owners: dict[int, str] = {}           # id() of a Binary → the uniqueId it carries
+    for position, uuid, resource in documents:
+        where = f"Bundle.entry[{position}].resource"
+        entry = from_fhir(resource, uuid, where)
+        if entry.status != v.APPROVED:
+            raise Invalid("a new document is current", f"{where}.status")
+        entry.logical_id, entry.version = None, None
+        submission.documents.append(entry)
+        contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners)
+        submission.associations.append(_member(set_uuid, uuid, "Original"))
+        submission.associations += _relations(resource, uuid, where)
+        located[position] = ("DocumentReference", uuid)
+    for position, uuid, resource in folders:
+        where = f"Bundle.entry[{position}].resource"
+        folder: Folder = folder_from_fhir(resource, uuid, where)
+        submission.folders.append(folder)
+        submission.associations.append(_member(set_uuid, uuid, None))
+        for index, item in enumerate(resource.get("entry") or []):
+            target = by_url.get(((item.get("item") or {}).get("reference")) or "")
+            if target is None:
+                raise Invalid("a folder's entry names a DocumentReference of the Bundle",
+                              f"{where}.entry[{index}].item")
+            link = _member(uuid, target, None)
+            submission.associations += [link, _member(set_uuid, link.entry_uuid, None)]
+        located[position] = ("List", uuid)
+    for index, item in enumerate(set_resource.get("entry") or []):
+        if ((item.get("item") or {}).get("reference")) not in by_url:
+            raise Invalid("a submission set's entry names a resource of the Bundle",
+                          f"Bundle.entry[{set_entry[0]}].resource.entry[{index}].item")
+    for position, binary in binary_entries:
+        located[position] = ("Binary", owners.get(id(binary), ""))
+    return submission, contents, [located[p] for p in sorted(located)]
+
+
+def _member(source: str, target: str, status: str | None) -> Association:
+    slots = {v.SUBMISSION_SET_STATUS: [status]} if status else {}
+    return Association(urn_uuid(), v.HAS_MEMBER, source, target, slots=slots)
+
+
+def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
+    links = []
+    for index, relation in enumerate(resource.get("relatesTo") or []):
+        code = relation.get("code")
+        if code not in RELATES_TO:
+            raise Invalid(f"relatesTo.code '{code}' is not replaces, appends, transforms or "
+                          "signs", f"{where}.relatesTo[{index}].code")
+        reference = (relation.get("target") or {}).get("reference") or ""
+        tail = reference.rsplit("/", 2)
+        if len(tail) < 2 or tail[-2] != "DocumentReference":
+            raise Invalid("relatesTo.target names a registered DocumentReference/<id>",
+                          f"{where}.relatesTo[{index}].target")
+        links.append(Association(urn_uuid(), RELATES_TO[code], uuid, f"urn:uuid:{tail[-1]}"))
+    return links
+
+
+def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], where: str,
+             max_bytes: int, owners: dict[int, str]) -> Attachment:
+    """The document's bytes: the Binary attachment.url names, or attachment.data."""
+    attachment = resource["content"][0]["attachment"]
+    at = f"{where}.content[0].attachment"
+    if attachment.get("data"):
+        data, at = attachment["data"], f"{at}.data"
+    else:
+        binary = binaries.get(attachment.get("url") or "")
+        if binary is None:
+            raise Invalid("attachment.url must name a Binary of the Bundle (or give data)",
+                          f"{at}.url")
+        data, at = binary.get("data"), "Binary.data"
+        owners[id(binary)] = entry.unique_id
+    if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
+        raise Invalid(f"the document is missing or over {max_bytes} bytes", at)
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("the document is not base64", at) from None
+    return Attachment.from_bytes(raw, entry.mime_type)

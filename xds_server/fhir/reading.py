@@ -1,0 +1,163 @@
+"""The reading transactions: ITI-67 (Find Document References), ITI-66 (Find Document
+Lists), reads by id, ITI-68 (Retrieve Document). Each runs the registry's typed query (or the
+repository's retrieve) with the caller's Principal, as ITI-18 and ITI-43 do, and writes FHIR."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
+
+from ..model.metadata import DocumentEntry, Folder, SubmissionSet
+from ..model.registered import DocumentRecord, Record
+from ..model.stored_queries import (
+    GetDocuments,
+    GetFolderAndContents,
+    GetSubmissionSetAndContents,
+)
+from ..registry.actor import Registry
+from ..repository.actor import DocumentRequest, Repository
+from ..security.principal import Principal
+from .document_reference import to_fhir
+from .forms import FhirForms
+from .http import FhirRequest, binary_url
+from .lists import folder_to_fhir, submission_set_to_fhir
+from .outcome import FhirError, issue, operation_outcome
+from .search import Search, document_search, list_search
+
+ModelObject = Callable[[Record], Any]
+
+
+def not_found(what: str) -> FhirError:
+    """The same answer for what does not exist and what this caller may not see."""
+    return FhirError(404, [issue(f"{what} is not known here", "", "not-found")])
+
+
+class Reader:
+    def __init__(self, registry: Registry, repository: Repository,
+                 model_object: ModelObject) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.model_object = model_object
+        self.forms = FhirForms(model_object)
+
+    def document_reference(self, record: Record, base: str) -> dict:
+        entry: DocumentEntry = self.model_object(record)
+        return to_fhir(entry, binary_url(base, entry.unique_id))
+
+    # --- ITI-67 -----------------------------------------------------------------------------
+
+    def find_documents(self, request: FhirRequest, principal: Principal) -> bytes:
+        """The searchset Bundle as JSON bytes (each resource's text from FhirForms)."""
+        search = document_search(request.query_string)
+        answer = self.registry.query(search.queries[0], principal)
+        records = _held_to(search, answer.result.documents, answer.result.associations)
+        page = records[search.offset:search.offset + search.count]
+        shell = bundle(request, "DocumentReference", [], len(records), search,
+                       [n.context for n in answer.notices])
+        entries = [f'{{"fullUrl":"{request.base}/DocumentReference/'
+                   f'{record.entry_uuid.removeprefix("urn:uuid:")}","resource":'
+                   f'{self.forms.document(record, request.base)},'
+                   '"search":{"mode":"match"}}' for record in page]
+        outcome = [json.dumps(e, ensure_ascii=False) for e in shell.pop("entry")]
+        text = json.dumps(shell, ensure_ascii=False, separators=(",", ":"))
+        return (text[:-1] + ',"entry":[' + ",".join(entries + outcome) + "]}").encode()
+
+    # --- ITI-66 -----------------------------------------------------------------------------
+
+    def find_lists(self, request: FhirRequest, principal: Principal) -> dict:
+        search = list_search(request.query_string)
+        records: list[Record] = []
+        notices: list[str] = []
+        for query in search.queries:
+            answer = self.registry.query(query, principal)
+            records += answer.result.submission_sets + answer.result.folders
+            notices += [n.context for n in answer.notices]
+        page = records[search.offset:search.offset + search.count]
+        return bundle(request, "List", [self.list_resource(r) for r in page], len(records),
+                      search, notices)
+
+    def list_resource(self, record: Record, members: list[str] = ()) -> dict:
+        """A List; searches (ITI-66) leave its members out (List.entry is 0..*: one query
+        per List would multiply the cost of a search), a read lists them."""
+        obj = self.model_object(record)
+        if isinstance(obj, SubmissionSet):
+            return submission_set_to_fhir(obj, list(members))
+        assert isinstance(obj, Folder)
+        return folder_to_fhir(obj, list(members))
+
+    # --- reads by id ------------------------------------------------------------------------
+
+    def read(self, request: FhirRequest, principal: Principal, kind: str,
+             resource_id: str) -> dict:
+        uuid = f"urn:uuid:{resource_id}"
+        if kind == "DocumentReference":
+            found = self.registry.query(GetDocuments(entry_uuids=(uuid,)), principal)
+            if found.result.documents:
+                return self.document_reference(found.result.documents[0], request.base)
+        else:
+            for query in (GetSubmissionSetAndContents(entry_uuids=(uuid,)),
+                          GetFolderAndContents(entry_uuids=(uuid,))):
+                result = self.registry.query(query, principal).result
+                hits = [r for r in result.submission_sets + result.folders
+                        if r.entry_uuid == uuid]
+                if hits:    # a read lists the members this caller sees (List.entry)
+                    members = [f"DocumentReference/{d.entry_uuid.removeprefix('urn:uuid:')}"
+                               for d in result.documents] + \
+                        [f"List/{f.entry_uuid.removeprefix('urn:uuid:')}"
+                         for f in result.folders if f.entry_uuid != uuid]
+                    return self.list_resource(hits[0], members)
+        raise not_found(f"{kind}/{resource_id}")
+
+    # --- ITI-68 -----------------------------------------------------------------------------
+
+    def retrieve(self, principal: Principal, unique_id: str) -> tuple[Any, str]:
+        """(content, mime type) of a document this caller may read, or 404 (also for one
+        they may not read: a refusal says nothing of what exists)."""
+        request = DocumentRequest(self.repository.repository_unique_id, unquote(unique_id))
+        found, _ = self.repository.retrieve([request], principal)
+        if not found:
+            raise not_found(f"Binary/{unique_id}")
+        return found[0].content, found[0].mime_type
+
+
+def _held_to(search: Search, documents: list[DocumentRecord],
+             associations: list) -> list[DocumentRecord]:
+    """A search by id or relation answers for the named patient and statuses only (what
+    FindDocuments would have held it to)."""
+    if not search.patient_id:
+        return documents
+    if search.related_to:
+        related = {a.source for a in associations if a.target == search.related_to}
+        documents = [d for d in documents if d.entry_uuid in related]
+    return [d for d in documents
+            if d.patient_id == search.patient_id and d.status in search.statuses]
+
+
+def bundle(request: FhirRequest, kind: str, resources: list[dict], total: int,
+           search: Search, notices: list[str]) -> dict:
+    """A searchset Bundle of one page, with self/next/previous links (_offset, _count)."""
+    links = [{"relation": "self", "url": _page_url(request, kind, search.offset,
+                                                   search.count)}]
+    if search.offset + search.count < total:
+        links.append({"relation": "next", "url": _page_url(
+            request, kind, search.offset + search.count, search.count)})
+    if search.offset > 0:
+        links.append({"relation": "previous", "url": _page_url(
+            request, kind, max(search.offset - search.count, 0), search.count)})
+    entries = [{"fullUrl": f"{request.base}/{kind}/{r['id']}", "resource": r,
+                "search": {"mode": "match"}} for r in resources]
+    if notices:
+        entries.append({"resource": operation_outcome(
+            [issue(text, "", "informational", severity="information") for text in notices]),
+            "search": {"mode": "outcome"}})
+    return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
+            "entry": entries}
+
+
+def _page_url(request: FhirRequest, kind: str, offset: int, count: int) -> str:
+    params = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+              if k not in ("_offset", "_count")]
+    params += [("_count", str(count)), ("_offset", str(offset))]
+    return f"{request.base}/{kind}?{urlencode(params)}"

@@ -1,0 +1,172 @@
+"""The DMP's updates over FHIR (PDSM4DMP TD3.3a-d): a JSON Patch of a DocumentReference,
+found by id or by `identifier=` (its uniqueId or entryUUID), becomes the ITI-57 operation the
+SOAP side sends, run by the registry actor with the same rules (only the author deletes, what
+the caller does not see they cannot change, …):
+
+| the patch changes | ITI-57 operation |
+|---|---|
+| securityLabel (the visibility codes, N/R/V) | a new metadata version (PreviousVersion) |
+| status → entered-in-error | UpdateAvailabilityStatus Approved → Deleted |
+| extension isArchived → true / false | UpdateAvailabilityStatus to Archived / Approved |
+| anything else | refused (422): the DMP changes nothing else this way |
+
+Choices where the draft IG leaves one (docs/fhir.md): one kind of change per PATCH; a
+securityLabel without an HL7 confidentiality code (N/R/V) keeps the document's (TD3.3a's
+patch replaces securityLabel[0]; the visibility codes are what the patched list holds); the
+update's submission set copies the contentTypeCode, sourceId and authors of the set that
+submitted the document, with a new uniqueId (2.25) and the current time.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from fhir.resources.R4B.documentreference import DocumentReference
+
+from ..model import vocabulary as v
+from ..model.errors import RegistryFailure
+from ..model.ids import random_hex, urn_uuid
+from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
+from ..model.stored_queries import GetDocuments, GetSubmissionSets
+from ..registry.actor import Registry
+from ..security.principal import Principal
+from .datatypes import Invalid, code_of_concept
+from .document_reference import to_fhir
+from .http import FhirRequest, binary_url
+from .json_patch import apply_patch
+from .outcome import FhirError, bad_request, from_registry, invalid, issue
+from .profile_rules import structure
+from .reading import ModelObject, not_found
+from .search import parse_query_string
+from .vocabulary import IS_ARCHIVED
+
+CHANGEABLE = ("securityLabel", "status", "extension")
+HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
+
+
+class Updater:
+    def __init__(self, registry: Registry, model_object: ModelObject) -> None:
+        self.registry = registry
+        self.model_object = model_object
+
+    def patch(self, request: FhirRequest, principal: Principal, resource_id: str | None,
+              patch: Any) -> dict:
+        record = self._target(request, principal, resource_id)
+        entry: DocumentEntry = self.model_object(record)
+        before = to_fhir(entry, binary_url(request.base, entry.unique_id))
+        after = apply_patch(copy.deepcopy(before), patch)
+        structure(DocumentReference, after, "DocumentReference")   # types, before reading
+        changed = [k for k in set(before) | set(after)
+                   if before.get(k) != after.get(k)]
+        refused = [k for k in changed if k not in CHANGEABLE]
+        if refused:
+            raise FhirError(422, [issue(f"{k} cannot be changed by PATCH (securityLabel, "
+                                        "status and isArchived can)", f"DocumentReference.{k}",
+                                        "business-rule", "XDSMetadataUpdateOperationError")
+                                  for k in sorted(refused)])
+        if not changed:
+            return before
+        if len(changed) > 1:
+            raise FhirError(422, [issue("one change per PATCH (securityLabel, status or "
+                                        "isArchived)", "DocumentReference", "business-rule",
+                                        "XDSMetadataUpdateOperationError")])
+        package = self._submission_set(entry, principal)
+        try:
+            if changed == ["securityLabel"]:
+                submission = _new_version(package, entry, after)
+            else:
+                submission = _status_change(package, entry, after)
+        except Invalid as exc:
+            raise invalid(exc) from None
+        try:
+            self.registry.update(submission, principal)
+        except RegistryFailure as failure:
+            raise from_registry(failure.errors) from None
+        latest = self.registry.query(GetDocuments(logical_ids=(
+            entry.logical_id or entry.entry_uuid,)), principal).result.documents
+        current = [d for d in latest if d.status != v.DEPRECATED] or latest
+        if not current:     # deleted: from now on for administrators only (access.py)
+            return after
+        updated = self.model_object(current[-1])
+        return to_fhir(updated, binary_url(request.base, updated.unique_id))
+
+    def _target(self, request: FhirRequest, principal: Principal, resource_id: str | None):
+        if resource_id is not None:
+            query = GetDocuments(entry_uuids=(f"urn:uuid:{resource_id}",))
+        else:
+            params = parse_query_string(request.query_string, frozenset({"identifier"}))
+            values = params.get("identifier") or []
+            if len(values) != 1 or "," in values[0]:
+                raise bad_request("a conditional PATCH names one identifier=system|value",
+                                  "identifier")
+            value = values[0].partition("|")[2] or values[0]
+            query = GetDocuments(entry_uuids=(value,)) if value.startswith("urn:uuid:") \
+                else GetDocuments(unique_ids=(value.removeprefix("urn:oid:"),))
+        found = [d for d in self.registry.query(query, principal).result.documents
+                 if d.status != v.DEPRECATED]
+        if not found:
+            raise not_found("the DocumentReference")
+        if len(found) > 1:
+            raise FhirError(412, [issue("the identifier names several DocumentReferences",
+                                        "identifier", "multiple-matches")])
+        return found[0]
+
+    def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
+        """The update's submission set, after the one that submitted the document."""
+        sets = self.registry.query(GetSubmissionSets(uuids=(entry.entry_uuid,)),
+                                   principal).result.submission_sets
+        original = self.model_object(sets[0]) if sets else None
+        now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+        return SubmissionSet(
+            entry_uuid=urn_uuid(), unique_id=f"2.25.{int(random_hex(), 16)}",
+            patient_id=entry.patient_id, submission_time=now,
+            source_id=original.source_id if original else "",
+            content_type_code=original.content_type_code if original else None,
+            authors=original.authors if original else list(entry.authors))
+
+
+def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
+    codes = [code_of_concept(c, f"DocumentReference.securityLabel[{i}]")
+             for i, c in enumerate(after.get("securityLabel") or [])]
+    if not any(c.scheme == HL7_CONFIDENTIALITY for c in codes):
+        codes = [c for c in entry.confidentiality_codes if c.scheme == HL7_CONFIDENTIALITY] \
+            + codes
+    _check_visibility(codes)
+    version = copy.deepcopy(entry)
+    version.entry_uuid = urn_uuid()
+    version.logical_id = entry.logical_id or entry.entry_uuid
+    version.version = None
+    version.status = v.APPROVED
+    version.confidentiality_codes = codes
+    membership = Association(urn_uuid(), v.HAS_MEMBER, package.entry_uuid, version.entry_uuid,
+                             slots={v.SUBMISSION_SET_STATUS: ["Original"],
+                                    v.PREVIOUS_VERSION: [entry.version or "1"]})
+    return Submission(package, [version], associations=[membership])
+
+
+def _check_visibility(codes: list[Code]) -> None:
+    for position, code in enumerate(codes):
+        if code.scheme == v.VISIBILITY_SYSTEM and code.code not in v.VISIBILITY_CODES:
+            raise Invalid(f"'{code.code}' is not a visibility code of the DMP",
+                          f"DocumentReference.securityLabel[{position}]")
+
+
+def _status_change(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
+    archived = any(e.get("url") == IS_ARCHIVED and e.get("valueBoolean") is True
+                   for e in after.get("extension") or [])
+    status = after.get("status")
+    if status == "entered-in-error" and not archived:
+        new = v.CISIS_DELETED
+    elif status == "current":
+        new = v.CISIS_ARCHIVED if archived else v.APPROVED
+    else:
+        raise Invalid(f"status '{status}' cannot be set by PATCH (entered-in-error deletes; "
+                      "isArchived archives)", "DocumentReference.status")
+    if new == entry.status:
+        raise Invalid("the document already has that status", "DocumentReference.status")
+    change = Association(urn_uuid(), v.UPDATE_AVAILABILITY_STATUS, package.entry_uuid,
+                         entry.entry_uuid, slots={v.ORIGINAL_STATUS: [entry.status],
+                                                  v.NEW_STATUS: [new]})
+    return Submission(package, [], associations=[change])
