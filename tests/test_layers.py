@@ -56,12 +56,19 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     "server": ("__init__", "app", "config", "logs", "serving"),
     "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
             "serving", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
-            "cli_settings"),
-    "cli_settings": ("config",),
-    "cli_audit": ("cli_settings", "model", "security", "store"),
-    "cli_cda": ("cli_settings", "config", "cda", "dsig"),
-    "cli_client": ("model", "consumer", "serving", "xmlsafe", "dsig"),
-    "cli_conformance": ("cli_settings", "conformance", "records", "store"),
+            "cli_settings", "cli_errors", "cli_consumer", "cli_update", "cli_backup"),
+    # how a command fails (one line, an exit status) and shows progress
+    "cli_errors": ("config", "consumer", "store"),
+    "cli_progress": (),
+    "cli_settings": ("config", "cli_errors"),
+    "cli_consumer": ("cli_client", "cli_errors", "cli_progress", "consumer", "model"),
+    "cli_update": ("cli_client", "cli_consumer", "cli_errors", "consumer"),
+    "cli_audit": ("cli_settings", "cli_errors", "model", "security", "store"),
+    "cli_cda": ("cli_settings", "cli_errors", "cli_progress", "config", "cda", "dsig"),
+    "cli_client": ("model", "consumer", "serving", "xmlsafe", "dsig", "cli_errors",
+                   "cli_settings"),
+    "cli_conformance": ("cli_settings", "cli_errors", "cli_client", "cli_progress",
+                        "conformance", "records", "store"),
 }.items()}
 
 # part → libraries it must not import: the actors and the access core know no wire format and

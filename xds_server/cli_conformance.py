@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
 
 
@@ -53,6 +54,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         patient_authority: str, junit_path: Path | None, json_path: Path | None, keep: bool,
         timeout: float, data_dir: str | None, verbose: bool, params: tuple[str, ...]) -> None:
     """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
+    from .cli_client import check_url
     from .conformance import report
     from .conformance.cleanup import clean
     from .conformance.exchange import Endpoints
@@ -60,9 +62,12 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     from .conformance.runner import Runner, reachable
     from .conformance.testkit import discover
 
+    check_url(registry_url, "--registry")
+    if repository_url:
+        check_url(repository_url, "--repository")
     kit, asked = discover([*testkit, *more])
     if not asked:
-        raise click.ClickException("no toolkit test (index.idx or testplan.xml) under "
+        raise Unusable("no toolkit test (index.idx or testplan.xml) under "
                                    + ", ".join(map(str, (*testkit, *more))))
     test_parameters = _test_parameters(params)
     for url in filter(None, (registry_url, repository_url)):

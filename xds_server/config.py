@@ -111,7 +111,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("home_community_id", str, None,
                 "urn:oid: home community id; default a 2.25 OID derived from the data dir"),
     SettingSpec("registry_url", str, "",
-                "remote ITI-42 registry endpoint; empty means the in-process registry"),
+                "remote ITI-42 registry endpoint; empty means the in-process registry; the "
+                "client commands (query, retrieve, update, remove) send to it too"),
+    SettingSpec("repository_url", str, "",
+                "client commands (submit, retrieve, remove): the repository endpoint; empty: "
+                "server_url's"),
+    SettingSpec("server_url", str, "",
+                "client commands: the server's base URL (its /xds/registry and "
+                "/xds/repository); empty: http://127.0.0.1:8080"),
     SettingSpec("max_request_bytes", int, 64 * MIB, "largest HTTP request body accepted"),
     SettingSpec("max_document_bytes", int, 64 * MIB, "largest single document accepted"),
     SettingSpec("spool_threshold_bytes", int, 1 * MIB,
@@ -204,6 +211,8 @@ class Settings:
     repository_unique_id: str
     home_community_id: str
     registry_url: str
+    repository_url: str
+    server_url: str
     max_request_bytes: int
     max_document_bytes: int
     spool_threshold_bytes: int

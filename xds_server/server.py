@@ -46,6 +46,23 @@ class _Gunicorn(BaseApplication):
         return create_app(self._settings)
 
 
+def posture(settings: Settings) -> list[tuple[int, str]]:
+    """What a test platform relaxes, said at start-up (WARNING: not for real patients)."""
+    relaxed = []
+    if settings.security == "none":
+        relaxed.append("security none: callers are not authenticated, every call acts as the "
+                       "system (XDS_SECURITY=vihf asks for a signed VIHF)")
+    if settings.accept_test_ins:
+        relaxed.append("test INS accepted (XDS_ACCEPT_TEST_INS=true)")
+    if settings.profile == "cisis" and not settings.require_submission_signature:
+        relaxed.append("submission sets need no signature "
+                       "(XDS_REQUIRE_SUBMISSION_SIGNATURE=false)")
+    if not relaxed:
+        return [(logging.INFO, "security: signed VIHF required"
+                 if settings.security == "vihf" else "security: none")]
+    return [(logging.WARNING, "test platform: " + "; ".join(relaxed))]
+
+
 def _child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
@@ -60,6 +77,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         settings.blob_dir, settings.repository_unique_id,
         settings.registry_url or "in-process",
         f"HTTPS, client certificates {settings.client_cert}" if settings.certfile else "HTTP")
+    for level, line in posture(settings):
+        logging.getLogger("xds_server").log(level, "%s", line)
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
