@@ -39,6 +39,8 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier")],
     "patient close": [(["1^^^&1.2.3&ISO"], {}, 1, "no open record for 1^^^&1.2.3&ISO"),
                       (["garbage"], {}, 2, "is not a CX identifier")],
+    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 1, "no empty record for patient 1^^^&1.2.3&ISO"),
+                       (["1^^^&1.2.3"], {}, 2, "is not a CX identifier")],
     "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL")],
     "submit": [([str(SAMPLE), "--patient", INS, "--repository", "notaurl"], {}, 2,
                 "'notaurl' is not an http(s) URL"),
@@ -171,3 +173,18 @@ def test_an_unexpected_failure_is_one_line_unless_debugging(tmp_path, monkeypatc
     assert "XDS_DEBUG=1" in result.output
     debugging = CliRunner().invoke(main, ["query", "--patient", INS], env={"XDS_DEBUG": "1"})
     assert isinstance(debugging.exception, RuntimeError)
+
+
+def test_a_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    """Long commands draw a bar on a terminal's stderr; piped, they print their lines only."""
+    from xds_server import cli_progress
+
+    for terminal in (True, False):
+        monkeypatch.setattr(cli_progress, "_interactive", lambda on=terminal: on)
+        with cli_progress.progress(3, "submitting", "document") as bar:
+            for name in ("a", "b", "c"):
+                bar.say(f"sent {name}")
+                bar.advance()
+        out, err = capsys.readouterr()
+        assert out.splitlines() == ["sent a", "sent b", "sent c"]
+        assert ("submitting" in err and "/3" in err) if terminal else err == ""

@@ -182,6 +182,24 @@ def patient_close(ctx: click.Context, patient_id: str, data_dir: str | None) -> 
     click.echo(f"closed: {patient_key(patient_id)}")
 
 
+@patient.command("forget")
+@click.argument("patient_id")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def patient_forget(ctx: click.Context, patient_id: str, data_dir: str | None) -> None:
+    """Delete a record that holds no document (a test patient); its audit trail stays."""
+    from .model.hl7 import patient_key
+    from .records.actor import UnknownRecord
+
+    _check_patient_id(patient_id)
+    with _records(ctx, data_dir) as records:
+        try:
+            records.forget(patient_id)
+        except UnknownRecord as exc:
+            raise Refused(str(exc)) from None
+    click.echo(f"forgotten: {patient_key(patient_id)}")
+
+
 @patient.command("list")
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.pass_context

@@ -126,12 +126,14 @@ def kit() -> None:
 @click.pass_context
 def kit_install(ctx: click.Context, source: str, data_dir: str | None) -> None:
     """Install the kit into DATA_DIR/kit; the server validates with it from its next start."""
-    from .cda.kit import KitError, install_kit
+    from .cda.kit import INSTALL_STEPS, KitError, install_kit
+    from .cli_progress import progress
 
     settings = _settings(ctx, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        summary = install_kit(Path(source), settings.kit_dir)
+        with progress(INSTALL_STEPS, "installing the kit", "step") as bar:
+            summary = install_kit(Path(source), settings.kit_dir, lambda _: bar.advance())
     except KitError as exc:
         raise Unusable(str(exc)) from None
     click.echo(f"installed {source} into {summary.target}: {summary.schematrons} schematron "

@@ -55,10 +55,11 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         timeout: float, data_dir: str | None, verbose: bool, params: tuple[str, ...]) -> None:
     """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
     from .cli_client import check_url
+    from .cli_progress import progress
     from .conformance import report
-    from .conformance.cleanup import clean
     from .conformance.exchange import Endpoints
     from .conformance.patients import Patients, command_feed
+    from .conformance.preflight import preflight
     from .conformance.runner import Runner, reachable
     from .conformance.testkit import discover
 
@@ -79,16 +80,26 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         endpoints = Endpoints(registry_url, repository_url, timeout)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    feed = None
+    feed = forget = None
     if patient_feed == "cli":
-        feed = _database_feed(ctx, data_dir)
+        records = _database_records(ctx, data_dir)
+        feed, forget = records.open, records.forget
     elif patient_feed != "none":
         feed = command_feed(patient_feed)
-    patients = Patients(feed, patient_authority)
+    patients = Patients(feed, patient_authority, forget)
+    checked = preflight(endpoints, patients)
+    if checked.stop:
+        _finish(endpoints, patients, set(), keep)
+        click.echo(f"conformance: {checked.stop}; nothing was run", err=True)
+        ctx.exit(2)
     runner = Runner(kit, endpoints, patients, test_parameters)
-    outcome = runner.run(asked)
+    if checked.note:
+        runner.outcome.notes.append(checked.note)
+    with progress(None, "conformance", "step") as bar:
+        runner.on_row = lambda row: bar.advance()
+        outcome = runner.run(asked)
     if not keep and not outcome.aborted:
-        outcome.notes.append(clean(endpoints, patients.allocated, runner.provided))
+        outcome.notes += _finish(endpoints, patients, runner.provided, keep)
     click.echo(report.table(outcome, verbose))
     if junit_path:
         report.junit(outcome, junit_path)
@@ -114,10 +125,21 @@ def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def _database_feed(ctx: click.Context, data_dir: str | None):
-    """Open the record the way `xds-server patient add` does, on this server's database."""
+def _finish(endpoints, patients, provided: set[str], keep: bool) -> list[str]:
+    """Remove what the run registered, then the records of the patients it fed."""
+    from .conformance.cleanup import clean
+
+    if keep:
+        return []
+    return [line for line in (clean(endpoints, patients.allocated, provided),
+                              patients.forget_fed()) if line]
+
+
+def _database_records(ctx: click.Context, data_dir: str | None):
+    """The records actor on this server's database: the feed opens a record the way
+    `xds-server patient add` does, and forgets it once the run's data is removed."""
     from .records.actor import Records
     from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    return Records(Database.from_url(settings.database_url)).open
+    return Records(Database.from_url(settings.database_url))

@@ -21,7 +21,7 @@ class Progress:
 
         self._tqdm = tqdm
         self._bar = tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr,
-                         disable=None if _interactive() else True, leave=False,
+                         disable=not _interactive(), leave=False,
                          dynamic_ncols=True)
 
     def advance(self, count: int = 1) -> None:
