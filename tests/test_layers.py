@@ -60,6 +60,7 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # how a command fails (one line, an exit status) and shows progress
     "cli_errors": ("config", "consumer", "store"),
     "cli_progress": (),
+    "cli_backup": ("__init__", "cli_errors", "cli_progress", "cli_settings", "config", "store"),
     "cli_settings": ("config", "cli_errors"),
     "cli_consumer": ("cli_client", "cli_errors", "cli_progress", "consumer", "model"),
     "cli_update": ("cli_client", "cli_consumer", "cli_errors", "consumer"),

@@ -84,9 +84,12 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
 
 
 def _upgrade_database(settings: Settings) -> None:
+    """The schema brought to the current one, and the installation's identity kept (once)."""
+    from .config import keep_identity
     from .store.database import make_engine
     from .store.schema import migrate
 
+    keep_identity(settings)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -223,13 +226,14 @@ def show_config(ctx: click.Context, data_dir: str | None) -> None:
 
 def _register_commands() -> None:
     from .cli_audit import audit
+    from .cli_backup import backup, restore
     from .cli_cda import kit, validate
     from .cli_conformance import conformance
     from .cli_consumer import query, retrieve, submit
     from .cli_update import remove, update
 
     for command in (submit, query, retrieve, update, remove, validate, kit, audit,
-                    conformance):
+                    conformance, backup, restore):
         main.add_command(command)
 
 
