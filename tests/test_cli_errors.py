@@ -152,6 +152,19 @@ def test_serve_without_its_settings_says_which(env, words, tmp_path):
     _one_error_line(done.stderr, words)
 
 
+def test_serve_on_a_port_in_use_says_so_at_once(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run("serve", "--port", str(port), cwd=tmp_path,
+                    env={"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe"})
+    assert done.returncode == 2
+    _one_error_line(done.stderr, f"cannot listen on 127.0.0.1:{port}: Address already in use")
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["submit", str(SAMPLE), "--patient", INS, "--repository", "notaurl"], "notaurl"),
     (["retrieve", "1.2.3", "--out", "/nonexistent/x"], "/nonexistent does not exist"),

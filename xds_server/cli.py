@@ -65,6 +65,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     elif settings.client_cert != "none":
         raise click.UsageError("--client-cert (XDS_CLIENT_CERT) needs HTTPS: give --certfile "
                                "and --keyfile")
+    _check_port_free(host, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
@@ -72,6 +73,20 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
     run_gunicorn(settings, host, port, workers)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Said at once, not after gunicorn's five retries."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise Unusable(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another "
+                       "server there? give --port, or --host)") from None
 
 
 def _prepare_multiprocess_metrics(directory: Path) -> None:
