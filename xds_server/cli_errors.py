@@ -97,6 +97,12 @@ def describe(exc: Exception) -> str:
             "for the details and report them)")
 
 
+def _broken_pipe(exc: Exception) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
 class GuardedGroup(click.Group):
     """The top-level group: whatever a subcommand raises ends as one line and status 2."""
 
@@ -106,6 +112,6 @@ class GuardedGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
-            if os.environ.get("XDS_DEBUG"):
-                raise
+            if os.environ.get("XDS_DEBUG") or _broken_pipe(exc):
+                raise       # click itself ends quietly on a closed pipe (`| head`)
             raise Unusable(describe(exc)) from None

@@ -131,7 +131,11 @@ def backup(database_url: str, documents_root: Path, kit_dir: Path, out: Path,
     store = FilesystemDocumentStore(documents_root)
     if dialect == "sqlite":
         copy = out / "database" / "registry.sqlite3"
-        source = sqlite3.connect(_sqlite_path(database_url), timeout=30)
+        path = _sqlite_path(database_url)
+        if not path.is_file():
+            raise BackupError(f"no database at {path}: is this the installation's data "
+                              "directory (--data-dir, XDS_DATA_DIR, XDS_DATABASE_URL)?")
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         target = sqlite3.connect(copy)
         try:
             source.backup(target)            # one consistent state, writers go on meanwhile
@@ -156,8 +160,14 @@ def backup(database_url: str, documents_root: Path, kit_dir: Path, out: Path,
 
 
 def _revision_sqlite(connection: sqlite3.Connection) -> str:
-    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else ""
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    if not row:
+        raise BackupError("the database has no xds-server schema: nothing to back up "
+                          "(run `xds-server db upgrade` or start the server once)")
+    return row[0]
 
 
 def _table_names() -> list[str]:
