@@ -19,6 +19,7 @@ import pytest
 from xds_server.config import IDENTITY_FILE, _oid_for, load_settings
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.transport import SoapClient, TransportError
+from xds_server.store.documents import MIME_TYPE_XATTR
 
 from .conftest import DATABASES, database_for, start_server, stop_server
 from .crash import open_patient_at, provide_one
@@ -103,6 +104,10 @@ def test_a_backup_under_load_restores_every_acknowledged_document(kind, tmp_path
                     env=restored_env)
         assert back.returncode == 0, back.stderr
         assert repository_id in back.stdout
+        stored = [p for p in (restored_dir / "documents").glob("??/??/*") if p.is_file()]
+        assert len(stored) >= len(before)
+        if _has_user_xattrs(restored_dir):        # the mime type is back beside the bytes
+            assert {os.getxattr(p, MIME_TYPE_XATTR) for p in stored} == {b"text/plain"}
         process, url, _ = start_server(restored_dir, restored_env, workers=1)
         try:
             assert load_settings({"data_dir": str(restored_dir)},
@@ -116,6 +121,18 @@ def test_a_backup_under_load_restores_every_acknowledged_document(kind, tmp_path
             assert len(registered) >= len(before)
         finally:
             stop_server(process)
+
+
+def _has_user_xattrs(directory: Path) -> bool:
+    probe = directory / ".xattr-probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
 
 
 def _registered(database_url: str, patient: str) -> set[str]:
