@@ -89,7 +89,10 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "conformance run": [(["--nist-testkit", str(ROOT / "docs"), "--registry", DOWN], {}, 2,
                          "no toolkit test"),
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", "notaurl"], {},
-                         2, "notaurl")],
+                         2, "notaurl"),
+                        (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
+                          "--junit", "/nonexistent/junit.xml"], {}, 2,
+                         "cannot write /nonexistent/junit.xml")],
 }
 
 

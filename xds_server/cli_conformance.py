@@ -10,8 +10,13 @@ from pathlib import Path
 
 import click
 
-from .cli_errors import Unusable
+from .cli_errors import Unusable, writable_file
 from .cli_settings import command_settings as _settings
+
+
+def _writable_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A report file checked before the run, not after it."""
+    return None if value is None else Path(writable_file(ctx, param, value))
 
 
 @click.group()
@@ -35,10 +40,9 @@ def conformance() -> None:
                    "{patient} is replaced")
 @click.option("--patient-authority", default="1.3.6.1.4.1.21367.13.20.1000", show_default=True,
               help="assigning authority OID of the test patients")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", callback=_writable_path,
               help="write a JUnit XML report")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="write a JSON report")
+@click.option("--json", "json_path", callback=_writable_path, help="write a JSON report")
 @click.option("--keep", is_flag=True, help="leave what the run registered (no cleanup)")
 @click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
 @click.option("--data-dir", type=click.Path(file_okay=False),
