@@ -179,8 +179,8 @@ class _Sender:
         reply = self.repository.call(PROVIDE, payload, binaries=binaries, mtom=not self.inline)
         warnings = report_registry_reply(reply)
         return [*((f"warning: {w}", True) for w in warnings),
-                *((f"{d.unique_id}  {d.title}  ({d.mime_type})  "
-                   f"{paths.get(d.entry_uuid, 'signature')}", False)
+                *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
+                   + (f"  {paths[d.entry_uuid]}" if d.entry_uuid in paths else ""), False)
                   for d in submission.documents)]
 
     def _replaced_entries(self, files: list[Path]) -> dict[str, str]:
