@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from .records.actor import Records
 
 
-@click.group(cls=GuardedGroup)
+@click.group(cls=GuardedGroup, epilog="Exit status: 0 done, 1 refused or invalid, 2 usage or "
+             "environment (settings, network, files, database). A failure is one line; "
+             "XDS_DEBUG=1 shows the traceback.")
 @click.version_option(__version__, prog_name="xds-server")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML settings file (default $XDS_CONFIG, else ./xds-server.toml if present)")
