@@ -97,6 +97,12 @@ def test_the_secured_walkthrough_runs_as_written(scratch):
                            "'285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH' --cacert ca.pem "
                            f"--server https://127.0.0.1:{port} || echo status=$?", scratch, {})
         assert "status=1" in anonymous.stdout and "InvalidSecurity" in anonymous.stderr
+        untrusted = _shell(". .venv/bin/activate\nxds-server query --patient "
+                           "'285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH' "
+                           f"--server https://127.0.0.1:{port} || echo status=$?", scratch, {})
+        assert "status=2" in untrusted.stdout
+        assert "certificate is not trusted" in untrusted.stderr and "--cacert" in \
+            untrusted.stderr
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

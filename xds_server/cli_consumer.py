@@ -31,14 +31,19 @@ def check_patient(ctx: click.Context | None, param: click.Parameter | None,
 
 def _check_statuses(ctx: click.Context, param: click.Parameter,
                     values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each status by its name (any case) or its URN; the URN is what is sent."""
     from .consumer.registered import STATUS_NAMES
 
+    by_name = {name.lower(): urn for name, urn in STATUS_NAMES.items()}
+    checked = []
     for value in values:
-        if value not in STATUS_NAMES and value not in STATUS_NAMES.values():
+        urn = value if value in STATUS_NAMES.values() else by_name.get(value.lower())
+        if urn is None:
             raise click.BadParameter(f"{value!r} is not an availability status: one of "
                                      f"{', '.join(FIND_STATUSES)}, or its full URN",
                                      ctx=ctx, param=param)
-    return values
+        checked.append(urn)
+    return tuple(checked)
 
 
 def parse_code(ctx: click.Context | None, param: click.Parameter | None, value):

@@ -57,7 +57,22 @@ def _config(exc: Exception) -> str:
 
 
 def _transport(exc: Exception) -> str:
-    text = str(exc)
+    """What went wrong on the way to the server, and the option that fixes it."""
+    import socket
+    import ssl
+
+    text, cause = str(exc), exc.__cause__
+    where = text.split(": ", 1)[0].removeprefix("cannot reach ")
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (f"{where}: the server's certificate is not trusted "
+                f"({cause.verify_message}): give the authority that signed it with --cacert")
+    if isinstance(cause, ssl.SSLError):
+        return (f"{where}: the TLS handshake failed ({cause.reason or cause}): the server may "
+                "ask for a client certificate (--cert and --key)")
+    if isinstance(cause, socket.gaierror):
+        return f"{where}: unknown host ({cause.strerror}): check --server or XDS_SERVER_URL"
+    if isinstance(cause, TimeoutError):
+        return f"{where}: no answer in time: is the server overloaded or the address wrong?"
     if text.startswith("cannot reach"):
         return (f"{text}; is the server running? Give its address with --server URL "
                 "(or XDS_SERVER_URL), or --registry/--repository")
