@@ -46,7 +46,7 @@ def _check_statuses(ctx: click.Context, param: click.Parameter,
     return tuple(checked)
 
 
-def parse_code(ctx: click.Context | None, param: click.Parameter | None, value):
+def code_option(ctx: click.Context | None, param: click.Parameter | None, value):
     """code^^scheme[^^display], one value or several."""
     from .consumer.sources import parse_code as parse
 
@@ -104,11 +104,11 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
                    "files go in one submission set")
 @click.option("--pattern", default="*.xml", show_default=True,
               help="the files of a directory that are sent")
-@click.option("--class", "class_code", callback=parse_code,
+@click.option("--class", "class_code", callback=code_option,
               help="classCode as code^^scheme[^^display]")
-@click.option("--type", "type_code", callback=parse_code,
+@click.option("--type", "type_code", callback=code_option,
               help="typeCode (default: the CDA's code)")
-@click.option("--format", "format_code", callback=parse_code, help="formatCode")
+@click.option("--format", "format_code", callback=code_option, help="formatCode")
 @click.option("--title", help="title (default: the CDA's title, else the file name)")
 @click.option("--author", help="author person (XCN)")
 @click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
@@ -208,7 +208,7 @@ class _Sender:
 @click.option("--status", "statuses", multiple=True, default=("Approved",), show_default=True,
               callback=_check_statuses,
               help=f"{', '.join(FIND_STATUSES)}, or a full status URN; repeat for several")
-@click.option("--class", "class_codes", multiple=True, callback=parse_code,
+@click.option("--class", "class_codes", multiple=True, callback=code_option,
               help="classCode code^^scheme (OR)")
 @click.option("--json", "as_json", is_flag=True,
               help="one JSON array of the documents, every column and their ids")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from .cli_client import Connection, client_options
-from .cli_consumer import check_patient, parse_code, registry_problems, report_registry_reply
+from .cli_consumer import check_patient, code_option, registry_problems, report_registry_reply
 from .cli_errors import Refused
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
@@ -92,7 +92,7 @@ _visibility_command("unmask", "Show a masked document again", adding=False)
 @click.argument("unique_id")
 @click.option("--title", help="the new title")
 @click.option("--comments", help="the new comments")
-@click.option("--confidentiality", callback=parse_code,
+@click.option("--confidentiality", callback=code_option,
               help="the new confidentiality code, code^^scheme (N, R or V of "
                    "2.16.840.1.113883.5.25); the visibility codes are kept")
 @_PATIENT
