@@ -144,7 +144,9 @@ def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None)
 @pytest.mark.parametrize(("env", "words"), [
     ({"XDS_SECURITY": "vihf", "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"},
      "XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS"),
-    ({}, "needs XDS_SIGNATURE_TRUSTED_CERTS"),
+    ({}, "XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS"),      # the cisis defaults
+    ({"XDS_SECURITY": "none"}, "XDS_REQUIRE_SUBMISSION_SIGNATURE=true (the default in the "
+     "cisis profile) needs XDS_SIGNATURE_TRUSTED_CERTS"),
     ({"XDS_PROFILE": "fr"}, "profile from XDS_PROFILE: expected one of cisis, ihe"),
 ])
 def test_serve_without_its_settings_says_which(env, words, tmp_path):
@@ -153,6 +155,7 @@ def test_serve_without_its_settings_says_which(env, words, tmp_path):
                 env={"XDS_DATA_DIR": str(tmp_path / "var"), **env})
     assert done.returncode == 2
     _one_error_line(done.stderr, words)
+    assert not (tmp_path / "var").exists()          # said before anything was made
 
 
 def test_serve_on_a_port_in_use_says_so_at_once(tmp_path):

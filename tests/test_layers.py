@@ -55,7 +55,7 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
             "dmp", "consumer", "ops"),
     "server": ("__init__", "app", "config", "logs", "serving"),
     "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
-            "serving", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
+            "serving", "security", "dsig", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
             "cli_settings", "cli_errors", "cli_consumer", "cli_update", "cli_backup"),
     # how a command fails (one line, an exit status) and shows progress
     "cli_errors": ("config", "consumer", "store"),

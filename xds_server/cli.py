@@ -55,6 +55,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     """Start the SOAP endpoints, /health and /metrics under gunicorn (HTTP or HTTPS)."""
     settings = _settings(ctx, data_dir=data_dir, certfile=certfile, keyfile=keyfile,
                          ca_certs=ca_certs, client_cert=client_cert)
+    _check_trust(settings)          # a setting that cannot work is said before anything is made
     if settings.certfile:
         from .config import ConfigError
         from .serving.tls import server_context
@@ -75,6 +76,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     from .server import run_gunicorn  # after the metrics directory is in the environment
 
     run_gunicorn(settings, host, port, workers)
+
+
+def _check_trust(settings: Settings) -> None:
+    """The authorities the application will need (ConfigError), loaded once here: imported
+    without the application, which would import prometheus_client too early."""
+    from .dsig.check import signature_checks
+    from .security.authentication import verifier_for
+
+    verifier_for(settings)
+    signature_checks(settings)
 
 
 def _check_port_free(host: str, port: int) -> None:
