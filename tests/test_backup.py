@@ -19,7 +19,13 @@ import pytest
 from xds_server.config import IDENTITY_FILE, _oid_for, load_settings
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.transport import SoapClient, TransportError
-from xds_server.store.documents import MIME_TYPE_XATTR
+from xds_server.model.content import Attachment
+from xds_server.model.held import HeldDocument
+from xds_server.store import repository_store
+from xds_server.store.backup import BackupError, backup, restore
+from xds_server.store.database import Database, make_engine
+from xds_server.store.documents import MIME_TYPE_XATTR, FilesystemDocumentStore
+from xds_server.store.schema import migrate
 
 from .conftest import DATABASES, database_for, start_server, stop_server
 from .crash import open_patient_at, provide_one
@@ -138,7 +144,6 @@ def _has_user_xattrs(directory: Path) -> bool:
 def _registered(database_url: str, patient: str) -> set[str]:
     from sqlalchemy import select
 
-    from xds_server.store.database import make_engine
     from xds_server.store.tables import document_entries
 
     engine = make_engine(database_url)
@@ -191,3 +196,60 @@ def test_restore_refuses_a_data_directory_in_use(tmp_path):
     other = _cli("restore", str(backup), env={"XDS_DATA_DIR": str(tmp_path / "new"),
                                               "XDS_REPOSITORY_UNIQUE_ID": "1.2.3"})
     assert other.returncode == 2 and "registered under" in other.stderr
+
+
+def _held_store(database_url: str, root: Path) -> FilesystemDocumentStore:
+    """Three committed documents: one in place, one whose rename is still pending (its file
+    in staging), one whose file is gone (removed after the snapshot would have been taken)."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    engine.dispose()
+    store = FilesystemDocumentStore(root)
+    held = []
+    for name in ("placed", "staged", "removed"):
+        data = f"the {name} document\n".encode()
+        staged = store.stage(f"1.2.3.{len(held) + 1}", Attachment.from_bytes(data, "text/plain"),
+                             "text/plain")
+        if name == "placed":
+            store.commit(staged)
+        elif name == "removed":
+            store.discard(staged)
+        held.append(HeldDocument(f"1.2.3.{len(held) + 1}", staged.key, staged.size,
+                                 staged.sha1, "text/plain"))
+    database = Database.from_url(database_url)
+    with database.transaction() as uow:
+        repository_store.add_documents(uow, held)
+    database.dispose()
+    return store
+
+
+def test_a_backup_takes_pending_renames_and_leaves_out_what_was_removed(database_url, tmp_path):
+    store = _held_store(database_url, tmp_path / "site" / "documents")
+    with database_for("sqlite" if database_url.startswith("sqlite") else "postgresql",
+                      tmp_path / "restored") as restored_url:
+        manifest = backup(database_url, store.root, tmp_path / "no-kit", tmp_path / "backup",
+                          {"repository_unique_id": "1.2.3", "home_community_id": "urn:oid:1.2"},
+                          "test")
+        assert manifest.documents == 2 and manifest.removed_during_backup == ["1.2.3.3"]
+        restore(tmp_path / "backup", restored_url, tmp_path / "restored" / "documents",
+                tmp_path / "restored" / "kit")
+        again = FilesystemDocumentStore(tmp_path / "restored" / "documents")
+        assert again.open("1.2.3.1").read_bytes() == b"the placed document\n"
+        assert again.open("1.2.3.2").read_bytes() == b"the staged document\n"
+        database = Database.from_url(restored_url)
+        with database.reading() as uow:
+            rows = repository_store.documents(uow, ["1.2.3.1", "1.2.3.2", "1.2.3.3"])
+        database.dispose()
+        assert sorted(rows) == ["1.2.3.1", "1.2.3.2"]   # no row without its bytes
+
+
+def test_a_damaged_backup_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'site' / 'registry.sqlite3'}"
+    store = _held_store(url, tmp_path / "site" / "documents")
+    backup(url, store.root, tmp_path / "no-kit", tmp_path / "backup",
+           {"repository_unique_id": "1.2.3", "home_community_id": "urn:oid:1.2"}, "test")
+    copied = next((tmp_path / "backup" / "documents").glob("??/??/*"))
+    copied.write_bytes(copied.read_bytes().upper())
+    with pytest.raises(BackupError, match="the backup is damaged"):
+        restore(tmp_path / "backup", f"sqlite:///{tmp_path / 'new' / 'r.sqlite3'}",
+                tmp_path / "new" / "documents", tmp_path / "new" / "kit")
