@@ -113,3 +113,12 @@ def test_remove_takes_bytes_versions_and_links(platform, tmp_path):
     fetched = _cli(platform, "retrieve", LAB_RPLC, "--out", str(tmp_path / "x.xml"),
                    "--repository-id", "1.2.3")
     assert fetched.returncode == 1 and not (tmp_path / "x.xml").exists()
+
+
+def test_a_replacement_in_the_set_of_what_it_replaces_is_explained(platform):
+    files = [str(SAMPLES / "CR-BIO_glycemie-creatinine.xml"),
+             str(SAMPLES / "CR-BIO_glycemie-creatinine_RPLC.xml")]
+    done = _cli(platform, "submit", *files, "--patient", INS)
+    assert done.returncode == 1
+    assert f"a document replaces {LAB}, which is in the same submission" in done.stderr
+    assert "--each" in done.stderr

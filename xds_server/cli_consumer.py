@@ -188,13 +188,27 @@ class _Sender:
                    + (f"  {paths[d.entry_uuid]}" if d.entry_uuid in paths else ""), False)
                   for d in submission.documents)]
 
+    @staticmethod
+    def _unique_ids_of(files: list[Path]) -> set[str]:
+        """The uniqueIds the files' own CDA headers give them."""
+        from .consumer.sources import SourceOptions, document_for_file
+
+        return {document_for_file(f, "", SourceOptions()).unique_id for f in files}
+
     def _replaced_entries(self, files: list[Path]) -> dict[str, str]:
         """uniqueId → entryUUID of every registered document the CDAs say they replace."""
         from .consumer.queries import registered_entry
         from .consumer.sources import replaced_unique_ids
 
         found = {}
-        for unique_id in sorted({u for f in files for u in replaced_unique_ids(f)}):
+        wanted = sorted({u for f in files for u in replaced_unique_ids(f)})
+        own = self._unique_ids_of(files) if wanted and len(files) > 1 else set()
+        for unique_id in wanted:
+            if unique_id in own:
+                raise Refused(f"a document replaces {unique_id}, which is in the same "
+                              "submission: a replacement must follow the registration of what "
+                              "it replaces (give a directory, or --each: one submission per "
+                              "file, in order)")
             try:
                 found[unique_id] = registered_entry(self.registry(), unique_id).get("id")
             except LookupError as exc:
