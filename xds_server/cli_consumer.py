@@ -135,17 +135,23 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
         for line, warning in send([*files]):
             click.echo(line, err=warning)
         return
-    refused = 0
+    from .consumer.transport import TransportError
+
+    refused = sent = 0
     with progress(len(files), "submitting", "document") as bar:
         for path in files:
             try:
                 for line, warning in send([path]):
                     bar.say(line, err=warning)
+                sent += 1
             except Refused as exc:
                 refused += 1
                 bar.say(f"refused: {path}: {exc.message}", err=True)
+            except TransportError:          # the server went away: what was done, then why
+                click.echo(f"{sent} submitted, {refused} refused, stopped at {path}")
+                raise
             bar.advance()
-    click.echo(f"{len(files) - refused} submitted, {refused} refused")
+    click.echo(f"{sent} submitted, {refused} refused")
     if refused:
         raise click.exceptions.Exit(1)
 
