@@ -122,3 +122,32 @@ def test_a_replacement_in_the_set_of_what_it_replaces_is_explained(platform):
     assert done.returncode == 1
     assert f"a document replaces {LAB}, which is in the same submission" in done.stderr
     assert "--each" in done.stderr
+
+
+def test_remove_leaves_a_set_that_still_holds_documents(tmp_path):
+    """Removing one of two documents of a set keeps the set (ITI-62 would refuse to leave it
+    empty, so removing the second takes the set too)."""
+    data_dir = tmp_path / "var"
+    process, url, _ = start_server(data_dir, {"XDS_PROFILE": "ihe"}, workers=1)
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
+    patient = "IHE1^^^&1.2.3.4.5&ISO"
+    try:
+        assert _cli(env, "patient", "add", patient).returncode == 0
+        files = []
+        for name in ("first", "second"):
+            files.append(tmp_path / f"{name}.txt")
+            files[-1].write_text(f"the {name} note\n")
+        sent = _cli(env, "submit", *map(str, files), "--patient", patient)
+        assert sent.returncode == 0, sent.stderr
+        first, second = [line.split()[0] for line in sent.stdout.splitlines()]
+        done = _cli(env, "remove", first)
+        assert done.returncode == 0, done.stderr
+        kept = _cli(env, "retrieve", second, "--out", str(tmp_path / "second.out"))
+        assert kept.returncode == 0 and (tmp_path / "second.out").read_text() == \
+            "the second note\n"
+        last = _cli(env, "remove", second)
+        assert last.returncode == 0, last.stderr
+        assert "removed from the registry: 3 object(s)" in last.stdout   # entry, link, set
+        assert _cli(env, "patient", "forget", patient).returncode == 0   # nothing left
+    finally:
+        stop_server(process)

@@ -13,6 +13,7 @@ from ..ebxml.actions import ITI_57, ITI_62
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
 from ..model.metadata import Code, DocumentEntry, Submission, SubmissionSet
+from ..model.stored_queries import GetSubmissionSets
 from .metadata import new_oid, new_version, status_update, submit_objects_request
 from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
 from .registered import document_entries
@@ -119,28 +120,32 @@ def _versions(registry: SoapClient, entry: DocumentEntry) -> set[str]:
     return found | {entry.entry_uuid}
 
 
+def _submission_sets(registry: SoapClient, ids: set[str]) -> set[str]:
+    """The submission sets holding any of `ids` (GetSubmissionSets: folders are not sets)."""
+    reply = registry.call(STORED_QUERY, adhoc_query(
+        GetSubmissionSets.ID, {"$uuid": sorted(ids), "$MetadataLevel": 2}))
+    return set() if reply.payload is None else \
+        {e.get("id") or "" for e in reply.payload.iter(rim("RegistryPackage"))}
+
+
 def removal_closure(registry: SoapClient, entries: list[DocumentEntry]) -> set[str]:
     """What one ITI-62 must name to remove `entries` whole: every version, every association
-    to or from them (and those associations' own), and a submission set or folder all of
-    whose members go (a registry refuses to leave one empty: XDSUnreferencedObjectException)."""
+    to or from them (and those associations' own), and each submission set all of whose
+    members go (a registry refuses to leave one holding nothing:
+    XDSUnreferencedObjectException). A folder stays, empty if need be."""
     ids: set[str] = set().union(*(_versions(registry, entry) for entry in entries))
+    documents = set(ids)
     pending = set(ids)
-    while pending:
-        containers = set()
-        found = set()
-        for association in _associations(registry, pending):
-            found.add(association.get("id") or "")
-            if association.get("associationType") == v.HAS_MEMBER:
-                containers.add(association.get("sourceObject") or "")
-        for container in containers - ids:
-            members = _associations(registry, {container})
-            targets = {a.get("targetObject") for a in members
-                       if a.get("sourceObject") == container
-                       and a.get("associationType") == v.HAS_MEMBER}
-            if targets <= ids | found:
-                found.add(container)
+    while pending:                       # associations, and associations of associations
+        found = {a.get("id") or "" for a in _associations(registry, pending)}
         pending = found - ids
         ids |= found
+    for package in _submission_sets(registry, documents):
+        members = [a for a in _associations(registry, {package})
+                   if a.get("sourceObject") == package
+                   and a.get("associationType") == v.HAS_MEMBER]
+        if all(a.get("targetObject") in ids for a in members):
+            ids |= {package, *(a.get("id") or "" for a in members)}
     return ids
 
 
