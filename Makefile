@@ -35,7 +35,7 @@ run: $(VENV)/.installed-run
 # the whole suite; the pytest header and summary name the databases it ran on.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check xds_server tests bench schemas cda_samples
-	XDS_TEST_POSTGRES_URL="$$(sh tests/postgres.sh)" $(BIN)/python -m pytest
+	url="$$(sh tests/postgres.sh)" || exit 1; XDS_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest
 
 # The in-process tests only, on SQLite (no server started: the `http` marker, which
 # tests/conftest.py enforces): the quick loop while working. `make test` stays the whole suite.

@@ -27,7 +27,10 @@ if [ "$status" != "online" ]; then
         exit 1
     fi
     say "starting PostgreSQL $version/$cluster"
-    pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >&2 || {
+    # descriptors 3-9 closed: the server would inherit them for its whole life (a caller's
+    # `flock LOCKFILE make test` lock, held by PostgreSQL after the suite ended)
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >&2 \
+            3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- || {
         say "could not start PostgreSQL $version/$cluster"; exit 1; }
 fi
 if [ "$(id -u)" = 0 ]; then
