@@ -51,7 +51,8 @@ def main() -> None:
     content_type = "application/soap+xml; charset=UTF-8"
     with tempfile.TemporaryDirectory(prefix="bench-soap-") as tmp:
         core_process, core_base, _ = start_server(
-            Path(tmp) / "core", {"XDS_LOG_LEVEL": "WARNING", "XDS_SECURITY": "none"},
+            Path(tmp) / "core", {"XDS_LOG_LEVEL": "WARNING", "XDS_SECURITY": "none",
+             "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"},
             workers=args.workers)
         bare_process, bare_url = start_bare(args.workers)
         core_url = core_base + "/xds/registry"

@@ -185,3 +185,56 @@ def test_cleanup_sees_every_version_and_what_is_gone_already():
               for slot in request.iter("{*}Slot") if slot.get("name") == "$MetadataLevel"]
     queries = [r for r in endpoints.asked if r.find("{*}ResponseOption") is not None]
     assert levels and len(levels) == len(queries) and set(levels) == {"2"}
+
+
+class _GivenPatient:
+    """A registry that holds the user's object u1 for a --param patient, then also the run's
+    u2 (and its association a2)."""
+
+    repository = None
+
+    def __init__(self) -> None:
+        self.held = {"urn:uuid:u1"}
+        self.removed: list[set[str]] = []
+
+    def send(self, iti: str, payload: etree._Element, binaries=(), mtom: bool = True) -> Reply:
+        if iti == "ITI-62":
+            self.removed.append({r.get("id") for r in payload.iter("{*}ObjectRef")})
+            return Reply(status=RESPONSE + "Success")
+        asked = payload.find("{*}AdhocQuery").get("id")
+        ids = sorted(self.held) if asked.endswith("eddf3") else []   # GetAll; no associations
+        refs = "".join(f'<r:ObjectRef id="{i}"/>' for i in ids)
+        return Reply(status=RESPONSE + "Success", payload=etree.fromstring(
+            EMPTY.replace("<r:RegistryObjectList/>", f"<r:RegistryObjectList>{refs}"
+                                                     "</r:RegistryObjectList>")))
+
+
+def test_cleanup_removes_what_the_run_added_to_a_given_patient_and_nothing_else():
+    """A patient given with --param is the user's: the run's objects for it are removed (they
+    were left behind), the ones it had before are not."""
+    from xds_server.cli_conformance import _given_patients
+    from xds_server.conformance.cleanup import snapshot
+
+    patient = "T3A1^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
+    assert _given_patients({"$patient_id1$": patient, "$repuid$": "1.2.3"}) == [patient]
+    endpoints = _GivenPatient()
+    before = snapshot(endpoints, [patient])                  # type: ignore[arg-type]
+    endpoints.held |= {"urn:uuid:u2", "urn:uuid:a2"}         # what the run registered
+    line = clean(endpoints, [], set(), before)                # type: ignore[arg-type]
+    assert endpoints.removed == [{"urn:uuid:u2", "urn:uuid:a2"}], line
+    assert "2 registry objects" in line and "given by --param" in line
+
+
+def test_an_expected_status_nobody_knows_is_the_plans_error():
+    """A typo (`Sucess`) in ExpectedStatus cannot be judged: an error of the run, never the
+    endpoint's failure."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from xds_server.conformance.judge import PlanError, status_problems
+
+    step = SimpleNamespace(expected_statuses=["Sucess"], expected_error_message=None,
+                           expected_error_code=None)
+    with pytest.raises(PlanError, match="Sucess"):
+        status_problems(step, Reply(status=RESPONSE + "Success"))   # type: ignore[arg-type]

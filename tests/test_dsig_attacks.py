@@ -369,3 +369,17 @@ def test_the_unaltered_signature_is_accepted(authority, verifier):
     for prefix in ("ds", None):
         submission, documents, _ = signed_submission(authority, PATHS, TEST_INS, prefix=prefix)
         assert verifier.verify(submission, documents).errors == []
+
+
+@pytest.mark.parametrize("seal, state", [("expired", "had expired"),
+                                         ("not-yet-valid", "was not valid yet")])
+def test_a_certificate_is_named_for_what_it_is_on_every_submission(authority, seal, state):
+    """The chain is cached per certificate: the second submission signed by an expired seal
+    was told its *authority* certificate had expired (the cached path's objects were compared
+    by identity with this request's signer)."""
+    fresh = SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
+    for _ in range(3):
+        submission, documents = signed_by(seal)(authority, "ds")
+        said = [e.context for e in fresh.verify(submission, documents).errors]
+        assert any("the signing certificate" in s and state in s for s in said), said
+        assert not any("authority certificate" in s for s in said), said

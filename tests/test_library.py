@@ -143,3 +143,25 @@ def test_each_parameter_rule_names_a_field_of_its_query(query):
     assert {param.field for param in query.PARAMS} <= fields
     assert len({param.name for param in query.PARAMS}) == len(query.PARAMS)
     assert all(name in query.BY_NAME for group in query.ONE_OF for name in group)
+
+
+@pytest.mark.parametrize("query, code, names", [
+    (FindDocuments(patient_id="P^^^&1.2&ISO", statuses=()),
+     ErrorCode.STORED_QUERY_MISSING_PARAM, "$XDSDocumentEntryStatus"),
+    (FindDocuments(patient_id="P^^^&1.2&ISO", statuses=("Approved",)),
+     ErrorCode.REGISTRY_ERROR, "$XDSDocumentEntryStatus"),
+    (FindDocuments(patient_id="P^^^&1.2&ISO", statuses=(v.APPROVED,),
+                   creation_time_from="not-a-date"),
+     ErrorCode.REGISTRY_ERROR, "$XDSDocumentEntryCreationTimeFrom"),
+    (GetDocuments(), ErrorCode.STORED_QUERY_MISSING_PARAM, "$XDSDocumentEntryEntryUUID"),
+    (GetDocuments(entry_uuids=("urn:uuid:1",), unique_ids=("1.2",)),
+     ErrorCode.STORED_QUERY_PARAM_NUMBER, "$XDSDocumentEntryEntryUUID"),
+], ids=["no-status", "short-status", "bad-time", "no-id", "two-kinds-of-id"])
+def test_a_query_built_directly_is_held_to_the_ihe_rules(record, query, code, names):
+    """A front that builds its typed query itself (MHD) gets the refusal ITI-18 gives, naming
+    the parameter, never an empty answer."""
+    app, _ = record
+    with pytest.raises(RegistryFailure) as failure:
+        app.registry.query(query, SYSTEM)
+    assert any(e.code == code and e.location == names for e in failure.value.errors), \
+        failure.value.errors

@@ -96,6 +96,25 @@ def test_registry_gets_the_repository_values(app, patient):
     assert slots["repositoryUniqueId"] == app.settings.repository_unique_id
 
 
+@pytest.mark.parametrize("given", ["1.19.6.24.109.42.1", None])
+def test_the_repository_names_itself_whatever_the_source_says(app, patient, given):
+    """ITI TF-2b 3.41.4.1.3: the repository adds or replaces repositoryUniqueId (NIST toolkit
+    test 12344 sends its own); only hash and size are the source's to get right."""
+    from .registry_data import run_query
+
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=given)
+    assert provide(app, submission, {"Document01": PDF})[:2] == ("Success", [])
+    unique_id = submission.documents[0].unique_id
+    reply = run_query(app, "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+                      {"$XDSDocumentEntryUniqueId": [unique_id]})
+    slots = {s.get("name"): s.findtext("{*}ValueList/{*}Value")
+             for s in reply.objects("ExtrinsicObject")[0].findall("{*}Slot")}
+    assert slots["repositoryUniqueId"] == app.settings.repository_unique_id
+    result = retrieve(app, [(app.settings.repository_unique_id, unique_id)])
+    assert [d.data for d in result.documents] == [PDF]
+
+
 def test_source_hash_and_size_must_match(app, patient):
     submission = single_document_submission(patient, hash="0" * 40, size="3",
                                             repository_unique_id=None)

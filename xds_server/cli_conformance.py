@@ -61,6 +61,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     from .cli_client import check_url
     from .cli_progress import progress
     from .conformance import report
+    from .conformance.cleanup import snapshot
     from .conformance.exchange import Endpoints
     from .conformance.patients import Patients, command_feed
     from .conformance.preflight import preflight
@@ -99,11 +100,12 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     runner = Runner(kit, endpoints, patients, test_parameters)
     if checked.note:
         runner.outcome.notes.append(checked.note)
+    given = {} if keep else snapshot(endpoints, _given_patients(test_parameters))
     with progress(None, "conformance", "step") as bar:
         runner.on_row = lambda row: bar.advance()
         outcome = runner.run(asked)
     if not keep and not outcome.aborted:
-        outcome.notes += _finish(endpoints, patients, runner.provided, keep)
+        outcome.notes += _finish(endpoints, patients, runner.provided, keep, given)
     click.echo(report.table(outcome, verbose))
     if junit_path:
         report.junit(outcome, junit_path)
@@ -114,6 +116,12 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         ctx.exit(2)
     if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
         ctx.exit(1)
+
+
+def _given_patients(params: dict[str, str]) -> list[str]:
+    """The --param values that are patient ids (CX with an ISO assigning authority), whatever
+    the placeholder's name: the toolkit's tests name them $patientid$, $patient_id2$, …"""
+    return sorted({value for value in params.values() if "^^^&" in value and "&ISO" in value})
 
 
 def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:
@@ -129,13 +137,15 @@ def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def _finish(endpoints, patients, provided: set[str], keep: bool) -> list[str]:
-    """Remove what the run registered, then the records of the patients it fed."""
+def _finish(endpoints, patients, provided: set[str], keep: bool,
+            given: dict[str, set[str]] | None = None) -> list[str]:
+    """Remove what the run registered (`given`: what the patients of --param held before),
+    then the records of the patients it fed."""
     from .conformance.cleanup import clean
 
     if keep:
         return []
-    return [line for line in (clean(endpoints, patients.allocated, provided),
+    return [line for line in (clean(endpoints, patients.allocated, provided, given),
                               patients.forget_fed()) if line]
 
 

@@ -84,12 +84,22 @@ def _objects_of(endpoints: Endpoints, patient: str) -> set[str]:
     return ids
 
 
-def clean(endpoints: Endpoints, patients: list[str], provided: set[str]) -> str:
-    """Remove the run's data (`provided`: uniqueIds of the documents the run sent to the
-    repository); one line saying what was removed and what could not be."""
+def snapshot(endpoints: Endpoints, patients: list[str]) -> dict[str, set[str]]:
+    """What the registry holds for patients the user named (`--param`) before the run: the
+    cleanup removes only what came after, never the user's own data."""
+    return {patient: _objects_of(endpoints, patient) for patient in patients}
+
+
+def clean(endpoints: Endpoints, patients: list[str], provided: set[str],
+          given: dict[str, set[str]] | None = None) -> str:
+    """Remove the run's data: everything of the patients the run allocated, and what the run
+    added to the patients the user gave (`given`: their objects before the run); `provided`:
+    uniqueIds of the documents the run sent to the repository. One line saying what was
+    removed and what could not be."""
     removed_objects = removed_documents = gone = 0
     refused: list[str] = []
-    for patient in patients:
+    given = given or {}
+    for patient in [*patients, *(p for p in given if p not in patients)]:
         if endpoints.repository is not None:
             documents = [d for d in _documents(_get_all(endpoints, patient, "LeafClass"))
                          if d[1] in provided]
@@ -103,7 +113,7 @@ def clean(endpoints: Endpoints, patients: list[str], provided: set[str]) -> str:
                     gone += len(absent)
                 else:
                     refused.append(f"ITI-86 {reply.summary()}")
-        ids = _objects_of(endpoints, patient)
+        ids = _objects_of(endpoints, patient) - given.get(patient, set())
         if not ids:
             continue
         reply = _remove_objects(endpoints, ids)
@@ -113,6 +123,8 @@ def clean(endpoints: Endpoints, patients: list[str], provided: set[str]) -> str:
             refused.append(f"ITI-62 {reply.summary()}")
     line = (f"cleanup: {removed_objects} registry objects and {removed_documents} documents of "
             f"{len(patients)} test patients removed")
+    if given:
+        line += f", and what the run added to the {len(given)} patients given by --param"
     if gone:
         line += f" ({gone} documents were gone already)"
     if refused:

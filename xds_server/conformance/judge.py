@@ -27,8 +27,16 @@ def expected_statuses(step: Step) -> list[str]:
     return step.expected_statuses or ["Success"]
 
 
+# the statuses a testplan may expect: the ebRS ones, and the toolkit's Fault
+KNOWN_STATUSES = frozenset({"Success", "PartialSuccess", "Failure", "Fault"})
+
+
 def status_problems(step: Step, reply: Reply) -> list[str]:
     expected = expected_statuses(step)
+    unknown = [s for s in expected if s not in KNOWN_STATUSES]
+    if unknown:     # a typo in the plan is the run's error, never the endpoint's failure
+        raise PlanError(f"ExpectedStatus {', '.join(unknown)} is not one of "
+                        f"{', '.join(sorted(KNOWN_STATUSES))}")
     if step.expected_error_message and expected != ["Failure"]:
         raise PlanError("ExpectedErrorMessage is given but ExpectedStatus is not Failure")
     if reply.fault:

@@ -40,6 +40,7 @@ from .vocabulary import (
     CANONICALIZATIONS,
     DIGEST_URIS,
     DIGESTS,
+    ENVELOPED,
     SHA1_ONLY,
     SHA1_SIGNATURE_METHODS,
     SIGNATURE_METHODS,
@@ -47,15 +48,8 @@ from .vocabulary import (
     XADES_NAMESPACES,
 )
 from .xades import read_signed_properties, signer_of
-from .xmlcore import (
-    C14N_TRANSFORMS,
-    DIGEST_TRANSFORMS,
-    SIGNATURE_TRANSFORMS,
-    deny_external_uris,
-    public_key,
-)
+from .xmlcore import deny_external_uris, verification_context
 
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 DS_NAMESPACE_BYTES = b"http://www.w3.org/2000/09/xmldsig#"
 
 
@@ -228,13 +222,7 @@ def _verify_core(root: etree._Element, signature: etree._Element,
                  signer: x509.Certificate) -> None:
     deny_external_uris()
     xmlsec.tree.add_ids(root, ["Id"])
-    context = xmlsec.SignatureContext()
-    for transform in (*C14N_TRANSFORMS, *DIGEST_TRANSFORMS,
-                      xmlsec.constants.TransformEnveloped):
-        context.enable_reference_transform(transform)
-    for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
-        context.enable_signature_transform(transform)
-    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
+    context = verification_context(signer, enveloped=True)
     try:
         context.verify(signature)
     except xmlsec.Error:

@@ -11,16 +11,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from ..security.xmldsig_algorithms import ECDSA_SHA256, RSA_SHA1, RSA_SHA256
 from .trust import load_certificates
 
 # (key type, digest) → (SignatureMethod URI, xmlsec transform)
 METHODS = {
-    ("rsa", "sha1"): ("http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-                      xmlsec.constants.TransformRsaSha1),
-    ("rsa", "sha256"): ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-                        xmlsec.constants.TransformRsaSha256),
-    ("ec", "sha256"): ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-                       xmlsec.constants.TransformEcdsaSha256),
+    ("rsa", "sha1"): (RSA_SHA1, xmlsec.constants.TransformRsaSha1),
+    ("rsa", "sha256"): (RSA_SHA256, xmlsec.constants.TransformRsaSha256),
+    ("ec", "sha256"): (ECDSA_SHA256, xmlsec.constants.TransformEcdsaSha256),
 }
 
 

@@ -82,9 +82,9 @@ class TrustStore:
             if len(self._paths) >= MAX_PATHS:
                 self._paths.clear()
             self._paths[key] = path
-        for certificate in path:
-            _check_validity(certificate, at, certificate is signer)
-        return path
+        for position, certificate in enumerate(path):   # the path starts at the signer (a
+            _check_validity(certificate, at, position == 0)   # cached path's objects are not
+        return path                                           # this request's)
 
     def _path(self, signer: x509.Certificate, others: list[x509.Certificate]
               ) -> list[x509.Certificate]:

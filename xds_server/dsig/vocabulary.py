@@ -22,8 +22,24 @@ from ..model.signature_entry import (  # noqa: F401  (the entry's codes, read fr
     claims_to_be_signature,
     entry_problems,
 )
+from ..security.xmldsig_algorithms import (  # noqa: F401  (read from here by dsig/)
+    C14N,
+    C14N11,
+    C14N11_COMMENTS,
+    C14N_COMMENTS,
+    CANONICALIZATIONS,
+    DIGEST_URIS,
+    DIGESTS,
+    DS,
+    ENVELOPED,
+    EXC_C14N,
+    EXC_C14N_COMMENTS,
+    RSA_SHA1,
+    RSA_SHA256,
+    SHA1_SIGNATURE_METHODS,
+    STRONG_SIGNATURE_METHODS,
+)
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_111 = "http://uri.etsi.org/01903/v1.1.1#"      # the DMP's clients (DRIMbox)
 XADES_132 = "http://uri.etsi.org/01903/v1.3.2#"      # XAdES 1.3.2 and later
 XADES_NAMESPACES = (XADES_111, XADES_132)
@@ -33,36 +49,9 @@ MANIFEST_TYPE = DS + "Manifest"
 SIGNED_PROPERTIES_TYPES = frozenset({XADES_111 + "SignedProperties",
                                      "http://uri.etsi.org/01903#SignedProperties"})
 
-C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-C14N_COMMENTS = C14N + "#WithComments"
-C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
-C14N11_COMMENTS = C14N11 + "#WithComments"
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-EXC_C14N_COMMENTS = EXC_C14N + "WithComments"
-CANONICALIZATIONS = frozenset({C14N, C14N_COMMENTS, C14N11, C14N11_COMMENTS, EXC_C14N,
-                               EXC_C14N_COMMENTS})
-
-# digest algorithm URI → hashlib name (DSG: SHA-256 required of creators, SHA-1 still read)
-DIGESTS = {
-    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
-    "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
-}
-DIGEST_URIS = {name: uri for uri, name in DIGESTS.items()}
-SIGNATURE_METHODS = frozenset({
-    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",       # DMP clients of the DRIMbox generation
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
-})
-SHA1_SIGNATURE_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#rsa-sha1"})
+SIGNATURE_METHODS = STRONG_SIGNATURE_METHODS | SHA1_SIGNATURE_METHODS  # SHA-1 by setting only
 SHA1_ONLY = ("SHA-1 is accepted only with XDS_SIGNATURE_ACCEPT_SHA1=true (older DMP clients sign "
              "with it; SHA-256 is what IHE DSG requires)")
-SIGNATURE_METHOD_URIS = {"sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-                         "sha256": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"}
 
 # The SubmissionSet reference of a DSG Manifest carries "a hash value of 0" (ITI TF-3 §5.5.3.1);
 # DMP clients write it as the base64 of one zero byte.

@@ -72,6 +72,21 @@ def _hold_manifest(manifest: etree._Element) -> None:
                                                             "cannot be kept for verification")
 
 
+def verification_context(signer: x509.Certificate, enveloped: bool = False
+                         ) -> xmlsec.SignatureContext:
+    """An xmlsec context that verifies with `signer`'s key and runs only the transforms this
+    server reads (canonicalisations, digests, signature methods; `enveloped` for a CDA's own
+    signature): a signature asking for any other is refused by xmlsec itself."""
+    context = xmlsec.SignatureContext()
+    extra = (xmlsec.constants.TransformEnveloped,) if enveloped else ()
+    for transform in (*C14N_TRANSFORMS, *DIGEST_TRANSFORMS, *extra):
+        context.enable_reference_transform(transform)
+    for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
+        context.enable_signature_transform(transform)
+    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
+    return context
+
+
 def verify_core(parts: SignatureParts, signer: x509.Certificate) -> None:
     """SignedInfo's references and SignatureValue verified with `signer`'s key, or
     SignatureRefused saying which failed."""
@@ -80,12 +95,7 @@ def verify_core(parts: SignatureParts, signer: x509.Certificate) -> None:
     if parts.manifest.getparent().tag != UNPROCESSED:
         _hold_manifest(parts.manifest)
     xmlsec.tree.add_ids(root, ["Id"])
-    context = xmlsec.SignatureContext()
-    for transform in (*C14N_TRANSFORMS, *DIGEST_TRANSFORMS):
-        context.enable_reference_transform(transform)
-    for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
-        context.enable_signature_transform(transform)
-    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
+    context = verification_context(signer)
     try:
         context.verify(root)
     except xmlsec.Error:

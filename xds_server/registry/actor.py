@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import patient_key
 from ..model.metadata import Submission
+from ..model.query_check import check as check_query
 from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
 from ..store import audit_store
@@ -73,7 +74,9 @@ class Registry:
 
     def query(self, query: StoredQuery, principal: Principal) -> QueryAnswer:
         """What the query finds that this caller may see, with the warnings that go with it;
-        RegistryFailure otherwise."""
+        RegistryFailure otherwise (a query built by a front is held to the IHE parameter
+        rules as a parsed one is: model/query_check.py)."""
+        check_query(query)
         try:
             return self.queries.run(query, principal)
         except StoreUnavailable:

@@ -175,7 +175,9 @@ class Repository:
 
     def _complete(self, entry: DocumentEntry, name: str,
                   attachment: Attachment) -> list[RegistryError]:
-        """The repository's own values: size, hash, repositoryUniqueId; check the source's."""
+        """The repository's own values: size and hash checked against the source's (ITI TF-2b
+        3.41.4.1.3), repositoryUniqueId added or replaced: a source may fill it in (the NIST
+        toolkit's 12344 does), and the repository that stores the bytes is the one named."""
         errors = []
         if attachment.size > self.max_document_bytes:
             errors.append(error(ErrorCode.REPOSITORY_ERROR,
@@ -183,8 +185,7 @@ class Repository:
                                 f"over the limit of {self.max_document_bytes} "
                                 "(XDS_MAX_DOCUMENT_BYTES)", "Document"))
         checks = (("size", entry.size, str(attachment.size)),
-                  ("hash", (entry.hash or "").lower() or None, attachment.sha1),
-                  ("repositoryUniqueId", entry.repository_unique_id, self.repository_unique_id))
+                  ("hash", (entry.hash or "").lower() or None, attachment.sha1))
         for field, given, actual in checks:
             if given is not None and given != actual:
                 errors.append(error(REPO_META, f"DocumentEntry {name}: {field} '{given}' given "

@@ -35,6 +35,11 @@ class StagedDocument(Protocol):
 
 
 class DocumentStore(Protocol):
+    def ensure(self) -> None:
+        """Make the store usable (directories, buckets); called once by the wiring before the
+        first request. Idempotent."""
+        ...
+
     def stage(self, unique_id: str, content: Attachment,
               mime_type: str | None = None) -> StagedDocument:
         """Write `content` durably, invisible, with its mime type."""
@@ -57,7 +62,10 @@ class DocumentStore(Protocol):
 
     def withdraw(self, unique_id: str) -> object | None:
         """Make a committed document invisible before its removal commits; the handle is then
-        given to `forget` (committed) or `restore` (not). None: nothing was visible."""
+        given to `forget` (committed) or `restore` (not). None: nothing was visible. A withdrawn
+        document stays known under the key it was staged with: after a crash, `sweep` (with
+        `include_withdrawn`) asks `is_committed(key)` of that key, and makes it visible again
+        when its row is still there (the removal did not commit), else deletes it."""
         ...
 
     def restore(self, withdrawn: object) -> None: ...

@@ -44,6 +44,14 @@ from lxml import etree
 
 from ..model.hl7 import Cx
 from .principal import Principal
+from .xmldsig_algorithms import (
+    CANONICALIZATIONS,
+    ENVELOPED,
+    SHA1_DIGEST_METHODS,
+    SHA1_SIGNATURE_METHODS,
+    STRONG_DIGEST_METHODS,
+    STRONG_SIGNATURE_METHODS,
+)
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -74,28 +82,12 @@ ROLE_KINDS: dict[tuple[str, str], str] = {
 }
 PROFESSION_SYSTEMS = ("1.2.250.1.71.1.2.7", "1.2.250.1.71.1.2.8")
 
-_C14N = frozenset({
-    "http://www.w3.org/2001/10/xml-exc-c14n#",
-    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
-    "http://www.w3.org/2006/12/xml-c14n11",
-})
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+_C14N = CANONICALIZATIONS
 TRANSFORMS = _C14N | {ENVELOPED}
-SIGNATURE_METHODS = frozenset({
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-})
-DIGEST_METHODS = frozenset({
-    "http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512",
-})
-# SHA-1, which older DMP clients sign with (CI-SIS): accepted only when XDS_VIHF_ACCEPT_SHA1
-SHA1_SIGNATURE_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#rsa-sha1"})
-SHA1_DIGEST_METHODS = frozenset({"http://www.w3.org/2000/09/xmldsig#sha1"})
+SIGNATURE_METHODS = STRONG_SIGNATURE_METHODS
+DIGEST_METHODS = STRONG_DIGEST_METHODS
+# SHA-1 (SHA1_SIGNATURE_METHODS, SHA1_DIGEST_METHODS), which older DMP clients sign with
+# (CI-SIS): accepted only when XDS_VIHF_ACCEPT_SHA1
 
 # what each element of the signature may hold (rule 3): anything else, anywhere inside the
 # Signature, is content nobody signed; a text element holds text alone

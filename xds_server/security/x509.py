@@ -54,10 +54,6 @@ def der_of_base64(text: str) -> bytes:
         raise CertificateError(f"not a base64 X.509 certificate: {exc}") from None
 
 
-def subject_of_base64(text: str) -> frozenset[tuple[str, str]]:
-    return subject_of(der_of_base64(text))
-
-
 def parse_dn(text: str) -> frozenset[tuple[str, str]]:
     """`C=FR, ST=Paris (75), O=…, CN=DMP SIGN` (either comma style) as (name, value) pairs."""
     pairs = []

@@ -66,12 +66,6 @@ class Envelope:
     addressing: Addressing
     headers: list[etree._Element] = field(default_factory=list)
 
-    def header_block(self, tag: str) -> etree._Element | None:
-        for block in self.headers:
-            if block.tag == tag:
-                return block
-        return None
-
 
 _ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
 _ROLE, _MUST_UNDERSTAND = qn(SOAP12, "role"), qn(SOAP12, "mustUnderstand")

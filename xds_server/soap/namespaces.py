@@ -11,10 +11,8 @@ XDSSRV = "urn:xds-server:2026"
 
 WSA_ANONYMOUS = WSA + "/anonymous"
 WSA_NONE = WSA + "/none"
-WSA_FAULT_ACTION = WSA + "/fault"
 
 ROLE_NEXT = SOAP12 + "/role/next"
-ROLE_NONE = SOAP12 + "/role/none"
 ROLE_ULTIMATE_RECEIVER = SOAP12 + "/role/ultimateReceiver"
 
 

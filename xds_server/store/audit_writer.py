@@ -97,7 +97,8 @@ class ReadAuditWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         self._thread = None
-        self.flush()
+        while self._pending and self.flush():     # every batch (a flush writes max_batch)
+            pass
         with self._lock:
             if self._pending:
                 log.error("%d read audit records lost at exit", len(self._pending))
