@@ -50,7 +50,7 @@ def test_metrics_count_requests_by_transaction_and_outcome(make_settings):
     call_wsgi(app, "POST", "/xds/registry", envelope(echo_body(), action="urn:x"),
               "application/soap+xml")
     text = call_wsgi(app, "GET", "/metrics").body.decode()
-    assert ('xds_requests_total{endpoint="registry",outcome="success",transaction="Echo"} 1.0'
-            in text)
+    assert ('xds_requests_total{endpoint="registry",front="soap",outcome="success",'
+            'transaction="Echo"} 1.0' in text)
     assert 'outcome="fault:wsa:ActionNotSupported",transaction="unknown"} 1.0' in text
     assert "xds_request_duration_seconds_bucket" in text

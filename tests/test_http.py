@@ -160,8 +160,8 @@ def test_metrics_aggregate_every_worker(live_server):
     _, _, before = get(live_server.url + "/metrics")
 
     def count(text: bytes) -> float:
-        match = re.search(rb'xds_requests_total\{endpoint="registry",outcome="success",'
-                          rb'transaction="Echo"\} ([0-9.]+)', text)
+        match = re.search(rb'xds_requests_total\{endpoint="registry",front="soap",'
+                          rb'outcome="success",transaction="Echo"\} ([0-9.]+)', text)
         return float(match.group(1)) if match else 0.0
 
     for _ in range(20):  # sync workers: requests land on both processes

@@ -5,6 +5,7 @@ Routes: POST/GET?wsdl /xds/registry and /xds/repository (SOAP 1.2), GET /health,
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,19 +18,25 @@ from .config import Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
+from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm
+from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .ops.metrics import Metrics
+from .ops.metrics import Gauges, Metrics
+from .ops.syslog import TlsOptions, format_message, sender_for
 from .records.actor import Records
 from .registry.actor import Registry
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
+from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
-from .soap.wsdl import build_wsdl
+from .soap.wsdl import ServedSchemas, build_wsdl
+from .store import audit_store, repository_store
+from .store.audit_forwarder import AuditForwarder
 from .store.database import Database
 from .store.documents import FilesystemDocumentStore
 from .transactions.authentication import authenticator_for
@@ -82,6 +89,30 @@ def content_check(settings: Settings) -> CdaContentCheck | None:
                                         schematrons))
 
 
+def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | None:
+    """The audit trail sent on to XDS_ATNA_URL as DICOM audit messages in RFC 5424 syslog."""
+    if not settings.atna_url:
+        return None
+    sender = sender_for(settings.atna_url, TlsOptions(
+        settings.atna_certfile, settings.atna_keyfile, settings.atna_ca_certs))
+    hostname = socket.getfqdn()
+
+    def render(event: AuditEvent) -> bytes:
+        return format_message(dicom_audit_message(event, settings.home_community_id),
+                              event.at, hostname)
+
+    return AuditForwarder(database, render, sender.send, settings.data_dir / "atna.lock")
+
+
+def metrics_for(database: Database, atna: AuditForwarder | None) -> Metrics:
+    """The metrics, with the state they read from the database and the pool they watch."""
+    metrics = Metrics(Gauges(
+        documents_stored=lambda: database.read(repository_store.stored_totals),
+        atna_queue=(lambda: database.read(audit_store.forwarding_backlog)) if atna else None))
+    database.watch_pool(metrics.db_in_use.inc, metrics.db_capacity.set)
+    return metrics
+
+
 class XdsApplication:
     """The WSGI callable. Built once per worker process (engines are not shared across forks)."""
 
@@ -89,8 +120,12 @@ class XdsApplication:
         self.settings = settings
         # every XML parse of this process is bounded before the tree exists (finding 10)
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
-        self.metrics = Metrics()
-        self.database = Database.from_url(settings.database_url)
+        self.database = Database.from_url(settings.database_url,
+                                          forward_audits=bool(settings.atna_url))
+        self.atna = atna_forwarder(settings, self.database)
+        if self.atna is not None:
+            self.atna.start()
+        self.metrics = metrics_for(self.database, self.atna)
         self.records = Records(self.database)
         signed, signed_metadata = signature_checks(settings)     # the signed submission set
         self.registry = Registry(self.database, EbrimStoredForm(),
@@ -107,6 +142,8 @@ class XdsApplication:
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
                                      submission_check=signed)
+        for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
+            writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
             signed.audit = self.repository.audit_writer.record
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -117,21 +154,27 @@ class XdsApplication:
             "spool_threshold": settings.spool_threshold_bytes,
             # an MTOM part holds one document (or the metadata): bounded as a document is
             "max_part_bytes": settings.max_document_bytes + 64 * 1024,
-            "observer": self.metrics.observe,
+            "observer": self.metrics.observer("soap"),
             "authenticate": authenticator_for(self.verifier),
             "max_envelope_bytes": settings.max_envelope_bytes,
             "max_response_bytes": settings.max_response_bytes,
             "max_mime_parts": settings.max_mime_parts,
         }
+        # the message schemas, imported by both WSDLs and served beside them (?xsd=NAME)
+        schemas = ServedSchemas(schema_paths(), SCHEMA_FILES)
         self.routes: dict[str, Any] = {
             REGISTRY_PATH: SoapEndpoint(
-                "registry", registry_operations(settings, self.registry),
-                wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops), **common),
+                "registry", registry_operations(settings, self.registry), schemas=schemas,
+                wsdl=lambda url, ops: build_wsdl("DocumentRegistry", url, ops, schemas=schemas),
+                **common),
             REPOSITORY_PATH: SoapEndpoint(
-                "repository", repository_operations(settings, self.repository),
-                wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops), **common),
+                "repository", repository_operations(settings, self.repository), schemas=schemas,
+                wsdl=lambda url, ops: build_wsdl("DocumentRepository", url, ops,
+                                                 schemas=schemas),
+                **common),
             **dmp_routes(self.records, self.verifier,
-                         min(settings.max_request_bytes, settings.max_envelope_bytes)),
+                         min(settings.max_request_bytes, settings.max_envelope_bytes),
+                         self.metrics.observer("dmp")),
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
@@ -141,6 +184,8 @@ class XdsApplication:
         """Write the queued read audits, then give the database connections back."""
         self.registry.queries.audit_writer.close()
         self.repository.audit_writer.close()
+        if self.atna is not None:
+            self.atna.close()
         self.database.dispose()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

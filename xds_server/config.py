@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 
@@ -41,6 +42,23 @@ def _parse_networks(text: str) -> str:
         except ValueError as exc:
             raise ValueError(f"not an IP address or network: {item!r} ({exc})") from None
     return ",".join(networks)
+
+
+def _parse_syslog_url(text: str) -> str:
+    """'' (no forwarding), tls://HOST:PORT (RFC 5425) or udp://HOST:PORT (RFC 5426)."""
+    text = text.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tls", "udp") or not parts.hostname or port is None \
+            or parts.path not in ("", "/") or parts.query or parts.username:
+        raise ValueError(f"expected tls://HOST:PORT (syslog over TLS, RFC 5425) or "
+                         f"udp://HOST:PORT (RFC 5426), got {text!r}")
+    return text
 
 
 def _parse_choice(*choices: str) -> Callable[[str], str]:
@@ -189,6 +207,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "PEM file of the authorities whose client certificates are accepted"),
     SettingSpec("client_cert", _parse_choice("required", "optional", "none"), "none",
                 "TLS client certificate: 'required' (mutual TLS), 'optional' or 'none'"),
+    # Operations (issue 18): audit forwarding and log format
+    SettingSpec("atna_url", _parse_syslog_url, "",
+                "audit record repository (ATNA): tls://HOST:PORT (RFC 5425) or udp://HOST:PORT "
+                "(RFC 5426); every audit record is also sent there as a DICOM audit message"),
+    SettingSpec("atna_certfile", str, "",
+                "PEM client certificate (chain) presented to the audit record repository"),
+    SettingSpec("atna_keyfile", str, "", "PEM private key of atna_certfile"),
+    SettingSpec("atna_ca_certs", str, "",
+                "PEM file of the authorities of the audit record repository's certificate "
+                "(default: the system's)"),
+    SettingSpec("log_format", _parse_choice("text", "json"), "text",
+                "'text' (key=value lines) or 'json' (one JSON object per line)"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -246,6 +276,11 @@ class Settings:
     keyfile: str
     ca_certs: str
     client_cert: str
+    atna_url: str
+    atna_certfile: str
+    atna_keyfile: str
+    atna_ca_certs: str
+    log_format: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from . import __version__
@@ -40,7 +41,7 @@ class _Gunicorn(BaseApplication):
 
     def load(self):  # type: ignore[no-untyped-def]
         # Called in each worker after fork: database engines and parsers are per process.
-        configure_logging(self._settings.log_level)
+        configure_logging(self._settings.log_level, self._settings.log_format)
         from .app import create_app
 
         return create_app(self._settings)
@@ -63,6 +64,18 @@ def posture(settings: Settings) -> list[tuple[int, str]]:
     return [(logging.WARNING, "test platform: " + "; ".join(relaxed))]
 
 
+class RootLogger(glogging.Logger):
+    """gunicorn's loggers with no handler of their own: their lines reach the root handler,
+    in the server's format (logs.py), like every other line."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
+
+
 def _child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
@@ -70,7 +83,7 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 
 def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("xds_server").info(
         "xds-server %s: profile %s, database %s, documents in %s, repository %s; "
         "registry %s; %s", __version__, settings.profile, redact_url(settings.database_url),
@@ -89,6 +102,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
+        # gunicorn's lines in the server's format (a JSON log has only JSON lines)
+        "logger_class": "xds_server.server.RootLogger",
         "child_exit": _child_exit,
         "proc_name": "xds-server",
         "limit_request_field_size": 16384,

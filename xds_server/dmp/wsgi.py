@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..records.actor import Records
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
-from ..soap.endpoint import client_certificate, request_id_of, status_line
+from ..soap.endpoint import client_certificate, fault_level, request_id_of, status_line
 from ..soap.envelope import new_message_id
 from ..soap.faults import MUST_UNDERSTAND, RECEIVER, SoapFault, fault_envelope, sender
 from ..soap.namespaces import SOAP12, WSA, WSSE, qn
@@ -60,8 +61,11 @@ class GuardedService:
     """A spyne WSGI app with the body checked and the caller identified before spyne runs."""
 
     def __init__(self, spyne_app: WsgiApplication, namespace: str, schema: etree.XMLSchema,
-                 verifier: VihfVerifier | None, max_request_bytes: int) -> None:
+                 verifier: VihfVerifier | None, max_request_bytes: int, name: str = "dmp",
+                 observer: Callable[[str, str, str, float], None] | None = None) -> None:
         self.spyne_app = spyne_app
+        self.name = name                # the endpoint's name in logs and metrics
+        self.observer = observer
         self.namespace = namespace
         self.schema = schema
         self.operations = sorted(etree.QName(name).localname
@@ -74,9 +78,42 @@ class GuardedService:
         request_id = request_id_of(environ)
         if environ.get("REQUEST_METHOD") != "POST":
             return self.spyne_app(environ, start_response)       # ?wsdl
+        started = time.perf_counter()
+        statuses: list[str] = []
+
+        def recording(status: str, headers: list[tuple[str, str]], exc_info=None) -> Any:
+            statuses.append(status)
+            return start_response(status, headers)
+
+        answer = self._serve(environ, recording, request_id)
+        self._report(environ, request_id, statuses[-1] if statuses else "500",
+                     time.perf_counter() - started)
+        return answer
+
+    def _report(self, environ: dict[str, Any], request_id: str, status: str,
+                seconds: float) -> None:
+        """The request's log line (and its metrics): operation, caller, outcome, duration."""
+        code = int(status.split()[0])
+        operation = environ.get("xds.dmp_operation", "unknown")
+        principal = environ.get(PRINCIPAL_KEY)
+        caller = getattr(principal, "subject_id", "") or "-"
+        client = environ.get("REMOTE_ADDR", "")
+        outcome = "success" if code < 400 else f"fault:{code}"
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
+                 "caller=%s", request_id, self.name, operation, outcome, code,
+                 seconds * 1000, caller,
+                 extra={"xds": {"request_id": request_id, "front": "dmp", "endpoint": self.name,
+                                "transaction": operation, "caller": caller, "client": client,
+                                "outcome": outcome, "status": code,
+                                "duration_ms": round(seconds * 1000, 3)}})
+        if self.observer is not None:
+            self.observer(self.name, operation, outcome, seconds)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any],
+               request_id: str) -> Iterable[bytes]:
         try:
             body = self._read(environ)
-            envelope = self._check(body)
+            envelope = self._check(body, environ)
             self._identify(envelope, environ)
         except SoapFault as fault:
             return _fault(start_response, fault, request_id)
@@ -101,7 +138,7 @@ class GuardedService:
                          "LengthRequired", http_status=413 if length > 0 else 411)
         return environ["wsgi.input"].read(length)
 
-    def _check(self, body: bytes) -> etree._Element:
+    def _check(self, body: bytes, environ: dict[str, Any]) -> etree._Element:
         """The parsed envelope, after checking it holds one known operation whose parameters
         the services' schema accepts."""
         try:
@@ -129,6 +166,7 @@ class GuardedService:
             raise _sender(f"unknown operation {operation.text}; this service has "
                           f"{', '.join(self.operations)} in {self.namespace}",
                           "UnknownOperation")
+        environ["xds.dmp_operation"] = operation.localname     # for its log line
         if not self.schema.validate(operations[0]):
             problem = self.schema.error_log.last_error
             raise _sender(f"{operation.localname}: {problem.message if problem else 'invalid'}",
@@ -200,9 +238,10 @@ def _sender(reason: str, subcode: str) -> SoapFault:
 
 def _fault(start_response: Callable[..., Any], fault: SoapFault,
            request_id: str) -> list[bytes]:
-    level = logging.WARNING if fault.status < 500 else logging.ERROR
-    log.log(level, "request_id=%s DMP service fault=%s reason=%s", request_id,
-            fault.subcode_text, fault.reason)
+    log.log(fault_level(fault), "request_id=%s DMP service fault=%s reason=%s", request_id,
+            fault.subcode_text, fault.reason,
+            extra={"xds": {"request_id": request_id, "front": "dmp", "fault": fault.code,
+                           "subcode": fault.subcode_text}})
     body = fault_envelope(fault, request_id, None, new_message_id())
     start_response(status_line(fault.status), [
         ("Content-Type", "application/soap+xml; charset=UTF-8"),
@@ -210,8 +249,11 @@ def _fault(start_response: Callable[..., Any], fault: SoapFault,
     return [body]
 
 
-def dmp_routes(records: Records, verifier: VihfVerifier | None,
-               max_request_bytes: int) -> dict[str, GuardedService]:
+def dmp_routes(records: Records, verifier: VihfVerifier | None, max_request_bytes: int,
+               observer: Callable[[str, str, str, float], None] | None = None
+               ) -> dict[str, GuardedService]:
+    """The services by path; `observer(endpoint, operation, outcome, seconds)` is told of
+    each request (the metrics)."""
     routes = {}
     for path, (service, namespace, name) in PATHS.items():
         application = Application([service], tns=namespace, name=name,
@@ -220,5 +262,6 @@ def dmp_routes(records: Records, verifier: VihfVerifier | None,
         xml_schema = application.interface.docs.xml_schema
         xml_schema.build_validation_schema()
         routes[path] = GuardedService(WsgiApplication(application), namespace,
-                                      xml_schema.validation_schema, verifier, max_request_bytes)
+                                      xml_schema.validation_schema, verifier, max_request_bytes,
+                                      path.rsplit("/", 1)[-1], observer)
     return routes

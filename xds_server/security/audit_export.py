@@ -180,3 +180,9 @@ def export(records: Iterable[AuditEvent], source_id: str, fmt: str = "rfc3881") 
     for record in records:
         root.append(audit_message(record, source_id, dicom=fmt == "dicom"))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def dicom_audit_message(record: AuditEvent, source_id: str) -> bytes:
+    """One record as the DICOM PS3.15 A.5 AuditMessage an audit record repository takes
+    (the body of its syslog message), UTF-8, no declaration."""
+    return etree.tostring(audit_message(record, source_id, dicom=True), encoding="UTF-8")

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..model.ids import random_hex
 from .envelope import new_message_id
@@ -31,6 +32,9 @@ from .message import (
 from .mime import MAX_PARTS
 from .namespaces import WSA
 from .response_body import ResponseBody, kernel_file_sender
+
+if TYPE_CHECKING:
+    from .wsdl import ServedSchemas
 
 log = logging.getLogger("xds_server.soap")
 
@@ -113,7 +117,8 @@ class SoapEndpoint:
                  authenticate: Callable[[SoapRequest], Any] | None = None,
                  max_envelope_bytes: int | None = None,
                  max_response_bytes: int | None = None,
-                 max_mime_parts: int = MAX_PARTS) -> None:
+                 max_mime_parts: int = MAX_PARTS,
+                 schemas: ServedSchemas | None = None) -> None:
         """`authenticate` turns a request into its caller (security/, e.g. VIHF) or raises a
         SoapFault; it runs before any operation, and what it returns is `request.principal`."""
         self.name = name
@@ -123,6 +128,7 @@ class SoapEndpoint:
         self.spool_threshold = spool_threshold
         self.max_part_bytes = max_part_bytes
         self._wsdl = wsdl
+        self._schemas = schemas         # served as ?xsd=NAME beside the WSDL that imports them
         self._observer = observer
         self._authenticate = authenticate
         self.max_envelope_bytes = max_envelope_bytes
@@ -133,8 +139,11 @@ class SoapEndpoint:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = request_id_of(environ)
         method = environ.get("REQUEST_METHOD", "GET")
-        if method == "GET" and environ.get("QUERY_STRING", "").lower() in ("wsdl", "wsdl="):
+        query = environ.get("QUERY_STRING", "")
+        if method == "GET" and query.lower() in ("wsdl", "wsdl="):
             return self._serve_wsdl(environ, start_response, request_id)
+        if method == "GET" and query.startswith("xsd="):
+            return self._serve_schema(unquote(query[4:]), start_response, request_id)
         if method != "POST":
             body = (f"{self.name} is a SOAP 1.2 endpoint: POST a SOAP message, or GET ?wsdl\n"
                     ).encode()
@@ -154,6 +163,22 @@ class SoapEndpoint:
         start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                   ("Content-Length", str(len(body))),
                                   ("X-Request-Id", request_id)])
+        return [body]
+
+    def _serve_schema(self, name: str, start_response: StartResponse,
+                      request_id: str) -> list[bytes]:
+        """One schema of the WSDL's set, by its exact name; any other name is a 404 that lists
+        the set (the name is looked up, never joined to a path)."""
+        body = self._schemas.get(name) if self._schemas is not None else None
+        status = 200
+        content_type = "text/xml; charset=utf-8"
+        if body is None:
+            names = ", ".join(self._schemas.names) if self._schemas is not None else "none"
+            body = f"{self.name} serves no schema by that name (served: {names})\n".encode()
+            status, content_type = 404, "text/plain; charset=utf-8"
+        start_response(status_line(status), [("Content-Type", content_type),
+                                             ("Content-Length", str(len(body))),
+                                             ("X-Request-Id", request_id)])
         return [body]
 
     def _handle_post(self, environ: dict[str, Any], start_response: StartResponse,
@@ -197,9 +222,16 @@ class SoapEndpoint:
                                         "operator", subcodes=())
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
         elapsed = time.perf_counter() - started
+        caller = caller_of(request)
+        client = environ.get("REMOTE_ADDR", "")     # a field of the JSON form only
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
-                 "ms=%.1f", request_id, self.name, operation_name, outcome, status,
-                 request.size if request else 0, elapsed * 1000)
+                 "ms=%.1f caller=%s", request_id, self.name, operation_name, outcome,
+                 status, request.size if request else 0, elapsed * 1000, caller,
+                 extra={"xds": {"request_id": request_id, "front": "soap",
+                                "endpoint": self.name, "transaction": operation_name,
+                                "caller": caller, "client": client, "outcome": outcome,
+                                "status": status, "size": request.size if request else 0,
+                                "duration_ms": round(elapsed * 1000, 3)}})
         if self._observer is not None:
             self._observer(self.name, operation_name, outcome, elapsed)
         start_response(status_line(status), [("Content-Type", encoded.content_type),
@@ -223,14 +255,33 @@ class SoapEndpoint:
 
     def _fault(self, fault: SoapFault, request_id: str, relates_to: str | None,
                operation_name: str) -> tuple[EncodedMessage, int, str]:
-        level = logging.WARNING if fault.status < 500 else logging.ERROR
-        log.log(level, "request_id=%s endpoint=%s transaction=%s fault=%s subcode=%s reason=%s",
-                request_id, self.name, operation_name, fault.code, fault.subcode_text,
-                fault.reason)
+        log.log(fault_level(fault), "request_id=%s endpoint=%s transaction=%s fault=%s "
+                "subcode=%s reason=%s", request_id, self.name, operation_name, fault.code,
+                fault.subcode_text, fault.reason,
+                extra={"xds": {"request_id": request_id, "front": "soap",
+                               "endpoint": self.name, "transaction": operation_name,
+                               "fault": fault.code, "subcode": fault.subcode_text}})
         xml = fault_envelope(fault, request_id, relates_to, new_message_id())
         content_type = "application/soap+xml; charset=UTF-8"
         return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
             f"fault:{fault.subcode_text}"
+
+
+def fault_level(fault: SoapFault) -> int:
+    """ERROR for the server's own failures (Receiver), WARNING for every fault the caller
+    caused: Sender, and VersionMismatch (a SOAP 1.1 message) or MustUnderstand, which SOAP 1.2
+    answers with HTTP 500 although the request is what is wrong. An operator's ERROR lines are
+    then the server's problems only."""
+    return logging.ERROR if fault.code == RECEIVER else logging.WARNING
+
+
+def caller_of(request: SoapRequest | None) -> str:
+    """Who called, for the log: the authenticated subject, else the TLS client's subject,
+    else '-' (the address is logged beside it)."""
+    if request is None:
+        return "-"
+    subject = getattr(request.principal, "subject_id", "") or request.client_subject
+    return subject or "-"
 
 
 def client_certificate(environ: dict[str, Any]) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from ..model.audit import AuditEvent, Caller
 from .database import UnitOfWork, param_mark
@@ -17,14 +17,15 @@ from .tables import audit_events
 FIELDS = ("at", "request_id", "transaction", "action", "outcome", "subject_id", "role",
           "structure_id", "purpose_of_use", "patient_id", "documents", "client_address",
           "client_subject", "endpoint", "detail", "client_serial")
-COLUMNS = ", ".join(f'"{name}"' for name in FIELDS)
+# and whether the record waits for the audit record repository (the ATNA queue)
+COLUMNS = ", ".join(f'"{name}"' for name in (*FIELDS, "atna_pending"))
 _EVENT_FIELDS = frozenset(field.name for field in dataclasses.fields(AuditEvent))
 
 
 def _values(uow: UnitOfWork, event: AuditEvent) -> tuple:
     moment = event.at if uow.dialect == "postgresql" else \
         event.at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
-    return (moment, *(getattr(event, name) for name in FIELDS[1:]))
+    return (moment, *(getattr(event, name) for name in FIELDS[1:]), uow.forward_audits)
 
 
 def write(uow: UnitOfWork, events: Sequence[AuditEvent]) -> None:
@@ -45,7 +46,7 @@ def write(uow: UnitOfWork, events: Sequence[AuditEvent]) -> None:
         return
     mark = param_mark(connection)
     connection.exec_driver_sql(f"INSERT INTO audit_events ({COLUMNS}) VALUES "
-                               f"({', '.join([mark] * len(FIELDS))})", rows)
+                               f"({', '.join([mark] * (len(FIELDS) + 1))})", rows)
 
 
 def record(uow: UnitOfWork, caller: Caller, action: str, outcome: str, patient_id: str | None,
@@ -73,5 +74,51 @@ def trail(uow: UnitOfWork, patient_id: str | None = None, since: dt.datetime | N
     else:
         rows = list(uow.connection.execute(query.order_by(
             audit_events.c.at.desc(), audit_events.c.id.desc()).limit(last)))[::-1]
-    return [AuditEvent(**{key: value for key, value in row._mapping.items()
-                          if key in _EVENT_FIELDS}) for row in rows]
+    return [_event(row) for row in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class Queued:
+    """A record waiting for the audit record repository, with the key of its row (patient
+    first, as every patient-scoped row is found)."""
+
+    patient_id: str | None
+    row_id: int
+    event: AuditEvent
+
+
+def forwarding_queue(uow: UnitOfWork, limit: int) -> list[Queued]:
+    """The oldest records still to send (the partial index of pending rows)."""
+    rows = uow.connection.execute(
+        select(audit_events).where(text("atna_pending")).order_by(audit_events.c.id)
+        .limit(limit))
+    return [Queued(row.patient_id, row.id, _event(row)) for row in rows]
+
+
+def mark_forwarded(uow: UnitOfWork, queued: Sequence[Queued]) -> None:
+    """The records the repository has: out of the queue (their trail rows stay)."""
+    mark = param_mark(uow.connection)
+    with_patient = [(item.patient_id, item.row_id) for item in queued if item.patient_id]
+    without = [(item.row_id,) for item in queued if not item.patient_id]
+    if with_patient:
+        uow.connection.exec_driver_sql(
+            f"UPDATE audit_events SET atna_pending = {_FALSE} WHERE patient_id = {mark} "
+            f"AND id = {mark}", with_patient)
+    if without:
+        uow.connection.exec_driver_sql(
+            f"UPDATE audit_events SET atna_pending = {_FALSE} WHERE patient_id IS NULL "
+            f"AND id = {mark}", without)
+
+
+def forwarding_backlog(uow: UnitOfWork) -> int:
+    """How many records wait for the audit record repository."""
+    return uow.connection.execute(
+        select(func.count()).select_from(audit_events).where(text("atna_pending"))).scalar_one()
+
+
+_FALSE = "(1 = 0)"      # false on SQLite (0) and PostgreSQL (boolean) alike
+
+
+def _event(row) -> AuditEvent:
+    return AuditEvent(**{key: value for key, value in row._mapping.items()
+                         if key in _EVENT_FIELDS})

@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..model.audit import AuditEvent, Caller
 from . import audit_store
@@ -36,6 +36,8 @@ class ReadAuditWriter:
         self._pid = 0
         self._failures = 0
         self._woken = False     # the thread was told of the queued records
+        # told +n as records are queued and -n as they are written (or lost): the metrics
+        self.on_queued: Callable[[int], None] | None = None
 
     def record(self, caller: Caller, action: str, outcome: str, patient_id: str | None,
                documents: Sequence[str], transaction: str, detail: str = "") -> None:
@@ -51,6 +53,8 @@ class ReadAuditWriter:
                 self._thread.start()
                 atexit.register(self.close)
             wake, self._woken = not self._woken, True
+        if self.on_queued is not None:
+            self.on_queued(1)
         if wake:        # once per batch: setting an Event takes a lock and notifies
             self._wake.set()
 
@@ -77,6 +81,7 @@ class ReadAuditWriter:
             if self._failures >= MAX_ATTEMPTS:
                 log.error("%d read audit records lost: %s", len(batch), exc)
                 self._failures = 0
+                self._dequeued(len(batch))
             else:
                 with self._lock:
                     self._pending[:0] = batch
@@ -86,9 +91,14 @@ class ReadAuditWriter:
                     log.warning("read audit records not written yet (%s); retrying", exc)
             return False
         self._failures = 0
+        self._dequeued(len(batch))
         if self._pending:
             self._wake.set()
         return True
+
+    def _dequeued(self, count: int) -> None:
+        if self.on_queued is not None:
+            self.on_queued(-count)
 
     def close(self) -> None:
         """Stop the thread and write what is left (once: at exit there is no retrying)."""
@@ -102,4 +112,5 @@ class ReadAuditWriter:
         with self._lock:
             if self._pending:
                 log.error("%d read audit records lost at exit", len(self._pending))
+                self._dequeued(len(self._pending))
                 self._pending.clear()

@@ -158,10 +158,11 @@ class UnitOfWork:
     """One transaction, or one read, as the store's functions take it. Opaque to the actors:
     what is inside is the store's business."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "forward_audits")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, forward_audits: bool = False) -> None:
         self.connection = connection
+        self.forward_audits = forward_audits    # audit records written here queue for ATNA
 
     @property
     def dialect(self) -> str:
@@ -183,19 +184,22 @@ class Database:
     """The registry's database: units of work for the actors, and one kept autocommit
     connection per thread for one-statement reads (shared by every actor of a process)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, forward_audits: bool = False) -> None:
+        """`forward_audits`: the audit records written through this database are queued for
+        the audit record repository (XDS_ATNA_URL), in the transaction that writes them."""
         self.engine = engine
+        self.forward_audits = forward_audits
         self._reads = ReadConnection(engine)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, forward_audits: bool = False) -> Database:
+        return cls(make_engine(url), forward_audits)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with _translated(), self.engine.begin() as connection:
-            yield UnitOfWork(connection)
+            yield UnitOfWork(connection, self.forward_audits)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
@@ -211,6 +215,18 @@ class Database:
 
     def check(self) -> tuple[bool, str]:
         return check_database(self.engine)
+
+    def watch_pool(self, in_use: Callable[[int], None], capacity: Callable[[int], None]
+                   ) -> None:
+        """Report connections checked out (+1, -1 as they come and go) and the pool's capacity
+        (the metrics): SQLAlchemy's pool events, so every actor's use counts."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        if callable(size):
+            capacity(size() + max(overflow, 0))
+        event.listen(pool, "checkout", lambda *_: in_use(1))
+        event.listen(pool, "checkin", lambda *_: in_use(-1))
 
     def dispose(self) -> None:
         self._reads.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -72,3 +72,11 @@ def pending(uow: UnitOfWork, older_than: dt.datetime) -> list[HeldDocument]:
     return [HeldDocument(*row) for row in uow.connection.execute(select(*columns).where(
         repository_documents.c.state == PENDING,
         repository_documents.c.stored_at < older_than))]
+
+
+def stored_totals(uow: UnitOfWork) -> tuple[int, int]:
+    """(documents, bytes) the repository holds, committed ones (the metrics)."""
+    row = uow.connection.execute(
+        select(func.count(), func.coalesce(func.sum(repository_documents.c.size), 0))
+        .where(repository_documents.c.state == COMMITTED)).one()
+    return int(row[0]), int(row[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    text,
 )
 
 metadata = MetaData()
@@ -70,8 +73,13 @@ audit_events = Table(
     Column("client_serial", String(64), nullable=False, server_default=""),   # 0007
     Column("endpoint", String(256), nullable=False, server_default=""),
     Column("detail", Text, nullable=False, server_default=""),   # key=value, one per line
+    # still to send to the audit record repository (XDS_ATNA_URL): the durable ATNA queue
+    Column("atna_pending", Boolean, nullable=False, server_default=false()),   # 0008
     Index("ix_audit_events_patient", "patient_id", "at"),
     Index("ix_audit_events_at", "at"),
+    # only the rows still to send: the queue's index stays as small as the queue
+    Index("ix_audit_events_atna_pending", "id", postgresql_where=text("atna_pending"),
+          sqlite_where=text("atna_pending")),
 )
 
 object_index = Table(
