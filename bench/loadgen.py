@@ -125,7 +125,8 @@ def start_bare_gunicorn(app: str, workers: int, probe: Callable[[str], None],
 
 
 def server_bench_arguments(description: str, submissions: int,
-                           rounds: int | None = None) -> argparse.Namespace:
+                           rounds: int | None = None,
+                           documents: int | None = None) -> argparse.Namespace:
     """The options every server benchmark takes: database, duration, clients, workers, how
     many requests to prepare and in how many alternated rounds to measure."""
     parser = argparse.ArgumentParser(description=description)
@@ -137,4 +138,7 @@ def server_bench_arguments(description: str, submissions: int,
     if rounds is not None:   # a benchmark that compares two servers
         parser.add_argument("--rounds", type=int, default=rounds,
                             help="alternated rounds, each --seconds/2 a side")
+    if documents is not None:   # a benchmark that retrieves stored documents
+        parser.add_argument("--documents", type=int, default=documents,
+                            help="different documents retrieved, cycled")
     return parser.parse_args()

@@ -70,10 +70,14 @@ def not_latest(uow: UnitOfWork, kind: str, rows: list[Record]) -> set[str]:
     if not candidates:
         return set()
     by_patient: dict[str, list[str]] = {}
+    full = []
     for row in candidates:
-        by_patient.setdefault(row.patient_id, []).append(row.entry_uuid)
-    full = [row for patient, uuids in by_patient.items()      # Find* records are lean
-            for row in store.objects(uow, kind, patient, uuids)]
+        if row.unique_id is None:                 # Find* records are lean: read them whole
+            by_patient.setdefault(row.patient_id, []).append(row.entry_uuid)
+        else:
+            full.append(row)
+    full += [row for patient, uuids in by_patient.items()
+             for row in store.objects(uow, kind, patient, uuids)]
     latest: dict[str, int] = {}
     for version in versions_of(uow, kind, full):
         lid = version.logical_id or version.entry_uuid

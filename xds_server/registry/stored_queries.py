@@ -94,13 +94,12 @@ class StoredQueries:
             return result
 
         # One-statement queries run in autocommit on the kept connection: no BEGIN/ROLLBACK
-        # round trips, no pool checkout. Queries of several statements keep one transaction,
-        # so they read one state of the registry.
+        # round trips, no pool checkout. Queries of several statements see what each of their
+        # statements sees (the store says where: Database.read_several).
         if type(query) in SINGLE_STATEMENT:
             result = self.database.read(answer)
         else:
-            with self.database.reading() as uow:
-                result = answer(uow)
+            result = self.database.read_several(answer)
         patients = result.patients()
         self._audit_read(principal, result, patients, query)   # every read, VIHF or not
         if len(patients) > 1 and _one_patient_only(query):
@@ -148,7 +147,10 @@ class StoredQueries:
                 uow, sql.Filters(patient, list(query.submission_set_statuses))),
             folders=sql.find_folders(uow, sql.Filters(patient, list(query.folder_statuses))))
         returned = _uuids(result.documents, result.submission_sets, result.folders)
-        touching = self._links(uow, query, patient, sorted(returned))
+        # the patient's associations in one range of the index: GetAll returns the record whole
+        shown = association_filter(query)
+        touching = [row for row in store.associations_of(uow, patient)
+                    if (row.source in returned or row.target in returned) and shown(row)]
         between = [row for row in touching if row.source in returned and row.target in returned]
         # ... and the set→association HasMembers that record folder memberships among them
         memberships = {row.entry_uuid for row in between}

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 # the short names DNs are written with, by attribute OID (RFC 4514; E and SERIALNUMBER as
@@ -29,6 +30,7 @@ class CertificateFacts:
     subject: frozenset[tuple[str, str]]
     not_before: dt.datetime
     not_after: dt.datetime
+    public_key_pem: bytes = b""     # SubjectPublicKeyInfo, PEM
 
 
 def facts_of(der: bytes) -> CertificateFacts:
@@ -38,8 +40,13 @@ def facts_of(der: bytes) -> CertificateFacts:
         raise CertificateError(f"not an X.509 certificate: {exc}") from None
     pairs = frozenset((NAMES.get(attribute.oid, attribute.oid.dotted_string),
                        str(attribute.value)) for attribute in certificate.subject)
+    try:
+        public_key = certificate.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(f"the certificate's public key cannot be read: {exc}") from None
     return CertificateFacts(pairs, certificate.not_valid_before_utc,
-                            certificate.not_valid_after_utc)
+                            certificate.not_valid_after_utc, public_key)
 
 
 def subject_of(der: bytes) -> frozenset[tuple[str, str]]:

@@ -21,7 +21,7 @@ from ..model.registered import (
     SubmissionSetRecord,
 )
 from ..model.vocabulary import APPROVED
-from .database import UnitOfWork
+from .database import UnitOfWork, fetch
 from .registry_columns import (
     ASSOCIATION_COLUMNS,
     DOCUMENT_COLUMNS,
@@ -62,41 +62,74 @@ _MAKERS: dict[str, Any] = {"document": _document,
                            "association": lambda row: AssociationRecord(*row)}
 
 
-def _select(kind: str):
-    table = OBJECT_TABLES[kind]
-    return table, select(*[table.c[name] for name in READ_COLUMNS[kind]])
+# --- reads: SQL text that does not change with the number of ids ------------------------------
+#
+# Every Get* reads by lists of ids. Written as SQLAlchemy `IN` lists, each count of ids made a new
+# SQL text: compiled again, planned again by PostgreSQL (psycopg prepares a statement only when
+# its text repeats) and read through the text protocol (the stored XML as hex). On PostgreSQL
+# the lists go as one array parameter (`= ANY(%s)`), so each statement below has one text
+# whatever the count (psycopg prepares it after a few uses) and its rows come in binary
+# (`fetch`); SQLite keeps its IN lists (the text depends on the count there, which costs
+# little on an embedded database).
+
+def _one_of(uow: UnitOfWork, column: str, values: Sequence[object]) -> tuple[str, list]:
+    """`column` is one of `values`: the condition and its parameters."""
+    if uow.dialect == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
+    """`sql` written with `?` marks, run in the driver's own style."""
+    if uow.dialect == "postgresql":
+        sql = sql.replace("?", "%s")
+    return fetch(uow.connection, sql, params)
+
+
+_SELECTED = {kind: ", ".join(columns) for kind, columns in READ_COLUMNS.items()}
+_BY = frozenset({"entry_uuid", "unique_id", "logical_id", "source", "target"})
 
 
 # --- the object index -------------------------------------------------------------------------
 
+_INDEX = "SELECT entry_uuid, unique_id, kind, patient_id FROM object_index WHERE "
+
+
 def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry]:
-    wanted = list(set(uuids))
+    wanted = sorted(set(uuids))
     found: dict[str, IndexEntry] = {}
     for start in range(0, len(wanted), 500):
-        rows = uow.connection.execute(select(*_INDEX).where(
-            object_index.c.entry_uuid.in_(wanted[start:start + 500])))
-        found.update((row[0], IndexEntry(*row)) for row in rows)
+        condition, params = _one_of(uow, "entry_uuid", wanted[start:start + 500])
+        found.update((row[0], IndexEntry(*row)) for row in _read(uow, _INDEX + condition,
+                                                                  params))
     return found
-
-
-_INDEX = (object_index.c.entry_uuid, object_index.c.unique_id, object_index.c.kind,
-          object_index.c.patient_id)
 
 
 def find_existing(uow: UnitOfWork, uuids: Iterable[str],
                   unique_ids: Iterable[str]) -> list[IndexEntry]:
     """Index entries having one of these entryUUIDs or uniqueIds: one round trip for both."""
-    query = select(*_INDEX).where(object_index.c.entry_uuid.in_(list(set(uuids)))
-                                  | object_index.c.unique_id.in_(list(set(unique_ids))))
-    return [IndexEntry(*row) for row in uow.connection.execute(query)]
+    conditions, params = [], []
+    for column, values in (("entry_uuid", uuids), ("unique_id", unique_ids)):
+        wanted = sorted(set(values))
+        if wanted:
+            condition, values_params = _one_of(uow, column, wanted)
+            conditions.append(condition)
+            params += values_params
+    if not conditions:
+        return []
+    return [IndexEntry(*row) for row in _read(uow, _INDEX + " OR ".join(conditions), params)]
 
 
 def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
                        kind: str | None = None) -> list[IndexEntry]:
-    query = select(*_INDEX).where(object_index.c.unique_id.in_(list(set(unique_ids))))
+    wanted = sorted(set(unique_ids))
+    if not wanted:
+        return []
+    condition, params = _one_of(uow, "unique_id", wanted)
     if kind:
-        query = query.where(object_index.c.kind == kind)
-    return [IndexEntry(*row) for row in uow.connection.execute(query)]
+        condition += " AND kind = ?"
+        params.append(kind)
+    return [IndexEntry(*row) for row in _read(uow, _INDEX + condition, params)]
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -108,11 +141,13 @@ def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
     values = list(values)
     if not values:
         return []
-    table, query = _select(kind)
+    if by not in _BY:
+        raise ValueError(f"objects are not read by {by}")
+    condition, params = _one_of(uow, by, values)
     make = _MAKERS[kind]
-    return [make(row) for row in uow.connection.execute(
-        query.where(and_(table.c.patient_id == patient_id, table.c[by].in_(values)))
-        .order_by(table.c.registered_seq))]
+    return [make(row) for row in _read(
+        uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_id = ? "
+             f"AND {condition} ORDER BY registered_seq", [patient_id, *params])]
 
 
 def documents_by_unique_id(uow: UnitOfWork, patient_id: str,
@@ -126,13 +161,22 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
     uuids = list(uuids)
     if not uuids:
         return []
-    condition = {"source": associations.c.source.in_(uuids),
-                 "target": associations.c.target.in_(uuids)}
-    where = (condition["source"] | condition["target"]) if side == "both" else condition[side]
-    _, query = _select("association")
-    return [AssociationRecord(*row) for row in uow.connection.execute(
-        query.where(and_(associations.c.patient_id == patient_id, where))
-        .order_by(associations.c.registered_seq))]
+    if side != "both":
+        return objects(uow, "association", patient_id, uuids, by=side)  # type: ignore
+    by_source, source_params = _one_of(uow, "source", uuids)
+    by_target, target_params = _one_of(uow, "target", uuids)
+    return [AssociationRecord(*row) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? AND "
+             f"({by_source} OR {by_target}) ORDER BY registered_seq",
+        [patient_id, *source_params, *target_params])]
+
+
+def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]:
+    """Every association of one patient: one range of the primary key (GetAll returns the whole
+    record, so reading it whole costs less than asking by the ends of each)."""
+    return [AssociationRecord(*row) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? "
+             "ORDER BY registered_seq", [patient_id])]
 
 
 def with_facts(uow: UnitOfWork, patient_id: str,
