@@ -23,10 +23,12 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 
 # A local test platform: callers are not asked for a VIHF unless XDS_SECURITY=vihf is set, nor
 # for signed submission sets unless XDS_REQUIRE_SUBMISSION_SIGNATURE=true is (with
-# XDS_SIGNATURE_TRUSTED_CERTS: see the README).
+# XDS_SIGNATURE_TRUSTED_CERTS: see the README); the test INS of cda_samples/ are accepted unless
+# XDS_ACCEPT_TEST_INS=false. The server says so in its first log lines.
 run: $(VENV)/.installed-run
 	XDS_SECURITY=$${XDS_SECURITY:-none} \
 	XDS_REQUIRE_SUBMISSION_SIGNATURE=$${XDS_REQUIRE_SUBMISSION_SIGNATURE:-false} \
+	XDS_ACCEPT_TEST_INS=$${XDS_ACCEPT_TEST_INS:-true} \
 		$(BIN)/xds-server serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs

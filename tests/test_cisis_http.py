@@ -22,11 +22,12 @@ pytestmark = pytest.mark.http   # every test here talks to a server over loopbac
 
 @pytest.fixture(scope="module")
 def seal(tmp_path_factory):
-    """The organisation's seal, made by the README's own openssl commands: the authority the
-    server trusts, and the submit options."""
+    """The organisation's seal, made by the documentation's own openssl commands
+    (docs/transactions.md, the CI-SIS samples): the authority the server trusts, and the submit
+    options."""
     directory = tmp_path_factory.mktemp("seal")
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    block = readme.split("# a test PKI", 1)[1].split("```", 1)[0]
+    guide = (Path(__file__).parents[1] / "docs" / "transactions.md").read_text()
+    block = guide.split("# a test PKI", 1)[1].split("```", 1)[0]
     commands = [line for line in block.splitlines() if line.startswith("openssl ")]
     assert len(commands) == 3
     for command in commands:
@@ -86,7 +87,7 @@ def test_non_ins_patient_is_refused_with_the_rule(cisis_server, seal, tmp_path):
 
 
 def test_the_readme_demo_with_the_project_samples(cisis_server, seal, tmp_path):
-    """cda_samples/ as the README submits them: three documents, then the lab report's
+    """cda_samples/ as docs/transactions.md submits them: three documents, then the lab report's
     replacement, whose RPLC target the CLI asks of the registry."""
     repository, registry = cisis_server + "/xds/repository", cisis_server + "/xds/registry"
     first = [str(p) for p in SAMPLES if p != LAB_REPLACEMENT]

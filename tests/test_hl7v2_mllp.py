@@ -167,7 +167,7 @@ def test_cli_send_prints_acks_and_exit_codes(served, tmp_path):
     result = _cli("hl7", "send", str(good), str(bad), "--to", f"127.0.0.1:{port}")
     assert result.returncode == 1 and "MSA|AE|" in result.stdout
     result = _cli("hl7", "send", str(good), "--to", f"127.0.0.1:{free_port()}")
-    assert result.returncode == 1 and "cannot connect" in result.stderr
+    assert result.returncode == 2 and "cannot connect" in result.stderr   # environment
     assert "Traceback" not in result.stderr
 
 
@@ -338,7 +338,7 @@ def test_mllp_over_mutual_tls(tls_listener, tmp_path):
     # without a client certificate, or in plain text: no answer, no traceback
     result = _cli("hl7", "send", str(message), "--to", f"127.0.0.1:{port}", "--tls",
                   "--cacert", str(files["ca"]))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr    # TLS refused
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(VT + adt("A28", nir()) + END)
         answer = receive(sock)

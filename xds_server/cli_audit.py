@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import writable_file
 from .cli_settings import command_settings as _settings
 
 
@@ -25,9 +26,15 @@ def _events(ctx: click.Context, data_dir: str | None, patient: str | None,
             since: str | None, until: str | None):
     from .model.hl7 import patient_key
     from .store import audit_store
-    from .store.database import Database
+    from .store.database import Database, make_engine
+    from .store.schema import migrate
 
     settings = _settings(ctx, data_dir=data_dir)
+    engine = make_engine(settings.database_url)
+    try:       # a data directory the server never ran on: empty tables, not an error
+        migrate(engine)
+    finally:
+        engine.dispose()
     database = Database.from_url(settings.database_url)
     try:
         with database.reading() as uow:
@@ -65,7 +72,7 @@ def audit_show(ctx: click.Context, patient: str, since: str | None,
 @click.option("--until", help="to this date, excluded")
 @click.option("--format", "fmt", type=click.Choice(["rfc3881", "dicom"]), default="rfc3881",
               show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--out", required=True, callback=writable_file, help="file to write")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
 @click.pass_context
 def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: str, out: str,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
 
 
@@ -40,7 +41,7 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
     schematrons = None
     if schematron or volet:
         if kit is None:
-            raise click.ClickException(
+            raise Unusable(
                 f"--schematron needs the ANS kit in {settings.kit_dir}: run "
                 "`xds-server kit install --from DIR` first")
         from .cda.schematron import KitSchematrons
@@ -93,7 +94,7 @@ def _signature_verifier(settings):
     except ConfigError as exc:
         if not settings.signature_trusted_certs:     # the ITI-41 requirement: not ours here
             return CdaSignatureVerifier(None, accept_sha1=settings.signature_accept_sha1)
-        raise click.ClickException(str(exc)) from None
+        raise Unusable(str(exc)) from None
 
 
 def _report_signature(report, root, verifier, required: bool) -> None:
@@ -125,14 +126,16 @@ def kit() -> None:
 @click.pass_context
 def kit_install(ctx: click.Context, source: str, data_dir: str | None) -> None:
     """Install the kit into DATA_DIR/kit; the server validates with it from its next start."""
-    from .cda.kit import KitError, install_kit
+    from .cda.kit import INSTALL_STEPS, KitError, install_kit
+    from .cli_progress import progress
 
     settings = _settings(ctx, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        summary = install_kit(Path(source), settings.kit_dir)
+        with progress(INSTALL_STEPS, "installing the kit", "step") as bar:
+            summary = install_kit(Path(source), settings.kit_dir, lambda _: bar.advance())
     except KitError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Unusable(str(exc)) from None
     click.echo(f"installed {source} into {summary.target}: {summary.schematrons} schematron "
                f"files, {summary.value_set_files} value sets")
     for generated in summary.generated:

@@ -1,6 +1,8 @@
-"""The consumer commands' connection options (submit, query, retrieve): TLS with a client
-certificate, and a VIHF sent with every request (a file, or one signed here for the patient);
-and the source's signature of what it submits (submit --sign-key/--sign-cert)."""
+"""The consumer commands' connection options (submit, query, retrieve, update, remove): where
+the server is (--server, --registry, --repository, or XDS_SERVER_URL, XDS_REGISTRY_URL,
+XDS_REPOSITORY_URL), TLS with a client certificate, and a VIHF sent with every request (a file,
+or one signed here for the patient); and the source's signature of what it submits
+(submit --sign-key/--sign-cert)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
+
+from .cli_errors import Unusable
 
 _FILE = click.Path(exists=True, dir_okay=False)
 
 OPTIONS = (
+    click.option("--server", "server_url", metavar="URL",
+                 help="the server's base URL, e.g. https://xds.example:8443: its registry and "
+                      "repository are URL/xds/registry and URL/xds/repository (default "
+                      "XDS_SERVER_URL, else http://127.0.0.1:8080)"),
+    click.option("--registry", "registry_url", metavar="URL",
+                 help="registry endpoint (default XDS_REGISTRY_URL, else the --server's)"),
+    click.option("--repository", "repository_url", metavar="URL",
+                 help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
     click.option("--cacert", type=_FILE,
                  help="PEM authorities that sign the server's certificate (https; default: "
                       "the system's)"),
@@ -34,7 +47,8 @@ OPTIONS = (
                  help="purpose of use: normal, or bris_de_glace / centre_15"),
 )
 
-NAMES = ("cacert", "cert", "key", "vihf_file", "vihf_key", "vihf_cert", "vihf_subject",
+NAMES = ("server_url", "registry_url", "repository_url", "cacert", "cert", "key", "vihf_file",
+         "vihf_key", "vihf_cert", "vihf_subject",
          "vihf_role", "vihf_structure", "vihf_purpose")
 
 
@@ -50,8 +64,30 @@ def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
+
+
+def check_url(url: str, option: str) -> str:
+    """An http(s) URL with a host, else a usage error naming the option."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL, e.g. "
+                                 f"{DEFAULT_SERVER}{PATHS.get(option.strip('-'), '')}",
+                                 param_hint=option)
+    try:
+        _ = parts.port
+    except ValueError:
+        raise click.BadParameter(f"{url!r}: the port is not a number",
+                                 param_hint=option) from None
+    return url
+
+
 @dataclass
 class Connection:
+    server_url: str | None
+    registry_url: str | None
+    repository_url: str | None
     cacert: str | None
     cert: str | None
     key: str | None
@@ -63,10 +99,33 @@ class Connection:
     vihf_structure: str
     vihf_purpose: str
 
+    def endpoint(self, kind: str) -> str:
+        """The registry's or the repository's URL: its own option, then --server, then the
+        settings (XDS_REGISTRY_URL / XDS_REPOSITORY_URL, then XDS_SERVER_URL), then the local
+        test platform's."""
+        explicit = self.registry_url if kind == "registry" else self.repository_url
+        if explicit:
+            return check_url(explicit, f"--{kind}")
+        if self.server_url:
+            return check_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
+        settings = _client_settings()
+        configured = getattr(settings, f"{kind}_url")
+        if configured:
+            return check_url(configured, f"XDS_{kind.upper()}_URL")
+        server = settings.server_url or DEFAULT_SERVER
+        return check_url(server, "XDS_SERVER_URL").rstrip("/") + PATHS[kind]
+
+    def registry(self, patient: str | None = None):
+        return self.client(self.endpoint("registry"), patient)
+
+    def repository(self, patient: str | None = None):
+        return self.client(self.endpoint("repository"), patient)
+
     def client(self, url: str, patient: str | None = None):
         """A SoapClient for `url` with these options (patient: the VIHF's resource-id)."""
         from .consumer.transport import SoapClient
 
+        check_url(url, "URL")
         context = None
         if url.startswith("https:") or self.cacert or self.cert:
             from .serving.tls import client_context
@@ -74,7 +133,7 @@ class Connection:
             try:
                 context = client_context(self.cacert, self.cert, self.key)
             except (OSError, ValueError) as exc:
-                raise click.ClickException(f"--cacert/--cert/--key: {exc}") from None
+                raise Unusable(f"--cacert/--cert/--key: {exc}") from None
         return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient))
 
     def _vihf(self, patient: str | None) -> list:
@@ -85,7 +144,8 @@ class Connection:
             try:
                 assertion = parse_xml(Path(self.vihf_file).read_bytes())
             except (UnsafeXmlError, MalformedXmlError) as exc:
-                raise click.ClickException(f"--vihf {self.vihf_file}: {exc}") from None
+                raise click.BadParameter(f"{self.vihf_file}: {exc}",
+                                         param_hint="--vihf") from None
             if assertion.tag.endswith("}Security"):
                 return [assertion]
             return [security_header(assertion)]
@@ -93,7 +153,7 @@ class Connection:
             return []
         if not (self.vihf_key and self.vihf_cert and self.vihf_subject and self.vihf_structure
                 and patient):
-            raise click.ClickException("signing a VIHF needs --vihf-key, --vihf-cert, "
+            raise click.UsageError("signing a VIHF needs --vihf-key, --vihf-cert, "
                                        "--vihf-subject, --vihf-structure and the patient "
                                        "(--patient)")
         claims = VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
@@ -102,7 +162,7 @@ class Connection:
         try:
             signed = signed_vihf(claims, Path(self.vihf_key), Path(self.vihf_cert))
         except Exception as exc:     # xmlsec.Error, ValueError: an unusable key or certificate
-            raise click.ClickException(f"cannot sign the VIHF: {exc}") from None
+            raise Unusable(f"cannot sign the VIHF with --vihf-key/--vihf-cert: {exc}") from None
         return [security_header(signed)]
 
 
@@ -130,7 +190,7 @@ def sign_submission_set(submission, documents: dict, key: str | None, certificat
     if not (key or certificate):
         return None
     if not (key and certificate):
-        raise click.ClickException("signing needs both --sign-key and --sign-cert")
+        raise click.UsageError("signing needs both --sign-key and --sign-cert")
     from .dsig.produce import sign_submission
     from .dsig.seal import Seal, SealError
     from .model.content import Attachment
@@ -139,6 +199,13 @@ def sign_submission_set(submission, documents: dict, key: str | None, certificat
         seal = Seal.from_files(Path(key), Path(certificate))
         entry, content = sign_submission(submission, documents, seal, digest=digest)
     except SealError as exc:
-        raise click.ClickException(f"cannot sign: {exc}") from None
+        raise Unusable(f"cannot sign with --sign-key/--sign-cert: {exc}") from None
     documents[entry.entry_uuid] = Attachment.from_bytes(content, entry.mime_type)
     return entry
+
+
+def _client_settings():
+    """The settings the client commands read (file, then environment): where the server is."""
+    from .cli_settings import command_settings
+
+    return command_settings(click.get_current_context())

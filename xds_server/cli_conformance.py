@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import Unusable, writable_file
 from .cli_settings import command_settings as _settings
+
+
+def _writable_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A report file checked before the run, not after it."""
+    return None if value is None else Path(writable_file(ctx, param, value))
 
 
 @click.group()
@@ -34,10 +40,9 @@ def conformance() -> None:
                    "{patient} is replaced")
 @click.option("--patient-authority", default="1.3.6.1.4.1.21367.13.20.1000", show_default=True,
               help="assigning authority OID of the test patients")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", callback=_writable_path,
               help="write a JUnit XML report")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="write a JSON report")
+@click.option("--json", "json_path", callback=_writable_path, help="write a JSON report")
 @click.option("--keep", is_flag=True, help="leave what the run registered (no cleanup)")
 @click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -53,16 +58,22 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         patient_authority: str, junit_path: Path | None, json_path: Path | None, keep: bool,
         timeout: float, data_dir: str | None, verbose: bool, params: tuple[str, ...]) -> None:
     """Run toolkit test directories (testplan.xml, index.idx, templates) as they are."""
+    from .cli_client import check_url
+    from .cli_progress import progress
     from .conformance import report
-    from .conformance.cleanup import clean, snapshot
+    from .conformance.cleanup import snapshot
     from .conformance.exchange import Endpoints
     from .conformance.patients import Patients, command_feed
+    from .conformance.preflight import preflight
     from .conformance.runner import Runner, reachable
     from .conformance.testkit import discover
 
+    check_url(registry_url, "--registry")
+    if repository_url:
+        check_url(repository_url, "--repository")
     kit, asked = discover([*testkit, *more])
     if not asked:
-        raise click.ClickException("no toolkit test (index.idx or testplan.xml) under "
+        raise Unusable("no toolkit test (index.idx or testplan.xml) under "
                                    + ", ".join(map(str, (*testkit, *more))))
     test_parameters = _test_parameters(params)
     for url in filter(None, (registry_url, repository_url)):
@@ -74,17 +85,27 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         endpoints = Endpoints(registry_url, repository_url, timeout)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    feed = None
+    feed = forget = None
     if patient_feed == "cli":
-        feed = _database_feed(ctx, data_dir)
+        records = _database_records(ctx, data_dir)
+        feed, forget = records.open, records.forget
     elif patient_feed != "none":
         feed = command_feed(patient_feed)
-    patients = Patients(feed, patient_authority)
+    patients = Patients(feed, patient_authority, forget)
+    checked = preflight(endpoints, patients)
+    if checked.stop:
+        _finish(endpoints, patients, set(), keep)
+        click.echo(f"conformance: {checked.stop}; nothing was run", err=True)
+        ctx.exit(2)
     runner = Runner(kit, endpoints, patients, test_parameters)
+    if checked.note:
+        runner.outcome.notes.append(checked.note)
     given = {} if keep else snapshot(endpoints, _given_patients(test_parameters))
-    outcome = runner.run(asked)
+    with progress(None, "conformance", "step") as bar:
+        runner.on_row = lambda row: bar.advance()
+        outcome = runner.run(asked)
     if not keep and not outcome.aborted:
-        outcome.notes.append(clean(endpoints, patients.allocated, runner.provided, given))
+        outcome.notes += _finish(endpoints, patients, runner.provided, keep, given)
     click.echo(report.table(outcome, verbose))
     if junit_path:
         report.junit(outcome, junit_path)
@@ -116,10 +137,23 @@ def _test_parameters(given: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def _database_feed(ctx: click.Context, data_dir: str | None):
-    """Open the record the way `xds-server patient add` does, on this server's database."""
+def _finish(endpoints, patients, provided: set[str], keep: bool,
+            given: dict[str, set[str]] | None = None) -> list[str]:
+    """Remove what the run registered (`given`: what the patients of --param held before),
+    then the records of the patients it fed."""
+    from .conformance.cleanup import clean
+
+    if keep:
+        return []
+    return [line for line in (clean(endpoints, patients.allocated, provided, given),
+                              patients.forget_fed()) if line]
+
+
+def _database_records(ctx: click.Context, data_dir: str | None):
+    """The records actor on this server's database: the feed opens a record the way
+    `xds-server patient add` does, and forgets it once the run's data is removed."""
     from .records.actor import Records
     from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    return Records(Database.from_url(settings.database_url)).open
+    return Records(Database.from_url(settings.database_url))

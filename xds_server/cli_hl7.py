@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import Unusable
 from .cli_settings import command_settings
 from .config import ConfigError, Settings
 
@@ -80,6 +81,26 @@ def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
             process.kill()
 
 
+def check_port(settings: Settings) -> None:
+    """The MLLP port, said at once when it cannot be listened on (out of range, taken), not in
+    a traceback from each listener process."""
+    import socket
+
+    port, host = settings.mllp_port, settings.mllp_host
+    if not 0 < port < 65536:
+        raise click.UsageError(f"MLLP port {port} is not between 1 and 65535 (--port, "
+                               "XDS_MLLP_PORT)")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise Unusable(f"cannot listen for MLLP on {host}:{port}: "
+                                   f"{exc.strerror or exc} (another listener there? give "
+                                   "--port or XDS_MLLP_PORT)") from None
+
+
 def check_tls(settings: Settings) -> None:
     if settings.certfile and not settings.mllp_plain:
         from .serving.tls import server_context
@@ -88,12 +109,13 @@ def check_tls(settings: Settings) -> None:
             server_context(settings.certfile, settings.keyfile, settings.ca_certs,
                            settings.client_cert)
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise Unusable(str(exc)) from None
 
 
 @click.command("mllp")
 @click.option("--host", help="address to listen on (XDS_MLLP_HOST)")
-@click.option("--port", type=int, help="port (XDS_MLLP_PORT; 2575 when unset)")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="port (XDS_MLLP_PORT; 2575 when unset)")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
 @click.pass_context
 def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str | None) -> None:
@@ -101,6 +123,7 @@ def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str |
     settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=port)
     if not settings.mllp_port:
         settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=2575)
+    check_port(settings)
     check_tls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from .store.database import make_engine
@@ -121,6 +144,8 @@ def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str |
     while not stop.is_set() and all(p.is_alive() for p in processes):
         stop.wait(1)
     stop_listener_processes(processes)
+    if not stop.is_set():
+        raise Unusable("an MLLP listener process stopped (its log says why)")
 
 
 @click.group("hl7")
@@ -150,7 +175,7 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
         try:
             context = client_context(cacert, cert, key)
         except (OSError, ValueError) as exc:
-            raise click.ClickException(f"TLS settings: {exc}") from None
+            raise Unusable(f"TLS settings: {exc}") from None
     refused = 0
     try:
         with MllpClient(host.strip("[]"), int(port_text), context, timeout) as client:
@@ -162,10 +187,8 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
                 code = _ack_code(text)
                 if code != "AA" and code != "CA":
                     refused += 1
-    except MllpClientError as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (MllpClientError, OSError) as exc:    # no listener, TLS, a lost connection
+        raise Unusable(str(exc)) from None
     sys.exit(1 if refused else 0)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .cli_errors import Unusable
 from .config import ConfigError, Settings, load_settings
 
 
@@ -14,4 +15,5 @@ def command_settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
         return load_settings(overrides, config_file=(ctx.obj or {}).get("config_file"))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Unusable(f"configuration: {exc} (`xds-server config` shows every setting and "
+                       "its source)") from None

@@ -7,6 +7,7 @@ variable, the TOML key and the `xds-server config` listing can never drift apart
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 import uuid
@@ -133,11 +134,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
     SettingSpec("repository_unique_id", str, None,
-                "OID of this document repository; default a 2.25 OID derived from the data dir"),
+                "OID of this document repository; default: the one kept in DATA_DIR/"
+                "identity.json, made on first start (a 2.25 OID derived from the data dir)"),
     SettingSpec("home_community_id", str, None,
-                "urn:oid: home community id; default a 2.25 OID derived from the data dir"),
+                "urn:oid: home community id; default: kept in DATA_DIR/identity.json like the "
+                "repository's"),
     SettingSpec("registry_url", str, "",
-                "remote ITI-42 registry endpoint; empty means the in-process registry"),
+                "remote ITI-42 registry endpoint; empty means the in-process registry; the "
+                "client commands (query, retrieve, update, remove) send to it too"),
+    SettingSpec("repository_url", str, "",
+                "client commands (submit, retrieve, remove): the repository endpoint; empty: "
+                "server_url's"),
+    SettingSpec("server_url", str, "",
+                "client commands: the server's base URL (its /xds/registry and "
+                "/xds/repository); empty: http://127.0.0.1:8080"),
     SettingSpec("max_request_bytes", int, 64 * MIB, "largest HTTP request body accepted"),
     SettingSpec("max_document_bytes", int, 64 * MIB, "largest single document accepted"),
     SettingSpec("spool_threshold_bytes", int, 1 * MIB,
@@ -260,6 +270,8 @@ class Settings:
     repository_unique_id: str
     home_community_id: str
     registry_url: str
+    repository_url: str
+    server_url: str
     max_request_bytes: int
     max_document_bytes: int
     spool_threshold_bytes: int
@@ -340,9 +352,50 @@ def redact_url(url: str) -> str:
 
 
 def _oid_for(data_dir: Path, purpose: str) -> str:
-    """A stable 2.25 (UUID-based, ISO/IEC 9834-8) OID for this installation's data directory."""
+    """The 2.25 (UUID-based, ISO/IEC 9834-8) OID a data directory gets on its first start, from
+    its path (as every release before the identity file did, so an existing installation keeps
+    the id its documents are registered under); kept in IDENTITY_FILE from then on."""
     name = f"xds-server:{purpose}:{data_dir.resolve()}"
     return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, name).int)
+
+
+# The installation's identity, made once and kept with the data: a data directory moved or
+# restored elsewhere answers for its documents under the same repositoryUniqueId.
+IDENTITY_FILE = "identity.json"
+IDENTITY = ("repository_unique_id", "home_community_id")
+
+
+def read_identity(data_dir: Path) -> dict[str, str]:
+    path = data_dir / IDENTITY_FILE
+    if not path.is_file():
+        return {}
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); it holds this installation's "
+                          "repositoryUniqueId: restore it from a backup") from None
+    if not isinstance(kept, dict) or not all(isinstance(kept.get(n), str) for n in IDENTITY):
+        raise ConfigError(f"{path}: expected {', '.join(IDENTITY)}")
+    return {name: kept[name] for name in IDENTITY}
+
+
+def keep_identity(settings: Settings) -> None:
+    """Write the identity file the first time a data directory is used (durably)."""
+    path = settings.data_dir / IDENTITY_FILE
+    if path.exists():
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    write_identity(settings.data_dir, {name: getattr(settings, name) for name in IDENTITY})
+
+
+def write_identity(data_dir: Path, identity: dict[str, str]) -> None:
+    path = data_dir / IDENTITY_FILE
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w") as handle:
+        json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -415,6 +468,11 @@ def load_settings(
     values["data_dir"] = data_dir
     if not values["database_url"]:
         values["database_url"] = f"sqlite:///{data_dir.resolve() / 'registry.sqlite3'}"
+    kept = read_identity(data_dir)
+    for name in IDENTITY:
+        if not values[name] and name in kept:
+            values[name] = kept[name]
+            sources[name] = str(data_dir / IDENTITY_FILE)
     if not values["repository_unique_id"]:
         values["repository_unique_id"] = _oid_for(data_dir, "repository")
     if not values["home_community_id"]:

@@ -47,6 +47,23 @@ class _Gunicorn(BaseApplication):
         return create_app(self._settings)
 
 
+def posture(settings: Settings) -> list[tuple[int, str]]:
+    """What a test platform relaxes, said at start-up (WARNING: not for real patients)."""
+    relaxed = []
+    if settings.security == "none":
+        relaxed.append("security none: callers are not authenticated, every call acts as the "
+                       "system (XDS_SECURITY=vihf asks for a signed VIHF)")
+    if settings.accept_test_ins:
+        relaxed.append("test INS accepted (XDS_ACCEPT_TEST_INS=true)")
+    if settings.profile == "cisis" and not settings.require_submission_signature:
+        relaxed.append("submission sets need no signature "
+                       "(XDS_REQUIRE_SUBMISSION_SIGNATURE=false)")
+    if not relaxed:
+        return [(logging.INFO, "security: signed VIHF required"
+                 if settings.security == "vihf" else "security: none")]
+    return [(logging.WARNING, "test platform: " + "; ".join(relaxed))]
+
+
 class RootLogger(glogging.Logger):
     """gunicorn's loggers with no handler of their own: their lines reach the root handler,
     in the server's format (logs.py), like every other line."""
@@ -73,6 +90,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         settings.blob_dir, settings.repository_unique_id,
         settings.registry_url or "in-process",
         f"HTTPS, client certificates {settings.client_cert}" if settings.certfile else "HTTP")
+    for level, line in posture(settings):
+        logging.getLogger("xds_server").log(level, "%s", line)
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,13 @@ def art_decor_value_set(svs_file: Path) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def install_kit(source: Path, kit_dir: Path) -> KitSummary:
+INSTALL_STEPS = 4     # copied, J07 generated, schema compiled, value sets built
+
+
+def install_kit(source: Path, kit_dir: Path,
+                on_step: Callable[[str], None] = lambda step: None) -> KitSummary:
+    """Copy the kit in, all or nothing; `on_step` hears each of the INSTALL_STEPS as it ends
+    (the command's progress bar)."""
     source = source.resolve()
     missing = [str(p) for p in REQUIRED if not (source / p).exists()]
     if missing:
@@ -64,18 +71,22 @@ def install_kit(source: Path, kit_dir: Path) -> KitSummary:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".git"))
+        on_step("copied")
         generated = []
         if not (staging / J07_TARGET).exists() and (staging / J07_SOURCE).exists():
             (staging / J07_TARGET).parent.mkdir(parents=True, exist_ok=True)
             (staging / J07_TARGET).write_bytes(art_decor_value_set(staging / J07_SOURCE))
             generated.append(str(J07_TARGET))
+        on_step("value set J07")
         try:
             CdaSchema(staging / KIT_SCHEMA, "ANS kit")
         except etree.XMLSchemaParseError as exc:
             raise KitError(f"the kit's schema does not compile: {exc}") from None
+        on_step("schema compiled")
         value_sets = build([staging / "jeuxDeValeurs"])
         (staging / KIT_FILE).write_text(json.dumps(value_sets, ensure_ascii=False, indent=1),
                                         encoding="utf-8")
+        on_step("value sets built")
         old = kit_dir.with_name(kit_dir.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if kit_dir.exists():

@@ -38,8 +38,12 @@ def command_feed(template: str) -> Feed:
 class Patients:
     """Patients of the run: allocated fresh, fed at most once each, remembered for cleanup."""
 
-    def __init__(self, feed: Feed | None, authority: str = NIST_AUTHORITY) -> None:
+    def __init__(self, feed: Feed | None, authority: str = NIST_AUTHORITY,
+                 forget: Feed | None = None) -> None:
+        """`forget`: undo the feed once the run's data is removed (this server's database: the
+        empty record is deleted), so a run leaves no patient behind."""
         self._feed = feed
+        self._forget = forget
         self.authority = authority
         self.allocated: list[str] = []
         self.fed: set[str] = set()
@@ -61,3 +65,16 @@ class Patients:
             self._feed(patient)
             self.fed.add(patient)
         return True
+
+    def forget_fed(self) -> str:
+        """Undo the feed of every patient fed; one line saying what was left."""
+        if self._forget is None or not self.fed:
+            return ""
+        kept = []
+        for patient in sorted(self.fed):
+            try:
+                self._forget(patient)
+            except Exception as exc:       # a record still holding data: say so, go on
+                kept.append(f"{patient} ({exc})")
+        line = f"patients: {len(self.fed) - len(kept)} of {len(self.fed)} test patients forgotten"
+        return line + (f"; kept: {'; '.join(kept)[:300]}" if kept else "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,6 +60,7 @@ class Runner:
         self._running: list[str] = []
         self._feed_tests: dict[str, str] = {}
         self.provided: set[str] = set()     # uniqueIds of the documents sent (for cleanup)
+        self.on_row: Callable[[Row], None] = lambda row: None   # each step's row, as it ends
 
     # --- the Run protocol (scope.py) -----------------------------------------------------------
 
@@ -133,6 +135,7 @@ class Runner:
                 row = play(scope, step)
                 if row is not None:
                     self.outcome.rows.append(row)
+                    self.on_row(row)
 
     def _test_patient(self, test: KitTest) -> str:
         """The test's $patientid$: that of the feed test its steps name for it, else new."""

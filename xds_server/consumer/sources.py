@@ -1,5 +1,5 @@
 """What a document source sends: metadata for a file, from its CDA header when it is a CDA,
-from the caller's options otherwise; and the FindDocuments listing a consumer prints.
+from the caller's options otherwise (what a consumer reads back: registered.py).
 
 The CDA mapping here reads the header fields every CDA has (id, code, title, effectiveTime,
 confidentialityCode, languageCode, author, documentationOf/serviceEvent); the CI-SIS profile's
@@ -122,31 +122,3 @@ def submission_for_files(paths: list[Path], patient: str, options: SourceOptions
         *(has_member(package.entry_uuid, d.entry_uuid) for d in documents), *replacements])
     return submission, {d.entry_uuid: path for d, path in zip(documents, paths, strict=True)}
 
-
-def listing(objects: list[etree._Element]) -> list[tuple[str, str, str, str, str]]:
-    """(title, type, date, author, uniqueId) of each ExtrinsicObject of a LeafClass answer."""
-    rim = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-    rows = []
-    for element in objects:
-        slots = {s.get("name"): s.findtext(f"{{{rim}}}ValueList/{{{rim}}}Value") or ""
-                 for s in element.findall(f"{{{rim}}}Slot")}
-        classes = {c.get("classificationScheme"): c for c in
-                   element.findall(f"{{{rim}}}Classification")}
-        type_code = classes.get(v.DE_TYPE_CODE)
-        type_text = ""
-        if type_code is not None:
-            display = type_code.find(f"{{{rim}}}Name/{{{rim}}}LocalizedString")
-            type_text = (display.get("value") if display is not None else "") \
-                or type_code.get("nodeRepresentation", "")
-        author = classes.get(v.DE_AUTHOR)
-        person = ""
-        if author is not None:
-            for slot in author.findall(f"{{{rim}}}Slot"):
-                if slot.get("name") == "authorPerson":
-                    person = slot.findtext(f"{{{rim}}}ValueList/{{{rim}}}Value") or ""
-        title = element.find(f"{{{rim}}}Name/{{{rim}}}LocalizedString")
-        unique_id = next((e.get("value") for e in element.findall(f"{{{rim}}}ExternalIdentifier")
-                          if e.get("identificationScheme") == v.DE_UNIQUE_ID), "")
-        rows.append((title.get("value") if title is not None else "", type_text,
-                     slots.get("creationTime", ""), person, unique_id))
-    return rows

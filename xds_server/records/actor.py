@@ -78,6 +78,16 @@ class Records:
                 raise UnknownRecord(f"no open record for patient {patient_id}")
             self._audit(uow, principal, patient_id)
 
+    def forget(self, patient_id: str, principal: Principal = SYSTEM) -> None:
+        """Delete a record that holds nothing (a test patient once its documents are removed);
+        UnknownRecord when it is unknown or still holds registry objects."""
+        self._allow(principal, Action.OPEN_RECORD, patient_id)
+        with self.database.transaction() as uow:
+            if not store.forget_record(uow, patient_id):
+                raise UnknownRecord(f"no empty record for patient {patient_key(patient_id)} "
+                                    "(unknown, or it still holds registry objects)")
+            self._audit(uow, principal, patient_id)
+
     def record(self, patient_id: str) -> PatientRecord | None:
         with self.database.reading() as uow:
             return store.record(uow, patient_id)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.engine import Row
 
 from ..model.facts import RecordAccess
 from ..model.hl7 import patient_key
 from ..model.patients import CLOSED, MERGED, OPEN, Authorization, PatientRecord
 from .database import UnitOfWork, fetch, param_mark
-from .tables import authorizations, patients
+from .tables import authorizations, object_index, patients
 
 
 def _record(row: Row) -> PatientRecord:
@@ -47,6 +47,19 @@ def close_record(uow: UnitOfWork, patient_id: str) -> bool:
                                     patients.c.status == OPEN))
         .values(status=CLOSED, closed_at=dt.datetime.now(dt.UTC)))
     return result.rowcount == 1
+
+
+def forget_record(uow: UnitOfWork, patient_id: str) -> bool:
+    """Delete a record that holds no registry object (a test patient after its run), with its
+    authorisations; False when it holds objects or is unknown. Its audit trail stays."""
+    key = patient_key(patient_id)
+    holds = exists().where(object_index.c.patient_id == key)
+    result = uow.connection.execute(delete(patients).where(
+        and_(patients.c.patient_id == key, ~holds)))
+    if result.rowcount != 1:
+        return False
+    uow.connection.execute(delete(authorizations).where(authorizations.c.patient_id == key))
+    return True
 
 
 def patient_status(uow: UnitOfWork, patient_id: str) -> str | None:

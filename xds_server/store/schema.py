@@ -22,3 +22,11 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Create the schema as it was at `revision` (a restore loads rows of that schema)."""
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

@@ -1,0 +1,153 @@
+"""The client commands against a running server, from a shell: the server found by
+XDS_SERVER_URL alone, a directory submitted one document a line, `query --json` with the status,
+confidentiality and visibility of each document, and `update` / `remove` doing what they say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import start_server, stop_server
+
+pytestmark = pytest.mark.http
+
+SAMPLES = Path(__file__).resolve().parents[1] / "cda_samples"
+INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
+LAB, LAB_RPLC, LETTER, VSM = ("1.2.250.1.999.7.1.1", "1.2.250.1.999.7.1.2",
+                              "1.2.250.1.999.7.2.1", "1.2.250.1.999.7.3.1")
+PLATFORM = {"XDS_PROFILE": "cisis", "XDS_SECURITY": "none", "XDS_ACCEPT_TEST_INS": "true",
+            "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("client") / "var"
+    process, url, _ = start_server(data_dir, {**PLATFORM}, workers=1)
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
+    try:
+        assert _cli(env, "patient", "add", INS).returncode == 0
+        yield env
+    finally:
+        stop_server(process)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    child.update(env)
+    return subprocess.run([sys.executable, "-m", "xds_server.cli", *args], capture_output=True,
+                          text=True, env=child, timeout=120)
+
+
+def _listing(env, *statuses: str) -> dict[str, dict]:
+    args = [a for s in statuses for a in ("--status", s)]
+    done = _cli(env, "query", "--patient", INS, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return {row["uniqueId"]: row for row in json.loads(done.stdout)}
+
+
+def test_a_directory_is_submitted_one_line_a_document(platform):
+    done = _cli(platform, "submit", str(SAMPLES), "--patient", INS)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [LAB, LAB_RPLC, LETTER, VSM]
+    assert lines[-1] == "4 submitted, 0 refused"
+    assert "\r" not in done.stderr            # no progress bar when stderr is not a terminal
+    again = _cli(platform, "submit", str(SAMPLES / "VSM_synthese.xml"), "--each",
+                 "--patient", "1^^^&1.2.3&ISO")
+    assert again.returncode == 1               # refused: not an INS
+    assert "refused:" in again.stderr and "0 submitted, 1 refused" in again.stdout
+
+
+def test_query_shows_status_confidentiality_and_visibility(platform):
+    rows = _listing(platform, "Approved", "Deprecated")
+    assert rows[LAB]["status"] == "Deprecated" and rows[LAB_RPLC]["status"] == "Approved"
+    assert rows[VSM]["confidentiality"] == "N" and rows[VSM]["visibility"] == "-"
+    table = _cli(platform, "query", "--patient", INS)
+    header = table.stdout.splitlines()[0].split()
+    assert header == ["title", "type", "date", "status", "confidentiality", "visibility",
+                      "version", "uniqueId"]
+    assert table.stdout.splitlines()[-1] == "3 document(s)"
+
+
+def test_mask_and_unmask_make_new_versions(platform):
+    masked = _cli(platform, "update", "mask", VSM)
+    assert masked.returncode == 0, masked.stderr
+    row = _listing(platform)[VSM]
+    assert row["visibility"] == "MASQUE_PS" and row["version"] == "2"
+    twice = _cli(platform, "update", "mask", VSM)
+    assert twice.returncode == 1 and "already has MASQUE_PS" in twice.stderr
+    assert _cli(platform, "update", "unmask", VSM).returncode == 0
+    row = _listing(platform)[VSM]
+    assert row["visibility"] == "-" and row["version"] == "3"
+
+
+def test_archive_unarchive_delete_and_a_new_version(platform):
+    assert _cli(platform, "update", "archive", LETTER).returncode == 0
+    assert _listing(platform, "Archived")[LETTER]["status"] == "Archived"
+    refused = _cli(platform, "update", "archive", LETTER)
+    assert refused.returncode == 1 and "is Archived; archive applies to Approved" in \
+        refused.stderr
+    assert _cli(platform, "update", "unarchive", LETTER).returncode == 0
+    retitled = _cli(platform, "update", "version", LETTER, "--title", "Courrier corrige",
+                    "--confidentiality", "R^^2.16.840.1.113883.5.25")
+    assert retitled.returncode == 0, retitled.stderr
+    row = _listing(platform)[LETTER]
+    assert (row["title"], row["confidentiality"], row["version"]) == ("Courrier corrige", "R",
+                                                                     "2")
+    assert _cli(platform, "update", "delete", LETTER).returncode == 0
+    assert _listing(platform, "Deleted")[LETTER]["status"] == "Deleted"
+    unknown = _cli(platform, "update", "archive", "1.2.3.4.5.404")
+    assert unknown.returncode == 1 and "knows no document with uniqueId 1.2.3.4.5.404" in \
+        unknown.stderr
+
+
+def test_remove_takes_bytes_versions_and_links(platform, tmp_path):
+    done = _cli(platform, "remove", LAB_RPLC, LAB)
+    assert done.returncode == 0, done.stderr
+    assert LAB_RPLC not in _listing(platform, "Approved", "Deprecated")
+    fetched = _cli(platform, "retrieve", LAB_RPLC, "--out", str(tmp_path / "x.xml"),
+                   "--repository-id", "1.2.3")
+    assert fetched.returncode == 1 and not (tmp_path / "x.xml").exists()
+
+
+def test_a_replacement_in_the_set_of_what_it_replaces_is_explained(platform):
+    files = [str(SAMPLES / "CR-BIO_glycemie-creatinine.xml"),
+             str(SAMPLES / "CR-BIO_glycemie-creatinine_RPLC.xml")]
+    done = _cli(platform, "submit", *files, "--patient", INS)
+    assert done.returncode == 1
+    assert f"a document replaces {LAB}, which is in the same submission" in done.stderr
+    assert "--each" in done.stderr
+
+
+def test_remove_leaves_a_set_that_still_holds_documents(tmp_path):
+    """Removing one of two documents of a set keeps the set (ITI-62 would refuse to leave it
+    empty, so removing the second takes the set too)."""
+    data_dir = tmp_path / "var"
+    process, url, _ = start_server(data_dir, {"XDS_PROFILE": "ihe"}, workers=1)
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
+    patient = "IHE1^^^&1.2.3.4.5&ISO"
+    try:
+        assert _cli(env, "patient", "add", patient).returncode == 0
+        files = []
+        for name in ("first", "second"):
+            files.append(tmp_path / f"{name}.txt")
+            files[-1].write_text(f"the {name} note\n")
+        sent = _cli(env, "submit", *map(str, files), "--patient", patient)
+        assert sent.returncode == 0, sent.stderr
+        first, second = [line.split()[0] for line in sent.stdout.splitlines()]
+        done = _cli(env, "remove", first)
+        assert done.returncode == 0, done.stderr
+        kept = _cli(env, "retrieve", second, "--out", str(tmp_path / "second.out"))
+        assert kept.returncode == 0 and (tmp_path / "second.out").read_text() == \
+            "the second note\n"
+        last = _cli(env, "remove", second)
+        assert last.returncode == 0, last.stderr
+        assert "removed from the registry: 3 object(s)" in last.stdout   # entry, link, set
+        assert _cli(env, "patient", "forget", patient).returncode == 0   # nothing left
+    finally:
+        stop_server(process)

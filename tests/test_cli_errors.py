@@ -1,0 +1,224 @@
+"""Every `xds-server` command, given bad input or a broken environment, ends with one line saying
+what and how to fix it, and the documented exit status (cli_errors.py): never a traceback.
+
+The table covers every command of the tree: a new command without a row here fails
+`test_every_command_has_a_bad_input_case`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from xds_server import cli_consumer
+from xds_server.cli import main
+
+from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "cda_samples" / "VSM_synthese.xml"
+INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
+DOWN_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+DOWN = f"http://127.0.0.1:{free_port()}"   # nothing listens there
+
+# command → [(arguments, environment, exit status, words the one error line must hold)]
+CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
+    "mllp": [(["--port", "99999"], {}, 2, "99999 is not in the range"),
+             ([], {"XDS_MLLP_PORT": "70000"}, 2, "MLLP port 70000 is not between 1 and 65535"),
+             ([], {"XDS_MLLP_MAX_CONNECTIONS": "abc"}, 2, "XDS_MLLP_MAX_CONNECTIONS")],
+    "hl7 send": [(["/nonexistent/x.er7", "--to", "127.0.0.1:9"], {}, 2, "does not exist"),
+                 ([str(SAMPLE), "--to", "nohostport"], {}, 2, "HOST:PORT"),
+                 ([str(SAMPLE), "--to", DOWN.split("//")[-1].split("/")[0]], {}, 2,
+                  "cannot connect")],
+    "serve": [(["--client-cert", "required"], {}, 2, "needs HTTPS"),
+              (["--certfile", "/nonexistent/cert.pem", "--keyfile", "/nonexistent/k"], {}, 2,
+               "/nonexistent/cert.pem")],
+    "config": [([], {"XDS_MAX_REQUEST_BYTES": "abc"}, 2, "max_request_bytes from "
+                "XDS_MAX_REQUEST_BYTES"),
+               ([], {"XDS_CONFIG": "/nonexistent/xds.toml"}, 2, "does not exist")],
+    "db upgrade": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "the database cannot be used")],
+    "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier")],
+    "patient close": [(["1^^^&1.2.3&ISO"], {}, 1, "no open record for 1^^^&1.2.3&ISO"),
+                      (["garbage"], {}, 2, "is not a CX identifier")],
+    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 1, "no empty record for patient 1^^^&1.2.3&ISO"),
+                       (["1^^^&1.2.3"], {}, 2, "is not a CX identifier")],
+    "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL")],
+    "submit": [([str(SAMPLE), "--patient", INS, "--repository", "notaurl"], {}, 2,
+                "'notaurl' is not an http(s) URL"),
+               ([str(SAMPLE), "--patient", "garbage"], {}, 2, "'garbage' is not a patient id"),
+               ([str(SAMPLE), "--patient", INS, "--server", DOWN], {}, 2,
+                "is the server running?"),
+               ([str(ROOT / "cda_samples"), "--patient", INS, "--pattern", "*.none"], {}, 2,
+                "no file matching '*.none'"),
+               ([str(SAMPLE), "--patient", INS, "--class", "nocode"], {}, 2,
+                "is not code^^codingScheme"),
+               ([str(SAMPLE), "--patient", INS, "--sign-key", str(SAMPLE)], {}, 2,
+                "needs both --sign-key and --sign-cert")],
+    "query": [(["--patient", INS, "--status", "Foo"], {}, 2,
+               "'Foo' is not an availability status"),
+              (["--patient", "123"], {}, 2, "'123' is not a patient id"),
+              (["--patient", INS], {"XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}"),
+              (["--patient", INS], {"XDS_REGISTRY_URL": "ftp://x"}, 2,
+               "XDS_REGISTRY_URL: 'ftp://x' is not an http(s) URL")],
+    "retrieve": [(["1.2.3", "--out", "/nonexistent/x"], {}, 2,
+                  "the directory /nonexistent does not exist"),
+                 (["1.2.3", "--out", "/"], {}, 2, "is a directory"),
+                 (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach")],
+    "update mask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
+                    (["1.2.3", "--code", "SECRET"], {}, 2, "'SECRET' is not one of")],
+    "update unmask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+    "update archive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+    "update unarchive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+    "update delete": [(["1.2.3", "--patient", "x"], {}, 2, "'x' is not a patient id")],
+    "update version": [(["1.2.3", "--confidentiality", "N"], {}, 2,
+                        "'N' is not code^^codingScheme")],
+    "remove": [(["1.2.3", "--metadata-only", "--documents-only"], {}, 2, "exclude each other"),
+               (["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+    "backup": [(["--out", str(ROOT)], {"XDS_DATA_DIR": str(ROOT / "schemas")}, 2,
+                "is not empty: give a new or empty directory"),
+               (["--out", "b"], {"XDS_DATA_DIR": "/nonexistent/var"}, 2,
+                "no data directory /nonexistent/var")],
+    "restore": [([str(ROOT / "docs")], {}, 2, "is not a complete backup"),
+                (["/nonexistent/backup"], {}, 2, "does not exist")],
+    "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read")],
+    "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
+                     "is not an ANS TestContenuCDA tree")],
+    "audit show": [(["--patient", INS, "--since", "yesterday"], {}, 2,
+                    "'yesterday' is not a date")],
+    "audit export": [(["--out", "/nonexistent/audit.xml"], {}, 2,
+                      "cannot write /nonexistent/audit.xml: the directory /nonexistent does not")],
+    "conformance run": [(["--nist-testkit", str(ROOT / "docs"), "--registry", DOWN], {}, 2,
+                         "no toolkit test"),
+                        (["--nist-testkit", str(ROOT / "tests"), "--registry", "notaurl"], {},
+                         2, "notaurl"),
+                        (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
+                          "--junit", "/nonexistent/junit.xml"], {}, 2,
+                         "cannot write /nonexistent/junit.xml")],
+}
+
+
+def _leaves(group: click.Group, prefix: str = "") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        names += _leaves(command, path + " ") if isinstance(command, click.Group) else [path]
+    return names
+
+
+def test_every_command_has_a_bad_input_case():
+    missing = sorted(set(_leaves(main)) - set(CASES))
+    assert missing == [], f"add a bad-input case to CASES for: {', '.join(missing)}"
+    assert sorted(CASES) == sorted(_leaves(main))          # and no case for a command gone
+
+
+def _one_error_line(output: str, words: str) -> None:
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) <= 1, output
+    # validate reports each file (the error is its report's line); the others one Error: line
+    assert words in (errors[0] if errors else output), output
+
+
+IN_PROCESS = [(name, *case) for name, cases in CASES.items() if name != "serve"
+              for case in cases]
+
+
+@pytest.mark.parametrize(("command", "args", "env", "status", "words"), IN_PROCESS,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(IN_PROCESS)])
+def test_bad_input_is_one_line_and_a_status(command, args, env, status, words, tmp_path,
+                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("XDS_")]:
+        monkeypatch.delenv(name)
+    result = CliRunner().invoke(main, [*command.split(), *args],
+                                env={"XDS_DATA_DIR": str(tmp_path / "var"), **env})
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == status, result.output
+    _one_error_line(result.output, words)
+
+
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    child_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "xds_server.cli", *args], capture_output=True,
+                          text=True, env=child_env, timeout=120, cwd=cwd)
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"XDS_SECURITY": "vihf", "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"},
+     "XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS"),
+    ({}, "XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS"),      # the cisis defaults
+    ({"XDS_SECURITY": "none"}, "XDS_REQUIRE_SUBMISSION_SIGNATURE=true (the default in the "
+     "cisis profile) needs XDS_SIGNATURE_TRUSTED_CERTS"),
+    ({"XDS_PROFILE": "fr"}, "profile from XDS_PROFILE: expected one of cisis, ihe"),
+])
+def test_serve_without_its_settings_says_which(env, words, tmp_path):
+    """The issue's first finding: `serve` on the cisis defaults ended in a traceback."""
+    done = _run("serve", "--port", str(free_port()), cwd=tmp_path,
+                env={"XDS_DATA_DIR": str(tmp_path / "var"), **env})
+    assert done.returncode == 2
+    _one_error_line(done.stderr, words)
+    assert not (tmp_path / "var").exists()          # said before anything was made
+
+
+def test_serve_on_a_port_in_use_says_so_at_once(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run("serve", "--port", str(port), cwd=tmp_path,
+                    env={"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe"})
+    assert done.returncode == 2
+    _one_error_line(done.stderr, f"cannot listen on 127.0.0.1:{port}: Address already in use")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["submit", str(SAMPLE), "--patient", INS, "--repository", "notaurl"], "notaurl"),
+    (["retrieve", "1.2.3", "--out", "/nonexistent/x"], "/nonexistent does not exist"),
+    (["query", "--patient", INS, "--server", DOWN], "is the server running?"),
+])
+def test_the_issues_examples_from_a_shell(args, words, tmp_path):
+    done = _run(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    _one_error_line(done.stderr, words)
+
+
+def test_an_unexpected_failure_is_one_line_unless_debugging(tmp_path, monkeypatch):
+    """A bug still ends in one line (exit 2) that says how to get the details."""
+    monkeypatch.chdir(tmp_path)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli_consumer, "report_registry_reply", broken)
+    monkeypatch.setattr("xds_server.cli_client.Connection.registry",
+                        lambda self, patient=None: type("C", (), {"call": broken})())
+    result = CliRunner().invoke(main, ["query", "--patient", INS], env={"XDS_DEBUG": ""})
+    assert result.exit_code == 2
+    _one_error_line(result.output, "internal error: RuntimeError: boom")
+    assert "XDS_DEBUG=1" in result.output
+    debugging = CliRunner().invoke(main, ["query", "--patient", INS], env={"XDS_DEBUG": "1"})
+    assert isinstance(debugging.exception, RuntimeError)
+
+
+def test_a_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    """Long commands draw a bar on a terminal's stderr; piped, they print their lines only."""
+    from xds_server import cli_progress
+
+    for terminal in (True, False):
+        monkeypatch.setattr(cli_progress, "_interactive", lambda on=terminal: on)
+        with cli_progress.progress(3, "submitting", "document") as bar:
+            for name in ("a", "b", "c"):
+                bar.say(f"sent {name}")
+                bar.advance()
+        out, err = capsys.readouterr()
+        assert out.splitlines() == ["sent a", "sent b", "sent c"]
+        assert ("submitting" in err and "/3" in err) if terminal else err == ""

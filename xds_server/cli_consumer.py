@@ -1,0 +1,293 @@
+"""`xds-server submit`, `query` and `retrieve`: a document source and consumer for any XDS.b
+server. What they are given is checked before anything is sent (a patient id that is not a CX,
+an unknown status, a file that cannot be written: exit 2 with the option named); what the server
+refuses is exit 1 with its codes and request id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .cli_client import Connection, client_options, sign_submission_set, signing_options
+from .cli_errors import Refused, writable_file
+
+FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
+
+
+def check_patient(ctx: click.Context | None, param: click.Parameter | None,
+                  value: str | None) -> str | None:
+    """A CX patient id with an ISO assigning authority, as every XDS transaction names one."""
+    from .model.hl7 import Cx
+
+    if value is not None and Cx.parse(value) is None:
+        raise click.BadParameter(f"{value!r} is not a patient id 'ID^^^&OID&ISO' (a CX with an "
+                                 "ISO assigning authority OID), e.g. "
+                                 "'285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH'",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def _check_statuses(ctx: click.Context, param: click.Parameter,
+                    values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each status by its name (any case) or its URN; the URN is what is sent."""
+    from .consumer.registered import STATUS_NAMES
+
+    by_name = {name.lower(): urn for name, urn in STATUS_NAMES.items()}
+    checked = []
+    for value in values:
+        urn = value if value in STATUS_NAMES.values() else by_name.get(value.lower())
+        if urn is None:
+            raise click.BadParameter(f"{value!r} is not an availability status: one of "
+                                     f"{', '.join(FIND_STATUSES)}, or its full URN",
+                                     ctx=ctx, param=param)
+        checked.append(urn)
+    return tuple(checked)
+
+
+def code_option(ctx: click.Context | None, param: click.Parameter | None, value):
+    """code^^scheme[^^display], one value or several."""
+    from .consumer.sources import parse_code as parse
+
+    if value is None:
+        return None
+    try:
+        return tuple(parse(v) for v in value) if isinstance(value, tuple) else parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def report_registry_reply(reply) -> list[str]:
+    """The warnings of a Success; Refused (exit 1) with every error of anything else."""
+    if reply.fault is not None:
+        raise Refused(f"SOAP fault {reply.fault.code} {' '.join(reply.fault.subcodes)}: "
+                      f"{reply.fault.reason} (request id {reply.fault.request_id})")
+    problems = registry_problems(reply)
+    status = (reply.payload.get("status") or "").rsplit(":", 1)[-1]
+    if status != "Success":
+        raise Refused(f"{status or 'no status'}: {'; '.join(problems) or 'no error given'} "
+                      f"(request id {reply.headers.get('x-request-id')})")
+    return problems
+
+
+def registry_problems(reply) -> list[str]:
+    return [f"{(e.get('severity') or '').rsplit(':', 1)[-1]} {e.get('errorCode')}: "
+            f"{e.get('codeContext')}" for e in reply.payload.iter("{*}RegistryError")]
+
+
+def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
+    """The files to send, and whether a directory was given (then: one submission each)."""
+    files: list[Path] = []
+    bulk = False
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            bulk = True
+            found = sorted(p for p in path.glob(pattern) if p.is_file())
+            if not found:
+                raise click.BadParameter(f"no file matching {pattern!r} in {name}",
+                                         param_hint="FILES")
+            files += found
+        else:
+            files.append(path)
+    return files, bulk
+
+
+@click.command()
+@click.argument("paths", metavar="FILE|DIR...", nargs=-1, required=True,
+                type=click.Path(exists=True, readable=True))
+@click.option("--patient", required=True, callback=check_patient,
+              help="patient id, 'ID^^^&OID&ISO'")
+@click.option("--each", is_flag=True,
+              help="one submission set per file (the default for a directory); otherwise the "
+                   "files go in one submission set")
+@click.option("--pattern", default="*.xml", show_default=True,
+              help="the files of a directory that are sent")
+@click.option("--class", "class_code", callback=code_option,
+              help="classCode as code^^scheme[^^display]")
+@click.option("--type", "type_code", callback=code_option,
+              help="typeCode (default: the CDA's code)")
+@click.option("--format", "format_code", callback=code_option, help="formatCode")
+@click.option("--title", help="title (default: the CDA's title, else the file name)")
+@click.option("--author", help="author person (XCN)")
+@click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
+@signing_options
+@client_options
+def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class_code,
+           type_code, format_code, title: str | None, author: str | None, inline: bool,
+           sign_key: str | None, sign_cert: str | None, sign_digest: str,
+           connection: Connection) -> None:
+    """Provide and register documents (ITI-41): metadata from the CDA header when there is one,
+    an RPLC association when a CDA replaces a registered document (asked of the registry).
+    One line per document; with a directory or --each, one submission per file, a progress
+    bar on a terminal, and a count at the end (exit 1 when one was refused)."""
+    from .cli_progress import progress
+    from .consumer.sources import SourceOptions
+
+    files, bulk = _expand(paths, pattern)
+    options = SourceOptions(title=title, author=author, type_code=type_code,
+                            format_code=format_code)
+    if class_code:
+        options.class_code = class_code
+    send = _Sender(connection, patient, options, (sign_key, sign_cert, sign_digest), inline)
+    if not (bulk or each):
+        for line, warning in send([*files]):
+            click.echo(line, err=warning)
+        return
+    from .consumer.transport import TransportError
+
+    refused = sent = 0
+    with progress(len(files), "submitting", "document") as bar:
+        for path in files:
+            try:
+                for line, warning in send([path]):
+                    bar.say(line, err=warning)
+                sent += 1
+            except Refused as exc:
+                refused += 1
+                bar.say(f"refused: {path}: {exc.message}", err=True)
+            except TransportError:          # the server went away: what was done, then why
+                click.echo(f"{sent} submitted, {refused} refused, stopped at {path}")
+                raise
+            bar.advance()
+    click.echo(f"{sent} submitted, {refused} refused")
+    if refused:
+        raise click.exceptions.Exit(1)
+
+
+class _Sender:
+    """Builds and sends one ITI-41 for a group of files; its lines, or Refused."""
+
+    def __init__(self, connection: Connection, patient: str, options, signing: tuple,
+                 inline: bool) -> None:
+        self.connection = connection
+        self.patient = patient
+        self.options = options
+        self.signing = signing
+        self.inline = inline
+        self.repository = connection.repository(patient)
+        self._registry = None
+
+    def registry(self):
+        if self._registry is None:
+            self._registry = self.connection.registry(self.patient)
+        return self._registry
+
+    def __call__(self, files: list[Path]) -> list[tuple[str, bool]]:
+        """(line, is a warning) for each document sent: its uniqueId first."""
+        from .consumer.documents import PROVIDE, provide_request
+        from .consumer.sources import submission_for_files
+        from .model.content import Attachment
+
+        submission, paths = submission_for_files(files, self.patient, self.options,
+                                                 self._replaced_entries(files))
+        mime = {d.entry_uuid: d.mime_type for d in submission.documents}
+        documents = {doc_id: Attachment.from_file(path, mime[doc_id])
+                     for doc_id, path in paths.items()}
+        sign_submission_set(submission, documents, *self.signing)
+        payload, binaries = provide_request(submission, documents)
+        reply = self.repository.call(PROVIDE, payload, binaries=binaries, mtom=not self.inline)
+        warnings = report_registry_reply(reply)
+        return [*((f"warning: {w}", True) for w in warnings),
+                *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
+                   + (f"  {paths[d.entry_uuid]}" if d.entry_uuid in paths else ""), False)
+                  for d in submission.documents)]
+
+    @staticmethod
+    def _unique_ids_of(files: list[Path]) -> set[str]:
+        """The uniqueIds the files' own CDA headers give them."""
+        from .consumer.sources import SourceOptions, document_for_file
+
+        return {document_for_file(f, "", SourceOptions()).unique_id for f in files}
+
+    def _replaced_entries(self, files: list[Path]) -> dict[str, str]:
+        """uniqueId → entryUUID of every registered document the CDAs say they replace."""
+        from .consumer.queries import registered_entry
+        from .consumer.sources import replaced_unique_ids
+
+        found = {}
+        wanted = sorted({u for f in files for u in replaced_unique_ids(f)})
+        own = self._unique_ids_of(files) if wanted and len(files) > 1 else set()
+        for unique_id in wanted:
+            if unique_id in own:
+                raise Refused(f"a document replaces {unique_id}, which is in the same "
+                              "submission: a replacement must follow the registration of what "
+                              "it replaces (give a directory, or --each: one submission per "
+                              "file, in order)")
+            try:
+                found[unique_id] = registered_entry(self.registry(), unique_id).get("id")
+            except LookupError as exc:
+                raise Refused(f"the document replaces {unique_id}: {exc}") from None
+        return found
+
+
+@click.command()
+@click.option("--patient", required=True, callback=check_patient,
+              help="patient id, 'ID^^^&OID&ISO'")
+@click.option("--status", "statuses", multiple=True, default=("Approved",), show_default=True,
+              callback=_check_statuses,
+              help=f"{', '.join(FIND_STATUSES)}, or a full status URN; repeat for several")
+@click.option("--class", "class_codes", multiple=True, callback=code_option,
+              help="classCode code^^scheme (OR)")
+@click.option("--json", "as_json", is_flag=True,
+              help="one JSON array of the documents, every column and their ids")
+@client_options
+def query(patient: str, statuses: tuple[str, ...], class_codes: tuple, as_json: bool,
+          connection: Connection) -> None:
+    """FindDocuments (ITI-18) for a patient: title, type, date, status, confidentiality,
+    visibility (the DMP's masking codes), version and uniqueId."""
+    from .consumer.queries import STORED_QUERY, find_documents_request
+    from .consumer.registered import COLUMNS, document_entries, listing_row
+
+    request = find_documents_request(patient, list(statuses),
+                                     [c.query_form for c in class_codes])
+    reply = connection.registry(patient).call(STORED_QUERY, request)
+    warnings = report_registry_reply(reply)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    rows = [listing_row(entry) for entry in document_entries(reply.payload)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    headers = [name for name, _ in COLUMNS]
+    widths = [max([len(h)] + [len(r[h]) for r in rows]) for h in headers]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(row[h].ljust(w) for h, w in zip(headers, widths, strict=True))
+                   .rstrip())
+    click.echo(f"{len(rows)} document(s)")
+
+
+@click.command()
+@click.argument("unique_id")
+@click.option("--out", "out_path", required=True, callback=writable_file,
+              help="file to write the document to")
+@click.option("--repository-id", help="repositoryUniqueId of the document (default: asked of "
+                                      "the registry)")
+@click.option("--patient", callback=check_patient,
+              help="the document's patient: the resource-id of a VIHF signed here")
+@client_options
+def retrieve(unique_id: str, out_path: str, repository_id: str | None, patient: str | None,
+             connection: Connection) -> None:
+    """Retrieve one document (ITI-43) into a file."""
+    from .consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
+    from .consumer.queries import repository_of
+
+    if repository_id is None:
+        try:
+            repository_id = repository_of(connection.registry(patient), unique_id)
+        except LookupError as exc:
+            raise Refused(str(exc)) from None
+    reply = connection.repository(patient).call(RETRIEVE, retrieve_request(
+        [(repository_id, unique_id)]))
+    if reply.fault is not None:
+        report_registry_reply(reply)
+    result = parse_retrieve(reply)
+    if not result.documents:
+        detail = "; ".join(f"{code}: {context}" for code, context in result.errors)
+        raise Refused(f"{result.status}: {detail} (request id "
+                      f"{reply.headers.get('x-request-id')})")
+    Path(out_path).write_bytes(result.documents[0].data)
+    click.echo(f"{out_path}: {len(result.documents[0].data)} bytes, "
+               f"{result.documents[0].mime_type}")

@@ -1,0 +1,132 @@
+"""How the `xds-server` command fails: one line on stderr saying what and how to fix it, and an
+exit status a script can test. Never a Python traceback (XDS_DEBUG=1 shows it, for a bug report).
+
+Exit status (the same for every command):
+
+- 0: done;
+- 1: refused or invalid: the server refused the request, a document is invalid, a conformance
+  step failed;
+- 2: usage or environment: a bad option or argument, a setting that cannot be used, a server
+  that cannot be reached, a file that cannot be read or written, a database that is down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+REFUSED = 1
+ENVIRONMENT = 2
+
+
+class Refused(click.ClickException):
+    """The request was made and refused (a SOAP fault, a Failure status), or what was checked
+    is invalid."""
+
+    exit_code = REFUSED
+
+
+class Unusable(click.ClickException):
+    """The command could not do its work here: settings, network, files, database."""
+
+    exit_code = ENVIRONMENT
+
+
+def writable_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A file that can be written, checked before anything is asked of the server."""
+    path = Path(value)
+    if path.is_dir():
+        raise click.BadParameter(f"{value} is a directory; give a file name", ctx=ctx,
+                                 param=param)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"cannot write {value}: the directory {parent} does not "
+                                 "exist", ctx=ctx, param=param)
+    if not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"cannot write {value}: the directory {parent} is not "
+                                 "writable", ctx=ctx, param=param)
+    return value
+
+
+def _config(exc: Exception) -> str:
+    return f"configuration: {exc} (`xds-server config` shows every setting and its source)"
+
+
+def _transport(exc: Exception) -> str:
+    """What went wrong on the way to the server, and the option that fixes it."""
+    import socket
+    import ssl
+
+    text, cause = str(exc), exc.__cause__
+    where = text.split(": ", 1)[0].removeprefix("cannot reach ")
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (f"{where}: the server's certificate is not trusted "
+                f"({cause.verify_message}): give the authority that signed it with --cacert")
+    if isinstance(cause, ssl.SSLError):
+        return (f"{where}: the TLS handshake failed ({cause.reason or cause}): the server may "
+                "ask for a client certificate (--cert and --key)")
+    if isinstance(cause, socket.gaierror):
+        return f"{where}: unknown host ({cause.strerror}): check --server or XDS_SERVER_URL"
+    if isinstance(cause, TimeoutError):
+        return f"{where}: no answer in time: is the server overloaded or the address wrong?"
+    if text.startswith("cannot reach"):
+        return (f"{text}; is the server running? Give its address with --server URL "
+                "(or XDS_SERVER_URL), or --registry/--repository")
+    return text
+
+
+def _store(exc: Exception) -> str:
+    cause = getattr(exc, "orig", None) or exc      # the driver's words, not SQLAlchemy's wrapper
+    first = " ".join(str(cause).split("\n")[:1]).strip() or type(cause).__name__
+    return (f"the database cannot be used: {first} (check XDS_DATABASE_URL and that the "
+            "database is running)")
+
+
+def _os(exc: Exception) -> str:
+    assert isinstance(exc, OSError)
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]]:
+    """Known failures, most precise first; imported lazily so `--help` stays fast."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from .config import ConfigError
+    from .consumer.transport import TransportError
+    from .store.database import StoreUnavailable
+
+    return [(ConfigError, _config), (TransportError, _transport), (StoreUnavailable, _store),
+            (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
+
+
+def describe(exc: Exception) -> str:
+    for kind, words in _describers():
+        if isinstance(exc, kind):
+            return words(exc)
+    return (f"internal error: {type(exc).__name__}: {exc} (a bug: run again with XDS_DEBUG=1 "
+            "for the details and report them)")
+
+
+def _broken_pipe(exc: Exception) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+class GuardedGroup(click.Group):
+    """The top-level group: whatever a subcommand raises ends as one line and status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("XDS_DEBUG") or _broken_pipe(exc):
+                raise       # click itself ends quietly on a closed pipe (`| head`)
+            raise Unusable(describe(exc)) from None

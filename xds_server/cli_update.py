@@ -1,0 +1,149 @@
+"""`xds-server update` (ITI-57: mask, unmask, archive, unarchive, delete, a new metadata version)
+and `xds-server remove` (ITI-86 then ITI-62), on documents named by uniqueId, as any consumer
+would send them: the registry is asked for the current version first, and every change names
+that version."""
+
+from __future__ import annotations
+
+import click
+
+from .cli_client import Connection, client_options
+from .cli_consumer import check_patient, code_option, registry_problems, report_registry_reply
+from .cli_errors import Refused
+
+VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
+_PATIENT = click.option("--patient", callback=check_patient,
+                        help="the document's patient: the resource-id of a VIHF signed here")
+
+
+def _current(connection: Connection, unique_id: str, patient: str | None):
+    from .consumer.changes import NotRegistered, registered_document
+
+    registry = connection.registry(patient)
+    try:
+        return registry, registered_document(registry, unique_id)
+    except NotRegistered as exc:
+        raise Refused(str(exc)) from None
+
+
+def _send_update(registry, build) -> None:
+    """Build the ITI-57 (ValueError: refused before sending) and send it."""
+    from .consumer.changes import UPDATE, update_request
+
+    try:
+        submission = build()
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    for warning in report_registry_reply(registry.call(UPDATE, update_request(submission))):
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.group()
+def update() -> None:
+    """Change registered documents (ITI-57 Update Document Set)."""
+
+
+def _status_command(name: str, text: str) -> click.Command:
+    @update.command(name, help=f"{text} (UpdateAvailabilityStatus).")
+    @click.argument("unique_id")
+    @_PATIENT
+    @client_options
+    def command(unique_id: str, patient: str | None, connection: Connection) -> None:
+        from .consumer.changes import STATUS_CHANGES, status_change
+
+        registry, entry = _current(connection, unique_id, patient)
+        _send_update(registry, lambda: status_change(entry, name))
+        click.echo(f"{name}d: {unique_id} is now "
+                   f"{STATUS_CHANGES[name][1].rsplit(':', 1)[-1]}")
+
+    return command
+
+
+_status_command("archive", "Archive an Approved document (the DMP's Archived status)")
+_status_command("unarchive", "Bring an Archived document back to Approved")
+_status_command("delete", "Mark a document Deleted (the DMP's deletion; the bytes stay: see "
+                          "`xds-server remove`)")
+
+
+def _visibility_command(name: str, text: str, adding: bool) -> None:
+    @update.command(name, help=f"{text} (a new metadata version).")
+    @click.argument("unique_id")
+    @click.option("--code", type=click.Choice(VISIBILITIES), default="MASQUE_PS",
+                  show_default=True, help="the DMP visibility code")
+    @_PATIENT
+    @client_options
+    def command(unique_id: str, code: str, patient: str | None,
+                connection: Connection) -> None:
+        from .consumer.changes import next_version
+
+        registry, entry = _current(connection, unique_id, patient)
+        _send_update(registry, lambda: next_version(
+            entry, **{"add_visibility" if adding else "remove_visibility": code}))
+        click.echo(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
+                   f"{'with' if adding else 'without'} {code}")
+
+
+_visibility_command("mask", "Hide a document from professionals (MASQUE_PS) or another "
+                            "audience (--code)", adding=True)
+_visibility_command("unmask", "Show a masked document again", adding=False)
+
+
+@update.command("version")
+@click.argument("unique_id")
+@click.option("--title", help="the new title")
+@click.option("--comments", help="the new comments")
+@click.option("--confidentiality", callback=code_option,
+              help="the new confidentiality code, code^^scheme (N, R or V of "
+                   "2.16.840.1.113883.5.25); the visibility codes are kept")
+@_PATIENT
+@client_options
+def update_version(unique_id: str, title: str | None, comments: str | None, confidentiality,
+                   patient: str | None, connection: Connection) -> None:
+    """Register a new metadata version of a document with the changes given."""
+    from .consumer.changes import next_version
+
+    registry, entry = _current(connection, unique_id, patient)
+    _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
+                                                confidentiality=confidentiality))
+    click.echo(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
+
+
+@click.command()
+@click.argument("unique_ids", metavar="UNIQUE_ID...", nargs=-1, required=True)
+@click.option("--metadata-only", is_flag=True,
+              help="remove the registry entries only (ITI-62), leave the bytes")
+@click.option("--documents-only", is_flag=True,
+              help="remove the bytes only (ITI-86), leave the registry entries")
+@_PATIENT
+@client_options
+def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: bool,
+           patient: str | None, connection: Connection) -> None:
+    """Remove documents for good: their bytes from the repository (ITI-86 Remove Documents),
+    then their entries and associations from the registry (ITI-62 Delete Document Set)."""
+    from .consumer.changes import REMOVE_METADATA, removal_closure, remove_objects_request
+    from .consumer.documents import REMOVE, remove_request
+
+    if metadata_only and documents_only:
+        raise click.UsageError("--metadata-only and --documents-only exclude each other")
+    found = [_current(connection, unique_id, patient) for unique_id in unique_ids]
+    registry = found[0][0]
+    entries = [entry for _, entry in found]
+    ids = set() if documents_only else removal_closure(registry, entries)
+    if not metadata_only:
+        reply = connection.repository(patient).call(REMOVE, remove_request(
+            [(e.repository_unique_id or "", e.unique_id) for e in entries]))
+        _check_removal("ITI-86", reply)
+        click.echo(f"removed from the repository: {len(entries)} document(s)")
+    if not documents_only:
+        _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
+        click.echo(f"removed from the registry: {len(ids)} object(s) (the entries, their "
+                   "versions and associations, and sets left empty)")
+
+
+def _check_removal(transaction: str, reply) -> None:
+    if reply.fault is not None or reply.payload is None:
+        report_registry_reply(reply)
+    status = (reply.payload.get("status") or "").rsplit(":", 1)[-1]
+    if status != "Success":
+        raise Refused(f"{transaction} {status}: {'; '.join(registry_problems(reply))} "
+                      f"(request id {reply.headers.get('x-request-id')})")

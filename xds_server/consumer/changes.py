@@ -1,0 +1,157 @@
+"""A consumer's changes to registered documents: ITI-57 (a new metadata version, an availability
+status change), ITI-62 (remove metadata) and ITI-86 (remove documents), built from what the
+registry answers for a uniqueId."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from lxml import etree
+
+from ..ebxml.actions import ITI_57, ITI_62
+from ..ebxml.namespaces import LCM, RIM, lcm, rim
+from ..model import vocabulary as v
+from ..model.metadata import Code, DocumentEntry, Submission, SubmissionSet
+from ..model.stored_queries import GetSubmissionSets
+from .metadata import new_oid, new_version, status_update, submit_objects_request
+from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
+from .registered import document_entries
+from .sources import SourceOptions
+from .transport import SoapClient
+
+UPDATE, REMOVE_METADATA = ITI_57.action, ITI_62.action
+GET_ASSOCIATIONS = "urn:uuid:a7ae438b-4bc2-4642-93e9-be891f7bb155"
+
+# name → (the statuses it starts from, the status it sets): the CI-SIS lifecycle the DMP uses
+STATUS_CHANGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "archive": ((v.APPROVED,), v.CISIS_ARCHIVED),
+    "unarchive": ((v.CISIS_ARCHIVED,), v.APPROVED),
+    "delete": ((v.APPROVED, v.CISIS_ARCHIVED, v.DEPRECATED), v.CISIS_DELETED),
+}
+
+
+class NotRegistered(LookupError):
+    pass
+
+
+def registered_document(registry: SoapClient, unique_id: str) -> DocumentEntry:
+    """The latest version of the document `unique_id`, whatever its status."""
+    reply = registry.call(STORED_QUERY, adhoc_query(
+        GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [unique_id]}))
+    entries = document_entries(reply.payload)
+    if not entries:
+        raise NotRegistered(f"the registry knows no document with uniqueId {unique_id} (or "
+                            "not one you may see)")
+    return max(entries, key=lambda e: int(e.version or "1"))
+
+
+def _submission_set(entry: DocumentEntry) -> SubmissionSet:
+    return SubmissionSet("SubmissionSet01", unique_id=new_oid(), patient_id=entry.patient_id,
+                         source_id=SourceOptions().source_id,
+                         submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
+                         content_type_code=SourceOptions().content_type,
+                         authors=copy.deepcopy(entry.authors[:1]))
+
+
+def status_change(entry: DocumentEntry, change: str) -> Submission:
+    """UpdateAvailabilityStatus for `change` (a key of STATUS_CHANGES); ValueError when the
+    document's status is not one it starts from."""
+    starts, target = STATUS_CHANGES[change]
+    if entry.status not in starts:
+        raise ValueError(f"document {entry.unique_id} is "
+                         f"{entry.status.rsplit(':', 1)[-1]}; {change} applies to "
+                         f"{' or '.join(s.rsplit(':', 1)[-1] for s in starts)} documents")
+    return status_update(_submission_set(entry), entry.entry_uuid, entry.status, target)
+
+
+def next_version(entry: DocumentEntry, *, title: str | None = None,
+                 comments: str | None = None, confidentiality: Code | None = None,
+                 add_visibility: str | None = None,
+                 remove_visibility: str | None = None) -> Submission:
+    """A new metadata version of `entry` (ITI-57) with the given changes; ValueError when it
+    would change nothing."""
+    if entry.status != v.APPROVED:
+        raise ValueError(f"document {entry.unique_id} is {entry.status.rsplit(':', 1)[-1]}: "
+                         "only an Approved document gets a new metadata version")
+    document = copy.deepcopy(entry)
+    codes = document.confidentiality_codes
+    if confidentiality is not None:
+        codes = [c for c in codes if c.code in v.VISIBILITY_CODES] + [confidentiality]
+    if add_visibility is not None:
+        if any(c.code == add_visibility for c in codes):
+            raise ValueError(f"document {entry.unique_id} already has {add_visibility}")
+        codes = [*codes, Code(add_visibility, v.VISIBILITY_SYSTEM)]
+    if remove_visibility is not None:
+        if not any(c.code == remove_visibility for c in codes):
+            raise ValueError(f"document {entry.unique_id} does not have {remove_visibility}")
+        codes = [c for c in codes if c.code != remove_visibility]
+    document.confidentiality_codes = codes
+    if title is not None:
+        document.title = title
+    if comments is not None:
+        document.comments = comments
+    if document == entry:
+        raise ValueError("nothing to change: give --title, --comments or --confidentiality")
+    previous = entry.version or "1"
+    document.entry_uuid = "Document01"
+    document.status = v.APPROVED
+    return new_version(_submission_set(entry), document, entry.logical_id or entry.entry_uuid,
+                       previous)
+
+
+def update_request(submission: Submission) -> etree._Element:
+    return submit_objects_request(submission)
+
+
+def _associations(registry: SoapClient, ids: set[str]) -> list[etree._Element]:
+    reply = registry.call(STORED_QUERY, adhoc_query(
+        GET_ASSOCIATIONS, {"$uuid": sorted(ids), "$MetadataLevel": 2}))
+    return [] if reply.payload is None else list(reply.payload.iter(rim("Association")))
+
+
+def _versions(registry: SoapClient, entry: DocumentEntry) -> set[str]:
+    """The entryUUIDs of every version of the entry's document."""
+    reply = registry.call(STORED_QUERY, adhoc_query(GET_DOCUMENTS, {
+        "$XDSDocumentEntryLogicalID": [entry.logical_id or entry.entry_uuid],
+        "$MetadataLevel": 2}, "ObjectRef"))
+    found = set() if reply.payload is None else \
+        {e.get("id") or "" for e in reply.payload.iter(rim("ObjectRef"))}
+    return found | {entry.entry_uuid}
+
+
+def _submission_sets(registry: SoapClient, ids: set[str]) -> set[str]:
+    """The submission sets holding any of `ids` (GetSubmissionSets: folders are not sets)."""
+    reply = registry.call(STORED_QUERY, adhoc_query(
+        GetSubmissionSets.ID, {"$uuid": sorted(ids), "$MetadataLevel": 2}))
+    return set() if reply.payload is None else \
+        {e.get("id") or "" for e in reply.payload.iter(rim("RegistryPackage"))}
+
+
+def removal_closure(registry: SoapClient, entries: list[DocumentEntry]) -> set[str]:
+    """What one ITI-62 must name to remove `entries` whole: every version, every association
+    to or from them (and those associations' own), and each submission set all of whose
+    members go (a registry refuses to leave one holding nothing:
+    XDSUnreferencedObjectException). A folder stays, empty if need be."""
+    ids: set[str] = set().union(*(_versions(registry, entry) for entry in entries))
+    documents = set(ids)
+    pending = set(ids)
+    while pending:                       # associations, and associations of associations
+        found = {a.get("id") or "" for a in _associations(registry, pending)}
+        pending = found - ids
+        ids |= found
+    for package in _submission_sets(registry, documents):
+        members = [a for a in _associations(registry, {package})
+                   if a.get("sourceObject") == package
+                   and a.get("associationType") == v.HAS_MEMBER]
+        if all(a.get("targetObject") in ids for a in members):
+            ids |= {package, *(a.get("id") or "" for a in members)}
+    return ids
+
+
+def remove_objects_request(ids: set[str]) -> etree._Element:
+    request = etree.Element(lcm("RemoveObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM})
+    listed = etree.SubElement(request, rim("ObjectRefList"))
+    for ident in sorted(ids):
+        etree.SubElement(listed, rim("ObjectRef"), id=ident)
+    return request

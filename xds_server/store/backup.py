@@ -1,0 +1,359 @@
+"""A consistent copy of a running installation, and its restoration elsewhere.
+
+What is consistent: the database is copied as of one moment (SQLite's online backup API; on
+PostgreSQL one REPEATABLE READ snapshot whose tables are COPYed out), and the documents copied
+are exactly those committed in that copy, each checked against its size. A document committed
+after that moment is not in the backup (nor is its registration); one removed (ITI-86) between
+that moment and the copy of its file is recorded as removed, its repository row left out, as if
+the removal had come first. Nothing is read from a file a writer still holds: a committed
+document's file is immutable until removed.
+
+Layout of a backup directory (manifest.json written last: without it the backup is incomplete):
+
+    manifest.json          format, versions, schema revision, identity, counts, the kit's digest
+    database/              registry.sqlite3 (SQLite), or one TABLE.copy per table (PostgreSQL)
+    documents/ab/cd/KEY    the document store's own layout
+    documents.tsv          KEY, uniqueId, size, SHA-1, mime type: the mime type goes back into
+                           each file's user.xds.mime-type attribute on restore, whatever the
+                           backup's filesystem kept
+    kit/                   the installed ANS kit, if any
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import IsolationLevel
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from .database import make_engine
+from .documents import MIME_TYPE_XATTR, STAGED, WITHDRAWN, FilesystemDocumentStore
+from .schema import migrate, migrate_to
+from .tables import metadata
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+Progress = Callable[[int], None]
+
+
+class BackupError(Exception):
+    """The backup or the restore cannot be made as asked; the message says why."""
+
+
+@dataclass
+class Held:
+    unique_id: str
+    key: str
+    size: int
+    sha1: str
+    mime_type: str
+
+
+@dataclass
+class Manifest:
+    created_at: str
+    server_version: str
+    database: str
+    revision: str
+    identity: dict[str, str]
+    documents: int = 0
+    bytes: int = 0
+    removed_during_backup: list[str] = field(default_factory=list)
+    kit: dict[str, object] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def write(self, directory: Path) -> None:
+        _write_durably(directory / MANIFEST, json.dumps(self.__dict__, indent=1).encode())
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        path = directory / MANIFEST
+        if not path.is_file():
+            raise BackupError(f"{directory} is not a complete backup (no {MANIFEST}): the "
+                              "backup was interrupted, or this is another directory")
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise BackupError(f"{path}: backup format {data.get('format')}, this version "
+                              f"reads format {FORMAT}")
+        return cls(**data)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _empty_dir(path: Path, what: str) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise BackupError(f"{what} {path} is not empty: give a new or empty directory")
+
+
+def _dialect(url: str) -> str:
+    return make_url(url).get_backend_name()
+
+
+def _sqlite_path(url: str) -> Path:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise BackupError(f"{url}: an in-memory database cannot be backed up")
+    return Path(database)
+
+
+# --- backup ------------------------------------------------------------------------------------
+
+_HELD = ("SELECT unique_id, blob_key, size, hash, mime_type FROM repository_documents "
+         "WHERE state = 'committed'")
+
+
+def backup(database_url: str, documents_root: Path, kit_dir: Path, out: Path,
+           identity: dict[str, str], server_version: str,
+           progress: Callable[[int | None], Progress] = lambda total: lambda n: None
+           ) -> Manifest:
+    """Copy the installation into `out` (new or empty) while it runs; `progress(total)` gives
+    the callback told of each document copied."""
+    _empty_dir(out, "the backup directory")
+    (out / "database").mkdir(parents=True, exist_ok=True)
+    dialect = _dialect(database_url)
+    manifest = Manifest(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), server_version,
+                        dialect, "", dict(identity))
+    store = FilesystemDocumentStore(documents_root)
+    if dialect == "sqlite":
+        copy = out / "database" / "registry.sqlite3"
+        path = _sqlite_path(database_url)
+        if not path.is_file():
+            raise BackupError(f"no database at {path}: is this the installation's data "
+                              "directory (--data-dir, XDS_DATA_DIR, XDS_DATABASE_URL)?")
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)            # one consistent state, writers go on meanwhile
+        finally:
+            source.close()
+        try:
+            manifest.revision = _revision_sqlite(target)
+            held = [Held(*row) for row in target.execute(_HELD)]
+            missing = _copy_documents(store, held, out, manifest, progress)
+            target.executemany("DELETE FROM repository_documents WHERE unique_id = ?",
+                               [(u,) for u in missing])
+            target.commit()
+        finally:
+            target.close()
+    elif dialect == "postgresql":
+        _backup_postgresql(database_url, store, out, manifest, progress)
+    else:
+        raise BackupError(f"backing up a {dialect} database is not supported")
+    _copy_kit(kit_dir, out / "kit", manifest)
+    manifest.write(out)
+    return manifest
+
+
+def _revision_sqlite(connection: sqlite3.Connection) -> str:
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    if not row:
+        raise BackupError("the database has no xds-server schema: nothing to back up "
+                          "(run `xds-server db upgrade` or start the server once)")
+    return row[0]
+
+
+def _table_names() -> list[str]:
+    return [table.name for table in metadata.sorted_tables]
+
+
+def _backup_postgresql(url: str, store: FilesystemDocumentStore, out: Path,
+                       manifest: Manifest, progress) -> None:
+    engine = make_engine(url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            driver.rollback()
+            driver.isolation_level = IsolationLevel.REPEATABLE_READ   # one snapshot for all
+            driver.read_only = True
+            with driver.transaction():
+                manifest.revision = driver.execute(
+                    "SELECT version_num FROM alembic_version").fetchone()[0]
+                held = [Held(*row) for row in driver.execute(_HELD)]
+                missing = _copy_documents(store, held, out, manifest, progress)
+                for name in _table_names():
+                    query, params = f'SELECT * FROM "{name}"', None
+                    if name == "repository_documents" and missing:
+                        query, params = query + " WHERE unique_id <> ALL(%s)", [missing]
+                    with open(out / "database" / f"{name}.copy", "wb") as handle, \
+                            driver.cursor() as cursor:
+                        with cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
+                            for chunk in copy:
+                                handle.write(chunk)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+
+
+def _source_of(store: FilesystemDocumentStore, key: str) -> Path | None:
+    """The committed document's file: in place, or still in staging (its rename pending, or
+    withdrawn by a removal that has not committed yet)."""
+    final = store.final_path(key)
+    if final.is_file():
+        return final
+    for suffix in (STAGED, WITHDRAWN):
+        for path in store.staging.glob(f"{key}.*{suffix}"):
+            return path
+    return None
+
+
+def _copy_documents(store: FilesystemDocumentStore, held: list[Held], out: Path,
+                    manifest: Manifest, progress) -> list[str]:
+    """Copy each held document; the uniqueIds of those removed meanwhile."""
+    listing = []
+    missing = []
+    advance = progress(len(held))
+    for document in held:
+        target = out / "documents" / document.key[:2] / document.key[2:4] / document.key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copied = False
+        for _ in range(3):        # a file between two renames is looked for again
+            source = _source_of(store, document.key)
+            if source is None:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                shutil.copyfile(source, target)
+                copied = True
+                break
+        if not copied or target.stat().st_size != document.size:
+            target.unlink(missing_ok=True)
+            missing.append(document.unique_id)
+        else:
+            listing.append("\t".join([document.key, document.unique_id, str(document.size),
+                                      document.sha1, document.mime_type]))
+            manifest.bytes += document.size
+        advance(1)
+    _write_durably(out / "documents.tsv", ("\n".join(listing) + "\n").encode())
+    manifest.documents = len(listing)
+    manifest.removed_during_backup = missing
+    return missing
+
+
+def kit_digest(kit_dir: Path) -> dict[str, object]:
+    """The installed kit's identity: its files and a SHA-256 over their names and bytes."""
+    if not kit_dir.is_dir():
+        return {"present": False}
+    digest = hashlib.sha256()
+    files = sorted(p for p in kit_dir.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(kit_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return {"present": True, "files": len(files), "sha256": digest.hexdigest()}
+
+
+def _copy_kit(kit_dir: Path, target: Path, manifest: Manifest) -> None:
+    manifest.kit = kit_digest(kit_dir)
+    if manifest.kit["present"]:
+        shutil.copytree(kit_dir, target)
+
+
+# --- restore -----------------------------------------------------------------------------------
+
+def restore(source: Path, database_url: str, documents_root: Path, kit_dir: Path,
+            progress: Callable[[int | None], Progress] = lambda total: lambda n: None
+            ) -> Manifest:
+    """Bring a backup into an empty installation (database and document store), then to the
+    current schema. The caller writes the identity (repositoryUniqueId) kept in the manifest."""
+    manifest = Manifest.read(source)
+    dialect = _dialect(database_url)
+    if dialect != manifest.database:
+        raise BackupError(f"the backup is of a {manifest.database} database and "
+                          f"XDS_DATABASE_URL is {dialect}: restore into the same kind")
+    _empty_dir(documents_root, "the document store")
+    if dialect == "sqlite":
+        target = _sqlite_path(database_url)
+        if target.exists():
+            raise BackupError(f"the database {target} exists: restore into an empty data "
+                              "directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / "database" / "registry.sqlite3", target)
+    else:
+        _restore_postgresql(source, database_url, manifest)
+    _restore_documents(source, documents_root, progress)
+    if manifest.kit.get("present"):
+        if kit_dir.exists():
+            raise BackupError(f"{kit_dir} exists: restore into an empty data directory")
+        shutil.copytree(source / "kit", kit_dir)
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)         # a backup of an older release reaches the current schema
+    finally:
+        engine.dispose()
+    return manifest
+
+
+def _restore_postgresql(source: Path, url: str, manifest: Manifest) -> None:
+    engine = make_engine(url)
+    try:
+        present = set(inspect(engine).get_table_names())
+        if present & {t.name for t in metadata.sorted_tables}:
+            raise BackupError("the database already holds xds-server tables: restore into an "
+                              "empty database (or schema)")
+        migrate_to(engine, manifest.revision)
+        with engine.begin() as connection:
+            driver = connection.connection.driver_connection
+            for name in _table_names():
+                with driver.cursor() as cursor, cursor.copy(f'COPY "{name}" FROM STDIN') as copy, \
+                        open(source / "database" / f"{name}.copy", "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        copy.write(chunk)
+            for name, column in _serials(engine):
+                connection.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
+                    f'COALESCE((SELECT MAX("{column}") FROM "{name}"), 0) + 1, false)'))
+    finally:
+        engine.dispose()
+
+
+def _serials(engine: Engine) -> Iterator[tuple[str, str]]:
+    for table in metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if column.autoincrement is True:
+                yield table.name, column.name
+
+
+def _restore_documents(source: Path, root: Path, progress) -> None:
+    listing = [line.split("\t") for line in
+               (source / "documents.tsv").read_text().splitlines() if line]
+    advance = progress(len(listing))
+    store = FilesystemDocumentStore(root)
+    store.ensure()
+    for key, unique_id, size, sha1, mime_type in listing:
+        origin = source / "documents" / key[:2] / key[2:4] / key
+        target = store.final_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1()
+        with open(origin, "rb") as reader, open(target, "wb") as writer:
+            while chunk := reader.read(1 << 20):
+                digest.update(chunk)
+                writer.write(chunk)
+            writer.flush()
+            if hasattr(os, "setxattr"):
+                with contextlib.suppress(OSError):
+                    os.setxattr(writer.fileno(), MIME_TYPE_XATTR, mime_type.encode())
+            os.fsync(writer.fileno())
+        if target.stat().st_size != int(size) or digest.hexdigest() != sha1:
+            raise BackupError(f"{origin} (document {unique_id}) is not the document the backup "
+                              "recorded (size or SHA-1 differ): the backup is damaged")
+        advance(1)
