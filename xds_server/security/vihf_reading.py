@@ -33,6 +33,10 @@ Each rule, and the attack it stops:
    an anonymous caller.
 8. An attribute this server reads appears once (the role once, one code per value): two
    resource-ids or two purposes of use, one checked and the other used.
+9. Every value read (NameID, each text attribute, each code and code system) is at most
+   MAX_VALUE_CHARS characters, and the role attribute holds at most MAX_ROLES values: a signed
+   VIHF with a 5 MB NameID kept in the verified-assertion cache and written to every audit
+   record (issue 13, round 2: 40 of them held 200 MB; 10,000 would hold 50 GB).
 """
 
 from __future__ import annotations
@@ -105,6 +109,12 @@ _CHILDREN: dict[str, frozenset[str]] = {
     _INCLUSIVE: frozenset(),
 }
 _TEXT_ONLY = frozenset({"SignatureValue", "DigestValue", "X509Certificate"})
+# rule 9: national identifiers (RPPS, ADELI, INS, FINESS) are tens of characters, a DN or a
+# name a few dozen; the certificate's base64 and the Issuer DN have bounds of their own
+MAX_VALUE_CHARS = 256
+MAX_ROLES = 16
+MAX_ISSUER_CHARS = 1024
+MAX_CERTIFICATE_CHARS = 64 * 1024
 # XML's own whitespace, the only one stripped from a value: NBSP and other Unicode spaces are
 # part of the value (two NameIDs differing by them are two callers)
 XML_SPACE = " \t\r\n"
@@ -240,15 +250,18 @@ def _check_reference(reference: etree._Element, accept_sha1: bool) -> None:
         raise VihfError("an enveloped signature needs the enveloped-signature transform")
 
 
-def whole_text(element: etree._Element, what: str) -> str:
+def whole_text(element: etree._Element, what: str, limit: int = MAX_VALUE_CHARS) -> str:
     """The element's text, which must be all its content: a comment, processing instruction or
-    element inside it is refused (rule 6), and so is an empty value (rule 7)."""
+    element inside it is refused (rule 6), and so is an empty value (rule 7) and one longer
+    than `limit` characters (rule 9)."""
     if len(element):
         raise VihfError(f"{what} must be plain text (it holds a comment, a processing "
                         "instruction or an element)")
     text = (element.text or "").strip(XML_SPACE)
     if not text:
         raise VihfError(f"{what} is empty")
+    if len(text) > limit:
+        raise VihfError(f"{what} is {len(text)} characters long; at most {limit}")
     return text
 
 
@@ -287,10 +300,17 @@ def _coded(value: etree._Element, tag: str, what: str) -> etree._Element:
     code, system = elements[0].get("code", ""), elements[0].get("codeSystem", "")
     if not code.strip(XML_SPACE) or not system.strip(XML_SPACE):
         raise VihfError(f"{what}: hl7:{tag} needs a code and a codeSystem")
+    for name, text in (("code", code), ("codeSystem", system)):
+        if len(text) > MAX_VALUE_CHARS:
+            raise VihfError(f"{what}: hl7:{tag} {name} is {len(text)} characters long; at "
+                            f"most {MAX_VALUE_CHARS}")
     return elements[0]
 
 
 def _roles(values: dict[str, list[etree._Element]]) -> Iterator[etree._Element]:
+    if len(values.get(ROLE, [])) > MAX_ROLES:
+        raise VihfError(f"the attribute {ROLE} holds {len(values[ROLE])} values; at most "
+                        f"{MAX_ROLES}")
     for value in values.get(ROLE, []):
         yield _coded(value, "Role", "the role attribute")
 
@@ -350,7 +370,7 @@ def issuer_of(assertion: etree._Element) -> str:
     issuers = list(assertion.iterchildren(_saml("Issuer")))
     if len(issuers) != 1:
         raise VihfError("the assertion must have one Issuer")
-    return whole_text(issuers[0], "Issuer")
+    return whole_text(issuers[0], "Issuer", MAX_ISSUER_CHARS)
 
 
 def fingerprint(principal: Principal) -> tuple:
