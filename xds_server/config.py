@@ -42,6 +42,12 @@ def _parse_networks(text: str) -> str:
     return ",".join(networks)
 
 
+def _parse_uris(text: str) -> str:
+    """Comma- or space-separated URIs ('https://xds.example/xds/registry urn:dmp'); normalised
+    to one space between them."""
+    return " ".join(part for part in text.replace(",", " ").split())
+
+
 def _parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -89,6 +95,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
                 "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
                 "clients make them; off: SHA-256 and stronger only"),
+    SettingSpec("vihf_audience", _parse_uris, "",
+                "audience URIs and endpoint URLs this server answers to: a VIHF whose "
+                "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
+                "is refused (empty: any AudienceRestriction or Recipient is refused)"),
     SettingSpec("require_submission_signature", _parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
@@ -195,6 +205,7 @@ class Settings:
     security: str
     vihf_trusted_certs: str
     vihf_accept_sha1: bool
+    vihf_audience: str
     require_submission_signature: bool
     signature_trusted_certs: str
     signature_max_age: int

@@ -11,8 +11,12 @@ was. Each rule, and the attack it stops:
 2. Every certificate of the chain is valid at the signing time: an expired or not yet valid
    certificate (its signing time itself is bounded by the verifier, see verify.py).
 3. An intermediate must be a CA (basicConstraints): a seal certificate used to issue another.
-4. The signing certificate, when it states its key usage, allows signatures: a certificate
-   issued for key encipherment or TLS only.
+4. The signing certificate is strong enough and meant to sign, by the table the VIHF signer is
+   held to (security/certificate_rules.py: RSA of 2048 bits at least, P-256/384/521, no MD5
+   and no SHA-1 without XDS_SIGNATURE_ACCEPT_SHA1 in its certificate, not a CA, keyUsage and
+   extendedKeyUsage that allow signing documents), and each intermediate by its key and hash
+   rules: a seal with an RSA-512 or -1024 key, a seal certificate signed with MD5 or SHA-1,
+   a TLS-only or CA certificate used as a seal.
 5. At most MAX_DEPTH links: a chain of a thousand certificates sent to make us work.
 """
 
@@ -25,6 +29,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ..security.certificate_rules import CertificateRules, WeakCertificate, describe
 from .problems import SignatureRefused
 
 MAX_DEPTH = 6
@@ -34,10 +39,6 @@ WHERE = "Signature/KeyInfo/X509Data"
 
 class TrustStoreError(ValueError):
     """The trusted certificates cannot be loaded (a configuration error, said at start)."""
-
-
-def describe(certificate: x509.Certificate) -> str:
-    return f"'{certificate.subject.rfc4514_string()}' (serial {certificate.serial_number})"
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -50,9 +51,9 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 @dataclass(frozen=True)
 class TrustStore:
     anchors: tuple[x509.Certificate, ...]
-    # signer and intermediates (DER) → the path found; validity is checked at each use, for
-    # each signing time. Bounded: a new entry past MAX_PATHS clears it.
-    _paths: dict[tuple[bytes, ...], list[x509.Certificate]] = field(
+    # (SHA-1 setting, signer and intermediates (DER)) → the path found; validity is checked at
+    # each use, for each signing time. Bounded: a new entry past MAX_PATHS clears it.
+    _paths: dict[tuple[object, ...], list[x509.Certificate]] = field(
         default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -71,14 +72,16 @@ class TrustStore:
         return cls(tuple(anchors))
 
     def chain(self, signer: x509.Certificate, others: list[x509.Certificate],
-              at: dt.datetime) -> list[x509.Certificate]:
+              at: dt.datetime, accept_sha1: bool = False) -> list[x509.Certificate]:
         """The chain from `signer` to a trusted authority, each valid at `at`; or
         SignatureRefused saying which link fails and why. `others`: the certificates the
-        signature carries besides the signer's (intermediates)."""
-        key = tuple(c.public_bytes(serialization.Encoding.DER) for c in (signer, *others))
+        signature carries besides the signer's (intermediates); `accept_sha1`: certificates
+        signed with SHA-1 are accepted (XDS_SIGNATURE_ACCEPT_SHA1)."""
+        key = (accept_sha1, *(c.public_bytes(serialization.Encoding.DER)
+                              for c in (signer, *others)))
         path = self._paths.get(key)
         if path is None:
-            path = self._path(signer, others)
+            path = self._path(signer, others, CertificateRules(accept_sha1))
             if len(self._paths) >= MAX_PATHS:
                 self._paths.clear()
             self._paths[key] = path
@@ -86,9 +89,8 @@ class TrustStore:
             _check_validity(certificate, at, position == 0)   # cached path's objects are not
         return path                                           # this request's)
 
-    def _path(self, signer: x509.Certificate, others: list[x509.Certificate]
-              ) -> list[x509.Certificate]:
-        _check_usage(signer)
+    def _path(self, signer: x509.Certificate, others: list[x509.Certificate],
+              rules: CertificateRules) -> list[x509.Certificate]:
         path = [signer]
         current = signer
         anchors = {a.public_bytes(serialization.Encoding.DER) for a in self.anchors}
@@ -98,6 +100,13 @@ class TrustStore:
                                               f"{MAX_DEPTH} links")
             current = self._issuer_of(current, others, path)
             path.append(current)
+        try:
+            rules.check_signer(signer)
+            for issuer in path[1:]:
+                if issuer not in self.anchors:
+                    rules.check_issuer(issuer)
+        except WeakCertificate as exc:
+            raise SignatureRefused(WHERE, str(exc)) from None
         return path
 
     def _issuer_of(self, certificate: x509.Certificate, others: list[x509.Certificate],
@@ -135,16 +144,6 @@ def _is_authority(certificate: x509.Certificate) -> bool:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
-
-
-def _check_usage(signer: x509.Certificate) -> None:
-    try:
-        usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if not (usage.digital_signature or usage.content_commitment):
-        raise SignatureRefused(WHERE, f"the signing certificate {describe(signer)} does not "
-                                      "allow digital signatures (keyUsage)")
 
 
 def _check_validity(certificate: x509.Certificate, at: dt.datetime, is_signer: bool) -> None:
