@@ -23,11 +23,13 @@ was. Each rule, and the attack it stops:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..security.certificate_rules import CertificateRules, WeakCertificate, describe
 from .problems import SignatureRefused
@@ -91,6 +93,10 @@ class TrustStore:
 
     def _path(self, signer: x509.Certificate, others: list[x509.Certificate],
               rules: CertificateRules) -> list[x509.Certificate]:
+        """The path from the signer to an anchor, each certificate held to the rule table
+        before its link is verified (a certificate signed with MD5 is refused as such, not
+        taken for an impostor)."""
+        _apply(rules.check_signer, signer)
         path = [signer]
         current = signer
         anchors = {a.public_bytes(serialization.Encoding.DER) for a in self.anchors}
@@ -98,15 +104,10 @@ class TrustStore:
             if len(path) > MAX_DEPTH:
                 raise SignatureRefused(WHERE, f"the certificate chain is longer than "
                                               f"{MAX_DEPTH} links")
+            if current is not signer:
+                _apply(rules.check_issuer, current)
             current = self._issuer_of(current, others, path)
             path.append(current)
-        try:
-            rules.check_signer(signer)
-            for issuer in path[1:]:
-                if issuer not in self.anchors:
-                    rules.check_issuer(issuer)
-        except WeakCertificate as exc:
-            raise SignatureRefused(WHERE, str(exc)) from None
         return path
 
     def _issuer_of(self, certificate: x509.Certificate, others: list[x509.Certificate],
@@ -131,10 +132,34 @@ class TrustStore:
                                       "trusts (XDS_SIGNATURE_TRUSTED_CERTS)")
 
 
+def _apply(rule: Callable[[x509.Certificate], None], certificate: x509.Certificate) -> None:
+    try:
+        rule(certificate)
+    except WeakCertificate as exc:
+        raise SignatureRefused(WHERE, str(exc)) from None
+
+
 def _issued(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
+        if isinstance(certificate.signature_hash_algorithm, hashes.SHA1):
+            return certificate.issuer == issuer.subject and _verify_sha1(certificate, issuer)
         certificate.verify_directly_issued_by(issuer)
     except Exception:      # InvalidSignature, ValueError (names), TypeError (key types)
+        return False
+    return True
+
+
+def _verify_sha1(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """A link signed with SHA-1, which `verify_directly_issued_by` no longer verifies; reached
+    only when the rules accept SHA-1 (XDS_SIGNATURE_ACCEPT_SHA1)."""
+    key = issuer.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(certificate.signature, certificate.tbs_certificate_bytes, padding.PKCS1v15(),
+                   hashes.SHA1())
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(certificate.signature, certificate.tbs_certificate_bytes,
+                   ec.ECDSA(hashes.SHA1()))
+    else:
         return False
     return True
 
