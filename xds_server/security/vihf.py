@@ -45,7 +45,6 @@ from .vihf_reading import (
     SAML,
     SignatureParts,
     VihfError,
-    fingerprint,
     issuer_of,
     read_principal,
     signature_of,
@@ -108,8 +107,9 @@ class _Verified:
 def _size_of(principal: Principal) -> int:
     """About what a cached principal holds: its texts (each bounded by vihf_reading) plus a
     fixed overhead for the objects around them."""
-    return 1024 + sum(len(v) for v in fingerprint(principal) if isinstance(v, str)) + sum(
-        len(k) + len(v) for k, v in principal.attributes.items())
+    texts = [value for value in vars(principal).values() if isinstance(value, str)]
+    texts += [text for pair in principal.attributes.items() for text in pair]
+    return 1024 + sum(len(text) for text in texts)
 
 
 @dataclass

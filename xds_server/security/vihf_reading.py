@@ -371,10 +371,3 @@ def issuer_of(assertion: etree._Element) -> str:
     if len(issuers) != 1:
         raise VihfError("the assertion must have one Issuer")
     return whole_text(issuers[0], "Issuer", MAX_ISSUER_CHARS)
-
-
-def fingerprint(principal: Principal) -> tuple:
-    """Everything read from an assertion: two readings of one signature must agree on it."""
-    return (principal.subject_id, principal.role, principal.structure_id,
-            principal.purpose_of_use, principal.patient_id,
-            tuple(sorted(principal.attributes.items())))
