@@ -22,7 +22,7 @@ from xds_server.security.vihf_reading import (
 
 from .test_trust_attacks import refused
 from .trust_data import READER, STRANGER
-from .vihf_data import PROFESSION, SigningAuthority, assertion, security_header
+from .vihf_data import DS, PROFESSION, SigningAuthority, assertion, security_header
 
 PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"
 LONG = "N" * (MAX_VALUE_CHARS + 1)
@@ -81,6 +81,8 @@ OVERSIZED = [
     ("role-code-system", _set_code(ROLE, "codeSystem", LONG),
      "hl7:Role codeSystem is 257 characters long"),
     ("too-many-roles", _many_roles, f"holds {MAX_ROLES + 2} values; at most {MAX_ROLES}"),
+    ("assertion-id", lambda a: (a.set("ID", "_" + "x" * 300), a)[1],
+     "the assertion ID is 301 characters long"),
 ]
 
 
@@ -105,6 +107,16 @@ def test_the_attack_shape_a_5_mb_name_id_is_refused(authority, verifier):
     with pytest.raises(VihfError, match="5000006 characters long; at most 256"):
         verifier.principal(security_header(authority.sign(
             assertion(PATIENT, subject="000001" + "N" * 5_000_000))))
+
+
+def test_a_refusal_does_not_echo_a_huge_value(authority, verifier):
+    """A 100,000-character algorithm URI (refused before any signature work) comes back cut,
+    not whole, in the reason the fault and the log carry."""
+    signed = authority.sign(assertion(PATIENT))
+    next(signed.iter(f"{{{DS}}}SignatureMethod")).set("Algorithm", "urn:" + "x" * 100_000)
+    with pytest.raises(VihfError, match="is not accepted") as caught:
+        verifier.principal(security_header(signed))
+    assert len(str(caught.value)) < 1100 and "characters cut" in str(caught.value)
 
 
 def test_values_at_the_bound_are_accepted(authority, verifier):

@@ -114,6 +114,8 @@ REFUSED = [
         a, Recipient=OTHER), (OURS,), "Recipient"),
     ("confirmation-recipient-when-none-is-configured", lambda a: _confirmation(
         a, Recipient=OURS), (), "Recipient"),
+    ("confirmation-in-response-to-another-request", lambda a: _confirmation(
+        a, InResponseTo="_req-42"), (), "InResponseTo"),
 ]
 
 ACCEPTED = [

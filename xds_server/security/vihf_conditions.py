@@ -22,7 +22,9 @@ maximum age (vihf.py). What a client adds is held to these rules, each with the 
    issues none): a restriction the issuer meant and this server would silently ignore.
 5. Each SubjectConfirmationData: NotBefore / NotOnOrAfter as in rule 1, and a Recipient, when
    present, one of XDS_VIHF_AUDIENCE (where this server's endpoint URLs are listed): a bearer
-   assertion delivered to another service, or past its delivery window, replayed here.
+   assertion delivered to another service, or past its delivery window, replayed here. An
+   InResponseTo is refused: this server sends no SAML request, so an assertion answering one
+   was issued to another relying party's login.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class ConditionRules:
         subject = assertion.find(f"{{{SAML}}}Subject")
         for data in subject.iter(_CONFIRMATION_DATA) if subject is not None else ():
             ends += self._window(data, now, "SubjectConfirmationData")
+            if data.get("InResponseTo") is not None:
+                raise VihfError("SubjectConfirmationData InResponseTo: this server sent no "
+                                "SAML request, the assertion answers another party's")
             recipient = data.get("Recipient")
             if recipient is not None and recipient not in self.audiences:
                 raise VihfError(f"SubjectConfirmationData Recipient '{recipient[:256]}' is not "

@@ -36,7 +36,9 @@ Each rule, and the attack it stops:
 9. Every value read (NameID, each text attribute, each code and code system) is at most
    MAX_VALUE_CHARS characters, and the role attribute holds at most MAX_ROLES values: a signed
    VIHF with a 5 MB NameID kept in the verified-assertion cache and written to every audit
-   record (issue 13, round 2: 40 of them held 200 MB; 10,000 would hold 50 GB).
+   record (issue 13, round 2: 40 of them held 200 MB; 10,000 would hold 50 GB). The
+   assertion ID is bounded alike, and a refusal's reason is cut at MAX_REASON_CHARS: a
+   megabyte-long algorithm URI or ID echoed into the fault and the log.
 """
 
 from __future__ import annotations
@@ -115,13 +117,23 @@ MAX_VALUE_CHARS = 256
 MAX_ROLES = 16
 MAX_ISSUER_CHARS = 1024
 MAX_CERTIFICATE_CHARS = 64 * 1024
+MAX_REASON_CHARS = 1024
 # XML's own whitespace, the only one stripped from a value: NBSP and other Unicode spaces are
 # part of the value (two NameIDs differing by them are two callers)
 XML_SPACE = " \t\r\n"
 
 
 class VihfError(Exception):
-    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason."""
+    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason, at
+    most MAX_REASON_CHARS long (a reason quotes what was sent: an algorithm URI, a tag, an ID;
+    a multi-megabyte one would come back in the fault and the log)."""
+
+    def __init__(self, reason: str) -> None:
+        if len(reason) > MAX_REASON_CHARS:       # the middle goes: the end says what failed
+            half = MAX_REASON_CHARS // 2
+            reason = f"{reason[:half]}…({len(reason) - 2 * half} characters cut)…" \
+                     f"{reason[-half:]}"
+        super().__init__(reason)
 
 
 def _ds(name: str) -> str:
@@ -213,6 +225,9 @@ def signature_of(assertion: etree._Element, accept_sha1: bool = False) -> Signat
         raise VihfError(f"signature method {method.get('Algorithm')} is not accepted"
                         + (" (SHA-1: XDS_VIHF_ACCEPT_SHA1)" if method.get("Algorithm") in
                            SHA1_SIGNATURE_METHODS else ""))
+    if len(assertion.get("ID") or "") > MAX_VALUE_CHARS:
+        raise VihfError(f"the assertion ID is {len(assertion.get('ID'))} characters long; at "
+                        f"most {MAX_VALUE_CHARS}")
     expected = f"#{assertion.get('ID') or ''}"
     if reference.get("URI") != expected or not assertion.get("ID"):
         raise VihfError(f"the signature must cover the assertion itself (one Reference to "
