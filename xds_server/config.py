@@ -93,8 +93,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose VIHF signatures are trusted"),
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
-                "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
-                "clients make them; off: SHA-256 and stronger only"),
+                "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests), and signing "
+                "certificates signed with SHA-1, as older DMP clients make them; off: SHA-256 "
+                "and stronger only"),
     SettingSpec("vihf_audience", _parse_uris, "",
                 "audience URIs and endpoint URLs this server answers to: a VIHF whose "
                 "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
@@ -109,7 +110,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "seconds a submission-set signature stays acceptable after its signing time"),
     SettingSpec("signature_accept_sha1", _parse_bool, False,
                 "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
-                "digests), as older DMP clients make them; off: SHA-256 and stronger only"),
+                "digests), and seal certificates signed with SHA-1, as older DMP clients make "
+                "them; off: SHA-256 and stronger only"),
     SettingSpec("require_cda_signature", _parse_bool, False,
                 "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
                 "a CDA's signature is verified and recorded in the audit, never required)"),
