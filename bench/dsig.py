@@ -35,8 +35,8 @@ from xds_server.dsig.produce import sign_submission  # noqa: E402
 from xds_server.dsig.trust import TrustStore  # noqa: E402
 from xds_server.dsig.verify import SubmissionSignatureVerifier  # noqa: E402
 from xds_server.model.content import Attachment  # noqa: E402
-from xds_server.store import registry_store  # noqa: E402
-from xds_server.store.database import make_engine  # noqa: E402
+from xds_server.records.actor import Records  # noqa: E402
+from xds_server.store.database import Database, make_engine  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
 
 
@@ -83,8 +83,7 @@ def main() -> None:
                     else f"sqlite:///{tmp}/registry-{kinds.index(kind)}.sqlite3"
                 engine = make_engine(url)
                 migrate(engine)
-                with engine.begin() as connection:
-                    registry_store.add_patient(connection, TEST_INS)
+                Records(Database(engine)).open(TEST_INS)
                 engine.dispose()
                 verified = kind == "signed"
                 env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",

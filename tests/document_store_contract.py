@@ -36,6 +36,20 @@ class DocumentStoreContract:
         assert content is not None and _read(content) == BYTES
         assert (content.size, content.content_type) == (len(BYTES), "text/xml")
 
+    def test_a_submissions_documents_are_staged_together_in_order(self, store):
+        """stage_all: every document durable and invisible, in the order given; each then
+        committed or discarded on its own."""
+        contents = [BYTES, b"<Signature/>", BYTES[::-1]]
+        staged = store.stage_all([(f"1.2.250.1.3.{n}", Attachment.from_bytes(data), "text/xml")
+                                  for n, data in enumerate(contents)])
+        assert [s.size for s in staged] == [len(data) for data in contents]
+        assert all(store.open(f"1.2.250.1.3.{n}") is None for n in range(3))
+        store.commit(staged[0])
+        store.commit(staged[1])
+        store.discard(staged[2])
+        assert [_read(store.open(f"1.2.250.1.3.{n}")) for n in range(2)] == contents[:2]
+        assert store.open("1.2.250.1.3.2") is None
+
     def test_a_spooled_upload_is_taken_as_it_is(self, store, spool):
         upload = spool / "part"
         upload.write_bytes(BYTES)

@@ -207,8 +207,17 @@ def _change(record: Record, operation: str, ids: dict, principal: Principal):
                                         principal)[1]
 
 
+def is_patient_side(reader: str) -> bool:
+    return reader != ELSEWHERE and READERS[reader][0] in ("patient", "legal_representative")
+
+
 def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
-    if operation in ("status change", "new version", "association"):
+    if operation in ("status change", "new version"):
+        # the document's metadata is its author's (and an administrator's); the patient's side
+        # may archive it and post versions (their visibility changes then held to the rules)
+        return visible and (is_author(reader, name) or is_admin(reader)
+                            or is_patient_side(reader))
+    if operation == "association":
         return visible
     if operation == "deletion":
         return visible and is_author(reader, name)
@@ -263,3 +272,43 @@ def test_who_feeds_a_record(record, opposed_feeding):
         if done != want:
             failures.append((reader, "done" if done else "refused"))
     assert not failures, failures
+
+
+def _with_visibility(ids: dict, codes: list[str]):
+    entry = copy.deepcopy(ids["model"])
+    entry.entry_uuid = _urn()
+    entry.confidentiality_codes = [c for c in entry.confidentiality_codes
+                                   if c.code not in v.VISIBILITY_CODES]
+    entry.confidentiality_codes += [Code(code, VISIBILITY) for code in codes]
+    return entry
+
+
+@pytest.mark.parametrize("reader, name, codes, allowed", [
+    # attacks of round 2: a reader deciding who else sees a document
+    ("authorised professional", "invisible_patient", [], False),        # announce it himself
+    ("authorised professional", "plain", ["MASQUE_PS"], False),         # hide it from peers
+    ("authorised professional", "plain", ["INVISIBLE_PATIENT"], False),  # hide it from patient
+    ("legal representative", "plain", ["INVISIBLE_PATIENT"], False),
+    ("patient", "plain", ["INVISIBLE_REPRESENTANTS_LEGAUX"], False),
+    ("legal representative", "invisible_representants", [], False),
+    # what the rules give: the author and an administrator any code, the patient's side MASQUE_PS
+    ("author A", "invisible_patient", [], True),
+    ("administrator", "plain", ["MASQUE_PS"], True),
+    ("patient", "plain", ["MASQUE_PS"], True),
+    ("legal representative", "masque_ps", [], True),
+])
+def test_only_the_author_decides_who_else_sees_a_document(record, reader, name, codes,
+                                                          allowed):
+    ids = record.store(name)
+    principal = principal_of(record, reader, "normal")
+    submission = new_version(submission_set(record.patient, _urn()),
+                             _with_visibility(ids, codes), ids["entry"], "1")
+    try:
+        record.update(submission, principal)
+        done = True
+    except RegistryFailure as failure:
+        done = False
+        assert any(said in e.context for e in failure.errors
+                   for said in ("visibility code", "may update", "is not registered")), \
+            failure.errors       # (a document hidden from the caller: not registered, to them)
+    assert done == allowed

@@ -215,3 +215,26 @@ def test_the_masked_count_is_told_only_when_enabled(record):
     assert "classCode 10 x2" in notices[0].context
     patient_view = Principal(subject_id="285067512345639", role="patient", patient_id=patient)
     assert library_query(app, FIND_DOCUMENTS, query, patient_view)[1] == []
+
+
+@pytest.mark.parametrize("reader, hidden", [
+    ("patient", "invisible_patient"),
+    ("legal representative", "invisible_representants"),
+])
+def test_the_access_history_names_no_document_hidden_from_its_reader(record, reader, hidden):
+    """Attack (round 2): the author retrieves a document invisible to the patient, then the
+    patient's AccessHistory named it (uniqueId, entryUUID), who read it and when."""
+    app, patient, names = record
+    author = Principal(subject_id=AUTHOR_A, role="professional", patient_id=patient,
+                       transaction="ITI-18")
+    visible(app, patient, names, author)                 # the author reads every document
+    app.registry.queries.audit_writer.flush()
+    kind, subject, _ = READERS[reader]
+    asker = Principal(subject_id=subject, role=kind, patient_id=patient)
+    hidden_ids = {uuid for uuid, name in names.items() if name == hidden}
+    hidden_ids.add(_unique_ids(app, patient, names)[hidden])
+    shown = " ".join(event.documents for event in app.records.history(patient, asker))
+    assert hidden_ids and not any(i in shown for i in hidden_ids)
+    everything = " ".join(e.documents for e in app.records.history(patient))
+    assert any(i in everything for i in hidden_ids)        # the system's view names it
+

@@ -66,3 +66,25 @@ def test_header_parameters_with_quotes_and_case():
     assert media == "multipart/related"
     assert params == {"boundary": "a;b", "type": "application/xop+xml", "start": "<r@x>",
                       "start-info": "application/soap+xml", "action": "urn:x"}
+
+
+def _with_headers(count: int) -> bytes:
+    extra = "".join(f"X-H{n}: v\r\n" for n in range(count))
+    return (b"--B\r\nContent-Type: application/xop+xml\r\nContent-ID: <root@test>\r\n"
+            + extra.encode() + b"\r\n<root/>\r\n--B--\r\n")
+
+
+def test_a_part_with_a_flood_of_headers_is_refused_and_only_known_headers_are_kept(tmp_path):
+    """Attack (round 2): 9,999 parts of 600 tiny headers each kept every limit and held ~490 MB
+    per worker in header dictionaries. A part has at most MAX_PART_HEADER_LINES header lines,
+    and only the headers MTOM reads are kept."""
+    import pytest
+
+    from xds_server.soap.mime import MAX_PART_HEADER_LINES, MimeError
+
+    [part] = MultipartReader(io.BytesIO(_with_headers(MAX_PART_HEADER_LINES - 2)), "B",
+                             tmp_path, 1 << 20).read_parts()
+    assert set(part.headers) == {"content-type", "content-id"}
+    part.attachment.close()
+    with pytest.raises(MimeError, match="header lines"):
+        MultipartReader(io.BytesIO(_with_headers(600)), "B", tmp_path, 1 << 20).read_parts()

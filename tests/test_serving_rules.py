@@ -80,6 +80,26 @@ def test_a_full_worker_closes_the_longest_waiting_then_the_slowest_body_never_a_
     assert table.admit(_Connection("h"), "1", False) is None and a.evicted
 
 
+def test_a_full_worker_cuts_the_crowd_not_the_client_with_one_connection():
+    """Attack (round 2): idle connections from many addresses churned the worker so fast that
+    a legitimate keep-alive connection, idle between requests, was the oldest and was cut. The
+    victim is the oldest waiting connection of the address holding the most."""
+    table = ConnectionTable(HttpLimits(max_connections=6, max_connections_per_client=4))
+    probe = _Connection("probe")
+    assert table.admit(probe, "10.0.0.250", False) is None            # the oldest of all
+    crowd = {address: [_Connection(f"{address}-{n}") for n in range(2 + (address == "a"))]
+             for address in ("a", "b")}
+    for address, connections in crowd.items():
+        for connection in connections:
+            assert table.admit(connection, address, False) is None
+    newcomers = [_Connection(f"c-{n}") for n in range(4)]
+    for connection in newcomers:      # each evicts the oldest of whoever holds the most
+        assert table.admit(connection, "c", False) is None
+        assert not probe.evicted
+    evicted = [c.name for c in [*crowd["a"], *crowd["b"], *newcomers] if c.evicted]
+    assert evicted == ["a-0", "a-1", "b-0", "c-0"]       # c-3 came when c held the most
+
+
 def test_an_answer_waits_in_memory_then_in_the_spool_then_nowhere(tmp_path):
     budget = WorkerBudget(max_buffer_bytes=100_000, max_spool_bytes=250_000,
                           spool_dir=tmp_path)

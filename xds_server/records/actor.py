@@ -11,15 +11,24 @@ history shows who changed what; the system's (XDS_SECURITY=none, the command lin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
 from ..model.audit import AuditEvent
 from ..model.hl7 import patient_key
 from ..model.patients import Authorization, PatientRecord
-from ..security.access import OPPOSITIONS, PROFESSIONAL, Action, in_scope, may_ask
+from ..security.access import (
+    ADMINISTRATOR,
+    OPPOSITIONS,
+    PROFESSIONAL,
+    Action,
+    in_scope,
+    may_ask,
+    may_see,
+)
 from ..security.principal import SYSTEM, Principal
-from ..store import audit_store
+from ..store import audit_store, registry_store
 from ..store import records_store as store
 from ..store.database import Database, UnitOfWork
 
@@ -134,7 +143,11 @@ class Records:
         """Who did what to the record, oldest first: from `since`, the `last` most recent."""
         self._allow(principal, Action.READ_HISTORY, patient_id)
         with self.database.reading() as uow:
-            return audit_store.trail(uow, patient_key(patient_id), since=since, last=last)
+            events = audit_store.trail(uow, patient_key(patient_id), since=since, last=last)
+            if principal.is_system or principal.role == ADMINISTRATOR:
+                return events
+            hidden = _hidden_documents(uow, principal, patient_key(patient_id), events)
+        return _without(events, hidden)
 
     # --- rules --------------------------------------------------------------------------------
 
@@ -156,6 +169,39 @@ class Records:
         if not principal.is_system:
             audit_store.record(uow, principal, "U", "success", patient_key(patient_id), (),
                                AUDITED_AS)
+
+
+def _hidden_documents(uow: UnitOfWork, principal: Principal, key: str,
+                      events: list[AuditEvent]) -> set[str]:
+    """The ids (uniqueIds, entryUUIDs) named in these events of documents the caller may not
+    see. (Attack stopped, round 2: the patient's AccessHistory named a document invisible to
+    him, who read it and when.)"""
+    named = {d for event in events for d in (event.documents or "").split()}
+    if not named:
+        return set()
+    access = store.record_access(uow, key, principal.subject_id)
+    hidden: set[str] = set()
+    for by in ("unique_id", "entry_uuid"):
+        for document in registry_store.objects(uow, "document", key, named, by=by):
+            if not may_see(principal, access, document):
+                hidden |= {document.unique_id or "", document.entry_uuid}
+    return hidden
+
+
+def _without(events: list[AuditEvent], hidden: set[str]) -> list[AuditEvent]:
+    """The events with the hidden documents taken out; an event about hidden documents only
+    is left out whole (that someone read something the caller may not see is itself told)."""
+    if not hidden:
+        return events
+    kept = []
+    for event in events:
+        named = (event.documents or "").split()
+        shown = [d for d in named if d not in hidden]
+        if named and not shown:
+            continue
+        kept.append(dataclasses.replace(event, documents=" ".join(shown))
+                    if len(shown) != len(named) else event)
+    return kept
 
 
 def _modes(modes: Sequence[str]) -> list[str]:

@@ -19,7 +19,15 @@ from __future__ import annotations
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.metadata import Submission
-from ..security.access import ADMINISTRATOR, DELETED, Action, check_scope, may_ask, may_delete
+from ..security.access import (
+    ADMINISTRATOR,
+    DELETED,
+    Action,
+    check_scope,
+    may_ask,
+    may_delete,
+    may_set_status,
+)
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
@@ -27,7 +35,7 @@ from ..store.database import UnitOfWork, pipelined
 from .feeding import open_record
 from .register import RegistryWriter
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
-from .update_plan import ARCHIVED, UPDATE, UpdatePlan
+from .update_plan import ARCHIVED, UPDATE, UpdatePlan, short
 from .update_versions import check_document_version, check_folder_version
 
 __all__ = ["ARCHIVED", "DELETED", "MetadataUpdater"]
@@ -114,15 +122,19 @@ class MetadataUpdater:
                  for row in store.objects(uow, "document", plan.patient, targets)}
         errors = []
         for change in plan.status_changes:
-            if change.new != DELETED:
-                continue
             fact = facts.get(change.association.target)
-            if change.kind == "document" and fact is not None and \
-                    not may_delete(principal, fact):
-                errors.append(error(UPDATE, f"only the author of document "
-                                            f"{change.association.target} may delete it",
-                                    "Association.NewStatus"))
-            elif change.kind != "document" and principal.role != ADMINISTRATOR:
+            if change.kind == "document" and fact is not None:
+                if change.new == DELETED and not may_delete(principal, fact):
+                    errors.append(error(UPDATE, f"only the author of document "
+                                                f"{change.association.target} may delete it",
+                                        "Association.NewStatus"))
+                elif not may_set_status(principal, fact, change.new):
+                    errors.append(error(UPDATE, f"a caller with the role {principal.role} may "
+                                                f"not set document {change.association.target} "
+                                                f"to {short(change.new)} (only its author or an "
+                                                "administrator may)", "Association.NewStatus"))
+            elif change.new == DELETED and change.kind != "document" and \
+                    principal.role != ADMINISTRATOR:
                 # a folder or an association has no author: deleting it is an administrator's
                 errors.append(error(UPDATE, f"only an administrator may delete the "
                                             f"{change.kind} {change.association.target}",

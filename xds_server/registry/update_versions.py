@@ -29,7 +29,7 @@ from ..model.errors import RegistryError, error
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..model.registered import Record
-from ..security.access import ADMINISTRATOR
+from ..security.access import ADMINISTRATOR, may_change_visibility, may_version, owns_metadata
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
 from .query_versions import versions_of
@@ -175,6 +175,7 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
                                 f"{type_name}.{name}"))
     if kind == "document":
         errors += _check_authors(obj, latest, label, plan)
+        errors += _check_rights(obj, latest, label, plan)
     if latest.patient_id != plan.patient:
         errors += _check_move(uow, label, latest, kind)
     obj.version = str(int(latest.version or "1") + 1)
@@ -194,6 +195,27 @@ def _check_authors(document: DocumentEntry, latest: Record, label: str,
         return []
     return [error(UPDATE, f"{label}: its authors cannot change in an update (only an "
                           "administrator may correct them)", "DocumentEntry.author")]
+
+
+def _check_rights(document: DocumentEntry, latest: Record, label: str,
+                  plan: UpdatePlan) -> list[RegistryError]:
+    """Who may post this version, and change which visibility codes (security/access.py:
+    a reader never decides who else sees a document)."""
+    principal = plan.principal
+    if owns_metadata(principal, latest):
+        return []
+    if not may_version(principal, latest):
+        return [error(UPDATE, f"{label}: only its author or an administrator may update "
+                              "this document's metadata", "DocumentEntry")]
+    given = frozenset(c.code for c in document.confidentiality_codes
+                      if c.code in v.VISIBILITY_CODES)
+    current = (latest.visibility_codes or frozenset()) & v.VISIBILITY_CODES
+    refused = sorted(code for code in given ^ current
+                     if not may_change_visibility(principal, latest, code))
+    return [error(UPDATE, f"{label}: a caller with the role {principal.role} may not "
+                          f"{'add' if code in given else 'remove'} the visibility code "
+                          f"{code} (only the author or an administrator may)",
+                  "DocumentEntry.confidentialityCode") for code in refused]
 
 
 def _check_move(uow: UnitOfWork, label: str, latest: Record,

@@ -121,11 +121,11 @@ class Repository:
             else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
-            for entry, attachment in entries:
-                if entry.unique_id in existing:
-                    continue  # the same bytes are already held (a resubmission)
-                staged.append((entry, self.documents.stage(entry.unique_id, attachment,
-                                                           entry.mime_type)))
+            new = [(entry, attachment) for entry, attachment in entries
+                   if entry.unique_id not in existing]   # the others: a resubmission, held
+            if new:
+                staged = list(zip([entry for entry, _ in new], self.documents.stage_all(
+                    [(e.unique_id, a, e.mime_type) for e, a in new]), strict=True))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, document) for entry, document in staged])

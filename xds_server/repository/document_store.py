@@ -12,7 +12,7 @@ An implementation passes the contract suite in tests/document_store_contract.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..model.content import Attachment
@@ -43,6 +43,12 @@ class DocumentStore(Protocol):
     def stage(self, unique_id: str, content: Attachment,
               mime_type: str | None = None) -> StagedDocument:
         """Write `content` durably, invisible, with its mime type."""
+        ...
+
+    def stage_all(self, documents: Sequence[tuple[str, Attachment, str | None]]
+                  ) -> list[StagedDocument]:
+        """`stage` for each (uniqueId, content, mime type) of one submission, in order: all
+        durable when it returns (an implementation may write them together)."""
         ...
 
     def commit(self, staged: StagedDocument) -> None:

@@ -15,6 +15,10 @@ concerned; the rules are the tables below, so a front never carries a rule of it
   INVISIBLE_PATIENT from the patient, INVISIBLE_REPRESENTANTS_LEGAUX from legal
   representatives; Deleted documents are for administrators. A hidden document is absent
   from answers, never an error.
+- **Updates (ITI-57)**: a document's metadata is its author's (and an administrator's) to
+  change; the patient and a legal representative may only mask it from professionals or unmask
+  it (MASQUE_PS), and archive or unarchive it. Nobody else may change a visibility code or a
+  status: who sees a document is never the decision of a reader.
 - **Deletion and removal**: only the author deletes a document (the DMP's Deleted status);
   removal for good (ITI-62, ITI-86) is for administrators, or the author for what they wrote.
 """
@@ -28,6 +32,8 @@ from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.facts import DocumentFacts, RecordAccess
 from ..model.hl7 import patient_key
 from ..model.vocabulary import (
+    APPROVED,
+    CISIS_ARCHIVED,
     CISIS_DELETED,
     INVISIBLE_PATIENT,
     INVISIBLE_REPRESENTANTS,
@@ -161,6 +167,47 @@ def may_see(principal: Principal, access: RecordAccess, document: DocumentFacts)
         return True
     return not any(principal.role in HIDDEN_FROM.get(code, ())
                    for code in document.visibility_codes or ())
+
+
+# What a caller other than the author, an administrator or the system may change in a
+# document's ITI-57 update: the visibility codes they may add or remove, the statuses they may
+# set. Attacks stopped (round 2): an authorised professional who is not the author removed
+# INVISIBLE_PATIENT (the patient then read a document not yet announced to him) or added
+# MASQUE_PS (other professionals lost it) by posting a new version; a legal representative made
+# a document invisible to the patient; a reader deprecated another's document.
+VISIBILITY_CHANGERS: dict[str, frozenset[str]] = {
+    MASQUE_PS: frozenset({PATIENT, REPRESENTATIVE}),     # the patient masks from professionals
+    INVISIBLE_PATIENT: frozenset(),                      # the author's, until it is announced
+    INVISIBLE_REPRESENTANTS: frozenset(),
+}
+STATUS_SETTERS: dict[str, frozenset[str]] = {
+    CISIS_ARCHIVED: frozenset({PATIENT, REPRESENTATIVE}),   # the patient files a document away
+    APPROVED: frozenset({PATIENT, REPRESENTATIVE}),          # and back (unarchive)
+}
+
+
+def owns_metadata(principal: Principal, document: DocumentFacts) -> bool:
+    """The author, an administrator or the system: may change anything ITI-57 allows."""
+    return principal.is_system or principal.role == ADMINISTRATOR or \
+        is_author(principal, document)
+
+
+def may_version(principal: Principal, document: DocumentFacts) -> bool:
+    """May post a new metadata version of this document at all (what it changes is then
+    held to `may_change_visibility`)."""
+    return owns_metadata(principal, document) or principal.role in (PATIENT, REPRESENTATIVE)
+
+
+def may_change_visibility(principal: Principal, document: DocumentFacts, code: str) -> bool:
+    return owns_metadata(principal, document) or \
+        principal.role in VISIBILITY_CHANGERS.get(code, frozenset())
+
+
+def may_set_status(principal: Principal, document: DocumentFacts, status: str) -> bool:
+    if status == DELETED:
+        return may_delete(principal, document)
+    return owns_metadata(principal, document) or \
+        principal.role in STATUS_SETTERS.get(status, frozenset())
 
 
 def may_delete(principal: Principal, document: DocumentFacts) -> bool:

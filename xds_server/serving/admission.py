@@ -1,10 +1,14 @@
 """Who may hold a worker's connections (limits.py says which attack each rule stops): at most
 `max_connections_per_client` from one client, and when the worker is full, room made by closing
-the connection that has waited longest for its request rather than refusing the new one.
+a connection that waits for its request rather than refusing the new one: the one that has
+waited longest *of the client holding the most connections*. Attack stopped (round 2): 2,000
+idle connections from 20 addresses churned the worker's room so fast that a legitimate client's
+keep-alive connection, idle between two requests, became the oldest and was cut (34 of 156
+probes reset); now a client with few connections keeps them while any address holds more.
 
-Connections are kept in order of when they last started waiting (idle between requests or still
-sending a head; then still sending a body), so the oldest is found at once: a flood of
-connections costs the worker one accept and one close each.
+Connections are kept per client in order of when they last started waiting (idle between
+requests or still sending a head; then still sending a body), so the victim is found in one
+pass over the clients that wait (at most max_connections of them).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ class ConnectionTable:
         self.evicted = 0
         self._client: dict[object, str] = {}
         self._per_client: dict[str, int] = {}
-        # insertion-ordered: the first is the one that has waited longest
-        self._waiting: dict[object, None] = {}
-        self._receiving: dict[object, None] = {}
+        # state → client → its connections in that state, insertion-ordered: the first is the
+        # one that has waited longest
+        self._queues: dict[str, dict[str, dict[object, None]]] = {WAITING: {}, RECEIVING: {}}
 
     def __len__(self) -> int:
         return len(self.all)
@@ -51,38 +55,48 @@ class ConnectionTable:
         self.all.add(connection)
         self._client[connection] = client
         self._per_client[client] = count + 1
-        self._waiting[connection] = None
+        self._enqueue(connection, client, WAITING)
         return None
 
     def _evict_one(self) -> bool:
-        for queue in (self._waiting, self._receiving):
-            if queue:
-                victim = next(iter(queue))
+        for by_client in self._queues.values():
+            if by_client:
+                client = max(by_client, key=self._per_client.__getitem__)
+                victim = next(iter(by_client[client]))
                 self.leave(victim)
                 self.evicted += 1
                 victim.evict()
                 return True
         return False
 
+    def _enqueue(self, connection: object, client: str, state: str) -> None:
+        self._queues[state].setdefault(client, {})[connection] = None
+
+    def _dequeue(self, connection: object, client: str) -> None:
+        for by_client in self._queues.values():
+            queue = by_client.get(client)
+            if queue is not None and connection in queue:
+                del queue[connection]
+                if not queue:
+                    del by_client[client]
+                return
+
     def state(self, connection: object, state: str) -> None:
         """The connection now waits for a request (WAITING), receives a body (RECEIVING) or
         is being served (BUSY: never evicted; its deadlines bound it)."""
-        if connection not in self._client:
+        client = self._client.get(connection)
+        if client is None:
             return
-        self._waiting.pop(connection, None)
-        self._receiving.pop(connection, None)
-        if state == WAITING:
-            self._waiting[connection] = None
-        elif state == RECEIVING:
-            self._receiving[connection] = None
+        self._dequeue(connection, client)
+        if state in self._queues:
+            self._enqueue(connection, client, state)
 
     def leave(self, connection: object) -> None:
         client = self._client.pop(connection, None)
         if client is None:
             return
         self.all.discard(connection)
-        self._waiting.pop(connection, None)
-        self._receiving.pop(connection, None)
+        self._dequeue(connection, client)
         left = self._per_client[client] - 1
         if left:
             self._per_client[client] = left

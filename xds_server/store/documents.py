@@ -18,7 +18,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,10 @@ MIME_TYPE_XATTR = "user.xds.mime-type"
 _HAS_XATTR = hasattr(os, "setxattr")   # Linux; elsewhere the database keeps the mime type
 STAGED = ".staged"        # bytes written, waiting for their registration to commit
 WITHDRAWN = ".withdrawn"  # taken from its final name, waiting for its removal to commit
+
+
+# the fsyncs of one submission's documents run together (a few threads: they wait on the disk)
+_FSYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="document-fsync")
 
 
 def blob_key(unique_id: str) -> str:
@@ -81,7 +86,33 @@ class FilesystemDocumentStore:
         """Copy (or hard-link, for a spool file on the same disk) the bytes into staging,
         durably, with their mime type; size and SHA-1 are the content's, computed while it was
         received."""
+        [staged] = self.stage_all([(unique_id, content, mime_type)])
+        return staged
+
+    def stage_all(self, documents: Sequence[tuple[str, Attachment, str | None]]
+                  ) -> list[StagedBlob]:
+        """`stage` for the documents of one submission: their files written and fsynced at
+        once (ext4 commits concurrent fsyncs in one journal transaction), then the staging
+        directory fsynced once. A signed set (a CDA and its signature document) cost 0.71x an
+        unsigned one with the fsyncs one after the other (bench/dsig.py)."""
         self.ensure()
+        if len(documents) == 1:
+            staged = [self._write(*documents[0])]
+        else:
+            futures = [_FSYNC_POOL.submit(self._write, *item) for item in documents]
+            outcomes = [future.exception() or future.result() for future in futures]
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:              # nothing half-staged is left behind
+                for outcome in outcomes:
+                    if isinstance(outcome, StagedBlob):
+                        self.discard(outcome)
+                raise failed[0]
+            staged = [o for o in outcomes if isinstance(o, StagedBlob)]
+        _fsync_dir(self.staging)
+        return staged
+
+    def _write(self, unique_id: str, content: Attachment,
+               mime_type: str | None) -> StagedBlob:
         key = blob_key(unique_id)
         target = self.staging / f"{key}.{uuid.uuid4().hex}{STAGED}"
         if content.path is not None:
@@ -98,7 +129,6 @@ class FilesystemDocumentStore:
                 handle.flush()
                 _write_mime_type(handle.fileno(), mime_type)
                 os.fsync(handle.fileno())
-        _fsync_dir(self.staging)
         return StagedBlob(key, target, content.size, content.sha1)
 
     def commit(self, staged: StagedBlob) -> None:
