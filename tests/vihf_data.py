@@ -50,12 +50,33 @@ class SigningAuthority:
     def trusted(self) -> Path:
         return self.directory / "ca.pem"
 
+    def issue(self, name: str, *, key: str = "rsa:2048", digest: str = "sha256",
+              extensions: str = "") -> str:
+        """A signing certificate `name` the CA issues with the signer's DN (the openssl CLI:
+        `cryptography` will not make the weak ones): `key` 'rsa:BITS' or 'ec:CURVE', the CA's
+        `digest`, `extensions` as openssl config lines. Returns `name` for `sign(signer=)`."""
+        kind, _, size = key.partition(":")
+        option = f"rsa_keygen_bits:{size}" if kind == "rsa" else f"ec_paramgen_curve:{size}"
+        _openssl("genpkey", "-algorithm", kind.upper(), "-pkeyopt", option, "-out",
+                 f"{name}.key", cwd=self.directory)
+        _openssl("req", "-new", "-key", f"{name}.key", "-out", f"{name}.csr", "-subj",
+                 "/" + "/".join(SIGNER_DN.split(", ")), cwd=self.directory)
+        (self.directory / f"{name}.ext").write_text(extensions + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", f"-{digest}",
+                 "-extfile", f"{name}.ext", cwd=self.directory)
+        return name
+
     def sign(self, assertion: etree._Element, impostor: bool = False,
-             sha1: bool = False) -> etree._Element:
-        name = "impostor" if impostor else "signer"
+             sha1: bool = False, signer: str | None = None) -> etree._Element:
+        """Sign with the signer's certificate, the impostor's, the CA's own ('ca') or one
+        `issue` made."""
+        name = signer or ("impostor" if impostor else "signer")
         method, digest = ((xmlsec.constants.TransformRsaSha1, xmlsec.constants.TransformSha1)
                           if sha1 else (xmlsec.constants.TransformRsaSha256,
                                         xmlsec.constants.TransformSha256))
+        if _is_ec(self.directory / f"{name}.key"):
+            method = xmlsec.constants.TransformEcdsaSha256
         signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N, method)
         assertion.insert(1, signature)                     # after Issuer
         reference = xmlsec.template.add_reference(signature, digest,
@@ -73,6 +94,13 @@ class SigningAuthority:
         xmlsec.tree.add_ids(assertion, ["ID"])
         context.sign(signature)
         return assertion
+
+
+def _is_ec(key: Path) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return isinstance(load_pem_private_key(key.read_bytes(), None), ec.EllipticCurvePrivateKey)
 
 
 def assertion(patient: str, *, role: tuple[str, str] = ("10", PROFESSION),

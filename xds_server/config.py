@@ -61,6 +61,12 @@ def _parse_syslog_url(text: str) -> str:
     return text
 
 
+def _parse_uris(text: str) -> str:
+    """Comma- or space-separated URIs ('https://xds.example/xds/registry urn:dmp'); normalised
+    to one space between them."""
+    return " ".join(part for part in text.replace(",", " ").split())
+
+
 def _parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -106,8 +112,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("vihf_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose VIHF signatures are trusted"),
     SettingSpec("vihf_accept_sha1", _parse_bool, False,
-                "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests) as older DMP "
-                "clients make them; off: SHA-256 and stronger only"),
+                "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests), and signing "
+                "certificates signed with SHA-1, as older DMP clients make them; off: SHA-256 "
+                "and stronger only"),
     SettingSpec("iua_jwks", str, "",
                 "FHIR front (XDS_SECURITY=vihf): JWKS file or PEM file of the public keys or "
                 "certificates whose IUA bearer tokens are trusted"),
@@ -116,6 +123,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "servers"),
     SettingSpec("iua_audience", str, "",
                 "FHIR front: the aud an IUA token must name (this server's FHIR base URL)"),
+    SettingSpec("vihf_audience", _parse_uris, "",
+                "audience URIs and endpoint URLs this server answers to: a VIHF whose "
+                "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
+                "is refused (empty: any AudienceRestriction or Recipient is refused)"),
     SettingSpec("require_submission_signature", _parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
@@ -126,7 +137,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "seconds a submission-set signature stays acceptable after its signing time"),
     SettingSpec("signature_accept_sha1", _parse_bool, False,
                 "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
-                "digests), as older DMP clients make them; off: SHA-256 and stronger only"),
+                "digests), and seal certificates signed with SHA-1, as older DMP clients make "
+                "them; off: SHA-256 and stronger only"),
     SettingSpec("require_cda_signature", _parse_bool, False,
                 "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
                 "a CDA's signature is verified and recorded in the audit, never required)"),
@@ -261,6 +273,7 @@ class Settings:
     iua_jwks: str
     iua_issuers: str
     iua_audience: str
+    vihf_audience: str
     require_submission_signature: bool
     signature_trusted_certs: str
     signature_max_age: int

@@ -131,7 +131,8 @@ class CdaSignatureVerifier:
                   "signing_time": signed_at.isoformat()}
         if self.trust is None:
             return CdaSignature("valid", trusted=False, **result)
-        self.trust.chain(signer, [c for c in certificates if c != signer], signed_at)
+        self.trust.chain(signer, [c for c in certificates if c != signer], signed_at,
+                         self.accept_sha1)
         return CdaSignature("valid", trusted=True, **result)
 
 

@@ -11,20 +11,27 @@ was. Each rule, and the attack it stops:
 2. Every certificate of the chain is valid at the signing time: an expired or not yet valid
    certificate (its signing time itself is bounded by the verifier, see verify.py).
 3. An intermediate must be a CA (basicConstraints): a seal certificate used to issue another.
-4. The signing certificate, when it states its key usage, allows signatures: a certificate
-   issued for key encipherment or TLS only.
+4. The signing certificate is strong enough and meant to sign, by the table the VIHF signer is
+   held to (security/certificate_rules.py: RSA of 2048 bits at least, P-256/384/521, no MD5
+   and no SHA-1 without XDS_SIGNATURE_ACCEPT_SHA1 in its certificate, not a CA, keyUsage and
+   extendedKeyUsage that allow signing documents), and each intermediate by its key and hash
+   rules: a seal with an RSA-512 or -1024 key, a seal certificate signed with MD5 or SHA-1,
+   a TLS-only or CA certificate used as a seal.
 5. At most MAX_DEPTH links: a chain of a thousand certificates sent to make us work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ..security.certificate_rules import CertificateRules, WeakCertificate, describe
 from .problems import SignatureRefused
 
 MAX_DEPTH = 6
@@ -34,10 +41,6 @@ WHERE = "Signature/KeyInfo/X509Data"
 
 class TrustStoreError(ValueError):
     """The trusted certificates cannot be loaded (a configuration error, said at start)."""
-
-
-def describe(certificate: x509.Certificate) -> str:
-    return f"'{certificate.subject.rfc4514_string()}' (serial {certificate.serial_number})"
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -50,9 +53,9 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 @dataclass(frozen=True)
 class TrustStore:
     anchors: tuple[x509.Certificate, ...]
-    # signer and intermediates (DER) → the path found; validity is checked at each use, for
-    # each signing time. Bounded: a new entry past MAX_PATHS clears it.
-    _paths: dict[tuple[bytes, ...], list[x509.Certificate]] = field(
+    # (SHA-1 setting, signer and intermediates (DER)) → the path found; validity is checked at
+    # each use, for each signing time. Bounded: a new entry past MAX_PATHS clears it.
+    _paths: dict[tuple[object, ...], list[x509.Certificate]] = field(
         default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -71,14 +74,16 @@ class TrustStore:
         return cls(tuple(anchors))
 
     def chain(self, signer: x509.Certificate, others: list[x509.Certificate],
-              at: dt.datetime) -> list[x509.Certificate]:
+              at: dt.datetime, accept_sha1: bool = False) -> list[x509.Certificate]:
         """The chain from `signer` to a trusted authority, each valid at `at`; or
         SignatureRefused saying which link fails and why. `others`: the certificates the
-        signature carries besides the signer's (intermediates)."""
-        key = tuple(c.public_bytes(serialization.Encoding.DER) for c in (signer, *others))
+        signature carries besides the signer's (intermediates); `accept_sha1`: certificates
+        signed with SHA-1 are accepted (XDS_SIGNATURE_ACCEPT_SHA1)."""
+        key = (accept_sha1, *(c.public_bytes(serialization.Encoding.DER)
+                              for c in (signer, *others)))
         path = self._paths.get(key)
         if path is None:
-            path = self._path(signer, others)
+            path = self._path(signer, others, CertificateRules(accept_sha1))
             if len(self._paths) >= MAX_PATHS:
                 self._paths.clear()
             self._paths[key] = path
@@ -86,9 +91,12 @@ class TrustStore:
             _check_validity(certificate, at, position == 0)   # cached path's objects are not
         return path                                           # this request's)
 
-    def _path(self, signer: x509.Certificate, others: list[x509.Certificate]
-              ) -> list[x509.Certificate]:
-        _check_usage(signer)
+    def _path(self, signer: x509.Certificate, others: list[x509.Certificate],
+              rules: CertificateRules) -> list[x509.Certificate]:
+        """The path from the signer to an anchor, each certificate held to the rule table
+        before its link is verified (a certificate signed with MD5 is refused as such, not
+        taken for an impostor)."""
+        _apply(rules.check_signer, signer)
         path = [signer]
         current = signer
         anchors = {a.public_bytes(serialization.Encoding.DER) for a in self.anchors}
@@ -96,6 +104,8 @@ class TrustStore:
             if len(path) > MAX_DEPTH:
                 raise SignatureRefused(WHERE, f"the certificate chain is longer than "
                                               f"{MAX_DEPTH} links")
+            if current is not signer:
+                _apply(rules.check_issuer, current)
             current = self._issuer_of(current, others, path)
             path.append(current)
         return path
@@ -122,10 +132,34 @@ class TrustStore:
                                       "trusts (XDS_SIGNATURE_TRUSTED_CERTS)")
 
 
+def _apply(rule: Callable[[x509.Certificate], None], certificate: x509.Certificate) -> None:
+    try:
+        rule(certificate)
+    except WeakCertificate as exc:
+        raise SignatureRefused(WHERE, str(exc)) from None
+
+
 def _issued(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
+        if isinstance(certificate.signature_hash_algorithm, hashes.SHA1):
+            return certificate.issuer == issuer.subject and _verify_sha1(certificate, issuer)
         certificate.verify_directly_issued_by(issuer)
     except Exception:      # InvalidSignature, ValueError (names), TypeError (key types)
+        return False
+    return True
+
+
+def _verify_sha1(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """A link signed with SHA-1, which `verify_directly_issued_by` no longer verifies; reached
+    only when the rules accept SHA-1 (XDS_SIGNATURE_ACCEPT_SHA1)."""
+    key = issuer.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(certificate.signature, certificate.tbs_certificate_bytes, padding.PKCS1v15(),
+                   hashes.SHA1())
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(certificate.signature, certificate.tbs_certificate_bytes,
+                   ec.ECDSA(hashes.SHA1()))
+    else:
         return False
     return True
 
@@ -135,16 +169,6 @@ def _is_authority(certificate: x509.Certificate) -> bool:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
-
-
-def _check_usage(signer: x509.Certificate) -> None:
-    try:
-        usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if not (usage.digital_signature or usage.content_commitment):
-        raise SignatureRefused(WHERE, f"the signing certificate {describe(signer)} does not "
-                                      "allow digital signatures (keyUsage)")
 
 
 def _check_validity(certificate: x509.Certificate, at: dt.datetime, is_signer: bool) -> None:

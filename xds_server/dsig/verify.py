@@ -117,7 +117,7 @@ class SubmissionSignatureVerifier:
         verdict.signing_time = properties.signing_time.isoformat()
         self._check_time(properties.signing_time)
         self.trust.chain(signer, [c for c in parts.certificates if c != signer],
-                         properties.signing_time)
+                         properties.signing_time, self.accept_sha1)
         problems = self._check_purposes(entry, properties.purposes)
         return problems + check_manifest(parts.manifest_references, submission, entry,
                                          documents)

@@ -25,7 +25,8 @@ def verifier_for(settings: Settings) -> VihfVerifier | None:
                           "XDS_SECURITY=none on a test platform)")
     try:
         return VihfVerifier.from_path(Path(settings.vihf_trusted_certs),
-                                      accept_sha1=settings.vihf_accept_sha1)
+                                      accept_sha1=settings.vihf_accept_sha1,
+                                      audiences=frozenset(settings.vihf_audience.split()))
     except Exception as exc:   # VihfError, or xmlsec's own errors on an unreadable PEM
         raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS: cannot load the certificates: {exc}"
                           ) from None

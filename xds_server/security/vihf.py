@@ -7,9 +7,18 @@ Verified, in this order, so that what is read is what was signed:
   Reference to that ID, nothing unsigned inside the Signature);
 - the signature, by xmlsec, with a certificate that chains to `XDS_VIHF_TRUSTED_CERTS`;
 - the Issuer is the subject of that certificate;
+- the signing certificate is strong enough and meant to sign (certificate_rules.py, the table
+  the seal of signed submission sets is held to as well);
 - the validity window: IssueInstant not in the future nor older than `max_age`, and the
-  Conditions NotBefore / NotOnOrAfter when present (with a clock skew);
-- the principal, read by `vihf_reading.read_principal` from the signed content only.
+  Conditions and SubjectConfirmationData (vihf_conditions.py: audience, OneTimeUse, unknown
+  conditions, NotBefore / NotOnOrAfter, Recipient) with a clock skew;
+- the principal, read by `vihf_reading.read_principal` from the signed content only, each value
+  bounded in length.
+
+A verified assertion is kept (a client sends its VIHF on every call of a session), known by the
+SHA-256 of its exact serialised bytes: a copy that differs in anything (an xml:base, a
+Conditions or an Issuer added or changed after signing) is another key and goes through full
+verification, where its digest fails. The cache is bounded in entries and in bytes.
 """
 
 from __future__ import annotations
@@ -24,22 +33,31 @@ from pathlib import Path
 import xmlsec
 from lxml import etree
 
+from .certificate_rules import CertificateRules, WeakCertificate
 from .principal import Principal
+from .vihf_conditions import ConditionRules, utc
 from .vihf_reading import (
     DS,
     HL7,
+    MAX_CERTIFICATE_CHARS,
     PURPOSE_OF_USE_SYSTEM,
     PURPOSES,
     SAML,
     SignatureParts,
     VihfError,
-    fingerprint,
     issuer_of,
     read_principal,
     signature_of,
     whole_text,
 )
-from .x509 import CertificateError, CertificateFacts, der_of_base64, facts_of, parse_dn
+from .x509 import (
+    CertificateError,
+    CertificateFacts,
+    certificate_of,
+    der_of_base64,
+    facts_of,
+    parse_dn,
+)
 
 __all__ = ["DS", "HL7", "PURPOSES", "PURPOSE_OF_USE_SYSTEM", "SAML", "VihfError",
            "VihfVerifier", "trusted_keys"]
@@ -48,24 +66,12 @@ _ASSERTION = f"{{{SAML}}}Assertion"
 _WITH_ID = etree.XPath("//*[@ID=$id]")      # compiled once: every request asks it
 
 
-def _cache_key(assertion: etree._Element, parts: SignatureParts) -> bytes:
-    """What identifies a verified assertion without serialising it: its ID and the texts of its
-    signature (SignatureValue signs SignedInfo, which holds the digest of the whole assertion).
-    A cache hit is read again and must read the same (`VihfVerifier.principal`), so an
-    assertion altered under a copied signature is refused, never served."""
-    texts = (assertion.get("ID") or "", parts.signature_value, parts.reference_uri,
-             parts.digest_value)
-    return hashlib.sha256("\0".join(texts).encode()).digest()
-
-
-def _utc(text: str | None, what: str) -> dt.datetime:
-    if not text:
-        raise VihfError(f"{what} is missing")
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise VihfError(f"{what} '{text}' is not an xs:dateTime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+def _cache_key(assertion: etree._Element) -> bytes:
+    """The SHA-256 of the assertion's exact serialisation (with the namespaces in scope): two
+    assertions share a key only if they are the same bytes, so an altered copy of a verified
+    one is never served from the cache (issue 13, round 2: an xml:base, an expired Conditions
+    or another Issuer added to a verified copy was accepted once the genuine one was kept)."""
+    return hashlib.sha256(etree.tostring(assertion)).digest()
 
 
 def trusted_keys(path: Path) -> xmlsec.KeysManager:
@@ -100,9 +106,17 @@ class _TrustedSigner:
 @dataclass
 class _Verified:
     principal: Principal
-    fingerprint: tuple
     issued: dt.datetime
     not_after: dt.datetime | None
+    size: int                          # bytes this entry holds, for the cache's byte bound
+
+
+def _size_of(principal: Principal) -> int:
+    """About what a cached principal holds: its texts (each bounded by vihf_reading) plus a
+    fixed overhead for the objects around them."""
+    texts = [value for value in vars(principal).values() if isinstance(value, str)]
+    texts += [text for pair in principal.attributes.items() for text in pair]
+    return 1024 + sum(len(text) for text in texts)
 
 
 @dataclass
@@ -116,8 +130,11 @@ class VihfVerifier:
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cache_size: int = 10_000
+    cache_bytes: int = 16 * 1024 * 1024
     accept_sha1: bool = False          # XDS_VIHF_ACCEPT_SHA1: older clients' rsa-sha1
+    audiences: frozenset[str] = frozenset()    # XDS_VIHF_AUDIENCE
     _verified: OrderedDict[bytes, _Verified] = field(default_factory=OrderedDict, repr=False)
+    _cached_bytes: int = field(default=0, repr=False)
     # SHA-256 of a signing certificate's DER → its verified chain's result (never per
     # assertion text: every new assertion's signature is verified)
     _signers: dict[bytes, _TrustedSigner] = field(default_factory=dict, repr=False)
@@ -136,23 +153,29 @@ class VihfVerifier:
             raise VihfError(f"wsse:Security must hold one saml:Assertion ({len(assertions)} "
                             "found)")
         assertion = assertions[0]
-        parts = signature_of(assertion, self.accept_sha1)
-        key = _cache_key(assertion, parts)
+        key = _cache_key(assertion)
         cached = self._verified.get(key)
-        if cached is None:
-            self._verify_signature(assertion, parts)
-            issued, not_after = self._check_times(assertion)
-            principal = read_principal(assertion)
-            self._verified[key] = _Verified(principal, fingerprint(principal), issued, not_after)
-            if len(self._verified) > self.cache_size:
-                self._verified.popitem(last=False)
-            return principal
-        self._verified.move_to_end(key)
-        self._check_window(cached.issued, cached.not_after)     # a cached assertion expires
-        self._check_unique_id(assertion)
-        if fingerprint(read_principal(assertion)) != cached.fingerprint:
-            raise VihfError("the assertion was altered after it was signed")
-        return cached.principal
+        if cached is not None:
+            self._verified.move_to_end(key)
+            self._check_window(cached.issued, cached.not_after)    # a cached assertion expires
+            self._check_unique_id(assertion)
+            return cached.principal
+        parts = signature_of(assertion, self.accept_sha1)
+        self._verify_signature(assertion, parts)
+        issued, not_after = self._check_times(assertion)
+        principal = read_principal(assertion)
+        self._remember(key, _Verified(principal, issued, not_after, _size_of(principal)))
+        return principal
+
+    def _remember(self, key: bytes, verified: _Verified) -> None:
+        """Keep a verified assertion, the oldest forgotten past `cache_size` entries or
+        `cache_bytes` bytes (values are bounded, and so is their sum: issue 13, round 2, 40
+        signed VIHFs with 5 MB NameIDs were kept)."""
+        self._verified[key] = verified
+        self._cached_bytes += verified.size
+        while len(self._verified) > self.cache_size or self._cached_bytes > self.cache_bytes:
+            _, dropped = self._verified.popitem(last=False)
+            self._cached_bytes -= dropped.size
 
     # --- signature -----------------------------------------------------------------------------
 
@@ -166,7 +189,8 @@ class VihfVerifier:
     def _verify_signature(self, assertion: etree._Element, parts: SignatureParts) -> None:
         self._check_unique_id(assertion)
         try:
-            der = der_of_base64(whole_text(parts.certificate, "X509Certificate"))
+            der = der_of_base64(whole_text(parts.certificate, "X509Certificate",
+                                            MAX_CERTIFICATE_CHARS))
         except CertificateError as exc:
             raise VihfError(f"the signing certificate cannot be read: {exc}") from None
         fingerprint = hashlib.sha256(der).digest()
@@ -184,15 +208,26 @@ class VihfVerifier:
             raise VihfError("the VIHF signature does not verify (altered assertion, or a "
                             "certificate this server does not trust)") from None
         if signer is None:
+            self._check_strength(der)       # a chain xmlsec verified, of a signer fit to sign
             signer = self._trust(fingerprint, der)
         issuer = issuer_of(assertion)
         if parse_dn(issuer) != signer.facts.subject:
             raise VihfError(f"the Issuer '{issuer}' is not the subject of the signing "
                             "certificate")
 
+    def _check_strength(self, der: bytes) -> None:
+        try:
+            CertificateRules(self.accept_sha1).check_signer(certificate_of(der))
+        except CertificateError as exc:
+            raise VihfError(f"the signing certificate cannot be read: {exc}") from None
+        except WeakCertificate as exc:
+            raise VihfError(f"the VIHF signing certificate is refused: {exc}") from None
+
     def _trust(self, fingerprint: bytes, der: bytes) -> _TrustedSigner:
         try:
-            facts = facts_of(der)
+            facts = facts_of(certificate_of(der))
+            # the public key alone: a whole certificate in the key costs every verification
+            # (issue 20's profile)
             key = xmlsec.Key.from_memory(facts.public_key_pem, xmlsec.constants.KeyDataFormatPem)
         except (CertificateError, xmlsec.Error) as exc:
             raise VihfError(f"the signing certificate cannot be read: {exc}") from None
@@ -209,17 +244,10 @@ class VihfVerifier:
                             "not valid now)")
 
     def _check_times(self, assertion: etree._Element) -> tuple[dt.datetime, dt.datetime | None]:
-        """Check the validity window; returns it (IssueInstant, NotOnOrAfter) for the cache."""
-        now = self.now()
-        issued = _utc(assertion.get("IssueInstant"), "IssueInstant")
-        not_after = None
-        conditions = assertion.find(f"{{{SAML}}}Conditions")
-        if conditions is not None:
-            if conditions.get("NotBefore") and \
-                    now + self.clock_skew < _utc(conditions.get("NotBefore"), "NotBefore"):
-                raise VihfError("the assertion is not valid yet (NotBefore)")
-            if conditions.get("NotOnOrAfter"):
-                not_after = _utc(conditions.get("NotOnOrAfter"), "NotOnOrAfter")
+        """Check the validity window and conditions; returns (IssueInstant, the earliest
+        NotOnOrAfter) for the cache."""
+        issued = utc(assertion.get("IssueInstant"), "IssueInstant")
+        not_after = ConditionRules(self.audiences, self.clock_skew).check(assertion, self.now())
         self._check_window(issued, not_after)
         return issued, not_after
 

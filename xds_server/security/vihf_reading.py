@@ -33,6 +33,12 @@ Each rule, and the attack it stops:
    an anonymous caller.
 8. An attribute this server reads appears once (the role once, one code per value): two
    resource-ids or two purposes of use, one checked and the other used.
+9. Every value read (NameID, each text attribute, each code and code system) is at most
+   MAX_VALUE_CHARS characters, and the role attribute holds at most MAX_ROLES values: a signed
+   VIHF with a 5 MB NameID kept in the verified-assertion cache and written to every audit
+   record (issue 13, round 2: 40 of them held 200 MB; 10,000 would hold 50 GB). The
+   assertion ID is bounded alike, and a refusal's reason is cut at MAX_REASON_CHARS: a
+   megabyte-long algorithm URI or ID echoed into the fault and the log.
 """
 
 from __future__ import annotations
@@ -106,13 +112,29 @@ _CHILDREN: dict[str, frozenset[str]] = {
     _INCLUSIVE: frozenset(),
 }
 _TEXT_ONLY = frozenset({"SignatureValue", "DigestValue", "X509Certificate"})
+# rule 9: national identifiers (RPPS, ADELI, INS, FINESS) are tens of characters, a DN or a
+# name a few dozen; the certificate's base64 and the Issuer DN have bounds of their own
+MAX_VALUE_CHARS = 256
+MAX_ROLES = 16
+MAX_ISSUER_CHARS = 1024
+MAX_CERTIFICATE_CHARS = 64 * 1024
+MAX_REASON_CHARS = 1024
 # XML's own whitespace, the only one stripped from a value: NBSP and other Unicode spaces are
 # part of the value (two NameIDs differing by them are two callers)
 XML_SPACE = " \t\r\n"
 
 
 class VihfError(Exception):
-    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason."""
+    """The assertion is missing, unsigned, tampered, expired or inconsistent: the reason, at
+    most MAX_REASON_CHARS long (a reason quotes what was sent: an algorithm URI, a tag, an ID;
+    a multi-megabyte one would come back in the fault and the log)."""
+
+    def __init__(self, reason: str) -> None:
+        if len(reason) > MAX_REASON_CHARS:       # the middle goes: the end says what failed
+            half = MAX_REASON_CHARS // 2
+            reason = f"{reason[:half]}…({len(reason) - 2 * half} characters cut)…" \
+                     f"{reason[-half:]}"
+        super().__init__(reason)
 
 
 def _ds(name: str) -> str:
@@ -215,6 +237,9 @@ def signature_of(assertion: etree._Element, accept_sha1: bool = False) -> Signat
         raise VihfError(f"signature method {method.get('Algorithm')} is not accepted"
                         + (" (SHA-1: XDS_VIHF_ACCEPT_SHA1)" if method.get("Algorithm") in
                            SHA1_SIGNATURE_METHODS else ""))
+    if len(assertion.get("ID") or "") > MAX_VALUE_CHARS:
+        raise VihfError(f"the assertion ID is {len(assertion.get('ID'))} characters long; at "
+                        f"most {MAX_VALUE_CHARS}")
     expected = f"#{assertion.get('ID') or ''}"
     if reference.get("URI") != expected or not assertion.get("ID"):
         raise VihfError(f"the signature must cover the assertion itself (one Reference to "
@@ -252,15 +277,18 @@ def _check_reference(reference: etree._Element, accept_sha1: bool) -> None:
         raise VihfError("an enveloped signature needs the enveloped-signature transform")
 
 
-def whole_text(element: etree._Element, what: str) -> str:
+def whole_text(element: etree._Element, what: str, limit: int = MAX_VALUE_CHARS) -> str:
     """The element's text, which must be all its content: a comment, processing instruction or
-    element inside it is refused (rule 6), and so is an empty value (rule 7)."""
+    element inside it is refused (rule 6), and so is an empty value (rule 7) and one longer
+    than `limit` characters (rule 9)."""
     if len(element):
         raise VihfError(f"{what} must be plain text (it holds a comment, a processing "
                         "instruction or an element)")
     text = (element.text or "").strip(XML_SPACE)
     if not text:
         raise VihfError(f"{what} is empty")
+    if len(text) > limit:
+        raise VihfError(f"{what} is {len(text)} characters long; at most {limit}")
     return text
 
 
@@ -299,10 +327,17 @@ def _coded(value: etree._Element, tag: str, what: str) -> etree._Element:
     code, system = elements[0].get("code", ""), elements[0].get("codeSystem", "")
     if not code.strip(XML_SPACE) or not system.strip(XML_SPACE):
         raise VihfError(f"{what}: hl7:{tag} needs a code and a codeSystem")
+    for name, text in (("code", code), ("codeSystem", system)):
+        if len(text) > MAX_VALUE_CHARS:
+            raise VihfError(f"{what}: hl7:{tag} {name} is {len(text)} characters long; at "
+                            f"most {MAX_VALUE_CHARS}")
     return elements[0]
 
 
 def _roles(values: dict[str, list[etree._Element]]) -> Iterator[etree._Element]:
+    if len(values.get(ROLE, [])) > MAX_ROLES:
+        raise VihfError(f"the attribute {ROLE} holds {len(values[ROLE])} values; at most "
+                        f"{MAX_ROLES}")
     for value in values.get(ROLE, []):
         yield _coded(value, "Role", "the role attribute")
 
@@ -362,11 +397,4 @@ def issuer_of(assertion: etree._Element) -> str:
     issuers = list(assertion.iterchildren(_saml("Issuer")))
     if len(issuers) != 1:
         raise VihfError("the assertion must have one Issuer")
-    return whole_text(issuers[0], "Issuer")
-
-
-def fingerprint(principal: Principal) -> tuple:
-    """Everything read from an assertion: two readings of one signature must agree on it."""
-    return (principal.subject_id, principal.role, principal.structure_id,
-            principal.purpose_of_use, principal.patient_id,
-            tuple(sorted(principal.attributes.items())))
+    return whole_text(issuers[0], "Issuer", MAX_ISSUER_CHARS)

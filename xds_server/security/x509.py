@@ -33,11 +33,14 @@ class CertificateFacts:
     public_key_pem: bytes = b""     # SubjectPublicKeyInfo, PEM
 
 
-def facts_of(der: bytes) -> CertificateFacts:
+def certificate_of(der: bytes) -> x509.Certificate:
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        return x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateError(f"not an X.509 certificate: {exc}") from None
+
+
+def facts_of(certificate: x509.Certificate) -> CertificateFacts:
     pairs = frozenset((NAMES.get(attribute.oid, attribute.oid.dotted_string),
                        str(attribute.value)) for attribute in certificate.subject)
     try:
@@ -51,7 +54,7 @@ def facts_of(der: bytes) -> CertificateFacts:
 
 def subject_of(der: bytes) -> frozenset[tuple[str, str]]:
     """The subject DN as a set of (short name, value) pairs."""
-    return facts_of(der).subject
+    return facts_of(certificate_of(der)).subject
 
 
 def der_of_base64(text: str) -> bytes:
