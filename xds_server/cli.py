@@ -106,16 +106,11 @@ def _check_trust(settings: Settings) -> None:
 
 def _check_port_free(host: str, port: int) -> None:
     """Said at once, not after gunicorn's five retries."""
-    import socket
+    from .serving.ports import listen_problem
 
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as exc:
-        raise Unusable(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another "
-                       "server there? give --port, or --host)") from None
+    problem = listen_problem(host, port)
+    if problem:
+        raise Unusable(f"{problem} (another server there? give --port, or --host)")
 
 
 def _prepare_multiprocess_metrics(directory: Path) -> None:

@@ -84,21 +84,12 @@ def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
 def check_port(settings: Settings) -> None:
     """The MLLP port, said at once when it cannot be listened on (out of range, taken), not in
     a traceback from each listener process."""
-    import socket
+    from .serving.ports import listen_problem
 
-    port, host = settings.mllp_port, settings.mllp_host
-    if not 0 < port < 65536:
-        raise click.UsageError(f"MLLP port {port} is not between 1 and 65535 (--port, "
-                               "XDS_MLLP_PORT)")
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as exc:
-        raise Unusable(f"cannot listen for MLLP on {host}:{port}: "
-                                   f"{exc.strerror or exc} (another listener there? give "
-                                   "--port or XDS_MLLP_PORT)") from None
+    problem = listen_problem(settings.mllp_host, settings.mllp_port)
+    if problem:
+        raise Unusable(f"MLLP {problem} (another listener there? give --port or "
+                       "XDS_MLLP_PORT)")
 
 
 def check_tls(settings: Settings) -> None:
