@@ -65,7 +65,8 @@ def _requirements(section: str) -> set[str]:
 
 # an import name → its distribution, where they differ
 DISTRIBUTIONS = {"yaml": "pyyaml", "prometheus_client": "prometheus-client",
-                 "saxonche": "saxonche", "psycopg": "psycopg"}
+                 "saxonche": "saxonche", "psycopg": "psycopg", "fhir": "fhir.resources",
+                 "jwt": "pyjwt"}
 
 
 def test_the_server_needs_what_it_installs_and_no_more():
