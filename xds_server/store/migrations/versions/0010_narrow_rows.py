@@ -1,0 +1,157 @@
+"""Fewer bytes per entry (issue 20): object_values loses its primary key over every column, and
+the registered XML of every object is repacked from LZ4 to Zstandard with the same ebRIM
+dictionary (ebxml/packing.py, format bytes 0x01 → 0x02).
+
+The key was wider than the table it keyed (815 MB for 598 MB of rows at 10^6 entries); the
+rows are distinct by construction and every read starts with the patient and the kind, which
+ix_object_values_lookup leads with. The repacking is written here as it is on the day of the
+migration (a migration is a fixed conversion; it reads the dictionary file, it does not import
+the ebXML front): raw rows (`<`) and rows already in 0x02 are left as they are. On PostgreSQL
+each object table is written again, in its primary key's order (see _repack).
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-02
+"""
+
+from importlib import resources
+
+import lz4.block
+import sqlalchemy as sa
+import zstandard
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+PATIENT = sa.String(256)
+UUID = sa.String(64)
+CODE = sa.String(256)
+LZ4, ZSTD = b"\x01", b"\x02"
+BATCH = 5000
+OBJECT_TABLES = ("document_entries", "submission_sets", "folders", "associations")
+
+
+def _dictionary() -> bytes:
+    return (resources.files("xds_server.ebxml") / "dictionaries" / "ebrim-1.xml").read_bytes()
+
+
+def _codecs(level: int = 3):
+    dictionary = _dictionary()
+    zstd_dictionary = zstandard.ZstdCompressionDict(dictionary,
+                                                    dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    compressor = zstandard.ZstdCompressor(level=level, dict_data=zstd_dictionary,
+                                          write_content_size=True, write_checksum=False,
+                                          write_dict_id=False)
+    decompressor = zstandard.ZstdDecompressor(dict_data=zstd_dictionary)
+    return dictionary, compressor, decompressor
+
+
+def _upgrade_xml(stored: bytes, dictionary: bytes, compressor) -> bytes | None:
+    """The 0x02 form of an 0x01 row; None for a row to leave as it is."""
+    if stored[:1] != LZ4:
+        return None
+    return ZSTD + compressor.compress(lz4.block.decompress(stored[1:], dict=dictionary))
+
+
+def _downgrade_xml(stored: bytes, dictionary: bytes, decompressor) -> bytes | None:
+    if stored[:1] != ZSTD:
+        return None
+    xml = decompressor.decompress(stored[1:])
+    return LZ4 + lz4.block.compress(xml, store_size=True, dict=dictionary)
+
+
+def _batches(table: str):
+    """Every row of an object table (all columns), by batches in primary key order."""
+    bind = op.get_bind()
+    last: tuple[str, str] | None = None
+    while True:
+        after = "WHERE (patient_id, entry_uuid) > (:p, :u) " if last else ""
+        result = bind.execute(sa.text(f"SELECT * FROM {table} {after}ORDER BY patient_id, "
+                                      f"entry_uuid LIMIT {BATCH}"),
+                              {"p": last[0], "u": last[1]} if last else {})
+        rows = result.mappings().all()
+        if not rows:
+            return
+        last = (rows[-1]["patient_id"], rows[-1]["entry_uuid"])
+        yield rows
+
+
+def _repack(convert) -> None:
+    """Every object row's XML through `convert` (None: the row stays as it is).
+
+    PostgreSQL: the rows are written, converted, to a temporary table, the table is emptied
+    (TRUNCATE gives it new files) and filled again in primary key order. Updating every row in
+    place would leave the old versions in the table: the migration runs in one transaction,
+    and neither VACUUM nor CLUSTER can drop versions that this transaction itself replaced.
+    SQLite: updated in place (its free pages are reused)."""
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    for table in OBJECT_TABLES:
+        if postgres:
+            _rewrite(bind, table, convert)
+            continue
+        for rows in _batches(table):
+            updates = [{"p": row["patient_id"], "u": row["entry_uuid"], "x": new}
+                       for row in rows if (new := convert(bytes(row["xml"]))) is not None]
+            if updates:
+                bind.execute(sa.text(f"UPDATE {table} SET xml = :x "
+                                     "WHERE patient_id = :p AND entry_uuid = :u"), updates)
+
+
+def _rewrite(bind, table: str, convert) -> None:
+    held = f"repack_{table}"
+    op.execute(f"CREATE TEMPORARY TABLE {held} (LIKE {table}) ON COMMIT DROP")
+    driver = bind.connection.driver_connection
+    written = 0
+    for rows in _batches(table):
+        columns = list(rows[0].keys())
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY {held} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                new = convert(bytes(row["xml"]))
+                copy.write_row([new if c == "xml" and new is not None else row[c]
+                                for c in columns])
+                written += 1
+    if written:
+        op.execute(f"TRUNCATE {table}")
+        op.execute(f"INSERT INTO {table} SELECT * FROM {held} ORDER BY patient_id, entry_uuid")
+    op.execute(f"DROP TABLE {held}")
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("ALTER TABLE object_values DROP CONSTRAINT object_values_pkey")
+    else:
+        _recreate_object_values(primary_key=False)
+    dictionary, compressor, _ = _codecs()
+    _repack(lambda stored: _upgrade_xml(stored, dictionary, compressor))
+
+
+def downgrade() -> None:
+    dictionary, _, decompressor = _codecs()
+    _repack(lambda stored: _downgrade_xml(stored, dictionary, decompressor))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE object_values ADD CONSTRAINT object_values_pkey PRIMARY KEY "
+                   "(patient_id, entry_uuid, kind, value, scheme)")
+    else:
+        _recreate_object_values(primary_key=True)
+
+
+def _recreate_object_values(primary_key: bool) -> None:
+    """SQLite cannot drop or add a primary key: the table is made again and its rows copied."""
+    op.create_table(
+        "object_values_new",
+        *(sa.Column(name, kind, primary_key=primary_key, nullable=False)
+          for name, kind in (("patient_id", PATIENT), ("entry_uuid", UUID),
+                             ("kind", sa.String(24)), ("value", sa.String(512)),
+                             ("scheme", CODE))))
+    op.execute("INSERT INTO object_values_new (patient_id, entry_uuid, kind, value, scheme) "
+               "SELECT patient_id, entry_uuid, kind, value, scheme FROM object_values")
+    op.drop_index("ix_object_values_lookup", "object_values")
+    op.drop_table("object_values")
+    op.rename_table("object_values_new", "object_values")
+    op.create_index("ix_object_values_lookup", "object_values", ["patient_id", "kind", "value"])
