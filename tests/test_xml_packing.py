@@ -47,7 +47,8 @@ def test_registry_objects_come_back_byte_for_byte_and_smaller():
 
 def _lz4(xml: bytes) -> bytes:
     """A row as the registry packed it before 0010."""
-    return b"\x01" + lz4.block.compress(xml, store_size=True, dict=xml_packing.DICTIONARIES[b"\x01"])
+    return b"\x01" + lz4.block.compress(xml, store_size=True,
+                                         dict=xml_packing.DICTIONARIES[b"\x01"])
 
 
 def test_lz4_rows_of_before_are_read_and_repacked_smaller():
