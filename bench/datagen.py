@@ -44,12 +44,12 @@ from xds_server.model.metadata import (
     SubmissionSet,
 )
 from xds_server.store.database import make_engine
+from xds_server.store.registry_columns import value_list
 from xds_server.store.schema import migrate
 from xds_server.store.tables import (
     associations,
     document_entries,
     object_index,
-    object_values,
     patients,
     submission_sets,
 )
@@ -145,7 +145,7 @@ class _Rows:
 
 def _submission(out: _Rows, templates: Templates, patient: int, number: int, batch: int,
                 seed: int) -> None:
-    """The rows of one submission (a set, `batch` documents, their HasMembers and values)."""
+    """The rows of one submission (a set, `batch` documents and their HasMembers)."""
     rng = random.Random(f"{seed}:{patient}:{number}")
     pid = patient_id(patient)
     rows = out.tables
@@ -159,12 +159,11 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                          "content_type_code": "26",
                          "content_type_scheme": "1.2.250.1.213.2.2",
                          "status": v.APPROVED, "registered_seq": out.next_seq(),
+                         "author_persons": value_list("author_person", [(author, "")]),
                          "xml": fill(templates.set_xml, UUID=set_uuid, UID=set_uid,
                                      PID=pid, TIME=when, AUTHOR=author)})
     rows["index"].append({"entry_uuid": set_uuid, "unique_id": set_uid,
                           "kind": "submission_set", "patient_id": pid})
-    rows["values"].append({"patient_id": pid, "entry_uuid": set_uuid,
-                           "kind": "author_person", "value": author, "scheme": ""})
     for _ in range(batch):
         key = (rng.choice(CLASS_TYPE), rng.choice(FORMATS), rng.choice(PRACTICES),
                rng.choice(FACILITIES))
@@ -185,15 +184,14 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
             "repository_unique_id": "1.2.250.1.999.2", "hash": "0" * 40,
             "size": 51200, "mime_type": "text/xml", "submission_set": set_uuid,
             "registered_seq": out.next_seq(),
+            "author_persons": value_list("author_person", [(author, "")]),
+            "event_codes": value_list("event_code", [(event, "1.2.250.1.215.300.1")]),
+            "confidentiality_codes": value_list("confidentiality_code",
+                                                [("N", "2.16.840.1.113883.5.25")]),
             "xml": fill(templates.document(key), UUID=doc_uuid, UID=doc_uid, PID=pid,
                         TIME=when, AUTHOR=author, EVENT=event)})
         rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
                               "kind": "document", "patient_id": pid})
-        for kind, value, scheme in (("author_person", author, ""),
-                                    ("event_code", event, "1.2.250.1.215.300.1"),
-                                    ("confidentiality_code", "N", "2.16.840.1.113883.5.25")):
-            rows["values"].append({"patient_id": pid, "entry_uuid": doc_uuid,
-                                   "kind": kind, "value": value, "scheme": scheme})
         association_uuid = f"urn:uuid:{uuid.uuid4()}"
         rows["associations"].append({
             "patient_id": pid, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
@@ -252,7 +250,7 @@ def generate(order: list[tuple[int, int, int]], seed: int = 7) -> dict[str, list
 
 
 TABLES = {"patients": patients, "documents": document_entries, "sets": submission_sets,
-          "associations": associations, "values": object_values, "index": object_index}
+          "associations": associations, "index": object_index}
 
 
 def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:

@@ -225,6 +225,10 @@ def main() -> None:
                         help="a checkout of another version (its root): the largest registry "
                              "is also served by that code, in the same alternated rounds, "
                              "each server asked about cold patients of its own")
+    parser.add_argument("--baseline-url", default="",
+                        help="with --baseline-code: the database that code serves (one loaded "
+                             "by its own bench/datagen.py, the same size and arguments, when "
+                             "the schemas differ); default the largest registry's")
     args = parser.parse_args()
 
     names = ("Echo", "FindDocuments hot", "FindDocuments", "GetDocuments x10", "GetAll")
@@ -236,8 +240,11 @@ def main() -> None:
                 raise SystemExit("--baseline-code: run from a directory without xds_server/ "
                                  "(python -m would import it before the baseline's)")
             largest = loaded[-1]
-            servers.append(Registry(largest.size, largest.url, largest.patients,
-                                    largest.unique_ids, args.baseline_code))
+            url = args.baseline_url or largest.url
+            unique_ids = unique_ids_of(url, largest.patients) if args.baseline_url \
+                else largest.unique_ids
+            servers.append(Registry(largest.size, url, largest.patients, unique_ids,
+                                    args.baseline_code))
             largest.share_cold(0, 2)
             servers[-1].share_cold(1, 2)
         for registry in servers:   # cold patients per round: their share, at most 4,000
@@ -274,17 +281,19 @@ def main() -> None:
                         runs.setdefault((registry.key, name), []).append(result)
             # ITI-42 at the smallest and the largest size, each against an Echo of the same
             # bytes, all four alternated: the rate at scale as a ratio of the rate at 10,000
-            ends = [loaded[0], loaded[-1]] if len(loaded) > 1 else loaded
-            writes = {(r.size, echo): register_requests(r.endpoint, r.patients,
-                                                        args.registrations, echo)
+            ends = [loaded[0], loaded[-1]] if len(loaded) > 1 else list(loaded)
+            if args.baseline_code:      # and the baseline, the same submissions
+                ends.append(servers[-1])
+            writes = {(r.key, echo): register_requests(r.endpoint, r.patients,
+                                                       args.registrations, echo)
                       for r in ends for echo in (True, False)}
             write_runs: dict[tuple[int, bool], list[LoadResult]] = {k: [] for k in writes}
             per_round = args.registrations // args.rounds
             for n in range(args.rounds):
                 for registry in ends:
                     for echo in (True, False):
-                        share = writes[(registry.size, echo)][n * per_round:(n + 1) * per_round]
-                        write_runs[(registry.size, echo)].append(run_load(
+                        share = writes[(registry.key, echo)][n * per_round:(n + 1) * per_round]
+                        write_runs[(registry.key, echo)].append(run_load(
                             registry.endpoint, share, clients=args.clients_write, seconds=60,
                             max_requests=len(share)))
         finally:
@@ -340,19 +349,27 @@ def main() -> None:
                   f"{max(each):.2f}); p99 {a.percentile(0.99) / b.percentile(0.99):.2f}")
     rates = {}
     for registry in ends:
-        echo_w = merge(write_runs[(registry.size, True)])
-        iti42 = merge(write_runs[(registry.size, False)])
-        rates[registry.size] = iti42.rate
-        each = [b.rate / a.rate for a, b in zip(write_runs[(registry.size, True)],
-                                                write_runs[(registry.size, False)], strict=True)]
-        print(f"ITI-42 at {registry.size}, {args.clients_write} clients: {iti42.rate:.0f}/s "
+        echo_w = merge(write_runs[(registry.key, True)])
+        iti42 = merge(write_runs[(registry.key, False)])
+        rates[registry.key] = iti42.rate
+        each = [b.rate / a.rate for a, b in zip(write_runs[(registry.key, True)],
+                                                write_runs[(registry.key, False)], strict=True)]
+        print(f"ITI-42 at {registry.key}, {args.clients_write} clients: {iti42.rate:.0f}/s "
               f"(p50 {iti42.percentile(0.5):.1f} ms, errors {iti42.errors}) vs Echo of the same "
               f"bytes {echo_w.rate:.0f}/s: {iti42.rate / echo_w.rate:.2f}x (rounds "
               f"{min(each):.2f}-{max(each):.2f}); budget >= 200/s: "
               f"{'within' if iti42.rate >= 200 else 'OVER'}")
-    if len(ends) > 1:
-        print(f"ITI-42 at {ends[-1].size} / at {ends[0].size}: "
-              f"{rates[ends[-1].size] / rates[ends[0].size]:.2f} (goal >= 0.9)")
+    if len(loaded) > 1:
+        small, large = loaded[0], loaded[-1]
+        print(f"ITI-42 at {large.size} / at {small.size}: "
+              f"{rates[large.key] / rates[small.key]:.2f} (goal >= 0.9)")
+    if args.baseline_code:
+        ours, theirs = loaded[-1], servers[-1]
+        each = [(a.rate / ea.rate) / (b.rate / eb.rate) for a, ea, b, eb in zip(
+            write_runs[(ours.key, False)], write_runs[(ours.key, True)],
+            write_runs[(theirs.key, False)], write_runs[(theirs.key, True)], strict=True)]
+        print(f"ITI-42 ours / {theirs.key}: {rates[ours.key] / rates[theirs.key]:.2f} "
+              f"(each over its Echo, rounds {min(each):.2f}-{max(each):.2f})")
 
 if __name__ == "__main__":
     main()

@@ -190,6 +190,12 @@ def test_event_codes_and_across_slots_or_within(world):
                                                             [f"E2^^{EVENT}"]]}) == ["A"]
 
 
+def test_an_event_code_is_no_pattern(world):
+    assert world.find(**{"$XDSDocumentEntryEventCodeList": [f"E%^^{EVENT}"]}) == []
+    assert world.find(**{"$XDSDocumentEntryEventCodeList": [f"E_^^{EVENT}"]}) == []
+    assert world.find(**{"$XDSDocumentEntryEventCodeList": [f"E1^^{EVENT[:-1]}%"]}) == []
+
+
 def test_confidentiality_and_semantics(world):
     assert world.find(**{"$XDSDocumentEntryConfidentialityCode": [[f"R^^{CONF}"],
                                                                   [f"N^^{CONF}"]]}) == []

@@ -1,12 +1,12 @@
-"""Migration 0010 on a registry populated at the 0009 schema: object_values loses its primary key
-and keeps every row; every object's LZ4-packed XML becomes Zstandard and unpacks to the same
-bytes; raw rows stay as they are; the downgrade gives the 0009 forms back."""
+"""Migration 0010 on a registry populated at the 0009 schema: every object_values row moves to its
+object's value list columns; every object's LZ4-packed XML becomes Zstandard and unpacks to the
+same bytes; raw rows stay as they are; the downgrade gives the 0009 forms back."""
 
 from __future__ import annotations
 
 import lz4.block
 from alembic import command
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import column, insert, inspect, select, table, text
 
 from xds_server.ebxml import packing
 from xds_server.store import schema
@@ -15,12 +15,15 @@ from xds_server.store.tables import (
     associations,
     document_entries,
     folders,
-    object_values,
     submission_sets,
 )
 
 PATIENT = "002000000003265^^^&1.2.250.1.213.1.4.10&ISO"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+EVENT_SCHEME = "1.2.250.1.215.300.1"
+# the table as 0009 had it
+object_values = table("object_values", *(column(name) for name in (
+    "patient_id", "entry_uuid", "kind", "value", "scheme")))
 
 
 def _lz4(xml: bytes) -> bytes:
@@ -49,28 +52,35 @@ def _populate(connection) -> dict[tuple[str, str], bytes]:
             object_type="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"))
         connection.execute(insert(object_values), [
             {"patient_id": PATIENT, "entry_uuid": uuid, "kind": "event_code",
-             "value": f"E{n}", "scheme": "1.2.250.1.215.300.1"},
+             "value": f"E{n}", "scheme": EVENT_SCHEME},
+            {"patient_id": PATIENT, "entry_uuid": uuid, "kind": "event_code",
+             "value": "Z%_", "scheme": ""},
             {"patient_id": PATIENT, "entry_uuid": uuid, "kind": "author_person",
              "value": f"80000000{n}^NOM^Prenom", "scheme": ""}])
-    for table, kind, extra in (
+    for object_table, kind, extra in (
             (submission_sets, "RegistryPackage", {}),
             (folders, "RegistryPackage", {"logical_id": "urn:uuid:f"}),
             (associations, "Association", {"type": "HasMember", "source": "urn:uuid:s",
                                            "target": "urn:uuid:t"})):
         xml = _xml(kind, 99)
-        registered[(table.name, "urn:uuid:x")] = xml
+        registered[(object_table.name, "urn:uuid:x")] = xml
         values = {**common, **extra, "entry_uuid": "urn:uuid:x", "registered_seq": 1,
                   "xml": _lz4(xml)}
-        if table is associations:
+        if object_table is associations:
             del values["unique_id"]
-        connection.execute(insert(table).values(**values))
+        connection.execute(insert(object_table).values(**values))
+    connection.execute(insert(object_values), [
+        {"patient_id": PATIENT, "entry_uuid": "urn:uuid:x", "kind": "author_person",
+         "value": "1^SET", "scheme": ""},
+        {"patient_id": PATIENT, "entry_uuid": "urn:uuid:x", "kind": "folder_code",
+         "value": "F", "scheme": "1.2.3"}])
     return registered
 
 
 def _stored(connection) -> dict[tuple[str, str], bytes]:
-    return {(table.name, uuid): bytes(xml)
-            for table in (document_entries, submission_sets, folders, associations)
-            for uuid, xml in connection.execute(select(table.c.entry_uuid, table.c.xml))}
+    return {(t.name, uuid): bytes(xml)
+            for t in (document_entries, submission_sets, folders, associations)
+            for uuid, xml in connection.execute(select(t.c.entry_uuid, t.c.xml))}
 
 
 def test_0010_repacks_every_object_and_keeps_every_value(database_url):
@@ -79,21 +89,28 @@ def test_0010_repacks_every_object_and_keeps_every_value(database_url):
     with engine.begin() as connection:
         registered = _populate(connection)
         values_before = sorted(connection.execute(select(object_values)).all())
-    assert inspect(engine).get_pk_constraint("object_values")["constrained_columns"]
-
     schema.migrate(engine)
     with engine.connect() as connection:
         stored = _stored(connection)
-        assert sorted(connection.execute(select(object_values)).all()) == values_before
+        documents = {uuid: (authors, events, confidentiality, references) for
+                     uuid, authors, events, confidentiality, references in connection.execute(
+                         select(document_entries.c.entry_uuid, document_entries.c.author_persons,
+                                document_entries.c.event_codes,
+                                document_entries.c.confidentiality_codes,
+                                document_entries.c.reference_ids))}
+        assert connection.execute(select(submission_sets.c.author_persons)).scalar() \
+            == ["1^SET"]
+        assert connection.execute(select(folders.c.codes)).scalar() == ["F\x1f1.2.3"]
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
             == "0010"
     assert {key: packing.unpack(value) for key, value in stored.items()} == registered
     raw = ("document_entries", "urn:uuid:00000000-0000-4000-8000-000000000000")
     assert stored.pop(raw) == registered[raw]                     # raw: as it was
     assert {value[:1] for value in stored.values()} == {packing.CURRENT}
-    assert not inspect(engine).get_pk_constraint("object_values")["constrained_columns"]
-    assert [ix["name"] for ix in inspect(engine).get_indexes("object_values")] \
-        == ["ix_object_values_lookup"]
+    assert documents == {f"urn:uuid:{n:08d}-0000-4000-8000-000000000000": (
+        [f"80000000{n}^NOM^Prenom"], sorted([f"E{n}\x1f{EVENT_SCHEME}", "Z%_\x1f"]), None, None)
+        for n in range(12)}
+    assert "object_values" not in inspect(engine).get_table_names()
 
     config = schema._config()
     with engine.begin() as connection:

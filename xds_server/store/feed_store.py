@@ -16,7 +16,6 @@ from .tables import (
     authorizations,
     hl7_messages,
     object_index,
-    object_values,
     patient_identifiers,
     patients,
 )
@@ -118,9 +117,8 @@ def move_patient(uow: UnitOfWork, source: str, target: str,
                 .values(**values))
             if kind == "document":
                 moved.append(row.unique_id)
-    for table in (object_values, object_index):
-        connection.execute(update(table).where(table.c.patient_id == source)
-                           .values(patient_id=target))
+    connection.execute(update(object_index).where(object_index.c.patient_id == source)
+                       .values(patient_id=target))
     granted = set(connection.execute(select(authorizations.c.professional_id).where(
         authorizations.c.patient_id == target)).scalars())
     connection.execute(delete(authorizations).where(and_(

@@ -1,5 +1,6 @@
-"""SQL for the Find* stored queries: one patient at a time, every filter a column or an EXISTS on
-the multi-valued table, so each query stays on one patient's rows (one shard)."""
+"""SQL for the Find* stored queries: one patient at a time, every filter a column of the row or an
+EXISTS over one of its value lists, so each query stays on one patient's rows (one shard) and
+reads no other table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..model.facts import RecordAccess
 from ..model.registered import DocumentRecord, FolderRecord, SubmissionSetRecord
 from ..model.stored_queries import CodeValue
 from .database import UnitOfWork, fetch, param_mark
+from .registry_columns import SCHEMED, SEPARATOR, VALUE_COLUMNS
 from .registry_store import words
 from .tables import document_entries, folders, submission_sets
 
@@ -19,7 +21,8 @@ from .tables import document_entries, folders, submission_sets
 @dataclass
 class Filters:
     """Selection for one object table. Lists inside `codes` are OR; `value_groups` are AND of
-    ORs over object_values; `times` maps a column to [from, to)."""
+    ORs over a multi-valued attribute (by kind); `patterns` are LIKE patterns over one;
+    `times` maps a column to [from, to)."""
 
     patient_id: str
     statuses: list[str]
@@ -63,10 +66,38 @@ def _codes(sql: _Sql, code_column: str, scheme_column: str, values: list[CodeVal
 
 
 def _exists(sql: _Sql, kind: str, condition: Callable[[], str]) -> str:
-    """EXISTS on object_values; `condition` is built after `kind`, keeping parameter order."""
-    head = ("EXISTS (SELECT 1 FROM object_values v WHERE v.patient_id = t.patient_id AND "
-            f"v.entry_uuid = t.entry_uuid AND v.kind = {sql.value(kind)} AND ")
-    return head + condition() + ")"
+    """EXISTS over the row's values of `kind` (each `e.value`): a text[] on PostgreSQL, a JSON
+    array on SQLite; `condition` is built here, keeping parameter order."""
+    column = f"t.{VALUE_COLUMNS[kind]}"
+    values = f"unnest({column}) AS e(value)" \
+        if sql.connection.dialect.name == "postgresql" else f"json_each({column}) AS e"
+    return f"EXISTS (SELECT 1 FROM {values} WHERE {condition()})"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _value_terms(sql: _Sql, kind: str, values: list[CodeValue]) -> str:
+    """Any of these (value, scheme) pairs; a scheme of None matches any scheme. Coded kinds are
+    kept as `code<US>scheme`, the others as the value (their scheme is empty)."""
+    terms = []
+    for code, scheme in values:
+        if kind not in SCHEMED:
+            terms.append(f"e.value = {sql.value(code)}" if not scheme else "1 = 0")
+        elif scheme is None:
+            terms.append(f"e.value LIKE {sql.value(_like_literal(code) + SEPARATOR + '%')} "
+                         "ESCAPE '\\'")
+        else:
+            terms.append(f"e.value = {sql.value(code + SEPARATOR + scheme)}")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _pattern_terms(sql: _Sql, kind: str, patterns: list[str]) -> str:
+    """Any of these LIKE patterns over the value (not a coded value's scheme)."""
+    tail = SEPARATOR + "%" if kind in SCHEMED else ""
+    return "(" + " OR ".join(f"e.value LIKE {sql.value(p + tail)} ESCAPE '\\'"
+                             for p in patterns) + ")"
 
 
 def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
@@ -80,10 +111,9 @@ def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
     for column, values in filters.column_in.items():
         clauses.append(f"t.{table.c[column].name} IN {sql.values(values)}")
     for kind, values in filters.value_groups:
-        clauses.append(_exists(sql, kind, lambda v=values: _codes(sql, "v.value", "v.scheme", v)))
+        clauses.append(_exists(sql, kind, lambda k=kind, v=values: _value_terms(sql, k, v)))
     for kind, patterns in filters.patterns:
-        clauses.append(_exists(sql, kind, lambda p=patterns: "(" + " OR ".join(
-            f"v.value LIKE {sql.value(x)} ESCAPE '\\'" for x in p) + ")"))
+        clauses.append(_exists(sql, kind, lambda k=kind, p=patterns: _pattern_terms(sql, k, p)))
     for column, (start, end) in filters.times.items():
         name = table.c[column].name
         if start is not None:

@@ -4,8 +4,9 @@ reads in both directions (as ebxml/fields.py does for the wire).
 Writing: one row per column, the value taken from the model object (DocumentEntry,
 SubmissionSet, Folder, Association); what the registration itself decides (the patient key,
 the status, the registration order, the registered form, the submission set of a document) is
-added by registry_store.insert. Multi-valued attributes go to object_values, one row per value,
-by kind. Reading: the columns of each record type, in its fields' order (model/registered.py).
+added by registry_store.insert. Multi-valued attributes go to a value list column of the same
+row, one per kind (VALUE_COLUMNS). Reading: the columns of each record type, in its fields'
+order (model/registered.py).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ ASSOCIATION_COLUMNS: tuple[Column, ...] = (
     ("target", attrgetter("target")),
 )
 
-# object_values: kind → the (value, scheme) pairs of an object
+# multi-valued attributes: kind → the (value, scheme) pairs of an object
 Values = Callable[[Any], Iterable[tuple[str, str]]]
 
 
@@ -120,7 +121,27 @@ DOCUMENT_VALUES: tuple[tuple[str, Values], ...] = (
 )
 SUBMISSION_SET_VALUES: tuple[tuple[str, Values], ...] = (("author_person", _persons),)
 FOLDER_VALUES: tuple[tuple[str, Values], ...] = (("folder_code", _codes("codes")),)
-MAX_VALUE = 512       # object_values.value's length
+MAX_VALUE = 512       # a value's length as kept (longer ones are cut)
+
+# Each kind's column (in its object's table) and whether its values carry a scheme. Until 0010
+# these were rows of an object_values table, whose key over every column was wider than the
+# rows (1.7 KB an entry with its index); in the row they cost ~0.1 KB and a filter reads them
+# in the row it already reads.
+VALUE_COLUMNS: dict[str, str] = {"author_person": "author_persons", "event_code": "event_codes",
+                                 "confidentiality_code": "confidentiality_codes",
+                                 "reference_id": "reference_ids", "folder_code": "codes"}
+SCHEMED = frozenset({"event_code", "confidentiality_code", "folder_code"})
+# between a code and its scheme: a control character XML 1.0 text cannot hold
+SEPARATOR = "\x1f"
+
+
+def value_list(kind: str, pairs: Iterable[tuple[str, str]]) -> list[str] | None:
+    """A kind's distinct values as its column keeps them (`code<US>scheme` for coded kinds),
+    in the order given; None for none."""
+    values = dict.fromkeys(value[:MAX_VALUE] + (SEPARATOR + (scheme or "")
+                                                if kind in SCHEMED else "")
+                           for value, scheme in pairs)
+    return list(values) or None
 
 # Reading: each record's columns in its fields' order; `xml` holds the registered form.
 READ_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -28,11 +28,12 @@ from .registry_columns import (
     DOCUMENT_VALUES,
     FOLDER_COLUMNS,
     FOLDER_VALUES,
-    MAX_VALUE,
     READ_COLUMNS,
     SUBMISSION_SET_COLUMNS,
     SUBMISSION_SET_VALUES,
+    VALUE_COLUMNS,
     Column,
+    value_list,
 )
 from .tables import (
     OBJECT_TABLES,
@@ -40,7 +41,6 @@ from .tables import (
     document_entries,
     folders,
     object_index,
-    object_values,
     submission_sets,
 )
 
@@ -195,15 +195,13 @@ def authors_of(uow: UnitOfWork, patient_id: str,
     found = {record.entry_uuid: record.author_ids or _EMPTY
              for record in objects(uow, "document", patient_id, uuids)}
     rest = [uuid for uuid in uuids if uuid not in found]
-    if rest:
-        rows = uow.connection.execute(select(object_values.c.entry_uuid, object_values.c.value)
-                                      .where(and_(object_values.c.patient_id == patient_id,
-                                                  object_values.c.kind == "author_person",
-                                                  object_values.c.entry_uuid.in_(rest))))
-        sets: dict[str, set[str]] = {}
-        for entry_uuid, value in rows:
-            sets.setdefault(entry_uuid, set()).add(value.split("^", 1)[0])
-        found.update({uuid: frozenset(ids - {""}) for uuid, ids in sets.items()})
+    if rest:     # the other kind with authors: submission sets
+        rows = uow.connection.execute(
+            select(submission_sets.c.entry_uuid, submission_sets.c.author_persons)
+            .where(and_(submission_sets.c.patient_id == patient_id,
+                        submission_sets.c.entry_uuid.in_(rest))))
+        found.update({uuid: frozenset({p.split("^", 1)[0] for p in persons} - {""})
+                      for uuid, persons in rows if persons})
     return found
 
 
@@ -240,15 +238,9 @@ def _row(columns: tuple[Column, ...], obj: Any, **registration: object) -> dict:
     return {**{name: get(obj) for name, get in columns}, **registration}
 
 
-def _values(patient_id: str, obj: Any, kinds) -> list[dict]:
-    """One object_values row per distinct value of each multi-valued attribute."""
-    rows = {}
-    for kind, values_of in kinds:
-        for value, scheme in values_of(obj):
-            rows[(kind, value[:MAX_VALUE], scheme)] = {
-                "patient_id": patient_id, "entry_uuid": obj.entry_uuid, "kind": kind,
-                "value": value[:MAX_VALUE], "scheme": scheme or ""}
-    return list(rows.values())
+def _values(obj: Any, kinds) -> dict[str, list[str] | None]:
+    """The value list column of each multi-valued attribute."""
+    return {VALUE_COLUMNS[kind]: value_list(kind, values_of(obj)) for kind, values_of in kinds}
 
 
 def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
@@ -263,7 +255,7 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
                 "xml": stored[obj.entry_uuid]}
 
     rows: dict[Any, list[dict]] = {submission_sets: [], document_entries: [], folders: [],
-                                   associations: [], object_values: [], object_index: []}
+                                   associations: [], object_index: []}
     for table, columns, kinds, kind, items in (
             (submission_sets, SUBMISSION_SET_COLUMNS, SUBMISSION_SET_VALUES, "submission_set",
              [submission_set]),
@@ -272,8 +264,8 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
             (associations, ASSOCIATION_COLUMNS, (), "association", association_list)):
         for obj in items:
             extra = {"submission_set": submission_set.entry_uuid} if kind == "document" else {}
-            rows[table].append(_row(columns, obj, **registered(obj), **extra))
-            rows[object_values] += _values(patient_id, obj, kinds)
+            rows[table].append(_row(columns, obj, **registered(obj), **extra,
+                                    **_values(obj, kinds)))
             rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
                                        "unique_id": getattr(obj, "unique_id", None),
                                        "patient_id": patient_id})
@@ -283,14 +275,12 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
 
 
 def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:
-    """Remove registry objects for good (ITI-62): their rows, multi-valued attributes and index
-    entries."""
+    """Remove registry objects for good (ITI-62): their rows (with their multi-valued
+    attributes) and index entries."""
     for kind, uuids in by_kind.items():
         table = OBJECT_TABLES[kind]
         uow.connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
                                                         table.c.entry_uuid.in_(uuids))))
     every = [u for uuids in by_kind.values() for u in uuids]
-    uow.connection.execute(delete(object_values).where(
-        and_(object_values.c.patient_id == patient_id, object_values.c.entry_uuid.in_(every))))
     uow.connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))
 

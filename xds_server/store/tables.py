@@ -10,6 +10,7 @@ as registered rather than re-derived.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 metadata = MetaData()
 
@@ -31,6 +33,9 @@ PATIENT = String(256)
 UUID = String(64)
 CODE = String(256)
 DTM = String(14)
+# A multi-valued attribute (event codes, authors...) in its object's row: a text[] on PostgreSQL,
+# a JSON array on SQLite, NULL when empty; each value as registry_columns.value_list writes it.
+VALUE_LIST = ARRAY(Text).with_variant(JSON(none_as_null=True), "sqlite")
 
 patients = Table(
     "patients", metadata,
@@ -145,6 +150,11 @@ document_entries = Table(
     # visibility codes (1.2.250.1.213.1.1.4.13) and the authors' ids, space-separated
     Column("visibility_codes", String(256), nullable=False, server_default=""),
     Column("author_ids", String(1024), nullable=False, server_default=""),
+    # the multi-valued attributes the Find* filters read, in the row they filter (0010)
+    Column("author_persons", VALUE_LIST),
+    Column("event_codes", VALUE_LIST),
+    Column("confidentiality_codes", VALUE_LIST),
+    Column("reference_ids", VALUE_LIST),
     Index("ix_document_entries_patient_status", "patient_id", "status", "creation_time"),
     Index("ix_document_entries_logical_id", "patient_id", "logical_id"),
 )
@@ -160,6 +170,7 @@ submission_sets = Table(
     Column("status", String(64), nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
+    Column("author_persons", VALUE_LIST),
     Index("ix_submission_sets_patient_status", "patient_id", "status", "submission_time"),
 )
 
@@ -174,6 +185,7 @@ folders = Table(
     Column("status", String(64), nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
+    Column("codes", VALUE_LIST),
     Index("ix_folders_patient_status", "patient_id", "status", "last_update_time"),
 )
 
@@ -189,21 +201,6 @@ associations = Table(
     Column("xml", LargeBinary, nullable=False),
     Index("ix_associations_source", "patient_id", "source"),
     Index("ix_associations_target", "patient_id", "target"),
-)
-
-# Multi-valued attributes: event codes, confidentiality codes, author persons, folder codes,
-# reference ids. `kind` names which; `scheme` is empty where the value has none.
-# No primary key (0010): one over every column was wider than the rows themselves (1.4x the
-# heap); rows are written once per object, distinct by construction (registry_store._values),
-# and every read starts with the patient and the kind, which the lookup index leads with.
-object_values = Table(
-    "object_values", metadata,
-    Column("patient_id", PATIENT, nullable=False),
-    Column("entry_uuid", UUID, nullable=False),
-    Column("kind", String(24), nullable=False),
-    Column("value", String(512), nullable=False),
-    Column("scheme", CODE, nullable=False),
-    Index("ix_object_values_lookup", "patient_id", "kind", "value"),
 )
 
 # The repository's own record of the documents it holds, by documentUniqueId (how ITI-43 asks).
