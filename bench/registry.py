@@ -9,7 +9,8 @@ ratio compares figures taken on the same machine state. Each round runs, on each
 - Echo (the SOAP core's small action): the baseline every figure is divided by;
 - FindDocuments of hot patients (200, cycled, queried during warm-up) and of cold ones (never
   queried before in the run: each request a new patient);
-- GetDocuments by 10 uniqueIds and GetAll, both on cold patients.
+- FindDocuments by an event code and an author pattern (the multi-valued attributes' filters),
+  GetDocuments by 10 uniqueIds and GetAll, all on cold patients.
 
 It prints p50 and p99 of each, p50 as a multiple of Echo's p50, and p99 at the largest size
 over p99 at the smallest, from the same rounds. Then ITI-42 (one document a submission, fresh
@@ -88,6 +89,15 @@ def find_request(url: str, patient: str) -> bytes:
                                                "$XDSDocumentEntryStatus": [v.APPROVED]})
 
 
+def filtered_find_request(url: str, patient: str, n: int) -> bytes:
+    """FindDocuments narrowed by the multi-valued attributes: an event code (one of the 100
+    bench/datagen.py draws from) and an author name pattern (one of its 50 authors)."""
+    return query_request(url, FIND_DOCUMENTS, {
+        "$XDSDocumentEntryPatientId": patient, "$XDSDocumentEntryStatus": [v.APPROVED],
+        "$XDSDocumentEntryEventCodeList": [f"ZZQK{n % 100:03d}^^1.2.250.1.215.300.1"],
+        "$XDSDocumentEntryAuthorPerson": [f"%^NOM{n % 50}^%"]})
+
+
 def get_all_request(url: str, patient: str) -> bytes:
     return query_request(url, GET_ALL, {
         "$patientId": patient, "$XDSDocumentEntryStatus": [v.APPROVED, v.DEPRECATED],
@@ -134,8 +144,8 @@ class Registry:
         random.Random(size).shuffle(order)
         self.hot = order[:HOT]
         rest = order[HOT:]
-        self.cold = {"FindDocuments": rest[0::3], "GetDocuments x10": rest[1::3],
-                     "GetAll": rest[2::3]}
+        self.cold = {"FindDocuments": rest[0::4], "GetDocuments x10": rest[1::4],
+                     "GetAll": rest[2::4], "FindDocuments coded": rest[3::4]}
         self.unique_ids = unique_ids
         self.quota: dict[str, int] = {}
         self.endpoint = ""
@@ -149,6 +159,8 @@ class Registry:
     def requests(self, name: str, numbers: list[int]) -> list[bytes]:
         if name == "FindDocuments":
             return [find_request(self.endpoint, patient_id(n)) for n in numbers]
+        if name == "FindDocuments coded":
+            return [filtered_find_request(self.endpoint, patient_id(n), n) for n in numbers]
         if name == "GetAll":
             return [get_all_request(self.endpoint, patient_id(n)) for n in numbers]
         return [get_documents_request(self.endpoint, self.unique_ids[n][:10]) for n in numbers]
@@ -231,7 +243,8 @@ def main() -> None:
                              "the schemas differ); default the largest registry's")
     args = parser.parse_args()
 
-    names = ("Echo", "FindDocuments hot", "FindDocuments", "GetDocuments x10", "GetAll")
+    names = ("Echo", "FindDocuments hot", "FindDocuments", "FindDocuments coded",
+             "GetDocuments x10", "GetAll")
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
         loaded = registries(args, tmp)
         servers = list(loaded)
