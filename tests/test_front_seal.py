@@ -15,6 +15,7 @@ from xds_server.app import create_app
 from xds_server.config import ConfigError
 from xds_server.consumer.sources import SourceOptions, submission_for_files
 from xds_server.dsig.vocabulary import SIGNATURE_FORMAT
+from xds_server.ebxml.packing import unpack
 from xds_server.model.hl7 import patient_key
 from xds_server.model.stored_queries import GetSubmissionSetAndContents
 from xds_server.security.principal import SYSTEM
@@ -79,7 +80,7 @@ def test_iti65_is_signed_on_behalf_verified_and_audited(make_app, authority):
     assert answer.status == 200, answer.json
     contents = _set_contents(app, unique_id)
     signatures = [d for d in contents.documents
-                  if SIGNATURE_FORMAT.code.encode() in (d.stored or b"")]
+                  if SIGNATURE_FORMAT.code.encode() in unpack(d.stored or b"<")]
     assert len(signatures) == 1 and len(contents.documents) == 2
     details = _signed_on_behalf(app.database, patient_key(TEST_INS))
     assert len(details) == 1 and "ORG-SIGN 1750099991" in details[0]
