@@ -145,10 +145,10 @@ def test_latin1_and_crlf_and_escapes(setup):
 def test_same_message_twice_acts_once(setup):
     ins = nir()
     message = adt("A31", ins, control_id="C-1", zfa="ZFA|ACTIF||||||||IO||NA|")
-    first = setup.hl7.service.handle(message)
+    first = setup.raw(message)
     audited = trail(setup, key(ins))
     assert {e.detail.split("\n")[0] for e in audited} >= {"message=ADT^A31"}
-    again = setup.hl7.service.handle(message.replace(b"\r", b"\n"))   # the same message
+    again = setup.raw(message.replace(b"\r", b"\n"))   # the same message
     assert first == again and parse_ack(first).code == "AA"
     assert trail(setup, key(ins)) == audited
 
@@ -174,9 +174,9 @@ def test_document_sent_twice_is_registered_once(setup):
     ins = nir()
     setup.send(adt("A28", ins))
     message, document_id = oru_for(ins)
-    first = setup.hl7.service.handle(message)
+    first = setup.raw(message)
     assert parse_ack(first).code == "AA", first
-    assert setup.hl7.service.handle(message) == first
+    assert setup.raw(message) == first
     assert setup.documents(patient=key(ins)) == [document_id]
 
 
@@ -270,7 +270,7 @@ def test_a40_merge_moves_documents_and_keeps_the_history(setup):
     assert any(f"merged={key(merged)}" in e.detail and moved in e.documents.split()
                for e in merges)
     # sent again: the same ACK, nothing more
-    assert setup.hl7.service.handle(merge) == ack.raw
+    assert setup.raw(merge) == ack.raw
     # the merged identifier takes no document any more, and no second merge (nor a cycle)
     again, _ = oru_for(merged)
     assert setup.send(again).code == "AE"
@@ -325,7 +325,7 @@ def test_the_same_document_from_several_connections_at_once_acts_once(setup):
     answers: list[bytes] = []
 
     def send() -> None:
-        answers.append(setup.hl7.service.handle(message))
+        answers.append(setup.raw(message))
 
     threads = [threading.Thread(target=send) for _ in range(4)]
     for thread in threads:
@@ -335,7 +335,7 @@ def test_the_same_document_from_several_connections_at_once_acts_once(setup):
     done = [a for a in answers if parse_ack(a).code == "AA"]
     assert done and all(a == done[0] for a in done), answers
     assert all(parse_ack(a).code in ("AA", "AR") for a in answers)
-    assert setup.hl7.service.handle(message) == done[0]
+    assert setup.raw(message) == done[0]
     assert setup.documents(patient=key(ins)) == [document_id]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import hl7.client
 import pytest
 import trustme
+from cryptography import x509
 
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.queries import STORED_QUERY, find_documents_request
@@ -32,6 +33,7 @@ from .hl7v2_data import (
     load,
     nir,
     parse_ack,
+    senders_file,
 )
 
 pytestmark = pytest.mark.http
@@ -80,7 +82,8 @@ def served(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hl7-serve") / "var"
     port = free_port()
     env = {"XDS_PROFILE": "cisis", "XDS_SECURITY": "none", "XDS_ACCEPT_TEST_INS": "true",
-           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false", "XDS_MLLP_PORT": str(port)}
+           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false", "XDS_MLLP_PORT": str(port),
+           "XDS_MLLP_SENDERS": str(senders_file(data_dir.parent))}
     process, url, log_path = start_server(data_dir, env, workers=1)
     try:
         wait_for_port(port)
@@ -180,6 +183,7 @@ def _listener(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, in
                   "XDS_ACCEPT_TEST_INS": "true", "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false",
                   "XDS_SECURITY": "none", **env})
     data_dir.mkdir(parents=True, exist_ok=True)
+    child.setdefault("XDS_MLLP_SENDERS", str(senders_file(data_dir)))
     log = open(data_dir / "mllp.log", "wb")   # noqa: SIM115 (closed with the process)
     process = subprocess.Popen([sys.executable, "-m", "xds_server.cli", "mllp", "--port",
                                 str(port)], stdout=log, stderr=subprocess.STDOUT, env=child,
@@ -311,13 +315,32 @@ def tls_listener(tmp_path_factory):
     authority = trustme.CA()
     server = authority.issue_cert("127.0.0.1", "localhost")
     client = authority.issue_cert("ris.example", common_name="RIS de test")
-    files = {name: root / f"{name}.pem" for name in ("ca", "server", "client")}
+    other = authority.issue_cert("lab.example", common_name="Another system")
+    files = {name: root / f"{name}.pem" for name in ("ca", "server", "client", "other")}
     authority.cert_pem.write_to_path(str(files["ca"]))
     server.private_key_and_cert_chain_pem.write_to_path(str(files["server"]))
     client.private_key_and_cert_chain_pem.write_to_path(str(files["client"]))
+    other.private_key_and_cert_chain_pem.write_to_path(str(files["other"]))
+    subject = x509.load_pem_x509_certificate(client.cert_chain_pems[0].bytes()) \
+        .subject.rfc4514_string()
+    # GAM^CHU-Y is bound to the client certificate; GAM^CHU-X to the loopback network only
+    table = senders_file(root, f"""
+[[sender]]
+application = "GAM"
+facility = "CHU-Y"
+messages = ["ADT"]
+certificate = "{subject}"
+
+[[sender]]
+application = "GAM"
+facility = "CHU-X"
+messages = ["ADT"]
+networks = ["127.0.0.0/8"]
+""")
     process, port = _listener(root / "var", {
         "XDS_CERTFILE": str(files["server"]), "XDS_KEYFILE": str(files["server"]),
-        "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required"})
+        "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required",
+        "XDS_MLLP_SENDERS": str(table)})
     yield port, files
     _stop(process)
 
@@ -343,3 +366,24 @@ def test_mllp_over_mutual_tls(tls_listener, tmp_path):
         sock.sendall(VT + adt("A28", nir()) + END)
         answer = receive(sock)
         assert b"MSA|AA" not in answer
+
+
+def test_a_certificate_speaks_only_for_the_sender_bound_to_it(tls_listener):
+    """Attack: any certificate of XDS_CA_CERTS claiming a sender's MSH-3/4 (another system's
+    certificate, or a certificate using a name bound to a network): AR, nothing done."""
+    port, files = tls_listener
+
+    def send(certificate: str, sender: str) -> str:
+        context = ssl.create_default_context(cafile=str(files["ca"]))
+        context.load_cert_chain(str(files[certificate]))
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(VT + adt("A28", nir(), sender=sender) + END)
+            ack = parse_ack(receive(sock))
+            return f"{ack.code} {ack.texts}"
+
+    assert send("client", "GAM^CHU-Y").startswith("AA")
+    refused = send("other", "GAM^CHU-Y")
+    assert refused.startswith("AR") and "another TLS client certificate" in refused
+    refused = send("client", "GAM^CHU-X")
+    assert refused.startswith("AR") and "not bound to the TLS client certificate" in refused

@@ -93,6 +93,16 @@ def check_port(settings: Settings) -> None:
 
 
 def check_tls(settings: Settings) -> None:
+    """What the listener needs before it starts: its TLS context and its sender table (a
+    table that cannot be read stops the start; an absent one is said: every message AR)."""
+    from .hl7v2.senders import SenderTable, SenderTableError
+
+    try:
+        table = SenderTable.load(settings.mllp_senders)
+    except SenderTableError as exc:
+        raise Unusable(str(exc)) from None
+    if not table.senders:
+        log.warning("MLLP: no sender table (XDS_MLLP_SENDERS): every message is answered AR")
     if settings.certfile and not settings.mllp_plain:
         from .serving.tls import server_context
 

@@ -36,6 +36,7 @@ from .ack import Problem, Refused
 from .cda_documents import DELETION, INITIAL, REPLACEMENT, CdaDocument, read_documents
 from .er7 import Message
 from .identity import Identity, read_identity
+from .senders import Sender
 
 CONTENT_TYPE_SYSTEM = "1.2.250.1.213.2.2"
 # PV1-2 (patient class) → the submission set's contentTypeCode (HV2 mapping)
@@ -55,18 +56,23 @@ class DocumentsOutcome:
 
 class DocumentFeed:
     def __init__(self, repository: Repository, registry: Registry, value_sets: ValueSets,
-                 accept_test_ins: bool, source_id: str) -> None:
+                 accept_test_ins: bool, source_id: str,
+                 institutions_of: Callable[[DocumentRecord], list[str]]) -> None:
+        """`institutions_of(record)`: the authorInstitution (XON) values a registered
+        document has, read from its stored metadata (the front cannot read that form)."""
+        self.institutions_of = institutions_of
         self.repository = repository
         self.registry = registry
         self.value_sets = value_sets
         self.accept_test_ins = accept_test_ins
         self.source_id = source_id
 
-    def handle(self, message: Message, cancel: bool,
+    def handle(self, message: Message, cancel: bool, sender: Sender,
                principal_for: Callable[[str, str, str], Principal],
                within: Callable[[DocumentsOutcome], Within]) -> DocumentsOutcome:
         """Register, replace or delete the message's documents; Refused naming the document
-        otherwise. `principal_for(patient, person, organisation)` is the sender."""
+        otherwise. `sender` is the table's (senders.py): the organisations it acts for;
+        `principal_for(patient, person, organisation)` is the sender acting for the author."""
         identity = read_identity(message, self.accept_test_ins)
         if not identity.qualified:
             raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, "PID^1^32" if identity.ins
@@ -76,11 +82,24 @@ class DocumentFeed:
                                   "VALI" if identity.ins else "PID-3 holds no INS"))
         assert identity.ins is not None
         documents = read_documents(message, cancel)
+        organisations = []
         for document in documents:
             self._check_document(message, identity, document)
+            organisations.append(self._organisation(document, sender))
+        registered = self._registered([d.header.unique_id for d in documents
+                                       if d.action == DELETION]
+                                      + [self._parent(message, d) for d in documents
+                                         if d.action == REPLACEMENT])
+        for document in documents:
+            target = registered.get(document.header.unique_id if document.action == DELETION
+                                    else self._parent(message, document)
+                                    if document.action == REPLACEMENT else "")
+            if target is not None and target.patient_id == identity.ins:
+                self._check_owner(document, target, sender)
         first = documents[0]
+        # the organisation is the table's (one the document names), never MSH-4's
         principal = principal_for(identity.ins, _author_id(first) or first.sender_person,
-                                  first.sender_organization)
+                                  organisations[0])
         provided = [d for d in documents if d.action != DELETION]
         deleted = [d for d in documents if d.action == DELETION]
         outcome = DocumentsOutcome(ack.AA, identity.ins, "C" if not deleted else "D",
@@ -182,8 +201,9 @@ class DocumentFeed:
             entry.hash = Attachment("text/xml", "", data=document.content).sha1
         return entry
 
-    def _replaced(self, message: Message, identity: Identity, document: CdaDocument) -> str:
-        """The entryUUID of the registered document a replacement replaces."""
+    @staticmethod
+    def _parent(message: Message, document: CdaDocument) -> str:
+        """The uniqueId of the document a replacement replaces."""
         txa = message.first("TXA")
         parents = [str(i) for i in document.header.replaces] or \
             ([message.value(txa, 13, 1)] if txa is not None and message.value(txa, 13, 1)
@@ -192,12 +212,57 @@ class DocumentFeed:
             raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^11",
                                   f"{document.name}: a replacement (OBX-11 = C) names the "
                                   "document it replaces (CDA relatedDocument RPLC, TXA-13)"))
-        record = self._registered(parents).get(parents[0])
+        return parents[0]
+
+    def _replaced(self, message: Message, identity: Identity, document: CdaDocument) -> str:
+        """The entryUUID of the registered document a replacement replaces."""
+        parent = self._parent(message, document)
+        record = self._registered([parent]).get(parent)
         if record is None or record.patient_id != identity.ins:
             raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
-                                  f"{document.name} replaces document '{parents[0]}', which "
+                                  f"{document.name} replaces document '{parent}', which "
                                   "is not registered for this patient"))
         return record.entry_uuid
+
+    # --- the sender's organisations ------------------------------------------------------------
+
+    @staticmethod
+    def _organisation(document: CdaDocument, sender: Sender) -> str:
+        """The organisation the sender acts for with this document: the one its authors (CDA
+        author's representedOrganization, PRT-8.10 of SB) name, which must be one the sender
+        table gives this sender. Stops a listed lab registering documents as another
+        organisation's (and its professionals')."""
+        # the CDA's authors' organisations are what the registry keeps (authorInstitution);
+        # PRT-8 of SB only when the CDA names none
+        named = [i.extension for author in document.header.authors
+                 for i in author.organization_ids if i.extension] or \
+            ([document.sender_organization] if document.sender_organization else [])
+        if not named:
+            if len(sender.organisations) == 1:
+                return sender.organisations[0]
+            raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^5",
+                                  f"{document.name}: its author names no organisation, and "
+                                  f"sender {sender.name} acts for several"))
+        foreign = [o for o in named if o not in sender.organisations]
+        if foreign:
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^5",
+                                  f"{document.name}: its author's organisation "
+                                  f"'{foreign[0]}' is not one sender {sender.name} acts for "
+                                  "(XDS_MLLP_SENDERS)"))
+        return named[0]
+
+    def _check_owner(self, document: CdaDocument, record: DocumentRecord,
+                     sender: Sender) -> None:
+        """A replacement or deletion touches only a document registered with an author of one
+        of the sender's organisations (its stored authorInstitution): stops a listed sender
+        deleting or replacing what another organisation registered, with a copy of its CDA."""
+        held = {_xon_id(xon) for xon in self.institutions_of(record)} - {""}
+        if not held & set(sender.organisations):
+            what = "deletes" if document.action == DELETION else "replaces"
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^5",
+                                  f"{document.name} {what} document '{record.unique_id}', "
+                                  f"registered by an organisation sender {sender.name} does "
+                                  "not act for"))
 
     # --- deletions -----------------------------------------------------------------------------
 
@@ -281,6 +346,12 @@ def _author_id(document: CdaDocument) -> str:
             if ident.extension:
                 return ident.extension
     return ""
+
+
+def _xon_id(xon: str) -> str:
+    """XON-10, the organisation identifier ('' when the XON is only a name)."""
+    parts = xon.split("^")
+    return parts[9] if len(parts) > 9 else ""
 
 
 def _source_patient(identity: Identity) -> str:

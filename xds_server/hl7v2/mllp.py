@@ -224,7 +224,8 @@ def _peer(writer: asyncio.StreamWriter) -> Peer:
         subject = ",".join(f"{key}={value}" for rdn in certificate.get("subject", ())
                            for key, value in rdn)
         serial = str(certificate.get("serialNumber", ""))
-    return Peer(host[:64], subject[:256], serial[:64], endpoint[:256])
+    only = str(address[0]) if isinstance(address, tuple) else ""
+    return Peer(host[:64], only[:64], subject[:256], serial[:64], endpoint[:256])
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

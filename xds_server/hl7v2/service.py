@@ -27,6 +27,7 @@ from .ack import AE, AR, Problem, Refused, acknowledgement
 from .documents import DocumentFeed, DocumentsOutcome
 from .er7 import Er7Error, Header, header_of, parse
 from .patient_feed import EVENTS, FeedOutcome, PatientFeed
+from .senders import Sender, SenderTable
 
 log = logging.getLogger("xds_server.hl7v2")
 
@@ -40,7 +41,8 @@ MAX_CONTROL_ID = 40
 class Peer:
     """The connection a message came on, for the audit trail."""
 
-    address: str = ""
+    address: str = ""          # host:port, for the audit trail
+    host: str = ""             # the address alone, as the sender table's networks hold it
     certificate_subject: str = ""
     certificate_serial: str = ""
     endpoint: str = ""
@@ -48,7 +50,8 @@ class Peer:
 
 class Hl7Service:
     def __init__(self, patients: PatientFeed, documents: DocumentFeed,
-                 messages: MessageLog) -> None:
+                 messages: MessageLog, senders: SenderTable) -> None:
+        self.senders = senders
         self.patients = patients
         self.documents = documents
         self.messages = messages
@@ -89,6 +92,9 @@ class Hl7Service:
             problems = self._check_header(header)
             if problems:
                 raise Refused(*problems, reject=True)
+            # before anything is read further: only a listed sender, proven by its connection
+            sender = self.senders.authorise(header, peer.host, peer.certificate_subject)
+            bound = f"sender_bound_by={sender.binding}"
             message = parse(data)
             answer: list[bytes] = []
 
@@ -99,15 +105,15 @@ class Hl7Service:
                     Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                            dataclasses.replace(caller, patient_id=outcome.patient_id),
                            outcome.action, "success", outcome.documents,
-                           caller.transaction, _detail(header, outcome.detail))(uow)
+                           caller.transaction, _detail(header, outcome.detail, bound))(uow)
                 return within
 
-            outcome = self._dispatch(message, header, caller, within_for)
+            outcome = self._dispatch(message, header, caller, sender, within_for)
             if not answer:       # nothing was written (a warning only): log it on its own
                 reply = acknowledgement(header, outcome.code, outcome.problems)
                 entry = Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                                caller, outcome.action, "success", outcome.documents,
-                               caller.transaction, _detail(header, outcome.detail))
+                               caller.transaction, _detail(header, outcome.detail, bound))
                 if not self.messages.write(entry):
                     return self._raced(header, digest, request_id)
                 answer.append(reply)
@@ -168,7 +174,8 @@ class Hl7Service:
 
     # --- dispatch ------------------------------------------------------------------------------
 
-    def _dispatch(self, message, header: Header, caller: Principal, within_for):
+    def _dispatch(self, message, header: Header, caller: Principal, sender: Sender,
+                  within_for):
         kind, event = header.message_type.upper(), header.trigger_event.upper()
         if kind == "ADT":
             return self.patients.handle(
@@ -176,11 +183,11 @@ class Hl7Service:
                     caller, patient_id=patient, transaction=_transaction(event)),
                 within_for)
         return self.documents.handle(
-            message, event == CANCEL,
+            message, event == CANCEL, sender,
             # the registry labels what it does as over SOAP (ITI-42 import, ITI-57 update)
             lambda patient, person, organisation: dataclasses.replace(
                 caller, subject_id=(person or caller.subject_id)[:64], role=PROFESSIONAL,
-                structure_id=(organisation or caller.structure_id)[:64],
+                structure_id=organisation[:64],
                 patient_id=f"{patient}^NH", transaction=""),
             within_for)
 
@@ -239,7 +246,8 @@ def _normalised(data: bytes) -> bytes:
                       .split(b"\r") if line.strip())
 
 
-def _detail(header: Header, detail: str) -> str:
+def _detail(header: Header, detail: str, bound: str = "") -> str:
     lines = [f"message={header.message_type}^{header.trigger_event}",
-             f"control_id={header.control_id}", f"sender={header.sender}"]
+             f"control_id={header.control_id}", f"sender={header.sender}",
+             *([bound] if bound else [])]
     return "\n".join([*lines, *([detail] if detail else [])])
