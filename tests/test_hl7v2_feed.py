@@ -381,3 +381,64 @@ def test_an_admission_does_not_reopen_a_closed_record(setup):
     assert ack.code == "AA"
     record = setup.xds.records.record(key(ins))
     assert record.status == "closed" and "alimentation" in record.opposed_modes
+
+
+# --- the structure of each message type (hl7v2/structure.py) -----------------------------------
+
+def test_two_messages_in_one_are_rejected_and_neither_is_acted_on(setup):
+    """Two A28 run together (one MLLP frame): AR 100 at the second MSH, neither patient made;
+    an ORU followed by another ORU for another patient: nothing registered."""
+    first, second = nir(), nir()
+    ack = setup.send(adt("A28", first, control_id="TWO-1") + adt("A28", second))
+    assert (ack.code, ack.control_id) == ("AR", "TWO-1")
+    assert ack.errors[0][2] == "MSH^4" and ack.errors[0][3].startswith("100^")
+    setup.send(adt("A28", first))
+    one, first_id = oru_for(first)
+    other, other_id = oru_for(second)
+    ack = setup.send(one + other)
+    assert ack.code == "AR" and "second MSH" in ack.texts
+    assert setup.document(first_id) is None and setup.document(other_id) is None
+
+
+@pytest.mark.parametrize(("change", "where", "says"), [
+    # a second PID (another patient's) after the documents
+    (lambda lines: [*lines, "PID|2||123^^^&1.2.3&ISO^PI"], "PID^", "one PID too many"),
+    # segments out of order: OBR before PID
+    (lambda lines: [lines[0], *[x for x in lines if x.startswith("OBR|")],
+                    *[x for x in lines[1:] if not x.startswith("OBR|")]], "OBR^2",
+     "PID (group PATIENT) expected"),
+    # an ORU without a document group
+    (lambda lines: [x for x in lines if not x.startswith(("ORC|", "OBR|", "OBX|", "PRT|"))],
+     "", "OBR (group ORDER_OBSERVATION) expected"),
+])
+def test_a_document_message_out_of_its_structure_is_refused(setup, change, where, says):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    ack = setup.send(join(change(segments(message))))
+    assert ack.code == "AE" and ack.errors[0][3].startswith("100^"), ack.raw
+    assert ack.errors[0][2].startswith(where) and says in ack.texts, ack.texts
+    assert setup.document(document_id) is None
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    # ZFA before PID: not applied
+    (lambda ins: join([segments(adt("A28", ins))[0], segments(adt("A28", ins))[1],
+                       "ZFA|ACTIF||||||||IO||NA|", segments(adt("A28", ins))[2]]),
+     "PID expected"),
+    (lambda ins: adt("A28", ins, zfa="ZFA|ACTIF||||||||IO||NA|\rZFA|ACTIF||||||||INO||NA|"),
+     "one ZFA too many"),
+    (lambda ins: adt("A28", ins, extra=[f"PID|2||{ins}^^^&{TEST_NIR}&ISO^INS"]),
+     "one PID too many"),
+    (lambda ins: join([*segments(adt("A40", ins, mrg=f"{nir()}^^^&{TEST_NIR}&ISO^INS")),
+                       *segments(adt("A40", ins, mrg=f"{nir()}^^^&{TEST_NIR}&ISO^INS"))[2:]]),
+     "one PID too many"),
+    (lambda ins: adt("A40", ins), "MRG expected"),
+])
+def test_a_feed_message_out_of_its_structure_is_refused(setup, message, says):
+    ins = nir()
+    ack = setup.send(message(ins))
+    assert ack.code == "AE" and ack.errors[0][3].startswith("100^") and says in ack.texts, \
+        ack.raw
+    message_for_record, _ = oru_for(ins)
+    assert "XDSUnknownPatientId" in setup.send(message_for_record).texts   # nothing made

@@ -293,6 +293,23 @@ def test_connections_beyond_the_limit_are_closed(limited):
         assert parse_ack(receive(sock)).code == "AA"
 
 
+def test_two_messages_in_one_frame_and_a_trailing_line_feed(limited):
+    """VT m1 m2 FS CR (two messages run together): AR 100 with m1's control id, neither acted
+    on (m2's patient is not made); VT msg FS CR LF in one write: answered, and the connection
+    goes on (the LF is the gap some senders leave between frames)."""
+    port, _ = limited
+    first, second = nir(), nir()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(VT + adt("A28", first, control_id="PAIR-1") + adt("A28", second) + END)
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AR", "PAIR-1") and "second MSH" in ack.texts
+        sock.sendall(VT + adt("A28", first, control_id="LF-1") + END + b"\n")
+        assert parse_ack(receive(sock)).code == "AA"
+        sock.sendall(VT + adt("A31", second, control_id="LF-2") + END + b"\r\n")
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AA", "LF-2")
+
+
 def test_framing_errors_are_answered_and_closed(limited):
     port, _ = limited
     with socket.create_connection(("127.0.0.1", port)) as sock:

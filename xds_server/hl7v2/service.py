@@ -28,6 +28,7 @@ from .documents import DocumentFeed, DocumentsOutcome
 from .er7 import Er7Error, Header, header_of, parse
 from .patient_feed import EVENTS, FeedOutcome, PatientFeed
 from .senders import Sender, SenderTable
+from .structure import check_structure
 
 log = logging.getLogger("xds_server.hl7v2")
 
@@ -96,6 +97,8 @@ class Hl7Service:
             sender = self.senders.authorise(header, peer.host, peer.certificate_subject)
             bound = f"sender_bound_by={sender.binding}"
             message = parse(data)
+            check_structure(message.names(), header.message_type.upper(),
+                            header.trigger_event.upper())
             answer: list[bytes] = []
 
             def within_for(outcome: FeedOutcome | DocumentsOutcome):
