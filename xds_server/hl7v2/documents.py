@@ -234,9 +234,10 @@ class DocumentFeed:
         organisation's (and its professionals')."""
         # the CDA's authors' organisations are what the registry keeps (authorInstitution);
         # PRT-8 of SB only when the CDA names none
-        named = [i.extension for author in document.header.authors
-                 for i in author.organization_ids if i.extension] or \
-            ([document.sender_organization] if document.sender_organization else [])
+        named = [i.extension.strip() for author in document.header.authors
+                 for i in author.organization_ids if i.extension.strip()] or \
+            ([document.sender_organization.strip()]
+             if document.sender_organization.strip() else [])
         if not named:
             if len(sender.organisations) == 1:
                 return sender.organisations[0]
