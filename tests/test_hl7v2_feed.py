@@ -124,11 +124,17 @@ def test_local_identifier_of_another_patient_is_refused(setup):
     (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5||||||ISO-2022\r", "AR", "103"),
     (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5\rPID|1||\xff\xfe\r", "AR", "102"),
     (b"MSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.5\rP!D|1\r", "AR", "100"),
+    # encoding characters (MSH-2): duplicated, too few, a letter
+    (b"MSH|^^\\&|A|B|C|D|20260101||ADT^A28|ENC-1|P|2.5\rEVN||1\r", "AR", "102"),
+    (b"MSH|^~|A|B|C|D|20260101||ADT^A28|ENC-2|P|2.5\rEVN||1\r", "AR", "102"),
+    (b"MSH|^~\\a|A|B|C|D|20260101||ADT^A28|ENC-3|P|2.5\rEVN||1\r", "AR", "102"),
 ])
 def test_malformed_messages_are_answered(setup, message, code, error):
     ack = setup.send(message)
     assert ack.code == code and ack.errors[0][3].split("^")[0] == error, ack.raw
     assert b"Traceback" not in ack.raw
+    if b"|ENC-" in message:      # MSH-10 readable: answered with it (finding 9)
+        assert ack.control_id.startswith("ENC-") and ack.errors[0][2] == "MSH^1^2"
 
 
 def test_latin1_and_crlf_and_escapes(setup):

@@ -223,7 +223,7 @@ def test_a_message_over_the_size_limit_is_answered_and_closed(limited):
         sock.sendall(VT + message + END)
         ack = parse_ack(receive(sock))
         assert (ack.code, ack.control_id) == ("AR", "BIG-1")
-        assert "4096" in ack.texts
+        assert "4096" in ack.texts and ack.errors[0][3].startswith("207^")
         assert closed_within(sock, 5)
 
 
@@ -251,8 +251,11 @@ def test_many_large_messages_at_once_share_a_bounded_budget(crowded):
     finally:
         for sock in socks:
             sock.close()
-    busy = [a for a in answers if b"too many large messages" in a]
-    assert len(busy) >= 1 and all(parse_ack(a).code == "AR" for a in busy)
+    busy = [parse_ack(a) for a in answers if b"too many large messages" in a]
+    assert len(busy) >= 1
+    # not now: AR 207 with the message's control id (its MSH was read), never 100
+    assert all((a.code, a.control_id) == ("AR", "PART") and a.errors[0][3].startswith("207^")
+               for a in busy)
 
 
 def test_a_slow_sender_is_cut_off(limited):
@@ -308,6 +311,11 @@ def test_two_messages_in_one_frame_and_a_trailing_line_feed(limited):
         sock.sendall(VT + adt("A31", second, control_id="LF-2") + END + b"\r\n")
         ack = parse_ack(receive(sock))
         assert (ack.code, ack.control_id) == ("AA", "LF-2")
+        # MSH-2 with a duplicated character (finding 9): AR 102 naming MSH-2, with MSH-10
+        sock.sendall(VT + adt("A31", second, control_id="ENC-1").replace(b"|^~\\&|", b"|^^\\&|")
+                     + END)
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AR", "ENC-1") and ack.errors[0][2] == "MSH^1^2"
 
 
 def test_framing_errors_are_answered_and_closed(limited):
