@@ -448,3 +448,48 @@ def test_a_feed_message_out_of_its_structure_is_refused(setup, message, says):
         ack.raw
     message_for_record, _ = oru_for(ins)
     assert "XDSUnknownPatientId" in setup.send(message_for_record).texts   # nothing made
+
+
+def test_two_different_ins_in_pid3_is_an_identity_conflict(setup):
+    first, second = nir(), nir()
+    message = adt("A28", first).replace(
+        f"{first}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS".encode(),
+        f"{first}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS~{second}^^^ASIP-SANTE-INS-NIR&"
+        f"{TEST_NIR}&ISO^INS".encode())
+    ack = setup.send(message)
+    assert ack.code == "AE" and ack.errors[0][2] == "PID^1^3^2", ack.raw
+    assert ack.errors[0][3].startswith("205^")
+    assert setup.xds.records.record(key(first)) is None
+    assert setup.xds.records.record(key(second)) is None
+    same = adt("A28", first).replace(          # the same INS twice is one INS
+        f"{first}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS".encode(),
+        f"{first}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS~{first}^^^ASIP-SANTE-INS-NIR&"
+        f"{TEST_NIR}&ISO^INS".encode())
+    assert setup.send(same).code == "AA"
+
+
+def test_a_resend_with_a_new_msh7_is_the_same_message(setup):
+    """A sender that regenerates MSH-7 when it sends again after a lost ACK: the ACK it was
+    given, not AR 205 (the first copy was committed)."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, _ = oru_for(ins)
+    first = setup.raw(message)
+    assert parse_ack(first).code == "AA"
+    again = set_field(message, "MSH", 7, "20261202235959")
+    assert setup.raw(again) == first
+    other = set_field(message, "PV1", 2, "O")        # other content: refused
+    ack = setup.send(other)
+    assert ack.code == "AR" and ack.errors[0][3].startswith("205^")
+
+
+def test_a_deleted_document_sent_again_is_refused(setup):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    assert setup.send(message).code == "AA"
+    deletion = new_control_id(set_field(message, "OBX", 11, "D"))
+    assert setup.send(deletion).code == "AA"
+    ack = setup.send(new_control_id(message))
+    assert ack.code == "AE" and "was deleted" in ack.texts and document_id in ack.texts
+    assert setup.document(document_id).status == v.CISIS_DELETED

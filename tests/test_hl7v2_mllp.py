@@ -311,6 +311,11 @@ def test_two_messages_in_one_frame_and_a_trailing_line_feed(limited):
         sock.sendall(VT + adt("A31", second, control_id="LF-2") + END + b"\r\n")
         ack = parse_ack(receive(sock))
         assert (ack.code, ack.control_id) == ("AA", "LF-2")
+        # sent again after a lost ACK with a regenerated MSH-7 (finding 13): the same ACK
+        resend = adt("A31", second, control_id="LF-2").replace(b"|20261202101010||ADT",
+                                                               b"|20261203080000||ADT", 1)
+        sock.sendall(VT + resend + END)
+        assert receive(sock) == ack.raw
         # MSH-2 with a duplicated character (finding 9): AR 102 naming MSH-2, with MSH-10
         sock.sendall(VT + adt("A31", second, control_id="ENC-1").replace(b"|^~\\&|", b"|^^\\&|")
                      + END)

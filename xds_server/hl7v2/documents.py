@@ -167,6 +167,7 @@ class DocumentFeed:
             self.repository.provide(submission, attachments, principal, [], within,
                                     on_behalf_of_source=True)
         except RegistryFailure as failure:
+            self._check_not_deleted(entries, documents)
             if not self._done_already(identity, entries):
                 raise _as_refusal(failure, documents) from None
             # sent again after its ACK was lost, where the log could not be written with the
@@ -174,6 +175,19 @@ class DocumentFeed:
             if within is not None:
                 with self.registry.database.transaction() as uow:
                     within(uow)
+
+    def _check_not_deleted(self, entries: list[DocumentEntry],
+                           documents: list[CdaDocument]) -> None:
+        """A document deleted since it was registered, sent again under a new control id:
+        AE naming it (it was answered AA with nothing done: the sender believed it
+        published)."""
+        registered = self._registered([entry.unique_id for entry in entries])
+        for entry, document in zip(entries, documents, strict=True):
+            record = registered.get(entry.unique_id)
+            if record is not None and record.status == v.CISIS_DELETED:
+                raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, f"{document.location}^5",
+                                      f"{document.name} was deleted: a deleted document is "
+                                      "not registered again (new content takes a new id)"))
 
     def _done_already(self, identity: Identity, entries: list[DocumentEntry]) -> bool:
         registered = self._registered([entry.unique_id for entry in entries])

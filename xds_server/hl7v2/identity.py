@@ -78,7 +78,14 @@ def identifiers(message: Message, segment_name: str, field: int, accept_test_ins
             if problem is not None:
                 raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND if "OID" in problem
                                       else ack.DATA_TYPE_ERROR, where, f"INS: {problem}"))
-            ins = f"{ident}^^^&{universal}&ISO"
+            found = f"{ident}^^^&{universal}&ISO"
+            if ins is not None and ins != found:
+                # two INS for one person: which record is meant cannot be told (the record
+                # of the second would have been made and the first ignored)
+                raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, where,
+                                      f"{segment_name}-{field} holds two different INS "
+                                      "(an identity conflict): nothing done"))
+            ins = found
         elif ident and type_code in ("PI", "PN", "PT", "") and (namespace or universal):
             if universal and kind == "ISO" and is_oid(universal):
                 local.append(f"{ident}^^^&{universal}&ISO")

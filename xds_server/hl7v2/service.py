@@ -244,9 +244,16 @@ def _transaction(event: str, kind: str = "ADT") -> str:
 
 def _normalised(data: bytes) -> bytes:
     """The message as its segments: the same message with LF or CRLF separators, or with
-    trailing blank lines, is the same message."""
-    return b"\r".join(line for line in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
-                      .split(b"\r") if line.strip())
+    trailing blank lines, is the same message; so is one whose MSH-7 (the time it was sent)
+    a sender regenerates when it sends it again after a lost ACK."""
+    lines = [line for line in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+             .split(b"\r") if line.strip()]
+    if lines and lines[0].startswith(b"MSH") and len(lines[0]) > 3:
+        fields = lines[0].split(lines[0][3:4])
+        if len(fields) > 6:
+            fields[6] = b""
+            lines[0] = lines[0][3:4].join(fields)
+    return b"\r".join(lines)
 
 
 def _detail(header: Header, detail: str, bound: str = "") -> str:
