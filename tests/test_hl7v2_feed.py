@@ -283,6 +283,7 @@ def test_a40_merge_moves_documents_and_keeps_the_history(setup):
     cycle = adt("A40", merged, mrg=f"{survivor}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS")
     ack = setup.send(cycle)
     assert ack.code == "AE" and ack.errors[0][3].startswith("205")
+    assert ack.errors[0][2] == "PID^1^3"           # the already-merged record is PID-3's
 
 
 def test_a40_unknown_patient_is_refused(setup):
@@ -493,3 +494,59 @@ def test_a_deleted_document_sent_again_is_refused(setup):
     ack = setup.send(new_control_id(message))
     assert ack.code == "AE" and "was deleted" in ack.texts and document_id in ack.texts
     assert setup.document(document_id).status == v.CISIS_DELETED
+
+
+# --- registry refusals as HL7 codes (documents.XDS_TO_HL7) ------------------------------------
+
+def test_registry_refusals_carry_their_hl7_codes(setup):
+    ins = nir()
+    message, document_id = oru_for(ins)
+    ack = setup.send(message)                                    # no record yet
+    assert ack.code == "AE" and ack.errors[0][3].startswith("204^"), ack.raw
+    setup.send(adt("A28", ins))
+    assert setup.send(new_control_id(message)).code == "AA"
+    other = nir()                                                # the same id, other bytes
+    setup.send(adt("A28", other))
+    twin, _ = oru_for(other, document_id)
+    ack = setup.send(twin)
+    assert ack.code == "AE" and ack.errors[0][3].startswith("205^"), ack.raw
+    opposed = nir()                                              # opposition to feeding
+    setup.send(adt("A28", opposed, zfa="ZFA|ACTIF||||||||IO||NA|"))
+    ack = setup.send(oru_for(opposed)[0])
+    assert ack.code == "AE" and ack.errors[0][3].startswith("206^"), ack.raw
+    assert "opposed the feeding" in ack.texts
+
+
+def test_a_deletion_by_another_author_says_so(setup):
+    """The deletion's CDA names another first author: 'only its author', not 'no such
+    document' (the document is registered)."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    assert setup.send(message).code == "AA"
+    from lxml import etree
+
+    root = etree.fromstring(cda_of(message))
+    hl7 = "urn:hl7-org:v3"
+    author = root.find(f"{{{hl7}}}author/{{{hl7}}}assignedAuthor/{{{hl7}}}id")
+    author.set("extension", "810000000000")
+    deletion = with_cda(set_field(message, "OBX", 11, "D"),
+                        etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    ack = setup.send(new_control_id(deletion))
+    assert ack.code == "AE" and "only its author" in ack.texts, ack.raw
+    assert ack.errors[0][3].startswith("206^")
+    assert setup.document(document_id).status == v.APPROVED
+
+
+def test_identifier_and_base64_refusals_name_the_field(setup):
+    ins = nir()
+    setup.send(adt("A28", ins))
+    ack = setup.send(adt("A40", ins, mrg="123^^^&1.2.3.4&ISO^INS"))   # an INS of no INS OID
+    assert ack.code == "AE" and ack.errors[0][2] == "MRG^1^1^1", ack.raw
+    assert ack.errors[0][3].startswith("103^")
+    message, _ = oru_for(ins)
+    lines = segments(message)
+    lines = [line.replace("^Base64^", "^Base64^!!", 1) if line.startswith("OBX|1|ED|")
+             else line for line in lines]
+    ack = setup.send(join(lines))
+    assert ack.code == "AE" and "OBX-1: OBX-5.5 is not Base64" in ack.texts, ack.texts

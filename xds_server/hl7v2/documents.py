@@ -299,6 +299,11 @@ class DocumentFeed:
                                       "this patient"))
             if record.status == v.CISIS_DELETED:
                 continue         # deleted already (its ACK was lost): once
+            if principal.subject_id not in (record.author_ids or ()):
+                # said here: the registry would answer that no such document is visible
+                raise Refused(Problem(ack.APPLICATION_RECORD_LOCKED, f"{document.location}^5",
+                                      f"{document.name}: only its author deletes it (the "
+                                      "deletion's CDA names another first author)"))
             changes.append(Association(_uuid(), v.UPDATE_AVAILABILITY_STATUS,
                                        package.entry_uuid, record.entry_uuid,
                                        slots={v.ORIGINAL_STATUS: [record.status],
@@ -332,9 +337,42 @@ def _refused_as_ack(call: Callable[[], list[RegistryError]],
         raise _as_refusal(failure, documents) from None
 
 
+# XDS error code (or code and location) → (HL7 error code of table 0357, AR: send again later).
+# HL7 v2.5 has no code for "refused by the record's rules": 206 (the record is locked against
+# this) says it for the patient's opposition to feeding and a deletion by a non-author.
+XDS_TO_HL7: dict[str | tuple[str, str], tuple[str, bool]] = {
+    "XDSUnknownPatientId": (ack.UNKNOWN_KEY_IDENTIFIER, False),
+    "XDSPatientIdDoesNotMatch": (ack.UNKNOWN_KEY_IDENTIFIER, False),
+    "UnresolvedReferenceException": (ack.UNKNOWN_KEY_IDENTIFIER, False),
+    "XDSReplaceFailed": (ack.UNKNOWN_KEY_IDENTIFIER, False),
+    "XDSDuplicateUniqueIdInRegistry": (ack.DUPLICATE_KEY_IDENTIFIER, False),
+    "XDSRegistryDuplicateUniqueIdInMessage": (ack.DUPLICATE_KEY_IDENTIFIER, False),
+    "XDSRepositoryDuplicateUniqueIdInMessage": (ack.DUPLICATE_KEY_IDENTIFIER, False),
+    "XDSNonIdenticalHash": (ack.DUPLICATE_KEY_IDENTIFIER, False),
+    "XDSNonIdenticalSize": (ack.DUPLICATE_KEY_IDENTIFIER, False),
+    "XDSRegistryMetadataError": (ack.TABLE_VALUE_NOT_FOUND, False),
+    "XDSRepositoryMetadataError": (ack.TABLE_VALUE_NOT_FOUND, False),
+    "XDSMetadataUpdateError": (ack.TABLE_VALUE_NOT_FOUND, False),
+    "XDSMetadataVersionError": (ack.TABLE_VALUE_NOT_FOUND, False),
+    "XDSMetadataUpdateOperationError": (ack.TABLE_VALUE_NOT_FOUND, False),
+    ("XDSRegistryError", "SubmissionSet.patientId"): (ack.APPLICATION_RECORD_LOCKED, False),
+    "XDSRegistryError": (ack.APPLICATION_INTERNAL_ERROR, False),
+    "XDSRepositoryError": (ack.APPLICATION_INTERNAL_ERROR, False),
+    "XDSRegistryBusy": (ack.APPLICATION_INTERNAL_ERROR, True),
+    "XDSRepositoryBusy": (ack.APPLICATION_INTERNAL_ERROR, True),
+    "XDSRegistryOutOfResources": (ack.APPLICATION_INTERNAL_ERROR, True),
+    "XDSRepositoryOutOfResources": (ack.APPLICATION_INTERNAL_ERROR, True),
+}
+OTHER_XDS_ERROR = (ack.TABLE_VALUE_NOT_FOUND, False)
+
+
+def hl7_code(code: str, location: str = "") -> tuple[str, bool]:
+    return XDS_TO_HL7.get((code, location)) or XDS_TO_HL7.get(code) or OTHER_XDS_ERROR
+
+
 def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
     """The actor's refusal as the ACK's problems, each naming the document it is about."""
-    problems = []
+    problems, reject = [], False
     for error in failure.errors:
         if not error.is_error:
             continue
@@ -344,11 +382,11 @@ def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refus
         where = f"{document.location}^5" if document else "OBX"
         prefix = f"{document.name}: " if document and document.name not in \
             error.context else ""
-        problems.append(Problem(ack.APPLICATION_INTERNAL_ERROR if error.code ==
-                                "XDSRegistryBusy" else ack.TABLE_VALUE_NOT_FOUND,
-                                where, f"{prefix}{error.code}: {error.context}"))
-    return Refused(*problems, reject=any(e.code == "XDSRegistryBusy"
-                                         for e in failure.errors))
+        code, again = hl7_code(str(getattr(error.code, "value", error.code)),
+                               error.location or "")
+        reject = reject or again
+        problems.append(Problem(code, where, f"{prefix}{error.code}: {error.context}"))
+    return Refused(*problems, reject=reject)
 
 
 def _uuid() -> str:

@@ -31,6 +31,7 @@ from .er7 import Message
 
 QUALIFIED = frozenset({"VALI"})
 INS_OIDS = INS_PRODUCTION | INS_TEST
+INS_TYPES = frozenset({"INS", "NH", "INS-C", "INS-NIR", "INS-NIA"})   # CX-5 of an INS
 
 # ZFA field → (opposition, the value that sets it, the value that withdraws it)
 OPPOSITION_FIELDS: dict[int, tuple[str, str, str]] = {
@@ -86,6 +87,12 @@ def identifiers(message: Message, segment_name: str, field: int, accept_test_ins
                                       f"{segment_name}-{field} holds two different INS "
                                       "(an identity conflict): nothing done"))
             ins = found
+        elif ident and type_code.upper() in INS_TYPES:
+            # written as an INS but under another authority: not a local identifier either
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, where,
+                                  f"{segment_name}-{field} repetition {repetition} is an "
+                                  f"{type_code} whose assigning authority '{universal}' is "
+                                  "not an INS OID"))
         elif ident and type_code in ("PI", "PN", "PT", "") and (namespace or universal):
             if universal and kind == "ISO" and is_oid(universal):
                 local.append(f"{ident}^^^&{universal}&ISO")

@@ -31,7 +31,12 @@ AUDITED_AS = "ITI-30"
 
 
 class IdentityConflict(RecordsRefusal):
-    """A local identifier already names another patient, or a merge that cannot be."""
+    """A local identifier already names another patient, or a merge that cannot be; `side`
+    says which record of a merge is at fault ('surviving', 'merged' or '' for both)."""
+
+    def __init__(self, message: str, side: str = "") -> None:
+        super().__init__(message)
+        self.side = side
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class IdentityFeed:
                     raise UnknownRecord(f"the {what} patient {key} is not known")
                 if status == MERGED:
                     raise IdentityConflict(f"the {what} patient {key} was already merged into "
-                                           "another record")
+                                           "another record", side=what)
             moved = feed_store.move_patient(uow, source, target,
                                             lambda xml: self.repatient(xml, target))
             self._merge_consent(uow, source, target)
