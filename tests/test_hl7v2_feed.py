@@ -550,3 +550,52 @@ def test_identifier_and_base64_refusals_name_the_field(setup):
              else line for line in lines]
     ack = setup.send(join(lines))
     assert ack.code == "AE" and "OBX-1: OBX-5.5 is not Base64" in ack.texts, ack.texts
+
+
+# --- every field the front reads, held to hl7v2/fields.py's table -------------------------------
+
+ROL_RPPS = ("ROL||UC|ODRP|{id}^AGNES^Isabelle^^^^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^L^^^"
+            "{kind}")
+
+
+@pytest.mark.parametrize(("change", "where", "code"), [
+    (lambda m: set_field(m, "PID", 32, "vali"), "PID^1^32", "103"),
+    (lambda m: m.replace(b"PID|1|", b"PID|1|\x00", 1), "PID^3", "102"),
+    (lambda m: set_field(m, "ZFA", 9, "io"), "ZFA^1^9", "103"),
+])
+def test_a_field_out_of_its_rule_is_refused_naming_it(setup, change, where, code):
+    ins = nir()
+    ack = setup.send(change(adt("A28", ins, zfa="ZFA|ACTIF||||||||IO||NA|")))
+    assert ack.code == "AE" and ack.errors[0][2] == where, ack.raw
+    assert ack.errors[0][3].startswith(code + "^")
+    assert setup.xds.records.record(key(ins)) is None
+
+
+@pytest.mark.parametrize(("ident", "kind"), [("abc", "RPPS"), ("1234567890", "ADELI"),
+                                             ("1234567890", "RPPS"), ("12345678", "ADELI")])
+def test_a_consent_for_a_malformed_professional_id_is_refused(setup, ident, kind):
+    ins = nir()
+    ack = setup.send(adt("A28", ins, zfa="ZFA|ACTIF||||||||INO||IC|",
+                         rol=ROL_RPPS.format(id=ident, kind=kind)))
+    assert ack.code == "AE" and ack.errors[0][2] == "ROL^1^4^1", ack.raw
+    good = adt("A28", ins, zfa="ZFA|ACTIF||||||||INO||IC|",
+               rol=ROL_RPPS.format(id="10000023084", kind="RPPS"))
+    assert setup.send(good).code == "AA"
+
+
+def test_what_the_front_only_records_gets_a_warning(setup):
+    """MSH-7 not a date: AA with a warning naming MSH-7 (the message is acted on)."""
+    ins = nir()
+    ack = setup.send(set_field(adt("A28", ins), "MSH", 7, "notadate"))
+    assert ack.code == "AA" and [(e[2], e[4]) for e in ack.errors] == [("MSH^1^7", "W")]
+    assert setup.xds.records.record(key(ins)) is not None
+
+
+def test_a_prefixed_adeli_is_kept_as_it_is(setup):
+    """0 + ADELI (idNat_PS) is not prefixed again (it was stored as 00123456789)."""
+    ins = nir()
+    ack = setup.send(adt("A28", ins, zfa="ZFA|ACTIF||||||||INO||IC|",
+                         rol=ROL_RPPS.format(id="0123456789", kind="ADELI")))
+    assert ack.code == "AA", ack.raw
+    assert {a.professional_id for a in setup.xds.records.professionals(key(ins))} == \
+        {"0123456789"}

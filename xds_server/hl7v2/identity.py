@@ -44,6 +44,7 @@ CONSENT_GIVEN, CONSENT_REFUSED = "IC", "INC"
 NOT_ASKED = "NA"
 # XCN-13 (identifier type) → the idNat_PS prefix (CI-SIS: 8 + RPPS, 0 + ADELI)
 PS_PREFIXES = {"RPPS": "8", "ADELI": "0", "IDNPS": ""}
+PS_LENGTHS = {"RPPS": 11, "ADELI": 9}
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def read_identity(message: Message, accept_test_ins: bool) -> Identity:
     if ins is None and not local:
         raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, "PID^1^3",
                               "PID-3 holds neither an INS nor a local identifier (PI)"))
-    return Identity(ins, message.value(pid, 32).strip().upper(), local)
+    # exact: fields.py refused any other spelling of the PAM-FR statuses
+    return Identity(ins, message.value(pid, 32).strip(), local)
 
 
 def read_consent(message: Message) -> ConsentChange:
@@ -153,7 +155,9 @@ def role_professionals(message: Message) -> tuple[str, ...]:
             authority = message.value(rol, 4, 9, repetition, 2)
             kind = message.value(rol, 4, 13, repetition).upper()
             if ident and authority == PS_NATIONAL_ID:
+                # fields.py held the id to its length: RPPS 11 / ADELI 9 digits, or already
+                # prefixed (8 + RPPS, 0 + ADELI: one digit more)
                 prefix = PS_PREFIXES.get(kind, "")
-                found.append(ident if ident.startswith(prefix) and len(ident) > 11
-                             else prefix + ident)
+                length = PS_LENGTHS.get(kind)
+                found.append(prefix + ident if length and len(ident) == length else ident)
     return tuple(dict.fromkeys(found))

@@ -26,6 +26,7 @@ from . import ack
 from .ack import AE, AR, Problem, Refused, acknowledgement
 from .documents import DocumentFeed, DocumentsOutcome
 from .er7 import Er7Error, Header, header_of, parse
+from .fields import check_fields
 from .patient_feed import EVENTS, FeedOutcome, PatientFeed
 from .senders import Sender, SenderTable
 from .structure import check_structure
@@ -99,11 +100,13 @@ class Hl7Service:
             message = parse(data)
             check_structure(message.names(), header.message_type.upper(),
                             header.trigger_event.upper())
+            warnings = check_fields(message, header.message_type.upper())
             answer: list[bytes] = []
 
             def within_for(outcome: FeedOutcome | DocumentsOutcome):
                 def within(uow: UnitOfWork) -> None:
-                    reply = acknowledgement(header, outcome.code, outcome.problems)
+                    reply = acknowledgement(header, outcome.code,
+                                            [*warnings, *outcome.problems])
                     answer.append(reply)
                     Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                            dataclasses.replace(caller, patient_id=outcome.patient_id),
@@ -113,7 +116,7 @@ class Hl7Service:
 
             outcome = self._dispatch(message, header, caller, sender, within_for)
             if not answer:       # nothing was written (a warning only): log it on its own
-                reply = acknowledgement(header, outcome.code, outcome.problems)
+                reply = acknowledgement(header, outcome.code, [*warnings, *outcome.problems])
                 entry = Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                                caller, outcome.action, "success", outcome.documents,
                                caller.transaction, _detail(header, outcome.detail, bound))
