@@ -90,6 +90,10 @@ def served(tmp_path_factory):
         yield url, port, log_path
     finally:
         stop_server(process)
+    # a clean stop (finding 6): every worker and listener exits quietly, the server with 0
+    stopped = Path(log_path).read_text()
+    assert "Traceback" not in stopped and "AssertionError" not in stopped, stopped[-2000:]
+    assert process.returncode == 0, stopped[-2000:]
     # the listeners stop with the server: nothing left on the port
     end = time.monotonic() + 10
     while time.monotonic() < end:
