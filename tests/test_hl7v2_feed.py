@@ -599,3 +599,29 @@ def test_a_prefixed_adeli_is_kept_as_it_is(setup):
     assert ack.code == "AA", ack.raw
     assert {a.professional_id for a in setup.xds.records.professionals(key(ins))} == \
         {"0123456789"}
+
+
+def test_the_atna_export_of_the_feed(setup):
+    """Finding 14: the ATNA message of a record created says C (of one updated U), carries the
+    message's MSH-10; a refused registration is audited under its transaction, not '-'."""
+    import base64
+
+    from lxml import etree
+
+    from xds_server.security.audit_export import export
+
+    ins = nir()
+    setup.send(adt("A28", ins, control_id="ATNA-1"))
+    setup.send(adt("A31", ins, control_id="ATNA-2", zfa="ZFA|ACTIF||||||||IO||NA|"))
+    root = etree.fromstring(export(trail(setup, key(ins), "ITI-30"), "xds-test"))
+    actions = [m.find("EventIdentification").get("EventActionCode") for m in root]
+    assert actions[0] == "C" and "U" in actions[1:], actions
+    details = {base64.b64decode(d.get("value")).decode()
+               for d in root.iter("ParticipantObjectDetail") if d.get("type") == "MSH-10"}
+    assert {"ATNA-1", "ATNA-2"} <= details
+    stranger = nir()                                   # a refused registration
+    assert setup.send(oru_for(stranger)[0]).code == "AE"
+    with setup.xds.database.reading() as uow:
+        everything = audit_store.trail(uow, last=20)
+    refused = [e.transaction for e in everything if e.outcome == "failure"]
+    assert refused and "-" not in refused, refused
