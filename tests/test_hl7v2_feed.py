@@ -625,3 +625,34 @@ def test_the_atna_export_of_the_feed(setup):
         everything = audit_store.trail(uow, last=20)
     refused = [e.transaction for e in everything if e.outcome == "failure"]
     assert refused and "-" not in refused, refused
+
+
+def test_a_record_held_by_another_writer_is_ar_207_soon(make_hl7):
+    """Finding 15: the AR came after 60 s (two 30 s waits), longer than senders wait for an
+    ACK. With XDS_MLLP_LOCK_WAIT the message gives up soon: AR 207, send again."""
+    import threading
+
+    from xds_server.store.locks import lock_records
+
+    setup = make_hl7(mllp_lock_wait=0.3)
+    ins = nir()
+    assert setup.send(adt("A28", ins)).code == "AA"
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with setup.xds.database.transaction() as uow:
+            lock_records(uow, [key(ins)])
+            held.set()
+            release.wait(20)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        # (the holder keeps the record 20 s: with the 30 s default wait, this would be AA)
+        ack = setup.send(adt("A31", ins, zfa="ZFA|ACTIF||||||||IO||NA|"))
+    finally:
+        release.set()
+        thread.join(20)
+    assert ack.code == "AR" and ack.errors[0][3].startswith("207^"), ack.raw
+    assert setup.send(adt("A31", ins, zfa="ZFA|ACTIF||||||||IO||NA|")).code == "AA"

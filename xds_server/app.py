@@ -296,7 +296,10 @@ class Hl7Application:
 
     def __init__(self, settings: Settings) -> None:
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
-        self.database = Database.from_url(settings.database_url)
+        # a sender waits for its ACK some tens of seconds: a record held by another writer is
+        # AR 207 "send again" after XDS_MLLP_LOCK_WAIT, not after the 30 s of each wait
+        self.database = Database.from_url(settings.database_url,
+                                          lock_wait=settings.mllp_lock_wait)
         stored_form = EbrimStoredForm()
         # the sets this front makes are signed with the fronts' seal when there is one, and
         # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)

@@ -76,6 +76,7 @@ class IdentityFeed:
         key = patient_key(patient_id)
         locals_ = [patient_key(i) for i in local_ids]
         with self.database.transaction() as uow:
+            lock_records(uow, [key])   # a record's writers take turns (consent read, then set)
             status = store.patient_status(uow, key)
             if status == MERGED:
                 raise IdentityConflict(f"patient {key} was merged into another record (A40); "
