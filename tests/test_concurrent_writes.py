@@ -18,7 +18,9 @@ from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Submission
 from xds_server.registry.register import RegistryWriter
 from xds_server.registry.update import MetadataUpdater
+from xds_server.store import feed_store
 
+from .hl7v2_data import TEST_NIR, adt, hl7_setups, nir
 from .registry_data import (
     FAILURE,
     SUCCESS,
@@ -107,3 +109,49 @@ def test_one_unique_id_registered_twice_at_once(app, patient, held_after_checks)
     assert sorted(r.status for r in replies) == [FAILURE, SUCCESS]
     loser = next(r for r in replies if r.status == FAILURE)
     assert loser.codes == ["XDSDuplicateUniqueIdInRegistry"]
+
+
+# --- the records: A40 merges (an outsider's reciprocal merges both got AA) ----------------------
+
+@pytest.fixture
+def hl7(make_settings, database_url):
+    with hl7_setups(make_settings, database_url) as make:
+        yield make()
+
+
+@pytest.fixture
+def held_before_moving(monkeypatch):
+    """Every merge, its checks done, waits for a second one before it moves anything."""
+    barrier = threading.Barrier(2, timeout=1.5)
+    move = feed_store.move_patient
+
+    def held(*args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return move(*args, **kwargs)
+
+    monkeypatch.setattr(feed_store, "move_patient", held)
+
+
+def _mrg(ins: str) -> str:
+    return f"{ins}^^^ASIP-SANTE-INS-NIR&{TEST_NIR}&ISO^INS"
+
+
+def test_reciprocal_merges_at_once(hl7, held_before_moving):
+    x, y = nir(), nir()
+    for ins in (x, y):
+        assert hl7.send(adt("A28", ins)).code == "AA"
+    acks = both(lambda: hl7.send(adt("A40", x, mrg=_mrg(y))),
+                lambda: hl7.send(adt("A40", y, mrg=_mrg(x))))
+    assert sorted(a.code for a in acks) == ["AA", "AE"]
+    statuses = sorted(hl7.xds.records.record(f"{i}^^^&{TEST_NIR}&ISO").status for i in (x, y))
+    assert statuses == ["merged", "open"]
+
+
+def test_one_record_merged_into_two_at_once(hl7, held_before_moving):
+    a, b, c = nir(), nir(), nir()
+    for ins in (a, b, c):
+        assert hl7.send(adt("A28", ins)).code == "AA"
+    acks = both(lambda: hl7.send(adt("A40", b, mrg=_mrg(a))),
+                lambda: hl7.send(adt("A40", c, mrg=_mrg(a))))
+    assert sorted(a.code for a in acks) == ["AA", "AE"]
