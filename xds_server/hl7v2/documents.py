@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..cda.mapping import entry_values
 from ..model import vocabulary as v
 from ..model.content import Attachment
-from ..model.errors import RegistryError, RegistryFailure
+from ..model.errors import RegistryFailure
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.registered import DocumentRecord
 from ..records.identity import Within
@@ -36,6 +36,7 @@ from .ack import Problem, Refused
 from .cda_documents import DELETION, INITIAL, REPLACEMENT, CdaDocument, read_documents
 from .er7 import Message
 from .identity import Identity, read_identity
+from .refusals import as_refusal, refused_as_ack
 from .senders import Sender
 
 CONTENT_TYPE_SYSTEM = "1.2.250.1.213.2.2"
@@ -169,7 +170,7 @@ class DocumentFeed:
         except RegistryFailure as failure:
             self._check_not_deleted(entries, documents)
             if not self._done_already(identity, entries):
-                raise _as_refusal(failure, documents) from None
+                raise as_refusal(failure, documents) from None
             # sent again after its ACK was lost, where the log could not be written with the
             # registration (a remote registry): the documents are there, once
             if within is not None:
@@ -314,7 +315,7 @@ class DocumentFeed:
             return
         package.authors = []
         submission = Submission(package, associations=changes)
-        _refused_as_ack(lambda: self.registry.update(submission, principal, [], within),
+        refused_as_ack(lambda: self.registry.update(submission, principal, [], within),
                         documents)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -327,66 +328,6 @@ class DocumentFeed:
         pv1 = message.first("PV1")
         return CONTENT_TYPES.get(message.value(pv1, 2).upper(), DEFAULT_CONTENT_TYPE) \
             if pv1 is not None else DEFAULT_CONTENT_TYPE
-
-
-def _refused_as_ack(call: Callable[[], list[RegistryError]],
-                    documents: list[CdaDocument]) -> list[RegistryError]:
-    try:
-        return call()
-    except RegistryFailure as failure:
-        raise _as_refusal(failure, documents) from None
-
-
-# XDS error code (or code and location) → (HL7 error code of table 0357, AR: send again later).
-# HL7 v2.5 has no code for "refused by the record's rules": 206 (the record is locked against
-# this) says it for the patient's opposition to feeding and a deletion by a non-author.
-XDS_TO_HL7: dict[str | tuple[str, str], tuple[str, bool]] = {
-    "XDSUnknownPatientId": (ack.UNKNOWN_KEY_IDENTIFIER, False),
-    "XDSPatientIdDoesNotMatch": (ack.UNKNOWN_KEY_IDENTIFIER, False),
-    "UnresolvedReferenceException": (ack.UNKNOWN_KEY_IDENTIFIER, False),
-    "XDSReplaceFailed": (ack.UNKNOWN_KEY_IDENTIFIER, False),
-    "XDSDuplicateUniqueIdInRegistry": (ack.DUPLICATE_KEY_IDENTIFIER, False),
-    "XDSRegistryDuplicateUniqueIdInMessage": (ack.DUPLICATE_KEY_IDENTIFIER, False),
-    "XDSRepositoryDuplicateUniqueIdInMessage": (ack.DUPLICATE_KEY_IDENTIFIER, False),
-    "XDSNonIdenticalHash": (ack.DUPLICATE_KEY_IDENTIFIER, False),
-    "XDSNonIdenticalSize": (ack.DUPLICATE_KEY_IDENTIFIER, False),
-    "XDSRegistryMetadataError": (ack.TABLE_VALUE_NOT_FOUND, False),
-    "XDSRepositoryMetadataError": (ack.TABLE_VALUE_NOT_FOUND, False),
-    "XDSMetadataUpdateError": (ack.TABLE_VALUE_NOT_FOUND, False),
-    "XDSMetadataVersionError": (ack.TABLE_VALUE_NOT_FOUND, False),
-    "XDSMetadataUpdateOperationError": (ack.TABLE_VALUE_NOT_FOUND, False),
-    ("XDSRegistryError", "SubmissionSet.patientId"): (ack.APPLICATION_RECORD_LOCKED, False),
-    "XDSRegistryError": (ack.APPLICATION_INTERNAL_ERROR, False),
-    "XDSRepositoryError": (ack.APPLICATION_INTERNAL_ERROR, False),
-    "XDSRegistryBusy": (ack.APPLICATION_INTERNAL_ERROR, True),
-    "XDSRepositoryBusy": (ack.APPLICATION_INTERNAL_ERROR, True),
-    "XDSRegistryOutOfResources": (ack.APPLICATION_INTERNAL_ERROR, True),
-    "XDSRepositoryOutOfResources": (ack.APPLICATION_INTERNAL_ERROR, True),
-}
-OTHER_XDS_ERROR = (ack.TABLE_VALUE_NOT_FOUND, False)
-
-
-def hl7_code(code: str, location: str = "") -> tuple[str, bool]:
-    return XDS_TO_HL7.get((code, location)) or XDS_TO_HL7.get(code) or OTHER_XDS_ERROR
-
-
-def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
-    """The actor's refusal as the ACK's problems, each naming the document it is about."""
-    problems, reject = [], False
-    for error in failure.errors:
-        if not error.is_error:
-            continue
-        document = next((d for d in documents if d.name in error.context
-                         or d.header.unique_id in error.context), documents[0]
-                        if len(documents) == 1 else None)
-        where = f"{document.location}^5" if document else "OBX"
-        prefix = f"{document.name}: " if document and document.name not in \
-            error.context else ""
-        code, again = hl7_code(str(getattr(error.code, "value", error.code)),
-                               error.location or "")
-        reject = reject or again
-        problems.append(Problem(code, where, f"{prefix}{error.code}: {error.context}"))
-    return Refused(*problems, reject=reject)
 
 
 def _uuid() -> str:
