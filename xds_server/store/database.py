@@ -54,8 +54,12 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    options = {} if lock_wait == LOCK_WAIT else \
-        {"connect_args": {"options": f"-c lock_timeout={max(1, int(lock_wait * 1000))}"}}
+    options = {}
+    if lock_wait != LOCK_WAIT:     # added to the URL's own options (a search_path, …)
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options = {"connect_args": {"options": f"{given} -c lock_timeout="
+                                               f"{max(1, int(lock_wait * 1000))}".strip()}}
     return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5, **options)
 
 
