@@ -656,3 +656,18 @@ def test_a_record_held_by_another_writer_is_ar_207_soon(make_hl7):
         thread.join(20)
     assert ack.code == "AR" and ack.errors[0][3].startswith("207^"), ack.raw
     assert setup.send(adt("A31", ins, zfa="ZFA|ACTIF||||||||IO||NA|")).code == "AA"
+
+
+def test_local_segments_after_the_structure_are_ignored_with_a_warning(setup):
+    """HL7's receiver rule: an unexpected local (Z) segment at the end is no reason to refuse
+    (a warning says it was not read); a Z segment the front reads (ZFA) out of its place is."""
+    ins = nir()
+    setup.send(adt("A28", ins))
+    message, document_id = oru_for(ins)
+    ack = setup.send(join([*segments(message), "ZZZ|1|local"]))
+    assert ack.code == "AA" and [(e[2], e[4]) for e in ack.errors] == [("ZZZ^" + str(
+        len(segments(message)) + 1), "W")], ack.raw
+    assert setup.document(document_id) is not None
+    late = join([*segments(adt("A28", nir())), "OBX|1|ST|X||y", "ZFA|ACTIF||||||||IO||NA|"])
+    ack = setup.send(late)
+    assert ack.code == "AE" and ack.errors[0][2].startswith("ZFA^"), ack.raw

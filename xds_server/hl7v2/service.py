@@ -98,9 +98,9 @@ class Hl7Service:
             sender = self.senders.authorise(header, peer.host, peer.certificate_subject)
             bound = f"sender_bound_by={sender.binding}"
             message = parse(data)
-            check_structure(message.names(), header.message_type.upper(),
-                            header.trigger_event.upper())
-            warnings = check_fields(message, header.message_type.upper())
+            warnings = check_structure(message.names(), header.message_type.upper(),
+                                       header.trigger_event.upper())
+            warnings += check_fields(message, header.message_type.upper())
             answer: list[bytes] = []
 
             def within_for(outcome: FeedOutcome | DocumentsOutcome):

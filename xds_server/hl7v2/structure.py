@@ -100,6 +100,8 @@ MDM_T02 = (_s("MSH", 1), _s("SFT", 0, ANY), _s("EVN", 1), _s("PID", 1), _s("PV1"
            _s("TXA", 1), _s("CON", 0, ANY),
            Group("OBSERVATION", (_s("OBX", 1), _s("NTE", 0, ANY), _s("PRT", 0, ANY)), 1, ANY))
 
+# the Z segments this front reads (identity.py): never "ignored" out of their place
+READ_Z = frozenset({"ZFA"})
 # MSH-9.1^MSH-9.2 → its structure (the ADT events not named use ADT_A01)
 STRUCTURES = {"ADT^A40": ("ADT_A39", ADT_A39), "ADT^A47": ("ADT_A30", ADT_A30),
               "ORU^R01": ("ORU_R01", ORU_R01), "MDM^T02": ("MDM_T02", MDM_T02),
@@ -137,9 +139,11 @@ def _walk(items: tuple[Seg | Group, ...], names: list[str], index: int) -> int:
     return index
 
 
-def check_structure(names: list[str], kind: str, event: str) -> None:
+def check_structure(names: list[str], kind: str, event: str) -> list[Problem]:
     """Refused (AE 100, AR 100 for a second MSH) when the segments do not follow the
-    structure of the message type; nothing when they do."""
+    structure of the message type; the warnings otherwise: Z segments the structure has no
+    room for, after its last segment, are ignored with a warning (HL7's rule for a receiver:
+    local segments it does not expect are not a reason to refuse)."""
     for number, name in enumerate(names[1:], 2):
         if name == "MSH":
             raise Refused(Problem(ack.SEGMENT_SEQUENCE_ERROR, f"MSH^{number}",
@@ -159,6 +163,12 @@ def check_structure(names: list[str], kind: str, event: str) -> None:
     twice = next((n for i, n in enumerate(names) if n.startswith("Z") and n in names[:i]), "")
     if twice and end == len(names):
         end = len(names) - names[::-1].index(twice) - 1
+    elif end < len(names) and all(n.startswith("Z") and n not in names[:end]
+                                  and n not in READ_Z for n in names[end:]):
+        return [Problem(ack.SEGMENT_SEQUENCE_ERROR, f"{names[end]}^{end + 1}",
+                        f"{structure}: segment {end + 1} ({names[end]}) and what follows "
+                        "are local segments this server does not read: ignored",
+                        ack.WARNING)]
     if end < len(names):
         name = names[end]
         repeated = name in names[:end]
@@ -167,3 +177,4 @@ def check_structure(names: list[str], kind: str, event: str) -> None:
                               f"{'one ' + name + ' too many' if repeated else 'out of place'}"
                               f" (a {kind}^{event} has its segments in the order of "
                               f"{structure})"))
+    return []
