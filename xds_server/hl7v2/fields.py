@@ -75,8 +75,8 @@ def check_fields(message: Message, kind: str) -> list[Problem]:
     """The warnings of the message; Refused (AE) at its first error."""
     problems: list[Problem] = []
     for number, segment in enumerate(message.all, 1):
-        line = message.escape.join(segment.fields)   # any separator: only characters count
-        if _CONTROL.search(line):
+        # isprintable() first: C speed over a 300 KB Base64 OBX-5, where the regex takes ms
+        if any(not value.isprintable() and _CONTROL.search(value) for value in segment.fields):
             problems.append(Problem(ack.DATA_TYPE_ERROR, f"{segment.name}^{number}",
                                     f"segment {number} ({segment.name}) holds a control "
                                     "character (a NUL byte or another C0 control)"))
