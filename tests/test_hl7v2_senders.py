@@ -124,6 +124,9 @@ def test_a_network_bound_sender_from_elsewhere_is_rejected(setup):
     ack = setup.send(adt("A28", nir(), sender="FAR^AWAY"),
                      Peer(address="10.9.1.2:5000", host="10.9.1.2"))
     assert ack.code == "AA"
+    ack = setup.send(adt("A28", nir(), sender="FAR^AWAY"),        # a listener on '::'
+                     Peer(address="[::ffff:10.9.1.2]:5000", host="::ffff:10.9.1.2"))
+    assert ack.code == "AA"
 
 
 def test_a_listed_sender_cannot_act_for_another_organisation(setup):

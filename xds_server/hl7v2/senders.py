@@ -142,10 +142,13 @@ def _refused(location: str, text: str) -> Refused:
 
 def _within(host: str, networks) -> bool:
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
-    return any(address in network for network in networks)
+    # a listener on '::' sees IPv4 senders as ::ffff:a.b.c.d
+    mapped = getattr(address, "ipv4_mapped", None)
+    return any(address in network or (mapped is not None and mapped in network)
+               for network in networks)
 
 
 def _sender(entry: object, where: str) -> Sender:
