@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--submissions", type=int, default=1500)
     parser.add_argument("--schema", default="bench_mhd")
+    parser.add_argument("--seed", type=int, default=0, help="another seed asks other patients "
+                        "(runs one after the other on one kept registry each see cold ones)")
     parser.add_argument("--url", default="", help="a registry loaded by bench/datagen.py and "
                         "kept (read only: the submissions are not measured)")
     args = parser.parse_args()
@@ -142,7 +144,7 @@ def main() -> None:
         process, base, _ = start_server(data_dir, env, args.workers)
         try:
             registry = base + "/xds/registry"
-            rng = random.Random(11)       # 2,000 patients, the same on both sides
+            rng = random.Random(11 + args.seed)  # 2,000 patients, the same on both sides
             asked = [rng.randrange(patients) for _ in range(2000)]
             finds = find_requests_for(registry, asked)
             searches = search_requests(base, asked)
@@ -153,7 +155,7 @@ def main() -> None:
             print(f"  FindDocuments (ITI-18) {summary(find)}", flush=True)
             print(f"  ITI-67                 {summary(search)}", flush=True)
             warm = set(asked)
-            fresh = [n for n in random.Random(23).sample(range(patients),
+            fresh = [n for n in random.Random(23 + args.seed).sample(range(patients),
                                                          min(patients, len(warm) + 4000))
                      if n not in warm][:4000]
             half = len(fresh) // 2
