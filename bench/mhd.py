@@ -14,11 +14,14 @@ The profile is ihe on both sides (no CDA validation: the ratio measures the fron
 being the same). Security off (XDS_SECURITY=none) on both.
 
     .venv/bin/python bench/mhd.py [--database postgresql|sqlite] [--size 100000]
-    .venv/bin/python bench/mhd.py --url postgresql+psycopg:///xds_bench_1m   # kept, read only
+    createdb -T xds_bench_1m xds_mhd_1m && \
+        .venv/bin/python bench/mhd.py --url postgresql+psycopg:///xds_mhd_1m; dropdb xds_mhd_1m
 
 With --url (a registry loaded by bench/datagen.py and kept, e.g. the 10^6 entries of
-xds_bench_1m), the searches are measured against it and nothing is written there: the
-submissions (ITI-65 / ITI-41) are left out (measure them with --size).
+xds_bench_1m), only the searches are measured, and no document is added to it: the
+submissions (ITI-65 / ITI-41) are left out (measure them with --size). The server still
+upgrades the schema of what it serves and audits the searches: point it at a copy of a shared
+registry, as above. The cold patients are asked in alternated rounds too.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="another seed asks other patients "
                         "(runs one after the other on one kept registry each see cold ones)")
     parser.add_argument("--url", default="", help="a registry loaded by bench/datagen.py and "
-                        "kept (read only: the submissions are not measured)")
+                        "kept (searches only: no submission is measured nor added)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-mhd-") as tmp:
