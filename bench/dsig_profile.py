@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import pstats
 import statistics
@@ -34,8 +35,11 @@ from xds_server.config import load_settings  # noqa: E402
 from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
 from xds_server.consumer.transport import encode_request  # noqa: E402
 from xds_server.records.actor import Records  # noqa: E402
+from xds_server.registry import register as register_module  # noqa: E402
+from xds_server.store import repository_store  # noqa: E402
 from xds_server.store.database import make_engine  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
+from xds_server.transactions import iti41  # noqa: E402
 
 KINDS = ("unsigned", "signed, not verified", "signed")
 
@@ -64,6 +68,82 @@ def request(index: int, tmp: Path, seal) -> tuple[bytes, str]:
     return b"".join(encoded.chunks), encoded.content_type
 
 
+class Phases:
+    """Thread CPU and wall time spent in named phases of a request, per kind (the timed pass:
+    no profiler, so these are the real costs). Phases nest: an indented one is part of the
+    one above it."""
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.spent: dict[tuple[str, str], list[float]] = {}
+        self.order: list[str] = []
+        self._wrapped: set[tuple[int, str]] = set()
+        self._collecting = 0.0
+        gc.callbacks.append(self._collection)
+
+    def _collection(self, phase: str, info: dict) -> None:
+        """The garbage collector's pauses, a phase of their own (they land in whichever phase
+        allocated last; their cost grows with the process's heap)."""
+        if phase == "start":
+            self._collecting = time.perf_counter()
+            return
+        spent = self.spent.setdefault((self.kind, "garbage collections (any phase)"),
+                                      [0.0, 0.0])
+        pause = time.perf_counter() - self._collecting
+        spent[0] += pause
+        spent[1] += pause
+
+    def wrap(self, owner: object, attribute: str, label: str) -> None:
+        """Time `owner.attribute` (once: modules and shared objects are seen by every app)."""
+        if label not in self.order:
+            self.order.append(label)
+        if (id(owner), attribute) in self._wrapped:
+            return
+        self._wrapped.add((id(owner), attribute))
+        inner = getattr(owner, attribute)
+
+        def timed(*args, **kwargs):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent = self.spent.setdefault((self.kind, label), [0.0, 0.0])
+                spent[0] += time.thread_time() - started_cpu
+                spent[1] += time.perf_counter() - started
+
+        setattr(owner, attribute, timed)
+
+    def instrument(self, app: XdsApplication) -> None:
+        """The phases of an ITI-41, on this application's objects (and the modules they call)."""
+        repository, writer = app.repository, app.registry.writer
+        self.wrap(iti41, "decode_submission", "metadata decoded (ebRIM -> model)")
+        if repository.content_check is not None:
+            self.wrap(repository, "content_check", "CDA checks (schema, CI-SIS rules)")
+        if repository.submission_check is not None:
+            check = repository.submission_check
+            self.wrap(repository, "submission_check", "signature verified, audit queued")
+            self.wrap(check.verifier, "verify", "  the signed set's verification")
+            self.wrap(check.cda, "check_bytes", "  the CDA's own signature looked for")
+            self.wrap(check, "audit", "  the verification's audit record queued")
+        self.wrap(app.document_store, "stage_all", "documents staged (written, fsynced)")
+        self.wrap(app.registry, "register", "registration (one transaction, commit)")
+        self.wrap(writer.profile, "check", "  metadata profile (ihe + cisis rules)")
+        self.wrap(writer, "_check_against_registry", "  checks against the registry")
+        self.wrap(writer.stored_form, "registered", "  registered forms (ebRIM, packed)")
+        self.wrap(register_module.store, "register", "  registry rows")
+        self.wrap(repository_store, "add_documents", "  repository rows")
+        self.wrap(app.document_store, "commit", "documents made visible (rename)")
+        self.order.append("garbage collections (any phase)")
+
+    def report(self, count: int) -> None:
+        print(f"\nphases (ms a request, thread CPU / wall; {count} requests each):")
+        print(f"  {'':<44}" + "".join(f"{kind:>24}" for kind in KINDS))
+        for label in dict.fromkeys(self.order):
+            cells = [self.spent.get((kind, label), [0.0, 0.0]) for kind in KINDS]
+            print(f"  {label:<44}" + "".join(
+                f"{cpu / count * 1000:>14.2f} /{wall / count * 1000:>7.2f}" for cpu, wall in cells))
+
+
 def send(app: XdsApplication, body: bytes, content_type: str) -> None:
     answer = call_wsgi(app, "POST", "/xds/repository", body, content_type)
     if answer.status != 200 or b"ResponseStatusType:Failure" in answer.body:
@@ -86,6 +166,9 @@ def main() -> None:
                          for n in range(args.count + 20)] for kind in KINDS[:2]}
         bodies["signed"] = bodies["signed, not verified"]      # the same requests
         print("request bytes: " + ", ".join(f"{k} {len(bodies[k][0][0])}" for k in KINDS))
+        phases = Phases()
+        for app in apps.values():
+            phases.instrument(app)
         for n in range(20):                         # warm-up: caches, connections
             for kind in KINDS:
                 send(apps[kind], *bodies[kind][n])
@@ -96,6 +179,7 @@ def main() -> None:
         for n in range(20, args.count + 20):        # alternated, one by one
             profiled = n >= 20 + half               # the first half timed, the second profiled
             for kind in KINDS:
+                phases.kind = "" if profiled else kind
                 started, started_cpu = time.perf_counter(), time.process_time()
                 if profiled:
                     profiles[kind].enable()
@@ -117,6 +201,7 @@ def main() -> None:
         print(f"  {what}: unsigned/signed {median['unsigned'] / median['signed']:.2f} (the "
               f"throughput ratio if {what} bounds it); unsigned/signed-not-verified "
               f"{median['unsigned'] / median['signed, not verified']:.2f}")
+    phases.report(half)
     if args.dump is not None:
         for kind in KINDS:
             profiles[kind].dump_stats(args.dump / f"dsig-{kind}.prof")
