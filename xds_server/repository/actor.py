@@ -3,7 +3,9 @@
 Order of a provide, so that a registered document is always retrievable and no bytes are
 visible without registration, whatever moment the process dies at:
 
-1. each document is staged (written, fsynced) under the repository's staging directory;
+1. each document is staged (written, fsynced) under the repository's staging directory (a
+   signed set's signature is verified meanwhile, in a thread: the worker would otherwise wait
+   for the disk; a refused signature discards what was staged, as a refused registration does);
 2. the registry registers the metadata; in-process, the repository's rows commit in the same
    database transaction; with a remote registry the rows are written 'pending' first and marked
    committed after the registry's Success;
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,9 +122,12 @@ class Repository:
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids. `within` runs in the registration's transaction when the
         registry is in-process (the HL7 v2 front logs its message there), after it otherwise."""
-        entries = self._match(submission, documents, principal)
-        existing = set() if self.registry.checks_resubmissions \
-            else self._check_existing(entries)
+        entries, verdict = self._match(submission, documents, principal)
+        existing: set[str] = set()
+        if not self.registry.checks_resubmissions:      # a remote registry: asked first
+            _refuse(verdict)
+            verdict = None
+            existing = self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
             new = [(entry, attachment) for entry, attachment in entries
@@ -128,6 +135,7 @@ class Repository:
             if new:
                 staged = list(zip([entry for entry, _ in new], self.documents.stage_all(
                     [(e.unique_id, a, e.mime_type) for e, a in new]), strict=True))
+            _refuse(verdict)
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, document) for entry, document in staged],
@@ -141,27 +149,41 @@ class Repository:
         return warnings
 
     def _match(self, submission: Submission, documents: dict[str, Attachment],
-               principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
-        """Pair entries with documents; compute size and hash; refuse what does not fit
-        (the submission check, the signed set's, sees every pair and reports beside the
-        content checks)."""
-        errors: list[RegistryError] = []
+               principal: Principal
+               ) -> tuple[list[tuple[DocumentEntry, Attachment]], Future | None]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit.
+        The submission check (the signed set's) sees every pair and reports beside the
+        content checks; it runs in a thread from when the pairs are complete: (the pairs,
+        its pending errors) when the content checks found nothing."""
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
         entries = {entry.entry_uuid: entry for entry in submission.documents}
         pairs = []
+        found: list[list[RegistryError]] = []     # each entry's, reported in entry order
         for entry_uuid, entry in entries.items():
             name = submission.source_name(entry_uuid)
             if entry_uuid not in by_uuid:
-                errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                found.append([error(ErrorCode.MISSING_DOCUMENT,
                                     f"DocumentEntry {name} has no Document element with "
-                                    f"id='{name}' in the request", "Document"))
+                                    f"id='{name}' in the request", "Document")])
                 continue
             attachment = by_uuid[entry_uuid][1]
-            errors += self._complete(entry, name, attachment)
-            if self.content_check is not None and attachment.size <= self.max_document_bytes:
-                errors += self.content_check(entry, name, attachment)
-            pairs.append((entry, attachment))
+            found.append(self._complete(entry, name, attachment))
+            pairs.append((entry, attachment, found[-1]))
+        verdict = self._start_submission_check(
+            submission, [(e, a) for e, a, _ in pairs], principal,
+            len(pairs) == len(entries) == len(by_uuid))
+        try:
+            for entry, attachment, its_errors in pairs:
+                if self.content_check is not None and \
+                        attachment.size <= self.max_document_bytes:
+                    its_errors += self.content_check(
+                        entry, submission.source_name(entry.entry_uuid), attachment)
+        except BaseException:
+            if verdict is not None:
+                verdict.cancel()
+            raise
+        errors = [e for its_errors in found for e in its_errors]
         for entry_uuid, (doc_id, _) in by_uuid.items():
             if entry_uuid not in entries:
                 errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
@@ -169,12 +191,21 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
-        if self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid):
-            errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
-                                            principal)
         if errors:
-            raise RegistryFailure(errors)
-        return pairs
+            raise RegistryFailure(errors + (verdict.result() if verdict is not None else []))
+        return [(entry, attachment) for entry, attachment, _ in pairs], verdict
+
+    def _start_submission_check(self, submission: Submission,
+                                pairs: list[tuple[DocumentEntry, Attachment]],
+                                principal: Principal, complete: bool) -> Future | None:
+        """The signed set's verification (~2 ms of CPU), started in a thread: it runs while
+        this thread checks the CDA documents and waits for the disk to stage them (measured,
+        bench/dsig_profile.py). It reads the submission once every entry is completed (size,
+        hash, repository); nothing writes the submission before its result is taken."""
+        if self.submission_check is None or not complete:
+            return None
+        return _check_threads().submit(self.submission_check, submission,
+                                       {e.entry_uuid: a for e, a in pairs}, principal)
 
     def _complete(self, entry: DocumentEntry, name: str,
                   attachment: Attachment) -> list[RegistryError]:
@@ -353,6 +384,24 @@ class Repository:
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)
         return settled
+
+
+_CHECK_THREADS: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _check_threads() -> ThreadPoolExecutor:
+    """The submission checks' threads, made in the process that uses them (after a fork)."""
+    global _CHECK_THREADS
+    if _CHECK_THREADS is None or _CHECK_THREADS[0] != os.getpid():
+        _CHECK_THREADS = (os.getpid(), ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="submission-check"))
+    return _CHECK_THREADS[1]
+
+
+def _refuse(verdict: Future | None) -> None:
+    """The submission check's errors, once it finished, as the refusal of the submission."""
+    if verdict is not None and (errors := verdict.result()):
+        raise RegistryFailure(errors)
 
 
 def _not_held(request: DocumentRequest) -> RegistryError:
