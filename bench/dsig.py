@@ -13,6 +13,7 @@ and registered, its HasMember and `signs` associations). And the verification al
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -134,7 +135,8 @@ def main() -> None:
         print(f"  {kind + ':':<22}{result.rate:5.0f} submissions/s, p50 "
               f"{result.percentile(0.5):5.1f} ms (errors {result.errors})")
     print(f"  ratio signed/unsigned {ratio:.2f} (rounds: "
-          f"{', '.join(f'{r:.2f}' for r in per_round)}; goal >= 0.8: "
+          f"{', '.join(f'{r:.2f}' for r in per_round)}, median "
+          f"{statistics.median(per_round):.2f}; goal >= 0.8: "
           f"{'met' if ratio >= 0.8 else 'NOT MET'})")
     unverified = results["signed, not verified"]
     print(f"  of which the verification: signed/signed-not-verified "
