@@ -122,7 +122,9 @@ class Repository:
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids. `within` runs in the registration's transaction when the
         registry is in-process (the HL7 v2 front logs its message there), after it otherwise."""
-        entries, verdict = self._match(submission, documents, principal)
+        entries, check = self._match(submission, documents, principal)
+        verdict = self._start_submission_check(submission, entries, principal) \
+            if check else None
         existing: set[str] = set()
         if not self.registry.checks_resubmissions:      # a remote registry: asked first
             _refuse(verdict)
@@ -149,41 +151,27 @@ class Repository:
         return warnings
 
     def _match(self, submission: Submission, documents: dict[str, Attachment],
-               principal: Principal
-               ) -> tuple[list[tuple[DocumentEntry, Attachment]], Future | None]:
-        """Pair entries with documents; compute size and hash; refuse what does not fit.
-        The submission check (the signed set's) sees every pair and reports beside the
-        content checks; it runs in a thread from when the pairs are complete: (the pairs,
-        its pending errors) when the content checks found nothing."""
+               principal: Principal) -> tuple[list[tuple[DocumentEntry, Attachment]], bool]:
+        """Pair entries with documents; compute size and hash; refuse what does not fit
+        (the submission check, the signed set's, sees every pair and reports beside the
+        content checks). (the pairs, whether the submission check is still to run)"""
+        errors: list[RegistryError] = []
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
         entries = {entry.entry_uuid: entry for entry in submission.documents}
         pairs = []
-        found: list[list[RegistryError]] = []     # each entry's, reported in entry order
         for entry_uuid, entry in entries.items():
             name = submission.source_name(entry_uuid)
             if entry_uuid not in by_uuid:
-                found.append([error(ErrorCode.MISSING_DOCUMENT,
+                errors.append(error(ErrorCode.MISSING_DOCUMENT,
                                     f"DocumentEntry {name} has no Document element with "
-                                    f"id='{name}' in the request", "Document")])
+                                    f"id='{name}' in the request", "Document"))
                 continue
             attachment = by_uuid[entry_uuid][1]
-            found.append(self._complete(entry, name, attachment))
-            pairs.append((entry, attachment, found[-1]))
-        verdict = self._start_submission_check(
-            submission, [(e, a) for e, a, _ in pairs], principal,
-            len(pairs) == len(entries) == len(by_uuid))
-        try:
-            for entry, attachment, its_errors in pairs:
-                if self.content_check is not None and \
-                        attachment.size <= self.max_document_bytes:
-                    its_errors += self.content_check(
-                        entry, submission.source_name(entry.entry_uuid), attachment)
-        except BaseException:
-            if verdict is not None:
-                verdict.cancel()
-            raise
-        errors = [e for its_errors in found for e in its_errors]
+            errors += self._complete(entry, name, attachment)
+            if self.content_check is not None and attachment.size <= self.max_document_bytes:
+                errors += self.content_check(entry, name, attachment)
+            pairs.append((entry, attachment))
         for entry_uuid, (doc_id, _) in by_uuid.items():
             if entry_uuid not in entries:
                 errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
@@ -191,19 +179,22 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
+        check = self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid)
         if errors:
-            raise RegistryFailure(errors + (verdict.result() if verdict is not None else []))
-        return [(entry, attachment) for entry, attachment, _ in pairs], verdict
+            if check:
+                errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
+                                                principal)
+            raise RegistryFailure(errors)
+        return pairs, check
 
     def _start_submission_check(self, submission: Submission,
                                 pairs: list[tuple[DocumentEntry, Attachment]],
-                                principal: Principal, complete: bool) -> Future | None:
-        """The signed set's verification (~2 ms of CPU), started in a thread: it runs while
-        this thread checks the CDA documents and waits for the disk to stage them (measured,
-        bench/dsig_profile.py). It reads the submission once every entry is completed (size,
-        hash, repository); nothing writes the submission before its result is taken."""
-        if self.submission_check is None or not complete:
-            return None
+                                principal: Principal) -> Future:
+        """The signed set's verification (~2 ms of CPU), in a thread while this one waits for
+        the disk to stage the documents (bench/dsig_profile.py). It reads the submission once
+        every entry is completed (size, hash, repository); nothing writes the submission
+        before its result is taken."""
+        assert self.submission_check is not None
         return _check_threads().submit(self.submission_check, submission,
                                        {e.entry_uuid: a for e, a in pairs}, principal)
 
