@@ -3,9 +3,7 @@
 Order of a provide, so that a registered document is always retrievable and no bytes are
 visible without registration, whatever moment the process dies at:
 
-1. each document is staged (written, fsynced) under the repository's staging directory (a
-   signed set's signature is verified meanwhile, in a thread: the worker would otherwise wait
-   for the disk; a refused signature discards what was staged, as a refused registration does);
+1. each document is staged (written, fsynced) under the repository's staging directory;
 2. the registry registers the metadata; in-process, the repository's rows commit in the same
    database transaction; with a remote registry the rows are written 'pending' first and marked
    committed after the registry's Success;
@@ -28,8 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -155,14 +151,9 @@ class Repository:
         signed already; the audit says so. A SOAP source signs its own sets."""
         if on_behalf_of_source and self.source_signer is not None and not _signed(submission):
             within = self._sign(submission, documents, principal, within)
-        entries, check = self._match(submission, documents, principal)
-        verdict = self._start_submission_check(submission, entries, principal) \
-            if check else None
-        existing: set[str] = set()
-        if not self.registry.checks_resubmissions:      # a remote registry: asked first
-            _refuse(verdict)
-            verdict = None
-            existing = self._check_existing(entries)
+        entries = self._match(submission, documents, principal)
+        existing = set() if self.registry.checks_resubmissions \
+            else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
             new = [(entry, attachment) for entry, attachment in entries
@@ -170,7 +161,6 @@ class Repository:
             if new:
                 staged = list(zip([entry for entry, _ in new], self.documents.stage_all(
                     [(e.unique_id, a, e.mime_type) for e, a in new]), strict=True))
-            _refuse(verdict)
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, document) for entry, document in staged],
@@ -184,10 +174,10 @@ class Repository:
         return warnings
 
     def _match(self, submission: Submission, documents: dict[str, Attachment],
-               principal: Principal) -> tuple[list[tuple[DocumentEntry, Attachment]], bool]:
+               principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
         """Pair entries with documents; compute size and hash; refuse what does not fit
         (the submission check, the signed set's, sees every pair and reports beside the
-        content checks). (the pairs, whether the submission check is still to run)"""
+        content checks)."""
         errors: list[RegistryError] = []
         by_uuid = {submission.symbolic_ids.get(doc_id, doc_id): (doc_id, attachment)
                    for doc_id, attachment in documents.items()}
@@ -212,24 +202,12 @@ class Repository:
                                     "(ExtrinsicObject) with that id", "Document/@id"))
         if not submission.documents and not documents and submission.submission_set is None:
             errors.append(error(REPO_META, "the request holds no metadata", ""))
-        check = self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid)
+        if self.submission_check is not None and len(pairs) == len(entries) == len(by_uuid):
+            errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
+                                            principal)
         if errors:
-            if check:
-                errors += self.submission_check(submission, {e.entry_uuid: a for e, a in pairs},
-                                                principal)
             raise RegistryFailure(errors)
-        return pairs, check
-
-    def _start_submission_check(self, submission: Submission,
-                                pairs: list[tuple[DocumentEntry, Attachment]],
-                                principal: Principal) -> Future:
-        """The signed set's verification (~2 ms of CPU), in a thread while this one waits for
-        the disk to stage the documents (bench/dsig_profile.py). It reads the submission once
-        every entry is completed (size, hash, repository); nothing writes the submission
-        before its result is taken."""
-        assert self.submission_check is not None
-        return _check_threads().submit(self.submission_check, submission,
-                                       {e.entry_uuid: a for e, a in pairs}, principal)
+        return pairs
 
     def _complete(self, entry: DocumentEntry, name: str,
                   attachment: Attachment) -> list[RegistryError]:
@@ -408,24 +386,6 @@ class Repository:
         if any(settled.values()):
             log.warning("repository recovery: %s", settled)
         return settled
-
-
-_CHECK_THREADS: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _check_threads() -> ThreadPoolExecutor:
-    """The submission checks' threads, made in the process that uses them (after a fork)."""
-    global _CHECK_THREADS
-    if _CHECK_THREADS is None or _CHECK_THREADS[0] != os.getpid():
-        _CHECK_THREADS = (os.getpid(), ThreadPoolExecutor(
-            max_workers=4, thread_name_prefix="submission-check"))
-    return _CHECK_THREADS[1]
-
-
-def _refuse(verdict: Future | None) -> None:
-    """The submission check's errors, once it finished, as the refusal of the submission."""
-    if verdict is not None and (errors := verdict.result()):
-        raise RegistryFailure(errors)
 
 
 def _not_held(request: DocumentRequest) -> RegistryError:
