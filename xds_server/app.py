@@ -44,6 +44,7 @@ from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
+from .repository.storage_room import StorageRoom
 from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
@@ -183,7 +184,8 @@ class XdsApplication:
                                      settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
-                                     submission_check=signed)
+                                     submission_check=signed,
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
             writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
@@ -298,7 +300,8 @@ class Hl7Application:
         link = registry_link(settings, self.registry, self.database)
         self.repository = Repository(self.database, documents, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
-                                     link if settings.registry_url else self.registry)
+                                     link if settings.registry_url else self.registry,
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         kit = settings.kit_dir if settings.kit_dir.is_dir() else None
         self.service = Hl7Service(
             PatientFeed(IdentityFeed(self.database, stored_form.with_patient),

@@ -73,6 +73,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
                                "and --keyfile")
     _check_port_free(host, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_room(settings)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
     _recover_repository(settings)
@@ -92,6 +93,18 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
             from .cli_hl7 import stop_listener_processes
 
             stop_listener_processes(listeners)
+
+
+def _check_room(settings: Settings) -> None:
+    """A data directory without room is said at start: on a full disk the database cannot
+    migrate and the metrics' memory maps die of SIGBUS (tmpfs), before any log line."""
+    import shutil
+
+    free = shutil.disk_usage(settings.data_dir).free
+    if free < settings.min_free_bytes:
+        raise Unusable(f"the data directory {settings.data_dir} has {free} bytes free, less "
+                       f"than XDS_MIN_FREE_BYTES ({settings.min_free_bytes}): free space there "
+                       "(or lower the setting) before starting")
 
 
 def _check_trust(settings: Settings) -> None:

@@ -254,6 +254,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "(default: the system's)"),
     SettingSpec("log_format", _parse_choice("text", "json"), "text",
                 "'text' (key=value lines) or 'json' (one JSON object per line)"),
+    SettingSpec("min_free_bytes", int, 64 * MIB,
+                "free bytes the data directory's filesystem keeps: below it `serve` refuses to "
+                "start and submissions are refused (XDSRepositoryError, storage full) while "
+                "reads go on"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -329,6 +333,7 @@ class Settings:
     atna_keyfile: str
     atna_ca_certs: str
     log_format: str
+    min_free_bytes: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
