@@ -44,11 +44,12 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                ([], {"XDS_CONFIG": "/nonexistent/xds.toml"}, 2, "does not exist")],
     "db upgrade": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "the database cannot be used")],
     "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier")],
-    "patient close": [(["1^^^&1.2.3&ISO"], {}, 1, "no open record for 1^^^&1.2.3&ISO"),
+    "patient close": [(["1^^^&1.2.3&ISO"], {}, 2, "no installation in"),
                       (["garbage"], {}, 2, "is not a CX identifier")],
-    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 1, "no empty record for patient 1^^^&1.2.3&ISO"),
+    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 2, "no installation in"),
                        (["1^^^&1.2.3"], {}, 2, "is not a CX identifier")],
-    "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL")],
+    "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL"),
+                     ([], {}, 2, "no installation in")],
     "submit": [([str(SAMPLE), "--patient", INS, "--repository", "notaurl"], {}, 2,
                 "'notaurl' is not an http(s) URL"),
                ([str(SAMPLE), "--patient", "garbage"], {}, 2, "'garbage' is not a patient id"),
@@ -222,3 +223,25 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert out.splitlines() == ["sent a", "sent b", "sent c"]
         assert ("submitting" in err and "/3" in err) if terminal else err == ""
+
+
+def test_patient_commands_open_no_database_of_their_own(tmp_path):
+    """A read, or a command run from the wrong directory, made an empty database there and
+    answered from it (issue 18, M6): only `patient add` on a data directory named creates one,
+    and says so; on an installation, close and forget answer from its records."""
+    nowhere = tmp_path / "nonexistent" / "deep"
+    for args in (["patient", "list", "--data-dir", str(nowhere)],
+                 ["patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(nowhere)],
+                 ["patient", "add", INS]):                # from a directory holding no var/
+        done = _run(*args, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        _one_error_line(done.stderr, "no installation in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    site = tmp_path / "site"
+    created = _run("patient", "add", INS, "--data-dir", str(site), cwd=tmp_path)
+    assert created.returncode == 0 and "a new installation in" in created.stderr
+    listed = _run("patient", "list", "--data-dir", str(site), cwd=tmp_path)
+    assert listed.returncode == 0 and INS.split("^")[0] in listed.stdout
+    closed = _run("patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(site), cwd=tmp_path)
+    assert closed.returncode == 1
+    _one_error_line(closed.stderr, "no open record for 1^^^&1.2.3&ISO")
