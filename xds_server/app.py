@@ -6,7 +6,6 @@ FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
-from .ops.syslog import TlsOptions, format_message, sender_for
+from .ops.syslog import TlsOptions, format_message, host_name, sender_for
 from .records.actor import Records
 from .records.identity import IdentityFeed
 from .records.message_log import MessageLog
@@ -138,7 +137,7 @@ def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | N
         return None
     sender = sender_for(settings.atna_url, TlsOptions(
         settings.atna_certfile, settings.atna_keyfile, settings.atna_ca_certs))
-    hostname = socket.getfqdn()
+    hostname = host_name()
 
     def render(event: AuditEvent) -> bytes:
         return format_message(dicom_audit_message(event, settings.home_community_id),
