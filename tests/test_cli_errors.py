@@ -87,7 +87,10 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                 "no data directory /nonexistent/var")],
     "restore": [([str(ROOT / "docs")], {}, 2, "is not a complete backup"),
                 (["/nonexistent/backup"], {}, 2, "does not exist")],
-    "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read")],
+    "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read"),
+                 # a readable file that is not a CDA is an invalid document (cli.md: 1)
+                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "not-cda"),
+                 (["/dev/null"], {}, 1, "the file is empty")],
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
     "audit show": [(["--patient", INS, "--since", "yesterday"], {}, 2,
@@ -245,3 +248,63 @@ def test_patient_commands_open_no_database_of_their_own(tmp_path):
     closed = _run("patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(site), cwd=tmp_path)
     assert closed.returncode == 1
     _one_error_line(closed.stderr, "no open record for 1^^^&1.2.3&ISO")
+
+
+# Each class of unusable environment the outsider tried (issue 18, m1), given to every command
+# with arguments that are otherwise fine: whatever the command, it ends with a line saying what
+# to fix, never the last-resort "internal error".
+BAD_ENVIRONMENTS: dict[str, dict[str, str]] = {
+    "database URL garbage": {"XDS_DATABASE_URL": "garbage"},
+    "database URL of another kind": {"XDS_DATABASE_URL": "mysql://x/y"},
+    "database URL of a driver not installed": {"XDS_DATABASE_URL": "postgresql+psycopg2://x/y"},
+    "registry URL not a URL": {"XDS_REGISTRY_URL": "notaurl"},
+    "server URL unclosed IPv6": {"XDS_SERVER_URL": "http://[::1"},
+    "server URL bad port": {"XDS_SERVER_URL": "http://127.0.0.1:http/"},
+    "a limit of 0": {"XDS_MAX_DOCUMENT_BYTES": "0", "XDS_HEAD_TIMEOUT": "0"},
+    "repository id not an OID": {"XDS_REPOSITORY_UNIQUE_ID": "notanoid"},
+    "data dir is a file": {"XDS_DATA_DIR": "/etc/hostname"},
+    "data dir not writable": {"XDS_DATA_DIR": "/proc/xds-server"},
+}
+RUNS_UNTIL_STOPPED = {"serve", "mllp"}          # given only environments refused at load
+
+
+def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
+    return {
+        "mllp": ["--port", str(free_port())],
+        "hl7 send": [str(SAMPLE), "--to", DOWN.split("//")[-1]],
+        "serve": ["--port", str(free_port())],
+        "config": [], "db upgrade": [], "patient add": [INS], "patient close": [INS],
+        "patient forget": [INS], "patient list": [],
+        "submit": [str(SAMPLE), "--patient", INS], "query": ["--patient", INS],
+        "retrieve": ["1.2.3", "--out", str(tmp_path / "x.xml")],
+        **{f"update {name}": ["1.2.3"] for name in ("mask", "unmask", "archive", "unarchive",
+                                                    "delete", "version")},
+        "remove": ["1.2.3"], "backup": ["--out", str(tmp_path / "backup")],
+        "restore": [str(ROOT / "docs")], "validate": [str(SAMPLE)],
+        "kit install": ["--from", str(ROOT / "tests")], "audit show": ["--patient", INS],
+        "audit export": ["--out", str(tmp_path / "audit.xml")],
+        "conformance run": ["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN],
+    }
+
+
+REFUSED_AT_LOAD = [name for name in BAD_ENVIRONMENTS if not name.startswith("data dir")]
+
+
+@pytest.mark.parametrize("environment", list(BAD_ENVIRONMENTS))
+def test_no_unusable_environment_reaches_the_internal_error_line(environment, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("XDS_")]:
+        monkeypatch.delenv(name)
+    arguments = _fine_arguments(tmp_path)
+    assert sorted(arguments) == sorted(_leaves(main))       # every command
+    env = {"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_SERVER_URL": DOWN, "XDS_PROFILE": "ihe",
+           **BAD_ENVIRONMENTS[environment]}
+    for command, args in arguments.items():
+        if command in RUNS_UNTIL_STOPPED and environment not in REFUSED_AT_LOAD:
+            continue
+        result = CliRunner().invoke(main, [*command.split(), *args], env=env)
+        assert "internal error" not in result.output, (command, result.output)
+        assert "Traceback" not in result.output, (command, result.output)
+        if environment in REFUSED_AT_LOAD and command not in ("validate", "hl7 send"):
+            assert result.exit_code == 2, (command, result.output)

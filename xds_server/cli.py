@@ -110,11 +110,18 @@ def _check_room(settings: Settings) -> None:
 def _check_trust(settings: Settings) -> None:
     """The authorities the application will need (ConfigError), loaded once here: imported
     without the application, which would import prometheus_client too early."""
+    from .config import ConfigError
     from .dsig.check import signature_checks
     from .security.authentication import verifier_for
 
-    verifier_for(settings)
-    signature_checks(settings)
+    problems = []          # both said at once: the cisis profile needs the two
+    for check in (verifier_for, signature_checks):
+        try:
+            check(settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -70,7 +70,10 @@ PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
 
 def check_url(url: str, option: str) -> str:
     """An http(s) URL with a host, else a usage error naming the option."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)          # ValueError: an unclosed [IPv6 address
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r} is not a URL ({exc})", param_hint=option) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http(s) URL, e.g. "
                                  f"{DEFAULT_SERVER}{PATHS.get(option.strip('-'), '')}",
