@@ -70,8 +70,10 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "retrieve": [(["1.2.3", "--out", "/nonexistent/x"], {}, 2,
                   "the directory /nonexistent does not exist"),
                  (["1.2.3", "--out", "/"], {}, 2, "is a directory"),
-                 (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach")],
+                 (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach"),
+                 (["not an oid", "--out", "x.xml"], {}, 2, "is not a document uniqueId")],
     "update mask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
+                    (["bad id"], {}, 2, "'bad id' is not a document uniqueId"),
                     (["1.2.3", "--code", "SECRET"], {}, 2, "'SECRET' is not one of")],
     "update unmask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
     "update archive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
@@ -80,7 +82,8 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "update version": [(["1.2.3", "--confidentiality", "N"], {}, 2,
                         "'N' is not code^^codingScheme")],
     "remove": [(["1.2.3", "--metadata-only", "--documents-only"], {}, 2, "exclude each other"),
-               (["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+               (["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
+               (["1.2.3", "bad"], {}, 2, "'bad' is not a document uniqueId")],
     "backup": [(["--out", str(ROOT)], {"XDS_DATA_DIR": str(ROOT / "schemas")}, 2,
                 "is not empty: give a new or empty directory"),
                (["--out", "b"], {"XDS_DATA_DIR": "/nonexistent/var"}, 2,
@@ -308,3 +311,27 @@ def test_no_unusable_environment_reaches_the_internal_error_line(environment, tm
         assert "Traceback" not in result.output, (command, result.output)
         if environment in REFUSED_AT_LOAD and command not in ("validate", "hl7 send"):
             assert result.exit_code == 2, (command, result.output)
+
+
+def test_a_retrieved_document_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A file that cannot be written is named, and nothing is left under its name: not a
+    truncated document on a full disk (issue 18, m2)."""
+    import errno
+
+    from xds_server.cli_consumer import write_whole
+    from xds_server.cli_errors import Unusable
+
+    with pytest.raises(Unusable, match="cannot write /proc/version"):
+        write_whole(Path("/proc/version"), b"document")
+    target = tmp_path / "document.xml"
+
+    def disk_full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(Unusable, match=f"cannot write {target}: No space left on device"):
+        write_whole(target, b"document" * 1000)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    write_whole(target, b"document")
+    assert target.read_bytes() == b"document" and list(tmp_path.iterdir()) == [target]

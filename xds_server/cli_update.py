@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from .cli_client import Connection, client_options
-from .cli_consumer import check_patient, code_option, registry_problems, report_registry_reply
+from .cli_consumer import (
+    check_patient,
+    check_unique_ids,
+    code_option,
+    registry_problems,
+    report_registry_reply,
+)
 from .cli_errors import Refused
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
@@ -72,7 +78,7 @@ def update() -> None:
 
 def _status_command(name: str, text: str) -> click.Command:
     @update.command(name, help=f"{text} (UpdateAvailabilityStatus).")
-    @click.argument("unique_id")
+    @click.argument("unique_id", callback=check_unique_ids)
     @_ENTRY
     @_PATIENT
     @client_options
@@ -98,7 +104,7 @@ _status_command("delete", "Mark a document Deleted (the DMP's deletion; the byte
 
 def _visibility_command(name: str, text: str, adding: bool) -> None:
     @update.command(name, help=f"{text} (a new metadata version).")
-    @click.argument("unique_id")
+    @click.argument("unique_id", callback=check_unique_ids)
     @click.option("--code", type=click.Choice(VISIBILITIES), default="MASQUE_PS",
                   show_default=True, help="the DMP visibility code")
     @_ENTRY
@@ -121,7 +127,7 @@ _visibility_command("unmask", "Show a masked document again", adding=False)
 
 
 @update.command("version")
-@click.argument("unique_id")
+@click.argument("unique_id", callback=check_unique_ids)
 @click.option("--title", help="the new title")
 @click.option("--comments", help="the new comments")
 @click.option("--confidentiality", callback=code_option,
@@ -143,7 +149,8 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
 
 
 @click.command()
-@click.argument("unique_ids", metavar="UNIQUE_ID...", nargs=-1, required=True)
+@click.argument("unique_ids", metavar="UNIQUE_ID...", nargs=-1, required=True,
+                callback=check_unique_ids)
 @click.option("--metadata-only", is_flag=True,
               help="remove the registry entries only (ITI-62), leave the bytes")
 @click.option("--documents-only", is_flag=True,
