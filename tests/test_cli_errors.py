@@ -335,3 +335,36 @@ def test_a_retrieved_document_is_written_whole_or_not_at_all(tmp_path, monkeypat
     monkeypatch.undo()
     write_whole(target, b"document")
     assert target.read_bytes() == b"document" and list(tmp_path.iterdir()) == [target]
+
+
+def test_an_interrupted_submit_says_what_was_done_and_exits_130(tmp_path):
+    """Ctrl-C during a bulk submit: the count so far and the document left in doubt, exit 130
+    as shells report SIGINT (issue 18, m3: 'Aborted!', exit 1, no count)."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as silent:          # accepts, never answers: the send hangs
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xds_server.cli", "submit", str(ROOT / "cda_samples"),
+             "--patient", INS, "--server", url], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=child, cwd=tmp_path)
+        deadline = time.monotonic() + 30
+        connection = None
+        while connection is None and time.monotonic() < deadline:
+            silent.settimeout(1)
+            try:
+                connection, _ = silent.accept()
+            except TimeoutError:
+                assert process.poll() is None, process.communicate()
+        assert connection is not None
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        connection.close()
+    assert process.returncode == 130, (out, err)
+    assert "0 submitted, 0 refused, interrupted at" in out
+    assert "Traceback" not in err and "interrupted" in err

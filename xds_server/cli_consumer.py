@@ -163,6 +163,10 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
             except TransportError:          # the server went away: what was done, then why
                 click.echo(f"{sent} submitted, {refused} refused, stopped at {path}")
                 raise
+            except KeyboardInterrupt:       # what was done, and the one left in doubt
+                click.echo(f"{sent} submitted, {refused} refused, interrupted at {path} (it "
+                           "may have been registered: `query` tells)")
+                raise
             bar.advance()
     click.echo(f"{sent} submitted, {refused} refused")
     if refused:
