@@ -60,7 +60,8 @@ class Provider:
                                         "Bundle.type", "invalid")])
         submission, documents, located = _submission(entries, self.max_document_bytes)
         try:
-            self.repository.provide(submission, documents, principal, [])
+            self.repository.provide(submission, documents, principal, [],
+                                    on_behalf_of_source=True)
         except RegistryFailure as failure:
             raise from_registry(failure.errors) from None
         return {"resourceType": "Bundle", "type": "transaction-response",
