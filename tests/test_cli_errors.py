@@ -65,8 +65,11 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                "'Foo' is not an availability status"),
               (["--patient", "123"], {}, 2, "'123' is not a patient id"),
               (["--patient", INS], {"XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}"),
-              (["--patient", INS], {"XDS_REGISTRY_URL": "ftp://x"}, 2,
-               "XDS_REGISTRY_URL: 'ftp://x' is not an http(s) URL")],
+              (["--patient", INS], {"XDS_CLIENT_REGISTRY_URL": "ftp://x"}, 2,
+               "XDS_CLIENT_REGISTRY_URL: 'ftp://x' is not an http(s) URL"),
+              # serve's remote registry is not the client's: XDS_SERVER_URL's is asked
+              (["--patient", INS], {"XDS_REGISTRY_URL": "http://127.0.0.1:1/x",
+                                    "XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}")],
     "retrieve": [(["1.2.3", "--out", "/nonexistent/x"], {}, 2,
                   "the directory /nonexistent does not exist"),
                  (["1.2.3", "--out", "/"], {}, 2, "is a directory"),

@@ -218,8 +218,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "urn:oid: home community id; default: kept in DATA_DIR/identity.json like the "
                 "repository's"),
     SettingSpec("registry_url", _parse_http_url, "",
-                "remote ITI-42 registry endpoint; empty means the in-process registry; the "
-                "client commands (query, retrieve, update, remove) send to it too"),
+                "serve: the remote ITI-42 registry this server's repository registers with; "
+                "empty means the in-process registry (the client commands do not read it: "
+                "client_registry_url)"),
+    SettingSpec("client_registry_url", _parse_http_url, "",
+                "client commands (query, retrieve, update, remove): the registry endpoint; "
+                "empty: server_url's"),
     SettingSpec("repository_url", _parse_http_url, "",
                 "client commands (submit, retrieve, remove): the repository endpoint; empty: "
                 "server_url's"),
@@ -355,6 +359,7 @@ class Settings:
     repository_unique_id: str
     home_community_id: str
     registry_url: str
+    client_registry_url: str
     repository_url: str
     server_url: str
     max_request_bytes: int
