@@ -63,6 +63,18 @@ def test_a_directory_is_submitted_one_line_a_document(platform):
     assert "refused:" in again.stderr and "0 submitted, 1 refused" in again.stdout
 
 
+def test_a_file_that_is_no_document_or_no_cda_is_said_so(platform, tmp_path):
+    """Nothing is sent for an empty file; a refused file that is not a CDA is named as such,
+    its metadata being the command's guesses (issue 18, m4)."""
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    refused = _cli(platform, "submit", str(empty), "--patient", INS)
+    assert refused.returncode == 2 and "is empty: nothing to submit" in refused.stderr
+    script = _cli(platform, "submit", str(SAMPLES / "build.py"), "--patient", INS)
+    assert script.returncode == 1, script.stderr
+    assert "build.py: not a CDA" in script.stderr
+
+
 def test_query_shows_status_confidentiality_and_visibility(platform):
     rows = _listing(platform, "Approved", "Deprecated")
     assert rows[LAB]["status"] == "Deprecated" and rows[LAB_RPLC]["status"] == "Approved"

@@ -104,6 +104,12 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
             files += found
         else:
             files.append(path)
+    for path in files:          # what cannot be a document is said before anything is sent
+        if not path.is_file():
+            raise click.BadParameter(f"{path} is not a regular file (a device, a pipe…): "
+                                     "nothing to submit", param_hint="FILES")
+        if path.stat().st_size == 0:
+            raise click.BadParameter(f"{path} is empty: nothing to submit", param_hint="FILES")
     return files, bulk
 
 
@@ -205,7 +211,16 @@ class _Sender:
         sign_submission_set(submission, documents, *self.signing)
         payload, binaries = provide_request(submission, documents)
         reply = self.repository.call(PROVIDE, payload, binaries=binaries, mtom=not self.inline)
-        warnings = report_registry_reply(reply)
+        try:
+            warnings = report_registry_reply(reply)
+        except Refused as exc:
+            plain = [str(paths[d.entry_uuid]) for d in submission.documents
+                     if d.entry_uuid in paths and d.mime_type != "text/xml"]
+            if plain:           # the metadata the server refused were this command's guesses
+                raise Refused(f"{exc.message} ({', '.join(plain)}: not a CDA, so its metadata "
+                              "are this command's defaults (mime type from the file name): "
+                              "send a CDA, or give --class, --type, --title…)") from None
+            raise
         return [*((f"warning: {w}", True) for w in warnings),
                 *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
                    + (f"  {paths[d.entry_uuid]}" if d.entry_uuid in paths else ""), False)
