@@ -210,8 +210,8 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
                            f"{_database_file(settings) or 'data directory'}): give its "
                            "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
                            "upgrade --data-dir DIR` (or by starting `serve` there)")
-        click.echo(f"a new installation in {settings.data_dir.resolve()}", err=True)
         _upgrade_database(settings)         # the schema and the installation's identity
+        click.echo(f"a new installation in {settings.data_dir.resolve()}", err=True)
     else:
         _migrate(settings)                  # a release upgrade: the schema only
     database = Database.from_url(settings.database_url)

@@ -482,11 +482,16 @@ def keep_identity(settings: Settings) -> None:
 def write_identity(data_dir: Path, identity: dict[str, str]) -> None:
     path = data_dir / IDENTITY_FILE
     temporary = path.with_suffix(".tmp")
-    with open(temporary, "w") as handle:
-        json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as handle:
+            json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:      # said of the data directory, not of a temporary file's name
+        raise ConfigError(f"the data directory {data_dir} cannot hold this installation "
+                          f"({exc.strerror or exc}): give a directory this user may write "
+                          "(--data-dir, XDS_DATA_DIR)") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
