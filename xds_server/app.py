@@ -6,7 +6,6 @@ FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
-from .ops.syslog import TlsOptions, format_message, sender_for
+from .ops.syslog import TlsOptions, format_message, host_name, sender_for
 from .records.actor import Records
 from .records.identity import IdentityFeed
 from .records.message_log import MessageLog
@@ -46,6 +45,7 @@ from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
+from .repository.storage_room import StorageRoom
 from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
@@ -139,7 +139,7 @@ def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | N
         return None
     sender = sender_for(settings.atna_url, TlsOptions(
         settings.atna_certfile, settings.atna_keyfile, settings.atna_ca_certs))
-    hostname = socket.getfqdn()
+    hostname = host_name()
 
     def render(event: AuditEvent) -> bytes:
         return format_message(dicom_audit_message(event, settings.home_community_id),
@@ -186,7 +186,8 @@ class XdsApplication:
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
                                      submission_check=signed,
-                                     source_signer=source_signer(settings))
+                                     source_signer=source_signer(settings),
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
             writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
@@ -316,7 +317,8 @@ class Hl7Application:
         self.repository = Repository(self.database, documents, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
-                                     submission_check=signed, source_signer=signer)
+                                     submission_check=signed, source_signer=signer,
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         kit = settings.kit_dir if settings.kit_dir.is_dir() else None
         self.service = Hl7Service(
             PatientFeed(IdentityFeed(self.database, stored_form.with_patient),

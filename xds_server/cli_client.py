@@ -25,7 +25,8 @@ OPTIONS = (
                       "repository are URL/xds/registry and URL/xds/repository (default "
                       "XDS_SERVER_URL, else http://127.0.0.1:8080)"),
     click.option("--registry", "registry_url", metavar="URL",
-                 help="registry endpoint (default XDS_REGISTRY_URL, else the --server's)"),
+                 help="registry endpoint (default XDS_CLIENT_REGISTRY_URL, else the "
+                      "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
     click.option("--cacert", type=_FILE,
@@ -70,7 +71,10 @@ PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
 
 def check_url(url: str, option: str) -> str:
     """An http(s) URL with a host, else a usage error naming the option."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)          # ValueError: an unclosed [IPv6 address
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r} is not a URL ({exc})", param_hint=option) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http(s) URL, e.g. "
                                  f"{DEFAULT_SERVER}{PATHS.get(option.strip('-'), '')}",
@@ -101,17 +105,19 @@ class Connection:
 
     def endpoint(self, kind: str) -> str:
         """The registry's or the repository's URL: its own option, then --server, then the
-        settings (XDS_REGISTRY_URL / XDS_REPOSITORY_URL, then XDS_SERVER_URL), then the local
-        test platform's."""
+        settings (XDS_CLIENT_REGISTRY_URL / XDS_REPOSITORY_URL, then XDS_SERVER_URL), then the
+        local test platform's. Not XDS_REGISTRY_URL: that is serve's remote registry, and a
+        client that read it sent its queries wherever a server's settings pointed."""
         explicit = self.registry_url if kind == "registry" else self.repository_url
         if explicit:
             return check_url(explicit, f"--{kind}")
         if self.server_url:
             return check_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
         settings = _client_settings()
-        configured = getattr(settings, f"{kind}_url")
+        name = "client_registry_url" if kind == "registry" else "repository_url"
+        configured = getattr(settings, name)
         if configured:
-            return check_url(configured, f"XDS_{kind.upper()}_URL")
+            return check_url(configured, f"XDS_{name.upper()}")
         server = settings.server_url or DEFAULT_SERVER
         return check_url(server, "XDS_SERVER_URL").rstrip("/") + PATHS[kind]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -35,15 +36,56 @@ class NotRegistered(LookupError):
     pass
 
 
-def registered_document(registry: SoapClient, unique_id: str) -> DocumentEntry:
-    """The latest version of the document `unique_id`, whatever its status."""
+def registered_entries(registry: SoapClient, unique_id: str) -> list[DocumentEntry]:
+    """The latest version of each document registered under `unique_id`, whatever its status:
+    one, or several when a source submitted the same document again (IHE accepts a copy with
+    the same uniqueId and hash as a new entry)."""
     reply = registry.call(STORED_QUERY, adhoc_query(
         GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [unique_id]}))
-    entries = document_entries(reply.payload)
-    if not entries:
+    latest: dict[str, DocumentEntry] = {}
+    for entry in document_entries(reply.payload):
+        logical = entry.logical_id or entry.entry_uuid
+        if logical not in latest or int(entry.version or "1") > \
+                int(latest[logical].version or "1"):
+            latest[logical] = entry
+    if not latest:
         raise NotRegistered(f"the registry knows no document with uniqueId {unique_id} (or "
                             "not one you may see)")
-    return max(entries, key=lambda e: int(e.version or "1"))
+    return sorted(latest.values(), key=lambda e: e.entry_uuid)
+
+
+def is_approved(entry: DocumentEntry) -> bool:
+    """The status a new metadata version starts from."""
+    return entry.status == v.APPROVED
+
+
+class Ambiguous(LookupError):
+    """Several registered entries of one uniqueId fit a change: the caller must name one."""
+
+
+def entry_for(entries: list[DocumentEntry], fits: Callable[[DocumentEntry], bool],
+              entry_uuid: str | None = None) -> DocumentEntry:
+    """The entry a change applies to: the one named by `entry_uuid`, else the only one that
+    `fits` (the status the change starts from), else the only one. Several that fit →
+    Ambiguous naming them (acting on a copy picked at random changed the wrong one)."""
+    if entry_uuid is not None:
+        named = [e for e in entries if entry_uuid in (e.entry_uuid, e.logical_id)]
+        if not named:
+            raise NotRegistered(f"no entry {entry_uuid} under uniqueId "
+                                f"{entries[0].unique_id}; its entries: "
+                                f"{', '.join(_described(e) for e in entries)}")
+        return named[0]
+    fitting = [e for e in entries if fits(e)]
+    if len(fitting) > 1:
+        raise Ambiguous(f"uniqueId {entries[0].unique_id} names {len(fitting)} registered "
+                        f"entries this applies to (the document was submitted more than "
+                        f"once): {', '.join(_described(e) for e in fitting)}; name one with "
+                        "--entry")
+    return fitting[0] if fitting else entries[0]
+
+
+def _described(entry: DocumentEntry) -> str:
+    return f"{entry.entry_uuid} ({entry.status.rsplit(':', 1)[-1]})"
 
 
 def _submission_set(entry: DocumentEntry) -> SubmissionSet:

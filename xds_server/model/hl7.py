@@ -27,6 +27,15 @@ def _oid_form(value: str) -> bool:
     return bool(OID.fullmatch(value))
 
 
+DOCUMENT_UNIQUE_ID = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))+(\^[A-Za-z0-9._-]{1,16})?")
+
+
+def is_document_unique_id(value: str) -> bool:
+    """A DocumentEntry.uniqueId: an OID, optionally ^extension, at most 128 characters (ITI TF-3
+    Table 4.2.3.2-1)."""
+    return bool(DOCUMENT_UNIQUE_ID.fullmatch(value)) and len(value) <= 128
+
+
 def is_uuid_urn(value: str) -> bool:
     return bool(UUID_URN.fullmatch(value))
 

@@ -9,6 +9,7 @@ it (ebxml/stored.py), kept opaque; and no database: the store's functions, on un
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -20,7 +21,13 @@ from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
-from ..store.database import Database, StoreConflict, StoreUnavailable, UnitOfWork
+from ..store.database import (
+    Database,
+    StoreConflict,
+    StoreFull,
+    StoreUnavailable,
+    UnitOfWork,
+)
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable, removable
 from .register import RegistryWriter
@@ -30,6 +37,9 @@ from .stored_queries import QueryAnswer, StoredQueries
 from .update import MetadataUpdater
 
 BUSY = "the registry database is unavailable; retry later"
+STORAGE_FULL = "the registry's storage is full: nothing was registered; retry once the " \
+    "operator has freed space"
+log = logging.getLogger("xds_server.registry")
 
 
 class Registry:
@@ -131,6 +141,11 @@ class Registry:
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
                                          "an entryUUID of this submission was registered by a "
                                          "concurrent submission", "entryUUID")]) from None
+        except StoreFull as exc:
+            # not a moment's unavailability: the operator must free space (monitoring.md)
+            log.error("registry storage full: %s: writes are refused until space is freed",
+                      exc)
+            raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, STORAGE_FULL, "")]) from None
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 

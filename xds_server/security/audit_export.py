@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,12 @@ from lxml import etree
 from ..model.audit import AuditEvent
 
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+# what the request-id object is: not one of RFC 3881's or DICOM's (CID 404) object id types,
+# so a code of this server's own (DICOM requires a ParticipantObjectIDTypeCode on every object)
+REQUEST_ID_TYPE = ("request-id", "xds-server", "request id (X-Request-Id, in the server log)")
+# the AdhocQueryRequest rebuilt for ParticipantObjectQuery (ebRS 3.0)
+QUERY_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+RIM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 SOURCE_ROLE = ("110153", "Source Role ID")
 DESTINATION_ROLE = ("110152", "Destination Role ID")
 
@@ -173,21 +180,43 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
     if "query" in wanted and details.get("query"):
         query = _object(message, details["query"], "2", "24",
                         ("ITI-18", "IHE Transactions", "Registry Stored Query"), dicom)
+        # ITI TF-2a 3.18.5.1.2: the AdhocQueryRequest, base64 (rebuilt from the query's slots)
+        etree.SubElement(query, "ParticipantObjectQuery").text = base64.b64encode(
+            _query_request(details)).decode()
         etree.SubElement(query, "ParticipantObjectDetail", type="QueryEncoding",
                          value="VVRGLTg=")         # base64 of UTF-8
     if "documents" in wanted:
         for document in record.documents.split():
             _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
     # the request id, to find the request in the server's log (DICOM: any other object)
-    request = etree.SubElement(message, "ParticipantObjectIdentification",
-                               ParticipantObjectID=record.request_id,
-                               ParticipantObjectTypeCode="4", ParticipantObjectTypeCodeRole="13")
+    request = _object(message, record.request_id, "4", "13", REQUEST_ID_TYPE, dicom)
     if details.get("control_id"):
         # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
         # patient (ParticipantObjectDetail type MSH-10, base64)
         etree.SubElement(patient if patient is not None else request,
                          "ParticipantObjectDetail", type="MSH-10",
                          value=base64.b64encode(details["control_id"].encode()).decode())
+
+
+def _query_request(details: dict[str, str]) -> bytes:
+    """The AdhocQueryRequest of an ITI-18 (a record made before its slots were kept: the query
+    id and return type only)."""
+    request = etree.Element(f"{{{QUERY_NS}}}AdhocQueryRequest",
+                            nsmap={"query": QUERY_NS, "rim": RIM_NS})
+    etree.SubElement(request, f"{{{QUERY_NS}}}ResponseOption",
+                     returnType=details.get("return_type") or "LeafClass",
+                     returnComposedObjects="true")
+    adhoc = etree.SubElement(request, f"{{{RIM_NS}}}AdhocQuery", id=details["query"])
+    try:
+        slots = json.loads(details.get("slots") or "{}")
+    except ValueError:
+        slots = {}
+    for name, values in slots.items():
+        slot = etree.SubElement(adhoc, f"{{{RIM_NS}}}Slot", name=name)
+        listed = etree.SubElement(slot, f"{{{RIM_NS}}}ValueList")
+        for value in values:
+            etree.SubElement(listed, f"{{{RIM_NS}}}Value").text = value
+    return etree.tostring(request, encoding="UTF-8")
 
 
 def export(records: Iterable[AuditEvent], source_id: str, fmt: str = "rfc3881") -> bytes:

@@ -169,6 +169,25 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or gave up (down, restarting, out of connections)."""
 
 
+class StoreFull(StoreUnavailable):
+    """The database's disk is full (SQLITE_FULL, PostgreSQL disk_full): not a moment's
+    unavailability but the operator's to fix, so it is told apart (an ERROR, not 'busy')."""
+
+
+# SQLite's SQLITE_FULL primary code; PostgreSQL's disk_full SQLSTATE
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    if getattr(original, "sqlite_errorcode", None) is not None:
+        return original.sqlite_errorcode & 0xFF == _SQLITE_FULL
+    if getattr(original, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    return "database or disk is full" in str(original)
+
+
 class StoreConflict(Exception):
     """A write collided with another one (a key written concurrently)."""
 
@@ -196,6 +215,8 @@ def _translated() -> Iterator[None]:
     except IntegrityError as exc:
         raise StoreConflict(str(exc.orig)) from exc
     except (OperationalError, psycopg.OperationalError) as exc:
+        if _disk_full(exc):
+            raise StoreFull(str(exc)) from exc
         raise StoreUnavailable(str(exc)) from exc
 
 
