@@ -21,7 +21,6 @@ answer a broader search than the one asked.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -36,7 +35,8 @@ from ..model.stored_queries import (
     GetRelatedDocuments,
     StoredQuery,
 )
-from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, dtm, scheme_oid
+from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
+from .dates import DateError, search_bounds
 from .outcome import FhirError, bad_request
 from .vocabulary import LIST_STATUS_BACK, RELATES_TO
 
@@ -136,43 +136,12 @@ def _codes(values: list[str], name: str) -> tuple[CodeValue, ...]:
 
 
 def _bounds(values: list[str], name: str) -> dict[int, str]:
-    """{0: from (inclusive), 1: to (exclusive)} as DTM keys, from FHIR date prefixes."""
-    out: dict[int, str] = {}
-    for value in values:
-        prefix, text = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
-        try:
-            low = dtm(text, name)
-        except Invalid as exc:
-            raise bad_request(str(exc), name) from None
-        high = _after(low)
-        if prefix in ("ge", "eq"):
-            out[0] = low
-        if prefix == "gt":
-            out[0] = high
-        if prefix in ("lt",):
-            out[1] = low
-        if prefix in ("le", "eq"):
-            out[1] = high
-        if prefix not in ("ge", "gt", "le", "lt", "eq"):
-            raise bad_request(f"date prefix '{prefix}' is not served (eq, ge, gt, le, lt)",
-                              name)
-    return out
-
-
-def _after(low: str) -> str:
-    """The first DTM after the whole span `low` names (2025 → 2026, 20250131 → 20250201)."""
-    size = len(low)
-    full = low.ljust(14, "0")
-    moment = dt.datetime.strptime(full[:8] if size <= 8 else full, "%Y%m%d" if size <= 8
-                                  else "%Y%m%d%H%M%S") if size > 6 else None
-    if size == 4:
-        return f"{int(low) + 1:04d}"
-    if size == 6:
-        year, month = int(low[:4]), int(low[4:6])
-        return f"{year + month // 12:04d}{month % 12 + 1:02d}"
-    step = {8: dt.timedelta(days=1), 10: dt.timedelta(hours=1), 12: dt.timedelta(minutes=1)}
-    assert moment is not None
-    return (moment + step.get(size, dt.timedelta(seconds=1))).strftime("%Y%m%d%H%M%S")[:size]
+    """{0: From (inclusive), 1: To (exclusive)} as 14-digit keys (fhir/dates.py)."""
+    try:
+        low, high = search_bounds(values)
+    except DateError as exc:
+        raise bad_request(f"{name}: {exc}", name) from None
+    return {side: bound for side, bound in ((0, low), (1, high)) if bound is not None}
 
 
 def _paging(params: dict[str, list[str]]) -> tuple[int, int]:
