@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 from ..model.errors import RegistryFailure
 from ..security.principal import SYSTEM, Principal
@@ -38,6 +39,8 @@ from .http import (
 from .outcome import FhirError, from_registry, issue
 from .provide import Provider
 from .reading import Reader
+from .search import MAX_QUERY_BYTES
+from .texts import check_text
 from .updates import Updater
 
 log = logging.getLogger("xds_server.fhir")
@@ -115,6 +118,8 @@ class FhirFront:
         method, parts = request.method, request.parts
         rid = request.request_id
         kind = parts[0] if parts else ""
+        for part in parts:
+            check_text(unquote(part), "url")
         try:
             if method == "GET" and parts == ["metadata"]:
                 request.transaction = "metadata"
@@ -144,9 +149,9 @@ class FhirFront:
                   rest: list[str]) -> Iterable[bytes]:
         method, rid = request.method, request.request_id
         search = "ITI-67" if kind == "DocumentReference" else "ITI-66"
-        if rest == ["_search"] and method == "POST":
+        if rest == ["_search"] and method == "POST":    # MHD: a search may be a POST
             request.query_string = _form(request, self.max_request_bytes)
-            rest = []
+            method, rest = "GET", []
         if method == "GET" and not rest:
             principal = self._caller(request, search)
             found = self.reader.find_documents(request, principal) \
@@ -158,7 +163,7 @@ class FhirFront:
                                self.reader.read(request, principal, kind, rest[0]), rid)
         if method == "PATCH" and kind == "DocumentReference":
             principal = self._caller(request, "ITI-57")
-            patch = request.body(self.max_request_bytes, PATCH_TYPES)
+            patch = request.body(self.max_request_bytes, PATCH_TYPES, "patch")
             updated = self.updater.patch(request, principal, rest[0] if rest else None, patch)
             return json_answer(start_response, 200, updated, rid)
         raise FhirError(405, [issue(f"{method} on {kind} is not served (see /fhir/metadata)",
@@ -176,7 +181,8 @@ def _form(request: FhirRequest, limit: int) -> str:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise FhirError(400, [issue("Content-Length is not a number", "", "invalid")]) from None
-    if length > min(limit, 8192):
-        raise FhirError(414, [issue("the search is over 8192 bytes", "", "too-costly")])
+    if length > min(limit, MAX_QUERY_BYTES):       # a body: 413 (414 is for the URI)
+        raise FhirError(413, [issue(f"the search is over {MAX_QUERY_BYTES} bytes", "",
+                                    "too-costly")])
     body = environ["wsgi.input"].read(length).decode("latin-1")
     return "&".join(filter(None, (request.query_string, body)))

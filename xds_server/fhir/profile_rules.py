@@ -81,6 +81,7 @@ def structure(model: Any, body: Any, root: str = "Bundle") -> Any:
             issues.append(issue(problem.get("msg", "invalid"), path, "structure",
                                 "XDSRegistryMetadataError"))
         raise FhirError(422, issues) from None
-    except (ValueError, TypeError) as exc:
-        raise FhirError(422, [issue(f"the resource cannot be read: {exc}", root,
+    except (ValueError, TypeError, LookupError, AttributeError) as exc:
+        # the models' own slips on odd input (a resourceType of no R4B type is a KeyError)
+        raise FhirError(422, [issue(f"the resource cannot be read: {str(exc)[:200]}", root,
                                     "structure")]) from None
