@@ -103,3 +103,31 @@ def test_acting_author_of_each_kind_of_caller():
     patient = Principal("2770", "patient", patient_id="2770^^^&1.2.250.1.213.1.4.8&ISO^NH")
     assert acting_author(patient).person == "2770^^^^^^^^&1.2.250.1.213.1.4.8&ISO^D^^^NH"
     assert acting_author(SYSTEM) is None
+
+
+def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
+    """The SOAP side's client (`xds-server update`) keeps the same rule, and signs a
+    PATIENT role in its own system (TRE_A00), not as a profession (finding 29)."""
+    from xds_server.cli_client import Connection
+    from xds_server.consumer.changes import next_version, status_change
+    from xds_server.consumer.vihf import claims_principal
+
+    from .registry_data import document
+
+    patient = "2770^^^&1.2.250.1.213.1.4.8&ISO^NH"
+    connection = Connection(None, None, None, None, None, None, None, "key.pem", "cert.pem",
+                            "2770", "PATIENT", "", "normal")
+    claims = connection.vihf_claims(patient)
+    assert claims.role_system == "1.2.250.1.213.1.1.4.6"
+    principal = claims_principal(claims)
+    assert principal.role == "patient"
+    author = acting_author(principal)
+    entry = document(patient, "urn:uuid:00000000-0000-4000-8000-000000000001")
+    entry.status = v.CISIS_ARCHIVED
+    for submission in (status_change(entry, "delete", author),
+                       next_version(entry, add_visibility="MASQUE_PS", author=author)):
+        assert submission.submission_set.authors == [author]
+        assert submission.submission_set.authors[0].person.startswith("2770^")
+    professional = Connection(None, None, None, None, None, None, None, "k", "c", "8101",
+                              "10", "", "normal").vihf_claims(patient)
+    assert claims_principal(professional).role == "professional"

@@ -26,6 +26,16 @@ def _current(connection: Connection, unique_id: str, patient: str | None):
         raise Refused(str(exc)) from None
 
 
+def _caller(connection: Connection, patient: str | None):
+    """The author of the update's submission set: whoever signs this command's VIHF (the
+    same rule as over FHIR: security/acting_author.py)."""
+    from .consumer.vihf import claims_principal
+    from .security.acting_author import acting_author
+
+    claims = connection.vihf_claims(patient)
+    return None if claims is None else acting_author(claims_principal(claims))
+
+
 def _send_update(registry, build) -> None:
     """Build the ITI-57 (ValueError: refused before sending) and send it."""
     from .consumer.changes import UPDATE, update_request
@@ -52,7 +62,8 @@ def _status_command(name: str, text: str) -> click.Command:
         from .consumer.changes import STATUS_CHANGES, status_change
 
         registry, entry = _current(connection, unique_id, patient)
-        _send_update(registry, lambda: status_change(entry, name))
+        author = _caller(connection, patient)
+        _send_update(registry, lambda: status_change(entry, name, author))
         click.echo(f"{name}d: {unique_id} is now "
                    f"{STATUS_CHANGES[name][1].rsplit(':', 1)[-1]}")
 
@@ -77,8 +88,10 @@ def _visibility_command(name: str, text: str, adding: bool) -> None:
         from .consumer.changes import next_version
 
         registry, entry = _current(connection, unique_id, patient)
+        author = _caller(connection, patient)
         _send_update(registry, lambda: next_version(
-            entry, **{"add_visibility" if adding else "remove_visibility": code}))
+            entry, **{"add_visibility" if adding else "remove_visibility": code},
+            author=author))
         click.echo(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
                    f"{'with' if adding else 'without'} {code}")
 
@@ -103,8 +116,10 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
     from .consumer.changes import next_version
 
     registry, entry = _current(connection, unique_id, patient)
+    author = _caller(connection, patient)
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
-                                                confidentiality=confidentiality))
+                                                confidentiality=confidentiality,
+                                                author=author))
     click.echo(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
 
 
