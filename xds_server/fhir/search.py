@@ -38,6 +38,7 @@ from ..model.stored_queries import (
 from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
 from .dates import DateError, search_bounds
 from .outcome import FhirError, bad_request
+from .paging import parse_cursor
 from .texts import check_text
 from .vocabulary import LIST_STATUS_BACK, RELATES_TO
 
@@ -57,7 +58,7 @@ DATE_PARAMS = {"creation": ("creation_time_from", "creation_time_to"),
                "period": ("service_stop_time_from", "service_start_time_to")}
 DOCUMENT_STATUS = {"current": (v.APPROVED, v.CISIS_ARCHIVED), "superseded": (v.DEPRECATED,),
                    "entered-in-error": (v.CISIS_DELETED,)}
-PAGING = ("_count", "_offset", "_format")
+PAGING = ("_count", "_offset", "_cursor", "_format")
 DOCUMENT_PARAMS = frozenset({"patient", "patient.identifier", "status", "isArchived",
                              "identifier", "_id", "relatesto", "author.identifier",
                              "author.family", "author.given", *CODE_PARAMS, *AND_CODE_PARAMS,
@@ -77,6 +78,7 @@ class Search:
     patient_id: str = ""
     statuses: tuple[str, ...] = ()
     related_to: str | None = None
+    cursor: tuple[str, ...] = ()
     params: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -184,6 +186,7 @@ def document_search(query_string: str) -> Search:
     patient = patient_of(params)
     statuses = _document_statuses(params)
     count, offset = _paging(params)
+    cursor = parse_cursor(_one(params, "_cursor"))
     by_id = [name for name in ("identifier", "_id", "relatesto") if name in params]
     if len(by_id) > 1:
         raise bad_request(f"give one of {', '.join(by_id)}", by_id[0])
@@ -205,7 +208,7 @@ def document_search(query_string: str) -> Search:
     authors = _author_pattern(params)
     if authors:
         fields["author_persons"] = authors
-    return Search([FindDocuments(**fields)], count, offset)
+    return Search([FindDocuments(**fields)], count, offset, cursor=cursor)
 
 
 def _author_pattern(params: dict[str, list[str]]) -> tuple[str, ...]:
