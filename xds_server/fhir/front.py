@@ -64,11 +64,20 @@ class FhirFront:
                  ) -> Iterable[bytes]:
         started = time.perf_counter()
         request = new_request(environ)
+        sent: dict[str, int] = {}
+
+        def recording(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            sent["status"] = int(status.split()[0])     # what is logged and counted: the
+            return start_response(status, headers, *rest)  # status sent (a 416, a 200 whole)
+
+        if request.method == "HEAD":    # GET's answer; the server sends its head only
+            request.method = "GET"      # (serving/writing.py), with GET's Content-Length
         try:
-            answer = self._route(request, start_response)
-            outcome, status = "success", request.extra.get("status", 200)
+            answer = self._route(request, recording)
+            status = sent.get("status", 200)
+            outcome = "success" if status < 400 else "failure"
         except FhirError as error:
-            answer = error_answer(start_response, error, request.request_id)
+            answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", error.status
             log.log(logging.WARNING if status < 500 else logging.ERROR,
                     "request_id=%s endpoint=%s transaction=%s status=%d issues=%s",
@@ -82,7 +91,7 @@ class FhirFront:
             error = FhirError(500, [issue(f"internal error; quote request id "
                                           f"{request.request_id} to the operator", "",
                                           "exception")])
-            answer = error_answer(start_response, error, request.request_id)
+            answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
         caller = request.extra.get("caller", "-")
@@ -135,15 +144,11 @@ class FhirFront:
             if method == "GET" and kind == "Binary" and len(parts) == 2:
                 principal = self._caller(request, "ITI-68")
                 content, mime_type = self.reader.retrieve(principal, parts[1])
-                status = 206 if request.environ.get("HTTP_RANGE") else 200
-                request.extra["status"] = status
                 return document_answer(request.environ, start_response, content, mime_type,
                                        rid)
         except RegistryFailure as failure:
             raise from_registry(failure.errors) from None
-        raise FhirError(404 if method in ("GET", "POST", "PATCH") else 405, [issue(
-            f"{method} /fhir/{'/'.join(parts)} is not served (see /fhir/metadata)", "",
-            "not-supported")])
+        raise not_served(method, parts)
 
     def _resource(self, request: FhirRequest, start_response: StartResponse, kind: str,
                   rest: list[str]) -> Iterable[bytes]:
@@ -166,8 +171,33 @@ class FhirFront:
             patch = request.body(self.max_request_bytes, PATCH_TYPES, "patch")
             updated = self.updater.patch(request, principal, rest[0] if rest else None, patch)
             return json_answer(start_response, 200, updated, rid)
-        raise FhirError(405, [issue(f"{method} on {kind} is not served (see /fhir/metadata)",
-                                    "", "not-supported")])
+        raise not_served(method, [kind, *rest])
+
+
+def allowed_methods(parts: list[str]) -> tuple[str, ...]:
+    """The methods served at a path (empty: no resource there)."""
+    kind, rest = (parts[0], parts[1:]) if parts else ("", [])
+    if not parts:
+        return ("POST",)
+    if parts == ["metadata"] or (kind == "Binary" and len(rest) == 1):
+        return ("GET", "HEAD")
+    if kind in ("DocumentReference", "List") and rest == ["_search"]:
+        return ("POST",)
+    if kind == "DocumentReference" and len(rest) <= 1:
+        return ("GET", "HEAD", "PATCH")
+    if kind == "List" and len(rest) <= 1:
+        return ("GET", "HEAD")
+    return ()
+
+
+def not_served(method: str, parts: list[str]) -> FhirError:
+    """404 where nothing is served, else 405 with the Allow header (RFC 9110 §15.5.6)."""
+    allowed = allowed_methods(parts)
+    text = f"{method} /fhir/{'/'.join(parts)} is not served (see /fhir/metadata)"
+    if not allowed:
+        return FhirError(404, [issue(text, "", "not-supported")])
+    return FhirError(405, [issue(f"{text}; allowed: {', '.join(allowed)}", "",
+                                 "not-supported")], [("Allow", ", ".join(allowed))])
 
 
 def _form(request: FhirRequest, limit: int) -> str:

@@ -92,6 +92,7 @@ def error_answer(start_response: StartResponse, error: FhirError,
                  request_id: str) -> list[bytes]:
     headers = [("WWW-Authenticate", 'Bearer realm="xds-server"')] if error.status == 401 \
         else []
+    headers += error.headers
     return json_answer(start_response, error.status, operation_outcome(error.issues),
                        request_id, headers)
 

@@ -59,6 +59,7 @@ class FhirError(Exception):
 
     status: int
     issues: list[Json] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)     # e.g. Allow of a 405
 
     def __str__(self) -> str:
         return "; ".join(i.get("diagnostics", "") for i in self.issues)
