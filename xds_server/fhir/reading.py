@@ -26,6 +26,7 @@ from .http import FhirRequest, binary_url
 from .lists import folder_to_fhir, submission_set_to_fhir
 from .outcome import FhirError, issue, operation_outcome
 from .paging import Page, find_page, lists_answer, page_links
+from .relations import relates_to
 from .search import Search, document_search, list_search
 
 ModelObject = Callable[[Record], Any]
@@ -104,7 +105,9 @@ class Reader:
         if kind == "DocumentReference":
             found = self.registry.query(GetDocuments(entry_uuids=(uuid,)), principal)
             if found.result.documents:
-                return self.document_reference(found.result.documents[0], request.base)
+                resource = self.document_reference(found.result.documents[0], request.base)
+                relations = relates_to(self.registry, uuid, principal)
+                return {**resource, "relatesTo": relations} if relations else resource
         else:
             for query in (GetSubmissionSetAndContents(entry_uuids=(uuid,)),
                           GetFolderAndContents(entry_uuids=(uuid,))):
