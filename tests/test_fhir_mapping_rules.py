@@ -55,3 +55,30 @@ def test_a_read_document_reference_carries_its_relations(app, patient):
     found = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
                              f"&relatesto={old_id}").json
     assert [e["resource"]["id"] for e in found["entry"]] == [new_id]
+
+
+def test_registry_errors_name_the_bundle_entry(app, patient):
+    """Of two documents, the second's hash is wrong; a relatesTo names nothing registered."""
+    good = document(patient, f"urn:uuid:{uuid.uuid4()}", mime_type="application/pdf",
+                    repository_unique_id=None)
+    bad = document(patient, f"urn:uuid:{uuid.uuid4()}", mime_type="application/pdf",
+                   repository_unique_id=None)
+    bundle = provide_bundle(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"),
+                            [(good, PDF), (bad, PDF)])
+    positions = [i for i, e in enumerate(bundle["entry"])
+                 if e["resource"]["resourceType"] == "DocumentReference"]
+    bundle["entry"][positions[1]]["resource"]["content"][0]["attachment"]["hash"] = \
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    answer = fhir(app, "POST", "", bundle)
+    assert answer.status == 422, answer.body
+    assert f"Bundle.entry[{positions[1]}].resource.content[0].attachment.hash" in \
+        answer.expressions, answer.json
+    relation = [{"code": "replaces", "target": {
+        "reference": f"DocumentReference/{uuid.uuid4()}"}}]
+    bundle = provide_bundle(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"),
+                            [(good, PDF)], relates_to=relation)
+    position = next(i for i, e in enumerate(bundle["entry"])
+                    if e["resource"]["resourceType"] == "DocumentReference")
+    answer = fhir(app, "POST", "", bundle)
+    assert answer.status == 422, answer.body
+    assert answer.expressions == [f"Bundle.entry[{position}].resource.relatesTo[0]"]

@@ -23,11 +23,12 @@ from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..repository.actor import Repository
 from ..security.principal import Principal
+from .anchors import anchored, bundle_anchors
 from .datatypes import Invalid, Json
 from .document_reference import from_fhir
 from .http import binary_url
 from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
-from .outcome import FhirError, from_registry, invalid, issue
+from .outcome import FhirError, invalid, issue
 from .profile_rules import (
     DOCUMENT_REQUIRED,
     FOLDER_REQUIRED,
@@ -61,8 +62,8 @@ class Provider:
         submission, documents, located = _submission(entries, self.max_document_bytes)
         try:
             self.repository.provide(submission, documents, principal, [])
-        except RegistryFailure as failure:
-            raise from_registry(failure.errors) from None
+        except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
+            raise anchored(failure.errors, bundle_anchors(submission, located)) from None
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "link": [{"relation": "self", "url": base}],
                 "entry": [{"response": {"status": "201 Created",
