@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from ..model.errors import RegistryFailure
 from ..security.principal import SYSTEM, Principal
@@ -129,6 +129,8 @@ class FhirFront:
         kind = parts[0] if parts else ""
         for part in parts:
             check_text(unquote(part), "url")
+        if kind != "Binary":
+            check_format(request)
         try:
             if method == "GET" and parts == ["metadata"]:
                 request.transaction = "metadata"
@@ -172,6 +174,24 @@ class FhirFront:
             updated = self.updater.patch(request, principal, rest[0] if rest else None, patch)
             return json_answer(start_response, 200, updated, rid)
         raise not_served(method, [kind, *rest])
+
+
+JSON_FORMATS = ("json", "application/json", "application/fhir+json")
+_ACCEPTED = ("*/*", "application/*", "application/json", "application/fhir+json")
+
+
+def check_format(request: FhirRequest) -> None:
+    """JSON is the only format served: a _format or an Accept asking for another (XML, Turtle)
+    is a 406 (FHIR http §3.1.0.1.7), not a JSON answer the client did not ask for."""
+    asked = [v for k, v in parse_qsl(request.query_string) if k == "_format"]
+    if any(value.split(";")[0].strip() not in JSON_FORMATS for value in asked):
+        raise FhirError(406, [issue("_format: only JSON is served (json, application/fhir+json)",
+                                    "_format", "not-supported")])
+    accept = request.environ.get("HTTP_ACCEPT", "")
+    types = [t.split(";")[0].strip().lower() for t in accept.split(",") if t.strip()]
+    if types and not any(t in _ACCEPTED for t in types):
+        raise FhirError(406, [issue("Accept: only application/fhir+json is served", "",
+                                    "not-supported")])
 
 
 def allowed_methods(parts: list[str]) -> tuple[str, ...]:

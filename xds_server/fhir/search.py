@@ -21,6 +21,7 @@ answer a broader search than the one asked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -40,7 +41,7 @@ from .dates import DateError, search_bounds
 from .outcome import FhirError, bad_request
 from .paging import parse_cursor
 from .texts import check_text
-from .vocabulary import LIST_STATUS_BACK, RELATES_TO
+from .vocabulary import LIST_STATUS_BACK, LIST_TYPES, RELATES_TO
 
 MAX_QUERY_BYTES = 8192          # no search is the attacker's to size
 MAX_VALUES = 50                 # values of one parameter, all its occurrences together
@@ -102,6 +103,32 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
     return params
 
 
+_UNESCAPED = re.compile(r"(?<!\\)((?:\\\\)*),")      # a comma after an even run of \
+
+
+def values_of(values: list[str]) -> list[str]:
+    """The values of all occurrences of a parameter, split on the commas that are not
+    escaped (FHIR search §3.1.1.4.4: a backslash makes the comma, bar, dollar or backslash
+    after it literal); each value keeps its escapes for token_parts."""
+    out: list[str] = []
+    for text in values:
+        out += [part for part in _UNESCAPED.sub(lambda m: m.group(1) + "\x00", text)
+                .split("\x00")]
+    return out
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+def token_parts(value: str) -> tuple[str, bool, str]:
+    """(system, whether a | was given, code) of a token, on its first unescaped |."""
+    match = re.search(r"(?<!\\)((?:\\\\)*)\|", value)
+    if match is None:
+        return "", False, unescape(value)
+    return unescape(value[:match.end(1)]), True, unescape(value[match.end():])
+
+
 def _one(params: dict[str, list[str]], name: str) -> str | None:
     values = params.get(name)
     if not values:
@@ -131,11 +158,13 @@ def patient_of(params: dict[str, list[str]]) -> str:
 
 def _codes(values: list[str], name: str) -> tuple[CodeValue, ...]:
     codes = []
-    for value in ",".join(values).split(","):
-        system, bar, code = value.partition("|")
+    for value in values_of(values):
+        system, bar, code = token_parts(value)
         if not bar or not system or not code:
-            raise bad_request(f"'{name}={value}': a code is searched as system|code (XDS "
-                              "codes carry their scheme)", name)
+            raise bad_request(f"'{name}={value}': a code is searched as system|code: XDS "
+                              "codes are registered with their coding scheme and matched with "
+                              "it (a code alone, or |code without a system, is not served)",
+                              name)
         codes.append(CodeValue(code, scheme_oid(system)))
     return tuple(codes)
 
@@ -238,7 +267,7 @@ def _escape(text: str) -> str:
 
 def _by_id(name: str, params: dict[str, list[str]], patient: str,
            statuses: tuple[str, ...], count: int, offset: int) -> Search:
-    values = ",".join(params[name]).split(",")
+    values = [unescape(value) for value in values_of(params[name])]
     if name == "relatesto":
         if len(values) != 1:
             raise bad_request("relatesto names one DocumentReference", name)
@@ -274,10 +303,14 @@ def list_search(query_string: str) -> Search:
         if value not in LIST_STATUS_BACK:
             raise bad_request(f"status '{value}' is not current or retired", "status")
         statuses.append(LIST_STATUS_BACK[value])
-    kinds = set(",".join(params.get("code") or ["submissionset,folder"]).split(","))
-    kinds = {k.rpartition("|")[2] for k in kinds}
-    if not kinds <= {"submissionset", "folder"}:
-        raise bad_request("code is submissionset or folder", "code")
+    # sourceId is a submission set's: with it, no code means the submission sets
+    default = "submissionset" if "sourceId" in params else "submissionset,folder"
+    kinds = set()
+    for value in values_of(params.get("code") or [default]):
+        system, bar, kind = token_parts(value)
+        if kind not in ("submissionset", "folder") or (bar and system not in ("", LIST_TYPES)):
+            raise bad_request(f"code is submissionset or folder (of {LIST_TYPES})", "code")
+        kinds.add(kind)
     bounds = _bounds(params["date"], "date") if "date" in params else {}
     designation = _codes(params["designationType"], "designationType") \
         if "designationType" in params else ()
