@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from ..model.errors import RegistryFailure
 from ..model.metadata import DocumentEntry, Folder, SubmissionSet
-from ..model.registered import DocumentRecord, Record
+from ..model.registered import DocumentRecord, FolderRecord, Record
 from ..model.stored_queries import (
     FindDocuments,
     GetDocuments,
@@ -24,9 +25,9 @@ from .document_reference import to_fhir
 from .forms import FhirForms
 from .http import FhirRequest, binary_url
 from .lists import folder_to_fhir, submission_set_to_fhir
-from .outcome import FhirError, issue, operation_outcome
+from .outcome import SCOPE_LOCATION, FhirError, issue, operation_outcome
 from .paging import Page, find_page, lists_answer, page_links
-from .relations import relates_to
+from .relations import folder_members, relates_to
 from .search import Search, document_search, list_search
 
 ModelObject = Callable[[Record], Any]
@@ -85,12 +86,16 @@ class Reader:
             records += answer.result.submission_sets + answer.result.folders
             notices += [n.context for n in answer.notices]
         page = records[search.offset:search.offset + search.count]
-        return bundle(request, "List", [self.list_resource(r) for r in page], len(records),
-                      search, notices, search.offset)
+        resources = [self.list_resource(r, folder_members(self.registry, r.entry_uuid,
+                                                          principal)
+                                        if isinstance(r, FolderRecord) else ())
+                     for r in page]
+        return bundle(request, "List", resources, len(records), search, notices,
+                      search.offset)
 
     def list_resource(self, record: Record, members: list[str] = ()) -> dict:
-        """A List; searches (ITI-66) leave its members out (List.entry is 0..*: one query
-        per List would multiply the cost of a search), a read lists them."""
+        """A List; searches (ITI-66) leave a submission set's members out (0..*), list a
+        folder's (PDSm: entry 1..; fhir/relations.py), a read lists them."""
         obj = self.model_object(record)
         if isinstance(obj, SubmissionSet):
             return submission_set_to_fhir(obj, list(members))
@@ -101,6 +106,17 @@ class Reader:
 
     def read(self, request: FhirRequest, principal: Principal, kind: str,
              resource_id: str) -> dict:
+        """The resource, or 404: also for another patient's than the token's (a 403 there
+        would tell the caller that the id exists, for someone else)."""
+        try:
+            return self._read(request, principal, kind, resource_id)
+        except RegistryFailure as failure:
+            if any(e.location == SCOPE_LOCATION for e in failure.errors):
+                raise not_found(f"{kind}/{resource_id}") from None
+            raise
+
+    def _read(self, request: FhirRequest, principal: Principal, kind: str,
+              resource_id: str) -> dict:
         uuid = f"urn:uuid:{resource_id}"
         if kind == "DocumentReference":
             found = self.registry.query(GetDocuments(entry_uuids=(uuid,)), principal)

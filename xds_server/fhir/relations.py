@@ -9,7 +9,11 @@ through `relatesto=` (docs/fhir.md)."""
 
 from __future__ import annotations
 
-from ..model.stored_queries import GetDocumentsAndAssociations
+from ..model.stored_queries import (
+    GetDocumentsAndAssociations,
+    GetFolderAndContents,
+    ReturnType,
+)
 from ..registry.actor import Registry
 from ..security.principal import Principal
 from .datatypes import Json
@@ -23,3 +27,13 @@ def relates_to(registry: Registry, entry_uuid: str, principal: Principal) -> lis
                 "reference": f"DocumentReference/{link.target.removeprefix('urn:uuid:')}"}}
             for link in found.associations
             if link.source == entry_uuid and link.type in RELATION_OF_TYPE]
+
+
+def folder_members(registry: Registry, entry_uuid: str, principal: Principal) -> list[str]:
+    """List.entry of a Folder in an ITI-66 answer (PDSm Folder: entry 1..): its documents'
+    ids, from an ObjectRef answer (ids only, no LeafClass limit), those this caller sees."""
+    found = registry.query(GetFolderAndContents(entry_uuids=(entry_uuid,),
+                                                return_type=ReturnType.OBJECT_REF),
+                           principal).result
+    return [f"DocumentReference/{d.entry_uuid.removeprefix('urn:uuid:')}"
+            for d in found.documents]
