@@ -165,7 +165,8 @@ class FhirFront:
                 if kind == "DocumentReference" else self.reader.find_lists(request, principal)
             return json_answer(start_response, 200, found, rid)
         if method == "GET":
-            principal = self._caller(request, "read")
+            principal = self._caller(request, "read" if kind == "DocumentReference"
+                                     else "read List")
             return json_answer(start_response, 200,
                                self.reader.read(request, principal, kind, rest[0]), rid)
         if method == "PATCH" and kind == "DocumentReference":
