@@ -29,11 +29,10 @@ def _current(connection: Connection, unique_id: str, patient: str | None):
 def _caller(connection: Connection, patient: str | None):
     """The author of the update's submission set: whoever signs this command's VIHF (the
     same rule as over FHIR: security/acting_author.py)."""
-    from .consumer.vihf import claims_principal
-    from .security.acting_author import acting_author
+    from .consumer.vihf import claims_author
 
     claims = connection.vihf_claims(patient)
-    return None if claims is None else acting_author(claims_principal(claims))
+    return None if claims is None else claims_author(claims)
 
 
 def _send_update(registry, build) -> None:

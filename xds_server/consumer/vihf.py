@@ -18,6 +18,8 @@ from pathlib import Path
 import xmlsec
 from lxml import etree
 
+from ..model.metadata import Author
+from ..security.acting_author import acting_author
 from ..security.principal import Principal
 from ..security.vihf_reading import ROLE_KINDS
 from ..security.x509 import subject_of
@@ -60,6 +62,12 @@ def claims_principal(claims: VihfClaims) -> Principal:
     return Principal(claims.subject_id, kind, claims.structure_id, claims.purpose_of_use,
                      claims.patient_id, {"profession": f"{claims.role}^{claims.role_system}",
                                          "name": claims.subject_name})
+
+
+def claims_author(claims: VihfClaims) -> Author | None:
+    """The author of a change made under these claims (security/acting_author.py: the same
+    rule as over FHIR)."""
+    return acting_author(claims_principal(claims))
 
 
 def issuer_of(certificate_pem: bytes) -> str:
