@@ -20,6 +20,7 @@ from .config import ConfigError, Settings, load_settings
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
+from .dsig.on_behalf import source_signer
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm, model_object
 from .fhir.bearer import BearerVerifier, authenticator, load_keys
@@ -184,7 +185,8 @@ class XdsApplication:
                                      settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
-                                     submission_check=signed)
+                                     submission_check=signed,
+                                     source_signer=source_signer(settings))
         for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
             writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
@@ -290,16 +292,22 @@ class Hl7Application:
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
         self.database = Database.from_url(settings.database_url)
         stored_form = EbrimStoredForm()
+        # the sets this front makes are signed with the fronts' seal when there is one, and
+        # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)
+        signer = source_signer(settings)
+        signed, signed_metadata = signature_checks(settings) if signer else (None, None)
         self.registry = Registry(self.database, stored_form, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
-                                 settings.disclose_masked_count)
+                                 settings.disclose_masked_count,
+                                 submission_check=signed_metadata)
         documents = FilesystemDocumentStore(settings.blob_dir)
         documents.ensure()
         link = registry_link(settings, self.registry, self.database)
         self.repository = Repository(self.database, documents, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
-                                     link if settings.registry_url else self.registry)
+                                     link if settings.registry_url else self.registry,
+                                     submission_check=signed, source_signer=signer)
         kit = settings.kit_dir if settings.kit_dir.is_dir() else None
         self.service = Hl7Service(
             PatientFeed(IdentityFeed(self.database, stored_form.with_patient),

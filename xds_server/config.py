@@ -145,6 +145,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("require_cda_signature", _parse_bool, False,
                 "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
                 "a CDA's signature is verified and recorded in the audit, never required)"),
+    SettingSpec("front_seal_key", str, "",
+                "PEM private key of the seal with which the HL7 v2 and FHIR fronts sign, on "
+                "behalf of their sources, the submission sets they make (the DMP requires them "
+                "signed); with XDS_FRONT_SEAL_CERT; empty: they submit them unsigned"),
+    SettingSpec("front_seal_cert", str, "",
+                "PEM certificate of that seal (then its authorities, if any); its authority "
+                "must be one of XDS_SIGNATURE_TRUSTED_CERTS"),
     SettingSpec("disclose_masked_count", _parse_bool, False,
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
@@ -283,6 +290,8 @@ class Settings:
     signature_max_age: int
     signature_accept_sha1: bool
     require_cda_signature: bool
+    front_seal_key: str
+    front_seal_cert: str
     disclose_masked_count: bool
     repository_unique_id: str
     home_community_id: str

@@ -61,7 +61,8 @@ class Provider:
                                         "Bundle.type", "invalid")])
         submission, documents, located = _submission(entries, self.max_document_bytes)
         try:
-            self.repository.provide(submission, documents, principal, [])
+            self.repository.provide(submission, documents, principal, [],
+                                    on_behalf_of_source=True)
         except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
             raise anchored(failure.errors, bundle_anchors(submission, located)) from None
         return {"resourceType": "Bundle", "type": "transaction-response",

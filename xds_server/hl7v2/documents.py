@@ -145,7 +145,8 @@ class DocumentFeed:
         submission = Submission(package, entries, associations=associations,
                                 symbolic_ids=symbols)
         try:
-            self.repository.provide(submission, attachments, principal, [], within)
+            self.repository.provide(submission, attachments, principal, [], within,
+                                    on_behalf_of_source=True)
         except RegistryFailure as failure:
             if not self._done_already(identity, entries):
                 raise _as_refusal(failure, documents) from None

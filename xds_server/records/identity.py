@@ -22,6 +22,7 @@ from ..security.principal import Principal
 from ..store import audit_store, feed_store
 from ..store import records_store as store
 from ..store.database import Database, UnitOfWork
+from ..store.locks import lock_records
 from .actor import RecordsRefusal, UnknownRecord, _modes
 
 Within = Callable[[UnitOfWork], None]
@@ -100,6 +101,7 @@ class IdentityFeed:
         if target == source:
             raise IdentityConflict("a record cannot be merged into itself")
         with self.database.transaction() as uow:
+            lock_records(uow, [target, source])   # no submission lands in a record being merged
             for key, what in ((target, "surviving"), (source, "merged")):
                 status = store.patient_status(uow, key)
                 if status is None:
@@ -125,6 +127,7 @@ class IdentityFeed:
         moves as in a merge, into a record created for it; a local identifier: renamed)."""
         source, target = patient_key(old), patient_key(new)
         with self.database.transaction() as uow:
+            lock_records(uow, [source, target])
             if store.patient_status(uow, source) not in (OPEN, CLOSED):
                 holders = feed_store.holders(uow, source)
                 if not holders:

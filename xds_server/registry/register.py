@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
+from ..model.hl7 import patient_key
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, Submission
 from ..model.registered import IndexEntry
@@ -21,6 +22,7 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork, pipelined
+from ..store.locks import lock_records
 from ..validation.profiles import IHE, MetadataProfile
 from .feeding import check_feeding, open_record
 from .query_policy import hidden_objects
@@ -67,6 +69,7 @@ class RegistryWriter:
         check_scope(principal, [submission.submission_set.patient_id], "the submission")
         warnings = findings
         with self.database.transaction() as uow:
+            lock_records(uow, *written_by(submission))
             plan = self._check_against_registry(uow, submission, principal)
             with pipelined(uow):
                 self.write(uow, submission, plan)
@@ -276,6 +279,18 @@ class RegistryWriter:
                              v.DEPRECATED)
         if plan.touched_folders:
             store.touch_folders(uow, plan.patient, sorted(plan.touched_folders), timestamp)
+
+
+def written_by(submission: Submission) -> tuple[list[str], list[str]]:
+    """What a submission's checks decide on, for `lock_records`: its patient, and the ids of
+    what it registers or changes (uniqueIds, the logicalIds it versions, the objects its
+    associations name: a replaced or status-changed document, a folder it adds to)."""
+    objects = (submission.submission_set, *submission.documents, *submission.folders)
+    ids = {o.unique_id for o in objects if o is not None}
+    ids |= {o.logical_id for o in (*submission.documents, *submission.folders) if o.logical_id}
+    ids |= {ref for a in submission.associations for ref in (a.source, a.target)}
+    patient = submission.submission_set.patient_id if submission.submission_set else ""
+    return [patient_key(patient)] if patient else [], sorted(i for i in ids if i)
 
 
 def _needs_approved(association: Association, kind: str) -> bool:

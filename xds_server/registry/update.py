@@ -34,8 +34,9 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork, pipelined
+from ..store.locks import lock_records
 from .feeding import open_record
-from .register import RegistryWriter
+from .register import RegistryWriter, written_by
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
 from .update_plan import ARCHIVED, UPDATE, UpdatePlan, short
 from .update_versions import check_document_version, check_folder_version
@@ -59,6 +60,7 @@ class MetadataUpdater:
             raise RegistryFailure(findings)
         check_scope(principal, [submission.submission_set.patient_id], "the update")
         with self.writer.database.transaction() as uow:
+            lock_records(uow, *written_by(submission))
             plan = self._check(uow, submission, principal)
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)

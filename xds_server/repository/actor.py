@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..model import vocabulary as v
 from ..model.content import Attachment
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
@@ -73,6 +74,15 @@ class SubmissionCheck(Protocol):
                  principal: Principal) -> list[RegistryError]: ...
 
 
+class SourceSigner(Protocol):
+    """Signs a submission set on behalf of its source (dsig/produce.py with the fronts' seal):
+    adds the signature document to `submission` and `documents` (by entryUUID) and returns
+    its uniqueId and who signed, for the audit."""
+
+    def __call__(self, submission: Submission, documents: dict[str, Attachment]
+                 ) -> tuple[str, str]: ...
+
+
 @dataclass(frozen=True)
 class DocumentRequest:
     repository_unique_id: str
@@ -92,7 +102,8 @@ class Repository:
                  registry: RegistryLink, max_document_bytes: int,
                  content_check: ContentCheck | None = None,
                  policy: DocumentPolicy | None = None,
-                 submission_check: SubmissionCheck | None = None) -> None:
+                 submission_check: SubmissionCheck | None = None,
+                 source_signer: SourceSigner | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
@@ -106,18 +117,40 @@ class Repository:
         self.policy = policy
         self.audit_writer = ReadAuditWriter(database)
         self.submission_check = submission_check
+        self.source_signer = source_signer
 
     # --- ITI-41 -------------------------------------------------------------------------------
+
+    def _sign(self, submission: Submission, documents: dict[str, Attachment],
+              principal: Principal, within: Within | None) -> Within:
+        """Sign the set; the registration's transaction records who signed it."""
+        assert self.source_signer is not None and submission.submission_set is not None
+        unique_id, signer = self.source_signer(submission, documents)
+        detail = (f"submission_set={submission.submission_set.unique_id}\n"
+                  f"signed_on_behalf_by={signer}")
+        patient = patient_key(submission.submission_set.patient_id)
+
+        def recorded(uow) -> None:
+            audit_store.record(uow, principal, "C", "success", patient, [unique_id], "", detail)
+            if within is not None:
+                within(uow)
+        return recorded
 
     def provide(self, submission: Submission, documents: dict[str, Attachment],
                 principal: Principal,
                 decode_errors: list[RegistryError],
-                within: Within | None = None) -> list[RegistryError]:
+                within: Within | None = None,
+                on_behalf_of_source: bool = False) -> list[RegistryError]:
         """Store and register; warnings on success, RegistryFailure otherwise (nothing kept).
 
         `documents` maps each Document/@id to its bytes; ids are resolved through the
         submission's symbolic ids. `within` runs in the registration's transaction when the
-        registry is in-process (the HL7 v2 front logs its message there), after it otherwise."""
+        registry is in-process (the HL7 v2 front logs its message there), after it otherwise.
+        `on_behalf_of_source`: a front that made the submission set itself (HL7 v2, FHIR) asks
+        for it to be signed with the fronts' seal, when one is configured and the set is not
+        signed already; the audit says so. A SOAP source signs its own sets."""
+        if on_behalf_of_source and self.source_signer is not None and not _signed(submission):
+            within = self._sign(submission, documents, principal, within)
         entries = self._match(submission, documents, principal)
         existing = set() if self.registry.checks_resubmissions \
             else self._check_existing(entries)
@@ -367,3 +400,10 @@ def _patient(principal: Principal) -> str | None:
 def _record(entry: DocumentEntry, document: StagedDocument) -> HeldDocument:
     return HeldDocument(entry.unique_id, document.key, document.size, document.sha1,
                         entry.mime_type)
+
+
+def _signed(submission: Submission) -> bool:
+    """Whether a signature document of the submission signs its set already."""
+    package = submission.submission_set
+    return package is not None and any(
+        a.type == v.SIGNS and a.target == package.entry_uuid for a in submission.associations)

@@ -40,6 +40,14 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Connection) -> None:
+            # A writer's transaction begins IMMEDIATE (store/locks.py): it holds the database
+            # from its first read, where sqlite3 would begin only at the first write, after
+            # the checks had read a state another writer could change before this one writes.
+            if connection.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5)
 
@@ -190,6 +198,7 @@ class Database:
         self.engine = engine
         self.forward_audits = forward_audits
         self._reads = ReadConnection(engine)
+        self._writes = engine.execution_options(sqlite_begin="IMMEDIATE")
 
     @classmethod
     def from_url(cls, url: str, forward_audits: bool = False) -> Database:
@@ -197,8 +206,9 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with _translated(), self.engine.begin() as connection:
+        """One transaction: committed when the block ends, rolled back if it raises. On SQLite
+        it holds the database from its first statement (writers take turns: store/locks.py)."""
+        with _translated(), self._writes.begin() as connection:
             yield UnitOfWork(connection, self.forward_audits)
 
     @contextlib.contextmanager
