@@ -49,10 +49,6 @@ class Page:
     start: int                          # the position of the page's first entry
     notices: list[str] = field(default_factory=list)
 
-    @property
-    def has_next(self) -> bool:
-        return bool(self.records) and self.start + len(self.records) < self.total
-
     def cursor(self) -> str:
         return ",".join(r.entry_uuid.removeprefix("urn:uuid:")
                         for r in self.records[-CURSOR_ENTRIES:])
