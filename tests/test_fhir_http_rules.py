@@ -40,16 +40,19 @@ def server(tmp_path_factory):
     env = {"XDS_DATA_DIR": str(root), "XDS_PROFILE": "ihe", "XDS_SECURITY": "none",
            "XDS_MAX_LEAF_CLASS_RESULTS": str(LIMIT)}
     process, url, log = start_server(root, env, workers=1)
-    patient = new_patient()
-    assert run_cli("patient", "add", patient, env=env).returncode == 0
-    client = SyncFHIRClient(url + "/fhir", extra_headers={"Accept": "application/fhir+json"})
-    for _ in range(DOCUMENTS):
-        entry = document(patient, f"urn:uuid:{uuid.uuid4()}", mime_type="application/pdf",
-                         repository_unique_id=None)
-        client.execute("", method="post", data=provide_bundle(
-            submission_set(patient, f"urn:uuid:{uuid.uuid4()}"), [(entry, PDF)]))
-    yield url, client, patient, log
-    stop_server(process)
+    try:            # a setup that fails still stops the server
+        patient = new_patient()
+        assert run_cli("patient", "add", patient, env=env).returncode == 0
+        client = SyncFHIRClient(url + "/fhir",
+                                extra_headers={"Accept": "application/fhir+json"})
+        for _ in range(DOCUMENTS):
+            entry = document(patient, f"urn:uuid:{uuid.uuid4()}",
+                             mime_type="application/pdf", repository_unique_id=None)
+            client.execute("", method="post", data=provide_bundle(
+                submission_set(patient, f"urn:uuid:{uuid.uuid4()}"), [(entry, PDF)]))
+        yield url, client, patient, log
+    finally:
+        stop_server(process)
 
 
 @pytest.mark.http
