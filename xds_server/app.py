@@ -31,6 +31,7 @@ from .fhir.reading import Reader
 from .fhir.updates import Updater
 from .hl7v2.documents import DocumentFeed
 from .hl7v2.patient_feed import PatientFeed
+from .hl7v2.senders import SenderTable
 from .hl7v2.service import Hl7Service
 from .model.audit import AuditEvent
 from .ops.health import health_report
@@ -282,15 +283,24 @@ def create_app(settings: Settings | None = None) -> XdsApplication:
     return XdsApplication(settings or load_settings())
 
 
+def _institutions_of(record) -> list[str]:
+    """The authorInstitution values of a registered document (its stored ebRIM form)."""
+    entry = model_object(record)
+    return [x for author in getattr(entry, "authors", []) for x in author.institutions]
+
+
 class Hl7Application:
     """The actors behind the HL7 v2 front, built once per listener process. The registry and
     the repository are the server's, without the signed-submission-set checks: an HL7 v2
-    message carries no XAdES signature (the CI-SIS volet has none), its source is proven by
-    its connection (TLS client certificate) and named by MSH-3/4 in the audit trail."""
+    message carries no XAdES signature (the CI-SIS volet has none); its sender is proven by
+    its connection, as the operator's sender table (XDS_MLLP_SENDERS) binds it."""
 
     def __init__(self, settings: Settings) -> None:
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
-        self.database = Database.from_url(settings.database_url)
+        # a sender waits for its ACK some tens of seconds: a record held by another writer is
+        # AR 207 "send again" after XDS_MLLP_LOCK_WAIT, not after the 30 s of each wait
+        self.database = Database.from_url(settings.database_url,
+                                          lock_wait=settings.mllp_lock_wait)
         stored_form = EbrimStoredForm()
         # the sets this front makes are signed with the fronts' seal when there is one, and
         # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)
@@ -313,8 +323,9 @@ class Hl7Application:
             PatientFeed(IdentityFeed(self.database, stored_form.with_patient),
                         settings.accept_test_ins),
             DocumentFeed(self.repository, self.registry, load_value_sets(kit),
-                         settings.accept_test_ins, settings.repository_unique_id),
-            MessageLog(self.database))
+                         settings.accept_test_ins, settings.repository_unique_id,
+                         _institutions_of),
+            MessageLog(self.database), SenderTable.load(settings.mllp_senders))
 
     def close(self) -> None:
         self.registry.queries.audit_writer.close()

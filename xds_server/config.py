@@ -242,6 +242,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mllp_host", str, "127.0.0.1", "address the MLLP listener listens on"),
     SettingSpec("mllp_plain", _parse_bool, False,
                 "MLLP without TLS even when certfile is set (TLS by default then)"),
+    SettingSpec("mllp_senders", str, "",
+                "TOML file of the MLLP senders: MSH-3/MSH-4, the certificate or networks that "
+                "prove them, their message types and organisations (none: every message AR)"),
+    SettingSpec("mllp_lock_wait", float, 5.0,
+                "seconds an MLLP message waits for a record another writer holds before AR "
+                "207 'send again' (each of its few transactions)"),
     SettingSpec("mllp_max_message_bytes", int, 20 * MIB,
                 "largest HL7 v2 message over MLLP (answered AR and closed beyond)"),
     SettingSpec("mllp_message_timeout", float, 120.0,
@@ -331,6 +337,8 @@ class Settings:
     mllp_port: int
     mllp_host: str
     mllp_plain: bool
+    mllp_senders: str
+    mllp_lock_wait: float
     mllp_max_message_bytes: int
     mllp_message_timeout: float
     mllp_idle_timeout: float

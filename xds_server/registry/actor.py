@@ -137,10 +137,16 @@ class Registry:
     def _audit_refusal(self, principal: Principal, action: str, patient: str | None) -> None:
         try:
             with self.database.transaction() as uow:
+                # labelled as a success would be (ITI-42, ITI-57, ITI-62) when the front did
+                # not name the transaction (the HL7 v2 front): not '-'
                 audit_store.record(uow, principal, action, "failure",
-                                   patient_key(patient) if patient else None)
+                                   patient_key(patient) if patient else None,
+                                   transaction=WRITES_AUDITED_AS.get(action, ""))
         except StoreUnavailable:
             pass  # the database is down: the refusal itself is still answered and logged
+
+
+WRITES_AUDITED_AS = {"C": "ITI-42", "U": "ITI-57", "D": "ITI-62"}
 
 
 def _patient_of(submission: Submission) -> str | None:

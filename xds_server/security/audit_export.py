@@ -7,6 +7,7 @@ Document Registry's or Document Repository's message): event, active participant
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ class AuditTable:
     """What ITI TF-2 says the receiving actor's message holds for one transaction."""
 
     event: tuple[str, str]      # EventID, DCM
-    action: str                 # EventActionCode
+    action: str                 # EventActionCode ("": the record's own)
     name: str                   # EventTypeCode's display name
     caller_is_source: bool      # the network caller is the Source (else the Destination)
     objects: tuple[str, ...]    # patient, submission_set, query, documents
@@ -58,10 +59,11 @@ TABLES = {
     "ITI-86": AuditTable(("110110", "Patient Record"), "D", "Remove Documents", True,
                          ("documents",)),
     # ITI TF-2 3.30.5.1 Patient Identity Management (PAM-FR feed, hl7v2/): Patient Record
-    "ITI-30": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Management",
+    # (EventActionCode: the record's, C for a record created, U updated, D merged away)
+    "ITI-30": AuditTable(("110110", "Patient Record"), "", "Patient Identity Management",
                          True, ("patient",)),
     # ITI TF-2 3.8.5.1 Patient Identity Feed, for the merge (A40)
-    "ITI-8": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Feed", True,
+    "ITI-8": AuditTable(("110110", "Patient Record"), "", "Patient Identity Feed", True,
                         ("patient", "documents")),
     # DSG ITI TF-3 5.5.7.2 Content Consumer: the signatures of an ITI-41 verified (dsig/)
     "DSG": AuditTable(("110007", "Report Verification"), "R", "Document Digital Signature",
@@ -128,7 +130,7 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
     table = TABLES.get(record.transaction)
     message = etree.Element("AuditMessage")
     event = etree.SubElement(message, "EventIdentification",
-                             EventActionCode=table.action if table else record.action,
+                             EventActionCode=(table.action if table else "") or record.action,
                              EventDateTime=_utc(record.at),
                              EventOutcomeIndicator=OUTCOMES.get(record.outcome, "8"))
     event_id = table.event if table else ("110100", "Application Activity")
@@ -160,8 +162,10 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
 def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...],
              dicom: bool) -> None:
     details = _details(record)
+    patient = None
     if "patient" in wanted and record.patient_id:
-        _object(message, record.patient_id, "1", "1", ("2", "RFC-3881", "Patient Number"), dicom)
+        patient = _object(message, record.patient_id, "1", "1",
+                          ("2", "RFC-3881", "Patient Number"), dicom)
     if "submission_set" in wanted and details.get("submission_set"):
         _object(message, details["submission_set"], "2", "20",
                 (SUBMISSION_SET_NODE, "IHE XDS Metadata", "submission set classificationNode"),
@@ -175,9 +179,15 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
         for document in record.documents.split():
             _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
     # the request id, to find the request in the server's log (DICOM: any other object)
-    etree.SubElement(message, "ParticipantObjectIdentification",
-                     ParticipantObjectID=record.request_id, ParticipantObjectTypeCode="4",
-                     ParticipantObjectTypeCodeRole="13")
+    request = etree.SubElement(message, "ParticipantObjectIdentification",
+                               ParticipantObjectID=record.request_id,
+                               ParticipantObjectTypeCode="4", ParticipantObjectTypeCodeRole="13")
+    if details.get("control_id"):
+        # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
+        # patient (ParticipantObjectDetail type MSH-10, base64)
+        etree.SubElement(patient if patient is not None else request,
+                         "ParticipantObjectDetail", type="MSH-10",
+                         value=base64.b64encode(details["control_id"].encode()).decode())
 
 
 def export(records: Iterable[AuditEvent], source_id: str, fmt: str = "rfc3881") -> bytes:
