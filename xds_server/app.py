@@ -122,7 +122,8 @@ def fhir_authenticator(settings: Settings):
     except (OSError, ValueError) as exc:
         raise ConfigError(f"XDS_IUA_JWKS: cannot load the keys: {exc}") from None
     issuers = [i.strip() for i in settings.iua_issuers.split(",") if i.strip()]
-    return authenticator(BearerVerifier(keys, issuers, settings.iua_audience))
+    return authenticator(BearerVerifier(keys, issuers, settings.iua_audience,
+                                        settings.iua_max_lifetime))
 
 
 def fhir_front(settings: Settings, registry: Registry, repository: Repository,

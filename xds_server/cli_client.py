@@ -41,7 +41,8 @@ OPTIONS = (
                                                   "the Issuer)"),
     click.option("--vihf-subject", help="the professional's national id (NameID) of the VIHF"),
     click.option("--vihf-role", default="10", show_default=True,
-                 help="role code (TRE_G15 profession, or PATIENT...)"),
+                 help="role code: a TRE_G15 profession, or PATIENT, REPRESENTANT_LEGAL, "
+                      "ADMINISTRATEUR, AUTOMATE (TRE_A00)"),
     click.option("--vihf-structure", default="",
                  help="the professional's structure (Identifiant_Structure) in the VIHF"),
     click.option("--vihf-purpose", default="normal", show_default=True,
@@ -142,8 +143,18 @@ class Connection:
                 raise Unusable(f"--cacert/--cert/--key: {exc}") from None
         return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient))
 
+    def vihf_claims(self, patient: str | None):
+        """The claims of the VIHF this command signs (None when it signs none)."""
+        from .consumer.vihf import VihfClaims, role_system
+
+        if self.vihf_file or not (self.vihf_key and self.vihf_subject and patient):
+            return None
+        return VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
+                          role=self.vihf_role, role_system=role_system(self.vihf_role),
+                          structure_id=self.vihf_structure, purpose_of_use=self.vihf_purpose)
+
     def _vihf(self, patient: str | None) -> list:
-        from .consumer.vihf import VihfClaims, security_header, signed_vihf
+        from .consumer.vihf import security_header, signed_vihf
         from .xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 
         if self.vihf_file:
@@ -162,9 +173,8 @@ class Connection:
             raise click.UsageError("signing a VIHF needs --vihf-key, --vihf-cert, "
                                        "--vihf-subject, --vihf-structure and the patient "
                                        "(--patient)")
-        claims = VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
-                            role=self.vihf_role, structure_id=self.vihf_structure,
-                            purpose_of_use=self.vihf_purpose)
+        claims = self.vihf_claims(patient)
+        assert claims is not None
         try:
             signed = signed_vihf(claims, Path(self.vihf_key), Path(self.vihf_cert))
         except Exception as exc:     # xmlsec.Error, ValueError: an unusable key or certificate

@@ -53,10 +53,19 @@ def _current(connection: Connection, unique_id: str, patient: str | None,
         raise Refused(str(exc)) from None
 
 
-def _approved(entry: Any) -> bool:
-    from .consumer.changes import is_approved
+def _versionable(entry: Any) -> bool:
+    from .consumer.changes import may_be_versioned
 
-    return is_approved(entry)
+    return may_be_versioned(entry)
+
+
+def _caller(connection: Connection, patient: str | None):
+    """The author of the update's submission set: whoever signs this command's VIHF (the
+    same rule as over FHIR: security/acting_author.py)."""
+    from .consumer.vihf import claims_author
+
+    claims = connection.vihf_claims(patient)
+    return None if claims is None else claims_author(claims)
 
 
 def _send_update(registry, build) -> None:
@@ -89,7 +98,8 @@ def _status_command(name: str, text: str) -> click.Command:
         starts = STATUS_CHANGES[name][0]
         registry, entry = _current(connection, unique_id, patient,
                                    lambda e: e.status in starts, entry_uuid)
-        _send_update(registry, lambda: status_change(entry, name))
+        author = _caller(connection, patient)
+        _send_update(registry, lambda: status_change(entry, name, author))
         click.echo(f"{name}d: {unique_id} is now "
                    f"{STATUS_CHANGES[name][1].rsplit(':', 1)[-1]}")
 
@@ -114,9 +124,11 @@ def _visibility_command(name: str, text: str, adding: bool) -> None:
                 connection: Connection) -> None:
         from .consumer.changes import next_version
 
-        registry, entry = _current(connection, unique_id, patient, _approved, entry_uuid)
+        registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
+        author = _caller(connection, patient)
         _send_update(registry, lambda: next_version(
-            entry, **{"add_visibility" if adding else "remove_visibility": code}))
+            entry, **{"add_visibility" if adding else "remove_visibility": code},
+            author=author))
         click.echo(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
                    f"{'with' if adding else 'without'} {code}")
 
@@ -142,9 +154,11 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
     """Register a new metadata version of a document with the changes given."""
     from .consumer.changes import next_version
 
-    registry, entry = _current(connection, unique_id, patient, _approved, entry_uuid)
+    registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
+    author = _caller(connection, patient)
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
-                                                confidentiality=confidentiality))
+                                                confidentiality=confidentiality,
+                                                author=author))
     click.echo(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
 
 

@@ -182,6 +182,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "servers"),
     SettingSpec("iua_audience", str, "",
                 "FHIR front: the aud an IUA token must name (this server's FHIR base URL)"),
+    SettingSpec("iua_max_lifetime", int, 3600,
+                "FHIR front: the longest an IUA token may still live, in seconds (exp beyond "
+                "now + this is refused)"),
     SettingSpec("vihf_audience", _parse_uris, "",
                 "audience URIs and endpoint URLs this server answers to: a VIHF whose "
                 "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
@@ -353,6 +356,7 @@ class Settings:
     iua_jwks: str
     iua_issuers: str
     iua_audience: str
+    iua_max_lifetime: int
     vihf_audience: str
     require_submission_signature: bool
     signature_trusted_certs: str

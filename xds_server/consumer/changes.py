@@ -13,7 +13,7 @@ from lxml import etree
 from ..ebxml.actions import ITI_57, ITI_62
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
-from ..model.metadata import Code, DocumentEntry, Submission, SubmissionSet
+from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.stored_queries import GetSubmissionSets
 from .metadata import new_oid, new_version, status_update, submit_objects_request
 from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
@@ -30,6 +30,11 @@ STATUS_CHANGES: dict[str, tuple[tuple[str, ...], str]] = {
     "unarchive": ((v.CISIS_ARCHIVED,), v.APPROVED),
     "delete": ((v.APPROVED, v.CISIS_ARCHIVED, v.DEPRECATED), v.CISIS_DELETED),
 }
+
+
+# what a new metadata version starts from: the registry keeps the status (an Archived
+# document masked stays Archived), as over FHIR; Deprecated and Deleted ones are history
+VERSIONED = (v.APPROVED, v.CISIS_ARCHIVED)
 
 
 class NotRegistered(LookupError):
@@ -54,9 +59,9 @@ def registered_entries(registry: SoapClient, unique_id: str) -> list[DocumentEnt
     return sorted(latest.values(), key=lambda e: e.entry_uuid)
 
 
-def is_approved(entry: DocumentEntry) -> bool:
-    """The status a new metadata version starts from."""
-    return entry.status == v.APPROVED
+def may_be_versioned(entry: DocumentEntry) -> bool:
+    """A status a new metadata version starts from (VERSIONED)."""
+    return entry.status in VERSIONED
 
 
 class Ambiguous(LookupError):
@@ -88,15 +93,19 @@ def _described(entry: DocumentEntry) -> str:
     return f"{entry.entry_uuid} ({entry.status.rsplit(':', 1)[-1]})"
 
 
-def _submission_set(entry: DocumentEntry) -> SubmissionSet:
+def _submission_set(entry: DocumentEntry, author: Author | None) -> SubmissionSet:
+    """The update's set: authored by the caller when the command knows who signs (its own
+    VIHF), else by the document's first author (a VIHF file is not read here)."""
     return SubmissionSet("SubmissionSet01", unique_id=new_oid(), patient_id=entry.patient_id,
                          source_id=SourceOptions().source_id,
                          submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
                          content_type_code=SourceOptions().content_type,
-                         authors=copy.deepcopy(entry.authors[:1]))
+                         authors=[author] if author is not None else
+                         copy.deepcopy(entry.authors[:1]))
 
 
-def status_change(entry: DocumentEntry, change: str) -> Submission:
+def status_change(entry: DocumentEntry, change: str, author: Author | None = None
+                  ) -> Submission:
     """UpdateAvailabilityStatus for `change` (a key of STATUS_CHANGES); ValueError when the
     document's status is not one it starts from."""
     starts, target = STATUS_CHANGES[change]
@@ -104,18 +113,20 @@ def status_change(entry: DocumentEntry, change: str) -> Submission:
         raise ValueError(f"document {entry.unique_id} is "
                          f"{entry.status.rsplit(':', 1)[-1]}; {change} applies to "
                          f"{' or '.join(s.rsplit(':', 1)[-1] for s in starts)} documents")
-    return status_update(_submission_set(entry), entry.entry_uuid, entry.status, target)
+    return status_update(_submission_set(entry, author), entry.entry_uuid, entry.status,
+                         target)
 
 
 def next_version(entry: DocumentEntry, *, title: str | None = None,
                  comments: str | None = None, confidentiality: Code | None = None,
                  add_visibility: str | None = None,
-                 remove_visibility: str | None = None) -> Submission:
+                 remove_visibility: str | None = None, author: Author | None = None
+                 ) -> Submission:
     """A new metadata version of `entry` (ITI-57) with the given changes; ValueError when it
     would change nothing."""
-    if entry.status != v.APPROVED:
+    if entry.status not in VERSIONED:
         raise ValueError(f"document {entry.unique_id} is {entry.status.rsplit(':', 1)[-1]}: "
-                         "only an Approved document gets a new metadata version")
+                         "only an Approved or Archived document gets a new metadata version")
     document = copy.deepcopy(entry)
     codes = document.confidentiality_codes
     if confidentiality is not None:
@@ -138,8 +149,8 @@ def next_version(entry: DocumentEntry, *, title: str | None = None,
     previous = entry.version or "1"
     document.entry_uuid = "Document01"
     document.status = v.APPROVED
-    return new_version(_submission_set(entry), document, entry.logical_id or entry.entry_uuid,
-                       previous)
+    return new_version(_submission_set(entry, author), document,
+                       entry.logical_id or entry.entry_uuid, previous)
 
 
 def update_request(submission: Submission) -> etree._Element:
