@@ -30,7 +30,9 @@ from repository import raw_request  # noqa: E402
 
 from tests.cda_data import ANS_SAMPLES, TEST_INS, mutate, set_attribute  # noqa: E402
 from tests.conftest import free_port, start_server, stop_server  # noqa: E402
-from tests.hl7v2_data import ORU_INIT, adt, load, nir, set_field  # noqa: E402
+from tests.hl7v2_data import ORU_INIT, adt, load, nir, senders_file, set_field  # noqa: E402
+from xds_server.cda.document import parse_cda  # noqa: E402
+from xds_server.cda.header import read_header  # noqa: E402
 from xds_server.consumer.documents import PROVIDE, provide_request  # noqa: E402
 from xds_server.consumer.sources import SourceOptions, submission_for_files  # noqa: E402
 from xds_server.model.content import Attachment  # noqa: E402
@@ -55,6 +57,27 @@ def submission(index: int, tmp: Path):
     path.write_bytes(document(index))
     built, _ = submission_for_files([path], TEST_INS, SourceOptions())
     return built, {"Document01": Attachment.from_bytes(path.read_bytes(), "text/xml")}
+
+
+def sender_table(directory: Path) -> Path:
+    """The ADT and the lab of the messages, the lab acting for the document's organisation."""
+    header = read_header(parse_cda(DOCUMENT.read_bytes()))
+    organisations = sorted({i.extension for a in header.authors for i in a.organization_ids
+                            if i.extension})
+    return senders_file(directory, f"""
+[[sender]]
+application = "GAM"
+facility = "CHU-Y"
+messages = ["ADT"]
+networks = ["127.0.0.0/8"]
+
+[[sender]]
+application = "SIL-Y"
+facility = "labo"
+messages = ["ORU"]
+organisations = {organisations!r}
+networks = ["127.0.0.0/8"]
+""".replace("'", '"'))
 
 
 def oru_messages(count: int, first: int) -> list[bytes]:
@@ -126,7 +149,8 @@ def main() -> None:
         env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",
                "XDS_ACCEPT_TEST_INS": "true", "XDS_LOG_LEVEL": "WARNING",
                "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false", "XDS_MLLP_PORT": str(port),
-               "XDS_MLLP_WORKERS": str(args.clients)}
+               "XDS_MLLP_WORKERS": str(args.clients),
+               "XDS_MLLP_SENDERS": str(sender_table(tmp))}
         process, http, _ = start_server(tmp / "var", env, args.workers)
         try:
             endpoint = http + "/xds/repository"

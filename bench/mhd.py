@@ -14,6 +14,14 @@ The profile is ihe on both sides (no CDA validation: the ratio measures the fron
 being the same). Security off (XDS_SECURITY=none) on both.
 
     .venv/bin/python bench/mhd.py [--database postgresql|sqlite] [--size 100000]
+    createdb -T xds_bench_1m xds_mhd_1m && \
+        .venv/bin/python bench/mhd.py --url postgresql+psycopg:///xds_mhd_1m; dropdb xds_mhd_1m
+
+With --url (a registry loaded by bench/datagen.py and kept, e.g. the 10^6 entries of
+xds_bench_1m), only the searches are measured, and no document is added to it: the
+submissions (ITI-65 / ITI-41) are left out (measure them with --size). The server still
+upgrades the schema of what it serves and audits the searches: point it at a copy of a shared
+registry, as above. The cold patients are asked in alternated rounds too.
 """
 
 from __future__ import annotations
@@ -33,15 +41,12 @@ sys.path.insert(0, str(HERE))
 
 from datagen import load, patient_id  # noqa: E402
 from loadgen import http_request, run_load  # noqa: E402
-from lxml import etree  # noqa: E402
-from registry import CONTENT_TYPE, FIND_DOCUMENTS, find_requests, merge, postgres_url, summary  # noqa: E402
+from registry import find_request, merge, postgres_url, summary  # noqa: E402
 from repository import CDA_50K, provide_requests  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.fhir_data import provide_bundle  # noqa: E402
-from tests.registry_data import document, new_patient, stored_query, submission_set  # noqa: E402
-from tests.soap_messages import envelope  # noqa: E402
-from xds_server.model import vocabulary as v  # noqa: E402
+from tests.registry_data import document, new_patient, submission_set  # noqa: E402
 from xds_server.records.actor import Records  # noqa: E402
 from xds_server.store.database import Database, make_engine  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
@@ -55,14 +60,7 @@ def get_request(url: str) -> bytes:
 
 
 def find_requests_for(url: str, numbers: list[int]) -> list[bytes]:
-    bodies = []
-    for number in numbers:
-        query = stored_query(FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": patient_id(number),
-                                              "$XDSDocumentEntryStatus": [v.APPROVED]})
-        bodies.append(http_request(url, envelope(etree.tostring(query).decode(),
-                                                 action="urn:ihe:iti:2007:RegistryStoredQuery"),
-                                   CONTENT_TYPE))
-    return bodies
+    return [find_request(url, patient_id(number)) for number in numbers]
 
 
 def search_requests(base: str, numbers: list[int]) -> list[bytes]:
@@ -111,67 +109,93 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--submissions", type=int, default=1500)
     parser.add_argument("--schema", default="bench_mhd")
+    parser.add_argument("--seed", type=int, default=0, help="another seed asks other patients "
+                        "(runs one after the other on one kept registry each see cold ones)")
+    parser.add_argument("--url", default="", help="a registry loaded by bench/datagen.py and "
+                        "kept (searches only: no submission is measured nor added)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-mhd-") as tmp:
-        url = postgres_url(args.schema) if args.database == "postgresql" \
-            else f"sqlite:///{tmp}/registry.sqlite3"
-        engine = make_engine(url)
-        migrate(engine)
-        started = time.perf_counter()
-        patients = load(engine, args.size)
-        engine.dispose()
-        print(f"loaded {args.size} documents ({patients} patients) in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
+        if args.url:
+            url = args.url
+            engine = make_engine(url)
+            with engine.connect() as connection:
+                args.size = connection.exec_driver_sql(
+                    "SELECT count(*) FROM document_entries").scalar()
+                patients = connection.exec_driver_sql("SELECT count(*) FROM patients").scalar()
+            engine.dispose()
+            args.database = url.split(":")[0].split("+")[0]
+            print(f"kept registry: {args.size} documents ({patients} patients)", flush=True)
+        else:
+            url = postgres_url(args.schema) if args.database == "postgresql" \
+                else f"sqlite:///{tmp}/registry.sqlite3"
+            engine = make_engine(url)
+            migrate(engine)
+            started = time.perf_counter()
+            patients = load(engine, args.size)
+            engine.dispose()
+            print(f"loaded {args.size} documents ({patients} patients) in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
         data_dir = Path(tmp) / "data"
         env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "ihe", "XDS_SECURITY": "none",
                "XDS_LOG_LEVEL": "WARNING"}
         patient = new_patient()
-        database = Database.from_url(url)
-        Records(database).open(patient)
-        database.dispose()
+        if not args.url:
+            database = Database.from_url(url)
+            Records(database).open(patient)
+            database.dispose()
         process, base, _ = start_server(data_dir, env, args.workers)
         try:
             registry = base + "/xds/registry"
-            finds = find_requests(registry, patients)
-            rng = random.Random(11)       # the same patients, in the same order, as finds
-            searches = search_requests(base, [rng.randrange(patients) for _ in finds])
+            rng = random.Random(11 + args.seed)  # 2,000 patients, the same on both sides
+            asked = [rng.randrange(patients) for _ in range(2000)]
+            finds = find_requests_for(registry, asked)
+            searches = search_requests(base, asked)
             run_load(registry, finds, clients=args.clients, seconds=2)      # warm-up
             run_load(base + "/fhir", searches, clients=args.clients, seconds=2)
             find, search = alternate(registry, finds, base + "/fhir", searches, args.rounds,
                                      args.seconds, args.clients)
             print(f"  FindDocuments (ITI-18) {summary(find)}", flush=True)
             print(f"  ITI-67                 {summary(search)}", flush=True)
-            rng = random.Random(11)
-            warm = {rng.randrange(patients) for _ in finds}
-            fresh = [n for n in random.Random(23).sample(range(patients),
+            warm = set(asked)
+            fresh = [n for n in random.Random(23 + args.seed).sample(range(patients),
                                                          min(patients, len(warm) + 4000))
                      if n not in warm][:4000]
             half = len(fresh) // 2
-            cold_find = run_load(registry, find_requests_for(registry, fresh[:half]),
-                                 clients=args.clients, seconds=60, max_requests=half)
-            cold_search = run_load(base + "/fhir", search_requests(base, fresh[half:]),
-                                   clients=args.clients, seconds=60, max_requests=half)
-            print(f"  FindDocuments, cold    {summary(cold_find)}", flush=True)
-            print(f"  ITI-67, cold           {summary(cold_search)}", flush=True)
-            repository = base + "/xds/repository"
-            provides, _ = provide_requests(repository, patient, args.submissions, CDA_50K,
-                                           "text/xml")
-            bundles = bundle_requests(base, patient, args.submissions)
-            per_round = args.submissions // (2 * args.rounds)
-            iti41, iti65 = alternate(repository, provides, base + "/fhir", bundles,
-                                     args.rounds, args.seconds, args.clients, per_round)
-            print(f"  ITI-41                 {summary(iti41)}", flush=True)
-            print(f"  ITI-65                 {summary(iti65)}", flush=True)
+            # each patient asked once, in alternated rounds (a slice of each side per round)
+            cold_find = cold_search = None
+            if half >= args.rounds:     # a registry of a few patients has none left cold
+                cold_find, cold_search = alternate(
+                    registry, find_requests_for(registry, fresh[:half]), base + "/fhir",
+                    search_requests(base, fresh[half:]), args.rounds, 240.0, args.clients,
+                    half)
+                print(f"  FindDocuments, cold    {summary(cold_find)}", flush=True)
+                print(f"  ITI-67, cold           {summary(cold_search)}", flush=True)
+            iti41 = iti65 = None
+            if not args.url:
+                repository = base + "/xds/repository"
+                provides, _ = provide_requests(repository, patient, args.submissions, CDA_50K,
+                                               "text/xml")
+                bundles = bundle_requests(base, patient, args.submissions)
+                per_round = args.submissions // (2 * args.rounds)
+                iti41, iti65 = alternate(repository, provides, base + "/fhir", bundles,
+                                         args.rounds, args.seconds, args.clients, per_round)
+                print(f"  ITI-41                 {summary(iti41)}", flush=True)
+                print(f"  ITI-65                 {summary(iti65)}", flush=True)
         finally:
             stop_server(process)
+    report(args, find, search, cold_find, cold_search, iti41, iti65)
 
+
+def report(args, find, search, cold_find, cold_search, iti41, iti65) -> None:
     print(f"\nMHD benchmark on {args.database}, {args.size} entries: {args.workers} workers, "
           f"{args.clients} clients, {args.seconds:.0f} s per measure in {args.rounds} "
           "alternated rounds")
     for name, baseline, measured in (("ITI-67 / FindDocuments, warm", find, search),
                                      ("ITI-67 / FindDocuments, cold", cold_find, cold_search),
                                      ("ITI-65 / ITI-41 (50 KB CDA)", iti41, iti65)):
+        if baseline is None:
+            continue
         ratio = measured.rate / baseline.rate if baseline.rate else 0.0
         print(f"{name:<28} {measured.rate:>7.0f}/s vs {baseline.rate:>7.0f}/s = {ratio:.2f} "
               f"(goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT MET'}); errors "

@@ -1,7 +1,7 @@
-"""The crash campaign, shared by the suite (50 kills) and bench/crash.py (more): a source streams
-ITI-41 submissions while the server is killed with SIGKILL (whole process group) at random
-moments and restarted; then every acknowledged document must come back byte for byte and every
-stored file must be registered."""
+"""The crash campaign, shared by the suite (25 kills a database) and bench/crash.py (more): a
+source streams ITI-41 submissions while the server is killed with SIGKILL (whole process
+group) at random moments and restarted; then every acknowledged document must come back byte
+for byte and every stored file must be registered."""
 
 from __future__ import annotations
 

@@ -87,6 +87,7 @@ def provide_bundle(package: SubmissionSet, entries: list[tuple[DocumentEntry, by
         members_urls = [doc_urls[i] for i in members]
         resource = folder_to_fhir(folder, members_urls)
         resource.pop("id", None)
+        resource.setdefault("date", "2025-11-03T12:00:00Z")     # PDSm Folder: date 1..
         folder_entries.append({"fullUrl": _urn(), "resource": resource,
                                "request": {"method": "POST", "url": "List"}})
     members = doc_urls + [f["fullUrl"] for f in folder_entries]

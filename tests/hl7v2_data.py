@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from xds_server.hl7v2.service import Peer
 from xds_server.model import vocabulary as v
 from xds_server.model.stored_queries import FindDocuments, GetDocuments
 from xds_server.repository.actor import DocumentRequest
@@ -194,13 +197,62 @@ def adt(event: str, ins: str, *, status: str = "VALI", control_id: str | None = 
     return join(lines)
 
 
+# the senders the tests' messages come from (XDS_MLLP_SENDERS), bound to the loopback: the
+# ANS examples' systems with the organisations their CDAs are authored in, and the tests' own
+TEST_SENDERS = """
+[[sender]]
+application = "GAM"
+facility = "CHU-X"
+messages = ["ADT"]
+networks = ["127.0.0.0/8"]
+
+[[sender]]
+application = "GAM"
+facility = "CHU-Y"
+messages = ["ADT"]
+networks = ["127.0.0.0/8"]
+
+[[sender]]
+application = "RIS-Y"
+facility = "Organisation-Y"
+messages = ["MDM", "ORU"]
+organisations = ["1120456789"]
+networks = ["127.0.0.0/8"]
+
+[[sender]]
+application = "SIL-Y"
+facility = "labo"
+messages = ["ORU", "MDM"]
+organisations = ["1120459876", "1120459877"]
+networks = ["127.0.0.0/8"]
+
+[[sender]]
+application = "A"
+facility = "B"
+messages = ["ADT", "ORU", "MDM"]
+organisations = ["1120459876"]
+networks = ["127.0.0.0/8"]
+"""
+LOOPBACK = Peer(address="127.0.0.1:40000", host="127.0.0.1")
+
+
+def senders_file(directory: Path, table: str = TEST_SENDERS) -> Path:
+    path = directory / "mllp-senders.toml"
+    path.write_text(table, encoding="utf-8")
+    return path
+
+
 @dataclass
 class Hl7Setup:
     xds: Any          # the XdsApplication (the SOAP side: ITI-18, ITI-43 actors)
     hl7: Any          # the Hl7Application (the MLLP side)
 
-    def send(self, message: bytes):
-        return parse_ack(self.hl7.service.handle(message))
+    def send(self, message: bytes, peer: Peer = LOOPBACK):
+        return parse_ack(self.raw(message, peer))
+
+    def raw(self, message: bytes, peer: Peer = LOOPBACK) -> bytes:
+        """The ACK's bytes, for a message from a connection of the loopback."""
+        return self.hl7.service.handle(message, peer)
 
     def documents(self, statuses=(v.APPROVED,), patient: str = INS) -> list[str]:
         """The uniqueIds FindDocuments (ITI-18) finds for the patient."""
@@ -230,10 +282,13 @@ def hl7_setups(make_settings, database_url):
     from xds_server.store.schema import migrate
 
     made = []
+    directory = Path(tempfile.mkdtemp(prefix="hl7-senders-"))
+    table = senders_file(directory)
 
     def make(**overrides: Any) -> Hl7Setup:
         values = {"profile": "cisis", "accept_test_ins": True,
-                  "require_submission_signature": False, **overrides}
+                  "require_submission_signature": False, "mllp_senders": str(table),
+                  **overrides}
         settings = make_settings(database_url=database_url, **values)
         xds = create_app(settings)
         migrate(xds.database.engine)
@@ -244,3 +299,4 @@ def hl7_setups(make_settings, database_url):
     yield make
     for app in made:
         app.close()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -19,6 +19,7 @@ from xds_server.store import audit_store
 
 from .conftest import start_server, stop_server
 from .crash import open_patient_at
+from .dicom_audit import problems
 from .registry_data import (
     FIND_DOCUMENTS,
     SUCCESS,
@@ -109,6 +110,8 @@ def test_records_reach_the_repository_over_mutual_tls(make_app, pki):
         assert patient in register_message.xpath(
             "ParticipantObjectIdentification/@ParticipantObjectID")
         assert "ITI-18" in messages
+        assert [problems(m) for m in receiver.audit_messages()] == \
+            [[] for _ in receiver.audit_messages()]
         assert receiver.wait_for(lambda r: backlog(app) == 0)
     finally:
         receiver.stop()
@@ -207,3 +210,19 @@ def test_a_served_server_sends_each_record_once(tmp_path):
         stop_server(process)
         receiver.stop()
 
+
+
+@pytest.mark.parametrize(("fqdn", "name", "expected"), [
+    ("localhost", "vm", "vm"),                       # /etc/hosts: 127.0.1.1 vm → 'localhost'
+    ("localhost.localdomain", "vm", "vm"),
+    ("ip6-localhost", "vm", "vm"),
+    ("vm.hospital.example", "vm", "vm.hospital.example"),
+])
+def test_the_syslog_hostname_names_this_host_not_loopback(fqdn, name, expected, monkeypatch):
+    import socket
+
+    from xds_server.ops.syslog import host_name
+
+    monkeypatch.setattr(socket, "getfqdn", lambda *_: fqdn)
+    monkeypatch.setattr(socket, "gethostname", lambda: name)
+    assert host_name() == expected

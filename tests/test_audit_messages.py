@@ -7,6 +7,7 @@ audited too, naming the network caller."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
@@ -20,6 +21,7 @@ from xds_server.consumer.queries import FIND_DOCUMENTS, adhoc_query
 from xds_server.consumer.transport import SoapClient
 from xds_server.model import vocabulary as v
 
+from .dicom_audit import problems
 from .registry_data import new_patient, single_document_submission, submission_set
 from .test_conformance import run_cli
 from .test_repository_http import open_patient_at
@@ -124,3 +126,11 @@ def test_each_transaction_audit_message_follows_its_table(live_server, tmp_path)
     query = [o for o in messages["ITI-18"].findall("ParticipantObjectIdentification")
              if o.get("ParticipantObjectTypeCodeRole") == "24"]
     assert query[0].get("ParticipantObjectID") in STORED_QUERY_IDS     # the query asked
+    # every message a valid DICOM audit message (the schema's rules, ITI-18's query request)
+    assert {name: problems(message) for name, message in messages.items()} == \
+        {name: [] for name in messages}
+    asked = etree.fromstring(base64.b64decode(
+        query[0].findtext("ParticipantObjectQuery")))
+    assert asked.find("{*}AdhocQuery").get("id") == query[0].get("ParticipantObjectID")
+    assert any(patient in (value.text or "") for value in asked.iter("{*}Value")) or \
+        query[0].get("ParticipantObjectID") != FIND_DOCUMENTS

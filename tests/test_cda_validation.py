@@ -178,7 +178,7 @@ def test_validate_cli_exit_codes_and_json(kit_dir, tmp_path):
     assert invalid.exit_code == 1            # checked, and one is invalid
     result = run_cli("validate", "--json", "--accept-test-ins", "--data-dir", data_dir,
                      str(LEVEL1), str(bad_file), str(empty))
-    assert result.exit_code == 2             # one could not be checked: not the same answer
+    assert result.exit_code == 1             # an empty file is no CDA: an invalid document
     reports = json.loads(result.output)
     assert [r["verdict"] for r in reports] == ["valid", "invalid", "not checked"]
     assert [r["valid"] for r in reports] == [True, False, False]

@@ -63,6 +63,18 @@ def test_a_directory_is_submitted_one_line_a_document(platform):
     assert "refused:" in again.stderr and "0 submitted, 1 refused" in again.stdout
 
 
+def test_a_file_that_is_no_document_or_no_cda_is_said_so(platform, tmp_path):
+    """Nothing is sent for an empty file; a refused file that is not a CDA is named as such,
+    its metadata being the command's guesses (issue 18, m4)."""
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    refused = _cli(platform, "submit", str(empty), "--patient", INS)
+    assert refused.returncode == 2 and "is empty: nothing to submit" in refused.stderr
+    script = _cli(platform, "submit", str(SAMPLES / "build.py"), "--patient", INS)
+    assert script.returncode == 1, script.stderr
+    assert "build.py: not a CDA" in script.stderr
+
+
 def test_query_shows_status_confidentiality_and_visibility(platform):
     rows = _listing(platform, "Approved", "Deprecated")
     assert rows[LAB]["status"] == "Deprecated" and rows[LAB_RPLC]["status"] == "Approved"
@@ -149,5 +161,42 @@ def test_remove_leaves_a_set_that_still_holds_documents(tmp_path):
         assert last.returncode == 0, last.stderr
         assert "removed from the registry: 3 object(s)" in last.stdout   # entry, link, set
         assert _cli(env, "patient", "forget", patient).returncode == 0   # nothing left
+    finally:
+        stop_server(process)
+
+
+def test_a_document_submitted_twice_is_changed_and_removed_whole(tmp_path):
+    """IHE accepts a document submitted again (same uniqueId and hash) as a second entry. A
+    change names the entry it applies to (the Approved one; several: refused, naming them, until
+    --entry picks one) and `remove` takes every entry of the uniqueId with the bytes: no entry is
+    left naming bytes that are gone (issue 18, M1)."""
+    import re
+
+    data_dir = tmp_path / "var"
+    process, url, _ = start_server(data_dir, {**PLATFORM}, workers=1)
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
+    try:
+        assert _cli(env, "patient", "add", INS).returncode == 0
+        for _ in range(2):
+            sent = _cli(env, "submit", str(SAMPLES / "VSM_synthese.xml"), "--patient", INS)
+            assert sent.returncode == 0, sent.stderr
+        ambiguous = _cli(env, "update", "mask", VSM)
+        assert ambiguous.returncode == 1 and "names 2 registered entries" in ambiguous.stderr
+        first, second = re.findall(r"urn:uuid:[0-9a-f-]{36}", ambiguous.stderr)
+        deleted = _cli(env, "update", "delete", VSM, "--entry", second)
+        assert deleted.returncode == 0, deleted.stderr
+        masked = _cli(env, "update", "mask", VSM)          # the Approved copy, not the Deleted
+        assert masked.returncode == 0, masked.stderr
+        assert _listing(env, "Approved")[VSM]["visibility"] == "MASQUE_PS"
+        unknown = _cli(env, "update", "mask", VSM, "--entry", "urn:uuid:" + "0" * 8 + "-0000-"
+                       "0000-0000-" + "0" * 12)
+        assert unknown.returncode == 1 and f"{second} (Deleted)" in unknown.stderr
+        assert first not in unknown.stderr        # masked: its new version is the Approved one
+        assert "(Approved)" in unknown.stderr
+        removed = _cli(env, "remove", VSM)
+        assert removed.returncode == 0, removed.stderr
+        assert VSM not in _listing(env, "Approved", "Deprecated", "Deleted")
+        gone = _cli(env, "retrieve", VSM, "--out", str(tmp_path / "vsm.xml"))
+        assert gone.returncode == 1 and not (tmp_path / "vsm.xml").exists()
     finally:
         stop_server(process)

@@ -43,15 +43,21 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                 "XDS_MAX_REQUEST_BYTES"),
                ([], {"XDS_CONFIG": "/nonexistent/xds.toml"}, 2, "does not exist")],
     "db upgrade": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "the database cannot be used")],
-    "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier")],
-    "patient close": [(["1^^^&1.2.3&ISO"], {}, 1, "no open record for 1^^^&1.2.3&ISO"),
+    "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier"),
+                    ([INS, "--data-dir", "/proc"], {}, 2,
+                     "the data directory /proc cannot hold this installation")],
+    "patient close": [(["1^^^&1.2.3&ISO"], {}, 2, "no installation in"),
                       (["garbage"], {}, 2, "is not a CX identifier")],
-    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 1, "no empty record for patient 1^^^&1.2.3&ISO"),
+    "patient forget": [(["1^^^&1.2.3&ISO"], {}, 2, "no installation in"),
                        (["1^^^&1.2.3"], {}, 2, "is not a CX identifier")],
-    "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL")],
+    "patient list": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "check XDS_DATABASE_URL"),
+                     ([], {}, 2, "no installation in")],
     "submit": [([str(SAMPLE), "--patient", INS, "--repository", "notaurl"], {}, 2,
                 "'notaurl' is not an http(s) URL"),
                ([str(SAMPLE), "--patient", "garbage"], {}, 2, "'garbage' is not a patient id"),
+               (["/dev/null", "--patient", INS], {}, 2, "is not a regular file"),
+               ([str(ROOT / "LICENSE"), "/dev/zero", "--patient", INS], {}, 2,
+                "/dev/zero is not a regular file"),
                ([str(SAMPLE), "--patient", INS, "--server", DOWN], {}, 2,
                 "is the server running?"),
                ([str(ROOT / "cda_samples"), "--patient", INS, "--pattern", "*.none"], {}, 2,
@@ -64,13 +70,18 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                "'Foo' is not an availability status"),
               (["--patient", "123"], {}, 2, "'123' is not a patient id"),
               (["--patient", INS], {"XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}"),
-              (["--patient", INS], {"XDS_REGISTRY_URL": "ftp://x"}, 2,
-               "XDS_REGISTRY_URL: 'ftp://x' is not an http(s) URL")],
+              (["--patient", INS], {"XDS_CLIENT_REGISTRY_URL": "ftp://x"}, 2,
+               "XDS_CLIENT_REGISTRY_URL: 'ftp://x' is not an http(s) URL"),
+              # serve's remote registry is not the client's: XDS_SERVER_URL's is asked
+              (["--patient", INS], {"XDS_REGISTRY_URL": "http://127.0.0.1:1/x",
+                                    "XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}")],
     "retrieve": [(["1.2.3", "--out", "/nonexistent/x"], {}, 2,
                   "the directory /nonexistent does not exist"),
                  (["1.2.3", "--out", "/"], {}, 2, "is a directory"),
-                 (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach")],
+                 (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach"),
+                 (["not an oid", "--out", "x.xml"], {}, 2, "is not a document uniqueId")],
     "update mask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
+                    (["bad id"], {}, 2, "'bad id' is not a document uniqueId"),
                     (["1.2.3", "--code", "SECRET"], {}, 2, "'SECRET' is not one of")],
     "update unmask": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
     "update archive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
@@ -79,14 +90,18 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "update version": [(["1.2.3", "--confidentiality", "N"], {}, 2,
                         "'N' is not code^^codingScheme")],
     "remove": [(["1.2.3", "--metadata-only", "--documents-only"], {}, 2, "exclude each other"),
-               (["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
+               (["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
+               (["1.2.3", "bad"], {}, 2, "'bad' is not a document uniqueId")],
     "backup": [(["--out", str(ROOT)], {"XDS_DATA_DIR": str(ROOT / "schemas")}, 2,
                 "is not empty: give a new or empty directory"),
                (["--out", "b"], {"XDS_DATA_DIR": "/nonexistent/var"}, 2,
                 "no data directory /nonexistent/var")],
     "restore": [([str(ROOT / "docs")], {}, 2, "is not a complete backup"),
                 (["/nonexistent/backup"], {}, 2, "does not exist")],
-    "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read")],
+    "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read"),
+                 # a readable file that is not a CDA is an invalid document (cli.md: 1)
+                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "not-cda"),
+                 (["/dev/null"], {}, 1, "the file is empty")],
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
     "audit show": [(["--patient", INS, "--since", "yesterday"], {}, 2,
@@ -222,3 +237,142 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert out.splitlines() == ["sent a", "sent b", "sent c"]
         assert ("submitting" in err and "/3" in err) if terminal else err == ""
+
+
+def test_patient_commands_open_no_database_of_their_own(tmp_path):
+    """A read, or a command run from the wrong directory, made an empty database there and
+    answered from it (issue 18, M6): only `patient add` on a data directory named creates one,
+    and says so; on an installation, close and forget answer from its records."""
+    nowhere = tmp_path / "nonexistent" / "deep"
+    for args in (["patient", "list", "--data-dir", str(nowhere)],
+                 ["patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(nowhere)],
+                 ["patient", "add", INS]):                # from a directory holding no var/
+        done = _run(*args, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        _one_error_line(done.stderr, "no installation in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    site = tmp_path / "site"
+    created = _run("patient", "add", INS, "--data-dir", str(site), cwd=tmp_path)
+    assert created.returncode == 0 and "a new installation in" in created.stderr
+    listed = _run("patient", "list", "--data-dir", str(site), cwd=tmp_path)
+    assert listed.returncode == 0 and INS.split("^")[0] in listed.stdout
+    closed = _run("patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(site), cwd=tmp_path)
+    assert closed.returncode == 1
+    _one_error_line(closed.stderr, "no open record for 1^^^&1.2.3&ISO")
+
+
+# Each class of unusable environment the outsider tried (issue 18, m1), given to every command
+# with arguments that are otherwise fine: whatever the command, it ends with a line saying what
+# to fix, never the last-resort "internal error".
+BAD_ENVIRONMENTS: dict[str, dict[str, str]] = {
+    "database URL garbage": {"XDS_DATABASE_URL": "garbage"},
+    "database URL of another kind": {"XDS_DATABASE_URL": "mysql://x/y"},
+    "database URL of a driver not installed": {"XDS_DATABASE_URL": "postgresql+psycopg2://x/y"},
+    "registry URL not a URL": {"XDS_REGISTRY_URL": "notaurl"},
+    "server URL unclosed IPv6": {"XDS_SERVER_URL": "http://[::1"},
+    "server URL bad port": {"XDS_SERVER_URL": "http://127.0.0.1:http/"},
+    "a limit of 0": {"XDS_MAX_DOCUMENT_BYTES": "0", "XDS_HEAD_TIMEOUT": "0"},
+    "repository id not an OID": {"XDS_REPOSITORY_UNIQUE_ID": "notanoid"},
+    "data dir is a file": {"XDS_DATA_DIR": "/etc/hostname"},
+    "data dir not writable": {"XDS_DATA_DIR": "/proc/xds-server"},
+}
+RUNS_UNTIL_STOPPED = {"serve", "mllp"}          # given only environments refused at load
+
+
+def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
+    return {
+        "mllp": ["--port", str(free_port())],
+        "hl7 send": [str(SAMPLE), "--to", DOWN.split("//")[-1]],
+        "serve": ["--port", str(free_port())],
+        "config": [], "db upgrade": [], "patient add": [INS], "patient close": [INS],
+        "patient forget": [INS], "patient list": [],
+        "submit": [str(SAMPLE), "--patient", INS], "query": ["--patient", INS],
+        "retrieve": ["1.2.3", "--out", str(tmp_path / "x.xml")],
+        **{f"update {name}": ["1.2.3"] for name in ("mask", "unmask", "archive", "unarchive",
+                                                    "delete", "version")},
+        "remove": ["1.2.3"], "backup": ["--out", str(tmp_path / "backup")],
+        "restore": [str(ROOT / "docs")], "validate": [str(SAMPLE)],
+        "kit install": ["--from", str(ROOT / "tests")], "audit show": ["--patient", INS],
+        "audit export": ["--out", str(tmp_path / "audit.xml")],
+        "conformance run": ["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN],
+    }
+
+
+REFUSED_AT_LOAD = [name for name in BAD_ENVIRONMENTS if not name.startswith("data dir")]
+
+
+@pytest.mark.parametrize("environment", list(BAD_ENVIRONMENTS))
+def test_no_unusable_environment_reaches_the_internal_error_line(environment, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("XDS_")]:
+        monkeypatch.delenv(name)
+    arguments = _fine_arguments(tmp_path)
+    assert sorted(arguments) == sorted(_leaves(main))       # every command
+    env = {"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_SERVER_URL": DOWN, "XDS_PROFILE": "ihe",
+           **BAD_ENVIRONMENTS[environment]}
+    for command, args in arguments.items():
+        if command in RUNS_UNTIL_STOPPED and environment not in REFUSED_AT_LOAD:
+            continue
+        result = CliRunner().invoke(main, [*command.split(), *args], env=env)
+        assert "internal error" not in result.output, (command, result.output)
+        assert "Traceback" not in result.output, (command, result.output)
+        if environment in REFUSED_AT_LOAD and command not in ("validate", "hl7 send"):
+            assert result.exit_code == 2, (command, result.output)
+
+
+def test_a_retrieved_document_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A file that cannot be written is named, and nothing is left under its name: not a
+    truncated document on a full disk (issue 18, m2)."""
+    import errno
+
+    from xds_server.cli_consumer import write_whole
+    from xds_server.cli_errors import Unusable
+
+    with pytest.raises(Unusable, match="cannot write /proc/version"):
+        write_whole(Path("/proc/version"), b"document")
+    target = tmp_path / "document.xml"
+
+    def disk_full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(Unusable, match=f"cannot write {target}: No space left on device"):
+        write_whole(target, b"document" * 1000)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    write_whole(target, b"document")
+    assert target.read_bytes() == b"document" and list(tmp_path.iterdir()) == [target]
+
+
+def test_an_interrupted_submit_says_what_was_done_and_exits_130(tmp_path):
+    """Ctrl-C during a bulk submit: the count so far and the document left in doubt, exit 130
+    as shells report SIGINT (issue 18, m3: 'Aborted!', exit 1, no count)."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as silent:          # accepts, never answers: the send hangs
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xds_server.cli", "submit", str(ROOT / "cda_samples"),
+             "--patient", INS, "--server", url], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=child, cwd=tmp_path)
+        deadline = time.monotonic() + 30
+        connection = None
+        while connection is None and time.monotonic() < deadline:
+            silent.settimeout(1)
+            try:
+                connection, _ = silent.accept()
+            except TimeoutError:
+                assert process.poll() is None, process.communicate()
+        assert connection is not None
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        connection.close()
+    assert process.returncode == 130, (out, err)
+    assert "0 submitted, 0 refused, interrupted at" in out
+    assert "Traceback" not in err and "interrupted" in err

@@ -107,3 +107,23 @@ def test_every_setting_is_a_row_of_the_settings_table():
 def test_trusted_proxies_are_normalised_networks():
     settings = load_settings(environ={"XDS_TRUSTED_PROXIES": " 10.0.0.5 ,192.168.1.7/24,::1"})
     assert settings.trusted_proxies == "10.0.0.5/32,192.168.1.0/24,::1/128"
+
+
+def test_every_unusable_setting_is_said_at_once():
+    """Nonsense values are refused at load (issue 18, m6), all of them in one message, each
+    naming its setting and source: a limit of 0, an id that is not an OID, URLs and database
+    URLs that cannot work."""
+    from xds_server.config import ConfigError, load_settings
+
+    bad = {"XDS_HEAD_TIMEOUT": "0", "XDS_MAX_DOCUMENT_BYTES": "0", "XDS_MAX_MIME_PARTS": "0",
+           "XDS_REPOSITORY_UNIQUE_ID": "notanoid", "XDS_HOME_COMMUNITY_ID": "1.2.3",
+           "XDS_REGISTRY_URL": "notaurl", "XDS_SERVER_URL": "http://[::1",
+           "XDS_REPOSITORY_URL": "http://h:port/", "XDS_DATABASE_URL": "mysql://x/y"}
+    with pytest.raises(ConfigError) as refused:
+        load_settings({}, environ=bad)
+    for name in bad:
+        assert f"from {name}:" in str(refused.value), name
+    fine = load_settings({}, environ={"XDS_DATABASE_URL": "postgresql://u@h/db",
+                                      "XDS_THREADS": "0", "XDS_MIN_FREE_BYTES": "0",
+                                      "XDS_REPOSITORY_UNIQUE_ID": "1.2.250.1.999.1"})
+    assert fine.database_url == "postgresql+psycopg://u@h/db"     # the driver installed

@@ -4,6 +4,7 @@ run leaves no test patient behind in the server's database."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -38,9 +39,11 @@ def cisis_platform(tmp_path_factory):
     stop_server(process)
 
 
-def test_the_cisis_profile_stops_the_run_with_what_to_change(cisis_platform):
+def test_the_cisis_profile_stops_the_run_with_what_to_change(cisis_platform, tmp_path):
     url, data_dir = cisis_platform
-    result = _run(url, "--patient-feed", "cli", "--data-dir", str(data_dir))
+    junit, report = tmp_path / "junit.xml", tmp_path / "run.json"
+    result = _run(url, "--patient-feed", "cli", "--data-dir", str(data_dir),
+                  "--junit", str(junit), "--json", str(report))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -48,6 +51,9 @@ def test_the_cisis_profile_stops_the_run_with_what_to_change(cisis_platform):
     assert "is not an INS" in lines[0]                     # the registry's own answer
     assert "XDS_PROFILE=ihe" in lines[0] and lines[0].endswith("nothing was run")
     assert _patients(data_dir) == []                       # the probe's patient is forgotten
+    # a CI job reads why nothing ran (issue 18, m8: no file was written)
+    assert "nothing was run" in json.loads(report.read_text())["aborted"]
+    assert "nothing was run" in junit.read_text()
 
 
 def test_a_registry_asking_for_a_vihf_stops_the_run(trust_server):

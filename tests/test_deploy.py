@@ -31,3 +31,15 @@ def test_the_systemd_unit_verifies(tmp_path):
     # the check can fail: a mistyped key and a bad value are reported
     broken = _verify(text.replace("Restart=on-failure", "Restart=sometimes"), tmp_path)
     assert "Failed to parse service restart specifier" in broken.stderr
+
+
+# the confinement the unit promises (issue 18, m13): each line is one thing the service cannot do
+HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "UMask=0027",
+             "CapabilityBoundingSet=\n", "RestrictSUIDSGID=yes", "ProtectKernelLogs=yes",
+             "SystemCallFilter=@system-service", "SystemCallArchitectures=native",
+             "ReadWritePaths=/var/lib/xds-server")
+
+
+def test_the_unit_confines_the_service():
+    text = UNIT.read_text()
+    assert [line for line in HARDENING if line not in text] == []

@@ -167,7 +167,7 @@ def test_a_wrong_hash_is_refused_with_its_code_and_path_and_leaves_nothing(app, 
     answer = fhir(app, "POST", "", bundle)
     assert answer.status == 422
     assert "XDSRepositoryMetadataError" in answer.codes
-    assert "DocumentReference.content[0].attachment.hash" in answer.expressions
+    assert "Bundle.entry[1].resource.content[0].attachment.hash" in answer.expressions
     assert not list(app.document_store.root.rglob("*.blob"))
     assert not app.registry.query(FindDocuments(patient_id=patient, statuses=(v.APPROVED,)),
                                   SYSTEM).result.documents

@@ -131,8 +131,11 @@ def test_the_completed_examples_with_uuid_unique_ids_are_refused_for_them(make_a
     app.records.open(f"{TEST_INS[1]}^^^&{TEST_INS[0]}&ISO")
     answer = fhir(app, "POST", "", _completed(known, oids=False))
     assert answer.status == 422 and set(answer.codes) == {"XDSRegistryMetadataError"}
-    assert set(answer.expressions) == {"List.identifier", "DocumentReference.masterIdentifier",
-                                       "List.extension('ihe-sourceId')"}
+    # each named in the entry it comes from (fhir/anchors.py): the set, the document, a folder
+    assert set(answer.expressions) == {
+        "Bundle.entry[0].resource.identifier", "Bundle.entry[1].resource.masterIdentifier",
+        "Bundle.entry[0].resource.extension('ihe-sourceId')",
+        "Bundle.entry[3].resource.identifier"}
 
 
 def test_the_completed_examples_are_accepted_and_found_with_their_codes(make_app, known):

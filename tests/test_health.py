@@ -54,3 +54,23 @@ def test_metrics_count_requests_by_transaction_and_outcome(make_settings):
             'transaction="Echo"} 1.0' in text)
     assert 'outcome="fault:wsa:ActionNotSupported",transaction="unknown"} 1.0' in text
     assert "xds_request_duration_seconds_bucket" in text
+
+
+def test_every_fault_outcome_label_is_prefix_and_code(make_settings):
+    """One pattern splits every fault outcome (issue 18, m9: `fault:VersionMismatch` stood
+    beside `fault:xds:NotSoapEnvelope`): a SOAP 1.1 message, a body that is no envelope, an
+    unknown action."""
+    import re
+
+    app = create_app(make_settings())
+    soap11 = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/>'
+              b"</s:Envelope>")
+    call_wsgi(app, "POST", "/xds/registry", soap11, "text/xml")
+    call_wsgi(app, "POST", "/xds/registry", b"<not-soap/>", "application/soap+xml")
+    call_wsgi(app, "POST", "/xds/registry", envelope(echo_body(), action="urn:x"),
+              "application/soap+xml")
+    text = call_wsgi(app, "GET", "/metrics").body.decode()
+    outcomes = set(re.findall(r'outcome="(fault:[^"]*)"', text))
+    assert len(outcomes) == 3, outcomes
+    assert all(re.fullmatch(r"fault:[a-z]+:[A-Za-z]+", outcome) for outcome in outcomes), outcomes
+    assert "fault:env:VersionMismatch" in outcomes

@@ -46,10 +46,13 @@ def setup(make_hl7):
 # --- PAM-FR -------------------------------------------------------------------------------------
 
 def test_sgl_admission_and_discharge(setup):
-    """SGL: the admission (A01) opens the record of PAT-TROIS with its local identifier; the
+    """SGL: the admission (A01) opens the record of PAT-TROIS with its local identifier (its
+    ZFA-11 says IC but no ROL names a professional: a warning, nothing recorded for it); the
     discharge (A03) is acknowledged and changes nothing."""
     ack = setup.send(load(SGL / "admission.er7"))
-    assert (ack.code, ack.control_id, ack.errors) == ("AA", "3975", [])
+    assert (ack.code, ack.control_id) == ("AA", "3975")
+    assert [(e[2], e[4]) for e in ack.errors] == [("ZFA^1^11", "W")]
+    assert "ZFA-11 is IC but no ROL-4" in ack.texts
     record = setup.xds.records.record(INS)
     assert record is not None and record.status == "open"
     assert not record.opposed_modes                      # ZFA-9 INO: not opposed to feeding

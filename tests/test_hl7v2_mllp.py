@@ -17,6 +17,7 @@ from pathlib import Path
 import hl7.client
 import pytest
 import trustme
+from cryptography import x509
 
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.queries import STORED_QUERY, find_documents_request
@@ -32,6 +33,7 @@ from .hl7v2_data import (
     load,
     nir,
     parse_ack,
+    senders_file,
 )
 
 pytestmark = pytest.mark.http
@@ -80,13 +82,18 @@ def served(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hl7-serve") / "var"
     port = free_port()
     env = {"XDS_PROFILE": "cisis", "XDS_SECURITY": "none", "XDS_ACCEPT_TEST_INS": "true",
-           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false", "XDS_MLLP_PORT": str(port)}
+           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false", "XDS_MLLP_PORT": str(port),
+           "XDS_MLLP_SENDERS": str(senders_file(data_dir.parent))}
     process, url, log_path = start_server(data_dir, env, workers=1)
     try:
         wait_for_port(port)
         yield url, port, log_path
     finally:
         stop_server(process)
+    # a clean stop (finding 6): every worker and listener exits quietly, the server with 0
+    stopped = Path(log_path).read_text()
+    assert "Traceback" not in stopped and "AssertionError" not in stopped, stopped[-2000:]
+    assert process.returncode == 0, stopped[-2000:]
     # the listeners stop with the server: nothing left on the port
     end = time.monotonic() + 10
     while time.monotonic() < end:
@@ -180,6 +187,7 @@ def _listener(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, in
                   "XDS_ACCEPT_TEST_INS": "true", "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false",
                   "XDS_SECURITY": "none", **env})
     data_dir.mkdir(parents=True, exist_ok=True)
+    child.setdefault("XDS_MLLP_SENDERS", str(senders_file(data_dir)))
     log = open(data_dir / "mllp.log", "wb")   # noqa: SIM115 (closed with the process)
     process = subprocess.Popen([sys.executable, "-m", "xds_server.cli", "mllp", "--port",
                                 str(port)], stdout=log, stderr=subprocess.STDOUT, env=child,
@@ -219,7 +227,7 @@ def test_a_message_over_the_size_limit_is_answered_and_closed(limited):
         sock.sendall(VT + message + END)
         ack = parse_ack(receive(sock))
         assert (ack.code, ack.control_id) == ("AR", "BIG-1")
-        assert "4096" in ack.texts
+        assert "4096" in ack.texts and ack.errors[0][3].startswith("207^")
         assert closed_within(sock, 5)
 
 
@@ -247,8 +255,11 @@ def test_many_large_messages_at_once_share_a_bounded_budget(crowded):
     finally:
         for sock in socks:
             sock.close()
-    busy = [a for a in answers if b"too many large messages" in a]
-    assert len(busy) >= 1 and all(parse_ack(a).code == "AR" for a in busy)
+    busy = [parse_ack(a) for a in answers if b"too many large messages" in a]
+    assert len(busy) >= 1
+    # not now: AR 207 with the message's control id (its MSH was read), never 100
+    assert all((a.code, a.control_id) == ("AR", "PART") and a.errors[0][3].startswith("207^")
+               for a in busy)
 
 
 def test_a_slow_sender_is_cut_off(limited):
@@ -289,6 +300,33 @@ def test_connections_beyond_the_limit_are_closed(limited):
         assert parse_ack(receive(sock)).code == "AA"
 
 
+def test_two_messages_in_one_frame_and_a_trailing_line_feed(limited):
+    """VT m1 m2 FS CR (two messages run together): AR 100 with m1's control id, neither acted
+    on (m2's patient is not made); VT msg FS CR LF in one write: answered, and the connection
+    goes on (the LF is the gap some senders leave between frames)."""
+    port, _ = limited
+    first, second = nir(), nir()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(VT + adt("A28", first, control_id="PAIR-1") + adt("A28", second) + END)
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AR", "PAIR-1") and "second MSH" in ack.texts
+        sock.sendall(VT + adt("A28", first, control_id="LF-1") + END + b"\n")
+        assert parse_ack(receive(sock)).code == "AA"
+        sock.sendall(VT + adt("A31", second, control_id="LF-2") + END + b"\r\n")
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AA", "LF-2")
+        # sent again after a lost ACK with a regenerated MSH-7 (finding 13): the same ACK
+        resend = adt("A31", second, control_id="LF-2").replace(b"|20261202101010||ADT",
+                                                               b"|20261203080000||ADT", 1)
+        sock.sendall(VT + resend + END)
+        assert receive(sock) == ack.raw
+        # MSH-2 with a duplicated character (finding 9): AR 102 naming MSH-2, with MSH-10
+        sock.sendall(VT + adt("A31", second, control_id="ENC-1").replace(b"|^~\\&|", b"|^^\\&|")
+                     + END)
+        ack = parse_ack(receive(sock))
+        assert (ack.code, ack.control_id) == ("AR", "ENC-1") and ack.errors[0][2] == "MSH^1^2"
+
+
 def test_framing_errors_are_answered_and_closed(limited):
     port, _ = limited
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -311,13 +349,32 @@ def tls_listener(tmp_path_factory):
     authority = trustme.CA()
     server = authority.issue_cert("127.0.0.1", "localhost")
     client = authority.issue_cert("ris.example", common_name="RIS de test")
-    files = {name: root / f"{name}.pem" for name in ("ca", "server", "client")}
+    other = authority.issue_cert("lab.example", common_name="Another system")
+    files = {name: root / f"{name}.pem" for name in ("ca", "server", "client", "other")}
     authority.cert_pem.write_to_path(str(files["ca"]))
     server.private_key_and_cert_chain_pem.write_to_path(str(files["server"]))
     client.private_key_and_cert_chain_pem.write_to_path(str(files["client"]))
+    other.private_key_and_cert_chain_pem.write_to_path(str(files["other"]))
+    subject = x509.load_pem_x509_certificate(client.cert_chain_pems[0].bytes()) \
+        .subject.rfc4514_string()
+    # GAM^CHU-Y is bound to the client certificate; GAM^CHU-X to the loopback network only
+    table = senders_file(root, f"""
+[[sender]]
+application = "GAM"
+facility = "CHU-Y"
+messages = ["ADT"]
+certificate = "{subject}"
+
+[[sender]]
+application = "GAM"
+facility = "CHU-X"
+messages = ["ADT"]
+networks = ["127.0.0.0/8"]
+""")
     process, port = _listener(root / "var", {
         "XDS_CERTFILE": str(files["server"]), "XDS_KEYFILE": str(files["server"]),
-        "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required"})
+        "XDS_CA_CERTS": str(files["ca"]), "XDS_CLIENT_CERT": "required",
+        "XDS_MLLP_SENDERS": str(table)})
     yield port, files
     _stop(process)
 
@@ -343,3 +400,24 @@ def test_mllp_over_mutual_tls(tls_listener, tmp_path):
         sock.sendall(VT + adt("A28", nir()) + END)
         answer = receive(sock)
         assert b"MSA|AA" not in answer
+
+
+def test_a_certificate_speaks_only_for_the_sender_bound_to_it(tls_listener):
+    """Attack: any certificate of XDS_CA_CERTS claiming a sender's MSH-3/4 (another system's
+    certificate, or a certificate using a name bound to a network): AR, nothing done."""
+    port, files = tls_listener
+
+    def send(certificate: str, sender: str) -> str:
+        context = ssl.create_default_context(cafile=str(files["ca"]))
+        context.load_cert_chain(str(files[certificate]))
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(VT + adt("A28", nir(), sender=sender) + END)
+            ack = parse_ack(receive(sock))
+            return f"{ack.code} {ack.texts}"
+
+    assert send("client", "GAM^CHU-Y").startswith("AA")
+    refused = send("other", "GAM^CHU-Y")
+    assert refused.startswith("AR") and "another TLS client certificate" in refused
+    refused = send("client", "GAM^CHU-X")
+    assert refused.startswith("AR") and "not bound to the TLS client certificate" in refused

@@ -6,7 +6,6 @@ FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,13 @@ from .fhir.reading import Reader
 from .fhir.updates import Updater
 from .hl7v2.documents import DocumentFeed
 from .hl7v2.patient_feed import PatientFeed
+from .hl7v2.senders import SenderTable
 from .hl7v2.service import Hl7Service
 from .model.audit import AuditEvent
 from .ops.health import health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
-from .ops.syslog import TlsOptions, format_message, sender_for
+from .ops.syslog import TlsOptions, format_message, host_name, sender_for
 from .records.actor import Records
 from .records.identity import IdentityFeed
 from .records.message_log import MessageLog
@@ -45,6 +45,7 @@ from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
+from .repository.storage_room import StorageRoom
 from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
@@ -121,7 +122,8 @@ def fhir_authenticator(settings: Settings):
     except (OSError, ValueError) as exc:
         raise ConfigError(f"XDS_IUA_JWKS: cannot load the keys: {exc}") from None
     issuers = [i.strip() for i in settings.iua_issuers.split(",") if i.strip()]
-    return authenticator(BearerVerifier(keys, issuers, settings.iua_audience))
+    return authenticator(BearerVerifier(keys, issuers, settings.iua_audience,
+                                        settings.iua_max_lifetime))
 
 
 def fhir_front(settings: Settings, registry: Registry, repository: Repository,
@@ -138,7 +140,7 @@ def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | N
         return None
     sender = sender_for(settings.atna_url, TlsOptions(
         settings.atna_certfile, settings.atna_keyfile, settings.atna_ca_certs))
-    hostname = socket.getfqdn()
+    hostname = host_name()
 
     def render(event: AuditEvent) -> bytes:
         return format_message(dicom_audit_message(event, settings.home_community_id),
@@ -185,7 +187,8 @@ class XdsApplication:
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
                                      submission_check=signed,
-                                     source_signer=source_signer(settings))
+                                     source_signer=source_signer(settings),
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
             writer.on_queued = self.metrics.audit_backlog.inc
         if signed is not None:      # the verification is audited with the repository's reads
@@ -281,15 +284,24 @@ def create_app(settings: Settings | None = None) -> XdsApplication:
     return XdsApplication(settings or load_settings())
 
 
+def _institutions_of(record) -> list[str]:
+    """The authorInstitution values of a registered document (its stored ebRIM form)."""
+    entry = model_object(record)
+    return [x for author in getattr(entry, "authors", []) for x in author.institutions]
+
+
 class Hl7Application:
     """The actors behind the HL7 v2 front, built once per listener process. The registry and
     the repository are the server's, without the signed-submission-set checks: an HL7 v2
-    message carries no XAdES signature (the CI-SIS volet has none), its source is proven by
-    its connection (TLS client certificate) and named by MSH-3/4 in the audit trail."""
+    message carries no XAdES signature (the CI-SIS volet has none); its sender is proven by
+    its connection, as the operator's sender table (XDS_MLLP_SENDERS) binds it."""
 
     def __init__(self, settings: Settings) -> None:
         configure_limits(XmlLimits(settings.max_xml_markup, settings.max_xml_attributes))
-        self.database = Database.from_url(settings.database_url)
+        # a sender waits for its ACK some tens of seconds: a record held by another writer is
+        # AR 207 "send again" after XDS_MLLP_LOCK_WAIT, not after the 30 s of each wait
+        self.database = Database.from_url(settings.database_url,
+                                          lock_wait=settings.mllp_lock_wait)
         stored_form = EbrimStoredForm()
         # the sets this front makes are signed with the fronts' seal when there is one, and
         # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)
@@ -306,14 +318,16 @@ class Hl7Application:
         self.repository = Repository(self.database, documents, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),
                                      link if settings.registry_url else self.registry,
-                                     submission_check=signed, source_signer=signer)
+                                     submission_check=signed, source_signer=signer,
+                                     room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         kit = settings.kit_dir if settings.kit_dir.is_dir() else None
         self.service = Hl7Service(
             PatientFeed(IdentityFeed(self.database, stored_form.with_patient),
                         settings.accept_test_ins),
             DocumentFeed(self.repository, self.registry, load_value_sets(kit),
-                         settings.accept_test_ins, settings.repository_unique_id),
-            MessageLog(self.database))
+                         settings.accept_test_ins, settings.repository_unique_id,
+                         _institutions_of),
+            MessageLog(self.database), SenderTable.load(settings.mllp_senders))
 
     def close(self) -> None:
         self.registry.queries.audit_writer.close()

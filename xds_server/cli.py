@@ -73,6 +73,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
                                "and --keyfile")
     _check_port_free(host, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_room(settings)
     _upgrade_database(settings)  # once, in the master, before workers start
     _prepare_multiprocess_metrics(settings.data_dir / "run" / "metrics")
     _recover_repository(settings)
@@ -94,14 +95,33 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
             stop_listener_processes(listeners)
 
 
+def _check_room(settings: Settings) -> None:
+    """A data directory without room is said at start: on a full disk the database cannot
+    migrate and the metrics' memory maps die of SIGBUS (tmpfs), before any log line."""
+    import shutil
+
+    free = shutil.disk_usage(settings.data_dir).free
+    if free < settings.min_free_bytes:
+        raise Unusable(f"the data directory {settings.data_dir} has {free} bytes free, less "
+                       f"than XDS_MIN_FREE_BYTES ({settings.min_free_bytes}): free space there "
+                       "(or lower the setting) before starting")
+
+
 def _check_trust(settings: Settings) -> None:
     """The authorities the application will need (ConfigError), loaded once here: imported
     without the application, which would import prometheus_client too early."""
+    from .config import ConfigError
     from .dsig.check import signature_checks
     from .security.authentication import verifier_for
 
-    verifier_for(settings)
-    signature_checks(settings)
+    problems = []          # both said at once: the cisis profile needs the two
+    for check in (verifier_for, signature_checks):
+        try:
+            check(settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -125,10 +145,15 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
 def _upgrade_database(settings: Settings) -> None:
     """The schema brought to the current one, and the installation's identity kept (once)."""
     from .config import keep_identity
+
+    keep_identity(settings)
+    _migrate(settings)
+
+
+def _migrate(settings: Settings) -> None:
     from .store.database import make_engine
     from .store.schema import migrate
 
-    keep_identity(settings)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -168,18 +193,47 @@ def patient() -> None:
 
 
 @contextlib.contextmanager
-def _records(ctx: click.Context, data_dir: str | None) -> Iterator[Records]:
-    """The records actor on the configured database (brought to the current schema first)."""
+def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
+             ) -> Iterator[Records]:
+    """The records actor on the configured database (brought to the current schema first).
+    Only `creates` (patient add) makes a new installation, and only in a data directory named
+    (--data-dir, XDS_DATA_DIR, the file): a command run from the wrong directory, or a read,
+    opened an empty database of its own and answered from it."""
     from .records.actor import Records
     from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    _upgrade_database(settings)
+    if not _installed(settings):
+        named = settings.sources.get("data_dir", "default") != "default"
+        if not (creates and named):
+            raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
+                           f"{_database_file(settings) or 'data directory'}): give its "
+                           "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
+                           "upgrade --data-dir DIR` (or by starting `serve` there)")
+        _upgrade_database(settings)         # the schema and the installation's identity
+        click.echo(f"a new installation in {settings.data_dir.resolve()}", err=True)
+    else:
+        _migrate(settings)                  # a release upgrade: the schema only
     database = Database.from_url(settings.database_url)
     try:
         yield Records(database)
     finally:
         database.dispose()
+
+
+def _database_file(settings: Settings) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def _installed(settings: Settings) -> bool:
+    """With SQLite, its database file exists (a server database is there by its URL)."""
+    database = _database_file(settings)
+    return database is None or database.is_file()
 
 
 def _check_patient_id(patient_id: str) -> None:
@@ -200,7 +254,7 @@ def patient_add(ctx: click.Context, patient_ids: tuple[str, ...], data_dir: str 
 
     for patient_id in patient_ids:
         _check_patient_id(patient_id)
-    with _records(ctx, data_dir) as records:
+    with _records(ctx, data_dir, creates=True) as records:
         for patient_id in patient_ids:
             new = records.open(patient_id)
             click.echo(f"{'opened' if new else 'already open'}: {patient_key(patient_id)}")

@@ -94,14 +94,20 @@ def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
             raise Unusable(f"{name} is set to {getattr(settings, name)} "
                            f"({settings.sources[name]}) but the backup's documents are "
                            f"registered under {kept[name]}: unset it")
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
         with _bars("restoring") as bars:
             manifest = bring_back(source, settings.database_url, settings.blob_dir,
                                   settings.kit_dir, bars)
-    except BackupError as exc:
-        raise Unusable(str(exc)) from None
-    write_identity(target, manifest.identity)
+        write_identity(target, manifest.identity)
+    except BaseException as exc:
+        if created:            # a refused restore leaves the target as it found it
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        if isinstance(exc, BackupError):
+            raise Unusable(str(exc)) from None
+        raise
     click.echo(f"restored {manifest.documents} documents of {manifest.created_at} into "
                f"{target}, repository {manifest.identity['repository_unique_id']}; start it "
                "with `xds-server serve`")

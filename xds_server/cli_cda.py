@@ -29,8 +29,8 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
              accept_test_ins: bool | None, schematron: bool, volet: str | None,
              data_dir: str | None) -> None:
     """Validate CDA documents: schema, CI-SIS header rules, and on request the ANS
-    schematrons. Exit 0 when all are valid, 1 when one is invalid, 2 when one could not be
-    checked (unreadable, not a CDA, a schematron that fails to run)."""
+    schematrons. Exit 0 when all are valid, 1 when one is invalid (a file that is not a CDA
+    is), 2 when one could not be checked (unreadable, a schematron that fails to run)."""
     from .cda.findings import Finding, Kind, Report
     from .cda.header_rules import RuleContext
     from .cda.schema import schema_for
@@ -74,11 +74,11 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool,
             click.echo(f"{report.source}: {verdict}{checked}")
             for finding in report.findings:
                 click.echo(f"  {finding.text()}")
-    # 2: a document could not be checked (unreadable, not a CDA, a schematron that fails);
-    # 1: a document is invalid; 0: all were checked and are valid
-    if not all(r.fully_checked for r in reports):
+    # 2: a document could not be checked (unreadable, a schematron that fails to run);
+    # 1: a document is invalid (a readable file that is not a CDA is one); 0: all valid
+    if any(finding.kind is Kind.NOT_CHECKED for r in reports for finding in r.findings):
         ctx.exit(2)
-    ctx.exit(0 if all(r.valid for r in reports) else 1)
+    ctx.exit(0 if all(r.valid and r.fully_checked for r in reports) else 1)
 
 
 def _signature_verifier(settings):

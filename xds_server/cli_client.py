@@ -25,7 +25,8 @@ OPTIONS = (
                       "repository are URL/xds/registry and URL/xds/repository (default "
                       "XDS_SERVER_URL, else http://127.0.0.1:8080)"),
     click.option("--registry", "registry_url", metavar="URL",
-                 help="registry endpoint (default XDS_REGISTRY_URL, else the --server's)"),
+                 help="registry endpoint (default XDS_CLIENT_REGISTRY_URL, else the "
+                      "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
     click.option("--cacert", type=_FILE,
@@ -40,7 +41,8 @@ OPTIONS = (
                                                   "the Issuer)"),
     click.option("--vihf-subject", help="the professional's national id (NameID) of the VIHF"),
     click.option("--vihf-role", default="10", show_default=True,
-                 help="role code (TRE_G15 profession, or PATIENT...)"),
+                 help="role code: a TRE_G15 profession, or PATIENT, REPRESENTANT_LEGAL, "
+                      "ADMINISTRATEUR, AUTOMATE (TRE_A00)"),
     click.option("--vihf-structure", default="",
                  help="the professional's structure (Identifiant_Structure) in the VIHF"),
     click.option("--vihf-purpose", default="normal", show_default=True,
@@ -70,7 +72,10 @@ PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
 
 def check_url(url: str, option: str) -> str:
     """An http(s) URL with a host, else a usage error naming the option."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)          # ValueError: an unclosed [IPv6 address
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r} is not a URL ({exc})", param_hint=option) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http(s) URL, e.g. "
                                  f"{DEFAULT_SERVER}{PATHS.get(option.strip('-'), '')}",
@@ -101,17 +106,19 @@ class Connection:
 
     def endpoint(self, kind: str) -> str:
         """The registry's or the repository's URL: its own option, then --server, then the
-        settings (XDS_REGISTRY_URL / XDS_REPOSITORY_URL, then XDS_SERVER_URL), then the local
-        test platform's."""
+        settings (XDS_CLIENT_REGISTRY_URL / XDS_REPOSITORY_URL, then XDS_SERVER_URL), then the
+        local test platform's. Not XDS_REGISTRY_URL: that is serve's remote registry, and a
+        client that read it sent its queries wherever a server's settings pointed."""
         explicit = self.registry_url if kind == "registry" else self.repository_url
         if explicit:
             return check_url(explicit, f"--{kind}")
         if self.server_url:
             return check_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
         settings = _client_settings()
-        configured = getattr(settings, f"{kind}_url")
+        name = "client_registry_url" if kind == "registry" else "repository_url"
+        configured = getattr(settings, name)
         if configured:
-            return check_url(configured, f"XDS_{kind.upper()}_URL")
+            return check_url(configured, f"XDS_{name.upper()}")
         server = settings.server_url or DEFAULT_SERVER
         return check_url(server, "XDS_SERVER_URL").rstrip("/") + PATHS[kind]
 
@@ -136,8 +143,18 @@ class Connection:
                 raise Unusable(f"--cacert/--cert/--key: {exc}") from None
         return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient))
 
+    def vihf_claims(self, patient: str | None):
+        """The claims of the VIHF this command signs (None when it signs none)."""
+        from .consumer.vihf import VihfClaims, role_system
+
+        if self.vihf_file or not (self.vihf_key and self.vihf_subject and patient):
+            return None
+        return VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
+                          role=self.vihf_role, role_system=role_system(self.vihf_role),
+                          structure_id=self.vihf_structure, purpose_of_use=self.vihf_purpose)
+
     def _vihf(self, patient: str | None) -> list:
-        from .consumer.vihf import VihfClaims, security_header, signed_vihf
+        from .consumer.vihf import security_header, signed_vihf
         from .xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 
         if self.vihf_file:
@@ -156,9 +173,8 @@ class Connection:
             raise click.UsageError("signing a VIHF needs --vihf-key, --vihf-cert, "
                                        "--vihf-subject, --vihf-structure and the patient "
                                        "(--patient)")
-        claims = VihfClaims(patient_id=patient, subject_id=self.vihf_subject,
-                            role=self.vihf_role, structure_id=self.vihf_structure,
-                            purpose_of_use=self.vihf_purpose)
+        claims = self.vihf_claims(patient)
+        assert claims is not None
         try:
             signed = signed_vihf(claims, Path(self.vihf_key), Path(self.vihf_cert))
         except Exception as exc:     # xmlsec.Error, ValueError: an unusable key or certificate

@@ -93,11 +93,13 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         feed = command_feed(patient_feed)
     patients = Patients(feed, patient_authority, forget)
     checked = preflight(endpoints, patients)
+    runner = Runner(kit, endpoints, patients, test_parameters)
     if checked.stop:
         _finish(endpoints, patients, set(), keep)
+        runner.outcome.aborted = f"{checked.stop}; nothing was run"
+        _write_reports(runner.outcome, junit_path, json_path)   # a CI reads why, not nothing
         click.echo(f"conformance: {checked.stop}; nothing was run", err=True)
         ctx.exit(2)
-    runner = Runner(kit, endpoints, patients, test_parameters)
     if checked.note:
         runner.outcome.notes.append(checked.note)
     given = {} if keep else snapshot(endpoints, _given_patients(test_parameters))
@@ -106,16 +108,28 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
         outcome = runner.run(asked)
     if not keep and not outcome.aborted:
         outcome.notes += _finish(endpoints, patients, runner.provided, keep, given)
+    elif not keep and patients.allocated:   # the server went away: what is left, and how to go
+        outcome.notes.append(
+            "left on the server (it stopped answering before the run's clean-up): the "
+            f"patients {', '.join(sorted(patients.allocated))} and what the run registered for "
+            "them; once it answers, remove their documents (`xds-server query --patient ID`, "
+            "`xds-server remove UNIQUE_ID…`) and their records (`xds-server patient forget ID`)")
     click.echo(report.table(outcome, verbose))
-    if junit_path:
-        report.junit(outcome, junit_path)
-    if json_path:
-        report.write_json(outcome, json_path)
+    _write_reports(outcome, junit_path, json_path)
     if outcome.aborted:
         click.echo(f"conformance: {outcome.aborted}; run stopped", err=True)
         ctx.exit(2)
     if any(row.verdict in ("failed", "error") for row in report.decisive(outcome.rows)):
         ctx.exit(1)
+
+
+def _write_reports(outcome, junit_path: Path | None, json_path: Path | None) -> None:
+    from .conformance import report
+
+    if junit_path:
+        report.junit(outcome, junit_path)
+    if json_path:
+        report.write_json(outcome, json_path)
 
 
 def _given_patients(params: dict[str, str]) -> list[str]:

@@ -11,9 +11,22 @@ from pathlib import Path
 import click
 
 from .cli_client import Connection, client_options, sign_submission_set, signing_options
-from .cli_errors import Refused, writable_file
+from .cli_errors import Refused, Unusable, writable_file
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
+
+
+def check_unique_ids(ctx: click.Context | None, param: click.Parameter | None,
+                     value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """Document uniqueIds (an OID, optionally ^extension), checked before anything is sent."""
+    from .model.hl7 import is_document_unique_id
+
+    for unique_id in (value,) if isinstance(value, str) else value:
+        if not is_document_unique_id(unique_id):
+            raise click.BadParameter(f"{unique_id!r} is not a document uniqueId (an OID such as "
+                                     "1.2.250.1.999.7.1.1, optionally ^extension)",
+                                     ctx=ctx, param=param)
+    return value
 
 
 def check_patient(ctx: click.Context | None, param: click.Parameter | None,
@@ -91,6 +104,12 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
             files += found
         else:
             files.append(path)
+    for path in files:          # what cannot be a document is said before anything is sent
+        if not path.is_file():
+            raise click.BadParameter(f"{path} is not a regular file (a device, a pipe…): "
+                                     "nothing to submit", param_hint="FILES")
+        if path.stat().st_size == 0:
+            raise click.BadParameter(f"{path} is empty: nothing to submit", param_hint="FILES")
     return files, bulk
 
 
@@ -150,6 +169,10 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
             except TransportError:          # the server went away: what was done, then why
                 click.echo(f"{sent} submitted, {refused} refused, stopped at {path}")
                 raise
+            except KeyboardInterrupt:       # what was done, and the one left in doubt
+                click.echo(f"{sent} submitted, {refused} refused, interrupted at {path} (it "
+                           "may have been registered: `query` tells)")
+                raise
             bar.advance()
     click.echo(f"{sent} submitted, {refused} refused")
     if refused:
@@ -188,7 +211,16 @@ class _Sender:
         sign_submission_set(submission, documents, *self.signing)
         payload, binaries = provide_request(submission, documents)
         reply = self.repository.call(PROVIDE, payload, binaries=binaries, mtom=not self.inline)
-        warnings = report_registry_reply(reply)
+        try:
+            warnings = report_registry_reply(reply)
+        except Refused as exc:
+            plain = [str(paths[d.entry_uuid]) for d in submission.documents
+                     if d.entry_uuid in paths and d.mime_type != "text/xml"]
+            if plain:           # the metadata the server refused were this command's guesses
+                raise Refused(f"{exc.message} ({', '.join(plain)}: not a CDA, so its metadata "
+                              "are this command's defaults (mime type from the file name): "
+                              "send a CDA, or give --class, --type, --title…)") from None
+            raise
         return [*((f"warning: {w}", True) for w in warnings),
                 *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
                    + (f"  {paths[d.entry_uuid]}" if d.entry_uuid in paths else ""), False)
@@ -260,7 +292,7 @@ def query(patient: str, statuses: tuple[str, ...], class_codes: tuple, as_json: 
 
 
 @click.command()
-@click.argument("unique_id")
+@click.argument("unique_id", callback=check_unique_ids)
 @click.option("--out", "out_path", required=True, callback=writable_file,
               help="file to write the document to")
 @click.option("--repository-id", help="repositoryUniqueId of the document (default: asked of "
@@ -288,6 +320,26 @@ def retrieve(unique_id: str, out_path: str, repository_id: str | None, patient: 
         detail = "; ".join(f"{code}: {context}" for code, context in result.errors)
         raise Refused(f"{result.status}: {detail} (request id "
                       f"{reply.headers.get('x-request-id')})")
-    Path(out_path).write_bytes(result.documents[0].data)
+    write_whole(Path(out_path), result.documents[0].data)
     click.echo(f"{out_path}: {len(result.documents[0].data)} bytes, "
                f"{result.documents[0].mime_type}")
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """The file whole or not at all: written beside it under a temporary name, then renamed (a
+    full disk left a truncated document under the name asked for)."""
+    import contextlib
+    import os
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise Unusable(f"cannot write {path}: {exc.strerror or exc}; nothing was written "
+                       "there") from None

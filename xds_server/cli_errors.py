@@ -7,7 +7,8 @@ Exit status (the same for every command):
 - 1: refused or invalid: the server refused the request, a document is invalid, a conformance
   step failed;
 - 2: usage or environment: a bad option or argument, a setting that cannot be used, a server
-  that cannot be reached, a file that cannot be read or written, a database that is down.
+  that cannot be reached, a file that cannot be read or written, a database that is down;
+- 130: interrupted (Ctrl-C, SIGINT), as shells report it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import click
 
 REFUSED = 1
 ENVIRONMENT = 2
+INTERRUPTED = 130           # 128 + SIGINT
 
 
 class Refused(click.ClickException):
@@ -124,6 +126,9 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:

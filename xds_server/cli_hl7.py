@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -61,17 +62,34 @@ def start_listener_processes(settings: Settings) -> list[multiprocessing.Process
     """XDS_MLLP_PROCESSES listeners on one port, children of the caller (gunicorn's master
     keeps the foreground for `serve`): the messages' work is CPU (CDA validation), so one
     process per core, as the HTTP side has its workers."""
-    processes = []
+    processes = Listeners()
     for number in range(max(1, settings.mllp_processes)):
         process = multiprocessing.get_context("fork").Process(
             target=run_listener, args=(settings, True), name=f"xds-server-mllp-{number}",
             daemon=True)
         process.start()
+        # not in multiprocessing's own table of children: gunicorn forks its workers from
+        # this process afterwards, and each worker's exit would walk that inherited table and
+        # test, terminate and join processes that are not its children (an AssertionError
+        # traceback per worker, exit status 2). The caller stops them itself.
+        multiprocessing.process._children.discard(process)   # type: ignore[attr-defined]
         processes.append(process)
     return processes
 
 
+class Listeners(list):
+    """The listener processes, with the process that started them: only that one stops them.
+    gunicorn forks its workers deep inside `serve`, and a worker leaving (sys.exit) unwinds
+    through `serve`'s `finally` in the worker too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner = os.getpid()
+
+
 def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
+    if getattr(processes, "owner", os.getpid()) != os.getpid():
+        return                 # a forked worker unwinding: not its processes
     for process in processes:
         if process.is_alive():
             process.terminate()
@@ -93,6 +111,16 @@ def check_port(settings: Settings) -> None:
 
 
 def check_tls(settings: Settings) -> None:
+    """What the listener needs before it starts: its TLS context and its sender table (a
+    table that cannot be read stops the start; an absent one is said: every message AR)."""
+    from .hl7v2.senders import SenderTable, SenderTableError
+
+    try:
+        table = SenderTable.load(settings.mllp_senders)
+    except SenderTableError as exc:
+        raise Unusable(str(exc)) from None
+    if not table.senders:
+        log.warning("MLLP: no sender table (XDS_MLLP_SENDERS): every message is answered AR")
     if settings.certfile and not settings.mllp_plain:
         from .serving.tls import server_context
 

@@ -5,10 +5,19 @@ that version."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from .cli_client import Connection, client_options
-from .cli_consumer import check_patient, code_option, registry_problems, report_registry_reply
+from .cli_consumer import (
+    check_patient,
+    check_unique_ids,
+    code_option,
+    registry_problems,
+    report_registry_reply,
+)
 from .cli_errors import Refused
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
@@ -16,14 +25,47 @@ _PATIENT = click.option("--patient", callback=check_patient,
                         help="the document's patient: the resource-id of a VIHF signed here")
 
 
-def _current(connection: Connection, unique_id: str, patient: str | None):
-    from .consumer.changes import NotRegistered, registered_document
+_ENTRY = click.option("--entry", "entry_uuid", metavar="ENTRY_UUID",
+                      help="the registry entry to change, when the uniqueId names several "
+                           "(a document submitted more than once)")
+
+
+def _entries(connection: Connection, unique_id: str, patient: str | None):
+    """(the registry client, every entry registered under `unique_id`: latest versions)."""
+    from .consumer.changes import NotRegistered, registered_entries
 
     registry = connection.registry(patient)
     try:
-        return registry, registered_document(registry, unique_id)
+        return registry, registered_entries(registry, unique_id)
     except NotRegistered as exc:
         raise Refused(str(exc)) from None
+
+
+def _current(connection: Connection, unique_id: str, patient: str | None,
+             fits: Callable[[Any], bool], entry_uuid: str | None):
+    """(the registry client, the one entry of `unique_id` the change applies to)."""
+    from .consumer.changes import Ambiguous, NotRegistered, entry_for
+
+    registry, entries = _entries(connection, unique_id, patient)
+    try:
+        return registry, entry_for(entries, fits, entry_uuid)
+    except (Ambiguous, NotRegistered) as exc:
+        raise Refused(str(exc)) from None
+
+
+def _versionable(entry: Any) -> bool:
+    from .consumer.changes import may_be_versioned
+
+    return may_be_versioned(entry)
+
+
+def _caller(connection: Connection, patient: str | None):
+    """The author of the update's submission set: whoever signs this command's VIHF (the
+    same rule as over FHIR: security/acting_author.py)."""
+    from .consumer.vihf import claims_author
+
+    claims = connection.vihf_claims(patient)
+    return None if claims is None else claims_author(claims)
 
 
 def _send_update(registry, build) -> None:
@@ -45,14 +87,19 @@ def update() -> None:
 
 def _status_command(name: str, text: str) -> click.Command:
     @update.command(name, help=f"{text} (UpdateAvailabilityStatus).")
-    @click.argument("unique_id")
+    @click.argument("unique_id", callback=check_unique_ids)
+    @_ENTRY
     @_PATIENT
     @client_options
-    def command(unique_id: str, patient: str | None, connection: Connection) -> None:
+    def command(unique_id: str, entry_uuid: str | None, patient: str | None,
+                connection: Connection) -> None:
         from .consumer.changes import STATUS_CHANGES, status_change
 
-        registry, entry = _current(connection, unique_id, patient)
-        _send_update(registry, lambda: status_change(entry, name))
+        starts = STATUS_CHANGES[name][0]
+        registry, entry = _current(connection, unique_id, patient,
+                                   lambda e: e.status in starts, entry_uuid)
+        author = _caller(connection, patient)
+        _send_update(registry, lambda: status_change(entry, name, author))
         click.echo(f"{name}d: {unique_id} is now "
                    f"{STATUS_CHANGES[name][1].rsplit(':', 1)[-1]}")
 
@@ -67,18 +114,21 @@ _status_command("delete", "Mark a document Deleted (the DMP's deletion; the byte
 
 def _visibility_command(name: str, text: str, adding: bool) -> None:
     @update.command(name, help=f"{text} (a new metadata version).")
-    @click.argument("unique_id")
+    @click.argument("unique_id", callback=check_unique_ids)
     @click.option("--code", type=click.Choice(VISIBILITIES), default="MASQUE_PS",
                   show_default=True, help="the DMP visibility code")
+    @_ENTRY
     @_PATIENT
     @client_options
-    def command(unique_id: str, code: str, patient: str | None,
+    def command(unique_id: str, code: str, entry_uuid: str | None, patient: str | None,
                 connection: Connection) -> None:
         from .consumer.changes import next_version
 
-        registry, entry = _current(connection, unique_id, patient)
+        registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
+        author = _caller(connection, patient)
         _send_update(registry, lambda: next_version(
-            entry, **{"add_visibility" if adding else "remove_visibility": code}))
+            entry, **{"add_visibility" if adding else "remove_visibility": code},
+            author=author))
         click.echo(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
                    f"{'with' if adding else 'without'} {code}")
 
@@ -89,27 +139,32 @@ _visibility_command("unmask", "Show a masked document again", adding=False)
 
 
 @update.command("version")
-@click.argument("unique_id")
+@click.argument("unique_id", callback=check_unique_ids)
 @click.option("--title", help="the new title")
 @click.option("--comments", help="the new comments")
 @click.option("--confidentiality", callback=code_option,
               help="the new confidentiality code, code^^scheme (N, R or V of "
                    "2.16.840.1.113883.5.25); the visibility codes are kept")
+@_ENTRY
 @_PATIENT
 @client_options
 def update_version(unique_id: str, title: str | None, comments: str | None, confidentiality,
-                   patient: str | None, connection: Connection) -> None:
+                   entry_uuid: str | None, patient: str | None,
+                   connection: Connection) -> None:
     """Register a new metadata version of a document with the changes given."""
     from .consumer.changes import next_version
 
-    registry, entry = _current(connection, unique_id, patient)
+    registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
+    author = _caller(connection, patient)
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
-                                                confidentiality=confidentiality))
+                                                confidentiality=confidentiality,
+                                                author=author))
     click.echo(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
 
 
 @click.command()
-@click.argument("unique_ids", metavar="UNIQUE_ID...", nargs=-1, required=True)
+@click.argument("unique_ids", metavar="UNIQUE_ID...", nargs=-1, required=True,
+                callback=check_unique_ids)
 @click.option("--metadata-only", is_flag=True,
               help="remove the registry entries only (ITI-62), leave the bytes")
 @click.option("--documents-only", is_flag=True,
@@ -119,25 +174,34 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
 def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: bool,
            patient: str | None, connection: Connection) -> None:
     """Remove documents for good: their bytes from the repository (ITI-86 Remove Documents),
-    then their entries and associations from the registry (ITI-62 Delete Document Set)."""
+    then every registry entry of their uniqueIds, copies included, with their versions and
+    associations (ITI-62 Delete Document Set): an entry left behind would name bytes that are
+    gone. The bytes go first because the repository asks the registry's entry who may remove
+    them."""
     from .consumer.changes import REMOVE_METADATA, removal_closure, remove_objects_request
     from .consumer.documents import REMOVE, remove_request
 
     if metadata_only and documents_only:
         raise click.UsageError("--metadata-only and --documents-only exclude each other")
-    found = [_current(connection, unique_id, patient) for unique_id in unique_ids]
+    found = [_entries(connection, unique_id, patient) for unique_id in unique_ids]
     registry = found[0][0]
-    entries = [entry for _, entry in found]
+    entries = [entry for _, copies in found for entry in copies]
     ids = set() if documents_only else removal_closure(registry, entries)
+    held = sorted({(e.repository_unique_id or "", e.unique_id) for e in entries})
     if not metadata_only:
-        reply = connection.repository(patient).call(REMOVE, remove_request(
-            [(e.repository_unique_id or "", e.unique_id) for e in entries]))
+        reply = connection.repository(patient).call(REMOVE, remove_request(held))
         _check_removal("ITI-86", reply)
-        click.echo(f"removed from the repository: {len(entries)} document(s)")
+        click.echo(f"removed from the repository: {len(held)} document(s)")
     if not documents_only:
-        _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
+        try:
+            _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
+        except Refused as exc:
+            if metadata_only:
+                raise
+            raise Refused(f"{exc}; the bytes are removed already: run `xds-server remove "
+                          f"--metadata-only {' '.join(unique_ids)}` once this is fixed") from None
         click.echo(f"removed from the registry: {len(ids)} object(s) (the entries, their "
-                   "versions and associations, and sets left empty)")
+                   "versions and copies, their associations, and sets left empty)")
 
 
 def _check_removal(transaction: str, reply) -> None:

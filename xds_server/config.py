@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tomllib
 import uuid
 from collections.abc import Callable, Mapping
@@ -61,6 +62,63 @@ def _parse_syslog_url(text: str) -> str:
     return text
 
 
+def _parse_database_url(text: str) -> str:
+    """A SQLite or PostgreSQL (psycopg) SQLAlchemy URL; 'postgresql://' means psycopg (the
+    driver installed), and anything else is said here, not as a driver's import error."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"{redact_url(text)!r} is not a database URL: give "
+                         "sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME") from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "postgresql" and "+" not in url.drivername:
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
+        raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
+                         "or postgresql+psycopg://USER@HOST/NAME")
+    return text
+
+
+def _parse_http_url(text: str) -> str:
+    """'' or an http(s) URL with a host (and a port that is a number)."""
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL (http://HOST:PORT/…)")
+    return text
+
+
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+
+
+def _parse_oid(text: str) -> str:
+    """An ISO OID of at most 64 characters (the XDS repositoryUniqueId's bound)."""
+    text = text.strip()
+    if not _OID.fullmatch(text) or len(text) > 64:
+        raise ValueError(f"{text!r} is not an OID (digits and dots, e.g. 1.2.250.1.999.1, at "
+                         "most 64 characters)")
+    return text
+
+
+def _parse_community(text: str) -> str:
+    text = text.strip()
+    if not text.startswith("urn:oid:"):
+        raise ValueError(f"{text!r} is not urn:oid:OID")
+    return "urn:oid:" + _parse_oid(text.removeprefix("urn:oid:"))
+
+
 def _parse_uris(text: str) -> str:
     """Comma- or space-separated URIs ('https://xds.example/xds/registry urn:dmp'); normalised
     to one space between them."""
@@ -94,7 +152,8 @@ class SettingSpec:
 # None as a default means "derived from other settings" (see Settings.resolve).
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("data_dir", str, "./var", "directory for the SQLite database and document store"),
-    SettingSpec("database_url", str, None, "SQLAlchemy URL; default sqlite under the data dir",
+    SettingSpec("database_url", _parse_database_url, None,
+                "SQLAlchemy URL; default sqlite under the data dir",
                 secret=True),
     SettingSpec("profile", _parse_choice("cisis", "ihe"), "cisis",
                 "metadata rules: 'ihe' (IHE TF only) or 'cisis' (IHE + French CI-SIS rules)"),
@@ -123,6 +182,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "servers"),
     SettingSpec("iua_audience", str, "",
                 "FHIR front: the aud an IUA token must name (this server's FHIR base URL)"),
+    SettingSpec("iua_max_lifetime", int, 3600,
+                "FHIR front: the longest an IUA token may still live, in seconds (exp beyond "
+                "now + this is refused)"),
     SettingSpec("vihf_audience", _parse_uris, "",
                 "audience URIs and endpoint URLs this server answers to: a VIHF whose "
                 "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
@@ -152,19 +214,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("disclose_masked_count", _parse_bool, False,
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
-    SettingSpec("repository_unique_id", str, None,
+    SettingSpec("repository_unique_id", _parse_oid, None,
                 "OID of this document repository; default: the one kept in DATA_DIR/"
                 "identity.json, made on first start (a 2.25 OID derived from the data dir)"),
-    SettingSpec("home_community_id", str, None,
+    SettingSpec("home_community_id", _parse_community, None,
                 "urn:oid: home community id; default: kept in DATA_DIR/identity.json like the "
                 "repository's"),
-    SettingSpec("registry_url", str, "",
-                "remote ITI-42 registry endpoint; empty means the in-process registry; the "
-                "client commands (query, retrieve, update, remove) send to it too"),
-    SettingSpec("repository_url", str, "",
+    SettingSpec("registry_url", _parse_http_url, "",
+                "serve: the remote ITI-42 registry this server's repository registers with; "
+                "empty means the in-process registry (the client commands do not read it: "
+                "client_registry_url)"),
+    SettingSpec("client_registry_url", _parse_http_url, "",
+                "client commands (query, retrieve, update, remove): the registry endpoint; "
+                "empty: server_url's"),
+    SettingSpec("repository_url", _parse_http_url, "",
                 "client commands (submit, retrieve, remove): the repository endpoint; empty: "
                 "server_url's"),
-    SettingSpec("server_url", str, "",
+    SettingSpec("server_url", _parse_http_url, "",
                 "client commands: the server's base URL (its /xds/registry and "
                 "/xds/repository); empty: http://127.0.0.1:8080"),
     SettingSpec("max_request_bytes", int, 64 * MIB, "largest HTTP request body accepted"),
@@ -239,6 +305,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mllp_host", str, "127.0.0.1", "address the MLLP listener listens on"),
     SettingSpec("mllp_plain", _parse_bool, False,
                 "MLLP without TLS even when certfile is set (TLS by default then)"),
+    SettingSpec("mllp_senders", str, "",
+                "TOML file of the MLLP senders: MSH-3/MSH-4, the certificate or networks that "
+                "prove them, their message types and organisations (none: every message AR)"),
+    SettingSpec("mllp_lock_wait", float, 5.0,
+                "seconds an MLLP message waits for a record another writer holds before AR "
+                "207 'send again' (each of its few transactions)"),
     SettingSpec("mllp_max_message_bytes", int, 20 * MIB,
                 "largest HL7 v2 message over MLLP (answered AR and closed beyond)"),
     SettingSpec("mllp_message_timeout", float, 120.0,
@@ -261,6 +333,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "(default: the system's)"),
     SettingSpec("log_format", _parse_choice("text", "json"), "text",
                 "'text' (key=value lines) or 'json' (one JSON object per line)"),
+    SettingSpec("min_free_bytes", int, 64 * MIB,
+                "free bytes the data directory's filesystem keeps: below it `serve` refuses to "
+                "start and submissions are refused (XDSRepositoryError, storage full) while "
+                "reads go on"),
 )
 
 SPECS_BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -280,6 +356,7 @@ class Settings:
     iua_jwks: str
     iua_issuers: str
     iua_audience: str
+    iua_max_lifetime: int
     vihf_audience: str
     require_submission_signature: bool
     signature_trusted_certs: str
@@ -292,6 +369,7 @@ class Settings:
     repository_unique_id: str
     home_community_id: str
     registry_url: str
+    client_registry_url: str
     repository_url: str
     server_url: str
     max_request_bytes: int
@@ -327,6 +405,8 @@ class Settings:
     mllp_port: int
     mllp_host: str
     mllp_plain: bool
+    mllp_senders: str
+    mllp_lock_wait: float
     mllp_max_message_bytes: int
     mllp_message_timeout: float
     mllp_idle_timeout: float
@@ -338,6 +418,7 @@ class Settings:
     atna_keyfile: str
     atna_ca_certs: str
     log_format: str
+    min_free_bytes: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -413,11 +494,16 @@ def keep_identity(settings: Settings) -> None:
 def write_identity(data_dir: Path, identity: dict[str, str]) -> None:
     path = data_dir / IDENTITY_FILE
     temporary = path.with_suffix(".tmp")
-    with open(temporary, "w") as handle:
-        json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as handle:
+            json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:      # said of the data directory, not of a temporary file's name
+        raise ConfigError(f"the data directory {data_dir} cannot hold this installation "
+                          f"({exc.strerror or exc}): give a directory this user may write "
+                          "(--data-dir, XDS_DATA_DIR)") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -447,7 +533,21 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
             raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
     if numeric and value < 0:
         raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
+    if numeric and value == 0 and spec.name in POSITIVE:
+        raise ConfigError(f"{spec.name} from {source}: must be above 0 (0 would refuse or cut "
+                          "everything)")
     return value
+
+
+# limits and delays for which 0 means nothing can pass (0 is meaningful for the others:
+# threads, mllp_port, min_free_bytes, spool_threshold_bytes, keepalive_timeout…)
+POSITIVE = frozenset({
+    "signature_max_age", "max_request_bytes", "max_document_bytes", "max_documents_per_request",
+    "max_leaf_class_results", "request_timeout", "max_envelope_bytes", "max_xml_markup",
+    "max_xml_attributes", "max_response_bytes", "max_connections", "max_connections_per_client",
+    "head_timeout", "body_timeout", "max_send_seconds", "max_buffer_bytes", "max_mime_parts",
+    "max_head_bytes", "mllp_max_message_bytes", "mllp_message_timeout", "mllp_idle_timeout",
+    "mllp_max_connections", "mllp_workers", "mllp_processes"})
 
 
 def load_settings(
@@ -471,20 +571,22 @@ def load_settings(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"configuration file {path} does not exist")
-        for name, raw in _read_toml(path).items():
-            values[name] = _coerce(SPECS_BY_NAME[name], raw, str(path))
-            sources[name] = str(path)
-
-    for spec in SETTINGS:
-        if spec.env_var in environ:
-            values[spec.name] = _coerce(spec, environ[spec.env_var], spec.env_var)
-            sources[spec.name] = spec.env_var
-
-    for name, raw in (overrides or {}).items():
-        if raw is None:
-            continue
-        values[name] = _coerce(SPECS_BY_NAME[name], raw, "command line")
-        sources[name] = "command line"
+    given: list[tuple[SettingSpec, Any, str]] = []
+    if path is not None:
+        given += [(SPECS_BY_NAME[name], raw, str(path)) for name, raw in _read_toml(path).items()]
+    given += [(spec, environ[spec.env_var], spec.env_var) for spec in SETTINGS
+              if spec.env_var in environ]
+    given += [(SPECS_BY_NAME[name], raw, "command line")
+              for name, raw in (overrides or {}).items() if raw is not None]
+    problems = []                   # every unusable setting at once, not one per attempt
+    for spec, raw, source in given:
+        try:
+            values[spec.name] = _coerce(spec, raw, source)
+            sources[spec.name] = source
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
 
     data_dir = Path(values["data_dir"])
     values["data_dir"] = data_dir

@@ -8,19 +8,15 @@ from ..model.french_ids import INS_PRODUCTION, INS_TEST, PS_NATIONAL_ID, STRUCTU
 from ..model.metadata import Author, Code
 from ..valuesets import ValueSets
 from .header import CdaHeader, CodedValue, Person, to_dtm
+from .mapping_formats import IHE_FORMAT_SYSTEM, TEMPLATE_FORMATS
+
+__all__ = ["IHE_FORMAT_SYSTEM", "LEVEL1_FORMATS", "TEMPLATE_FORMATS", "entry_values"]
 
 LEVEL1_FORMATS = {  # ASS_A12: nonXMLBody media type → formatCode (IHE XDS-SD)
     "application/pdf": "urn:ihe:iti:xds-sd:pdf:2008",
     "text/plain": "urn:ihe:iti:xds-sd:text:2008",
 }
-# ASS_A11 (content template → formatCode), the CI-SIS volets this product knows by name.
-TEMPLATE_FORMATS = {
-    "1.2.250.1.213.1.1.1.55": ("urn:ihe:lab:xd-lab:2008", "1.3.6.1.4.1.19376.1.2.3"),
-    "1.3.6.1.4.1.19376.1.3.3": ("urn:ihe:lab:xd-lab:2008", "1.3.6.1.4.1.19376.1.2.3"),
-    "1.2.250.1.213.1.1.1.13": ("urn:asip:ci-sis:vsm:2012", "1.2.250.1.213.1.1.4.2.282"),
-    "1.2.250.1.213.1.1.1.29": ("urn:asip:ci-sis:ldl-ses:2017", "1.2.250.1.213.1.1.4.2.282"),
-}
-IHE_FORMAT_SYSTEM = "1.3.6.1.4.1.19376.1.2.3"
+# ASS_A11 (content template → formatCode): the whole CI-SIS table, mapping_formats.py
 
 
 def code_of(value: CodedValue | None) -> Code | None:

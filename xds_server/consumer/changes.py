@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 
 from lxml import etree
 
 from ..ebxml.actions import ITI_57, ITI_62
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
-from ..model.metadata import Code, DocumentEntry, Submission, SubmissionSet
+from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.stored_queries import GetSubmissionSets
 from .metadata import new_oid, new_version, status_update, submit_objects_request
 from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
@@ -31,30 +32,80 @@ STATUS_CHANGES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# what a new metadata version starts from: the registry keeps the status (an Archived
+# document masked stays Archived), as over FHIR; Deprecated and Deleted ones are history
+VERSIONED = (v.APPROVED, v.CISIS_ARCHIVED)
+
+
 class NotRegistered(LookupError):
     pass
 
 
-def registered_document(registry: SoapClient, unique_id: str) -> DocumentEntry:
-    """The latest version of the document `unique_id`, whatever its status."""
+def registered_entries(registry: SoapClient, unique_id: str) -> list[DocumentEntry]:
+    """The latest version of each document registered under `unique_id`, whatever its status:
+    one, or several when a source submitted the same document again (IHE accepts a copy with
+    the same uniqueId and hash as a new entry)."""
     reply = registry.call(STORED_QUERY, adhoc_query(
         GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [unique_id]}))
-    entries = document_entries(reply.payload)
-    if not entries:
+    latest: dict[str, DocumentEntry] = {}
+    for entry in document_entries(reply.payload):
+        logical = entry.logical_id or entry.entry_uuid
+        if logical not in latest or int(entry.version or "1") > \
+                int(latest[logical].version or "1"):
+            latest[logical] = entry
+    if not latest:
         raise NotRegistered(f"the registry knows no document with uniqueId {unique_id} (or "
                             "not one you may see)")
-    return max(entries, key=lambda e: int(e.version or "1"))
+    return sorted(latest.values(), key=lambda e: e.entry_uuid)
 
 
-def _submission_set(entry: DocumentEntry) -> SubmissionSet:
+def may_be_versioned(entry: DocumentEntry) -> bool:
+    """A status a new metadata version starts from (VERSIONED)."""
+    return entry.status in VERSIONED
+
+
+class Ambiguous(LookupError):
+    """Several registered entries of one uniqueId fit a change: the caller must name one."""
+
+
+def entry_for(entries: list[DocumentEntry], fits: Callable[[DocumentEntry], bool],
+              entry_uuid: str | None = None) -> DocumentEntry:
+    """The entry a change applies to: the one named by `entry_uuid`, else the only one that
+    `fits` (the status the change starts from), else the only one. Several that fit →
+    Ambiguous naming them (acting on a copy picked at random changed the wrong one)."""
+    if entry_uuid is not None:
+        named = [e for e in entries if entry_uuid in (e.entry_uuid, e.logical_id)]
+        if not named:
+            raise NotRegistered(f"no entry {entry_uuid} under uniqueId "
+                                f"{entries[0].unique_id}; its entries: "
+                                f"{', '.join(_described(e) for e in entries)}")
+        return named[0]
+    fitting = [e for e in entries if fits(e)]
+    if len(fitting) > 1:
+        raise Ambiguous(f"uniqueId {entries[0].unique_id} names {len(fitting)} registered "
+                        f"entries this applies to (the document was submitted more than "
+                        f"once): {', '.join(_described(e) for e in fitting)}; name one with "
+                        "--entry")
+    return fitting[0] if fitting else entries[0]
+
+
+def _described(entry: DocumentEntry) -> str:
+    return f"{entry.entry_uuid} ({entry.status.rsplit(':', 1)[-1]})"
+
+
+def _submission_set(entry: DocumentEntry, author: Author | None) -> SubmissionSet:
+    """The update's set: authored by the caller when the command knows who signs (its own
+    VIHF), else by the document's first author (a VIHF file is not read here)."""
     return SubmissionSet("SubmissionSet01", unique_id=new_oid(), patient_id=entry.patient_id,
                          source_id=SourceOptions().source_id,
                          submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
                          content_type_code=SourceOptions().content_type,
-                         authors=copy.deepcopy(entry.authors[:1]))
+                         authors=[author] if author is not None else
+                         copy.deepcopy(entry.authors[:1]))
 
 
-def status_change(entry: DocumentEntry, change: str) -> Submission:
+def status_change(entry: DocumentEntry, change: str, author: Author | None = None
+                  ) -> Submission:
     """UpdateAvailabilityStatus for `change` (a key of STATUS_CHANGES); ValueError when the
     document's status is not one it starts from."""
     starts, target = STATUS_CHANGES[change]
@@ -62,18 +113,20 @@ def status_change(entry: DocumentEntry, change: str) -> Submission:
         raise ValueError(f"document {entry.unique_id} is "
                          f"{entry.status.rsplit(':', 1)[-1]}; {change} applies to "
                          f"{' or '.join(s.rsplit(':', 1)[-1] for s in starts)} documents")
-    return status_update(_submission_set(entry), entry.entry_uuid, entry.status, target)
+    return status_update(_submission_set(entry, author), entry.entry_uuid, entry.status,
+                         target)
 
 
 def next_version(entry: DocumentEntry, *, title: str | None = None,
                  comments: str | None = None, confidentiality: Code | None = None,
                  add_visibility: str | None = None,
-                 remove_visibility: str | None = None) -> Submission:
+                 remove_visibility: str | None = None, author: Author | None = None
+                 ) -> Submission:
     """A new metadata version of `entry` (ITI-57) with the given changes; ValueError when it
     would change nothing."""
-    if entry.status != v.APPROVED:
+    if entry.status not in VERSIONED:
         raise ValueError(f"document {entry.unique_id} is {entry.status.rsplit(':', 1)[-1]}: "
-                         "only an Approved document gets a new metadata version")
+                         "only an Approved or Archived document gets a new metadata version")
     document = copy.deepcopy(entry)
     codes = document.confidentiality_codes
     if confidentiality is not None:
@@ -96,8 +149,8 @@ def next_version(entry: DocumentEntry, *, title: str | None = None,
     previous = entry.version or "1"
     document.entry_uuid = "Document01"
     document.status = v.APPROVED
-    return new_version(_submission_set(entry), document, entry.logical_id or entry.entry_uuid,
-                       previous)
+    return new_version(_submission_set(entry, author), document,
+                       entry.logical_id or entry.entry_uuid, previous)
 
 
 def update_request(submission: Submission) -> etree._Element:

@@ -18,6 +18,10 @@ from pathlib import Path
 import xmlsec
 from lxml import etree
 
+from ..model.metadata import Author
+from ..security.acting_author import acting_author
+from ..security.principal import Principal
+from ..security.vihf_reading import ROLE_KINDS
 from ..security.x509 import subject_of
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -41,6 +45,29 @@ class VihfClaims:
     purpose_of_use: str = "normal"
     subject_name: str = ""
     activity_sector: str = "SA07^1.2.250.1.71.4.2.4"
+
+
+def role_system(code: str) -> str:
+    """The code system of a VIHF role code: PATIENT, REPRESENTANT_LEGAL, ADMINISTRATEUR and
+    AUTOMATE are of TRE_A00 (1.2.250.1.213.1.1.4.6), any other a profession (TRE_G15): a
+    PATIENT signed in the profession system made the server treat the caller as a
+    professional (finding 29)."""
+    return next((system for system, role in ROLE_KINDS if role == code), PROFESSION_SYSTEM)
+
+
+def claims_principal(claims: VihfClaims) -> Principal:
+    """The Principal the server will read from these claims (the author of the caller's
+    changes: security/acting_author.py)."""
+    kind = ROLE_KINDS.get((claims.role_system, claims.role), "professional")
+    return Principal(claims.subject_id, kind, claims.structure_id, claims.purpose_of_use,
+                     claims.patient_id, {"profession": f"{claims.role}^{claims.role_system}",
+                                         "name": claims.subject_name})
+
+
+def claims_author(claims: VihfClaims) -> Author | None:
+    """The author of a change made under these claims (security/acting_author.py: the same
+    rule as over FHIR)."""
+    return acting_author(claims_principal(claims))
 
 
 def issuer_of(certificate_pem: bytes) -> str:

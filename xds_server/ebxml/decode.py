@@ -7,6 +7,7 @@ rules decide later what is fatal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +35,15 @@ from .fields import (
 )
 from .namespaces import LCM, lcm, rim
 
-_OBJECT_TAGS = (rim("ExtrinsicObject"), rim("RegistryPackage"), rim("Association"))
+_EXTRINSIC_OBJECT, _REGISTRY_PACKAGE, _ASSOCIATION = _OBJECT_TAGS = (
+    rim("ExtrinsicObject"), rim("RegistryPackage"), rim("Association"))
 META = ErrorCode.REGISTRY_METADATA_ERROR
+# tags as constants: the decoder reads every registered object a non-ebXML front answers with
+# (ebxml/stored.py model_object, ~90 elements each), so no tag string is built per element
+_SLOT, _VALUE, _NAME, _DESCRIPTION, _LOCALIZED, _VERSION_INFO, _CLASSIFICATION, \
+    _EXTERNAL_IDENTIFIER = (rim(name) for name in (
+        "Slot", "Value", "Name", "Description", "LocalizedString", "VersionInfo",
+        "Classification", "ExternalIdentifier"))
 
 
 @dataclass
@@ -52,15 +60,19 @@ def localized(element: etree._Element | None) -> str | None:
     """The first LocalizedString value of a rim:Name or rim:Description."""
     if element is None:
         return None
-    string = element.find(rim("LocalizedString"))
+    string = element.find(_LOCALIZED)
     return None if string is None else string.get("value")
 
 
 def read_slots(element: etree._Element) -> dict[str, list[str]]:
     """Direct rim:Slot children → {name: values}; repeated names are merged in order."""
+    return _slot_values(element.iterchildren(_SLOT))
+
+
+def _slot_values(slot_elements: Iterable[etree._Element]) -> dict[str, list[str]]:
     slots: dict[str, list[str]] = {}
-    for slot in element.findall(rim("Slot")):
-        values = [(value.text or "").strip() for value in slot.iter(rim("Value"))]
+    for slot in slot_elements:
+        values = [(value.text or "").strip() for value in slot.iter(_VALUE)]
         slots.setdefault(slot.get("name") or "", []).extend(values)
     return slots
 
@@ -146,15 +158,34 @@ class _Decoder:
     def _common(self, element: etree._Element, obj: RegistryObject,
                 layout: ObjectLayout) -> None:
         name = element.get("id") or obj.entry_uuid
-        obj.title = localized(element.find(rim("Name")))
-        obj.comments = localized(element.find(rim("Description")))
+        # one pass over the children (each kind in document order; Name, Description and
+        # VersionInfo: the first), then each kind read as before
+        title = description = version = None
+        slot_elements: list[etree._Element] = []
+        classifications: list[etree._Element] = []
+        identifiers: list[etree._Element] = []
+        for child in element:
+            tag = child.tag
+            if tag == _SLOT:
+                slot_elements.append(child)
+            elif tag == _CLASSIFICATION:
+                classifications.append(child)
+            elif tag == _EXTERNAL_IDENTIFIER:
+                identifiers.append(child)
+            elif tag == _NAME:
+                title = child if title is None else title
+            elif tag == _DESCRIPTION:
+                description = child if description is None else description
+            elif tag == _VERSION_INFO:
+                version = child if version is None else version
+        obj.title = localized(title)
+        obj.comments = localized(description)
         obj.home = element.get("home")
         lid = element.get("lid")
         obj.logical_id = self.ids.get(lid, lid) if lid else None
-        version = element.find(rim("VersionInfo"))
         obj.version = version.get("versionName") if version is not None else None
 
-        slots = read_slots(element)
+        slots = _slot_values(slot_elements)
         for slot_field in layout.slots:
             values = slots.pop(slot_field.slot, None)
             if values is None:
@@ -169,7 +200,7 @@ class _Decoder:
         obj.extra_slots = slots
 
         codes = {f.scheme: f for f in layout.codes}
-        for classification in element.findall(rim("Classification")):
+        for classification in classifications:
             scheme = classification.get("classificationScheme")
             if classification.get("classificationNode") and not scheme:
                 continue  # submission set / folder node
@@ -192,7 +223,7 @@ class _Decoder:
                 setattr(obj, code_field.attribute, code)
 
         ids = {f.scheme: f for f in layout.ids}
-        for identifier in element.findall(rim("ExternalIdentifier")):
+        for identifier in identifiers:
             scheme = identifier.get("identificationScheme") or ""
             id_field = ids.get(scheme)
             if id_field is None:
@@ -202,14 +233,21 @@ class _Decoder:
             setattr(obj, id_field.attribute, (identifier.get("value") or "").strip())
 
     def _code(self, classification: etree._Element, owner: str, attribute: str) -> Code:
-        schemes = read_slots(classification).get("codingScheme", [])
+        schemes: list[str] = []
+        display = None
+        for child in classification:     # one pass: codingScheme slots, the first Name
+            if child.tag == _SLOT:
+                if child.get("name") == "codingScheme":
+                    schemes += [(value.text or "").strip() for value in child.iter(_VALUE)]
+            elif child.tag == _NAME and display is None:
+                display = child
         if len(schemes) != 1:
             self.fail(f"{owner}: {attribute} '{classification.get('nodeRepresentation')}' needs "
                       f"exactly one codingScheme slot value (found {len(schemes)})",
                       f"{owner}/Classification[@id='{classification.get('id')}']")
         return Code(classification.get("nodeRepresentation") or "",
                     schemes[0] if schemes else "",
-                    localized(classification.find(rim("Name"))) or "")
+                    localized(display) or "")
 
     def _author(self, classification: etree._Element) -> Author:
         slots = read_slots(classification)
@@ -268,3 +306,25 @@ class _Decoder:
 def decode_submission(request: etree._Element) -> DecodeResult:
     """Decode a lcm:SubmitObjectsRequest element."""
     return _Decoder(request).decode()
+
+
+def decode_registered(element: etree._Element) -> RegistryObject | Association:
+    """One registered object (its stored LeafClass element, with its urn:uuid: id) as
+    decode_submission decodes it alone in a request: the same code, without building the
+    request around it (moving a parsed element into another document costs as much as
+    decoding it). ValueError for an element that is no registry object."""
+    decoder = _Decoder(element)
+    entry_uuid = element.get("id") or ""
+    if element.tag not in _OBJECT_TAGS or not entry_uuid.startswith("urn:uuid:"):
+        raise ValueError(f"{element.tag} {entry_uuid!r} is not a registered object")
+    decoder.ids[entry_uuid] = entry_uuid
+    if element.tag == _EXTRINSIC_OBJECT:
+        return decoder._document(element)
+    if element.tag == _ASSOCIATION:
+        return decoder._association(element)
+    submission = Submission(None)
+    decoder._package(element, decoder._classification_nodes([element]), submission)
+    if submission.submission_set is None and not submission.folders:
+        raise ValueError(f"RegistryPackage {entry_uuid} is neither a SubmissionSet nor a "
+                         "Folder")
+    return submission.submission_set or submission.folders[0]

@@ -29,6 +29,8 @@ Each rule, and the attack it stops (tests/test_fhir_security.py mounts each):
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,13 +48,16 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 MAX_TOKEN_BYTES = 16 * 1024
 LEEWAY = 60
 MAX_KEYS = 64
-# the transaction → the scope a token must grant (a prefix user/, patient/ or system/ and the
-# wildcard * of SMART are accepted)
-SCOPES: dict[str, str] = {
-    "ITI-65": "DocumentReference.write", "ITI-57": "DocumentReference.write",
-    "ITI-67": "DocumentReference.read", "ITI-66": "List.read", "ITI-68": "Binary.read",
-    "read": "DocumentReference.read",
+# the transaction → (resource, SMART v1 access, SMART v2 letter) a token's scope must grant:
+# `[user/|patient/|system/](<Resource>|*).(read|write|*|<cruds letters>)`
+SCOPES: dict[str, tuple[str, str, str]] = {
+    "ITI-65": ("DocumentReference", "write", "c"), "ITI-57": ("DocumentReference", "write", "u"),
+    "ITI-67": ("DocumentReference", "read", "s"), "ITI-66": ("List", "read", "s"),
+    "ITI-68": ("Binary", "read", "r"), "read": ("DocumentReference", "read", "r"),
+    "read List": ("List", "read", "r"),
 }
+_SCOPE = re.compile(r"(?:(?:user|patient|system)/)?([A-Za-z]+|\*)\.(read|write|\*|c?r?u?d?s?)")
+DEFAULT_MAX_LIFETIME = 3600
 
 
 class TokenError(Exception):
@@ -78,13 +83,15 @@ def load_keys(path: Path) -> dict[str | None, Any]:
 
 
 class BearerVerifier:
-    def __init__(self, keys: dict[str | None, Any], issuers: list[str], audience: str) -> None:
+    def __init__(self, keys: dict[str | None, Any], issuers: list[str], audience: str,
+                 max_lifetime: int = DEFAULT_MAX_LIFETIME) -> None:
         if not keys or not issuers or not audience:
             raise ValueError("IUA tokens need keys (XDS_IUA_JWKS), issuers (XDS_IUA_ISSUERS) "
                              "and an audience (XDS_IUA_AUDIENCE)")
         self.keys = keys
         self.issuers = issuers
         self.audience = audience
+        self.max_lifetime = max_lifetime
 
     def principal(self, authorization: str, transaction: str) -> Principal:
         scheme, _, token = authorization.partition(" ")
@@ -118,20 +125,40 @@ class BearerVerifier:
                 raise TokenError(f"token refused: {exc}") from None
         if claims is None:
             raise TokenError("token refused: the signature does not verify with a trusted key")
+        _check_times(claims, self.max_lifetime)
         _check_scope(claims, transaction)
         return _principal(claims)
 
 
+def _check_times(claims: dict[str, Any], max_lifetime: int) -> None:
+    """exp, iat, nbf are NumericDate numbers (a string "9999999999" passed the library's
+    int()), and a token lives at most max_lifetime seconds from now (exp = 10^20: a stolen
+    token good forever)."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise TokenError(f"claim {name} must be a number (NumericDate)")
+    if claims["exp"] - time.time() > max_lifetime + LEEWAY:
+        raise TokenError(f"the token lives longer than {max_lifetime} s "
+                         "(XDS_IUA_MAX_LIFETIME)")
+
+
 def _check_scope(claims: dict[str, Any], transaction: str) -> None:
-    needed = SCOPES[transaction]
-    resource, _, access = needed.partition(".")
-    granted = str(claims.get("scope", "")).split()
-    for scope in granted:
-        bare = scope.split("/", 1)[1] if "/" in scope else scope
-        name, _, right = bare.partition(".")
-        if name in (resource, "*") and right in (access, "*"):
+    """A scope grants the transaction's resource (or *) with SMART v1 access (read, write,
+    *) or v2 letters (c r u d s); only the user/, patient/ and system/ prefixes are scopes of
+    FHIR resources (evil/DocumentReference.read is not)."""
+    resource, access, letter = SCOPES[transaction]
+    granted = claims.get("scope", "")
+    for scope in granted.split() if isinstance(granted, str) else ():
+        match = _SCOPE.fullmatch(scope)
+        if match is None:
+            continue
+        name, right = match.groups()
+        if name in (resource, "*") and (right in (access, "*") or
+                                        (right not in ("read", "write") and letter in right)):
             return
-    raise TokenError(f"the token's scope does not grant {needed} ({transaction})")
+    raise TokenError(f"the token's scope does not grant {resource}.{access} (SMART v2: "
+                     f"{resource}.{letter}) for {transaction}")
 
 
 def _text(claims: dict[str, Any], name: str, required: bool = True) -> str:

@@ -18,10 +18,18 @@ _TYPES = {"patient": "reference", "patient.identifier": "token", "status": "toke
           "relatesto": "reference", "author.identifier": "token", "author.family": "string",
           "author.given": "string", **dict.fromkeys(CODE_PARAMS, "token"),
           **dict.fromkeys(AND_CODE_PARAMS, "token"), **dict.fromkeys(DATE_PARAMS, "date"),
-          "_count": "number", "_offset": "number"}
+          "_count": "number", "_offset": "number", "_cursor": "string"}
 _LIST = {"patient": "reference", "patient.identifier": "token", "status": "token",
          "code": "token", "date": "date", "designationType": "token", "sourceId": "token",
          "_count": "number", "_offset": "number"}
+
+
+DESCRIPTION = (
+    "The PDSm Gestionnaire de partage's transactions (ITI-65, 66, 67, 68, PDSM4DMP updates), "
+    "with exactly the search parameters listed here; not served, and refused (400) rather "
+    "than ignored: DocumentReference `related`; List `identifier`, `title`, `source.given`, "
+    "`source.family`, `isArchived`; tokens without their system (XDS codes are matched with "
+    "their coding scheme); chained searches and modifiers other than :exact. JSON only.")
 
 
 def _params(table: dict[str, str]) -> list[dict]:
@@ -36,7 +44,8 @@ def capability_statement(base: str) -> dict:
         "software": {"name": "xds-server", "version": __version__},
         "implementation": {"description": "xds-server MHD / PDSm front over the XDS registry "
                                           "and repository", "url": base},
-        "instantiates": [f"{PDSM}/CapabilityStatement/PDSm-GestionnaireDePartageDeDocuments"],
+        # not `instantiates` the PDSm Gestionnaire: not every parameter it lists is served
+        "description": DESCRIPTION,
         "implementationGuide": [f"{PDSM}/ImplementationGuide/ans.fhir.fr.pdsm"],
         "rest": [{
             "mode": "server",

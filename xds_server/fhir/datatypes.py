@@ -183,9 +183,16 @@ def _authority(component: str) -> str:
     return pieces[1] if len(pieces) > 1 else ""
 
 
+# XCN.10 name type code (HL7 v2 table 0200) ⇄ HumanName.use, after the HL7 v2-to-FHIR map;
+# the CI-SIS writes D for the professional's name (…&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS)
+NAME_USE: dict[str, str] = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname",
+                            "A": "anonymous", "T": "temp"}
+NAME_USE_BACK: dict[str, str] = {use: code for code, use in NAME_USE.items()}
+
+
 def practitioner(xcn: str, resource_id: str) -> Json:
-    """An XCN (authorPerson, legalAuthenticator) as a contained Practitioner: id, names,
-    prefix, assigning authority and identifier type code (component 13)."""
+    """An XCN (authorPerson, legalAuthenticator) as a contained Practitioner: id, names (their
+    type as use), prefix, assigning authority and identifier type code (component 13)."""
     p = _parts(xcn, 13)
     out: Json = {"resourceType": "Practitioner", "id": resource_id}
     if p[0]:
@@ -203,6 +210,8 @@ def practitioner(xcn: str, resource_id: str) -> Json:
         name["given"] = given
     if p[5]:
         name["prefix"] = [p[5]]
+    if name and p[9] in NAME_USE:
+        name = {"use": NAME_USE[p[9]], **name}
     if name:
         out["name"] = [name]
     return out
@@ -226,8 +235,9 @@ def xcn_of_practitioner(resource: Json, where: str) -> str:
     if not value and not name.get("family"):
         raise Invalid("a practitioner needs an identifier or a family name", where)
     hd = f"&{authority}&ISO" if authority else ""
+    name_type = NAME_USE_BACK.get(name.get("use", ""), "")
     xcn = "^".join([value, name.get("family", ""), given[0], given[1], "", prefix, "", "", hd,
-                    "", "", "", kind])
+                    name_type, "", "", kind])
     return xcn.rstrip("^")
 
 

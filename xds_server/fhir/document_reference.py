@@ -104,6 +104,9 @@ def to_fhir(entry: DocumentEntry, binary_url: str | None = None) -> Json:
         contained += resources
     if authors:
         out["author"] = authors
+    custodian = next((r for r in contained if r["resourceType"] == "Organization"), None)
+    if custodian is not None:   # PDSm custodian 1..: XDS has none; the author's structure
+        out["custodian"] = {"reference": f"#{custodian['id']}"}
     if entry.legal_authenticator:
         contained.append(practitioner(entry.legal_authenticator, "authenticator"))
         out["authenticator"] = {"reference": "#authenticator"}

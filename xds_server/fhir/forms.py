@@ -20,6 +20,7 @@ from .document_reference import to_fhir
 from .http import binary_url
 
 MAX_KEPT = 16_384
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class FhirForms:
@@ -38,8 +39,7 @@ class FhirForms:
                 self._kept.move_to_end(key)
                 return text
         entry = self.model_object(record)
-        text = json.dumps(to_fhir(entry, binary_url(base, entry.unique_id)),
-                          ensure_ascii=False, separators=(",", ":"))
+        text = _JSON(to_fhir(entry, binary_url(base, entry.unique_id)))
         with self._lock:
             self._kept[key] = text
             if len(self._kept) > self.size:

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from ..model.errors import RegistryFailure
 from ..security.principal import SYSTEM, Principal
@@ -38,6 +39,8 @@ from .http import (
 from .outcome import FhirError, from_registry, issue
 from .provide import Provider
 from .reading import Reader
+from .search import MAX_QUERY_BYTES
+from .texts import check_text
 from .updates import Updater
 
 log = logging.getLogger("xds_server.fhir")
@@ -61,11 +64,20 @@ class FhirFront:
                  ) -> Iterable[bytes]:
         started = time.perf_counter()
         request = new_request(environ)
+        sent: dict[str, int] = {}
+
+        def recording(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            sent["status"] = int(status.split()[0])     # what is logged and counted: the
+            return start_response(status, headers, *rest)  # status sent (a 416, a 200 whole)
+
+        if request.method == "HEAD":    # GET's answer; the server sends its head only
+            request.method = "GET"      # (serving/writing.py), with GET's Content-Length
         try:
-            answer = self._route(request, start_response)
-            outcome, status = "success", request.extra.get("status", 200)
+            answer = self._route(request, recording)
+            status = sent.get("status", 200)
+            outcome = "success" if status < 400 else "failure"
         except FhirError as error:
-            answer = error_answer(start_response, error, request.request_id)
+            answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", error.status
             log.log(logging.WARNING if status < 500 else logging.ERROR,
                     "request_id=%s endpoint=%s transaction=%s status=%d issues=%s",
@@ -79,7 +91,7 @@ class FhirFront:
             error = FhirError(500, [issue(f"internal error; quote request id "
                                           f"{request.request_id} to the operator", "",
                                           "exception")])
-            answer = error_answer(start_response, error, request.request_id)
+            answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
         caller = request.extra.get("caller", "-")
@@ -115,6 +127,10 @@ class FhirFront:
         method, parts = request.method, request.parts
         rid = request.request_id
         kind = parts[0] if parts else ""
+        for part in parts:
+            check_text(unquote(part), "url")
+        if kind != "Binary":
+            check_format(request)
         try:
             if method == "GET" and parts == ["metadata"]:
                 request.transaction = "metadata"
@@ -130,39 +146,79 @@ class FhirFront:
             if method == "GET" and kind == "Binary" and len(parts) == 2:
                 principal = self._caller(request, "ITI-68")
                 content, mime_type = self.reader.retrieve(principal, parts[1])
-                status = 206 if request.environ.get("HTTP_RANGE") else 200
-                request.extra["status"] = status
                 return document_answer(request.environ, start_response, content, mime_type,
                                        rid)
         except RegistryFailure as failure:
             raise from_registry(failure.errors) from None
-        raise FhirError(404 if method in ("GET", "POST", "PATCH") else 405, [issue(
-            f"{method} /fhir/{'/'.join(parts)} is not served (see /fhir/metadata)", "",
-            "not-supported")])
+        raise not_served(method, parts)
 
     def _resource(self, request: FhirRequest, start_response: StartResponse, kind: str,
                   rest: list[str]) -> Iterable[bytes]:
         method, rid = request.method, request.request_id
         search = "ITI-67" if kind == "DocumentReference" else "ITI-66"
-        if rest == ["_search"] and method == "POST":
+        if rest == ["_search"] and method == "POST":    # MHD: a search may be a POST
             request.query_string = _form(request, self.max_request_bytes)
-            rest = []
+            method, rest = "GET", []
         if method == "GET" and not rest:
             principal = self._caller(request, search)
             found = self.reader.find_documents(request, principal) \
                 if kind == "DocumentReference" else self.reader.find_lists(request, principal)
             return json_answer(start_response, 200, found, rid)
         if method == "GET":
-            principal = self._caller(request, "read")
+            principal = self._caller(request, "read" if kind == "DocumentReference"
+                                     else "read List")
             return json_answer(start_response, 200,
                                self.reader.read(request, principal, kind, rest[0]), rid)
         if method == "PATCH" and kind == "DocumentReference":
             principal = self._caller(request, "ITI-57")
-            patch = request.body(self.max_request_bytes, PATCH_TYPES)
+            patch = request.body(self.max_request_bytes, PATCH_TYPES, "patch")
             updated = self.updater.patch(request, principal, rest[0] if rest else None, patch)
             return json_answer(start_response, 200, updated, rid)
-        raise FhirError(405, [issue(f"{method} on {kind} is not served (see /fhir/metadata)",
-                                    "", "not-supported")])
+        raise not_served(method, [kind, *rest])
+
+
+JSON_FORMATS = ("json", "application/json", "application/fhir+json")
+_ACCEPTED = ("*/*", "application/*", "application/json", "application/fhir+json")
+
+
+def check_format(request: FhirRequest) -> None:
+    """JSON is the only format served: a _format or an Accept asking for another (XML, Turtle)
+    is a 406 (FHIR http §3.1.0.1.7), not a JSON answer the client did not ask for."""
+    asked = [v for k, v in parse_qsl(request.query_string) if k == "_format"]
+    if any(value.split(";")[0].strip() not in JSON_FORMATS for value in asked):
+        raise FhirError(406, [issue("_format: only JSON is served (json, application/fhir+json)",
+                                    "_format", "not-supported")])
+    accept = request.environ.get("HTTP_ACCEPT", "")
+    types = [t.split(";")[0].strip().lower() for t in accept.split(",") if t.strip()]
+    if types and not any(t in _ACCEPTED for t in types):
+        raise FhirError(406, [issue("Accept: only application/fhir+json is served", "",
+                                    "not-supported")])
+
+
+def allowed_methods(parts: list[str]) -> tuple[str, ...]:
+    """The methods served at a path (empty: no resource there)."""
+    kind, rest = (parts[0], parts[1:]) if parts else ("", [])
+    if not parts:
+        return ("POST",)
+    if parts == ["metadata"] or (kind == "Binary" and len(rest) == 1):
+        return ("GET", "HEAD")
+    if kind in ("DocumentReference", "List") and rest == ["_search"]:
+        return ("POST",)
+    if kind == "DocumentReference" and len(rest) <= 1:
+        return ("GET", "HEAD", "PATCH")
+    if kind == "List" and len(rest) <= 1:
+        return ("GET", "HEAD")
+    return ()
+
+
+def not_served(method: str, parts: list[str]) -> FhirError:
+    """404 where nothing is served, else 405 with the Allow header (RFC 9110 §15.5.6)."""
+    allowed = allowed_methods(parts)
+    text = f"{method} /fhir/{'/'.join(parts)} is not served (see /fhir/metadata)"
+    if not allowed:
+        return FhirError(404, [issue(text, "", "not-supported")])
+    return FhirError(405, [issue(f"{text}; allowed: {', '.join(allowed)}", "",
+                                 "not-supported")], [("Allow", ", ".join(allowed))])
 
 
 def _form(request: FhirRequest, limit: int) -> str:
@@ -176,7 +232,8 @@ def _form(request: FhirRequest, limit: int) -> str:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise FhirError(400, [issue("Content-Length is not a number", "", "invalid")]) from None
-    if length > min(limit, 8192):
-        raise FhirError(414, [issue("the search is over 8192 bytes", "", "too-costly")])
+    if length > min(limit, MAX_QUERY_BYTES):       # a body: 413 (414 is for the URI)
+        raise FhirError(413, [issue(f"the search is over {MAX_QUERY_BYTES} bytes", "",
+                                    "too-costly")])
     body = environ["wsgi.input"].read(length).decode("latin-1")
     return "&".join(filter(None, (request.query_string, body)))

@@ -14,6 +14,7 @@ from ..model.content import Attachment, file_chunks
 from ..soap.endpoint import StartResponse, request_id_of, status_line
 from ..soap.mime import FileSegment
 from .outcome import FhirError, bad_request, issue, operation_outcome
+from .texts import check_json
 from .vocabulary import FHIR_JSON
 
 JSON_TYPES = ("application/fhir+json", "application/json")
@@ -32,8 +33,10 @@ class FhirRequest:
     transaction: str = "unknown"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def body(self, limit: int, types: tuple[str, ...] = JSON_TYPES) -> Any:
-        """The JSON body, at most `limit` bytes, of one of `types`; FhirError otherwise."""
+    def body(self, limit: int, types: tuple[str, ...] = JSON_TYPES, root: str = "Bundle"
+             ) -> Any:
+        """The JSON body, at most `limit` bytes, of one of `types`, its texts and depth
+        checked (fhir/texts.py; `root` names it in the answer); FhirError otherwise."""
         content_type = self.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         if content_type not in types:
             raise FhirError(415, [issue(f"Content-Type must be {' or '.join(types)}", "",
@@ -47,12 +50,15 @@ class FhirRequest:
             raise FhirError(413, [issue(f"the body is over {limit} bytes "
                                         "(XDS_MAX_REQUEST_BYTES)", "", "too-costly")])
         raw = self.environ["wsgi.input"].read(length) if length else b""
-        return parse_json(raw)
+        value = parse_json(raw)
+        check_json(value, root)
+        return value
 
 
 def parse_json(raw: bytes) -> Any:
     """The body as JSON; a nesting past the interpreter's recursion limit (a body of a million
-    '[') is a 400 like any malformed body: the C decoder checks its depth as it goes."""
+    '[') is a 400 like any malformed body: the C decoder checks its depth as it goes (a
+    lesser depth that would still exhaust the validators is check_json's)."""
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -86,6 +92,7 @@ def error_answer(start_response: StartResponse, error: FhirError,
                  request_id: str) -> list[bytes]:
     headers = [("WWW-Authenticate", 'Bearer realm="xds-server"')] if error.status == 401 \
         else []
+    headers += error.headers
     return json_answer(start_response, error.status, operation_outcome(error.issues),
                        request_id, headers)
 

@@ -23,14 +23,14 @@ def _steps(path: Any, position: int) -> list[str]:
         raise _fail("path is a JSON Pointer (/…)", position)
     # a step in [...] may hold slashes (the extension's url): split outside brackets only
     steps = _STEP.findall(path[1:])
-    if "/".join(steps) != path[1:]:
-        raise _fail("path is a JSON Pointer (/…)", position)
+    if not steps or "/".join(steps) != path[1:]:
+        raise _fail("path is a JSON Pointer (/…) to an element of the resource", position)
     return [s.replace("~1", "/").replace("~0", "~") for s in steps]
 
 
 def _resolve_step(node: Any, step: str, create: bool, position: int) -> tuple[Any, Any]:
     """(container, key) for one step; the extension-by-url form resolved to an index."""
-    if match := _BY_URL.fullmatch(step):
+    if (match := _BY_URL.fullmatch(step)) and isinstance(node, dict):
         name, url = match.groups()
         items = node.setdefault(name, []) if create else node.get(name)
         if not isinstance(items, list):
@@ -71,7 +71,9 @@ def apply_patch(resource: dict, patch: Any) -> dict:
             try:
                 node = container[key]
             except (KeyError, IndexError):
-                if not create:
+                # only a member of an object is created on the way; an array's items are
+                # named by existing indexes (RFC 6902 §4.1: the parent must exist)
+                if not create or isinstance(container, list):
                     raise _fail(f"path {operation['path']} does not exist", position) from None
                 container[key] = node = {}
         container, key = _resolve_step(node, steps[-1], create, position)

@@ -49,8 +49,19 @@ HTTP_OF: dict[str, int] = {
     ErrorCode.REGISTRY_BUSY: 503, ErrorCode.REPOSITORY_BUSY: 503,
     ErrorCode.UNKNOWN_PATIENT_ID: 404,     # the record is not open (refusal, discloses none)
     ErrorCode.TOO_MANY_RESULTS: 422,
-    ErrorCode.PATIENT_ID_DOES_NOT_MATCH: 403,   # the token names another patient
 }
+# XDSPatientIdDoesNotMatch is a 403 when the caller's credential names another patient
+# (security/access.py check_scope, location "VIHF resource-id"), and a metadata error (422)
+# when a document's patient differs from its set's (validation/submission.py)
+SCOPE_LOCATION = "VIHF resource-id"
+SCOPE_TEXT = ("the request is about another patient than the one the token names "
+              "(extensions.ihe_iua.person_id)")
+
+
+def _status(error: RegistryError) -> int:
+    if error.code == ErrorCode.PATIENT_ID_DOES_NOT_MATCH and error.location == SCOPE_LOCATION:
+        return 403
+    return HTTP_OF.get(error.code, 422)
 
 
 @dataclass
@@ -59,6 +70,7 @@ class FhirError(Exception):
 
     status: int
     issues: list[Json] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)     # e.g. Allow of a 405
 
     def __str__(self) -> str:
         return "; ".join(i.get("diagnostics", "") for i in self.issues)
@@ -89,11 +101,12 @@ def from_registry(errors: list[RegistryError], locations: dict[str, str] | None 
     """The XDS errors of a refused transaction: 422 (503 when busy, 404 for a record not
     open), one issue per error with its code and the element's FHIRPath (`locations` adds the
     names of the request at hand, e.g. the search parameters)."""
-    status = max((HTTP_OF.get(e.code, 422) for e in errors if e.is_error), default=422)
+    status = max((_status(e) for e in errors if e.is_error), default=422)
     kind = {422: "processing", 503: "transient", 404: "not-found", 403: "forbidden"}[status]
     names = {**LOCATIONS, **(locations or {})}
-    return FhirError(status, [issue(e.context, names.get(e.location, e.location), kind,
-                                    str(e.code), "error" if e.is_error else "warning")
+    return FhirError(status, [issue(SCOPE_TEXT if e.location == SCOPE_LOCATION else e.context,
+                                    names.get(e.location, e.location), kind, str(e.code),
+                                    "error" if e.is_error else "warning")
                               for e in errors])
 
 

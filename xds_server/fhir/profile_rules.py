@@ -32,6 +32,7 @@ DOCUMENT_REQUIRED: tuple[tuple[str, str], ...] = (
     ("context.facilityType", "healthcareFacilityTypeCode (MHD Comprehensive)"),
     ("context.practiceSetting", "practiceSettingCode (MHD Comprehensive)"),
     ("context.period.start", "PDSm: context.period.start 1.."),
+    ("custodian", "PDSm: custodian 1.. (not an XDS attribute: checked, not stored)"),
 )
 # PDSm_SubmissionSetComprehensive
 SUBMISSION_SET_REQUIRED: tuple[tuple[str, str], ...] = (
@@ -45,6 +46,9 @@ SUBMISSION_SET_REQUIRED: tuple[tuple[str, str], ...] = (
 FOLDER_REQUIRED: tuple[tuple[str, str], ...] = (
     ("identifier", "uniqueId and entryUUID"),
     ("subject", "the patient"),
+    ("date", "PDSm: date 1.. (lastUpdateTime)"),
+    ("entry", "PDSm: entry 1.. (the folder's documents)"),
+    ("extension", "PDSm: extension[designationType] 1..1 (codeList)"),
 )
 
 
@@ -81,6 +85,7 @@ def structure(model: Any, body: Any, root: str = "Bundle") -> Any:
             issues.append(issue(problem.get("msg", "invalid"), path, "structure",
                                 "XDSRegistryMetadataError"))
         raise FhirError(422, issues) from None
-    except (ValueError, TypeError) as exc:
-        raise FhirError(422, [issue(f"the resource cannot be read: {exc}", root,
+    except (ValueError, TypeError, LookupError, AttributeError) as exc:
+        # the models' own slips on odd input (a resourceType of no R4B type is a KeyError)
+        raise FhirError(422, [issue(f"the resource cannot be read: {str(exc)[:200]}", root,
                                     "structure")]) from None

@@ -23,11 +23,12 @@ from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..repository.actor import Repository
 from ..security.principal import Principal
+from .anchors import anchored, bundle_anchors
 from .datatypes import Invalid, Json
 from .document_reference import from_fhir
 from .http import binary_url
 from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
-from .outcome import FhirError, from_registry, invalid, issue
+from .outcome import FhirError, invalid, issue
 from .profile_rules import (
     DOCUMENT_REQUIRED,
     FOLDER_REQUIRED,
@@ -62,8 +63,8 @@ class Provider:
         try:
             self.repository.provide(submission, documents, principal, [],
                                     on_behalf_of_source=True)
-        except RegistryFailure as failure:
-            raise from_registry(failure.errors) from None
+        except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
+            raise anchored(failure.errors, bundle_anchors(submission, located)) from None
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "link": [{"relation": "self", "url": base}],
                 "entry": [{"response": {"status": "201 Created",
@@ -162,7 +163,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
     submission = Submission(package, symbolic_ids={})
     contents: dict[str, Attachment] = {}
     located = {position: ("List", set_uuid)}
-    owners: dict[int, str] = {}           # id() of a Binary → the uniqueId it carries
+    owners: dict[int, tuple[str, str]] = {}   # id() of a Binary → (uniqueId, mimeType)
     for position, uuid, resource in documents:
         where = f"Bundle.entry[{position}].resource"
         entry = from_fhir(resource, uuid, where)
@@ -181,7 +182,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
         submission.associations.append(_member(set_uuid, uuid, None))
         for index, item in enumerate(resource.get("entry") or []):
             target = by_url.get(((item.get("item") or {}).get("reference")) or "")
-            if target is None:
+            if target not in contents:      # a folder holds documents, not sets or folders
                 raise Invalid("a folder's entry names a DocumentReference of the Bundle",
                               f"{where}.entry[{index}].item")
             link = _member(uuid, target, None)
@@ -192,7 +193,15 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
             raise Invalid("a submission set's entry names a resource of the Bundle",
                           f"Bundle.entry[{set_entry[0]}].resource.entry[{index}].item")
     for position, binary in binary_entries:
-        located[position] = ("Binary", owners.get(id(binary), ""))
+        if id(binary) not in owners:        # a 201 for it would say something was stored
+            raise Invalid("no DocumentReference's attachment.url names this Binary",
+                          f"Bundle.entry[{position}]")
+        if binary.get("contentType") != owners[id(binary)][1]:
+            raise Invalid(f"Binary.contentType '{binary.get('contentType')}' differs from the "
+                          f"DocumentReference's attachment.contentType "
+                          f"'{owners[id(binary)][1]}'", f"Bundle.entry[{position}].resource"
+                          ".contentType")
+        located[position] = ("Binary", owners[id(binary)][0])
     return submission, contents, [located[p] for p in sorted(located)]
 
 
@@ -218,7 +227,7 @@ def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
 
 
 def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], where: str,
-             max_bytes: int, owners: dict[int, str]) -> Attachment:
+             max_bytes: int, owners: dict[int, tuple[str, str]]) -> Attachment:
     """The document's bytes: the Binary attachment.url names, or attachment.data."""
     attachment = resource["content"][0]["attachment"]
     at = f"{where}.content[0].attachment"
@@ -230,7 +239,7 @@ def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], wh
             raise Invalid("attachment.url must name a Binary of the Bundle (or give data)",
                           f"{at}.url")
         data, at = binary.get("data"), "Binary.data"
-        owners[id(binary)] = entry.unique_id
+        owners[id(binary)] = (entry.unique_id, attachment.get("contentType"))
     if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
         raise Invalid(f"the document is missing or over {max_bytes} bytes", at)
     try:

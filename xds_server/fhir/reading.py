@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import unquote
 
+from ..model.errors import RegistryFailure
 from ..model.metadata import DocumentEntry, Folder, SubmissionSet
-from ..model.registered import DocumentRecord, Record
+from ..model.registered import DocumentRecord, FolderRecord, Record
 from ..model.stored_queries import (
+    FindDocuments,
     GetDocuments,
     GetFolderAndContents,
     GetSubmissionSetAndContents,
@@ -23,7 +25,9 @@ from .document_reference import to_fhir
 from .forms import FhirForms
 from .http import FhirRequest, binary_url
 from .lists import folder_to_fhir, submission_set_to_fhir
-from .outcome import FhirError, issue, operation_outcome
+from .outcome import SCOPE_LOCATION, FhirError, issue, operation_outcome
+from .paging import Page, find_page, lists_answer, page_links
+from .relations import folder_members, relates_to
 from .search import Search, document_search, list_search
 
 ModelObject = Callable[[Record], Any]
@@ -51,11 +55,18 @@ class Reader:
     def find_documents(self, request: FhirRequest, principal: Principal) -> bytes:
         """The searchset Bundle as JSON bytes (each resource's text from FhirForms)."""
         search = document_search(request.query_string)
-        answer = self.registry.query(search.queries[0], principal)
-        records = _held_to(search, answer.result.documents, answer.result.associations)
-        page = records[search.offset:search.offset + search.count]
-        shell = bundle(request, "DocumentReference", [], len(records), search,
-                       [n.context for n in answer.notices])
+        query = search.queries[0]
+        if isinstance(query, FindDocuments):        # keyset pages (fhir/paging.py)
+            found = find_page(self.registry, query, principal, search.count, search.cursor,
+                              search.offset)
+        else:                                       # by id: a few documents, held here
+            answer = self.registry.query(query, principal)
+            records = _held_to(search, answer.result.documents, answer.result.associations)
+            found = Page(records[search.offset:search.offset + search.count], len(records),
+                         search.offset, [n.context for n in answer.notices])
+        page = found.records
+        shell = bundle(request, "DocumentReference", [], found.total, search, found.notices,
+                       found.start, found.cursor(), len(page))
         entries = [f'{{"fullUrl":"{request.base}/DocumentReference/'
                    f'{record.entry_uuid.removeprefix("urn:uuid:")}","resource":'
                    f'{self.forms.document(record, request.base)},'
@@ -71,16 +82,20 @@ class Reader:
         records: list[Record] = []
         notices: list[str] = []
         for query in search.queries:
-            answer = self.registry.query(query, principal)
+            answer = lists_answer(self.registry, query, principal)
             records += answer.result.submission_sets + answer.result.folders
             notices += [n.context for n in answer.notices]
         page = records[search.offset:search.offset + search.count]
-        return bundle(request, "List", [self.list_resource(r) for r in page], len(records),
-                      search, notices)
+        resources = [self.list_resource(r, folder_members(self.registry, r.entry_uuid,
+                                                          principal)
+                                        if isinstance(r, FolderRecord) else ())
+                     for r in page]
+        return bundle(request, "List", resources, len(records), search, notices,
+                      search.offset)
 
     def list_resource(self, record: Record, members: list[str] = ()) -> dict:
-        """A List; searches (ITI-66) leave its members out (List.entry is 0..*: one query
-        per List would multiply the cost of a search), a read lists them."""
+        """A List; searches (ITI-66) leave a submission set's members out (0..*), list a
+        folder's (PDSm: entry 1..; fhir/relations.py), a read lists them."""
         obj = self.model_object(record)
         if isinstance(obj, SubmissionSet):
             return submission_set_to_fhir(obj, list(members))
@@ -91,11 +106,24 @@ class Reader:
 
     def read(self, request: FhirRequest, principal: Principal, kind: str,
              resource_id: str) -> dict:
+        """The resource, or 404: also for another patient's than the token's (a 403 there
+        would tell the caller that the id exists, for someone else)."""
+        try:
+            return self._read(request, principal, kind, resource_id)
+        except RegistryFailure as failure:
+            if any(e.location == SCOPE_LOCATION for e in failure.errors):
+                raise not_found(f"{kind}/{resource_id}") from None
+            raise
+
+    def _read(self, request: FhirRequest, principal: Principal, kind: str,
+              resource_id: str) -> dict:
         uuid = f"urn:uuid:{resource_id}"
         if kind == "DocumentReference":
             found = self.registry.query(GetDocuments(entry_uuids=(uuid,)), principal)
             if found.result.documents:
-                return self.document_reference(found.result.documents[0], request.base)
+                resource = self.document_reference(found.result.documents[0], request.base)
+                relations = relates_to(self.registry, uuid, principal)
+                return {**resource, "relatesTo": relations} if relations else resource
         else:
             for query in (GetSubmissionSetAndContents(entry_uuids=(uuid,)),
                           GetFolderAndContents(entry_uuids=(uuid,))):
@@ -136,16 +164,11 @@ def _held_to(search: Search, documents: list[DocumentRecord],
 
 
 def bundle(request: FhirRequest, kind: str, resources: list[dict], total: int,
-           search: Search, notices: list[str]) -> dict:
-    """A searchset Bundle of one page, with self/next/previous links (_offset, _count)."""
-    links = [{"relation": "self", "url": _page_url(request, kind, search.offset,
-                                                   search.count)}]
-    if search.offset + search.count < total:
-        links.append({"relation": "next", "url": _page_url(
-            request, kind, search.offset + search.count, search.count)})
-    if search.offset > 0:
-        links.append({"relation": "previous", "url": _page_url(
-            request, kind, max(search.offset - search.count, 0), search.count)})
+           search: Search, notices: list[str], start: int, cursor: str = "",
+           shown: int | None = None) -> dict:
+    """A searchset Bundle of one page (`shown` entries), with its links (fhir/paging.py)."""
+    links = page_links(request, kind, start, len(resources) if shown is None else shown,
+                       total, search.count, cursor)
     entries = [{"fullUrl": f"{request.base}/{kind}/{r['id']}", "resource": r,
                 "search": {"mode": "match"}} for r in resources]
     if notices:
@@ -154,10 +177,3 @@ def bundle(request: FhirRequest, kind: str, resources: list[dict], total: int,
             "search": {"mode": "outcome"}})
     return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
             "entry": entries}
-
-
-def _page_url(request: FhirRequest, kind: str, offset: int, count: int) -> str:
-    params = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
-              if k not in ("_offset", "_count")]
-    params += [("_count", str(count)), ("_offset", str(offset))]
-    return f"{request.base}/{kind}?{urlencode(params)}"

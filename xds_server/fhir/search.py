@@ -21,7 +21,7 @@ answer a broader search than the one asked.
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -36,9 +36,12 @@ from ..model.stored_queries import (
     GetRelatedDocuments,
     StoredQuery,
 )
-from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, dtm, scheme_oid
+from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
+from .dates import DateError, search_bounds
 from .outcome import FhirError, bad_request
-from .vocabulary import LIST_STATUS_BACK, RELATES_TO
+from .paging import parse_cursor
+from .texts import check_text
+from .vocabulary import LIST_STATUS_BACK, LIST_TYPES, RELATES_TO
 
 MAX_QUERY_BYTES = 8192          # no search is the attacker's to size
 MAX_VALUES = 50                 # values of one parameter, all its occurrences together
@@ -56,7 +59,7 @@ DATE_PARAMS = {"creation": ("creation_time_from", "creation_time_to"),
                "period": ("service_stop_time_from", "service_start_time_to")}
 DOCUMENT_STATUS = {"current": (v.APPROVED, v.CISIS_ARCHIVED), "superseded": (v.DEPRECATED,),
                    "entered-in-error": (v.CISIS_DELETED,)}
-PAGING = ("_count", "_offset", "_format")
+PAGING = ("_count", "_offset", "_cursor", "_format")
 DOCUMENT_PARAMS = frozenset({"patient", "patient.identifier", "status", "isArchived",
                              "identifier", "_id", "relatesto", "author.identifier",
                              "author.family", "author.given", *CODE_PARAMS, *AND_CODE_PARAMS,
@@ -76,6 +79,7 @@ class Search:
     patient_id: str = ""
     statuses: tuple[str, ...] = ()
     related_to: str | None = None
+    cursor: tuple[str, ...] = ()
     params: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -85,6 +89,8 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
                                f"the search is over {MAX_QUERY_BYTES} bytes"}])
     params: dict[str, list[str]] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
+        check_text(name, name[:64])
+        check_text(value, name)
         base, _, modifier = name.partition(":")
         if base not in allowed or (modifier and modifier != "exact"):
             raise bad_request(f"search parameter '{name}' is not served here (see "
@@ -95,6 +101,32 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
             raise bad_request(f"more than {MAX_VALUES} values for '{base}'", base,
                               code="too-costly")
     return params
+
+
+_UNESCAPED = re.compile(r"(?<!\\)((?:\\\\)*),")      # a comma after an even run of \
+
+
+def values_of(values: list[str]) -> list[str]:
+    """The values of all occurrences of a parameter, split on the commas that are not
+    escaped (FHIR search §3.1.1.4.4: a backslash makes the comma, bar, dollar or backslash
+    after it literal); each value keeps its escapes for token_parts."""
+    out: list[str] = []
+    for text in values:
+        out += [part for part in _UNESCAPED.sub(lambda m: m.group(1) + "\x00", text)
+                .split("\x00")]
+    return out
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+def token_parts(value: str) -> tuple[str, bool, str]:
+    """(system, whether a | was given, code) of a token, on its first unescaped |."""
+    match = re.search(r"(?<!\\)((?:\\\\)*)\|", value)
+    if match is None:
+        return "", False, unescape(value)
+    return unescape(value[:match.end(1)]), True, unescape(value[match.end():])
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -126,53 +158,24 @@ def patient_of(params: dict[str, list[str]]) -> str:
 
 def _codes(values: list[str], name: str) -> tuple[CodeValue, ...]:
     codes = []
-    for value in ",".join(values).split(","):
-        system, bar, code = value.partition("|")
+    for value in values_of(values):
+        system, bar, code = token_parts(value)
         if not bar or not system or not code:
-            raise bad_request(f"'{name}={value}': a code is searched as system|code (XDS "
-                              "codes carry their scheme)", name)
+            raise bad_request(f"'{name}={value}': a code is searched as system|code: XDS "
+                              "codes are registered with their coding scheme and matched with "
+                              "it (a code alone, or |code without a system, is not served)",
+                              name)
         codes.append(CodeValue(code, scheme_oid(system)))
     return tuple(codes)
 
 
 def _bounds(values: list[str], name: str) -> dict[int, str]:
-    """{0: from (inclusive), 1: to (exclusive)} as DTM keys, from FHIR date prefixes."""
-    out: dict[int, str] = {}
-    for value in values:
-        prefix, text = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
-        try:
-            low = dtm(text, name)
-        except Invalid as exc:
-            raise bad_request(str(exc), name) from None
-        high = _after(low)
-        if prefix in ("ge", "eq"):
-            out[0] = low
-        if prefix == "gt":
-            out[0] = high
-        if prefix in ("lt",):
-            out[1] = low
-        if prefix in ("le", "eq"):
-            out[1] = high
-        if prefix not in ("ge", "gt", "le", "lt", "eq"):
-            raise bad_request(f"date prefix '{prefix}' is not served (eq, ge, gt, le, lt)",
-                              name)
-    return out
-
-
-def _after(low: str) -> str:
-    """The first DTM after the whole span `low` names (2025 → 2026, 20250131 → 20250201)."""
-    size = len(low)
-    full = low.ljust(14, "0")
-    moment = dt.datetime.strptime(full[:8] if size <= 8 else full, "%Y%m%d" if size <= 8
-                                  else "%Y%m%d%H%M%S") if size > 6 else None
-    if size == 4:
-        return f"{int(low) + 1:04d}"
-    if size == 6:
-        year, month = int(low[:4]), int(low[4:6])
-        return f"{year + month // 12:04d}{month % 12 + 1:02d}"
-    step = {8: dt.timedelta(days=1), 10: dt.timedelta(hours=1), 12: dt.timedelta(minutes=1)}
-    assert moment is not None
-    return (moment + step.get(size, dt.timedelta(seconds=1))).strftime("%Y%m%d%H%M%S")[:size]
+    """{0: From (inclusive), 1: To (exclusive)} as 14-digit keys (fhir/dates.py)."""
+    try:
+        low, high = search_bounds(values)
+    except DateError as exc:
+        raise bad_request(f"{name}: {exc}", name) from None
+    return {side: bound for side, bound in ((0, low), (1, high)) if bound is not None}
 
 
 def _paging(params: dict[str, list[str]]) -> tuple[int, int]:
@@ -212,6 +215,7 @@ def document_search(query_string: str) -> Search:
     patient = patient_of(params)
     statuses = _document_statuses(params)
     count, offset = _paging(params)
+    cursor = parse_cursor(_one(params, "_cursor"))
     by_id = [name for name in ("identifier", "_id", "relatesto") if name in params]
     if len(by_id) > 1:
         raise bad_request(f"give one of {', '.join(by_id)}", by_id[0])
@@ -233,7 +237,7 @@ def document_search(query_string: str) -> Search:
     authors = _author_pattern(params)
     if authors:
         fields["author_persons"] = authors
-    return Search([FindDocuments(**fields)], count, offset)
+    return Search([FindDocuments(**fields)], count, offset, cursor=cursor)
 
 
 def _author_pattern(params: dict[str, list[str]]) -> tuple[str, ...]:
@@ -263,7 +267,7 @@ def _escape(text: str) -> str:
 
 def _by_id(name: str, params: dict[str, list[str]], patient: str,
            statuses: tuple[str, ...], count: int, offset: int) -> Search:
-    values = ",".join(params[name]).split(",")
+    values = [unescape(value) for value in values_of(params[name])]
     if name == "relatesto":
         if len(values) != 1:
             raise bad_request("relatesto names one DocumentReference", name)
@@ -299,10 +303,14 @@ def list_search(query_string: str) -> Search:
         if value not in LIST_STATUS_BACK:
             raise bad_request(f"status '{value}' is not current or retired", "status")
         statuses.append(LIST_STATUS_BACK[value])
-    kinds = set(",".join(params.get("code") or ["submissionset,folder"]).split(","))
-    kinds = {k.rpartition("|")[2] for k in kinds}
-    if not kinds <= {"submissionset", "folder"}:
-        raise bad_request("code is submissionset or folder", "code")
+    # sourceId is a submission set's: with it, no code means the submission sets
+    default = "submissionset" if "sourceId" in params else "submissionset,folder"
+    kinds = set()
+    for value in values_of(params.get("code") or [default]):
+        system, bar, kind = token_parts(value)
+        if kind not in ("submissionset", "folder") or (bar and system not in ("", LIST_TYPES)):
+            raise bad_request(f"code is submissionset or folder (of {LIST_TYPES})", "code")
+        kinds.add(kind)
     bounds = _bounds(params["date"], "date") if "date" in params else {}
     designation = _codes(params["designationType"], "designationType") \
         if "designationType" in params else ()

@@ -13,8 +13,9 @@ the caller does not see they cannot change, …):
 Choices where the draft IG leaves one (docs/fhir.md): one kind of change per PATCH; a
 securityLabel without an HL7 confidentiality code (N/R/V) keeps the document's (TD3.3a's
 patch replaces securityLabel[0]; the visibility codes are what the patched list holds); the
-update's submission set copies the contentTypeCode, sourceId and authors of the set that
-submitted the document, with a new uniqueId (2.25) and the current time.
+update's submission set is authored by the caller (the system caller of XDS_SECURITY=none,
+who has no identity, keeps the authors of the set that submitted the document), copies that
+set's contentTypeCode and sourceId, with a new uniqueId (2.25) and the current time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..model.ids import random_hex, urn_uuid
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.stored_queries import GetDocuments, GetSubmissionSets
 from ..registry.actor import Registry
+from ..security.acting_author import acting_author
 from ..security.principal import Principal
 from .datatypes import Invalid, code_of_concept
 from .document_reference import to_fhir
@@ -68,16 +70,16 @@ class Updater:
                                   for k in sorted(refused)])
         if not changed:
             return before
-        if len(changed) > 1:
-            raise FhirError(422, [issue("one change per PATCH (securityLabel, status or "
-                                        "isArchived)", "DocumentReference", "business-rule",
-                                        "XDSMetadataUpdateOperationError")])
+        if "securityLabel" in changed and len(changed) > 1:
+            raise FhirError(422, [issue("one change per PATCH: a visibility (securityLabel) "
+                                        "or a status (status, isArchived)", "DocumentReference",
+                                        "business-rule", "XDSMetadataUpdateOperationError")])
         package = self._submission_set(entry, principal)
         try:
             if changed == ["securityLabel"]:
                 submission = _new_version(package, entry, after)
-            else:
-                submission = _status_change(package, entry, after)
+            else:       # status and isArchived together name one status (STATUS_OF_PATCH)
+                submission = _status_change(package, entry, before, after)
         except Invalid as exc:
             raise invalid(exc) from None
         try:
@@ -114,7 +116,8 @@ class Updater:
         return found[0]
 
     def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
-        """The update's submission set, after the one that submitted the document."""
+        """The update's submission set: its author the caller (security/acting_author.py),
+        its sourceId and contentTypeCode those of the set that submitted the document."""
         sets = self.registry.query(GetSubmissionSets(uuids=(entry.entry_uuid,)),
                                    principal).result.submission_sets
         original = self.model_object(sets[0]) if sets else None
@@ -124,7 +127,8 @@ class Updater:
             patient_id=entry.patient_id, submission_time=now,
             source_id=original.source_id if original else "",
             content_type_code=original.content_type_code if original else None,
-            authors=original.authors if original else list(entry.authors))
+            authors=[caller] if (caller := acting_author(principal)) is not None else
+            original.authors if original else list(entry.authors))
 
 
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
@@ -153,17 +157,32 @@ def _check_visibility(codes: list[Code]) -> None:
                           f"DocumentReference.securityLabel[{position}]")
 
 
-def _status_change(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
+# (status, isArchived) after the patch → the availability status ITI-57 sets: the same
+# lifecycle as `xds-server update` (consumer/changes.py STATUS_CHANGES): an Archived document
+# is deleted as an Approved one is, whatever isArchived says
+STATUS_OF_PATCH: dict[tuple[str, bool], str] = {
+    ("entered-in-error", False): v.CISIS_DELETED, ("entered-in-error", True): v.CISIS_DELETED,
+    ("current", True): v.CISIS_ARCHIVED, ("current", False): v.APPROVED,
+}
+
+
+def _others(resource: dict) -> list:
+    return [e for e in resource.get("extension") or [] if e.get("url") != IS_ARCHIVED]
+
+
+def _status_change(package: SubmissionSet, entry: DocumentEntry, before: dict,
+                   after: dict) -> Submission:
+    if _others(before) != _others(after):
+        raise Invalid("only the isArchived extension can be changed by PATCH",
+                      "DocumentReference.extension")
     archived = any(e.get("url") == IS_ARCHIVED and e.get("valueBoolean") is True
                    for e in after.get("extension") or [])
     status = after.get("status")
-    if status == "entered-in-error" and not archived:
-        new = v.CISIS_DELETED
-    elif status == "current":
-        new = v.CISIS_ARCHIVED if archived else v.APPROVED
-    else:
-        raise Invalid(f"status '{status}' cannot be set by PATCH (entered-in-error deletes; "
-                      "isArchived archives)", "DocumentReference.status")
+    new = STATUS_OF_PATCH.get((status, archived)) if isinstance(status, str) else None
+    if new is None:
+        raise Invalid(f"status '{status}' cannot be set by PATCH (entered-in-error deletes, "
+                      "current keeps the document, with isArchived true or false)",
+                      "DocumentReference.status")
     if new == entry.status:
         raise Invalid("the document already has that status", "DocumentReference.status")
     change = Association(urn_uuid(), v.UPDATE_AVAILABILITY_STATUS, package.entry_uuid,

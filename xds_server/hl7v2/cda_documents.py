@@ -52,14 +52,14 @@ class CdaDocument:
         return f"OBX-{self.position} (document {self.header.unique_id or 'without id'})"
 
 
-def _decode(text: str, location: str) -> bytes:
+def _decode(text: str, location: str, position: str) -> bytes:
     """OBX-5.5 Base64; a missing final padding (some ANS examples have it) is forgiven."""
     compact = "".join(text.split())
     try:
         return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise Refused(Problem(ack.DATA_TYPE_ERROR, f"{location}^5^1^5",
-                              f"{location}: OBX-5.5 is not Base64")) from None
+                              f"OBX-{position}: OBX-5.5 is not Base64")) from None
 
 
 def read_documents(message: Message, cancel: bool) -> list[CdaDocument]:
@@ -107,7 +107,7 @@ def _document(message: Message, segment, location: str, cancel: bool) -> CdaDocu
     if v(segment, 5, 4).lower() != "base64":
         raise Refused(Problem(ack.DATA_TYPE_ERROR, f"{location}^5^1^4",
                               f"OBX-{position}: OBX-5.4 must be Base64"))
-    content = _decode(v(segment, 5, 5), location)
+    content = _decode(v(segment, 5, 5), location, position)
     try:
         header = read_header(parse_cda(content))
     except NotCda as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..cda.mapping import entry_values
 from ..model import vocabulary as v
 from ..model.content import Attachment
-from ..model.errors import RegistryError, RegistryFailure
+from ..model.errors import RegistryFailure
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.registered import DocumentRecord
 from ..records.identity import Within
@@ -36,6 +36,8 @@ from .ack import Problem, Refused
 from .cda_documents import DELETION, INITIAL, REPLACEMENT, CdaDocument, read_documents
 from .er7 import Message
 from .identity import Identity, read_identity
+from .refusals import as_refusal, refused_as_ack
+from .senders import Sender
 
 CONTENT_TYPE_SYSTEM = "1.2.250.1.213.2.2"
 # PV1-2 (patient class) → the submission set's contentTypeCode (HV2 mapping)
@@ -55,18 +57,23 @@ class DocumentsOutcome:
 
 class DocumentFeed:
     def __init__(self, repository: Repository, registry: Registry, value_sets: ValueSets,
-                 accept_test_ins: bool, source_id: str) -> None:
+                 accept_test_ins: bool, source_id: str,
+                 institutions_of: Callable[[DocumentRecord], list[str]]) -> None:
+        """`institutions_of(record)`: the authorInstitution (XON) values a registered
+        document has, read from its stored metadata (the front cannot read that form)."""
+        self.institutions_of = institutions_of
         self.repository = repository
         self.registry = registry
         self.value_sets = value_sets
         self.accept_test_ins = accept_test_ins
         self.source_id = source_id
 
-    def handle(self, message: Message, cancel: bool,
+    def handle(self, message: Message, cancel: bool, sender: Sender,
                principal_for: Callable[[str, str, str], Principal],
                within: Callable[[DocumentsOutcome], Within]) -> DocumentsOutcome:
         """Register, replace or delete the message's documents; Refused naming the document
-        otherwise. `principal_for(patient, person, organisation)` is the sender."""
+        otherwise. `sender` is the table's (senders.py): the organisations it acts for;
+        `principal_for(patient, person, organisation)` is the sender acting for the author."""
         identity = read_identity(message, self.accept_test_ins)
         if not identity.qualified:
             raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, "PID^1^32" if identity.ins
@@ -76,11 +83,24 @@ class DocumentFeed:
                                   "VALI" if identity.ins else "PID-3 holds no INS"))
         assert identity.ins is not None
         documents = read_documents(message, cancel)
+        organisations = []
         for document in documents:
             self._check_document(message, identity, document)
+            organisations.append(self._organisation(document, sender))
+        registered = self._registered([d.header.unique_id for d in documents
+                                       if d.action == DELETION]
+                                      + [self._parent(message, d) for d in documents
+                                         if d.action == REPLACEMENT])
+        for document in documents:
+            target = registered.get(document.header.unique_id if document.action == DELETION
+                                    else self._parent(message, document)
+                                    if document.action == REPLACEMENT else "")
+            if target is not None and target.patient_id == identity.ins:
+                self._check_owner(document, target, sender)
         first = documents[0]
+        # the organisation is the table's (one the document names), never MSH-4's
         principal = principal_for(identity.ins, _author_id(first) or first.sender_person,
-                                  first.sender_organization)
+                                  organisations[0])
         provided = [d for d in documents if d.action != DELETION]
         deleted = [d for d in documents if d.action == DELETION]
         outcome = DocumentsOutcome(ack.AA, identity.ins, "C" if not deleted else "D",
@@ -148,13 +168,27 @@ class DocumentFeed:
             self.repository.provide(submission, attachments, principal, [], within,
                                     on_behalf_of_source=True)
         except RegistryFailure as failure:
+            self._check_not_deleted(entries, documents)
             if not self._done_already(identity, entries):
-                raise _as_refusal(failure, documents) from None
+                raise as_refusal(failure, documents) from None
             # sent again after its ACK was lost, where the log could not be written with the
             # registration (a remote registry): the documents are there, once
             if within is not None:
                 with self.registry.database.transaction() as uow:
                     within(uow)
+
+    def _check_not_deleted(self, entries: list[DocumentEntry],
+                           documents: list[CdaDocument]) -> None:
+        """A document deleted since it was registered, sent again under a new control id:
+        AE naming it (it was answered AA with nothing done: the sender believed it
+        published)."""
+        registered = self._registered([entry.unique_id for entry in entries])
+        for entry, document in zip(entries, documents, strict=True):
+            record = registered.get(entry.unique_id)
+            if record is not None and record.status == v.CISIS_DELETED:
+                raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, f"{document.location}^5",
+                                      f"{document.name} was deleted: a deleted document is "
+                                      "not registered again (new content takes a new id)"))
 
     def _done_already(self, identity: Identity, entries: list[DocumentEntry]) -> bool:
         registered = self._registered([entry.unique_id for entry in entries])
@@ -182,8 +216,9 @@ class DocumentFeed:
             entry.hash = Attachment("text/xml", "", data=document.content).sha1
         return entry
 
-    def _replaced(self, message: Message, identity: Identity, document: CdaDocument) -> str:
-        """The entryUUID of the registered document a replacement replaces."""
+    @staticmethod
+    def _parent(message: Message, document: CdaDocument) -> str:
+        """The uniqueId of the document a replacement replaces."""
         txa = message.first("TXA")
         parents = [str(i) for i in document.header.replaces] or \
             ([message.value(txa, 13, 1)] if txa is not None and message.value(txa, 13, 1)
@@ -192,12 +227,58 @@ class DocumentFeed:
             raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^11",
                                   f"{document.name}: a replacement (OBX-11 = C) names the "
                                   "document it replaces (CDA relatedDocument RPLC, TXA-13)"))
-        record = self._registered(parents).get(parents[0])
+        return parents[0]
+
+    def _replaced(self, message: Message, identity: Identity, document: CdaDocument) -> str:
+        """The entryUUID of the registered document a replacement replaces."""
+        parent = self._parent(message, document)
+        record = self._registered([parent]).get(parent)
         if record is None or record.patient_id != identity.ins:
             raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
-                                  f"{document.name} replaces document '{parents[0]}', which "
+                                  f"{document.name} replaces document '{parent}', which "
                                   "is not registered for this patient"))
         return record.entry_uuid
+
+    # --- the sender's organisations ------------------------------------------------------------
+
+    @staticmethod
+    def _organisation(document: CdaDocument, sender: Sender) -> str:
+        """The organisation the sender acts for with this document: the one its authors (CDA
+        author's representedOrganization, PRT-8.10 of SB) name, which must be one the sender
+        table gives this sender. Stops a listed lab registering documents as another
+        organisation's (and its professionals')."""
+        # the CDA's authors' organisations are what the registry keeps (authorInstitution);
+        # PRT-8 of SB only when the CDA names none
+        named = [i.extension.strip() for author in document.header.authors
+                 for i in author.organization_ids if i.extension.strip()] or \
+            ([document.sender_organization.strip()]
+             if document.sender_organization.strip() else [])
+        if not named:
+            if len(sender.organisations) == 1:
+                return sender.organisations[0]
+            raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, f"{document.location}^5",
+                                  f"{document.name}: its author names no organisation, and "
+                                  f"sender {sender.name} acts for several"))
+        foreign = [o for o in named if o not in sender.organisations]
+        if foreign:
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^5",
+                                  f"{document.name}: its author's organisation "
+                                  f"'{foreign[0]}' is not one sender {sender.name} acts for "
+                                  "(XDS_MLLP_SENDERS)"))
+        return named[0]
+
+    def _check_owner(self, document: CdaDocument, record: DocumentRecord,
+                     sender: Sender) -> None:
+        """A replacement or deletion touches only a document registered with an author of one
+        of the sender's organisations (its stored authorInstitution): stops a listed sender
+        deleting or replacing what another organisation registered, with a copy of its CDA."""
+        held = {_xon_id(xon) for xon in self.institutions_of(record)} - {""}
+        if not held & set(sender.organisations):
+            what = "deletes" if document.action == DELETION else "replaces"
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^5",
+                                  f"{document.name} {what} document '{record.unique_id}', "
+                                  f"registered by an organisation sender {sender.name} does "
+                                  "not act for"))
 
     # --- deletions -----------------------------------------------------------------------------
 
@@ -219,6 +300,11 @@ class DocumentFeed:
                                       "this patient"))
             if record.status == v.CISIS_DELETED:
                 continue         # deleted already (its ACK was lost): once
+            if principal.subject_id not in (record.author_ids or ()):
+                # said here: the registry would answer that no such document is visible
+                raise Refused(Problem(ack.APPLICATION_RECORD_LOCKED, f"{document.location}^5",
+                                      f"{document.name}: only its author deletes it (the "
+                                      "deletion's CDA names another first author)"))
             changes.append(Association(_uuid(), v.UPDATE_AVAILABILITY_STATUS,
                                        package.entry_uuid, record.entry_uuid,
                                        slots={v.ORIGINAL_STATUS: [record.status],
@@ -229,7 +315,7 @@ class DocumentFeed:
             return
         package.authors = []
         submission = Submission(package, associations=changes)
-        _refused_as_ack(lambda: self.registry.update(submission, principal, [], within),
+        refused_as_ack(lambda: self.registry.update(submission, principal, [], within),
                         documents)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -244,33 +330,6 @@ class DocumentFeed:
             if pv1 is not None else DEFAULT_CONTENT_TYPE
 
 
-def _refused_as_ack(call: Callable[[], list[RegistryError]],
-                    documents: list[CdaDocument]) -> list[RegistryError]:
-    try:
-        return call()
-    except RegistryFailure as failure:
-        raise _as_refusal(failure, documents) from None
-
-
-def _as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
-    """The actor's refusal as the ACK's problems, each naming the document it is about."""
-    problems = []
-    for error in failure.errors:
-        if not error.is_error:
-            continue
-        document = next((d for d in documents if d.name in error.context
-                         or d.header.unique_id in error.context), documents[0]
-                        if len(documents) == 1 else None)
-        where = f"{document.location}^5" if document else "OBX"
-        prefix = f"{document.name}: " if document and document.name not in \
-            error.context else ""
-        problems.append(Problem(ack.APPLICATION_INTERNAL_ERROR if error.code ==
-                                "XDSRegistryBusy" else ack.TABLE_VALUE_NOT_FOUND,
-                                where, f"{prefix}{error.code}: {error.context}"))
-    return Refused(*problems, reject=any(e.code == "XDSRegistryBusy"
-                                         for e in failure.errors))
-
-
 def _uuid() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
@@ -281,6 +340,12 @@ def _author_id(document: CdaDocument) -> str:
             if ident.extension:
                 return ident.extension
     return ""
+
+
+def _xon_id(xon: str) -> str:
+    """XON-10, the organisation identifier ('' when the XON is only a name)."""
+    parts = xon.split("^")
+    return parts[9] if len(parts) > 9 else ""
 
 
 def _source_patient(identity: Identity) -> str:

@@ -144,16 +144,45 @@ def _message(lines: list[str]) -> Message:
     return Message([Segment(line, separator) for line in lines], escapes)
 
 
+def encoding_problem(msh: str) -> str:
+    """What is wrong with MSH-1/MSH-2 ('' when nothing): the field separator and the four
+    encoding characters (component, repetition, escape, subcomponent; v2.7's truncation
+    character may follow), all different, none a letter, digit, space or line break. A
+    duplicated one makes positions ambiguous (a '^~' message would be read with the default
+    escape and subcomponent characters, not the sender's)."""
+    separator = msh[3:4]
+    encoding = msh[4:].split(separator, 1)[0] if separator else ""
+    characters = separator + encoding
+    if len(encoding) not in (4, 5):
+        return f"MSH-2 is '{encoding}': four encoding characters (^~\\&)"
+    if len(set(characters)) != len(characters) or any(c.isalnum() or c.isspace()
+                                                       for c in characters):
+        return (f"MSH-1 and MSH-2 are '{characters}': the separators must be different "
+                "characters, none a letter, digit or space")
+    return ""
+
+
 def header_of(data: bytes) -> Header | None:
     """MSH read from raw bytes, before anything else is (so even a message refused whole is
-    answered to its sender, with its control id); None when there is no readable MSH."""
+    answered to its sender, with its control id); None when there is no readable MSH. With
+    broken encoding characters, the fields as written (split on the field separator only)."""
     first = _SEGMENT_BREAK.split(data[:4096], maxsplit=1)[0]
     if not first.startswith(b"MSH") or len(first) < 8:
         return None
-    try:
-        return _message([first.decode("latin-1")]).header()
-    except Exception:        # a broken MSH, whatever breaks in it
+    text = first.decode("latin-1")
+    if not encoding_problem(text):
+        try:
+            return _message([text]).header()
+        except Exception:        # a broken MSH, whatever breaks in it
+            pass
+    fields = ["", *text.split(text[3], 11)[1:]] if not text[3].isalnum() else []
+    if len(fields) < 10:
         return None
+    part = (fields + [""] * 13)
+    kind = part[8].split(text[4:5] or "^")
+    return Header(part[2], part[3], part[4], part[5], kind[0][:16],
+                  kind[1][:16] if len(kind) > 1 else "", "", part[9][:200], part[10][:8],
+                  part[11].split(text[4:5] or "^")[0][:16], "", "")
 
 
 def parse(data: bytes) -> Message:
@@ -161,6 +190,9 @@ def parse(data: bytes) -> Message:
     header = header_of(data)
     if header is None:
         raise Er7Error("the message does not start with a readable MSH segment", "100", "MSH")
+    problem = encoding_problem(data[:16].decode("latin-1"))
+    if problem:
+        raise Er7Error(problem, "102", "MSH^1^2")
     codec = CHARSETS.get(header.charset.strip().upper())
     if codec is None:
         raise Er7Error(f"character set '{header.charset}' (MSH-18) is not one this server "

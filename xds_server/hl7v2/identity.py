@@ -31,6 +31,7 @@ from .er7 import Message
 
 QUALIFIED = frozenset({"VALI"})
 INS_OIDS = INS_PRODUCTION | INS_TEST
+INS_TYPES = frozenset({"INS", "NH", "INS-C", "INS-NIR", "INS-NIA"})   # CX-5 of an INS
 
 # ZFA field → (opposition, the value that sets it, the value that withdraws it)
 OPPOSITION_FIELDS: dict[int, tuple[str, str, str]] = {
@@ -43,6 +44,7 @@ CONSENT_GIVEN, CONSENT_REFUSED = "IC", "INC"
 NOT_ASKED = "NA"
 # XCN-13 (identifier type) → the idNat_PS prefix (CI-SIS: 8 + RPPS, 0 + ADELI)
 PS_PREFIXES = {"RPPS": "8", "ADELI": "0", "IDNPS": ""}
+PS_LENGTHS = {"RPPS": 11, "ADELI": 9}
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,20 @@ def identifiers(message: Message, segment_name: str, field: int, accept_test_ins
             if problem is not None:
                 raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND if "OID" in problem
                                       else ack.DATA_TYPE_ERROR, where, f"INS: {problem}"))
-            ins = f"{ident}^^^&{universal}&ISO"
+            found = f"{ident}^^^&{universal}&ISO"
+            if ins is not None and ins != found:
+                # two INS for one person: which record is meant cannot be told (the record
+                # of the second would have been made and the first ignored)
+                raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, where,
+                                      f"{segment_name}-{field} holds two different INS "
+                                      "(an identity conflict): nothing done"))
+            ins = found
+        elif ident and type_code.upper() in INS_TYPES:
+            # written as an INS but under another authority: not a local identifier either
+            raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, where,
+                                  f"{segment_name}-{field} repetition {repetition} is an "
+                                  f"{type_code} whose assigning authority '{universal}' is "
+                                  "not an INS OID"))
         elif ident and type_code in ("PI", "PN", "PT", "") and (namespace or universal):
             if universal and kind == "ISO" and is_oid(universal):
                 local.append(f"{ident}^^^&{universal}&ISO")
@@ -96,7 +111,8 @@ def read_identity(message: Message, accept_test_ins: bool) -> Identity:
     if ins is None and not local:
         raise Refused(Problem(ack.REQUIRED_FIELD_MISSING, "PID^1^3",
                               "PID-3 holds neither an INS nor a local identifier (PI)"))
-    return Identity(ins, message.value(pid, 32).strip().upper(), local)
+    # exact: fields.py refused any other spelling of the PAM-FR statuses
+    return Identity(ins, message.value(pid, 32).strip(), local)
 
 
 def read_consent(message: Message) -> ConsentChange:
@@ -139,7 +155,9 @@ def role_professionals(message: Message) -> tuple[str, ...]:
             authority = message.value(rol, 4, 9, repetition, 2)
             kind = message.value(rol, 4, 13, repetition).upper()
             if ident and authority == PS_NATIONAL_ID:
+                # fields.py held the id to its length: RPPS 11 / ADELI 9 digits, or already
+                # prefixed (8 + RPPS, 0 + ADELI: one digit more)
                 prefix = PS_PREFIXES.get(kind, "")
-                found.append(ident if ident.startswith(prefix) and len(ident) > 11
-                             else prefix + ident)
+                length = PS_LENGTHS.get(kind)
+                found.append(prefix + ident if length and len(ident) == length else ident)
     return tuple(dict.fromkeys(found))

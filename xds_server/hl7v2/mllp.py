@@ -52,9 +52,14 @@ class MllpLimits:
 
 
 class FramingError(Exception):
-    def __init__(self, message: str, data: bytes = b"") -> None:
+    """The frame cannot be taken: `code` is the ACK's ERR-3 (100 framing; 207 not now or too
+    large: HL7 table 0357 has no closer code), `data` the first bytes read (for MSH-10)."""
+
+    def __init__(self, message: str, data: bytes = b"",
+                 code: str = ack.SEGMENT_SEQUENCE_ERROR) -> None:
         super().__init__(message)
         self.data = data
+        self.code = code
 
 
 def frame(message: bytes) -> bytes:
@@ -137,7 +142,8 @@ class MllpServer:
             except FramingError as exc:
                 log.info("request_id=%s mllp: %s framing error: %s", request_id,
                          peer.address, exc)
-                await self._answer(writer, _framing_ack(exc), peer)
+                if await self._answer(writer, _framing_ack(exc), peer):
+                    await _linger(reader, writer)
                 return
             loop = asyncio.get_running_loop()
             reply = await loop.run_in_executor(self.pool, self.handler, message, peer,
@@ -162,16 +168,20 @@ class MllpServer:
                 raise asyncio.IncompleteReadError(bytes(buffer), None)
             if self.buffered + len(chunk) > 4 * limit:
                 raise FramingError("the server is reading too many large messages at once; "
-                                   "send again later", bytes(buffer[:CHUNK]))
+                                   "send again later", bytes((buffer + chunk)[:CHUNK]),
+                                   ack.APPLICATION_INTERNAL_ERROR)
             self.buffered += len(chunk)
             searched = max(0, len(buffer) - 1)
             buffer += chunk
             end = buffer.find(END, searched)
             if len(buffer) > limit + len(END) and (end < 0 or end > limit):
                 raise FramingError(f"the message is over {limit} bytes "
-                                   "(XDS_MLLP_MAX_MESSAGE_BYTES)", bytes(buffer[:CHUNK]))
+                                   "(XDS_MLLP_MAX_MESSAGE_BYTES)", bytes(buffer[:CHUNK]),
+                                   ack.APPLICATION_INTERNAL_ERROR)
             if end >= 0:
-                if end + len(END) != len(buffer):
+                # line breaks after FS CR (some senders end a frame with CR LF) are the gap
+                # some senders leave between frames, not data
+                if buffer[end + len(END):].strip(b"\r\n"):
                     raise FramingError("data after FS CR in the same read: a sender waits "
                                        "for each ACK before the next message", bytes(buffer))
                 if START in buffer[:end]:
@@ -209,8 +219,23 @@ async def _some(reader: asyncio.StreamReader) -> bytes:
 
 def _framing_ack(error: FramingError) -> bytes:
     header = header_of(error.data.lstrip(START))
-    return acknowledgement(header, AR, [Problem(ack.SEGMENT_SEQUENCE_ERROR, "",
-                                                f"MLLP framing: {error}")])
+    prefix = "MLLP framing: " if error.code == ack.SEGMENT_SEQUENCE_ERROR else ""
+    return acknowledgement(header, AR, [Problem(error.code, "", f"{prefix}{error}")])
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  seconds: float = 2.0) -> None:
+    """Before closing on a sender still writing (a message too large, a busy answer): say
+    end-of-stream and discard what arrives for a moment. Closing with unread bytes makes the
+    kernel reset the connection, and a reset can destroy the AR before the sender reads it."""
+    with contextlib.suppress(Exception):
+        if writer.can_write_eof():
+            writer.write_eof()
+    deadline = asyncio.get_running_loop().time() + seconds
+    with contextlib.suppress(Exception):
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            if not await asyncio.wait_for(reader.read(CHUNK), left):
+                return
 
 
 def _peer(writer: asyncio.StreamWriter) -> Peer:
@@ -224,7 +249,8 @@ def _peer(writer: asyncio.StreamWriter) -> Peer:
         subject = ",".join(f"{key}={value}" for rdn in certificate.get("subject", ())
                            for key, value in rdn)
         serial = str(certificate.get("serialNumber", ""))
-    return Peer(host[:64], subject[:256], serial[:64], endpoint[:256])
+    only = str(address[0]) if isinstance(address, tuple) else ""
+    return Peer(host[:64], only[:64], subject[:256], serial[:64], endpoint[:256])
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -122,7 +122,9 @@ class PatientFeed:
         except UnknownRecord as exc:
             raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, "MRG^1^1", str(exc))) from None
         except IdentityConflict as exc:
-            raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, "MRG^1^1", str(exc))) from None
+            # the field of the record at fault: PID-3 names the survivor, MRG-1 the merged
+            where = "PID^1^3" if exc.side == "surviving" else "MRG^1^1"
+            raise Refused(Problem(ack.DUPLICATE_KEY_IDENTIFIER, where, str(exc))) from None
         return outcome
 
     def _change(self, message: Message, principal_for, within) -> FeedOutcome:

@@ -26,7 +26,10 @@ from . import ack
 from .ack import AE, AR, Problem, Refused, acknowledgement
 from .documents import DocumentFeed, DocumentsOutcome
 from .er7 import Er7Error, Header, header_of, parse
+from .fields import check_fields
 from .patient_feed import EVENTS, FeedOutcome, PatientFeed
+from .senders import Sender, SenderTable
+from .structure import check_structure
 
 log = logging.getLogger("xds_server.hl7v2")
 
@@ -40,7 +43,8 @@ MAX_CONTROL_ID = 40
 class Peer:
     """The connection a message came on, for the audit trail."""
 
-    address: str = ""
+    address: str = ""          # host:port, for the audit trail
+    host: str = ""             # the address alone, as the sender table's networks hold it
     certificate_subject: str = ""
     certificate_serial: str = ""
     endpoint: str = ""
@@ -48,7 +52,8 @@ class Peer:
 
 class Hl7Service:
     def __init__(self, patients: PatientFeed, documents: DocumentFeed,
-                 messages: MessageLog) -> None:
+                 messages: MessageLog, senders: SenderTable) -> None:
+        self.senders = senders
         self.patients = patients
         self.documents = documents
         self.messages = messages
@@ -89,25 +94,32 @@ class Hl7Service:
             problems = self._check_header(header)
             if problems:
                 raise Refused(*problems, reject=True)
+            # before anything is read further: only a listed sender, proven by its connection
+            sender = self.senders.authorise(header, peer.host, peer.certificate_subject)
+            bound = f"sender_bound_by={sender.binding}"
             message = parse(data)
+            warnings = check_structure(message.names(), header.message_type.upper(),
+                                       header.trigger_event.upper())
+            warnings += check_fields(message, header.message_type.upper())
             answer: list[bytes] = []
 
             def within_for(outcome: FeedOutcome | DocumentsOutcome):
                 def within(uow: UnitOfWork) -> None:
-                    reply = acknowledgement(header, outcome.code, outcome.problems)
+                    reply = acknowledgement(header, outcome.code,
+                                            [*warnings, *outcome.problems])
                     answer.append(reply)
                     Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                            dataclasses.replace(caller, patient_id=outcome.patient_id),
                            outcome.action, "success", outcome.documents,
-                           caller.transaction, _detail(header, outcome.detail))(uow)
+                           caller.transaction, _detail(header, outcome.detail, bound))(uow)
                 return within
 
-            outcome = self._dispatch(message, header, caller, within_for)
+            outcome = self._dispatch(message, header, caller, sender, within_for)
             if not answer:       # nothing was written (a warning only): log it on its own
-                reply = acknowledgement(header, outcome.code, outcome.problems)
+                reply = acknowledgement(header, outcome.code, [*warnings, *outcome.problems])
                 entry = Logged(header.sender[:256], key, digest, reply, outcome.patient_id,
                                caller, outcome.action, "success", outcome.documents,
-                               caller.transaction, _detail(header, outcome.detail))
+                               caller.transaction, _detail(header, outcome.detail, bound))
                 if not self.messages.write(entry):
                     return self._raced(header, digest, request_id)
                 answer.append(reply)
@@ -168,7 +180,8 @@ class Hl7Service:
 
     # --- dispatch ------------------------------------------------------------------------------
 
-    def _dispatch(self, message, header: Header, caller: Principal, within_for):
+    def _dispatch(self, message, header: Header, caller: Principal, sender: Sender,
+                  within_for):
         kind, event = header.message_type.upper(), header.trigger_event.upper()
         if kind == "ADT":
             return self.patients.handle(
@@ -176,11 +189,11 @@ class Hl7Service:
                     caller, patient_id=patient, transaction=_transaction(event)),
                 within_for)
         return self.documents.handle(
-            message, event == CANCEL,
+            message, event == CANCEL, sender,
             # the registry labels what it does as over SOAP (ITI-42 import, ITI-57 update)
             lambda patient, person, organisation: dataclasses.replace(
                 caller, subject_id=(person or caller.subject_id)[:64], role=PROFESSIONAL,
-                structure_id=(organisation or caller.structure_id)[:64],
+                structure_id=organisation[:64],
                 patient_id=f"{patient}^NH", transaction=""),
             within_for)
 
@@ -234,12 +247,20 @@ def _transaction(event: str, kind: str = "ADT") -> str:
 
 def _normalised(data: bytes) -> bytes:
     """The message as its segments: the same message with LF or CRLF separators, or with
-    trailing blank lines, is the same message."""
-    return b"\r".join(line for line in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
-                      .split(b"\r") if line.strip())
+    trailing blank lines, is the same message; so is one whose MSH-7 (the time it was sent)
+    a sender regenerates when it sends it again after a lost ACK."""
+    lines = [line for line in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+             .split(b"\r") if line.strip()]
+    if lines and lines[0].startswith(b"MSH") and len(lines[0]) > 3:
+        fields = lines[0].split(lines[0][3:4])
+        if len(fields) > 6:
+            fields[6] = b""
+            lines[0] = lines[0][3:4].join(fields)
+    return b"\r".join(lines)
 
 
-def _detail(header: Header, detail: str) -> str:
+def _detail(header: Header, detail: str, bound: str = "") -> str:
     lines = [f"message={header.message_type}^{header.trigger_event}",
-             f"control_id={header.control_id}", f"sender={header.sender}"]
+             f"control_id={header.control_id}", f"sender={header.sender}",
+             *([bound] if bound else [])]
     return "\n".join([*lines, *([detail] if detail else [])])

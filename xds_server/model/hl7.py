@@ -16,7 +16,24 @@ DTM = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2})?)?)?)?)?")
 
 
 def is_oid(value: str) -> bool:
-    return bool(OID.fullmatch(value)) and len(value) <= 64
+    return len(value) <= 64 and _oid_form(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _oid_form(value: str) -> bool:
+    """Cached (the FHIR front asks it of every code system and identifier it writes, the same
+    few hundred over and over); only values of an OID's length reach it, so what is kept is
+    bounded in bytes as well as in count."""
+    return bool(OID.fullmatch(value))
+
+
+DOCUMENT_UNIQUE_ID = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))+(\^[A-Za-z0-9._-]{1,16})?")
+
+
+def is_document_unique_id(value: str) -> bool:
+    """A DocumentEntry.uniqueId: an OID, optionally ^extension, at most 128 characters (ITI TF-3
+    Table 4.2.3.2-1)."""
+    return bool(DOCUMENT_UNIQUE_ID.fullmatch(value)) and len(value) <= 128
 
 
 def is_uuid_urn(value: str) -> bool:
@@ -50,20 +67,34 @@ class Cx:
     @classmethod
     def parse(cls, value: str) -> Cx | None:
         """None when `value` is not a CX with an ISO assigning authority (XDS requires one)."""
-        parts = value.split("^")
-        if len(parts) < 4 or not parts[0] or any(parts[1:3]):
-            return None
-        authority = parts[3].split("&")
-        if len(authority) != 3 or authority[0] or authority[2] != "ISO" \
-                or not is_oid(authority[1]):
-            return None
-        if len(parts) > 5 or "&" in parts[0]:
-            return None
-        return cls(parts[0], authority[1], parts[4] if len(parts) > 4 else "")
+        return _cached_cx(value) if len(value) <= MAX_CACHED_CX else _parse_cx(value)
 
     def __str__(self) -> str:
         base = f"{self.id}^^^&{self.authority_oid}&ISO"
         return f"{base}^{self.id_type}" if self.id_type else base
+
+
+MAX_CACHED_CX = 256     # a patient id is some 40 characters: what the cache keeps is bounded
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_cx(value: str) -> Cx | None:
+    """Cached: the FHIR front parses a patient's identifiers for each of its documents it
+    writes (a Cx is immutable)."""
+    return _parse_cx(value)
+
+
+def _parse_cx(value: str) -> Cx | None:
+    parts = value.split("^")
+    if len(parts) < 4 or not parts[0] or any(parts[1:3]):
+        return None
+    authority = parts[3].split("&")
+    if len(authority) != 3 or authority[0] or authority[2] != "ISO" \
+            or not is_oid(authority[1]):
+        return None
+    if len(parts) > 5 or "&" in parts[0]:
+        return None
+    return Cx(parts[0], authority[1], parts[4] if len(parts) > 4 else "")
 
 
 def xcn_is_valid(value: str) -> bool:

@@ -68,6 +68,19 @@ def _field(value: str, limit: int) -> str:
     return value or "-"
 
 
+def host_name() -> str:
+    """RFC 5424 HOSTNAME: the FQDN, else the host name. getfqdn() answers 'localhost' where
+    /etc/hosts lists the host name on a loopback line (a receiver then cannot tell senders
+    apart): that is not a name of this host to anyone else."""
+    import socket
+
+    fqdn = socket.getfqdn()
+    if fqdn and not fqdn.startswith("localhost") and fqdn not in ("ip6-localhost",
+                                                                  "ip6-loopback"):
+        return fqdn
+    return socket.gethostname() or "-"
+
+
 def format_message(body: bytes, at: dt.datetime, hostname: str, app_name: str = "xds-server",
                    procid: str = "", msgid: str = MSGID) -> bytes:
     """One RFC 5424 message: header, no structured data, the body as UTF-8 MSG."""

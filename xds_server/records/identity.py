@@ -31,7 +31,12 @@ AUDITED_AS = "ITI-30"
 
 
 class IdentityConflict(RecordsRefusal):
-    """A local identifier already names another patient, or a merge that cannot be."""
+    """A local identifier already names another patient, or a merge that cannot be; `side`
+    says which record of a merge is at fault ('surviving', 'merged' or '' for both)."""
+
+    def __init__(self, message: str, side: str = "") -> None:
+        super().__init__(message)
+        self.side = side
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class IdentityFeed:
         key = patient_key(patient_id)
         locals_ = [patient_key(i) for i in local_ids]
         with self.database.transaction() as uow:
+            lock_records(uow, [key])   # a record's writers take turns (consent read, then set)
             status = store.patient_status(uow, key)
             if status == MERGED:
                 raise IdentityConflict(f"patient {key} was merged into another record (A40); "
@@ -108,7 +114,7 @@ class IdentityFeed:
                     raise UnknownRecord(f"the {what} patient {key} is not known")
                 if status == MERGED:
                     raise IdentityConflict(f"the {what} patient {key} was already merged into "
-                                           "another record")
+                                           "another record", side=what)
             moved = feed_store.move_patient(uow, source, target,
                                             lambda xml: self.repatient(xml, target))
             self._merge_consent(uow, source, target)

@@ -9,6 +9,7 @@ it (ebxml/stored.py), kept opaque; and no database: the store's functions, on un
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -20,7 +21,13 @@ from ..model.stored_queries import StoredQuery
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
-from ..store.database import Database, StoreConflict, StoreUnavailable, UnitOfWork
+from ..store.database import (
+    Database,
+    StoreConflict,
+    StoreFull,
+    StoreUnavailable,
+    UnitOfWork,
+)
 from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable, removable
 from .register import RegistryWriter
@@ -30,6 +37,9 @@ from .stored_queries import QueryAnswer, StoredQueries
 from .update import MetadataUpdater
 
 BUSY = "the registry database is unavailable; retry later"
+STORAGE_FULL = "the registry's storage is full: nothing was registered; retry once the " \
+    "operator has freed space"
+log = logging.getLogger("xds_server.registry")
 
 
 class Registry:
@@ -131,16 +141,27 @@ class Registry:
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
                                          "an entryUUID of this submission was registered by a "
                                          "concurrent submission", "entryUUID")]) from None
+        except StoreFull as exc:
+            # not a moment's unavailability: the operator must free space (monitoring.md)
+            log.error("registry storage full: %s: writes are refused until space is freed",
+                      exc)
+            raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, STORAGE_FULL, "")]) from None
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 
     def _audit_refusal(self, principal: Principal, action: str, patient: str | None) -> None:
         try:
             with self.database.transaction() as uow:
+                # labelled as a success would be (ITI-42, ITI-57, ITI-62) when the front did
+                # not name the transaction (the HL7 v2 front): not '-'
                 audit_store.record(uow, principal, action, "failure",
-                                   patient_key(patient) if patient else None)
+                                   patient_key(patient) if patient else None,
+                                   transaction=WRITES_AUDITED_AS.get(action, ""))
         except StoreUnavailable:
             pass  # the database is down: the refusal itself is still answered and logged
+
+
+WRITES_AUDITED_AS = {"C": "ITI-42", "U": "ITI-57", "D": "ITI-62"}
 
 
 def _patient_of(submission: Submission) -> str | None:

@@ -9,6 +9,7 @@ $MetadataLevel and $XDSAssociationStatus show (query_versions.py) and to what th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.hl7 import patient_key
 from ..model.registered import AssociationRecord, QueryResult, Record
 from ..model.stored_queries import (
+    CodeValue,
     FindDocuments,
     FindDocumentsByReferenceId,
     FindFolders,
@@ -32,6 +34,7 @@ from ..model.stored_queries import (
     GetRelatedDocuments,
     GetSubmissionSetAndContents,
     GetSubmissionSets,
+    Kind,
     ReturnType,
     StoredQuery,
 )
@@ -124,7 +127,8 @@ class StoredQueries:
             patient_key(principal.patient_id) if principal.patient_id else None)
         self.audit_writer.record(principal, "R", "success", patient,
                                  _document_ids(result.documents), "ITI-18",
-                                 f"query={query.ID}\nreturn_type={query.return_type}")
+                                 f"query={query.ID}\nreturn_type={query.return_type}\n"
+                                 f"slots={json.dumps(query_slots(query), separators=(',', ':'))}")
 
     @staticmethod
     def _links(uow: UnitOfWork, query: StoredQuery, patient: str, uuids: Sequence[str],
@@ -390,3 +394,33 @@ HANDLERS: dict[type[StoredQuery], Handler] = {
     GetFoldersForDocument: StoredQueries.get_folders_for_document,
     GetRelatedDocuments: StoredQueries.get_related_documents,
 }
+
+
+def query_slots(query: StoredQuery) -> dict[str, list[str]]:
+    """The query's parameters as the AdhocQueryRequest's Slot values (ebRS quoting: strings in
+    single quotes, a list in parentheses, one value per AND group): ITI TF-2a 3.18.5.1.2 wants
+    the request in the audit message (ParticipantObjectQuery), rebuilt from these."""
+    slots: dict[str, list[str]] = {}
+    for param in query.PARAMS:
+        value = getattr(query, param.field, None)
+        if value is None or value == () or (param.kind is Kind.LEVEL and value == 1):
+            continue
+        if param.kind is Kind.LEVEL:
+            slots[param.name] = [str(value)]
+        elif param.repeatable:
+            slots[param.name] = [_listed(group) for group in value]
+        elif param.multiple:
+            slots[param.name] = [_listed(value)]
+        else:
+            slots[param.name] = [_quoted(value)]
+    return slots
+
+
+def _quoted(value: object) -> str:
+    if isinstance(value, CodeValue):
+        value = f"{value.code}^^{value.scheme}" if value.scheme else value.code
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _listed(values: Sequence[object]) -> str:
+    return "(" + ",".join(_quoted(value) for value in values) + ")"

@@ -42,6 +42,7 @@ from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database
 from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink, Within
+from .storage_room import StorageRoom, full, is_full
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
@@ -103,7 +104,8 @@ class Repository:
                  content_check: ContentCheck | None = None,
                  policy: DocumentPolicy | None = None,
                  submission_check: SubmissionCheck | None = None,
-                 source_signer: SourceSigner | None = None) -> None:
+                 source_signer: SourceSigner | None = None,
+                 room: StorageRoom | None = None) -> None:
         """`policy` says which documents a caller may read or remove (the in-process
         registry's access decision). Without it (a remote registry holds the facts) only the
         system principal (XDS_SECURITY=none) retrieves or removes: an authenticated caller
@@ -118,6 +120,7 @@ class Repository:
         self.audit_writer = ReadAuditWriter(database)
         self.submission_check = submission_check
         self.source_signer = source_signer
+        self.room = room
 
     # --- ITI-41 -------------------------------------------------------------------------------
 
@@ -159,8 +162,18 @@ class Repository:
             new = [(entry, attachment) for entry, attachment in entries
                    if entry.unique_id not in existing]   # the others: a resubmission, held
             if new:
-                staged = list(zip([entry for entry, _ in new], self.documents.stage_all(
-                    [(e.unique_id, a, e.mime_type) for e, a in new]), strict=True))
+                if self.room is not None:
+                    self.room.check(sum(attachment.size for _, attachment in new))
+                try:
+                    written = self.documents.stage_all(
+                        [(e.unique_id, a, e.mime_type) for e, a in new])
+                except OSError as exc:
+                    if not is_full(exc):
+                        raise
+                    log.error("repository storage full: %s: submissions are refused until "
+                              "space is freed", exc)
+                    raise full() from None
+                staged = list(zip([entry for entry, _ in new], written, strict=True))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, document) for entry, document in staged],

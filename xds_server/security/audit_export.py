@@ -7,8 +7,10 @@ Document Registry's or Document Repository's message): event, active participant
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,6 +20,12 @@ from lxml import etree
 from ..model.audit import AuditEvent
 
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+# what the request-id object is: not one of RFC 3881's or DICOM's (CID 404) object id types,
+# so a code of this server's own (DICOM requires a ParticipantObjectIDTypeCode on every object)
+REQUEST_ID_TYPE = ("request-id", "xds-server", "request id (X-Request-Id, in the server log)")
+# the AdhocQueryRequest rebuilt for ParticipantObjectQuery (ebRS 3.0)
+QUERY_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+RIM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 SOURCE_ROLE = ("110153", "Source Role ID")
 DESTINATION_ROLE = ("110152", "Destination Role ID")
 
@@ -27,7 +35,7 @@ class AuditTable:
     """What ITI TF-2 says the receiving actor's message holds for one transaction."""
 
     event: tuple[str, str]      # EventID, DCM
-    action: str                 # EventActionCode
+    action: str                 # EventActionCode ("": the record's own)
     name: str                   # EventTypeCode's display name
     caller_is_source: bool      # the network caller is the Source (else the Destination)
     objects: tuple[str, ...]    # patient, submission_set, query, documents
@@ -58,10 +66,11 @@ TABLES = {
     "ITI-86": AuditTable(("110110", "Patient Record"), "D", "Remove Documents", True,
                          ("documents",)),
     # ITI TF-2 3.30.5.1 Patient Identity Management (PAM-FR feed, hl7v2/): Patient Record
-    "ITI-30": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Management",
+    # (EventActionCode: the record's, C for a record created, U updated, D merged away)
+    "ITI-30": AuditTable(("110110", "Patient Record"), "", "Patient Identity Management",
                          True, ("patient",)),
     # ITI TF-2 3.8.5.1 Patient Identity Feed, for the merge (A40)
-    "ITI-8": AuditTable(("110110", "Patient Record"), "U", "Patient Identity Feed", True,
+    "ITI-8": AuditTable(("110110", "Patient Record"), "", "Patient Identity Feed", True,
                         ("patient", "documents")),
     # DSG ITI TF-3 5.5.7.2 Content Consumer: the signatures of an ITI-41 verified (dsig/)
     "DSG": AuditTable(("110007", "Report Verification"), "R", "Document Digital Signature",
@@ -128,7 +137,7 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
     table = TABLES.get(record.transaction)
     message = etree.Element("AuditMessage")
     event = etree.SubElement(message, "EventIdentification",
-                             EventActionCode=table.action if table else record.action,
+                             EventActionCode=(table.action if table else "") or record.action,
                              EventDateTime=_utc(record.at),
                              EventOutcomeIndicator=OUTCOMES.get(record.outcome, "8"))
     event_id = table.event if table else ("110100", "Application Activity")
@@ -160,8 +169,10 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
 def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...],
              dicom: bool) -> None:
     details = _details(record)
+    patient = None
     if "patient" in wanted and record.patient_id:
-        _object(message, record.patient_id, "1", "1", ("2", "RFC-3881", "Patient Number"), dicom)
+        patient = _object(message, record.patient_id, "1", "1",
+                          ("2", "RFC-3881", "Patient Number"), dicom)
     if "submission_set" in wanted and details.get("submission_set"):
         _object(message, details["submission_set"], "2", "20",
                 (SUBMISSION_SET_NODE, "IHE XDS Metadata", "submission set classificationNode"),
@@ -169,15 +180,43 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
     if "query" in wanted and details.get("query"):
         query = _object(message, details["query"], "2", "24",
                         ("ITI-18", "IHE Transactions", "Registry Stored Query"), dicom)
+        # ITI TF-2a 3.18.5.1.2: the AdhocQueryRequest, base64 (rebuilt from the query's slots)
+        etree.SubElement(query, "ParticipantObjectQuery").text = base64.b64encode(
+            _query_request(details)).decode()
         etree.SubElement(query, "ParticipantObjectDetail", type="QueryEncoding",
                          value="VVRGLTg=")         # base64 of UTF-8
     if "documents" in wanted:
         for document in record.documents.split():
             _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
     # the request id, to find the request in the server's log (DICOM: any other object)
-    etree.SubElement(message, "ParticipantObjectIdentification",
-                     ParticipantObjectID=record.request_id, ParticipantObjectTypeCode="4",
-                     ParticipantObjectTypeCodeRole="13")
+    request = _object(message, record.request_id, "4", "13", REQUEST_ID_TYPE, dicom)
+    if details.get("control_id"):
+        # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
+        # patient (ParticipantObjectDetail type MSH-10, base64)
+        etree.SubElement(patient if patient is not None else request,
+                         "ParticipantObjectDetail", type="MSH-10",
+                         value=base64.b64encode(details["control_id"].encode()).decode())
+
+
+def _query_request(details: dict[str, str]) -> bytes:
+    """The AdhocQueryRequest of an ITI-18 (a record made before its slots were kept: the query
+    id and return type only)."""
+    request = etree.Element(f"{{{QUERY_NS}}}AdhocQueryRequest",
+                            nsmap={"query": QUERY_NS, "rim": RIM_NS})
+    etree.SubElement(request, f"{{{QUERY_NS}}}ResponseOption",
+                     returnType=details.get("return_type") or "LeafClass",
+                     returnComposedObjects="true")
+    adhoc = etree.SubElement(request, f"{{{RIM_NS}}}AdhocQuery", id=details["query"])
+    try:
+        slots = json.loads(details.get("slots") or "{}")
+    except ValueError:
+        slots = {}
+    for name, values in slots.items():
+        slot = etree.SubElement(adhoc, f"{{{RIM_NS}}}Slot", name=name)
+        listed = etree.SubElement(slot, f"{{{RIM_NS}}}ValueList")
+        for value in values:
+            etree.SubElement(listed, f"{{{RIM_NS}}}Value").text = value
+    return etree.tostring(request, encoding="UTF-8")
 
 
 def export(records: Iterable[AuditEvent], source_id: str, fmt: str = "rfc3881") -> bytes:

@@ -19,7 +19,11 @@ def verifier_for(settings: Settings) -> VihfVerifier | None:
     """The VIHF verifier XDS_SECURITY asks for (None: security off), or ConfigError."""
     if settings.security == "none":
         return None
-    if not settings.vihf_trusted_certs or not Path(settings.vihf_trusted_certs).exists():
+    if settings.vihf_trusted_certs and not Path(settings.vihf_trusted_certs).exists():
+        raise ConfigError(f"XDS_VIHF_TRUSTED_CERTS={settings.vihf_trusted_certs}: no such file "
+                          "or directory (the PEM file or directory of the authorities that "
+                          "sign VIHF assertions)")
+    if not settings.vihf_trusted_certs:
         raise ConfigError("XDS_SECURITY=vihf needs XDS_VIHF_TRUSTED_CERTS: the PEM file or "
                           "directory of the authorities that sign VIHF assertions (or "
                           "XDS_SECURITY=none on a test platform)")

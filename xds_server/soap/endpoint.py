@@ -263,8 +263,14 @@ class SoapEndpoint:
                                "fault": fault.code, "subcode": fault.subcode_text}})
         xml = fault_envelope(fault, request_id, relates_to, new_message_id())
         content_type = "application/soap+xml; charset=UTF-8"
-        return EncodedMessage(content_type, len(xml), [xml]), fault.status, \
-            f"fault:{fault.subcode_text}"
+        return EncodedMessage(content_type, len(xml), [xml]), fault.status, outcome_of(fault)
+
+
+def outcome_of(fault: SoapFault) -> str:
+    """The metrics' outcome: `fault:` and the innermost fault code, always `prefix:local`
+    (a fault without a subcode, VersionMismatch or Receiver, is `env:` its code), so one
+    pattern splits every value (it was `fault:VersionMismatch` beside `fault:xds:…`)."""
+    return f"fault:{fault.subcode_text}" if fault.subcodes else f"fault:env:{fault.code}"
 
 
 def fault_level(fault: SoapFault) -> int:

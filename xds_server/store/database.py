@@ -25,12 +25,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 T = TypeVar("T")
 
 
-def make_engine(url: str) -> Engine:
+LOCK_WAIT = 30.0
+
+
+def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
+    """`lock_wait`: the seconds a statement waits for a lock another writer holds (SQLite's
+    busy timeout; PostgreSQL's lock_timeout when not the default) before StoreUnavailable."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": lock_wait})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +54,13 @@ def make_engine(url: str) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5)
+    options = {}
+    if lock_wait != LOCK_WAIT:     # added to the URL's own options (a search_path, …)
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options = {"connect_args": {"options": f"{given} -c lock_timeout="
+                                               f"{max(1, int(lock_wait * 1000))}".strip()}}
+    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5, **options)
 
 
 def check_database(engine: Engine) -> tuple[bool, str]:
@@ -158,6 +169,25 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or gave up (down, restarting, out of connections)."""
 
 
+class StoreFull(StoreUnavailable):
+    """The database's disk is full (SQLITE_FULL, PostgreSQL disk_full): not a moment's
+    unavailability but the operator's to fix, so it is told apart (an ERROR, not 'busy')."""
+
+
+# SQLite's SQLITE_FULL primary code; PostgreSQL's disk_full SQLSTATE
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    if getattr(original, "sqlite_errorcode", None) is not None:
+        return original.sqlite_errorcode & 0xFF == _SQLITE_FULL
+    if getattr(original, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    return "database or disk is full" in str(original)
+
+
 class StoreConflict(Exception):
     """A write collided with another one (a key written concurrently)."""
 
@@ -185,6 +215,8 @@ def _translated() -> Iterator[None]:
     except IntegrityError as exc:
         raise StoreConflict(str(exc.orig)) from exc
     except (OperationalError, psycopg.OperationalError) as exc:
+        if _disk_full(exc):
+            raise StoreFull(str(exc)) from exc
         raise StoreUnavailable(str(exc)) from exc
 
 
@@ -201,8 +233,9 @@ class Database:
         self._writes = engine.execution_options(sqlite_begin="IMMEDIATE")
 
     @classmethod
-    def from_url(cls, url: str, forward_audits: bool = False) -> Database:
-        return cls(make_engine(url), forward_audits)
+    def from_url(cls, url: str, forward_audits: bool = False,
+                 lock_wait: float = LOCK_WAIT) -> Database:
+        return cls(make_engine(url, lock_wait), forward_audits)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

@@ -30,3 +30,12 @@ def migrate_to(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this release's migrations hold `revision` (a backup of a newer release does
+    not: its rows would not fit this schema)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_config())
+    return revision in {script.revision for script in scripts.walk_revisions()}

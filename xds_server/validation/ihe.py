@@ -39,7 +39,6 @@ def _fmt(predicate: Callable[[str], bool], expectation: str) -> Check:
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _HASH = re.compile(r"[0-9a-fA-F]{40}")
-_DOCUMENT_UID = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))+(\^[A-Za-z0-9._-]{1,16})?")
 
 DTM = _fmt(hl7.is_dtm, "a DTM timestamp (YYYY[MM[DD[hh[mm[ss]]]]], UTC)")
 OID = _fmt(hl7.is_oid, "an OID")
@@ -51,7 +50,7 @@ HASH = _fmt(lambda s: bool(_HASH.fullmatch(s)), "a SHA-1 hash (40 hexadecimal di
 SIZE = _fmt(lambda s: s.isdigit(), "a size in bytes (a non-negative integer)")
 LANGUAGE = _fmt(lambda s: bool(_LANGUAGE.fullmatch(s)), "an RFC 3066 language tag")
 MIME = _fmt(lambda s: bool(_MIME.fullmatch(s)), "a MIME type 'type/subtype'")
-DOCUMENT_UID = _fmt(lambda s: bool(_DOCUMENT_UID.fullmatch(s)) and len(s) <= 128,
+DOCUMENT_UID = _fmt(hl7.is_document_unique_id,
                     "a document uniqueId (OID, optionally ^extension, at most 128 characters)")
 OBJECT_TYPE = _fmt(lambda s: s in v.DOCUMENT_ENTRY_TYPES,
                    f"a DocumentEntry objectType ({v.DOC_STABLE} or {v.DOC_ON_DEMAND})")

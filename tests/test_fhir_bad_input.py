@@ -1,0 +1,162 @@
+"""No client input makes the FHIR front answer 500 (findings 4-8 of the outsider's report): the
+search parameters of ITI-67 and ITI-66, every text field of an ITI-65 Bundle and JSON Patch
+operations are fuzzed with the classes of bad values the outsider used (control characters,
+lone surrogates, impossible dates, numbers past every range, separators, deep nesting, empty
+and long texts), and every answer is a 4xx OperationOutcome naming an element, or a success."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import uuid
+from urllib.parse import quote
+
+from xds_server.fhir.search import DOCUMENT_PARAMS, LIST_PARAMS
+from xds_server.fhir.texts import MAX_DEPTH
+
+from .fhir_data import fhir, patient_query, provide_bundle
+from .registry_data import document, submission_set
+from .test_fhir_front import PDF
+
+BAD_TEXTS = ["\x00", "a\x01b", "\x0b", "\ufffe", "\ud800", "x\x1f", "\uffff"]
+BAD_VALUES = [*BAD_TEXTS, "", "2024-02-30", "ge9999-12-31T23:59:59Z", "9999-12-31",
+              "0000-01-01", "99999999999999999999999", "-1", "1e9", "|", "a|", "|b",
+              "a\\,b", ",", "%", "_", "^", "&", "urn:oid:", "Patient/", "x" * 3000,
+              "２０２５", "eq", "gtnow", "ap2025"]
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _refused_well(answer) -> None:
+    assert answer.status < 500, answer.body[:400]
+    if answer.status >= 400:
+        outcome = answer.json
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"][0]["diagnostics"]
+
+
+def test_every_search_parameter_with_every_bad_value(app, patient):
+    base = f"{patient_query(patient)}&status=current"
+    for kind, names in (("DocumentReference", DOCUMENT_PARAMS), ("List", LIST_PARAMS)):
+        for name in sorted(names):
+            for value in BAD_VALUES:
+                query = f"{base}&{quote(name)}={quote(value, safe='', errors='surrogatepass')}"
+                _refused_well(fhir(app, "GET", f"/{kind}?{query}"))
+
+
+def test_bad_texts_are_refused_naming_the_parameter(app, patient):
+    # (a URL's bytes that are not UTF-8, as a lone surrogate would be, are read as U+FFFD)
+    for text in (t for t in BAD_TEXTS if t != "\ud800"):
+        code = quote("urn:oid:1.2|" + text, safe="")
+        answer = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}"
+                                  f"&status=current&type={code}")
+        assert answer.status == 400, (text, answer.body)
+        assert answer.expressions == ["type"]
+
+
+def _string_paths(node, path=()):
+    if isinstance(node, str):
+        yield path
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            yield from _string_paths(item, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _string_paths(item, (*path, index))
+
+
+def _set(node, path, value):
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+
+
+def _bundle(patient):
+    entry = document(patient, _urn(), mime_type="application/pdf", repository_unique_id=None)
+    return provide_bundle(submission_set(patient, _urn()), [(entry, PDF)])
+
+
+def test_every_text_of_a_bundle_with_a_bad_character(app, patient):
+    """Each string of the Bundle (descriptions, titles, names, codes, displays, urls), in
+    turn, carries one of the bad characters: a 400 naming that very element."""
+    original = _bundle(patient)
+    rng = random.Random(5)
+    paths = [p for p in _string_paths(original) if p[-1] != "data"]
+    assert len(paths) > 40
+    for path in paths:
+        bundle = copy.deepcopy(original)
+        text = rng.choice(BAD_TEXTS)
+        _set(bundle, path, f"ok{text}ok")
+        raw = json.dumps(bundle).encode()      # \ud800 as its JSON escape, as a client sends
+        answer = fhir(app, "POST", "", raw)
+        assert answer.status == 400, (path, answer.body[:300])
+        where = "Bundle" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path)
+        assert answer.expressions == [where], path
+
+
+def test_bad_values_in_a_bundle_never_a_500(app, patient):
+    original = _bundle(patient)
+    rng = random.Random(7)
+    paths = [p for p in _string_paths(original) if p[-1] != "data"]
+    for path in paths:
+        for value in rng.sample(BAD_VALUES[len(BAD_TEXTS):], 4):
+            bundle = copy.deepcopy(original)
+            _set(bundle, path, value)
+            _refused_well(fhir(app, "POST", "", bundle))
+
+
+def test_deep_nesting_is_a_400_before_any_validation(app, patient):
+    for depth in (MAX_DEPTH, 150, 300, 800):
+        bundle = _bundle(patient)
+        bundle["entry"][1]["resource"]["extension"] = ["NESTED"]
+        nested = '{"url":"http://example.org/x","extension":[' * depth + \
+            '{"url":"http://example.org/x","valueString":"leaf"}' + "]}" * depth
+        raw = json.dumps(bundle).replace('"NESTED"', nested).encode()
+        answer = fhir(app, "POST", "", raw)
+        assert answer.status == 400, (depth, answer.body[:300])
+        assert depth > 300 or "nested" in answer.json["issue"][0]["diagnostics"]
+
+
+PATCHES = [
+    [{"op": "add", "path": "/"}],
+    [{"op": "add", "path": "/", "value": 1}],
+    [{"op": "add", "path": "", "value": 1}],
+    [{"op": "add", "path": "/securityLabel/5/coding", "value": []}],
+    [{"op": "add", "path": "/securityLabel/-/coding", "value": []}],
+    [{"op": "replace", "path": "/securityLabel/-/coding/0", "value": {}}],
+    [{"op": "remove", "path": "/securityLabel/99"}],
+    [{"op": "add", "path": "/securityLabel/99999999999999999999", "value": {}}],
+    [{"op": "add", "path": "/status/x", "value": 1}],
+    [{"op": "add", "path": "/securityLabel/extension[url:'x']/y", "value": 1}],
+    [{"op": "test", "path": "/securityLabel/0", "value": None}],
+    [{"op": "replace", "path": "/securityLabel", "value": "\x00"}],
+    [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"code": "\ufffe"}]}}],
+    [{"op": "replace", "path": "/status", "value": ["entered-in-error"]}],
+    [{"op": "replace", "path": "/status", "value": None}],
+    [{"op": "move", "from": "/status", "path": "/x"}],
+    [{"op": "add", "path": "/~2", "value": 1}],
+    [{"op": "add", "path": "/extension/0/valueBoolean", "value": "yes"}],
+    [{"op": "add", "path": "/content/0/attachment/data", "value": "AA=="}],
+    [None], [], {"op": "add"}, "text", [{"op": "add", "path": 5, "value": 1}],
+]
+
+
+def test_json_patches_never_a_500(app, patient):
+    entry = document(patient, _urn(), mime_type="application/pdf", repository_unique_id=None)
+    bundle = provide_bundle(submission_set(patient, _urn()), [(entry, PDF)])
+    assert fhir(app, "POST", "", bundle).status == 200
+    rid = entry.entry_uuid.removeprefix("urn:uuid:")
+    for patch in PATCHES:
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch,
+                      "application/json-patch+json")
+        _refused_well(answer)
+        assert answer.status >= 400, patch
+
+
+def test_ids_in_the_path_with_bad_characters(app):
+    for path in ("/DocumentReference/%00", "/List/a%0Bb", "/Binary/1.2%00.3",
+                 "/DocumentReference/" + "x" * 500):
+        _refused_well(fhir(app, "GET", path))

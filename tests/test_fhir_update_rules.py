@@ -1,0 +1,133 @@
+"""The DMP's updates over FHIR keep ITI-57's rules (findings 11, 12): an Archived document is
+deleted as an Approved one is, status and isArchived together are one status change, and the
+update's submission set names the caller who made the change, not the document's author."""
+
+from __future__ import annotations
+
+from xds_server.ebxml.stored import model_object
+from xds_server.model import vocabulary as v
+from xds_server.model.stored_queries import GetDocuments, GetSubmissionSets
+from xds_server.security.acting_author import acting_author
+from xds_server.security.principal import SYSTEM, Principal
+
+from . import test_fhir_matrix as matrix
+from .fhir_data import fhir
+from .test_fhir_matrix import AUTHOR, _store
+
+keys, secured = matrix.keys, matrix.secured         # the matrix's fixtures
+
+ARCHIVED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+PATCH = "application/json-patch+json"
+VISIBILITY = ("https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
+              "TRE-A07-StatutVisibiliteDocument")
+
+
+def _status(app, entry_uuid):
+    [record] = app.registry.query(GetDocuments(entry_uuids=(entry_uuid,)),
+                                  SYSTEM).result.documents
+    return record.status
+
+
+def _archive(app, header, rid, value=True):
+    patch = [{"op": "replace", "path": f"/extension[url:'{ARCHIVED}']/valueBoolean",
+              "value": value}]
+    return fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=header)
+
+
+def test_an_archived_document_is_deleted_by_its_author(secured):
+    app, _, issuer, patient = secured
+    author = issuer.header(patient, subject=AUTHOR)
+    for extra in ([], [{"op": "remove", "path": "/extension"}]):
+        entry_uuid, _ = _store(app, patient)
+        rid = entry_uuid.removeprefix("urn:uuid:")
+        assert _archive(app, author, rid).status == 200
+        assert _status(app, entry_uuid) == v.CISIS_ARCHIVED
+        delete = [{"op": "replace", "path": "/status", "value": "entered-in-error"}, *extra]
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", delete, PATCH, headers=author)
+        assert answer.status == 200, answer.body
+        assert _status(app, entry_uuid) == v.CISIS_DELETED
+
+
+def test_status_and_isarchived_name_one_status(secured):
+    app, _, issuer, patient = secured
+    author = issuer.header(patient, subject=AUTHOR)
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    assert _archive(app, author, rid).status == 200
+    restore = [{"op": "remove", "path": "/extension"}]
+    assert fhir(app, "PATCH", f"/DocumentReference/{rid}", restore, PATCH,
+                headers=author).status == 200
+    assert _status(app, entry_uuid) == v.APPROVED
+    for patch, where in (
+            ([{"op": "replace", "path": "/status", "value": "superseded"}],
+             "DocumentReference.status"),
+            ([{"op": "add", "path": "/extension/-", "value": {"url": "http://x.org/e",
+                                                              "valueString": "x"}}],
+             "DocumentReference.extension"),
+            ([{"op": "replace", "path": "/status", "value": "entered-in-error"},
+              {"op": "add", "path": "/securityLabel/-", "value": {"coding": [
+                  {"system": VISIBILITY, "code": "MASQUE_PS"}]}}], "DocumentReference")):
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
+        assert answer.status == 422, (patch, answer.body)
+        assert answer.expressions == [where]
+    assert _status(app, entry_uuid) == v.APPROVED
+
+
+def test_the_update_set_is_authored_by_the_caller(secured):
+    """A patient masking their document: the set of that update names the patient."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    patient_id = patient.split("^")[0]
+    mask = [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [
+        {"system": VISIBILITY, "code": "MASQUE_PS"}]}}]
+    answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", mask, PATCH,
+                  headers=issuer.header(patient, kind="patient", subject=patient_id))
+    assert answer.status == 200, answer.body
+    new_uuid = f"urn:uuid:{answer.json['id']}"
+    [package] = app.registry.query(GetSubmissionSets(uuids=(new_uuid,)),
+                                   SYSTEM).result.submission_sets
+    [author] = model_object(package).authors
+    assert author.person.split("^")[0] == patient_id
+    assert AUTHOR not in author.person
+    assert author.person.endswith(f"&{patient.split('&')[1]}&ISO^D^^^NH")
+
+
+def test_acting_author_of_each_kind_of_caller():
+    professional = Principal("810101234567", "professional", patient_id="1^^^&1.2.3&ISO",
+                             attributes={"name": "DR^TEST", "profession": "10^1.2.250.1.71"
+                                                                          ".1.2.7"})
+    author = acting_author(professional)
+    assert author.person == "810101234567^DRTEST^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+    assert author.roles == ["10^^^&1.2.250.1.71.1.2.7&ISO"]
+    patient = Principal("2770", "patient", patient_id="2770^^^&1.2.250.1.213.1.4.8&ISO^NH")
+    assert acting_author(patient).person == "2770^^^^^^^^&1.2.250.1.213.1.4.8&ISO^D^^^NH"
+    assert acting_author(SYSTEM) is None
+
+
+def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
+    """The SOAP side's client (`xds-server update`) keeps the same rule, and signs a
+    PATIENT role in its own system (TRE_A00), not as a profession (finding 29)."""
+    from xds_server.cli_client import Connection
+    from xds_server.consumer.changes import next_version, status_change
+    from xds_server.consumer.vihf import claims_principal
+
+    from .registry_data import document
+
+    patient = "2770^^^&1.2.250.1.213.1.4.8&ISO^NH"
+    connection = Connection(None, None, None, None, None, None, None, "key.pem", "cert.pem",
+                            "2770", "PATIENT", "", "normal")
+    claims = connection.vihf_claims(patient)
+    assert claims.role_system == "1.2.250.1.213.1.1.4.6"
+    principal = claims_principal(claims)
+    assert principal.role == "patient"
+    author = acting_author(principal)
+    entry = document(patient, "urn:uuid:00000000-0000-4000-8000-000000000001")
+    entry.status = v.CISIS_ARCHIVED
+    for submission in (status_change(entry, "delete", author),
+                       next_version(entry, add_visibility="MASQUE_PS", author=author)):
+        assert submission.submission_set.authors == [author]
+        assert submission.submission_set.authors[0].person.startswith("2770^")
+    professional = Connection(None, None, None, None, None, None, None, "k", "c", "8101",
+                              "10", "", "normal").vihf_claims(patient)
+    assert claims_principal(professional).role == "professional"

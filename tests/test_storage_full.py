@@ -1,0 +1,114 @@
+"""A full disk is the operator's to fix, and said so (issue 18, M4): the document store's ENOSPC,
+the database's SQLITE_FULL (a real one: the database held to its page count) and a disk below
+XDS_MIN_FREE_BYTES each give a precise refusal (XDSRepositoryError / XDSRegistryError 'storage
+full', never 'busy' or an unexpected fault) and an ERROR line, leave nothing behind, and reads go
+on; `serve` refuses to start on a data directory without room."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+
+from xds_server.repository.storage_room import StorageRoom
+from xds_server.store.database import _disk_full
+
+from .conftest import free_port
+from .registry_data import single_document_submission
+from .test_repository import PDF, held_files, provide, retrieve
+
+
+def _submit(app, patient):
+    submission = single_document_submission(patient, hash=None, size=None,
+                                            repository_unique_id=None,
+                                            mime_type="application/pdf")
+    return submission.documents[0].unique_id, provide(app, submission, {"Document01": PDF})
+
+
+def _errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_submission_below_the_room_kept_is_refused_and_reads_go_on(app, patient, caplog):
+    kept, (status, _, _) = _submit(app, patient)
+    assert status == "Success"
+    before = held_files(app)
+    app.repository.room = StorageRoom(app.settings.data_dir,
+                                      StorageRoom(app.settings.data_dir, 0).free_bytes())
+    _, (status, codes, _) = _submit(app, patient)
+    assert (status, codes) == ("Failure", ["XDSRepositoryError"])
+    assert any("repository storage full" in line for line in _errors(caplog))
+    assert held_files(app) == before
+    got = retrieve(app, [(app.settings.repository_unique_id, kept)])
+    assert got.status == "Success" and got.documents[0].data == PDF
+
+
+def test_the_document_stores_enospc_is_storage_full(app, patient, caplog, monkeypatch):
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(app.document_store, "_write", no_space)
+    _, (status, codes, _) = _submit(app, patient)
+    assert (status, codes) == ("Failure", ["XDSRepositoryError"])
+    assert any("repository storage full" in line for line in _errors(caplog))
+    assert held_files(app) == []
+
+
+def test_a_full_database_is_storage_full_not_busy(make_app, patient_factory, caplog):
+    app = make_app(profile="ihe")
+    if app.database.engine.dialect.name != "sqlite":
+        # PostgreSQL's disk_full SQLSTATE, as psycopg raises it
+        assert _disk_full(psycopg.errors.DiskFull("could not extend file: No space left"))
+        assert not _disk_full(psycopg.OperationalError("connection refused"))
+        return
+    patient = patient_factory(app)
+    with app.database.engine.connect() as connection:      # no free page left to reuse
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        connection.execute(text("VACUUM"))
+        pages = connection.execute(text("PRAGMA page_count")).scalar()
+
+    @event.listens_for(app.database.engine, "connect")
+    def held_to_its_size(driver_connection, _record):
+        driver_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    app.database.engine.dispose()
+    before = held_files(app)
+    for _ in range(200):         # until the room left in the database's pages is used up
+        _, (status, codes, _) = _submit(app, patient)
+        if status != "Success":
+            break
+        before = held_files(app)
+    assert (status, codes) == ("Failure", ["XDSRegistryError"])
+    assert any("registry storage full" in line for line in _errors(caplog))
+    assert held_files(app) == before                     # the refused one left no file
+
+
+@pytest.fixture
+def patient_factory():
+    from .registry_data import new_patient, open_patient
+
+    def make(app) -> str:
+        patient_id = new_patient()
+        open_patient(app, patient_id)
+        return patient_id
+
+    return make
+
+
+def test_serve_refuses_to_start_without_room(tmp_path):
+    child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    child.update(XDS_MIN_FREE_BYTES=str(10 ** 18), XDS_SECURITY="none",
+                 XDS_REQUIRE_SUBMISSION_SIGNATURE="false")
+    done = subprocess.run([sys.executable, "-m", "xds_server.cli", "serve", "--port",
+                           str(free_port()),
+                           "--data-dir", str(tmp_path / "var")], capture_output=True,
+                          text=True, env=child, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "bytes free, less than XDS_MIN_FREE_BYTES" in done.stderr
+    assert not (tmp_path / "var" / "registry.sqlite3").exists()

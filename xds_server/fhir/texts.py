@@ -1,0 +1,60 @@
+"""One check for every text a client gives the FHIR front (JSON bodies, search parameters,
+path segments), run before anything reads it.
+
+Each rule with the attack or accident it stops:
+
+- nesting at most MAX_DEPTH objects and arrays: a 15 KB body nested 300 deep exhausted the
+  model validator's recursion (a 500, and a 130 KB traceback logged per request);
+- only the characters XML 1.0 allows (FHIR strings: no control character but tab, CR, LF):
+  U+0000, U+000B, U+FFFE or a lone surrogate in a description reached the ebXML encoder (a
+  500), a NUL in a search value reached PostgreSQL.
+
+The answer names the element by its path (`Bundle.entry[2].resource.description`) so the
+client knows which of its texts to fix. The walk is iterative: it cannot itself recurse too
+deep, and it visits each value once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .outcome import FhirError, issue
+
+MAX_DEPTH = 32          # PDSm resources nest about 12 deep (Bundle → extension in contained)
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def text_error(text: str) -> str | None:
+    """Why `text` cannot be stored (the character named by its code point), or None."""
+    found = NOT_XML.search(text)
+    return None if found is None else \
+        f"character U+{ord(found.group()):04X} is not allowed in a FHIR string"
+
+
+def check_text(text: str, where: str) -> None:
+    if (problem := text_error(text)) is not None:
+        raise FhirError(400, [issue(problem, where, "invalid")])
+
+
+def check_json(value: Any, root: str) -> None:
+    """Every string (names too) of a parsed JSON value, and its depth; FhirError 400 naming
+    the first element at fault."""
+    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, str):
+            check_text(node, where)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth >= MAX_DEPTH:
+            raise FhirError(400, [issue(f"JSON nested deeper than {MAX_DEPTH} levels",
+                                        where, "structure")])
+        if isinstance(node, dict):
+            for key in node:
+                check_text(key, f"{where}.{key[:64]}")
+            children = [(item, f"{where}.{key}", depth + 1) for key, item in node.items()]
+        else:
+            children = [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node)]
+        stack.extend(reversed(children))        # document order: the first fault is named
