@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import shutil
 import tempfile
 import uuid
@@ -199,40 +200,26 @@ def adt(event: str, ins: str, *, status: str = "VALI", control_id: str | None = 
 
 # the senders the tests' messages come from (XDS_MLLP_SENDERS), bound to the loopback: the
 # ANS examples' systems with the organisations their CDAs are authored in, and the tests' own
-TEST_SENDERS = """
-[[sender]]
-application = "GAM"
-facility = "CHU-X"
-messages = ["ADT"]
-networks = ["127.0.0.0/8"]
+def sender(application: str, facility: str, messages: tuple[str, ...],
+           organisations: tuple[str, ...] = (), networks: tuple[str, ...] = ("127.0.0.0/8",)
+           ) -> str:
+    """One [[sender]] entry of an XDS_MLLP_SENDERS table (TOML)."""
+    lines = ["[[sender]]", f'application = "{application}"', f'facility = "{facility}"',
+             f"messages = {json.dumps(list(messages))}"]
+    if organisations:
+        lines.append(f"organisations = {json.dumps(list(organisations))}")
+    lines.append(f"networks = {json.dumps(list(networks))}")
+    return "\n".join(lines) + "\n\n"
 
-[[sender]]
-application = "GAM"
-facility = "CHU-Y"
-messages = ["ADT"]
-networks = ["127.0.0.0/8"]
 
-[[sender]]
-application = "RIS-Y"
-facility = "Organisation-Y"
-messages = ["MDM", "ORU"]
-organisations = ["1120456789"]
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "SIL-Y"
-facility = "labo"
-messages = ["ORU", "MDM"]
-organisations = ["1120459876", "1120459877"]
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "A"
-facility = "B"
-messages = ["ADT", "ORU", "MDM"]
-organisations = ["1120459876"]
-networks = ["127.0.0.0/8"]
-"""
+ADT_CHU_Y = sender("GAM", "CHU-Y", ("ADT",))
+TEST_SENDERS = "".join([
+    sender("GAM", "CHU-X", ("ADT",)),
+    ADT_CHU_Y,
+    sender("RIS-Y", "Organisation-Y", ("MDM", "ORU"), ("1120456789",)),
+    sender("SIL-Y", "labo", ("ORU", "MDM"), ("1120459876", "1120459877")),
+    sender("A", "B", ("ADT", "ORU", "MDM"), ("1120459876",)),
+])
 LOOPBACK = Peer(address="127.0.0.1:40000", host="127.0.0.1")
 
 

@@ -14,6 +14,7 @@ from xds_server.hl7v2.service import Peer
 from xds_server.model import vocabulary as v
 
 from .hl7v2_data import (
+    ADT_CHU_Y,
     HL7,
     ORU_INIT,
     TEST_NIR,
@@ -25,38 +26,18 @@ from .hl7v2_data import (
     new_oid,
     nir,
     rewrite_cda,
+    sender,
     senders_file,
     set_field,
     with_cda,
 )
 
-OTHER_LAB = """
-[[sender]]
-application = "SIL-Y"
-facility = "labo"
-messages = ["ORU"]
-organisations = ["1120459876"]
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "GAM"
-facility = "CHU-Y"
-messages = ["ADT"]
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "LAB2"
-facility = "ELSEWHERE"
-messages = ["ORU"]
-organisations = ["1999999999"]
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "FAR"
-facility = "AWAY"
-messages = ["ADT"]
-networks = ["10.9.0.0/16"]
-"""
+OTHER_LAB = "".join([
+    sender("SIL-Y", "labo", ("ORU",), ("1120459876",)),
+    ADT_CHU_Y,
+    sender("LAB2", "ELSEWHERE", ("ORU",), ("1999999999",)),
+    sender("FAR", "AWAY", ("ADT",), networks=("10.9.0.0/16",)),
+])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from xds_server.ebxml.stored import model_object
 
 from .conftest import REFERENCE
 from .hl7v2_data import (
+    ADT_CHU_Y,
     HL7,
     MDM_INIT,
     ORU_INIT,
@@ -29,6 +30,7 @@ from .hl7v2_data import (
     new_control_id,
     new_oid,
     nir,
+    sender,
     senders_file,
     set_field,
     with_cda,
@@ -71,27 +73,11 @@ def test_the_samples_are_what_this_test_says():
 
 @pytest.fixture
 def volets(make_settings, database_url, tmp_path):
-    table = senders_file(tmp_path, f"""
-[[sender]]
-application = "SIL-Y"
-facility = "labo"
-messages = ["ORU"]
-organisations = {ORGANISATIONS!r}
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "RIS-Y"
-facility = "Organisation-Y"
-messages = ["MDM"]
-organisations = {ORGANISATIONS!r}
-networks = ["127.0.0.0/8"]
-
-[[sender]]
-application = "GAM"
-facility = "CHU-Y"
-messages = ["ADT"]
-networks = ["127.0.0.0/8"]
-""".replace("'", '"'))
+    table = senders_file(tmp_path, "".join([
+        sender("SIL-Y", "labo", ("ORU",), tuple(ORGANISATIONS)),
+        sender("RIS-Y", "Organisation-Y", ("MDM",), tuple(ORGANISATIONS)),
+        ADT_CHU_Y,
+    ]))
     with hl7_setups(make_settings, database_url) as make:
         yield make(mllp_senders=str(table))
 
