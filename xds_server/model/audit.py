@@ -53,6 +53,16 @@ class AuditEvent:
         return cls(at or dt.datetime.now(dt.UTC), caller.request_id or "-",
                    caller.transaction or transaction or "-", action, outcome,
                    caller.subject_id, caller.role, caller.structure_id, caller.purpose_of_use,
-                   patient_id, " ".join(dict.fromkeys(documents)), caller.client_address[:64],
+                   _recordable(patient_id), " ".join(dict.fromkeys(documents)),
+                   caller.client_address[:64],
                    caller.client_subject[:256], caller.client_serial[:64],
                    caller.endpoint[:256], detail)
+
+
+# the longest patient id a record holds (the registry's patient columns): a refusal of a
+# submission naming a longer one (no record can have it) is recorded without it, not lost
+PATIENT_ID_MAX = 256
+
+
+def _recordable(patient_id: str | None) -> str | None:
+    return patient_id if patient_id is None or len(patient_id) <= PATIENT_ID_MAX else None
