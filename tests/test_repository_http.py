@@ -24,7 +24,7 @@ from .crash import open_patient_at, provide_one, repository_id_at, run_crash_cam
 from .registry_data import new_patient, single_document_submission
 
 CDA_SAMPLES = sorted(p for p in (REFERENCE / "cda-samples").rglob("*") if p.is_file())
-KILLS = int(os.environ.get("XDS_CRASH_KILLS", "25"))   # bench/crash.py kills more
+KILLS = int(os.environ.get("XDS_CRASH_KILLS", "12"))   # bench/crash.py kills more
 
 
 def test_every_reference_cda_document_round_trips(live_server):
