@@ -49,8 +49,8 @@ def _flip_a_byte(path: Path) -> None:
 
 
 def _no_checksums(directory: Path) -> None:
-    """As a backup of the release before checksums."""
-    _edit_manifest(directory, lambda data: data.pop("checksums"))
+    """As a backup of the release before checksums (format 1)."""
+    _edit_manifest(directory, lambda data: (data.pop("checksums"), data.update(format=1)))
 
 
 def _first_tsv_line_gone(directory: Path) -> None:
@@ -72,6 +72,11 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "manifest not JSON": (lambda d: (d / "manifest.json").write_text("{not json"), "damaged"),
     "manifest field gone": (lambda d: _edit_manifest(d, lambda m: m.pop("identity")),
                             "damaged"),
+    # a backup of this format without its checksums (its database then unchecked)
+    "checksums removed": (lambda d: _edit_manifest(d, lambda m: m.pop("checksums")),
+                          "has no checksums"),
+    "checksums emptied": (lambda d: _edit_manifest(d, lambda m: m.update(checksums={})),
+                          "has no checksums"),
     # an old backup has no checksums: its rows are checked against its listing all the same
     "old backup, documents.tsv line": (lambda d: (_no_checksums(d), _first_tsv_line_gone(d)),
                                        "registered without bytes"),

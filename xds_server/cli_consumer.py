@@ -331,6 +331,15 @@ def write_whole(path: Path, data: bytes) -> None:
     import contextlib
     import os
 
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
+        # replaced: renaming over it made /dev/full a regular file (as root)
+        try:
+            with open(path, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise Unusable(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with open(temporary, "wb") as handle:

@@ -41,7 +41,10 @@ from .documents import MIME_TYPE_XATTR, STAGED, WITHDRAWN, FilesystemDocumentSto
 from .schema import migrate, migrate_to
 from .tables import metadata
 
-FORMAT = 1
+FORMAT = 2
+# format 1: backups of the release before checksums, read with their files only checked to be
+# there; from format 2 the manifest must hold the checksums (one without them is damaged)
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 Progress = Callable[[int], None]
 
@@ -90,9 +93,9 @@ class Manifest:
             raise BackupError(f"{path} cannot be read ({exc}): the backup is damaged") from None
         if not isinstance(data, dict):
             raise BackupError(f"{path} is not a backup manifest: the backup is damaged")
-        if data.get("format") != FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise BackupError(f"{path}: backup format {data.get('format')}, this version "
-                              f"reads format {FORMAT}")
+                              f"reads formats {', '.join(map(str, READABLE_FORMATS))}")
         try:
             manifest = cls(**data)
         except TypeError as exc:
@@ -381,6 +384,9 @@ def verify_manifest(source: Path) -> Manifest:
         raise BackupError(f"the backup's schema revision {manifest.revision!r} is not one this "
                           "release knows (a backup of a newer release, or a damaged one): "
                           "restore it with the release that made it")
+    if manifest.format >= 2 and not manifest.checksums:
+        raise BackupError("the manifest has no checksums although its format has them: the "
+                          "backup is damaged")
     wanted = manifest.checksums or {name: "" for name in _expected_files(manifest)}
     for name in _expected_files(manifest):
         if name not in wanted:
