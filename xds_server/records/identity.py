@@ -115,14 +115,9 @@ class IdentityFeed:
                 if status == MERGED:
                     raise IdentityConflict(f"the {what} patient {key} was already merged into "
                                            "another record", side=what)
-            moved = feed_store.move_patient(uow, source, target,
-                                            lambda xml: self.repatient(xml, target))
             self._merge_consent(uow, source, target)
-            feed_store.set_status(uow, source, MERGED)
-            feed_store.add_identifiers(uow, target, [source], feed_store.MERGED)
-            detail = f"merged={source}\nsurviving={target}"
-            audit_store.record(uow, principal, "U", "success", target, moved, "ITI-8", detail)
-            audit_store.record(uow, principal, "D", "success", source, moved, "ITI-8", detail)
+            moved = self._move_record(uow, source, target, feed_store.MERGED, principal,
+                                      "ITI-8", f"merged={source}\nsurviving={target}")
             if within is not None:
                 within(uow)
         return moved
@@ -156,15 +151,22 @@ class IdentityFeed:
             store.open_record(uow, target)
             if record is not None and record.opposed_modes:
                 store.set_opposed_modes(uow, target, sorted(record.opposed_modes))
-            moved = feed_store.move_patient(uow, source, target,
-                                            lambda xml: self.repatient(xml, target))
-            feed_store.set_status(uow, source, MERGED)
-            feed_store.add_identifiers(uow, target, [source], feed_store.REPLACED)
-            detail = f"identifier={source} -> {target}"
-            audit_store.record(uow, principal, "U", "success", target, moved, "ITI-30", detail)
-            audit_store.record(uow, principal, "D", "success", source, moved, "ITI-30", detail)
+            moved = self._move_record(uow, source, target, feed_store.REPLACED, principal,
+                                      "ITI-30", f"identifier={source} -> {target}")
             if within is not None:
                 within(uow)
+        return moved
+
+    def _move_record(self, uow: UnitOfWork, source: str, target: str, kept_as: str,
+                     principal: Principal, transaction: str, detail: str) -> list[str]:
+        """Move `source`'s documents into `target`'s record (A40, A47): `source` is merged and
+        kept as one of `target`'s identifiers; both records' audit trails say so."""
+        moved = feed_store.move_patient(uow, source, target,
+                                        lambda xml: self.repatient(xml, target))
+        feed_store.set_status(uow, source, MERGED)
+        feed_store.add_identifiers(uow, target, [source], kept_as)
+        audit_store.record(uow, principal, "U", "success", target, moved, transaction, detail)
+        audit_store.record(uow, principal, "D", "success", source, moved, transaction, detail)
         return moved
 
     # --- rules --------------------------------------------------------------------------------
