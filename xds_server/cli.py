@@ -38,8 +38,9 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="worker processes")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
 @click.option("--certfile", type=click.Path(dir_okay=False),
               help="PEM certificate (chain) of the server: serve HTTPS (XDS_CERTFILE)")
@@ -48,7 +49,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
               help="PEM authorities of accepted client certificates (XDS_CA_CERTS)")
 @click.option("--client-cert", type=click.Choice(["required", "optional", "none"]),
               help="ask clients for a certificate: required = mutual TLS (XDS_CLIENT_CERT)")
-@click.option("--mllp-port", type=int,
+@click.option("--mllp-port", type=click.IntRange(1, 65535),
               help="also serve HL7 v2 over MLLP on this port (XDS_MLLP_PORT; off by default)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
