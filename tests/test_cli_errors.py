@@ -112,9 +112,12 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
     "audit show": [(["--patient", INS, "--since", "yesterday"], {}, 2,
-                    "'yesterday' is not a date")],
+                    "'yesterday' is not a date"),
+                   (["--patient", INS, "--data-dir", "/nonexistent/deep"], {}, 2,
+                    "no installation in /nonexistent/deep")],
     "audit export": [(["--out", "/nonexistent/audit.xml"], {}, 2,
-                      "cannot write /nonexistent/audit.xml: the directory /nonexistent does not")],
+                      "cannot write /nonexistent/audit.xml: the directory /nonexistent does not"),
+                     (["--out", "audit.xml"], {}, 2, "no installation in")],
     "conformance run": [(["--nist-testkit", str(ROOT / "docs"), "--registry", DOWN], {}, 2,
                          "no toolkit test"),
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", "notaurl"], {},
@@ -190,6 +193,16 @@ def test_serve_without_its_settings_says_which(env, words, tmp_path):
     assert done.returncode == 2
     _one_error_line(done.stderr, words)
     assert not (tmp_path / "var").exists()          # said before anything was made
+
+
+def test_audit_reads_make_no_data_directory(tmp_path):
+    """`audit show`/`audit export` on a data directory that does not exist made one (issue 18,
+    R4): a read says there is no installation and leaves nothing."""
+    for args in (["audit", "show", "--patient", INS], ["audit", "export", "--out", str(tmp_path / "a.xml")]):
+        result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "none" / "var")])
+        assert result.exit_code == 2
+        _one_error_line(result.output, "no installation in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -302,6 +315,8 @@ BAD_ENVIRONMENTS: dict[str, dict[str, str]] = {
     "client registry URL port out of range": {"XDS_CLIENT_REGISTRY_URL": "http://h:99999/"},
     "audit repository URL host with a space": {"XDS_ATNA_URL": "tls://exa mple:6514"},
     "room kept 0": {"XDS_MIN_FREE_BYTES": "0"},
+    "sqlite database in a directory that does not exist":
+        {"XDS_DATABASE_URL": "sqlite:////nonexistent/deep/registry.sqlite3"},
     "a limit of 0": {"XDS_MAX_DOCUMENT_BYTES": "0", "XDS_HEAD_TIMEOUT": "0"},
     "repository id not an OID": {"XDS_REPOSITORY_UNIQUE_ID": "notanoid"},
     "data dir is a file": {"XDS_DATA_DIR": "/etc/hostname"},

@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_settings import command_settings as _settings
+from .cli_settings import installed, require_installation
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -204,13 +205,10 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
     from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    if not _installed(settings):
+    if not installed(settings):
         named = settings.sources.get("data_dir", "default") != "default"
         if not (creates and named):
-            raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
-                           f"{_database_file(settings) or 'data directory'}): give its "
-                           "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
-                           "upgrade --data-dir DIR` (or by starting `serve` there)")
+            require_installation(settings)
         _upgrade_database(settings)         # the schema and the installation's identity
         click.echo(f"a new installation in {settings.data_dir.resolve()}", err=True)
     else:
@@ -220,21 +218,6 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
         yield Records(database)
     finally:
         database.dispose()
-
-
-def _database_file(settings: Settings) -> Path | None:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database)
-
-
-def _installed(settings: Settings) -> bool:
-    """With SQLite, its database file exists (a server database is there by its URL)."""
-    database = _database_file(settings)
-    return database is None or database.is_file()
 
 
 def _check_patient_id(patient_id: str) -> None:

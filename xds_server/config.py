@@ -125,6 +125,12 @@ def _parse_database_url(text: str) -> str:
     if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
         raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
                          "or postgresql+psycopg://USER@HOST/NAME")
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        # a typo in the path made a new empty database (and its directories) silently
+        directory = Path(url.database).parent
+        if not directory.is_dir():
+            raise ValueError(f"the directory {directory} of {text!r} does not exist: create "
+                             "it, or correct the path")
     return text
 
 
