@@ -198,7 +198,8 @@ def test_serve_without_its_settings_says_which(env, words, tmp_path):
 def test_audit_reads_make_no_data_directory(tmp_path):
     """`audit show`/`audit export` on a data directory that does not exist made one (issue 18,
     R4): a read says there is no installation and leaves nothing."""
-    for args in (["audit", "show", "--patient", INS], ["audit", "export", "--out", str(tmp_path / "a.xml")]):
+    for args in (["audit", "show", "--patient", INS],
+                 ["audit", "export", "--out", str(tmp_path / "a.xml")]):
         result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "none" / "var")])
         assert result.exit_code == 2
         _one_error_line(result.output, "no installation in")
