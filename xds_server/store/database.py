@@ -279,9 +279,14 @@ class Database:
         overflow = getattr(pool, "_max_overflow", 0)
         if callable(size):
             capacity(size() + max(overflow, 0))
+            self._capacity_watch = capacity     # back to 0 when disposed
         event.listen(pool, "checkout", lambda *_: in_use(1))
         event.listen(pool, "checkin", lambda *_: in_use(-1))
 
     def dispose(self) -> None:
         self._reads.close()
         self.engine.dispose()
+        # a disposed pool opens nothing: `serve`'s master, which recovers the repository with
+        # an application of its own and lives on, counted its pool in xds_db_connections_max
+        if (watch := getattr(self, "_capacity_watch", None)) is not None:
+            watch(0)
