@@ -112,3 +112,21 @@ def test_serve_refuses_to_start_without_room(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "bytes free, less than XDS_MIN_FREE_BYTES" in done.stderr
     assert not (tmp_path / "var" / "registry.sqlite3").exists()
+
+
+def test_the_metrics_files_hold_their_blocks_from_the_start(tmp_path):
+    """prometheus-client's per-worker files were sparse (truncated to 1 MiB): on a disk filled
+    meanwhile, a worker writing a new sample into one died of SIGBUS (tmpfs), after serving a
+    read, restarted and died again (issue 18, R1). Made and grown with their blocks."""
+    from prometheus_client import values
+
+    from xds_server.ops import metrics  # noqa: F401  (installs the allocating files)
+
+    path = tmp_path / "counter_1.db"
+    held = values.MmapedDict(str(path))
+    for key in range(20000):                    # past the first 1 MiB: it doubles
+        held.write_value(f"key-{key:05d}-" + "x" * 40, 1.0, 0.0)
+    size = path.stat().st_size
+    assert size > 1024 * 1024
+    assert path.stat().st_blocks * 512 >= size, "sparse: its pages fault on a full disk"
+    held.close()
