@@ -6,6 +6,7 @@ on; `serve` refuses to start on a data directory without room."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -130,3 +131,20 @@ def test_the_metrics_files_hold_their_blocks_from_the_start(tmp_path):
     assert size > 1024 * 1024
     assert path.stat().st_blocks * 512 >= size, "sparse: its pages fault on a full disk"
     held.close()
+
+
+def test_serve_holds_the_sqlite_log_files_for_reads_on_a_full_disk(tmp_path):
+    """SQLite deletes its -wal and -shm files with its last connection; a worker connecting
+    after the disk filled could not make them again and every query answered 'busy' (issue
+    18, R1). `serve`'s master holds one connection for the server's life: they stay."""
+    from xds_server.store.database import Database, wal_files_held
+
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    logs = [tmp_path / "registry.sqlite3-wal", tmp_path / "registry.sqlite3-shm"]
+    for held in (False, True):
+        database = Database.from_url(url)
+        with wal_files_held(url) if held else contextlib.nullcontext():
+            with database.reading() as uow:
+                uow.connection.execute(text("SELECT 1"))
+            database.dispose()
+            assert all(log.exists() for log in logs) is held

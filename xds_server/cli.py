@@ -88,8 +88,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         check_port(settings)
         check_tls(settings)
         listeners = start_listener_processes(settings)
+    from .store.database import wal_files_held
+
     try:
-        run_gunicorn(settings, host, port, workers)
+        with wal_files_held(settings.database_url):     # reads go on when the disk fills
+            run_gunicorn(settings, host, port, workers)
     finally:
         if listeners:
             from .cli_hl7 import stop_listener_processes
