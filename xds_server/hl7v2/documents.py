@@ -348,7 +348,8 @@ class DocumentFeed:
     # --- helpers -------------------------------------------------------------------------------
 
     def _registered(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
-        return self.registry.registered_documents(unique_ids)
+        # a first transmission names none: no read transaction for it
+        return self.registry.registered_documents(unique_ids) if unique_ids else {}
 
     @staticmethod
     def _content_type(message: Message) -> str:
