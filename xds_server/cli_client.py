@@ -72,7 +72,7 @@ PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
 def check_url(url: str, option: str) -> str:
     """An http(s) URL with a host a request can reach, else a usage error naming the option
     or setting (the settings' own check: one rule for every URL the CLI takes)."""
-    from .config import http_url_problem
+    from .cli_settings import http_url_problem
 
     problem = http_url_problem(url)
     if problem:

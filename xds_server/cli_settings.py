@@ -9,6 +9,7 @@ import click
 
 from .cli_errors import Unusable
 from .config import ConfigError, Settings, load_settings
+from .config import http_url_problem as http_url_problem  # the URL rule, for cli_client
 
 
 def command_settings(ctx: click.Context, **overrides: Any) -> Settings:
