@@ -173,3 +173,20 @@ def test_every_url_setting_refuses_a_host_no_request_could_reach(url):
     fine = load_settings({}, environ={"XDS_SERVER_URL": "http://xds_registry:8080",
                                       "XDS_ATNA_URL": "tls://[::1]:6514"})
     assert fine.server_url == "http://xds_registry:8080"
+
+
+def test_an_audit_repository_that_does_not_resolve_is_a_warning_at_start():
+    """XDS_ATNA_URL naming a host that does not resolve let serve start silently (issue 18,
+    R10): it starts (the records queue) and says so; a bad scheme or port is refused at load."""
+    import logging
+
+    from xds_server.config import ConfigError, load_settings
+    from xds_server.server import peers
+
+    unresolved = load_settings({}, environ={"XDS_ATNA_URL": "tls://atna.invalid:6514"})
+    [(level, line)] = peers(unresolved)
+    assert level == logging.WARNING and "atna.invalid" in line and "queued" in line
+    assert peers(load_settings({}, environ={"XDS_ATNA_URL": "udp://127.0.0.1:514"})) == []
+    for bad in ("http://127.0.0.1:514", "tls://127.0.0.1:99999", "tls://127.0.0.1"):
+        with pytest.raises(ConfigError, match="XDS_ATNA_URL"):
+            load_settings({}, environ={"XDS_ATNA_URL": bad})
