@@ -148,3 +148,18 @@ def test_serve_holds_the_sqlite_log_files_for_reads_on_a_full_disk(tmp_path):
                 uow.connection.execute(text("SELECT 1"))
             database.dispose()
             assert all(log.exists() for log in logs) is held
+
+
+def test_health_on_a_full_disk_leaves_no_probe_behind(app, monkeypatch):
+    """/health's write probe failed on a full disk and left its .health- file in the staging
+    directory, one per probe (issue 18, R14)."""
+    from xds_server.store import documents
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(documents.os, "write", no_space)
+    writable, detail = app.document_store.check_writable()
+    monkeypatch.undo()
+    assert not writable and "No space left on device" in detail
+    assert [p.name for p in app.document_store.staging.iterdir()] == []
