@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 from sqlalchemy import Engine, insert
+from sqlalchemy.types import TypeDecorator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -253,6 +254,12 @@ TABLES = {"patients": patients, "documents": document_entries, "sets": submissio
           "associations": associations, "index": object_index}
 
 
+def _binder(column_type, dialect):
+    if isinstance(column_type, TypeDecorator):
+        return lambda value: column_type.process_bind_param(value, dialect)
+    return lambda value: value
+
+
 def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
     raw = engine.raw_connection()
     try:
@@ -261,9 +268,12 @@ def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
                 if not rows[name]:
                     continue
                 columns = list(rows[name][0])
+                # each value in its column's stored form (ids and codes: store/keys.py)
+                binders = [_binder(table.c[c].type, engine.dialect) for c in columns]
                 with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows[name]:
-                        copy.write_row([row[c] for c in columns])
+                        copy.write_row([bind(row[c])
+                                        for c, bind in zip(columns, binders, strict=True)])
         raw.commit()
     finally:
         raw.close()

@@ -22,6 +22,7 @@ from ..model.registered import (
 )
 from ..model.vocabulary import APPROVED
 from .database import UnitOfWork, fetch
+from .keys import decoder, encoded
 from .registry_columns import (
     ASSOCIATION_COLUMNS,
     DOCUMENT_COLUMNS,
@@ -72,11 +73,12 @@ _MAKERS: dict[str, Any] = {"document": _document,
 # (`fetch`); SQLite keeps its IN lists (the text depends on the count there, which costs
 # little on an embedded database).
 
-def _one_of(uow: UnitOfWork, column: str, values: Sequence[object]) -> tuple[str, list]:
-    """`column` is one of `values`: the condition and its parameters."""
+def _one_of(uow: UnitOfWork, column: str, values: Sequence[str]) -> tuple[str, list]:
+    """`column` is one of `values`: the condition and its parameters (in the column's stored
+    form: store/keys.py)."""
     if uow.dialect == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+        return f"{column} = ANY(%s)", [encoded(column, values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", encoded(column, values)
 
 
 def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
@@ -87,12 +89,19 @@ def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
 
 
 _SELECTED = {kind: ", ".join(columns) for kind, columns in READ_COLUMNS.items()}
+# each kind's row as SQL text reads it → its record (ids and codes read back: store/keys.py)
+_DECODE = {kind: decoder(columns) for kind, columns in READ_COLUMNS.items()}
 _BY = frozenset({"entry_uuid", "unique_id", "logical_id", "source", "target"})
 
 
 # --- the object index -------------------------------------------------------------------------
 
 _INDEX = "SELECT entry_uuid, unique_id, kind, patient_id FROM object_index WHERE "
+_INDEX_ROW = decoder(("entry_uuid", "unique_id", "kind", "patient_id"))
+
+
+def _index(uow: UnitOfWork, condition: str, params: Sequence[object]) -> list[IndexEntry]:
+    return [IndexEntry(*_INDEX_ROW(row)) for row in _read(uow, _INDEX + condition, params)]
 
 
 def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry]:
@@ -100,8 +109,7 @@ def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry
     found: dict[str, IndexEntry] = {}
     for start in range(0, len(wanted), 500):
         condition, params = _one_of(uow, "entry_uuid", wanted[start:start + 500])
-        found.update((row[0], IndexEntry(*row)) for row in _read(uow, _INDEX + condition,
-                                                                  params))
+        found.update((entry.entry_uuid, entry) for entry in _index(uow, condition, params))
     return found
 
 
@@ -117,7 +125,7 @@ def find_existing(uow: UnitOfWork, uuids: Iterable[str],
             params += values_params
     if not conditions:
         return []
-    return [IndexEntry(*row) for row in _read(uow, _INDEX + " OR ".join(conditions), params)]
+    return _index(uow, " OR ".join(conditions), params)
 
 
 def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
@@ -128,8 +136,8 @@ def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
     condition, params = _one_of(uow, "unique_id", wanted)
     if kind:
         condition += " AND kind = ?"
-        params.append(kind)
-    return [IndexEntry(*row) for row in _read(uow, _INDEX + condition, params)]
+        params += encoded("kind", [kind])
+    return _index(uow, condition, params)
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -144,8 +152,8 @@ def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
     if by not in _BY:
         raise ValueError(f"objects are not read by {by}")
     condition, params = _one_of(uow, by, values)
-    make = _MAKERS[kind]
-    return [make(row) for row in _read(
+    make, decode = _MAKERS[kind], _DECODE[kind]
+    return [make(decode(row)) for row in _read(
         uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_id = ? "
              f"AND {condition} ORDER BY registered_seq", [patient_id, *params])]
 
@@ -165,7 +173,8 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
         return objects(uow, "association", patient_id, uuids, by=side)  # type: ignore
     by_source, source_params = _one_of(uow, "source", uuids)
     by_target, target_params = _one_of(uow, "target", uuids)
-    return [AssociationRecord(*row) for row in _read(
+    decode = _DECODE["association"]
+    return [AssociationRecord(*decode(row)) for row in _read(
         uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? AND "
              f"({by_source} OR {by_target}) ORDER BY registered_seq",
         [patient_id, *source_params, *target_params])]
@@ -174,7 +183,8 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
 def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]:
     """Every association of one patient: one range of the primary key (GetAll returns the whole
     record, so reading it whole costs less than asking by the ends of each)."""
-    return [AssociationRecord(*row) for row in _read(
+    decode = _DECODE["association"]
+    return [AssociationRecord(*decode(row)) for row in _read(
         uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? "
              "ORDER BY registered_seq", [patient_id])]
 

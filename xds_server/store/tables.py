@@ -27,10 +27,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from .keys import KIND, OBJECT_TYPE, STATUS, EntryId
+
 metadata = MetaData()
 
 PATIENT = String(256)
-UUID = String(64)
+# an entryUUID (or another object's id): its 16 bytes, or its text when it is not a lowercase
+# urn:uuid: (store/keys.py, 0011)
+UUID = EntryId()
 CODE = String(256)
 DTM = String(14)
 # A multi-valued attribute (event codes, authors...) in its object's row: a text[] on PostgreSQL,
@@ -117,7 +121,7 @@ object_index = Table(
     "object_index", metadata,
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(256)),
-    Column("kind", String(16), nullable=False),  # document, submission_set, folder, association
+    Column("kind", KIND, nullable=False),  # document, submission_set, folder, association
     Column("patient_id", PATIENT, nullable=False),
     Index("ix_object_index_unique_id", "unique_id"),
 )
@@ -129,8 +133,8 @@ document_entries = Table(
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
     Column("version", String(16)),
-    Column("status", String(64), nullable=False),
-    Column("object_type", UUID, nullable=False),
+    Column("status", STATUS, nullable=False),
+    Column("object_type", OBJECT_TYPE, nullable=False),
     Column("class_code", CODE), Column("class_scheme", CODE),
     Column("type_code", CODE), Column("type_scheme", CODE),
     Column("format_code", CODE), Column("format_scheme", CODE),
@@ -167,7 +171,7 @@ submission_sets = Table(
     Column("source_id", String(128)),
     Column("submission_time", DTM),
     Column("content_type_code", CODE), Column("content_type_scheme", CODE),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("author_persons", VALUE_LIST),
@@ -182,7 +186,7 @@ folders = Table(
     Column("logical_id", UUID, nullable=False),
     Column("version", String(16)),
     Column("last_update_time", DTM),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("codes", VALUE_LIST),
@@ -196,7 +200,7 @@ associations = Table(
     Column("type", String(96), nullable=False),
     Column("source", UUID, nullable=False),
     Column("target", UUID, nullable=False),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Index("ix_associations_source", "patient_id", "source"),
