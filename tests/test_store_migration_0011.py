@@ -1,22 +1,26 @@
 """Migration 0011 on a registry populated at the 0010 schema: every identifier comes back exactly as
 registered (a lowercase urn:uuid: as its 16 bytes; an uppercase GUID, an id of 16 bytes, an
 association id a source made up, as their text), every status, entry type and kind through its
-code; the store finds each by its own text afterwards; the downgrade gives the 0010 rows back.
+code; every row carries its patient's key, and a patient with rows but no record gets an open
+one; the store finds each by its own text afterwards; the downgrade gives the 0010 rows back.
 A status this registry never writes stops the migration, naming it."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from alembic import command
 from sqlalchemy import column, insert, select, table, text
 
 from xds_server.model import vocabulary as v
-from xds_server.store import registry_store, schema
+from xds_server.store import records_store, registry_store, schema
 from xds_server.store.database import Database, make_engine
 from xds_server.store.keys import pack_id, unpack_id
 from xds_server.store.queries import Filters, find_documents, find_folders
 
 PATIENT = "002000000003265^^^&1.2.250.1.213.1.4.10&ISO"
+OTHER = "002000000003266^^^&1.2.250.1.213.1.4.10&ISO"     # rows, but no record
 DOC = "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100"
 DOC_UPPER = "urn:uuid:0F0E0D0C-0B0A-4908-8706-0504030201FF"
 DOC_16 = "sixteen-bytes-id"                      # 16 bytes of text: kept with its marker
@@ -31,10 +35,19 @@ old = {name: table(name, *(column(c) for c in columns)) for name, columns in {
     "submission_sets": (*_COMMON, "unique_id"),
     "folders": (*_COMMON, "unique_id", "logical_id"),
     "associations": (*_COMMON, "type", "source", "target"),
-    "object_index": ("entry_uuid", "unique_id", "kind", "patient_id")}.items()}
+    "object_index": ("entry_uuid", "unique_id", "kind", "patient_id"),
+    "patients": ("patient_id", "status", "opened_at")}.items()}
 
 
 def _populate(connection) -> None:
+    connection.execute(insert(old["patients"]).values(
+        patient_id=PATIENT, status="closed", opened_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))
+    connection.execute(insert(old["submission_sets"]).values(
+        patient_id=OTHER, entry_uuid=SET, status=v.APPROVED, registered_seq=1, xml=b"<o/>",
+        unique_id="9.9"))
+    connection.execute(insert(old["object_index"]).values(
+        patient_id=OTHER, entry_uuid=SET.replace("1", "9"), kind="submission_set",
+        unique_id="9.9"))
     common = {"patient_id": PATIENT, "xml": b"<x/>"}
     documents = ((DOC, v.APPROVED, v.DOC_STABLE), (DOC_UPPER, v.DEPRECATED, v.DOC_ON_DEMAND),
                  (DOC_16, v.CISIS_ARCHIVED, v.DOC_STABLE))
@@ -62,7 +75,7 @@ def _populate(connection) -> None:
 
 def _rows(connection) -> dict[str, list]:
     return {name: sorted(tuple(row) for row in connection.execute(select(t)))
-            for name, t in old.items()}
+            for name, t in old.items() if name != "patients"}
 
 
 def test_an_identifier_comes_back_as_it_was_given():
@@ -83,9 +96,20 @@ def test_0011_keeps_every_identifier_and_code_and_the_store_finds_them(database_
         kinds = {row[0]: row[1] for row in connection.execute(
             text("SELECT entry_uuid, kind FROM object_index"))}
         assert set(kinds.values()) == {1, 2, 3, 4}
-        assert {bytes(key) for key in kinds} == {pack_id(u) for u in
-                                                 (DOC, DOC_UPPER, DOC_16, SET, FOLDER, MADE_UP)}
+        assert {bytes(key) for key in kinds} == {pack_id(u) for u in (
+            DOC, DOC_UPPER, DOC_16, SET, FOLDER, MADE_UP, SET.replace("1", "9"))}
+        keys = dict(connection.execute(text("SELECT patient_id, patient_key FROM patients")).all())
+        assert len(set(keys.values())) == 2
+        assert connection.execute(text(
+            "SELECT DISTINCT patient_key FROM submission_sets ORDER BY 1")).scalars().all() \
+            == sorted(keys.values())
     with Database(engine).transaction() as uow:
+        assert [records_store.patient_status(uow, p) for p in (PATIENT, OTHER)] \
+            == ["closed", "open"]
+        assert [(s.patient_id, s.stored) for s in registry_store.objects(
+            uow, "submission_set", OTHER, [SET])] == [(OTHER, b"<o/>")]
+        assert registry_store.find_by_uuids(uow, [SET.replace("1", "9")])[
+            SET.replace("1", "9")].patient_id == OTHER
         index = registry_store.find_by_uuids(uow, [DOC, DOC_UPPER, DOC_16, SET, MADE_UP])
         assert {u: (e.kind, e.unique_id) for u, e in index.items()} == {
             DOC: ("document", "1.2.0"), DOC_UPPER: ("document", "1.2.1"),

@@ -102,7 +102,9 @@ def _pattern_terms(sql: _Sql, kind: str, patterns: list[str]) -> str:
 
 
 def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
-    clauses = [f"t.patient_id = {sql.value(filters.patient_id)}",
+    # the rows carry the patient's key (0011): found by the id, once for the statement
+    clauses = ["t.patient_key = (SELECT p.patient_key FROM patients p WHERE p.patient_id = "
+               f"{sql.value(filters.patient_id)})",
                f"t.status IN {sql.values(encoded('status', filters.statuses))}"]
     if filters.object_types:
         clauses.append(
@@ -127,7 +129,7 @@ def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
 
 # What answering needs: the registered form and what an answer patches into it (status, a
 # folder's lastUpdateTime), the first fields of each record (model/registered.py), not the
-# filter columns.
+# filter columns. The first, the patient id, is the one the filters name (the rows hold its key).
 _RESULT_COLUMNS = {"document": ("patient_id", "entry_uuid", "status", "xml", "object_type"),
                    "submission_set": ("patient_id", "entry_uuid", "status", "xml"),
                    "folder": ("patient_id", "entry_uuid", "status", "xml")}
@@ -155,7 +157,7 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
     table = _TABLES[kind]
     sql = _Sql(uow.connection)
     columns = ", ".join(f"t.{name}" if with_stored or name != "xml" else "NULL"
-                        for name in _RESULT_COLUMNS[kind])
+                        for name in _RESULT_COLUMNS[kind][1:])
     if kind == "folder":
         columns += "".join(f", t.{name}" for name in _FOLDER_COLUMNS)
     if filters.policy_reader is not None and kind == "document":
@@ -165,8 +167,8 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
         text += f" LIMIT {int(limit)}"
-    decode = _DECODE[kind]
-    return [decode(row) for row in fetch(uow.connection, text, sql.params)]
+    decode, patient_id = _DECODE[kind], filters.patient_id
+    return [decode((patient_id, *row)) for row in fetch(uow.connection, text, sql.params)]
 
 
 _new = tuple.__new__

@@ -42,6 +42,7 @@ from .tables import (
     document_entries,
     folders,
     object_index,
+    patients,
     submission_sets,
 )
 
@@ -88,15 +89,29 @@ def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
     return fetch(uow.connection, sql, params)
 
 
-_SELECTED = {kind: ", ".join(columns) for kind, columns in READ_COLUMNS.items()}
-# each kind's row as SQL text reads it → its record (ids and codes read back: store/keys.py)
+# The rows carry the patient's key, not its id (0011): a statement finds the key by the id
+# (one probe of the patients' unique index) and the records take the id the caller gave.
+_KEY = "(SELECT patient_key FROM patients WHERE patient_id = ?)"
+
+
+def _key(patient_id: str):
+    """The patient's key, as a subquery of a statement built by SQLAlchemy."""
+    return (select(patients.c.patient_key).where(patients.c.patient_id == patient_id)
+            .scalar_subquery())
+
+
+assert all(columns[0] == "patient_id" for columns in READ_COLUMNS.values())
+_SELECTED = {kind: ", ".join(columns[1:]) for kind, columns in READ_COLUMNS.items()}
+# each kind's row as SQL text reads it, after the patient id → its record (ids and codes read
+# back: store/keys.py)
 _DECODE = {kind: decoder(columns) for kind, columns in READ_COLUMNS.items()}
 _BY = frozenset({"entry_uuid", "unique_id", "logical_id", "source", "target"})
 
 
 # --- the object index -------------------------------------------------------------------------
 
-_INDEX = "SELECT entry_uuid, unique_id, kind, patient_id FROM object_index WHERE "
+_INDEX = ("SELECT i.entry_uuid, i.unique_id, i.kind, p.patient_id FROM object_index i "
+          "JOIN patients p ON p.patient_key = i.patient_key WHERE ")
 _INDEX_ROW = decoder(("entry_uuid", "unique_id", "kind", "patient_id"))
 
 
@@ -153,9 +168,9 @@ def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
         raise ValueError(f"objects are not read by {by}")
     condition, params = _one_of(uow, by, values)
     make, decode = _MAKERS[kind], _DECODE[kind]
-    return [make(decode(row)) for row in _read(
-        uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_id = ? "
-             f"AND {condition} ORDER BY registered_seq", [patient_id, *params])]
+    return [make(decode((patient_id, *row))) for row in _read(
+        uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_key = "
+             f"{_KEY} AND {condition} ORDER BY registered_seq", [patient_id, *params])]
 
 
 def documents_by_unique_id(uow: UnitOfWork, patient_id: str,
@@ -174,9 +189,9 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
     by_source, source_params = _one_of(uow, "source", uuids)
     by_target, target_params = _one_of(uow, "target", uuids)
     decode = _DECODE["association"]
-    return [AssociationRecord(*decode(row)) for row in _read(
-        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? AND "
-             f"({by_source} OR {by_target}) ORDER BY registered_seq",
+    return [AssociationRecord(*decode((patient_id, *row))) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
+             f"AND ({by_source} OR {by_target}) ORDER BY registered_seq",
         [patient_id, *source_params, *target_params])]
 
 
@@ -184,8 +199,8 @@ def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]
     """Every association of one patient: one range of the primary key (GetAll returns the whole
     record, so reading it whole costs less than asking by the ends of each)."""
     decode = _DECODE["association"]
-    return [AssociationRecord(*decode(row)) for row in _read(
-        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? "
+    return [AssociationRecord(*decode((patient_id, *row))) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
              "ORDER BY registered_seq", [patient_id])]
 
 
@@ -208,7 +223,7 @@ def authors_of(uow: UnitOfWork, patient_id: str,
     if rest:     # the other kind with authors: submission sets
         rows = uow.connection.execute(
             select(submission_sets.c.entry_uuid, submission_sets.c.author_persons)
-            .where(and_(submission_sets.c.patient_id == patient_id,
+            .where(and_(submission_sets.c.patient_key == _key(patient_id),
                         submission_sets.c.entry_uuid.in_(rest))))
         found.update({uuid: frozenset({p.split("^", 1)[0] for p in persons} - {""})
                       for uuid, persons in rows if persons})
@@ -220,14 +235,14 @@ def authors_of(uow: UnitOfWork, patient_id: str,
 def set_status(uow: UnitOfWork, kind: str, patient_id: str, uuids: Iterable[str],
                status: str) -> None:
     table = OBJECT_TABLES[kind]
-    uow.connection.execute(update(table).where(and_(table.c.patient_id == patient_id,
+    uow.connection.execute(update(table).where(and_(table.c.patient_key == _key(patient_id),
                                                     table.c.entry_uuid.in_(list(uuids))))
                            .values(status=status))
 
 
 def touch_folders(uow: UnitOfWork, patient_id: str, uuids: Iterable[str],
                   timestamp: str) -> None:
-    uow.connection.execute(update(folders).where(and_(folders.c.patient_id == patient_id,
+    uow.connection.execute(update(folders).where(and_(folders.c.patient_key == _key(patient_id),
                                                       folders.c.entry_uuid.in_(list(uuids))))
                            .values(last_update_time=timestamp))
 
@@ -261,8 +276,7 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
     clock = SequenceClock()
 
     def registered(obj: Any) -> dict:
-        return {"patient_id": patient_id, "status": APPROVED, "registered_seq": clock(),
-                "xml": stored[obj.entry_uuid]}
+        return {"status": APPROVED, "registered_seq": clock(), "xml": stored[obj.entry_uuid]}
 
     rows: dict[Any, list[dict]] = {submission_sets: [], document_entries: [], folders: [],
                                    associations: [], object_index: []}
@@ -277,11 +291,14 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
             rows[table].append(_row(columns, obj, **registered(obj), **extra,
                                     **_values(obj, kinds)))
             rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
-                                       "unique_id": getattr(obj, "unique_id", None),
-                                       "patient_id": patient_id})
+                                       "unique_id": getattr(obj, "unique_id", None)})
+    # the patient's key found by the INSERT itself (the registry checked the record is open):
+    # no read here, where the writes may be pipelined; inline: nothing read back either
+    key = _key(patient_id)
     for table, table_rows in rows.items():
         if table_rows:
-            uow.connection.execute(sql_insert(table), table_rows)
+            uow.connection.execute(sql_insert(table).values(patient_key=key).inline(),
+                                   table_rows)
 
 
 def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:
@@ -289,7 +306,7 @@ def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str
     attributes) and index entries."""
     for kind, uuids in by_kind.items():
         table = OBJECT_TABLES[kind]
-        uow.connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
+        uow.connection.execute(delete(table).where(and_(table.c.patient_key == _key(patient_id),
                                                         table.c.entry_uuid.in_(uuids))))
     every = [u for uuids in by_kind.values() for u in uuids]
     uow.connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))

@@ -1,7 +1,8 @@
 """Registry tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Every patient-scoped table starts its primary key with `patient_id`, the sharding key at national
-scale (hash partitions / Citus): a query for one patient never crosses shards. The only
+Every patient-scoped table starts its primary key with `patient_key` (the patient's integer key
+in `patients`, 0011), the sharding key at national scale (hash partitions / Citus): a query for
+one patient never crosses shards. The only
 cross-patient lookups, by entryUUID and uniqueId, go through the narrow `object_index` table.
 Each object row keeps the ebRIM XML it was registered with, so LeafClass answers are returned
 as registered rather than re-derived.
@@ -32,6 +33,7 @@ from .keys import KIND, OBJECT_TYPE, STATUS, EntryId
 metadata = MetaData()
 
 PATIENT = String(256)
+PATIENT_KEY = Integer
 # an entryUUID (or another object's id): its 16 bytes, or its text when it is not a lowercase
 # urn:uuid: (store/keys.py, 0011)
 UUID = EntryId()
@@ -41,14 +43,20 @@ DTM = String(14)
 # a JSON array on SQLite, NULL when empty; each value as registry_columns.value_list writes it.
 VALUE_LIST = ARRAY(Text).with_variant(JSON(none_as_null=True), "sqlite")
 
+# Every registry row carries its patient's `patient_key` (4 bytes) rather than the patient id
+# (44 bytes with its length byte), in the row and in every index, the key leading each (0011).
+# A key, once given, is the patient's for good (an A40 merge moves the merged record's rows to
+# the survivor's key; a record forgotten holds no rows).
 patients = Table(
     "patients", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=True),
+    Column("patient_id", PATIENT, nullable=False),
     Column("status", String(16), nullable=False),   # open | closed | merged (A40)
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
     # emergency access modes the patient refused (space-separated: bris_de_glace centre_15)
     Column("opposed_modes", String(64), nullable=False, server_default=""),
+    Index("ux_patients_patient_id", "patient_id", unique=True),
 )
 
 # A patient's authorisation for a professional (national id) to read their record.
@@ -122,13 +130,13 @@ object_index = Table(
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(256)),
     Column("kind", KIND, nullable=False),  # document, submission_set, folder, association
-    Column("patient_id", PATIENT, nullable=False),
+    Column("patient_key", PATIENT_KEY, nullable=False),
     Index("ix_object_index_unique_id", "unique_id"),
 )
 
 document_entries = Table(
     "document_entries", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
@@ -159,13 +167,13 @@ document_entries = Table(
     Column("event_codes", VALUE_LIST),
     Column("confidentiality_codes", VALUE_LIST),
     Column("reference_ids", VALUE_LIST),
-    Index("ix_document_entries_patient_status", "patient_id", "status", "creation_time"),
-    Index("ix_document_entries_logical_id", "patient_id", "logical_id"),
+    Index("ix_document_entries_patient_status", "patient_key", "status", "creation_time"),
+    Index("ix_document_entries_logical_id", "patient_key", "logical_id"),
 )
 
 submission_sets = Table(
     "submission_sets", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("source_id", String(128)),
@@ -175,12 +183,12 @@ submission_sets = Table(
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("author_persons", VALUE_LIST),
-    Index("ix_submission_sets_patient_status", "patient_id", "status", "submission_time"),
+    Index("ix_submission_sets_patient_status", "patient_key", "status", "submission_time"),
 )
 
 folders = Table(
     "folders", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
@@ -190,12 +198,12 @@ folders = Table(
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("codes", VALUE_LIST),
-    Index("ix_folders_patient_status", "patient_id", "status", "last_update_time"),
+    Index("ix_folders_patient_status", "patient_key", "status", "last_update_time"),
 )
 
 associations = Table(
     "associations", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("type", String(96), nullable=False),
     Column("source", UUID, nullable=False),
@@ -203,8 +211,8 @@ associations = Table(
     Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
-    Index("ix_associations_source", "patient_id", "source"),
-    Index("ix_associations_target", "patient_id", "target"),
+    Index("ix_associations_source", "patient_key", "source"),
+    Index("ix_associations_target", "patient_key", "target"),
 )
 
 # The repository's own record of the documents it holds, by documentUniqueId (how ITI-43 asks).

@@ -1,7 +1,14 @@
 """Narrower keys (issue 20): every entryUUID and every column naming one (a logical id, an
 association's ends, a document's submission set) kept as the UUID's 16 bytes instead of its
-45-character text; availability statuses, document entry types and index kinds as small codes.
-store/keys.py says why and how; the codes are registry_columns.py's tables.
+45-character text; availability statuses, document entry types and index kinds as small codes
+(store/keys.py says why and how; the codes are registry_columns.py's tables); and each patient
+stored once: `patients` gets an integer `patient_key` (its primary key; the patient id keeps a
+unique index), and every registry row carries that key in place of the 43-byte patient id, as
+the leading column of its primary key and of every index that led with the patient.
+
+A registry row whose patient has no record (the registry registers only for an open record; a
+load that skipped the feed could leave one) gets an open record first: every row keeps its
+patient.
 
 The conversion is written here as it is on the day of the migration (a migration is a fixed
 conversion: it does not import the store's code, which may change):
@@ -12,7 +19,7 @@ conversion: it does not import the store's code, which may change):
 PostgreSQL: one ALTER TABLE per table, all its columns at once: the table is written again
 once (compact, without the old row versions) and its indexes rebuilt. SQLite: the values are
 converted in place by a function of the connection, then each table is recreated with the
-new column types (alembic's batch mode), its indexes with it.
+new column types (alembic's batch mode) and its indexes made again.
 
 A status, entry type or kind outside the tables stops the migration with its name (none can
 be written by this registry; a row that holds one was not written by it).
@@ -51,9 +58,20 @@ CODES = {
                     "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248": 2},
     "kind": {"document": 1, "submission_set": 2, "folder": 3, "association": 4},
 }
+# the indexes that lead with the patient: name → the columns after it
+PATIENT_INDEXES = {
+    "document_entries": {"ix_document_entries_patient_status": ("status", "creation_time"),
+                         "ix_document_entries_logical_id": ("logical_id",)},
+    "submission_sets": {"ix_submission_sets_patient_status": ("status", "submission_time")},
+    "folders": {"ix_folders_patient_status": ("status", "last_update_time")},
+    "associations": {"ix_associations_source": ("source",),
+                     "ix_associations_target": ("target",)},
+    "object_index": {},
+}
 # the 0010 types, for the downgrade
 TEXT_TYPES = {"status": sa.String(64), "object_type": sa.String(64), "kind": sa.String(16)}
 ID_TEXT = sa.String(64)
+PATIENT = sa.String(256)
 
 CANONICAL = "urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _CANONICAL = re.compile(CANONICAL)
@@ -123,26 +141,87 @@ def _sqlite_functions(bind) -> None:
     driver.create_function("xds_unpack_id", 1, unpack_id, deterministic=True)
 
 
+def _patients_without_record(bind) -> None:
+    every = " UNION ".join(f"SELECT patient_id FROM {table}" for table, _, _ in TABLES)
+    now = "now()" if bind.dialect.name == "postgresql" else "CURRENT_TIMESTAMP"
+    bind.exec_driver_sql(f"INSERT INTO patients (patient_id, status, opened_at) SELECT "
+                         f"r.patient_id, 'open', {now} FROM ({every}) r WHERE NOT EXISTS "
+                         "(SELECT 1 FROM patients p WHERE p.patient_id = r.patient_id)")
+
+
+def _primary_key(bind, table: str) -> str:
+    return bind.exec_driver_sql(
+        "SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = "
+        f"'{table}'::regclass").scalar_one()
+
+
+def _patients_table(name: str, keyed: bool) -> None:
+    """`patients` as 0011 (keyed) or 0010 has it, under `name` (SQLite rebuilds it)."""
+    op.create_table(
+        name,
+        *([sa.Column("patient_key", sa.Integer, primary_key=True, autoincrement=True),
+           sa.Column("patient_id", PATIENT, nullable=False)] if keyed
+          else [sa.Column("patient_id", PATIENT, primary_key=True)]),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True)),
+        sa.Column("opposed_modes", sa.String(64), nullable=False, server_default=""))
+
+
+def _sqlite_patients(keyed: bool) -> None:
+    columns = "patient_id, status, opened_at, closed_at, opposed_modes"
+    _patients_table("patients_0011", keyed)
+    op.execute(f"INSERT INTO patients_0011 ({columns}) SELECT {columns} FROM patients "
+               "ORDER BY patient_id")
+    op.drop_table("patients")
+    op.rename_table("patients_0011", "patients")
+    if keyed:
+        op.create_index("ux_patients_patient_id", "patients", ["patient_id"], unique=True)
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     _check_codes(bind)
+    _patients_without_record(bind)
     if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("ALTER TABLE patients ADD COLUMN patient_key integer "
+                             "GENERATED BY DEFAULT AS IDENTITY")
+        bind.exec_driver_sql(f"ALTER TABLE patients DROP CONSTRAINT "
+                             f"{_primary_key(bind, 'patients')}, ADD PRIMARY KEY (patient_key), "
+                             "ALTER COLUMN patient_id SET NOT NULL")
+        bind.exec_driver_sql("CREATE UNIQUE INDEX ux_patients_patient_id ON patients "
+                             "(patient_id)")
+        bind.exec_driver_sql("CREATE FUNCTION pg_temp.xds_patient_key(text) RETURNS integer "
+                             "LANGUAGE sql STABLE AS 'SELECT patient_key FROM patients "
+                             "WHERE patient_id = $1'")
         for table, ids, coded in TABLES:
-            changes = [f"ALTER COLUMN {c} TYPE bytea USING {_pg_pack(c)}" for c in ids] + [
+            bind.exec_driver_sql(f"ALTER TABLE {table} RENAME COLUMN patient_id TO patient_key")
+            changes = ["ALTER COLUMN patient_key TYPE integer USING "
+                       "pg_temp.xds_patient_key(patient_key)"] + [
+                f"ALTER COLUMN {c} TYPE bytea USING {_pg_pack(c)}" for c in ids] + [
                 f"ALTER COLUMN {c} TYPE smallint USING {_case(c, CODES[c])}" for c in coded]
             bind.exec_driver_sql(f"ALTER TABLE {table} " + ", ".join(changes))
+        bind.exec_driver_sql("DROP FUNCTION pg_temp.xds_patient_key(text)")
         return
     _sqlite_functions(bind)
+    _sqlite_patients(keyed=True)
     for table, ids, coded in TABLES:
-        sets = [f"{c} = xds_pack_id({c})" for c in ids] + [
+        sets = ["patient_id = (SELECT p.patient_key FROM patients p WHERE p.patient_id = "
+                f"{table}.patient_id)"] + [f"{c} = xds_pack_id({c})" for c in ids] + [
             f"{c} = {_case(c, CODES[c])}" for c in coded]
         bind.exec_driver_sql(f"UPDATE {table} SET " + ", ".join(sets))
+        for name in PATIENT_INDEXES[table]:
+            op.drop_index(name, table)
         with op.batch_alter_table(table, recreate="always") as batch:
+            batch.alter_column("patient_id", new_column_name="patient_key", type_=sa.Integer(),
+                               existing_type=PATIENT, existing_nullable=False)
             for column in ids:
                 batch.alter_column(column, type_=sa.LargeBinary(), existing_type=ID_TEXT)
             for column in coded:
                 batch.alter_column(column, type_=sa.SmallInteger(),
                                    existing_type=TEXT_TYPES[column])
+        for name, rest in PATIENT_INDEXES[table].items():
+            op.create_index(name, table, ["patient_key", *rest])
 
 
 def downgrade() -> None:
@@ -150,21 +229,39 @@ def downgrade() -> None:
     back = {column: {code: value for value, code in codes.items()}
             for column, codes in CODES.items()}
     if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("CREATE FUNCTION pg_temp.xds_patient_id(integer) RETURNS text "
+                             "LANGUAGE sql STABLE AS 'SELECT patient_id FROM patients "
+                             "WHERE patient_key = $1'")
         for table, ids, coded in TABLES:
-            changes = [f"ALTER COLUMN {c} TYPE varchar(64) USING {_pg_unpack(c)}"
-                       for c in ids] + [
+            changes = ["ALTER COLUMN patient_key TYPE varchar(256) USING "
+                       "pg_temp.xds_patient_id(patient_key)"] + [
+                f"ALTER COLUMN {c} TYPE varchar(64) USING {_pg_unpack(c)}" for c in ids] + [
                 f"ALTER COLUMN {c} TYPE varchar({TEXT_TYPES[c].length}) USING "
                 f"{_case(c, back[c])}" for c in coded]
             bind.exec_driver_sql(f"ALTER TABLE {table} " + ", ".join(changes))
+            bind.exec_driver_sql(f"ALTER TABLE {table} RENAME COLUMN patient_key TO patient_id")
+        bind.exec_driver_sql("DROP FUNCTION pg_temp.xds_patient_id(integer)")
+        bind.exec_driver_sql("DROP INDEX ux_patients_patient_id")
+        bind.exec_driver_sql(f"ALTER TABLE patients DROP CONSTRAINT "
+                             f"{_primary_key(bind, 'patients')}, ADD PRIMARY KEY (patient_id)")
+        bind.exec_driver_sql("ALTER TABLE patients DROP COLUMN patient_key")
         return
     _sqlite_functions(bind)
     for table, ids, coded in TABLES:
-        sets = [f"{c} = xds_unpack_id({c})" for c in ids] + [
+        sets = ["patient_key = (SELECT p.patient_id FROM patients p WHERE p.patient_key = "
+                f"{table}.patient_key)"] + [f"{c} = xds_unpack_id({c})" for c in ids] + [
             f"{c} = {_case(c, back[c])}" for c in coded]
         bind.exec_driver_sql(f"UPDATE {table} SET " + ", ".join(sets))
+        for name in PATIENT_INDEXES[table]:
+            op.drop_index(name, table)
         with op.batch_alter_table(table, recreate="always") as batch:
+            batch.alter_column("patient_key", new_column_name="patient_id", type_=PATIENT,
+                               existing_type=sa.Integer(), existing_nullable=False)
             for column in ids:
                 batch.alter_column(column, type_=ID_TEXT, existing_type=sa.LargeBinary())
             for column in coded:
                 batch.alter_column(column, type_=TEXT_TYPES[column],
                                    existing_type=sa.SmallInteger())
+        for name, rest in PATIENT_INDEXES[table].items():
+            op.create_index(name, table, ["patient_id", *rest])
+    _sqlite_patients(keyed=False)
