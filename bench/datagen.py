@@ -154,13 +154,13 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                 seed: int) -> None:
     """The rows of one submission (a set, `batch` documents and their HasMembers)."""
     rng = random.Random(f"{seed}:{patient}:{number}")
-    pid, key = patient_id(patient), patient_key(patient)
+    pid, pkey = patient_id(patient), patient_key(patient)
     rows = out.tables
     set_uuid = f"urn:uuid:{uuid.uuid4()}"
     set_uid = f"2.25.{uuid.uuid4().int}"
     when = f"20{rng.randint(15, 25):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     author = rng.choice(AUTHORS)
-    rows["sets"].append({"patient_key": key, "entry_uuid": set_uuid, "unique_id": set_uid,
+    rows["sets"].append({"patient_key": pkey, "entry_uuid": set_uuid, "unique_id": set_uid,
                          "source_id": "1.2.250.1.999.1",
                          "submission_time": when.ljust(14, "0"),
                          "content_type_code": "26",
@@ -170,14 +170,14 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                          "xml": fill(templates.set_xml, UUID=set_uuid, UID=set_uid,
                                      PID=pid, TIME=when, AUTHOR=author)})
     rows["index"].append({"entry_uuid": set_uuid, "unique_id": set_uid,
-                          "kind": "submission_set", "patient_key": key})
+                          "kind": "submission_set", "patient_key": pkey})
     for _ in range(batch):
         key = (rng.choice(CLASS_TYPE), rng.choice(FORMATS), rng.choice(PRACTICES),
                rng.choice(FACILITIES))
         doc_uuid, doc_uid = f"urn:uuid:{uuid.uuid4()}", f"2.25.{uuid.uuid4().int}"
         event = f"ZZQK{rng.randint(0, 99):03d}"
         rows["documents"].append({
-            "patient_key": key, "entry_uuid": doc_uuid, "unique_id": doc_uid,
+            "patient_key": pkey, "entry_uuid": doc_uuid, "unique_id": doc_uid,
             "logical_id": doc_uuid, "version": "1",
             "status": v.APPROVED if rng.random() > 0.05 else v.DEPRECATED,
             "object_type": v.DOC_STABLE,
@@ -198,16 +198,16 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
             "xml": fill(templates.document(key), UUID=doc_uuid, UID=doc_uid, PID=pid,
                         TIME=when, AUTHOR=author, EVENT=event)})
         rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
-                              "kind": "document", "patient_key": key})
+                              "kind": "document", "patient_key": pkey})
         association_uuid = f"urn:uuid:{uuid.uuid4()}"
         rows["associations"].append({
-            "patient_key": key, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
+            "patient_key": pkey, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
             "source": set_uuid, "target": doc_uuid, "status": v.APPROVED,
             "registered_seq": out.next_seq(),
             "xml": fill(templates.association_xml, UUID=association_uuid, SRC=set_uuid,
                         TGT=doc_uuid)})
         rows["index"].append({"entry_uuid": association_uuid, "unique_id": None,
-                              "kind": "association", "patient_key": key})
+                              "kind": "association", "patient_key": pkey})
         out.documents += 1
 
 
