@@ -111,19 +111,21 @@ def encoded(column: str, values: Iterable[str]) -> list:
     return [encode(value) for value in values]
 
 
-def decoder(columns: Iterable[str]) -> Callable[[Iterable], tuple]:
-    """A row of these columns, read as SQL text gives it, with each kept form read back."""
-    steps: list[tuple[int, Callable]] = []
-    for index, column in enumerate(columns):
-        if column in IDENTIFIERS:
-            steps.append((index, unpack_id))
-        elif column in _NAMES:
-            steps.append((index, _NAMES[column].__getitem__))
+def decoder(columns: Iterable[str]) -> Callable[[Iterable], list]:
+    """A row of these columns, read as SQL text gives it, with each kept form read back (as a
+    list: the records are made from it). Run for every row of every answer: no per-column
+    dispatch, the identifiers and the codes each in one loop."""
+    columns = list(columns)
+    ids = [index for index, column in enumerate(columns) if column in IDENTIFIERS]
+    codes = [(index, _NAMES[column]) for index, column in enumerate(columns)
+             if column in _NAMES]
 
-    def decode(row: Iterable) -> tuple:
+    def decode(row: Iterable) -> list:
         values = list(row)
-        for index, read in steps:
-            if values[index] is not None:
-                values[index] = read(values[index])
-        return tuple(values)
+        for index in ids:
+            if (value := values[index]) is not None:
+                values[index] = unpack_id(value)
+        for index, names in codes:
+            values[index] = names.get(values[index])
+        return values
     return decode
