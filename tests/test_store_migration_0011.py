@@ -60,11 +60,13 @@ def _populate(connection) -> None:
     connection.execute(insert(old["folders"]).values(
         **common, entry_uuid=FOLDER, status=v.CISIS_DELETED, registered_seq=11,
         unique_id="1.4", logical_id=FOLDER.upper()))
-    for n, (uuid, target) in enumerate(((MADE_UP, DOC_UPPER), (FOLDER.replace("a", "c"), DOC),
-                                        ("urn:uuid:x", DOC_16))):
+    for n, (uuid, target, kind) in enumerate((
+            (MADE_UP, DOC_UPPER, v.HAS_MEMBER), (FOLDER.replace("a", "c"), DOC, v.RPLC),
+            # the IsSnapshotOf URN this registry wrote before following Table 4.2.2-1
+            ("urn:uuid:x", DOC_16, "urn:ihe:iti:2007:AssociationType:isSnapshotOf"))):
         connection.execute(insert(old["associations"]).values(
             **common, entry_uuid=uuid, status=v.APPROVED, registered_seq=20 + n,
-            type=v.HAS_MEMBER, source=SET, target=target))
+            type=kind, source=SET, target=target))
     connection.execute(insert(old["object_index"]), [
         {"entry_uuid": uuid, "unique_id": uid, "kind": kind, "patient_id": PATIENT}
         for uuid, uid, kind in ((DOC, "1.2.0", "document"), (DOC_UPPER, "1.2.1", "document"),
@@ -122,8 +124,9 @@ def test_0011_keeps_every_identifier_and_code_and_the_store_finds_them(database_
             (DOC, v.APPROVED, v.DOC_STABLE), (DOC_UPPER, v.DEPRECATED, v.DOC_ON_DEMAND),
             (DOC_16, v.CISIS_ARCHIVED, v.DOC_STABLE)]
         touching = registry_store.associations_touching(uow, PATIENT, [DOC_UPPER, DOC_16])
-        assert [(a.entry_uuid, a.source, a.target) for a in touching] == [
-            (MADE_UP, SET, DOC_UPPER), ("urn:uuid:x", SET, DOC_16)]
+        assert [(a.entry_uuid, a.type, a.source, a.target) for a in touching] == [
+            (MADE_UP, v.HAS_MEMBER, SET, DOC_UPPER),
+            ("urn:uuid:x", "urn:ihe:iti:2007:AssociationType:isSnapshotOf", SET, DOC_16)]
         found, _ = find_documents(uow, Filters(PATIENT, [v.DEPRECATED, "unknown status"],
                                                object_types=[v.DOC_ON_DEMAND]))
         assert [d.entry_uuid for d in found] == [DOC_UPPER]

@@ -18,9 +18,9 @@ its own text, as before). bytea rather than PostgreSQL `uuid`: one column holds 
 query); the byte it costs more (17 against 16) disappears in the 8-byte alignment of index
 tuples.
 
-Availability statuses, document entry types and index kinds are small codes through the
-tables of registry_columns.py (STATUS_CODES...): a status was 49-53 bytes in every row and in
-each table's status index.
+Availability statuses, document entry types, association types and index kinds are small codes
+through the tables of registry_columns.py (STATUS_CODES...): a status was 49-53 bytes in every
+row and in each table's status index, an association type 37-57 in every association row.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from collections.abc import Callable, Iterable, Mapping
 from sqlalchemy import LargeBinary, SmallInteger
 from sqlalchemy.types import TypeDecorator
 
-from .registry_columns import KIND_CODES, OBJECT_TYPE_CODES, STATUS_CODES
+from .registry_columns import (
+    ASSOCIATION_TYPE_CODES,
+    KIND_CODES,
+    OBJECT_TYPE_CODES,
+    STATUS_CODES,
+)
 
 _CANONICAL = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NOT_UTF8 = b"\xff"
@@ -88,11 +93,14 @@ class Coded(TypeDecorator):
 STATUS = Coded(STATUS_CODES)
 OBJECT_TYPE = Coded(OBJECT_TYPE_CODES)
 KIND = Coded(KIND_CODES)
+ASSOCIATION_TYPE = Coded(ASSOCIATION_TYPE_CODES)
 
 # --- for the SQL written as text (registry_store, queries): parameters and rows by hand ----------
 
-_NAMES = {"status": STATUS.names, "object_type": OBJECT_TYPE.names, "kind": KIND.names}
-_CODES = {"status": STATUS_CODES, "object_type": OBJECT_TYPE_CODES, "kind": KIND_CODES}
+_NAMES = {"status": STATUS.names, "object_type": OBJECT_TYPE.names, "kind": KIND.names,
+          "type": ASSOCIATION_TYPE.names}
+_CODES = {"status": STATUS_CODES, "object_type": OBJECT_TYPE_CODES, "kind": KIND_CODES,
+          "type": ASSOCIATION_TYPE_CODES}
 IDENTIFIERS = frozenset({"entry_uuid", "logical_id", "source", "target", "submission_set"})
 
 

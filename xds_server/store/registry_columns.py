@@ -152,6 +152,13 @@ STATUS_CODES: dict[str, int] = {v.APPROVED: 1, v.DEPRECATED: 2, v.SUBMITTED: 3,
 OBJECT_TYPE_CODES: dict[str, int] = {v.DOC_STABLE: 1, v.DOC_ON_DEMAND: 2}
 KIND_CODES: dict[str, int] = {"document": 1, "submission_set": 2, "folder": 3,
                               "association": 4}
+# the association types a registration or an update can write (ITI TF-3 Table 4.2.2-1, the MU
+# supplement's SubmitAssociation), and the IsSnapshotOf URN written before it followed the table
+# (read as written)
+ASSOCIATION_TYPE_CODES: dict[str, int] = {
+    v.HAS_MEMBER: 1, v.RPLC: 2, v.APND: 3, v.XFRM: 4, v.XFRM_RPLC: 5, v.SIGNS: 6,
+    v.IS_SNAPSHOT_OF: 7, v.UPDATE_AVAILABILITY_STATUS: 8, v.SUBMIT_ASSOCIATION: 9,
+    "urn:ihe:iti:2007:AssociationType:isSnapshotOf": 10}
 
 # Reading: each record's columns in its fields' order; `xml` holds the registered form.
 READ_COLUMNS: dict[str, tuple[str, ...]] = {

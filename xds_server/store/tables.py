@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from .keys import KIND, OBJECT_TYPE, STATUS, EntryId
+from .keys import ASSOCIATION_TYPE, KIND, OBJECT_TYPE, STATUS, EntryId
 
 metadata = MetaData()
 
@@ -205,7 +205,7 @@ associations = Table(
     "associations", metadata,
     Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
-    Column("type", String(96), nullable=False),
+    Column("type", ASSOCIATION_TYPE, nullable=False),
     Column("source", UUID, nullable=False),
     Column("target", UUID, nullable=False),
     Column("status", STATUS, nullable=False),

@@ -1,10 +1,11 @@
 """Narrower keys (issue 20): every entryUUID and every column naming one (a logical id, an
 association's ends, a document's submission set) kept as the UUID's 16 bytes instead of its
-45-character text; availability statuses, document entry types and index kinds as small codes
-(store/keys.py says why and how; the codes are registry_columns.py's tables); and each patient
-stored once: `patients` gets an integer `patient_key` (its primary key; the patient id keeps a
-unique index), and every registry row carries that key in place of the 43-byte patient id, as
-the leading column of its primary key and of every index that led with the patient.
+45-character text; availability statuses, document entry types, association types and index
+kinds as small codes (store/keys.py says why and how; the codes are registry_columns.py's
+tables); and each patient stored once: `patients` gets an integer `patient_key` (its primary
+key; the patient id keeps a unique index), and every registry row carries that key in place of
+the 43-byte patient id, as the leading column of its primary key and of every index that led
+with the patient.
 
 A registry row whose patient has no record (the registry registers only for an open record; a
 load that skipped the feed could leave one) gets an open record first: every row keeps its
@@ -21,8 +22,8 @@ once (compact, without the old row versions) and its indexes rebuilt. SQLite: th
 converted in place by a function of the connection, then each table is recreated with the
 new column types (alembic's batch mode) and its indexes made again.
 
-A status, entry type or kind outside the tables stops the migration with its name (none can
-be written by this registry; a row that holds one was not written by it).
+A status, entry type, association type or kind outside the tables stops the migration with its
+name (none can be written by this registry; a row that holds one was not written by it).
 
 Revision ID: 0011
 Revises: 0010
@@ -46,7 +47,7 @@ TABLES = (
      ("status", "object_type")),
     ("submission_sets", ("entry_uuid",), ("status",)),
     ("folders", ("entry_uuid", "logical_id"), ("status",)),
-    ("associations", ("entry_uuid", "source", "target"), ("status",)),
+    ("associations", ("entry_uuid", "source", "target"), ("status", "type")),
 )
 CODES = {
     "status": {"urn:oasis:names:tc:ebxml-regrep:StatusType:Approved": 1,
@@ -57,6 +58,16 @@ CODES = {
     "object_type": {"urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1": 1,
                     "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248": 2},
     "kind": {"document": 1, "submission_set": 2, "folder": 3, "association": 4},
+    "type": {"urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember": 1,
+             "urn:ihe:iti:2007:AssociationType:RPLC": 2,
+             "urn:ihe:iti:2007:AssociationType:APND": 3,
+             "urn:ihe:iti:2007:AssociationType:XFRM": 4,
+             "urn:ihe:iti:2007:AssociationType:XFRM_RPLC": 5,
+             "urn:ihe:iti:2007:AssociationType:signs": 6,
+             "urn:ihe:iti:2010:AssociationType:IsSnapshotOf": 7,
+             "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus": 8,
+             "urn:ihe:iti:2010:AssociationType:SubmitAssociation": 9,
+             "urn:ihe:iti:2007:AssociationType:isSnapshotOf": 10},
 }
 # the indexes that lead with the patient: name → the columns after it
 PATIENT_INDEXES = {
@@ -69,7 +80,8 @@ PATIENT_INDEXES = {
     "object_index": {},
 }
 # the 0010 types, for the downgrade
-TEXT_TYPES = {"status": sa.String(64), "object_type": sa.String(64), "kind": sa.String(16)}
+TEXT_TYPES = {"status": sa.String(64), "object_type": sa.String(64), "kind": sa.String(16),
+              "type": sa.String(96)}
 ID_TEXT = sa.String(64)
 PATIENT = sa.String(256)
 
