@@ -168,7 +168,7 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
     if limit is not None:
         text += f" LIMIT {int(limit)}"
     decode, patient_id = _DECODE[kind], filters.patient_id
-    return [decode((patient_id, *row)) for row in fetch(uow.connection, text, sql.params)]
+    return [decode(patient_id, row) for row in fetch(uow.connection, text, sql.params)]
 
 
 _new = tuple.__new__

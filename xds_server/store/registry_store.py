@@ -168,7 +168,7 @@ def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
         raise ValueError(f"objects are not read by {by}")
     condition, params = _one_of(uow, by, values)
     make, decode = _MAKERS[kind], _DECODE[kind]
-    return [make(decode((patient_id, *row))) for row in _read(
+    return [make(decode(patient_id, row)) for row in _read(
         uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_key = "
              f"{_KEY} AND {condition} ORDER BY registered_seq", [patient_id, *params])]
 
@@ -189,7 +189,7 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
     by_source, source_params = _one_of(uow, "source", uuids)
     by_target, target_params = _one_of(uow, "target", uuids)
     decode = _DECODE["association"]
-    return [AssociationRecord(*decode((patient_id, *row))) for row in _read(
+    return [AssociationRecord(*decode(patient_id, row)) for row in _read(
         uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
              f"AND ({by_source} OR {by_target}) ORDER BY registered_seq",
         [patient_id, *source_params, *target_params])]
@@ -199,7 +199,7 @@ def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]
     """Every association of one patient: one range of the primary key (GetAll returns the whole
     record, so reading it whole costs less than asking by the ends of each)."""
     decode = _DECODE["association"]
-    return [AssociationRecord(*decode((patient_id, *row))) for row in _read(
+    return [AssociationRecord(*decode(patient_id, row)) for row in _read(
         uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
              "ORDER BY registered_seq", [patient_id])]
 
