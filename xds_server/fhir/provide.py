@@ -19,6 +19,7 @@ from fhir.resources.R4B.bundle import Bundle
 from ..model import vocabulary as v
 from ..model.content import Attachment
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..repository.actor import Repository
@@ -98,7 +99,7 @@ def location(base: str, where: tuple[str, str]) -> str:
 
 
 def _uuid(entry: Json) -> str:
-    full = entry.get("fullUrl") or ""
+    full = canonical_uuid(entry.get("fullUrl") or "")
     return full if full.startswith("urn:uuid:") and len(full) == 45 else urn_uuid()
 
 
@@ -222,7 +223,8 @@ def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
         if len(tail) < 2 or tail[-2] != "DocumentReference":
             raise Invalid("relatesTo.target names a registered DocumentReference/<id>",
                           f"{where}.relatesTo[{index}].target")
-        links.append(Association(urn_uuid(), RELATES_TO[code], uuid, f"urn:uuid:{tail[-1]}"))
+        links.append(Association(urn_uuid(), RELATES_TO[code], uuid,
+                                 canonical_uuid(f"urn:uuid:{tail[-1]}")))
     return links
 
 
