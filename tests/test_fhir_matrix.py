@@ -25,9 +25,16 @@ from xds_server.model.stored_queries import GetDocuments
 from xds_server.security.principal import SYSTEM
 
 from .conftest import call_wsgi
-from .fhir_data import fhir, patient_query
+from .fhir_data import fhir, patient_query, provide_bundle
 from .iua_data import TokenIssuer
-from .registry_data import document, new_patient, open_patient, stored_query, submission_set
+from .registry_data import (
+    document,
+    folder,
+    new_patient,
+    open_patient,
+    stored_query,
+    submission_set,
+)
 from .soap_messages import envelope
 from .vihf_data import NON_PROFESSIONAL, PROFESSION, SigningAuthority, assertion, security_header
 
@@ -335,3 +342,38 @@ def test_a_refused_retrieval_is_audited_as_a_refusal(secured):
     mine = [(row.transaction, row.outcome) for row in app.records.history(patient)
             if row.subject_id == "PATIENT-1" and unique_id in (row.documents or ())]
     assert mine and all(outcome == "failure" for _, outcome in mine), mine
+
+
+def test_a_masked_document_keeps_its_folder_and_its_relationships(secured):
+    """A PATCH is a new metadata version (ITI-57): it joins the previous version's folders and
+    keeps its relatesTo (association propagation; issue 16 re-test, M3)."""
+    app, _, issuer, patient = secured
+    author = issuer.header(patient, subject=AUTHOR)
+    person = [Author(person=f"{AUTHOR}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO")]
+    original_uuid, _ = _store(app, patient)
+    replacement = document(patient, "Doc", mime_type="text/plain", authors=person,
+                           repository_unique_id=None)
+    bundle = provide_bundle(
+        submission_set(patient, authors=person), [(replacement, b"replacement")],
+        folders=[(folder(patient), [0])],
+        relates_to=[{"code": "replaces", "target": {
+            "reference": f"DocumentReference/{original_uuid.removeprefix('urn:uuid:')}"}}])
+    provided = fhir(app, "POST", "", bundle, headers=author)
+    assert provided.status == 200, provided.body
+    ids = {e["response"]["location"].split("/")[-2]: e["response"]["location"].split("/")[-1]
+           for e in provided.json["entry"] if "/List/" in e["response"]["location"]
+           or "/DocumentReference/" in e["response"]["location"]}
+    lists = [e["response"]["location"].rsplit("/", 1)[-1] for e in provided.json["entry"]
+             if "/List/" in e["response"]["location"]]
+    masked = _patch(app, issuer, patient, f"urn:uuid:{ids['DocumentReference']}", [{
+        "op": "add", "path": "/securityLabel/-",
+        "value": {"coding": [{"system": LABEL_SYSTEM, "code": "INVISIBLE_PATIENT"}]}}])
+    read = fhir(app, "GET", f"/DocumentReference/{masked['id']}", headers=author).json
+    assert [(r["code"], r["target"]["reference"].rsplit("/", 1)[-1])
+            for r in read.get("relatesTo", [])] == \
+        [("replaces", original_uuid.removeprefix("urn:uuid:"))]
+    reader = issuer.header(patient, subject=READER)      # the record is open to them
+    members = [[entry["item"]["reference"] for entry in
+                fhir(app, "GET", f"/List/{one}", headers=reader).json.get("entry", [])]
+               for one in lists]
+    assert [f"DocumentReference/{masked['id']}"] in members, members
