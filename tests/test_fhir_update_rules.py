@@ -4,6 +4,8 @@ update's submission set names the caller who made the change, not the document's
 
 from __future__ import annotations
 
+import pytest
+
 from xds_server.ebxml.stored import model_object
 from xds_server.model import vocabulary as v
 from xds_server.model.stored_queries import GetDocuments, GetSubmissionSets
@@ -131,3 +133,44 @@ def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
     professional = Connection(None, None, None, None, None, None, None, "k", "c", "8101",
                               "10", "", "normal").vihf_claims(patient)
     assert claims_principal(professional).role == "professional"
+
+
+# each actor's kind and subject; each toggles MASQUE_PS, a change any of them may make
+ACTORS = {"author": ("professional", AUTHOR), "patient": ("patient", None),
+          "legal representative": ("legal_representative", "LR-1")}
+
+
+def _toggle(resource: dict) -> list[dict]:
+    labels = [label["coding"][0]["code"] for label in resource.get("securityLabel", [])]
+    if "MASQUE_PS" in labels:
+        return [{"op": "remove", "path": f"/securityLabel/{labels.index('MASQUE_PS')}"}]
+    return [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [
+        {"system": VISIBILITY, "code": "MASQUE_PS"}]}}]
+
+
+@pytest.mark.parametrize("first, then", [(a, b) for a in ACTORS for b in ACTORS if a != b])
+def test_each_update_set_is_its_callers_whoever_updated_before(secured, first, then):
+    """Issue 16 re-test, M1: once the patient (or a representative) had masked a document,
+    its author's every PATCH failed (the set of the last update, the patient's, is hidden from
+    the author, and the new set copied its sourceId from it). Each PATCH's set is the
+    caller's: authored by them, this installation's sourceId, the first set's activity."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    resource = fhir(app, "GET", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                    headers=issuer.header(patient, subject=AUTHOR)).json
+    made = []
+    for actor in (first, then):
+        kind, subject = ACTORS[actor]
+        subject = subject or patient.split("^")[0]
+        answer = fhir(app, "PATCH", f"/DocumentReference/{resource['id']}", _toggle(resource),
+                      PATCH, headers=issuer.header(patient, kind=kind, subject=subject))
+        assert answer.status == 200, (actor, answer.body)
+        resource = answer.json
+        made.append((actor, resource["id"]))
+    for actor, rid in made:
+        [package] = app.registry.query(GetSubmissionSets(uuids=(f"urn:uuid:{rid}",)),
+                                       SYSTEM).result.submission_sets
+        package = model_object(package)
+        assert (package.authors[0].person.split("^")[0] == AUTHOR) == (actor == "author")
+        assert package.source_id == app.settings.repository_unique_id
+        assert package.content_type_code.code == "26"     # registry_data's submission set

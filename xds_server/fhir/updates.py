@@ -14,8 +14,10 @@ Choices where the draft IG leaves one (docs/fhir.md): one kind of change per PAT
 securityLabel without an HL7 confidentiality code (N/R/V) keeps the document's (TD3.3a's
 patch replaces securityLabel[0]; the visibility codes are what the patched list holds); the
 update's submission set is authored by the caller (the system caller of XDS_SECURITY=none,
-who has no identity, keeps the authors of the set that submitted the document), copies that
-set's contentTypeCode and sourceId, with a new uniqueId (2.25) and the current time.
+who has no identity, keeps the authors of the set that submitted the document), its sourceId
+this installation's (repositoryUniqueId: the front is the update's Document Source), its
+contentTypeCode that of the set that submitted the document's first version, with a new
+uniqueId (2.25) and the current time.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..model.metadata import Association, Code, DocumentEntry, Submission, Submi
 from ..model.stored_queries import GetDocuments, GetSubmissionSets
 from ..registry.actor import Registry
 from ..security.acting_author import acting_author
-from ..security.principal import Principal
+from ..security.principal import SYSTEM, Principal
 from .datatypes import Invalid, code_of_concept
 from .document_reference import to_fhir
 from .http import FhirRequest, binary_url
@@ -49,9 +51,11 @@ HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 
 
 class Updater:
-    def __init__(self, registry: Registry, model_object: ModelObject) -> None:
+    def __init__(self, registry: Registry, model_object: ModelObject,
+                 source_id: str) -> None:
         self.registry = registry
         self.model_object = model_object
+        self.source_id = source_id        # this front's, as the Document Source of updates
 
     def patch(self, request: FhirRequest, principal: Principal, resource_id: str | None,
               patch: Any) -> dict:
@@ -116,16 +120,24 @@ class Updater:
         return found[0]
 
     def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
-        """The update's submission set: its author the caller (security/acting_author.py),
-        its sourceId and contentTypeCode those of the set that submitted the document."""
-        sets = self.registry.query(GetSubmissionSets(uuids=(entry.entry_uuid,)),
-                                   principal).result.submission_sets
-        original = self.model_object(sets[0]) if sets else None
+        """The update's submission set, the caller's own whoever changed the document before:
+        its author the caller (security/acting_author.py), its sourceId this front's (it is
+        the Document Source of the update), its contentTypeCode (the activity) that of the
+        set that submitted the document's first version, read by the registry itself. It was
+        copied from the set of the version being updated, as the caller sees it: once a
+        patient had masked a document, that set (the patient's) was hidden from its author,
+        whose every PATCH then failed on a set with no sourceId (issue 16 re-test, M1)."""
+        original = None
+        for version in dict.fromkeys((entry.logical_id or entry.entry_uuid, entry.entry_uuid)):
+            sets = self.registry.query(GetSubmissionSets(uuids=(version,)),
+                                       SYSTEM).result.submission_sets
+            if sets:
+                original = self.model_object(sets[0])
+                break
         now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         return SubmissionSet(
             entry_uuid=urn_uuid(), unique_id=f"2.25.{int(random_hex(), 16)}",
-            patient_id=entry.patient_id, submission_time=now,
-            source_id=original.source_id if original else "",
+            patient_id=entry.patient_id, submission_time=now, source_id=self.source_id,
             content_type_code=original.content_type_code if original else None,
             authors=[caller] if (caller := acting_author(principal)) is not None else
             original.authors if original else list(entry.authors))
