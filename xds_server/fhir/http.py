@@ -78,10 +78,20 @@ def binary_url(base: str, unique_id: str) -> str:
     return f"{base}/Binary/{quote(unique_id, safe='')}"
 
 
+def _json_bytes(resource: Any) -> bytes:
+    """UTF-8 JSON; a text UTF-8 cannot carry (a lone surrogate a client sent, quoted back)
+    is written as its JSON escape rather than failing the answer (texts.shown is the rule;
+    this is the net under it)."""
+    text = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(resource, separators=(",", ":")).encode()
+
+
 def json_answer(start_response: StartResponse, status: int, resource: Any, request_id: str,
                 headers: list[tuple[str, str]] = ()) -> list[bytes]:
-    body = resource if isinstance(resource, bytes) else \
-        json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+    body = resource if isinstance(resource, bytes) else _json_bytes(resource)
     start_response(status_line(status), [("Content-Type", f"{FHIR_JSON}; charset=utf-8"),
                                          ("Content-Length", str(len(body))),
                                          ("X-Request-Id", request_id), *headers])

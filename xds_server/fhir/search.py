@@ -40,7 +40,7 @@ from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
 from .dates import DateError, search_bounds
 from .outcome import FhirError, bad_request
 from .paging import parse_cursor
-from .texts import check_text
+from .texts import check_text, shown
 from .vocabulary import LIST_STATUS_BACK, LIST_TYPES, RELATES_TO
 
 MAX_QUERY_BYTES = 8192          # no search is the attacker's to size
@@ -89,8 +89,8 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
                                f"the search is over {MAX_QUERY_BYTES} bytes"}])
     params: dict[str, list[str]] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
-        check_text(name, name[:64])
-        check_text(value, name)
+        check_text(name, shown(name))
+        check_text(value, shown(name))
         base, _, modifier = name.partition(":")
         if base not in allowed or (modifier and modifier != "exact"):
             raise bad_request(f"search parameter '{name}' is not served here (see "
