@@ -174,3 +174,38 @@ def test_each_update_set_is_its_callers_whoever_updated_before(secured, first, t
         assert (package.authors[0].person.split("^")[0] == AUTHOR) == (actor == "author")
         assert package.source_id == app.settings.repository_unique_id
         assert package.content_type_code.code == "26"     # registry_data's submission set
+
+
+def _label(code: str, system: str = VISIBILITY) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def test_a_patch_that_changes_nothing_makes_no_version(secured):
+    """Issue 16 re-test m2: a code added again, N again, an empty securityLabel on a document
+    without visibility codes each made a new version (a new id) with codes duplicated. Each
+    is a 422 now, and the document keeps its id and its one version."""
+    app, _, issuer, patient = secured
+    author = issuer.header(patient, subject=AUTHOR)
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    hl7 = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    for patch in ([{"op": "replace", "path": "/securityLabel", "value": []}],
+                  [{"op": "add", "path": "/securityLabel/-", "value": _label("N", hl7)}],
+                  [{"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")},
+                   {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}]):
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
+        assert answer.status == 422, (patch, answer.body)
+        assert answer.expressions[0].startswith("DocumentReference.securityLabel"), patch
+    masked = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=author)
+    assert masked.status == 200
+    again = fhir(app, "PATCH", f"/DocumentReference/{masked.json['id']}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=author)
+    assert again.status == 422, again.body
+    versions = app.registry.query(GetDocuments(logical_ids=(entry_uuid,), metadata_level=2),
+                                  SYSTEM).result.documents
+    assert len(versions) == 2
+    codes = [c.code for c in model_object(versions[-1]).confidentiality_codes]
+    assert sorted(codes) == ["MASQUE_PS", "N"]

@@ -146,10 +146,17 @@ class Updater:
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
     codes = [code_of_concept(c, f"DocumentReference.securityLabel[{i}]")
              for i, c in enumerate(after.get("securityLabel") or [])]
+    _check_visibility(codes)
     if not any(c.scheme == HL7_CONFIDENTIALITY for c in codes):
         codes = [c for c in entry.confidentiality_codes if c.scheme == HL7_CONFIDENTIALITY] \
             + codes
-    _check_visibility(codes)
+    if {(c.scheme, c.code) for c in codes} == \
+            {(c.scheme, c.code) for c in entry.confidentiality_codes}:
+        # a code added again, N again, [] on a document without visibility codes: each made
+        # a new version (a new id) with the codes duplicated (issue 16 re-test, m2); as a
+        # status it already has, refused (the CLI says "already has MASQUE_PS")
+        raise Invalid("the document already has these codes: the PATCH changes nothing",
+                      "DocumentReference.securityLabel")
     version = copy.deepcopy(entry)
     version.entry_uuid = urn_uuid()
     version.logical_id = entry.logical_id or entry.entry_uuid
@@ -163,10 +170,15 @@ def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> S
 
 
 def _check_visibility(codes: list[Code]) -> None:
+    seen: set[tuple[str | None, str]] = set()
     for position, code in enumerate(codes):
         if code.scheme == v.VISIBILITY_SYSTEM and code.code not in v.VISIBILITY_CODES:
             raise Invalid(f"'{code.code}' is not a visibility code of the DMP",
                           f"DocumentReference.securityLabel[{position}]")
+        if (code.scheme, code.code) in seen:
+            raise Invalid(f"'{code.code}' is already in securityLabel (a code is given once)",
+                          f"DocumentReference.securityLabel[{position}]")
+        seen.add((code.scheme, code.code))
 
 
 # (status, isArchived) after the patch → the availability status ITI-57 sets: the same

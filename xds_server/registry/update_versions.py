@@ -222,12 +222,27 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
                                         f"('{current}' registered, '{given}' sent)",
                                 f"{type_name}.{name}"))
     if kind == "document":
+        errors += _check_repeated_codes(obj, label)
         errors += _check_authors(obj, latest, label, plan)
         errors += _check_rights(obj, latest, label, plan)
     if latest.patient_id != plan.patient:
         errors += _check_move(uow, label, latest, kind)
     obj.version = str(int(latest.version or "1") + 1)
     return latest, membership, errors
+
+
+def _check_repeated_codes(document: DocumentEntry, label: str) -> list[RegistryError]:
+    """A confidentialityCode given twice: a masking sent again added its code again (N,
+    INVISIBLE_PATIENT, INVISIBLE_PATIENT, N), and a later unmasking removed one of the two
+    and left the document masked (issue 16 re-test, m2)."""
+    seen: set[tuple[str, str]] = set()
+    errors = []
+    for code in document.confidentiality_codes:
+        if (code.scheme, code.code) in seen:
+            errors.append(error(UPDATE, f"{label}: confidentialityCode {code.code} is given "
+                                        "twice", "DocumentEntry.confidentialityCode"))
+        seen.add((code.scheme, code.code))
+    return errors
 
 
 def _check_authors(document: DocumentEntry, latest: Record, label: str,
