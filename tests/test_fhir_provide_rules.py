@@ -128,3 +128,22 @@ def test_a_token_for_another_patient(secured):
     unknown = fhir(app, "GET", f"/DocumentReference/{uuid.uuid4()}", headers=header)
     assert read.status == unknown.status == 404
     assert read.json["issue"][0]["code"] == unknown.json["issue"][0]["code"]
+
+
+def test_two_documents_replacing_one_are_refused(app, patient):
+    """Issue 16 re-test m4, over ITI-65: two DocumentReferences of one Bundle replacing the
+    same document made two current versions; refused (the registry's rule, every front)."""
+    original = _bundle(patient, with_folder=False)
+    assert fhir(app, "POST", "", original).status == 200
+    [held] = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
+                  ).json["entry"]
+    target = held["resource"]["id"]
+    entries = [(document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None), PDF) for _ in range(2)]
+    bundle = provide_bundle(submission_set(patient, _urn()), entries, relates_to=[
+        {"code": "replaces", "target": {"reference": f"DocumentReference/{target}"}}])
+    answer = fhir(app, "POST", "", bundle)
+    assert answer.status == 422, answer.body
+    assert "XDSRegistryMetadataError" in answer.codes
+    current = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current")
+    assert [e["resource"]["id"] for e in current.json["entry"]] == [target]
