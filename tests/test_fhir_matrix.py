@@ -21,8 +21,12 @@ from xds_server.consumer.metadata import (
 from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
 from xds_server.model.metadata import Author, Code, Submission
-from xds_server.model.stored_queries import GetDocuments
-from xds_server.security.principal import SYSTEM
+from xds_server.model.stored_queries import (
+    FindSubmissionSets,
+    GetDocuments,
+    GetSubmissionSets,
+)
+from xds_server.security.principal import SYSTEM, Principal
 
 from .conftest import call_wsgi
 from .fhir_data import fhir, patient_query, provide_bundle
@@ -377,3 +381,30 @@ def test_a_masked_document_keeps_its_folder_and_its_relationships(secured):
                 fhir(app, "GET", f"/List/{one}", headers=reader).json.get("entry", [])]
                for one in lists]
     assert [f"DocumentReference/{masked['id']}"] in members, members
+
+
+@pytest.mark.parametrize("history", ["at submission", "masked by an update over FHIR"])
+def test_a_set_whose_documents_are_hidden_is_hidden(secured, history):
+    """Issue 16 re-test m11: a set whose one document was masked after submission stayed
+    listed (title, time, author) to the reader the document is hidden from; as one masked at
+    submission, it is hidden from them, and from no one else."""
+    app, authority, issuer, patient = secured
+    codes = {code: _hide(app, authority, issuer, patient, code, history)[0]
+             for code in sorted(HIDES)}
+    for who, (kind, subject, purpose) in RETRIEVERS.items():
+        if kind == "administrator":
+            continue
+        principal = Principal(subject_id=subject if kind != "patient" else patient.split("^")[0],
+                              role=kind, purpose_of_use=purpose, patient_id=patient)
+        found = app.registry.query(FindSubmissionSets(patient_id=patient,
+                                                      statuses=(v.APPROVED,)), principal)
+        listed = {s.entry_uuid for s in found.result.submission_sets}
+        for code, unique_id in codes.items():
+            [entry] = app.registry.query(GetDocuments(unique_ids=(unique_id,),
+                                                      metadata_level=2), SYSTEM
+                                         ).result.documents[:1]
+            original = app.registry.query(GetSubmissionSets(uuids=(entry.entry_uuid,)),
+                                          SYSTEM).result.submission_sets[0].entry_uuid
+            hidden = subject != AUTHOR and (kind in HIDES[code] or (
+                kind == "professional" and purpose == "normal" and subject != READER))
+            assert (original not in listed) == hidden, (who, code, history)

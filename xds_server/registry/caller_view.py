@@ -19,6 +19,7 @@ never registered.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..model import vocabulary as v
 from ..model.facts import RecordAccess
@@ -27,6 +28,7 @@ from ..security.principal import Principal
 from ..store import records_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
+from .query_versions import version_number, versions_of
 
 _MAX_DEPTH = 3          # association → association → object: HasMember of a folder membership
 
@@ -99,12 +101,34 @@ class CallerView:
             if row.type == v.HAS_MEMBER:
                 members.setdefault(row.source, []).append(row.target)
         held = sorted({target for targets in members.values() for target in targets})
-        documents = {row.entry_uuid for row in store.objects(
-            self.uow, "document", self.patient, held)} if held else set()
+        rows = store.objects(self.uow, "document", self.patient, held) if held else []
+        documents = {row.entry_uuid for row in rows}
         self._documents(sorted(documents - set(self._hidden)))
+        shown = self._current_shown(rows)
         for uuid in uuids:
             filed = [target for target in members.get(uuid, []) if target in documents]
-            self._hidden[uuid] = bool(filed) and all(self._hidden.get(t) for t in filed)
+            self._hidden[uuid] = bool(filed) and not any(shown.get(t) for t in filed)
+
+    def _current_shown(self, rows: list) -> dict[str, bool]:
+        """Whether the caller sees the document each of these versions now is: its latest
+        version decides (a set holds the version it submitted, and a later version may mask
+        the document). Attack stopped (issue 16 re-test, m11): a set whose one document was
+        masked after submission stayed listed, its title, time and author telling the reader
+        the document is hidden from that something was filed."""
+        shown = {row.entry_uuid: not self._hidden.get(row.entry_uuid) for row in rows}
+        older = [row for row in rows if row.status == v.DEPRECATED]
+        if not older:
+            return shown
+        latest: dict[str, Any] = {}
+        for version in versions_of(self.uow, "document", older):
+            lid = version.logical_id or version.entry_uuid
+            if lid not in latest or version_number(version) > version_number(latest[lid]):
+                latest[lid] = version
+        for row in older:
+            last = latest.get(row.logical_id or row.entry_uuid, row)
+            shown[row.entry_uuid] = last.patient_id == self.patient and \
+                may_see(self.principal, self.access, last)
+        return shown
 
     def _associations(self, uuids: list[str], depth: int) -> None:
         if not uuids:
