@@ -114,7 +114,11 @@ def document_answer(environ: dict[str, Any], start_response: StartResponse,
     size = content.size
     headers = [("Content-Type", mime_type), ("Accept-Ranges", "bytes"),
                ("X-Request-Id", request_id), ("Cache-Control", "no-store")]
-    wanted = _range(environ.get("HTTP_RANGE", ""), size)
+    # This answer carries no validator (no ETag, no Last-Modified), so no If-Range can match
+    # one: RFC 9110 §13.1.5, the range is ignored and the whole document sent (a client
+    # resuming with a validator of another copy got a 206 of these bytes: issue 16, m12).
+    wanted = None if environ.get("HTTP_IF_RANGE") else \
+        _range(environ.get("HTTP_RANGE", ""), size)
     if wanted == "unsatisfiable":
         start_response(status_line(416), [("Content-Range", f"bytes */{size}"),
                                           ("Content-Length", "0"), *headers])
