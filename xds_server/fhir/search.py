@@ -88,7 +88,12 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
         raise FhirError(414, [{"severity": "error", "code": "too-costly", "diagnostics":
                                f"the search is over {MAX_QUERY_BYTES} bytes"}])
     params: dict[str, list[str]] = {}
-    for name, value in parse_qsl(query_string, keep_blank_values=True):
+    try:        # strict: bytes that are not UTF-8 were searched as U+FFFD, finding nothing
+        pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise bad_request("the search's percent-encoded bytes are not UTF-8 (RFC 3986: "
+                          "encode the characters' UTF-8 bytes)", "") from None
+    for name, value in pairs:
         check_text(name, shown(name))
         check_text(value, shown(name))
         base, _, modifier = name.partition(":")
@@ -140,6 +145,10 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
 
 def patient_of(params: dict[str, list[str]]) -> str:
     reference, identifier = _one(params, "patient"), _one(params, "patient.identifier")
+    for name, given in (("patient", reference), ("patient.identifier", identifier)):
+        if given and len(values_of([given])) > 1:     # was the first patient's, silently
+            raise bad_request(f"{name} names one patient (a search is about one record)",
+                              name)
     if bool(reference) == bool(identifier):
         raise bad_request("give one of patient or patient.identifier (MHD requires the "
                           "patient)", "patient", "XDSStoredQueryMissingParam", "required")
@@ -241,19 +250,30 @@ def document_search(query_string: str) -> Search:
 
 
 def _author_pattern(params: dict[str, list[str]]) -> tuple[str, ...]:
+    """The $XDSDocumentEntryAuthorPerson patterns (several: OR): author.identifier, or
+    author.family and author.given; a comma gives several values (FHIR: OR), each a pattern
+    (author.family=Dupont,Durand found nothing: it was one name with a comma)."""
     identifier = _one(params, "author.identifier")
     family, given = _one(params, "author.family"), _one(params, "author.given")
     if identifier:
         if family or given:
             raise bad_request("author.identifier alone, or author.family/author.given",
                               "author.identifier")
-        system, bar, value = identifier.partition("|")
-        value = value if bar else system
-        if system == "https://rpps.esante.gouv.fr" and bar:
-            value = "8" + value
-        return (f"{_escape(value)}^%",)
+        patterns = []
+        for one in values_of([identifier]):
+            system, bar, value = token_parts(one)
+            if system == "https://rpps.esante.gouv.fr" and bar:
+                value = "8" + value
+            patterns.append(f"{_escape(value)}^%")
+        return tuple(patterns)
     if family or given:
-        return (f"%^{_escape(family) if family else '%'}^{_escape(given) if given else '%'}%",)
+        families = [unescape(f) for f in values_of([family])] if family else [None]
+        givens = [unescape(g) for g in values_of([given])] if given else [None]
+        if len(families) * len(givens) > MAX_VALUES:    # each pair is a pattern to match
+            raise bad_request(f"author.family x author.given gives over {MAX_VALUES} "
+                              "names", "author.family", code="too-costly")
+        return tuple(f"%^{_escape(f) if f else '%'}^{_escape(g) if g else '%'}%"
+                     for f in families for g in givens)
     return ()
 
 
