@@ -147,3 +147,21 @@ def test_two_documents_replacing_one_are_refused(app, patient):
     assert "XDSRegistryMetadataError" in answer.codes
     current = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current")
     assert [e["resource"]["id"] for e in current.json["entry"]] == [target]
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(app, patient):
+    """Issue 16 re-test m5: each end compared at its own precision (a day ends at its last
+    second), so 2025-11-03 to 2025-11-03T10:00Z is a period, the reverse order is not."""
+    for start, end, accepted in (("2025-11-04", "2025-11-03T23:59:59Z", False),
+                                 ("2025-11-03T10:00:01+00:00", "2025-11-03T11:00:00+01:00",
+                                  False),
+                                 ("2025-11-03", "2025-11-03T10:00:00Z", True),
+                                 ("2025-11-03T10:00:00Z", "2025-11-03", True)):
+        bundle = _bundle(patient, with_folder=False)
+        position = _position(bundle, "DocumentReference")
+        bundle["entry"][position]["resource"]["context"]["period"] = {"start": start,
+                                                                      "end": end}
+        if accepted:
+            assert fhir(app, "POST", "", bundle).status == 200, (start, end)
+        else:
+            _refused(app, patient, bundle, f"Bundle.entry[{position}].resource.context.period")

@@ -208,6 +208,10 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
         entry.service_start_time = dtm(period["start"], f"{where}.context.period.start")
     if "end" in period:
         entry.service_stop_time = dtm(period["end"], f"{where}.context.period.end")
+    start, stop = entry.service_start_time, entry.service_stop_time
+    if start and stop and start.ljust(14, "0") > stop.ljust(14, "9"):   # each at its precision
+        raise Invalid(f"context.period starts ({period['start']}) after it ends "
+                      f"({period['end']})", f"{where}.context.period")      # (issue 16, m5)
     if context.get("sourcePatientInfo"):
         at = f"{where}.context.sourcePatientInfo"
         entry.source_patient_id, entry.source_patient_info = source_patient_of(
