@@ -22,6 +22,7 @@ from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
 from xds_server.model.metadata import Author, Code, Submission
 from xds_server.model.stored_queries import (
+    FindDocuments,
     FindSubmissionSets,
     GetDocuments,
     GetSubmissionSets,
@@ -408,3 +409,34 @@ def test_a_set_whose_documents_are_hidden_is_hidden(secured, history):
             hidden = subject != AUTHOR and (kind in HIDES[code] or (
                 kind == "professional" and purpose == "normal" and subject != READER))
             assert (original not in listed) == hidden, (who, code, history)
+
+
+@pytest.mark.parametrize("history", ["masked by an update over FHIR", "masked, then deleted",
+                                     "masked, then shown again"])
+def test_an_older_version_is_hidden_as_the_document_now_is(secured, history):
+    """A Deprecated version a masking update left carries no code: with $MetadataLevel 2
+    (GetDocuments by its id or uniqueId, FindDocuments of Deprecated entries) it was shown to
+    the readers the update hid the document from. It is hidden when the version itself or the
+    document's latest version hides from the reader."""
+    app, authority, issuer, patient = secured
+    codes = {code: _hide(app, authority, issuer, patient, code, history)[0]
+             for code in sorted(HIDES)}
+    for who, (kind, subject, purpose) in RETRIEVERS.items():
+        principal = Principal(subject_id=subject if kind != "patient" else patient.split("^")[0],
+                              role=kind, purpose_of_use=purpose, patient_id=patient)
+        deprecated = {r.entry_uuid for r in app.registry.query(FindDocuments(
+            patient_id=patient, statuses=(v.DEPRECATED,), metadata_level=2),
+            principal).result.documents}
+        for code, unique_id in codes.items():
+            versions = app.registry.query(GetDocuments(unique_ids=(unique_id,),
+                                                       metadata_level=2), SYSTEM).result.documents
+            first = min(versions, key=lambda r: int(r.version or "1")).entry_uuid
+            if history == "masked, then deleted":
+                shown = kind == "administrator"
+            elif history == "masked, then shown again":
+                shown = True
+            else:
+                shown = subject == AUTHOR or kind not in HIDES[code]
+            by_id = app.registry.query(GetDocuments(entry_uuids=(first,), metadata_level=2),
+                                       principal).result.documents
+            assert (bool(by_id), first in deprecated) == (shown, shown), (who, code, history)

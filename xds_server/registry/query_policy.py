@@ -8,12 +8,12 @@ from collections import Counter
 
 from ..model.errors import ErrorCode, RegistryError, warning
 from ..model.registered import DocumentRecord, QueryResult
+from ..model.vocabulary import DEPRECATED
 from ..security.access import (
     DELETED,
     MASQUE_PS,
     may_read_record,
     may_remove,
-    may_see,
     scope,
 )
 from ..security.principal import Principal
@@ -35,15 +35,17 @@ def visible_part(uow: UnitOfWork, result: QueryResult,
     access = result.access        # read with the documents, with their facts (Find*)
     if result.documents and not result.associations and access is not None:
         if may_read_record(principal, access) and principal.role != "administrator" and not any(
-                row.visibility_codes or row.status == DELETED for row in result.documents) \
+                row.visibility_codes or row.status in (DELETED, DEPRECATED)
+                for row in result.documents) \
                 and not result.submission_sets and not result.folders:
-            return result            # the usual case: an open record, nothing masked
+            return result            # the usual case: an open record, nothing masked, no
+            #                          older version (a later one may mask it: know_documents)
         facts = {row.entry_uuid: row for row in result.documents}
     else:
         access = records_store.record_access(uow, patient, principal.subject_id)
         facts = store.with_facts(uow, patient, result.documents)
     view = CallerView(uow, principal, patient, access)
-    view.know({uuid: not may_see(principal, access, fact) for uuid, fact in facts.items()})
+    view.know_documents(facts.values())
     hidden = view.hidden([row.entry_uuid for _, rows in result.by_kind() for row in rows])
     return QueryResult(*([row for row in rows if row.entry_uuid not in hidden]
                          for _, rows in result.by_kind()))
