@@ -209,3 +209,21 @@ def test_a_patch_that_changes_nothing_makes_no_version(secured):
     assert len(versions) == 2
     codes = [c.code for c in model_object(versions[-1]).confidentiality_codes]
     assert sorted(codes) == ["MASQUE_PS", "N"]
+
+
+def test_the_id_a_patch_leaves_behind_reads_as_superseded(secured):
+    """Issue 16 re-test m3: after a PATCH (a new version, a new id) the old id was a 404; it
+    reads as the superseded version, to those who may see the document as it now is."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("INVISIBLE_PATIENT")}],
+        PATCH, headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status == 200 and answer.json["id"] != rid
+    old = fhir(app, "GET", f"/DocumentReference/{rid}",
+               headers=issuer.header(patient, subject=AUTHOR))
+    assert old.status == 200 and old.json["status"] == "superseded", old.body
+    hidden = fhir(app, "GET", f"/DocumentReference/{rid}", headers=issuer.header(
+        patient, kind="patient", subject=patient.split("^")[0]))
+    assert hidden.status == 404

@@ -119,7 +119,11 @@ class Reader:
               resource_id: str) -> dict:
         uuid = f"urn:uuid:{resource_id}"
         if kind == "DocumentReference":
-            found = self.registry.query(GetDocuments(entry_uuids=(uuid,)), principal)
+            # $MetadataLevel 2: an id a PATCH (a new metadata version) left behind still reads,
+            # as the superseded version it now is (issue 16 re-test m3: a client that kept
+            # the id lost the document); hidden as the document now is (caller_view.py)
+            found = self.registry.query(GetDocuments(entry_uuids=(uuid,), metadata_level=2),
+                                        principal)
             if found.result.documents:
                 resource = self.document_reference(found.result.documents[0], request.base)
                 relations = relates_to(self.registry, uuid, principal)
