@@ -165,3 +165,19 @@ def test_a_period_that_ends_before_it_starts_is_refused(app, patient):
             assert fhir(app, "POST", "", bundle).status == 200, (start, end)
         else:
             _refused(app, patient, bundle, f"Bundle.entry[{position}].resource.context.period")
+
+
+def test_a_bad_binary_is_named_by_its_entry(app, patient):
+    """Issue 16 re-test m9: 'Binary.data' did not tell which of several documents was bad."""
+    entries = [(document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None), PDF) for _ in range(3)]
+    bundle = provide_bundle(submission_set(patient, _urn()), entries)
+    binaries = [i for i, e in enumerate(bundle["entry"])
+                if e["resource"]["resourceType"] == "Binary"]
+    for position, data in ((binaries[1], "not base64!"), (binaries[2], None)):
+        broken = copy.deepcopy(bundle)
+        if data is None:
+            del broken["entry"][position]["resource"]["data"]
+        else:
+            broken["entry"][position]["resource"]["data"] = data
+        _refused(app, patient, broken, f"Bundle.entry[{position}].resource.data")

@@ -227,3 +227,24 @@ def test_the_id_a_patch_leaves_behind_reads_as_superseded(secured):
     hidden = fhir(app, "GET", f"/DocumentReference/{rid}", headers=issuer.header(
         patient, kind="patient", subject=patient.split("^")[0]))
     assert hidden.status == 404
+
+
+def test_a_refused_patch_names_what_the_client_sent_with_an_xds_code(secured):
+    """Issue 16 re-test m9: refusals named ITI-57 elements (Association.NewStatus) the client
+    never sent, and JSON Patch failures carried no XDS error code; m8: /securityLabel/00 is no
+    index (RFC 6901)."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    reader = issuer.header(patient, subject=matrix.READER)
+    refused = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "replace", "path": "/status", "value": "entered-in-error"}], PATCH,
+        headers=reader)
+    assert refused.status in (403, 422) and refused.expressions == ["DocumentReference.status"]
+    author = issuer.header(patient, subject=AUTHOR)
+    for patch in ([{"op": "test", "path": "/status", "value": "superseded"}],
+                  [{"op": "remove", "path": "/description"}],
+                  [{"op": "replace", "path": "/securityLabel/00", "value": _label("N")}]):
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
+        assert answer.status == 422 and answer.codes == ["XDSMetadataUpdateOperationError"], \
+            (patch, answer.body)

@@ -165,6 +165,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
     contents: dict[str, Attachment] = {}
     located = {position: ("List", set_uuid)}
     owners: dict[int, tuple[str, str]] = {}   # id() of a Binary → (uniqueId, mimeType)
+    positions = {id(binary): position for position, binary in binary_entries}
     for position, uuid, resource in documents:
         where = f"Bundle.entry[{position}].resource"
         entry = from_fhir(resource, uuid, where)
@@ -172,7 +173,8 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
             raise Invalid("a new document is current", f"{where}.status")
         entry.logical_id, entry.version = None, None
         submission.documents.append(entry)
-        contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners)
+        contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners,
+                                  positions)
         submission.associations.append(_member(set_uuid, uuid, "Original"))
         submission.associations += _relations(resource, uuid, where)
         located[position] = ("DocumentReference", uuid)
@@ -229,8 +231,11 @@ def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
 
 
 def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], where: str,
-             max_bytes: int, owners: dict[int, tuple[str, str]]) -> Attachment:
-    """The document's bytes: the Binary attachment.url names, or attachment.data."""
+             max_bytes: int, owners: dict[int, tuple[str, str]],
+             positions: dict[int, int]) -> Attachment:
+    """The document's bytes: the Binary attachment.url names (an error names that Binary's
+    entry: "Binary.data" left a client of several documents guessing, m9), or
+    attachment.data."""
     attachment = resource["content"][0]["attachment"]
     at = f"{where}.content[0].attachment"
     if attachment.get("data"):
@@ -240,7 +245,7 @@ def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], wh
         if binary is None:
             raise Invalid("attachment.url must name a Binary of the Bundle (or give data)",
                           f"{at}.url")
-        data, at = binary.get("data"), "Binary.data"
+        data, at = binary.get("data"), f"Bundle.entry[{positions[id(binary)]}].resource.data"
         owners[id(binary)] = (entry.unique_id, attachment.get("contentType"))
     if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
         raise Invalid(f"the document is missing or over {max_bytes} bytes", at)

@@ -47,6 +47,16 @@ from .search import parse_query_string
 from .vocabulary import IS_ARCHIVED
 
 CHANGEABLE = ("securityLabel", "status", "extension")
+# the ITI-57 elements a registry refusal names → the element of the PATCH the client sent
+# (issue 16 re-test m9: errors named Association.NewStatus, elements the client never sent)
+PATCH_LOCATIONS = {
+    "Association.NewStatus": "DocumentReference.status",
+    "Association.OriginalStatus": "DocumentReference.status",
+    "Association.PreviousVersion": "DocumentReference",
+    "DocumentEntry.lid": "DocumentReference",
+    "DocumentEntry": "DocumentReference",
+    "DocumentEntry.author": "DocumentReference.author",
+}
 HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 
 
@@ -88,8 +98,8 @@ class Updater:
             raise invalid(exc) from None
         try:
             self.registry.update(submission, principal)
-        except RegistryFailure as failure:
-            raise from_registry(failure.errors) from None
+        except RegistryFailure as failure:      # named as the client wrote them (m9)
+            raise from_registry(failure.errors, PATCH_LOCATIONS) from None
         latest = self.registry.query(GetDocuments(logical_ids=(
             entry.logical_id or entry.entry_uuid,)), principal).result.documents
         current = [d for d in latest if d.status != v.DEPRECATED] or latest
