@@ -181,3 +181,17 @@ def test_a_bad_binary_is_named_by_its_entry(app, patient):
         else:
             broken["entry"][position]["resource"]["data"] = data
         _refused(app, patient, broken, f"Bundle.entry[{position}].resource.data")
+
+
+def test_a_dangling_custodian_and_a_folder_entry_twice_are_refused(app, patient):
+    """Issue 16 re-test m10. A display-only custodian stays accepted: a FHIR Reference may be a
+    display alone, and XDS keeps no custodian (docs/fhir.md)."""
+    bundle = _bundle(patient)
+    position = _position(bundle, "DocumentReference")
+    dangling = copy.deepcopy(bundle)
+    dangling["entry"][position]["resource"]["custodian"] = {"reference": "#nope"}
+    _refused(app, patient, dangling, f"Bundle.entry[{position}].resource.custodian.reference")
+    folder_at = _position(bundle, "List", "folder")
+    twice = copy.deepcopy(bundle)
+    twice["entry"][folder_at]["resource"]["entry"] *= 2
+    _refused(app, patient, twice, f"Bundle.entry[{folder_at}].resource.entry[1].item")

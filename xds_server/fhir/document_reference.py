@@ -172,6 +172,13 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
             entry.logical_id = identifier["value"]
     if (meta := resource.get("meta")) and meta.get("versionId"):
         entry.version = meta["versionId"]
+    custodian = resource.get("custodian")
+    local = custodian.get("reference") if isinstance(custodian, dict) else None
+    if isinstance(local, str) and local.startswith("#") and \
+            (contained.get(local[1:]) or {}).get("resourceType") != "Organization":
+        # FHIR ref-1: a local reference names a contained resource (m10: '#nope' passed)
+        raise Invalid(f"custodian '{local}' names no contained Organization",
+                      f"{where}.custodian.reference")
     subject = resource.get("subject")
     if not isinstance(subject, dict):
         raise Invalid("subject (the patient) is required", f"{where}.subject")

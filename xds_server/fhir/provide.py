@@ -183,11 +183,16 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
         folder: Folder = folder_from_fhir(resource, uuid, where)
         submission.folders.append(folder)
         submission.associations.append(_member(set_uuid, uuid, None))
+        filed: set[str] = set()
         for index, item in enumerate(resource.get("entry") or []):
             target = by_url.get(((item.get("item") or {}).get("reference")) or "")
             if target not in contents:      # a folder holds documents, not sets or folders
                 raise Invalid("a folder's entry names a DocumentReference of the Bundle",
                               f"{where}.entry[{index}].item")
+            if target in filed:             # two HasMembers of one pair (m10)
+                raise Invalid("a folder lists each document once",
+                              f"{where}.entry[{index}].item")
+            filed.add(target)
             link = _member(uuid, target, None)
             submission.associations += [link, _member(set_uuid, link.entry_uuid, None)]
         located[position] = ("List", uuid)
