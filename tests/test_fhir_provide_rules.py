@@ -195,3 +195,29 @@ def test_a_dangling_custodian_and_a_folder_entry_twice_are_refused(app, patient)
     twice = copy.deepcopy(bundle)
     twice["entry"][folder_at]["resource"]["entry"] *= 2
     _refused(app, patient, twice, f"Bundle.entry[{folder_at}].resource.entry[1].item")
+
+
+def test_an_iti65_asking_what_is_not_served_is_refused(app, patient):
+    """Issue 16 re-test m6: a conditional create became unconditional, a DocumentReference
+    posted to List was taken, another server's relatesTo target was read as this one's."""
+    bundle = _bundle(patient, with_folder=False)
+    position = _position(bundle, "DocumentReference")
+    conditional = copy.deepcopy(bundle)
+    conditional["entry"][position]["request"]["ifNoneExist"] = "identifier=x"
+    _refused(app, patient, conditional, f"Bundle.entry[{position}].request.ifNoneExist", 422)
+    elsewhere = copy.deepcopy(bundle)
+    elsewhere["entry"][position]["request"]["url"] = "List"
+    _refused(app, patient, elsewhere, f"Bundle.entry[{position}].request.url", 422)
+    assert fhir(app, "POST", "", bundle).status == 200
+    [held] = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
+                  ).json["entry"]
+    for target, status in ((f"http://evil.example/fhir/DocumentReference/{held['resource']['id']}",
+                            422),
+                           (f"http://testserver:80/fhir/DocumentReference/"
+                            f"{held['resource']['id']}", 200)):
+        entry = document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None)
+        replacing = provide_bundle(submission_set(patient, _urn()), [(entry, PDF)], relates_to=[
+            {"code": "appends", "target": {"reference": target}}])
+        answer = fhir(app, "POST", "", replacing)
+        assert answer.status == status, (target, answer.body[:300])

@@ -88,3 +88,33 @@ def test_no_search_is_silently_empty(app, patient):
     assert form.status == 400 and "UTF-8" in form.json["issue"][0]["diagnostics"]
     many = ",".join(f"N{i}" for i in range(8))
     assert fhir(app, "GET", f"{base}&author.family={many}&author.given={many}").status == 400
+
+
+def test_what_is_not_served_is_refused_not_ignored(app, patient):
+    """Issue 16 re-test m6: parameters of a Binary read, an R5 Accept, another server's
+    patient or relatesto were ignored (or read as this server's)."""
+    _provide_soap(app, patient)
+    found = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current")
+    [entry] = found.json["entry"]
+    binary = entry["resource"]["content"][0]["attachment"]["url"].split("/fhir", 1)[1]
+    assert fhir(app, "GET", binary).status == 200
+    assert fhir(app, "GET", f"{binary}?x=1").status == 400
+    base = f"/DocumentReference?{patient_query(patient)}&status=current"
+    assert fhir(app, "GET", base, headers={"Accept": "application/fhir+json; fhirVersion=5.0"}
+                ).status == 406
+    assert fhir(app, "GET", base, headers={"Accept": "application/fhir+json; fhirVersion=4.0"}
+                ).status == 200
+    rid = entry["resource"]["id"]
+    for reference, status in ((f"DocumentReference/{rid}", 200), (rid, 200),
+                              (f"http://testserver:80/fhir/DocumentReference/{rid}", 200),
+                              (f"http://evil.example/fhir/DocumentReference/{rid}", 400),
+                              (f"List/{rid}", 400)):
+        answer = fhir(app, "GET", f"{base}&relatesto={reference}")
+        assert answer.status == status, (reference, answer.body[:300])
+    value, _, rest = patient.partition("^^^&")
+    local = f"{rest.split('&')[0]}-{value}"
+    for reference, status in ((f"Patient/{local}", 200),
+                              (f"http://testserver:80/fhir/Patient/{local}", 200),
+                              (f"http://elsewhere/fhir/Patient/{local}", 400)):
+        answer = fhir(app, "GET", f"/DocumentReference?patient={reference}&status=current")
+        assert answer.status == status, (reference, answer.body[:300])

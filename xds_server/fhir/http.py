@@ -74,6 +74,19 @@ def base_url(environ: dict[str, Any]) -> str:
     return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}/fhir"
 
 
+def local_id(reference: str, kind: str, base: str, bare: bool = False) -> str | None:
+    """The id a reference names on this server: `Kind/id`, `<this server's base>/Kind/id`, or
+    (with `bare`, a search's `patient=id`) `id`; None for another server's resource or another
+    kind. Attack stopped (issue 16 re-test m6): `http://evil.example/fhir/DocumentReference/
+    <id>` and `patient=http://elsewhere/fhir/Patient/<id>` were read as this server's."""
+    if reference.startswith(f"{base}/"):
+        reference = reference[len(base) + 1:]
+    head, slash, tail = reference.partition("/")
+    if slash:
+        return tail if head == kind and tail and "/" not in tail else None
+    return reference if bare and reference and ":" not in reference else None
+
+
 def binary_url(base: str, unique_id: str) -> str:
     return f"{base}/Binary/{quote(unique_id, safe='')}"
 

@@ -27,7 +27,7 @@ from ..security.principal import Principal
 from .anchors import anchored, bundle_anchors
 from .datatypes import Invalid, Json
 from .document_reference import from_fhir
-from .http import binary_url
+from .http import binary_url, local_id
 from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
 from .outcome import FhirError, invalid, issue
 from .profile_rules import (
@@ -60,7 +60,8 @@ class Provider:
         if body.get("type") != "transaction":
             raise FhirError(422, [issue("ITI-65 takes a Bundle of type transaction",
                                         "Bundle.type", "invalid")])
-        submission, documents, located = _submission(entries, self.max_document_bytes)
+        submission, documents, located = _submission(entries, self.max_document_bytes,
+                                                     base)
         try:
             self.repository.provide(submission, documents, principal, [],
                                     on_behalf_of_source=True)
@@ -98,12 +99,15 @@ def location(base: str, where: tuple[str, str]) -> str:
         f"{base}/{kind}/{ident.removeprefix('urn:uuid:')}"
 
 
+CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
+
+
 def _uuid(entry: Json) -> str:
     full = canonical_uuid(entry.get("fullUrl") or "")
     return full if full.startswith("urn:uuid:") and len(full) == 45 else urn_uuid()
 
 
-def _submission(entries: list[Json], max_bytes: int
+def _submission(entries: list[Json], max_bytes: int, base: str
                 ) -> tuple[Submission, dict[str, Attachment], list[tuple[str, str]]]:
     """The Submission, its documents by entryUUID, and where each entry went (answer order)."""
     by_url: dict[str, str] = {}           # fullUrl → entryUUID
@@ -114,9 +118,20 @@ def _submission(entries: list[Json], max_bytes: int
         where = f"Bundle.entry[{position}]"
         resource = entry.get("resource") or {}
         kind = resource.get("resourceType")
-        if (entry.get("request") or {}).get("method") != "POST":
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        if request.get("method") != "POST":
             issues.append(issue("every entry is created (request.method POST)",
                                 f"{where}.request.method", "invalid"))
+        # refused, not ignored (issue 16 re-test m6): a conditional create made unconditional,
+        # a DocumentReference posted to List
+        for condition in CONDITIONS:
+            if condition in request:
+                issues.append(issue(f"request.{condition} is not served (every entry is "
+                                    "created as it is)", f"{where}.request.{condition}",
+                                    "not-supported"))
+        if isinstance(kind, str) and request.get("url") not in (None, kind):
+            issues.append(issue(f"request.url '{request.get('url')}' is not the entry's "
+                                f"resource type {kind}", f"{where}.request.url", "invalid"))
         uuid = _uuid(entry)
         for name in filter(None, (entry.get("fullUrl"),
                                   f"{kind}/{resource['id']}" if resource.get("id") else "")):
@@ -152,12 +167,13 @@ def _submission(entries: list[Json], max_bytes: int
         raise FhirError(422, issues)
     try:
         return _build(sets[0], documents, folders, by_url, binaries, binary_entries,
-                      max_bytes)
+                      max_bytes, base)
     except Invalid as exc:
         raise invalid(exc) from None
 
 
-def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_bytes):
+def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_bytes,
+           base):
     position, set_uuid, set_resource = set_entry
     package = submission_set_from_fhir(set_resource, set_uuid,
                                        f"Bundle.entry[{position}].resource")
@@ -176,7 +192,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
         contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners,
                                   positions)
         submission.associations.append(_member(set_uuid, uuid, "Original"))
-        submission.associations += _relations(resource, uuid, where)
+        submission.associations += _relations(resource, uuid, where, base)
         located[position] = ("DocumentReference", uuid)
     for position, uuid, resource in folders:
         where = f"Bundle.entry[{position}].resource"
@@ -218,7 +234,7 @@ def _member(source: str, target: str, status: str | None) -> Association:
     return Association(urn_uuid(), v.HAS_MEMBER, source, target, slots=slots)
 
 
-def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
+def _relations(resource: Json, uuid: str, where: str, base: str) -> list[Association]:
     links = []
     for index, relation in enumerate(resource.get("relatesTo") or []):
         code = relation.get("code")
@@ -226,12 +242,13 @@ def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
             raise Invalid(f"relatesTo.code '{code}' is not replaces, appends, transforms or "
                           "signs", f"{where}.relatesTo[{index}].code")
         reference = (relation.get("target") or {}).get("reference") or ""
-        tail = reference.rsplit("/", 2)
-        if len(tail) < 2 or tail[-2] != "DocumentReference":
-            raise Invalid("relatesTo.target names a registered DocumentReference/<id>",
-                          f"{where}.relatesTo[{index}].target")
+        target = local_id(reference, "DocumentReference", base) \
+            if isinstance(reference, str) else None
+        if target is None:
+            raise Invalid("relatesTo.target names a registered DocumentReference/<id> of this "
+                          "server", f"{where}.relatesTo[{index}].target")
         links.append(Association(urn_uuid(), RELATES_TO[code], uuid,
-                                 canonical_uuid(f"urn:uuid:{tail[-1]}")))
+                                 canonical_uuid(f"urn:uuid:{target}")))
     return links
 
 

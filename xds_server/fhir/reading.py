@@ -54,7 +54,7 @@ class Reader:
 
     def find_documents(self, request: FhirRequest, principal: Principal) -> bytes:
         """The searchset Bundle as JSON bytes (each resource's text from FhirForms)."""
-        search = document_search(request.query_string)
+        search = document_search(request.query_string, request.base)
         query = search.queries[0]
         if isinstance(query, FindDocuments):        # keyset pages (fhir/paging.py)
             found = find_page(self.registry, query, principal, search.count, search.cursor,
@@ -78,7 +78,7 @@ class Reader:
     # --- ITI-66 -----------------------------------------------------------------------------
 
     def find_lists(self, request: FhirRequest, principal: Principal) -> dict:
-        search = list_search(request.query_string)
+        search = list_search(request.query_string, request.base)
         records: list[Record] = []
         notices: list[str] = []
         for query in search.queries:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from ..model import vocabulary as v
-from ..model.hl7 import is_oid
+from ..model.hl7 import canonical_uuid, is_oid
 from ..model.stored_queries import (
     CodeValue,
     FindDocuments,
@@ -38,6 +38,7 @@ from ..model.stored_queries import (
 )
 from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
 from .dates import DateError, search_bounds
+from .http import local_id
 from .outcome import FhirError, bad_request
 from .paging import parse_cursor
 from .texts import check_text, shown
@@ -143,7 +144,7 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def patient_of(params: dict[str, list[str]]) -> str:
+def patient_of(params: dict[str, list[str]], base: str = "") -> str:
     reference, identifier = _one(params, "patient"), _one(params, "patient.identifier")
     for name, given in (("patient", reference), ("patient.identifier", identifier)):
         if given and len(values_of([given])) > 1:     # was the first patient's, silently
@@ -158,7 +159,8 @@ def patient_of(params: dict[str, list[str]]) -> str:
             return cx_of_identifier({"system": system, "value": value}, "patient.identifier")
         except Invalid as exc:
             raise bad_request(str(exc), "patient.identifier") from None
-    cx = cx_of_patient_id(reference.rsplit("/", 1)[-1])
+    named = local_id(reference, "Patient", base, bare=True)
+    cx = cx_of_patient_id(named) if named else None
     if cx is None:
         raise bad_request("patient must be Patient/<authority OID>-<identifier> (or use "
                           "patient.identifier=urn:oid:<authority>|<identifier>)", "patient")
@@ -219,9 +221,9 @@ def _document_statuses(params: dict[str, list[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(statuses))
 
 
-def document_search(query_string: str) -> Search:
+def document_search(query_string: str, base: str = "") -> Search:
     params = parse_query_string(query_string, DOCUMENT_PARAMS)
-    patient = patient_of(params)
+    patient = patient_of(params, base)
     statuses = _document_statuses(params)
     count, offset = _paging(params)
     cursor = parse_cursor(_one(params, "_cursor"))
@@ -229,7 +231,7 @@ def document_search(query_string: str) -> Search:
     if len(by_id) > 1:
         raise bad_request(f"give one of {', '.join(by_id)}", by_id[0])
     if by_id:
-        return _by_id(by_id[0], params, patient, statuses, count, offset)
+        return _by_id(by_id[0], params, patient, statuses, count, offset, base)
     fields: dict[str, object] = {"patient_id": patient, "statuses": statuses}
     for name, attribute in CODE_PARAMS.items():
         if name in params:
@@ -286,12 +288,15 @@ def _escape(text: str) -> str:
 
 
 def _by_id(name: str, params: dict[str, list[str]], patient: str,
-           statuses: tuple[str, ...], count: int, offset: int) -> Search:
+           statuses: tuple[str, ...], count: int, offset: int, base: str = "") -> Search:
     values = [unescape(value) for value in values_of(params[name])]
     if name == "relatesto":
         if len(values) != 1:
             raise bad_request("relatesto names one DocumentReference", name)
-        target = f"urn:uuid:{values[0].rsplit('/', 1)[-1]}"
+        named = local_id(values[0], "DocumentReference", base, bare=True)
+        if named is None:       # another server's, or another kind (m6)
+            raise bad_request("relatesto names a DocumentReference of this server", name)
+        target = canonical_uuid(f"urn:uuid:{named}")
         query: StoredQuery = GetRelatedDocuments(entry_uuids=(target,),
                                                  association_types=tuple(RELATES_TO.values()))
         return Search([query], count, offset, patient, statuses, related_to=target)
@@ -313,10 +318,10 @@ def _by_id(name: str, params: dict[str, list[str]], patient: str,
     return Search([query], count, offset, patient, statuses)
 
 
-def list_search(query_string: str) -> Search:
+def list_search(query_string: str, base: str = "") -> Search:
     """ITI-66: FindSubmissionSets and/or FindFolders, by List.code."""
     params = parse_query_string(query_string, LIST_PARAMS)
-    patient = patient_of(params)
+    patient = patient_of(params, base)
     count, offset = _paging(params)
     statuses = []
     for value in ",".join(params.get("status") or ["current"]).split(","):
