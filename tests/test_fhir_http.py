@@ -22,6 +22,7 @@ from xds_server.consumer.transport import SoapClient
 from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
 from .conftest import start_server, stop_server
 from .fhir_data import provide_bundle
+from .hl7v2_data import rewrite_cda
 from .iua_data import TokenIssuer
 from .test_conformance import run_cli
 from .vihf_data import NON_PROFESSIONAL, SigningAuthority, assertion, security_header
@@ -134,12 +135,14 @@ def _fetch(url: str, token: str, method: str = "GET", **headers) -> tuple[int, b
         return refused.code, refused.read()
 
 
-def test_a_masking_update_hides_the_bytes_on_the_wire(server):
+def test_a_masking_update_hides_the_bytes_on_the_wire(server, tmp_path):
     """Issue 16 re-test B1 and M4 over HTTP: after the patient masks a document (MASQUE_PS, a
     new version), a professional in bris de glace gets 404 for it (whole, Range, HEAD) as for
     an unknown document; a lone surrogate in a member name is a 400 the server can write."""
     url, _, issuer = server
-    answer = _client(url, issuer).execute("", method="post", data=_bundle([LEVEL1]))
+    fresh = tmp_path / LEVEL1.name          # its own document id: the server is the module's
+    fresh.write_bytes(rewrite_cda(LEVEL1.read_bytes(), document_id=f"2.25.{uuid.uuid4().int}"))
+    answer = _client(url, issuer).execute("", method="post", data=_bundle([fresh]))
     assert answer["type"] == "transaction-response"
     rid = next(e["response"]["location"].rsplit("/", 1)[-1] for e in answer["entry"]
                if "/DocumentReference/" in e["response"]["location"])
