@@ -221,3 +221,19 @@ def test_an_iti65_asking_what_is_not_served_is_refused(app, patient):
             {"code": "appends", "target": {"reference": target}}])
         answer = fhir(app, "POST", "", replacing)
         assert answer.status == status, (target, answer.body[:300])
+
+
+def test_media_types_compare_as_rfc_9110_says_and_size_is_a_number(app, patient):
+    """Issue 16 re-test m8: the same media type in capitals or with a charset was "differs";
+    a size given as a string or a boolean was taken."""
+    position = _position(_bundle(patient, with_folder=False), "Binary")
+    for same in ("APPLICATION/PDF", "application/pdf; charset=binary", "application/Pdf"):
+        bundle = _bundle(patient, with_folder=False)
+        bundle["entry"][position]["resource"]["contentType"] = same
+        assert fhir(app, "POST", "", bundle).status == 200, same
+    document_at = _position(_bundle(patient, with_folder=False), "DocumentReference")
+    for size in ("1", True, -1, 1.5):
+        bundle = _bundle(patient, with_folder=False)
+        bundle["entry"][document_at]["resource"]["content"][0]["attachment"]["size"] = size
+        answer = fhir(app, "POST", "", bundle)
+        assert answer.status in (400, 422), (size, answer.body[:300])

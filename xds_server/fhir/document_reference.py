@@ -243,7 +243,11 @@ def _content(entry: DocumentEntry, content: Any, where: str) -> None:
     entry.language_code = attachment.get("language")
     entry.title = attachment.get("title")
     if "size" in attachment:
-        entry.size = str(attachment["size"])
+        size = attachment["size"]       # a JSON number: "1" and true were taken (m8)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise Invalid("attachment.size is a whole number of bytes (a JSON number)",
+                          f"{where}.attachment.size")
+        entry.size = str(size)
     if "hash" in attachment:
         entry.hash = hex_sha1(attachment["hash"], f"{where}.attachment.hash")
     if "creation" in attachment:      # exact precision; date is an instant

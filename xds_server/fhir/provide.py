@@ -102,6 +102,25 @@ def location(base: str, where: tuple[str, str]) -> str:
 CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
 
 
+def same_media_type(one: Any, other: Any) -> bool:
+    """RFC 9110 §8.3.1: type, subtype and parameter names compare without case (the values
+    here too: charset is the parameter documents carry), and a parameter given on one side
+    only does not differ (text/plain against TEXT/PLAIN or text/plain; charset=utf-8 were
+    "differs": issue 16 re-test m8)."""
+    if not isinstance(one, str) or not isinstance(other, str):
+        return one == other
+
+    def parsed(text: str) -> tuple[str, dict[str, str]]:
+        essence, *parameters = text.split(";")
+        pairs = (p.partition("=") for p in parameters)
+        return essence.strip().lower(), {name.strip().lower(): value.strip().strip('"').lower()
+                                         for name, _, value in pairs}
+
+    (essence, params), (other_essence, other_params) = parsed(one), parsed(other)
+    return essence == other_essence and all(
+        params[name] == other_params[name] for name in params.keys() & other_params.keys())
+
+
 def _uuid(entry: Json) -> str:
     full = canonical_uuid(entry.get("fullUrl") or "")
     return full if full.startswith("urn:uuid:") and len(full) == 45 else urn_uuid()
@@ -220,7 +239,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
         if id(binary) not in owners:        # a 201 for it would say something was stored
             raise Invalid("no DocumentReference's attachment.url names this Binary",
                           f"Bundle.entry[{position}]")
-        if binary.get("contentType") != owners[id(binary)][1]:
+        if not same_media_type(binary.get("contentType"), owners[id(binary)][1]):
             raise Invalid(f"Binary.contentType '{binary.get('contentType')}' differs from the "
                           f"DocumentReference's attachment.contentType "
                           f"'{owners[id(binary)][1]}'", f"Bundle.entry[{position}].resource"
