@@ -279,3 +279,24 @@ def test_a_lone_surrogate_anywhere_in_a_patch_is_a_400(app, patient):
                       "application/json-patch+json")
         assert answer.status == 400, (patch, answer.body[:300])
         _refused_well(answer)
+
+
+def test_json_is_utf8_with_finite_numbers_and_base64_may_wrap(app, patient):
+    """Issue 16 re-test m8: a UTF-16 body, NaN, Infinity and 1e400 were taken (or refused in
+    a validator's words); base64 with line breaks, which FHIR allows, was refused."""
+    bundle = _bundle(patient)
+    text = json.dumps(bundle)
+    for raw in (text.encode("utf-16"), text.encode("utf-32"),
+                text.replace('"type": "transaction"', '"type": "transaction", "x": NaN')
+                .encode(), text.replace('"type": "transaction"', '"type": "transaction", '
+                                        '"x": 1e400').encode(),
+                text.replace('"type": "transaction"', '"type": "transaction", "x": -Infinity')
+                .encode()):
+        answer = fhir(app, "POST", "", raw)
+        assert answer.status == 400, (raw[:60], answer.body[:300])
+        assert answer.json["issue"][0]["code"] == "structure"
+    binary = next(e["resource"] for e in bundle["entry"]
+                  if e["resource"]["resourceType"] == "Binary")
+    data = binary["data"]
+    binary["data"] = "\n".join(data[i:i + 76] for i in range(0, len(data), 76)) + "\n"
+    assert fhir(app, "POST", "", bundle).status == 200

@@ -4,6 +4,7 @@ document bodies handed to the server's sendfile, Range requests."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -60,9 +61,25 @@ def parse_json(raw: bytes) -> Any:
     '[') is a 400 like any malformed body: the C decoder checks its depth as it goes (a
     lesser depth that would still exhaust the validators is check_json's)."""
     try:
-        return json.loads(raw)
+        text = raw.decode("utf-8")      # FHIR JSON is UTF-8: json.loads(bytes) also took
+    except UnicodeDecodeError as exc:   # UTF-16 and UTF-32 bodies (issue 16 re-test m8)
+        raise bad_request(f"the body is not UTF-8 (byte {exc.start})", code="structure") \
+            from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise bad_request(f"the body is not JSON: {str(exc)[:200]}", code="structure") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")    # Python's json takes NaN, Infinity
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):                        # 1e400: inf, past every decimal
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
 
 
 def base_url(environ: dict[str, Any]) -> str:

@@ -288,6 +288,8 @@ def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], wh
                           f"{at}.url")
         data, at = binary.get("data"), f"Bundle.entry[{positions[id(binary)]}].resource.data"
         owners[id(binary)] = (entry.unique_id, attachment.get("contentType"))
+    if isinstance(data, str):   # FHIR base64Binary may hold whitespace (\s* between quanta)
+        data = "".join(data.split())
     if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
         raise Invalid(f"the document is missing or over {max_bytes} bytes", at)
     try:
