@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 import uuid
 from urllib.parse import quote
@@ -300,3 +301,15 @@ def test_json_is_utf8_with_finite_numbers_and_base64_may_wrap(app, patient):
     data = binary["data"]
     binary["data"] = "\n".join(data[i:i + 76] for i in range(0, len(data), 76)) + "\n"
     assert fhir(app, "POST", "", bundle).status == 200
+
+
+def test_a_surrogate_refusal_is_logged_and_counted_as_any(app, patient, caplog):
+    """Issue 16 re-test m14: the surrogate 500s escaped the FHIR log line (and the metrics,
+    which count what that line records): a 400 now, on the one path every refusal takes."""
+    bundle = _bundle(patient)
+    bundle["entry"][0]["resource"]["x\ud800"] = 1
+    with caplog.at_level(logging.INFO, logger="xds_server.fhir"):
+        answer = fhir(app, "POST", "", json.dumps(bundle).encode())
+    assert answer.status == 400
+    lines = [r.getMessage() for r in caplog.records if "transaction=ITI-65" in r.getMessage()]
+    assert any("outcome=failure status=400" in line for line in lines), lines
