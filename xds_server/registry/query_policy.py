@@ -71,8 +71,13 @@ def current_versions(uow: UnitOfWork, patient: str,
     the old version. The decision is the latest version's, in whichever record it now is (an
     update may move a document to another patient: its bytes are then that patient's)."""
     rows = store.objects(uow, "document", patient, unique_ids, by="unique_id")
+    # a uniqueId with a version that is not Deprecated has its latest here (a new version
+    # deprecates the one before); one whose versions here are all Deprecated may have moved
+    # on to another record: only those are followed (two more reads)
+    current_here = {row.unique_id for row in rows if row.status != DEPRECATED}
+    moved = [row for row in rows if row.unique_id not in current_here]
     latest: dict[str, DocumentRecord] = {}      # uniqueId → its latest version, any record
-    for version in versions_of(uow, "document", rows):
+    for version in [*rows, *(versions_of(uow, "document", moved) if moved else ())]:
         if version.unique_id is None:
             continue
         last = latest.get(version.unique_id)
