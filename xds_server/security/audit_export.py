@@ -197,7 +197,12 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
                          value="VVRGLTg=")         # base64 of UTF-8
     if "documents" in wanted:
         for document in record.documents.split():
-            _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
+            element = _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"),
+                              dicom)
+            if details.get("repository"):
+                # ITI TF-2b 3.43.5.1.2 and RMD 3.86.5.1.2: the document's repository
+                etree.SubElement(element, "ParticipantObjectDetail", type="Repository Unique Id",
+                                 value=base64.b64encode(details["repository"].encode()).decode())
     # the request id, to find the request in the server's log (DICOM: any other object)
     request = _object(message, record.request_id, "4", "13", REQUEST_ID_TYPE, dicom)
     # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
