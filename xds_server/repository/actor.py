@@ -47,7 +47,7 @@ from .storage_room import StorageRoom, full, is_full
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
 # the audit detail of a retrieval refused: the document is hidden from the caller, or unknown
-REFUSED_DETAIL = "refused: not readable by the caller (hidden from them, or not registered)"
+REFUSED_DETAIL = "refused=not readable by the caller (hidden from them, or not registered)"
 
 
 class DocumentPolicy(Protocol):
@@ -306,7 +306,9 @@ class Repository:
                     audit_store.record(uow, *record)
                 if refused:
                     audit_store.record(uow, principal, "R", "failure", _patient(principal),
-                                       refused, "ITI-43", REFUSED_DETAIL)
+                                       refused, "ITI-43",
+                                       f"repository={self.repository_unique_id}\n"
+                                       f"{REFUSED_DETAIL}")
         return found, errors
 
     def _held(self, request: DocumentRequest, in_place: dict[str, Attachment],
