@@ -86,10 +86,12 @@ def test_damaged_rows_are_reported(stored, reason):
 
 
 @pytest.mark.parametrize("stored, reason", [
-    (b"\x02\x01\x00\x00\x00x", "missing"),
-    (b"\x02\x01\x00\x00\x00x\xff\xff\xff\x7f", "over 16 MiB"),
-    (b"\x02\x01\x00\x00\x00x\x10\x00\x00\x00garbage", "does not unpack"),
+    (b"", "missing"),
+    (b"\xff\xff\xff\x7f", "over 16 MiB"),
+    (b"\x10\x00\x00\x00garbage", "does not unpack"),
 ])
 def test_damaged_second_forms_are_reported(stored, reason):
+    first = xml_packing.pack_pair(b"<x/>", b"")[1:]       # a sound LeafClass block
     with pytest.raises(xml_packing.PackingError, match=reason):
-        xml_packing.second_form(stored)
+        xml_packing.second_form(xml_packing.PAIR + first[:4 + int.from_bytes(first[:4], "little")]
+                                + stored)
