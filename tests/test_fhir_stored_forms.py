@@ -12,6 +12,7 @@ import uuid
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update as sql_update
 
 from xds_server.app import stored_form
 from xds_server.consumer.metadata import status_update
@@ -26,6 +27,7 @@ from xds_server.model.metadata import DocumentEntry
 from xds_server.model.registered import DocumentRecord
 from xds_server.model.stored_queries import FindDocuments
 from xds_server.security.principal import SYSTEM
+from xds_server.store.tables import document_entries
 
 from .registry_data import SUCCESS, single_document_submission, submission_set
 from .test_fhir_mapping import entries
@@ -162,3 +164,31 @@ def test_binary_url_is_the_one_spliced():
     record = DocumentRecord("p", entry.entry_uuid, v.APPROVED, stored_form().registered(entry))
     text = json.loads(spliced_text(record, BASES[1]))
     assert text["content"][0]["attachment"]["url"] == binary_url(BASES[1], entry.unique_id)
+
+
+def test_fill_forms_gives_rows_of_before_their_form(app, patient):
+    """`xds-server db fill-forms`: rows written before forms were kept (the LeafClass alone)
+    get the form their LeafClass gives; a second run writes nothing; ITI-18's bytes stay."""
+    from xds_server.store.form_fill import fill_document_forms
+
+    for _ in range(3):
+        registered(app, patient)
+    query = FindDocuments(patient_id=patient, statuses=(v.APPROVED,))
+    before = app.registry.query(query, SYSTEM).result.documents
+    with app.database.transaction() as uow:      # as a release before issue 16 wrote them
+        for record in before:
+            uow.connection.execute(
+                sql_update(document_entries).where(document_entries.c.entry_uuid
+                                               == record.entry_uuid)
+                .values(xml=packing.pack(packing.unpack(record.stored))))
+    old = app.registry.query(query, SYSTEM).result.documents
+    assert all(stored_second_form(r) is None for r in old)
+    state = fill_document_forms(app.database, stored_form().refilled, batch=2)
+    assert state.done and state.written >= 3 and state.read >= 3
+    after = app.registry.query(query, SYSTEM).result.documents
+    assert len(after) == 3
+    for record in after:
+        agree(record)
+        assert leaf_class(record) == leaf_class(next(r for r in old
+                                                     if r.entry_uuid == record.entry_uuid))
+    assert fill_document_forms(app.database, stored_form().refilled).written == 0

@@ -27,7 +27,15 @@ from .encode import (
     object_ref,
 )
 from .namespaces import RIM, rim
-from .packing import PackingError, pack, pack_pair, second_form, unpack, unpacked_size
+from .packing import (
+    PAIR,
+    PackingError,
+    pack,
+    pack_pair,
+    second_form,
+    unpack,
+    unpacked_size,
+)
 
 _ENCODERS: dict[type, Any] = {DocumentEntry: encode_document, SubmissionSet: encode_submission_set,
                               Folder: encode_folder, Association: encode_association}
@@ -63,6 +71,14 @@ class EbrimStoredForm:
             return pack(xml)
         second = self.second_form(entry) if isinstance(entry, DocumentEntry) else None
         return pack(xml) if second is None else pack_pair(xml, second)
+
+    def refilled(self, stored: bytes) -> bytes | None:
+        """A value kept before its second form existed, with it (`packed` of its LeafClass);
+        None when there is nothing to add (it has one, or it is no document entry)."""
+        if self.second_form is None or stored[:1] == PAIR:
+            return None
+        new = self.packed(unpack(stored))
+        return new if second_form(new) is not None else None
 
     def registered(self, obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
         """The form kept with a newly registered object (it says Approved); RegistryFailure

@@ -1,0 +1,61 @@
+"""Rewrite the stored value of document rows registered before a new stored form existed
+(`xds-server db fill-forms`: the FHIR DocumentReference kept beside the LeafClass, issue 16).
+No table changes: the value is the same column, in a newer format that old code reads as well.
+
+Batches in key order (patient, entryUUID), each its own transaction: resumable, and a server
+may run meanwhile. Each row is written only if its value is still the one read (a merge that
+moved or rewrote it meanwhile wrote both forms itself)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+
+from .database import Database
+from .tables import document_entries
+
+
+@dataclass
+class FillProgress:
+    read: int = 0
+    written: int = 0
+    done: bool = False
+
+
+def fill_document_forms(database: Database, refill: Callable[[bytes], bytes | None],
+                        batch: int = 500, seconds: float | None = None,
+                        progress: Callable[[FillProgress], None] = lambda _: None
+                        ) -> FillProgress:
+    """Every document row's value through `refill` (None: the row stays); stops after
+    `seconds` at a batch boundary (run again to go on)."""
+    table = document_entries
+    state = FillProgress()
+    last: tuple[str, str] | None = None
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        query = select(table.c.patient_id, table.c.entry_uuid, table.c.xml) \
+            .order_by(table.c.patient_id, table.c.entry_uuid).limit(batch)
+        if last is not None:
+            query = query.where(or_(table.c.patient_id > last[0], and_(
+                table.c.patient_id == last[0], table.c.entry_uuid > last[1])))
+        with database.transaction() as uow:
+            rows = list(uow.connection.execute(query))
+            for row in rows:
+                stored = bytes(row.xml)
+                new = refill(stored)
+                if new is not None and new != stored:
+                    uow.connection.execute(update(table).where(and_(
+                        table.c.patient_id == row.patient_id,
+                        table.c.entry_uuid == row.entry_uuid,
+                        table.c.xml == stored)).values(xml=new))
+                    state.written += 1
+        state.read += len(rows)
+        if len(rows) < batch:
+            state.done = True
+            break
+        last = (rows[-1].patient_id, rows[-1].entry_uuid)
+        progress(state)
+    return state
