@@ -12,6 +12,9 @@ import random
 import uuid
 from urllib.parse import quote
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from xds_server.fhir.search import DOCUMENT_PARAMS, LIST_PARAMS
 from xds_server.fhir.texts import MAX_DEPTH
 
@@ -160,3 +163,17 @@ def test_ids_in_the_path_with_bad_characters(app):
     for path in ("/DocumentReference/%00", "/List/a%0Bb", "/Binary/1.2%00.3",
                  "/DocumentReference/" + "x" * 500):
         _refused_well(fhir(app, "GET", path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x110), max_size=40)
+       | st.text(max_size=40))
+def test_the_ascii_pass_refuses_what_the_expression_refuses(text):
+    """texts.text_error's ASCII pass (a document's base64 in 32 us) is the expression's
+    verdict, for every character (control ones, DEL, boundaries of the XML ranges)."""
+    from xds_server.fhir.texts import NOT_XML, text_error
+
+    assert (text_error(text) is None) == (NOT_XML.search(text) is None)
+    for code in (*range(0x80), 0xD7FF, 0xE000, 0xFFFD, 0xFFFE, 0x10000):
+        probe = f"{text}{chr(code)}"
+        assert (text_error(probe) is None) == (NOT_XML.search(probe) is None), hex(code)
