@@ -12,10 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from .database import Database
 from .tables import document_entries
+
+_WRITE = update(document_entries).where(and_(
+    document_entries.c.patient_id == bindparam("p"),
+    document_entries.c.entry_uuid == bindparam("u"),
+    document_entries.c.xml == bindparam("old"))).values(xml=bindparam("new"))
 
 
 @dataclass
@@ -43,15 +48,16 @@ def fill_document_forms(database: Database, refill: Callable[[bytes], bytes | No
                 table.c.patient_id == last[0], table.c.entry_uuid > last[1])))
         with database.transaction() as uow:
             rows = list(uow.connection.execute(query))
+            changes = []
             for row in rows:
                 stored = bytes(row.xml)
                 new = refill(stored)
                 if new is not None and new != stored:
-                    uow.connection.execute(update(table).where(and_(
-                        table.c.patient_id == row.patient_id,
-                        table.c.entry_uuid == row.entry_uuid,
-                        table.c.xml == stored)).values(xml=new))
-                    state.written += 1
+                    changes.append({"p": row.patient_id, "u": row.entry_uuid, "old": stored,
+                                    "new": new})
+            if changes:         # one statement, its rows sent together
+                uow.connection.execute(_WRITE, changes)
+            state.written += len(changes)
         state.read += len(rows)
         if len(rows) < batch:
             state.done = True
