@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, tuple_, update
 
 from .database import Database
 from .tables import document_entries
@@ -31,7 +31,7 @@ class FillProgress:
 
 
 def fill_document_forms(database: Database, refill: Callable[[bytes], bytes | None],
-                        batch: int = 500, seconds: float | None = None,
+                        batch: int = 1000, seconds: float | None = None,
                         progress: Callable[[FillProgress], None] = lambda _: None
                         ) -> FillProgress:
     """Every document row's value through `refill` (None: the row stays); stops after
@@ -43,9 +43,9 @@ def fill_document_forms(database: Database, refill: Callable[[bytes], bytes | No
     while deadline is None or time.monotonic() < deadline:
         query = select(table.c.patient_id, table.c.entry_uuid, table.c.xml) \
             .order_by(table.c.patient_id, table.c.entry_uuid).limit(batch)
-        if last is not None:
-            query = query.where(or_(table.c.patient_id > last[0], and_(
-                table.c.patient_id == last[0], table.c.entry_uuid > last[1])))
+        if last is not None:    # a row value: the primary key's index, where an OR of the
+            query = query.where(    # two columns scanned every row left (quadratic at 10^6)
+                tuple_(table.c.patient_id, table.c.entry_uuid) > tuple_(*last))
         with database.transaction() as uow:
             rows = list(uow.connection.execute(query))
             changes = []
