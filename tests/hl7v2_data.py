@@ -131,6 +131,7 @@ def rewrite_cda(cda: bytes, *, document_id: str | None = None, replaces: str | N
                 anchor = root.find(f"{{{HL7}}}component")
             anchor.addprevious(related)
         parent.set("root", replaces)
+        parent.attrib.pop("extension", None)
     if patient is not None:
         ident = root.find(f"{{{HL7}}}recordTarget/{{{HL7}}}patientRole/{{{HL7}}}id")
         ident.set("extension", patient)

@@ -134,3 +134,11 @@ def test_each_transaction_audit_message_follows_its_table(live_server, tmp_path)
     assert asked.find("{*}AdhocQuery").get("id") == query[0].get("ParticipantObjectID")
     assert any(patient in (value.text or "") for value in asked.iter("{*}Value")) or \
         query[0].get("ParticipantObjectID") != FIND_DOCUMENTS
+    # ITI TF-2b 3.43.5.1.2, RMD 3.86.5.1.2: each document names its repository (issue 18, R9)
+    for transaction in ("ITI-43", "ITI-86"):
+        details = [base64.b64decode(d.get("value")).decode()
+                   for o in messages[transaction].findall("ParticipantObjectIdentification")
+                   if o.get("ParticipantObjectTypeCodeRole") == "3"
+                   for d in o.findall("ParticipantObjectDetail")
+                   if d.get("type") == "Repository Unique Id"]
+        assert len(details) == 1 and re.fullmatch(r"[0-9.]+", details[0]), transaction

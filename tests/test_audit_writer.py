@@ -84,3 +84,24 @@ def test_closing_writes_every_queued_record_not_one_batch(tmp_path):
         writer.close()
         assert len(_trail(engine, "P3")) == 30
         engine.dispose()
+
+
+def test_a_query_that_finds_nothing_is_a_read_of_the_patient_it_named(app):
+    """The ITI-18 record of a 0-result query had no patient (issue 18, R9): the patient's trail
+    did not show who looked for their documents and found none."""
+    from xds_server.model import vocabulary as v
+    from xds_server.model.hl7 import patient_key
+    from xds_server.model.stored_queries import FindDocuments
+    from xds_server.security.principal import SYSTEM
+
+    from .registry_data import new_patient
+
+    patient = new_patient()
+    answer = app.registry.query(FindDocuments(patient_id=patient, statuses=(v.APPROVED,)),
+                                SYSTEM)
+    assert answer.result.documents == []
+    app.registry.queries.audit_writer.flush()
+    with app.database.reading() as uow:
+        reads = [e for e in audit_store.trail(uow, patient_key(patient), None, None)
+                 if e.transaction == "ITI-18"]
+    assert len(reads) == 1 and reads[0].patient_id == patient_key(patient)

@@ -70,9 +70,26 @@ def test_a_file_that_is_no_document_or_no_cda_is_said_so(platform, tmp_path):
     empty.write_bytes(b"")
     refused = _cli(platform, "submit", str(empty), "--patient", INS)
     assert refused.returncode == 2 and "is empty: nothing to submit" in refused.stderr
-    script = _cli(platform, "submit", str(SAMPLES / "build.py"), "--patient", INS)
+    # a file the command cannot describe is not sent (issue 18, R6: /etc/shadow, a script)
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$salt$hash:19000:0:99999:7:::\n")
+    notes = tmp_path / "notes.xml"
+    notes.write_text("<notes>not a CDA</notes>")
+    before = _listing(platform, "Approved")
+    for path, why in ((SAMPLES / "build.py", "neither a CDA, a PDF nor .txt text"),
+                      (secret, "neither a CDA"), (notes, "XML that is not a CDA")):
+        refused = _cli(platform, "submit", str(path), "--patient", INS)
+        assert refused.returncode == 2, refused.stderr
+        assert f"{path}: {why}" in refused.stderr and "nothing sent" in refused.stderr
+    assert _listing(platform, "Approved") == before
+    bad = _cli(platform, "submit", str(secret), "--patient", INS, "--mime-type", "nonsense")
+    assert bad.returncode == 2 and "'nonsense' is not a mime type" in bad.stderr
+    # given explicitly, it is the source's choice: sent (and here, under the CI-SIS rules,
+    # refused by the server for the metadata a CDA would have given)
+    script = _cli(platform, "submit", str(SAMPLES / "build.py"), "--patient", INS,
+                  "--mime-type", "text/x-python")
     assert script.returncode == 1, script.stderr
-    assert "build.py: not a CDA" in script.stderr
+    assert "request id" in script.stderr and "build.py: not a CDA" in script.stderr
 
 
 def test_query_shows_status_confidentiality_and_visibility(platform):

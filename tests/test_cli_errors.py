@@ -68,7 +68,12 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                 "is not code^^codingScheme"),
                ([str(SAMPLE), "--patient", INS, "--sign-key", str(SAMPLE)], {}, 2,
                 "needs both --sign-key and --sign-cert")],
-    "query": [(["--patient", INS, "--status", "Foo"], {}, 2,
+    "query": [(["--patient", INS, "--server", "http://exa mple"], {}, 2,
+               "--server: 'http://exa mple': the host 'exa mple' is not a valid name"),
+              (["--patient", INS, "--server", ""], {}, 2, "--server: '' is not an http(s) URL"),
+              (["--patient", INS, "--registry", f"http://{'a' * 64}.example/"], {}, 2,
+               "--registry: 'http://aaaa"),
+              (["--patient", INS, "--status", "Foo"], {}, 2,
                "'Foo' is not an availability status"),
               (["--patient", "123"], {}, 2, "'123' is not a patient id"),
               (["--patient", INS], {"XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}"),
@@ -77,7 +82,9 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
               # serve's remote registry is not the client's: XDS_SERVER_URL's is asked
               (["--patient", INS], {"XDS_REGISTRY_URL": "http://127.0.0.1:1/x",
                                     "XDS_SERVER_URL": DOWN}, 2, f"cannot reach {DOWN}")],
-    "retrieve": [(["1.2.3", "--out", "/nonexistent/x"], {}, 2,
+    "retrieve": [(["1.2.3", "--out", "x.xml", "--registry", "http://[::1"], {}, 2,
+                  "--registry: 'http://[::1' is not a URL"),
+                 (["1.2.3", "--out", "/nonexistent/x"], {}, 2,
                   "the directory /nonexistent does not exist"),
                  (["1.2.3", "--out", "/"], {}, 2, "is a directory"),
                  (["1.2.3", "--out", "x.xml", "--server", DOWN], {}, 2, "cannot reach"),
@@ -107,13 +114,19 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
     "audit show": [(["--patient", INS, "--since", "yesterday"], {}, 2,
-                    "'yesterday' is not a date")],
+                    "'yesterday' is not a date"),
+                   (["--patient", INS, "--data-dir", "/nonexistent/deep"], {}, 2,
+                    "no installation in /nonexistent/deep")],
     "audit export": [(["--out", "/nonexistent/audit.xml"], {}, 2,
-                      "cannot write /nonexistent/audit.xml: the directory /nonexistent does not")],
+                      "cannot write /nonexistent/audit.xml: the directory /nonexistent does not"),
+                     (["--out", "audit.xml"], {}, 2, "no installation in")],
     "conformance run": [(["--nist-testkit", str(ROOT / "docs"), "--registry", DOWN], {}, 2,
                          "no toolkit test"),
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", "notaurl"], {},
                          2, "notaurl"),
+                        (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
+                          "--repository", "http://exa mple/x"], {}, 2,
+                         "--repository: 'http://exa mple/x': the host"),
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
                           "--junit", "/nonexistent/junit.xml"], {}, 2,
                          "cannot write /nonexistent/junit.xml")],
@@ -182,6 +195,33 @@ def test_serve_without_its_settings_says_which(env, words, tmp_path):
     assert done.returncode == 2
     _one_error_line(done.stderr, words)
     assert not (tmp_path / "var").exists()          # said before anything was made
+
+
+def test_audit_reads_make_no_data_directory(tmp_path):
+    """`audit show`/`audit export` on a data directory that does not exist made one (issue 18,
+    R4): a read says there is no installation and leaves nothing."""
+    for args in (["audit", "show", "--patient", INS],
+                 ["audit", "export", "--out", str(tmp_path / "a.xml")]):
+        result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "none" / "var")])
+        assert result.exit_code == 2
+        _one_error_line(result.output, "no installation in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--port", "99999"], "'--port': 99999 is not in the range 1<=x<=65535"),
+    (["--port", "0"], "'--port': 0 is not in the range"),
+    (["--mllp-port", "70000"], "'--mllp-port': 70000 is not in the range"),
+    (["--workers", "0"], "'--workers': 0 is not in the range x>=1"),
+])
+def test_serve_says_a_number_out_of_range_as_such(args, words, tmp_path):
+    """`serve --port 99999` said 'another server there?' (issue 18, R12): refused as an option
+    out of range, before anything is made."""
+    result = CliRunner().invoke(main, ["serve", *args],
+                                env={"XDS_DATA_DIR": str(tmp_path / "var")})
+    assert result.exit_code == 2
+    _one_error_line(result.output, words)
+    assert "another server" not in result.output and not (tmp_path / "var").exists()
 
 
 def test_serve_on_a_port_in_use_says_so_at_once(tmp_path):
@@ -273,6 +313,13 @@ BAD_ENVIRONMENTS: dict[str, dict[str, str]] = {
     "registry URL not a URL": {"XDS_REGISTRY_URL": "notaurl"},
     "server URL unclosed IPv6": {"XDS_SERVER_URL": "http://[::1"},
     "server URL bad port": {"XDS_SERVER_URL": "http://127.0.0.1:http/"},
+    "server URL host with a space": {"XDS_SERVER_URL": "http://exa mple"},
+    "repository URL label too long": {"XDS_REPOSITORY_URL": f"http://{'a' * 64}.example/"},
+    "client registry URL port out of range": {"XDS_CLIENT_REGISTRY_URL": "http://h:99999/"},
+    "audit repository URL host with a space": {"XDS_ATNA_URL": "tls://exa mple:6514"},
+    "room kept 0": {"XDS_MIN_FREE_BYTES": "0"},
+    "sqlite database in a directory that does not exist":
+        {"XDS_DATABASE_URL": "sqlite:////nonexistent/deep/registry.sqlite3"},
     "a limit of 0": {"XDS_MAX_DOCUMENT_BYTES": "0", "XDS_HEAD_TIMEOUT": "0"},
     "repository id not an OID": {"XDS_REPOSITORY_UNIQUE_ID": "notanoid"},
     "data dir is a file": {"XDS_DATA_DIR": "/etc/hostname"},

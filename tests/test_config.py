@@ -48,7 +48,8 @@ def test_config_file_from_environment(tmp_path):
 @pytest.mark.parametrize("environ, message", [
     ({"XDS_PROFILE": "french"}, "profile from XDS_PROFILE: expected one of cisis, ihe"),
     ({"XDS_MAX_REQUEST_BYTES": "lots"}, "max_request_bytes from XDS_MAX_REQUEST_BYTES"),
-    ({"XDS_MAX_REQUEST_BYTES": "-1"}, "must not be negative"),
+    ({"XDS_MAX_REQUEST_BYTES": "-1"}, "expected a number of bytes"),
+    ({"XDS_REQUEST_TIMEOUT": "-1"}, "must not be negative"),
     ({"XDS_DIAGNOSTICS": "maybe"}, "expected true or false"),
     ({"XDS_TRUSTED_PROXIES": "10.0.0.1, proxy.example"},
      "trusted_proxies from XDS_TRUSTED_PROXIES: not an IP address or network: 'proxy.example'"),
@@ -124,6 +125,68 @@ def test_every_unusable_setting_is_said_at_once():
     for name in bad:
         assert f"from {name}:" in str(refused.value), name
     fine = load_settings({}, environ={"XDS_DATABASE_URL": "postgresql://u@h/db",
-                                      "XDS_THREADS": "0", "XDS_MIN_FREE_BYTES": "0",
+                                      "XDS_THREADS": "0", "XDS_MIN_FREE_BYTES": "4MiB",
                                       "XDS_REPOSITORY_UNIQUE_ID": "1.2.250.1.999.1"})
     assert fine.database_url == "postgresql+psycopg://u@h/db"     # the driver installed
+
+
+def test_byte_sizes_take_units_and_the_room_kept_has_a_floor():
+    """Every *_bytes setting takes the sizes operators write (64MiB, 1 GiB, 512kB) and says the
+    form it expects; XDS_MIN_FREE_BYTES=0 let a full tmpfs kill every worker (SIGBUS on the
+    metrics' maps) in a loop, so the room kept has a floor (issue 18, R2)."""
+    from xds_server.config import SETTINGS, ConfigError, load_settings
+
+    sizes = [s for s in SETTINGS if s.name.endswith("_bytes")]
+    assert len(sizes) > 10
+    settings = load_settings({}, environ={s.env_var: "64MiB" for s in sizes})
+    assert {getattr(settings, s.name) for s in sizes} == {64 * 1024 * 1024}
+    assert load_settings({}, environ={"XDS_MAX_DOCUMENT_BYTES": "1 GiB", "XDS_MIN_FREE_BYTES":
+                                      "5MB"}).max_document_bytes == 1024 ** 3
+    for bad in ("64 MiBs", "-5", "1.5GiB", "MiB"):
+        with pytest.raises(ConfigError, match=r"max_buffer_bytes from XDS_MAX_BUFFER_BYTES: "
+                                              r"expected a number of bytes.*64MiB"):
+            load_settings({}, environ={"XDS_MAX_BUFFER_BYTES": bad})
+    for floor in ("0", "1000"):
+        with pytest.raises(ConfigError, match="min_free_bytes from XDS_MIN_FREE_BYTES: must "
+                                              "be at least"):
+            load_settings({}, environ={"XDS_MIN_FREE_BYTES": floor})
+
+
+@pytest.mark.parametrize("url", ["http://exa mple", f"http://{'a' * 64}.example/x",
+                                 "http://[::1", "http://h:99999/", "http://-bad-.example/",
+                                 "http://h..example/"])
+def test_every_url_setting_refuses_a_host_no_request_could_reach(url):
+    """An invalid host was accepted and became 'internal error' at the first request (an
+    encoder's error deep in the HTTP client): said at load, naming the setting (issue 18, R5)."""
+    from xds_server.config import ConfigError, load_settings
+
+    names = ["XDS_REGISTRY_URL", "XDS_CLIENT_REGISTRY_URL", "XDS_REPOSITORY_URL",
+             "XDS_SERVER_URL"]
+    with pytest.raises(ConfigError) as refused:
+        load_settings({}, environ=dict.fromkeys(names, url))
+    for name in names:
+        assert f"from {name}: " in str(refused.value), name
+    syslog = url.replace("http://", "tls://")
+    with pytest.raises(ConfigError, match="from XDS_ATNA_URL: "):
+        load_settings({}, environ={"XDS_ATNA_URL": syslog if ":" in syslog[6:] else
+                                   syslog + ":6514"})
+    fine = load_settings({}, environ={"XDS_SERVER_URL": "http://xds_registry:8080",
+                                      "XDS_ATNA_URL": "tls://[::1]:6514"})
+    assert fine.server_url == "http://xds_registry:8080"
+
+
+def test_an_audit_repository_that_does_not_resolve_is_a_warning_at_start():
+    """XDS_ATNA_URL naming a host that does not resolve let serve start silently (issue 18,
+    R10): it starts (the records queue) and says so; a bad scheme or port is refused at load."""
+    import logging
+
+    from xds_server.config import ConfigError, load_settings
+    from xds_server.server import peers
+
+    unresolved = load_settings({}, environ={"XDS_ATNA_URL": "tls://atna.invalid:6514"})
+    [(level, line)] = peers(unresolved)
+    assert level == logging.WARNING and "atna.invalid" in line and "queued" in line
+    assert peers(load_settings({}, environ={"XDS_ATNA_URL": "udp://127.0.0.1:514"})) == []
+    for bad in ("http://127.0.0.1:514", "tls://127.0.0.1:99999", "tls://127.0.0.1"):
+        with pytest.raises(ConfigError, match="XDS_ATNA_URL"):
+            load_settings({}, environ={"XDS_ATNA_URL": bad})

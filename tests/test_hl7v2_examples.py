@@ -26,6 +26,7 @@ from .hl7v2_data import (
     new_oid,
     parse_ack,
     rewrite_cda,
+    set_field,
     with_cda,
 )
 
@@ -134,6 +135,13 @@ def test_mdm_examples_initial_replacement_deletion(make_hl7):
     assert setup.retrieve(first_id) == cda_of(initial)
 
     replacement = load(MDM_RPLC / "message_MDM_CR_Radio_RPLC_N1.er7")
+    # OBX-11 F contradicts the CDA's relatedDocument RPLC, and an MDM^T10 (replacement)
+    for contradictory, says in ((replacement, "relatedDocument"),
+                                (with_cda(replacement, cda_of(initial)), "MDM T10")):
+        ack = setup.send(new_control_id(set_field(contradictory, "OBX", 11, "F")))
+        assert ack.code == "AE" and ack.errors[0][2] == "OBX^1^11", ack.raw
+        assert "OBX-11 is F" in ack.texts and says in ack.texts
+    assert setup.document(first_id).status == v.APPROVED
     ack = setup.send(replacement)
     assert (ack.code, ack.control_id, ack.message_type) == _expected_ack(MDM_RPLC)
     second_id = "1.2.250.1.71.4.2.2.120456789.71024000082"

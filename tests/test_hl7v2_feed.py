@@ -685,3 +685,52 @@ def test_local_segments_after_the_structure_are_ignored_with_a_warning(setup):
     late = join([*segments(adt("A28", nir())), "OBX|1|ST|X||y", "ZFA|ACTIF||||||||IO||NA|"])
     ack = setup.send(late)
     assert ack.code == "AE" and ack.errors[0][2].startswith("ZFA^"), ack.raw
+
+
+def test_mllp_senders_appear_in_the_atna_export_as_applications(setup):
+    """Re-test finding: the export showed every MLLP sender as a person of role
+    "administrator" and left out how it was bound. A sender is the application it is: the
+    Source participant is MSH-3|MSH-4 (ITI TF-2 3.30.5.1), with its address, no Human
+    Requestor; the message's record says how the sender was bound (sender_bound_by) beside
+    its MSH-10; the documents it registers are audited with their author as the person, as
+    over SOAP. Every message valid by the DICOM schema's rules."""
+    import base64
+
+    from lxml import etree
+
+    from xds_server.security.audit_export import export
+
+    from .dicom_audit import problems
+
+    ins = nir()
+    assert setup.send(adt("A28", ins, control_id="APP-1")).code == "AA"
+    message, _ = oru_for(ins)
+    assert setup.send(message).code == "AA"
+    refused = set_field(oru_for(ins)[0], "OBX", 11, "X")          # refused, still audited
+    assert setup.send(refused).code == "AE"
+    events = trail(setup, key(ins))
+    senders = [e for e in events if e.transaction in ("ITI-30", "ORU^R01")]
+    assert senders and {e.role for e in senders} == {"application"}
+    root = etree.fromstring(export(events, "xds-test", "dicom"))
+    assert "administrator" not in etree.tostring(root).decode()
+    assert [problems(m) for m in root] == [[]] * len(root)
+    for record, audit in zip(events, root, strict=True):
+        people = audit.xpath("ActiveParticipant[@UserIsRequestor='true']")
+        if record in senders:
+            [source] = people
+            assert source.get("UserID") == {"ITI-30": "GAM|CHU-Y",
+                                            "ORU^R01": "SIL-Y|labo"}[record.transaction]
+            assert source.get("NetworkAccessPointID") == "127.0.0.1"
+            assert source.get("NetworkAccessPointTypeCode") == "2"
+        elif record.transaction == "ITI-42":        # the registration: its author
+            assert [p.get("UserID") for p in people][1:] == [record.subject_id]
+            assert people[1].find("RoleIDCode").get("csd-code") == "professional"
+    bindings = [base64.b64decode(d.get("value")).decode()
+                for d in root.iter("ParticipantObjectDetail")
+                if d.get("type") == "sender_bound_by"]
+    assert bindings and set(bindings) == {"network"}
+    with setup.xds.database.reading() as uow:     # a refusal is audited without a patient
+        [failure] = [e for e in audit_store.trail(uow, last=20)
+                     if f"control_id={field(refused, 'MSH', 10)}" in e.detail]
+    assert failure.outcome == "failure" and "sender_bound_by=network" in failure.detail
+    assert failure.role == "application"

@@ -421,3 +421,43 @@ def test_a_certificate_speaks_only_for_the_sender_bound_to_it(tls_listener):
     assert refused.startswith("AR") and "another TLS client certificate" in refused
     refused = send("client", "GAM^CHU-X")
     assert refused.startswith("AR") and "not bound to the TLS client certificate" in refused
+
+
+def test_the_atna_export_names_a_certificate_bound_sender(tls_listener, tmp_path):
+    """Re-test finding: MLLP senders were exported as persons of role "administrator",
+    without how they were bound. Over a real TLS connection, then `xds-server audit export
+    --format dicom`: the Source is the application (MSH-3|MSH-4) with its certificate's
+    subject, no Human Requestor, and sender_bound_by=certificate beside MSH-10; every message
+    valid by the DICOM schema's rules."""
+    import base64
+
+    from lxml import etree
+
+    from .dicom_audit import problems
+
+    port, files = tls_listener
+    context = ssl.create_default_context(cafile=str(files["ca"]))
+    context.load_cert_chain(str(files["client"]))
+    with socket.create_connection(("127.0.0.1", port)) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+        sock.sendall(VT + adt("A28", nir(), control_id="ATNA-TLS-1") + END)
+        assert parse_ack(receive(sock)).code == "AA"
+    out = tmp_path / "audit.xml"
+    result = _cli("audit", "export", "--format", "dicom", "--out", str(out),
+                  "--data-dir", str(files["ca"].parent / "var"))
+    assert result.returncode == 0, result.stderr
+    root = etree.parse(str(out)).getroot()
+    assert [problems(m) for m in root] == [[]] * len(root)
+    assert "administrator" not in out.read_text()
+
+    def detail(message, kind: str) -> str:
+        found = [base64.b64decode(d.get("value")).decode()
+                 for d in message.iter("ParticipantObjectDetail") if d.get("type") == kind]
+        return found[0] if found else ""
+
+    [message] = [m for m in root if detail(m, "MSH-10") == "ATNA-TLS-1"]
+    assert detail(message, "sender_bound_by") == "certificate"
+    [source] = message.xpath("ActiveParticipant[@UserIsRequestor='true']")
+    assert source.get("UserID") == "GAM|CHU-Y"
+    assert "RIS de test" in source.get("AlternativeUserID")
+    assert source.get("NetworkAccessPointID") == "127.0.0.1"

@@ -186,3 +186,77 @@ def test_certificate_subjects_compare_whatever_the_names_and_order(tmp_path):
         table.authorise(header, "", "organizationName=Hôpital Y,commonName=RIS2")
     with pytest.raises(Exception, match="another TLS client certificate"):
         table.authorise(header, "", "")
+
+
+def with_author(cda: bytes, professional: str) -> bytes:
+    """The CDA with another first author (the same organisation)."""
+    root = etree.fromstring(cda)
+    root.find(f"{{{HL7}}}author/{{{HL7}}}assignedAuthor/{{{HL7}}}id").set("extension",
+                                                                          professional)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def replacement_of(ins: str, document_id: str, sender: str = "SIL-Y^labo",
+                   author: str | None = None, organisation: str | None = None,
+                   status: str = "C") -> tuple[bytes, str]:
+    """An ORU carrying a new version of `document_id` (relatedDocument RPLC)."""
+    new_id = new_oid()
+    message = oru(ins, new_id, sender=sender, status=status, organisation=organisation)
+    cda = rewrite_cda(cda_of(message), replaces=document_id)
+    return with_cda(message, with_author(cda, author) if author else cda), new_id
+
+
+def test_a_replacement_by_another_author_of_the_organisation_names_the_rule(setup):
+    """Re-test finding: a replacement whose CDA names another professional of the sender's
+    organisation got "targetObject … neither in this submission nor in the registry" (the
+    registry hides from a professional what they may not see). It is answered with the rule
+    (as for ITI-41): a professional replaces their own documents, or another's once the
+    patient authorised them to read the record; then it is done."""
+    ins = nir()
+    document_id = registered(setup, ins)
+    message, new_id = replacement_of(ins, document_id, author="810000000000")
+    ack = setup.send(message)
+    assert ack.code == "AE" and ack.errors[0][3].startswith("206^"), ack.raw
+    assert "of another author" in ack.texts and "authorised them" in ack.texts
+    assert "neither in this submission" not in ack.texts
+    assert setup.document(document_id).status == v.APPROVED
+    assert setup.document(new_id) is None
+    setup.xds.records.authorize(key(ins), "810000000000")
+    ack = setup.send(new_control_id(message))
+    assert ack.code == "AA", ack.raw
+    assert setup.document(document_id).status == v.DEPRECATED
+    assert setup.document(new_id).status == v.APPROVED
+
+
+def test_a_replacement_by_another_organisation_says_so_whoever_the_author(setup):
+    """The other organisation's sender, with the original author or another: the
+    organisation rule, never "not in the registry"."""
+    ins = nir()
+    document_id = registered(setup, ins)
+    for author in (None, "810000000000"):
+        message, new_id = replacement_of(ins, document_id, sender="LAB2^ELSEWHERE",
+                                         author=author, organisation="1999999999")
+        ack = setup.send(message)
+        assert ack.code == "AE" and "registered by an organisation" in ack.texts, ack.raw
+        assert "neither in this submission" not in ack.texts
+        assert setup.document(new_id) is None
+    assert setup.document(document_id).status == v.APPROVED
+
+
+def test_obx11_f_with_a_cda_that_replaces_is_refused(setup):
+    """Re-test finding: OBX-11 F (first transmission) whose CDA carries relatedDocument
+    RPLC was registered as new, the document it replaces left Approved beside it. The volet
+    says a replacement is OBX-11 C with the link in the CDA: the two disagree, AE 103 at
+    OBX-11 naming both, nothing done; sent as C it replaces."""
+    ins = nir()
+    document_id = registered(setup, ins)
+    message, new_id = replacement_of(ins, document_id, status="F")
+    ack = setup.send(message)
+    assert ack.code == "AE" and ack.errors[0][2] == "OBX^1^11", ack.raw
+    assert ack.errors[0][3].startswith("103^")
+    assert "OBX-11 is F" in ack.texts and document_id in ack.texts and "RPLC" in ack.texts
+    assert setup.document(new_id) is None
+    assert setup.document(document_id).status == v.APPROVED
+    ack = setup.send(new_control_id(set_field(message, "OBX", 11, "C")))
+    assert ack.code == "AA", ack.raw
+    assert setup.document(document_id).status == v.DEPRECATED

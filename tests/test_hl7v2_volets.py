@@ -30,6 +30,7 @@ from .hl7v2_data import (
     new_control_id,
     new_oid,
     nir,
+    rewrite_cda,
     sender,
     senders_file,
     set_field,
@@ -110,10 +111,28 @@ def test_every_known_volet_is_registered_from_its_header(volets, name):
                      MDM_INIT / "message_MDM_CR_Radio_INIT_N1_Base64.er7"):
         document_id = new_oid()
         cda = _for_patient((SAMPLES / name).read_bytes(), ins, document_id)
-        ack = volets.send(_message(template, cda, ins))
+        status = "F"
+        if HEADERS[name].replaces:     # a version 2 (relatedDocument RPLC): a replacement
+            cda = rewrite_cda(cda, replaces=_first_version(volets, template, cda, ins))
+            status = "C"
+        ack = volets.send(set_field(_message(template, cda, ins), "OBX", 11, status))
         assert ack.code == "AA", f"{name} in {template.name}: {ack.texts}"
         entry = model_object(volets.document(document_id))
         assert entry.format_code.code == expected[0], name
+
+
+def _first_version(volets, template: Path, cda: bytes, ins: str) -> str:
+    """The document a sample that replaces another replaces, registered first: the sample
+    without its relatedDocument, under a new id."""
+    root = etree.fromstring(cda)
+    for related in root.findall(f"{{{HL7}}}relatedDocument"):
+        root.remove(related)
+    first_id = new_oid()
+    first = rewrite_cda(etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
+                        document_id=first_id)
+    ack = volets.send(_message(template, first, ins))
+    assert ack.code == "AA", ack.texts
+    return first_id
 
 
 @pytest.mark.parametrize("name", UNKNOWN)

@@ -50,6 +50,9 @@ def test_a_clients_mistake_is_a_warning_not_an_error(app, caplog, mistake):
     assert result.status in (400, 500)          # SOAP 1.2: VersionMismatch, MustUnderstand 500
     levels = {record.levelname for record in caplog.records if record.name.startswith("xds")}
     assert "WARNING" in levels and "ERROR" not in levels, levels
+    # the request's line gives the bytes the client sent, faulted or not (issue 18, R7: 0)
+    sizes = [r.xds["size"] for r in caplog.records if hasattr(r, "xds") and "size" in r.xds]
+    assert sizes == [len(body)], sizes
 
 
 def test_only_the_servers_own_failures_are_errors():

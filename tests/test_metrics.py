@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.transport import SoapClient
@@ -82,7 +83,9 @@ def test_every_family_from_start_up_then_counted_across_workers(kind, tmp_path):
             first = scrape(url)                               # before any request
             assert {name: first[name].type for name in FAMILIES} == FAMILIES
             assert value(first, "xds_documents_stored") == 0
-            assert value(first, "xds_db_connections_max") > 0
+            # the pools of the workers that made their application (operations.md's sizes)
+            per_worker = {"sqlite": 15, "postgresql": 10}[make_url(database_url).get_backend_name()]
+            assert value(first, "xds_db_connections_max") in (per_worker, 2 * per_worker)
 
             patient = new_patient()
             open_patient_at(database_url, patient)
@@ -119,3 +122,15 @@ def test_every_family_from_start_up_then_counted_across_workers(kind, tmp_path):
             assert "xds_atna_queue" in families and not families["xds_atna_queue"].samples
         finally:
             stop_server(process)
+
+
+def test_a_disposed_pool_counts_no_connection(tmp_path):
+    """`serve`'s master recovers the repository with an application of its own and lives on:
+    its pool was counted in xds_db_connections_max (45 for two SQLite workers; issue 18, R7)."""
+    from xds_server.store.database import Database
+
+    database = Database.from_url(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    capacity = []
+    database.watch_pool(lambda _change: None, capacity.append)
+    database.dispose()
+    assert capacity == [15, 0]

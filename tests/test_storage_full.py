@@ -6,6 +6,7 @@ on; `serve` refuses to start on a data directory without room."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -112,3 +113,53 @@ def test_serve_refuses_to_start_without_room(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "bytes free, less than XDS_MIN_FREE_BYTES" in done.stderr
     assert not (tmp_path / "var" / "registry.sqlite3").exists()
+
+
+def test_the_metrics_files_hold_their_blocks_from_the_start(tmp_path):
+    """prometheus-client's per-worker files were sparse (truncated to 1 MiB): on a disk filled
+    meanwhile, a worker writing a new sample into one died of SIGBUS (tmpfs), after serving a
+    read, restarted and died again (issue 18, R1). Made and grown with their blocks."""
+    from prometheus_client import values
+
+    from xds_server.ops import metrics  # noqa: F401  (installs the allocating files)
+
+    path = tmp_path / "counter_1.db"
+    held = values.MmapedDict(str(path))
+    for key in range(20000):                    # past the first 1 MiB: it doubles
+        held.write_value(f"key-{key:05d}-" + "x" * 40, 1.0, 0.0)
+    size = path.stat().st_size
+    assert size > 1024 * 1024
+    assert path.stat().st_blocks * 512 >= size, "sparse: its pages fault on a full disk"
+    held.close()
+
+
+def test_serve_holds_the_sqlite_log_files_for_reads_on_a_full_disk(tmp_path):
+    """SQLite deletes its -wal and -shm files with its last connection; a worker connecting
+    after the disk filled could not make them again and every query answered 'busy' (issue
+    18, R1). `serve`'s master holds one connection for the server's life: they stay."""
+    from xds_server.store.database import Database, wal_files_held
+
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    logs = [tmp_path / "registry.sqlite3-wal", tmp_path / "registry.sqlite3-shm"]
+    for held in (False, True):
+        database = Database.from_url(url)
+        with wal_files_held(url) if held else contextlib.nullcontext():
+            with database.reading() as uow:
+                uow.connection.execute(text("SELECT 1"))
+            database.dispose()
+            assert all(log.exists() for log in logs) is held
+
+
+def test_health_on_a_full_disk_leaves_no_probe_behind(app, monkeypatch):
+    """/health's write probe failed on a full disk and left its .health- file in the staging
+    directory, one per probe (issue 18, R14)."""
+    from xds_server.store import documents
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(documents.os, "write", no_space)
+    writable, detail = app.document_store.check_writable()
+    monkeypatch.undo()
+    assert not writable and "No space left on device" in detail
+    assert [p.name for p in app.document_store.staging.iterdir()] == []

@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_settings import command_settings as _settings
+from .cli_settings import installed, require_installation
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="worker processes")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
 @click.option("--certfile", type=click.Path(dir_okay=False),
               help="PEM certificate (chain) of the server: serve HTTPS (XDS_CERTFILE)")
@@ -48,7 +50,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
               help="PEM authorities of accepted client certificates (XDS_CA_CERTS)")
 @click.option("--client-cert", type=click.Choice(["required", "optional", "none"]),
               help="ask clients for a certificate: required = mutual TLS (XDS_CLIENT_CERT)")
-@click.option("--mllp-port", type=int,
+@click.option("--mllp-port", type=click.IntRange(1, 65535),
               help="also serve HL7 v2 over MLLP on this port (XDS_MLLP_PORT; off by default)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
@@ -86,8 +88,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         check_port(settings)
         check_tls(settings)
         listeners = start_listener_processes(settings)
+    from .store.database import wal_files_held
+
     try:
-        run_gunicorn(settings, host, port, workers)
+        with wal_files_held(settings.database_url):     # reads go on when the disk fills
+            run_gunicorn(settings, host, port, workers)
     finally:
         if listeners:
             from .cli_hl7 import stop_listener_processes
@@ -230,13 +235,10 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
     from .store.database import Database
 
     settings = _settings(ctx, data_dir=data_dir)
-    if not _installed(settings):
+    if not installed(settings):
         named = settings.sources.get("data_dir", "default") != "default"
         if not (creates and named):
-            raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
-                           f"{_database_file(settings) or 'data directory'}): give its "
-                           "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
-                           "upgrade --data-dir DIR` (or by starting `serve` there)")
+            require_installation(settings)
         _upgrade_database(settings)         # the schema and the installation's identity
         click.echo(f"a new installation in {settings.data_dir.resolve()}", err=True)
     else:
@@ -246,21 +248,6 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
         yield Records(database)
     finally:
         database.dispose()
-
-
-def _database_file(settings: Settings) -> Path | None:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database)
-
-
-def _installed(settings: Settings) -> bool:
-    """With SQLite, its database file exists (a server database is there by its URL)."""
-    database = _database_file(settings)
-    return database is None or database.is_file()
 
 
 def _check_patient_id(patient_id: str) -> None:

@@ -24,14 +24,17 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 def _events(ctx: click.Context, data_dir: str | None, patient: str | None,
             since: str | None, until: str | None):
+    from .cli_settings import require_installation
     from .model.hl7 import patient_key
     from .store import audit_store
     from .store.database import Database, make_engine
     from .store.schema import migrate
 
     settings = _settings(ctx, data_dir=data_dir)
+    moments = _moment(since), _moment(until)        # the arguments said first
+    require_installation(settings)      # a read never makes a data directory of its own
     engine = make_engine(settings.database_url)
-    try:       # a data directory the server never ran on: empty tables, not an error
+    try:       # a release upgrade: the schema only
         migrate(engine)
     finally:
         engine.dispose()
@@ -39,7 +42,7 @@ def _events(ctx: click.Context, data_dir: str | None, patient: str | None,
     try:
         with database.reading() as uow:
             return settings, audit_store.trail(uow, patient_key(patient) if patient else None,
-                                               _moment(since), _moment(until))
+                                               *moments)
     finally:
         database.dispose()
 

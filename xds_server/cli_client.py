@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -71,20 +70,14 @@ PATHS = {"registry": "/xds/registry", "repository": "/xds/repository"}
 
 
 def check_url(url: str, option: str) -> str:
-    """An http(s) URL with a host, else a usage error naming the option."""
-    try:
-        parts = urlsplit(url)          # ValueError: an unclosed [IPv6 address
-    except ValueError as exc:
-        raise click.BadParameter(f"{url!r} is not a URL ({exc})", param_hint=option) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{url!r} is not an http(s) URL, e.g. "
-                                 f"{DEFAULT_SERVER}{PATHS.get(option.strip('-'), '')}",
-                                 param_hint=option)
-    try:
-        _ = parts.port
-    except ValueError:
-        raise click.BadParameter(f"{url!r}: the port is not a number",
-                                 param_hint=option) from None
+    """An http(s) URL with a host a request can reach, else a usage error naming the option
+    or setting (the settings' own check: one rule for every URL the CLI takes)."""
+    from .cli_settings import http_url_problem
+
+    problem = http_url_problem(url)
+    if problem:
+        raise click.BadParameter(f"{problem}; e.g. {DEFAULT_SERVER}"
+                                 f"{PATHS.get(option.strip('-'), '')}", param_hint=option)
     return url
 
 
@@ -110,9 +103,9 @@ class Connection:
         local test platform's. Not XDS_REGISTRY_URL: that is serve's remote registry, and a
         client that read it sent its queries wherever a server's settings pointed."""
         explicit = self.registry_url if kind == "registry" else self.repository_url
-        if explicit:
+        if explicit is not None:        # given empty is a mistake, not "use the default"
             return check_url(explicit, f"--{kind}")
-        if self.server_url:
+        if self.server_url is not None:
             return check_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
         settings = _client_settings()
         name = "client_registry_url" if kind == "registry" else "repository_url"

@@ -69,7 +69,7 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     from .conformance.testkit import discover
 
     check_url(registry_url, "--registry")
-    if repository_url:
+    if repository_url is not None:
         check_url(repository_url, "--repository")
     kit, asked = discover([*testkit, *more])
     if not asked:

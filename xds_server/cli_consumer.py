@@ -6,6 +6,7 @@ refuses is exit 1 with its codes and request id."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -113,6 +114,9 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
     return files, bulk
 
 
+_MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
+
+
 @click.command()
 @click.argument("paths", metavar="FILE|DIR...", nargs=-1, required=True,
                 type=click.Path(exists=True, readable=True))
@@ -130,11 +134,16 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
 @click.option("--format", "format_code", callback=code_option, help="formatCode")
 @click.option("--title", help="title (default: the CDA's title, else the file name)")
 @click.option("--author", help="author person (XCN)")
+@click.option("--mime-type", "mime_type", metavar="TYPE/SUBTYPE",
+              help="send a file that is not a CDA, a PDF or .txt text under this mime type "
+                   "(give --type and --format with it); otherwise such a file is refused "
+                   "before sending")
 @click.option("--inline", is_flag=True, help="send base64 inline instead of MTOM")
 @signing_options
 @client_options
 def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class_code,
-           type_code, format_code, title: str | None, author: str | None, inline: bool,
+           type_code, format_code, title: str | None, author: str | None,
+           mime_type: str | None, inline: bool,
            sign_key: str | None, sign_cert: str | None, sign_digest: str,
            connection: Connection) -> None:
     """Provide and register documents (ITI-41): metadata from the CDA header when there is one,
@@ -142,11 +151,19 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
     One line per document; with a directory or --each, one submission per file, a progress
     bar on a terminal, and a count at the end (exit 1 when one was refused)."""
     from .cli_progress import progress
-    from .consumer.sources import SourceOptions
+    from .consumer.sources import SourceOptions, unsendable
 
     files, bulk = _expand(paths, pattern)
+    if mime_type is not None and not _MIME.fullmatch(mime_type):
+        raise click.BadParameter(f"{mime_type!r} is not a mime type (type/subtype)",
+                                 param_hint="--mime-type")
     options = SourceOptions(title=title, author=author, type_code=type_code,
-                            format_code=format_code)
+                            format_code=format_code, mime_type=mime_type)
+    for path in files:          # said before anything is sent
+        why = unsendable(path, options)
+        if why:
+            raise click.BadParameter(f"{path}: {why}: nothing sent; give --mime-type (with "
+                                     "--type, --format) to send it as it is", param_hint="FILES")
     if class_code:
         options.class_code = class_code
     send = _Sender(connection, patient, options, (sign_key, sign_cert, sign_digest), inline)

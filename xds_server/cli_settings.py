@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .cli_errors import Unusable
 from .config import ConfigError, Settings, load_settings
+from .config import http_url_problem as http_url_problem  # the URL rule, for cli_client
 
 
 def command_settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -17,3 +19,28 @@ def command_settings(ctx: click.Context, **overrides: Any) -> Settings:
     except ConfigError as exc:
         raise Unusable(f"configuration: {exc} (`xds-server config` shows every setting and "
                        "its source)") from None
+
+
+def database_file(settings: Settings) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def installed(settings: Settings) -> bool:
+    """With SQLite, its database file exists (a server database is there by its URL)."""
+    database = database_file(settings)
+    return database is None or database.is_file()
+
+
+def require_installation(settings: Settings) -> None:
+    """Unusable unless the data directory holds an installation: a read command run from the
+    wrong directory (or given a wrong --data-dir) made an empty one there and answered from it."""
+    if not installed(settings):
+        raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
+                       f"{database_file(settings) or 'data directory'}): give its "
+                       "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
+                       "upgrade --data-dir DIR` (or by starting `serve` there)")

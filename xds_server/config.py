@@ -45,6 +45,46 @@ def _parse_networks(text: str) -> str:
     return ",".join(networks)
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def url_host_problem(host: str) -> str | None:
+    """What is wrong with a URL's host, or None: an IP address, or DNS labels that IDNA can
+    encode (letters, digits, hyphens, and underscores as container names have; at most 63
+    each). Said by the setting or option that named it, not as an encoder's error deep in a
+    request ('internal error')."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        encoded = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        return f"the host {host!r} is not a valid name ({exc})"
+    if len(encoded) > 253 or not all(_HOST_LABEL.fullmatch(label)
+                                     for label in encoded.split(".")):
+        return (f"the host {host!r} is not a valid name (letters, digits and hyphens, "
+                "at most 63 between dots)")
+    return None
+
+
+def http_url_problem(text: str) -> str | None:
+    """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option)."""
+    try:
+        parts = urlsplit(text)          # ValueError: an unclosed [IPv6 address
+    except ValueError as exc:
+        return f"{text!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{text!r} is not an http(s) URL (http://HOST:PORT/…)"
+    try:
+        _ = parts.port
+    except ValueError:
+        return f"{text!r}: the port is not a number between 1 and 65535"
+    problem = url_host_problem(parts.hostname)
+    return f"{text!r}: {problem}" if problem else None
+
+
 def _parse_syslog_url(text: str) -> str:
     """'' (no forwarding), tls://HOST:PORT (RFC 5425) or udp://HOST:PORT (RFC 5426)."""
     text = text.strip()
@@ -55,10 +95,13 @@ def _parse_syslog_url(text: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme not in ("tls", "udp") or not parts.hostname or port is None \
+    if parts.scheme not in ("tls", "udp") or not parts.hostname or not port \
             or parts.path not in ("", "/") or parts.query or parts.username:
         raise ValueError(f"expected tls://HOST:PORT (syslog over TLS, RFC 5425) or "
                          f"udp://HOST:PORT (RFC 5426), got {text!r}")
+    problem = url_host_problem(parts.hostname)
+    if problem:
+        raise ValueError(f"{text!r}: {problem}")
     return text
 
 
@@ -82,6 +125,12 @@ def _parse_database_url(text: str) -> str:
     if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
         raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
                          "or postgresql+psycopg://USER@HOST/NAME")
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        # a typo in the path made a new empty database (and its directories) silently
+        directory = Path(url.database).parent
+        if not directory.is_dir():
+            raise ValueError(f"the directory {directory} of {text!r} does not exist: create "
+                             "it, or correct the path")
     return text
 
 
@@ -90,14 +139,27 @@ def _parse_http_url(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} is not an http(s) URL (http://HOST:PORT/…)")
+    problem = http_url_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2,
+          "mib": 1024 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3,
+          "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1024 ** 4}
+_SIZE = re.compile(r"\s*([0-9]+)\s*([A-Za-z]*)\s*")
+
+
+def parse_bytes(text: str) -> int:
+    """A byte count: digits, optionally with a unit (KiB, MiB, GiB, TiB; kB, MB, GB, TB), as
+    operators write sizes; every *_bytes setting takes it."""
+    match = _SIZE.fullmatch(text)
+    unit = match and _UNITS.get(match[2].lower())
+    if not match or unit is None:
+        raise ValueError(f"expected a number of bytes, optionally with a unit (e.g. 67108864, "
+                         f"64MiB, 512KiB, 1GiB), got {text!r}")
+    return int(match[1]) * unit
 
 
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
@@ -233,9 +295,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("server_url", _parse_http_url, "",
                 "client commands: the server's base URL (its /xds/registry and "
                 "/xds/repository); empty: http://127.0.0.1:8080"),
-    SettingSpec("max_request_bytes", int, 64 * MIB, "largest HTTP request body accepted"),
-    SettingSpec("max_document_bytes", int, 64 * MIB, "largest single document accepted"),
-    SettingSpec("spool_threshold_bytes", int, 1 * MIB,
+    SettingSpec("max_request_bytes", parse_bytes, 64 * MIB,
+                "largest HTTP request body accepted"),
+    SettingSpec("max_document_bytes", parse_bytes, 64 * MIB, "largest single document accepted"),
+    SettingSpec("spool_threshold_bytes", parse_bytes, 1 * MIB,
                 "MTOM parts larger than this are spilled to temporary files"),
     SettingSpec("max_documents_per_request", int, 1000,
                 "DocumentRequests one ITI-43 or ITI-86 may name (each becomes a MIME part and "
@@ -248,7 +311,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "logging level"),
     SettingSpec("request_timeout", int, 120, "seconds a worker may spend on one request"),
     # What one request may cost the server (issue 13: no size or speed is the attacker's choice)
-    SettingSpec("max_envelope_bytes", int, 16 * MIB,
+    SettingSpec("max_envelope_bytes", parse_bytes, 16 * MIB,
                 "largest SOAP envelope (the XML part of a message, inline base64 documents "
                 "included), in a request and in an answer; documents beyond go as MTOM parts"),
     SettingSpec("max_xml_markup", int, 300_000,
@@ -256,7 +319,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "text nodes before it is parsed)"),
     SettingSpec("max_xml_attributes", int, 300_000,
                 "most '=' characters in an XML message (bounds its attributes before parsing)"),
-    SettingSpec("max_response_bytes", int, 256 * MIB,
+    SettingSpec("max_response_bytes", parse_bytes, 256 * MIB,
                 "largest answer (MTOM documents included); a request asking more gets a fault"),
     SettingSpec("threads", int, 0,
                 "threads per worker that run requests once fully read; 0: the worker's event "
@@ -272,17 +335,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("body_timeout", float, 20.0,
                 "seconds granted to a request body (and to an answer being sent) before the "
                 "minimum rate applies, else 408 and closed"),
-    SettingSpec("min_rate_bytes", int, 2048,
+    SettingSpec("min_rate_bytes", parse_bytes, 2048,
                 "bytes per second a body (or an answer) must move on average after body_timeout"),
-    SettingSpec("min_send_rate_bytes", int, 32 * 1024,
+    SettingSpec("min_send_rate_bytes", parse_bytes, 32 * 1024,
                 "bytes per second a client must read an answer at, on average, after "
                 "body_timeout; a slower reader is cut (its answer no longer held)"),
     SettingSpec("max_send_seconds", float, 600.0,
                 "most seconds an answer may take to send, whatever its size"),
-    SettingSpec("max_buffer_bytes", int, 64 * MIB,
+    SettingSpec("max_buffer_bytes", parse_bytes, 64 * MIB,
                 "bytes of request bodies and answers a worker holds in memory for its "
                 "connections; past it they go to the spool directory"),
-    SettingSpec("max_spool_bytes", int, 1024 * MIB,
+    SettingSpec("max_spool_bytes", parse_bytes, 1024 * MIB,
                 "bytes a worker may hold in its spool directory at once (request bodies, "
                 "answers waiting for slow readers); past it 503 before a body is read"),
     SettingSpec("max_mime_parts", int, 10_000,
@@ -292,7 +355,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "X-Forwarded-For/-Proto/-Host are believed; empty: nobody's"),
     SettingSpec("keepalive_timeout", float, 5.0,
                 "seconds an idle kept-alive connection waits for the next request"),
-    SettingSpec("max_head_bytes", int, 32 * 1024,
+    SettingSpec("max_head_bytes", parse_bytes, 32 * 1024,
                 "largest request line plus headers (431 beyond)"),
     SettingSpec("certfile", str, "", "PEM certificate chain of the server: serve HTTPS"),
     SettingSpec("keyfile", str, "", "PEM private key of certfile"),
@@ -311,7 +374,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mllp_lock_wait", float, 5.0,
                 "seconds an MLLP message waits for a record another writer holds before AR "
                 "207 'send again' (each of its few transactions)"),
-    SettingSpec("mllp_max_message_bytes", int, 20 * MIB,
+    SettingSpec("mllp_max_message_bytes", parse_bytes, 20 * MIB,
                 "largest HL7 v2 message over MLLP (answered AR and closed beyond)"),
     SettingSpec("mllp_message_timeout", float, 120.0,
                 "seconds a message has to arrive whole from its first byte"),
@@ -333,7 +396,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "(default: the system's)"),
     SettingSpec("log_format", _parse_choice("text", "json"), "text",
                 "'text' (key=value lines) or 'json' (one JSON object per line)"),
-    SettingSpec("min_free_bytes", int, 64 * MIB,
+    SettingSpec("min_free_bytes", parse_bytes, 64 * MIB,
                 "free bytes the data directory's filesystem keeps: below it `serve` refuses to "
                 "start and submissions are refused (XDSRepositoryError, storage full) while "
                 "reads go on"),
@@ -521,11 +584,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
-    numeric = spec.parse in (int, float)
+    numeric = spec.parse in (int, float, parse_bytes)
     if isinstance(raw, bool | int | float) and (numeric or spec.parse is _parse_bool):
-        if (numeric and isinstance(raw, bool)) or (spec.parse is int and isinstance(raw, float)):
+        if (numeric and isinstance(raw, bool)) or (spec.parse is not float
+                                                   and isinstance(raw, float)):
             raise ConfigError(f"{spec.name} from {source}: expected a number, got {raw!r}")
-        value = spec.parse(raw) if numeric else raw
+        value = (float if spec.parse is float else int)(raw) if numeric else raw
     else:
         try:
             value = spec.parse(str(raw))
@@ -536,6 +600,10 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     if numeric and value == 0 and spec.name in POSITIVE:
         raise ConfigError(f"{spec.name} from {source}: must be above 0 (0 would refuse or cut "
                           "everything)")
+    floor, why = FLOORS.get(spec.name, (0, ""))
+    if numeric and value < floor:
+        raise ConfigError(f"{spec.name} from {source}: must be at least {floor} ({why}), got "
+                          f"{value}")
     return value
 
 
@@ -548,6 +616,16 @@ POSITIVE = frozenset({
     "head_timeout", "body_timeout", "max_send_seconds", "max_buffer_bytes", "max_mime_parts",
     "max_head_bytes", "mllp_max_message_bytes", "mllp_message_timeout", "mllp_idle_timeout",
     "mllp_max_connections", "mllp_workers", "mllp_processes"})
+
+
+# limits below which the server cannot work, and why
+FLOORS = {
+    # the last bytes of a disk: SQLite's write-ahead log and the metrics' memory-mapped files
+    # need them, and on tmpfs a worker touching a map past a full disk dies of SIGBUS, restarted
+    # and killed again: with 0 kept the server stopped answering reads too
+    "min_free_bytes": (4 * MIB, "4MiB: the database's log and the metrics' files need the "
+                       "disk's last bytes; 0 lets a full disk kill every worker"),
+}
 
 
 def load_settings(

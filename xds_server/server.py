@@ -47,6 +47,26 @@ class _Gunicorn(BaseApplication):
         return create_app(self._settings)
 
 
+def peers(settings: Settings) -> list[tuple[int, str]]:
+    """The audit record repository's host not resolving now, said at start-up (WARNING): the
+    server starts and queues the records (a repository may come up later), but an operator's
+    typo was silent until someone read the backlog. A bad scheme or port is refused at load
+    (config.py)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not settings.atna_url:
+        return []
+    parts = urlsplit(settings.atna_url)
+    try:
+        socket.getaddrinfo(parts.hostname, parts.port)
+    except (OSError, UnicodeError) as exc:
+        return [(logging.WARNING, f"audit record repository {settings.atna_url}: its host does "
+                 f"not resolve now ({exc}); audit records are queued until it does "
+                 "(XDS_ATNA_URL)")]
+    return []
+
+
 def posture(settings: Settings) -> list[tuple[int, str]]:
     """What a test platform relaxes, said at start-up (WARNING: not for real patients)."""
     relaxed = []
@@ -90,7 +110,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         settings.blob_dir, settings.repository_unique_id,
         settings.registry_url or "in-process",
         f"HTTPS, client certificates {settings.client_cert}" if settings.certfile else "HTTP")
-    for level, line in posture(settings):
+    for level, line in [*posture(settings), *peers(settings)]:
         logging.getLogger("xds_server").log(level, "%s", line)
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

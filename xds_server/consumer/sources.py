@@ -43,6 +43,7 @@ class SourceOptions:
     author: str | None = None
     title: str | None = None
     language: str = "fr-FR"
+    mime_type: str | None = None
 
 
 def parse_code(text: str) -> Code:
@@ -61,13 +62,35 @@ def _cda_header(data: bytes) -> etree._Element | None:
     return root if root.tag == f"{{{HL7}}}ClinicalDocument" else None
 
 
+def unsendable(path: Path, options: SourceOptions) -> str | None:
+    """Why a file cannot be sent with the metadata this command can give it, or None: a CDA
+    (its header gives them), a PDF (by its first bytes) or UTF-8 text named .txt (the XDS-SD
+    formats), or any file given --mime-type. Anything else (a password file, a script, XML
+    that is no CDA) went to the server under guessed metadata: a source's slip, sent."""
+    if options.mime_type:
+        return None
+    data = path.read_bytes()
+    if _cda_header(data) is not None or data.startswith(b"%PDF-"):
+        return None
+    if path.suffix.lower() == ".txt":
+        try:
+            data.decode("utf-8")
+            return None
+        except UnicodeDecodeError:
+            return "named .txt but not UTF-8 text"
+    if path.suffix.lower() == ".xml" or data.lstrip().startswith(b"<"):
+        return "XML that is not a CDA (no hl7:ClinicalDocument root)"
+    return "neither a CDA, a PDF nor .txt text"
+
+
 def document_for_file(path: Path, patient: str, options: SourceOptions,
                       symbol: str = "Document01") -> DocumentEntry:
     data = path.read_bytes()
     cda = _cda_header(data)
     entry = DocumentEntry(
         entry_uuid=symbol, unique_id=new_oid(), patient_id=patient, source_patient_id=patient,
-        mime_type=(mimetypes.guess_type(path.name)[0] or "application/octet-stream"),
+        mime_type=(options.mime_type or mimetypes.guess_type(path.name)[0]
+                   or "application/octet-stream"),
         class_code=options.class_code, type_code=options.type_code,
         format_code=options.format_code, healthcare_facility_type_code=options.facility,
         practice_setting_code=options.practice, confidentiality_codes=[options.confidentiality],

@@ -85,6 +85,7 @@ class DocumentFeed:
         documents = read_documents(message, cancel)
         organisations = []
         for document in documents:
+            _check_action(message, document)
             self._check_document(message, identity, document)
             organisations.append(self._organisation(document, sender))
         registered = self._registered([d.header.unique_id for d in documents
@@ -101,6 +102,11 @@ class DocumentFeed:
         # the organisation is the table's (one the document names), never MSH-4's
         principal = principal_for(identity.ins, _author_id(first) or first.sender_person,
                                   organisations[0])
+        for document in documents:
+            target = registered.get(self._parent(message, document)) \
+                if document.action == REPLACEMENT else None
+            if target is not None and target.patient_id == identity.ins:
+                self._check_replaceable(document, target, principal)
         provided = [d for d in documents if d.action != DELETION]
         deleted = [d for d in documents if d.action == DELETION]
         outcome = DocumentsOutcome(ack.AA, identity.ins, "C" if not deleted else "D",
@@ -280,6 +286,27 @@ class DocumentFeed:
                                   f"registered by an organisation sender {sender.name} does "
                                   "not act for"))
 
+    def _check_replaceable(self, document: CdaDocument, record: DocumentRecord,
+                           principal: Principal) -> None:
+        """The registry's rule for a replacement, said here: it lets a professional replace
+        what they see (their own documents; another's when the patient authorised them to
+        read the record and it is not masked from professionals), as for ITI-41. The registry
+        itself would answer that the target does not exist (a hidden document is, to the
+        caller, no document); the sender's organisation registered it (`_check_owner`), so
+        naming the rule discloses nothing it does not hold."""
+        if record.status == v.CISIS_DELETED:
+            raise Refused(Problem(ack.UNKNOWN_KEY_IDENTIFIER, f"{document.location}^5",
+                                  f"{document.name} replaces document '{record.unique_id}', "
+                                  "which was deleted"))
+        if self.registry.readable_documents(principal, [record.unique_id]):
+            return
+        raise Refused(Problem(ack.APPLICATION_RECORD_LOCKED, f"{document.location}^5",
+                              f"{document.name} replaces document '{record.unique_id}' of "
+                              f"another author: its author {principal.subject_id} may not "
+                              "(a professional replaces their own documents, or another's "
+                              "only when the patient authorised them to read the record and "
+                              "it is not masked from professionals, as for ITI-41)"))
+
     # --- deletions -----------------------------------------------------------------------------
 
     def _delete(self, identity: Identity, documents: list[CdaDocument], principal: Principal,
@@ -321,13 +348,42 @@ class DocumentFeed:
     # --- helpers -------------------------------------------------------------------------------
 
     def _registered(self, unique_ids: list[str]) -> dict[str, DocumentRecord]:
-        return self.registry.registered_documents(unique_ids)
+        # a first transmission names none: no read transaction for it
+        return self.registry.registered_documents(unique_ids) if unique_ids else {}
 
     @staticmethod
     def _content_type(message: Message) -> str:
         pv1 = message.first("PV1")
         return CONTENT_TYPES.get(message.value(pv1, 2).upper(), DEFAULT_CONTENT_TYPE) \
             if pv1 is not None else DEFAULT_CONTENT_TYPE
+
+
+# MSH-9 events that announce a replacement: their documents are replacements (OBX-11 C)
+REPLACEMENT_EVENTS = frozenset({"T10"})
+
+
+def _check_action(message: Message, document: CdaDocument) -> None:
+    """OBX-11 and what the CDA says of itself agree: a first transmission (F) whose CDA
+    replaces another (relatedDocument typeCode RPLC) or that an MDM^T10 (replacement) carries
+    is contradictory, refused rather than guessed. Registered as new, it would leave the
+    document it replaces Approved beside it (two current versions of one report, the DMP
+    requiring the RPLC in both the CDA and the metadata); taken as a replacement, it would
+    deprecate a document on the word of a message that said "first transmission"."""
+    if document.action != INITIAL:
+        return
+    if document.header.replaces:
+        raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^11",
+                              f"{document.name}: OBX-11 is F (first transmission) but its CDA "
+                              f"replaces document '{document.header.replaces[0]}' "
+                              "(relatedDocument typeCode RPLC): a replacement is sent with "
+                              "OBX-11 C; nothing done"))
+    event = message.value(message.first("MSH"), 9, 2).upper()
+    if message.value(message.first("MSH"), 9, 1).upper() == "MDM" and \
+            event in REPLACEMENT_EVENTS:
+        raise Refused(Problem(ack.TABLE_VALUE_NOT_FOUND, f"{document.location}^11",
+                              f"{document.name}: OBX-11 is F (first transmission) in an "
+                              f"MDM {event} (MSH-9: a document replacement): a replacement is sent "
+                              "with OBX-11 C; nothing done"))
 
 
 def _uuid() -> str:

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..records.message_log import Logged, MessageLog
-from ..security.access import ADMINISTRATOR, PROFESSIONAL
+from ..security.access import APPLICATION, PROFESSIONAL
 from ..security.principal import Principal
 from ..store.database import StoreConflict, StoreUnavailable, UnitOfWork
 from . import ack
@@ -90,6 +90,7 @@ class Hl7Service:
         if logged is not None:
             return self._replayed(header, logged, digest, request_id)
         caller = self._caller(header, peer, request_id)
+        bound = ""
         try:
             problems = self._check_header(header)
             if problems:
@@ -131,12 +132,12 @@ class Hl7Service:
         except StoreConflict:
             return self._raced(header, digest, request_id)
         except (Refused, Er7Error) as refusal:
-            return self._refused(header, key, digest, caller, refusal, request_id)
+            return self._refused(header, key, digest, caller, refusal, request_id, bound)
 
     # --- the answers ---------------------------------------------------------------------------
 
     def _refused(self, header: Header, key: str, digest: str, caller: Principal,
-                 refusal: Refused | Er7Error, request_id: str) -> bytes:
+                 refusal: Refused | Er7Error, request_id: str, bound: str = "") -> bytes:
         if isinstance(refusal, Er7Error):
             refusal = Refused(Problem(refusal.code, refusal.location, str(refusal)),
                               reject=True)
@@ -153,7 +154,8 @@ class Hl7Service:
         self.messages.write(Logged(header.sender[:256], key, digest, reply, None, caller, "C",
                                    "failure", (), caller.transaction,
                                    _detail(header, "; ".join(p.text
-                                                             for p in refusal.problems)),
+                                                             for p in refusal.problems),
+                                           bound),
                                    keep=False))
         return reply
 
@@ -227,12 +229,13 @@ class Hl7Service:
 
     @staticmethod
     def _caller(header: Header, peer: Peer, request_id: str) -> Principal:
-        """The sending application and facility, as the audit trail names a caller."""
-        return Principal(subject_id=header.sender[:64], role=ADMINISTRATOR,
+        """The sending application and facility (MSH-3^MSH-4), an application: the audit
+        trail's caller of the message (the connection's address and certificate beside)."""
+        return Principal(subject_id=header.sender[:64], role=APPLICATION,
                          structure_id=header.sending_facility[:64], request_id=request_id,
                          transaction=_transaction(header.trigger_event.upper(),
                                                   header.message_type.upper()),
-                         client_address=peer.address,
+                         client_address=peer.host or peer.address,
                          client_subject=peer.certificate_subject,
                          client_serial=peer.certificate_serial, endpoint=peer.endpoint)
 

@@ -123,8 +123,11 @@ class StoredQueries:
                     patients: set[str], query: StoredQuery) -> None:
         """Every read is traced, for the patient to see; without VIHF the record names the
         network caller (its address, its TLS subject) the principal carries."""
+        # a query that found nothing is still a read of the patient it named (the patient's
+        # trail shows who looked, found or not): the query's patient, else the VIHF's
+        named = query.named_patients[0] if query.named_patients else principal.patient_id
         patient = next(iter(patients)) if patients else (
-            patient_key(principal.patient_id) if principal.patient_id else None)
+            patient_key(named) if named else None)
         self.audit_writer.record(principal, "R", "success", patient,
                                  _document_ids(result.documents), "ITI-18",
                                  f"query={query.ID}\nreturn_type={query.return_type}\n"

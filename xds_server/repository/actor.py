@@ -292,7 +292,8 @@ class Repository:
             else:
                 found.append(document)
         record = (principal, "R", "success" if found else "failure", _patient(principal),
-                  [d.request.document_unique_id for d in found], "ITI-43")
+                  [d.request.document_unique_id for d in found], "ITI-43",
+                  f"repository={self.repository_unique_id}")
         if principal.is_system:     # no VIHF: the network caller, off the request path
             self.audit_writer.record(*record)
         else:
@@ -343,7 +344,8 @@ class Repository:
                 rows.remove(uow, [r.document_unique_id for r in removed])
                 audit_store.record(uow, principal, "D",
                                    "success" if removed else "failure", _patient(principal),
-                                   [r.document_unique_id for r in removed], "ITI-86")
+                                   [r.document_unique_id for r in removed], "ITI-86",
+                                   f"repository={self.repository_unique_id}")
         except BaseException:
             for held in withdrawn:
                 self.documents.restore(held)

@@ -63,6 +63,10 @@ class Action(StrEnum):
 
 PROFESSIONAL, PATIENT, REPRESENTATIVE, ADMINISTRATOR = (
     "professional", "patient", "legal_representative", "administrator")
+# a system that sends messages (an HL7 v2 sender of the operator's table, hl7v2/senders.py):
+# the caller of its messages in the audit trail. It asks the access decision nothing (no
+# ROLE_ACTIONS entry): its documents are written as their author, a professional.
+APPLICATION = "application"
 
 # role kind → what it may ask at all (the facts then decide: scope, record, document)
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..model.audit import AuditEvent
+from .access import APPLICATION
 
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 # what the request-id object is: not one of RFC 3881's or DICOM's (CID 404) object id types,
@@ -148,11 +149,20 @@ def audit_message(record: AuditEvent, source_id: str, dicom: bool = False) -> et
         _code(event, "PurposeOfUse", record.purpose_of_use, "1.2.250.1.213.1.1.4.248",
               record.purpose_of_use, dicom)
     caller_is_source = table.caller_is_source if table else True
-    # the network caller: its TLS client subject when it showed one, else its address
-    caller_id = record.client_subject or record.client_address
-    _participant(message, caller_id, True, SOURCE_ROLE if caller_is_source
-                 else DESTINATION_ROLE, record.client_address, dicom)
-    if record.role != "system":       # the person a VIHF named: Human Requestor
+    caller_role = SOURCE_ROLE if caller_is_source else DESTINATION_ROLE
+    if record.role == APPLICATION:
+        # an HL7 v2 sender: the application it is, as ITI TF-2 3.30.5.1 and 3.8.5.1 name the
+        # Source (MSH-3 and MSH-4 joined by '|'), the certificate it is bound to beside; no
+        # person (how it was bound: the sender_bound_by detail below)
+        sender = _participant(message, record.subject_id.replace("^", "|"), True,
+                              caller_role, record.client_address, dicom)
+        if record.client_subject:
+            sender.set("AlternativeUserID", record.client_subject)
+    else:
+        # the network caller: its TLS client subject when it showed one, else its address
+        _participant(message, record.client_subject or record.client_address, True,
+                     caller_role, record.client_address, dicom)
+    if record.role not in ("system", APPLICATION):   # the person a VIHF named
         person = etree.SubElement(message, "ActiveParticipant", UserID=record.subject_id,
                                   UserIsRequestor="true")
         if record.structure_id:
@@ -187,15 +197,22 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
                          value="VVRGLTg=")         # base64 of UTF-8
     if "documents" in wanted:
         for document in record.documents.split():
-            _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"), dicom)
+            element = _object(message, document, "2", "3", ("9", "RFC-3881", "Report Number"),
+                              dicom)
+            if details.get("repository"):
+                # ITI TF-2b 3.43.5.1.2 and RMD 3.86.5.1.2: the document's repository
+                etree.SubElement(element, "ParticipantObjectDetail", type="Repository Unique Id",
+                                 value=base64.b64encode(details["repository"].encode()).decode())
     # the request id, to find the request in the server's log (DICOM: any other object)
     request = _object(message, record.request_id, "4", "13", REQUEST_ID_TYPE, dicom)
-    if details.get("control_id"):
-        # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
-        # patient (ParticipantObjectDetail type MSH-10, base64)
-        etree.SubElement(patient if patient is not None else request,
-                         "ParticipantObjectDetail", type="MSH-10",
-                         value=base64.b64encode(details["control_id"].encode()).decode())
+    # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the
+    # patient (ParticipantObjectDetail type MSH-10, base64), and what bound its sender to
+    # the connection (XDS_MLLP_SENDERS: certificate or network) beside it
+    for key, detail_type in (("control_id", "MSH-10"), ("sender_bound_by", "sender_bound_by")):
+        if details.get(key):
+            etree.SubElement(patient if patient is not None else request,
+                             "ParticipantObjectDetail", type=detail_type,
+                             value=base64.b64encode(details[key].encode()).decode())
 
 
 def _query_request(details: dict[str, str]) -> bytes:

@@ -187,6 +187,8 @@ class SoapEndpoint:
         operation_name = "unknown"
         relates_to: str | None = None
         request: SoapRequest | None = None
+        stream: BoundedInput | None = None
+        content_length: int | None = None
         try:
             length_header = environ.get("CONTENT_LENGTH") or ""
             content_length = int(length_header) if length_header.strip() else None
@@ -223,14 +225,18 @@ class SoapEndpoint:
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
         elapsed = time.perf_counter() - started
         caller = caller_of(request)
+        # the bytes the client sent, also when the request was refused before it was parsed
+        size = request.size if request is not None else \
+            content_length if content_length is not None else \
+            stream.consumed if stream is not None else 0
         client = environ.get("REMOTE_ADDR", "")     # a field of the JSON form only
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
                  "ms=%.1f caller=%s", request_id, self.name, operation_name, outcome,
-                 status, request.size if request else 0, elapsed * 1000, caller,
+                 status, size, elapsed * 1000, caller,
                  extra={"xds": {"request_id": request_id, "front": "soap",
                                 "endpoint": self.name, "transaction": operation_name,
                                 "caller": caller, "client": client, "outcome": outcome,
-                                "status": status, "size": request.size if request else 0,
+                                "status": status, "size": size,
                                 "duration_ms": round(elapsed * 1000, 3)}})
         if self._observer is not None:
             self._observer(self.name, operation_name, outcome, elapsed)

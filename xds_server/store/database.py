@@ -63,6 +63,26 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
     return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5, **options)
 
 
+@contextlib.contextmanager
+def wal_files_held(url: str) -> Iterator[None]:
+    """SQLite: one connection open for as long as the server runs (its master holds it). SQLite
+    deletes the -wal and -shm files when the last connection closes, and a worker whose first
+    connection came after the disk filled could not make them again: every query answered
+    'busy' on a full disk. Held open, they stay, and reads go on (issue 18)."""
+    import sqlite3
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    connection = sqlite3.connect(parsed.database)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        yield
+    finally:
+        connection.close()
+
+
 def check_database(engine: Engine) -> tuple[bool, str]:
     """(reachable, detail) for /health: a round trip, never an exception."""
     try:
@@ -279,9 +299,14 @@ class Database:
         overflow = getattr(pool, "_max_overflow", 0)
         if callable(size):
             capacity(size() + max(overflow, 0))
+            self._capacity_watch = capacity     # back to 0 when disposed
         event.listen(pool, "checkout", lambda *_: in_use(1))
         event.listen(pool, "checkin", lambda *_: in_use(-1))
 
     def dispose(self) -> None:
         self._reads.close()
         self.engine.dispose()
+        # a disposed pool opens nothing: `serve`'s master, which recovers the repository with
+        # an application of its own and lives on, counted its pool in xds_db_connections_max
+        if (watch := getattr(self, "_capacity_watch", None)) is not None:
+            watch(0)

@@ -227,9 +227,11 @@ class FilesystemDocumentStore:
 
     def check_writable(self) -> tuple[bool, str]:
         """(writable, detail) for /health; never raises."""
+        made: list[str] = []        # removed whatever fails: a full disk left one a probe
         try:
             self.ensure()
             descriptor, name = tempfile.mkstemp(prefix=".health-", dir=self.staging)
+            made.append(name)
             try:
                 os.write(descriptor, b"ok")
                 os.fsync(descriptor)
@@ -237,7 +239,11 @@ class FilesystemDocumentStore:
                 os.close(descriptor)
             final = name + ".done"
             os.replace(name, final)
-            os.unlink(final)
+            made.append(final)
             return True, str(self.root)
         except OSError as exc:
             return False, f"{self.root}: {exc.strerror or type(exc).__name__}"
+        finally:
+            for path in made:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
