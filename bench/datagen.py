@@ -30,12 +30,12 @@ from sqlalchemy.types import TypeDecorator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from xds_server.app import stored_form
 from xds_server.ebxml.encode import (
     encode_association,
     encode_document,
     encode_submission_set,
 )
-from xds_server.ebxml.packing import pack
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import (
     Association,
@@ -114,13 +114,17 @@ class Templates:
 _NESTED_ID = re.compile(r' id="urn:uuid:[0-9a-f-]{36}"')
 
 
+_STORED_FORM = stored_form()
+
+
 def fill(template: str, **values: str) -> bytes:
     """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row.
-    Stored packed, as the registry stores what it registers."""
+    Stored packed, as the registry stores what it registers (a DocumentEntry with its kept
+    DocumentReference, fhir/stored_forms.py)."""
     template = _NESTED_ID.sub(lambda _: f' id="urn:uuid:{uuid.uuid4()}"', template)
     for name, value in values.items():
         template = template.replace(f"@{name}@", escape(value))
-    return pack(template.encode())
+    return _STORED_FORM.packed(template.encode())
 
 
 def _plan(patient: int, documents: int, seed: int, slots: int) -> list[tuple[int, int, int]]:

@@ -13,6 +13,9 @@ import random
 import uuid
 from urllib.parse import quote
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from xds_server.fhir.search import DOCUMENT_PARAMS, LIST_PARAMS
 from xds_server.fhir.texts import MAX_DEPTH
 
@@ -313,3 +316,17 @@ def test_a_surrogate_refusal_is_logged_and_counted_as_any(app, patient, caplog):
     assert answer.status == 400
     lines = [r.getMessage() for r in caplog.records if "transaction=ITI-65" in r.getMessage()]
     assert any("outcome=failure status=400" in line for line in lines), lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x110), max_size=40)
+       | st.text(max_size=40))
+def test_the_ascii_pass_refuses_what_the_expression_refuses(text):
+    """texts.text_error's ASCII pass (a document's base64 in 32 us) is the expression's
+    verdict, for every character (control ones, DEL, boundaries of the XML ranges)."""
+    from xds_server.fhir.texts import NOT_XML, text_error
+
+    assert (text_error(text) is None) == (NOT_XML.search(text) is None)
+    for code in (*range(0x80), 0xD7FF, 0xE000, 0xFFFD, 0xFFFE, 0x10000):
+        probe = f"{text}{chr(code)}"
+        assert (text_error(probe) is None) == (NOT_XML.search(probe) is None), hex(code)

@@ -58,6 +58,17 @@ def oru_for(ins: str, document_id: str | None = None) -> tuple[bytes, str]:
     return new_control_id(message), document_id
 
 
+def forms_agree(record) -> None:
+    """The DocumentReference kept with a moved record (fhir/stored_forms.py) is the one its
+    LeafClass gives, so ITI-67 names the new patient as ITI-18 does."""
+    from xds_server.ebxml.stored import model_object, stored_second_form
+    from xds_server.fhir.stored_forms import document_form
+
+    form = stored_second_form(record)
+    assert form is not None and form == document_form(model_object(record))
+    assert model_object(record).patient_id.split("^")[0].encode() in form
+
+
 def trail(setup, patient: str, transaction: str | None = None):
     with setup.xds.database.reading() as uow:
         events = audit_store.trail(uow, patient)
@@ -271,6 +282,7 @@ def test_a40_merge_moves_documents_and_keeps_the_history(setup):
 
     answer = setup.xds.registry.query(GetDocuments(unique_ids=(moved,)), SYSTEM)
     assert model_object(answer.result.documents[0]).patient_id == key(survivor)
+    forms_agree(answer.result.documents[0])       # and so does the kept DocumentReference
     assert setup.xds.records.record(key(merged)).status == "merged"
     merges = trail(setup, key(survivor), "ITI-8") + trail(setup, key(merged), "ITI-8")
     assert any(f"merged={key(merged)}" in e.detail and moved in e.documents.split()
@@ -319,6 +331,8 @@ def test_a47_changes_the_ins(setup):
     assert ack.code == "AA", ack.raw
     assert setup.documents(patient=key(new)) == [document]
     assert setup.documents(patient=key(old)) == []
+    answer = setup.xds.registry.query(GetDocuments(unique_ids=(document,)), SYSTEM)
+    forms_agree(answer.result.documents[0])
 
 
 def test_the_same_document_from_several_connections_at_once_acts_once(setup):

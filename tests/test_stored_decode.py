@@ -40,7 +40,7 @@ RECORDS = {DocumentEntry: DocumentRecord, SubmissionSet: SubmissionSetRecord,
 
 
 def _record(obj, status: str):
-    stored = EbrimStoredForm.registered(obj)
+    stored = EbrimStoredForm().registered(obj)
     return RECORDS[type(obj)](getattr(obj, "patient_id", "") or "p", obj.entry_uuid, status,
                               stored)
 
@@ -93,7 +93,7 @@ def test_a_folder_with_a_new_last_update_time():
     folder = Folder(f"urn:uuid:{uuid.uuid4()}", unique_id="1.2.3", patient_id="p",
                     last_update_time="20200101")
     record = FolderRecord("p", folder.entry_uuid, v.APPROVED,
-                          EbrimStoredForm.registered(folder), last_update_time="20250203040506")
+                          EbrimStoredForm().registered(folder), last_update_time="20250203040506")
     assert model_object(record) == _in_a_request(record)
     assert model_object(record).last_update_time == "20250203040506"
 

@@ -101,7 +101,7 @@ def test_a_value_lxml_refuses_is_refused_as_before(value):
     with pytest.raises(stored_text.NotPlain):
         stored_text.document_text(obj)
     with pytest.raises((ValueError, UnicodeEncodeError)) as written:
-        EbrimStoredForm.registered(obj)
+        EbrimStoredForm().registered(obj)
     with pytest.raises(written.type):
         encode.encode_document(obj)
 
@@ -112,14 +112,14 @@ def test_a_value_that_is_not_text_is_left_to_lxml():
     with pytest.raises(stored_text.NotPlain):
         stored_text.document_text(obj)
     with pytest.raises(TypeError):
-        EbrimStoredForm.registered(obj)
+        EbrimStoredForm().registered(obj)
 
 
 def test_the_registered_form_is_the_text_packed_and_still_capped():
     obj = DocumentEntry(f"urn:uuid:{uuid.uuid4()}", unique_id="1.2", patient_id="p^^^&1&ISO")
     with mock.patch.object(stored_text, "new_uuid", _same_ids()):
-        stored = EbrimStoredForm.registered(obj)
+        stored = EbrimStoredForm().registered(obj)
     assert unpack(stored) == _both(obj)[0]
     with pytest.raises(RegistryFailure) as refused:
-        EbrimStoredForm.registered(DocumentEntry("urn:uuid:big", comments='"' * 100_000))
+        EbrimStoredForm().registered(DocumentEntry("urn:uuid:big", comments='"' * 100_000))
     assert "ExtrinsicObject urn:uuid:big: its metadata is 600" in str(refused.value.errors[0])

@@ -17,8 +17,25 @@ from .conftest import REFERENCE
 EBRIM_1_SHA256 = "d563cab75ad40f438806005fa6aefaa1410ed9719893ec041eafb62620ecbb68"
 
 
+# fhir-1.json (fhir/boilerplate.py), the kept DocumentReferences' dictionary (format 0x02)
+FHIR_1_SHA256 = "639f2419b1296b8e0d249fda53a9f7ddf1e3fba8a15df2680cc02a56a3abfe89"
+
+
 def test_the_dictionary_is_the_one_rows_were_packed_with():
     assert hashlib.sha256(xml_packing.DICTIONARIES[b"\x01"]).hexdigest() == EBRIM_1_SHA256
+    assert hashlib.sha256(xml_packing.SECOND_DICTIONARY).hexdigest() == FHIR_1_SHA256
+
+
+def test_a_pair_gives_each_form_back_and_its_leaf_class_size():
+    for xml in _reference_objects():
+        second = b'{"resourceType":"DocumentReference","id":"\x03"}' + xml[:50]
+        stored = xml_packing.pack_pair(xml, second)
+        assert stored[:1] == xml_packing.PAIR
+        assert xml_packing.unpack(stored) == xml
+        assert xml_packing.unpacked_size(stored) == len(xml)
+        assert xml_packing.second_form(stored) == second
+    assert xml_packing.second_form(xml_packing.pack(xml)) is None
+    assert xml_packing.second_form(xml) is None
 
 
 def _reference_objects() -> list[bytes]:
@@ -60,7 +77,21 @@ def test_raw_rows_of_before_are_read_as_they_are():
     (b"\x07abc", "unknown format"),
     (b"\x01\xff\xff\xff\x7f", "over 16 MiB"),
     (b"\x01\x10\x00\x00\x00garbage", "does not unpack"),
+    (b"\x02\xff\x00\x00\x00\x10\x00\x00\x00garbage", "does not unpack"),
+    (b"\x02\x02\x00\x00\x00\x10\x00\x00\x00", "truncated"),
 ])
 def test_damaged_rows_are_reported(stored, reason):
     with pytest.raises(xml_packing.PackingError, match=reason):
         xml_packing.unpack(stored)
+
+
+@pytest.mark.parametrize("stored, reason", [
+    (b"", "missing"),
+    (b"\xff\xff\xff\x7f", "over 16 MiB"),
+    (b"\x10\x00\x00\x00garbage", "does not unpack"),
+])
+def test_damaged_second_forms_are_reported(stored, reason):
+    first = xml_packing.pack_pair(b"<x/>", b"")[1:]       # a sound LeafClass block
+    with pytest.raises(xml_packing.PackingError, match=reason):
+        xml_packing.second_form(xml_packing.PAIR + first[:4 + int.from_bytes(first[:4], "little")]
+                                + stored)

@@ -21,12 +21,13 @@ from .dmp.wsgi import dmp_routes
 from .dsig.check import signature_checks
 from .dsig.on_behalf import source_signer
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
-from .ebxml.stored import EbrimStoredForm, model_object
+from .ebxml.stored import EbrimStoredForm, model_object, stored_second_form
 from .fhir.bearer import BearerVerifier, authenticator, load_keys
 from .fhir.front import FhirFront
 from .fhir.outcome import FhirError, issue
 from .fhir.provide import Provider
 from .fhir.reading import Reader
+from .fhir.stored_forms import document_form
 from .fhir.updates import Updater
 from .hl7v2.documents import DocumentFeed
 from .hl7v2.patient_feed import PatientFeed
@@ -128,11 +129,18 @@ def fhir_authenticator(settings: Settings):
 
 def fhir_front(settings: Settings, registry: Registry, repository: Repository,
                observer) -> FhirFront:
-    return FhirFront(Reader(registry, repository, model_object),
+    return FhirFront(Reader(registry, repository, model_object, stored_second_form),
                      Provider(repository, settings.max_document_bytes),
                      Updater(registry, model_object, settings.repository_unique_id),
                      fhir_authenticator(settings),
                      settings.max_request_bytes, observer)
+
+
+def stored_form() -> EbrimStoredForm:
+    """What the registry keeps of each registered object: its LeafClass, and for a
+    DocumentEntry its DocumentReference too (fhir/stored_forms.py: ITI-67 answers without
+    decoding), written by one function from the same XML (EbrimStoredForm.packed)."""
+    return EbrimStoredForm(document_form)
 
 
 def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | None:
@@ -174,7 +182,7 @@ class XdsApplication:
         self.metrics = metrics_for(self.database, self.atna)
         self.records = Records(self.database)
         signed, signed_metadata = signature_checks(settings)     # the signed submission set
-        self.registry = Registry(self.database, EbrimStoredForm(),
+        self.registry = Registry(self.database, stored_form(),
                                  settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
@@ -303,12 +311,12 @@ class Hl7Application:
         # AR 207 "send again" after XDS_MLLP_LOCK_WAIT, not after the 30 s of each wait
         self.database = Database.from_url(settings.database_url,
                                           lock_wait=settings.mllp_lock_wait)
-        stored_form = EbrimStoredForm()
+        stored = stored_form()
         # the sets this front makes are signed with the fronts' seal when there is one, and
         # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)
         signer = source_signer(settings)
         signed, signed_metadata = signature_checks(settings) if signer else (None, None)
-        self.registry = Registry(self.database, stored_form, settings.max_leaf_class_results,
+        self.registry = Registry(self.database, stored, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count,
@@ -323,7 +331,7 @@ class Hl7Application:
                                      room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         kit = settings.kit_dir if settings.kit_dir.is_dir() else None
         self.service = Hl7Service(
-            PatientFeed(IdentityFeed(self.database, stored_form.with_patient),
+            PatientFeed(IdentityFeed(self.database, stored.with_patient),
                         settings.accept_test_ins),
             DocumentFeed(self.repository, self.registry, load_value_sets(kit),
                          settings.accept_test_ins, settings.repository_unique_id,

@@ -192,6 +192,33 @@ def db_upgrade(ctx: click.Context, data_dir: str | None) -> None:
     click.echo(f"database at current schema: {redact_url(settings.database_url)}")
 
 
+@db.command("fill-forms")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--seconds", type=float, default=None,
+              help="stop after this long, at a batch's end (run again to go on)")
+@click.pass_context
+def db_fill_forms(ctx: click.Context, data_dir: str | None, seconds: float | None) -> None:
+    """Keep the FHIR DocumentReference of documents registered before it was kept (ITI-67
+    then answers them without decoding their LeafClass; until then it decodes them, as
+    before). Resumable; the server may run meanwhile."""
+    from .app import stored_form
+    from .store.database import Database
+    from .store.form_fill import fill_document_forms
+
+    settings = _settings(ctx, data_dir=data_dir)
+    _upgrade_database(settings)
+    database = Database.from_url(settings.database_url)
+    try:
+        state = fill_document_forms(
+            database, stored_form().refilled, seconds=seconds,
+            progress=lambda s: click.echo(f"{s.read} documents read, {s.written} filled",
+                                          err=True) if s.read % 50_000 == 0 else None)
+    finally:
+        database.dispose()
+    click.echo(f"{state.read} documents read, {state.written} filled"
+               + ("" if state.done else " (stopped: run again to go on)"))
+
+
 @main.group()
 def patient() -> None:
     """The registry's known patients (the DMP's open records)."""

@@ -12,6 +12,15 @@ same decoder as fast, 26 % smaller than its fast mode (a document entry 0.76 KB 
 a submission set 0.44 instead of 0.64, an association 0.13 instead of 0.19), for ~0.17 ms more
 to pack an entry once. Zstandard with the same dictionary packed smaller (0.64 KB) but unpacked
 3-4x slower (20-25 us an entry): FindDocuments p50 1.19x slower at 10^5 (docs/benchmarks.md).
+
+Format 0x02 (issue 16) keeps a second form beside the LeafClass: a DocumentEntry's FHIR
+DocumentReference as the FHIR front answers it (fhir/stored_forms.py), so an ITI-67 answer
+unpacks and splices as ITI-18's does instead of parsing and decoding the LeafClass. Layout:
+0x02, the LeafClass block's length (u32), the LeafClass block (LZ4 with its size, ebrim-1.xml,
+as in 0x01), the second form's block (LZ4 with its size; its dictionary fhir-1.json followed by
+the object's own LeafClass XML, so the values both forms hold, identifiers, codes, names, are
+references into the LeafClass: 187 bytes a datagen entry instead of 280 with fhir-1.json alone).
+`unpack` reads only the first; `second_form` both (None for the formats without one).
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ def _dictionary(name: str) -> bytes:
 # format byte → dictionary; a new dictionary takes the next byte, old ones stay forever
 DICTIONARIES: dict[bytes, bytes] = {b"\x01": _dictionary("ebrim-1.xml")}
 CURRENT = b"\x01"
+PAIR = b"\x02"                  # the LeafClass (as 0x01) and a second form, side by side
+SECOND_DICTIONARY = _dictionary("fhir-1.json")
+_LENGTH = struct.Struct("<I")   # the LeafClass block's length in a PAIR
 LEVEL = 4       # 9 packs 1 % smaller for twice the time
 
 
@@ -45,23 +57,61 @@ def pack(xml: bytes) -> bytes:
                                         store_size=True, dict=DICTIONARIES[CURRENT])
 
 
+def pack_pair(xml: bytes, second: bytes) -> bytes:
+    """The LeafClass and a second form of the same object, in one stored value (PAIR)."""
+    first = lz4.block.compress(xml, mode="high_compression", compression=LEVEL,
+                               store_size=True, dict=DICTIONARIES[CURRENT])
+    return (PAIR + _LENGTH.pack(len(first)) + first
+            + lz4.block.compress(second, mode="high_compression", compression=LEVEL,
+                                 store_size=True, dict=SECOND_DICTIONARY + xml))
+
+
+def _first_block(stored: bytes) -> tuple[bytes, int]:
+    """(the dictionary, the offset) of the LeafClass block of a packed value."""
+    marker = stored[:1]
+    if marker == PAIR and len(stored) >= 1 + _LENGTH.size + _SIZE.size:
+        return DICTIONARIES[CURRENT], 1 + _LENGTH.size
+    dictionary = DICTIONARIES.get(marker)
+    if dictionary is None or len(stored) < 5:
+        raise PackingError(f"stored XML in an unknown format (first byte {marker!r})")
+    return dictionary, 1
+
+
 def unpacked_size(stored: bytes) -> int:
     """The size `unpack` will give, read from the packed header (no decompression)."""
     if stored[:1] == RAW:
         return len(stored)
-    return _SIZE.unpack_from(stored, 1)[0] if len(stored) >= 1 + _SIZE.size else len(stored)
+    offset = 1 + _LENGTH.size if stored[:1] == PAIR else 1
+    return _SIZE.unpack_from(stored, offset)[0] if len(stored) >= offset + _SIZE.size \
+        else len(stored)
+
+
+def _decompress(block: bytes, dictionary: bytes, what: str) -> bytes:
+    if len(block) < _SIZE.size:
+        raise PackingError(f"stored {what} is truncated")
+    if _SIZE.unpack_from(block)[0] > MAX_UNPACKED:
+        raise PackingError(f"stored {what} claims an unpacked size over 16 MiB")
+    try:
+        return lz4.block.decompress(block, dict=dictionary)
+    except lz4.block.LZ4BlockError as exc:
+        raise PackingError(f"stored {what} does not unpack: {exc}") from None
 
 
 def unpack(stored: bytes) -> bytes:
-    marker = stored[:1]
-    if marker == RAW:
+    """The LeafClass XML (of a PAIR, its first block only)."""
+    if stored[:1] == RAW:
         return stored
-    dictionary = DICTIONARIES.get(marker)
-    if dictionary is None or len(stored) < 5:
-        raise PackingError(f"stored XML in an unknown format (first byte {marker!r})")
-    if _SIZE.unpack_from(stored, 1)[0] > MAX_UNPACKED:
-        raise PackingError("stored XML claims an unpacked size over 16 MiB")
-    try:
-        return lz4.block.decompress(stored[1:], dict=dictionary)
-    except lz4.block.LZ4BlockError as exc:
-        raise PackingError(f"stored XML does not unpack: {exc}") from None
+    dictionary, offset = _first_block(stored)
+    end = offset + _LENGTH.unpack_from(stored, 1)[0] if offset > 1 else len(stored)
+    return _decompress(stored[offset:end], dictionary, "XML")
+
+
+def second_form(stored: bytes | None) -> bytes | None:
+    """The second form of a PAIR (its LeafClass unpacked first: the second's dictionary);
+    None for a value without one."""
+    if not stored or stored[:1] != PAIR or len(stored) < 1 + _LENGTH.size:
+        return None
+    start = 1 + _LENGTH.size + _LENGTH.unpack_from(stored, 1)[0]
+    if start >= len(stored):
+        raise PackingError("stored value: its second form is missing")
+    return _decompress(stored[start:], SECOND_DICTIONARY + unpack(stored), "second form")

@@ -8,6 +8,7 @@ model objects again (for a front that speaks another format).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -26,7 +27,15 @@ from .encode import (
     object_ref,
 )
 from .namespaces import RIM, rim
-from .packing import PackingError, pack, unpack, unpacked_size
+from .packing import (
+    PAIR,
+    PackingError,
+    pack,
+    pack_pair,
+    second_form,
+    unpack,
+    unpacked_size,
+)
 from .stored_text import TAGS, TEXT_WRITERS, NotPlain
 
 _ENCODERS: dict[type, Any] = {DocumentEntry: encode_document, SubmissionSet: encode_submission_set,
@@ -38,11 +47,41 @@ _APPROVED_ATTRIBUTE = f'status="{v.APPROVED}"'.encode()
 MAX_STORED_OBJECT_BYTES = 512 * 1024
 
 
-class EbrimStoredForm:
-    """Registered objects as packed ebRIM LeafClass XML."""
+# A DocumentEntry's second stored form (the FHIR front's DocumentReference text), or None
+SecondForm = Callable[[DocumentEntry], "bytes | None"]
+_DOCUMENT_ROOT = b"ExtrinsicObject"
 
-    @staticmethod
-    def registered(obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
+
+class EbrimStoredForm:
+    """Registered objects as packed ebRIM LeafClass XML; with `second_form`, a DocumentEntry's
+    value also keeps that form, rendered from the LeafClass itself (packing.py, format 0x02)."""
+
+    def __init__(self, second_form: SecondForm | None = None) -> None:
+        self.second_form = second_form
+
+    def packed(self, xml: bytes) -> bytes:
+        """The stored value of a registered object's LeafClass XML. Every write of one goes
+        through here (registration, a merge's new patient), and the second form is decoded
+        from this very XML, as the FHIR front decoded it before (model_object): the two forms
+        cannot disagree."""
+        if self.second_form is None or _DOCUMENT_ROOT not in xml[:64]:
+            return pack(xml)
+        try:
+            entry = decode_registered(etree.fromstring(xml, _parser()))
+        except ValueError:      # not a registered object (never from the registry's writes)
+            return pack(xml)
+        second = self.second_form(entry) if isinstance(entry, DocumentEntry) else None
+        return pack(xml) if second is None else pack_pair(xml, second)
+
+    def refilled(self, stored: bytes) -> bytes | None:
+        """A value kept before its second form existed, with it (`packed` of its LeafClass);
+        None when there is nothing to add (it has one, or it is no document entry)."""
+        if self.second_form is None or stored[:1] == PAIR:
+            return None
+        new = self.packed(unpack(stored))
+        return new if second_form(new) is not None else None
+
+    def registered(self, obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
         """The form kept with a newly registered object (it says Approved); RegistryFailure
         for an object too large to keep. Written as text (stored_text.py); a value lxml
         would refuse goes through encode.py's elements, which refuse it."""
@@ -58,10 +97,9 @@ class EbrimStoredForm:
                                          f"{len(xml)} bytes as stored, over the "
                                          f"{MAX_STORED_OBJECT_BYTES} an object may have",
                                          kind)])
-        return pack(xml)
+        return self.packed(xml)
 
-    @staticmethod
-    def with_patient(stored: bytes, patient_id: str) -> bytes:
+    def with_patient(self, stored: bytes, patient_id: str) -> bytes:
         """The registered form with its patientId replaced (a patient merge, ITI-8 A40 / A47:
         the object now belongs to the surviving patient). sourcePatientId is the source's and
         stays."""
@@ -69,7 +107,7 @@ class EbrimStoredForm:
         for identifier in element.iter(f"{{{RIM}}}ExternalIdentifier"):
             if identifier.get("identificationScheme") in _PATIENT_SCHEMES:
                 identifier.set("value", patient_id)
-        return pack(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
+        return self.packed(etree.tostring(element, encoding="UTF-8", xml_declaration=False))
 
 
 _local = threading.local()
@@ -139,3 +177,14 @@ def model_object(record: Record) -> DocumentEntry | SubmissionSet | Folder | Ass
     obj = decode_registered(etree.fromstring(leaf_class(record), _parser()))
     obj.status = record.status
     return obj
+
+
+def stored_second_form(record: Record) -> bytes | None:
+    """A record's second stored form (format 0x02), None for a value without one; a value
+    that cannot be read back is the same REGISTRY_ERROR as for a LeafClass answer."""
+    try:
+        return second_form(record.stored)
+    except PackingError as exc:
+        raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, f"a stored object cannot be "
+                                     f"read back ({exc}); quote this to the operator",
+                                     "")]) from None

@@ -29,8 +29,10 @@ from .outcome import SCOPE_LOCATION, FhirError, issue, operation_outcome
 from .paging import Page, find_page, lists_answer, page_links
 from .relations import folder_members, relates_to
 from .search import Search, document_search, list_search
+from .stored_forms import base_text, document_text
 
 ModelObject = Callable[[Record], Any]
+StoredForm = Callable[[Record], "bytes | None"]     # a record's kept DocumentReference text
 
 
 def not_found(what: str) -> FhirError:
@@ -40,11 +42,20 @@ def not_found(what: str) -> FhirError:
 
 class Reader:
     def __init__(self, registry: Registry, repository: Repository,
-                 model_object: ModelObject) -> None:
+                 model_object: ModelObject, stored_form: StoredForm = lambda _: None) -> None:
         self.registry = registry
         self.repository = repository
         self.model_object = model_object
+        self.stored_form = stored_form
         self.forms = FhirForms(model_object)
+
+    def document_json(self, record: Record, base: str, base_text: str) -> str:
+        """A document record's DocumentReference as JSON text: its kept form spliced
+        (stored_forms.py), or, for a record registered before forms were kept, decoded."""
+        form = self.stored_form(record)
+        if form is not None:
+            return document_text(form, record, base_text)
+        return self.forms.document(record, base)
 
     def document_reference(self, record: Record, base: str) -> dict:
         entry: DocumentEntry = self.model_object(record)
@@ -67,9 +78,10 @@ class Reader:
         page = found.records
         shell = bundle(request, "DocumentReference", [], found.total, search, found.notices,
                        found.start, found.cursor(), len(page))
+        base = base_text(request.base)
         entries = [f'{{"fullUrl":"{request.base}/DocumentReference/'
                    f'{record.entry_uuid.removeprefix("urn:uuid:")}","resource":'
-                   f'{self.forms.document(record, request.base)},'
+                   f'{self.document_json(record, request.base, base)},'
                    '"search":{"mode":"match"}}' for record in page]
         outcome = [json.dumps(e, ensure_ascii=False) for e in shell.pop("entry")]
         text = json.dumps(shell, ensure_ascii=False, separators=(",", ":"))
