@@ -12,7 +12,6 @@ from ..security.access import (
     DELETED,
     MASQUE_PS,
     may_read_record,
-    may_remove,
     may_see,
     scope,
 )
@@ -66,28 +65,6 @@ def readable(uow: UnitOfWork, principal: Principal, unique_ids: list[str]) -> se
     shown = visible_part(uow, QueryResult(documents=rows), principal).documents if rows \
         else []
     return {row.unique_id for row in shown}
-
-
-def removable(uow: UnitOfWork, principal: Principal,
-              unique_ids: list[str]) -> tuple[set[str], set[str]]:
-    """(the documents by uniqueId the caller sees, those whose bytes they may remove). The bytes
-    of a uniqueId are every registration's of it: they may be removed only by a caller who may
-    remove each one (an administrator, or the author of each), and none lies in another
-    record."""
-    patient = scope(principal)
-    if patient is None:
-        return set(unique_ids), set(unique_ids)
-    rows = store.objects(uow, "document", patient, unique_ids, by="unique_id")
-    shown = visible_part(uow, QueryResult(documents=rows), principal).documents if rows \
-        else []
-    seen = {row.unique_id for row in shown}
-    elsewhere = {entry.unique_id for entry in store.find_by_unique_ids(uow, seen, "document")
-                 if entry.patient_id != patient}
-    shown_ids = {row.entry_uuid for row in shown}
-    refused = {row.unique_id for row in rows
-               if row.entry_uuid not in shown_ids
-               or not may_remove(principal, row.author_ids or frozenset())}
-    return seen, seen - refused - elsewhere
 
 
 def masked_notice(uow: UnitOfWork, before: QueryResult, after: QueryResult,

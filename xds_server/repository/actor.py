@@ -35,6 +35,7 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
+from ..security.access import may_remove_held
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
@@ -53,11 +54,6 @@ class DocumentPolicy(Protocol):
     applied to the registry's facts): the in-process registry is one."""
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]: ...
-
-    def removable_documents(self, principal: Principal, unique_ids: list[str]
-                            ) -> tuple[set[str], set[str]]:
-        """(the ones the caller sees, the ones among those they may remove)"""
-        ...
 
 
 class ContentCheck(Protocol):
@@ -176,7 +172,8 @@ class Repository:
                 staged = list(zip([entry for entry, _ in new], written, strict=True))
             warnings = self.registry.register(
                 submission, principal, decode_errors,
-                records=[_record(entry, document) for entry, document in staged],
+                records=[_record(entry, document, principal, submission)
+                         for entry, document in staged],
                 within=within)
         except BaseException:
             for _, document in staged:
@@ -314,55 +311,61 @@ class Repository:
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
-        """ITI-86: delete documents this repository holds (the registry's metadata is ITI-62's
-        business). The files leave their final names first (no retrieval serves them from
-        then on), the rows go in one transaction, and the files are deleted once it committed;
-        if it does not, they go back. A crash in between is settled by `recover`: a withdrawn
-        file whose row is still there goes back, any other is deleted."""
+        """ITI-86: delete documents this repository holds, once no registry entry names them.
+
+        IHE RMD removes the metadata first (ITI-62), then the bytes: bytes that a registry entry
+        of any status still names are refused (a registered document is always retrievable, and
+        a backup never carries an entry without its bytes). Who may remove them is decided on
+        what the repository kept at ITI-41 time (`removal_refusal`), not on the registry's
+        metadata, which is gone by then. The files leave their final names first (no retrieval
+        serves them from then on), the rows go in one transaction, and the files are deleted
+        once it committed; if it does not, they go back. A crash in between is settled by
+        `recover`: a withdrawn file whose row is still there goes back, any other is deleted."""
         removed: list[DocumentRequest] = []
         errors: list[RegistryError] = []
         withdrawn: list[object] = []
-        seen, removable = self._removal_decision(principal, requests)
         try:
             with self.database.transaction() as uow:
                 held = rows.documents(uow, [r.document_unique_id for r in requests])
                 for request in requests:
-                    unique_id = request.document_unique_id
-                    if request.repository_unique_id != self.repository_unique_id:
-                        errors.append(self._foreign(request))
-                    elif unique_id not in held or (seen is not None and unique_id not in seen):
-                        errors.append(_not_held(request))
-                    elif removable is not None and unique_id not in removable:
-                        errors.append(error(ErrorCode.REPOSITORY_ERROR, f"document "
-                                            f"'{unique_id}': only an administrator, or its "
-                                            "author, may remove it", unique_id))
-                    else:
+                    refusal = self._removal_refusal(request, held.get(
+                        request.document_unique_id), principal)
+                    if refusal is None:
                         removed.append(request)
+                    else:
+                        errors.append(refusal)
                 for request in removed:
-                    if (held := self.documents.withdraw(request.document_unique_id)) is not None:
-                        withdrawn.append(held)
+                    if (held_file := self.documents.withdraw(request.document_unique_id)) \
+                            is not None:
+                        withdrawn.append(held_file)
                 rows.remove(uow, [r.document_unique_id for r in removed])
                 audit_store.record(uow, principal, "D",
                                    "success" if removed else "failure", _patient(principal),
                                    [r.document_unique_id for r in removed], "ITI-86",
                                    f"repository={self.repository_unique_id}")
         except BaseException:
-            for held in withdrawn:
-                self.documents.restore(held)
+            for held_file in withdrawn:
+                self.documents.restore(held_file)
             raise
-        for held in withdrawn:
-            self.documents.forget(held)
+        for held_file in withdrawn:
+            self.documents.forget(held_file)
         return removed, errors
 
-    def _removal_decision(self, principal: Principal, requests: list[DocumentRequest]
-                          ) -> tuple[set[str] | None, set[str] | None]:
-        """(seen, removable) uniqueIds for this caller; (None, None): the system, every one."""
-        if principal.is_system:
-            return None, None
-        if self.policy is None:
-            return set(), set()
-        return self.policy.removable_documents(principal,
-                                               [r.document_unique_id for r in requests])
+    def _removal_refusal(self, request: DocumentRequest, row: HeldDocument | None,
+                         principal: Principal) -> RegistryError | None:
+        """Why these bytes may not be removed, or None. In this order, so that a caller who
+        may not remove them learns nothing (the same answer as for bytes never held: another
+        patient's or another organisation's documents are not probed by ITI-86)."""
+        unique_id = request.document_unique_id
+        if request.repository_unique_id != self.repository_unique_id:
+            return self._foreign(request)
+        if row is None or not may_remove_held(principal, row):
+            return _not_held(request)
+        if self.registry.is_registered(unique_id):
+            return error(ErrorCode.REPOSITORY_ERROR, f"document '{unique_id}' is still "
+                         "registered: its registry entries (any status) must be removed first "
+                         "(ITI-62 Remove Metadata), then its bytes", unique_id)
+        return None
 
     def _foreign(self, request: DocumentRequest) -> RegistryError:
         return error(ErrorCode.UNKNOWN_REPOSITORY_ID,
@@ -412,9 +415,14 @@ def _patient(principal: Principal) -> str | None:
     return patient_key(principal.patient_id) if principal.patient_id else None
 
 
-def _record(entry: DocumentEntry, document: StagedDocument) -> HeldDocument:
+def _record(entry: DocumentEntry, document: StagedDocument, principal: Principal,
+            submission: Submission) -> HeldDocument:
+    """The repository's row of a stored document, with who stored it (ITI-86 decides on it)."""
+    package = submission.submission_set
     return HeldDocument(entry.unique_id, document.key, document.size, document.sha1,
-                        entry.mime_type)
+                        entry.mime_type, patient_id=patient_key(entry.patient_id),
+                        submitter=principal.subject_id, organisation=principal.structure_id,
+                        source_id=package.source_id if package is not None else "")
 
 
 def _signed(submission: Submission) -> bool:
