@@ -40,7 +40,7 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import Database
+from ..store.database import Database, StoreUnavailable
 from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink, Within
 from .storage_room import StorageRoom, full, is_full
@@ -148,13 +148,14 @@ class Repository:
         `on_behalf_of_source`: a front that made the submission set itself (HL7 v2, FHIR) asks
         for it to be signed with the fronts' seal, when one is configured and the set is not
         signed already; the audit says so. A SOAP source signs its own sets."""
-        if on_behalf_of_source and self.source_signer is not None and not _signed(submission):
-            within = self._sign(submission, documents, principal, within)
-        entries = self._match(submission, documents, principal)
-        existing = set() if self.registry.checks_resubmissions \
-            else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
+            if on_behalf_of_source and self.source_signer is not None \
+                    and not _signed(submission):
+                within = self._sign(submission, documents, principal, within)
+            entries = self._match(submission, documents, principal)
+            existing = set() if self.registry.checks_resubmissions \
+                else self._check_existing(entries)
             new = [(entry, attachment) for entry, attachment in entries
                    if entry.unique_id not in existing]   # the others: a resubmission, held
             if new:
@@ -170,6 +171,13 @@ class Repository:
                               "space is freed", exc)
                     raise full() from None
                 staged = list(zip([entry for entry, _ in new], written, strict=True))
+        except RegistryFailure:
+            for _, document in staged:
+                self.documents.discard(document)
+            package = submission.submission_set
+            self.audit_refusal(principal, package.patient_id if package is not None else None)
+            raise
+        try:
             warnings = self.registry.register(
                 submission, principal, decode_errors,
                 records=[_record(entry, document, principal, submission)
@@ -182,6 +190,21 @@ class Repository:
         for _, document in staged:
             self.documents.commit(document)
         return warnings
+
+    def audit_refusal(self, principal: Principal, patient: str | None) -> None:
+        """The record of a provide refused before the registry was asked: by the repository's
+        own checks (the documents' content, their patient, the storage room) or by a front
+        before it could make a submission (a FHIR Bundle that is not one). The registry
+        records the refusals it makes itself; with these, every refused provide of every
+        front leaves one record (issue 18 R8). It names the patient the submission named, as
+        the registry's refusal does (None when there was no submission to name one)."""
+        try:
+            with self.database.transaction() as uow:
+                audit_store.record(uow, principal, "C", "failure",
+                                   patient_key(patient) if patient else None,
+                                   transaction="ITI-41")   # the front's name comes first
+        except StoreUnavailable:
+            pass  # the database is down: the refusal itself is still answered and logged
 
     def _match(self, submission: Submission, documents: dict[str, Attachment],
                principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
