@@ -11,7 +11,7 @@ from lxml import etree
 
 from ..consumer.queries import adhoc_query
 from ..model import vocabulary as v
-from .exchange import Endpoints, Reply
+from .exchange import Endpoints, Reply, listing
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
@@ -128,5 +128,5 @@ def clean(endpoints: Endpoints, patients: list[str], provided: set[str],
     if gone:
         line += f" ({gone} documents were gone already)"
     if refused:
-        line += f"; refused: {'; '.join(sorted(set(refused)))[:300]}"
+        line += f"; refused: {listing(sorted(set(refused)))}"
     return line
