@@ -82,8 +82,6 @@ class Stream:
 def test_a_backup_under_load_restores_every_acknowledged_document(kind, tmp_path):
     source_dir, backup_dir = tmp_path / "site-a" / "var", tmp_path / "backup"
     restored_dir = tmp_path / "elsewhere" / "data"           # another path: another host
-    for directory in (tmp_path / "a", tmp_path / "b"):      # a sqlite URL's directory exists
-        directory.mkdir()
     with database_for(kind, tmp_path / "a") as source_db, \
             database_for(kind, tmp_path / "b") as restored_db:
         env = {"XDS_DATABASE_URL": source_db, "XDS_PROFILE": "ihe", "XDS_LOG_LEVEL": "WARNING"}
