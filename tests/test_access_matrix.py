@@ -8,7 +8,9 @@ reading rule, `expected`), independently of security/access.py:
 - a change (ITI-57 status change, new metadata version, association added by
   SubmitAssociation) touches what the caller sees, both ends of an association included;
 - only the author deletes (the Deleted status), among what they see;
-- removal for good (ITI-62, ITI-86) is for administrators or the author, among what they see;
+- removal for good of metadata (ITI-62) is for administrators or the author, among what they
+  see; of bytes (ITI-86, IHE RMD: after ITI-62) for the record's administrators or the
+  submitter (these documents are stored by the system: administrators only);
 - professionals, patients and their representatives feed a record, administrators do not,
   and a patient's opposition to feeding refuses professionals;
 - a caller whose VIHF names another patient sees and changes nothing of this record;
@@ -203,6 +205,8 @@ def _change(record: Record, operation: str, ids: dict, principal: Principal):
     if operation == "ITI-62":
         return record.app.registry.remove(
             [ids["entry"], ids["set"], ids["link"], *ids["others"]], principal)
+    record.app.registry.remove([ids["entry"], ids["set"], ids["link"], *ids["others"]],
+                               SYSTEM)                  # IHE RMD: the metadata goes first
     return record.app.repository.remove([DocumentRequest(repository_id, ids["unique"])],
                                         principal)[1]
 
@@ -221,6 +225,8 @@ def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
         return visible
     if operation == "deletion":
         return visible and is_author(reader, name)
+    if operation == "ITI-86":         # on the repository's row: stored by the system
+        return reader != ELSEWHERE and is_admin(reader)
     return visible and (is_admin(reader) or is_author(reader, name))
 
 

@@ -142,3 +142,41 @@ def test_each_transaction_audit_message_follows_its_table(live_server, tmp_path)
                    for d in o.findall("ParticipantObjectDetail")
                    if d.get("type") == "Repository Unique Id"]
         assert len(details) == 1 and re.fullmatch(r"[0-9.]+", details[0]), transaction
+
+
+def test_a_provide_to_the_built_in_registry_records_its_iti42(live_server, tmp_path):
+    """ITI TF-2b 3.41.5 / 3.42.5: the repository audits ITI-41 as its receiver and the
+    register (ITI-42) as its source; the registry audits ITI-42 as its receiver. With the
+    registry built in, the one register is recorded once as ITI-42, from the repository
+    (Source: its endpoint) to the registry (Destination), with the ITI-41's patient, set and
+    human requestor; before, only ITI-41 was (issue 18 R9)."""
+    patient = new_patient()
+    open_patient_at(live_server.database_url, patient)
+    pdf = tmp_path / "courrier.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + os.urandom(200) + b"\n%%EOF\n")
+    repository = live_server.url + "/xds/repository"
+    submitted = run_cli("submit", str(pdf), "--patient", patient, "--repository", repository)
+    assert submitted.returncode == 0, submitted.stderr
+    out = tmp_path / "audit.xml"
+    exported = run_cli("audit", "export", "--out", str(out), "--format", "dicom",
+                       env={"XDS_DATABASE_URL": live_server.database_url})
+    assert exported.returncode == 0, exported.stderr
+    mine = {}
+    for message in etree.parse(str(out)).getroot().findall("AuditMessage"):
+        objects = [o.get("ParticipantObjectID")
+                   for o in message.findall("ParticipantObjectIdentification")]
+        if patient in objects:
+            kind = message.find("EventIdentification/EventTypeCode").get("csd-code")
+            mine.setdefault(kind, []).append(message)
+    assert sorted(mine) == ["ITI-41", "ITI-42"] and len(mine["ITI-42"]) == 1, sorted(mine)
+    register = mine["ITI-42"][0]
+    assert problems(register) == []
+    roles = {p.find("RoleIDCode").get("csd-code"): p for p in register.findall(
+        "ActiveParticipant") if p.find("RoleIDCode") is not None}
+    assert roles["110153"].get("UserID") == repository          # the source: the repository
+    assert roles["110153"].get("UserIsRequestor") == "true"
+    assert roles["110152"].get("UserIsRequestor") == "false"
+    assert roles["110152"].get("UserID") != repository
+    kinds = {(o.get("ParticipantObjectTypeCode"), o.get("ParticipantObjectTypeCodeRole"))
+             for o in register.findall("ParticipantObjectIdentification")}
+    assert {("1", "1"), ("2", "20")} <= kinds                   # the patient, the set

@@ -179,3 +179,42 @@ def test_with_schematrons_on_a_schematron_error_refuses_the_submission(make_app,
     assert status == "Failure" and set(codes) == {"XDSRepositoryError"}
     assert any("schematron" in c and "qualifier" in c for c in contexts), contexts
     assert submit(app, CR_BIO) == ("Success", [], [])  # the refusal left nothing behind
+
+
+def _refusals(app) -> list:
+    from xds_server.store import audit_store
+
+    return [event for event in app.database.read(audit_store.trail)
+            if event.action == "C" and event.outcome == "failure"]
+
+
+@pytest.mark.parametrize("case", ["patient does not match", "content refused", "unknown patient"])
+def test_every_refused_provide_is_audited(app, case):
+    """A refusal by the repository's own checks (the CDA's patient, its content, before the
+    registry is asked) is audited like the registry's refusals: one failure record of the
+    provide, naming the patient the submission named and nothing else (issue 18 R8)."""
+    submission, documents = cda_submission(LEVEL1)
+    if case == "patient does not match":
+        other = "176059205062848^^^&1.2.250.1.213.1.4.10&ISO^NH"
+        open_patient(app, other)
+        submission.submission_set.patient_id = other
+        for entry in submission.documents:
+            entry.patient_id = entry.source_patient_id = other
+        wanted = "XDSPatientIdDoesNotMatch"
+    elif case == "content refused":
+        documents = {"Document01": mutate(LEVEL1, set_text("h:title", " "))}
+        wanted = None
+    else:
+        unknown = "176059205062848^^^&1.2.250.1.213.1.4.10&ISO^NH"
+        submission.submission_set.patient_id = unknown
+        for entry in submission.documents:
+            entry.patient_id = entry.source_patient_id = unknown
+        wanted = None
+    before = len(_refusals(app))
+    status, codes, _ = provide(app, submission, documents)
+    assert status == "Failure" and (wanted is None or codes == [wanted]), codes
+    refusals = _refusals(app)
+    assert len(refusals) == before + 1, [(e.transaction, e.outcome) for e in refusals]
+    assert refusals[-1].transaction == "ITI-41"
+    assert refusals[-1].patient_id == submission.submission_set.patient_id.split("^NH")[0] \
+        or refusals[-1].patient_id.startswith("176059205062848")

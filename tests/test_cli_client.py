@@ -136,8 +136,17 @@ def test_archive_unarchive_delete_and_a_new_version(platform):
 
 
 def test_remove_takes_bytes_versions_and_links(platform, tmp_path):
+    """IHE RMD's order: the registry entries (ITI-62), then the bytes (ITI-86); bytes alone
+    are refused while an entry names them (a registered document stays retrievable)."""
+    early = _cli(platform, "remove", "--documents-only", LAB_RPLC)
+    assert early.returncode == 1
+    assert "ITI-86 Failure" in early.stderr and LAB_RPLC in early.stderr
+    assert "must be removed first (ITI-62" in early.stderr
+    assert LAB_RPLC in _listing(platform, "Approved", "Deprecated")
     done = _cli(platform, "remove", LAB_RPLC, LAB)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.index("removed from the registry") < \
+        done.stdout.index("removed from the repository")
     assert LAB_RPLC not in _listing(platform, "Approved", "Deprecated")
     fetched = _cli(platform, "retrieve", LAB_RPLC, "--out", str(tmp_path / "x.xml"),
                    "--repository-id", "1.2.3")

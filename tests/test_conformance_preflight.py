@@ -75,3 +75,25 @@ def test_a_run_leaves_no_patient_behind(live_server, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "test patients forgotten" in result.stdout and "kept" not in result.stdout
     assert run_cli("patient", "list", env=env).stdout.splitlines() == before
+
+
+def test_the_stop_message_lists_whole_messages():
+    """The stop message cut the registry's errors at 300 characters, ending in a fragment
+    ("…; XDSRegistryMetadataError: SubmissionSet)"; issue 18 R16): whole messages, the first
+    three, and how many more."""
+    from xds_server.conformance.exchange import Error, Reply
+    from xds_server.conformance.patients import Patients
+    from xds_server.conformance.preflight import preflight
+
+    errors = [Error("XDSRegistryMetadataError", f"SubmissionSet field{n}: " + "x" * 90 + ")",
+                    "Error", "") for n in range(5)]
+
+    class Refusing:
+        def send(self, _transaction, _request):
+            return Reply(status="urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure",
+                         errors=errors)
+
+    stop = preflight(Refusing(), Patients(None, "1.2.3", None)).stop
+    for error in errors[:3]:
+        assert str(error) in stop                             # each one whole
+    assert "field3" not in stop and "(and 2 more)" in stop

@@ -45,10 +45,28 @@ def _nothing_stored(app, patient):
 
 
 def _refused(app, patient, bundle, expression, status=422):
+    before = _refusals(app)
     answer = fhir(app, "POST", "", bundle)
     assert answer.status == status, answer.body
     assert expression in answer.expressions, answer.json
     _nothing_stored(app, patient)
+    assert _refusals(app) == before + 1            # every refused provide is audited (R8)
+
+
+def _refusals(app) -> int:
+    from xds_server.store import audit_store
+
+    return sum(1 for event in app.database.read(audit_store.trail)
+               if event.action == "C" and event.outcome == "failure"
+               and event.transaction == "ITI-65")
+
+
+def test_a_bundle_that_is_not_one_is_refused_and_audited(app, patient):
+    for body, status in (({"resourceType": "Patient"}, 400),
+                         ({"resourceType": "Bundle", "type": "batch", "entry": []}, 422)):
+        before = _refusals(app)
+        assert fhir(app, "POST", "", body).status == status
+        assert _refusals(app) == before + 1
 
 
 def test_the_bundle_as_built_is_accepted(app, patient):
@@ -62,9 +80,11 @@ def test_a_document_of_another_patient_is_a_metadata_error(app, patient):
     value, _, rest = other.partition("^^^&")
     doc["subject"] = {"identifier": {"system": f"urn:oid:{rest.split('&')[0]}",
                                      "value": value}}
+    before = _refusals(app)
     answer = fhir(app, "POST", "", bundle)
     assert answer.status == 422, answer.body
     assert "XDSPatientIdDoesNotMatch" in answer.codes
+    assert _refusals(app) == before + 1
 
 
 def test_a_binary_no_document_uses_is_refused(app, patient):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 
 import pytest
 from lxml import etree
@@ -38,11 +39,11 @@ def app(make_app):
     return make_app(profile="ihe", spool_threshold_bytes=16 * 1024)
 
 
-def exchange(app, action, payload, binaries=(), mtom=True):
-    encoded = encode_request("http://testserver/xds/repository", action, payload,
+def exchange(app, action, payload, binaries=(), mtom=True, endpoint="/xds/repository"):
+    encoded = encode_request(f"http://testserver{endpoint}", action, payload,
                              binaries=binaries, mtom=mtom)
     body = b"".join(encoded.chunks)
-    result = call_wsgi(app, "POST", "/xds/repository", body, encoded.content_type)
+    result = call_wsgi(app, "POST", endpoint, body, encoded.content_type)
     return decode_reply(result.status, result.headers, io.BytesIO(result.body),
                         result.headers["content-type"])
 
@@ -270,16 +271,34 @@ def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):
 
 
 def test_remove_documents_iti86(app, patient):
-    """ITI-86: the repository deletes what it holds (rows and files), names what it does not
-    hold, and says PartialSuccess when both happen."""
+    """ITI-86 (IHE RMD): bytes a registry entry still names stay (XDSRepositoryError naming the
+    uniqueId: a registered document is always retrievable); once ITI-62 removed the metadata
+    the repository deletes them (rows and files), names what it does not hold, and says
+    PartialSuccess when both happen."""
+    from xds_server.consumer.changes import REMOVE_METADATA, remove_objects_request
     from xds_server.consumer.documents import REMOVE, remove_request
 
-    submission = single_document_submission(patient, hash=None, size=None,
-                                            repository_unique_id=None, mime_type="application/pdf")
-    assert provide(app, submission, {"Document01": PDF})[:2] == ("Success", [])
-    ours, unique_id = app.settings.repository_unique_id, submission.documents[0].unique_id
+    ids = [f"urn:uuid:{uuid.uuid4()}" for _ in range(3)]
+    entry = document(patient, ids[0], hash=None, size=None, repository_unique_id=None,
+                     mime_type="application/pdf")
+    package = submission_set(patient, ids[1])
+    submission = Submission(package, [entry], associations=[
+        has_member(package.entry_uuid, entry.entry_uuid, entry_uuid=ids[2])])
+    assert provide(app, submission, {ids[0]: PDF})[:2] == ("Success", [])
+    ours, unique_id = app.settings.repository_unique_id, entry.unique_id
     assert len(held_files(app)) == 1
 
+    registered = exchange(app, REMOVE, remove_request([(ours, unique_id)]))
+    assert registered.payload.get("status").endswith(":Failure")
+    assert [(e.get("errorCode"), e.get("location")) for e in registered.payload.iter(
+        "{*}RegistryError")] == [("XDSRepositoryError", unique_id)]
+    assert len(held_files(app)) == 1
+    assert retrieve(app, [(ours, unique_id)]).documents[0].data == PDF
+
+    metadata = exchange(app, REMOVE_METADATA, remove_objects_request(ids),
+                        endpoint="/xds/registry")
+    assert metadata.payload.get("status").endswith(":Success"), [
+        e.get("codeContext") for e in metadata.payload.iter("{*}RegistryError")]
     reply = exchange(app, REMOVE, remove_request([(ours, unique_id), (ours, "1.2.3.404")]))
     assert reply.payload.get("status").endswith(":PartialSuccess")
     assert [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")] == [

@@ -163,3 +163,33 @@ def test_health_on_a_full_disk_leaves_no_probe_behind(app, monkeypatch):
     monkeypatch.undo()
     assert not writable and "No space left on device" in detail
     assert [p.name for p in app.document_store.staging.iterdir()] == []
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new dir", "empty dir"])
+def test_a_backup_on_a_full_disk_leaves_nothing_behind(app, patient, tmp_path, monkeypatch,
+                                                       existing):
+    """`backup --out` on a full disk left a partial backup (issue 18, R13): what it wrote is
+    removed (a directory it made, or the contents of the empty one it was given), one line,
+    exit 2."""
+    from click.testing import CliRunner
+
+    from xds_server.cli import main
+    from xds_server.store import backup
+
+    _submit(app, patient)
+    out = tmp_path / "backup"
+    if existing:
+        out.mkdir()
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(backup, "_copy_kit", no_space)        # after the database and documents
+    result = CliRunner().invoke(main, ["backup", "--out", str(out), "--data-dir",
+                                       str(app.settings.data_dir)],
+                                env={"XDS_DATABASE_URL": app.settings.database_url})
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "No space left on device" in lines[0], result.output
+    assert "removed" in lines[0]
+    assert (out.exists() and list(out.iterdir()) == []) if existing else not out.exists()

@@ -291,20 +291,45 @@ def test_iti86_cannot_remove_another_patients_bytes(trust_server, caller):
     unchanged(server)
 
 
-def test_iti86_removes_only_for_the_author_or_an_administrator(trust_server):
+def test_iti86_follows_rmd_metadata_first_then_the_submitters_bytes(trust_server):
+    """IHE RMD: ITI-62 removes the metadata, then ITI-86 the bytes. Bytes a registry entry still
+    names are refused (the document stays retrievable), naming the uniqueId, to their
+    submitter; once the metadata is gone the permission comes from what the repository kept at
+    ITI-41 (submitter, organisation, patient): anyone else gets the answer of bytes never held,
+    which discloses nothing."""
     server = trust_server
     stored = server.store("bytes_to_remove", server.patient_a, AUTHOR_A)
-    for subject, role in (("P-A", "patient"), (READER, "professional")):
-        reply = _remove_bytes(server, stored.unique_id,
-                              server.vihf(server.patient_a, subject, role=role))
-        assert status_of(reply) == "Failure" and codes_of(reply) == ["XDSRepositoryError"]
-    masked = server.documents["a_masked"]
-    hidden = _remove_bytes(server, masked.unique_id, server.vihf(server.patient_a, READER))
-    assert codes_of(hidden) == ["XDSDocumentUniqueIdError"]      # masked: as if absent
+    submitter = server.vihf(server.patient_a, AUTHOR_A)
+    others = [server.vihf(server.patient_a, "P-A", role="patient"),
+              server.vihf(server.patient_a, READER),
+              server.vihf(server.patient_a, AUTHOR_A, structure="1750088881"),  # elsewhere
+              server.vihf(server.patient_b, AUTHOR_A)]          # another record
+    registered = _remove_bytes(server, stored.unique_id, submitter)
+    assert status_of(registered) == "Failure" and codes_of(registered) == ["XDSRepositoryError"]
+    assert stored.unique_id in etree.tostring(registered.payload).decode()
+    assert "ITI-62" in etree.tostring(registered.payload).decode()
+    for header in others:
+        reply = _remove_bytes(server, stored.unique_id, header)
+        assert codes_of(reply) == ["XDSDocumentUniqueIdError"]   # as for bytes never held
     unchanged(server)
-    reply = _remove_bytes(server, stored.unique_id, server.vihf(server.patient_a, AUTHOR_A))
-    assert status_of(reply) == "Success", codes_of(reply)
+
+    removed = server.registry(REMOVE_METADATA, remove_metadata(_whole(stored)), submitter)
+    assert status_of(removed) == "Success", codes_of(removed)
     del server.documents["bytes_to_remove"]
+    never_held = _remove_bytes(server, "1.2.250.1.999.404", submitter)
+    for header in others:
+        reply = _remove_bytes(server, stored.unique_id, header)
+        assert codes_of(reply) == ["XDSDocumentUniqueIdError"]
+        assert _error_text(reply).replace(stored.unique_id, "X") == \
+            _error_text(never_held).replace("1.2.250.1.999.404", "X")
+    reply = _remove_bytes(server, stored.unique_id, submitter)
+    assert status_of(reply) == "Success", codes_of(reply)
+    again = _remove_bytes(server, stored.unique_id, submitter)
+    assert codes_of(again) == ["XDSDocumentUniqueIdError"]
+
+
+def _error_text(reply) -> str:
+    return " ".join(e.get("codeContext") or "" for e in reply.payload.iter("{*}RegistryError"))
 
 
 # --- a patient's opposition to feeding ----------------------------------------------------------

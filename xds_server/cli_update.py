@@ -168,40 +168,50 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
 @click.option("--metadata-only", is_flag=True,
               help="remove the registry entries only (ITI-62), leave the bytes")
 @click.option("--documents-only", is_flag=True,
-              help="remove the bytes only (ITI-86), leave the registry entries")
+              help="remove the bytes only (ITI-86): their registry entries must be gone")
+@click.option("--repository-id", metavar="OID",
+              help="the repository's uniqueId, for --documents-only when the registry has no "
+                   "entry left to name it")
 @_PATIENT
 @client_options
 def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: bool,
-           patient: str | None, connection: Connection) -> None:
-    """Remove documents for good: their bytes from the repository (ITI-86 Remove Documents),
-    then every registry entry of their uniqueIds, copies included, with their versions and
-    associations (ITI-62 Delete Document Set): an entry left behind would name bytes that are
-    gone. The bytes go first because the repository asks the registry's entry who may remove
-    them."""
+           repository_id: str | None, patient: str | None, connection: Connection) -> None:
+    """Remove documents for good, as IHE RMD orders it: every registry entry of their uniqueIds,
+    copies included, with their versions and associations (ITI-62 Remove Metadata), then their
+    bytes from the repository (ITI-86 Remove Documents). The repository refuses bytes a registry
+    entry still names (a registered document is always retrievable), and decides who may remove
+    them on who stored them."""
     from .consumer.changes import REMOVE_METADATA, removal_closure, remove_objects_request
     from .consumer.documents import REMOVE, remove_request
 
     if metadata_only and documents_only:
         raise click.UsageError("--metadata-only and --documents-only exclude each other")
-    found = [_entries(connection, unique_id, patient) for unique_id in unique_ids]
-    registry = found[0][0]
-    entries = [entry for _, copies in found for entry in copies]
-    ids = set() if documents_only else removal_closure(registry, entries)
-    held = sorted({(e.repository_unique_id or "", e.unique_id) for e in entries})
-    if not metadata_only:
-        reply = connection.repository(patient).call(REMOVE, remove_request(held))
-        _check_removal("ITI-86", reply)
-        click.echo(f"removed from the repository: {len(held)} document(s)")
+    if repository_id is not None and not documents_only:
+        raise click.UsageError("--repository-id goes with --documents-only")
+    if documents_only and repository_id is not None:
+        held = sorted((repository_id, unique_id) for unique_id in unique_ids)
+    else:
+        found = [_entries(connection, unique_id, patient) for unique_id in unique_ids]
+        registry = found[0][0]
+        entries = [entry for _, copies in found for entry in copies]
+        held = sorted({(e.repository_unique_id or "", e.unique_id) for e in entries})
     if not documents_only:
-        try:
-            _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
-        except Refused as exc:
-            if metadata_only:
-                raise
-            raise Refused(f"{exc}; the bytes are removed already: run `xds-server remove "
-                          f"--metadata-only {' '.join(unique_ids)}` once this is fixed") from None
+        ids = removal_closure(registry, entries)
+        _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
         click.echo(f"removed from the registry: {len(ids)} object(s) (the entries, their "
                    "versions and copies, their associations, and sets left empty)")
+    if not metadata_only:
+        reply = connection.repository(patient).call(REMOVE, remove_request(held))
+        try:
+            _check_removal("ITI-86", reply)
+        except Refused as exc:
+            if documents_only:
+                raise
+            repositories = sorted({repository for repository, _ in held})
+            raise Refused(f"{exc}; the registry entries are removed already: run `xds-server "
+                          f"remove --documents-only --repository-id {repositories[0]} "
+                          f"{' '.join(unique_ids)}` once this is fixed") from None
+        click.echo(f"removed from the repository: {len(held)} document(s)")
 
 
 def _check_removal(transaction: str, reply) -> None:

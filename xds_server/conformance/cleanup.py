@@ -1,7 +1,8 @@
 """After a run: remove what it registered, as any consumer could, so a peer's registry is left
-as it was found. For each patient the run made up: its documents leave the repository (ITI-86
-Remove Documents) and every registry object of the patient goes in one Delete Document Set
-(ITI-62), found with GetAll and GetAssociations. Registries without RMD keep the data; the
+as it was found. For each patient the run made up: every registry object of the patient goes
+in one Delete Document Set (ITI-62), found with GetAll and GetAssociations, then the documents
+leave the repository (ITI-86 Remove Documents: IHE RMD's order, a repository keeps bytes that
+a registry entry still names). Registries without RMD keep the data; the
 run says so in one line."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from lxml import etree
 
 from ..consumer.queries import adhoc_query
 from ..model import vocabulary as v
-from .exchange import Endpoints, Reply
+from .exchange import Endpoints, Reply, listing
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
@@ -100,27 +101,26 @@ def clean(endpoints: Endpoints, patients: list[str], provided: set[str],
     refused: list[str] = []
     given = given or {}
     for patient in [*patients, *(p for p in given if p not in patients)]:
-        if endpoints.repository is not None:
-            documents = [d for d in _documents(_get_all(endpoints, patient, "LeafClass"))
-                         if d[1] in provided]
-            if documents:
-                reply = _remove_documents(endpoints, documents)
-                # a document a test removed itself (ITI-86 tests) is gone already
-                absent = [e for e in reply.errors if e.code == "XDSDocumentUniqueIdError"]
-                if reply.short_status in ("Success", "PartialSuccess") or \
-                        (reply.errors and len(absent) == len(reply.errors)):
-                    removed_documents += len(documents) - len(absent)
-                    gone += len(absent)
-                else:
-                    refused.append(f"ITI-86 {reply.summary()}")
+        # IHE RMD's order: the metadata (ITI-62), then the bytes no entry names any more
+        documents = [d for d in _documents(_get_all(endpoints, patient, "LeafClass"))
+                     if d[1] in provided] if endpoints.repository is not None else []
         ids = _objects_of(endpoints, patient) - given.get(patient, set())
-        if not ids:
-            continue
-        reply = _remove_objects(endpoints, ids)
-        if reply.short_status == "Success":
-            removed_objects += len(ids)
-        else:
-            refused.append(f"ITI-62 {reply.summary()}")
+        if ids:
+            reply = _remove_objects(endpoints, ids)
+            if reply.short_status == "Success":
+                removed_objects += len(ids)
+            else:
+                refused.append(f"ITI-62 {reply.summary()}")
+        if documents:
+            reply = _remove_documents(endpoints, documents)
+            # a document a test removed itself (ITI-86 tests) is gone already
+            absent = [e for e in reply.errors if e.code == "XDSDocumentUniqueIdError"]
+            if reply.short_status in ("Success", "PartialSuccess") or \
+                    (reply.errors and len(absent) == len(reply.errors)):
+                removed_documents += len(documents) - len(absent)
+                gone += len(absent)
+            else:
+                refused.append(f"ITI-86 {reply.summary()}")
     line = (f"cleanup: {removed_objects} registry objects and {removed_documents} documents of "
             f"{len(patients)} test patients removed")
     if given:
@@ -128,5 +128,5 @@ def clean(endpoints: Endpoints, patients: list[str], provided: set[str],
     if gone:
         line += f" ({gone} documents were gone already)"
     if refused:
-        line += f"; refused: {'; '.join(sorted(set(refused)))[:300]}"
+        line += f"; refused: {listing(sorted(set(refused)))}"
     return line

@@ -37,7 +37,19 @@ class Error:
         return not self.severity.endswith("Warning")
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.context}"[:300]
+        text = f"{self.code}: {self.context}"    # a peer's text: bounded, and marked when cut
+        return text if len(text) <= ERROR_TEXT_MAX else text[:ERROR_TEXT_MAX - 1] + "…"
+
+
+ERROR_TEXT_MAX = 300
+LISTED_MAX = 3
+
+
+def listing(items: list[str], most: int = LISTED_MAX) -> str:
+    """Whole messages joined, the first `most` of them and how many more: a listing cut by
+    characters ended in a fragment ("…; XDSRegistryMetadataError: SubmissionSet)")."""
+    shown = "; ".join(items[:most])
+    return shown + (f" (and {len(items) - most} more)" if len(items) > most else "")
 
 
 @dataclass

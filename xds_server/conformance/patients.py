@@ -14,6 +14,8 @@ import subprocess
 import uuid
 from collections.abc import Callable
 
+from .exchange import listing
+
 Feed = Callable[[str], None]
 NIST_AUTHORITY = "1.3.6.1.4.1.21367.13.20.1000"   # the toolkit's default assigning authority
 
@@ -77,4 +79,4 @@ class Patients:
             except Exception as exc:       # a record still holding data: say so, go on
                 kept.append(f"{patient} ({exc})")
         line = f"patients: {len(self.fed) - len(kept)} of {len(self.fed)} test patients forgotten"
-        return line + (f"; kept: {'; '.join(kept)[:300]}" if kept else "")
+        return line + (f"; kept: {listing(kept)}" if kept else "")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..consumer.metadata import has_member, new_oid, submit_objects_request
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
-from .exchange import Endpoints
+from .exchange import Endpoints, listing
 from .patients import FeedError, Patients
 
 # the codes the toolkit's own metadata carries (its "Connect-a-thon" coding schemes)
@@ -63,7 +63,7 @@ def preflight(endpoints: Endpoints, patients: Patients) -> Preflight:
         return Preflight(stop=f"the registry answers a plain ITI-42 with a SOAP fault: "
                               f"{reply.fault[:300]}")
     codes = {e.code for e in reply.errors if e.is_error}
-    first = "; ".join(str(e) for e in reply.errors if e.is_error)[:300]
+    first = listing([str(e) for e in reply.errors if e.is_error])
     if codes == {"XDSUnknownPatientId"}:
         if not patients.can_feed:
             return Preflight(note=(

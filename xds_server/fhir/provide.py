@@ -48,6 +48,24 @@ class Provider:
         self.max_document_bytes = max_document_bytes
 
     def provide(self, body: Any, principal: Principal, base: str) -> Json:
+        try:
+            submission, documents, located = self._read(body, base)
+        except FhirError:             # audited as every refused provide is (issue 18 R8)
+            self.repository.audit_refusal(principal, None)
+            raise
+        try:
+            self.repository.provide(submission, documents, principal, [],
+                                    on_behalf_of_source=True)
+        except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
+            raise anchored(failure.errors, bundle_anchors(submission, located)) from None
+        return {"resourceType": "Bundle", "type": "transaction-response",
+                "link": [{"relation": "self", "url": base}],
+                "entry": [{"response": {"status": "201 Created",
+                                        "location": location(base, entry)}}
+                          for entry in located]}
+
+    def _read(self, body: Any, base: str) -> tuple[Any, Any, Any]:
+        """The submission a Bundle carries, its documents and their Bundle entries."""
         if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
             raise FhirError(400, [issue("ITI-65 takes a Bundle", "Bundle", "structure")])
         entries = body.get("entry") or []
@@ -60,18 +78,7 @@ class Provider:
         if body.get("type") != "transaction":
             raise FhirError(422, [issue("ITI-65 takes a Bundle of type transaction",
                                         "Bundle.type", "invalid")])
-        submission, documents, located = _submission(entries, self.max_document_bytes,
-                                                     base)
-        try:
-            self.repository.provide(submission, documents, principal, [],
-                                    on_behalf_of_source=True)
-        except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
-            raise anchored(failure.errors, bundle_anchors(submission, located)) from None
-        return {"resourceType": "Bundle", "type": "transaction-response",
-                "link": [{"relation": "self", "url": base}],
-                "entry": [{"response": {"status": "201 Created",
-                                        "location": location(base, entry)}}
-                          for entry in located]}
+        return _submission(entries, self.max_document_bytes, base)
 
 
 def _without_payloads(body: Json) -> Json:

@@ -16,3 +16,11 @@ class HeldDocument:
     hash: str                # SHA-1, hex
     mime_type: str
     state: str = COMMITTED
+    # who stored it (ITI-41): the registry's patient key, the submitter's national id and
+    # organisation, the submission set's sourceId. ITI-86 decides on these, not on registry
+    # metadata, which ITI-62 has removed by then (IHE RMD: metadata first, then the bytes).
+    # Empty on a row stored before migration 0012: an administrator's alone to remove.
+    patient_id: str = ""
+    submitter: str = ""
+    organisation: str = ""
+    source_id: str = ""

@@ -29,7 +29,7 @@ from ..store.database import (
     UnitOfWork,
 )
 from ..validation.profiles import IHE, MetadataProfile
-from .query_policy import readable, removable
+from .query_policy import readable
 from .register import RegistryWriter
 from .remove import RegistryRemover
 from .stored_form import StoredForm
@@ -118,15 +118,6 @@ class Registry:
             return set(unique_ids)
         with self.database.reading() as uow:
             return readable(uow, principal, unique_ids)
-
-    def removable_documents(self, principal: Principal, unique_ids: list[str]
-                            ) -> tuple[set[str], set[str]]:
-        """(the uniqueIds among these this caller sees, those of them they may remove): ITI-86
-        asks before removing bytes, by the registry's rule (ITI-62's)."""
-        if principal.is_system:
-            return set(unique_ids), set(unique_ids)
-        with self.database.reading() as uow:
-            return removable(uow, principal, unique_ids)
 
     def _writing(self, write: Callable[[], list[RegistryError]], principal: Principal,
                  action: str, patient: str | None) -> list[RegistryError]:

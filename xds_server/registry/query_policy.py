@@ -13,7 +13,6 @@ from ..security.access import (
     DELETED,
     MASQUE_PS,
     may_read_record,
-    may_remove,
     scope,
 )
 from ..security.principal import Principal
@@ -103,26 +102,6 @@ def readable(uow: UnitOfWork, principal: Principal, unique_ids: list[str]) -> se
              visible_part(uow, QueryResult(documents=current), principal).documents}
     refused |= {row.unique_id for row in current if row.entry_uuid not in shown}
     return {row.unique_id for row in current if row.unique_id not in refused}
-
-
-def removable(uow: UnitOfWork, principal: Principal,
-              unique_ids: list[str]) -> tuple[set[str], set[str]]:
-    """(the documents by uniqueId the caller sees, those whose bytes they may remove). The bytes
-    of a uniqueId are every registration's of it: they may be removed only by a caller who may
-    remove each one (an administrator, or the author of each), and none lies in another
-    record."""
-    patient = scope(principal)
-    if patient is None:
-        return set(unique_ids), set(unique_ids)
-    seen = readable(uow, principal, unique_ids)
-    if not seen:
-        return set(), set()
-    rows = store.objects(uow, "document", patient, sorted(seen), by="unique_id")
-    elsewhere = {entry.unique_id for entry in store.find_by_unique_ids(uow, seen, "document")
-                 if entry.patient_id != patient}
-    refused = {row.unique_id for row in rows
-               if not may_remove(principal, row.author_ids or frozenset())}
-    return seen, seen - refused - elsewhere
 
 
 def masked_notice(uow: UnitOfWork, before: QueryResult, after: QueryResult,

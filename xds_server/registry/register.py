@@ -7,9 +7,11 @@ addenda and transforms, and the replacement joins the folders of the original.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
@@ -75,9 +77,15 @@ class RegistryWriter:
                 self.write(uow, submission, plan)
                 if within is not None:
                     within(uow)
-                audit_store.record(uow, principal, "C", "success", plan.patient,
-                                   [d.unique_id for d in submission.documents], "ITI-42",
-                                   f"submission_set={submission.submission_set.unique_id}")
+                documents = [d.unique_id for d in submission.documents]
+                detail = f"submission_set={submission.submission_set.unique_id}"
+                audit_store.record(uow, principal, "C", "success", plan.patient, documents,
+                                   "ITI-42", detail)
+                if principal.transaction not in ("", "ITI-42"):
+                    # registered for a repository (or a front) in this process: the register
+                    # is an ITI-42 of its own, from it to the registry (ITI TF-2b 3.42.5)
+                    audit_store.record(uow, register_source(principal), "C", "success",
+                                       plan.patient, documents, "ITI-42", detail)
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------
@@ -316,3 +324,15 @@ def _needs_approved(association: Association, kind: str) -> bool:
 
 def _short(urn: str) -> str:
     return urn.rsplit(":", 1)[-1]
+
+
+def register_source(principal: Principal) -> Principal:
+    """The caller of the in-process register (ITI-42) a front's provide makes: its Source is
+    the endpoint that received the provide (the repository, the FHIR or HL7 v2 front), its
+    Destination the registry (this server, by its audit source id), on behalf of the same
+    person (ITI-42's Human Requestor)."""
+    return dataclasses.replace(principal, transaction="ITI-42",
+                               client_subject=principal.endpoint,
+                               client_address=urlsplit(principal.endpoint).hostname or "",
+                               client_serial="", endpoint="")
+

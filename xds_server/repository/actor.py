@@ -35,11 +35,12 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
+from ..security.access import may_remove_held
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import Database
+from ..store.database import Database, StoreUnavailable
 from .document_store import DocumentStore, StagedDocument
 from .registry_link import RegistryLink, Within
 from .storage_room import StorageRoom, full, is_full
@@ -55,11 +56,6 @@ class DocumentPolicy(Protocol):
     applied to the registry's facts): the in-process registry is one."""
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]: ...
-
-    def removable_documents(self, principal: Principal, unique_ids: list[str]
-                            ) -> tuple[set[str], set[str]]:
-        """(the ones the caller sees, the ones among those they may remove)"""
-        ...
 
 
 class ContentCheck(Protocol):
@@ -154,13 +150,14 @@ class Repository:
         `on_behalf_of_source`: a front that made the submission set itself (HL7 v2, FHIR) asks
         for it to be signed with the fronts' seal, when one is configured and the set is not
         signed already; the audit says so. A SOAP source signs its own sets."""
-        if on_behalf_of_source and self.source_signer is not None and not _signed(submission):
-            within = self._sign(submission, documents, principal, within)
-        entries = self._match(submission, documents, principal)
-        existing = set() if self.registry.checks_resubmissions \
-            else self._check_existing(entries)
         staged: list[tuple[DocumentEntry, StagedDocument]] = []
         try:
+            if on_behalf_of_source and self.source_signer is not None \
+                    and not _signed(submission):
+                within = self._sign(submission, documents, principal, within)
+            entries = self._match(submission, documents, principal)
+            existing = set() if self.registry.checks_resubmissions \
+                else self._check_existing(entries)
             new = [(entry, attachment) for entry, attachment in entries
                    if entry.unique_id not in existing]   # the others: a resubmission, held
             if new:
@@ -176,9 +173,17 @@ class Repository:
                               "space is freed", exc)
                     raise full() from None
                 staged = list(zip([entry for entry, _ in new], written, strict=True))
+        except RegistryFailure:
+            for _, document in staged:
+                self.documents.discard(document)
+            package = submission.submission_set
+            self.audit_refusal(principal, package.patient_id if package is not None else None)
+            raise
+        try:
             warnings = self.registry.register(
                 submission, principal, decode_errors,
-                records=[_record(entry, document) for entry, document in staged],
+                records=[_record(entry, document, principal, submission)
+                         for entry, document in staged],
                 within=within)
         except BaseException:
             for _, document in staged:
@@ -187,6 +192,21 @@ class Repository:
         for _, document in staged:
             self.documents.commit(document)
         return warnings
+
+    def audit_refusal(self, principal: Principal, patient: str | None) -> None:
+        """The record of a provide refused before the registry was asked: by the repository's
+        own checks (the documents' content, their patient, the storage room) or by a front
+        before it could make a submission (a FHIR Bundle that is not one). The registry
+        records the refusals it makes itself; with these, every refused provide of every
+        front leaves one record (issue 18 R8). It names the patient the submission named, as
+        the registry's refusal does (None when there was no submission to name one)."""
+        try:
+            with self.database.transaction() as uow:
+                audit_store.record(uow, principal, "C", "failure",
+                                   patient_key(patient) if patient else None,
+                                   transaction="ITI-41")   # the front's name comes first
+        except StoreUnavailable:
+            pass  # the database is down: the refusal itself is still answered and logged
 
     def _match(self, submission: Submission, documents: dict[str, Attachment],
                principal: Principal) -> list[tuple[DocumentEntry, Attachment]]:
@@ -324,55 +344,61 @@ class Repository:
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
-        """ITI-86: delete documents this repository holds (the registry's metadata is ITI-62's
-        business). The files leave their final names first (no retrieval serves them from
-        then on), the rows go in one transaction, and the files are deleted once it committed;
-        if it does not, they go back. A crash in between is settled by `recover`: a withdrawn
-        file whose row is still there goes back, any other is deleted."""
+        """ITI-86: delete documents this repository holds, once no registry entry names them.
+
+        IHE RMD removes the metadata first (ITI-62), then the bytes: bytes that a registry entry
+        of any status still names are refused (a registered document is always retrievable, and
+        a backup never carries an entry without its bytes). Who may remove them is decided on
+        what the repository kept at ITI-41 time (`removal_refusal`), not on the registry's
+        metadata, which is gone by then. The files leave their final names first (no retrieval
+        serves them from then on), the rows go in one transaction, and the files are deleted
+        once it committed; if it does not, they go back. A crash in between is settled by
+        `recover`: a withdrawn file whose row is still there goes back, any other is deleted."""
         removed: list[DocumentRequest] = []
         errors: list[RegistryError] = []
         withdrawn: list[object] = []
-        seen, removable = self._removal_decision(principal, requests)
         try:
             with self.database.transaction() as uow:
                 held = rows.documents(uow, [r.document_unique_id for r in requests])
                 for request in requests:
-                    unique_id = request.document_unique_id
-                    if request.repository_unique_id != self.repository_unique_id:
-                        errors.append(self._foreign(request))
-                    elif unique_id not in held or (seen is not None and unique_id not in seen):
-                        errors.append(_not_held(request))
-                    elif removable is not None and unique_id not in removable:
-                        errors.append(error(ErrorCode.REPOSITORY_ERROR, f"document "
-                                            f"'{unique_id}': only an administrator, or its "
-                                            "author, may remove it", unique_id))
-                    else:
+                    refusal = self._removal_refusal(request, held.get(
+                        request.document_unique_id), principal)
+                    if refusal is None:
                         removed.append(request)
+                    else:
+                        errors.append(refusal)
                 for request in removed:
-                    if (held := self.documents.withdraw(request.document_unique_id)) is not None:
-                        withdrawn.append(held)
+                    if (held_file := self.documents.withdraw(request.document_unique_id)) \
+                            is not None:
+                        withdrawn.append(held_file)
                 rows.remove(uow, [r.document_unique_id for r in removed])
                 audit_store.record(uow, principal, "D",
                                    "success" if removed else "failure", _patient(principal),
                                    [r.document_unique_id for r in removed], "ITI-86",
                                    f"repository={self.repository_unique_id}")
         except BaseException:
-            for held in withdrawn:
-                self.documents.restore(held)
+            for held_file in withdrawn:
+                self.documents.restore(held_file)
             raise
-        for held in withdrawn:
-            self.documents.forget(held)
+        for held_file in withdrawn:
+            self.documents.forget(held_file)
         return removed, errors
 
-    def _removal_decision(self, principal: Principal, requests: list[DocumentRequest]
-                          ) -> tuple[set[str] | None, set[str] | None]:
-        """(seen, removable) uniqueIds for this caller; (None, None): the system, every one."""
-        if principal.is_system:
-            return None, None
-        if self.policy is None:
-            return set(), set()
-        return self.policy.removable_documents(principal,
-                                               [r.document_unique_id for r in requests])
+    def _removal_refusal(self, request: DocumentRequest, row: HeldDocument | None,
+                         principal: Principal) -> RegistryError | None:
+        """Why these bytes may not be removed, or None. In this order, so that a caller who
+        may not remove them learns nothing (the same answer as for bytes never held: another
+        patient's or another organisation's documents are not probed by ITI-86)."""
+        unique_id = request.document_unique_id
+        if request.repository_unique_id != self.repository_unique_id:
+            return self._foreign(request)
+        if row is None or not may_remove_held(principal, row):
+            return _not_held(request)
+        if self.registry.is_registered(unique_id):
+            return error(ErrorCode.REPOSITORY_ERROR, f"document '{unique_id}' is still "
+                         "registered: its registry entries (any status) must be removed first "
+                         "(ITI-62 Remove Metadata), then its bytes", unique_id)
+        return None
 
     def _foreign(self, request: DocumentRequest) -> RegistryError:
         return error(ErrorCode.UNKNOWN_REPOSITORY_ID,
@@ -422,9 +448,14 @@ def _patient(principal: Principal) -> str | None:
     return patient_key(principal.patient_id) if principal.patient_id else None
 
 
-def _record(entry: DocumentEntry, document: StagedDocument) -> HeldDocument:
+def _record(entry: DocumentEntry, document: StagedDocument, principal: Principal,
+            submission: Submission) -> HeldDocument:
+    """The repository's row of a stored document, with who stored it (ITI-86 decides on it)."""
+    package = submission.submission_set
     return HeldDocument(entry.unique_id, document.key, document.size, document.sha1,
-                        entry.mime_type)
+                        entry.mime_type, patient_id=patient_key(entry.patient_id),
+                        submitter=principal.subject_id, organisation=principal.structure_id,
+                        source_id=package.source_id if package is not None else "")
 
 
 def _signed(submission: Submission) -> bool:

@@ -6,9 +6,10 @@ committed after its Success, so a crash in between is settled later by asking th
 
 An authenticated caller acts through the repository with their own credential: what proved
 them (the principal's `credential`) goes with the registration, and with the question the
-repository asks before serving (ITI-43) or removing (ITI-86) bytes. So the access decision is
-the registry's, on its facts: what the registry does not show this caller, the repository does
-not serve (and removal applies the registry's rule, security/access.py, to what it shows).
+repository asks before serving (ITI-43) bytes. So the access decision is the registry's, on its
+facts: what the registry does not show this caller, the repository does not serve. Removal
+(ITI-86) comes after the registry's metadata is gone (ITI-62): the repository decides on who
+stored the bytes (its own rows) and asks the registry only whether an entry still names them.
 
 How the registry is spoken to is a `RegistryClient`'s business (consumer/registry_client.py:
 ITI-42 and ITI-18 over SOAP); this module knows no wire format.
@@ -23,7 +24,6 @@ from typing import Any, Protocol
 from ..model.errors import RegistryError, RegistryFailure
 from ..model.held import PENDING, HeldDocument
 from ..model.metadata import Submission
-from ..security.access import may_remove
 from ..security.principal import Principal
 from ..store import repository_store as rows
 from ..store.database import Database, UnitOfWork
@@ -74,12 +74,6 @@ class RemoteRegistryLink:
 
     def readable_documents(self, principal: Principal, unique_ids: list[str]) -> set[str]:
         return set(self.client.shown_documents(unique_ids, principal.credential))
-
-    def removable_documents(self, principal: Principal, unique_ids: list[str]
-                            ) -> tuple[set[str], set[str]]:
-        shown = self.client.shown_documents(unique_ids, principal.credential)
-        return set(shown), {unique_id for unique_id, authors in shown.items()
-                            if may_remove(principal, authors)}
 
     def is_registered(self, document_unique_id: str) -> bool:
         return self.client.is_registered(document_unique_id)

@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.facts import DocumentFacts, RecordAccess
+from ..model.held import HeldDocument
 from ..model.hl7 import patient_key
 from ..model.vocabulary import (
     APPROVED,
@@ -217,6 +218,24 @@ def may_set_status(principal: Principal, document: DocumentFacts, status: str) -
 def may_delete(principal: Principal, document: DocumentFacts) -> bool:
     """Only the author deletes (CI-SIS: the Deleted status by ITI-57)."""
     return principal.is_system or is_author(principal, document)
+
+
+def may_remove_held(principal: Principal, held: HeldDocument) -> bool:
+    """Removal of a document's bytes (ITI-86), on what the repository kept when it stored them
+    (the registry's metadata is removed first, ITI-62, so it cannot say whose they are): the
+    system; an administrator of the patient's record; the submitter (same national id, same
+    organisation) within that record. Stops a caller removing the bytes of a document another
+    person or organisation stored, or another patient's, once its metadata is gone. A row
+    stored before the repository kept its submitter (empty) is an administrator's alone."""
+    if principal.is_system:
+        return True
+    if not held.patient_id or not in_scope(principal, held.patient_id):
+        return False
+    if principal.role == ADMINISTRATOR:
+        return True
+    return may_ask(principal, Action.REMOVE) and bool(held.submitter) \
+        and held.submitter == principal.subject_id \
+        and held.organisation == principal.structure_id
 
 
 def may_remove(principal: Principal, authors: frozenset[str]) -> bool:

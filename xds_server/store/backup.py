@@ -145,11 +145,31 @@ def backup(database_url: str, documents_root: Path, kit_dir: Path, out: Path,
            ) -> Manifest:
     """Copy the installation into `out` (new or empty) while it runs; `progress(total)` gives
     the callback told of each document copied."""
+    _empty_dir(out, "the backup directory")
+    existed = out.exists()
     try:
         return _backup(database_url, documents_root, kit_dir, out, identity, server_version,
                        progress)
     except (OSError, sqlite3.Error) as exc:      # a full or read-only disk, a path not a dir
-        raise BackupError(f"cannot write the backup in {out}: {exc}") from None
+        _discard(out, existed)
+        raise BackupError(f"cannot write the backup in {out}: {exc}; what it had written is "
+                          "removed") from None
+    except BaseException:
+        _discard(out, existed)                   # a partial backup is no backup (issue 18 R13)
+        raise
+
+
+def _discard(out: Path, existed: bool) -> None:
+    """Remove what a failed backup wrote: the directory it made, or the contents of the empty
+    one it was given (it was checked empty), so no partial backup is mistaken for one."""
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+    elif out.is_dir():
+        for entry in out.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _backup(database_url: str, documents_root: Path, kit_dir: Path, out: Path,

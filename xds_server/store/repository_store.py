@@ -15,7 +15,9 @@ from .tables import repository_documents
 
 # HeldDocument field → column
 COLUMNS = (("unique_id", "unique_id"), ("key", "blob_key"), ("size", "size"), ("hash", "hash"),
-           ("mime_type", "mime_type"), ("state", "state"))
+           ("mime_type", "mime_type"), ("state", "state"), ("patient_id", "patient_id"),
+           ("submitter", "submitter"), ("organisation", "organisation"),
+           ("source_id", "source_id"))
 _SELECT = "SELECT " + ", ".join(column for _, column in COLUMNS) + " FROM repository_documents"
 
 

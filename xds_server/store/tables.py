@@ -226,7 +226,13 @@ repository_documents = Table(
     Column("mime_type", String(128), nullable=False),
     Column("state", String(16), nullable=False),
     Column("stored_at", DateTime(timezone=True), nullable=False),
+    # who stored it (model/held.py): ITI-86's permission once ITI-62 removed the metadata
+    Column("patient_id", String(256), nullable=False, server_default=""),
+    Column("submitter", String(256), nullable=False, server_default=""),
+    Column("organisation", String(256), nullable=False, server_default=""),
+    Column("source_id", String(256), nullable=False, server_default=""),
     Index("ix_repository_documents_blob_key", "blob_key"),
+    Index("ix_repository_documents_patient_id", "patient_id"),
 )
 
 OBJECT_TABLES = {"document": document_entries, "submission_set": submission_sets,
