@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 
 import psycopg
 import pytest
@@ -163,3 +164,59 @@ def test_health_on_a_full_disk_leaves_no_probe_behind(app, monkeypatch):
     monkeypatch.undo()
     assert not writable and "No space left on device" in detail
     assert [p.name for p in app.document_store.staging.iterdir()] == []
+
+
+_REAL_TEMPORARY_FILE = tempfile.NamedTemporaryFile
+
+
+class _FullSpoolFile:
+    """A spool file on a disk that fills after its first block (what a tmpfs does)."""
+
+    def __init__(self, *args, **kwargs):
+        self._file = _REAL_TEMPORARY_FILE(*args, **kwargs)
+        self.name = self._file.name
+        self.written = 0
+
+    def write(self, data):
+        if self.written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += len(data)
+        return self._file.write(data)
+
+    def close(self):
+        self._file.close()
+
+
+def test_the_disk_filling_while_a_document_is_spooled_is_storage_full(make_app, patient_factory,
+                                                                      caplog, monkeypatch):
+    """A document over XDS_SPOOL_THRESHOLD_BYTES is spooled before the repository sees it; the
+    disk filling then answered 'internal error' with a traceback (issue 18, M1): it is the
+    repository's storage-full answer, an ERROR line without traceback, no spool file left."""
+    from xds_server.soap import attachments
+
+    app = make_app(profile="ihe", spool_threshold_bytes=4096)
+    patient = patient_factory(app)
+    monkeypatch.setattr(attachments.tempfile, "NamedTemporaryFile", _FullSpoolFile)
+    _, (status, codes, contexts) = _submit(app, patient)
+    assert (status, codes) == ("Failure", ["XDSRepositoryError"])
+    assert "storage is full" in contexts[0]
+    assert any("storage full" in line for line in _errors(caplog))
+    assert not [r for r in caplog.records if r.exc_info]
+    assert held_files(app) == []
+    assert list(app.settings.data_dir.rglob("part-*.bin")) == []
+
+
+def test_a_full_disk_is_known_through_the_errors_it_caused():
+    """Every front's catch-all asks is_disk_full before it logs a traceback: a wrapped ENOSPC
+    (a driver's error raised from it) is a full disk too; a permission error is not."""
+    from xds_server.model.errors import is_disk_full
+
+    try:
+        try:
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        except OSError as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError as wrapped:
+        assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "denied"))
+    assert not is_disk_full(ValueError("x"))

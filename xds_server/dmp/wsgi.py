@@ -22,6 +22,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
 
+from ..model.errors import STORAGE_FULL, is_disk_full
 from ..records.actor import Records
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
@@ -121,7 +122,12 @@ class GuardedService:
         environ["CONTENT_LENGTH"] = str(len(body))
         try:
             return self._answer(environ, start_response, request_id)
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):     # a write filled the disk: not a bug
+                log.error("request_id=%s DMP storage full: %s: writes are refused until space "
+                          "is freed", request_id, exc)
+                return _fault(start_response, SoapFault(RECEIVER, STORAGE_FULL, subcodes=()),
+                              request_id)
             log.exception("request_id=%s DMP service failed", request_id)
             return _fault(start_response, SoapFault(
                 RECEIVER, f"internal error; quote request id {request_id} to the operator",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..model.errors import RegistryFailure
+from ..model.errors import STORAGE_FULL, RegistryFailure, is_disk_full
 from ..security.principal import SYSTEM, Principal
 from ..soap.endpoint import StartResponse, client_certificate
 from .bearer import Authenticator
@@ -85,12 +85,18 @@ class FhirFront:
                     extra={"xds": {"request_id": request.request_id, "front": NAME,
                                    "endpoint": ENDPOINT, "transaction": request.transaction,
                                    "issues": str(error)[:500]}})
-        except Exception:
-            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
-                          request.request_id, ENDPOINT, request.transaction)
-            error = FhirError(500, [issue(f"internal error; quote request id "
-                                          f"{request.request_id} to the operator", "",
-                                          "exception")])
+        except Exception as exc:
+            if is_disk_full(exc):     # a Binary or the audit filled the disk: not a bug
+                log.error("request_id=%s endpoint=%s transaction=%s storage full: %s: writes "
+                          "are refused until space is freed", request.request_id, ENDPOINT,
+                          request.transaction, exc)
+                error = FhirError(507, [issue(STORAGE_FULL, "", "transient")])
+            else:
+                log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                              request.request_id, ENDPOINT, request.transaction)
+                error = FhirError(500, [issue(f"internal error; quote request id "
+                                              f"{request.request_id} to the operator", "",
+                                              "exception")])
             answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
