@@ -19,10 +19,13 @@ from click.testing import CliRunner
 from xds_server import cli_consumer
 from xds_server.cli import main
 
-from .conftest import free_port
+from .conftest import REFERENCE, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "cda_samples" / "VSM_synthese.xml"
+HL7 = (REFERENCE / "hl7v2" / "ansforge-hl7v2-exemples" / "Vague 2" / "Trans_Doc-CDA-HL7V2" /
+       "TRANSMISSION_DOCS_CDA_EN_HL7V2_V2.1" / "ORU" / "Transmission initiale ORU" /
+       "message_ORU_CR_Bio_INIT_N3_SEGUR.hl7")
 INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
 DOWN_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 DOWN = f"http://127.0.0.1:{free_port()}"   # nothing listens there
@@ -33,8 +36,11 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
              ([], {"XDS_MLLP_PORT": "70000"}, 2, "MLLP port 70000 is not between 1 and 65535"),
              ([], {"XDS_MLLP_MAX_CONNECTIONS": "abc"}, 2, "XDS_MLLP_MAX_CONNECTIONS")],
     "hl7 send": [(["/nonexistent/x.er7", "--to", "127.0.0.1:9"], {}, 2, "does not exist"),
-                 ([str(SAMPLE), "--to", "nohostport"], {}, 2, "HOST:PORT"),
-                 ([str(SAMPLE), "--to", DOWN.split("//")[-1].split("/")[0]], {}, 2,
+                 ([str(HL7), "--to", "nohostport"], {}, 2, "HOST:PORT"),
+                 ([str(HL7), "--to", "127.0.0.1:0"], {}, 2, "the port 1 to 65535"),
+                 ([str(HL7), "--to", "127.0.0.1:99999"], {}, 2, "the port 1 to 65535"),
+                 ([str(HL7), "--to", "bad\nhost:2575"], {}, 2, "HOST:PORT"),
+                 ([str(HL7), "--to", DOWN.split("//")[-1].split("/")[0]], {}, 2,
                   "cannot connect")],
     "serve": [(["--client-cert", "required"], {}, 2, "needs HTTPS"),
               (["--certfile", "/nonexistent/cert.pem", "--keyfile", "/nonexistent/k"], {}, 2,
@@ -329,7 +335,7 @@ RUNS_UNTIL_STOPPED = {"serve", "mllp"}          # given only environments refuse
 def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
     return {
         "mllp": ["--port", str(free_port())],
-        "hl7 send": [str(SAMPLE), "--to", DOWN.split("//")[-1]],
+        "hl7 send": [str(HL7), "--to", DOWN.split("//")[-1]],
         "serve": ["--port", str(free_port())],
         "config": [], "db upgrade": [], "patient add": [INS], "patient close": [INS],
         "patient forget": [INS], "patient list": [],
@@ -423,3 +429,38 @@ def test_an_interrupted_submit_says_what_was_done_and_exits_130(tmp_path):
     assert process.returncode == 130, (out, err)
     assert "0 submitted, 0 refused, interrupted at" in out
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_hl7_send_sends_nothing_but_hl7_v2_messages(tmp_path):
+    """`hl7 send /etc/shadow --to host:port` sent the password file in clear to the peer (issue
+    18, M3): every file is checked as the listener reads a message before the connection is
+    opened, and a refusal names the file and why, exit 2; nothing reaches the listener."""
+    import socket
+
+    binary, two, bad_encoding, latin = (tmp_path / n for n in ("b.hl7", "two.hl7", "enc.hl7",
+                                                                "t.hl7"))
+    binary.write_bytes(b"MSH|^~\\&|A\x00\x01\x02")
+    message = HL7.read_bytes()
+    two.write_bytes(message + b"\r" + message)
+    bad_encoding.write_bytes(b"MSH|^^|A|B|C|D|20240101||ADT^A28|1|P|2.5\r")
+    latin.write_text("root:*:19000:0:99999:7:::\n")
+    fifo = tmp_path / "fifo.hl7"
+    os.mkfifo(fifo)
+    cases = {str(ROOT / "LICENSE"): "does not start with an MSH segment",
+             str(latin): "does not start with an MSH segment",
+             "/dev/zero": "not a regular file", str(fifo): "not a regular file",
+             str(binary): "binary content", str(two): "holds 2 messages",
+             str(bad_encoding): "MSH-2"}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        for name, words in cases.items():
+            result = CliRunner().invoke(main, ["hl7", "send", str(HL7), name,
+                                               "--to", f"127.0.0.1:{port}"])
+            assert result.exit_code == 2, (name, result.output)
+            assert words in result.output and name in result.output, result.output
+            assert "nothing was sent" in result.output
+            with pytest.raises(BlockingIOError):    # no connection was ever opened
+                listener.accept()
