@@ -464,3 +464,37 @@ def test_hl7_send_sends_nothing_but_hl7_v2_messages(tmp_path):
             assert "nothing was sent" in result.output
             with pytest.raises(BlockingIOError):    # no connection was ever opened
                 listener.accept()
+
+
+READS = {"patient list": [], "patient close": [INS], "patient forget": [INS],
+         "audit show": ["--patient", INS], "audit export": ["--out", "audit.xml"]}
+
+
+def test_a_read_never_installs_a_schema_on_either_database(database_url, tmp_path, monkeypatch):
+    """On PostgreSQL, `patient list` and `audit export` against an empty database installed the
+    whole schema and answered empty, exit 0 (issue 18, M2): a URL with a typo got a new
+    installation. One rule on both databases: no installation, exit 2, nothing made."""
+    from sqlalchemy import create_engine, inspect
+
+    monkeypatch.chdir(tmp_path)
+    env = {"XDS_DATABASE_URL": database_url, "XDS_DATA_DIR": str(tmp_path / "var"),
+           "XDS_PROFILE": "ihe"}
+    for command, args in READS.items():
+        result = CliRunner().invoke(main, [*command.split(), *args], env=env)
+        assert result.exit_code == 2, (command, result.output)
+        assert "no installation" in result.output, (command, result.output)
+    assert not (tmp_path / "audit.xml").exists()
+    if database_url.startswith("sqlite"):
+        assert not (tmp_path / "var").exists()
+        return
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()
+    # the command that makes an installation still does, on the database its URL names
+    result = CliRunner().invoke(main, ["patient", "add", INS], env=env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["patient", "list"], env=env)
+    assert result.exit_code == 0 and "285067512345639" in result.output, result.output

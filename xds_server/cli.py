@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_settings import command_settings as _settings
-from .cli_settings import installed, require_installation
+from .cli_settings import database_file, installed, require_installation
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -209,7 +209,9 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
 
     settings = _settings(ctx, data_dir=data_dir)
     if not installed(settings):
-        named = settings.sources.get("data_dir", "default") != "default"
+        # a server database is named by its URL; a SQLite one by its data directory
+        named = settings.sources.get("data_dir", "default") != "default" \
+            or database_file(settings) is None
         if not (creates and named):
             require_installation(settings)
         _upgrade_database(settings)         # the schema and the installation's identity
