@@ -55,10 +55,46 @@ def test_config_file_from_environment(tmp_path):
      "trusted_proxies from XDS_TRUSTED_PROXIES: not an IP address or network: 'proxy.example'"),
     ({"XDS_MAX_CONNECTIONS": "100"}, r"max_connections_per_client \(128\) must be below "
                                      r"max_connections \(100\)"),
+    # nonsense that started a server answering nothing (issue 18, m9)
+    ({"XDS_MAX_HEAD_BYTES": "1"}, "max_head_bytes from XDS_MAX_HEAD_BYTES: must be at least "
+                                  "1024"),
+    ({"XDS_MAX_RESPONSE_BYTES": "1"}, "max_response_bytes from XDS_MAX_RESPONSE_BYTES: must be "
+                                      "at least"),
+    ({"XDS_MIN_RATE_BYTES": "0"}, "min_rate_bytes from XDS_MIN_RATE_BYTES: must be at least 1 "
+                                  r"\(0 lets a client hold a connection forever"),
+    ({"XDS_MIN_SEND_RATE_BYTES": "0"}, "min_send_rate_bytes from XDS_MIN_SEND_RATE_BYTES"),
+    ({"XDS_MAX_SPOOL_BYTES": "99999999999999999999999GiB"},
+     "max_spool_bytes from XDS_MAX_SPOOL_BYTES: .* more than any disk"),
+    ({"XDS_MAX_DOCUMENT_BYTES": "2PiB"}, "expected a number of bytes"),
+    ({"XDS_MAX_DOCUMENT_BYTES": "2000TiB"}, "at most 1125899906842624, 1PiB"),
 ])
 def test_bad_values_name_the_setting_and_its_source(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ)
+
+
+def test_a_toml_fraction_of_bytes_says_a_whole_number_is_expected(tmp_path):
+    toml = tmp_path / "x.toml"
+    toml.write_text("max_spool_bytes = 1.5\n")
+    with pytest.raises(ConfigError, match=r"max_spool_bytes from .*x.toml: expected a whole "
+                                          r"number of bytes .*got 1.5"):
+        load_settings(config_file=toml, environ={})
+
+
+def test_an_unknown_xds_variable_is_named_with_the_closest_setting(tmp_path):
+    """XDS_MAX_REQUST_BYTES (a typo) was silently ignored and the default kept (issue 18, m9):
+    every command warns at start, naming the closest known variable; known ones are quiet."""
+    from xds_server.config import unknown_variables
+
+    assert unknown_variables({"XDS_MAX_REQUST_BYTES": "1", "XDS_DEBUG": "1",
+                              "XDS_MAX_REQUEST_BYTES": "5", "HOME": "/"}) == [
+        "XDS_MAX_REQUST_BYTES is not a setting and is ignored; did you mean "
+        "XDS_MAX_REQUEST_BYTES?"]
+    result = CliRunner().invoke(main, ["config", "--data-dir", str(tmp_path)],
+                                env={"XDS_SECURTY": "none"})
+    assert result.exit_code == 0
+    assert "warning: XDS_SECURTY is not a setting and is ignored; did you mean XDS_SECURITY?" \
+        in result.stderr
 
 
 def test_unknown_toml_key_is_refused(tmp_path):

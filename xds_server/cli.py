@@ -35,6 +35,10 @@ def main(ctx: click.Context, config_file: str | None) -> None:
     """IHE XDS.b document registry, repository and consumer for the DMP and the ANS CI-SIS."""
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
+    from .config import unknown_variables
+
+    for line in unknown_variables(os.environ):     # a typo kept the default silently
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command()

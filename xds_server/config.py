@@ -588,7 +588,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     if isinstance(raw, bool | int | float) and (numeric or spec.parse is _parse_bool):
         if (numeric and isinstance(raw, bool)) or (spec.parse is not float
                                                    and isinstance(raw, float)):
-            raise ConfigError(f"{spec.name} from {source}: expected a number, got {raw!r}")
+            whole = "a whole number of bytes (or a size such as '64MiB')" \
+                if spec.parse is parse_bytes else "a whole number"
+            raise ConfigError(f"{spec.name} from {source}: expected {whole}, got {raw!r}")
         value = (float if spec.parse is float else int)(raw) if numeric else raw
     else:
         try:
@@ -604,6 +606,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     if numeric and value < floor:
         raise ConfigError(f"{spec.name} from {source}: must be at least {floor} ({why}), got "
                           f"{value}")
+    if spec.parse is parse_bytes and value > MAX_SIZE:
+        raise ConfigError(f"{spec.name} from {source}: {value} bytes is more than any disk or "
+                          f"memory this server uses (at most {MAX_SIZE}, 1PiB)")
     return value
 
 
@@ -625,7 +630,36 @@ FLOORS = {
     # and killed again: with 0 kept the server stopped answering reads too
     "min_free_bytes": (4 * MIB, "4MiB: the database's log and the metrics' files need the "
                        "disk's last bytes; 0 lets a full disk kill every worker"),
+    # XDS_MAX_HEAD_BYTES=1 started a server that closed every connection unanswered, /health
+    # included: a request line and the headers every client sends need a kilobyte
+    "max_head_bytes": (1024, "1KiB: a request line and its usual headers"),
+    # an answer smaller than this cannot hold a RegistryResponse with its errors: every
+    # request would get the 'response too large' fault
+    "max_response_bytes": (64 * 1024, "64KiB: the smallest answers with their errors"),
+    # 0 let a client hold a connection open forever by sending a byte now and then
+    # (slowloris): the minimum rate is the only bound after body_timeout
+    "min_rate_bytes": (1, "0 lets a client hold a connection forever (slowloris)"),
+    "min_send_rate_bytes": (1, "0 lets a client hold an answer forever by not reading it"),
 }
+MAX_SIZE = 1024 ** 5    # 1PiB: a larger size is a typo (99999999999999999999999GiB was taken)
+
+# XDS_* variables that are not settings but are read (the CLI's and the test suite's)
+OTHER_VARIABLES = frozenset({"XDS_CONFIG", "XDS_DEBUG", "XDS_TEST_POSTGRES_URL",
+                             "XDS_REFERENCE_DIR", "XDS_CRASH_KILLS"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each XDS_* variable that is no setting, naming the closest known one: a
+    misspelt XDS_MAX_REQUST_BYTES was silently ignored and the default kept."""
+    import difflib
+
+    known = {spec.env_var for spec in SETTINGS} | OTHER_VARIABLES
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("XDS_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (`xds-server config` lists them)"
+        lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 def load_settings(
