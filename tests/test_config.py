@@ -190,7 +190,10 @@ def test_byte_sizes_take_units_and_the_room_kept_has_a_floor():
 
 @pytest.mark.parametrize("url", ["http://exa mple", f"http://{'a' * 64}.example/x",
                                  "http://[::1", "http://h:99999/", "http://-bad-.example/",
-                                 "http://h..example/"])
+                                 "http://h..example/",
+                                 # port 0 and a line break (issue 18, m5)
+                                 "http://127.0.0.1:0/", "http://exa\nmple:8080/",
+                                 "http://example:8080/\txds"])
 def test_every_url_setting_refuses_a_host_no_request_could_reach(url):
     """An invalid host was accepted and became 'internal error' at the first request (an
     encoder's error deep in the HTTP client): said at load, naming the setting (issue 18, R5)."""

@@ -71,6 +71,10 @@ def url_host_problem(host: str) -> str | None:
 
 def http_url_problem(text: str) -> str | None:
     """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option)."""
+    if not text.isprintable():
+        # urlsplit drops line breaks and tabs silently: the URL used would not be the one
+        # given, and the error quoting it spanned two lines
+        return f"{text!r} is not a URL (it holds a line break or a control character)"
     try:
         parts = urlsplit(text)          # ValueError: an unclosed [IPv6 address
     except ValueError as exc:
@@ -78,8 +82,10 @@ def http_url_problem(text: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{text!r} is not an http(s) URL (http://HOST:PORT/…)"
     try:
-        _ = parts.port
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0:       # port 0 ended in 'connection refused'
         return f"{text!r}: the port is not a number between 1 and 65535"
     problem = url_host_problem(parts.hostname)
     return f"{text!r}: {problem}" if problem else None
@@ -90,6 +96,9 @@ def _parse_syslog_url(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
+    if not text.isprintable():      # urlsplit would drop a line break silently
+        raise ValueError(f"{text!r} is not a URL (it holds a line break or a control "
+                         "character)")
     parts = urlsplit(text)
     try:
         port = parts.port
