@@ -502,3 +502,75 @@ def test_a_read_never_installs_a_schema_on_either_database(database_url, tmp_pat
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["patient", "list"], env=env)
     assert result.exit_code == 0 and "285067512345639" in result.output, result.output
+
+
+def test_connection_options_are_checked_before_anything_is_sent(tmp_path):
+    """retrieve and remove checked --repository only after their ITI-18 had gone to the
+    registry; --vihf-purpose, a --vihf-key that is not --vihf-cert's, --cert without --key and
+    an endpoint given as --server reached the server or the TLS library (issue 18, m6, m7,
+    m16): each is one line naming the option, exit 2, and no connection is opened."""
+    import socket
+
+    from xds_server.cli_client import PURPOSES
+    from xds_server.security.vihf_reading import PURPOSES as ACCEPTED
+
+    from .dsig_data import SealAuthority
+
+    assert PURPOSES == ACCEPTED
+    pki = SealAuthority.create(tmp_path / "pki")
+    key, cert = (str(p) for p in pki.files("seal"))
+    _, impostor = (str(p) for p in pki.files("impostor"))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        server = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        cases = [
+            (["--repository", ""], "--repository"),
+            (["--repository", "http://127.0.0.1:0/"], "between 1 and 65535"),
+            (["--vihf-purpose", "urgence"], "'urgence' is not one of"),
+            (["--vihf-key", key, "--vihf-cert", impostor], "not the seal certificate's key"),
+            (["--vihf-key", str(pki.trusted), "--vihf-cert", cert], "not a PEM private key"),
+            (["--cert", cert], "holds no private key: give it with --key"),
+            (["--cert", cert, "--key", str(pki.files("impostor")[0])], "--cert must be a PEM"),
+            (["--server", server + "/xds/registry"], "is an endpoint: --server takes the"),
+        ]
+        for options, words in cases:
+            for command in (["retrieve", "1.2.3", "--out", str(tmp_path / "x")],
+                            ["remove", "1.2.3"]):
+                arguments = [*command, *options]
+                if "--server" not in options:
+                    arguments += ["--server", server]
+                result = CliRunner().invoke(main, arguments)
+                assert result.exit_code == 2, (arguments, result.output)
+                assert words in result.output, (arguments, result.output)
+                assert "(1, '" not in result.output and "PEM lib" not in result.output
+                with pytest.raises(BlockingIOError):    # nothing was sent
+                    listener.accept()
+    assert not (tmp_path / "x").exists()
+
+
+def test_plain_http_to_a_server_that_hangs_up_hints_at_https(tmp_path):
+    """`--server http://…` against an HTTPS server said only 'Remote end closed connection
+    without response; is the server running?' (issue 18, m7): the hint names https://."""
+    import socket
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def hang_up() -> None:          # what an HTTPS server does with plain HTTP
+            for _ in range(2):
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                with connection:
+                    connection.recv(65536)
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        result = CliRunner().invoke(main, ["query", "--patient", INS, "--server",
+                                           f"http://127.0.0.1:{listener.getsockname()[1]}"])
+    assert result.exit_code == 2, result.output
+    assert "if the server speaks HTTPS, give its URL with https://" in result.output

@@ -60,6 +60,7 @@ def _config(exc: Exception) -> str:
 
 def _transport(exc: Exception) -> str:
     """What went wrong on the way to the server, and the option that fixes it."""
+    import http.client
     import socket
     import ssl
 
@@ -75,6 +76,11 @@ def _transport(exc: Exception) -> str:
         return f"{where}: unknown host ({cause.strerror}): check --server or XDS_SERVER_URL"
     if isinstance(cause, TimeoutError):
         return f"{where}: no answer in time: is the server overloaded or the address wrong?"
+    if text.startswith("cannot reach") and where.startswith("http:") and isinstance(
+            cause, ConnectionResetError | http.client.RemoteDisconnected):
+        # an HTTPS server closes a connection that speaks plain HTTP to it
+        return (f"{text}; if the server speaks HTTPS, give its URL with https:// (and its "
+                "authority with --cacert)")
     if text.startswith("cannot reach"):
         return (f"{text}; is the server running? Give its address with --server URL "
                 "(or XDS_SERVER_URL), or --registry/--repository")
