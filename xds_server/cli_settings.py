@@ -37,11 +37,9 @@ def installed(settings: Settings) -> bool:
     database = database_file(settings)
     if database is not None:
         return database.is_file()
-    from sqlalchemy import inspect
+    from sqlalchemy import create_engine, inspect
 
-    from .store.database import make_engine
-
-    engine = make_engine(settings.database_url)
+    engine = create_engine(settings.database_url)   # a look only: no pool, no driver settings
     try:
         with engine.connect() as connection:
             return inspect(connection).has_table("alembic_version")
