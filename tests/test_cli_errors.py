@@ -383,8 +383,7 @@ def test_a_retrieved_document_is_written_whole_or_not_at_all(tmp_path, monkeypat
     truncated document on a full disk (issue 18, m2)."""
     import errno
 
-    from xds_server.cli_consumer import write_whole
-    from xds_server.cli_errors import Unusable
+    from xds_server.cli_errors import Unusable, write_whole
 
     with pytest.raises(Unusable, match="cannot write /proc/version"):
         write_whole(Path("/proc/version"), b"document")
@@ -574,3 +573,30 @@ def test_plain_http_to_a_server_that_hangs_up_hints_at_https(tmp_path):
                                            f"http://127.0.0.1:{listener.getsockname()[1]}"])
     assert result.exit_code == 2, result.output
     assert "if the server speaks HTTPS, give its URL with https://" in result.output
+
+
+def test_audit_export_is_written_whole_or_names_the_file(tmp_path, monkeypatch):
+    """`audit export --out` on a full disk said 'No space left on device' and left a 0-byte
+    file under the name; on /proc/version 'Input/output error' (issue 18, m2): retrieve's rule,
+    the file named and nothing left under it."""
+    import errno
+
+    env = {"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe"}
+    assert CliRunner().invoke(main, ["patient", "add", INS, "--data-dir",
+                                     str(tmp_path / "var")], env=env).exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "audit.xml"
+
+    def disk_full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    result = CliRunner().invoke(main, ["audit", "export", "--out", str(target)], env=env)
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {target}: No space left on device; nothing was written there" \
+        in result.output
+    assert list(out.iterdir()) == []
+    result = CliRunner().invoke(main, ["audit", "export", "--out", "/proc/version"], env=env)
+    assert result.exit_code == 2 and "cannot write /proc/version" in result.output

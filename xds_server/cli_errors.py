@@ -54,6 +54,35 @@ def writable_file(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """The file whole or not at all: written beside it under a temporary name, then renamed (a
+    full disk left a truncated document under the name asked for)."""
+    import contextlib
+    import os
+
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
+        # replaced: renaming over it made /dev/full a regular file (as root)
+        try:
+            with open(path, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise Unusable(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise Unusable(f"cannot write {path}: {exc.strerror or exc}; nothing was written "
+                       "there") from None
+
+
 def _config(exc: Exception) -> str:
     return f"configuration: {exc} (`xds-server config` shows every setting and its source)"
 
