@@ -117,7 +117,7 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                 (["/nonexistent/backup"], {}, 2, "does not exist")],
     "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read"),
                  # a readable file that is not a CDA is an invalid document (cli.md: 1)
-                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "not-cda"),
+                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "INVALID\n  error [not-cda]"),
                  (["/dev/null"], {}, 1, "the file is empty")],
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
