@@ -600,3 +600,58 @@ def test_audit_export_is_written_whole_or_names_the_file(tmp_path, monkeypatch):
     assert list(out.iterdir()) == []
     result = CliRunner().invoke(main, ["audit", "export", "--out", "/proc/version"], env=env)
     assert result.exit_code == 2 and "cannot write /proc/version" in result.output
+
+
+def test_restore_names_its_target_and_keeps_the_servers_room(tmp_path, monkeypatch):
+    """restore on a full disk named the backup's file ('bk/database/registry.sqlite3: No space
+    left on device'); with a few hundred KiB free it succeeded and `serve` then refused to
+    start for want of XDS_MIN_FREE_BYTES (issue 18, m3)."""
+    import collections
+    import errno
+    import shutil
+
+    from xds_server.store import backup as store_backup
+
+    used, backup, target = tmp_path / "var", tmp_path / "backup", tmp_path / "new"
+    env = {"XDS_DATA_DIR": str(used), "XDS_PROFILE": "ihe"}
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    assert CliRunner().invoke(main, ["backup", "--out", str(backup)], env=env).exit_code == 0
+    env["XDS_DATA_DIR"] = str(target)
+    usage = collections.namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 0, 300 * 1024))
+    result = CliRunner().invoke(main, ["restore", str(backup)], env=env)
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert result.exit_code == 2, result.output
+    assert f"cannot restore into {target}: the backup holds" in result.output
+    assert "XDS_MIN_FREE_BYTES" in result.output and not target.exists()
+
+    def disk_full(source, *_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                      str(source / "database" / "registry.sqlite3"))
+
+    monkeypatch.setattr(store_backup, "restore", disk_full)
+    result = CliRunner().invoke(main, ["restore", str(backup)], env=env)
+    assert result.exit_code == 2, result.output
+    assert f"cannot restore into {target}: No space left on device; nothing was left there" \
+        in result.output
+    assert str(backup) not in result.output.split("Error:")[-1] and not target.exists()
+
+
+def test_a_full_database_disk_is_said_as_such():
+    """`patient add` on a full disk said 'the database cannot be used … (check XDS_DATABASE_URL
+    and that the database is running)': the wrong hint (issue 18, m3)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from xds_server.cli_errors import describe
+    from xds_server.store.database import StoreFull
+
+    full = OperationalError("INSERT …", {}, sqlite3.OperationalError("database or disk is full"))
+    for exc in (full, StoreFull("database or disk is full")):
+        said = describe(exc)
+        assert said.startswith("the database's disk is full") and "free space" in said
+        assert "XDS_DATABASE_URL" not in said
+    down = OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database"))
+    assert "check XDS_DATABASE_URL" in describe(down)

@@ -119,8 +119,18 @@ def _transport(exc: Exception) -> str:
 def _store(exc: Exception) -> str:
     cause = getattr(exc, "orig", None) or exc      # the driver's words, not SQLAlchemy's wrapper
     first = " ".join(str(cause).split("\n")[:1]).strip() or type(cause).__name__
+    if "database or disk is full" in first or getattr(cause, "sqlstate", None) == "53100":
+        return _store_full(exc)
     return (f"the database cannot be used: {first} (check XDS_DATABASE_URL and that the "
             "database is running)")
+
+
+def _store_full(exc: Exception) -> str:
+    """A full disk is not a wrong URL nor a stopped database: the hint said to check those."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    first = " ".join(str(cause).split("\n")[:1]).strip() or type(cause).__name__
+    return (f"the database's disk is full ({first}): nothing was written; free space on it "
+            "and run the command again")
 
 
 def _os(exc: Exception) -> str:
@@ -135,9 +145,10 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
 
     from .config import ConfigError
     from .consumer.transport import TransportError
-    from .store.database import StoreUnavailable
+    from .store.database import StoreFull, StoreUnavailable
 
-    return [(ConfigError, _config), (TransportError, _transport), (StoreUnavailable, _store),
+    return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
+            (StoreUnavailable, _store),
             (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
 
 
