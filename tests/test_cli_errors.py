@@ -655,3 +655,26 @@ def test_a_full_database_disk_is_said_as_such():
         assert "XDS_DATABASE_URL" not in said
     down = OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database"))
     assert "check XDS_DATABASE_URL" in describe(down)
+
+
+def test_the_client_timeout_is_a_setting_and_an_option(tmp_path):
+    """A silent server kept a client command waiting about 122 s, neither documented nor
+    settable (issue 18, m8): --timeout, else XDS_CLIENT_TIMEOUT (60 s)."""
+    import socket
+    import time
+
+    from xds_server.config import load_settings
+
+    assert load_settings({}, environ={}).client_timeout == 60.0
+    with socket.socket() as silent:          # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        server = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        for options, env in ((["--timeout", "0.5"], {}), ([], {"XDS_CLIENT_TIMEOUT": "0.5"})):
+            started = time.monotonic()
+            result = CliRunner().invoke(main, ["query", "--patient", INS, "--server", server,
+                                               *options], env=env)
+            assert result.exit_code == 2 and "no answer in time" in result.output, result.output
+            assert time.monotonic() - started < 10
+    result = CliRunner().invoke(main, ["query", "--patient", INS, "--timeout", "0"])
+    assert result.exit_code == 2 and "--timeout" in result.output

@@ -32,6 +32,9 @@ OPTIONS = (
                       "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                 help="seconds without a byte from the server before giving up (default "
+                      "XDS_CLIENT_TIMEOUT, else 60)"),
     click.option("--cacert", type=_FILE,
                  help="PEM authorities that sign the server's certificate (https; default: "
                       "the system's)"),
@@ -53,9 +56,9 @@ OPTIONS = (
                  help="purpose of use: normal, or bris_de_glace / centre_15"),
 )
 
-NAMES = ("server_url", "registry_url", "repository_url", "cacert", "cert", "key", "vihf_file",
-         "vihf_key", "vihf_cert", "vihf_subject",
-         "vihf_role", "vihf_structure", "vihf_purpose")
+NAMES = ("server_url", "registry_url", "repository_url", "timeout", "cacert", "cert", "key",
+         "vihf_file", "vihf_key", "vihf_cert", "vihf_subject", "vihf_role", "vihf_structure",
+         "vihf_purpose")
 
 
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,6 +96,7 @@ class Connection:
     server_url: str | None
     registry_url: str | None
     repository_url: str | None
+    timeout: float | None
     cacert: str | None
     cert: str | None
     key: str | None
@@ -171,7 +175,10 @@ class Connection:
         context = None
         if url.startswith("https:") or self.cacert or self.cert:
             context = self._tls_context()
-        return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient))
+        timeout = self.timeout if self.timeout is not None \
+            else _client_settings().client_timeout
+        return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient),
+                          timeout=timeout)
 
     def vihf_claims(self, patient: str | None):
         """The claims of the VIHF this command signs (None when it signs none)."""

@@ -304,6 +304,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("server_url", _parse_http_url, "",
                 "client commands: the server's base URL (its /xds/registry and "
                 "/xds/repository); empty: http://127.0.0.1:8080"),
+    SettingSpec("client_timeout", float, 60.0,
+                "client commands: seconds without a byte from the server (connecting, sending, "
+                "waiting for the answer) before giving up, exit 2"),
     SettingSpec("max_request_bytes", parse_bytes, 64 * MIB,
                 "largest HTTP request body accepted"),
     SettingSpec("max_document_bytes", parse_bytes, 64 * MIB, "largest single document accepted"),
@@ -444,6 +447,7 @@ class Settings:
     client_registry_url: str
     repository_url: str
     server_url: str
+    client_timeout: float
     max_request_bytes: int
     max_document_bytes: int
     spool_threshold_bytes: int
@@ -627,7 +631,8 @@ POSITIVE = frozenset({
     "signature_max_age", "max_request_bytes", "max_document_bytes", "max_documents_per_request",
     "max_leaf_class_results", "request_timeout", "max_envelope_bytes", "max_xml_markup",
     "max_xml_attributes", "max_response_bytes", "max_connections", "max_connections_per_client",
-    "head_timeout", "body_timeout", "max_send_seconds", "max_buffer_bytes", "max_mime_parts",
+    "head_timeout", "body_timeout", "max_send_seconds", "client_timeout", "max_buffer_bytes",
+    "max_mime_parts",
     "max_head_bytes", "mllp_max_message_bytes", "mllp_message_timeout", "mllp_idle_timeout",
     "mllp_max_connections", "mllp_workers", "mllp_processes"})
 
