@@ -229,3 +229,26 @@ def test_an_audit_repository_that_does_not_resolve_is_a_warning_at_start():
     for bad in ("http://127.0.0.1:514", "tls://127.0.0.1:99999", "tls://127.0.0.1"):
         with pytest.raises(ConfigError, match="XDS_ATNA_URL"):
             load_settings({}, environ={"XDS_ATNA_URL": bad})
+
+
+def test_gunicorns_listening_line_says_https_on_an_https_server(caplog):
+    """gunicorn logged 'Listening at: http://127.0.0.1:18443' on the HTTPS server (the workers
+    speak TLS themselves): the line says the scheme served (issue 18, m12)."""
+    import logging
+
+    from gunicorn.config import Config
+
+    from xds_server.server import RootLogger
+
+    logger = RootLogger(Config())
+    caplog.set_level(logging.INFO)
+    try:
+        RootLogger.scheme = "https"
+        logger.info("Listening at: %s (%s)", "http://127.0.0.1:8443", 42)
+        RootLogger.scheme = "http"
+        logger.info("Listening at: %s (%s)", "http://127.0.0.1:8080", 43)
+    finally:
+        RootLogger.scheme = "http"
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Listening")]
+    assert lines == ["Listening at: https://127.0.0.1:8443 (42)",
+                     "Listening at: http://127.0.0.1:8080 (43)"]
