@@ -233,10 +233,12 @@ class _Sender:
         except Refused as exc:
             plain = [str(paths[d.entry_uuid]) for d in submission.documents
                      if d.entry_uuid in paths and d.mime_type != "text/xml"]
-            if plain:           # the metadata the server refused were this command's guesses
+            # the metadata the server refused were this command's guesses (not when the
+            # server's storage is full or its fault is its own: the hint misled there)
+            if plain and "Metadata" in exc.message:
                 raise Refused(f"{exc.message} ({', '.join(plain)}: not a CDA, so its metadata "
-                              "are this command's defaults (mime type from the file name): "
-                              "send a CDA, or give --class, --type, --title…)") from None
+                              "are this command's defaults: send a CDA, or give --class, "
+                              "--type, --title…)") from None
             raise
         return [*((f"warning: {w}", True) for w in warnings),
                 *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
