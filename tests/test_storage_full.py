@@ -134,6 +134,37 @@ def test_the_metrics_files_hold_their_blocks_from_the_start(tmp_path):
     held.close()
 
 
+def test_metrics_kept_aside_leave_no_file_behind(tmp_path, monkeypatch):
+    """A worker that could not make its metrics file on a full disk kept its values in a
+    /dev/shm file that stayed after the worker and the server exited, 64 KiB each (issue 18,
+    m4): the file is unlinked once mapped, and still takes values and grows."""
+    import glob
+
+    from prometheus_client import values
+
+    from xds_server.ops import (
+        metrics,  # noqa: F401  (installs the allocating files)
+        metrics_files,
+    )
+
+    real = metrics_files._allocate
+
+    def full_data_dir(filename, size, descriptor=None):
+        if descriptor is None and filename.startswith(str(tmp_path)):
+            return False            # the data directory's disk is full
+        return real(filename, size, descriptor)
+
+    monkeypatch.setattr(metrics_files, "_allocate", full_data_dir)
+    before = set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*"))
+    held = values.MmapedDict(str(tmp_path / "counter_2.db"))
+    assert set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*")) == before
+    for key in range(20000):                    # grows past its first size, by its descriptor
+        held.write_value(f"key-{key:05d}-" + "x" * 40, 1.0, 0.0)
+    assert held.read_value("key-19999-" + "x" * 40) == (1.0, 0.0)
+    held.close()
+    assert set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*")) == before
+
+
 def test_serve_holds_the_sqlite_log_files_for_reads_on_a_full_disk(tmp_path):
     """SQLite deletes its -wal and -shm files with its last connection; a worker connecting
     after the disk filled could not make them again and every query answered 'busy' (issue
