@@ -30,6 +30,7 @@ from .bearer import Authenticator
 from .capability import capability_statement
 from .http import (
     PATCH_TYPES,
+    SIZE_KEY,
     FhirRequest,
     document_answer,
     error_answer,
@@ -101,13 +102,14 @@ class FhirFront:
             outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
         caller = request.extra.get("caller", "-")
-        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
-                 "caller=%s", request.request_id, ENDPOINT, request.transaction, outcome,
-                 status, elapsed * 1000, caller,
+        size = environ.get(SIZE_KEY, 0)     # the body's bytes read (monitoring.md: every line)
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
+                 "ms=%.1f caller=%s", request.request_id, ENDPOINT, request.transaction,
+                 outcome, status, size, elapsed * 1000, caller,
                  extra={"xds": {"request_id": request.request_id, "front": NAME,
                                 "endpoint": ENDPOINT, "transaction": request.transaction,
                                 "caller": caller, "client": environ.get("REMOTE_ADDR", ""),
-                                "outcome": outcome, "status": status,
+                                "outcome": outcome, "status": status, "size": size,
                                 "duration_ms": round(elapsed * 1000, 3)}})
         if self.observer is not None:
             self.observer(ENDPOINT, request.transaction, outcome, elapsed)
@@ -241,5 +243,7 @@ def _form(request: FhirRequest, limit: int) -> str:
     if length > min(limit, MAX_QUERY_BYTES):       # a body: 413 (414 is for the URI)
         raise FhirError(413, [issue(f"the search is over {MAX_QUERY_BYTES} bytes", "",
                                     "too-costly")])
-    body = environ["wsgi.input"].read(length).decode("latin-1")
+    raw = environ["wsgi.input"].read(length)
+    environ[SIZE_KEY] = len(raw)
+    body = raw.decode("latin-1")
     return "&".join(filter(None, (request.query_string, body)))

@@ -232,9 +232,10 @@ class SoapEndpoint:
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
         elapsed = time.perf_counter() - started
         caller = caller_of(request)
-        # the bytes the client sent, also when the request was refused before it was parsed
+        # the bytes the client sent and the server read, also when the request was refused
+        # before it was parsed (not the Content-Length it declared: a 413 logged
+        # size=999999999 for a 1-byte body)
         size = request.size if request is not None else \
-            content_length if content_length is not None else \
             stream.consumed if stream is not None else 0
         client = environ.get("REMOTE_ADDR", "")     # a field of the JSON form only
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
