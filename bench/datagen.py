@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 from sqlalchemy import Engine, insert
+from sqlalchemy.types import TypeDecorator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,6 +68,12 @@ AUTHORS = [f"8{n:011d}^NOM{n}^Prenom{n}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
 
 def patient_id(n: int) -> str:
     return f"{2_000_000_000_000 + n:015d}^^^&{INS_TEST}&ISO"
+
+
+def patient_key(n: int) -> int:
+    """The patient's key in the database (patients.patient_key): its number + 1, so a load
+    added with --first-patient gives keys no earlier load gave."""
+    return n + 1
 
 
 class Templates:
@@ -147,13 +154,13 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                 seed: int) -> None:
     """The rows of one submission (a set, `batch` documents and their HasMembers)."""
     rng = random.Random(f"{seed}:{patient}:{number}")
-    pid = patient_id(patient)
+    pid, pkey = patient_id(patient), patient_key(patient)
     rows = out.tables
     set_uuid = f"urn:uuid:{uuid.uuid4()}"
     set_uid = f"2.25.{uuid.uuid4().int}"
     when = f"20{rng.randint(15, 25):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     author = rng.choice(AUTHORS)
-    rows["sets"].append({"patient_id": pid, "entry_uuid": set_uuid, "unique_id": set_uid,
+    rows["sets"].append({"patient_key": pkey, "entry_uuid": set_uuid, "unique_id": set_uid,
                          "source_id": "1.2.250.1.999.1",
                          "submission_time": when.ljust(14, "0"),
                          "content_type_code": "26",
@@ -163,14 +170,14 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                          "xml": fill(templates.set_xml, UUID=set_uuid, UID=set_uid,
                                      PID=pid, TIME=when, AUTHOR=author)})
     rows["index"].append({"entry_uuid": set_uuid, "unique_id": set_uid,
-                          "kind": "submission_set", "patient_id": pid})
+                          "kind": "submission_set", "patient_key": pkey})
     for _ in range(batch):
         key = (rng.choice(CLASS_TYPE), rng.choice(FORMATS), rng.choice(PRACTICES),
                rng.choice(FACILITIES))
         doc_uuid, doc_uid = f"urn:uuid:{uuid.uuid4()}", f"2.25.{uuid.uuid4().int}"
         event = f"ZZQK{rng.randint(0, 99):03d}"
         rows["documents"].append({
-            "patient_id": pid, "entry_uuid": doc_uuid, "unique_id": doc_uid,
+            "patient_key": pkey, "entry_uuid": doc_uuid, "unique_id": doc_uid,
             "logical_id": doc_uuid, "version": "1",
             "status": v.APPROVED if rng.random() > 0.05 else v.DEPRECATED,
             "object_type": v.DOC_STABLE,
@@ -191,16 +198,16 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
             "xml": fill(templates.document(key), UUID=doc_uuid, UID=doc_uid, PID=pid,
                         TIME=when, AUTHOR=author, EVENT=event)})
         rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
-                              "kind": "document", "patient_id": pid})
+                              "kind": "document", "patient_key": pkey})
         association_uuid = f"urn:uuid:{uuid.uuid4()}"
         rows["associations"].append({
-            "patient_id": pid, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
+            "patient_key": pkey, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
             "source": set_uuid, "target": doc_uuid, "status": v.APPROVED,
             "registered_seq": out.next_seq(),
             "xml": fill(templates.association_xml, UUID=association_uuid, SRC=set_uuid,
                         TGT=doc_uuid)})
         rows["index"].append({"entry_uuid": association_uuid, "unique_id": None,
-                              "kind": "association", "patient_id": pid})
+                              "kind": "association", "patient_key": pkey})
         out.documents += 1
 
 
@@ -243,7 +250,8 @@ def generate(order: list[tuple[int, int, int]], seed: int = 7) -> dict[str, list
     out = _Rows()
     for patient, number, batch in order:
         if number == 0:
-            out.tables["patients"].append({"patient_id": patient_id(patient), "status": "open",
+            out.tables["patients"].append({"patient_key": patient_key(patient),
+                                           "patient_id": patient_id(patient), "status": "open",
                                            "opened_at": OPENED})
         _submission(out, templates, patient, number, batch, seed)
     return out.tables
@@ -251,6 +259,12 @@ def generate(order: list[tuple[int, int, int]], seed: int = 7) -> dict[str, list
 
 TABLES = {"patients": patients, "documents": document_entries, "sets": submission_sets,
           "associations": associations, "index": object_index}
+
+
+def _binder(column_type, dialect):
+    if isinstance(column_type, TypeDecorator):
+        return lambda value: column_type.process_bind_param(value, dialect)
+    return lambda value: value
 
 
 def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
@@ -261,9 +275,12 @@ def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
                 if not rows[name]:
                     continue
                 columns = list(rows[name][0])
+                # each value in its column's stored form (ids and codes: store/keys.py)
+                binders = [_binder(table.c[c].type, engine.dialect) for c in columns]
                 with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows[name]:
-                        copy.write_row([row[c] for c in columns])
+                        copy.write_row([bind(row[c])
+                                        for c, bind in zip(columns, binders, strict=True)])
         raw.commit()
     finally:
         raw.close()
@@ -286,7 +303,12 @@ def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20
                         connection.execute(insert(table), rows[name])
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
+            # the keys were given here: the registry's own next patient comes after them
+            connection.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('patients', 'patient_key'), "
+                "(SELECT max(patient_key) FROM patients))")
             connection.exec_driver_sql("ANALYZE")
+            connection.commit()
     return next_patient
 
 

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -174,8 +174,12 @@ class Registry:
 
 def unique_ids_of(url: str, patients: int) -> dict[int, list[str]]:
     engine = make_engine(url)
+    # the rows carry the patient's key from 0011 on (a baseline may be older)
+    keyed = "patient_key" in {c["name"] for c in inspect(engine).get_columns("document_entries")}
     with engine.connect() as connection:
         rows = connection.exec_driver_sql(
+            "SELECT p.patient_id, d.unique_id FROM document_entries d JOIN patients p "
+            "ON p.patient_key = d.patient_key" if keyed else
             "SELECT patient_id, unique_id FROM document_entries").fetchall()
     engine.dispose()
     wanted = {patient_id(n): n for n in range(patients)}

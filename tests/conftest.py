@@ -90,6 +90,7 @@ def _postgres_admin(statement: str) -> None:
 def database_for(kind: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL of `kind`, removed afterwards."""
     if kind == "sqlite":
+        tmp_path.mkdir(parents=True, exist_ok=True)   # serve refuses a SQLite URL in no directory
         yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
         return
     schema = f"t_{uuid.uuid4().hex[:16]}"

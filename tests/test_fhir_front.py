@@ -69,6 +69,14 @@ def test_iti41_found_by_iti67_and_retrieved_by_iti68_byte_for_byte(app, patient)
     beyond = fhir(app, "GET", url.split("/fhir", 1)[1],
                   headers={"Range": f"bytes={len(PDF)}-"})
     assert beyond.status == 416
+    # no validator is sent, so none an If-Range gives matches: the whole document, 200
+    # (RFC 9110 §13.1.5; issue 16 re-test m12)
+    for validator in ('"some-etag"', 'W/"x"', "Wed, 21 Oct 2015 07:28:00 GMT"):
+        for asked in ("bytes=100-199", f"bytes={len(PDF)}-"):
+            whole = fhir(app, "GET", url.split("/fhir", 1)[1],
+                         headers={"Range": asked, "If-Range": validator})
+            assert whole.status == 200 and whole.body == PDF, (validator, asked)
+            assert "content-range" not in whole.headers
 
 
 def test_iti65_found_by_iti18_and_retrieved_by_iti43(app, patient):

@@ -22,6 +22,7 @@ from xds_server.consumer.transport import SoapClient
 from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
 from .conftest import start_server, stop_server
 from .fhir_data import provide_bundle
+from .hl7v2_data import rewrite_cda
 from .iua_data import TokenIssuer
 from .test_conformance import run_cli
 from .vihf_data import NON_PROFESSIONAL, SigningAuthority, assertion, security_header
@@ -122,3 +123,59 @@ def test_without_a_token_or_for_another_patient_nothing(server):
         urllib.request.urlopen(request, timeout=10)
     assert stranger.value.code == 403
     assert json.loads(stranger.value.read())["resourceType"] == "OperationOutcome"
+
+
+def _fetch(url: str, token: str, method: str = "GET", **headers) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, headers={
+        "Authorization": f"Bearer {token}", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()
+
+
+def test_a_masking_update_hides_the_bytes_on_the_wire(server, tmp_path):
+    """Issue 16 re-test B1 and M4 over HTTP: after the patient masks a document (MASQUE_PS, a
+    new version), a professional in bris de glace gets 404 for it (whole, Range, HEAD) as for
+    an unknown document; a lone surrogate in a member name is a 400 the server can write."""
+    url, _, issuer = server
+    fresh = tmp_path / LEVEL1.name          # its own document id: the server is the module's
+    fresh.write_bytes(rewrite_cda(LEVEL1.read_bytes(), document_id=f"2.25.{uuid.uuid4().int}"))
+    answer = _client(url, issuer).execute("", method="post", data=_bundle([fresh]))
+    assert answer["type"] == "transaction-response"
+    rid = next(e["response"]["location"].rsplit("/", 1)[-1] for e in answer["entry"]
+               if "/DocumentReference/" in e["response"]["location"])
+    patient = issuer.token(TEST_INS, kind="patient", subject=TEST_INS.split("^")[0])
+    status, body = _fetch(f"{url}/fhir/DocumentReference/{rid}", patient)
+    assert status == 200, body
+    binary = json.loads(body)["content"][0]["attachment"]["url"]
+    urgent = issuer.token(TEST_INS, subject="810000000077", purpose="bris_de_glace")
+    assert _fetch(binary, urgent)[0] == 200
+    patch = json.dumps([{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
+                  "TRE-A07-StatutVisibiliteDocument", "code": "MASQUE_PS"}]}}]).encode()
+    status, body = _patch(f"{url}/fhir/DocumentReference/{rid}", patient, patch)
+    assert status == 200, body.decode()
+    unknown = _fetch(f"{binary.rsplit('/', 1)[0]}/1.2.250.999.{uuid.uuid4().int}", urgent)
+    for method, headers in (("GET", {}), ("GET", {"Range": "bytes=0-9"}), ("HEAD", {})):
+        status, body = _fetch(binary, urgent, method, **headers)
+        assert status == 404, (method, headers, body[:200])
+        assert method == "HEAD" or json.loads(body)["issue"][0]["code"] == \
+            json.loads(unknown[1])["issue"][0]["code"]
+    assert _fetch(binary, patient)[0] == 200
+    bundle = json.dumps({"resourceType": "Bundle", "type": "transaction", "x\ud800": 1})
+    status, body = _patch(f"{url}/fhir", issuer.token(TEST_INS), bundle.encode(), "POST",
+                          "application/fhir+json")
+    assert status == 400 and json.loads(body)["resourceType"] == "OperationOutcome", body
+
+
+def _patch(url: str, token: str, body: bytes, method: str = "PATCH",
+           content_type: str = "application/json-patch+json") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()

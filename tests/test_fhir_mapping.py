@@ -60,6 +60,9 @@ def entries(draw) -> DocumentEntry:
     entry_uuid = draw(UUIDS)
     optional = lambda strategy: draw(st.one_of(st.none(), strategy))  # noqa: E731
     source = draw(PATIENTS)
+    start, stop = optional(DTMS), optional(DTMS)
+    if start and stop and start.ljust(14, "0") > stop.ljust(14, "9"):
+        start, stop = stop, start           # a period ends after it starts (ITI-65 refuses)
     return DocumentEntry(
         entry_uuid=entry_uuid, unique_id=draw(OIDS), patient_id=draw(PATIENTS),
         status=draw(st.sampled_from([v.APPROVED, v.DEPRECATED, v.CISIS_ARCHIVED,
@@ -73,7 +76,7 @@ def entries(draw) -> DocumentEntry:
         confidentiality_codes=draw(st.lists(CODES, max_size=3)),
         event_codes=draw(st.lists(CODES, max_size=3)),
         authors=draw(st.lists(AUTHORS, max_size=3)), creation_time=optional(DTMS),
-        service_start_time=optional(DTMS), service_stop_time=optional(DTMS),
+        service_start_time=start, service_stop_time=stop,
         hash=draw(st.binary(min_size=20, max_size=20)).hex(),
         size=str(draw(st.integers(0, 10**9))), language_code=optional(st.just("fr-FR")),
         legal_authenticator=optional(XCNS), source_patient_id=source,

@@ -128,3 +128,112 @@ def test_a_token_for_another_patient(secured):
     unknown = fhir(app, "GET", f"/DocumentReference/{uuid.uuid4()}", headers=header)
     assert read.status == unknown.status == 404
     assert read.json["issue"][0]["code"] == unknown.json["issue"][0]["code"]
+
+
+def test_two_documents_replacing_one_are_refused(app, patient):
+    """Issue 16 re-test m4, over ITI-65: two DocumentReferences of one Bundle replacing the
+    same document made two current versions; refused (the registry's rule, every front)."""
+    original = _bundle(patient, with_folder=False)
+    assert fhir(app, "POST", "", original).status == 200
+    [held] = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
+                  ).json["entry"]
+    target = held["resource"]["id"]
+    entries = [(document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None), PDF) for _ in range(2)]
+    bundle = provide_bundle(submission_set(patient, _urn()), entries, relates_to=[
+        {"code": "replaces", "target": {"reference": f"DocumentReference/{target}"}}])
+    answer = fhir(app, "POST", "", bundle)
+    assert answer.status == 422, answer.body
+    assert "XDSRegistryMetadataError" in answer.codes
+    current = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current")
+    assert [e["resource"]["id"] for e in current.json["entry"]] == [target]
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(app, patient):
+    """Issue 16 re-test m5: each end compared at its own precision (a day ends at its last
+    second), so 2025-11-03 to 2025-11-03T10:00Z is a period, the reverse order is not."""
+    for start, end, accepted in (("2025-11-04", "2025-11-03T23:59:59Z", False),
+                                 ("2025-11-03T10:00:01+00:00", "2025-11-03T11:00:00+01:00",
+                                  False),
+                                 ("2025-11-03", "2025-11-03T10:00:00Z", True),
+                                 ("2025-11-03T10:00:00Z", "2025-11-03", True)):
+        bundle = _bundle(patient, with_folder=False)
+        position = _position(bundle, "DocumentReference")
+        bundle["entry"][position]["resource"]["context"]["period"] = {"start": start,
+                                                                      "end": end}
+        if accepted:
+            assert fhir(app, "POST", "", bundle).status == 200, (start, end)
+        else:
+            _refused(app, patient, bundle, f"Bundle.entry[{position}].resource.context.period")
+
+
+def test_a_bad_binary_is_named_by_its_entry(app, patient):
+    """Issue 16 re-test m9: 'Binary.data' did not tell which of several documents was bad."""
+    entries = [(document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None), PDF) for _ in range(3)]
+    bundle = provide_bundle(submission_set(patient, _urn()), entries)
+    binaries = [i for i, e in enumerate(bundle["entry"])
+                if e["resource"]["resourceType"] == "Binary"]
+    for position, data in ((binaries[1], "not base64!"), (binaries[2], None)):
+        broken = copy.deepcopy(bundle)
+        if data is None:
+            del broken["entry"][position]["resource"]["data"]
+        else:
+            broken["entry"][position]["resource"]["data"] = data
+        _refused(app, patient, broken, f"Bundle.entry[{position}].resource.data")
+
+
+def test_a_dangling_custodian_and_a_folder_entry_twice_are_refused(app, patient):
+    """Issue 16 re-test m10. A display-only custodian stays accepted: a FHIR Reference may be a
+    display alone, and XDS keeps no custodian (docs/fhir.md)."""
+    bundle = _bundle(patient)
+    position = _position(bundle, "DocumentReference")
+    dangling = copy.deepcopy(bundle)
+    dangling["entry"][position]["resource"]["custodian"] = {"reference": "#nope"}
+    _refused(app, patient, dangling, f"Bundle.entry[{position}].resource.custodian.reference")
+    folder_at = _position(bundle, "List", "folder")
+    twice = copy.deepcopy(bundle)
+    twice["entry"][folder_at]["resource"]["entry"] *= 2
+    _refused(app, patient, twice, f"Bundle.entry[{folder_at}].resource.entry[1].item")
+
+
+def test_an_iti65_asking_what_is_not_served_is_refused(app, patient):
+    """Issue 16 re-test m6: a conditional create became unconditional, a DocumentReference
+    posted to List was taken, another server's relatesTo target was read as this one's."""
+    bundle = _bundle(patient, with_folder=False)
+    position = _position(bundle, "DocumentReference")
+    conditional = copy.deepcopy(bundle)
+    conditional["entry"][position]["request"]["ifNoneExist"] = "identifier=x"
+    _refused(app, patient, conditional, f"Bundle.entry[{position}].request.ifNoneExist", 422)
+    elsewhere = copy.deepcopy(bundle)
+    elsewhere["entry"][position]["request"]["url"] = "List"
+    _refused(app, patient, elsewhere, f"Bundle.entry[{position}].request.url", 422)
+    assert fhir(app, "POST", "", bundle).status == 200
+    [held] = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current"
+                  ).json["entry"]
+    for target, status in ((f"http://evil.example/fhir/DocumentReference/{held['resource']['id']}",
+                            422),
+                           (f"http://testserver:80/fhir/DocumentReference/"
+                            f"{held['resource']['id']}", 200)):
+        entry = document(patient, _urn(), mime_type="application/pdf",
+                         repository_unique_id=None)
+        replacing = provide_bundle(submission_set(patient, _urn()), [(entry, PDF)], relates_to=[
+            {"code": "appends", "target": {"reference": target}}])
+        answer = fhir(app, "POST", "", replacing)
+        assert answer.status == status, (target, answer.body[:300])
+
+
+def test_media_types_compare_as_rfc_9110_says_and_size_is_a_number(app, patient):
+    """Issue 16 re-test m8: the same media type in capitals or with a charset was "differs";
+    a size given as a string or a boolean was taken."""
+    position = _position(_bundle(patient, with_folder=False), "Binary")
+    for same in ("APPLICATION/PDF", "application/pdf; charset=binary", "application/Pdf"):
+        bundle = _bundle(patient, with_folder=False)
+        bundle["entry"][position]["resource"]["contentType"] = same
+        assert fhir(app, "POST", "", bundle).status == 200, same
+    document_at = _position(_bundle(patient, with_folder=False), "DocumentReference")
+    for size in ("1", True, -1, 1.5):
+        bundle = _bundle(patient, with_folder=False)
+        bundle["entry"][document_at]["resource"]["content"][0]["attachment"]["size"] = size
+        answer = fhir(app, "POST", "", bundle)
+        assert answer.status in (400, 422), (size, answer.body[:300])

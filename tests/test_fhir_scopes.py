@@ -80,3 +80,29 @@ def test_times_are_numbers_and_lifetimes_bounded(secured, issuer):
     assert security._search(app, patient, _header(
         issuer, patient, lifetime=3000)).status == 200
     assert dt.timedelta(seconds=3600)       # XDS_IUA_MAX_LIFETIME's default
+
+
+def _extensions(issuer, patient, **iua):
+    extensions = issuer.claims(patient)["extensions"]
+    return {**extensions, "ihe_iua": {**extensions["ihe_iua"], **iua}}
+
+
+def test_a_trusted_issuers_malformed_claims_are_a_401(secured, issuer):
+    """Issue 16 re-test m13: claims of the wrong JSON type or past every range, in a token
+    whose signature verifies, were a 500 (an AttributeError, an OverflowError)."""
+    app, patient, _ = secured
+    now = int(time.time())
+    for claims in ({"extensions": "x"}, {"extensions": ["x"]}, {"extensions": 7},
+                   {"extensions": {"ihe_iua": ["x"]}}, {"extensions": {"ihe_iua": "x"}},
+                   {"extensions": _extensions(issuer, patient, subject_role="10")},
+                   {"extensions": _extensions(issuer, patient, person_id=["x"])},
+                   {"extensions": _extensions(issuer, patient, purpose_of_use=None)},
+                   {"extensions": {**issuer.claims(patient)["extensions"], "ans_vihf": "x"}},
+                   {"exp": 10 ** 400}, {"exp": float("inf")}, {"exp": float("nan")},
+                   {"iat": 10 ** 400}, {"nbf": 10 ** 400}, {"sub": 5}, {"sub": ["a"]},
+                   {"scope": 5}, {"scope": ["user/*.read"]}):
+        token = jwt.encode({**issuer.claims(patient), "iat": now, **claims}, issuer.key,
+                           algorithm="RS256", headers={"kid": issuer.kid})
+        answer = security._search(app, patient, {"Authorization": f"Bearer {token}"})
+        assert answer.status in (401, 403), (claims, answer.status, answer.body[:300])
+        assert answer.json["resourceType"] == "OperationOutcome"

@@ -4,6 +4,8 @@ update's submission set names the caller who made the change, not the document's
 
 from __future__ import annotations
 
+import pytest
+
 from xds_server.ebxml.stored import model_object
 from xds_server.model import vocabulary as v
 from xds_server.model.stored_queries import GetDocuments, GetSubmissionSets
@@ -131,3 +133,118 @@ def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
     professional = Connection(None, None, None, None, None, None, None, "k", "c", "8101",
                               "10", "", "normal").vihf_claims(patient)
     assert claims_principal(professional).role == "professional"
+
+
+# each actor's kind and subject; each toggles MASQUE_PS, a change any of them may make
+ACTORS = {"author": ("professional", AUTHOR), "patient": ("patient", None),
+          "legal representative": ("legal_representative", "LR-1")}
+
+
+def _toggle(resource: dict) -> list[dict]:
+    labels = [label["coding"][0]["code"] for label in resource.get("securityLabel", [])]
+    if "MASQUE_PS" in labels:
+        return [{"op": "remove", "path": f"/securityLabel/{labels.index('MASQUE_PS')}"}]
+    return [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [
+        {"system": VISIBILITY, "code": "MASQUE_PS"}]}}]
+
+
+@pytest.mark.parametrize("first, then", [(a, b) for a in ACTORS for b in ACTORS if a != b])
+def test_each_update_set_is_its_callers_whoever_updated_before(secured, first, then):
+    """Issue 16 re-test, M1: once the patient (or a representative) had masked a document,
+    its author's every PATCH failed (the set of the last update, the patient's, is hidden from
+    the author, and the new set copied its sourceId from it). Each PATCH's set is the
+    caller's: authored by them, this installation's sourceId, the first set's activity."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    resource = fhir(app, "GET", f"/DocumentReference/{entry_uuid.removeprefix('urn:uuid:')}",
+                    headers=issuer.header(patient, subject=AUTHOR)).json
+    made = []
+    for actor in (first, then):
+        kind, subject = ACTORS[actor]
+        subject = subject or patient.split("^")[0]
+        answer = fhir(app, "PATCH", f"/DocumentReference/{resource['id']}", _toggle(resource),
+                      PATCH, headers=issuer.header(patient, kind=kind, subject=subject))
+        assert answer.status == 200, (actor, answer.body)
+        resource = answer.json
+        made.append((actor, resource["id"]))
+    for actor, rid in made:
+        [package] = app.registry.query(GetSubmissionSets(uuids=(f"urn:uuid:{rid}",)),
+                                       SYSTEM).result.submission_sets
+        package = model_object(package)
+        assert (package.authors[0].person.split("^")[0] == AUTHOR) == (actor == "author")
+        assert package.source_id == app.settings.repository_unique_id
+        assert package.content_type_code.code == "26"     # registry_data's submission set
+
+
+def _label(code: str, system: str = VISIBILITY) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def test_a_patch_that_changes_nothing_makes_no_version(secured):
+    """Issue 16 re-test m2: a code added again, N again, an empty securityLabel on a document
+    without visibility codes each made a new version (a new id) with codes duplicated. Each
+    is a 422 now, and the document keeps its id and its one version."""
+    app, _, issuer, patient = secured
+    author = issuer.header(patient, subject=AUTHOR)
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    hl7 = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    for patch in ([{"op": "replace", "path": "/securityLabel", "value": []}],
+                  [{"op": "add", "path": "/securityLabel/-", "value": _label("N", hl7)}],
+                  [{"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")},
+                   {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}]):
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
+        assert answer.status == 422, (patch, answer.body)
+        assert answer.expressions[0].startswith("DocumentReference.securityLabel"), patch
+    masked = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=author)
+    assert masked.status == 200
+    again = fhir(app, "PATCH", f"/DocumentReference/{masked.json['id']}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=author)
+    assert again.status == 422, again.body
+    versions = app.registry.query(GetDocuments(logical_ids=(entry_uuid,), metadata_level=2),
+                                  SYSTEM).result.documents
+    assert len(versions) == 2
+    codes = [c.code for c in model_object(versions[-1]).confidentiality_codes]
+    assert sorted(codes) == ["MASQUE_PS", "N"]
+
+
+def test_the_id_a_patch_leaves_behind_reads_as_superseded(secured):
+    """Issue 16 re-test m3: after a PATCH (a new version, a new id) the old id was a 404; it
+    reads as the superseded version, to those who may see the document as it now is."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("INVISIBLE_PATIENT")}],
+        PATCH, headers=issuer.header(patient, subject=AUTHOR))
+    assert answer.status == 200 and answer.json["id"] != rid
+    old = fhir(app, "GET", f"/DocumentReference/{rid}",
+               headers=issuer.header(patient, subject=AUTHOR))
+    assert old.status == 200 and old.json["status"] == "superseded", old.body
+    hidden = fhir(app, "GET", f"/DocumentReference/{rid}", headers=issuer.header(
+        patient, kind="patient", subject=patient.split("^")[0]))
+    assert hidden.status == 404
+
+
+def test_a_refused_patch_names_what_the_client_sent_with_an_xds_code(secured):
+    """Issue 16 re-test m9: refusals named ITI-57 elements (Association.NewStatus) the client
+    never sent, and JSON Patch failures carried no XDS error code; m8: /securityLabel/00 is no
+    index (RFC 6901)."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    reader = issuer.header(patient, subject=matrix.READER)
+    refused = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "replace", "path": "/status", "value": "entered-in-error"}], PATCH,
+        headers=reader)
+    assert refused.status in (403, 422) and refused.expressions == ["DocumentReference.status"]
+    author = issuer.header(patient, subject=AUTHOR)
+    for patch in ([{"op": "test", "path": "/status", "value": "superseded"}],
+                  [{"op": "remove", "path": "/description"}],
+                  [{"op": "replace", "path": "/securityLabel/00", "value": _label("N")}]):
+        answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
+        assert answer.status == 422 and answer.codes == ["XDSMetadataUpdateOperationError"], \
+            (patch, answer.body)

@@ -17,7 +17,7 @@ from xds_server.consumer.metadata import (
     submit_objects_request,
 )
 from xds_server.model import vocabulary as v
-from xds_server.model.metadata import Submission
+from xds_server.model.metadata import Code, Submission
 from xds_server.registry.update import ARCHIVED, DELETED
 
 from .conftest import REFERENCE
@@ -300,3 +300,14 @@ def test_association_propagation_is_yes_or_no(app, patient, value, accepted):
     else:
         assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateOperationError"]
         assert [e.get("status") for e in versions_of(app, original.unique_id)] == [v.APPROVED]
+
+
+def test_a_new_version_repeating_a_confidentiality_code_is_refused(app, patient):
+    """Issue 16 re-test m2, over ITI-57: a masking sent again must not carry its code twice."""
+    original, entry_uuid = registered(app, patient)
+    reply = update(app, next_version(patient, original, entry_uuid, confidentiality_codes=[
+        *original.confidentiality_codes, Code("MASQUE_PS", v.VISIBILITY_SYSTEM),
+        Code("MASQUE_PS", v.VISIBILITY_SYSTEM)]))
+    assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateError"]
+    assert "given twice" in reply.errors[0]["context"]
+    assert len(versions_of(app, original.unique_id)) == 1

@@ -234,3 +234,50 @@ def test_an_update_cannot_link_outside_the_record(app, patient, where, code):
     assert reply.status == FAILURE and reply.codes == [code]
     links = run_query(app, GET_ASSOCIATIONS, {"$uuid": [target]}).objects("Association")
     assert [a for a in links if a.get("associationType") == v.APND] == []
+
+
+def _links(app, entry_uuid: str, level: int = 1) -> set[tuple[str, str, str, str]]:
+    """(type, source, target, status) of the associations touching a document."""
+    found = run_query(app, GET_ASSOCIATIONS, {"$uuid": [entry_uuid], "$MetadataLevel": level})
+    return {(a.get("associationType"), a.get("sourceObject"), a.get("targetObject"),
+             a.get("status")) for a in found.objects("Association")}
+
+
+@pytest.mark.parametrize("propagation", [None, "yes", "no"])
+def test_a_new_document_version_keeps_its_folders_and_relationships(app, patient, propagation):
+    """ITI TF-2b 3.57.4.1.3.3.1.5 (issue 16 re-test, M3): with association propagation (the
+    default) the new version joins the Approved folders of the previous one and takes its
+    relationships, whichever end it is, through new Approved associations; the previous
+    version keeps its own. "no": the new version is linked by hand, or not at all."""
+    folder_uuid, _ = registered_folder(app, patient)
+    original, entry_uuid = registered(app, patient)
+    _source, transformed = registered(app, patient)
+    _addendum, addendum = registered(app, patient)
+    for link in (has_member(folder_uuid, entry_uuid, status=None),
+                 relationship(v.XFRM, entry_uuid, transformed),
+                 relationship(v.APND, addendum, entry_uuid)):
+        assert update(app, submit_association(submission_set(patient), link)).status == SUCCESS
+    before = _links(app, entry_uuid)
+    submission = next_version(patient, original, entry_uuid)
+    if propagation:
+        submission.associations[0].slots["AssociationPropagation"] = [propagation]
+    reply = update(app, submission)
+    assert reply.status == SUCCESS, reply.errors
+    [new] = [e.get("id") for e in run_query(app, "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+                                                {"$XDSDocumentEntryUniqueId":
+                                                 [original.unique_id]}).objects(
+        "ExtrinsicObject")]
+    expected = {(v.HAS_MEMBER, folder_uuid, new, v.APPROVED),
+                (v.XFRM, new, transformed, v.APPROVED),
+                (v.APND, addendum, new, v.APPROVED)}
+    theirs = {link for link in _links(app, new) if link[0] != v.HAS_MEMBER or
+              link[1] == folder_uuid}
+    assert theirs == (expected if propagation != "no" else set())
+    assert _links(app, entry_uuid, level=2) >= before        # the previous version's stay
+    contents = run_query(app, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": folder_uuid})
+    assert [e.get("id") for e in contents.objects("ExtrinsicObject")] == \
+        ([new] if propagation != "no" else [])
+    again = update(app, next_version(patient, original, entry_uuid, previous="2"))
+    assert again.status == SUCCESS, again.errors       # a second version: one copy of each
+    contents = run_query(app, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": folder_uuid})
+    assert len(contents.objects("ExtrinsicObject")) == (1 if propagation != "no" else 0)

@@ -285,3 +285,20 @@ def test_signature_document_signs_its_own_submission_set(app, patient):
                                 relationship(v.SIGNS, "Signature01", "SubmissionSet01")]
     reply = register(app, submission)
     assert (reply.status, reply.errors) == (SUCCESS, [])
+
+
+@pytest.mark.parametrize("kinds", [(v.RPLC, v.RPLC), (v.RPLC, v.XFRM_RPLC)])
+def test_two_replacements_of_one_document_in_one_submission(app, patient, kinds):
+    """Issue 16 re-test m4: both became current (a forked history); refused, nothing kept."""
+    original = _register_original(app, patient)
+    first, second = document(patient, "Document01"), document(patient, "Document02")
+    package = submission_set(patient)
+    submission = Submission(package, [first, second], associations=[
+        has_member(package.entry_uuid, "Document01"), has_member(package.entry_uuid,
+                                                                 "Document02"),
+        relationship(kinds[0], "Document01", original),
+        relationship(kinds[1], "Document02", original)])
+    reply = register(app, submission)
+    assert reply.status == FAILURE and reply.codes == ["XDSRegistryMetadataError"]
+    assert "replaced by 2 documents" in reply.errors[0]["context"]
+    assert _status_of(app, original) == v.APPROVED

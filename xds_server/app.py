@@ -130,7 +130,8 @@ def fhir_front(settings: Settings, registry: Registry, repository: Repository,
                observer) -> FhirFront:
     return FhirFront(Reader(registry, repository, model_object),
                      Provider(repository, settings.max_document_bytes),
-                     Updater(registry, model_object), fhir_authenticator(settings),
+                     Updater(registry, model_object, settings.repository_unique_id),
+                     fhir_authenticator(settings),
                      settings.max_request_bytes, observer)
 
 

@@ -50,6 +50,8 @@ from .vocabulary import (
 )
 
 MAX_CERTIFICATES = 8
+# QualifyingProperties in either XAdES namespace (lxml's iter finds them by tag, in C)
+_QUALIFYING_TAGS = tuple(f"{{{namespace}}}QualifyingProperties" for namespace in XADES_NAMESPACES)
 MAX_MANIFEST_REFERENCES = 10_000
 
 
@@ -131,10 +133,8 @@ def check_ids(root: etree._Element) -> dict[str, etree._Element]:
     """Every `Id` value once; no xml:id, no other id attribute reusing one (rule 4)."""
     ids: dict[str, etree._Element] = {}
     other: set[str] = set()
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        for name, value in element.attrib.items():
+    for element in root.iter(etree.Element):       # elements only (no comments, PIs)
+        for name, value in element.items():
             if name == f"{{{XML_NS}}}id":
                 raise SignatureRefused("xml:id", "xml:id attributes are not accepted in a "
                                                  "signature document (they name Reference "
@@ -213,9 +213,7 @@ def _objects(root: etree._Element, objects: list[etree._Element]
             raise SignatureRefused("Signature/Object", "a ds:Reference outside SignedInfo and "
                                                        "the signed Manifest (an unsigned "
                                                        "Manifest entry)")
-    qualifying = [e for e in root.iter() if isinstance(e.tag, str)
-                  and local(e) == "QualifyingProperties"
-                  and etree.QName(e).namespace in XADES_NAMESPACES]
+    qualifying = list(root.iter(*_QUALIFYING_TAGS))
     if len(qualifying) != 1 or qualifying[0].getparent() not in objects:
         raise SignatureRefused("Signature/Object/QualifyingProperties",
                                "the signature must hold one XAdES QualifyingProperties in a "

@@ -15,6 +15,7 @@ from lxml import etree
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error
+from ..model.hl7 import canonical_uuid
 from ..model.ids import urn_uuid
 from ..model.metadata import (
     Association,
@@ -92,8 +93,8 @@ class _Decoder:
             return ""
         if ref in self.ids:
             return self.ids[ref]
-        if ref.startswith("urn:uuid:"):
-            return ref
+        if ref[:9].lower() == "urn:uuid:":
+            return canonical_uuid(ref)
         self.fail(f"{owner}: {what} '{ref}' is neither a urn:uuid: id nor an object of this "
                   "submission", code=ErrorCode.UNRESOLVED_REFERENCE)
         return ref
@@ -113,8 +114,8 @@ class _Decoder:
                 if source_id in self.ids:
                     self.fail(f"id '{source_id}' is used by two objects of the submission")
                     continue
-                self.ids[source_id] = source_id if source_id.startswith("urn:uuid:") \
-                    else new_uuid()
+                self.ids[source_id] = canonical_uuid(source_id) \
+                    if source_id[:9].lower() == "urn:uuid:" else new_uuid()
 
         nodes = self._classification_nodes(elements)
         submission = Submission(None, symbolic_ids=dict(self.ids))
@@ -127,7 +128,7 @@ class _Decoder:
             elif tag == rim("Association"):
                 submission.associations.append(self._association(element))
             elif tag == rim("ObjectRef"):
-                submission.object_refs.append(element.get("id") or "")
+                submission.object_refs.append(canonical_uuid(element.get("id") or ""))
             elif tag == rim("Classification"):
                 continue  # read by _classification_nodes
             else:
@@ -147,8 +148,8 @@ class _Decoder:
                 if classification.getparent().tag == rim("RegistryObjectList"):
                     self.fail("a top-level rim:Classification has no classificationNode")
                 continue
-            if target in self.ids or (target or "").startswith("urn:uuid:"):
-                nodes[self.ids.get(target, target)] = node
+            if target in self.ids or (target or "")[:9].lower() == "urn:uuid:":
+                nodes[self.ids.get(target, canonical_uuid(target or ""))] = node
             else:
                 self.fail(f"classification {classification.get('id')}: classifiedObject "
                           f"'{target}' is not in the submission",
@@ -182,7 +183,7 @@ class _Decoder:
         obj.comments = localized(description)
         obj.home = element.get("home")
         lid = element.get("lid")
-        obj.logical_id = self.ids.get(lid, lid) if lid else None
+        obj.logical_id = self.ids.get(lid, canonical_uuid(lid)) if lid else None
         obj.version = version.get("versionName") if version is not None else None
 
         slots = _slot_values(slot_elements)

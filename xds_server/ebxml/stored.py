@@ -27,6 +27,7 @@ from .encode import (
 )
 from .namespaces import RIM, rim
 from .packing import PackingError, pack, unpack, unpacked_size
+from .stored_text import TAGS, TEXT_WRITERS, NotPlain
 
 _ENCODERS: dict[type, Any] = {DocumentEntry: encode_document, SubmissionSet: encode_submission_set,
                               Folder: encode_folder, Association: encode_association}
@@ -43,13 +44,17 @@ class EbrimStoredForm:
     @staticmethod
     def registered(obj: DocumentEntry | SubmissionSet | Folder | Association) -> bytes:
         """The form kept with a newly registered object (it says Approved); RegistryFailure
-        for an object too large to keep."""
-        element = _ENCODERS[type(obj)](obj)
-        xml = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+        for an object too large to keep. Written as text (stored_text.py); a value lxml
+        would refuse goes through encode.py's elements, which refuse it."""
+        try:
+            xml = TEXT_WRITERS[type(obj)](obj).encode()
+        except NotPlain:
+            xml = etree.tostring(_ENCODERS[type(obj)](obj), encoding="UTF-8",
+                                 xml_declaration=False)
         if len(xml) > MAX_STORED_OBJECT_BYTES:
-            kind = etree.QName(element).localname
+            kind = TAGS[type(obj)]
             raise RegistryFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
-                                         f"{kind} {element.get('id')}: its metadata is "
+                                         f"{kind} {obj.entry_uuid}: its metadata is "
                                          f"{len(xml)} bytes as stored, over the "
                                          f"{MAX_STORED_OBJECT_BYTES} an object may have",
                                          kind)])

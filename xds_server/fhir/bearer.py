@@ -29,6 +29,7 @@ Each rule, and the attack it stops (tests/test_fhir_security.py mounts each):
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -136,9 +137,12 @@ def _check_times(claims: dict[str, Any], max_lifetime: int) -> None:
     token good forever)."""
     for name in ("exp", "iat", "nbf"):
         value = claims.get(name)
-        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                               or (isinstance(value, float) and not math.isfinite(value))):
             raise TokenError(f"claim {name} must be a number (NumericDate)")
-    if claims["exp"] - time.time() > max_lifetime + LEEWAY:
+    # compared, not subtracted: exp = 10^400 does not fit a float (an OverflowError, a 500
+    # for a trusted issuer's malformed token: issue 16 re-test m13)
+    if claims["exp"] > time.time() + max_lifetime + LEEWAY:
         raise TokenError(f"the token lives longer than {max_lifetime} s "
                          "(XDS_IUA_MAX_LIFETIME)")
 
@@ -177,8 +181,10 @@ def _coding(value: Any, name: str) -> tuple[str, str]:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    iua = (claims.get("extensions") or {}).get("ihe_iua")
-    vihf = (claims.get("extensions") or {}).get("ans_vihf") or {}
+    extensions = claims.get("extensions")     # a string or a list here was a 500 (m13)
+    extensions = extensions if isinstance(extensions, dict) else {}
+    iua = extensions.get("ihe_iua")
+    vihf = extensions.get("ans_vihf") or {}
     if not isinstance(iua, dict) or not isinstance(vihf, dict):
         raise TokenError("claim extensions.ihe_iua (the IUA attributes) is missing")
     system, code = _coding(iua.get("subject_role"), "subject_role")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..model.hl7 import Cx, is_oid
 from ..model.metadata import Code
+from .dates import utc_dtm
 from .vocabulary import OID_OF_URI, RFC3986, URI_OF_OID
 
 Json = dict[str, Any]
@@ -95,7 +96,11 @@ def dtm(value: Any, where: str) -> str:
         raise Invalid(f"'{value}' is not a FHIR dateTime", where) from None
     if moment.tzinfo is None:
         raise Invalid(f"'{value}' has a time but no time zone (FHIR requires one)", where)
-    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+    utc = utc_dtm(moment)
+    if utc is None:     # an XDS DTM is a UTC time of years 0001-9999
+        raise Invalid(f"'{value}' is outside the times XDS can hold (years 0001 to 9999 in "
+                      "UTC)", where)
+    return utc
 
 
 # --- identifiers --------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ _VALUE = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?", re.ASCII)
-_FORMAT = "%Y%m%d%H%M%S"
 
 
 class DateError(ValueError):
@@ -47,12 +46,25 @@ def _zone(text: str) -> dt.timezone:
     return dt.timezone(-offset if text[0] == "-" else offset)
 
 
+def utc_dtm(moment: dt.datetime) -> str | None:
+    """An aware moment as a 14-digit UTC DTM, or None when in UTC it falls outside years
+    0001-9999 (0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00). Written digit by digit:
+    strftime's %Y does not pad years below 1000 ('10101000000' for 0001-01-01, which reached
+    the registry's time check as an 11-digit key, issue 16 re-test M4/m1)."""
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}" \
+        f"{utc.second:02d}"
+
+
 def _key(moment: dt.datetime) -> str:
     """The UTC key of an aware moment; past 9999 it is END_OF_TIME, before year 1 zero."""
-    try:
-        return moment.astimezone(dt.UTC).strftime(_FORMAT)
-    except OverflowError:
+    key = utc_dtm(moment)
+    if key is None:
         return END_OF_TIME if moment.year > 1 else "00000000000000"
+    return key
 
 
 def _add(moment: dt.datetime, parts: dict[str, str | None]) -> dt.datetime | None:

@@ -172,6 +172,13 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
             entry.logical_id = identifier["value"]
     if (meta := resource.get("meta")) and meta.get("versionId"):
         entry.version = meta["versionId"]
+    custodian = resource.get("custodian")
+    local = custodian.get("reference") if isinstance(custodian, dict) else None
+    if isinstance(local, str) and local.startswith("#") and \
+            (contained.get(local[1:]) or {}).get("resourceType") != "Organization":
+        # FHIR ref-1: a local reference names a contained resource (m10: '#nope' passed)
+        raise Invalid(f"custodian '{local}' names no contained Organization",
+                      f"{where}.custodian.reference")
     subject = resource.get("subject")
     if not isinstance(subject, dict):
         raise Invalid("subject (the patient) is required", f"{where}.subject")
@@ -208,6 +215,10 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
         entry.service_start_time = dtm(period["start"], f"{where}.context.period.start")
     if "end" in period:
         entry.service_stop_time = dtm(period["end"], f"{where}.context.period.end")
+    start, stop = entry.service_start_time, entry.service_stop_time
+    if start and stop and start.ljust(14, "0") > stop.ljust(14, "9"):   # each at its precision
+        raise Invalid(f"context.period starts ({period['start']}) after it ends "
+                      f"({period['end']})", f"{where}.context.period")      # (issue 16, m5)
     if context.get("sourcePatientInfo"):
         at = f"{where}.context.sourcePatientInfo"
         entry.source_patient_id, entry.source_patient_info = source_patient_of(
@@ -232,7 +243,11 @@ def _content(entry: DocumentEntry, content: Any, where: str) -> None:
     entry.language_code = attachment.get("language")
     entry.title = attachment.get("title")
     if "size" in attachment:
-        entry.size = str(attachment["size"])
+        size = attachment["size"]       # a JSON number: "1" and true were taken (m8)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise Invalid("attachment.size is a whole number of bytes (a JSON number)",
+                          f"{where}.attachment.size")
+        entry.size = str(size)
     if "hash" in attachment:
         entry.hash = hex_sha1(attachment["hash"], f"{where}.attachment.hash")
     if "creation" in attachment:      # exact precision; date is an instant

@@ -37,7 +37,7 @@ from .http import (
     json_answer,
     new_request,
 )
-from .outcome import FhirError, from_registry, issue
+from .outcome import FhirError, bad_request, from_registry, issue
 from .provide import Provider
 from .reading import Reader
 from .search import MAX_QUERY_BYTES
@@ -152,6 +152,8 @@ class FhirFront:
             if kind in ("DocumentReference", "List") and len(parts) <= 2:
                 return self._resource(request, start_response, kind, parts[1:])
             if method == "GET" and kind == "Binary" and len(parts) == 2:
+                if request.query_string:     # none is served: refused, not ignored (m6)
+                    raise bad_request("a Binary read takes no parameter", "")
                 principal = self._caller(request, "ITI-68")
                 content, mime_type = self.reader.retrieve(principal, parts[1])
                 return document_answer(request.environ, start_response, content, mime_type,
@@ -198,9 +200,24 @@ def check_format(request: FhirRequest) -> None:
                                     "_format", "not-supported")])
     accept = request.environ.get("HTTP_ACCEPT", "")
     types = [t.split(";")[0].strip().lower() for t in accept.split(",") if t.strip()]
-    if types and not any(t in _ACCEPTED for t in types):
-        raise FhirError(406, [issue("Accept: only application/fhir+json is served", "",
-                                    "not-supported")])
+    if types and not any(t in _ACCEPTED and _r4(v) for t, v in zip(
+            types, [t for t in accept.split(",") if t.strip()], strict=True)):
+        raise FhirError(406, [issue(f"Accept: only application/fhir+json, FHIR "
+                                    f"{FHIR_VERSION}, is served", "", "not-supported")])
+
+
+FHIR_VERSION = "4.0"        # the capability statement's fhirVersion, 4.0.1
+
+
+def _r4(media_type: str) -> bool:
+    """No fhirVersion parameter, or one naming R4 (FHIR http §3.1.0.1.8: a client asking
+    fhirVersion=5.0 got an R4 answer; issue 16 re-test m6)."""
+    for parameter in media_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "fhirversion" and \
+                not value.strip().strip('"').startswith(FHIR_VERSION):
+            return False
+    return True
 
 
 def allowed_methods(parts: list[str]) -> tuple[str, ...]:

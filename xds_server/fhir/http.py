@@ -4,6 +4,7 @@ document bodies handed to the server's sendfile, Range requests."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,9 +62,25 @@ def parse_json(raw: bytes) -> Any:
     '[') is a 400 like any malformed body: the C decoder checks its depth as it goes (a
     lesser depth that would still exhaust the validators is check_json's)."""
     try:
-        return json.loads(raw)
+        text = raw.decode("utf-8")      # FHIR JSON is UTF-8: json.loads(bytes) also took
+    except UnicodeDecodeError as exc:   # UTF-16 and UTF-32 bodies (issue 16 re-test m8)
+        raise bad_request(f"the body is not UTF-8 (byte {exc.start})", code="structure") \
+            from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise bad_request(f"the body is not JSON: {str(exc)[:200]}", code="structure") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")    # Python's json takes NaN, Infinity
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):                        # 1e400: inf, past every decimal
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
 
 
 def base_url(environ: dict[str, Any]) -> str:
@@ -75,14 +92,37 @@ def base_url(environ: dict[str, Any]) -> str:
     return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}/fhir"
 
 
+def local_id(reference: str, kind: str, base: str, bare: bool = False) -> str | None:
+    """The id a reference names on this server: `Kind/id`, `<this server's base>/Kind/id`, or
+    (with `bare`, a search's `patient=id`) `id`; None for another server's resource or another
+    kind. Attack stopped (issue 16 re-test m6): `http://evil.example/fhir/DocumentReference/
+    <id>` and `patient=http://elsewhere/fhir/Patient/<id>` were read as this server's."""
+    if reference.startswith(f"{base}/"):
+        reference = reference[len(base) + 1:]
+    head, slash, tail = reference.partition("/")
+    if slash:
+        return tail if head == kind and tail and "/" not in tail else None
+    return reference if bare and reference and ":" not in reference else None
+
+
 def binary_url(base: str, unique_id: str) -> str:
     return f"{base}/Binary/{quote(unique_id, safe='')}"
 
 
+def _json_bytes(resource: Any) -> bytes:
+    """UTF-8 JSON; a text UTF-8 cannot carry (a lone surrogate a client sent, quoted back)
+    is written as its JSON escape rather than failing the answer (texts.shown is the rule;
+    this is the net under it)."""
+    text = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(resource, separators=(",", ":")).encode()
+
+
 def json_answer(start_response: StartResponse, status: int, resource: Any, request_id: str,
                 headers: list[tuple[str, str]] = ()) -> list[bytes]:
-    body = resource if isinstance(resource, bytes) else \
-        json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+    body = resource if isinstance(resource, bytes) else _json_bytes(resource)
     start_response(status_line(status), [("Content-Type", f"{FHIR_JSON}; charset=utf-8"),
                                          ("Content-Length", str(len(body))),
                                          ("X-Request-Id", request_id), *headers])
@@ -105,7 +145,11 @@ def document_answer(environ: dict[str, Any], start_response: StartResponse,
     size = content.size
     headers = [("Content-Type", mime_type), ("Accept-Ranges", "bytes"),
                ("X-Request-Id", request_id), ("Cache-Control", "no-store")]
-    wanted = _range(environ.get("HTTP_RANGE", ""), size)
+    # This answer carries no validator (no ETag, no Last-Modified), so no If-Range can match
+    # one: RFC 9110 §13.1.5, the range is ignored and the whole document sent (a client
+    # resuming with a validator of another copy got a 206 of these bytes: issue 16, m12).
+    wanted = None if environ.get("HTTP_IF_RANGE") else \
+        _range(environ.get("HTTP_RANGE", ""), size)
     if wanted == "unsatisfiable":
         start_response(status_line(416), [("Content-Range", f"bytes */{size}"),
                                           ("Content-Length", "0"), *headers])

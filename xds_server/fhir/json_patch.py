@@ -14,8 +14,13 @@ _BY_URL = re.compile(r"(\w+)\[url:'([^']+)'\]")
 _STEP = re.compile(r"(?:[^/\[]|\[[^\]]*\])+")
 
 
+# the XDS error code every refused PATCH carries, as the registry's refusals of one do
+# (issue 16 re-test m9: "test failed" and "does not exist" carried none)
+PATCH_ERROR = "XDSMetadataUpdateOperationError"
+
+
 def _fail(message: str, position: int) -> FhirError:
-    return FhirError(422, [issue(message, f"patch[{position}]", "invalid")])
+    return FhirError(422, [issue(message, f"patch[{position}]", "invalid", PATCH_ERROR)])
 
 
 def _steps(path: Any, position: int) -> list[str]:
@@ -45,7 +50,8 @@ def _resolve_step(node: Any, step: str, create: bool, position: int) -> tuple[An
     if isinstance(node, list):
         if step == "-":
             return node, len(node)
-        if not step.isdigit():
+        if not step.isdigit() or (step != "0" and step.startswith("0")) or not step.isascii():
+            # RFC 6901 §4: "0" or digits without a leading zero (/securityLabel/00 was 0)
             raise _fail(f"'{step}' is not an index", position)
         return node, int(step)
     if isinstance(node, dict):
@@ -80,7 +86,8 @@ def apply_patch(resource: dict, patch: Any) -> dict:
         exists = (key in container) if isinstance(container, dict) else key < len(container)
         if op == "test":
             if not exists or container[key] != operation.get("value"):
-                raise FhirError(422, [issue("test failed", f"patch[{position}]", "conflict")])
+                raise FhirError(422, [issue("test failed", f"patch[{position}]", "conflict",
+                                            PATCH_ERROR)])
         elif op == "remove":
             if not exists:
                 raise _fail(f"path {operation['path']} does not exist", position)

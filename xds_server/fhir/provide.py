@@ -19,6 +19,7 @@ from fhir.resources.R4B.bundle import Bundle
 from ..model import vocabulary as v
 from ..model.content import Attachment
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..repository.actor import Repository
@@ -26,7 +27,7 @@ from ..security.principal import Principal
 from .anchors import anchored, bundle_anchors
 from .datatypes import Invalid, Json
 from .document_reference import from_fhir
-from .http import binary_url
+from .http import binary_url, local_id
 from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
 from .outcome import FhirError, invalid, issue
 from .profile_rules import (
@@ -59,7 +60,8 @@ class Provider:
         if body.get("type") != "transaction":
             raise FhirError(422, [issue("ITI-65 takes a Bundle of type transaction",
                                         "Bundle.type", "invalid")])
-        submission, documents, located = _submission(entries, self.max_document_bytes)
+        submission, documents, located = _submission(entries, self.max_document_bytes,
+                                                     base)
         try:
             self.repository.provide(submission, documents, principal, [],
                                     on_behalf_of_source=True)
@@ -97,12 +99,34 @@ def location(base: str, where: tuple[str, str]) -> str:
         f"{base}/{kind}/{ident.removeprefix('urn:uuid:')}"
 
 
+CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
+
+
+def same_media_type(one: Any, other: Any) -> bool:
+    """RFC 9110 §8.3.1: type, subtype and parameter names compare without case (the values
+    here too: charset is the parameter documents carry), and a parameter given on one side
+    only does not differ (text/plain against TEXT/PLAIN or text/plain; charset=utf-8 were
+    "differs": issue 16 re-test m8)."""
+    if not isinstance(one, str) or not isinstance(other, str):
+        return one == other
+
+    def parsed(text: str) -> tuple[str, dict[str, str]]:
+        essence, *parameters = text.split(";")
+        pairs = (p.partition("=") for p in parameters)
+        return essence.strip().lower(), {name.strip().lower(): value.strip().strip('"').lower()
+                                         for name, _, value in pairs}
+
+    (essence, params), (other_essence, other_params) = parsed(one), parsed(other)
+    return essence == other_essence and all(
+        params[name] == other_params[name] for name in params.keys() & other_params.keys())
+
+
 def _uuid(entry: Json) -> str:
-    full = entry.get("fullUrl") or ""
+    full = canonical_uuid(entry.get("fullUrl") or "")
     return full if full.startswith("urn:uuid:") and len(full) == 45 else urn_uuid()
 
 
-def _submission(entries: list[Json], max_bytes: int
+def _submission(entries: list[Json], max_bytes: int, base: str
                 ) -> tuple[Submission, dict[str, Attachment], list[tuple[str, str]]]:
     """The Submission, its documents by entryUUID, and where each entry went (answer order)."""
     by_url: dict[str, str] = {}           # fullUrl → entryUUID
@@ -113,9 +137,20 @@ def _submission(entries: list[Json], max_bytes: int
         where = f"Bundle.entry[{position}]"
         resource = entry.get("resource") or {}
         kind = resource.get("resourceType")
-        if (entry.get("request") or {}).get("method") != "POST":
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        if request.get("method") != "POST":
             issues.append(issue("every entry is created (request.method POST)",
                                 f"{where}.request.method", "invalid"))
+        # refused, not ignored (issue 16 re-test m6): a conditional create made unconditional,
+        # a DocumentReference posted to List
+        for condition in CONDITIONS:
+            if condition in request:
+                issues.append(issue(f"request.{condition} is not served (every entry is "
+                                    "created as it is)", f"{where}.request.{condition}",
+                                    "not-supported"))
+        if isinstance(kind, str) and request.get("url") not in (None, kind):
+            issues.append(issue(f"request.url '{request.get('url')}' is not the entry's "
+                                f"resource type {kind}", f"{where}.request.url", "invalid"))
         uuid = _uuid(entry)
         for name in filter(None, (entry.get("fullUrl"),
                                   f"{kind}/{resource['id']}" if resource.get("id") else "")):
@@ -151,12 +186,13 @@ def _submission(entries: list[Json], max_bytes: int
         raise FhirError(422, issues)
     try:
         return _build(sets[0], documents, folders, by_url, binaries, binary_entries,
-                      max_bytes)
+                      max_bytes, base)
     except Invalid as exc:
         raise invalid(exc) from None
 
 
-def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_bytes):
+def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_bytes,
+           base):
     position, set_uuid, set_resource = set_entry
     package = submission_set_from_fhir(set_resource, set_uuid,
                                        f"Bundle.entry[{position}].resource")
@@ -164,6 +200,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
     contents: dict[str, Attachment] = {}
     located = {position: ("List", set_uuid)}
     owners: dict[int, tuple[str, str]] = {}   # id() of a Binary → (uniqueId, mimeType)
+    positions = {id(binary): position for position, binary in binary_entries}
     for position, uuid, resource in documents:
         where = f"Bundle.entry[{position}].resource"
         entry = from_fhir(resource, uuid, where)
@@ -171,20 +208,26 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
             raise Invalid("a new document is current", f"{where}.status")
         entry.logical_id, entry.version = None, None
         submission.documents.append(entry)
-        contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners)
+        contents[uuid] = _content(resource, entry, binaries, where, max_bytes, owners,
+                                  positions)
         submission.associations.append(_member(set_uuid, uuid, "Original"))
-        submission.associations += _relations(resource, uuid, where)
+        submission.associations += _relations(resource, uuid, where, base)
         located[position] = ("DocumentReference", uuid)
     for position, uuid, resource in folders:
         where = f"Bundle.entry[{position}].resource"
         folder: Folder = folder_from_fhir(resource, uuid, where)
         submission.folders.append(folder)
         submission.associations.append(_member(set_uuid, uuid, None))
+        filed: set[str] = set()
         for index, item in enumerate(resource.get("entry") or []):
             target = by_url.get(((item.get("item") or {}).get("reference")) or "")
             if target not in contents:      # a folder holds documents, not sets or folders
                 raise Invalid("a folder's entry names a DocumentReference of the Bundle",
                               f"{where}.entry[{index}].item")
+            if target in filed:             # two HasMembers of one pair (m10)
+                raise Invalid("a folder lists each document once",
+                              f"{where}.entry[{index}].item")
+            filed.add(target)
             link = _member(uuid, target, None)
             submission.associations += [link, _member(set_uuid, link.entry_uuid, None)]
         located[position] = ("List", uuid)
@@ -196,7 +239,7 @@ def _build(set_entry, documents, folders, by_url, binaries, binary_entries, max_
         if id(binary) not in owners:        # a 201 for it would say something was stored
             raise Invalid("no DocumentReference's attachment.url names this Binary",
                           f"Bundle.entry[{position}]")
-        if binary.get("contentType") != owners[id(binary)][1]:
+        if not same_media_type(binary.get("contentType"), owners[id(binary)][1]):
             raise Invalid(f"Binary.contentType '{binary.get('contentType')}' differs from the "
                           f"DocumentReference's attachment.contentType "
                           f"'{owners[id(binary)][1]}'", f"Bundle.entry[{position}].resource"
@@ -210,7 +253,7 @@ def _member(source: str, target: str, status: str | None) -> Association:
     return Association(urn_uuid(), v.HAS_MEMBER, source, target, slots=slots)
 
 
-def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
+def _relations(resource: Json, uuid: str, where: str, base: str) -> list[Association]:
     links = []
     for index, relation in enumerate(resource.get("relatesTo") or []):
         code = relation.get("code")
@@ -218,17 +261,22 @@ def _relations(resource: Json, uuid: str, where: str) -> list[Association]:
             raise Invalid(f"relatesTo.code '{code}' is not replaces, appends, transforms or "
                           "signs", f"{where}.relatesTo[{index}].code")
         reference = (relation.get("target") or {}).get("reference") or ""
-        tail = reference.rsplit("/", 2)
-        if len(tail) < 2 or tail[-2] != "DocumentReference":
-            raise Invalid("relatesTo.target names a registered DocumentReference/<id>",
-                          f"{where}.relatesTo[{index}].target")
-        links.append(Association(urn_uuid(), RELATES_TO[code], uuid, f"urn:uuid:{tail[-1]}"))
+        target = local_id(reference, "DocumentReference", base) \
+            if isinstance(reference, str) else None
+        if target is None:
+            raise Invalid("relatesTo.target names a registered DocumentReference/<id> of this "
+                          "server", f"{where}.relatesTo[{index}].target")
+        links.append(Association(urn_uuid(), RELATES_TO[code], uuid,
+                                 canonical_uuid(f"urn:uuid:{target}")))
     return links
 
 
 def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], where: str,
-             max_bytes: int, owners: dict[int, tuple[str, str]]) -> Attachment:
-    """The document's bytes: the Binary attachment.url names, or attachment.data."""
+             max_bytes: int, owners: dict[int, tuple[str, str]],
+             positions: dict[int, int]) -> Attachment:
+    """The document's bytes: the Binary attachment.url names (an error names that Binary's
+    entry: "Binary.data" left a client of several documents guessing, m9), or
+    attachment.data."""
     attachment = resource["content"][0]["attachment"]
     at = f"{where}.content[0].attachment"
     if attachment.get("data"):
@@ -238,8 +286,10 @@ def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], wh
         if binary is None:
             raise Invalid("attachment.url must name a Binary of the Bundle (or give data)",
                           f"{at}.url")
-        data, at = binary.get("data"), "Binary.data"
+        data, at = binary.get("data"), f"Bundle.entry[{positions[id(binary)]}].resource.data"
         owners[id(binary)] = (entry.unique_id, attachment.get("contentType"))
+    if isinstance(data, str):   # FHIR base64Binary may hold whitespace (\s* between quanta)
+        data = "".join(data.split())
     if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
         raise Invalid(f"the document is missing or over {max_bytes} bytes", at)
     try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from ..model import vocabulary as v
-from ..model.hl7 import is_oid
+from ..model.hl7 import canonical_uuid, is_oid
 from ..model.stored_queries import (
     CodeValue,
     FindDocuments,
@@ -38,9 +38,10 @@ from ..model.stored_queries import (
 )
 from .datatypes import Invalid, cx_of_identifier, cx_of_patient_id, scheme_oid
 from .dates import DateError, search_bounds
+from .http import local_id
 from .outcome import FhirError, bad_request
 from .paging import parse_cursor
-from .texts import check_text
+from .texts import check_text, shown
 from .vocabulary import LIST_STATUS_BACK, LIST_TYPES, RELATES_TO
 
 MAX_QUERY_BYTES = 8192          # no search is the attacker's to size
@@ -88,9 +89,14 @@ def parse_query_string(query_string: str, allowed: frozenset[str]) -> dict[str, 
         raise FhirError(414, [{"severity": "error", "code": "too-costly", "diagnostics":
                                f"the search is over {MAX_QUERY_BYTES} bytes"}])
     params: dict[str, list[str]] = {}
-    for name, value in parse_qsl(query_string, keep_blank_values=True):
-        check_text(name, name[:64])
-        check_text(value, name)
+    try:        # strict: bytes that are not UTF-8 were searched as U+FFFD, finding nothing
+        pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise bad_request("the search's percent-encoded bytes are not UTF-8 (RFC 3986: "
+                          "encode the characters' UTF-8 bytes)", "") from None
+    for name, value in pairs:
+        check_text(name, shown(name))
+        check_text(value, shown(name))
         base, _, modifier = name.partition(":")
         if base not in allowed or (modifier and modifier != "exact"):
             raise bad_request(f"search parameter '{name}' is not served here (see "
@@ -138,8 +144,12 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def patient_of(params: dict[str, list[str]]) -> str:
+def patient_of(params: dict[str, list[str]], base: str = "") -> str:
     reference, identifier = _one(params, "patient"), _one(params, "patient.identifier")
+    for name, given in (("patient", reference), ("patient.identifier", identifier)):
+        if given and len(values_of([given])) > 1:     # was the first patient's, silently
+            raise bad_request(f"{name} names one patient (a search is about one record)",
+                              name)
     if bool(reference) == bool(identifier):
         raise bad_request("give one of patient or patient.identifier (MHD requires the "
                           "patient)", "patient", "XDSStoredQueryMissingParam", "required")
@@ -149,7 +159,8 @@ def patient_of(params: dict[str, list[str]]) -> str:
             return cx_of_identifier({"system": system, "value": value}, "patient.identifier")
         except Invalid as exc:
             raise bad_request(str(exc), "patient.identifier") from None
-    cx = cx_of_patient_id(reference.rsplit("/", 1)[-1])
+    named = local_id(reference, "Patient", base, bare=True)
+    cx = cx_of_patient_id(named) if named else None
     if cx is None:
         raise bad_request("patient must be Patient/<authority OID>-<identifier> (or use "
                           "patient.identifier=urn:oid:<authority>|<identifier>)", "patient")
@@ -210,9 +221,9 @@ def _document_statuses(params: dict[str, list[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(statuses))
 
 
-def document_search(query_string: str) -> Search:
+def document_search(query_string: str, base: str = "") -> Search:
     params = parse_query_string(query_string, DOCUMENT_PARAMS)
-    patient = patient_of(params)
+    patient = patient_of(params, base)
     statuses = _document_statuses(params)
     count, offset = _paging(params)
     cursor = parse_cursor(_one(params, "_cursor"))
@@ -220,7 +231,7 @@ def document_search(query_string: str) -> Search:
     if len(by_id) > 1:
         raise bad_request(f"give one of {', '.join(by_id)}", by_id[0])
     if by_id:
-        return _by_id(by_id[0], params, patient, statuses, count, offset)
+        return _by_id(by_id[0], params, patient, statuses, count, offset, base)
     fields: dict[str, object] = {"patient_id": patient, "statuses": statuses}
     for name, attribute in CODE_PARAMS.items():
         if name in params:
@@ -241,19 +252,30 @@ def document_search(query_string: str) -> Search:
 
 
 def _author_pattern(params: dict[str, list[str]]) -> tuple[str, ...]:
+    """The $XDSDocumentEntryAuthorPerson patterns (several: OR): author.identifier, or
+    author.family and author.given; a comma gives several values (FHIR: OR), each a pattern
+    (author.family=Dupont,Durand found nothing: it was one name with a comma)."""
     identifier = _one(params, "author.identifier")
     family, given = _one(params, "author.family"), _one(params, "author.given")
     if identifier:
         if family or given:
             raise bad_request("author.identifier alone, or author.family/author.given",
                               "author.identifier")
-        system, bar, value = identifier.partition("|")
-        value = value if bar else system
-        if system == "https://rpps.esante.gouv.fr" and bar:
-            value = "8" + value
-        return (f"{_escape(value)}^%",)
+        patterns = []
+        for one in values_of([identifier]):
+            system, bar, value = token_parts(one)
+            if system == "https://rpps.esante.gouv.fr" and bar:
+                value = "8" + value
+            patterns.append(f"{_escape(value)}^%")
+        return tuple(patterns)
     if family or given:
-        return (f"%^{_escape(family) if family else '%'}^{_escape(given) if given else '%'}%",)
+        families = [unescape(f) for f in values_of([family])] if family else [None]
+        givens = [unescape(g) for g in values_of([given])] if given else [None]
+        if len(families) * len(givens) > MAX_VALUES:    # each pair is a pattern to match
+            raise bad_request(f"author.family x author.given gives over {MAX_VALUES} "
+                              "names", "author.family", code="too-costly")
+        return tuple(f"%^{_escape(f) if f else '%'}^{_escape(g) if g else '%'}%"
+                     for f in families for g in givens)
     return ()
 
 
@@ -266,12 +288,15 @@ def _escape(text: str) -> str:
 
 
 def _by_id(name: str, params: dict[str, list[str]], patient: str,
-           statuses: tuple[str, ...], count: int, offset: int) -> Search:
+           statuses: tuple[str, ...], count: int, offset: int, base: str = "") -> Search:
     values = [unescape(value) for value in values_of(params[name])]
     if name == "relatesto":
         if len(values) != 1:
             raise bad_request("relatesto names one DocumentReference", name)
-        target = f"urn:uuid:{values[0].rsplit('/', 1)[-1]}"
+        named = local_id(values[0], "DocumentReference", base, bare=True)
+        if named is None:       # another server's, or another kind (m6)
+            raise bad_request("relatesto names a DocumentReference of this server", name)
+        target = canonical_uuid(f"urn:uuid:{named}")
         query: StoredQuery = GetRelatedDocuments(entry_uuids=(target,),
                                                  association_types=tuple(RELATES_TO.values()))
         return Search([query], count, offset, patient, statuses, related_to=target)
@@ -293,10 +318,10 @@ def _by_id(name: str, params: dict[str, list[str]], patient: str,
     return Search([query], count, offset, patient, statuses)
 
 
-def list_search(query_string: str) -> Search:
+def list_search(query_string: str, base: str = "") -> Search:
     """ITI-66: FindSubmissionSets and/or FindFolders, by List.code."""
     params = parse_query_string(query_string, LIST_PARAMS)
-    patient = patient_of(params)
+    patient = patient_of(params, base)
     count, offset = _paging(params)
     statuses = []
     for value in ",".join(params.get("status") or ["current"]).split(","):

@@ -32,6 +32,14 @@ def text_error(text: str) -> str | None:
         f"character U+{ord(found.group()):04X} is not allowed in a FHIR string"
 
 
+def shown(text: str) -> str:
+    """A client's text as an answer may quote it (an element's name in `expression`): at most
+    64 characters, those XML and UTF-8 cannot carry written \\uXXXX. A lone surrogate in a
+    JSON member name was echoed as it came, and writing the answer failed: a 500 that escaped
+    the log line, the metrics and the audit (issue 16 re-test, M4 and m14)."""
+    return NOT_XML.sub(lambda found: f"\\u{ord(found.group()):04X}", text[:64])
+
+
 def check_text(text: str, where: str) -> None:
     if (problem := text_error(text)) is not None:
         raise FhirError(400, [issue(problem, where, "invalid")])
@@ -53,7 +61,7 @@ def check_json(value: Any, root: str) -> None:
                                         where, "structure")])
         if isinstance(node, dict):
             for key in node:
-                check_text(key, f"{where}.{key[:64]}")
+                check_text(key, f"{where}.{shown(key)}")
             children = [(item, f"{where}.{key}", depth + 1) for key, item in node.items()]
         else:
             children = [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node)]

@@ -14,8 +14,10 @@ Choices where the draft IG leaves one (docs/fhir.md): one kind of change per PAT
 securityLabel without an HL7 confidentiality code (N/R/V) keeps the document's (TD3.3a's
 patch replaces securityLabel[0]; the visibility codes are what the patched list holds); the
 update's submission set is authored by the caller (the system caller of XDS_SECURITY=none,
-who has no identity, keeps the authors of the set that submitted the document), copies that
-set's contentTypeCode and sourceId, with a new uniqueId (2.25) and the current time.
+who has no identity, keeps the authors of the set that submitted the document), its sourceId
+this installation's (repositoryUniqueId: the front is the update's Document Source), its
+contentTypeCode that of the set that submitted the document's first version, with a new
+uniqueId (2.25) and the current time.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..model.metadata import Association, Code, DocumentEntry, Submission, Submi
 from ..model.stored_queries import GetDocuments, GetSubmissionSets
 from ..registry.actor import Registry
 from ..security.acting_author import acting_author
-from ..security.principal import Principal
+from ..security.principal import SYSTEM, Principal
 from .datatypes import Invalid, code_of_concept
 from .document_reference import to_fhir
 from .http import FhirRequest, binary_url
@@ -45,13 +47,25 @@ from .search import parse_query_string
 from .vocabulary import IS_ARCHIVED
 
 CHANGEABLE = ("securityLabel", "status", "extension")
+# the ITI-57 elements a registry refusal names → the element of the PATCH the client sent
+# (issue 16 re-test m9: errors named Association.NewStatus, elements the client never sent)
+PATCH_LOCATIONS = {
+    "Association.NewStatus": "DocumentReference.status",
+    "Association.OriginalStatus": "DocumentReference.status",
+    "Association.PreviousVersion": "DocumentReference",
+    "DocumentEntry.lid": "DocumentReference",
+    "DocumentEntry": "DocumentReference",
+    "DocumentEntry.author": "DocumentReference.author",
+}
 HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 
 
 class Updater:
-    def __init__(self, registry: Registry, model_object: ModelObject) -> None:
+    def __init__(self, registry: Registry, model_object: ModelObject,
+                 source_id: str) -> None:
         self.registry = registry
         self.model_object = model_object
+        self.source_id = source_id        # this front's, as the Document Source of updates
 
     def patch(self, request: FhirRequest, principal: Principal, resource_id: str | None,
               patch: Any) -> dict:
@@ -84,8 +98,8 @@ class Updater:
             raise invalid(exc) from None
         try:
             self.registry.update(submission, principal)
-        except RegistryFailure as failure:
-            raise from_registry(failure.errors) from None
+        except RegistryFailure as failure:      # named as the client wrote them (m9)
+            raise from_registry(failure.errors, PATCH_LOCATIONS) from None
         latest = self.registry.query(GetDocuments(logical_ids=(
             entry.logical_id or entry.entry_uuid,)), principal).result.documents
         current = [d for d in latest if d.status != v.DEPRECATED] or latest
@@ -116,16 +130,24 @@ class Updater:
         return found[0]
 
     def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
-        """The update's submission set: its author the caller (security/acting_author.py),
-        its sourceId and contentTypeCode those of the set that submitted the document."""
-        sets = self.registry.query(GetSubmissionSets(uuids=(entry.entry_uuid,)),
-                                   principal).result.submission_sets
-        original = self.model_object(sets[0]) if sets else None
+        """The update's submission set, the caller's own whoever changed the document before:
+        its author the caller (security/acting_author.py), its sourceId this front's (it is
+        the Document Source of the update), its contentTypeCode (the activity) that of the
+        set that submitted the document's first version, read by the registry itself. It was
+        copied from the set of the version being updated, as the caller sees it: once a
+        patient had masked a document, that set (the patient's) was hidden from its author,
+        whose every PATCH then failed on a set with no sourceId (issue 16 re-test, M1)."""
+        original = None
+        for version in dict.fromkeys((entry.logical_id or entry.entry_uuid, entry.entry_uuid)):
+            sets = self.registry.query(GetSubmissionSets(uuids=(version,)),
+                                       SYSTEM).result.submission_sets
+            if sets:
+                original = self.model_object(sets[0])
+                break
         now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         return SubmissionSet(
             entry_uuid=urn_uuid(), unique_id=f"2.25.{int(random_hex(), 16)}",
-            patient_id=entry.patient_id, submission_time=now,
-            source_id=original.source_id if original else "",
+            patient_id=entry.patient_id, submission_time=now, source_id=self.source_id,
             content_type_code=original.content_type_code if original else None,
             authors=[caller] if (caller := acting_author(principal)) is not None else
             original.authors if original else list(entry.authors))
@@ -134,10 +156,17 @@ class Updater:
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
     codes = [code_of_concept(c, f"DocumentReference.securityLabel[{i}]")
              for i, c in enumerate(after.get("securityLabel") or [])]
+    _check_visibility(codes)
     if not any(c.scheme == HL7_CONFIDENTIALITY for c in codes):
         codes = [c for c in entry.confidentiality_codes if c.scheme == HL7_CONFIDENTIALITY] \
             + codes
-    _check_visibility(codes)
+    if {(c.scheme, c.code) for c in codes} == \
+            {(c.scheme, c.code) for c in entry.confidentiality_codes}:
+        # a code added again, N again, [] on a document without visibility codes: each made
+        # a new version (a new id) with the codes duplicated (issue 16 re-test, m2); as a
+        # status it already has, refused (the CLI says "already has MASQUE_PS")
+        raise Invalid("the document already has these codes: the PATCH changes nothing",
+                      "DocumentReference.securityLabel")
     version = copy.deepcopy(entry)
     version.entry_uuid = urn_uuid()
     version.logical_id = entry.logical_id or entry.entry_uuid
@@ -151,10 +180,15 @@ def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> S
 
 
 def _check_visibility(codes: list[Code]) -> None:
+    seen: set[tuple[str | None, str]] = set()
     for position, code in enumerate(codes):
         if code.scheme == v.VISIBILITY_SYSTEM and code.code not in v.VISIBILITY_CODES:
             raise Invalid(f"'{code.code}' is not a visibility code of the DMP",
                           f"DocumentReference.securityLabel[{position}]")
+        if (code.scheme, code.code) in seen:
+            raise Invalid(f"'{code.code}' is already in securityLabel (a code is given once)",
+                          f"DocumentReference.securityLabel[{position}]")
+        seen.add((code.scheme, code.code))
 
 
 # (status, isArchived) after the patch → the availability status ITI-57 sets: the same

@@ -40,6 +40,19 @@ def is_uuid_urn(value: str) -> bool:
     return bool(UUID_URN.fullmatch(value))
 
 
+def canonical_uuid(value: str) -> str:
+    """A urn:uuid: id in its one form, lower case (RFC 4122 3: the hex digits are read in
+    either case and written in lower case; RFC 8141: "urn" and the NID in either case); any
+    other value as it is. Every front's decoding of ids and every stored query pass theirs
+    through it. Attack stopped (issue 16 re-test, M2): an ITI-65 or ITI-42 registered an
+    existing entryUUID spelt in capitals, another patient's too, as a new object; reads by the
+    lower-case form then answered with either, and the record's paging cursor broke."""
+    if len(value) == 45 and value[:9].lower() == "urn:uuid:" and \
+            UUID_URN.fullmatch(f"urn:uuid:{value[9:]}"):
+        return value.lower()
+    return value
+
+
 def is_dtm(value: str) -> bool:
     """XDS DTM: YYYY[MM[DD[hh[mm[ss]]]]], UTC, no fractions or zone (ITI TF-3 Table 4.2.3.1.7-2)."""
     if not DTM.fullmatch(value):

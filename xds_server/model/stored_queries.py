@@ -90,6 +90,18 @@ class StoredQuery:
     return_type: ReturnType = ReturnType.LEAF_CLASS
     metadata_level: int = 1
 
+    def __post_init__(self) -> None:
+        """Ids in their one form (hl7.canonical_uuid), however the query was built: parsed
+        from ITI-18 or made by a front (a FHIR read, a search, a cursor)."""
+        for param in getattr(self, "PARAMS", ()):
+            if param.kind is Kind.UUID:
+                value = getattr(self, param.field)
+                canonical = hl7.canonical_uuid(value) if isinstance(value, str) else \
+                    tuple(hl7.canonical_uuid(one) if isinstance(one, str) else one
+                          for one in value or ())
+                if value and canonical != value:
+                    object.__setattr__(self, param.field, canonical)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "PARAMS" in cls.__dict__:

@@ -19,6 +19,7 @@ never registered.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..model import vocabulary as v
 from ..model.facts import RecordAccess
@@ -27,6 +28,7 @@ from ..security.principal import Principal
 from ..store import records_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
+from .query_versions import version_number, versions_of
 
 _MAX_DEPTH = 3          # association → association → object: HasMember of a folder membership
 
@@ -59,6 +61,19 @@ class CallerView:
         """Decisions already taken (the documents of an answer, decided from their rows)."""
         self._hidden.update(decisions)
 
+    def know_documents(self, rows: Iterable[Any]) -> None:
+        """Decide these document versions from their rows (with their facts) and, for an older
+        version, its document's latest: a version is hidden when it or the document as it now
+        is hides from the caller. Attack stopped (issue 16 re-test, B1's metadata side): a
+        patient read, with $MetadataLevel 2, the Deprecated version a masking update left,
+        without the INVISIBLE_PATIENT code the update added."""
+        rows = list(rows)
+        later = latest_versions(self.uow, self.patient, rows)
+        for row in rows:
+            last = later.get(row.entry_uuid, row)
+            self._hidden[row.entry_uuid] = not may_see(self.principal, self.access, row) or \
+                last.patient_id != self.patient or not may_see(self.principal, self.access, last)
+
     def _decide(self, uuids: list[str], depth: int) -> None:
         kinds: dict[str, list[str]] = {}
         for uuid, entry in store.find_by_uuids(self.uow, uuids).items():
@@ -74,9 +89,7 @@ class CallerView:
     def _documents(self, uuids: list[str]) -> None:
         if not uuids:
             return
-        for document in store.objects(self.uow, "document", self.patient, uuids):
-            self._hidden[document.entry_uuid] = not may_see(self.principal, self.access,
-                                                            document)
+        self.know_documents(store.objects(self.uow, "document", self.patient, uuids))
 
     def _folders(self, uuids: list[str]) -> None:
         if not uuids:
@@ -99,6 +112,9 @@ class CallerView:
             if row.type == v.HAS_MEMBER:
                 members.setdefault(row.source, []).append(row.target)
         held = sorted({target for targets in members.values() for target in targets})
+        # each filed version is decided with its document's latest (know_documents): a set
+        # whose one document was masked after submission stayed listed, title, time and
+        # author telling the reader it is hidden from that something was filed (m11)
         documents = {row.entry_uuid for row in store.objects(
             self.uow, "document", self.patient, held)} if held else set()
         self._documents(sorted(documents - set(self._hidden)))
@@ -124,3 +140,18 @@ class CallerView:
                 if not self._hidden[row.entry_uuid] and (
                         self._hidden.get(row.source) or self._hidden.get(row.target)):
                     self._hidden[row.entry_uuid] = changed = True
+
+
+def latest_versions(uow: UnitOfWork, patient: str, rows: Iterable[Any]) -> dict[str, Any]:
+    """The latest version (in whichever record) of each Deprecated one of these document rows,
+    by the row's entryUUID; a current version is its own latest and is not listed."""
+    older = [row.entry_uuid for row in rows if row.status == v.DEPRECATED]
+    if not older:
+        return {}
+    full = store.objects(uow, "document", patient, older)     # Find* rows are lean
+    latest: dict[str, Any] = {}
+    for version in versions_of(uow, "document", full):
+        lid = version.logical_id or version.entry_uuid
+        if lid not in latest or version_number(version) > version_number(latest[lid]):
+            latest[lid] = version
+    return {row.entry_uuid: latest.get(row.logical_id or row.entry_uuid, row) for row in full}

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections import Counter
 
 from ..model.errors import ErrorCode, RegistryError, warning
-from ..model.registered import QueryResult
+from ..model.registered import DocumentRecord, QueryResult
+from ..model.vocabulary import DEPRECATED
 from ..security.access import (
     DELETED,
     MASQUE_PS,
     may_read_record,
     may_remove,
-    may_see,
     scope,
 )
 from ..security.principal import Principal
@@ -21,6 +21,7 @@ from ..store import records_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
 from .caller_view import CallerView
+from .query_versions import version_number, versions_of
 
 
 def visible_part(uow: UnitOfWork, result: QueryResult,
@@ -34,15 +35,17 @@ def visible_part(uow: UnitOfWork, result: QueryResult,
     access = result.access        # read with the documents, with their facts (Find*)
     if result.documents and not result.associations and access is not None:
         if may_read_record(principal, access) and principal.role != "administrator" and not any(
-                row.visibility_codes or row.status == DELETED for row in result.documents) \
+                row.visibility_codes or row.status in (DELETED, DEPRECATED)
+                for row in result.documents) \
                 and not result.submission_sets and not result.folders:
-            return result            # the usual case: an open record, nothing masked
+            return result            # the usual case: an open record, nothing masked, no
+            #                          older version (a later one may mask it: know_documents)
         facts = {row.entry_uuid: row for row in result.documents}
     else:
         access = records_store.record_access(uow, patient, principal.subject_id)
         facts = store.with_facts(uow, patient, result.documents)
     view = CallerView(uow, principal, patient, access)
-    view.know({uuid: not may_see(principal, access, fact) for uuid, fact in facts.items()})
+    view.know_documents(facts.values())
     hidden = view.hidden([row.entry_uuid for _, rows in result.by_kind() for row in rows])
     return QueryResult(*([row for row in rows if row.entry_uuid not in hidden]
                          for _, rows in result.by_kind()))
@@ -57,15 +60,49 @@ def hidden_objects(uow: UnitOfWork, principal: Principal, patient: str,
     return CallerView(uow, principal, patient).hidden(uuids)
 
 
+def current_versions(uow: UnitOfWork, patient: str,
+                     unique_ids: list[str]) -> tuple[list[DocumentRecord], set[str]]:
+    """(the current version of each document these uniqueIds name in the patient's record, the
+    uniqueIds none may read). Attack stopped (issue 16 re-test, B1): a document masked by an
+    update (a new version adding INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX or
+    MASQUE_PS) or deleted still has its Deprecated versions under the same uniqueId, without
+    the code; deciding on every registration let the patient, a representative or a
+    professional in bris de glace retrieve its bytes (ITI-43, ITI-68, Range, HEAD) through
+    the old version. The decision is the latest version's, in whichever record it now is (an
+    update may move a document to another patient: its bytes are then that patient's)."""
+    rows = store.objects(uow, "document", patient, unique_ids, by="unique_id")
+    # a uniqueId with a version that is not Deprecated has its latest here (a new version
+    # deprecates the one before); one whose versions here are all Deprecated may have moved
+    # on to another record: only those are followed (two more reads)
+    current_here = {row.unique_id for row in rows if row.status != DEPRECATED}
+    moved = [row for row in rows if row.unique_id not in current_here]
+    latest: dict[str, DocumentRecord] = {}      # uniqueId → its latest version, any record
+    for version in [*rows, *(versions_of(uow, "document", moved) if moved else ())]:
+        if version.unique_id is None:
+            continue
+        last = latest.get(version.unique_id)
+        if last is None or version_number(version) > version_number(last):
+            latest[version.unique_id] = version
+    current = [row for row in rows if latest.get(row.unique_id, row).entry_uuid == row.entry_uuid]
+    refused = {row.unique_id for row in rows if row.unique_id not in
+               {last.unique_id for last in current}}     # moved to another patient's record
+    return current, refused
+
+
 def readable(uow: UnitOfWork, principal: Principal, unique_ids: list[str]) -> set[str]:
-    """The documents (by uniqueId) of the caller's patient that the caller may see."""
+    """The documents (by uniqueId) of the caller's patient that the caller may see: decided on
+    each one's current version (current_versions says why), a Deleted one by no one but an
+    administrator (security/access.py may_see)."""
     patient = scope(principal)
     if patient is None:
         return set(unique_ids)
-    rows = store.objects(uow, "document", patient, unique_ids, by="unique_id")
-    shown = visible_part(uow, QueryResult(documents=rows), principal).documents if rows \
-        else []
-    return {row.unique_id for row in shown}
+    current, refused = current_versions(uow, patient, unique_ids)
+    if not current:
+        return set()
+    shown = {row.entry_uuid for row in
+             visible_part(uow, QueryResult(documents=current), principal).documents}
+    refused |= {row.unique_id for row in current if row.entry_uuid not in shown}
+    return {row.unique_id for row in current if row.unique_id not in refused}
 
 
 def removable(uow: UnitOfWork, principal: Principal,
@@ -77,16 +114,14 @@ def removable(uow: UnitOfWork, principal: Principal,
     patient = scope(principal)
     if patient is None:
         return set(unique_ids), set(unique_ids)
-    rows = store.objects(uow, "document", patient, unique_ids, by="unique_id")
-    shown = visible_part(uow, QueryResult(documents=rows), principal).documents if rows \
-        else []
-    seen = {row.unique_id for row in shown}
+    seen = readable(uow, principal, unique_ids)
+    if not seen:
+        return set(), set()
+    rows = store.objects(uow, "document", patient, sorted(seen), by="unique_id")
     elsewhere = {entry.unique_id for entry in store.find_by_unique_ids(uow, seen, "document")
                  if entry.patient_id != patient}
-    shown_ids = {row.entry_uuid for row in shown}
     refused = {row.unique_id for row in rows
-               if row.entry_uuid not in shown_ids
-               or not may_remove(principal, row.author_ids or frozenset())}
+               if not may_remove(principal, row.author_ids or frozenset())}
     return seen, seen - refused - elsewhere
 
 

@@ -58,7 +58,7 @@ def versions_of(uow: UnitOfWork, kind: str, rows: Iterable[Record]) -> list[Reco
             for version in store.objects(uow, kind, patient, lids, by="logical_id")]
 
 
-def _number(row: Record) -> int:
+def version_number(row: Record) -> int:
     return int(row.version or "1")
 
 
@@ -81,9 +81,9 @@ def not_latest(uow: UnitOfWork, kind: str, rows: list[Record]) -> set[str]:
     latest: dict[str, int] = {}
     for version in versions_of(uow, kind, full):
         lid = version.logical_id or version.entry_uuid
-        latest[lid] = max(latest.get(lid, 0), _number(version))
+        latest[lid] = max(latest.get(lid, 0), version_number(version))
     return {row.entry_uuid for row in full
-            if _number(row) < latest.get(row.logical_id or row.entry_uuid, 0)}
+            if version_number(row) < latest.get(row.logical_id or row.entry_uuid, 0)}
 
 
 def hidden_at_level(uow: UnitOfWork, kind: str, rows: list[Record], level: int) -> set[str]:

@@ -212,6 +212,7 @@ class RegistryWriter:
                 entry = known.get(association.source)
                 if entry is not None and entry.kind == "folder":
                     plan.touched_folders.add(association.source)
+        errors += _replaced_twice(submission)
         if plan.deprecate and not errors:
             self._plan_replacements(uow, submission, plan)
         return errors
@@ -291,6 +292,21 @@ def written_by(submission: Submission) -> tuple[list[str], list[str]]:
     ids |= {ref for a in submission.associations for ref in (a.source, a.target)}
     patient = submission.submission_set.patient_id if submission.submission_set else ""
     return [patient_key(patient)] if patient else [], sorted(i for i in ids if i)
+
+
+def _replaced_twice(submission: Submission) -> list[RegistryError]:
+    """A document is replaced once: two replacements (RPLC, XFRM_RPLC) of one target in one
+    submission each found it Approved and both became current, a forked history (issue 16
+    re-test, m4; one submission after the other, the second finds it Deprecated)."""
+    by_target: dict[str, list[str]] = {}
+    for association in submission.associations:
+        if association.type in v.REPLACING:
+            by_target.setdefault(association.target, []).append(association.source)
+    name = submission.source_name
+    return [error(META, f"document {name(target)} is replaced by {len(sources)} documents of "
+                        f"this submission ({', '.join(name(s) for s in sources)}); a "
+                        "document is replaced once", "Association.targetObject")
+            for target, sources in by_target.items() if len(sources) > 1]
 
 
 def _needs_approved(association: Association, kind: str) -> bool:

@@ -32,7 +32,7 @@ from ..model.registered import Record
 from ..security.access import ADMINISTRATOR, may_change_visibility, may_version, owns_metadata
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
-from .query_versions import versions_of
+from .query_versions import not_latest, versions_of
 from .update_plan import (
     ASSOCIATION_PROPAGATION,
     OPERATION,
@@ -49,8 +49,16 @@ UNCHANGEABLE = (("unique_id", "uniqueId"), ("object_type", "objectType"))
 
 def check_document_version(uow: UnitOfWork, submission: Submission,
                            document: DocumentEntry, plan: UpdatePlan) -> list[RegistryError]:
-    latest, _membership, errors = _latest_version(uow, submission, document,
-                                                  "document", plan)
+    """A new DocumentEntry version, with association propagation (3.57.4.1.3.3.1.5;
+    AssociationPropagation absent or "yes"): it joins the Approved folders the previous
+    version is a member of, and takes its Approved relationships (replaces, appends,
+    transforms, signs, snapshot), each through a new Approved association naming it in the
+    previous version's place; the previous version keeps its own, as a folder's does (NIST
+    ProcessMetadataForDocumentEntryUpdate). Without this a masking (a new version with a
+    visibility code) took the document out of its folders and lost its relatesTo for every
+    reader (issue 16 re-test, M3)."""
+    latest, membership, errors = _latest_version(uow, submission, document,
+                                                 "document", plan)
     if latest is None:
         return errors
     document.hash = document.hash or latest.hash
@@ -60,7 +68,47 @@ def check_document_version(uow: UnitOfWork, submission: Submission,
     _deprecate(plan, latest, "document")
     plan.inherited_status[document.entry_uuid] = (
         latest.status if latest.status != v.DEPRECATED else v.APPROVED)
+    if not errors and _propagates(membership) and latest.patient_id == plan.patient:
+        _propagate_links(uow, submission, latest, document.entry_uuid, plan)
     return errors
+
+
+def _propagates(membership: Association | None) -> bool:
+    return membership is None or \
+        (membership.slot(ASSOCIATION_PROPAGATION) or "yes").lower() == "yes"
+
+
+def _propagate_links(uow: UnitOfWork, submission: Submission, latest: Record, new: str,
+                     plan: UpdatePlan) -> None:
+    """The previous version's Approved folder memberships and relationships, copied to the
+    new version (those the submission already makes by hand are not made twice)."""
+    rows = [row for row in store.associations_touching(uow, latest.patient_id,
+                                                       [latest.entry_uuid])
+            if row.status == v.APPROVED and row.source != row.target]
+    folders = {row.entry_uuid for row in store.objects(
+        uow, "folder", latest.patient_id,
+        [row.source for row in rows if row.type == v.HAS_MEMBER])
+        if row.status == v.APPROVED}
+    ends = [row.target if row.source == latest.entry_uuid else row.source for row in rows
+            if row.type in v.DOCUMENT_RELATIONSHIPS]
+    superseded = not_latest(uow, "document", store.objects(uow, "document", latest.patient_id,
+                                                           ends)) if ends else set()
+    made = {(a.type, a.source, a.target) for a in submission.associations}
+    for row in rows:
+        if {row.source, row.target} & superseded:
+            continue        # a link of an older version of the other document: its own
+            #                 update propagated it to its latest version already
+        if row.type == v.HAS_MEMBER and row.source in folders:
+            link = (row.type, row.source, new)
+            plan.touched_folders.add(row.source)
+        elif row.type in v.DOCUMENT_RELATIONSHIPS:
+            link = (row.type, new, row.target) if row.source == latest.entry_uuid \
+                else (row.type, row.source, new)
+        else:
+            continue        # a submission set's HasMember records a submission; it stays
+        if link not in made:
+            made.add(link)
+            plan.extra_associations.append(Association(urn_uuid(), *link))
 
 
 def check_folder_version(uow: UnitOfWork, submission: Submission, folder: Folder,
@@ -174,12 +222,27 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
                                         f"('{current}' registered, '{given}' sent)",
                                 f"{type_name}.{name}"))
     if kind == "document":
+        errors += _check_repeated_codes(obj, label)
         errors += _check_authors(obj, latest, label, plan)
         errors += _check_rights(obj, latest, label, plan)
     if latest.patient_id != plan.patient:
         errors += _check_move(uow, label, latest, kind)
     obj.version = str(int(latest.version or "1") + 1)
     return latest, membership, errors
+
+
+def _check_repeated_codes(document: DocumentEntry, label: str) -> list[RegistryError]:
+    """A confidentialityCode given twice: a masking sent again added its code again (N,
+    INVISIBLE_PATIENT, INVISIBLE_PATIENT, N), and a later unmasking removed one of the two
+    and left the document masked (issue 16 re-test, m2)."""
+    seen: set[tuple[str, str]] = set()
+    errors = []
+    for code in document.confidentiality_codes:
+        if (code.scheme, code.code) in seen:
+            errors.append(error(UPDATE, f"{label}: confidentialityCode {code.code} is given "
+                                        "twice", "DocumentEntry.confidentialityCode"))
+        seen.add((code.scheme, code.code))
+    return errors
 
 
 def _check_authors(document: DocumentEntry, latest: Record, label: str,

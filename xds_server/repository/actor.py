@@ -46,6 +46,8 @@ from .storage_room import StorageRoom, full, is_full
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
+# the audit detail of a retrieval refused: the document is hidden from the caller, or unknown
+REFUSED_DETAIL = "refused=not readable by the caller (hidden from them, or not registered)"
 
 
 class DocumentPolicy(Protocol):
@@ -273,9 +275,11 @@ class Repository:
         errors: list[RegistryError] = []
         wanted = [r.document_unique_id for r in requests
                   if r.repository_unique_id == self.repository_unique_id]
+        refused: list[str] = []
         if not principal.is_system:          # hidden = not held, to this caller
             allowed = self.policy.readable_documents(principal, wanted) \
                 if self.policy is not None else set()
+            refused = [unique_id for unique_id in wanted if unique_id not in allowed]
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
         in_place = {unique_id: content for unique_id in wanted
                     if (content := self.documents.open(unique_id)) is not None}
@@ -296,9 +300,15 @@ class Repository:
                   f"repository={self.repository_unique_id}")
         if principal.is_system:     # no VIHF: the network caller, off the request path
             self.audit_writer.record(*record)
-        else:
-            with self.database.transaction() as uow:
-                audit_store.record(uow, *record)
+        else:   # a refusal (hidden or unknown: the caller is told "not held" alike) is
+            with self.database.transaction() as uow:    # audited as one, apart
+                if found or not refused:
+                    audit_store.record(uow, *record)
+                if refused:
+                    audit_store.record(uow, principal, "R", "failure", _patient(principal),
+                                       refused, "ITI-43",
+                                       f"repository={self.repository_unique_id}\n"
+                                       f"{REFUSED_DETAIL}")
         return found, errors
 
     def _held(self, request: DocumentRequest, in_place: dict[str, Attachment],

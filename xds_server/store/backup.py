@@ -504,11 +504,14 @@ def _restore_postgresql(source: Path, url: str, manifest: Manifest,
                             open(source / "database" / f"{name}.copy", "rb") as handle:
                         while chunk := handle.read(1 << 20):
                             copy.write(chunk)
+            migrate(engine)
+            # after the migrations: a key column a later revision added (patients.patient_key,
+            # 0011) is not in an older backup's schema
+            with engine.begin() as connection:
                 for name, column in _serials(engine):
                     connection.execute(text(
                         f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
                         f'COALESCE((SELECT MAX("{column}") FROM "{name}"), 0) + 1, false)'))
-            migrate(engine)
             with engine.connect() as connection:
                 _check_rows(connection, manifest, listing)
         except BaseException as exc:

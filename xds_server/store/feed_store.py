@@ -102,23 +102,27 @@ def move_patient(uow: UnitOfWork, source: str, target: str,
     `repatient` (the patientId it carries); returns the documents' uniqueIds moved. The
     authorisations the patient gave follow; the audit trail stays as it was written."""
     connection = uow.connection
+    # the registry rows carry the patients' keys (0011); both records exist (the caller opened
+    # the target's)
+    source_key, target_key = (connection.execute(select(patients.c.patient_key).where(
+        patients.c.patient_id == patient)).scalar_one() for patient in (source, target))
     moved: list[str] = []
     for kind, table in OBJECT_TABLES.items():
         rows = list(connection.execute(select(table.c.entry_uuid, table.c.xml,
                                               *([table.c.unique_id] if kind == "document"
                                                 else []))
-                                       .where(table.c.patient_id == source)))
+                                       .where(table.c.patient_key == source_key)))
         for row in rows:
-            values: dict[str, object] = {"patient_id": target}
+            values: dict[str, object] = {"patient_key": target_key}
             if kind != "association":
                 values["xml"] = repatient(bytes(row.xml))
             connection.execute(update(table).where(and_(
-                table.c.patient_id == source, table.c.entry_uuid == row.entry_uuid))
+                table.c.patient_key == source_key, table.c.entry_uuid == row.entry_uuid))
                 .values(**values))
             if kind == "document":
                 moved.append(row.unique_id)
-    connection.execute(update(object_index).where(object_index.c.patient_id == source)
-                       .values(patient_id=target))
+    connection.execute(update(object_index).where(object_index.c.patient_key == source_key)
+                       .values(patient_key=target_key))
     granted = set(connection.execute(select(authorizations.c.professional_id).where(
         authorizations.c.patient_id == target)).scalars())
     connection.execute(delete(authorizations).where(and_(

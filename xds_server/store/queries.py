@@ -13,6 +13,7 @@ from ..model.facts import RecordAccess
 from ..model.registered import DocumentRecord, FolderRecord, SubmissionSetRecord
 from ..model.stored_queries import CodeValue
 from .database import UnitOfWork, fetch, param_mark
+from .keys import decoder, encoded
 from .registry_columns import SCHEMED, SEPARATOR, VALUE_COLUMNS
 from .registry_store import words
 from .tables import document_entries, folders, submission_sets
@@ -101,15 +102,18 @@ def _pattern_terms(sql: _Sql, kind: str, patterns: list[str]) -> str:
 
 
 def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
-    clauses = [f"t.patient_id = {sql.value(filters.patient_id)}",
-               f"t.status IN {sql.values(filters.statuses)}"]
+    # the rows carry the patient's key (0011): found by the id, once for the statement
+    clauses = ["t.patient_key = (SELECT p.patient_key FROM patients p WHERE p.patient_id = "
+               f"{sql.value(filters.patient_id)})",
+               f"t.status IN {sql.values(encoded('status', filters.statuses))}"]
     if filters.object_types:
-        clauses.append(f"t.object_type IN {sql.values(filters.object_types)}")
+        clauses.append(
+            f"t.object_type IN {sql.values(encoded('object_type', filters.object_types))}")
     for prefix, values in filters.codes.items():
         clauses.append(_codes(sql, f"t.{table.c[prefix + '_code'].name}",
                               f"t.{table.c[prefix + '_scheme'].name}", values))
     for column, values in filters.column_in.items():
-        clauses.append(f"t.{table.c[column].name} IN {sql.values(values)}")
+        clauses.append(f"t.{table.c[column].name} IN {sql.values(encoded(column, values))}")
     for kind, values in filters.value_groups:
         clauses.append(_exists(sql, kind, lambda k=kind, v=values: _value_terms(sql, k, v)))
     for kind, patterns in filters.patterns:
@@ -125,11 +129,15 @@ def _where(sql: _Sql, table: Table, filters: Filters) -> list[str]:
 
 # What answering needs: the registered form and what an answer patches into it (status, a
 # folder's lastUpdateTime), the first fields of each record (model/registered.py), not the
-# filter columns.
+# filter columns. The first, the patient id, is the one the filters name (the rows hold its key).
 _RESULT_COLUMNS = {"document": ("patient_id", "entry_uuid", "status", "xml", "object_type"),
                    "submission_set": ("patient_id", "entry_uuid", "status", "xml"),
                    "folder": ("patient_id", "entry_uuid", "status", "xml")}
 _TABLES = {"document": document_entries, "submission_set": submission_sets, "folder": folders}
+_FOLDER_COLUMNS = ("unique_id", "logical_id", "version", "last_update_time")
+# ids and codes read back (store/keys.py); the access policy's columns after them as they are
+_DECODE = {kind: decoder(columns + (_FOLDER_COLUMNS if kind == "folder" else ()))
+           for kind, columns in _RESULT_COLUMNS.items()}
 
 
 def _policy_columns(sql: _Sql, reader: str, patient_id: str, needs: frozenset[str]) -> str:
@@ -149,9 +157,9 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
     table = _TABLES[kind]
     sql = _Sql(uow.connection)
     columns = ", ".join(f"t.{name}" if with_stored or name != "xml" else "NULL"
-                        for name in _RESULT_COLUMNS[kind])
+                        for name in _RESULT_COLUMNS[kind][1:])
     if kind == "folder":
-        columns += ", t.unique_id, t.logical_id, t.version, t.last_update_time"
+        columns += "".join(f", t.{name}" for name in _FOLDER_COLUMNS)
     if filters.policy_reader is not None and kind == "document":
         columns += _policy_columns(sql, filters.policy_reader, filters.patient_id,
                                    filters.policy_needs)
@@ -159,7 +167,8 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
             + " AND ".join(_where(sql, table, filters)) + " ORDER BY t.registered_seq")
     if limit is not None:
         text += f" LIMIT {int(limit)}"
-    return fetch(uow.connection, text, sql.params)
+    decode, patient_id = _DECODE[kind], filters.patient_id
+    return [decode(patient_id, row) for row in fetch(uow.connection, text, sql.params)]
 
 
 _new = tuple.__new__

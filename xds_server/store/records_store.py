@@ -53,7 +53,7 @@ def forget_record(uow: UnitOfWork, patient_id: str) -> bool:
     """Delete a record that holds no registry object (a test patient after its run), with its
     authorisations; False when it holds objects or is unknown. Its audit trail stays."""
     key = patient_key(patient_id)
-    holds = exists().where(object_index.c.patient_id == key)
+    holds = exists().where(object_index.c.patient_key == patients.c.patient_key)
     result = uow.connection.execute(delete(patients).where(
         and_(patients.c.patient_id == key, ~holds)))
     if result.rowcount != 1:

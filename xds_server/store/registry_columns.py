@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any
 
+from ..model import vocabulary as v
 from ..model.hl7 import dtm_key
 from ..model.metadata import Code
 from ..model.vocabulary import VISIBILITY_SYSTEM
@@ -142,6 +143,22 @@ def value_list(kind: str, pairs: Iterable[tuple[str, str]]) -> list[str] | None:
                                                 if kind in SCHEMED else "")
                            for value, scheme in pairs)
     return list(values) or None
+
+# Closed vocabularies kept as small codes (store/keys.py, migration 0011). A code, once written,
+# means its value for good: add new values at the end, never renumber (0011 writes these codes,
+# and its downgrade reads them, as they are on the day of the migration).
+STATUS_CODES: dict[str, int] = {v.APPROVED: 1, v.DEPRECATED: 2, v.SUBMITTED: 3,
+                                v.CISIS_ARCHIVED: 4, v.CISIS_DELETED: 5}
+OBJECT_TYPE_CODES: dict[str, int] = {v.DOC_STABLE: 1, v.DOC_ON_DEMAND: 2}
+KIND_CODES: dict[str, int] = {"document": 1, "submission_set": 2, "folder": 3,
+                              "association": 4}
+# the association types a registration or an update can write (ITI TF-3 Table 4.2.2-1, the MU
+# supplement's SubmitAssociation), and the IsSnapshotOf URN written before it followed the table
+# (read as written)
+ASSOCIATION_TYPE_CODES: dict[str, int] = {
+    v.HAS_MEMBER: 1, v.RPLC: 2, v.APND: 3, v.XFRM: 4, v.XFRM_RPLC: 5, v.SIGNS: 6,
+    v.IS_SNAPSHOT_OF: 7, v.UPDATE_AVAILABILITY_STATUS: 8, v.SUBMIT_ASSOCIATION: 9,
+    "urn:ihe:iti:2007:AssociationType:isSnapshotOf": 10}
 
 # Reading: each record's columns in its fields' order; `xml` holds the registered form.
 READ_COLUMNS: dict[str, tuple[str, ...]] = {

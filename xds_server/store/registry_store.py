@@ -22,6 +22,7 @@ from ..model.registered import (
 )
 from ..model.vocabulary import APPROVED
 from .database import UnitOfWork, fetch
+from .keys import decoder, encoded
 from .registry_columns import (
     ASSOCIATION_COLUMNS,
     DOCUMENT_COLUMNS,
@@ -41,6 +42,7 @@ from .tables import (
     document_entries,
     folders,
     object_index,
+    patients,
     submission_sets,
 )
 
@@ -72,11 +74,12 @@ _MAKERS: dict[str, Any] = {"document": _document,
 # (`fetch`); SQLite keeps its IN lists (the text depends on the count there, which costs
 # little on an embedded database).
 
-def _one_of(uow: UnitOfWork, column: str, values: Sequence[object]) -> tuple[str, list]:
-    """`column` is one of `values`: the condition and its parameters."""
+def _one_of(uow: UnitOfWork, column: str, values: Sequence[str]) -> tuple[str, list]:
+    """`column` is one of `values`: the condition and its parameters (in the column's stored
+    form: store/keys.py)."""
     if uow.dialect == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+        return f"{column} = ANY(%s)", [encoded(column, values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", encoded(column, values)
 
 
 def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
@@ -86,13 +89,34 @@ def _read(uow: UnitOfWork, sql: str, params: Sequence[object]) -> list[tuple]:
     return fetch(uow.connection, sql, params)
 
 
-_SELECTED = {kind: ", ".join(columns) for kind, columns in READ_COLUMNS.items()}
+# The rows carry the patient's key, not its id (0011): a statement finds the key by the id
+# (one probe of the patients' unique index) and the records take the id the caller gave.
+_KEY = "(SELECT patient_key FROM patients WHERE patient_id = ?)"
+
+
+def _key(patient_id: str):
+    """The patient's key, as a subquery of a statement built by SQLAlchemy."""
+    return (select(patients.c.patient_key).where(patients.c.patient_id == patient_id)
+            .scalar_subquery())
+
+
+assert all(columns[0] == "patient_id" for columns in READ_COLUMNS.values())
+_SELECTED = {kind: ", ".join(columns[1:]) for kind, columns in READ_COLUMNS.items()}
+# each kind's row as SQL text reads it, after the patient id → its record (ids and codes read
+# back: store/keys.py)
+_DECODE = {kind: decoder(columns) for kind, columns in READ_COLUMNS.items()}
 _BY = frozenset({"entry_uuid", "unique_id", "logical_id", "source", "target"})
 
 
 # --- the object index -------------------------------------------------------------------------
 
-_INDEX = "SELECT entry_uuid, unique_id, kind, patient_id FROM object_index WHERE "
+_INDEX = ("SELECT i.entry_uuid, i.unique_id, i.kind, p.patient_id FROM object_index i "
+          "JOIN patients p ON p.patient_key = i.patient_key WHERE ")
+_INDEX_ROW = decoder(("entry_uuid", "unique_id", "kind", "patient_id"))
+
+
+def _index(uow: UnitOfWork, condition: str, params: Sequence[object]) -> list[IndexEntry]:
+    return [IndexEntry(*_INDEX_ROW(row)) for row in _read(uow, _INDEX + condition, params)]
 
 
 def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry]:
@@ -100,8 +124,7 @@ def find_by_uuids(uow: UnitOfWork, uuids: Iterable[str]) -> dict[str, IndexEntry
     found: dict[str, IndexEntry] = {}
     for start in range(0, len(wanted), 500):
         condition, params = _one_of(uow, "entry_uuid", wanted[start:start + 500])
-        found.update((row[0], IndexEntry(*row)) for row in _read(uow, _INDEX + condition,
-                                                                  params))
+        found.update((entry.entry_uuid, entry) for entry in _index(uow, condition, params))
     return found
 
 
@@ -117,7 +140,7 @@ def find_existing(uow: UnitOfWork, uuids: Iterable[str],
             params += values_params
     if not conditions:
         return []
-    return [IndexEntry(*row) for row in _read(uow, _INDEX + " OR ".join(conditions), params)]
+    return _index(uow, " OR ".join(conditions), params)
 
 
 def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
@@ -128,8 +151,8 @@ def find_by_unique_ids(uow: UnitOfWork, unique_ids: Iterable[str],
     condition, params = _one_of(uow, "unique_id", wanted)
     if kind:
         condition += " AND kind = ?"
-        params.append(kind)
-    return [IndexEntry(*row) for row in _read(uow, _INDEX + condition, params)]
+        params += encoded("kind", [kind])
+    return _index(uow, condition, params)
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -144,10 +167,10 @@ def objects(uow: UnitOfWork, kind: str, patient_id: str, values: Iterable[str],
     if by not in _BY:
         raise ValueError(f"objects are not read by {by}")
     condition, params = _one_of(uow, by, values)
-    make = _MAKERS[kind]
-    return [make(row) for row in _read(
-        uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_id = ? "
-             f"AND {condition} ORDER BY registered_seq", [patient_id, *params])]
+    make, decode = _MAKERS[kind], _DECODE[kind]
+    return [make(decode(patient_id, row)) for row in _read(
+        uow, f"SELECT {_SELECTED[kind]} FROM {OBJECT_TABLES[kind].name} WHERE patient_key = "
+             f"{_KEY} AND {condition} ORDER BY registered_seq", [patient_id, *params])]
 
 
 def documents_by_unique_id(uow: UnitOfWork, patient_id: str,
@@ -165,17 +188,19 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
         return objects(uow, "association", patient_id, uuids, by=side)  # type: ignore
     by_source, source_params = _one_of(uow, "source", uuids)
     by_target, target_params = _one_of(uow, "target", uuids)
-    return [AssociationRecord(*row) for row in _read(
-        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? AND "
-             f"({by_source} OR {by_target}) ORDER BY registered_seq",
+    decode = _DECODE["association"]
+    return [AssociationRecord(*decode(patient_id, row)) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
+             f"AND ({by_source} OR {by_target}) ORDER BY registered_seq",
         [patient_id, *source_params, *target_params])]
 
 
 def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]:
     """Every association of one patient: one range of the primary key (GetAll returns the whole
     record, so reading it whole costs less than asking by the ends of each)."""
-    return [AssociationRecord(*row) for row in _read(
-        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_id = ? "
+    decode = _DECODE["association"]
+    return [AssociationRecord(*decode(patient_id, row)) for row in _read(
+        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
              "ORDER BY registered_seq", [patient_id])]
 
 
@@ -198,7 +223,7 @@ def authors_of(uow: UnitOfWork, patient_id: str,
     if rest:     # the other kind with authors: submission sets
         rows = uow.connection.execute(
             select(submission_sets.c.entry_uuid, submission_sets.c.author_persons)
-            .where(and_(submission_sets.c.patient_id == patient_id,
+            .where(and_(submission_sets.c.patient_key == _key(patient_id),
                         submission_sets.c.entry_uuid.in_(rest))))
         found.update({uuid: frozenset({p.split("^", 1)[0] for p in persons} - {""})
                       for uuid, persons in rows if persons})
@@ -210,14 +235,14 @@ def authors_of(uow: UnitOfWork, patient_id: str,
 def set_status(uow: UnitOfWork, kind: str, patient_id: str, uuids: Iterable[str],
                status: str) -> None:
     table = OBJECT_TABLES[kind]
-    uow.connection.execute(update(table).where(and_(table.c.patient_id == patient_id,
+    uow.connection.execute(update(table).where(and_(table.c.patient_key == _key(patient_id),
                                                     table.c.entry_uuid.in_(list(uuids))))
                            .values(status=status))
 
 
 def touch_folders(uow: UnitOfWork, patient_id: str, uuids: Iterable[str],
                   timestamp: str) -> None:
-    uow.connection.execute(update(folders).where(and_(folders.c.patient_id == patient_id,
+    uow.connection.execute(update(folders).where(and_(folders.c.patient_key == _key(patient_id),
                                                       folders.c.entry_uuid.in_(list(uuids))))
                            .values(last_update_time=timestamp))
 
@@ -251,8 +276,7 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
     clock = SequenceClock()
 
     def registered(obj: Any) -> dict:
-        return {"patient_id": patient_id, "status": APPROVED, "registered_seq": clock(),
-                "xml": stored[obj.entry_uuid]}
+        return {"status": APPROVED, "registered_seq": clock(), "xml": stored[obj.entry_uuid]}
 
     rows: dict[Any, list[dict]] = {submission_sets: [], document_entries: [], folders: [],
                                    associations: [], object_index: []}
@@ -267,11 +291,14 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
             rows[table].append(_row(columns, obj, **registered(obj), **extra,
                                     **_values(obj, kinds)))
             rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
-                                       "unique_id": getattr(obj, "unique_id", None),
-                                       "patient_id": patient_id})
+                                       "unique_id": getattr(obj, "unique_id", None)})
+    # the patient's key found by the INSERT itself (the registry checked the record is open):
+    # no read here, where the writes may be pipelined; inline: nothing read back either
+    key = _key(patient_id)
     for table, table_rows in rows.items():
         if table_rows:
-            uow.connection.execute(sql_insert(table), table_rows)
+            uow.connection.execute(sql_insert(table).values(patient_key=key).inline(),
+                                   table_rows)
 
 
 def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:
@@ -279,7 +306,7 @@ def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str
     attributes) and index entries."""
     for kind, uuids in by_kind.items():
         table = OBJECT_TABLES[kind]
-        uow.connection.execute(delete(table).where(and_(table.c.patient_id == patient_id,
+        uow.connection.execute(delete(table).where(and_(table.c.patient_key == _key(patient_id),
                                                         table.c.entry_uuid.in_(uuids))))
     every = [u for uuids in by_kind.values() for u in uuids]
     uow.connection.execute(delete(object_index).where(object_index.c.entry_uuid.in_(every)))

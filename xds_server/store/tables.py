@@ -1,7 +1,8 @@
 """Registry tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Every patient-scoped table starts its primary key with `patient_id`, the sharding key at national
-scale (hash partitions / Citus): a query for one patient never crosses shards. The only
+Every patient-scoped table starts its primary key with `patient_key` (the patient's integer key
+in `patients`, 0011), the sharding key at national scale (hash partitions / Citus): a query for
+one patient never crosses shards. The only
 cross-patient lookups, by entryUUID and uniqueId, go through the narrow `object_index` table.
 Each object row keeps the ebRIM XML it was registered with, so LeafClass answers are returned
 as registered rather than re-derived.
@@ -27,24 +28,35 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from .keys import ASSOCIATION_TYPE, KIND, OBJECT_TYPE, STATUS, EntryId
+
 metadata = MetaData()
 
 PATIENT = String(256)
-UUID = String(64)
+PATIENT_KEY = Integer
+# an entryUUID (or another object's id): its 16 bytes, or its text when it is not a lowercase
+# urn:uuid: (store/keys.py, 0011)
+UUID = EntryId()
 CODE = String(256)
 DTM = String(14)
 # A multi-valued attribute (event codes, authors...) in its object's row: a text[] on PostgreSQL,
 # a JSON array on SQLite, NULL when empty; each value as registry_columns.value_list writes it.
 VALUE_LIST = ARRAY(Text).with_variant(JSON(none_as_null=True), "sqlite")
 
+# Every registry row carries its patient's `patient_key` (4 bytes) rather than the patient id
+# (44 bytes with its length byte), in the row and in every index, the key leading each (0011).
+# A key, once given, is the patient's for good (an A40 merge moves the merged record's rows to
+# the survivor's key; a record forgotten holds no rows).
 patients = Table(
     "patients", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=True),
+    Column("patient_id", PATIENT, nullable=False),
     Column("status", String(16), nullable=False),   # open | closed | merged (A40)
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
     # emergency access modes the patient refused (space-separated: bris_de_glace centre_15)
     Column("opposed_modes", String(64), nullable=False, server_default=""),
+    Index("ux_patients_patient_id", "patient_id", unique=True),
 )
 
 # A patient's authorisation for a professional (national id) to read their record.
@@ -117,20 +129,20 @@ object_index = Table(
     "object_index", metadata,
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(256)),
-    Column("kind", String(16), nullable=False),  # document, submission_set, folder, association
-    Column("patient_id", PATIENT, nullable=False),
+    Column("kind", KIND, nullable=False),  # document, submission_set, folder, association
+    Column("patient_key", PATIENT_KEY, nullable=False),
     Index("ix_object_index_unique_id", "unique_id"),
 )
 
 document_entries = Table(
     "document_entries", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
     Column("version", String(16)),
-    Column("status", String(64), nullable=False),
-    Column("object_type", UUID, nullable=False),
+    Column("status", STATUS, nullable=False),
+    Column("object_type", OBJECT_TYPE, nullable=False),
     Column("class_code", CODE), Column("class_scheme", CODE),
     Column("type_code", CODE), Column("type_scheme", CODE),
     Column("format_code", CODE), Column("format_scheme", CODE),
@@ -155,52 +167,52 @@ document_entries = Table(
     Column("event_codes", VALUE_LIST),
     Column("confidentiality_codes", VALUE_LIST),
     Column("reference_ids", VALUE_LIST),
-    Index("ix_document_entries_patient_status", "patient_id", "status", "creation_time"),
-    Index("ix_document_entries_logical_id", "patient_id", "logical_id"),
+    Index("ix_document_entries_patient_status", "patient_key", "status", "creation_time"),
+    Index("ix_document_entries_logical_id", "patient_key", "logical_id"),
 )
 
 submission_sets = Table(
     "submission_sets", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("source_id", String(128)),
     Column("submission_time", DTM),
     Column("content_type_code", CODE), Column("content_type_scheme", CODE),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("author_persons", VALUE_LIST),
-    Index("ix_submission_sets_patient_status", "patient_id", "status", "submission_time"),
+    Index("ix_submission_sets_patient_status", "patient_key", "status", "submission_time"),
 )
 
 folders = Table(
     "folders", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(128), nullable=False),
     Column("logical_id", UUID, nullable=False),
     Column("version", String(16)),
     Column("last_update_time", DTM),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("codes", VALUE_LIST),
-    Index("ix_folders_patient_status", "patient_id", "status", "last_update_time"),
+    Index("ix_folders_patient_status", "patient_key", "status", "last_update_time"),
 )
 
 associations = Table(
     "associations", metadata,
-    Column("patient_id", PATIENT, primary_key=True),
+    Column("patient_key", PATIENT_KEY, primary_key=True, autoincrement=False),
     Column("entry_uuid", UUID, primary_key=True),
-    Column("type", String(96), nullable=False),
+    Column("type", ASSOCIATION_TYPE, nullable=False),
     Column("source", UUID, nullable=False),
     Column("target", UUID, nullable=False),
-    Column("status", String(64), nullable=False),
+    Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
-    Index("ix_associations_source", "patient_id", "source"),
-    Index("ix_associations_target", "patient_id", "target"),
+    Index("ix_associations_source", "patient_key", "source"),
+    Index("ix_associations_target", "patient_key", "target"),
 )
 
 # The repository's own record of the documents it holds, by documentUniqueId (how ITI-43 asks).
