@@ -621,7 +621,7 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
                           f"{value}")
     if spec.parse is parse_bytes and value > MAX_SIZE:
         raise ConfigError(f"{spec.name} from {source}: {value} bytes is more than any disk or "
-                          f"memory this server uses (at most {MAX_SIZE}, 1PiB)")
+                          f"memory this server uses (at most {MAX_SIZE}, 1024TiB)")
     return value
 
 
