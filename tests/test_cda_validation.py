@@ -180,7 +180,8 @@ def test_validate_cli_exit_codes_and_json(kit_dir, tmp_path):
                      str(LEVEL1), str(bad_file), str(empty))
     assert result.exit_code == 1             # an empty file is no CDA: an invalid document
     reports = json.loads(result.output)
-    assert [r["verdict"] for r in reports] == ["valid", "invalid", "not checked"]
+    # printed as the exit status says (issue 18, m15: 'NOT CHECKED' with exit 1)
+    assert [r["verdict"] for r in reports] == ["valid", "invalid", "invalid"]
     assert [r["valid"] for r in reports] == [True, False, False]
     assert reports[1]["findings"][0]["rule"] == "CI-SIS-REALM"
     assert reports[2]["findings"][0]["kind"] == "not-cda"

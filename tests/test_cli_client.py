@@ -226,3 +226,23 @@ def test_a_document_submitted_twice_is_changed_and_removed_whole(tmp_path):
         assert gone.returncode == 1 and not (tmp_path / "vsm.xml").exists()
     finally:
         stop_server(process)
+
+
+def test_a_files_mime_type_is_what_its_bytes_are(tmp_path):
+    """A PDF named .xml was recognised as a PDF but sent as text/xml (the type came from the
+    name) and refused; a password file named .xml was called 'XML that is not a CDA' (issue
+    18, m10)."""
+    from xds_server.consumer.sources import SourceOptions, document_for_file, unsendable
+
+    pdf = tmp_path / "report.xml"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    shadow = tmp_path / "shadow.xml"
+    shadow.write_text("root:*:19000:0:99999:7:::\n")
+    options = SourceOptions()
+    assert unsendable(pdf, options) is None
+    assert document_for_file(pdf, INS, options).mime_type == "application/pdf"
+    assert unsendable(shadow, options) == "named .xml but not XML: neither a CDA, a PDF nor " \
+        ".txt text"
+    assert document_for_file(SAMPLES / "VSM_synthese.xml", INS, options).mime_type == "text/xml"
+    given = SourceOptions(mime_type="application/x-custom")
+    assert document_for_file(pdf, INS, given).mime_type == "application/x-custom"

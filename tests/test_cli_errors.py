@@ -19,10 +19,13 @@ from click.testing import CliRunner
 from xds_server import cli_consumer
 from xds_server.cli import main
 
-from .conftest import free_port
+from .conftest import REFERENCE, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "cda_samples" / "VSM_synthese.xml"
+HL7 = (REFERENCE / "hl7v2" / "ansforge-hl7v2-exemples" / "Vague 2" / "Trans_Doc-CDA-HL7V2" /
+       "TRANSMISSION_DOCS_CDA_EN_HL7V2_V2.1" / "ORU" / "Transmission initiale ORU" /
+       "message_ORU_CR_Bio_INIT_N3_SEGUR.hl7")
 INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
 DOWN_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 DOWN = f"http://127.0.0.1:{free_port()}"   # nothing listens there
@@ -33,8 +36,11 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
              ([], {"XDS_MLLP_PORT": "70000"}, 2, "MLLP port 70000 is not between 1 and 65535"),
              ([], {"XDS_MLLP_MAX_CONNECTIONS": "abc"}, 2, "XDS_MLLP_MAX_CONNECTIONS")],
     "hl7 send": [(["/nonexistent/x.er7", "--to", "127.0.0.1:9"], {}, 2, "does not exist"),
-                 ([str(SAMPLE), "--to", "nohostport"], {}, 2, "HOST:PORT"),
-                 ([str(SAMPLE), "--to", DOWN.split("//")[-1].split("/")[0]], {}, 2,
+                 ([str(HL7), "--to", "nohostport"], {}, 2, "HOST:PORT"),
+                 ([str(HL7), "--to", "127.0.0.1:0"], {}, 2, "the port 1 to 65535"),
+                 ([str(HL7), "--to", "127.0.0.1:99999"], {}, 2, "the port 1 to 65535"),
+                 ([str(HL7), "--to", "bad\nhost:2575"], {}, 2, "HOST:PORT"),
+                 ([str(HL7), "--to", DOWN.split("//")[-1].split("/")[0]], {}, 2,
                   "cannot connect")],
     "serve": [(["--client-cert", "required"], {}, 2, "needs HTTPS"),
               (["--certfile", "/nonexistent/cert.pem", "--keyfile", "/nonexistent/k"], {}, 2,
@@ -71,6 +77,10 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "query": [(["--patient", INS, "--server", "http://exa mple"], {}, 2,
                "--server: 'http://exa mple': the host 'exa mple' is not a valid name"),
               (["--patient", INS, "--server", ""], {}, 2, "--server: '' is not an http(s) URL"),
+              (["--patient", INS, "--server", "http://127.0.0.1:0"], {}, 2,
+               "the port is not a number between 1 and 65535"),
+              (["--patient", INS, "--server", "http://exa\nmple"], {}, 2,
+               "'http://exa\\nmple' is not a URL (it holds a line break"),
               (["--patient", INS, "--registry", f"http://{'a' * 64}.example/"], {}, 2,
                "--registry: 'http://aaaa"),
               (["--patient", INS, "--status", "Foo"], {}, 2,
@@ -109,7 +119,7 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                 (["/nonexistent/backup"], {}, 2, "does not exist")],
     "validate": [(["/nonexistent/cda.xml"], {}, 2, "cannot read"),
                  # a readable file that is not a CDA is an invalid document (cli.md: 1)
-                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "not-cda"),
+                 ([str(ROOT / "cda_samples" / "build.py")], {}, 1, "INVALID\n  error [not-cda]"),
                  (["/dev/null"], {}, 1, "the file is empty")],
     "kit install": [(["--from", str(ROOT / "tests")], {}, 2,
                      "is not an ANS TestContenuCDA tree")],
@@ -331,7 +341,7 @@ RUNS_UNTIL_STOPPED = {"serve", "mllp"}          # given only environments refuse
 def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
     return {
         "mllp": ["--port", str(free_port())],
-        "hl7 send": [str(SAMPLE), "--to", DOWN.split("//")[-1]],
+        "hl7 send": [str(HL7), "--to", DOWN.split("//")[-1]],
         "serve": ["--port", str(free_port())],
         "config": [], "db upgrade": [], "db fill-forms": [], "patient add": [INS],
         "patient close": [INS],
@@ -376,8 +386,7 @@ def test_a_retrieved_document_is_written_whole_or_not_at_all(tmp_path, monkeypat
     truncated document on a full disk (issue 18, m2)."""
     import errno
 
-    from xds_server.cli_consumer import write_whole
-    from xds_server.cli_errors import Unusable
+    from xds_server.cli_errors import Unusable, write_whole
 
     with pytest.raises(Unusable, match="cannot write /proc/version"):
         write_whole(Path("/proc/version"), b"document")
@@ -426,3 +435,249 @@ def test_an_interrupted_submit_says_what_was_done_and_exits_130(tmp_path):
     assert process.returncode == 130, (out, err)
     assert "0 submitted, 0 refused, interrupted at" in out
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_hl7_send_sends_nothing_but_hl7_v2_messages(tmp_path):
+    """`hl7 send /etc/shadow --to host:port` sent the password file in clear to the peer (issue
+    18, M3): every file is checked as the listener reads a message before the connection is
+    opened, and a refusal names the file and why, exit 2; nothing reaches the listener."""
+    import socket
+
+    binary, two, bad_encoding, latin = (tmp_path / n for n in ("b.hl7", "two.hl7", "enc.hl7",
+                                                                "t.hl7"))
+    binary.write_bytes(b"MSH|^~\\&|A\x00\x01\x02")
+    message = HL7.read_bytes()
+    two.write_bytes(message + b"\r" + message)
+    bad_encoding.write_bytes(b"MSH|^^|A|B|C|D|20240101||ADT^A28|1|P|2.5\r")
+    latin.write_text("root:*:19000:0:99999:7:::\n")
+    fifo = tmp_path / "fifo.hl7"
+    os.mkfifo(fifo)
+    cases = {str(ROOT / "LICENSE"): "does not start with an MSH segment",
+             str(latin): "does not start with an MSH segment",
+             "/dev/zero": "not a regular file", str(fifo): "not a regular file",
+             str(binary): "binary content", str(two): "holds 2 messages",
+             str(bad_encoding): "MSH-2"}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        for name, words in cases.items():
+            result = CliRunner().invoke(main, ["hl7", "send", str(HL7), name,
+                                               "--to", f"127.0.0.1:{port}"])
+            assert result.exit_code == 2, (name, result.output)
+            assert words in result.output and name in result.output, result.output
+            assert "nothing was sent" in result.output
+            with pytest.raises(BlockingIOError):    # no connection was ever opened
+                listener.accept()
+
+
+READS = {"patient list": [], "patient close": [INS], "patient forget": [INS],
+         "audit show": ["--patient", INS], "audit export": ["--out", "audit.xml"]}
+
+
+def test_a_read_never_installs_a_schema_on_either_database(database_url, tmp_path, monkeypatch):
+    """On PostgreSQL, `patient list` and `audit export` against an empty database installed the
+    whole schema and answered empty, exit 0 (issue 18, M2): a URL with a typo got a new
+    installation. One rule on both databases: no installation, exit 2, nothing made."""
+    from sqlalchemy import create_engine, inspect
+
+    monkeypatch.chdir(tmp_path)
+    env = {"XDS_DATABASE_URL": database_url, "XDS_DATA_DIR": str(tmp_path / "var"),
+           "XDS_PROFILE": "ihe"}
+    for command, args in READS.items():
+        result = CliRunner().invoke(main, [*command.split(), *args], env=env)
+        assert result.exit_code == 2, (command, result.output)
+        assert "no installation" in result.output, (command, result.output)
+    assert not (tmp_path / "audit.xml").exists()
+    if database_url.startswith("sqlite"):
+        assert not (tmp_path / "var").exists()
+        return
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()
+    # the command that makes an installation still does, on the database its URL names
+    result = CliRunner().invoke(main, ["patient", "add", INS], env=env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["patient", "list"], env=env)
+    assert result.exit_code == 0 and "285067512345639" in result.output, result.output
+
+
+def test_connection_options_are_checked_before_anything_is_sent(tmp_path):
+    """retrieve and remove checked --repository only after their ITI-18 had gone to the
+    registry; --vihf-purpose, a --vihf-key that is not --vihf-cert's, --cert without --key and
+    an endpoint given as --server reached the server or the TLS library (issue 18, m6, m7,
+    m16): each is one line naming the option, exit 2, and no connection is opened."""
+    import socket
+
+    from xds_server.cli_client import PURPOSES
+    from xds_server.security.vihf_reading import PURPOSES as ACCEPTED
+
+    from .dsig_data import SealAuthority
+
+    assert PURPOSES == ACCEPTED
+    pki = SealAuthority.create(tmp_path / "pki")
+    key, cert = (str(p) for p in pki.files("seal"))
+    _, impostor = (str(p) for p in pki.files("impostor"))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        server = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        cases = [
+            (["--repository", ""], "--repository"),
+            (["--repository", "http://127.0.0.1:0/"], "between 1 and 65535"),
+            (["--vihf-purpose", "urgence"], "'urgence' is not one of"),
+            (["--vihf-key", key, "--vihf-cert", impostor], "not the seal certificate's key"),
+            (["--vihf-key", str(pki.trusted), "--vihf-cert", cert], "not a PEM private key"),
+            (["--cert", cert], "holds no private key: give it with --key"),
+            (["--cert", cert, "--key", str(pki.files("impostor")[0])], "--cert must be a PEM"),
+            (["--server", server + "/xds/registry"], "is an endpoint: --server takes the"),
+        ]
+        for options, words in cases:
+            for command in (["retrieve", "1.2.3", "--out", str(tmp_path / "x")],
+                            ["remove", "1.2.3"]):
+                arguments = [*command, *options]
+                if "--server" not in options:
+                    arguments += ["--server", server]
+                result = CliRunner().invoke(main, arguments)
+                assert result.exit_code == 2, (arguments, result.output)
+                assert words in result.output, (arguments, result.output)
+                assert "(1, '" not in result.output and "PEM lib" not in result.output
+                with pytest.raises(BlockingIOError):    # nothing was sent
+                    listener.accept()
+    assert not (tmp_path / "x").exists()
+
+
+def test_plain_http_to_a_server_that_hangs_up_hints_at_https(tmp_path):
+    """`--server http://…` against an HTTPS server said only 'Remote end closed connection
+    without response; is the server running?' (issue 18, m7): the hint names https://."""
+    import socket
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def hang_up() -> None:          # what an HTTPS server does with plain HTTP
+            for _ in range(2):
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                with connection:
+                    connection.recv(65536)
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        result = CliRunner().invoke(main, ["query", "--patient", INS, "--server",
+                                           f"http://127.0.0.1:{listener.getsockname()[1]}"])
+    assert result.exit_code == 2, result.output
+    assert "if the server speaks HTTPS, give its URL with https://" in result.output
+
+
+def test_audit_export_is_written_whole_or_names_the_file(tmp_path, monkeypatch):
+    """`audit export --out` on a full disk said 'No space left on device' and left a 0-byte
+    file under the name; on /proc/version 'Input/output error' (issue 18, m2): retrieve's rule,
+    the file named and nothing left under it."""
+    import errno
+
+    env = {"XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe"}
+    assert CliRunner().invoke(main, ["patient", "add", INS, "--data-dir",
+                                     str(tmp_path / "var")], env=env).exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "audit.xml"
+
+    def disk_full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    result = CliRunner().invoke(main, ["audit", "export", "--out", str(target)], env=env)
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {target}: No space left on device; nothing was written there" \
+        in result.output
+    assert list(out.iterdir()) == []
+    result = CliRunner().invoke(main, ["audit", "export", "--out", "/proc/version"], env=env)
+    assert result.exit_code == 2 and "cannot write /proc/version" in result.output
+
+
+def test_restore_names_its_target_and_keeps_the_servers_room(tmp_path, monkeypatch):
+    """restore on a full disk named the backup's file ('bk/database/registry.sqlite3: No space
+    left on device'); with a few hundred KiB free it succeeded and `serve` then refused to
+    start for want of XDS_MIN_FREE_BYTES (issue 18, m3)."""
+    import collections
+    import errno
+    import shutil
+
+    from xds_server.store import backup as store_backup
+
+    used, backup, target = tmp_path / "var", tmp_path / "backup", tmp_path / "new"
+    env = {"XDS_DATA_DIR": str(used), "XDS_PROFILE": "ihe"}
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    assert CliRunner().invoke(main, ["backup", "--out", str(backup)], env=env).exit_code == 0
+    env["XDS_DATA_DIR"] = str(target)
+    usage = collections.namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 0, 300 * 1024))
+    result = CliRunner().invoke(main, ["restore", str(backup)], env=env)
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert result.exit_code == 2, result.output
+    assert f"cannot restore into {target}: the backup holds" in result.output
+    assert "XDS_MIN_FREE_BYTES" in result.output and not target.exists()
+
+    def disk_full(source, *_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                      str(source / "database" / "registry.sqlite3"))
+
+    monkeypatch.setattr(store_backup, "restore", disk_full)
+    result = CliRunner().invoke(main, ["restore", str(backup)], env=env)
+    assert result.exit_code == 2, result.output
+    assert f"cannot restore into {target}: No space left on device; nothing was left there" \
+        in result.output
+    assert str(backup) not in result.output.split("Error:")[-1] and not target.exists()
+
+
+def test_a_full_database_disk_is_said_as_such():
+    """`patient add` on a full disk said 'the database cannot be used … (check XDS_DATABASE_URL
+    and that the database is running)': the wrong hint (issue 18, m3)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from xds_server.cli_errors import describe
+    from xds_server.store.database import StoreFull
+
+    full = OperationalError("INSERT …", {}, sqlite3.OperationalError("database or disk is full"))
+    for exc in (full, StoreFull("database or disk is full")):
+        said = describe(exc)
+        assert said.startswith("the database's disk is full") and "free space" in said
+        assert "XDS_DATABASE_URL" not in said
+    down = OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database"))
+    assert "check XDS_DATABASE_URL" in describe(down)
+
+
+def test_the_client_timeout_is_a_setting_and_an_option(tmp_path):
+    """A silent server kept a client command waiting about 122 s, neither documented nor
+    settable (issue 18, m8): --timeout, else XDS_CLIENT_TIMEOUT (60 s)."""
+    import socket
+    import time
+
+    from xds_server.config import load_settings
+
+    assert load_settings({}, environ={}).client_timeout == 60.0
+    with socket.socket() as silent:          # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        server = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        for options, env in ((["--timeout", "0.5"], {}), ([], {"XDS_CLIENT_TIMEOUT": "0.5"})):
+            started = time.monotonic()
+            result = CliRunner().invoke(main, ["query", "--patient", INS, "--server", server,
+                                               *options], env=env)
+            assert result.exit_code == 2 and "no answer in time" in result.output, result.output
+            assert time.monotonic() - started < 10
+    result = CliRunner().invoke(main, ["query", "--patient", INS, "--timeout", "0"])
+    assert result.exit_code == 2 and "--timeout" in result.output

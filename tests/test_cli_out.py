@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xds_server.cli_consumer import write_whole
-from xds_server.cli_errors import Unusable
+from xds_server.cli_errors import Unusable, write_whole
 
 
 def test_a_regular_file_is_replaced_whole(tmp_path: Path) -> None:

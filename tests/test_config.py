@@ -55,10 +55,46 @@ def test_config_file_from_environment(tmp_path):
      "trusted_proxies from XDS_TRUSTED_PROXIES: not an IP address or network: 'proxy.example'"),
     ({"XDS_MAX_CONNECTIONS": "100"}, r"max_connections_per_client \(128\) must be below "
                                      r"max_connections \(100\)"),
+    # nonsense that started a server answering nothing (issue 18, m9)
+    ({"XDS_MAX_HEAD_BYTES": "1"}, "max_head_bytes from XDS_MAX_HEAD_BYTES: must be at least "
+                                  "1024"),
+    ({"XDS_MAX_RESPONSE_BYTES": "1"}, "max_response_bytes from XDS_MAX_RESPONSE_BYTES: must be "
+                                      "at least"),
+    ({"XDS_MIN_RATE_BYTES": "0"}, "min_rate_bytes from XDS_MIN_RATE_BYTES: must be at least 1 "
+                                  r"\(0 lets a client hold a connection forever"),
+    ({"XDS_MIN_SEND_RATE_BYTES": "0"}, "min_send_rate_bytes from XDS_MIN_SEND_RATE_BYTES"),
+    ({"XDS_MAX_SPOOL_BYTES": "99999999999999999999999GiB"},
+     "max_spool_bytes from XDS_MAX_SPOOL_BYTES: .* more than any disk"),
+    ({"XDS_MAX_DOCUMENT_BYTES": "2PiB"}, "expected a number of bytes"),
+    ({"XDS_MAX_DOCUMENT_BYTES": "2000TiB"}, "at most 1125899906842624, 1024TiB"),
 ])
 def test_bad_values_name_the_setting_and_its_source(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ)
+
+
+def test_a_toml_fraction_of_bytes_says_a_whole_number_is_expected(tmp_path):
+    toml = tmp_path / "x.toml"
+    toml.write_text("max_spool_bytes = 1.5\n")
+    with pytest.raises(ConfigError, match=r"max_spool_bytes from .*x.toml: expected a whole "
+                                          r"number of bytes .*got 1.5"):
+        load_settings(config_file=toml, environ={})
+
+
+def test_an_unknown_xds_variable_is_named_with_the_closest_setting(tmp_path):
+    """XDS_MAX_REQUST_BYTES (a typo) was silently ignored and the default kept (issue 18, m9):
+    every command warns at start, naming the closest known variable; known ones are quiet."""
+    from xds_server.config import unknown_variables
+
+    assert unknown_variables({"XDS_MAX_REQUST_BYTES": "1", "XDS_DEBUG": "1",
+                              "XDS_MAX_REQUEST_BYTES": "5", "HOME": "/"}) == [
+        "XDS_MAX_REQUST_BYTES is not a setting and is ignored; did you mean "
+        "XDS_MAX_REQUEST_BYTES?"]
+    result = CliRunner().invoke(main, ["config", "--data-dir", str(tmp_path)],
+                                env={"XDS_SECURTY": "none"})
+    assert result.exit_code == 0
+    assert "warning: XDS_SECURTY is not a setting and is ignored; did you mean XDS_SECURITY?" \
+        in result.stderr
 
 
 def test_unknown_toml_key_is_refused(tmp_path):
@@ -154,7 +190,10 @@ def test_byte_sizes_take_units_and_the_room_kept_has_a_floor():
 
 @pytest.mark.parametrize("url", ["http://exa mple", f"http://{'a' * 64}.example/x",
                                  "http://[::1", "http://h:99999/", "http://-bad-.example/",
-                                 "http://h..example/"])
+                                 "http://h..example/",
+                                 # port 0 and a line break (issue 18, m5)
+                                 "http://127.0.0.1:0/", "http://exa\nmple:8080/",
+                                 "http://example:8080/\txds"])
 def test_every_url_setting_refuses_a_host_no_request_could_reach(url):
     """An invalid host was accepted and became 'internal error' at the first request (an
     encoder's error deep in the HTTP client): said at load, naming the setting (issue 18, R5)."""
@@ -190,3 +229,26 @@ def test_an_audit_repository_that_does_not_resolve_is_a_warning_at_start():
     for bad in ("http://127.0.0.1:514", "tls://127.0.0.1:99999", "tls://127.0.0.1"):
         with pytest.raises(ConfigError, match="XDS_ATNA_URL"):
             load_settings({}, environ={"XDS_ATNA_URL": bad})
+
+
+def test_gunicorns_listening_line_says_https_on_an_https_server(caplog):
+    """gunicorn logged 'Listening at: http://127.0.0.1:18443' on the HTTPS server (the workers
+    speak TLS themselves): the line says the scheme served (issue 18, m12)."""
+    import logging
+
+    from gunicorn.config import Config
+
+    from xds_server.server import RootLogger
+
+    logger = RootLogger(Config())
+    caplog.set_level(logging.INFO)
+    try:
+        RootLogger.scheme = "https"
+        logger.info("Listening at: %s (%s)", "http://127.0.0.1:8443", 42)
+        RootLogger.scheme = "http"
+        logger.info("Listening at: %s (%s)", "http://127.0.0.1:8080", 43)
+    finally:
+        RootLogger.scheme = "http"
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Listening")]
+    assert lines == ["Listening at: https://127.0.0.1:8443 (42)",
+                     "Listening at: http://127.0.0.1:8080 (43)"]

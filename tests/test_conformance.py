@@ -258,3 +258,26 @@ def test_ebrs21_templates_translate_to_valid_ebrs30(path):
     translated = ebrs21.translate(etree.parse(str(path)).getroot())
     schema = _lcm_schema()
     assert schema.validate(translated), schema.error_log.last_error
+
+
+def test_discovery_is_bounded_in_depth_and_follows_no_link(tmp_path):
+    """`--nist-testkit /tmp` walked the whole tree before doing anything, and a link to a parent
+    directory would never end (issue 18, m17): tests are looked for a few levels down, links
+    to directories are not followed, hidden directories are skipped."""
+    import time
+
+    from xds_server.conformance import testkit
+
+    shallow = tmp_path / "ITI-18" / "11897"
+    shallow.mkdir(parents=True)
+    (shallow / testkit.INDEX).write_text("")
+    deep = tmp_path.joinpath(*["d"] * (testkit.MAX_DEPTH + 1), "12000")
+    deep.mkdir(parents=True)
+    (deep / testkit.INDEX).write_text("")
+    hidden = tmp_path / ".git" / "13000"
+    hidden.mkdir(parents=True)
+    (hidden / testkit.INDEX).write_text("")
+    (tmp_path / "ITI-18" / "loop").symlink_to(tmp_path)
+    started = time.monotonic()
+    assert testkit._walk(tmp_path) == [shallow]
+    assert time.monotonic() - started < 5

@@ -105,3 +105,17 @@ def test_a_json_log_server_writes_only_json_lines(tmp_path):
     soap11 = [e for e in entries if e.get("request_id") == soap11_id]
     assert soap11 and {e["level"] for e in soap11} <= {"INFO", "WARNING"}
     assert any(e.get("subcode") for e in soap11 if e["level"] == "WARNING")
+
+
+@pytest.mark.parametrize(("path", "content_type"), [
+    ("/fhir", "application/fhir+json"),
+    ("/fhir/DocumentReference/_search", "application/x-www-form-urlencoded"),
+    ("/dmp/patients", "application/soap+xml")])
+def test_every_fronts_request_line_gives_the_bytes_read(app, caplog, path, content_type):
+    """The DMP and FHIR fronts' request lines had no size (issue 18, m1); monitoring.md gives
+    it for every request line."""
+    body = b"{not json, not xml" + b" " * 100
+    with caplog.at_level(logging.INFO, logger="xds_server"):
+        call_wsgi(app, "POST", path, body, content_type)
+    sizes = [r.xds["size"] for r in caplog.records if hasattr(r, "xds") and "status" in r.xds]
+    assert sizes == [len(body)], (sizes, [r.getMessage() for r in caplog.records])

@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 
 import psycopg
 import pytest
@@ -104,7 +105,7 @@ def patient_factory():
 
 def test_serve_refuses_to_start_without_room(tmp_path):
     child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
-    child.update(XDS_MIN_FREE_BYTES=str(10 ** 18), XDS_SECURITY="none",
+    child.update(XDS_MIN_FREE_BYTES="1024TiB", XDS_SECURITY="none",  # more than any disk here
                  XDS_REQUIRE_SUBMISSION_SIGNATURE="false")
     done = subprocess.run([sys.executable, "-m", "xds_server.cli", "serve", "--port",
                            str(free_port()),
@@ -131,6 +132,37 @@ def test_the_metrics_files_hold_their_blocks_from_the_start(tmp_path):
     assert size > 1024 * 1024
     assert path.stat().st_blocks * 512 >= size, "sparse: its pages fault on a full disk"
     held.close()
+
+
+def test_metrics_kept_aside_leave_no_file_behind(tmp_path, monkeypatch):
+    """A worker that could not make its metrics file on a full disk kept its values in a
+    /dev/shm file that stayed after the worker and the server exited, 64 KiB each (issue 18,
+    m4): the file is unlinked once mapped, and still takes values and grows."""
+    import glob
+
+    from prometheus_client import values
+
+    from xds_server.ops import (
+        metrics,  # noqa: F401  (installs the allocating files)
+        metrics_files,
+    )
+
+    real = metrics_files._allocate
+
+    def full_data_dir(filename, size, descriptor=None):
+        if descriptor is None and filename.startswith(str(tmp_path)):
+            return False            # the data directory's disk is full
+        return real(filename, size, descriptor)
+
+    monkeypatch.setattr(metrics_files, "_allocate", full_data_dir)
+    before = set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*"))
+    held = values.MmapedDict(str(tmp_path / "counter_2.db"))
+    assert set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*")) == before
+    for key in range(20000):                    # grows past its first size, by its descriptor
+        held.write_value(f"key-{key:05d}-" + "x" * 40, 1.0, 0.0)
+    assert held.read_value("key-19999-" + "x" * 40) == (1.0, 0.0)
+    held.close()
+    assert set(glob.glob("/dev/shm/xds-metrics-*") + glob.glob("/tmp/xds-metrics-*")) == before
 
 
 def test_serve_holds_the_sqlite_log_files_for_reads_on_a_full_disk(tmp_path):
@@ -193,3 +225,59 @@ def test_a_backup_on_a_full_disk_leaves_nothing_behind(app, patient, tmp_path, m
     assert len(lines) == 1 and "No space left on device" in lines[0], result.output
     assert "removed" in lines[0]
     assert (out.exists() and list(out.iterdir()) == []) if existing else not out.exists()
+
+
+_REAL_TEMPORARY_FILE = tempfile.NamedTemporaryFile
+
+
+class _FullSpoolFile:
+    """A spool file on a disk that fills after its first block (what a tmpfs does)."""
+
+    def __init__(self, *args, **kwargs):
+        self._file = _REAL_TEMPORARY_FILE(*args, **kwargs)
+        self.name = self._file.name
+        self.written = 0
+
+    def write(self, data):
+        if self.written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += len(data)
+        return self._file.write(data)
+
+    def close(self):
+        self._file.close()
+
+
+def test_the_disk_filling_while_a_document_is_spooled_is_storage_full(make_app, patient_factory,
+                                                                      caplog, monkeypatch):
+    """A document over XDS_SPOOL_THRESHOLD_BYTES is spooled before the repository sees it; the
+    disk filling then answered 'internal error' with a traceback (issue 18, M1): it is the
+    repository's storage-full answer, an ERROR line without traceback, no spool file left."""
+    from xds_server.soap import attachments
+
+    app = make_app(profile="ihe", spool_threshold_bytes=4096)
+    patient = patient_factory(app)
+    monkeypatch.setattr(attachments.tempfile, "NamedTemporaryFile", _FullSpoolFile)
+    _, (status, codes, contexts) = _submit(app, patient)
+    assert (status, codes) == ("Failure", ["XDSRepositoryError"])
+    assert "storage is full" in contexts[0]
+    assert any("storage full" in line for line in _errors(caplog))
+    assert not [r for r in caplog.records if r.exc_info]
+    assert held_files(app) == []
+    assert list(app.settings.data_dir.rglob("part-*.bin")) == []
+
+
+def test_a_full_disk_is_known_through_the_errors_it_caused():
+    """Every front's catch-all asks is_disk_full before it logs a traceback: a wrapped ENOSPC
+    (a driver's error raised from it) is a full disk too; a permission error is not."""
+    from xds_server.model.errors import is_disk_full
+
+    try:
+        try:
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        except OSError as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError as wrapped:
+        assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "denied"))
+    assert not is_disk_full(ValueError("x"))

@@ -117,3 +117,27 @@ def test_every_transaction_is_traced_and_exported(secured, tmp_path):
                .get("csd-code") == "ITI-18"]
     people = [p.get("UserID") for p in queries[-1].findall("ActiveParticipant")]
     assert queries and "810109999999" in people    # the Human Requestor, beside the caller
+
+
+def test_a_zeep_client_reaches_a_vihf_server_with_soapheaders(secured):
+    """typed-clients.md gave no way for a zeep client to reach a VIHF server (issue 18, m14):
+    the signed wsse:Security block goes in `_soapheaders`, zeep sends it as given."""
+    zeep = pytest.importorskip("zeep")
+    authority, url, _ = secured
+    registry = zeep.Client(url + "/xds/registry?wsdl")
+    rim = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
+    t = registry.get_type
+
+    def slot(name, *values):
+        return t(rim + "SlotType1")(name=name, ValueList=t(rim + "ValueListType")(
+            Value=list(values)))
+
+    found = registry.service.DocumentRegistry_RegistryStoredQuery(
+        ResponseOption={"returnType": "ObjectRef", "returnComposedObjects": True},
+        AdhocQuery=t(rim + "AdhocQueryType")(
+            id="urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d",
+            Slot=[slot("$XDSDocumentEntryPatientId", f"'{TEST_INS}'"),
+                  slot("$XDSDocumentEntryStatus",
+                       "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')")]),
+        _soapheaders=[vihf(authority)])
+    assert found.status.endswith(":Success")

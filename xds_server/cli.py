@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_settings import command_settings as _settings
-from .cli_settings import installed, require_installation
+from .cli_settings import database_file, installed, require_installation
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ def main(ctx: click.Context, config_file: str | None) -> None:
     """IHE XDS.b document registry, repository and consumer for the DMP and the ANS CI-SIS."""
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
+    from .config import unknown_variables
+
+    for line in unknown_variables(os.environ):     # a typo kept the default silently
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command()
@@ -236,7 +240,9 @@ def _records(ctx: click.Context, data_dir: str | None, creates: bool = False
 
     settings = _settings(ctx, data_dir=data_dir)
     if not installed(settings):
-        named = settings.sources.get("data_dir", "default") != "default"
+        # a server database is named by its URL; a SQLite one by its data directory
+        named = settings.sources.get("data_dir", "default") != "default" \
+            or database_file(settings) is None
         if not (creates and named):
             require_installation(settings)
         _upgrade_database(settings)         # the schema and the installation's identity

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli_errors import writable_file
+from .cli_errors import writable_file, write_whole
 from .cli_settings import command_settings as _settings
 
 
@@ -84,5 +84,7 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: 
     from .security.audit_export import export
 
     settings, events = _events(ctx, data_dir, None, since, until)
-    Path(out).write_bytes(export(events, settings.home_community_id, fmt))
+    # whole or not at all, the file named when it cannot be written (a full disk left a
+    # 0-byte file and said only 'No space left on device')
+    write_whole(Path(out), export(events, settings.home_community_id, fmt))
     click.echo(f"{len(events)} audit message(s) written to {out} ({fmt})")

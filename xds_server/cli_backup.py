@@ -94,6 +94,7 @@ def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
             raise Unusable(f"{name} is set to {getattr(settings, name)} "
                            f"({settings.sources[name]}) but the backup's documents are "
                            f"registered under {kept[name]}: unset it")
+    _check_room(source, target, settings.min_free_bytes)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
@@ -107,7 +108,26 @@ def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
                 target.rmdir()
         if isinstance(exc, BackupError):
             raise Unusable(str(exc)) from None
+        if isinstance(exc, OSError):    # named the backup's file, not the disk that filled
+            raise Unusable(f"cannot restore into {target}: {exc.strerror or exc}; nothing "
+                           "was left there") from None
         raise
     click.echo(f"restored {manifest.documents} documents of {manifest.created_at} into "
                f"{target}, repository {manifest.identity['repository_unique_id']}; start it "
                "with `xds-server serve`")
+
+
+def _check_room(source: Path, target: Path, min_free: int) -> None:
+    """Refuse a restore that would leave less than XDS_MIN_FREE_BYTES on the target's disk: it
+    succeeded, said 'start it with serve', and `serve` then refused to start for want of room."""
+    import shutil
+
+    size = sum(path.stat().st_size for path in source.rglob("*") if path.is_file())
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free - size < min_free:
+        raise Unusable(f"cannot restore into {target}: the backup holds {size} bytes and "
+                       f"{free} are free there, less than the {min_free} bytes the server "
+                       "keeps free (XDS_MIN_FREE_BYTES): free space first or restore elsewhere")

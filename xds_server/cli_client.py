@@ -7,6 +7,7 @@ or one signed here for the patient); and the source's signature of what it submi
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from .cli_errors import Unusable
 
 _FILE = click.Path(exists=True, dir_okay=False)
 
+# the VIHF's purposes of use the server accepts (security/vihf_reading.py's PURPOSES)
+PURPOSES = ("normal", "bris_de_glace", "centre_15")
+
 OPTIONS = (
     click.option("--server", "server_url", metavar="URL",
                  help="the server's base URL, e.g. https://xds.example:8443: its registry and "
@@ -28,6 +32,9 @@ OPTIONS = (
                       "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                 help="seconds without a byte from the server before giving up (default "
+                      "XDS_CLIENT_TIMEOUT, else 60)"),
     click.option("--cacert", type=_FILE,
                  help="PEM authorities that sign the server's certificate (https; default: "
                       "the system's)"),
@@ -45,19 +52,22 @@ OPTIONS = (
     click.option("--vihf-structure", default="",
                  help="the professional's structure (Identifiant_Structure) in the VIHF"),
     click.option("--vihf-purpose", default="normal", show_default=True,
+                 type=click.Choice(PURPOSES),
                  help="purpose of use: normal, or bris_de_glace / centre_15"),
 )
 
-NAMES = ("server_url", "registry_url", "repository_url", "cacert", "cert", "key", "vihf_file",
-         "vihf_key", "vihf_cert", "vihf_subject",
-         "vihf_role", "vihf_structure", "vihf_purpose")
+NAMES = ("server_url", "registry_url", "repository_url", "timeout", "cacert", "cert", "key",
+         "vihf_file", "vihf_key", "vihf_cert", "vihf_subject", "vihf_role", "vihf_structure",
+         "vihf_purpose")
 
 
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection options to a command; it receives them as one `connection`."""
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs["connection"] = Connection(**{name: kwargs.pop(name) for name in NAMES})
+        connection = Connection(**{name: kwargs.pop(name) for name in NAMES})
+        connection.check()          # what the options say, before anything is sent
+        kwargs["connection"] = connection
         return command(*args, **kwargs)
 
     for option in reversed(OPTIONS):
@@ -86,6 +96,7 @@ class Connection:
     server_url: str | None
     registry_url: str | None
     repository_url: str | None
+    timeout: float | None
     cacert: str | None
     cert: str | None
     key: str | None
@@ -96,6 +107,41 @@ class Connection:
     vihf_role: str
     vihf_structure: str
     vihf_purpose: str
+
+    def check(self) -> None:
+        """Every connection option checked before the first request: a bad --repository was
+        found only after an ITI-18 had gone to the registry, a --vihf-key that is not
+        --vihf-cert's key only by the server, --cert without --key as '[SSL] PEM lib'."""
+        if self.server_url and self.server_url.rstrip("/").endswith(tuple(PATHS.values())):
+            raise click.BadParameter(
+                f"'{self.server_url}' is an endpoint: --server takes the server's base URL "
+                f"(e.g. {DEFAULT_SERVER}); give an endpoint with --registry or --repository",
+                param_hint="--server")
+        endpoints = [self.endpoint("registry"), self.endpoint("repository")]
+        if self.cert and not self.key and b"PRIVATE KEY" not in _head(self.cert):
+            raise click.BadParameter(f"{self.cert} holds no private key: give it with --key",
+                                     param_hint="--cert")
+        if any(url.startswith("https:") for url in endpoints) or self.cacert or self.cert:
+            self._tls_context()
+        if self.vihf_key and self.vihf_cert:
+            from .dsig.seal import Seal, SealError
+
+            try:
+                Seal.from_files(Path(self.vihf_key), Path(self.vihf_cert))
+            except SealError as exc:
+                raise click.BadParameter(str(exc), param_hint="--vihf-key/--vihf-cert") from None
+
+    def _tls_context(self):
+        from .serving.tls import client_context
+
+        try:
+            return client_context(self.cacert, self.cert, self.key)
+        except ssl.SSLError as exc:     # '[SSL] PEM lib (_ssl.c:3926)' said nothing
+            raise Unusable(f"--cacert/--cert/--key: {exc.reason or exc}: --cert must be a PEM "
+                           "certificate and --key its PEM private key (--cacert PEM "
+                           "authorities)") from None
+        except (OSError, ValueError) as exc:
+            raise Unusable(f"--cacert/--cert/--key: {exc}") from None
 
     def endpoint(self, kind: str) -> str:
         """The registry's or the repository's URL: its own option, then --server, then the
@@ -128,13 +174,11 @@ class Connection:
         check_url(url, "URL")
         context = None
         if url.startswith("https:") or self.cacert or self.cert:
-            from .serving.tls import client_context
-
-            try:
-                context = client_context(self.cacert, self.cert, self.key)
-            except (OSError, ValueError) as exc:
-                raise Unusable(f"--cacert/--cert/--key: {exc}") from None
-        return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient))
+            context = self._tls_context()
+        timeout = self.timeout if self.timeout is not None \
+            else _client_settings().client_timeout
+        return SoapClient(url, ssl_context=context, security_headers=self._vihf(patient),
+                          timeout=timeout)
 
     def vihf_claims(self, patient: str | None):
         """The claims of the VIHF this command signs (None when it signs none)."""
@@ -211,6 +255,14 @@ def sign_submission_set(submission, documents: dict, key: str | None, certificat
         raise Unusable(f"cannot sign with --sign-key/--sign-cert: {exc}") from None
     documents[entry.entry_uuid] = Attachment.from_bytes(content, entry.mime_type)
     return entry
+
+
+def _head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1 << 20)
+    except OSError:
+        return b""
 
 
 def _client_settings():

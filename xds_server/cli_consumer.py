@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .cli_client import Connection, client_options, sign_submission_set, signing_options
-from .cli_errors import Refused, Unusable, writable_file
+from .cli_errors import Refused, writable_file, write_whole
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
 
@@ -233,10 +233,12 @@ class _Sender:
         except Refused as exc:
             plain = [str(paths[d.entry_uuid]) for d in submission.documents
                      if d.entry_uuid in paths and d.mime_type != "text/xml"]
-            if plain:           # the metadata the server refused were this command's guesses
+            # the metadata the server refused were this command's guesses (not when the
+            # server's storage is full or its fault is its own: the hint misled there)
+            if plain and "Metadata" in exc.message:
                 raise Refused(f"{exc.message} ({', '.join(plain)}: not a CDA, so its metadata "
-                              "are this command's defaults (mime type from the file name): "
-                              "send a CDA, or give --class, --type, --title…)") from None
+                              "are this command's defaults: send a CDA, or give --class, "
+                              "--type, --title…)") from None
             raise
         return [*((f"warning: {w}", True) for w in warnings),
                 *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
@@ -341,31 +343,3 @@ def retrieve(unique_id: str, out_path: str, repository_id: str | None, patient: 
     click.echo(f"{out_path}: {len(result.documents[0].data)} bytes, "
                f"{result.documents[0].mime_type}")
 
-
-def write_whole(path: Path, data: bytes) -> None:
-    """The file whole or not at all: written beside it under a temporary name, then renamed (a
-    full disk left a truncated document under the name asked for)."""
-    import contextlib
-    import os
-
-    if path.exists() and not path.is_file():
-        # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
-        # replaced: renaming over it made /dev/full a regular file (as root)
-        try:
-            with open(path, "wb") as handle:
-                handle.write(data)
-        except OSError as exc:
-            raise Unusable(f"cannot write {path}: {exc.strerror or exc}") from None
-        return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise Unusable(f"cannot write {path}: {exc.strerror or exc}; nothing was written "
-                       "there") from None

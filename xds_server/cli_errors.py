@@ -54,12 +54,42 @@ def writable_file(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """The file whole or not at all: written beside it under a temporary name, then renamed (a
+    full disk left a truncated document under the name asked for)."""
+    import contextlib
+    import os
+
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
+        # replaced: renaming over it made /dev/full a regular file (as root)
+        try:
+            with open(path, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise Unusable(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise Unusable(f"cannot write {path}: {exc.strerror or exc}; nothing was written "
+                       "there") from None
+
+
 def _config(exc: Exception) -> str:
     return f"configuration: {exc} (`xds-server config` shows every setting and its source)"
 
 
 def _transport(exc: Exception) -> str:
     """What went wrong on the way to the server, and the option that fixes it."""
+    import http.client
     import socket
     import ssl
 
@@ -75,6 +105,11 @@ def _transport(exc: Exception) -> str:
         return f"{where}: unknown host ({cause.strerror}): check --server or XDS_SERVER_URL"
     if isinstance(cause, TimeoutError):
         return f"{where}: no answer in time: is the server overloaded or the address wrong?"
+    if text.startswith("cannot reach") and where.startswith("http:") and isinstance(
+            cause, ConnectionResetError | http.client.RemoteDisconnected):
+        # an HTTPS server closes a connection that speaks plain HTTP to it
+        return (f"{text}; if the server speaks HTTPS, give its URL with https:// (and its "
+                "authority with --cacert)")
     if text.startswith("cannot reach"):
         return (f"{text}; is the server running? Give its address with --server URL "
                 "(or XDS_SERVER_URL), or --registry/--repository")
@@ -84,8 +119,18 @@ def _transport(exc: Exception) -> str:
 def _store(exc: Exception) -> str:
     cause = getattr(exc, "orig", None) or exc      # the driver's words, not SQLAlchemy's wrapper
     first = " ".join(str(cause).split("\n")[:1]).strip() or type(cause).__name__
+    if "database or disk is full" in first or getattr(cause, "sqlstate", None) == "53100":
+        return _store_full(exc)
     return (f"the database cannot be used: {first} (check XDS_DATABASE_URL and that the "
             "database is running)")
+
+
+def _store_full(exc: Exception) -> str:
+    """A full disk is not a wrong URL nor a stopped database: the hint said to check those."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    first = " ".join(str(cause).split("\n")[:1]).strip() or type(cause).__name__
+    return (f"the database's disk is full ({first}): nothing was written; free space on it "
+            "and run the command again")
 
 
 def _os(exc: Exception) -> str:
@@ -100,9 +145,10 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
 
     from .config import ConfigError
     from .consumer.transport import TransportError
-    from .store.database import StoreUnavailable
+    from .store.database import StoreFull, StoreUnavailable
 
-    return [(ConfigError, _config), (TransportError, _transport), (StoreUnavailable, _store),
+    return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
+            (StoreUnavailable, _store),
             (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
 
 

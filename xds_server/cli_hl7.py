@@ -183,12 +183,20 @@ def hl7() -> None:
 def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
          cert: str | None, key: str | None, timeout: float) -> None:
     """Send each FILE (one HL7 v2 message) and print its ACK; exit 1 if one is AE or AR."""
-    from .hl7v2.client import MllpClient, MllpClientError, as_message
+    from .hl7v2.client import MllpClient, MllpClientError, read_message
     from .serving.tls import client_context
 
-    host, _, port_text = target.rpartition(":")
-    if not host or not port_text.isdigit():
-        raise click.BadParameter("HOST:PORT", param_hint="--to")
+    host, port = _target(target)
+    messages = []
+    for name in files:          # every file checked before anything goes to the peer
+        try:
+            messages.append((name, read_message(Path(name))))
+        except ValueError as exc:
+            raise click.BadParameter(f"{name}: {exc}; nothing was sent",
+                                     param_hint="FILES") from None
+        except OSError as exc:
+            raise click.BadParameter(f"{name}: cannot be read ({exc.strerror}); nothing was "
+                                     "sent", param_hint="FILES") from None
     context = None
     if tls or cacert or cert:
         try:
@@ -197,9 +205,9 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
             raise Unusable(f"TLS settings: {exc}") from None
     refused = 0
     try:
-        with MllpClient(host.strip("[]"), int(port_text), context, timeout) as client:
-            for name in files:
-                answer = client.send(as_message(Path(name).read_bytes()))
+        with MllpClient(host, port, context, timeout) as client:
+            for name, message in messages:
+                answer = client.send(message)
                 text = answer.decode("utf-8", "replace")
                 click.echo(f"# {name}")
                 click.echo(text.replace("\r", "\n").rstrip("\n"))
@@ -209,6 +217,19 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
     except (MllpClientError, OSError) as exc:    # no listener, TLS, a lost connection
         raise Unusable(str(exc)) from None
     sys.exit(1 if refused else 0)
+
+
+def _target(target: str) -> tuple[str, int]:
+    """--to's host and port: a host name or address (an IPv6 one in brackets) and a port of
+    1 to 65535 (port 0 or 99999 ended in 'connection refused', a line break in the host in a
+    message spanning two lines)."""
+    host, _, port_text = target.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or any(c.isspace() or not c.isprintable() for c in host) \
+            or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise click.BadParameter(f"{target!r}: HOST:PORT is expected, the port 1 to 65535",
+                                 param_hint="--to")
+    return host, int(port_text)
 
 
 def _ack_code(text: str) -> str:

@@ -31,16 +31,37 @@ def database_file(settings: Settings) -> Path | None:
 
 
 def installed(settings: Settings) -> bool:
-    """With SQLite, its database file exists (a server database is there by its URL)."""
+    """With SQLite, its database file exists; with a server database, it holds the schema (its
+    migrations' table). A database that cannot be reached raises the driver's error (the CLI
+    says 'the database cannot be used')."""
     database = database_file(settings)
-    return database is None or database.is_file()
+    if database is not None:
+        return database.is_file()
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(settings.database_url)   # a look only: no pool, no driver settings
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).has_table("alembic_version")
+    finally:
+        engine.dispose()
 
 
 def require_installation(settings: Settings) -> None:
-    """Unusable unless the data directory holds an installation: a read command run from the
-    wrong directory (or given a wrong --data-dir) made an empty one there and answered from it."""
-    if not installed(settings):
-        raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
-                       f"{database_file(settings) or 'data directory'}): give its "
-                       "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
-                       "upgrade --data-dir DIR` (or by starting `serve` there)")
+    """Unusable unless the data directory (or the server database) holds an installation: a
+    read command run from the wrong directory (or given a wrong --data-dir, or a database URL
+    with a typo) made an empty one there and answered from it. One rule on both databases: a
+    read never installs a schema."""
+    if installed(settings):
+        return
+    if database_file(settings) is None:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        raise Unusable(f"no installation in the database {where} (it holds no xds-server "
+                       "schema): check XDS_DATABASE_URL, or create it with `xds-server db "
+                       "upgrade` (or by starting `serve` on it)")
+    raise Unusable(f"no installation in {settings.data_dir.resolve()} (no "
+                   f"{database_file(settings) or 'data directory'}): give its "
+                   "--data-dir or XDS_DATA_DIR, or create it with `xds-server db "
+                   "upgrade --data-dir DIR` (or by starting `serve` there)")

@@ -71,6 +71,10 @@ def url_host_problem(host: str) -> str | None:
 
 def http_url_problem(text: str) -> str | None:
     """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option)."""
+    if not text.isprintable():
+        # urlsplit drops line breaks and tabs silently: the URL used would not be the one
+        # given, and the error quoting it spanned two lines
+        return f"{text!r} is not a URL (it holds a line break or a control character)"
     try:
         parts = urlsplit(text)          # ValueError: an unclosed [IPv6 address
     except ValueError as exc:
@@ -78,8 +82,10 @@ def http_url_problem(text: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{text!r} is not an http(s) URL (http://HOST:PORT/…)"
     try:
-        _ = parts.port
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0:       # port 0 ended in 'connection refused'
         return f"{text!r}: the port is not a number between 1 and 65535"
     problem = url_host_problem(parts.hostname)
     return f"{text!r}: {problem}" if problem else None
@@ -90,6 +96,9 @@ def _parse_syslog_url(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
+    if not text.isprintable():      # urlsplit would drop a line break silently
+        raise ValueError(f"{text!r} is not a URL (it holds a line break or a control "
+                         "character)")
     parts = urlsplit(text)
     try:
         port = parts.port
@@ -295,6 +304,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("server_url", _parse_http_url, "",
                 "client commands: the server's base URL (its /xds/registry and "
                 "/xds/repository); empty: http://127.0.0.1:8080"),
+    SettingSpec("client_timeout", float, 60.0,
+                "client commands: seconds without a byte from the server (connecting, sending, "
+                "waiting for the answer) before giving up, exit 2"),
     SettingSpec("max_request_bytes", parse_bytes, 64 * MIB,
                 "largest HTTP request body accepted"),
     SettingSpec("max_document_bytes", parse_bytes, 64 * MIB, "largest single document accepted"),
@@ -435,6 +447,7 @@ class Settings:
     client_registry_url: str
     repository_url: str
     server_url: str
+    client_timeout: float
     max_request_bytes: int
     max_document_bytes: int
     spool_threshold_bytes: int
@@ -588,7 +601,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     if isinstance(raw, bool | int | float) and (numeric or spec.parse is _parse_bool):
         if (numeric and isinstance(raw, bool)) or (spec.parse is not float
                                                    and isinstance(raw, float)):
-            raise ConfigError(f"{spec.name} from {source}: expected a number, got {raw!r}")
+            whole = "a whole number of bytes (or a size such as '64MiB')" \
+                if spec.parse is parse_bytes else "a whole number"
+            raise ConfigError(f"{spec.name} from {source}: expected {whole}, got {raw!r}")
         value = (float if spec.parse is float else int)(raw) if numeric else raw
     else:
         try:
@@ -604,6 +619,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     if numeric and value < floor:
         raise ConfigError(f"{spec.name} from {source}: must be at least {floor} ({why}), got "
                           f"{value}")
+    if spec.parse is parse_bytes and value > MAX_SIZE:
+        raise ConfigError(f"{spec.name} from {source}: {value} bytes is more than any disk or "
+                          f"memory this server uses (at most {MAX_SIZE}, 1024TiB)")
     return value
 
 
@@ -613,7 +631,8 @@ POSITIVE = frozenset({
     "signature_max_age", "max_request_bytes", "max_document_bytes", "max_documents_per_request",
     "max_leaf_class_results", "request_timeout", "max_envelope_bytes", "max_xml_markup",
     "max_xml_attributes", "max_response_bytes", "max_connections", "max_connections_per_client",
-    "head_timeout", "body_timeout", "max_send_seconds", "max_buffer_bytes", "max_mime_parts",
+    "head_timeout", "body_timeout", "max_send_seconds", "client_timeout", "max_buffer_bytes",
+    "max_mime_parts",
     "max_head_bytes", "mllp_max_message_bytes", "mllp_message_timeout", "mllp_idle_timeout",
     "mllp_max_connections", "mllp_workers", "mllp_processes"})
 
@@ -625,7 +644,36 @@ FLOORS = {
     # and killed again: with 0 kept the server stopped answering reads too
     "min_free_bytes": (4 * MIB, "4MiB: the database's log and the metrics' files need the "
                        "disk's last bytes; 0 lets a full disk kill every worker"),
+    # XDS_MAX_HEAD_BYTES=1 started a server that closed every connection unanswered, /health
+    # included: a request line and the headers every client sends need a kilobyte
+    "max_head_bytes": (1024, "1KiB: a request line and its usual headers"),
+    # an answer smaller than this cannot hold a RegistryResponse with its errors: every
+    # request would get the 'response too large' fault
+    "max_response_bytes": (64 * 1024, "64KiB: the smallest answers with their errors"),
+    # 0 let a client hold a connection open forever by sending a byte now and then
+    # (slowloris): the minimum rate is the only bound after body_timeout
+    "min_rate_bytes": (1, "0 lets a client hold a connection forever (slowloris)"),
+    "min_send_rate_bytes": (1, "0 lets a client hold an answer forever by not reading it"),
 }
+MAX_SIZE = 1024 ** 5    # 1PiB: a larger size is a typo (99999999999999999999999GiB was taken)
+
+# XDS_* variables that are not settings but are read (the CLI's and the test suite's)
+OTHER_VARIABLES = frozenset({"XDS_CONFIG", "XDS_DEBUG", "XDS_TEST_POSTGRES_URL",
+                             "XDS_REFERENCE_DIR", "XDS_CRASH_KILLS"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each XDS_* variable that is no setting, naming the closest known one: a
+    misspelt XDS_MAX_REQUST_BYTES was silently ignored and the default kept."""
+    import difflib
+
+    known = {spec.env_var for spec in SETTINGS} | OTHER_VARIABLES
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("XDS_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (`xds-server config` lists them)"
+        lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 def load_settings(

@@ -88,6 +88,15 @@ class RootLogger(glogging.Logger):
     """gunicorn's loggers with no handler of their own: their lines reach the root handler,
     in the server's format (logs.py), like every other line."""
 
+    # the workers speak TLS themselves, so gunicorn believes it serves http: its "Listening
+    # at: http://…" line said so on an HTTPS server; run_gunicorn sets the true scheme
+    scheme = "http"
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if self.scheme != "http" and msg.startswith("Listening at: ") and args:
+            args = (str(args[0]).replace("http://", f"{self.scheme}://"), *args[1:])
+        super().info(msg, *args, **kwargs)
+
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for logger in (self.error_log, self.access_log):
@@ -112,6 +121,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         f"HTTPS, client certificates {settings.client_cert}" if settings.certfile else "HTTP")
     for level, line in [*posture(settings), *peers(settings)]:
         logging.getLogger("xds_server").log(level, "%s", line)
+    RootLogger.scheme = "https" if settings.certfile else "http"
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,

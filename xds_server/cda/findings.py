@@ -55,7 +55,12 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        return "not checked" if not self.fully_checked else "valid" if self.valid else "invalid"
+        """What `validate` prints, in step with its exit status: 'not checked' (2) only when a
+        check could not be made; a readable file that is no CDA is an invalid one (1): it was
+        printed 'NOT CHECKED' and exited 1."""
+        if any(f.kind is Kind.NOT_CHECKED for f in self.findings):
+            return "not checked"
+        return "valid" if self.valid else "invalid"
 
     def as_dict(self) -> dict:
         return {"file": self.source, "valid": self.valid, "verdict": self.verdict,

@@ -124,20 +124,29 @@ def discover(roots: list[Path]) -> tuple[dict[str, KitTest], list[str]]:
     return found, asked
 
 
+MAX_DEPTH = 6   # the toolkit's trees hold tests 1 to 3 levels down (tests/, by transaction)
+
+
 def _walk(root: Path) -> list[Path]:
-    """Test directories under `root`, depth first by name; a test's subdirectories are its
-    sections, not tests."""
+    """Test directories under `root`, breadth first by name; a test's subdirectories are its
+    sections, not tests. At most MAX_DEPTH levels down, symbolic links to directories not
+    followed, unreadable directories skipped: `--nist-testkit /tmp` walked the whole tree for
+    minutes before saying anything, and a link to a parent would never end."""
     tests: list[Path] = []
-    pending = [root]
+    pending = [(root, 0)]
     while pending:
-        directory = pending.pop(0)
-        children = sorted(p for p in directory.iterdir() if p.is_dir()) \
-            if directory.is_dir() else []
+        directory, depth = pending.pop(0)
+        try:
+            children = sorted(p for p in directory.iterdir()
+                              if p.is_dir() and not p.name.startswith(".")) \
+                if directory.is_dir() else []
+        except OSError:          # unreadable: not the kit's
+            continue
         for child in children:
             if is_test(child):
                 tests.append(child)
-            else:
-                pending.append(child)
+            elif depth + 1 < MAX_DEPTH and not child.is_symlink():
+                pending.append((child, depth + 1))
     return tests
 
 

@@ -78,9 +78,24 @@ def unsendable(path: Path, options: SourceOptions) -> str | None:
             return None
         except UnicodeDecodeError:
             return "named .txt but not UTF-8 text"
-    if path.suffix.lower() == ".xml" or data.lstrip().startswith(b"<"):
+    if data.lstrip().startswith(b"<"):
         return "XML that is not a CDA (no hl7:ClinicalDocument root)"
+    if path.suffix.lower() == ".xml":   # a password file named .xml was called XML
+        return "named .xml but not XML: neither a CDA, a PDF nor .txt text"
     return "neither a CDA, a PDF nor .txt text"
+
+
+def mime_type_of(path: Path, data: bytes, cda: bool, options: SourceOptions) -> str:
+    """The mime type a file is sent under: --mime-type, else what its bytes are (a CDA is
+    text/xml, a PDF application/pdf: a PDF named .xml was sent as text/xml and refused), else
+    its name's."""
+    if options.mime_type:
+        return options.mime_type
+    if cda:
+        return "text/xml"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def document_for_file(path: Path, patient: str, options: SourceOptions,
@@ -89,8 +104,7 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
     cda = _cda_header(data)
     entry = DocumentEntry(
         entry_uuid=symbol, unique_id=new_oid(), patient_id=patient, source_patient_id=patient,
-        mime_type=(options.mime_type or mimetypes.guess_type(path.name)[0]
-                   or "application/octet-stream"),
+        mime_type=mime_type_of(path, data, cda is not None, options),
         class_code=options.class_code, type_code=options.type_code,
         format_code=options.format_code, healthcare_facility_type_code=options.facility,
         practice_setting_code=options.practice, confidentiality_codes=[options.confidentiality],

@@ -22,6 +22,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
 
+from ..model.errors import STORAGE_FULL, is_disk_full
 from ..records.actor import Records
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
@@ -56,6 +57,8 @@ PATHS = {"/dmp/patients": (PatientService, PATIENTS_NS, "DmpPatients"),
 _ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
 _SENDER_CODE = f"{{{SOAP12}}}Code/{{{SOAP12}}}Value"
 
+
+_SIZE_KEY = "xds.request_size"      # the body's bytes read, for the request's log line
 
 class GuardedService:
     """A spyne WSGI app with the body checked and the caller identified before spyne runs."""
@@ -99,12 +102,13 @@ class GuardedService:
         caller = getattr(principal, "subject_id", "") or "-"
         client = environ.get("REMOTE_ADDR", "")
         outcome = "success" if code < 400 else f"fault:{code}"
-        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
-                 "caller=%s", request_id, self.name, operation, outcome, code,
+        size = environ.get(_SIZE_KEY, 0)    # the body's bytes read (monitoring.md: every line)
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
+                 "ms=%.1f caller=%s", request_id, self.name, operation, outcome, code, size,
                  seconds * 1000, caller,
                  extra={"xds": {"request_id": request_id, "front": "dmp", "endpoint": self.name,
                                 "transaction": operation, "caller": caller, "client": client,
-                                "outcome": outcome, "status": code,
+                                "outcome": outcome, "status": code, "size": size,
                                 "duration_ms": round(seconds * 1000, 3)}})
         if self.observer is not None:
             self.observer(self.name, operation, outcome, seconds)
@@ -121,7 +125,12 @@ class GuardedService:
         environ["CONTENT_LENGTH"] = str(len(body))
         try:
             return self._answer(environ, start_response, request_id)
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):     # a write filled the disk: not a bug
+                log.error("request_id=%s DMP storage full: %s: writes are refused until space "
+                          "is freed", request_id, exc)
+                return _fault(start_response, SoapFault(RECEIVER, STORAGE_FULL, subcodes=()),
+                              request_id)
             log.exception("request_id=%s DMP service failed", request_id)
             return _fault(start_response, SoapFault(
                 RECEIVER, f"internal error; quote request id {request_id} to the operator",
@@ -136,7 +145,9 @@ class GuardedService:
             raise sender(f"a SOAP request of 1 to {self.max_request_bytes} bytes is expected "
                          "(Content-Length)", "RequestTooLarge" if length > 0 else
                          "LengthRequired", http_status=413 if length > 0 else 411)
-        return environ["wsgi.input"].read(length)
+        body = environ["wsgi.input"].read(length)
+        environ[_SIZE_KEY] = len(body)
+        return body
 
     def _check(self, body: bytes, environ: dict[str, Any]) -> etree._Element:
         """The parsed envelope, after checking it holds one known operation whose parameters

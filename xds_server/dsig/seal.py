@@ -43,8 +43,10 @@ class Seal:
         try:
             key_pem = Path(key_path).read_bytes()
             xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem)
-        except (OSError, xmlsec.Error) as exc:
-            raise SealError(f"{key_path}: not a PEM private key ({exc})") from None
+        except OSError as exc:
+            raise SealError(f"{key_path}: cannot be read ({exc.strerror or exc})") from None
+        except xmlsec.Error as exc:     # its args are (code, words): '(1, 'cannot read key')'
+            raise SealError(f"{key_path}: not a PEM private key ({exc.args[-1]})") from None
         seal = cls(key_pem, certificates[0], certificates[1:])
         seal._check_pair()
         return seal

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..model.errors import RegistryFailure
+from ..model.errors import STORAGE_FULL, RegistryFailure, is_disk_full
 from ..security.principal import SYSTEM, Principal
 from ..soap.endpoint import StartResponse, client_certificate
 from .bearer import Authenticator
 from .capability import capability_statement
 from .http import (
     PATCH_TYPES,
+    SIZE_KEY,
     FhirRequest,
     document_answer,
     error_answer,
@@ -85,23 +86,30 @@ class FhirFront:
                     extra={"xds": {"request_id": request.request_id, "front": NAME,
                                    "endpoint": ENDPOINT, "transaction": request.transaction,
                                    "issues": str(error)[:500]}})
-        except Exception:
-            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
-                          request.request_id, ENDPOINT, request.transaction)
-            error = FhirError(500, [issue(f"internal error; quote request id "
-                                          f"{request.request_id} to the operator", "",
-                                          "exception")])
+        except Exception as exc:
+            if is_disk_full(exc):     # a Binary or the audit filled the disk: not a bug
+                log.error("request_id=%s endpoint=%s transaction=%s storage full: %s: writes "
+                          "are refused until space is freed", request.request_id, ENDPOINT,
+                          request.transaction, exc)
+                error = FhirError(507, [issue(STORAGE_FULL, "", "transient")])
+            else:
+                log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                              request.request_id, ENDPOINT, request.transaction)
+                error = FhirError(500, [issue(f"internal error; quote request id "
+                                              f"{request.request_id} to the operator", "",
+                                              "exception")])
             answer = error_answer(recording, error, request.request_id)
             outcome, status = "failure", 500
         elapsed = time.perf_counter() - started
         caller = request.extra.get("caller", "-")
-        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d ms=%.1f "
-                 "caller=%s", request.request_id, ENDPOINT, request.transaction, outcome,
-                 status, elapsed * 1000, caller,
+        size = environ.get(SIZE_KEY, 0)     # the body's bytes read (monitoring.md: every line)
+        log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
+                 "ms=%.1f caller=%s", request.request_id, ENDPOINT, request.transaction,
+                 outcome, status, size, elapsed * 1000, caller,
                  extra={"xds": {"request_id": request.request_id, "front": NAME,
                                 "endpoint": ENDPOINT, "transaction": request.transaction,
                                 "caller": caller, "client": environ.get("REMOTE_ADDR", ""),
-                                "outcome": outcome, "status": status,
+                                "outcome": outcome, "status": status, "size": size,
                                 "duration_ms": round(elapsed * 1000, 3)}})
         if self.observer is not None:
             self.observer(ENDPOINT, request.transaction, outcome, elapsed)
@@ -252,5 +260,7 @@ def _form(request: FhirRequest, limit: int) -> str:
     if length > min(limit, MAX_QUERY_BYTES):       # a body: 413 (414 is for the URI)
         raise FhirError(413, [issue(f"the search is over {MAX_QUERY_BYTES} bytes", "",
                                     "too-costly")])
-    body = environ["wsgi.input"].read(length).decode("latin-1")
+    raw = environ["wsgi.input"].read(length)
+    environ[SIZE_KEY] = len(raw)
+    body = raw.decode("latin-1")
     return "&".join(filter(None, (request.query_string, body)))

@@ -51,6 +51,7 @@ class FhirRequest:
             raise FhirError(413, [issue(f"the body is over {limit} bytes "
                                         "(XDS_MAX_REQUEST_BYTES)", "", "too-costly")])
         raw = self.environ["wsgi.input"].read(length) if length else b""
+        self.environ[SIZE_KEY] = len(raw)          # the request line's size
         value = parse_json(raw)
         check_json(value, root)
         return value
@@ -204,6 +205,8 @@ def _whole_file(environ: dict[str, Any], segment: FileSegment) -> Iterator[bytes
         return
     yield from file_chunks(segment.path)
 
+
+SIZE_KEY = "xds.request_size"       # the body's bytes read, for the request's log line
 
 def new_request(environ: dict[str, Any]) -> FhirRequest:
     path = environ.get("PATH_INFO", "/")

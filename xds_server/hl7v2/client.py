@@ -5,10 +5,45 @@ from __future__ import annotations
 
 import socket
 import ssl
+from pathlib import Path
 
+from .er7 import Er7Error, parse
 from .mllp import END, START, frame
 
 MAX_ACK_BYTES = 1024 * 1024
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024    # the listener's default (XDS_MLLP_MAX_MESSAGE_BYTES)
+_TEXT_CONTROLS = {9, 10, 13}            # tab and line breaks: any other control byte is binary
+
+
+def read_message(path: Path, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The message in `path` as it goes on the wire, or ValueError saying why the file is not
+    one HL7 v2 message. Checked before anything is sent, because the peer is on the network:
+    `hl7 send /etc/shadow --to host:port` sent the password file in clear (issue 18, M3). The
+    file must be a regular file of at most `limit` bytes (not /dev/zero, not a FIFO), text
+    without control bytes, and exactly one message as the listener reads it: MSH first, its
+    separator and encoding characters, segments of a 3-character id (the server's parser)."""
+    if not path.is_file():
+        raise ValueError("not a regular file")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit} bytes: not one HL7 v2 message")
+    if not data.strip():
+        raise ValueError("empty: not an HL7 v2 message")
+    if any(byte < 32 and byte not in _TEXT_CONTROLS for byte in data) or 127 in data:
+        raise ValueError("binary content: an HL7 v2 message is text")
+    message = as_message(data)
+    if not message.startswith(b"MSH"):
+        raise ValueError("does not start with an MSH segment: not an HL7 v2 message")
+    try:
+        parse(message)
+    except Er7Error as exc:
+        where = f" (at {exc.location})" if exc.location else ""
+        raise ValueError(f"not an HL7 v2 message the listener reads: {exc}{where}") from None
+    headers = sum(1 for segment in message.split(b"\r") if segment.startswith(b"MSH"))
+    if headers > 1:
+        raise ValueError(f"holds {headers} messages (MSH segments): give one message per file")
+    return message
 
 
 class MllpClientError(Exception):

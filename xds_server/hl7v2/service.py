@@ -18,6 +18,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from ..model.errors import STORAGE_FULL, is_disk_full
 from ..records.message_log import Logged, MessageLog
 from ..security.access import APPLICATION, PROFESSIONAL
 from ..security.principal import Principal
@@ -76,7 +77,13 @@ class Hl7Service:
                 ack.APPLICATION_INTERNAL_ERROR, "",
                 f"the registry database is unavailable; send again later "
                 f"(request {request_id})")])
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):     # a write filled the disk: not a bug; sent again later
+                log.error("request_id=%s hl7 %s from %s: storage full: %s: writes are refused "
+                          "until space is freed", request_id, header.control_id,
+                          header.sender, exc)
+                return acknowledgement(header, AR, [Problem(
+                    ack.APPLICATION_INTERNAL_ERROR, "", f"{STORAGE_FULL} (request {request_id})")])
             log.exception("request_id=%s hl7 %s from %s: internal error", request_id,
                           header.control_id, header.sender)
             return acknowledgement(header, AR, [Problem(

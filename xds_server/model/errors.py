@@ -8,6 +8,7 @@ no storage; the ebXML front writes them as rs:RegistryError, another front in it
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,3 +86,21 @@ class RegistryFailure(Exception):
     def __init__(self, errors: list[RegistryError]) -> None:
         super().__init__("; ".join(f"{e.code}: {e.context}" for e in errors))
         self.errors = errors
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, is a full disk or an exhausted quota: every
+    front answers it "storage full" (the operator must free space), never "internal error"."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+STORAGE_FULL = "the server's storage is full: nothing was stored; retry once the operator has " \
+    "freed space"

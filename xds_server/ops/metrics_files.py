@@ -20,8 +20,13 @@ from prometheus_client import mmap_dict, values
 log = logging.getLogger("xds_server.ops")
 
 
-def _allocate(filename: str, size: int) -> bool:
+def _allocate(filename: str, size: int, descriptor: int | None = None) -> bool:
+    """Blocks for `size` bytes of the file (by its open descriptor when given: an aside file
+    has no name any more)."""
     try:
+        if descriptor is not None:
+            os.posix_fallocate(descriptor, 0, size)
+            return True
         with open(filename, "a+b") as handle:
             os.posix_fallocate(handle.fileno(), 0, size)
         return True
@@ -49,17 +54,21 @@ class AllocatedMmapedDict(mmap_dict.MmapedDict):
     """prometheus-client's MmapedDict whose file holds its blocks from the start and on growth."""
 
     def __init__(self, filename: str, read_mode: bool = False) -> None:
+        aside = False
         if not read_mode and not (os.path.exists(filename) and os.path.getsize(filename)) \
                 and not _allocate(filename, mmap_dict._INITIAL_MMAP_SIZE):
-            filename = _aside(filename)
+            filename, aside = _aside(filename), True
             _allocate(filename, mmap_dict._INITIAL_MMAP_SIZE)
         super().__init__(filename, read_mode)
+        if aside:       # open and mapped: its name is not needed, and outlived the server
+            with contextlib.suppress(OSError):     # in /dev/shm (64 KiB a worker, each HUP)
+                os.unlink(filename)
 
     def _init_value(self, key: str) -> None:
         capacity = self._capacity
         super()._init_value(key)
         if self._capacity != capacity:
-            _allocate(self._fname, self._capacity)
+            _allocate(self._fname, self._capacity, self._f.fileno())
 
 
 def install() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..model.content import CHUNK, Attachment
+from ..model.errors import is_disk_full
 
 __all__ = ["CHUNK", "Attachment", "AttachmentWriter", "decode_base64_text"]
 
@@ -33,19 +34,31 @@ class AttachmentWriter:
         self._path: Path | None = None
         self._digest: hashlib._Hash | None = None    # made when the part spills to disk
         self.size = 0
+        # the disk filled while the part was spooled: the rest is read and dropped, so the
+        # request can still be answered "storage full" by its operation (never a traceback)
+        self.disk_full: OSError | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         self.size += len(data)
-        if self._file is not None:
-            assert self._digest is not None
-            self._digest.update(data)
-            self._file.write(data)
+        if self.disk_full is not None:
             return
-        self._buffer += data
-        if len(self._buffer) > self._threshold:
-            self._spill()
+        try:
+            if self._file is not None:
+                assert self._digest is not None
+                self._digest.update(data)
+                self._file.write(data)
+                return
+            self._buffer += data
+            if len(self._buffer) > self._threshold:
+                self._spill()
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self.disk_full = exc
+            self.abort()
+            self._file, self._buffer = None, bytearray()
 
     def _spill(self) -> None:
         if self._spool_dir is not None:
@@ -59,18 +72,32 @@ class AttachmentWriter:
         self._buffer = bytearray()
 
     def finish(self) -> Attachment:
+        """The part; a part lost to a full disk is empty (the reader lists it as lost)."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.disk_full = exc
+                self.abort()
+                self._file = None
         if self._file is None:
             return Attachment(self.content_type, self.content_id, data=bytes(self._buffer))
-        self._file.close()
         assert self._digest is not None
         return Attachment(self.content_type, self.content_id, path=self._path, size=self.size,
                           sha1=self._digest.hexdigest(), owns_file=True)
 
     def abort(self) -> None:
         if self._file is not None:
-            self._file.close()
-            if self._path is not None:
-                self._path.unlink(missing_ok=True)
+            try:
+                self._file.close()      # flushing on a full disk fails too
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+            finally:
+                if self._path is not None:
+                    self._path.unlink(missing_ok=True)
 
 
 def decode_base64_text(text: str | None) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from ..model.errors import STORAGE_FULL, is_disk_full
 from ..model.ids import random_hex
 from .envelope import new_message_id
 from .faults import RECEIVER, SENDER, SoapFault, fault_envelope, problem_action_detail, sender
@@ -217,17 +218,24 @@ class SoapEndpoint:
             status = 200
         except SoapFault as fault:
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
-        except Exception:
-            log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
-                          request_id, self.name, operation_name)
-            fault = SoapFault(RECEIVER, f"internal error; quote request id {request_id} to the "
-                                        "operator", subcodes=())
+        except Exception as exc:
+            if is_disk_full(exc):     # the spool or a write filled the disk: not a bug
+                log.error("request_id=%s endpoint=%s transaction=%s storage full: %s: writes "
+                          "are refused until space is freed", request_id, self.name,
+                          operation_name, exc)
+                fault = SoapFault(RECEIVER, STORAGE_FULL, subcodes=())
+            else:
+                log.exception("request_id=%s endpoint=%s transaction=%s unexpected error",
+                              request_id, self.name, operation_name)
+                fault = SoapFault(RECEIVER, f"internal error; quote request id {request_id} to "
+                                            "the operator", subcodes=())
             encoded, status, outcome = self._fault(fault, request_id, relates_to, operation_name)
         elapsed = time.perf_counter() - started
         caller = caller_of(request)
-        # the bytes the client sent, also when the request was refused before it was parsed
+        # the bytes the client sent and the server read, also when the request was refused
+        # before it was parsed (not the Content-Length it declared: a 413 logged
+        # size=999999999 for a 1-byte body)
         size = request.size if request is not None else \
-            content_length if content_length is not None else \
             stream.consumed if stream is not None else 0
         client = environ.get("REMOTE_ADDR", "")     # a field of the JSON form only
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "

@@ -58,6 +58,7 @@ class SoapRequest:
     client_serial: str = ""
     client_address: str = ""    # the peer's address (REMOTE_ADDR), set by the endpoint
     endpoint: str = ""          # the URL called, set by the endpoint (for the audit trail)
+    lost: dict[str, OSError] = field(default_factory=dict)  # parts a full disk dropped
 
     @property
     def payload(self) -> etree._Element:
@@ -71,7 +72,11 @@ class SoapRequest:
         """The bytes carried by `element`: its xop:Include attachment or its base64 text."""
         include = element.find(_INCLUDE)
         if include is not None:
-            return resolve_include(include, self.attachments)
+            attachment = resolve_include(include, self.attachments)
+            lost = self.lost.get(attachment.content_id)
+            if lost is not None:
+                raise lost          # answered "storage full" by the operation or the endpoint
+            return attachment
         try:
             data = decode_base64_text(element.text)
         except ValueError as exc:
@@ -151,6 +156,8 @@ class RawMessage:
     attachments: dict[str, Attachment]
     mtom: bool
     size: int
+    # content ids of the parts the disk filled up under (their bytes were dropped)
+    lost: dict[str, OSError] = field(default_factory=dict)
 
     def close(self) -> None:
         for attachment in self.attachments.values():
@@ -215,7 +222,7 @@ def read_request(stream: BinaryIO, content_type: str, request_id: str, *,
         raw.close()
         raise
     return SoapRequest(envelope, raw.attachments, mtom=raw.mtom, request_id=request_id,
-                       size=raw.size)
+                       size=raw.size, lost=raw.lost)
 
 
 def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | None,
@@ -246,6 +253,8 @@ def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | 
         root_part = next((p for p in parts if p.content_id == start), None) if start else parts[0]
         if root_part is None:
             raise sender(f"multipart start=<{start}> names no MIME part", "MalformedMime")
+        if root_part.disk_full is not None:
+            raise root_part.disk_full       # no envelope to answer by: the endpoint's rule
         for part in parts:
             if part is not root_part:
                 if part.content_id in attachments:
@@ -261,7 +270,8 @@ def _read_multipart(stream: BinaryIO, params: dict[str, str], spool_dir: Path | 
             part.attachment.close()
         raise
     size = len(root_bytes) + sum(a.size for a in attachments.values())
-    return RawMessage(root, attachments, mtom=True, size=size)
+    lost = {part.content_id: part.disk_full for part in parts if part.disk_full is not None}
+    return RawMessage(root, attachments, mtom=True, size=size, lost=lost)
 
 
 @dataclass

@@ -73,6 +73,7 @@ def strip_angle(content_id: str) -> str:
 class Part:
     headers: dict[str, str]
     attachment: Attachment
+    disk_full: OSError | None = None    # the disk filled while it was spooled: bytes dropped
 
     @property
     def content_id(self) -> str:
@@ -181,7 +182,7 @@ class MultipartReader:
                 except BaseException:
                     writer.abort()
                     raise
-                parts.append(Part(headers, writer.finish()))
+                parts.append(Part(headers, writer.finish(), writer.disk_full))
                 if len(parts) > self._max_parts:
                     raise TooManyParts(f"more than {self._max_parts} MIME parts")
         except BaseException:

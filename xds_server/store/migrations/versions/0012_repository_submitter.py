@@ -5,16 +5,16 @@ IHE RMD removes the metadata first (ITI-62) and the bytes after (ITI-86); by the
 no longer says whose the bytes are, so the repository decides on what it kept at ITI-41 time.
 Rows stored before this migration keep empty values: only an administrator may remove them.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
