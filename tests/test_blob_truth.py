@@ -121,13 +121,15 @@ def test_crash_after_the_removal_committed_is_finished_by_recovery(app, patient)
     assert retrieve(app, [(ours, unique_id)]).documents == []
 
 
-def test_removal_over_soap_leaves_nothing(app, patient):
+def test_removal_over_soap_of_registered_bytes_leaves_them_whole(app, patient):
+    """RMD: the metadata goes first (ITI-62); bytes a registry entry names stay, file and row
+    (a removal after ITI-62 leaving nothing: test_repository.test_remove_documents_iti86)."""
     ours = app.settings.repository_unique_id
     unique_id = _provided(app, patient)
     reply = exchange(app, REMOVE, remove_request([(ours, unique_id)]))
-    assert reply.payload.get("status").endswith(":Success")
-    assert held_files(app) == []
-    assert retrieve(app, [(ours, unique_id)]).documents == []
+    assert reply.payload.get("status").endswith(":Failure")
+    assert len(held_files(app)) == 1
+    assert retrieve(app, [(ours, unique_id)]).documents[0].data == PDF
 
 
 def test_a_sweep_with_an_age_leaves_a_removal_in_progress_alone(app, patient):

@@ -117,7 +117,7 @@ def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
     from .registry_data import document
 
     patient = "2770^^^&1.2.250.1.213.1.4.8&ISO^NH"
-    connection = Connection(None, None, None, None, None, None, None, "key.pem", "cert.pem",
+    connection = Connection(None, None, None, None, None, None, None, None, "key.pem", "cert.pem",
                             "2770", "PATIENT", "", "normal")
     claims = connection.vihf_claims(patient)
     assert claims.role_system == "1.2.250.1.213.1.1.4.6"
@@ -130,7 +130,7 @@ def test_the_cli_update_set_is_authored_by_who_signs_its_vihf():
                        next_version(entry, add_visibility="MASQUE_PS", author=author)):
         assert submission.submission_set.authors == [author]
         assert submission.submission_set.authors[0].person.startswith("2770^")
-    professional = Connection(None, None, None, None, None, None, None, "k", "c", "8101",
+    professional = Connection(None, None, None, None, None, None, None, None, "k", "c", "8101",
                               "10", "", "normal").vihf_claims(patient)
     assert claims_principal(professional).role == "professional"
 

@@ -70,7 +70,7 @@ def test_the_registry_decides_what_the_repository_removes(split):
     request = remove_request([(split.repository_id, plain.unique_id)])
     reply = client.call(REMOVE, request, extra_headers=[split.vihf(plain.patient, READER)])
     assert [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")] == [
-        "XDSRepositoryError"]
+        "XDSDocumentUniqueIdError"]     # no submitter of these bytes: as if never held (R3)
     reply = client.call(REMOVE, request, extra_headers=[split.vihf(plain.patient, STRANGER)])
     assert [e.get("errorCode") for e in reply.payload.iter("{*}RegistryError")] == [
         "XDSDocumentUniqueIdError"]

@@ -125,8 +125,9 @@ def test_the_readme_workflow_over_mutual_tls_with_a_signed_vihf(pki, secured, tm
         hashlib.sha256(CR_BIO.read_bytes()).digest()
 
     with database.engine.connect() as db:
-        rows = db.execute(text("SELECT client_subject, client_serial, subject_id "
-                               "FROM audit_events")).all()
+        rows = db.execute(text(          # not the built-in register's ITI-42, whose Source
+            "SELECT client_subject, client_serial, subject_id FROM audit_events "   # is the
+            "WHERE client_subject NOT LIKE 'https://%'")).all()    # repository (3.42.5)
     database.dispose()
     assert rows, "the transactions were audited"
     serial = format(_serial(files["client"]), "X")
