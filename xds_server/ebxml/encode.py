@@ -21,6 +21,7 @@ from .fields import (
     FOLDER_LAYOUT,
     SUBMISSION_SET_LAYOUT,
     ObjectLayout,
+    written_slots,
 )
 from .namespaces import FAILURE, PARTIAL_SUCCESS, QUERY, RIM, RS, SUCCESS, query, rim, rs
 
@@ -52,22 +53,14 @@ def _author(parent: etree._Element, scheme: str, owner: str, author: Author) -> 
     classification = etree.SubElement(
         parent, rim("Classification"), id=new_uuid(), objectType=v.CLASSIFICATION_TYPE,
         classificationScheme=scheme, classifiedObject=owner, nodeRepresentation="")
-    for slot_field in AUTHOR_SLOTS:
-        value = getattr(author, slot_field.attribute)
-        if slot_field.multiple and value:
-            add_slot(classification, slot_field.slot, value)
-        elif not slot_field.multiple and value is not None:
-            add_slot(classification, slot_field.slot, [value])
+    for name, values in written_slots(author, AUTHOR_SLOTS):
+        add_slot(classification, name, values)
 
 
 def _common(element: etree._Element, obj, layout: ObjectLayout, node: str | None) -> None:
     """Children in ebRIM order: Slot*, Name, Description, VersionInfo, Classification*, EI*."""
-    for slot_field in layout.slots:
-        value = getattr(obj, slot_field.attribute)
-        if slot_field.multiple and value:
-            add_slot(element, slot_field.slot, value)
-        elif not slot_field.multiple and value is not None:
-            add_slot(element, slot_field.slot, [value])
+    for name, values in written_slots(obj, layout.slots):
+        add_slot(element, name, values)
     for name, values in obj.extra_slots.items():
         add_slot(element, name, values)
     _localized(element, "Name", obj.title)

@@ -6,6 +6,7 @@ is written (the round-trip property tests hold them to it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..model import vocabulary as v
@@ -23,6 +24,17 @@ class SlotField:
     slot: str
     attribute: str
     multiple: bool
+
+
+def written_slots(obj: object, slots: Iterable[SlotField]) -> Iterator[tuple[str, list]]:
+    """(slot name, values) of each slot `obj` has: an empty list or a None is no slot at all,
+    for every writer (the lxml encoder and the stored-text writer must agree byte for byte)."""
+    for slot_field in slots:
+        value = getattr(obj, slot_field.attribute)
+        if slot_field.multiple and value:
+            yield slot_field.slot, value
+        elif not slot_field.multiple and value is not None:
+            yield slot_field.slot, [value]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .fields import (
     FOLDER_LAYOUT,
     SUBMISSION_SET_LAYOUT,
     ObjectLayout,
+    written_slots,
 )
 from .namespaces import RIM
 
@@ -83,12 +84,8 @@ def _localized(out: list[str], tag: str, value: str | None) -> None:
 
 
 def _slots(out: list[str], obj: object, slots) -> None:
-    for slot_field in slots:
-        value = getattr(obj, slot_field.attribute)
-        if slot_field.multiple and value:
-            _slot(out, slot_field.slot, value)
-        elif not slot_field.multiple and value is not None:
-            _slot(out, slot_field.slot, [value])
+    for name, values in written_slots(obj, slots):
+        _slot(out, name, values)
 
 
 def _code(out: list[str], scheme: str, owner: str, code: Code) -> None:
