@@ -92,16 +92,24 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         check_port(settings)
         check_tls(settings)
         listeners = start_listener_processes(settings)
+    from .serving.leaving import leave
     from .store.database import wal_files_held
 
+    master, stopped = os.getpid(), False
     try:
         with wal_files_held(settings.database_url):     # reads go on when the disk fills
             run_gunicorn(settings, host, port, workers)
+    except SystemExit as stop:     # gunicorn's master, stopped; a worker leaving, too
+        if os.getpid() != master or stop.code not in (0, None):
+            raise
+        stopped = True
     finally:
         if listeners:
             from .cli_hl7 import stop_listener_processes
 
             stop_listener_processes(listeners)
+    if stopped:
+        leave(0)        # without the interpreter's teardown: seconds of a stop (R15)
 
 
 def _check_room(settings: Settings) -> None:
