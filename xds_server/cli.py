@@ -349,12 +349,13 @@ def _register_commands() -> None:
     from .cli_audit import audit
     from .cli_backup import backup, restore
     from .cli_cda import kit, validate
+    from .cli_codes import codes
     from .cli_conformance import conformance
     from .cli_consumer import query, retrieve, submit
     from .cli_update import remove, update
 
     for command in (submit, query, retrieve, update, remove, validate, kit, audit,
-                    conformance, backup, restore):
+                    conformance, backup, restore, codes):
         main.add_command(command)
 
 
