@@ -35,7 +35,6 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
-from ..security.access import may_remove_held
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
@@ -310,7 +309,7 @@ class Repository:
         unserved: list[Unserved] = []
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
-                errors.append(self._foreign(request))
+                errors.append(self.foreign(request))
                 unserved.append(Unserved(request.document_unique_id,
                                          request.repository_unique_id, UNKNOWN_REPOSITORY))
                 continue
@@ -365,81 +364,13 @@ class Repository:
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
-        """ITI-86: delete documents this repository holds, once no registry entry names them.
+        """ITI-86: delete documents this repository holds, once no registry entry names them
+        (removal.py)."""
+        from .removal import remove
 
-        IHE RMD removes the metadata first (ITI-62), then the bytes: bytes that a registry entry
-        of any status still names are refused (a registered document is always retrievable, and
-        a backup never carries an entry without its bytes). Who may remove them is decided on
-        what the repository kept at ITI-41 time (`removal_refusal`), not on the registry's
-        metadata, which is gone by then.
+        return remove(self, requests, principal)
 
-        The registry is asked before any transaction opens (a remote registry is a network
-        call: a transaction held across it would hold its locks and a pooled connection for as
-        long as the registry takes); the transaction then locks the rows and checks again what
-        is local (the rows, another removal may have taken them; an in-process registry's
-        entries). The files leave their final names first (no retrieval serves them from then
-        on), the rows go in that transaction, and the files are deleted once it committed; if
-        it does not, they go back. A crash in between is settled by `recover`: a withdrawn file
-        whose row is still there goes back, any other is deleted."""
-        errors: list[RegistryError] = []
-        asked = [r.document_unique_id for r in requests]
-        held = self.database.read(lambda uow: rows.documents(uow, asked))
-        candidates = []
-        for request in requests:
-            refusal = self._removal_refusal(request, held.get(request.document_unique_id),
-                                            principal)
-            if refusal is None:
-                candidates.append(request)
-            else:
-                errors.append(refusal)
-        registered = {r.document_unique_id for r in candidates
-                      if self.registry.is_registered(r.document_unique_id)}
-        removed: list[DocumentRequest] = []
-        withdrawn: list[object] = []
-        try:
-            with self.database.transaction() as uow:
-                ids = [r.document_unique_id for r in candidates]
-                now = rows.documents(uow, ids, lock=True)
-                registered |= self.registry.registered_within(uow, ids)
-                for request in candidates:
-                    unique_id = request.document_unique_id
-                    row = now.get(unique_id)
-                    if row is None or not may_remove_held(principal, row):
-                        errors.append(_not_held(request))   # removed meanwhile
-                    elif unique_id in registered:
-                        errors.append(_still_registered(unique_id))
-                    else:
-                        removed.append(request)
-                for request in removed:
-                    if (held_file := self.documents.withdraw(request.document_unique_id)) \
-                            is not None:
-                        withdrawn.append(held_file)
-                rows.remove(uow, [r.document_unique_id for r in removed])
-                audit_store.record(uow, principal, "D",
-                                   "success" if removed else "failure", _patient(principal),
-                                   [r.document_unique_id for r in removed], "ITI-86",
-                                   f"repository={self.repository_unique_id}")
-        except BaseException:
-            for held_file in withdrawn:
-                self.documents.restore(held_file)
-            raise
-        for held_file in withdrawn:
-            self.documents.forget(held_file)
-        return removed, errors
-
-    def _removal_refusal(self, request: DocumentRequest, row: HeldDocument | None,
-                         principal: Principal) -> RegistryError | None:
-        """Why these bytes may not be removed, on what the repository holds, or None. In this
-        order, so that a caller who may not remove them learns nothing (the same answer as for
-        bytes never held: another patient's or another organisation's documents are not probed
-        by ITI-86); whether a registry entry still names them is asked after."""
-        if request.repository_unique_id != self.repository_unique_id:
-            return self._foreign(request)
-        if row is None or not may_remove_held(principal, row):
-            return _not_held(request)
-        return None
-
-    def _foreign(self, request: DocumentRequest) -> RegistryError:
+    def foreign(self, request: DocumentRequest) -> RegistryError:
         return error(ErrorCode.UNKNOWN_REPOSITORY_ID,
                      f"repositoryUniqueId '{request.repository_unique_id}' is not this "
                      f"repository ({self.repository_unique_id})", request.document_unique_id)
@@ -490,17 +421,6 @@ class Repository:
 def _not_held(request: DocumentRequest) -> RegistryError:
     return error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"document '{request.document_unique_id}' "
                  "is not held by this repository", request.document_unique_id)
-
-
-def _still_registered(unique_id: str) -> RegistryError:
-    """Bytes a registry entry still names. XDSDocumentUniqueIdError, not XDSRepositoryError:
-    ITI TF-3 Table 4.2.4.1-2 has XDSRepositoryError "returned if and only if a more detailed
-    code is not available", and RMD's ITI-86 (3.86.4.1.3) answers a document the repository
-    does not make available for removal with XDSDocumentUniqueIdError, located on its
-    uniqueId. The codeContext says what to do."""
-    return error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"document '{unique_id}' is still "
-                 "registered: its registry entries (any status) must be removed first "
-                 "(ITI-62 Remove Metadata), then its bytes", unique_id)
 
 
 def _patient(principal: Principal) -> str | None:
