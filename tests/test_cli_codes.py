@@ -1,7 +1,7 @@
 """Codes and document metadata given on the command line are checked before anything is sent
 (issue 18 m6, m10): a code not in the installed value set is exit 2 naming the value set and
-`xds-server codes`; a file that is not a CDA, on the cisis profile, needs the options that give
-what its header would have (named before sending, and named in a refusal by the server)."""
+`xds-server codes`; a file that is not a CDA takes options for what its header would have
+given, and a server's refusal of those metadata names them."""
 
 from __future__ import annotations
 
@@ -73,13 +73,11 @@ def test_codes_lists_each_value_set_and_its_codes():
     assert "N^^2.16.840.1.113883.5.25  Normal" in done.output.splitlines()
 
 
-def test_a_file_that_is_not_a_cda_needs_what_its_header_would_give(pdf):
+def test_a_file_that_is_not_a_cda_is_sent_without_them(pdf):
+    """Whether they are required is the server's profile's business (an IHE server takes a
+    PDF without them): sent, and a cisis server's refusal names the options."""
     done = _run("submit", pdf, "--patient", INS)
-    assert done.exit_code == 2, done.output
-    error = done.output.strip().splitlines()[-1]
-    for option in ("--legal-authenticator", "--service-start", "--type"):
-        assert option in error, error
-    assert "cannot reach" not in done.output
+    assert "cannot reach" in done.output, done.output
 
 
 @pytest.mark.parametrize(("extra", "words"), [

@@ -351,6 +351,7 @@ def _register_commands() -> None:
     from .cli_cda import kit, validate
     from .cli_codes import codes
     from .cli_conformance import conformance
+    from .cli_conformance_clean import clean as _conformance_clean  # noqa: F401 (registers)
     from .cli_consumer import query, retrieve, submit
     from .cli_update import remove, update
 

@@ -13,12 +13,7 @@ import click
 
 from .cli_client import Connection, client_options, sign_submission_set, signing_options
 from .cli_codes import checked
-from .cli_document_options import (
-    check_times,
-    document_options,
-    missing_without_cda,
-    options_for_refusal,
-)
+from .cli_document_options import check_times, document_options, options_for_refusal
 from .cli_errors import Refused, writable_file, write_whole
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
@@ -161,7 +156,7 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
     One line per document; with a directory or --each, one submission per file, a progress
     bar on a terminal, and a count at the end (exit 1 when one was refused)."""
     from .cli_progress import progress
-    from .consumer.sources import SourceOptions, is_cda, unsendable
+    from .consumer.sources import SourceOptions, unsendable
 
     files, bulk = _expand(paths, pattern)
     if mime_type is not None and not _MIME.fullmatch(mime_type):
@@ -178,12 +173,7 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
         if why:
             raise click.BadParameter(f"{path}: {why}: nothing sent; give --mime-type (with "
                                      "--type, --format) to send it as it is", param_hint="FILES")
-        missing = [] if is_cda(path) else missing_without_cda(vars(options))
-        if missing:
-            raise click.BadParameter(
-                f"{path}: not a CDA, so nothing gives it what the cisis profile requires: "
-                f"give {', '.join(missing)} (its CDA header would have); nothing sent "
-                "(XDS_PROFILE=ihe requires none of them)", param_hint="FILES")
+
     if class_code:
         options.class_code = class_code
     send = _Sender(connection, patient, options, (sign_key, sign_cert, sign_digest), inline)

@@ -1,7 +1,9 @@
 """`submit`'s metadata options for a file that is not a CDA (issue 18 m10): what a CDA header
 would have given (legalAuthenticator, serviceStartTime/StopTime, author, confidentiality,
-codes), said before anything is sent when the cisis profile needs it, and named in the
-server's refusal when it refused one of them.
+codes), checked before anything is sent, and named in the server's refusal when it refused
+what they give (the cisis profile requires legalAuthenticator and serviceStartTime, and a
+typeCode of J07: this command's default LOINC 55107-7 is in no CI-SIS value set). Whether they
+are required is the server's profile's business: an IHE server takes a PDF without them.
 """
 
 from __future__ import annotations
@@ -15,10 +17,6 @@ import click
 
 from .cli_codes import checked
 
-# what the cisis profile needs that only a CDA header gives (validation/cisis.py REQUIRED and
-# the J07 typeCode: this command's default LOINC 55107-7 is in no CI-SIS value set)
-NEEDED_WITHOUT_CDA = (("legal_authenticator", "--legal-authenticator"),
-                      ("service_start", "--service-start"), ("type_code", "--type"))
 # a metadata attribute the server names in a refusal → the option that gives it
 OPTION_OF = {"legalAuthenticator": "--legal-authenticator",
              "serviceStartTime": "--service-start", "serviceStopTime": "--service-stop",
@@ -81,17 +79,6 @@ def check_times(start: str | None, stop: str | None) -> None:
     if start and stop and stop.ljust(14, "0") < start.ljust(14, "0"):
         raise click.BadParameter(f"--service-stop {stop} is before --service-start {start}",
                                  param_hint="--service-stop")
-
-
-def missing_without_cda(given: dict[str, Any]) -> list[str]:
-    """The options a file that is not a CDA needs under the cisis profile and lacks (none
-    under XDS_PROFILE=ihe, which requires none of them)."""
-    from .cli_settings import command_settings
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and command_settings(ctx).profile == "ihe":
-        return []
-    return [option for name, option in NEEDED_WITHOUT_CDA if not given.get(name)]
 
 
 def options_for_refusal(message: str) -> list[str]:
