@@ -106,8 +106,8 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "update archive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
     "update unarchive": [(["1.2.3", "--server", DOWN], {}, 2, "cannot reach")],
     "update delete": [(["1.2.3", "--patient", "x"], {}, 2, "'x' is not a patient id")],
-    "update version": [(["1.2.3", "--confidentiality", "N"], {}, 2,
-                        "'N' is not code^^codingScheme")],
+    "update version": [(["1.2.3", "--confidentiality", "X"], {}, 2,
+                        "'X^^2.16.840.1.113883.5.25' is not in J08")],
     "remove": [(["1.2.3", "--metadata-only", "--documents-only"], {}, 2, "exclude each other"),
                (["1.2.3", "--server", DOWN], {}, 2, "cannot reach"),
                (["1.2.3", "bad"], {}, 2, "'bad' is not a document uniqueId")],
@@ -140,6 +140,12 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
                           "--junit", "/nonexistent/junit.xml"], {}, 2,
                          "cannot write /nonexistent/junit.xml")],
+    "conformance clean": [(["--registry", DOWN, "--patient", INS], {}, 2,
+                           "nothing was removed"),
+                          (["--registry", DOWN, "--patient", "x"], {}, 2,
+                           "'x' is not a patient id"),
+                          (["--registry", "notaurl", "--patient", INS], {}, 2, "notaurl")],
+    "codes": [(["nope"], {}, 2, "'nope' is not one of")],
 }
 
 
@@ -355,6 +361,8 @@ def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
         "kit install": ["--from", str(ROOT / "tests")], "audit show": ["--patient", INS],
         "audit export": ["--out", str(tmp_path / "audit.xml")],
         "conformance run": ["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN],
+        "conformance clean": ["--registry", DOWN, "--patient", INS],
+        "codes": ["confidentiality"],
     }
 
 

@@ -271,9 +271,9 @@ def test_mtom_document_over_the_limit_is_refused_while_it_arrives(make_app):
 
 
 def test_remove_documents_iti86(app, patient):
-    """ITI-86 (IHE RMD): bytes a registry entry still names stay (XDSRepositoryError naming the
-    uniqueId: a registered document is always retrievable); once ITI-62 removed the metadata
-    the repository deletes them (rows and files), names what it does not hold, and says
+    """ITI-86 (IHE RMD): bytes a registry entry still names stay (XDSDocumentUniqueIdError
+    naming the uniqueId: a registered document is always retrievable); once ITI-62 removed the
+    metadata the repository deletes them (rows and files), names what it does not hold, and says
     PartialSuccess when both happen."""
     from xds_server.consumer.changes import REMOVE_METADATA, remove_objects_request
     from xds_server.consumer.documents import REMOVE, remove_request
@@ -291,7 +291,7 @@ def test_remove_documents_iti86(app, patient):
     registered = exchange(app, REMOVE, remove_request([(ours, unique_id)]))
     assert registered.payload.get("status").endswith(":Failure")
     assert [(e.get("errorCode"), e.get("location")) for e in registered.payload.iter(
-        "{*}RegistryError")] == [("XDSRepositoryError", unique_id)]
+        "{*}RegistryError")] == [("XDSDocumentUniqueIdError", unique_id)]
     assert len(held_files(app)) == 1
     assert retrieve(app, [(ours, unique_id)]).documents[0].data == PDF
 

@@ -92,16 +92,24 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         check_port(settings)
         check_tls(settings)
         listeners = start_listener_processes(settings)
+    from .serving.leaving import leave
     from .store.database import wal_files_held
 
+    master, stopped = os.getpid(), False
     try:
         with wal_files_held(settings.database_url):     # reads go on when the disk fills
             run_gunicorn(settings, host, port, workers)
+    except SystemExit as stop:     # gunicorn's master, stopped; a worker leaving, too
+        if os.getpid() != master or stop.code not in (0, None):
+            raise
+        stopped = True
     finally:
         if listeners:
             from .cli_hl7 import stop_listener_processes
 
             stop_listener_processes(listeners)
+    if stopped:
+        leave(0)        # without the interpreter's teardown: seconds of a stop (R15)
 
 
 def _check_room(settings: Settings) -> None:
@@ -341,12 +349,14 @@ def _register_commands() -> None:
     from .cli_audit import audit
     from .cli_backup import backup, restore
     from .cli_cda import kit, validate
+    from .cli_codes import codes
     from .cli_conformance import conformance
+    from .cli_conformance_clean import clean as _conformance_clean  # noqa: F401 (registers)
     from .cli_consumer import query, retrieve, submit
     from .cli_update import remove, update
 
     for command in (submit, query, retrieve, update, remove, validate, kit, audit,
-                    conformance, backup, restore):
+                    conformance, backup, restore, codes):
         main.add_command(command)
 
 

@@ -106,14 +106,21 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     with progress(None, "conformance", "step") as bar:
         runner.on_row = lambda row: bar.advance()
         outcome = runner.run(asked)
+    from .cli_conformance_clean import clean_command
+
+    command = clean_command(registry_url, repository_url, patients.allocated,
+                            patient_feed == "cli", data_dir)
     if not keep and not outcome.aborted:
-        outcome.notes += _finish(endpoints, patients, runner.provided, keep, given)
-    elif not keep and patients.allocated:   # the server went away: what is left, and how to go
+        finished = _finish(endpoints, patients, runner.provided, keep, given)
+        outcome.notes += finished
+        if any("refused" in note or "kept" in note for note in finished):
+            outcome.notes.append(f"to remove what is left once the server takes it: {command}")
+    elif patients.allocated:    # kept, or the server went away: what is left, and how to go
+        why = "kept (--keep)" if keep else \
+            "left on the server (it stopped answering before the run's clean-up)"
         outcome.notes.append(
-            "left on the server (it stopped answering before the run's clean-up): the "
-            f"patients {', '.join(sorted(patients.allocated))} and what the run registered for "
-            "them; once it answers, remove their documents (`xds-server query --patient ID`, "
-            "`xds-server remove UNIQUE_ID…`) and their records (`xds-server patient forget ID`)")
+            f"{why}: the test patients {', '.join(sorted(patients.allocated))} and what the "
+            f"run registered for them; to remove them (once the server answers): {command}")
     click.echo(report.table(outcome, verbose))
     _write_reports(outcome, junit_path, json_path)
     if outcome.aborted:

@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from .cli_client import Connection, client_options, sign_submission_set, signing_options
+from .cli_codes import checked
+from .cli_document_options import check_times, document_options, options_for_refusal
 from .cli_errors import Refused, writable_file, write_whole
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
@@ -127,13 +129,15 @@ _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
                    "files go in one submission set")
 @click.option("--pattern", default="*.xml", show_default=True,
               help="the files of a directory that are sent")
-@click.option("--class", "class_code", callback=code_option,
-              help="classCode as code^^scheme[^^display]")
-@click.option("--type", "type_code", callback=code_option,
-              help="typeCode (default: the CDA's code)")
-@click.option("--format", "format_code", callback=code_option, help="formatCode")
+@click.option("--class", "class_code", callback=checked("class"),
+              help="classCode as code^^scheme[^^display] (`xds-server codes class`)")
+@click.option("--type", "type_code", callback=checked("type"),
+              help="typeCode (default: the CDA's code; `xds-server codes type`)")
+@click.option("--format", "format_code", callback=checked("format"),
+              help="formatCode (`xds-server codes format`)")
 @click.option("--title", help="title (default: the CDA's title, else the file name)")
 @click.option("--author", help="author person (XCN)")
+@document_options
 @click.option("--mime-type", "mime_type", metavar="TYPE/SUBTYPE",
               help="send a file that is not a CDA, a PDF or .txt text under this mime type "
                    "(give --type and --format with it); otherwise such a file is refused "
@@ -143,7 +147,8 @@ _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 @client_options
 def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class_code,
            type_code, format_code, title: str | None, author: str | None,
-           mime_type: str | None, inline: bool,
+           mime_type: str | None, inline: bool, legal_authenticator: str | None,
+           service_start: str | None, service_stop: str | None, confidentiality,
            sign_key: str | None, sign_cert: str | None, sign_digest: str,
            connection: Connection) -> None:
     """Provide and register documents (ITI-41): metadata from the CDA header when there is one,
@@ -157,13 +162,18 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
     if mime_type is not None and not _MIME.fullmatch(mime_type):
         raise click.BadParameter(f"{mime_type!r} is not a mime type (type/subtype)",
                                  param_hint="--mime-type")
+    check_times(service_start, service_stop)
     options = SourceOptions(title=title, author=author, type_code=type_code,
-                            format_code=format_code, mime_type=mime_type)
+                            format_code=format_code, mime_type=mime_type,
+                            confidentiality=confidentiality,
+                            legal_authenticator=legal_authenticator,
+                            service_start=service_start, service_stop=service_stop)
     for path in files:          # said before anything is sent
         why = unsendable(path, options)
         if why:
             raise click.BadParameter(f"{path}: {why}: nothing sent; give --mime-type (with "
                                      "--type, --format) to send it as it is", param_hint="FILES")
+
     if class_code:
         options.class_code = class_code
     send = _Sender(connection, patient, options, (sign_key, sign_cert, sign_digest), inline)
@@ -236,9 +246,10 @@ class _Sender:
             # the metadata the server refused were this command's guesses (not when the
             # server's storage is full or its fault is its own: the hint misled there)
             if plain and "Metadata" in exc.message:
+                named = options_for_refusal(exc.message) or ["--class", "--type", "--title"]
                 raise Refused(f"{exc.message} ({', '.join(plain)}: not a CDA, so its metadata "
-                              "are this command's defaults: send a CDA, or give --class, "
-                              "--type, --title…)") from None
+                              f"are this command's defaults: send a CDA, or give "
+                              f"{', '.join(named)})") from None
             raise
         return [*((f"warning: {w}", True) for w in warnings),
                 *((f"{d.unique_id}  {d.title}  ({d.mime_type})"
@@ -279,8 +290,8 @@ class _Sender:
 @click.option("--status", "statuses", multiple=True, default=("Approved",), show_default=True,
               callback=_check_statuses,
               help=f"{', '.join(FIND_STATUSES)}, or a full status URN; repeat for several")
-@click.option("--class", "class_codes", multiple=True, callback=code_option,
-              help="classCode code^^scheme (OR)")
+@click.option("--class", "class_codes", multiple=True, callback=checked("class"),
+              help="classCode code^^scheme (OR; `xds-server codes class`)")
 @click.option("--json", "as_json", is_flag=True,
               help="one JSON array of the documents, every column and their ids")
 @client_options

@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from .cli_client import Connection, client_options
+from .cli_codes import checked
 from .cli_consumer import (
     check_patient,
     check_unique_ids,
-    code_option,
     registry_problems,
     report_registry_reply,
 )
@@ -142,9 +142,9 @@ _visibility_command("unmask", "Show a masked document again", adding=False)
 @click.argument("unique_id", callback=check_unique_ids)
 @click.option("--title", help="the new title")
 @click.option("--comments", help="the new comments")
-@click.option("--confidentiality", callback=code_option,
-              help="the new confidentiality code, code^^scheme (N, R or V of "
-                   "2.16.840.1.113883.5.25); the visibility codes are kept")
+@click.option("--confidentiality", callback=checked("confidentiality"),
+              help="the new confidentiality code: N, R or V (or code^^scheme; `xds-server "
+                   "codes confidentiality`); the visibility codes are kept")
 @_ENTRY
 @_PATIENT
 @client_options

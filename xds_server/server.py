@@ -105,6 +105,15 @@ class RootLogger(glogging.Logger):
             logger.propagate = True
 
 
+def _worker_exit(_server: Any, _worker: Any) -> None:
+    """gunicorn's last call in a worker (the `finally` it leaves through): a worker that
+    stopped normally leaves now, without the interpreter's teardown (serving/leaving.py)."""
+    from .serving.leaving import leave, stopped_normally
+
+    if stopped_normally():
+        leave(0)
+
+
 def _child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
@@ -135,6 +144,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         # gunicorn's lines in the server's format (a JSON log has only JSON lines)
         "logger_class": "xds_server.server.RootLogger",
         "child_exit": _child_exit,
+        "worker_exit": _worker_exit,
         "proc_name": "xds-server",
         "limit_request_field_size": 16384,
         # gunicorn 24+ opens a control socket in ~/.gunicorn; two servers on one host would clash.

@@ -72,11 +72,16 @@ class Patients:
         """Undo the feed of every patient fed; one line saying what was left."""
         if self._forget is None or not self.fed:
             return ""
-        kept = []
-        for patient in sorted(self.fed):
-            try:
-                self._forget(patient)
-            except Exception as exc:       # a record still holding data: say so, go on
-                kept.append(f"{patient} ({exc})")
-        line = f"patients: {len(self.fed) - len(kept)} of {len(self.fed)} test patients forgotten"
-        return line + (f"; kept: {listing(kept)}" if kept else "")
+        return forgotten(self._forget, sorted(self.fed))
+
+
+def forgotten(forget: Feed, patients: list[str]) -> str:
+    """Forget each patient's record; one line saying what was left."""
+    kept = []
+    for patient in patients:
+        try:
+            forget(patient)
+        except Exception as exc:       # a record still holding data: say so, go on
+            kept.append(f"{patient} ({exc})")
+    line = f"patients: {len(patients) - len(kept)} of {len(patients)} test patients forgotten"
+    return line + (f"; kept: {listing(kept)}" if kept else "")

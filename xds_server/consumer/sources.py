@@ -37,13 +37,20 @@ class SourceOptions:
     facility: Code = field(default_factory=lambda: Code("SA01", "1.2.250.1.71.4.2.4"))
     practice: Code = field(default_factory=lambda: Code("ETABLISSEMENT",
                                                         "1.2.250.1.213.1.1.4.9"))
-    confidentiality: Code = field(default_factory=lambda: Code("N", "2.16.840.1.113883.5.25"))
+    confidentiality: Code | None = None     # None: the CDA's, else N
     content_type: Code = field(default_factory=lambda: Code("04", "1.2.250.1.213.2.2"))
     source_id: str = "1.2.250.1.999.1.1"
     author: str | None = None
     title: str | None = None
     language: str = "fr-FR"
     mime_type: str | None = None
+    # what a CDA header gives, for a file that is not one (given for a CDA: they win)
+    legal_authenticator: str | None = None
+    service_start: str | None = None
+    service_stop: str | None = None
+
+
+NORMAL = Code("N", "2.16.840.1.113883.5.25")
 
 
 def parse_code(text: str) -> Code:
@@ -107,13 +114,20 @@ def document_for_file(path: Path, patient: str, options: SourceOptions,
         mime_type=mime_type_of(path, data, cda is not None, options),
         class_code=options.class_code, type_code=options.type_code,
         format_code=options.format_code, healthcare_facility_type_code=options.facility,
-        practice_setting_code=options.practice, confidentiality_codes=[options.confidentiality],
+        practice_setting_code=options.practice,
+        confidentiality_codes=[options.confidentiality or NORMAL],
         creation_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
         language_code=options.language, title=options.title or path.stem,
-        authors=[Author(person=options.author)] if options.author else [])
+        authors=[Author(person=options.author)] if options.author else [],
+        legal_authenticator=options.legal_authenticator,
+        service_start_time=options.service_start, service_stop_time=options.service_stop)
     if cda is not None:
         explicit = {"type_code": options.type_code, "format_code": options.format_code,
-                    "title": options.title, "authors": options.author}
+                    "title": options.title, "authors": options.author,
+                    "confidentiality_codes": options.confidentiality,
+                    "legal_authenticator": options.legal_authenticator,
+                    "service_start_time": options.service_start,
+                    "service_stop_time": options.service_stop}
         _from_cda(entry, cda, {name for name, given in explicit.items() if given})
     if entry.type_code is None:
         entry.type_code = Code("55107-7", "2.16.840.1.113883.6.1", "Document")

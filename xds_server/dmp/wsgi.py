@@ -27,7 +27,13 @@ from ..records.actor import Records
 from ..security.authentication import with_client_certificate
 from ..security.principal import SYSTEM
 from ..security.vihf import VihfError, VihfVerifier
-from ..soap.endpoint import client_certificate, fault_level, request_id_of, status_line
+from ..soap.endpoint import (
+    client_certificate,
+    fault_level,
+    outcome_of,
+    request_id_of,
+    status_line,
+)
 from ..soap.envelope import new_message_id
 from ..soap.faults import MUST_UNDERSTAND, RECEIVER, SoapFault, fault_envelope, sender
 from ..soap.namespaces import SOAP12, WSA, WSSE, qn
@@ -56,6 +62,7 @@ PATHS = {"/dmp/patients": (PatientService, PATIENTS_NS, "DmpPatients"),
          "/dmp/authorizations": (AuthorizationService, AUTHORIZATIONS_NS, "DmpAuthorizations")}
 _ENVELOPE, _HEADER, _BODY = (qn(SOAP12, name) for name in ("Envelope", "Header", "Body"))
 _SENDER_CODE = f"{{{SOAP12}}}Code/{{{SOAP12}}}Value"
+_OUTCOME_KEY = "xds.dmp_outcome"     # the request's outcome, for its log line and metrics
 
 
 _SIZE_KEY = "xds.request_size"      # the body's bytes read, for the request's log line
@@ -101,7 +108,9 @@ class GuardedService:
         principal = environ.get(PRINCIPAL_KEY)
         caller = getattr(principal, "subject_id", "") or "-"
         client = environ.get("REMOTE_ADDR", "")
-        outcome = "success" if code < 400 else f"fault:{code}"
+        outcome = environ.get(_OUTCOME_KEY) or ("success" if code < 400 else
+                                                "fault:env:Sender" if code < 500 else
+                                                "fault:env:Receiver")
         size = environ.get(_SIZE_KEY, 0)    # the body's bytes read (monitoring.md: every line)
         log.info("request_id=%s endpoint=%s transaction=%s outcome=%s status=%d size=%d "
                  "ms=%.1f caller=%s", request_id, self.name, operation, outcome, code, size,
@@ -120,6 +129,7 @@ class GuardedService:
             envelope = self._check(body, environ)
             self._identify(envelope, environ)
         except SoapFault as fault:
+            environ[_OUTCOME_KEY] = outcome_of(fault)
             return _fault(start_response, fault, request_id)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -129,12 +139,13 @@ class GuardedService:
             if is_disk_full(exc):     # a write filled the disk: not a bug
                 log.error("request_id=%s DMP storage full: %s: writes are refused until space "
                           "is freed", request_id, exc)
-                return _fault(start_response, SoapFault(RECEIVER, STORAGE_FULL, subcodes=()),
-                              request_id)
-            log.exception("request_id=%s DMP service failed", request_id)
-            return _fault(start_response, SoapFault(
-                RECEIVER, f"internal error; quote request id {request_id} to the operator",
-                subcodes=()), request_id)
+                fault = SoapFault(RECEIVER, STORAGE_FULL, subcodes=())
+            else:
+                log.exception("request_id=%s DMP service failed", request_id)
+                fault = SoapFault(RECEIVER, f"internal error; quote request id {request_id} "
+                                            "to the operator", subcodes=())
+            environ[_OUTCOME_KEY] = outcome_of(fault)
+            return _fault(start_response, fault, request_id)
 
     def _read(self, environ: dict[str, Any]) -> bytes:
         try:
@@ -209,6 +220,8 @@ class GuardedService:
 
         body = b"".join(self.spyne_app(environ, capture))
         status = captured["status"]
+        if not status.startswith("2"):
+            environ[_OUTCOME_KEY] = _outcome_of_answer(body)
         if status.startswith("500") and _is_sender_fault(body):
             status = status_line(400)
         headers = [(name, value) for name, value in captured["headers"]
@@ -232,6 +245,29 @@ def _check_must_understand(envelope: etree._Element) -> None:
             raise SoapFault(MUST_UNDERSTAND, f"header {block.tag} is not understood by this "
                                              "service", subcodes=(),
                             not_understood=((namespace or "", etree.QName(block).localname),))
+
+
+def _outcome_of_answer(body: bytes) -> str:
+    """The outcome of a fault spyne answered (a service's refusal: `Client.UnknownPatient`
+    is Code Sender, Subcode UnknownPatient), in the words of every other front's request line
+    and metrics (soap/endpoint.py `outcome_of`): `fault:` and the innermost code as
+    `prefix:local`; the service's own codes, which have no prefix, as `dmp:`. It was
+    `fault:400`, a status, not a code (issue 18 m1)."""
+    try:
+        root = etree.fromstring(body)
+    except etree.XMLSyntaxError:
+        return "fault:env:Receiver"
+    code = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault/{{{SOAP12}}}Code")
+    values = []
+    while code is not None:
+        values.append((code.findtext(f"{{{SOAP12}}}Value") or "").strip())
+        code = code.find(f"{{{SOAP12}}}Subcode")
+    if not values or not values[0]:
+        return "fault:env:Receiver"
+    innermost = values[-1]
+    if len(values) == 1:
+        return f"fault:env:{innermost.rsplit(':', 1)[-1]}"
+    return f"fault:{innermost}" if ":" in innermost else f"fault:dmp:{innermost}"
 
 
 def _is_sender_fault(body: bytes) -> bool:

@@ -160,7 +160,7 @@ class Reader:
         """(content, mime type) of a document this caller may read, or 404 (also for one
         they may not read: a refusal says nothing of what exists)."""
         request = DocumentRequest(self.repository.repository_unique_id, unquote(unique_id))
-        found, _ = self.repository.retrieve([request], principal)
+        found, _ = self.repository.retrieve([request], principal, "ITI-68")
         if not found:
             raise not_found(f"Binary/{unique_id}")
         return found[0].content, found[0].mime_type

@@ -39,6 +39,7 @@ log = logging.getLogger("xds_server.hl7v2.mllp")
 
 START, END = b"\x0b", b"\x1c\x0d"
 CHUNK = 64 * 1024
+CLOSE_GRACE = 8.0    # seconds a stop waits for the messages in flight (the master waits 10)
 Handler = Callable[[bytes, Peer, str], bytes]
 
 
@@ -77,6 +78,9 @@ class MllpServer:
         self.pool = concurrent.futures.ThreadPoolExecutor(limits.workers,
                                                           thread_name_prefix="hl7v2")
         self.server: asyncio.Server | None = None
+        self.closing = False
+        # each open connection's task, and its writer while it waits for a message (idle)
+        self._open: dict[asyncio.Task, asyncio.StreamWriter | None] = {}
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> asyncio.Server:
         """Listen; with `reuse_port`, beside other processes on the same port (the kernel
@@ -92,9 +96,28 @@ class MllpServer:
         assert self.server is not None
         return self.server.sockets[0].getsockname()[1]
 
-    async def close(self) -> None:
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop: take no new connection and no new message, let the messages in flight (being
+        read or worked on) be answered, then close every connection. A connection waiting for
+        its next message is closed at once; one still busy after `grace` seconds is cut. Every
+        connection's task ends here, normally: none is left for the event loop to cancel at
+        exit (a cancelled connection task was an asyncio CancelledError traceback in the log,
+        issue 18 R15)."""
+        self.closing = True
         if self.server is not None:
             self.server.close()
+        for writer in list(self._open.values()):
+            if writer is not None:              # idle: its read ends (end of stream)
+                writer.transport.close()
+        tasks = list(self._open)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                log.warning("mllp: a connection still busy %ss after the stop: cut", grace)
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        if self.server is not None:
             await self.server.wait_closed()
         self.pool.shutdown(wait=True)
 
@@ -108,26 +131,38 @@ class MllpServer:
                         peer.address, self.connections)
             await _close(writer)
             return
+        if self.closing:
+            await _close(writer)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._open[task] = None
         self.connections += 1
         try:
-            await self._messages(reader, writer, peer)
+            await self._messages(reader, writer, peer, task)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             log.debug("mllp: %s went away: %s", peer.address, exc)
+        except asyncio.CancelledError:      # cut by `close` after its grace: said there
+            log.debug("mllp: %s cut at the stop", peer.address)
         finally:
             self.connections -= 1
+            self._open.pop(task, None)
             await _close(writer)
 
     async def _messages(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        peer: Peer) -> None:
+                        peer: Peer, task: asyncio.Task) -> None:
         limits = self.limits
-        while True:
+        while not self.closing:            # stopping: nothing new is answered
+            self._open[task] = writer      # idle: `close` may end it at once
             try:
                 first = await asyncio.wait_for(_first_byte(reader), limits.idle_timeout)
             except TimeoutError:
                 log.info("mllp: %s idle for %ss: closed", peer.address, limits.idle_timeout)
                 return
-            if first is None:
-                return                     # the sender closed the connection
+            finally:
+                self._open[task] = None    # a message in flight: answered before the stop
+            if first is None or self.closing:
+                return                     # the sender (or the stop) closed the connection
             request_id = secrets.token_hex(8)
             try:
                 if first != START:

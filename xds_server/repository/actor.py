@@ -35,20 +35,19 @@ from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
 from ..model.held import COMMITTED, HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import DocumentEntry, Submission
-from ..security.access import may_remove_held
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
 from ..store.audit_writer import ReadAuditWriter
 from ..store.database import Database, StoreUnavailable
+from . import read_audit
 from .document_store import DocumentStore, StagedDocument
+from .read_audit import REFUSED_BY_POLICY, UNKNOWN_DOCUMENT, UNKNOWN_REPOSITORY, Unserved
 from .registry_link import RegistryLink, Within
 from .storage_room import StorageRoom, full, is_full
 
 log = logging.getLogger("xds_server.repository")
 REPO_META = ErrorCode.REPOSITORY_METADATA_ERROR
-# the audit detail of a retrieval refused: the document is hidden from the caller, or unknown
-REFUSED_DETAIL = "refused=not readable by the caller (hidden from them, or not registered)"
 
 
 class DocumentPolicy(Protocol):
@@ -289,47 +288,68 @@ class Repository:
 
     # --- ITI-43 -------------------------------------------------------------------------------
 
-    def retrieve(self, requests: list[DocumentRequest], principal: Principal
+    def retrieve(self, requests: list[DocumentRequest], principal: Principal,
+                 transaction: str = "ITI-43"
                  ) -> tuple[list[RetrievedDocument], list[RegistryError]]:
         found: list[RetrievedDocument] = []
         errors: list[RegistryError] = []
         wanted = [r.document_unique_id for r in requests
                   if r.repository_unique_id == self.repository_unique_id]
-        refused: list[str] = []
+        refused: set[str] = set()
         if not principal.is_system:          # hidden = not held, to this caller
             allowed = self.policy.readable_documents(principal, wanted) \
                 if self.policy is not None else set()
-            refused = [unique_id for unique_id in wanted if unique_id not in allowed]
+            refused = {unique_id for unique_id in wanted if unique_id not in allowed}
             wanted = [unique_id for unique_id in wanted if unique_id in allowed]
         in_place = {unique_id: content for unique_id in wanted
                     if (content := self.documents.open(unique_id)) is not None}
         asked = [unique_id for unique_id in wanted if unique_id not in in_place]
         held = self.database.read(lambda uow: rows.documents(uow, asked)) \
             if asked else {}
+        unserved: list[Unserved] = []
         for request in requests:
             if request.repository_unique_id != self.repository_unique_id:
-                errors.append(self._foreign(request))
+                errors.append(self.foreign(request))
+                unserved.append(Unserved(request.document_unique_id,
+                                         request.repository_unique_id, UNKNOWN_REPOSITORY))
                 continue
             document = self._held(request, in_place, held)
             if document is None:
                 errors.append(_not_held(request))
+                unserved.append(Unserved(request.document_unique_id,
+                                         request.repository_unique_id, UNKNOWN_DOCUMENT))
             else:
                 found.append(document)
-        record = (principal, "R", "success" if found else "failure", _patient(principal),
-                  [d.request.document_unique_id for d in found], "ITI-43",
-                  f"repository={self.repository_unique_id}")
-        if principal.is_system:     # no VIHF: the network caller, off the request path
-            self.audit_writer.record(*record)
-        else:   # a refusal (hidden or unknown: the caller is told "not held" alike) is
-            with self.database.transaction() as uow:    # audited as one, apart
-                if found or not refused:
-                    audit_store.record(uow, *record)
-                if refused:
-                    audit_store.record(uow, principal, "R", "failure", _patient(principal),
-                                       refused, "ITI-43",
-                                       f"repository={self.repository_unique_id}\n"
-                                       f"{REFUSED_DETAIL}")
+        self._audit_read(principal, transaction, found, unserved, refused)
         return found, errors
+
+    def _audit_read(self, principal: Principal, transaction: str,
+                    found: list[RetrievedDocument], unserved: list[Unserved],
+                    refused: set[str]) -> None:
+        """The records of a retrieval (read_audit.py): a refused or failed read names what
+        was asked, whose it is and why it was not served, as the caller was told nothing."""
+        served = [d.request.document_unique_id for d in found]
+
+        def made(uow) -> list[read_audit.Record]:
+            owners = rows.documents(uow, [u.document_unique_id for u in unserved]) \
+                if unserved else {}
+            reasons = [Unserved(u.document_unique_id, u.repository_unique_id,
+                                REFUSED_BY_POLICY)
+                       if u.reason == UNKNOWN_DOCUMENT and u.document_unique_id in refused
+                       and u.document_unique_id in owners else u for u in unserved]
+            return read_audit.records(principal, transaction, self.repository_unique_id,
+                                      served, reasons, owners)
+        if principal.is_system:     # no VIHF: the network caller, off the request path
+            made_records = self.database.read(made) if unserved else made(None)
+            for record in made_records:
+                self.audit_writer.record(*record)
+        else:   # an authenticated caller's reads and refusals are recorded before answering
+            with self.database.transaction() as uow:
+                made_records = made(uow)
+                for record in made_records:
+                    audit_store.record(uow, *record)
+        read_audit.log_unserved(principal, transaction,
+                                [r for r in made_records if "\noutcome=" in r[6]])
 
     def _held(self, request: DocumentRequest, in_place: dict[str, Attachment],
               held: dict[str, HeldDocument]) -> RetrievedDocument | None:
@@ -344,63 +364,13 @@ class Repository:
 
     def remove(self, requests: list[DocumentRequest], principal: Principal
                ) -> tuple[list[DocumentRequest], list[RegistryError]]:
-        """ITI-86: delete documents this repository holds, once no registry entry names them.
+        """ITI-86: delete documents this repository holds, once no registry entry names them
+        (removal.py)."""
+        from .removal import remove
 
-        IHE RMD removes the metadata first (ITI-62), then the bytes: bytes that a registry entry
-        of any status still names are refused (a registered document is always retrievable, and
-        a backup never carries an entry without its bytes). Who may remove them is decided on
-        what the repository kept at ITI-41 time (`removal_refusal`), not on the registry's
-        metadata, which is gone by then. The files leave their final names first (no retrieval
-        serves them from then on), the rows go in one transaction, and the files are deleted
-        once it committed; if it does not, they go back. A crash in between is settled by
-        `recover`: a withdrawn file whose row is still there goes back, any other is deleted."""
-        removed: list[DocumentRequest] = []
-        errors: list[RegistryError] = []
-        withdrawn: list[object] = []
-        try:
-            with self.database.transaction() as uow:
-                held = rows.documents(uow, [r.document_unique_id for r in requests])
-                for request in requests:
-                    refusal = self._removal_refusal(request, held.get(
-                        request.document_unique_id), principal)
-                    if refusal is None:
-                        removed.append(request)
-                    else:
-                        errors.append(refusal)
-                for request in removed:
-                    if (held_file := self.documents.withdraw(request.document_unique_id)) \
-                            is not None:
-                        withdrawn.append(held_file)
-                rows.remove(uow, [r.document_unique_id for r in removed])
-                audit_store.record(uow, principal, "D",
-                                   "success" if removed else "failure", _patient(principal),
-                                   [r.document_unique_id for r in removed], "ITI-86",
-                                   f"repository={self.repository_unique_id}")
-        except BaseException:
-            for held_file in withdrawn:
-                self.documents.restore(held_file)
-            raise
-        for held_file in withdrawn:
-            self.documents.forget(held_file)
-        return removed, errors
+        return remove(self, requests, principal)
 
-    def _removal_refusal(self, request: DocumentRequest, row: HeldDocument | None,
-                         principal: Principal) -> RegistryError | None:
-        """Why these bytes may not be removed, or None. In this order, so that a caller who
-        may not remove them learns nothing (the same answer as for bytes never held: another
-        patient's or another organisation's documents are not probed by ITI-86)."""
-        unique_id = request.document_unique_id
-        if request.repository_unique_id != self.repository_unique_id:
-            return self._foreign(request)
-        if row is None or not may_remove_held(principal, row):
-            return _not_held(request)
-        if self.registry.is_registered(unique_id):
-            return error(ErrorCode.REPOSITORY_ERROR, f"document '{unique_id}' is still "
-                         "registered: its registry entries (any status) must be removed first "
-                         "(ITI-62 Remove Metadata), then its bytes", unique_id)
-        return None
-
-    def _foreign(self, request: DocumentRequest) -> RegistryError:
+    def foreign(self, request: DocumentRequest) -> RegistryError:
         return error(ErrorCode.UNKNOWN_REPOSITORY_ID,
                      f"repositoryUniqueId '{request.repository_unique_id}' is not this "
                      f"repository ({self.repository_unique_id})", request.document_unique_id)
@@ -421,13 +391,22 @@ class Repository:
         """Settle what a crash left half done. Run before serving (or periodically)."""
         settled = {"registered": 0, "abandoned": 0}
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
+        # the registry (a network call) is asked outside any transaction; each answer is
+        # applied to the rows still pending then
+        pending = self.database.read(lambda uow: rows.pending(uow, cutoff))
+        answers = {held.unique_id: self.registry.is_registered(held.unique_id)
+                   for held in pending}
         with self.database.transaction() as uow:
-            for held in rows.pending(uow, cutoff):
-                if self.registry.is_registered(held.unique_id):
-                    rows.mark_committed(uow, [held.unique_id])
+            still = rows.documents(uow, list(answers), lock=True)
+            for unique_id, registered in answers.items():
+                row = still.get(unique_id)
+                if row is None or row.state == COMMITTED:
+                    continue
+                if registered:
+                    rows.mark_committed(uow, [unique_id])
                     settled["registered"] += 1
                 else:
-                    rows.remove(uow, [held.unique_id])
+                    rows.remove(uow, [unique_id])
                     settled["abandoned"] += 1
         with self.database.reading() as uow:
             finished, dropped = self.documents.sweep(

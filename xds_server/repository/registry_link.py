@@ -15,6 +15,7 @@ from ..model.held import HeldDocument
 from ..model.metadata import Submission
 from ..registry.actor import Registry
 from ..security.principal import Principal
+from ..store import registry_store
 from ..store import repository_store as rows
 from ..store.database import UnitOfWork
 
@@ -32,6 +33,12 @@ class RegistryLink(Protocol):
                  within: Within | None = None) -> list[RegistryError]: ...
 
     def is_registered(self, document_unique_id: str) -> bool: ...
+
+    def registered_within(self, uow: UnitOfWork, unique_ids: list[str]) -> set[str]:
+        """Those of these uniqueIds the registry registers, as seen in the repository's own
+        transaction: what an in-process registry holds (a remote one is asked before the
+        transaction, with `is_registered`, and has nothing local to tell: empty)."""
+        ...
 
 
 class InProcessRegistryLink:
@@ -55,3 +62,7 @@ class InProcessRegistryLink:
 
     def is_registered(self, document_unique_id: str) -> bool:
         return self.registry.holds_document(document_unique_id)
+
+    def registered_within(self, uow: UnitOfWork, unique_ids: list[str]) -> set[str]:
+        return {entry.unique_id for entry in
+                registry_store.find_by_unique_ids(uow, unique_ids, "document")}

@@ -78,3 +78,6 @@ class RemoteRegistryLink:
     def is_registered(self, document_unique_id: str) -> bool:
         return self.client.is_registered(document_unique_id)
 
+    def registered_within(self, uow: UnitOfWork, unique_ids: list[str]) -> set[str]:
+        return set()    # nothing of the registry is local: asked before the transaction
+

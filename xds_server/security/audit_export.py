@@ -56,7 +56,10 @@ TABLES = {
     # 3.43.5.1.2 Document Repository: Export, the repository is the Source, the consumer the
     # Destination
     "ITI-43": AuditTable(("110106", "Export"), "R", "Retrieve Document Set", False,
-                         ("documents",)),
+                         ("patient", "documents")),
+    # MHD 3.68.5.1.2 Document Responder: as ITI-43's repository (Patient 0..1, Document)
+    "ITI-68": AuditTable(("110106", "Export"), "R", "Mobile Document Retrieval", False,
+                         ("patient", "documents")),
     # MU supplement 3.57.5.1.2 Document Registry
     "ITI-57": AuditTable(("110110", "Patient Record"), "U", "Update Document Set", True,
                          ("patient", "submission_set")),
@@ -203,6 +206,12 @@ def _objects(message: etree._Element, record: AuditEvent, wanted: tuple[str, ...
                 # ITI TF-2b 3.43.5.1.2 and RMD 3.86.5.1.2: the document's repository
                 etree.SubElement(element, "ParticipantObjectDetail", type="Repository Unique Id",
                                  value=base64.b64encode(details["repository"].encode()).decode())
+            if details.get("outcome"):
+                # a document asked and not served: why, and the error answered (M4)
+                etree.SubElement(element, "ParticipantObjectDetail", type="Outcome",
+                                 value=base64.b64encode(
+                                     f"{details['outcome']} {details.get('error', '')}"
+                                     .strip().encode()).decode())
     # the request id, to find the request in the server's log (DICOM: any other object)
     request = _object(message, record.request_id, "4", "13", REQUEST_ID_TYPE, dicom)
     # an HL7 v2 message (ITI-30, ITI-8): its MSH-10, as ITI TF-2 3.30.5 puts it on the

@@ -45,6 +45,7 @@ class XdsWorker(base.Worker):
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(_loop_exception)
         asyncio.set_event_loop(self.loop)
+        self._stopping = asyncio.Event()     # set by the stop signals (init_signals)
         super().init_process()
 
     def init_signals(self) -> None:
@@ -59,6 +60,7 @@ class XdsWorker(base.Worker):
     def _stop(self, quick: bool) -> None:
         self.alive = False
         self._quick = quick
+        self._stopping.set()      # now, not at the next tick
 
     def run(self) -> None:
         self._quick = False
@@ -97,7 +99,8 @@ class XdsWorker(base.Worker):
                 connection.check_deadlines(now)
             if now >= next_report:
                 next_report, reported = now + REPORT_EVERY, _report(site, reported)
-            await asyncio.sleep(TICK)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), TICK)
         site.alive = False
         for server in servers:
             server.close()

@@ -52,15 +52,18 @@ def remove(uow: UnitOfWork, unique_ids: Sequence[str]) -> None:
                            .where(repository_documents.c.unique_id.in_(list(unique_ids))))
 
 
-def documents(uow: UnitOfWork, unique_ids: Sequence[str]) -> dict[str, HeldDocument]:
+def documents(uow: UnitOfWork, unique_ids: Sequence[str],
+              lock: bool = False) -> dict[str, HeldDocument]:
     """The documents held under these uniqueIds. Plain SQL text: every retrieval of a document
     the store cannot open asks this, and building a Core expression costs more than the
-    lookup."""
+    lookup. `lock`: their rows are locked until the transaction ends (PostgreSQL's FOR
+    UPDATE; a SQLite write transaction holds the whole database already)."""
     if not unique_ids:
         return {}
     marks = ", ".join([param_mark(uow.connection)] * len(unique_ids))
+    locking = " FOR UPDATE" if lock and uow.dialect == "postgresql" else ""
     return {row[0]: HeldDocument(*row) for row in fetch(
-        uow.connection, f"{_SELECT} WHERE unique_id IN ({marks})", list(unique_ids))}
+        uow.connection, f"{_SELECT} WHERE unique_id IN ({marks}){locking}", list(unique_ids))}
 
 
 def committed_key(uow: UnitOfWork, key: str) -> bool:

@@ -1,0 +1,84 @@
+"""`xds-server conformance clean`: remove what a conformance run left on a server, the command
+a run prints, exact and ready to paste, when it could not clean up itself (the server stopped
+answering, the cleanup was refused, or `--keep`) (issue 18 R16: the instructions it printed
+were placeholders, `xds-server remove UNIQUE_ID…`, that no shell runs as written).
+
+It does what the run's own cleanup does (conformance/cleanup.py): every registry object of
+each test patient in one Delete Document Set (ITI-62), then their documents from the
+repository (ITI-86), then, with --forget, the records `--patient-feed cli` opened in this
+installation's database (`xds-server patient forget`).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from .cli_conformance import _database_records, conformance
+from .cli_errors import Unusable
+from .cli_settings import command_settings as _settings
+
+
+def clean_command(registry_url: str, repository_url: str | None, patients: list[str],
+                  forget: bool, data_dir: str | None) -> str:
+    """The shell command line that removes these test patients' data: each value quoted for a
+    POSIX shell (a patient id holds ^ and &)."""
+    words = ["xds-server", "conformance", "clean", "--registry", registry_url]
+    if repository_url:
+        words += ["--repository", repository_url]
+    for patient in sorted(patients):
+        words += ["--patient", patient]
+    if forget:
+        words.append("--forget")
+        if data_dir:
+            words += ["--data-dir", data_dir]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+@conformance.command("clean")
+@click.option("--registry", "registry_url", required=True, help="registry endpoint URL")
+@click.option("--repository", "repository_url", help="repository endpoint URL (ITI-86)")
+@click.option("--patient", "patients", multiple=True, required=True,
+              help="a test patient whose data the run left (repeatable)")
+@click.option("--forget", is_flag=True,
+              help="also delete their records from this installation's database (what "
+                   "--patient-feed cli opened)")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="with --forget: the server's data directory (XDS_DATA_DIR)")
+@click.pass_context
+def clean(ctx: click.Context, registry_url: str, repository_url: str | None,
+          patients: tuple[str, ...], forget: bool, timeout: float,
+          data_dir: str | None) -> None:
+    """Remove what a conformance run left for its test patients (exit 1 when some of it
+    could not be removed: the line says what)."""
+    from .cli_client import check_url
+    from .cli_consumer import check_patient
+    from .conformance.cleanup import clean as remove
+    from .conformance.exchange import Endpoints
+    from .conformance.patients import forgotten
+    from .conformance.runner import reachable
+
+    _settings(ctx, data_dir=data_dir)     # a setting that cannot be used is said first
+    check_url(registry_url, "--registry")
+    if repository_url is not None:
+        check_url(repository_url, "--repository")
+    for patient in patients:
+        check_patient(ctx, None, patient)
+    for url in filter(None, (registry_url, repository_url)):
+        problem = reachable(url)
+        if problem:
+            raise Unusable(f"{problem}; nothing was removed")
+    endpoints = Endpoints(registry_url, repository_url, timeout)
+    line = remove(endpoints, sorted(set(patients)), None)
+    click.echo(line)
+    failed = "refused" in line
+    if forget:
+        records = _database_records(ctx, data_dir)     # the records the feed opened
+        line = forgotten(records.forget, sorted(p for p in set(patients)
+                                                if records.record(p) is not None))
+        click.echo(line)
+        failed = failed or "kept" in line
+    if failed:
+        ctx.exit(1)
