@@ -48,7 +48,9 @@ class SignedProperties:
 
 def _one(parent: etree._Element, name: str, where: str, required: bool = True
          ) -> etree._Element | None:
-    found = [c for c in elements(parent) if local(c) == name]
+    qualified = "}" + name          # local(c) == name, without splitting every tag
+    found = [c for c in parent
+             if isinstance(c.tag, str) and (c.tag == name or c.tag.endswith(qualified))]
     if len(found) > 1:
         raise SignatureRefused(where, f"{where} holds {name} {len(found)} times")
     if not found and required:
