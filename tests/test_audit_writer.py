@@ -4,6 +4,7 @@ the moment of the read, not of the write."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -67,6 +68,32 @@ def test_the_thread_writes_and_retries_until_the_database_takes_them(tmp_path):
         while len(_trail(engine, "P2")) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(_trail(engine, "P2")) == 2
+        writer.close()
+        engine.dispose()
+
+
+def test_a_flush_returns_once_the_batch_the_thread_is_writing_is_written(tmp_path,
+                                                                       monkeypatch):
+    """flush() while the thread was writing the batch found nothing queued and returned
+    before that batch committed: a reader of the trail (the DSG audit test, under load) saw
+    no record."""
+    with database_for("sqlite", tmp_path) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        writer = ReadAuditWriter(Database(engine), interval=0.01)
+        write, taken = audit_store.write, threading.Event()
+
+        def slow(uow, batch):
+            taken.set()
+            time.sleep(0.5)
+            write(uow, batch)
+
+        monkeypatch.setattr(audit_store, "write", slow)
+        reader = Principal(subject_id="810101234567", role="professional", request_id="r4")
+        writer.record(reader, "R", "success", "P4", ["1.2.3"], "ITI-43")
+        assert taken.wait(5)                  # the thread holds the batch
+        assert writer.flush()
+        assert [row.request_id for row in _trail(engine, "P4")] == ["r4"]
         writer.close()
         engine.dispose()
 

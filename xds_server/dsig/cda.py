@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from ..xmlsafe import parse_xml
+from .certificates import subject_of
 from .problems import SignatureRefused
 from .seal import Seal
 from .shape import (
@@ -127,11 +128,11 @@ class CdaSignatureVerifier:
                                                  "SigningCertificate: which one signed?")
         _verify_core(root, signature, signer)
         signed_at = properties.signing_time if properties is not None else self.now()
-        result = {"signer": signer.subject.rfc4514_string(),
+        result = {"signer": subject_of(signer),
                   "signing_time": signed_at.isoformat()}
         if self.trust is None:
             return CdaSignature("valid", trusted=False, **result)
-        self.trust.chain(signer, [c for c in certificates if c != signer], signed_at,
+        self.trust.chain(signer, [c for c in certificates if c is not signer], signed_at,
                          self.accept_sha1)
         return CdaSignature("valid", trusted=True, **result)
 

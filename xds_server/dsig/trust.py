@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..security.certificate_rules import CertificateRules, WeakCertificate, describe
+from .certificates import der_of
 from .problems import SignatureRefused
 
 MAX_DEPTH = 6
@@ -79,8 +80,7 @@ class TrustStore:
         SignatureRefused saying which link fails and why. `others`: the certificates the
         signature carries besides the signer's (intermediates); `accept_sha1`: certificates
         signed with SHA-1 are accepted (XDS_SIGNATURE_ACCEPT_SHA1)."""
-        key = (accept_sha1, *(c.public_bytes(serialization.Encoding.DER)
-                              for c in (signer, *others)))
+        key = (accept_sha1, *(der_of(c) for c in (signer, *others)))
         path = self._paths.get(key)
         if path is None:
             path = self._path(signer, others, CertificateRules(accept_sha1))
@@ -99,8 +99,8 @@ class TrustStore:
         _apply(rules.check_signer, signer)
         path = [signer]
         current = signer
-        anchors = {a.public_bytes(serialization.Encoding.DER) for a in self.anchors}
-        while current.public_bytes(serialization.Encoding.DER) not in anchors:
+        anchors = {der_of(a) for a in self.anchors}
+        while der_of(current) not in anchors:
             if len(path) > MAX_DEPTH:
                 raise SignatureRefused(WHERE, f"the certificate chain is longer than "
                                               f"{MAX_DEPTH} links")

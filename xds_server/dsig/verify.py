@@ -27,6 +27,7 @@ from ..model.content import Attachment
 from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import DocumentEntry, Submission
 from ..xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
+from .certificates import subject_of
 from .manifest import check_manifest
 from .metadata import UNSIGNED, find_signature
 from .problems import SignatureRefused
@@ -113,10 +114,10 @@ class SubmissionSignatureVerifier:
             raise SignatureRefused(weak, SHA1_ONLY)
         signer = signer_of(parts.certificates, properties)
         verify_core(parts, signer)
-        verdict.signer = signer.subject.rfc4514_string()
+        verdict.signer = subject_of(signer)
         verdict.signing_time = properties.signing_time.isoformat()
         self._check_time(properties.signing_time)
-        self.trust.chain(signer, [c for c in parts.certificates if c != signer],
+        self.trust.chain(signer, [c for c in parts.certificates if c is not signer],
                          properties.signing_time, self.accept_sha1)
         problems = self._check_purposes(entry, properties.purposes)
         return problems + check_manifest(parts.manifest_references, submission, entry,

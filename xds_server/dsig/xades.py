@@ -16,9 +16,9 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from .certificates import der_of
 from .problems import SignatureRefused
 from .shape import ds, elements, local, no_text, whole_text
 from .vocabulary import DIGESTS, DS
@@ -48,7 +48,9 @@ class SignedProperties:
 
 def _one(parent: etree._Element, name: str, where: str, required: bool = True
          ) -> etree._Element | None:
-    found = [c for c in elements(parent) if local(c) == name]
+    qualified = "}" + name          # local(c) == name, without splitting every tag
+    found = [c for c in parent
+             if isinstance(c.tag, str) and (c.tag == name or c.tag.endswith(qualified))]
     if len(found) > 1:
         raise SignatureRefused(where, f"{where} holds {name} {len(found)} times")
     if not found and required:
@@ -131,8 +133,7 @@ def signer_of(certificates: list[x509.Certificate], properties: SignedProperties
     is only a chain candidate."""
     for reference in properties.certificates:
         for certificate in certificates:
-            der = certificate.public_bytes(serialization.Encoding.DER)
-            if hashlib.new(reference.digest, der).digest() != reference.value:
+            if hashlib.new(reference.digest, der_of(certificate)).digest() != reference.value:
                 continue
             if reference.serial is not None and reference.serial != certificate.serial_number:
                 raise SignatureRefused(f"{WHERE}/SigningCertificate/Cert/IssuerSerial",

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from .certificates import der_of
 from .problems import SignatureRefused
 from .shape import SignatureParts, ds, local
 
@@ -88,7 +89,7 @@ def verification_context(signer: x509.Certificate, enveloped: bool = False
         context.enable_reference_transform(transform)
     for transform in (*C14N_TRANSFORMS, *SIGNATURE_TRANSFORMS):
         context.enable_signature_transform(transform)
-    context.key = public_key(signer.public_bytes(serialization.Encoding.DER))
+    context.key = public_key(der_of(signer))
     return context
 
 

@@ -30,6 +30,7 @@ class ReadAuditWriter:
         self.max_batch = max_batch
         self._pending: list[AuditEvent] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,7 +68,13 @@ class ReadAuditWriter:
             self.flush()
 
     def flush(self) -> bool:
-        """Write what is queued; False when the database refused (the records stay queued)."""
+        """Write what is queued; False when the database refused (the records stay queued).
+        A batch the thread is writing is written when this returns (one flush at a time):
+        a caller that flushes, then reads the trail, sees every record queued before."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> bool:
         with self._lock:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             self._woken = bool(self._pending)
