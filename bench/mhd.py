@@ -13,7 +13,9 @@ rounds (both see the same machine):
 With --in-process N, N submissions a side are also given to the WSGI application in process
 (bench/mhd_in_process.py: thread CPU per submission, alternated rounds, before the server
 starts; --profile adds a cProfile of the ITI-65 calls); --submissions-only leaves the searches
-out (a small --size then suffices: the submissions go to a patient of their own).
+out (a small --size then suffices: the submissions go to a patient of their own). --lists
+adds ITI-66 (code=submissionset) against FindSubmissionSets, the same patients' 2,000
+requests cycled (no goal: ITI-66 answers are written from the decoded objects, no kept form).
 
 The profile is ihe on both sides (no CDA validation: the ratio measures the fronts, the actors
 being the same). Security off (XDS_SECURITY=none) on both.
@@ -48,12 +50,14 @@ sys.path.insert(0, str(HERE))
 from datagen import load, patient_id  # noqa: E402
 from loadgen import http_request, run_load  # noqa: E402
 from mhd_in_process import measure  # noqa: E402
-from registry import find_request, merge, postgres_url, summary  # noqa: E402
+from registry import find_request, merge, postgres_url, query_request, summary  # noqa: E402
 from repository import CDA_50K, provide_requests  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.fhir_data import provide_bundle  # noqa: E402
 from tests.registry_data import document, new_patient, submission_set  # noqa: E402
+from xds_server.model import vocabulary as v  # noqa: E402
+from xds_server.model.stored_queries import FindSubmissionSets  # noqa: E402
 from xds_server.records.actor import Records  # noqa: E402
 from xds_server.store.database import Database, make_engine  # noqa: E402
 from xds_server.store.schema import migrate  # noqa: E402
@@ -78,6 +82,21 @@ def search_requests(base: str, numbers: list[int]) -> list[bytes]:
         requests.append(get_request(f"{base}/fhir/DocumentReference?patient.identifier="
                                     f"urn:oid:{authority}%7C{value}&status=current"))
     return requests
+
+
+def list_requests(base: str, numbers: list[int]) -> tuple[list[bytes], list[bytes]]:
+    """ITI-66 (submission sets: bench/datagen.py makes no folder) and the equivalent ITI-18
+    FindSubmissionSets (LeafClass), for the same patients."""
+    fhir, soap = [], []
+    for number in numbers:
+        value, _, rest = patient_id(number).partition("^^^&")
+        authority = rest.split("&")[0]
+        fhir.append(get_request(f"{base}/fhir/List?patient.identifier=urn:oid:{authority}"
+                                f"%7C{value}&code=submissionset&status=current"))
+        soap.append(query_request(base + "/xds/registry", FindSubmissionSets.ID, {
+            "$XDSSubmissionSetPatientId": patient_id(number),
+            "$XDSSubmissionSetStatus": [v.APPROVED]}))
+    return fhir, soap
 
 
 def bundle_requests(base: str, patient: str, count: int) -> list[bytes]:
@@ -157,6 +176,8 @@ def main() -> None:
                         "of the ITI-65 calls")
     parser.add_argument("--submissions-only", action="store_true",
                         help="measure ITI-65 / ITI-41 only (no searches)")
+    parser.add_argument("--lists", action="store_true", help="also ITI-66 against "
+                        "FindSubmissionSets (2,000 patients' requests cycled)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-mhd-") as tmp:
@@ -200,9 +221,20 @@ def main() -> None:
             print(in_process[2], flush=True)
         process, base, _ = start_server(data_dir, env, args.workers)
         find = search = cold_find = cold_search = None
+        lists_measured = (None, None)
         try:
             if not args.submissions_only:
                 find, search, cold_find, cold_search = searches(args, base, patients)
+            if args.lists:
+                asked = random.Random(31 + args.seed).choices(range(patients), k=2000)
+                fhir_lists, soap_lists = list_requests(base, asked)
+                run_load(base + "/fhir", fhir_lists, clients=args.clients, seconds=2)
+                find_sets, iti66 = alternate(base + "/xds/registry", soap_lists,
+                                             base + "/fhir", fhir_lists, args.rounds,
+                                             args.seconds, args.clients)
+                print(f"  FindSubmissionSets     {summary(find_sets)}", flush=True)
+                print(f"  ITI-66                 {summary(iti66)}", flush=True)
+                lists_measured = (find_sets, iti66)
             iti41 = iti65 = None
             if not args.url:
                 repository = base + "/xds/repository"
@@ -216,16 +248,19 @@ def main() -> None:
                 print(f"  ITI-65                 {summary(iti65)}", flush=True)
         finally:
             stop_server(process)
-    report(args, find, search, cold_find, cold_search, iti41, iti65, in_process)
+    report(args, find, search, cold_find, cold_search, iti41, iti65, in_process,
+           lists_measured)
 
 
-def report(args, find, search, cold_find, cold_search, iti41, iti65, in_process) -> None:
+def report(args, find, search, cold_find, cold_search, iti41, iti65, in_process,
+           lists_measured=(None, None)) -> None:
     print(f"\nMHD benchmark on {args.database}, {args.size} entries: {args.workers} workers, "
           f"{args.clients} clients, {args.seconds:.0f} s per measure in {args.rounds} "
           "alternated rounds")
     for name, baseline, measured in (("ITI-67 / FindDocuments, warm", find, search),
                                      ("ITI-67 / FindDocuments, cold", cold_find, cold_search),
-                                     ("ITI-65 / ITI-41 (50 KB CDA)", iti41, iti65)):
+                                     ("ITI-65 / ITI-41 (50 KB CDA)", iti41, iti65),
+                                     ("ITI-66 / FindSubmissionSets", *lists_measured)):
         if baseline is None:
             continue
         ratio = measured.rate / baseline.rate if baseline.rate else 0.0
