@@ -27,7 +27,7 @@ from xds_server.fhir import profile_rules
 from xds_server.fhir.datatypes import Invalid
 from xds_server.fhir.outcome import FhirError
 from xds_server.fhir.provide import _decoded, _without_payloads
-from xds_server.fhir.structure_tables import accepts
+from xds_server.fhir.structure_tables import _primitive, accepts
 from xds_server.fhir.texts import MAX_DEPTH, _clean, _named
 
 from .conftest import REFERENCE
@@ -192,6 +192,18 @@ def test_a_good_bundle_is_not_given_to_the_models(app, monkeypatch):
     broken["entry"][0]["resource"]["date"] = "yesterday"        # a refusal: the models' words
     with pytest.raises(AssertionError, match="the models were asked"):
         profile_rules.structure(Bundle, _without_payloads(broken))
+
+
+def test_long_texts_are_checked_never_kept():
+    """The primitive verdicts kept are bounded in number and in length: a client's long
+    descriptions are checked each time, never held in memory."""
+    check = _primitive(DocumentReference.model_fields["description"].annotation)
+    size = check.kept.cache_info().currsize
+    assert check("x" * 5000) and check(["y" * 300]) is False
+    assert check.kept.cache_info().currsize == size
+    assert check(f"short {uuid.uuid4()}")
+    assert check.kept.cache_info().currsize == size + 1
+    assert check.kept.cache_info().maxsize == 4096
 
 
 JSON = st.recursive(

@@ -36,6 +36,7 @@ _BASE_VALIDATORS = {"reject_null_complex_elements", "validate_after_model_constr
 _BASE_CONFIG = {"extra": "forbid", "validate_assignment": True, "populate_by_name": True}
 _CACHED = 4096              # primitive verdicts kept a type (codes, systems, URLs repeat)
 _SCALARS = (str, int, bool, float)
+_KEPT_LENGTH = 256          # longer texts are checked, never kept (memory: a client's texts)
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,14 @@ def _primitive(annotation: Any) -> Any:
 
     def check(value: Any) -> bool:
         kind = type(value)
-        if kind in _SCALARS:
+        if kind in _SCALARS and (kind is not str or len(value) <= _KEPT_LENGTH):
             return kept((kind, value))
-        if kind is list and all(type(item) in _SCALARS for item in value):
+        if kind is list and len(value) <= 8 and all(
+                type(item) in _SCALARS and (type(item) is not str or len(item) <= _KEPT_LENGTH)
+                for item in value):
             return kept((kind, tuple((type(item), item) for item in value)))
         return decide(value)
+    check.kept = kept       # type: ignore[attr-defined]  (its size, for the tests)
     return check
 
 
