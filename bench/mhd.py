@@ -236,7 +236,7 @@ def main() -> None:
                 print(f"  ITI-66                 {summary(iti66)}", flush=True)
                 lists_measured = (find_sets, iti66)
             iti41 = iti65 = None
-            if not args.url:
+            if not args.url and args.submissions:     # --submissions 0: none
                 repository = base + "/xds/repository"
                 provides, _ = provide_requests(repository, patient, args.submissions, CDA_50K,
                                                "text/xml")
