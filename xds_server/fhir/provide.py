@@ -295,12 +295,25 @@ def _content(resource: Json, entry: DocumentEntry, binaries: dict[str, Json], wh
                           f"{at}.url")
         data, at = binary.get("data"), f"Bundle.entry[{positions[id(binary)]}].resource.data"
         owners[id(binary)] = (entry.unique_id, attachment.get("contentType"))
-    if isinstance(data, str):   # FHIR base64Binary may hold whitespace (\s* between quanta)
+    return Attachment.from_bytes(_decoded(data, max_bytes, at), entry.mime_type)
+
+
+def _decoded(data: Any, max_bytes: int, at: str) -> bytes:
+    """The bytes of a base64Binary, which FHIR lets hold whitespace (\\s* between quanta).
+    Decoded strictly as it comes first: one with whitespace fails that (not in the alphabet)
+    and is decoded again without it; one without (every client measured) is not copied to
+    remove none (0.1-0.4 ms for a 50 KB document's 68 KB)."""
+    limit = (max_bytes + 2) // 3 * 4 + 4
+    if isinstance(data, str) and len(data) <= limit:
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    if isinstance(data, str):
         data = "".join(data.split())
-    if not isinstance(data, str) or len(data) > (max_bytes + 2) // 3 * 4 + 4:
+    if not isinstance(data, str) or len(data) > limit:
         raise Invalid(f"the document is missing or over {max_bytes} bytes", at)
     try:
-        raw = base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise Invalid("the document is not base64", at) from None
-    return Attachment.from_bytes(raw, entry.mime_type)
