@@ -27,6 +27,7 @@ from xds_server.store.database import Database, make_engine
 from xds_server.store.documents import MIME_TYPE_XATTR, FilesystemDocumentStore
 from xds_server.store.schema import migrate
 
+from .cli_run import run_in_process
 from .conftest import DATABASES, database_for, start_server, stop_server
 from .crash import open_patient_at, provide_one
 from .registry_data import new_patient
@@ -187,20 +188,22 @@ def test_an_existing_data_directory_keeps_the_id_it_derived(tmp_path):
     (old / "registry.sqlite3").write_bytes(b"")       # as an earlier release left it
     derived = _oid_for(old, "repository")
     assert load_settings({"data_dir": str(old)}, environ={}).repository_unique_id == derived
-    assert _cli("db", "upgrade", env={"XDS_DATA_DIR": str(old)}).returncode == 0
+    assert run_in_process("db", "upgrade", env={"XDS_DATA_DIR": str(old)}).returncode == 0
     assert Path(old / IDENTITY_FILE).is_file()
     assert load_settings({"data_dir": str(old)}, environ={}).repository_unique_id == derived
 
 
 def test_restore_refuses_a_data_directory_in_use(tmp_path):
+    """In this process: the shells are the backup under load's (db upgrade: the test above)."""
     used = tmp_path / "var"
-    assert _cli("db", "upgrade", env={"XDS_DATA_DIR": str(used)}).returncode == 0
+    assert run_in_process("db", "upgrade", env={"XDS_DATA_DIR": str(used)}).returncode == 0
     backup = tmp_path / "backup"
-    assert _cli("backup", "--out", str(backup), env={"XDS_DATA_DIR": str(used)}).returncode == 0
-    refused = _cli("restore", str(backup), env={"XDS_DATA_DIR": str(used)})
+    assert run_in_process("backup", "--out", str(backup),
+                          env={"XDS_DATA_DIR": str(used)}).returncode == 0
+    refused = run_in_process("restore", str(backup), env={"XDS_DATA_DIR": str(used)})
     assert refused.returncode == 2 and "is not empty" in refused.stderr
-    other = _cli("restore", str(backup), env={"XDS_DATA_DIR": str(tmp_path / "new"),
-                                              "XDS_REPOSITORY_UNIQUE_ID": "1.2.3"})
+    other = run_in_process("restore", str(backup), env={"XDS_DATA_DIR": str(tmp_path / "new"),
+                                                        "XDS_REPOSITORY_UNIQUE_ID": "1.2.3"})
     assert other.returncode == 2 and "registered under" in other.stderr
 
 

@@ -72,7 +72,7 @@ def test_sigkill_during_submissions_loses_nothing(kind, tmp_path):
 
 
 def test_cli_submit_query_retrieve(live_server, tmp_path):
-    from .test_conformance import run_cli
+    from .cli_run import run_in_process as run_cli  # shells: test_cli_client.py
 
     patient = new_patient()
     open_patient_at(live_server.database_url, patient)
