@@ -1,4 +1,4 @@
-"""Crash campaign at benchmark scale: more SIGKILLs than the suite's 50, on PostgreSQL or SQLite.
+"""Crash campaign at benchmark scale: more SIGKILLs than the suite (6 a database), either database.
 
     .venv/bin/python bench/crash.py [--kills 200] [--database postgresql|sqlite]
 

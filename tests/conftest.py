@@ -299,7 +299,7 @@ def live_server(request: pytest.FixtureRequest,
 @pytest.fixture(scope="session")
 def trust_server(tmp_path_factory: pytest.TempPathFactory):
     """A VIHF-secured server with two patients' documents (tests/trust_data.py)."""
-    from .test_conformance import run_cli
+    from .cli_run import run_in_process as run_cli  # shells: test_cli_client.py
     from .trust_data import start_trust_server
 
     server, process = start_trust_server(tmp_path_factory.mktemp("trust"), run_cli)

@@ -1,4 +1,4 @@
-"""The crash campaign, shared by the suite (12 kills a database) and bench/crash.py (more): a
+"""The crash campaign, shared by the suite (6 kills a database) and bench/crash.py (more): a
 source streams ITI-41 submissions while the server is killed with SIGKILL (whole process
 group) at random moments and restarted; then every acknowledged document must come back byte
 for byte and every stored file must be registered."""

@@ -21,9 +21,9 @@ from xds_server.consumer.queries import FIND_DOCUMENTS, adhoc_query
 from xds_server.consumer.transport import SoapClient
 from xds_server.model import vocabulary as v
 
+from .cli_run import run_in_process as run_cli  # shells: test_vihf_http.py, test_cli_client.py
 from .dicom_audit import problems
 from .registry_data import new_patient, single_document_submission, submission_set
-from .test_conformance import run_cli
 from .test_repository_http import open_patient_at
 
 SS_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"

@@ -27,6 +27,7 @@ from xds_server.store.database import Database, make_engine
 from xds_server.store.documents import MIME_TYPE_XATTR, FilesystemDocumentStore
 from xds_server.store.schema import migrate
 
+from .cli_run import run_in_process
 from .conftest import DATABASES, database_for, start_server, stop_server
 from .crash import open_patient_at, provide_one
 from .registry_data import new_patient
@@ -39,11 +40,16 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           text=True, env=child, timeout=300)
 
 
-def _retrieve(url: str, repository_id: str, unique_id: str) -> bytes | None:
-    reply = SoapClient(url + "/xds/repository").call(RETRIEVE, retrieve_request(
-        [(repository_id, unique_id)]))
-    documents = parse_retrieve(reply).documents
-    return documents[0].data if documents else None
+def _retrieve(url: str, repository_id: str, unique_ids: list[str]) -> dict[str, bytes]:
+    """The bytes of each document the repository returns, fifty a request (one request a
+    document cost seconds over hundreds of documents, and proves nothing more)."""
+    client = SoapClient(url + "/xds/repository")
+    returned: dict[str, bytes] = {}
+    for start in range(0, len(unique_ids), 50):
+        reply = client.call(RETRIEVE, retrieve_request(
+            [(repository_id, uid) for uid in unique_ids[start:start + 50]]))
+        returned.update((d.document_unique_id, d.data) for d in parse_retrieve(reply).documents)
+    return returned
 
 
 class Stream:
@@ -118,12 +124,13 @@ def test_a_backup_under_load_restores_every_acknowledged_document(kind, tmp_path
         try:
             assert load_settings({"data_dir": str(restored_dir)},
                                  environ={}).repository_unique_id == repository_id
+            returned = _retrieve(url, repository_id, [a[1] for a in stream.acknowledged])
             for _, unique_id, data in before:       # acknowledged before: all there
-                assert _retrieve(url, repository_id, unique_id) == data, unique_id
+                assert returned.get(unique_id) == data, unique_id
             registered = _registered(restored_db, patient)
             for _, unique_id, data in stream.acknowledged:
                 if unique_id in registered:     # in the backup: bytes and registration both
-                    assert _retrieve(url, repository_id, unique_id) == data, unique_id
+                    assert returned.get(unique_id) == data, unique_id
             assert len(registered) >= len(before)
         finally:
             stop_server(process)
@@ -181,20 +188,22 @@ def test_an_existing_data_directory_keeps_the_id_it_derived(tmp_path):
     (old / "registry.sqlite3").write_bytes(b"")       # as an earlier release left it
     derived = _oid_for(old, "repository")
     assert load_settings({"data_dir": str(old)}, environ={}).repository_unique_id == derived
-    assert _cli("db", "upgrade", env={"XDS_DATA_DIR": str(old)}).returncode == 0
+    assert run_in_process("db", "upgrade", env={"XDS_DATA_DIR": str(old)}).returncode == 0
     assert Path(old / IDENTITY_FILE).is_file()
     assert load_settings({"data_dir": str(old)}, environ={}).repository_unique_id == derived
 
 
 def test_restore_refuses_a_data_directory_in_use(tmp_path):
+    """In this process: the shells are the backup under load's (db upgrade: the test above)."""
     used = tmp_path / "var"
-    assert _cli("db", "upgrade", env={"XDS_DATA_DIR": str(used)}).returncode == 0
+    assert run_in_process("db", "upgrade", env={"XDS_DATA_DIR": str(used)}).returncode == 0
     backup = tmp_path / "backup"
-    assert _cli("backup", "--out", str(backup), env={"XDS_DATA_DIR": str(used)}).returncode == 0
-    refused = _cli("restore", str(backup), env={"XDS_DATA_DIR": str(used)})
+    assert run_in_process("backup", "--out", str(backup),
+                          env={"XDS_DATA_DIR": str(used)}).returncode == 0
+    refused = run_in_process("restore", str(backup), env={"XDS_DATA_DIR": str(used)})
     assert refused.returncode == 2 and "is not empty" in refused.stderr
-    other = _cli("restore", str(backup), env={"XDS_DATA_DIR": str(tmp_path / "new"),
-                                              "XDS_REPOSITORY_UNIQUE_ID": "1.2.3"})
+    other = run_in_process("restore", str(backup), env={"XDS_DATA_DIR": str(tmp_path / "new"),
+                                                        "XDS_REPOSITORY_UNIQUE_ID": "1.2.3"})
     assert other.returncode == 2 and "registered under" in other.stderr
 
 

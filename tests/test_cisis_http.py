@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from .cda_data import ANS_KIT, CR_BIO, LEVEL1, TEST_INS
+from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
 from .test_cda_samples import LAB_REPLACEMENT, SAMPLES
 from .test_cda_samples import PATIENT as SAMPLES_PATIENT
-from .test_conformance import run_cli
 
 pytestmark = pytest.mark.http   # every test here talks to a server over loopback
 

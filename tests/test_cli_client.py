@@ -5,13 +5,12 @@ confidentiality and visibility of each document, and `update` / `remove` doing w
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .cli_run import run_in_process, run_process
 from .conftest import start_server, stop_server
 
 pytestmark = pytest.mark.http
@@ -30,17 +29,20 @@ def platform(tmp_path_factory):
     process, url, _ = start_server(data_dir, {**PLATFORM}, workers=1)
     env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
     try:
-        assert _cli(env, "patient", "add", INS).returncode == 0
+        assert _shell(env, "patient", "add", INS).returncode == 0
         yield env
     finally:
         stop_server(process)
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    child = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
-    child.update(env)
-    return subprocess.run([sys.executable, "-m", "xds_server.cli", *args], capture_output=True,
-                          text=True, env=child, timeout=120)
+    """In this process (tests/cli_run.py); each command family also runs once from a shell
+    (`_shell`): patient add, submit, query, update, remove and retrieve."""
+    return run_in_process(*args, env=env)
+
+
+def _shell(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return run_process(*args, env=env)
 
 
 def _listing(env, *statuses: str) -> dict[str, dict]:
@@ -51,7 +53,7 @@ def _listing(env, *statuses: str) -> dict[str, dict]:
 
 
 def test_a_directory_is_submitted_one_line_a_document(platform):
-    done = _cli(platform, "submit", str(SAMPLES), "--patient", INS)
+    done = _shell(platform, "submit", str(SAMPLES), "--patient", INS)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines[:-1]] == [LAB, LAB_RPLC, LETTER, VSM]
@@ -96,7 +98,7 @@ def test_query_shows_status_confidentiality_and_visibility(platform):
     rows = _listing(platform, "Approved", "Deprecated")
     assert rows[LAB]["status"] == "Deprecated" and rows[LAB_RPLC]["status"] == "Approved"
     assert rows[VSM]["confidentiality"] == "N" and rows[VSM]["visibility"] == "-"
-    table = _cli(platform, "query", "--patient", INS)
+    table = _shell(platform, "query", "--patient", INS)
     header = table.stdout.splitlines()[0].split()
     assert header == ["title", "type", "date", "status", "confidentiality", "visibility",
                       "version", "uniqueId"]
@@ -104,7 +106,7 @@ def test_query_shows_status_confidentiality_and_visibility(platform):
 
 
 def test_mask_and_unmask_make_new_versions(platform):
-    masked = _cli(platform, "update", "mask", VSM)
+    masked = _shell(platform, "update", "mask", VSM)
     assert masked.returncode == 0, masked.stderr
     row = _listing(platform)[VSM]
     assert row["visibility"] == "MASQUE_PS" and row["version"] == "2"
@@ -143,12 +145,12 @@ def test_remove_takes_bytes_versions_and_links(platform, tmp_path):
     assert "ITI-86 Failure" in early.stderr and LAB_RPLC in early.stderr
     assert "must be removed first (ITI-62" in early.stderr
     assert LAB_RPLC in _listing(platform, "Approved", "Deprecated")
-    done = _cli(platform, "remove", LAB_RPLC, LAB)
+    done = _shell(platform, "remove", LAB_RPLC, LAB)
     assert done.returncode == 0, done.stderr
     assert done.stdout.index("removed from the registry") < \
         done.stdout.index("removed from the repository")
     assert LAB_RPLC not in _listing(platform, "Approved", "Deprecated")
-    fetched = _cli(platform, "retrieve", LAB_RPLC, "--out", str(tmp_path / "x.xml"),
+    fetched = _shell(platform, "retrieve", LAB_RPLC, "--out", str(tmp_path / "x.xml"),
                    "--repository-id", "1.2.3")
     assert fetched.returncode == 1 and not (tmp_path / "x.xml").exists()
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from xds_server import cli_consumer
 from xds_server.cli import main
 
+from .cli_run import run_in_process
 from .conftest import REFERENCE, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,19 +303,22 @@ def test_patient_commands_open_no_database_of_their_own(tmp_path):
     answered from it (issue 18, M6): only `patient add` on a data directory named creates one,
     and says so; on an installation, close and forget answer from its records."""
     nowhere = tmp_path / "nonexistent" / "deep"
-    for args in (["patient", "list", "--data-dir", str(nowhere)],
-                 ["patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(nowhere)],
-                 ["patient", "add", INS]):                # from a directory holding no var/
-        done = _run(*args, cwd=tmp_path)
+    # from a shell once (the status and the one line a shell sees), the others in this process
+    for run, args in ((_run, ["patient", "add", INS]),       # from a directory holding no var/
+                      (run_in_process, ["patient", "list", "--data-dir", str(nowhere)]),
+                      (run_in_process, ["patient", "close", "1^^^&1.2.3&ISO", "--data-dir",
+                                        str(nowhere)])):
+        done = run(*args, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         _one_error_line(done.stderr, "no installation in")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     site = tmp_path / "site"
-    created = _run("patient", "add", INS, "--data-dir", str(site), cwd=tmp_path)
+    created = run_in_process("patient", "add", INS, "--data-dir", str(site), cwd=tmp_path)
     assert created.returncode == 0 and "a new installation in" in created.stderr
-    listed = _run("patient", "list", "--data-dir", str(site), cwd=tmp_path)
+    listed = run_in_process("patient", "list", "--data-dir", str(site), cwd=tmp_path)
     assert listed.returncode == 0 and INS.split("^")[0] in listed.stdout
-    closed = _run("patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(site), cwd=tmp_path)
+    closed = run_in_process("patient", "close", "1^^^&1.2.3&ISO", "--data-dir", str(site),
+                            cwd=tmp_path)
     assert closed.returncode == 1
     _one_error_line(closed.stderr, "no open record for 1^^^&1.2.3&ISO")
 

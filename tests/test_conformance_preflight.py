@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
+from .cli_run import run_in_process as run_cli  # shells: test_conformance.py's run_kit
 from .conftest import start_server, stop_server
-from .test_conformance import TESTKIT, run_cli
+from .test_conformance import TESTKIT
 
 pytestmark = pytest.mark.http
 

@@ -26,9 +26,9 @@ from xds_server.model.content import Attachment
 from xds_server.store.documents import blob_key
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
+from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
 from .dsig_data import SealAuthority, cda_submission, signed_submission
-from .test_conformance import run_cli
 from .test_dsig_verify import drim_signature
 
 pytestmark = pytest.mark.http   # these tests talk to a server over loopback

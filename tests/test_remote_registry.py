@@ -10,8 +10,8 @@ import pytest
 from xds_server.consumer.documents import REMOVE, parse_retrieve, remove_request
 from xds_server.consumer.transport import SoapClient
 
+from .cli_run import run_in_process as run_cli  # shells: test_cli_client.py
 from .conftest import start_server, stop_server
-from .test_conformance import run_cli
 from .trust_data import AUTHOR_A, READER, STRANGER, TrustServer, authorize, new_patient
 from .vihf_data import SigningAuthority
 

@@ -17,8 +17,8 @@ from xds_server.records.actor import Records
 from xds_server.store.database import Database
 
 from .cda_data import CR_BIO, TEST_INS
+from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
-from .test_conformance import run_cli
 from .vihf_data import SigningAuthority
 
 pytestmark = pytest.mark.http   # every test here talks to a server over loopback
