@@ -32,10 +32,13 @@ run: $(VENV)/.installed-run
 		$(BIN)/xds-server serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Starts the local PostgreSQL when one is installed (tests/postgres.sh says what it did) and runs
-# the whole suite; the pytest header and summary name the databases it ran on.
+# the whole suite; the pytest header and summary name the databases it ran on. Two workers, a
+# test file's tests on one of them (--dist loadfile: a module's servers start once); each test
+# has its own PostgreSQL schema, port and temporary directory, so the workers share nothing.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check xds_server tests bench schemas cda_samples
-	url="$$(sh tests/postgres.sh)" || exit 1; XDS_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest
+	url="$$(sh tests/postgres.sh)" || exit 1; \
+		XDS_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The in-process tests only, on SQLite (no server started: the `http` marker, which
 # tests/conftest.py enforces): the quick loop while working. `make test` stays the whole suite.
