@@ -137,10 +137,11 @@ def unpack(stored: bytes, ids: Sequence[str] = ()) -> bytes:
         if not ids:
             raise PackingError("stored XML with marked ids read without its record's ids")
         text = _decompress(stored[1 + _LENGTH.size:], DICTIONARIES[CURRENT], "XML")
-        for mark, identifier in reversed(list(zip(MARKS, ids, strict=False))):
-            if not identifier and mark in text:
+        for index in range(min(len(ids), len(MARKS)) - 1, -1, -1):    # the reverse order
+            if identifier := ids[index]:
+                text = text.replace(MARKS[index], identifier.encode())
+            elif MARKS[index] in text:
                 raise PackingError("stored XML with marked ids read without its record's ids")
-            text = text.replace(mark, identifier.encode())
         return text
     dictionary, offset = _first_block(stored)
     end = offset + _LENGTH.unpack_from(stored, 1)[0] if offset > 1 else len(stored)
