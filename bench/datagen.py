@@ -25,7 +25,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from lxml import etree
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.types import TypeDecorator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +49,7 @@ from xds_server.store.registry_columns import value_list
 from xds_server.store.schema import migrate
 from xds_server.store.tables import (
     associations,
+    code_schemes,
     document_entries,
     object_index,
     patients,
@@ -117,14 +118,14 @@ _NESTED_ID = re.compile(r' id="urn:uuid:[0-9a-f-]{36}"')
 _STORED_FORM = stored_form()
 
 
-def fill(template: str, **values: str) -> bytes:
+def fill(template: str, ids: tuple[str, ...] = (), **values: str) -> bytes:
     """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row.
     Stored packed, as the registry stores what it registers (a DocumentEntry with its kept
-    DocumentReference, fhir/stored_forms.py)."""
+    DocumentReference, fhir/stored_forms.py; an association with its `ids` marked)."""
     template = _NESTED_ID.sub(lambda _: f' id="urn:uuid:{uuid.uuid4()}"', template)
     for name, value in values.items():
         template = template.replace(f"@{name}@", escape(value))
-    return _STORED_FORM.packed(template.encode())
+    return _STORED_FORM.packed(template.encode(), ids)
 
 
 def _plan(patient: int, documents: int, seed: int, slots: int) -> list[tuple[int, int, int]]:
@@ -208,8 +209,8 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
             "patient_key": pkey, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
             "source": set_uuid, "target": doc_uuid, "status": v.APPROVED,
             "registered_seq": out.next_seq(),
-            "xml": fill(templates.association_xml, UUID=association_uuid, SRC=set_uuid,
-                        TGT=doc_uuid)})
+            "xml": fill(templates.association_xml, (association_uuid, set_uuid, doc_uuid),
+                        UUID=association_uuid, SRC=set_uuid, TGT=doc_uuid)})
         rows["index"].append({"entry_uuid": association_uuid, "unique_id": None,
                               "kind": "association", "patient_key": pkey})
         out.documents += 1
@@ -290,6 +291,27 @@ def _copy(engine: Engine, rows: dict[str, list[dict]]) -> None:
         raw.close()
 
 
+def _scheme_keys(engine: Engine, rows: dict[str, list[dict]]) -> None:
+    """Each code scheme as its key in code_schemes (0013), added where missing."""
+    columns = {name: [c.name for c in TABLES[name].columns if c.name.endswith("_scheme")]
+               for name in rows}
+    wanted = {row[c] for name, table_rows in rows.items() for row in table_rows
+              for c in columns[name] if row.get(c) is not None}
+    with engine.begin() as connection:
+        known = dict(connection.execute(select(code_schemes.c.scheme,
+                                               code_schemes.c.scheme_key)).all())
+        missing = sorted(wanted - set(known))
+        if missing:
+            connection.execute(insert(code_schemes), [{"scheme": s} for s in missing])
+            known = dict(connection.execute(select(code_schemes.c.scheme,
+                                                   code_schemes.c.scheme_key)).all())
+    for name, table_rows in rows.items():
+        for row in table_rows:
+            for column in columns[name]:
+                if row.get(column) is not None:
+                    row[column] = known[row[column]]
+
+
 def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20_000,
          layout: str = "interleaved") -> int:
     """Add `documents` entries (`layout`: see `submissions`); returns the next free patient
@@ -298,6 +320,7 @@ def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20
     order, next_patient = submissions(first_patient, documents, layout)
     for start in range(0, len(order), chunk):
         rows = generate(order[start:start + chunk])
+        _scheme_keys(engine, rows)
         if engine.dialect.name == "postgresql":
             _copy(engine, rows)
         else:

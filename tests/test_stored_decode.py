@@ -40,9 +40,12 @@ RECORDS = {DocumentEntry: DocumentRecord, SubmissionSet: SubmissionSetRecord,
 
 
 def _record(obj, status: str):
+    """The record as the store reads it back (an association's with its ends: its stored XML
+    has its ids marked, packing.py 0x03)."""
     stored = EbrimStoredForm().registered(obj)
+    ends = (obj.type, obj.source, obj.target) if isinstance(obj, Association) else ()
     return RECORDS[type(obj)](getattr(obj, "patient_id", "") or "p", obj.entry_uuid, status,
-                              stored)
+                              stored, *ends)
 
 
 def _in_a_request(record):

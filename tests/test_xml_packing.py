@@ -10,6 +10,9 @@ import pytest
 from lxml import etree
 
 from xds_server.ebxml import packing as xml_packing
+from xds_server.ebxml.encode import encode_association
+from xds_server.model import vocabulary as v
+from xds_server.model.metadata import Association
 
 from .conftest import REFERENCE
 
@@ -95,3 +98,37 @@ def test_damaged_second_forms_are_reported(stored, reason):
     with pytest.raises(xml_packing.PackingError, match=reason):
         xml_packing.second_form(xml_packing.PAIR + first[:4 + int.from_bytes(first[:4], "little")]
                                 + stored)
+
+
+def test_an_associations_own_ids_are_marked_and_come_back_byte_for_byte():
+    """Format 0x03: an association's id, source and target (its row's columns) are one byte
+    each in the packed text; the record's ids put them back exactly."""
+    associations = [xml for xml in _reference_objects() if b"Association" in xml[:40]]
+    ids = ("urn:uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+           "urn:uuid:11111111-2222-4333-8444-555555555555",
+           "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100")
+    associations.append(etree.tostring(encode_association(Association(
+        ids[0], v.HAS_MEMBER, ids[1], ids[2], slots={v.SUBMISSION_SET_STATUS: ["Original"]}))))
+    for xml in associations:
+        root = etree.fromstring(xml)
+        own = (root.get("id"), root.get("sourceObject"), root.get("targetObject"))
+        stored = xml_packing.pack_marked(xml, own)
+        assert xml_packing.unpack(stored, own) == xml
+        assert xml_packing.unpacked_size(stored) == len(xml)
+    stored = xml_packing.pack_marked(associations[-1], ids)
+    assert stored[:1] == xml_packing.MARKED
+    assert len(stored) * 2 < len(xml_packing.pack(associations[-1]))
+    with pytest.raises(xml_packing.PackingError, match="without its record's ids"):
+        xml_packing.unpack(stored)
+    with pytest.raises(xml_packing.PackingError, match="without its record's ids"):
+        xml_packing.unpack(stored, (ids[0], "", ids[2]))
+    a, b = "urn:uuid:0f0e0d0c-0b0a-4908-8706-050403020100", "urn:uuid:11111111-2222-4333-8444-5"
+    # an id inside another text, the same id twice, ids that are not canonical (left as text)
+    for xml, ids in ((f'<A id="{a}" s="{a}x" t="{b}">{a}{a}</A>'.encode(), (a, a, b)),
+                     (f'<A id="{a.upper()}" s="x"/>'.encode(), (a.upper(), "x", "")),
+                     (f'<A id="{a}" v="\x12"/>'.encode(), (a, "", ""))):
+        stored = xml_packing.pack_marked(xml, ids)
+        assert xml_packing.unpack(stored, ids) == xml
+    assert xml_packing.pack_marked(f'<A id="{a}" v="\x12"/>'.encode(), (a,))[:1] \
+        == xml_packing.CURRENT      # a text already holding a mark byte is not marked
+    assert xml_packing.pack_marked(b'<A id="x"/>', ("x", "y", "z"))[:1] == xml_packing.CURRENT

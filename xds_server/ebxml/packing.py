@@ -21,11 +21,22 @@ as in 0x01), the second form's block (LZ4 with its size; its dictionary fhir-1.j
 the object's own LeafClass XML, so the values both forms hold, identifiers, codes, names, are
 references into the LeafClass: 187 bytes a datagen entry instead of 280 with fhir-1.json alone).
 `unpack` reads only the first; `second_form` both (None for the formats without one).
+
+Format 0x03 (issue 20, migration 0013) is 0x01 with the object's own identifiers marked: an
+association's id, sourceObject and targetObject, each a `urn:uuid:` of 36 random hex digits
+LZ4 cannot shrink (~100 of its ~140 bytes), are in its row's columns already; each occurrence
+becomes one control byte (XML 1.0 text cannot hold it) and `unpack` puts them back from the
+record's ids, one `bytes.replace` each. Layout: 0x03, the unmarked size (u32), the LZ4 block.
+Only canonical lowercase `urn:uuid:` ids are marked (their text needs no XML escaping), in
+order, each replacing what the previous left; putting them back in the reverse order gives the
+exact bytes (no mark byte was in the text: a text holding one is packed 0x01).
 """
 
 from __future__ import annotations
 
+import re
 import struct
+from collections.abc import Sequence
 from importlib import resources
 
 import lz4.block
@@ -43,6 +54,9 @@ def _dictionary(name: str) -> bytes:
 DICTIONARIES: dict[bytes, bytes] = {b"\x01": _dictionary("ebrim-1.xml")}
 CURRENT = b"\x01"
 PAIR = b"\x02"                  # the LeafClass (as 0x01) and a second form, side by side
+MARKED = b"\x03"                # as 0x01, the object's own ids marked (a record gives them back)
+MARKS = (b"\x11", b"\x12", b"\x13")
+_CANONICAL = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SECOND_DICTIONARY = _dictionary("fhir-1.json")
 _LENGTH = struct.Struct("<I")   # the LeafClass block's length in a PAIR
 LEVEL = 4       # 9 packs 1 % smaller for twice the time
@@ -55,6 +69,21 @@ class PackingError(ValueError):
 def pack(xml: bytes) -> bytes:
     return CURRENT + lz4.block.compress(xml, mode="high_compression", compression=LEVEL,
                                         store_size=True, dict=DICTIONARIES[CURRENT])
+
+
+def pack_marked(xml: bytes, ids: Sequence[str]) -> bytes:
+    """The LeafClass with these ids of its record marked (MARKED); 0x01 when none is marked."""
+    if any(mark in xml for mark in MARKS):
+        return pack(xml)
+    text = xml
+    for mark, identifier in zip(MARKS, ids, strict=False):
+        if identifier and _CANONICAL.fullmatch(identifier):
+            text = text.replace(identifier.encode(), mark)
+    if text == xml:
+        return pack(xml)
+    return (MARKED + _LENGTH.pack(len(xml))
+            + lz4.block.compress(text, mode="high_compression", compression=LEVEL,
+                                 store_size=True, dict=DICTIONARIES[CURRENT]))
 
 
 def pack_pair(xml: bytes, second: bytes) -> bytes:
@@ -81,6 +110,8 @@ def unpacked_size(stored: bytes) -> int:
     """The size `unpack` will give, read from the packed header (no decompression)."""
     if stored[:1] == RAW:
         return len(stored)
+    if stored[:1] == MARKED and len(stored) >= 1 + _LENGTH.size:
+        return _LENGTH.unpack_from(stored, 1)[0]
     offset = 1 + _LENGTH.size if stored[:1] == PAIR else 1
     return _SIZE.unpack_from(stored, offset)[0] if len(stored) >= offset + _SIZE.size \
         else len(stored)
@@ -97,10 +128,21 @@ def _decompress(block: bytes, dictionary: bytes, what: str) -> bytes:
         raise PackingError(f"stored {what} does not unpack: {exc}") from None
 
 
-def unpack(stored: bytes) -> bytes:
-    """The LeafClass XML (of a PAIR, its first block only)."""
+def unpack(stored: bytes, ids: Sequence[str] = ()) -> bytes:
+    """The LeafClass XML (of a PAIR, its first block only); `ids`: its record's entryUUID (and
+    an association's source and target), which a MARKED value needs."""
     if stored[:1] == RAW:
         return stored
+    if stored[:1] == MARKED:
+        if not ids:
+            raise PackingError("stored XML with marked ids read without its record's ids")
+        text = _decompress(stored[1 + _LENGTH.size:], DICTIONARIES[CURRENT], "XML")
+        for index in range(min(len(ids), len(MARKS)) - 1, -1, -1):    # the reverse order
+            if identifier := ids[index]:
+                text = text.replace(MARKS[index], identifier.encode())
+            elif MARKS[index] in text:
+                raise PackingError("stored XML with marked ids read without its record's ids")
+        return text
     dictionary, offset = _first_block(stored)
     end = offset + _LENGTH.unpack_from(stored, 1)[0] if offset > 1 else len(stored)
     return _decompress(stored[offset:end], dictionary, "XML")

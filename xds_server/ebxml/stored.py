@@ -16,7 +16,7 @@ from lxml import etree
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
-from ..model.registered import FolderRecord, QueryResult, Record
+from ..model.registered import AssociationRecord, FolderRecord, QueryResult, Record
 from ..model.stored_queries import ReturnType
 from .decode import decode_registered
 from .encode import (
@@ -28,9 +28,11 @@ from .encode import (
 )
 from .namespaces import RIM, rim
 from .packing import (
+    MARKED,
     PAIR,
     PackingError,
     pack,
+    pack_marked,
     pack_pair,
     second_form,
     unpack,
@@ -59,11 +61,14 @@ class EbrimStoredForm:
     def __init__(self, second_form: SecondForm | None = None) -> None:
         self.second_form = second_form
 
-    def packed(self, xml: bytes) -> bytes:
+    def packed(self, xml: bytes, ids: tuple[str, ...] = ()) -> bytes:
         """The stored value of a registered object's LeafClass XML. Every write of one goes
         through here (registration, a merge's new patient), and the second form is decoded
         from this very XML, as the FHIR front decoded it before (model_object): the two forms
-        cannot disagree."""
+        cannot disagree. An association's `ids` (its id, source and target, which its row
+        keeps) are marked in it (packing.py, 0x03): leaf_class gives them back."""
+        if ids:
+            return pack_marked(xml, ids)
         if self.second_form is None or _DOCUMENT_ROOT not in xml[:64]:
             return pack(xml)
         try:
@@ -76,7 +81,7 @@ class EbrimStoredForm:
     def refilled(self, stored: bytes) -> bytes | None:
         """A value kept before its second form existed, with it (`packed` of its LeafClass);
         None when there is nothing to add (it has one, or it is no document entry)."""
-        if self.second_form is None or stored[:1] == PAIR:
+        if self.second_form is None or stored[:1] in (PAIR, MARKED):
             return None
         new = self.packed(unpack(stored))
         return new if second_form(new) is not None else None
@@ -97,6 +102,8 @@ class EbrimStoredForm:
                                          f"{len(xml)} bytes as stored, over the "
                                          f"{MAX_STORED_OBJECT_BYTES} an object may have",
                                          kind)])
+        if isinstance(obj, Association):
+            return self.packed(xml, (obj.entry_uuid, obj.source, obj.target))
         return self.packed(xml)
 
     def with_patient(self, stored: bytes, patient_id: str) -> bytes:
@@ -126,12 +133,19 @@ def _parser() -> etree.XMLParser:
 _PATIENT_SCHEMES = frozenset({v.DE_PATIENT_ID, v.SS_PATIENT_ID, v.FOL_PATIENT_ID})
 
 
+def _ids(record: Record) -> tuple[str, ...]:
+    """The ids a MARKED value of this record needs back (packing.py 0x03): an association's."""
+    if isinstance(record, AssociationRecord):
+        return (record.entry_uuid, record.source, record.target)
+    return ()
+
+
 def leaf_class(record: Record) -> bytes:
     """The registered XML with what changes after registration (status, lastUpdateTime).
 
     Registered XML says Approved; a later status is patched into the root's attribute without
     parsing. A folder whose lastUpdateTime moved is re-serialised (rare)."""
-    xml = unpack(record.stored)
+    xml = unpack(record.stored, _ids(record))
     if xml.startswith(b"<?xml"):
         xml = xml[xml.index(b"?>") + 2:].lstrip()
     if record.status != v.APPROVED:

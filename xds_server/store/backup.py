@@ -516,9 +516,11 @@ def _restore_postgresql(source: Path, url: str, manifest: Manifest,
                               "empty database (or schema)")
         try:
             migrate_to(engine, manifest.revision)
+            # the tables of the backup's revision (a later one may have added some: 0013)
+            made = set(inspect(engine).get_table_names())
             with engine.begin() as connection:
                 driver = connection.connection.driver_connection
-                for name in _table_names():
+                for name in (n for n in _table_names() if n in made):
                     with driver.cursor() as cursor, \
                             cursor.copy(f'COPY "{name}" FROM STDIN') as copy, \
                             open(source / "database" / f"{name}.copy", "rb") as handle:

@@ -21,6 +21,10 @@ tuples.
 Availability statuses, document entry types, association types and index kinds are small codes
 through the tables of registry_columns.py (STATUS_CODES...): a status was 49-53 bytes in every
 row and in each table's status index, an association type 37-57 in every association row.
+
+A document's hash (SHA-1, 40 lowercase hex characters as the registry keeps it) is kept as its
+20 bytes (0013), by the same rule as an identifier: any other text as its UTF-8 bytes, + 0xFF
+when that makes 20.
 """
 
 from __future__ import annotations
@@ -56,6 +60,37 @@ def unpack_id(raw: bytes) -> str:
         return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     raw = bytes(raw)
     return (raw[:-1] if raw.endswith(_NOT_UTF8) else raw).decode()
+
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{40}")
+
+
+def pack_digest(text: str) -> bytes:
+    """A hash's stored form (see the module's docstring)."""
+    if len(text) == 40 and _HEX_DIGEST.fullmatch(text):
+        return bytes.fromhex(text)
+    raw = text.encode()
+    return raw + _NOT_UTF8 if len(raw) == 20 else raw
+
+
+def unpack_digest(raw: bytes) -> str:
+    if len(raw) == 20:
+        return raw.hex()
+    raw = bytes(raw)
+    return (raw[:-1] if raw.endswith(_NOT_UTF8) else raw).decode()
+
+
+class Digest(TypeDecorator):
+    """A column holding a hash in its stored form; speaks text to SQLAlchemy."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else pack_digest(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else unpack_digest(value)
 
 
 class EntryId(TypeDecorator):
@@ -102,6 +137,7 @@ _NAMES = {"status": STATUS.names, "object_type": OBJECT_TYPE.names, "kind": KIND
 _CODES = {"status": STATUS_CODES, "object_type": OBJECT_TYPE_CODES, "kind": KIND_CODES,
           "type": ASSOCIATION_TYPE_CODES}
 IDENTIFIERS = frozenset({"entry_uuid", "logical_id", "source", "target", "submission_set"})
+DIGESTS = frozenset({"hash"})
 
 
 def encoder(column: str) -> Callable[[str], object]:
@@ -109,6 +145,8 @@ def encoder(column: str) -> Callable[[str], object]:
     (a query may name any status) becomes NULL, which equals nothing."""
     if column in IDENTIFIERS:
         return pack_id
+    if column in DIGESTS:
+        return pack_digest
     if column in _CODES:
         return _CODES[column].get
     return lambda value: value
@@ -130,12 +168,14 @@ def decoder(columns: Iterable[str]) -> Callable[..., list]:
     makes its classes: a loop over the columns cost 1.5-3x as much a row."""
     columns = list(columns)
     given = columns[:1] == ["patient_id"]
-    names: dict[str, object] = {"unpack": unpack_id}
+    names: dict[str, object] = {"unpack": unpack_id, "unpack_digest": unpack_digest}
     terms = ["p"] if given else []
     for index, column in enumerate(columns[1:] if given else columns):
         value = f"r[{index}]"
         if column in IDENTIFIERS:
             terms.append(f"None if {value} is None else unpack({value})")
+        elif column in DIGESTS:
+            terms.append(f"None if {value} is None else unpack_digest({value})")
         elif column in _NAMES:
             names[f"{column}_names"] = _NAMES[column]
             terms.append(f"{column}_names.get({value})")

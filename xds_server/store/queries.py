@@ -59,8 +59,14 @@ class _Sql:
         return "(" + ", ".join(self.value(v) for v in values) + ")"
 
 
+_SCHEME_KEY = "(SELECT s.scheme_key FROM code_schemes s WHERE s.scheme = {})"
+
+
 def _codes(sql: _Sql, code_column: str, scheme_column: str, values: list[CodeValue]) -> str:
-    terms = [f"({code_column} = {sql.value(code)} AND {scheme_column} = {sql.value(scheme)})"
+    """Any of these codes; a scheme is compared by its key (0013): a scheme the registry
+    never stored has none, and its NULL equals nothing."""
+    terms = [f"({code_column} = {sql.value(code)} AND {scheme_column} = "
+             f"{_SCHEME_KEY.format(sql.value(scheme))})"
              if scheme is not None else f"{code_column} = {sql.value(code)}"
              for code, scheme in values]
     return "(" + " OR ".join(terms) + ")"

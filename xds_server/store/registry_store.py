@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlalchemy import insert as sql_insert
 
 from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
@@ -39,6 +39,7 @@ from .registry_columns import (
 from .tables import (
     OBJECT_TABLES,
     associations,
+    code_schemes,
     document_entries,
     folders,
     object_index,
@@ -268,6 +269,41 @@ def _values(obj: Any, kinds) -> dict[str, list[str] | None]:
     return {VALUE_COLUMNS[kind]: value_list(kind, values_of(obj)) for kind, values_of in kinds}
 
 
+# --- code schemes (0013): each stored once, the rows keep its key ---------------------------------
+
+_SCHEME_TEXT = "_text"      # a row's scheme, as text, is bound under its column name + this
+
+
+def _scheme_columns(table: Table) -> list[str]:
+    return [column.name for column in table.columns if column.name.endswith("_scheme")]
+
+
+def scheme_key(scheme):
+    """The key of the scheme bound as `scheme`, as a subquery (NULL for no scheme)."""
+    return (select(code_schemes.c.scheme_key).where(code_schemes.c.scheme == scheme)
+            .scalar_subquery())
+
+
+def add_schemes(uow: UnitOfWork, schemes: Iterable[str]) -> None:
+    """Give these schemes a key where they have none. Nothing read back (the writes may be
+    pipelined): each row's INSERT finds its schemes' keys itself. On PostgreSQL only the
+    missing ones reach the INSERT, so the key sequence is not spent on schemes already there; a
+    concurrent registration adding the same scheme makes this wait for it, then do nothing
+    (READ COMMITTED: the INSERTs that follow see its key)."""
+    wanted = sorted(set(schemes))
+    if not wanted:
+        return
+    if uow.dialect == "postgresql":
+        uow.connection.exec_driver_sql(
+            "INSERT INTO code_schemes (scheme) SELECT s FROM unnest(%s::text[]) AS u(s) "
+            "WHERE NOT EXISTS (SELECT 1 FROM code_schemes c WHERE c.scheme = u.s) "
+            "ON CONFLICT DO NOTHING", (wanted,))
+    else:
+        uow.connection.exec_driver_sql(
+            "INSERT OR IGNORE INTO code_schemes (scheme) VALUES "
+            + ", ".join("(?)" for _ in wanted), tuple(wanted))
+
+
 def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
            documents: Sequence[DocumentEntry], folder_list: Sequence[Folder],
            association_list: Sequence[Association], stored: Mapping[str, bytes]) -> None:
@@ -292,13 +328,25 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
                                     **_values(obj, kinds)))
             rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
                                        "unique_id": getattr(obj, "unique_id", None)})
+    # the schemes' keys, as the patient's, found by the INSERT itself
+    schemes = {}
+    for table, table_rows in rows.items():
+        columns = _scheme_columns(table)
+        schemes[table] = {c: scheme_key(bindparam(c + _SCHEME_TEXT)) for c in columns}
+        for row in table_rows:
+            for column in columns:
+                row[column + _SCHEME_TEXT] = row.pop(column)
+    add_schemes(uow, (row[c + _SCHEME_TEXT] for table, table_rows in rows.items()
+                      for row in table_rows for c in schemes[table]
+                      if row[c + _SCHEME_TEXT] is not None))
     # the patient's key found by the INSERT itself (the registry checked the record is open):
     # no read here, where the writes may be pipelined; inline: nothing read back either
     key = _key(patient_id)
     for table, table_rows in rows.items():
         if table_rows:
-            uow.connection.execute(sql_insert(table).values(patient_key=key).inline(),
-                                   table_rows)
+            uow.connection.execute(
+                sql_insert(table).values(patient_key=key, **schemes[table]).inline(),
+                table_rows)
 
 
 def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from .keys import ASSOCIATION_TYPE, KIND, OBJECT_TYPE, STATUS, EntryId
+from .keys import ASSOCIATION_TYPE, KIND, OBJECT_TYPE, STATUS, Digest, EntryId
 
 metadata = MetaData()
 
@@ -38,6 +38,8 @@ PATIENT_KEY = Integer
 # urn:uuid: (store/keys.py, 0011)
 UUID = EntryId()
 CODE = String(256)
+# a code's scheme (an OID, 20-30 bytes, five in a document row): its key in `code_schemes` (0013)
+SCHEME = Integer
 DTM = String(14)
 # A multi-valued attribute (event codes, authors...) in its object's row: a text[] on PostgreSQL,
 # a JSON array on SQLite, NULL when empty; each value as registry_columns.value_list writes it.
@@ -125,13 +127,28 @@ audit_events = Table(
           sqlite_where=text("atna_pending")),
 )
 
+# The coding schemes the registry's code columns name, each stored once (0013): a row keeps the
+# scheme's key (4 bytes) rather than its OID (20-30 bytes), five times in a document row. A key,
+# once given, is the scheme's for good; schemes are added by the registrations that name them
+# (registry_store.register) and never removed. Not patient-scoped: a vocabulary.
+code_schemes = Table(
+    "code_schemes", metadata,
+    Column("scheme_key", Integer, primary_key=True, autoincrement=True),
+    Column("scheme", CODE, nullable=False),
+    Index("ux_code_schemes_scheme", "scheme", unique=True),
+)
+
 object_index = Table(
     "object_index", metadata,
     Column("entry_uuid", UUID, primary_key=True),
     Column("unique_id", String(256)),
     Column("kind", KIND, nullable=False),  # document, submission_set, folder, association
     Column("patient_key", PATIENT_KEY, nullable=False),
-    Index("ix_object_index_unique_id", "unique_id"),
+    # associations have no uniqueId: only the rows with one are indexed (0013), and every lookup
+    # compares it with a value, which implies NOT NULL (both databases then use the index)
+    Index("ix_object_index_unique_id", "unique_id",
+          postgresql_where=text("unique_id IS NOT NULL"),
+          sqlite_where=text("unique_id IS NOT NULL")),
 )
 
 document_entries = Table(
@@ -143,16 +160,16 @@ document_entries = Table(
     Column("version", String(16)),
     Column("status", STATUS, nullable=False),
     Column("object_type", OBJECT_TYPE, nullable=False),
-    Column("class_code", CODE), Column("class_scheme", CODE),
-    Column("type_code", CODE), Column("type_scheme", CODE),
-    Column("format_code", CODE), Column("format_scheme", CODE),
-    Column("facility_code", CODE), Column("facility_scheme", CODE),
-    Column("practice_code", CODE), Column("practice_scheme", CODE),
+    Column("class_code", CODE), Column("class_scheme", SCHEME),
+    Column("type_code", CODE), Column("type_scheme", SCHEME),
+    Column("format_code", CODE), Column("format_scheme", SCHEME),
+    Column("facility_code", CODE), Column("facility_scheme", SCHEME),
+    Column("practice_code", CODE), Column("practice_scheme", SCHEME),
     Column("creation_time", DTM),
     Column("service_start_time", DTM),
     Column("service_stop_time", DTM),
     Column("repository_unique_id", String(64)),
-    Column("hash", String(40)),
+    Column("hash", Digest()),     # its 20 bytes (store/keys.py, 0013)
     Column("size", BigInteger),
     Column("mime_type", String(128)),
     Column("submission_set", UUID),
@@ -178,7 +195,7 @@ submission_sets = Table(
     Column("unique_id", String(128), nullable=False),
     Column("source_id", String(128)),
     Column("submission_time", DTM),
-    Column("content_type_code", CODE), Column("content_type_scheme", CODE),
+    Column("content_type_code", CODE), Column("content_type_scheme", SCHEME),
     Column("status", STATUS, nullable=False),
     Column("registered_seq", BigInteger, nullable=False),
     Column("xml", LargeBinary, nullable=False),
