@@ -193,6 +193,8 @@ class StoreFull(StoreUnavailable):
     """The database's disk is full (SQLITE_FULL, PostgreSQL disk_full): not a moment's
     unavailability but the operator's to fix, so it is told apart (an ERROR, not 'busy')."""
 
+    disk_full = True     # model/errors.is_disk_full: every front answers "storage full"
+
 
 # SQLite's SQLITE_FULL primary code; PostgreSQL's disk_full SQLSTATE
 _SQLITE_FULL = 13
