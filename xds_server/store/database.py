@@ -28,6 +28,19 @@ T = TypeVar("T")
 LOCK_WAIT = 30.0
 
 
+CONNECT_TIMEOUT = 10     # seconds: a PostgreSQL connection made, or "cannot reach the database"
+
+
+def connect_timeout(url: str) -> dict[str, object]:
+    """A PostgreSQL connection's time limit, unless the URL sets one: a database that accepts
+    the connection and never answers held `serve` and every command for ever (issue 18, m4);
+    libpq's connect_timeout bounds the whole connection, start-up answer included."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
+
+
 def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
     """`lock_wait`: the seconds a statement waits for a lock another writer holds (SQLite's
     busy timeout; PostgreSQL's lock_timeout when not the default) before StoreUnavailable."""
@@ -54,13 +67,14 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    options = {}
+    connect_args: dict[str, object] = connect_timeout(url)
     if lock_wait != LOCK_WAIT:     # added to the URL's own options (a search_path, …)
         given = parsed.query.get("options", "")
         given = " ".join(given) if isinstance(given, tuple) else given
-        options = {"connect_args": {"options": f"{given} -c lock_timeout="
-                                               f"{max(1, int(lock_wait * 1000))}".strip()}}
-    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5, **options)
+        connect_args["options"] = f"{given} -c lock_timeout=" \
+                                  f"{max(1, int(lock_wait * 1000))}".strip()
+    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5,
+                         connect_args=connect_args)
 
 
 @contextlib.contextmanager
