@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .cli_errors import Unusable
+from .cli_seconds import SECONDS
 
 _FILE = click.Path(exists=True, dir_okay=False)
 
@@ -32,7 +33,7 @@ OPTIONS = (
                       "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    click.option("--timeout", type=SECONDS, metavar="SECONDS",
                  help="seconds without a byte from the server before giving up (default "
                       "XDS_CLIENT_TIMEOUT, else 60)"),
     click.option("--cacert", type=_FILE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 import tomllib
@@ -622,6 +623,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
             value = spec.parse(str(raw))
         except ValueError as exc:
             raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
+    if isinstance(value, float) and not math.isfinite(value):
+        # nan and inf passed every check below and failed in the socket code (m1)
+        raise ConfigError(f"{spec.name} from {source}: expected a finite number, got {raw!r}")
     if numeric and value < 0:
         raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
     if numeric and value == 0 and spec.name in POSITIVE:
