@@ -1,0 +1,31 @@
+"""Outsider minors 7 and 15 (issue 18): a server's base URL takes no ?query or #fragment (the
+server's answer was blamed on it), and a text log line is one line even when a driver's error
+spans several (SQLAlchemy's "(Background on this error at: …)")."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from xds_server.cli import main
+from xds_server.logs import formatter_for
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:18080?x=1", "http://127.0.0.1:18080#frag",
+                                 "http://127.0.0.1:18080/?", "http://h:1/x#"])
+def test_a_base_url_with_a_query_or_fragment_is_refused(url, tmp_path):
+    result = CliRunner().invoke(main, ["query", "--patient", "x^^^&1.2.3&ISO", "--server", url],
+                                env={"XDS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "no ?query or #fragment" in result.output
+
+
+def test_a_text_log_line_is_one_line():
+    record = logging.LogRecord("xds_server.registry", logging.ERROR, __file__, 1,
+                               "registry storage full: %s", ("disk full\n(Background on this "
+                                                             "error at: https://sqlalche.me)",),
+                               None)
+    line = formatter_for("text").format(record)
+    assert "\n" not in line and "disk full\\n(Background" in line
