@@ -29,3 +29,18 @@ def test_a_text_log_line_is_one_line():
                                None)
     line = formatter_for("text").format(record)
     assert "\n" not in line and "disk full\\n(Background" in line
+
+
+def test_an_ambiguous_uniqueid_names_a_few_entries_and_how_many_more():
+    from xds_server.consumer.changes import Ambiguous, entry_for
+    from xds_server.model.metadata import DocumentEntry
+
+    entries = []
+    for number in range(355):
+        entry = DocumentEntry(entry_uuid=f"urn:uuid:{number:08d}-0000-0000-0000-000000000000")
+        entry.unique_id, entry.status = "1.2.3", "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+        entries.append(entry)
+    with pytest.raises(Ambiguous) as refused:
+        entry_for(entries, lambda _entry: True)
+    text = str(refused.value)
+    assert "and 350 more" in text and len(text) < 600 and "--entry" in text
