@@ -38,7 +38,8 @@ def test_an_ambiguous_uniqueid_names_a_few_entries_and_how_many_more():
     entries = []
     for number in range(355):
         entry = DocumentEntry(entry_uuid=f"urn:uuid:{number:08d}-0000-0000-0000-000000000000")
-        entry.unique_id, entry.status = "1.2.3", "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+        entry.unique_id = "1.2.3"
+        entry.status = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
         entries.append(entry)
     with pytest.raises(Ambiguous) as refused:
         entry_for(entries, lambda _entry: True)
