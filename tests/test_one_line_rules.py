@@ -45,3 +45,18 @@ def test_an_ambiguous_uniqueid_names_a_few_entries_and_how_many_more():
         entry_for(entries, lambda _entry: True)
     text = str(refused.value)
     assert "and 350 more" in text and len(text) < 600 and "--entry" in text
+
+
+def test_retrieve_out_dash_and_empty(tmp_path, capfdbinary):
+    """--out - is the standard output (it made a file named '-'); --out '' is a usage error
+    (it said ' is a directory')."""
+    from xds_server.cli_errors import write_whole
+
+    result = CliRunner().invoke(main, ["retrieve", "1.2.3", "--out", ""],
+                                env={"XDS_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2 and "an empty name" in result.output
+    from pathlib import Path
+
+    write_whole(Path("-"), b"%PDF-1.4 document")
+    assert capfdbinary.readouterr().out == b"%PDF-1.4 document"
+    assert not Path("-").exists()
