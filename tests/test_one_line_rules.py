@@ -60,3 +60,12 @@ def test_retrieve_out_dash_and_empty(tmp_path, capfdbinary):
     write_whole(Path("-"), b"%PDF-1.4 document")
     assert capfdbinary.readouterr().out == b"%PDF-1.4 document"
     assert not Path("-").exists()
+
+
+def test_serve_refuses_one_port_for_http_and_mllp(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--port", "18986", "--mllp-port", "18986",
+                                       "--data-dir", str(tmp_path / "var")],
+                                env={"XDS_SECURITY": "none",
+                                     "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"})
+    assert result.exit_code == 2, result.output
+    assert "is --port too" in result.output and not (tmp_path / "var").exists()
