@@ -159,10 +159,12 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from .config import ConfigError
+    from .conformance.exchange import Unreachable
     from .consumer.transport import TransportError
     from .store.database import StoreFull, StoreUnavailable
 
     return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
+            (Unreachable, lambda exc: f"the endpoint stopped answering: {exc}"),
             (StoreUnavailable, _store),
             (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
 
