@@ -69,3 +69,18 @@ def test_serve_refuses_one_port_for_http_and_mllp(tmp_path):
                                      "XDS_REQUIRE_SUBMISSION_SIGNATURE": "false"})
     assert result.exit_code == 2, result.output
     assert "is --port too" in result.output and not (tmp_path / "var").exists()
+
+
+def test_retrieve_says_a_hidden_document_as_the_other_commands_do():
+    """README: a document hidden from the caller is 'not one you may see'; retrieve said only
+    that the registry knows none (minor 16)."""
+    from xds_server.consumer.queries import registered_entry
+
+    class _Registry:
+        def call(self, *_args, **_kwargs):
+            from lxml import etree
+
+            return type("Reply", (), {"payload": etree.Element("AdhocQueryResponse")})()
+
+    with pytest.raises(LookupError, match="or not one you may see"):
+        registered_entry(_Registry(), "1.2.250.1.999.7.3.1")
