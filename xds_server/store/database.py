@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -199,6 +199,9 @@ def _unusable(connection: Connection) -> bool:
     return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
 
 
+_COUNTED = "xds_counted_in_use"     # a pool record's mark: its checkout was counted (watch_pool)
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached or gave up (down, restarting, out of connections)."""
 
@@ -316,8 +319,20 @@ class Database:
         if callable(size):
             capacity(size() + max(overflow, 0))
             self._capacity_watch = capacity     # back to 0 when disposed
-        event.listen(pool, "checkout", lambda *_: in_use(1))
-        event.listen(pool, "checkin", lambda *_: in_use(-1))
+        # a connection checked out before these listeners were set (the ATNA forwarder's
+        # thread, this process's kept reads) was checked in as -1 it never added: the gauge
+        # went negative (issue 18, m17). Only what was counted out is counted back.
+
+        def checked_out(_dbapi: object, record: Any, _proxy: object) -> None:
+            record.info[_COUNTED] = True
+            in_use(1)
+
+        def checked_in(_dbapi: object, record: Any) -> None:
+            if record.info.pop(_COUNTED, False):
+                in_use(-1)
+
+        event.listen(pool, "checkout", checked_out)
+        event.listen(pool, "checkin", checked_in)
 
     def dispose(self) -> None:
         self._reads.close()
