@@ -9,8 +9,8 @@ reading rule, `expected`), independently of security/access.py:
   SubmitAssociation) touches what the caller sees, both ends of an association included;
 - only the author deletes (the Deleted status), among what they see;
 - removal for good of metadata (ITI-62) is for administrators or the author, among what they
-  see; of bytes (ITI-86, IHE RMD: after ITI-62) for the record's administrators or the
-  submitter (these documents are stored by the system: administrators only);
+  see; of bytes (ITI-86, IHE RMD: after ITI-62) for the record's administrators, the
+  document's authors or its submitter (these documents are stored by the system);
 - professionals, patients and their representatives feed a record, administrators do not,
   and a patient's opposition to feeding refuses professionals;
 - a caller whose VIHF names another patient sees and changes nothing of this record;
@@ -225,8 +225,9 @@ def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
         return visible
     if operation == "deletion":
         return visible and is_author(reader, name)
-    if operation == "ITI-86":         # on the repository's row: stored by the system
-        return reader != ELSEWHERE and is_admin(reader)
+    if operation == "ITI-86":         # on the repository's row: stored by the system, with
+        # its authors (0014): whoever ITI-62 lets remove the entries may remove the bytes
+        return reader != ELSEWHERE and (is_admin(reader) or is_author(reader, name))
     return visible and (is_admin(reader) or is_author(reader, name))
 
 

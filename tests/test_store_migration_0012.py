@@ -24,7 +24,7 @@ def test_0012_keeps_old_rows_with_no_submitter(database_url):
     with engine.begin() as connection:
         connection.execute(insert(table("repository_documents",
                                         *(column(name) for name in OLD_ROW))), [OLD_ROW])
-    schema.migrate_to(engine, "0012")
+    schema.migrate(engine)       # to head: the rows are read with every later column
     database = Database(engine)
     with database.transaction() as uow:
         held = repository_store.documents(uow, ["1.2.3.11"])

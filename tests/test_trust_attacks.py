@@ -295,14 +295,16 @@ def test_iti86_follows_rmd_metadata_first_then_the_submitters_bytes(trust_server
     """IHE RMD: ITI-62 removes the metadata, then ITI-86 the bytes. Bytes a registry entry still
     names are refused (the document stays retrievable), naming the uniqueId, to their
     submitter; once the metadata is gone the permission comes from what the repository kept at
-    ITI-41 (submitter, organisation, patient): anyone else gets the answer of bytes never held,
-    which discloses nothing."""
+    ITI-41 (submitter, organisation, patient, authors): anyone else gets the answer of bytes
+    never held, which discloses nothing."""
     server = trust_server
     stored = server.store("bytes_to_remove", server.patient_a, AUTHOR_A)
     submitter = server.vihf(server.patient_a, AUTHOR_A)
     others = [server.vihf(server.patient_a, "P-A", role="patient"),
               server.vihf(server.patient_a, READER),
-              server.vihf(server.patient_a, AUTHOR_A, structure="1750088881"),  # elsewhere
+              # (the author from elsewhere may: ITI-62 lets an author remove the entries,
+              # tests/test_removal_by_author.py)
+              server.vihf(server.patient_a, READER, structure="1750088881"),  # elsewhere
               server.vihf(server.patient_b, AUTHOR_A)]          # another record
     registered = _remove_bytes(server, stored.unique_id, submitter)
     assert status_of(registered) == "Failure" and codes_of(registered) == ["XDSRepositoryError"]

@@ -34,7 +34,7 @@ from .hl7v2.patient_feed import PatientFeed
 from .hl7v2.senders import SenderTable
 from .hl7v2.service import Hl7Service
 from .model.audit import AuditEvent
-from .ops.health import health_report
+from .ops.health import both, health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
 from .ops.syslog import TlsOptions, format_message, host_name, sender_for
@@ -258,7 +258,8 @@ class XdsApplication:
 
     def _health(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         status, body = health_report(self.database.check,
-                                     self.document_store.check_writable, self.settings.profile)
+                                     both(self.document_store.check_writable,
+                                          self.repository.room.health), self.settings.profile)
         start_response(status_line(status), [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body))),
                                              ("Cache-Control", "no-store")])

@@ -77,6 +77,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     elif settings.client_cert != "none":
         raise click.UsageError("--client-cert (XDS_CLIENT_CERT) needs HTTPS: give --certfile "
                                "and --keyfile")
+    if settings.mllp_port == port:  # gunicorn logged 10 ERROR lines and exited 1 (m12)
+        raise click.UsageError(f"--mllp-port {port} is --port too: give the MLLP listener "
+                               "another port")
     _check_port_free(host, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_room(settings)

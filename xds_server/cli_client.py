@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .cli_errors import Unusable
+from .cli_seconds import SECONDS
 
 _FILE = click.Path(exists=True, dir_okay=False)
 
@@ -32,7 +33,7 @@ OPTIONS = (
                       "--server's)"),
     click.option("--repository", "repository_url", metavar="URL",
                  help="repository endpoint (default XDS_REPOSITORY_URL, else the --server's)"),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    click.option("--timeout", type=SECONDS, metavar="SECONDS",
                  help="seconds without a byte from the server before giving up (default "
                       "XDS_CLIENT_TIMEOUT, else 60)"),
     click.option("--cacert", type=_FILE,
@@ -88,6 +89,19 @@ def check_url(url: str, option: str) -> str:
     if problem:
         raise click.BadParameter(f"{problem}; e.g. {DEFAULT_SERVER}"
                                  f"{PATHS.get(option.strip('-'), '')}", param_hint=option)
+    return url
+
+
+def check_base_url(url: str, option: str) -> str:
+    """A server's base URL: the URL rule, and nothing after its path (a ?query or #fragment
+    ended up inside the endpoint's URL, and the server's answer was then blamed on it)."""
+    from urllib.parse import urlsplit
+
+    check_url(url, option)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise click.BadParameter(f"{url!r} is a base URL: no ?query or #fragment; e.g. "
+                                 f"{DEFAULT_SERVER}", param_hint=option)
     return url
 
 
@@ -152,14 +166,14 @@ class Connection:
         if explicit is not None:        # given empty is a mistake, not "use the default"
             return check_url(explicit, f"--{kind}")
         if self.server_url is not None:
-            return check_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
+            return check_base_url(self.server_url, "--server").rstrip("/") + PATHS[kind]
         settings = _client_settings()
         name = "client_registry_url" if kind == "registry" else "repository_url"
         configured = getattr(settings, name)
         if configured:
             return check_url(configured, f"XDS_{name.upper()}")
         server = settings.server_url or DEFAULT_SERVER
-        return check_url(server, "XDS_SERVER_URL").rstrip("/") + PATHS[kind]
+        return check_base_url(server, "XDS_SERVER_URL").rstrip("/") + PATHS[kind]
 
     def registry(self, patient: str | None = None):
         return self.client(self.endpoint("registry"), patient)

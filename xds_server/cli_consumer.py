@@ -352,5 +352,5 @@ def retrieve(unique_id: str, out_path: str, repository_id: str | None, patient: 
                       f"{reply.headers.get('x-request-id')})")
     write_whole(Path(out_path), result.documents[0].data)
     click.echo(f"{out_path}: {len(result.documents[0].data)} bytes, "
-               f"{result.documents[0].mime_type}")
+               f"{result.documents[0].mime_type}", err=out_path == "-")
 

@@ -14,6 +14,7 @@ Exit status (the same for every command):
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ class Unusable(click.ClickException):
 
 
 def writable_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A file that can be written, checked before anything is asked of the server."""
+    """A file that can be written, checked before anything is asked of the server; '-' is the
+    standard output (write_whole), '' no file at all (it was taken for the current directory)."""
+    if value == STDOUT:
+        return value
+    if not value.strip():
+        raise click.BadParameter("an empty name: give a file name, or - for the standard "
+                                 "output", ctx=ctx, param=param)
     path = Path(value)
     if path.is_dir():
         raise click.BadParameter(f"{value} is a directory; give a file name", ctx=ctx,
@@ -54,12 +61,20 @@ def writable_file(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value
 
 
+STDOUT = "-"
+
+
 def write_whole(path: Path, data: bytes) -> None:
     """The file whole or not at all: written beside it under a temporary name, then renamed (a
     full disk left a truncated document under the name asked for)."""
     import contextlib
     import os
 
+    if str(path) == STDOUT:         # --out -: the document to a pipe (its summary to stderr)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     if path.exists() and not path.is_file():
         # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
         # replaced: renaming over it made /dev/full a regular file (as root)
@@ -144,10 +159,12 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from .config import ConfigError
+    from .conformance.exchange import Unreachable
     from .consumer.transport import TransportError
     from .store.database import StoreFull, StoreUnavailable
 
     return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
+            (Unreachable, lambda exc: f"the endpoint stopped answering: {exc}"),
             (StoreUnavailable, _store),
             (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from .cli_errors import Unusable
+from .cli_seconds import SECONDS
 from .cli_settings import command_settings
 from .config import ConfigError, Settings
 
@@ -179,14 +180,19 @@ def hl7() -> None:
 @click.option("--cacert", type=_FILE, help="PEM authorities of the server's certificate")
 @click.option("--cert", type=_FILE, help="PEM client certificate (mutual TLS)")
 @click.option("--key", type=_FILE, help="its private key")
-@click.option("--timeout", default=60.0, show_default=True, help="seconds for each ACK")
+@click.option("--timeout", type=SECONDS, metavar="SECONDS",
+              help="seconds for each ACK (default XDS_CLIENT_TIMEOUT, else 60)")
 def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
-         cert: str | None, key: str | None, timeout: float) -> None:
+         cert: str | None, key: str | None, timeout: float | None) -> None:
     """Send each FILE (one HL7 v2 message) and print its ACK; exit 1 if one is AE or AR."""
     from .hl7v2.client import MllpClient, MllpClientError, read_message
     from .serving.tls import client_context
 
     host, port = _target(target)
+    if timeout is None:         # as every client command: XDS_CLIENT_TIMEOUT (issue 18, m13)
+        from .cli_client import _client_settings
+
+        timeout = _client_settings().client_timeout
     messages = []
     for name in files:          # every file checked before anything goes to the peer
         try:
@@ -223,6 +229,9 @@ def _target(target: str) -> tuple[str, int]:
     """--to's host and port: a host name or address (an IPv6 one in brackets) and a port of
     1 to 65535 (port 0 or 99999 ended in 'connection refused', a line break in the host in a
     message spanning two lines)."""
+    if "://" in target:         # http://H:P passed as host "http" and failed at the lookup
+        raise click.BadParameter(f"{target!r}: HOST:PORT is expected, without a scheme (MLLP "
+                                 "is not HTTP; --tls for TLS)", param_hint="--to")
     host, _, port_text = target.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not host or any(c.isspace() or not c.isprintable() for c in host) \

@@ -39,7 +39,11 @@ def installed(settings: Settings) -> bool:
         return database.is_file()
     from sqlalchemy import create_engine, inspect
 
-    engine = create_engine(settings.database_url)   # a look only: no pool, no driver settings
+    from .store.database import connect_timeout
+
+    # a look only: no pool, no driver settings but the connection's time limit
+    engine = create_engine(settings.database_url,
+                           connect_args=connect_timeout(settings.database_url))
     try:
         with engine.connect() as connection:
             return inspect(connection).has_table("alembic_version")

@@ -207,11 +207,21 @@ def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: boo
         except Refused as exc:
             if documents_only:
                 raise
-            repositories = sorted({repository for repository, _ in held})
-            raise Refused(f"{exc}; the registry entries are removed already: run `xds-server "
-                          f"remove --documents-only --repository-id {repositories[0]} "
-                          f"{' '.join(unique_ids)}` once this is fixed") from None
+            raise Refused(f"{exc}; {_finish_removal(held)}") from None
         click.echo(f"removed from the repository: {len(held)} document(s)")
+
+
+def _finish_removal(held: list[tuple[str, str]]) -> str:
+    """What to do when ITI-86 refused bytes whose registry entries ITI-62 removed: who can
+    finish (the repository's refusal names them when the caller may know) and the command."""
+    by_repository: dict[str, list[str]] = {}
+    for repository, unique_id in held:
+        by_repository.setdefault(repository, []).append(unique_id)
+    commands = "; ".join(f"`xds-server remove --documents-only --repository-id {repository} "
+                         f"{' '.join(ids)}`" for repository, ids in by_repository.items())
+    return ("the registry entries are removed already, the bytes are not: who may remove them "
+            "(an author or the submitter of the document, or an administrator of the "
+            f"patient's record) finishes with {commands}, given their own identity")
 
 
 def _check_removal(transaction: str, reply) -> None:

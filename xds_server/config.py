@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 import tomllib
@@ -123,11 +124,23 @@ def _parse_database_url(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
+    if not text.isprintable():      # a line break split the error quoting it over two lines
+        raise ValueError(f"{redact_url(text)!r} is not a database URL (it holds a line break "
+                         "or a control character)")
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
         raise ValueError(f"{redact_url(text)!r} is not a database URL: give "
                          "sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME") from None
+    if url.drivername.split("+", 1)[0] not in ("sqlite", "postgresql"):
+        # postgres:// (Heroku's spelling) failed as "no such module", an internal error
+        raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
+                         "or postgresql+psycopg://USER@HOST/NAME")
+    if url.port is not None and not 0 < url.port < 65536:
+        # port 0 went to the default port silently
+        raise ValueError(f"{redact_url(text)!r}: the port is not a number between 1 and 65535")
+    if url.host and (problem := url_host_problem(url.host)):
+        raise ValueError(f"{redact_url(text)!r}: {problem}")
     backend, driver = url.get_backend_name(), url.get_driver_name()
     if backend == "postgresql" and "+" not in url.drivername:
         return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -610,6 +623,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
             value = spec.parse(str(raw))
         except ValueError as exc:
             raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
+    if isinstance(value, float) and not math.isfinite(value):
+        # nan and inf passed every check below and failed in the socket code (m1)
+        raise ConfigError(f"{spec.name} from {source}: expected a finite number, got {raw!r}")
     if numeric and value < 0:
         raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
     if numeric and value == 0 and spec.name in POSITIVE:

@@ -43,8 +43,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """FORMAT, on one line: a line break in the message (a driver's error, as SQLAlchemy's
+    "(Background on this error at: …)") is written \\n, so a line is an event (issue 18, m15).
+    A traceback (XDS_DEBUG, a bug) keeps its lines after it."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def formatter_for(fmt: str) -> logging.Formatter:
-    return JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT)
+    return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..consumer.metadata import has_member, new_oid, submit_objects_request
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
-from .exchange import Endpoints, listing
+from .exchange import Endpoints, Unreachable, listing
 from .patients import FeedError, Patients
 
 # the codes the toolkit's own metadata carries (its "Connect-a-thon" coding schemes)
@@ -51,7 +51,11 @@ def preflight(endpoints: Endpoints, patients: Patients) -> Preflight:
         patients.ensure_fed(patient)
     except FeedError as exc:
         return Preflight(stop=f"the patient feed failed for a test patient: {exc}")
-    reply = endpoints.send("ITI-42", submit_objects_request(_probe(patient)))
+    try:
+        reply = endpoints.send("ITI-42", submit_objects_request(_probe(patient)))
+    except Unreachable as exc:      # a silent endpoint ended as "internal error (a bug)" (m5)
+        return Preflight(stop=f"cannot reach {exc}: is it the right address, and the server "
+                              "running and not overloaded?")
     if reply.short_status == "Success":
         return Preflight()
     if reply.fault:

@@ -78,15 +78,25 @@ def entry_for(entries: list[DocumentEntry], fits: Callable[[DocumentEntry], bool
         if not named:
             raise NotRegistered(f"no entry {entry_uuid} under uniqueId "
                                 f"{entries[0].unique_id}; its entries: "
-                                f"{', '.join(_described(e) for e in entries)}")
+                                f"{_listed(entries)}")
         return named[0]
     fitting = [e for e in entries if fits(e)]
     if len(fitting) > 1:
         raise Ambiguous(f"uniqueId {entries[0].unique_id} names {len(fitting)} registered "
                         f"entries this applies to (the document was submitted more than "
-                        f"once): {', '.join(_described(e) for e in fitting)}; name one with "
-                        "--entry")
+                        f"once): {_listed(fitting)}; name one with --entry (`xds-server query "
+                        "--patient ID --json` lists them all)")
     return fitting[0] if fitting else entries[0]
+
+
+LISTED = 5      # entries named in a message: a document submitted 355 times made a 20 KB line
+
+
+def _listed(entries: list[DocumentEntry]) -> str:
+    """A few entries by name, and how many more."""
+    named = ", ".join(_described(e) for e in entries[:LISTED])
+    more = len(entries) - LISTED
+    return f"{named} and {more} more" if more > 0 else named
 
 
 def _described(entry: DocumentEntry) -> str:

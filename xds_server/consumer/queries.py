@@ -54,7 +54,9 @@ def registered_entry(registry: SoapClient, document_unique_id: str) -> etree._El
     entry = (next(reply.payload.iter(f"{{{RIM}}}ExtrinsicObject"), None)
              if reply.payload is not None else None)
     if entry is None:
-        raise LookupError(f"the registry knows no document with uniqueId {document_unique_id}")
+        # the words of every command (and README's): a hidden document is not told apart (m16)
+        raise LookupError(f"the registry knows no document with uniqueId {document_unique_id} "
+                          "(or not one you may see)")
     return entry
 
 

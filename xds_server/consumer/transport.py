@@ -6,9 +6,12 @@ send is what an integrator's stack sends: real HTTP, real multipart framing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.client
+import socket
 import ssl
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +180,20 @@ def decode_reply(status: int, headers: dict[str, str], stream, content_type: str
     return SoapReply(status, headers, raw.root, raw.attachments, raw.mtom)
 
 
+# A call's whole time, in timeouts: the timeout bounds a wait for one byte, so a server that
+# sends one byte now and then held the client for hours (issue 18, m6).
+DEADLINE_FACTOR = 10
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """Ends a call past its deadline: the socket shut, the read waiting on it returns."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):       # closed meanwhile: nothing to end
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class SoapClient:
     """Sends one SOAP 1.2 request per call over HTTP(S) and decodes the reply."""
 
@@ -229,6 +246,11 @@ class SoapClient:
         path = self._parts.path or "/"
         if self._parts.query:
             path += "?" + self._parts.query
+        deadline = self._timeout * DEADLINE_FACTOR
+        cut = threading.Event()
+        timer = threading.Timer(deadline, _cut, (connection, cut))
+        timer.daemon = True
+        timer.start()
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
@@ -238,7 +260,15 @@ class SoapClient:
                                 spool_dir=self._spool_dir,
                                 spool_threshold=self._spool_threshold,
                                 limits=self.limits, url=self.url)
-        except OSError as exc:
-            raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+        except Exception as exc:
+            if cut.is_set():
+                raise TransportError(
+                    f"{self.url}: the answer did not complete within {deadline:g} s "
+                    f"({DEADLINE_FACTOR} times the timeout): the server sends too slowly, "
+                    "or never ends") from None
+            if isinstance(exc, OSError):
+                raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+            raise
         finally:
+            timer.cancel()
             connection.close()

@@ -96,13 +96,15 @@ def bad_request(diagnostics: str, expression: str = "", xds_code: str = "",
     return FhirError(400, [issue(diagnostics, expression, code, xds_code)])
 
 
-def from_registry(errors: list[RegistryError], locations: dict[str, str] | None = None
-                  ) -> FhirError:
+def from_registry(errors: list[RegistryError], locations: dict[str, str] | None = None,
+                  status: int | None = None) -> FhirError:
     """The XDS errors of a refused transaction: 422 (503 when busy, 404 for a record not
     open), one issue per error with its code and the element's FHIRPath (`locations` adds the
-    names of the request at hand, e.g. the search parameters)."""
-    status = max((_status(e) for e in errors if e.is_error), default=422)
-    kind = {422: "processing", 503: "transient", 404: "not-found", 403: "forbidden"}[status]
+    names of the request at hand, e.g. the search parameters); `status` when the failure's
+    kind says it (507: storage full, model/errors.StorageFull)."""
+    status = status or max((_status(e) for e in errors if e.is_error), default=422)
+    kind = {422: "processing", 503: "transient", 507: "transient", 404: "not-found",
+            403: "forbidden"}[status]
     names = {**LOCATIONS, **(locations or {})}
     return FhirError(status, [issue(SCOPE_TEXT if e.location == SCOPE_LOCATION else e.context,
                                     names.get(e.location, e.location), kind, str(e.code),

@@ -18,7 +18,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from ..model import vocabulary as v
 from ..model.content import Attachment
-from ..model.errors import RegistryFailure
+from ..model.errors import RegistryFailure, StorageFull
 from ..model.hl7 import canonical_uuid
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
@@ -29,7 +29,7 @@ from .datatypes import Invalid, Json
 from .document_reference import from_fhir
 from .http import binary_url, local_id
 from .lists import FOLDER, SUBMISSION_SET, folder_from_fhir, list_kind, submission_set_from_fhir
-from .outcome import FhirError, invalid, issue
+from .outcome import FhirError, from_registry, invalid, issue
 from .profile_rules import (
     DOCUMENT_REQUIRED,
     FOLDER_REQUIRED,
@@ -56,6 +56,8 @@ class Provider:
         try:
             self.repository.provide(submission, documents, principal, [],
                                     on_behalf_of_source=True)
+        except StorageFull as failure:    # the request was right: 507, the source retries
+            raise from_registry(failure.errors, status=507) from None
         except RegistryFailure as failure:      # named by Bundle entry (fhir/anchors.py)
             raise anchored(failure.errors, bundle_anchors(submission, located)) from None
         return {"resourceType": "Bundle", "type": "transaction-response",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..model.errors import RegistryError, RegistryFailure
+from ..model.errors import RegistryError, RegistryFailure, StorageFull
 from . import ack
 from .ack import Problem, Refused
 from .cda_documents import CdaDocument
@@ -55,7 +55,7 @@ def hl7_code(code: str, location: str = "") -> tuple[str, bool]:
 
 def as_refusal(failure: RegistryFailure, documents: list[CdaDocument]) -> Refused:
     """The actor's refusal as the ACK's problems, each naming the document it is about."""
-    problems, reject = [], False
+    problems, reject = [], isinstance(failure, StorageFull)   # sent again once space is freed
     for error in failure.errors:
         if not error.is_error:
             continue

@@ -70,7 +70,9 @@ class Hl7Service:
                 "the message does not start with a readable MSH segment")])
         try:
             return self._handle(data, header, peer, request_id)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
+            if is_disk_full(exc):       # the database's disk: storage full, not unavailable
+                return self._storage_full(header, exc, request_id)
             log.warning("request_id=%s hl7 %s from %s: database unavailable", request_id,
                         header.control_id, header.sender)
             return acknowledgement(header, AR, [Problem(
@@ -79,16 +81,19 @@ class Hl7Service:
                 f"(request {request_id})")])
         except Exception as exc:
             if is_disk_full(exc):     # a write filled the disk: not a bug; sent again later
-                log.error("request_id=%s hl7 %s from %s: storage full: %s: writes are refused "
-                          "until space is freed", request_id, header.control_id,
-                          header.sender, exc)
-                return acknowledgement(header, AR, [Problem(
-                    ack.APPLICATION_INTERNAL_ERROR, "", f"{STORAGE_FULL} (request {request_id})")])
+                return self._storage_full(header, exc, request_id)
             log.exception("request_id=%s hl7 %s from %s: internal error", request_id,
                           header.control_id, header.sender)
             return acknowledgement(header, AR, [Problem(
                 ack.APPLICATION_INTERNAL_ERROR, "",
                 f"internal error; the server log has request {request_id}")])
+
+    @staticmethod
+    def _storage_full(header: Header, exc: BaseException, request_id: str) -> bytes:
+        log.error("request_id=%s hl7 %s from %s: storage full: %s: writes are refused "
+                  "until space is freed", request_id, header.control_id, header.sender, exc)
+        return acknowledgement(header, AR, [Problem(
+            ack.APPLICATION_INTERNAL_ERROR, "", f"{STORAGE_FULL} (request {request_id})")])
 
     def _handle(self, data: bytes, header: Header, peer: Peer, request_id: str) -> bytes:
         key = self._key(header)

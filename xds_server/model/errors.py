@@ -88,15 +88,32 @@ class RegistryFailure(Exception):
         self.errors = errors
 
 
+class StorageFull(RegistryFailure):
+    """A write refused for want of space (below XDS_MIN_FREE_BYTES, a full disk, a full
+    database): the request was right, so every front answers in the words that make a source
+    send it again later (SOAP its XDS error, FHIR 507, MLLP AR), never as a fault of the
+    request (a FHIR 422 or an MLLP AE tells the source to fix what it sent)."""
+
+    disk_full = True
+
+
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13            # SQLite's SQLITE_FULL primary result code
+_PG_DISK_FULL = "53100"      # PostgreSQL's disk_full SQLSTATE
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
     """Whether `exc`, or an error it was raised from, is a full disk or an exhausted quota: every
-    front answers it "storage full" (the operator must free space), never "internal error"."""
+    front answers it "storage full" (the operator must free space), never "internal error",
+    nor "database unavailable" when it is the database's disk that is full."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if getattr(exc, "disk_full", False) or getattr(exc, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False

@@ -24,3 +24,9 @@ class HeldDocument:
     submitter: str = ""
     organisation: str = ""
     source_id: str = ""
+    # the authors' national ids of the entry stored, space-separated (migration 0014): an
+    # author may remove the registry entries (ITI-62), so the bytes too. Empty if unknown.
+    authors: str = ""
+
+    def is_author(self, subject_id: str) -> bool:
+        return bool(subject_id) and subject_id in self.authors.split()

@@ -10,6 +10,17 @@ from .. import __version__
 Check = Callable[[], tuple[bool, str]]
 
 
+def both(first: Check, then: Check) -> Check:
+    """`first`, and `then` if `first` passed (a store must be writable and have room)."""
+    def check() -> tuple[bool, str]:
+        ok, detail = first()
+        if not ok:
+            return ok, detail
+        ok, more = then()
+        return ok, more or detail
+    return check
+
+
 def health_report(database: Check, blob_store: Check, profile: str) -> tuple[int, bytes]:
     """HTTP status (200, or 503 when a check fails, so load balancers drop the node) and JSON."""
     db_ok, db_detail = database()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..model.errors import ErrorCode, RegistryError, RegistryFailure, error
+from ..model.errors import ErrorCode, RegistryError, RegistryFailure, StorageFull, error
 from ..model.hl7 import patient_key
 from ..model.metadata import Submission
 from ..model.query_check import check as check_query
@@ -136,7 +136,7 @@ class Registry:
             # not a moment's unavailability: the operator must free space (monitoring.md)
             log.error("registry storage full: %s: writes are refused until space is freed",
                       exc)
-            raise RegistryFailure([error(ErrorCode.REGISTRY_ERROR, STORAGE_FULL, "")]) from None
+            raise StorageFull([error(ErrorCode.REGISTRY_ERROR, STORAGE_FULL, "")]) from None
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 

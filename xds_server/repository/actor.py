@@ -434,7 +434,9 @@ def _record(entry: DocumentEntry, document: StagedDocument, principal: Principal
     return HeldDocument(entry.unique_id, document.key, document.size, document.sha1,
                         entry.mime_type, patient_id=patient_key(entry.patient_id),
                         submitter=principal.subject_id, organisation=principal.structure_id,
-                        source_id=package.source_id if package is not None else "")
+                        source_id=package.source_id if package is not None else "",
+                        authors=" ".join(a.person.split("^", 1)[0] for a in entry.authors
+                                         if a.person))
 
 
 def _signed(submission: Submission) -> bool:

@@ -12,6 +12,7 @@ from ..security.access import may_remove_held
 from ..security.principal import Principal
 from ..store import audit_store
 from ..store import repository_store as rows
+from .removal_refusal import refusal
 
 if TYPE_CHECKING:
     from .actor import DocumentRequest, Repository
@@ -89,8 +90,10 @@ def _removal_refusal(repository: Repository, request: DocumentRequest,
     by ITI-86); whether a registry entry still names them is asked after."""
     if request.repository_unique_id != repository.repository_unique_id:
         return repository.foreign(request)
-    if row is None or not may_remove_held(principal, row):
+    if row is None:
         return _not_held(request)
+    if not may_remove_held(principal, row):
+        return refusal(repository, request, row, principal, _not_held(request))
     return None
 
 

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model.errors import ErrorCode, RegistryFailure, error
+from ..model.errors import ErrorCode, StorageFull, error
 
 log = logging.getLogger("xds_server.repository")
 
@@ -39,8 +39,21 @@ class StorageRoom:
             raise full()
 
 
-def full() -> RegistryFailure:
-    return RegistryFailure([error(ErrorCode.REPOSITORY_ERROR, STORAGE_FULL, "")])
+    def health(self) -> tuple[bool, str]:
+        """(room enough, detail) for /health: below the floor every submission is refused, so
+        the store is not writable for what it is there for, though the disk is not full."""
+        try:
+            free = self.free_bytes()
+        except OSError as exc:
+            return False, f"{self.path}: {exc.strerror or type(exc).__name__}"
+        if free < self.min_free_bytes:
+            return False, (f"{self.path}: {free} bytes free, below XDS_MIN_FREE_BYTES "
+                           f"({self.min_free_bytes}): submissions are refused (storage full)")
+        return True, ""
+
+
+def full() -> StorageFull:
+    return StorageFull([error(ErrorCode.REPOSITORY_ERROR, STORAGE_FULL, "")])
 
 
 def is_full(exc: OSError) -> bool:

@@ -223,8 +223,9 @@ def may_delete(principal: Principal, document: DocumentFacts) -> bool:
 def may_remove_held(principal: Principal, held: HeldDocument) -> bool:
     """Removal of a document's bytes (ITI-86), on what the repository kept when it stored them
     (the registry's metadata is removed first, ITI-62, so it cannot say whose they are): the
-    system; an administrator of the patient's record; the submitter (same national id, same
-    organisation) within that record. Stops a caller removing the bytes of a document another
+    system; an administrator of the patient's record; within that record, an author of the
+    entry stored (who `may_remove` lets remove the entries) or the submitter (same national
+    id, same organisation). Stops a caller removing the bytes of a document another
     person or organisation stored, or another patient's, once its metadata is gone. A row
     stored before the repository kept its submitter (empty) is an administrator's alone."""
     if principal.is_system:
@@ -233,8 +234,11 @@ def may_remove_held(principal: Principal, held: HeldDocument) -> bool:
         return False
     if principal.role == ADMINISTRATOR:
         return True
-    return may_ask(principal, Action.REMOVE) and bool(held.submitter) \
-        and held.submitter == principal.subject_id \
+    if not may_ask(principal, Action.REMOVE):
+        return False
+    if held.is_author(principal.subject_id):      # as ITI-62 lets an author remove the entries
+        return True
+    return bool(held.submitter) and held.submitter == principal.subject_id \
         and held.organisation == principal.structure_id
 
 

@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -26,6 +26,19 @@ T = TypeVar("T")
 
 
 LOCK_WAIT = 30.0
+
+
+CONNECT_TIMEOUT = 10     # seconds: a PostgreSQL connection made, or "cannot reach the database"
+
+
+def connect_timeout(url: str) -> dict[str, object]:
+    """A PostgreSQL connection's time limit, unless the URL sets one: a database that accepts
+    the connection and never answers held `serve` and every command for ever (issue 18, m4);
+    libpq's connect_timeout bounds the whole connection, start-up answer included."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
@@ -54,13 +67,14 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    options = {}
+    connect_args: dict[str, object] = connect_timeout(url)
     if lock_wait != LOCK_WAIT:     # added to the URL's own options (a search_path, …)
         given = parsed.query.get("options", "")
         given = " ".join(given) if isinstance(given, tuple) else given
-        options = {"connect_args": {"options": f"{given} -c lock_timeout="
-                                               f"{max(1, int(lock_wait * 1000))}".strip()}}
-    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5, **options)
+        connect_args["options"] = f"{given} -c lock_timeout=" \
+                                  f"{max(1, int(lock_wait * 1000))}".strip()
+    return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=5,
+                         connect_args=connect_args)
 
 
 @contextlib.contextmanager
@@ -185,6 +199,9 @@ def _unusable(connection: Connection) -> bool:
     return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
 
 
+_COUNTED = "xds_counted_in_use"     # a pool record's mark: its checkout was counted (watch_pool)
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached or gave up (down, restarting, out of connections)."""
 
@@ -192,6 +209,8 @@ class StoreUnavailable(Exception):
 class StoreFull(StoreUnavailable):
     """The database's disk is full (SQLITE_FULL, PostgreSQL disk_full): not a moment's
     unavailability but the operator's to fix, so it is told apart (an ERROR, not 'busy')."""
+
+    disk_full = True     # model/errors.is_disk_full: every front answers "storage full"
 
 
 # SQLite's SQLITE_FULL primary code; PostgreSQL's disk_full SQLSTATE
@@ -300,8 +319,20 @@ class Database:
         if callable(size):
             capacity(size() + max(overflow, 0))
             self._capacity_watch = capacity     # back to 0 when disposed
-        event.listen(pool, "checkout", lambda *_: in_use(1))
-        event.listen(pool, "checkin", lambda *_: in_use(-1))
+        # a connection checked out before these listeners were set (the ATNA forwarder's
+        # thread, this process's kept reads) was checked in as -1 it never added: the gauge
+        # went negative (issue 18, m17). Only what was counted out is counted back.
+
+        def checked_out(_dbapi: object, record: Any, _proxy: object) -> None:
+            record.info[_COUNTED] = True
+            in_use(1)
+
+        def checked_in(_dbapi: object, record: Any) -> None:
+            if record.info.pop(_COUNTED, False):
+                in_use(-1)
+
+        event.listen(pool, "checkout", checked_out)
+        event.listen(pool, "checkin", checked_in)
 
     def dispose(self) -> None:
         self._reads.close()

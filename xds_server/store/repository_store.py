@@ -17,7 +17,7 @@ from .tables import repository_documents
 COLUMNS = (("unique_id", "unique_id"), ("key", "blob_key"), ("size", "size"), ("hash", "hash"),
            ("mime_type", "mime_type"), ("state", "state"), ("patient_id", "patient_id"),
            ("submitter", "submitter"), ("organisation", "organisation"),
-           ("source_id", "source_id"))
+           ("source_id", "source_id"), ("authors", "authors"))
 _SELECT = "SELECT " + ", ".join(column for _, column in COLUMNS) + " FROM repository_documents"
 
 

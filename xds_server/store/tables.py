@@ -248,6 +248,9 @@ repository_documents = Table(
     Column("submitter", String(256), nullable=False, server_default=""),
     Column("organisation", String(256), nullable=False, server_default=""),
     Column("source_id", String(256), nullable=False, server_default=""),
+    # the authors' national ids, space-separated (0014): whoever may remove the registry
+    # entries (ITI-62: an author) may then remove the bytes
+    Column("authors", String(1024), nullable=False, server_default=""),
     Index("ix_repository_documents_blob_key", "blob_key"),
     Index("ix_repository_documents_patient_id", "patient_id"),
 )
