@@ -307,7 +307,8 @@ def test_iti86_follows_rmd_metadata_first_then_the_submitters_bytes(trust_server
               server.vihf(server.patient_a, READER, structure="1750088881"),  # elsewhere
               server.vihf(server.patient_b, AUTHOR_A)]          # another record
     registered = _remove_bytes(server, stored.unique_id, submitter)
-    assert status_of(registered) == "Failure" and codes_of(registered) == ["XDSRepositoryError"]
+    assert status_of(registered) == "Failure"
+    assert codes_of(registered) == ["XDSDocumentUniqueIdError"]
     assert stored.unique_id in etree.tostring(registered.payload).decode()
     assert "ITI-62" in etree.tostring(registered.payload).decode()
     for header in others:

@@ -6,6 +6,7 @@ not be judged, 2 the run could not be made (an endpoint down, no test found).
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -106,8 +107,6 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     with progress(None, "conformance", "step") as bar:
         runner.on_row = lambda row: bar.advance()
         outcome = runner.run(asked)
-    from .cli_conformance_clean import clean_command
-
     command = clean_command(registry_url, repository_url, patients.allocated,
                             patient_feed == "cli", data_dir)
     if not keep and not outcome.aborted:
@@ -178,3 +177,19 @@ def _database_records(ctx: click.Context, data_dir: str | None):
 
     settings = _settings(ctx, data_dir=data_dir)
     return Records(Database.from_url(settings.database_url))
+
+
+def clean_command(registry_url: str, repository_url: str | None, patients: list[str],
+                  forget: bool, data_dir: str | None) -> str:
+    """The shell command line that removes these test patients' data: each value quoted for a
+    POSIX shell (a patient id holds ^ and &)."""
+    words = ["xds-server", "conformance", "clean", "--registry", registry_url]
+    if repository_url:
+        words += ["--repository", repository_url]
+    for patient in sorted(patients):
+        words += ["--patient", patient]
+    if forget:
+        words.append("--forget")
+        if data_dir:
+            words += ["--data-dir", data_dir]
+    return " ".join(shlex.quote(word) for word in words)

@@ -11,29 +11,11 @@ installation's database (`xds-server patient forget`).
 
 from __future__ import annotations
 
-import shlex
-
 import click
 
 from .cli_conformance import _database_records, conformance
 from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
-
-
-def clean_command(registry_url: str, repository_url: str | None, patients: list[str],
-                  forget: bool, data_dir: str | None) -> str:
-    """The shell command line that removes these test patients' data: each value quoted for a
-    POSIX shell (a patient id holds ^ and &)."""
-    words = ["xds-server", "conformance", "clean", "--registry", registry_url]
-    if repository_url:
-        words += ["--repository", repository_url]
-    for patient in sorted(patients):
-        words += ["--patient", patient]
-    if forget:
-        words.append("--forget")
-        if data_dir:
-            words += ["--data-dir", data_dir]
-    return " ".join(shlex.quote(word) for word in words)
 
 
 @conformance.command("clean")

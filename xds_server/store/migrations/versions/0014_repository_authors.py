@@ -8,7 +8,7 @@ stored the bytes: a later copy naming another author gives no claim on them), wh
 is in this database; otherwise they stay empty (the submitter's and administrators' alone).
 
 Revision ID: 0014
-Revises: 0012 (0013 once merged with the store layout branch: set down_revision to "0013")
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
