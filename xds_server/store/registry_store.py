@@ -46,6 +46,7 @@ from .tables import (
     patients,
     submission_sets,
 )
+from .widths import check_widths
 
 _EMPTY: frozenset[str] = frozenset()
 
@@ -328,6 +329,10 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
                                     **_values(obj, kinds)))
             rows[object_index].append({"entry_uuid": obj.entry_uuid, "kind": kind,
                                        "unique_id": getattr(obj, "unique_id", None)})
+    scheme_width = code_schemes.c.scheme.type.length
+    for table, label in ((submission_sets, "SubmissionSet"), (document_entries, "DocumentEntry"),
+                         (folders, "Folder"), (associations, "Association")):
+        check_widths(table, rows[table], label, scheme_width)
     # the schemes' keys, as the patient's, found by the INSERT itself
     schemes = {}
     for table, table_rows in rows.items():

@@ -9,9 +9,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..model.errors import ErrorCode
 from ..model.held import COMMITTED, PENDING, HeldDocument
 from .database import UnitOfWork, fetch, param_mark
 from .tables import repository_documents
+from .widths import check_widths
 
 # HeldDocument field → column
 COLUMNS = (("unique_id", "unique_id"), ("key", "blob_key"), ("size", "size"), ("hash", "hash"),
@@ -32,6 +34,8 @@ def add_documents(uow: UnitOfWork, documents: Sequence[HeldDocument],
     now = dt.datetime.now(dt.UTC)
     rows = [{**{column: getattr(document, name) for name, column in COLUMNS}, "stored_at": now}
             for document in documents]
+    check_widths(repository_documents, rows, "document",
+                 code=ErrorCode.REPOSITORY_METADATA_ERROR)
     uow.connection.execute(_ADD_IF_ABSENT[uow.dialect] if if_absent else _ADD, rows)
 
 
