@@ -108,7 +108,7 @@ def test_provide_retrieve_remove_through_the_repository(record):
     [found], errors = app.repository.retrieve([asked], SYSTEM)
     assert (found.content.read_bytes(), found.mime_type, errors) == (content, "text/xml", [])
     removed, refused = app.repository.remove([asked], SYSTEM)   # RMD: ITI-62 comes first
-    assert (removed, [e.code for e in refused]) == ([], [ErrorCode.REPOSITORY_ERROR])
+    assert (removed, [e.code for e in refused]) == ([], [ErrorCode.DOCUMENT_UNIQUE_ID_ERROR])
     assert app.repository.retrieve([asked], SYSTEM)[0][0].content.read_bytes() == content
 
 
