@@ -37,7 +37,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # storage: model objects in and out, every driver detail inside
     "store": ("model",),
     # the actors
-    "records": ("model", "security", "store"),
+    # (the registry's view of a record: the access history hides what its queries hide)
+    "records": ("model", "security", "store", "registry"),
     "registry": ("model", "security", "store", "validation"),
     "repository": ("model", "security", "store", "registry", "cda"),
     # wire formats and fronts
