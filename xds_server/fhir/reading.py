@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.metadata import DocumentEntry, Folder, SubmissionSet
 from ..model.registered import DocumentRecord, FolderRecord, Record
 from ..model.stored_queries import (
@@ -129,7 +130,7 @@ class Reader:
 
     def _read(self, request: FhirRequest, principal: Principal, kind: str,
               resource_id: str) -> dict:
-        uuid = f"urn:uuid:{resource_id}"
+        uuid = canonical_uuid(f"urn:uuid:{resource_id}")    # either case (re-test c, 5)
         if kind == "DocumentReference":
             # $MetadataLevel 2: an id a PATCH (a new metadata version) left behind still reads,
             # as the superseded version it now is (issue 16 re-test m3: a client that kept

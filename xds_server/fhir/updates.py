@@ -30,6 +30,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 
 from ..model import vocabulary as v
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.ids import random_hex, urn_uuid
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.stored_queries import GetDocuments, GetSubmissionSets
@@ -110,14 +111,14 @@ class Updater:
 
     def _target(self, request: FhirRequest, principal: Principal, resource_id: str | None):
         if resource_id is not None:
-            query = GetDocuments(entry_uuids=(f"urn:uuid:{resource_id}",))
+            query = GetDocuments(entry_uuids=(canonical_uuid(f"urn:uuid:{resource_id}"),))
         else:
             params = parse_query_string(request.query_string, frozenset({"identifier"}))
             values = params.get("identifier") or []
             if len(values) != 1 or "," in values[0]:
                 raise bad_request("a conditional PATCH names one identifier=system|value",
                                   "identifier")
-            value = values[0].partition("|")[2] or values[0]
+            value = canonical_uuid(values[0].partition("|")[2] or values[0])   # re-test c, 5
             query = GetDocuments(entry_uuids=(value,)) if value.startswith("urn:uuid:") \
                 else GetDocuments(unique_ids=(value.removeprefix("urn:oid:"),))
         found = [d for d in self.registry.query(query, principal).result.documents
