@@ -100,6 +100,8 @@ class Updater:
         try:
             self.registry.update(submission, principal)
         except RegistryFailure as failure:      # named as the client wrote them (m9)
+            if self._superseded(principal, entry.entry_uuid):    # lost a race
+                raise _conflict() from None
             raise from_registry(failure.errors, PATCH_LOCATIONS) from None
         latest = self.registry.query(GetDocuments(logical_ids=(
             entry.logical_id or entry.entry_uuid,)), principal).result.documents
@@ -123,12 +125,24 @@ class Updater:
                 else GetDocuments(unique_ids=(value.removeprefix("urn:oid:"),))
         found = [d for d in self.registry.query(query, principal).result.documents
                  if d.status != v.DEPRECATED]
+        if not found and resource_id is not None and self._superseded(
+                principal, canonical_uuid(f"urn:uuid:{resource_id}")):
+            raise _conflict()
         if not found:
             raise not_found("the DocumentReference")
         if len(found) > 1:
             raise FhirError(412, [issue("the identifier names several DocumentReferences",
                                         "identifier", "multiple-matches")])
         return found[0]
+
+    def _superseded(self, principal: Principal, entry_uuid: str) -> bool:
+        """Whether this id is a version the caller sees (caller_view.py: as the document now
+        is) that a newer one replaced: a PATCH of it is a version conflict, not an unknown
+        id. A caller the document is hidden from sees no version: theirs stays a 404."""
+        versions = self.registry.query(GetDocuments(entry_uuids=(entry_uuid,),
+                                                    metadata_level=2), principal,
+                                       audit_empty=False).result.documents
+        return any(d.status == v.DEPRECATED for d in versions)
 
     def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
         """The update's submission set, the caller's own whoever changed the document before:
@@ -152,6 +166,15 @@ class Updater:
             content_type_code=original.content_type_code if original else None,
             authors=[caller] if (caller := acting_author(principal)) is not None else
             original.authors if original else list(entry.authors))
+
+
+def _conflict() -> FhirError:
+    """A PATCH of a superseded version (one that lost a race, or an id kept from before):
+    409, so the client reads the document again, where a 404 told its author it was gone
+    (issue 16 re-test c, 7)."""
+    return FhirError(409, [issue("the DocumentReference has a newer version: read it again "
+                                 "and PATCH its current id", "DocumentReference", "conflict",
+                                 "XDSMetadataVersionError")])
 
 
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
