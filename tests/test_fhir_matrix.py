@@ -457,6 +457,9 @@ def test_a_patch_of_a_superseded_version_is_a_conflict_to_those_who_see_it(secur
     stale = fhir(app, "PATCH", f"/DocumentReference/{old}", patch,
                  "application/json-patch+json", headers=author)
     assert stale.status == 409 and stale.json["issue"][0]["code"] == "conflict", stale.body
+    by_identifier = fhir(app, "PATCH", f"/DocumentReference?identifier=URN:UUID:{old.upper()}",
+                         patch, "application/json-patch+json", headers=author)
+    assert by_identifier.status == 409, by_identifier.body
     hidden = fhir(app, "PATCH", f"/DocumentReference/{old}", patch,
                   "application/json-patch+json", headers=issuer.header(patient, kind="patient",
                                                                        subject="PATIENT-1"))

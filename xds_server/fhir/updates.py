@@ -112,8 +112,10 @@ class Updater:
         return to_fhir(updated, binary_url(request.base, updated.unique_id))
 
     def _target(self, request: FhirRequest, principal: Principal, resource_id: str | None):
+        named = None        # the entryUUID the request names, if it names one
         if resource_id is not None:
-            query = GetDocuments(entry_uuids=(canonical_uuid(f"urn:uuid:{resource_id}"),))
+            named = canonical_uuid(f"urn:uuid:{resource_id}")
+            query = GetDocuments(entry_uuids=(named,))
         else:
             params = parse_query_string(request.query_string, frozenset({"identifier"}))
             values = params.get("identifier") or []
@@ -121,12 +123,12 @@ class Updater:
                 raise bad_request("a conditional PATCH names one identifier=system|value",
                                   "identifier")
             value = canonical_uuid(values[0].partition("|")[2] or values[0])   # re-test c, 5
-            query = GetDocuments(entry_uuids=(value,)) if value.startswith("urn:uuid:") \
+            named = value if value.startswith("urn:uuid:") else None
+            query = GetDocuments(entry_uuids=(value,)) if named \
                 else GetDocuments(unique_ids=(value.removeprefix("urn:oid:"),))
         found = [d for d in self.registry.query(query, principal).result.documents
                  if d.status != v.DEPRECATED]
-        if not found and resource_id is not None and self._superseded(
-                principal, canonical_uuid(f"urn:uuid:{resource_id}")):
+        if not found and named is not None and self._superseded(principal, named):
             raise _conflict()
         if not found:
             raise not_found("the DocumentReference")
