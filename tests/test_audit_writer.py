@@ -132,3 +132,65 @@ def test_a_query_that_finds_nothing_is_a_read_of_the_patient_it_named(app):
         reads = [e for e in audit_store.trail(uow, patient_key(patient), None, None)
                  if e.transaction == "ITI-18"]
     assert len(reads) == 1 and reads[0].patient_id == patient_key(patient)
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_a_record_over_the_columns_never_costs_another_callers_record(kind, tmp_path):
+    """Issue 16 re-test c, 1 and 2: a 100-character NameID, a lone surrogate or a NUL in one
+    caller's identity failed the whole batch (PostgreSQL: column width, NUL; both: UTF-8),
+    and every other caller's reads of that minute were lost. Such a record is kept, fitted to
+    its columns (the credential readers refuse these identities; this is the second wall)."""
+    with database_for(kind, tmp_path) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        writer = ReadAuditWriter(Database(engine), interval=60)
+        odd = [Principal(subject_id="8" * 100, role="patient", request_id="long"),
+               Principal(subject_id="81\ud800", role="professional", structure_id="\udc00",
+                         request_id="surrogate"),
+               Principal(subject_id="81\x00", role="professional", request_id="nul")]
+        honest = Principal(subject_id="810000000099", role="professional", request_id="ok")
+        for caller in odd:
+            writer.record(caller, "R", "success", "P-other", ["1.2.3"], "ITI-18")
+            writer.record(honest, "R", "success", "P-victim", ["1.2.4"], "ITI-67")
+        assert writer.flush()
+        assert [r.request_id for r in _trail(engine, "P-victim")] == ["ok"] * 3
+        kept = {r.request_id: r for r in _trail(engine, "P-other")}
+        assert kept["long"].subject_id == "8" * 64
+        assert kept["surrogate"].subject_id == "81\ufffd"
+        assert kept["surrogate"].structure_id == "\ufffd"
+        assert kept["nul"].subject_id == "81\ufffd"
+        writer.close()
+        engine.dispose()
+
+
+def test_a_record_the_database_refuses_alone_is_lost_alone_counted_and_logged(
+        tmp_path, monkeypatch, caplog):
+    """Whatever makes one record fail (here: the store refuses request `bad`), the batch is
+    written record by record: the others are kept, the lost one is counted (the metric) and
+    logged at ERROR with its request id, without a minute of retries."""
+    with database_for("sqlite", tmp_path) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        real = audit_store.write
+
+        def refusing(uow, events):
+            if any(event.request_id == "bad" for event in events):
+                raise ValueError("value too long for type character varying(64)")
+            real(uow, events)
+
+        monkeypatch.setattr(audit_store, "write", refusing)
+        writer = ReadAuditWriter(Database(engine), interval=60)
+        lost: list[int] = []
+        writer.on_lost = lost.append
+        for request in ("a", "bad", "b"):
+            writer.record(Principal(subject_id="810000000099", role="professional",
+                                    request_id=request), "R", "success", "P3", ["1.2"],
+                          "ITI-67")
+        with caplog.at_level("ERROR", logger="xds_server.audit"):
+            assert writer.flush()
+        assert [r.request_id for r in _trail(engine, "P3")] == ["a", "b"]
+        assert lost == [1]
+        assert "request_id=bad" in caplog.text and "request_id=a " not in caplog.text
+        assert not writer._pending
+        writer.close()
+        engine.dispose()

@@ -440,3 +440,41 @@ def test_an_older_version_is_hidden_as_the_document_now_is(secured, history):
             by_id = app.registry.query(GetDocuments(entry_uuids=(first,), metadata_level=2),
                                        principal).result.documents
             assert (bool(by_id), first in deprecated) == (shown, shown), (who, code, history)
+
+
+def test_a_patch_of_a_superseded_version_is_a_conflict_to_those_who_see_it(secured,
+                                                                          monkeypatch):
+    """Issue 16 re-test c (7): the author's PATCH of their own superseded id, or one that lost
+    a race to another PATCH, answered 404 "not known here"; it is a 409 (read again). To a
+    reader the document is now hidden from, it stays the 404 of an unknown id."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    _mask_over_fhir(app, issuer, patient, entry_uuid, "INVISIBLE_PATIENT")
+    old = entry_uuid.removeprefix("urn:uuid:")
+    patch = [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{
+        "system": LABEL_SYSTEM, "code": "MASQUE_PS"}]}}]
+    author = issuer.header(patient, subject=AUTHOR)
+    stale = fhir(app, "PATCH", f"/DocumentReference/{old}", patch,
+                 "application/json-patch+json", headers=author)
+    assert stale.status == 409 and stale.json["issue"][0]["code"] == "conflict", stale.body
+    by_identifier = fhir(app, "PATCH", f"/DocumentReference?identifier=URN:UUID:{old.upper()}",
+                         patch, "application/json-patch+json", headers=author)
+    assert by_identifier.status == 409, by_identifier.body
+    hidden = fhir(app, "PATCH", f"/DocumentReference/{old}", patch,
+                  "application/json-patch+json", headers=issuer.header(patient, kind="patient",
+                                                                       subject="PATIENT-1"))
+    unknown = fhir(app, "PATCH", f"/DocumentReference/{uuid.uuid4()}", patch,
+                   "application/json-patch+json", headers=issuer.header(
+                       patient, kind="patient", subject="PATIENT-1"))
+    assert hidden.status == unknown.status == 404
+    assert hidden.json["issue"] == unknown.json["issue"]
+    # a race: the entry was read before another PATCH replaced it
+    from xds_server.fhir.updates import Updater
+    [before] = app.registry.query(GetDocuments(entry_uuids=(entry_uuid,), metadata_level=2),
+                                  SYSTEM).result.documents
+    monkeypatch.setattr(Updater, "_target", lambda self, request, principal, rid: before)
+    [current] = [d for d in app.registry.query(GetDocuments(
+        logical_ids=(entry_uuid,)), SYSTEM).result.documents if d.status == v.APPROVED]
+    lost = fhir(app, "PATCH", f"/DocumentReference/{current.entry_uuid[9:]}", patch,
+                "application/json-patch+json", headers=author)
+    assert lost.status == 409, lost.body

@@ -225,3 +225,24 @@ def test_the_audit_names_the_front_and_the_transaction(secured, issuer):
     fhir_events = {(e.transaction, e.subject_id) for e in events if "/fhir/" in e.endpoint}
     assert {("ITI-67", AUTHOR), ("ITI-68", AUTHOR)} <= fhir_events
     assert ISSUER   # the issuer is trusted by settings, never by the token
+
+
+def test_a_read_answered_404_is_audited_as_a_failure_naming_the_id(secured, issuer):
+    """Issue 16 re-test c (6): GET DocumentReference/<hidden, unknown or another patient's id>
+    answered 404 (unchanged) but was audited as a success naming nothing; a read that finds
+    is a success naming the document."""
+    app, patient, other = secured
+    mine, theirs = _store(app, patient), _store(app, other)
+    headers = issuer.header(patient, subject=AUTHOR)
+    unknown = str(uuid.uuid4())
+    for asked in (unknown, theirs.entry_uuid[9:]):
+        answer = fhir(app, "GET", f"/DocumentReference/{asked.upper()}", headers=headers)
+        assert answer.status == 404
+    assert fhir(app, "GET", f"/DocumentReference/{mine.entry_uuid[9:]}",
+                headers=headers).status == 200
+    app.registry.queries.audit_writer.flush()
+    with app.database.reading() as uow:
+        reads = [(e.outcome, e.documents) for e in audit_store.trail(uow)
+                 if e.transaction == "read"]
+    assert reads[:2] == [("failure", f"urn:uuid:{unknown}"), ("failure", theirs.entry_uuid)]
+    assert set(reads[2:]) == {("success", mine.unique_id)}, reads

@@ -40,7 +40,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # (ebxml/packing.py; a format never changes once shipped: its dictionaries are pinned by hash)
     "store.migrations": ("model", "store", "ebxml"),
     # the actors
-    "records": ("model", "security", "store"),
+    # (the registry's view of a record: the access history hides what its queries hide)
+    "records": ("model", "security", "store", "registry"),
     "registry": ("model", "security", "store", "validation"),
     "repository": ("model", "security", "store", "registry", "cda"),
     # wire formats and fronts

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -17,18 +18,25 @@ from xds_server.consumer.transport import decode_reply, encode_request
 from xds_server.model.content import Attachment
 from xds_server.model.hl7 import canonical_uuid
 from xds_server.model.metadata import Submission
-from xds_server.model.stored_queries import GetDocuments, parse
+from xds_server.model.stored_queries import (
+    GetDocuments,
+    GetSubmissionSetAndContents,
+    GetSubmissionSets,
+    parse,
+)
 from xds_server.security.principal import SYSTEM
 
 from .conftest import call_wsgi
 from .fhir_data import fhir, patient_query, provide_bundle
 from .registry_data import (
+    SUCCESS,
     document,
     new_patient,
     open_patient,
     register,
     submission_set,
 )
+from .test_remove_metadata import remove
 
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
@@ -135,3 +143,44 @@ def test_ids_sent_in_capitals_are_paged_like_any(two_records):
         assert len(seen) < 30
     assert sorted(seen) == sorted(sent)
     assert json.dumps(seen) == json.dumps(seen).lower()
+
+
+def _set_of(app, entry_uuid: str):
+    return app.registry.query(GetSubmissionSets(uuids=(entry_uuid,)),
+                              SYSTEM).result.submission_sets[0]
+
+
+@pytest.mark.parametrize("prefix", ["URN:UUID:", "Urn:Uuid:"])
+def test_every_id_a_fhir_client_names_is_read_in_either_case(two_records, prefix):
+    """Issue 16 re-test c (5): a List read, an identifier= search and a conditional PATCH by
+    an id in capitals (or URN:UUID:) answered 404 or found nothing."""
+    app, patient, _, entry_uuid = two_records
+    package = _set_of(app, entry_uuid)
+    assert fhir(app, "GET", f"/List/{package.entry_uuid[9:].upper()}").status == 200
+    named = quote(prefix + entry_uuid[9:].upper())
+    for search in (f"identifier={named}", f"identifier=urn:ietf:rfc:3986|{named}",
+                   f"_id={entry_uuid[9:].upper()}"):
+        found = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}"
+                                 f"&status=current&{search}")
+        assert found.status == 200 and found.json["total"] == 1, (search, found.body)
+    patch = [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
+                  "TRE-A07-StatutVisibiliteDocument", "code": "MASQUE_PS"}]}}]
+    answer = fhir(app, "PATCH", f"/DocumentReference?identifier={named}", patch,
+                  "application/json-patch+json")
+    assert answer.status == 200, answer.body
+
+
+def test_iti62_reads_object_refs_in_either_case(two_records):
+    """Issue 16 re-test c (5): ITI-62 with ObjectRefs in capitals answered "not in this
+    registry"."""
+    app, _, _, entry_uuid = two_records
+    package = _set_of(app, entry_uuid)
+    objects = app.registry.query(GetSubmissionSetAndContents(
+        entry_uuids=(package.entry_uuid,)), SYSTEM).result
+    ids = [row.entry_uuid for _, rows in objects.by_kind() for row in rows]
+    assert len(ids) == 3
+    removed = remove(app, [_capitals(i) for i in ids])
+    assert removed.status == SUCCESS, removed.codes
+    assert app.registry.query(GetDocuments(entry_uuids=(entry_uuid,)),
+                              SYSTEM).result.documents == []

@@ -11,6 +11,7 @@ import copy
 import pytest
 from lxml import etree
 
+from xds_server.security.identity_text import IDENTIFIER_MAX
 from xds_server.security.vihf import HL7, SAML, VihfError, VihfVerifier
 from xds_server.security.vihf_reading import (
     MAX_ROLES,
@@ -104,7 +105,7 @@ def test_a_value_longer_than_an_identifier_is_refused_and_not_kept(authority, ve
 
 
 def test_the_attack_shape_a_5_mb_name_id_is_refused(authority, verifier):
-    with pytest.raises(VihfError, match="5000006 characters long; at most 256"):
+    with pytest.raises(VihfError, match="5000006 characters long; at most 64"):
         verifier.principal(security_header(authority.sign(
             assertion(PATIENT, subject="000001" + "N" * 5_000_000))))
 
@@ -120,14 +121,16 @@ def test_a_refusal_does_not_echo_a_huge_value(authority, verifier):
 
 
 def test_values_at_the_bound_are_accepted(authority, verifier):
-    """The control: 256 characters, 16 roles."""
-    root = _name_id(assertion(PATIENT, speciality=None), "1" * MAX_VALUE_CHARS)
+    """The control: 256 characters (64 for the NameID, the audit trail's width), 16 roles."""
+    root = _set_text(SUBJECT_NAME, "N" * MAX_VALUE_CHARS)(
+        _name_id(assertion(PATIENT, speciality=None), "1" * IDENTIFIER_MAX))
     holder = next(a for a in root.iter(f"{{{SAML}}}Attribute") if a.get("Name") == ROLE)
     for _ in range(MAX_ROLES - 1):
         etree.SubElement(etree.SubElement(holder, f"{{{SAML}}}AttributeValue"),
                          f"{{{HL7}}}Role", code="SM26", codeSystem="1.2.250.1.71.4.2.5")
     principal = verifier.principal(security_header(authority.sign(root)))
-    assert principal.subject_id == "1" * MAX_VALUE_CHARS
+    assert principal.subject_id == "1" * IDENTIFIER_MAX
+    assert principal.attributes["name"] == "N" * MAX_VALUE_CHARS
     assert principal.attributes["profession"] == f"10^{PROFESSION}"
 
 
@@ -135,8 +138,8 @@ def test_the_cache_is_bounded_in_bytes_and_entries(authority):
     """Many verified assertions with values at the bound: the kept bytes stay under
     `cache_bytes`, the oldest forgotten (and verified again when they come back)."""
     verifier = VihfVerifier.from_path(authority.trusted, cache_bytes=5_000, cache_size=5)
-    headers = [security_header(authority.sign(assertion(
-        PATIENT, subject=f"{n:03d}" + "9" * (MAX_VALUE_CHARS - 3)))) for n in range(8)]
+    headers = [security_header(authority.sign(_set_text(SUBJECT_NAME, "9" * MAX_VALUE_CHARS)(
+        assertion(PATIENT, subject=f"{n:03d}" + "9" * (IDENTIFIER_MAX - 3))))) for n in range(8)]
     for header in headers:
         verifier.principal(header)
         assert verifier._cached_bytes <= 5_000 and len(verifier._verified) <= 5
@@ -224,4 +227,4 @@ def test_a_huge_name_id_is_refused_over_http(trust_server):
     FailedAuthentication."""
     header = trust_server.vihf(trust_server.patient_a, READER + "N" * 1_000_000)
     reply = trust_server.query("FindDocuments", _find(trust_server.patient_a), header)
-    assert refused(reply) and "1000012 characters long; at most 256" in reply.fault.reason
+    assert refused(reply) and "1000012 characters long; at most 64" in reply.fault.reason

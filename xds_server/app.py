@@ -200,6 +200,7 @@ class XdsApplication:
                                      room=StorageRoom(settings.data_dir, settings.min_free_bytes))
         for writer in (self.registry.queries.audit_writer, self.repository.audit_writer):
             writer.on_queued = self.metrics.audit_backlog.inc
+            writer.on_lost = self.metrics.audit_lost.inc
         if signed is not None:      # the verification is audited with the repository's reads
             signed.audit = self.repository.audit_writer.record
         settings.spool_dir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,10 @@ Each rule, and the attack it stops (tests/test_fhir_security.py mounts each):
    whose size is the attacker's choice.
 6. Identity claims present, strings, the patient a CX with an ISO authority: an anonymous
    or patient-less caller skipping the scope check.
+7. Every identity claim read held to the VIHF's rules (security/identity_text.py): `sub` and
+   `subject_organization_id` at most 64 characters, the others 256, no control character or
+   lone surrogate: an 81-character `sub` answered 500 on PostgreSQL and lost other callers'
+   read audits, a `\ud800` in a claim did so on both databases (issue 16 re-test c).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ..model.hl7 import Cx
+from ..security.identity_text import IDENTIFIER_MAX, VALUE_MAX, identity_problem
 from ..security.principal import Principal
 from ..security.vihf_reading import PROFESSION_SYSTEMS, PURPOSE_OF_USE_SYSTEM, PURPOSES, ROLE_KINDS
 from .outcome import FhirError, issue
@@ -165,19 +170,27 @@ def _check_scope(claims: dict[str, Any], transaction: str) -> None:
                      f"{resource}.{letter}) for {transaction}")
 
 
-def _text(claims: dict[str, Any], name: str, required: bool = True) -> str:
+def _text(claims: dict[str, Any], name: str, required: bool = True,
+          limit: int = VALUE_MAX) -> str:
+    """A claim held to the rules of a VIHF value (rule 7, security/identity_text.py)."""
     value = claims.get(name)
     if value is None and not required:
         return ""
     if not isinstance(value, str) or not value.strip():
         raise TokenError(f"claim {name} is missing or not a string")
+    if (problem := identity_problem(value, limit)) is not None:
+        raise TokenError(f"claim {name} {problem}")
     return value
 
 
 def _coding(value: Any, name: str) -> tuple[str, str]:
-    if not isinstance(value, dict) or not isinstance(value.get("code"), str):
+    if not isinstance(value, dict) or not isinstance(value.get("code"), str) or \
+            not isinstance(value.get("system", ""), str):
         raise TokenError(f"claim ihe_iua.{name} must be a Coding (system, code)")
-    return str(value.get("system", "")).removeprefix("urn:oid:"), value["code"]
+    for part in ("system", "code"):
+        if (problem := identity_problem(value.get(part, ""))) is not None:
+            raise TokenError(f"claim ihe_iua.{name}.{part} {problem}")
+    return value.get("system", "").removeprefix("urn:oid:"), value["code"]
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -200,8 +213,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
     if Cx.parse(patient) is None:
         raise TokenError("ihe_iua.person_id must be the patient's INS as 'ID^^^&OID&ISO'")
     return Principal(
-        subject_id=_text(claims, "sub"), role=kind,
-        structure_id=_text(iua, "subject_organization_id"), purpose_of_use=purpose,
+        subject_id=_text(claims, "sub", limit=IDENTIFIER_MAX), role=kind,
+        structure_id=_text(iua, "subject_organization_id", limit=IDENTIFIER_MAX),
+        purpose_of_use=purpose,
         patient_id=patient,
         attributes={"profession": f"{code}^{system}", "specialities": "",
                     "authentication_mode": _text(vihf, "authentification_mode", False),

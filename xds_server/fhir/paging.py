@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from ..model.errors import ErrorCode, RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.registered import DocumentRecord
 from ..model.stored_queries import FindDocuments, GetDocuments, ReturnType, StoredQuery
 from ..registry.actor import Registry
@@ -60,7 +61,7 @@ def parse_cursor(value: str | None) -> tuple[str, ...]:
     uuids = tuple(value.split(","))
     if len(uuids) > CURSOR_ENTRIES or not all(_UUID.fullmatch(u) for u in uuids):
         raise bad_request("_cursor is the value a next link gives", "_cursor")
-    return tuple(f"urn:uuid:{u}" for u in uuids)
+    return tuple(canonical_uuid(f"urn:uuid:{u}") for u in uuids)     # either case
 
 
 def _resume(uuids: list[str], cursor: tuple[str, ...], offset: int) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid, patient_key
 from ..model.metadata import DocumentEntry, Folder, SubmissionSet
 from ..model.registered import DocumentRecord, FolderRecord, Record
 from ..model.stored_queries import (
@@ -124,18 +125,32 @@ class Reader:
             return self._read(request, principal, kind, resource_id)
         except RegistryFailure as failure:
             if any(e.location == SCOPE_LOCATION for e in failure.errors):
+                self._refused(principal, resource_id)
                 raise not_found(f"{kind}/{resource_id}") from None
             raise
+        except FhirError as refusal:
+            if refusal.status == 404:
+                self._refused(principal, resource_id)
+            raise
+
+    def _refused(self, principal: Principal, resource_id: str) -> None:
+        """A read answered 404 (unknown, hidden, another patient's) is audited as a failure
+        naming the id asked for; its lookups are not audited (they found nothing). It was a
+        success naming nothing: probing hidden ids left no usable trace (re-test c, 6)."""
+        self.registry.queries.audit_writer.record(
+            principal, "R", "failure",
+            patient_key(principal.patient_id) if principal.patient_id else None,
+            [canonical_uuid(f"urn:uuid:{resource_id}")], "read")
 
     def _read(self, request: FhirRequest, principal: Principal, kind: str,
               resource_id: str) -> dict:
-        uuid = f"urn:uuid:{resource_id}"
+        uuid = canonical_uuid(f"urn:uuid:{resource_id}")    # either case (re-test c, 5)
         if kind == "DocumentReference":
             # $MetadataLevel 2: an id a PATCH (a new metadata version) left behind still reads,
             # as the superseded version it now is (issue 16 re-test m3: a client that kept
             # the id lost the document); hidden as the document now is (caller_view.py)
             found = self.registry.query(GetDocuments(entry_uuids=(uuid,), metadata_level=2),
-                                        principal)
+                                        principal, audit_empty=False)
             if found.result.documents:
                 resource = self.document_reference(found.result.documents[0], request.base)
                 relations = relates_to(self.registry, uuid, principal)
@@ -143,7 +158,7 @@ class Reader:
         else:
             for query in (GetSubmissionSetAndContents(entry_uuids=(uuid,)),
                           GetFolderAndContents(entry_uuids=(uuid,))):
-                result = self.registry.query(query, principal).result
+                result = self.registry.query(query, principal, audit_empty=False).result
                 hits = [r for r in result.submission_sets + result.folders
                         if r.entry_uuid == uuid]
                 if hits:    # a read lists the members this caller sees (List.entry)

@@ -301,11 +301,12 @@ def _by_id(name: str, params: dict[str, list[str]], patient: str,
                                                  association_types=tuple(RELATES_TO.values()))
         return Search([query], count, offset, patient, statuses, related_to=target)
     if name == "_id":
-        query = GetDocuments(entry_uuids=tuple(f"urn:uuid:{x}" for x in values))
+        query = GetDocuments(entry_uuids=tuple(canonical_uuid(f"urn:uuid:{x}") for x in values))
         return Search([query], count, offset, patient, statuses)
     uuids, unique_ids = [], []
     for value in values:
-        identifier = value.partition("|")[2] or value
+        # URN:UUID:, Urn:Uuid: name the same id (RFC 8141; issue 16 re-test c, 5)
+        identifier = canonical_uuid(value.partition("|")[2] or value)
         if identifier.startswith("urn:uuid:"):
             uuids.append(identifier)
         elif identifier:

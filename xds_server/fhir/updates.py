@@ -30,6 +30,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 
 from ..model import vocabulary as v
 from ..model.errors import RegistryFailure
+from ..model.hl7 import canonical_uuid
 from ..model.ids import random_hex, urn_uuid
 from ..model.metadata import Association, Code, DocumentEntry, Submission, SubmissionSet
 from ..model.stored_queries import GetDocuments, GetSubmissionSets
@@ -99,6 +100,8 @@ class Updater:
         try:
             self.registry.update(submission, principal)
         except RegistryFailure as failure:      # named as the client wrote them (m9)
+            if self._superseded(principal, entry.entry_uuid):    # lost a race
+                raise _conflict() from None
             raise from_registry(failure.errors, PATCH_LOCATIONS) from None
         latest = self.registry.query(GetDocuments(logical_ids=(
             entry.logical_id or entry.entry_uuid,)), principal).result.documents
@@ -109,25 +112,39 @@ class Updater:
         return to_fhir(updated, binary_url(request.base, updated.unique_id))
 
     def _target(self, request: FhirRequest, principal: Principal, resource_id: str | None):
+        named = None        # the entryUUID the request names, if it names one
         if resource_id is not None:
-            query = GetDocuments(entry_uuids=(f"urn:uuid:{resource_id}",))
+            named = canonical_uuid(f"urn:uuid:{resource_id}")
+            query = GetDocuments(entry_uuids=(named,))
         else:
             params = parse_query_string(request.query_string, frozenset({"identifier"}))
             values = params.get("identifier") or []
             if len(values) != 1 or "," in values[0]:
                 raise bad_request("a conditional PATCH names one identifier=system|value",
                                   "identifier")
-            value = values[0].partition("|")[2] or values[0]
-            query = GetDocuments(entry_uuids=(value,)) if value.startswith("urn:uuid:") \
+            value = canonical_uuid(values[0].partition("|")[2] or values[0])   # re-test c, 5
+            named = value if value.startswith("urn:uuid:") else None
+            query = GetDocuments(entry_uuids=(value,)) if named \
                 else GetDocuments(unique_ids=(value.removeprefix("urn:oid:"),))
         found = [d for d in self.registry.query(query, principal).result.documents
                  if d.status != v.DEPRECATED]
+        if not found and named is not None and self._superseded(principal, named):
+            raise _conflict()
         if not found:
             raise not_found("the DocumentReference")
         if len(found) > 1:
             raise FhirError(412, [issue("the identifier names several DocumentReferences",
                                         "identifier", "multiple-matches")])
         return found[0]
+
+    def _superseded(self, principal: Principal, entry_uuid: str) -> bool:
+        """Whether this id is a version the caller sees (caller_view.py: as the document now
+        is) that a newer one replaced: a PATCH of it is a version conflict, not an unknown
+        id. A caller the document is hidden from sees no version: theirs stays a 404."""
+        versions = self.registry.query(GetDocuments(entry_uuids=(entry_uuid,),
+                                                    metadata_level=2), principal,
+                                       audit_empty=False).result.documents
+        return any(d.status == v.DEPRECATED for d in versions)
 
     def _submission_set(self, entry: DocumentEntry, principal: Principal) -> SubmissionSet:
         """The update's submission set, the caller's own whoever changed the document before:
@@ -151,6 +168,15 @@ class Updater:
             content_type_code=original.content_type_code if original else None,
             authors=[caller] if (caller := acting_author(principal)) is not None else
             original.authors if original else list(entry.authors))
+
+
+def _conflict() -> FhirError:
+    """A PATCH of a superseded version (one that lost a race, or an id kept from before):
+    409, so the client reads the document again, where a 404 told its author it was gone
+    (issue 16 re-test c, 7)."""
+    return FhirError(409, [issue("the DocumentReference has a newer version: read it again "
+                                 "and PATCH its current id", "DocumentReference", "conflict",
+                                 "XDSMetadataVersionError")])
 
 
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:

@@ -79,6 +79,9 @@ class Metrics:
         self.audit_backlog = Gauge("xds_audit_backlog", "Read audit records queued in memory, "
                                    "not yet written to the audit trail", registry=r,
                                    multiprocess_mode="livesum")
+        self.audit_lost = Counter("xds_audit_records_lost", "Read audit records that could "
+                                  "not be written (each logged at ERROR with its request id)",
+                                  registry=r)
         self.db_in_use = Gauge("xds_db_connections_in_use", "Database connections checked "
                                "out of the pools", registry=r, multiprocess_mode="livesum")
         self.db_capacity = Gauge("xds_db_connections_max", "Database connections the pools "
@@ -86,7 +89,7 @@ class Metrics:
                                  registry=r, multiprocess_mode="livesum")
         self._state = _StateCollector(gauges or Gauges())
         self._declared = [self.requests, self.latency, self.submissions, self.retrievals,
-                          self.audit_backlog, self.db_in_use, self.db_capacity]
+                          self.audit_backlog, self.audit_lost, self.db_in_use, self.db_capacity]
         # labelled children by label values: labels() checks and hashes them on every call
         self._children: dict[tuple[str, str, str, str], tuple] = {}
         self._lock = threading.Lock()

@@ -16,8 +16,10 @@ import datetime as dt
 from collections.abc import Sequence
 
 from ..model.audit import AuditEvent
-from ..model.hl7 import patient_key
+from ..model.hl7 import is_uuid_urn, patient_key
 from ..model.patients import Authorization, PatientRecord
+from ..registry.caller_view import CallerView
+from ..registry.query_policy import current_versions
 from ..security.access import (
     ADMINISTRATOR,
     OPPOSITIONS,
@@ -25,7 +27,6 @@ from ..security.access import (
     Action,
     in_scope,
     may_ask,
-    may_see,
 )
 from ..security.principal import SYSTEM, Principal
 from ..store import audit_store, registry_store
@@ -183,18 +184,28 @@ class Records:
 
 def _hidden_documents(uow: UnitOfWork, principal: Principal, key: str,
                       events: list[AuditEvent]) -> set[str]:
-    """The ids (uniqueIds, entryUUIDs) named in these events of documents the caller may not
-    see. (Attack stopped, round 2: the patient's AccessHistory named a document invisible to
-    him, who read it and when.)"""
+    """The ids (uniqueIds, entryUUIDs) named in these events of objects the caller may not
+    see, decided as every query and retrieval decides (registry/caller_view.py,
+    query_policy.current_versions): a document on its CURRENT version, whichever version the
+    event named. Attacks stopped: round 2, the patient's AccessHistory named a document
+    invisible to him, who read it and when; issue 16 re-test c (3), the entryUUID of a version
+    listed before an update added INVISIBLE_PATIENT (or INVISIBLE_REPRESENTANTS_LEGAUX,
+    MASQUE_PS) was judged on that version's own codes, which had none."""
     named = {d for event in events for d in (event.documents or "").split()}
     if not named:
         return set()
-    access = store.record_access(uow, key, principal.subject_id)
-    hidden: set[str] = set()
-    for by in ("unique_id", "entry_uuid"):
-        for document in registry_store.objects(uow, "document", key, named, by=by):
-            if not may_see(principal, access, document):
-                hidden |= {document.unique_id or "", document.entry_uuid}
+    view = CallerView(uow, principal, key, store.record_access(uow, key, principal.subject_id))
+    uuids = sorted(d for d in named if is_uuid_urn(d))
+    hidden = view.hidden(uuids)
+    current, refused = current_versions(uow, key, sorted(named - set(uuids)))
+    view.know_documents(current)
+    masked = view.hidden([row.entry_uuid for row in current])
+    hidden |= refused | {row.unique_id for row in current if row.entry_uuid in masked}
+    # a hidden version's uniqueId, and a hidden document's other versions, are hidden too
+    if hidden:
+        for row in registry_store.objects(uow, "document", key, sorted(hidden & set(uuids)),
+                                          by="entry_uuid"):
+            hidden.add(row.unique_id or "")
     return hidden
 
 

@@ -86,13 +86,15 @@ class Registry:
 
         return self._writing(write, principal, "D", None)
 
-    def query(self, query: StoredQuery, principal: Principal) -> QueryAnswer:
+    def query(self, query: StoredQuery, principal: Principal,
+              audit_empty: bool = True) -> QueryAnswer:
         """What the query finds that this caller may see, with the warnings that go with it;
         RegistryFailure otherwise (a query built by a front is held to the IHE parameter
-        rules as a parsed one is: model/query_check.py)."""
+        rules as a parsed one is: model/query_check.py). `audit_empty` False: an answer with
+        nothing in it is not audited (a front's lookup that audits its own outcome)."""
         check_query(query)
         try:
-            return self.queries.run(query, principal)
+            return self.queries.run(query, principal, audit_empty)
         except StoreUnavailable:
             raise RegistryFailure([error(ErrorCode.REGISTRY_BUSY, BUSY, "")]) from None
 

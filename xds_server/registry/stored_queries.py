@@ -77,7 +77,8 @@ class StoredQueries:
         self.audit_writer = ReadAuditWriter(database)
         self.max_leaf_class_results = max_leaf_class_results
 
-    def run(self, query: StoredQuery, principal: Principal) -> QueryAnswer:
+    def run(self, query: StoredQuery, principal: Principal,
+            audit_empty: bool = True) -> QueryAnswer:
         """The objects and the warnings that go with them, or RegistryFailure."""
         context = QueryContext.of(principal)
         check_scope(principal, query.named_patients, query.NAME)
@@ -104,7 +105,8 @@ class StoredQueries:
         else:
             result = self.database.read_several(answer)
         patients = result.patients()
-        self._audit_read(principal, result, patients, query)   # every read, VIHF or not
+        if audit_empty or result.count:
+            self._audit_read(principal, result, patients, query)   # every read, VIHF or not
         if len(patients) > 1 and _one_patient_only(query):
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{query.NAME}: the objects asked for belong to "

@@ -99,8 +99,11 @@ def _propagate_links(uow: UnitOfWork, submission: Submission, latest: Record, ne
             continue        # a link of an older version of the other document: its own
             #                 update propagated it to its latest version already
         if row.type == v.HAS_MEMBER and row.source in folders:
+            # the folder holds the same document, in its new version: its lastUpdateTime
+            # (documents filed, ITI TF-3 4.2.3.4.7) stays. Moving it told a reader the
+            # document is hidden from that something hidden in the folder changed (issue
+            # 16 re-test c, 4; docs/fhir.md "Folders")
             link = (row.type, row.source, new)
-            plan.touched_folders.add(row.source)
         elif row.type in v.DOCUMENT_RELATIONSHIPS:
             link = (row.type, new, row.target) if row.source == latest.entry_uuid \
                 else (row.type, row.source, new)

@@ -34,11 +34,13 @@ Each rule, and the attack it stops:
 8. An attribute this server reads appears once (the role once, one code per value): two
    resource-ids or two purposes of use, one checked and the other used.
 9. Every value read (NameID, each text attribute, each code and code system) is at most
-   MAX_VALUE_CHARS characters, and the role attribute holds at most MAX_ROLES values: a signed
-   VIHF with a 5 MB NameID kept in the verified-assertion cache and written to every audit
-   record (issue 13, round 2: 40 of them held 200 MB; 10,000 would hold 50 GB). The
-   assertion ID is bounded alike, and a refusal's reason is cut at MAX_REASON_CHARS: a
-   megabyte-long algorithm URI or ID echoed into the fault and the log.
+   MAX_VALUE_CHARS characters (NameID and Identifiant_Structure IDENTIFIER_MAX) and holds no
+   control character or lone surrogate (security/identity_text.py), and the role attribute
+   holds at most MAX_ROLES values: a signed VIHF with a 5 MB NameID kept in the
+   verified-assertion cache and written to every audit record (issue 13, round 2: 40 of
+   them held 200 MB; 10,000 would hold 50 GB). The assertion ID is bounded alike, and a
+   refusal's reason is cut at MAX_REASON_CHARS: a megabyte-long algorithm URI or ID echoed
+   into the fault and the log.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from ..model.hl7 import Cx
+from .identity_text import IDENTIFIER_MAX, identity_problem
 from .principal import Principal
 from .xmldsig_algorithms import (
     CANONICALIZATIONS,
@@ -77,6 +80,8 @@ TEXT_ATTRIBUTES: dict[str, bool] = {
     RESOURCE_ID: True, "Secteur_Activite": False, SUBJECT_NAME: False,
 }
 READ_ATTRIBUTES = frozenset({*TEXT_ATTRIBUTES, ROLE, PURPOSE})
+# rule 9: the structure, like the NameID, is written to the audit trail's 64-character columns
+_LIMITS = {"Identifiant_Structure": IDENTIFIER_MAX}
 
 # What a role code makes of the caller for the access policy. Professions (TRE_G15 / G16) are
 # professionals; TRE_A00 (1.2.250.1.213.1.1.4.6) carries the non-professional callers. The
@@ -292,6 +297,15 @@ def whole_text(element: etree._Element, what: str, limit: int = MAX_VALUE_CHARS)
     return text
 
 
+def identity_value(element: etree._Element, what: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """A value the principal is read from: whole text (rules 6, 7) by the rules of every
+    identity value (rule 9, security/identity_text.py)."""
+    text = whole_text(element, what, limit)
+    if (problem := identity_problem(text, limit)) is not None:
+        raise VihfError(f"{what} {problem}")
+    return text
+
+
 def _attribute_values(assertion: etree._Element) -> dict[str, list[etree._Element]]:
     """The AttributeValues of each attribute this server reads, from the assertion's direct
     AttributeStatements only (rule 5), each attribute once (rule 8)."""
@@ -328,9 +342,8 @@ def _coded(value: etree._Element, tag: str, what: str) -> etree._Element:
     if not code.strip(XML_SPACE) or not system.strip(XML_SPACE):
         raise VihfError(f"{what}: hl7:{tag} needs a code and a codeSystem")
     for name, text in (("code", code), ("codeSystem", system)):
-        if len(text) > MAX_VALUE_CHARS:
-            raise VihfError(f"{what}: hl7:{tag} {name} is {len(text)} characters long; at "
-                            f"most {MAX_VALUE_CHARS}")
+        if (problem := identity_problem(text, MAX_VALUE_CHARS)) is not None:
+            raise VihfError(f"{what}: hl7:{tag} {name} {problem}")
     return elements[0]
 
 
@@ -348,7 +361,7 @@ def read_principal(assertion: etree._Element) -> Principal:
     name_ids = list(subjects[0].iterchildren(_saml("NameID"))) if len(subjects) == 1 else []
     if len(name_ids) != 1:
         raise VihfError("Subject/NameID (the caller's national identifier) is missing")
-    subject = whole_text(name_ids[0], "Subject/NameID")
+    subject = identity_value(name_ids[0], "Subject/NameID", IDENTIFIER_MAX)
 
     values = _attribute_values(assertion)
     texts: dict[str, str] = {}
@@ -358,7 +371,8 @@ def read_principal(assertion: etree._Element) -> Principal:
             if required:
                 raise VihfError(f"the VIHF lacks the attribute(s) {name}")
             continue
-        texts[name] = whole_text(value, f"the attribute {name}")
+        texts[name] = identity_value(value, f"the attribute {name}",
+                                     _LIMITS.get(name, MAX_VALUE_CHARS))
     if Cx.parse(texts[RESOURCE_ID]) is None:
         raise VihfError("resource-id must be the patient's INS as a CX identifier "
                         "'ID^^^&OID&ISO'")

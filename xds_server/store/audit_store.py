@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, text
@@ -20,12 +21,29 @@ FIELDS = ("at", "request_id", "transaction", "action", "outcome", "subject_id", 
 # and whether the record waits for the audit record repository (the ATNA queue)
 COLUMNS = ", ".join(f'"{name}"' for name in (*FIELDS, "atna_pending"))
 _EVENT_FIELDS = frozenset(field.name for field in dataclasses.fields(AuditEvent))
+# each text field's width (None: text): a value longer than its column, or one UTF-8 cannot
+# encode, failed the whole batch on PostgreSQL and lost other callers' records (issue 16
+# re-test c, 1 and 2); the credentials' readers refuse such identities, this keeps any that
+# slips through from costing anyone else's record
+WIDTHS = {name: getattr(audit_events.c[name].type, "length", None) for name in FIELDS[1:]}
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")     # NUL (PostgreSQL), lone surrogates (UTF-8)
+
+
+def storable(value: str | None, width: int | None) -> str | None:
+    """`value` as a column of `width` holds it: cut to the width, NUL and lone surrogates
+    written U+FFFD (the record kept, and seen to be odd)."""
+    if value is None or (value.isascii() and "\x00" not in value
+                         and (width is None or len(value) <= width)):
+        return value
+    value = _UNSTORABLE.sub("\ufffd", value)
+    return value if width is None else value[:width]
 
 
 def _values(uow: UnitOfWork, event: AuditEvent) -> tuple:
     moment = event.at if uow.dialect == "postgresql" else \
         event.at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's
-    return (moment, *(getattr(event, name) for name in FIELDS[1:]), uow.forward_audits)
+    return (moment, *(storable(getattr(event, name), WIDTHS[name]) for name in FIELDS[1:]),
+            uow.forward_audits)
 
 
 def write(uow: UnitOfWork, events: Sequence[AuditEvent]) -> None:

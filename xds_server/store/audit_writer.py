@@ -4,6 +4,13 @@ Changes are audited in their own database transaction (register, update, remove)
 changes nothing, so its record is written a few milliseconds later, many to a transaction.
 A process killed outright loses at most the last interval's records; a normal stop (SIGTERM,
 exit) writes them.
+
+One record never costs another: a batch the database refuses is written again record by record,
+each in its own transaction, so only a record that fails alone is lost (at once: it would fail
+again) while the others are kept; when every record fails the database is down, and the batch is
+retried. A lost record is counted (`on_lost`, the xds_audit_records_lost_total metric) and
+logged at ERROR with its request id (issue 16 re-test c: a 100-character NameID lost a minute
+of every caller's reads on PostgreSQL, seen only in one log line).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from .database import Database
 
 log = logging.getLogger("xds_server.audit")
 MAX_ATTEMPTS = 50        # about a minute of retries before records are reported lost
+DOWN_PROBES = 8          # records tried alone, all failing, before the database is judged down
 
 
 class ReadAuditWriter:
@@ -39,6 +47,7 @@ class ReadAuditWriter:
         self._woken = False     # the thread was told of the queued records
         # told +n as records are queued and -n as they are written (or lost): the metrics
         self.on_queued: Callable[[int], None] | None = None
+        self.on_lost: Callable[[int], None] | None = None      # told n as records are lost
 
     def record(self, caller: Caller, action: str, outcome: str, patient_id: str | None,
                documents: Sequence[str], transaction: str, detail: str = "") -> None:
@@ -84,11 +93,13 @@ class ReadAuditWriter:
             with self.database.transaction() as uow:
                 audit_store.write(uow, batch)
         except Exception as exc:
+            if len(batch) > 1 and self._one_by_one(batch):   # the others failed on their own
+                self._failures = 0
+                return True
             self._failures += 1
             if self._failures >= MAX_ATTEMPTS:
-                log.error("%d read audit records lost: %s", len(batch), exc)
                 self._failures = 0
-                self._dequeued(len(batch))
+                self._lose(batch, exc)
             else:
                 with self._lock:
                     self._pending[:0] = batch
@@ -102,6 +113,37 @@ class ReadAuditWriter:
         if self._pending:
             self._wake.set()
         return True
+
+    def _one_by_one(self, batch: list[AuditEvent]) -> bool:
+        """Each record of a refused batch in its own transaction. True when some were written
+        (those that failed are lost: they fail alone); False, nothing written, when the first
+        DOWN_PROBES all failed: the database is down, and the batch will be retried."""
+        failed: list[tuple[AuditEvent, Exception]] = []
+        for tried, event in enumerate(batch):
+            if tried == len(failed) >= DOWN_PROBES:
+                return False
+            try:
+                with self.database.transaction() as uow:
+                    audit_store.write(uow, [event])
+            except Exception as exc:
+                failed.append((event, exc))
+        if len(failed) == len(batch):
+            return False
+        self._dequeued(len(batch) - len(failed))
+        for event, exc in failed:
+            self._lose([event], exc)
+        if self._pending:
+            self._wake.set()
+        return True
+
+    def _lose(self, events: Sequence[AuditEvent], exc: BaseException | str) -> None:
+        """Records that will not be written: counted and logged, each with its request id."""
+        for event in events:
+            log.error("read audit record lost: request_id=%s transaction=%s patient=%s: %s",
+                      event.request_id, event.transaction, event.patient_id, exc)
+        self._dequeued(len(events))
+        if self.on_lost is not None:
+            self.on_lost(len(events))
 
     def _dequeued(self, count: int) -> None:
         if self.on_queued is not None:
@@ -118,6 +160,5 @@ class ReadAuditWriter:
             pass
         with self._lock:
             if self._pending:
-                log.error("%d read audit records lost at exit", len(self._pending))
-                self._dequeued(len(self._pending))
+                self._lose(self._pending, "not written at exit")
                 self._pending.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ebxml.actions import ITI_62
 from ..ebxml.namespaces import LCM, RIM, RS
+from ..model.hl7 import canonical_uuid
 from ..registry.actor import Registry
 from ..soap.endpoint import Operation
 from ..soap.message import SoapRequest, SoapResponse
@@ -14,7 +15,9 @@ from .outcome import operation, registry_answer
 
 def iti62_operation(registry: Registry) -> Operation:
     def handle(request: SoapRequest) -> SoapResponse:
-        ids = [ref.get("id", "") for ref in request.payload.iter(qn(RIM, "ObjectRef"))]
+        # an id in either case (RFC 4122, 8141) names the object (issue 16 re-test c, 5)
+        ids = [canonical_uuid(ref.get("id", ""))
+               for ref in request.payload.iter(qn(RIM, "ObjectRef"))]
         return registry_answer(ITI_62.name, request.request_id,
                                lambda: registry.remove(ids, caller(request)))
 
