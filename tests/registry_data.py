@@ -168,3 +168,21 @@ def open_patient(app, patient: str) -> None:
 
 
 __all__ = ["NSMAP", "v"]
+
+
+def provide_text_document(app, patient: str, author_id: str) -> DocumentEntry:
+    """One plain-text document by `author_id`, provided through the repository as the system
+    (the repository gives its own uniqueId): what a read test needs on the record."""
+    from xds_server.model.content import Attachment
+    from xds_server.security.principal import SYSTEM
+
+    person = f"{author_id}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO"
+    content = f"doc {uuid.uuid4()}".encode()
+    entry = document(patient, f"urn:uuid:{uuid.uuid4()}", content=content,
+                     mime_type="text/plain", repository_unique_id=None,
+                     authors=[Author(person=person)])
+    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}")
+    app.repository.provide(Submission(package, [entry], associations=[has_member(
+        package.entry_uuid, entry.entry_uuid, entry_uuid=f"urn:uuid:{uuid.uuid4()}")]),
+        {entry.entry_uuid: Attachment.from_bytes(content)}, SYSTEM, [])
+    return entry

@@ -15,15 +15,17 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from xds_server.consumer.metadata import has_member
-from xds_server.model.content import Attachment
-from xds_server.model.metadata import Author, Submission
-from xds_server.security.principal import SYSTEM
 from xds_server.store import audit_store
 
 from .fhir_data import fhir, patient_query, provide_bundle
 from .iua_data import ISSUER, TokenIssuer
-from .registry_data import document, new_patient, open_patient, submission_set
+from .registry_data import (
+    document,
+    new_patient,
+    open_patient,
+    provide_text_document,
+    submission_set,
+)
 from .vihf_data import SigningAuthority
 
 AUTHOR = "810000000001"
@@ -50,16 +52,7 @@ def secured(make_app, issuer, vihf_authority):
 
 
 def _store(app, patient):
-    person = f"{AUTHOR}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO"
-    content = f"doc {uuid.uuid4()}".encode()
-    entry = document(patient, f"urn:uuid:{uuid.uuid4()}", content=content,
-                     mime_type="text/plain", repository_unique_id=None,
-                     authors=[Author(person=person)])
-    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}")
-    app.repository.provide(Submission(package, [entry], associations=[has_member(
-        package.entry_uuid, entry.entry_uuid, entry_uuid=f"urn:uuid:{uuid.uuid4()}")]),
-        {entry.entry_uuid: Attachment.from_bytes(content)}, SYSTEM, [])
-    return entry
+    return provide_text_document(app, patient, AUTHOR)
 
 
 def _search(app, patient, headers):

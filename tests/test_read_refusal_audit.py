@@ -15,20 +15,20 @@ import pytest
 from lxml import etree
 
 from xds_server.consumer.documents import retrieve_request
-from xds_server.consumer.metadata import has_member
 from xds_server.logs import JsonFormatter
-from xds_server.model.content import Attachment
 from xds_server.model.hl7 import patient_key
-from xds_server.model.metadata import Author, Submission
 from xds_server.security.audit_export import audit_message
-from xds_server.security.principal import SYSTEM
 from xds_server.store import audit_store
 
 from .conftest import call_wsgi
 from .dicom_audit import problems
 from .fhir_data import fhir
 from .iua_data import TokenIssuer
-from .registry_data import document, new_patient, open_patient, submission_set
+from .registry_data import (
+    new_patient,
+    open_patient,
+    provide_text_document,
+)
 from .soap_messages import envelope
 from .vihf_data import SigningAuthority, assertion, security_header
 
@@ -53,16 +53,7 @@ def secured(make_app, keys):
 
 
 def _store(app, patient: str) -> str:
-    person = f"{AUTHOR}^AUTEUR^A^^^^^^&1.2.250.1.71.4.2.1&ISO"
-    content = f"doc {uuid.uuid4()}".encode()
-    entry = document(patient, f"urn:uuid:{uuid.uuid4()}", content=content,
-                     mime_type="text/plain", repository_unique_id=None,
-                     authors=[Author(person=person)])
-    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}")
-    app.repository.provide(Submission(package, [entry], associations=[has_member(
-        package.entry_uuid, entry.entry_uuid, entry_uuid=f"urn:uuid:{uuid.uuid4()}")]),
-        {entry.entry_uuid: Attachment.from_bytes(content)}, SYSTEM, [])
-    return entry.unique_id
+    return provide_text_document(app, patient, AUTHOR).unique_id
 
 
 def _trail(app) -> list:
