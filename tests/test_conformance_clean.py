@@ -68,8 +68,26 @@ def test_the_printed_cleanup_runs_as_written_and_removes_everything(tmp_path):
 
 def test_clean_says_what_it_could_not_do():
     done = run_cli("conformance", "clean", "--registry", "http://127.0.0.1:1/xds/registry",
-                   "--patient", "1^^^&1.2.3&ISO")
+                   "--patient", "XDSCONF0123456789AB^^^&1.2.3&ISO")
     assert done.returncode != 0 and "nothing was removed" in done.stderr, done.stderr
     bad = run_cli("conformance", "clean", "--registry", "http://127.0.0.1:1/xds/registry",
                   "--patient", "not-a-cx")
     assert bad.returncode == 2 and "is not a patient id" in bad.stderr, bad.stderr
+
+
+def test_clean_takes_test_patients_only_and_creates_no_database(tmp_path):
+    """`conformance clean --patient <a real patient>` removed every document of that record
+    (outsider 18e, F1): only the ids a run allocates are taken, before anything is sent; and
+    --forget on a directory with no installation made an empty database there."""
+    real = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    refused = run_cli("conformance", "clean", "--registry", "http://127.0.0.1:1/xds/registry",
+                      "--patient", real)
+    assert refused.returncode == 2, refused.stderr
+    assert "not a patient a conformance run allocates" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    empty = tmp_path / "nothing-here"
+    forget = run_cli("conformance", "clean", "--registry", "http://127.0.0.1:1/xds/registry",
+                     "--patient", "XDSCONF0123456789AB^^^&1.2.3&ISO", "--forget",
+                     "--data-dir", str(empty))
+    assert forget.returncode == 2, forget.stderr
+    assert not empty.exists()

@@ -16,6 +16,7 @@ import click
 from .cli_conformance import _database_records, conformance
 from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
+from .cli_settings import require_installation
 
 
 @conformance.command("clean")
@@ -39,7 +40,7 @@ def clean(ctx: click.Context, registry_url: str, repository_url: str | None,
     from .cli_consumer import check_patient
     from .conformance.cleanup import clean as remove
     from .conformance.exchange import Endpoints
-    from .conformance.patients import forgotten
+    from .conformance.patients import TEST_PATIENT_PREFIX, forgotten, is_test_patient
     from .conformance.runner import reachable
 
     _settings(ctx, data_dir=data_dir)     # a setting that cannot be used is said first
@@ -48,6 +49,15 @@ def clean(ctx: click.Context, registry_url: str, repository_url: str | None,
         check_url(repository_url, "--repository")
     for patient in patients:
         check_patient(ctx, None, patient)
+        # a typo or a copied id must not wipe a real record: removing every document of a
+        # patient is what this command does, so only the ids a run allocates are taken
+        if not is_test_patient(patient):
+            raise click.UsageError(
+                f"--patient {patient}: not a patient a conformance run allocates "
+                f"({TEST_PATIENT_PREFIX}…); `conformance clean` removes test patients only "
+                "(a real record's documents: `xds-server remove`)")
+    if forget:
+        require_installation(_settings(ctx, data_dir=data_dir))  # creates no database
     for url in filter(None, (registry_url, repository_url)):
         problem = reachable(url)
         if problem:

@@ -18,6 +18,13 @@ from .exchange import listing
 
 Feed = Callable[[str], None]
 NIST_AUTHORITY = "1.3.6.1.4.1.21367.13.20.1000"   # the toolkit's default assigning authority
+# every patient a run allocates starts so: `conformance clean` removes these and no other record
+TEST_PATIENT_PREFIX = "XDSCONF"
+
+
+def is_test_patient(patient: str) -> bool:
+    """Whether `patient` is one a conformance run allocates (`Patients.new`)."""
+    return patient.startswith(TEST_PATIENT_PREFIX) and "^^^&" in patient
 
 
 class FeedError(Exception):
@@ -55,7 +62,7 @@ class Patients:
         return self._feed is not None
 
     def new(self) -> str:
-        patient = f"XDSCONF{uuid.uuid4().hex[:12].upper()}^^^&{self.authority}&ISO"
+        patient = f"{TEST_PATIENT_PREFIX}{uuid.uuid4().hex[:12].upper()}^^^&{self.authority}&ISO"
         self.allocated.append(patient)
         return patient
 
