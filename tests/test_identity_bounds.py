@@ -54,6 +54,13 @@ VIHF_REFUSED = [
     ("name-id-tab", _name_id("8101\t01"), "Subject/NameID holds the character U+0009"),
     ("structure-del", _text(STRUCTURE, "175\x7f"), "holds the character U+007F"),
     ("name-line-break", _text(SUBJECT_NAME, "DR\nX"), "holds the character U+000A"),
+    # outsider 16d, finding 6: separators, format characters, noncharacters; NBSP in an id
+    ("name-id-u2028", _name_id("81\u2028x"), "Subject/NameID holds the character U+2028"),
+    ("name-id-nbsp", _name_id("810000000001\u00a0"), "NameID holds the character U+00A0"),
+    ("name-id-zwsp", _name_id("810000000001\u200b"), "NameID holds the character U+200B"),
+    ("structure-bidi", _text(STRUCTURE, "175\u202e1"), "holds the character U+202E"),
+    ("name-u2029", _text(SUBJECT_NAME, "DR\u2029X"), "holds the character U+2029"),
+    ("name-nonchar", _text(SUBJECT_NAME, "DR \ufdd0"), "holds the character U+FDD0"),
 ]
 
 
@@ -64,6 +71,14 @@ def test_a_vihf_value_out_of_bounds_is_refused_naming_it(authority, change, says
     with pytest.raises(VihfError) as caught:
         verifier.principal(security_header(authority.sign(change(assertion(PATIENT)))))
     assert says in str(caught.value), str(caught.value)
+
+
+def test_a_name_keeps_its_spaces_and_letters(authority):
+    verifier = VihfVerifier.from_path(authority.trusted)
+    name = "DR Jean-Élise\u00a0D'Aubigné Ørsted"
+    root = _text(SUBJECT_NAME, name)(assertion(PATIENT))
+    principal = verifier.principal(security_header(authority.sign(root)))
+    assert principal.attributes["name"] == name
 
 
 def test_a_vihf_identifier_of_64_characters_is_accepted(authority):
@@ -107,6 +122,12 @@ IUA_REFUSED = [
     ("person-surrogate", {"iua": {"person_id": PATIENT + "\ud800"}},
      "claim person_id holds the character U+D800"),
     ("name-c1", {"iua": {"subject_name": "DR \x9b"}}, "claim subject_name holds"),
+    ("sub-u2028", {"sub": "8100\u2028FORGED caller=admin"},
+     "claim sub holds the character U+2028"),
+    ("sub-zwsp", {"sub": "810000000001\u200b"}, "claim sub holds the character U+200B"),
+    ("sub-bidi", {"sub": "8100\u202e1000"}, "claim sub holds the character U+202E"),
+    ("organisation-nbsp", {"iua": {"subject_organization_id": "1750\u00a01"}},
+     "claim subject_organization_id holds the character U+00A0"),
     ("role-code-surrogate", {"iua": {"subject_role": {
         "system": "urn:oid:1.2.250.1.71.1.2.7", "code": "1\udfff"}}},
      "claim ihe_iua.subject_role.code holds the character U+DFFF"),

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from .datatypes import Json
 from .outcome import FhirError, issue
-from .structure_tables import accepts
+from .structure_tables import accepts, text_for_object
 
 # PDSm_ComprehensiveDocumentReference (cardinalities 1.. of the profile and of MHD
 # Comprehensive)
@@ -79,6 +79,10 @@ def structure(model: Any, body: Any, root: str = "Bundle") -> None:
     one-document ITI-65); anything else, every refusal included, is the models' answer."""
     if accepts(model, body):
         return
+    text = text_for_object(model, body, root)
+    if text is not None:
+        raise FhirError(422, [issue("a JSON object or list is expected here, not a string",
+                                    text, "structure", "XDSRegistryMetadataError")])
     try:
         model.model_validate(body)
     except ValidationError as exc:

@@ -86,20 +86,26 @@ class Provider:
 def _without_payloads(body: Json) -> Json:
     """The Bundle with each document's base64 as a token of the same type: the models check
     structure and types (a 50 KB document's base64 cost them 4 ms to check); the bytes are
-    decoded, strictly, by _content."""
-    entries = []
-    for entry in body.get("entry") or []:
+    decoded, strictly, by _content. Anything but a list of entries or of contents is left as
+    it is, for the structure check to refuse in the models' words (16d: `content: true` was a
+    TypeError here, `entry: 0` and a missing content became [])."""
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        return body
+    kept = []
+    for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and isinstance(resource.get("data"), str):
             entry = {**entry, "resource": {**resource, "data": "AA=="}}
-        elif isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference":
+        elif isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference" \
+                and isinstance(resource.get("content"), list):
             contents = [{**c, "attachment": {**c["attachment"], "data": "AA=="}}
                         if isinstance(c, dict) and isinstance(c.get("attachment"), dict)
                         and isinstance(c["attachment"].get("data"), str) else c
-                        for c in resource.get("content") or []]
+                        for c in resource["content"]]
             entry = {**entry, "resource": {**resource, "content": contents}}
-        entries.append(entry)
-    return {**body, "entry": entries}
+        kept.append(entry)
+    return {**body, "entry": kept}
 
 
 def location(base: str, where: tuple[str, str]) -> str:

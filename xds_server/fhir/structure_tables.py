@@ -216,3 +216,33 @@ def _one_of_each(rules: Table, node: dict) -> bool:
             given[group] += 1
     return all(count <= 1 and (count or not required)
                for count, (_, required) in zip(given, rules.choices, strict=True))
+
+
+def text_for_object(model: type[FHIRAbstractModel], value: Any, root: str) -> str | None:
+    """The FHIRPath of the first JSON string given where the model wants an object or a list,
+    or None. The models parse such a string as JSON and accept it (`"entry": ["{...}"]`), but
+    the server reads the JSON itself, which holds a string there (outsider 16d: 500s and a
+    submission set's author dropped): the JSON must hold what FHIR says, so it is refused."""
+    stack = [(model, value, root)]
+    while stack:
+        model, node, path = stack.pop()
+        if type(node) is not dict:
+            continue
+        elements = table(model).elements
+        for key, item in node.items():
+            element = elements.get(key)
+            if element is None or element.kind == PRIMITIVE:
+                continue
+            where = f"{path}.{key}"
+            if isinstance(item, str):
+                return where
+            items = enumerate(item) if element.many and type(item) is list else [(None, item)]
+            for index, one in items:
+                at = where if index is None else f"{where}[{index}]"
+                if isinstance(one, str):
+                    return at
+                sub = element.model if element.kind == COMPLEX else _resource_model(
+                    element.model, one)
+                if sub is not None:
+                    stack.append((sub, one, at))
+    return None

@@ -39,6 +39,17 @@ def _fmt(predicate: Callable[[str], bool], expectation: str) -> Check:
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _HASH = re.compile(r"[0-9a-fA-F]{40}")
+_DIGITS = re.compile(r"[0-9]+")    # ASCII only: str.isdigit and int() take '١٢٣' too (16d)
+SIZE_MAX = 2**63 - 1               # the stores keep size in a signed 64-bit column
+
+
+def _is_size(value: str) -> bool:
+    """ASCII digits within a signed 64-bit integer; the length test spares int() 5,000 digits."""
+    if not _DIGITS.fullmatch(value):
+        return False
+    digits = value.lstrip("0")
+    return len(digits) <= 19 and int(digits or "0") <= SIZE_MAX
+
 
 DTM = _fmt(hl7.is_dtm, "a DTM timestamp (YYYY[MM[DD[hh[mm[ss]]]]], UTC)")
 OID = _fmt(hl7.is_oid, "an OID")
@@ -47,7 +58,7 @@ CX = _fmt(lambda s: hl7.Cx.parse(s) is not None,
 XCN = _fmt(hl7.xcn_is_valid, "an XCN person (id or family name; ISO authority in XCN.9)")
 XON = _fmt(hl7.xon_is_valid, "an XON organisation (name in XON.1)")
 HASH = _fmt(lambda s: bool(_HASH.fullmatch(s)), "a SHA-1 hash (40 hexadecimal digits)")
-SIZE = _fmt(lambda s: s.isdigit(), "a size in bytes (a non-negative integer)")
+SIZE = _fmt(_is_size, f"a size in bytes (ASCII digits, at most {SIZE_MAX})")
 LANGUAGE = _fmt(lambda s: bool(_LANGUAGE.fullmatch(s)), "an RFC 3066 language tag")
 MIME = _fmt(lambda s: bool(_MIME.fullmatch(s)), "a MIME type 'type/subtype'")
 DOCUMENT_UID = _fmt(hl7.is_document_unique_id,
