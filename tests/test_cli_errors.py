@@ -28,6 +28,7 @@ HL7 = (REFERENCE / "hl7v2" / "ansforge-hl7v2-exemples" / "Vague 2" / "Trans_Doc-
        "TRANSMISSION_DOCS_CDA_EN_HL7V2_V2.1" / "ORU" / "Transmission initiale ORU" /
        "message_ORU_CR_Bio_INIT_N3_SEGUR.hl7")
 INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
+TEST_PATIENT = "XDSCONF0123456789AB^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"   # a run's
 DOWN_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 DOWN = f"http://127.0.0.1:{free_port()}"   # nothing listens there
 
@@ -141,8 +142,10 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                         (["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN,
                           "--junit", "/nonexistent/junit.xml"], {}, 2,
                          "cannot write /nonexistent/junit.xml")],
-    "conformance clean": [(["--registry", DOWN, "--patient", INS], {}, 2,
+    "conformance clean": [(["--registry", DOWN, "--patient", TEST_PATIENT], {}, 2,
                            "nothing was removed"),
+                          (["--registry", DOWN, "--patient", INS], {}, 2,
+                           "not a patient a conformance run allocates"),
                           (["--registry", DOWN, "--patient", "x"], {}, 2,
                            "'x' is not a patient id"),
                           (["--registry", "notaurl", "--patient", INS], {}, 2, "notaurl")],
@@ -365,7 +368,7 @@ def _fine_arguments(tmp_path: Path) -> dict[str, list[str]]:
         "kit install": ["--from", str(ROOT / "tests")], "audit show": ["--patient", INS],
         "audit export": ["--out", str(tmp_path / "audit.xml")],
         "conformance run": ["--nist-testkit", str(ROOT / "tests"), "--registry", DOWN],
-        "conformance clean": ["--registry", DOWN, "--patient", INS],
+        "conformance clean": ["--registry", DOWN, "--patient", TEST_PATIENT],
         "codes": ["confidentiality"],
     }
 
