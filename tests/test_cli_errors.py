@@ -434,7 +434,10 @@ def test_an_interrupted_submit_says_what_was_done_and_exits_130(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "xds_server.cli", "submit", str(ROOT / "cda_samples"),
              "--patient", INS, "--server", url], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=child, cwd=tmp_path)
+            stderr=subprocess.PIPE, text=True, env=child, cwd=tmp_path,
+            # as from a terminal: a pytest-xdist worker ignores SIGINT, and a child inherits an
+            # ignored signal (Python then installs no KeyboardInterrupt for it)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 30
         connection = None
         while connection is None and time.monotonic() < deadline:
