@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .cli_errors import Unusable, writable_file
+from .cli_seconds import SECONDS
 from .cli_settings import command_settings as _settings
 
 
@@ -40,12 +41,15 @@ def conformance() -> None:
                    "server's database, as `xds-server patient add`), or a command where "
                    "{patient} is replaced")
 @click.option("--patient-authority", default="1.3.6.1.4.1.21367.13.20.1000", show_default=True,
+              callback=lambda c, p, v: _check_oid(c, p, v),
               help="assigning authority OID of the test patients")
 @click.option("--junit", "junit_path", callback=_writable_path,
               help="write a JUnit XML report")
 @click.option("--json", "json_path", callback=_writable_path, help="write a JSON report")
 @click.option("--keep", is_flag=True, help="leave what the run registered (no cleanup)")
-@click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
+@click.option("--timeout", default=60.0, show_default=True, type=SECONDS,
+              help="seconds without a byte from the server before giving up (a request ends "
+                   "within 10 times it)")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="with --patient-feed cli: the server's data directory (XDS_DATA_DIR)")
 @click.option("--verbose", is_flag=True, help="show the detail of passing steps too")
@@ -96,7 +100,15 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     checked = preflight(endpoints, patients)
     runner = Runner(kit, endpoints, patients, test_parameters)
     if checked.stop:
-        _finish(endpoints, patients, set(), keep)
+        if checked.unreachable:     # its probe may be registered: the way to remove it
+            forgot = patients.forget_fed()
+            if forgot:
+                click.echo(f"conformance: {forgot}", err=True)
+            click.echo("conformance: if the probe was registered all the same: "
+                       + clean_command(registry_url, repository_url, patients.allocated,
+                                       patient_feed == "cli", data_dir), err=True)
+        else:
+            _finish(endpoints, patients, set(), keep)
         runner.outcome.aborted = f"{checked.stop}; nothing was run"
         _write_reports(runner.outcome, junit_path, json_path)   # a CI reads why, not nothing
         click.echo(f"conformance: {checked.stop}; nothing was run", err=True)
@@ -193,3 +205,9 @@ def clean_command(registry_url: str, repository_url: str | None, patients: list[
         if data_dir:
             words += ["--data-dir", data_dir]
     return " ".join(shlex.quote(word) for word in words)
+
+
+def _check_oid(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .cli_consumer import check_oid
+
+    return check_oid(ctx, param, value) or value

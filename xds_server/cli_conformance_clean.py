@@ -15,6 +15,7 @@ import click
 
 from .cli_conformance import _database_records, conformance
 from .cli_errors import Unusable
+from .cli_seconds import SECONDS
 from .cli_settings import command_settings as _settings
 from .cli_settings import require_installation
 
@@ -27,7 +28,8 @@ from .cli_settings import require_installation
 @click.option("--forget", is_flag=True,
               help="also delete their records from this installation's database (what "
                    "--patient-feed cli opened)")
-@click.option("--timeout", default=60.0, show_default=True, help="seconds per request")
+@click.option("--timeout", default=60.0, show_default=True, type=SECONDS,
+              help="seconds without a byte from the server before giving up")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="with --forget: the server's data directory (XDS_DATA_DIR)")
 @click.pass_context

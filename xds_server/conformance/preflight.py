@@ -25,6 +25,9 @@ _CODE = Code("Communication", "Connect-a-thon classCodes", "Communication")
 class Preflight:
     stop: str = ""          # why the run cannot pass, and what to change ("" : go on)
     note: str = ""          # what the run should know (it goes on)
+    # the endpoint did not answer: nothing more is asked of it (the clean-up waited a second
+    # --timeout for the same silence, outsider F9)
+    unreachable: bool = False
 
 
 def _probe(patient: str) -> Submission:
@@ -55,7 +58,7 @@ def preflight(endpoints: Endpoints, patients: Patients) -> Preflight:
         reply = endpoints.send("ITI-42", submit_objects_request(_probe(patient)))
     except Unreachable as exc:      # a silent endpoint ended as "internal error (a bug)" (m5)
         return Preflight(stop=f"cannot reach {exc}: is it the right address, and the server "
-                              "running and not overloaded?")
+                              "running and not overloaded?", unreachable=True)
     if reply.short_status == "Success":
         return Preflight()
     if reply.fault:
