@@ -3,8 +3,11 @@ its ACK (for `xds-server hl7 send`, demos and integrators)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .er7 import Er7Error, parse
@@ -50,33 +53,74 @@ class MllpClientError(Exception):
     """The server could not be reached or did not answer as MLLP."""
 
 
+# A message's whole time, in timeouts, as the SOAP client's (consumer/transport.py): the
+# timeout bounds a wait for one byte, so a peer sending one byte now and then held `hl7 send`
+# for hours (issue 18, outsider F2).
+DEADLINE_FACTOR = 10
+
+
 class MllpClient:
+    """One connection; each step (connecting with its TLS handshake, each message and its
+    ACK) ends within DEADLINE_FACTOR × `timeout`, however the peer trickles its bytes."""
+
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
                  timeout: float = 60.0) -> None:
         self.host, self.port = host, port
+        self.deadline = timeout * DEADLINE_FACTOR
         try:
             raw = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise MllpClientError(f"cannot connect to {host}:{port}: {exc}") from None
         try:
-            self.socket = ssl_context.wrap_socket(raw, server_hostname=host) \
-                if ssl_context is not None else raw
+            with self._within(raw, "the TLS handshake"):
+                self.socket = ssl_context.wrap_socket(raw, server_hostname=host) \
+                    if ssl_context is not None else raw
         except (ssl.SSLError, OSError) as exc:
             raw.close()
             raise MllpClientError(f"TLS with {host}:{port} failed: {exc}") from None
+        except MllpClientError:
+            raw.close()
+            raise
+
+    @contextlib.contextmanager
+    def _within(self, sock: socket.socket, what: str) -> Iterator[None]:
+        """Cut `sock` (the blocked read returns) when the step is past its deadline."""
+        cut = threading.Event()
+
+        def stop() -> None:
+            cut.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.deadline, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except (OSError, MllpClientError):
+            if cut.is_set():
+                raise MllpClientError(
+                    f"{self.host}:{self.port}: {what} did not complete within "
+                    f"{self.deadline:g} s ({DEADLINE_FACTOR} times the timeout): the peer "
+                    "sends too slowly, or never ends") from None
+            raise
+        finally:
+            timer.cancel()
 
     def send(self, message: bytes) -> bytes:
         """Send one message (segments separated by CR), return its ACK."""
         try:
-            self.socket.sendall(frame(message))
-            buffer = bytearray()
-            while END not in buffer:
-                chunk = self.socket.recv(65536)
-                if not chunk:
-                    raise MllpClientError("the server closed the connection without an ACK")
-                buffer += chunk
-                if len(buffer) > MAX_ACK_BYTES:
-                    raise MllpClientError("the answer is over 1 MiB: not an ACK")
+            with self._within(self.socket, "the ACK"):
+                self.socket.sendall(frame(message))
+                buffer = bytearray()
+                while END not in buffer:
+                    chunk = self.socket.recv(65536)
+                    if not chunk:
+                        raise MllpClientError("the server closed the connection without an "
+                                              "ACK")
+                    buffer += chunk
+                    if len(buffer) > MAX_ACK_BYTES:
+                        raise MllpClientError("the answer is over 1 MiB: not an ACK")
         except (OSError, ssl.SSLError) as exc:
             raise MllpClientError(f"{self.host}:{self.port}: {exc}") from None
         start = buffer.find(START)
