@@ -40,6 +40,10 @@ log = logging.getLogger("xds_server.hl7v2.mllp")
 START, END = b"\x0b", b"\x1c\x0d"
 CHUNK = 64 * 1024
 CLOSE_GRACE = 8.0    # seconds a stop waits for the messages in flight (the master waits 10)
+# seconds a stop waits for a message still arriving: what the sender has not sent yet may never
+# come, and a sender that stalled held every stop for CLOSE_GRACE (outsider F3); a partial
+# HTTP body holds the HTTP side's stop about as long
+ARRIVING_GRACE = 1.0
 Handler = Callable[[bytes, Peer, str], bytes]
 
 
@@ -81,6 +85,7 @@ class MllpServer:
         self.closing = False
         # each open connection's task, and its writer while it waits for a message (idle)
         self._open: dict[asyncio.Task, asyncio.StreamWriter | None] = {}
+        self._arriving: set[asyncio.Task] = set()     # reading a message's bytes
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> asyncio.Server:
         """Listen; with `reuse_port`, beside other processes on the same port (the kernel
@@ -96,23 +101,36 @@ class MllpServer:
         assert self.server is not None
         return self.server.sockets[0].getsockname()[1]
 
-    async def close(self, grace: float = CLOSE_GRACE) -> None:
-        """Stop: take no new connection and no new message, let the messages in flight (being
-        read or worked on) be answered, then close every connection. A connection waiting for
-        its next message is closed at once; one still busy after `grace` seconds is cut. Every
-        connection's task ends here, normally: none is left for the event loop to cancel at
-        exit (a cancelled connection task was an asyncio CancelledError traceback in the log,
-        issue 18 R15)."""
+    async def close(self, grace: float = CLOSE_GRACE,
+                    arriving_grace: float = ARRIVING_GRACE) -> None:
+        """Stop: take no new connection and no new message, let the messages being worked on
+        be answered, then close every connection. A connection waiting for its next message
+        is closed at once; one whose message is still arriving after `arriving_grace` seconds
+        is closed (the sender resends it: it had no ACK); one still busy after `grace`
+        seconds is cut. Every connection's task ends here, normally: none is left for the
+        event loop to cancel at exit (a cancelled connection task was an asyncio
+        CancelledError traceback in the log, issue 18 R15)."""
         self.closing = True
         if self.server is not None:
             self.server.close()
         for writer in list(self._open.values()):
             if writer is not None:              # idle: its read ends (end of stream)
                 writer.transport.close()
-        tasks = list(self._open)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace
+        tasks = set(self._open)
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
-            for task in late:
+            await asyncio.wait(tasks, timeout=min(arriving_grace, grace))
+            stalled = self._arriving & {t for t in tasks if not t.done()}
+            for task in stalled:
+                log.info("mllp: a message still arriving %ss after the stop: connection "
+                         "closed (no ACK: the sender sends it again)", arriving_grace)
+                task.cancel()
+            late: set[asyncio.Task] = set()
+            left = {t for t in tasks if not t.done()}
+            if left:
+                _, late = await asyncio.wait(left, timeout=max(0.0, until - loop.time()))
+            for task in late - stalled:
                 log.warning("mllp: a connection still busy %ss after the stop: cut", grace)
                 task.cancel()
             if late:
@@ -168,8 +186,12 @@ class MllpServer:
                 if first != START:
                     raise FramingError("the data does not start with VT (0x0B): not MLLP",
                                        first + await _some(reader))
-                message = await asyncio.wait_for(self._message(reader),
-                                                 limits.message_timeout)
+                self._arriving.add(task)
+                try:
+                    message = await asyncio.wait_for(self._message(reader),
+                                                     limits.message_timeout)
+                finally:
+                    self._arriving.discard(task)
             except TimeoutError:
                 log.info("request_id=%s mllp: %s sent no whole message within %ss: closed",
                          request_id, peer.address, limits.message_timeout)
