@@ -73,10 +73,15 @@ def test_codes_lists_each_value_set_and_its_codes():
     assert "N^^2.16.840.1.113883.5.25  Normal" in done.output.splitlines()
 
 
-def test_a_file_that_is_not_a_cda_is_sent_without_them(pdf):
-    """Whether they are required is the server's profile's business (an IHE server takes a
-    PDF without them): sent, and a cisis server's refusal names the options."""
+def test_a_file_that_is_not_a_cda_needs_them_under_cisis_only(pdf):
+    """Whether they are required is the profile's business, as for the codes: the cisis
+    profile asks for them before sending (outsider F6: the README said so, the server refused
+    after the upload); an IHE server takes a PDF without them."""
     done = _run("submit", pdf, "--patient", INS)
+    assert done.exit_code == 2, done.output
+    assert "give --legal-authenticator, --service-start, --type" in done.output, done.output
+    assert "cannot reach" not in done.output
+    done = _run("submit", pdf, "--patient", INS, profile="ihe")
     assert "cannot reach" in done.output, done.output
 
 

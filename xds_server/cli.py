@@ -42,7 +42,8 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on",
+              callback=lambda c, p, v: _not_empty(c, p, v))
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="worker processes")
@@ -81,6 +82,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         raise click.UsageError(f"--mllp-port {port} is --port too: give the MLLP listener "
                                "another port")
     _check_port_free(host, port)
+    if settings.mllp_port:          # said before anything is made, as the HTTP port
+        from .cli_hl7 import check_port
+
+        check_port(settings, "--mllp-port")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_room(settings)
     _upgrade_database(settings)  # once, in the master, before workers start
@@ -90,9 +95,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
 
     listeners = []
     if settings.mllp_port:
-        from .cli_hl7 import check_port, check_tls, start_listener_processes
+        from .cli_hl7 import check_tls, start_listener_processes
 
-        check_port(settings)
         check_tls(settings)
         listeners = start_listener_processes(settings)
     from .serving.leaving import leave
@@ -113,6 +117,13 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
             stop_listener_processes(listeners)
     if stopped:
         leave(0)        # without the interpreter's teardown: seconds of a stop (R15)
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--host ''` listened on every interface, not on none."""
+    from .cli_consumer import not_empty
+
+    return not_empty(ctx, param, value) or value
 
 
 def _check_room(settings: Settings) -> None:

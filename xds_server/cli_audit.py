@@ -53,7 +53,8 @@ def audit() -> None:
 
 
 @audit.command("show")
-@click.option("--patient", required=True, help="the patient's id, 'ID^^^&OID&ISO'")
+@click.option("--patient", required=True, callback=lambda c, p, v: _check_patient(c, p, v),
+              help="the patient's id, 'ID^^^&OID&ISO'")
 @click.option("--since", help="from this date (UTC, ISO 8601)")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory (XDS_DATA_DIR)")
 @click.pass_context
@@ -88,3 +89,10 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: 
     # 0-byte file and said only 'No space left on device')
     write_whole(Path(out), export(events, settings.home_community_id, fmt))
     click.echo(f"{len(events)} audit message(s) written to {out} ({fmt})")
+
+
+def _check_patient(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A CX patient id: an empty or malformed one listed no event and said nothing."""
+    from .cli_consumer import check_patient
+
+    return check_patient(ctx, param, value) or value

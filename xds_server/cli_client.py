@@ -46,8 +46,10 @@ OPTIONS = (
     click.option("--vihf-key", type=_FILE, help="sign a VIHF with this PEM key..."),
     click.option("--vihf-cert", type=_FILE, help="...and this PEM certificate (its subject is "
                                                   "the Issuer)"),
-    click.option("--vihf-subject", help="the professional's national id (NameID) of the VIHF"),
+    click.option("--vihf-subject", callback=lambda c, p, v: _not_empty(c, p, v),
+                 help="the professional's national id (NameID) of the VIHF"),
     click.option("--vihf-role", default="10", show_default=True,
+                 callback=lambda c, p, v: _not_empty(c, p, v),
                  help="role code: a TRE_G15 profession, or PATIENT, REPRESENTANT_LEGAL, "
                       "ADMINISTRATEUR, AUTOMATE (TRE_A00)"),
     click.option("--vihf-structure", default="",
@@ -269,6 +271,12 @@ def sign_submission_set(submission, documents: dict, key: str | None, certificat
         raise Unusable(f"cannot sign with --sign-key/--sign-cert: {exc}") from None
     documents[entry.entry_uuid] = Attachment.from_bytes(content, entry.mime_type)
     return entry
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from .cli_consumer import not_empty
+
+    return not_empty(ctx, param, value)
 
 
 def _head(path: str) -> bytes:

@@ -13,8 +13,13 @@ import click
 
 from .cli_client import Connection, client_options, sign_submission_set, signing_options
 from .cli_codes import checked
-from .cli_document_options import check_times, document_options, options_for_refusal
-from .cli_errors import Refused, writable_file, write_whole
+from .cli_document_options import (
+    check_document_options,
+    check_times,
+    document_options,
+    options_for_refusal,
+)
+from .cli_errors import Refused, RetryLater, refusal, writable_file, write_whole
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
 
@@ -29,6 +34,29 @@ def check_unique_ids(ctx: click.Context | None, param: click.Parameter | None,
             raise click.BadParameter(f"{unique_id!r} is not a document uniqueId (an OID such as "
                                      "1.2.250.1.999.7.1.1, optionally ^extension)",
                                      ctx=ctx, param=param)
+    return value
+
+
+def check_oid(ctx: click.Context | None, param: click.Parameter | None,
+              value: str | None) -> str | None:
+    """An id option that is an OID (a repositoryUniqueId, an assigning authority): given empty
+    it went to the server, which answered a SOAP fault (outsider F7)."""
+    from .model.hl7 import is_oid
+
+    if value is not None and not is_oid(value):
+        what = "an empty value" if not value.strip() else repr(value)
+        raise click.BadParameter(f"{what} is not an OID (e.g. 1.2.250.1.999.1.1.7): give the "
+                                 "OID, or leave the option out", ctx=ctx, param=param)
+    return value
+
+
+def not_empty(ctx: click.Context | None, param: click.Parameter | None,
+              value: str | None) -> str | None:
+    """An option given empty (or blank) is a mistake, not "the default": said before anything
+    is done."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty value: give one, or leave the option out", ctx=ctx,
+                                 param=param)
     return value
 
 
@@ -77,12 +105,12 @@ def code_option(ctx: click.Context | None, param: click.Parameter | None, value)
 def report_registry_reply(reply) -> list[str]:
     """The warnings of a Success; Refused (exit 1) with every error of anything else."""
     if reply.fault is not None:
-        raise Refused(f"SOAP fault {reply.fault.code} {' '.join(reply.fault.subcodes)}: "
+        raise refusal(f"SOAP fault {reply.fault.code} {' '.join(reply.fault.subcodes)}: "
                       f"{reply.fault.reason} (request id {reply.fault.request_id})")
     problems = registry_problems(reply)
     status = (reply.payload.get("status") or "").rsplit(":", 1)[-1]
     if status != "Success":
-        raise Refused(f"{status or 'no status'}: {'; '.join(problems) or 'no error given'} "
+        raise refusal(f"{status or 'no status'}: {'; '.join(problems) or 'no error given'} "
                       f"(request id {reply.headers.get('x-request-id')})")
     return problems
 
@@ -173,6 +201,11 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
         if why:
             raise click.BadParameter(f"{path}: {why}: nothing sent; give --mime-type (with "
                                      "--type, --format) to send it as it is", param_hint="FILES")
+    if mime_type is None:       # given, the file goes as it is: the source's choice
+        check_document_options(files, {"legal_authenticator": legal_authenticator,
+                                       "service_start": service_start,
+                                       "service_stop": service_stop,
+                                       "type_code": type_code}, _profile())
 
     if class_code:
         options.class_code = class_code
@@ -193,7 +226,8 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
             except Refused as exc:
                 refused += 1
                 bar.say(f"refused: {path}: {exc.message}", err=True)
-            except TransportError:          # the server went away: what was done, then why
+            except (TransportError, RetryLater):   # the server went away, or is full: what
+                # was done, then why (the next files would meet the same)
                 click.echo(f"{sent} submitted, {refused} refused, stopped at {path}")
                 raise
             except KeyboardInterrupt:       # what was done, and the one left in doubt
@@ -204,6 +238,13 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
     click.echo(f"{sent} submitted, {refused} refused")
     if refused:
         raise click.exceptions.Exit(1)
+
+
+def _profile() -> str:
+    """The profile of these settings (XDS_PROFILE): the server's, as the codes' check takes it."""
+    from .cli_settings import command_settings
+
+    return command_settings(click.get_current_context()).profile
 
 
 class _Sender:
@@ -325,8 +366,8 @@ def query(patient: str, statuses: tuple[str, ...], class_codes: tuple, as_json: 
 @click.argument("unique_id", callback=check_unique_ids)
 @click.option("--out", "out_path", required=True, callback=writable_file,
               help="file to write the document to")
-@click.option("--repository-id", help="repositoryUniqueId of the document (default: asked of "
-                                      "the registry)")
+@click.option("--repository-id", callback=check_oid,
+              help="repositoryUniqueId of the document (default: asked of the registry)")
 @click.option("--patient", callback=check_patient,
               help="the document's patient: the resource-id of a VIHF signed here")
 @client_options

@@ -13,6 +13,7 @@ Exit status (the same for every command):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import click
 
 REFUSED = 1
 ENVIRONMENT = 2
+RETRY = 3
 INTERRUPTED = 130           # 128 + SIGINT
 
 
@@ -31,6 +33,27 @@ class Refused(click.ClickException):
     is invalid."""
 
     exit_code = REFUSED
+
+
+class RetryLater(click.ClickException):
+    """The server refused for a passing reason (storage full, busy): run the command again
+    later (outsider F7: a full repository was exit 1, "refused or invalid")."""
+
+    exit_code = RETRY
+
+
+# IHE's error codes for a passing condition, and this server's words for a full storage
+TEMPORARY_CODES = ("XDSRegistryBusy", "XDSRepositoryBusy", "XDSRegistryOutOfResources",
+                   "XDSRepositoryOutOfResources")
+TEMPORARY_WORDS = ("storage is full",)
+
+
+def refusal(message: str) -> click.ClickException:
+    """Refused (exit 1), or RetryLater (exit 3) when the server's words say it passes."""
+    if any(code in message for code in TEMPORARY_CODES) \
+            or any(words in message for words in TEMPORARY_WORDS):
+        return RetryLater(f"{message}; try again later (exit status 3)")
+    return Refused(message)
 
 
 class Unusable(click.ClickException):
@@ -71,9 +94,11 @@ def write_whole(path: Path, data: bytes) -> None:
     import os
 
     if str(path) == STDOUT:         # --out -: the document to a pipe (its summary to stderr)
-        sys.stdout.flush()
+        from .cli_streams import flush_stdout
+
+        flush_stdout()
         sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        flush_stdout()
         return
     if path.exists() and not path.is_file():
         # a device or a pipe (/dev/stdout, a FIFO a reader waits on) is written to, never
@@ -108,7 +133,13 @@ def _transport(exc: Exception) -> str:
     import socket
     import ssl
 
+    from .consumer.transport import NotFound
+
     text, cause = str(exc), exc.__cause__
+    if isinstance(exc, NotFound):
+        return (f"{text}: check the URL (--server takes the server's base URL, e.g. "
+                "http://127.0.0.1:8080; --registry and --repository an endpoint, e.g. "
+                "http://127.0.0.1:8080/xds/registry)")
     where = text.split(": ", 1)[0].removeprefix("cannot reach ")
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (f"{where}: the server's certificate is not trusted "
@@ -177,24 +208,102 @@ def describe(exc: Exception) -> str:
             "for the details and report them)")
 
 
-def _broken_pipe(exc: Exception) -> bool:
-    import errno
-
-    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+def _subcommand(ctx: click.Context) -> str | None:
+    args = [*getattr(ctx, "protected_args", ()), *ctx.args]
+    return args[0] if args else None
 
 
 class GuardedGroup(click.Group):
-    """The top-level group: whatever a subcommand raises ends as one line and status 2."""
+    """The top-level group: whatever a subcommand raises ends as one line and status 2; a
+    Ctrl-C at any moment is "interrupted", 130; the standard output's troubles are said
+    (cli_streams.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from . import cli_streams
+
         try:
-            return super().invoke(ctx)
+            if cli_streams.stdout_closed() \
+                    and _subcommand(ctx) not in cli_streams.QUIET_COMMANDS:
+                raise Unusable("the standard output is closed: nothing the command prints "
+                               "could be read; nothing was done (redirect it, e.g. > FILE or "
+                               "> /dev/null)")
+            try:
+                return super().invoke(ctx)
+            finally:
+                cli_streams.flush_stdout()      # a write error met here, not at exit
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            raise click.exceptions.Exit(INTERRUPTED) from None
+            raise click.exceptions.Exit(_interrupted()) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
-            if os.environ.get("XDS_DEBUG") or _broken_pipe(exc):
-                raise       # click itself ends quietly on a closed pipe (`| head`)
+            if cli_streams.is_broken_pipe(exc) and cli_streams.reader_gone():
+                cli_streams.discard_stdout()    # `| head`: the reader has what it wanted
+                raise click.exceptions.Exit(0) from None
+            if os.environ.get("XDS_DEBUG"):
+                raise
+            if isinstance(exc, OSError) and _stdout_failed(exc):
+                cli_streams.discard_stdout()
+                raise Unusable(cli_streams.write_problem(exc)) from None
             raise Unusable(describe(exc)) from None
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """click's own ending, but a Ctrl-C at any moment (parsing the options, saying an
+        error, a second Ctrl-C while saying the first) is "interrupted" and 130: click turned
+        one into "Aborted!" and exit 1, and one raised while it printed killed the process by
+        SIGINT (outsider F4)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            try:
+                result = super().main(args, prog_name, complete_var, False, **extra)
+                code = result if isinstance(result, int) and not isinstance(result, bool) \
+                    else 0
+            except click.ClickException as exc:
+                exc.show()
+                code = exc.exit_code
+            except click.Abort as exc:
+                if not isinstance(exc.__cause__, KeyboardInterrupt):
+                    click.echo("Aborted!", err=True)
+                    code = REFUSED
+                else:
+                    code = _interrupted()
+            except KeyboardInterrupt:
+                code = _interrupted()
+        except KeyboardInterrupt:       # while an error was said, or the first Ctrl-C
+            code = _interrupted()
+        sys.exit(code)
+
+
+def _interrupted() -> int:
+    _ignore_interrupts()
+    with contextlib.suppress(Exception):
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    return INTERRUPTED
+
+
+def _ignore_interrupts() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether this write error is the standard output's: raised by click.echo or by the
+    final flush (a file's error names the file, a socket's comes from elsewhere)."""
+    import traceback
+
+    if exc.filename:
+        return False
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        code = frame.f_code
+        if (code.co_name == "echo" and code.co_filename.endswith(os.path.join("click",
+                                                                              "utils.py"))) \
+                or code.co_filename.endswith("cli_streams.py"):
+            return True
+    return False

@@ -100,14 +100,15 @@ def stop_listener_processes(processes: list[multiprocessing.Process]) -> None:
             process.kill()
 
 
-def check_port(settings: Settings) -> None:
+def check_port(settings: Settings, option: str) -> None:
     """The MLLP port, said at once when it cannot be listened on (out of range, taken), not in
-    a traceback from each listener process."""
+    a traceback from each listener process; `option` is the command's own option for it
+    (`serve --mllp-port`, `mllp --port`: serve's message named --port, its HTTP port)."""
     from .serving.ports import listen_problem
 
     problem = listen_problem(settings.mllp_host, settings.mllp_port)
     if problem:
-        raise Unusable(f"MLLP {problem} (another listener there? give --port or "
+        raise Unusable(f"MLLP {problem} (another listener there? give {option} or "
                        "XDS_MLLP_PORT)")
 
 
@@ -133,7 +134,8 @@ def check_tls(settings: Settings) -> None:
 
 
 @click.command("mllp")
-@click.option("--host", help="address to listen on (XDS_MLLP_HOST)")
+@click.option("--host", callback=lambda c, p, v: _not_empty(c, p, v),
+              help="address to listen on (XDS_MLLP_HOST)")
 @click.option("--port", type=click.IntRange(1, 65535),
               help="port (XDS_MLLP_PORT; 2575 when unset)")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
@@ -143,7 +145,7 @@ def mllp(ctx: click.Context, host: str | None, port: int | None, data_dir: str |
     settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=port)
     if not settings.mllp_port:
         settings = command_settings(ctx, data_dir=data_dir, mllp_host=host, mllp_port=2575)
-    check_port(settings)
+    check_port(settings, "--port")
     check_tls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from .store.database import make_engine
@@ -223,6 +225,13 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
     except (MllpClientError, OSError) as exc:    # no listener, TLS, a lost connection
         raise Unusable(str(exc)) from None
     sys.exit(1 if refused else 0)
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty --host listened on every interface."""
+    from .cli_consumer import not_empty
+
+    return not_empty(ctx, param, value)
 
 
 def _target(target: str) -> tuple[str, int]:

@@ -13,19 +13,21 @@ import click
 from .cli_client import Connection, client_options
 from .cli_codes import checked
 from .cli_consumer import (
+    check_oid,
     check_patient,
     check_unique_ids,
+    not_empty,
     registry_problems,
     report_registry_reply,
 )
-from .cli_errors import Refused
+from .cli_errors import Refused, refusal
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
 _PATIENT = click.option("--patient", callback=check_patient,
                         help="the document's patient: the resource-id of a VIHF signed here")
 
 
-_ENTRY = click.option("--entry", "entry_uuid", metavar="ENTRY_UUID",
+_ENTRY = click.option("--entry", "entry_uuid", metavar="ENTRY_UUID", callback=not_empty,
                       help="the registry entry to change, when the uniqueId names several "
                            "(a document submitted more than once)")
 
@@ -169,7 +171,7 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
               help="remove the registry entries only (ITI-62), leave the bytes")
 @click.option("--documents-only", is_flag=True,
               help="remove the bytes only (ITI-86): their registry entries must be gone")
-@click.option("--repository-id", metavar="OID",
+@click.option("--repository-id", metavar="OID", callback=check_oid,
               help="the repository's uniqueId, for --documents-only when the registry has no "
                    "entry left to name it")
 @_PATIENT
@@ -229,5 +231,5 @@ def _check_removal(transaction: str, reply) -> None:
         report_registry_reply(reply)
     status = (reply.payload.get("status") or "").rsplit(":", 1)[-1]
     if status != "Success":
-        raise Refused(f"{transaction} {status}: {'; '.join(registry_problems(reply))} "
+        raise refusal(f"{transaction} {status}: {'; '.join(registry_problems(reply))} "
                       f"(request id {reply.headers.get('x-request-id')})")

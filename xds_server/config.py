@@ -71,25 +71,44 @@ def url_host_problem(host: str) -> str | None:
 
 
 def http_url_problem(text: str) -> str | None:
-    """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option)."""
+    """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option).
+    A user or password in it is refused: XDS authenticates callers by TLS certificates and
+    VIHF, not HTTP basic auth, and a URL is printed in messages and logs (outsider F7)."""
     if not text.isprintable():
         # urlsplit drops line breaks and tabs silently: the URL used would not be the one
         # given, and the error quoting it spanned two lines
-        return f"{text!r} is not a URL (it holds a line break or a control character)"
+        return f"{_hide_userinfo(text)!r} is not a URL (it holds a line break or a control " \
+               "character)"
     try:
         parts = urlsplit(text)          # ValueError: an unclosed [IPv6 address
     except ValueError as exc:
-        return f"{text!r} is not a URL ({exc})"
+        return f"{_hide_userinfo(text)!r} is not a URL ({exc})"
+    shown = _hide_userinfo(text)
+    if "@" in parts.netloc:
+        return (f"{shown!r}: credentials in a URL are refused (they would show in messages "
+                "and logs, and XDS does not use HTTP basic auth): give the URL without "
+                "them, and the caller's identity with --cert/--key or a VIHF")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{text!r} is not an http(s) URL (http://HOST:PORT/…)"
+        return f"{shown!r} is not an http(s) URL (http://HOST:PORT/…)"
     try:
         port = parts.port
     except ValueError:
         port = 0
     if port == 0:       # port 0 ended in 'connection refused'
-        return f"{text!r}: the port is not a number between 1 and 65535"
+        return f"{shown!r}: the port is not a number between 1 and 65535"
     problem = url_host_problem(parts.hostname)
-    return f"{text!r}: {problem}" if problem else None
+    return f"{shown!r}: {problem}" if problem else None
+
+
+def _hide_userinfo(text: str) -> str:
+    """The URL with what comes before an @ in its authority replaced by ***."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return text
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _parse_syslog_url(text: str) -> str:

@@ -22,8 +22,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, _interrupted_while_starting)
     from .cli import main as cli
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)   # the CLI's own answer from here
-    sys.exit(cli())
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the CLI's answer from here
+        sys.exit(cli())
+    except KeyboardInterrupt:   # before the CLI's own handling began: the same answer
+        _interrupted_while_starting(signal.SIGINT, None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,6 +69,11 @@ def _cda_header(data: bytes) -> etree._Element | None:
     return root if root.tag == f"{{{HL7}}}ClinicalDocument" else None
 
 
+def is_cda(path: Path) -> bool:
+    """Whether the file is a CDA (its root is hl7:ClinicalDocument)."""
+    return _cda_header(path.read_bytes()) is not None
+
+
 def unsendable(path: Path, options: SourceOptions) -> str | None:
     """Why a file cannot be sent with the metadata this command can give it, or None: a CDA
     (its header gives them), a PDF (by its first bytes) or UTF-8 text named .txt (the XDS-SD

@@ -39,6 +39,11 @@ class TransportError(Exception):
     """The peer could not be reached, or what it answered is not a SOAP 1.2 message."""
 
 
+class NotFound(TransportError):
+    """Nothing answers SOAP at this URL (HTTP 404 or 405 with no SOAP body): a wrong URL,
+    not a message the server could not use."""
+
+
 class ReplyTooLarge(TransportError):
     """The reply is over one of the client's limits; it was not read further."""
 
@@ -194,6 +199,19 @@ def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+_SOAP_TYPES = ("application/soap+xml", "multipart/related")
+
+
+def _check_found(url: str, response: http.client.HTTPResponse) -> None:
+    """A 404 (or 405) that is not a SOAP fault is a wrong URL: it was said as "reply is not a
+    usable SOAP message: unsupported Content-Type 'text/plain'", advice meant for the server
+    (outsider F7)."""
+    kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+    if response.status in (404, 405) and kind not in _SOAP_TYPES:
+        raise NotFound(f"{url}: HTTP {response.status} "
+                       f"{'not found' if response.status == 404 else 'method not allowed'}")
+
+
 class SoapClient:
     """Sends one SOAP 1.2 request per call over HTTP(S) and decodes the reply."""
 
@@ -254,6 +272,7 @@ class SoapClient:
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
+            _check_found(self.url, response)
             return decode_reply(response.status,
                                 {k.lower(): v for k, v in response.getheaders()}, response,
                                 response.getheader("Content-Type", ""),

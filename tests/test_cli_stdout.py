@@ -1,0 +1,81 @@
+"""The standard output's troubles (outsider F5), for every command that prints: closed (`>&-`)
+is exit 2 and one line before anything is done (it was an internal error for `retrieve --out
+-`, a silent loss for `query` and `codes`); a reader that left (`| head -1`) is not an error:
+exit 0, nothing on stderr (it was exit 1 with no word); a write that fails (/dev/full) is exit 2
+and one line naming the standard output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import free_port
+
+INS = "285067512345639^^^&1.2.250.1.213.1.4.10&ISO^NH"
+DOWN = f"http://127.0.0.1:{free_port()}"
+COMMAND = [sys.executable, "-m", "xds_server.cli"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    env["XDS_SERVER_URL"] = DOWN
+    return env
+
+
+@pytest.mark.parametrize("args", [
+    ["retrieve", "1.2.250.1.999.7.1.2", "--out", "-"],
+    ["query", "--patient", INS],
+    ["codes"],
+    ["config"],
+    ["patient", "list", "--data-dir", "/nonexistent/var"],
+])
+def test_a_closed_stdout_is_one_line_and_exit_2_before_anything(args):
+    done = subprocess.run([*COMMAND, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, env=_env(), timeout=60,
+                          preexec_fn=lambda: os.close(1))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "the standard output is closed" in lines[0], done.stderr
+    assert "internal error" not in done.stderr and "cannot reach" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["codes", "type"], ["codes", "format"], ["config"]])
+def test_a_pipe_whose_reader_left_ends_quietly_with_0(args):
+    read, write = os.pipe()
+    os.close(read)                       # `| head -1` gone before the first line
+    try:
+        done = subprocess.run([*COMMAND, *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, env=_env(), timeout=60)
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_a_stdout_that_cannot_be_written_is_one_line_and_exit_2():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*COMMAND, "codes", "type"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=_env(), timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "cannot write the standard output" in lines[0], done.stderr
+
+
+def test_serve_and_mllp_may_run_with_stdout_closed():
+    """Their output is their log, on stderr: a closed stdout stops nothing (here they stop at
+    a port that is not free, past the check)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        for args in (["serve", "--port", port], ["mllp", "--port", port]):
+            done = subprocess.run([*COMMAND, *args], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, timeout=60,
+                                  env={**_env(), "XDS_PROFILE": "ihe", "XDS_SECURITY": "none",
+                                       "XDS_DATA_DIR": "/nonexistent/var"},
+                                  preexec_fn=lambda: os.close(1))
+            assert done.returncode == 2, done.stderr
+            assert "standard output" not in done.stderr and port in done.stderr, done.stderr
