@@ -77,14 +77,24 @@ def records(principal: Principal, transaction: str, repository_unique_id: str,
     return result
 
 
+LOGGED_IDS = 5      # the uniqueIds a log line names; the rest counted (a request may ask many)
+
+
+def named(documents: list[str], most: int = LOGGED_IDS) -> str:
+    """The uniqueIds for a text log line, as the DICOM export names them (outsider F8: the
+    line said how many, not which), bounded: the first `most`, then how many more."""
+    shown = ", ".join(documents[:most])
+    return shown + (f" and {len(documents) - most} more" if len(documents) > most else "")
+
+
 def log_unserved(principal: Principal, transaction: str, failures: Iterable[Record]) -> None:
     """One WARNING line per failure record (a client's request refused), with its fields as
     data for the JSON log (logs.py)."""
     for _, _, _, patient, documents, _, detail in failures:
         fields = dict(line.split("=", 1) for line in detail.splitlines())
-        log.warning("%s: %d document(s) asked and not served (%s) from repository %s",
+        log.warning("%s: %d document(s) asked and not served (%s) from repository %s: %s",
                     principal.transaction or transaction, len(documents), fields["outcome"],
-                    fields["repository"],
+                    fields["repository"], named(documents),
                     extra={"xds": {"request_id": principal.request_id or "-",
                                    "transaction": principal.transaction or transaction,
                                    "outcome": f"refused:{fields['error']}",
