@@ -50,7 +50,8 @@ def _every_transaction(server, tmp_path) -> str:
     registry, repository = server.url + "/xds/registry", server.url + "/xds/repository"
     pdf = tmp_path / "courrier.pdf"
     pdf.write_bytes(b"%PDF-1.4\n" + os.urandom(500) + b"\n%%EOF\n")
-    submitted = run_cli("submit", str(pdf), "--patient", patient, "--repository", repository)
+    submitted = run_cli("submit", str(pdf), "--patient", patient, "--repository", repository,
+                        env={"XDS_PROFILE": "ihe"})   # an IHE server: a bare PDF goes
     assert submitted.returncode == 0, submitted.stderr
     unique_id = submitted.stdout.split()[0]
     assert run_cli("query", "--patient", patient, "--registry", registry).returncode == 0
@@ -155,7 +156,8 @@ def test_a_provide_to_the_built_in_registry_records_its_iti42(live_server, tmp_p
     pdf = tmp_path / "courrier.pdf"
     pdf.write_bytes(b"%PDF-1.4\n" + os.urandom(200) + b"\n%%EOF\n")
     repository = live_server.url + "/xds/repository"
-    submitted = run_cli("submit", str(pdf), "--patient", patient, "--repository", repository)
+    submitted = run_cli("submit", str(pdf), "--patient", patient, "--repository", repository,
+                        env={"XDS_PROFILE": "ihe"})   # an IHE server: a bare PDF goes
     assert submitted.returncode == 0, submitted.stderr
     out = tmp_path / "audit.xml"
     exported = run_cli("audit", "export", "--out", str(out), "--format", "dicom",

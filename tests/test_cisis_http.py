@@ -81,7 +81,10 @@ def test_non_ins_patient_is_refused_with_the_rule(cisis_server, seal, tmp_path):
     pdf = tmp_path / "courrier.pdf"
     pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
     refused = run_cli("submit", str(pdf), "--patient", "P1^^^&1.2.3.4&ISO",
-                      "--repository", cisis_server + "/xds/repository", *seal[1])
+                      "--repository", cisis_server + "/xds/repository", *seal[1],
+                      "--type", "11490-0^^2.16.840.1.113883.6.1", "--service-start", "20250314",
+                      "--legal-authenticator",     # what a PDF needs before it is sent
+                      "810000000001^MARTIN^PAUL^^^^^^&1.2.250.1.71.4.2.1&ISO")
     assert refused.returncode != 0
     assert "is not an INS" in refused.stderr
 

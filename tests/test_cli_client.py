@@ -169,7 +169,8 @@ def test_remove_leaves_a_set_that_still_holds_documents(tmp_path):
     empty, so removing the second takes the set too)."""
     data_dir = tmp_path / "var"
     process, url, _ = start_server(data_dir, {"XDS_PROFILE": "ihe"}, workers=1)
-    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url}
+    # the client's settings say the server's rules: a .txt goes without a CDA's metadata
+    env = {"XDS_DATA_DIR": str(data_dir), "XDS_SERVER_URL": url, "XDS_PROFILE": "ihe"}
     patient = "IHE1^^^&1.2.3.4.5&ISO"
     try:
         assert _cli(env, "patient", "add", patient).returncode == 0

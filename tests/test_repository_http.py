@@ -80,7 +80,8 @@ def test_cli_submit_query_retrieve(live_server, tmp_path):
     pdf = tmp_path / "courrier.pdf"
     pdf.write_bytes(b"%PDF-1.4\n" + os.urandom(5000) + b"\n%%EOF\n")
     submitted = run_cli("submit", str(sample), str(pdf), "--patient", patient, "--repository",
-                        live_server.url + "/xds/repository")
+                        live_server.url + "/xds/repository",
+                        env={"XDS_PROFILE": "ihe"})   # an IHE server: a bare PDF goes
     assert submitted.returncode == 0, submitted.stderr + submitted.stdout
     unique_ids = [line.split()[0] for line in submitted.stdout.splitlines()]
     assert len(unique_ids) == 2
@@ -104,7 +105,7 @@ def test_cli_submit_query_retrieve(live_server, tmp_path):
                       live_server.url + "/xds/registry")
     assert unknown.returncode != 0 and "knows no document" in unknown.stderr
     refused = run_cli("submit", str(pdf), "--patient", new_patient(), "--repository",
-                      live_server.url + "/xds/repository")
+                      live_server.url + "/xds/repository", env={"XDS_PROFILE": "ihe"})
     assert refused.returncode != 0 and "XDSUnknownPatientId" in refused.stderr
 
 
