@@ -1,6 +1,6 @@
 """The `xds-server` command: a thin face over the library (serve, config, db, patient; the client
 commands in cli_consumer.py and cli_update.py). Every failure is one line and an exit status
-(cli_errors.py: 0 done, 1 refused or invalid, 2 usage or environment)."""
+(cli_errors.py: 0 done, 1 refused or invalid, 2 usage or environment, 3 try again later)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 @click.group(cls=GuardedGroup, epilog="Exit status: 0 done, 1 refused or invalid, 2 usage or "
-             "environment (settings, network, files, database). A failure is one line; "
+             "environment (settings, network, files, database), 3 try again later (the "
+             "server's storage full or busy), 130 interrupted. A failure is one line; "
              "XDS_DEBUG=1 shows the traceback.")
 @click.version_option(__version__, prog_name="xds-server")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
