@@ -26,6 +26,8 @@ def leave(code: int = 0) -> NoReturn:
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:          # started with it closed (`serve >&-`, a daemon's way)
+            continue
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
