@@ -170,3 +170,14 @@ def test_a_busy_registry_is_exit_3_too():
         stub.close()
     assert done.returncode == 3, done.stderr
     assert "XDSRegistryBusy" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["backup", "--out", ""], ["db", "fill-forms", "--seconds", "nan"],
+                                  ["db", "fill-forms", "--seconds", "-1"]])
+def test_other_commands_refuse_an_empty_or_impossible_value(tmp_path, args):
+    """`backup --out ''` wrote the backup into the current directory (click made '' into '.');
+    `db fill-forms --seconds nan` or `-1` stopped at once and said 'run again'."""
+    done = run_in_process(*args, "--data-dir", str(tmp_path / "var"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Invalid value" in done.stderr and "--" in done.stderr, done.stderr
+    assert not (tmp_path / "var").exists()

@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .cli_errors import GuardedGroup, Refused, Unusable
+from .cli_seconds import SECONDS
 from .cli_settings import command_settings as _settings
 from .cli_settings import database_file, installed, require_installation
 from .config import Settings, redact_url
@@ -221,7 +222,7 @@ def db_upgrade(ctx: click.Context, data_dir: str | None) -> None:
 
 @db.command("fill-forms")
 @click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--seconds", type=float, default=None,
+@click.option("--seconds", type=SECONDS, default=None,
               help="stop after this long, at a batch's end (run again to go on)")
 @click.pass_context
 def db_fill_forms(ctx: click.Context, data_dir: str | None, seconds: float | None) -> None:

@@ -35,7 +35,8 @@ def _bars(label: str) -> Iterator:
 
 
 @click.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              callback=lambda c, p, v: _directory(c, p, v),
               help="a new or empty directory for the backup")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="the installation's data directory (XDS_DATA_DIR)")
@@ -131,3 +132,12 @@ def _check_room(source: Path, target: Path, min_free: int) -> None:
         raise Unusable(f"cannot restore into {target}: the backup holds {size} bytes and "
                        f"{free} are free there, less than the {min_free} bytes the server "
                        "keeps free (XDS_MIN_FREE_BYTES): free space first or restore elsewhere")
+
+
+def _directory(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    """--out as a Path; given empty, a usage error (click's Path made '' the current
+    directory, and the backup went there)."""
+    from .cli_consumer import not_empty
+
+    not_empty(ctx, param, value)
+    return Path(value)
