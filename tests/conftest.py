@@ -114,17 +114,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 _MIGRATED: dict[str, Any] = {}
 
 
-def _migrated_sqlite() -> Path:
+def _migrated_sqlite(directory: Path) -> Path:
     from xds_server.store.database import make_engine
     from xds_server.store.schema import migrate
 
     if "sqlite" not in _MIGRATED:
-        import atexit
-        import shutil
-        import tempfile
-
-        directory = Path(tempfile.mkdtemp(prefix="xds-migrated-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
         engine = make_engine(f"sqlite:///{directory / 'registry.sqlite3'}")
         migrate(engine)
         with engine.connect() as connection:     # everything in the file, none in its WAL
@@ -158,7 +152,7 @@ def _migrated_postgres_script() -> str:
     return _MIGRATED["postgresql"]
 
 
-def _copy_migrated(database_url: str) -> bool:
+def _copy_migrated(database_url: str, directory: Path) -> bool:
     """Give a fresh, empty test database the migrated schema; False if it is not empty."""
     if database_url.startswith("sqlite:///"):
         path = Path(database_url.removeprefix("sqlite:///"))
@@ -166,7 +160,7 @@ def _copy_migrated(database_url: str) -> bool:
             return False
         import shutil
 
-        shutil.copyfile(_migrated_sqlite(), path)
+        shutil.copyfile(_migrated_sqlite(directory), path)
         return True
     schema = database_url.rsplit("search_path%3D", 1)[-1]
     from sqlalchemy import create_engine, text
@@ -184,8 +178,14 @@ def _copy_migrated(database_url: str) -> bool:
     return True
 
 
+@pytest.fixture(scope="session")
+def migrated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the process's migrated SQLite database is kept (pytest removes old runs')."""
+    return tmp_path_factory.mktemp("migrated")
+
+
 @pytest.fixture
-def make_app(make_settings, database_url):
+def make_app(make_settings, database_url, migrated_dir):
     """An in-process application on a migrated database (each database in turn)."""
     from xds_server.app import create_app
     from xds_server.store.schema import migrate
@@ -194,7 +194,7 @@ def make_app(make_settings, database_url):
 
     def make(**overrides: Any):
         settings = make_settings(database_url=database_url, **overrides)
-        copied = not made and _copy_migrated(database_url)
+        copied = not made and _copy_migrated(database_url, migrated_dir)
         app = create_app(settings)
         if not copied:
             migrate(app.database.engine)
