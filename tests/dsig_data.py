@@ -26,10 +26,18 @@ CA_NAME = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
 OTHER_CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another authority")])
 
 
-def _key(kind: str = "rsa"):
-    if kind == "ec":
-        return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+# One key per role and per process (an RSA-2048 key costs 0.1-1 s on a loaded machine, and
+# SealAuthority.create makes thirteen): within an authority every role still has its own key,
+# so what each attack changes (another key, another issuer) is unchanged; authorities of
+# different modules are never used together.
+_KEYS: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {}
+
+
+def _key(role: str, kind: str = "rsa"):
+    if role not in _KEYS:
+        _KEYS[role] = (ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else
+                       rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _KEYS[role]
 
 
 def _certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key, *, ca: bool,
@@ -68,11 +76,11 @@ class SealAuthority:
     @classmethod
     def create(cls, directory: Path) -> SealAuthority:
         directory.mkdir(parents=True, exist_ok=True)
-        ca_key, other_key, fake_ca_key = _key(), _key(), _key()
+        ca_key, other_key, fake_ca_key = _key("ca"), _key("other-ca"), _key("fake-ca")
         ca = _certificate(CA_NAME, ca_key, CA_NAME, ca_key, ca=True,
                           start=NOW - dt.timedelta(days=3650))
         other_ca = _certificate(OTHER_CA_NAME, other_key, OTHER_CA_NAME, other_key, ca=True)
-        intermediate_key = _key()
+        intermediate_key = _key("intermediate")
         intermediate_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
                                                           "Test AC intermediaire")])
         intermediate = _certificate(intermediate_name, intermediate_key, CA_NAME, ca_key,
@@ -91,7 +99,7 @@ class SealAuthority:
             "via-intermediate": (intermediate_name, intermediate_key, {}),
         }
         for name, (issuer, issuer_key, options) in seals.items():
-            key = _key(options.pop("kind", "rsa"))
+            key = _key(name, options.pop("kind", "rsa"))
             certificate = _certificate(SEAL_NAME, key, issuer, issuer_key or key, ca=False,
                                        **options)
             chain = [certificate, intermediate] if name == "via-intermediate" else [certificate]

@@ -4,6 +4,7 @@ its JWKS file, and tokens with the claims docs/fhir.md names (made with PyJWT)."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,14 @@ ALL_SCOPES = "user/DocumentReference.read user/DocumentReference.write user/List
              "user/Binary.read"
 
 
+@functools.cache
+def _issuer_key() -> rsa.RSAPrivateKey:
+    """One signing key per process (an RSA-2048 key costs 0.1-1 s on a loaded machine): the
+    issuers of different modules are never used together, and a token "signed by another
+    key" makes its own (tests/test_fhir_security.py)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @dataclass
 class TokenIssuer:
     key: Any
@@ -35,7 +44,7 @@ class TokenIssuer:
     @classmethod
     def create(cls, directory: Path) -> TokenIssuer:
         directory.mkdir(parents=True, exist_ok=True)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = _issuer_key()
         public = key.public_key()
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public))
         jwk.update(kid="k1", use="sig", alg="RS256")

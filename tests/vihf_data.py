@@ -25,6 +25,25 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+# One key per role and per process (an RSA-2048 key costs 0.1-1 s on a loaded machine): in an
+# authority the CA, the signer and the impostor keep keys of their own, so the impostor still
+# fails for its key and issuer; the certificates issued for the rules (`issue`) differ by what
+# the CA writes in them, not by their key. Authorities of different modules are never used
+# together.
+_KEYS: dict[str, bytes] = {}
+
+
+def _cached_key(role: str, key: str, path: Path) -> None:
+    """Write the process's key for `role` (`key` 'rsa:BITS' or 'ec:CURVE') at `path`."""
+    if role not in _KEYS:
+        kind, _, size = key.partition(":")
+        option = f"rsa_keygen_bits:{size}" if kind == "rsa" else f"ec_paramgen_curve:{size}"
+        _openssl("genpkey", "-algorithm", kind.upper(), "-pkeyopt", option, "-out", path.name,
+                 cwd=path.parent)
+        _KEYS[role] = path.read_bytes()
+    path.write_bytes(_KEYS[role])
+
+
 @dataclass
 class SigningAuthority:
     """A CA, a signing certificate it issued, and a self-signed impostor with the same DN."""
@@ -35,15 +54,16 @@ class SigningAuthority:
     def create(cls, directory: Path) -> SigningAuthority:
         directory.mkdir(parents=True, exist_ok=True)
         subject = "/" + "/".join(SIGNER_DN.split(", "))
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-                 "ca.pem", "-days", "3", "-subj", "/C=FR/O=Test IGC-Sante/CN=Test CA",
+        for role in ("ca", "signer", "impostor"):
+            _cached_key(role, "rsa:2048", directory / f"{role}.key")
+        _openssl("req", "-x509", "-key", "ca.key", "-out", "ca.pem", "-days", "3", "-subj",
+                 "/C=FR/O=Test IGC-Sante/CN=Test CA", cwd=directory)
+        _openssl("req", "-new", "-key", "signer.key", "-out", "signer.csr", "-subj", subject,
                  cwd=directory)
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "signer.key", "-out",
-                 "signer.csr", "-subj", subject, cwd=directory)
         _openssl("x509", "-req", "-in", "signer.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                  "-CAcreateserial", "-out", "signer.pem", "-days", "2", cwd=directory)
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "impostor.key",
-                 "-out", "impostor.pem", "-days", "2", "-subj", subject, cwd=directory)
+        _openssl("req", "-x509", "-key", "impostor.key", "-out", "impostor.pem", "-days", "2",
+                 "-subj", subject, cwd=directory)
         return cls(directory)
 
     @property
@@ -55,10 +75,7 @@ class SigningAuthority:
         """A signing certificate `name` the CA issues with the signer's DN (the openssl CLI:
         `cryptography` will not make the weak ones): `key` 'rsa:BITS' or 'ec:CURVE', the CA's
         `digest`, `extensions` as openssl config lines. Returns `name` for `sign(signer=)`."""
-        kind, _, size = key.partition(":")
-        option = f"rsa_keygen_bits:{size}" if kind == "rsa" else f"ec_paramgen_curve:{size}"
-        _openssl("genpkey", "-algorithm", kind.upper(), "-pkeyopt", option, "-out",
-                 f"{name}.key", cwd=self.directory)
+        _cached_key(f"issued {key}", key, self.directory / f"{name}.key")
         _openssl("req", "-new", "-key", f"{name}.key", "-out", f"{name}.csr", "-subj",
                  "/" + "/".join(SIGNER_DN.split(", ")), cwd=self.directory)
         (self.directory / f"{name}.ext").write_text(extensions + "\n")
