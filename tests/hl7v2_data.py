@@ -163,10 +163,21 @@ def parse_ack(raw: bytes) -> Ack:
     return Ack(raw, msa[1], msa[2] if len(msa) > 2 else "", msh[8], errors)
 
 
+_ORDERS_GIVEN: set[str] = set()
+
+
 def nir(sex: str = "1", year: str = "80", month: str = "05", place: str = "75056",
         order: str | None = None) -> str:
-    """A NIR with its key (what a production INS carries)."""
-    order = order or f"{uuid.uuid4().int % 1000:03d}"
+    """A NIR with its key (what a production INS carries). The order number is drawn without
+    repeat within a process: two draws in one test (a merge's survivor and merged patient) were
+    the same one time in 1,000 and the merge was refused as "into itself"."""
+    if order is None:
+        if len(_ORDERS_GIVEN) >= 1000:
+            _ORDERS_GIVEN.clear()
+        order = f"{uuid.uuid4().int % 1000:03d}"
+        while order in _ORDERS_GIVEN:
+            order = f"{uuid.uuid4().int % 1000:03d}"
+        _ORDERS_GIVEN.add(order)
     body = f"{sex}{year}{month}{place}{order}"
     digits = body.replace("2A", "19").replace("2B", "18")
     return f"{body}{97 - int(digits) % 97:02d}"
