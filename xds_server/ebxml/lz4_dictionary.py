@@ -11,12 +11,12 @@ them by ctypes in the very library python-lz4 runs: its extension module carries
 exports its symbols (or, built against the system's liblz4, resolves them there). Same
 library, same level, same block format: `lz4.block.decompress(..., dict=...)` reads the result.
 
-Measured (issue 19, docs/benchmarks.md, one alternated run, CPU time, datagen objects): a
-DocumentEntry's LeafClass (6.4 KB) 63 -> 44 us, a SubmissionSet (3 KB) 47 -> 17 us, an
-association (0.6 KB) 37 -> 7 us; bytes the same. An input over 4 KB is where liblz4 itself
-copies the dictionary's state instead of searching it in place (then its bytes are exactly
-those of python-lz4's); below that the dictionary is searched in place, a little differently
-(tests/test_lz4_dictionary.py bounds the size: never more than 1 % over, on its corpora).
+Measured (issue 19, docs/benchmarks.md "Packing an object": alternated rounds, thread CPU
+time, datagen's objects): a DocumentEntry's LeafClass (6.4 KB) 64 -> 43 us, a SubmissionSet
+(3 KB) 50 -> 23, an association (0.6 KB) 38 -> 10; the bytes identical on every datagen and
+reference object. Over 4 KB of input liblz4 itself copies the dictionary's state (the bytes
+are python-lz4's by construction); below, it searches the dictionary in place, which may pick
+another match: 3 bytes more at worst in 20,000 random texts (tests/test_lz4_dictionary.py).
 
 Where the symbols are missing (a python-lz4 built against an older system liblz4 that keeps
 them static) `HighCompressor` falls back to `lz4.block.compress`: the same format, the old cost.
