@@ -29,17 +29,27 @@ import struct
 import threading
 
 import lz4.block
-import lz4.block._block as _lz4_block
 
 _SIZE = struct.Struct("<I")      # python-lz4's stored size prefix (store_size=True)
 MIN_VERSION = 10900              # 1.9.0: resetStreamHC_fast and attach_HC_dictionary as used
 _POINTER = ctypes.c_void_p
 
 
-def _library() -> ctypes.CDLL | None:
-    """liblz4 as python-lz4 has it, its needed calls typed; None where one is missing."""
+def _python_lz4_library() -> str | None:
+    """The file of python-lz4's block extension (liblz4 inside, or linked by it)."""
     try:
-        lib = ctypes.CDLL(_lz4_block.__file__)
+        from lz4.block import _block
+    except ImportError:
+        return None
+    return getattr(_block, "__file__", None)
+
+
+def _library(path: str | None) -> ctypes.CDLL | None:
+    """liblz4 at `path`, its needed calls typed; None where one is missing."""
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(path)
         calls = {"LZ4_versionNumber": ([], ctypes.c_int),
                  "LZ4_sizeofStateHC": ([], ctypes.c_int),
                  "LZ4_initStreamHC": ([_POINTER, ctypes.c_size_t], _POINTER),
@@ -56,7 +66,7 @@ def _library() -> ctypes.CDLL | None:
     return lib if lib.LZ4_versionNumber() >= MIN_VERSION else None
 
 
-_LIB = _library()
+_LIB = _library(_python_lz4_library())
 
 
 def _bound(size: int) -> int:
