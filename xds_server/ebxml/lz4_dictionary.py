@@ -94,7 +94,11 @@ class HighCompressor:
         self.dictionary, self.level, self._lib = bytes(dictionary), level, lib
         self._local = threading.local()
         if lib is not None:
-            self._dictionary_stream = _Stream(lib)      # kept: the working streams read it
+            try:
+                self._dictionary_stream = _Stream(lib)  # kept: the working streams read it
+            except OSError:
+                self._lib = None
+                return
             lib.LZ4_resetStreamHC_fast(self._dictionary_stream.buffer, level)
             lib.LZ4_loadDictHC(self._dictionary_stream.buffer, self.dictionary,
                                len(self.dictionary))    # refers to self.dictionary's bytes
