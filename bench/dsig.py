@@ -8,6 +8,11 @@ requirement off): what a signed set costs besides its verification (a second doc
 and registered, its HasMember and `signs` associations). And the verification alone, in process.
 
     .venv/bin/python bench/dsig.py [--database postgresql|sqlite] [--seconds 8] [--rounds 4]
+
+With --baseline-code DIR (a checkout of older code; run from a directory without xds_server/,
+e.g. `cd /tmp && /path/.venv/bin/python /path/bench/dsig.py ...`), two more servers run that code,
+unsigned and signed, on the same requests in the same rounds: the ratio before and after a
+change from one run, where two runs minutes apart on a shared machine do not compare.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -69,52 +75,79 @@ def verification_ms(authority: SealAuthority, tmp: Path, count: int = 200) -> fl
     return (time.perf_counter() - started) / count * 1000
 
 
+@dataclass(frozen=True)
+class Kind:
+    """One server of the run: the requests it takes (signed or not), whether it verifies
+    them, and the code it runs ("": this checkout; else --baseline-code)."""
+
+    name: str
+    signed: bool
+    verified: bool
+    code: str = ""
+
+
+def kinds_of(baseline_code: str) -> list[Kind]:
+    kinds = [Kind("unsigned", False, False), Kind("signed, not verified", True, False),
+             Kind("signed", True, True)]
+    if baseline_code:       # the same requests on the older code, in the same rounds
+        kinds += [Kind("baseline unsigned", False, False, baseline_code),
+                  Kind("baseline signed", True, True, baseline_code)]
+    return kinds
+
+
+def start(kind: Kind, number: int, args, tmp: Path, authority: SealAuthority):
+    url = postgres_url(f"bench_dsig_{number}") if args.database == "postgresql" \
+        else f"sqlite:///{tmp}/registry-{number}.sqlite3"
+    engine = make_engine(url)
+    migrate(engine)
+    Records(Database(engine)).open(TEST_INS)
+    engine.dispose()
+    env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",
+           "XDS_ACCEPT_TEST_INS": "true", "XDS_LOG_LEVEL": "WARNING",
+           "XDS_REQUIRE_SUBMISSION_SIGNATURE": "true" if kind.verified else "false",
+           **({"XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)} if kind.verified else {}),
+           **({"PYTHONPATH": kind.code} if kind.code else {})}
+    return start_server(tmp / f"var-{number}", env, args.workers)
+
+
 def main() -> None:
-    args = server_bench_arguments(__doc__.split("\n")[0], submissions=2500, rounds=4)
+    args = server_bench_arguments(__doc__.split("\n")[0], submissions=2500, rounds=4,
+                                  baseline=True)
+    if args.baseline_code and (Path.cwd() / "xds_server").is_dir():
+        raise SystemExit("--baseline-code: run from a directory without xds_server/ "
+                         "(python -m would import it before the baseline's)")
+    kinds = kinds_of(args.baseline_code)
     with tempfile.TemporaryDirectory(prefix="bench-dsig-") as name:
         tmp = Path(name)
         authority = SealAuthority.create(tmp / "pki")
         seal = authority.seal()
         verify_ms = verification_ms(authority, tmp)
         servers, bodies = {}, {}
-        kinds = ("unsigned", "signed, not verified", "signed")
+        built: dict[bool, list[bytes]] = {}     # the same requests for every server of a kind
         try:
-            for kind in kinds:
-                url = postgres_url(f"bench_dsig_{kinds.index(kind)}") \
-                    if args.database == "postgresql" \
-                    else f"sqlite:///{tmp}/registry-{kinds.index(kind)}.sqlite3"
-                engine = make_engine(url)
-                migrate(engine)
-                Records(Database(engine)).open(TEST_INS)
-                engine.dispose()
-                verified = kind == "signed"
-                env = {"XDS_DATABASE_URL": url, "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",
-                       "XDS_ACCEPT_TEST_INS": "true", "XDS_LOG_LEVEL": "WARNING",
-                       "XDS_REQUIRE_SUBMISSION_SIGNATURE": "true" if verified else "false",
-                       **({"XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}
-                          if verified else {})}
-                servers[kind] = start_server(tmp / f"var-{kinds.index(kind)}", env,
-                                             args.workers)
+            for number, kind in enumerate(kinds):
+                servers[kind] = start(kind, number, args, tmp, authority)
                 endpoint = servers[kind][1] + "/xds/repository"
-                if kind != "signed":      # the two signed servers take the same requests
+                if kind.signed not in built:
                     started = time.perf_counter()
-                    bodies[kind] = [raw_request(endpoint, PROVIDE, *provide_request(
-                        *submission(n, tmp, seal if kind != "unsigned" else None)))
+                    built[kind.signed] = [raw_request(endpoint, PROVIDE, *provide_request(
+                        *submission(n, tmp, seal if kind.signed else None)))
                         for n in range(args.submissions)]
-                    print(f"{kind}: {args.submissions} requests built in "
-                          f"{time.perf_counter() - started:.1f} s", flush=True)
-                else:
-                    bodies[kind] = bodies["signed, not verified"]
+                    print(f"{'signed' if kind.signed else 'unsigned'}: {args.submissions} "
+                          f"requests built in {time.perf_counter() - started:.1f} s",
+                          flush=True)
+                bodies[kind] = built[kind.signed]
                 warm = run_load(endpoint, bodies[kind][:50], clients=args.clients, seconds=5,
                                 max_requests=50)
-                assert warm.errors == 0, f"warm-up errors ({kind})"
-            runs: dict[str, list[LoadResult]] = {kind: [] for kind in kinds}
+                assert warm.errors == 0, f"warm-up errors ({kind.name})"
+            runs: dict[Kind, list[LoadResult]] = {kind: [] for kind in kinds}
             offset, share = 50, (args.submissions - 50) // args.rounds
             load_before = os.getloadavg()
             for round_ in range(args.rounds):   # alternated: the machine's load drifts
                 # and each round starts with the next kind: a burst leaves work behind (the
                 # disk's writeback of its files, the database's) that the kind after it pays
-                for kind in kinds[round_ % 3:] + kinds[:round_ % 3]:
+                first = round_ % len(kinds)
+                for kind in kinds[first:] + kinds[:first]:
                     chunk = bodies[kind][offset:offset + share]
                     runs[kind].append(run_load(
                         servers[kind][1] + "/xds/repository", chunk, clients=args.clients,
@@ -124,24 +157,37 @@ def main() -> None:
         finally:
             for process, _, _ in servers.values():
                 stop_server(process)
-    results = {kind: merge(runs[kind]) for kind in kinds}
-    plain, signed = results["unsigned"], results["signed"]
-    per_round = [s.rate / p.rate for p, s in zip(runs["unsigned"], runs["signed"], strict=True)]
-    ratio = signed.rate / plain.rate
+    report(args, kinds, runs, load_before, load_after, verify_ms)
+
+
+def report(args, kinds: list[Kind], runs: dict[Kind, list[LoadResult]],
+           load_before: tuple[float, ...], load_after: tuple[float, ...],
+           verify_ms: float) -> None:
+    results = {kind.name: merge(runs[kind]) for kind in kinds}
+    rounds = {kind.name: runs[kind] for kind in kinds}
     print(f"\nITI-41, one 50 KB CDA, profile cisis (CDA validation on), {args.database}, "
           f"{args.workers} workers, {args.clients} clients, {args.rounds} alternated rounds; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after:")
-    for kind, result in results.items():
-        print(f"  {kind + ':':<22}{result.rate:5.0f} submissions/s, p50 "
+    for name, result in results.items():
+        print(f"  {name + ':':<22}{result.rate:5.0f} submissions/s, p50 "
               f"{result.percentile(0.5):5.1f} ms (errors {result.errors})")
-    print(f"  ratio signed/unsigned {ratio:.2f} (rounds: "
-          f"{', '.join(f'{r:.2f}' for r in per_round)}, median "
-          f"{statistics.median(per_round):.2f}; goal >= 0.8: "
-          f"{'met' if ratio >= 0.8 else 'NOT MET'})")
-    unverified = results["signed, not verified"]
+    for prefix in ("", "baseline ") if args.baseline_code else ("",):
+        plain, signed = results[prefix + "unsigned"], results[prefix + "signed"]
+        per_round = [s.rate / p.rate for p, s in zip(rounds[prefix + "unsigned"],
+                                                     rounds[prefix + "signed"], strict=True)]
+        ratio = signed.rate / plain.rate
+        print(f"  {prefix}ratio signed/unsigned {ratio:.2f} (rounds: "
+              f"{', '.join(f'{r:.2f}' for r in per_round)}, median "
+              f"{statistics.median(per_round):.2f}; goal >= 0.8: "
+              f"{'met' if ratio >= 0.8 else 'NOT MET'})")
+    unverified, plain = results["signed, not verified"], results["unsigned"]
     print(f"  of which the verification: signed/signed-not-verified "
-          f"{signed.rate / unverified.rate:.2f}; the signature document's storage and "
-          f"registration: signed-not-verified/unsigned {unverified.rate / plain.rate:.2f}")
+          f"{results['signed'].rate / unverified.rate:.2f}; the signature document's storage "
+          f"and registration: signed-not-verified/unsigned {unverified.rate / plain.rate:.2f}")
+    if args.baseline_code:
+        print(f"  this code / baseline, same rounds: unsigned "
+              f"{plain.rate / results['baseline unsigned'].rate:.2f}, signed "
+              f"{results['signed'].rate / results['baseline signed'].rate:.2f}")
     print(f"  the verification alone, in process: {verify_ms:.2f} ms a submission")
 
 

@@ -126,7 +126,8 @@ def start_bare_gunicorn(app: str, workers: int, probe: Callable[[str], None],
 
 def server_bench_arguments(description: str, submissions: int,
                            rounds: int | None = None,
-                           documents: int | None = None) -> argparse.Namespace:
+                           documents: int | None = None,
+                           baseline: bool = False) -> argparse.Namespace:
     """The options every server benchmark takes: database, duration, clients, workers, how
     many requests to prepare and in how many alternated rounds to measure."""
     parser = argparse.ArgumentParser(description=description)
@@ -141,4 +142,8 @@ def server_bench_arguments(description: str, submissions: int,
     if documents is not None:   # a benchmark that retrieves stored documents
         parser.add_argument("--documents", type=int, default=documents,
                             help="different documents retrieved, cycled")
+    if baseline:   # a benchmark that can serve an older checkout in the same rounds
+        parser.add_argument("--baseline-code", default="",
+                            help="a checkout of older code, served beside this one in the same "
+                                 "rounds (run from a directory without xds_server/)")
     return parser.parse_args()

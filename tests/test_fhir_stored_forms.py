@@ -25,6 +25,7 @@ from xds_server.fhir.stored_forms import base_text, document_form, document_text
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import DocumentEntry
 from xds_server.model.registered import DocumentRecord
+from xds_server.model.signature_entry import SIGNATURE_CLASS, SIGNATURE_FORMAT, SIGNATURE_TYPE
 from xds_server.model.stored_queries import FindDocuments
 from xds_server.security.principal import SYSTEM
 from xds_server.store.tables import document_entries
@@ -101,6 +102,27 @@ def test_an_entry_the_mapping_cannot_write_keeps_no_form():
     entry = _entry()
     entry.size = "many"
     assert stored_form().registered(entry)[:1] == packing.CURRENT
+
+
+def test_a_signature_entry_keeps_no_form_and_is_rendered_as_it_would_have_been_kept():
+    """A signature document's entry (IHE DSG codes) is packed without its DocumentReference
+    (issue 19), on registration, on a merge and by fill-forms; rendered on demand, its text is
+    the one a kept form would give, for every status and base."""
+    entry = _entry()
+    entry.class_code, entry.type_code, entry.format_code = \
+        SIGNATURE_CLASS, SIGNATURE_TYPE, SIGNATURE_FORMAT
+    entry.mime_type, entry.language_code = "text/xml", "art"
+    stored = stored_form().registered(entry)
+    assert stored[:1] == packing.CURRENT
+    assert stored_form().with_patient(stored, entry.patient_id)[:1] == packing.CURRENT
+    assert stored_form().refilled(stored) is None
+    kept = EbrimStoredForm(document_form).registered(entry)     # every entry keeping its form
+    assert kept[:1] == packing.PAIR
+    for status in STATUSES:
+        record = DocumentRecord(entry.patient_id, entry.entry_uuid, status, kept)
+        on_demand = DocumentRecord(entry.patient_id, entry.entry_uuid, status, stored)
+        for base in BASES:
+            assert decoded_text(on_demand, base) == spliced_text(record, base)
 
 
 def test_a_row_of_before_has_no_form_and_is_decoded():

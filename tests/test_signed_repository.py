@@ -1,7 +1,8 @@
 """A signed set through the repository actor, in process on every database (the HTTP tests,
 test_dsig_http.py, run one database): accepted, it is registered and retrievable, its signature
 too; refused by its signature, it leaves nothing staged, stored or registered; a content error
-and a signature error are reported together, each entry's first."""
+and a signature error are reported together, each entry's first; the signature's entry keeps no
+DocumentReference text, and ITI-67 gives the one it would have kept."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ import pytest
 from lxml import etree
 
 from xds_server.consumer.documents import provide_request
+from xds_server.ebxml import packing
 from xds_server.ebxml.decode import decode_submission
 from xds_server.ebxml.namespaces import LCM
+from xds_server.ebxml.stored import model_object
+from xds_server.fhir.forms import FhirForms
+from xds_server.fhir.stored_forms import base_text, document_form, document_text
+from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
 from xds_server.model.errors import RegistryFailure
+from xds_server.model.registered import DocumentRecord
 from xds_server.model.stored_queries import GetDocuments
 from xds_server.repository.actor import DocumentRequest
 from xds_server.security.principal import SYSTEM
@@ -23,6 +30,7 @@ from xds_server.store.documents import blob_key
 
 from .cda_data import LEVEL1, TEST_INS
 from .dsig_data import SealAuthority, signed_submission
+from .fhir_data import fhir, patient_query
 from .registry_data import open_patient
 
 
@@ -114,3 +122,35 @@ def test_a_content_error_and_a_signature_error_are_reported_together(signed_app,
     assert "size '1' given by the source" in contexts[0]
     assert "signature document" in contexts[1]
     assert files_of(signed_app, submission) == []
+
+
+def test_the_signature_entry_is_rendered_on_demand_as_it_would_have_been_kept(signed_app,
+                                                                           authority,
+                                                                           tmp_path):
+    """Registering a signed set keeps the CDA entry's DocumentReference text (packing 0x02)
+    and not the signature document's (issue 19: its cost); ITI-67 answers both, each the very
+    text the kept form gives spliced, and so does the on-demand rendering for every status."""
+    submission, documents, signature = signed_submission(authority, [fresh(tmp_path)],
+                                                         TEST_INS)
+    assert provide(signed_app, submission, documents) == []
+    query = GetDocuments(unique_ids=tuple(d.unique_id for d in submission.documents))
+    records = {model_object(r).unique_id: r for r in
+               signed_app.registry.query(query, SYSTEM).result.documents}
+    assert {u: r.stored[:1] for u, r in records.items()} == {
+        submission.documents[0].unique_id: packing.PAIR, signature.unique_id: packing.CURRENT}
+    answer = fhir(signed_app, "GET",
+                  f"/DocumentReference?{patient_query(TEST_INS)}&status=current")
+    assert answer.status == 200
+    listed = {e["resource"]["id"]: e["fullUrl"] for e in answer.json["entry"]}
+    assert len(listed) == 2
+    for record in records.values():
+        short = record.entry_uuid.removeprefix("urn:uuid:")
+        base = listed[short].removesuffix(f"/DocumentReference/{short}")
+        kept = document_form(model_object(record))      # what registration keeps
+        assert kept is not None
+        spliced = document_text(kept, record, base_text(base))
+        assert f'"resource":{spliced},' in answer.body.decode()
+        for status in (v.APPROVED, v.DEPRECATED, v.CISIS_ARCHIVED, v.CISIS_DELETED):
+            again = DocumentRecord(record.patient_id, record.entry_uuid, status, record.stored)
+            assert FhirForms(model_object, size=0).document(again, base) == \
+                document_text(kept, again, base_text(base))

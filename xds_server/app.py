@@ -27,7 +27,7 @@ from .fhir.front import FhirFront
 from .fhir.outcome import FhirError, issue
 from .fhir.provide import Provider
 from .fhir.reading import Reader
-from .fhir.stored_forms import document_form
+from .fhir.stored_forms import document_form, kept
 from .fhir.updates import Updater
 from .hl7v2.documents import DocumentFeed
 from .hl7v2.patient_feed import PatientFeed
@@ -139,8 +139,9 @@ def fhir_front(settings: Settings, registry: Registry, repository: Repository,
 def stored_form() -> EbrimStoredForm:
     """What the registry keeps of each registered object: its LeafClass, and for a
     DocumentEntry its DocumentReference too (fhir/stored_forms.py: ITI-67 answers without
-    decoding), written by one function from the same XML (EbrimStoredForm.packed)."""
-    return EbrimStoredForm(document_form)
+    decoding; but a signature document's, rendered on demand), written by one function from
+    the same XML (EbrimStoredForm.packed)."""
+    return EbrimStoredForm(document_form, kept)
 
 
 def atna_forwarder(settings: Settings, database: Database) -> AuditForwarder | None:

@@ -51,15 +51,23 @@ MAX_STORED_OBJECT_BYTES = 512 * 1024
 
 # A DocumentEntry's second stored form (the FHIR front's DocumentReference text), or None
 SecondForm = Callable[[DocumentEntry], "bytes | None"]
+# Whether an entry keeps it (else its readers render it on demand, from the LeafClass)
+Keeps = Callable[[DocumentEntry], bool]
 _DOCUMENT_ROOT = b"ExtrinsicObject"
+
+
+def _always(_entry: DocumentEntry) -> bool:
+    return True
 
 
 class EbrimStoredForm:
     """Registered objects as packed ebRIM LeafClass XML; with `second_form`, a DocumentEntry's
-    value also keeps that form, rendered from the LeafClass itself (packing.py, format 0x02)."""
+    value also keeps that form, rendered from the LeafClass itself (packing.py, format 0x02),
+    when `keeps` says so (an entry it refuses is registered without decoding its LeafClass)."""
 
-    def __init__(self, second_form: SecondForm | None = None) -> None:
+    def __init__(self, second_form: SecondForm | None = None, keeps: Keeps = _always) -> None:
         self.second_form = second_form
+        self.keeps = keeps
 
     def packed(self, xml: bytes, ids: tuple[str, ...] = ()) -> bytes:
         """The stored value of a registered object's LeafClass XML. Every write of one goes
@@ -75,7 +83,8 @@ class EbrimStoredForm:
             entry = decode_registered(etree.fromstring(xml, _parser()))
         except ValueError:      # not a registered object (never from the registry's writes)
             return pack(xml)
-        second = self.second_form(entry) if isinstance(entry, DocumentEntry) else None
+        second = self.second_form(entry) \
+            if isinstance(entry, DocumentEntry) and self.keeps(entry) else None
         return pack(xml) if second is None else pack_pair(xml, second)
 
     def refilled(self, stored: bytes) -> bytes | None:
@@ -104,6 +113,8 @@ class EbrimStoredForm:
                                          kind)])
         if isinstance(obj, Association):
             return self.packed(xml, (obj.entry_uuid, obj.source, obj.target))
+        if isinstance(obj, DocumentEntry) and not self.keeps(obj):
+            return pack(xml)        # what `packed` would decide, without decoding the XML
         return self.packed(xml)
 
     def with_patient(self, stored: bytes, patient_id: str) -> bytes:

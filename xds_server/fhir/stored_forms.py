@@ -17,6 +17,11 @@ be confused with data, and a substitution of every occurrence (the UUID) is undo
 `tests/test_fhir_stored_forms.py` holds the answer to the text `to_fhir` writes for every
 status. The metadata version, the patient and everything else are fixed per entryUUID (a merge
 rewrites the whole stored value: ebxml/stored.py `EbrimStoredForm.packed`).
+
+A signature document's entry (IHE DSG; one in every DMP submission) keeps none (`kept`): a FHIR
+consumer rarely reads it, and keeping it cost 40 % of that entry's stored value (decoding its
+LeafClass, rendering, packing a second block: 0.11 of 0.28 ms CPU; issue 19's signed sets).
+ITI-67 renders it on demand from the LeafClass, the same text (fhir/forms.py, kept per worker).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 from ..model import vocabulary as v
 from ..model.metadata import DocumentEntry
 from ..model.registered import Record
+from ..model.signature_entry import claims_to_be_signature
 from .document_reference import to_fhir
 from .http import binary_url
 from .vocabulary import IS_ARCHIVED, STATUS_TO_FHIR
@@ -37,6 +43,12 @@ _STATUS = '"status":"current"'
 ARCHIVED_MARK, STATUS_MARK, UUID_MARK = "\x01", "\x02", "\x03"
 BASE_MARK = "\\u0000"      # U+0000 as JSON writes it: no XML text can hold U+0000
 _BASE = "\x00"
+
+
+def kept(entry: DocumentEntry) -> bool:
+    """Whether a registered entry keeps its DocumentReference text: not a signature
+    document's (rendered on demand when asked; see above)."""
+    return not claims_to_be_signature(entry)
 
 
 def document_form(entry: DocumentEntry) -> bytes | None:
