@@ -190,3 +190,12 @@ def test_a_form_byte_that_is_not_utf8_is_a_400_as_its_escape_is(app, patient):
     escaped = fhir(app, "POST", "/DocumentReference/_search", base + b"%C3%A9", form)
     assert raw.status == escaped.status == 200
     assert raw.json["total"] == escaped.json["total"]
+
+
+@pytest.mark.parametrize("param", ["_count=5_0", "_count=%D9%A3", "_offset=%2B5", "_count=+5",
+                                   "_count=%EF%BC%95", "_offset=1e2", "_count= 5"])
+def test_paging_numbers_are_fhir_integers(app, patient, param):
+    answer = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}&status=current&"
+                              f"{param}")
+    assert answer.status == 400, (param, answer.body[:200])
+    assert answer.expressions == [param.split("=")[0]]
