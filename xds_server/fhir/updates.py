@@ -207,6 +207,9 @@ def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> S
 def _check_visibility(codes: list[Code]) -> None:
     seen: set[tuple[str | None, str]] = set()
     for position, code in enumerate(codes):
+        if code.scheme == v.VISIBILITY_SYSTEM and code.code not in v.VISIBILITY_CODES:
+            raise Invalid(f"'{code.code}' is not a visibility code of the DMP",
+                          f"DocumentReference.securityLabel[{position}]")
         if (code.scheme, code.code) in seen:
             raise Invalid(f"'{code.code}' is already in securityLabel (a code is given once)",
                           f"DocumentReference.securityLabel[{position}]")
