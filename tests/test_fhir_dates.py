@@ -119,3 +119,50 @@ def test_list_search_by_date_at_any_precision(app, patient):
                                   f"{search}")
         assert answer.status == 200, answer.body
         assert answer.json["total"] == found, search
+
+
+# A stored time of reduced precision (16e F5): serviceStartTime 2025, serviceStopTime 202512.
+# Both fronts read a stored time as the earliest instant it covers (docs/fhir.md, Dates); each
+# FHIR search with the ITI-18 bounds it becomes (From inclusive, To exclusive) and the verdict
+# both give. Before, the first two found it and the next two missed it on one front or both.
+REDUCED = [
+    ("period=le2024-12-31", {"ServiceStartTimeTo": "20250101000000"}, 0),
+    ("period-start=lt2025-01-01", {"ServiceStartTimeTo": "20250101"}, 0),
+    ("period-start=ge2025", {"ServiceStartTimeFrom": "2025"}, 1),
+    ("period-end=ge2025-12", {"ServiceStopTimeFrom": "20251201000000"}, 1),
+    ("period=ge2025-12", {"ServiceStopTimeFrom": "202512"}, 1),
+    ("period-start=lt2025", {"ServiceStartTimeTo": "2025"}, 0),
+    ("period-end=ge2025-12-15", {"ServiceStopTimeFrom": "20251215"}, 0),
+    ("period-end=lt2026", {"ServiceStopTimeTo": "2026"}, 1),
+    ("period-start=ge2025-01-01T00:00:01Z", {"ServiceStartTimeFrom": "20250101000001"}, 0),
+]
+
+
+def test_reduced_precision_times_get_one_verdict_on_both_fronts(app, patient):
+    from .registry_data import FIND_DOCUMENTS, run_query
+    _provide_soap(app, patient, service_start_time="2025", service_stop_time="202512")
+    for search, bounds, found in REDUCED:
+        answer = fhir(app, "GET", f"/DocumentReference?{patient_query(patient)}"
+                                  f"&status=current&{search}")
+        assert answer.status == 200, answer.body
+        params = {"$XDSDocumentEntryPatientId": patient,
+                  "$XDSDocumentEntryStatus": ["urn:oasis:names:tc:ebxml-regrep:StatusType:"
+                                              "Approved"],
+                  **{f"$XDSDocumentEntry{k}": v for k, v in bounds.items()}}
+        reply = run_query(app, FIND_DOCUMENTS, params, "ObjectRef")
+        assert reply.codes == [], reply.errors
+        assert (answer.json["total"], len(reply.objects())) == (found, found), search
+
+
+def test_bound_key_is_the_earliest_instant_reading():
+    from xds_server.model.hl7 import bound_key, dtm_key
+    instants = ["2024", "202412", "20241231", "2025", "202501", "20250101", "2025010100",
+                "20250101000001", "202512", "20251201", "20251215"]
+
+    def earliest(dtm):
+        key = dtm_key(dtm)
+        return key[:4] + (key[4:6].replace("00", "01")) + key[6:8].replace("00", "01") + key[8:]
+    for bound in instants:
+        for stored in instants:
+            assert (dtm_key(stored) >= bound_key(dtm_key(bound))) == \
+                (earliest(stored) >= earliest(bound)), (stored, bound)

@@ -24,6 +24,7 @@ from xds_server.fhir.lists import (
 from xds_server.fhir.vocabulary import SYSTEMS
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Author, Code, DocumentEntry, Folder, SubmissionSet
+from xds_server.model.visibility import visibility_problem
 
 OIDS = st.builds(lambda parts: ".".join(map(str, parts)),
                  st.lists(st.integers(1, 99999), min_size=3, max_size=8)).map(lambda o: "1." + o)
@@ -32,6 +33,8 @@ TEXT = st.text(string.ascii_letters + string.digits + " éà'-", min_size=1, max
 TOKEN = st.text(string.ascii_letters + string.digits + "._-", min_size=1, max_size=16)
 SCHEMES = st.one_of(st.sampled_from([oid for _, oid in SYSTEMS if oid != "RPPS"]), OIDS)
 CODES = st.builds(Code, TOKEN, SCHEMES, st.one_of(st.just(""), TEXT))
+# the registry refuses a visibility code out of TRE_A07 (model/visibility.py), as the front does
+CONFIDENTIALITY = CODES.filter(lambda code: visibility_problem(code.code, code.scheme) is None)
 UUIDS = st.uuids().map(lambda u: f"urn:uuid:{u}")
 INS = st.sampled_from(["1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10"])
 PATIENTS = st.builds(lambda value, oid: f"{value}^^^&{oid}&ISO",
@@ -73,7 +76,7 @@ def entries(draw) -> DocumentEntry:
         mime_type=draw(st.sampled_from(["text/xml", "application/pdf"])),
         class_code=optional(CODES), type_code=optional(CODES), format_code=optional(CODES),
         healthcare_facility_type_code=optional(CODES), practice_setting_code=optional(CODES),
-        confidentiality_codes=draw(st.lists(CODES, max_size=3)),
+        confidentiality_codes=draw(st.lists(CONFIDENTIALITY, max_size=3)),
         event_codes=draw(st.lists(CODES, max_size=3)),
         authors=draw(st.lists(AUTHORS, max_size=3)), creation_time=optional(DTMS),
         service_start_time=start, service_stop_time=stop,

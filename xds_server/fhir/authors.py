@@ -59,6 +59,8 @@ def contained_index(resource: Json, where: str) -> dict[str, Json]:
 def resolve(reference: Any, contained: dict[str, Json], where: str) -> Json:
     """The contained resource a '#id' reference names."""
     target = reference.get("reference", "") if isinstance(reference, dict) else ""
+    if not isinstance(target, str):
+        raise Invalid("reference must be a string", f"{where}.reference")
     if not target.startswith("#") or target[1:] not in contained:
         raise Invalid(f"reference '{target}' does not name a contained resource (authors and "
                       "authenticators are contained, MHD Comprehensive)", f"{where}.reference")
@@ -84,7 +86,8 @@ def author_of(reference: Any, contained: dict[str, Json], where: str) -> Author:
                         for i, c in enumerate(resource.get("code") or [])]
         author.specialties = [role_of_concept(c, f"{where}.specialty[{i}]")
                               for i, c in enumerate(resource.get("specialty") or [])]
-        author.telecoms = [xtn_of_contact_point(t) for t in resource.get("telecom") or []]
+        author.telecoms = [xtn_of_contact_point(t, f"{where}.telecom[{i}]")
+                           for i, t in enumerate(resource.get("telecom") or [])]
     else:
         raise Invalid(f"an author may be a PractitionerRole, Practitioner, Patient or "
                       f"Organization, not {kind}", where)

@@ -32,6 +32,7 @@ Each rule, and the attack it stops (tests/test_fhir_security.py mounts each):
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -49,6 +50,7 @@ from ..security.identity_text import IDENTIFIER_MAX, VALUE_MAX, identity_problem
 from ..security.principal import Principal
 from ..security.vihf_reading import PROFESSION_SYSTEMS, PURPOSE_OF_USE_SYSTEM, PURPOSES, ROLE_KINDS
 from .outcome import FhirError, issue
+from .texts import Duplicated, parse_pairs, shown
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 MAX_TOKEN_BYTES = 16 * 1024
@@ -131,9 +133,25 @@ class BearerVerifier:
                 raise TokenError(f"token refused: {exc}") from None
         if claims is None:
             raise TokenError("token refused: the signature does not verify with a trusted key")
+        _check_unique(token)
         _check_times(claims, self.max_lifetime)
         _check_scope(claims, transaction)
         return _principal(claims)
+
+
+def _check_unique(token: str) -> None:
+    """Each header parameter and claim named once (RFC 7519 §4: a parser "MUST either reject
+    JWTs with duplicate Claim Names or use a JSON parser that returns only the lexically last";
+    this server rejects, as it rejects a duplicate member anywhere, 16e F3)."""
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = parse_pairs(pairs)
+        if isinstance(value, Duplicated):
+            raise TokenError(f"the token names '{shown(value.repeated)}' twice")
+        return value
+
+    for segment in token.split(".")[:2]:
+        json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
+                   object_pairs_hook=unique)
 
 
 def _check_times(claims: dict[str, Any], max_lifetime: int) -> None:

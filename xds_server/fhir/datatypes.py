@@ -14,6 +14,8 @@ from typing import Any
 
 from ..model.hl7 import Cx, is_oid
 from ..model.metadata import Code
+from ..model.visibility import names_visibility, visibility_problem
+from ..model.vocabulary import VISIBILITY_SYSTEM
 from .dates import utc_dtm
 from .vocabulary import OID_OF_URI, RFC3986, URI_OF_OID
 
@@ -28,6 +30,31 @@ class Invalid(ValueError):
         self.where = where
 
 
+def _string(value: Json, name: str, where: str) -> str:
+    """value[name] as a string, "" when absent; Invalid naming it otherwise (the models check
+    types first, but the mapping reads the JSON: it never joins or slices a non-string)."""
+    item = value.get(name, "")
+    if not isinstance(item, str):
+        raise Invalid(f"{name} must be a string", f"{where}.{name}")
+    return item
+
+
+def _first(value: Json, name: str, where: str) -> Json:
+    """The first object of the list value[name], {} when absent or empty."""
+    items = value.get(name) or [{}]
+    if not isinstance(items, list) or not isinstance(items[0], dict):
+        raise Invalid(f"{name} must be a list of objects", f"{where}.{name}")
+    return items[0]
+
+
+def _type_code(ident: Json, where: str) -> str:
+    """An Identifier's type.coding[0].code, "" when absent."""
+    kind = ident.get("type") or {}
+    if not isinstance(kind, dict):
+        raise Invalid("type must be a CodeableConcept", f"{where}.type")
+    return _string(_first(kind, "coding", f"{where}.type"), "code", f"{where}.type.coding[0]")
+
+
 # --- code systems and codes --------------------------------------------------------------------
 
 def system_uri(oid: str) -> str:
@@ -38,10 +65,18 @@ def system_uri(oid: str) -> str:
     return f"urn:oid:{oid}" if is_oid(oid) else oid
 
 
+def oid_of_urn(value: str) -> str | None:
+    """The OID a urn:oid: URI names, its prefix in any case (RFC 8141 §3: the NID 'oid' and
+    'urn:' are case-insensitive, as urn:uuid: already is here: model/hl7.py); None for any
+    other URI. 'URN:OID:<TRE_A07>' was kept as an inert scheme (16e F2)."""
+    return value[8:] if value[:8].lower() == "urn:oid:" else None
+
+
 def scheme_oid(uri: str) -> str:
     if uri in OID_OF_URI:
         return OID_OF_URI[uri]
-    return uri[len("urn:oid:"):] if uri.startswith("urn:oid:") else uri
+    oid = oid_of_urn(uri)
+    return uri if oid is None else oid
 
 
 def coding(code: Code) -> Json:
@@ -58,7 +93,8 @@ def concept(code: Code) -> Json:
 def code_of_coding(value: Any, where: str) -> Code:
     if not isinstance(value, dict) or not value.get("code") or not value.get("system"):
         raise Invalid("a coded value needs a system and a code", where)
-    return Code(value["code"], scheme_oid(value["system"]), value.get("display") or "")
+    return Code(_string(value, "code", where), scheme_oid(_string(value, "system", where)),
+                _string(value, "display", where))
 
 
 def code_of_concept(value: Any, where: str) -> Code:
@@ -67,6 +103,28 @@ def code_of_concept(value: Any, where: str) -> Code:
     if not codings:
         raise Invalid("a CodeableConcept needs a coding with system and code", where)
     return code_of_coding(codings[0], f"{where}.coding[0]")
+
+
+def security_codes(labels: Any, where: str) -> list[Code]:
+    """securityLabel as confidentiality codes: the first coding of each (XDS holds one code a
+    classification); a DMP visibility code only under TRE_A07, and never in a later coding,
+    which XDS would drop (model/visibility.py: masking fails closed, 16e F2)."""
+    if not isinstance(labels, list):
+        raise Invalid("securityLabel must be a list", where)
+    codes = []
+    for i, label in enumerate(labels):
+        at = f"{where}[{i}]"
+        code = code_of_concept(label, at)
+        if problem := visibility_problem(code.code, code.scheme):
+            raise Invalid(f"{problem} (FHIR system {system_uri(VISIBILITY_SYSTEM)})",
+                          f"{at}.coding[0]")
+        for j, other in enumerate(label["coding"][1:], 1):
+            if isinstance(other, dict) and names_visibility(
+                    str(other.get("code", "")), scheme_oid(str(other.get("system", "")))):
+                raise Invalid("a visibility code is the first coding of a securityLabel of "
+                              "its own (XDS keeps one coding a label)", f"{at}.coding[{j}]")
+        codes.append(code)
+    return codes
 
 
 # --- timestamps: XDS DTM (UTC, 4 to 14 digits) ⇄ FHIR dateTime / instant -----------------------
@@ -113,7 +171,8 @@ def oid_urn(value: str) -> str:
 
 
 def unique_id_of(value: str) -> str:
-    return value[len("urn:oid:"):] if value.startswith("urn:oid:") else value
+    oid = oid_of_urn(value)
+    return value if oid is None else oid
 
 
 def rfc3986(value: str, use: str | None = None) -> Json:
@@ -135,13 +194,15 @@ def cx_of_identifier(value: Any, where: str) -> str:
     if not isinstance(value, dict) or not value.get("value") or not value.get("system"):
         raise Invalid("the patient identifier needs a system (urn:oid:<authority>) and a "
                       "value", where)
-    system = value["system"]
-    if not system.startswith("urn:oid:") or not is_oid(system[8:]):
+    system = _string(value, "system", where)
+    authority = oid_of_urn(system)
+    if authority is None or not is_oid(authority):
         raise Invalid(f"identifier system '{system}' is not urn:oid:<assigning authority>",
                       f"{where}.system")
-    if "^" in value["value"] or "&" in value["value"]:
+    text = _string(value, "value", where)
+    if "^" in text or "&" in text:
         raise Invalid("an identifier value may not hold ^ or &", f"{where}.value")
-    return f"{value['value']}^^^&{system[8:]}&ISO"
+    return f"{text}^^^&{authority}&ISO"
 
 
 def patient_resource_id(cx: str) -> str:
@@ -223,26 +284,32 @@ def practitioner(xcn: str, resource_id: str) -> Json:
 
 
 def xcn_of_practitioner(resource: Json, where: str) -> str:
-    identifiers = resource.get("identifier") or [{}]
-    ident = identifiers[0]
-    value = ident.get("value", "")
-    system = ident.get("system", "")
-    if system and not system.startswith("urn:oid:") and system != "https://rpps.esante.gouv.fr":
+    ident = _first(resource, "identifier", where)
+    at = f"{where}.identifier[0]"
+    value, system = _string(ident, "value", at), _string(ident, "system", at)
+    authority = oid_of_urn(system)
+    if system and authority is None and system != "https://rpps.esante.gouv.fr":
         raise Invalid(f"practitioner identifier system '{system}' is not urn:oid: or RPPS",
-                      f"{where}.identifier[0].system")
-    authority = system[8:] if system.startswith("urn:oid:") else ""
+                      f"{at}.system")
+    authority = authority or ""
     if system == "https://rpps.esante.gouv.fr":       # idNat_PS = 8 + RPPS (PSIdNat.fsh)
         value, authority = "8" + value, "1.2.250.1.71.4.2.1"
-    kind = ((ident.get("type") or {}).get("coding") or [{}])[0].get("code", "")
-    name = (resource.get("name") or [{}])[0]
-    given = (name.get("given") or []) + ["", ""]
-    prefix = (name.get("prefix") or [""])[0]
-    if not value and not name.get("family"):
+    kind = _type_code(ident, at)
+    name = _first(resource, "name", where)
+    at = f"{where}.name[0]"
+    given = name.get("given") or []
+    if not isinstance(given, list) or not all(isinstance(g, str) for g in given):
+        raise Invalid("given must be a list of strings", f"{at}.given")
+    prefixes = name.get("prefix") or [""]
+    if not isinstance(prefixes, list) or not isinstance(prefixes[0], str):
+        raise Invalid("prefix must be a list of strings", f"{at}.prefix")
+    family, use = _string(name, "family", at), _string(name, "use", at)
+    if not value and not family:
         raise Invalid("a practitioner needs an identifier or a family name", where)
     hd = f"&{authority}&ISO" if authority else ""
-    name_type = NAME_USE_BACK.get(name.get("use", ""), "")
-    xcn = "^".join([value, name.get("family", ""), given[0], given[1], "", prefix, "", "", hd,
-                    name_type, "", "", kind])
+    given = [*given, "", ""]
+    xcn = "^".join([value, family, given[0], given[1], "", prefixes[0], "", "", hd,
+                    NAME_USE_BACK.get(use, ""), "", "", kind])
     return xcn.rstrip("^")
 
 
@@ -264,17 +331,18 @@ def organization(xon: str, resource_id: str) -> Json:
 
 
 def xon_of_organization(resource: Json, where: str) -> str:
-    ident = (resource.get("identifier") or [{}])[0]
-    system = ident.get("system", "")
-    if system and not system.startswith("urn:oid:"):
+    ident = _first(resource, "identifier", where)
+    at = f"{where}.identifier[0]"
+    system = _string(ident, "system", at)
+    authority = oid_of_urn(system)
+    if system and authority is None:
         raise Invalid(f"organization identifier system '{system}' is not urn:oid:",
-                      f"{where}.identifier[0].system")
-    name = resource.get("name", "")
+                      f"{at}.system")
+    name = _string(resource, "name", where)
     if not name:
         raise Invalid("an author's organization needs a name (XON.1)", f"{where}.name")
-    value = ident.get("value", "")
-    kind = ((ident.get("type") or {}).get("coding") or [{}])[0].get("code", "")
-    hd = f"&{system[8:]}&ISO" if system else ""
+    value, kind = _string(ident, "value", at), _type_code(ident, at)
+    hd = f"&{authority}&ISO" if authority else ""
     return "^".join([name, "", "", "", "", hd, kind, "", "", value]).rstrip("^")
 
 
@@ -291,11 +359,14 @@ def role_concept(value: str) -> Json:
 
 def role_of_concept(value: Any, where: str) -> str:
     codings = value.get("coding") if isinstance(value, dict) else None
-    if not codings or not codings[0].get("code"):
+    if not codings or not isinstance(codings, list) or not isinstance(codings[0], dict) \
+            or not codings[0].get("code"):
         raise Invalid("a role or specialty needs a coding with a code", where)
+    at = f"{where}.coding[0]"
     first = codings[0]
-    scheme = scheme_oid(first["system"]) if first.get("system") else ""
-    return "^".join([first["code"], first.get("display", ""), scheme]).rstrip("^")
+    code, system = _string(first, "code", at), _string(first, "system", at)
+    scheme = scheme_oid(system) if system else ""
+    return "^".join([code, _string(first, "display", at), scheme]).rstrip("^")
 
 
 def contact_point(xtn: str) -> Json:
@@ -305,7 +376,9 @@ def contact_point(xtn: str) -> Json:
     return {"system": "other", "value": xtn}
 
 
-def xtn_of_contact_point(value: Json) -> str:
-    if value.get("system") == "email":
-        return f"^^Internet^{value.get('value', '')}"
-    return value.get("value", "")
+def xtn_of_contact_point(value: Any, where: str) -> str:
+    if not isinstance(value, dict):
+        raise Invalid("a telecom is a ContactPoint", where)
+    if _string(value, "system", where) == "email":
+        return f"^^Internet^{_string(value, 'value', where)}"
+    return _string(value, "value", where)

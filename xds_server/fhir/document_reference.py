@@ -47,6 +47,7 @@ from .datatypes import (
     practitioner,
     rfc3986,
     scheme_oid,
+    security_codes,
     system_uri,
     unique_id_of,
     xcn_of_practitioner,
@@ -192,8 +193,10 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
                 value, at = value[0], f"{at}[0]"
             setattr(entry, attribute, code_of_concept(value, at))
     attachment = ((resource.get("content") or [{}])[0] or {}).get("attachment") or {}
-    if "creation" not in attachment and "date" in resource:
-        entry.creation_time = dtm(resource["date"], f"{where}.date")
+    if "date" in resource:      # read even when creation wins: the models took 7 as 1970 (16e)
+        date = dtm(resource["date"], f"{where}.date")
+        if "creation" not in attachment:
+            entry.creation_time = date
     entry.authors = [author_of(ref, contained, f"{where}.author[{i}]")
                      for i, ref in enumerate(resource.get("author") or [])]
     if resource.get("authenticator"):
@@ -201,8 +204,8 @@ def from_fhir(resource: Json, entry_uuid: str, where: str = DR) -> DocumentEntry
         authenticator = resolve(resource["authenticator"], contained, at)
         entry.legal_authenticator = xcn_of_practitioner(authenticator, at)
     entry.comments = resource.get("description")
-    entry.confidentiality_codes = [code_of_concept(c, f"{where}.securityLabel[{i}]")
-                                   for i, c in enumerate(resource.get("securityLabel") or [])]
+    entry.confidentiality_codes = security_codes(resource.get("securityLabel") or [],
+                                                 f"{where}.securityLabel")
     contents = resource.get("content") or []
     if len(contents) != 1:
         raise Invalid("one content is required (an XDS DocumentEntry has one document)",

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote_from_bytes, unquote
 
 from ..model.errors import STORAGE_FULL, RegistryFailure, is_disk_full
 from ..security.principal import SYSTEM, Principal
@@ -35,6 +35,7 @@ from .http import (
     document_answer,
     error_answer,
     json_answer,
+    media_type,
     new_request,
 )
 from .outcome import FhirError, bad_request, from_registry, issue
@@ -48,6 +49,8 @@ log = logging.getLogger("xds_server.fhir")
 Observer = Callable[[str, str, str, float], None]
 NAME = "fhir"               # the front, in logs and metrics
 ENDPOINT = "mhd"            # its endpoint (docs/monitoring.md)
+# a form's ASCII as it is (its own %XX, & = + included); any other byte percent-encoded
+_FORM_ASCII = bytes(range(0x21, 0x7F)).decode("ascii")
 
 
 class FhirFront:
@@ -249,8 +252,7 @@ def not_served(method: str, parts: list[str]) -> FhirError:
 def _form(request: FhirRequest, limit: int) -> str:
     """The parameters of a POST _search (application/x-www-form-urlencoded), with the URL's."""
     environ = request.environ
-    if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != \
-            "application/x-www-form-urlencoded":
+    if media_type(environ) != "application/x-www-form-urlencoded":
         raise FhirError(415, [issue("POST _search takes application/x-www-form-urlencoded",
                                     "", "not-supported")])
     try:
@@ -262,5 +264,10 @@ def _form(request: FhirRequest, limit: int) -> str:
                                     "too-costly")])
     raw = environ["wsgi.input"].read(length)
     environ[SIZE_KEY] = len(raw)
-    body = raw.decode("latin-1")
+    try:        # a raw byte is UTF-8 or refused, as %FF is; kept percent-encoded (16e F6)
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FhirError(400, [issue(f"the form is not UTF-8 (byte {exc.start})", "",
+                                    "invalid")]) from None
+    body = quote_from_bytes(raw, safe=_FORM_ASCII)
     return "&".join(filter(None, (request.query_string, body)))

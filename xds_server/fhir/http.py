@@ -15,7 +15,7 @@ from ..model.content import Attachment, file_chunks
 from ..soap.endpoint import StartResponse, request_id_of, status_line
 from ..soap.mime import FileSegment
 from .outcome import FhirError, bad_request, issue, operation_outcome
-from .texts import check_json
+from .texts import check_json, parse_pairs, shown
 from .vocabulary import FHIR_JSON
 
 JSON_TYPES = ("application/fhir+json", "application/json")
@@ -38,7 +38,7 @@ class FhirRequest:
              ) -> Any:
         """The JSON body, at most `limit` bytes, of one of `types`, its texts and depth
         checked (fhir/texts.py; `root` names it in the answer); FhirError otherwise."""
-        content_type = self.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        content_type = media_type(self.environ)
         if content_type not in types:
             raise FhirError(415, [issue(f"Content-Type must be {' or '.join(types)}", "",
                                         "not-supported")])
@@ -57,6 +57,19 @@ class FhirRequest:
         return value
 
 
+def media_type(environ: dict[str, Any]) -> str:
+    """The body's media type, lower case; 415 naming a charset other than UTF-8 (FHIR JSON and
+    forms are UTF-8: a body declared iso-8859-1 was read as UTF-8 all the same, 16e F6)."""
+    kind, *params = environ.get("CONTENT_TYPE", "").split(";")
+    for param in params:
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise FhirError(415, [issue(f"charset '{shown(charset)}' is not served: FHIR "
+                                        "bodies are UTF-8", "Content-Type", "not-supported")])
+    return kind.strip().lower()
+
+
 def parse_json(raw: bytes) -> Any:
     """The body as JSON; a nesting past the interpreter's recursion limit (a body of a million
     '[') is a 400 like any malformed body: the C decoder checks its depth as it goes (a
@@ -67,7 +80,8 @@ def parse_json(raw: bytes) -> Any:
         raise bad_request(f"the body is not UTF-8 (byte {exc.start})", code="structure") \
             from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite,
+                          object_pairs_hook=parse_pairs)
     except (ValueError, RecursionError) as exc:
         raise bad_request(f"the body is not JSON: {str(exc)[:200]}", code="structure") from None
 

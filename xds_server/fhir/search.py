@@ -189,12 +189,21 @@ def _bounds(values: list[str], name: str) -> dict[int, str]:
     return {side: bound for side, bound in ((0, low), (1, high)) if bound is not None}
 
 
+_NUMBER = re.compile(r"-?[0-9]{1,9}")   # FHIR integer, ASCII: int() took 5_0, ٣ and +5 (16e F6)
+
+
+def _integer(params: dict[str, list[str]], name: str, default: int) -> int:
+    text = _one(params, name)
+    if not text:
+        return default
+    if not _NUMBER.fullmatch(text):
+        raise bad_request(f"{name} is an integer of ASCII digits", name)
+    return int(text)
+
+
 def _paging(params: dict[str, list[str]]) -> tuple[int, int]:
-    try:
-        count = int(_one(params, "_count") or DEFAULT_COUNT)
-        offset = int(_one(params, "_offset") or 0)
-    except ValueError:
-        raise bad_request("_count and _offset are integers", "_count") from None
+    count = _integer(params, "_count", DEFAULT_COUNT)
+    offset = _integer(params, "_offset", 0)
     if not 0 <= count <= MAX_COUNT or offset < 0:
         raise bad_request(f"_count is 0 to {MAX_COUNT}, _offset not negative", "_count",
                           code="too-costly")

@@ -7,7 +7,15 @@ Each rule with the attack or accident it stops:
   model validator's recursion (a 500, and a 130 KB traceback logged per request);
 - only the characters XML 1.0 allows (FHIR strings: no control character but tab, CR, LF):
   U+0000, U+000B, U+FFFE or a lone surrogate in a description reached the ebXML encoder (a
-  500), a NUL in a search value reached PostgreSQL.
+  500), a NUL in a search value reached PostgreSQL;
+- no JSON `null` (FHIR JSON, "JSON representation": null only in the arrays of a primitive
+  that has `_name` extensions): the models take a null primitive as absent but the mapping
+  reads the JSON, and a null identifier or reference in a contained Practitioner was a 500
+  (issue 16, outsider 16e F1);
+- each member name once in an object (RFC 8259 §4 "SHOULD be unique"; Python keeps the
+  last): `"securityLabel":[MASQUE_PS], "securityLabel":[N]` was stored unmasked while a
+  first-wins gateway saw it masked (16e F3). `parse_pairs` marks such an object; the walk
+  names it.
 
 The answer names the element by its path (`Bundle.entry[2].resource.description`) so the
 client knows which of its texts to fix. The walk is iterative: it cannot itself recurse too
@@ -47,6 +55,25 @@ def shown(text: str) -> str:
     return NOT_XML.sub(lambda found: f"\\u{ord(found.group()):04X}", text[:64])
 
 
+class Duplicated(dict):
+    """An object whose members repeat a name (json's object_pairs_hook made it): the first
+    repeated name, for the walk to refuse with the object's path."""
+
+    repeated: str = ""
+
+
+def parse_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object_pairs_hook: a dict, or a Duplicated naming the first repeated name
+    (one dict() and one len() an object: measured in docs/fhir.md)."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    marked = Duplicated(value)
+    marked.repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return marked
+
+
 def check_text(text: str, where: str) -> None:
     if (problem := text_error(text)) is not None:
         raise FhirError(400, [issue(problem, where, "invalid")])
@@ -64,6 +91,8 @@ def check_json(value: Any, root: str) -> None:
 def _clean(value: Any) -> bool:
     """No text with a character XML refuses, nested at most MAX_DEPTH (an ITI-65 Bundle:
     0.1 ms, where building each element's path cost 0.5 ms)."""
+    if value is None or type(value) is Duplicated:
+        return False
     texts: list[str] = [value] if type(value) is str else []
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -85,25 +114,38 @@ def _clean(value: Any) -> bool:
                 texts.append(item)
             elif kind is dict or kind is list:
                 stack.append((item, depth + 1))
+            elif item is None or kind is Duplicated:
+                return False
     return text_error("".join(texts)) is None
 
 
 def _named(value: Any, root: str) -> None:
-    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
+    stack: list[tuple[Any, str, int, bool]] = [(value, root, 0, False)]
     while stack:
-        node, where, depth = stack.pop()
+        node, where, depth, nullable = stack.pop()
         if isinstance(node, str):
             check_text(node, where)
             continue
+        if node is None and not nullable:
+            raise FhirError(400, [issue("null is not a FHIR JSON value (leave the element "
+                                        "out)", where, "structure")])
         if not isinstance(node, dict | list):
             continue
         if depth >= MAX_DEPTH:
             raise FhirError(400, [issue(f"JSON nested deeper than {MAX_DEPTH} levels",
                                         where, "structure")])
+        if isinstance(node, Duplicated):
+            raise FhirError(400, [issue(f"member '{shown(node.repeated)}' is given twice (a "
+                                        "JSON object names each member once)",
+                                        f"{where}.{shown(node.repeated)}", "structure")])
         if isinstance(node, dict):
             for key in node:
                 check_text(key, f"{where}.{shown(key)}")
-            children = [(item, f"{where}.{key}", depth + 1) for key, item in node.items()]
+            children = [(item, f"{where}.{key}", depth + 1, isinstance(item, list) and (
+                f"_{key}" in node or (key[:1] == "_" and key[1:] in node)))
+                for key, item in node.items()]
         else:
-            children = [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node)]
+            children = [(item, f"{where}[{i}]", depth + 1, False) for i, item in enumerate(node)]
+            if nullable:        # a primitive array with `_name` extensions: null holds a place
+                children = [c if c[0] is not None else (*c[:3], True) for c in children]
         stack.extend(reversed(children))        # document order: the first fault is named

@@ -37,7 +37,7 @@ from ..model.stored_queries import GetDocuments, GetSubmissionSets
 from ..registry.actor import Registry
 from ..security.acting_author import acting_author
 from ..security.principal import SYSTEM, Principal
-from .datatypes import Invalid, code_of_concept
+from .datatypes import Invalid, security_codes
 from .document_reference import to_fhir
 from .http import FhirRequest, binary_url
 from .json_patch import apply_patch
@@ -180,8 +180,7 @@ def _conflict() -> FhirError:
 
 
 def _new_version(package: SubmissionSet, entry: DocumentEntry, after: dict) -> Submission:
-    codes = [code_of_concept(c, f"DocumentReference.securityLabel[{i}]")
-             for i, c in enumerate(after.get("securityLabel") or [])]
+    codes = security_codes(after.get("securityLabel") or [], "DocumentReference.securityLabel")
     _check_visibility(codes)
     if not any(c.scheme == HL7_CONFIDENTIALITY for c in codes):
         codes = [c for c in entry.confidentiality_codes if c.scheme == HL7_CONFIDENTIALITY] \

@@ -69,6 +69,21 @@ def dtm_key(value: str) -> str:
     return value.ljust(14, "0")[:14]
 
 
+def bound_key(key: str) -> str:
+    """The stored-key bound of a query time (a dtm_key) under which every stored time counts as
+    the earliest instant its precision covers ('2025' as 2025-01-01T00:00:00, '202512' as
+    2025-12-01T00:00:00; docs/fhir.md, Dates): a stored key is 00-padded (`2025` sorts before
+    `20250101000000`), so a bound at the first instant of a year or month moves down to that
+    year's or month's 00-padded key. Monotonic, so `>=`/`<` on the keys stay exact. Outsider
+    16e F5: `ServiceStartTimeTo=20250101000000` found a start of `2025`; FHIR `ge2025` missed
+    it while ITI-18 `From=2025` found it."""
+    key = key[:4] + (key[4:6] if key[4:6] != "00" else "01") + \
+        (key[6:8] if key[6:8] != "00" else "01") + key[8:]
+    if key[6:] != "01000000":
+        return key
+    return key[:4] + "0" * 10 if key[4:6] == "01" else key[:6] + "0" * 8
+
+
 @dataclass(frozen=True)
 class Cx:
     """`id^^^&OID&ISO[^type]`: a patient identifier with its assigning authority."""

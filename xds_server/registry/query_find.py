@@ -4,7 +4,7 @@ search turned into the filters of store/queries.py, one SQL statement each."""
 from __future__ import annotations
 
 from ..model import vocabulary as v
-from ..model.hl7 import patient_key
+from ..model.hl7 import bound_key, patient_key
 from ..model.registered import QueryResult
 from ..model.stored_queries import (
     FindDocuments,
@@ -26,8 +26,9 @@ _TIMES = (("creation_time", "creation_time"), ("service_start_time", "service_st
 
 
 def _time(filters: sql.Filters, column: str, start: str | None, end: str | None) -> None:
+    """[start, end) over stored times read as their earliest instant (hl7.bound_key)."""
     if start is not None or end is not None:
-        filters.times[column] = (start, end)
+        filters.times[column] = (start and bound_key(start), end and bound_key(end))
 
 
 def find_documents(uow: UnitOfWork, query: FindDocuments, context: QueryContext,

@@ -27,7 +27,9 @@ Each rule, and the attack it stops:
    Signature.
 6. A value is an element with no child node (element, comment, processing instruction), only
    XML whitespace stripped from it: CVE-2017-11427-style truncation, `810101234567<!--x-->0`
-   read as `810101234567`; two NameIDs differing by a no-break space read as one caller.
+   read as `810101234567`; two NameIDs differing by a no-break space read as one caller. An
+   identifier (NameID, Identifiant_Structure) is not even trimmed: `" 810000000099"` was
+   read as the reader while IUA read the same `sub` as another principal (16e F4).
 7. NameID, resource-id, role, purpose of use and structure present and not empty, the
    resource-id a CX with an ISO authority: an empty resource-id skipping the patient check,
    an anonymous caller.
@@ -301,6 +303,9 @@ def identity_value(element: etree._Element, what: str, limit: int = MAX_VALUE_CH
     """A value the principal is read from: whole text (rules 6, 7) by the rules of every
     identity value (rule 9, security/identity_text.py)."""
     text = whole_text(element, what, limit)
+    if limit <= IDENTIFIER_MAX and element.text != text:    # trimmed, it was the reader (16e)
+        raise VihfError(f"{what} has a space at its start or end (identifiers are refused, "
+                        "not trimmed)")
     if (problem := identity_problem(text, limit)) is not None:
         raise VihfError(f"{what} {problem}")
     return text

@@ -16,6 +16,7 @@ from ..model import hl7
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error, warning
 from ..model.metadata import Code, DocumentEntry, Folder, RegistryObject, Submission, SubmissionSet
+from ..model.visibility import visibility_problem
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
 
@@ -76,6 +77,11 @@ def CODE(code: Code) -> str | None:
     return None
 
 
+def CONFIDENTIALITY(code: Code) -> str | None:
+    """A code, and a DMP visibility code only under TRE_A07 (model/visibility.py)."""
+    return CODE(code) or visibility_problem(code.code, code.scheme)
+
+
 @dataclass(frozen=True)
 class AttributeRule:
     attribute: str       # model attribute
@@ -97,7 +103,7 @@ DOCUMENT_RULES = (
     AttributeRule("format_code", "formatCode", R, CODE),
     AttributeRule("healthcare_facility_type_code", "healthcareFacilityTypeCode", R, CODE),
     AttributeRule("practice_setting_code", "practiceSettingCode", R, CODE),
-    AttributeRule("confidentiality_codes", "confidentialityCode", R, CODE),
+    AttributeRule("confidentiality_codes", "confidentialityCode", R, CONFIDENTIALITY),
     AttributeRule("event_codes", "eventCodeList", OPT, CODE),
     AttributeRule("creation_time", "creationTime", R, DTM),
     AttributeRule("service_start_time", "serviceStartTime", R2, DTM),
