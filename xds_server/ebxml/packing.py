@@ -9,9 +9,11 @@ so rows written before packing (raw XML, starting with '<') stay readable as is.
 
 Packed by LZ4's high-compression mode (level 4) since issue 20: the same format, read by the
 same decoder as fast, 26 % smaller than its fast mode (a document entry 0.76 KB instead of 1.02,
-a submission set 0.44 instead of 0.64, an association 0.13 instead of 0.19), for ~0.17 ms more
-to pack an entry once. Zstandard with the same dictionary packed smaller (0.64 KB) but unpacked
-3-4x slower (20-25 us an entry): FindDocuments p50 1.19x slower at 10^5 (docs/benchmarks.md).
+a submission set 0.44 instead of 0.64, an association 0.13 instead of 0.19). The dictionary is
+indexed once (lz4_dictionary.py; python-lz4 re-indexed it every call): packing a LeafClass takes
+~43 us a document entry, ~23 a submission set, ~10 an association, the bytes unchanged.
+Zstandard with the same dictionary packed smaller (0.64 KB) but unpacked 3-4x slower (20-25 us
+an entry): FindDocuments p50 1.19x slower at 10^5 (docs/benchmarks.md).
 
 Format 0x02 (issue 16) keeps a second form beside the LeafClass: a DocumentEntry's FHIR
 DocumentReference as the FHIR front answers it (fhir/stored_forms.py), so an ITI-67 answer
@@ -41,6 +43,8 @@ from importlib import resources
 
 import lz4.block
 
+from .lz4_dictionary import HighCompressor
+
 RAW = b"<"
 _SIZE = struct.Struct("<I")    # LZ4's stored size prefix
 MAX_UNPACKED = 16 * 2**20      # a LeafClass object is a few KB; a larger claim is corruption
@@ -60,6 +64,7 @@ _CANONICAL = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 SECOND_DICTIONARY = _dictionary("fhir-1.json")
 _LENGTH = struct.Struct("<I")   # the LeafClass block's length in a PAIR
 LEVEL = 4       # 9 packs 1 % smaller for twice the time
+_PACKER = HighCompressor(DICTIONARIES[CURRENT], LEVEL)   # ebrim-1.xml indexed once
 
 
 class PackingError(ValueError):
@@ -67,8 +72,7 @@ class PackingError(ValueError):
 
 
 def pack(xml: bytes) -> bytes:
-    return CURRENT + lz4.block.compress(xml, mode="high_compression", compression=LEVEL,
-                                        store_size=True, dict=DICTIONARIES[CURRENT])
+    return CURRENT + _PACKER.compress(xml)
 
 
 def pack_marked(xml: bytes, ids: Sequence[str]) -> bytes:
@@ -81,15 +85,14 @@ def pack_marked(xml: bytes, ids: Sequence[str]) -> bytes:
             text = text.replace(identifier.encode(), mark)
     if text == xml:
         return pack(xml)
-    return (MARKED + _LENGTH.pack(len(xml))
-            + lz4.block.compress(text, mode="high_compression", compression=LEVEL,
-                                 store_size=True, dict=DICTIONARIES[CURRENT]))
+    return MARKED + _LENGTH.pack(len(xml)) + _PACKER.compress(text)
 
 
 def pack_pair(xml: bytes, second: bytes) -> bytes:
     """The LeafClass and a second form of the same object, in one stored value (PAIR)."""
-    first = lz4.block.compress(xml, mode="high_compression", compression=LEVEL,
-                               store_size=True, dict=DICTIONARIES[CURRENT])
+    first = _PACKER.compress(xml)
+    # the second's dictionary holds this object's XML: indexed per call whatever the binding
+    # (~36 us a datagen entry; liblz4 through a kept state measured 33, not worth its code)
     return (PAIR + _LENGTH.pack(len(first)) + first
             + lz4.block.compress(second, mode="high_compression", compression=LEVEL,
                                  store_size=True, dict=SECOND_DICTIONARY + xml))
