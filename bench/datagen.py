@@ -51,7 +51,12 @@ from xds_server.model.metadata import (
     SubmissionSet,
 )
 from xds_server.store.database import make_engine
-from xds_server.store.registry_columns import value_list
+from xds_server.store.registry_columns import (
+    DOCUMENT_COLUMNS,
+    DOCUMENT_VALUES,
+    VALUE_COLUMNS,
+    value_list,
+)
 from xds_server.store.schema import migrate
 from xds_server.store.tables import (
     associations,
@@ -202,14 +207,16 @@ def _filled(value, values: dict[str, str]):
     return value
 
 
-def document_value(templates: Templates, template: Template, values: dict[str, str]) -> bytes:
+def document_value(templates: Templates, template: Template,
+                   values: dict[str, str]) -> tuple[bytes, DocumentEntry]:
     """A document's stored value as `EbrimStoredForm.packed` makes it from the same XML
     (tests/test_datagen.py holds them byte-equal): the second form from the template's
     decoded entry with the row's values, instead of parsing and decoding each row's XML
     again (0.55 ms a row)."""
     xml = template.text(values)
-    second = _STORED_FORM.second_form(templates.entry(template, values))
-    return pack(xml) if second is None else pack_pair(xml, second)
+    entry = templates.entry(template, values)
+    second = _STORED_FORM.second_form(entry)
+    return (pack(xml) if second is None else pack_pair(xml, second)), entry
 
 
 def fill(template: Template, ids: tuple[str, ...] = (), **values: str) -> bytes:
@@ -271,28 +278,17 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                rng.choice(FACILITIES))
         doc_uuid, doc_uid = f"urn:uuid:{uuid.uuid4()}", f"2.25.{uuid.uuid4().int}"
         event = f"ZZQK{rng.randint(0, 99):03d}"
+        status = v.APPROVED if rng.random() > 0.05 else v.DEPRECATED
+        stored, entry = document_value(templates, templates.document(key), {
+            "UUID": doc_uuid, "UID": doc_uid, "PID": pid, "TIME": when, "AUTHOR": author,
+            "EVENT": event})
+        # the columns as the registry's write makes them from the entry (registry_store)
         rows["documents"].append({
-            "patient_key": pkey, "entry_uuid": doc_uuid, "unique_id": doc_uid,
-            "logical_id": doc_uuid, "version": "1",
-            "status": v.APPROVED if rng.random() > 0.05 else v.DEPRECATED,
-            "object_type": v.DOC_STABLE,
-            "class_code": key[0][0], "class_scheme": "1.2.250.1.213.1.1.4.1",
-            "type_code": key[0][1], "type_scheme": "2.16.840.1.113883.6.1",
-            "format_code": key[1], "format_scheme": "1.3.6.1.4.1.19376.1.2.3",
-            "facility_code": key[3], "facility_scheme": "1.2.250.1.71.4.2.4",
-            "practice_code": key[2], "practice_scheme": "1.2.250.1.213.1.1.4.9",
-            "creation_time": when.ljust(14, "0"),
-            "service_start_time": when.ljust(14, "0"), "service_stop_time": None,
-            "repository_unique_id": "1.2.250.1.999.2", "hash": "0" * 40,
-            "size": 51200, "mime_type": "text/xml", "submission_set": set_uuid,
-            "registered_seq": out.next_seq(),
-            "author_persons": value_list("author_person", [(author, "")]),
-            "event_codes": value_list("event_code", [(event, "1.2.250.1.215.300.1")]),
-            "confidentiality_codes": value_list("confidentiality_code",
-                                                [("N", "2.16.840.1.113883.5.25")]),
-            "xml": document_value(templates, templates.document(key), {
-                "UUID": doc_uuid, "UID": doc_uid, "PID": pid, "TIME": when,
-                "AUTHOR": author, "EVENT": event})})
+            **{name: get(entry) for name, get in DOCUMENT_COLUMNS},
+            **{VALUE_COLUMNS[kind]: value_list(kind, values_of(entry))
+               for kind, values_of in DOCUMENT_VALUES},
+            "patient_key": pkey, "status": status, "submission_set": set_uuid,
+            "registered_seq": out.next_seq(), "xml": stored})
         rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
                               "kind": "document", "patient_key": pkey})
         association_uuid = f"urn:uuid:{uuid.uuid4()}"
