@@ -188,14 +188,28 @@ def submissions(first_patient: int, documents: int, layout: str = "interleaved",
     return order, first_patient + patients
 
 
-def generate(order: list[tuple[int, int, int]], seed: int = 7,
-             seq: int | None = None) -> dict[str, list[dict]]:
-    """The rows of these submissions, in this order; each patient row comes with the patient's
-    first submission. `seq`: the registration sequence to number them after (default: now)."""
+def first_submissions(order: list[tuple[int, int, int]]) -> list[bool]:
+    """For each submission of `order`, whether it is its patient's first in that order (the
+    patient's record is opened just before it, as the feed opens a record before the first
+    submission; not the patient's submission number 0, which may come later in the order)."""
+    seen: set[int] = set()
+    firsts = []
+    for patient, _, _ in order:
+        firsts.append(patient not in seen)
+        seen.add(patient)
+    return firsts
+
+
+def generate(order: list[tuple[int, int, int]], seed: int = 7, seq: int | None = None,
+             opens: list[bool] | None = None) -> dict[str, list[dict]]:
+    """The rows of these submissions, in this order; a patient row comes before the patient's
+    first submission (`opens`: which of them open a record; default: `first_submissions`).
+    `seq`: the registration sequence to number them after (default: now)."""
     templates = forms.templates()
     out = _Rows(seq)
-    for patient, number, batch in order:
-        if number == 0:
+    for (patient, number, batch), first in zip(order, opens or first_submissions(order),
+                                               strict=True):
+        if first:
             out.tables["patients"].append({"patient_key": patient_key(patient),
                                            "patient_id": patient_id(patient), "status": "open",
                                            "opened_at": OPENED})
@@ -253,8 +267,9 @@ def _scheme_keys(engine: Engine, rows: dict[str, list[dict]]) -> None:
                     row[column] = known[row[column]]
 
 
-def _chunk_rows(job: tuple[list[tuple[int, int, int]], int]) -> dict[str, list[dict]]:
-    return generate(job[0], seq=job[1])
+def _chunk_rows(job: tuple[list[tuple[int, int, int]], int, list[bool]]
+                ) -> dict[str, list[dict]]:
+    return generate(job[0], seq=job[1], opens=job[2])
 
 
 CHUNK_SEQS = 10**7      # registration numbers a chunk may use (it makes < 200,000 rows)
@@ -270,11 +285,13 @@ def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20
     migrate(engine)
     order, next_patient = submissions(first_patient, documents, layout)
     index, count = part
-    order = order[len(order) * (index - 1) // count:len(order) * index // count]
+    start, end = len(order) * (index - 1) // count, len(order) * index // count
+    opens = first_submissions(order)[start:end]     # over the whole order: parts agree
+    order = order[start:end]
     if jobs > 1:        # chunks small enough for every process to have some in turn
         chunk = max(500, min(chunk, len(order) // (4 * jobs) + 1))
     seq = time.time_ns() // 1000 * 1000
-    work = [(order[start:start + chunk], seq + n * CHUNK_SEQS)
+    work = [(order[start:start + chunk], seq + n * CHUNK_SEQS, opens[start:start + chunk])
             for n, start in enumerate(range(0, len(order), chunk))]
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
     made = pool.imap(_chunk_rows, work) if pool else map(_chunk_rows, work)

@@ -135,12 +135,17 @@ def test_a_load_is_what_the_registry_writes(database_url, tmp_path) -> None:
 
 def test_parts_make_one_registry(database_url) -> None:
     """Parts 1/3..3/3 (the second made in two processes) load the registration order of one
-    run: every patient once, 20 documents each, registration numbers rising in that order."""
+    run: every patient once, 20 documents each, registration numbers rising in that order; a
+    patient's record is there from its first submission on (it came with its submission
+    number 0 before, which a shuffled order may put after others: records missing)."""
     engine = make_engine(database_url)
     whole, _ = datagen.submissions(0, 100)
     for part, jobs in ((1, 1), (2, 2), (3, 1)):
         datagen.load(engine, 100, part=(part, 3), jobs=jobs, chunk=7)
-    loaded = _rows(engine)
+        # after each part, a registry: every patient with a row has its record
+        loaded = _rows(engine)
+        assert {row["patient_key"] for row in loaded["submission_sets"].values()} \
+            <= set(loaded["patients"]), part
     assert sorted(loaded["patients"]) == [1, 2, 3, 4, 5]
     per_patient = defaultdict(int)
     for row in loaded["document_entries"].values():
