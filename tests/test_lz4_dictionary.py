@@ -4,6 +4,7 @@ than python-lz4 packs it, from any thread, however many objects a process packs.
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
 import threading
 import time
@@ -164,7 +165,21 @@ def test_a_long_lived_packer_stays_right_past_liblz4s_index_reset():
 
 
 def test_without_liblz4s_calls_it_is_python_lz4():
+    assert lz4_dictionary._library(ctypes.util.find_library("c")) is None   # no LZ4_ calls
+    assert lz4_dictionary._library(None) is None
+    refusing = lz4_dictionary.HighCompressor(EBRIM, xml_packing.LEVEL, lib=_RefusingLz4())
     packer = lz4_dictionary.HighCompressor(EBRIM, xml_packing.LEVEL, lib=None)
-    assert not packer.indexed_once
-    for xml in _reference_objects()[:10]:
-        assert packer.compress(xml) == _python_lz4(xml)
+    for compressor in (packer, refusing):
+        assert not compressor.indexed_once
+        for xml in _reference_objects()[:10]:
+            assert compressor.compress(xml) == _python_lz4(xml)
+
+
+class _RefusingLz4:
+    """A liblz4 whose LZ4_initStreamHC refuses the memory given (misaligned, say)."""
+
+    def LZ4_sizeofStateHC(self) -> int:
+        return 64
+
+    def LZ4_initStreamHC(self, buffer, size) -> None:
+        return None

@@ -11,12 +11,12 @@ them by ctypes in the very library python-lz4 runs: its extension module carries
 exports its symbols (or, built against the system's liblz4, resolves them there). Same
 library, same level, same block format: `lz4.block.decompress(..., dict=...)` reads the result.
 
-Measured (issue 19, docs/benchmarks.md, one alternated run, CPU time, datagen objects): a
-DocumentEntry's LeafClass (6.4 KB) 63 -> 44 us, a SubmissionSet (3 KB) 47 -> 17 us, an
-association (0.6 KB) 37 -> 7 us; bytes the same. An input over 4 KB is where liblz4 itself
-copies the dictionary's state instead of searching it in place (then its bytes are exactly
-those of python-lz4's); below that the dictionary is searched in place, a little differently
-(tests/test_lz4_dictionary.py bounds the size: never more than 1 % over, on its corpora).
+Measured (issue 19, docs/benchmarks.md "Packing an object": alternated rounds, thread CPU
+time, datagen's objects): a DocumentEntry's LeafClass (6.4 KB) 64 -> 43 us, a SubmissionSet
+(3 KB) 50 -> 23, an association (0.6 KB) 38 -> 10; the bytes identical on every datagen and
+reference object. Over 4 KB of input liblz4 itself copies the dictionary's state (the bytes
+are python-lz4's by construction); below, it searches the dictionary in place, which may pick
+another match: 3 bytes more at worst in 20,000 random texts (tests/test_lz4_dictionary.py).
 
 Where the symbols are missing (a python-lz4 built against an older system liblz4 that keeps
 them static) `HighCompressor` falls back to `lz4.block.compress`: the same format, the old cost.
@@ -29,17 +29,27 @@ import struct
 import threading
 
 import lz4.block
-import lz4.block._block as _lz4_block
 
 _SIZE = struct.Struct("<I")      # python-lz4's stored size prefix (store_size=True)
 MIN_VERSION = 10900              # 1.9.0: resetStreamHC_fast and attach_HC_dictionary as used
 _POINTER = ctypes.c_void_p
 
 
-def _library() -> ctypes.CDLL | None:
-    """liblz4 as python-lz4 has it, its needed calls typed; None where one is missing."""
+def _python_lz4_library() -> str | None:
+    """The file of python-lz4's block extension (liblz4 inside, or linked by it)."""
     try:
-        lib = ctypes.CDLL(_lz4_block.__file__)
+        from lz4.block import _block
+    except ImportError:
+        return None
+    return getattr(_block, "__file__", None)
+
+
+def _library(path: str | None) -> ctypes.CDLL | None:
+    """liblz4 at `path`, its needed calls typed; None where one is missing."""
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(path)
         calls = {"LZ4_versionNumber": ([], ctypes.c_int),
                  "LZ4_sizeofStateHC": ([], ctypes.c_int),
                  "LZ4_initStreamHC": ([_POINTER, ctypes.c_size_t], _POINTER),
@@ -56,7 +66,7 @@ def _library() -> ctypes.CDLL | None:
     return lib if lib.LZ4_versionNumber() >= MIN_VERSION else None
 
 
-_LIB = _library()
+_LIB = _library(_python_lz4_library())
 
 
 def _bound(size: int) -> int:
@@ -84,7 +94,11 @@ class HighCompressor:
         self.dictionary, self.level, self._lib = bytes(dictionary), level, lib
         self._local = threading.local()
         if lib is not None:
-            self._dictionary_stream = _Stream(lib)      # kept: the working streams read it
+            try:
+                self._dictionary_stream = _Stream(lib)  # kept: the working streams read it
+            except OSError:
+                self._lib = None
+                return
             lib.LZ4_resetStreamHC_fast(self._dictionary_stream.buffer, level)
             lib.LZ4_loadDictHC(self._dictionary_stream.buffer, self.dictionary,
                                len(self.dictionary))    # refers to self.dictionary's bytes
