@@ -1,51 +1,53 @@
 """Bulk loader of realistic registry content for benchmarks: N document entries, 20 per
 patient, in submissions of 1 to 4 documents, with French codes, authors and folders' worth of
 associations. Rows go straight to the tables (COPY on PostgreSQL, executemany on SQLite); each
-document's LeafClass XML comes from the real encoder, through a template per code combination.
+object's stored value is the registry's own (datagen_forms.py: the real encoder's XML per code
+combination, packed as a registration packs it; a document's columns by the registry's column
+table), which tests/test_datagen.py holds to a registration of the same objects, row by row.
 
 What it models: a registry fed over months (the default, `--layout interleaved`): a patient's
 submissions arrive at random times among everyone else's, so their rows are spread over the
-tables and a query for one patient reads about one page per row. `--layout clustered` keeps the
-earlier load (each patient's rows written together), which flatters every query by about 4x in
-pages read; it is kept for comparison only.
+tables and a query for one patient reads about one page per row; the indexes grow by inserts in
+that order, as a registration's do. `--layout clustered` keeps the earlier load (each patient's
+rows written together), which flatters every query by about 4x in pages read; it is kept for
+comparison only.
+
+Large loads: `--part K/N` loads the K-th of N consecutive slices of the same (seeded)
+registration order, so 1/N .. N/N run one after the other (each within a heavy-lock hold) make
+the registry one run would; `--jobs 2` makes the rows in two processes while this one writes.
 
     python bench/datagen.py --database-url URL --documents 100000 [--layout clustered]
+    for k in $(seq 1 20); do flock /tmp/xds-heavy.lock python bench/datagen.py \
+        --database-url URL --documents 1000000 --part $k/20 --jobs 2; done
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import random
-import re
 import sys
 import time
-import uuid
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-from lxml import etree
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.types import TypeDecorator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from xds_server.app import stored_form
-from xds_server.ebxml.encode import (
-    encode_association,
-    encode_document,
-    encode_submission_set,
-)
+import datagen_forms as forms
+from datagen_forms import Templates, document_value, fill, new_ids, uuids
+
 from xds_server.model import vocabulary as v
-from xds_server.model.metadata import (
-    Association,
-    Author,
-    Code,
-    DocumentEntry,
-    SubmissionSet,
-)
 from xds_server.store.database import make_engine
-from xds_server.store.registry_columns import value_list
+from xds_server.store.registry_columns import (
+    DOCUMENT_COLUMNS,
+    DOCUMENT_VALUES,
+    VALUE_COLUMNS,
+    value_list,
+)
 from xds_server.store.schema import migrate
 from xds_server.store.tables import (
     associations,
@@ -77,57 +79,6 @@ def patient_key(n: int) -> int:
     return n + 1
 
 
-class Templates:
-    """Encoded XML with markers, made once per code combination, filled per row."""
-
-    def __init__(self) -> None:
-        self.documents: dict[tuple, str] = {}
-        document_set = SubmissionSet("@UUID@", unique_id="@UID@", patient_id="@PID@",
-                                     source_id="1.2.250.1.999.1", submission_time="@TIME@",
-                                     content_type_code=Code("26", "1.2.250.1.213.2.2"),
-                                     authors=[Author(person="@AUTHOR@")])
-        self.set_xml = etree.tostring(encode_submission_set(document_set)).decode()
-        self.association_xml = etree.tostring(encode_association(Association(
-            "@UUID@", v.HAS_MEMBER, "@SRC@", "@TGT@",
-            slots={v.SUBMISSION_SET_STATUS: ["Original"]}))).decode()
-
-    def document(self, key: tuple) -> str:
-        if key not in self.documents:
-            (class_code, type_code), format_code, practice, facility = key
-            entry = DocumentEntry(
-                "@UUID@", unique_id="@UID@", patient_id="@PID@", title="Compte rendu",
-                mime_type="text/xml", class_code=Code(class_code, "1.2.250.1.213.1.1.4.1"),
-                type_code=Code(type_code, "2.16.840.1.113883.6.1"),
-                format_code=Code(format_code, "1.3.6.1.4.1.19376.1.2.3"),
-                healthcare_facility_type_code=Code(facility, "1.2.250.1.71.4.2.4"),
-                practice_setting_code=Code(practice, "1.2.250.1.213.1.1.4.9"),
-                confidentiality_codes=[Code("N", "2.16.840.1.113883.5.25")],
-                event_codes=[Code("@EVENT@", "1.2.250.1.215.300.1")],
-                authors=[Author(person="@AUTHOR@", institutions=[
-                    "Hopital^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1750100125"])],
-                creation_time="@TIME@", service_start_time="@TIME@", hash="0" * 40,
-                size="51200", language_code="fr-FR", repository_unique_id="1.2.250.1.999.2",
-                source_patient_id="@PID@", logical_id="@UUID@", version="1")
-            self.documents[key] = etree.tostring(encode_document(entry)).decode()
-        return self.documents[key]
-
-
-_NESTED_ID = re.compile(r' id="urn:uuid:[0-9a-f-]{36}"')
-
-
-_STORED_FORM = stored_form()
-
-
-def fill(template: str, ids: tuple[str, ...] = (), **values: str) -> bytes:
-    """Fill markers; nested Classification/ExternalIdentifier ids get fresh UUIDs per row.
-    Stored packed, as the registry stores what it registers (a DocumentEntry with its kept
-    DocumentReference, fhir/stored_forms.py; an association with its `ids` marked)."""
-    template = _NESTED_ID.sub(lambda _: f' id="urn:uuid:{uuid.uuid4()}"', template)
-    for name, value in values.items():
-        template = template.replace(f"@{name}@", escape(value))
-    return _STORED_FORM.packed(template.encode(), ids)
-
-
 def _plan(patient: int, documents: int, seed: int, slots: int) -> list[tuple[int, int, int]]:
     """A patient's submissions as (slot, number, documents): 1 to 4 documents each, each
     submission falling in one of `slots` periods of the registry's life."""
@@ -145,9 +96,9 @@ class _Rows:
     """Rows in the order they will be written, with registration sequence numbers that follow
     that order (as a registry fed over time numbers its registrations)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seq: int | None = None) -> None:
         self.tables: dict[str, list[dict]] = {name: [] for name in TABLES}
-        self.seq = time.time_ns() // 1000 * 1000
+        self.seq = time.time_ns() // 1000 * 1000 if seq is None else seq
         self.documents = 0
 
     def next_seq(self) -> int:
@@ -161,8 +112,7 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
     rng = random.Random(f"{seed}:{patient}:{number}")
     pid, pkey = patient_id(patient), patient_key(patient)
     rows = out.tables
-    set_uuid = f"urn:uuid:{uuid.uuid4()}"
-    set_uid = f"2.25.{uuid.uuid4().int}"
+    set_uuid, set_uid = new_ids()
     when = f"20{rng.randint(15, 25):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     author = rng.choice(AUTHORS)
     rows["sets"].append({"patient_key": pkey, "entry_uuid": set_uuid, "unique_id": set_uid,
@@ -172,44 +122,34 @@ def _submission(out: _Rows, templates: Templates, patient: int, number: int, bat
                          "content_type_scheme": "1.2.250.1.213.2.2",
                          "status": v.APPROVED, "registered_seq": out.next_seq(),
                          "author_persons": value_list("author_person", [(author, "")]),
-                         "xml": fill(templates.set_xml, UUID=set_uuid, UID=set_uid,
+                         "xml": fill(templates.set, UUID=set_uuid, UID=set_uid,
                                      PID=pid, TIME=when, AUTHOR=author)})
     rows["index"].append({"entry_uuid": set_uuid, "unique_id": set_uid,
                           "kind": "submission_set", "patient_key": pkey})
     for _ in range(batch):
         key = (rng.choice(CLASS_TYPE), rng.choice(FORMATS), rng.choice(PRACTICES),
                rng.choice(FACILITIES))
-        doc_uuid, doc_uid = f"urn:uuid:{uuid.uuid4()}", f"2.25.{uuid.uuid4().int}"
+        doc_uuid, doc_uid = new_ids()
         event = f"ZZQK{rng.randint(0, 99):03d}"
+        status = v.APPROVED if rng.random() > 0.05 else v.DEPRECATED
+        stored, entry = document_value(templates, templates.document(key), {
+            "UUID": doc_uuid, "UID": doc_uid, "PID": pid, "TIME": when, "AUTHOR": author,
+            "EVENT": event})
+        # the columns as the registry's write makes them from the entry (registry_store)
         rows["documents"].append({
-            "patient_key": pkey, "entry_uuid": doc_uuid, "unique_id": doc_uid,
-            "logical_id": doc_uuid, "version": "1",
-            "status": v.APPROVED if rng.random() > 0.05 else v.DEPRECATED,
-            "object_type": v.DOC_STABLE,
-            "class_code": key[0][0], "class_scheme": "1.2.250.1.213.1.1.4.1",
-            "type_code": key[0][1], "type_scheme": "2.16.840.1.113883.6.1",
-            "format_code": key[1], "format_scheme": "1.3.6.1.4.1.19376.1.2.3",
-            "facility_code": key[3], "facility_scheme": "1.2.250.1.71.4.2.4",
-            "practice_code": key[2], "practice_scheme": "1.2.250.1.213.1.1.4.9",
-            "creation_time": when.ljust(14, "0"),
-            "service_start_time": when.ljust(14, "0"), "service_stop_time": None,
-            "repository_unique_id": "1.2.250.1.999.2", "hash": "0" * 40,
-            "size": 51200, "mime_type": "text/xml", "submission_set": set_uuid,
-            "registered_seq": out.next_seq(),
-            "author_persons": value_list("author_person", [(author, "")]),
-            "event_codes": value_list("event_code", [(event, "1.2.250.1.215.300.1")]),
-            "confidentiality_codes": value_list("confidentiality_code",
-                                                [("N", "2.16.840.1.113883.5.25")]),
-            "xml": fill(templates.document(key), UUID=doc_uuid, UID=doc_uid, PID=pid,
-                        TIME=when, AUTHOR=author, EVENT=event)})
+            **{name: get(entry) for name, get in DOCUMENT_COLUMNS},
+            **{VALUE_COLUMNS[kind]: value_list(kind, values_of(entry))
+               for kind, values_of in DOCUMENT_VALUES},
+            "patient_key": pkey, "status": status, "submission_set": set_uuid,
+            "registered_seq": out.next_seq(), "xml": stored})
         rows["index"].append({"entry_uuid": doc_uuid, "unique_id": doc_uid,
                               "kind": "document", "patient_key": pkey})
-        association_uuid = f"urn:uuid:{uuid.uuid4()}"
+        association_uuid = f"urn:uuid:{uuids(1)[0]}"
         rows["associations"].append({
             "patient_key": pkey, "entry_uuid": association_uuid, "type": v.HAS_MEMBER,
             "source": set_uuid, "target": doc_uuid, "status": v.APPROVED,
             "registered_seq": out.next_seq(),
-            "xml": fill(templates.association_xml, (association_uuid, set_uuid, doc_uuid),
+            "xml": fill(templates.association, (association_uuid, set_uuid, doc_uuid),
                         UUID=association_uuid, SRC=set_uuid, TGT=doc_uuid)})
         rows["index"].append({"entry_uuid": association_uuid, "unique_id": None,
                               "kind": "association", "patient_key": pkey})
@@ -248,13 +188,28 @@ def submissions(first_patient: int, documents: int, layout: str = "interleaved",
     return order, first_patient + patients
 
 
-def generate(order: list[tuple[int, int, int]], seed: int = 7) -> dict[str, list[dict]]:
-    """The rows of these submissions, in this order; each patient row comes with the patient's
-    first submission."""
-    templates = Templates()
-    out = _Rows()
-    for patient, number, batch in order:
-        if number == 0:
+def first_submissions(order: list[tuple[int, int, int]]) -> list[bool]:
+    """For each submission of `order`, whether it is its patient's first in that order (the
+    patient's record is opened just before it, as the feed opens a record before the first
+    submission; not the patient's submission number 0, which may come later in the order)."""
+    seen: set[int] = set()
+    firsts = []
+    for patient, _, _ in order:
+        firsts.append(patient not in seen)
+        seen.add(patient)
+    return firsts
+
+
+def generate(order: list[tuple[int, int, int]], seed: int = 7, seq: int | None = None,
+             opens: list[bool] | None = None) -> dict[str, list[dict]]:
+    """The rows of these submissions, in this order; a patient row comes before the patient's
+    first submission (`opens`: which of them open a record; default: `first_submissions`).
+    `seq`: the registration sequence to number them after (default: now)."""
+    templates = forms.templates()
+    out = _Rows(seq)
+    for (patient, number, batch), first in zip(order, opens or first_submissions(order),
+                                               strict=True):
+        if first:
             out.tables["patients"].append({"patient_key": patient_key(patient),
                                            "patient_id": patient_id(patient), "status": "open",
                                            "opened_at": OPENED})
@@ -312,14 +267,35 @@ def _scheme_keys(engine: Engine, rows: dict[str, list[dict]]) -> None:
                     row[column] = known[row[column]]
 
 
+def _chunk_rows(job: tuple[list[tuple[int, int, int]], int, list[bool]]
+                ) -> dict[str, list[dict]]:
+    return generate(job[0], seq=job[1], opens=job[2])
+
+
+CHUNK_SEQS = 10**7      # registration numbers a chunk may use (it makes < 200,000 rows)
+
+
 def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20_000,
-         layout: str = "interleaved") -> int:
+         layout: str = "interleaved", part: tuple[int, int] = (1, 1), jobs: int = 1) -> int:
     """Add `documents` entries (`layout`: see `submissions`); returns the next free patient
-    number."""
+    number. `part` (k, n): only the k-th of n consecutive slices of the same registration order
+    (the order is seeded: loading parts 1..n one after the other, in separate runs, makes
+    the same registry as one run, with fresh random ids). `jobs` > 1: rows made in that many
+    processes, chunk by chunk in order, this one writing them."""
     migrate(engine)
     order, next_patient = submissions(first_patient, documents, layout)
-    for start in range(0, len(order), chunk):
-        rows = generate(order[start:start + chunk])
+    index, count = part
+    start, end = len(order) * (index - 1) // count, len(order) * index // count
+    opens = first_submissions(order)[start:end]     # over the whole order: parts agree
+    order = order[start:end]
+    if jobs > 1:        # chunks small enough for every process to have some in turn
+        chunk = max(500, min(chunk, len(order) // (4 * jobs) + 1))
+    seq = time.time_ns() // 1000 * 1000
+    work = [(order[start:start + chunk], seq + n * CHUNK_SEQS, opens[start:start + chunk])
+            for n, start in enumerate(range(0, len(order), chunk))]
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+    made = pool.imap(_chunk_rows, work) if pool else map(_chunk_rows, work)
+    for rows in made:
         _scheme_keys(engine, rows)
         if engine.dialect.name == "postgresql":
             _copy(engine, rows)
@@ -328,6 +304,9 @@ def load(engine: Engine, documents: int, first_patient: int = 0, chunk: int = 20
                 for name, table in TABLES.items():
                     if rows[name]:
                         connection.execute(insert(table), rows[name])
+    if pool:
+        pool.close()
+        pool.join()
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             # the keys were given here: the registry's own next patient comes after them
@@ -346,11 +325,18 @@ def main() -> None:
     parser.add_argument("--first-patient", type=int, default=0,
                         help="add to a registry already holding patients below this number")
     parser.add_argument("--layout", choices=("interleaved", "clustered"), default="interleaved")
+    parser.add_argument("--part", default="1/1", help="K/N: load only the K-th of N slices "
+                        "of the registration order (run 1/N .. N/N in turn: one registry)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes making rows (the loading process writes them)")
     args = parser.parse_args()
+    index, count = (int(n) for n in args.part.split("/"))
+    if not 1 <= index <= count:
+        parser.error("--part K/N needs 1 <= K <= N")
     started = time.perf_counter()
     patients_made = load(make_engine(args.database_url), args.documents, args.first_patient,
-                         layout=args.layout)
-    print(f"{args.documents} documents for {patients_made} patients in "
+                         layout=args.layout, part=(index, count), jobs=args.jobs)
+    print(f"part {args.part} of {args.documents} documents (patients up to {patients_made}) in "
           f"{time.perf_counter() - started:.1f} s")
 
 

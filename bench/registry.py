@@ -108,13 +108,13 @@ def get_documents_request(url: str, unique_ids: list[str]) -> bytes:
     return query_request(url, GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": unique_ids})
 
 
-def register_requests(url: str, patients: int, count: int, echo: bool) -> list[bytes]:
-    """ITI-42 submissions, or (`echo`) the same envelopes under the Echo action: what the SOAP
-    core does with the same bytes, without the registry."""
+def register_requests(url: str, patients: list[int], count: int, echo: bool) -> list[bytes]:
+    """ITI-42 submissions for these patients, or (`echo`) the same envelopes under the Echo
+    action: what the SOAP core does with the same bytes, without the registry."""
     rng = random.Random(13)
     bodies = []
     for _ in range(count):
-        submission = single_document_submission(patient_id(rng.randrange(patients)))
+        submission = single_document_submission(patient_id(rng.choice(patients)))
         request = etree.tostring(submit_objects_request(submission)).decode()
         body = envelope(echo_body(request)) if echo else envelope(request, action=REGISTER)
         bodies.append(http_request(url, body, CONTENT_TYPE))
@@ -140,7 +140,10 @@ class Registry:
         self.size, self.url, self.patients = size, url, patients
         self.code = code        # another checkout's xds_server to serve with ("": this one)
         self.key = f"{size} ({Path(code).name})" if code else str(size)
-        order = list(range(patients))
+        # the patients with documents: a registry loaded in part (datagen --part) has
+        # numbers below its count whose first submission is still to come
+        self.numbers = sorted(unique_ids)
+        order = list(self.numbers)
         random.Random(size).shuffle(order)
         self.hot = order[:HOT]
         rest = order[HOT:]
@@ -215,7 +218,9 @@ def registries(args: argparse.Namespace, tmp: str) -> list[Registry]:
         engine = make_engine(url)
         with engine.connect() as connection:
             size = connection.exec_driver_sql("SELECT count(*) FROM document_entries").scalar()
-            patients = connection.exec_driver_sql("SELECT count(*) FROM patients").scalar()
+            # patient numbers in use (datagen's keys are number + 1; a partial load has gaps)
+            patients = connection.exec_driver_sql("SELECT max(patient_key) FROM patients"
+                                                  ).scalar()
         engine.dispose()
         made.append(Registry(size, url, patients, unique_ids_of(url, patients)))
     return sorted(made, key=lambda r: r.size)
@@ -301,7 +306,7 @@ def main() -> None:
             ends = [loaded[0], loaded[-1]] if len(loaded) > 1 else list(loaded)
             if args.baseline_code:      # and the baseline, the same submissions
                 ends.append(servers[-1])
-            writes = {(r.key, echo): register_requests(r.endpoint, r.patients,
+            writes = {(r.key, echo): register_requests(r.endpoint, r.numbers,
                                                        args.registrations, echo)
                       for r in ends for echo in (True, False)}
             write_runs: dict[tuple[int, bool], list[LoadResult]] = {k: [] for k in writes}
@@ -327,7 +332,7 @@ def main() -> None:
           f"client(s), {args.rounds} alternated rounds x {args.seconds:.0f} s per measure")
     for registry in servers:
         echo = merge(runs[(registry.key, "Echo")])
-        print(f"{registry.key:>10} entries ({registry.patients} patients)")
+        print(f"{registry.key:>10} entries ({len(registry.numbers)} patients)")
         for name in names:
             if (registry.key, name) not in runs:
                 continue
