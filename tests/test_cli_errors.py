@@ -52,7 +52,7 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
                ([], {"XDS_CONFIG": "/nonexistent/xds.toml"}, 2, "does not exist")],
     "db upgrade": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "the database cannot be used")],
     "db fill-forms": [([], {"XDS_DATABASE_URL": DOWN_DB}, 2, "the database cannot be used"),
-                      (["--seconds", "soon"], {}, 2, "'soon' is not a valid float")],
+                      (["--seconds", "soon"], {}, 2, "'soon' is not a number of seconds")],
     "patient add": [(["not-a-cx"], {}, 2, "is not a CX identifier"),
                     ([INS, "--data-dir", "/proc"], {}, 2,
                      "the data directory /proc cannot hold this installation")],

@@ -72,6 +72,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # how a command fails (one line, an exit status) and shows progress
     "cli_errors": ("config", "consumer", "store", "conformance"),
     "cli_seconds": (),
+    # how a command writes: a closed standard output found before the work, a broken pipe quiet
+    "cli_streams": (),
     # the command's entry point: Ctrl-C answered before the CLI is imported
     "entry": ("cli",),
     "cli_progress": (),
