@@ -194,10 +194,17 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
     from .consumer.transport import TransportError
     from .store.database import StoreFull, StoreUnavailable
 
+    driver: list[tuple[type[BaseException], Callable[[Exception], str]]] = []
+    try:    # the driver's own error, raised where SQLAlchemy is bypassed (backup's snapshot)
+        import psycopg
+
+        driver.append((psycopg.OperationalError, _store))
+    except ImportError:
+        pass
     return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
             (Unreachable, lambda exc: f"the endpoint stopped answering: {exc}"),
             (StoreUnavailable, _store),
-            (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
+            (OperationalError, _store), (DBAPIError, _store), *driver, (OSError, _os)]
 
 
 def describe(exc: Exception) -> str:
