@@ -389,5 +389,14 @@ def _register_hl7_commands() -> None:
 _register_hl7_commands()
 
 
+def _guard_text() -> None:
+    from .cli_text import guard_text
+
+    guard_text(main)
+
+
+_guard_text()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -128,7 +128,14 @@ def _expand(paths: tuple[str, ...], pattern: str) -> tuple[list[Path], bool]:
         path = Path(name)
         if path.is_dir():
             bulk = True
-            found = sorted(p for p in path.glob(pattern) if p.is_file())
+            try:
+                if ".." in Path(pattern).parts:     # files outside the directory given
+                    raise ValueError(pattern)
+                found = sorted(p for p in path.glob(pattern) if p.is_file())
+            except (ValueError, NotImplementedError):   # '', '/etc/*': pathlib's refusals
+                raise click.BadParameter(f"{pattern!r} is not a pattern of file names inside "
+                                         f"{name} (e.g. '*.xml', 'letters/*.pdf')",
+                                         param_hint="--pattern") from None
             if not found:
                 raise click.BadParameter(f"no file matching {pattern!r} in {name}",
                                          param_hint="FILES")

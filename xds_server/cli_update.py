@@ -156,6 +156,9 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
     """Register a new metadata version of a document with the changes given."""
     from .consumer.changes import next_version
 
+    if title is None and comments is None and confidentiality is None:
+        raise click.UsageError("nothing to change: give --title, --comments or "
+                               "--confidentiality")
     registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
     author = _caller(connection, patient)
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
