@@ -19,6 +19,7 @@ from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_seconds import SECONDS
 from .cli_settings import command_settings as _settings
 from .cli_settings import database_file, installed, require_installation
+from .cli_text import printable
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -347,7 +348,7 @@ def patient_list(ctx: click.Context, data_dir: str | None) -> None:
     """Known patients with their record status."""
     with _records(ctx, data_dir) as records:
         for record in records.records():
-            click.echo(f"{record.status:<6}  {record.patient_id}")
+            click.echo(printable(f"{record.status:<6}  {record.patient_id}"))
 
 
 @main.command("config")

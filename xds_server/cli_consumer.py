@@ -20,6 +20,7 @@ from .cli_document_options import (
     options_for_refusal,
 )
 from .cli_errors import Refused, RetryLater, refusal, writable_file, write_whole
+from .cli_text import printable
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
 
@@ -355,18 +356,24 @@ def query(patient: str, statuses: tuple[str, ...], class_codes: tuple, as_json: 
     reply = connection.registry(patient).call(STORED_QUERY, request)
     warnings = report_registry_reply(reply)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     rows = [listing_row(entry) for entry in document_entries(reply.payload)]
-    if as_json:
+    if as_json:         # JSON escapes what it holds; the table shows each cell on its line
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
-    headers = [name for name, _ in COLUMNS]
-    widths = [max([len(h)] + [len(r[h]) for r in rows]) for h in headers]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(row[h].ljust(w) for h, w in zip(headers, widths, strict=True))
-                   .rstrip())
+    for line in table([name for name, _ in COLUMNS], rows):
+        click.echo(line)
     click.echo(f"{len(rows)} document(s)")
+
+
+def table(headers: list[str], rows: list[dict[str, str]]) -> list[str]:
+    """One line a row, each cell's control characters escaped: a title holding a line break
+    forged a row (outsider 18f F5)."""
+    rows = [{h: printable(row[h]) for h in headers} for row in rows]
+    widths = [max([len(h)] + [len(r[h]) for r in rows]) for h in headers]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    return lines + ["  ".join(row[h].ljust(w) for h, w in zip(headers, widths, strict=True))
+                    .rstrip() for row in rows]
 
 
 @click.command()

@@ -49,7 +49,11 @@ TEMPORARY_WORDS = ("storage is full",)
 
 
 def refusal(message: str) -> click.ClickException:
-    """Refused (exit 1), or RetryLater (exit 3) when the server's words say it passes."""
+    """Refused (exit 1), or RetryLater (exit 3) when the server's words say it passes; the
+    server's words on one line, their control characters escaped."""
+    from .cli_text import printable
+
+    message = printable(message)
     if any(code in message for code in TEMPORARY_CODES) \
             or any(words in message for words in TEMPORARY_WORDS):
         return RetryLater(f"{message}; try again later (exit status 3)")

@@ -77,3 +77,13 @@ def guard_text(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             guard_text(sub)
+
+
+def printable(text: str) -> str:
+    """Text stored or answered by a server, shown on one line: its control characters escaped
+    (`\\n`, `\\x1b`), so that a title cannot forge a row of a table nor drive the terminal
+    (outsider 18f F5)."""
+    if bad_character(text) is None:
+        return text
+    return "".join(char.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(char) in ("Cc", "Cs") else char for char in text)

@@ -21,6 +21,7 @@ from .cli_consumer import (
     report_registry_reply,
 )
 from .cli_errors import Refused, refusal
+from .cli_text import printable
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
 _PATIENT = click.option("--patient", callback=check_patient,
@@ -79,7 +80,7 @@ def _send_update(registry, build) -> None:
     except ValueError as exc:
         raise Refused(str(exc)) from None
     for warning in report_registry_reply(registry.call(UPDATE, update_request(submission))):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
 
 
 @click.group()
