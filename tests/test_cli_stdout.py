@@ -79,3 +79,25 @@ def test_serve_and_mllp_may_run_with_stdout_closed():
                                   preexec_fn=lambda: os.close(1))
             assert done.returncode == 2, done.stderr
             assert "standard output" not in done.stderr and port in done.stderr, done.stderr
+
+
+def _to_full(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    with open("/dev/full", "w") as full:
+        return subprocess.run([*COMMAND, *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=60)
+
+
+def test_a_full_stdout_after_a_change_says_it_was_done_and_exits_0(tmp_path):
+    """outsider 18f F2: the change was made and the line said "cannot write", exit 2: a script
+    that retried submitted twice. Now: exit 0, a warning saying what was done."""
+    env = {**_env(), "XDS_DATA_DIR": str(tmp_path / "var")}
+    added = _to_full(["patient", "add", INS], env)
+    assert added.returncode == 0, added.stderr
+    said = [line for line in added.stderr.splitlines() if line.startswith("warning: done")]
+    assert len(said) == 1 and "opened: " in said[0] and "No space left" in said[0], added.stderr
+    assert "do not run the command again" in said[0]
+    listed = subprocess.run([*COMMAND, "patient", "list"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert "285067512345639" in listed.stdout            # it was done
+    closed = _to_full(["patient", "close", INS], env)
+    assert closed.returncode == 0 and "done (closed: " in closed.stderr, closed.stderr

@@ -20,6 +20,7 @@ from .cli_document_options import (
     options_for_refusal,
 )
 from .cli_errors import Refused, RetryLater, refusal, writable_file, write_whole
+from .cli_streams import after_change, changed
 from .cli_text import printable
 
 FIND_STATUSES = ("Approved", "Deprecated", "Archived", "Deleted", "Submitted")
@@ -220,7 +221,9 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
     send = _Sender(connection, patient, options, (sign_key, sign_cert, sign_digest), inline)
     if not (bulk or each):
         for line, warning in send([*files]):
-            click.echo(line, err=warning)
+            if not warning:
+                changed(f"{len(files)} submitted in one submission set", "submit")
+            after_change(lambda line=line, warning=warning: click.echo(line, err=warning))
         return
     from .consumer.transport import TransportError
 
@@ -229,7 +232,9 @@ def submit(paths: tuple[str, ...], patient: str, each: bool, pattern: str, class
         for path in files:
             try:
                 for line, warning in send([path]):
-                    bar.say(line, err=warning)
+                    if not warning:             # lines come once it is done
+                        changed(f"{sent + 1} submitted", "submit")
+                    after_change(lambda line=line, warning=warning: bar.say(line, err=warning))
                 sent += 1
             except Refused as exc:
                 refused += 1

@@ -232,6 +232,7 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from . import cli_streams
 
+        cli_streams.forget_changes()
         try:
             if cli_streams.stdout_closed() \
                     and _subcommand(ctx) not in cli_streams.QUIET_COMMANDS:
@@ -239,9 +240,14 @@ class GuardedGroup(click.Group):
                                "could be read; nothing was done (redirect it, e.g. > FILE or "
                                "> /dev/null)")
             try:
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
             finally:
-                cli_streams.flush_stdout()      # a write error met here, not at exit
+                cli_streams.after_change(cli_streams.flush_stdout)  # met here, not at exit
+            unsaid = cli_streams.unsaid()
+            if unsaid is not None:          # done: a retry would do it twice
+                click.echo(f"warning: {cli_streams.changed_problem(unsaid, True)}", err=True)
+                return 0
+            return result
         except KeyboardInterrupt:
             raise click.exceptions.Exit(_interrupted()) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -254,6 +260,8 @@ class GuardedGroup(click.Group):
                 raise
             if isinstance(exc, OSError) and _stdout_failed(exc):
                 cli_streams.discard_stdout()
+                if cli_streams.changes():
+                    raise Unusable(cli_streams.changed_problem(exc, False)) from None
                 raise Unusable(cli_streams.write_problem(exc)) from None
             raise Unusable(describe(exc)) from None
 
