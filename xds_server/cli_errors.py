@@ -131,6 +131,11 @@ def _config(exc: Exception) -> str:
     return f"configuration: {exc} (`xds-server config` shows every setting and its source)"
 
 
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+            "HTTP_REQUEST")      # what OpenSSL says of a peer that answers not in TLS
+
+
 def _transport(exc: Exception) -> str:
     """What went wrong on the way to the server, and the option that fixes it."""
     import http.client
@@ -145,9 +150,14 @@ def _transport(exc: Exception) -> str:
                 "http://127.0.0.1:8080; --registry and --repository an endpoint, e.g. "
                 "http://127.0.0.1:8080/xds/registry)")
     where = text.split(": ", 1)[0].removeprefix("cannot reach ")
+    if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in _NAME_MISMATCH:
+        return (f"{where}: the server's certificate is not for this host name "
+                f"({cause.verify_message}): give the server by a name its certificate holds")
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (f"{where}: the server's certificate is not trusted "
                 f"({cause.verify_message}): give the authority that signed it with --cacert")
+    if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS:
+        return f"{where}: no TLS there (it answered in plain HTTP?): use http://"
     if isinstance(cause, ssl.SSLError):
         return (f"{where}: the TLS handshake failed ({cause.reason or cause}): the server may "
                 "ask for a client certificate (--cert and --key)")
