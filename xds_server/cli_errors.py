@@ -290,8 +290,16 @@ class GuardedGroup(click.Group):
                 code = result if isinstance(result, int) and not isinstance(result, bool) \
                     else 0
             except click.ClickException as exc:
-                exc.show()
+                _show(exc)
                 code = exc.exit_code
+            except OSError as exc:      # --help, --version, a usage line to a full stdout
+                from . import cli_streams
+
+                if not _stdout_failed(exc):
+                    raise
+                cli_streams.discard_stdout()
+                _show(Unusable(cli_streams.write_problem(exc)))
+                code = ENVIRONMENT
             except click.Abort as exc:
                 if not isinstance(exc.__cause__, KeyboardInterrupt):
                     click.echo("Aborted!", err=True)
@@ -303,6 +311,24 @@ class GuardedGroup(click.Group):
         except KeyboardInterrupt:       # while an error was said, or the first Ctrl-C
             code = _interrupted()
         sys.exit(code)
+
+
+def _show(exc: click.ClickException) -> None:
+    """Say the error on stderr, if there is one: a closed stderr put it on stdout, into the
+    data (click's fallback), and a full one turned every status into 1 (outsider 18f F3)."""
+    if sys.stderr is None or not _fd_open(2):
+        return
+    with contextlib.suppress(OSError, ValueError):
+        exc.show()
+        sys.stderr.flush()
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _interrupted() -> int:
