@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .cli_run import run_in_process, run_process
+from .cli_run import _environment, run_in_process, run_process
 from .conftest import start_server, stop_server
 
 pytestmark = pytest.mark.http
@@ -249,3 +250,16 @@ def test_a_files_mime_type_is_what_its_bytes_are(tmp_path):
     assert document_for_file(SAMPLES / "VSM_synthese.xml", INS, options).mime_type == "text/xml"
     given = SourceOptions(mime_type="application/x-custom")
     assert document_for_file(pdf, INS, given).mime_type == "application/x-custom"
+
+
+def test_a_new_version_to_a_full_stdout_says_it_was_made(platform):
+    """outsider 18f F2: exit 2 "cannot write the standard output" for a version that was
+    made; a retry made a third one."""
+    before = int(_listing(platform)[VSM]["version"])
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "xds_server.cli", "update", "version", VSM,
+                               "--title", "T2"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=_environment(platform), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"done (updated: {VSM} version {before + 1})" in done.stderr
+    assert int(_listing(platform)[VSM]["version"]) == before + 1

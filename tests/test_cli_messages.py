@@ -103,6 +103,13 @@ class _Stub:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/json":        # a page that answers 200, not in SOAP
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "15")
+                    self.end_headers()
+                    self.wfile.write(b'{"status":"ok"}')
+                    return
                 if not self.path.startswith("/xds/"):
                     self.send_response(404)
                     self.send_header("Content-Type", "text/plain")

@@ -79,3 +79,48 @@ def test_serve_and_mllp_may_run_with_stdout_closed():
                                   preexec_fn=lambda: os.close(1))
             assert done.returncode == 2, done.stderr
             assert "standard output" not in done.stderr and port in done.stderr, done.stderr
+
+
+def _to_full(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    with open("/dev/full", "w") as full:
+        return subprocess.run([*COMMAND, *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=60)
+
+
+def test_a_full_stdout_after_a_change_says_it_was_done_and_exits_0(tmp_path):
+    """outsider 18f F2: the change was made and the line said "cannot write", exit 2: a script
+    that retried submitted twice. Now: exit 0, a warning saying what was done."""
+    env = {**_env(), "XDS_DATA_DIR": str(tmp_path / "var")}
+    added = _to_full(["patient", "add", INS], env)
+    assert added.returncode == 0, added.stderr
+    said = [line for line in added.stderr.splitlines() if line.startswith("warning: done")]
+    assert len(said) == 1 and "opened: " in said[0] and "No space left" in said[0], added.stderr
+    assert "do not run the command again" in said[0]
+    listed = subprocess.run([*COMMAND, "patient", "list"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert "285067512345639" in listed.stdout            # it was done
+    closed = _to_full(["patient", "close", INS], env)
+    assert closed.returncode == 0 and "done (closed: " in closed.stderr, closed.stderr
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["submit", "--help"]])
+def test_help_and_version_to_a_full_stdout_are_one_line_not_a_traceback(args):
+    """outsider 18f F3: a Python traceback (OSError 28), exit 1."""
+    done = _to_full(args, _env())
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        line for line in done.stderr.strip().splitlines() if "cannot write the standard" in line]
+
+
+def test_a_broken_stderr_keeps_the_status_and_the_data_clean(tmp_path):
+    """outsider 18f F3: with 2>/dev/full every failure was exit 1 ("refused"); with 2>&- the
+    usage error went to stdout, into the data."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*COMMAND, "query", "--patient", "bad"], stdout=subprocess.PIPE,
+                              stderr=full, text=True, env=_env(), timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    done = subprocess.run([*COMMAND, "query", "--patient", "bad"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, env=_env(), timeout=60,
+                          preexec_fn=lambda: os.close(2))
+    assert done.returncode == 2 and done.stdout == "", done.stdout

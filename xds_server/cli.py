@@ -19,6 +19,8 @@ from .cli_errors import GuardedGroup, Refused, Unusable
 from .cli_seconds import SECONDS
 from .cli_settings import command_settings as _settings
 from .cli_settings import database_file, installed, require_installation
+from .cli_streams import done
+from .cli_text import printable
 from .config import Settings, redact_url
 
 if TYPE_CHECKING:
@@ -217,7 +219,7 @@ def db_upgrade(ctx: click.Context, data_dir: str | None) -> None:
     """Create or migrate the registry tables to the current schema."""
     settings = _settings(ctx, data_dir=data_dir)
     _upgrade_database(settings)
-    click.echo(f"database at current schema: {redact_url(settings.database_url)}")
+    done(f"database at current schema: {redact_url(settings.database_url)}")
 
 
 @db.command("fill-forms")
@@ -301,7 +303,7 @@ def patient_add(ctx: click.Context, patient_ids: tuple[str, ...], data_dir: str 
     with _records(ctx, data_dir, creates=True) as records:
         for patient_id in patient_ids:
             new = records.open(patient_id)
-            click.echo(f"{'opened' if new else 'already open'}: {patient_key(patient_id)}")
+            done(f"{'opened' if new else 'already open'}: {patient_key(patient_id)}")
 
 
 @patient.command("close")
@@ -319,7 +321,7 @@ def patient_close(ctx: click.Context, patient_id: str, data_dir: str | None) -> 
             records.close(patient_id)
         except UnknownRecord:
             raise Refused(f"no open record for {patient_id}") from None
-    click.echo(f"closed: {patient_key(patient_id)}")
+    done(f"closed: {patient_key(patient_id)}")
 
 
 @patient.command("forget")
@@ -337,7 +339,7 @@ def patient_forget(ctx: click.Context, patient_id: str, data_dir: str | None) ->
             records.forget(patient_id)
         except UnknownRecord as exc:
             raise Refused(str(exc)) from None
-    click.echo(f"forgotten: {patient_key(patient_id)}")
+    done(f"forgotten: {patient_key(patient_id)}")
 
 
 @patient.command("list")
@@ -347,7 +349,7 @@ def patient_list(ctx: click.Context, data_dir: str | None) -> None:
     """Known patients with their record status."""
     with _records(ctx, data_dir) as records:
         for record in records.records():
-            click.echo(f"{record.status:<6}  {record.patient_id}")
+            click.echo(printable(f"{record.status:<6}  {record.patient_id}"))
 
 
 @main.command("config")
@@ -387,6 +389,15 @@ def _register_hl7_commands() -> None:
 
 
 _register_hl7_commands()
+
+
+def _guard_text() -> None:
+    from .cli_text import guard_text
+
+    guard_text(main)
+
+
+_guard_text()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import click
 
 from .cli_errors import writable_file, write_whole
 from .cli_settings import command_settings as _settings
+from .cli_text import printable
 
 
 def _moment(text: str | None) -> dt.datetime | None:
@@ -65,9 +66,9 @@ def audit_show(ctx: click.Context, patient: str, since: str | None,
     for event in events:
         who = f"{event.subject_id} ({event.role}, {event.structure_id or '-'}, " \
               f"{event.purpose_of_use})"
-        click.echo(f"{event.at:%Y-%m-%d %H:%M:%S}  {event.transaction:6} {event.action} "
-                   f"{event.outcome:7}  {who}  {event.documents or '-'}  "
-                   f"request {event.request_id}")
+        click.echo(printable(f"{event.at:%Y-%m-%d %H:%M:%S}  {event.transaction:6} "
+                             f"{event.action} {event.outcome:7}  {who}  "
+                             f"{event.documents or '-'}  request {event.request_id}"))
     click.echo(f"{len(events)} event(s)")
 
 

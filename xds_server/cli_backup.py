@@ -13,6 +13,7 @@ import click
 from . import __version__
 from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
+from .cli_streams import done
 
 
 @contextlib.contextmanager
@@ -59,7 +60,7 @@ def backup(ctx: click.Context, out: Path, data_dir: str | None) -> None:
                             identity, __version__, bars)
     except BackupError as exc:
         raise Unusable(str(exc)) from None
-    click.echo(f"backup in {out}: {manifest.documents} documents ({manifest.bytes} bytes), "
+    done(f"backup in {out}: {manifest.documents} documents ({manifest.bytes} bytes), "
                f"{manifest.database} database at schema {manifest.revision}, kit "
                f"{manifest.kit.get('sha256', 'none')}, repository "
                f"{identity['repository_unique_id']}")
@@ -113,7 +114,7 @@ def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
             raise Unusable(f"cannot restore into {target}: {exc.strerror or exc}; nothing "
                            "was left there") from None
         raise
-    click.echo(f"restored {manifest.documents} documents of {manifest.created_at} into "
+    done(f"restored {manifest.documents} documents of {manifest.created_at} into "
                f"{target}, repository {manifest.identity['repository_unique_id']}; start it "
                "with `xds-server serve`")
 

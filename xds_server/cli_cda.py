@@ -9,6 +9,7 @@ import click
 
 from .cli_errors import Unusable
 from .cli_settings import command_settings as _settings
+from .cli_streams import done
 
 
 @click.command()
@@ -136,7 +137,7 @@ def kit_install(ctx: click.Context, source: str, data_dir: str | None) -> None:
             summary = install_kit(Path(source), settings.kit_dir, lambda _: bar.advance())
     except KitError as exc:
         raise Unusable(str(exc)) from None
-    click.echo(f"installed {source} into {summary.target}: {summary.schematrons} schematron "
+    done(f"installed {source} into {summary.target}: {summary.schematrons} schematron "
                f"files, {summary.value_set_files} value sets")
     for generated in summary.generated:
         click.echo(f"  generated {generated} (missing from the published kit)")

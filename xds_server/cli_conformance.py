@@ -116,9 +116,18 @@ def run(ctx: click.Context, testkit: tuple[Path, ...], more: tuple[Path, ...],
     if checked.note:
         runner.outcome.notes.append(checked.note)
     given = {} if keep else snapshot(endpoints, _given_patients(test_parameters))
-    with progress(None, "conformance", "step") as bar:
-        runner.on_row = lambda row: bar.advance()
-        outcome = runner.run(asked)
+    try:
+        with progress(None, "conformance", "step") as bar:
+            runner.on_row = lambda row: bar.advance()
+            outcome = runner.run(asked)
+    except KeyboardInterrupt:   # what the run left, and the way to remove it (outsider 18f F9)
+        if patients.allocated:
+            click.echo(f"conformance: interrupted; the test patients "
+                       f"{', '.join(sorted(patients.allocated))} and what the run registered "
+                       "for them are left on the server; to remove them: "
+                       + clean_command(registry_url, repository_url, patients.allocated,
+                                       patient_feed == "cli", data_dir), err=True)
+        raise
     command = clean_command(registry_url, repository_url, patients.allocated,
                             patient_feed == "cli", data_dir)
     if not keep and not outcome.aborted:

@@ -49,7 +49,11 @@ TEMPORARY_WORDS = ("storage is full",)
 
 
 def refusal(message: str) -> click.ClickException:
-    """Refused (exit 1), or RetryLater (exit 3) when the server's words say it passes."""
+    """Refused (exit 1), or RetryLater (exit 3) when the server's words say it passes; the
+    server's words on one line, their control characters escaped."""
+    from .cli_text import printable
+
+    message = printable(message)
     if any(code in message for code in TEMPORARY_CODES) \
             or any(words in message for words in TEMPORARY_WORDS):
         return RetryLater(f"{message}; try again later (exit status 3)")
@@ -127,6 +131,11 @@ def _config(exc: Exception) -> str:
     return f"configuration: {exc} (`xds-server config` shows every setting and its source)"
 
 
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+            "HTTP_REQUEST")      # what OpenSSL says of a peer that answers not in TLS
+
+
 def _transport(exc: Exception) -> str:
     """What went wrong on the way to the server, and the option that fixes it."""
     import http.client
@@ -141,9 +150,14 @@ def _transport(exc: Exception) -> str:
                 "http://127.0.0.1:8080; --registry and --repository an endpoint, e.g. "
                 "http://127.0.0.1:8080/xds/registry)")
     where = text.split(": ", 1)[0].removeprefix("cannot reach ")
+    if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in _NAME_MISMATCH:
+        return (f"{where}: the server's certificate is not for this host name "
+                f"({cause.verify_message}): give the server by a name its certificate holds")
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (f"{where}: the server's certificate is not trusted "
                 f"({cause.verify_message}): give the authority that signed it with --cacert")
+    if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS:
+        return f"{where}: no TLS there (it answered in plain HTTP?): use http://"
     if isinstance(cause, ssl.SSLError):
         return (f"{where}: the TLS handshake failed ({cause.reason or cause}): the server may "
                 "ask for a client certificate (--cert and --key)")
@@ -194,10 +208,17 @@ def _describers() -> list[tuple[type[BaseException], Callable[[Exception], str]]
     from .consumer.transport import TransportError
     from .store.database import StoreFull, StoreUnavailable
 
+    driver: list[tuple[type[BaseException], Callable[[Exception], str]]] = []
+    try:    # the driver's own error, raised where SQLAlchemy is bypassed (backup's snapshot)
+        import psycopg
+
+        driver.append((psycopg.OperationalError, _store))
+    except ImportError:
+        pass
     return [(ConfigError, _config), (TransportError, _transport), (StoreFull, _store_full),
             (Unreachable, lambda exc: f"the endpoint stopped answering: {exc}"),
             (StoreUnavailable, _store),
-            (OperationalError, _store), (DBAPIError, _store), (OSError, _os)]
+            (OperationalError, _store), (DBAPIError, _store), *driver, (OSError, _os)]
 
 
 def describe(exc: Exception) -> str:
@@ -221,6 +242,7 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from . import cli_streams
 
+        cli_streams.forget_changes()
         try:
             if cli_streams.stdout_closed() \
                     and _subcommand(ctx) not in cli_streams.QUIET_COMMANDS:
@@ -228,9 +250,14 @@ class GuardedGroup(click.Group):
                                "could be read; nothing was done (redirect it, e.g. > FILE or "
                                "> /dev/null)")
             try:
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
             finally:
-                cli_streams.flush_stdout()      # a write error met here, not at exit
+                cli_streams.after_change(cli_streams.flush_stdout)  # met here, not at exit
+            unsaid = cli_streams.unsaid()
+            if unsaid is not None:          # done: a retry would do it twice
+                click.echo(f"warning: {cli_streams.changed_problem(unsaid, True)}", err=True)
+                return 0
+            return result
         except KeyboardInterrupt:
             raise click.exceptions.Exit(_interrupted()) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -243,6 +270,8 @@ class GuardedGroup(click.Group):
                 raise
             if isinstance(exc, OSError) and _stdout_failed(exc):
                 cli_streams.discard_stdout()
+                if cli_streams.changes():
+                    raise Unusable(cli_streams.changed_problem(exc, False)) from None
                 raise Unusable(cli_streams.write_problem(exc)) from None
             raise Unusable(describe(exc)) from None
 
@@ -261,8 +290,16 @@ class GuardedGroup(click.Group):
                 code = result if isinstance(result, int) and not isinstance(result, bool) \
                     else 0
             except click.ClickException as exc:
-                exc.show()
+                _show(exc)
                 code = exc.exit_code
+            except OSError as exc:      # --help, --version, a usage line to a full stdout
+                from . import cli_streams
+
+                if not _stdout_failed(exc):
+                    raise
+                cli_streams.discard_stdout()
+                _show(Unusable(cli_streams.write_problem(exc)))
+                code = ENVIRONMENT
             except click.Abort as exc:
                 if not isinstance(exc.__cause__, KeyboardInterrupt):
                     click.echo("Aborted!", err=True)
@@ -274,6 +311,24 @@ class GuardedGroup(click.Group):
         except KeyboardInterrupt:       # while an error was said, or the first Ctrl-C
             code = _interrupted()
         sys.exit(code)
+
+
+def _show(exc: click.ClickException) -> None:
+    """Say the error on stderr, if there is one: a closed stderr put it on stdout, into the
+    data (click's fallback), and a full one turned every status into 1 (outsider 18f F3)."""
+    if sys.stderr is None or not _fd_open(2):
+        return
+    with contextlib.suppress(OSError, ValueError):
+        exc.show()
+        sys.stderr.flush()
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _interrupted() -> int:

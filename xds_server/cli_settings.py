@@ -59,9 +59,9 @@ def require_installation(settings: Settings) -> None:
     if installed(settings):
         return
     if database_file(settings) is None:
-        from sqlalchemy.engine import make_url
+        from .config import redact_url
 
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        where = redact_url(settings.database_url)
         raise Unusable(f"no installation in the database {where} (it holds no xds-server "
                        "schema): check XDS_DATABASE_URL, or create it with `xds-server db "
                        "upgrade` (or by starting `serve` on it)")

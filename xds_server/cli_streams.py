@@ -17,6 +17,7 @@ import io
 import os
 import select
 import sys
+from collections.abc import Callable
 
 # commands whose output is their log, on stderr: they run with stdout closed (a daemon's way)
 QUIET_COMMANDS = frozenset({"serve", "mllp"})
@@ -73,3 +74,60 @@ def write_problem(exc: OSError) -> str:
     return (f"cannot write the standard output: {exc.strerror or exc}; what was printed is "
             "incomplete (redirect it to a file with room, or give --out FILE where the command "
             "has it)")
+
+
+# what the command changed so far (a key per kind of change, its latest words): when the standard
+# output then fails, the error says it was done, so that a script does not run it again (outsider
+# 18f F2: a submit to a full stdout said "cannot write" with exit 2, and a retry submitted twice)
+_CHANGED: dict[str, str] = {}
+
+
+def changed(what: str, key: str | None = None) -> None:
+    _CHANGED[key or what] = what
+
+
+_UNSAID: list[OSError] = []         # the standard output's failure met after a change
+
+
+def done(line: str) -> None:
+    """Say a change that was made (and remember it was made)."""
+    import click
+
+    changed(line)
+    after_change(lambda: click.echo(line))
+
+
+def after_change(write: Callable[[], None]) -> None:
+    """Write what follows a change; a standard output that fails then does not stop the
+    command (the change is made; what remains is done, and the failure said at the end)."""
+    try:
+        write()
+    except OSError as exc:
+        if exc.filename or is_broken_pipe(exc) or not _CHANGED:
+            raise
+        _UNSAID.append(exc)
+        discard_stdout()
+
+
+def unsaid() -> OSError | None:
+    return _UNSAID[0] if _UNSAID else None
+
+
+def changes() -> list[str]:
+    return list(_CHANGED.values())
+
+
+def forget_changes() -> None:
+    _CHANGED.clear()
+    _UNSAID.clear()
+
+
+def changed_problem(exc: OSError, completed: bool) -> str:
+    """The line for a standard output that failed after a change was made."""
+    made = "; ".join(changes())
+    if completed:
+        return (f"done ({made}), but its output could not be written: {exc.strerror or exc}; "
+                "do not run the command again (exit status 0)")
+    return (f"cannot write the standard output: {exc.strerror or exc}; the command stopped "
+            f"after this was done: {made} (check it, e.g. with `query`, before running it "
+            "again)")

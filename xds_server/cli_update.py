@@ -21,6 +21,8 @@ from .cli_consumer import (
     report_registry_reply,
 )
 from .cli_errors import Refused, refusal
+from .cli_streams import done
+from .cli_text import printable
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
 _PATIENT = click.option("--patient", callback=check_patient,
@@ -79,7 +81,7 @@ def _send_update(registry, build) -> None:
     except ValueError as exc:
         raise Refused(str(exc)) from None
     for warning in report_registry_reply(registry.call(UPDATE, update_request(submission))):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
 
 
 @click.group()
@@ -102,7 +104,7 @@ def _status_command(name: str, text: str) -> click.Command:
                                    lambda e: e.status in starts, entry_uuid)
         author = _caller(connection, patient)
         _send_update(registry, lambda: status_change(entry, name, author))
-        click.echo(f"{name}d: {unique_id} is now "
+        done(f"{name}d: {unique_id} is now "
                    f"{STATUS_CHANGES[name][1].rsplit(':', 1)[-1]}")
 
     return command
@@ -131,7 +133,7 @@ def _visibility_command(name: str, text: str, adding: bool) -> None:
         _send_update(registry, lambda: next_version(
             entry, **{"add_visibility" if adding else "remove_visibility": code},
             author=author))
-        click.echo(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
+        done(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
                    f"{'with' if adding else 'without'} {code}")
 
 
@@ -156,12 +158,15 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
     """Register a new metadata version of a document with the changes given."""
     from .consumer.changes import next_version
 
+    if title is None and comments is None and confidentiality is None:
+        raise click.UsageError("nothing to change: give --title, --comments or "
+                               "--confidentiality")
     registry, entry = _current(connection, unique_id, patient, _versionable, entry_uuid)
     author = _caller(connection, patient)
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
                                                 confidentiality=confidentiality,
                                                 author=author))
-    click.echo(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
+    done(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
 
 
 @click.command()
@@ -200,7 +205,7 @@ def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: boo
     if not documents_only:
         ids = removal_closure(registry, entries)
         _check_removal("ITI-62", registry.call(REMOVE_METADATA, remove_objects_request(ids)))
-        click.echo(f"removed from the registry: {len(ids)} object(s) (the entries, their "
+        done(f"removed from the registry: {len(ids)} object(s) (the entries, their "
                    "versions and copies, their associations, and sets left empty)")
     if not metadata_only:
         reply = connection.repository(patient).call(REMOVE, remove_request(held))
@@ -210,7 +215,7 @@ def remove(unique_ids: tuple[str, ...], metadata_only: bool, documents_only: boo
             if documents_only:
                 raise
             raise Refused(f"{exc}; {_finish_removal(held)}") from None
-        click.echo(f"removed from the repository: {len(held)} document(s)")
+        done(f"removed from the repository: {len(held)} document(s)")
 
 
 def _finish_removal(held: list[tuple[str, str]]) -> str:

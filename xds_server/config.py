@@ -547,19 +547,38 @@ class Settings:
         rows = []
         for spec in SETTINGS:
             value = getattr(self, spec.name)
-            shown = redact_url(str(value)) if spec.secret else str(value)
+            shown = redact_url(str(value))     # a password in any URL setting
             rows.append((spec.name, shown, self.sources.get(spec.name, "default"), spec.env_var))
         return rows
 
 
 def redact_url(url: str) -> str:
-    """Hide a password in a database URL (`user:secret@host` → `user:***@host`)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    """Hide the passwords of a URL: `user:secret@host` → `user:***@host`, and a query's
+    `password=secret` (libpq takes it there too: outsider 18f F8) → `password=***`."""
+    return redact_url_in(url, url)
+
+
+def redact_url_in(message: str, url: str) -> str:
+    """The message with the passwords of `url` hidden wherever it quotes them."""
+    for needle, shown in url_secrets(url):
+        message = message.replace(needle, shown)
+    return message
+
+
+_QUERY_SECRET = re.compile(r"[?&][^=&#]*pass[^=&#]*=([^&#]+)", re.IGNORECASE)
+
+
+def url_secrets(text: str) -> list[tuple[str, str]]:
+    """(as the URL holds a password, as it is shown): in its user part, or in its query."""
+    found = [(m.group(0), m.group(0).removesuffix(m.group(1)) + "***")
+             for m in _QUERY_SECRET.finditer(text)]
+    _, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        credentials = rest.split("/", 1)[0].rpartition("@")[0]
+        _, colon, password = credentials.partition(":")
+        if colon and password:
+            found.append((f":{password}@", ":***@"))
+    return found
 
 
 def _oid_for(data_dir: Path, purpose: str) -> str:
@@ -640,8 +659,9 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     else:
         try:
             value = spec.parse(str(raw))
-        except ValueError as exc:
-            raise ConfigError(f"{spec.name} from {source}: {exc}") from exc
+        except ValueError as exc:     # the refused value said, its passwords not
+            raise ConfigError(redact_url_in(f"{spec.name} from {source}: {exc}", str(raw))) \
+                from None
     if isinstance(value, float) and not math.isfinite(value):
         # nan and inf passed every check below and failed in the socket code (m1)
         raise ConfigError(f"{spec.name} from {source}: expected a finite number, got {raw!r}")

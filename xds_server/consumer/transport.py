@@ -200,6 +200,7 @@ def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
 
 
 _SOAP_TYPES = ("application/soap+xml", "multipart/related")
+_XML_TYPES = ("text/xml", "application/xml")     # a SOAP 1.1 fault: decoded, then said
 
 
 def _check_found(url: str, response: http.client.HTTPResponse) -> None:
@@ -210,6 +211,10 @@ def _check_found(url: str, response: http.client.HTTPResponse) -> None:
     if response.status in (404, 405) and kind not in _SOAP_TYPES:
         raise NotFound(f"{url}: HTTP {response.status} "
                        f"{'not found' if response.status == 404 else 'method not allowed'}")
+    if kind and kind not in _SOAP_TYPES and kind not in _XML_TYPES:
+        # a 200 from another page (/health's JSON, a proxy's HTML) is a wrong URL too
+        # (outsider 18f F7: it was "unsupported Content-Type 'application/json': send …")
+        raise NotFound(f"{url}: HTTP {response.status} {kind}, not a SOAP endpoint")
 
 
 class SoapClient:
