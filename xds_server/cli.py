@@ -125,7 +125,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """`--host ''` listened on every interface, not on none."""
-    from .cli_consumer import not_empty
+    from .cli_options import not_empty
 
     return not_empty(ctx, param, value) or value
 

@@ -94,6 +94,6 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: 
 
 def _check_patient(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A CX patient id: an empty or malformed one listed no event and said nothing."""
-    from .cli_consumer import check_patient
+    from .cli_options import check_patient
 
     return check_patient(ctx, param, value) or value

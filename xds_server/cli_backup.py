@@ -138,7 +138,7 @@ def _check_room(source: Path, target: Path, min_free: int) -> None:
 def _directory(ctx: click.Context, param: click.Parameter, value: str) -> Path:
     """--out as a Path; given empty, a usage error (click's Path made '' the current
     directory, and the backup went there)."""
-    from .cli_consumer import not_empty
+    from .cli_options import not_empty
 
     not_empty(ctx, param, value)
     return Path(value)

@@ -274,7 +274,7 @@ def sign_submission_set(submission, documents: dict, key: str | None, certificat
 
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from .cli_consumer import not_empty
+    from .cli_options import not_empty
 
     return not_empty(ctx, param, value)
 

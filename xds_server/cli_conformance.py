@@ -217,6 +217,6 @@ def clean_command(registry_url: str, repository_url: str | None, patients: list[
 
 
 def _check_oid(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from .cli_consumer import check_oid
+    from .cli_options import check_oid
 
     return check_oid(ctx, param, value) or value

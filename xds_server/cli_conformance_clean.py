@@ -39,7 +39,7 @@ def clean(ctx: click.Context, registry_url: str, repository_url: str | None,
     """Remove what a conformance run left for its test patients (exit 1 when some of it
     could not be removed: the line says what)."""
     from .cli_client import check_url
-    from .cli_consumer import check_patient
+    from .cli_options import check_patient
     from .conformance.cleanup import clean as remove
     from .conformance.exchange import Endpoints
     from .conformance.patients import TEST_PATIENT_PREFIX, forgotten, is_test_patient

@@ -229,7 +229,7 @@ def send(files: tuple[str, ...], target: str, tls: bool, cacert: str | None,
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An empty --host listened on every interface."""
-    from .cli_consumer import not_empty
+    from .cli_options import not_empty
 
     return not_empty(ctx, param, value)
 

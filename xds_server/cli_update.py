@@ -12,15 +12,9 @@ import click
 
 from .cli_client import Connection, client_options
 from .cli_codes import checked
-from .cli_consumer import (
-    check_oid,
-    check_patient,
-    check_unique_ids,
-    not_empty,
-    registry_problems,
-    report_registry_reply,
-)
+from .cli_consumer import registry_problems, report_registry_reply
 from .cli_errors import Refused, refusal
+from .cli_options import check_oid, check_patient, check_unique_ids, not_empty
 from .cli_streams import done
 from .cli_text import printable
 
