@@ -383,3 +383,31 @@ def test_a_certificate_is_named_for_what_it_is_on_every_submission(authority, se
         said = [e.context for e in fresh.verify(submission, documents).errors]
         assert any("the signing certificate" in s and state in s for s in said), said
         assert not any("authority certificate" in s for s in said), said
+
+
+def test_a_set_is_signed_once_by_the_library(authority):
+    """Signing an already signed set added a second entry with the same id (Signature01) and
+    signed the first signature too (outside test of issue 19, F04): the library refuses."""
+    submission, documents, _ = signed_submission(authority, PATHS, TEST_INS)
+    before = (len(submission.documents), len(submission.associations))
+    with pytest.raises(ValueError, match="already signed"):
+        sign_submission(submission, documents, authority.seal("seal"))
+    assert (len(submission.documents), len(submission.associations)) == before
+
+
+def test_a_refusal_lists_at_most_a_hundred_errors_then_how_many_more():
+    """A trusted signer's Manifest naming 5,500 documents not in the set gave a 2.26 MB answer
+    (F03): the list stops at 100 and one more error says how many were left out."""
+    from xds_server.ebxml.encode import MAX_LISTED_ERRORS, registry_response
+    from xds_server.model.errors import ErrorCode, error
+
+    errors = [error(ErrorCode.REPOSITORY_METADATA_ERROR, f"reference {i} is not in the set",
+                    f"urn:oid:1.2.3.{i}") for i in range(5500)]
+    listed = registry_response(errors).findall(".//{*}RegistryError")
+    assert len(listed) == MAX_LISTED_ERRORS + 1
+    assert [e.get("location") for e in listed[:3]] == ["urn:oid:1.2.3.0", "urn:oid:1.2.3.1",
+                                                       "urn:oid:1.2.3.2"]
+    assert listed[-1].get("errorCode") == "XDSRepositoryMetadataError"
+    assert "and 5400 more errors not listed" in listed[-1].get("codeContext")
+    few = registry_response(errors[:MAX_LISTED_ERRORS]).findall(".//{*}RegistryError")
+    assert len(few) == MAX_LISTED_ERRORS

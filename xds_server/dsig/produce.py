@@ -219,13 +219,17 @@ def sign_submission(submission: Submission, documents: Mapping[str, Attachment],
     signature document, to send as its Document."""
     if submission.submission_set is None:
         raise ValueError("a submission without a SubmissionSet cannot be signed")
+    set_id = submission.submission_set.entry_uuid
+    if any(a.type == v.SIGNS and a.target == set_id for a in submission.associations):
+        # signing twice added a second entry with the same symbolic id (Signature01), which
+        # the DMP refuses as two signatures (outside test of issue 19, F04)
+        raise ValueError("this submission set is already signed: sign it once")
     signing_time = now or dt.datetime.now(dt.UTC)
     signed = [SignedDocument(d.unique_id, _digest(documents[d.entry_uuid], digest))
               for d in submission.documents]
     content = signature_document(submission.submission_set.unique_id, signed, seal,
                                  digest=digest, purpose=purpose, signing_time=signing_time,
                                  prefix=prefix)
-    set_id = submission.submission_set.entry_uuid
     entry = signature_entry(submission, _new_oid(), _new_id(set_id, "Signature01"), purpose,
                             signing_time)
     entry.hash = hashlib.sha1(content).hexdigest()
