@@ -22,9 +22,10 @@ from xds_server.consumer.transport import SoapClient, TransportError
 from xds_server.model.content import Attachment
 from xds_server.model.held import HeldDocument
 from xds_server.store import repository_store
-from xds_server.store.backup import BackupError, backup, restore
+from xds_server.store.backup import BackupError, backup
 from xds_server.store.database import Database, make_engine
 from xds_server.store.documents import MIME_TYPE_XATTR, FilesystemDocumentStore
+from xds_server.store.restore import restore
 from xds_server.store.schema import migrate
 
 from .cli_run import run_in_process

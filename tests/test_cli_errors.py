@@ -632,7 +632,7 @@ def test_restore_names_its_target_and_keeps_the_servers_room(tmp_path, monkeypat
     import errno
     import shutil
 
-    from xds_server.store import backup as store_backup
+    from xds_server.store import restore as store_restore
 
     used, backup, target = tmp_path / "var", tmp_path / "backup", tmp_path / "new"
     env = {"XDS_DATA_DIR": str(used), "XDS_PROFILE": "ihe"}
@@ -652,7 +652,7 @@ def test_restore_names_its_target_and_keeps_the_servers_room(tmp_path, monkeypat
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
                       str(source / "database" / "registry.sqlite3"))
 
-    monkeypatch.setattr(store_backup, "restore", disk_full)
+    monkeypatch.setattr(store_restore, "restore", disk_full)
     result = CliRunner().invoke(main, ["restore", str(backup)], env=env)
     assert result.exit_code == 2, result.output
     assert f"cannot restore into {target}: No space left on device; nothing was left there" \

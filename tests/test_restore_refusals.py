@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xds_server.store.backup import BackupError, backup, restore
+from xds_server.store.backup import BackupError, backup
+from xds_server.store.restore import restore
 
 from .conftest import database_for
 from .registry_data import single_document_submission

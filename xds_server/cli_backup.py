@@ -78,8 +78,8 @@ def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
     """Restore a backup into an empty data directory (and an empty database with
     XDS_DATABASE_URL); the documents are served under the backup's repositoryUniqueId."""
     from .config import IDENTITY, write_identity
-    from .store.backup import BackupError, Manifest
-    from .store.backup import restore as bring_back
+    from .store.backup_format import BackupError, Manifest
+    from .store.restore import restore as bring_back
 
     settings = _settings(ctx, data_dir=data_dir)
     target = settings.data_dir
