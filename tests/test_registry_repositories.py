@@ -288,6 +288,25 @@ def test_an_update_cannot_make_our_document_name_bytes_not_held(app, patient, mo
     assert masked.status.endswith(":Success"), masked.errors
 
 
+def test_our_held_set_registered_again_as_signed_verifies(required, authority, tmp_path):
+    """Rule E refuses only what does not verify: a set our repository holds, its metadata
+    removed (ITI-62), registered again by ITI-42 as it was signed, is accepted."""
+    submission, documents, _ = signed_submission(authority, [fresh(LEVEL1, tmp_path)],
+                                                 TEST_INS)
+    with_uuids(submission, documents)
+    again_later = copy.deepcopy(submission)
+    required.repository.provide(submission, documents, SYSTEM, [])
+    required.registry.remove([o.entry_uuid for o in (submission.submission_set,
+                                                     *submission.documents,
+                                                     *submission.associations)], SYSTEM)
+    with_uuids(again_later)
+    for entry, stored in zip(again_later.documents, submission.documents, strict=True):
+        entry.hash, entry.size = stored.hash, stored.size
+        entry.repository_unique_id = own(required)
+    reply = register(required, again_later)
+    assert reply.status.endswith(":Success"), reply.errors
+
+
 def test_an_update_may_not_add_a_signs_association_while_required(required, authority,
                                                                   tmp_path):
     """Rule F: a document's new version made to sign a registered set by metadata alone."""

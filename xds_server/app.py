@@ -6,6 +6,7 @@ FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
@@ -134,6 +135,9 @@ def repository_rules(settings: Settings, signed: SignedSubmissionCheck | None,
             held: dict[str, Attachment] = {}     # rule A found the rows: the files are there
             for entry in submission.documents:
                 content = documents.open(entry.unique_id, "application/octet-stream")
+                if content is not None and _sha1(content) != (entry.hash or "").lower():
+                    content.close()         # removed and stored again since rule A looked
+                    content = None
                 if content is None:
                     return [error(ErrorCode.REGISTRY_BUSY, f"DocumentEntry {entry.unique_id}: "
                                   "its bytes are being stored or removed; retry later",
@@ -347,6 +351,13 @@ def _text(start_response: StartResponse, status: int, text: str,
                                          ("Content-Length", str(len(body))),
                                          ("X-Request-Id", request_id)])
     return [body]
+
+
+def _sha1(content: Attachment) -> str:
+    digest = hashlib.sha1()
+    for block in content.iter_chunks():
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def create_app(settings: Settings | None = None) -> XdsApplication:
