@@ -119,6 +119,19 @@ class SealAuthority:
         return Seal.from_files(*self.files(name))
 
 
+def fresh(path: Path, directory: Path) -> Path:
+    """A copy of a CDA under a new document id (so each test registers new documents)."""
+    import uuid
+
+    from lxml import etree
+
+    root = etree.parse(str(path)).getroot()
+    root.find("{urn:hl7-org:v3}id").set("root", f"2.25.{uuid.uuid4().int}")
+    copy = directory / f"{uuid.uuid4().hex}-{path.name}"
+    copy.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return copy
+
+
 def cda_submission(paths, patient: str):
     """A submission of CDA files as `xds-server submit` builds it: (submission, documents by
     entryUUID)."""

@@ -7,11 +7,11 @@ ATNA export."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import sqlite3
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -21,14 +21,16 @@ from xds_server.consumer.documents import PROVIDE, provide_request
 from xds_server.consumer.metadata import submit_objects_request
 from xds_server.consumer.queries import STORED_QUERY, adhoc_query, find_documents_request
 from xds_server.consumer.transport import SoapClient
-from xds_server.dsig.produce import sign_submission
+from xds_server.dsig.produce import sign_submission, signature_entry
+from xds_server.dsig.vocabulary import C14N
 from xds_server.model.content import Attachment
+from xds_server.model.metadata import Association
 from xds_server.store.documents import blob_key
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
 from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
-from .dsig_data import SealAuthority, cda_submission, signed_submission
+from .dsig_data import SealAuthority, cda_submission, fresh, signed_submission
 from .test_dsig_verify import drim_signature
 
 pytestmark = pytest.mark.http   # these tests talk to a server over loopback
@@ -38,6 +40,8 @@ RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
 GET_RELATED = "urn:uuid:d90e5407-b356-4d91-a89f-873917b4b0e6"
 SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
 REGISTER = "urn:ihe:iti:2007:RegisterDocumentSet-b"
+OWN = "1.2.250.1.999.30"            # the server's repository
+VERIFYING = "1.2.250.1.999.3"       # a repository elsewhere that verifies signatures
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +53,13 @@ def authority(tmp_path_factory):
 def server(tmp_path_factory, authority):
     data_dir = tmp_path_factory.mktemp("dsig") / "var"
     env = {"XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "cisis", "XDS_SECURITY": "none",
-           "XDS_ACCEPT_TEST_INS": "true",
+           "XDS_ACCEPT_TEST_INS": "true", "XDS_REPOSITORY_UNIQUE_ID": OWN,
+           "XDS_SIGNATURE_VERIFYING_REPOSITORIES": VERIFYING,
            "XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}
     assert run_cli("patient", "add", TEST_INS, env=env).returncode == 0
     process, url, _ = start_server(data_dir, env, workers=1)
     yield url, data_dir
     stop_server(process)
-
-
-def fresh(path: Path, directory: Path) -> Path:
-    """A copy of a CDA under a new document id (so each test registers new documents)."""
-    root = etree.parse(str(path)).getroot()
-    root.find("{urn:hl7-org:v3}id").set("root", f"2.25.{uuid.uuid4().int}")
-    copy = directory / f"{uuid.uuid4().hex}-{path.name}"
-    copy.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-    return copy
 
 
 def seal_options(authority, name="seal"):
@@ -147,21 +143,21 @@ def test_an_unsigned_set_is_refused_by_the_repository_and_the_registry(server, t
     entry = submission.documents[0]
     entry.hash, entry.size, entry.repository_unique_id = "0" * 40, "1", "1.2.3"
     reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
-    [(code, context)] = [(e.get("errorCode"), e.get("codeContext"))
-                         for e in reply.payload.iter("{*}RegistryError")]
-    assert code == "XDSRegistryMetadataError" and "not signed" in context
+    assert any(e.get("errorCode") == "XDSRegistryMetadataError" and
+               "not signed" in e.get("codeContext") for e in reply.payload.iter("{*}RegistryError"))
     assert registered(url, [entry.unique_id]) == []
 
 
 def test_iti42_takes_the_metadata_of_a_signed_set(server, authority, tmp_path):
-    """A repository elsewhere verified the bytes; the registry checks the metadata part."""
+    """A repository elsewhere verified the bytes (XDS_SIGNATURE_VERIFYING_REPOSITORIES); the
+    registry checks the metadata part."""
     url, _ = server
     submission, documents, entry = signed_submission(authority, [fresh(LEVEL1, tmp_path)],
                                                      TEST_INS)
     for document in submission.documents:
         content = documents[document.entry_uuid].read_bytes()
         document.hash = hashlib.sha1(content).hexdigest()
-        document.size, document.repository_unique_id = str(len(content)), "1.2.250.1.999.3"
+        document.size, document.repository_unique_id = str(len(content)), VERIFYING
     reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
     assert reply.payload.get("status").endswith(":Success"), etree.tostring(reply.payload)
     entry.type_code = None                                  # no longer a signature's codes
@@ -171,6 +167,61 @@ def test_iti42_takes_the_metadata_of_a_signed_set(server, authority, tmp_path):
     reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
     contexts = [e.get("codeContext") for e in reply.payload.iter("{*}RegistryError")]
     assert any("typeCode missing: a signature document's is 'E1762'" in c for c in contexts)
+
+
+def register_directly(url, submission):
+    reply = SoapClient(url + "/xds/registry").call(REGISTER, submit_objects_request(submission))
+    return reply.payload.get("status", "").rsplit(":", 1)[-1], [
+        (e.get("errorCode"), e.get("codeContext")) for e in reply.payload.iter("{*}RegistryError")]
+
+
+@pytest.mark.parametrize("repository, says", [
+    (OWN, f"names this server's repository ({OWN}), which holds no document of this patient"),
+    ("1.2.250.1.999.4", "XDS_SIGNATURE_VERIFYING_REPOSITORIES"),
+], ids=["our-repository", "unknown-repository"])
+def test_iti42_with_a_fake_signature_document_is_refused(server, tmp_path, repository, says):
+    """Outside test 19, F01: ITI-42 straight to the registry with a fake signature entry (its
+    codes, a `signs` association, hash 000…) naming our repository, whose bytes were never
+    stored there, or an unknown one: registered 'signed', though nothing was verified."""
+    url, _ = server
+    submission, documents = cda_submission([fresh(LEVEL1, tmp_path)], TEST_INS)
+    package = submission.submission_set
+    fake = signature_entry(submission, f"2.25.{uuid.uuid4().int}", "Signature01",
+                           "1.2.840.10065.1.12.1.14", dt.datetime.now(dt.UTC))
+    submission.documents.append(fake)
+    submission.associations += [
+        Association("SignatureMembership", "urn:oasis:names:tc:ebxml-regrep:AssociationType:"
+                    "HasMember", package.entry_uuid, fake.entry_uuid,
+                    slots={"SubmissionSetStatus": ["Original"]}),
+        Association("SignatureSignsSet", SIGNS, fake.entry_uuid, package.entry_uuid)]
+    for entry in submission.documents:
+        content = documents.get(entry.entry_uuid)
+        entry.hash = hashlib.sha1(content.read_bytes()).hexdigest() if content else "0" * 40
+        entry.size = str(content.size) if content else "1"
+        entry.repository_unique_id = repository
+    status, errors = register_directly(url, submission)
+    assert status == "Failure"
+    assert any(code == "XDSRegistryMetadataError" and fake.unique_id in context and says
+               in context for code, context in errors), errors
+    assert registered(url, [d.unique_id for d in submission.documents]) == []
+
+
+def test_a_comment_added_after_signing_under_c14n_without_comments_is_refused(
+        server, authority, tmp_path, monkeypatch):
+    """Outside test 19, F02: the Reference declared C14N without comments, so a comment added
+    to the CDA after signing still matched its digest."""
+    from .test_dsig_transforms import add_comment, signed_with
+
+    url, _ = server
+    submission, documents, entry = signed_with(authority, C14N, monkeypatch)
+    data = documents[entry.entry_uuid].read_bytes()
+    documents[entry.entry_uuid] = Attachment.from_bytes(add_comment(data), "text/xml")
+    for document in submission.documents:
+        document.hash, document.size = None, None       # the repository computes them
+    status, errors = provide(url, submission, documents)
+    assert status == "Failure"
+    assert any(f"declares the transform {C14N}" in context for _, context, _ in errors), errors
+    assert registered(url, [entry.unique_id]) == []
 
 
 @pytest.mark.parametrize("attack, says", [

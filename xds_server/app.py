@@ -6,6 +6,8 @@ FHIR R4, the same actors: docs/fhir.md), GET /health, GET /metrics.
 
 from __future__ import annotations
 
+import hashlib
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ from .cda.header_rules import RuleContext
 from .cda.schema import schema_for
 from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, verifying_repositories
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
-from .dsig.check import signature_checks
+from .dsig.check import SignedSubmissionCheck, signature_checks
 from .dsig.on_behalf import source_signer
 from .ebxml.schema_files import SCHEMA_FILES, schema_paths
 from .ebxml.stored import EbrimStoredForm, model_object, stored_second_form
@@ -34,6 +36,9 @@ from .hl7v2.patient_feed import PatientFeed
 from .hl7v2.senders import SenderTable
 from .hl7v2.service import Hl7Service
 from .model.audit import AuditEvent
+from .model.content import Attachment
+from .model.errors import ErrorCode, RegistryError, error
+from .model.metadata import Submission
 from .ops.health import both, health_report
 from .ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .ops.metrics import Gauges, Metrics
@@ -42,13 +47,16 @@ from .records.actor import Records
 from .records.identity import IdentityFeed
 from .records.message_log import MessageLog
 from .registry.actor import Registry
+from .registry.repositories import RepositoryRules
 from .repository.actor import Repository
 from .repository.content_checks import CdaContentCheck
+from .repository.document_store import DocumentStore
 from .repository.registry_link import InProcessRegistryLink, RegistryLink
 from .repository.remote_registry import RemoteRegistryLink
 from .repository.storage_room import StorageRoom
 from .security.audit_export import dicom_audit_message
 from .security.authentication import verifier_for
+from .security.principal import Principal
 from .soap.endpoint import Operation, SoapEndpoint, StartResponse, request_id_of, status_line
 from .soap.wsdl import ServedSchemas, build_wsdl
 from .store import audit_store, repository_store
@@ -89,10 +97,61 @@ def repository_operations(settings: Settings, repository: Repository) -> list[Op
 
 
 def registry_link(settings: Settings, registry: Registry, database: Database) -> RegistryLink:
-    """In-process registry by default; a remote ITI-42 registry when XDS_REGISTRY_URL is set."""
+    """In-process registry by default; a remote ITI-42 registry when XDS_REGISTRY_URL is set
+    (over mutual TLS with XDS_REGISTRY_CERTFILE: a registry that requires signed sets may bind
+    this repository to its certificate, XDS_SIGNATURE_VERIFYING_REPOSITORIES)."""
     if settings.registry_url:
-        return RemoteRegistryLink(SoapRegistryClient(settings.registry_url), database)
+        return RemoteRegistryLink(SoapRegistryClient(settings.registry_url,
+                                                     ssl_context=registry_tls(settings)),
+                                  database)
     return InProcessRegistryLink(registry)
+
+
+def registry_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The repository's TLS to a remote https registry: the registry verified (against
+    XDS_REGISTRY_CA_CERTS, else the system's authorities), the repository's client
+    certificate presented when XDS_REGISTRY_CERTFILE is set."""
+    if not settings.registry_url.startswith("https:"):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=settings.registry_ca_certs or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if settings.registry_certfile:
+            context.load_cert_chain(settings.registry_certfile,
+                                    settings.registry_keyfile or None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"registry_certfile/registry_keyfile/registry_ca_certs: cannot "
+                          f"load: {exc}") from None
+    return context
+
+
+def repository_rules(settings: Settings, signed: SignedSubmissionCheck | None,
+                     documents: DocumentStore) -> RepositoryRules:
+    """Which repositories' entries the registry registers (registry/repositories.py); a set
+    of our repository's bytes sent by ITI-42 is verified by `signed` on the bytes held."""
+    verify = None
+    if signed is not None:
+        def verify(submission: Submission, principal: Principal) -> list[RegistryError]:
+            held: dict[str, Attachment] = {}     # rule A found the rows: the files are there
+            for entry in submission.documents:
+                content = documents.open(entry.unique_id, "application/octet-stream")
+                if content is not None and _sha1(content) != (entry.hash or "").lower():
+                    content.close()         # removed and stored again since rule A looked
+                    content = None
+                if content is None:
+                    return [error(ErrorCode.REGISTRY_BUSY, f"DocumentEntry {entry.unique_id}: "
+                                  "its bytes are being stored or removed; retry later",
+                                  "DocumentEntry.repositoryUniqueId")]
+                held[entry.entry_uuid] = content
+            try:
+                return signed(submission, held, principal)
+            finally:
+                for content in held.values():
+                    content.close()
+    return RepositoryRules(settings.repository_unique_id,
+                           settings.require_submission_signature,
+                           verifying_repositories(settings.signature_verifying_repositories),
+                           verify)
 
 
 def content_check(settings: Settings) -> CdaContentCheck | None:
@@ -183,14 +242,16 @@ class XdsApplication:
         self.metrics = metrics_for(self.database, self.atna)
         self.records = Records(self.database)
         signed, signed_metadata = signature_checks(settings)     # the signed submission set
+        self.document_store = FilesystemDocumentStore(settings.blob_dir)
+        self.document_store.ensure()
         self.registry = Registry(self.database, stored_form(),
                                  settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count,
-                                 submission_check=signed_metadata)
-        self.document_store = FilesystemDocumentStore(settings.blob_dir)
-        self.document_store.ensure()
+                                 submission_check=signed_metadata,
+                                 repositories=repository_rules(settings, signed,
+                                                               self.document_store))
         link = registry_link(settings, self.registry, self.database)
         self.repository = Repository(self.database, self.document_store,
                                      settings.repository_unique_id,
@@ -292,6 +353,13 @@ def _text(start_response: StartResponse, status: int, text: str,
     return [body]
 
 
+def _sha1(content: Attachment) -> str:
+    digest = hashlib.sha1()
+    for block in content.iter_chunks():
+        digest.update(block)
+    return digest.hexdigest()
+
+
 def create_app(settings: Settings | None = None) -> XdsApplication:
     return XdsApplication(settings or load_settings())
 
@@ -319,13 +387,14 @@ class Hl7Application:
         # then verified like any other (an HL7 v2 source cannot sign: docs/hl7v2.md)
         signer = source_signer(settings)
         signed, signed_metadata = signature_checks(settings) if signer else (None, None)
+        documents = FilesystemDocumentStore(settings.blob_dir)
+        documents.ensure()
         self.registry = Registry(self.database, stored, settings.max_leaf_class_results,
                                  profile_for(settings.profile, settings.kit_dir,
                                              settings.accept_test_ins),
                                  settings.disclose_masked_count,
-                                 submission_check=signed_metadata)
-        documents = FilesystemDocumentStore(settings.blob_dir)
-        documents.ensure()
+                                 submission_check=signed_metadata,
+                                 repositories=repository_rules(settings, signed, documents))
         link = registry_link(settings, self.registry, self.database)
         self.repository = Repository(self.database, documents, settings.repository_unique_id,
                                      link, settings.max_document_bytes, content_check(settings),

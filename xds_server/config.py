@@ -215,6 +215,31 @@ def _parse_oid(text: str) -> str:
     return text
 
 
+_UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
+
+
+def verifying_repositories(text: str) -> dict[str, str]:
+    """XDS_SIGNATURE_VERIFYING_REPOSITORIES: 'OID' or 'OID=SUBJECT-DN' entries separated by ';'
+    (a ';' inside a DN is written '\\;', as RFC 4514 and this server write it) → {OID: the
+    client certificate subject that repository must present, '' when unbound}."""
+    found: dict[str, str] = {}
+    for part in _UNESCAPED_SEMICOLON.split(text):
+        part = part.strip()
+        if not part:
+            continue
+        oid, _, subject = part.partition("=")
+        oid = _parse_oid(oid)
+        if oid in found:
+            raise ValueError(f"repository {oid} is listed twice")
+        found[oid] = subject.strip()
+    return found
+
+
+def _parse_verifying_repositories(text: str) -> str:
+    verifying_repositories(text)
+    return text.strip()
+
+
 def _parse_community(text: str) -> str:
     text = text.strip()
     if not text.startswith("urn:oid:"):
@@ -295,6 +320,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("require_submission_signature", _parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
+    SettingSpec("signature_verifying_repositories", _parse_verifying_repositories, "",
+                "registry: the repositories (repositoryUniqueId, ';'-separated) whose ITI-42 it "
+                "takes while XDS_REQUIRE_SUBMISSION_SIGNATURE is on, because they verify "
+                "signatures themselves; 'OID=SUBJECT-DN' binds one to the TLS client "
+                "certificate it must present (mutual TLS); empty: only this server's own "
+                "repository"),
     SettingSpec("signature_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose seal certificates may sign "
                 "submission sets and CDA documents; signatures are verified when it is set"),
@@ -327,6 +358,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "serve: the remote ITI-42 registry this server's repository registers with; "
                 "empty means the in-process registry (the client commands do not read it: "
                 "client_registry_url)"),
+    SettingSpec("registry_certfile", str, "",
+                "serve, with registry_url: PEM client certificate (then its chain) this "
+                "server's repository presents to the remote registry (mutual TLS)"),
+    SettingSpec("registry_keyfile", str, "", "PEM private key of registry_certfile"),
+    SettingSpec("registry_ca_certs", str, "",
+                "PEM authorities that verify the remote registry's server certificate (empty: "
+                "the system's)"),
     SettingSpec("client_registry_url", _parse_http_url, "",
                 "client commands (query, retrieve, update, remove): the registry endpoint; "
                 "empty: server_url's"),
@@ -466,6 +504,7 @@ class Settings:
     iua_max_lifetime: int
     vihf_audience: str
     require_submission_signature: bool
+    signature_verifying_repositories: str
     signature_trusted_certs: str
     signature_max_age: int
     signature_accept_sha1: bool
@@ -476,6 +515,9 @@ class Settings:
     repository_unique_id: str
     home_community_id: str
     registry_url: str
+    registry_certfile: str
+    registry_keyfile: str
+    registry_ca_certs: str
     client_registry_url: str
     repository_url: str
     server_url: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,8 +26,9 @@ log = logging.getLogger("xds_server.repository")
 
 
 class SoapRegistryClient:
-    def __init__(self, registry_url: str, timeout: float = 60.0) -> None:
-        self.client = SoapClient(registry_url, timeout=timeout)
+    def __init__(self, registry_url: str, timeout: float = 60.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.client = SoapClient(registry_url, timeout=timeout, ssl_context=ssl_context)
 
     def register(self, submission: Submission, credential: Any) -> list[RegistryError]:
         try:

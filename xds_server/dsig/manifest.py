@@ -14,6 +14,9 @@ Each rule, and the attack it stops:
    or swapped after signing. A mismatch says what the digest is of when it can tell (another
    document of the set: swapped; the document's base64 text or canonical form: a digest of
    other bytes), so an integrator knows what to fix.
+5. A document Reference declares no transform (its raw bytes) or inclusive C14N with comments
+   (vocabulary.DOCUMENT_TRANSFORMS says why): C14N without comments let a comment added to a
+   CDA after signing verify (outside test 19, F02), exclusive C14N a namespace rebound.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from ..model.metadata import DocumentEntry, Submission
 from ..xmlsafe import MalformedXmlError, UnsafeXmlError, parse_xml
 from .problems import SignatureRefused
 from .shape import ManifestReference
-from .vocabulary import C14N, C14N11_COMMENTS, C14N_COMMENTS, EXC_C14N_COMMENTS, ZERO_DIGESTS
+from .vocabulary import (
+    C14N,
+    C14N11_COMMENTS,
+    C14N_COMMENTS,
+    DOCUMENT_TRANSFORMS,
+    EXC_C14N_COMMENTS,
+    ZERO_DIGESTS,
+)
 
 OID_URI = "urn:oid:"
 WITH_COMMENTS = frozenset({C14N_COMMENTS, C14N11_COMMENTS, EXC_C14N_COMMENTS})
@@ -148,6 +158,14 @@ def _check_digest(reference: ManifestReference, entry: DocumentEntry, label: str
                   signed: list[DocumentEntry], digests: _Digests, name
                   ) -> SignatureRefused | None:
     where = f"Manifest/Reference[@URI='{reference.uri}']"
+    if reference.canonicalization not in DOCUMENT_TRANSFORMS:
+        return SignatureRefused(f"{where}/Transforms/Transform",
+                                f"{label}: the Reference to {reference.uri} declares the "
+                                f"transform {reference.canonicalization}, which leaves bytes of "
+                                "the document outside the digest (comments, or namespace "
+                                "declarations); a document is digested as its bytes (no "
+                                f"transform) or its canonical XML with comments ({C14N_COMMENTS}"
+                                f" or {C14N11_COMMENTS})")
     claimed = "".join(reference.digest_value.split())
     try:
         actual = digests.of(entry.entry_uuid, reference.digest, reference.canonicalization)

@@ -29,6 +29,7 @@ from .seal import Seal
 from .vocabulary import (
     C14N_COMMENTS,
     DIGEST_URIS,
+    DOCUMENT_TRANSFORMS,
     DS,
     MANIFEST_TYPE,
     PURPOSE_SYSTEM,
@@ -129,6 +130,9 @@ def signature_document(set_unique_id: str, documents: list[SignedDocument], seal
     manifest = build.ds(build.ds(root, "Object"), "Manifest", Id=MANIFEST_ID)
     build.reference(manifest, f"urn:oid:{set_unique_id}", digest, ZERO)
     for document in documents:
+        if document.canonicalization not in DOCUMENT_TRANSFORMS:    # what we verify (F02)
+            raise ValueError(f"a document Reference with the transform "
+                             f"{document.canonicalization} would be refused on verification")
         value = build.reference(manifest, f"urn:oid:{document.unique_id}", digest,
                                 document.digest_value)
         if document.canonicalization:

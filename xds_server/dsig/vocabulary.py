@@ -49,6 +49,18 @@ MANIFEST_TYPE = DS + "Manifest"
 SIGNED_PROPERTIES_TYPES = frozenset({XADES_111 + "SignedProperties",
                                      "http://uri.etsi.org/01903#SignedProperties"})
 
+# What a Manifest Reference to a document may declare (outside test 19, F02): the digest must
+# cover everything a reader of the document reads. None (no transform): the raw bytes, every
+# one. Inclusive C14N 1.0 or 1.1 WITH comments over the whole document: the same XML document
+# (elements, attributes, text, comments, processing instructions, every namespace declaration),
+# only its serialisation free (the XML declaration, attribute order and quoting, whitespace
+# inside tags, <a/> for <a></a>, character references): no reader tells those apart, and the
+# DMP's clients (DRIMbox) digest CDA so. Refused: C14N without comments (a comment added after
+# signing still verifies: bytes no signature covers), and exclusive C14N even with comments
+# (it drops namespace declarations no element or attribute name uses, so the namespace behind a
+# prefix used only in content, e.g. xsi:type="lab:X", could be rebound after signing).
+DOCUMENT_TRANSFORMS = frozenset({None, C14N_COMMENTS, C14N11_COMMENTS})
+
 SIGNATURE_METHODS = STRONG_SIGNATURE_METHODS | SHA1_SIGNATURE_METHODS  # SHA-1 by setting only
 SHA1_ONLY = ("SHA-1 is accepted only with XDS_SIGNATURE_ACCEPT_SHA1=true (older DMP clients sign "
              "with it; SHA-256 is what IHE DSG requires)")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, StorageFull, error
+from ..model.held import HeldDocument
 from ..model.hl7 import patient_key
 from ..model.metadata import Submission
 from ..model.query_check import check as check_query
@@ -32,6 +34,7 @@ from ..validation.profiles import IHE, MetadataProfile
 from .query_policy import readable
 from .register import RegistryWriter
 from .remove import RegistryRemover
+from .repositories import RepositoryRules
 from .stored_form import StoredForm
 from .stored_queries import QueryAnswer, StoredQueries
 from .update import MetadataUpdater
@@ -46,11 +49,13 @@ class Registry:
     def __init__(self, database: Database, stored_form: StoredForm,
                  max_leaf_class_results: int = 1000, profile: MetadataProfile = IHE,
                  disclose_masked_count: bool = False,
-                 submission_check: Callable[[Submission], list[RegistryError]] | None = None
-                 ) -> None:
+                 submission_check: Callable[[Submission], list[RegistryError]] | None = None,
+                 repositories: RepositoryRules | None = None) -> None:
         """`submission_check`: run on every registration (the signed set's metadata part,
-        dsig/metadata.py, given by the wiring)."""
+        dsig/metadata.py, given by the wiring); `repositories`: which repositories' entries
+        it registers (repositories.py; None: any, as a bare registry in tests)."""
         self.database = database
+        self.repositories = repositories
         self.profile = profile
         self.submission_check = submission_check
         self.writer = RegistryWriter(database, stored_form, profile)
@@ -60,13 +65,23 @@ class Registry:
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
-                 within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+                 within: Callable[[UnitOfWork], None] | None = None,
+                 stored: list[HeldDocument] | None = None) -> list[RegistryError]:
         """Warnings on success; RegistryFailure otherwise (nothing stored). `within` runs in
-        the registration's transaction (the repository records its documents there)."""
+        the registration's transaction (the repository records its documents there);
+        `stored`: the rows this process's repository writes there (its ITI-41), None for an
+        ITI-42 from outside, whose entries are held to what repositories.py says."""
         if self.submission_check is not None:
             decode_errors = [*(decode_errors or []), *self.submission_check(submission)]
+        rules = self.repositories
+        held: Callable[[UnitOfWork], list[RegistryError]] | None = None
+        if rules is not None:
+            decode_errors = [*(decode_errors or []), *rules.before(submission, principal)]
+            if not any(e.is_error for e in decode_errors):
+                decode_errors += rules.verified(self.database, submission, principal, stored)
+            held = partial(rules.held, submission=submission, stored=stored)
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
-                                                          within),
+                                                          within, held),
                              principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,
@@ -74,8 +89,12 @@ class Registry:
                within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
         """ITI-57: new versions and status changes; RegistryFailure otherwise. `within` runs
         in the update's transaction."""
+        rules = self.repositories
+        held = None if rules is None else partial(rules.held, submission=submission)
+        if rules is not None:
+            decode_errors = [*(decode_errors or []), *rules.update_errors(submission)]
         return self._writing(lambda: self.updater.update(submission, principal, decode_errors,
-                                                         within),
+                                                         within, held),
                              principal, "U", _patient_of(submission))
 
     def remove(self, object_ids: list[str], principal: Principal) -> list[RegistryError]:

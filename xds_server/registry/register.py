@@ -59,11 +59,15 @@ class RegistryWriter:
 
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
-                 within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
+                 within: Callable[[UnitOfWork], None] | None = None,
+                 held: Callable[[UnitOfWork], list[RegistryError]] | None = None
+                 ) -> list[RegistryError]:
         """Store `submission` or raise RegistryFailure; returns the warnings on success.
 
         `within` runs inside the same database transaction (the repository records its
-        documents there, so registration and storage commit together)."""
+        documents there, so registration and storage commit together); `held` checks there,
+        before anything is written, that the bytes the entries name are held
+        (repositories.py, rule A)."""
         findings = list(decode_errors or [])
         findings += self.profile.check(submission)
         if any(f.is_error for f in findings):
@@ -73,6 +77,8 @@ class RegistryWriter:
         with self.database.transaction() as uow:
             lock_records(uow, *written_by(submission))
             plan = self._check_against_registry(uow, submission, principal)
+            if held is not None and (unheld := held(uow)):
+                raise RegistryFailure(unheld)
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:

@@ -52,8 +52,12 @@ class MetadataUpdater:
 
     def update(self, submission: Submission, principal: Principal,
                decode_errors: list[RegistryError] | None = None,
-               within: Callable[[UnitOfWork], None] | None = None) -> list[RegistryError]:
-        """`within` runs in the update's transaction (the HL7 v2 front logs its message)."""
+               within: Callable[[UnitOfWork], None] | None = None,
+               held: Callable[..., list[RegistryError]] | None = None
+               ) -> list[RegistryError]:
+        """`within` runs in the update's transaction (the HL7 v2 front logs its message);
+        `held(uow, only=entryUUIDs)` checks there that new versions naming other bytes than
+        their latest name bytes held (repositories.py, rule A)."""
         findings = list(decode_errors or [])
         findings += self.writer.profile.check(submission, update=True)
         if any(f.is_error for f in findings):
@@ -62,6 +66,8 @@ class MetadataUpdater:
         with self.writer.database.transaction() as uow:
             lock_records(uow, *written_by(submission))
             plan = self._check(uow, submission, principal)
+            if held is not None and plan.rebound and (unheld := held(uow, only=plan.rebound)):
+                raise RegistryFailure(unheld)
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)
                 self._apply(uow, plan)

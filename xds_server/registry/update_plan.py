@@ -37,6 +37,9 @@ class UpdatePlan(_Plan):
     # whose record it stays in, Deprecated)
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
     principal: Principal = SYSTEM
+    # new DocumentEntry versions whose hash, size or repositoryUniqueId is not the latest's:
+    # what repositories.py (rule A) checks against the bytes held
+    rebound: set[str] = field(default_factory=set)
     _view: CallerView | None = field(default=None, repr=False, compare=False)
 
     def hidden(self, uow: UnitOfWork, uuids: list[str]) -> set[str]:

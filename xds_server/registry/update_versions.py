@@ -65,6 +65,10 @@ def check_document_version(uow: UnitOfWork, submission: Submission,
     document.size = document.size or (str(latest.size) if latest.size else None)
     document.repository_unique_id = (document.repository_unique_id
                                      or latest.repository_unique_id)
+    if ((document.hash or "").lower(), document.size, document.repository_unique_id) != \
+            ((latest.hash or "").lower(), str(latest.size) if latest.size else None,
+             latest.repository_unique_id):
+        plan.rebound.add(document.entry_uuid)      # other bytes: held? (repositories.py)
     _deprecate(plan, latest, "document")
     plan.inherited_status[document.entry_uuid] = (
         latest.status if latest.status != v.DEPRECATED else v.APPROVED)

@@ -58,7 +58,7 @@ class InProcessRegistryLink:
                 within(uow)
 
         return self.registry.register(submission, principal, decode_errors,
-                                      within=in_transaction)
+                                      within=in_transaction, stored=records)
 
     def is_registered(self, document_unique_id: str) -> bool:
         return self.registry.holds_document(document_unique_id)

@@ -70,6 +70,22 @@ def documents(uow: UnitOfWork, unique_ids: Sequence[str],
         uow.connection, f"{_SELECT} WHERE unique_id IN ({marks}){locking}", list(unique_ids))}
 
 
+def held_for_patient(uow: UnitOfWork, patient_id: str,
+                     unique_ids: Sequence[str]) -> dict[str, HeldDocument]:
+    """The documents held under these uniqueIds for this patient (the registry's patient key),
+    locked against removal until the transaction ends (PostgreSQL's FOR SHARE; a SQLite write
+    transaction holds the whole database already). Keyed by the patient: a registry check
+    never learns of another patient's bytes."""
+    if not unique_ids:
+        return {}
+    mark = param_mark(uow.connection)
+    marks = ", ".join([mark] * len(unique_ids))
+    locking = " FOR SHARE" if uow.dialect == "postgresql" else ""
+    return {row[0]: HeldDocument(*row) for row in fetch(
+        uow.connection, f"{_SELECT} WHERE patient_id = {mark} AND unique_id IN ({marks})"
+                        f"{locking}", [patient_id, *unique_ids])}
+
+
 def committed_key(uow: UnitOfWork, key: str) -> bool:
     """Whether a committed document has this document-store key (a sweep asks)."""
     return uow.connection.execute(
