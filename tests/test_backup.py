@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xds_server.config import IDENTITY_FILE, _oid_for, load_settings
+from xds_server.config import load_settings
+from xds_server.config_identity import IDENTITY_FILE, oid_for
 from xds_server.consumer.documents import RETRIEVE, parse_retrieve, retrieve_request
 from xds_server.consumer.transport import SoapClient, TransportError
 from xds_server.model.content import Attachment
@@ -170,7 +171,7 @@ def test_the_repository_id_is_kept_with_the_data(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (first / IDENTITY_FILE).is_file()
     settings = load_settings({"data_dir": str(first)}, environ={})
-    assert settings.repository_unique_id == _oid_for(first, "repository")
+    assert settings.repository_unique_id == oid_for(first, "repository")
     moved = tmp_path / "two" / "data"
     moved.parent.mkdir()
     first.rename(moved)
@@ -178,7 +179,7 @@ def test_the_repository_id_is_kept_with_the_data(tmp_path):
     assert again.repository_unique_id == settings.repository_unique_id
     assert again.home_community_id == settings.home_community_id
     assert again.sources["repository_unique_id"].endswith(IDENTITY_FILE)
-    assert _oid_for(moved, "repository") != settings.repository_unique_id
+    assert oid_for(moved, "repository") != settings.repository_unique_id
 
 
 def test_an_existing_data_directory_keeps_the_id_it_derived(tmp_path):
@@ -187,7 +188,7 @@ def test_an_existing_data_directory_keeps_the_id_it_derived(tmp_path):
     old = tmp_path / "var"
     old.mkdir()
     (old / "registry.sqlite3").write_bytes(b"")       # as an earlier release left it
-    derived = _oid_for(old, "repository")
+    derived = oid_for(old, "repository")
     assert load_settings({"data_dir": str(old)}, environ={}).repository_unique_id == derived
     assert run_in_process("db", "upgrade", env={"XDS_DATA_DIR": str(old)}).returncode == 0
     assert Path(old / IDENTITY_FILE).is_file()

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from xds_server.config import _parse_database_url
+from xds_server.config_values import parse_database_url
 from xds_server.store import database
 
 
@@ -26,14 +26,14 @@ from xds_server.store import database
 ])
 def test_a_bad_database_url_is_refused_in_one_line(url, said):
     with pytest.raises(ValueError) as refused:
-        _parse_database_url(url)
+        parse_database_url(url)
     assert said in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_good_database_urls_pass():
-    assert _parse_database_url("postgresql://u@db.example:5433/x") == \
+    assert parse_database_url("postgresql://u@db.example:5433/x") == \
         "postgresql+psycopg://u@db.example:5433/x"
-    assert _parse_database_url("sqlite:///:memory:") == "sqlite:///:memory:"
+    assert parse_database_url("sqlite:///:memory:") == "sqlite:///:memory:"
 
 
 @pytest.fixture

@@ -23,7 +23,10 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # plain types and the one vocabulary of errors: import nothing of the package
     "model": (),
     "xmlsafe": (),
-    "config": (),
+    # settings: their value types, the installation's identity, the declared table
+    "config_values": (),
+    "config_identity": ("config_values",),
+    "config": ("config_values", "config_identity"),
     "logs": (),
     "valuesets": (),
     "__init__": (),
@@ -65,8 +68,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
             "store", "records", "registry", "repository", "ebxml", "soap", "transactions",
             "dmp", "consumer", "ops", "hl7v2", "valuesets", "fhir"),
     "server": ("__init__", "app", "config", "logs", "serving"),
-    "cli": ("__init__", "app", "config", "model", "store", "records", "consumer", "server",
-            "serving", "security", "dsig", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
+    "cli": ("__init__", "app", "config", "config_identity", "model", "store", "records",
+            "consumer", "server", "serving", "security", "dsig", "cli_audit", "cli_cda", "cli_client", "cli_conformance",
             "cli_settings", "cli_errors", "cli_consumer", "cli_update", "cli_backup", "cli_codes",
             "cli_conformance_clean", "cli_hl7", "cli_options", "cli_seconds", "cli_streams",
             "cli_text"),
@@ -82,8 +85,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # the command's entry point: Ctrl-C answered before the CLI is imported
     "entry": ("cli",),
     "cli_progress": (),
-    "cli_backup": ("__init__", "cli_errors", "cli_progress", "cli_settings", "config", "store",
-                   "cli_options", "cli_streams"),
+    "cli_backup": ("__init__", "cli_errors", "cli_progress", "cli_settings", "config",
+                   "config_identity", "store", "cli_options", "cli_streams"),
     # store: the installation check connects with the store's connection limits (connect_timeout)
     "cli_settings": ("config", "cli_errors", "store"),
     "cli_hl7": ("cli_settings", "cli_errors", "config", "app", "hl7v2", "logs", "serving",

@@ -179,9 +179,9 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
 
 def _upgrade_database(settings: Settings) -> None:
     """The schema brought to the current one, and the installation's identity kept (once)."""
-    from .config import keep_identity
+    from .config_identity import IDENTITY, keep_identity
 
-    keep_identity(settings)
+    keep_identity(settings.data_dir, {name: getattr(settings, name) for name in IDENTITY})
     _migrate(settings)
 
 

@@ -45,7 +45,7 @@ def _bars(label: str) -> Iterator:
 def backup(ctx: click.Context, out: Path, data_dir: str | None) -> None:
     """Copy the installation while it runs: the database as of one moment, the documents
     committed in it, the installed kit and the repositoryUniqueId."""
-    from .config import IDENTITY
+    from .config_identity import IDENTITY
     from .store.backup import BackupError
     from .store.backup import backup as take
 
@@ -77,7 +77,7 @@ def backup(ctx: click.Context, out: Path, data_dir: str | None) -> None:
 def restore(ctx: click.Context, source: Path, data_dir: str | None) -> None:
     """Restore a backup into an empty data directory (and an empty database with
     XDS_DATABASE_URL); the documents are served under the backup's repositoryUniqueId."""
-    from .config import IDENTITY, write_identity
+    from .config_identity import IDENTITY, write_identity
     from .store.backup_format import BackupError, Manifest
     from .store.restore import restore as bring_back
 

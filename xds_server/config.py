@@ -6,260 +6,47 @@ variable, the TOML key and the `xds-server config` listing can never drift apart
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import math
 import os
-import re
 import tomllib
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-MIB = 1024 * 1024
+from .config_identity import IDENTITY, IDENTITY_FILE, oid_for, read_identity
+from .config_values import (
+    MIB,
+    ConfigError,
+    http_url_problem,
+    parse_bool,
+    parse_bytes,
+    parse_choice,
+    parse_community,
+    parse_database_url,
+    parse_http_url,
+    parse_networks,
+    parse_oid,
+    parse_syslog_url,
+    parse_uris,
+    parse_verifying_repositories,
+    redact_url,
+    redact_url_in,
+    verifying_repositories,
+)
 
-
-class ConfigError(ValueError):
-    """A setting has a value that cannot be used; the message names the setting and its source."""
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _parse_networks(text: str) -> str:
-    """Comma-separated addresses or networks ('10.0.0.5, 192.168.1.0/24'); normalised."""
-    networks = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError as exc:
-            raise ValueError(f"not an IP address or network: {item!r} ({exc})") from None
-    return ",".join(networks)
-
-
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-
-
-def url_host_problem(host: str) -> str | None:
-    """What is wrong with a URL's host, or None: an IP address, or DNS labels that IDNA can
-    encode (letters, digits, hyphens, and underscores as container names have; at most 63
-    each). Said by the setting or option that named it, not as an encoder's error deep in a
-    request ('internal error')."""
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    try:
-        encoded = host.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        return f"the host {host!r} is not a valid name ({exc})"
-    if len(encoded) > 253 or not all(_HOST_LABEL.fullmatch(label)
-                                     for label in encoded.split(".")):
-        return (f"the host {host!r} is not a valid name (letters, digits and hyphens, "
-                "at most 63 between dots)")
-    return None
-
-
-def http_url_problem(text: str) -> str | None:
-    """What is wrong with an http(s) endpoint URL, or None (for every URL setting and option).
-    A user or password in it is refused: XDS authenticates callers by TLS certificates and
-    VIHF, not HTTP basic auth, and a URL is printed in messages and logs (outsider F7)."""
-    if not text.isprintable():
-        # urlsplit drops line breaks and tabs silently: the URL used would not be the one
-        # given, and the error quoting it spanned two lines
-        return f"{_hide_userinfo(text)!r} is not a URL (it holds a line break or a control " \
-               "character)"
-    try:
-        parts = urlsplit(text)          # ValueError: an unclosed [IPv6 address
-    except ValueError as exc:
-        return f"{_hide_userinfo(text)!r} is not a URL ({exc})"
-    shown = _hide_userinfo(text)
-    if "@" in parts.netloc:
-        return (f"{shown!r}: credentials in a URL are refused (they would show in messages "
-                "and logs, and XDS does not use HTTP basic auth): give the URL without "
-                "them, and the caller's identity with --cert/--key or a VIHF")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{shown!r} is not an http(s) URL (http://HOST:PORT/…)"
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:       # port 0 ended in 'connection refused'
-        return f"{shown!r}: the port is not a number between 1 and 65535"
-    problem = url_host_problem(parts.hostname)
-    return f"{shown!r}: {problem}" if problem else None
-
-
-def _hide_userinfo(text: str) -> str:
-    """The URL with what comes before an @ in its authority replaced by ***."""
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    authority, slash, path = rest.partition("/")
-    if "@" not in authority:
-        return text
-    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
-
-
-def _parse_syslog_url(text: str) -> str:
-    """'' (no forwarding), tls://HOST:PORT (RFC 5425) or udp://HOST:PORT (RFC 5426)."""
-    text = text.strip()
-    if not text:
-        return ""
-    if not text.isprintable():      # urlsplit would drop a line break silently
-        raise ValueError(f"{text!r} is not a URL (it holds a line break or a control "
-                         "character)")
-    parts = urlsplit(text)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("tls", "udp") or not parts.hostname or not port \
-            or parts.path not in ("", "/") or parts.query or parts.username:
-        raise ValueError(f"expected tls://HOST:PORT (syslog over TLS, RFC 5425) or "
-                         f"udp://HOST:PORT (RFC 5426), got {text!r}")
-    problem = url_host_problem(parts.hostname)
-    if problem:
-        raise ValueError(f"{text!r}: {problem}")
-    return text
-
-
-def _parse_database_url(text: str) -> str:
-    """A SQLite or PostgreSQL (psycopg) SQLAlchemy URL; 'postgresql://' means psycopg (the
-    driver installed), and anything else is said here, not as a driver's import error."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    text = text.strip()
-    if not text:
-        return ""
-    if not text.isprintable():      # a line break split the error quoting it over two lines
-        raise ValueError(f"{redact_url(text)!r} is not a database URL (it holds a line break "
-                         "or a control character)")
-    try:
-        url = make_url(text)
-    except (ArgumentError, ValueError):
-        raise ValueError(f"{redact_url(text)!r} is not a database URL: give "
-                         "sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME") from None
-    if url.drivername.split("+", 1)[0] not in ("sqlite", "postgresql"):
-        # postgres:// (Heroku's spelling) failed as "no such module", an internal error
-        raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
-                         "or postgresql+psycopg://USER@HOST/NAME")
-    if url.port is not None and not 0 < url.port < 65536:
-        # port 0 went to the default port silently
-        raise ValueError(f"{redact_url(text)!r}: the port is not a number between 1 and 65535")
-    if url.host and (problem := url_host_problem(url.host)):
-        raise ValueError(f"{redact_url(text)!r}: {problem}")
-    backend, driver = url.get_backend_name(), url.get_driver_name()
-    if backend == "postgresql" and "+" not in url.drivername:
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
-        raise ValueError(f"a {url.drivername} database is not supported: give sqlite:///PATH "
-                         "or postgresql+psycopg://USER@HOST/NAME")
-    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
-        # a typo in the path made a new empty database (and its directories) silently
-        directory = Path(url.database).parent
-        if not directory.is_dir():
-            raise ValueError(f"the directory {directory} of {text!r} does not exist: create "
-                             "it, or correct the path")
-    return text
-
-
-def _parse_http_url(text: str) -> str:
-    """'' or an http(s) URL with a host (and a port that is a number)."""
-    text = text.strip()
-    if not text:
-        return ""
-    problem = http_url_problem(text)
-    if problem:
-        raise ValueError(problem)
-    return text
-
-
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2,
-          "mib": 1024 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3,
-          "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1024 ** 4}
-_SIZE = re.compile(r"\s*([0-9]+)\s*([A-Za-z]*)\s*")
-
-
-def parse_bytes(text: str) -> int:
-    """A byte count: digits, optionally with a unit (KiB, MiB, GiB, TiB; kB, MB, GB, TB), as
-    operators write sizes; every *_bytes setting takes it."""
-    match = _SIZE.fullmatch(text)
-    unit = match and _UNITS.get(match[2].lower())
-    if not match or unit is None:
-        raise ValueError(f"expected a number of bytes, optionally with a unit (e.g. 67108864, "
-                         f"64MiB, 512KiB, 1GiB), got {text!r}")
-    return int(match[1]) * unit
-
-
-_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
-
-
-def _parse_oid(text: str) -> str:
-    """An ISO OID of at most 64 characters (the XDS repositoryUniqueId's bound)."""
-    text = text.strip()
-    if not _OID.fullmatch(text) or len(text) > 64:
-        raise ValueError(f"{text!r} is not an OID (digits and dots, e.g. 1.2.250.1.999.1, at "
-                         "most 64 characters)")
-    return text
-
-
-_UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
-
-
-def verifying_repositories(text: str) -> dict[str, str]:
-    """XDS_SIGNATURE_VERIFYING_REPOSITORIES: 'OID' or 'OID=SUBJECT-DN' entries separated by ';'
-    (a ';' inside a DN is written '\\;', as RFC 4514 and this server write it) → {OID: the
-    client certificate subject that repository must present, '' when unbound}."""
-    found: dict[str, str] = {}
-    for part in _UNESCAPED_SEMICOLON.split(text):
-        part = part.strip()
-        if not part:
-            continue
-        oid, _, subject = part.partition("=")
-        oid = _parse_oid(oid)
-        if oid in found:
-            raise ValueError(f"repository {oid} is listed twice")
-        found[oid] = subject.strip()
-    return found
-
-
-def _parse_verifying_repositories(text: str) -> str:
-    verifying_repositories(text)
-    return text.strip()
-
-
-def _parse_community(text: str) -> str:
-    text = text.strip()
-    if not text.startswith("urn:oid:"):
-        raise ValueError(f"{text!r} is not urn:oid:OID")
-    return "urn:oid:" + _parse_oid(text.removeprefix("urn:oid:"))
-
-
-def _parse_uris(text: str) -> str:
-    """Comma- or space-separated URIs ('https://xds.example/xds/registry urn:dmp'); normalised
-    to one space between them."""
-    return " ".join(part for part in text.replace(",", " ").split())
-
-
-def _parse_choice(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
+# re-exported: the names callers have always imported from here
+__all__ = [
+    "SETTINGS",
+    "SPECS_BY_NAME",
+    "ConfigError",
+    "Settings",
+    "http_url_problem",
+    "load_settings",
+    "redact_url",
+    "unknown_variables",
+    "verifying_repositories",
+]
 
 
 @dataclass(frozen=True)
@@ -280,25 +67,25 @@ class SettingSpec:
 # None as a default means "derived from other settings" (see Settings.resolve).
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("data_dir", str, "./var", "directory for the SQLite database and document store"),
-    SettingSpec("database_url", _parse_database_url, None,
+    SettingSpec("database_url", parse_database_url, None,
                 "SQLAlchemy URL; default sqlite under the data dir",
                 secret=True),
-    SettingSpec("profile", _parse_choice("cisis", "ihe"), "cisis",
+    SettingSpec("profile", parse_choice("cisis", "ihe"), "cisis",
                 "metadata rules: 'ihe' (IHE TF only) or 'cisis' (IHE + French CI-SIS rules)"),
-    SettingSpec("accept_test_ins", _parse_bool, False,
+    SettingSpec("accept_test_ins", parse_bool, False,
                 "accept the test and demo INS OIDs (1.2.250.1.213.1.4.10/.11): test platforms"),
-    SettingSpec("validate_cda", _parse_bool, True,
+    SettingSpec("validate_cda", parse_bool, True,
                 "cisis profile: validate each text/xml CDA of an ITI-41 and check it against its "
                 "DocumentEntry"),
-    SettingSpec("validate_schematron", _parse_bool, False,
+    SettingSpec("validate_schematron", parse_bool, False,
                 "with validate_cda and an installed ANS kit: also run the kit's schematrons "
                 "(minimal structure + the document's volet) on each ITI-41 CDA"),
-    SettingSpec("security", _parse_choice("vihf", "none"), None,
+    SettingSpec("security", parse_choice("vihf", "none"), None,
                 "how callers prove who they are: 'vihf' (a signed SAML assertion; default in the "
                 "cisis profile) or 'none' (default in ihe; test platforms)"),
     SettingSpec("vihf_trusted_certs", str, "",
                 "PEM file or directory of the authorities whose VIHF signatures are trusted"),
-    SettingSpec("vihf_accept_sha1", _parse_bool, False,
+    SettingSpec("vihf_accept_sha1", parse_bool, False,
                 "accept VIHF signatures made with SHA-1 (rsa-sha1, sha1 digests), and signing "
                 "certificates signed with SHA-1, as older DMP clients make them; off: SHA-256 "
                 "and stronger only"),
@@ -313,14 +100,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("iua_max_lifetime", int, 3600,
                 "FHIR front: the longest an IUA token may still live, in seconds (exp beyond "
                 "now + this is refused)"),
-    SettingSpec("vihf_audience", _parse_uris, "",
+    SettingSpec("vihf_audience", parse_uris, "",
                 "audience URIs and endpoint URLs this server answers to: a VIHF whose "
                 "AudienceRestriction or SubjectConfirmationData Recipient names none of them "
                 "is refused (empty: any AudienceRestriction or Recipient is refused)"),
-    SettingSpec("require_submission_signature", _parse_bool, None,
+    SettingSpec("require_submission_signature", parse_bool, None,
                 "refuse an ITI-41/ITI-42 whose submission set is not signed (IHE DSG XAdES, as "
                 "the DMP requires); default true in the cisis profile, false in ihe"),
-    SettingSpec("signature_verifying_repositories", _parse_verifying_repositories, "",
+    SettingSpec("signature_verifying_repositories", parse_verifying_repositories, "",
                 "registry: the repositories (repositoryUniqueId, ';'-separated) whose ITI-42 it "
                 "takes while XDS_REQUIRE_SUBMISSION_SIGNATURE is on, because they verify "
                 "signatures themselves; 'OID=SUBJECT-DN' binds one to the TLS client "
@@ -331,11 +118,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "submission sets and CDA documents; signatures are verified when it is set"),
     SettingSpec("signature_max_age", int, 86400,
                 "seconds a submission-set signature stays acceptable after its signing time"),
-    SettingSpec("signature_accept_sha1", _parse_bool, False,
+    SettingSpec("signature_accept_sha1", parse_bool, False,
                 "accept submission-set and CDA signatures made with SHA-1 (rsa-sha1, sha1 "
                 "digests), and seal certificates signed with SHA-1, as older DMP clients make "
                 "them; off: SHA-256 and stronger only"),
-    SettingSpec("require_cda_signature", _parse_bool, False,
+    SettingSpec("require_cda_signature", parse_bool, False,
                 "refuse an ITI-41 CDA that does not carry its own valid signature (by default "
                 "a CDA's signature is verified and recorded in the audit, never required)"),
     SettingSpec("front_seal_key", str, "",
@@ -345,16 +132,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("front_seal_cert", str, "",
                 "PEM certificate of that seal (then its authorities, if any); its authority "
                 "must be one of XDS_SIGNATURE_TRUSTED_CERTS"),
-    SettingSpec("disclose_masked_count", _parse_bool, False,
+    SettingSpec("disclose_masked_count", parse_bool, False,
                 "opt-in: tell a professional how many documents of a record the patient masked "
                 "(MASQUE_PS) and of which classes, without showing them"),
-    SettingSpec("repository_unique_id", _parse_oid, None,
+    SettingSpec("repository_unique_id", parse_oid, None,
                 "OID of this document repository; default: the one kept in DATA_DIR/"
                 "identity.json, made on first start (a 2.25 OID derived from the data dir)"),
-    SettingSpec("home_community_id", _parse_community, None,
+    SettingSpec("home_community_id", parse_community, None,
                 "urn:oid: home community id; default: kept in DATA_DIR/identity.json like the "
                 "repository's"),
-    SettingSpec("registry_url", _parse_http_url, "",
+    SettingSpec("registry_url", parse_http_url, "",
                 "serve: the remote ITI-42 registry this server's repository registers with; "
                 "empty means the in-process registry (the client commands do not read it: "
                 "client_registry_url)"),
@@ -365,13 +152,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("registry_ca_certs", str, "",
                 "PEM authorities that verify the remote registry's server certificate (empty: "
                 "the system's)"),
-    SettingSpec("client_registry_url", _parse_http_url, "",
+    SettingSpec("client_registry_url", parse_http_url, "",
                 "client commands (query, retrieve, update, remove): the registry endpoint; "
                 "empty: server_url's"),
-    SettingSpec("repository_url", _parse_http_url, "",
+    SettingSpec("repository_url", parse_http_url, "",
                 "client commands (submit, retrieve, remove): the repository endpoint; empty: "
                 "server_url's"),
-    SettingSpec("server_url", _parse_http_url, "",
+    SettingSpec("server_url", parse_http_url, "",
                 "client commands: the server's base URL (its /xds/registry and "
                 "/xds/repository); empty: http://127.0.0.1:8080"),
     SettingSpec("client_timeout", float, 60.0,
@@ -387,9 +174,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "an audit entry)"),
     SettingSpec("max_leaf_class_results", int, 1000,
                 "LeafClass query results above this give XDSTooManyResults"),
-    SettingSpec("diagnostics", _parse_bool, True,
+    SettingSpec("diagnostics", parse_bool, True,
                 "serve the diagnostic Echo action (SOAP/MTOM connectivity check)"),
-    SettingSpec("log_level", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
+    SettingSpec("log_level", parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
                 "logging level"),
     SettingSpec("request_timeout", int, 120, "seconds a worker may spend on one request"),
     # What one request may cost the server (issue 13: no size or speed is the attacker's choice)
@@ -432,7 +219,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "answers waiting for slow readers); past it 503 before a body is read"),
     SettingSpec("max_mime_parts", int, 10_000,
                 "most MIME parts in an MTOM request or answer (the consumer's default too)"),
-    SettingSpec("trusted_proxies", _parse_networks, "",
+    SettingSpec("trusted_proxies", parse_networks, "",
                 "addresses or networks (comma-separated) of reverse proxies whose "
                 "X-Forwarded-For/-Proto/-Host are believed; empty: nobody's"),
     SettingSpec("keepalive_timeout", float, 5.0,
@@ -443,12 +230,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("keyfile", str, "", "PEM private key of certfile"),
     SettingSpec("ca_certs", str, "",
                 "PEM file of the authorities whose client certificates are accepted"),
-    SettingSpec("client_cert", _parse_choice("required", "optional", "none"), "none",
+    SettingSpec("client_cert", parse_choice("required", "optional", "none"), "none",
                 "TLS client certificate: 'required' (mutual TLS), 'optional' or 'none'"),
     SettingSpec("mllp_port", int, 0,
                 "HL7 v2 MLLP listener port (PAM-FR feed, ORU/MDM documents); 0: off"),
     SettingSpec("mllp_host", str, "127.0.0.1", "address the MLLP listener listens on"),
-    SettingSpec("mllp_plain", _parse_bool, False,
+    SettingSpec("mllp_plain", parse_bool, False,
                 "MLLP without TLS even when certfile is set (TLS by default then)"),
     SettingSpec("mllp_senders", str, "",
                 "TOML file of the MLLP senders: MSH-3/MSH-4, the certificate or networks that "
@@ -467,7 +254,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mllp_processes", int, 2,
                 "MLLP listener processes (one port, shared: SO_REUSEPORT)"),
     # Operations (issue 18): audit forwarding and log format
-    SettingSpec("atna_url", _parse_syslog_url, "",
+    SettingSpec("atna_url", parse_syslog_url, "",
                 "audit record repository (ATNA): tls://HOST:PORT (RFC 5425) or udp://HOST:PORT "
                 "(RFC 5426); every audit record is also sent there as a DICOM audit message"),
     SettingSpec("atna_certfile", str, "",
@@ -476,7 +263,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("atna_ca_certs", str, "",
                 "PEM file of the authorities of the audit record repository's certificate "
                 "(default: the system's)"),
-    SettingSpec("log_format", _parse_choice("text", "json"), "text",
+    SettingSpec("log_format", parse_choice("text", "json"), "text",
                 "'text' (key=value lines) or 'json' (one JSON object per line)"),
     SettingSpec("min_free_bytes", parse_bytes, 64 * MIB,
                 "free bytes the data directory's filesystem keeps: below it `serve` refuses to "
@@ -594,87 +381,6 @@ class Settings:
         return rows
 
 
-def redact_url(url: str) -> str:
-    """Hide the passwords of a URL: `user:secret@host` → `user:***@host`, and a query's
-    `password=secret` (libpq takes it there too: outsider 18f F8) → `password=***`."""
-    return redact_url_in(url, url)
-
-
-def redact_url_in(message: str, url: str) -> str:
-    """The message with the passwords of `url` hidden wherever it quotes them."""
-    for needle, shown in url_secrets(url):
-        message = message.replace(needle, shown)
-    return message
-
-
-_QUERY_SECRET = re.compile(r"[?&][^=&#]*pass[^=&#]*=([^&#]+)", re.IGNORECASE)
-
-
-def url_secrets(text: str) -> list[tuple[str, str]]:
-    """(as the URL holds a password, as it is shown): in its user part, or in its query."""
-    found = [(m.group(0), m.group(0).removesuffix(m.group(1)) + "***")
-             for m in _QUERY_SECRET.finditer(text)]
-    _, sep, rest = text.partition("://")
-    if sep and "@" in rest:
-        credentials = rest.split("/", 1)[0].rpartition("@")[0]
-        _, colon, password = credentials.partition(":")
-        if colon and password:
-            found.append((f":{password}@", ":***@"))
-    return found
-
-
-def _oid_for(data_dir: Path, purpose: str) -> str:
-    """The 2.25 (UUID-based, ISO/IEC 9834-8) OID a data directory gets on its first start, from
-    its path (as every release before the identity file did, so an existing installation keeps
-    the id its documents are registered under); kept in IDENTITY_FILE from then on."""
-    name = f"xds-server:{purpose}:{data_dir.resolve()}"
-    return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, name).int)
-
-
-# The installation's identity, made once and kept with the data: a data directory moved or
-# restored elsewhere answers for its documents under the same repositoryUniqueId.
-IDENTITY_FILE = "identity.json"
-IDENTITY = ("repository_unique_id", "home_community_id")
-
-
-def read_identity(data_dir: Path) -> dict[str, str]:
-    path = data_dir / IDENTITY_FILE
-    if not path.is_file():
-        return {}
-    try:
-        kept = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); it holds this installation's "
-                          "repositoryUniqueId: restore it from a backup") from None
-    if not isinstance(kept, dict) or not all(isinstance(kept.get(n), str) for n in IDENTITY):
-        raise ConfigError(f"{path}: expected {', '.join(IDENTITY)}")
-    return {name: kept[name] for name in IDENTITY}
-
-
-def keep_identity(settings: Settings) -> None:
-    """Write the identity file the first time a data directory is used (durably)."""
-    path = settings.data_dir / IDENTITY_FILE
-    if path.exists():
-        return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    write_identity(settings.data_dir, {name: getattr(settings, name) for name in IDENTITY})
-
-
-def write_identity(data_dir: Path, identity: dict[str, str]) -> None:
-    path = data_dir / IDENTITY_FILE
-    temporary = path.with_suffix(".tmp")
-    try:
-        with open(temporary, "w") as handle:
-            json.dump({name: identity[name] for name in IDENTITY}, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:      # said of the data directory, not of a temporary file's name
-        raise ConfigError(f"the data directory {data_dir} cannot hold this installation "
-                          f"({exc.strerror or exc}): give a directory this user may write "
-                          "(--data-dir, XDS_DATA_DIR)") from None
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -691,7 +397,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
     numeric = spec.parse in (int, float, parse_bytes)
-    if isinstance(raw, bool | int | float) and (numeric or spec.parse is _parse_bool):
+    if isinstance(raw, bool | int | float) and (numeric or spec.parse is parse_bool):
         if (numeric and isinstance(raw, bool)) or (spec.parse is not float
                                                    and isinstance(raw, float)):
             whole = "a whole number of bytes (or a size such as '64MiB')" \
@@ -821,9 +527,9 @@ def load_settings(
             values[name] = kept[name]
             sources[name] = str(data_dir / IDENTITY_FILE)
     if not values["repository_unique_id"]:
-        values["repository_unique_id"] = _oid_for(data_dir, "repository")
+        values["repository_unique_id"] = oid_for(data_dir, "repository")
     if not values["home_community_id"]:
-        values["home_community_id"] = "urn:oid:" + _oid_for(data_dir, "community")
+        values["home_community_id"] = "urn:oid:" + oid_for(data_dir, "community")
     if not values["security"]:
         values["security"] = "vihf" if values["profile"] == "cisis" else "none"
     if values["require_submission_signature"] is None:
