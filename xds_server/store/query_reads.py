@@ -15,7 +15,7 @@ from ..model.registered import Record
 from ..model.vocabulary import DEPRECATED
 from .database import Read, UnitOfWork
 from .keys import encoded, unpack_id
-from .registry_columns import READ_COLUMNS
+from .registry_columns import KIND_CODES, READ_COLUMNS, STATUS_CODES
 from .registry_store import _DECODE, _KEY, _MAKERS, _one_of, _read
 from .tables import OBJECT_TABLES
 
@@ -57,8 +57,12 @@ def superseded_read(uow: UnitOfWork, kind: str, patient_id: str,
     version for every patient. Makes the set of their entryUUIDs. One statement where
     query_versions read the records whole, then the index, then every version's whole row."""
     table = OBJECT_TABLES[kind].name
+    # the status and the kind are the registry's own small codes, written into the SQL: with
+    # them as parameters PostgreSQL planned every execution anew (its generic plan's estimate
+    # never beat the custom ones': 0 generic plans in 55 GetAll, ~0.5 ms of planning each)
+    kind_code = int(KIND_CODES[kind])
     if uuids is None:
-        condition, params = "t.status = ?", encoded("status", [DEPRECATED])
+        condition, params = f"t.status = {int(STATUS_CODES[DEPRECATED])}", []
     else:
         condition, params = _one_of(uow, "entry_uuid", list(uuids))
         condition = "t." + condition
@@ -67,10 +71,10 @@ def superseded_read(uow: UnitOfWork, kind: str, patient_id: str,
     sql = (f"SELECT t.entry_uuid, t.version, (SELECT max(CAST(COALESCE(v.version, '1') AS "
            f"INTEGER)) FROM {table} v WHERE v.logical_id = t.logical_id AND v.patient_key IN "
            "(SELECT i.patient_key FROM object_index i WHERE i.unique_id = t.unique_id AND "
-           f"i.kind = ?)) FROM {table} t WHERE t.patient_key = {_KEY} AND {condition}")
+           f"i.kind = {kind_code})) FROM {table} t WHERE t.patient_key = {_KEY} AND {condition}")
     if uow.dialect == "postgresql":
         sql = sql.replace("?", "%s")
-    return Read(sql, [*encoded("kind", [kind]), patient_id, *params], _later)
+    return Read(sql, [patient_id, *params], _later)
 
 
 def _later(rows: list[tuple]) -> set[str]:
