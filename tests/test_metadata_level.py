@@ -11,7 +11,7 @@ import copy
 
 import pytest
 
-from xds_server.consumer.metadata import folder_and_document_links, has_member
+from xds_server.consumer.metadata import folder_and_document_links, has_member, status_update
 from xds_server.model import vocabulary as v
 from xds_server.model.metadata import Submission
 
@@ -125,3 +125,42 @@ def test_a_metadata_level_other_than_1_or_2_is_refused(app, patient, level):
                                            "$MetadataLevel": int(level)})
     assert reply.status == FAILURE and reply.codes == ["XDSRegistryError"]
     assert "$MetadataLevel" in reply.errors[0]["location"]
+
+
+GET_ALL = "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3"
+
+
+def test_get_all_shows_the_latest_version_at_level_1(app, patient):
+    """GetAll asks which of the record's Deprecated documents have a later version in the round
+    trip of its other reads (store/query_reads.py): at level 1 the older version is left out,
+    a document Deprecated by a status change (no later version) stays, and level 2 shows
+    both versions."""
+    original, entry_uuid = registered(app, patient)
+    assert update(app, next_version(patient, original, entry_uuid)).status == SUCCESS
+    plain, plain_uuid = registered(app, patient)
+    assert update(app, status_update(submission_set(patient), plain_uuid, v.APPROVED,
+                                     v.DEPRECATED)).status == SUCCESS
+    params = {"$patientId": patient, "$XDSDocumentEntryStatus": BOTH,
+              "$XDSSubmissionSetStatus": [v.APPROVED], "$XDSFolderStatus": [v.APPROVED]}
+    for level, expected in ((None, {(original.unique_id, v.APPROVED),
+                                    (plain.unique_id, v.DEPRECATED)}),
+                            (2, {(original.unique_id, v.APPROVED),
+                                 (original.unique_id, v.DEPRECATED),
+                                 (plain.unique_id, v.DEPRECATED)})):
+        reply = run_query(app, GET_ALL, dict(params, **({"$MetadataLevel": level}
+                                                        if level else {})))
+        found = {(_unique_id(e), e.get("status")) for e in reply.objects("ExtrinsicObject")}
+        assert found == expected, level
+        shown = {e.get("id") for e in reply.objects("ExtrinsicObject")}
+        assert (entry_uuid in shown) == (level == 2)
+        # no association names a document the answer left out
+        ends = {end for a in reply.objects("Association")
+                for end in (a.get("sourceObject"), a.get("targetObject"))}
+        assert entry_uuid not in ends or level == 2
+
+
+def _unique_id(extrinsic) -> str:
+    for identifier in extrinsic.iter("{*}ExternalIdentifier"):
+        if identifier.get("identificationScheme") == v.DE_UNIQUE_ID:
+            return identifier.get("value")
+    raise AssertionError("no uniqueId")

@@ -39,6 +39,7 @@ from .test_metadata_update import GET_DOCUMENTS, GET_FOLDERS, RIM, next_version,
 from .test_metadata_update_links import GET_ASSOCIATIONS, registered_folder
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+GET_ALL = "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3"
 
 
 @pytest.fixture
@@ -199,3 +200,22 @@ def test_once_moved_the_document_is_the_new_records(app, patient, other):
     versions = run_query(app, GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [original.unique_id],
                                               "$MetadataLevel": 2}, "ObjectRef")
     assert len(versions.objects("ObjectRef")) == 3 and len(approved(app, other)) == 1
+
+
+def test_level_1_follows_a_version_into_another_record(app, patient, other):
+    """The version a move left in the former record is Deprecated and its later version is
+    the other patient's: level 1 leaves it out of the former record's GetAll (read with the
+    record's other objects) and of GetDocuments by uniqueId (read with every version);
+    level 2 shows it."""
+    original, entry_uuid = registered(app, patient)
+    assert update(app, moved(other, original, entry_uuid)).status == SUCCESS
+    [new] = approved(app, other)
+    get_all = {"$patientId": patient, "$XDSDocumentEntryStatus": [v.APPROVED, v.DEPRECATED],
+               "$XDSSubmissionSetStatus": [v.APPROVED], "$XDSFolderStatus": [v.APPROVED]}
+    by_unique_id = {"$XDSDocumentEntryUniqueId": [original.unique_id]}
+    for level, former, versions in ((1, [], [new]), (2, [entry_uuid], [entry_uuid, new])):
+        found = run_query(app, GET_ALL, dict(get_all, **{"$MetadataLevel": level}))
+        assert [e.get("id") for e in found.objects("ExtrinsicObject")] == former, level
+        refs = run_query(app, GET_DOCUMENTS, dict(by_unique_id, **{"$MetadataLevel": level}),
+                         "ObjectRef").objects("ObjectRef")
+        assert sorted(r.get("id") for r in refs) == sorted(versions), level

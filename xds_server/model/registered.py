@@ -85,13 +85,16 @@ RECORD_KINDS: dict[str, type] = {"document": DocumentRecord,
 class QueryResult:
     """What a stored query found: the objects by kind, in registration order, and, when the
     store read them with the documents, the record's facts for the reader (what the patient
-    decided about them: model/facts.py)."""
+    decided about them: model/facts.py), and which of its Deprecated documents have a later
+    version (the level 1 answer leaves those out: registry/query_versions.py), or None when
+    that was not read with them."""
 
     documents: list[DocumentRecord] = field(default_factory=list)
     submission_sets: list[SubmissionSetRecord] = field(default_factory=list)
     folders: list[FolderRecord] = field(default_factory=list)
     associations: list[AssociationRecord] = field(default_factory=list)
     access: RecordAccess | None = None
+    superseded: set[str] | None = None
 
     @property
     def count(self) -> int:

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterable
 from ..model import vocabulary as v
 from ..model.registered import AssociationRecord, QueryResult, Record
 from ..model.stored_queries import StoredQuery
+from ..store import query_reads
 from ..store import registry_store as store
-from ..store.database import UnitOfWork
+from ..store.database import UnitOfWork, read_together
 
 
 def association_filter(query: StoredQuery) -> Callable[[AssociationRecord], bool]:
@@ -65,35 +66,30 @@ def version_number(row: Record) -> int:
 def not_latest(uow: UnitOfWork, kind: str, rows: list[Record]) -> set[str]:
     """The entryUUIDs of these records of which a later version exists. Only a Deprecated one can
     be one: a new version deprecates the one it follows, and only the latest version's status
-    changes (update.py), so an answer without Deprecated records costs nothing here."""
-    candidates = [row for row in rows if row.status == v.DEPRECATED]
-    if not candidates:
-        return set()
+    changes (update.py), so an answer without Deprecated records costs nothing here, and one
+    with some costs one statement a patient (store/query_reads.py)."""
     by_patient: dict[str, list[str]] = {}
-    full = []
-    for row in candidates:
-        if row.unique_id is None:                 # Find* records are lean: read them whole
+    for row in rows:
+        if row.status == v.DEPRECATED:
             by_patient.setdefault(row.patient_id, []).append(row.entry_uuid)
-        else:
-            full.append(row)
-    full += [row for patient, uuids in by_patient.items()
-             for row in store.objects(uow, kind, patient, uuids)]
-    latest: dict[str, int] = {}
-    for version in versions_of(uow, kind, full):
-        lid = version.logical_id or version.entry_uuid
-        latest[lid] = max(latest.get(lid, 0), version_number(version))
-    return {row.entry_uuid for row in full
-            if version_number(row) < latest.get(row.logical_id or row.entry_uuid, 0)}
+    later: set[str] = set()
+    for patient, uuids in by_patient.items():
+        read = query_reads.superseded_read(uow, kind, patient, uuids)
+        later |= read_together(uow, [read])[0]
+    return later
 
 
-def hidden_at_level(uow: UnitOfWork, kind: str, rows: list[Record], level: int) -> set[str]:
-    """The records of `kind` (document or folder) a level 1 answer leaves out."""
+def hidden_at_level(uow: UnitOfWork, kind: str, rows: list[Record], level: int,
+                    superseded: set[str] | None = None) -> set[str]:
+    """The records of `kind` (document or folder) a level 1 answer leaves out; `superseded`:
+    those of `rows` known to have a later version (read with them), else found here."""
     if level != 1 or not rows:
         return set()
-    hidden = not_latest(uow, kind, rows)
-    if kind == "folder":
-        hidden |= {row.entry_uuid for row in rows if row.status == v.DEPRECATED}
-    return hidden
+    if kind == "folder":     # every Deprecated one, so every older version (a Deprecated one)
+        return {row.entry_uuid for row in rows if row.status == v.DEPRECATED}
+    if superseded is not None:
+        return {row.entry_uuid for row in rows if row.entry_uuid in superseded}
+    return not_latest(uow, kind, rows)
 
 
 def level_view(uow: UnitOfWork, result: QueryResult, query: StoredQuery) -> QueryResult:
@@ -101,7 +97,7 @@ def level_view(uow: UnitOfWork, result: QueryResult, query: StoredQuery) -> Quer
     was left out goes too (it would name an object the answer does not show)."""
     level = query.metadata_level
     shown = association_filter(query)
-    removed = hidden_at_level(uow, "document", result.documents, level) | \
+    removed = hidden_at_level(uow, "document", result.documents, level, result.superseded) | \
         hidden_at_level(uow, "folder", result.folders, level)
     associations = [row for row in result.associations if shown(row)]
     removed |= {row.entry_uuid for row in result.associations} - \

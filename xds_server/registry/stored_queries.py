@@ -41,9 +41,10 @@ from ..model.stored_queries import (
 from ..security.access import check_scope
 from ..security.principal import Principal
 from ..store import queries as sql
+from ..store import query_reads
 from ..store import registry_store as store
 from ..store.audit_writer import ReadAuditWriter
-from ..store.database import Database, UnitOfWork
+from ..store.database import Database, UnitOfWork, read_together
 from .query_context import QueryContext
 from .query_find import find_documents, find_folders, find_submission_sets
 from .query_policy import hidden_objects, masked_notice, visible_part
@@ -148,17 +149,21 @@ class StoredQueries:
 
     def get_all(self, uow: UnitOfWork, query: GetAll, context: QueryContext) -> QueryResult:
         patient = patient_key(query.patient_id)
-        documents, _ = sql.find_documents(
-            uow, _content_filters(query, patient, list(query.statuses)))
-        result = QueryResult(
-            documents=documents,
-            submission_sets=sql.find_submission_sets(
-                uow, sql.Filters(patient, list(query.submission_set_statuses))),
-            folders=sql.find_folders(uow, sql.Filters(patient, list(query.folder_statuses))))
-        returned = _uuids(result.documents, result.submission_sets, result.folders)
+        reads = sql.content_reads(uow, _content_filters(query, patient, list(query.statuses)),
+                                  sql.Filters(patient, list(query.submission_set_statuses)),
+                                  sql.Filters(patient, list(query.folder_statuses)))
         # the patient's associations in one range of the index: GetAll returns the record whole
+        reads.append(store.associations_read(uow, patient))
+        # level 1 leaves older versions out: which of the patient's Deprecated documents have
+        # a later one, asked with the rest (query_versions.py would ask once they are read)
+        if query.metadata_level == 1 and v.DEPRECATED in query.statuses:
+            reads.append(query_reads.superseded_read(uow, "document", patient))
+        documents, sets, folders, associations, *later = read_together(uow, reads)
+        result = QueryResult(documents=documents, submission_sets=sets, folders=folders,
+                             superseded=later[0] if later else None)
+        returned = _uuids(result.documents, result.submission_sets, result.folders)
         shown = association_filter(query)
-        touching = [row for row in store.associations_of(uow, patient)
+        touching = [row for row in associations
                     if (row.source in returned or row.target in returned) and shown(row)]
         between = [row for row in touching if row.source in returned and row.target in returned]
         # ... and the set→association HasMembers that record folder memberships among them
@@ -172,29 +177,44 @@ class StoredQueries:
     @staticmethod
     def _resolve(uow: UnitOfWork, query: StoredQuery, context: QueryContext,
                  kind: str) -> tuple[str | None, list[Any]]:
+        patient, records, _ = StoredQueries._resolve_versions(uow, query, context, kind)
+        return patient, records
+
+    @staticmethod
+    def _resolve_versions(uow: UnitOfWork, query: StoredQuery, context: QueryContext,
+                          kind: str) -> tuple[str | None, list[Any], set[str] | None]:
         """Records of `kind` the query names by entryUUID, uniqueId or logicalId; one patient
         or an error. A uniqueId or logicalId names every version of an object, wherever an
         update moved it (its versions share the uniqueId object_index holds for every
         patient)."""
         by, values = query.ids()
+        records: list[Any] = []
+        superseded: set[str] | None = None     # the records with a later version, if known
         if by == "entry_uuid":
-            entries = list(store.find_by_uuids(uow, values).values())
+            entries = [e for e in store.find_by_uuids(uow, values).values()
+                       if e.kind == kind and context.in_scope(e.patient_id)]
+            for patient in sorted({e.patient_id for e in entries}):
+                records += store.objects(uow, kind, patient, [
+                    e.entry_uuid for e in entries if e.patient_id == patient])
         else:
             unique_ids = values if by == "unique_id" else \
                 [e.unique_id for e in store.find_by_uuids(uow, values).values()
-                 if e.kind == kind]
-            entries = store.find_by_unique_ids(uow, unique_ids, kind)
-        entries = [e for e in entries if e.kind == kind and context.in_scope(e.patient_id)]
-        records: list[Any] = []
-        for patient in sorted({e.patient_id for e in entries}):
-            asked = values if by != "entry_uuid" else \
-                [e.entry_uuid for e in entries if e.patient_id == patient]
-            found = store.objects(uow, kind, patient, asked, by=by)
-            if kind == "document":     # a hidden document, asked for by id, does not exist
-                hidden = hidden_objects(uow, context.principal, patient,
-                                          [row.entry_uuid for row in found])
-                found = [row for row in found if row.entry_uuid not in hidden]
-            records += found
+                 if e.kind == kind and e.unique_id is not None]
+            # the index and the records in one statement; other patients' rows are dropped
+            # here, unread by anyone (the caller's scope)
+            found = query_reads.objects_by_id(uow, kind, by, values, unique_ids) \
+                if unique_ids else []
+            # every version of each is there (versions share the uniqueId and the logicalId):
+            # the level 1 answer needs no other read (query_versions.py)
+            if kind == "document":
+                superseded = query_reads.superseded_among(found)
+            records = [row for row in found if context.in_scope(row.patient_id)]
+        if kind == "document":     # a hidden document, asked for by id, does not exist
+            hidden: set[str] = set()
+            for patient in sorted({row.patient_id for row in records}):
+                hidden |= hidden_objects(uow, context.principal, patient, [
+                    row.entry_uuid for row in records if row.patient_id == patient])
+            records = [row for row in records if row.entry_uuid not in hidden]
         patients = {row.patient_id for row in records}
         if len(patients) > 1 and _one_patient_only(query):
             field_name = f"{by}s"
@@ -202,11 +222,12 @@ class StoredQueries:
             raise RegistryFailure([error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
                                          f"{query.NAME}: the ids given name objects of "
                                          f"{len(patients)} patients", parameter)])
-        return (patients.pop() if len(patients) == 1 else None), records
+        return (patients.pop() if len(patients) == 1 else None), records, superseded
 
     def get_documents(self, uow: UnitOfWork, query: GetDocuments,
                       context: QueryContext) -> QueryResult:
-        return QueryResult(documents=self._resolve(uow, query, context, "document")[1])
+        _, documents, superseded = self._resolve_versions(uow, query, context, "document")
+        return QueryResult(documents=documents, superseded=superseded)
 
     def get_folders(self, uow: UnitOfWork, query: GetFolders,
                     context: QueryContext) -> QueryResult:

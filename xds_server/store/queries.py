@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table
 from ..model.facts import RecordAccess
 from ..model.registered import DocumentRecord, FolderRecord, SubmissionSetRecord
 from ..model.stored_queries import CodeValue
-from .database import UnitOfWork, fetch, param_mark
+from .database import Read, UnitOfWork, fetch, param_mark
 from .keys import decoder, encoded
 from .registry_columns import SCHEMED, SEPARATOR, VALUE_COLUMNS
 from .registry_store import words
@@ -160,6 +160,14 @@ def _policy_columns(sql: _Sql, reader: str, patient_id: str, needs: frozenset[st
 
 def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
           with_stored: bool = True) -> list[tuple]:
+    text, params, decode = _find_statement(uow, kind, filters, limit, with_stored)
+    return decode(fetch(uow.connection, text, params))
+
+
+def _find_statement(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
+                    with_stored: bool = True
+                    ) -> tuple[str, list[object], Callable[[list[tuple]], list[tuple]]]:
+    """The SQL, its parameters, and what reads its rows back (ids and codes as text)."""
     table = _TABLES[kind]
     sql = _Sql(uow.connection)
     columns = ", ".join(f"t.{name}" if with_stored or name != "xml" else "NULL"
@@ -174,7 +182,7 @@ def _find(uow: UnitOfWork, kind: str, filters: Filters, limit: int | None,
     if limit is not None:
         text += f" LIMIT {int(limit)}"
     decode, patient_id = _DECODE[kind], filters.patient_id
-    return [decode(patient_id, row) for row in fetch(uow.connection, text, sql.params)]
+    return text, sql.params, lambda rows: [decode(patient_id, row) for row in rows]
 
 
 _new = tuple.__new__
@@ -194,6 +202,22 @@ def find_documents(uow: UnitOfWork, filters: Filters, limit: int | None = None,
                for row in rows]
     access = RecordAccess(bool(rows[0][8]), words(rows[0][7])) if rows else None
     return records, access
+
+
+def content_reads(uow: UnitOfWork, documents: Filters, submission_sets: Filters,
+                  folders: Filters) -> list[Read]:
+    """A record's documents (without access facts), submission sets and folders as three
+    reads to send together (GetAll): each makes the records its find_* function would."""
+    reads = []
+    for kind, filters, record in (("document", documents, DocumentRecord),
+                                  ("submission_set", submission_sets, SubmissionSetRecord),
+                                  ("folder", folders, FolderRecord)):
+        if kind == "document" and filters.policy_reader is not None:
+            raise ValueError("content_reads reads documents without the policy's facts")
+        text, params, decode = _find_statement(uow, kind, filters, None)
+        reads.append(Read(text, params, lambda rows, decode=decode, record=record:
+                          [record(*row) for row in decode(rows)]))
+    return reads
 
 
 def find_submission_sets(uow: UnitOfWork, filters: Filters,

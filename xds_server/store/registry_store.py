@@ -21,7 +21,7 @@ from ..model.registered import (
     SubmissionSetRecord,
 )
 from ..model.vocabulary import APPROVED
-from .database import UnitOfWork, fetch
+from .database import Read, UnitOfWork, fetch
 from .keys import decoder, encoded
 from .registry_columns import (
     ASSOCIATION_COLUMNS,
@@ -200,10 +200,17 @@ def associations_touching(uow: UnitOfWork, patient_id: str, uuids: Iterable[str]
 def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]:
     """Every association of one patient: one range of the primary key (GetAll returns the whole
     record, so reading it whole costs less than asking by the ends of each)."""
+    read = associations_read(uow, patient_id)
+    return read.make(fetch(uow.connection, read.sql, read.params))
+
+
+def associations_read(uow: UnitOfWork, patient_id: str) -> Read:
+    """associations_of as a read to send with others (database.read_together)."""
     decode = _DECODE["association"]
-    return [AssociationRecord(*decode(patient_id, row)) for row in _read(
-        uow, f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
-             "ORDER BY registered_seq", [patient_id])]
+    sql = (f"SELECT {_SELECTED['association']} FROM associations WHERE patient_key = {_KEY} "
+           "ORDER BY registered_seq")
+    return Read(sql.replace("?", "%s") if uow.dialect == "postgresql" else sql, [patient_id],
+                lambda rows: [AssociationRecord(*decode(patient_id, row)) for row in rows])
 
 
 def with_facts(uow: UnitOfWork, patient_id: str,
