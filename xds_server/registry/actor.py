@@ -59,8 +59,9 @@ class Registry:
         self.profile = profile
         self.submission_check = submission_check
         self.writer = RegistryWriter(database, stored_form, profile)
-        self.updater = MetadataUpdater(self.writer)
-        self.remover = RegistryRemover(database)
+        signed = repositories is not None and repositories.signature_required
+        self.updater = MetadataUpdater(self.writer, signed)
+        self.remover = RegistryRemover(database, signed)
         self.queries = StoredQueries(database, max_leaf_class_results, disclose_masked_count)
 
     def register(self, submission: Submission, principal: Principal,
