@@ -13,13 +13,14 @@ import pytest
 from xds_server.consumer.changes import REMOVE_METADATA, UPDATE, remove_objects_request
 from xds_server.consumer.metadata import new_version, status_update, submit_objects_request
 from xds_server.model import vocabulary as v
+from xds_server.model.metadata import Association
 from xds_server.model.signature_entry import SIGNATURE_CLASS, SIGNATURE_FORMAT, SIGNATURE_TYPE
 from xds_server.security.access import DELETED
 from xds_server.security.principal import SYSTEM
 
 from .cda_data import LEVEL1, TEST_INS
 from .dsig_data import SealAuthority, fresh, signed_submission
-from .registry_data import open_patient, soap_call, submission_set
+from .registry_data import open_patient, register, soap_call, submission_set
 
 LISTED = "1.2.250.1.999.41"
 UNKNOWN = "1.2.3.4.5"
@@ -182,3 +183,30 @@ def test_the_signature_is_not_deleted_or_deprecated_alone(app, signed, new):
                 "alone", cda.entry_uuid)
     reply = _status(app, signature.entry_uuid, cda.entry_uuid, new=new)
     assert reply.status.endswith(":Success"), reply.errors
+
+
+# --- dsig/metadata.py rule 5: only the signature entry signs (F5) ---------------------------
+
+
+def test_a_document_of_a_signed_set_may_not_sign_a_registered_document(app, signed, authority,
+                                                                       tmp_path):
+    """F5: a correctly signed set (ITI-42 from a verifying repository) whose CDA carries a
+    `signs` to a document registered earlier, or to the earlier set's signature."""
+    from .test_registry_repositories import for_iti42
+
+    earlier, earlier_signature = signed
+    for target in (cda_of(earlier, earlier_signature), earlier_signature):
+        submission, documents, _ = signed_submission(authority, [fresh(LEVEL1, tmp_path)],
+                                                     TEST_INS)
+        for_iti42(submission, documents, LISTED)
+        cda = next(d for d in submission.documents
+                   if d.entry_uuid != _signature_of(submission))
+        submission.associations.append(Association("CdaSigns", v.SIGNS, cda.entry_uuid,
+                                                   target.entry_uuid))
+        reply = register(app, submission)
+        refused(reply, "Association CdaSigns", "but only the set's signature document")
+
+
+def _signature_of(submission) -> str:
+    return next(a.source for a in submission.associations if a.type == v.SIGNS
+                and a.target == submission.submission_set.entry_uuid)
