@@ -31,6 +31,7 @@ from ..store.database import (
     UnitOfWork,
 )
 from ..validation.profiles import IHE, MetadataProfile
+from . import signed_sets
 from .query_policy import readable
 from .register import RegistryWriter
 from .remove import RegistryRemover
@@ -80,6 +81,9 @@ class Registry:
             decode_errors = [*(decode_errors or []), *rules.before(submission, principal)]
             if not any(e.is_error for e in decode_errors):
                 decode_errors += rules.verified(self.database, submission, principal, stored)
+            if rules.signature_required and not any(e.is_error for e in decode_errors):
+                decode_errors += self.database.read(
+                    lambda uow: signed_sets.replacement_errors(uow, submission))
             held = partial(rules.held, submission=submission, stored=stored)
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
                                                           within, held),

@@ -4,7 +4,7 @@ signature was verified over its documents' bytes (ITI-41, or ITI-42 from a verif
 repository, repositories.py); an update or a removal must not leave it registered as "signed"
 over something the signature does not cover.
 
-Each rule (ITI-57 or ITI-62), what holds, and the attack it stops:
+Each rule (the transaction), what holds, and the attack it stops:
 
 G. (ITI-57) A new DocumentEntry version keeps its latest's hash, size and repositoryUniqueId
    (new bytes come by ITI-41 or an RPLC ITI-42, where the signature is verified). Attack (F1):
@@ -19,6 +19,10 @@ I. (ITI-57 status, ITI-62) A signature document, or its `signs` association, is 
    document of that set it may go. Attack (F2): the author removes (ITI-62) or deletes (ITI-57
    UpdateAvailabilityStatus) the signature entry only; the set's CDA stays Approved, signed by
    nothing, a state ITI-41/42 never accept.
+J. (a registration without a signature: the HL7 v2 front without a seal, docs/hl7v2.md) It
+   does not replace (RPLC, XFRM_RPLC) a document of a signed set. Attack: an MLLP ORU/MDM
+   with OBX-11 'C' (a correction) silently replacing a signed CDA with unsigned bytes; the
+   source sends the correction as a signed ITI-41 instead.
 
 A registered document is a signature when its classCode is a signature's or it is the source of
 a `signs` association (the DSG profile holds only the formatCode, which the registry does not
@@ -143,3 +147,36 @@ def _kept(uow: UnitOfWork, patient: str, signed_set: str, signature: str,
                if d.status not in GONE and d.entry_uuid not in leaving}
     return sorted(d.entry_uuid for d in documents
                   if (d.logical_id or d.entry_uuid) in current)
+
+
+def replacement_errors(uow: UnitOfWork, submission: Submission) -> list[RegistryError]:
+    """Rule J, on a registration whose set carries no signature document (the signed ones are
+    verified: ITI-41, or ITI-42 from a verifying repository)."""
+    if any(claims_to_be_signature(d) for d in submission.documents):
+        return []
+    name = submission.source_name
+    replacing = [a for a in submission.associations if a.type in v.REPLACING]
+    found = store.find_by_uuids(uow, {a.target for a in replacing})
+    errors = []
+    for association in replacing:
+        target = found.get(association.target)
+        if target is None or target.kind != "document" or \
+                not _signed(uow, target.patient_id, target.entry_uuid):
+            continue
+        errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
+                            f"Association {name(association.entry_uuid)}: an unsigned "
+                            f"submission set may not replace document {association.target}, "
+                            f"which a signed submission set registered, {REQUIRED}: send the "
+                            "replacement as a signed set (ITI-41) (rule J)",
+                            "Association.targetObject"))
+    return errors
+
+
+def _signed(uow: UnitOfWork, patient: str, document: str) -> bool:
+    """Whether a `signs` association names this document or a set that holds it."""
+    incoming = store.associations_touching(uow, patient, [document], "target")
+    if any(row.type == v.SIGNS for row in incoming):
+        return True
+    sets = [row.source for row in incoming if row.type == v.HAS_MEMBER]
+    return any(row.type == v.SIGNS
+               for row in store.associations_touching(uow, patient, sets, "target"))
