@@ -124,3 +124,14 @@ def test_the_hl7_front_without_a_seal_is_said_when_signatures_are_required():
     required = load_settings({}, environ={"XDS_REQUIRE_SUBMISSION_SIGNATURE": "true"})
     assert "registers unsigned submission sets" in (hl7_warning(required) or "")
     assert hl7_warning(load_settings({}, environ={"XDS_PROFILE": "ihe"})) is None
+
+
+def test_the_warnings_are_in_the_start_log_lines():
+    import logging
+
+    from xds_server.server import posture
+
+    settings = load_settings({}, environ={"XDS_PROFILE": "ihe",
+                                          "XDS_SIGNATURE_VERIFYING_REPOSITORIES": LISTED})
+    assert any(level == logging.WARNING and "the list is not used" in line
+               for level, line in posture(settings))

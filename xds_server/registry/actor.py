@@ -81,7 +81,8 @@ class Registry:
             decode_errors = [*(decode_errors or []), *rules.before(submission, principal)]
             if not any(e.is_error for e in decode_errors):
                 decode_errors += rules.verified(self.database, submission, principal, stored)
-            if rules.signature_required and not any(e.is_error for e in decode_errors):
+            if rules.signature_required and signed_sets.unsigned_replacement(submission) and \
+                    not any(e.is_error for e in decode_errors):
                 decode_errors += self.database.read(
                     lambda uow: signed_sets.replacement_errors(uow, submission))
             held = partial(rules.held, submission=submission, stored=stored)

@@ -152,7 +152,7 @@ def _kept(uow: UnitOfWork, patient: str, signed_set: str, signature: str,
 def replacement_errors(uow: UnitOfWork, submission: Submission) -> list[RegistryError]:
     """Rule J, on a registration whose set carries no signature document (the signed ones are
     verified: ITI-41, or ITI-42 from a verifying repository)."""
-    if any(claims_to_be_signature(d) for d in submission.documents):
+    if not unsigned_replacement(submission):
         return []
     name = submission.source_name
     replacing = [a for a in submission.associations if a.type in v.REPLACING]
@@ -170,6 +170,12 @@ def replacement_errors(uow: UnitOfWork, submission: Submission) -> list[Registry
                             "replacement as a signed set (ITI-41) (rule J)",
                             "Association.targetObject"))
     return errors
+
+
+def unsigned_replacement(submission: Submission) -> bool:
+    """A set without a signature document that replaces something (rule J looks further)."""
+    return any(a.type in v.REPLACING for a in submission.associations) and \
+        not any(claims_to_be_signature(d) for d in submission.documents)
 
 
 def _signed(uow: UnitOfWork, patient: str, document: str) -> bool:
