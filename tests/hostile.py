@@ -73,6 +73,9 @@ XML_ATTACKS: dict[str, bytes] = {
     "declared-ebcdic": envelope(echo_body("x")).replace(b"UTF-8", b"IBM037"),
     "utf-32": envelope(echo_body("x")).replace(b"UTF-8", b"UTF-32").decode().encode("utf-32"),
     "invalid-utf8": envelope(echo_body("\u00e9")).replace(b"\xc3\xa9", b"\xc3\x28"),
+    # XML 1.0 Appendix F: a declaration contradicting the BOM (outside test 19b, F7)
+    "bom-contradicts-declaration": b"\xef\xbb\xbf" + envelope(echo_body("\u00e9")).replace(
+        b"UTF-8", b"ISO-8859-1", 1),
 }
 
 # What each XML attack must get: status and the fault subcode.
@@ -82,7 +85,8 @@ XML_EXPECTED: dict[str, tuple[int, str]] = {
     "quadratic-blowup": (400, "UnsafeXml"), "deep-nesting-100k": (413, "XmlTooLarge"),
     "deep-nesting-300": (400, "MalformedXml"), "ebcdic": (400, "UnsupportedEncoding"),
     "declared-ebcdic": (400, "UnsupportedEncoding"), "utf-32": (400, "UnsupportedEncoding"),
-    "invalid-utf8": (400, "MalformedXml"),
+    "invalid-utf8": (400, "MalformedXml"), "bom-contradicts-declaration": (400,
+                                                                           "UnsupportedEncoding"),
 }
 
 XINCLUDE = envelope(echo_body(

@@ -232,6 +232,15 @@ def signs_outside(submission, documents, entry):
         "urn:uuid:6f1c2f1e-0000-4000-8000-000000000000"))
 
 
+def document_signs_outside(submission, documents, entry):
+    """F5 (outside test 19b): a CDA of the correctly signed set made a signer of a document
+    registered earlier (GetRelatedDocuments(signs) would name it its signer)."""
+    cda = next(d for d in submission.documents if d is not entry)
+    submission.associations.append(Association(
+        "as-cda-signs", "urn:ihe:iti:2007:AssociationType:signs", cda.entry_uuid,
+        "urn:uuid:6f1c2f1e-0000-4000-8000-000000000001"))
+
+
 def wrong_format_code(submission, documents, entry):
     entry.format_code = Code("urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3")
 
@@ -314,6 +323,8 @@ ATTACKS = [
      "no 'signs' association from it to the SubmissionSet"),
     ("signs-outside-the-set", edit_submission(signs_outside), "Association.targetObject",
      "which is not in this submission set"),
+    ("a-document-signs-outside", edit_submission(document_signs_outside),
+     "Association.sourceObject", "but only the set's signature document"),
     ("wrong-format-code", edit_submission(wrong_format_code), "DocumentEntry.formatCode",
      "formatCode 'urn:ihe:iti:xds-sd:text:2008'"),
     ("purpose-not-in-event-codes", edit_submission(wrong_purpose),

@@ -114,3 +114,41 @@ def test_our_producer_digests_the_bytes_and_refuses_to_write_what_is_refused(aut
     assert b"Transform " not in content and b"Transforms" not in content
     with pytest.raises(ValueError, match="would be refused on verification"):
         signature_document("1.2.3", [SignedDocument("1.2.4", "AA==", C14N)], authority.seal())
+
+
+def bom_contradicting_declaration(data: bytes) -> bytes:
+    """F7 (outside test 19b): a UTF-8 BOM and a declaration saying ISO-8859-1, after signing:
+    the canonical form libxml2 reads (following the BOM) is unchanged, a reader following the
+    declaration (expat) reads another text."""
+    assert data.startswith(b"<?xml") and b"encoding=" in data[:60]
+    return b"\xef\xbb\xbf" + data.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'", 1) \
+        .replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"', 1)
+
+
+def test_a_bom_contradicting_the_declaration_is_refused(authority, verifier, monkeypatch):
+    submission, documents, entry = signed_with(authority, C14N_COMMENTS, monkeypatch)
+    edited(documents, entry, bom_contradicting_declaration)
+    refusals = verifier.verify(submission, documents).errors
+    assert refusals, "the edited document verified"
+    assert any(entry.unique_id in r.context and "contradict each other (XML 1.0 Appendix F)"
+               in r.context for r in refusals), [r.context for r in refusals]
+
+
+def test_a_bom_contradicting_the_declaration_is_refused_over_http(authority, make_app,
+                                                                  monkeypatch):
+    """The same set sent as ITI-41 to a server requiring signed sets: the repository's
+    refusal names the document; nothing is registered."""
+    from xds_server.consumer.documents import PROVIDE, provide_request
+
+    from .registry_data import open_patient
+    from .test_repository import exchange
+
+    app = make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
+                   signature_trusted_certs=str(authority.trusted))
+    open_patient(app, TEST_INS)
+    submission, documents, entry = signed_with(authority, C14N_COMMENTS, monkeypatch)
+    edited(documents, entry, bom_contradicting_declaration)
+    reply = exchange(app, PROVIDE, *provide_request(submission, documents))
+    assert reply.payload.get("status", "").endswith(":Failure")
+    contexts = [e.get("codeContext") for e in reply.payload.iter("{*}RegistryError")]
+    assert any(entry.unique_id in c and "XML 1.0 Appendix F" in c for c in contexts), contexts

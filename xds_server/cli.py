@@ -146,6 +146,7 @@ def _check_trust(settings: Settings) -> None:
     """The authorities the application will need (ConfigError), loaded once here: imported
     without the application, which would import prometheus_client too early."""
     from .config import ConfigError
+    from .config_signature import refusals
     from .dsig.check import signature_checks
     from .security.authentication import verifier_for
 
@@ -155,6 +156,7 @@ def _check_trust(settings: Settings) -> None:
             check(settings)
         except ConfigError as exc:
             problems.append(str(exc))
+    problems += refusals(settings)
     if problems:
         raise ConfigError("; ".join(problems))
 

@@ -123,6 +123,10 @@ def check_tls(settings: Settings) -> None:
         raise Unusable(str(exc)) from None
     if not table.senders:
         log.warning("MLLP: no sender table (XDS_MLLP_SENDERS): every message is answered AR")
+    from .config_signature import hl7_warning
+
+    if unsigned := hl7_warning(settings):
+        log.warning("MLLP: %s", unsigned)
     if settings.certfile and not settings.mllp_plain:
         from .serving.tls import server_context
 

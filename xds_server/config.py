@@ -408,6 +408,10 @@ def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
         try:
             value = spec.parse(str(raw))
         except ValueError as exc:     # the refused value said, its passwords not
+            if spec.parse in (int, float):      # not "invalid literal for int() with base 10"
+                kind = "a whole number" if spec.parse is int else "a number"
+                raise ConfigError(f"{spec.name} from {source}: expected {kind}, got "
+                                  f"{str(raw)!r}") from None
             raise ConfigError(redact_url_in(f"{spec.name} from {source}: {exc}", str(raw))) \
                 from None
     if isinstance(value, float) and not math.isfinite(value):
@@ -537,6 +541,15 @@ def load_settings(
     for name in ("database_url", "repository_unique_id", "home_community_id", "security",
                  "require_submission_signature"):
         sources.setdefault(name, "derived")
+    if (values["registry_certfile"] or values["registry_keyfile"]) and \
+            not values["registry_url"].startswith("https:"):
+        # no legitimate use: the certificate is presented only to a remote https registry
+        raise ConfigError("registry_certfile/registry_keyfile (XDS_REGISTRY_CERTFILE/KEYFILE) "
+                          "are the repository's client certificate for a remote registry: "
+                          "they need an https XDS_REGISTRY_URL (unused otherwise)")
+    if values["registry_keyfile"] and not values["registry_certfile"]:
+        raise ConfigError("registry_keyfile (XDS_REGISTRY_KEYFILE) without registry_certfile "
+                          "(XDS_REGISTRY_CERTFILE): the key of which certificate?")
     if values["max_connections_per_client"] >= values["max_connections"]:
         raise ConfigError(f"max_connections_per_client ({values['max_connections_per_client']}) "
                           f"must be below max_connections ({values['max_connections']}), so "

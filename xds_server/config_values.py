@@ -217,12 +217,27 @@ def verifying_repositories(text: str) -> dict[str, str]:
         part = part.strip()
         if not part:
             continue
-        oid, _, subject = part.partition("=")
-        oid = parse_oid(oid)
+        oid, bound, subject = part.partition("=")
+        oid, subject = parse_oid(oid), subject.strip()
         if oid in found:
             raise ValueError(f"repository {oid} is listed twice")
-        found[oid] = subject.strip()
+        if bound and not subject:
+            # 'OID=$SUBJECT' with the variable unset left the repository unbound: trusted
+            # from any VIHF holder (outside test 19b, F6)
+            raise ValueError(f"repository {oid}: '=' with no certificate subject after it; "
+                             f"write '{oid}' alone for an unbound repository, or "
+                             f"'{oid}=CN=…,O=…' to bind it to its TLS client certificate")
+        if subject and not _DN.fullmatch(subject):
+            raise ValueError(f"repository {oid}: {subject!r} is not a distinguished name "
+                             "(RFC 4514, e.g. CN=Repository B,O=Hopital B,C=FR)")
+        found[oid] = subject
     return found
+
+
+# RFC 4514: attribute=value pairs separated by unescaped ',' (or '+'); the attribute a name
+# (CN, O, OU, C, serialNumber…) or a dotted OID
+_RDN = r"\s*(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=(?:[^,+\\]|\\.)+"
+_DN = re.compile(rf"{_RDN}(?:[,+]{_RDN})*")
 
 
 def parse_verifying_repositories(text: str) -> str:

@@ -15,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 
 from . import __version__
 from .config import Settings, redact_url
+from .config_signature import warnings as signature_warnings
 from .logs import configure_logging
 from .serving.limits import HttpLimits
 from .serving.tls import server_context
@@ -78,10 +79,11 @@ def posture(settings: Settings) -> list[tuple[int, str]]:
     if settings.profile == "cisis" and not settings.require_submission_signature:
         relaxed.append("submission sets need no signature "
                        "(XDS_REQUIRE_SUBMISSION_SIGNATURE=false)")
+    said = [(logging.WARNING, line) for line in signature_warnings(settings)]
     if not relaxed:
-        return [(logging.INFO, "security: signed VIHF required"
+        return [*said, (logging.INFO, "security: signed VIHF required"
                  if settings.security == "vihf" else "security: none")]
-    return [(logging.WARNING, "test platform: " + "; ".join(relaxed))]
+    return [*said, (logging.WARNING, "test platform: " + "; ".join(relaxed))]
 
 
 class RootLogger(glogging.Logger):

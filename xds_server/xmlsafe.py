@@ -100,6 +100,35 @@ def check_encoding(data: bytes) -> None:
         if name not in ALLOWED_ENCODINGS:
             raise UnsupportedEncodingError(f"encoding {name!r} is not accepted: send UTF-8 or "
                                            "UTF-16")
+        _check_agreement(head, name)
+
+
+# What the first bytes say (XML 1.0 Appendix F) → the declarations that agree with them.
+_UTF8, _UTF16 = frozenset({"utf-8", "utf8"}), frozenset({"utf-16", "utf-16le", "utf-16be"})
+_DETECTED = ((b"\xef\xbb\xbf", "a UTF-8 byte order mark", _UTF8),
+             (b"\xff\xfe", "a UTF-16 byte order mark", _UTF16),
+             (b"\xfe\xff", "a UTF-16 byte order mark", _UTF16),
+             (b"\x3c\x00\x3f\x00", "UTF-16 bytes", _UTF16),
+             (b"\x00\x3c\x00\x3f", "UTF-16 bytes", _UTF16))
+
+
+def _check_agreement(head: bytes, declared: str) -> None:
+    """A declaration that contradicts the byte order mark (or the 16-bit first bytes) is a
+    fatal error (XML 1.0 §4.3.3, Appendix F). Attack (outside test 19b, F7): a CDA signed
+    under a C14N-with-comments Reference, a UTF-8 BOM prepended after signing and its
+    declaration changed to ISO-8859-1: libxml2 follows the BOM (the canonical form, so the
+    digest, is unchanged), a reader that follows the declaration (expat) reads 'µmol/L' as
+    'Âµmol/L'. Refused, so every reader of an accepted document reads the same text."""
+    for start, what, agreeing in _DETECTED:
+        if head.startswith(start) and declared not in agreeing:
+            raise UnsupportedEncodingError(
+                f"the document starts with {what} but declares encoding {declared!r}: the two "
+                "contradict each other (XML 1.0 Appendix F); readers would decode it "
+                "differently")
+    if head.startswith(b"<?") and declared in _UTF16:
+        raise UnsupportedEncodingError(
+            f"the document declares encoding {declared!r} but its bytes are 8-bit: the two "
+            "contradict each other (XML 1.0 Appendix F)")
 
 
 class MalformedXmlError(ValueError):

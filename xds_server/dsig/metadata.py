@@ -10,6 +10,12 @@ Each rule, and what it stops:
 3. A `signs` association from it to the SubmissionSet: a signature document that signs
    nothing the registry can link; other `signs` from it target documents of this set only.
 4. No other object of the submission signs the SubmissionSet: a second signer of the set.
+5. No other object of the submission is the source of any `signs` (outside test 19b, F5): a
+   CDA of a correctly signed set carrying a `signs` to a document registered earlier, or to
+   another set's signature, which GetRelatedDocuments(signs) then names its signer; the
+   associations are not covered by the Manifest. IHE DSG lets a signature document sign
+   individual documents (a `signs` to each, what dsig/produce.py writes): from the signature
+   entry only, to this set's documents only (rule 3).
 """
 
 from __future__ import annotations
@@ -85,6 +91,13 @@ def _associations(submission: Submission, entry: DocumentEntry,
                 "Association.sourceObject",
                 f"Association {name(association.entry_uuid)}: {name(association.source)} "
                 f"signs the SubmissionSet, but {name(entry.entry_uuid)} is its signature"))
+        elif association.source != entry.entry_uuid:
+            problems.append(SignatureRefused(
+                "Association.sourceObject",
+                f"Association {name(association.entry_uuid)}: {name(association.source)} "
+                f"signs {name(association.target)}, but only the set's signature document "
+                f"{name(entry.entry_uuid)} signs, and only this submission set or its "
+                "documents (rule 5)"))
     return problems
 
 

@@ -65,13 +65,25 @@ class TrustStore:
         files = sorted(p for p in path.iterdir() if p.suffix in (".pem", ".crt")) \
             if path.is_dir() else [path]
         anchors: list[x509.Certificate] = []
-        try:
-            for file in files:
+        for file in files:
+            try:
                 anchors += load_certificates(file.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise TrustStoreError(f"{path}: {exc}") from None
+            except OSError as exc:
+                raise TrustStoreError(f"{file}: {exc.strerror or exc}") from None
+            except ValueError:      # the library's "error parsing asn1 value: ParseError {…}"
+                raise TrustStoreError(f"{file}: not a certificate (PEM '-----BEGIN "
+                                      "CERTIFICATE-----' blocks, or one DER certificate)"
+                                      ) from None
         if not anchors:
             raise TrustStoreError(f"no certificate in {path}")
+        for anchor in anchors:
+            if not _is_authority(anchor):
+                # a seal (leaf) as the trust anchor: only that one certificate verifies, and
+                # a renewed seal silently stops verifying (outside test 19b, F6)
+                raise TrustStoreError(
+                    f"{anchor.subject.rfc4514_string()} is not a certification authority "
+                    "(basicConstraints CA false or absent): list the authorities that issue "
+                    "seal certificates (IGC Santé), not a seal")
         return cls(tuple(anchors))
 
     def chain(self, signer: x509.Certificate, others: list[x509.Certificate],
@@ -180,3 +192,10 @@ def _check_validity(certificate: x509.Certificate, at: dt.datetime, is_signer: b
     raise SignatureRefused(WHERE, f"the {which} {describe(certificate)} {state} at the signing "
                                   f"time {at.isoformat()} (valid from {start.isoformat()} to "
                                   f"{end.isoformat()})")
+
+
+def _is_authority(certificate: x509.Certificate) -> bool:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False

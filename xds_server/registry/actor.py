@@ -31,6 +31,7 @@ from ..store.database import (
     UnitOfWork,
 )
 from ..validation.profiles import IHE, MetadataProfile
+from . import signed_sets
 from .query_policy import readable
 from .register import RegistryWriter
 from .remove import RegistryRemover
@@ -59,8 +60,9 @@ class Registry:
         self.profile = profile
         self.submission_check = submission_check
         self.writer = RegistryWriter(database, stored_form, profile)
-        self.updater = MetadataUpdater(self.writer)
-        self.remover = RegistryRemover(database)
+        signed = repositories is not None and repositories.signature_required
+        self.updater = MetadataUpdater(self.writer, signed)
+        self.remover = RegistryRemover(database, signed)
         self.queries = StoredQueries(database, max_leaf_class_results, disclose_masked_count)
 
     def register(self, submission: Submission, principal: Principal,
@@ -79,6 +81,10 @@ class Registry:
             decode_errors = [*(decode_errors or []), *rules.before(submission, principal)]
             if not any(e.is_error for e in decode_errors):
                 decode_errors += rules.verified(self.database, submission, principal, stored)
+            if rules.signature_required and signed_sets.unsigned_replacement(submission) and \
+                    not any(e.is_error for e in decode_errors):
+                decode_errors += self.database.read(
+                    lambda uow: signed_sets.replacement_errors(uow, submission))
             held = partial(rules.held, submission=submission, stored=stored)
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
                                                           within, held),

@@ -28,12 +28,16 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork
+from . import signed_sets
 from .query_policy import hidden_objects
 
 
 class RegistryRemover:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, signatures_required: bool = False) -> None:
+        """`signatures_required`: a signed set's signature goes only with its documents
+        (signed_sets.py, rule I)."""
         self.database = database
+        self.signatures_required = signatures_required
 
     def remove(self, object_ids: list[str], principal: Principal) -> None:
         if not object_ids:
@@ -89,6 +93,8 @@ class RegistryRemover:
                         f"{seen.name_of_association(row)}, which is not removed with it",
                         "ObjectRef"))
         errors += self._unreferenced(uow, patient, removed)
+        if self.signatures_required:
+            errors += signed_sets.removal_errors(uow, patient, removed)
         if errors:
             raise RegistryFailure(errors)
         return dict(by_kind), patient

@@ -35,6 +35,7 @@ from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork, pipelined
 from ..store.locks import lock_records
+from . import signed_sets
 from .feeding import open_record
 from .register import RegistryWriter, written_by
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
@@ -47,8 +48,11 @@ __all__ = ["ARCHIVED", "DELETED", "MetadataUpdater"]
 class MetadataUpdater:
     """The ITI-57 side of the registry writer."""
 
-    def __init__(self, writer: RegistryWriter) -> None:
+    def __init__(self, writer: RegistryWriter, signatures_required: bool = False) -> None:
+        """`signatures_required`: registered signed sets keep what their signature covers
+        (signed_sets.py)."""
         self.writer = writer
+        self.signatures_required = signatures_required
 
     def update(self, submission: Submission, principal: Principal,
                decode_errors: list[RegistryError] | None = None,
@@ -116,6 +120,8 @@ class MetadataUpdater:
                     association.type not in OPERATIONS:
                 errors += check_references(uow, submission, association, plan)
         errors += self._check_policy(uow, plan, principal)
+        if self.signatures_required and not errors:
+            errors += signed_sets.update_errors(uow, submission, plan)
         if errors:
             raise RegistryFailure(errors)
         return plan

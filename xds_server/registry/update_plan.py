@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..model.errors import ErrorCode
 from ..model.metadata import Association
+from ..model.registered import DocumentRecord
 from ..security.access import DELETED
 from ..security.principal import SYSTEM, Principal
 from ..store.database import UnitOfWork
@@ -40,6 +41,8 @@ class UpdatePlan(_Plan):
     # new DocumentEntry versions whose hash, size or repositoryUniqueId is not the latest's:
     # what repositories.py (rule A) checks against the bytes held
     rebound: set[str] = field(default_factory=set)
+    # new DocumentEntry version's entryUUID → the registered version it follows
+    latest: dict[str, DocumentRecord] = field(default_factory=dict)
     _view: CallerView | None = field(default=None, repr=False, compare=False)
 
     def hidden(self, uow: UnitOfWork, uuids: list[str]) -> set[str]:

@@ -61,6 +61,7 @@ def check_document_version(uow: UnitOfWork, submission: Submission,
                                                  "document", plan)
     if latest is None:
         return errors
+    plan.latest[document.entry_uuid] = latest
     document.hash = document.hash or latest.hash
     document.size = document.size or (str(latest.size) if latest.size else None)
     document.repository_unique_id = (document.repository_unique_id
