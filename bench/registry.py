@@ -30,7 +30,9 @@ x10 <= 3.5x Echo p50, GetAll <= 5x.
 from __future__ import annotations
 
 import argparse
+import glob
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ from pathlib import Path
 
 from lxml import etree
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -154,6 +157,7 @@ class Registry:
         self.endpoint = ""
         self.process: subprocess.Popen | None = None
         self.log = Path()
+        self.cached = "unknown"     # the page cache's share of its files at the start
 
     def share_cold(self, part: int, parts: int) -> None:
         """Keep one part of the cold patients: servers of one registry share none."""
@@ -215,6 +219,7 @@ def registries(args: argparse.Namespace, tmp: str) -> list[Registry]:
                       f"{time.perf_counter() - started:.0f} s", flush=True)
             engine.dispose()
     for url in urls:
+        cached = page_cache_share(url)   # before unique_ids_of reads the documents' heap
         engine = make_engine(url)
         with engine.connect() as connection:
             size = connection.exec_driver_sql("SELECT count(*) FROM document_entries").scalar()
@@ -223,7 +228,36 @@ def registries(args: argparse.Namespace, tmp: str) -> list[Registry]:
                                                   ).scalar()
         engine.dispose()
         made.append(Registry(size, url, patients, unique_ids_of(url, patients)))
+        made[-1].cached = cached
     return sorted(made, key=lambda r: r.size)
+
+
+def page_cache_share(url: str) -> str:
+    """How much of the registry's files the operating system's page cache holds (`fincore`,
+    the database on this host, its files readable): at 10⁶ a cold Get* costs 2 ms with its
+    pages there and 5-6 ms with them on disk (docs/benchmarks.md, branch getperf6), so a run
+    says which it measured. "unknown" when it cannot tell."""
+    if not url.startswith("postgresql") or shutil.which("fincore") is None:
+        return "unknown"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            root = connection.exec_driver_sql(
+                "SELECT current_setting('data_directory')").scalar()
+            files = [f"{root}/{path}" for (path,) in connection.exec_driver_sql(
+                "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relkind IN ('r', 'i', "
+                "'t') AND pg_relation_filepath(oid) IS NOT NULL")]
+    except DBAPIError:      # data_directory is for superusers and pg_read_all_settings
+        return "unknown"
+    finally:
+        engine.dispose()
+    segments = [name for path in files for name in glob.glob(path) + glob.glob(path + ".*")]
+    if not segments:
+        return "unknown"
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES,SIZE",
+                          *segments], capture_output=True, text=True).stdout.split()
+    held, size = sum(int(x) for x in out[0::2]), sum(int(x) for x in out[1::2])
+    return f"{held / 1e9:.2f} of {size / 1e9:.2f} GB" if size else "unknown"
 
 
 def main() -> None:
@@ -332,7 +366,8 @@ def main() -> None:
           f"client(s), {args.rounds} alternated rounds x {args.seconds:.0f} s per measure")
     for registry in servers:
         echo = merge(runs[(registry.key, "Echo")])
-        print(f"{registry.key:>10} entries ({len(registry.numbers)} patients)")
+        print(f"{registry.key:>10} entries ({len(registry.numbers)} patients; in the page "
+              f"cache at the start: {registry.cached})")
         for name in names:
             if (registry.key, name) not in runs:
                 continue
