@@ -301,6 +301,7 @@ def main() -> None:
                 else largest.unique_ids
             servers.append(Registry(largest.size, url, largest.patients, unique_ids,
                                     args.baseline_code))
+            servers[-1].cached = page_cache_share(url) if args.baseline_url else largest.cached
             largest.share_cold(0, 2)
             servers[-1].share_cold(1, 2)
         for registry in servers:   # cold patients per round: their share, at most 4,000
