@@ -6,6 +6,7 @@ authority's name, another authority's seal, an expired seal and one not valid ye
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +155,18 @@ def signed_submission(authority: SealAuthority, paths, patient: str, seal: str =
     entry, content = sign_submission(submission, documents, authority.seal(seal), **options)
     documents[entry.entry_uuid] = Attachment.from_bytes(content, "text/xml")
     return submission, documents, entry
+
+
+def with_uuids(submission, documents: dict | None = None) -> None:
+    """New urn:uuid entryUUIDs for every object (and `documents`, keyed by them)."""
+    renamed = {}
+    for obj in (submission.submission_set, *submission.documents, *submission.associations):
+        renamed[obj.entry_uuid] = f"urn:uuid:{uuid.uuid4()}"
+        obj.entry_uuid = renamed[obj.entry_uuid]
+    for association in submission.associations:
+        association.source = renamed.get(association.source, association.source)
+        association.target = renamed.get(association.target, association.target)
+    if documents is not None:
+        for old, new in renamed.items():
+            if old in documents:
+                documents[new] = documents.pop(old)

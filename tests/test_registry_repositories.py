@@ -22,7 +22,7 @@ from xds_server.security.principal import SYSTEM
 from xds_server.store import repository_store
 
 from .cda_data import LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, fresh, signed_submission
+from .dsig_data import SealAuthority, fresh, signed_submission, with_uuids
 from .registry_data import (
     document,
     new_patient,
@@ -80,21 +80,6 @@ def again(submission: Submission, **changes) -> Submission:
         for name, value in changes.items():
             setattr(entry, name, value)
     return copied
-
-
-def with_uuids(submission: Submission, documents: dict | None = None) -> None:
-    """New urn:uuid entryUUIDs for every object (and `documents`, keyed by them)."""
-    renamed = {}
-    for obj in (submission.submission_set, *submission.documents, *submission.associations):
-        renamed[obj.entry_uuid] = f"urn:uuid:{uuid.uuid4()}"
-        obj.entry_uuid = renamed[obj.entry_uuid]
-    for association in submission.associations:
-        association.source = renamed.get(association.source, association.source)
-        association.target = renamed.get(association.target, association.target)
-    if documents is not None:
-        for old, new in renamed.items():
-            if old in documents:
-                documents[new] = documents.pop(old)
 
 
 def for_iti42(submission, documents, repository: str):

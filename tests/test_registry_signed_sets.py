@@ -6,7 +6,6 @@ the set's documents."""
 from __future__ import annotations
 
 import copy
-import uuid
 
 import pytest
 
@@ -19,7 +18,7 @@ from xds_server.security.access import DELETED
 from xds_server.security.principal import SYSTEM
 
 from .cda_data import LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, fresh, signed_submission
+from .dsig_data import SealAuthority, fresh, signed_submission, with_uuids
 from .registry_data import open_patient, register, soap_call, submission_set
 
 LISTED = "1.2.250.1.999.41"
@@ -46,14 +45,7 @@ def signed(app, authority, tmp_path):
     """A signed set stored and registered by this server's ITI-41: (submission, signature)."""
     submission, documents, signature = signed_submission(authority, [fresh(LEVEL1, tmp_path)],
                                                          TEST_INS)
-    renamed = {}
-    for obj in (submission.submission_set, *submission.documents, *submission.associations):
-        renamed[obj.entry_uuid] = f"urn:uuid:{uuid.uuid4()}"
-        obj.entry_uuid = renamed[obj.entry_uuid]
-    for association in submission.associations:
-        association.source = renamed.get(association.source, association.source)
-        association.target = renamed.get(association.target, association.target)
-    documents = {renamed.get(key, key): value for key, value in documents.items()}
+    with_uuids(submission, documents)
     app.repository.provide(submission, documents, SYSTEM, [])
     return submission, signature
 
