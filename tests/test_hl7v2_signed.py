@@ -54,3 +54,32 @@ def test_the_front_replaces_its_own_unsigned_documents(setup):
     ack = setup.send(load(MDM_RPLC / "message_MDM_CR_Radio_RPLC_N1.er7"))
     assert ack.code == "AA", ack.raw
     assert setup.document(FIRST).status == v.DEPRECATED
+
+
+@pytest.mark.parametrize("style", ["dmp", "dsg"])
+def test_an_unsigned_replacement_after_a_metadata_update_is_refused(setup, authority,
+                                                                    tmp_path, style):
+    """Outside round 19c N1: a title-only ITI-57 first (version 2, a member of the update's
+    unsigned set only), then the MLLP correction replacing version 2: rule J looked at version
+    2 alone; rule K (registry/signed_state.py) follows its logicalId to the signed set."""
+    from .dsig_data import with_uuids
+    from .test_registry_signed_sets import update
+
+    initial = tmp_path / "initial.xml"
+    initial.write_bytes(cda_of(load(MDM_INIT / "message_MDM_CR_Radio_INIT_N1_Base64.er7")))
+    submission, documents, signature = signed_submission(authority, [initial], TEST_INS)
+    if style == "dmp":      # `signs` to the SubmissionSet only, as the DMP's clients write it
+        submission.associations = [
+            a for a in submission.associations
+            if a.type != v.SIGNS or a.target == submission.submission_set.entry_uuid]
+    with_uuids(submission, documents)
+    provide(setup.xds, submission, documents)
+    cda = next(d for d in submission.documents if d is not signature)
+    held = setup.document(FIRST)
+    reply = update(setup.xds, cda, title="Compte rendu corrigé", hash=held.hash,
+                   size=str(held.size), repository_unique_id=held.repository_unique_id)
+    assert reply.status.endswith(":Success"), reply.errors
+    ack = setup.send(load(MDM_RPLC / "message_MDM_CR_Radio_RPLC_N1.er7"))
+    assert ack.code in ("AE", "AR"), ack.raw
+    assert "rule K1" in ack.texts or "rule J" in ack.texts, ack.texts
+    assert setup.document(FIRST).status == v.APPROVED and setup.document(SECOND) is None

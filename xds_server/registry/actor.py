@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, RegistryFailure, StorageFull, error
 from ..model.held import HeldDocument
 from ..model.hl7 import patient_key
@@ -86,8 +87,11 @@ class Registry:
                 decode_errors += self.database.read(
                     lambda uow: signed_sets.replacement_errors(uow, submission))
             held = partial(rules.held, submission=submission, stored=stored)
+        # rule K (signed_state.py): a replacement changes an existing document's status
+        watched = rules is not None and rules.signature_required and \
+            any(a.type in v.REPLACING for a in submission.associations)
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
-                                                          within, held),
+                                                          within, held, watched),
                              principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,

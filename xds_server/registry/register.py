@@ -26,6 +26,7 @@ from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork, pipelined
 from ..store.locks import lock_records
 from ..validation.profiles import IHE, MetadataProfile
+from . import signed_state
 from .feeding import check_feeding, open_record
 from .query_policy import hidden_objects
 from .stored_form import StoredForm
@@ -60,14 +61,15 @@ class RegistryWriter:
     def register(self, submission: Submission, principal: Principal,
                  decode_errors: list[RegistryError] | None = None,
                  within: Callable[[UnitOfWork], None] | None = None,
-                 held: Callable[[UnitOfWork], list[RegistryError]] | None = None
-                 ) -> list[RegistryError]:
+                 held: Callable[[UnitOfWork], list[RegistryError]] | None = None,
+                 signed_state_on: bool = False) -> list[RegistryError]:
         """Store `submission` or raise RegistryFailure; returns the warnings on success.
 
         `within` runs inside the same database transaction (the repository records its
         documents there, so registration and storage commit together); `held` checks there,
         before anything is written, that the bytes the entries name are held
-        (repositories.py, rule A)."""
+        (repositories.py, rule A); `signed_state_on`: the record's signed sets are checked once
+        it is written (signed_state.py, rule K)."""
         findings = list(decode_errors or [])
         findings += self.profile.check(submission)
         if any(f.is_error for f in findings):
@@ -79,6 +81,7 @@ class RegistryWriter:
             plan = self._check_against_registry(uow, submission, principal)
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
+            watched = signed_state.watch(uow, plan.patient, signed_state_on)
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
@@ -92,6 +95,7 @@ class RegistryWriter:
                     # is an ITI-42 of its own, from it to the registry (ITI TF-2b 3.42.5)
                     audit_store.record(uow, register_source(principal), "C", "success",
                                        plan.patient, documents, "ITI-42", detail)
+            signed_state.hold(watched, uow, META, "Association.targetObject")
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

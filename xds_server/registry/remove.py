@@ -28,7 +28,7 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork
-from . import signed_sets
+from . import signed_sets, signed_state
 from .query_policy import hidden_objects
 
 
@@ -45,7 +45,9 @@ class RegistryRemover:
                                          "the ObjectRefList names no object", "ObjectRef")])
         with self.database.transaction() as uow:
             by_kind, patient = self._check(uow, object_ids, principal)
+            watched = signed_state.watch(uow, patient, self.signatures_required)
             store.delete_objects(uow, patient, by_kind)
+            signed_state.hold(watched, uow, ErrorCode.REGISTRY_ERROR, "ObjectRef")
             audit_store.record(uow, principal, "D", "success", patient,
                                by_kind.get("document", []), "ITI-62")
 

@@ -39,9 +39,9 @@ from collections.abc import Collection
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error
-from ..model.metadata import Submission
+from ..model.metadata import DocumentEntry, Submission
 from ..model.registered import DocumentRecord
-from ..model.signature_entry import SIGNATURE_CLASS, claims_to_be_signature
+from ..model.signature_entry import SIGNATURE_CLASS, claims_to_be_signature, entry_problems
 from ..security.access import DELETED
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
@@ -70,13 +70,7 @@ def update_errors(uow: UnitOfWork, submission: Submission,
                                         "come by ITI-41 or a replacement (RPLC), where their "
                                         "signature is verified (rule G)",
                                 "DocumentEntry.hash"))
-        was = is_signature(uow, latest)
-        if claims_to_be_signature(document) != was:
-            errors.append(error(UPDATE, f"{label}: a new version of a "
-                                        f"{'signature' if was else 'non-signature'} document "
-                                        f"must {'keep' if was else 'not take'} a signature "
-                                        "document's classCode, typeCode and formatCode "
-                                        f"{REQUIRED} (rule H)", "DocumentEntry.classCode"))
+        errors += _kind_kept(uow, label, document, latest)
     # a version deprecated by its new version is not leaving: its links go to the new one
     leaving = {c.association.target for c in plan.status_changes if c.new in GONE}
     errors += [error(UPDATE, text, "Association.NewStatus")
@@ -84,6 +78,24 @@ def update_errors(uow: UnitOfWork, submission: Submission,
                                   "deprecated or deleted",
                                   "deprecate or delete them with it (UpdateAvailabilityStatus)")]
     return errors
+
+
+def _kind_kept(uow: UnitOfWork, label: str, document: DocumentEntry,
+               latest: DocumentRecord) -> list[RegistryError]:
+    """Rule H: a signature's new version keeps every code of one (the DMP's three when its
+    latest had the DMP's classCode, else IHE DSG's formatCode), a non-signature's takes none
+    (outside round 19c N5: keeping the formatCode alone, a signature became a lab report to a
+    query by classCode)."""
+    if not is_signature(uow, latest):
+        if not claims_to_be_signature(document):
+            return []
+        return [error(UPDATE, f"{label}: a new version of a non-signature document must not "
+                              "take a signature document's classCode, typeCode or formatCode "
+                              f"{REQUIRED} (rule H)", "DocumentEntry.classCode")]
+    problems = entry_problems(document, dmp=latest.class_code == SIGNATURE_CLASS.code)
+    return [error(UPDATE, f"{label}: a new version of a signature document must keep a "
+                          f"signature document's codes {REQUIRED} (rule H): {problem}",
+                  f"DocumentEntry.{field}") for field, problem in problems]
 
 
 def removal_errors(uow: UnitOfWork, patient: str,

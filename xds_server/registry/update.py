@@ -35,7 +35,7 @@ from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork, pipelined
 from ..store.locks import lock_records
-from . import signed_sets
+from . import signed_sets, signed_state
 from .feeding import open_record
 from .register import RegistryWriter, written_by
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
@@ -72,6 +72,7 @@ class MetadataUpdater:
             plan = self._check(uow, submission, principal)
             if held is not None and plan.rebound and (unheld := held(uow, only=plan.rebound)):
                 raise RegistryFailure(unheld)
+            watched = signed_state.watch(uow, plan.patient, self.signatures_required)
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)
                 self._apply(uow, plan)
@@ -87,6 +88,7 @@ class MetadataUpdater:
                                        f"{detail}\npatient_change=moved to another record")
                 if within is not None:
                     within(uow)
+            signed_state.hold(watched, uow, UPDATE, "Association.NewStatus")
         return findings
 
     # --- checks --------------------------------------------------------------------------------

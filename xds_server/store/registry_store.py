@@ -204,6 +204,20 @@ def associations_of(uow: UnitOfWork, patient_id: str) -> list[AssociationRecord]
     return read.make(fetch(uow.connection, read.sql, read.params))
 
 
+# every column but the stored XML (a NULL in its place): what a check over a whole record reads
+_WITHOUT_XML = {kind: ", ".join("NULL" if c == "xml" else c for c in columns[1:])
+                for kind, columns in READ_COLUMNS.items()}
+
+
+def record_without_xml(uow: UnitOfWork, kind: str, patient_id: str) -> list[Record]:
+    """Every object of `kind` in one patient's record, without its stored XML: a rule over
+    the whole record (registry/signed_state.py) reads its links and statuses, not its text."""
+    make, decode = _MAKERS[kind], _DECODE[kind]
+    return [make(decode(patient_id, row)) for row in _read(
+        uow, f"SELECT {_WITHOUT_XML[kind]} FROM {OBJECT_TABLES[kind].name} "
+             f"WHERE patient_key = {_KEY} ORDER BY registered_seq", [patient_id])]
+
+
 def associations_read(uow: UnitOfWork, patient_id: str) -> Read:
     """associations_of as a read to send with others (database.read_together)."""
     decode = _DECODE["association"]

@@ -1,0 +1,203 @@
+"""Rule K: the state a record's signed submission sets are left in by every change, checked on
+the record as it stands once an ITI-57, an ITI-62 or a replacement (RPLC, XFRM_RPLC) is
+written, in the same transaction, while XDS_REQUIRE_SUBMISSION_SIGNATURE is on.
+
+Rules G-J (signed_sets.py) each refuse one route to an unsigned current document; outside
+round 19c found five more routes to the same end state (N1-N4, N8), by chaining allowed steps.
+So the end state itself is checked, whatever the steps:
+
+K1. Every current version (Approved or Archived) of a signed document is covered. A document
+    (a logicalId) is signed when one of its versions is, or was before the change, a member of
+    a submission set that a signature document signs, or when it is in a replacement chain
+    (RPLC, XFRM_RPLC, either way) with such a document. A version is covered when a version of
+    its logicalId with the same hash is a member of a signed set whose signature (its
+    logicalId) has a current version at least as available: Approved covers Approved and
+    Archived, Archived covers Archived.
+    Attacks: N1 a metadata-only ITI-57, then an unsigned correction (HL7 v2 OBX-11 'C')
+    replacing the new version; N2 ITI-62 of the Deprecated first version with the signed set's
+    links, then of the signature; N3 a new version of the signature without its `signs`
+    (AssociationPropagation=no), then deleted or removed; N8 the signature Archived alone while
+    its documents stay Approved; F2 the signature deleted or removed alone.
+K2. A replacement chain does not join a signature document and a non-signature. Attacks N4: a
+    later signed set's CDA replaces an earlier set's signature (the earlier CDA left signed by
+    nothing), or a signature replaces a CDA (the report's current version an XAdES document).
+
+Only what the change creates is refused: the state before it is read too, and a record already
+out of these rules (registered before the requirement was on) keeps what it had, so its other
+documents can still be updated. A version moved to another patient's record (ITI-57 patient
+change) leaves this record's rules; the signature stays with the record it was verified in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..model import vocabulary as v
+from ..model.errors import ErrorCode, RegistryFailure, error
+from ..model.registered import AssociationRecord, DocumentRecord
+from ..model.signature_entry import SIGNATURE_CLASS
+from ..store import registry_store as store
+from ..store.database import UnitOfWork
+
+# how available a version is; 0 (absent): Deprecated, Deleted, Submitted or removed
+CURRENT_RANK = {v.APPROVED: 2, v.CISIS_ARCHIVED: 1}
+RANK_NAMES = {2: "Approved", 1: "Archived"}
+LINK_TYPES = frozenset({v.HAS_MEMBER, v.SIGNS, *v.REPLACING})
+REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """One record's documents (without their XML) and the links rule K reads."""
+
+    documents: dict[str, DocumentRecord]
+    links: tuple[AssociationRecord, ...]
+
+
+def read_state(uow: UnitOfWork, patient: str) -> RecordState:
+    documents = store.record_without_xml(uow, "document", patient)
+    links = store.record_without_xml(uow, "association", patient)
+    return RecordState({d.entry_uuid: d for d in documents},   # type: ignore[union-attr]
+                       tuple(a for a in links if a.type in LINK_TYPES))  # type: ignore
+
+
+def lineage(document: DocumentRecord) -> str:
+    return document.logical_id or document.entry_uuid
+
+
+class _History:
+    """What the record holds or held (the states before and after the change): which
+    logicalIds are signatures, which are signed, which replacement chains join them."""
+
+    def __init__(self, states: Iterable[RecordState]) -> None:
+        states = list(states)
+        self.lineage_of = {uuid: lineage(d) for s in states for uuid, d in s.documents.items()}
+        links = [a for s in states for a in s.links]
+        signs = [a for a in links if a.type == v.SIGNS and a.source in self.lineage_of]
+        self.signatures = {self.lineage_of[a.source] for a in signs} | {
+            self.lineage_of[uuid] for s in states for uuid, d in s.documents.items()
+            if d.class_code == SIGNATURE_CLASS.code}
+        signed_targets = {a.target for a in signs}
+        self.signed = {self.lineage_of[a.target] for a in links
+                       if a.type == v.HAS_MEMBER and a.source in signed_targets
+                       and a.target in self.lineage_of} - self.signatures
+        self.chain = _Chains(
+            (self.lineage_of[a.source], self.lineage_of[a.target]) for a in links
+            if a.type in v.REPLACING and a.source in self.lineage_of
+            and a.target in self.lineage_of)
+
+
+class _Chains:
+    """Replacement chains: logicalIds joined by RPLC or XFRM_RPLC, either way (union-find)."""
+
+    def __init__(self, edges: Iterable[tuple[str, str]]) -> None:
+        self.parent: dict[str, str] = {}
+        for a, b in edges:
+            self.parent.setdefault(b, b)
+            self.parent[self.root(a)] = self.root(b)
+
+    def root(self, item: str) -> str:
+        while (up := self.parent.get(item, item)) != item:
+            self.parent[item] = self.parent.get(up, up)
+            item = up
+        return item
+
+    def groups(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = defaultdict(set)
+        for item in list(self.parent):
+            found[self.root(item)].add(item)
+        return found
+
+
+def violations(state: RecordState, history: _History) -> dict[tuple, str]:
+    """Rule K's findings on `state`, by a key that stays the same while the fault does."""
+    found: dict[tuple, str] = {}
+    lineage_of = history.lineage_of
+    by_lineage: dict[str, list[DocumentRecord]] = defaultdict(list)
+    for document in state.documents.values():
+        by_lineage[lineage(document)].append(document)
+
+    def rank_of(lid: str) -> int:
+        return max((CURRENT_RANK.get(d.status, 0) for d in by_lineage.get(lid, ())), default=0)
+
+    groups = history.chain.groups()
+    chained = {lid: group for group in groups.values() for lid in group}
+    for group in groups.values():
+        kinds = group & history.signatures
+        if kinds and kinds != group:
+            found[("K2", frozenset(group))] = (
+                f"a replacement (RPLC, XFRM_RPLC) joins signature document(s) "
+                f"{_ids(kinds)} and other document(s) {_ids(group - kinds)} {REQUIRED}: a "
+                "signature is replaced only by a signature of the same set's documents, and a "
+                "document only by a document (rule K2)")
+    signed = set(history.signed)
+    for lid in history.signed:
+        signed |= chained.get(lid, set())
+    signed -= history.signatures
+    signer_rank: dict[str, int] = defaultdict(int)   # submission set → its best signature
+    for link in state.links:
+        if link.type == v.SIGNS and link.status == v.APPROVED and link.source in lineage_of:
+            signer = lineage_of[link.source]
+            signer_rank[link.target] = max(signer_rank[link.target], rank_of(signer))
+    sets_of: dict[str, list[str]] = defaultdict(list)
+    for link in state.links:
+        if link.type == v.HAS_MEMBER:
+            sets_of[link.target].append(link.source)
+    for lid in sorted(signed):
+        for document in by_lineage.get(lid, ()):
+            rank = CURRENT_RANK.get(document.status, 0)
+            if not rank or _covered(document, rank, by_lineage[lid], sets_of, signer_rank):
+                continue
+            found[("K1", lid)] = (
+                f"document {document.entry_uuid} (logicalId {lid}, version "
+                f"{document.version or '1'}) would stay {RANK_NAMES[rank]} with no current "
+                f"signature over its bytes {REQUIRED}: a document of a signed submission set "
+                "is signed by a current signature document (Approved, or Archived with an "
+                "Archived document) of a set holding a version of it with the same hash; "
+                "change, replace or remove it together with its signature, or replace it by a "
+                "signed set (ITI-41) (rule K1)")
+    return found
+
+
+def _covered(document: DocumentRecord, rank: int, versions: list[DocumentRecord],
+             sets_of: dict[str, list[str]], signer_rank: dict[str, int]) -> bool:
+    return any(signer_rank.get(holder, 0) >= rank
+               for version in versions if version.hash == document.hash
+               for holder in sets_of.get(version.entry_uuid, ()))
+
+
+def _ids(lineages: Iterable[str]) -> str:
+    return ", ".join(f"logicalId {lid}" for lid in sorted(lineages))
+
+
+class Watch:
+    """The record's state read before a change; `refusals` reads it after, in the same
+    transaction, and says what the change broke (rule K)."""
+
+    def __init__(self, uow: UnitOfWork, patient: str) -> None:
+        self.patient = patient
+        self.before = read_state(uow, patient)
+
+    def refusals(self, uow: UnitOfWork) -> list[str]:
+        after = read_state(uow, self.patient)
+        if not any(a.type == v.SIGNS for a in (*self.before.links, *after.links)):
+            return []   # no signature in this record, before or after: nothing signed
+        broken = violations(after, _History([self.before, after]))
+        if not broken:
+            return []
+        already = violations(self.before, _History([self.before]))
+        return [text for key, text in sorted(broken.items(), key=lambda item: str(item[0]))
+                if key not in already]
+
+
+def watch(uow: UnitOfWork, patient: str, on: bool) -> Watch | None:
+    """The record's state before a change, when rule K applies to it (`on`)."""
+    return Watch(uow, patient) if on else None
+
+
+def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str) -> None:
+    """Refuse the change (the transaction rolls back) if it broke rule K."""
+    if watched is not None and (texts := watched.refusals(uow)):
+        raise RegistryFailure([error(code, text, field) for text in texts])
