@@ -10,10 +10,11 @@ G. (ITI-57) A new DocumentEntry version keeps its latest's hash, size and reposi
    (new bytes come by ITI-41 or an RPLC ITI-42, where the signature is verified). Attack (F1):
    a version of the signed CDA, or of the signature itself, naming hash 000… at an unknown or
    listed repository: the current document of a "signed" set unsigned and unretrievable.
-H. (ITI-57) A new version is a signature document (model/signature_entry.py,
-   claims_to_be_signature) exactly when its latest is. Attack (F3): a CDA given a signature's
-   classCode/typeCode/formatCode (two signatures in one set), or the signature given a CDA's
-   (a set with no recognisable signature, its `signs` left on the old version).
+H. (ITI-57) A signature's new version keeps every code of one (model/signature_entry.py,
+   entry_problems), another document's takes none (claims_to_be_signature). Attack (F3): a CDA
+   given a signature's classCode/typeCode/formatCode (two signatures in one set), or the
+   signature given a CDA's (a set with no recognisable signature, its `signs` left on the old
+   version); N5 (round 19c): the formatCode kept alone, the signature found as a lab report.
 I. (ITI-57 status, ITI-62) A signature document, or its `signs` association, is not
    deprecated, deleted or removed alone while the set it signs keeps documents; with every
    document of that set it may go. Attack (F2): the author removes (ITI-62) or deletes (ITI-57
@@ -23,6 +24,9 @@ J. (a registration without a signature: the HL7 v2 front without a seal, docs/hl
    does not replace (RPLC, XFRM_RPLC) a document of a signed set. Attack: an MLLP ORU/MDM
    with OBX-11 'C' (a correction) silently replacing a signed CDA with unsigned bytes; the
    source sends the correction as a signed ITI-41 instead.
+
+These rules name the routes found one by one; rule K (signed_state.py) checks the end state they
+protect after every change, whatever its route.
 
 A registered document is a signature when its classCode is a signature's or it is the source of
 a `signs` association (the DSG profile holds only the formatCode, which the registry does not
