@@ -28,6 +28,7 @@ from ..security.principal import Principal
 from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork
+from ..store.locks import lock_records
 from . import signed_sets, signed_state
 from .query_policy import hidden_objects
 
@@ -76,6 +77,10 @@ class RegistryRemover:
                                          "belong to several patients; remove them one patient "
                                          "at a time", "ObjectRef")])
         patient = patients.pop()
+        # the record's writers take turns (store/locks.py): an ITI-57 making a new version of a
+        # document while this removes its earlier one would each check a state the other
+        # changes (rule K reads the record after this lock, so it sees the other's commit)
+        lock_records(uow, [patient])
         self._check_permission(uow, principal, patient, known)
         removed = set(object_ids)
         by_kind: dict[str, list[str]] = defaultdict(list)
