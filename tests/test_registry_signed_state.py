@@ -226,3 +226,23 @@ def test_a_record_out_of_the_rules_before_keeps_working(app, make_app, authority
                       signature_verifying_repositories=LISTED)
     reply = update(strict, cda_of(submission, signature), title="Corrigé")
     assert reply.status.endswith(":Success"), reply.errors
+
+
+def test_the_signature_is_not_moved_to_another_record_alone(app, signed):
+    """A patient change (ITI-57, 3.57.4.1.3.3.3.7) of the signature alone: its record's CDA
+    stays Approved, its signature now in another record. Refused while the signature's
+    `signs` links it to the former record (update_versions.py), and by rule K, which watches
+    both records, whatever links it."""
+    from .registry_data import open_patient
+
+    other = "279035121518990^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    open_patient(app, other)
+    submission, signature = signed
+    version = copy.deepcopy(signature)
+    logical_id, version.entry_uuid = version.entry_uuid, "Document01"
+    version.patient_id = other
+    reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(
+        new_version(submission_set(other), version, logical_id, "1")))
+    if required(app):
+        assert reply.status.endswith(":Failure"), reply.errors
+        assert _latest(app, signature.entry_uuid).status == v.APPROVED

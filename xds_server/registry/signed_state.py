@@ -173,28 +173,33 @@ def _ids(lineages: Iterable[str]) -> str:
 
 
 class Watch:
-    """The record's state read before a change; `refusals` reads it after, in the same
+    """The records' states read before a change; `refusals` reads them after, in the same
     transaction, and says what the change broke (rule K)."""
 
-    def __init__(self, uow: UnitOfWork, patient: str) -> None:
-        self.patient = patient
-        self.before = read_state(uow, patient)
+    def __init__(self, uow: UnitOfWork, patients: Iterable[str]) -> None:
+        self.before = {patient: read_state(uow, patient) for patient in sorted(set(patients))}
 
     def refusals(self, uow: UnitOfWork) -> list[str]:
-        after = read_state(uow, self.patient)
-        if not any(a.type == v.SIGNS for a in (*self.before.links, *after.links)):
-            return []   # no signature in this record, before or after: nothing signed
-        broken = violations(after, _History([self.before, after]))
-        if not broken:
-            return []
-        already = violations(self.before, _History([self.before]))
-        return [text for key, text in sorted(broken.items(), key=lambda item: str(item[0]))
-                if key not in already]
+        return [text for patient, before in self.before.items()
+                for text in _broken(before, read_state(uow, patient))]
 
 
-def watch(uow: UnitOfWork, patient: str, on: bool) -> Watch | None:
-    """The record's state before a change, when rule K applies to it (`on`)."""
-    return Watch(uow, patient) if on else None
+def _broken(before: RecordState, after: RecordState) -> list[str]:
+    if not any(a.type == v.SIGNS for a in (*before.links, *after.links)):
+        return []   # no signature in this record, before or after: nothing signed
+    broken = violations(after, _History([before, after]))
+    if not broken:
+        return []
+    already = violations(before, _History([before]))
+    return [text for key, text in sorted(broken.items(), key=lambda item: str(item[0]))
+            if key not in already]
+
+
+def watch(uow: UnitOfWork, patients: Iterable[str], on: bool) -> Watch | None:
+    """The records' states before a change, when rule K applies to it (`on`): every record
+    the change writes (an ITI-57 moving a version to another record changes two: the
+    signature moved away alone leaves the first record's documents signed by nothing)."""
+    return Watch(uow, patients) if on else None
 
 
 def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str) -> None:

@@ -72,7 +72,9 @@ class MetadataUpdater:
             plan = self._check(uow, submission, principal)
             if held is not None and plan.rebound and (unheld := held(uow, only=plan.rebound)):
                 raise RegistryFailure(unheld)
-            watched = signed_state.watch(uow, plan.patient, self.signatures_required)
+            watched = signed_state.watch(
+                uow, [plan.patient, *(former for _, former in plan.moved.values())],
+                self.signatures_required)
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)
                 self._apply(uow, plan)
