@@ -384,3 +384,22 @@ def trust_server(tmp_path_factory: pytest.TempPathFactory):
     server, process = start_trust_server(tmp_path_factory.mktemp("trust"), run_cli)
     yield server
     stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory):
+    """A seal PKI of the module's own (tests/dsig_data.py: a CA, seal certificates, an
+    impostor with the same name) for the signed-set tests; the VIHF tests define their own
+    `authority` (a SAML signing authority), which takes precedence in their modules."""
+    from .dsig_data import SealAuthority
+
+    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def verifier(authority):
+    """The submission-set signature verifier trusting `authority`."""
+    from xds_server.dsig.trust import TrustStore
+    from xds_server.dsig.verify import SubmissionSignatureVerifier
+
+    return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))

@@ -12,14 +12,7 @@ from xds_server.cli import main
 from xds_server.config import ConfigError, load_settings
 from xds_server.config_signature import hl7_warning, refusals, warnings
 
-from .dsig_data import SealAuthority
-
 LISTED = "1.2.250.1.999.3"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 def serve(tmp_path, env: dict[str, str]):

@@ -23,20 +23,10 @@ from xds_server.model.content import Attachment
 from xds_server.model.metadata import Association, Code
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, cda_submission, signed_submission
+from .dsig_data import cda_submission, signed_submission
 
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 PATHS = [CR_BIO, LEVEL1]
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def verifier(authority):
-    return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
 
 
 def ds(name: str) -> str:

@@ -16,17 +16,12 @@ from xds_server.dsig.trust import TrustStore
 from xds_server.model.content import Attachment
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, cda_submission
+from .dsig_data import cda_submission
 from .registry_data import open_patient
 from .test_conformance import run_cli
 from .test_repository import provide
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ from xds_server.dsig.trust import TrustStore
 from xds_server.dsig.verify import SubmissionSignatureVerifier
 
 from .cda_data import CR_BIO, TEST_INS
-from .dsig_data import SealAuthority, signed_submission
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
+from .dsig_data import signed_submission
 
 
 def test_a_seals_certificate_is_parsed_once(authority, monkeypatch):

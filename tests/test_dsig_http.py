@@ -30,7 +30,7 @@ from xds_server.store.documents import blob_key
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
 from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
-from .dsig_data import SealAuthority, cda_submission, fresh, signed_submission
+from .dsig_data import cda_submission, fresh, signed_submission
 from .test_dsig_verify import drim_signature
 
 pytestmark = pytest.mark.http   # these tests talk to a server over loopback
@@ -42,11 +42,6 @@ SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
 REGISTER = "urn:ihe:iti:2007:RegisterDocumentSet-b"
 OWN = "1.2.250.1.999.30"            # the server's repository
 VERIFYING = "1.2.250.1.999.3"       # a repository elsewhere that verifies signatures
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ import pytest
 from xds_server.dsig import produce
 from xds_server.dsig.manifest import canonical
 from xds_server.dsig.produce import SignedDocument, sign_submission, signature_document
-from xds_server.dsig.trust import TrustStore
-from xds_server.dsig.verify import SubmissionSignatureVerifier
 from xds_server.dsig.vocabulary import (
     C14N,
     C14N11,
@@ -27,19 +25,9 @@ from xds_server.dsig.vocabulary import (
 from xds_server.model.content import Attachment
 
 from .cda_data import LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, cda_submission
+from .dsig_data import cda_submission
 
 COMMENT = b"<!-- added after signing: no signature covers it -->"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def verifier(authority):
-    return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
 
 
 def signed_with(authority, transform, monkeypatch):

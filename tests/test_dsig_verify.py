@@ -21,17 +21,7 @@ from xds_server.model.content import Attachment
 from xds_server.validation.profiles import profile_for
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
-from .dsig_data import SEAL_NAME, SealAuthority, cda_submission, signed_submission
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def verifier(authority):
-    return SubmissionSignatureVerifier(TrustStore.from_path(authority.trusted))
+from .dsig_data import SEAL_NAME, cda_submission, signed_submission
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,12 @@ import pytest
 from xds_server.model import vocabulary as v
 
 from .cda_data import TEST_INS
-from .dsig_data import SealAuthority, signed_submission
+from .dsig_data import signed_submission
 from .hl7v2_data import CONSENT, MDM_INIT, MDM_RPLC, cda_of, hl7_setups, load
 from .test_signed_repository import provide
 
 FIRST = "1.2.250.1.71.4.2.2.120456789.71024000081"
 SECOND = "1.2.250.1.71.4.2.2.120456789.71024000082"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

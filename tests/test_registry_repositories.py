@@ -22,7 +22,7 @@ from xds_server.security.principal import SYSTEM
 from xds_server.store import repository_store
 
 from .cda_data import LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, fresh, signed_submission, with_uuids
+from .dsig_data import fresh, signed_submission, with_uuids
 from .registry_data import (
     document,
     new_patient,
@@ -37,11 +37,6 @@ BOUND = "1.2.250.1.999.42"
 BOUND_SUBJECT = "CN=Repository B,O=Hopital B\\,Nord,C=FR"
 UNKNOWN = "1.2.250.1.999.43"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -18,16 +18,11 @@ from xds_server.security.access import DELETED
 from xds_server.security.principal import SYSTEM
 
 from .cda_data import LEVEL1, TEST_INS
-from .dsig_data import SealAuthority, fresh, signed_submission, with_uuids
+from .dsig_data import fresh, signed_submission, with_uuids
 from .registry_data import open_patient, register, soap_call, submission_set
 
 LISTED = "1.2.250.1.999.41"
 UNKNOWN = "1.2.3.4.5"
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    return SealAuthority.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(params=[True, False], ids=["required", "not-required"])

@@ -20,11 +20,10 @@ from .cda_data import LEVEL1, TEST_INS
 from .dsig_data import fresh, signed_submission, with_uuids
 from .registry_data import register, soap_call, submission_set
 from .test_registry_repositories import for_iti42
-from .test_registry_signed_sets import (  # noqa: F401 (app, authority, signed: fixtures)
+from .test_registry_signed_sets import (  # noqa: F401 (app, signed: fixtures)
     LISTED,
     _status,
     app,
-    authority,
     cda_of,
     refused,
     required,
@@ -237,7 +236,7 @@ def test_the_signature_is_not_moved_to_another_record_alone(app, signed):
 
     other = "279035121518990^^^&1.2.250.1.213.1.4.10&ISO^NH"
     open_patient(app, other)
-    submission, signature = signed
+    _, signature = signed
     version = copy.deepcopy(signature)
     logical_id, version.entry_uuid = version.entry_uuid, "Document01"
     version.patient_id = other
