@@ -170,3 +170,30 @@ def with_uuids(submission, documents: dict | None = None) -> None:
         for old, new in renamed.items():
             if old in documents:
                 documents[new] = documents.pop(old)
+
+
+def fake_signed_submission(path: Path, patient: str, repository: str):
+    """Outside test 19 F01: a CDA and a fake signature entry (its codes and `signs`, no bytes:
+    hash 000…), every entry naming `repository`, as an ITI-42 sent straight to a registry.
+    (submission, the fake signature entry)."""
+    import hashlib
+
+    from xds_server.dsig.produce import signature_entry
+    from xds_server.model import vocabulary as v
+    from xds_server.model.metadata import Association
+
+    submission, documents = cda_submission([path], patient)
+    package = submission.submission_set
+    fake = signature_entry(submission, f"2.25.{uuid.uuid4().int}", "Signature01",
+                           "1.2.840.10065.1.12.1.14", dt.datetime.now(dt.UTC))
+    submission.documents.append(fake)
+    submission.associations += [
+        Association("SignatureMembership", v.HAS_MEMBER, package.entry_uuid, fake.entry_uuid,
+                    slots={"SubmissionSetStatus": ["Original"]}),
+        Association("SignatureSignsSet", v.SIGNS, fake.entry_uuid, package.entry_uuid)]
+    for entry in submission.documents:
+        content = documents.get(entry.entry_uuid)
+        entry.hash = hashlib.sha1(content.read_bytes()).hexdigest() if content else "0" * 40
+        entry.size = str(content.size) if content else "1"
+        entry.repository_unique_id = repository
+    return submission, fake

@@ -7,7 +7,6 @@ ATNA export."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import sqlite3
 import time
@@ -21,16 +20,15 @@ from xds_server.consumer.documents import PROVIDE, provide_request
 from xds_server.consumer.metadata import submit_objects_request
 from xds_server.consumer.queries import STORED_QUERY, adhoc_query, find_documents_request
 from xds_server.consumer.transport import SoapClient
-from xds_server.dsig.produce import sign_submission, signature_entry
+from xds_server.dsig.produce import sign_submission
 from xds_server.dsig.vocabulary import C14N
 from xds_server.model.content import Attachment
-from xds_server.model.metadata import Association
 from xds_server.store.documents import blob_key
 
 from .cda_data import CR_BIO, LEVEL1, TEST_INS
 from .cli_run import run_in_process as run_cli  # one shell call a family: test_cli_client.py
 from .conftest import start_server, stop_server
-from .dsig_data import cda_submission, fresh, signed_submission
+from .dsig_data import cda_submission, fake_signed_submission, fresh, signed_submission
 from .test_dsig_verify import drim_signature
 
 pytestmark = pytest.mark.http   # these tests talk to a server over loopback
@@ -179,21 +177,7 @@ def test_iti42_with_a_fake_signature_document_is_refused(server, tmp_path, repos
     codes, a `signs` association, hash 000…) naming our repository, whose bytes were never
     stored there, or an unknown one: registered 'signed', though nothing was verified."""
     url, _ = server
-    submission, documents = cda_submission([fresh(LEVEL1, tmp_path)], TEST_INS)
-    package = submission.submission_set
-    fake = signature_entry(submission, f"2.25.{uuid.uuid4().int}", "Signature01",
-                           "1.2.840.10065.1.12.1.14", dt.datetime.now(dt.UTC))
-    submission.documents.append(fake)
-    submission.associations += [
-        Association("SignatureMembership", "urn:oasis:names:tc:ebxml-regrep:AssociationType:"
-                    "HasMember", package.entry_uuid, fake.entry_uuid,
-                    slots={"SubmissionSetStatus": ["Original"]}),
-        Association("SignatureSignsSet", SIGNS, fake.entry_uuid, package.entry_uuid)]
-    for entry in submission.documents:
-        content = documents.get(entry.entry_uuid)
-        entry.hash = hashlib.sha1(content.read_bytes()).hexdigest() if content else "0" * 40
-        entry.size = str(content.size) if content else "1"
-        entry.repository_unique_id = repository
+    submission, fake = fake_signed_submission(fresh(LEVEL1, tmp_path), TEST_INS, repository)
     status, errors = register_directly(url, submission)
     assert status == "Failure"
     assert any(code == "XDSRegistryMetadataError" and fake.unique_id in context and says

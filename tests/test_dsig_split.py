@@ -6,10 +6,7 @@ that repository, an unknown one or the registry host's own is refused, whatever 
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import ssl
-import uuid
 
 import pytest
 import trustme
@@ -17,14 +14,12 @@ import trustme
 from xds_server.consumer.metadata import submit_objects_request
 from xds_server.consumer.queries import STORED_QUERY, find_documents_request
 from xds_server.consumer.transport import SoapClient
-from xds_server.dsig.produce import signature_entry
-from xds_server.model.metadata import Association
 from xds_server.serving.site import distinguished_name
 
 from .cda_data import LEVEL1, TEST_INS
 from .cli_run import run_in_process as run_cli
 from .conftest import start_server, stop_server
-from .dsig_data import SealAuthority, cda_submission, fresh
+from .dsig_data import SealAuthority, fake_signed_submission, fresh
 
 pytestmark = pytest.mark.http   # two servers over loopback
 
@@ -104,20 +99,7 @@ def test_a_fake_signature_sent_straight_to_the_registry_is_refused(split, tmp_pa
     """F01: a fake signature entry (its codes, `signs`, hash 000…) sent by ITI-42 to the
     registry host over TLS, without the repository's client certificate."""
     registry_url, _, tls, _, subject = split
-    submission, documents = cda_submission([fresh(LEVEL1, tmp_path)], TEST_INS)
-    package = submission.submission_set
-    fake = signature_entry(submission, f"2.25.{uuid.uuid4().int}", "Signature01",
-                           "1.2.840.10065.1.12.1.14", dt.datetime.now(dt.UTC))
-    submission.documents.append(fake)
-    submission.associations += [
-        Association("SignatureMembership", HAS_MEMBER, package.entry_uuid, fake.entry_uuid,
-                    slots={"SubmissionSetStatus": ["Original"]}),
-        Association("SignatureSignsSet", SIGNS, fake.entry_uuid, package.entry_uuid)]
-    for entry in submission.documents:
-        content = documents.get(entry.entry_uuid)
-        entry.hash = hashlib.sha1(content.read_bytes()).hexdigest() if content else "0" * 40
-        entry.size = str(content.size) if content else "1"
-        entry.repository_unique_id = repository
+    submission, fake = fake_signed_submission(fresh(LEVEL1, tmp_path), TEST_INS, repository)
     reply = SoapClient(registry_url + "/xds/registry", ssl_context=tls).call(
         REGISTER, submit_objects_request(submission))
     assert reply.payload.get("status", "").endswith(":Failure")
