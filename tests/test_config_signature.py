@@ -83,7 +83,7 @@ def test_a_number_setting_says_what_it_expects_not_the_librarys_words(tmp_path):
     with pytest.raises(ConfigError) as refused:
         load_settings({}, environ={"XDS_SIGNATURE_MAX_AGE": "abc"})
     assert str(refused.value) == "signature_max_age from XDS_SIGNATURE_MAX_AGE: expected a " \
-                                 "whole number, got 'abc'"
+                                 "whole number (ASCII digits), got 'abc'"
 
 
 @pytest.mark.parametrize("which, says", [

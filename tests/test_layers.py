@@ -26,7 +26,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # settings: their value types, the installation's identity, the declared table
     "config_values": (),
     "config_identity": ("config_values",),
-    "config": ("config_values", "config_identity"),
+    "config_coerce": ("config_values",),
+    "config": ("config_values", "config_identity", "config_coerce"),
     # the signed-set settings read together at start (refusals, warnings)
     "config_signature": ("config", "config_values"),
     "logs": (),
