@@ -175,6 +175,11 @@ def test_a_seal_key_of_another_type_than_its_certificate_is_said_in_our_words(tm
                                       "XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}),
                      "the key does not match the certificate's public key")
     assert "(-1," not in line and "inappropriate" not in line
+    # `mllp` said it as a traceback from each listener process
+    mllp = CliRunner().invoke(main, ["mllp", "--port", "18994"], env={
+        "XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe",
+        "XDS_FRONT_SEAL_KEY": str(key), "XDS_FRONT_SEAL_CERT": str(certificate)})
+    one_error(mllp, "the key does not match the certificate's public key")
 
 
 @pytest.mark.parametrize("name", ["impostor", "ec-seal"])
