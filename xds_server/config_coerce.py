@@ -131,7 +131,7 @@ def _number(name: str, kind: str, text: str, source: str) -> int | float:
     """ASCII digits (Python's int() and float() take '٥', '５' and '1_000')."""
     found = (_WHOLE if kind == "int" else _DECIMAL).fullmatch(text)
     if found is None:
-        expected = "a whole number" if kind == "int" else "a number"
+        expected = "a whole number" if kind == "int" else "a finite number"
         raise ConfigError(f"{name} from {source}: expected {expected} (ASCII digits), got "
                           f"{text[:60]!r}")
     return int(found[1]) if kind == "int" else float(found[1])
