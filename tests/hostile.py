@@ -76,6 +76,10 @@ XML_ATTACKS: dict[str, bytes] = {
     # XML 1.0 Appendix F: a declaration contradicting the BOM (outside test 19b, F7)
     "bom-contradicts-declaration": b"\xef\xbb\xbf" + envelope(echo_body("\u00e9")).replace(
         b"UTF-8", b"ISO-8859-1", 1),
+    # UCS-4 without a BOM, and a UTF-16 byte order the declaration contradicts (19c, N6)
+    "utf-32-no-bom": envelope(echo_body("x")).decode().encode("utf-32-le"),
+    "utf-16-order-contradicts-bom": b"\xff\xfe" + envelope(echo_body("x")).replace(
+        b"UTF-8", b"UTF-16BE", 1).decode().encode("utf-16-le"),
 }
 
 # What each XML attack must get: status and the fault subcode.
@@ -87,6 +91,8 @@ XML_EXPECTED: dict[str, tuple[int, str]] = {
     "declared-ebcdic": (400, "UnsupportedEncoding"), "utf-32": (400, "UnsupportedEncoding"),
     "invalid-utf8": (400, "MalformedXml"), "bom-contradicts-declaration": (400,
                                                                            "UnsupportedEncoding"),
+    "utf-32-no-bom": (400, "UnsupportedEncoding"),
+    "utf-16-order-contradicts-bom": (400, "UnsupportedEncoding"),
 }
 
 XINCLUDE = envelope(echo_body(

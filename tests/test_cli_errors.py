@@ -35,7 +35,7 @@ DOWN = f"http://127.0.0.1:{free_port()}"   # nothing listens there
 # command → [(arguments, environment, exit status, words the one error line must hold)]
 CASES: dict[str, list[tuple[list[str], dict[str, str], int, str]]] = {
     "mllp": [(["--port", "99999"], {}, 2, "99999 is not in the range"),
-             ([], {"XDS_MLLP_PORT": "70000"}, 2, "MLLP port 70000 is not between 1 and 65535"),
+             ([], {"XDS_MLLP_PORT": "70000"}, 2, "mllp_port from XDS_MLLP_PORT: at most 65535"),
              ([], {"XDS_MLLP_MAX_CONNECTIONS": "abc"}, 2, "XDS_MLLP_MAX_CONNECTIONS")],
     "hl7 send": [(["/nonexistent/x.er7", "--to", "127.0.0.1:9"], {}, 2, "does not exist"),
                  ([str(HL7), "--to", "nohostport"], {}, 2, "HOST:PORT"),
@@ -550,7 +550,7 @@ def test_connection_options_are_checked_before_anything_is_sent(tmp_path):
             (["--repository", ""], "--repository"),
             (["--repository", "http://127.0.0.1:0/"], "between 1 and 65535"),
             (["--vihf-purpose", "urgence"], "'urgence' is not one of"),
-            (["--vihf-key", key, "--vihf-cert", impostor], "not the seal certificate's key"),
+            (["--vihf-key", key, "--vihf-cert", impostor], "the key does not match the"),
             (["--vihf-key", str(pki.trusted), "--vihf-cert", cert], "not a PEM private key"),
             (["--cert", cert], "holds no private key: give it with --key"),
             (["--cert", cert, "--key", str(pki.files("impostor")[0])], "--cert must be a PEM"),

@@ -76,7 +76,7 @@ def test_a_number_setting_says_what_it_expects_not_the_librarys_words(tmp_path):
     with pytest.raises(ConfigError) as refused:
         load_settings({}, environ={"XDS_SIGNATURE_MAX_AGE": "abc"})
     assert str(refused.value) == "signature_max_age from XDS_SIGNATURE_MAX_AGE: expected a " \
-                                 "whole number, got 'abc'"
+                                 "whole number (ASCII digits), got 'abc'"
 
 
 @pytest.mark.parametrize("which, says", [
@@ -128,3 +128,64 @@ def test_the_warnings_are_in_the_start_log_lines():
                                           "XDS_SIGNATURE_VERIFYING_REPOSITORIES": LISTED})
     assert any(level == logging.WARNING and "the list is not used" in line
                for level, line in posture(settings))
+
+
+def _encrypted_copy(key_path, directory, private_format: str = "PKCS8"):
+    """The seal key protected by a pass phrase (PKCS8: 'ENCRYPTED PRIVATE KEY';
+    TraditionalOpenSSL: a 'Proc-Type: 4,ENCRYPTED' header)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    path = directory / f"encrypted-{private_format}.key"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       getattr(serialization.PrivateFormat, private_format),
+                                       serialization.BestAvailableEncryption(b"secret")))
+    return path
+
+
+@pytest.mark.parametrize("private_format", ["PKCS8", "TraditionalOpenSSL"])
+def test_an_encrypted_front_seal_key_is_refused_without_asking_a_pass_phrase(
+        tmp_path, authority, private_format):
+    """OpenSSL, given no pass phrase, asked for one on the terminal (twice: an interactive
+    start waited), then said 'not a PEM private key' (outside test 19c, N7)."""
+    key, certificate = authority.files("seal")
+    encrypted = _encrypted_copy(key, tmp_path, private_format)
+    one_error(serve(tmp_path, {"XDS_FRONT_SEAL_KEY": str(encrypted),
+                               "XDS_FRONT_SEAL_CERT": str(certificate),
+                               "XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}),
+              "XDS_FRONT_SEAL_KEY", "the private key is encrypted",
+              "a seal key must be unencrypted")
+
+
+def test_a_seal_key_of_another_type_than_its_certificate_is_said_in_our_words(tmp_path,
+                                                                              authority):
+    """An EC key with an RSA seal certificate said xmlsec's "(-1, 'inappropriate key
+    type.')"."""
+    key, _ = authority.files("ec-seal")
+    _, certificate = authority.files("seal")
+    line = one_error(serve(tmp_path, {"XDS_FRONT_SEAL_KEY": str(key),
+                                      "XDS_FRONT_SEAL_CERT": str(certificate),
+                                      "XDS_SIGNATURE_TRUSTED_CERTS": str(authority.trusted)}),
+                     "the key does not match the certificate's public key")
+    assert "(-1," not in line and "inappropriate" not in line
+    # `mllp` said it as a traceback from each listener process
+    mllp = CliRunner().invoke(main, ["mllp", "--port", "18994"], env={
+        "XDS_DATA_DIR": str(tmp_path / "var"), "XDS_PROFILE": "ihe",
+        "XDS_FRONT_SEAL_KEY": str(key), "XDS_FRONT_SEAL_CERT": str(certificate)})
+    one_error(mllp, "the key does not match the certificate's public key")
+
+
+@pytest.mark.parametrize("name", ["impostor", "ec-seal"])
+def test_the_client_sign_options_say_the_same(tmp_path, authority, name):
+    """`submit --sign-key` reads the seal the same way (an RSA key of another certificate, an
+    EC key with an RSA certificate)."""
+    from xds_server.dsig.seal import Seal, SealError
+
+    key, _ = authority.files(name)
+    _, certificate = authority.files("seal")
+    with pytest.raises(SealError, match=r"^the key does not match the certificate's public "
+                                        r"key$"):
+        Seal.from_files(key, certificate)
+    encrypted = _encrypted_copy(authority.files("seal")[0], tmp_path)
+    with pytest.raises(SealError, match="the private key is encrypted"):
+        Seal.from_files(encrypted, certificate)

@@ -26,7 +26,8 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
     # settings: their value types, the installation's identity, the declared table
     "config_values": (),
     "config_identity": ("config_values",),
-    "config": ("config_values", "config_identity"),
+    "config_coerce": ("config_values",),
+    "config": ("config_values", "config_identity", "config_coerce"),
     # the signed-set settings read together at start (refusals, warnings)
     "config_signature": ("config", "config_values"),
     "logs": (),
@@ -93,7 +94,7 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
                    "config_identity", "store", "cli_options", "cli_streams"),
     # store: the installation check connects with the store's connection limits (connect_timeout)
     "cli_settings": ("config", "cli_errors", "store"),
-    "cli_hl7": ("cli_settings", "cli_errors", "config", "config_signature", "app", "hl7v2",
+    "cli_hl7": ("cli_settings", "cli_errors", "config", "config_signature", "app", "dsig", "hl7v2",
                 "logs", "serving",
                 "store", "cli_seconds", "cli_client", "cli_options"),
     "cli_consumer": ("cli_client", "cli_errors", "cli_progress", "consumer", "model", "cli_codes",

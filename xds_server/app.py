@@ -17,7 +17,13 @@ from .cda.header_rules import RuleContext
 from .cda.schema import schema_for
 from .cda.schematron.runner import KitSchematrons
 from .cda.validator import CdaValidator
-from .config import ConfigError, Settings, load_settings, verifying_repositories
+from .config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    no_pass_phrase,
+    verifying_repositories,
+)
 from .consumer.registry_client import SoapRegistryClient
 from .dmp.wsgi import dmp_routes
 from .dsig.check import SignedSubmissionCheck, signature_checks
@@ -118,7 +124,10 @@ def registry_tls(settings: Settings) -> ssl.SSLContext | None:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if settings.registry_certfile:
             context.load_cert_chain(settings.registry_certfile,
-                                    settings.registry_keyfile or None)
+                                    settings.registry_keyfile or None,
+                                    no_pass_phrase(settings.registry_keyfile
+                                                   or settings.registry_certfile,
+                                                   "registry_keyfile"))
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"registry_certfile/registry_keyfile/registry_ca_certs: cannot "
                           f"load: {exc}") from None

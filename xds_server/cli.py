@@ -148,10 +148,11 @@ def _check_trust(settings: Settings) -> None:
     from .config import ConfigError
     from .config_signature import refusals
     from .dsig.check import signature_checks
+    from .dsig.on_behalf import source_signer
     from .security.authentication import verifier_for
 
-    problems = []          # both said at once: the cisis profile needs the two
-    for check in (verifier_for, signature_checks):
+    problems = []          # all said at once: the cisis profile needs the first two
+    for check in (verifier_for, signature_checks, source_signer):
         try:
             check(settings)
         except ConfigError as exc:

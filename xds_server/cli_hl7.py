@@ -127,6 +127,9 @@ def check_tls(settings: Settings) -> None:
 
     if unsigned := hl7_warning(settings):
         log.warning("MLLP: %s", unsigned)
+    from .dsig.on_behalf import source_signer
+
+    source_signer(settings)     # ConfigError now, not a traceback from each listener process
     if settings.certfile and not settings.mllp_plain:
         from .serving.tls import server_context
 

@@ -6,7 +6,6 @@ variable, the TOML key and the `xds-server config` listing can never drift apart
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -14,11 +13,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .config_coerce import coerce
 from .config_identity import IDENTITY, IDENTITY_FILE, oid_for, read_identity
 from .config_values import (
     MIB,
     ConfigError,
     http_url_problem,
+    no_pass_phrase,
     parse_bool,
     parse_bytes,
     parse_choice,
@@ -31,7 +32,6 @@ from .config_values import (
     parse_uris,
     parse_verifying_repositories,
     redact_url,
-    redact_url_in,
     verifying_repositories,
 )
 
@@ -43,6 +43,7 @@ __all__ = [
     "Settings",
     "http_url_problem",
     "load_settings",
+    "no_pass_phrase",
     "redact_url",
     "unknown_variables",
     "verifying_repositories",
@@ -395,75 +396,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return table
 
 
-def _coerce(spec: SettingSpec, raw: Any, source: str) -> Any:
-    numeric = spec.parse in (int, float, parse_bytes)
-    if isinstance(raw, bool | int | float) and (numeric or spec.parse is parse_bool):
-        if (numeric and isinstance(raw, bool)) or (spec.parse is not float
-                                                   and isinstance(raw, float)):
-            whole = "a whole number of bytes (or a size such as '64MiB')" \
-                if spec.parse is parse_bytes else "a whole number"
-            raise ConfigError(f"{spec.name} from {source}: expected {whole}, got {raw!r}")
-        value = (float if spec.parse is float else int)(raw) if numeric else raw
-    else:
-        try:
-            value = spec.parse(str(raw))
-        except ValueError as exc:     # the refused value said, its passwords not
-            if spec.parse in (int, float):      # not "invalid literal for int() with base 10"
-                kind = "a whole number" if spec.parse is int else "a number"
-                raise ConfigError(f"{spec.name} from {source}: expected {kind}, got "
-                                  f"{str(raw)!r}") from None
-            raise ConfigError(redact_url_in(f"{spec.name} from {source}: {exc}", str(raw))) \
-                from None
-    if isinstance(value, float) and not math.isfinite(value):
-        # nan and inf passed every check below and failed in the socket code (m1)
-        raise ConfigError(f"{spec.name} from {source}: expected a finite number, got {raw!r}")
-    if numeric and value < 0:
-        raise ConfigError(f"{spec.name} from {source}: must not be negative, got {value}")
-    if numeric and value == 0 and spec.name in POSITIVE:
-        raise ConfigError(f"{spec.name} from {source}: must be above 0 (0 would refuse or cut "
-                          "everything)")
-    floor, why = FLOORS.get(spec.name, (0, ""))
-    if numeric and value < floor:
-        raise ConfigError(f"{spec.name} from {source}: must be at least {floor} ({why}), got "
-                          f"{value}")
-    if spec.parse is parse_bytes and value > MAX_SIZE:
-        raise ConfigError(f"{spec.name} from {source}: {value} bytes is more than any disk or "
-                          f"memory this server uses (at most {MAX_SIZE}, 1024TiB)")
-    return value
-
-
-# limits and delays for which 0 means nothing can pass (0 is meaningful for the others:
-# threads, mllp_port, min_free_bytes, spool_threshold_bytes, keepalive_timeout…)
-POSITIVE = frozenset({
-    "signature_max_age", "max_request_bytes", "max_document_bytes", "max_documents_per_request",
-    "max_leaf_class_results", "request_timeout", "max_envelope_bytes", "max_xml_markup",
-    "max_xml_attributes", "max_response_bytes", "max_connections", "max_connections_per_client",
-    "head_timeout", "body_timeout", "max_send_seconds", "client_timeout", "max_buffer_bytes",
-    "max_mime_parts",
-    "max_head_bytes", "mllp_max_message_bytes", "mllp_message_timeout", "mllp_idle_timeout",
-    "mllp_max_connections", "mllp_workers", "mllp_processes"})
-
-
-# limits below which the server cannot work, and why
-FLOORS = {
-    # the last bytes of a disk: SQLite's write-ahead log and the metrics' memory-mapped files
-    # need them, and on tmpfs a worker touching a map past a full disk dies of SIGBUS, restarted
-    # and killed again: with 0 kept the server stopped answering reads too
-    "min_free_bytes": (4 * MIB, "4MiB: the database's log and the metrics' files need the "
-                       "disk's last bytes; 0 lets a full disk kill every worker"),
-    # XDS_MAX_HEAD_BYTES=1 started a server that closed every connection unanswered, /health
-    # included: a request line and the headers every client sends need a kilobyte
-    "max_head_bytes": (1024, "1KiB: a request line and its usual headers"),
-    # an answer smaller than this cannot hold a RegistryResponse with its errors: every
-    # request would get the 'response too large' fault
-    "max_response_bytes": (64 * 1024, "64KiB: the smallest answers with their errors"),
-    # 0 let a client hold a connection open forever by sending a byte now and then
-    # (slowloris): the minimum rate is the only bound after body_timeout
-    "min_rate_bytes": (1, "0 lets a client hold a connection forever (slowloris)"),
-    "min_send_rate_bytes": (1, "0 lets a client hold an answer forever by not reading it"),
-}
-MAX_SIZE = 1024 ** 5    # 1PiB: a larger size is a typo (99999999999999999999999GiB was taken)
-
 # XDS_* variables that are not settings but are read (the CLI's and the test suite's)
 OTHER_VARIABLES = frozenset({"XDS_CONFIG", "XDS_DEBUG", "XDS_TEST_POSTGRES_URL",
                              "XDS_REFERENCE_DIR", "XDS_CRASH_KILLS"})
@@ -504,17 +436,18 @@ def load_settings(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"configuration file {path} does not exist")
-    given: list[tuple[SettingSpec, Any, str]] = []
+    given: list[tuple[SettingSpec, Any, str, bool]] = []     # (…, source, from TOML)
     if path is not None:
-        given += [(SPECS_BY_NAME[name], raw, str(path)) for name, raw in _read_toml(path).items()]
-    given += [(spec, environ[spec.env_var], spec.env_var) for spec in SETTINGS
+        given += [(SPECS_BY_NAME[name], raw, str(path), True)
+                  for name, raw in _read_toml(path).items()]
+    given += [(spec, environ[spec.env_var], spec.env_var, False) for spec in SETTINGS
               if spec.env_var in environ]
-    given += [(SPECS_BY_NAME[name], raw, "command line")
+    given += [(SPECS_BY_NAME[name], raw, "command line", False)
               for name, raw in (overrides or {}).items() if raw is not None]
     problems = []                   # every unusable setting at once, not one per attempt
-    for spec, raw, source in given:
+    for spec, raw, source, from_toml in given:
         try:
-            values[spec.name] = _coerce(spec, raw, source)
+            values[spec.name] = coerce(spec.name, spec.parse, raw, source, from_toml)
             sources[spec.name] = source
         except ConfigError as exc:
             problems.append(str(exc))

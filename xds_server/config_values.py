@@ -25,6 +25,19 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def no_pass_phrase(keyfile: str, what: str) -> Callable[[], str]:
+    """The password callback of ssl's load_cert_chain: without one, OpenSSL asks for an
+    encrypted key's pass phrase on the terminal, and a start waited for input (outside test
+    19c, N7); a key this server reads must be unencrypted, as it starts unattended."""
+    def refuse() -> str:
+        raise ConfigError(f"{what} {keyfile}: the private key is encrypted (protected by a "
+                          "pass phrase); it must be unencrypted, nobody is asked for a pass "
+                          "phrase (`openssl pkey -in KEY -out PLAIN.key`, then protect "
+                          "PLAIN.key by its file permissions)")
+
+    return refuse
+
+
 def parse_networks(text: str) -> str:
     """Comma-separated addresses or networks ('10.0.0.5, 192.168.1.0/24'); normalised."""
     networks = []

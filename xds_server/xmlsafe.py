@@ -71,64 +71,91 @@ def check_size(data: bytes, limits: XmlLimits | None = None) -> None:
                                f"{limits.max_attributes} are accepted (XDS_MAX_XML_ATTRIBUTES)")
 
 
-# Encodings in which '<' and '=' are the bytes 0x3C and 0x3D, by their canonical names.
-ALLOWED_ENCODINGS = frozenset({"utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii",
-                               "ascii", "iso-8859-1", "latin1", "iso-8859-15", "latin-1",
-                               "windows-1252", "cp1252"})
+# Encodings in which '<' and '=' are the bytes 0x3C and 0x3D, by their canonical names, and
+# the family and byte order each names (None: either order, the BOM's or the first bytes').
+_NAMED = {"utf-8": ("UTF-8", None), "utf8": ("UTF-8", None),
+          "utf-16": ("UTF-16", None), "utf-16le": ("UTF-16", "LE"), "utf-16be": ("UTF-16", "BE"),
+          **{name: ("8-bit", None) for name in (
+              "us-ascii", "ascii", "iso-8859-1", "latin1", "iso-8859-15", "latin-1",
+              "windows-1252", "cp1252")}}
+ALLOWED_ENCODINGS = frozenset(_NAMED)
 _DECLARED = re.compile(
     rb"""^<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 
+# XML 1.0 Appendix F (autodetection), most specific first: first bytes → what they say (for
+# the refusal), the family and byte order they fix (a family of None: refused, '<' is not the
+# byte 0x3C alone), and the codec the declaration is read in. UCS-4 without a BOM: libxml2
+# detects it and ignores the declaration (outside test 19c, N6: a signed CDA re-encoded as
+# UTF-32LE under a C14N-with-comments Reference kept its digest and was stored, and expat,
+# like any reader following the declaration, cannot open it); the byte counts of check_size
+# are blind to it too.
+_UCS4 = "UTF-32 (UCS-4) is not accepted: send UTF-8 or UTF-16"
+_FIRST_BYTES: tuple[tuple[bytes, str, str | None, str | None, str], ...] = (
+    (b"\x00\x00\xfe\xff", "a UTF-32 byte order mark (big-endian)", None, None, ""),
+    (b"\xff\xfe\x00\x00", "a UTF-32 byte order mark (little-endian)", None, None, ""),
+    (b"\x00\x00\xff\xfe", "a UCS-4 byte order mark (order 2143)", None, None, ""),
+    (b"\xfe\xff\x00\x00", "a UCS-4 byte order mark (order 3412)", None, None, ""),
+    (b"\x00\x00\x00\x3c", "UCS-4 big-endian bytes without a byte order mark", None, None, ""),
+    (b"\x3c\x00\x00\x00", "UCS-4 little-endian bytes without a byte order mark", None, None, ""),
+    (b"\x00\x00\x3c\x00", "UCS-4 bytes of order 2143 without a byte order mark", None, None, ""),
+    (b"\x00\x3c\x00\x00", "UCS-4 bytes of order 3412 without a byte order mark", None, None, ""),
+    (b"\xef\xbb\xbf", "a UTF-8 byte order mark", "UTF-8", None, "utf-8"),
+    (b"\xfe\xff", "a UTF-16 big-endian byte order mark", "UTF-16", "BE", "utf-16"),
+    (b"\xff\xfe", "a UTF-16 little-endian byte order mark", "UTF-16", "LE", "utf-16"),
+    (b"\x00\x3c\x00\x3f", "UTF-16 big-endian bytes", "UTF-16", "BE", "utf-16-be"),
+    (b"\x3c\x00\x3f\x00", "UTF-16 little-endian bytes", "UTF-16", "LE", "utf-16-le"),
+)
+# what a declaration of each family may say of bytes of each family
+_AGREEING = {"UTF-8": {"UTF-8"}, "UTF-16": {"UTF-16"}, "8-bit": {"UTF-8", "8-bit"}}
+
+
+def _detected(head: bytes) -> tuple[str, str | None, str | None, str]:
+    """The row of _FIRST_BYTES for these first bytes, else 8-bit (or a refusal)."""
+    for start, what, family, order, codec in _FIRST_BYTES:
+        if head.startswith(start):
+            return what, family, order, codec
+    if not (head.startswith(b"<") or head[:1].isspace() or not head):
+        raise UnsupportedEncodingError(
+            f"the document starts with bytes {head.hex()}: not UTF-8 or UTF-16 XML "
+            "(XML 1.0 Appendix F)")
+    return "8-bit bytes", "8-bit", None, ""
+
 
 def check_encoding(data: bytes) -> None:
-    """Refuse an encoding the byte counts cannot see through (EBCDIC, UTF-32, UTF-7…)."""
+    """Refuse an encoding the byte counts cannot see through (EBCDIC, UTF-32, UTF-7…), and a
+    declaration that contradicts the first bytes (XML 1.0 §4.3.3, Appendix F)."""
     head = data[:4]
-    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        if head.startswith((b"\xff\xfe\x00\x00",)):
-            raise UnsupportedEncodingError("UTF-32 is not accepted: send UTF-8 or UTF-16")
-        text = data[:400].decode("utf-8" if head[0] == 0xEF else "utf-16", "replace")
-        declared = _DECLARED.match(text.lstrip("\ufeff").encode("ascii", "replace"))
-    elif head in (b"\x3c\x00\x3f\x00", b"\x00\x3c\x00\x3f"):
-        text = data[:400].decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", "replace")
-        declared = _DECLARED.match(text.encode("ascii", "replace"))
-    elif head.startswith(b"<") or head[:1].isspace() or not head:
-        declared = _DECLARED.match(data[:300])
-    else:
+    what, family, order, codec = _detected(head)
+    if family is None:
         raise UnsupportedEncodingError(
-            f"the document starts with bytes {head.hex()}: not UTF-8 or UTF-16 XML")
-    if declared is not None:
-        name = declared.group(1).decode("ascii").lower()
-        if name not in ALLOWED_ENCODINGS:
-            raise UnsupportedEncodingError(f"encoding {name!r} is not accepted: send UTF-8 or "
-                                           "UTF-16")
-        _check_agreement(head, name)
+            f"the document starts with {what} (bytes {head.hex()}): {_UCS4} (XML 1.0 "
+            "Appendix F)")
+    text = data[:400].decode(codec, "replace").lstrip("\ufeff").encode("ascii", "replace") \
+        if codec else data[:300]
+    declared = _DECLARED.match(text)
+    if declared is None:
+        return
+    name = declared.group(1).decode("ascii").lower()
+    if name not in _NAMED:
+        raise UnsupportedEncodingError(f"encoding {name!r} is not accepted: send UTF-8 or "
+                                       "UTF-16")
+    _check_agreement(what, family, order, name)
 
 
-# What the first bytes say (XML 1.0 Appendix F) → the declarations that agree with them.
-_UTF8, _UTF16 = frozenset({"utf-8", "utf8"}), frozenset({"utf-16", "utf-16le", "utf-16be"})
-_DETECTED = ((b"\xef\xbb\xbf", "a UTF-8 byte order mark", _UTF8),
-             (b"\xff\xfe", "a UTF-16 byte order mark", _UTF16),
-             (b"\xfe\xff", "a UTF-16 byte order mark", _UTF16),
-             (b"\x3c\x00\x3f\x00", "UTF-16 bytes", _UTF16),
-             (b"\x00\x3c\x00\x3f", "UTF-16 bytes", _UTF16))
-
-
-def _check_agreement(head: bytes, declared: str) -> None:
-    """A declaration that contradicts the byte order mark (or the 16-bit first bytes) is a
-    fatal error (XML 1.0 §4.3.3, Appendix F). Attack (outside test 19b, F7): a CDA signed
-    under a C14N-with-comments Reference, a UTF-8 BOM prepended after signing and its
-    declaration changed to ISO-8859-1: libxml2 follows the BOM (the canonical form, so the
-    digest, is unchanged), a reader that follows the declaration (expat) reads 'µmol/L' as
-    'Âµmol/L'. Refused, so every reader of an accepted document reads the same text."""
-    for start, what, agreeing in _DETECTED:
-        if head.startswith(start) and declared not in agreeing:
-            raise UnsupportedEncodingError(
-                f"the document starts with {what} but declares encoding {declared!r}: the two "
-                "contradict each other (XML 1.0 Appendix F); readers would decode it "
-                "differently")
-    if head.startswith(b"<?") and declared in _UTF16:
+def _check_agreement(what: str, family: str, order: str | None, declared: str) -> None:
+    """A declaration that contradicts the byte order mark or the first bytes (their family, or
+    the byte order of UTF-16) is a fatal error (XML 1.0 §4.3.3, Appendix F). Attack (outside
+    test 19b, F7): a CDA signed under a C14N-with-comments Reference, a UTF-8 BOM prepended
+    after signing and its declaration changed to ISO-8859-1: libxml2 follows the BOM (the
+    canonical form, so the digest, is unchanged), a reader that follows the declaration
+    (expat) reads 'µmol/L' as 'Âµmol/L'. Refused, so every reader of an accepted document
+    reads the same text; the same for a UTF-16LE BOM declared UTF-16BE (19c, N6)."""
+    named_family, named_order = _NAMED[declared]
+    if named_family not in _AGREEING[family] or (order and named_order not in (None, order)):
         raise UnsupportedEncodingError(
-            f"the document declares encoding {declared!r} but its bytes are 8-bit: the two "
-            "contradict each other (XML 1.0 Appendix F)")
+            f"the document starts with {what} but declares encoding {declared!r}: the two "
+            "contradict each other (XML 1.0 Appendix F); readers would decode it "
+            "differently")
 
 
 class MalformedXmlError(ValueError):

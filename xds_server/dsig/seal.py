@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import xmlsec
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -42,9 +44,17 @@ class Seal:
             raise SealError(f"{certificate_path}: no certificate")
         try:
             key_pem = Path(key_path).read_bytes()
-            xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem)
         except OSError as exc:
             raise SealError(f"{key_path}: cannot be read ({exc.strerror or exc})") from None
+        if _ENCRYPTED.search(key_pem):
+            # OpenSSL, given no pass phrase, asks for one on the terminal: an interactive
+            # start waited for input twice, then said 'not a PEM private key' (19c, N7)
+            raise SealError(f"{key_path}: the private key is encrypted (protected by a pass "
+                            "phrase); a seal key must be unencrypted, as the server signs "
+                            "unattended (`openssl pkey -in KEY -out PLAIN.key`, then protect "
+                            "PLAIN.key by its file permissions)")
+        try:
+            xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem)
         except xmlsec.Error as exc:     # its args are (code, words): '(1, 'cannot read key')'
             raise SealError(f"{key_path}: not a PEM private key ({exc.args[-1]})") from None
         seal = cls(key_pem, certificates[0], certificates[1:])
@@ -53,7 +63,11 @@ class Seal:
 
     def _check_pair(self) -> None:
         """The key is the certificate's: a signature made with another key would only be
-        refused by the server, with less to go on."""
+        refused by the server, with less to go on. The public keys are compared first (an EC
+        key with an RSA certificate said xmlsec's '(-1, 'inappropriate key type.')'), then a
+        signature is made and verified (what xmlsec will do with them)."""
+        if not _same_public_key(self.key_pem, self.certificate):
+            raise SealError("the key does not match the certificate's public key")
         probe = b"xds-server seal check"
         digest = "sha256"
         signature = self.sign(probe, digest)
@@ -97,6 +111,25 @@ class Seal:
         context.key = self.key()
         try:
             return context.sign_binary(data, self._method(digest)[1])
-        except xmlsec.Error as exc:
-            raise SealError(f"the key cannot sign ({exc}): is it the seal certificate's key?"
-                            ) from None
+        except xmlsec.Error as exc:     # its args are (code, words)
+            raise SealError(f"the key cannot sign ({exc.args[-1]}): is it the seal "
+                            "certificate's key?") from None
+
+
+# An encrypted PEM private key: PKCS#8 ('BEGIN ENCRYPTED PRIVATE KEY') or OpenSSL's traditional
+# format (a 'Proc-Type: 4,ENCRYPTED' header in the block).
+_ENCRYPTED = re.compile(rb"-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,\s*ENCRYPTED")
+_KEY_BLOCK = re.compile(rb"-----BEGIN ((?:RSA |EC )?PRIVATE KEY)-----.+?-----END \1-----",
+                        re.DOTALL)
+
+
+def _same_public_key(key_pem: bytes, certificate: x509.Certificate) -> bool:
+    """False when the key's public half is not the certificate's; True when they match or the
+    key is one this library cannot read (then the signing probe decides)."""
+    block = _KEY_BLOCK.search(key_pem)
+    try:
+        key = serialization.load_pem_private_key(block[0] if block else key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return True
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(*spki) == certificate.public_key().public_bytes(*spki)

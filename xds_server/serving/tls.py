@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, no_pass_phrase
 
 CLIENT_CERT_MODES = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL,
                      "none": ssl.CERT_NONE}
@@ -35,7 +35,7 @@ def server_context(certfile: str, keyfile: str, ca_certs: str = "",
                           "file of the authorities whose client certificates are accepted")
     context = _versions(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     try:
-        context.load_cert_chain(certfile, keyfile)
+        context.load_cert_chain(certfile, keyfile, no_pass_phrase(keyfile, "keyfile"))
         if ca_certs:
             context.load_verify_locations(cafile=ca_certs)
     except (ssl.SSLError, OSError) as exc:
@@ -50,5 +50,6 @@ def client_context(cafile: str | None = None, certfile: str | None = None,
     authorities), and a client certificate presented when given."""
     context = _versions(ssl.create_default_context(cafile=cafile))
     if certfile:
-        context.load_cert_chain(certfile, keyfile or None)
+        context.load_cert_chain(certfile, keyfile or None,
+                                no_pass_phrase(keyfile or certfile, "the key of"))
     return context
