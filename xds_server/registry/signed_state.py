@@ -176,11 +176,15 @@ class Watch:
     """The records' states read before a change; `refusals` reads them after, in the same
     transaction, and says what the change broke (rule K)."""
 
-    def __init__(self, uow: UnitOfWork, patients: Iterable[str]) -> None:
+    def __init__(self, uow: UnitOfWork, patients: Iterable[str], adds_signs: bool) -> None:
         self.before = {patient: read_state(uow, patient) for patient in sorted(set(patients))}
+        self.adds_signs = adds_signs
 
     def refusals(self, uow: UnitOfWork) -> list[str]:
+        """A record with no `signs` before a change that cannot add one (ITI-57: rule F; ITI-62)
+        has nothing signed after it either: not read again."""
         return [text for patient, before in self.before.items()
+                if self.adds_signs or any(a.type == v.SIGNS for a in before.links)
                 for text in _broken(before, read_state(uow, patient))]
 
 
@@ -195,11 +199,12 @@ def _broken(before: RecordState, after: RecordState) -> list[str]:
             if key not in already]
 
 
-def watch(uow: UnitOfWork, patients: Iterable[str], on: bool) -> Watch | None:
+def watch(uow: UnitOfWork, patients: Iterable[str], on: bool,
+          adds_signs: bool = False) -> Watch | None:
     """The records' states before a change, when rule K applies to it (`on`): every record
     the change writes (an ITI-57 moving a version to another record changes two: the
     signature moved away alone leaves the first record's documents signed by nothing)."""
-    return Watch(uow, patients) if on else None
+    return Watch(uow, patients, adds_signs) if on else None
 
 
 def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str) -> None:
