@@ -245,3 +245,39 @@ def test_the_signature_is_not_moved_to_another_record_alone(app, signed):
     if required(app):
         assert reply.status.endswith(":Failure"), reply.errors
         assert _latest(app, signature.entry_uuid).status == v.APPROVED
+
+
+def test_a_refusal_names_no_document_hidden_from_the_caller(app, authority, tmp_path):
+    """19d D4: the patient archives a signed set's signature alone; rule K refuses, once per
+    document of the set, and named the set's document hidden from the patient
+    (INVISIBLE_PATIENT): its entryUUID, logicalId and status. To the patient it does not
+    exist: the refusal says "a document of this signed submission set" for it."""
+    from xds_server.ebxml.decode import decode_submission
+    from xds_server.model.errors import RegistryFailure
+    from xds_server.model.metadata import Code
+    from xds_server.security.principal import SYSTEM, Principal
+
+    from .test_registry_signed_sets import status_update
+
+    submission, documents, signature = signed_submission(
+        authority, [fresh(LEVEL1, tmp_path), fresh(LEVEL1, tmp_path)],
+        TEST_INS)
+    with_uuids(submission, documents)
+    shown, hidden = [d for d in submission.documents if d is not signature]
+    hidden.confidentiality_codes = [*hidden.confidentiality_codes,
+                                    Code("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13")]
+    app.repository.provide(submission, documents, SYSTEM, [])
+    archive = status_update(submission_set(TEST_INS), signature.entry_uuid, v.APPROVED,
+                            v.CISIS_ARCHIVED)
+    patient = Principal(subject_id="patient-1", role="patient", patient_id=TEST_INS)
+    decoded = decode_submission(submit_objects_request(archive)).submission
+    if not required(app):
+        app.registry.update(decoded, patient)
+        return
+    with pytest.raises(RegistryFailure) as failure:
+        app.registry.update(decoded, patient)
+    texts = [e.context for e in failure.value.errors]
+    assert all("rule K1" in t for t in texts) and len(texts) == 2, texts
+    assert any(shown.entry_uuid in t for t in texts)
+    assert not any(hidden.entry_uuid in t for t in texts), texts
+    assert any(t.startswith("a document of this signed submission set") for t in texts)

@@ -95,7 +95,8 @@ class RegistryWriter:
                     # is an ITI-42 of its own, from it to the registry (ITI TF-2b 3.42.5)
                     audit_store.record(uow, register_source(principal), "C", "success",
                                        plan.patient, documents, "ITI-42", detail)
-            signed_state.hold(watched, uow, META, "Association.targetObject")
+            signed_state.hold(watched, uow, META, "Association.targetObject",
+                              principal)
         return warnings
 
     # --- checks that need the registry ---------------------------------------------------------

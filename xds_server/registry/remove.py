@@ -48,7 +48,7 @@ class RegistryRemover:
             by_kind, patient = self._check(uow, object_ids, principal)
             watched = signed_state.watch(uow, [patient], self.signatures_required)
             store.delete_objects(uow, patient, by_kind)
-            signed_state.hold(watched, uow, ErrorCode.REGISTRY_ERROR, "ObjectRef")
+            signed_state.hold(watched, uow, ErrorCode.REGISTRY_ERROR, "ObjectRef", principal)
             audit_store.record(uow, principal, "D", "success", patient,
                                by_kind.get("document", []), "ITI-62")
 
@@ -101,7 +101,7 @@ class RegistryRemover:
                         "ObjectRef"))
         errors += self._unreferenced(uow, patient, removed)
         if self.signatures_required:
-            errors += signed_sets.removal_errors(uow, patient, removed)
+            errors += signed_sets.removal_errors(uow, patient, removed, principal)
         if errors:
             raise RegistryFailure(errors)
         return dict(by_kind), patient

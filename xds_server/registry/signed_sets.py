@@ -47,8 +47,10 @@ from ..model.metadata import DocumentEntry, Submission
 from ..model.registered import DocumentRecord
 from ..model.signature_entry import SIGNATURE_CLASS, claims_to_be_signature, entry_problems
 from ..security.access import DELETED
+from ..security.principal import SYSTEM, Principal
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
+from .query_policy import hidden_objects
 from .update_plan import UpdatePlan
 
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
@@ -78,7 +80,7 @@ def update_errors(uow: UnitOfWork, submission: Submission,
     # a version deprecated by its new version is not leaving: its links go to the new one
     leaving = {c.association.target for c in plan.status_changes if c.new in GONE}
     errors += [error(UPDATE, text, "Association.NewStatus")
-               for text in _alone(uow, plan.patient, leaving,
+               for text in _alone(uow, plan.patient, leaving, plan.principal,
                                   "deprecated or deleted",
                                   "deprecate or delete them with it (UpdateAvailabilityStatus)")]
     return errors
@@ -102,11 +104,11 @@ def _kind_kept(uow: UnitOfWork, label: str, document: DocumentEntry,
                   f"DocumentEntry.{field}") for field, problem in problems]
 
 
-def removal_errors(uow: UnitOfWork, patient: str,
-                   removed: Collection[str]) -> list[RegistryError]:
+def removal_errors(uow: UnitOfWork, patient: str, removed: Collection[str],
+                   principal: Principal = SYSTEM) -> list[RegistryError]:
     """Rule I on an ITI-62."""
     return [error(ErrorCode.REGISTRY_ERROR, text, "ObjectRef")
-            for text in _alone(uow, patient, set(removed), "removed",
+            for text in _alone(uow, patient, set(removed), principal, "removed",
                                             "remove them with it (ITI-62)")]
 
 
@@ -117,10 +119,12 @@ def is_signature(uow: UnitOfWork, document: DocumentRecord) -> bool:
         uow, document.patient_id, [document.entry_uuid], "source"))
 
 
-def _alone(uow: UnitOfWork, patient: str, leaving: set[str], verb: str,
+def _alone(uow: UnitOfWork, patient: str, leaving: set[str], principal: Principal, verb: str,
            how: str) -> list[str]:
     """The refusals of rule I: each signature (or `signs` association) among `leaving`
-    whose signed set keeps a document that is not leaving with it."""
+    whose signed set keeps a document that is not leaving with it. The set's documents are
+    named only when none is hidden from the caller (outside round 19d, D4: to a patient, a
+    document not yet announced to them does not exist)."""
     if not leaving:
         return []
     rows = {row.entry_uuid: row for row in (
@@ -141,11 +145,13 @@ def _alone(uow: UnitOfWork, patient: str, leaving: set[str], verb: str,
             continue
         kept = _kept(uow, patient, row.target, row.source, leaving)
         if kept:
+            named = "" if hidden_objects(uow, principal, patient, kept) else \
+                f" {', '.join(kept)}"
             what = f"signature document {row.source}" if row.source in leaving \
                 else f"signs association {row.entry_uuid}"
             refusals.append(f"{what} cannot be {verb} alone {REQUIRED}: submission set "
-                            f"{row.target} would stay registered, its document(s) "
-                            f"{', '.join(kept)} signed by nothing; {how} (rule I)")
+                            f"{row.target} would stay registered, its document(s){named} "
+                            f"signed by nothing; {how} (rule I)")
     return refusals
 
 

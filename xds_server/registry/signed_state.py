@@ -24,8 +24,14 @@ K2. A replacement chain does not join a signature document and a non-signature. 
 
 Only what the change creates is refused: the state before it is read too, and a record already
 out of these rules (registered before the requirement was on) keeps what it had, so its other
-documents can still be updated. A version moved to another patient's record (ITI-57 patient
-change) leaves this record's rules; the signature stays with the record it was verified in.
+documents can still be updated (a K2 fault is keyed by its signature document: a replacement
+chain that already joined a signature and a document may grow by a document replacing one of
+its documents, outside round 19d F-R2). A signed document or a signature is not moved to
+another patient's record (signed_moves.py, rule L).
+
+A refusal names only what the caller may see (outside round 19d, D4): a document hidden from
+them (INVISIBLE_PATIENT, MASQUE_PS, a closed record) is, to them, a document that does not
+exist, so a refusal over one says "a document of this set" without its ids.
 """
 
 from __future__ import annotations
@@ -38,14 +44,26 @@ from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.registered import AssociationRecord, DocumentRecord
 from ..model.signature_entry import SIGNATURE_CLASS
+from ..security.principal import SYSTEM, Principal
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
+from .query_policy import hidden_objects
 
 # how available a version is; 0 (absent): Deprecated, Deleted, Submitted or removed
 CURRENT_RANK = {v.APPROVED: 2, v.CISIS_ARCHIVED: 1}
 RANK_NAMES = {2: "Approved", 1: "Archived"}
 LINK_TYPES = frozenset({v.HAS_MEMBER, v.SIGNS, *v.REPLACING})
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fault rule K found: its text, the documents (entryUUIDs) the text names, and the
+    same refusal naming none of them, for a caller some of them are hidden from."""
+
+    text: str
+    names: tuple[str, ...]
+    unnamed: str
 
 
 @dataclass(frozen=True)
@@ -111,9 +129,9 @@ class _Chains:
         return found
 
 
-def violations(state: RecordState, history: _History) -> dict[tuple, str]:
+def violations(state: RecordState, history: _History) -> dict[tuple, Finding]:
     """Rule K's findings on `state`, by a key that stays the same while the fault does."""
-    found: dict[tuple, str] = {}
+    found: dict[tuple, Finding] = {}
     lineage_of = history.lineage_of
     by_lineage: dict[str, list[DocumentRecord]] = defaultdict(list)
     for document in state.documents.values():
@@ -127,11 +145,15 @@ def violations(state: RecordState, history: _History) -> dict[tuple, str]:
     for group in groups.values():
         kinds = group & history.signatures
         if kinds and kinds != group:
-            found[("K2", frozenset(group))] = (
-                f"a replacement (RPLC, XFRM_RPLC) joins signature document(s) "
-                f"{_ids(kinds)} and other document(s) {_ids(group - kinds)} {REQUIRED}: a "
-                "signature is replaced only by a signature of the same set's documents, and a "
-                "document only by a document (rule K2)")
+            rule = (f"{REQUIRED}: a signature is replaced only by a signature of the same set's "
+                    "documents, and a document only by a document (rule K2)")
+            for signature in kinds:
+                found[("K2", signature)] = Finding(
+                    f"a replacement (RPLC, XFRM_RPLC) joins signature document(s) "
+                    f"{_ids(kinds)} and other document(s) {_ids(group - kinds)} {rule}",
+                    tuple(sorted(group)),
+                    f"a replacement (RPLC, XFRM_RPLC) would join a signature document and "
+                    f"another document {rule}")
     signed = set(history.signed)
     for lid in history.signed:
         signed |= chained.get(lid, set())
@@ -150,15 +172,21 @@ def violations(state: RecordState, history: _History) -> dict[tuple, str]:
             rank = CURRENT_RANK.get(document.status, 0)
             if not rank or _covered(document, rank, by_lineage[lid], sets_of, signer_rank):
                 continue
-            found[("K1", lid)] = (
+            found[("K1", lid)] = Finding(
                 f"document {document.entry_uuid} (logicalId {lid}, version "
-                f"{document.version or '1'}) would stay {RANK_NAMES[rank]} with no current "
-                f"signature over its bytes {REQUIRED}: a document of a signed submission set "
-                "is signed by a current signature document (Approved, or Archived with an "
-                "Archived document) of a set holding a version of it with the same hash; "
-                "change, replace or remove it together with its signature, or replace it by a "
-                "signed set (ITI-41) (rule K1)")
+                f"{document.version or '1'}) {_K1_RULE.format(RANK_NAMES[rank])}",
+                (document.entry_uuid, lid),
+                f"a document of this signed submission set {_K1_RULE.format(RANK_NAMES[rank])}")
     return found
+
+
+_K1_RULE = (
+    "would stay {} with no current signature over its bytes " + REQUIRED + ": a document of a "
+    "signed submission set is signed by a current signature document (Approved, or Archived "
+    "with an Archived document) of a set holding a version of it with the same hash; change "
+    "its status with its signature's (in one ITI-57, or the signature's first when making it "
+    "available again), replace or remove it together with its signature, or replace it by a "
+    "signed set (ITI-41) (rule K1)")
 
 
 def _covered(document: DocumentRecord, rank: int, versions: list[DocumentRecord],
@@ -180,22 +208,25 @@ class Watch:
         self.before = {patient: read_state(uow, patient) for patient in sorted(set(patients))}
         self.adds_signs = adds_signs
 
-    def refusals(self, uow: UnitOfWork) -> list[str]:
+    def refusals(self, uow: UnitOfWork, principal: Principal = SYSTEM) -> list[str]:
         """A record with no `signs` before a change that cannot add one (ITI-57: rule F; ITI-62)
-        has nothing signed after it either: not read again."""
-        return [text for patient, before in self.before.items()
+        has nothing signed after it either: not read again. Each text names only documents
+        the caller may see (D4)."""
+        return [finding.unnamed if hidden_objects(uow, principal, patient, list(finding.names))
+                else finding.text
+                for patient, before in self.before.items()
                 if self.adds_signs or any(a.type == v.SIGNS for a in before.links)
-                for text in _broken(before, read_state(uow, patient))]
+                for finding in _broken(before, read_state(uow, patient))]
 
 
-def _broken(before: RecordState, after: RecordState) -> list[str]:
+def _broken(before: RecordState, after: RecordState) -> list[Finding]:
     if not any(a.type == v.SIGNS for a in (*before.links, *after.links)):
         return []   # no signature in this record, before or after: nothing signed
     broken = violations(after, _History([before, after]))
     if not broken:
         return []
     already = violations(before, _History([before]))
-    return [text for key, text in sorted(broken.items(), key=lambda item: str(item[0]))
+    return [finding for key, finding in sorted(broken.items(), key=lambda item: str(item[0]))
             if key not in already]
 
 
@@ -207,7 +238,9 @@ def watch(uow: UnitOfWork, patients: Iterable[str], on: bool,
     return Watch(uow, patients, adds_signs) if on else None
 
 
-def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str) -> None:
-    """Refuse the change (the transaction rolls back) if it broke rule K."""
-    if watched is not None and (texts := watched.refusals(uow)):
+def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str,
+         principal: Principal = SYSTEM) -> None:
+    """Refuse the change (the transaction rolls back) if it broke rule K; the refusal names
+    only what `principal` may see."""
+    if watched is not None and (texts := watched.refusals(uow, principal)):
         raise RegistryFailure([error(code, text, field) for text in texts])

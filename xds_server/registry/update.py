@@ -90,7 +90,7 @@ class MetadataUpdater:
                                        f"{detail}\npatient_change=moved to another record")
                 if within is not None:
                     within(uow)
-            signed_state.hold(watched, uow, UPDATE, "Association.NewStatus")
+            signed_state.hold(watched, uow, UPDATE, "Association.NewStatus", principal)
         return findings
 
     # --- checks --------------------------------------------------------------------------------
