@@ -35,7 +35,7 @@ from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork, pipelined
 from ..store.locks import lock_records
-from . import signed_sets, signed_state
+from . import signed_moves, signed_sets, signed_state
 from .feeding import open_record
 from .register import RegistryWriter, written_by
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
@@ -124,6 +124,8 @@ class MetadataUpdater:
                     association.type not in OPERATIONS:
                 errors += check_references(uow, submission, association, plan)
         errors += self._check_policy(uow, plan, principal)
+        if self.signatures_required and plan.moved:
+            errors = signed_moves.move_errors(uow, plan) + errors   # says the way out first
         if self.signatures_required and not errors:
             errors += signed_sets.update_errors(uow, submission, plan)
         if errors:
