@@ -6,6 +6,7 @@ the set's documents."""
 from __future__ import annotations
 
 import copy
+import uuid
 
 import pytest
 
@@ -197,3 +198,32 @@ def test_a_document_of_a_signed_set_may_not_sign_a_registered_document(app, sign
 def _signature_of(submission) -> str:
     return next(a.source for a in submission.associations if a.type == v.SIGNS
                 and a.target == submission.submission_set.entry_uuid)
+
+
+def test_a_folder_alone_is_signed_with_the_codes_given(app, authority):
+    """19d F-R5: a set holding a folder and no document needs a signature too; the signature
+    entry took its facility and practice codes from the first document, so it went out
+    without them and was refused. Without codes sign_submission now says what to give."""
+    from xds_server.consumer.metadata import has_member
+    from xds_server.dsig.produce import sign_submission
+    from xds_server.model.content import Attachment
+    from xds_server.model.metadata import Code, Submission
+
+    from .registry_data import folder
+
+    def folder_alone() -> Submission:
+        package = submission_set(TEST_INS, f"urn:uuid:{uuid.uuid4()}")
+        held = folder(TEST_INS, f"urn:uuid:{uuid.uuid4()}")
+        membership = has_member(package.entry_uuid, held.entry_uuid)
+        membership.entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+        return Submission(submission_set=package, folders=[held], associations=[membership])
+
+    with pytest.raises(ValueError, match="facility and practice setting codes"):
+        sign_submission(folder_alone(), {}, authority.seal("seal"))
+    submission = folder_alone()
+    entry, content = sign_submission(
+        submission, {}, authority.seal("seal"), facility=Code("SA01", "1.2.250.1.71.4.2.4"),
+        practice=Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9"))
+    reply = app.repository.provide(
+        submission, {entry.entry_uuid: Attachment.from_bytes(content, "text/xml")}, SYSTEM, [])
+    assert not [e for e in reply if e.is_error], reply

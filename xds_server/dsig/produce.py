@@ -190,9 +190,11 @@ def _new_oid() -> str:
 
 
 def signature_entry(submission: Submission, unique_id: str, entry_uuid: str, purpose: str,
-                    signing_time: dt.datetime) -> DocumentEntry:
+                    signing_time: dt.datetime, facility: Code | None = None,
+                    practice: Code | None = None) -> DocumentEntry:
     """The signature's DocumentEntry (DSG §5.5.6.1, the DMP's codes): patient, author, legal
-    authenticator, facility and practice setting of the set's first document."""
+    authenticator, facility and practice setting of the set's first document (`facility` and
+    `practice` for a set with none: a folder alone)."""
     assert submission.submission_set is not None
     first = next(iter(submission.documents), None)
     moment = signing_time.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
@@ -204,8 +206,8 @@ def signature_entry(submission: Submission, unique_id: str, entry_uuid: str, pur
         class_code=SIGNATURE_CLASS, type_code=SIGNATURE_TYPE, format_code=SIGNATURE_FORMAT,
         event_codes=[Code(purpose, PURPOSE_SYSTEM, label)],
         confidentiality_codes=[Code("N", "2.16.840.1.113883.5.25", "Normal")],
-        healthcare_facility_type_code=first.healthcare_facility_type_code if first else None,
-        practice_setting_code=first.practice_setting_code if first else None,
+        healthcare_facility_type_code=first.healthcare_facility_type_code if first else facility,
+        practice_setting_code=first.practice_setting_code if first else practice,
         authors=list(submission.submission_set.authors or (first.authors if first else [])),
         legal_authenticator=(first.legal_authenticator if first else None) or next(
             (a.person for a in submission.submission_set.authors if a.person), None),
@@ -216,13 +218,21 @@ def signature_entry(submission: Submission, unique_id: str, entry_uuid: str, pur
 
 def sign_submission(submission: Submission, documents: Mapping[str, Attachment], seal: Seal,
                     *, digest: str = "sha256", purpose: str = SOURCE_PURPOSE,
-                    prefix: str | None = "ds", now: dt.datetime | None = None
+                    prefix: str | None = "ds", now: dt.datetime | None = None,
+                    facility: Code | None = None, practice: Code | None = None
                     ) -> tuple[DocumentEntry, bytes]:
     """Sign `submission` (its documents' bytes in `documents`, by entryUUID): adds the
     signature DocumentEntry and its associations to it, and returns that entry and the
-    signature document, to send as its Document."""
+    signature document, to send as its Document. The entry takes the first document's
+    facility and practice setting; a set without documents (a folder alone) takes `facility`
+    and `practice`, which the registry requires of every DocumentEntry."""
     if submission.submission_set is None:
         raise ValueError("a submission without a SubmissionSet cannot be signed")
+    if not submission.documents and (facility is None or practice is None):
+        # outside round 19d F-R5: the entry went out without the two codes and was refused
+        raise ValueError("a submission set with no document signs with the facility and "
+                         "practice setting codes given (facility=, practice=): the signature "
+                         "entry needs healthcareFacilityTypeCode and practiceSettingCode")
     set_id = submission.submission_set.entry_uuid
     if any(a.type == v.SIGNS and a.target == set_id for a in submission.associations):
         # signing twice added a second entry with the same symbolic id (Signature01), which
@@ -235,7 +245,7 @@ def sign_submission(submission: Submission, documents: Mapping[str, Attachment],
                                  digest=digest, purpose=purpose, signing_time=signing_time,
                                  prefix=prefix)
     entry = signature_entry(submission, _new_oid(), _new_id(set_id, "Signature01"), purpose,
-                            signing_time)
+                            signing_time, facility, practice)
     entry.hash = hashlib.sha1(content).hexdigest()
     entry.size = str(len(content))
 
