@@ -1,4 +1,4 @@
-"""Rule L (registry/signed_moves.py): while signatures are required, no ITI-57 patient change
+"""Rule N (registry/signed_moves.py): while signatures are required, no ITI-57 patient change
 moves a document of a signed set or a signature document to another record (outside round 19d,
 D3), whichever form links the signature (the DMP's `signs` to the set, IHE DSG's to each
 document too), and the refusal gives the way out (F-R1): submit again for the right patient,
@@ -75,9 +75,9 @@ def test_a_signed_document_is_not_moved(app, authority, tmp_path, style, what):
         if style == "dmp" and what != "both":
             assert reply.status.endswith(":Success"), reply.errors
         return
-    refused(reply, "rule L", "submit it again, signed, for the right patient")
+    refused(reply, "rule N", "submit it again, signed, for the right patient")
     assert reply.codes[0] == "XDSPatientIDReconciliationError"
-    said = " ".join(e["context"] for e in reply.errors if "rule L" in e["context"])
+    said = " ".join(e["context"] for e in reply.errors if "rule N" in e["context"])
     assert ("a signature document" in said) == (what != "cda")
     assert ("a document of a signed submission set" in said) == (what != "signature")
     assert _record(app, other) == []            # nothing written in the other record
@@ -86,7 +86,7 @@ def test_a_signed_document_is_not_moved(app, authority, tmp_path, style, what):
 
 @pytest.mark.parametrize("style", ["dmp", "dsg"])
 def test_the_way_out_deletes_the_misfiled_set(app, authority, tmp_path, style):
-    """What rule L's refusal advises, after the set was sent again for the right patient:
+    """What rule N's refusal advises, after the set was sent again for the right patient:
     one ITI-57 setting the misfiled set's documents and signature Deleted is accepted."""
     submission, signature = _stored(app, authority, tmp_path, style)
     cda = cda_of(submission, signature)

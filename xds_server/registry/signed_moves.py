@@ -1,4 +1,4 @@
-"""Rule L: a document of a signed submission set, or a signature document, is not moved to
+"""Rule N: a document of a signed submission set, or a signature document, is not moved to
 another patient's record (ITI-57 patient change, 3.57.4.1.3.3.1.7) while
 XDS_REQUIRE_SUBMISSION_SIGNATURE is on.
 
@@ -29,11 +29,11 @@ from .update_plan import RECONCILIATION, UpdatePlan
 
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
 WAY_OUT = ("submit it again, signed, for the right patient (ITI-41), then delete the set here "
-           "(one ITI-57 setting its documents and its signature Deleted) (rule L)")
+           "(one ITI-57 setting its documents and its signature Deleted) (rule N)")
 
 
 def move_errors(uow: UnitOfWork, plan: UpdatePlan) -> list[RegistryError]:
-    """Rule L on an ITI-57's patient changes (`plan.moved`, filled while its versions are
+    """Rule N on an ITI-57's patient changes (`plan.moved`, filled while its versions are
     checked): one error for each signed or signature document it moves."""
     errors = []
     for entry_uuid, (kind, former) in sorted(plan.moved.items()):

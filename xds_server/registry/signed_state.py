@@ -27,7 +27,7 @@ out of these rules (registered before the requirement was on) keeps what it had,
 documents can still be updated (a K2 fault is keyed by its signature document: a replacement
 chain that already joined a signature and a document may grow by a document replacing one of
 its documents, outside round 19d F-R2). A signed document or a signature is not moved to
-another patient's record (signed_moves.py, rule L).
+another patient's record (signed_moves.py, rule N).
 
 A refusal names only what the caller may see (outside round 19d, D4): a document hidden from
 them (INVISIBLE_PATIENT, MASQUE_PS, a closed record) is, to them, a document that does not
