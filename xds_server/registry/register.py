@@ -72,6 +72,7 @@ class RegistryWriter:
         it is written (signed_state.py, rule K)."""
         findings = list(decode_errors or [])
         findings += self.profile.check(submission)
+        findings += first_versions(submission)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
         check_scope(principal, [submission.submission_set.patient_id], "the submission")
@@ -82,6 +83,10 @@ class RegistryWriter:
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
             watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True)
+            for versioned in (*submission.documents, *submission.folders):
+                # first versions (first_versions): the version number is the registry's, not
+                # the submitted VersionInfo (ebRIM's default "1.1" made ITI-57 fail on int())
+                versioned.logical_id, versioned.version = versioned.entry_uuid, "1"
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
@@ -310,6 +315,31 @@ def written_by(submission: Submission) -> tuple[list[str], list[str]]:
     ids |= {ref for a in submission.associations for ref in (a.source, a.target)}
     patient = submission.submission_set.patient_id if submission.submission_set else ""
     return [patient_key(patient)] if patient else [], sorted(i for i in ids if i)
+
+
+def first_versions(submission: Submission) -> list[RegistryError]:
+    """A registration's objects are first versions: an object's `lid`, when given, is its own
+    id (a symbolic lid was resolved with the ids, ebxml/decode.py), as IHE's Metadata Update
+    has it (ITI TF-3 4.1.x: the logicalId of an object's first version is its entryUUID; NIST
+    15800 checks the original's id and lid are the same); a new version of a registered
+    object comes by ITI-57, which checks its author, its previous version and the signed-set
+    rules. Attack stopped (outside round 19d, D1): an ITI-41/42 entry with `lid` naming a
+    registered document, this record's or another's, became a second Approved "version 1" of
+    it, written by anyone, and rule K counted it as a version of that document (a CDA as
+    "a current version" of a signature). The refusal is the same whatever the lid names: it
+    is not looked up, so it tells nothing of another record."""
+    name = submission.source_name
+    errors = []
+    for obj in (submission.submission_set, *submission.documents, *submission.folders):
+        if obj is None or not obj.logical_id or obj.logical_id == obj.entry_uuid:
+            continue
+        kind = type(obj).__name__
+        errors.append(error(META, f"{kind} {name(obj.entry_uuid)}: lid '{name(obj.logical_id)}' "
+                                  "is not this entry's own id: a registered object is the "
+                                  "first version of its logicalId, which is its entryUUID "
+                                  "(Metadata Update, ITI TF-3 4.1.x); a new version of a "
+                                  "registered object is sent by ITI-57", f"{kind}.lid"))
+    return errors
 
 
 def _replaced_twice(submission: Submission) -> list[RegistryError]:
