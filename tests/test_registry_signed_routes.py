@@ -23,6 +23,7 @@ from xds_server.dsig.produce import sign_submission
 from xds_server.model import vocabulary as v
 from xds_server.model.content import Attachment
 from xds_server.model.errors import RegistryFailure
+from xds_server.model.metadata import Association, Submission
 from xds_server.security.principal import SYSTEM
 
 from .cda_data import LEVEL1, TEST_INS
@@ -38,6 +39,7 @@ from .test_registry_signed_sets import (  # noqa: F401 (app, signed: fixtures)
     required,
     signed,
 )
+from .test_registry_signed_state import _latest
 
 OTHER = "279035121518990^^^&1.2.250.1.213.1.4.10&ISO^NH"
 
@@ -198,3 +200,117 @@ def _registered_uuid(app, unique_id: str) -> str:
     from xds_server.store import registry_store as store
     with app.database.reading() as uow:
         return store.find_by_unique_ids(uow, [unique_id], "document")[0].entry_uuid
+
+
+# --- D5: APND and XFRM do not join a signature and a non-signature ---------------------------
+
+
+@pytest.mark.parametrize("kind", [v.APND, v.XFRM])
+@pytest.mark.parametrize("source,target", [("signature", "earlier cda"),
+                                           ("cda", "earlier signature")])
+def test_a_relationship_does_not_join_a_signature_and_a_document(app, signed, authority,
+                                                                 tmp_path, kind, source,
+                                                                 target):
+    """D5: set B's signature APNDs (XFRMs) A's CDA, or B's CDA A's signature:
+    GetRelatedDocuments then gives a signature as an addendum of a lab report. (Both ends
+    registered: test_an_update_does_not_join_a_signature_and_a_document; an APND's target
+    is a registered document, never one of the same submission.)"""
+    earlier, earlier_signature = signed
+    later, signature = _set_b(authority, tmp_path)
+    ends = {"signature": signature.entry_uuid, "cda": cda_of(later, signature).entry_uuid,
+            "earlier cda": cda_of(earlier, earlier_signature).entry_uuid,
+            "earlier signature": earlier_signature.entry_uuid}
+    later.associations.append(Association(f"urn:uuid:{uuid.uuid4()}", kind, ends[source],
+                                          ends[target]))
+    reply = register(app, later)
+    if not required(app):
+        assert reply.status.endswith(":Success"), reply.errors
+        return
+    context = refused(reply, "rule L", ends[source], ends[target])
+    assert reply.codes == ["XDSRegistryMetadataError"] and "signature document" in context
+
+
+def test_an_update_does_not_join_a_signature_and_a_document(app, signed, authority, tmp_path):
+    """D5 by ITI-57 SubmitAssociation: an APND between two registered documents, set B's CDA
+    and set A's signature."""
+    _, earlier_signature = signed
+    later, signature = _set_b(authority, tmp_path)
+    assert register(app, later).status.endswith(":Success")
+    package = submission_set(TEST_INS)
+    added = Association("Appendix", v.APND, cda_of(later, signature).entry_uuid,
+                        earlier_signature.entry_uuid)
+    operation = Association("Operation", v.SUBMIT_ASSOCIATION, package.entry_uuid, "Appendix")
+    reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(
+        Submission(package, [], [], [added, operation])))
+    if not required(app):
+        assert reply.status.endswith(":Success"), reply.errors
+        return
+    refused(reply, "rule L", earlier_signature.entry_uuid)
+    assert reply.codes == ["XDSMetadataUpdateError"]
+
+
+# --- D2: a signed set holds the documents its signature signs, and no others -----------------
+
+
+@pytest.mark.parametrize("when", ["after signing", "before signing"])
+def test_a_signed_set_does_not_hold_a_registered_document_by_reference(app, signed, authority,
+                                                                       tmp_path, when):
+    """D2: set B, signed over its own CDA, also HasMember A's CDA by reference: rule K then
+    counted A's CDA as covered by B's signature, and A's signature could go alone."""
+    earlier, earlier_signature = signed
+    cda = cda_of(earlier, earlier_signature)
+
+    def by_reference(submission):
+        submission.associations.append(has_member(submission.submission_set.entry_uuid,
+                                                  cda.entry_uuid, status="Reference",
+                                                  entry_uuid="ByReference"))
+
+    later, _ = _set_b(authority, tmp_path,
+                      before_signing=by_reference if when == "before signing" else None)
+    if when == "after signing":
+        by_reference(later)
+    reply = register(app, later)
+    if not required(app):
+        assert reply.status.endswith(":Success"), reply.errors
+        return
+    reference = next(a for a in later.associations if a.target == cda.entry_uuid)
+    context = refused(reply, f"Association {reference.entry_uuid}", cda.entry_uuid, "rule M")
+    assert reply.codes == ["XDSRegistryMetadataError"] and "SubmissionSetStatus" in context
+    assert [e["location"] for e in reply.errors] == ["Association.targetObject"]
+    # t37b: A's signature Archived alone is still refused (nothing else covers A's CDA)
+    refused(_status(app, earlier_signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+def test_a_registration_adds_no_member_to_a_registered_submission_set(app, signed, authority,
+                                                                      tmp_path):
+    """D2's other door: set B carries a HasMember from A's registered (signed) submission set
+    to B's CDA or to a registered document; A's signature would then 'cover' it. A submission
+    set holds what its own submission gave it: refused in every profile."""
+    earlier, earlier_signature = signed
+    for target in ("new", "registered"):
+        later, signature = _set_b(authority, tmp_path)
+        member = cda_of(later, signature).entry_uuid if target == "new" else \
+            cda_of(earlier, earlier_signature).entry_uuid
+        later.associations.append(Association(f"urn:uuid:{uuid.uuid4()}", v.HAS_MEMBER,
+                                              earlier.submission_set.entry_uuid, member))
+        reply = register(app, later)
+        (found,) = _errors(reply, "Association.sourceObject")
+        assert found["code"] == "XDSRegistryMetadataError"
+        assert earlier.submission_set.entry_uuid in found["context"]
+
+
+def test_an_update_adds_no_member_to_a_registered_submission_set(app, signed, authority,
+                                                                 tmp_path):
+    """D2 by ITI-57: an association beside the operations, HasMember from A's registered
+    submission set to set B's registered CDA. Refused in every profile."""
+    earlier, _ = signed
+    later, signature = _set_b(authority, tmp_path)
+    assert register(app, later).status.endswith(":Success")
+    package = submission_set(TEST_INS)
+    added = Association(f"urn:uuid:{uuid.uuid4()}", v.HAS_MEMBER,
+                        earlier.submission_set.entry_uuid, cda_of(later, signature).entry_uuid)
+    reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(
+        Submission(package, [], [], [added])))
+    (found,) = _errors(reply, "Association.sourceObject")
+    assert earlier.submission_set.entry_uuid in found["context"]
+    assert _latest(app, cda_of(later, signature).entry_uuid).status == v.APPROVED

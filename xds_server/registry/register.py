@@ -26,7 +26,7 @@ from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork, pipelined
 from ..store.locks import lock_records
 from ..validation.profiles import IHE, MetadataProfile
-from . import signed_state
+from . import signed_sets, signed_state
 from .feeding import check_feeding, open_record
 from .query_policy import hidden_objects
 from .stored_form import StoredForm
@@ -62,14 +62,16 @@ class RegistryWriter:
                  decode_errors: list[RegistryError] | None = None,
                  within: Callable[[UnitOfWork], None] | None = None,
                  held: Callable[[UnitOfWork], list[RegistryError]] | None = None,
-                 signed_state_on: bool = False) -> list[RegistryError]:
+                 signed_state_on: bool = False,
+                 signed_sets_on: bool = False) -> list[RegistryError]:
         """Store `submission` or raise RegistryFailure; returns the warnings on success.
 
         `within` runs inside the same database transaction (the repository records its
         documents there, so registration and storage commit together); `held` checks there,
         before anything is written, that the bytes the entries name are held
         (repositories.py, rule A); `signed_state_on`: the record's signed sets are checked once
-        it is written (signed_state.py, rule K)."""
+        it is written (signed_state.py, rule K); `signed_sets_on`: signatures are required, the
+        submission is held to rules L and M (signed_sets.py)."""
         findings = list(decode_errors or [])
         findings += self.profile.check(submission)
         findings += first_versions(submission)
@@ -79,7 +81,7 @@ class RegistryWriter:
         warnings = findings
         with self.database.transaction() as uow:
             lock_records(uow, *written_by(submission))
-            plan = self._check_against_registry(uow, submission, principal)
+            plan = self._check_against_registry(uow, submission, principal, signed_sets_on)
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
             watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True)
@@ -106,7 +108,7 @@ class RegistryWriter:
     # --- checks that need the registry ---------------------------------------------------------
 
     def _check_against_registry(self, uow: UnitOfWork, submission: Submission,
-                                principal: Principal) -> _Plan:
+                                principal: Principal, signed_sets_on: bool = False) -> _Plan:
         submission_set = submission.submission_set
         assert submission_set is not None
         name = submission.source_name
@@ -130,6 +132,8 @@ class RegistryWriter:
                                          [e for e in existing if e.unique_id in unique_ids],
                                          principal, patient)
         errors += self._check_references(uow, submission, plan, principal)
+        if signed_sets_on and not errors:
+            errors += signed_sets.registration_errors(uow, submission, plan.patient)
         if errors:
             raise RegistryFailure(errors)
         return plan
@@ -235,6 +239,9 @@ class RegistryWriter:
                 entry = known.get(association.source)
                 if entry is not None and entry.kind == "folder":
                     plan.touched_folders.add(association.source)
+                elif entry is not None and entry.kind == "submission_set" and \
+                        entry.patient_id == plan.patient:
+                    errors.append(closed_set(label, association.source))
         errors += _replaced_twice(submission)
         if plan.deprecate and not errors:
             self._plan_replacements(uow, submission, plan)
@@ -355,6 +362,17 @@ def _replaced_twice(submission: Submission) -> list[RegistryError]:
                         f"this submission ({', '.join(name(s) for s in sources)}); a "
                         "document is replaced once", "Association.targetObject")
             for target, sources in by_target.items() if len(sources) > 1]
+
+
+def closed_set(label: str, package: str) -> RegistryError:
+    """A HasMember from a registered submission set: a set holds what its own submission gave
+    it (a front adds documents to a Folder, not to an earlier set). Attack stopped (outside
+    round 19d, D2): a HasMember from a signed set to another document made rule K count it
+    as covered by that set's signature, which never signed its bytes."""
+    return error(META, f"{label}: sourceObject {package} is a registered SubmissionSet: a "
+                       "submission set holds the objects of its own submission, and nothing is "
+                       "added to it later, a Folder is (rule M, every profile: docs/security.md)",
+                 "Association.sourceObject")
 
 
 def _needs_approved(association: Association, kind: str) -> bool:
