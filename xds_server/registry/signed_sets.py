@@ -30,8 +30,8 @@ L. (ITI-41/42, ITI-57) An APND or XFRM does not join a signature document and a 
    (outside round 19d, D5): a correctly signed set whose signature APNDs (XFRMs) a registered
    lab report, or whose report APNDs a registered signature; GetRelatedDocuments then gives a
    signature as an addendum (a transform) of a report, or a report as one of a signature.
-M. (ITI-41/42) A submission set holds by reference (a HasMember from it to an object not in
-   the submission, IHE's SubmissionSetStatus=Reference) nothing: a signed set holds only what
+M. (ITI-41/42) A submission set holds nothing by reference (a HasMember from it to an object
+   not in the submission, IHE's SubmissionSetStatus=Reference): a signed set holds only what
    its signature signs, and the Manifest's digests are SHA-256 over the bytes its submission
    carries, which a registered document's are not (they were not received, so the signature
    cannot have signed them). Attack (D2): set B, signed over its own CDA, also holds set A's
@@ -168,19 +168,19 @@ def relationship_errors(uow: UnitOfWork, submission: Submission, patient: str,
         source, target = signature.get(association.source), signature.get(association.target)
         if source is None or target is None or source == target:
             continue   # not two documents (the reference checks say so), or of one kind
-
-        def kind(is_signature: bool) -> str:
-            return "signature document" if is_signature else "non-signature document"
-
         errors.append(error(code, f"Association {name(association.entry_uuid)}: "
-                                  f"{association.type.rsplit(':', 1)[-1]} from {kind(source)} "
-                                  f"{name(association.source)} to {kind(target)} "
+                                  f"{association.type.rsplit(':', 1)[-1]} from {_kind(source)} "
+                                  f"{name(association.source)} to {_kind(target)} "
                                   f"{name(association.target)} joins a signature document and "
                                   f"another document {REQUIRED}: a signature is related to "
                                   "what it signs by `signs` only, and an addendum or a "
                                   "transform of a document is a document (rule L)",
                             "Association.associationType"))
     return errors
+
+
+def _kind(signature: bool) -> str:
+    return "signature document" if signature else "non-signature document"
 
 
 def removal_errors(uow: UnitOfWork, patient: str,
