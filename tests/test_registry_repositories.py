@@ -67,11 +67,14 @@ def provided(app, patient: str, content: bytes) -> Submission:
 
 
 def again(submission: Submission, **changes) -> Submission:
-    """The same document entries in a new set (new ids), `changes` made to each entry."""
+    """The same document entries in a new set (new ids, each a first version again: the
+    registry wrote the first registration's lid and version into its entries), `changes`
+    made to each entry."""
     copied = copy.deepcopy(submission)
     with_uuids(copied)
     copied.submission_set.unique_id = new_oid()
     for entry in copied.documents:
+        entry.logical_id = entry.version = None
         for name, value in changes.items():
             setattr(entry, name, value)
     return copied

@@ -90,8 +90,9 @@ class Registry:
         # rule K (signed_state.py): a replacement changes an existing document's status
         watched = rules is not None and rules.signature_required and \
             any(a.type in v.REPLACING for a in submission.associations)
+        signed = rules is not None and rules.signature_required
         return self._writing(lambda: self.writer.register(submission, principal, decode_errors,
-                                                          within, held, watched),
+                                                          within, held, watched, signed),
                              principal, "C", _patient_of(submission))
 
     def update(self, submission: Submission, principal: Principal,

@@ -26,7 +26,7 @@ from ..store import registry_store as store
 from ..store.database import Database, UnitOfWork, pipelined
 from ..store.locks import lock_records
 from ..validation.profiles import IHE, MetadataProfile
-from . import signed_state
+from . import signed_sets, signed_state
 from .feeding import check_feeding, open_record
 from .query_policy import hidden_objects
 from .stored_form import StoredForm
@@ -62,26 +62,33 @@ class RegistryWriter:
                  decode_errors: list[RegistryError] | None = None,
                  within: Callable[[UnitOfWork], None] | None = None,
                  held: Callable[[UnitOfWork], list[RegistryError]] | None = None,
-                 signed_state_on: bool = False) -> list[RegistryError]:
+                 signed_state_on: bool = False,
+                 signed_sets_on: bool = False) -> list[RegistryError]:
         """Store `submission` or raise RegistryFailure; returns the warnings on success.
 
         `within` runs inside the same database transaction (the repository records its
         documents there, so registration and storage commit together); `held` checks there,
         before anything is written, that the bytes the entries name are held
         (repositories.py, rule A); `signed_state_on`: the record's signed sets are checked once
-        it is written (signed_state.py, rule K)."""
+        it is written (signed_state.py, rule K); `signed_sets_on`: signatures are required, the
+        submission is held to rules L and M (signed_sets.py)."""
         findings = list(decode_errors or [])
         findings += self.profile.check(submission)
+        findings += first_versions(submission)
         if any(f.is_error for f in findings):
             raise RegistryFailure(findings)
         check_scope(principal, [submission.submission_set.patient_id], "the submission")
         warnings = findings
         with self.database.transaction() as uow:
             lock_records(uow, *written_by(submission))
-            plan = self._check_against_registry(uow, submission, principal)
+            plan = self._check_against_registry(uow, submission, principal, signed_sets_on)
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
             watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True)
+            for versioned in (*submission.documents, *submission.folders):
+                # first versions (first_versions): the version number is the registry's, not
+                # the submitted VersionInfo (ebRIM's default "1.1" made ITI-57 fail on int())
+                versioned.logical_id, versioned.version = versioned.entry_uuid, "1"
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
@@ -102,7 +109,7 @@ class RegistryWriter:
     # --- checks that need the registry ---------------------------------------------------------
 
     def _check_against_registry(self, uow: UnitOfWork, submission: Submission,
-                                principal: Principal) -> _Plan:
+                                principal: Principal, signed_sets_on: bool = False) -> _Plan:
         submission_set = submission.submission_set
         assert submission_set is not None
         name = submission.source_name
@@ -126,6 +133,8 @@ class RegistryWriter:
                                          [e for e in existing if e.unique_id in unique_ids],
                                          principal, patient)
         errors += self._check_references(uow, submission, plan, principal)
+        if signed_sets_on and not errors:
+            errors += signed_sets.registration_errors(uow, submission, plan.patient)
         if errors:
             raise RegistryFailure(errors)
         return plan
@@ -231,6 +240,9 @@ class RegistryWriter:
                 entry = known.get(association.source)
                 if entry is not None and entry.kind == "folder":
                     plan.touched_folders.add(association.source)
+                elif entry is not None and entry.kind == "submission_set" and \
+                        entry.patient_id == plan.patient:
+                    errors.append(closed_set(label, association.source))
         errors += _replaced_twice(submission)
         if plan.deprecate and not errors:
             self._plan_replacements(uow, submission, plan)
@@ -313,6 +325,31 @@ def written_by(submission: Submission) -> tuple[list[str], list[str]]:
     return [patient_key(patient)] if patient else [], sorted(i for i in ids if i)
 
 
+def first_versions(submission: Submission) -> list[RegistryError]:
+    """A registration's objects are first versions: an object's `lid`, when given, is its own
+    id (a symbolic lid was resolved with the ids, ebxml/decode.py), as IHE's Metadata Update
+    has it (ITI TF-3 4.1.x: the logicalId of an object's first version is its entryUUID; NIST
+    15800 checks the original's id and lid are the same); a new version of a registered
+    object comes by ITI-57, which checks its author, its previous version and the signed-set
+    rules. Attack stopped (outside round 19d, D1): an ITI-41/42 entry with `lid` naming a
+    registered document, this record's or another's, became a second Approved "version 1" of
+    it, written by anyone, and rule K counted it as a version of that document (a CDA as
+    "a current version" of a signature). The refusal is the same whatever the lid names: it
+    is not looked up, so it tells nothing of another record."""
+    name = submission.source_name
+    errors = []
+    for obj in (submission.submission_set, *submission.documents, *submission.folders):
+        if obj is None or not obj.logical_id or obj.logical_id == obj.entry_uuid:
+            continue
+        kind = type(obj).__name__
+        errors.append(error(META, f"{kind} {name(obj.entry_uuid)}: lid '{name(obj.logical_id)}' "
+                                  "is not this entry's own id: a registered object is the "
+                                  "first version of its logicalId, which is its entryUUID "
+                                  "(Metadata Update, ITI TF-3 4.1.x); a new version of a "
+                                  "registered object is sent by ITI-57", f"{kind}.lid"))
+    return errors
+
+
 def _replaced_twice(submission: Submission) -> list[RegistryError]:
     """A document is replaced once: two replacements (RPLC, XFRM_RPLC) of one target in one
     submission each found it Approved and both became current, a forked history (issue 16
@@ -326,6 +363,17 @@ def _replaced_twice(submission: Submission) -> list[RegistryError]:
                         f"this submission ({', '.join(name(s) for s in sources)}); a "
                         "document is replaced once", "Association.targetObject")
             for target, sources in by_target.items() if len(sources) > 1]
+
+
+def closed_set(label: str, package: str) -> RegistryError:
+    """A HasMember from a registered submission set: a set holds what its own submission gave
+    it (a front adds documents to a Folder, not to an earlier set). Attack stopped (outside
+    round 19d, D2): a HasMember from a signed set to another document made rule K count it
+    as covered by that set's signature, which never signed its bytes."""
+    return error(META, f"{label}: sourceObject {package} is a registered SubmissionSet: a "
+                       "submission set holds the objects of its own submission, and nothing is "
+                       "added to it later, a Folder is (rule M, every profile: docs/security.md)",
+                 "Association.sourceObject")
 
 
 def _needs_approved(association: Association, kind: str) -> bool:

@@ -25,6 +25,22 @@ J. (a registration without a signature: the HL7 v2 front without a seal, docs/hl
    with OBX-11 'C' (a correction) silently replacing a signed CDA with unsigned bytes; the
    source sends the correction as a signed ITI-41 instead.
 
+L. (ITI-41/42, ITI-57) An APND or XFRM does not join a signature document and a non-signature,
+   either way, whichever end is new or registered (RPLC and XFRM_RPLC: rule K2). Attack
+   (outside round 19d, D5): a correctly signed set whose signature APNDs (XFRMs) a registered
+   lab report, or whose report APNDs a registered signature; GetRelatedDocuments then gives a
+   signature as an addendum (a transform) of a report, or a report as one of a signature.
+M. (ITI-41/42) A submission set holds nothing by reference (a HasMember from it to an object
+   not in the submission, IHE's SubmissionSetStatus=Reference): a signed set holds only what
+   its signature signs, and the Manifest's digests are SHA-256 over the bytes its submission
+   carries, which a registered document's are not (they were not received, so the signature
+   cannot have signed them). Attack (D2): set B, signed over its own CDA, also holds set A's
+   CDA by reference; rules J and K counted A's CDA as signed by B's signature, and A's
+   signature could then be archived, deleted or removed alone. (A HasMember added later from a
+   registered submission set is refused in every profile: register.py, update_links.py; an
+   ITI-57's own set may hold registered objects, but carries no `signs`, repositories.py rule
+   F, so nothing it holds counts as signed.)
+
 These rules name the routes found one by one; rule K (signed_state.py) checks the end state they
 protect after every change, whatever its route.
 
@@ -40,6 +56,7 @@ signature is allowed, as is deprecating or deleting them with it in one ITI-57.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error
@@ -51,11 +68,15 @@ from ..security.principal import SYSTEM, Principal
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
 from .query_policy import hidden_objects
-from .update_plan import UpdatePlan
+
+if TYPE_CHECKING:   # update_plan reads register.py, which checks rules L and M from here
+    from .update_plan import UpdatePlan
 
 UPDATE = ErrorCode.METADATA_UPDATE_ERROR
+META = ErrorCode.REGISTRY_METADATA_ERROR
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
 GONE = frozenset({v.DEPRECATED, DELETED})
+RELATING = frozenset({v.APND, v.XFRM})
 
 
 def update_errors(uow: UnitOfWork, submission: Submission,
@@ -77,6 +98,7 @@ def update_errors(uow: UnitOfWork, submission: Submission,
                                         "signature is verified (rule G)",
                                 "DocumentEntry.hash"))
         errors += _kind_kept(uow, label, document, latest)
+    errors += relationship_errors(uow, submission, plan.patient, UPDATE)
     # a version deprecated by its new version is not leaving: its links go to the new one
     leaving = {c.association.target for c in plan.status_changes if c.new in GONE}
     errors += [error(UPDATE, text, "Association.NewStatus")
@@ -102,6 +124,65 @@ def _kind_kept(uow: UnitOfWork, label: str, document: DocumentEntry,
     return [error(UPDATE, f"{label}: a new version of a signature document must keep a "
                           f"signature document's codes {REQUIRED} (rule H): {problem}",
                   f"DocumentEntry.{field}") for field, problem in problems]
+
+
+def registration_errors(uow: UnitOfWork, submission: Submission,
+                        patient: str) -> list[RegistryError]:
+    """Rules L and M on a registration, once its references are found this record's
+    (register.py): no end named here is another patient's, nor hidden from the caller."""
+    return [*_by_reference(submission), *relationship_errors(uow, submission, patient, META)]
+
+
+def _by_reference(submission: Submission) -> list[RegistryError]:
+    """Rule M: what the submission set holds is in the submission. The target is not looked
+    up: the refusal is the same whatever it names."""
+    name = submission.source_name
+    package = submission.submission_set.entry_uuid if submission.submission_set else ""
+    local = {o.entry_uuid for o in (*submission.documents, *submission.folders,
+                                    *submission.associations)}
+    return [error(META, f"Association {name(a.entry_uuid)}: the SubmissionSet {name(package)} "
+                        f"holds {name(a.target)}, which is not in this submission, by reference "
+                        f"(Association.SubmissionSetStatus "
+                        f"'{a.slot(v.SUBMISSION_SET_STATUS) or '(none)'}'), {REQUIRED}: a signed "
+                        "set holds only the documents its signature signs, and the signature's "
+                        "Manifest digests the bytes this submission carries, not a registered "
+                        "document's; send the document in the set (rule M)",
+                  "Association.targetObject")
+            for a in submission.associations
+            if a.type == v.HAS_MEMBER and a.source == package and a.target not in local]
+
+
+def relationship_errors(uow: UnitOfWork, submission: Submission, patient: str,
+                        code: ErrorCode) -> list[RegistryError]:
+    """Rule L: an APND or XFRM of the request, between documents of the request (a new
+    version is what rule H keeps it) or registered documents of this record."""
+    relating = [a for a in submission.associations if a.type in RELATING]
+    if not relating:
+        return []
+    signature = {d.entry_uuid: claims_to_be_signature(d) for d in submission.documents}
+    outside = sorted({ref for a in relating for ref in (a.source, a.target)
+                      if ref not in signature})
+    for row in store.objects(uow, "document", patient, outside):
+        signature[row.entry_uuid] = is_signature(uow, row)   # type: ignore[arg-type]
+    name = submission.source_name
+    errors = []
+    for association in relating:
+        source, target = signature.get(association.source), signature.get(association.target)
+        if source is None or target is None or source == target:
+            continue   # not two documents (the reference checks say so), or of one kind
+        errors.append(error(code, f"Association {name(association.entry_uuid)}: "
+                                  f"{association.type.rsplit(':', 1)[-1]} from {_kind(source)} "
+                                  f"{name(association.source)} to {_kind(target)} "
+                                  f"{name(association.target)} joins a signature document and "
+                                  f"another document {REQUIRED}: a signature is related to "
+                                  "what it signs by `signs` only, and an addendum or a "
+                                  "transform of a document is a document (rule L)",
+                            "Association.associationType"))
+    return errors
+
+
+def _kind(signature: bool) -> str:
+    return "signature document" if signature else "non-signature document"
 
 
 def removal_errors(uow: UnitOfWork, patient: str, removed: Collection[str],

@@ -13,6 +13,7 @@ from ..model.metadata import Association, Submission
 from ..model.registered import IndexEntry
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
+from .register import closed_set
 from .update_plan import (
     ARCHIVED,
     ASSOCIATION_PROPAGATION,
@@ -227,7 +228,8 @@ def check_references(uow: UnitOfWork, submission: Submission,
                      association: Association, plan: UpdatePlan) -> list[RegistryError]:
     """An association an update carries beside its operations (a relationship of the new
     version, a folder membership): an end outside the request is a registered object of this
-    patient, as in ITI-42 (register.py)."""
+    patient, as in ITI-42 (register.py); a HasMember comes from the request's set or a Folder,
+    never from a registered submission set (register.closed_set)."""
     local = {o.entry_uuid for o in (submission.submission_set, *submission.documents,
                                     *submission.folders, *submission.associations)}
     errors = []
@@ -247,4 +249,7 @@ def check_references(uow: UnitOfWork, submission: Submission,
             errors.append(error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
                                 f"{_label(submission, association)}: {side}Object {ref} "
                                 "belongs to another patient", f"Association.{side}Object"))
+        elif side == "source" and association.type == v.HAS_MEMBER and \
+                entry.kind == "submission_set":
+            errors.append(closed_set(_label(submission, association), ref))
     return errors
