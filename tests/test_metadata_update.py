@@ -311,3 +311,24 @@ def test_a_new_version_repeating_a_confidentiality_code_is_refused(app, patient)
     assert reply.status == FAILURE and reply.codes == ["XDSMetadataUpdateError"]
     assert "given twice" in reply.errors[0]["context"]
     assert len(versions_of(app, original.unique_id)) == 1
+
+
+def test_a_version_stored_as_sent_before_is_still_updated(app, patient):
+    """Registrations before outside round 19d stored a submitted VersionInfo (ebRIM's default
+    "1.1"); an ITI-57 of such a document answered 500 (int("1.1")). It now follows it as
+    version 1: PreviousVersion names what was stored, the new version is 2."""
+    from sqlalchemy import update as sql_update
+
+    from xds_server.model.registered import version_number
+    from xds_server.store.tables import document_entries as documents
+
+    original, entry_uuid = registered(app, patient)
+    with app.database.transaction() as uow:
+        uow.connection.execute(sql_update(documents).where(documents.c.entry_uuid == entry_uuid)
+                               .values(version="1.1"))
+    reply = update(app, next_version(patient, original, entry_uuid, previous="1.1",
+                                     title="Titre corrigé"))
+    assert reply.status == SUCCESS, reply.errors
+    assert versions_of(app, original.unique_id)[-1].find(
+        f"{{{RIM}}}VersionInfo").get("versionName") == "2"
+    assert [version_number(x) for x in (None, "", "3", "1.1", "x", "٣")] == [1, 1, 3, 1, 1, 1]

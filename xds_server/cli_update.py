@@ -17,6 +17,7 @@ from .cli_errors import Refused, refusal
 from .cli_options import check_oid, check_patient, check_unique_ids, not_empty
 from .cli_streams import done
 from .cli_text import printable
+from .model.registered import version_number
 
 VISIBILITIES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
 _PATIENT = click.option("--patient", callback=check_patient,
@@ -127,7 +128,7 @@ def _visibility_command(name: str, text: str, adding: bool) -> None:
         _send_update(registry, lambda: next_version(
             entry, **{"add_visibility" if adding else "remove_visibility": code},
             author=author))
-        done(f"{name}ed: {unique_id} version {int(entry.version or '1') + 1} "
+        done(f"{name}ed: {unique_id} version {version_number(entry.version) + 1} "
                    f"{'with' if adding else 'without'} {code}")
 
 
@@ -160,7 +161,7 @@ def update_version(unique_id: str, title: str | None, comments: str | None, conf
     _send_update(registry, lambda: next_version(entry, title=title, comments=comments,
                                                 confidentiality=confidentiality,
                                                 author=author))
-    done(f"updated: {unique_id} version {int(entry.version or '1') + 1}")
+    done(f"updated: {unique_id} version {version_number(entry.version) + 1}")
 
 
 @click.command()

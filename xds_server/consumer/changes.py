@@ -14,6 +14,7 @@ from ..ebxml.actions import ITI_57, ITI_62
 from ..ebxml.namespaces import LCM, RIM, lcm, rim
 from ..model import vocabulary as v
 from ..model.metadata import Author, Code, DocumentEntry, Submission, SubmissionSet
+from ..model.registered import version_number
 from ..model.stored_queries import GetSubmissionSets
 from .metadata import new_oid, new_version, status_update, submit_objects_request
 from .queries import GET_DOCUMENTS, STORED_QUERY, adhoc_query
@@ -50,8 +51,8 @@ def registered_entries(registry: SoapClient, unique_id: str) -> list[DocumentEnt
     latest: dict[str, DocumentEntry] = {}
     for entry in document_entries(reply.payload):
         logical = entry.logical_id or entry.entry_uuid
-        if logical not in latest or int(entry.version or "1") > \
-                int(latest[logical].version or "1"):
+        if logical not in latest or version_number(entry.version) > \
+                version_number(latest[logical].version):
             latest[logical] = entry
     if not latest:
         raise NotRegistered(f"the registry knows no document with uniqueId {unique_id} (or "

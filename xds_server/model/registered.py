@@ -20,6 +20,14 @@ from .facts import RecordAccess
 from .vocabulary import DOC_STABLE
 
 
+def version_number(version: str | None) -> int:
+    """A version's number: the registry writes 1, 2, 3…; registrations before outside round
+    19d kept a submitted VersionInfo (ebRIM's default "1.1"), which int() refused with a 500
+    on every later ITI-57 of that document. Such a version counts by its leading digits."""
+    digits = (version or "1").split(".", 1)[0].strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else 1
+
+
 class IndexEntry(NamedTuple):
     """Where an object is: the narrow index of every object by entryUUID and uniqueId."""
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 
 from ..model import vocabulary as v
 from ..model.registered import AssociationRecord, QueryResult, Record
+from ..model.registered import version_number as registered_version
 from ..model.stored_queries import StoredQuery
 from ..store import query_reads
 from ..store import registry_store as store
@@ -60,7 +61,7 @@ def versions_of(uow: UnitOfWork, kind: str, rows: Iterable[Record]) -> list[Reco
 
 
 def version_number(row: Record) -> int:
-    return int(row.version or "1")
+    return registered_version(row.version)
 
 
 def not_latest(uow: UnitOfWork, kind: str, rows: list[Record]) -> set[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryError, error
 from ..model.metadata import Association, Submission
-from ..model.registered import IndexEntry
+from ..model.registered import IndexEntry, version_number
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
 from .register import closed_set
@@ -99,7 +99,7 @@ def _status_target(uow: UnitOfWork, submission: Submission, target: str,
         return _association_target(uow, plan, row)
     versions = store.objects(uow, entry.kind, plan.patient,
                                  [row.logical_id or target], by="logical_id")
-    latest = max(versions, key=lambda r: int(r.version or "1"))
+    latest = max(versions, key=lambda r: version_number(r.version))
     if latest.entry_uuid != target or target in plan.deprecate | plan.deprecate_folders:
         return None, None, (f"targetObject {target} is version {row.version or '1'} of "
                             f"logicalId {row.logical_id or target}, not its latest version "

@@ -28,7 +28,7 @@ from ..model import vocabulary as v
 from ..model.errors import RegistryError, error
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
-from ..model.registered import Record
+from ..model.registered import Record, version_number
 from ..security.access import ADMINISTRATOR, may_change_visibility, may_version, owns_metadata
 from ..store import registry_store as store
 from ..store.database import UnitOfWork
@@ -173,7 +173,7 @@ def _versions(uow: UnitOfWork, lid: str, kind: str, plan: UpdatePlan) -> list[Re
         uow, kind, first.patient_id, [lid]))
     if plan.principal.is_system or not versions:
         return versions
-    latest = max(versions, key=lambda row: int(row.version or "1"))
+    latest = max(versions, key=lambda row: version_number(row.version))
     if latest.patient_id != plan.patient or plan.hidden(uow, [latest.entry_uuid]):
         return []
     return versions
@@ -201,7 +201,7 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
         return None, None, [error(VERSION, f"{label}: logicalId {lid} is not registered as a "
                                            f"{kind} of this patient: there is no version to "
                                            "update", f"{type_name}.lid")]
-    latest = max(versions, key=lambda row: int(row.version or "1"))
+    latest = max(versions, key=lambda row: version_number(row.version))
     membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
                        and a.target == obj.entry_uuid), None)
     previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
@@ -235,7 +235,7 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
         errors += _check_rights(obj, latest, label, plan)
     if latest.patient_id != plan.patient:
         errors += _check_move(uow, label, latest, kind)
-    obj.version = str(int(latest.version or "1") + 1)
+    obj.version = str(version_number(latest.version) + 1)
     return latest, membership, errors
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..model.registered import Record
+from ..model.registered import Record, version_number
 from ..model.vocabulary import DEPRECATED
 from .database import Read, UnitOfWork
 from .keys import encoded, unpack_id
@@ -89,6 +89,6 @@ def superseded_among(records: Sequence[Record]) -> set[str]:
     latest: dict[str, int] = {}
     for record in records:
         lid = record.logical_id or record.entry_uuid
-        latest[lid] = max(latest.get(lid, 0), int(record.version or "1"))
+        latest[lid] = max(latest.get(lid, 0), version_number(record.version))
     return {record.entry_uuid for record in records if record.status == DEPRECATED
-            and int(record.version or "1") < latest[record.logical_id or record.entry_uuid]}
+            and version_number(record.version) < latest[record.logical_id or record.entry_uuid]}
