@@ -81,7 +81,8 @@ class RegistryWriter:
             plan = self._check_against_registry(uow, submission, principal)
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
-            watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True)
+            watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True,
+                                         touches=signed_state.touched_by(submission, plan))
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
