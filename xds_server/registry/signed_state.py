@@ -235,14 +235,17 @@ class _Scoped(Watch):
         deleted = {w.entry_uuid for w in mine if w.how == DELETED}
         for w in mine:
             if w.entry_uuid in inserted:    # in the part read after, unless removed since
+                read = after
                 if w.entry_uuid in deleted or w.entry_uuid in after.documents or \
-                        w.entry_uuid in after.links or \
                         (w.kind == "association" and w.type not in LINK_TYPES):
                     continue
-            elif w.entry_uuid in before.documents or w.entry_uuid in before.links or \
-                    w.entry_uuid in before.others:
-                continue                    # in the part read before
-            return f"{w.kind} {w.entry_uuid}"
+            else:                           # in the part read before
+                read = before
+                if w.entry_uuid in before.documents or w.entry_uuid in before.others:
+                    continue
+            link = read.links.get(w.entry_uuid)
+            if link is None or not {link.source, link.target} <= read.seen:
+                return f"{w.kind} {w.entry_uuid}"   # an association: and both its ends
         new = {w.entry_uuid for w in written if w.patient_id == patient and w.how == INSERTED}
         if (added := sorted(after.nodes - before.nodes - new)):
             return f"object {added[0]}"     # joined to what was read, not read before

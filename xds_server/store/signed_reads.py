@@ -18,17 +18,19 @@ whole record's (tests/test_signed_state_scope.py compares both on random records
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..model import vocabulary as v
 from .database import Read, UnitOfWork, read_together
-from .keys import decoder, encoded
+from .keys import ASSOCIATION_TYPE, STATUS, pack_id, unpack_digest, unpack_id
 from .registry_columns import ASSOCIATION_TYPE_CODES
 
 LINK_TYPES = frozenset({v.HAS_MEMBER, v.SIGNS, v.RPLC, v.XFRM_RPLC})
 _LINK_CODES = ", ".join(str(ASSOCIATION_TYPE_CODES[t]) for t in sorted(LINK_TYPES))
+_SIGNS, _HAS_MEMBER = ASSOCIATION_TYPE_CODES[v.SIGNS], ASSOCIATION_TYPE_CODES[v.HAS_MEMBER]
 _KEY = "(SELECT patient_key FROM patients WHERE patient_id = ?)"
 _CHUNK = 500      # ids a statement (SQLite's limit on parameters, PostgreSQL's plan size)
 
@@ -71,13 +73,16 @@ INSERTED, CHANGED, DELETED = "inserted", "changed", "deleted"
 _DOC_COLUMNS = ("entry_uuid", "logical_id", "version", "status", "hash", "class_code")
 _LINK_COLUMNS = ("entry_uuid", "type", "source", "target", "status")
 _DOC_SELECT = ", ".join((*_DOC_COLUMNS, "registered_seq"))
-_doc_row = decoder(_DOC_COLUMNS)
-_link_row = decoder(_LINK_COLUMNS)
+# the same few ids come back many times (a set's id in each of its links): read once each
+_id = functools.lru_cache(maxsize=1 << 14)(unpack_id)
+_STATUS, _TYPE = STATUS.names, ASSOCIATION_TYPE.names
 
 
 def _docs(rows: list[tuple]) -> list[tuple[int, SignedDoc]]:
     """(registration order, document): rule K names a lineage's versions in that order."""
-    return [(row[-1], SignedDoc(*_doc_row(row)[:-1])) for row in rows]
+    return [(seq, SignedDoc(_id(uuid), lid and _id(lid), version, _STATUS.get(status),
+                            digest and unpack_digest(digest), class_code))
+            for uuid, lid, version, status, digest, class_code, seq in rows]
 
 
 def in_order(documents: Iterable[tuple[int, SignedDoc]]) -> dict[str, SignedDoc]:
@@ -85,17 +90,27 @@ def in_order(documents: Iterable[tuple[int, SignedDoc]]) -> dict[str, SignedDoc]
 
 
 def _links(rows: list[tuple]) -> list[SignedLink]:
-    return [SignedLink(*_link_row(row)) for row in rows]
+    return [SignedLink(_id(uuid), _TYPE.get(kind), _id(source), _id(target),
+                       _STATUS.get(status)) for uuid, kind, source, target, status in rows]
+
+
+def _held_links(rows: list[tuple]) -> list[tuple[int, SignedLink]]:
+    """(how it was read, link): 1 as a link of a signed holder of the ids, 2 named by
+    them, 0 with an end among them."""
+    return [(held, link) for held, link in zip((row[-1] for row in rows),
+                                                _links([row[:-1] for row in rows]),
+                                                strict=True)]
 
 
 def _read(uow: UnitOfWork, sql: str, params: Sequence[object], make) -> Read:
     return Read(sql.replace("?", "%s") if uow.dialect == "postgresql" else sql, params, make)
 
 
-def _one_of(uow: UnitOfWork, column: str, values: Sequence[str]) -> tuple[str, list]:
+def _one_of(uow: UnitOfWork, column: str, packed: list[bytes]) -> tuple[str, list]:
+    """`column` (an identifier's) is one of these ids (in their stored form: store/keys.py)."""
     if uow.dialect == "postgresql":
-        return f"{column} = ANY(?)", [encoded(column, values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(encoded(column, values))
+        return f"{column} = ANY(?)", [packed]
+    return f"{column} IN ({', '.join('?' * len(packed))})", packed
 
 
 def whole_record(uow: UnitOfWork, patient: str
@@ -112,13 +127,14 @@ def whole_record(uow: UnitOfWork, patient: str
 @dataclass
 class Scope:
     """The part of a record `closure` read: its documents and links (LINK_TYPES) by
-    entryUUID, the holders whose members it read, and the other associations it was given
-    (their type)."""
+    entryUUID, the holders whose members it read, the other associations it was given
+    (their type), and every id it read the links of."""
 
     documents: dict[str, SignedDoc] = field(default_factory=dict)
     links: dict[str, SignedLink] = field(default_factory=dict)
     holders: set[str] = field(default_factory=set)
     others: dict[str, str] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)     # the ids whose links it read
 
     @property
     def nodes(self) -> set[str]:
@@ -126,25 +142,35 @@ class Scope:
 
 
 def _step_reads(uow: UnitOfWork, patient: str, ids: list[str], named: bool) -> list[Read]:
+    """This step's two reads: every version of the lineages the ids name or hold (by
+    logicalId, or by a version's entryUUID), and the associations of LINK_TYPES with an end
+    among the ids (with `named`, also the associations the ids name, of any type). Each part
+    by one indexed column, joined by UNION ALL: an OR of two made SQLite scan the record."""
     reads = []
+    doc_select = f"SELECT {_DOC_SELECT} FROM document_entries WHERE patient_key = {_KEY} AND "
+    link_select = f"SELECT {', '.join(_LINK_COLUMNS)}, %d FROM associations WHERE " \
+                  f"patient_key = {_KEY} AND "
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        by_uuid, uuid_params = _one_of(uow, "entry_uuid", chunk)
+        chunk = [pack_id(i) for i in ids[start:start + _CHUNK]]
         by_lid, lid_params = _one_of(uow, "logical_id", chunk)
+        by_uuid, uuid_params = _one_of(uow, "entry_uuid", chunk)
         by_source, source_params = _one_of(uow, "source", chunk)
         by_target, target_params = _one_of(uow, "target", chunk)
-        reads += [
-            _read(uow, f"SELECT {_DOC_SELECT} FROM document_entries WHERE "
-                       f"patient_key = {_KEY} AND ({by_uuid} OR {by_lid})",
-                  [patient, *uuid_params, *lid_params], _docs),
-            _read(uow, f"SELECT {', '.join(_LINK_COLUMNS)} FROM associations WHERE "
-                       f"patient_key = {_KEY} AND type IN ({_LINK_CODES}) AND "
-                       f"({by_source} OR {by_target})",
-                  [patient, *source_params, *target_params], _links)]
-        if named:       # ids given that name associations, of any type
-            reads.append(_read(uow, f"SELECT {', '.join(_LINK_COLUMNS)} FROM associations "
-                                    f"WHERE patient_key = {_KEY} AND {by_uuid}",
-                               [patient, *uuid_params], _links))
+        reads.append(_read(
+            uow, f"{doc_select}{by_lid} UNION ALL {doc_select}logical_id IN (SELECT "
+                 f"logical_id FROM document_entries WHERE patient_key = {_KEY} AND {by_uuid})",
+            [patient, *lid_params, patient, patient, *uuid_params], _docs))
+        typed = f" AND type IN ({_LINK_CODES})"
+        # and the links of the signed holders of the ids, a step early (those it follows)
+        holders = (f"SELECT target FROM associations WHERE patient_key = {_KEY} AND type = "
+                   f"{_SIGNS} AND target IN (SELECT source FROM associations WHERE "
+                   f"patient_key = {_KEY} AND type = {_HAS_MEMBER} AND {by_target})")
+        reads.append(_read(
+            uow, f"{link_select % 0}{by_source}{typed} UNION ALL {link_select % 0}{by_target}"
+                 f"{typed} UNION ALL {link_select % 1}source IN ({holders}){typed}"
+                 + (f" UNION ALL {link_select % 2}{by_uuid}" if named else ""),
+            [patient, *source_params, patient, *target_params, patient, patient, patient,
+             *target_params, *((patient, *uuid_params) if named else ())], _held_links))
     return reads
 
 
@@ -163,17 +189,17 @@ def closure(uow: UnitOfWork, patient: str, start: Iterable[str],
         seen.update(ids)
         pending = set()
         found = read_together(uow, _step_reads(uow, patient, ids, first))
-        documents = [d for i in range(0, len(found), 2 + first) for d in found[i]]
-        links = [a for i in range(1, len(found), 2 + first) for a in found[i]]
-        if first:
-            named = [a for i in range(2, len(found), 3) for a in found[i]]
-            for link in named:
-                if link.type in LINK_TYPES:
-                    links.append(link)
-                else:
-                    scope.others[link.entry_uuid] = link.type
-                pending.update((link.source, link.target))
         first = False
+        documents = [d for rows in found[0::2] for d in rows]
+        signed_holders = {a.source for rows in found[1::2] for how, a in rows if how == 1}
+        named = {a.entry_uuid for rows in found[1::2] for how, a in rows if how == 2}
+        links = []
+        for link in {a.entry_uuid: a for rows in found[1::2] for _, a in rows}.values():
+            if link.type in LINK_TYPES:
+                links.append(link)
+            else:       # an association the ids name, of a type rule K does not read
+                scope.others[link.entry_uuid] = link.type
+                pending.update((link.source, link.target))
         ordered += documents
         for _, document in documents:
             scope.documents[document.entry_uuid] = document
@@ -184,9 +210,13 @@ def closure(uow: UnitOfWork, patient: str, start: Iterable[str],
         scope.holders |= expanded
         for link in links:
             scope.links[link.entry_uuid] = link
-            if link.type == v.HAS_MEMBER and link.source in step and \
-                    link.source not in scope.documents and link.source not in expanded:
-                continue            # an unsigned holder's member: not followed from it
+            if link.type == v.HAS_MEMBER and link.source not in scope.documents and \
+                    link.entry_uuid not in named:
+                if link.source in step and link.source not in expanded:
+                    continue        # an unsigned holder's member: not followed from it
+                if link.source not in step and link.source not in signed_holders | expand:
+                    continue        # an unsigned holder of a member: nothing to follow
             pending.update((link.source, link.target))
     scope.documents = in_order(ordered)
+    scope.seen = seen
     return scope
