@@ -197,3 +197,22 @@ def test_a_change_writing_outside_the_part_read_is_refused_not_missed(database):
                 (seed, whole, part)
             outside += 1
     assert outside
+
+
+def test_the_part_read_is_the_changed_document_s_signed_set_not_the_record(database):
+    """The cost of rule K follows the signed set a change touches, not the record's size."""
+    from xds_server.store import signed_reads
+
+    rng = random.Random(1)
+    _IDS.seed(1)
+    patient = new_patient()
+    database.records.open(patient)
+    with database.database.transaction() as uow:
+        record = Record(rng, uow, patient)
+        for _ in range(6):
+            record.submit(True, False, False, False)[1]()
+        first = next(iter(record.documents))
+        scope = signed_reads.closure(uow, patient, {first}, {first})
+        whole, _ = signed_reads.whole_record(uow, patient)
+        uow.connection.rollback()
+    assert first in scope.documents and len(whole) > 3 * len(scope.documents)

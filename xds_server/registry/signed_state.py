@@ -38,6 +38,7 @@ write outside it refuses the change (`_Scoped.outside`).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from ..store.signed_reads import DELETED, INSERTED, Scope, SignedDoc, SignedLink
 # how available a version is; 0 (absent): Deprecated, Deleted, Submitted or removed
 CURRENT_RANK = {v.APPROVED: 2, v.CISIS_ARCHIVED: 1}
 RANK_NAMES = {2: "Approved", 1: "Archived"}
+log = logging.getLogger("xds_server.registry")
 LINK_TYPES = signed_reads.LINK_TYPES
 assert frozenset({v.HAS_MEMBER, v.SIGNS, *v.REPLACING}) == LINK_TYPES
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
@@ -219,9 +221,13 @@ class _Scoped(Watch):
             after = signed_reads.closure(uow, patient, self.touches | before.nodes,
                                          self.touches | before.holders)
             if outside := self.outside(patient, before, after, written):
-                return [f"the change writes {outside} outside the part of the record rule K "
-                        f"read {REQUIRED} (an internal error: the change is refused rather "
-                        "than left unchecked; rule K)"]
+                # a caller's `touches` short of what it writes: named in the log, not to the
+                # client (the object may be one the caller does not see)
+                log.error("rule K: the change wrote %s outside the part of the record read "
+                          "(watch(touches=) is short of it): refused", outside)
+                return [f"the change writes outside the part of the record rule K read "
+                        f"{REQUIRED} (an internal error: the change is refused rather than "
+                        "left unchecked; rule K)"]
             texts += _broken(scoped_state(before), scoped_state(after))
         return texts
 
