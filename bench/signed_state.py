@@ -127,6 +127,8 @@ def main() -> None:
           f"({args.database}, load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     for app in apps.values():
         app.close()
+    if args.database == "postgresql":
+        os.system(f"dropdb {name}")
 
 
 if __name__ == "__main__":
