@@ -101,7 +101,7 @@ LAYERS: dict[str, frozenset[str]] = {name: frozenset(allowed) for name, allowed 
                      "cli_document_options", "cli_options", "cli_settings", "cli_streams",
                      "cli_text"),
     "cli_update": ("cli_client", "cli_consumer", "cli_errors", "consumer", "cli_codes",
-                   "cli_options", "cli_streams", "cli_text"),
+                   "cli_options", "cli_streams", "cli_text", "model"),
     "cli_audit": ("cli_settings", "cli_errors", "model", "security", "store", "cli_options",
                   "cli_text"),
     "cli_cda": ("cli_settings", "cli_errors", "cli_progress", "config", "cda", "dsig",

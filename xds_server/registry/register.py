@@ -84,11 +84,12 @@ class RegistryWriter:
             plan = self._check_against_registry(uow, submission, principal, signed_sets_on)
             if held is not None and (unheld := held(uow)):
                 raise RegistryFailure(unheld)
-            watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True)
             for versioned in (*submission.documents, *submission.folders):
                 # first versions (first_versions): the version number is the registry's, not
                 # the submitted VersionInfo (ebRIM's default "1.1" made ITI-57 fail on int())
                 versioned.logical_id, versioned.version = versioned.entry_uuid, "1"
+            watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True,
+                                         touches=signed_state.touched_by(submission, plan))
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:

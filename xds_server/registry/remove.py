@@ -46,7 +46,8 @@ class RegistryRemover:
                                          "the ObjectRefList names no object", "ObjectRef")])
         with self.database.transaction() as uow:
             by_kind, patient = self._check(uow, object_ids, principal)
-            watched = signed_state.watch(uow, [patient], self.signatures_required)
+            watched = signed_state.watch(uow, [patient], self.signatures_required,
+                                         touches=[u for uuids in by_kind.values() for u in uuids])
             store.delete_objects(uow, patient, by_kind)
             signed_state.hold(watched, uow, ErrorCode.REGISTRY_ERROR, "ObjectRef", principal)
             audit_store.record(uow, principal, "D", "success", patient,

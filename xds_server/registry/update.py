@@ -74,7 +74,7 @@ class MetadataUpdater:
                 raise RegistryFailure(unheld)
             watched = signed_state.watch(
                 uow, [plan.patient, *(former for _, former in plan.moved.values())],
-                self.signatures_required)
+                self.signatures_required, touches=signed_state.touched_by(submission, plan))
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)
                 self._apply(uow, plan)

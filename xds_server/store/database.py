@@ -273,11 +273,14 @@ class UnitOfWork:
     """One transaction, or one read, as the store's functions take it. Opaque to the actors:
     what is inside is the store's business."""
 
-    __slots__ = ("connection", "forward_audits")
+    __slots__ = ("connection", "forward_audits", "written")
 
     def __init__(self, connection: Connection, forward_audits: bool = False) -> None:
         self.connection = connection
         self.forward_audits = forward_audits    # audit records written here queue for ATNA
+        # while a check needs to know it (registry/signed_state.py): each registry object the
+        # store's writes insert, change or delete here (store/signed_reads.py: Written)
+        self.written: list[Any] | None = None
 
     @property
     def dialect(self) -> str:

@@ -36,6 +36,7 @@ from .registry_columns import (
     Column,
     value_list,
 )
+from .signed_reads import CHANGED, DELETED, INSERTED, Written
 from .tables import (
     OBJECT_TABLES,
     associations,
@@ -257,9 +258,11 @@ def authors_of(uow: UnitOfWork, patient_id: str,
 
 def set_status(uow: UnitOfWork, kind: str, patient_id: str, uuids: Iterable[str],
                status: str) -> None:
-    table = OBJECT_TABLES[kind]
+    table, uuids = OBJECT_TABLES[kind], list(uuids)
+    if uow.written is not None:
+        uow.written += [Written(patient_id, kind, uuid, CHANGED) for uuid in uuids]
     uow.connection.execute(update(table).where(and_(table.c.patient_key == _key(patient_id),
-                                                    table.c.entry_uuid.in_(list(uuids))))
+                                                    table.c.entry_uuid.in_(uuids)))
                            .values(status=status))
 
 
@@ -365,6 +368,13 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
     add_schemes(uow, (row[c + _SCHEME_TEXT] for table, table_rows in rows.items()
                       for row in table_rows for c in schemes[table]
                       if row[c + _SCHEME_TEXT] is not None))
+    if uow.written is not None:
+        uow.written += [Written(patient_id, kind, obj.entry_uuid, INSERTED,
+                                getattr(obj, "type", None))
+                        for kind, items in (("document", documents),
+                                            ("association", association_list),
+                                            ("submission_set", [submission_set]),
+                                            ("folder", folder_list)) for obj in items]
     # the patient's key found by the INSERT itself (the registry checked the record is open):
     # no read here, where the writes may be pipelined; inline: nothing read back either
     key = _key(patient_id)
@@ -378,6 +388,9 @@ def register(uow: UnitOfWork, patient_id: str, submission_set: SubmissionSet,
 def delete_objects(uow: UnitOfWork, patient_id: str, by_kind: dict[str, list[str]]) -> None:
     """Remove registry objects for good (ITI-62): their rows (with their multi-valued
     attributes) and index entries."""
+    if uow.written is not None:
+        uow.written += [Written(patient_id, kind, uuid, DELETED)
+                        for kind, uuids in by_kind.items() for uuid in uuids]
     for kind, uuids in by_kind.items():
         table = OBJECT_TABLES[kind]
         uow.connection.execute(delete(table).where(and_(table.c.patient_key == _key(patient_id),
