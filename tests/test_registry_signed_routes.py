@@ -314,3 +314,40 @@ def test_an_update_adds_no_member_to_a_registered_submission_set(app, signed, au
     (found,) = _errors(reply, "Association.sourceObject")
     assert earlier.submission_set.entry_uuid in found["context"]
     assert _latest(app, cda_of(later, signature).entry_uuid).status == v.APPROVED
+
+
+@pytest.mark.parametrize("source", ["registered", "new"])
+def test_a_registration_adds_no_member_to_a_document(app, signed, authority, tmp_path, source):
+    """19e E1 by ITI-42: a HasMember whose source is a document (A's registered CDA, which
+    DSG's `signs` point at, or set B's own CDA) to another document: rule K took the source
+    for a signed set. A HasMember comes from a SubmissionSet or a Folder: refused in every
+    profile."""
+    earlier, earlier_signature = signed
+    later, signature = _set_b(authority, tmp_path)
+    holder = cda_of(earlier, earlier_signature).entry_uuid if source == "registered" else \
+        cda_of(later, signature).entry_uuid
+    member = cda_of(later, signature).entry_uuid if source == "registered" else \
+        cda_of(earlier, earlier_signature).entry_uuid
+    later.associations.append(Association(f"urn:uuid:{uuid.uuid4()}", v.HAS_MEMBER, holder,
+                                          member))
+    reply = register(app, later)
+    found = _errors(reply, "Association.sourceObject")
+    assert found[0]["code"] == "XDSRegistryMetadataError" and holder in found[0]["context"]
+
+
+def test_an_update_adds_no_member_to_a_document(app, signed, authority, tmp_path):
+    """19e E1 by ITI-57 (the patient's two-request route): an association beside the
+    operations, HasMember from B's registered CDA to A's CDA, then A's signature archived
+    alone: both were accepted, A's CDA left Approved with its only signature Archived."""
+    earlier, earlier_signature = signed
+    later, signature = _set_b(authority, tmp_path)
+    assert register(app, later).status.endswith(":Success")
+    added = Association(f"urn:uuid:{uuid.uuid4()}", v.HAS_MEMBER,
+                        cda_of(later, signature).entry_uuid,
+                        cda_of(earlier, earlier_signature).entry_uuid)
+    reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(
+        Submission(submission_set(TEST_INS), [], [], [added])))
+    (found,) = _errors(reply, "Association.sourceObject")
+    assert "DocumentEntry" in found["context"]
+    if required(app):
+        refused(_status(app, earlier_signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")

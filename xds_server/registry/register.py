@@ -241,9 +241,8 @@ class RegistryWriter:
                 entry = known.get(association.source)
                 if entry is not None and entry.kind == "folder":
                     plan.touched_folders.add(association.source)
-                elif entry is not None and entry.kind == "submission_set" and \
-                        entry.patient_id == plan.patient:
-                    errors.append(closed_set(label, association.source))
+                elif entry is not None and entry.patient_id == plan.patient:
+                    errors.append(closed_set(label, association.source, entry.kind))
         errors += _replaced_twice(submission)
         if plan.deprecate and not errors:
             self._plan_replacements(uow, submission, plan)
@@ -366,15 +365,27 @@ def _replaced_twice(submission: Submission) -> list[RegistryError]:
             for target, sources in by_target.items() if len(sources) > 1]
 
 
-def closed_set(label: str, package: str) -> RegistryError:
-    """A HasMember from a registered submission set: a set holds what its own submission gave
-    it (a front adds documents to a Folder, not to an earlier set). Attack stopped (outside
-    round 19d, D2): a HasMember from a signed set to another document made rule K count it
-    as covered by that set's signature, which never signed its bytes."""
-    return error(META, f"{label}: sourceObject {package} is a registered SubmissionSet: a "
-                       "submission set holds the objects of its own submission, and nothing is "
-                       "added to it later, a Folder is (rule M, every profile: docs/security.md)",
+def closed_set(label: str, holder: str, kind: str = "submission_set") -> RegistryError:
+    """A HasMember from a registered object that is not a Folder: a submission set holds what
+    its own submission gave it (a front adds documents to a Folder, not to an earlier set),
+    and a DocumentEntry or an association holds nothing (ebRIM: a HasMember's source is a
+    RegistryPackage). Attacks stopped: outside round 19d, D2, a HasMember from a signed set to
+    another document made rule K count it as covered by that set's signature, which never
+    signed its bytes; round 19e, E1, a HasMember from a DSG-signed document (its `signs`
+    point at it) to another document did the same, and a patient reached it in two
+    requests."""
+    if kind == "submission_set":
+        return error(META, f"{label}: sourceObject {holder} is a registered SubmissionSet: a "
+                           "submission set holds the objects of its own submission, and nothing "
+                           "is added to it later, a Folder is (rule M, every profile: "
+                           "docs/security.md)", "Association.sourceObject")
+    return error(META, f"{label}: sourceObject {holder} is a registered "
+                       f"{KIND_NAMES.get(kind, kind)}: a HasMember comes from the SubmissionSet "
+                       "of its submission or from a Folder (rule M, every profile)",
                  "Association.sourceObject")
+
+
+KIND_NAMES = {"document": "DocumentEntry", "association": "Association", "folder": "Folder"}
 
 
 def _needs_approved(association: Association, kind: str) -> bool:

@@ -113,9 +113,12 @@ class _History:
             self.lineage_of[uuid] for s in states for uuid, d in s.documents.items()
             if d.class_code == SIGNATURE_CLASS.code}
         signed_targets = {a.target for a in signs}
+        # a HasMember from a document holds nothing (round 19e, E1; refused since, but a
+        # record may keep one): DSG's `signs` to each document made it a "signed set"
         self.signed = {self.lineage_of[a.target] for a in links
                        if a.type == v.HAS_MEMBER and a.source in signed_targets
-                       and a.target in self.lineage_of} - self.signatures
+                       and a.target in self.lineage_of
+                       and a.source not in self.lineage_of} - self.signatures
         self.chain = _Chains(
             (self.lineage_of[a.source], self.lineage_of[a.target]) for a in links
             if a.type in v.REPLACING and a.source in self.lineage_of
@@ -180,7 +183,7 @@ def violations(state: RecordState, history: _History) -> dict[tuple, Finding]:
             signer_rank[link.target] = max(signer_rank[link.target], rank_of(signer))
     sets_of: dict[str, list[str]] = defaultdict(list)
     for link in state.links:
-        if link.type == v.HAS_MEMBER:
+        if link.type == v.HAS_MEMBER and link.source not in lineage_of:   # not a document
             sets_of[link.target].append(link.source)
     for lid in sorted(signed):
         for document in by_lineage.get(lid, ()):

@@ -229,7 +229,7 @@ def check_references(uow: UnitOfWork, submission: Submission,
     """An association an update carries beside its operations (a relationship of the new
     version, a folder membership): an end outside the request is a registered object of this
     patient, as in ITI-42 (register.py); a HasMember comes from the request's set or a Folder,
-    never from a registered submission set (register.closed_set)."""
+    never from a registered submission set or document (register.closed_set)."""
     local = {o.entry_uuid for o in (submission.submission_set, *submission.documents,
                                     *submission.folders, *submission.associations)}
     errors = []
@@ -250,6 +250,6 @@ def check_references(uow: UnitOfWork, submission: Submission,
                                 f"{_label(submission, association)}: {side}Object {ref} "
                                 "belongs to another patient", f"Association.{side}Object"))
         elif side == "source" and association.type == v.HAS_MEMBER and \
-                entry.kind == "submission_set":
-            errors.append(closed_set(_label(submission, association), ref))
+                entry.kind != "folder":
+            errors.append(closed_set(_label(submission, association), ref, entry.kind))
     return errors

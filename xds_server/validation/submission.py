@@ -147,8 +147,17 @@ def _check_has_member(association: Association, label: str, set_id: str, documen
             errors.append(error(META, f"{label}: HasMember from the SubmissionSet to an existing "
                                       "object needs slot SubmissionSetStatus=Reference",
                                 "Association.SubmissionSetStatus"))
-    elif association.source in folders or association.source.startswith("urn:uuid:"):
-        pass  # folder membership; targets are checked against the registry
+    elif association.source in folders:
+        pass  # folder membership
+    elif association.source in documents or association.source in associations:
+        # outside round 19e, E1: a HasMember from a DocumentEntry made it a "holder", and a
+        # DSG-signed one (its `signs` point at it) passed for a signed set
+        errors.append(error(META, f"{label}: HasMember sourceObject {association.source} is "
+                                  f"{_kind_of(association.source, documents)}"
+                                  ": a HasMember comes from the SubmissionSet or a Folder",
+                            "Association.sourceObject"))
+    elif association.source.startswith("urn:uuid:"):
+        pass  # a registered folder's membership: its kind is checked against the registry
     else:
         errors.append(error(META, f"{label}: HasMember source must be the SubmissionSet or a "
                                   "Folder", "Association.sourceObject"))
@@ -157,3 +166,7 @@ def _check_has_member(association: Association, label: str, set_id: str, documen
 
 def _short(association_type: str) -> str:
     return association_type.rsplit(":", 1)[-1]
+
+
+def _kind_of(ref: str, documents: set[str]) -> str:
+    return "a DocumentEntry" if ref in documents else "an Association"
