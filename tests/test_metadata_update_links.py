@@ -29,7 +29,7 @@ from .registry_data import (
     run_query,
     submission_set,
 )
-from .test_metadata_update import next_version, registered, update
+from .test_metadata_update import GET_DOCUMENTS, next_version, registered, update
 
 GET_RELATED = "urn:uuid:d90e5407-b356-4d91-a89f-873917b4b0e6"
 GET_FOLDER_AND_CONTENTS = "urn:uuid:b909a503-523d-4517-8acf-8e5834dfc4c7"
@@ -281,3 +281,21 @@ def test_a_new_document_version_keeps_its_folders_and_relationships(app, patient
     assert again.status == SUCCESS, again.errors       # a second version: one copy of each
     contents = run_query(app, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": folder_uuid})
     assert len(contents.objects("ExtrinsicObject")) == (1 if propagation != "no" else 0)
+
+
+@pytest.mark.parametrize("kind", [v.RPLC, v.XFRM_RPLC])
+def test_a_replacement_does_not_ride_on_a_new_version(app, patient, kind):
+    """Outside round 19e, E3: a new version of B carrying an RPLC from itself to A was
+    written and deprecated nothing: A and B both current. A replacement comes with its new
+    DocumentEntry by ITI-41/42, as SubmitAssociation already says."""
+    original, first = registered(app, patient)
+    _other, second = registered(app, patient)
+    request = next_version(patient, original, first, title="Titre corrigé")
+    request.associations.append(relationship(kind, "Document01", second))
+    reply = update(app, request)
+    assert reply.status == FAILURE
+    assert any(e["location"] == "Association.associationType" and "replacement" in e["context"]
+               for e in reply.errors), reply.errors
+    assert {e.get("status") for e in run_query(app, GET_DOCUMENTS, {
+        "$XDSDocumentEntryEntryUUID": [first, second]}).objects("ExtrinsicObject")} == {
+        v.APPROVED}

@@ -232,6 +232,14 @@ def check_references(uow: UnitOfWork, submission: Submission,
     never from a registered submission set or document (register.closed_set)."""
     local = {o.entry_uuid for o in (submission.submission_set, *submission.documents,
                                     *submission.folders, *submission.associations)}
+    if association.type in v.REPLACING:
+        # outside round 19e, E3: an RPLC from the update's new version to another registered
+        # document was written and deprecated nothing: both current (as check_submitted says)
+        return [error(UPDATE, f"{_label(submission, association)}: a replacement "
+                              f"({short(association.type)}) is submitted with its new "
+                              "DocumentEntry (ITI-41 or ITI-42), which deprecates what it "
+                              "replaces; an update's new version is a version, not a "
+                              "replacement", "Association.associationType")]
     errors = []
     for side in ("source", "target"):
         ref = getattr(association, side)
