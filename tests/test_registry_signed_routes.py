@@ -205,7 +205,7 @@ def _registered_uuid(app, unique_id: str) -> str:
 # --- D5: APND and XFRM do not join a signature and a non-signature ---------------------------
 
 
-@pytest.mark.parametrize("kind", [v.APND, v.XFRM])
+@pytest.mark.parametrize("kind", [v.APND, v.XFRM, v.IS_SNAPSHOT_OF])
 @pytest.mark.parametrize("source,target", [("signature", "earlier cda"),
                                            ("cda", "earlier signature")])
 def test_a_relationship_does_not_join_a_signature_and_a_document(app, signed, authority,

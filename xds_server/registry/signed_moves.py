@@ -28,8 +28,9 @@ from .query_versions import versions_of
 from .update_plan import RECONCILIATION, UpdatePlan
 
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
-WAY_OUT = ("submit it again, signed, for the right patient (ITI-41), then delete the set here "
-           "(one ITI-57 setting its documents and its signature Deleted) (rule N)")
+WAY_OUT = ("submit it again, signed, for the right patient (ITI-41) as a new document (a new "
+           "uniqueId: this one stays registered here), then delete the set here (one ITI-57 "
+           "setting its documents and its signature Deleted) (rule N)")
 
 
 def move_errors(uow: UnitOfWork, plan: UpdatePlan) -> list[RegistryError]:

@@ -76,7 +76,7 @@ UPDATE = ErrorCode.METADATA_UPDATE_ERROR
 META = ErrorCode.REGISTRY_METADATA_ERROR
 REQUIRED = "while XDS_REQUIRE_SUBMISSION_SIGNATURE is on"
 GONE = frozenset({v.DEPRECATED, DELETED})
-RELATING = frozenset({v.APND, v.XFRM})
+RELATING = frozenset({v.APND, v.XFRM, v.IS_SNAPSHOT_OF})   # 19e E6: the snapshot too
 
 
 def update_errors(uow: UnitOfWork, submission: Submission,
@@ -175,8 +175,9 @@ def relationship_errors(uow: UnitOfWork, submission: Submission, patient: str,
                                   f"{name(association.source)} to {_kind(target)} "
                                   f"{name(association.target)} joins a signature document and "
                                   f"another document {REQUIRED}: a signature is related to "
-                                  "what it signs by `signs` only, and an addendum or a "
-                                  "transform of a document is a document (rule L)",
+                                  "what it signs by `signs` only, and an addendum, a "
+                                  "transform or a snapshot of a document is a document "
+                                  "(rule L)",
                             "Association.associationType"))
     return errors
 

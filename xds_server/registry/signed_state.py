@@ -229,10 +229,10 @@ class Watch:
     def refusals(self, uow: UnitOfWork, principal: Principal = SYSTEM) -> list[str]:
         """A record with no `signs` before a change that cannot add one (ITI-57: rule F; ITI-62)
         has nothing signed after it either: not read again."""
-        return [_told(uow, principal, patient, finding)
-                for patient, before in self.before.items()
+        return [text for patient, before in self.before.items()
                 if self.adds_signs or any(a.type == v.SIGNS for a in before.links)
-                for finding in _broken(before, read_state(uow, patient))]
+                for text in _told(uow, principal, patient,
+                                  _broken(before, read_state(uow, patient)))]
 
 
 class _Scoped(Watch):
@@ -260,8 +260,8 @@ class _Scoped(Watch):
                 return [f"the change writes outside the part of the record rule K read "
                         f"{REQUIRED} (an internal error: the change is refused rather than "
                         "left unchecked; rule K)"]
-            texts += [_told(uow, principal, patient, finding)
-                      for finding in _broken(scoped_state(before), scoped_state(after))]
+            texts += _told(uow, principal, patient,
+                           _broken(scoped_state(before), scoped_state(after)))
         return texts
 
     @staticmethod
@@ -291,11 +291,17 @@ class _Scoped(Watch):
         return None
 
 
-def _told(uow: UnitOfWork, principal: Principal, patient: str, finding: Finding) -> str:
-    """The finding's text as this caller may read it: without the ids of documents hidden
-    from them (D4)."""
-    return finding.unnamed if hidden_objects(uow, principal, patient, list(finding.names)) \
-        else finding.text
+def _told(uow: UnitOfWork, principal: Principal, patient: str,
+          findings: list[Finding]) -> list[str]:
+    """The findings as this caller may read them: those over documents hidden from them
+    without their ids (round 19d, D4), and not one for each such document: one of them
+    only when nothing they see is refused too (19e, E5: the number of refusals counted the
+    hidden documents)."""
+    hidden = hidden_objects(uow, principal, patient,
+                            sorted({name for f in findings for name in f.names}))
+    shown = [f.text for f in findings if not hidden.intersection(f.names)]
+    unnamed = sorted({f.unnamed for f in findings if hidden.intersection(f.names)})
+    return shown or unnamed[:1]
 
 
 def _broken(before: RecordState, after: RecordState) -> list[Finding]:
