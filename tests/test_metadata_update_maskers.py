@@ -20,8 +20,9 @@ from xds_server.consumer.metadata import (
 from xds_server.model import vocabulary as v
 from xds_server.model.errors import RegistryFailure
 from xds_server.model.metadata import Author, Code, Submission
+from xds_server.security.principal import SYSTEM
 
-from .registry_data import submission_set
+from .registry_data import folder, submission_set
 from .test_access_matrix import VISIBILITY, Record, _urn, principal_of
 
 ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
@@ -155,3 +156,37 @@ def test_the_author_still_links(record):
     record.update(submit_association(submission_set(record.patient, _urn()),
                                      relationship(v.APND, first["entry"], second["entry"])),
                   principal_of(record, "author A", "normal"))
+
+
+@pytest.mark.parametrize("reader, allowed", [("patient", False),
+                                             ("legal representative", False),
+                                             ("authorised professional", True),
+                                             ("administrator", True)])
+def test_only_a_professional_or_an_administrator_versions_a_folder(record, reader, allowed):
+    package, group = submission_set(record.patient, _urn()), folder(record.patient, _urn())
+    record.app.registry.register(Submission(package, [], [group], associations=[
+        has_member(package.entry_uuid, group.entry_uuid, entry_uuid=_urn())]), SYSTEM)
+    second = folder(record.patient, _urn(), title="renamed", unique_id=group.unique_id,
+                    logical_id=group.entry_uuid)
+    update = submission_set(record.patient, _urn())
+    link = has_member(update.entry_uuid, second.entry_uuid, entry_uuid=_urn())
+    link.slots[v.PREVIOUS_VERSION] = ["1"]
+    submission = Submission(update, [], [second], associations=[link])
+    if allowed:
+        record.update(submission, principal_of(record, reader, "normal"))
+        return
+    errors = _refused(record, submission, reader)
+    assert [e.location for e in errors] == ["Folder"], errors
+
+
+@pytest.mark.parametrize("reader", MASKERS)
+def test_a_masker_changes_no_association_status(record, reader):
+    """An author's APND, deprecated by the patient: the link is the professionals'."""
+    first, second = record.store("plain"), record.store("plain")
+    link = relationship(v.APND, first["entry"], second["entry"])
+    link.entry_uuid = _urn()
+    record.update(submit_association(submission_set(record.patient, _urn()), link),
+                  principal_of(record, "author A", "normal"))
+    errors = _refused(record, status_update(submission_set(record.patient, _urn()),
+                                            link.entry_uuid, v.APPROVED, v.DEPRECATED), reader)
+    assert [e.location for e in errors] == ["Association.NewStatus"], errors

@@ -119,13 +119,14 @@ def folder_errors(submission: Submission, folder: Folder,
 
 
 def link_errors(submission: Submission, plan: UpdatePlan) -> list[RegistryError]:
-    """A masker's ITI-57 carries the HasMember of each new DocumentEntry version and status
-    changes of documents; any other association (a SubmitAssociation, one riding beside a new
-    version, a status change of a folder or an association) is refused, by its type."""
+    """A masker's ITI-57 carries the HasMember of each new version (a Folder version is
+    refused once, by `folder_errors`) and status changes of documents; any other association
+    (a SubmitAssociation, one riding beside a new version, a status change of a folder or an
+    association) is refused, by its type."""
     if may_link(plan.principal):
         return []
     package = submission.submission_set.entry_uuid if submission.submission_set else None
-    versions = {d.entry_uuid for d in submission.documents}
+    versions = {o.entry_uuid for o in (*submission.documents, *submission.folders)}
     name = submission.source_name
     role = plan.principal.role
     submitted = {a.target for a in submission.associations if a.type == v.SUBMIT_ASSOCIATION}
