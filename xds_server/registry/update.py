@@ -11,7 +11,8 @@ The operations, each the association (or object) that carries it, and where it i
 - `SubmitAssociation` from the submission set: the association it targets, in the request, is
   added between registered objects (update_links.py).
 New documents go by ITI-42 or ITI-41: an ITI-57 DocumentEntry without a registered lid is
-refused.
+refused. What the patient and a legal representative may change of a document they did not
+write (its visibility codes and status, no association) is update_rights.py's.
 """
 
 from __future__ import annotations
