@@ -216,13 +216,17 @@ def is_patient_side(reader: str) -> bool:
 
 
 def _wanted(operation: str, reader: str, name: str, visible: bool) -> bool:
-    if operation in ("status change", "new version"):
-        # the document's metadata is its author's (and an administrator's); the patient's side
-        # may archive it and post versions (their visibility changes then held to the rules)
+    if operation == "status change":
+        # the patient's side may archive a document
         return visible and (is_author(reader, name) or is_admin(reader)
                             or is_patient_side(reader))
+    if operation == "new version":
+        # a new title: the document's metadata is its author's (and an administrator's); the
+        # patient's side posts versions changing its visibility codes only (outside 19e, E9)
+        return visible and (is_author(reader, name) or is_admin(reader))
     if operation == "association":
-        return visible
+        # links between documents are the professionals' (outside 19e, E9)
+        return visible and not is_patient_side(reader)
     if operation == "deletion":
         return visible and is_author(reader, name)
     if operation == "ITI-86":         # on the repository's row: stored by the system, with

@@ -180,6 +180,30 @@ def _label(code: str, system: str = VISIBILITY) -> dict:
     return {"coding": [{"system": system, "code": code}]}
 
 
+def test_the_patient_patches_visibility_codes_only(secured):
+    """Outside 19e, E9, on the FHIR front: the patient's PATCH of a professional's document may
+    add MASQUE_PS, not an HL7 confidentiality code (R), which is its author's to change."""
+    app, _, issuer, patient = secured
+    entry_uuid, _ = _store(app, patient)
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    hl7 = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    headers = issuer.header(patient, kind="patient", subject=patient.split("^")[0])
+    restricted = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("R", hl7)}], PATCH,
+        headers=headers)
+    assert restricted.status == 422, restricted.body
+    assert restricted.expressions == ["DocumentReference.securityLabel"], restricted.body
+    assert "only the author or an administrator" in restricted.body.decode()
+    masked = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=headers)
+    assert masked.status == 200, masked.body
+    author = issuer.header(patient, subject=AUTHOR)
+    assert fhir(app, "PATCH", f"/DocumentReference/{masked.json['id']}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("R", hl7)}], PATCH,
+        headers=author).status == 200
+
+
 def test_a_patch_that_changes_nothing_makes_no_version(secured):
     """Issue 16 re-test m2: a code added again, N again, an empty securityLabel on a document
     without visibility codes each made a new version (a new id) with codes duplicated. Each

@@ -117,6 +117,11 @@ class EbrimStoredForm:
             return pack(xml)        # what `packed` would decide, without decoding the XML
         return self.packed(xml)
 
+    @staticmethod
+    def model_object(record: Record) -> DocumentEntry | SubmissionSet | Folder | Association:
+        """The registry's StoredForm.model_object: `model_object` below."""
+        return model_object(record)
+
     def with_patient(self, stored: bytes, patient_id: str) -> bytes:
         """The registered form with its patientId replaced (a patient merge, ITI-8 A40 / A47:
         the object now belongs to the surviving patient). sourcePatientId is the source's and

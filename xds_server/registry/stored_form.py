@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..model.metadata import Association, DocumentEntry, Folder, SubmissionSet
+from ..model.registered import Record
 
 
 class StoredForm(Protocol):
@@ -17,4 +18,9 @@ class StoredForm(Protocol):
 
     def with_patient(self, stored: bytes, patient_id: str) -> bytes:
         """The form of a registered object moved to another patient (a merge)."""
+        ...
+
+    def model_object(self, record: Record) -> DocumentEntry | SubmissionSet | Folder | Association:
+        """A registered object as a model object again, as the registry stored it (what an
+        update by the patient is compared with: registry/update_rights.py)."""
         ...

@@ -11,7 +11,8 @@ The operations, each the association (or object) that carries it, and where it i
 - `SubmitAssociation` from the submission set: the association it targets, in the request, is
   added between registered objects (update_links.py).
 New documents go by ITI-42 or ITI-41: an ITI-57 DocumentEntry without a registered lid is
-refused.
+refused. What the patient and a legal representative may change of a document they did not
+write (its visibility codes and status, no association) is update_rights.py's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ..store import audit_store
 from ..store import registry_store as store
 from ..store.database import UnitOfWork, pipelined
 from ..store.locks import lock_records
-from . import signed_moves, signed_sets, signed_state
+from . import signed_moves, signed_sets, signed_state, update_rights
 from .feeding import open_record
 from .register import RegistryWriter, written_by
 from .update_links import OPERATIONS, check_references, check_status_change, check_submitted
@@ -109,9 +110,12 @@ class MetadataUpdater:
                                 f"{entry.entry_uuid} ({entry.kind}) is already registered: "
                                 "an update needs new entryUUIDs and a new submission set",
                                 "entryUUID"))
+        model_object = self.writer.stored_form.model_object
         for document in submission.documents:
             errors += check_document_version(uow, submission, document, plan)
+            errors += update_rights.version_errors(submission, document, plan, model_object)
         for folder in submission.folders:
+            errors += update_rights.folder_errors(submission, folder, plan)
             errors += check_folder_version(uow, submission, folder, plan)
         submitted = {a.target for a in submission.associations
                      if a.type == v.SUBMIT_ASSOCIATION}
@@ -123,6 +127,7 @@ class MetadataUpdater:
             elif association.entry_uuid not in submitted and \
                     association.type not in OPERATIONS:
                 errors += check_references(uow, submission, association, plan)
+        errors += update_rights.link_errors(submission, plan)
         errors += self._check_policy(uow, plan, principal)
         if self.signatures_required and plan.moved:
             errors = signed_moves.move_errors(uow, plan) + errors   # says the way out first

@@ -197,10 +197,33 @@ def owns_metadata(principal: Principal, document: DocumentFacts) -> bool:
         is_author(principal, document)
 
 
+# The roles that may post a new version of a document they did not write, to change in it
+# only the visibility codes VISIBILITY_CHANGERS gives them (every other field, registry/
+# update_rights.py); and whose ITI-57 then carries no association but its new versions'
+# HasMember and the document status changes STATUS_SETTERS gives them, and versions no Folder
+# (a folder has no author: it is its professionals' and administrators'). Attack stopped
+# (outside round 19e, E9): the patient's VIHF rewrote a professional's document by a new
+# version (its title, comments, typeCode: what queries by type find and every list shows),
+# and added links between registered documents (an APND by SubmitAssociation, a HasMember
+# riding beside a new version).
+MASKERS = frozenset({PATIENT, REPRESENTATIVE})
+
+
 def may_version(principal: Principal, document: DocumentFacts) -> bool:
     """May post a new metadata version of this document at all (what it changes is then
-    held to `may_change_visibility`)."""
-    return owns_metadata(principal, document) or principal.role in (PATIENT, REPRESENTATIVE)
+    held to `may_change_visibility`, and for a masker to the visibility codes alone)."""
+    return owns_metadata(principal, document) or principal.role in MASKERS
+
+
+def masks_only(principal: Principal, document: DocumentFacts) -> bool:
+    """A new version by this caller may differ from its latest in visibility codes only."""
+    return not owns_metadata(principal, document) and principal.role in MASKERS
+
+
+def may_link(principal: Principal) -> bool:
+    """May add associations by ITI-57 (SubmitAssociation, or riding beside a new version),
+    change a Folder's or an association's status, and version a Folder."""
+    return principal.is_system or principal.role not in MASKERS
 
 
 def may_change_visibility(principal: Principal, document: DocumentFacts, code: str) -> bool:
