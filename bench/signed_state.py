@@ -9,7 +9,11 @@ updates, each a new version of a different CDA of the record. The record is writ
 the OFF application (fake signature entries: rule K reads metadata, not signatures' bytes).
 
     .venv/bin/python bench/signed_state.py [--database sqlite|postgresql] [--sets 100]
-        [--rounds 6] [--per 20]
+        [--rounds 6] [--per 20] [--folder N]
+
+`--folder N` (outsider 19e, E8): N of the CDAs are filed in one folder (ITI-57
+SubmitAssociation, by the OFF application) and each update is a new version of one of them
+(its folder membership propagated: the folder among the ids the change touches).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from tests.dsig_data import SealAuthority  # noqa: E402
-from tests.registry_data import document, new_patient, submission_set  # noqa: E402
+from tests.registry_data import document, folder, new_patient, submission_set  # noqa: E402
 from xds_server.app import create_app  # noqa: E402
 from xds_server.config import load_settings  # noqa: E402
 from xds_server.consumer.metadata import has_member, new_version  # noqa: E402
@@ -61,12 +65,31 @@ def signed_set(patient: str, size: int) -> Submission:
     return submission
 
 
+def file_into_folder(app, patient: str, documents: list) -> None:
+    """A folder (in an unsigned set of its own), then `documents` filed into it by ITI-57
+    SubmitAssociation, 200 a request."""
+    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}")
+    shelf = folder(patient, f"urn:uuid:{uuid.uuid4()}")
+    app.registry.register(Submission(package, [], folders=[shelf], associations=[
+        has_member(package.entry_uuid, shelf.entry_uuid)]), SYSTEM)
+    for start in range(0, len(documents), 200):
+        request = Submission(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"), [])
+        for entry in documents[start:start + 200]:
+            link = has_member(shelf.entry_uuid, entry.entry_uuid, status=None)
+            request.associations += [link, Association(
+                f"urn:uuid:{uuid.uuid4()}", v.SUBMIT_ASSOCIATION,
+                request.submission_set.entry_uuid, link.entry_uuid)]
+        app.registry.update(request, SYSTEM)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--sets", type=int, default=100, help="signed sets of 19 CDAs + 1")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per", type=int, default=20, help="ITI-57 a round and application")
+    parser.add_argument("--folder", type=int, default=0,
+                        help="CDAs filed in one folder; the updates are of those")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-signed-state-"))
     if args.database == "postgresql":
@@ -93,13 +116,17 @@ def main() -> None:
         apps[False].registry.register(submission, SYSTEM)
         cdas += [d for d in submission.documents if d.class_code.code != "urn:oid:"
                  "1.3.6.1.4.1.19376.1.2.1.1.1"]
+    if args.folder:
+        cdas = cdas[:args.folder]
+        file_into_folder(apps[False], patient, cdas)
     if args.database == "postgresql":
         # the statistics a registry in service has (autovacuum would take them a minute
         # later): without them the first minute plans the record's reads as scans
         with apps[False].database.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
-    print(f"record: {args.sets} signed sets, {len(cdas) + args.sets} documents, written in "
+    print(f"record: {args.sets} signed sets, {args.sets * 20} documents"
+          f"{f', {args.folder} in one folder' if args.folder else ''}, written in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     times: dict[bool, list[float]] = {True: [], False: []}
     used = 0
