@@ -116,10 +116,12 @@ class Record:
         rng, old = self.rng, list(self.documents)
         kind = rng.choice([v.HAS_MEMBER, v.SIGNS, v.RPLC, v.XFRM_RPLC])
         holders = self.sets + list(self.folders) * 3 if self.folders else self.sets
-        if kind == v.HAS_MEMBER:     # a folder's: SubmitAssociation into it
-            source, target = rng.choice(holders), rng.choice(old)
-        elif kind == v.SIGNS:        # into a folder: legacy data only
-            source, target = rng.choice(old), rng.choice(holders)
+        if kind == v.HAS_MEMBER:     # a folder's: SubmitAssociation into it; a document's
+            source = rng.choice(old if rng.random() < 0.1 else holders)
+            target = rng.choice(old)
+        elif kind == v.SIGNS:        # into a folder: legacy data only; into a document: DSG
+            source = rng.choice(old)
+            target = rng.choice(old if rng.random() < 0.2 else holders)
         else:
             source, target = rng.choice(old), rng.choice(old)
         return self._register([], [_link(kind, source, target)])
