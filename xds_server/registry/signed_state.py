@@ -44,9 +44,10 @@ write outside it refuses the change (`_Scoped.outside`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..model import vocabulary as v
@@ -262,8 +263,10 @@ class _Scoped(Watch):
                 return [f"the change writes outside the part of the record rule K read "
                         f"{REQUIRED} (an internal error: the change is refused rather than "
                         "left unchecked; rule K)"]
+            elsewhere = functools.partial(signed_reads.has_signs, uow, patient)
             texts += [_told(uow, principal, patient, finding)
-                      for finding in _broken(scoped_state(before), scoped_state(after))]
+                      for finding in _broken(scoped_state(before), scoped_state(after),
+                                             elsewhere)]
         return texts
 
     @staticmethod
@@ -300,11 +303,17 @@ def _told(uow: UnitOfWork, principal: Principal, patient: str, finding: Finding)
         else finding.text
 
 
-def _broken(before: RecordState, after: RecordState) -> list[Finding]:
-    if not any(a.type == v.SIGNS for a in (*before.links, *after.links)):
+def _broken(before: RecordState, after: RecordState,
+            elsewhere: Callable[[], bool] | None = None) -> list[Finding]:
+    """`elsewhere`, for a part of a record: whether the rest of it holds a `signs`, asked
+    only when the part holds none and finds a fault (a K2 over a signature document in an
+    unsigned set: the whole record gates it by any `signs` of the record, random record 867 of
+    tests/test_signed_state_scope.py)."""
+    signed = any(a.type == v.SIGNS for a in (*before.links, *after.links))
+    if not signed and elsewhere is None:
         return []   # no signature in this record, before or after: nothing signed
     broken = violations(after, _History([before, after]))
-    if not broken:
+    if not broken or not (signed or elsewhere()):
         return []
     already = violations(before, _History([before]))
     return [finding for key, finding in sorted(broken.items(), key=lambda item: str(item[0]))

@@ -129,6 +129,15 @@ def whole_record(uow: UnitOfWork, patient: str
     return in_order(documents), links
 
 
+def has_signs(uow: UnitOfWork, patient: str) -> bool:
+    """Whether the record holds a `signs` (rule K's findings on a part of it that holds none:
+    signed_state._broken)."""
+    found = read_together(uow, [_read(uow, f"SELECT 1 FROM associations WHERE patient_key = "
+                                           f"{_KEY} AND type = {_SIGNS} LIMIT 1", [patient],
+                                      list)])
+    return bool(found[0])
+
+
 @dataclass
 class Scope:
     """The part of a record `closure` read: its documents and links (LINK_TYPES) by
