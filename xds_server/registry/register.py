@@ -89,7 +89,8 @@ class RegistryWriter:
                 # the submitted VersionInfo (ebRIM's default "1.1" made ITI-57 fail on int())
                 versioned.logical_id, versioned.version = versioned.entry_uuid, "1"
             watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True,
-                                         touches=signed_state.touched_by(submission, plan))
+                                         touches=signed_state.touched_by(submission, plan),
+                                         signing=signed_state.signs_into(submission, plan))
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
