@@ -85,16 +85,36 @@ class RecordState:
 
     documents: dict[str, DocumentRecord | SignedDoc]
     links: tuple[AssociationRecord | SignedLink, ...]
+    folders: frozenset[str] = frozenset()   # the `signs` targets that are folders
+    asked: frozenset[str] = frozenset()     # the `signs` targets whose kind was read
 
 
-def read_state(uow: UnitOfWork, patient: str) -> RecordState:
+def record_state(uow: UnitOfWork, patient: str, documents: dict, links: Iterable,
+                 earlier: RecordState | None = None) -> RecordState:
+    """The state rule K reads, without the `signs` into a folder (`earlier`: the state
+    before the change, whose folders stay folders when the change removes them).
+    Attack stopped (outsider 19f-1): a legacy `signs` into a Folder (planted while the
+    requirement was off) made it a signed holder, and a Folder takes members after signing:
+    a document filed into it later counted as covered, and its own signature was then
+    archived or deleted alone. A signature covers its set's documents (its Manifest), never
+    a folder's."""
+    links = tuple(links)
+    asked, folders = (earlier.asked, earlier.folders) if earlier else (frozenset(), frozenset())
+    targets = {a.target for a in links if a.type == v.SIGNS and a.target not in documents}
+    folders |= signed_reads.folders_among(uow, patient, targets - asked)
+    return RecordState(documents, tuple(a for a in links if a.type != v.SIGNS
+                                        or a.target not in folders), folders, asked | targets)
+
+
+def read_state(uow: UnitOfWork, patient: str, earlier: RecordState | None = None
+               ) -> RecordState:
     """The whole record, as rule K reads it."""
-    documents, links = signed_reads.whole_record(uow, patient)
-    return RecordState(documents, tuple(links))
+    return record_state(uow, patient, *signed_reads.whole_record(uow, patient), earlier)
 
 
-def scoped_state(scope: Scope) -> RecordState:
-    return RecordState(dict(scope.documents), tuple(scope.links.values()))
+def scoped_state(uow: UnitOfWork, patient: str, scope: Scope,
+                 earlier: RecordState | None = None) -> RecordState:
+    return record_state(uow, patient, dict(scope.documents), scope.links.values(), earlier)
 
 
 def lineage(document: DocumentRecord) -> str:
@@ -204,7 +224,8 @@ _K1_RULE = (
     "signed submission set is signed by a current signature document (Approved, or Archived "
     "with an Archived document) of a set holding a version of it with the same hash; change "
     "its status with its signature's (in one ITI-57, or the signature's first when making it "
-    "available again), replace or remove it together with its signature, or replace it by a "
+    "available again: a signature you do not see is made available again by its author or an "
+    "administrator), replace or remove it together with its signature, or replace it by a "
     "signed set (ITI-41) (rule K1)")
 
 
@@ -232,8 +253,8 @@ class Watch:
         has nothing signed after it either: not read again."""
         return [text for patient, before in self.before.items()
                 if self.adds_signs or any(a.type == v.SIGNS for a in before.links)
-                for text in _told(uow, principal, patient,
-                                  _broken(before, read_state(uow, patient)))]
+                for text in _told(uow, principal, patient, _broken(
+                    before, read_state(uow, patient, before)))]
 
 
 class _Scoped(Watch):
@@ -250,6 +271,8 @@ class _Scoped(Watch):
         self.touches = set(touches)
         self.scopes = {patient: signed_reads.closure(uow, patient, self.touches, set(signing))
                        for patient in sorted(set(patients))}
+        self.states = {patient: scoped_state(uow, patient, scope)
+                       for patient, scope in self.scopes.items()}
         uow.written = []
 
     def refusals(self, uow: UnitOfWork, principal: Principal = SYSTEM) -> list[str]:
@@ -268,7 +291,9 @@ class _Scoped(Watch):
                         "left unchecked; rule K)"]
             elsewhere = functools.partial(signed_reads.has_signs, uow, patient)
             texts += _told(uow, principal, patient,
-                           _broken(scoped_state(before), scoped_state(after), elsewhere))
+                           _broken(self.states[patient],
+                                   scoped_state(uow, patient, after, self.states[patient]),
+                                   elsewhere))
         return texts
 
     @staticmethod

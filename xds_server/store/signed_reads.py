@@ -138,6 +138,21 @@ def has_signs(uow: UnitOfWork, patient: str) -> bool:
     return bool(found[0])
 
 
+def folders_among(uow: UnitOfWork, patient: str, ids: Iterable[str]) -> frozenset[str]:
+    """Which of these ids are folders of the record: a `signs` into one signs nothing rule K
+    counts (signed_state.RecordState)."""
+    packed = [pack_id(i) for i in sorted(set(ids))]
+    if not packed:
+        return frozenset()
+    reads = []
+    for start in range(0, len(packed), _CHUNK):
+        where, params = _one_of(uow, "entry_uuid", packed[start:start + _CHUNK])
+        reads.append(_read(uow, f"SELECT entry_uuid FROM folders WHERE patient_key = {_KEY} "
+                                f"AND {where}", [patient, *params],
+                           lambda rows: [_id(row[0]) for row in rows]))
+    return frozenset(i for found in read_together(uow, reads) for i in found)
+
+
 @dataclass
 class Scope:
     """The part of a record `closure` read: its documents and links (LINK_TYPES) by
