@@ -10,12 +10,13 @@ a `signs` is now refused at registration (every profile), and one a record kept 
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 import pytest
 
 from xds_server.consumer.changes import UPDATE
-from xds_server.consumer.metadata import has_member, relationship, submit_association
+from xds_server.consumer.metadata import has_member, new_version, relationship, submit_association
 from xds_server.consumer.metadata import submit_objects_request as request_of
 from xds_server.model import vocabulary as v
 from xds_server.model.hl7 import patient_key
@@ -52,7 +53,7 @@ def _filed(shelf_id: str | None = None) -> Submission:
     return Submission(package, [entry], folders=folders, associations=associations)
 
 
-def _registered_folder(app) -> tuple[str, str]:
+def _registered_folder(app, kept: list | None = None) -> tuple[str, str]:
     """(a registered folder's entryUUID, its document's), written to the store as a record
     kept from before (with signatures required, an unsigned ITI-42 is refused)."""
     submission = _filed()
@@ -69,6 +70,8 @@ def _registered_folder(app) -> tuple[str, str]:
         store.register(uow, patient_key(TEST_INS), submission.submission_set,
                        submission.documents, submission.folders, submission.associations,
                        {o.entry_uuid: b"<x/>" for o in entries})
+    if kept is not None:
+        kept.append(submission)
     return submission.folders[0].entry_uuid, submission.documents[0].entry_uuid
 
 
@@ -132,3 +135,17 @@ def test_a_relationship_to_a_folder_is_unchanged(app):
     reply = register(app, submission)
     assert reply.status.endswith(":Failure")
     assert not [e for e in reply.errors if RULE in e["context"]], reply.errors
+
+
+def test_an_update_s_new_version_may_not_sign_a_folder(app):
+    """The same `signs` riding beside an ITI-57 new version (update_links.check_references)."""
+    kept: list = []
+    shelf, entry_uuid = _registered_folder(app, kept)
+    version = copy.deepcopy(kept[0].documents[0])
+    version.entry_uuid = "Document01"
+    request = new_version(submission_set(TEST_INS), version, entry_uuid, "1")
+    request.associations.append(Association("SignsFolder", v.SIGNS, "Document01", shelf))
+    reply = soap_call(app, "/xds/registry", UPDATE, request_of(request))
+    assert reply.status.endswith(":Failure")
+    if not required(app):   # with signatures required, rule F answers: no `signs` in ITI-57
+        refused(reply, "SignsFolder", RULE, shelf)
