@@ -11,6 +11,7 @@ the same: never a different answer (the assumption is checked, not trusted)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from collections.abc import Callable
@@ -264,22 +265,29 @@ def test_a_change_writing_outside_the_part_read_is_refused_not_missed(database):
     assert outside
 
 
-def test_the_part_read_is_the_changed_document_s_signed_set_not_the_record(database):
-    """The cost of rule K follows the signed set a change touches, not the record's size."""
-    from xds_server.store import signed_reads
-
-    rng = random.Random(1)
-    _IDS.seed(1)
+@contextlib.contextmanager
+def _six_signed_sets(database, seed: int):
+    """(unit of work, patient, record) of six signed sets, rolled back after."""
+    rng = random.Random(seed)
+    _IDS.seed(seed)
     patient = new_patient()
     database.records.open(patient)
     with database.database.transaction() as uow:
         record = Record(rng, uow, patient)
         for _ in range(6):
             record.submit(True, False, False, False)[1]()
+        yield uow, patient, record
+        uow.connection.rollback()
+
+
+def test_the_part_read_is_the_changed_document_s_signed_set_not_the_record(database):
+    """The cost of rule K follows the signed set a change touches, not the record's size."""
+    from xds_server.store import signed_reads
+
+    with _six_signed_sets(database, 1) as (uow, patient, record):
         first = next(iter(record.documents))
         scope = signed_reads.closure(uow, patient, {first}, {first})
         whole, _ = signed_reads.whole_record(uow, patient)
-        uow.connection.rollback()
     assert first in scope.documents and len(whole) > 3 * len(scope.documents)
 
 
@@ -289,14 +297,7 @@ def test_a_folder_s_other_members_are_not_read(database):
     and its id counts as read (the HasMember written from it is within the part read)."""
     from xds_server.store import signed_reads
 
-    rng = random.Random(2)
-    _IDS.seed(2)
-    patient = new_patient()
-    database.records.open(patient)
-    with database.database.transaction() as uow:
-        record = Record(rng, uow, patient)
-        for _ in range(6):
-            record.submit(True, False, False, False)[1]()
+    with _six_signed_sets(database, 2) as (uow, patient, record):
         shelf = folder(patient, _id())
         shelf.logical_id, shelf.version = shelf.entry_uuid, "1"
         package = submission_set(patient, _id())
@@ -306,7 +307,6 @@ def test_a_folder_s_other_members_are_not_read(database):
                        {o.entry_uuid: b"<x/>" for o in (package, shelf, *links)})
         first = next(iter(record.documents))
         scope = signed_reads.closure(uow, patient, {first, shelf.entry_uuid})
-        uow.connection.rollback()
     assert first in scope.documents and shelf.entry_uuid in scope.seen
     assert len(record.documents) > 3 * len(scope.documents)
     assert all(a.target in scope.documents for a in scope.links.values()
