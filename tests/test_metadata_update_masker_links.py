@@ -131,10 +131,10 @@ def assert_links_kept(app, linked) -> None:
     assert linked["other"] in {d.entry_uuid for d in related}
 
 
-def _masking(app, linked, principal: Principal) -> Submission:
+def _masking(app, linked, principal: Principal, target: str = "cda") -> Submission:
     """The masking `xds-server update mask` builds (consumer/changes.py next_version), the
     caller as the set's author."""
-    return next_version(_registered(app, linked["cda"]), add_visibility="MASQUE_PS",
+    return next_version(_registered(app, linked[target]), add_visibility="MASQUE_PS",
                         author=acting_author(principal))
 
 
@@ -170,12 +170,13 @@ def test_a_fhir_patch_masking_keeps_the_links(app, keys, linked, kind):
 # --- AssociationPropagation=no -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["no", "NO"])
+@pytest.mark.parametrize("target, value", [("cda", "no"), ("cda", "NO"), ("signature", "no")])
 @pytest.mark.parametrize("reader", list(MASKERS))
-def test_a_masker_may_not_drop_the_links(app, linked, reader, value):
+def test_a_masker_may_not_drop_the_links(app, linked, reader, target, value):
     """19f-4: Success before, and the current version had lost its folder, its APND and its
-    `signs`; E9 refuses a masker every other way to change a link."""
-    masking = _masking(app, linked, MASKERS[reader])
+    `signs` (the signature's version, its `signs`); E9 refuses a masker every other way to
+    change a link."""
+    masking = _masking(app, linked, MASKERS[reader], target)
     masking.associations[0].slots["AssociationPropagation"] = [value]
     errors = _refused(app, masking, MASKERS[reader])
     assert [(e.code, e.location) for e in errors] == [
