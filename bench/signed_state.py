@@ -9,7 +9,12 @@ updates, each a new version of a different CDA of the record. The record is writ
 the OFF application (fake signature entries: rule K reads metadata, not signatures' bytes).
 
     .venv/bin/python bench/signed_state.py [--database sqlite|postgresql] [--sets 100]
-        [--rounds 6] [--per 20]
+        [--rounds 6] [--per 20] [--folder N [--file]]
+
+`--folder N` (outsider 19e, E8): N of the CDAs are filed in one folder (ITI-57
+SubmitAssociation, by the OFF application) and each update is a new version of one of them
+(its folder membership propagated: the folder among the ids the change touches); with
+`--file`, each update files one more CDA into that folder (ITI-57 SubmitAssociation).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from tests.dsig_data import SealAuthority  # noqa: E402
-from tests.registry_data import document, new_patient, submission_set  # noqa: E402
+from tests.registry_data import document, folder, new_patient, submission_set  # noqa: E402
 from xds_server.app import create_app  # noqa: E402
 from xds_server.config import load_settings  # noqa: E402
 from xds_server.consumer.metadata import has_member, new_version  # noqa: E402
@@ -61,12 +66,40 @@ def signed_set(patient: str, size: int) -> Submission:
     return submission
 
 
+def filing(patient: str, shelf: str, documents: list) -> Submission:
+    """An ITI-57 filing `documents` into the folder `shelf` (SubmitAssociation)."""
+    request = Submission(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"), [])
+    for entry in documents:
+        link = has_member(shelf, entry.entry_uuid, status=None)
+        request.associations += [link, Association(
+            f"urn:uuid:{uuid.uuid4()}", v.SUBMIT_ASSOCIATION,
+            request.submission_set.entry_uuid, link.entry_uuid)]
+    return request
+
+
+def file_into_folder(app, patient: str, documents: list) -> str:
+    """A folder (in an unsigned set of its own), then `documents` filed into it, 200 a
+    request; its entryUUID."""
+    package = submission_set(patient, f"urn:uuid:{uuid.uuid4()}")
+    shelf = folder(patient, f"urn:uuid:{uuid.uuid4()}")
+    app.registry.register(Submission(package, [], folders=[shelf], associations=[
+        has_member(package.entry_uuid, shelf.entry_uuid)]), SYSTEM)
+    for start in range(0, len(documents), 200):
+        app.registry.update(filing(patient, shelf.entry_uuid, documents[start:start + 200]),
+                            SYSTEM)
+    return shelf.entry_uuid
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--sets", type=int, default=100, help="signed sets of 19 CDAs + 1")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per", type=int, default=20, help="ITI-57 a round and application")
+    parser.add_argument("--folder", type=int, default=0,
+                        help="CDAs filed in one folder; the updates are of those")
+    parser.add_argument("--file", action="store_true",
+                        help="with --folder: each update files one more CDA into it")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-signed-state-"))
     if args.database == "postgresql":
@@ -93,13 +126,17 @@ def main() -> None:
         apps[False].registry.register(submission, SYSTEM)
         cdas += [d for d in submission.documents if d.class_code.code != "urn:oid:"
                  "1.3.6.1.4.1.19376.1.2.1.1.1"]
+    if args.folder:
+        shelf = file_into_folder(apps[False], patient, cdas[:args.folder])
+        cdas, rest = cdas[:args.folder], cdas[args.folder:]
     if args.database == "postgresql":
         # the statistics a registry in service has (autovacuum would take them a minute
         # later): without them the first minute plans the record's reads as scans
         with apps[False].database.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
-    print(f"record: {args.sets} signed sets, {len(cdas) + args.sets} documents, written in "
+    print(f"record: {args.sets} signed sets, {args.sets * 20} documents"
+          f"{f', {args.folder} in one folder' if args.folder else ''}, written in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     times: dict[bool, list[float]] = {True: [], False: []}
     used = 0
@@ -111,8 +148,9 @@ def main() -> None:
                 used += 1
                 version = dataclasses.replace(entry, entry_uuid=f"urn:uuid:{uuid.uuid4()}",
                                               title=f"t{used}")
-                request = new_version(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"),
-                                      version, entry.entry_uuid, "1")
+                request = filing(patient, shelf, [rest[used - 1]]) if args.file else \
+                    new_version(submission_set(patient, f"urn:uuid:{uuid.uuid4()}"),
+                                version, entry.entry_uuid, "1")
                 begun = time.perf_counter()
                 apps[on].registry.update(request, SYSTEM)
                 got.append(time.perf_counter() - begun)

@@ -272,3 +272,54 @@ def test_a_refused_patch_names_what_the_client_sent_with_an_xds_code(secured):
         answer = fhir(app, "PATCH", f"/DocumentReference/{rid}", patch, PATCH, headers=author)
         assert answer.status == 422 and answer.codes == ["XDSMetadataUpdateOperationError"], \
             (patch, answer.body)
+
+
+# --- the cisis profile (outsider 19f-2): every caller's PATCH writes a set the profile takes ---
+
+REPRESENTATIVE_NIR = "180127511300418"
+# caller → (token kind, subject: None for the record's INS, the authorPerson's start)
+CISIS_CALLERS = {
+    "author": ("professional", "801234534765", "801234534765^DR TEST^^^^^^^&1.2.250.1.71.4.2.1&"),
+    "patient": ("patient", None, "279035121518989^DR TEST^^^^^^^&1.2.250.1.213.1.4.10&ISO"),
+    "representative (an INS)": ("legal_representative", REPRESENTATIVE_NIR,
+                                f"{REPRESENTATIVE_NIR}^DR TEST^^^^^^^&1.2.250.1.213.1.4.10&ISO"),
+    "representative (another id)": ("legal_representative", "LR-1", "^DR TEST"),
+}
+
+
+@pytest.fixture
+def cisis(make_app, keys, tmp_path):
+    """The cisis profile, IUA tokens, an unsigned CDA by 801234534765 (LEVEL1's author)."""
+    from .cda_data import LEVEL1, TEST_INS
+    from .dsig_data import cda_submission, fresh, with_uuids
+    from .registry_data import open_patient
+
+    authority, issuer = keys
+    app = make_app(profile="cisis", accept_test_ins=True, require_submission_signature=False,
+                   vihf_trusted_certs=str(authority.trusted), **issuer.settings())
+    open_patient(app, TEST_INS)
+    submission, documents = cda_submission([fresh(LEVEL1, tmp_path)], TEST_INS)
+    with_uuids(submission, documents)
+    app.repository.provide(submission, documents, SYSTEM, [])
+    return app, issuer, TEST_INS, submission.documents[0].entry_uuid
+
+
+@pytest.mark.parametrize("caller", list(CISIS_CALLERS))
+def test_every_caller_masks_and_archives_in_the_cisis_profile(cisis, caller):
+    """Outsider 19f-2 (t72): every legal representative's PATCH (MASQUE_PS, isArchived)
+    answered 422 "the id '…' must be a national identifier", the set's author written
+    `subject^name` (security/acting_author.py)."""
+    app, issuer, patient, entry_uuid = cisis
+    kind, subject, person = CISIS_CALLERS[caller]
+    headers = issuer.header(patient, kind=kind, subject=subject or patient.split("^")[0])
+    rid = entry_uuid.removeprefix("urn:uuid:")
+    masked = fhir(app, "PATCH", f"/DocumentReference/{rid}", [
+        {"op": "add", "path": "/securityLabel/-", "value": _label("MASQUE_PS")}], PATCH,
+        headers=headers)
+    assert masked.status == 200, masked.body
+    [package] = app.registry.query(GetSubmissionSets(uuids=(f"urn:uuid:{masked.json['id']}",)),
+                                   SYSTEM).result.submission_sets
+    assert model_object(package).authors[0].person.startswith(person)
+    archived = _archive(app, headers, masked.json["id"])
+    assert archived.status == 200, archived.body
+    assert _archive(app, headers, masked.json["id"], False).status == 200

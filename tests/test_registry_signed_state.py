@@ -126,7 +126,8 @@ def test_the_signature_is_not_archived_alone(app, signed):
     cda = cda_of(submission, signature)
     if required(app):
         refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1",
-                "would stay Approved")
+                "would stay Approved", "a signature you do not see is made available again "
+                "by its author or an administrator")   # 19f-3: a patient it is hidden from
     reply = _status(app, signature.entry_uuid, cda.entry_uuid, new=v.CISIS_ARCHIVED)
     assert reply.status.endswith(":Success"), reply.errors
 

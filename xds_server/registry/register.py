@@ -32,6 +32,7 @@ from .query_policy import hidden_objects
 from .stored_form import StoredForm
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
+SIGNED_KINDS = ("document", "submission_set")    # what a `signs` may target (IHE DSG)
 
 
 @dataclass
@@ -89,7 +90,8 @@ class RegistryWriter:
                 # the submitted VersionInfo (ebRIM's default "1.1" made ITI-57 fail on int())
                 versioned.logical_id, versioned.version = versioned.entry_uuid, "1"
             watched = signed_state.watch(uow, [plan.patient], signed_state_on, adds_signs=True,
-                                         touches=signed_state.touched_by(submission, plan))
+                                         touches=signed_state.touched_by(submission, plan),
+                                         signing=signed_state.signs_into(submission, plan))
             with pipelined(uow):
                 self.write(uow, submission, plan)
                 if within is not None:
@@ -229,6 +231,14 @@ class RegistryWriter:
                     errors.append(error(META, f"{label}: {side}Object {ref} is "
                                               f"{_short(statuses.get(ref, '?'))}, not Approved",
                                         f"Association.{side}Object"))
+            if association.type == v.SIGNS and association.target in known and \
+                    known[association.target].kind not in SIGNED_KINDS:
+                errors.append(error(META, f"{label}: a signs association targets a "
+                                          "SubmissionSet or a DocumentEntry (IHE DSG); "
+                                          f"{association.target} is a registered "
+                                          f"{known[association.target].kind}, which takes "
+                                          "members after signing (outsider 19f-1)",
+                                    "Association.targetObject"))
             if association.type in v.DOCUMENT_RELATIONSHIPS and association.target in known \
                     and association.type != v.SIGNS:
                 if known[association.target].kind != "document":

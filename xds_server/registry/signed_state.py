@@ -44,9 +44,10 @@ write outside it refuses the change (`_Scoped.outside`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..model import vocabulary as v
@@ -84,16 +85,36 @@ class RecordState:
 
     documents: dict[str, DocumentRecord | SignedDoc]
     links: tuple[AssociationRecord | SignedLink, ...]
+    folders: frozenset[str] = frozenset()   # the `signs` targets that are folders
+    asked: frozenset[str] = frozenset()     # the `signs` targets whose kind was read
 
 
-def read_state(uow: UnitOfWork, patient: str) -> RecordState:
+def record_state(uow: UnitOfWork, patient: str, documents: dict, links: Iterable,
+                 earlier: RecordState | None = None) -> RecordState:
+    """The state rule K reads, without the `signs` into a folder (`earlier`: the state
+    before the change, whose folders stay folders when the change removes them).
+    Attack stopped (outsider 19f-1): a legacy `signs` into a Folder (planted while the
+    requirement was off) made it a signed holder, and a Folder takes members after signing:
+    a document filed into it later counted as covered, and its own signature was then
+    archived or deleted alone. A signature covers its set's documents (its Manifest), never
+    a folder's."""
+    links = tuple(links)
+    asked, folders = (earlier.asked, earlier.folders) if earlier else (frozenset(), frozenset())
+    targets = {a.target for a in links if a.type == v.SIGNS and a.target not in documents}
+    folders |= signed_reads.folders_among(uow, patient, targets - asked)
+    return RecordState(documents, tuple(a for a in links if a.type != v.SIGNS
+                                        or a.target not in folders), folders, asked | targets)
+
+
+def read_state(uow: UnitOfWork, patient: str, earlier: RecordState | None = None
+               ) -> RecordState:
     """The whole record, as rule K reads it."""
-    documents, links = signed_reads.whole_record(uow, patient)
-    return RecordState(documents, tuple(links))
+    return record_state(uow, patient, *signed_reads.whole_record(uow, patient), earlier)
 
 
-def scoped_state(scope: Scope) -> RecordState:
-    return RecordState(dict(scope.documents), tuple(scope.links.values()))
+def scoped_state(uow: UnitOfWork, patient: str, scope: Scope,
+                 earlier: RecordState | None = None) -> RecordState:
+    return record_state(uow, patient, dict(scope.documents), scope.links.values(), earlier)
 
 
 def lineage(document: DocumentRecord) -> str:
@@ -203,7 +224,8 @@ _K1_RULE = (
     "signed submission set is signed by a current signature document (Approved, or Archived "
     "with an Archived document) of a set holding a version of it with the same hash; change "
     "its status with its signature's (in one ITI-57, or the signature's first when making it "
-    "available again), replace or remove it together with its signature, or replace it by a "
+    "available again: a signature you do not see is made available again by its author or an "
+    "administrator), replace or remove it together with its signature, or replace it by a "
     "signed set (ITI-41) (rule K1)")
 
 
@@ -231,19 +253,26 @@ class Watch:
         has nothing signed after it either: not read again."""
         return [text for patient, before in self.before.items()
                 if self.adds_signs or any(a.type == v.SIGNS for a in before.links)
-                for text in _told(uow, principal, patient,
-                                  _broken(before, read_state(uow, patient)))]
+                for text in _told(uow, principal, patient, _broken(
+                    before, read_state(uow, patient, before)))]
 
 
 class _Scoped(Watch):
     """Watch of the part of each record a change touches (`touches`: the ids of the objects
-    it writes, changes or removes, and of the ends of the associations it writes)."""
+    it writes, changes or removes, and of the ends of the associations it writes; `signing`:
+    the holders it writes a `signs` into). Of the holders touched, only the signed ones (before
+    the change, or by it) have their members read: a folder's, or an ITI-57's own set's, other
+    members change no finding (signed_reads' docstring; outsider 19e, E8). A holder signed by
+    the change but left out of `signing` has members read after and not before: refused as a
+    write outside the part read (`outside`), not missed."""
 
-    def __init__(self, uow: UnitOfWork, patients: Iterable[str], touches: Iterable[str]
-                 ) -> None:
+    def __init__(self, uow: UnitOfWork, patients: Iterable[str], touches: Iterable[str],
+                 signing: Iterable[str] = ()) -> None:
         self.touches = set(touches)
-        self.scopes = {patient: signed_reads.closure(uow, patient, self.touches, self.touches)
+        self.scopes = {patient: signed_reads.closure(uow, patient, self.touches, set(signing))
                        for patient in sorted(set(patients))}
+        self.states = {patient: scoped_state(uow, patient, scope)
+                       for patient, scope in self.scopes.items()}
         uow.written = []
 
     def refusals(self, uow: UnitOfWork, principal: Principal = SYSTEM) -> list[str]:
@@ -251,7 +280,7 @@ class _Scoped(Watch):
         texts = []
         for patient, before in self.scopes.items():
             after = signed_reads.closure(uow, patient, self.touches | before.nodes,
-                                         self.touches | before.holders)
+                                         before.holders)
             if outside := self.outside(patient, before, after, written):
                 # a caller's `touches` short of what it writes: named in the log, not to the
                 # client (the object may be one the caller does not see)
@@ -260,8 +289,11 @@ class _Scoped(Watch):
                 return [f"the change writes outside the part of the record rule K read "
                         f"{REQUIRED} (an internal error: the change is refused rather than "
                         "left unchecked; rule K)"]
+            elsewhere = functools.partial(signed_reads.has_signs, uow, patient)
             texts += _told(uow, principal, patient,
-                           _broken(scoped_state(before), scoped_state(after)))
+                           _broken(self.states[patient],
+                                   scoped_state(uow, patient, after, self.states[patient]),
+                                   elsewhere))
         return texts
 
     @staticmethod
@@ -304,11 +336,17 @@ def _told(uow: UnitOfWork, principal: Principal, patient: str,
     return shown or unnamed[:1]
 
 
-def _broken(before: RecordState, after: RecordState) -> list[Finding]:
-    if not any(a.type == v.SIGNS for a in (*before.links, *after.links)):
+def _broken(before: RecordState, after: RecordState,
+            elsewhere: Callable[[], bool] | None = None) -> list[Finding]:
+    """`elsewhere`, for a part of a record: whether the rest of it holds a `signs`, asked
+    only when the part holds none and finds a fault (a K2 over a signature document in an
+    unsigned set: the whole record gates it by any `signs` of the record, random record 867 of
+    tests/test_signed_state_scope.py)."""
+    signed = any(a.type == v.SIGNS for a in (*before.links, *after.links))
+    if not signed and elsewhere is None:
         return []   # no signature in this record, before or after: nothing signed
     broken = violations(after, _History([before, after]))
-    if not broken:
+    if not broken or not (signed or elsewhere()):
         return []
     already = violations(before, _History([before]))
     return [finding for key, finding in sorted(broken.items(), key=lambda item: str(item[0]))
@@ -330,17 +368,26 @@ def touched_by(submission, plan) -> set[str]:
     return touches
 
 
+def signs_into(submission, plan) -> set[str]:
+    """The holders a registration or an update writes a `signs` into (`watch(signing=)`):
+    their members are read before the change too."""
+    return {a.target for a in (*submission.associations, *plan.extra_associations)
+            if a.type == v.SIGNS}
+
+
 def watch(uow: UnitOfWork, patients: Iterable[str], on: bool, adds_signs: bool = False,
-          touches: Iterable[str] | None = None) -> Watch | None:
+          touches: Iterable[str] | None = None, signing: Iterable[str] = ()
+          ) -> Watch | None:
     """The records' states before a change, when rule K applies to it (`on`): every record
     the change writes (an ITI-57 moving a version to another record changes two: the
     signature moved away alone leaves the first record's documents signed by nothing).
-    `touches` (see _Scoped): only the part of each record connected to them is read."""
+    `touches`, `signing` (see _Scoped): only the part of each record connected to them is
+    read."""
     if not on:
         return None
     if touches is None:
         return Watch(uow, patients, adds_signs)
-    return _Scoped(uow, patients, touches)
+    return _Scoped(uow, patients, touches, signing)
 
 
 def hold(watched: Watch | None, uow: UnitOfWork, code: ErrorCode, field: str,

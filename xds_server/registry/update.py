@@ -75,7 +75,8 @@ class MetadataUpdater:
                 raise RegistryFailure(unheld)
             watched = signed_state.watch(
                 uow, [plan.patient, *(former for _, former in plan.moved.values())],
-                self.signatures_required, touches=signed_state.touched_by(submission, plan))
+                self.signatures_required, touches=signed_state.touched_by(submission, plan),
+                signing=signed_state.signs_into(submission, plan))
             with pipelined(uow):
                 self.writer.write(uow, submission, plan)
                 self._apply(uow, plan)

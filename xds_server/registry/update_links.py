@@ -260,4 +260,18 @@ def check_references(uow: UnitOfWork, submission: Submission,
         elif side == "source" and association.type == v.HAS_MEMBER and \
                 entry.kind != "folder":
             errors.append(closed_set(_label(submission, association), ref, entry.kind))
+        elif side == "target" and association.type == v.SIGNS and entry.kind == "folder":
+            errors.append(_signs_folder(submission, association))
+    if association.type == v.SIGNS and \
+            association.target in {f.entry_uuid for f in submission.folders}:
+        errors.append(_signs_folder(submission, association))
     return errors
+
+
+def _signs_folder(submission: Submission, association: Association) -> RegistryError:
+    """A Folder takes members after signing: a `signs` into it would cover documents filed
+    later (outside round 19f, 19f-1; validation/submission.py for ITI-41/42)."""
+    return error(ErrorCode.REGISTRY_METADATA_ERROR,
+                 f"{_label(submission, association)}: a signs association targets a "
+                 f"SubmissionSet or a DocumentEntry (IHE DSG), not the Folder "
+                 f"{association.target}", "Association.targetObject")

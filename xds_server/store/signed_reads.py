@@ -9,11 +9,16 @@ record connected to it (`closure`), a few indexed reads whatever the record's si
 The part read: starting from the ids given (documents, logicalIds, submission sets, folders,
 associations), every version of each logicalId reached, the ends of each HasMember, `signs`
 and replacement touching a document reached, the `signs` into each holder (submission set,
-folder) reached, and the members of a holder that is signed (a `signs` into it) or was given.
-An unsigned holder's members are not followed (a folder of the whole record would bring the
-whole record): its memberships cover nothing and make nothing signed. Rule K's findings on a
-document depend only on what is connected to it this way, so on the part read they are the
-whole record's (tests/test_signed_state_scope.py compares both on random records).
+folder) reached, and the members of a holder that is signed (a `signs` into it) or is in
+`expand` (one the change is about to sign). An unsigned holder's members are neither followed
+nor read, even from a holder given (outsider 19e, E8: a new version of a document filed in a
+folder of 760 documents read the folder's whole membership, x16 an ITI-57): rule K counts a
+membership only as a signed set's (`_History.signed`, and `signer_rank` 0 for every other
+holder in `_covered`), so an unsigned holder's other members change no finding on the
+documents read. Its id still counts as read (`Scope.seen`): the HasMember the change writes
+from it is read by its document end. Rule K's findings on a document depend only on what is
+connected to it this way, so on the part read they are the whole record's
+(tests/test_signed_state_scope.py compares both on random records, with folders).
 """
 
 from __future__ import annotations
@@ -124,6 +129,30 @@ def whole_record(uow: UnitOfWork, patient: str
     return in_order(documents), links
 
 
+def has_signs(uow: UnitOfWork, patient: str) -> bool:
+    """Whether the record holds a `signs` (rule K's findings on a part of it that holds none:
+    signed_state._broken)."""
+    found = read_together(uow, [_read(uow, f"SELECT 1 FROM associations WHERE patient_key = "
+                                           f"{_KEY} AND type = {_SIGNS} LIMIT 1", [patient],
+                                      list)])
+    return bool(found[0])
+
+
+def folders_among(uow: UnitOfWork, patient: str, ids: Iterable[str]) -> frozenset[str]:
+    """Which of these ids are folders of the record: a `signs` into one signs nothing rule K
+    counts (signed_state.RecordState)."""
+    packed = [pack_id(i) for i in sorted(set(ids))]
+    if not packed:
+        return frozenset()
+    reads = []
+    for start in range(0, len(packed), _CHUNK):
+        where, params = _one_of(uow, "entry_uuid", packed[start:start + _CHUNK])
+        reads.append(_read(uow, f"SELECT entry_uuid FROM folders WHERE patient_key = {_KEY} "
+                                f"AND {where}", [patient, *params],
+                           lambda rows: [_id(row[0]) for row in rows]))
+    return frozenset(i for found in read_together(uow, reads) for i in found)
+
+
 @dataclass
 class Scope:
     """The part of a record `closure` read: its documents and links (LINK_TYPES) by
@@ -141,11 +170,14 @@ class Scope:
         return set(self.documents) | self.holders
 
 
-def _step_reads(uow: UnitOfWork, patient: str, ids: list[str], named: bool) -> list[Read]:
+def _step_reads(uow: UnitOfWork, patient: str, ids: list[str], named: bool,
+                expand: set[str]) -> list[Read]:
     """This step's two reads: every version of the lineages the ids name or hold (by
     logicalId, or by a version's entryUUID), and the associations of LINK_TYPES with an end
-    among the ids (with `named`, also the associations the ids name, of any type). Each part
-    by one indexed column, joined by UNION ALL: an OR of two made SQLite scan the record."""
+    among the ids (with `named`, also the associations the ids name, of any type); a
+    HasMember by its source only from an id that is signed, a document or in `expand` (an
+    unsigned holder's membership: not read, module docstring). Each part by one indexed
+    column, joined by UNION ALL: an OR of two made SQLite scan the record."""
     reads = []
     doc_select = f"SELECT {_DOC_SELECT} FROM document_entries WHERE patient_key = {_KEY} AND "
     link_select = f"SELECT {', '.join(_LINK_COLUMNS)}, %d FROM associations WHERE " \
@@ -161,15 +193,23 @@ def _step_reads(uow: UnitOfWork, patient: str, ids: list[str], named: bool) -> l
                  f"logical_id FROM document_entries WHERE patient_key = {_KEY} AND {by_uuid})",
             [patient, *lid_params, patient, patient, *uuid_params], _docs))
         typed = f" AND type IN ({_LINK_CODES})"
+        # a HasMember by its source: from a signed id, a document, or one to expand
+        given = [pack_id(i) for i in ids[start:start + _CHUNK] if i in expand]
+        by_given, given_params = _one_of(uow, "source", given) if given else ("0 = 1", [])
+        members = (f" AND (type <> {_HAS_MEMBER} OR source IN (SELECT target FROM associations"
+                   f" WHERE patient_key = {_KEY} AND type = {_SIGNS} AND {by_target}) OR "
+                   f"source IN (SELECT entry_uuid FROM document_entries WHERE patient_key = "
+                   f"{_KEY} AND {by_uuid}) OR {by_given})")
         # and the links of the signed holders of the ids, a step early (those it follows)
         holders = (f"SELECT target FROM associations WHERE patient_key = {_KEY} AND type = "
                    f"{_SIGNS} AND target IN (SELECT source FROM associations WHERE "
                    f"patient_key = {_KEY} AND type = {_HAS_MEMBER} AND {by_target})")
         reads.append(_read(
-            uow, f"{link_select % 0}{by_source}{typed} UNION ALL {link_select % 0}{by_target}"
-                 f"{typed} UNION ALL {link_select % 1}source IN ({holders}){typed}"
+            uow, f"{link_select % 0}{by_source}{typed}{members} UNION ALL {link_select % 0}"
+                 f"{by_target}{typed} UNION ALL {link_select % 1}source IN ({holders}){typed}"
                  + (f" UNION ALL {link_select % 2}{by_uuid}" if named else ""),
-            [patient, *source_params, patient, *target_params, patient, patient, patient,
+            [patient, *source_params, patient, *target_params, patient, *uuid_params,
+             *given_params, patient, *target_params, patient, patient, patient,
              *target_params, *((patient, *uuid_params) if named else ())], _held_links))
     return reads
 
@@ -179,7 +219,7 @@ def closure(uow: UnitOfWork, patient: str, start: Iterable[str],
     """The part of `patient`'s record connected to the ids `start` (module docstring): one
     round trip a step, a step for each link of the longest path from them (4 for a version
     of a signed set's document). The holders in `expand` have their members read, signed
-    or not."""
+    or not (a holder the change signs, or one read signed before it)."""
     scope, expand = Scope(), set(expand)
     ordered: list[tuple[int, SignedDoc]] = []
     seen: set[str] = set()
@@ -188,7 +228,7 @@ def closure(uow: UnitOfWork, patient: str, start: Iterable[str],
         ids = sorted(pending - seen)
         seen.update(ids)
         pending = set()
-        found = read_together(uow, _step_reads(uow, patient, ids, first))
+        found = read_together(uow, _step_reads(uow, patient, ids, first, expand))
         first = False
         documents = [d for rows in found[0::2] for d in rows]
         signed_holders = {a.source for rows in found[1::2] for how, a in rows if how == 1}

@@ -107,6 +107,9 @@ def _check_associations(submission: Submission, update: bool) -> list[RegistryEr
         if association.type == v.HAS_MEMBER:
             errors += _check_has_member(association, label, set_id, documents, folders,
                                         associations, members)
+        elif association.type == v.SIGNS and (association.target in folders
+                                               or association.target in associations):
+            errors.append(_signs_holder(label, association.target, name))
         elif association.source not in documents:
             errors.append(error(META, f"{label}: the source of a {_short(association.type)} "
                                       "association must be a DocumentEntry of this submission "
@@ -124,6 +127,18 @@ def _check_associations(submission: Submission, update: bool) -> list[RegistryEr
         errors.append(error(META, f"{kind} {name(entry_uuid)} has no HasMember association from "
                                   "the SubmissionSet", "Association"))
     return errors
+
+
+def _signs_holder(label: str, target: str, name) -> RegistryError:
+    """A `signs` targets the SubmissionSet a signature's Manifest names, or a document (IHE
+    DSG). Attack stopped (outsider 19f-1): a `signs` into a Folder made it a signed holder
+    for rule K, and a Folder takes members after it is signed, so a document filed into it
+    later counted as covered and its own signature could then be archived or deleted
+    alone."""
+    return error(META, f"{label}: a signs association targets a SubmissionSet or a "
+                       f"DocumentEntry (IHE DSG); {name(target)} is a Folder or an Association, "
+                       "which a signature's Manifest does not cover and which takes members "
+                       "after signing", "Association.targetObject")
 
 
 def _check_has_member(association: Association, label: str, set_id: str, documents: set[str],
