@@ -160,11 +160,15 @@ class MetadataUpdater:
                     errors.append(error(UPDATE, f"only the author of document "
                                                 f"{change.association.target} may delete it",
                                         "Association.NewStatus"))
-                elif not may_set_status(principal, fact, change.new):
+                elif not may_set_status(principal, fact, change.original, change.new):
                     errors.append(error(UPDATE, f"a caller with the role {principal.role} may "
-                                                f"not set document {change.association.target} "
-                                                f"to {short(change.new)} (only its author or an "
-                                                "administrator may)", "Association.NewStatus"))
+                                                f"not move document {change.association.target} "
+                                                f"from {short(change.original)} to "
+                                                f"{short(change.new)} (only its author or an "
+                                                "administrator may; the patient and a legal "
+                                                "representative archive an Approved document "
+                                                "and unarchive an Archived one)",
+                                        "Association.NewStatus"))
             elif change.new == DELETED and change.kind != "document" and \
                     principal.role != ADMINISTRATOR:
                 # a folder or an association has no author: deleting it is an administrator's

@@ -12,6 +12,13 @@ to rewrite.
 So such a version equals its latest, as the registry rebuilds it from what it stored
 (`StoredForm.model_object`), in every DocumentEntry field but the few below; a field the
 model gains later is compared too (the table lists what may differ, not what may not).
+
+The same ITI-57 changes no link either (`link_errors`): each new version comes with one
+HasMember, which propagates (outside round 19f, 19f-4: the patient's MASQUE_PS version whose
+HasMember said `AssociationPropagation=no` was accepted, and the current version lost its
+folder memberships, the APND to it and its signature's `signs`); and a replaced (Deprecated)
+document is not made current again by their new version (`version_errors`) nor by a status
+change (security/access.py `STATUS_SETTERS` names the moves).
 """
 
 from __future__ import annotations
@@ -22,10 +29,10 @@ from typing import Any
 
 from ..model import vocabulary as v
 from ..model.errors import RegistryError, error
-from ..model.metadata import DocumentEntry, Folder, Submission
+from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..model.registered import Record
 from ..security.access import masks_only, may_link
-from .update_plan import UPDATE, UpdatePlan, short
+from .update_plan import ASSOCIATION_PROPAGATION, UPDATE, UpdatePlan, short
 
 ModelObject = Callable[[Record], Any]
 
@@ -84,10 +91,21 @@ def version_errors(submission: Submission, document: DocumentEntry, plan: Update
     """A masker's new version of a document they did not write: every field but MAY_DIFFER
     as its latest version has it."""
     latest = plan.latest.get(document.entry_uuid)
-    if latest is None or not masks_only(plan.principal, latest) or latest.stored is None:
+    if latest is None or not masks_only(plan.principal, latest):
+        return []
+    label = f"DocumentEntry {submission.source_name(document.entry_uuid)}"
+    if latest.status == v.DEPRECATED:
+        # the new version would be Approved (update_versions.py): a replaced report current
+        # again beside its replacement, by the patient's word
+        return [error(UPDATE, f"{label}: version {latest.version or '1'} of logicalId "
+                              f"{latest.logical_id or latest.entry_uuid} is Deprecated (replaced "
+                              f"or deprecated by a professional): a caller with the role "
+                              f"{plan.principal.role} may not make a new version of it (it "
+                              "would be current again); they mask or archive the current "
+                              "document", "DocumentEntry.availabilityStatus")]
+    if latest.stored is None:
         return []
     registered = model_object(latest)
-    label = f"DocumentEntry {submission.source_name(document.entry_uuid)}"
     errors = []
     for entry_field in dataclasses.fields(DocumentEntry):
         name = entry_field.name
@@ -119,10 +137,12 @@ def folder_errors(submission: Submission, folder: Folder,
 
 
 def link_errors(submission: Submission, plan: UpdatePlan) -> list[RegistryError]:
-    """A masker's ITI-57 carries the HasMember of each new version (a Folder version is
-    refused once, by `folder_errors`) and status changes of documents; any other association
-    (a SubmitAssociation, one riding beside a new version, a status change of a folder or an
-    association) is refused, by its type."""
+    """A masker's ITI-57 carries one HasMember for each new version (a Folder version is
+    refused once, by `folder_errors`), which propagates the version's links, and status changes
+    of documents; any other association (a SubmitAssociation, one riding beside a new version,
+    a second HasMember, a status change of a folder or an association) is refused, by its
+    type. Links between documents are changed by the health professionals with access to the
+    record, or an administrator (docs/security.md)."""
     if may_link(plan.principal):
         return []
     package = submission.submission_set.entry_uuid if submission.submission_set else None
@@ -130,20 +150,26 @@ def link_errors(submission: Submission, plan: UpdatePlan) -> list[RegistryError]
     name = submission.source_name
     role = plan.principal.role
     submitted = {a.target for a in submission.associations if a.type == v.SUBMIT_ASSOCIATION}
+    announced: set[str] = set()
     errors = []
     for association in submission.associations:
         if association.entry_uuid in submitted:
             continue        # the association a SubmitAssociation adds: refused by it
-        if association.source == package and (
-                association.type == v.UPDATE_AVAILABILITY_STATUS or
-                (association.type == v.HAS_MEMBER and association.target in versions)):
+        if association.source == package and association.type == v.UPDATE_AVAILABILITY_STATUS:
             continue
+        if association.source == package and association.type == v.HAS_MEMBER and \
+                association.target in versions and association.target not in announced:
+            announced.add(association.target)
+            errors += _propagation_errors(submission, association, role)
+            continue
+        what = f"a second HasMember of the new version {name(association.target)}" \
+            if association.source == package and association.type == v.HAS_MEMBER and \
+            association.target in announced else "an association"
         errors.append(error(UPDATE, f"Association {name(association.entry_uuid)} "
                                     f"({short(association.type)}): a caller with the role "
-                                    f"{role} may not add an association by ITI-57 (only the "
-                                    "HasMember of a new version, and status changes of "
-                                    "documents); links between documents are their authors' "
-                                    "or an administrator's", "Association.associationType"))
+                                    f"{role} may not add {what} by ITI-57 (only the one "
+                                    "HasMember of each new version, and status changes of "
+                                    f"documents); {WHO_LINKS}", "Association.associationType"))
     errors += [error(UPDATE, f"Association {name(change.association.entry_uuid)} "
                              f"(UpdateAvailabilityStatus): a caller with the role {role} may "
                              f"not change the status of the {change.kind} "
@@ -151,3 +177,26 @@ def link_errors(submission: Submission, plan: UpdatePlan) -> list[RegistryError]
                      "Association.NewStatus")
                for change in plan.status_changes if change.kind != "document"]
     return errors
+
+
+WHO_LINKS = ("links between documents are changed by the health professionals with access to "
+             "the record, or an administrator")
+
+
+def _propagation_errors(submission: Submission, membership: Association,
+                        role: str) -> list[RegistryError]:
+    """Without propagation (any value but yes: "no"; what is neither is refused for every
+    caller, update_versions.py) the new version leaves its latest's folder memberships and
+    relationships, a DSG signature's `signs` included, behind: links a masker may not
+    deprecate one by one (`link_errors`) are not dropped all at once either."""
+    values = membership.slots.get(ASSOCIATION_PROPAGATION) or []
+    dropped = [value for value in values if value.lower() == "no"]
+    if not dropped:
+        return []
+    version = submission.source_name(membership.target)
+    return [error(UPDATE, f"Association {submission.source_name(membership.entry_uuid)} "
+                          f"(HasMember of the new version {version}): a caller with the role "
+                          f"{role} may not send AssociationPropagation '{dropped[0]}': their "
+                          "new version keeps the folder memberships and relationships of the "
+                          f"version it follows ({WHO_LINKS}); omit the slot or set it to "
+                          "'yes'", "Association.AssociationPropagation")]

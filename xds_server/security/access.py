@@ -185,9 +185,12 @@ VISIBILITY_CHANGERS: dict[str, frozenset[str]] = {
     INVISIBLE_PATIENT: frozenset(),                      # the author's, until it is announced
     INVISIBLE_REPRESENTANTS: frozenset(),
 }
-STATUS_SETTERS: dict[str, frozenset[str]] = {
-    CISIS_ARCHIVED: frozenset({PATIENT, REPRESENTATIVE}),   # the patient files a document away
-    APPROVED: frozenset({PATIENT, REPRESENTATIVE}),          # and back (unarchive)
+# A status setter's moves: (from, to). Attack stopped (outside round 19f): keyed by the new
+# status alone, Approved (meant for unarchiving) let the patient move a replaced, Deprecated
+# report to Approved (or Archived, then Approved): two current versions of one report.
+STATUS_SETTERS: dict[tuple[str, str], frozenset[str]] = {
+    (APPROVED, CISIS_ARCHIVED): frozenset({PATIENT, REPRESENTATIVE}),  # files a document away
+    (CISIS_ARCHIVED, APPROVED): frozenset({PATIENT, REPRESENTATIVE}),  # and back (unarchive)
 }
 
 
@@ -231,11 +234,13 @@ def may_change_visibility(principal: Principal, document: DocumentFacts, code: s
         principal.role in VISIBILITY_CHANGERS.get(code, frozenset())
 
 
-def may_set_status(principal: Principal, document: DocumentFacts, status: str) -> bool:
+def may_set_status(principal: Principal, document: DocumentFacts, original: str,
+                   status: str) -> bool:
+    """May move this document from `original` to `status`."""
     if status == DELETED:
         return may_delete(principal, document)
     return owns_metadata(principal, document) or \
-        principal.role in STATUS_SETTERS.get(status, frozenset())
+        principal.role in STATUS_SETTERS.get((original, status), frozenset())
 
 
 def may_delete(principal: Principal, document: DocumentFacts) -> bool:
