@@ -32,7 +32,7 @@ from .query_policy import hidden_objects
 from .stored_form import StoredForm
 
 META = ErrorCode.REGISTRY_METADATA_ERROR
-SIGNED_KINDS = ("document", "submission_set")    # what a `signs` may target (IHE DSG)
+SIGNED_KINDS = ("document",)    # what a registered `signs` target may be (IHE DSG)
 
 
 @dataclass
@@ -233,12 +233,12 @@ class RegistryWriter:
                                         f"Association.{side}Object"))
             if association.type == v.SIGNS and association.target in known and \
                     known[association.target].kind not in SIGNED_KINDS:
-                errors.append(error(META, f"{label}: a signs association targets a "
-                                          "SubmissionSet or a DocumentEntry (IHE DSG); "
-                                          f"{association.target} is a registered "
-                                          f"{known[association.target].kind}, which takes "
-                                          "members after signing (outsider 19f-1)",
-                                    "Association.targetObject"))
+                errors.append(error(META, f"{label}: a signs association targets the "
+                                          "SubmissionSet of its own submission or a "
+                                          f"DocumentEntry (IHE DSG); {association.target} is "
+                                          f"a registered {known[association.target].kind}, "
+                                          "whose members its Manifest did not sign (outside "
+                                          "rounds 19f-1, 19g)", "Association.targetObject"))
             if association.type in v.DOCUMENT_RELATIONSHIPS and association.target in known \
                     and association.type != v.SIGNS:
                 if known[association.target].kind != "document":

@@ -54,6 +54,7 @@ from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.registered import AssociationRecord, DocumentRecord
 from ..model.signature_entry import SIGNATURE_CLASS
+from ..model.signature_entry import SIGNATURE_FORMATS as SIGNATURE_FORMATS_PAIRS
 from ..security.principal import SYSTEM, Principal
 from ..store import signed_reads
 from ..store.database import UnitOfWork
@@ -85,25 +86,27 @@ class RecordState:
 
     documents: dict[str, DocumentRecord | SignedDoc]
     links: tuple[AssociationRecord | SignedLink, ...]
-    folders: frozenset[str] = frozenset()   # the `signs` targets that are folders
+    sets: frozenset[str] = frozenset()      # the `signs` targets that are submission sets
     asked: frozenset[str] = frozenset()     # the `signs` targets whose kind was read
 
 
 def record_state(uow: UnitOfWork, patient: str, documents: dict, links: Iterable,
                  earlier: RecordState | None = None) -> RecordState:
-    """The state rule K reads, without the `signs` into a folder (`earlier`: the state
-    before the change, whose folders stay folders when the change removes them).
-    Attack stopped (outsider 19f-1): a legacy `signs` into a Folder (planted while the
-    requirement was off) made it a signed holder, and a Folder takes members after signing:
-    a document filed into it later counted as covered, and its own signature was then
-    archived or deleted alone. A signature covers its set's documents (its Manifest), never
-    a folder's."""
+    """The state rule K reads: a `signs` into anything but a submission set or a document
+    left out (`earlier`: the state before the change; what it read as a set, or not, stays
+    so). Attacks stopped: a `signs` into a Folder, planted while the requirement was off
+    (outsider 19f-1), made it a signed holder, and a Folder takes members after signing: a
+    document filed into it later counted as covered, and its own signature was then archived
+    alone; a `signs` into an id no object had, which a later ITI-57's set then took (19g-1),
+    made that set signed the same way. A signature covers its own set's documents (its
+    Manifest), never a folder's."""
     links = tuple(links)
-    asked, folders = (earlier.asked, earlier.folders) if earlier else (frozenset(), frozenset())
+    asked, sets = (earlier.asked, earlier.sets) if earlier else (frozenset(), frozenset())
     targets = {a.target for a in links if a.type == v.SIGNS and a.target not in documents}
-    folders |= signed_reads.folders_among(uow, patient, targets - asked)
+    sets |= signed_reads.sets_among(uow, patient, targets - asked)
     return RecordState(documents, tuple(a for a in links if a.type != v.SIGNS
-                                        or a.target not in folders), folders, asked | targets)
+                                        or a.target in documents or a.target in sets),
+                       sets, asked | targets)
 
 
 def read_state(uow: UnitOfWork, patient: str, earlier: RecordState | None = None
@@ -130,10 +133,10 @@ class _History:
         self.lineage_of = {uuid: lineage(d) for s in states for uuid, d in s.documents.items()}
         links = [a for s in states for a in s.links]
         signs = [a for a in links if a.type == v.SIGNS and a.source in self.lineage_of]
-        self.signatures = {self.lineage_of[a.source] for a in signs} | {
-            self.lineage_of[uuid] for s in states for uuid, d in s.documents.items()
-            if d.class_code == SIGNATURE_CLASS.code}
-        signed_targets = {a.target for a in signs}
+        holding = _holding(links, self.lineage_of)
+        self.signatures = {self.lineage_of[uuid] for s in states
+                           for uuid, d in s.documents.items() if signature_coded(d)}
+        signed_targets = {a.target for a in signs if self.signs(a, holding)}
         # a HasMember from a document holds nothing (round 19e, E1; refused since, but a
         # record may keep one): DSG's `signs` to each document made it a "signed set"
         self.signed = {self.lineage_of[a.target] for a in links
@@ -144,6 +147,33 @@ class _History:
             (self.lineage_of[a.source], self.lineage_of[a.target]) for a in links
             if a.type in v.REPLACING and a.source in self.lineage_of
             and a.target in self.lineage_of)
+
+
+    def signs(self, link, holding: set[tuple[str, str]]) -> bool:
+        """Whether this `signs` counts: from a signature document (by its codes, not by the
+        link: 19g-1, a CDA's `signs` made it a signature K1 no longer checked) that its
+        target holds (IHE DSG: a set's signature is submitted in it)."""
+        signer = self.lineage_of.get(link.source)
+        return signer in self.signatures and (link.target, signer) in holding
+
+
+SIGNATURE_FORMATS = frozenset(code for code, _ in SIGNATURE_FORMATS_PAIRS)
+
+
+def signature_coded(document) -> bool:
+    """A signature document by its codes: the DMP's classCode, or IHE DSG's formatCode."""
+    return document.class_code == SIGNATURE_CLASS.code or \
+        getattr(document, "format_code", None) in SIGNATURE_FORMATS
+
+
+def _holding(links: Iterable, lineage_of: dict[str, str]) -> set[tuple[str, str]]:
+    """(holder, logicalId) of each HasMember from a set or folder to a document. A `signs`
+    counts only from a signature its target holds (IHE DSG: a set's signature is submitted in
+    the set). Attack stopped (outside round 19g): a `signs` into signed set A from a CDA of
+    another set, planted while nothing refused it, made that CDA A's signer, and A's own
+    signature was then archived alone."""
+    return {(a.source, lineage_of[a.target]) for a in links if a.type == v.HAS_MEMBER
+            and a.target in lineage_of and a.source not in lineage_of}
 
 
 class _Chains:
@@ -198,8 +228,9 @@ def violations(state: RecordState, history: _History) -> dict[tuple, Finding]:
         signed |= chained.get(lid, set())
     signed -= history.signatures
     signer_rank: dict[str, int] = defaultdict(int)   # submission set → its best signature
+    holding = _holding(state.links, lineage_of)
     for link in state.links:
-        if link.type == v.SIGNS and link.status == v.APPROVED and link.source in lineage_of:
+        if link.type == v.SIGNS and link.status == v.APPROVED and history.signs(link, holding):
             signer = lineage_of[link.source]
             signer_rank[link.target] = max(signer_rank[link.target], rank_of(signer))
     sets_of: dict[str, list[str]] = defaultdict(list)

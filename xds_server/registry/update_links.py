@@ -232,6 +232,15 @@ def check_references(uow: UnitOfWork, submission: Submission,
     never from a registered submission set or document (register.closed_set)."""
     local = {o.entry_uuid for o in (submission.submission_set, *submission.documents,
                                     *submission.folders, *submission.associations)}
+    if association.type == v.SIGNS:
+        # outside rounds 19f-1, 19g-1: a `signs` riding beside a new version (into a folder,
+        # into a signed set from a CDA's version) made rule K count a holder or a signer no
+        # signature's Manifest names; every profile (with signatures required, rule F too)
+        return [error(UPDATE, f"{_label(submission, association)}: a signs association is "
+                              "submitted with its signature document (ITI-41 or ITI-42), "
+                              "whose Manifest names what it signs; an update's new version "
+                              "of a signature keeps its signs by propagation",
+                      "Association.associationType")]
     if association.type in v.REPLACING:
         # outside round 19e, E3: an RPLC from the update's new version to another registered
         # document was written and deprecated nothing: both current (as check_submitted says)
@@ -260,18 +269,4 @@ def check_references(uow: UnitOfWork, submission: Submission,
         elif side == "source" and association.type == v.HAS_MEMBER and \
                 entry.kind != "folder":
             errors.append(closed_set(_label(submission, association), ref, entry.kind))
-        elif side == "target" and association.type == v.SIGNS and entry.kind == "folder":
-            errors.append(_signs_folder(submission, association))
-    if association.type == v.SIGNS and \
-            association.target in {f.entry_uuid for f in submission.folders}:
-        errors.append(_signs_folder(submission, association))
     return errors
-
-
-def _signs_folder(submission: Submission, association: Association) -> RegistryError:
-    """A Folder takes members after signing: a `signs` into it would cover documents filed
-    later (outside round 19f, 19f-1; validation/submission.py for ITI-41/42)."""
-    return error(ErrorCode.REGISTRY_METADATA_ERROR,
-                 f"{_label(submission, association)}: a signs association targets a "
-                 f"SubmissionSet or a DocumentEntry (IHE DSG), not the Folder "
-                 f"{association.target}", "Association.targetObject")

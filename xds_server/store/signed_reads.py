@@ -49,6 +49,7 @@ class SignedDoc(NamedTuple):
     status: str
     hash: str | None
     class_code: str | None
+    format_code: str | None = None
 
 
 class SignedLink(NamedTuple):
@@ -75,7 +76,8 @@ class Written(NamedTuple):
 INSERTED, CHANGED, DELETED = "inserted", "changed", "deleted"
 
 
-_DOC_COLUMNS = ("entry_uuid", "logical_id", "version", "status", "hash", "class_code")
+_DOC_COLUMNS = ("entry_uuid", "logical_id", "version", "status", "hash", "class_code",
+                "format_code")
 _LINK_COLUMNS = ("entry_uuid", "type", "source", "target", "status")
 _DOC_SELECT = ", ".join((*_DOC_COLUMNS, "registered_seq"))
 # the same few ids come back many times (a set's id in each of its links): read once each
@@ -86,8 +88,8 @@ _STATUS, _TYPE = STATUS.names, ASSOCIATION_TYPE.names
 def _docs(rows: list[tuple]) -> list[tuple[int, SignedDoc]]:
     """(registration order, document): rule K names a lineage's versions in that order."""
     return [(seq, SignedDoc(_id(uuid), lid and _id(lid), version, _STATUS.get(status),
-                            digest and unpack_digest(digest), class_code))
-            for uuid, lid, version, status, digest, class_code, seq in rows]
+                            digest and unpack_digest(digest), class_code, format_code))
+            for uuid, lid, version, status, digest, class_code, format_code, seq in rows]
 
 
 def in_order(documents: Iterable[tuple[int, SignedDoc]]) -> dict[str, SignedDoc]:
@@ -138,17 +140,18 @@ def has_signs(uow: UnitOfWork, patient: str) -> bool:
     return bool(found[0])
 
 
-def folders_among(uow: UnitOfWork, patient: str, ids: Iterable[str]) -> frozenset[str]:
-    """Which of these ids are folders of the record: a `signs` into one signs nothing rule K
-    counts (signed_state.RecordState)."""
+def sets_among(uow: UnitOfWork, patient: str, ids: Iterable[str]) -> frozenset[str]:
+    """Which of these ids are submission sets of the record: a `signs` into anything else (a
+    folder, an association, an id no object has yet) signs nothing rule K counts
+    (signed_state.record_state)."""
     packed = [pack_id(i) for i in sorted(set(ids))]
     if not packed:
         return frozenset()
     reads = []
     for start in range(0, len(packed), _CHUNK):
         where, params = _one_of(uow, "entry_uuid", packed[start:start + _CHUNK])
-        reads.append(_read(uow, f"SELECT entry_uuid FROM folders WHERE patient_key = {_KEY} "
-                                f"AND {where}", [patient, *params],
+        reads.append(_read(uow, f"SELECT entry_uuid FROM submission_sets WHERE patient_key = "
+                                f"{_KEY} AND {where}", [patient, *params],
                            lambda rows: [_id(row[0]) for row in rows]))
     return frozenset(i for found in read_together(uow, reads) for i in found)
 

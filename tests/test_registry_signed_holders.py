@@ -1,11 +1,13 @@
-"""A Folder is never a signature's holder (outside round 19f, 19f-1), over the registry's SOAP
-endpoint in process.
+"""Who signs what for rule K (outside rounds 19f, 19f-1, and 19g, 19g-1), over the registry's
+SOAP endpoint in process.
 
-A `signs` into a Folder made rule K count the folder as a signed set, and a Folder, unlike a
-submission set, takes members after it is signed: a document filed into it later counted as
-covered by that signature, and its own signature could then be archived or deleted alone. Such
-a `signs` is now refused at registration (every profile), and one a record kept from before
-(planted here in the store, as a record registered while nothing refused it) covers nothing.
+A `signs` counts only from a signature document (by its codes) into a submission set that holds
+it. A `signs` into a Folder (which takes members after signing), into an Association or an id
+no object has, from a CDA, or from another set's signature made rule K count documents as
+covered by a signature that never digested their bytes, and their own signature could then be
+archived alone. Such links are refused at registration and beside an ITI-57 (every profile);
+those a record kept from before (planted here in the store, as a record registered while
+nothing refused them) cover nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from xds_server.model import vocabulary as v
 from xds_server.model.hl7 import patient_key
 from xds_server.model.metadata import Association, Submission
 from xds_server.security.access import DELETED
+from xds_server.security.principal import SYSTEM
 from xds_server.store import registry_store as store
 
-from .cda_data import TEST_INS
+from .cda_data import LEVEL1, TEST_INS
+from .dsig_data import fresh, signed_submission, with_uuids
 from .registry_data import document, folder, register, soap_call, submission_set
 from .test_registry_signed_sets import (  # noqa: F401 (app, signed: fixtures)
     _status,
@@ -35,7 +39,7 @@ from .test_registry_signed_sets import (  # noqa: F401 (app, signed: fixtures)
     signed,
 )
 
-RULE = "a signs association targets a SubmissionSet or a DocumentEntry"
+RULE = "a signs association targets"
 
 
 def _filed(shelf_id: str | None = None) -> Submission:
@@ -98,12 +102,7 @@ def test_a_document_may_not_sign_a_registered_folder(app):
 
 def _plant_signs(app, source: str, target: str) -> None:
     """A `signs` the record kept from before the check (written to the store directly)."""
-    package = submission_set(TEST_INS, "urn:uuid:6f1e6a52-9d55-4c0b-8a43-3f1a0c9e5d11")
-    link = Association("urn:uuid:0b8e7c3a-5f2d-4e61-9a7b-2c4d6e8f1a35", v.SIGNS, source,
-                       target)
-    with app.database.transaction() as uow:
-        store.register(uow, patient_key(TEST_INS), package, [], [], [link],
-                       {package.entry_uuid: b"<x/>", link.entry_uuid: b"<x/>"})
+    _plant_links(app, (v.SIGNS, source, target))
 
 
 @pytest.mark.parametrize("remove", ["archive", "delete"])
@@ -148,4 +147,92 @@ def test_an_update_s_new_version_may_not_sign_a_folder(app):
     reply = soap_call(app, "/xds/registry", UPDATE, request_of(request))
     assert reply.status.endswith(":Failure")
     if not required(app):   # with signatures required, rule F answers: no `signs` in ITI-57
-        refused(reply, "SignsFolder", RULE, shelf)
+        refused(reply, "SignsFolder", "a signs association is submitted with its signature")
+
+
+@pytest.mark.parametrize("remove", ["archive", "delete"])
+def test_a_legacy_signs_from_outside_a_set_covers_nothing_in_it(app, signed, remove):
+    """A `signs` into signed set A from a document A does not hold (a CDA of another set,
+    planted while nothing refused it): A's signature archived (or deleted) alone is refused,
+    the CDA of another set is not A's signer."""
+    if not required(app):
+        return
+    _, outsider = _registered_folder(app)
+    submission, signature = signed
+    _plant_signs(app, outsider, submission.submission_set.entry_uuid)
+    new = v.CISIS_ARCHIVED if remove == "archive" else DELETED
+    refused(_status(app, signature.entry_uuid, new=new), cda_of(submission, signature).entry_uuid)
+
+
+def test_a_document_may_not_sign_a_registered_submission_set(app, signed):
+    """A set's signature is submitted with the set it signs: a `signs` into a registered
+    SubmissionSet (here signed set A's) is refused, whoever sends it."""
+    submission, _ = signed
+    later = _filed()
+    later.associations.append(Association("SignsSet", v.SIGNS, later.documents[0].entry_uuid,
+                                          submission.submission_set.entry_uuid))
+    reply = register(app, later)
+    assert reply.status.endswith(":Failure")
+    if not required(app):
+        refused(reply, "Association SignsSet", "SubmissionSet of its own submission",
+                submission.submission_set.entry_uuid)
+
+
+def test_a_legacy_signs_from_a_cda_makes_it_no_signature(app, signed):
+    """19g-1 (g7): A's CDA with a `signs` into A's own set (planted as a record kept from
+    before): it is no signature (its codes say what it is), so A's signature archived alone
+    still leaves it unsigned: refused."""
+    if not required(app):
+        return
+    submission, signature = signed
+    cda = cda_of(submission, signature)
+    _plant_signs(app, cda.entry_uuid, submission.submission_set.entry_uuid)
+    refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), cda.entry_uuid)
+
+
+def _plant_links(app, *links: tuple[str, str, str]) -> None:
+    """Links (type, source, target) a record kept from before, written to the store."""
+    package = submission_set(TEST_INS, f"urn:uuid:{uuid.uuid4()}")
+    rows = [Association(f"urn:uuid:{uuid.uuid4()}", *link) for link in links]
+    with app.database.transaction() as uow:
+        store.register(uow, patient_key(TEST_INS), package, [], [], rows,
+                       {o.entry_uuid: b"<x/>" for o in (package, *rows)})
+
+
+def test_a_legacy_signs_into_an_id_a_later_set_takes_covers_nothing(app, signed):
+    """19g-1 (h1): a `signs` into an id no object had; an ITI-57 of A's CDA whose set takes
+    that id (it then holds A's CDA's new version); A's signature archived alone: refused."""
+    if not required(app):
+        return
+    _, planted_by = _registered_folder(app)
+    taken = f"urn:uuid:{uuid.uuid4()}"
+    _plant_links(app, (v.SIGNS, planted_by, taken))
+    submission, signature = signed
+    version = copy.deepcopy(cda_of(submission, signature))
+    logical_id, version.entry_uuid, version.title = version.entry_uuid, "Document01", "Corrigé"
+    request = new_version(submission_set(TEST_INS, taken), version, logical_id, "1")
+    soap_call(app, "/xds/registry", UPDATE, request_of(request))
+    refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+@pytest.mark.parametrize("signer", ["an association's", "another set's signature"])
+def test_a_legacy_signs_from_no_signature_of_the_set_covers_nothing(app, signed, signer,
+                                                                   authority, tmp_path):
+    """19g-1 (h2, h6): a `signs` into an Association holding A's CDA; set B's real signature
+    also signing A. Neither signed A's bytes: A's signature archived alone is refused."""
+    if not required(app):
+        return
+    submission, signature = signed
+    cda = cda_of(submission, signature)
+    if signer == "an association's":
+        _, planted_by = _registered_folder(app)
+        holder = f"urn:uuid:{uuid.uuid4()}"
+        _plant_links(app, (v.SIGNS, planted_by, holder), (v.HAS_MEMBER, holder, cda.entry_uuid))
+    else:
+        other, documents, other_signature = signed_submission(
+            authority, [fresh(LEVEL1, tmp_path)], TEST_INS)
+        with_uuids(other, documents)
+        app.repository.provide(other, documents, SYSTEM, [])
+        _plant_links(app, (v.SIGNS, other_signature.entry_uuid,
+                           submission.submission_set.entry_uuid))
+    refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), cda.entry_uuid)
