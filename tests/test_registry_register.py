@@ -256,6 +256,34 @@ def test_reused_entry_uuid_is_refused(app, patient):
     assert "already registered" in reply.errors[0]["context"]
 
 
+def test_a_reused_id_does_not_tell_what_it_names(app, patient):
+    """Outside round 19g, 19g-3: an ITI-57 whose SubmissionSet took another patient's
+    document's entryUUID, and an ITI-42 whose folder took a document's uniqueId, were told
+    the kind of the object ("(document) is already registered")."""
+    from xds_server.consumer.changes import UPDATE
+    from xds_server.consumer.metadata import submit_objects_request
+
+    from .registry_data import soap_call
+
+    other = new_patient()
+    open_patient(app, other)
+    theirs = single_document_submission(other)
+    theirs.documents[0].entry_uuid = "urn:uuid:7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+    theirs.associations[0].target = theirs.documents[0].entry_uuid
+    assert register(app, theirs).status == SUCCESS
+    update = single_document_submission(patient)
+    update.submission_set.entry_uuid = theirs.documents[0].entry_uuid
+    update.associations[0].source = update.submission_set.entry_uuid
+    reply = soap_call(app, "/xds/registry", UPDATE, submit_objects_request(update))
+    shelf = Submission(submission_set(patient), [], folders=[
+        folder(patient, unique_id=theirs.documents[0].unique_id)])
+    shelf.associations = [has_member(shelf.submission_set.entry_uuid, "Folder01", None)]
+    for answer in (reply, register(app, shelf)):
+        assert answer.status == FAILURE
+        said = [e["context"] for e in answer.errors if "already registered" in e["context"]]
+        assert said and not [c for c in said if "document" in c.lower()], answer.errors
+
+
 def test_not_a_submit_objects_request_body(app):
     reply = register(app, etree.fromstring(
         b'<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"/>'))

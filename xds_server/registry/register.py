@@ -168,9 +168,12 @@ class RegistryWriter:
                 continue
             document = documents.get(existing.unique_id or "")
             if document is None or existing.kind != "document":
+                # its kind only when the caller may see it (19g-3)
+                told = f" for a {existing.kind}" if existing.patient_id == patient and not \
+                    hidden_objects(uow, principal, patient, [existing.entry_uuid]) else ""
                 errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                                    f"uniqueId '{existing.unique_id}' is already registered for "
-                                    f"a {existing.kind}", "uniqueId"))
+                                    f"uniqueId '{existing.unique_id}' is already registered"
+                                    f"{told}", "uniqueId"))
                 continue
             if existing.patient_id != patient or hidden_objects(
                     uow, principal, patient, [existing.entry_uuid]):

@@ -107,10 +107,13 @@ class MetadataUpdater:
         new_ids = {o.entry_uuid for o in (submission_set, *submission.documents,
                                           *submission.folders, *submission.associations)}
         for entry in store.find_existing(uow, new_ids, [submission_set.unique_id]):
+            # the id the caller sent, not what it names: another patient's object, or one
+            # hidden from them, is not described (outside round 19g, 19g-3: its kind was told)
+            sent = entry.entry_uuid if entry.entry_uuid in new_ids else \
+                f"the SubmissionSet's uniqueId {submission_set.unique_id}"
             errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
-                                f"{entry.entry_uuid} ({entry.kind}) is already registered: "
-                                "an update needs new entryUUIDs and a new submission set",
-                                "entryUUID"))
+                                f"{sent} is already registered: an update needs new "
+                                "entryUUIDs and a new submission set", "entryUUID"))
         model_object = self.writer.stored_form.model_object
         for document in submission.documents:
             errors += check_document_version(uow, submission, document, plan)
