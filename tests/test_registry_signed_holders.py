@@ -37,6 +37,7 @@ from .test_registry_signed_sets import (  # noqa: F401 (app, signed: fixtures)
     refused,
     required,
     signed,
+    update,
 )
 
 RULE = "a signs association targets"
@@ -236,3 +237,26 @@ def test_a_legacy_signs_from_no_signature_of_the_set_covers_nothing(app, signed,
         _plant_links(app, (v.SIGNS, other_signature.entry_uuid,
                            submission.submission_set.entry_uuid))
     refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), cda.entry_uuid)
+
+
+@pytest.mark.parametrize("code", ["format_code", "class_code"])
+def test_a_cda_that_took_a_signature_s_code_later_is_still_checked(app, make_app, authority,
+                                                                    signed, code):
+    """19g (after 19g-1): with the requirement off (rule H asleep), an ITI-57 version of A's
+    CDA takes a signature's formatCode (or classCode); once signatures are required, A's
+    signature archived alone is refused: a lineage is a signature by its first version."""
+    from xds_server.model.signature_entry import DSG_DETACHED_FORMAT, SIGNATURE_CLASS
+
+    from .test_registry_signed_sets import LISTED
+
+    if required(app):
+        return
+    submission, signature = signed
+    cda = cda_of(submission, signature)
+    taken = DSG_DETACHED_FORMAT if code == "format_code" else SIGNATURE_CLASS
+    reply = update(app, cda, **{code: taken})
+    assert reply.status.endswith(":Success"), reply.errors
+    strict = make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
+                      signature_trusted_certs=str(authority.trusted),
+                      signature_verifying_repositories=LISTED)
+    refused(_status(strict, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")

@@ -134,8 +134,14 @@ class _History:
         links = [a for s in states for a in s.links]
         signs = [a for a in links if a.type == v.SIGNS and a.source in self.lineage_of]
         holding = _holding(links, self.lineage_of)
-        self.signatures = {self.lineage_of[uuid] for s in states
-                           for uuid, d in s.documents.items() if signature_coded(d)}
+        # a lineage is a signature by its first version's codes: the one its registration
+        # verified (a later version's, written while the requirement was off, made a CDA a
+        # "signature" K1 no longer checked: outside round 19g)
+        first: dict[str, DocumentRecord | SignedDoc] = {}
+        for state in states:        # each in registration order, the state before first
+            for uuid, document in state.documents.items():
+                first.setdefault(self.lineage_of[uuid], document)
+        self.signatures = {lid for lid, document in first.items() if signature_coded(document)}
         signed_targets = {a.target for a in signs if self.signs(a, holding)}
         # a HasMember from a document holds nothing (round 19e, E1; refused since, but a
         # record may keep one): DSG's `signs` to each document made it a "signed set"
