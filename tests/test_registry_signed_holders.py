@@ -260,3 +260,25 @@ def test_a_cda_that_took_a_signature_s_code_later_is_still_checked(app, make_app
                       signature_trusted_certs=str(authority.trusted),
                       signature_verifying_repositories=LISTED)
     refused(_status(strict, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+@pytest.mark.parametrize("code", ["format_code", "class_code"])
+def test_a_cda_coded_like_a_signature_under_another_scheme_is_checked(app, authority,
+                                                                      tmp_path, code):
+    """19h-1: a signed set's CDA with DSG's formatCode (or the DMP's signature classCode)
+    under another codingScheme is registered as a CDA (codes are read with their scheme);
+    rule K read the code alone, took it for a signature and left it out of K1: its set's
+    signature archived alone passed."""
+    from xds_server.model.metadata import Code
+    from xds_server.model.signature_entry import DSG_DETACHED_FORMAT, SIGNATURE_CLASS
+
+    if not required(app):
+        return
+    submission, documents, signature = signed_submission(
+        authority, [fresh(LEVEL1, tmp_path)], TEST_INS)
+    cda = cda_of(submission, signature)
+    taken = DSG_DETACHED_FORMAT if code == "format_code" else SIGNATURE_CLASS
+    setattr(cda, code, Code(taken.code, "1.2.250.1.999.77", "look-alike"))
+    with_uuids(submission, documents)
+    app.repository.provide(submission, documents, SYSTEM, [])
+    refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")

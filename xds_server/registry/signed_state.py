@@ -54,7 +54,6 @@ from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryFailure, error
 from ..model.registered import AssociationRecord, DocumentRecord
 from ..model.signature_entry import SIGNATURE_CLASS
-from ..model.signature_entry import SIGNATURE_FORMATS as SIGNATURE_FORMATS_PAIRS
 from ..security.principal import SYSTEM, Principal
 from ..store import signed_reads
 from ..store.database import UnitOfWork
@@ -163,13 +162,12 @@ class _History:
         return signer in self.signatures and (link.target, signer) in holding
 
 
-SIGNATURE_FORMATS = frozenset(code for code, _ in SIGNATURE_FORMATS_PAIRS)
-
-
-def signature_coded(document) -> bool:
-    """A signature document by its codes: the DMP's classCode, or IHE DSG's formatCode."""
-    return document.class_code == SIGNATURE_CLASS.code or \
-        getattr(document, "format_code", None) in SIGNATURE_FORMATS
+def signature_coded(document: DocumentRecord | SignedDoc) -> bool:
+    """A signature document by its codes, code and codingScheme (signed_reads reads them; a
+    record built by hand gives the DMP's classCode)."""
+    if isinstance(document, SignedDoc):
+        return document.signature
+    return document.class_code == SIGNATURE_CLASS.code
 
 
 def _holding(links: Iterable, lineage_of: dict[str, str]) -> set[tuple[str, str]]:

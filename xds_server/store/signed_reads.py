@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..model import vocabulary as v
+from ..model.signature_entry import SIGNATURE_CLASS, SIGNATURE_FORMATS
 from .database import Read, UnitOfWork, read_together
 from .keys import ASSOCIATION_TYPE, STATUS, pack_id, unpack_digest, unpack_id
 from .registry_columns import ASSOCIATION_TYPE_CODES
@@ -49,7 +50,7 @@ class SignedDoc(NamedTuple):
     status: str
     hash: str | None
     class_code: str | None
-    format_code: str | None = None
+    signature: bool = False     # coded as one: code and codingScheme (_SIGNATURE_CODED)
 
 
 class SignedLink(NamedTuple):
@@ -76,8 +77,25 @@ class Written(NamedTuple):
 INSERTED, CHANGED, DELETED = "inserted", "changed", "deleted"
 
 
+
+
+def _coded(column: str, code: str, scheme: str) -> str:
+    """`column` holds this code under this codingScheme (a scheme is stored by its key in
+    code_schemes: an uncorrelated subquery, read once a statement). Our own constants."""
+    assert "'" not in code + scheme
+    return (f"({column}_code = '{code}' AND {column}_scheme = (SELECT scheme_key FROM "
+            f"code_schemes WHERE scheme = '{scheme}'))")
+
+
+# a signature document by its codes, code AND scheme, as registration and rule H read them
+# (model/signature_entry.claims_to_be_signature): outside round 19h, 19h-1, a CDA with DSG's
+# formatCode under another scheme was registered as a CDA and read here as a signature
+_SIGNATURE_CODED = "CASE WHEN " + " OR ".join(
+    [_coded("class", SIGNATURE_CLASS.code, SIGNATURE_CLASS.scheme),
+     *(_coded("format", code, scheme) for code, scheme in sorted(SIGNATURE_FORMATS))]
+) + " THEN 1 ELSE 0 END"
 _DOC_COLUMNS = ("entry_uuid", "logical_id", "version", "status", "hash", "class_code",
-                "format_code")
+                _SIGNATURE_CODED)
 _LINK_COLUMNS = ("entry_uuid", "type", "source", "target", "status")
 _DOC_SELECT = ", ".join((*_DOC_COLUMNS, "registered_seq"))
 # the same few ids come back many times (a set's id in each of its links): read once each
@@ -88,8 +106,8 @@ _STATUS, _TYPE = STATUS.names, ASSOCIATION_TYPE.names
 def _docs(rows: list[tuple]) -> list[tuple[int, SignedDoc]]:
     """(registration order, document): rule K names a lineage's versions in that order."""
     return [(seq, SignedDoc(_id(uuid), lid and _id(lid), version, _STATUS.get(status),
-                            digest and unpack_digest(digest), class_code, format_code))
-            for uuid, lid, version, status, digest, class_code, format_code, seq in rows]
+                            digest and unpack_digest(digest), class_code, bool(signature)))
+            for uuid, lid, version, status, digest, class_code, signature, seq in rows]
 
 
 def in_order(documents: Iterable[tuple[int, SignedDoc]]) -> dict[str, SignedDoc]:
