@@ -282,3 +282,55 @@ def test_a_cda_coded_like_a_signature_under_another_scheme_is_checked(app, autho
     with_uuids(submission, documents)
     app.repository.provide(submission, documents, SYSTEM, [])
     refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+def test_a_set_holding_a_cda_by_reference_does_not_cover_it(app, make_app, authority, signed,
+                                                           tmp_path):
+    """19h-2: with the requirement off (rule M asleep), signed set X also holds A's CDA by
+    reference; once signatures are required, A's signature archived alone is refused: X's
+    Manifest never digested A's CDA."""
+    from .test_registry_signed_sets import LISTED
+
+    if required(app):
+        return
+    submission, signature = signed
+    cda = cda_of(submission, signature)
+    other, documents, _ = signed_submission(authority, [fresh(LEVEL1, tmp_path)], TEST_INS)
+    other.associations.append(has_member(other.submission_set.entry_uuid, cda.entry_uuid,
+                                         status="Reference"))
+    with_uuids(other, documents)
+    app.repository.provide(other, documents, SYSTEM, [])
+    strict = make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
+                      signature_trusted_certs=str(authority.trusted),
+                      signature_verifying_repositories=LISTED)
+    refused(_status(strict, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+def test_a_later_set_holding_a_signature_s_version_is_not_signed_by_it(app, authority, signed,
+                                                                       tmp_path):
+    """19h-3: an old `signs` from set B's signature into an id no object had; an ITI-57 whose
+    set takes that id holds new versions of A's CDA and of B's signature; A's signature
+    archived alone next: refused (a signature signs the set of its first version only)."""
+    if not required(app):
+        return
+    other, documents, other_signature = signed_submission(
+        authority, [fresh(LEVEL1, tmp_path)], TEST_INS)
+    with_uuids(other, documents)
+    app.repository.provide(other, documents, SYSTEM, [])
+    taken = f"urn:uuid:{uuid.uuid4()}"
+    _plant_links(app, (v.SIGNS, other_signature.entry_uuid, taken))
+    submission, signature = signed
+    request = None
+    for symbol, entry in (("Document01", cda_of(submission, signature)),
+                          ("Document02", other_signature)):
+        version = copy.deepcopy(entry)
+        logical_id, version.entry_uuid, version.title = entry.entry_uuid, symbol, "Corrigé"
+        step = new_version(submission_set(TEST_INS, taken), version, logical_id, "1")
+        if request is None:
+            request = step
+        else:
+            request.documents += step.documents
+            request.associations += step.associations
+    reply = soap_call(app, "/xds/registry", UPDATE, request_of(request))
+    assert reply.status.endswith(":Success"), reply.errors
+    refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")

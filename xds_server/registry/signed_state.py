@@ -141,13 +141,15 @@ class _History:
             for uuid, document in state.documents.items():
                 first.setdefault(self.lineage_of[uuid], document)
         self.signatures = {lid for lid, document in first.items() if signature_coded(document)}
+        self.first_set = {lid: registrar(document) for lid, document in first.items()}
         signed_targets = {a.target for a in signs if self.signs(a, holding)}
         # a HasMember from a document holds nothing (round 19e, E1; refused since, but a
         # record may keep one): DSG's `signs` to each document made it a "signed set"
+        registered_by = {uuid: registrar(d) for s in states for uuid, d in s.documents.items()}
         self.signed = {self.lineage_of[a.target] for a in links
                        if a.type == v.HAS_MEMBER and a.source in signed_targets
                        and a.target in self.lineage_of
-                       and a.source not in self.lineage_of} - self.signatures
+                       and registered_by[a.target] in (None, a.source)} - self.signatures
         self.chain = _Chains(
             (self.lineage_of[a.source], self.lineage_of[a.target]) for a in links
             if a.type in v.REPLACING and a.source in self.lineage_of
@@ -156,10 +158,13 @@ class _History:
 
     def signs(self, link, holding: set[tuple[str, str]]) -> bool:
         """Whether this `signs` counts: from a signature document (by its codes, not by the
-        link: 19g-1, a CDA's `signs` made it a signature K1 no longer checked) that its
-        target holds (IHE DSG: a set's signature is submitted in it)."""
+        link: 19g-1, a CDA's `signs` made it a signature K1 no longer checked) into the set
+        that registered its first version and holds it (IHE DSG: a set's signature is
+        submitted in it; 19h-3: an ITI-57's set holding a signature's later version, whose
+        id an old `signs` of that signature named, counted as signed by it)."""
         signer = self.lineage_of.get(link.source)
-        return signer in self.signatures and (link.target, signer) in holding
+        return signer in self.signatures and (link.target, signer) in holding and \
+            self.first_set.get(signer) in (None, link.target)
 
 
 def signature_coded(document: DocumentRecord | SignedDoc) -> bool:
@@ -266,9 +271,20 @@ _K1_RULE = (
 
 def _covered(document: DocumentRecord, rank: int, versions: list[DocumentRecord],
              sets_of: dict[str, list[str]], signer_rank: dict[str, int]) -> bool:
+    """A version with these bytes is held by the signed set that registered it: a set's
+    Manifest digests the bytes submitted with it, not those it holds by reference (outside
+    round 19h, 19h-2: set X, signed with the requirement off, held A's CDA by reference, and
+    A's own signature was then archived alone)."""
     return any(signer_rank.get(holder, 0) >= rank
                for version in versions if version.hash == document.hash
-               for holder in sets_of.get(version.entry_uuid, ()))
+               for holder in sets_of.get(version.entry_uuid, ())
+               if registrar(version) in (None, holder))
+
+
+def registrar(document: DocumentRecord | SignedDoc) -> str | None:
+    """The set that registered this version, when the read gives it (a record built by
+    hand does not: then any holder counts)."""
+    return getattr(document, "submission_set", None)
 
 
 def _ids(lineages: Iterable[str]) -> str:

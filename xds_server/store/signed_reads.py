@@ -51,6 +51,7 @@ class SignedDoc(NamedTuple):
     hash: str | None
     class_code: str | None
     signature: bool = False     # coded as one: code and codingScheme (_SIGNATURE_CODED)
+    submission_set: str | None = None   # the set that registered this version
 
 
 class SignedLink(NamedTuple):
@@ -95,7 +96,7 @@ _SIGNATURE_CODED = "CASE WHEN " + " OR ".join(
      *(_coded("format", code, scheme) for code, scheme in sorted(SIGNATURE_FORMATS))]
 ) + " THEN 1 ELSE 0 END"
 _DOC_COLUMNS = ("entry_uuid", "logical_id", "version", "status", "hash", "class_code",
-                _SIGNATURE_CODED)
+                _SIGNATURE_CODED, "submission_set")
 _LINK_COLUMNS = ("entry_uuid", "type", "source", "target", "status")
 _DOC_SELECT = ", ".join((*_DOC_COLUMNS, "registered_seq"))
 # the same few ids come back many times (a set's id in each of its links): read once each
@@ -106,8 +107,10 @@ _STATUS, _TYPE = STATUS.names, ASSOCIATION_TYPE.names
 def _docs(rows: list[tuple]) -> list[tuple[int, SignedDoc]]:
     """(registration order, document): rule K names a lineage's versions in that order."""
     return [(seq, SignedDoc(_id(uuid), lid and _id(lid), version, _STATUS.get(status),
-                            digest and unpack_digest(digest), class_code, bool(signature)))
-            for uuid, lid, version, status, digest, class_code, signature, seq in rows]
+                            digest and unpack_digest(digest), class_code, bool(signature),
+                            package and _id(package)))
+            for uuid, lid, version, status, digest, class_code, signature, package, seq
+            in rows]
 
 
 def in_order(documents: Iterable[tuple[int, SignedDoc]]) -> dict[str, SignedDoc]:
