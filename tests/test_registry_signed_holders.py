@@ -191,6 +191,15 @@ def test_a_legacy_signs_from_a_cda_makes_it_no_signature(app, signed):
     refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), cda.entry_uuid)
 
 
+def _required_now(make_app, authority):
+    """The same database served with signatures required: a record from before the switch."""
+    from .test_registry_signed_sets import LISTED
+
+    return make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
+                    signature_trusted_certs=str(authority.trusted),
+                    signature_verifying_repositories=LISTED)
+
+
 def _plant_links(app, *links: tuple[str, str, str]) -> None:
     """Links (type, source, target) a record kept from before, written to the store."""
     package = submission_set(TEST_INS, f"urn:uuid:{uuid.uuid4()}")
@@ -247,8 +256,6 @@ def test_a_cda_that_took_a_signature_s_code_later_is_still_checked(app, make_app
     signature archived alone is refused: a lineage is a signature by its first version."""
     from xds_server.model.signature_entry import DSG_DETACHED_FORMAT, SIGNATURE_CLASS
 
-    from .test_registry_signed_sets import LISTED
-
     if required(app):
         return
     submission, signature = signed
@@ -256,9 +263,7 @@ def test_a_cda_that_took_a_signature_s_code_later_is_still_checked(app, make_app
     taken = DSG_DETACHED_FORMAT if code == "format_code" else SIGNATURE_CLASS
     reply = update(app, cda, **{code: taken})
     assert reply.status.endswith(":Success"), reply.errors
-    strict = make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
-                      signature_trusted_certs=str(authority.trusted),
-                      signature_verifying_repositories=LISTED)
+    strict = _required_now(make_app, authority)
     refused(_status(strict, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
 
 
@@ -289,8 +294,6 @@ def test_a_set_holding_a_cda_by_reference_does_not_cover_it(app, make_app, autho
     """19h-2: with the requirement off (rule M asleep), signed set X also holds A's CDA by
     reference; once signatures are required, A's signature archived alone is refused: X's
     Manifest never digested A's CDA."""
-    from .test_registry_signed_sets import LISTED
-
     if required(app):
         return
     submission, signature = signed
@@ -300,9 +303,7 @@ def test_a_set_holding_a_cda_by_reference_does_not_cover_it(app, make_app, autho
                                          status="Reference"))
     with_uuids(other, documents)
     app.repository.provide(other, documents, SYSTEM, [])
-    strict = make_app(profile="ihe", accept_test_ins=True, require_submission_signature=True,
-                      signature_trusted_certs=str(authority.trusted),
-                      signature_verifying_repositories=LISTED)
+    strict = _required_now(make_app, authority)
     refused(_status(strict, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
 
 
