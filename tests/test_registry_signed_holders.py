@@ -335,3 +335,26 @@ def test_a_later_set_holding_a_signature_s_version_is_not_signed_by_it(app, auth
     reply = soap_call(app, "/xds/registry", UPDATE, request_of(request))
     assert reply.status.endswith(":Success"), reply.errors
     refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+def test_a_version_written_by_a_host_behind_is_not_the_first(app, signed, monkeypatch):
+    """19i-1: two registry hosts on one database, the second's clock 5 s behind: the
+    signature's title v2 it writes sorts before v1 in registration order; the first version
+    is still v1 (its entryUUID is its logicalId), and A's signature archived alone is
+    refused."""
+    import time
+
+    from xds_server.store import registry_store
+
+    from .test_registry_signed_state import _latest
+
+    if not required(app):
+        return
+    _, signature = signed
+    behind = time.time_ns
+    monkeypatch.setattr(registry_store.time, "time_ns", lambda: behind() - 5_000_000_000)
+    reply = update(app, signature, title="Signature")
+    monkeypatch.setattr(registry_store.time, "time_ns", behind)
+    assert reply.status.endswith(":Success"), reply.errors
+    second = _latest(app, signature.entry_uuid).entry_uuid
+    refused(_status(app, second, new=v.CISIS_ARCHIVED), "rule K1")

@@ -136,10 +136,18 @@ class _History:
         # a lineage is a signature by its first version's codes: the one its registration
         # verified (a later version's, written while the requirement was off, made a CDA a
         # "signature" K1 no longer checked: outside round 19g)
+        # the first version is the one whose entryUUID is the logicalId (a registration
+        # registers first versions only: register.first_versions); not the earliest written,
+        # whose order is the writing host's clock (outside round 19i, 19i-1: a host behind
+        # wrote a signature's v2 "before" its v1, and A's `signs` then counted for nothing)
         first: dict[str, DocumentRecord | SignedDoc] = {}
-        for state in states:        # each in registration order, the state before first
+        for state in states:        # else the earliest read (a first version removed)
             for uuid, document in state.documents.items():
-                first.setdefault(self.lineage_of[uuid], document)
+                lid = self.lineage_of[uuid]
+                if uuid == lid:
+                    first[lid] = document
+                else:
+                    first.setdefault(lid, document)
         self.signatures = {lid for lid, document in first.items() if signature_coded(document)}
         self.first_set = {lid: registrar(document) for lid, document in first.items()}
         signed_targets = {a.target for a in signs if self.signs(a, holding)}
