@@ -358,3 +358,23 @@ def test_a_version_written_by_a_host_behind_is_not_the_first(app, signed, monkey
     assert reply.status.endswith(":Success"), reply.errors
     second = _latest(app, signature.entry_uuid).entry_uuid
     refused(_status(app, second, new=v.CISIS_ARCHIVED), "rule K1")
+
+
+def test_a_new_version_names_the_logical_id_not_a_later_version(app, signed):
+    """19j-1: an ITI-57 whose lid named version 2's entryUUID was stored as sent: the
+    lineage split, the new version held by no signed set left rule K, and A's only
+    signature was archived alone. Refused in every profile, signatures required or not."""
+    from .test_registry_signed_state import _latest
+
+    submission, signature = signed
+    cda = cda_of(submission, signature)
+    assert update(app, cda, title="v2").status.endswith(":Success")
+    second = _latest(app, cda.entry_uuid)
+    version = copy.deepcopy(cda)
+    version.entry_uuid, version.title = "Document01", "v3"
+    request = new_version(submission_set(TEST_INS), version, second.entry_uuid, "2")
+    reply = soap_call(app, "/xds/registry", UPDATE, request_of(request))
+    refused(reply, f"lid {second.entry_uuid} is a later version of logicalId "
+                   f"{cda.entry_uuid}")
+    if required(app):
+        refused(_status(app, signature.entry_uuid, new=v.CISIS_ARCHIVED), "rule K1")

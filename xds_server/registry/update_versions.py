@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ..model import vocabulary as v
 from ..model.errors import RegistryError, error
+from ..model.hl7 import canonical_uuid
 from ..model.ids import urn_uuid
 from ..model.metadata import Association, DocumentEntry, Folder, Submission
 from ..model.registered import Record, version_number
@@ -202,6 +203,15 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
                                            f"{kind} of this patient: there is no version to "
                                            "update", f"{type_name}.lid")]
     latest = max(versions, key=lambda row: version_number(row.version))
+    lineage = latest.logical_id or latest.entry_uuid
+    if canonical_uuid(lineage) != canonical_uuid(lid):
+        # outside round 19j, 19j-1: a lid naming a later version's entryUUID was stored as
+        # sent, splitting the lineage: the new version's own lineage, held by no signed set,
+        # left rule K, and the document's only signature was then archived alone
+        return None, None, [error(UPDATE, f"{label}: lid {lid} is a later version of "
+                                          f"logicalId {lineage}: a new version names the "
+                                          "logicalId (its first version's entryUUID)",
+                                  f"{type_name}.lid")]
     membership = next((a for a in submission.associations if a.type == v.HAS_MEMBER
                        and a.target == obj.entry_uuid), None)
     previous = membership.slot(v.PREVIOUS_VERSION) if membership else None
