@@ -190,3 +190,24 @@ def test_a_masker_changes_no_association_status(record, reader):
     errors = _refused(record, status_update(submission_set(record.patient, _urn()),
                                             link.entry_uuid, v.APPROVED, v.DEPRECATED), reader)
     assert [e.location for e in errors] == ["Association.NewStatus"], errors
+
+
+def test_a_lid_naming_a_version_hidden_from_the_caller_is_an_unknown_id(record):
+    """Outside round 19k, 19k-1: after the patient masked a document (v2, MASQUE_PS) and
+    unmasked it (v3), a professional naming v2 as the lid was told "a later version of
+    logicalId …": that the hidden version belongs to this document. Now: as any unknown id."""
+    ids = record.store("plain")
+    patient = principal_of(record, "patient", "normal")
+    masked = _version(record, ids, codes=["MASQUE_PS"])
+    record.update(masked, patient)
+    second = masked.documents[0]
+    ids2 = {**ids, "entry": second.entry_uuid, "model": second}
+    record.update(new_version(submission_set(record.patient, _urn()),
+                              _version(record, ids2, codes=[]).documents[0], ids["entry"],
+                              "2"), patient)
+    errors = _refused(record, new_version(submission_set(record.patient, _urn()),
+                                          _version(record, ids2).documents[0],
+                                          second.entry_uuid, "3"), "authorised professional")
+    said = " ".join(e.context for e in errors)
+    assert "is not registered" in said and "later version" not in said, errors
+    assert ids["entry"] not in said, errors

@@ -194,20 +194,23 @@ def _latest_version(uow: UnitOfWork, submission: Submission,
                                           "objects are registered with ITI-42 or ITI-41",
                                   f"{type_name}.lid")]
     versions = _versions(uow, lid, kind, plan)
+    absent = [error(VERSION, f"{label}: logicalId {lid} is not registered as a {kind} of "
+                             "this patient: there is no version to update", f"{type_name}.lid")]
     if not versions:
         # No version to follow (or none this caller may see, which is the same to them): the
         # version the update claims to follow does not exist (XDSMetadataVersionError, "the
         # version number included in the update request did not match the existing object",
         # MU supplement Table 4.2.4.1-2; NIST test 15800b).
-        return None, None, [error(VERSION, f"{label}: logicalId {lid} is not registered as a "
-                                           f"{kind} of this patient: there is no version to "
-                                           "update", f"{type_name}.lid")]
+        return None, None, absent
     latest = max(versions, key=lambda row: version_number(row.version))
     lineage = latest.logical_id or latest.entry_uuid
     if canonical_uuid(lineage) != canonical_uuid(lid):
         # outside round 19j, 19j-1: a lid naming a later version's entryUUID was stored as
         # sent, splitting the lineage: the new version's own lineage, held by no signed set,
-        # left rule K, and the document's only signature was then archived alone
+        # left rule K, and the document's only signature was then archived alone; a later
+        # version hidden from the caller is answered as any unknown id (19k-1)
+        if plan.hidden(uow, [lid]):
+            return None, None, absent
         return None, None, [error(UPDATE, f"{label}: lid {lid} is a later version of "
                                           f"logicalId {lineage}: a new version names the "
                                           "logicalId (its first version's entryUUID)",
