@@ -52,13 +52,21 @@ from dataclasses import dataclass
 
 from ..model import vocabulary as v
 from ..model.errors import ErrorCode, RegistryFailure, error
-from ..model.registered import AssociationRecord, DocumentRecord
-from ..model.signature_entry import SIGNATURE_CLASS
+from ..model.registered import DocumentRecord
 from ..security.principal import SYSTEM, Principal
 from ..store import signed_reads
 from ..store.database import UnitOfWork
-from ..store.signed_reads import DELETED, INSERTED, Scope, SignedDoc, SignedLink
+from ..store.signed_reads import DELETED, INSERTED, Scope, SignedDoc
 from .query_policy import hidden_objects
+from .signed_record import (
+    RecordState,
+    lineage,
+    members_held,
+    read_state,
+    registrar,
+    scoped_state,
+    signature_coded,
+)
 
 # how available a version is; 0 (absent): Deprecated, Deleted, Submitted or removed
 CURRENT_RANK = {v.APPROVED: 2, v.CISIS_ARCHIVED: 1}
@@ -79,50 +87,6 @@ class Finding:
     unnamed: str
 
 
-@dataclass(frozen=True)
-class RecordState:
-    """One record's documents (without their XML) and the links rule K reads."""
-
-    documents: dict[str, DocumentRecord | SignedDoc]
-    links: tuple[AssociationRecord | SignedLink, ...]
-    sets: frozenset[str] = frozenset()      # the `signs` targets that are submission sets
-    asked: frozenset[str] = frozenset()     # the `signs` targets whose kind was read
-
-
-def record_state(uow: UnitOfWork, patient: str, documents: dict, links: Iterable,
-                 earlier: RecordState | None = None) -> RecordState:
-    """The state rule K reads: a `signs` into anything but a submission set or a document
-    left out (`earlier`: the state before the change; what it read as a set, or not, stays
-    so). Attacks stopped: a `signs` into a Folder, planted while the requirement was off
-    (outsider 19f-1), made it a signed holder, and a Folder takes members after signing: a
-    document filed into it later counted as covered, and its own signature was then archived
-    alone; a `signs` into an id no object had, which a later ITI-57's set then took (19g-1),
-    made that set signed the same way. A signature covers its own set's documents (its
-    Manifest), never a folder's."""
-    links = tuple(links)
-    asked, sets = (earlier.asked, earlier.sets) if earlier else (frozenset(), frozenset())
-    targets = {a.target for a in links if a.type == v.SIGNS and a.target not in documents}
-    sets |= signed_reads.sets_among(uow, patient, targets - asked)
-    return RecordState(documents, tuple(a for a in links if a.type != v.SIGNS
-                                        or a.target in documents or a.target in sets),
-                       sets, asked | targets)
-
-
-def read_state(uow: UnitOfWork, patient: str, earlier: RecordState | None = None
-               ) -> RecordState:
-    """The whole record, as rule K reads it."""
-    return record_state(uow, patient, *signed_reads.whole_record(uow, patient), earlier)
-
-
-def scoped_state(uow: UnitOfWork, patient: str, scope: Scope,
-                 earlier: RecordState | None = None) -> RecordState:
-    return record_state(uow, patient, dict(scope.documents), scope.links.values(), earlier)
-
-
-def lineage(document: DocumentRecord) -> str:
-    return document.logical_id or document.entry_uuid
-
-
 class _History:
     """What the record holds or held (the states before and after the change): which
     logicalIds are signatures, which are signed, which replacement chains join them."""
@@ -132,7 +96,7 @@ class _History:
         self.lineage_of = {uuid: lineage(d) for s in states for uuid, d in s.documents.items()}
         links = [a for s in states for a in s.links]
         signs = [a for a in links if a.type == v.SIGNS and a.source in self.lineage_of]
-        holding = _holding(links, self.lineage_of)
+        held = members_held(links, self.lineage_of)
         # a lineage is a signature by its first version's codes: the one its registration
         # verified (a later version's, written while the requirement was off, made a CDA a
         # "signature" K1 no longer checked: outside round 19g)
@@ -150,7 +114,7 @@ class _History:
                     first.setdefault(lid, document)
         self.signatures = {lid for lid, document in first.items() if signature_coded(document)}
         self.first_set = {lid: registrar(document) for lid, document in first.items()}
-        signed_targets = {a.target for a in signs if self.signs(a, holding)}
+        signed_targets = {a.target for a in signs if self.signs(a, held)}
         # a HasMember from a document holds nothing (round 19e, E1; refused since, but a
         # record may keep one): DSG's `signs` to each document made it a "signed set"
         registered_by = {uuid: registrar(d) for s in states for uuid, d in s.documents.items()}
@@ -173,24 +137,6 @@ class _History:
         signer = self.lineage_of.get(link.source)
         return signer in self.signatures and (link.target, signer) in holding and \
             self.first_set.get(signer) in (None, link.target)
-
-
-def signature_coded(document: DocumentRecord | SignedDoc) -> bool:
-    """A signature document by its codes, code and codingScheme (signed_reads reads them; a
-    record built by hand gives the DMP's classCode)."""
-    if isinstance(document, SignedDoc):
-        return document.signature
-    return document.class_code == SIGNATURE_CLASS.code
-
-
-def _holding(links: Iterable, lineage_of: dict[str, str]) -> set[tuple[str, str]]:
-    """(holder, logicalId) of each HasMember from a set or folder to a document. A `signs`
-    counts only from a signature its target holds (IHE DSG: a set's signature is submitted in
-    the set). Attack stopped (outside round 19g): a `signs` into signed set A from a CDA of
-    another set, planted while nothing refused it, made that CDA A's signer, and A's own
-    signature was then archived alone."""
-    return {(a.source, lineage_of[a.target]) for a in links if a.type == v.HAS_MEMBER
-            and a.target in lineage_of and a.source not in lineage_of}
 
 
 class _Chains:
@@ -245,9 +191,9 @@ def violations(state: RecordState, history: _History) -> dict[tuple, Finding]:
         signed |= chained.get(lid, set())
     signed -= history.signatures
     signer_rank: dict[str, int] = defaultdict(int)   # submission set → its best signature
-    holding = _holding(state.links, lineage_of)
+    held = members_held(state.links, lineage_of)
     for link in state.links:
-        if link.type == v.SIGNS and link.status == v.APPROVED and history.signs(link, holding):
+        if link.type == v.SIGNS and link.status == v.APPROVED and history.signs(link, held):
             signer = lineage_of[link.source]
             signer_rank[link.target] = max(signer_rank[link.target], rank_of(signer))
     sets_of: dict[str, list[str]] = defaultdict(list)
@@ -287,12 +233,6 @@ def _covered(document: DocumentRecord, rank: int, versions: list[DocumentRecord]
                for version in versions if version.hash == document.hash
                for holder in sets_of.get(version.entry_uuid, ())
                if registrar(version) in (None, holder))
-
-
-def registrar(document: DocumentRecord | SignedDoc) -> str | None:
-    """The set that registered this version, when the read gives it (a record built by
-    hand does not: then any holder counts)."""
-    return getattr(document, "submission_set", None)
 
 
 def _ids(lineages: Iterable[str]) -> str:

@@ -164,7 +164,7 @@ def has_signs(uow: UnitOfWork, patient: str) -> bool:
 def sets_among(uow: UnitOfWork, patient: str, ids: Iterable[str]) -> frozenset[str]:
     """Which of these ids are submission sets of the record: a `signs` into anything else (a
     folder, an association, an id no object has yet) signs nothing rule K counts
-    (signed_state.record_state)."""
+    (signed_record.record_state)."""
     packed = [pack_id(i) for i in sorted(set(ids))]
     if not packed:
         return frozenset()
